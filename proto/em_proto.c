@@ -1,0 +1,646 @@
+/*
+ * em_proto.c - validation and encoding of ementor.v1 frames.
+ *
+ * Every op has a table of the arguments it takes (name, type, bounds, a check
+ * for values such as usernames and dates). em_request_parse() walks the frame
+ * against that table and stops at the first problem, so every hostile frame
+ * is answered with one precise error code and a message naming the field.
+ * Nothing after the parser ever sees an unchecked value.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "em_proto.h"
+
+enum field_type {
+	FT_STR, /* min/max in characters (code points) */
+	FT_INT, /* min/max inclusive */
+	FT_BOOL,
+	FT_BIN,    /* base64url; min/max in decoded bytes */
+	FT_STRARR, /* array of strings; min/max items; each item passes check */
+};
+
+struct field_spec {
+	const char *name;
+	enum field_type type;
+	int required;
+	int64_t min, max;
+	int (*check)(const char *s); /* EM_OK or a negative em_err */
+	const char *check_hint;      /* what check expects, for the message */
+};
+
+struct op_spec {
+	enum em_op op;
+	const char *name;
+	unsigned flags;
+	const struct field_spec *fields; /* terminated by name == NULL */
+};
+
+static int check_role(const char *s)
+{
+	return (!strcmp(s, "manager") || !strcmp(s, "mentor") || !strcmp(s, "mentee"))
+	           ? EM_OK
+	           : EM_ERR_BAD_VALUE;
+}
+
+static int check_kind(const char *s)
+{
+	return (!strcmp(s, "pair") || !strcmp(s, "group")) ? EM_OK : EM_ERR_BAD_VALUE;
+}
+
+/* Printable text: no control characters (tabs and newlines included). */
+static int check_text(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return EM_ERR_BAD_VALUE;
+	return EM_OK;
+}
+
+/* Invite codes and tokens are base64url text. */
+static int check_b64_text(const char *s)
+{
+	for (const char *p = s; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+			return EM_ERR_BAD_VALUE;
+	return EM_OK;
+}
+
+#define ID_MAX EM_MAX_REQUEST_ID
+#define F_USERNAME                                                                                 \
+	{                                                                                          \
+		"username", FT_STR, 1, EM_USERNAME_MIN, EM_USERNAME_MAX, em_check_username,        \
+		    "a username (a-z 0-9 . _ -)"                                                   \
+	}
+#define F_KEY(n)                                                                                   \
+	{                                                                                          \
+		n, FT_BIN, 1, EM_KEY_BYTES, EM_KEY_BYTES, NULL, NULL                               \
+	}
+#define F_ID(n, req)                                                                               \
+	{                                                                                          \
+		n, FT_INT, req, 1, ID_MAX, NULL, NULL                                              \
+	}
+#define F_INVITE                                                                                   \
+	{                                                                                          \
+		"invite", FT_STR, 1, EM_INVITE_CODE_MIN, EM_INVITE_CODE_MAX, check_b64_text,       \
+		    "an invite code"                                                               \
+	}
+#define F_KDF                                                                                      \
+	{"salt", FT_BIN, 1, EM_SALT_BYTES, EM_SALT_BYTES, NULL, NULL},                             \
+	    {"opslimit", FT_INT, 1, EM_KDF_OPSLIMIT_MIN, EM_KDF_OPSLIMIT_MAX, NULL, NULL},         \
+	{                                                                                          \
+		"memlimit", FT_INT, 1, (int64_t)EM_KDF_MEMLIMIT_MIN, (int64_t)EM_KDF_MEMLIMIT_MAX, \
+		    NULL, NULL                                                                     \
+	}
+#define F_BACKUP                                                                                   \
+	{                                                                                          \
+		"key_backup", FT_BIN, 1, EM_KEY_BACKUP_BYTES, EM_KEY_BACKUP_BYTES, NULL, NULL      \
+	}
+#define F_END                                                                                      \
+	{                                                                                          \
+		NULL, 0, 0, 0, 0, NULL, NULL                                                       \
+	}
+
+static const struct field_spec f_none[] = {F_END};
+static const struct field_spec f_prelogin[] = {F_USERNAME, F_END};
+static const struct field_spec f_register[] = {
+    F_INVITE,
+    F_USERNAME,
+    {"display_name", FT_STR, 1, 1, EM_DISPLAY_NAME_MAX, check_text, "printable text"},
+    F_KDF,
+    F_KEY("auth_key"),
+    F_KEY("sign_pk"),
+    F_KEY("box_pk"),
+    F_BACKUP,
+    F_END};
+static const struct field_spec f_login[] = {F_USERNAME, F_KEY("auth_key"), F_END};
+static const struct field_spec f_resume[] = {
+    {"token", FT_STR, 1, 1, EM_TOKEN_MAX, check_b64_text, "a session token"}, F_END};
+static const struct field_spec f_passwd[] = {F_KEY("auth_key"), F_KDF, F_KEY("new_auth_key"),
+                                             F_BACKUP, F_END};
+static const struct field_spec f_invite_create[] = {
+    F_ID("programme_id", 1),
+    {"role", FT_STR, 1, 1, 16, check_role, "manager, mentor or mentee"},
+    {"expires_in_days", FT_INT, 0, 1, 90, NULL, NULL},
+    F_END};
+static const struct field_spec f_invite_accept[] = {F_INVITE, F_END};
+static const struct field_spec f_programme_create[] = {
+    {"name", FT_STR, 1, 1, EM_PROGRAMME_NAME_MAX, check_text, "printable text"},
+    {"starts_on", FT_STR, 1, 10, 10, em_check_date, "a date YYYY-MM-DD"},
+    {"ends_on", FT_STR, 1, 10, 10, em_check_date, "a date YYYY-MM-DD"},
+    {"max_group_mentees", FT_INT, 0, EM_GROUP_MENTEES_MIN, EM_GROUP_MENTEES_MAX, NULL, NULL},
+    F_END};
+static const struct field_spec f_programme_id[] = {F_ID("programme_id", 1), F_END};
+static const struct field_spec f_room_create[] = {
+    F_ID("programme_id", 1),
+    {"kind", FT_STR, 1, 1, 8, check_kind, "pair or group"},
+    {"name", FT_STR, 0, 1, EM_ROOM_NAME_MAX, check_text, "printable text"},
+    {"members", FT_STRARR, 0, 0, EM_GROUP_MENTEES_MAX + 1, em_check_username, "usernames"},
+    F_END};
+static const struct field_spec f_room_list[] = {F_ID("programme_id", 0), F_END};
+static const struct field_spec f_room_id[] = {F_ID("room_id", 1), F_END};
+static const struct field_spec f_room_member[] = {F_ID("room_id", 1), F_USERNAME, F_END};
+
+static const struct op_spec op_specs[] = {
+    {EM_OP_PING, "ping", EM_OPF_PREAUTH, f_none},
+    {EM_OP_PRELOGIN, "prelogin", EM_OPF_PREAUTH | EM_OPF_NOAUTH, f_prelogin},
+    {EM_OP_REGISTER, "register", EM_OPF_PREAUTH | EM_OPF_NOAUTH, f_register},
+    {EM_OP_LOGIN, "login", EM_OPF_PREAUTH | EM_OPF_NOAUTH, f_login},
+    {EM_OP_RESUME, "resume", EM_OPF_PREAUTH | EM_OPF_NOAUTH, f_resume},
+    {EM_OP_LOGOUT, "logout", 0, f_none},
+    {EM_OP_WHOAMI, "whoami", 0, f_none},
+    {EM_OP_PASSWD, "passwd", 0, f_passwd},
+    {EM_OP_INVITE_CREATE, "invite.create", 0, f_invite_create},
+    {EM_OP_INVITE_ACCEPT, "invite.accept", 0, f_invite_accept},
+    {EM_OP_PROGRAMME_CREATE, "programme.create", 0, f_programme_create},
+    {EM_OP_PROGRAMME_LIST, "programme.list", 0, f_none},
+    {EM_OP_PROGRAMME_SHOW, "programme.show", 0, f_programme_id},
+    {EM_OP_ROOM_CREATE, "room.create", 0, f_room_create},
+    {EM_OP_ROOM_LIST, "room.list", 0, f_room_list},
+    {EM_OP_ROOM_SHOW, "room.show", 0, f_room_id},
+    {EM_OP_ROOM_ADD, "room.add", 0, f_room_member},
+    {EM_OP_ROOM_REMOVE, "room.remove", 0, f_room_member},
+};
+
+#define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))
+
+static const struct op_spec *op_spec_find(enum em_op op)
+{
+	for (size_t i = 0; i < N_OPS; i++)
+		if (op_specs[i].op == op)
+			return &op_specs[i];
+	return NULL;
+}
+
+const char *em_op_name(enum em_op op)
+{
+	const struct op_spec *spec = op_spec_find(op);
+
+	return spec ? spec->name : NULL;
+}
+
+enum em_op em_op_from_name(const char *name)
+{
+	for (size_t i = 0; name && i < N_OPS; i++)
+		if (!strcmp(op_specs[i].name, name))
+			return op_specs[i].op;
+	return EM_OP_NONE;
+}
+
+unsigned em_op_flags(enum em_op op)
+{
+	const struct op_spec *spec = op_spec_find(op);
+
+	return spec ? spec->flags : 0;
+}
+
+/* Number of code points in a valid UTF-8 string (jansson has validated it). */
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if ((*p & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+static int fail(struct em_error_detail *d, int err, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(struct em_error_detail *d, int err, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+	char what[120];
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(d->field, sizeof(d->field), "%s", field ? field : "");
+	if (field && *field)
+		snprintf(d->message, sizeof(d->message), "%s: %s", field, what);
+	else
+		snprintf(d->message, sizeof(d->message), "%s", what);
+	return err;
+}
+
+static int check_string(const struct field_spec *f, const char *s, const char *path,
+                        struct em_error_detail *d)
+{
+	size_t n = utf8_chars(s);
+	int rc;
+
+	if ((int64_t)n < f->min)
+		return fail(d, EM_ERR_TOO_SHORT, path, "too short (at least %lld characters)",
+		            (long long)f->min);
+	if ((int64_t)n > f->max)
+		return fail(d, EM_ERR_TOO_LONG, path, "too long (at most %lld characters)",
+		            (long long)f->max);
+	if (f->check && (rc = f->check(s)) != EM_OK)
+		return fail(d, rc, path, "not %s", f->check_hint ? f->check_hint : "allowed");
+	return EM_OK;
+}
+
+static int check_field(const struct field_spec *f, json_t *v, struct em_error_detail *d)
+{
+	char path[64];
+	unsigned char bin[512];
+	int n;
+
+	snprintf(path, sizeof(path), "args.%s", f->name);
+	switch (f->type) {
+	case FT_STR:
+		if (!json_is_string(v))
+			return fail(d, EM_ERR_WRONG_TYPE, path, "must be a string");
+		return check_string(f, json_string_value(v), path, d);
+	case FT_INT: {
+		json_int_t i;
+
+		if (!json_is_integer(v))
+			return fail(d, EM_ERR_WRONG_TYPE, path, "must be an integer");
+		i = json_integer_value(v);
+		if (i < f->min || i > f->max)
+			return fail(d, EM_ERR_OUT_OF_RANGE, path, "must be between %lld and %lld",
+			            (long long)f->min, (long long)f->max);
+		return EM_OK;
+	}
+	case FT_BOOL:
+		if (!json_is_boolean(v))
+			return fail(d, EM_ERR_WRONG_TYPE, path, "must be true or false");
+		return EM_OK;
+	case FT_BIN:
+		if (!json_is_string(v))
+			return fail(d, EM_ERR_WRONG_TYPE, path, "must be a base64url string");
+		n = em_b64_decode(json_string_value(v), bin, sizeof(bin));
+		if (n < 0 || n < f->min || n > f->max) {
+			if (f->min == f->max)
+				return fail(d, EM_ERR_BAD_ENCODING, path,
+				            "must be base64url (no padding) of %lld bytes",
+				            (long long)f->min);
+			return fail(d, EM_ERR_BAD_ENCODING, path,
+			            "must be base64url (no padding) of %lld to %lld bytes",
+			            (long long)f->min, (long long)f->max);
+		}
+		sodium_memzero(bin, sizeof(bin));
+		return EM_OK;
+	case FT_STRARR: {
+		size_t i;
+		json_t *item;
+		struct field_spec item_spec = {
+		    f->name, FT_STR, 1, EM_USERNAME_MIN, EM_USERNAME_MAX, f->check, f->check_hint};
+
+		if (!json_is_array(v))
+			return fail(d, EM_ERR_WRONG_TYPE, path, "must be an array");
+		if ((int64_t)json_array_size(v) < f->min)
+			return fail(d, EM_ERR_TOO_SHORT, path, "needs at least %lld items",
+			            (long long)f->min);
+		if ((int64_t)json_array_size(v) > f->max)
+			return fail(d, EM_ERR_TOO_LONG, path, "takes at most %lld items",
+			            (long long)f->max);
+		json_array_foreach(v, i, item)
+		{
+			char ipath[96];
+			int rc;
+
+			snprintf(ipath, sizeof(ipath), "%.60s[%zu]", path, i);
+			if (!json_is_string(item))
+				return fail(d, EM_ERR_WRONG_TYPE, ipath, "must be a string");
+			rc = check_string(&item_spec, json_string_value(item), ipath, d);
+			if (rc)
+				return rc;
+		}
+		return EM_OK;
+	}
+	}
+	return fail(d, EM_ERR_INTERNAL, path, "unchecked type");
+}
+
+static int check_args(const struct op_spec *spec, json_t *args, struct em_error_detail *d)
+{
+	const char *key;
+	json_t *v;
+	int rc;
+
+	json_object_foreach(args, key, v)
+	{
+		const struct field_spec *f = spec->fields;
+
+		while (f->name && strcmp(f->name, key))
+			f++;
+		if (!f->name) {
+			char path[64];
+
+			snprintf(path, sizeof(path), "args.%.40s", key);
+			return fail(d, EM_ERR_UNKNOWN_FIELD, path, "not a field of %s", spec->name);
+		}
+		rc = check_field(f, v, d);
+		if (rc)
+			return rc;
+	}
+	for (const struct field_spec *f = spec->fields; f->name; f++) {
+		if (f->required && !json_object_get(args, f->name)) {
+			char path[64];
+
+			snprintf(path, sizeof(path), "args.%s", f->name);
+			return fail(d, EM_ERR_MISSING_FIELD, path, "is required");
+		}
+	}
+	return EM_OK;
+}
+
+int em_request_parse(const char *buf, size_t len, struct em_request *req, struct em_error_detail *d)
+{
+	json_error_t jerr;
+	json_t *root = NULL, *id, *op, *args;
+	const struct op_spec *spec;
+	const char *key;
+	json_t *v;
+	int rc;
+
+	memset(req, 0, sizeof(*req));
+	req->id = -1;
+	memset(d, 0, sizeof(*d));
+
+	if (len > EM_MAX_FRAME) {
+		rc = fail(d, EM_ERR_FRAME_TOO_LARGE, NULL, "message larger than %d bytes",
+		          EM_MAX_FRAME);
+		goto out;
+	}
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		rc = fail(d, EM_ERR_BAD_JSON, NULL, "invalid JSON at line %d column %d: %.80s",
+		          jerr.line, jerr.column, jerr.text);
+		goto out;
+	}
+	if (!json_is_object(root)) {
+		rc = fail(d, EM_ERR_BAD_FRAME, NULL, "a request must be a JSON object");
+		goto out;
+	}
+	/* Read the id first so every later error can be correlated. */
+	id = json_object_get(root, "id");
+	if (json_is_integer(id) && json_integer_value(id) >= 0 &&
+	    json_integer_value(id) <= EM_MAX_REQUEST_ID)
+		req->id = json_integer_value(id);
+	else {
+		rc = fail(d, EM_ERR_BAD_FRAME, "id",
+		          id ? "must be an integer from 0 to 2^53-1" : "is required");
+		goto out;
+	}
+	json_object_foreach(root, key, v)
+	{
+		if (strcmp(key, "id") && strcmp(key, "op") && strcmp(key, "args")) {
+			rc = fail(d, EM_ERR_BAD_FRAME, NULL,
+			          "unknown top-level field \"%.40s\" (a request has id, op, args)",
+			          key);
+			goto out;
+		}
+	}
+	op = json_object_get(root, "op");
+	if (!json_is_string(op)) {
+		rc = fail(d, EM_ERR_BAD_FRAME, "op", op ? "must be a string" : "is required");
+		goto out;
+	}
+	req->op = em_op_from_name(json_string_value(op));
+	spec = op_spec_find(req->op);
+	if (!spec) {
+		rc = fail(d, EM_ERR_UNKNOWN_OP, "op", "\"%.60s\" is not an operation",
+		          json_string_value(op));
+		goto out;
+	}
+	args = json_object_get(root, "args");
+	if (args && !json_is_object(args)) {
+		rc = fail(d, EM_ERR_BAD_FRAME, "args", "must be an object");
+		goto out;
+	}
+	req->args = args ? json_incref(args) : json_object();
+	if (!req->args) {
+		rc = fail(d, EM_ERR_NOMEM, NULL, "out of memory");
+		goto out;
+	}
+	rc = check_args(spec, req->args, d);
+out:
+	json_decref(root);
+	if (rc) {
+		json_decref(req->args);
+		req->args = NULL;
+		req->op = EM_OP_NONE;
+	}
+	return rc;
+}
+
+void em_request_clear(struct em_request *req)
+{
+	if (!req)
+		return;
+	json_decref(req->args);
+	req->args = NULL;
+	req->op = EM_OP_NONE;
+}
+
+const char *em_arg_str(const struct em_request *req, const char *name)
+{
+	return json_string_value(json_object_get(req->args, name));
+}
+
+int64_t em_arg_int(const struct em_request *req, const char *name, int64_t fallback)
+{
+	json_t *v = json_object_get(req->args, name);
+
+	return json_is_integer(v) ? json_integer_value(v) : fallback;
+}
+
+int em_arg_bool(const struct em_request *req, const char *name, int fallback)
+{
+	json_t *v = json_object_get(req->args, name);
+
+	return json_is_boolean(v) ? json_is_true(v) : fallback;
+}
+
+int em_arg_bin(const struct em_request *req, const char *name, unsigned char *out, size_t outlen)
+{
+	const char *s = em_arg_str(req, name);
+
+	return s ? em_b64_decode(s, out, outlen) : -1;
+}
+
+/* Takes the reference to `value`; returns malloc'd text or NULL. */
+static char *dump_frame(json_t *frame)
+{
+	char *s = NULL;
+
+	if (frame)
+		s = json_dumps(frame, JSON_COMPACT);
+	json_decref(frame);
+	return s;
+}
+
+char *em_encode_request(int64_t id, enum em_op op, json_t *args)
+{
+	const char *name = em_op_name(op);
+
+	if (!name) {
+		json_decref(args);
+		return NULL;
+	}
+	return dump_frame(json_pack("{sIsssO}", "id", (json_int_t)id, "op", name, "args",
+	                            args ? args : json_object()));
+}
+
+char *em_encode_ok(int64_t id, json_t *result)
+{
+	return dump_frame(
+	    json_pack("{sIso}", "re", (json_int_t)id, "ok", result ? result : json_object()));
+}
+
+char *em_encode_error(int64_t id, int err, const char *message, int64_t retry_after_ms)
+{
+	json_t *e = json_pack("{ssss}", "code", em_err_code(err), "message",
+	                      message && *message ? message : em_strerror(err));
+
+	if (e && retry_after_ms > 0)
+		json_object_set_new(e, "retry_after_ms", json_integer(retry_after_ms));
+	if (!e)
+		return NULL;
+	return dump_frame(
+	    json_pack("{soso}", "re", id >= 0 ? json_integer(id) : json_null(), "error", e));
+}
+
+char *em_encode_event(const char *name, json_t *data)
+{
+	return dump_frame(json_pack("{ssso}", "ev", name, "data", data ? data : json_object()));
+}
+
+int em_incoming_parse(const char *buf, size_t len, struct em_incoming *in)
+{
+	json_t *root, *v;
+	int rc = EM_ERR_BAD_FRAME;
+
+	memset(in, 0, sizeof(*in));
+	in->re = -1;
+	root = json_loadb(buf, len, 0, NULL);
+	if (!json_is_object(root)) {
+		rc = root ? EM_ERR_BAD_FRAME : EM_ERR_BAD_JSON;
+		goto out;
+	}
+	if ((v = json_object_get(root, "ev"))) {
+		if (!json_is_string(v))
+			goto out;
+		in->is_event = 1;
+		in->ev = strdup(json_string_value(v));
+		in->data = json_incref(json_object_get(root, "data"));
+		rc = in->ev ? EM_OK : EM_ERR_NOMEM;
+		goto out;
+	}
+	v = json_object_get(root, "re");
+	if (json_is_integer(v))
+		in->re = json_integer_value(v);
+	else if (!json_is_null(v))
+		goto out;
+	if ((v = json_object_get(root, "ok"))) {
+		in->result = json_incref(v);
+		rc = EM_OK;
+	} else if (json_is_object(v = json_object_get(root, "error"))) {
+		const char *msg = json_string_value(json_object_get(v, "message"));
+		json_t *retry = json_object_get(v, "retry_after_ms");
+
+		in->err = em_err_from_code(json_string_value(json_object_get(v, "code")));
+		in->err_message = strdup(msg ? msg : em_strerror(in->err));
+		in->retry_after_ms = json_is_integer(retry) ? json_integer_value(retry) : 0;
+		rc = in->err_message ? EM_OK : EM_ERR_NOMEM;
+	}
+out:
+	json_decref(root);
+	if (rc)
+		em_incoming_clear(in);
+	return rc;
+}
+
+void em_incoming_clear(struct em_incoming *in)
+{
+	if (!in)
+		return;
+	json_decref(in->result);
+	json_decref(in->data);
+	free(in->err_message);
+	free(in->ev);
+	memset(in, 0, sizeof(*in));
+	in->re = -1;
+}
+
+char *em_b64_encode(const unsigned char *bin, size_t len)
+{
+	size_t n = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	char *s = malloc(n);
+
+	if (s)
+		sodium_bin2base64(s, n, bin, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	return s;
+}
+
+int em_b64_decode(const char *s, unsigned char *out, size_t outlen)
+{
+	size_t binlen = 0;
+	const char *end = NULL;
+	size_t slen = strlen(s);
+
+	/* base64 of outlen bytes needs at most 4*ceil(outlen/3) characters */
+	if (slen > (outlen + 2) / 3 * 4)
+		return -1;
+	if (sodium_base642bin(out, outlen, s, slen, NULL, &binlen, &end,
+	                      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+		return -1;
+	if (end != s + slen)
+		return -1;
+	return (int)binlen;
+}
+
+int em_check_username(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < EM_USERNAME_MIN || n > EM_USERNAME_MAX)
+		return EM_ERR_BAD_VALUE;
+	if (!isalnum((unsigned char)s[0]))
+		return EM_ERR_BAD_VALUE;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!(isalnum(c) || c == '.' || c == '_' || c == '-') || c > 0x7f)
+			return EM_ERR_BAD_VALUE;
+	}
+	return EM_OK;
+}
+
+void em_username_fold(const char *in, char *out)
+{
+	size_t i = 0;
+
+	for (; in[i] && i < EM_USERNAME_MAX; i++)
+		out[i] = (char)tolower((unsigned char)in[i]);
+	out[i] = '\0';
+}
+
+int em_check_date(const char *s)
+{
+	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int y, m, d, leap;
+
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return EM_ERR_BAD_VALUE;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
+			return EM_ERR_BAD_VALUE;
+	y = atoi(s);
+	m = atoi(s + 5);
+	d = atoi(s + 8);
+	if (y < 2000 || y > 2200 || m < 1 || m > 12 || d < 1)
+		return EM_ERR_BAD_VALUE;
+	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (d > mdays[m - 1] + (m == 2 && leap))
+		return EM_ERR_BAD_VALUE;
+	return EM_OK;
+}

@@ -1,0 +1,205 @@
+/*
+ * em_proto.h - the ementor.v1 wire protocol: error codes, limits, request
+ * validation and frame encoding.
+ *
+ * This is the one place that knows the shape of every frame. The server uses
+ * it to reject hostile input before anything else looks at it; the CLI uses it
+ * to build requests and read replies. It depends on jansson only: no sockets,
+ * no lws, no libpq, so every function here is unit-testable and fuzzable.
+ *
+ * Frames (docs/PROTOCOL.md is the contract):
+ *   request  {"id": <int>, "op": "<name>", "args": {...}}
+ *   reply    {"re": <id>, "ok": {...}}  or  {"re": <id>, "error": {"code", "message",
+ * "retry_after_ms"?}} event    {"ev": "<name>", "data": {...}}
+ */
+#ifndef EM_PROTO_H
+#define EM_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#define EM_SUBPROTOCOL "ementor.v1"
+#define EM_VERSION     "0.1.0"
+
+/* WebSocket close codes the server uses beyond RFC 6455's (PROTOCOL.md 1). */
+#define EM_CLOSE_AUTH_TIMEOUT  4001 /* no login within the auth deadline */
+#define EM_CLOSE_SLOW_CONSUMER 4008 /* output queue over the per-connection cap */
+
+/* Limits a peer must respect; each one is documented in PROTOCOL.md. */
+#define EM_MAX_FRAME          (64 * 1024)
+#define EM_MAX_REQUEST_ID     9007199254740991LL /* 2^53 - 1: exact in a JS number */
+#define EM_USERNAME_MIN       3
+#define EM_USERNAME_MAX       32
+#define EM_DISPLAY_NAME_MAX   64
+#define EM_PROGRAMME_NAME_MAX 100
+#define EM_ROOM_NAME_MAX      100
+#define EM_INVITE_CODE_MIN    16
+#define EM_INVITE_CODE_MAX    64
+#define EM_TOKEN_MAX          64
+#define EM_SALT_BYTES         16
+#define EM_KEY_BYTES          32
+#define EM_KEY_BACKUP_BYTES   136 /* nonce(24) + sign_sk(64) + box_sk(32) + tag(16) */
+#define EM_GROUP_MENTEES_MIN  2
+#define EM_GROUP_MENTEES_MAX  5
+#define EM_KDF_OPSLIMIT_MIN   2
+#define EM_KDF_OPSLIMIT_MAX   10
+#define EM_KDF_MEMLIMIT_MIN   (64ULL * 1024 * 1024)
+#define EM_KDF_MEMLIMIT_MAX   (1024ULL * 1024 * 1024)
+
+/*
+ * One error enum for everything that can go on the wire. 0 is success, every
+ * failure is negative. em_err_code() gives the stable snake_case string that
+ * travels in error frames; em_strerror() a sentence for humans.
+ */
+enum em_err {
+	EM_OK = 0,
+	/* frame and field validation (proto) */
+	EM_ERR_BAD_JSON = -1,
+	EM_ERR_BAD_FRAME = -2,
+	EM_ERR_UNKNOWN_OP = -3,
+	EM_ERR_MISSING_FIELD = -4,
+	EM_ERR_WRONG_TYPE = -5,
+	EM_ERR_UNKNOWN_FIELD = -6,
+	EM_ERR_TOO_LONG = -7,
+	EM_ERR_TOO_SHORT = -8,
+	EM_ERR_OUT_OF_RANGE = -9,
+	EM_ERR_BAD_ENCODING = -10,
+	EM_ERR_BAD_VALUE = -11,
+	EM_ERR_FRAME_TOO_LARGE = -12,
+	/* session and authorisation */
+	EM_ERR_NOT_AUTHENTICATED = -20,
+	EM_ERR_ALREADY_AUTHENTICATED = -21,
+	EM_ERR_BAD_CREDENTIALS = -22,
+	EM_ERR_SESSION_EXPIRED = -23,
+	EM_ERR_FORBIDDEN = -24,
+	EM_ERR_RATE_LIMITED = -25,
+	/* resources */
+	EM_ERR_NOT_FOUND = -30,
+	EM_ERR_USERNAME_TAKEN = -31,
+	EM_ERR_INVALID_INVITE = -32,
+	EM_ERR_WRONG_ROLE = -33,
+	EM_ERR_NOT_IN_PROGRAMME = -34,
+	EM_ERR_ROOM_FULL = -35,
+	EM_ERR_ROOM_HAS_MENTOR = -36,
+	EM_ERR_ALREADY_MEMBER = -37,
+	EM_ERR_NOT_MEMBER = -38,
+	EM_ERR_BAD_DATES = -39,
+	/* server condition: retryable */
+	EM_ERR_DB_UNAVAILABLE = -50,
+	EM_ERR_BUSY = -51,
+	EM_ERR_INTERNAL = -52,
+	EM_ERR_NOMEM = -53,
+};
+
+const char *em_err_code(int err);
+const char *em_strerror(int err);
+/* Inverse of em_err_code(); EM_ERR_INTERNAL for an unknown string. */
+int em_err_from_code(const char *code);
+/* Non-zero for errors a client should retry after a pause. */
+int em_err_retryable(int err);
+
+/* Every request the protocol knows. Order is irrelevant; names are the wire. */
+enum em_op {
+	EM_OP_NONE = 0,
+	EM_OP_PING,
+	EM_OP_PRELOGIN,
+	EM_OP_REGISTER,
+	EM_OP_LOGIN,
+	EM_OP_RESUME,
+	EM_OP_LOGOUT,
+	EM_OP_WHOAMI,
+	EM_OP_PASSWD,
+	EM_OP_INVITE_CREATE,
+	EM_OP_INVITE_ACCEPT,
+	EM_OP_PROGRAMME_CREATE,
+	EM_OP_PROGRAMME_LIST,
+	EM_OP_PROGRAMME_SHOW,
+	EM_OP_ROOM_CREATE,
+	EM_OP_ROOM_LIST,
+	EM_OP_ROOM_SHOW,
+	EM_OP_ROOM_ADD,
+	EM_OP_ROOM_REMOVE,
+	EM_OP__COUNT
+};
+
+/* Flags describing who may send an op; the server enforces them. */
+#define EM_OPF_PREAUTH 1 /* allowed before authentication */
+#define EM_OPF_NOAUTH  2 /* only allowed before authentication */
+
+const char *em_op_name(enum em_op op);
+enum em_op em_op_from_name(const char *name);
+unsigned em_op_flags(enum em_op op);
+
+/* A validated request. `args` is owned by the request. */
+struct em_request {
+	int64_t id;
+	enum em_op op;
+	json_t *args;
+};
+
+/*
+ * Details of a validation failure, for the error message sent back. `field`
+ * names the offending field ("args.username"); `message` is a full sentence.
+ */
+struct em_error_detail {
+	char field[96];
+	char message[224];
+};
+
+/*
+ * Parse and fully validate one request frame: JSON syntax, envelope, op name,
+ * and every argument (presence, type, length, range, encoding, no unknown
+ * fields). On success fills *req (free with em_request_clear()). On failure
+ * returns a negative em_err, leaves *req empty except req->id, which holds the
+ * request id if one could be read (so the error can still be correlated), and
+ * fills *detail.
+ */
+int em_request_parse(const char *buf, size_t len, struct em_request *req,
+                     struct em_error_detail *detail);
+void em_request_clear(struct em_request *req);
+
+/* Typed access to validated args. Absent optional fields give the fallback. */
+const char *em_arg_str(const struct em_request *req, const char *name);
+int64_t em_arg_int(const struct em_request *req, const char *name, int64_t fallback);
+int em_arg_bool(const struct em_request *req, const char *name, int fallback);
+/* Decodes a base64url field already checked by the parser; returns the byte count or -1. */
+int em_arg_bin(const struct em_request *req, const char *name, unsigned char *out, size_t outlen);
+
+/*
+ * Encoders. Each returns a NUL-terminated compact JSON string the caller frees
+ * with free(), or NULL on allocation failure. Ownership of `result` / `data`
+ * (a reference) passes to the function.
+ */
+char *em_encode_request(int64_t id, enum em_op op, json_t *args);
+char *em_encode_ok(int64_t id, json_t *result);
+char *em_encode_error(int64_t id, int err, const char *message, int64_t retry_after_ms);
+char *em_encode_event(const char *name, json_t *data);
+
+/* A frame received by a client: a reply (re >= 0 or an error before an id) or an event. */
+struct em_incoming {
+	int is_event;
+	int64_t re;        /* reply: request id; -1 when the server could not read one */
+	json_t *result;    /* reply ok: owned */
+	int err;           /* reply error: em_err */
+	char *err_message; /* reply error: owned */
+	int64_t retry_after_ms;
+	char *ev;     /* event name: owned */
+	json_t *data; /* event data: owned */
+};
+int em_incoming_parse(const char *buf, size_t len, struct em_incoming *in);
+void em_incoming_clear(struct em_incoming *in);
+
+/* base64url without padding, as every binary field on the wire. */
+/* Returns a malloc'd string the caller frees, or NULL. */
+char *em_b64_encode(const unsigned char *bin, size_t len);
+/* Returns the decoded length, or -1 if not valid base64url or longer than outlen. */
+int em_b64_decode(const char *s, unsigned char *out, size_t outlen);
+
+/* Checks shared by client and server. Return EM_OK or a negative em_err. */
+int em_check_username(const char *s);
+int em_check_date(const char *s); /* YYYY-MM-DD, a real calendar date */
+/* Canonical form of a username: lower case. Writes into out (size EM_USERNAME_MAX + 1). */
+void em_username_fold(const char *in, char *out);
+
+#endif

@@ -1,0 +1,291 @@
+/*
+ * config.c - one table of options drives the flag parser, the environment,
+ * the config file and --help, so the four can never disagree.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+
+#ifndef EMENTOR_SCHEMA_DIR
+#define EMENTOR_SCHEMA_DIR "schema"
+#endif
+
+enum opt_type { OT_STR, OT_INT, OT_SWITCH, OT_ORIGIN, OT_LEVEL, OT_ROLE, OT_LLONG };
+
+struct opt {
+	const char *name;
+	enum opt_type type;
+	size_t offset;
+	size_t size; /* strings: buffer size */
+	long long min, max;
+	const char *help;
+};
+
+#define S(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
+#define I(field) offsetof(struct config, field), 0
+
+static const struct opt opts[] = {
+    {"listen", OT_STR, S(listen), 0, 0, "interface address to listen on (default: all)"},
+    {"port", OT_INT, I(port), 1, 65535, "TLS port for WebSocket and HTTP (default 8443)"},
+    {"cert", OT_STR, S(cert), 0, 0, "TLS certificate chain, PEM (required to serve)"},
+    {"key", OT_STR, S(key), 0, 0, "TLS private key, PEM (required to serve)"},
+    {"db", OT_STR, S(db), 0, 0,
+     "PostgreSQL conninfo, e.g. \"host=/run/postgresql dbname=ementor\""},
+    {"db-workers", OT_INT, I(db_workers), 1, 64, "database worker threads (default 2)"},
+    {"db-queue", OT_INT, I(db_queue), 16, 1000000,
+     "queued database jobs before requests get `busy` (default 4096)"},
+    {"allow-origin", OT_ORIGIN, 0, 0, 0, 0,
+     "browser Origin to accept, e.g. https://app.example.org (repeatable; env: comma-separated)"},
+    {"auth-timeout", OT_INT, I(auth_timeout_s), 1, 3600,
+     "seconds a new connection has to log in (default 10)"},
+    {"session-ttl", OT_INT, I(session_ttl_days), 1, 365, "days a login session lasts (default 30)"},
+    {"invite-ttl", OT_INT, I(invite_ttl_days), 1, 365, "days an operator invite lasts (default 7)"},
+    {"max-inflight", OT_INT, I(max_inflight), 1, 1024,
+     "requests in flight per connection before input pauses (default 32)"},
+    {"out-queue", OT_INT, I(out_queue_kib), 64, 1048576,
+     "KiB of queued output per connection before it is closed as a slow consumer (default 1024)"},
+    {"no-migrate", OT_SWITCH, I(no_migrate), 0, 0, "do not apply schema migrations at start"},
+    {"schema-dir", OT_STR, S(schema_dir), 0, 0,
+     "directory of NNN_*.sql migrations (default: built-in path)"},
+    {"log-level", OT_LEVEL, S(log_level), 0, 0, "debug, info, warn or error (default info)"},
+    {"role", OT_ROLE, S(role), 0, 0, "invite: role of the invited user (manager, mentor, mentee)"},
+    {"programme", OT_LLONG, I(programme), 1, 9007199254740991LL,
+     "invite: programme the invited user joins"},
+};
+
+#define N_OPTS (sizeof(opts) / sizeof(opts[0]))
+
+void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->port = 8443;
+	cfg->db_workers = 2;
+	cfg->db_queue = 4096;
+	cfg->auth_timeout_s = 10;
+	cfg->session_ttl_days = 30;
+	cfg->invite_ttl_days = 7;
+	cfg->max_inflight = 32;
+	cfg->out_queue_kib = 1024;
+	snprintf(cfg->db, sizeof(cfg->db), "dbname=ementor");
+	snprintf(cfg->schema_dir, sizeof(cfg->schema_dir), "%s", EMENTOR_SCHEMA_DIR);
+	snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
+}
+
+static const struct opt *opt_find(const char *name)
+{
+	for (size_t i = 0; i < N_OPTS; i++)
+		if (!strcmp(opts[i].name, name))
+			return &opts[i];
+	return NULL;
+}
+
+int config_is_switch(const char *name)
+{
+	const struct opt *o = opt_find(name);
+
+	return o && o->type == OT_SWITCH;
+}
+
+static int parse_ll(const char *s, long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return (errno || end == s || *end) ? -1 : 0;
+}
+
+int config_set(struct config *cfg, const char *name, const char *value, char *err, size_t errlen)
+{
+	const struct opt *o = opt_find(name);
+	char *base = (char *)cfg;
+	long long v;
+
+	if (!o) {
+		snprintf(err, errlen, "unknown option \"%s\" (see --help)", name);
+		return -1;
+	}
+	switch (o->type) {
+	case OT_SWITCH:
+		if (value && *value && strcmp(value, "1") && strcmp(value, "true") &&
+		    strcmp(value, "yes")) {
+			*(int *)(base + o->offset) = 0;
+			return 0;
+		}
+		*(int *)(base + o->offset) = 1;
+		return 0;
+	case OT_INT:
+	case OT_LLONG:
+		if (!value || parse_ll(value, &v) || v < o->min || v > o->max) {
+			snprintf(err, errlen, "%s must be a whole number from %lld to %lld", name,
+			         o->min, o->max);
+			return -1;
+		}
+		if (o->type == OT_INT)
+			*(int *)(base + o->offset) = (int)v;
+		else
+			*(long long *)(base + o->offset) = v;
+		return 0;
+	case OT_LEVEL: {
+		enum log_level level;
+
+		if (!value || log_level_parse(value, &level)) {
+			snprintf(err, errlen, "log-level must be debug, info, warn or error");
+			return -1;
+		}
+		break;
+	}
+	case OT_ROLE:
+		if (!value || (strcmp(value, "manager") && strcmp(value, "mentor") &&
+		               strcmp(value, "mentee"))) {
+			snprintf(err, errlen, "role must be manager, mentor or mentee");
+			return -1;
+		}
+		break;
+	case OT_ORIGIN: {
+		/* comma-separated, so the environment can carry several */
+		const char *p = value ? value : "";
+
+		while (*p) {
+			size_t n = strcspn(p, ",");
+
+			while (n && isspace((unsigned char)*p)) {
+				p++;
+				n--;
+			}
+			if (n) {
+				if (cfg->n_origins >= CONFIG_MAX_ORIGINS ||
+				    n >= sizeof(cfg->origins[0])) {
+					snprintf(err, errlen, "too many or too long origins");
+					return -1;
+				}
+				snprintf(cfg->origins[cfg->n_origins++], sizeof(cfg->origins[0]),
+				         "%.*s", (int)n, p);
+			}
+			p += n;
+			if (*p == ',')
+				p++;
+		}
+		return 0;
+	}
+	case OT_STR:
+		break;
+	}
+	if (!value || strlen(value) >= o->size) {
+		snprintf(err, errlen, "%s needs a value shorter than %zu characters", name,
+		         o->size);
+		return -1;
+	}
+	snprintf(base + o->offset, o->size, "%s", value);
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char line[2048], msg[256];
+	int lineno = 0, rc = 0;
+
+	if (!f) {
+		snprintf(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *s = trim(line), *eq, *name, *value;
+
+		lineno++;
+		if (!*s || *s == '#')
+			continue;
+		eq = strchr(s, '=');
+		name = trim(s);
+		value = NULL;
+		if (eq) {
+			*eq = '\0';
+			name = trim(s);
+			value = trim(eq + 1);
+			if (value[0] == '"' && strlen(value) >= 2 &&
+			    value[strlen(value) - 1] == '"') {
+				value[strlen(value) - 1] = '\0';
+				value++;
+			}
+		} else if (!config_is_switch(name)) {
+			snprintf(err, errlen, "%s:%d: expected \"name = value\"", path, lineno);
+			rc = -1;
+			break;
+		}
+		if (config_set(cfg, name, value, msg, sizeof(msg))) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+			rc = -1;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+int config_load_env(struct config *cfg, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < N_OPTS; i++) {
+		char env[64] = "EMENTOR_", msg[256];
+		const char *v;
+		size_t n = strlen(env);
+
+		for (const char *p = opts[i].name; *p && n < sizeof(env) - 1; p++)
+			env[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+		env[n] = '\0';
+		if (opts[i].type == OT_ROLE || opts[i].type == OT_LLONG)
+			continue; /* subcommand arguments come from flags only */
+		v = getenv(env);
+		if (!v || !*v)
+			continue;
+		if (config_set(cfg, opts[i].name, v, msg, sizeof(msg))) {
+			snprintf(err, errlen, "%s: %s", env, msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void config_print_help(const char *argv0)
+{
+	printf("Usage: %s [serve] [OPTIONS]      run the server (default)\n"
+	       "       %s migrate [OPTIONS]      apply schema migrations and exit\n"
+	       "       %s invite --role ROLE [--programme ID] [OPTIONS]\n"
+	       "                                  print a one-time invite code and exit\n"
+	       "       %s --help | --version\n\n"
+	       "ementord is the ementor server: end-to-end encrypted mentoring over a TLS\n"
+	       "WebSocket (subprotocol ementor.v1) with GET /healthz on the same port.\n\n"
+	       "Options (each also read from the environment as EMENTOR_<NAME>, e.g.\n"
+	       "EMENTOR_DB, and from a config file of \"name = value\" lines given by\n"
+	       "--config FILE or EMENTOR_CONFIG; flags win over the environment, which\n"
+	       "wins over the file):\n",
+	       argv0, argv0, argv0, argv0);
+	printf("  --%-16s %s\n", "config FILE", "read options from FILE");
+	for (size_t i = 0; i < N_OPTS; i++) {
+		char flag[40];
+
+		snprintf(flag, sizeof(flag), "%s%s", opts[i].name,
+		         opts[i].type == OT_SWITCH ? "" : " V");
+		printf("  --%-16s %s\n", flag, opts[i].help);
+	}
+	printf("\nExit status: 0 on a clean shutdown, 1 on a start-up or runtime error,\n"
+	       "2 on a usage error.\n");
+}

@@ -1,0 +1,46 @@
+/*
+ * config.h - ementord's settings: defaults, then an optional config file,
+ * then EMENTOR_* environment variables, then command-line flags; the later
+ * source wins. Every option has one name used by all three sources
+ * (flag --db-workers, env EMENTOR_DB_WORKERS, file "db-workers = 4").
+ */
+#ifndef EMENTORD_CONFIG_H
+#define EMENTORD_CONFIG_H
+
+#define CONFIG_MAX_ORIGINS 16
+
+struct config {
+	char listen[64]; /* interface address; empty = all */
+	int port;
+	char cert[512];
+	char key[512];
+	char db[1024]; /* libpq conninfo */
+	char schema_dir[512];
+	int db_workers;
+	int db_queue; /* max queued jobs before `busy` */
+	char origins[CONFIG_MAX_ORIGINS][256];
+	int n_origins;
+	int auth_timeout_s;
+	int session_ttl_days;
+	int invite_ttl_days; /* default expiry of operator invites */
+	int no_migrate;
+	int max_inflight;  /* requests in flight per connection */
+	int out_queue_kib; /* queued output per connection before the slow consumer is closed */
+	char log_level[16];
+	char role[16];       /* `invite` subcommand */
+	long long programme; /* `invite` subcommand */
+};
+
+void config_defaults(struct config *cfg);
+/*
+ * Applies one option by its long name. Returns 0, or -1 with a message in err
+ * (size errlen) if the name is unknown or the value invalid.
+ */
+int config_set(struct config *cfg, const char *name, const char *value, char *err, size_t errlen);
+int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
+int config_load_env(struct config *cfg, char *err, size_t errlen);
+/* Non-zero if the option takes no value (a switch such as --no-migrate). */
+int config_is_switch(const char *name);
+void config_print_help(const char *argv0);
+
+#endif

@@ -1,0 +1,277 @@
+/*
+ * db.c - the worker pool behind db.h: a mutex-protected FIFO of jobs, a
+ * completion list, and one PGconn per worker with reconnection and a health
+ * flag. All threading of the server lives here; the rest of the code is
+ * either "runs on the service thread" or "runs inside job->run".
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <libwebsockets.h>
+
+#include "db.h"
+#include "log.h"
+#include "store.h"
+
+#define RECONNECT_INTERVAL_MS 1000
+#define IDLE_PING_MS          5000
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct db_job *head, *tail;           /* pending {lock} */
+	int depth;                            /* pending count {lock} */
+	int queue_max;                        /* read-only after start */
+	struct db_job *done_head, *done_tail; /* finished {lock} */
+	int stopping;                         /* {lock} */
+	pthread_t *threads;                   /* service thread only */
+	int n_threads;
+	char *conninfo;              /* read-only after start */
+	struct lws_context *context; /* lws_cancel_service is thread-safe */
+	atomic_int up;               /* last connection attempt or ping succeeded */
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct db_job *db_job_new(void)
+{
+	return calloc(1, sizeof(struct db_job));
+}
+
+void db_job_free(struct db_job *job)
+{
+	if (!job)
+		return;
+	json_decref(job->args);
+	json_decref(job->result);
+	free(job);
+}
+
+const char *job_str(const struct db_job *job, const char *name)
+{
+	return json_string_value(json_object_get(job->args, name));
+}
+
+int64_t job_int(const struct db_job *job, const char *name, int64_t fallback)
+{
+	json_t *v = json_object_get(job->args, name);
+
+	return json_is_integer(v) ? json_integer_value(v) : fallback;
+}
+
+int job_bin(const struct db_job *job, const char *name, unsigned char *out, size_t outlen)
+{
+	const char *s = job_str(job, name);
+
+	return s ? em_b64_decode(s, out, outlen) : -1;
+}
+
+int db_job_fail(struct db_job *job, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	job->err = err;
+	job->message[0] = '\0';
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(job->message, sizeof(job->message), fmt, ap);
+		va_end(ap);
+	}
+	if (em_err_retryable(err) && !job->retry_after_ms)
+		job->retry_after_ms = 1000;
+	json_decref(job->result);
+	job->result = NULL;
+	return err;
+}
+
+/* Worker thread: (re)connects if needed. Returns 0 when the connection is usable. */
+static int worker_connect(struct db_conn *c, int64_t *last_attempt)
+{
+	if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+		return 0;
+	if (now_ms() - *last_attempt < RECONNECT_INTERVAL_MS)
+		return -1;
+	*last_attempt = now_ms();
+	store_disconnect(c);
+	if (store_connect(c, pool.conninfo)) {
+		atomic_store(&pool.up, 0);
+		return -1;
+	}
+	if (!atomic_exchange(&pool.up, 1))
+		log_info("db connected worker=%d", c->index);
+	return 0;
+}
+
+static void complete(struct db_job *job)
+{
+	pthread_mutex_lock(&pool.lock);
+	if (pool.done_tail)
+		pool.done_tail->next = job;
+	else
+		pool.done_head = job;
+	pool.done_tail = job;
+	job->next = NULL;
+	pthread_mutex_unlock(&pool.lock);
+	lws_cancel_service(pool.context);
+}
+
+/* Worker thread main loop. */
+static void *worker_main(void *arg)
+{
+	struct db_conn conn = {.pg = NULL, .index = (int)(intptr_t)arg};
+	int64_t last_attempt = -RECONNECT_INTERVAL_MS, last_ok = 0;
+
+	worker_connect(&conn, &last_attempt);
+	last_ok = now_ms();
+	for (;;) {
+		struct db_job *job = NULL;
+		struct timespec deadline;
+
+		pthread_mutex_lock(&pool.lock);
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += 1;
+		while (!pool.stopping && !pool.head)
+			if (pthread_cond_timedwait(&pool.cond, &pool.lock, &deadline))
+				break;
+		if (pool.stopping && !pool.head) {
+			pthread_mutex_unlock(&pool.lock);
+			break;
+		}
+		job = pool.head;
+		if (job) {
+			pool.head = job->next;
+			if (!pool.head)
+				pool.tail = NULL;
+			pool.depth--;
+		}
+		pthread_mutex_unlock(&pool.lock);
+
+		if (!job) {
+			/* idle: keep the health flag honest */
+			if (worker_connect(&conn, &last_attempt) == 0 &&
+			    now_ms() - last_ok > IDLE_PING_MS) {
+				if (store_ping(&conn) == 0)
+					last_ok = now_ms();
+				else
+					atomic_store(&pool.up, 0);
+			}
+			continue;
+		}
+		if (worker_connect(&conn, &last_attempt)) {
+			db_job_fail(job, EM_ERR_DB_UNAVAILABLE, NULL);
+		} else {
+			job->err = EM_OK;
+			job->run(&conn, job);
+			if (job->err == EM_ERR_DB_UNAVAILABLE ||
+			    PQstatus(conn.pg) != CONNECTION_OK) {
+				if (atomic_exchange(&pool.up, 0))
+					log_warn("db connection lost worker=%d", conn.index);
+				if (job->err == EM_OK)
+					db_job_fail(job, EM_ERR_DB_UNAVAILABLE, NULL);
+			} else {
+				last_ok = now_ms();
+			}
+		}
+		complete(job);
+	}
+	store_disconnect(&conn);
+	return NULL;
+}
+
+int db_start(const char *conninfo, int n_workers, int queue_max, void *lws_context)
+{
+	pool.conninfo = strdup(conninfo);
+	pool.context = lws_context;
+	pool.queue_max = queue_max;
+	pool.threads = calloc((size_t)n_workers, sizeof(pthread_t));
+	if (!pool.conninfo || !pool.threads)
+		return -1;
+	for (int i = 0; i < n_workers; i++) {
+		if (pthread_create(&pool.threads[i], NULL, worker_main, (void *)(intptr_t)i))
+			return -1;
+		pool.n_threads++;
+	}
+	return 0;
+}
+
+void db_stop(void)
+{
+	struct db_job *job;
+
+	pthread_mutex_lock(&pool.lock);
+	pool.stopping = 1;
+	pthread_cond_broadcast(&pool.cond);
+	pthread_mutex_unlock(&pool.lock);
+	for (int i = 0; i < pool.n_threads; i++)
+		pthread_join(pool.threads[i], NULL);
+	free(pool.threads);
+	pool.threads = NULL;
+	pool.n_threads = 0;
+	while ((job = db_take_completed())) {
+		while (job) {
+			struct db_job *next = job->next;
+
+			db_job_free(job);
+			job = next;
+		}
+	}
+	free(pool.conninfo);
+	pool.conninfo = NULL;
+}
+
+int db_submit(struct db_job *job)
+{
+	int rc = 0;
+
+	job->next = NULL;
+	pthread_mutex_lock(&pool.lock);
+	if (pool.depth >= pool.queue_max || pool.stopping) {
+		rc = EM_ERR_BUSY;
+	} else {
+		if (pool.tail)
+			pool.tail->next = job;
+		else
+			pool.head = job;
+		pool.tail = job;
+		pool.depth++;
+		pthread_cond_signal(&pool.cond);
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return rc;
+}
+
+struct db_job *db_take_completed(void)
+{
+	struct db_job *list;
+
+	pthread_mutex_lock(&pool.lock);
+	list = pool.done_head;
+	pool.done_head = pool.done_tail = NULL;
+	pthread_mutex_unlock(&pool.lock);
+	return list;
+}
+
+int db_is_up(void)
+{
+	return atomic_load(&pool.up);
+}
+
+int db_queue_depth(void)
+{
+	int n;
+
+	pthread_mutex_lock(&pool.lock);
+	n = pool.depth;
+	pthread_mutex_unlock(&pool.lock);
+	return n;
+}

@@ -1,0 +1,93 @@
+/*
+ * db.h - database worker threads. The lws service thread never touches libpq:
+ * it fills a struct db_job and submits it; a worker runs job->run with its own
+ * PGconn; the finished job goes on a completion list and the worker wakes the
+ * service thread with lws_cancel_service(). The service thread collects
+ * finished jobs in LWS_CALLBACK_EVENT_WAIT_CANCELLED and finds the session by
+ * slot + generation (it may have closed meanwhile: then the result is dropped).
+ *
+ * DESIGN: one bounded FIFO queue shared by N workers, each with one
+ * connection. A worker whose connection is broken tries to reconnect at most
+ * once a second; jobs it cannot run fail with EM_ERR_DB_UNAVAILABLE and a
+ * retry hint, never block the queue. When idle, a worker pings the database
+ * every few seconds so /healthz reflects reality without a request.
+ */
+#ifndef EMENTORD_DB_H
+#define EMENTORD_DB_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "em_proto.h"
+
+struct session;
+struct db_conn;
+
+struct db_job {
+	struct db_job *next; /* queue / completion list link {db lock} */
+
+	/* filled by the service thread before submit; read-only afterwards */
+	uint32_t slot, gen; /* the session that asked */
+	int64_t req_id;     /* request id to answer */
+	enum em_op op;
+	json_t *args;       /* validated request args: owned by the job */
+	int64_t user_id;    /* 0 before login */
+	int64_t session_id; /* sessions.id of the login, 0 before login */
+	char role[12];      /* "" before login */
+	char username[40];  /* "" before login */
+	char addr[64];      /* peer address, for login rate limits */
+	int (*run)(struct db_conn *c, struct db_job *job); /* worker thread */
+	/* service thread, after run; may be NULL. Only called if the session is alive. */
+	void (*done)(struct session *s, struct db_job *job);
+
+	/* filled by the worker */
+	int err;           /* EM_OK or a negative em_err */
+	char message[224]; /* error message for the client; "" = default text */
+	int64_t retry_after_ms;
+	json_t *result; /* ok result: owned by the job */
+	/* login state for `done` to install on the session */
+	int64_t out_user_id, out_session_id;
+	char out_role[12];
+	char out_username[40];
+};
+
+#define DB_MAX_PREPARED 128
+
+/* One worker's connection. Only its worker thread touches it. */
+struct db_conn {
+	PGconn *pg;
+	int index;                             /* worker number, for logs */
+	const void *prepared[DB_MAX_PREPARED]; /* statements prepared on pg */
+	int n_prepared;
+};
+
+/* Service thread, before lws_service: starts n workers. Returns 0 or -1. */
+int db_start(const char *conninfo, int n_workers, int queue_max, void *lws_context);
+/* Service thread, after the loop ends: stops and joins the workers, frees leftovers. */
+void db_stop(void);
+/*
+ * Service thread: hands the job to the workers. Returns 0, or EM_ERR_BUSY if
+ * the queue is full (the job is not taken: the caller still owns it).
+ */
+int db_submit(struct db_job *job);
+/* Service thread: takes the whole list of finished jobs (oldest first); caller frees each. */
+struct db_job *db_take_completed(void);
+/* Any thread: 1 if a worker reached the database recently. */
+int db_is_up(void);
+/* Any thread: current queue length. */
+int db_queue_depth(void);
+
+struct db_job *db_job_new(void);
+/* Frees the job and what it owns. NULL-safe. */
+void db_job_free(struct db_job *job);
+/* Worker helpers: read the job's validated args (see em_arg_* in em_proto.h). */
+const char *job_str(const struct db_job *job, const char *name);
+int64_t job_int(const struct db_job *job, const char *name, int64_t fallback);
+int job_bin(const struct db_job *job, const char *name, unsigned char *out, size_t outlen);
+
+/* Worker helper: records an error result. */
+int db_job_fail(struct db_job *job, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,184 @@
+/*
+ * dispatch.c - routes requests (see dispatch.h). The table below is the
+ * authorisation policy at the level of roles: who may send which op at all.
+ * Finer checks (is this your programme, your room) happen in SQL inside the
+ * op's run function, because only the database knows.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <libwebsockets.h>
+
+#include "db.h"
+#include "dispatch.h"
+#include "handlers.h"
+#include "log.h"
+#include "server.h"
+
+#define R_MANAGER 1u
+#define R_MENTOR  2u
+#define R_MENTEE  4u
+#define R_ANY     (R_MANAGER | R_MENTOR | R_MENTEE)
+
+struct handler {
+	enum em_op op;
+	unsigned roles; /* after login; ops allowed before login ignore it */
+	int (*check)(const struct session *s, struct db_job *job);
+	int (*run)(struct db_conn *c, struct db_job *job);
+	void (*done)(struct session *s, struct db_job *job);
+};
+
+static const struct handler handlers[] = {
+    {EM_OP_PRELOGIN, R_ANY, NULL, auth_prelogin_run, NULL},
+    {EM_OP_REGISTER, R_ANY, NULL, auth_register_run, NULL},
+    {EM_OP_LOGIN, R_ANY, NULL, auth_login_run, auth_login_done},
+    {EM_OP_RESUME, R_ANY, NULL, auth_resume_run, auth_login_done},
+    {EM_OP_LOGOUT, R_ANY, NULL, auth_logout_run, auth_logout_done},
+    {EM_OP_WHOAMI, R_ANY, NULL, auth_whoami_run, NULL},
+    {EM_OP_PASSWD, R_ANY, NULL, auth_passwd_run, NULL},
+    {EM_OP_INVITE_CREATE, R_MANAGER, NULL, invite_create_run, NULL},
+    {EM_OP_INVITE_ACCEPT, R_ANY, NULL, invite_accept_run, NULL},
+    {EM_OP_PROGRAMME_CREATE, R_MANAGER, programme_create_check, programme_create_run, NULL},
+    {EM_OP_PROGRAMME_LIST, R_ANY, NULL, programme_list_run, NULL},
+    {EM_OP_PROGRAMME_SHOW, R_ANY, NULL, programme_show_run, NULL},
+    {EM_OP_ROOM_CREATE, R_MANAGER, NULL, room_create_run, NULL},
+    {EM_OP_ROOM_LIST, R_ANY, NULL, room_list_run, NULL},
+    {EM_OP_ROOM_SHOW, R_ANY, NULL, room_show_run, NULL},
+    {EM_OP_ROOM_ADD, R_MANAGER, NULL, room_add_run, NULL},
+    {EM_OP_ROOM_REMOVE, R_MANAGER, NULL, room_remove_run, NULL},
+};
+
+static const struct handler *handler_find(enum em_op op)
+{
+	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+		if (handlers[i].op == op)
+			return &handlers[i];
+	return NULL;
+}
+
+static unsigned role_bit(const char *role)
+{
+	if (!strcmp(role, "manager"))
+		return R_MANAGER;
+	if (!strcmp(role, "mentor"))
+		return R_MENTOR;
+	if (!strcmp(role, "mentee"))
+		return R_MENTEE;
+	return 0;
+}
+
+static void reply_error(struct session *s, int64_t id, int err, const char *msg,
+                        int64_t retry_after_ms)
+{
+	if (em_err_retryable(err) && retry_after_ms <= 0)
+		retry_after_ms = 1000;
+	session_send(s, em_encode_error(id, err, msg, retry_after_ms));
+}
+
+static void update_flow(struct session *s)
+{
+	int want_paused = s->inflight >= server.cfg.max_inflight;
+
+	if (want_paused != s->rx_paused) {
+		s->rx_paused = want_paused;
+		lws_rx_flow_control(s->wsi, !want_paused);
+	}
+}
+
+void dispatch_request(struct session *s, struct em_request *req)
+{
+	const struct handler *h = handler_find(req->op);
+	unsigned flags = em_op_flags(req->op);
+	struct db_job *job = NULL;
+	int rc;
+
+	if (req->op == EM_OP_PING) {
+		char ts[32];
+		time_t now = time(NULL);
+		struct tm tm;
+
+		gmtime_r(&now, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		session_send(s, em_encode_ok(req->id, json_pack("{ss}", "time", ts)));
+		goto out;
+	}
+	if (!h) {
+		reply_error(s, req->id, EM_ERR_UNKNOWN_OP, "operation not served", 0);
+		goto out;
+	}
+	if (!s->authenticated && !(flags & EM_OPF_PREAUTH)) {
+		reply_error(s, req->id, EM_ERR_NOT_AUTHENTICATED, "log in first (login or resume)",
+		            0);
+		goto out;
+	}
+	if (s->authenticated && (flags & EM_OPF_NOAUTH)) {
+		reply_error(s, req->id, EM_ERR_ALREADY_AUTHENTICATED, NULL, 0);
+		goto out;
+	}
+	if (s->authenticated && !(h->roles & role_bit(s->role))) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "a %s may not use %s", s->role, em_op_name(req->op));
+		reply_error(s, req->id, EM_ERR_FORBIDDEN, msg, 0);
+		goto out;
+	}
+	job = db_job_new();
+	if (!job) {
+		reply_error(s, req->id, EM_ERR_NOMEM, NULL, 0);
+		goto out;
+	}
+	job->slot = s->slot;
+	job->gen = s->gen;
+	job->req_id = req->id;
+	job->op = req->op;
+	job->args = req->args;
+	req->args = NULL;
+	job->user_id = s->user_id;
+	job->session_id = s->session_id;
+	snprintf(job->role, sizeof(job->role), "%s", s->role);
+	snprintf(job->username, sizeof(job->username), "%s", s->username);
+	snprintf(job->addr, sizeof(job->addr), "%s", s->addr);
+	job->run = h->run;
+	job->done = h->done;
+	if (h->check && (rc = h->check(s, job)) != EM_OK) {
+		reply_error(s, req->id, rc, job->message, 0);
+		goto out;
+	}
+	rc = db_submit(job);
+	if (rc) {
+		reply_error(s, req->id, rc, "the server is busy; try again shortly", 500);
+		goto out;
+	}
+	job = NULL; /* the workers own it now */
+	s->inflight++;
+	update_flow(s);
+out:
+	db_job_free(job);
+	em_request_clear(req);
+}
+
+void dispatch_completions(void)
+{
+	struct db_job *job = db_take_completed();
+
+	while (job) {
+		struct db_job *next = job->next;
+		struct session *s = session_lookup(job->slot, job->gen);
+
+		if (s) {
+			s->inflight--;
+			if (job->err == EM_OK) {
+				if (job->done)
+					job->done(s, job);
+				session_send(s, em_encode_ok(job->req_id, job->result));
+				job->result = NULL; /* the encoder took it */
+			} else {
+				reply_error(s, job->req_id, job->err, job->message,
+				            job->retry_after_ms);
+			}
+			update_flow(s);
+		}
+		db_job_free(job);
+		job = next;
+	}
+}

@@ -1,0 +1,17 @@
+/*
+ * dispatch.h - the one place a validated request is routed: authentication
+ * and role checks, then either an immediate answer or a DB job; and the
+ * return path that turns finished jobs into replies. Service thread only.
+ */
+#ifndef EMENTORD_DISPATCH_H
+#define EMENTORD_DISPATCH_H
+
+#include "em_proto.h"
+#include "session.h"
+
+/* Answers or submits one request. Takes ownership of req->args. */
+void dispatch_request(struct session *s, struct em_request *req);
+/* Collects finished DB jobs and answers their sessions (LWS_CALLBACK_EVENT_WAIT_CANCELLED). */
+void dispatch_completions(void);
+
+#endif

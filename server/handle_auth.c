@@ -1,0 +1,512 @@
+/*
+ * handle_auth.c - accounts and sessions: prelogin, register, login, resume,
+ * logout, whoami, passwd.
+ *
+ * The password never reaches the server (DESIGN.md section 6): clients send
+ * auth_key, derived from the password with Argon2id; we keep BLAKE2b(auth_key)
+ * and compare in constant time, so nothing slow runs here. Tokens and invite
+ * codes are stored only as hashes. Failed logins are recorded in PostgreSQL,
+ * so the rate limit holds across restarts and across server nodes.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "em_crypto.h"
+#include "handlers.h"
+#include "log.h"
+#include "model.h"
+#include "server.h"
+#include "store.h"
+
+#define LOGIN_WINDOW       "15 minutes"
+#define LOGIN_MAX_PER_USER 10
+#define LOGIN_MAX_PER_ADDR 50
+
+static const struct stmt st_kdf_params = {
+    "auth_kdf_params",
+    "SELECT kdf_salt, kdf_opslimit, kdf_memlimit FROM users WHERE username = $1"};
+
+static const struct stmt st_user_insert = {
+    "auth_user_insert",
+    "INSERT INTO users (username, display_name, role, sign_pk, box_pk, kdf_salt, "
+    "kdf_opslimit, kdf_memlimit, auth_hash, key_backup) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+    "RETURNING id, username, display_name, role, sign_pk, box_pk"};
+
+static const struct stmt st_login_limits = {
+    "auth_login_limits",
+    "SELECT count(*) FILTER (WHERE username = $1), count(*) FILTER (WHERE addr = $2), "
+    "COALESCE(ceil(extract(epoch FROM min(at) FILTER (WHERE username = $1) + "
+    "interval '" LOGIN_WINDOW "' - now()) * 1000), 0)::bigint, "
+    "COALESCE(ceil(extract(epoch FROM min(at) FILTER (WHERE addr = $2) + "
+    "interval '" LOGIN_WINDOW "' - now()) * 1000), 0)::bigint "
+    "FROM login_attempts WHERE NOT ok AND at > now() - interval '" LOGIN_WINDOW "' "
+    "AND (username = $1 OR addr = $2)"};
+
+static const struct stmt st_login_user = {
+    "auth_login_user",
+    "SELECT " USER_COLS ", u.auth_hash, u.key_backup FROM users u WHERE u.username = $1"};
+
+static const struct stmt st_login_record = {
+    "auth_login_record", "INSERT INTO login_attempts (username, addr, ok) VALUES ($1, $2, $3)"};
+
+static const struct stmt st_login_forget = {
+    "auth_login_forget",
+    "DELETE FROM login_attempts WHERE username = $1 AND at < now() - interval '" LOGIN_WINDOW "'"};
+
+static const struct stmt st_session_insert = {
+    "auth_session_insert", "INSERT INTO sessions (user_id, token_hash, expires_at) "
+                           "VALUES ($1, $2, now() + make_interval(days => $3::int)) "
+                           "RETURNING id, " SQL_TS("expires_at")};
+
+static const struct stmt st_user_seen = {"auth_user_seen",
+                                         "UPDATE users SET last_login_at = now() WHERE id = $1"};
+
+static const struct stmt st_session_by_token = {
+    "auth_session_by_token",
+    "SELECT s.id, " SQL_TS("s.expires_at") ", " USER_COLS " FROM sessions s "
+                                           "JOIN users u ON u.id = s.user_id "
+                                           "WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND "
+                                           "s.expires_at > now()"};
+
+static const struct stmt st_session_by_id = {
+    "auth_session_by_id",
+    "SELECT s.id, " SQL_TS(
+        "s.expires_at") ", " USER_COLS " FROM sessions s "
+                        "JOIN users u ON u.id = s.user_id "
+                        "WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now()"};
+
+static const struct stmt st_session_revoke = {
+    "auth_session_revoke",
+    "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL"};
+
+static const struct stmt st_user_secret = {
+    "auth_user_secret", "SELECT username, auth_hash FROM users WHERE id = $1 FOR UPDATE"};
+
+static const struct stmt st_user_rekey = {
+    "auth_user_rekey",
+    "UPDATE users SET kdf_salt = $2, kdf_opslimit = $3, kdf_memlimit = $4, auth_hash = $5, "
+    "key_backup = $6 WHERE id = $1"};
+
+static const struct stmt st_sessions_revoke_others = {
+    "auth_sessions_revoke_others", "UPDATE sessions SET revoked_at = now() "
+                                   "WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL"};
+
+/* A failed statement: record the error, roll back if in a transaction. */
+static int fail_db(struct db_conn *c, struct db_job *job, int err)
+{
+	store_rollback(c);
+	return db_job_fail(job, err, NULL);
+}
+
+static void folded_username(const struct db_job *job, char out[EM_USERNAME_MAX + 1])
+{
+	em_username_fold(job_str(job, "username"), out);
+}
+
+int auth_prelogin_run(struct db_conn *c, struct db_job *job)
+{
+	char username[EM_USERNAME_MAX + 1];
+	unsigned char salt[EM_SALT_BYTES];
+	int64_t ops = EM_KDF_OPSLIMIT_DEFAULT, mem = (int64_t)EM_KDF_MEMLIMIT_DEFAULT;
+	struct params p = {0};
+	PGresult *r;
+	char *salt_b64;
+	int err;
+
+	folded_username(job, username);
+	params_text(&p, username);
+	r = store_exec(c, &st_kdf_params, &p, &err, NULL);
+	if (!r)
+		return fail_db(c, job, err);
+	if (PQntuples(r) == 1 && store_bytea(r, 0, 0, salt, sizeof(salt)) == EM_SALT_BYTES) {
+		ops = store_int(r, 0, 1);
+		mem = store_int(r, 0, 2);
+	} else {
+		/* unknown user: a stable made-up salt, so the answer reveals nothing */
+		unsigned char h[32];
+		crypto_generichash_state st;
+
+		crypto_generichash_init(&st, server.prelogin_secret, 32, sizeof(h));
+		crypto_generichash_update(&st, (const unsigned char *)"prelogin", 9);
+		crypto_generichash_update(&st, (const unsigned char *)username, strlen(username));
+		crypto_generichash_final(&st, h, sizeof(h));
+		memcpy(salt, h, sizeof(salt));
+	}
+	PQclear(r);
+	salt_b64 = em_b64_encode(salt, sizeof(salt));
+	job->result = json_pack("{sssIsIss}", "salt", salt_b64 ? salt_b64 : "", "opslimit",
+	                        (json_int_t)ops, "memlimit", (json_int_t)mem, "alg", "argon2id13");
+	free(salt_b64);
+	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
+}
+
+int auth_register_run(struct db_conn *c, struct db_job *job)
+{
+	char username[EM_USERNAME_MAX + 1], sqlstate[6];
+	unsigned char auth_key[32], auth_hash[32], salt[16], sign_pk[32], box_pk[32],
+	    backup[EM_KEY_BACKUP_BYTES];
+	const char *invite = job_str(job, "invite");
+	struct params p = {0};
+	PGresult *r = NULL;
+	int64_t invite_id = 0, programme_id = 0, user_id;
+	char role[16];
+	int err;
+
+	folded_username(job, username);
+	job_bin(job, "auth_key", auth_key, sizeof(auth_key));
+	job_bin(job, "salt", salt, sizeof(salt));
+	job_bin(job, "sign_pk", sign_pk, sizeof(sign_pk));
+	job_bin(job, "box_pk", box_pk, sizeof(box_pk));
+	job_bin(job, "key_backup", backup, sizeof(backup));
+	store_hash(auth_key, sizeof(auth_key), auth_hash);
+	sodium_memzero(auth_key, sizeof(auth_key));
+
+	if ((err = store_begin(c)))
+		return fail_db(c, job, err);
+	switch (invite_take(c, invite, &invite_id, role, &programme_id, &err)) {
+	case -1:
+		return fail_db(c, job, err);
+	case 0:
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_INVALID_INVITE, NULL);
+	}
+	memset(&p, 0, sizeof(p));
+	params_text(&p, username);
+	params_text(&p, job_str(job, "display_name"));
+	params_text(&p, role);
+	params_bin(&p, sign_pk, 32);
+	params_bin(&p, box_pk, 32);
+	params_bin(&p, salt, 16);
+	params_int(&p, job_int(job, "opslimit", 0));
+	params_int(&p, job_int(job, "memlimit", 0));
+	params_bin(&p, auth_hash, 32);
+	params_bin(&p, backup, sizeof(backup));
+	r = store_exec(c, &st_user_insert, &p, &err, sqlstate);
+	if (!r) {
+		store_rollback(c);
+		if (!strcmp(sqlstate, "23505"))
+			return db_job_fail(job, EM_ERR_USERNAME_TAKEN,
+			                   "the username \"%s\" is taken", username);
+		return db_job_fail(job, err, NULL);
+	}
+	user_id = store_int(r, 0, 0);
+	job->result = json_pack("{so}", "user", model_user(r, 0, 0));
+	PQclear(r);
+
+	if ((err = invite_use(c, invite_id, user_id, role, programme_id)))
+		return fail_db(c, job, err);
+	if ((err = store_commit(c)))
+		return fail_db(c, job, err);
+	json_object_set_new(job->result, "programme_id",
+	                    programme_id ? json_integer(programme_id) : json_null());
+	log_info("auth registered user_id=%lld role=%s", (long long)user_id, role);
+	return EM_OK;
+}
+
+/*
+ * Checks the login rate limits for a username and an address. Returns EM_OK,
+ * or fails the job with rate_limited (and a retry hint) or a DB error.
+ */
+static int check_login_limits(struct db_conn *c, struct db_job *job, const char *username,
+                              const char *addr)
+{
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_text(&p, username);
+	params_text(&p, addr);
+	r = store_exec(c, &st_login_limits, &p, &err, NULL);
+	if (!r)
+		return fail_db(c, job, err);
+	err = EM_OK;
+	if (store_int(r, 0, 0) >= LOGIN_MAX_PER_USER) {
+		job->retry_after_ms = store_int(r, 0, 2);
+		err = EM_ERR_RATE_LIMITED;
+	} else if (store_int(r, 0, 1) >= LOGIN_MAX_PER_ADDR) {
+		job->retry_after_ms = store_int(r, 0, 3);
+		err = EM_ERR_RATE_LIMITED;
+	}
+	PQclear(r);
+	if (err) {
+		if (job->retry_after_ms < 1000)
+			job->retry_after_ms = 1000;
+		log_warn("auth rate limited addr=%s", addr);
+		return db_job_fail(job, err, "too many failed attempts; try again in %lld s",
+		                   (long long)(job->retry_after_ms + 999) / 1000);
+	}
+	return EM_OK;
+}
+
+static int record_attempt(struct db_conn *c, const char *username, const char *addr, int ok)
+{
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_text(&p, username);
+	params_text(&p, addr);
+	params_text(&p, ok ? "true" : "false");
+	r = store_exec(c, &st_login_record, &p, &err, NULL);
+	PQclear(r);
+	if (r && ok) {
+		memset(&p, 0, sizeof(p));
+		params_text(&p, username);
+		PQclear(store_exec(c, &st_login_forget, &p, &err, NULL));
+	}
+	return r ? EM_OK : err;
+}
+
+/* Compares BLAKE2b(auth_key) with the stored hash in constant time. */
+static int auth_key_matches(const unsigned char auth_key[32], const unsigned char stored[32])
+{
+	unsigned char h[32];
+	int ok;
+
+	store_hash(auth_key, 32, h);
+	ok = sodium_memcmp(h, stored, 32) == 0;
+	sodium_memzero(h, sizeof(h));
+	return ok;
+}
+
+/* Creates a session row; fills token (43 chars) and the job's login outputs. */
+static int open_session(struct db_conn *c, struct db_job *job, int64_t user_id, char token[48],
+                        char expires_at[40])
+{
+	unsigned char token_hash[32];
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	store_random_token(token, 32);
+	store_hash(token, strlen(token), token_hash);
+	params_int(&p, user_id);
+	params_bin(&p, token_hash, 32);
+	params_int(&p, server.cfg.session_ttl_days);
+	r = store_exec(c, &st_session_insert, &p, &err, NULL);
+	if (!r)
+		return fail_db(c, job, err);
+	job->out_session_id = store_int(r, 0, 0);
+	snprintf(expires_at, 40, "%s", store_str(r, 0, 1));
+	PQclear(r);
+	memset(&p, 0, sizeof(p));
+	params_int(&p, user_id);
+	PQclear(store_exec(c, &st_user_seen, &p, &err, NULL));
+	return EM_OK;
+}
+
+int auth_login_run(struct db_conn *c, struct db_job *job)
+{
+	char username[EM_USERNAME_MAX + 1], token[48] = "", expires_at[40];
+	unsigned char auth_key[32], stored[32], backup[EM_KEY_BACKUP_BYTES];
+	/* compared against when the user does not exist, so timing does not tell */
+	static const unsigned char dummy[32];
+	struct params p = {0};
+	PGresult *r = NULL;
+	int err, found, ok;
+	char *backup_b64 = NULL;
+
+	folded_username(job, username);
+	job_bin(job, "auth_key", auth_key, sizeof(auth_key));
+	if ((err = check_login_limits(c, job, username, job->addr)))
+		goto out;
+	params_text(&p, username);
+	r = store_exec(c, &st_login_user, &p, &err, NULL);
+	if (!r) {
+		err = fail_db(c, job, err);
+		goto out;
+	}
+	found = PQntuples(r) == 1 && store_bytea(r, 0, USER_NCOLS, stored, 32) == 32 &&
+	        store_bytea(r, 0, USER_NCOLS + 1, backup, sizeof(backup)) == EM_KEY_BACKUP_BYTES;
+	ok = auth_key_matches(auth_key, found ? stored : dummy) && found;
+	if ((err = record_attempt(c, username, job->addr, ok))) {
+		err = fail_db(c, job, err);
+		goto out;
+	}
+	if (!ok) {
+		log_info("auth login failed addr=%s", job->addr);
+		err = db_job_fail(job, EM_ERR_BAD_CREDENTIALS, NULL);
+		goto out;
+	}
+	job->out_user_id = store_int(r, 0, 0);
+	snprintf(job->out_username, sizeof(job->out_username), "%s", store_str(r, 0, 1));
+	snprintf(job->out_role, sizeof(job->out_role), "%s", store_str(r, 0, 3));
+	if ((err = open_session(c, job, job->out_user_id, token, expires_at)))
+		goto out;
+	backup_b64 = em_b64_encode(backup, sizeof(backup));
+	job->result = json_pack("{sssssoss}", "token", token, "expires_at", expires_at, "user",
+	                        model_user(r, 0, 0), "key_backup", backup_b64 ? backup_b64 : "");
+	if (!job->result)
+		err = db_job_fail(job, EM_ERR_NOMEM, NULL);
+	else
+		log_info("auth login user_id=%lld addr=%s", (long long)job->out_user_id, job->addr);
+out:
+	PQclear(r);
+	free(backup_b64);
+	sodium_memzero(token, sizeof(token));
+	sodium_memzero(auth_key, sizeof(auth_key));
+	return err;
+}
+
+/* Fills the job's login outputs and result from a session row (st_session_by_*). */
+static int session_result(struct db_job *job, const PGresult *r)
+{
+	job->out_session_id = store_int(r, 0, 0);
+	job->out_user_id = store_int(r, 0, 2);
+	snprintf(job->out_username, sizeof(job->out_username), "%s", store_str(r, 0, 3));
+	snprintf(job->out_role, sizeof(job->out_role), "%s", store_str(r, 0, 5));
+	job->result =
+	    json_pack("{soss}", "user", model_user(r, 0, 2), "expires_at", store_str(r, 0, 1));
+	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
+}
+
+int auth_resume_run(struct db_conn *c, struct db_job *job)
+{
+	const char *token = job_str(job, "token");
+	unsigned char token_hash[32];
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	store_hash(token, strlen(token), token_hash);
+	params_bin(&p, token_hash, 32);
+	r = store_exec(c, &st_session_by_token, &p, &err, NULL);
+	if (!r)
+		return fail_db(c, job, err);
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return db_job_fail(job, EM_ERR_SESSION_EXPIRED, NULL);
+	}
+	err = session_result(job, r);
+	PQclear(r);
+	return err;
+}
+
+/* Service thread: the connection is now logged in as the job's user. */
+void auth_login_done(struct session *s, struct db_job *job)
+{
+	s->authenticated = 1;
+	s->user_id = job->out_user_id;
+	s->session_id = job->out_session_id;
+	snprintf(s->role, sizeof(s->role), "%s", job->out_role);
+	snprintf(s->username, sizeof(s->username), "%s", job->out_username);
+}
+
+int auth_logout_run(struct db_conn *c, struct db_job *job)
+{
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_int(&p, job->session_id);
+	r = store_exec(c, &st_session_revoke, &p, &err, NULL);
+	if (!r)
+		return fail_db(c, job, err);
+	PQclear(r);
+	job->result = json_object();
+	return EM_OK;
+}
+
+/* Service thread: back to an anonymous connection with a fresh auth deadline. */
+void auth_logout_done(struct session *s, struct db_job *job)
+{
+	(void)job;
+	s->authenticated = 0;
+	s->user_id = 0;
+	s->session_id = 0;
+	s->role[0] = '\0';
+	s->username[0] = '\0';
+	s->auth_deadline_ms = server_now_ms() + server.cfg.auth_timeout_s * 1000LL;
+}
+
+int auth_whoami_run(struct db_conn *c, struct db_job *job)
+{
+	struct params p = {0};
+	PGresult *r;
+	json_t *programmes;
+	int err;
+
+	params_int(&p, job->session_id);
+	r = store_exec(c, &st_session_by_id, &p, &err, NULL);
+	if (!r)
+		return fail_db(c, job, err);
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return db_job_fail(job, EM_ERR_SESSION_EXPIRED, NULL);
+	}
+	err = session_result(job, r);
+	PQclear(r);
+	if (err)
+		return err;
+	programmes = programmes_of_user(c, job->user_id, &err);
+	if (!programmes)
+		return fail_db(c, job, err);
+	json_object_set_new(job->result, "programmes", programmes);
+	return EM_OK;
+}
+
+int auth_passwd_run(struct db_conn *c, struct db_job *job)
+{
+	unsigned char auth_key[32], new_key[32], new_hash[32], stored[32], salt[16],
+	    backup[EM_KEY_BACKUP_BYTES];
+	struct params p = {0};
+	PGresult *r;
+	int err, ok;
+	long long revoked;
+
+	job_bin(job, "auth_key", auth_key, sizeof(auth_key));
+	job_bin(job, "new_auth_key", new_key, sizeof(new_key));
+	job_bin(job, "salt", salt, sizeof(salt));
+	job_bin(job, "key_backup", backup, sizeof(backup));
+	store_hash(new_key, 32, new_hash);
+	sodium_memzero(new_key, sizeof(new_key));
+
+	/* a stolen session must not become a password-guessing oracle */
+	if ((err = check_login_limits(c, job, job->username, job->addr))) {
+		sodium_memzero(auth_key, sizeof(auth_key));
+		return err;
+	}
+	if ((err = store_begin(c)))
+		goto fail;
+	params_int(&p, job->user_id);
+	r = store_exec(c, &st_user_secret, &p, &err, NULL);
+	if (!r)
+		goto fail;
+	ok = PQntuples(r) == 1 && store_bytea(r, 0, 1, stored, 32) == 32 &&
+	     auth_key_matches(auth_key, stored);
+	PQclear(r);
+	sodium_memzero(auth_key, sizeof(auth_key));
+	if (!ok) {
+		store_rollback(c);
+		record_attempt(c, job->username, job->addr, 0);
+		return db_job_fail(job, EM_ERR_BAD_CREDENTIALS, "the current password is wrong");
+	}
+	memset(&p, 0, sizeof(p));
+	params_int(&p, job->user_id);
+	params_bin(&p, salt, 16);
+	params_int(&p, job_int(job, "opslimit", 0));
+	params_int(&p, job_int(job, "memlimit", 0));
+	params_bin(&p, new_hash, 32);
+	params_bin(&p, backup, sizeof(backup));
+	if (!(r = store_exec(c, &st_user_rekey, &p, &err, NULL)))
+		goto fail;
+	PQclear(r);
+	memset(&p, 0, sizeof(p));
+	params_int(&p, job->user_id);
+	params_int(&p, job->session_id);
+	if (!(r = store_exec(c, &st_sessions_revoke_others, &p, &err, NULL)))
+		goto fail;
+	revoked = atoll(PQcmdTuples(r));
+	PQclear(r);
+	if ((err = store_commit(c)))
+		goto fail;
+	log_info("auth password changed user_id=%lld revoked_sessions=%lld",
+	         (long long)job->user_id, revoked);
+	job->result = json_pack("{sI}", "revoked_sessions", (json_int_t)revoked);
+	return EM_OK;
+fail:
+	sodium_memzero(auth_key, sizeof(auth_key));
+	return fail_db(c, job, err);
+}

@@ -1,0 +1,278 @@
+/*
+ * handle_programme.c - programmes and invitations: programme.create, .list,
+ * .show, invite.create, invite.accept, and the invite helpers registration
+ * uses. A programme is visible only to the people in it (programme_people);
+ * anyone else gets not_found, never a hint that it exists.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "log.h"
+#include "model.h"
+#include "server.h"
+#include "store.h"
+
+#define INVITE_TTL_DAYS_DEFAULT 14
+
+static const struct stmt st_programme_insert = {
+    "programme_insert",
+    "WITH p AS (INSERT INTO programmes (name, starts_on, ends_on, max_group_mentees, "
+    "created_by) VALUES ($1, $2::date, $3::date, $4, $5) RETURNING *), "
+    "m AS (INSERT INTO programme_people (programme_id, user_id, role) "
+    "SELECT id, $5, 'manager' FROM p) "
+    "SELECT " PROGRAMME_COLS " FROM p"};
+
+static const struct stmt st_programmes_of_user = {
+    "programme_of_user",
+    "SELECT " PROGRAMME_COLS ", pp.role FROM programmes p "
+    "JOIN programme_people pp ON pp.programme_id = p.id WHERE pp.user_id = $1 ORDER BY p.id"};
+
+static const struct stmt st_programme_visible = {
+    "programme_visible",
+    "SELECT " PROGRAMME_COLS ", me.role FROM programmes p "
+    "JOIN programme_people me ON me.programme_id = p.id AND me.user_id = $2 WHERE p.id = $1"};
+
+static const struct stmt st_programme_people = {
+    "programme_people",
+    "SELECT " USER_COLS ", pp.role FROM programme_people pp JOIN users u ON u.id = pp.user_id "
+    "WHERE pp.programme_id = $1 "
+    "ORDER BY array_position(ARRAY['manager', 'mentor', 'mentee'], pp.role), u.username"};
+
+static const struct stmt st_invite_take = {
+    "invite_take", "SELECT id, role, programme_id FROM invites "
+                   "WHERE code_hash = $1 AND used_at IS NULL AND expires_at > now() FOR UPDATE"};
+
+static const struct stmt st_invite_use = {
+    "invite_use", "UPDATE invites SET used_at = now(), used_by = $2 WHERE id = $1"};
+
+static const struct stmt st_programme_join = {
+    "programme_join",
+    "INSERT INTO programme_people (programme_id, user_id, role) VALUES ($1, $2, $3) "
+    "ON CONFLICT DO NOTHING"};
+
+static int fail_db(struct db_conn *c, struct db_job *job, int err)
+{
+	store_rollback(c);
+	return db_job_fail(job, err, NULL);
+}
+
+/* Service thread: dates are validated YYYY-MM-DD, so text order is date order. */
+int programme_create_check(const struct session *s, struct db_job *job)
+{
+	(void)s;
+	if (strcmp(job_str(job, "ends_on"), job_str(job, "starts_on")) <= 0)
+		return db_job_fail(job, EM_ERR_BAD_DATES, "ends_on must be after starts_on");
+	return EM_OK;
+}
+
+int programme_create_run(struct db_conn *c, struct db_job *job)
+{
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_text(&p, job_str(job, "name"));
+	params_text(&p, job_str(job, "starts_on"));
+	params_text(&p, job_str(job, "ends_on"));
+	params_int(&p, job_int(job, "max_group_mentees", EM_GROUP_MENTEES_MAX));
+	params_int(&p, job->user_id);
+	r = store_exec(c, &st_programme_insert, &p, &err, NULL);
+	if (!r)
+		return fail_db(c, job, err);
+	job->result = json_pack("{so}", "programme", model_programme(r, 0, 0));
+	log_info("programme created id=%lld by=%lld", (long long)store_int(r, 0, 0),
+	         (long long)job->user_id);
+	PQclear(r);
+	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
+}
+
+json_t *programmes_of_user(struct db_conn *c, int64_t user_id, int *err)
+{
+	struct params p = {0};
+	PGresult *r;
+	json_t *list;
+
+	params_int(&p, user_id);
+	r = store_exec(c, &st_programmes_of_user, &p, err, NULL);
+	if (!r)
+		return NULL;
+	list = json_array();
+	for (int i = 0; list && i < PQntuples(r); i++) {
+		json_t *prog = model_programme(r, i, 0);
+
+		json_object_set_new(prog, "my_role", json_string(store_str(r, i, PROGRAMME_NCOLS)));
+		json_array_append_new(list, prog);
+	}
+	PQclear(r);
+	if (!list)
+		*err = EM_ERR_NOMEM;
+	return list;
+}
+
+int programme_list_run(struct db_conn *c, struct db_job *job)
+{
+	int err;
+	json_t *list = programmes_of_user(c, job->user_id, &err);
+
+	if (!list)
+		return fail_db(c, job, err);
+	job->result = json_pack("{so}", "programmes", list);
+	return EM_OK;
+}
+
+int programme_show_run(struct db_conn *c, struct db_job *job)
+{
+	struct params p = {0};
+	PGresult *r;
+	json_t *people;
+	int err;
+
+	params_int(&p, job_int(job, "programme_id", 0));
+	params_int(&p, job->user_id);
+	r = store_exec(c, &st_programme_visible, &p, &err, NULL);
+	if (!r)
+		return fail_db(c, job, err);
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return db_job_fail(job, EM_ERR_NOT_FOUND, "no programme %lld that you take part in",
+		                   (long long)job_int(job, "programme_id", 0));
+	}
+	job->result = json_pack("{so}", "programme", model_programme(r, 0, 0));
+	json_object_set_new(json_object_get(job->result, "programme"), "my_role",
+	                    json_string(store_str(r, 0, PROGRAMME_NCOLS)));
+	PQclear(r);
+
+	memset(&p, 0, sizeof(p));
+	params_int(&p, job_int(job, "programme_id", 0));
+	r = store_exec(c, &st_programme_people, &p, &err, NULL);
+	if (!r)
+		return fail_db(c, job, err);
+	people = json_array();
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *u = model_user(r, i, 0);
+
+		json_object_set_new(u, "role", json_string(store_str(r, i, USER_NCOLS)));
+		json_array_append_new(people, u);
+	}
+	PQclear(r);
+	json_object_set_new(job->result, "people", people);
+	return EM_OK;
+}
+
+int invite_create_run(struct db_conn *c, struct db_job *job)
+{
+	int64_t programme_id = job_int(job, "programme_id", 0);
+	const char *role = job_str(job, "role");
+	struct params p = {0};
+	char code[32], expires_at[40];
+	PGresult *r;
+	int err, manages;
+
+	params_int(&p, programme_id);
+	params_int(&p, job->user_id);
+	r = store_exec(c, &st_programme_visible, &p, &err, NULL);
+	if (!r)
+		return fail_db(c, job, err);
+	manages = PQntuples(r) == 1 && !strcmp(store_str(r, 0, PROGRAMME_NCOLS), "manager");
+	PQclear(r);
+	if (!manages)
+		return db_job_fail(job, EM_ERR_NOT_FOUND, "no programme %lld that you manage",
+		                   (long long)programme_id);
+	if (store_create_invite(c->pg, role, programme_id, job->user_id,
+	                        (int)job_int(job, "expires_in_days", INVITE_TTL_DAYS_DEFAULT), 0,
+	                        code, expires_at))
+		return db_job_fail(
+		    job, PQstatus(c->pg) == CONNECTION_OK ? EM_ERR_INTERNAL : EM_ERR_DB_UNAVAILABLE,
+		    NULL);
+	job->result = json_pack("{sssssIss}", "code", code, "role", role, "programme_id",
+	                        (json_int_t)programme_id, "expires_at", expires_at);
+	log_info("invite created programme=%lld role=%s by=%lld", (long long)programme_id, role,
+	         (long long)job->user_id);
+	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
+}
+
+int invite_take(struct db_conn *c, const char *code, int64_t *invite_id, char role[16],
+                int64_t *programme_id, int *err)
+{
+	unsigned char hash[32];
+	struct params p = {0};
+	PGresult *r;
+	int found;
+
+	store_hash(code, strlen(code), hash);
+	params_bin(&p, hash, 32);
+	r = store_exec(c, &st_invite_take, &p, err, NULL);
+	if (!r)
+		return -1;
+	found = PQntuples(r) == 1;
+	if (found) {
+		*invite_id = store_int(r, 0, 0);
+		snprintf(role, 16, "%s", store_str(r, 0, 1));
+		*programme_id = store_int(r, 0, 2);
+	}
+	PQclear(r);
+	return found;
+}
+
+int invite_use(struct db_conn *c, int64_t invite_id, int64_t user_id, const char *role,
+               int64_t programme_id)
+{
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_int(&p, invite_id);
+	params_int(&p, user_id);
+	if (!(r = store_exec(c, &st_invite_use, &p, &err, NULL)))
+		return err;
+	PQclear(r);
+	if (!programme_id)
+		return EM_OK;
+	memset(&p, 0, sizeof(p));
+	params_int(&p, programme_id);
+	params_int(&p, user_id);
+	params_text(&p, role);
+	if (!(r = store_exec(c, &st_programme_join, &p, &err, NULL)))
+		return err;
+	PQclear(r);
+	return EM_OK;
+}
+
+int invite_accept_run(struct db_conn *c, struct db_job *job)
+{
+	int64_t invite_id = 0, programme_id = 0;
+	char role[16] = "";
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	if ((err = store_begin(c)))
+		return fail_db(c, job, err);
+	switch (invite_take(c, job_str(job, "invite"), &invite_id, role, &programme_id, &err)) {
+	case -1:
+		return fail_db(c, job, err);
+	case 0:
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_INVALID_INVITE, NULL);
+	}
+	if (strcmp(role, job->role) || !programme_id) {
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_INVALID_INVITE,
+		                   "this invite is for a %s; you are a %s", role, job->role);
+	}
+	if ((err = invite_use(c, invite_id, job->user_id, role, programme_id)))
+		return fail_db(c, job, err);
+	params_int(&p, programme_id);
+	params_int(&p, job->user_id);
+	r = store_exec(c, &st_programme_visible, &p, &err, NULL);
+	if (!r)
+		return fail_db(c, job, err);
+	if ((err = store_commit(c))) {
+		PQclear(r);
+		return fail_db(c, job, err);
+	}
+	job->result = json_pack("{so}", "programme", model_programme(r, 0, 0));
+	PQclear(r);
+	return EM_OK;
+}

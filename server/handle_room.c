@@ -1,0 +1,471 @@
+/*
+ * handle_room.c - pair and group rooms: room.create, .list, .show, .add,
+ * .remove.
+ *
+ * The room rules (one mentor; a pair has one mentee; a group up to the
+ * programme's max_group_mentees; managers are never members; members must be
+ * in the room's programme) are checked inside one transaction that holds the
+ * room row locked (SELECT ... FOR UPDATE), so two managers adding at once
+ * cannot overfill a room. Partial unique indexes back the "one mentor" and
+ * "not twice" rules in the schema as well.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "log.h"
+#include "model.h"
+#include "server.h"
+#include "store.h"
+
+#define ROOM_LIST_MAX 1000
+
+struct room {
+	int64_t id, programme_id;
+	char kind[8];
+	char name[EM_ROOM_NAME_MAX * 4 + 1];
+	char created_at[40];
+	int max_group_mentees;
+};
+
+#define ROOM_SELECT                                                                                \
+	"SELECT r.id, r.programme_id, r.kind, r.name, " SQL_TS(                                    \
+	    "r.created_at") ", "                                                                   \
+	                    "pr.max_group_mentees FROM rooms r JOIN programmes pr ON pr.id = "     \
+	                    "r.programme_id "                                                      \
+	                    "WHERE r.id = $1"
+
+static const struct stmt st_room_get = {"room_get", ROOM_SELECT};
+static const struct stmt st_room_lock = {"room_lock", ROOM_SELECT " FOR UPDATE OF r"};
+
+static const struct stmt st_access = {
+    "room_access",
+    "SELECT EXISTS (SELECT 1 FROM programme_people WHERE programme_id = $1 AND user_id = $2 "
+    "AND role = 'manager'), EXISTS (SELECT 1 FROM room_members WHERE room_id = $3 "
+    "AND user_id = $2 AND removed_at IS NULL)"};
+
+static const struct stmt st_members = {
+    "room_members", "SELECT " USER_COLS ", rm.role, " SQL_TS(
+                        "rm.added_at") " FROM room_members rm "
+                                       "JOIN users u ON u.id = rm.user_id WHERE rm.room_id = $1 "
+                                       "AND rm.removed_at IS NULL "
+                                       "ORDER BY rm.role = 'mentor' DESC, rm.added_at, u.username"};
+
+static const struct stmt st_room_insert = {
+    "room_insert",
+    "INSERT INTO rooms (programme_id, kind, name, created_by) VALUES ($1, $2, $3, $4) "
+    "RETURNING id"};
+
+static const struct stmt st_room_rename = {"room_rename",
+                                           "UPDATE rooms SET name = $2 WHERE id = $1"};
+
+static const struct stmt st_candidate = {
+    "room_candidate", "SELECT u.id, u.role, pp.role FROM users u LEFT JOIN programme_people pp "
+                      "ON pp.user_id = u.id AND pp.programme_id = $2 WHERE u.username = $1"};
+
+static const struct stmt st_counts = {
+    "room_counts",
+    "SELECT count(*) FILTER (WHERE role = 'mentor'), count(*) FILTER (WHERE role = 'mentee'), "
+    "COALESCE(bool_or(user_id = $2), false) FROM room_members "
+    "WHERE room_id = $1 AND removed_at IS NULL"};
+
+static const struct stmt st_member_insert = {
+    "room_member_insert",
+    "INSERT INTO room_members (room_id, user_id, role, added_by) VALUES ($1, $2, $3, $4)"};
+
+static const struct stmt st_member_remove = {
+    "room_member_remove",
+    "UPDATE room_members rm SET removed_at = now(), removed_by = $3 FROM users u "
+    "WHERE u.id = rm.user_id AND u.username = $2 AND rm.room_id = $1 AND rm.removed_at IS NULL"};
+
+static const struct stmt st_room_list = {
+    "room_list",
+    "SELECT r.id, r.programme_id, r.kind, r.name, " SQL_TS(
+        "r.created_at") ", "
+                        "(SELECT u.username FROM room_members m JOIN users u ON u.id = m.user_id "
+                        " WHERE m.room_id = r.id AND m.removed_at IS NULL AND m.role = 'mentor'), "
+                        "(SELECT count(*) FROM room_members m WHERE m.room_id = r.id AND "
+                        "m.removed_at IS NULL "
+                        " AND m.role = 'mentee') "
+                        "FROM rooms r WHERE ($2::bigint IS NULL OR r.programme_id = $2) AND ("
+                        " EXISTS (SELECT 1 FROM programme_people pp WHERE pp.programme_id = "
+                        "r.programme_id "
+                        "  AND pp.user_id = $1 AND pp.role = 'manager') OR "
+                        " EXISTS (SELECT 1 FROM room_members me WHERE me.room_id = r.id AND "
+                        "me.user_id = $1 "
+                        "  AND me.removed_at IS NULL)) "
+                        "ORDER BY r.id LIMIT "
+                        "1001"};
+
+static int fail_db(struct db_conn *c, struct db_job *job, int err)
+{
+	store_rollback(c);
+	return db_job_fail(job, err, NULL);
+}
+
+/* Loads a room (optionally locking it). 1 found, 0 not found, -1 error (*err). */
+static int room_load(struct db_conn *c, int64_t room_id, int lock, struct room *room, int *err)
+{
+	struct params p = {0};
+	PGresult *r;
+	int found;
+
+	params_int(&p, room_id);
+	r = store_exec(c, lock ? &st_room_lock : &st_room_get, &p, err, NULL);
+	if (!r)
+		return -1;
+	found = PQntuples(r) == 1;
+	if (found) {
+		room->id = store_int(r, 0, 0);
+		room->programme_id = store_int(r, 0, 1);
+		snprintf(room->kind, sizeof(room->kind), "%s", store_str(r, 0, 2));
+		snprintf(room->name, sizeof(room->name), "%s", store_str(r, 0, 3));
+		snprintf(room->created_at, sizeof(room->created_at), "%s", store_str(r, 0, 4));
+		room->max_group_mentees = (int)store_int(r, 0, 5);
+	}
+	PQclear(r);
+	return found;
+}
+
+/* What the user may do with the room's programme and room. -1 on error (*err). */
+static int room_access(struct db_conn *c, int64_t programme_id, int64_t room_id, int64_t user_id,
+                       int *is_manager, int *is_member, int *err)
+{
+	struct params p = {0};
+	PGresult *r;
+
+	params_int(&p, programme_id);
+	params_int(&p, user_id);
+	params_int(&p, room_id);
+	r = store_exec(c, &st_access, &p, err, NULL);
+	if (!r)
+		return -1;
+	*is_manager = store_bool(r, 0, 0);
+	*is_member = store_bool(r, 0, 1);
+	PQclear(r);
+	return 0;
+}
+
+static const char *room_status(const char *kind, int has_mentor, int64_t mentees)
+{
+	int64_t needed = strcmp(kind, "pair") ? EM_GROUP_MENTEES_MIN : 1;
+
+	return has_mentor && mentees >= needed ? "ready" : "incomplete";
+}
+
+/* The Room object with members. New reference, or NULL with *err. */
+static json_t *room_json(struct db_conn *c, const struct room *room, int *err)
+{
+	struct params p = {0};
+	PGresult *r;
+	json_t *members, *obj;
+	int has_mentor = 0, mentees = 0;
+
+	params_int(&p, room->id);
+	r = store_exec(c, &st_members, &p, err, NULL);
+	if (!r)
+		return NULL;
+	members = json_array();
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *m = model_user(r, i, 0);
+		const char *role = store_str(r, i, USER_NCOLS);
+
+		has_mentor |= !strcmp(role, "mentor");
+		mentees += !strcmp(role, "mentee");
+		json_object_set_new(m, "role", json_string(role));
+		json_object_set_new(m, "added_at", json_string(store_str(r, i, USER_NCOLS + 1)));
+		json_array_append_new(members, m);
+	}
+	PQclear(r);
+	obj = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "id", (json_int_t)room->id,
+	                "programme_id", (json_int_t)room->programme_id, "kind", room->kind, "name",
+	                room->name, "status", room_status(room->kind, has_mentor, mentees),
+	                "created_at", room->created_at, "max_mentees",
+	                (json_int_t)(strcmp(room->kind, "pair") ? room->max_group_mentees : 1),
+	                "mentee_count", (json_int_t)mentees, "members", members);
+	if (!obj)
+		*err = EM_ERR_NOMEM;
+	return obj;
+}
+
+/* Inside the room's transaction (room row locked): applies the room rules and adds. */
+static int member_add(struct db_conn *c, struct db_job *job, const struct room *room,
+                      const char *username_in)
+{
+	char username[EM_USERNAME_MAX + 1], role[16];
+	struct params p = {0};
+	PGresult *r;
+	int64_t user_id, mentors, mentees;
+	int err, already;
+
+	em_username_fold(username_in, username);
+	params_text(&p, username);
+	params_int(&p, room->programme_id);
+	if (!(r = store_exec(c, &st_candidate, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_NOT_FOUND, "no user named \"%s\"", username);
+	}
+	user_id = store_int(r, 0, 0);
+	if (!strcmp(store_str(r, 0, 1), "manager")) {
+		PQclear(r);
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_WRONG_ROLE,
+		                   "%s is a manager; managers are never room members", username);
+	}
+	if (!store_str(r, 0, 2)) {
+		PQclear(r);
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_NOT_IN_PROGRAMME, "%s is not in programme %lld",
+		                   username, (long long)room->programme_id);
+	}
+	snprintf(role, sizeof(role), "%s", store_str(r, 0, 2));
+	PQclear(r);
+
+	memset(&p, 0, sizeof(p));
+	params_int(&p, room->id);
+	params_int(&p, user_id);
+	if (!(r = store_exec(c, &st_counts, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	mentors = store_int(r, 0, 0);
+	mentees = store_int(r, 0, 1);
+	already = store_bool(r, 0, 2);
+	PQclear(r);
+	err = EM_OK;
+	if (already)
+		err = db_job_fail(job, EM_ERR_ALREADY_MEMBER, "%s is already in room %lld",
+		                  username, (long long)room->id);
+	else if (!strcmp(role, "mentor") && mentors > 0)
+		err = db_job_fail(job, EM_ERR_ROOM_HAS_MENTOR, "room %lld already has a mentor",
+		                  (long long)room->id);
+	else if (!strcmp(role, "mentee") && !strcmp(room->kind, "pair") && mentees >= 1)
+		err = db_job_fail(job, EM_ERR_ROOM_FULL,
+		                  "room %lld is a pair and already has its mentee",
+		                  (long long)room->id);
+	else if (!strcmp(role, "mentee") && mentees >= room->max_group_mentees)
+		err = db_job_fail(job, EM_ERR_ROOM_FULL,
+		                  "room %lld already has %lld mentees, the programme's maximum",
+		                  (long long)room->id, (long long)mentees);
+	if (err) {
+		store_rollback(c);
+		return err;
+	}
+	memset(&p, 0, sizeof(p));
+	params_int(&p, room->id);
+	params_int(&p, user_id);
+	params_text(&p, role);
+	params_int(&p, job->user_id);
+	if (!(r = store_exec(c, &st_member_insert, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	PQclear(r);
+	return EM_OK;
+}
+
+/* Finishes a room transaction: commit, then answer with the Room. */
+static int commit_with_room(struct db_conn *c, struct db_job *job, const struct room *room)
+{
+	json_t *obj;
+	int err;
+
+	if ((err = store_commit(c)))
+		return fail_db(c, job, err);
+	obj = room_json(c, room, &err);
+	if (!obj)
+		return db_job_fail(job, err, NULL);
+	job->result = json_pack("{so}", "room", obj);
+	return EM_OK;
+}
+
+int room_create_run(struct db_conn *c, struct db_job *job)
+{
+	json_t *members = json_object_get(job->args, "members"), *m;
+	const char *name = job_str(job, "name");
+	struct room room = {0};
+	struct params p = {0};
+	PGresult *r;
+	size_t i;
+	int err, is_manager = 0, is_member = 0;
+
+	room.programme_id = job_int(job, "programme_id", 0);
+	snprintf(room.kind, sizeof(room.kind), "%s", job_str(job, "kind"));
+	if ((err = store_begin(c)))
+		return fail_db(c, job, err);
+	if (room_access(c, room.programme_id, 0, job->user_id, &is_manager, &is_member, &err))
+		return fail_db(c, job, err);
+	if (!is_manager) {
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_NOT_FOUND, "no programme %lld that you manage",
+		                   (long long)room.programme_id);
+	}
+	params_int(&p, room.programme_id);
+	params_text(&p, room.kind);
+	params_text(&p, name ? name : room.kind);
+	params_int(&p, job->user_id);
+	if (!(r = store_exec(c, &st_room_insert, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	room.id = store_int(r, 0, 0);
+	PQclear(r);
+	/* lock it like room.add does, and read the programme's group limit */
+	if (room_load(c, room.id, 1, &room, &err) != 1)
+		return fail_db(c, job, err ? err : EM_ERR_INTERNAL);
+	json_array_foreach(members, i, m)
+	{
+		if ((err = member_add(c, job, &room, json_string_value(m))))
+			return err;
+	}
+	if (!name) {
+		/* a readable default: the members' names, else "pair 12" */
+		char def[sizeof(room.name)] = "";
+		size_t n = 0;
+
+		json_array_foreach(members, i, m)
+		{
+			char u[EM_USERNAME_MAX + 1];
+
+			em_username_fold(json_string_value(m), u);
+			n += (size_t)snprintf(def + n, sizeof(def) - n, "%s%s", i ? " & " : "", u);
+			if (n >= EM_ROOM_NAME_MAX)
+				break;
+		}
+		if (!n || n > EM_ROOM_NAME_MAX)
+			snprintf(def, sizeof(def), "%s %lld", room.kind, (long long)room.id);
+		snprintf(room.name, sizeof(room.name), "%s", def);
+		memset(&p, 0, sizeof(p));
+		params_int(&p, room.id);
+		params_text(&p, room.name);
+		if (!(r = store_exec(c, &st_room_rename, &p, &err, NULL)))
+			return fail_db(c, job, err);
+		PQclear(r);
+	}
+	log_info("room created id=%lld programme=%lld kind=%s by=%lld", (long long)room.id,
+	         (long long)room.programme_id, room.kind, (long long)job->user_id);
+	return commit_with_room(c, job, &room);
+}
+
+/* Opens the transaction, locks the room and checks the caller manages it. */
+static int begin_managed(struct db_conn *c, struct db_job *job, struct room *room)
+{
+	int64_t room_id = job_int(job, "room_id", 0);
+	int err, is_manager = 0, is_member = 0;
+
+	if ((err = store_begin(c)))
+		return fail_db(c, job, err);
+	switch (room_load(c, room_id, 1, room, &err)) {
+	case -1:
+		return fail_db(c, job, err);
+	case 0:
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_NOT_FOUND, "no room %lld", (long long)room_id);
+	}
+	if (room_access(c, room->programme_id, room->id, job->user_id, &is_manager, &is_member,
+	                &err))
+		return fail_db(c, job, err);
+	if (!is_manager) {
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_NOT_FOUND, "no room %lld that you manage",
+		                   (long long)room_id);
+	}
+	return EM_OK;
+}
+
+int room_add_run(struct db_conn *c, struct db_job *job)
+{
+	struct room room = {0};
+	int err;
+
+	if ((err = begin_managed(c, job, &room)))
+		return err;
+	if ((err = member_add(c, job, &room, job_str(job, "username"))))
+		return err;
+	log_info("room member added room=%lld by=%lld", (long long)room.id,
+	         (long long)job->user_id);
+	return commit_with_room(c, job, &room);
+}
+
+int room_remove_run(struct db_conn *c, struct db_job *job)
+{
+	char username[EM_USERNAME_MAX + 1];
+	struct room room = {0};
+	struct params p = {0};
+	PGresult *r;
+	int err, removed;
+
+	if ((err = begin_managed(c, job, &room)))
+		return err;
+	em_username_fold(job_str(job, "username"), username);
+	params_int(&p, room.id);
+	params_text(&p, username);
+	params_int(&p, job->user_id);
+	if (!(r = store_exec(c, &st_member_remove, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	removed = atoi(PQcmdTuples(r));
+	PQclear(r);
+	if (!removed) {
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_NOT_MEMBER, "%s is not in room %lld", username,
+		                   (long long)room.id);
+	}
+	log_info("room member removed room=%lld by=%lld", (long long)room.id,
+	         (long long)job->user_id);
+	return commit_with_room(c, job, &room);
+}
+
+int room_show_run(struct db_conn *c, struct db_job *job)
+{
+	int64_t room_id = job_int(job, "room_id", 0);
+	struct room room = {0};
+	json_t *obj;
+	int err, found, is_manager = 0, is_member = 0;
+
+	found = room_load(c, room_id, 0, &room, &err);
+	if (found < 0)
+		return fail_db(c, job, err);
+	if (found &&
+	    room_access(c, room.programme_id, room.id, job->user_id, &is_manager, &is_member, &err))
+		return fail_db(c, job, err);
+	if (!found || (!is_manager && !is_member))
+		return db_job_fail(job, EM_ERR_NOT_FOUND, "no room %lld that you can see",
+		                   (long long)room_id);
+	obj = room_json(c, &room, &err);
+	if (!obj)
+		return fail_db(c, job, err);
+	job->result = json_pack("{so}", "room", obj);
+	return EM_OK;
+}
+
+int room_list_run(struct db_conn *c, struct db_job *job)
+{
+	int64_t programme_id = job_int(job, "programme_id", 0);
+	struct params p = {0};
+	PGresult *r;
+	json_t *rooms;
+	int err, n;
+
+	params_int(&p, job->user_id);
+	if (programme_id)
+		params_int(&p, programme_id);
+	else
+		params_text(&p, NULL);
+	if (!(r = store_exec(c, &st_room_list, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	rooms = json_array();
+	n = PQntuples(r);
+	for (int i = 0; i < n && i < ROOM_LIST_MAX; i++) {
+		const char *kind = store_str(r, i, 2), *mentor = store_str(r, i, 5);
+		int64_t mentees = store_int(r, i, 6);
+
+		json_array_append_new(
+		    rooms, json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:o, s:I}", "id",
+		                     (json_int_t)store_int(r, i, 0), "programme_id",
+		                     (json_int_t)store_int(r, i, 1), "kind", kind, "name",
+		                     store_str(r, i, 3), "created_at", store_str(r, i, 4), "status",
+		                     room_status(kind, mentor != NULL, mentees), "mentor",
+		                     mentor ? json_string(mentor) : json_null(), "mentee_count",
+		                     (json_int_t)mentees));
+	}
+	PQclear(r);
+	job->result = json_pack("{sosb}", "rooms", rooms, "truncated", n > ROOM_LIST_MAX);
+	return EM_OK;
+}

@@ -1,0 +1,52 @@
+/*
+ * handlers.h - the operations of each message family. For every op there is
+ * a `run` (a DB worker thread: SQL and the result JSON), optionally a
+ * `check` (service thread, before any DB work) and a `done` (service thread,
+ * after run succeeded, to change session state). dispatch.c ties them to ops.
+ */
+#ifndef EMENTORD_HANDLERS_H
+#define EMENTORD_HANDLERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "db.h"
+#include "session.h"
+
+/* handle_auth.c */
+int auth_prelogin_run(struct db_conn *c, struct db_job *job);
+int auth_register_run(struct db_conn *c, struct db_job *job);
+int auth_login_run(struct db_conn *c, struct db_job *job);
+void auth_login_done(struct session *s, struct db_job *job);
+int auth_resume_run(struct db_conn *c, struct db_job *job);
+int auth_logout_run(struct db_conn *c, struct db_job *job);
+void auth_logout_done(struct session *s, struct db_job *job);
+int auth_whoami_run(struct db_conn *c, struct db_job *job);
+int auth_passwd_run(struct db_conn *c, struct db_job *job);
+
+/* handle_programme.c */
+int programme_create_check(const struct session *s, struct db_job *job);
+int programme_create_run(struct db_conn *c, struct db_job *job);
+int programme_list_run(struct db_conn *c, struct db_job *job);
+int programme_show_run(struct db_conn *c, struct db_job *job);
+int invite_create_run(struct db_conn *c, struct db_job *job);
+int invite_accept_run(struct db_conn *c, struct db_job *job);
+/* Worker helpers shared with handle_auth.c. */
+/* The caller's programmes as a JSON array (new reference), or NULL with *err set. */
+json_t *programmes_of_user(struct db_conn *c, int64_t user_id, int *err);
+/* Inside a transaction: locks an unused, unexpired invite. 1 found, 0 not, -1 error (*err). */
+int invite_take(struct db_conn *c, const char *code, int64_t *invite_id, char role[16],
+                int64_t *programme_id, int *err);
+/* Inside a transaction: marks the invite used and joins its programme. Returns em_err. */
+int invite_use(struct db_conn *c, int64_t invite_id, int64_t user_id, const char *role,
+               int64_t programme_id);
+
+/* handle_room.c */
+int room_create_run(struct db_conn *c, struct db_job *job);
+int room_list_run(struct db_conn *c, struct db_job *job);
+int room_show_run(struct db_conn *c, struct db_job *job);
+int room_add_run(struct db_conn *c, struct db_job *job);
+int room_remove_run(struct db_conn *c, struct db_job *job);
+
+#endif

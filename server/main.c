@@ -1,0 +1,304 @@
+/*
+ * main.c - ementord's entry point: reads the configuration, then runs one of
+ * the subcommands: `serve` (migrate, first-run invite, TLS context, DB
+ * workers, the lws service loop), `migrate`, or `invite`. Everything that may
+ * block (connecting, migrating) happens here before the service loop starts.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <libwebsockets.h>
+#include <openssl/ssl.h>
+
+#include "db.h"
+#include "em_crypto.h"
+#include "em_proto.h"
+#include "log.h"
+#include "migrate.h"
+#include "server.h"
+#include "store.h"
+#include "ws.h"
+
+#define STARTUP_DB_WAIT_S 30
+
+struct server server;
+static volatile sig_atomic_t interrupted;
+
+int64_t server_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+	if (server.context)
+		lws_cancel_service(server.context);
+}
+
+/* Parses argv into server.cfg; returns the subcommand or NULL after printing an error. */
+static const char *parse_args(int argc, char **argv, int *exit_code)
+{
+	const char *cmd = "serve", *config_file = getenv("EMENTOR_CONFIG");
+	char err[512];
+	int i;
+
+	*exit_code = 2;
+	config_defaults(&server.cfg);
+	/* first pass: --config, --help, --version and the subcommand */
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			config_print_help(argv[0]);
+			*exit_code = 0;
+			return NULL;
+		}
+		if (!strcmp(argv[i], "--version")) {
+			printf("ementord %s (libwebsockets %s, %s)\n", EM_VERSION,
+			       lws_get_library_version(), OpenSSL_version(OPENSSL_VERSION));
+			*exit_code = 0;
+			return NULL;
+		}
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			config_file = argv[++i];
+		else if (!strncmp(argv[i], "--config=", 9))
+			config_file = argv[i] + 9;
+		else if (i == 1 && argv[i][0] != '-')
+			cmd = argv[i];
+	}
+	if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && strcmp(cmd, "invite")) {
+		fprintf(stderr,
+		        "ementord: unknown command \"%s\" (serve, migrate, invite; see --help)\n",
+		        cmd);
+		return NULL;
+	}
+	if (config_file && *config_file &&
+	    config_load_file(&server.cfg, config_file, err, sizeof(err))) {
+		fprintf(stderr, "ementord: %s\n", err);
+		return NULL;
+	}
+	if (config_load_env(&server.cfg, err, sizeof(err))) {
+		fprintf(stderr, "ementord: %s\n", err);
+		return NULL;
+	}
+	for (i = (argc > 1 && argv[1][0] != '-') ? 2 : 1; i < argc; i++) {
+		char name[64];
+		const char *value = NULL, *arg = argv[i], *eq;
+
+		if (strncmp(arg, "--", 2)) {
+			fprintf(stderr, "ementord: unexpected argument \"%s\" (see --help)\n", arg);
+			return NULL;
+		}
+		arg += 2;
+		eq = strchr(arg, '=');
+		snprintf(name, sizeof(name), "%.*s", (int)(eq ? (size_t)(eq - arg) : strlen(arg)),
+		         arg);
+		if (!strcmp(name, "config")) {
+			if (!eq)
+				i++;
+			continue;
+		}
+		if (eq)
+			value = eq + 1;
+		else if (!config_is_switch(name)) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "ementord: --%s needs a value\n", name);
+				return NULL;
+			}
+			value = argv[++i];
+		}
+		if (config_set(&server.cfg, name, value, err, sizeof(err))) {
+			fprintf(stderr, "ementord: %s\n", err);
+			return NULL;
+		}
+	}
+	*exit_code = 0;
+	return cmd;
+}
+
+static int cmd_migrate(void)
+{
+	PGconn *pg = store_connect_blocking(server.cfg.db, STARTUP_DB_WAIT_S);
+	int n;
+
+	if (!pg)
+		return 1;
+	n = migrate_run(pg, server.cfg.schema_dir);
+	PQfinish(pg);
+	if (n < 0)
+		return 1;
+	log_info("migrate done applied=%d", n);
+	return 0;
+}
+
+static int cmd_invite(void)
+{
+	PGconn *pg = NULL;
+	char code[32], expires[40];
+	int rc = 1;
+
+	if (!server.cfg.role[0]) {
+		fprintf(stderr, "ementord invite: --role manager|mentor|mentee is required\n");
+		return 2;
+	}
+	if (strcmp(server.cfg.role, "manager") && !server.cfg.programme) {
+		fprintf(stderr, "ementord invite: a %s invite needs --programme ID\n",
+		        server.cfg.role);
+		return 2;
+	}
+	pg = store_connect_blocking(server.cfg.db, 5);
+	if (!pg)
+		return 1;
+	if (!server.cfg.no_migrate && migrate_run(pg, server.cfg.schema_dir) < 0)
+		goto out;
+	if (server.cfg.programme) {
+		char id[24];
+		const char *values[1] = {id};
+		PGresult *r;
+		int found;
+
+		snprintf(id, sizeof(id), "%lld", server.cfg.programme);
+		r = PQexecParams(pg, "SELECT 1 FROM programmes WHERE id = $1", 1, NULL, values,
+		                 NULL, NULL, 0);
+		found = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+		PQclear(r);
+		if (!found) {
+			fprintf(stderr, "ementord invite: no programme with id %lld\n",
+			        server.cfg.programme);
+			goto out;
+		}
+	}
+	if (store_create_invite(pg, server.cfg.role, server.cfg.programme, 0,
+	                        server.cfg.invite_ttl_days, 0, code, expires))
+		goto out;
+	printf("%s\n", code);
+	fprintf(stderr, "ementord: one-time %s invite, valid until %s\n", server.cfg.role, expires);
+	rc = 0;
+out:
+	PQfinish(pg);
+	return rc;
+}
+
+/* Main thread, before serving: migrations, secrets, first-run invite. */
+static int prepare_database(void)
+{
+	PGconn *pg = store_connect_blocking(server.cfg.db, STARTUP_DB_WAIT_S);
+	int rc = -1, empty;
+
+	if (!pg)
+		return -1;
+	if (!server.cfg.no_migrate && migrate_run(pg, server.cfg.schema_dir) < 0)
+		goto out;
+	if (store_load_server_secret(pg, server.prelogin_secret)) {
+		log_error("db cannot load the server secret (are migrations applied?)");
+		goto out;
+	}
+	empty = store_is_empty(pg);
+	if (empty == 1) {
+		char code[32], expires[40];
+		PGresult *r =
+		    PQexec(pg, "UPDATE invites SET expires_at = now() "
+		               "WHERE first_run AND used_at IS NULL AND expires_at > now()");
+
+		PQclear(r);
+		if (store_create_invite(pg, "manager", 0, 0, server.cfg.invite_ttl_days, 1, code,
+		                        expires))
+			goto out;
+		printf(
+		    "\n  First run: no accounts yet. Register the first programme manager with\n\n"
+		    "    ementor register --invite %s --username YOUR_NAME\n\n"
+		    "  This one-time code is valid until %s. A new one is printed at each\n"
+		    "  start until someone registers; `ementord invite --role manager` makes\n"
+		    "  more.\n\n",
+		    code, expires);
+		fflush(stdout);
+	}
+	rc = 0;
+out:
+	PQfinish(pg);
+	return rc;
+}
+
+static int cmd_serve(void)
+{
+	static const lws_retry_bo_t retry = {
+	    .secs_since_valid_ping = 30,
+	    .secs_since_valid_hangup = 70,
+	};
+	struct lws_context_creation_info info;
+	int rc = 1;
+
+	if (!server.cfg.cert[0] || !server.cfg.key[0]) {
+		fprintf(stderr, "ementord: --cert and --key are required to serve (TLS only)\n");
+		return 2;
+	}
+	if (prepare_database())
+		return 1;
+
+	memset(&info, 0, sizeof(info));
+	info.port = server.cfg.port;
+	info.iface = server.cfg.listen[0] ? server.cfg.listen : NULL;
+	info.protocols = ws_protocols;
+	info.vhost_name = "ementor";
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_VALIDATE_UTF8;
+	info.ssl_cert_filepath = server.cfg.cert;
+	info.ssl_private_key_filepath = server.cfg.key;
+	info.ssl_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 |
+	                       SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE;
+	info.retry_and_idle_policy = &retry;
+	info.timeout_secs = 10;
+
+	server.context = lws_create_context(&info);
+	if (!server.context) {
+		log_error("cannot start: lws context failed (port %d in use, or bad certificate?)",
+		          server.cfg.port);
+		return 1;
+	}
+	if (db_start(server.cfg.db, server.cfg.db_workers, server.cfg.db_queue, server.context)) {
+		log_error("cannot start database workers");
+		goto out;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	log_info("listening port=%d version=%s db_workers=%d origins=%d", server.cfg.port,
+	         EM_VERSION, server.cfg.db_workers, server.cfg.n_origins);
+	while (!interrupted)
+		if (lws_service(server.context, 0) < 0)
+			break;
+	log_info("shutting down");
+	rc = 0;
+out:
+	db_stop(); /* first: workers call lws_cancel_service() on the context */
+	lws_context_destroy(server.context);
+	server.context = NULL;
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	enum log_level level = LOG_INFO;
+	const char *cmd;
+	int exit_code;
+
+	cmd = parse_args(argc, argv, &exit_code);
+	if (!cmd)
+		return exit_code;
+	log_level_parse(server.cfg.log_level, &level);
+	log_set_level(level);
+	log_hook_lws();
+	if (em_crypto_init()) {
+		log_error("libsodium failed to initialise");
+		return 1;
+	}
+	if (!strcmp(cmd, "migrate"))
+		return cmd_migrate();
+	if (!strcmp(cmd, "invite"))
+		return cmd_invite();
+	return cmd_serve();
+}

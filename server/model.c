@@ -1,0 +1,45 @@
+/*
+ * model.c - builders for the protocol's User and Programme objects (model.h).
+ * The fingerprint is computed here with the same function the clients use,
+ * so both sides always print the same string.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "em_crypto.h"
+#include "em_proto.h"
+#include "model.h"
+#include "store.h"
+
+static json_t *b64_json(const unsigned char *bin, size_t len)
+{
+	char *s = em_b64_encode(bin, len);
+	json_t *j = s ? json_string(s) : NULL;
+
+	free(s);
+	return j;
+}
+
+json_t *model_user(const PGresult *r, int row, int col)
+{
+	unsigned char sign_pk[32], box_pk[32];
+	char fp[EM_FINGERPRINT_STRLEN];
+
+	if (store_bytea(r, row, col + 4, sign_pk, 32) != 32 ||
+	    store_bytea(r, row, col + 5, box_pk, 32) != 32)
+		return NULL;
+	em_fingerprint(sign_pk, box_pk, fp);
+	return json_pack("{sIsssssssssoso}", "id", (json_int_t)store_int(r, row, col), "username",
+	                 store_str(r, row, col + 1), "display_name", store_str(r, row, col + 2),
+	                 "role", store_str(r, row, col + 3), "fingerprint", fp, "sign_pk",
+	                 b64_json(sign_pk, 32), "box_pk", b64_json(box_pk, 32));
+}
+
+json_t *model_programme(const PGresult *r, int row, int col)
+{
+	return json_pack("{sIsssssssIss}", "id", (json_int_t)store_int(r, row, col), "name",
+	                 store_str(r, row, col + 1), "starts_on", store_str(r, row, col + 2),
+	                 "ends_on", store_str(r, row, col + 3), "max_group_mentees",
+	                 (json_int_t)store_int(r, row, col + 4), "created_at",
+	                 store_str(r, row, col + 5));
+}

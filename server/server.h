@@ -1,0 +1,26 @@
+/*
+ * server.h - state shared by the server's modules: the configuration, the
+ * lws context and the secret for pre-login answers. Set up by main.c before
+ * the service loop starts; read-only afterwards, so any thread may read it.
+ */
+#ifndef EMENTORD_SERVER_H
+#define EMENTORD_SERVER_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+struct lws_context;
+
+struct server {
+	struct config cfg;
+	struct lws_context *context;
+	unsigned char prelogin_secret[32]; /* keys the fake salts of unknown users */
+};
+
+extern struct server server;
+
+/* Wall-clock milliseconds (for deadlines on the service thread). */
+int64_t server_now_ms(void);
+
+#endif

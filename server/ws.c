@@ -1,0 +1,145 @@
+/*
+ * ws.c - the ementor.v1 WebSocket protocol callback: Origin allowlist,
+ * session registration, message reassembly with the 64 KiB limit, request
+ * parsing and dispatch, writing queued output, the auth deadline, and the
+ * return path for finished DB jobs. Service thread only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "dispatch.h"
+#include "em_proto.h"
+#include "log.h"
+#include "server.h"
+#include "session.h"
+#include "ws.h"
+
+static lws_sorted_usec_list_t tick_sul; /* once a second: auth deadlines */
+
+static void tick_session(struct session *s, void *arg)
+{
+	int64_t now = *(int64_t *)arg;
+
+	if (!s->authenticated && !s->close_code && now > s->auth_deadline_ms) {
+		log_info("ws closed unauthenticated connection addr=%s", s->addr);
+		session_close(s, EM_CLOSE_AUTH_TIMEOUT, "auth_timeout");
+	}
+}
+
+static void tick(lws_sorted_usec_list_t *sul)
+{
+	int64_t now = server_now_ms();
+
+	session_foreach(tick_session, &now);
+	lws_sul_schedule(server.context, 0, sul, tick, LWS_US_PER_SEC);
+}
+
+static int origin_allowed(struct lws *wsi)
+{
+	char origin[256];
+	int n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+
+	if (n <= 0)
+		return 1; /* native clients send no Origin */
+	if (n >= (int)sizeof(origin) ||
+	    lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) < 0)
+		return 0;
+	for (int i = 0; i < server.cfg.n_origins; i++)
+		if (!strcmp(origin, server.cfg.origins[i]))
+			return 1;
+	log_info("ws refused origin=\"%.100s\"", origin);
+	return 0;
+}
+
+static void handle_message(struct session *s, const char *buf, size_t len)
+{
+	struct em_request req;
+	struct em_error_detail detail;
+	int rc = em_request_parse(buf, len, &req, &detail);
+
+	if (rc) {
+		session_send(s, em_encode_error(req.id, rc, detail.message, 0));
+		return;
+	}
+	dispatch_request(s, &req);
+}
+
+static int on_receive(struct session *s, const char *in, size_t len)
+{
+	int final = lws_is_final_fragment(s->wsi);
+	char *grown;
+
+	if (lws_frame_is_binary(s->wsi)) {
+		lws_close_reason(s->wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+		                 (unsigned char *)"binary frames are not accepted", 30);
+		return -1;
+	}
+	if (s->close_code)
+		return 0; /* closing: ignore further input */
+	if (s->rx_len + len > EM_MAX_FRAME) {
+		lws_close_reason(s->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+		                 (unsigned char *)"frame_too_large", 15);
+		return -1;
+	}
+	if (final && !s->rx_len) {
+		handle_message(s, in, len); /* the common case: no copy */
+		return 0;
+	}
+	grown = realloc(s->rx_buf, s->rx_len + len + 1);
+	if (!grown)
+		return -1;
+	s->rx_buf = grown;
+	memcpy(s->rx_buf + s->rx_len, in, len);
+	s->rx_len += len;
+	if (final) {
+		handle_message(s, s->rx_buf, s->rx_len);
+		s->rx_len = 0;
+	}
+	return 0;
+}
+
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len)
+{
+	struct session *s = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_PROTOCOL_INIT:
+		lws_sul_schedule(server.context, 0, &tick_sul, tick, LWS_US_PER_SEC);
+		break;
+	case LWS_CALLBACK_PROTOCOL_DESTROY:
+		lws_sul_schedule(server.context, 0, &tick_sul, NULL, LWS_SET_TIMER_USEC_CANCEL);
+		break;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return origin_allowed(wsi) ? 0 : -1;
+	case LWS_CALLBACK_ESTABLISHED:
+		s->wsi = wsi;
+		if (session_register(s))
+			return -1;
+		lws_get_peer_simple(wsi, s->addr, sizeof(s->addr));
+		s->auth_deadline_ms = server_now_ms() + server.cfg.auth_timeout_s * 1000LL;
+		log_debug("ws connected addr=%s slot=%u", s->addr, s->slot);
+		break;
+	case LWS_CALLBACK_RECEIVE:
+		return on_receive(s, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return session_write_one(s);
+	case LWS_CALLBACK_CLOSED:
+		log_debug("ws closed addr=%s user=%s", s->addr, s->username);
+		session_unregister(s);
+		session_free_buffers(s);
+		break;
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		dispatch_completions();
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+const struct lws_protocols ws_protocols[] = {
+    {"http", http_callback, sizeof(struct http_pss), 0, 0, NULL, 0},
+    {EM_SUBPROTOCOL, ws_callback, sizeof(struct session), 16384, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0}};

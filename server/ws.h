@@ -1,0 +1,22 @@
+/*
+ * ws.h - the lws protocols table: "http" (GET /healthz, everything else 404)
+ * and "ementor.v1" (the WebSocket protocol). All callbacks run on the one lws
+ * service thread.
+ */
+#ifndef EMENTORD_WS_H
+#define EMENTORD_WS_H
+
+#include <libwebsockets.h>
+
+extern const struct lws_protocols ws_protocols[];
+
+/* Per-connection data of the "http" protocol (http.c). */
+struct http_pss {
+	char body[256];
+	size_t len;
+};
+
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len);
+
+#endif
