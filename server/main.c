@@ -23,16 +23,7 @@
 
 #define STARTUP_DB_WAIT_S 30
 
-struct server server;
 static volatile sig_atomic_t interrupted;
-
-int64_t server_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void on_signal(int sig)
 {

@@ -1,0 +1,540 @@
+/*
+ * test_store.c - the SQL behind every account, programme and room operation,
+ * run against a real PostgreSQL in a database of its own (created and dropped
+ * here). Each test calls an op's run function the way a DB worker does and
+ * checks the result or the error code a client would see.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "db.h"
+#include "em_crypto.h"
+#include "em_proto.h"
+#include "handlers.h"
+#include "migrate.h"
+#include "server.h"
+#include "store.h"
+
+static char admin_conninfo[1024], test_conninfo[1200], dbname[64];
+static struct db_conn conn;
+
+static PGconn *admin_connect(void)
+{
+	PGconn *pg = PQconnectdb(admin_conninfo);
+
+	assert_int_equal(PQstatus(pg), CONNECTION_OK);
+	return pg;
+}
+
+static void admin_exec(const char *sql)
+{
+	PGconn *pg = admin_connect();
+	PGresult *r = PQexec(pg, sql);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(pg);
+}
+
+static int group_setup(void **state)
+{
+	const char *ci = getenv("EMENTOR_TEST_DB");
+	char sql[128];
+	PGconn *pg;
+
+	(void)state;
+	if (!ci || !*ci) {
+		fprintf(stderr, "EMENTOR_TEST_DB is not set: skipping (scripts/test sets it)\n");
+		exit(77);
+	}
+	em_crypto_init();
+	config_defaults(&server.cfg);
+	randombytes_buf(server.prelogin_secret, sizeof(server.prelogin_secret));
+	snprintf(admin_conninfo, sizeof(admin_conninfo), "%s", ci);
+	snprintf(dbname, sizeof(dbname), "ementor_it_%d", (int)getpid());
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", dbname);
+	admin_exec(sql);
+	/* a later keyword wins in a libpq conninfo string */
+	snprintf(test_conninfo, sizeof(test_conninfo), "%s dbname=%s", ci, dbname);
+	pg = PQconnectdb(test_conninfo);
+	assert_int_equal(PQstatus(pg), CONNECTION_OK);
+	assert_int_equal(migrate_run(pg, EM_SOURCE_DIR "/schema"), 1);
+	/* a second run changes nothing */
+	assert_int_equal(migrate_run(pg, EM_SOURCE_DIR "/schema"), 0);
+	PQfinish(pg);
+	assert_int_equal(store_connect(&conn, test_conninfo), 0);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	char sql[128];
+
+	(void)state;
+	store_disconnect(&conn);
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", dbname);
+	admin_exec(sql);
+	return 0;
+}
+
+/* A logged-in identity, as the service thread would copy it into a job. */
+struct who {
+	int64_t user_id, session_id;
+	char role[12], username[40];
+	char token[64];
+	struct em_keys keys;
+};
+
+/* Runs one op like a worker; the caller frees the job. args: a new reference. */
+static struct db_job *run_op(int (*run)(struct db_conn *, struct db_job *), json_t *args,
+                             const struct who *who)
+{
+	struct db_job *job = db_job_new();
+
+	assert_non_null(job);
+	job->args = args ? args : json_object();
+	snprintf(job->addr, sizeof(job->addr), "127.0.0.1");
+	if (who) {
+		job->user_id = who->user_id;
+		job->session_id = who->session_id;
+		snprintf(job->role, sizeof(job->role), "%s", who->role);
+		snprintf(job->username, sizeof(job->username), "%s", who->username);
+	}
+	job->err = EM_OK;
+	run(&conn, job);
+	if (job->err == EM_OK)
+		assert_non_null(job->result);
+	return job;
+}
+
+static void expect_err(int (*run)(struct db_conn *, struct db_job *), json_t *args,
+                       const struct who *who, int want)
+{
+	struct db_job *job = run_op(run, args, who);
+
+	if (job->err != want)
+		fail_msg("expected %s, got %s (%s)", em_err_code(want), em_err_code(job->err),
+		         job->message);
+	db_job_free(job);
+}
+
+static json_t *b64(const void *bin, size_t len)
+{
+	char *s = em_b64_encode(bin, len);
+	json_t *j = json_string(s);
+
+	free(s);
+	return j;
+}
+
+/* auth_key for a test "password": derived cheaply (no Argon2id needed here). */
+static void test_auth_key(const char *username, const char *password, unsigned char out[32])
+{
+	char folded[EM_USERNAME_MAX + 1];
+
+	em_username_fold(username, folded);
+	crypto_generichash(out, 32, (const unsigned char *)password, strlen(password),
+	                   (const unsigned char *)folded, strlen(folded));
+}
+
+static json_t *register_args(const char *invite, const char *username, const char *password,
+                             struct em_keys *keys)
+{
+	unsigned char salt[16], auth_key[32], backup[EM_KEY_BACKUP_BYTES];
+
+	randombytes_buf(salt, sizeof(salt));
+	randombytes_buf(backup, sizeof(backup));
+	em_keys_generate(keys);
+	test_auth_key(username, password, auth_key);
+	return json_pack("{sssssssosIsIsosososo}", "invite", invite, "username", username,
+	                 "display_name", username, "salt", b64(salt, 16), "opslimit", (json_int_t)2,
+	                 "memlimit", (json_int_t)67108864, "auth_key", b64(auth_key, 32), "sign_pk",
+	                 b64(keys->sign_pk, 32), "box_pk", b64(keys->box_pk, 32), "key_backup",
+	                 b64(backup, sizeof(backup)));
+}
+
+static void login(const char *username, const char *password, struct who *who)
+{
+	unsigned char auth_key[32];
+	struct db_job *job;
+
+	test_auth_key(username, password, auth_key);
+	job =
+	    run_op(auth_login_run,
+	           json_pack("{ssso}", "username", username, "auth_key", b64(auth_key, 32)), NULL);
+	if (job->err)
+		fail_msg("login %s: %s %s", username, em_err_code(job->err), job->message);
+	who->user_id = job->out_user_id;
+	who->session_id = job->out_session_id;
+	snprintf(who->role, sizeof(who->role), "%s", job->out_role);
+	snprintf(who->username, sizeof(who->username), "%s", job->out_username);
+	snprintf(who->token, sizeof(who->token), "%s",
+	         json_string_value(json_object_get(job->result, "token")));
+	db_job_free(job);
+}
+
+/* Makes an invite as the operator (programme 0 = none) or as a manager. */
+static void make_invite(const char *role, int64_t programme_id, const struct who *manager,
+                        char code[32])
+{
+	char expires[40];
+
+	if (!manager) {
+		assert_int_equal(
+		    store_create_invite(conn.pg, role, programme_id, 0, 7, 0, code, expires), 0);
+		return;
+	}
+	struct db_job *job = run_op(
+	    invite_create_run,
+	    json_pack("{sIss}", "programme_id", (json_int_t)programme_id, "role", role), manager);
+
+	assert_int_equal(job->err, EM_OK);
+	snprintf(code, 32, "%s", json_string_value(json_object_get(job->result, "code")));
+	db_job_free(job);
+}
+
+/* Registers and logs in a user with a fresh invite. */
+static void make_user(const char *role, int64_t programme_id, const struct who *manager,
+                      const char *username, struct who *who)
+{
+	char code[32];
+	struct db_job *job;
+
+	make_invite(role, programme_id, manager, code);
+	job = run_op(auth_register_run, register_args(code, username, "pw", &who->keys), NULL);
+	if (job->err)
+		fail_msg("register %s: %s %s", username, em_err_code(job->err), job->message);
+	db_job_free(job);
+	login(username, "pw", who);
+}
+
+static int64_t make_programme(const struct who *manager, const char *name)
+{
+	struct db_job *job = run_op(
+	    programme_create_run,
+	    json_pack("{ssssss}", "name", name, "starts_on", "2027-01-01", "ends_on", "2027-06-30"),
+	    manager);
+	int64_t id;
+
+	assert_int_equal(job->err, EM_OK);
+	id = json_integer_value(json_object_get(json_object_get(job->result, "programme"), "id"));
+	db_job_free(job);
+	return id;
+}
+
+static void test_register_login_resume_logout(void **state)
+{
+	struct who alice = {0}, bob = {0};
+	char code[32];
+	struct db_job *job;
+	unsigned char wrong[32];
+
+	(void)state;
+	make_invite("manager", 0, NULL, code);
+	job = run_op(auth_register_run, register_args(code, "Alice", "pw", &alice.keys), NULL);
+	assert_int_equal(job->err, EM_OK);
+	/* usernames are folded to lower case; the invite gave the role */
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(job->result, "user"), "username")),
+	    "alice");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(job->result, "user"), "role")),
+	    "manager");
+	db_job_free(job);
+
+	/* the invite is used up */
+	expect_err(auth_register_run, register_args(code, "bob", "pw", &bob.keys), NULL,
+	           EM_ERR_INVALID_INVITE);
+	/* a taken username does not consume a fresh invite */
+	make_invite("manager", 0, NULL, code);
+	expect_err(auth_register_run, register_args(code, "ALICE", "pw", &bob.keys), NULL,
+	           EM_ERR_USERNAME_TAKEN);
+	job = run_op(auth_register_run, register_args(code, "bob", "pw", &bob.keys), NULL);
+	assert_int_equal(job->err, EM_OK);
+	db_job_free(job);
+
+	login("alice", "pw", &alice);
+	assert_string_equal(alice.role, "manager");
+	assert_int_equal(strlen(alice.token), 43);
+
+	test_auth_key("alice", "wrong", wrong);
+	expect_err(auth_login_run,
+	           json_pack("{ssso}", "username", "alice", "auth_key", b64(wrong, 32)), NULL,
+	           EM_ERR_BAD_CREDENTIALS);
+	expect_err(auth_login_run,
+	           json_pack("{ssso}", "username", "nobody", "auth_key", b64(wrong, 32)), NULL,
+	           EM_ERR_BAD_CREDENTIALS);
+
+	job = run_op(auth_resume_run, json_pack("{ss}", "token", alice.token), NULL);
+	assert_int_equal(job->err, EM_OK);
+	assert_int_equal(job->out_user_id, alice.user_id);
+	db_job_free(job);
+
+	job = run_op(auth_whoami_run, NULL, &alice);
+	assert_int_equal(job->err, EM_OK);
+	db_job_free(job);
+
+	job = run_op(auth_logout_run, NULL, &alice);
+	assert_int_equal(job->err, EM_OK);
+	db_job_free(job);
+	expect_err(auth_resume_run, json_pack("{ss}", "token", alice.token), NULL,
+	           EM_ERR_SESSION_EXPIRED);
+	expect_err(auth_whoami_run, NULL, &alice, EM_ERR_SESSION_EXPIRED);
+}
+
+static void test_prelogin(void **state)
+{
+	struct who carol = {0};
+	struct db_job *a, *b, *c;
+
+	(void)state;
+	make_user("manager", 0, NULL, "carol", &carol);
+	a = run_op(auth_prelogin_run, json_pack("{ss}", "username", "ghost"), NULL);
+	b = run_op(auth_prelogin_run, json_pack("{ss}", "username", "GHOST"), NULL);
+	c = run_op(auth_prelogin_run, json_pack("{ss}", "username", "ghost2"), NULL);
+	assert_int_equal(a->err, EM_OK);
+	/* stable for the same unknown name, different for another */
+	assert_true(json_equal(a->result, b->result));
+	assert_false(json_equal(a->result, c->result));
+	assert_int_equal(json_integer_value(json_object_get(a->result, "opslimit")),
+	                 EM_KDF_OPSLIMIT_DEFAULT);
+	db_job_free(a);
+	db_job_free(b);
+	db_job_free(c);
+	a = run_op(auth_prelogin_run, json_pack("{ss}", "username", "carol"), NULL);
+	assert_int_equal(a->err, EM_OK);
+	assert_int_equal(strlen(json_string_value(json_object_get(a->result, "salt"))), 22);
+	db_job_free(a);
+}
+
+static void test_login_rate_limit(void **state)
+{
+	struct who dave = {0};
+	unsigned char wrong[32], right[32];
+	struct db_job *job;
+
+	(void)state;
+	make_user("manager", 0, NULL, "dave", &dave);
+	test_auth_key("dave", "nope", wrong);
+	test_auth_key("dave", "pw", right);
+	for (int i = 0; i < 10; i++)
+		expect_err(auth_login_run,
+		           json_pack("{ssso}", "username", "dave", "auth_key", b64(wrong, 32)),
+		           NULL, EM_ERR_BAD_CREDENTIALS);
+	/* now even the right password waits */
+	job = run_op(auth_login_run,
+	             json_pack("{ssso}", "username", "dave", "auth_key", b64(right, 32)), NULL);
+	assert_int_equal(job->err, EM_ERR_RATE_LIMITED);
+	assert_true(job->retry_after_ms > 60 * 1000);
+	assert_true(job->retry_after_ms <= 15 * 60 * 1000);
+	db_job_free(job);
+}
+
+static void test_passwd_revokes_other_sessions(void **state)
+{
+	struct who erin = {0}, erin2 = {0};
+	unsigned char old_key[32], new_key[32], salt[16], backup[EM_KEY_BACKUP_BYTES];
+	struct db_job *job;
+
+	(void)state;
+	make_user("manager", 0, NULL, "erin", &erin);
+	login("erin", "pw", &erin2);
+	test_auth_key("erin", "pw", old_key);
+	test_auth_key("erin", "new", new_key);
+	randombytes_buf(salt, sizeof(salt));
+	randombytes_buf(backup, sizeof(backup));
+	expect_err(auth_passwd_run,
+	           json_pack("{sosososIsIso}", "auth_key", b64(new_key, 32), "new_auth_key",
+	                     b64(new_key, 32), "salt", b64(salt, 16), "opslimit", (json_int_t)2,
+	                     "memlimit", (json_int_t)67108864, "key_backup",
+	                     b64(backup, sizeof(backup))),
+	           &erin, EM_ERR_BAD_CREDENTIALS);
+	job = run_op(auth_passwd_run,
+	             json_pack("{sosososIsIso}", "auth_key", b64(old_key, 32), "new_auth_key",
+	                       b64(new_key, 32), "salt", b64(salt, 16), "opslimit", (json_int_t)2,
+	                       "memlimit", (json_int_t)67108864, "key_backup",
+	                       b64(backup, sizeof(backup))),
+	             &erin);
+	assert_int_equal(job->err, EM_OK);
+	assert_int_equal(json_integer_value(json_object_get(job->result, "revoked_sessions")), 1);
+	db_job_free(job);
+	expect_err(auth_resume_run, json_pack("{ss}", "token", erin2.token), NULL,
+	           EM_ERR_SESSION_EXPIRED);
+	job = run_op(auth_resume_run, json_pack("{ss}", "token", erin.token), NULL);
+	assert_int_equal(job->err, EM_OK);
+	db_job_free(job);
+	login("erin", "new", &erin2);
+}
+
+static json_t *member_list(const char *a, ...)
+{
+	json_t *list = json_array();
+	va_list ap;
+
+	va_start(ap, a);
+	for (const char *s = a; s; s = va_arg(ap, const char *))
+		json_array_append_new(list, json_string(s));
+	va_end(ap);
+	return list;
+}
+
+static int64_t room_id_of(const struct db_job *job)
+{
+	return json_integer_value(json_object_get(json_object_get(job->result, "room"), "id"));
+}
+
+static json_t *room_member(int64_t room, const char *user)
+{
+	return json_pack("{sIss}", "room_id", (json_int_t)room, "username", user);
+}
+
+static void test_rooms(void **state)
+{
+	struct who mgr = {0}, other_mgr = {0}, m1 = {0}, m2 = {0}, e[7], stranger = {0};
+	char name[16];
+	int64_t prog, other_prog, pair, group;
+	struct db_job *job;
+
+	(void)state;
+	memset(e, 0, sizeof(e));
+	make_user("manager", 0, NULL, "mgr", &mgr);
+	make_user("manager", 0, NULL, "othermgr", &other_mgr);
+	prog = make_programme(&mgr, "Spring");
+	other_prog = make_programme(&other_mgr, "Elsewhere");
+	make_user("mentor", prog, &mgr, "m1", &m1);
+	make_user("mentor", prog, &mgr, "m2", &m2);
+	for (int i = 1; i <= 6; i++) {
+		snprintf(name, sizeof(name), "e%d", i);
+		make_user("mentee", prog, &mgr, name, &e[i]);
+	}
+	make_user("mentee", other_prog, &other_mgr, "stranger", &stranger);
+
+	/* a manager cannot invite into a programme they do not manage */
+	expect_err(invite_create_run,
+	           json_pack("{sIss}", "programme_id", (json_int_t)prog, "role", "mentee"),
+	           &other_mgr, EM_ERR_NOT_FOUND);
+
+	job = run_op(room_create_run,
+	             json_pack("{sIssso}", "programme_id", (json_int_t)prog, "kind", "pair",
+	                       "members", member_list("m1", "e1", NULL)),
+	             &mgr);
+	assert_int_equal(job->err, EM_OK);
+	pair = room_id_of(job);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(job->result, "room"), "status")),
+	    "ready");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(job->result, "room"), "name")),
+	    "m1 & e1");
+	db_job_free(job);
+
+	expect_err(room_add_run, room_member(pair, "e2"), &mgr, EM_ERR_ROOM_FULL);
+	expect_err(room_add_run, room_member(pair, "m2"), &mgr, EM_ERR_ROOM_HAS_MENTOR);
+	expect_err(room_add_run, room_member(pair, "e1"), &mgr, EM_ERR_ALREADY_MEMBER);
+	expect_err(room_add_run, room_member(pair, "othermgr"), &mgr, EM_ERR_WRONG_ROLE);
+	expect_err(room_add_run, room_member(pair, "stranger"), &mgr, EM_ERR_NOT_IN_PROGRAMME);
+	expect_err(room_add_run, room_member(pair, "nobody"), &mgr, EM_ERR_NOT_FOUND);
+	/* another programme's manager cannot touch it, nor learn it exists */
+	expect_err(room_add_run, room_member(pair, "e2"), &other_mgr, EM_ERR_NOT_FOUND);
+	expect_err(room_show_run, json_pack("{sI}", "room_id", (json_int_t)pair), &other_mgr,
+	           EM_ERR_NOT_FOUND);
+
+	/* all or nothing: a bad member leaves no room behind */
+	expect_err(room_create_run,
+	           json_pack("{sIssso}", "programme_id", (json_int_t)prog, "kind", "group",
+	                     "members", member_list("m2", "e2", "stranger", NULL)),
+	           &mgr, EM_ERR_NOT_IN_PROGRAMME);
+
+	job = run_op(room_create_run,
+	             json_pack("{sIssssso}", "programme_id", (json_int_t)prog, "kind", "group",
+	                       "name", "Group A", "members",
+	                       member_list("m2", "e1", "e2", "e3", "e4", "e5", NULL)),
+	             &mgr);
+	assert_int_equal(job->err, EM_OK);
+	group = room_id_of(job);
+	assert_int_equal(
+	    json_array_size(json_object_get(json_object_get(job->result, "room"), "members")), 6);
+	db_job_free(job);
+	expect_err(room_add_run, room_member(group, "e6"), &mgr, EM_ERR_ROOM_FULL);
+
+	job = run_op(room_remove_run, room_member(group, "E3"), &mgr);
+	assert_int_equal(job->err, EM_OK);
+	db_job_free(job);
+	expect_err(room_remove_run, room_member(group, "e3"), &mgr, EM_ERR_NOT_MEMBER);
+	job = run_op(room_add_run, room_member(group, "e6"), &mgr);
+	assert_int_equal(job->err, EM_OK);
+	db_job_free(job);
+
+	/* who sees what */
+	job = run_op(room_show_run, json_pack("{sI}", "room_id", (json_int_t)group), &e[1]);
+	assert_int_equal(job->err, EM_OK);
+	db_job_free(job);
+	expect_err(room_show_run, json_pack("{sI}", "room_id", (json_int_t)group), &e[3],
+	           EM_ERR_NOT_FOUND);
+	job = run_op(room_list_run, NULL, &e[1]);
+	assert_int_equal(json_array_size(json_object_get(job->result, "rooms")), 2);
+	db_job_free(job);
+	job = run_op(room_list_run, NULL, &e[3]);
+	assert_int_equal(json_array_size(json_object_get(job->result, "rooms")), 0);
+	db_job_free(job);
+	job = run_op(room_list_run, json_pack("{sI}", "programme_id", (json_int_t)prog), &mgr);
+	assert_int_equal(json_array_size(json_object_get(job->result, "rooms")), 2);
+	db_job_free(job);
+	job = run_op(room_list_run, NULL, &other_mgr);
+	assert_int_equal(json_array_size(json_object_get(job->result, "rooms")), 0);
+	db_job_free(job);
+
+	/* the programme's people, seen by a participant; hidden from outsiders */
+	job =
+	    run_op(programme_show_run, json_pack("{sI}", "programme_id", (json_int_t)prog), &e[2]);
+	assert_int_equal(job->err, EM_OK);
+	assert_int_equal(json_array_size(json_object_get(job->result, "people")), 9);
+	db_job_free(job);
+	expect_err(programme_show_run, json_pack("{sI}", "programme_id", (json_int_t)prog),
+	           &stranger, EM_ERR_NOT_FOUND);
+}
+
+static void test_invite_accept(void **state)
+{
+	struct who mgr = {0}, mentor = {0};
+	char code[32];
+	int64_t p1, p2;
+	struct db_job *job;
+
+	(void)state;
+	make_user("manager", 0, NULL, "acceptmgr", &mgr);
+	p1 = make_programme(&mgr, "One");
+	p2 = make_programme(&mgr, "Two");
+	make_user("mentor", p1, &mgr, "multi", &mentor);
+	make_invite("mentee", p2, &mgr, code);
+	expect_err(invite_accept_run, json_pack("{ss}", "invite", code), &mentor,
+	           EM_ERR_INVALID_INVITE);
+	make_invite("mentor", p2, &mgr, code);
+	job = run_op(invite_accept_run, json_pack("{ss}", "invite", code), &mentor);
+	assert_int_equal(job->err, EM_OK);
+	db_job_free(job);
+	job = run_op(programme_list_run, NULL, &mentor);
+	assert_int_equal(json_array_size(json_object_get(job->result, "programmes")), 2);
+	db_job_free(job);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_register_login_resume_logout),
+	    cmocka_unit_test(test_prelogin),
+	    cmocka_unit_test(test_login_rate_limit),
+	    cmocka_unit_test(test_passwd_revokes_other_sessions),
+	    cmocka_unit_test(test_rooms),
+	    cmocka_unit_test(test_invite_accept),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
