@@ -486,7 +486,7 @@ char *em_encode_request(int64_t id, enum em_op op, json_t *args)
 		json_decref(args);
 		return NULL;
 	}
-	return dump_frame(json_pack("{sIsssO}", "id", (json_int_t)id, "op", name, "args",
+	return dump_frame(json_pack("{sIssso}", "id", (json_int_t)id, "op", name, "args",
 	                            args ? args : json_object()));
 }
 

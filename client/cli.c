@@ -1,0 +1,493 @@
+/*
+ * cli.c - the plumbing every command shares, so that each cmd_*.c reads as
+ * the steps of its command and nothing else: option parsing with the global
+ * options accepted anywhere, the login-required preamble (load session.json,
+ * connect, `resume`), the mapping from error replies and connection failures
+ * to messages and exit codes (see enum cli_exit), and plain-text tables.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "cli.h"
+
+#define CLI_MAX_OPTIONS 24
+
+int cli_global_option(struct cli *cli, int opt, const char *arg)
+{
+	switch (opt) {
+	case CLI_OPT_SERVER:
+		cli->server = arg;
+		return 0;
+	case CLI_OPT_CA:
+		cli->ca = arg;
+		return 0;
+	case CLI_OPT_HOME:
+		cli->home_dir = arg;
+		return 0;
+	case CLI_OPT_JSON:
+		cli->json = 1;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+int cli_usage_error(const struct cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "ementor %s: ", cli->command);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'ementor %s --help'.\n", cli->command);
+	return CLI_EXIT_USAGE;
+}
+
+int cli_fail(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ementor: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+int cli_parse(struct cli *cli, int argc, char **argv, const struct option *opts, const char *usage,
+              int (*on_option)(void *ctx, int opt, const char *arg), void *ctx, int min_pos,
+              int max_pos, int *first)
+{
+	static const struct option global[] = {CLI_GLOBAL_OPTIONS};
+	struct option all[CLI_MAX_OPTIONS];
+	size_t n = 0, npos;
+	int opt, rc;
+
+	for (; opts && opts[n].name && n + 1 < CLI_MAX_OPTIONS; n++)
+		all[n] = opts[n];
+	for (size_t i = 0; i < sizeof(global) / sizeof(global[0]) && n + 1 < CLI_MAX_OPTIONS; i++)
+		all[n++] = global[i];
+	memset(&all[n], 0, sizeof(all[n]));
+
+	opterr = 0;
+	optind = 0; /* GNU: start afresh, with argument permutation */
+	while ((opt = getopt_long(argc, argv, ":h", all, NULL)) != -1) {
+		if (opt == 'h') {
+			fputs(usage, stdout);
+			return CLI_EXIT_OK;
+		}
+		if (opt == '?') {
+			if (optopt > ' ' && optopt < 0x7f)
+				return cli_usage_error(cli, "unknown option '-%c'", optopt);
+			return cli_usage_error(cli, "unknown option '%s'", argv[optind - 1]);
+		}
+		if (opt == ':')
+			return cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);
+		if (cli_global_option(cli, opt, optarg) == 0)
+			continue;
+		rc = on_option ? on_option(ctx, opt, optarg) : CLI_EXIT_USAGE;
+		if (rc != CLI_CONTINUE)
+			return rc;
+	}
+	npos = (size_t)(argc - optind);
+	if (npos < (size_t)min_pos)
+		return cli_usage_error(cli, "missing argument");
+	if (npos > (size_t)max_pos)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind + max_pos]);
+	*first = optind;
+	return CLI_CONTINUE;
+}
+
+int cli_home(struct cli *cli)
+{
+	int rc = home_resolve(&cli->home, cli->home_dir);
+
+	if (rc == -ENOENT)
+		return cli_fail(CLI_EXIT_LOCAL, "cannot find a home directory: set HOME, "
+		                                "EMENTOR_HOME or --home DIR");
+	if (rc)
+		return cli_fail(CLI_EXIT_LOCAL, "the home directory path is too long");
+	return CLI_EXIT_OK;
+}
+
+int cli_home_error(const struct cli *cli, const char *doing, const char *name, int err)
+{
+	char path[PATH_MAX];
+
+	if (!name || home_path(&cli->home, name, path, sizeof(path)))
+		snprintf(path, sizeof(path), "%s", cli->home.dir);
+	if (err == -EINVAL)
+		return cli_fail(CLI_EXIT_LOCAL, "%s is damaged (not what ementor wrote there)",
+		                path);
+	return cli_fail(CLI_EXIT_LOCAL, "cannot %s %s: %s", doing, path, strerror(-err));
+}
+
+const char *cli_server(const struct cli *cli, const struct home_session *s)
+{
+	if (cli->server && *cli->server)
+		return cli->server;
+	if (s && s->server[0])
+		return s->server;
+	return CLI_DEFAULT_SERVER;
+}
+
+int cli_connect(const struct cli *cli, const char *server, struct conn **out)
+{
+	struct conn *c = NULL;
+	int rc;
+
+	*out = NULL;
+	if (cli->ca && access(cli->ca, R_OK) != 0)
+		return cli_fail(CLI_EXIT_LOCAL, "cannot read the CA file %s: %s", cli->ca,
+		                strerror(errno));
+	c = conn_new(server, cli->ca);
+	if (!c)
+		return cli_fail(CLI_EXIT_LOCAL, "out of memory");
+	rc = conn_connect(c);
+	if (rc != CONN_OK) {
+		cli_fail(rc == CONN_ERR_URL ? CLI_EXIT_USAGE : CLI_EXIT_NET, "%s",
+		         conn_strerror(c));
+		conn_free(c);
+		return rc == CONN_ERR_URL ? CLI_EXIT_USAGE : CLI_EXIT_NET;
+	}
+	*out = c;
+	return CLI_EXIT_OK;
+}
+
+/* "about 3 seconds", "about 2 minutes": how long the server asks us to wait. */
+static const char *cli_describe_wait(int64_t ms, char *buf, size_t len)
+{
+	int64_t s = (ms + 999) / 1000;
+
+	if (ms <= 0)
+		snprintf(buf, len, "a little while");
+	else if (s <= 1)
+		snprintf(buf, len, "about a second");
+	else if (s < 90)
+		snprintf(buf, len, "about %lld seconds", (long long)s);
+	else if (s < 90 * 60)
+		snprintf(buf, len, "about %lld minutes", (long long)((s + 30) / 60));
+	else
+		snprintf(buf, len, "about %lld hours", (long long)((s + 1800) / 3600));
+	return buf;
+}
+
+/*
+ * Replaces terminal control characters (C0, DEL and UTF-8-encoded C1) with
+ * '?' in place: a display name must not be able to drive the user's terminal.
+ */
+static void cli_defang(char *p)
+{
+	for (; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (ch < 0x20 || ch == 0x7f) {
+			*p = '?';
+		} else if (ch == 0xc2 && (unsigned char)p[1] >= 0x80 &&
+		           (unsigned char)p[1] <= 0x9f) {
+			p[0] = '?';
+			p[1] = '?';
+			p++;
+		}
+	}
+}
+
+/* Defangs every string in a server result before it is printed as text. */
+static void cli_defang_json(json_t *v)
+{
+	const char *key;
+	json_t *item;
+	size_t i;
+
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, item)
+		{
+			cli_defang_json(item);
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, item)
+		{
+			cli_defang_json(item);
+		}
+	} else if (json_is_string(v)) {
+		char *copy = strdup(json_string_value(v));
+
+		if (copy) {
+			cli_defang(copy);
+			json_string_set(v, copy);
+			free(copy);
+		}
+	}
+}
+
+int cli_call(const struct cli *cli, struct conn *c, enum em_op op, json_t *args, json_t **result)
+{
+	struct em_incoming in;
+	char wait[48];
+	int rc;
+
+	*result = NULL;
+	rc = conn_call(c, op, args, &in);
+	if (rc != CONN_OK)
+		return cli_fail(CLI_EXIT_NET, "%s", conn_strerror(c));
+	if (in.result) {
+		if (!cli->json)
+			cli_defang_json(in.result);
+		*result = in.result;
+		in.result = NULL;
+		em_incoming_clear(&in);
+		return CLI_EXIT_OK;
+	}
+	cli_defang(in.err_message);
+	switch (in.err) {
+	case EM_ERR_SESSION_EXPIRED:
+	case EM_ERR_NOT_AUTHENTICATED:
+		fprintf(stderr, "error: %s (%s)\n", in.err_message, em_err_code(in.err));
+		rc = CLI_EXIT_AUTH;
+		break;
+	default:
+		if (em_err_retryable(in.err)) {
+			cli_describe_wait(in.retry_after_ms, wait, sizeof(wait));
+			fprintf(stderr, "error: %s (%s); try again in %s.\n", in.err_message,
+			        em_err_code(in.err), wait);
+		} else {
+			fprintf(stderr, "error: %s (%s)\n", in.err_message, em_err_code(in.err));
+		}
+		rc = CLI_EXIT_REFUSED;
+		break;
+	}
+	em_incoming_clear(&in);
+	return rc;
+}
+
+int cli_session_load(struct cli *cli, struct home_session *s)
+{
+	int rc = cli_home(cli);
+
+	if (rc)
+		return rc;
+	rc = home_session_load(&cli->home, s);
+	if (rc == -ENOENT)
+		return cli_fail(CLI_EXIT_AUTH,
+		                "you are not logged in; run `ementor login USERNAME`.");
+	if (rc)
+		return cli_home_error(cli, "read", HOME_SESSION_FILE, rc);
+	return CLI_EXIT_OK;
+}
+
+int cli_session_resume(struct cli *cli, struct conn *c, struct home_session *s)
+{
+	struct em_incoming in;
+	json_t *user;
+	const char *expires;
+	char wait[48];
+	int rc;
+
+	rc = conn_call(c, EM_OP_RESUME, json_pack("{s:s}", "token", s->token), &in);
+	if (rc != CONN_OK)
+		return cli_fail(CLI_EXIT_NET, "%s", conn_strerror(c));
+	if (!in.result) {
+		cli_defang(in.err_message);
+		if (in.err == EM_ERR_SESSION_EXPIRED)
+			rc = cli_fail(CLI_EXIT_AUTH,
+			              "your session has expired; run `ementor login %s`.",
+			              s->username);
+		else if (em_err_retryable(in.err))
+			rc = cli_fail(CLI_EXIT_REFUSED,
+			              "cannot resume your session: %s (%s); try again in %s.",
+			              in.err_message, em_err_code(in.err),
+			              cli_describe_wait(in.retry_after_ms, wait, sizeof(wait)));
+		else
+			rc = cli_fail(CLI_EXIT_AUTH,
+			              "cannot resume your session: %s (%s); run `ementor login "
+			              "%s`.",
+			              in.err_message, em_err_code(in.err), s->username);
+		em_incoming_clear(&in);
+		return rc;
+	}
+	/* Keep the saved copy in step with what the server says. */
+	user = json_object_get(in.result, "user");
+	expires = cli_str(in.result, "expires_at", NULL);
+	if (expires && strcmp(expires, s->expires_at) != 0 &&
+	    strlen(expires) < sizeof(s->expires_at)) {
+		snprintf(s->expires_at, sizeof(s->expires_at), "%s", expires);
+		snprintf(s->role, sizeof(s->role), "%s", cli_str(user, "role", s->role));
+		if (home_session_save(&cli->home, s) != 0)
+			fprintf(stderr, "ementor: warning: could not update %s/%s\n", cli->home.dir,
+			        HOME_SESSION_FILE);
+	}
+	em_incoming_clear(&in);
+	return CLI_EXIT_OK;
+}
+
+int cli_session_open(struct cli *cli, struct home_session *s, struct conn **out)
+{
+	struct conn *c = NULL;
+	int rc;
+
+	*out = NULL;
+	rc = cli_session_load(cli, s);
+	if (rc)
+		goto out;
+	rc = cli_connect(cli, cli_server(cli, s), &c);
+	if (rc)
+		goto out;
+	rc = cli_session_resume(cli, c, s);
+	if (rc)
+		goto out;
+	*out = c;
+	c = NULL;
+out:
+	conn_free(c);
+	if (rc)
+		home_session_wipe(s);
+	return rc;
+}
+
+void cli_print_json(json_t *result)
+{
+	json_dumpf(result, stdout, JSON_INDENT(2));
+	fputc('\n', stdout);
+}
+
+const char *cli_str(json_t *obj, const char *key, const char *fallback)
+{
+	const char *v = json_string_value(json_object_get(obj, key));
+
+	return v ? v : fallback;
+}
+
+const char *cli_int_text(json_t *obj, const char *key, char *buf, size_t len)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (json_is_integer(v))
+		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+	else
+		snprintf(buf, len, "%s", json_is_null(v) ? "" : "-");
+	return buf;
+}
+
+int cli_fingerprint(json_t *user, char out[EM_FINGERPRINT_STRLEN])
+{
+	unsigned char sign_pk[EM_SIGN_PK_BYTES], box_pk[EM_BOX_PK_BYTES];
+	const char *spk = cli_str(user, "sign_pk", NULL), *bpk = cli_str(user, "box_pk", NULL);
+	const char *claimed = cli_str(user, "fingerprint", NULL);
+
+	if (!spk || !bpk || em_b64_decode(spk, sign_pk, sizeof(sign_pk)) != (int)sizeof(sign_pk) ||
+	    em_b64_decode(bpk, box_pk, sizeof(box_pk)) != (int)sizeof(box_pk)) {
+		snprintf(out, EM_FINGERPRINT_STRLEN, "%s", claimed ? claimed : "-");
+		return -1;
+	}
+	em_fingerprint(sign_pk, box_pk, out);
+	return claimed && strcmp(claimed, out) != 0 ? 1 : 0;
+}
+
+int cli_parse_id(const char *s, int64_t *out)
+{
+	char *end = NULL;
+	long long v;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end || v < 1 || v > EM_MAX_REQUEST_ID)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+void cli_table_init(struct cli_table *t, size_t ncols, const char *const *head)
+{
+	memset(t, 0, sizeof(*t));
+	t->ncols = ncols;
+	t->head = head;
+}
+
+int cli_table_add(struct cli_table *t, const char *const *row)
+{
+	if (t->nrows == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 8;
+		char **cells = realloc(t->cells, cap * t->ncols * sizeof(*cells));
+
+		if (!cells)
+			return -1;
+		t->cells = cells;
+		t->cap = cap;
+	}
+	for (size_t i = 0; i < t->ncols; i++) {
+		char *cell = strdup(row[i] ? row[i] : "-");
+
+		if (!cell) {
+			while (i--)
+				free(t->cells[t->nrows * t->ncols + i]);
+			return -1;
+		}
+		/* Server text goes to a terminal: no control characters. */
+		for (char *p = cell; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+		t->cells[t->nrows * t->ncols + i] = cell;
+	}
+	t->nrows++;
+	return 0;
+}
+
+/* Display width of UTF-8 text, counting code points (good enough for names). */
+static size_t cli_text_width(const char *s)
+{
+	size_t w = 0;
+
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
+void cli_table_print(const struct cli_table *t, FILE *f, const char *indent)
+{
+	size_t width[16] = {0};
+	size_t ncols = t->ncols < 16 ? t->ncols : 16;
+
+	for (size_t c = 0; c < ncols; c++) {
+		width[c] = cli_text_width(t->head[c]);
+		for (size_t r = 0; r < t->nrows; r++) {
+			size_t w = cli_text_width(t->cells[r * t->ncols + c]);
+
+			if (w > width[c])
+				width[c] = w;
+		}
+	}
+	for (size_t r = 0; r <= t->nrows; r++) {
+		size_t last = ncols; /* pad up to the last non-empty cell only */
+
+		while (last > 1 &&
+		       !*(r ? t->cells[(r - 1) * t->ncols + last - 1] : t->head[last - 1]))
+			last--;
+		fputs(indent, f);
+		for (size_t c = 0; c < last; c++) {
+			const char *cell = r ? t->cells[(r - 1) * t->ncols + c] : t->head[c];
+
+			fputs(cell, f);
+			if (c + 1 < last)
+				fprintf(f, "%*s", (int)(width[c] - cli_text_width(cell) + 2), "");
+		}
+		fputc('\n', f);
+	}
+}
+
+void cli_table_free(struct cli_table *t)
+{
+	for (size_t i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	memset(t, 0, sizeof(*t));
+}

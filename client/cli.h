@@ -1,0 +1,170 @@
+/*
+ * cli.h - what every ementor command shares: global options, exit codes,
+ * option parsing, connecting and resuming the saved session, turning error
+ * replies into messages and exit codes, and printing tables or JSON.
+ */
+#ifndef CLIENT_CLI_H
+#define CLIENT_CLI_H
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <jansson.h>
+
+#include "conn.h"
+#include "em_crypto.h"
+#include "em_proto.h"
+#include "home.h"
+
+#define CLI_DEFAULT_SERVER "wss://localhost:8443"
+
+/* Exit codes; `ementor --help` lists them. */
+enum cli_exit {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_REFUSED = 1, /* the server refused the request */
+	CLI_EXIT_USAGE = 2,
+	CLI_EXIT_AUTH = 3,  /* not logged in, or the session expired */
+	CLI_EXIT_NET = 4,   /* cannot reach the server, TLS or WebSocket failure */
+	CLI_EXIT_LOCAL = 5, /* home directory, files, terminal */
+};
+
+/* Global options and state, filled by main() and by cli_parse(). */
+struct cli {
+	const char *server;   /* --server or $EMENTOR_SERVER; NULL when not given */
+	const char *ca;       /* --ca or $EMENTOR_CA; NULL: the system's CAs */
+	const char *home_dir; /* --home; NULL: see home_resolve() */
+	int json;             /* --json */
+	char command[48];     /* "room create": for messages */
+	struct home home;     /* resolved by cli_home() */
+};
+
+/* Long options every command takes; they may come before or after the command. */
+enum {
+	CLI_OPT_SERVER = 0x1000,
+	CLI_OPT_CA,
+	CLI_OPT_HOME,
+	CLI_OPT_JSON,
+	CLI_OPT_VERSION,
+};
+#define CLI_GLOBAL_OPTIONS                                                                         \
+	{"server", required_argument, NULL, CLI_OPT_SERVER},                                       \
+	    {"ca", required_argument, NULL, CLI_OPT_CA},                                           \
+	    {"home", required_argument, NULL, CLI_OPT_HOME},                                       \
+	    {"json", no_argument, NULL, CLI_OPT_JSON},                                             \
+	{                                                                                          \
+		"help", no_argument, NULL, 'h'                                                     \
+	}
+/* Handles a global option; returns 0, or -1 when `opt` is not one. */
+int cli_global_option(struct cli *cli, int opt, const char *arg);
+
+/* Returned by cli_parse() when the command should go on. */
+#define CLI_CONTINUE (-1)
+
+/*
+ * Parses a command's arguments. argv[0] is the command's last word. `opts`
+ * (terminated by a zero entry, at most 16) are the command's own options;
+ * for each one found, on_option(ctx, opt->val, optarg) is called and returns
+ * CLI_CONTINUE or an exit code. Global options and --help are handled here.
+ * Between min_pos and max_pos positional arguments are allowed; they are
+ * left in argv[*first .. argc - 1].
+ * Returns CLI_CONTINUE, or the exit code to return at once (0 after --help).
+ */
+int cli_parse(struct cli *cli, int argc, char **argv, const struct option *opts, const char *usage,
+              int (*on_option)(void *ctx, int opt, const char *arg), void *ctx, int min_pos,
+              int max_pos, int *first);
+
+/* Prints "ementor CMD: <message>" and a pointer to --help; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const struct cli *cli, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Prints "ementor: <message>"; returns `code`. */
+int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Resolves cli->home (--home, $EMENTOR_HOME, ...). Returns an exit code. */
+int cli_home(struct cli *cli);
+/*
+ * Reports a failed home.c call on file `name` (NULL: the directory itself);
+ * `doing` is "create", "read", "write" or "delete". Returns CLI_EXIT_LOCAL.
+ */
+int cli_home_error(const struct cli *cli, const char *doing, const char *name, int err);
+
+/* The server to use: --server/$EMENTOR_SERVER, else the session's, else the default. */
+const char *cli_server(const struct cli *cli, const struct home_session *s);
+
+/*
+ * Connects to `server`. Returns an exit code; on CLI_EXIT_OK *out is the
+ * connection. Who frees: the caller, conn_free(*out).
+ */
+int cli_connect(const struct cli *cli, const char *server, struct conn **out);
+
+/*
+ * Sends a request (takes the reference to args, may be NULL) and waits for
+ * the reply. On CLI_EXIT_OK, *result is the `ok` object, its strings freed of
+ * terminal control characters unless --json; otherwise the error has been
+ * printed and the exit code is returned.
+ * Who frees: the caller, json_decref(*result).
+ */
+int cli_call(const struct cli *cli, struct conn *c, enum em_op op, json_t *args, json_t **result);
+
+/* Resolves the home and loads session.json, explaining failures. Returns an exit code. */
+int cli_session_load(struct cli *cli, struct home_session *s);
+/* Sends `resume` with the saved token on c, explaining failures. Returns an exit code. */
+int cli_session_resume(struct cli *cli, struct conn *c, struct home_session *s);
+
+/*
+ * For commands that need a login: loads session.json, connects and resumes
+ * the session. Returns an exit code; on CLI_EXIT_OK, *out is the connection
+ * and *s the session (updated if the server moved its expiry).
+ * Who frees: the caller, conn_free(*out) and home_session_wipe(s).
+ */
+int cli_session_open(struct cli *cli, struct home_session *s, struct conn **out);
+
+/* Prints a result as indented JSON on stdout (for --json). */
+void cli_print_json(json_t *result);
+
+/* A string member, or `fallback` when absent or not a string. */
+const char *cli_str(json_t *obj, const char *key, const char *fallback);
+/* An integer member as text ("-" when absent, "" when null). */
+const char *cli_int_text(json_t *obj, const char *key, char *buf, size_t len);
+
+/*
+ * The fingerprint of a user object, computed here from its sign_pk and box_pk
+ * when present (never trusting the server's string alone). Returns 0, 1 when
+ * the server's "fingerprint" disagrees with the keys, -1 when no keys were
+ * given (out then holds the server's string or "-").
+ */
+int cli_fingerprint(json_t *user, char out[EM_FINGERPRINT_STRLEN]);
+
+/* Parses a positive identifier; returns 0 or -1. */
+int cli_parse_id(const char *s, int64_t *out);
+
+/* A simple left-aligned text table. */
+struct cli_table {
+	size_t ncols;
+	size_t nrows;
+	size_t cap;
+	char **cells; /* nrows * ncols, owned */
+	const char *const *head;
+};
+void cli_table_init(struct cli_table *t, size_t ncols, const char *const *head);
+/* Adds a row of ncols strings (copied; NULL prints as "-"). Returns 0 or -1. */
+int cli_table_add(struct cli_table *t, const char *const *row);
+void cli_table_print(const struct cli_table *t, FILE *f, const char *indent);
+void cli_table_free(struct cli_table *t);
+
+/* Commands; argv[0] is the command's last word. Each returns an exit code. */
+int cmd_register(struct cli *cli, int argc, char **argv);
+int cmd_login(struct cli *cli, int argc, char **argv);
+int cmd_logout(struct cli *cli, int argc, char **argv);
+int cmd_whoami(struct cli *cli, int argc, char **argv);
+int cmd_passwd(struct cli *cli, int argc, char **argv);
+int cmd_programme_create(struct cli *cli, int argc, char **argv);
+int cmd_programme_list(struct cli *cli, int argc, char **argv);
+int cmd_programme_show(struct cli *cli, int argc, char **argv);
+int cmd_invite_create(struct cli *cli, int argc, char **argv);
+int cmd_room_create(struct cli *cli, int argc, char **argv);
+int cmd_room_list(struct cli *cli, int argc, char **argv);
+int cmd_room_show(struct cli *cli, int argc, char **argv);
+int cmd_room_add(struct cli *cli, int argc, char **argv);
+int cmd_room_remove(struct cli *cli, int argc, char **argv);
+
+#endif

@@ -1,0 +1,340 @@
+/*
+ * cmd_programme.c - programme and invite commands: a manager creates a
+ * programme, lists and inspects programmes, and makes the invite codes
+ * that bring managers, mentors and mentees into one. Arguments are checked
+ * here as far as the client can (dates, ranges) so that typing mistakes get
+ * a usage message instead of a round trip; the server checks everything again.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void programme_print_one(json_t *p)
+{
+	json_t *max = json_object_get(p, "max_group_mentees");
+
+	printf("Programme %lld: %s\n", (long long)json_integer_value(json_object_get(p, "id")),
+	       cli_str(p, "name", "-"));
+	printf("  Runs:        %s to %s\n", cli_str(p, "starts_on", "-"),
+	       cli_str(p, "ends_on", "-"));
+	if (json_is_integer(max))
+		printf("  Group rooms: up to %lld mentees\n", (long long)json_integer_value(max));
+	printf("  Created:     %s\n", cli_str(p, "created_at", "-"));
+}
+
+/* ---- programme create ---- */
+
+static const char programme_create_usage[] =
+    "Usage: ementor programme create --name NAME --starts YYYY-MM-DD --ends YYYY-MM-DD\n"
+    "                                [--max-group-mentees N]\n"
+    "\n"
+    "Create a programme and become its manager (managers only).\n"
+    "\n"
+    "Options:\n"
+    "  --name NAME              1 to 100 characters\n"
+    "  --starts YYYY-MM-DD      first day\n"
+    "  --ends YYYY-MM-DD        last day, after the first\n"
+    "  --max-group-mentees N    mentees per group room, 2 to 5 (default 5)\n";
+
+struct programme_create_args {
+	const char *name;
+	const char *starts;
+	const char *ends;
+	const char *max;
+};
+
+static int programme_create_option(void *ctx, int opt, const char *arg)
+{
+	struct programme_create_args *a = ctx;
+
+	if (opt == 'n')
+		a->name = arg;
+	else if (opt == 's')
+		a->starts = arg;
+	else if (opt == 'e')
+		a->ends = arg;
+	else if (opt == 'm')
+		a->max = arg;
+	return CLI_CONTINUE;
+}
+
+int cmd_programme_create(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"name", required_argument, NULL, 'n'},
+	    {"starts", required_argument, NULL, 's'},
+	    {"ends", required_argument, NULL, 'e'},
+	    {"max-group-mentees", required_argument, NULL, 'm'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct programme_create_args a = {NULL, NULL, NULL, NULL};
+	struct home_session s;
+	struct conn *c = NULL;
+	json_t *args = NULL, *res = NULL, *p;
+	int64_t max = 0;
+	int rc, first;
+
+	memset(&s, 0, sizeof(s));
+	rc = cli_parse(cli, argc, argv, opts, programme_create_usage, programme_create_option, &a,
+	               0, 0, &first);
+	if (rc != CLI_CONTINUE)
+		return rc;
+	if (!a.name || !a.starts || !a.ends)
+		return cli_usage_error(cli, "--name, --starts and --ends are required");
+	if (!*a.name)
+		return cli_usage_error(cli, "--name must not be empty");
+	if (em_check_date(a.starts) != EM_OK)
+		return cli_usage_error(cli, "--starts '%s' is not a date YYYY-MM-DD", a.starts);
+	if (em_check_date(a.ends) != EM_OK)
+		return cli_usage_error(cli, "--ends '%s' is not a date YYYY-MM-DD", a.ends);
+	if (strcmp(a.ends, a.starts) <= 0)
+		return cli_usage_error(cli, "--ends must be after --starts");
+	if (a.max &&
+	    (cli_parse_id(a.max, &max) || max < EM_GROUP_MENTEES_MIN || max > EM_GROUP_MENTEES_MAX))
+		return cli_usage_error(cli, "--max-group-mentees must be %d to %d",
+		                       EM_GROUP_MENTEES_MIN, EM_GROUP_MENTEES_MAX);
+
+	args =
+	    json_pack("{s:s, s:s, s:s}", "name", a.name, "starts_on", a.starts, "ends_on", a.ends);
+	if (args && a.max)
+		json_object_set_new(args, "max_group_mentees", json_integer(max));
+	rc = cli_session_open(cli, &s, &c);
+	if (rc)
+		goto out;
+	rc = cli_call(cli, c, EM_OP_PROGRAMME_CREATE, args, &res);
+	args = NULL;
+	if (rc)
+		goto out;
+	if (cli->json) {
+		cli_print_json(res);
+		goto out;
+	}
+	p = json_object_get(res, "programme");
+	printf("Created programme %lld \"%s\" (%s to %s); you are its manager.\n",
+	       (long long)json_integer_value(json_object_get(p, "id")), cli_str(p, "name", "-"),
+	       cli_str(p, "starts_on", "-"), cli_str(p, "ends_on", "-"));
+out:
+	json_decref(args);
+	json_decref(res);
+	conn_free(c);
+	home_session_wipe(&s);
+	return rc;
+}
+
+/* ---- programme list ---- */
+
+static const char programme_list_usage[] = "Usage: ementor programme list\n"
+                                           "\n"
+                                           "List the programmes you manage or take part in.\n";
+
+int cmd_programme_list(struct cli *cli, int argc, char **argv)
+{
+	static const char *const head[] = {"ID", "NAME", "STARTS", "ENDS", "GROUP MAX"};
+	struct home_session s;
+	struct conn *c = NULL;
+	struct cli_table t;
+	json_t *res = NULL, *list, *p;
+	size_t i;
+	int rc, first;
+
+	memset(&s, 0, sizeof(s));
+	cli_table_init(&t, 5, head);
+	rc = cli_parse(cli, argc, argv, NULL, programme_list_usage, NULL, NULL, 0, 0, &first);
+	if (rc != CLI_CONTINUE)
+		return rc;
+	rc = cli_session_open(cli, &s, &c);
+	if (rc)
+		goto out;
+	rc = cli_call(cli, c, EM_OP_PROGRAMME_LIST, NULL, &res);
+	if (rc)
+		goto out;
+	if (cli->json) {
+		cli_print_json(res);
+		goto out;
+	}
+	list = json_object_get(res, "programmes");
+	if (!json_array_size(list)) {
+		printf("No programmes.\n");
+		goto out;
+	}
+	json_array_foreach(list, i, p)
+	{
+		char id[24], max[24];
+		const char *row[] = {cli_int_text(p, "id", id, sizeof(id)), cli_str(p, "name", "-"),
+		                     cli_str(p, "starts_on", "-"), cli_str(p, "ends_on", "-"),
+		                     cli_int_text(p, "max_group_mentees", max, sizeof(max))};
+
+		if (cli_table_add(&t, row)) {
+			rc = cli_fail(CLI_EXIT_LOCAL, "out of memory");
+			goto out;
+		}
+	}
+	cli_table_print(&t, stdout, "");
+out:
+	cli_table_free(&t);
+	json_decref(res);
+	conn_free(c);
+	home_session_wipe(&s);
+	return rc;
+}
+
+/* ---- programme show ---- */
+
+static const char programme_show_usage[] =
+    "Usage: ementor programme show ID\n"
+    "\n"
+    "Show a programme and its people, with each person's key fingerprint.\n";
+
+int cmd_programme_show(struct cli *cli, int argc, char **argv)
+{
+	static const char *const head[] = {"USERNAME", "ROLE", "DISPLAY NAME", "FINGERPRINT"};
+	struct home_session s;
+	struct conn *c = NULL;
+	struct cli_table t;
+	json_t *res = NULL, *people, *u;
+	int64_t id;
+	size_t i;
+	int rc, first;
+
+	memset(&s, 0, sizeof(s));
+	cli_table_init(&t, 4, head);
+	rc = cli_parse(cli, argc, argv, NULL, programme_show_usage, NULL, NULL, 1, 1, &first);
+	if (rc != CLI_CONTINUE)
+		return rc;
+	if (cli_parse_id(argv[first], &id))
+		return cli_usage_error(cli, "'%s' is not a programme id", argv[first]);
+	rc = cli_session_open(cli, &s, &c);
+	if (rc)
+		goto out;
+	rc = cli_call(cli, c, EM_OP_PROGRAMME_SHOW,
+	              json_pack("{s:I}", "programme_id", (json_int_t)id), &res);
+	if (rc)
+		goto out;
+	if (cli->json) {
+		cli_print_json(res);
+		goto out;
+	}
+	programme_print_one(json_object_get(res, "programme"));
+	people = json_object_get(res, "people");
+	if (!json_array_size(people)) {
+		printf("\nNo people yet.\n");
+		goto out;
+	}
+	json_array_foreach(people, i, u)
+	{
+		char fp[EM_FINGERPRINT_STRLEN];
+		const char *row[] = {cli_str(u, "username", "-"), cli_str(u, "role", "-"),
+		                     cli_str(u, "display_name", "-"), fp};
+
+		cli_fingerprint(u, fp);
+		if (cli_table_add(&t, row)) {
+			rc = cli_fail(CLI_EXIT_LOCAL, "out of memory");
+			goto out;
+		}
+	}
+	printf("\n");
+	cli_table_print(&t, stdout, "");
+out:
+	cli_table_free(&t);
+	json_decref(res);
+	conn_free(c);
+	home_session_wipe(&s);
+	return rc;
+}
+
+/* ---- invite create ---- */
+
+static const char invite_create_usage[] =
+    "Usage: ementor invite create --programme ID --role mentor|mentee|manager\n"
+    "                             [--expires-days N]\n"
+    "\n"
+    "Make an invite code for one person to join a programme (managers of that\n"
+    "programme only). A manager invite makes a co-manager. The code is shown\n"
+    "once: pass it on to the person, who runs `ementor register --invite CODE`.\n"
+    "\n"
+    "Options:\n"
+    "  --programme ID      the programme\n"
+    "  --role ROLE         mentor, mentee or manager\n"
+    "  --expires-days N    days the code stays valid, 1 to 90 (default 14)\n"
+    "\n"
+    "With --json, the result (code, role, programme_id, expires_at) is printed as\n"
+    "JSON.\n";
+
+struct invite_create_args {
+	const char *programme;
+	const char *role;
+	const char *days;
+};
+
+static int invite_create_option(void *ctx, int opt, const char *arg)
+{
+	struct invite_create_args *a = ctx;
+
+	if (opt == 'p')
+		a->programme = arg;
+	else if (opt == 'r')
+		a->role = arg;
+	else if (opt == 'd')
+		a->days = arg;
+	return CLI_CONTINUE;
+}
+
+int cmd_invite_create(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"programme", required_argument, NULL, 'p'},
+	    {"role", required_argument, NULL, 'r'},
+	    {"expires-days", required_argument, NULL, 'd'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct invite_create_args a = {NULL, NULL, NULL};
+	struct home_session s;
+	struct conn *c = NULL;
+	json_t *args = NULL, *res = NULL;
+	int64_t programme, days = 0;
+	const char *role;
+	int rc, first;
+
+	memset(&s, 0, sizeof(s));
+	rc = cli_parse(cli, argc, argv, opts, invite_create_usage, invite_create_option, &a, 0, 0,
+	               &first);
+	if (rc != CLI_CONTINUE)
+		return rc;
+	if (!a.programme || !a.role)
+		return cli_usage_error(cli, "--programme and --role are required");
+	if (cli_parse_id(a.programme, &programme))
+		return cli_usage_error(cli, "--programme '%s' is not a programme id", a.programme);
+	if (strcmp(a.role, "mentor") != 0 && strcmp(a.role, "mentee") != 0 &&
+	    strcmp(a.role, "manager") != 0)
+		return cli_usage_error(cli, "--role must be mentor, mentee or manager");
+	if (a.days && (cli_parse_id(a.days, &days) || days > 90))
+		return cli_usage_error(cli, "--expires-days must be 1 to 90");
+
+	args = json_pack("{s:I, s:s}", "programme_id", (json_int_t)programme, "role", a.role);
+	if (args && a.days)
+		json_object_set_new(args, "expires_in_days", json_integer(days));
+	rc = cli_session_open(cli, &s, &c);
+	if (rc)
+		goto out;
+	rc = cli_call(cli, c, EM_OP_INVITE_CREATE, args, &res);
+	args = NULL;
+	if (rc)
+		goto out;
+	if (cli->json) {
+		cli_print_json(res);
+		goto out;
+	}
+	role = cli_str(res, "role", a.role);
+	/* mentor, mentee, manager: all take "a" */
+	printf("Invite code for a %s in programme %lld (expires %s):\n", role, (long long)programme,
+	       cli_str(res, "expires_at", "-"));
+	printf("  %s\n", cli_str(res, "code", "-"));
+out:
+	json_decref(args);
+	json_decref(res);
+	conn_free(c);
+	home_session_wipe(&s);
+	return rc;
+}

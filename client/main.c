@@ -1,0 +1,204 @@
+/*
+ * main.c - entry point of `ementor`, the command-line client: reads the
+ * global options (which may also follow the command, see cli_parse()), finds
+ * the command in the table below and runs it. The exit status tells scripts
+ * what kind of failure happened (enum cli_exit); `ementor --help` lists the
+ * codes and every command.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct command {
+	const char *group;
+	const char *verb; /* NULL for one-word commands */
+	int (*run)(struct cli *cli, int argc, char **argv);
+	const char *synopsis;
+};
+
+static const struct command commands[] = {
+    {"register", NULL, cmd_register,
+     "register --invite CODE --username NAME [--display-name NAME]"},
+    {"login", NULL, cmd_login, "login USERNAME"},
+    {"logout", NULL, cmd_logout, "logout"},
+    {"whoami", NULL, cmd_whoami, "whoami"},
+    {"passwd", NULL, cmd_passwd, "passwd"},
+    {"programme", "create", cmd_programme_create,
+     "programme create --name NAME --starts YYYY-MM-DD --ends YYYY-MM-DD "
+     "[--max-group-mentees N]"},
+    {"programme", "list", cmd_programme_list, "programme list"},
+    {"programme", "show", cmd_programme_show, "programme show ID"},
+    {"invite", "create", cmd_invite_create,
+     "invite create --programme ID --role mentor|mentee|manager [--expires-days N]"},
+    {"room", "create", cmd_room_create,
+     "room create --programme ID --kind pair|group [--name NAME] [--member USER]..."},
+    {"room", "list", cmd_room_list, "room list [--programme ID]"},
+    {"room", "show", cmd_room_show, "room show ID"},
+    {"room", "add", cmd_room_add, "room add ID USER"},
+    {"room", "remove", cmd_room_remove, "room remove ID USER"},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const char usage_head[] =
+    "Usage: ementor [OPTIONS] COMMAND [ARGS...]\n"
+    "\n"
+    "The command-line client of ementor, end-to-end encrypted e-mentoring.\n"
+    "\n"
+    "Account:\n"
+    "  register --invite CODE --username NAME [--display-name NAME]\n"
+    "                     create your account from an invite, then log in\n"
+    "  login USERNAME     log in on this device and unlock your keys\n"
+    "  logout             end the session saved on this device\n"
+    "  whoami             who you are, your key fingerprint, your programmes\n"
+    "  passwd             change your password (your keys stay the same)\n"
+    "\n"
+    "Programmes (create and invite: managers):\n"
+    "  programme create --name NAME --starts YYYY-MM-DD --ends YYYY-MM-DD\n"
+    "                   [--max-group-mentees N]\n"
+    "  programme list\n"
+    "  programme show ID\n"
+    "  invite create --programme ID --role mentor|mentee|manager [--expires-days N]\n"
+    "\n"
+    "Rooms (create, add and remove: managers):\n"
+    "  room create --programme ID --kind pair|group [--name NAME] [--member USER]...\n"
+    "  room list [--programme ID]\n"
+    "  room show ID\n"
+    "  room add ID USER\n"
+    "  room remove ID USER\n"
+    "\n"
+    "Options (before or after the command):\n"
+    "  --server URL   the server (default: $EMENTOR_SERVER, else the server of the\n"
+    "                 saved session, else " CLI_DEFAULT_SERVER ")\n"
+    "  --ca FILE      trust the certificates in this PEM file for TLS, e.g. a dev\n"
+    "                 server's self-signed certificate (default: $EMENTOR_CA, else\n"
+    "                 the system's certificate authorities)\n"
+    "  --home DIR     where the session and keys are kept (default: $EMENTOR_HOME,\n"
+    "                 else $XDG_CONFIG_HOME/ementor, else ~/.config/ementor)\n"
+    "  --json         print the server's result as JSON, for scripts\n"
+    "  -h, --help     show this help; `ementor COMMAND --help` for a command\n"
+    "  -V, --version  show the version\n"
+    "\n"
+    "Environment:\n"
+    "  EMENTOR_PASSWORD      the password, instead of asking on the terminal\n"
+    "  EMENTOR_NEW_PASSWORD  the new password for `ementor passwd`\n"
+    "  EMENTOR_DEBUG         if set, print libwebsockets' diagnostics\n"
+    "\n"
+    "Exit status:\n"
+    "  0  success\n"
+    "  1  the server refused the request (the error and its code are printed)\n"
+    "  2  usage error\n"
+    "  3  not logged in, or the session has expired\n"
+    "  4  cannot reach the server, or a TLS or WebSocket failure\n"
+    "  5  local problem: home directory, files, terminal\n";
+
+/* Usage of one group ("room"): its commands' synopses. */
+static void main_group_usage(FILE *f, const char *group)
+{
+	fprintf(f, "Usage:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i].group, group))
+			fprintf(f, "  ementor %s\n", commands[i].synopsis);
+	fprintf(f, "\n`ementor %s COMMAND --help` says more.\n", group);
+}
+
+/* Parses the options before the command; returns CLI_CONTINUE or an exit code. */
+static int main_options(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    CLI_GLOBAL_OPTIONS,
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	int opt;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:hV", opts, NULL)) != -1) {
+		if (opt == 'h') {
+			fputs(usage_head, stdout);
+			return CLI_EXIT_OK;
+		}
+		if (opt == 'V') {
+			printf("ementor %s (protocol %s)\n", EM_VERSION, EM_SUBPROTOCOL);
+			return CLI_EXIT_OK;
+		}
+		if (opt == ':') {
+			fprintf(stderr, "ementor: option '%s' needs a value\n", argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		}
+		if (opt == '?' || cli_global_option(cli, opt, optarg) != 0) {
+			fprintf(stderr, "ementor: unknown option '%s'\nTry 'ementor --help'.\n",
+			        argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	return CLI_CONTINUE;
+}
+
+static int main_dispatch(struct cli *cli, int argc, char **argv)
+{
+	const char *group = argv[0], *verb = argc > 1 ? argv[1] : NULL;
+	int known_group = 0;
+
+	if (!strcmp(group, "help")) {
+		fputs(usage_head, stdout);
+		return CLI_EXIT_OK;
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const struct command *cmd = &commands[i];
+
+		if (strcmp(cmd->group, group) != 0)
+			continue;
+		known_group = 1;
+		if (!cmd->verb) {
+			snprintf(cli->command, sizeof(cli->command), "%s", group);
+			return cmd->run(cli, argc, argv);
+		}
+		if (verb && !strcmp(cmd->verb, verb)) {
+			snprintf(cli->command, sizeof(cli->command), "%s %s", group, verb);
+			return cmd->run(cli, argc - 1, argv + 1);
+		}
+	}
+	if (!known_group) {
+		fprintf(stderr, "ementor: unknown command '%s'\nTry 'ementor --help'.\n", group);
+		return CLI_EXIT_USAGE;
+	}
+	if (verb && (!strcmp(verb, "--help") || !strcmp(verb, "-h"))) {
+		main_group_usage(stdout, group);
+		return CLI_EXIT_OK;
+	}
+	if (verb)
+		fprintf(stderr, "ementor: unknown command '%s %s'\n", group, verb);
+	else
+		fprintf(stderr, "ementor: '%s' needs a command\n", group);
+	main_group_usage(stderr, group);
+	return CLI_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli;
+	const char *env;
+	int rc;
+
+	memset(&cli, 0, sizeof(cli));
+	if ((env = getenv("EMENTOR_SERVER")) && *env)
+		cli.server = env;
+	if ((env = getenv("EMENTOR_CA")) && *env)
+		cli.ca = env;
+	if (em_crypto_init() != 0)
+		return cli_fail(CLI_EXIT_LOCAL, "cannot start libsodium");
+
+	rc = main_options(&cli, argc, argv);
+	if (rc != CLI_CONTINUE)
+		return rc;
+	if (optind >= argc) {
+		fputs(usage_head, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	rc = main_dispatch(&cli, argc - optind, argv + optind);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		rc = cli_fail(CLI_EXIT_LOCAL, "cannot write the output");
+	return rc;
+}
