@@ -1,0 +1,99 @@
+# shellcheck shell=bash
+# tests/e2e/lib.sh - helpers for the end-to-end scripts: a fresh database per
+# script, a real ementord on a free port, the real CLI with a home per user,
+# and pass/fail bookkeeping that ends with "N passed, N failed".
+# shellcheck source=scripts/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/lib.sh"
+
+BIN="${EMENTOR_BIN_DIR:-$EM_ROOT/build/bin}"
+passed=0
+failed=0
+
+if [[ -z "${EMENTOR_TEST_DB:-}" ]]; then
+	echo "EMENTOR_TEST_DB is not set: skipping (scripts/test sets it)" >&2
+	exit 77
+fi
+
+T="$(em_tmpdir ementor-e2e)"
+LOG="$T/ementord.log"
+trap 'e2e_cleanup' EXIT
+
+e2e_cleanup() {
+	em_server_stop
+	if [[ -n "${E2E_DB:-}" ]]; then
+		psql --no-psqlrc -q "$EMENTOR_TEST_DB" -c "DROP DATABASE IF EXISTS $E2E_DB" >/dev/null 2>&1 || true
+	fi
+	[[ -n "${EMENTOR_TEST_KEEP:-}" ]] || rm -rf "$T"
+}
+
+# A database of our own on the test cluster; prints its conninfo.
+e2e_fresh_db() {
+	E2E_DB="e2e_$$_$RANDOM"
+	psql --no-psqlrc -q "$EMENTOR_TEST_DB" -c "CREATE DATABASE $E2E_DB" >/dev/null
+	printf '%s dbname=%s\n' "$EMENTOR_TEST_DB" "$E2E_DB"
+}
+
+e2e_cert() {
+	if [[ -n "${EMENTOR_TEST_CERT:-}" && -s "$EMENTOR_TEST_CERT" ]]; then
+		CERT="$EMENTOR_TEST_CERT" KEY="$EMENTOR_TEST_KEY"
+	else
+		em_tls_cert "$T/tls"
+		CERT="$T/tls/cert.pem" KEY="$T/tls/key.pem"
+	fi
+	export EMENTOR_CA="$CERT"
+}
+
+# as USER ementor-args...: runs the CLI with USER's home directory.
+as() {
+	local who="$1"
+	shift
+	"$BIN/ementor" --home "$T/home/$who" "$@"
+}
+
+ok() {
+	passed=$((passed + 1))
+	echo "ok   - $1"
+}
+
+not_ok() {
+	failed=$((failed + 1))
+	echo "FAIL - $1"
+	[[ -z "${2:-}" ]] || printf '       %s\n' "$2"
+}
+
+# expect_ok NAME command...: the command exits 0.
+expect_ok() {
+	local name="$1" out
+	shift
+	if out="$("$@" 2>&1)"; then ok "$name"; else not_ok "$name" "exit $?: $out"; fi
+	LAST="$out"
+}
+
+# expect_fail NAME EXIT PATTERN command...: exits EXIT and prints PATTERN.
+expect_fail() {
+	local name="$1" want="$2" pattern="$3" out rc=0
+	shift 3
+	out="$("$@" 2>&1)" || rc=$?
+	if [[ $rc -eq $want ]] && grep -qiE -- "$pattern" <<<"$out"; then
+		ok "$name"
+	else
+		not_ok "$name" "wanted exit $want and /$pattern/, got exit $rc: $out"
+	fi
+	LAST="$out"
+}
+
+# expect_match NAME PATTERN TEXT
+expect_match() {
+	if grep -qE -- "$2" <<<"$3"; then ok "$1"; else not_ok "$1" "no /$2/ in: $3"; fi
+}
+
+e2e_summary() {
+	echo
+	echo "$passed passed, $failed failed"
+	((failed == 0))
+}
+
+# expect_absent NAME STRING FILE: FILE does not contain STRING.
+expect_absent() {
+	if grep -qF -- "$2" "$3"; then not_ok "$1" "found in $3"; else ok "$1"; fi
+}

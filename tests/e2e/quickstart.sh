@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# tests/e2e/quickstart.sh - the README quickstart with real processes: a real
+# ementord over TLS on a fresh database and the real ementor CLI, one home
+# directory per person. Then the refusals a user would meet: a mentee
+# creating a room, a sixth mentee, a wrong password, a used invite, requests
+# before login; and that everything survives a server restart.
+set -euo pipefail
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+e2e_cert
+DB="$(e2e_fresh_db)"
+export EMENTOR_PASSWORD="correct horse battery"
+
+em_server_start "$LOG" "$CERT" "$KEY" "$DB" || {
+	not_ok "server starts"
+	e2e_summary
+}
+export EMENTOR_SERVER="$EM_SERVER_URL"
+
+health="$(curl -fsS --cacert "$CERT" "https://127.0.0.1:$EM_SERVER_PORT/healthz")"
+expect_match "healthz reports the database up" '"status":"ok","database":"up"' "$health"
+
+code="$(grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | head -n1 | awk '{print $2}')"
+expect_match "first start prints a manager invite" '^[A-Za-z0-9_-]{16,}$' "$code"
+
+expect_ok "manager registers with the first-run code" \
+	as maria register --invite "$code" --username maria --display-name "Maria Manager"
+expect_match "registration shows the key fingerprint" 'fingerprint: ([0-9a-f]{4} ){7}[0-9a-f]{4}' "$LAST"
+expect_fail "a used invite is refused" 1 "invite" \
+	as other register --invite "$code" --username other
+
+expect_ok "manager creates a programme" \
+	as maria programme create --name "Spring 2027" --starts 2027-03-01 --ends 2027-08-31
+prog="$(as maria --json programme list | grep -oE '"id": [0-9]+' | head -n1 | grep -oE '[0-9]+')"
+
+invite() { as maria --json invite create --programme "$prog" --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
+expect_ok "mentor registers" as sam register --invite "$(invite mentor)" --username sam --display-name "Sam Mentor"
+for i in 1 2 3 4 5 6; do
+	expect_ok "mentee $i registers" as "mentee$i" register --invite "$(invite mentee)" --username "mentee$i"
+done
+expect_ok "second mentor registers" as tom register --invite "$(invite mentor)" --username tom
+
+expect_ok "manager creates a pair room" \
+	as maria room create --programme "$prog" --kind pair --member sam --member mentee1
+expect_ok "manager creates a group room" \
+	as maria room create --programme "$prog" --kind group --name "Group A" --member tom
+group="$(as maria --json room list | tr -d ' \n' | grep -oE '"id":[0-9]+,"programme_id":[0-9]+,"kind":"group"' | grep -oE '^"id":[0-9]+' | grep -oE '[0-9]+')"
+for i in 2 3 4 5 6; do
+	expect_ok "mentee $i joins the group" as maria room add "$group" "mentee$i"
+done
+expect_fail "a sixth mentee is refused" 1 "room_full|maximum" as maria room add "$group" mentee1
+expect_fail "a second mentor is refused" 1 "room_has_mentor|already has a mentor" as maria room add "$group" sam
+expect_fail "the manager cannot join a room" 1 "wrong_role|manager" as maria room add "$group" maria
+expect_ok "manager removes a mentee" as maria room remove "$group" mentee6
+expect_ok "then the sixth fits" as maria room add "$group" mentee1
+
+expect_fail "a mentee cannot create rooms" 1 "forbidden|may not" \
+	as mentee2 room create --programme "$prog" --kind pair
+expect_fail "a mentee cannot create invites" 1 "forbidden|may not" \
+	as mentee2 invite create --programme "$prog" --role mentee
+expect_ok "a member sees the room" as mentee2 room show "$group"
+expect_match "members are listed with fingerprints" 'tom' "$LAST"
+expect_fail "a non-member does not" 1 "not_found|no room" as mentee6 room show "$group"
+
+expect_fail "a wrong password is refused" 1 "wrong username or password|bad_credentials" \
+	env EMENTOR_PASSWORD=wrong-password "$BIN/ementor" --home "$T/home/sam2" login sam
+expect_fail "an unknown user is refused the same way" 1 "wrong username or password|bad_credentials" \
+	env EMENTOR_PASSWORD=wrong-password "$BIN/ementor" --home "$T/home/ghost" login ghost
+expect_fail "requests before login are refused" 3 "not logged in|login" \
+	"$BIN/ementor" --home "$T/home/nobody" room list
+expect_ok "the right password logs in on a second device" \
+	"$BIN/ementor" --home "$T/home/sam2" login sam
+expect_ok "logout" as mentee3 logout
+expect_fail "after logout the session is gone" 3 "login" as mentee3 room list
+
+# persistence: a restart loses nothing
+em_server_stop
+em_server_start "$LOG" "$CERT" "$KEY" "$DB" || not_ok "server restarts"
+export EMENTOR_SERVER="$EM_SERVER_URL"
+expect_ok "rooms survive a restart" as maria --server "$EM_SERVER_URL" room list
+expect_match "both rooms are there" 'Group A' "$LAST"
+expect_match "no new first-run invite once someone registered" '^1$' "$(grep -c -- '--invite' "$LOG")"
+
+# operator commands
+op_code="$("$BIN/ementord" invite --role manager --db "$DB" 2>/dev/null)"
+expect_match "ementord invite prints a code" '^[A-Za-z0-9_-]{16,}$' "$op_code"
+expect_ok "an operator invite registers a manager" as mia register --invite "$op_code" --username mia
+expect_ok "ementord migrate is idempotent" "$BIN/ementord" migrate --db "$DB"
+expect_match "a second migrate applies nothing" 'applied=0' "$LAST"
+
+# logs never hold secrets
+expect_absent "the log holds no password" "$EMENTOR_PASSWORD" "$LOG"
+expect_absent "the log holds no operator invite code" "$op_code" "$LOG"
+token="$(sed -nE 's/.*"token": *"([^"]+)".*/\1/p' "$T/home/maria/session.json")"
+expect_match "the session token is saved for the CLI" '^[A-Za-z0-9_-]{40,}$' "$token"
+expect_absent "the log holds no session token" "$token" "$LOG"
+
+e2e_summary
