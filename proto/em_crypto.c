@@ -3,6 +3,8 @@
  * fingerprints (em_crypto.h has the scheme). Used by clients; the server only
  * uses em_fingerprint() so that both sides print the same string.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "em_crypto.h"
@@ -122,4 +124,303 @@ void em_fingerprint(const unsigned char sign_pk[32], const unsigned char box_pk[
 		*p++ = hex[hash[i] & 15];
 	}
 	*p = '\0';
+}
+
+/* ---- room keys, epochs, messages ---------------------------------------- */
+
+static const char room_key_label[] = "ementor room key v1";
+static const char commit_label[] = "ementor epoch commit v1";
+static const char message_label[] = "ementor message v1";
+static const char safety_label[] = "ementor safety v1";
+
+static unsigned char *put_u64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--)
+		*p++ = (unsigned char)(v >> (i * 8));
+	return p;
+}
+
+static unsigned char *put_u32(unsigned char *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--)
+		*p++ = (unsigned char)(v >> (i * 8));
+	return p;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+#define ROOM_KEY_SIGNED_BYTES (sizeof(room_key_label) + 4 * 8 + EM_ROOM_KEY_BYTES)
+
+static void room_key_signed_bytes(const unsigned char room_key[EM_ROOM_KEY_BYTES],
+				  uint64_t room_id, uint64_t epoch, uint64_t recipient_id,
+				  uint64_t committer_id, unsigned char out[ROOM_KEY_SIGNED_BYTES])
+{
+	unsigned char *p = out;
+
+	memcpy(p, room_key_label, sizeof(room_key_label));
+	p += sizeof(room_key_label);
+	p = put_u64(p, room_id);
+	p = put_u64(p, epoch);
+	p = put_u64(p, recipient_id);
+	p = put_u64(p, committer_id);
+	memcpy(p, room_key, EM_ROOM_KEY_BYTES);
+}
+
+void em_room_key_seal(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
+		      uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
+		      const unsigned char committer_sign_sk[EM_SIGN_SK_BYTES],
+		      const unsigned char recipient_box_pk[EM_BOX_PK_BYTES],
+		      unsigned char sealed[EM_SEALED_KEY_BYTES])
+{
+	unsigned char signed_bytes[ROOM_KEY_SIGNED_BYTES];
+	unsigned char plain[8 + EM_ROOM_KEY_BYTES + EM_SIG_BYTES];
+
+	room_key_signed_bytes(room_key, room_id, epoch, recipient_id, committer_id, signed_bytes);
+	put_u64(plain, committer_id);
+	memcpy(plain + 8, room_key, EM_ROOM_KEY_BYTES);
+	crypto_sign_detached(plain + 8 + EM_ROOM_KEY_BYTES, NULL, signed_bytes,
+			     sizeof(signed_bytes), committer_sign_sk);
+	crypto_box_seal(sealed, plain, sizeof(plain), recipient_box_pk);
+	sodium_memzero(plain, sizeof(plain));
+	sodium_memzero(signed_bytes, sizeof(signed_bytes));
+}
+
+int em_room_key_open(const unsigned char sealed[EM_SEALED_KEY_BYTES], const struct em_keys *me,
+		     uint64_t *committer_id, unsigned char room_key[EM_ROOM_KEY_BYTES],
+		     unsigned char sig[EM_SIG_BYTES])
+{
+	unsigned char plain[8 + EM_ROOM_KEY_BYTES + EM_SIG_BYTES];
+
+	if (crypto_box_seal_open(plain, sealed, EM_SEALED_KEY_BYTES, me->box_pk, me->box_sk))
+		return -1;
+	*committer_id = get_u64(plain);
+	memcpy(room_key, plain + 8, EM_ROOM_KEY_BYTES);
+	memcpy(sig, plain + 8 + EM_ROOM_KEY_BYTES, EM_SIG_BYTES);
+	sodium_memzero(plain, sizeof(plain));
+	return 0;
+}
+
+int em_room_key_verify(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
+		       uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
+		       const unsigned char sig[EM_SIG_BYTES],
+		       const unsigned char committer_sign_pk[EM_SIGN_PK_BYTES])
+{
+	unsigned char signed_bytes[ROOM_KEY_SIGNED_BYTES];
+	int rc;
+
+	room_key_signed_bytes(room_key, room_id, epoch, recipient_id, committer_id, signed_bytes);
+	rc = crypto_sign_verify_detached(sig, signed_bytes, sizeof(signed_bytes),
+					 committer_sign_pk)
+		     ? -1
+		     : 0;
+	sodium_memzero(signed_bytes, sizeof(signed_bytes));
+	return rc;
+}
+
+static int by_recipient(const void *a, const void *b)
+{
+	uint64_t x = ((const struct em_commit_entry *)a)->recipient_id;
+	uint64_t y = ((const struct em_commit_entry *)b)->recipient_id;
+
+	return x < y ? -1 : x > y;
+}
+
+unsigned char *em_commit_bytes(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
+			       struct em_commit_entry *entries, size_t n, size_t *len)
+{
+	size_t total = sizeof(commit_label) + 3 * 8 + 4 + n * (8 + 32);
+	unsigned char *buf = malloc(total), *p = buf;
+
+	if (!buf)
+		return NULL;
+	qsort(entries, n, sizeof(*entries), by_recipient);
+	memcpy(p, commit_label, sizeof(commit_label));
+	p += sizeof(commit_label);
+	p = put_u64(p, room_id);
+	p = put_u64(p, epoch);
+	p = put_u64(p, committer_id);
+	p = put_u32(p, (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		p = put_u64(p, entries[i].recipient_id);
+		crypto_generichash(p, 32, entries[i].sealed, EM_SEALED_KEY_BYTES, NULL, 0);
+		p += 32;
+	}
+	*len = total;
+	return buf;
+}
+
+int em_commit_sign(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
+		   struct em_commit_entry *entries, size_t n,
+		   const unsigned char sign_sk[EM_SIGN_SK_BYTES], unsigned char sig[EM_SIG_BYTES])
+{
+	size_t len;
+	unsigned char *bytes = em_commit_bytes(room_id, epoch, committer_id, entries, n, &len);
+
+	if (!bytes)
+		return -1;
+	crypto_sign_detached(sig, NULL, bytes, len, sign_sk);
+	free(bytes);
+	return 0;
+}
+
+int em_commit_verify(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
+		     struct em_commit_entry *entries, size_t n,
+		     const unsigned char sign_pk[EM_SIGN_PK_BYTES],
+		     const unsigned char sig[EM_SIG_BYTES])
+{
+	size_t len;
+	unsigned char *bytes = em_commit_bytes(room_id, epoch, committer_id, entries, n, &len);
+	int rc;
+
+	if (!bytes)
+		return -1;
+	rc = crypto_sign_verify_detached(sig, bytes, len, sign_pk) ? -1 : 0;
+	free(bytes);
+	return rc;
+}
+
+#define MSG_AD_BYTES (sizeof(message_label) + 3 * 8 + EM_MSG_ID_BYTES)
+
+static void msg_ad(uint64_t room_id, uint64_t epoch, uint64_t sender_id,
+		   const unsigned char client_msg_id[16], unsigned char ad[MSG_AD_BYTES])
+{
+	unsigned char *p = ad;
+
+	memcpy(p, message_label, sizeof(message_label));
+	p += sizeof(message_label);
+	p = put_u64(p, room_id);
+	p = put_u64(p, epoch);
+	p = put_u64(p, sender_id);
+	memcpy(p, client_msg_id, EM_MSG_ID_BYTES);
+}
+
+/* The bytes a message signature covers: ad || u32 len || ciphertext (malloc'd; caller frees). */
+static void msg_sig_input(const unsigned char *ad, const unsigned char *ct, size_t ct_len,
+			  unsigned char **buf, size_t *len)
+{
+	*len = MSG_AD_BYTES + 4 + ct_len;
+	*buf = malloc(*len);
+	if (!*buf)
+		return;
+	memcpy(*buf, ad, MSG_AD_BYTES);
+	put_u32(*buf + MSG_AD_BYTES, (uint32_t)ct_len);
+	memcpy(*buf + MSG_AD_BYTES + 4, ct, ct_len);
+}
+
+int em_msg_encrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
+		   uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
+		   const unsigned char *plaintext, size_t plaintext_len,
+		   const unsigned char sender_sign_sk[EM_SIGN_SK_BYTES], unsigned char *ciphertext,
+		   unsigned char sig[EM_SIG_BYTES])
+{
+	const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	unsigned char ad[MSG_AD_BYTES], *padded = NULL, *signed_buf = NULL;
+	size_t padded_len, signed_len;
+	unsigned long long ct_len = 0;
+	int rc = -1;
+
+	if (plaintext_len > EM_MSG_PLAINTEXT_MAX)
+		return -1;
+	padded = malloc(plaintext_len + EM_MSG_PAD_BLOCK);
+	if (!padded)
+		return -1;
+	memcpy(padded, plaintext, plaintext_len);
+	if (sodium_pad(&padded_len, padded, plaintext_len, EM_MSG_PAD_BLOCK,
+		       plaintext_len + EM_MSG_PAD_BLOCK))
+		goto out;
+	msg_ad(room_id, epoch, sender_id, client_msg_id, ad);
+	randombytes_buf(ciphertext, nb);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(ciphertext + nb, &ct_len, padded, padded_len,
+						   ad, sizeof(ad), NULL, ciphertext, room_key);
+	ct_len += nb;
+	msg_sig_input(ad, ciphertext, (size_t)ct_len, &signed_buf, &signed_len);
+	if (!signed_buf)
+		goto out;
+	crypto_sign_detached(sig, NULL, signed_buf, signed_len, sender_sign_sk);
+	rc = (int)ct_len;
+out:
+	if (padded) {
+		sodium_memzero(padded, plaintext_len + EM_MSG_PAD_BLOCK);
+		free(padded);
+	}
+	free(signed_buf);
+	return rc;
+}
+
+int em_msg_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
+		   uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
+		   const unsigned char *ciphertext, size_t ciphertext_len,
+		   const unsigned char sig[EM_SIG_BYTES],
+		   const unsigned char sender_sign_pk[EM_SIGN_PK_BYTES], unsigned char *plaintext,
+		   size_t *plaintext_len)
+{
+	const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	unsigned char ad[MSG_AD_BYTES], *signed_buf = NULL;
+	size_t signed_len;
+	unsigned long long padded_len = 0;
+	int rc;
+
+	if (ciphertext_len < EM_MSG_CIPHERTEXT_MIN || ciphertext_len > EM_MSG_CIPHERTEXT_MAX)
+		return EM_MSG_MALFORMED;
+	msg_ad(room_id, epoch, sender_id, client_msg_id, ad);
+	msg_sig_input(ad, ciphertext, ciphertext_len, &signed_buf, &signed_len);
+	if (!signed_buf)
+		return EM_MSG_MALFORMED;
+	rc = crypto_sign_verify_detached(sig, signed_buf, signed_len, sender_sign_pk);
+	free(signed_buf);
+	if (rc)
+		return EM_MSG_BAD_SIGNATURE;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plaintext, &padded_len, NULL, ciphertext + nb,
+						       ciphertext_len - nb, ad, sizeof(ad),
+						       ciphertext, room_key))
+		return EM_MSG_UNDECRYPTABLE;
+	if (sodium_unpad(plaintext_len, plaintext, (size_t)padded_len, EM_MSG_PAD_BLOCK))
+		return EM_MSG_MALFORMED;
+	return EM_MSG_OK;
+}
+
+static void safety_hash(const unsigned char sign_pk[32], const unsigned char box_pk[32],
+			unsigned char out[32])
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st, (const unsigned char *)safety_label, sizeof(safety_label));
+	crypto_generichash_update(&st, sign_pk, 32);
+	crypto_generichash_update(&st, box_pk, 32);
+	crypto_generichash_final(&st, out, 32);
+}
+
+void em_safety_number(const unsigned char a_sign_pk[32], const unsigned char a_box_pk[32],
+		      const unsigned char b_sign_pk[32], const unsigned char b_box_pk[32],
+		      char out[EM_SAFETY_STRLEN])
+{
+	unsigned char a[32], b[32], both[64], h[64];
+	char *p = out;
+
+	safety_hash(a_sign_pk, a_box_pk, a);
+	safety_hash(b_sign_pk, b_box_pk, b);
+	if (memcmp(a, b, 32) <= 0) {
+		memcpy(both, a, 32);
+		memcpy(both + 32, b, 32);
+	} else {
+		memcpy(both, b, 32);
+		memcpy(both + 32, a, 32);
+	}
+	crypto_generichash(h, sizeof(h), both, sizeof(both), NULL, 0);
+	for (int g = 0; g < 12; g++) {
+		uint64_t v = 0;
+
+		for (int i = 0; i < 5; i++)
+			v = (v << 8) | h[g * 5 + i];
+		p += snprintf(p, (size_t)(out + EM_SAFETY_STRLEN - p), "%s%05llu", g ? " " : "",
+			      (unsigned long long)(v % 100000));
+	}
 }

@@ -75,4 +75,117 @@ int em_keys_unwrap(struct em_keys *keys, const unsigned char wrap_key[32], const
 void em_fingerprint(const unsigned char sign_pk[32], const unsigned char box_pk[32],
                     char out[EM_FINGERPRINT_STRLEN]);
 
+/*
+ * Room keys, epochs and messages (DESIGN.md section 6, PROTOCOL.md section 5).
+ * Every signed byte string starts with a distinct NUL-terminated label and
+ * has a fixed layout; integers are unsigned big-endian (u64 = 8 bytes, u32 =
+ * 4 bytes). Nothing signed is JSON.
+ */
+#define EM_ROOM_KEY_BYTES     32
+#define EM_SEALED_KEY_BYTES   (crypto_box_SEALBYTES + 8 + EM_ROOM_KEY_BYTES + crypto_sign_BYTES) /* 152 */
+#define EM_SIG_BYTES	      crypto_sign_BYTES /* 64 */
+#define EM_MSG_ID_BYTES	      16
+#define EM_MSG_PAD_BLOCK      256
+#define EM_MSG_PLAINTEXT_MAX  16384
+#define EM_MSG_CIPHERTEXT_MAX                                                                      \
+	(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + EM_MSG_PLAINTEXT_MAX + EM_MSG_PAD_BLOCK +   \
+	 crypto_aead_xchacha20poly1305_ietf_ABYTES)
+#define EM_MSG_CIPHERTEXT_MIN                                                                      \
+	(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + EM_MSG_PAD_BLOCK +                         \
+	 crypto_aead_xchacha20poly1305_ietf_ABYTES)
+#define EM_SAFETY_STRLEN 72 /* 12 groups of 5 digits, spaces, NUL */
+
+/*
+ * Seals a room key for one recipient: crypto_box_seal to their box_pk of
+ *   committer_id(u64) || room_key(32) || sig(64), where sig is Ed25519 by the
+ *   committer over "ementor room key v1\0" || room_id || epoch || recipient_id ||
+ *   committer_id || room_key.
+ */
+void em_room_key_seal(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
+		      uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
+		      const unsigned char committer_sign_sk[EM_SIGN_SK_BYTES],
+		      const unsigned char recipient_box_pk[EM_BOX_PK_BYTES],
+		      unsigned char sealed[EM_SEALED_KEY_BYTES]);
+/*
+ * Opens a sealed room key addressed to us: fills the committer id, the room
+ * key and the committer's signature. Returns 0, or -1 if it does not open.
+ * The caller must then check the signature with em_room_key_verify() and the
+ * committer's pinned sign_pk before trusting the key.
+ */
+int em_room_key_open(const unsigned char sealed[EM_SEALED_KEY_BYTES], const struct em_keys *me,
+		     uint64_t *committer_id, unsigned char room_key[EM_ROOM_KEY_BYTES],
+		     unsigned char sig[EM_SIG_BYTES]);
+/* 0 if sig is the committer's signature over this room, epoch, recipient and key. */
+int em_room_key_verify(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
+		       uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
+		       const unsigned char sig[EM_SIG_BYTES],
+		       const unsigned char committer_sign_pk[EM_SIGN_PK_BYTES]);
+
+/* One recipient of an epoch commit. */
+struct em_commit_entry {
+	uint64_t recipient_id;
+	unsigned char sealed[EM_SEALED_KEY_BYTES];
+};
+
+/*
+ * The bytes an epoch commit's signature covers:
+ *   "ementor epoch commit v1\0" || room_id || epoch || committer_id || n(u32) ||
+ *   for each entry in ascending recipient_id: recipient_id || BLAKE2b-256(sealed)
+ * Entries are sorted in place. Returns a malloc'd buffer (caller frees) and its
+ * length in *len, or NULL.
+ */
+unsigned char *em_commit_bytes(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
+			       struct em_commit_entry *entries, size_t n, size_t *len);
+/* Signs / verifies an epoch commit. verify returns 0 when valid. */
+int em_commit_sign(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
+		   struct em_commit_entry *entries, size_t n,
+		   const unsigned char sign_sk[EM_SIGN_SK_BYTES], unsigned char sig[EM_SIG_BYTES]);
+int em_commit_verify(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
+		     struct em_commit_entry *entries, size_t n,
+		     const unsigned char sign_pk[EM_SIGN_PK_BYTES],
+		     const unsigned char sig[EM_SIG_BYTES]);
+
+/*
+ * Encrypts and signs a message.
+ *   ad         = "ementor message v1\0" || room_id || epoch || sender_id || client_msg_id(16)
+ *   ciphertext = nonce(24) || XChaCha20-Poly1305-IETF(room_key, nonce,
+ *                                 sodium_pad(plaintext, 256), ad)
+ *   sig        = Ed25519(sender_sign_sk, ad || len(ciphertext) (u32) || ciphertext)
+ * ciphertext must have room for EM_MSG_CIPHERTEXT_MAX bytes. Returns the
+ * ciphertext length, or -1 if plaintext is longer than EM_MSG_PLAINTEXT_MAX.
+ */
+int em_msg_encrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
+		   uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
+		   const unsigned char *plaintext, size_t plaintext_len,
+		   const unsigned char sender_sign_sk[EM_SIGN_SK_BYTES], unsigned char *ciphertext,
+		   unsigned char sig[EM_SIG_BYTES]);
+
+enum em_msg_status {
+	EM_MSG_OK = 0,
+	EM_MSG_BAD_SIGNATURE = -1, /* not signed by the sender's pinned key */
+	EM_MSG_UNDECRYPTABLE = -2, /* wrong key or tampered */
+	EM_MSG_MALFORMED = -3,	   /* wrong sizes or padding */
+};
+/*
+ * Verifies the sender's signature first, then decrypts. plaintext must have
+ * room for ciphertext_len bytes; *plaintext_len receives the text length.
+ */
+int em_msg_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
+		   uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
+		   const unsigned char *ciphertext, size_t ciphertext_len,
+		   const unsigned char sig[EM_SIG_BYTES],
+		   const unsigned char sender_sign_pk[EM_SIGN_PK_BYTES], unsigned char *plaintext,
+		   size_t *plaintext_len);
+
+/*
+ * The safety number two users compare in person: for each user
+ * BLAKE2b-256("ementor safety v1\0" || sign_pk || box_pk); the two hashes in
+ * ascending byte order are hashed together with BLAKE2b-512, and the first 60
+ * bytes give 12 groups of 5 decimal digits (each group: 5 bytes as a
+ * big-endian integer mod 100000). Symmetric: both sides print the same.
+ */
+void em_safety_number(const unsigned char a_sign_pk[32], const unsigned char a_box_pk[32],
+		      const unsigned char b_sign_pk[32], const unsigned char b_box_pk[32],
+		      char out[EM_SAFETY_STRLEN]);
+
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sodium.h>
 
+#include "em_crypto.h"
 #include "em_proto.h"
 
 enum field_type {
@@ -22,6 +23,7 @@ enum field_type {
 	FT_BOOL,
 	FT_BIN,    /* base64url; min/max in decoded bytes */
 	FT_STRARR, /* array of strings; min/max items; each item passes check */
+	FT_OBJARR, /* array of objects; min/max items; each item checked by objarr_items() */
 };
 
 struct field_spec {
@@ -144,6 +146,44 @@ static const struct field_spec f_room_create[] = {
 static const struct field_spec f_room_list[] = {F_ID("programme_id", 0), F_END};
 static const struct field_spec f_room_id[] = {F_ID("room_id", 1), F_END};
 static const struct field_spec f_room_member[] = {F_ID("room_id", 1), F_USERNAME, F_END};
+static const struct field_spec f_cursor_item[] = {
+    F_ID("room_id", 1), {"seq", FT_INT, 1, 0, ID_MAX, NULL, NULL}, F_END};
+static const struct field_spec f_sync[] = {
+    {"cursors", FT_OBJARR, 0, 0, EM_SYNC_ROOMS_MAX, NULL, NULL}, F_END};
+static const struct field_spec f_history[] = {
+    F_ID("room_id", 1),
+    {"after_seq", FT_INT, 0, 0, ID_MAX, NULL, NULL},
+    {"limit", FT_INT, 0, 1, EM_HISTORY_PAGE_MAX, NULL, NULL},
+    F_END};
+static const struct field_spec f_send[] = {
+    F_ID("room_id", 1),
+    {"epoch", FT_INT, 1, 1, INT32_MAX, NULL, NULL},
+    {"client_msg_id", FT_BIN, 1, EM_MSG_ID_BYTES, EM_MSG_ID_BYTES, NULL, NULL},
+    {"ciphertext", FT_BIN, 1, EM_MSG_CIPHERTEXT_MIN, EM_MSG_CIPHERTEXT_MAX, NULL, NULL},
+    {"sig", FT_BIN, 1, EM_SIG_BYTES, EM_SIG_BYTES, NULL, NULL},
+    F_END};
+static const struct field_spec f_receipt[] = {
+    F_ID("room_id", 1), {"seq", FT_INT, 1, 1, ID_MAX, NULL, NULL}, F_END};
+static const struct field_spec f_envelope_item[] = {
+    F_ID("recipient_id", 1),
+    {"sealed", FT_BIN, 1, EM_SEALED_KEY_BYTES, EM_SEALED_KEY_BYTES, NULL, NULL},
+    F_END};
+static const struct field_spec f_epoch_commit[] = {
+    F_ID("room_id", 1),
+    {"epoch", FT_INT, 1, 1, INT32_MAX, NULL, NULL},
+    {"envelopes", FT_OBJARR, 1, 1, EM_ROOM_MEMBERS_MAX, NULL, NULL},
+    {"sig", FT_BIN, 1, EM_SIG_BYTES, EM_SIG_BYTES, NULL, NULL},
+    F_END};
+
+/* The item layout of each FT_OBJARR field, by field name. */
+static const struct field_spec *objarr_items(const char *name)
+{
+	if (!strcmp(name, "cursors"))
+		return f_cursor_item;
+	if (!strcmp(name, "envelopes"))
+		return f_envelope_item;
+	return NULL;
+}
 
 static const struct op_spec op_specs[] = {
     {EM_OP_PING, "ping", EM_OPF_PREAUTH, f_none},
@@ -164,6 +204,13 @@ static const struct op_spec op_specs[] = {
     {EM_OP_ROOM_SHOW, "room.show", 0, f_room_id},
     {EM_OP_ROOM_ADD, "room.add", 0, f_room_member},
     {EM_OP_ROOM_REMOVE, "room.remove", 0, f_room_member},
+    {EM_OP_SYNC, "sync", 0, f_sync},
+    {EM_OP_HISTORY, "history", 0, f_history},
+    {EM_OP_SEND, "send", 0, f_send},
+    {EM_OP_RECEIPT, "receipt", 0, f_receipt},
+    {EM_OP_TYPING, "typing", 0, f_room_id},
+    {EM_OP_EPOCH_COMMIT, "epoch.commit", 0, f_epoch_commit},
+    {EM_OP_KEYS_GET, "keys.get", 0, f_room_id},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))
@@ -245,13 +292,17 @@ static int check_string(const struct field_spec *f, const char *s, const char *p
 	return EM_OK;
 }
 
-static int check_field(const struct field_spec *f, json_t *v, struct em_error_detail *d)
+static int check_object(const struct field_spec *fields, const char *op_name, const char *prefix,
+			json_t *obj, struct em_error_detail *d);
+
+static int check_field(const struct field_spec *f, const char *prefix, json_t *v,
+		       struct em_error_detail *d)
 {
-	char path[64];
-	unsigned char bin[512];
+	char path[128];
+	unsigned char *bin = NULL;
 	int n;
 
-	snprintf(path, sizeof(path), "args.%s", f->name);
+	snprintf(path, sizeof(path), "%s.%s", prefix, f->name);
 	switch (f->type) {
 	case FT_STR:
 		if (!json_is_string(v))
@@ -275,7 +326,12 @@ static int check_field(const struct field_spec *f, json_t *v, struct em_error_de
 	case FT_BIN:
 		if (!json_is_string(v))
 			return fail(d, EM_ERR_WRONG_TYPE, path, "must be a base64url string");
-		n = em_b64_decode(json_string_value(v), bin, sizeof(bin));
+		bin = malloc((size_t)f->max + 3);
+		if (!bin)
+			return fail(d, EM_ERR_NOMEM, path, "out of memory");
+		n = em_b64_decode(json_string_value(v), bin, (size_t)f->max + 3);
+		sodium_memzero(bin, (size_t)f->max + 3);
+		free(bin);
 		if (n < 0 || n < f->min || n > f->max) {
 			if (f->min == f->max)
 				return fail(d, EM_ERR_BAD_ENCODING, path,
@@ -285,8 +341,34 @@ static int check_field(const struct field_spec *f, json_t *v, struct em_error_de
 			            "must be base64url (no padding) of %lld to %lld bytes",
 			            (long long)f->min, (long long)f->max);
 		}
-		sodium_memzero(bin, sizeof(bin));
 		return EM_OK;
+	case FT_OBJARR: {
+		const struct field_spec *items = objarr_items(f->name);
+		size_t i;
+		json_t *item;
+
+		if (!json_is_array(v))
+			return fail(d, EM_ERR_WRONG_TYPE, path, "must be an array");
+		if ((int64_t)json_array_size(v) < f->min)
+			return fail(d, EM_ERR_TOO_SHORT, path, "needs at least %lld items",
+				    (long long)f->min);
+		if ((int64_t)json_array_size(v) > f->max)
+			return fail(d, EM_ERR_TOO_LONG, path, "takes at most %lld items",
+				    (long long)f->max);
+		json_array_foreach(v, i, item)
+		{
+			char ipath[96];
+			int rc;
+
+			snprintf(ipath, sizeof(ipath), "%.60s[%zu]", path, i);
+			if (!json_is_object(item))
+				return fail(d, EM_ERR_WRONG_TYPE, ipath, "must be an object");
+			rc = check_object(items, f->name, ipath, item, d);
+			if (rc)
+				return rc;
+		}
+		return EM_OK;
+	}
 	case FT_STRARR: {
 		size_t i;
 		json_t *item;
@@ -319,37 +401,43 @@ static int check_field(const struct field_spec *f, json_t *v, struct em_error_de
 	return fail(d, EM_ERR_INTERNAL, path, "unchecked type");
 }
 
-static int check_args(const struct op_spec *spec, json_t *args, struct em_error_detail *d)
+static int check_object(const struct field_spec *fields, const char *op_name, const char *prefix,
+			json_t *obj, struct em_error_detail *d)
 {
 	const char *key;
 	json_t *v;
 	int rc;
 
-	json_object_foreach(args, key, v)
+	json_object_foreach(obj, key, v)
 	{
-		const struct field_spec *f = spec->fields;
+		const struct field_spec *f = fields;
 
 		while (f->name && strcmp(f->name, key))
 			f++;
 		if (!f->name) {
-			char path[64];
+			char path[128];
 
-			snprintf(path, sizeof(path), "args.%.40s", key);
-			return fail(d, EM_ERR_UNKNOWN_FIELD, path, "not a field of %s", spec->name);
+			snprintf(path, sizeof(path), "%.60s.%.40s", prefix, key);
+			return fail(d, EM_ERR_UNKNOWN_FIELD, path, "not a field of %s", op_name);
 		}
-		rc = check_field(f, v, d);
+		rc = check_field(f, prefix, v, d);
 		if (rc)
 			return rc;
 	}
-	for (const struct field_spec *f = spec->fields; f->name; f++) {
-		if (f->required && !json_object_get(args, f->name)) {
-			char path[64];
+	for (const struct field_spec *f = fields; f->name; f++) {
+		if (f->required && !json_object_get(obj, f->name)) {
+			char path[128];
 
-			snprintf(path, sizeof(path), "args.%s", f->name);
+			snprintf(path, sizeof(path), "%.60s.%s", prefix, f->name);
 			return fail(d, EM_ERR_MISSING_FIELD, path, "is required");
 		}
 	}
 	return EM_OK;
+}
+
+static int check_args(const struct op_spec *spec, json_t *args, struct em_error_detail *d)
+{
+	return check_object(spec->fields, spec->name, "args", args, d);
 }
 
 int em_request_parse(const char *buf, size_t len, struct em_request *req, struct em_error_detail *d)

@@ -40,6 +40,9 @@
 #define EM_SALT_BYTES         16
 #define EM_KEY_BYTES          32
 #define EM_KEY_BACKUP_BYTES   136 /* nonce(24) + sign_sk(64) + box_sk(32) + tag(16) */
+#define EM_SYNC_ROOMS_MAX 1000
+#define EM_HISTORY_PAGE_MAX 500
+#define EM_ROOM_MEMBERS_MAX 6 /* 1 mentor + 5 mentees */
 #define EM_GROUP_MENTEES_MIN  2
 #define EM_GROUP_MENTEES_MAX  5
 #define EM_KDF_OPSLIMIT_MIN   2
@@ -85,6 +88,11 @@ enum em_err {
 	EM_ERR_ALREADY_MEMBER = -37,
 	EM_ERR_NOT_MEMBER = -38,
 	EM_ERR_BAD_DATES = -39,
+	/* messaging */
+	EM_ERR_STALE_EPOCH = -40,
+	EM_ERR_ROTATE_REQUIRED = -41,
+	EM_ERR_ROSTER_MISMATCH = -42,
+	EM_ERR_BAD_SIGNATURE = -43,
 	/* server condition: retryable */
 	EM_ERR_DB_UNAVAILABLE = -50,
 	EM_ERR_BUSY = -51,
@@ -120,6 +128,13 @@ enum em_op {
 	EM_OP_ROOM_SHOW,
 	EM_OP_ROOM_ADD,
 	EM_OP_ROOM_REMOVE,
+	EM_OP_SYNC,
+	EM_OP_HISTORY,
+	EM_OP_SEND,
+	EM_OP_RECEIPT,
+	EM_OP_TYPING,
+	EM_OP_EPOCH_COMMIT,
+	EM_OP_KEYS_GET,
 	EM_OP__COUNT
 };
 
