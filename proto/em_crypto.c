@@ -158,9 +158,9 @@ static uint64_t get_u64(const unsigned char *p)
 
 #define ROOM_KEY_SIGNED_BYTES (sizeof(room_key_label) + 4 * 8 + EM_ROOM_KEY_BYTES)
 
-static void room_key_signed_bytes(const unsigned char room_key[EM_ROOM_KEY_BYTES],
-				  uint64_t room_id, uint64_t epoch, uint64_t recipient_id,
-				  uint64_t committer_id, unsigned char out[ROOM_KEY_SIGNED_BYTES])
+static void room_key_signed_bytes(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
+                                  uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
+                                  unsigned char out[ROOM_KEY_SIGNED_BYTES])
 {
 	unsigned char *p = out;
 
@@ -174,10 +174,10 @@ static void room_key_signed_bytes(const unsigned char room_key[EM_ROOM_KEY_BYTES
 }
 
 void em_room_key_seal(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
-		      uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
-		      const unsigned char committer_sign_sk[EM_SIGN_SK_BYTES],
-		      const unsigned char recipient_box_pk[EM_BOX_PK_BYTES],
-		      unsigned char sealed[EM_SEALED_KEY_BYTES])
+                      uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
+                      const unsigned char committer_sign_sk[EM_SIGN_SK_BYTES],
+                      const unsigned char recipient_box_pk[EM_BOX_PK_BYTES],
+                      unsigned char sealed[EM_SEALED_KEY_BYTES])
 {
 	unsigned char signed_bytes[ROOM_KEY_SIGNED_BYTES];
 	unsigned char plain[8 + EM_ROOM_KEY_BYTES + EM_SIG_BYTES];
@@ -186,15 +186,15 @@ void em_room_key_seal(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t 
 	put_u64(plain, committer_id);
 	memcpy(plain + 8, room_key, EM_ROOM_KEY_BYTES);
 	crypto_sign_detached(plain + 8 + EM_ROOM_KEY_BYTES, NULL, signed_bytes,
-			     sizeof(signed_bytes), committer_sign_sk);
+	                     sizeof(signed_bytes), committer_sign_sk);
 	crypto_box_seal(sealed, plain, sizeof(plain), recipient_box_pk);
 	sodium_memzero(plain, sizeof(plain));
 	sodium_memzero(signed_bytes, sizeof(signed_bytes));
 }
 
 int em_room_key_open(const unsigned char sealed[EM_SEALED_KEY_BYTES], const struct em_keys *me,
-		     uint64_t *committer_id, unsigned char room_key[EM_ROOM_KEY_BYTES],
-		     unsigned char sig[EM_SIG_BYTES])
+                     uint64_t *committer_id, unsigned char room_key[EM_ROOM_KEY_BYTES],
+                     unsigned char sig[EM_SIG_BYTES])
 {
 	unsigned char plain[8 + EM_ROOM_KEY_BYTES + EM_SIG_BYTES];
 
@@ -208,18 +208,17 @@ int em_room_key_open(const unsigned char sealed[EM_SEALED_KEY_BYTES], const stru
 }
 
 int em_room_key_verify(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
-		       uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
-		       const unsigned char sig[EM_SIG_BYTES],
-		       const unsigned char committer_sign_pk[EM_SIGN_PK_BYTES])
+                       uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
+                       const unsigned char sig[EM_SIG_BYTES],
+                       const unsigned char committer_sign_pk[EM_SIGN_PK_BYTES])
 {
 	unsigned char signed_bytes[ROOM_KEY_SIGNED_BYTES];
 	int rc;
 
 	room_key_signed_bytes(room_key, room_id, epoch, recipient_id, committer_id, signed_bytes);
-	rc = crypto_sign_verify_detached(sig, signed_bytes, sizeof(signed_bytes),
-					 committer_sign_pk)
-		     ? -1
-		     : 0;
+	rc = crypto_sign_verify_detached(sig, signed_bytes, sizeof(signed_bytes), committer_sign_pk)
+	         ? -1
+	         : 0;
 	sodium_memzero(signed_bytes, sizeof(signed_bytes));
 	return rc;
 }
@@ -233,7 +232,7 @@ static int by_recipient(const void *a, const void *b)
 }
 
 unsigned char *em_commit_bytes(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-			       struct em_commit_entry *entries, size_t n, size_t *len)
+                               struct em_commit_entry *entries, size_t n, size_t *len)
 {
 	size_t total = sizeof(commit_label) + 3 * 8 + 4 + n * (8 + 32);
 	unsigned char *buf = malloc(total), *p = buf;
@@ -257,8 +256,8 @@ unsigned char *em_commit_bytes(uint64_t room_id, uint64_t epoch, uint64_t commit
 }
 
 int em_commit_sign(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-		   struct em_commit_entry *entries, size_t n,
-		   const unsigned char sign_sk[EM_SIGN_SK_BYTES], unsigned char sig[EM_SIG_BYTES])
+                   struct em_commit_entry *entries, size_t n,
+                   const unsigned char sign_sk[EM_SIGN_SK_BYTES], unsigned char sig[EM_SIG_BYTES])
 {
 	size_t len;
 	unsigned char *bytes = em_commit_bytes(room_id, epoch, committer_id, entries, n, &len);
@@ -271,9 +270,9 @@ int em_commit_sign(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
 }
 
 int em_commit_verify(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-		     struct em_commit_entry *entries, size_t n,
-		     const unsigned char sign_pk[EM_SIGN_PK_BYTES],
-		     const unsigned char sig[EM_SIG_BYTES])
+                     struct em_commit_entry *entries, size_t n,
+                     const unsigned char sign_pk[EM_SIGN_PK_BYTES],
+                     const unsigned char sig[EM_SIG_BYTES])
 {
 	size_t len;
 	unsigned char *bytes = em_commit_bytes(room_id, epoch, committer_id, entries, n, &len);
@@ -289,7 +288,7 @@ int em_commit_verify(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
 #define MSG_AD_BYTES (sizeof(message_label) + 3 * 8 + EM_MSG_ID_BYTES)
 
 static void msg_ad(uint64_t room_id, uint64_t epoch, uint64_t sender_id,
-		   const unsigned char client_msg_id[16], unsigned char ad[MSG_AD_BYTES])
+                   const unsigned char client_msg_id[16], unsigned char ad[MSG_AD_BYTES])
 {
 	unsigned char *p = ad;
 
@@ -303,7 +302,7 @@ static void msg_ad(uint64_t room_id, uint64_t epoch, uint64_t sender_id,
 
 /* The bytes a message signature covers: ad || u32 len || ciphertext (malloc'd; caller frees). */
 static void msg_sig_input(const unsigned char *ad, const unsigned char *ct, size_t ct_len,
-			  unsigned char **buf, size_t *len)
+                          unsigned char **buf, size_t *len)
 {
 	*len = MSG_AD_BYTES + 4 + ct_len;
 	*buf = malloc(*len);
@@ -315,10 +314,10 @@ static void msg_sig_input(const unsigned char *ad, const unsigned char *ct, size
 }
 
 int em_msg_encrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
-		   uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
-		   const unsigned char *plaintext, size_t plaintext_len,
-		   const unsigned char sender_sign_sk[EM_SIGN_SK_BYTES], unsigned char *ciphertext,
-		   unsigned char sig[EM_SIG_BYTES])
+                   uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
+                   const unsigned char *plaintext, size_t plaintext_len,
+                   const unsigned char sender_sign_sk[EM_SIGN_SK_BYTES], unsigned char *ciphertext,
+                   unsigned char sig[EM_SIG_BYTES])
 {
 	const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 	unsigned char ad[MSG_AD_BYTES], *padded = NULL, *signed_buf = NULL;
@@ -333,12 +332,12 @@ int em_msg_encrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t roo
 		return -1;
 	memcpy(padded, plaintext, plaintext_len);
 	if (sodium_pad(&padded_len, padded, plaintext_len, EM_MSG_PAD_BLOCK,
-		       plaintext_len + EM_MSG_PAD_BLOCK))
+	               plaintext_len + EM_MSG_PAD_BLOCK))
 		goto out;
 	msg_ad(room_id, epoch, sender_id, client_msg_id, ad);
 	randombytes_buf(ciphertext, nb);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(ciphertext + nb, &ct_len, padded, padded_len,
-						   ad, sizeof(ad), NULL, ciphertext, room_key);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(ciphertext + nb, &ct_len, padded, padded_len, ad,
+	                                           sizeof(ad), NULL, ciphertext, room_key);
 	ct_len += nb;
 	msg_sig_input(ad, ciphertext, (size_t)ct_len, &signed_buf, &signed_len);
 	if (!signed_buf)
@@ -355,11 +354,11 @@ out:
 }
 
 int em_msg_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
-		   uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
-		   const unsigned char *ciphertext, size_t ciphertext_len,
-		   const unsigned char sig[EM_SIG_BYTES],
-		   const unsigned char sender_sign_pk[EM_SIGN_PK_BYTES], unsigned char *plaintext,
-		   size_t *plaintext_len)
+                   uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
+                   const unsigned char *ciphertext, size_t ciphertext_len,
+                   const unsigned char sig[EM_SIG_BYTES],
+                   const unsigned char sender_sign_pk[EM_SIGN_PK_BYTES], unsigned char *plaintext,
+                   size_t *plaintext_len)
 {
 	const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 	unsigned char ad[MSG_AD_BYTES], *signed_buf = NULL;
@@ -377,9 +376,9 @@ int em_msg_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t roo
 	free(signed_buf);
 	if (rc)
 		return EM_MSG_BAD_SIGNATURE;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plaintext, &padded_len, NULL, ciphertext + nb,
-						       ciphertext_len - nb, ad, sizeof(ad),
-						       ciphertext, room_key))
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plaintext, &padded_len, NULL,
+	                                               ciphertext + nb, ciphertext_len - nb, ad,
+	                                               sizeof(ad), ciphertext, room_key))
 		return EM_MSG_UNDECRYPTABLE;
 	if (sodium_unpad(plaintext_len, plaintext, (size_t)padded_len, EM_MSG_PAD_BLOCK))
 		return EM_MSG_MALFORMED;
@@ -387,7 +386,7 @@ int em_msg_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t roo
 }
 
 static void safety_hash(const unsigned char sign_pk[32], const unsigned char box_pk[32],
-			unsigned char out[32])
+                        unsigned char out[32])
 {
 	crypto_generichash_state st;
 
@@ -399,8 +398,8 @@ static void safety_hash(const unsigned char sign_pk[32], const unsigned char box
 }
 
 void em_safety_number(const unsigned char a_sign_pk[32], const unsigned char a_box_pk[32],
-		      const unsigned char b_sign_pk[32], const unsigned char b_box_pk[32],
-		      char out[EM_SAFETY_STRLEN])
+                      const unsigned char b_sign_pk[32], const unsigned char b_box_pk[32],
+                      char out[EM_SAFETY_STRLEN])
 {
 	unsigned char a[32], b[32], both[64], h[64];
 	char *p = out;
@@ -421,6 +420,6 @@ void em_safety_number(const unsigned char a_sign_pk[32], const unsigned char a_b
 		for (int i = 0; i < 5; i++)
 			v = (v << 8) | h[g * 5 + i];
 		p += snprintf(p, (size_t)(out + EM_SAFETY_STRLEN - p), "%s%05llu", g ? " " : "",
-			      (unsigned long long)(v % 100000));
+		              (unsigned long long)(v % 100000));
 	}
 }

@@ -81,14 +81,15 @@ void em_fingerprint(const unsigned char sign_pk[32], const unsigned char box_pk[
  * has a fixed layout; integers are unsigned big-endian (u64 = 8 bytes, u32 =
  * 4 bytes). Nothing signed is JSON.
  */
-#define EM_ROOM_KEY_BYTES     32
-#define EM_SEALED_KEY_BYTES   (crypto_box_SEALBYTES + 8 + EM_ROOM_KEY_BYTES + crypto_sign_BYTES) /* 152 */
-#define EM_SIG_BYTES	      crypto_sign_BYTES /* 64 */
-#define EM_MSG_ID_BYTES	      16
-#define EM_MSG_PAD_BLOCK      256
-#define EM_MSG_PLAINTEXT_MAX  16384
+#define EM_ROOM_KEY_BYTES 32
+#define EM_SEALED_KEY_BYTES                                                                        \
+	(crypto_box_SEALBYTES + 8 + EM_ROOM_KEY_BYTES + crypto_sign_BYTES) /* 152 */
+#define EM_SIG_BYTES         crypto_sign_BYTES                             /* 64 */
+#define EM_MSG_ID_BYTES      16
+#define EM_MSG_PAD_BLOCK     256
+#define EM_MSG_PLAINTEXT_MAX 16384
 #define EM_MSG_CIPHERTEXT_MAX                                                                      \
-	(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + EM_MSG_PLAINTEXT_MAX + EM_MSG_PAD_BLOCK +   \
+	(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + EM_MSG_PLAINTEXT_MAX + EM_MSG_PAD_BLOCK +  \
 	 crypto_aead_xchacha20poly1305_ietf_ABYTES)
 #define EM_MSG_CIPHERTEXT_MIN                                                                      \
 	(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + EM_MSG_PAD_BLOCK +                         \
@@ -102,10 +103,10 @@ void em_fingerprint(const unsigned char sign_pk[32], const unsigned char box_pk[
  *   committer_id || room_key.
  */
 void em_room_key_seal(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
-		      uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
-		      const unsigned char committer_sign_sk[EM_SIGN_SK_BYTES],
-		      const unsigned char recipient_box_pk[EM_BOX_PK_BYTES],
-		      unsigned char sealed[EM_SEALED_KEY_BYTES]);
+                      uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
+                      const unsigned char committer_sign_sk[EM_SIGN_SK_BYTES],
+                      const unsigned char recipient_box_pk[EM_BOX_PK_BYTES],
+                      unsigned char sealed[EM_SEALED_KEY_BYTES]);
 /*
  * Opens a sealed room key addressed to us: fills the committer id, the room
  * key and the committer's signature. Returns 0, or -1 if it does not open.
@@ -113,13 +114,13 @@ void em_room_key_seal(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t 
  * committer's pinned sign_pk before trusting the key.
  */
 int em_room_key_open(const unsigned char sealed[EM_SEALED_KEY_BYTES], const struct em_keys *me,
-		     uint64_t *committer_id, unsigned char room_key[EM_ROOM_KEY_BYTES],
-		     unsigned char sig[EM_SIG_BYTES]);
+                     uint64_t *committer_id, unsigned char room_key[EM_ROOM_KEY_BYTES],
+                     unsigned char sig[EM_SIG_BYTES]);
 /* 0 if sig is the committer's signature over this room, epoch, recipient and key. */
 int em_room_key_verify(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
-		       uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
-		       const unsigned char sig[EM_SIG_BYTES],
-		       const unsigned char committer_sign_pk[EM_SIGN_PK_BYTES]);
+                       uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
+                       const unsigned char sig[EM_SIG_BYTES],
+                       const unsigned char committer_sign_pk[EM_SIGN_PK_BYTES]);
 
 /* One recipient of an epoch commit. */
 struct em_commit_entry {
@@ -135,15 +136,15 @@ struct em_commit_entry {
  * length in *len, or NULL.
  */
 unsigned char *em_commit_bytes(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-			       struct em_commit_entry *entries, size_t n, size_t *len);
+                               struct em_commit_entry *entries, size_t n, size_t *len);
 /* Signs / verifies an epoch commit. verify returns 0 when valid. */
 int em_commit_sign(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-		   struct em_commit_entry *entries, size_t n,
-		   const unsigned char sign_sk[EM_SIGN_SK_BYTES], unsigned char sig[EM_SIG_BYTES]);
+                   struct em_commit_entry *entries, size_t n,
+                   const unsigned char sign_sk[EM_SIGN_SK_BYTES], unsigned char sig[EM_SIG_BYTES]);
 int em_commit_verify(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-		     struct em_commit_entry *entries, size_t n,
-		     const unsigned char sign_pk[EM_SIGN_PK_BYTES],
-		     const unsigned char sig[EM_SIG_BYTES]);
+                     struct em_commit_entry *entries, size_t n,
+                     const unsigned char sign_pk[EM_SIGN_PK_BYTES],
+                     const unsigned char sig[EM_SIG_BYTES]);
 
 /*
  * Encrypts and signs a message.
@@ -155,27 +156,27 @@ int em_commit_verify(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
  * ciphertext length, or -1 if plaintext is longer than EM_MSG_PLAINTEXT_MAX.
  */
 int em_msg_encrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
-		   uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
-		   const unsigned char *plaintext, size_t plaintext_len,
-		   const unsigned char sender_sign_sk[EM_SIGN_SK_BYTES], unsigned char *ciphertext,
-		   unsigned char sig[EM_SIG_BYTES]);
+                   uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
+                   const unsigned char *plaintext, size_t plaintext_len,
+                   const unsigned char sender_sign_sk[EM_SIGN_SK_BYTES], unsigned char *ciphertext,
+                   unsigned char sig[EM_SIG_BYTES]);
 
 enum em_msg_status {
 	EM_MSG_OK = 0,
 	EM_MSG_BAD_SIGNATURE = -1, /* not signed by the sender's pinned key */
 	EM_MSG_UNDECRYPTABLE = -2, /* wrong key or tampered */
-	EM_MSG_MALFORMED = -3,	   /* wrong sizes or padding */
+	EM_MSG_MALFORMED = -3,     /* wrong sizes or padding */
 };
 /*
  * Verifies the sender's signature first, then decrypts. plaintext must have
  * room for ciphertext_len bytes; *plaintext_len receives the text length.
  */
 int em_msg_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
-		   uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
-		   const unsigned char *ciphertext, size_t ciphertext_len,
-		   const unsigned char sig[EM_SIG_BYTES],
-		   const unsigned char sender_sign_pk[EM_SIGN_PK_BYTES], unsigned char *plaintext,
-		   size_t *plaintext_len);
+                   uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
+                   const unsigned char *ciphertext, size_t ciphertext_len,
+                   const unsigned char sig[EM_SIG_BYTES],
+                   const unsigned char sender_sign_pk[EM_SIGN_PK_BYTES], unsigned char *plaintext,
+                   size_t *plaintext_len);
 
 /*
  * The safety number two users compare in person: for each user
@@ -185,7 +186,7 @@ int em_msg_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t roo
  * big-endian integer mod 100000). Symmetric: both sides print the same.
  */
 void em_safety_number(const unsigned char a_sign_pk[32], const unsigned char a_box_pk[32],
-		      const unsigned char b_sign_pk[32], const unsigned char b_box_pk[32],
-		      char out[EM_SAFETY_STRLEN]);
+                      const unsigned char b_sign_pk[32], const unsigned char b_box_pk[32],
+                      char out[EM_SAFETY_STRLEN]);
 
 #endif

@@ -293,10 +293,10 @@ static int check_string(const struct field_spec *f, const char *s, const char *p
 }
 
 static int check_object(const struct field_spec *fields, const char *op_name, const char *prefix,
-			json_t *obj, struct em_error_detail *d);
+                        json_t *obj, struct em_error_detail *d);
 
 static int check_field(const struct field_spec *f, const char *prefix, json_t *v,
-		       struct em_error_detail *d)
+                       struct em_error_detail *d)
 {
 	char path[128];
 	unsigned char *bin = NULL;
@@ -351,10 +351,10 @@ static int check_field(const struct field_spec *f, const char *prefix, json_t *v
 			return fail(d, EM_ERR_WRONG_TYPE, path, "must be an array");
 		if ((int64_t)json_array_size(v) < f->min)
 			return fail(d, EM_ERR_TOO_SHORT, path, "needs at least %lld items",
-				    (long long)f->min);
+			            (long long)f->min);
 		if ((int64_t)json_array_size(v) > f->max)
 			return fail(d, EM_ERR_TOO_LONG, path, "takes at most %lld items",
-				    (long long)f->max);
+			            (long long)f->max);
 		json_array_foreach(v, i, item)
 		{
 			char ipath[96];
@@ -402,7 +402,7 @@ static int check_field(const struct field_spec *f, const char *prefix, json_t *v
 }
 
 static int check_object(const struct field_spec *fields, const char *op_name, const char *prefix,
-			json_t *obj, struct em_error_detail *d)
+                        json_t *obj, struct em_error_detail *d)
 {
 	const char *key;
 	json_t *v;

@@ -40,9 +40,9 @@
 #define EM_SALT_BYTES         16
 #define EM_KEY_BYTES          32
 #define EM_KEY_BACKUP_BYTES   136 /* nonce(24) + sign_sk(64) + box_sk(32) + tag(16) */
-#define EM_SYNC_ROOMS_MAX 1000
-#define EM_HISTORY_PAGE_MAX 500
-#define EM_ROOM_MEMBERS_MAX 6 /* 1 mentor + 5 mentees */
+#define EM_SYNC_ROOMS_MAX     1000
+#define EM_HISTORY_PAGE_MAX   500
+#define EM_ROOM_MEMBERS_MAX   6 /* 1 mentor + 5 mentees */
 #define EM_GROUP_MENTEES_MIN  2
 #define EM_GROUP_MENTEES_MAX  5
 #define EM_KDF_OPSLIMIT_MIN   2

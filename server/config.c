@@ -50,6 +50,14 @@ static const struct opt opts[] = {
      "requests in flight per connection before input pauses (default 32)"},
     {"out-queue", OT_INT, I(out_queue_kib), 64, 1048576,
      "KiB of queued output per connection before it is closed as a slow consumer (default 1024)"},
+    {"rotate-messages", OT_INT, I(rotate_messages), 1, 1000000000,
+     "messages per room key epoch before clients must rotate (default 100)"},
+    {"rotate-days", OT_INT, I(rotate_days), 1, 365,
+     "days per room key epoch before clients must rotate (default 7)"},
+    {"batch-max", OT_INT, I(batch_max), 1, 4096,
+     "messages written per group commit at most (default 256)"},
+    {"batch-wait-us", OT_INT, I(batch_wait_us), 0, 100000,
+     "microseconds a short batch waits for more messages before committing (default 1000)"},
     {"no-migrate", OT_SWITCH, I(no_migrate), 0, 0, "do not apply schema migrations at start"},
     {"schema-dir", OT_STR, S(schema_dir), 0, 0,
      "directory of NNN_*.sql migrations (default: built-in path)"},
@@ -72,6 +80,10 @@ void config_defaults(struct config *cfg)
 	cfg->invite_ttl_days = 7;
 	cfg->max_inflight = 32;
 	cfg->out_queue_kib = 1024;
+	cfg->rotate_messages = 100;
+	cfg->rotate_days = 7;
+	cfg->batch_max = 256;
+	cfg->batch_wait_us = 1000;
 	snprintf(cfg->db, sizeof(cfg->db), "dbname=ementor");
 	snprintf(cfg->schema_dir, sizeof(cfg->schema_dir), "%s", EMENTOR_SCHEMA_DIR);
 	snprintf(cfg->log_level, sizeof(cfg->log_level), "info");

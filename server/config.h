@@ -24,8 +24,12 @@ struct config {
 	int session_ttl_days;
 	int invite_ttl_days; /* default expiry of operator invites */
 	int no_migrate;
-	int max_inflight;  /* requests in flight per connection */
-	int out_queue_kib; /* queued output per connection before the slow consumer is closed */
+	int max_inflight;    /* requests in flight per connection */
+	int out_queue_kib;   /* queued output per connection before the slow consumer is closed */
+	int rotate_messages; /* messages per key epoch */
+	int rotate_days;     /* days per key epoch */
+	int batch_max;       /* messages per group commit */
+	int batch_wait_us;   /* how long a short batch waits to fill */
 	char log_level[16];
 	char role[16];       /* `invite` subcommand */
 	long long programme; /* `invite` subcommand */

@@ -33,7 +33,17 @@ static struct {
 	char *conninfo;              /* read-only after start */
 	struct lws_context *context; /* lws_cancel_service is thread-safe */
 	atomic_int up;               /* last connection attempt or ping succeeded */
-} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	/* the batch writer */
+	struct db_job *bhead, *btail; /* {lock} */
+	int bdepth;                   /* {lock} */
+	pthread_cond_t bcond;
+	pthread_t writer;
+	int writer_started;
+	db_batch_runner runner;       /* read-only after start */
+	int batch_max, batch_wait_us; /* read-only after start */
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
+          .cond = PTHREAD_COND_INITIALIZER,
+          .bcond = PTHREAD_COND_INITIALIZER};
 
 static int64_t now_ms(void)
 {
@@ -54,6 +64,9 @@ void db_job_free(struct db_job *job)
 		return;
 	json_decref(job->args);
 	json_decref(job->result);
+	json_decref(job->room_events);
+	json_decref(job->user_events);
+	json_decref(job->extra);
 	free(job);
 }
 
@@ -188,6 +201,113 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+void db_job_push(json_t **list, int64_t id, const char *ev, json_t *data)
+{
+	if (!*list)
+		*list = json_array();
+	json_array_append_new(*list, json_pack("[Iso]", (json_int_t)id, ev, data));
+}
+
+void db_set_batch_runner(db_batch_runner runner, int batch_max, int batch_wait_us)
+{
+	pool.runner = runner;
+	pool.batch_max = batch_max;
+	pool.batch_wait_us = batch_wait_us;
+}
+
+/* Writer thread main loop: group commit of batched jobs. */
+static void *writer_main(void *arg)
+{
+	struct db_conn conn = {.pg = NULL, .index = (int)(intptr_t)arg};
+	int64_t last_attempt = -RECONNECT_INTERVAL_MS;
+	struct db_job **batch = calloc((size_t)pool.batch_max, sizeof(*batch));
+
+	if (!batch)
+		return NULL;
+	worker_connect(&conn, &last_attempt);
+	for (;;) {
+		struct timespec deadline;
+		int n = 0;
+
+		pthread_mutex_lock(&pool.lock);
+		while (!pool.stopping && !pool.bhead) {
+			clock_gettime(CLOCK_REALTIME, &deadline);
+			deadline.tv_sec += 1;
+			pthread_cond_timedwait(&pool.bcond, &pool.lock, &deadline);
+		}
+		if (pool.stopping && !pool.bhead) {
+			pthread_mutex_unlock(&pool.lock);
+			break;
+		}
+		/* a short queue: give it a moment to fill, so one commit serves many */
+		if (pool.bdepth < pool.batch_max / 4 && pool.batch_wait_us > 0 && !pool.stopping) {
+			clock_gettime(CLOCK_REALTIME, &deadline);
+			deadline.tv_nsec += (long)pool.batch_wait_us * 1000;
+			if (deadline.tv_nsec >= 1000000000L) {
+				deadline.tv_sec++;
+				deadline.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&pool.bcond, &pool.lock, &deadline);
+		}
+		while (pool.bhead && n < pool.batch_max) {
+			batch[n++] = pool.bhead;
+			pool.bhead = pool.bhead->next;
+			pool.bdepth--;
+		}
+		if (!pool.bhead)
+			pool.btail = NULL;
+		pthread_mutex_unlock(&pool.lock);
+
+		if (worker_connect(&conn, &last_attempt)) {
+			for (int i = 0; i < n; i++)
+				db_job_fail(batch[i], EM_ERR_DB_UNAVAILABLE, NULL);
+		} else {
+			for (int i = 0; i < n; i++)
+				batch[i]->err = EM_OK;
+			pool.runner(&conn, batch, n);
+			if (PQstatus(conn.pg) != CONNECTION_OK && atomic_exchange(&pool.up, 0))
+				log_warn("db connection lost worker=writer");
+		}
+		/* one wake-up for the whole batch */
+		pthread_mutex_lock(&pool.lock);
+		for (int i = 0; i < n; i++) {
+			batch[i]->next = NULL;
+			if (pool.done_tail)
+				pool.done_tail->next = batch[i];
+			else
+				pool.done_head = batch[i];
+			pool.done_tail = batch[i];
+		}
+		pthread_mutex_unlock(&pool.lock);
+		lws_cancel_service(pool.context);
+	}
+	free(batch);
+	store_disconnect(&conn);
+	return NULL;
+}
+
+int db_submit_batched(struct db_job *job)
+{
+	int rc = 0;
+
+	job->next = NULL;
+	pthread_mutex_lock(&pool.lock);
+	if (pool.bdepth >= pool.queue_max || pool.stopping || !pool.writer_started) {
+		rc = EM_ERR_BUSY;
+	} else {
+		if (pool.btail)
+			pool.btail->next = job;
+		else
+			pool.bhead = job;
+		pool.btail = job;
+		pool.bdepth++;
+		if (pool.bdepth == 1 || pool.bdepth >= pool.batch_max / 4)
+			pthread_cond_signal(&pool.bcond);
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return rc;
+}
+
 int db_start(const char *conninfo, int n_workers, int queue_max, void *lws_context)
 {
 	pool.conninfo = strdup(conninfo);
@@ -201,6 +321,11 @@ int db_start(const char *conninfo, int n_workers, int queue_max, void *lws_conte
 			return -1;
 		pool.n_threads++;
 	}
+	if (pool.runner) {
+		if (pthread_create(&pool.writer, NULL, writer_main, (void *)(intptr_t)n_workers))
+			return -1;
+		pool.writer_started = 1;
+	}
 	return 0;
 }
 
@@ -211,9 +336,13 @@ void db_stop(void)
 	pthread_mutex_lock(&pool.lock);
 	pool.stopping = 1;
 	pthread_cond_broadcast(&pool.cond);
+	pthread_cond_broadcast(&pool.bcond);
 	pthread_mutex_unlock(&pool.lock);
 	for (int i = 0; i < pool.n_threads; i++)
 		pthread_join(pool.threads[i], NULL);
+	if (pool.writer_started)
+		pthread_join(pool.writer, NULL);
+	pool.writer_started = 0;
 	free(pool.threads);
 	pool.threads = NULL;
 	pool.n_threads = 0;
@@ -271,7 +400,7 @@ int db_queue_depth(void)
 	int n;
 
 	pthread_mutex_lock(&pool.lock);
-	n = pool.depth;
+	n = pool.depth + pool.bdepth;
 	pthread_mutex_unlock(&pool.lock);
 	return n;
 }

@@ -41,6 +41,8 @@ struct db_job {
 	/* service thread, after run; may be NULL. Only called if the session is alive. */
 	void (*done)(struct session *s, struct db_job *job);
 
+	int no_reply; /* an internal continuation: answer nothing */
+
 	/* filled by the worker */
 	int err;           /* EM_OK or a negative em_err */
 	char message[224]; /* error message for the client; "" = default text */
@@ -50,6 +52,10 @@ struct db_job {
 	int64_t out_user_id, out_session_id;
 	char out_role[12];
 	char out_username[40];
+	/* pushed after the reply: arrays of [id, "event", data] {owned} */
+	json_t *room_events; /* to the sessions subscribed to room id */
+	json_t *user_events; /* to the sessions of user id */
+	json_t *extra;       /* op-specific data for `done` {owned} */
 };
 
 #define DB_MAX_PREPARED 128
@@ -71,6 +77,20 @@ void db_stop(void);
  * the queue is full (the job is not taken: the caller still owns it).
  */
 int db_submit(struct db_job *job);
+/*
+ * Batched writes (group commit). One writer thread takes up to batch_max
+ * queued jobs at a time (waiting at most batch_wait_us for more when the
+ * queue is short), and hands them to the runner in one call, which writes them
+ * in one transaction; every job of the batch completes after the commit.
+ */
+typedef void (*db_batch_runner)(struct db_conn *c, struct db_job **jobs, int n);
+/* Service thread, before db_start. */
+void db_set_batch_runner(db_batch_runner runner, int batch_max, int batch_wait_us);
+/* Service thread: like db_submit, for the batch writer. */
+int db_submit_batched(struct db_job *job);
+/* Worker helper: appends [id, ev, data] to *list (data: reference taken). */
+void db_job_push(json_t **list, int64_t id, const char *ev, json_t *data);
+
 /* Service thread: takes the whole list of finished jobs (oldest first); caller frees each. */
 struct db_job *db_take_completed(void);
 /* Any thread: 1 if a worker reached the database recently. */

@@ -11,6 +11,7 @@
 
 #include "db.h"
 #include "dispatch.h"
+#include "fanout.h"
 #include "handlers.h"
 #include "log.h"
 #include "server.h"
@@ -20,32 +21,65 @@
 #define R_MENTEE  4u
 #define R_ANY     (R_MANAGER | R_MENTOR | R_MENTEE)
 
+#define R_MEMBER (R_MENTOR | R_MENTEE)
+
 struct handler {
 	enum em_op op;
 	unsigned roles; /* after login; ops allowed before login ignore it */
 	int (*check)(const struct session *s, struct db_job *job);
 	int (*run)(struct db_conn *c, struct db_job *job);
 	void (*done)(struct session *s, struct db_job *job);
+	/* answered on the service thread, without a DB job */
+	int (*local)(struct session *s, const struct em_request *req, json_t **result, char *msg,
+	             size_t msglen);
+	int batched; /* run by the batch writer (group commit) */
 };
 
+static int ping_local(struct session *s, const struct em_request *req, json_t **result, char *msg,
+                      size_t msglen)
+{
+	char ts[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	(void)s;
+	(void)req;
+	(void)msg;
+	(void)msglen;
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	*result = json_pack("{ss}", "time", ts);
+	return EM_OK;
+}
+
+/* The role policy: which roles may send each op at all (managers never get content). */
 static const struct handler handlers[] = {
-    {EM_OP_PRELOGIN, R_ANY, NULL, auth_prelogin_run, NULL},
-    {EM_OP_REGISTER, R_ANY, NULL, auth_register_run, NULL},
-    {EM_OP_LOGIN, R_ANY, NULL, auth_login_run, auth_login_done},
-    {EM_OP_RESUME, R_ANY, NULL, auth_resume_run, auth_login_done},
-    {EM_OP_LOGOUT, R_ANY, NULL, auth_logout_run, auth_logout_done},
-    {EM_OP_WHOAMI, R_ANY, NULL, auth_whoami_run, NULL},
-    {EM_OP_PASSWD, R_ANY, NULL, auth_passwd_run, NULL},
-    {EM_OP_INVITE_CREATE, R_MANAGER, NULL, invite_create_run, NULL},
-    {EM_OP_INVITE_ACCEPT, R_ANY, NULL, invite_accept_run, NULL},
-    {EM_OP_PROGRAMME_CREATE, R_MANAGER, programme_create_check, programme_create_run, NULL},
-    {EM_OP_PROGRAMME_LIST, R_ANY, NULL, programme_list_run, NULL},
-    {EM_OP_PROGRAMME_SHOW, R_ANY, NULL, programme_show_run, NULL},
-    {EM_OP_ROOM_CREATE, R_MANAGER, NULL, room_create_run, NULL},
-    {EM_OP_ROOM_LIST, R_ANY, NULL, room_list_run, NULL},
-    {EM_OP_ROOM_SHOW, R_ANY, NULL, room_show_run, NULL},
-    {EM_OP_ROOM_ADD, R_MANAGER, NULL, room_add_run, NULL},
-    {EM_OP_ROOM_REMOVE, R_MANAGER, NULL, room_remove_run, NULL},
+    {EM_OP_PING, R_ANY, NULL, NULL, NULL, ping_local, 0},
+    {EM_OP_PRELOGIN, R_ANY, NULL, auth_prelogin_run, NULL, NULL, 0},
+    {EM_OP_REGISTER, R_ANY, NULL, auth_register_run, NULL, NULL, 0},
+    {EM_OP_LOGIN, R_ANY, NULL, auth_login_run, auth_login_done, NULL, 0},
+    {EM_OP_RESUME, R_ANY, NULL, auth_resume_run, auth_login_done, NULL, 0},
+    {EM_OP_LOGOUT, R_ANY, NULL, auth_logout_run, auth_logout_done, NULL, 0},
+    {EM_OP_WHOAMI, R_ANY, NULL, auth_whoami_run, NULL, NULL, 0},
+    {EM_OP_PASSWD, R_ANY, NULL, auth_passwd_run, NULL, NULL, 0},
+    {EM_OP_INVITE_CREATE, R_MANAGER, NULL, invite_create_run, NULL, NULL, 0},
+    {EM_OP_INVITE_ACCEPT, R_ANY, NULL, invite_accept_run, NULL, NULL, 0},
+    {EM_OP_PROGRAMME_CREATE, R_MANAGER, programme_create_check, programme_create_run, NULL, NULL,
+     0},
+    {EM_OP_PROGRAMME_LIST, R_ANY, NULL, programme_list_run, NULL, NULL, 0},
+    {EM_OP_PROGRAMME_SHOW, R_ANY, NULL, programme_show_run, NULL, NULL, 0},
+    {EM_OP_ROOM_CREATE, R_MANAGER, NULL, room_create_run, NULL, NULL, 0},
+    {EM_OP_ROOM_LIST, R_ANY, NULL, room_list_run, NULL, NULL, 0},
+    {EM_OP_ROOM_SHOW, R_ANY, NULL, room_show_run, NULL, NULL, 0},
+    {EM_OP_ROOM_ADD, R_MANAGER, NULL, room_add_run, NULL, NULL, 0},
+    {EM_OP_ROOM_REMOVE, R_MANAGER, NULL, room_remove_run, NULL, NULL, 0},
+    {EM_OP_SYNC, R_MEMBER, NULL, message_sync_run, message_sync_done, NULL, 0},
+    {EM_OP_HISTORY, R_MEMBER, NULL, message_history_run, NULL, NULL, 0},
+    {EM_OP_SEND, R_MEMBER, NULL, NULL, NULL, NULL, 1},
+    {EM_OP_RECEIPT, R_MEMBER, NULL, message_receipt_run, NULL, NULL, 0},
+    {EM_OP_TYPING, R_MEMBER, NULL, NULL, NULL, message_typing_local, 0},
+    {EM_OP_EPOCH_COMMIT, R_MEMBER, NULL, message_epoch_commit_run, NULL, NULL, 0},
+    {EM_OP_KEYS_GET, R_MEMBER, NULL, message_keys_run, NULL, NULL, 0},
 };
 
 static const struct handler *handler_find(enum em_op op)
@@ -85,23 +119,34 @@ static void update_flow(struct session *s)
 	}
 }
 
+/* Fills the job's identity from the session and hands it to the workers. */
+static int submit(struct session *s, struct db_job *job, int batched)
+{
+	int rc;
+
+	job->slot = s->slot;
+	job->gen = s->gen;
+	job->user_id = s->user_id;
+	job->session_id = s->session_id;
+	snprintf(job->role, sizeof(job->role), "%s", s->role);
+	snprintf(job->username, sizeof(job->username), "%s", s->username);
+	snprintf(job->addr, sizeof(job->addr), "%s", s->addr);
+	rc = batched ? db_submit_batched(job) : db_submit(job);
+	if (rc)
+		return rc;
+	s->inflight++;
+	update_flow(s);
+	return EM_OK;
+}
+
 void dispatch_request(struct session *s, struct em_request *req)
 {
 	const struct handler *h = handler_find(req->op);
 	unsigned flags = em_op_flags(req->op);
 	struct db_job *job = NULL;
+	char msg[224] = "";
 	int rc;
 
-	if (req->op == EM_OP_PING) {
-		char ts[32];
-		time_t now = time(NULL);
-		struct tm tm;
-
-		gmtime_r(&now, &tm);
-		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		session_send(s, em_encode_ok(req->id, json_pack("{ss}", "time", ts)));
-		goto out;
-	}
 	if (!h) {
 		reply_error(s, req->id, EM_ERR_UNKNOWN_OP, "operation not served", 0);
 		goto out;
@@ -116,10 +161,18 @@ void dispatch_request(struct session *s, struct em_request *req)
 		goto out;
 	}
 	if (s->authenticated && !(h->roles & role_bit(s->role))) {
-		char msg[96];
-
 		snprintf(msg, sizeof(msg), "a %s may not use %s", s->role, em_op_name(req->op));
 		reply_error(s, req->id, EM_ERR_FORBIDDEN, msg, 0);
+		goto out;
+	}
+	if (h->local) {
+		json_t *result = NULL;
+
+		rc = h->local(s, req, &result, msg, sizeof(msg));
+		if (rc)
+			reply_error(s, req->id, rc, msg, 0);
+		else
+			session_send(s, em_encode_ok(req->id, result));
 		goto out;
 	}
 	job = db_job_new();
@@ -127,34 +180,91 @@ void dispatch_request(struct session *s, struct em_request *req)
 		reply_error(s, req->id, EM_ERR_NOMEM, NULL, 0);
 		goto out;
 	}
-	job->slot = s->slot;
-	job->gen = s->gen;
 	job->req_id = req->id;
 	job->op = req->op;
 	job->args = req->args;
 	req->args = NULL;
-	job->user_id = s->user_id;
-	job->session_id = s->session_id;
-	snprintf(job->role, sizeof(job->role), "%s", s->role);
-	snprintf(job->username, sizeof(job->username), "%s", s->username);
-	snprintf(job->addr, sizeof(job->addr), "%s", s->addr);
 	job->run = h->run;
 	job->done = h->done;
 	if (h->check && (rc = h->check(s, job)) != EM_OK) {
 		reply_error(s, req->id, rc, job->message, 0);
 		goto out;
 	}
-	rc = db_submit(job);
+	rc = submit(s, job, h->batched);
 	if (rc) {
 		reply_error(s, req->id, rc, "the server is busy; try again shortly", 500);
 		goto out;
 	}
 	job = NULL; /* the workers own it now */
-	s->inflight++;
-	update_flow(s);
 out:
 	db_job_free(job);
 	em_request_clear(req);
+}
+
+void dispatch_submit_internal(struct session *s, struct db_job *job)
+{
+	size_t cap = (size_t)server.cfg.out_queue_kib * 1024;
+
+	if (s->out_bytes > cap / 2) {
+		/* let the client read what is queued first; ws.c unparks it */
+		db_job_free(s->parked);
+		s->parked = job;
+		return;
+	}
+	if (submit(s, job, 0)) {
+		db_job_free(job);
+		session_close(s, 1013, "server busy; reconnect");
+	}
+}
+
+void dispatch_unpark(struct session *s)
+{
+	struct db_job *job = s->parked;
+
+	s->parked = NULL;
+	if (job)
+		dispatch_submit_internal(s, job);
+}
+
+/* Changes subscriptions when a user joins or leaves a room (see room events). */
+static void room_change(struct session *s, void *arg)
+{
+	json_t *data = arg;
+	int64_t room = json_integer_value(json_object_get(data, "room_id"));
+	const char *change = json_string_value(json_object_get(data, "change"));
+
+	if (!change)
+		return;
+	if (!strcmp(change, "removed"))
+		fanout_unsubscribe(s, room);
+	else if (!strcmp(change, "added") && s->synced)
+		fanout_subscribe(s, room);
+}
+
+/* Pushes a job's [id, ev, data] events to rooms or users. */
+static void push_events(json_t *list, int to_room, const struct session *except)
+{
+	json_t *item;
+	size_t i;
+
+	json_array_foreach(list, i, item)
+	{
+		int64_t id = json_integer_value(json_array_get(item, 0));
+		const char *ev = json_string_value(json_array_get(item, 1));
+		json_t *data = json_array_get(item, 2);
+		char *text = em_encode_event(ev, json_incref(data));
+
+		if (!text)
+			continue;
+		if (to_room) {
+			fanout_room(id, text, except);
+		} else {
+			fanout_user(id, text);
+			if (!strcmp(ev, "room"))
+				fanout_user_sessions(id, room_change, data);
+		}
+		free(text);
+	}
 }
 
 void dispatch_completions(void)
@@ -168,15 +278,25 @@ void dispatch_completions(void)
 		if (s) {
 			s->inflight--;
 			if (job->err == EM_OK) {
+				if (!job->no_reply) {
+					session_send(s, em_encode_ok(job->req_id, job->result));
+					job->result = NULL; /* the encoder took it */
+				}
 				if (job->done)
 					job->done(s, job);
-				session_send(s, em_encode_ok(job->req_id, job->result));
-				job->result = NULL; /* the encoder took it */
+			} else if (job->no_reply) {
+				session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+				              "sync failed; reconnect");
 			} else {
 				reply_error(s, job->req_id, job->err, job->message,
 				            job->retry_after_ms);
 			}
 			update_flow(s);
+		}
+		/* events go out whether or not the requester is still connected */
+		if (job->err == EM_OK) {
+			push_events(job->room_events, 1, NULL);
+			push_events(job->user_events, 0, NULL);
 		}
 		db_job_free(job);
 		job = next;

@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "em_crypto.h"
+#include "fanout.h"
 #include "handlers.h"
 #include "log.h"
 #include "model.h"
@@ -387,11 +388,14 @@ int auth_resume_run(struct db_conn *c, struct db_job *job)
 /* Service thread: the connection is now logged in as the job's user. */
 void auth_login_done(struct session *s, struct db_job *job)
 {
+	fanout_user_remove(s);
 	s->authenticated = 1;
 	s->user_id = job->out_user_id;
 	s->session_id = job->out_session_id;
 	snprintf(s->role, sizeof(s->role), "%s", job->out_role);
 	snprintf(s->username, sizeof(s->username), "%s", job->out_username);
+	if (fanout_user_add(s))
+		session_close(s, 1011, "out of memory");
 }
 
 int auth_logout_run(struct db_conn *c, struct db_job *job)
@@ -413,6 +417,8 @@ int auth_logout_run(struct db_conn *c, struct db_job *job)
 void auth_logout_done(struct session *s, struct db_job *job)
 {
 	(void)job;
+	fanout_forget(s); /* no more events for the user who left */
+	s->synced = 0;
 	s->authenticated = 0;
 	s->user_id = 0;
 	s->session_id = 0;

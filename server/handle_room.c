@@ -26,14 +26,18 @@ struct room {
 	char name[EM_ROOM_NAME_MAX * 4 + 1];
 	char created_at[40];
 	int max_group_mentees;
+	int64_t epoch, last_seq, epoch_msg_count, epoch_age_s;
+	int rotate_flag;
 };
 
 #define ROOM_SELECT                                                                                \
 	"SELECT r.id, r.programme_id, r.kind, r.name, " SQL_TS(                                    \
 	    "r.created_at") ", "                                                                   \
-	                    "pr.max_group_mentees FROM rooms r JOIN programmes pr ON pr.id = "     \
-	                    "r.programme_id "                                                      \
-	                    "WHERE r.id = $1"
+	                    "pr.max_group_mentees, r.epoch, r.last_seq, r.epoch_msg_count, "       \
+	                    "extract(epoch FROM now() - r.epoch_started_at)::bigint, "             \
+	                    "r.rotate_required "                                                   \
+	                    "FROM rooms r JOIN programmes pr ON pr.id = r.programme_id WHERE "     \
+	                    "r.id = $1"
 
 static const struct stmt st_room_get = {"room_get", ROOM_SELECT};
 static const struct stmt st_room_lock = {"room_lock", ROOM_SELECT " FOR UPDATE OF r"};
@@ -50,6 +54,20 @@ static const struct stmt st_members = {
                                        "JOIN users u ON u.id = rm.user_id WHERE rm.room_id = $1 "
                                        "AND rm.removed_at IS NULL "
                                        "ORDER BY rm.role = 'mentor' DESC, rm.added_at, u.username"};
+
+static const struct stmt st_former = {
+    "room_former",
+    "SELECT " USER_COLS
+    ", max(rm.role), " SQL_TS("max(rm.removed_at)") " FROM room_members rm "
+                                                    "JOIN users u ON u.id = rm.user_id WHERE "
+                                                    "rm.room_id = $1 AND rm.removed_at IS NOT NULL "
+                                                    "AND NOT EXISTS (SELECT 1 FROM room_members a "
+                                                    "WHERE a.room_id = $1 AND "
+                                                    "a.user_id = rm.user_id AND a.removed_at IS "
+                                                    "NULL) GROUP BY u.id ORDER BY u.username"};
+
+static const struct stmt st_rotate = {"room_rotate",
+                                      "UPDATE rooms SET rotate_required = true WHERE id = $1"};
 
 static const struct stmt st_room_insert = {
     "room_insert",
@@ -76,7 +94,8 @@ static const struct stmt st_member_insert = {
 static const struct stmt st_member_remove = {
     "room_member_remove",
     "UPDATE room_members rm SET removed_at = now(), removed_by = $3 FROM users u "
-    "WHERE u.id = rm.user_id AND u.username = $2 AND rm.room_id = $1 AND rm.removed_at IS NULL"};
+    "WHERE u.id = rm.user_id AND u.username = $2 AND rm.room_id = $1 AND rm.removed_at IS NULL "
+    "RETURNING rm.user_id"};
 
 static const struct stmt st_room_list = {
     "room_list",
@@ -122,6 +141,11 @@ static int room_load(struct db_conn *c, int64_t room_id, int lock, struct room *
 		snprintf(room->name, sizeof(room->name), "%s", store_str(r, 0, 3));
 		snprintf(room->created_at, sizeof(room->created_at), "%s", store_str(r, 0, 4));
 		room->max_group_mentees = (int)store_int(r, 0, 5);
+		room->epoch = store_int(r, 0, 6);
+		room->last_seq = store_int(r, 0, 7);
+		room->epoch_msg_count = store_int(r, 0, 8);
+		room->epoch_age_s = store_int(r, 0, 9);
+		room->rotate_flag = store_bool(r, 0, 10);
 	}
 	PQclear(r);
 	return found;
@@ -158,7 +182,7 @@ static json_t *room_json(struct db_conn *c, const struct room *room, int *err)
 {
 	struct params p = {0};
 	PGresult *r;
-	json_t *members, *obj;
+	json_t *members, *former, *obj;
 	int has_mentor = 0, mentees = 0;
 
 	params_int(&p, room->id);
@@ -177,15 +201,60 @@ static json_t *room_json(struct db_conn *c, const struct room *room, int *err)
 		json_array_append_new(members, m);
 	}
 	PQclear(r);
+	if (!(r = store_exec(c, &st_former, &p, err, NULL))) {
+		json_decref(members);
+		return NULL;
+	}
+	former = json_array();
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *m = model_user(r, i, 0);
+
+		json_object_set_new(m, "role", json_string(store_str(r, i, USER_NCOLS)));
+		json_object_set_new(m, "removed_at", json_string(store_str(r, i, USER_NCOLS + 1)));
+		json_array_append_new(former, m);
+	}
+	PQclear(r);
 	obj = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "id", (json_int_t)room->id,
 	                "programme_id", (json_int_t)room->programme_id, "kind", room->kind, "name",
 	                room->name, "status", room_status(room->kind, has_mentor, mentees),
 	                "created_at", room->created_at, "max_mentees",
 	                (json_int_t)(strcmp(room->kind, "pair") ? room->max_group_mentees : 1),
 	                "mentee_count", (json_int_t)mentees, "members", members);
-	if (!obj)
+	if (!obj) {
+		json_decref(former);
 		*err = EM_ERR_NOMEM;
+		return NULL;
+	}
+	json_object_set_new(obj, "former_members", former);
+	json_object_set_new(obj, "epoch", json_integer(room->epoch));
+	json_object_set_new(obj, "last_seq", json_integer(room->last_seq));
+	json_object_set_new(obj, "rotate_required",
+	                    json_boolean(room->rotate_flag || room->epoch == 0 ||
+	                                 room->epoch_msg_count >= server.cfg.rotate_messages ||
+	                                 room->epoch_age_s >= server.cfg.rotate_days * 86400LL));
 	return obj;
+}
+
+/*
+ * Inside the room's transaction: a member joined or left, so the next message
+ * needs a new key epoch; tells the user and the room once committed.
+ */
+static int members_changed(struct db_conn *c, struct db_job *job, int64_t room_id, int64_t user_id,
+                           const char *change)
+{
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_int(&p, room_id);
+	if (!(r = store_exec(c, &st_rotate, &p, &err, NULL)))
+		return err;
+	PQclear(r);
+	db_job_push(&job->room_events, room_id, "room",
+	            json_pack("{s:I, s:s}", "room_id", (json_int_t)room_id, "change", "members"));
+	db_job_push(&job->user_events, user_id, "room",
+	            json_pack("{s:I, s:s}", "room_id", (json_int_t)room_id, "change", change));
+	return EM_OK;
 }
 
 /* Inside the room's transaction (room row locked): applies the room rules and adds. */
@@ -260,6 +329,8 @@ static int member_add(struct db_conn *c, struct db_job *job, const struct room *
 	if (!(r = store_exec(c, &st_member_insert, &p, &err, NULL)))
 		return fail_db(c, job, err);
 	PQclear(r);
+	if ((err = members_changed(c, job, room->id, user_id, "added")))
+		return fail_db(c, job, err);
 	return EM_OK;
 }
 
@@ -390,6 +461,7 @@ int room_remove_run(struct db_conn *c, struct db_job *job)
 	struct room room = {0};
 	struct params p = {0};
 	PGresult *r;
+	int64_t removed_id;
 	int err, removed;
 
 	if ((err = begin_managed(c, job, &room)))
@@ -400,13 +472,16 @@ int room_remove_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, job->user_id);
 	if (!(r = store_exec(c, &st_member_remove, &p, &err, NULL)))
 		return fail_db(c, job, err);
-	removed = atoi(PQcmdTuples(r));
+	removed = PQntuples(r);
+	removed_id = removed ? store_int(r, 0, 0) : 0;
 	PQclear(r);
 	if (!removed) {
 		store_rollback(c);
 		return db_job_fail(job, EM_ERR_NOT_MEMBER, "%s is not in room %lld", username,
 		                   (long long)room.id);
 	}
+	if ((err = members_changed(c, job, room.id, removed_id, "removed")))
+		return fail_db(c, job, err);
 	log_info("room member removed room=%lld by=%lld", (long long)room.id,
 	         (long long)job->user_id);
 	return commit_with_room(c, job, &room);

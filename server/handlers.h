@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "db.h"
+#include "em_proto.h"
 #include "session.h"
 
 /* handle_auth.c */
@@ -48,5 +49,17 @@ int room_list_run(struct db_conn *c, struct db_job *job);
 int room_show_run(struct db_conn *c, struct db_job *job);
 int room_add_run(struct db_conn *c, struct db_job *job);
 int room_remove_run(struct db_conn *c, struct db_job *job);
+
+/* handle_message.c */
+void message_batch_run(struct db_conn *c, struct db_job **jobs, int n); /* writer thread */
+int message_sync_run(struct db_conn *c, struct db_job *job);
+void message_sync_done(struct session *s, struct db_job *job);
+int message_history_run(struct db_conn *c, struct db_job *job);
+int message_keys_run(struct db_conn *c, struct db_job *job);
+int message_receipt_run(struct db_conn *c, struct db_job *job);
+int message_epoch_commit_run(struct db_conn *c, struct db_job *job);
+/* Service thread: answers without the database. Returns em_err; fills msg on error. */
+int message_typing_local(struct session *s, const struct em_request *req, json_t **result,
+                         char *msg, size_t msglen);
 
 #endif

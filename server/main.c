@@ -15,6 +15,7 @@
 #include "db.h"
 #include "em_crypto.h"
 #include "em_proto.h"
+#include "handlers.h"
 #include "log.h"
 #include "migrate.h"
 #include "server.h"
@@ -250,6 +251,7 @@ static int cmd_serve(void)
 		          server.cfg.port);
 		return 1;
 	}
+	db_set_batch_runner(message_batch_run, server.cfg.batch_max, server.cfg.batch_wait_us);
 	if (db_start(server.cfg.db, server.cfg.db_workers, server.cfg.db_queue, server.context)) {
 		log_error("cannot start database workers");
 		goto out;

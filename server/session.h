@@ -16,6 +16,13 @@
 
 struct lws;
 struct out_msg;
+struct db_job;
+
+/* A room this connection is subscribed to (after sync). */
+struct session_room {
+	int64_t room_id;
+	int64_t typing_at; /* last typing notice sent, ms */
+};
 
 struct session {
 	struct lws *wsi;
@@ -40,6 +47,11 @@ struct session {
 
 	struct out_msg *out_head, *out_tail;
 	size_t out_bytes;
+
+	struct session_room *rooms; /* subscriptions (fanout.c) */
+	int n_rooms, cap_rooms;
+	int synced;            /* sync has subscribed this connection */
+	struct db_job *parked; /* next replay page, held while output is queued */
 
 	int close_code; /* non-zero: close once the queue is flushed */
 	char close_reason[64];

@@ -92,7 +92,7 @@ int store_ping(struct db_conn *c)
 	return ok ? 0 : -1;
 }
 
-static int map_error(struct db_conn *c, const PGresult *r, char sqlstate[6])
+int store_map_error(struct db_conn *c, const PGresult *r, char sqlstate[6])
 {
 	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 
@@ -111,7 +111,7 @@ static int map_error(struct db_conn *c, const PGresult *r, char sqlstate[6])
 	return EM_ERR_INTERNAL;
 }
 
-static int prepare(struct db_conn *c, const struct stmt *st, int *err)
+int store_prepare(struct db_conn *c, const struct stmt *st, int *err)
 {
 	PGresult *r;
 
@@ -125,7 +125,7 @@ static int prepare(struct db_conn *c, const struct stmt *st, int *err)
 	}
 	r = PQprepare(c->pg, st->name, st->sql, 0, NULL);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		*err = map_error(c, r, NULL);
+		*err = store_map_error(c, r, NULL);
 		log_error("db prepare failed stmt=%s error=\"%s\"", st->name,
 		          one_line(PQresultErrorMessage(r)).s);
 		PQclear(r);
@@ -146,13 +146,13 @@ PGresult *store_exec(struct db_conn *c, const struct stmt *st, const struct para
 	*err = EM_OK;
 	if (!p)
 		p = &none;
-	if (prepare(c, st, err))
+	if (store_prepare(c, st, err))
 		return NULL;
 	r = PQexecPrepared(c->pg, st->name, p->n, p->values, p->lengths, p->formats, 0);
 	status = PQresultStatus(r);
 	if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
 		return r;
-	*err = map_error(c, r, sqlstate);
+	*err = store_map_error(c, r, sqlstate);
 	if (*err != EM_ERR_BAD_VALUE)
 		log_warn("db statement failed stmt=%s error=\"%s\"", st->name,
 		         r ? one_line(PQresultErrorMessage(r)).s : "no result");
@@ -163,7 +163,7 @@ PGresult *store_exec(struct db_conn *c, const struct stmt *st, const struct para
 static int simple(struct db_conn *c, const char *sql)
 {
 	PGresult *r = PQexec(c->pg, sql);
-	int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? EM_OK : map_error(c, r, NULL);
+	int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? EM_OK : store_map_error(c, r, NULL);
 
 	PQclear(r);
 	return rc;

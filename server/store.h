@@ -46,6 +46,10 @@ int store_ping(struct db_conn *c);
  */
 PGresult *store_exec(struct db_conn *c, const struct stmt *st, const struct params *p, int *err,
                      char sqlstate[6]);
+/* Prepares st on this connection if not yet done (for pipeline mode). 0 or -1 (*err). */
+int store_prepare(struct db_conn *c, const struct stmt *st, int *err);
+/* The em_err for a failed result (NULL result: connection trouble); fills sqlstate if given. */
+int store_map_error(struct db_conn *c, const PGresult *r, char sqlstate[6]);
 /* BEGIN / COMMIT / ROLLBACK. Return EM_OK or a negative em_err. */
 int store_begin(struct db_conn *c);
 int store_commit(struct db_conn *c);

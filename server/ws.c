@@ -10,6 +10,7 @@
 #include "db.h"
 #include "dispatch.h"
 #include "em_proto.h"
+#include "fanout.h"
 #include "log.h"
 #include "server.h"
 #include "session.h"
@@ -124,11 +125,18 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	case LWS_CALLBACK_RECEIVE:
 		return on_receive(s, in, len);
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-		return session_write_one(s);
+		if (session_write_one(s))
+			return -1;
+		if (s->parked && s->out_bytes < (size_t)server.cfg.out_queue_kib * 1024 / 4)
+			dispatch_unpark(s);
+		return 0;
 	case LWS_CALLBACK_CLOSED:
 		log_debug("ws closed addr=%s user=%s", s->addr, s->username);
+		fanout_forget(s);
 		session_unregister(s);
 		session_free_buffers(s);
+		db_job_free(s->parked);
+		s->parked = NULL;
 		break;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		dispatch_completions();

@@ -65,7 +65,7 @@ static int group_setup(void **state)
 	snprintf(test_conninfo, sizeof(test_conninfo), "%s dbname=%s", ci, dbname);
 	pg = PQconnectdb(test_conninfo);
 	assert_int_equal(PQstatus(pg), CONNECTION_OK);
-	assert_int_equal(migrate_run(pg, EM_SOURCE_DIR "/schema"), 1);
+	assert_true(migrate_run(pg, EM_SOURCE_DIR "/schema") >= 2);
 	/* a second run changes nothing */
 	assert_int_equal(migrate_run(pg, EM_SOURCE_DIR "/schema"), 0);
 	PQfinish(pg);
@@ -525,6 +525,175 @@ static void test_invite_accept(void **state)
 	db_job_free(job);
 }
 
+/* Seals a fresh room key to every member and commits epoch `epoch`; returns the job. */
+static struct db_job *commit_epoch(int64_t room, int64_t epoch, const struct who *committer,
+                                   const struct who *const *members, int n,
+                                   unsigned char room_key[32])
+{
+	struct em_commit_entry entries[6];
+	unsigned char sig[64];
+	json_t *envs = json_array();
+
+	randombytes_buf(room_key, 32);
+	for (int i = 0; i < n; i++) {
+		entries[i].recipient_id = (uint64_t)members[i]->user_id;
+		em_room_key_seal(room_key, (uint64_t)room, (uint64_t)epoch,
+		                 (uint64_t)members[i]->user_id, (uint64_t)committer->user_id,
+		                 committer->keys.sign_sk, members[i]->keys.box_pk,
+		                 entries[i].sealed);
+		json_array_append_new(envs, json_pack("{sIso}", "recipient_id",
+		                                      (json_int_t)members[i]->user_id, "sealed",
+		                                      b64(entries[i].sealed, EM_SEALED_KEY_BYTES)));
+	}
+	em_commit_sign((uint64_t)room, (uint64_t)epoch, (uint64_t)committer->user_id, entries,
+	               (size_t)n, committer->keys.sign_sk, sig);
+	return run_op(message_epoch_commit_run,
+	              json_pack("{sIsIsoso}", "room_id", (json_int_t)room, "epoch",
+	                        (json_int_t)epoch, "envelopes", envs, "sig", b64(sig, 64)),
+	              committer);
+}
+
+/* A send job as the service thread would submit it. */
+static struct db_job *send_job(int64_t room, int64_t epoch, const struct who *who,
+                               const unsigned char id[16], const unsigned char key[32],
+                               const char *text)
+{
+	unsigned char ct[EM_MSG_CIPHERTEXT_MAX], sig[64];
+	int n =
+	    em_msg_encrypt(key, (uint64_t)room, (uint64_t)epoch, (uint64_t)who->user_id, id,
+	                   (const unsigned char *)text, strlen(text), who->keys.sign_sk, ct, sig);
+	struct db_job *job = db_job_new();
+
+	assert_true(n > 0);
+	job->args = json_pack("{sIsIsososo}", "room_id", (json_int_t)room, "epoch",
+	                      (json_int_t)epoch, "client_msg_id", b64(id, 16), "ciphertext",
+	                      b64(ct, (size_t)n), "sig", b64(sig, 64));
+	job->user_id = who->user_id;
+	snprintf(job->username, sizeof(job->username), "%s", who->username);
+	return job;
+}
+
+static void test_messaging(void **state)
+{
+	struct who mgr = {0}, mentor = {0}, mentee = {0}, other = {0};
+	const struct who *members[2] = {&mentor, &mentee};
+	unsigned char key[32], key2[32], id1[16], id2[16], id3[16];
+	struct db_job *job, *batch[5];
+	int64_t prog, room;
+
+	(void)state;
+	make_user("manager", 0, NULL, "msgmgr", &mgr);
+	prog = make_programme(&mgr, "Messaging");
+	make_user("mentor", prog, &mgr, "msgmentor", &mentor);
+	make_user("mentee", prog, &mgr, "msgmentee", &mentee);
+	make_user("mentee", prog, &mgr, "msgother", &other);
+	job = run_op(room_create_run,
+	             json_pack("{sIssso}", "programme_id", (json_int_t)prog, "kind", "pair",
+	                       "members", member_list("msgmentor", "msgmentee", NULL)),
+	             &mgr);
+	room = room_id_of(job);
+	assert_true(
+	    json_is_true(json_object_get(json_object_get(job->result, "room"), "rotate_required")));
+	db_job_free(job);
+
+	/* the epoch commit is checked: CAS, roster, signature */
+	job = commit_epoch(room, 2, &mentor, members, 2, key);
+	assert_int_equal(job->err, EM_ERR_STALE_EPOCH);
+	db_job_free(job);
+	job = commit_epoch(room, 1, &mentor, members, 1, key);
+	assert_int_equal(job->err, EM_ERR_ROSTER_MISMATCH);
+	db_job_free(job);
+	job = commit_epoch(room, 1, &mentor, members, 2, key);
+	assert_int_equal(job->err, EM_OK);
+	assert_int_equal(json_array_size(job->user_events), 2);
+	db_job_free(job);
+	/* the loser of a race on epoch 1 */
+	job = commit_epoch(room, 1, &mentee, members, 2, key2);
+	assert_int_equal(job->err, EM_ERR_STALE_EPOCH);
+	db_job_free(job);
+
+	randombytes_buf(id1, 16);
+	randombytes_buf(id2, 16);
+	randombytes_buf(id3, 16);
+	batch[0] = send_job(room, 1, &mentor, id1, key, "hello");
+	batch[1] = send_job(room, 1, &mentee, id2, key, "hi there");
+	batch[2] = send_job(room, 1, &mentor, id1, key, "hello"); /* a resend in the same batch */
+	batch[3] = send_job(room, 2, &mentor, id3, key, "wrong epoch");
+	batch[4] = send_job(room, 1, &other, id3, key, "not a member");
+	message_batch_run(&conn, batch, 5);
+	assert_int_equal(batch[0]->err, EM_OK);
+	assert_int_equal(json_integer_value(json_object_get(batch[0]->result, "seq")), 1);
+	assert_int_equal(json_integer_value(json_object_get(batch[1]->result, "seq")), 2);
+	assert_int_equal(batch[2]->err, EM_OK);
+	assert_true(json_is_true(json_object_get(batch[2]->result, "duplicate")));
+	assert_int_equal(json_integer_value(json_object_get(batch[2]->result, "seq")), 1);
+	assert_int_equal(batch[3]->err, EM_ERR_STALE_EPOCH);
+	assert_int_equal(batch[4]->err, EM_ERR_NOT_MEMBER);
+	assert_non_null(batch[0]->room_events);
+	assert_null(batch[2]->room_events); /* a duplicate is not pushed again */
+	for (int i = 0; i < 5; i++)
+		db_job_free(batch[i]);
+
+	/* history decrypts for a member; a non-member is refused */
+	job = run_op(message_history_run, json_pack("{sI}", "room_id", (json_int_t)room), &mentee);
+	assert_int_equal(job->err, EM_OK);
+	assert_int_equal(json_array_size(json_object_get(job->result, "messages")), 2);
+	{
+		json_t *m = json_array_get(json_object_get(job->result, "messages"), 0);
+		unsigned char ct[EM_MSG_CIPHERTEXT_MAX], sig[64], mid[16],
+		    pt[EM_MSG_CIPHERTEXT_MAX];
+		int ctn = em_b64_decode(json_string_value(json_object_get(m, "ciphertext")), ct,
+		                        sizeof(ct));
+		size_t ptn = 0;
+
+		em_b64_decode(json_string_value(json_object_get(m, "sig")), sig, sizeof(sig));
+		em_b64_decode(json_string_value(json_object_get(m, "client_msg_id")), mid, 16);
+		assert_int_equal(em_msg_decrypt(key, (uint64_t)room, 1, (uint64_t)mentor.user_id,
+		                                mid, ct, (size_t)ctn, sig, mentor.keys.sign_pk, pt,
+		                                &ptn),
+		                 EM_MSG_OK);
+		assert_int_equal(ptn, 5);
+		assert_memory_equal(pt, "hello", 5);
+		/* another sender's key does not verify it */
+		assert_int_equal(em_msg_decrypt(key, (uint64_t)room, 1, (uint64_t)mentor.user_id,
+		                                mid, ct, (size_t)ctn, sig, mentee.keys.sign_pk, pt,
+		                                &ptn),
+		                 EM_MSG_BAD_SIGNATURE);
+	}
+	db_job_free(job);
+	expect_err(message_history_run, json_pack("{sI}", "room_id", (json_int_t)room), &other,
+	           EM_ERR_NOT_MEMBER);
+
+	/* each member gets their own envelope back */
+	job = run_op(message_keys_run, json_pack("{sI}", "room_id", (json_int_t)room), &mentee);
+	assert_int_equal(job->err, EM_OK);
+	assert_int_equal(json_array_size(json_object_get(job->result, "envelopes")), 1);
+	db_job_free(job);
+
+	/* a membership change requires a new epoch before more messages */
+	job = run_op(room_add_run, room_member(room, "msgother"), &mgr);
+	assert_int_equal(job->err, EM_ERR_ROOM_FULL);
+	db_job_free(job);
+	job = run_op(room_remove_run, room_member(room, "msgmentee"), &mgr);
+	assert_int_equal(job->err, EM_OK);
+	db_job_free(job);
+	batch[0] = send_job(room, 1, &mentor, id3, key, "after removal");
+	message_batch_run(&conn, batch, 1);
+	assert_int_equal(batch[0]->err, EM_ERR_ROTATE_REQUIRED);
+	db_job_free(batch[0]);
+	expect_err(message_history_run, json_pack("{sI}", "room_id", (json_int_t)room), &mentee,
+	           EM_ERR_NOT_MEMBER);
+	expect_err(message_keys_run, json_pack("{sI}", "room_id", (json_int_t)room), &mentee,
+	           EM_ERR_NOT_MEMBER);
+
+	/* receipts: stored, capped at last_seq, never lowered */
+	job = run_op(message_receipt_run,
+	             json_pack("{sIsI}", "room_id", (json_int_t)room, "seq", (json_int_t)99),
+	             &mentor);
+	assert_int_equal(json_integer_value(json_object_get(job->result, "seq")), 2);
+	db_job_free(job);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -534,6 +703,7 @@ int main(void)
 	    cmocka_unit_test(test_passwd_revokes_other_sessions),
 	    cmocka_unit_test(test_rooms),
 	    cmocka_unit_test(test_invite_accept),
+	    cmocka_unit_test(test_messaging),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

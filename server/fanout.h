@@ -1,0 +1,36 @@
+/*
+ * fanout.h - who receives pushed events: an index from room id to the
+ * connections subscribed to that room (after `sync`), and from user id to the
+ * user's logged-in connections. Entries are (slot, generation) pairs, never
+ * pointers, and are removed when a connection closes. Service thread only.
+ */
+#ifndef EMENTORD_FANOUT_H
+#define EMENTORD_FANOUT_H
+
+#include <stdint.h>
+
+struct session;
+
+/* Subscriptions of one session to rooms; 0 or -1 (out of memory). */
+int fanout_subscribe(struct session *s, int64_t room_id);
+void fanout_unsubscribe(struct session *s, int64_t room_id);
+int fanout_is_subscribed(const struct session *s, int64_t room_id);
+/* The user index: call at login, and at logout or close. */
+int fanout_user_add(struct session *s);
+void fanout_user_remove(struct session *s);
+/* At close: drops every index entry of the session. */
+void fanout_forget(struct session *s);
+
+/*
+ * Sends a copy of text (not taken) to every session subscribed to the room /
+ * logged in as the user, except `except` (may be NULL). Returns the count.
+ */
+int fanout_room(int64_t room_id, const char *text, const struct session *except);
+int fanout_user(int64_t user_id, const char *text);
+/* Calls fn for every session of the user. */
+void fanout_user_sessions(int64_t user_id, void (*fn)(struct session *s, void *arg), void *arg);
+
+/* Typing notices: 1 if this session may send one for the room now (and records it). */
+int fanout_typing_allowed(struct session *s, int64_t room_id, int64_t now_ms, int64_t every_ms);
+
+#endif

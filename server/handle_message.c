@@ -1,0 +1,732 @@
+/*
+ * handle_message.c - end-to-end encrypted messaging: send (batched group
+ * commit), sync (subscribe, then replay in pages), history, receipt, typing,
+ * epoch.commit and keys.get.
+ *
+ * DESIGN
+ * - The server never sees a key or a plaintext. It checks what its own
+ *   decisions depend on: membership, the room's epoch, and the signature of an
+ *   epoch commit (whose recipients must be exactly the current members).
+ * - send: jobs go to the batch writer. One pipelined transaction runs one
+ *   statement per message; each statement either returns the original ack of
+ *   a resend (UNIQUE(sender, client_msg_id)), or bumps the room's gapless
+ *   last_seq under the room row lock and inserts the row, or returns nothing
+ *   when the sender is not a member or the epoch is wrong (diagnosed after the
+ *   commit). Acks and live events go out only after COMMIT returns.
+ * - sync: the first job lists the rooms and the service thread subscribes the
+ *   connection to them; only then are the pages of the replay read, so a
+ *   message committed meanwhile is either in the replay or pushed live (or
+ *   both: clients drop a seq they already have), never lost. A next page is
+ *   fetched only when the connection's output queue has room (slow readers
+ *   hold back the replay instead of being flooded).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#include "dispatch.h"
+#include "em_crypto.h"
+#include "fanout.h"
+#include "handlers.h"
+#include "log.h"
+#include "model.h"
+#include "server.h"
+#include "store.h"
+
+#define SYNC_PAGE 500
+
+#define MSG_COLS                                                                                   \
+	"m.room_id, m.seq, m.epoch, m.sender_id, COALESCE(u.username, ''), m.client_msg_id, "      \
+	"m.ciphertext, m.sig, " SQL_TS("m.created_at")
+#define MSG_FROM "FROM messages m LEFT JOIN users u ON u.id = m.sender_id "
+
+static const struct stmt st_send = {
+    "msg_send",
+    "WITH dup AS (SELECT seq, created_at FROM messages WHERE sender_id = $3 AND "
+    "client_msg_id = $4), "
+    "r AS (UPDATE rooms SET last_seq = last_seq + 1, epoch_msg_count = epoch_msg_count + 1 "
+    "WHERE id = $1 AND epoch = $2 AND NOT rotate_required AND epoch_msg_count < $7 "
+    "AND epoch_started_at > now() - make_interval(days => $8::int) "
+    "AND NOT EXISTS (SELECT 1 FROM dup) "
+    "AND EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $3 "
+    "AND removed_at IS NULL) RETURNING last_seq), "
+    "ins AS (INSERT INTO messages (room_id, seq, sender_id, client_msg_id, epoch, ciphertext, "
+    "sig) SELECT $1, last_seq, $3, $4, $2, $5, $6 FROM r RETURNING seq, created_at) "
+    "SELECT false, seq, " SQL_TS("created_at") " FROM ins UNION ALL "
+                                               "SELECT true, seq, " SQL_TS(
+                                                   "created_at") " FROM dup"};
+
+static const struct stmt st_send_why = {
+    "msg_send_why",
+    "SELECT r.epoch, r.rotate_required OR r.epoch = 0 OR r.epoch_msg_count >= $3 OR "
+    "r.epoch_started_at <= now() - make_interval(days => $4::int), "
+    "EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2 "
+    "AND removed_at IS NULL) FROM rooms r WHERE r.id = $1"};
+
+static const struct stmt st_member_room = {
+    "msg_member_room",
+    "SELECT r.last_seq, r.epoch FROM rooms r WHERE r.id = $1 AND EXISTS (SELECT 1 FROM "
+    "room_members WHERE room_id = $1 AND user_id = $2 AND removed_at IS NULL)"};
+
+static const struct stmt st_my_rooms = {
+    "msg_my_rooms",
+    "SELECT rm.room_id, r.last_seq, r.epoch FROM room_members rm JOIN rooms r ON r.id = "
+    "rm.room_id WHERE rm.user_id = $1 AND rm.removed_at IS NULL ORDER BY rm.room_id"};
+
+static const struct stmt st_page = {
+    "msg_page",
+    "SELECT " MSG_COLS " " MSG_FROM "WHERE m.room_id = $1 AND m.seq > $2 AND EXISTS (SELECT 1 "
+    "FROM room_members WHERE room_id = $1 AND user_id = $3 AND removed_at IS NULL) "
+    "ORDER BY m.seq LIMIT $4"};
+
+static const struct stmt st_receipt = {
+    "msg_receipt",
+    "INSERT INTO receipts (room_id, user_id, read_seq) "
+    "SELECT $1, $2, LEAST($3, r.last_seq) FROM rooms r WHERE r.id = $1 AND EXISTS (SELECT 1 "
+    "FROM room_members WHERE room_id = $1 AND user_id = $2 AND removed_at IS NULL) "
+    "ON CONFLICT (room_id, user_id) DO UPDATE SET read_seq = GREATEST(receipts.read_seq, "
+    "EXCLUDED.read_seq), updated_at = now() RETURNING read_seq"};
+
+static const struct stmt st_commit_room = {
+    "msg_commit_room",
+    "SELECT epoch, EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2 "
+    "AND removed_at IS NULL) FROM rooms WHERE id = $1 FOR UPDATE"};
+
+static const struct stmt st_roster = {
+    "msg_roster",
+    "SELECT user_id FROM room_members WHERE room_id = $1 AND removed_at IS NULL ORDER BY user_id"};
+
+static const struct stmt st_sign_pk = {"msg_sign_pk", "SELECT sign_pk FROM users WHERE id = $1"};
+
+static const struct stmt st_epoch_insert = {
+    "msg_epoch_insert",
+    "INSERT INTO room_epochs (room_id, epoch, committer_id, commit_sig) VALUES ($1, $2, $3, $4)"};
+
+static const struct stmt st_envelope_insert = {
+    "msg_envelope_insert",
+    "INSERT INTO key_envelopes (room_id, epoch, recipient_id, sealed) VALUES ($1, $2, $3, $4)"};
+
+static const struct stmt st_epoch_advance = {
+    "msg_epoch_advance",
+    "UPDATE rooms SET epoch = $2, epoch_msg_count = 0, epoch_started_at = now(), "
+    "rotate_required = false WHERE id = $1"};
+
+static const struct stmt st_keys = {
+    "msg_keys",
+    "SELECT k.epoch, e.committer_id, k.sealed FROM key_envelopes k JOIN room_epochs e ON "
+    "e.room_id = k.room_id AND e.epoch = k.epoch WHERE k.room_id = $1 AND k.recipient_id = $2 "
+    "ORDER BY k.epoch"};
+
+static int fail_db(struct db_conn *c, struct db_job *job, int err)
+{
+	store_rollback(c);
+	return db_job_fail(job, err, NULL);
+}
+
+/* A bytea column as base64url JSON string; NULL on failure. */
+static json_t *bytea_b64(const PGresult *r, int row, int col, size_t max)
+{
+	unsigned char *bin = malloc(max);
+	char *s = NULL;
+	json_t *j = NULL;
+	int n;
+
+	if (!bin)
+		return NULL;
+	n = store_bytea(r, row, col, bin, max);
+	if (n >= 0 && (s = em_b64_encode(bin, (size_t)n)))
+		j = json_string(s);
+	free(s);
+	free(bin);
+	return j;
+}
+
+/* A Message object (PROTOCOL.md 5.4) from MSG_COLS starting at col. */
+static json_t *message_json(const PGresult *r, int row)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:s}", "room_id",
+	                 (json_int_t)store_int(r, row, 0), "seq", (json_int_t)store_int(r, row, 1),
+	                 "epoch", (json_int_t)store_int(r, row, 2), "sender_id",
+	                 (json_int_t)store_int(r, row, 3), "sender", store_str(r, row, 4),
+	                 "client_msg_id", bytea_b64(r, row, 5, EM_MSG_ID_BYTES), "ciphertext",
+	                 bytea_b64(r, row, 6, EM_MSG_CIPHERTEXT_MAX), "sig",
+	                 bytea_b64(r, row, 7, EM_SIG_BYTES), "sent_at", store_str(r, row, 8));
+}
+
+/*
+ * Checks the caller is an active member of the room; fills last_seq and epoch.
+ * Returns EM_OK, or fails the job (not_member or a DB error).
+ */
+static int member_check(struct db_conn *c, struct db_job *job, int64_t room_id, int64_t *last_seq,
+                        int64_t *epoch)
+{
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_int(&p, room_id);
+	params_int(&p, job->user_id);
+	r = store_exec(c, &st_member_room, &p, &err, NULL);
+	if (!r)
+		return fail_db(c, job, err);
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_NOT_MEMBER, "you are not a member of room %lld",
+		                   (long long)room_id);
+	}
+	if (last_seq)
+		*last_seq = store_int(r, 0, 0);
+	if (epoch)
+		*epoch = store_int(r, 0, 1);
+	PQclear(r);
+	return EM_OK;
+}
+
+/* ---- send: the batch writer --------------------------------------------- */
+
+struct pending_send {
+	struct db_job *job;
+	int index; /* arrival order, to keep one sender's order within a room */
+	int64_t room_id, epoch;
+	unsigned char id[EM_MSG_ID_BYTES], sig[EM_SIG_BYTES];
+	unsigned char *ct;
+	int ct_len;
+	int state; /* 0 not sent, 1 stored, 2 duplicate, 3 refused */
+	int64_t seq;
+	char sent_at[40];
+};
+
+static int by_room(const void *a, const void *b)
+{
+	const struct pending_send *x = a, *y = b;
+
+	if (x->room_id != y->room_id)
+		return x->room_id < y->room_id ? -1 : 1;
+	return x->index - y->index;
+}
+
+/* Fills a refused send's error: why did the statement return no row? */
+static void send_diagnose(struct db_conn *c, struct pending_send *ps)
+{
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_int(&p, ps->room_id);
+	params_int(&p, ps->job->user_id);
+	params_int(&p, server.cfg.rotate_messages);
+	params_int(&p, server.cfg.rotate_days);
+	r = store_exec(c, &st_send_why, &p, &err, NULL);
+	if (!r) {
+		db_job_fail(ps->job, err, NULL);
+		return;
+	}
+	if (PQntuples(r) != 1 || !store_bool(r, 0, 2))
+		db_job_fail(ps->job, EM_ERR_NOT_MEMBER, "you are not a member of room %lld",
+		            (long long)ps->room_id);
+	else if (store_bool(r, 0, 1))
+		db_job_fail(ps->job, EM_ERR_ROTATE_REQUIRED,
+		            "room %lld needs a new key epoch (it is at epoch %lld)",
+		            (long long)ps->room_id, (long long)store_int(r, 0, 0));
+	else
+		db_job_fail(ps->job, EM_ERR_STALE_EPOCH, "room %lld is at epoch %lld, not %lld",
+		            (long long)ps->room_id, (long long)store_int(r, 0, 0),
+		            (long long)ps->epoch);
+	PQclear(r);
+}
+
+/* Sends every statement of the batch in one pipeline = one transaction. */
+static int send_pipeline(struct db_conn *c, struct pending_send *ps, int n)
+{
+	PGresult *r;
+	int err = EM_OK, i;
+
+	if (!PQenterPipelineMode(c->pg))
+		return EM_ERR_INTERNAL;
+	for (i = 0; i < n; i++) {
+		struct params p = {0};
+
+		params_int(&p, ps[i].room_id);
+		params_int(&p, ps[i].epoch);
+		params_int(&p, ps[i].job->user_id);
+		params_bin(&p, ps[i].id, EM_MSG_ID_BYTES);
+		params_bin(&p, ps[i].ct, (size_t)ps[i].ct_len);
+		params_bin(&p, ps[i].sig, EM_SIG_BYTES);
+		params_int(&p, server.cfg.rotate_messages);
+		params_int(&p, server.cfg.rotate_days);
+		if (!PQsendQueryPrepared(c->pg, st_send.name, p.n, p.values, p.lengths, p.formats,
+		                         0)) {
+			err = EM_ERR_DB_UNAVAILABLE;
+			break;
+		}
+	}
+	if (err || !PQpipelineSync(c->pg)) {
+		/* the pipeline is in an unknown state: drop the connection */
+		store_disconnect(c);
+		return EM_ERR_DB_UNAVAILABLE;
+	}
+	for (i = 0; i < n; i++) {
+		r = PQgetResult(c->pg);
+		if (!r) {
+			err = EM_ERR_DB_UNAVAILABLE;
+			break;
+		}
+		if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+			if (PQntuples(r) == 1) {
+				ps[i].state = store_bool(r, 0, 0) ? 2 : 1;
+				ps[i].seq = store_int(r, 0, 1);
+				snprintf(ps[i].sent_at, sizeof(ps[i].sent_at), "%s",
+				         store_str(r, 0, 2));
+			} else {
+				ps[i].state = 3;
+			}
+		} else if (!err) {
+			err = PQresultStatus(r) == PGRES_PIPELINE_ABORTED
+			          ? EM_ERR_INTERNAL
+			          : store_map_error(c, r, NULL);
+			if (PQresultStatus(r) == PGRES_FATAL_ERROR)
+				log_warn("db send batch failed error=\"%.200s\"",
+				         PQresultErrorMessage(r));
+		}
+		PQclear(r);
+		PQclear(PQgetResult(c->pg)); /* the NULL that ends each query */
+	}
+	if (i == n) {
+		r = PQgetResult(c->pg); /* the sync: COMMIT happened here */
+		if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+			if (!err)
+				err = r ? store_map_error(c, r, NULL) : EM_ERR_DB_UNAVAILABLE;
+		}
+		PQclear(r);
+	}
+	if (i < n || !PQexitPipelineMode(c->pg)) {
+		store_disconnect(c);
+		return err ? err : EM_ERR_DB_UNAVAILABLE;
+	}
+	return err;
+}
+
+/* Writer thread: runs a batch of `send` jobs in one transaction. */
+void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
+{
+	struct pending_send *ps = calloc((size_t)n, sizeof(*ps));
+	int err = EM_OK, i;
+
+	if (!ps) {
+		for (i = 0; i < n; i++)
+			db_job_fail(jobs[i], EM_ERR_NOMEM, NULL);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		ps[i].job = jobs[i];
+		ps[i].index = i;
+		ps[i].room_id = job_int(jobs[i], "room_id", 0);
+		ps[i].epoch = job_int(jobs[i], "epoch", 0);
+		job_bin(jobs[i], "client_msg_id", ps[i].id, sizeof(ps[i].id));
+		job_bin(jobs[i], "sig", ps[i].sig, sizeof(ps[i].sig));
+		ps[i].ct = malloc(EM_MSG_CIPHERTEXT_MAX);
+		ps[i].ct_len =
+		    ps[i].ct ? job_bin(jobs[i], "ciphertext", ps[i].ct, EM_MSG_CIPHERTEXT_MAX) : -1;
+		if (ps[i].ct_len < 0)
+			err = EM_ERR_NOMEM;
+	}
+	/* rooms in id order: concurrent transactions lock rooms in the same order */
+	qsort(ps, (size_t)n, sizeof(*ps), by_room);
+	if (!err && store_prepare(c, &st_send, &err) == 0)
+		err = send_pipeline(c, ps, n);
+	for (i = 0; i < n; i++) {
+		struct db_job *job = ps[i].job;
+
+		if (err) {
+			db_job_fail(job, err, NULL);
+		} else if (ps[i].state == 3) {
+			send_diagnose(c, &ps[i]);
+		} else {
+			job->result =
+			    json_pack("{s:I, s:s, s:b}", "seq", (json_int_t)ps[i].seq, "sent_at",
+			              ps[i].sent_at, "duplicate", ps[i].state == 2);
+			if (ps[i].state == 1)
+				db_job_push(
+				    &job->room_events, ps[i].room_id, "message",
+				    json_pack(
+				        "{s:I, s:I, s:I, s:I, s:s, s:O, s:O, s:O, s:s}", "room_id",
+				        (json_int_t)ps[i].room_id, "seq", (json_int_t)ps[i].seq,
+				        "epoch", (json_int_t)ps[i].epoch, "sender_id",
+				        (json_int_t)job->user_id, "sender", job->username,
+				        "client_msg_id",
+				        json_object_get(job->args, "client_msg_id"), "ciphertext",
+				        json_object_get(job->args, "ciphertext"), "sig",
+				        json_object_get(job->args, "sig"), "sent_at",
+				        ps[i].sent_at));
+		}
+		free(ps[i].ct);
+	}
+	free(ps);
+}
+
+/* ---- sync, history, keys ---------------------------------------------------- */
+
+int message_sync_run(struct db_conn *c, struct db_job *job)
+{
+	json_t *cursors = json_object_get(job->args, "cursors"), *cur, *rooms, *todo;
+	struct params p = {0};
+	PGresult *r;
+	size_t i;
+	int err;
+
+	params_int(&p, job->user_id);
+	if (!(r = store_exec(c, &st_my_rooms, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	rooms = json_array();
+	todo = json_array();
+	for (int row = 0; row < PQntuples(r); row++) {
+		int64_t room = store_int(r, row, 0), last = store_int(r, row, 1), from = 0;
+
+		json_array_foreach(cursors, i, cur)
+		{
+			if (json_integer_value(json_object_get(cur, "room_id")) == room)
+				from = json_integer_value(json_object_get(cur, "seq"));
+		}
+		json_array_append_new(
+		    rooms, json_pack("{s:I, s:I, s:I}", "room_id", (json_int_t)room, "last_seq",
+		                     (json_int_t)last, "epoch", (json_int_t)store_int(r, row, 2)));
+		if (from < last)
+			json_array_append_new(
+			    todo, json_pack("[II]", (json_int_t)room, (json_int_t)from));
+	}
+	PQclear(r);
+	job->result = json_pack("{s:o}", "rooms", rooms);
+	job->extra = json_pack("{s:o, s:O}", "todo", todo, "rooms", rooms);
+	return job->result && job->extra ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
+}
+
+/* Worker: one page of the replay; args {"todo": [[room, after_seq], ...], "rooms": [...]} */
+static int sync_page_run(struct db_conn *c, struct db_job *job)
+{
+	json_t *todo = json_object_get(job->args, "todo"), *left = json_array(),
+	       *messages = json_array();
+	size_t budget = SYNC_PAGE, i;
+	json_t *item;
+	int err;
+
+	json_array_foreach(todo, i, item)
+	{
+		int64_t room = json_integer_value(json_array_get(item, 0));
+		int64_t after = json_integer_value(json_array_get(item, 1));
+		struct params p = {0};
+		PGresult *r;
+		int n, take;
+
+		if (!budget) {
+			json_array_append(left, item);
+			continue;
+		}
+		params_int(&p, room);
+		params_int(&p, after);
+		params_int(&p, job->user_id);
+		params_int(&p, (int64_t)budget + 1);
+		if (!(r = store_exec(c, &st_page, &p, &err, NULL))) {
+			json_decref(left);
+			json_decref(messages);
+			return fail_db(c, job, err);
+		}
+		n = PQntuples(r);
+		take = n < (int)budget ? n : (int)budget;
+		for (int row = 0; row < take; row++) {
+			json_array_append_new(messages, message_json(r, row));
+			after = store_int(r, row, 1);
+		}
+		budget -= (size_t)take;
+		if (n > take) /* asked for one more than the budget: the room has more */
+			json_array_append_new(
+			    left, json_pack("[II]", (json_int_t)room, (json_int_t)after));
+		PQclear(r);
+	}
+	job->result = json_object();
+	job->extra = json_pack("{s:o, s:o, s:O}", "messages", messages, "todo", left, "rooms",
+	                       json_object_get(job->args, "rooms"));
+	return EM_OK;
+}
+
+static void sync_page_done(struct session *s, struct db_job *job);
+
+/* Service thread: submits the next replay page, or parks it while output is queued. */
+static void sync_next(struct session *s, json_t *todo, json_t *rooms)
+{
+	struct db_job *job = db_job_new();
+
+	if (!job) {
+		session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "sync failed");
+		return;
+	}
+	job->op = EM_OP_SYNC;
+	job->no_reply = 1;
+	job->args = json_pack("{s:O, s:O}", "todo", todo, "rooms", rooms);
+	job->run = sync_page_run;
+	job->done = sync_page_done;
+	dispatch_submit_internal(s, job);
+}
+
+static void sync_page_done(struct session *s, struct db_job *job)
+{
+	json_t *messages = json_object_get(job->extra, "messages");
+	json_t *todo = json_object_get(job->extra, "todo"), *m;
+	size_t i;
+
+	json_array_foreach(messages, i, m)
+	    session_send(s, em_encode_event("message", json_incref(m)));
+	if (json_array_size(todo)) {
+		sync_next(s, todo, json_object_get(job->extra, "rooms"));
+		return;
+	}
+	session_send(s, em_encode_event("synced", json_pack("{s:O}", "rooms",
+	                                                    json_object_get(job->extra, "rooms"))));
+}
+
+/* Service thread: subscribe first, then replay (see DESIGN above). */
+void message_sync_done(struct session *s, struct db_job *job)
+{
+	json_t *rooms = json_object_get(job->extra, "rooms"), *room;
+	size_t i;
+
+	json_array_foreach(rooms, i, room)
+	{
+		if (fanout_subscribe(s, json_integer_value(json_object_get(room, "room_id")))) {
+			session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+			return;
+		}
+	}
+	s->synced = 1;
+	sync_next(s, json_object_get(job->extra, "todo"), rooms);
+}
+
+int message_history_run(struct db_conn *c, struct db_job *job)
+{
+	int64_t room = job_int(job, "room_id", 0), after = job_int(job, "after_seq", 0);
+	int64_t limit = job_int(job, "limit", 200), last_seq = 0;
+	struct params p = {0};
+	json_t *messages;
+	PGresult *r;
+	int err, n;
+
+	if ((err = member_check(c, job, room, &last_seq, NULL)))
+		return err;
+	params_int(&p, room);
+	params_int(&p, after);
+	params_int(&p, job->user_id);
+	params_int(&p, limit + 1);
+	if (!(r = store_exec(c, &st_page, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	n = PQntuples(r);
+	messages = json_array();
+	for (int row = 0; row < n && row < limit; row++)
+		json_array_append_new(messages, message_json(r, row));
+	PQclear(r);
+	job->result = json_pack("{s:o, s:I, s:b}", "messages", messages, "last_seq",
+	                        (json_int_t)last_seq, "more", n > limit);
+	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
+}
+
+int message_keys_run(struct db_conn *c, struct db_job *job)
+{
+	int64_t room = job_int(job, "room_id", 0), epoch = 0;
+	struct params p = {0};
+	json_t *list;
+	PGresult *r;
+	int err;
+
+	if ((err = member_check(c, job, room, NULL, &epoch)))
+		return err;
+	params_int(&p, room);
+	params_int(&p, job->user_id);
+	if (!(r = store_exec(c, &st_keys, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	list = json_array();
+	for (int row = 0; row < PQntuples(r); row++)
+		json_array_append_new(
+		    list, json_pack("{s:I, s:I, s:o}", "epoch", (json_int_t)store_int(r, row, 0),
+		                    "committer_id", (json_int_t)store_int(r, row, 1), "sealed",
+		                    bytea_b64(r, row, 2, EM_SEALED_KEY_BYTES)));
+	PQclear(r);
+	job->result = json_pack("{s:I, s:o}", "epoch", (json_int_t)epoch, "envelopes", list);
+	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
+}
+
+int message_receipt_run(struct db_conn *c, struct db_job *job)
+{
+	int64_t room = job_int(job, "room_id", 0), seq;
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_int(&p, room);
+	params_int(&p, job->user_id);
+	params_int(&p, job_int(job, "seq", 0));
+	if (!(r = store_exec(c, &st_receipt, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return db_job_fail(job, EM_ERR_NOT_MEMBER, "you are not a member of room %lld",
+		                   (long long)room);
+	}
+	seq = store_int(r, 0, 0);
+	PQclear(r);
+	job->result = json_pack("{s:I}", "seq", (json_int_t)seq);
+	db_job_push(&job->room_events, room, "receipt",
+	            json_pack("{s:I, s:I, s:s, s:I}", "room_id", (json_int_t)room, "user_id",
+	                      (json_int_t)job->user_id, "username", job->username, "seq",
+	                      (json_int_t)seq));
+	return EM_OK;
+}
+
+/* ---- epochs --------------------------------------------------------------- */
+
+int message_epoch_commit_run(struct db_conn *c, struct db_job *job)
+{
+	int64_t room = job_int(job, "room_id", 0), epoch = job_int(job, "epoch", 0);
+	json_t *envelopes = json_object_get(job->args, "envelopes"), *env;
+	struct em_commit_entry entries[EM_ROOM_MEMBERS_MAX];
+	unsigned char sig[EM_SIG_BYTES], sign_pk[EM_SIGN_PK_BYTES];
+	size_t n = json_array_size(envelopes), i;
+	struct params p = {0};
+	PGresult *r;
+	int err, bad;
+
+	json_array_foreach(envelopes, i, env)
+	{
+		entries[i].recipient_id =
+		    (uint64_t)json_integer_value(json_object_get(env, "recipient_id"));
+		em_b64_decode(json_string_value(json_object_get(env, "sealed")), entries[i].sealed,
+		              EM_SEALED_KEY_BYTES);
+	}
+	job_bin(job, "sig", sig, sizeof(sig));
+
+	if ((err = store_begin(c)))
+		return fail_db(c, job, err);
+	params_int(&p, room);
+	params_int(&p, job->user_id);
+	if (!(r = store_exec(c, &st_commit_room, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	if (PQntuples(r) != 1 || !store_bool(r, 0, 1)) {
+		PQclear(r);
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_NOT_MEMBER, "you are not a member of room %lld",
+		                   (long long)room);
+	}
+	if (store_int(r, 0, 0) + 1 != epoch) {
+		int64_t now = store_int(r, 0, 0);
+
+		PQclear(r);
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_STALE_EPOCH,
+		                   "room %lld is at epoch %lld: commit epoch %lld", (long long)room,
+		                   (long long)now, (long long)now + 1);
+	}
+	PQclear(r);
+
+	/* the recipients must be exactly the current members */
+	memset(&p, 0, sizeof(p));
+	params_int(&p, room);
+	if (!(r = store_exec(c, &st_roster, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	bad = (size_t)PQntuples(r) != n;
+	for (i = 0; !bad && i < n; i++) {
+		int found = 0;
+
+		for (size_t k = 0; k < n; k++)
+			found |= entries[k].recipient_id == (uint64_t)store_int(r, (int)i, 0);
+		bad = !found;
+		for (size_t k = i + 1; !bad && k < n; k++)
+			bad = entries[k].recipient_id == entries[i].recipient_id;
+	}
+	PQclear(r);
+	if (bad) {
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_ROSTER_MISMATCH,
+		                   "the envelopes must go to exactly the room's current members");
+	}
+
+	memset(&p, 0, sizeof(p));
+	params_int(&p, job->user_id);
+	if (!(r = store_exec(c, &st_sign_pk, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	bad = PQntuples(r) != 1 || store_bytea(r, 0, 0, sign_pk, sizeof(sign_pk)) != 32;
+	PQclear(r);
+	if (bad || em_commit_verify((uint64_t)room, (uint64_t)epoch, (uint64_t)job->user_id,
+	                            entries, n, sign_pk, sig)) {
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_BAD_SIGNATURE,
+		                   "the commit signature does not verify with your key");
+	}
+
+	memset(&p, 0, sizeof(p));
+	params_int(&p, room);
+	params_int(&p, epoch);
+	params_int(&p, job->user_id);
+	params_bin(&p, sig, sizeof(sig));
+	if (!(r = store_exec(c, &st_epoch_insert, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	PQclear(r);
+	for (i = 0; i < n; i++) {
+		memset(&p, 0, sizeof(p));
+		params_int(&p, room);
+		params_int(&p, epoch);
+		params_int(&p, (int64_t)entries[i].recipient_id);
+		params_bin(&p, entries[i].sealed, EM_SEALED_KEY_BYTES);
+		if (!(r = store_exec(c, &st_envelope_insert, &p, &err, NULL)))
+			return fail_db(c, job, err);
+		PQclear(r);
+	}
+	memset(&p, 0, sizeof(p));
+	params_int(&p, room);
+	params_int(&p, epoch);
+	if (!(r = store_exec(c, &st_epoch_advance, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	PQclear(r);
+	if ((err = store_commit(c)))
+		return fail_db(c, job, err);
+
+	job->result = json_pack("{s:I}", "epoch", (json_int_t)epoch);
+	json_array_foreach(envelopes, i, env)
+	{
+		db_job_push(&job->user_events,
+		            json_integer_value(json_object_get(env, "recipient_id")), "epoch",
+		            json_pack("{s:I, s:I, s:I, s:O}", "room_id", (json_int_t)room, "epoch",
+		                      (json_int_t)epoch, "committer_id", (json_int_t)job->user_id,
+		                      "sealed", json_object_get(env, "sealed")));
+	}
+	log_info("room epoch room=%lld epoch=%lld by=%lld members=%zu", (long long)room,
+	         (long long)epoch, (long long)job->user_id, n);
+	return EM_OK;
+}
+
+/* ---- typing: answered on the service thread ------------------------------- */
+
+int message_typing_local(struct session *s, const struct em_request *req, json_t **result,
+                         char *msg, size_t msglen)
+{
+	int64_t room = em_arg_int(req, "room_id", 0);
+	char *text;
+
+	if (!fanout_is_subscribed(s, room)) {
+		snprintf(msg, msglen,
+		         "you are not a member of room %lld, or this connection has not synced",
+		         (long long)room);
+		return EM_ERR_NOT_MEMBER;
+	}
+	if (!fanout_typing_allowed(s, room, server_now_ms(), 2000)) {
+		snprintf(msg, msglen, "at most one typing notice per room every 2 s");
+		return EM_ERR_RATE_LIMITED;
+	}
+	text = em_encode_event("typing",
+	                       json_pack("{s:I, s:I, s:s}", "room_id", (json_int_t)room, "user_id",
+	                                 (json_int_t)s->user_id, "username", s->username));
+	if (text)
+		fanout_room(room, text, s);
+	free(text);
+	*result = json_object();
+	return EM_OK;
+}
