@@ -259,6 +259,28 @@ static size_t utf8_chars(const char *s)
 static int fail(struct em_error_detail *d, int err, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+static void utf8_sanitize(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p) {
+		int n = *p < 0x80             ? 1
+		        : (*p & 0xe0) == 0xc0 ? 2
+		        : (*p & 0xf0) == 0xe0 ? 3
+		        : (*p & 0xf8) == 0xf0 ? 4
+		                              : 0;
+		int ok = n > 0;
+
+		for (int i = 1; ok && i < n; i++)
+			ok = (p[i] & 0xc0) == 0x80;
+		if (!ok) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
+}
+
 static int fail(struct em_error_detail *d, int err, const char *field, const char *fmt, ...)
 {
 	va_list ap;
@@ -272,6 +294,8 @@ static int fail(struct em_error_detail *d, int err, const char *field, const cha
 		snprintf(d->message, sizeof(d->message), "%s: %s", field, what);
 	else
 		snprintf(d->message, sizeof(d->message), "%s", what);
+	utf8_sanitize(d->field);
+	utf8_sanitize(d->message);
 	return err;
 }
 
@@ -458,7 +482,7 @@ int em_request_parse(const char *buf, size_t len, struct em_request *req, struct
 		          EM_MAX_FRAME);
 		goto out;
 	}
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!root) {
 		rc = fail(d, EM_ERR_BAD_JSON, NULL, "invalid JSON at line %d column %d: %.80s",
 		          jerr.line, jerr.column, jerr.text);

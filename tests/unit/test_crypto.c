@@ -1,0 +1,283 @@
+/*
+ * test_crypto.c - unit tests of the account key scheme in proto/em_crypto.c.
+ *
+ * What a user would notice if this broke: logging in from a second device
+ * (the same password must give the same keys), a wrong password or another
+ * user's backup being accepted, a tampered backup opening, or two clients
+ * showing different safety numbers for the same keys. Each construction is
+ * also recomputed here straight from libsodium, as docs/PROTOCOL.md tells a
+ * third-party client to do it, so the C code and the document cannot drift.
+ *
+ * Argon2id runs with libsodium's smallest parameters (opslimit 1, 8 KiB) to
+ * keep the tests fast; em_kdf_derive() passes them through unchanged (the
+ * wire limits are enforced by the parser, not here).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "em_crypto.h"
+#include "em_proto.h"
+
+#define OPS crypto_pwhash_OPSLIMIT_MIN
+#define MEM crypto_pwhash_MEMLIMIT_MIN
+
+static const unsigned char salt_a[16] = "0123456789abcdef";
+static const unsigned char salt_b[16] = "0123456789abcdeF";
+static const char password[] = "correct horse battery staple";
+
+static int is_zero(const unsigned char *p, size_t n)
+{
+	return sodium_is_zero(p, n);
+}
+
+static void derive(const char *pw, const unsigned char salt[16], uint64_t ops,
+                   unsigned char auth[32], unsigned char wrap[32])
+{
+	assert_int_equal(em_kdf_derive(pw, strlen(pw), salt, ops, MEM, auth, wrap), 0);
+}
+
+static void test_kdf_is_deterministic(void **state)
+{
+	unsigned char auth1[32], wrap1[32], auth2[32], wrap2[32];
+
+	derive(password, salt_a, OPS, auth1, wrap1);
+	derive(password, salt_a, OPS, auth2, wrap2);
+	assert_memory_equal(auth1, auth2, 32);
+	assert_memory_equal(wrap1, wrap2, 32);
+	/* the key sent to the server must not be the one that wraps the keys */
+	assert_memory_not_equal(auth1, wrap1, 32);
+	assert_false(is_zero(auth1, 32));
+	assert_false(is_zero(wrap1, 32));
+}
+
+static void test_kdf_inputs_change_keys(void **state)
+{
+	unsigned char auth[32], wrap[32], auth2[32], wrap2[32];
+
+	derive(password, salt_a, OPS, auth, wrap);
+	derive(password, salt_b, OPS, auth2, wrap2);
+	assert_memory_not_equal(auth, auth2, 32);
+	assert_memory_not_equal(wrap, wrap2, 32);
+	derive("correct horse battery stapler", salt_a, OPS, auth2, wrap2);
+	assert_memory_not_equal(auth, auth2, 32);
+	assert_memory_not_equal(wrap, wrap2, 32);
+	derive(password, salt_a, OPS + 1, auth2, wrap2);
+	assert_memory_not_equal(auth, auth2, 32);
+	assert_memory_not_equal(wrap, wrap2, 32);
+}
+
+/* PROTOCOL.md "Account keys", computed with libsodium directly. */
+static void test_kdf_matches_protocol(void **state)
+{
+	unsigned char master[32], want_auth[32], want_wrap[32], auth[32], wrap[32];
+
+	assert_int_equal(crypto_pwhash(master, sizeof(master), password, strlen(password), salt_a,
+	                               OPS, MEM, crypto_pwhash_ALG_ARGON2ID13),
+	                 0);
+	crypto_kdf_derive_from_key(want_auth, 32, 1, "ementor_", master);
+	crypto_kdf_derive_from_key(want_wrap, 32, 2, "ementor_", master);
+	derive(password, salt_a, OPS, auth, wrap);
+	assert_memory_equal(auth, want_auth, 32);
+	assert_memory_equal(wrap, want_wrap, 32);
+	/* an empty password is still a password */
+	assert_int_equal(em_kdf_derive("", 0, salt_a, OPS, MEM, auth, wrap), 0);
+}
+
+static void test_kdf_refuses_impossible_parameters(void **state)
+{
+	unsigned char auth[32], wrap[32];
+
+	assert_int_equal(em_kdf_derive(password, strlen(password), salt_a, 0, MEM, auth, wrap), -1);
+	assert_int_equal(em_kdf_derive(password, strlen(password), salt_a, OPS, 1024, auth, wrap),
+	                 -1);
+}
+
+/* The client defaults must be inside what the server accepts. */
+static void test_kdf_defaults_within_wire_limits(void **state)
+{
+	assert_true(EM_KDF_OPSLIMIT_DEFAULT >= EM_KDF_OPSLIMIT_MIN);
+	assert_true(EM_KDF_OPSLIMIT_DEFAULT <= EM_KDF_OPSLIMIT_MAX);
+	assert_true(EM_KDF_MEMLIMIT_DEFAULT >= EM_KDF_MEMLIMIT_MIN);
+	assert_true(EM_KDF_MEMLIMIT_DEFAULT <= EM_KDF_MEMLIMIT_MAX);
+	assert_int_equal(EM_BACKUP_BYTES, EM_KEY_BACKUP_BYTES);
+	assert_int_equal(EM_BACKUP_BYTES, 136);
+}
+
+static void test_wrap_unwrap_round_trip(void **state)
+{
+	struct em_keys keys, back;
+	unsigned char wrap_key[32], backup[EM_BACKUP_BYTES], backup2[EM_BACKUP_BYTES];
+
+	randombytes_buf(wrap_key, sizeof(wrap_key));
+	em_keys_generate(&keys);
+	em_keys_wrap(&keys, wrap_key, "alice", backup);
+	memset(&back, 0, sizeof(back));
+	assert_int_equal(em_keys_unwrap(&back, wrap_key, "alice", backup, sizeof(backup)), 0);
+	assert_memory_equal(back.sign_sk, keys.sign_sk, sizeof(keys.sign_sk));
+	assert_memory_equal(back.box_sk, keys.box_sk, sizeof(keys.box_sk));
+	/* the public halves are recomputed from the secret ones */
+	assert_memory_equal(back.sign_pk, keys.sign_pk, sizeof(keys.sign_pk));
+	assert_memory_equal(back.box_pk, keys.box_pk, sizeof(keys.box_pk));
+
+	/* a fresh nonce each time: two backups of the same keys differ */
+	em_keys_wrap(&keys, wrap_key, "alice", backup2);
+	assert_memory_not_equal(backup, backup2, sizeof(backup));
+	assert_int_equal(em_keys_unwrap(&back, wrap_key, "alice", backup2, sizeof(backup2)), 0);
+}
+
+/* A client written from PROTOCOL.md alone opens our backups. */
+static void test_backup_layout_matches_protocol(void **state)
+{
+	static const char ad[] = "ementor key backup v1\0alice"; /* label, NUL, username */
+	struct em_keys keys;
+	unsigned char wrap_key[32], backup[EM_BACKUP_BYTES], plain[96];
+	unsigned long long plain_len = 0;
+
+	randombytes_buf(wrap_key, sizeof(wrap_key));
+	em_keys_generate(&keys);
+	em_keys_wrap(&keys, wrap_key, "alice", backup);
+	assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(
+	                     plain, &plain_len, NULL, backup + 24, sizeof(backup) - 24,
+	                     (const unsigned char *)ad, sizeof(ad) - 1, backup, wrap_key),
+	                 0);
+	assert_int_equal(plain_len, 96);
+	assert_memory_equal(plain, keys.sign_sk, 64);
+	assert_memory_equal(plain + 64, keys.box_sk, 32);
+}
+
+static void test_unwrap_refuses(void **state)
+{
+	struct em_keys keys, back, untouched;
+	unsigned char wrap_key[32], other_key[32], backup[EM_BACKUP_BYTES + 1];
+
+	randombytes_buf(wrap_key, sizeof(wrap_key));
+	memcpy(other_key, wrap_key, sizeof(other_key));
+	other_key[31] ^= 1;
+	em_keys_generate(&keys);
+	em_keys_wrap(&keys, wrap_key, "alice", backup);
+	backup[EM_BACKUP_BYTES] = 0;
+	memset(&back, 0x5a, sizeof(back));
+	memcpy(&untouched, &back, sizeof(back));
+
+	/* wrong password (so a wrong wrap key) */
+	assert_int_equal(em_keys_unwrap(&back, other_key, "alice", backup, EM_BACKUP_BYTES), -1);
+	/* another user's backup: the username is bound in */
+	assert_int_equal(em_keys_unwrap(&back, wrap_key, "bob", backup, EM_BACKUP_BYTES), -1);
+	assert_int_equal(em_keys_unwrap(&back, wrap_key, "alice2", backup, EM_BACKUP_BYTES), -1);
+	assert_int_equal(em_keys_unwrap(&back, wrap_key, "alic", backup, EM_BACKUP_BYTES), -1);
+	/* any single flipped bit, in nonce, ciphertext or tag */
+	for (size_t i = 0; i < EM_BACKUP_BYTES; i++) {
+		backup[i] ^= 0x01;
+		if (em_keys_unwrap(&back, wrap_key, "alice", backup, EM_BACKUP_BYTES) != -1)
+			fail_msg("a backup with byte %zu flipped opened", i);
+		backup[i] ^= 0x01;
+	}
+	/* truncated or extended */
+	assert_int_equal(em_keys_unwrap(&back, wrap_key, "alice", backup, EM_BACKUP_BYTES - 1), -1);
+	assert_int_equal(em_keys_unwrap(&back, wrap_key, "alice", backup, 24), -1);
+	assert_int_equal(em_keys_unwrap(&back, wrap_key, "alice", backup, 0), -1);
+	assert_int_equal(em_keys_unwrap(&back, wrap_key, "alice", backup, EM_BACKUP_BYTES + 1), -1);
+	/* a failed unwrap leaves the caller's keys alone */
+	assert_memory_equal(&back, &untouched, sizeof(back));
+	/* and the intact backup still opens */
+	assert_int_equal(em_keys_unwrap(&back, wrap_key, "alice", backup, EM_BACKUP_BYTES), 0);
+}
+
+static void test_keys_generate_and_wipe(void **state)
+{
+	struct em_keys a, b;
+	unsigned char pk[32];
+
+	em_keys_generate(&a);
+	em_keys_generate(&b);
+	assert_memory_not_equal(a.sign_pk, b.sign_pk, 32);
+	assert_memory_not_equal(a.box_pk, b.box_pk, 32);
+	/* halves belong together */
+	crypto_sign_ed25519_sk_to_pk(pk, a.sign_sk);
+	assert_memory_equal(pk, a.sign_pk, 32);
+	crypto_scalarmult_base(pk, a.box_sk);
+	assert_memory_equal(pk, a.box_pk, 32);
+
+	memcpy(pk, a.sign_pk, 32);
+	em_keys_wipe(&a);
+	assert_true(is_zero(a.sign_sk, sizeof(a.sign_sk)));
+	assert_true(is_zero(a.box_sk, sizeof(a.box_sk)));
+	assert_memory_equal(a.sign_pk, pk, 32); /* public halves stay */
+}
+
+static void check_fingerprint_format(const char *fp)
+{
+	assert_int_equal(strlen(fp), 39);
+	for (int i = 0; i < 39; i++) {
+		if (i % 5 == 4)
+			assert_int_equal(fp[i], ' ');
+		else
+			assert_non_null(strchr("0123456789abcdef", fp[i]));
+	}
+}
+
+static void test_fingerprint(void **state)
+{
+	unsigned char sign_pk[32], box_pk[32], msg[23 + 64], hash[32];
+	char fp[EM_FINGERPRINT_STRLEN], want[EM_FINGERPRINT_STRLEN], *p = want;
+	struct em_keys keys;
+
+	assert_int_equal(EM_FINGERPRINT_STRLEN, 40); /* 39 characters and the NUL */
+	for (int i = 0; i < 32; i++) {
+		sign_pk[i] = (unsigned char)i;
+		box_pk[i] = (unsigned char)(32 + i);
+	}
+	em_fingerprint(sign_pk, box_pk, fp);
+	check_fingerprint_format(fp);
+	/* an independent implementation (Python's hashlib.blake2b) gave this */
+	assert_string_equal(fp, "12f6 fac4 d9f0 757e 5721 c253 08f3 1a42");
+
+	/* and libsodium in one call over the concatenation, as PROTOCOL.md says */
+	memcpy(msg, "ementor fingerprint v1", 23); /* includes the NUL */
+	memcpy(msg + 23, sign_pk, 32);
+	memcpy(msg + 55, box_pk, 32);
+	crypto_generichash(hash, sizeof(hash), msg, sizeof(msg), NULL, 0);
+	for (int i = 0; i < 16; i++)
+		p += sprintf(p, "%s%02x", i && i % 2 == 0 ? " " : "", hash[i]);
+	assert_string_equal(fp, want);
+
+	memset(sign_pk, 0, 32);
+	memset(box_pk, 0, 32);
+	em_fingerprint(sign_pk, box_pk, fp);
+	assert_string_equal(fp, "6e6d 2e92 c81a 380f c2af a311 ad69 eaf7");
+
+	/* a changed key changes the safety number */
+	em_keys_generate(&keys);
+	em_fingerprint(keys.sign_pk, keys.box_pk, fp);
+	check_fingerprint_format(fp);
+	em_fingerprint(keys.sign_pk, box_pk, want);
+	assert_string_not_equal(fp, want);
+	em_fingerprint(sign_pk, keys.box_pk, want);
+	assert_string_not_equal(fp, want);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_kdf_is_deterministic),
+	    cmocka_unit_test(test_kdf_inputs_change_keys),
+	    cmocka_unit_test(test_kdf_matches_protocol),
+	    cmocka_unit_test(test_kdf_refuses_impossible_parameters),
+	    cmocka_unit_test(test_kdf_defaults_within_wire_limits),
+	    cmocka_unit_test(test_wrap_unwrap_round_trip),
+	    cmocka_unit_test(test_backup_layout_matches_protocol),
+	    cmocka_unit_test(test_unwrap_refuses),
+	    cmocka_unit_test(test_keys_generate_and_wipe),
+	    cmocka_unit_test(test_fingerprint),
+	};
+
+	if (em_crypto_init() != 0)
+		return 1;
+	return cmocka_run_group_tests_name("crypto", tests, NULL, NULL);
+}
