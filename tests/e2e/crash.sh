@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# tests/e2e/crash.sh - kill -9 the server while messages flow. A sender loop
+# (the real CLI, one process per message) keeps sending while ementord is
+# killed and restarted on the same port. Afterwards: every message the server
+# acknowledged is stored and delivered, every message the client queued is
+# delivered from its outbox exactly once, and no reader sees a message twice.
+set -euo pipefail
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+N="${CRASH_MESSAGES:-120}"
+e2e_cert
+DB="$(e2e_fresh_db)"
+export EMENTOR_PASSWORD="correct horse battery"
+
+em_server_start "$LOG" "$CERT" "$KEY" "$DB" || {
+	not_ok "server starts"
+	e2e_summary
+}
+PORT="$EM_SERVER_PORT"
+export EMENTOR_SERVER="$EM_SERVER_URL"
+
+code="$(grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | head -n1 | awk '{print $2}')"
+as maria register --invite "$code" --username maria >/dev/null
+as maria programme create --name Crash --starts 2027-01-01 --ends 2027-12-31 >/dev/null
+invite() { as maria --json invite create --programme 1 --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
+as sam register --invite "$(invite mentor)" --username sam >/dev/null
+as lea register --invite "$(invite mentee)" --username lea >/dev/null
+as maria room create --programme 1 --kind pair --member sam --member lea >/dev/null
+expect_ok "a first message opens the room's key epoch" as sam send 1 "warm-up"
+
+# the sender loop: "i exit-status output" per message
+(
+	for i in $(seq 1 "$N"); do
+		rc=0
+		out="$(as sam send 1 "crash-$i" 2>&1)" || rc=$?
+		printf '%s %s %s\n' "$i" "$rc" "$(tr '\n' ' ' <<<"$out")"
+	done
+) >"$T/sends.log" &
+loop=$!
+
+# kill -9 once some messages are through, then restart on the same port
+for _ in $(seq 1 100); do
+	(($(wc -l <"$T/sends.log") >= N / 4)) && break
+	sleep 0.1
+done
+kill -KILL "$EM_SERVER_PID"
+wait "$EM_SERVER_PID" 2>/dev/null || true
+killed_after="$(wc -l <"$T/sends.log")"
+sleep 1.5
+"$BIN/ementord" serve --listen 127.0.0.1 --port "$PORT" --cert "$CERT" --key "$KEY" --db "$DB" \
+	>>"$LOG" 2>&1 &
+EM_SERVER_PID=$!
+for _ in $(seq 1 100); do
+	curl -fsS --cacert "$CERT" "https://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+wait "$loop"
+
+acked="$(awk '$2 == 0' "$T/sends.log" | wc -l)"
+queued="$(awk '$2 == 4' "$T/sends.log" | wc -l)"
+other="$(awk '$2 != 0 && $2 != 4' "$T/sends.log" | wc -l)"
+echo "sent $N: acknowledged $acked, queued while down $queued, other $other (killed after $killed_after)"
+expect_match "the kill happened while messages flowed" '^[1-9]' "$queued"
+expect_match "no send failed in another way" '^0$' "$other"
+expect_ok "the outbox delivers what was queued" as sam outbox flush
+expect_ok "the outbox is then empty" as sam outbox list
+expect_match "nothing stays queued" 'empty' "$LAST"
+
+expect_ok "the mentee reads the whole history" as lea --json read 1
+printf '%s' "$LAST" >"$T/history.json"
+texts="$(grep -oE '"text": "crash-[0-9]+"' "$T/history.json" | grep -oE 'crash-[0-9]+' || true)"
+expect_match "every message is there" "^$N\$" "$(sort -u <<<"$texts" | grep -c . || true)"
+expect_match "no message appears twice" "^$N\$" "$(grep -c . <<<"$texts" || true)"
+missing=""
+while read -r i rc rest; do
+	[[ $rc == 0 ]] || continue
+	seq="$(grep -oE 'seq [0-9]+' <<<"$rest" | grep -oE '[0-9]+')"
+	# the acknowledged seq holds exactly that text
+	if ! tr -d ' \n' <"$T/history.json" | grep -qE "\"seq\":$seq,[^}]*\"text\":\"crash-$i\"|\"text\":\"crash-$i\"[^}]*\"seq\":$seq[,}]"; then
+		missing="$missing $i@$seq"
+	fi
+done <"$T/sends.log"
+expect_match "every acknowledged seq holds its message" '^$' "$missing"
+seqs="$(tr -d ' \n' <"$T/history.json" | grep -oE '"seq":[0-9]+' | grep -oE '[0-9]+' | tr '\n' ' ')"
+expect_match "sequence numbers are gapless from 1" "^$(seq -s ' ' 1 $((N + 1))) \$" "$seqs"
+
+e2e_summary
