@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# tests/e2e/confidentiality.sh - what the operator holds after a conversation:
+# random plaintexts go back and forth in a pair and a group room; then a
+# pg_dump of the whole database and the server's log must contain none of
+# them, in any common encoding, and the manager has no way to fetch the
+# ciphertext at all.
+set -euo pipefail
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+e2e_cert
+DB="$(e2e_fresh_db)"
+export EMENTOR_PASSWORD="correct horse battery"
+em_server_start "$LOG" "$CERT" "$KEY" "$DB" --log-level debug || {
+	not_ok "server starts"
+	e2e_summary
+}
+export EMENTOR_SERVER="$EM_SERVER_URL"
+
+code="$(grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | head -n1 | awk '{print $2}')"
+as maria register --invite "$code" --username maria >/dev/null
+as maria programme create --name Secret --starts 2027-01-01 --ends 2027-12-31 >/dev/null
+invite() { as maria --json invite create --programme 1 --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
+as sam register --invite "$(invite mentor)" --username sam >/dev/null
+for u in lea max zoe; do as "$u" register --invite "$(invite mentee)" --username "$u" >/dev/null; done
+as maria room create --programme 1 --kind pair --member sam --member lea >/dev/null
+as maria room create --programme 1 --kind group --member sam --member max --member zoe >/dev/null
+
+: >"$T/secrets"
+say() { # say USER ROOM: sends a fresh random sentence and remembers it
+	local secret
+	secret="confidential-$(openssl rand -hex 12)"
+	printf '%s\n' "$secret" >>"$T/secrets"
+	as "$1" send "$2" "$secret" >/dev/null
+}
+for _ in 1 2 3; do
+	say sam 1
+	say lea 1
+	say sam 2
+	say max 2
+	say zoe 2
+done
+expect_ok "the members read their conversations" as lea read 1
+expect_match "and see the plaintext" "$(head -n1 "$T/secrets")" "$LAST"
+
+pg_dump --no-owner "$DB" >"$T/dump.sql"
+expect_match "the dump holds the messages" '^[1-9]' "$(grep -c 'COPY public.messages' "$T/dump.sql")"
+leaks=0
+while read -r secret; do
+	b64="$(printf '%s' "$secret" | base64 -w0 | tr -d '=')"
+	hex="$(printf '%s' "$secret" | od -An -tx1 | tr -d ' \n')"
+	for needle in "$secret" "$b64" "$hex"; do
+		if grep -qF -- "$needle" "$T/dump.sql" "$LOG"; then
+			leaks=$((leaks + 1))
+			echo "leak: $needle"
+		fi
+	done
+done <"$T/secrets"
+expect_match "no plaintext in pg_dump or the server log (15 sentences, 3 encodings)" '^0$' "$leaks"
+
+expect_fail "the manager cannot read a room" 1 "forbidden|may not" as maria read 1
+expect_fail "the manager cannot send into a room" 1 "forbidden|may not|not a member" as maria send 1 "hi"
+
+e2e_summary
