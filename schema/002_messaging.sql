@@ -39,7 +39,7 @@ CREATE TABLE messages (
     sig           bytea NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (room_id, seq),
-    UNIQUE (sender_id, client_msg_id)       -- a resend is recognised, never stored twice
+    UNIQUE (room_id, sender_id, client_msg_id) -- a resend is recognised, never stored twice
 );
 
 CREATE TABLE receipts (

@@ -36,6 +36,9 @@
 #include "store.h"
 
 #define SYNC_PAGE 500
+/* Ciphertext per replay page or history reply (hex in the row, ~1/2 of it as bytes), so a
+ * page stays well under the per-connection output cap whatever the message sizes. */
+#define PAGE_BYTES (256 * 1024)
 
 #define MSG_COLS                                                                                   \
 	"m.room_id, m.seq, m.epoch, m.sender_id, COALESCE(u.username, ''), m.client_msg_id, "      \
@@ -44,8 +47,8 @@
 
 static const struct stmt st_send = {
     "msg_send",
-    "WITH dup AS (SELECT seq, created_at FROM messages WHERE sender_id = $3 AND "
-    "client_msg_id = $4), "
+    "WITH dup AS (SELECT seq, created_at FROM messages WHERE room_id = $1 AND sender_id = $3 "
+    "AND client_msg_id = $4), "
     "r AS (UPDATE rooms SET last_seq = last_seq + 1, epoch_msg_count = epoch_msg_count + 1 "
     "WHERE id = $1 AND epoch = $2 AND NOT rotate_required AND epoch_msg_count < $7 "
     "AND epoch_started_at > now() - make_interval(days => $8::int) "
@@ -408,7 +411,7 @@ static int sync_page_run(struct db_conn *c, struct db_job *job)
 {
 	json_t *todo = json_object_get(job->args, "todo"), *left = json_array(),
 	       *messages = json_array();
-	size_t budget = SYNC_PAGE, i;
+	size_t budget = SYNC_PAGE, bytes = 0, i;
 	json_t *item;
 	int err;
 
@@ -418,9 +421,9 @@ static int sync_page_run(struct db_conn *c, struct db_job *job)
 		int64_t after = json_integer_value(json_array_get(item, 1));
 		struct params p = {0};
 		PGresult *r;
-		int n, take;
+		int n, row;
 
-		if (!budget) {
+		if (!budget || bytes >= PAGE_BYTES) {
 			json_array_append(left, item);
 			continue;
 		}
@@ -434,20 +437,19 @@ static int sync_page_run(struct db_conn *c, struct db_job *job)
 			return fail_db(c, job, err);
 		}
 		n = PQntuples(r);
-		take = n < (int)budget ? n : (int)budget;
-		for (int row = 0; row < take; row++) {
+		for (row = 0; row < n && budget && bytes < PAGE_BYTES; row++, budget--) {
 			json_array_append_new(messages, message_json(r, row));
+			bytes += (size_t)PQgetlength(r, row, 6);
 			after = store_int(r, row, 1);
 		}
-		budget -= (size_t)take;
-		if (n > take) /* asked for one more than the budget: the room has more */
-			json_array_append_new(
-			    left, json_pack("[II]", (json_int_t)room, (json_int_t)after));
+		if (row < n) /* stopped early: the room has more, continue after `after` */
+			json_array_append_new(left, json_pack("[II]", (json_int_t)room,
+							      (json_int_t)after));
 		PQclear(r);
 	}
 	job->result = json_object();
 	job->extra = json_pack("{s:o, s:o, s:O}", "messages", messages, "todo", left, "rooms",
-	                       json_object_get(job->args, "rooms"));
+			       json_object_get(job->args, "rooms"));
 	return EM_OK;
 }
 
@@ -510,7 +512,8 @@ int message_history_run(struct db_conn *c, struct db_job *job)
 	struct params p = {0};
 	json_t *messages;
 	PGresult *r;
-	int err, n;
+	size_t bytes = 0;
+	int err, n, row;
 
 	if ((err = member_check(c, job, room, &last_seq, NULL)))
 		return err;
@@ -522,8 +525,10 @@ int message_history_run(struct db_conn *c, struct db_job *job)
 		return fail_db(c, job, err);
 	n = PQntuples(r);
 	messages = json_array();
-	for (int row = 0; row < n && row < limit; row++)
+	for (row = 0; row < n && row < limit && bytes < PAGE_BYTES; row++) {
 		json_array_append_new(messages, message_json(r, row));
+		bytes += (size_t)PQgetlength(r, row, 6);
+	}
 	PQclear(r);
 	job->result = json_pack("{s:o, s:I, s:b}", "messages", messages, "last_seq",
 	                        (json_int_t)last_seq, "more", n > limit);

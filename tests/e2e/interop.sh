@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# tests/e2e/interop.sh - the C CLI and a JavaScript client written from
+# docs/PROTOCOL.md alone (tests/e2e/node/client.mjs: ws + libsodium.js) as
+# the two members of one pair room of a real ementord over TLS.
+#
+# The manager sets up a programme, invites and the room with the CLI; the JS
+# client registers its mentee from a CLI invite; the CLI mentor sends; then
+# `node --test interop.test.mjs` has the JS client decrypt it, reject a
+# tampered copy, send back (at the CLI's epoch and at an epoch of its own),
+# check a live message from the CLI, the manager's refusals, and JS-to-JS
+# messaging in full; finally the CLI reads what JS sent. Ends with
+# "N passed, N failed" (node's tests are counted one by one).
+set -euo pipefail
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+NODE_DIR="$EM_ROOT/tests/e2e/node"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	echo "node and npm are needed for the JavaScript client: skipping" >&2
+	exit 77
+fi
+
+e2e_cert
+DB="$(e2e_fresh_db)"
+export EMENTOR_PASSWORD="correct horse battery"
+
+em_server_start "$LOG" "$CERT" "$KEY" "$DB" || {
+	not_ok "server starts"
+	e2e_summary
+}
+export EMENTOR_SERVER="$EM_SERVER_URL" EMENTOR_URL="$EM_SERVER_URL"
+
+if (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error >"$T/npm.log" 2>&1); then
+	ok "npm ci installs ws and libsodium-wrappers-sumo"
+else
+	not_ok "npm ci installs ws and libsodium-wrappers-sumo" "$(tail -n 20 "$T/npm.log")"
+	e2e_summary
+fi
+
+# jsctl ARGS...: the JavaScript client's command line (tests/e2e/node/jsctl.mjs).
+jsctl() { (cd "$NODE_DIR" && node jsctl.mjs "$@"); }
+
+# json_has FILE TEXT: FILE (one JSON document, or JSON lines) holds the string
+# TEXT somewhere, however the CLI shapes its output.
+json_has() {
+	node -e '
+		const fs = require("fs");
+		const [file, want] = process.argv.slice(1);
+		const raw = fs.readFileSync(file, "utf8").trim();
+		let docs;
+		try { docs = [JSON.parse(raw)]; } catch { docs = raw.split("\n").filter(Boolean).map((l) => JSON.parse(l)); }
+		const has = (v) => v === want || (v && typeof v === "object" && Object.values(v).some(has));
+		process.exit(docs.some(has) ? 0 : 1);
+	' "$1" "$2" 2>/dev/null
+}
+
+# --- the people, with the C CLI ---------------------------------------------
+
+code="$(grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | head -n1 | awk '{print $2}')"
+expect_ok "the manager registers with the CLI" \
+	as maria register --invite "$code" --username maria --display-name "Maria Manager"
+mgr_fpr="$(sed -nE 's/.*fingerprint: (([0-9a-f]{4} ){7}[0-9a-f]{4}).*/\1/p' <<<"$LAST" | head -n1)"
+expect_match "the CLI shows the manager's fingerprint" '^([0-9a-f]{4} ){7}[0-9a-f]{4}$' "$mgr_fpr"
+
+expect_ok "the manager creates a programme" \
+	as maria programme create --name "Interop 2027" --starts 2027-03-01 --ends 2027-08-31
+prog="$(as maria --json programme list | grep -oE '"id": [0-9]+' | head -n1 | grep -oE '[0-9]+')"
+invite() { as maria --json invite create --programme "$prog" --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
+
+expect_ok "the mentor registers with the CLI" \
+	as sam register --invite "$(invite mentor)" --username sam --display-name "Sam (C CLI)"
+expect_ok "the mentee registers with the JS client from a CLI invite" \
+	jsctl register --invite "$(invite mentee)" --username jess --display-name "Jess (JS)"
+expect_match "the JS registration is a mentee of the programme" "\"role\":\"mentee\".*\"programme_id\":$prog" "$LAST"
+
+expect_ok "the manager creates the pair room with the CLI" \
+	as maria --json room create --programme "$prog" --kind pair --member sam --member jess
+room="$(tr -d ' \n' <<<"$LAST" | grep -oE '"room":\{"id":[0-9]+' | grep -oE '[0-9]+$')"
+expect_match "the room has an id" '^[0-9]+$' "$room"
+expect_ok "the JS mentee is in the room (CLI room show)" as sam room show "$room"
+expect_match "room show lists the JS mentee" 'jess' "$LAST"
+
+# --- messages: CLI -> JS -> CLI ---------------------------------------------
+
+CLI_TEXT="Hello Jess, this is Sam on the C CLI ($RANDOM)"
+JS_TEXT="Hi Sam, Jess here on the JavaScript client ($RANDOM)"
+JS_TEXT2="And again after my own key rotation ($RANDOM)"
+
+expect_ok "the CLI has the messaging commands" "$BIN/ementor" send --help
+expect_ok "the CLI mentor sends to the room" as sam send "$room" "$CLI_TEXT"
+
+export EMENTOR_CA="$CERT"
+export EMENTOR_INTEROP_MANAGER=maria
+export EMENTOR_INTEROP_MANAGER_FPR="$mgr_fpr"
+export EMENTOR_INTEROP_PROGRAMME="$prog"
+export EMENTOR_INTEROP_ROOM="$room"
+export EMENTOR_INTEROP_CLI_USER=sam
+export EMENTOR_INTEROP_JS_USER=jess
+export EMENTOR_INTEROP_CLI_TEXT="$CLI_TEXT"
+export EMENTOR_INTEROP_JS_TEXT="$JS_TEXT"
+export EMENTOR_INTEROP_JS_TEXT2="$JS_TEXT2"
+export EMENTOR_INTEROP_CLI="$BIN/ementor $T/home/sam"
+
+echo "--- node --test interop.test.mjs"
+tap="$T/node.tap"
+node_rc=0
+(cd "$NODE_DIR" && node --test --test-reporter=spec --test-reporter-destination=stdout \
+	--test-reporter=tap --test-reporter-destination="$tap" interop.test.mjs) || node_rc=$?
+node_pass="$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$tap" | tail -n 1)"
+node_fail="$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$tap" | tail -n 1)"
+node_other="$(sed -nE 's/^# (skipped|todo|cancelled) ([0-9]+)$/\2/p' "$tap" | awk '{s += $1} END {print s + 0}')"
+echo "--- node: ${node_pass:-0} passed, ${node_fail:-0} failed, $node_other skipped or cancelled (exit $node_rc)"
+passed=$((passed + ${node_pass:-0}))
+failed=$((failed + ${node_fail:-0} + node_other))
+if [[ -z "$node_pass" || ( $node_rc -ne 0 && ${node_fail:-0} -eq 0 ) ]]; then
+	not_ok "node --test ran to the end" "exit $node_rc"
+fi
+
+expect_ok "the CLI mentor reads the room" as sam read "$room" --json
+printf '%s\n' "$LAST" >"$T/read.json"
+if json_has "$T/read.json" "$CLI_TEXT"; then ok "the CLI reads its own message"; else not_ok "the CLI reads its own message" "$LAST"; fi
+if json_has "$T/read.json" "$JS_TEXT"; then
+	ok "the CLI decrypts what JS sent at the CLI's epoch"
+else
+	not_ok "the CLI decrypts what JS sent at the CLI's epoch" "$LAST"
+fi
+if json_has "$T/read.json" "$JS_TEXT2"; then
+	ok "the CLI decrypts what JS sent at the epoch JS committed"
+else
+	not_ok "the CLI decrypts what JS sent at the epoch JS committed" "$LAST"
+fi
+
+expect_ok "the JS client reads the room again on a fresh connection" jsctl read --username jess "$room"
+printf '%s\n' "$LAST" >"$T/jsread.json"
+if json_has "$T/jsread.json" "$CLI_TEXT" && ! grep -q '"error":"' "$T/jsread.json"; then
+	ok "every message of the room verifies and opens in JS"
+else
+	not_ok "every message of the room verifies and opens in JS" "$LAST"
+fi
+
+expect_fail "the manager cannot read the room with the CLI" 1 "forbidden|manager" as maria read "$room"
+expect_fail "the manager cannot send to the room with the CLI" 1 "forbidden|manager" as maria send "$room" "hello?"
+
+expect_absent "the log holds no message text" "$CLI_TEXT" "$LOG"
+expect_absent "the log holds no JS message text" "$JS_TEXT" "$LOG"
+
+e2e_summary

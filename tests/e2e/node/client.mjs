@@ -1,0 +1,705 @@
+// client.mjs - a small ementor.v1 client library written from docs/PROTOCOL.md
+// alone (no peeking at the C sources): the WebSocket transport with
+// request/reply by id and events (sections 1-2), the account keys (section 4
+// "Account keys"), and end-to-end encrypted messaging (section 5): opening
+// sealed room keys, committing epochs, encrypting/signing and
+// verifying/decrypting messages, sync with replay + `synced` + live events,
+// history, receipts and typing.
+//
+// Crypto is libsodium.js, the *sumo* build: the plain libsodium-wrappers
+// build has no crypto_pwhash (Argon2id), which every client needs.
+//
+// The account-key helpers (deriveKeys, wrapKeys, unwrapKeys, fingerprint)
+// come from lib.mjs, which a colleague wrote from the same document; this file
+// re-exports them so that a caller needs only client.mjs.
+
+import { readFileSync } from 'node:fs';
+import WebSocket from 'ws';
+import {
+  ready as libReady, b64, unb64, deriveKeys, wrapKeys, unwrapKeys, fingerprint, KDF,
+} from './lib.mjs';
+
+export { b64, unb64, deriveKeys, wrapKeys, unwrapKeys, fingerprint, KDF };
+
+export const SUBPROTOCOL = 'ementor.v1';
+export const DEFAULT_TIMEOUT_MS = 10000;
+
+let sodium;
+/** Waits for libsodium; returns it. Call once before anything else. */
+export async function ready() {
+  sodium = await libReady();
+  return sodium;
+}
+
+// --- bytes ---------------------------------------------------------------
+
+const enc = new TextEncoder();
+const dec = new TextDecoder('utf-8', { fatal: true });
+
+export function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** "text" 0x00: every label of section 5.1 is the ASCII text and one NUL. */
+export function label(text) {
+  return concat(enc.encode(text), new Uint8Array([0]));
+}
+
+/** u64 big-endian (8 bytes). */
+export function u64(n) {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(n), false);
+  return b;
+}
+
+/** u32 big-endian (4 bytes). */
+export function u32(n) {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n, false);
+  return b;
+}
+
+function readU64(bytes, off = 0) {
+  const v = new DataView(bytes.buffer, bytes.byteOffset + off, 8).getBigUint64(0, false);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error('u64 out of range');
+  return Number(v);
+}
+
+function bytesEqual(a, b) {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
+  return d === 0;
+}
+
+// --- errors --------------------------------------------------------------
+
+/** An error reply from the server: .code is the section 3 code. */
+export class ProtocolError extends Error {
+  constructor(op, error) {
+    super(`${op}: ${error.code}: ${error.message}`);
+    this.op = op;
+    this.code = error.code;
+    this.retryAfterMs = error.retry_after_ms;
+    this.serverMessage = error.message;
+  }
+}
+
+/** A signature that does not verify, or a key that changed under its pin. */
+export class CryptoError extends Error {
+  constructor(code, message) {
+    super(`${code}: ${message}`);
+    this.code = code;
+  }
+}
+
+// --- section 5.1 byte layouts (pure functions) -----------------------------
+
+/** The bytes signed by key_sig of a room key envelope. */
+export function roomKeySigned(roomId, epoch, recipientId, committerId, roomKey) {
+  return concat(label('ementor room key v1'), u64(roomId), u64(epoch), u64(recipientId), u64(committerId), roomKey);
+}
+
+/** One envelope: crypto_box_seal(u64 committer_id || room_key || key_sig, recipient box_pk): 152 bytes. */
+export function sealRoomKey({ roomId, epoch, recipientId, recipientBoxPk, committerId, committerSignSk, roomKey }) {
+  const keySig = sodium.crypto_sign_detached(roomKeySigned(roomId, epoch, recipientId, committerId, roomKey), committerSignSk);
+  const sealed = sodium.crypto_box_seal(concat(u64(committerId), roomKey, keySig), recipientBoxPk);
+  if (sealed.length !== 152) throw new Error(`sealed envelope is ${sealed.length} bytes, not 152`);
+  return sealed;
+}
+
+/**
+ * Opens an envelope sealed to me and checks key_sig with the committer's
+ * pinned sign_pk. Returns the 32-byte room key; throws CryptoError otherwise.
+ */
+export function openRoomKey({ sealed, roomId, epoch, myId, myBoxPk, myBoxSk, committerId, committerSignPk }) {
+  let plain;
+  try {
+    plain = sodium.crypto_box_seal_open(sealed, myBoxPk, myBoxSk);
+  } catch (e) {
+    throw new CryptoError('seal_open', `room ${roomId} epoch ${epoch}: the envelope does not open`);
+  }
+  if (plain.length !== 8 + 32 + 64) throw new CryptoError('bad_envelope', `opened envelope is ${plain.length} bytes`);
+  const innerCommitter = readU64(plain, 0);
+  if (committerId !== undefined && innerCommitter !== committerId) {
+    throw new CryptoError('bad_envelope', `committer ${innerCommitter} inside, ${committerId} outside`);
+  }
+  const roomKey = plain.slice(8, 40);
+  const keySig = plain.slice(40, 104);
+  const ok = sodium.crypto_sign_verify_detached(
+    keySig, roomKeySigned(roomId, epoch, myId, innerCommitter, roomKey), committerSignPk);
+  if (!ok) throw new CryptoError('bad_key_signature', `room ${roomId} epoch ${epoch}: key_sig does not verify`);
+  return { roomKey, committerId: innerCommitter };
+}
+
+/** The bytes signed by an epoch commit; envelopes: [{recipient_id, sealed: Uint8Array}]. */
+export function commitSigned(roomId, epoch, committerId, envelopes) {
+  const sorted = [...envelopes].sort((a, b) => a.recipient_id - b.recipient_id);
+  const parts = [label('ementor epoch commit v1'), u64(roomId), u64(epoch), u64(committerId), u32(sorted.length)];
+  for (const e of sorted) parts.push(u64(e.recipient_id), sodium.crypto_generichash(32, e.sealed, null));
+  return concat(...parts);
+}
+
+/** ad of a message. */
+export function messageAd(roomId, epoch, senderId, clientMsgId) {
+  return concat(label('ementor message v1'), u64(roomId), u64(epoch), u64(senderId), clientMsgId);
+}
+
+/** The bytes a message signature covers: ad || u32 len(ciphertext) || ciphertext. */
+export function messageSigned(ad, ciphertext) {
+  return concat(ad, u32(ciphertext.length), ciphertext);
+}
+
+export const MAX_TEXT_BYTES = 16384;
+
+/** {clientMsgId, ciphertext, sig} (all bytes) for text, exactly as section 5.1 says. */
+export function encryptMessage({ roomId, epoch, senderId, signSk, roomKey, text, clientMsgId }) {
+  const utf8 = enc.encode(text);
+  if (utf8.length > MAX_TEXT_BYTES) throw new Error(`text is ${utf8.length} bytes, at most ${MAX_TEXT_BYTES}`);
+  clientMsgId ??= sodium.randombytes_buf(16);
+  const ad = messageAd(roomId, epoch, senderId, clientMsgId);
+  const padded = sodium.pad(utf8, 256);
+  const nonce = sodium.randombytes_buf(24);
+  const ciphertext = concat(nonce, sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(padded, ad, null, nonce, roomKey));
+  const sig = sodium.crypto_sign_detached(messageSigned(ad, ciphertext), signSk);
+  return { clientMsgId, ciphertext, sig };
+}
+
+/** Checks a Message's sig with the sender's pinned sign_pk; true or false. */
+export function verifyMessage(msg, senderSignPk) {
+  const ad = messageAd(msg.room_id, msg.epoch, msg.sender_id, unb64(msg.client_msg_id));
+  const ciphertext = unb64(msg.ciphertext);
+  return sodium.crypto_sign_verify_detached(unb64(msg.sig), messageSigned(ad, ciphertext), senderSignPk);
+}
+
+/**
+ * Verify first, then decrypt with the room key of msg.epoch, then unpad.
+ * Returns the text; throws CryptoError('bad_signature'|'decrypt'|...).
+ */
+export function openMessage(msg, senderSignPk, roomKey) {
+  if (!verifyMessage(msg, senderSignPk)) {
+    throw new CryptoError('bad_signature', `room ${msg.room_id} seq ${msg.seq}: the signature does not verify`);
+  }
+  const ad = messageAd(msg.room_id, msg.epoch, msg.sender_id, unb64(msg.client_msg_id));
+  const ciphertext = unb64(msg.ciphertext);
+  let padded;
+  try {
+    padded = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+      null, ciphertext.subarray(24), ad, ciphertext.subarray(0, 24), roomKey);
+  } catch (e) {
+    throw new CryptoError('decrypt', `room ${msg.room_id} seq ${msg.seq}: does not decrypt`);
+  }
+  let utf8;
+  try {
+    utf8 = sodium.unpad(padded, 256);
+  } catch (e) {
+    throw new CryptoError('unpad', `room ${msg.room_id} seq ${msg.seq}: bad padding`);
+  }
+  return dec.decode(utf8);
+}
+
+/** Safety number of two users' keys (section 5.1), 12 groups of 5 digits. */
+export function safetyNumber(a, b) {
+  const h = (u) => sodium.crypto_generichash(32, concat(label('ementor safety v1'), u.signPk, u.boxPk), null);
+  let [x, y] = [h(a), h(b)];
+  if (Buffer.compare(Buffer.from(x), Buffer.from(y)) > 0) [x, y] = [y, x];
+  const H = sodium.crypto_generichash(64, concat(x, y), null);
+  const groups = [];
+  for (let g = 0; g < 12; g++) {
+    let v = 0;
+    for (let i = 0; i < 5; i++) v = v * 256 + H[5 * g + i];
+    groups.push(String(v % 100000).padStart(5, '0'));
+  }
+  return groups.join(' ');
+}
+
+// --- the client ----------------------------------------------------------
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * One logged-in (or not yet) connection to ementord, with the keys and the
+ * per-room state of its user.
+ */
+export class Client {
+  /** Opens wss://… with subprotocol ementor.v1; `ca` is PEM text/Buffer or a file name. */
+  static async connect({ url, ca, origin, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
+    if (!sodium) await ready();
+    url ??= process.env.EMENTOR_URL;
+    ca ??= process.env.EMENTOR_CA;
+    if (typeof ca === 'string' && !ca.includes('-----BEGIN')) ca = readFileSync(ca);
+    const opts = { perMessageDeflate: false, handshakeTimeout: timeoutMs };
+    if (ca) opts.ca = ca;
+    if (origin) opts.origin = origin;
+    const ws = new WebSocket(url, [SUBPROTOCOL], opts);
+    const client = new Client(ws, timeoutMs);
+    await withTimeout(new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('unexpected-response', (req, res) => {
+        reject(new Error(`handshake refused with HTTP ${res.statusCode}`));
+        req.destroy();
+      });
+      ws.once('error', reject);
+    }), timeoutMs + 1000, 'the WebSocket handshake');
+    if (ws.protocol !== SUBPROTOCOL) throw new Error(`server chose subprotocol '${ws.protocol}'`);
+    return client;
+  }
+
+  constructor(ws, timeoutMs) {
+    this.ws = ws;
+    this.timeoutMs = timeoutMs;
+    this.nextId = 1;
+    this.pending = new Map(); // id -> {resolve, reject, op}
+    this.events = []; // events not yet taken by nextEvent()
+    this.listeners = new Map(); // ev -> [fn]
+    this.notify = []; // waiters woken by any frame or state change
+    this.closed = null;
+    this.strays = []; // replies to no pending request (must stay empty)
+    // account
+    this.user = null; // User object of the server
+    this.keys = null; // {signPk, signSk, boxPk, boxSk}
+    this.token = null;
+    // pinned public keys: user id -> {username, signPk, boxPk}
+    this.pins = new Map();
+    // rooms: id -> {cursor, messages: Map seq -> Message, pending: Map, keys: Map epoch -> key, epoch}
+    this.rooms = new Map();
+    this.syncedRooms = null; // data of the last `synced` event
+    this.errors = []; // background failures (gap fill, epoch events)
+
+    ws.on('message', (data, isBinary) => this._onFrame(data, isBinary));
+    ws.on('close', (code, reason) => {
+      this.closed = { code, reason: reason.toString('utf8') };
+      for (const p of this.pending.values()) p.reject(new Error(`connection closed (${code}) before the reply to ${p.op}`));
+      this.pending.clear();
+      this._wake();
+    });
+    ws.on('error', (err) => this.errors.push(err));
+  }
+
+  _wake() {
+    const n = this.notify;
+    this.notify = [];
+    for (const w of n) w();
+  }
+
+  _onFrame(data, isBinary) {
+    let frame;
+    try {
+      frame = JSON.parse(data.toString('utf8'));
+    } catch (e) {
+      this.errors.push(new Error(`unparsable frame from the server${isBinary ? ' (binary)' : ''}`));
+      return;
+    }
+    if (frame && Object.prototype.hasOwnProperty.call(frame, 're')) {
+      const p = this.pending.get(frame.re);
+      if (!p) {
+        this.strays.push(frame);
+      } else {
+        this.pending.delete(frame.re);
+        if (frame.error) p.reject(new ProtocolError(p.op, frame.error));
+        else p.resolve(frame.ok);
+      }
+    } else if (frame && typeof frame.ev === 'string') {
+      this._onEvent(frame.ev, frame.data);
+    } else {
+      this.errors.push(new Error(`frame that is neither reply nor event: ${JSON.stringify(frame)}`));
+    }
+    this._wake();
+  }
+
+  _onEvent(ev, data) {
+    try {
+      if (ev === 'message') this._ingest(data);
+      else if (ev === 'synced') this.syncedRooms = data.rooms;
+      else if (ev === 'epoch') this._onEpochEvent(data);
+      else if (ev === 'room') this._room(data.room_id).refresh = true; // membership changed: rotation may be due
+    } catch (e) {
+      this.errors.push(e);
+    }
+    this.events.push({ ev, data });
+    for (const fn of this.listeners.get(ev) ?? []) fn(data);
+  }
+
+  /** Calls fn(data) for every event `ev` from now on. */
+  on(ev, fn) {
+    if (!this.listeners.has(ev)) this.listeners.set(ev, []);
+    this.listeners.get(ev).push(fn);
+  }
+
+  /** Resolves when check() returns a truthy value (re-checked at every frame). */
+  async waitUntil(check, ms = this.timeoutMs, what = 'a condition') {
+    const loop = async () => {
+      for (;;) {
+        const v = check();
+        if (v) return v;
+        if (this.closed) throw new Error(`connection closed (${this.closed.code}) while waiting for ${what}`);
+        await new Promise((r) => this.notify.push(r));
+      }
+    };
+    return withTimeout(loop(), ms, what);
+  }
+
+  /** Takes (removes from the queue) the next event named ev matching pred. */
+  async nextEvent(ev, pred = () => true, ms = this.timeoutMs) {
+    return this.waitUntil(() => {
+      const i = this.events.findIndex((e) => e.ev === ev && pred(e.data));
+      return i >= 0 ? this.events.splice(i, 1)[0].data : undefined;
+    }, ms, `a ${ev} event`);
+  }
+
+  /** Sends a request; resolves with `ok`, rejects with ProtocolError. */
+  request(op, args, ms = this.timeoutMs) {
+    if (this.closed) return Promise.reject(new Error(`connection closed (${this.closed.code})`));
+    const id = this.nextId++;
+    const frame = { id, op };
+    if (args !== undefined) frame.args = args;
+    const p = new Promise((resolve, reject) => this.pending.set(id, { resolve, reject, op }));
+    this.ws.send(JSON.stringify(frame));
+    return withTimeout(p, ms, `the reply to ${op}`);
+  }
+
+  /** The section 3 error code of a request that must fail (or throws if it succeeds). */
+  async errorCode(op, args) {
+    try {
+      await this.request(op, args);
+    } catch (e) {
+      if (e instanceof ProtocolError) return e.code;
+      throw e;
+    }
+    throw new Error(`${op} succeeded but was expected to fail`);
+  }
+
+  close() {
+    if (!this.closed) this.ws.close(1000);
+  }
+
+  // --- accounts ----------------------------------------------------------
+
+  /**
+   * Makes keys for a new account and registers it with `invite`. Argon2id
+   * runs before the request (slow, but short of the 10 s auth deadline with
+   * the interactive parameters). Returns {user, programme_id, password}.
+   */
+  async register({ invite, username, password, displayName = username, opslimit = KDF.opslimit, memlimit = KDF.memlimit }) {
+    const salt = sodium.randombytes_buf(16);
+    const { authKey, wrapKey } = deriveKeys(password, salt, opslimit, memlimit);
+    const sign = sodium.crypto_sign_keypair();
+    const box = sodium.crypto_box_keypair();
+    const backup = wrapKeys(sign, box, wrapKey, username);
+    if (backup.length !== 136) throw new Error(`key_backup is ${backup.length} bytes`);
+    const r = await this.request('register', {
+      invite, username, display_name: displayName, salt: b64(salt), opslimit, memlimit,
+      auth_key: b64(authKey), sign_pk: b64(sign.publicKey), box_pk: b64(box.publicKey), key_backup: b64(backup),
+    });
+    if (r.user.fingerprint !== fingerprint(sign.publicKey, box.publicKey)) {
+      throw new CryptoError('fingerprint', `server fingerprint ${r.user.fingerprint} is not ours`);
+    }
+    return r;
+  }
+
+  /** prelogin + Argon2id + login + unwrap the key backup. Returns the login result. */
+  async login(username, password) {
+    const pre = await this.request('prelogin', { username });
+    if (pre.alg !== 'argon2id13') throw new Error(`unknown KDF ${pre.alg}`);
+    const { authKey, wrapKey } = deriveKeys(password, unb64(pre.salt), pre.opslimit, pre.memlimit);
+    const r = await this.request('login', { username, auth_key: b64(authKey) });
+    const { signSk, boxSk } = unwrapKeys(unb64(r.key_backup), wrapKey, r.user.username);
+    const signPk = unb64(r.user.sign_pk);
+    const boxPk = unb64(r.user.box_pk);
+    // the unwrapped private keys must belong to the public keys the server has
+    if (!bytesEqual(sodium.crypto_sign_ed25519_sk_to_pk(signSk), signPk) ||
+        !bytesEqual(sodium.crypto_scalarmult_base(boxSk), boxPk)) {
+      throw new CryptoError('key_mismatch', 'the key backup does not match the account public keys');
+    }
+    this.user = r.user;
+    this.token = r.token;
+    this.keys = { signPk, signSk: new Uint8Array(signSk), boxPk, boxSk: new Uint8Array(boxSk) };
+    this.pin(r.user);
+    return r;
+  }
+
+  get id() {
+    return this.user?.id;
+  }
+
+  // --- pinned keys -------------------------------------------------------
+
+  /** Pins a User's public keys on first sight; throws if they changed. */
+  pin(u) {
+    const signPk = unb64(u.sign_pk);
+    const boxPk = unb64(u.box_pk);
+    if (u.fingerprint !== undefined && u.fingerprint !== fingerprint(signPk, boxPk)) {
+      throw new CryptoError('fingerprint', `${u.username}: fingerprint does not match the keys`);
+    }
+    const old = this.pins.get(u.id);
+    if (old) {
+      if (!bytesEqual(old.signPk, signPk) || !bytesEqual(old.boxPk, boxPk)) {
+        throw new CryptoError('key_changed', `${u.username}'s keys changed since they were pinned`);
+      }
+      return old;
+    }
+    const p = { username: u.username, signPk, boxPk };
+    this.pins.set(u.id, p);
+    return p;
+  }
+
+  _room(roomId) {
+    let st = this.rooms.get(roomId);
+    if (!st) {
+      st = { cursor: 0, messages: new Map(), pending: new Map(), keys: new Map(), epoch: undefined, filling: null };
+      this.rooms.set(roomId, st);
+    }
+    return st;
+  }
+
+  // --- rooms and keys ----------------------------------------------------
+
+  /** room.show, pinning the keys of members and former members. */
+  async roomShow(roomId) {
+    const { room } = await this.request('room.show', { room_id: roomId });
+    for (const m of room.members ?? []) this.pin(m);
+    for (const m of room.former_members ?? []) this.pin(m);
+    if (this.user) this._room(roomId).epoch = room.epoch;
+    return room;
+  }
+
+  async _pinned(userId, roomId) {
+    if (!this.pins.has(userId)) await this.roomShow(roomId);
+    const p = this.pins.get(userId);
+    if (!p) throw new CryptoError('unknown_key', `no pinned key for user ${userId} in room ${roomId}`);
+    return p;
+  }
+
+  _openEnvelope(roomId, epoch, committerId, sealedB64) {
+    const committer = this.pins.get(committerId);
+    if (!committer) throw new CryptoError('unknown_key', `no pinned key for committer ${committerId}`);
+    const { roomKey } = openRoomKey({
+      sealed: unb64(sealedB64), roomId, epoch, myId: this.id, myBoxPk: this.keys.boxPk, myBoxSk: this.keys.boxSk,
+      committerId, committerSignPk: committer.signPk,
+    });
+    this._room(roomId).keys.set(epoch, roomKey);
+    return roomKey;
+  }
+
+  /** keys.get: opens and verifies every envelope sealed to me. Returns the current epoch. */
+  async fetchKeys(roomId) {
+    const r = await this.request('keys.get', { room_id: roomId });
+    for (const e of r.envelopes) {
+      if (!this.pins.has(e.committer_id)) await this.roomShow(roomId);
+      this._openEnvelope(roomId, e.epoch, e.committer_id, e.sealed);
+    }
+    this._room(roomId).epoch = r.epoch;
+    return r;
+  }
+
+  _onEpochEvent(d) {
+    // Open at once when the committer is pinned, else after a room.show.
+    const go = async () => {
+      if (!this.pins.has(d.committer_id)) await this.roomShow(d.room_id);
+      this._openEnvelope(d.room_id, d.epoch, d.committer_id, d.sealed);
+      const st = this._room(d.room_id);
+      if (st.epoch === undefined || st.epoch < d.epoch) st.epoch = d.epoch;
+      this._wake();
+    };
+    go().catch((e) => this.errors.push(e));
+  }
+
+  async roomKey(roomId, epoch) {
+    const st = this._room(roomId);
+    if (!st.keys.has(epoch)) await this.fetchKeys(roomId);
+    const k = st.keys.get(epoch);
+    if (!k) throw new CryptoError('no_key', `no key for room ${roomId} epoch ${epoch}`);
+    return k;
+  }
+
+  /**
+   * Rotates: a fresh room key sealed to every current member (me included),
+   * the commit signed, `epoch.commit` with epoch = current + 1. Retries from
+   * room.show on stale_epoch. Returns the new epoch.
+   */
+  async commitEpoch(roomId, { tries = 5, room } = {}) {
+    for (let attempt = 0; ; attempt++) {
+      room ??= await this.roomShow(roomId);
+      const epoch = room.epoch + 1;
+      const roomKey = sodium.randombytes_buf(32);
+      const envelopes = room.members.map((m) => ({
+        recipient_id: m.id,
+        sealed: sealRoomKey({
+          roomId, epoch, recipientId: m.id, recipientBoxPk: this.pins.get(m.id).boxPk,
+          committerId: this.id, committerSignSk: this.keys.signSk, roomKey,
+        }),
+      })).sort((a, b) => a.recipient_id - b.recipient_id);
+      const sig = sodium.crypto_sign_detached(commitSigned(roomId, epoch, this.id, envelopes), this.keys.signSk);
+      try {
+        const r = await this.request('epoch.commit', {
+          room_id: roomId, epoch, envelopes: envelopes.map((e) => ({ recipient_id: e.recipient_id, sealed: b64(e.sealed) })),
+          sig: b64(sig),
+        });
+        const st = this._room(roomId);
+        st.keys.set(r.epoch, roomKey);
+        st.epoch = r.epoch;
+        return r.epoch;
+      } catch (e) {
+        if (e.code === 'stale_epoch' && attempt + 1 < tries) {
+          room = undefined;
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  /** Makes sure the room can take a message: rotates when room.show says so. Returns the epoch. */
+  async ensureEpoch(roomId) {
+    const room = await this.roomShow(roomId);
+    if (room.rotate_required) return this.commitEpoch(roomId, { room });
+    await this.roomKey(roomId, room.epoch);
+    return room.epoch;
+  }
+
+  // --- messages ----------------------------------------------------------
+
+  /** The args of `send` for text at the given epoch (bytes → base64url). */
+  async sealMessage(roomId, epoch, text, clientMsgId) {
+    const roomKey = await this.roomKey(roomId, epoch);
+    const m = encryptMessage({ roomId, epoch, senderId: this.id, signSk: this.keys.signSk, roomKey, text, clientMsgId });
+    return { room_id: roomId, epoch, client_msg_id: b64(m.clientMsgId), ciphertext: b64(m.ciphertext), sig: b64(m.sig) };
+  }
+
+  /**
+   * Encrypts, signs and sends text. On stale_epoch refreshes keys and
+   * re-encrypts; on rotate_required rotates first. Returns the reply
+   * {seq, sent_at, duplicate} plus the args sent.
+   */
+  async sendText(roomId, text, { tries = 4 } = {}) {
+    const st = this._room(roomId);
+    let epoch = st.epoch;
+    if (epoch === undefined || st.refresh || !st.keys.has(epoch)) {
+      st.refresh = false;
+      epoch = await this.ensureEpoch(roomId);
+    }
+    const clientMsgId = sodium.randombytes_buf(16);
+    for (let attempt = 0; ; attempt++) {
+      const args = await this.sealMessage(roomId, epoch, text, clientMsgId);
+      try {
+        const r = await this.request('send', args);
+        return { ...r, args };
+      } catch (e) {
+        if (attempt + 1 >= tries) throw e;
+        if (e.code === 'rotate_required') epoch = await this.commitEpoch(roomId);
+        else if (e.code === 'stale_epoch') {
+          await this.fetchKeys(roomId);
+          epoch = await this.ensureEpoch(roomId);
+        } else throw e;
+      }
+    }
+  }
+
+  /** Verifies and decrypts a Message; returns the text (throws CryptoError). */
+  async open(msg) {
+    const sender = await this._pinned(msg.sender_id, msg.room_id);
+    if (sender.username !== msg.sender) {
+      throw new CryptoError('sender_mismatch', `sender ${msg.sender} is user ${msg.sender_id}, pinned as ${sender.username}`);
+    }
+    // verify first (section 5.1), before even fetching the room key
+    if (!verifyMessage(msg, sender.signPk)) {
+      throw new CryptoError('bad_signature', `room ${msg.room_id} seq ${msg.seq}: the signature does not verify`);
+    }
+    const roomKey = await this.roomKey(msg.room_id, msg.epoch);
+    return openMessage(msg, sender.signPk, roomKey);
+  }
+
+  /** Per-room state on a Message (replayed, live or from history): drop dups, detect gaps. */
+  _ingest(m) {
+    const st = this._room(m.room_id);
+    if (m.seq <= st.cursor || st.pending.has(m.seq)) return false;
+    st.pending.set(m.seq, m);
+    while (st.pending.has(st.cursor + 1)) {
+      const next = st.pending.get(st.cursor + 1);
+      st.pending.delete(st.cursor + 1);
+      st.messages.set(next.seq, next);
+      st.cursor++;
+    }
+    if (st.pending.size > 0 && !st.filling) {
+      st.filling = this._fillGap(m.room_id).catch((e) => this.errors.push(e)).finally(() => {
+        st.filling = null;
+        this._wake();
+      });
+    }
+    return true;
+  }
+
+  /** A gap: fetch the missing range with history; never skip. */
+  async _fillGap(roomId) {
+    const st = this._room(roomId);
+    st.gapFills = (st.gapFills ?? 0) + 1;
+    while (st.pending.size > 0) {
+      const before = st.cursor;
+      const h = await this.request('history', { room_id: roomId, after_seq: st.cursor, limit: 500 });
+      for (const m of h.messages) this._ingest(m);
+      if (st.cursor === before) throw new Error(`history after ${before} in room ${roomId} did not fill the gap`);
+    }
+  }
+
+  /**
+   * `sync` with cursors from local state (or given). Resolves with the reply
+   * after the `synced` event, i.e. once the replay is in.
+   */
+  async sync(cursors) {
+    cursors ??= [...this.rooms].filter(([, st]) => st.cursor > 0).map(([room_id, st]) => ({ room_id, seq: st.cursor }));
+    this.syncedRooms = null;
+    const r = await this.request('sync', cursors.length ? { cursors } : {});
+    for (const room of r.rooms) {
+      const st = this._room(room.room_id);
+      if (st.epoch === undefined || st.epoch < room.epoch) st.epoch = room.epoch;
+    }
+    const synced = await this.waitUntil(() => this.syncedRooms, this.timeoutMs, 'the synced event');
+    // once synced, every room is complete up to its last_seq
+    await this.waitUntil(() => synced.every((s) => this._room(s.room_id).cursor >= s.last_seq && !this._room(s.room_id).filling),
+      this.timeoutMs, 'the replay to be complete');
+    return { ...r, synced };
+  }
+
+  /** Messages of a room held locally, ascending. */
+  messages(roomId) {
+    return [...this._room(roomId).messages.values()];
+  }
+
+  /** Waits for a message of room with seq >= seq in local state. */
+  waitMessage(roomId, seq, ms = this.timeoutMs) {
+    return this.waitUntil(() => this._room(roomId).messages.get(seq), ms, `message ${seq} of room ${roomId}`);
+  }
+
+  history(roomId, afterSeq = 0, limit) {
+    const args = { room_id: roomId, after_seq: afterSeq };
+    if (limit !== undefined) args.limit = limit;
+    return this.request('history', args);
+  }
+
+  receipt(roomId, seq) {
+    return this.request('receipt', { room_id: roomId, seq });
+  }
+
+  typing(roomId) {
+    return this.request('typing', { room_id: roomId });
+  }
+}
+
+/** Connects and logs in; returns the Client. */
+export async function loginClient(username, password, opts) {
+  const c = await Client.connect(opts);
+  await c.login(username, password);
+  return c;
+}

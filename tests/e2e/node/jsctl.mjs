@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// jsctl.mjs - the JavaScript client of client.mjs as a tiny command line, so
+// that shell scripts (tests/e2e/interop.sh) can drive it next to the C CLI.
+//
+//   node jsctl.mjs register --invite CODE --username NAME [--display-name NAME]
+//   node jsctl.mjs send --username NAME ROOM TEXT
+//   node jsctl.mjs read --username NAME ROOM        (one JSON line per message)
+//
+// The server and its certificate come from EMENTOR_URL and EMENTOR_CA, the
+// password from EMENTOR_PASSWORD. Exit 0 on success, 1 with a message on
+// stderr otherwise.
+
+import { Client, ready } from './client.mjs';
+
+function die(msg) {
+  process.stderr.write(`jsctl: ${msg}\n`);
+  process.exit(1);
+}
+
+function parse(argv) {
+  const opts = {};
+  const rest = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a.startsWith('--')) {
+      if (i + 1 >= argv.length) die(`${a} needs a value`);
+      opts[a.slice(2)] = argv[++i];
+    } else {
+      rest.push(a);
+    }
+  }
+  return { opts, rest };
+}
+
+async function main() {
+  const [cmd, ...args] = process.argv.slice(2);
+  const { opts, rest } = parse(args);
+  const password = process.env.EMENTOR_PASSWORD ?? die('EMENTOR_PASSWORD is not set');
+  if (!process.env.EMENTOR_URL) die('EMENTOR_URL is not set');
+  await ready();
+  const c = await Client.connect();
+  try {
+    if (cmd === 'register') {
+      const r = await c.register({
+        invite: opts.invite ?? die('--invite is required'),
+        username: opts.username ?? die('--username is required'),
+        password,
+        displayName: opts['display-name'],
+      });
+      process.stdout.write(`${JSON.stringify(r)}\n`);
+    } else if (cmd === 'send' || cmd === 'read') {
+      await c.login(opts.username ?? die('--username is required'), password);
+      const roomId = Number(rest[0]);
+      if (!Number.isSafeInteger(roomId) || roomId <= 0) die('ROOM must be a room id');
+      if (cmd === 'send') {
+        if (rest.length !== 2) die('usage: send --username NAME ROOM TEXT');
+        const r = await c.sendText(roomId, rest[1]);
+        process.stdout.write(`${JSON.stringify({ seq: r.seq, sent_at: r.sent_at, duplicate: r.duplicate })}\n`);
+      } else {
+        await c.sync();
+        for (const m of c.messages(roomId)) {
+          let text = null;
+          let error = null;
+          try {
+            text = await c.open(m);
+          } catch (e) {
+            error = e.code ?? e.message;
+          }
+          process.stdout.write(`${JSON.stringify({ seq: m.seq, epoch: m.epoch, sender: m.sender, sent_at: m.sent_at, text, error })}\n`);
+        }
+      }
+    } else {
+      die('usage: jsctl.mjs register|send|read ...');
+    }
+  } finally {
+    c.close();
+  }
+}
+
+main().then(() => process.exit(0), (e) => die(e.message));
