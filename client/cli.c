@@ -161,8 +161,7 @@ int cli_connect(const struct cli *cli, const char *server, struct conn **out)
 	return CLI_EXIT_OK;
 }
 
-/* "about 3 seconds", "about 2 minutes": how long the server asks us to wait. */
-static const char *cli_describe_wait(int64_t ms, char *buf, size_t len)
+const char *cli_describe_wait(int64_t ms, char *buf, size_t len)
 {
 	int64_t s = (ms + 999) / 1000;
 

@@ -105,6 +105,9 @@ int cli_connect(const struct cli *cli, const char *server, struct conn **out);
  */
 int cli_call(const struct cli *cli, struct conn *c, enum em_op op, json_t *args, json_t **result);
 
+/* "about 3 seconds", "about 2 minutes": how long the server asks us to wait. */
+const char *cli_describe_wait(int64_t ms, char *buf, size_t len);
+
 /* Resolves the home and loads session.json, explaining failures. Returns an exit code. */
 int cli_session_load(struct cli *cli, struct home_session *s);
 /* Sends `resume` with the saved token on c, explaining failures. Returns an exit code. */
@@ -166,5 +169,11 @@ int cmd_room_list(struct cli *cli, int argc, char **argv);
 int cmd_room_show(struct cli *cli, int argc, char **argv);
 int cmd_room_add(struct cli *cli, int argc, char **argv);
 int cmd_room_remove(struct cli *cli, int argc, char **argv);
+int cmd_send(struct cli *cli, int argc, char **argv);
+int cmd_read(struct cli *cli, int argc, char **argv);
+int cmd_chat(struct cli *cli, int argc, char **argv);
+int cmd_outbox(struct cli *cli, int argc, char **argv);
+int cmd_verify(struct cli *cli, int argc, char **argv);
+int cmd_trust(struct cli *cli, int argc, char **argv);
 
 #endif

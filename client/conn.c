@@ -1,23 +1,31 @@
 /*
- * conn.c - a small synchronous request/response layer over one lws client
- * connection, which is all a command-line client needs: connect, send a
- * request, run lws_service() until the reply with the matching `re` arrives,
- * and say in plain words what went wrong when something does (refused TCP
- * connection, certificate that does not verify, refused WebSocket upgrade,
- * close by the server, timeout).
+ * conn.c - a small request/reply and event layer over one lws client
+ * connection, which is all a command-line client needs: connect, send
+ * requests, run lws_service() until the reply with the matching `re`
+ * arrives, hand out the server's events (`message`, `epoch`, ...) in the
+ * order they came, and say in plain words what went wrong when something
+ * does (refused TCP connection, certificate that does not verify, refused
+ * WebSocket upgrade, close by the server, timeout).
  *
  * DESIGN. Each struct conn owns its own lws context (one client vhost, TLS
  * trust from --ca or the system store), so a command may open a second
- * connection after a slow key derivation without sharing state. Only one
- * request is in flight at a time: the frame waits in `out` until lws says the
- * socket is writeable (lws rule: write only from LWS_CALLBACK_CLIENT_WRITEABLE),
- * incoming fragments accumulate in `in` up to CONN_MAX_MESSAGE, events and
- * replies to other ids are dropped. A deadline (lws_sul) bounds every wait.
- * Buffers that held requests or replies are wiped: they carry tokens and keys.
+ * connection after a slow key derivation without sharing state. Outgoing
+ * frames wait in a FIFO until lws says the socket is writeable (lws rule:
+ * write only from LWS_CALLBACK_CLIENT_WRITEABLE), one frame per callback.
+ * Incoming fragments accumulate in `in` up to CONN_MAX_MESSAGE; a complete
+ * message is a reply (kept in a short list until someone claims its id) or
+ * an event (kept in a FIFO of at most CONN_MAX_EVENTS; beyond that they are
+ * counted as dropped so that the caller resynchronises, never silently
+ * skips). Every wait is one loop, conn_run(), bounded by a deadline (lws_sul)
+ * and ended early by a predicate. lws 4.1.6 ignores lws_service()'s timeout,
+ * so waiting for stdin as well uses a 50 ms tick timer and a poll() of the
+ * descriptor after each service round. Buffers that held requests or
+ * replies are wiped: they carry tokens and keys.
  *
  * Thread: everything here runs on the caller's (main) thread; lws calls
  * conn_callback() from inside lws_service() on that same thread.
  */
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +41,21 @@
 
 /* How long conn_free() waits for the server to answer our close frame. */
 #define CONN_CLOSE_WAIT_MS 2000
+/* How often conn_next() looks at its file descriptor. */
+#define CONN_FD_TICK_MS 50
+
+/* An outgoing frame, LWS_PRE bytes of headroom before the text. */
+struct conn_frame {
+	struct conn_frame *next;
+	size_t len;
+	unsigned char buf[];
+};
+
+/* A received reply or event. */
+struct conn_msg {
+	struct conn_msg *next;
+	struct em_incoming in;
+};
 
 enum conn_state {
 	CONN_ST_IDLE,
@@ -60,10 +83,10 @@ struct conn {
 	lws_sorted_usec_list_t deadline;
 	int timed_out;
 
-	/* Outgoing frame with LWS_PRE bytes of headroom; NULL when nothing to send. */
-	unsigned char *out;
-	size_t out_len;
+	/* Outgoing frames, oldest first. */
+	struct conn_frame *out_head, *out_tail;
 	int want_close;
+	lws_sorted_usec_list_t tick;
 
 	/* Incoming message being reassembled from fragments. */
 	char *in;
@@ -71,9 +94,12 @@ struct conn {
 	size_t in_cap;
 
 	int64_t next_id;
-	int64_t waiting_id; /* -1 when no request is outstanding */
-	int have_reply;
-	struct em_incoming reply;
+	/* Replies not yet claimed (newest first) and events (oldest first). */
+	struct conn_msg *replies;
+	size_t nreplies;
+	struct conn_msg *ev_head, *ev_tail;
+	size_t nevents;
+	size_t dropped;
 
 	/* Close frame from the server, if one came. */
 	int close_code;
@@ -197,30 +223,71 @@ static void conn_on_closed(struct conn *c)
 		conn_fail(c, CONN_ERR_CLOSED, "the server closed the connection");
 }
 
+static void conn_msg_free(struct conn_msg *m)
+{
+	if (m) {
+		em_incoming_clear(&m->in);
+		free(m);
+	}
+}
+
+/* Keeps a reply; the oldest unclaimed one goes when there are too many. */
+static void conn_keep_reply(struct conn *c, struct conn_msg *m)
+{
+	m->next = c->replies;
+	c->replies = m;
+	if (++c->nreplies > CONN_MAX_REPLIES) {
+		struct conn_msg **pp = &c->replies;
+
+		while ((*pp)->next)
+			pp = &(*pp)->next;
+		conn_msg_free(*pp);
+		*pp = NULL;
+		c->nreplies--;
+	}
+}
+
+static void conn_keep_event(struct conn *c, struct conn_msg *m)
+{
+	if (c->nevents >= CONN_MAX_EVENTS) {
+		c->dropped++;
+		conn_msg_free(m);
+		return;
+	}
+	m->next = NULL;
+	if (c->ev_tail)
+		c->ev_tail->next = m;
+	else
+		c->ev_head = m;
+	c->ev_tail = m;
+	c->nevents++;
+}
+
 /* Handles one complete incoming message. Returns 0, or -1 to drop the connection. */
 static int conn_on_message(struct conn *c)
 {
-	struct em_incoming in;
-	int rc = em_incoming_parse(c->in, c->in_len, &in);
+	struct conn_msg *m = calloc(1, sizeof(*m));
+	int rc;
 
+	if (!m) {
+		conn_fail(c, CONN_ERR_NOMEM, "out of memory");
+		return -1;
+	}
+	rc = em_incoming_parse(c->in, c->in_len, &m->in);
 	sodium_memzero(c->in, c->in_len);
 	c->in_len = 0;
 	if (rc != EM_OK) {
+		free(m);
 		conn_fail(c, CONN_ERR_PROTOCOL,
 		          "the server sent a frame that is not %s JSON (%s); is this an ementor "
 		          "server of the same version?",
 		          EM_SUBPROTOCOL, em_err_code(rc));
 		return -1;
 	}
-	/* An error without an id answers a frame the server could not read: ours. */
-	if (!in.is_event && c->waiting_id >= 0 && !c->have_reply &&
-	    (in.re == c->waiting_id || (in.re < 0 && !in.result))) {
-		c->reply = in;
-		c->have_reply = 1;
-		return 0;
-	}
-	/* Events and replies to requests we gave up on are not ours to act on. */
-	em_incoming_clear(&in);
+	if (m->in.is_event)
+		conn_keep_event(c, m);
+	else
+		conn_keep_reply(c, m);
 	return 0;
 }
 
@@ -265,24 +332,38 @@ static int conn_on_receive(struct conn *c, struct lws *wsi, const void *data, si
 	return conn_on_message(c);
 }
 
+static void conn_frame_free(struct conn_frame *f)
+{
+	if (f) {
+		sodium_memzero(f->buf, LWS_PRE + f->len);
+		free(f);
+	}
+}
+
 static int conn_on_writeable(struct conn *c, struct lws *wsi)
 {
+	struct conn_frame *f = c->out_head;
 	int n;
 
-	if (c->want_close) {
+	if (!f && c->want_close) {
+		/* Frames queued before the close (a last receipt) went out first. */
 		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
 		return -1;
 	}
-	if (!c->out)
+	if (!f)
 		return 0;
-	n = lws_write(wsi, c->out + LWS_PRE, c->out_len, LWS_WRITE_TEXT);
-	sodium_memzero(c->out, LWS_PRE + c->out_len);
-	free(c->out);
-	c->out = NULL;
-	if (n < (int)c->out_len) {
+	c->out_head = f->next;
+	if (!c->out_head)
+		c->out_tail = NULL;
+	n = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
+	if (n < (int)f->len) {
+		conn_frame_free(f);
 		conn_fail(c, CONN_ERR_CLOSED, "sending to the server failed");
 		return -1;
 	}
+	conn_frame_free(f);
+	if (c->out_head || c->want_close)
+		lws_callback_on_writable(wsi);
 	return 0;
 }
 
@@ -312,7 +393,7 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		c->state = CONN_ST_OPEN;
 		c->opened_at_ms = conn_now_ms();
-		if (c->out)
+		if (c->out_head)
 			lws_callback_on_writable(wsi);
 		break;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
@@ -354,22 +435,87 @@ static void conn_on_deadline(lws_sorted_usec_list_t *sul)
 	lws_cancel_service(c->ctx);
 }
 
+static void conn_on_tick(lws_sorted_usec_list_t *sul)
+{
+	struct conn *c = lws_container_of(sul, struct conn, tick);
+
+	lws_cancel_service(c->ctx); /* only to end the poll wait: see conn_on_deadline() */
+}
+
 /*
- * Services lws until `until_state` is left (connecting), a reply arrives
- * (waiting_id >= 0), the connection fails, or timeout_ms pass.
+ * Services lws until done(c, arg) is true, the deadline of timeout_ms passes,
+ * or lws fails. With tick_ms > 0, each service round lasts at most that long,
+ * so that done() also sees things lws does not watch (stdin).
  */
-static void conn_wait(struct conn *c, enum conn_state until_state, int timeout_ms)
+static void conn_run(struct conn *c, int timeout_ms, int tick_ms,
+                     int (*done)(struct conn *c, void *arg), void *arg)
 {
 	c->timed_out = 0;
 	lws_sul_schedule(c->ctx, 0, &c->deadline, conn_on_deadline,
 	                 (lws_usec_t)timeout_ms * LWS_US_PER_MS);
-	while (!c->timed_out && c->state == until_state) {
-		if (c->waiting_id >= 0 && c->have_reply)
-			break;
+	while (!c->timed_out && !done(c, arg)) {
+		if (tick_ms > 0)
+			lws_sul_schedule(c->ctx, 0, &c->tick, conn_on_tick,
+			                 (lws_usec_t)tick_ms * LWS_US_PER_MS);
 		if (lws_service(c->ctx, 0) < 0)
 			break;
 	}
+	lws_sul_cancel(&c->tick);
 	lws_sul_cancel(&c->deadline);
+}
+
+static int conn_done_connecting(struct conn *c, void *arg)
+{
+	return c->state != CONN_ST_CONNECTING;
+}
+
+static int conn_done_closing(struct conn *c, void *arg)
+{
+	return c->state != CONN_ST_OPEN;
+}
+
+/* The kept reply to request *(int64_t *)arg, unlinked; NULL if none yet. */
+static struct conn_msg *conn_take_reply(struct conn *c, int64_t id)
+{
+	for (struct conn_msg **pp = &c->replies; *pp; pp = &(*pp)->next) {
+		struct conn_msg *m = *pp;
+
+		/* An error without an id answers a frame the server could not
+		 * read; with one request waited for at a time, it is ours. */
+		if (m->in.re == id || (m->in.re < 0 && !m->in.result)) {
+			*pp = m->next;
+			c->nreplies--;
+			return m;
+		}
+	}
+	return NULL;
+}
+
+static int conn_done_reply(struct conn *c, void *arg)
+{
+	int64_t id = *(const int64_t *)arg;
+
+	if (c->state != CONN_ST_OPEN)
+		return 1;
+	for (struct conn_msg *m = c->replies; m; m = m->next)
+		if (m->in.re == id || (m->in.re < 0 && !m->in.result))
+			return 1;
+	return 0;
+}
+
+/* Whether fd has input (or end of file, or an error) without blocking. */
+static int conn_fd_ready(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL));
+}
+
+static int conn_done_next(struct conn *c, void *arg)
+{
+	int fd = *(const int *)arg;
+
+	return c->ev_head || c->state != CONN_ST_OPEN || (fd >= 0 && conn_fd_ready(fd));
 }
 
 struct conn *conn_new(const char *url, const char *ca_file)
@@ -384,8 +530,6 @@ struct conn *conn_new(const char *url, const char *ca_file)
 		conn_free(c);
 		return NULL;
 	}
-	c->waiting_id = -1;
-	c->reply.re = -1;
 	lws_set_log_level(getenv("EMENTOR_DEBUG") ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO : 0,
 	                  NULL);
 	return c;
@@ -481,7 +625,7 @@ int conn_connect(struct conn *c)
 		          c->host, c->port);
 		return c->err;
 	}
-	conn_wait(c, CONN_ST_CONNECTING, CONN_TIMEOUT_MS);
+	conn_run(c, CONN_TIMEOUT_MS, 0, conn_done_connecting, NULL);
 	if (c->state == CONN_ST_OPEN)
 		return CONN_OK;
 	if (c->state == CONN_ST_CONNECTING)
@@ -490,14 +634,14 @@ int conn_connect(struct conn *c)
 	return c->err ? c->err : CONN_ERR_CONNECT;
 }
 
-int conn_call(struct conn *c, enum em_op op, json_t *args, struct em_incoming *reply)
+int conn_send(struct conn *c, enum em_op op, json_t *args, int64_t *id)
 {
+	struct conn_frame *f;
 	char *text = NULL;
 	size_t len;
-	int rc;
 
-	memset(reply, 0, sizeof(*reply));
-	reply->re = -1;
+	if (id)
+		*id = -1;
 	if (c->state != CONN_ST_OPEN || !c->wsi) {
 		json_decref(args);
 		if (c->state != CONN_ST_FAILED)
@@ -508,44 +652,106 @@ int conn_call(struct conn *c, enum em_op op, json_t *args, struct em_incoming *r
 	text = em_encode_request(c->next_id, op, args); /* takes args */
 	if (!text) {
 		conn_fail(c, CONN_ERR_NOMEM, "out of memory");
-		rc = c->err;
-		goto out;
+		return c->err;
 	}
 	len = strlen(text);
-	c->out = malloc(LWS_PRE + len);
-	if (!c->out) {
-		conn_fail(c, CONN_ERR_NOMEM, "out of memory");
-		rc = c->err;
-		goto out;
-	}
-	memcpy(c->out + LWS_PRE, text, len);
-	c->out_len = len;
-	c->waiting_id = c->next_id;
-	c->have_reply = 0;
-	lws_callback_on_writable(c->wsi);
-
-	conn_wait(c, CONN_ST_OPEN, CONN_TIMEOUT_MS);
-	if (c->have_reply) {
-		*reply = c->reply;
-		memset(&c->reply, 0, sizeof(c->reply));
-		c->reply.re = -1;
-		rc = CONN_OK;
-	} else if (c->state == CONN_ST_OPEN) {
-		conn_fail(c, CONN_ERR_TIMEOUT,
-		          "the server did not answer the %s request within %d s", em_op_name(op),
-		          CONN_TIMEOUT_MS / 1000);
-		rc = c->err;
-	} else {
-		rc = c->err ? c->err : CONN_ERR_CLOSED;
-	}
-	c->waiting_id = -1;
-	c->have_reply = 0;
-out:
-	if (text) {
-		sodium_memzero(text, strlen(text));
+	f = malloc(sizeof(*f) + LWS_PRE + len);
+	if (!f) {
+		sodium_memzero(text, len);
 		free(text);
+		conn_fail(c, CONN_ERR_NOMEM, "out of memory");
+		return c->err;
 	}
+	f->next = NULL;
+	f->len = len;
+	memcpy(f->buf + LWS_PRE, text, len);
+	sodium_memzero(text, len);
+	free(text);
+	if (c->out_tail)
+		c->out_tail->next = f;
+	else
+		c->out_head = f;
+	c->out_tail = f;
+	lws_callback_on_writable(c->wsi);
+	if (id)
+		*id = c->next_id;
+	return CONN_OK;
+}
+
+int conn_wait_reply(struct conn *c, int64_t id, int timeout_ms, struct em_incoming *reply)
+{
+	struct conn_msg *m;
+
+	memset(reply, 0, sizeof(*reply));
+	reply->re = -1;
+	if (c->state == CONN_ST_OPEN && !conn_done_reply(c, &id))
+		conn_run(c, timeout_ms, 0, conn_done_reply, &id);
+	m = conn_take_reply(c, id);
+	if (m) {
+		*reply = m->in;
+		free(m);
+		return CONN_OK;
+	}
+	if (c->state == CONN_ST_OPEN)
+		conn_fail(c, CONN_ERR_TIMEOUT, "the server did not answer within %d s",
+		          timeout_ms / 1000);
+	else if (c->state != CONN_ST_FAILED)
+		conn_fail(c, CONN_ERR_CLOSED, "the connection to the server is closed");
+	return c->err ? c->err : CONN_ERR_CLOSED;
+}
+
+int conn_call(struct conn *c, enum em_op op, json_t *args, struct em_incoming *reply)
+{
+	int64_t id;
+	int rc = conn_send(c, op, args, &id);
+
+	if (rc != CONN_OK) {
+		memset(reply, 0, sizeof(*reply));
+		reply->re = -1;
+		return rc;
+	}
+	rc = conn_wait_reply(c, id, CONN_TIMEOUT_MS, reply);
+	if (rc == CONN_ERR_TIMEOUT)
+		snprintf(c->errmsg, sizeof(c->errmsg),
+		         "the server did not answer the %s request within %d s", em_op_name(op),
+		         CONN_TIMEOUT_MS / 1000);
 	return rc;
+}
+
+int conn_next(struct conn *c, int fd, int timeout_ms, struct em_incoming *ev)
+{
+	struct conn_msg *m;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->re = -1;
+	if (!c->ev_head && c->state == CONN_ST_OPEN && timeout_ms > 0 && !conn_done_next(c, &fd))
+		conn_run(c, timeout_ms, fd >= 0 ? CONN_FD_TICK_MS : 0, conn_done_next, &fd);
+	m = c->ev_head;
+	if (m) {
+		c->ev_head = m->next;
+		if (!c->ev_head)
+			c->ev_tail = NULL;
+		c->nevents--;
+		*ev = m->in;
+		free(m);
+		return CONN_NEXT_EVENT;
+	}
+	if (fd >= 0 && conn_fd_ready(fd))
+		return CONN_NEXT_FD;
+	if (c->state != CONN_ST_OPEN) {
+		if (c->state != CONN_ST_FAILED)
+			conn_fail(c, CONN_ERR_CLOSED, "the connection to the server is closed");
+		return c->err ? c->err : CONN_ERR_CLOSED;
+	}
+	return CONN_NEXT_IDLE;
+}
+
+size_t conn_events_dropped(struct conn *c)
+{
+	size_t n = c->dropped;
+
+	c->dropped = 0;
+	return n;
 }
 
 int64_t conn_age_ms(const struct conn *c)
@@ -570,19 +776,32 @@ void conn_free(struct conn *c)
 	if (c->ctx && c->state == CONN_ST_OPEN && c->wsi) {
 		c->want_close = 1;
 		lws_callback_on_writable(c->wsi);
-		conn_wait(c, CONN_ST_OPEN, CONN_CLOSE_WAIT_MS);
+		conn_run(c, CONN_CLOSE_WAIT_MS, 0, conn_done_closing, NULL);
 	}
 	if (c->ctx)
 		lws_context_destroy(c->ctx);
-	if (c->out) {
-		sodium_memzero(c->out, LWS_PRE + c->out_len);
-		free(c->out);
+	while (c->out_head) {
+		struct conn_frame *f = c->out_head;
+
+		c->out_head = f->next;
+		conn_frame_free(f);
 	}
 	if (c->in) {
 		sodium_memzero(c->in, c->in_cap);
 		free(c->in);
 	}
-	em_incoming_clear(&c->reply);
+	while (c->replies) {
+		struct conn_msg *m = c->replies;
+
+		c->replies = m->next;
+		conn_msg_free(m);
+	}
+	while (c->ev_head) {
+		struct conn_msg *m = c->ev_head;
+
+		c->ev_head = m->next;
+		conn_msg_free(m);
+	}
 	free(c->url);
 	free(c->ca_file);
 	free(c);

@@ -1,7 +1,9 @@
 /*
- * conn.h - one synchronous ementor.v1 connection for the CLI: open a wss URL,
- * send a request, wait for its reply. Everything runs on the caller's thread,
- * which drives lws_service() until the answer (or a timeout) arrives.
+ * conn.h - one ementor.v1 connection for the CLI: open a wss URL, send
+ * requests, wait for "the reply to id N" while the server's events are
+ * queued, and wait for "the next event or a line on stdin" (for `chat`).
+ * Everything runs on the caller's thread, which drives lws_service() until
+ * what it waits for (or a timeout) arrives.
  */
 #ifndef CLIENT_CONN_H
 #define CLIENT_CONN_H
@@ -13,8 +15,13 @@
 
 /* How long to wait for the connection, and then for each reply. */
 #define CONN_TIMEOUT_MS 15000
-/* Largest message the client accepts; the server's own limit is far lower. */
-#define CONN_MAX_MESSAGE (1024 * 1024)
+/* Largest message the client accepts: a `history` page of 500 messages of
+ * 16 KiB each is about 11 MiB. Requests stay under the server's 64 KiB. */
+#define CONN_MAX_MESSAGE (32 * 1024 * 1024)
+/* Events kept for conn_next(); beyond this they are counted and dropped. */
+#define CONN_MAX_EVENTS 10000
+/* Replies nobody waits for yet; the oldest is dropped beyond this. */
+#define CONN_MAX_REPLIES 32
 
 /* Why a connection failed. 0 is success, every failure is negative. */
 enum conn_err {
@@ -46,13 +53,47 @@ struct conn *conn_new(const char *url, const char *ca_file);
 int conn_connect(struct conn *c);
 
 /*
- * Sends one request and waits for the reply that carries its id, ignoring
- * events and stray replies. Takes the reference to `args` (may be NULL for
- * no arguments) whatever happens. On CONN_OK, *reply holds the server's
- * answer, which is either a result or an error; the caller clears it with
- * em_incoming_clear(). On failure *reply is empty.
+ * Queues one request for sending and returns at once. Takes the reference to
+ * `args` (may be NULL for no arguments) whatever happens. *id (may be NULL)
+ * receives the request id. Its reply is kept for conn_wait_reply(); a reply
+ * nobody claims (a `typing` sent and forgotten) is eventually dropped.
+ */
+int conn_send(struct conn *c, enum em_op op, json_t *args, int64_t *id);
+
+/*
+ * Services the connection until the reply to request `id` arrives, the
+ * connection fails, or timeout_ms pass. Events that arrive meanwhile are
+ * queued for conn_next(). On CONN_OK, *reply holds the server's answer (a
+ * result or an error); the caller clears it with em_incoming_clear(). On
+ * failure *reply is empty.
+ */
+int conn_wait_reply(struct conn *c, int64_t id, int timeout_ms, struct em_incoming *reply);
+
+/*
+ * conn_send() and conn_wait_reply() with CONN_TIMEOUT_MS: one request and its
+ * reply. Takes the reference to `args`. Events are queued, not lost.
  */
 int conn_call(struct conn *c, enum em_op op, json_t *args, struct em_incoming *reply);
+
+/* What conn_next() returns when nothing failed. */
+enum conn_next {
+	CONN_NEXT_IDLE = 0,  /* timeout_ms passed */
+	CONN_NEXT_EVENT = 1, /* *ev holds an event */
+	CONN_NEXT_FD = 2,    /* fd is readable (or at end of file) */
+};
+
+/*
+ * Takes the oldest queued event, or services the connection for up to
+ * timeout_ms until one arrives. With fd >= 0, also returns CONN_NEXT_FD as
+ * soon as fd is readable (checked at least every 50 ms); queued events come
+ * first. Returns an enum conn_next, or a negative enum conn_err when the
+ * connection failed (queued events are still returned first). On
+ * CONN_NEXT_EVENT, the caller clears *ev with em_incoming_clear().
+ */
+int conn_next(struct conn *c, int fd, int timeout_ms, struct em_incoming *ev);
+
+/* Events dropped because the queue was full, since the last call (then resynchronise). */
+size_t conn_events_dropped(struct conn *c);
 
 /* Milliseconds since the connection was established (0 when not connected). */
 int64_t conn_age_ms(const struct conn *c);

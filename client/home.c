@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -154,32 +155,36 @@ int home_remove(const struct home *h, const char *name)
 	return 0;
 }
 
-/*
- * Reads DIR/name and parses it as a JSON object.
- * Who frees: the caller, json_decref(*out). The raw bytes are wiped here.
- */
-static int home_read_json(const struct home *h, const char *name, json_t **out)
+int home_json_load(const struct home *h, const char *name, size_t max_bytes, json_t **out)
 {
 	char path[PATH_MAX];
 	char *buf = NULL;
-	size_t len = 0;
+	size_t len = 0, cap = 0;
+	struct stat st;
 	int fd = -1, rc = 0;
 
 	*out = NULL;
 	if (home_path(h, name, path, sizeof(path)))
 		return -ENAMETOOLONG;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	if (fd < 0 || fstat(fd, &st) != 0) {
 		rc = -errno;
 		goto out;
 	}
-	buf = malloc(HOME_MAX_FILE + 1);
+	if (st.st_size < 0 || (uint64_t)st.st_size > max_bytes) {
+		rc = -EFBIG;
+		goto out;
+	}
+	/* Files are replaced by rename, never rewritten in place: the size holds.
+	 * One spare byte tells a file that grew anyway. */
+	cap = (size_t)st.st_size + 1;
+	buf = malloc(cap);
 	if (!buf) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	for (;;) {
-		ssize_t n = read(fd, buf + len, HOME_MAX_FILE + 1 - len);
+		ssize_t n = read(fd, buf + len, cap - len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -190,7 +195,7 @@ static int home_read_json(const struct home *h, const char *name, json_t **out)
 		if (n == 0)
 			break;
 		len += (size_t)n;
-		if (len > HOME_MAX_FILE) {
+		if (len == cap) {
 			rc = -EFBIG;
 			goto out;
 		}
@@ -203,12 +208,62 @@ static int home_read_json(const struct home *h, const char *name, json_t **out)
 	}
 out:
 	if (buf) {
-		sodium_memzero(buf, HOME_MAX_FILE + 1);
+		sodium_memzero(buf, cap);
 		free(buf);
 	}
 	if (fd >= 0)
 		close(fd);
 	return rc;
+}
+
+static int home_read_json(const struct home *h, const char *name, json_t **out)
+{
+	return home_json_load(h, name, HOME_MAX_FILE, out);
+}
+
+int home_json_save(const struct home *h, const char *name, json_t *root)
+{
+	char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	size_t len;
+	int rc;
+
+	if (!text)
+		return -ENOMEM;
+	len = strlen(text);
+	text[len] = '\n'; /* json_dumps leaves no newline; the NUL is not written */
+	rc = home_write(h, name, text, len + 1);
+	sodium_memzero(text, len + 1);
+	free(text);
+	return rc;
+}
+
+int home_lock(const struct home *h)
+{
+	char path[PATH_MAX];
+	int fd, rc;
+
+	rc = home_ensure(h);
+	if (rc)
+		return rc;
+	if (home_path(h, ".lock", path, sizeof(path)))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			rc = -errno;
+			close(fd);
+			return rc;
+		}
+	}
+	return fd;
+}
+
+void home_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* closing the last descriptor releases the flock */
 }
 
 /* Copies string field `key` into dst; -EINVAL if absent, not a string, empty or too long. */

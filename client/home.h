@@ -1,14 +1,18 @@
 /*
- * home.h - the CLI's home directory and the two files it keeps there:
- * session.json (which server, who, and the session token) and keys.json (the
- * user's signing and box key pairs). Functions return 0 or a negative errno;
- * they print nothing, so that callers can say what the failure means.
+ * home.h - the CLI's home directory and the files it keeps there:
+ * session.json (which server, who, and the session token), keys.json (the
+ * user's signing and box key pairs), and the messaging state of state.h
+ * (pins, room keys, cursors, outbox), read and written with home_json_load()
+ * and home_json_save() under home_lock(). Functions return 0 or a negative
+ * errno; they print nothing, so that callers can say what the failure means.
  */
 #ifndef CLIENT_HOME_H
 #define CLIENT_HOME_H
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 
 #include "em_crypto.h"
 #include "em_proto.h"
@@ -54,6 +58,26 @@ int home_path(const struct home *h, const char *name, char *out, size_t outlen);
  * fsync, rename), mode 0600. Returns 0 or -errno.
  */
 int home_write(const struct home *h, const char *name, const char *data, size_t len);
+
+/*
+ * Reads DIR/name (at most max_bytes) and parses it as a JSON object. Returns
+ * 0, -ENOENT when it does not exist, -EINVAL when it is not a JSON object,
+ * -EFBIG when larger than max_bytes, or another -errno. The raw bytes are
+ * wiped. Who frees: the caller, json_decref(*out).
+ */
+int home_json_load(const struct home *h, const char *name, size_t max_bytes, json_t **out);
+
+/* Writes `root` as indented JSON to DIR/name with home_write(). The text is wiped. */
+int home_json_save(const struct home *h, const char *name, json_t *root);
+
+/*
+ * Takes an exclusive lock on DIR/.lock (created 0600), so that two ementor
+ * processes sharing a home (a `chat` and a `send` in another terminal) never
+ * lose each other's read-modify-write of a state file. Blocks until the lock
+ * is free. Returns a file descriptor >= 0 for home_unlock(), or -errno.
+ */
+int home_lock(const struct home *h);
+void home_unlock(int fd);
 
 /* Deletes DIR/name. Returns 0 (also when it did not exist) or -errno. */
 int home_remove(const struct home *h, const char *name);

@@ -38,6 +38,12 @@ static const struct command commands[] = {
     {"room", "show", cmd_room_show, "room show ID"},
     {"room", "add", cmd_room_add, "room add ID USER"},
     {"room", "remove", cmd_room_remove, "room remove ID USER"},
+    {"send", NULL, cmd_send, "send ROOM [TEXT]"},
+    {"read", NULL, cmd_read, "read ROOM [--since SEQ] [--limit N]"},
+    {"chat", NULL, cmd_chat, "chat ROOM [--linger SECONDS]"},
+    {"outbox", NULL, cmd_outbox, "outbox [list | flush | drop ID]"},
+    {"verify", NULL, cmd_verify, "verify USER"},
+    {"trust", NULL, cmd_trust, "trust USER [--yes]"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -68,6 +74,18 @@ static const char usage_head[] =
     "  room add ID USER\n"
     "  room remove ID USER\n"
     "\n"
+    "Messages (end-to-end encrypted; only the room's members can read them):\n"
+    "  send ROOM [TEXT]   send TEXT (or standard input); queued in the outbox\n"
+    "                     when the server is unreachable\n"
+    "  read ROOM [--since SEQ] [--limit N]\n"
+    "                     show the room's messages, decrypted on this device\n"
+    "  chat ROOM          interactive: new messages, receipts, typing; lines you\n"
+    "                     type are sent\n"
+    "  outbox [list | flush | drop ID]\n"
+    "                     messages waiting to be sent\n"
+    "  verify USER        the safety number to compare with USER in person\n"
+    "  trust USER [--yes] accept USER's changed keys after checking them\n"
+    "\n"
     "Options (before or after the command):\n"
     "  --server URL   the server (default: $EMENTOR_SERVER, else the server of the\n"
     "                 saved session, else " CLI_DEFAULT_SERVER ")\n"
@@ -90,7 +108,8 @@ static const char usage_head[] =
     "  1  the server refused the request (the error and its code are printed)\n"
     "  2  usage error\n"
     "  3  not logged in, or the session has expired\n"
-    "  4  cannot reach the server, or a TLS or WebSocket failure\n"
+    "  4  cannot reach the server, or a TLS or WebSocket failure (`send`: the\n"
+    "     message is queued in the outbox)\n"
     "  5  local problem: home directory, files, terminal\n";
 
 /* Usage of one group ("room"): its commands' synopses. */

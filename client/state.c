@@ -1,0 +1,561 @@
+/*
+ * state.c - the CLI's local messaging state (see state.h for the four files)
+ * and the few pure rules of message handling: where a seq stands against a
+ * cursor, what message text is acceptable, how a timestamp and a message are
+ * shown on a terminal.
+ *
+ * DESIGN. Each file is a small JSON object keyed by decimal ids, so that a
+ * person can read it and jq can query it. Nothing here talks to the network
+ * or prints; the callers (msg.c and the commands) decide what a failure
+ * means. Every change goes through state_update(): lock, re-read, change,
+ * write atomically, unlock — two processes sharing a home (a long-running
+ * `chat` and a `send` in another terminal) then merge rather than overwrite,
+ * and all the changes are monotonic (pins added, keys added, cursors only
+ * raised, outbox entries added or removed by id) so the order of two
+ * processes' updates never matters. Room keys are secrets: buffers holding
+ * the decoded key or the file's text are wiped.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "state.h"
+
+/* ---- files ---- */
+
+int state_load(const struct home *h, const char *name, json_t **out)
+{
+	int rc = home_json_load(h, name, STATE_MAX_FILE, out);
+
+	if (rc == -ENOENT) {
+		*out = json_object();
+		return *out ? 0 : -ENOMEM;
+	}
+	return rc;
+}
+
+int state_update(const struct home *h, const char *name, int (*fn)(json_t *root, void *arg),
+                 void *arg, json_t **fresh)
+{
+	json_t *root = NULL;
+	int lock, rc;
+
+	if (fresh)
+		*fresh = NULL;
+	lock = home_lock(h);
+	if (lock < 0)
+		return lock;
+	rc = state_load(h, name, &root);
+	if (rc)
+		goto out;
+	rc = fn(root, arg);
+	if (rc > 0) {
+		int wrc = home_json_save(h, name, root);
+
+		if (wrc)
+			rc = wrc;
+	}
+	if (rc >= 0 && fresh) {
+		*fresh = root;
+		root = NULL;
+	}
+out:
+	json_decref(root);
+	home_unlock(lock);
+	return rc;
+}
+
+void state_now(char out[STATE_TIME_LEN])
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(out, STATE_TIME_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The member `id` (decimal) of obj[section], created when `create`. */
+static json_t *state_entry(json_t *root, const char *section, int64_t id, int create)
+{
+	json_t *sec = json_object_get(root, section), *e;
+	char key[24];
+
+	if (!json_is_object(sec)) {
+		if (!create)
+			return NULL;
+		sec = json_object();
+		if (!sec || json_object_set_new(root, section, sec))
+			return NULL;
+	}
+	snprintf(key, sizeof(key), "%lld", (long long)id);
+	e = json_object_get(sec, key);
+	if (json_is_object(e) || !create)
+		return json_is_object(e) ? e : NULL;
+	e = json_object();
+	if (!e || json_object_set_new(sec, key, e))
+		return NULL;
+	return e;
+}
+
+static int state_get_bin(json_t *obj, const char *key, unsigned char *out, size_t len)
+{
+	const char *v = json_string_value(json_object_get(obj, key));
+
+	return v && em_b64_decode(v, out, len) == (int)len ? 0 : -EINVAL;
+}
+
+static void state_get_str(json_t *obj, const char *key, char *out, size_t len)
+{
+	const char *v = json_string_value(json_object_get(obj, key));
+
+	snprintf(out, len, "%s", v ? v : "");
+}
+
+/* Sets obj[key] to base64url of bin; the encoded text is wiped (room keys). */
+static int state_set_bin(json_t *obj, const char *key, const unsigned char *bin, size_t len)
+{
+	char *b64 = em_b64_encode(bin, len);
+	int rc;
+
+	if (!b64)
+		return -ENOMEM;
+	rc = json_object_set_new(obj, key, json_string(b64)) ? -ENOMEM : 0;
+	sodium_memzero(b64, strlen(b64));
+	free(b64);
+	return rc;
+}
+
+/* ---- pins.json ---- */
+
+int pins_get(json_t *pins, int64_t user_id, struct pin *out)
+{
+	json_t *e = state_entry(pins, "users", user_id, 0), *ch;
+
+	memset(out, 0, sizeof(*out));
+	if (!e)
+		return -ENOENT;
+	out->user_id = user_id;
+	state_get_str(e, "username", out->username, sizeof(out->username));
+	state_get_str(e, "first_seen", out->first_seen, sizeof(out->first_seen));
+	if (state_get_bin(e, "sign_pk", out->sign_pk, sizeof(out->sign_pk)) ||
+	    state_get_bin(e, "box_pk", out->box_pk, sizeof(out->box_pk)))
+		return -EINVAL;
+	em_fingerprint(out->sign_pk, out->box_pk, out->fingerprint);
+	ch = json_object_get(e, "changed");
+	if (json_is_object(ch) &&
+	    !state_get_bin(ch, "sign_pk", out->new_sign_pk, sizeof(out->new_sign_pk)) &&
+	    !state_get_bin(ch, "box_pk", out->new_box_pk, sizeof(out->new_box_pk))) {
+		out->changed = 1;
+		em_fingerprint(out->new_sign_pk, out->new_box_pk, out->new_fingerprint);
+		state_get_str(ch, "seen_at", out->changed_seen, sizeof(out->changed_seen));
+	}
+	return 0;
+}
+
+int pins_find(json_t *pins, const char *username, struct pin *out)
+{
+	json_t *users = json_object_get(pins, "users"), *e;
+	const char *key;
+
+	json_object_foreach(users, key, e)
+	{
+		const char *name = json_string_value(json_object_get(e, "username"));
+		char *end = NULL;
+		long long id = strtoll(key, &end, 10);
+
+		if (name && !strcmp(name, username) && end && !*end && id > 0)
+			return pins_get(pins, id, out);
+	}
+	memset(out, 0, sizeof(*out));
+	return -ENOENT;
+}
+
+/* Fills obj with sign_pk, box_pk, fingerprint and a timestamp under `time_key`. */
+static int pins_set_keys(json_t *obj, const unsigned char *sign_pk, const unsigned char *box_pk,
+                         const char *time_key, const char *now)
+{
+	char fp[EM_FINGERPRINT_STRLEN];
+
+	em_fingerprint(sign_pk, box_pk, fp);
+	if (state_set_bin(obj, "sign_pk", sign_pk, EM_SIGN_PK_BYTES) ||
+	    state_set_bin(obj, "box_pk", box_pk, EM_BOX_PK_BYTES) ||
+	    json_object_set_new(obj, "fingerprint", json_string(fp)) ||
+	    json_object_set_new(obj, time_key, json_string(now)))
+		return -ENOMEM;
+	return 0;
+}
+
+int pins_observe(json_t *pins, int64_t user_id, const char *username,
+                 const unsigned char sign_pk[EM_SIGN_PK_BYTES],
+                 const unsigned char box_pk[EM_BOX_PK_BYTES], const char *now)
+{
+	struct pin p;
+	json_t *e, *ch;
+	int rc;
+
+	if (user_id < 1 || !username || em_check_username(username) != EM_OK)
+		return -EINVAL;
+	rc = pins_get(pins, user_id, &p);
+	if (rc == -ENOENT || rc == -EINVAL) {
+		/* New (or a damaged entry, which carries no trust): pin what we see. */
+		e = state_entry(pins, "users", user_id, 1);
+		if (!e)
+			return -ENOMEM;
+		json_object_clear(e);
+		if (json_object_set_new(e, "username", json_string(username)) ||
+		    pins_set_keys(e, sign_pk, box_pk, "first_seen", now))
+			return -ENOMEM;
+		return PIN_NEW;
+	}
+	e = state_entry(pins, "users", user_id, 0);
+	if (strcmp(p.username, username) != 0 &&
+	    json_object_set_new(e, "username", json_string(username)))
+		return -ENOMEM;
+	if (!sodium_memcmp(p.sign_pk, sign_pk, EM_SIGN_PK_BYTES) &&
+	    !sodium_memcmp(p.box_pk, box_pk, EM_BOX_PK_BYTES)) {
+		json_object_del(e, "changed");
+		return PIN_SAME;
+	}
+	if (p.changed && !sodium_memcmp(p.new_sign_pk, sign_pk, EM_SIGN_PK_BYTES) &&
+	    !sodium_memcmp(p.new_box_pk, box_pk, EM_BOX_PK_BYTES))
+		return PIN_CHANGED; /* the same change as before: keep when it was first seen */
+	ch = json_object();
+	if (!ch || json_object_set_new(e, "changed", ch) ||
+	    pins_set_keys(ch, sign_pk, box_pk, "seen_at", now))
+		return -ENOMEM;
+	return PIN_CHANGED;
+}
+
+int pins_accept(json_t *pins, int64_t user_id, const char *now)
+{
+	struct pin p;
+	json_t *e;
+	int rc = pins_get(pins, user_id, &p);
+
+	if (rc)
+		return rc;
+	if (!p.changed)
+		return 0;
+	e = state_entry(pins, "users", user_id, 0);
+	if (pins_set_keys(e, p.new_sign_pk, p.new_box_pk, "first_seen", now) ||
+	    json_object_set_new(e, "replaced_fingerprint", json_string(p.fingerprint)))
+		return -ENOMEM;
+	json_object_del(e, "changed");
+	return 1;
+}
+
+/* ---- roomkeys.json ---- */
+
+/* rooms["room"]["epoch"], created when `create`. */
+static json_t *roomkeys_entry(json_t *rk, int64_t room_id, int64_t epoch, int create)
+{
+	json_t *room = state_entry(rk, "rooms", room_id, create), *e;
+	char key[24];
+
+	if (!room)
+		return NULL;
+	snprintf(key, sizeof(key), "%lld", (long long)epoch);
+	e = json_object_get(room, key);
+	if (json_is_object(e) || !create)
+		return json_is_object(e) ? e : NULL;
+	e = json_object();
+	if (!e || json_object_set_new(room, key, e))
+		return NULL;
+	return e;
+}
+
+int roomkeys_get(json_t *rk, int64_t room_id, int64_t epoch, unsigned char key[EM_ROOM_KEY_BYTES],
+                 int64_t *committer)
+{
+	json_t *e = roomkeys_entry(rk, room_id, epoch, 0);
+
+	if (!e || !json_is_true(json_object_get(e, "verified")) ||
+	    state_get_bin(e, "key", key, EM_ROOM_KEY_BYTES)) {
+		sodium_memzero(key, EM_ROOM_KEY_BYTES);
+		return -ENOENT;
+	}
+	if (committer)
+		*committer = json_integer_value(json_object_get(e, "committer_id"));
+	return 0;
+}
+
+int roomkeys_put(json_t *rk, int64_t room_id, int64_t epoch,
+                 const unsigned char key[EM_ROOM_KEY_BYTES], int64_t committer, const char *now)
+{
+	unsigned char old[EM_ROOM_KEY_BYTES];
+	json_t *e;
+	int rc;
+
+	if (room_id < 1 || epoch < 1)
+		return -EINVAL;
+	if (roomkeys_get(rk, room_id, epoch, old, NULL) == 0) {
+		rc = sodium_memcmp(old, key, sizeof(old)) ? -EEXIST : 0;
+		sodium_memzero(old, sizeof(old));
+		return rc;
+	}
+	e = roomkeys_entry(rk, room_id, epoch, 1);
+	if (!e)
+		return -ENOMEM;
+	json_object_clear(e);
+	if (state_set_bin(e, "key", key, EM_ROOM_KEY_BYTES) ||
+	    json_object_set_new(e, "committer_id", json_integer(committer)) ||
+	    json_object_set_new(e, "verified", json_true()) ||
+	    json_object_set_new(e, "received_at", json_string(now)))
+		return -ENOMEM;
+	return 1;
+}
+
+/* ---- cursors.json ---- */
+
+static int64_t cursors_field(json_t *cur, int64_t room_id, const char *field)
+{
+	json_t *v = json_object_get(state_entry(cur, "rooms", room_id, 0), field);
+
+	return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 0;
+}
+
+int64_t cursors_seq(json_t *cur, int64_t room_id)
+{
+	return cursors_field(cur, room_id, "seq");
+}
+
+int64_t cursors_read(json_t *cur, int64_t room_id)
+{
+	return cursors_field(cur, room_id, "read");
+}
+
+int cursors_raise(json_t *cur, int64_t room_id, int64_t seq, int64_t read)
+{
+	json_t *e;
+	int changed = 0;
+
+	if (seq <= cursors_seq(cur, room_id) && read <= cursors_read(cur, room_id))
+		return 0;
+	e = state_entry(cur, "rooms", room_id, 1);
+	if (!e)
+		return -ENOMEM;
+	if (seq > cursors_seq(cur, room_id)) {
+		if (json_object_set_new(e, "seq", json_integer(seq)))
+			return -ENOMEM;
+		changed = 1;
+	}
+	if (read > cursors_read(cur, room_id)) {
+		if (json_object_set_new(e, "read", json_integer(read)))
+			return -ENOMEM;
+		changed = 1;
+	}
+	return changed;
+}
+
+/* ---- outbox.json ---- */
+
+static json_t *outbox_list(json_t *ob, int create)
+{
+	json_t *list = json_object_get(ob, "messages");
+
+	if (json_is_array(list) || !create)
+		return json_is_array(list) ? list : NULL;
+	list = json_array();
+	if (!list || json_object_set_new(ob, "messages", list))
+		return NULL;
+	return list;
+}
+
+int outbox_add(json_t *ob, int64_t room_id, const unsigned char client_msg_id[EM_MSG_ID_BYTES],
+               const char *text, size_t text_len, const char *now)
+{
+	json_t *list = outbox_list(ob, 1), *m, *t;
+
+	if (!list)
+		return -ENOMEM;
+	if (room_id < 1 || text_len > EM_MSG_PLAINTEXT_MAX)
+		return -EINVAL;
+	t = json_stringn(text, text_len);
+	if (!t)
+		return -EILSEQ; /* not UTF-8 */
+	m = json_pack("{s:I, s:o, s:o, s:s}", "room_id", (json_int_t)room_id, "text", t,
+	              "client_msg_id", json_null(), "created_at", now);
+	if (!m)
+		return -ENOMEM;
+	if (state_set_bin(m, "client_msg_id", client_msg_id, EM_MSG_ID_BYTES) ||
+	    json_array_append_new(list, m))
+		return -ENOMEM;
+	return 1;
+}
+
+size_t outbox_count(json_t *ob)
+{
+	return json_array_size(outbox_list(ob, 0));
+}
+
+int outbox_at(json_t *ob, size_t i, struct outbox_msg *out)
+{
+	json_t *m = json_array_get(outbox_list(ob, 0), i);
+	json_t *room = json_object_get(m, "room_id"), *text = json_object_get(m, "text");
+	const char *id = json_string_value(json_object_get(m, "client_msg_id"));
+
+	memset(out, 0, sizeof(*out));
+	if (!m)
+		return -ENOENT;
+	if (!json_is_integer(room) || json_integer_value(room) < 1 || !json_is_string(text) ||
+	    !id || strlen(id) >= sizeof(out->id_b64) ||
+	    em_b64_decode(id, out->client_msg_id, EM_MSG_ID_BYTES) != EM_MSG_ID_BYTES)
+		return -EINVAL;
+	out->room_id = json_integer_value(room);
+	memcpy(out->id_b64, id, strlen(id) + 1);
+	out->text = json_string_value(text);
+	out->text_len = json_string_length(text);
+	state_get_str(m, "created_at", out->created_at, sizeof(out->created_at));
+	return 0;
+}
+
+/* Index of the message with that id, or -1. */
+static long outbox_index(json_t *ob, const unsigned char client_msg_id[EM_MSG_ID_BYTES])
+{
+	size_t n = outbox_count(ob);
+	struct outbox_msg m;
+
+	for (size_t i = 0; i < n; i++)
+		if (outbox_at(ob, i, &m) == 0 &&
+		    !memcmp(m.client_msg_id, client_msg_id, EM_MSG_ID_BYTES))
+			return (long)i;
+	return -1;
+}
+
+int outbox_remove(json_t *ob, const unsigned char client_msg_id[EM_MSG_ID_BYTES])
+{
+	long i = outbox_index(ob, client_msg_id);
+
+	if (i < 0)
+		return 0;
+	json_array_remove(outbox_list(ob, 0), (size_t)i);
+	return 1;
+}
+
+int outbox_has(json_t *ob, const unsigned char client_msg_id[EM_MSG_ID_BYTES])
+{
+	return outbox_index(ob, client_msg_id) >= 0;
+}
+
+/* ---- pure helpers ---- */
+
+enum seq_verdict seq_check(int64_t cursor, int64_t seq)
+{
+	if (seq <= cursor)
+		return SEQ_DUP;
+	return seq == cursor + 1 ? SEQ_NEXT : SEQ_GAP;
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 (RFC 3629: no overlongs, surrogates). */
+static size_t text_utf8_char(const unsigned char *p, size_t left)
+{
+	size_t n;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return p[0] ? 1 : 0;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (n > left)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+int text_is_utf8(const char *text, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)text;
+
+	for (size_t i = 0; i < len;) {
+		size_t c = text_utf8_char(p + i, len - i);
+
+		if (!c)
+			return 0;
+		i += c;
+	}
+	return 1;
+}
+
+int text_prepare(const char *text, size_t *len)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	size_t n = *len;
+
+	if (n && p[n - 1] == '\n') {
+		n--;
+		if (n && p[n - 1] == '\r')
+			n--;
+	}
+	*len = n;
+	if (!n)
+		return -EINVAL;
+	if (n > EM_MSG_PLAINTEXT_MAX)
+		return -E2BIG;
+	return text_is_utf8(text, n) ? 0 : -EILSEQ;
+}
+
+void text_local_time(const char *rfc3339, char *out, size_t outlen)
+{
+	struct tm tm;
+	time_t t;
+	int y, mo, d, h, mi, s;
+	char z = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!rfc3339 ||
+	    sscanf(rfc3339, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &s, &z) < 6 ||
+	    (z != 'Z' && z != '.')) {
+		snprintf(out, outlen, "%.16s", rfc3339 ? rfc3339 : "?");
+		return;
+	}
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = s;
+	t = timegm(&tm);
+	if (t == (time_t)-1 || !localtime_r(&t, &tm) ||
+	    !strftime(out, outlen, "%Y-%m-%d %H:%M", &tm))
+		snprintf(out, outlen, "%.16s", rfc3339);
+}
+
+char *text_for_terminal(const char *text, size_t len)
+{
+	char *out = malloc(len + 1);
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)text[i];
+
+		if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f) {
+			out[i] = '?';
+		} else if (ch == 0xc2 && i + 1 < len && (unsigned char)text[i + 1] >= 0x80 &&
+		           (unsigned char)text[i + 1] <= 0x9f) {
+			out[i] = '?';
+			out[++i] = '?';
+		} else {
+			out[i] = (char)ch;
+		}
+	}
+	out[len] = '\0';
+	return out;
+}

@@ -1,0 +1,177 @@
+/*
+ * state.h - the messaging state the CLI keeps between commands, one JSON file
+ * each in the home directory (all 0600, written atomically by home.c):
+ *
+ *   pins.json      trust on first use: every user's keys as first seen, and a
+ *                  changed key waiting for `ementor trust USER`
+ *   roomkeys.json  per room and epoch, the room key whose signature by its
+ *                  committer was verified; old epochs are never dropped
+ *   cursors.json   per room, the last contiguous seq received and the last
+ *                  seq acknowledged with a `receipt`
+ *   outbox.json    messages not yet acknowledged by the server
+ *
+ * The functions on a loaded json_t are pure (no I/O): unit-testable. Files
+ * are changed only through state_update(), which re-reads the file under the
+ * home lock, so a `chat` and a `send` sharing a home never lose each other's
+ * changes. Functions return 0 (or a documented positive value) or -errno.
+ */
+#ifndef CLIENT_STATE_H
+#define CLIENT_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "em_crypto.h"
+#include "em_proto.h"
+#include "home.h"
+
+#define STATE_PINS_FILE     "pins.json"
+#define STATE_ROOMKEYS_FILE "roomkeys.json"
+#define STATE_CURSORS_FILE  "cursors.json"
+#define STATE_OUTBOX_FILE   "outbox.json"
+/* The outbox may hold many 16 KiB messages; anything larger is not ours. */
+#define STATE_MAX_FILE (64 * 1024 * 1024)
+/* RFC 3339 UTC timestamps: "2026-11-24T09:30:00Z". */
+#define STATE_TIME_LEN 32
+
+/* ---- files ---- */
+
+/*
+ * Loads a state file; a file that does not exist is an empty object.
+ * Returns 0 or -errno (-EINVAL: damaged). Who frees: the caller, json_decref(*out).
+ */
+int state_load(const struct home *h, const char *name, json_t **out);
+
+/*
+ * Read-modify-write under home_lock(): loads `name`, calls fn(root, arg) and
+ * saves the file when fn returns > 0 (fn returns 0 when nothing changed, or
+ * -errno to abandon the change). Returns fn's non-negative result or -errno.
+ * When `fresh` is not NULL and the call succeeds, *fresh is the file's
+ * content after the change. Who frees: the caller, json_decref(*fresh).
+ */
+int state_update(const struct home *h, const char *name, int (*fn)(json_t *root, void *arg),
+                 void *arg, json_t **fresh);
+
+/* The current time as RFC 3339 UTC. */
+void state_now(char out[STATE_TIME_LEN]);
+
+/* ---- pins.json ---- */
+
+struct pin {
+	int64_t user_id;
+	char username[EM_USERNAME_MAX + 1];
+	unsigned char sign_pk[EM_SIGN_PK_BYTES];
+	unsigned char box_pk[EM_BOX_PK_BYTES];
+	char fingerprint[EM_FINGERPRINT_STRLEN];
+	char first_seen[STATE_TIME_LEN];
+	/* A different key the server has shown since, not yet accepted. */
+	int changed;
+	unsigned char new_sign_pk[EM_SIGN_PK_BYTES];
+	unsigned char new_box_pk[EM_BOX_PK_BYTES];
+	char new_fingerprint[EM_FINGERPRINT_STRLEN];
+	char changed_seen[STATE_TIME_LEN];
+};
+
+enum pin_seen {
+	PIN_NEW = 0,     /* never seen: pinned now */
+	PIN_SAME = 1,    /* the pinned key */
+	PIN_CHANGED = 2, /* another key than the pinned one: recorded, not trusted */
+};
+
+/* The pin of a user. Returns 0, -ENOENT, or -EINVAL (damaged entry). */
+int pins_get(json_t *pins, int64_t user_id, struct pin *out);
+/* The pin of a user by (folded) username. Returns 0 or -ENOENT. */
+int pins_find(json_t *pins, const char *username, struct pin *out);
+/*
+ * Records what the server says a user's keys are. A new user is pinned; a
+ * key other than the pinned one is recorded as a pending change (and a
+ * pending change is forgotten when the server shows the pinned key again).
+ * Returns an enum pin_seen, or -EINVAL for a bad user id or username.
+ */
+int pins_observe(json_t *pins, int64_t user_id, const char *username,
+                 const unsigned char sign_pk[EM_SIGN_PK_BYTES],
+                 const unsigned char box_pk[EM_BOX_PK_BYTES], const char *now);
+/* Makes a pending change the pinned key. Returns 1 when accepted, 0 when none was pending, -ENOENT.
+ */
+int pins_accept(json_t *pins, int64_t user_id, const char *now);
+
+/* ---- roomkeys.json ---- */
+
+/* The key of (room, epoch). Returns 0 or -ENOENT. `committer` may be NULL. */
+int roomkeys_get(json_t *rk, int64_t room_id, int64_t epoch, unsigned char key[EM_ROOM_KEY_BYTES],
+                 int64_t *committer);
+/*
+ * Stores a verified key. Returns 1 when added, 0 when that very key was
+ * already there, -EEXIST when another key is stored for that epoch (the
+ * first one stays: an epoch has one key).
+ */
+int roomkeys_put(json_t *rk, int64_t room_id, int64_t epoch,
+                 const unsigned char key[EM_ROOM_KEY_BYTES], int64_t committer, const char *now);
+
+/* ---- cursors.json ---- */
+
+int64_t cursors_seq(json_t *cur, int64_t room_id);  /* last contiguous seq received; 0 */
+int64_t cursors_read(json_t *cur, int64_t room_id); /* last seq sent in a receipt; 0 */
+/* Raises the cursors (never lowers them; pass 0 to leave one). Returns 1 when changed. */
+int cursors_raise(json_t *cur, int64_t room_id, int64_t seq, int64_t read);
+
+/* ---- outbox.json ---- */
+
+#define OUTBOX_ID_B64_LEN 23 /* 16 bytes in base64url without padding, and a NUL */
+
+struct outbox_msg {
+	int64_t room_id;
+	unsigned char client_msg_id[EM_MSG_ID_BYTES];
+	char id_b64[OUTBOX_ID_B64_LEN];
+	const char *text; /* borrowed from the json_t it came from */
+	size_t text_len;
+	char created_at[STATE_TIME_LEN];
+};
+
+/* Appends a message. text must be valid UTF-8 of at most EM_MSG_PLAINTEXT_MAX bytes. Returns 1. */
+int outbox_add(json_t *ob, int64_t room_id, const unsigned char client_msg_id[EM_MSG_ID_BYTES],
+               const char *text, size_t text_len, const char *now);
+/* Removes the message with that id. Returns 1 when removed, 0 when absent. */
+int outbox_remove(json_t *ob, const unsigned char client_msg_id[EM_MSG_ID_BYTES]);
+size_t outbox_count(json_t *ob);
+/* The i-th message, oldest first. Returns 0, -ENOENT past the end, -EINVAL damaged. */
+int outbox_at(json_t *ob, size_t i, struct outbox_msg *out);
+/* Whether a message with that id is queued. */
+int outbox_has(json_t *ob, const unsigned char client_msg_id[EM_MSG_ID_BYTES]);
+
+/* ---- pure helpers for message handling ---- */
+
+/* Where a received seq stands against the room's cursor (PROTOCOL.md 5.3). */
+enum seq_verdict {
+	SEQ_DUP,  /* at or below the cursor: already held, drop it */
+	SEQ_NEXT, /* cursor + 1: take it and move the cursor */
+	SEQ_GAP,  /* beyond cursor + 1: fetch the missing range with `history` first */
+};
+enum seq_verdict seq_check(int64_t cursor, int64_t seq);
+
+/*
+ * Prepares message text read from a file or stdin: trims one trailing
+ * newline ("\n" or "\r\n"), and checks it is non-empty, valid UTF-8 without
+ * NUL bytes and at most EM_MSG_PLAINTEXT_MAX bytes. Updates *len. Returns 0,
+ * or -EINVAL (empty), -EILSEQ (not UTF-8 or a NUL byte), -E2BIG.
+ */
+int text_prepare(const char *text, size_t *len);
+
+/* Whether text is valid UTF-8 without NUL bytes (what a JSON string can hold). */
+int text_is_utf8(const char *text, size_t len);
+
+/*
+ * A server timestamp as local time "YYYY-MM-DD HH:MM"; the input copied
+ * (truncated) when it is not RFC 3339 UTC.
+ */
+void text_local_time(const char *rfc3339, char *out, size_t outlen);
+
+/*
+ * Copies text for a terminal: newlines and tabs are kept, other control
+ * characters (C0, DEL, C1) become '?', so that a message cannot drive the
+ * reader's terminal. Who frees: the caller, free(); NULL when out of memory.
+ */
+char *text_for_terminal(const char *text, size_t len);
+
+#endif
