@@ -5,6 +5,7 @@
  * op's run function, because only the database knows.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <libwebsockets.h>
@@ -109,14 +110,66 @@ static void reply_error(struct session *s, int64_t id, int err, const char *msg,
 	session_send(s, em_encode_error(id, err, msg, retry_after_ms));
 }
 
-static void update_flow(struct session *s)
-{
-	int want_paused = s->inflight >= server.cfg.max_inflight;
+/*
+ * Requests beyond --max-inflight wait in the session, in arrival order, up to
+ * HELD_MAX_BYTES of frames; past that the client is told `busy`. (lws 4.1.6's
+ * lws_rx_flow_control() spins the service loop on TLS connections with
+ * buffered input, so back-pressure is applied here instead.)
+ */
+#define HELD_MAX_BYTES (1024 * 1024)
 
-	if (want_paused != s->rx_paused) {
-		s->rx_paused = want_paused;
-		lws_rx_flow_control(s->wsi, !want_paused);
+struct held_req {
+	struct held_req *next;
+	struct em_request req;
+	size_t bytes;
+};
+
+static void dispatch_now(struct session *s, struct em_request *req);
+
+static int hold(struct session *s, struct em_request *req, size_t bytes)
+{
+	struct held_req *h;
+
+	if (s->held_bytes + bytes > HELD_MAX_BYTES || !(h = calloc(1, sizeof(*h))))
+		return -1;
+	h->req = *req;
+	h->bytes = bytes;
+	req->args = NULL; /* the held copy owns them now */
+	if (s->held_tail)
+		s->held_tail->next = h;
+	else
+		s->held_head = h;
+	s->held_tail = h;
+	s->held_bytes += bytes;
+	return 0;
+}
+
+/* Dispatches held requests while there is room in flight. */
+static void release_held(struct session *s)
+{
+	while (s->held_head && s->inflight < server.cfg.max_inflight && !s->close_code) {
+		struct held_req *h = s->held_head;
+
+		s->held_head = h->next;
+		if (!s->held_head)
+			s->held_tail = NULL;
+		s->held_bytes -= h->bytes;
+		dispatch_now(s, &h->req);
+		free(h);
 	}
+}
+
+void dispatch_free_held(struct session *s)
+{
+	while (s->held_head) {
+		struct held_req *h = s->held_head;
+
+		s->held_head = h->next;
+		em_request_clear(&h->req);
+		free(h);
+	}
+	s->held_tail = NULL;
+	s->held_bytes = 0;
 }
 
 /* Fills the job's identity from the session and hands it to the workers. */
@@ -135,11 +188,23 @@ static int submit(struct session *s, struct db_job *job, int batched)
 	if (rc)
 		return rc;
 	s->inflight++;
-	update_flow(s);
 	return EM_OK;
 }
 
-void dispatch_request(struct session *s, struct em_request *req)
+void dispatch_request(struct session *s, struct em_request *req, size_t bytes)
+{
+	if ((s->held_head || s->inflight >= server.cfg.max_inflight) && req->op != EM_OP_PING) {
+		if (hold(s, req, bytes)) {
+			reply_error(s, req->id, EM_ERR_BUSY,
+				    "too many requests in flight on this connection; slow down", 200);
+			em_request_clear(req);
+		}
+		return;
+	}
+	dispatch_now(s, req);
+}
+
+static void dispatch_now(struct session *s, struct em_request *req)
 {
 	const struct handler *h = handler_find(req->op);
 	unsigned flags = em_op_flags(req->op);
@@ -291,7 +356,7 @@ void dispatch_completions(void)
 				reply_error(s, job->req_id, job->err, job->message,
 				            job->retry_after_ms);
 			}
-			update_flow(s);
+			release_held(s);
 		}
 		/* events go out whether or not the requester is still connected */
 		if (job->err == EM_OK) {

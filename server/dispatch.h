@@ -9,8 +9,13 @@
 #include "em_proto.h"
 #include "session.h"
 
-/* Answers or submits one request. Takes ownership of req->args. */
-void dispatch_request(struct session *s, struct em_request *req);
+/*
+ * Answers or submits one request (`bytes`: its frame size). Takes ownership of
+ * req->args. Beyond --max-inflight, requests wait in the session in order.
+ */
+void dispatch_request(struct session *s, struct em_request *req, size_t bytes);
+/* Frees requests still waiting (at close). */
+void dispatch_free_held(struct session *s);
 /* Collects finished DB jobs and answers their sessions (LWS_CALLBACK_EVENT_WAIT_CANCELLED). */
 void dispatch_completions(void);
 

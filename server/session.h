@@ -17,6 +17,7 @@
 struct lws;
 struct out_msg;
 struct db_job;
+struct held_req;
 
 /* A room this connection is subscribed to (after sync). */
 struct session_room {
@@ -40,7 +41,8 @@ struct session {
 	int64_t auth_deadline_ms;
 
 	int inflight; /* jobs submitted and not yet answered */
-	int rx_paused;
+	struct held_req *held_head, *held_tail; /* requests waiting for room in flight */
+	size_t held_bytes;
 
 	char *rx_buf; /* fragments of the message being received */
 	size_t rx_len;

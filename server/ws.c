@@ -63,7 +63,7 @@ static void handle_message(struct session *s, const char *buf, size_t len)
 		session_send(s, em_encode_error(req.id, rc, detail.message, 0));
 		return;
 	}
-	dispatch_request(s, &req);
+	dispatch_request(s, &req, len);
 }
 
 static int on_receive(struct session *s, const char *in, size_t len)
@@ -137,6 +137,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		session_free_buffers(s);
 		db_job_free(s->parked);
 		s->parked = NULL;
+		dispatch_free_held(s);
 		break;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		dispatch_completions();

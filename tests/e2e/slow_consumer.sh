@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# tests/e2e/slow_consumer.sh - scenario B5 with real processes: a member stops
+# reading while another floods the room (node/slow.test.mjs). The server has
+# its default 1 MiB output cap per connection.
+set -euo pipefail
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+NODE_DIR="$EM_ROOT/tests/e2e/node"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	echo "node and npm are needed: skipping" >&2
+	exit 77
+fi
+e2e_cert
+DB="$(e2e_fresh_db)"
+export EMENTOR_PASSWORD="correct horse battery"
+em_server_start "$LOG" "$CERT" "$KEY" "$DB" --rotate-messages 100000 || {
+	not_ok "server starts"
+	e2e_summary
+}
+export EMENTOR_SERVER="$EM_SERVER_URL" EMENTOR_URL="$EM_SERVER_URL"
+(cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error >"$T/npm.log" 2>&1) ||
+	not_ok "npm ci" "$(tail -n 20 "$T/npm.log")"
+jsctl() { (cd "$NODE_DIR" && node jsctl.mjs "$@"); }
+
+code="$(grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | head -n1 | awk '{print $2}')"
+as maria register --invite "$code" --username maria >/dev/null
+as maria programme create --name Slow --starts 2027-01-01 --ends 2027-12-31 >/dev/null
+invite() { as maria --json invite create --programme 1 --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
+jsctl register --invite "$(invite mentor)" --username fast >/dev/null
+jsctl register --invite "$(invite mentee)" --username slow >/dev/null
+as maria room create --programme 1 --kind pair --member fast --member slow >/dev/null
+
+export EMENTOR_SLOW_ROOM=1 EMENTOR_SLOW_SENDER=fast EMENTOR_SLOW_READER=slow
+export EMENTOR_SLOW_PID="$EM_SERVER_PID" EMENTOR_SLOW_COUNT="${EMENTOR_SLOW_COUNT:-2000}"
+if (cd "$NODE_DIR" && node --test --test-reporter=spec slow.test.mjs) >"$T/node.log" 2>&1; then
+	ok "slow reader cut off with a bounded queue, then catches up without loss"
+else
+	not_ok "slow reader cut off with a bounded queue, then catches up without loss" "$(tail -n 40 "$T/node.log")"
+fi
+expect_match "the server logged the slow consumer" "slow consumer closed" "$(cat "$LOG")"
+expect_match "the server is still healthy" '"status":"ok"' \
+	"$(curl -fsS --cacert "$CERT" "https://127.0.0.1:$EM_SERVER_PORT/healthz")"
+e2e_summary
