@@ -196,7 +196,8 @@ void dispatch_request(struct session *s, struct em_request *req, size_t bytes)
 	if ((s->held_head || s->inflight >= server.cfg.max_inflight) && req->op != EM_OP_PING) {
 		if (hold(s, req, bytes)) {
 			reply_error(s, req->id, EM_ERR_BUSY,
-				    "too many requests in flight on this connection; slow down", 200);
+			            "too many requests in flight on this connection; slow down",
+			            200);
 			em_request_clear(req);
 		}
 		return;

@@ -443,13 +443,13 @@ static int sync_page_run(struct db_conn *c, struct db_job *job)
 			after = store_int(r, row, 1);
 		}
 		if (row < n) /* stopped early: the room has more, continue after `after` */
-			json_array_append_new(left, json_pack("[II]", (json_int_t)room,
-							      (json_int_t)after));
+			json_array_append_new(
+			    left, json_pack("[II]", (json_int_t)room, (json_int_t)after));
 		PQclear(r);
 	}
 	job->result = json_object();
 	job->extra = json_pack("{s:o, s:o, s:O}", "messages", messages, "todo", left, "rooms",
-			       json_object_get(job->args, "rooms"));
+	                       json_object_get(job->args, "rooms"));
 	return EM_OK;
 }
 

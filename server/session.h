@@ -40,7 +40,7 @@ struct session {
 	char addr[64]; /* peer address */
 	int64_t auth_deadline_ms;
 
-	int inflight; /* jobs submitted and not yet answered */
+	int inflight;                           /* jobs submitted and not yet answered */
 	struct held_req *held_head, *held_tail; /* requests waiting for room in flight */
 	size_t held_bytes;
 
