@@ -319,6 +319,21 @@ static int check_string(const struct field_spec *f, const char *s, const char *p
 static int check_object(const struct field_spec *fields, const char *op_name, const char *prefix,
                         json_t *obj, struct em_error_detail *d);
 
+/* An array field: its type and item count. */
+static int check_array(const struct field_spec *f, json_t *v, const char *path,
+                       struct em_error_detail *d)
+{
+	if (!json_is_array(v))
+		return fail(d, EM_ERR_WRONG_TYPE, path, "must be an array");
+	if ((int64_t)json_array_size(v) < f->min)
+		return fail(d, EM_ERR_TOO_SHORT, path, "needs at least %lld items",
+		            (long long)f->min);
+	if ((int64_t)json_array_size(v) > f->max)
+		return fail(d, EM_ERR_TOO_LONG, path, "takes at most %lld items",
+		            (long long)f->max);
+	return EM_OK;
+}
+
 static int check_field(const struct field_spec *f, const char *prefix, json_t *v,
                        struct em_error_detail *d)
 {
@@ -370,19 +385,13 @@ static int check_field(const struct field_spec *f, const char *prefix, json_t *v
 		const struct field_spec *items = objarr_items(f->name);
 		size_t i;
 		json_t *item;
+		int rc;
 
-		if (!json_is_array(v))
-			return fail(d, EM_ERR_WRONG_TYPE, path, "must be an array");
-		if ((int64_t)json_array_size(v) < f->min)
-			return fail(d, EM_ERR_TOO_SHORT, path, "needs at least %lld items",
-			            (long long)f->min);
-		if ((int64_t)json_array_size(v) > f->max)
-			return fail(d, EM_ERR_TOO_LONG, path, "takes at most %lld items",
-			            (long long)f->max);
+		if ((rc = check_array(f, v, path, d)))
+			return rc;
 		json_array_foreach(v, i, item)
 		{
 			char ipath[96];
-			int rc;
 
 			snprintf(ipath, sizeof(ipath), "%.60s[%zu]", path, i);
 			if (!json_is_object(item))
@@ -396,21 +405,15 @@ static int check_field(const struct field_spec *f, const char *prefix, json_t *v
 	case FT_STRARR: {
 		size_t i;
 		json_t *item;
+		int rc;
 		struct field_spec item_spec = {
 		    f->name, FT_STR, 1, EM_USERNAME_MIN, EM_USERNAME_MAX, f->check, f->check_hint};
 
-		if (!json_is_array(v))
-			return fail(d, EM_ERR_WRONG_TYPE, path, "must be an array");
-		if ((int64_t)json_array_size(v) < f->min)
-			return fail(d, EM_ERR_TOO_SHORT, path, "needs at least %lld items",
-			            (long long)f->min);
-		if ((int64_t)json_array_size(v) > f->max)
-			return fail(d, EM_ERR_TOO_LONG, path, "takes at most %lld items",
-			            (long long)f->max);
+		if ((rc = check_array(f, v, path, d)))
+			return rc;
 		json_array_foreach(v, i, item)
 		{
 			char ipath[96];
-			int rc;
 
 			snprintf(ipath, sizeof(ipath), "%.60s[%zu]", path, i);
 			if (!json_is_string(item))

@@ -20,7 +20,7 @@ em_server_start "$LOG" "$CERT" "$KEY" "$DB" || {
 PORT="$EM_SERVER_PORT"
 export EMENTOR_SERVER="$EM_SERVER_URL"
 
-code="$(grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | head -n1 | awk '{print $2}')"
+code="$(first_invite)"
 as maria register --invite "$code" --username maria >/dev/null
 as maria programme create --name Crash --starts 2027-01-01 --ends 2027-12-31 >/dev/null
 invite() { as maria --json invite create --programme 1 --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }

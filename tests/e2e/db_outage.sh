@@ -19,7 +19,7 @@ em_server_start "$LOG" "$CERT" "$KEY" "$DB" || {
 	e2e_summary
 }
 export EMENTOR_SERVER="$EM_SERVER_URL"
-code="$(grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | head -n1 | awk '{print $2}')"
+code="$(first_invite)"
 expect_ok "manager registers" as maria register --invite "$code" --username maria
 
 em_pg_stop "$PGBASE" 2>/dev/null

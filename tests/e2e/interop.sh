@@ -56,7 +56,7 @@ json_has() {
 
 # --- the people, with the C CLI ---------------------------------------------
 
-code="$(grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | head -n1 | awk '{print $2}')"
+code="$(first_invite)"
 expect_ok "the manager registers with the CLI" \
 	as maria register --invite "$code" --username maria --display-name "Maria Manager"
 mgr_fpr="$(sed -nE 's/.*fingerprint: (([0-9a-f]{4} ){7}[0-9a-f]{4}).*/\1/p' <<<"$LAST" | head -n1)"

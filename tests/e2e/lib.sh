@@ -97,3 +97,8 @@ e2e_summary() {
 expect_absent() {
 	if grep -qF -- "$2" "$3"; then not_ok "$1" "found in $3"; else ok "$1"; fi
 }
+
+# The one-time manager invite ementord printed at its first start.
+first_invite() {
+	grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | head -n1 | awk '{print $2}'
+}

@@ -31,7 +31,7 @@ em_server_start "$LOG" "$CERT" "$KEY" "$DB" "${ROTATE[@]}" || {
 export EMENTOR_SERVER="$EM_SERVER_URL"
 
 # --- people and rooms ----------------------------------------------------------
-code="$(grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | head -n1 | awk '{print $2}')"
+code="$(first_invite)"
 expect_ok "manager registers" as maria register --invite "$code" --username maria
 expect_ok "manager creates a programme" \
 	as maria programme create --name "Spring 2027" --starts 2027-03-01 --ends 2027-08-31

@@ -21,7 +21,7 @@ export EMENTOR_SERVER="$EM_SERVER_URL"
 health="$(curl -fsS --cacert "$CERT" "https://127.0.0.1:$EM_SERVER_PORT/healthz")"
 expect_match "healthz reports the database up" '"status":"ok","database":"up"' "$health"
 
-code="$(grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | head -n1 | awk '{print $2}')"
+code="$(first_invite)"
 expect_match "first start prints a manager invite" '^[A-Za-z0-9_-]{16,}$' "$code"
 
 expect_ok "manager registers with the first-run code" \

@@ -23,7 +23,7 @@ export EMENTOR_SERVER="$EM_SERVER_URL" EMENTOR_URL="$EM_SERVER_URL"
 	not_ok "npm ci" "$(tail -n 20 "$T/npm.log")"
 jsctl() { (cd "$NODE_DIR" && node jsctl.mjs "$@"); }
 
-code="$(grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | head -n1 | awk '{print $2}')"
+code="$(first_invite)"
 as maria register --invite "$code" --username maria >/dev/null
 as maria programme create --name Slow --starts 2027-01-01 --ends 2027-12-31 >/dev/null
 invite() { as maria --json invite create --programme 1 --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
