@@ -45,41 +45,28 @@
 	"m.ciphertext, m.sig, " SQL_TS("m.created_at")
 #define MSG_FROM "FROM messages m LEFT JOIN users u ON u.id = m.sender_id "
 
-/*
- * The batch writer's statements. Arrays travel as text literals ('{1,2}',
- * '{"\\x0a0b"}'); t.i is the 1-based position in the batch.
- */
-static const struct stmt st_batch_rooms = {
-    "msg_batch_rooms",
-    "SELECT id, epoch, last_seq, epoch_msg_count, rotate_required OR epoch = 0 OR "
-    "epoch_started_at <= now() - make_interval(days => $2::int), " SQL_TS(
-        "now()") " "
-                 "FROM rooms WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"};
+static const struct stmt st_send = {
+    "msg_send",
+    "WITH dup AS (SELECT seq, created_at FROM messages WHERE room_id = $1 AND sender_id = $3 "
+    "AND client_msg_id = $4), "
+    "r AS (UPDATE rooms SET last_seq = last_seq + 1, epoch_msg_count = epoch_msg_count + 1 "
+    "WHERE id = $1 AND epoch = $2 AND NOT rotate_required AND epoch_msg_count < $7 "
+    "AND epoch_started_at > now() - make_interval(days => $8::int) "
+    "AND NOT EXISTS (SELECT 1 FROM dup) "
+    "AND EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $3 "
+    "AND removed_at IS NULL) RETURNING last_seq), "
+    "ins AS (INSERT INTO messages (room_id, seq, sender_id, client_msg_id, epoch, ciphertext, "
+    "sig) SELECT $1, last_seq, $3, $4, $2, $5, $6 FROM r RETURNING seq, created_at) "
+    "SELECT false, seq, " SQL_TS("created_at") " FROM ins UNION ALL "
+                                               "SELECT true, seq, " SQL_TS(
+                                                   "created_at") " FROM dup"};
 
-static const struct stmt st_batch_dups = {
-    "msg_batch_dups",
-    "SELECT t.i, m.seq, " SQL_TS("m.created_at") " FROM unnest($1::bigint[], $2::bigint[], "
-                                                 "$3::bytea[]) WITH ORDINALITY AS t(room, sender, "
-                                                 "mid, i) JOIN messages m ON "
-                                                 "m.room_id = t.room AND m.sender_id = t.sender "
-                                                 "AND m.client_msg_id = t.mid"};
-
-static const struct stmt st_batch_members = {
-    "msg_batch_members",
-    "SELECT t.i FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS t(room, sender, i) "
-    "WHERE EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = t.room AND "
-    "rm.user_id = t.sender AND rm.removed_at IS NULL)"};
-
-static const struct stmt st_batch_advance = {
-    "msg_batch_advance",
-    "UPDATE rooms SET last_seq = v.last, epoch_msg_count = v.cnt FROM unnest($1::bigint[], "
-    "$2::bigint[], $3::int[]) AS v(id, last, cnt) WHERE rooms.id = v.id"};
-
-static const struct stmt st_batch_insert = {
-    "msg_batch_insert",
-    "INSERT INTO messages (room_id, seq, sender_id, client_msg_id, epoch, ciphertext, sig) "
-    "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[], $5::int[], "
-    "$6::bytea[], $7::bytea[])"};
+static const struct stmt st_send_why = {
+    "msg_send_why",
+    "SELECT r.epoch, r.rotate_required OR r.epoch = 0 OR r.epoch_msg_count >= $3 OR "
+    "r.epoch_started_at <= now() - make_interval(days => $4::int), "
+    "EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2 "
+    "AND removed_at IS NULL) FROM rooms r WHERE r.id = $1"};
 
 static const struct stmt st_member_room = {
     "msg_member_room",
@@ -206,13 +193,11 @@ static int member_check(struct db_conn *c, struct db_job *job, int64_t room_id, 
 struct pending_send {
 	struct db_job *job;
 	int index; /* arrival order, to keep one sender's order within a room */
-	int64_t room_id, epoch, sender;
+	int64_t room_id, epoch;
 	unsigned char id[EM_MSG_ID_BYTES], sig[EM_SIG_BYTES];
 	unsigned char *ct;
 	int ct_len;
-	enum { PS_NEW, PS_STORED, PS_DUPLICATE, PS_REFUSED } state;
-	int member;
-	int err; /* PS_REFUSED: why */
+	int state; /* 0 not sent, 1 stored, 2 duplicate, 3 refused */
 	int64_t seq;
 	char sent_at[40];
 };
@@ -226,235 +211,104 @@ static int by_room(const void *a, const void *b)
 	return x->index - y->index;
 }
 
-/* A growing text buffer for array literals; on allocation failure ok = 0. */
-struct text {
-	char *s;
-	size_t len, cap;
-	int ok;
-};
-
-static void text_put(struct text *t, const char *data, size_t n)
+/* Fills a refused send's error: why did the statement return no row? */
+static void send_diagnose(struct db_conn *c, struct pending_send *ps)
 {
-	if (!t->ok)
-		return;
-	if (t->len + n + 1 > t->cap) {
-		size_t cap = (t->len + n + 1) * 2;
-		char *s = realloc(t->s, cap);
+	struct params p = {0};
+	PGresult *r;
+	int err;
 
-		if (!s) {
-			t->ok = 0;
-			return;
-		}
-		t->s = s;
-		t->cap = cap;
-	}
-	memcpy(t->s + t->len, data, n);
-	t->len += n;
-	t->s[t->len] = '\0';
-}
-
-static void text_int(struct text *t, int64_t v)
-{
-	char buf[24];
-	int n = snprintf(buf, sizeof(buf), "%s%lld", t->len > 1 ? "," : "", (long long)v);
-
-	text_put(t, buf, (size_t)n);
-}
-
-/* Appends "\\x<hex>" as an element of a bytea[] literal. */
-static void text_bytea(struct text *t, const unsigned char *bin, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	char pair[2];
-
-	text_put(t, t->len > 1 ? ",\"\\\\x" : "\"\\\\x", t->len > 1 ? 5 : 4);
-	for (size_t k = 0; k < n; k++) {
-		pair[0] = hex[bin[k] >> 4];
-		pair[1] = hex[bin[k] & 15];
-		text_put(t, pair, 2);
-	}
-	text_put(t, "\"", 1);
-}
-
-static void text_open(struct text *t)
-{
-	t->ok = 1;
-	t->len = 0;
-	text_put(t, "{", 1);
-}
-
-static const char *text_close(struct text *t)
-{
-	text_put(t, "}", 1);
-	return t->ok ? t->s : NULL;
-}
-
-/*
- * Writer thread: the whole batch in one transaction of five statements,
- * whatever its size: lock the rooms (in id order), find resends, check
- * membership, then assign gapless seqs in C, advance the rooms and insert
- * every new row with one multi-row INSERT.
- */
-static int batch_write(struct db_conn *c, struct pending_send *ps, int n)
-{
-	struct text a[7] = {{0}};
-	struct params p;
-	PGresult *r = NULL;
-	int err, i, k, n_rooms = 0, stored = 0;
-	struct room_state {
-		int64_t id, epoch, last_seq, count;
-		int rotate, changed;
-	} *rooms = calloc((size_t)n, sizeof(*rooms));
-	char sent_at[40] = "";
-
-	if (!rooms)
-		return EM_ERR_NOMEM;
-	if ((err = store_begin(c)))
-		goto out;
-
-	/* 1. the rooms of the batch, locked in id order (ps is sorted by room) */
-	text_open(&a[0]);
-	for (i = 0; i < n; i++)
-		if (!i || ps[i].room_id != ps[i - 1].room_id)
-			text_int(&a[0], ps[i].room_id);
-	memset(&p, 0, sizeof(p));
-	params_text(&p, text_close(&a[0]));
+	params_int(&p, ps->room_id);
+	params_int(&p, ps->job->user_id);
+	params_int(&p, server.cfg.rotate_messages);
 	params_int(&p, server.cfg.rotate_days);
-	if (!p.values[0] || !(r = store_exec(c, &st_batch_rooms, &p, &err, NULL)))
-		goto fail;
-	n_rooms = PQntuples(r);
-	for (k = 0; k < n_rooms; k++) {
-		rooms[k].id = store_int(r, k, 0);
-		rooms[k].epoch = store_int(r, k, 1);
-		rooms[k].last_seq = store_int(r, k, 2);
-		rooms[k].count = store_int(r, k, 3);
-		rooms[k].rotate = store_bool(r, k, 4);
-		snprintf(sent_at, sizeof(sent_at), "%s", store_str(r, k, 5));
+	r = store_exec(c, &st_send_why, &p, &err, NULL);
+	if (!r) {
+		db_job_fail(ps->job, err, NULL);
+		return;
 	}
+	if (PQntuples(r) != 1 || !store_bool(r, 0, 2))
+		db_job_fail(ps->job, EM_ERR_NOT_MEMBER, "you are not a member of room %lld",
+		            (long long)ps->room_id);
+	else if (store_bool(r, 0, 1))
+		db_job_fail(ps->job, EM_ERR_ROTATE_REQUIRED,
+		            "room %lld needs a new key epoch (it is at epoch %lld)",
+		            (long long)ps->room_id, (long long)store_int(r, 0, 0));
+	else
+		db_job_fail(ps->job, EM_ERR_STALE_EPOCH, "room %lld is at epoch %lld, not %lld",
+		            (long long)ps->room_id, (long long)store_int(r, 0, 0),
+		            (long long)ps->epoch);
 	PQclear(r);
+}
 
-	/* 2. resends of messages already stored, 3. membership */
-	for (k = 0; k < 3; k++)
-		text_open(&a[k]);
+/* Sends every statement of the batch in one pipeline = one transaction. */
+static int send_pipeline(struct db_conn *c, struct pending_send *ps, int n)
+{
+	PGresult *r;
+	int err = EM_OK, i;
+
+	if (!PQenterPipelineMode(c->pg))
+		return EM_ERR_INTERNAL;
 	for (i = 0; i < n; i++) {
-		text_int(&a[0], ps[i].room_id);
-		text_int(&a[1], ps[i].sender);
-		text_bytea(&a[2], ps[i].id, EM_MSG_ID_BYTES);
+		struct params p = {0};
+
+		params_int(&p, ps[i].room_id);
+		params_int(&p, ps[i].epoch);
+		params_int(&p, ps[i].job->user_id);
+		params_bin(&p, ps[i].id, EM_MSG_ID_BYTES);
+		params_bin(&p, ps[i].ct, (size_t)ps[i].ct_len);
+		params_bin(&p, ps[i].sig, EM_SIG_BYTES);
+		params_int(&p, server.cfg.rotate_messages);
+		params_int(&p, server.cfg.rotate_days);
+		if (!PQsendQueryPrepared(c->pg, st_send.name, p.n, p.values, p.lengths, p.formats,
+		                         0)) {
+			err = EM_ERR_DB_UNAVAILABLE;
+			break;
+		}
 	}
-	memset(&p, 0, sizeof(p));
-	params_text(&p, text_close(&a[0]));
-	params_text(&p, text_close(&a[1]));
-	params_text(&p, text_close(&a[2]));
-	if (!p.values[0] || !p.values[1] || !p.values[2] ||
-	    !(r = store_exec(c, &st_batch_dups, &p, &err, NULL)))
-		goto fail;
-	for (k = 0; k < PQntuples(r); k++) {
-		struct pending_send *d = &ps[store_int(r, k, 0) - 1];
-
-		d->state = PS_DUPLICATE;
-		d->seq = store_int(r, k, 1);
-		snprintf(d->sent_at, sizeof(d->sent_at), "%s", store_str(r, k, 2));
+	if (err || !PQpipelineSync(c->pg)) {
+		/* the pipeline is in an unknown state: drop the connection */
+		store_disconnect(c);
+		return EM_ERR_DB_UNAVAILABLE;
 	}
-	PQclear(r);
-	p.n = 2;
-	if (!(r = store_exec(c, &st_batch_members, &p, &err, NULL)))
-		goto fail;
-	for (k = 0; k < PQntuples(r); k++)
-		ps[store_int(r, k, 0) - 1].member = 1;
-	PQclear(r);
-	r = NULL;
-
-	/* 4. decide each message in order; seqs are assigned here, gapless */
-	for (i = 0, k = 0; i < n; i++) {
-		struct pending_send *m = &ps[i];
-
-		while (k < n_rooms && rooms[k].id < m->room_id)
-			k++;
-		if (m->state != PS_NEW)
-			continue;
-		for (int j = 0; j < i; j++) {
-			if (ps[j].room_id == m->room_id && ps[j].sender == m->sender &&
-			    ps[j].state == PS_STORED && !memcmp(ps[j].id, m->id, EM_MSG_ID_BYTES)) {
-				/* the same message twice in one batch */
-				m->state = PS_DUPLICATE;
-				m->seq = ps[j].seq;
-				snprintf(m->sent_at, sizeof(m->sent_at), "%s", sent_at);
+	for (i = 0; i < n; i++) {
+		r = PQgetResult(c->pg);
+		if (!r) {
+			err = EM_ERR_DB_UNAVAILABLE;
+			break;
+		}
+		if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+			if (PQntuples(r) == 1) {
+				ps[i].state = store_bool(r, 0, 0) ? 2 : 1;
+				ps[i].seq = store_int(r, 0, 1);
+				snprintf(ps[i].sent_at, sizeof(ps[i].sent_at), "%s",
+				         store_str(r, 0, 2));
+			} else {
+				ps[i].state = 3;
 			}
+		} else if (!err) {
+			err = PQresultStatus(r) == PGRES_PIPELINE_ABORTED
+			          ? EM_ERR_INTERNAL
+			          : store_map_error(c, r, NULL);
+			if (PQresultStatus(r) == PGRES_FATAL_ERROR)
+				log_warn("db send batch failed error=\"%.200s\"",
+				         PQresultErrorMessage(r));
 		}
-		if (m->state != PS_NEW)
-			continue;
-		m->state = PS_REFUSED;
-		if (k >= n_rooms || rooms[k].id != m->room_id || !m->member)
-			m->err = EM_ERR_NOT_MEMBER;
-		else if (rooms[k].rotate || rooms[k].count >= server.cfg.rotate_messages)
-			m->err = EM_ERR_ROTATE_REQUIRED;
-		else if (rooms[k].epoch != m->epoch)
-			m->err = EM_ERR_STALE_EPOCH;
-		else {
-			m->state = PS_STORED;
-			m->seq = ++rooms[k].last_seq;
-			rooms[k].count++;
-			rooms[k].changed = 1;
-			snprintf(m->sent_at, sizeof(m->sent_at), "%s", sent_at);
-			stored++;
-		}
-	}
-
-	if (stored) {
-		/* 5. advance the rooms, 6. insert the rows */
-		for (k = 0; k < 3; k++)
-			text_open(&a[k]);
-		for (k = 0; k < n_rooms; k++) {
-			if (!rooms[k].changed)
-				continue;
-			text_int(&a[0], rooms[k].id);
-			text_int(&a[1], rooms[k].last_seq);
-			text_int(&a[2], rooms[k].count);
-		}
-		memset(&p, 0, sizeof(p));
-		for (k = 0; k < 3; k++)
-			params_text(&p, text_close(&a[k]));
-		if (!p.values[0] || !p.values[1] || !p.values[2] ||
-		    !(r = store_exec(c, &st_batch_advance, &p, &err, NULL)))
-			goto fail;
 		PQclear(r);
-		for (k = 0; k < 7; k++)
-			text_open(&a[k]);
-		for (i = 0; i < n; i++) {
-			if (ps[i].state != PS_STORED)
-				continue;
-			text_int(&a[0], ps[i].room_id);
-			text_int(&a[1], ps[i].seq);
-			text_int(&a[2], ps[i].sender);
-			text_bytea(&a[3], ps[i].id, EM_MSG_ID_BYTES);
-			text_int(&a[4], ps[i].epoch);
-			text_bytea(&a[5], ps[i].ct, (size_t)ps[i].ct_len);
-			text_bytea(&a[6], ps[i].sig, EM_SIG_BYTES);
+		PQclear(PQgetResult(c->pg)); /* the NULL that ends each query */
+	}
+	if (i == n) {
+		r = PQgetResult(c->pg); /* the sync: COMMIT happened here */
+		if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+			if (!err)
+				err = r ? store_map_error(c, r, NULL) : EM_ERR_DB_UNAVAILABLE;
 		}
-		memset(&p, 0, sizeof(p));
-		for (k = 0; k < 7; k++) {
-			params_text(&p, text_close(&a[k]));
-			if (!p.values[k]) {
-				err = EM_ERR_NOMEM;
-				goto fail;
-			}
-		}
-		if (!(r = store_exec(c, &st_batch_insert, &p, &err, NULL)))
-			goto fail;
 		PQclear(r);
 	}
-	r = NULL;
-	if ((err = store_commit(c)))
-		goto fail;
-	goto out;
-fail:
-	if (!err)
-		err = EM_ERR_NOMEM;
-	store_rollback(c);
-out:
-	for (k = 0; k < 7; k++)
-		free(a[k].s);
-	free(rooms);
+	if (i < n || !PQexitPipelineMode(c->pg)) {
+		store_disconnect(c);
+		return err ? err : EM_ERR_DB_UNAVAILABLE;
+	}
 	return err;
 }
 
@@ -474,7 +328,6 @@ void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
 		ps[i].index = i;
 		ps[i].room_id = job_int(jobs[i], "room_id", 0);
 		ps[i].epoch = job_int(jobs[i], "epoch", 0);
-		ps[i].sender = jobs[i]->user_id;
 		job_bin(jobs[i], "client_msg_id", ps[i].id, sizeof(ps[i].id));
 		job_bin(jobs[i], "sig", ps[i].sig, sizeof(ps[i].sig));
 		ps[i].ct = malloc(EM_MSG_CIPHERTEXT_MAX);
@@ -485,28 +338,20 @@ void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
 	}
 	/* rooms in id order: concurrent transactions lock rooms in the same order */
 	qsort(ps, (size_t)n, sizeof(*ps), by_room);
-	if (!err)
-		err = batch_write(c, ps, n);
+	if (!err && store_prepare(c, &st_send, &err) == 0)
+		err = send_pipeline(c, ps, n);
 	for (i = 0; i < n; i++) {
 		struct db_job *job = ps[i].job;
 
 		if (err) {
 			db_job_fail(job, err, NULL);
-		} else if (ps[i].state == PS_REFUSED) {
-			if (ps[i].err == EM_ERR_NOT_MEMBER)
-				db_job_fail(job, ps[i].err, "you are not a member of room %lld",
-				            (long long)ps[i].room_id);
-			else if (ps[i].err == EM_ERR_ROTATE_REQUIRED)
-				db_job_fail(job, ps[i].err, "room %lld needs a new key epoch",
-				            (long long)ps[i].room_id);
-			else
-				db_job_fail(job, ps[i].err, "room %lld is not at epoch %lld",
-				            (long long)ps[i].room_id, (long long)ps[i].epoch);
+		} else if (ps[i].state == 3) {
+			send_diagnose(c, &ps[i]);
 		} else {
 			job->result =
 			    json_pack("{s:I, s:s, s:b}", "seq", (json_int_t)ps[i].seq, "sent_at",
-			              ps[i].sent_at, "duplicate", ps[i].state == PS_DUPLICATE);
-			if (ps[i].state == PS_STORED)
+			              ps[i].sent_at, "duplicate", ps[i].state == 2);
+			if (ps[i].state == 1)
 				db_job_push(
 				    &job->room_events, ps[i].room_id, "message",
 				    json_pack(
