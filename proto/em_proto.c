@@ -175,6 +175,54 @@ static const struct field_spec f_epoch_commit[] = {
     {"sig", FT_BIN, 1, EM_SIG_BYTES, EM_SIG_BYTES, NULL, NULL},
     F_END};
 
+static int check_checkpoint_kind(const char *s)
+{
+	return (!strcmp(s, "initial") || !strcmp(s, "midterm") || !strcmp(s, "final"))
+	           ? EM_OK
+	           : EM_ERR_BAD_VALUE;
+}
+
+#define F_CHECKPOINT_TEXT(n)                                                                       \
+	{                                                                                          \
+		n, FT_STR, 1, 1, EM_CHECKPOINT_TEXT_MAX, check_text, "printable text"              \
+	}
+static const struct field_spec f_slot_item[] = {
+    {"starts_at", FT_STR, 1, 20, 20, em_check_utc_minute, "a UTC time YYYY-MM-DDTHH:MM:00Z"},
+    {"minutes", FT_INT, 1, 5, 600, NULL, NULL},
+    F_CHECKPOINT_TEXT("place"),
+    F_END};
+static const struct field_spec f_checkpoint_list[] = {F_ID("room_id", 0), F_ID("programme_id", 0),
+                                                      F_END};
+static const struct field_spec f_checkpoint_propose[] = {
+    F_ID("checkpoint_id", 1),
+    {"slots", FT_OBJARR, 1, 1, EM_CHECKPOINT_SLOTS_MAX, NULL, NULL},
+    F_END};
+static const struct field_spec f_checkpoint_answer[] = {
+    F_ID("slot_id", 1), {"accept", FT_BOOL, 1, 0, 0, NULL, NULL}, F_END};
+static const struct field_spec f_checkpoint_reschedule[] = {
+    F_ID("checkpoint_id", 1),
+    F_CHECKPOINT_TEXT("reason"),
+    {"slots", FT_OBJARR, 1, 1, EM_CHECKPOINT_SLOTS_MAX, NULL, NULL},
+    F_END};
+static const struct field_spec f_checkpoint_reason[] = {F_ID("checkpoint_id", 1),
+                                                        F_CHECKPOINT_TEXT("reason"), F_END};
+static const struct field_spec f_checkpoint_record[] = {
+    F_ID("checkpoint_id", 1),
+    {"held", FT_BOOL, 1, 0, 0, NULL, NULL},
+    {"present", FT_STRARR, 0, 0, EM_GROUP_MENTEES_MAX + 2, em_check_username, "usernames"},
+    F_END};
+static const struct field_spec f_checkpoint_attend[] = {
+    F_ID("checkpoint_id", 1), {"attended", FT_BOOL, 1, 0, 0, NULL, NULL}, F_END};
+static const struct field_spec f_checkpoint_window[] = {
+    F_ID("checkpoint_id", 0),
+    {"opens_on", FT_STR, 0, 10, 10, em_check_date, "a date YYYY-MM-DD"},
+    {"closes_on", FT_STR, 0, 10, 10, em_check_date, "a date YYYY-MM-DD"},
+    F_ID("programme_id", 0),
+    {"kind", FT_STR, 0, 1, 8, check_checkpoint_kind, "initial, midterm or final"},
+    {"days", FT_INT, 0, 0, 366, NULL, NULL},
+    F_END};
+static const struct field_spec f_notice_ack[] = {F_ID("upto", 1), F_END};
+
 /* The item layout of each FT_OBJARR field, by field name. */
 static const struct field_spec *objarr_items(const char *name)
 {
@@ -182,6 +230,8 @@ static const struct field_spec *objarr_items(const char *name)
 		return f_cursor_item;
 	if (!strcmp(name, "envelopes"))
 		return f_envelope_item;
+	if (!strcmp(name, "slots"))
+		return f_slot_item;
 	return NULL;
 }
 
@@ -211,6 +261,20 @@ static const struct op_spec op_specs[] = {
     {EM_OP_TYPING, "typing", 0, f_room_id},
     {EM_OP_EPOCH_COMMIT, "epoch.commit", 0, f_epoch_commit},
     {EM_OP_KEYS_GET, "keys.get", 0, f_room_id},
+    {EM_OP_CHECKPOINT_LIST, "checkpoint.list", 0, f_checkpoint_list},
+    {EM_OP_CHECKPOINT_PROPOSE, "checkpoint.propose", 0, f_checkpoint_propose},
+    {EM_OP_CHECKPOINT_ANSWER, "checkpoint.answer", 0, f_checkpoint_answer},
+    {EM_OP_CHECKPOINT_RESCHEDULE, "checkpoint.reschedule", 0, f_checkpoint_reschedule},
+    {EM_OP_CHECKPOINT_CANCEL, "checkpoint.cancel", 0, f_checkpoint_reason},
+    {EM_OP_CHECKPOINT_ABSENT, "checkpoint.absent", 0, f_checkpoint_reason},
+    {EM_OP_CHECKPOINT_RECORD, "checkpoint.record", 0, f_checkpoint_record},
+    {EM_OP_CHECKPOINT_ATTEND, "checkpoint.attend", 0, f_checkpoint_attend},
+    {EM_OP_CHECKPOINT_WINDOW, "checkpoint.window", 0, f_checkpoint_window},
+    {EM_OP_CALENDAR_URL, "calendar.url", 0, f_none},
+    {EM_OP_CALENDAR_REVOKE, "calendar.revoke", 0, f_none},
+    {EM_OP_CALENDAR_EXPORT, "calendar.export", 0, f_none},
+    {EM_OP_NOTICE_LIST, "notice.list", 0, f_none},
+    {EM_OP_NOTICE_ACK, "notice.ack", 0, f_notice_ack},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))
@@ -737,6 +801,23 @@ void em_username_fold(const char *in, char *out)
 	for (; in[i] && i < EM_USERNAME_MAX; i++)
 		out[i] = (char)tolower((unsigned char)in[i]);
 	out[i] = '\0';
+}
+
+int em_check_utc_minute(const char *s)
+{
+	char date[11];
+
+	if (strlen(s) != 20 || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' ||
+	    s[17] != '0' || s[18] != '0')
+		return EM_ERR_BAD_VALUE;
+	for (int i = 11; i < 16; i++)
+		if (i != 13 && !isdigit((unsigned char)s[i]))
+			return EM_ERR_BAD_VALUE;
+	if (atoi(s + 11) > 23 || atoi(s + 14) > 59)
+		return EM_ERR_BAD_VALUE;
+	memcpy(date, s, 10);
+	date[10] = 0;
+	return em_check_date(date);
 }
 
 int em_check_date(const char *s)

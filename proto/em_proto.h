@@ -27,28 +27,30 @@
 #define EM_CLOSE_SLOW_CONSUMER 4008 /* output queue over the per-connection cap */
 
 /* Limits a peer must respect; each one is documented in PROTOCOL.md. */
-#define EM_MAX_FRAME          (64 * 1024)
-#define EM_MAX_REQUEST_ID     9007199254740991LL /* 2^53 - 1: exact in a JS number */
-#define EM_USERNAME_MIN       3
-#define EM_USERNAME_MAX       32
-#define EM_DISPLAY_NAME_MAX   64
-#define EM_PROGRAMME_NAME_MAX 100
-#define EM_ROOM_NAME_MAX      100
-#define EM_INVITE_CODE_MIN    16
-#define EM_INVITE_CODE_MAX    64
-#define EM_TOKEN_MAX          64
-#define EM_SALT_BYTES         16
-#define EM_KEY_BYTES          32
-#define EM_KEY_BACKUP_BYTES   136 /* nonce(24) + sign_sk(64) + box_sk(32) + tag(16) */
-#define EM_SYNC_ROOMS_MAX     1000
-#define EM_HISTORY_PAGE_MAX   500
-#define EM_ROOM_MEMBERS_MAX   6 /* 1 mentor + 5 mentees */
-#define EM_GROUP_MENTEES_MIN  2
-#define EM_GROUP_MENTEES_MAX  5
-#define EM_KDF_OPSLIMIT_MIN   2
-#define EM_KDF_OPSLIMIT_MAX   10
-#define EM_KDF_MEMLIMIT_MIN   (64ULL * 1024 * 1024)
-#define EM_KDF_MEMLIMIT_MAX   (1024ULL * 1024 * 1024)
+#define EM_MAX_FRAME            (64 * 1024)
+#define EM_MAX_REQUEST_ID       9007199254740991LL /* 2^53 - 1: exact in a JS number */
+#define EM_USERNAME_MIN         3
+#define EM_USERNAME_MAX         32
+#define EM_DISPLAY_NAME_MAX     64
+#define EM_PROGRAMME_NAME_MAX   100
+#define EM_ROOM_NAME_MAX        100
+#define EM_CHECKPOINT_TEXT_MAX  200 /* a slot's place, a reason */
+#define EM_CHECKPOINT_SLOTS_MAX 5   /* slots per propose / reschedule */
+#define EM_INVITE_CODE_MIN      16
+#define EM_INVITE_CODE_MAX      64
+#define EM_TOKEN_MAX            64
+#define EM_SALT_BYTES           16
+#define EM_KEY_BYTES            32
+#define EM_KEY_BACKUP_BYTES     136 /* nonce(24) + sign_sk(64) + box_sk(32) + tag(16) */
+#define EM_SYNC_ROOMS_MAX       1000
+#define EM_HISTORY_PAGE_MAX     500
+#define EM_ROOM_MEMBERS_MAX     6 /* 1 mentor + 5 mentees */
+#define EM_GROUP_MENTEES_MIN    2
+#define EM_GROUP_MENTEES_MAX    5
+#define EM_KDF_OPSLIMIT_MIN     2
+#define EM_KDF_OPSLIMIT_MAX     10
+#define EM_KDF_MEMLIMIT_MIN     (64ULL * 1024 * 1024)
+#define EM_KDF_MEMLIMIT_MAX     (1024ULL * 1024 * 1024)
 
 /*
  * One error enum for everything that can go on the wire. 0 is success, every
@@ -93,6 +95,12 @@ enum em_err {
 	EM_ERR_ROTATE_REQUIRED = -41,
 	EM_ERR_ROSTER_MISMATCH = -42,
 	EM_ERR_BAD_SIGNATURE = -43,
+	/* checkpoints */
+	EM_ERR_BAD_STATE = -44,
+	EM_ERR_OUTSIDE_WINDOW = -45,
+	EM_ERR_IN_THE_PAST = -46,
+	EM_ERR_TOO_EARLY = -47,
+	EM_ERR_TOO_MANY = -48,
 	/* server condition: retryable */
 	EM_ERR_DB_UNAVAILABLE = -50,
 	EM_ERR_BUSY = -51,
@@ -135,6 +143,20 @@ enum em_op {
 	EM_OP_TYPING,
 	EM_OP_EPOCH_COMMIT,
 	EM_OP_KEYS_GET,
+	EM_OP_CHECKPOINT_LIST,
+	EM_OP_CHECKPOINT_PROPOSE,
+	EM_OP_CHECKPOINT_ANSWER,
+	EM_OP_CHECKPOINT_RESCHEDULE,
+	EM_OP_CHECKPOINT_CANCEL,
+	EM_OP_CHECKPOINT_ABSENT,
+	EM_OP_CHECKPOINT_RECORD,
+	EM_OP_CHECKPOINT_ATTEND,
+	EM_OP_CHECKPOINT_WINDOW,
+	EM_OP_CALENDAR_URL,
+	EM_OP_CALENDAR_REVOKE,
+	EM_OP_CALENDAR_EXPORT,
+	EM_OP_NOTICE_LIST,
+	EM_OP_NOTICE_ACK,
 	EM_OP__COUNT
 };
 
@@ -214,6 +236,8 @@ int em_b64_decode(const char *s, unsigned char *out, size_t outlen);
 /* Checks shared by client and server. Return EM_OK or a negative em_err. */
 int em_check_username(const char *s);
 int em_check_date(const char *s); /* YYYY-MM-DD, a real calendar date */
+/* YYYY-MM-DDTHH:MM:00Z, a real UTC minute (seconds must be 00) */
+int em_check_utc_minute(const char *s);
 /* Canonical form of a username: lower case. Writes into out (size EM_USERNAME_MAX + 1). */
 void em_username_fold(const char *in, char *out);
 

@@ -122,7 +122,7 @@ struct valid_frame {
 	const char *optional; /* space-separated names of the op's optional args */
 };
 
-#define N_VALID 40
+#define N_VALID 64
 static struct valid_frame valid[N_VALID];
 static int n_valid;
 
@@ -224,6 +224,50 @@ static int valid_frames_setup(void **state)
 	              b64(152, 4), b64(152, 5), b64(64, 6)));
 	add_valid(EM_OP_KEYS_GET, "",
 	          fmt("{\"id\":28,\"op\":\"keys.get\",\"args\":{\"room_id\":3}}"));
+
+	/* checkpoints, notices, calendars (PROTOCOL.md section 6.1) */
+	add_valid(EM_OP_CHECKPOINT_LIST, "room_id programme_id",
+	          fmt("{\"id\":40,\"op\":\"checkpoint.list\",\"args\":{\"room_id\":3}}"));
+	add_valid(EM_OP_CHECKPOINT_PROPOSE, "",
+	          fmt("{\"id\":41,\"op\":\"checkpoint.propose\",\"args\":{\"checkpoint_id\":1,"
+	              "\"slots\":[{\"starts_at\":\"2027-03-02T10:00:00Z\",\"minutes\":60,"
+	              "\"place\":\"Cafe\"},{\"starts_at\":\"2027-03-03T23:59:00Z\",\"minutes\":5,"
+	              "\"place\":\"https://meet.example.org/x\"}]}}"));
+	add_valid(EM_OP_CHECKPOINT_ANSWER, "",
+	          fmt("{\"id\":42,\"op\":\"checkpoint.answer\",\"args\":{\"slot_id\":5,"
+	              "\"accept\":true}}"));
+	add_valid(EM_OP_CHECKPOINT_RESCHEDULE, "",
+	          fmt("{\"id\":43,\"op\":\"checkpoint.reschedule\",\"args\":{\"checkpoint_id\":1,"
+	              "\"reason\":\"ill\",\"slots\":[{\"starts_at\":\"2027-03-04T09:30:00Z\","
+	              "\"minutes\":600,\"place\":\"Room 4\"}]}}"));
+	add_valid(EM_OP_CHECKPOINT_CANCEL, "",
+	          fmt("{\"id\":44,\"op\":\"checkpoint.cancel\",\"args\":{\"checkpoint_id\":1,"
+	              "\"reason\":\"moved\"}}"));
+	add_valid(EM_OP_CHECKPOINT_ABSENT, "",
+	          fmt("{\"id\":45,\"op\":\"checkpoint.absent\",\"args\":{\"checkpoint_id\":1,"
+	              "\"reason\":\"exam\"}}"));
+	add_valid(EM_OP_CHECKPOINT_RECORD, "present",
+	          fmt("{\"id\":46,\"op\":\"checkpoint.record\",\"args\":{\"checkpoint_id\":1,"
+	              "\"held\":true,\"present\":[\"sam\",\"mia\"]}}"));
+	add_valid(EM_OP_CHECKPOINT_ATTEND, "",
+	          fmt("{\"id\":47,\"op\":\"checkpoint.attend\",\"args\":{\"checkpoint_id\":1,"
+	              "\"attended\":false}}"));
+	add_valid(EM_OP_CHECKPOINT_WINDOW,
+	          "checkpoint_id opens_on closes_on programme_id kind days",
+	          fmt("{\"id\":48,\"op\":\"checkpoint.window\",\"args\":{\"checkpoint_id\":1,"
+	              "\"opens_on\":\"2027-03-01\",\"closes_on\":\"2027-03-20\"}}"));
+	add_valid(EM_OP_CHECKPOINT_WINDOW,
+	          "checkpoint_id opens_on closes_on programme_id kind days",
+	          fmt("{\"id\":49,\"op\":\"checkpoint.window\",\"args\":{\"programme_id\":1,"
+	              "\"kind\":\"midterm\",\"days\":0}}"));
+	add_valid(EM_OP_CALENDAR_URL, "", fmt("{\"id\":50,\"op\":\"calendar.url\",\"args\":{}}"));
+	add_valid(EM_OP_CALENDAR_REVOKE, "",
+	          fmt("{\"id\":51,\"op\":\"calendar.revoke\",\"args\":{}}"));
+	add_valid(EM_OP_CALENDAR_EXPORT, "",
+	          fmt("{\"id\":52,\"op\":\"calendar.export\",\"args\":{}}"));
+	add_valid(EM_OP_NOTICE_LIST, "", fmt("{\"id\":53,\"op\":\"notice.list\",\"args\":{}}"));
+	add_valid(EM_OP_NOTICE_ACK, "",
+	          fmt("{\"id\":54,\"op\":\"notice.ack\",\"args\":{\"upto\":7}}"));
 	return 0;
 }
 
@@ -292,7 +336,9 @@ static void test_required_optional_and_types_of_every_arg(void **state)
 				expect_fail(s, EM_ERR_MISSING_FIELD, id, path);
 			free(s);
 
-			json_object_set_new(cargs, key, json_true());
+			/* a value of the wrong JSON type: true, or a string for a boolean */
+			json_object_set_new(cargs, key,
+			                    json_is_boolean(v) ? json_string("true") : json_true());
 			s = json_dumps(copy, JSON_COMPACT);
 			expect_fail(s, EM_ERR_WRONG_TYPE, id, path);
 			free(s);
@@ -1139,9 +1185,29 @@ static void test_dates(void **state)
 			fail_msg("date \"%s\" accepted", bad[i]);
 }
 
+static void test_utc_minutes(void **state)
+{
+	static const char *good[] = {"2027-03-01T00:00:00Z", "2028-02-29T23:59:00Z",
+	                             "2027-12-31T12:30:00Z"};
+	static const char *bad[] = {
+	    "2027-03-01T10:00:30Z", /* seconds must be 00 */
+	    "2027-03-01T24:00:00Z", "2027-03-01T10:60:00Z", "2027-02-30T10:00:00Z",
+	    "2027-03-01 10:00:00Z", "2027-03-01T10:00:00",  "2027-03-01T10:00:00+01:00",
+	    "2027-03-01T1a:00:00Z", "2027-03-01T10:00Z",    ""};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (em_check_utc_minute(good[i]) != EM_OK)
+			fail_msg("time \"%s\" refused", good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (em_check_utc_minute(bad[i]) != EM_ERR_BAD_VALUE)
+			fail_msg("time \"%s\" accepted", bad[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_utc_minutes),
 	    cmocka_unit_test_setup_teardown(test_every_op_accepts_a_valid_frame, valid_frames_setup,
 	                                    valid_frames_teardown),
 	    cmocka_unit_test_setup_teardown(test_required_optional_and_types_of_every_arg,
