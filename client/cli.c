@@ -226,7 +226,8 @@ static void cli_defang_json(json_t *v)
 	}
 }
 
-int cli_call(const struct cli *cli, struct conn *c, enum em_op op, json_t *args, json_t **result)
+/* cli_call() and cli_call_raw(): `defang` says whether the result's strings are defanged. */
+static int cli_call_as(struct conn *c, enum em_op op, json_t *args, json_t **result, int defang)
 {
 	struct em_incoming in;
 	char wait[48];
@@ -237,7 +238,7 @@ int cli_call(const struct cli *cli, struct conn *c, enum em_op op, json_t *args,
 	if (rc != CONN_OK)
 		return cli_fail(CLI_EXIT_NET, "%s", conn_strerror(c));
 	if (in.result) {
-		if (!cli->json)
+		if (defang)
 			cli_defang_json(in.result);
 		*result = in.result;
 		in.result = NULL;
@@ -264,6 +265,16 @@ int cli_call(const struct cli *cli, struct conn *c, enum em_op op, json_t *args,
 	}
 	em_incoming_clear(&in);
 	return rc;
+}
+
+int cli_call(const struct cli *cli, struct conn *c, enum em_op op, json_t *args, json_t **result)
+{
+	return cli_call_as(c, op, args, result, !cli->json);
+}
+
+int cli_call_raw(struct conn *c, enum em_op op, json_t *args, json_t **result)
+{
+	return cli_call_as(c, op, args, result, 0);
 }
 
 int cli_session_load(struct cli *cli, struct home_session *s)

@@ -104,6 +104,13 @@ int cli_connect(const struct cli *cli, const char *server, struct conn **out);
  * Who frees: the caller, json_decref(*result).
  */
 int cli_call(const struct cli *cli, struct conn *c, enum em_op op, json_t *args, json_t **result);
+/*
+ * As cli_call(), but the result's strings are left exactly as the server sent
+ * them, even without --json: for documents the user saves to a file (an
+ * iCalendar export). The caller makes them safe before showing them on a
+ * terminal. Who frees: the caller, json_decref(*result).
+ */
+int cli_call_raw(struct conn *c, enum em_op op, json_t *args, json_t **result);
 
 /* "about 3 seconds", "about 2 minutes": how long the server asks us to wait. */
 const char *cli_describe_wait(int64_t ms, char *buf, size_t len);
@@ -175,5 +182,18 @@ int cmd_chat(struct cli *cli, int argc, char **argv);
 int cmd_outbox(struct cli *cli, int argc, char **argv);
 int cmd_verify(struct cli *cli, int argc, char **argv);
 int cmd_trust(struct cli *cli, int argc, char **argv);
+int cmd_checkpoint_list(struct cli *cli, int argc, char **argv);
+int cmd_checkpoint_propose(struct cli *cli, int argc, char **argv);
+int cmd_checkpoint_accept(struct cli *cli, int argc, char **argv);
+int cmd_checkpoint_decline(struct cli *cli, int argc, char **argv);
+int cmd_checkpoint_reschedule(struct cli *cli, int argc, char **argv);
+int cmd_checkpoint_cancel(struct cli *cli, int argc, char **argv);
+int cmd_checkpoint_absent(struct cli *cli, int argc, char **argv);
+int cmd_checkpoint_attendance(struct cli *cli, int argc, char **argv);
+int cmd_checkpoint_window(struct cli *cli, int argc, char **argv);
+int cmd_notices(struct cli *cli, int argc, char **argv);
+int cmd_calendar_url(struct cli *cli, int argc, char **argv);
+int cmd_calendar_revoke(struct cli *cli, int argc, char **argv);
+int cmd_calendar_export(struct cli *cli, int argc, char **argv);
 
 #endif

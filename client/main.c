@@ -44,6 +44,24 @@ static const struct command commands[] = {
     {"outbox", NULL, cmd_outbox, "outbox [list | flush | drop ID]"},
     {"verify", NULL, cmd_verify, "verify USER"},
     {"trust", NULL, cmd_trust, "trust USER [--yes]"},
+    {"checkpoint", "list", cmd_checkpoint_list, "checkpoint list [ROOM] [--programme ID]"},
+    {"checkpoint", "propose", cmd_checkpoint_propose,
+     "checkpoint propose CHECKPOINT --at TIME [--at TIME]... --minutes N --place TEXT"},
+    {"checkpoint", "accept", cmd_checkpoint_accept, "checkpoint accept SLOT"},
+    {"checkpoint", "decline", cmd_checkpoint_decline, "checkpoint decline SLOT"},
+    {"checkpoint", "reschedule", cmd_checkpoint_reschedule,
+     "checkpoint reschedule CHECKPOINT --reason TEXT --at TIME... --minutes N --place TEXT"},
+    {"checkpoint", "cancel", cmd_checkpoint_cancel, "checkpoint cancel CHECKPOINT --reason TEXT"},
+    {"checkpoint", "absent", cmd_checkpoint_absent, "checkpoint absent CHECKPOINT --reason TEXT"},
+    {"checkpoint", "attendance", cmd_checkpoint_attendance,
+     "checkpoint attendance CHECKPOINT (--held [--present USER,...] | --missed | --me yes|no)"},
+    {"checkpoint", "window", cmd_checkpoint_window,
+     "checkpoint window (CHECKPOINT --opens DATE --closes DATE | --programme ID --kind KIND "
+     "--days N)"},
+    {"notices", NULL, cmd_notices, "notices [--keep]"},
+    {"calendar", "url", cmd_calendar_url, "calendar url"},
+    {"calendar", "revoke", cmd_calendar_revoke, "calendar revoke"},
+    {"calendar", "export", cmd_calendar_export, "calendar export"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -85,6 +103,28 @@ static const char usage_head[] =
     "                     messages waiting to be sent\n"
     "  verify USER        the safety number to compare with USER in person\n"
     "  trust USER [--yes] accept USER's changed keys after checking them\n"
+    "\n"
+    "Checkpoints (the initial, mid-term and final meetings; not end-to-end\n"
+    "encrypted; TIME is \"YYYY-MM-DD HH:MM\" in your time zone, or ...Z in UTC;\n"
+    "CHECKPOINT is an id from `checkpoint list`, or ROOM KIND):\n"
+    "  checkpoint list [ROOM] [--programme ID]\n"
+    "                     state, times and places, answers, attendance\n"
+    "  checkpoint propose CHECKPOINT --at TIME [--at TIME]... --minutes N\n"
+    "                     --place TEXT\n"
+    "  checkpoint accept SLOT | checkpoint decline SLOT\n"
+    "  checkpoint reschedule CHECKPOINT --reason TEXT --at TIME... --minutes N\n"
+    "                     --place TEXT\n"
+    "  checkpoint cancel CHECKPOINT --reason TEXT    (mentor or manager)\n"
+    "  checkpoint absent CHECKPOINT --reason TEXT    tell the others you cannot come\n"
+    "  checkpoint attendance CHECKPOINT --held [--present USER,...] | --missed\n"
+    "                     record the meeting (mentor; mid-term: also a manager)\n"
+    "  checkpoint attendance CHECKPOINT --me yes|no  your own word\n"
+    "  checkpoint window CHECKPOINT --opens DATE --closes DATE\n"
+    "  checkpoint window --programme ID --kind KIND --days N   (managers)\n"
+    "  notices [--keep]   what happened to your checkpoints; marks it read\n"
+    "  calendar url       a secret feed URL for your calendar app\n"
+    "  calendar revoke    turn the feed URL off\n"
+    "  calendar export    the same iCalendar document on standard output\n"
     "\n"
     "Options (before or after the command):\n"
     "  --server URL   the server (default: $EMENTOR_SERVER, else the server of the\n"

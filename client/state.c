@@ -2,7 +2,7 @@
  * state.c - the CLI's local messaging state (see state.h for the four files)
  * and the few pure rules of message handling: where a seq stands against a
  * cursor, what message text is acceptable, how a timestamp and a message are
- * shown on a terminal.
+ * shown on a terminal, and how a time typed in the user's zone becomes UTC.
  *
  * DESIGN. Each file is a small JSON object keyed by decimal ids, so that a
  * person can read it and jq can query it. Nothing here talks to the network
@@ -535,6 +535,105 @@ void text_local_time(const char *rfc3339, char *out, size_t outlen)
 	if (t == (time_t)-1 || !localtime_r(&t, &tm) ||
 	    !strftime(out, outlen, "%Y-%m-%d %H:%M", &tm))
 		snprintf(out, outlen, "%.16s", rfc3339);
+}
+
+void text_local_when(const char *rfc3339, char *out, size_t outlen)
+{
+	struct tm tm;
+	time_t t;
+	int y, mo, d, h, mi, s;
+	char z = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!rfc3339 ||
+	    sscanf(rfc3339, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &s, &z) < 7 ||
+	    (z != 'Z' && z != '.')) {
+		snprintf(out, outlen, "%.20s", rfc3339 ? rfc3339 : "?");
+		return;
+	}
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = s;
+	t = timegm(&tm);
+	if (t == (time_t)-1 || !localtime_r(&t, &tm) ||
+	    !strftime(out, outlen, "%a %Y-%m-%d %H:%M %Z", &tm))
+		snprintf(out, outlen, "%.20s", rfc3339);
+}
+
+/* Whether two broken-down times show the same minute on the wall clock. */
+static int text_same_minute(const struct tm *a, const struct tm *b)
+{
+	return a->tm_year == b->tm_year && a->tm_mon == b->tm_mon && a->tm_mday == b->tm_mday &&
+	       a->tm_hour == b->tm_hour && a->tm_min == b->tm_min;
+}
+
+/*
+ * The instant at which the local wall clock shows `want` with daylight saving
+ * time off (isdst 0) or on (1); (time_t)-1 when it never does.
+ */
+static time_t text_local_instant(const struct tm *want, int isdst)
+{
+	struct tm tm = *want, back;
+	time_t t;
+
+	tm.tm_isdst = isdst;
+	t = mktime(&tm);
+	if (t == (time_t)-1 || !localtime_r(&t, &back) || back.tm_isdst != isdst ||
+	    !text_same_minute(&back, want))
+		return (time_t)-1;
+	return t;
+}
+
+int text_utc_minute(const char *text, char out[TEXT_UTC_MINUTE_LEN])
+{
+	static const int digits[] = {11, 12, 14, 15};
+	struct tm want, tm;
+	const char *rest;
+	char date[11];
+	time_t t, std, dst;
+
+	/* "YYYY-MM-DD", ' ' or 'T', "HH:MM", then "", "Z" or ":00Z" */
+	if (strlen(text) < 16 || (text[10] != ' ' && text[10] != 'T') || text[13] != ':')
+		return TEXT_TIME_BAD;
+	for (size_t i = 0; i < sizeof(digits) / sizeof(digits[0]); i++)
+		if (text[digits[i]] < '0' || text[digits[i]] > '9')
+			return TEXT_TIME_BAD;
+	rest = text + 16;
+	if (*rest && strcmp(rest, "Z") != 0 && strcmp(rest, ":00Z") != 0)
+		return TEXT_TIME_BAD;
+	memcpy(date, text, 10);
+	date[10] = 0;
+	if (em_check_date(date) != EM_OK)
+		return TEXT_TIME_BAD;
+	memset(&want, 0, sizeof(want));
+	want.tm_year = atoi(date) - 1900;
+	want.tm_mon = atoi(date + 5) - 1;
+	want.tm_mday = atoi(date + 8);
+	want.tm_hour = (text[11] - '0') * 10 + (text[12] - '0');
+	want.tm_min = (text[14] - '0') * 10 + (text[15] - '0');
+	if (want.tm_hour > 23 || want.tm_min > 59)
+		return TEXT_TIME_BAD;
+	if (*rest) {
+		t = timegm(&want);
+	} else {
+		tm = want;
+		tm.tm_isdst = -1; /* the zone's rules decide */
+		t = mktime(&tm);
+		if (t == (time_t)-1 || !localtime_r(&t, &tm) || !text_same_minute(&tm, &want))
+			return TEXT_TIME_SKIPPED; /* mktime moved it past the gap */
+		std = text_local_instant(&want, 0);
+		dst = text_local_instant(&want, 1);
+		if (std != (time_t)-1 && dst != (time_t)-1 && std != dst)
+			return TEXT_TIME_AMBIGUOUS;
+	}
+	if (t == (time_t)-1 || !gmtime_r(&t, &tm) ||
+	    !strftime(out, TEXT_UTC_MINUTE_LEN, "%Y-%m-%dT%H:%M:00Z", &tm) ||
+	    em_check_utc_minute(out) != EM_OK)
+		return TEXT_TIME_BAD;
+	return 0;
 }
 
 char *text_for_terminal(const char *text, size_t len)

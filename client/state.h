@@ -167,6 +167,35 @@ int text_is_utf8(const char *text, size_t len);
  */
 void text_local_time(const char *rfc3339, char *out, size_t outlen);
 
+/* Room for text_local_when(): "Thu 2026-12-03 15:00 CEST", or a longer zone name. */
+#define TEXT_WHEN_LEN 48
+/* "YYYY-MM-DDTHH:MM:00Z" and a NUL. */
+#define TEXT_UTC_MINUTE_LEN 21
+
+/*
+ * A server timestamp as "Thu 2026-12-03 15:00 CET": the user's local time
+ * ($TZ) with the weekday and the zone's abbreviation, so that a meeting time
+ * is never read in the wrong zone. The input is copied (truncated) when it is
+ * not RFC 3339 UTC.
+ */
+void text_local_when(const char *rfc3339, char *out, size_t outlen);
+
+/* Why text_utc_minute() refused a time. */
+enum text_time_err {
+	TEXT_TIME_BAD = -1,       /* not an accepted form, or not a real date and time */
+	TEXT_TIME_SKIPPED = -2,   /* a local time the clock skips (it springs forward) */
+	TEXT_TIME_AMBIGUOUS = -3, /* a local time that happens twice (the clock falls back) */
+};
+
+/*
+ * A time the user typed, as the UTC minute the wire wants
+ * ("YYYY-MM-DDTHH:MM:00Z"). Local time ($TZ): "YYYY-MM-DD HH:MM" or
+ * "YYYY-MM-DDTHH:MM". UTC: either form followed by "Z" or ":00Z". A local
+ * time is converted with mktime(); one the clock skips or passes twice is
+ * refused rather than guessed. Returns 0 or an enum text_time_err.
+ */
+int text_utc_minute(const char *text, char out[TEXT_UTC_MINUTE_LEN]);
+
 /*
  * Copies text for a terminal: newlines and tabs are kept, other control
  * characters (C0, DEL, C1) become '?', so that a message cannot drive the

@@ -16,7 +16,7 @@
 #define EMENTOR_SCHEMA_DIR "schema"
 #endif
 
-enum opt_type { OT_STR, OT_INT, OT_SWITCH, OT_ORIGIN, OT_LEVEL, OT_ROLE, OT_LLONG };
+enum opt_type { OT_STR, OT_INT, OT_SWITCH, OT_ORIGIN, OT_LEVEL, OT_ROLE, OT_LLONG, OT_REMIND };
 
 struct opt {
 	const char *name;
@@ -58,6 +58,17 @@ static const struct opt opts[] = {
      "messages written per group commit at most (default 256)"},
     {"batch-wait-us", OT_INT, I(batch_wait_us), 0, 100000,
      "microseconds a short batch waits for more messages before committing (default 1000)"},
+    {"public-url", OT_STR, S(public_url), 0, 0,
+     "base URL users reach this server at, for calendar feed links (default "
+     "https://localhost:PORT)"},
+    {"reminders", OT_REMIND, S(reminders), 0, 0,
+     "minutes before a confirmed meeting that reminders go out, comma-separated (default "
+     "2880,120)"},
+    {"scheduler-interval", OT_INT, I(scheduler_interval_s), 1, 3600,
+     "seconds between looks for due reminders (default 15)"},
+    {"clock-offset", OT_INT, I(clock_offset_s), -315360000, 315360000,
+     "seconds added to the clock of checkpoints and reminders; for tests and drills only "
+     "(default 0)"},
     {"no-migrate", OT_SWITCH, I(no_migrate), 0, 0, "do not apply schema migrations at start"},
     {"schema-dir", OT_STR, S(schema_dir), 0, 0,
      "directory of NNN_*.sql migrations (default: built-in path)"},
@@ -84,6 +95,11 @@ void config_defaults(struct config *cfg)
 	cfg->rotate_days = 7;
 	cfg->batch_max = 256;
 	cfg->batch_wait_us = 1000;
+	cfg->scheduler_interval_s = 15;
+	cfg->remind_minutes[0] = 2880;
+	cfg->remind_minutes[1] = 120;
+	cfg->n_remind = 2;
+	snprintf(cfg->reminders, sizeof(cfg->reminders), "2880,120");
 	snprintf(cfg->db, sizeof(cfg->db), "dbname=ementor");
 	snprintf(cfg->schema_dir, sizeof(cfg->schema_dir), "%s", EMENTOR_SCHEMA_DIR);
 	snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
@@ -151,6 +167,29 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
 			snprintf(err, errlen, "log-level must be debug, info, warn or error");
 			return -1;
 		}
+		break;
+	}
+	case OT_REMIND: {
+		/* "2880,120": minutes before a meeting, 1 to 4 of them, each 1..20160 */
+		char copy[64], *tok, *save = NULL;
+		int n = 0;
+
+		if (!value || strlen(value) >= sizeof(copy)) {
+			snprintf(err, errlen, "reminders must be a list such as 2880,120");
+			return -1;
+		}
+		snprintf(copy, sizeof(copy), "%s", value);
+		for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			if (parse_ll(tok, &v) || v < 1 || v > 20160 || n >= CONFIG_MAX_REMINDERS) {
+				snprintf(err, errlen,
+				         "reminders must be 1 to %d minute counts from 1 to 20160, "
+				         "comma-separated, such as 2880,120",
+				         CONFIG_MAX_REMINDERS);
+				return -1;
+			}
+			cfg->remind_minutes[n++] = (int)v;
+		}
+		cfg->n_remind = n;
 		break;
 	}
 	case OT_ROLE:

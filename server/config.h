@@ -7,7 +7,8 @@
 #ifndef EMENTORD_CONFIG_H
 #define EMENTORD_CONFIG_H
 
-#define CONFIG_MAX_ORIGINS 16
+#define CONFIG_MAX_ORIGINS   16
+#define CONFIG_MAX_REMINDERS 4
 
 struct config {
 	char listen[64]; /* interface address; empty = all */
@@ -24,12 +25,18 @@ struct config {
 	int session_ttl_days;
 	int invite_ttl_days; /* default expiry of operator invites */
 	int no_migrate;
-	int max_inflight;    /* requests in flight per connection */
-	int out_queue_kib;   /* queued output per connection before the slow consumer is closed */
-	int rotate_messages; /* messages per key epoch */
-	int rotate_days;     /* days per key epoch */
-	int batch_max;       /* messages per group commit */
-	int batch_wait_us;   /* how long a short batch waits to fill */
+	int max_inflight;     /* requests in flight per connection */
+	int out_queue_kib;    /* queued output per connection before the slow consumer is closed */
+	int rotate_messages;  /* messages per key epoch */
+	int rotate_days;      /* days per key epoch */
+	int batch_max;        /* messages per group commit */
+	int batch_wait_us;    /* how long a short batch waits to fill */
+	char public_url[256]; /* base URL for calendar feed links; "" = https://localhost:PORT */
+	char reminders[64];   /* minutes before a meeting, comma-separated */
+	int remind_minutes[CONFIG_MAX_REMINDERS];
+	int n_remind;
+	int scheduler_interval_s; /* how often due reminders are looked for */
+	int clock_offset_s;       /* tests and drills: shifts the checkpoint clock */
 	char log_level[16];
 	char role[16];       /* `invite` subcommand */
 	long long programme; /* `invite` subcommand */

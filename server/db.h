@@ -42,6 +42,7 @@ struct db_job {
 	void (*done)(struct session *s, struct db_job *job);
 
 	int no_reply; /* an internal continuation: answer nothing */
+	int http;     /* slot/gen name an HTTP request of http.c, not a session */
 
 	/* filled by the worker */
 	int err;           /* EM_OK or a negative em_err */

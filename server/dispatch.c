@@ -16,6 +16,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "server.h"
+#include "ws.h"
 
 #define R_MANAGER 1u
 #define R_MENTOR  2u
@@ -81,6 +82,21 @@ static const struct handler handlers[] = {
     {EM_OP_TYPING, R_MEMBER, NULL, NULL, NULL, message_typing_local, 0},
     {EM_OP_EPOCH_COMMIT, R_MEMBER, NULL, message_epoch_commit_run, NULL, NULL, 0},
     {EM_OP_KEYS_GET, R_MEMBER, NULL, message_keys_run, NULL, NULL, 0},
+    /* checkpoints: who may act on which checkpoint is decided per checkpoint in SQL */
+    {EM_OP_CHECKPOINT_LIST, R_ANY, NULL, checkpoint_list_run, NULL, NULL, 0},
+    {EM_OP_CHECKPOINT_PROPOSE, R_ANY, NULL, checkpoint_propose_run, NULL, NULL, 0},
+    {EM_OP_CHECKPOINT_ANSWER, R_ANY, NULL, checkpoint_answer_run, NULL, NULL, 0},
+    {EM_OP_CHECKPOINT_RESCHEDULE, R_ANY, NULL, checkpoint_reschedule_run, NULL, NULL, 0},
+    {EM_OP_CHECKPOINT_CANCEL, R_ANY, NULL, checkpoint_cancel_run, NULL, NULL, 0},
+    {EM_OP_CHECKPOINT_ABSENT, R_ANY, NULL, checkpoint_absent_run, NULL, NULL, 0},
+    {EM_OP_CHECKPOINT_RECORD, R_ANY, NULL, checkpoint_record_run, NULL, NULL, 0},
+    {EM_OP_CHECKPOINT_ATTEND, R_ANY, NULL, checkpoint_attend_run, NULL, NULL, 0},
+    {EM_OP_CHECKPOINT_WINDOW, R_MANAGER, NULL, checkpoint_window_run, NULL, NULL, 0},
+    {EM_OP_CALENDAR_URL, R_ANY, NULL, calendar_url_run, NULL, NULL, 0},
+    {EM_OP_CALENDAR_REVOKE, R_ANY, NULL, calendar_revoke_run, NULL, NULL, 0},
+    {EM_OP_CALENDAR_EXPORT, R_ANY, NULL, calendar_export_run, NULL, NULL, 0},
+    {EM_OP_NOTICE_LIST, R_ANY, NULL, notice_list_run, NULL, NULL, 0},
+    {EM_OP_NOTICE_ACK, R_ANY, NULL, notice_ack_run, NULL, NULL, 0},
 };
 
 static const struct handler *handler_find(enum em_op op)
@@ -339,7 +355,15 @@ void dispatch_completions(void)
 
 	while (job) {
 		struct db_job *next = job->next;
-		struct session *s = session_lookup(job->slot, job->gen);
+		struct session *s;
+
+		if (job->http) { /* a calendar feed request (http.c) */
+			http_job_done(job);
+			db_job_free(job);
+			job = next;
+			continue;
+		}
+		s = session_lookup(job->slot, job->gen);
 
 		if (s) {
 			s->inflight--;

@@ -62,4 +62,26 @@ int message_epoch_commit_run(struct db_conn *c, struct db_job *job);
 int message_typing_local(struct session *s, const struct em_request *req, json_t **result,
                          char *msg, size_t msglen);
 
+/* handle_checkpoint.c */
+int checkpoint_list_run(struct db_conn *c, struct db_job *job);
+int checkpoint_propose_run(struct db_conn *c, struct db_job *job);
+int checkpoint_answer_run(struct db_conn *c, struct db_job *job);
+int checkpoint_reschedule_run(struct db_conn *c, struct db_job *job);
+int checkpoint_cancel_run(struct db_conn *c, struct db_job *job);
+int checkpoint_absent_run(struct db_conn *c, struct db_job *job);
+int checkpoint_record_run(struct db_conn *c, struct db_job *job);
+int checkpoint_attend_run(struct db_conn *c, struct db_job *job);
+int checkpoint_window_run(struct db_conn *c, struct db_job *job);
+int notice_list_run(struct db_conn *c, struct db_job *job);
+int notice_ack_run(struct db_conn *c, struct db_job *job);
+/* Service thread: queues one look for due reminders unless one is running. 0 or -1. */
+int reminders_due_submit(void);
+
+/* handle_calendar.c */
+int calendar_url_run(struct db_conn *c, struct db_job *job);
+int calendar_revoke_run(struct db_conn *c, struct db_job *job);
+int calendar_export_run(struct db_conn *c, struct db_job *job);
+/* The HTTP feed's job: args {"token"}; the document goes to job->extra (a JSON string). */
+int calendar_feed_run(struct db_conn *c, struct db_job *job);
+
 #endif

@@ -1,18 +1,168 @@
 /*
  * http.c - the plain HTTP side of the TLS port: GET /healthz for load
- * balancers and monitoring, 404 for anything else, and the TLS context
- * hardening that lws asks protocols[0] to do. Service thread only; the
- * database state comes from an atomic flag the workers keep, so a health
- * check never waits on PostgreSQL.
+ * balancers and monitoring, GET /calendar/TOKEN.ics (a user's secret
+ * iCalendar feed), 404 for anything else, and the TLS context hardening that
+ * lws asks protocols[0] to do. Service thread only. /healthz reads an atomic
+ * flag the workers keep, so a health check never waits on PostgreSQL; a feed
+ * request becomes a DB job, and the connection waits, found again by slot +
+ * generation in a small table, like WebSocket sessions.
  */
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/ssl.h>
 
 #include "db.h"
 #include "em_proto.h"
+#include "handlers.h"
 #include "log.h"
 #include "ws.h"
+
+#define FEED_PENDING_MAX 64 /* feed requests waiting on the database at once */
+#define FEED_TOKEN_LEN   43 /* base64url of 32 bytes */
+#define FEED_CHUNK       4096
+
+static struct {
+	struct lws *wsi;
+	uint32_t gen;
+} pending[FEED_PENDING_MAX];
+static uint32_t pending_gen;
+
+/* "/calendar/TOKEN.ics" -> token (FEED_TOKEN_LEN + 1), or -1. */
+static int feed_token(const char *path, char *token)
+{
+	static const char prefix[] = "/calendar/";
+	size_t n = strlen(path);
+
+	if (strncmp(path, prefix, sizeof(prefix) - 1) ||
+	    n != sizeof(prefix) - 1 + FEED_TOKEN_LEN + 4 || strcmp(path + n - 4, ".ics"))
+		return -1;
+	memcpy(token, path + sizeof(prefix) - 1, FEED_TOKEN_LEN);
+	token[FEED_TOKEN_LEN] = 0;
+	for (int i = 0; i < FEED_TOKEN_LEN; i++)
+		if (!isalnum((unsigned char)token[i]) && token[i] != '-' && token[i] != '_')
+			return -1;
+	return 0;
+}
+
+/*
+ * A short plain-text answer: headers now, the body when writable (the
+ * HTTP_WRITEABLE case sends pss->body and ends the transaction cleanly, on
+ * HTTP/1.1 and HTTP/2 alike).
+ */
+static int simple_status(struct lws *wsi, unsigned status)
+{
+	struct http_pss *pss = lws_wsi_user(wsi);
+	unsigned char buf[LWS_PRE + 256], *start = buf + LWS_PRE, *p = start,
+	                                  *end = buf + sizeof(buf) - 1;
+	const char *text = status == HTTP_STATUS_NOT_FOUND             ? "not found\n"
+	                   : status == HTTP_STATUS_OK                  ? "ok\n"
+	                   : status == HTTP_STATUS_SERVICE_UNAVAILABLE ? "unavailable; try again\n"
+	                                                               : "error\n";
+
+	pss->has_reply = 0;
+	pss->len = (size_t)snprintf(pss->body, sizeof(pss->body), "%s", text);
+	if (lws_add_http_common_headers(wsi, status, "text/plain", pss->len, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+	                                 (const unsigned char *)"no-store", 8, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* Starts a feed request: a DB job; the answer comes in http_job_done. */
+static int feed_start(struct lws *wsi, struct http_pss *pss, const char *token)
+{
+	struct db_job *job;
+	int i;
+
+	for (i = 0; i < FEED_PENDING_MAX && pending[i].wsi; i++)
+		;
+	if (i == FEED_PENDING_MAX || !db_is_up() || !(job = db_job_new()))
+		return simple_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
+	job->http = 1;
+	job->slot = (uint32_t)i;
+	job->gen = ++pending_gen;
+	job->op = EM_OP_CALENDAR_EXPORT;
+	job->run = calendar_feed_run;
+	job->args = json_pack("{ss}", "token", token);
+	if (!job->args || db_submit(job)) {
+		db_job_free(job);
+		return simple_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
+	}
+	pending[i].wsi = wsi;
+	pending[i].gen = job->gen;
+	pss->waiting = 1;
+	pss->slot = (uint32_t)i;
+	pss->gen = job->gen;
+	return 0;
+}
+
+void http_job_done(struct db_job *job)
+{
+	struct http_pss *pss;
+	struct lws *wsi;
+
+	if (job->slot >= FEED_PENDING_MAX || pending[job->slot].gen != job->gen ||
+	    !(wsi = pending[job->slot].wsi))
+		return; /* the client went away */
+	pending[job->slot].wsi = NULL;
+	pss = lws_wsi_user(wsi);
+	pss->waiting = 0;
+	pss->has_reply = 1;
+	if (job->err == EM_OK && json_is_string(job->extra)) {
+		pss->status = HTTP_STATUS_OK;
+		pss->doc = strdup(json_string_value(job->extra));
+		pss->doc_len = pss->doc ? strlen(pss->doc) : 0;
+		if (!pss->doc)
+			pss->status = HTTP_STATUS_INTERNAL_SERVER_ERROR;
+	} else {
+		pss->status = job->err == EM_ERR_NOT_FOUND ? HTTP_STATUS_NOT_FOUND
+		                                           : HTTP_STATUS_SERVICE_UNAVAILABLE;
+	}
+	lws_callback_on_writable(wsi);
+}
+
+/* Writes the feed's answer: headers, then the document in chunks. */
+static int feed_write(struct lws *wsi, struct http_pss *pss)
+{
+	unsigned char buf[LWS_PRE + FEED_CHUNK], *start = buf + LWS_PRE, *p = start,
+	                                         *end = buf + sizeof(buf) - 1;
+	size_t n;
+
+	if (!pss->headers_sent) {
+		pss->headers_sent = 1;
+		if (pss->status != HTTP_STATUS_OK)
+			return simple_status(wsi, pss->status);
+		if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "text/calendar; charset=utf-8",
+		                                pss->doc_len, &p, end) ||
+		    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+		                                 (const unsigned char *)"no-store", 8, &p, end) ||
+		    lws_finalize_write_http_header(wsi, start, &p, end))
+			return -1;
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	n = pss->doc_len - pss->doc_off;
+	if (n > FEED_CHUNK)
+		n = FEED_CHUNK;
+	memcpy(start, pss->doc + pss->doc_off, n);
+	pss->doc_off += n;
+	if (lws_write(wsi, start, n,
+	              pss->doc_off == pss->doc_len ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
+	    (int)n)
+		return -1;
+	if (pss->doc_off < pss->doc_len) {
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	free(pss->doc);
+	pss->doc = NULL;
+	pss->has_reply = 0;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
 
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len)
@@ -38,11 +188,14 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		int up = db_is_up();
 		unsigned status = up ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE;
 
-		if (!in || strcmp((const char *)in, "/healthz")) {
-			if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
-				return -1;
-			return lws_http_transaction_completed(wsi) ? -1 : 0;
+		char token[FEED_TOKEN_LEN + 1];
+
+		if (in && !feed_token((const char *)in, token)) {
+			memset(pss, 0, sizeof(*pss));
+			return feed_start(wsi, pss, token);
 		}
+		if (!in || strcmp((const char *)in, "/healthz"))
+			return simple_status(wsi, HTTP_STATUS_NOT_FOUND);
 		pss->len = (size_t)snprintf(pss->body, sizeof(pss->body),
 		                            "{\"status\":\"%s\",\"database\":\"%s\","
 		                            "\"version\":\"%s\"}\n",
@@ -57,6 +210,8 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return 0;
 	}
 	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (pss && pss->has_reply)
+			return feed_write(wsi, pss);
 		if (!pss || !pss->len)
 			break;
 		memcpy(start, pss->body, pss->len);
@@ -64,6 +219,16 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			return 1;
 		pss->len = 0;
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (pss && pss->waiting && pss->slot < FEED_PENDING_MAX &&
+		    pending[pss->slot].gen == pss->gen)
+			pending[pss->slot].wsi = NULL;
+		if (pss) {
+			free(pss->doc);
+			pss->doc = NULL;
+			pss->waiting = pss->has_reply = 0;
+		}
+		break;
 	default:
 		break;
 	}

@@ -216,6 +216,16 @@ out:
 	return rc;
 }
 
+/* The reminder scheduler: every --scheduler-interval seconds, on the service thread. */
+static lws_sorted_usec_list_t scheduler_sul;
+
+static void scheduler_tick(lws_sorted_usec_list_t *sul)
+{
+	reminders_due_submit();
+	lws_sul_schedule(server.context, 0, sul, scheduler_tick,
+	                 (lws_usec_t)server.cfg.scheduler_interval_s * LWS_US_PER_SEC);
+}
+
 static int cmd_serve(void)
 {
 	static const lws_retry_bo_t retry = {
@@ -256,6 +266,7 @@ static int cmd_serve(void)
 		log_error("cannot start database workers");
 		goto out;
 	}
+	lws_sul_schedule(server.context, 0, &scheduler_sul, scheduler_tick, LWS_US_PER_SEC);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
@@ -265,6 +276,7 @@ static int cmd_serve(void)
 		if (lws_service(server.context, 0) < 0)
 			break;
 	log_info("shutting down");
+	lws_sul_cancel(&scheduler_sul);
 	rc = 0;
 out:
 	db_stop(); /* first: workers call lws_cancel_service() on the context */

@@ -15,3 +15,8 @@ int64_t server_now_ms(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+int64_t server_clock_s(void)
+{
+	return (int64_t)time(NULL) + server.cfg.clock_offset_s;
+}

@@ -22,5 +22,11 @@ extern struct server server;
 
 /* Wall-clock milliseconds (for deadlines on the service thread). */
 int64_t server_now_ms(void);
+/*
+ * Unix seconds on the checkpoint clock: wall-clock time plus --clock-offset.
+ * Checkpoints, reminders and calendars use it (passed to SQL as a parameter,
+ * never now()), so tests can move time without waiting.
+ */
+int64_t server_clock_s(void);
 
 #endif

@@ -14,7 +14,18 @@ extern const struct lws_protocols ws_protocols[];
 struct http_pss {
 	char body[256];
 	size_t len;
+	/* a calendar feed: waiting for its DB job, then the document in pieces */
+	int waiting, has_reply;
+	uint32_t slot, gen;
+	unsigned status;
+	char *doc;
+	size_t doc_len, doc_off;
+	int headers_sent;
 };
+
+struct db_job;
+/* Service thread: a finished calendar feed job (dispatch.c hands it over; caller frees it). */
+void http_job_done(struct db_job *job);
 
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
