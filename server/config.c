@@ -16,7 +16,17 @@
 #define EMENTOR_SCHEMA_DIR "schema"
 #endif
 
-enum opt_type { OT_STR, OT_INT, OT_SWITCH, OT_ORIGIN, OT_LEVEL, OT_ROLE, OT_LLONG, OT_REMIND };
+enum opt_type {
+	OT_STR,
+	OT_INT,
+	OT_SWITCH,
+	OT_ORIGIN,
+	OT_LEVEL,
+	OT_ROLE,
+	OT_LLONG,
+	OT_REMIND,
+	OT_METRICS
+};
 
 struct opt {
 	const char *name;
@@ -69,6 +79,8 @@ static const struct opt opts[] = {
     {"clock-offset", OT_INT, I(clock_offset_s), -315360000, 315360000,
      "seconds added to the clock of checkpoints and reminders; for tests and drills only "
      "(default 0)"},
+    {"metrics", OT_METRICS, S(metrics), 0, 0,
+     "who may read GET /metrics: off, local (loopback clients only) or any (default local)"},
     {"no-migrate", OT_SWITCH, I(no_migrate), 0, 0, "do not apply schema migrations at start"},
     {"schema-dir", OT_STR, S(schema_dir), 0, 0,
      "directory of NNN_*.sql migrations (default: built-in path)"},
@@ -96,6 +108,7 @@ void config_defaults(struct config *cfg)
 	cfg->batch_max = 256;
 	cfg->batch_wait_us = 1000;
 	cfg->scheduler_interval_s = 15;
+	snprintf(cfg->metrics, sizeof(cfg->metrics), "local");
 	cfg->remind_minutes[0] = 2880;
 	cfg->remind_minutes[1] = 120;
 	cfg->n_remind = 2;
@@ -192,6 +205,13 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
 		cfg->n_remind = n;
 		break;
 	}
+	case OT_METRICS:
+		if (!value ||
+		    (strcmp(value, "off") && strcmp(value, "local") && strcmp(value, "any"))) {
+			snprintf(err, errlen, "metrics must be off, local or any");
+			return -1;
+		}
+		break;
 	case OT_ROLE:
 		if (!value || (strcmp(value, "manager") && strcmp(value, "mentor") &&
 		               strcmp(value, "mentee"))) {

@@ -37,6 +37,7 @@ struct config {
 	int n_remind;
 	int scheduler_interval_s; /* how often due reminders are looked for */
 	int clock_offset_s;       /* tests and drills: shifts the checkpoint clock */
+	char metrics[8];          /* who may GET /metrics: off, local (loopback peers) or any */
 	char log_level[16];
 	char role[16];       /* `invite` subcommand */
 	long long programme; /* `invite` subcommand */

@@ -15,6 +15,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 #define RECONNECT_INTERVAL_MS 1000
@@ -44,6 +45,14 @@ static struct {
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
           .cond = PTHREAD_COND_INITIALIZER,
           .bcond = PTHREAD_COND_INITIALIZER};
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static int64_t now_ms(void)
 {
@@ -183,8 +192,11 @@ static void *worker_main(void *arg)
 		if (worker_connect(&conn, &last_attempt)) {
 			db_job_fail(job, EM_ERR_DB_UNAVAILABLE, NULL);
 		} else {
+			int64_t t0 = now_us();
+
 			job->err = EM_OK;
 			job->run(&conn, job);
+			metrics_db_latency(now_us() - t0, 0);
 			if (job->err == EM_ERR_DB_UNAVAILABLE ||
 			    PQstatus(conn.pg) != CONNECTION_OK) {
 				if (atomic_exchange(&pool.up, 0))
@@ -264,7 +276,11 @@ static void *writer_main(void *arg)
 		} else {
 			for (int i = 0; i < n; i++)
 				batch[i]->err = EM_OK;
+			int64_t t0 = now_us();
+
 			pool.runner(&conn, batch, n);
+			metrics_db_latency(now_us() - t0, 1);
+			metrics_batch(n);
 			if (PQstatus(conn.pg) != CONNECTION_OK && atomic_exchange(&pool.up, 0))
 				log_warn("db connection lost worker=writer");
 		}

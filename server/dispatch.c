@@ -15,6 +15,7 @@
 #include "fanout.h"
 #include "handlers.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "ws.h"
 
@@ -121,6 +122,7 @@ static unsigned role_bit(const char *role)
 static void reply_error(struct session *s, int64_t id, int err, const char *msg,
                         int64_t retry_after_ms)
 {
+	metrics_error(err);
 	if (em_err_retryable(err) && retry_after_ms <= 0)
 		retry_after_ms = 1000;
 	session_send(s, em_encode_error(id, err, msg, retry_after_ms));

@@ -16,6 +16,7 @@
 #include "fanout.h"
 #include "handlers.h"
 #include "log.h"
+#include "metrics.h"
 #include "model.h"
 #include "server.h"
 #include "store.h"
@@ -389,6 +390,7 @@ int auth_resume_run(struct db_conn *c, struct db_job *job)
 void auth_login_done(struct session *s, struct db_job *job)
 {
 	fanout_user_remove(s);
+	metrics_add(M_LOGINS, 1);
 	s->authenticated = 1;
 	s->user_id = job->out_user_id;
 	s->session_id = job->out_session_id;

@@ -20,6 +20,7 @@
 
 #include "handlers.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "store.h"
 
@@ -918,6 +919,7 @@ static int reminders_run(struct db_conn *c, struct db_job *job)
 		}
 		if (PQntuples(r))
 			log_info("reminders sent=%d", PQntuples(r));
+		metrics_add(M_REMINDERS_SENT, (uint64_t)PQntuples(r));
 		PQclear(r);
 	}
 	atomic_store(&reminder_job_busy, 0);

@@ -31,6 +31,7 @@
 #include "fanout.h"
 #include "handlers.h"
 #include "log.h"
+#include "metrics.h"
 #include "model.h"
 #include "server.h"
 #include "store.h"
@@ -348,6 +349,8 @@ void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
 		} else if (ps[i].state == 3) {
 			send_diagnose(c, &ps[i]);
 		} else {
+			metrics_add(ps[i].state == 1 ? M_MESSAGES_PERSISTED : M_MESSAGES_DUPLICATE,
+			            1);
 			job->result =
 			    json_pack("{s:I, s:s, s:b}", "seq", (json_int_t)ps[i].seq, "sent_at",
 			              ps[i].sent_at, "duplicate", ps[i].state == 2);

@@ -1,9 +1,10 @@
 /*
  * http.c - the plain HTTP side of the TLS port: GET /healthz for load
- * balancers and monitoring, GET /calendar/TOKEN.ics (a user's secret
- * iCalendar feed), 404 for anything else, and the TLS context hardening that
- * lws asks protocols[0] to do. Service thread only. /healthz reads an atomic
- * flag the workers keep, so a health check never waits on PostgreSQL; a feed
+ * balancers and monitoring, GET /metrics (Prometheus, loopback clients only
+ * unless --metrics any), GET /calendar/TOKEN.ics (a user's secret iCalendar
+ * feed), 404 for anything else, and the TLS context hardening that lws asks
+ * protocols[0] to do. Service thread only. /healthz and /metrics read atomics
+ * the other threads keep, so they never wait on PostgreSQL; a feed
  * request becomes a DB job, and the connection waits, found again by slot +
  * generation in a small table, like WebSocket sessions.
  */
@@ -17,6 +18,8 @@
 #include "em_proto.h"
 #include "handlers.h"
 #include "log.h"
+#include "metrics.h"
+#include "server.h"
 #include "ws.h"
 
 #define FEED_PENDING_MAX 64 /* feed requests waiting on the database at once */
@@ -72,6 +75,36 @@ static int simple_status(struct lws *wsi, unsigned status)
 	return 0;
 }
 
+/* Loopback peers only, unless --metrics any. */
+static int metrics_allowed(struct lws *wsi)
+{
+	char peer[64] = "";
+
+	if (!strcmp(server.cfg.metrics, "any"))
+		return 1;
+	if (strcmp(server.cfg.metrics, "local"))
+		return 0;
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	return !strcmp(peer, "127.0.0.1") || !strcmp(peer, "::1") ||
+	       !strcmp(peer, "::ffff:127.0.0.1");
+}
+
+/* GET /metrics: rendered at once (it only reads counters), sent in pieces. */
+static int metrics_start(struct lws *wsi, struct http_pss *pss)
+{
+	if (!metrics_allowed(wsi))
+		return simple_status(wsi, HTTP_STATUS_NOT_FOUND);
+	pss->doc = metrics_render();
+	if (!pss->doc)
+		return simple_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
+	pss->doc_len = strlen(pss->doc);
+	pss->status = HTTP_STATUS_OK;
+	pss->ctype = "text/plain; version=0.0.4; charset=utf-8";
+	pss->has_reply = 1;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
 /* Starts a feed request: a DB job; the answer comes in http_job_done. */
 static int feed_start(struct lws *wsi, struct http_pss *pss, const char *token)
 {
@@ -114,6 +147,7 @@ void http_job_done(struct db_job *job)
 	pss->has_reply = 1;
 	if (job->err == EM_OK && json_is_string(job->extra)) {
 		pss->status = HTTP_STATUS_OK;
+		pss->ctype = "text/calendar; charset=utf-8";
 		pss->doc = strdup(json_string_value(job->extra));
 		pss->doc_len = pss->doc ? strlen(pss->doc) : 0;
 		if (!pss->doc)
@@ -136,8 +170,8 @@ static int feed_write(struct lws *wsi, struct http_pss *pss)
 		pss->headers_sent = 1;
 		if (pss->status != HTTP_STATUS_OK)
 			return simple_status(wsi, pss->status);
-		if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "text/calendar; charset=utf-8",
-		                                pss->doc_len, &p, end) ||
+		if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, pss->ctype, pss->doc_len, &p,
+		                                end) ||
 		    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
 		                                 (const unsigned char *)"no-store", 8, &p, end) ||
 		    lws_finalize_write_http_header(wsi, start, &p, end))
@@ -190,6 +224,11 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 		char token[FEED_TOKEN_LEN + 1];
 
+		metrics_add(M_HTTP_REQUESTS, 1);
+		if (in && !strcmp((const char *)in, "/metrics")) {
+			memset(pss, 0, sizeof(*pss));
+			return metrics_start(wsi, pss);
+		}
 		if (in && !feed_token((const char *)in, token)) {
 			memset(pss, 0, sizeof(*pss));
 			return feed_start(wsi, pss, token);

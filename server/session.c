@@ -8,6 +8,7 @@
 
 #include "em_proto.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "session.h"
 
@@ -124,6 +125,7 @@ void session_send(struct session *s, char *text)
 	if (s->out_bytes + len > cap) {
 		free(text);
 		log_warn("ws slow consumer closed user=%s queued=%zu", s->username, s->out_bytes);
+		metrics_add(M_SLOW_CONSUMERS, 1);
 		session_close(s, EM_CLOSE_SLOW_CONSUMER, "slow_consumer");
 		return;
 	}
@@ -167,6 +169,8 @@ int session_write_one(struct session *s)
 	}
 	if (lws_write(s->wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len)
 		return -1;
+	metrics_add(M_FRAMES_OUT, 1);
+	metrics_add(M_BYTES_OUT, m->len);
 	s->out_head = m->next;
 	if (!s->out_head)
 		s->out_tail = NULL;

@@ -12,6 +12,7 @@
 #include "em_proto.h"
 #include "fanout.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "session.h"
 #include "ws.h"
@@ -59,7 +60,10 @@ static void handle_message(struct session *s, const char *buf, size_t len)
 	struct em_error_detail detail;
 	int rc = em_request_parse(buf, len, &req, &detail);
 
+	metrics_add(M_FRAMES_IN, 1);
+	metrics_add(M_BYTES_IN, len);
 	if (rc) {
+		metrics_error(rc);
 		session_send(s, em_encode_error(req.id, rc, detail.message, 0));
 		return;
 	}
@@ -118,6 +122,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		s->wsi = wsi;
 		if (session_register(s))
 			return -1;
+		metrics_add(M_CONNECTIONS_OPENED, 1);
 		lws_get_peer_simple(wsi, s->addr, sizeof(s->addr));
 		s->auth_deadline_ms = server_now_ms() + server.cfg.auth_timeout_s * 1000LL;
 		log_debug("ws connected addr=%s slot=%u", s->addr, s->slot);
@@ -132,6 +137,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		return 0;
 	case LWS_CALLBACK_CLOSED:
 		log_debug("ws closed addr=%s user=%s", s->addr, s->username);
+		metrics_add(M_CONNECTIONS_CLOSED, 1);
 		fanout_forget(s);
 		session_unregister(s);
 		session_free_buffers(s);

@@ -18,6 +18,7 @@ struct http_pss {
 	int waiting, has_reply;
 	uint32_t slot, gen;
 	unsigned status;
+	const char *ctype; /* of doc */
 	char *doc;
 	size_t doc_len, doc_off;
 	int headers_sent;

@@ -1,0 +1,43 @@
+/*
+ * metrics.h - counters, gauges and histograms for GET /metrics (Prometheus
+ * text format 0.0.4). Updating is lock-free (C11 atomics) and safe from any
+ * thread: the service thread, DB workers and the batch writer. Rendering
+ * happens on the service thread and never waits for anything.
+ */
+#ifndef EMENTORD_METRICS_H
+#define EMENTORD_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum metric_counter {
+	M_CONNECTIONS_OPENED,
+	M_CONNECTIONS_CLOSED,
+	M_FRAMES_IN,
+	M_FRAMES_OUT,
+	M_BYTES_IN,
+	M_BYTES_OUT,
+	M_LOGINS,
+	M_MESSAGES_PERSISTED,
+	M_MESSAGES_DUPLICATE,
+	M_SLOW_CONSUMERS,
+	M_REMINDERS_SENT,
+	M_HTTP_REQUESTS,
+	M__COUNTERS
+};
+
+void metrics_add(enum metric_counter c, uint64_t n);
+/* An error reply of em_err `err` (negative) was sent. */
+void metrics_error(int err);
+/* A DB job ran for `us` microseconds on a worker (batch = 0) or the batch writer (1). */
+void metrics_db_latency(int64_t us, int batch);
+/* The batch writer committed a batch of n sends. */
+void metrics_batch(int n);
+
+/*
+ * Service thread: the whole exposition (malloc'd text), gauges read at call
+ * time (connections, authenticated sessions, DB queue, DB up). NULL: no memory.
+ */
+char *metrics_render(void);
+
+#endif
