@@ -74,6 +74,8 @@ static const struct opt opts[] = {
     {"reminders", OT_REMIND, S(reminders), 0, 0,
      "minutes before a confirmed meeting that reminders go out, comma-separated (default "
      "2880,120)"},
+    {"drain-timeout", OT_INT, I(drain_timeout_s), 1, 600,
+     "seconds SIGTERM waits for in-flight requests before exiting (default 10)"},
     {"scheduler-interval", OT_INT, I(scheduler_interval_s), 1, 3600,
      "seconds between looks for due reminders (default 15)"},
     {"clock-offset", OT_INT, I(clock_offset_s), -315360000, 315360000,
@@ -108,6 +110,7 @@ void config_defaults(struct config *cfg)
 	cfg->batch_max = 256;
 	cfg->batch_wait_us = 1000;
 	cfg->scheduler_interval_s = 15;
+	cfg->drain_timeout_s = 10;
 	snprintf(cfg->metrics, sizeof(cfg->metrics), "local");
 	cfg->remind_minutes[0] = 2880;
 	cfg->remind_minutes[1] = 120;

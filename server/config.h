@@ -36,6 +36,7 @@ struct config {
 	int remind_minutes[CONFIG_MAX_REMINDERS];
 	int n_remind;
 	int scheduler_interval_s; /* how often due reminders are looked for */
+	int drain_timeout_s;      /* SIGTERM: longest wait for in-flight work before exit */
 	int clock_offset_s;       /* tests and drills: shifts the checkpoint clock */
 	char metrics[8];          /* who may GET /metrics: off, local (loopback peers) or any */
 	char log_level[16];

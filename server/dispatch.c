@@ -211,6 +211,12 @@ static int submit(struct session *s, struct db_job *job, int batched)
 
 void dispatch_request(struct session *s, struct em_request *req, size_t bytes)
 {
+	if (server.draining && req->op != EM_OP_PING) {
+		reply_error(s, req->id, EM_ERR_BUSY,
+		            "the server is restarting; reconnect and retry", 1000);
+		em_request_clear(req);
+		return;
+	}
 	if ((s->held_head || s->inflight >= server.cfg.max_inflight) && req->op != EM_OP_PING) {
 		if (hold(s, req, bytes)) {
 			reply_error(s, req->id, EM_ERR_BUSY,

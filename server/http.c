@@ -219,7 +219,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		log_info("ws refused handshake without subprotocol " EM_SUBPROTOCOL);
 		return -1;
 	case LWS_CALLBACK_HTTP: {
-		int up = db_is_up();
+		int up = db_is_up() && !server.draining;
 		unsigned status = up ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE;
 
 		char token[FEED_TOKEN_LEN + 1];
@@ -238,7 +238,10 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		pss->len = (size_t)snprintf(pss->body, sizeof(pss->body),
 		                            "{\"status\":\"%s\",\"database\":\"%s\","
 		                            "\"version\":\"%s\"}\n",
-		                            up ? "ok" : "degraded", up ? "up" : "down", EM_VERSION);
+		                            server.draining ? "draining"
+		                            : up            ? "ok"
+		                                            : "degraded",
+		                            db_is_up() ? "up" : "down", EM_VERSION);
 		if (lws_add_http_common_headers(wsi, status, "application/json", pss->len, &p,
 		                                end) ||
 		    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,

@@ -216,6 +216,44 @@ out:
 	return rc;
 }
 
+/*
+ * SIGTERM/SIGINT: stop taking new connections and requests (new requests get
+ * the retryable `busy`), let every request in flight finish and be answered,
+ * close each connection with 1001 ("going away": reconnect) once it has
+ * nothing in flight, and return when all are closed and the DB queue is
+ * empty, or after --drain-timeout seconds. Workers then finish what is queued
+ * (db_stop), so an acknowledged message is always committed, and a request
+ * that was never answered is simply sent again by the client.
+ */
+static void drain_close_idle(struct session *s, void *arg)
+{
+	(void)arg;
+	if (!s->inflight && !s->held_head)
+		session_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "server restarting; reconnect");
+}
+
+static void drain(void)
+{
+	int64_t deadline = server_now_ms() + server.cfg.drain_timeout_s * 1000LL;
+
+	server.draining = 1;
+	log_info("draining connections=%d timeout_s=%d", session_count(),
+	         server.cfg.drain_timeout_s);
+	session_foreach(drain_close_idle, NULL);
+	while (server_now_ms() < deadline && (session_count() > 0 || db_queue_depth() > 0)) {
+		/* lws_service returns at least every second (the ws tick); completions
+		 * close their sessions in dispatch_completions() */
+		if (lws_service(server.context, 0) < 0)
+			break;
+		session_foreach(drain_close_idle, NULL);
+	}
+	if (session_count() > 0)
+		log_warn("drain timeout: closing connections=%d with work in flight",
+		         session_count());
+	else
+		log_info("drained");
+}
+
 /* The reminder scheduler: every --scheduler-interval seconds, on the service thread. */
 static lws_sorted_usec_list_t scheduler_sul;
 
@@ -275,6 +313,8 @@ static int cmd_serve(void)
 	while (!interrupted)
 		if (lws_service(server.context, 0) < 0)
 			break;
+	if (interrupted)
+		drain();
 	log_info("shutting down");
 	lws_sul_cancel(&scheduler_sul);
 	rc = 0;

@@ -16,6 +16,7 @@ struct server {
 	struct config cfg;
 	struct lws_context *context;
 	unsigned char prelogin_secret[32]; /* keys the fake salts of unknown users */
+	int draining; /* SIGTERM/SIGINT seen: finishing work, closing with 1001 (service thread) */
 };
 
 extern struct server server;

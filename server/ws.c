@@ -117,6 +117,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		lws_sul_schedule(server.context, 0, &tick_sul, NULL, LWS_SET_TIMER_USEC_CANCEL);
 		break;
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		if (server.draining)
+			return -1; /* restarting: connect to another node or again shortly */
 		return origin_allowed(wsi) ? 0 : -1;
 	case LWS_CALLBACK_ESTABLISHED:
 		s->wsi = wsi;

@@ -4,11 +4,16 @@
 # killed and restarted on the same port. Afterwards: every message the server
 # acknowledged is stored and delivered, every message the client queued is
 # delivered from its outbox exactly once, and no reader sees a message twice.
+#
+# CRASH_SIGNAL=TERM (ctest e2e_restart) makes it a graceful restart instead:
+# the server must finish what is in flight, close connections with 1001, exit
+# 0 by itself within its drain timeout, and the same checks must hold.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 N="${CRASH_MESSAGES:-120}"
+SIG="${CRASH_SIGNAL:-KILL}"
 e2e_cert
 DB="$(e2e_fresh_db)"
 export EMENTOR_PASSWORD="correct horse battery"
@@ -44,8 +49,17 @@ for _ in $(seq 1 100); do
 	(($(wc -l <"$T/sends.log") >= N / 4)) && break
 	sleep 0.1
 done
-kill -KILL "$EM_SERVER_PID"
-wait "$EM_SERVER_PID" 2>/dev/null || true
+kill "-$SIG" "$EM_SERVER_PID"
+if [[ "$SIG" == TERM ]]; then
+	t0="$(date +%s)"
+	rc=0
+	wait "$EM_SERVER_PID" 2>/dev/null || rc=$?
+	expect_match "SIGTERM: the server exits by itself, status 0" '^0$' "$rc"
+	expect_match "within its drain timeout (10 s)" '^yes$' "$( (($(date +%s) - t0 <= 12)) && echo yes || echo no)"
+	expect_match "it drained: every connection closed with its work done" 'drained' "$(grep -E 'drain' "$LOG")"
+else
+	wait "$EM_SERVER_PID" 2>/dev/null || true
+fi
 killed_after="$(wc -l <"$T/sends.log")"
 sleep 1.5
 "$BIN/ementord" serve --listen 127.0.0.1 --port "$PORT" --cert "$CERT" --key "$KEY" --db "$DB" \
@@ -61,7 +75,7 @@ acked="$(awk '$2 == 0' "$T/sends.log" | wc -l)"
 queued="$(awk '$2 == 4' "$T/sends.log" | wc -l)"
 other="$(awk '$2 != 0 && $2 != 4' "$T/sends.log" | wc -l)"
 echo "sent $N: acknowledged $acked, queued while down $queued, other $other (killed after $killed_after)"
-expect_match "the kill happened while messages flowed" '^[1-9]' "$queued"
+expect_match "the $SIG happened while messages flowed" '^[1-9]' "$queued"
 expect_match "no send failed in another way" '^0$' "$other"
 expect_ok "the outbox delivers what was queued" as sam outbox flush
 expect_ok "the outbox is then empty" as sam outbox list
