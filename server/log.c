@@ -4,6 +4,7 @@
  * interleave mid-line.
  */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -11,12 +12,12 @@
 
 #include "log.h"
 
-static enum log_level min_level = LOG_INFO;
+static atomic_int min_level = LOG_INFO; /* SIGHUP may change it while workers log */
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void log_set_level(enum log_level level)
 {
-	min_level = level;
+	atomic_store(&min_level, (int)level);
 }
 
 int log_level_parse(const char *s, enum log_level *out)
@@ -38,7 +39,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (level < min_level)
+	if ((int)level < atomic_load(&min_level))
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);

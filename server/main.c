@@ -11,6 +11,7 @@
 #include <time.h>
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
+#include <sodium.h>
 
 #include "db.h"
 #include "em_crypto.h"
@@ -24,25 +25,33 @@
 
 #define STARTUP_DB_WAIT_S 30
 
-static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t interrupted, reload_requested;
+static int saved_argc;
+static char **saved_argv;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	interrupted = 1;
+	if (sig == SIGHUP)
+		reload_requested = 1;
+	else
+		interrupted = 1;
 	if (server.context)
 		lws_cancel_service(server.context);
 }
 
-/* Parses argv into server.cfg; returns the subcommand or NULL after printing an error. */
-static const char *parse_args(int argc, char **argv, int *exit_code)
+/*
+ * Parses defaults, the config file, the environment and argv (later wins) into
+ * cfg; returns the subcommand, or NULL after printing an error. SIGHUP runs it
+ * again on the saved argv.
+ */
+static const char *parse_args(struct config *cfg, int argc, char **argv, int *exit_code)
 {
 	const char *cmd = "serve", *config_file = getenv("EMENTOR_CONFIG");
 	char err[512];
 	int i;
 
 	*exit_code = 2;
-	config_defaults(&server.cfg);
+	config_defaults(cfg);
 	/* first pass: --config, --help, --version and the subcommand */
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -69,12 +78,11 @@ static const char *parse_args(int argc, char **argv, int *exit_code)
 		        cmd);
 		return NULL;
 	}
-	if (config_file && *config_file &&
-	    config_load_file(&server.cfg, config_file, err, sizeof(err))) {
+	if (config_file && *config_file && config_load_file(cfg, config_file, err, sizeof(err))) {
 		fprintf(stderr, "ementord: %s\n", err);
 		return NULL;
 	}
-	if (config_load_env(&server.cfg, err, sizeof(err))) {
+	if (config_load_env(cfg, err, sizeof(err))) {
 		fprintf(stderr, "ementord: %s\n", err);
 		return NULL;
 	}
@@ -104,7 +112,7 @@ static const char *parse_args(int argc, char **argv, int *exit_code)
 			}
 			value = argv[++i];
 		}
-		if (config_set(&server.cfg, name, value, err, sizeof(err))) {
+		if (config_set(cfg, name, value, err, sizeof(err))) {
 			fprintf(stderr, "ementord: %s\n", err);
 			return NULL;
 		}
@@ -254,6 +262,106 @@ static void drain(void)
 		log_info("drained");
 }
 
+/* Reads a whole small file (a PEM) into a malloc'd buffer; NULL on failure. */
+static char *read_small_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < 1024 * 1024 &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
+	    fread(buf, 1, (size_t)n, f) == (size_t)n) {
+		buf[n] = 0;
+		*len = (size_t)n;
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+/*
+ * SIGHUP: reads the configuration again (file, environment, the original
+ * command line) and applies what can change under open connections — the
+ * log level, allowed origins, /metrics access, drain and auth timeouts, the
+ * per-connection limits — and loads the certificate and key again from their
+ * paths into the running TLS context. Connections stay open. Options that
+ * only the start uses (port, database, workers, ...) are reported as needing a
+ * restart. A configuration that does not parse changes nothing. Service
+ * thread; the two PEM reads are the only file I/O, once per SIGHUP.
+ */
+static void reload(void)
+{
+	struct config *n = malloc(sizeof(*n));
+	enum log_level level;
+	size_t cert_len = 0, key_len = 0;
+	char *cert = NULL, *key = NULL;
+	int ec, restart = 0;
+
+	if (!n || !parse_args(n, saved_argc, saved_argv, &ec)) {
+		log_error(
+		    "reload refused: the configuration has an error (above); nothing changed");
+		free(n);
+		return;
+	}
+#define RESTART_ONLY(field)                                                                        \
+	if (memcmp(&n->field, &server.cfg.field, sizeof(n->field))) {                              \
+		log_warn("reload: %s changed; it takes effect at the next restart", #field);       \
+		restart = 1;                                                                       \
+	}
+	RESTART_ONLY(listen)
+	RESTART_ONLY(port)
+	RESTART_ONLY(cert)
+	RESTART_ONLY(key)
+	RESTART_ONLY(db)
+	RESTART_ONLY(schema_dir)
+	RESTART_ONLY(db_workers)
+	RESTART_ONLY(db_queue)
+	RESTART_ONLY(session_ttl_days)
+	RESTART_ONLY(rotate_messages)
+	RESTART_ONLY(rotate_days)
+	RESTART_ONLY(batch_max)
+	RESTART_ONLY(batch_wait_us)
+	RESTART_ONLY(public_url)
+	RESTART_ONLY(remind_minutes)
+	RESTART_ONLY(scheduler_interval_s)
+	RESTART_ONLY(clock_offset_s)
+#undef RESTART_ONLY
+	/* read only on the service thread: safe to change here */
+	memcpy(server.cfg.origins, n->origins, sizeof(n->origins));
+	server.cfg.n_origins = n->n_origins;
+	memcpy(server.cfg.metrics, n->metrics, sizeof(n->metrics));
+	server.cfg.drain_timeout_s = n->drain_timeout_s;
+	server.cfg.auth_timeout_s = n->auth_timeout_s;
+	server.cfg.max_inflight = n->max_inflight;
+	server.cfg.out_queue_kib = n->out_queue_kib;
+	memcpy(server.cfg.log_level, n->log_level, sizeof(n->log_level));
+	if (!log_level_parse(server.cfg.log_level, &level))
+		log_set_level(level);
+	free(n);
+
+	/* the certificate: same paths, new contents */
+	cert = read_small_file(server.cfg.cert, &cert_len);
+	key = read_small_file(server.cfg.key, &key_len);
+	if (!cert || !key)
+		log_error("reload: cannot read the certificate or key; TLS unchanged");
+	else if (lws_tls_cert_updated(server.context, server.cfg.cert, server.cfg.key, cert,
+	                              cert_len, key, key_len))
+		log_error("reload: the new certificate or key was refused; TLS unchanged");
+	else
+		log_info("reload certificate=%s", server.cfg.cert);
+	if (key)
+		sodium_memzero(key, key_len);
+	free(cert);
+	free(key);
+	log_info("reloaded origins=%d metrics=%s log_level=%s restart_needed=%d",
+	         server.cfg.n_origins, server.cfg.metrics, server.cfg.log_level, restart);
+}
+
 /* The reminder scheduler: every --scheduler-interval seconds, on the service thread. */
 static lws_sorted_usec_list_t scheduler_sul;
 
@@ -307,12 +415,18 @@ static int cmd_serve(void)
 	lws_sul_schedule(server.context, 0, &scheduler_sul, scheduler_tick, LWS_US_PER_SEC);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	log_info("listening port=%d version=%s db_workers=%d origins=%d", server.cfg.port,
 	         EM_VERSION, server.cfg.db_workers, server.cfg.n_origins);
-	while (!interrupted)
+	while (!interrupted) {
 		if (lws_service(server.context, 0) < 0)
 			break;
+		if (reload_requested) {
+			reload_requested = 0;
+			reload();
+		}
+	}
 	if (interrupted)
 		drain();
 	log_info("shutting down");
@@ -331,7 +445,9 @@ int main(int argc, char **argv)
 	const char *cmd;
 	int exit_code;
 
-	cmd = parse_args(argc, argv, &exit_code);
+	saved_argc = argc;
+	saved_argv = argv;
+	cmd = parse_args(&server.cfg, argc, argv, &exit_code);
 	if (!cmd)
 		return exit_code;
 	log_level_parse(server.cfg.log_level, &level);
