@@ -25,7 +25,8 @@ enum opt_type {
 	OT_ROLE,
 	OT_LLONG,
 	OT_REMIND,
-	OT_METRICS
+	OT_METRICS,
+	OT_LOGFMT
 };
 
 struct opt {
@@ -87,6 +88,8 @@ static const struct opt opts[] = {
     {"schema-dir", OT_STR, S(schema_dir), 0, 0,
      "directory of NNN_*.sql migrations (default: built-in path)"},
     {"log-level", OT_LEVEL, S(log_level), 0, 0, "debug, info, warn or error (default info)"},
+    {"log-format", OT_LOGFMT, S(log_format), 0, 0,
+     "text (\"TIME LEVEL event key=value ...\") or json (one object per line) (default text)"},
     {"role", OT_ROLE, S(role), 0, 0, "invite: role of the invited user (manager, mentor, mentee)"},
     {"programme", OT_LLONG, I(programme), 1, 9007199254740991LL,
      "invite: programme the invited user joins"},
@@ -119,6 +122,7 @@ void config_defaults(struct config *cfg)
 	snprintf(cfg->db, sizeof(cfg->db), "dbname=ementor");
 	snprintf(cfg->schema_dir, sizeof(cfg->schema_dir), "%s", EMENTOR_SCHEMA_DIR);
 	snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
+	snprintf(cfg->log_format, sizeof(cfg->log_format), "text");
 }
 
 static const struct opt *opt_find(const char *name)
@@ -208,6 +212,12 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
 		cfg->n_remind = n;
 		break;
 	}
+	case OT_LOGFMT:
+		if (!value || (strcmp(value, "text") && strcmp(value, "json"))) {
+			snprintf(err, errlen, "log-format must be text or json");
+			return -1;
+		}
+		break;
 	case OT_METRICS:
 		if (!value ||
 		    (strcmp(value, "off") && strcmp(value, "local") && strcmp(value, "any"))) {

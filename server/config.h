@@ -40,6 +40,7 @@ struct config {
 	int clock_offset_s;       /* tests and drills: shifts the checkpoint clock */
 	char metrics[8];          /* who may GET /metrics: off, local (loopback peers) or any */
 	char log_level[16];
+	char log_format[8];  /* text or json */
 	char role[16];       /* `invite` subcommand */
 	long long programme; /* `invite` subcommand */
 };

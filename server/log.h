@@ -9,6 +9,12 @@
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 void log_set_level(enum log_level level);
+/*
+ * text: "TIME LEVEL event words key=value ..." (the default); json: one JSON
+ * object per line, {"ts", "level", "event", key: value, ...}, the event being
+ * the words before the first key=value. Either way one event per line.
+ */
+void log_set_json(int json);
 int log_level_parse(const char *s, enum log_level *out);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Routes libwebsockets' own warnings and errors through log_msg. */

@@ -340,6 +340,8 @@ static void reload(void)
 	server.cfg.max_inflight = n->max_inflight;
 	server.cfg.out_queue_kib = n->out_queue_kib;
 	memcpy(server.cfg.log_level, n->log_level, sizeof(n->log_level));
+	memcpy(server.cfg.log_format, n->log_format, sizeof(n->log_format));
+	log_set_json(!strcmp(server.cfg.log_format, "json"));
 	if (!log_level_parse(server.cfg.log_level, &level))
 		log_set_level(level);
 	free(n);
@@ -452,6 +454,7 @@ int main(int argc, char **argv)
 		return exit_code;
 	log_level_parse(server.cfg.log_level, &level);
 	log_set_level(level);
+	log_set_json(!strcmp(server.cfg.log_format, "json"));
 	log_hook_lws();
 	if (em_crypto_init()) {
 		log_error("libsodium failed to initialise");

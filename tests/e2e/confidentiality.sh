@@ -3,7 +3,9 @@
 # random plaintexts go back and forth in a pair and a group room; then a
 # pg_dump of the whole database and the server's log must contain none of
 # them, in any common encoding, and the manager has no way to fetch the
-# ciphertext at all.
+# ciphertext at all. The log (at debug level, in JSON) must also hold no
+# password, session token, invite code (but the first-run one it exists to
+# print), calendar feed token or key material the test can see.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -11,7 +13,7 @@ source "$(dirname "$0")/lib.sh"
 e2e_cert
 DB="$(e2e_fresh_db)"
 export EMENTOR_PASSWORD="correct horse battery"
-em_server_start "$LOG" "$CERT" "$KEY" "$DB" --log-level debug || {
+em_server_start "$LOG" "$CERT" "$KEY" "$DB" --log-level debug --log-format json || {
 	not_ok "server starts"
 	e2e_summary
 }
@@ -20,7 +22,12 @@ export EMENTOR_SERVER="$EM_SERVER_URL"
 code="$(first_invite)"
 as maria register --invite "$code" --username maria >/dev/null
 as maria programme create --name Secret --starts 2027-01-01 --ends 2027-12-31 >/dev/null
-invite() { as maria --json invite create --programme 1 --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
+invite() {
+	local c
+	c="$(as maria --json invite create --programme 1 --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p')"
+	printf '%s\n' "$c" >>"$T/codes"
+	printf '%s\n' "$c"
+}
 as sam register --invite "$(invite mentor)" --username sam >/dev/null
 for u in lea max zoe; do as "$u" register --invite "$(invite mentee)" --username "$u" >/dev/null; done
 as maria room create --programme 1 --kind pair --member sam --member lea >/dev/null
@@ -57,6 +64,25 @@ while read -r secret; do
 	done
 done <"$T/secrets"
 expect_match "no plaintext in pg_dump or the server log (15 sentences, 3 encodings)" '^0$' "$leaks"
+
+# --- secrets in the log ------------------------------------------------------------
+as sam calendar url >"$T/cal.txt" 2>/dev/null
+grep -oE '/calendar/[A-Za-z0-9_-]{43}' "$T/cal.txt" | sed 's|/calendar/||' >>"$T/codes"
+printf '%s\n' "$EMENTOR_PASSWORD" >>"$T/codes"
+for u in maria sam lea max zoe; do
+	grep -hoE '"token": *"[^"]+"' "$T/home/$u/session.json" | sed -E 's/.*"([^"]+)"$/\1/' >>"$T/codes"
+	# every base64 value of 32+ characters in the key files (private keys, room keys)
+	grep -hoE '"[A-Za-z0-9_-]{32,}"' "$T/home/$u"/keys.json "$T/home/$u"/roomkeys.json 2>/dev/null | tr -d '"' >>"$T/codes" || true
+done
+expect_match "there are secrets to look for (passwords, tokens, codes, keys)" '^[0-9]{2,}$' \
+	"$(grep -c . "$T/codes")"
+leaked=""
+while read -r c; do
+	[[ -n "$c" ]] && grep -qF -- "$c" "$LOG" && leaked="$leaked ${c:0:6}…"
+done <"$T/codes"
+expect_match "the server log holds none of them" '^$' "$leaked"
+expect_match "the log is JSON, one object per line" '^0$' \
+	"$(grep -v '^{' "$LOG" | grep -vE '^(==>|  |$)' | grep -c . || true)"
 
 expect_fail "the manager cannot read a room" 1 "forbidden|may not" as maria read 1
 expect_fail "the manager cannot send into a room" 1 "forbidden|may not|not a member" as maria send 1 "hi"
