@@ -67,6 +67,7 @@ struct db_conn {
 	int index;                             /* worker number, for logs */
 	const void *prepared[DB_MAX_PREPARED]; /* statements prepared on pg */
 	int n_prepared;
+	int failures; /* connection attempts failed in a row (logs stay quiet in an outage) */
 };
 
 /* Service thread, before lws_service: starts n workers. Returns 0 or -1. */

@@ -63,11 +63,14 @@ int store_connect(struct db_conn *c, const char *conninfo)
 	c->n_prepared = 0;
 	c->pg = PQconnectdb(conninfo);
 	if (PQstatus(c->pg) != CONNECTION_OK) {
-		log_warn("db connect failed worker=%d error=\"%s\"", c->index,
-		         one_line(PQerrorMessage(c->pg)).s);
+		/* the first failure, then one line every 30 attempts (about 30 s) */
+		if (c->failures++ % 30 == 0)
+			log_warn("db connect failed worker=%d attempts=%d error=\"%s\"", c->index,
+			         c->failures, one_line(PQerrorMessage(c->pg)).s);
 		store_disconnect(c);
 		return -1;
 	}
+	c->failures = 0;
 	PQsetNoticeProcessor(c->pg, notice_quiet, NULL);
 	/* acks follow commits: never let a session weaken durability */
 	r = PQexec(c->pg, "SET synchronous_commit = on; SET TIME ZONE 'UTC'");
