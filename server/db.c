@@ -13,6 +13,7 @@
 #include <time.h>
 #include <libwebsockets.h>
 
+#include "cluster.h"
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
@@ -197,6 +198,8 @@ static void *worker_main(void *arg)
 			job->err = EM_OK;
 			job->run(&conn, job);
 			metrics_db_latency(now_us() - t0, 0);
+			if (job->err == EM_OK && (job->room_events || job->user_events))
+				cluster_publish_job(&conn, job);
 			if (job->err == EM_ERR_DB_UNAVAILABLE ||
 			    PQstatus(conn.pg) != CONNECTION_OK) {
 				if (atomic_exchange(&pool.up, 0))
@@ -280,6 +283,7 @@ static void *writer_main(void *arg)
 
 			pool.runner(&conn, batch, n);
 			metrics_db_latency(now_us() - t0, 1);
+			cluster_publish_messages(&conn, batch, n);
 			metrics_batch(n);
 			if (PQstatus(conn.pg) != CONNECTION_OK && atomic_exchange(&pool.up, 0))
 				log_warn("db connection lost worker=writer");

@@ -43,6 +43,9 @@ struct db_job {
 
 	int no_reply; /* an internal continuation: answer nothing */
 	int http;     /* slot/gen name an HTTP request of http.c, not a session */
+	int remote;   /* reads rows another node announced: never announced again */
+	/* service thread, after the events are pushed, session or not; may be NULL */
+	void (*finished)(struct db_job *job);
 
 	/* filled by the worker */
 	int err;           /* EM_OK or a negative em_err */

@@ -357,6 +357,18 @@ static void push_events(json_t *list, int to_room, const struct session *except)
 	}
 }
 
+void dispatch_push_user_event(int64_t user_id, const char *ev, json_t *data)
+{
+	json_t *list = json_array();
+
+	if (list && data)
+		json_array_append_new(list, json_pack("[Iso]", (json_int_t)user_id, ev, data));
+	else
+		json_decref(data);
+	push_events(list, 0, NULL);
+	json_decref(list);
+}
+
 void dispatch_completions(void)
 {
 	struct db_job *job = db_take_completed();
@@ -396,6 +408,8 @@ void dispatch_completions(void)
 			push_events(job->room_events, 1, NULL);
 			push_events(job->user_events, 0, NULL);
 		}
+		if (job->finished)
+			job->finished(job);
 		db_job_free(job);
 		job = next;
 	}

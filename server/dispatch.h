@@ -29,4 +29,7 @@ void dispatch_submit_internal(struct session *s, struct db_job *job);
 /* Resumes a parked job (ws.c calls it when the output queue has drained). */
 void dispatch_unpark(struct session *s);
 
+/* Service thread: pushes one event to a user's connections (data: reference taken). */
+void dispatch_push_user_event(int64_t user_id, const char *ev, json_t *data);
+
 #endif

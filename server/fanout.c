@@ -207,6 +207,20 @@ int fanout_room(int64_t room_id, const char *text, const struct session *except)
 	return send_to_entry(index_find(&rooms_idx, room_id), text, except);
 }
 
+int fanout_room_has(int64_t room_id)
+{
+	struct entry *e = index_find(&rooms_idx, room_id);
+
+	return e && e->n > 0;
+}
+
+int fanout_user_has(int64_t user_id)
+{
+	struct entry *e = index_find(&users_idx, user_id);
+
+	return e && e->n > 0;
+}
+
 int fanout_user(int64_t user_id, const char *text)
 {
 	return send_to_entry(index_find(&users_idx, user_id), text, NULL);

@@ -27,6 +27,9 @@ void fanout_forget(struct session *s);
  */
 int fanout_room(int64_t room_id, const char *text, const struct session *except);
 int fanout_user(int64_t user_id, const char *text);
+/* 1 if some local connection is subscribed to the room / logged in as the user. */
+int fanout_room_has(int64_t room_id);
+int fanout_user_has(int64_t user_id);
 /* Calls fn for every session of the user. */
 void fanout_user_sessions(int64_t user_id, void (*fn)(struct session *s, void *arg), void *arg);
 

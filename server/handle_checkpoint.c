@@ -898,6 +898,31 @@ int notice_ack_run(struct db_conn *c, struct db_job *job)
 	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
 }
 
+static const struct stmt st_notice_one = {
+    "notice_one", "SELECT (data || jsonb_build_object('id', id))::text FROM notices "
+                  "WHERE id = $1 AND user_id = $2 AND acked_at IS NULL"};
+
+int notice_fetch_run(struct db_conn *c, struct db_job *job)
+{
+	int64_t user = job_int(job, "user_id", 0);
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_int(&p, job_int(job, "id", 0));
+	params_int(&p, user);
+	if (!(r = store_exec(c, &st_notice_one, &p, &err, NULL)))
+		return db_job_fail(job, err, NULL);
+	if (PQntuples(r) == 1) {
+		json_t *doc = json_loads(store_str(r, 0, 0), 0, NULL);
+
+		if (doc)
+			db_job_push(&job->user_events, user, "notice", doc);
+	}
+	PQclear(r);
+	return EM_OK;
+}
+
 /* ---- reminder scheduler ---------------------------------------------------- */
 
 static atomic_int reminder_job_busy;

@@ -538,6 +538,59 @@ int message_history_run(struct db_conn *c, struct db_job *job)
 	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
 }
 
+/* Messages FROM..TO of a room another node committed (cluster.c), as room events. */
+static const struct stmt st_range = {
+    "msg_range", "SELECT " MSG_COLS " " MSG_FROM "WHERE m.room_id = $1 AND m.seq BETWEEN $2 AND $3 "
+                 "ORDER BY m.seq LIMIT 1000"};
+
+int message_range_run(struct db_conn *c, struct db_job *job)
+{
+	int64_t room = job_int(job, "room_id", 0);
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_int(&p, room);
+	params_int(&p, job_int(job, "from", 0));
+	params_int(&p, job_int(job, "to", 0));
+	if (!(r = store_exec(c, &st_range, &p, &err, NULL)))
+		return db_job_fail(job, err, NULL);
+	for (int i = 0; i < PQntuples(r); i++)
+		db_job_push(&job->room_events, room, "message", message_json(r, i));
+	PQclear(r);
+	return EM_OK;
+}
+
+/* The envelope of an epoch another node committed, for one recipient (cluster.c). */
+static const struct stmt st_envelope = {
+    "msg_envelope",
+    "SELECT e.sealed, COALESCE(re.committer_id, 0) FROM key_envelopes e JOIN room_epochs re ON "
+    "re.room_id = e.room_id AND re.epoch = e.epoch WHERE e.room_id = $1 AND e.epoch = $2 AND "
+    "e.recipient_id = $3"};
+
+int message_envelope_run(struct db_conn *c, struct db_job *job)
+{
+	int64_t room = job_int(job, "room_id", 0), user = job_int(job, "user_id", 0),
+	        epoch = job_int(job, "epoch", 0);
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_int(&p, room);
+	params_int(&p, epoch);
+	params_int(&p, user);
+	if (!(r = store_exec(c, &st_envelope, &p, &err, NULL)))
+		return db_job_fail(job, err, NULL);
+	if (PQntuples(r) == 1)
+		db_job_push(&job->user_events, user, "epoch",
+		            json_pack("{s:I, s:I, s:I, s:o}", "room_id", (json_int_t)room, "epoch",
+		                      (json_int_t)epoch, "committer_id",
+		                      (json_int_t)store_int(r, 0, 1), "sealed",
+		                      bytea_b64(r, 0, 0, EM_SEALED_KEY_BYTES)));
+	PQclear(r);
+	return EM_OK;
+}
+
 int message_keys_run(struct db_conn *c, struct db_job *job)
 {
 	int64_t room = job_int(job, "room_id", 0), epoch = 0;

@@ -58,6 +58,10 @@ int message_history_run(struct db_conn *c, struct db_job *job);
 int message_keys_run(struct db_conn *c, struct db_job *job);
 int message_receipt_run(struct db_conn *c, struct db_job *job);
 int message_epoch_commit_run(struct db_conn *c, struct db_job *job);
+/* cluster.c's reads of what another node committed: args room_id, from, to / user_id, room_id,
+ * epoch */
+int message_range_run(struct db_conn *c, struct db_job *job);
+int message_envelope_run(struct db_conn *c, struct db_job *job);
 /* Service thread: answers without the database. Returns em_err; fills msg on error. */
 int message_typing_local(struct session *s, const struct em_request *req, json_t **result,
                          char *msg, size_t msglen);
@@ -74,6 +78,8 @@ int checkpoint_attend_run(struct db_conn *c, struct db_job *job);
 int checkpoint_window_run(struct db_conn *c, struct db_job *job);
 int notice_list_run(struct db_conn *c, struct db_job *job);
 int notice_ack_run(struct db_conn *c, struct db_job *job);
+/* cluster.c: one notice another node created; args user_id, id */
+int notice_fetch_run(struct db_conn *c, struct db_job *job);
 /* Service thread: queues one look for due reminders unless one is running. 0 or -1. */
 int reminders_due_submit(void);
 

@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 #include <sodium.h>
 
+#include "cluster.h"
 #include "db.h"
 #include "em_crypto.h"
 #include "em_proto.h"
@@ -414,6 +415,10 @@ static int cmd_serve(void)
 		log_error("cannot start database workers");
 		goto out;
 	}
+	if (cluster_start(server.cfg.db, server.context)) {
+		log_error("cannot start the cluster listener");
+		goto out;
+	}
 	lws_sul_schedule(server.context, 0, &scheduler_sul, scheduler_tick, LWS_US_PER_SEC);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -435,6 +440,7 @@ static int cmd_serve(void)
 	lws_sul_cancel(&scheduler_sul);
 	rc = 0;
 out:
+	cluster_stop();
 	db_stop(); /* first: workers call lws_cancel_service() on the context */
 	lws_context_destroy(server.context);
 	server.context = NULL;

@@ -38,6 +38,10 @@ static const struct {
                           "Meeting reminders turned into notices."},
     [M_HTTP_REQUESTS] = {"ementord_http_requests_total",
                          "Plain HTTP requests (health, metrics, calendar feeds)."},
+    [M_CLUSTER_PUBLISHED] = {"ementord_cluster_published_total",
+                             "Events announced to the other nodes (NOTIFY)."},
+    [M_CLUSTER_RECEIVED] = {"ementord_cluster_received_total",
+                            "Announcements of other nodes heard (LISTEN)."},
 };
 
 static atomic_ullong counters[M__COUNTERS];

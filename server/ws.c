@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "cluster.h"
 #include "dispatch.h"
 #include "em_proto.h"
 #include "fanout.h"
@@ -149,6 +150,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		break;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		dispatch_completions();
+		cluster_drain();
 		break;
 	default:
 		break;

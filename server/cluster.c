@@ -1,0 +1,443 @@
+/*
+ * cluster.c - several ementord nodes on one PostgreSQL. A node announces what
+ * happened with NOTIFY on channel "ementor_events" after the commit; every
+ * other node hears it on a LISTEN connection of its own and pushes the event
+ * to its own connections, reading rows from PostgreSQL where the event has
+ * data (messages, key envelopes, notices). Nodes hold no state another node
+ * needs: a client may reconnect to any of them and `sync` from its cursors.
+ *
+ * Payloads (short text, never content, keys or tokens), after the sender's
+ * node id:
+ *   m ROOM FIRST LAST      messages FIRST..LAST of ROOM were committed
+ *   r ROOM USER SEQ NAME   USER (username NAME) read ROOM up to SEQ
+ *   Q ROOM CHANGE          the room's membership changed (room event)
+ *   R USER ROOM CHANGE     USER was added to / removed from ROOM
+ *   e USER ROOM EPOCH      a new key epoch of ROOM was sealed to USER
+ *   n USER NOTICE          a notice for USER
+ *
+ * DESIGN. Publishing runs on the thread that ran the job, on its own
+ * connection, after the job's commit (dispatch happens later on the service
+ * thread, so a remote node can never see an event before its rows). The
+ * listener thread only parses and queues; the service thread drains the
+ * queue (EVENT_WAIT_CANCELLED), pushes what needs no rows, and submits small
+ * read jobs for the rest, marked `remote` so they are never published again.
+ * Messages of one room are fetched one range at a time in seq order per node,
+ * so a node's subscribers see them in order. Notifications missed while a
+ * LISTEN connection was down are not replayed: a client sees the gap at the
+ * next message and fetches it (`history`), as after any reconnect.
+ */
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <libwebsockets.h>
+#include <sodium.h>
+
+#include "cluster.h"
+#include "db.h"
+#include "dispatch.h"
+#include "fanout.h"
+#include "handlers.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+
+#define CHANNEL     "ementor_events"
+#define QUEUE_MAX   100000 /* notifications waiting for the service thread */
+#define ROOMS_TRACK 4096   /* rooms whose remote messages are being fetched */
+
+static const struct stmt st_notify = {"cluster_notify", "SELECT pg_notify('" CHANNEL "', $1)"};
+
+struct note {
+	struct note *next;
+	char text[200];
+};
+
+static struct {
+	char node[17];
+	char *conninfo;
+	struct lws_context *context;
+	pthread_t thread;
+	int started;
+	atomic_int stopping;
+	pthread_mutex_t lock;
+	struct note *head, *tail;
+	int depth;
+	/* service thread: per room, remote message ranges in order */
+	struct room_fetch {
+		int64_t room, pushed, wanted; /* pushed: last seq fetched; wanted: last announced */
+		int busy;
+	} rooms[ROOMS_TRACK];
+} cl = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+const char *cluster_node_id(void)
+{
+	return cl.node;
+}
+
+/* ---- publishing (any DB thread, on its own connection) ------------------------ */
+
+static void publish(struct db_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void publish(struct db_conn *c, const char *fmt, ...)
+{
+	char payload[256];
+	struct params p = {0};
+	PGresult *r;
+	va_list ap;
+	int n, err;
+
+	n = snprintf(payload, sizeof(payload), "%s ", cl.node);
+	va_start(ap, fmt);
+	vsnprintf(payload + n, sizeof(payload) - (size_t)n, fmt, ap);
+	va_end(ap);
+	params_text(&p, payload);
+	if ((r = store_exec(c, &st_notify, &p, &err, NULL))) {
+		PQclear(r);
+		metrics_add(M_CLUSTER_PUBLISHED, 1);
+	} else
+		log_warn("cluster notify failed worker=%d", c->index);
+}
+
+static int64_t data_int(json_t *data, const char *key)
+{
+	return (int64_t)json_integer_value(json_object_get(data, key));
+}
+
+void cluster_publish_job(struct db_conn *c, struct db_job *job)
+{
+	json_t *item;
+	size_t i;
+
+	if (job->remote || job->err != EM_OK)
+		return;
+	json_array_foreach(job->room_events, i, item)
+	{
+		int64_t id = json_integer_value(json_array_get(item, 0));
+		const char *ev = json_string_value(json_array_get(item, 1));
+		json_t *d = json_array_get(item, 2);
+
+		if (!strcmp(ev, "receipt"))
+			publish(c, "r %" PRId64 " %" PRId64 " %" PRId64 " %s", id,
+			        data_int(d, "user_id"), data_int(d, "seq"),
+			        json_string_value(json_object_get(d, "username")));
+		else if (!strcmp(ev, "room"))
+			publish(c, "Q %" PRId64 " %s", id,
+			        json_string_value(json_object_get(d, "change")));
+	}
+	json_array_foreach(job->user_events, i, item)
+	{
+		int64_t id = json_integer_value(json_array_get(item, 0));
+		const char *ev = json_string_value(json_array_get(item, 1));
+		json_t *d = json_array_get(item, 2);
+
+		if (!strcmp(ev, "room"))
+			publish(c, "R %" PRId64 " %" PRId64 " %s", id, data_int(d, "room_id"),
+			        json_string_value(json_object_get(d, "change")));
+		else if (!strcmp(ev, "epoch"))
+			publish(c, "e %" PRId64 " %" PRId64 " %" PRId64, id, data_int(d, "room_id"),
+			        data_int(d, "epoch"));
+		else if (!strcmp(ev, "notice"))
+			publish(c, "n %" PRId64 " %" PRId64, id, data_int(d, "id"));
+	}
+}
+
+void cluster_publish_messages(struct db_conn *c, struct db_job **jobs, int n)
+{
+	/* the batch is in room order: one announcement per room */
+	int64_t room = 0, first = 0, last = 0;
+
+	for (int i = 0; i <= n; i++) {
+		json_t *item = i < n && jobs[i]->err == EM_OK && !jobs[i]->remote
+		                   ? json_array_get(jobs[i]->room_events, 0)
+		                   : NULL;
+		int64_t r = 0, seq = 0;
+
+		if (item) {
+			r = json_integer_value(json_array_get(item, 0));
+			seq = data_int(json_array_get(item, 2), "seq");
+		}
+		if (i == n || (item && r != room)) {
+			if (room)
+				publish(c, "m %" PRId64 " %" PRId64 " %" PRId64, room, first, last);
+			room = r, first = seq, last = seq;
+		} else if (item) {
+			if (seq < first)
+				first = seq;
+			if (seq > last)
+				last = seq;
+		}
+	}
+}
+
+/* ---- listening (its own thread and connection) ----------------------------------- */
+
+static void enqueue(const char *text)
+{
+	struct note *n;
+
+	pthread_mutex_lock(&cl.lock);
+	if (cl.depth >= QUEUE_MAX || !(n = calloc(1, sizeof(*n)))) {
+		pthread_mutex_unlock(&cl.lock);
+		log_warn("cluster queue full: dropping a notification");
+		return;
+	}
+	snprintf(n->text, sizeof(n->text), "%s", text);
+	if (cl.tail)
+		cl.tail->next = n;
+	else
+		cl.head = n;
+	cl.tail = n;
+	cl.depth++;
+	pthread_mutex_unlock(&cl.lock);
+}
+
+static void *listener_main(void *arg)
+{
+	PGconn *pg = NULL;
+	int failures = 0;
+
+	(void)arg;
+	while (!atomic_load(&cl.stopping)) {
+		struct pollfd pfd;
+		PGnotify *note;
+		int got = 0;
+
+		if (!pg || PQstatus(pg) != CONNECTION_OK) {
+			PGresult *r;
+
+			PQfinish(pg);
+			pg = PQconnectdb(cl.conninfo);
+			r = PQstatus(pg) == CONNECTION_OK ? PQexec(pg, "LISTEN " CHANNEL) : NULL;
+			if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+				if (failures++ % 30 == 0)
+					log_warn("cluster listen failed attempts=%d", failures);
+				PQclear(r);
+				PQfinish(pg);
+				pg = NULL;
+				sleep(1);
+				continue;
+			}
+			PQclear(r);
+			if (failures)
+				log_info("cluster listening again node=%s", cl.node);
+			failures = 0;
+		}
+		pfd.fd = PQsocket(pg);
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 1000) <= 0)
+			continue;
+		if (!PQconsumeInput(pg))
+			continue; /* broken: reconnect on the next turn */
+		while ((note = PQnotifies(pg))) {
+			/* our own announcements come back too: skip them */
+			if (strncmp(note->extra, cl.node, 16)) {
+				enqueue(note->extra);
+				metrics_add(M_CLUSTER_RECEIVED, 1);
+				got = 1;
+			}
+			PQfreemem(note);
+		}
+		if (got)
+			lws_cancel_service(cl.context);
+	}
+	PQfinish(pg);
+	return NULL;
+}
+
+int cluster_start(const char *conninfo, struct lws_context *context)
+{
+	unsigned char id[8];
+
+	randombytes_buf(id, sizeof(id));
+	sodium_bin2hex(cl.node, sizeof(cl.node), id, sizeof(id));
+	cl.context = context;
+	if (!(cl.conninfo = strdup(conninfo)))
+		return -1;
+	if (pthread_create(&cl.thread, NULL, listener_main, NULL))
+		return -1;
+	cl.started = 1;
+	log_info("cluster node=%s channel=%s", cl.node, CHANNEL);
+	return 0;
+}
+
+void cluster_stop(void)
+{
+	struct note *n;
+
+	if (cl.started) {
+		atomic_store(&cl.stopping, 1);
+		pthread_join(cl.thread, NULL);
+		cl.started = 0;
+	}
+	while ((n = cl.head)) {
+		cl.head = n->next;
+		free(n);
+	}
+	cl.tail = NULL;
+	cl.depth = 0;
+	free(cl.conninfo);
+	cl.conninfo = NULL;
+}
+
+/* ---- the service thread: turn notifications into pushes ------------------------- */
+
+static void range_finished(struct db_job *job)
+{
+	cluster_range_done(job_int(job, "room_id", 0));
+}
+
+static void submit_read(int (*run)(struct db_conn *, struct db_job *), json_t *args)
+{
+	struct db_job *job = db_job_new();
+
+	if (!job || !args) {
+		json_decref(args);
+		db_job_free(job);
+		return;
+	}
+	job->slot = UINT32_MAX; /* no session: only the pushed events matter */
+	job->no_reply = 1;
+	job->remote = 1;
+	job->run = run;
+	if (run == message_range_run)
+		job->finished = range_finished;
+	job->args = args;
+	if (db_submit(job)) {
+		log_warn("cluster read dropped: database queue full");
+		db_job_free(job);
+	}
+}
+
+static struct room_fetch *room_slot(int64_t room)
+{
+	struct room_fetch *free_slot = NULL;
+
+	for (int i = 0; i < ROOMS_TRACK; i++) {
+		if (cl.rooms[i].room == room)
+			return &cl.rooms[i];
+		if (!free_slot && (!cl.rooms[i].room ||
+		                   (!cl.rooms[i].busy && cl.rooms[i].pushed >= cl.rooms[i].wanted)))
+			free_slot = &cl.rooms[i];
+	}
+	if (free_slot)
+		memset(free_slot, 0, sizeof(*free_slot)), free_slot->room = room;
+	return free_slot;
+}
+
+/* Fetches the next range of a room if none is in flight. */
+static void room_fetch_next(struct room_fetch *f)
+{
+	if (f->busy || f->pushed >= f->wanted)
+		return;
+	f->busy = 1;
+	submit_read(message_range_run,
+	            json_pack("{sIsIsI}", "room_id", (json_int_t)f->room, "from",
+	                      (json_int_t)f->pushed + 1, "to", (json_int_t)f->wanted));
+	f->pushed = f->wanted;
+}
+
+void cluster_range_done(int64_t room)
+{
+	for (int i = 0; i < ROOMS_TRACK; i++)
+		if (cl.rooms[i].room == room) {
+			cl.rooms[i].busy = 0;
+			room_fetch_next(&cl.rooms[i]);
+			return;
+		}
+}
+
+static void push_now(int64_t id, int to_room, const char *ev, json_t *data)
+{
+	char *text = em_encode_event(ev, data);
+
+	if (!text)
+		return;
+	if (to_room)
+		fanout_room(id, text, NULL);
+	else
+		fanout_user(id, text);
+	free(text);
+}
+
+static void handle(const char *text)
+{
+	char kind, word[40];
+	long long a = 0, b = 0, c = 0;
+
+	/* skip the node id */
+	if (strlen(text) < 19 || text[16] != ' ')
+		return;
+	kind = text[17];
+	text += 18;
+	switch (kind) {
+	case 'm':
+		if (sscanf(text, " %lld %lld %lld", &a, &b, &c) == 3 && fanout_room_has(a)) {
+			struct room_fetch *f = room_slot(a);
+
+			if (!f) {
+				log_warn("cluster: too many rooms in flight; room %lld waits", a);
+				return;
+			}
+			/* seqs below FIRST this node has (its own senders') or never will (missed)
+			 */
+			if (f->pushed < b - 1)
+				f->pushed = b - 1;
+			if (c > f->wanted)
+				f->wanted = c;
+			room_fetch_next(f);
+		}
+		break;
+	case 'r':
+		if (sscanf(text, " %lld %lld %lld %39s", &a, &b, &c, word) == 4 &&
+		    fanout_room_has(a))
+			push_now(a, 1, "receipt",
+			         json_pack("{sIsIsssI}", "room_id", (json_int_t)a, "user_id",
+			                   (json_int_t)b, "username", word, "seq", (json_int_t)c));
+		break;
+	case 'Q':
+		if (sscanf(text, " %lld %39s", &a, word) == 2 && fanout_room_has(a))
+			push_now(a, 1, "room",
+			         json_pack("{sIss}", "room_id", (json_int_t)a, "change", word));
+		break;
+	case 'R':
+		if (sscanf(text, " %lld %lld %39s", &a, &b, word) == 3 && fanout_user_has(a))
+			dispatch_push_user_event(
+			    a, "room",
+			    json_pack("{sIss}", "room_id", (json_int_t)b, "change", word));
+		break;
+	case 'e':
+		if (sscanf(text, " %lld %lld %lld", &a, &b, &c) == 3 && fanout_user_has(a))
+			submit_read(message_envelope_run,
+			            json_pack("{sIsIsI}", "user_id", (json_int_t)a, "room_id",
+			                      (json_int_t)b, "epoch", (json_int_t)c));
+		break;
+	case 'n':
+		if (sscanf(text, " %lld %lld", &a, &b) == 2 && fanout_user_has(a))
+			submit_read(notice_fetch_run, json_pack("{sIsI}", "user_id", (json_int_t)a,
+			                                        "id", (json_int_t)b));
+		break;
+	default:
+		break;
+	}
+}
+
+void cluster_drain(void)
+{
+	struct note *list, *n;
+
+	pthread_mutex_lock(&cl.lock);
+	list = cl.head;
+	cl.head = cl.tail = NULL;
+	cl.depth = 0;
+	pthread_mutex_unlock(&cl.lock);
+	while ((n = list)) {
+		list = n->next;
+		handle(n->text);
+		free(n);
+	}
+}

@@ -1,0 +1,29 @@
+/*
+ * cluster.h - several ementord nodes on one PostgreSQL (LISTEN/NOTIFY); see
+ * cluster.c for the payloads and the design.
+ */
+#ifndef EMENTORD_CLUSTER_H
+#define EMENTORD_CLUSTER_H
+
+#include <stdint.h>
+
+struct db_conn;
+struct db_job;
+struct lws_context;
+
+/* Service thread, after db_start: a node id and the LISTEN thread. 0 or -1. */
+int cluster_start(const char *conninfo, struct lws_context *context);
+void cluster_stop(void);
+const char *cluster_node_id(void);
+
+/* DB worker, after a job succeeded: announces its events to the other nodes. */
+void cluster_publish_job(struct db_conn *c, struct db_job *job);
+/* Batch writer, after the commit: announces the new message ranges per room. */
+void cluster_publish_messages(struct db_conn *c, struct db_job **jobs, int n);
+
+/* Service thread: handles the notifications heard since the last call. */
+void cluster_drain(void);
+/* Service thread: a remote message range of the room has been pushed. */
+void cluster_range_done(int64_t room);
+
+#endif
