@@ -81,6 +81,7 @@ enum lg_msg_state { LG_MSG_NEW, LG_MSG_SENT, LG_MSG_WAITING, LG_MSG_ACKED, LG_MS
 
 struct lg_opts {
 	const char *url;
+	int port2; /* a second node on the same host: odd room members connect there */
 	const char *ca;
 	const char *invite;
 	int rooms;
@@ -1516,7 +1517,7 @@ static int lg_connect(struct lg_user *u)
 	memset(&cc, 0, sizeof(cc));
 	cc.context = lg.ctx;
 	cc.address = lg.host;
-	cc.port = lg.port;
+	cc.port = lg.o.port2 && u->room && (u->slot % 2) ? lg.o.port2 : lg.port;
 	cc.path = lg.path;
 	cc.host = lg.host;
 	cc.origin = NULL; /* a native client: no Origin */
@@ -2109,6 +2110,8 @@ static void lg_usage(FILE *f, const char *argv0)
 	        "messages at a fixed total rate spread over every user.\n"
 	        "\n"
 	        "  --url URL        server, ws:// or wss:// on a loopback address (required)\n"
+	        "  --port2 PORT     a second node on the same host: members 2, 4, 6 of each room\n"
+	        "                   connect there, so every message crosses nodes\n"
 	        "  --ca FILE        PEM certificate(s) to trust for wss://\n"
 	        "  --invite CODE    a one-time manager invite (required)\n"
 	        "  --rooms R        rooms (default 50)\n"
@@ -2178,25 +2181,16 @@ static int lg_parse_url(const char *url)
 static int lg_parse_args(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"url", required_argument, NULL, 'u'},
-	    {"ca", required_argument, NULL, 'c'},
-	    {"invite", required_argument, NULL, 'i'},
-	    {"rooms", required_argument, NULL, 'R'},
-	    {"members", required_argument, NULL, 'M'},
-	    {"rate", required_argument, NULL, 'r'},
-	    {"duration", required_argument, NULL, 'd'},
-	    {"warmup", required_argument, NULL, 'w'},
-	    {"drain", required_argument, NULL, 'D'},
-	    {"size", required_argument, NULL, 's'},
-	    {"decrypt", no_argument, NULL, 'x'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"encrypt-live", no_argument, NULL, 'L'},
-	    {"setup-only", no_argument, NULL, 'S'},
-	    {"cpu", required_argument, NULL, 'C'},
-	    {"label", required_argument, NULL, 'l'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"url", required_argument, NULL, 'u'},    {"port2", required_argument, NULL, '2'},
+	    {"ca", required_argument, NULL, 'c'},     {"invite", required_argument, NULL, 'i'},
+	    {"rooms", required_argument, NULL, 'R'},  {"members", required_argument, NULL, 'M'},
+	    {"rate", required_argument, NULL, 'r'},   {"duration", required_argument, NULL, 'd'},
+	    {"warmup", required_argument, NULL, 'w'}, {"drain", required_argument, NULL, 'D'},
+	    {"size", required_argument, NULL, 's'},   {"decrypt", no_argument, NULL, 'x'},
+	    {"json", no_argument, NULL, 'j'},         {"encrypt-live", no_argument, NULL, 'L'},
+	    {"setup-only", no_argument, NULL, 'S'},   {"cpu", required_argument, NULL, 'C'},
+	    {"label", required_argument, NULL, 'l'},  {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	struct lg_opts *o = &lg.o;
 	double v;
@@ -2213,6 +2207,13 @@ static int lg_parse_args(int argc, char **argv)
 		switch (c) {
 		case 'u':
 			o->url = optarg;
+			break;
+		case '2':
+			o->port2 = atoi(optarg);
+			if (o->port2 <= 0 || o->port2 > 65535) {
+				fprintf(stderr, "ementor-loadgen: --port2 must be a port number\n");
+				return -1;
+			}
 			break;
 		case 'c':
 			o->ca = optarg;

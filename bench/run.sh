@@ -19,6 +19,9 @@
 #   BENCH_SIZE=256          plaintext bytes
 #   BENCH_ROTATE=1000000000 ementord --rotate-messages (large: no rotations)
 #   BENCH_DB_WORKERS=       ementord --db-workers (default: the server's)
+#   BENCH_NODES=1           2: a second ementord on the same database; members
+#                           2, 4, 6 of every room connect to it (loadgen --port2),
+#                           so every message crosses nodes (LISTEN/NOTIFY)
 #   BENCH_STOP_BELOW=0.8    skip higher rates of a scenario once acks fall below
 #                           this fraction of the offered rate (0 disables)
 #   BENCH_LOADGEN_ARGS=     extra loadgen flags, e.g. --decrypt
@@ -99,6 +102,9 @@ fi
 T="$(em_tmpdir ementor-bench)"
 PG_BASE="$T/pg"
 SERVER_PID=""
+SERVER2_PID=""
+PORT2=""
+NODES="${BENCH_NODES:-1}"
 cleanup() {
 	local pid
 	trap - INT TERM
@@ -116,6 +122,11 @@ trap 'exit 130' INT TERM
 
 bench_server_stop() {
 	local i
+	if [[ -n "$SERVER2_PID" ]]; then
+		kill -TERM "$SERVER2_PID" 2>/dev/null || true
+		wait "$SERVER2_PID" 2>/dev/null || true
+		SERVER2_PID=""
+	fi
 	[[ -n "$SERVER_PID" ]] || return 0
 	kill -TERM "$SERVER_PID" 2>/dev/null || true
 	for ((i = 0; i < 100; i++)); do
@@ -125,6 +136,25 @@ bench_server_stop() {
 	kill -KILL "$SERVER_PID" 2>/dev/null || true
 	wait "$SERVER_PID" 2>/dev/null || true
 	SERVER_PID=""
+}
+
+# A second node on the same database (BENCH_NODES=2); sets SERVER2_PID and PORT2.
+bench_server2_start() {
+	local i
+	PORT2="$(em_free_port)"
+	"$EMENTORD" serve --listen 127.0.0.1 --port "$PORT2" --cert "$T/tls/cert.pem" \
+		--key "$T/tls/key.pem" --db "$DB" --no-migrate "${SCHEMA_ARGS[@]}" \
+		--rotate-messages "$ROTATE" --log-level warn >>"$OUT/ementord2.log" 2>&1 &
+	SERVER2_PID=$!
+	for ((i = 0; i < 150; i++)); do
+		if curl -fsS --max-time 2 --cacert "$T/tls/cert.pem" \
+			"https://127.0.0.1:$PORT2/healthz" >/dev/null 2>&1; then
+			em_log "ementord node 2: pid $SERVER2_PID on port $PORT2"
+			return 0
+		fi
+		sleep 0.2
+	done
+	em_die "the second ementord did not start (see $OUT/ementord2.log)"
 }
 
 # Starts $EMENTORD on a free loopback port; sets SERVER_PID and URL.
@@ -144,6 +174,7 @@ bench_server_start() {
 				"https://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
 				URL="wss://127.0.0.1:$port"
 				em_log "ementord: pid $SERVER_PID on $URL (--rotate-messages $ROTATE)"
+				[[ "$NODES" == 2 ]] && bench_server2_start
 				return 0
 			fi
 			sleep 0.2
@@ -231,7 +262,7 @@ run_b3() {
 		for rate in $RATES; do
 			acked_frac=1
 			for ((rep = 1; rep <= REPEAT; rep++)); do
-				label="r${rooms}m${members}-rate${rate}-run${rep}"
+				label="r${rooms}m${members}-rate${rate}-run${rep}${PORT2:+-2nodes}"
 				inv="$("$EMENTORD" invite --role manager --db "$DB" "${SCHEMA_ARGS[@]}" 2>/dev/null)"
 				psql_db -c CHECKPOINT >/dev/null
 				quiet="$(wait_quiet)"
@@ -243,6 +274,7 @@ run_b3() {
 					--members "$members" --rate "$rate" --duration "$DURATION" \
 					--warmup "$WARMUP" --drain "$DRAIN" --size "$SIZE" --json \
 					--label "$label" --cpu "ementord=$SERVER_PID" \
+					${PORT2:+--port2 "$PORT2" --cpu "ementord2=$SERVER2_PID"} \
 					--cpu "postgres=$PG_PID" ${BENCH_LOADGEN_ARGS:-} \
 					>"$OUT/b3-$label.txt" 2>"$OUT/b3-$label.log" || rc=$?
 				sed '$d' "$OUT/b3-$label.txt" >&2

@@ -20,6 +20,12 @@
  * terminal (a script), lines are read as they come; at end of input the
  * session goes on for --linger seconds (default 2) to receive the echoes
  * and replies, then ends. In a terminal, Ctrl-D or /quit ends it at once.
+ *
+ * A lost connection (a server restart closes with 1001, a network drop) is
+ * taken up again: reconnect with exponential backoff and jitter (0.25 s
+ * doubling to 8 s, each wait 0.5-1.5 times that) for up to --reconnect
+ * seconds, resend the outbox, and `sync` from the cursor, so nothing is
+ * missed or shown twice.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -38,6 +44,9 @@
 #define CHAT_TYPING_SHOW_MS  10000 /* "x is typing" at most once in this long per person */
 #define CHAT_SYNC_WAIT_MS    CONN_TIMEOUT_MS
 #define CHAT_LINGER_MS       2000
+#define CHAT_RECONNECT_S     120 /* default --reconnect */
+#define CHAT_BACKOFF_MIN_MS  250
+#define CHAT_BACKOFF_MAX_MS  8000
 #define CHAT_PAGE            200
 
 struct chat_typist {
@@ -67,6 +76,7 @@ struct chat {
 	int64_t linger_until_ms;
 	int quit;
 	int exit_code;
+	int64_t reconnect_ms; /* how long to keep trying after a lost connection */
 };
 
 static int64_t chat_now_ms(void)
@@ -433,8 +443,45 @@ out:
 	return rc;
 }
 
+/*
+ * After a lost connection: reconnects with backoff and jitter until
+ * reconnect_ms has passed, flushes the outbox and syncs from the cursor.
+ * Returns 0 when the chat can go on.
+ */
+static int chat_reconnect(struct chat *ch)
+{
+	int64_t deadline = chat_now_ms() + ch->reconnect_ms, delay = CHAT_BACKOFF_MIN_MS;
+	int tries = 0;
+
+	if (ch->reconnect_ms <= 0)
+		return -1;
+	chat_status("connection lost (%s); reconnecting", conn_strerror(ch->m->conn));
+	while (chat_now_ms() < deadline) {
+		/* 0.5 to 1.5 times the delay, so clients of a restarted server spread out */
+		int64_t wait = delay / 2 + (int64_t)randombytes_uniform((uint32_t)delay + 1);
+
+		usleep((useconds_t)(wait * 1000));
+		tries++;
+		conn_free(ch->m->conn);
+		ch->m->conn = NULL;
+		ch->m->net_failed = 0;
+		if (msg_connect(ch->m) == 0) {
+			msg_flush(ch->m, NULL, NULL, 0);
+			ch->synced = 0;
+			ch->sync_deadline_ms = chat_now_ms() + CHAT_SYNC_WAIT_MS;
+			if (chat_sync(ch) == 0) {
+				chat_status("reconnected after %d attempt%s", tries,
+				            tries == 1 ? "" : "s");
+				return 0;
+			}
+		}
+		delay = delay * 2 > CHAT_BACKOFF_MAX_MS ? CHAT_BACKOFF_MAX_MS : delay * 2;
+	}
+	return -1;
+}
+
 static const char chat_usage[] =
-    "Usage: ementor chat ROOM [--linger SECONDS]\n"
+    "Usage: ementor chat ROOM [--linger SECONDS] [--reconnect SECONDS]\n"
     "\n"
     "Chat in a room: shows the messages that arrived since your last session,\n"
     "then new messages, read receipts (\"— alice read up to 42\") and typing\n"
@@ -449,11 +496,23 @@ static const char chat_usage[] =
     "\n"
     "Options:\n"
     "  --linger SECONDS   after the end of piped input, keep receiving this long\n"
-    "                     (default 2; 0 to leave at once)\n";
+    "                     (default 2; 0 to leave at once)\n"
+    "  --reconnect SECONDS  when the connection is lost (e.g. the server restarts),\n"
+    "                     keep trying to reconnect this long, with backoff and\n"
+    "                     jitter (default 120; 0 to leave at once, exit 4)\n";
+
+struct chat_opts {
+	const char *linger, *reconnect;
+};
 
 static int chat_option(void *ctx, int opt, const char *arg)
 {
-	*(const char **)ctx = arg;
+	struct chat_opts *o = ctx;
+
+	if (opt == 'r')
+		o->reconnect = arg;
+	else
+		o->linger = arg;
 	return CLI_CONTINUE;
 }
 
@@ -461,9 +520,12 @@ int cmd_chat(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"linger", required_argument, NULL, 'l'},
+	    {"reconnect", required_argument, NULL, 'r'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *linger = NULL;
+	struct chat_opts o = {NULL, NULL};
+	const char *linger;
+	int64_t reconnect_s = CHAT_RECONNECT_S;
 	struct msg_ctx m;
 	struct chat *ch = NULL;
 	struct msg_room *r = NULL;
@@ -471,9 +533,16 @@ int cmd_chat(struct cli *cli, int argc, char **argv)
 	int64_t room, linger_s = CHAT_LINGER_MS / 1000;
 	int rc, first, inited = 0;
 
-	rc = cli_parse(cli, argc, argv, opts, chat_usage, chat_option, &linger, 1, 1, &first);
+	rc = cli_parse(cli, argc, argv, opts, chat_usage, chat_option, &o, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
+	linger = o.linger;
+	if (o.reconnect && strcmp(o.reconnect, "0") != 0 &&
+	    (cli_parse_id(o.reconnect, &reconnect_s) || reconnect_s > 86400))
+		return cli_usage_error(
+		    cli, "--reconnect '%s' is not a number of seconds (0 to 86400)", o.reconnect);
+	if (o.reconnect && !strcmp(o.reconnect, "0"))
+		reconnect_s = 0;
 	if (cli_parse_id(argv[first], &room))
 		return cli_usage_error(cli, "'%s' is not a room id", argv[first]);
 	if (linger && strcmp(linger, "0") != 0 &&
@@ -490,6 +559,7 @@ int cmd_chat(struct cli *cli, int argc, char **argv)
 	ch->stdin_open = 1;
 	ch->stdin_tty = isatty(STDIN_FILENO);
 	ch->linger_ms = linger_s * 1000;
+	ch->reconnect_ms = reconnect_s * 1000;
 
 	rc = msg_init(cli, &m);
 	inited = 1;
@@ -551,8 +621,10 @@ int cmd_chat(struct cli *cli, int argc, char **argv)
 		} else if (got == CONN_NEXT_IDLE) {
 			chat_idle(ch);
 		} else {
+			if (!ch->quit && chat_reconnect(ch) == 0)
+				continue;
 			fprintf(stderr, "ementor: the connection was lost: %s\n",
-			        conn_strerror(m.conn));
+			        m.conn ? conn_strerror(m.conn) : "cannot reconnect");
 			ch->exit_code = CLI_EXIT_NET;
 			break;
 		}

@@ -148,30 +148,47 @@ void cluster_publish_job(struct db_conn *c, struct db_job *job)
 
 void cluster_publish_messages(struct db_conn *c, struct db_job **jobs, int n)
 {
-	/* the batch is in room order: one announcement per room */
-	int64_t room = 0, first = 0, last = 0;
+	/*
+	 * One announcement per room: the lowest and highest new seq of the batch.
+	 * The jobs are in arrival order and the writer numbered them in its own
+	 * (room) order, so a room's seqs may appear in any order here: take the
+	 * range over the whole batch, never over runs of neighbours.
+	 */
+	struct {
+		int64_t room, first, last;
+	} *r = calloc((size_t)n + 1, sizeof(*r));
+	int nr = 0;
 
-	for (int i = 0; i <= n; i++) {
-		json_t *item = i < n && jobs[i]->err == EM_OK && !jobs[i]->remote
+	if (!r) {
+		log_warn("cluster: out of memory; %d messages not announced", n);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		json_t *item = jobs[i]->err == EM_OK && !jobs[i]->remote
 		                   ? json_array_get(jobs[i]->room_events, 0)
 		                   : NULL;
-		int64_t r = 0, seq = 0;
+		int64_t room, seq;
+		int k;
 
-		if (item) {
-			r = json_integer_value(json_array_get(item, 0));
-			seq = data_int(json_array_get(item, 2), "seq");
-		}
-		if (i == n || (item && r != room)) {
-			if (room)
-				publish(c, "m %" PRId64 " %" PRId64 " %" PRId64, room, first, last);
-			room = r, first = seq, last = seq;
-		} else if (item) {
-			if (seq < first)
-				first = seq;
-			if (seq > last)
-				last = seq;
+		if (!item)
+			continue;
+		room = json_integer_value(json_array_get(item, 0));
+		seq = data_int(json_array_get(item, 2), "seq");
+		for (k = 0; k < nr && r[k].room != room; k++)
+			;
+		if (k == nr) {
+			r[nr].room = room, r[nr].first = seq, r[nr].last = seq;
+			nr++;
+		} else {
+			if (seq < r[k].first)
+				r[k].first = seq;
+			if (seq > r[k].last)
+				r[k].last = seq;
 		}
 	}
+	for (int k = 0; k < nr; k++)
+		publish(c, "m %" PRId64 " %" PRId64 " %" PRId64, r[k].room, r[k].first, r[k].last);
+	free(r);
 }
 
 /* ---- listening (its own thread and connection) ----------------------------------- */

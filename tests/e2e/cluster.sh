@@ -85,7 +85,7 @@ for who in tom gia hal; do
 done
 
 # --- node B dies in the middle of a conversation -----------------------------------------
-{ sleep 30; } | on "$B" lea chat 1 >"$T/chat2.out" 2>"$T/chat2.err" &
+{ sleep 30; } | on "$B" lea chat 1 --reconnect 0 >"$T/chat2.out" 2>"$T/chat2.err" &
 chat=$!
 sleep 1.5
 for i in 8 9 10; do on "$A" sam send 1 "m-$i" >/dev/null; done

@@ -7,7 +7,9 @@
 #
 # CRASH_SIGNAL=TERM (ctest e2e_restart) makes it a graceful restart instead:
 # the server must finish what is in flight, close connections with 1001, exit
-# 0 by itself within its drain timeout, and the same checks must hold.
+# 0 by itself within its drain timeout, and the same checks must hold; and an
+# `ementor chat` open across the restart reconnects by itself and shows every
+# message exactly once.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -33,6 +35,12 @@ as sam register --invite "$(invite mentor)" --username sam >/dev/null
 as lea register --invite "$(invite mentee)" --username lea >/dev/null
 as maria room create --programme 1 --kind pair --member sam --member lea >/dev/null
 expect_ok "a first message opens the room's key epoch" as sam send 1 "warm-up"
+
+if [[ "$SIG" == TERM ]]; then
+	{ sleep 45; } | as lea chat 1 --linger 1 --reconnect 30 >"$T/chat.out" 2>"$T/chat.err" &
+	chat=$!
+	sleep 1.5
+fi
 
 # the sender loop: "i exit-status output" per message
 (
@@ -98,5 +106,14 @@ done <"$T/sends.log"
 expect_match "every acknowledged seq holds its message" '^$' "$missing"
 seqs="$(tr -d ' \n' <"$T/history.json" | grep -oE '"seq":[0-9]+' | grep -oE '[0-9]+' | tr '\n' ' ')"
 expect_match "sequence numbers are gapless from 1" "^$(seq -s ' ' 1 $((N + 1))) \$" "$seqs"
+
+if [[ "$SIG" == TERM ]]; then
+	wait "$chat" 2>/dev/null || true
+	expect_match "the open chat was told and reconnected by itself" \
+		'connection lost.*reconnected after' "$(tr '\n' ' ' <"$T/chat.out")"
+	shown="$(grep -oE 'sam: crash-[0-9]+' "$T/chat.out" || true)"
+	expect_match "the chat showed every message" "^$N\$" "$(sort -u <<<"$shown" | grep -c . || true)"
+	expect_match "and none twice" "^$N\$" "$(grep -c . <<<"$shown" || true)"
+fi
 
 e2e_summary
