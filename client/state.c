@@ -511,34 +511,14 @@ int text_prepare(const char *text, size_t *len)
 	return text_is_utf8(text, n) ? 0 : -EILSEQ;
 }
 
-void text_local_time(const char *rfc3339, char *out, size_t outlen)
+/*
+ * A server time ("YYYY-MM-DDTHH:MM:SSZ") in the local zone, "2026-12-03 15:00"
+ * or, with `when`, "Thu 2026-12-03 15:00 CET"; on anything unexpected, the
+ * start of the text as given.
+ */
+static void local_format(const char *rfc3339, int when, char *out, size_t outlen)
 {
-	struct tm tm;
-	time_t t;
-	int y, mo, d, h, mi, s;
-	char z = 0;
-
-	memset(&tm, 0, sizeof(tm));
-	if (!rfc3339 ||
-	    sscanf(rfc3339, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &s, &z) < 6 ||
-	    (z != 'Z' && z != '.')) {
-		snprintf(out, outlen, "%.16s", rfc3339 ? rfc3339 : "?");
-		return;
-	}
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = s;
-	t = timegm(&tm);
-	if (t == (time_t)-1 || !localtime_r(&t, &tm) ||
-	    !strftime(out, outlen, "%Y-%m-%d %H:%M", &tm))
-		snprintf(out, outlen, "%.16s", rfc3339);
-}
-
-void text_local_when(const char *rfc3339, char *out, size_t outlen)
-{
+	int fallback = when ? 20 : 16;
 	struct tm tm;
 	time_t t;
 	int y, mo, d, h, mi, s;
@@ -548,7 +528,7 @@ void text_local_when(const char *rfc3339, char *out, size_t outlen)
 	if (!rfc3339 ||
 	    sscanf(rfc3339, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &s, &z) < 7 ||
 	    (z != 'Z' && z != '.')) {
-		snprintf(out, outlen, "%.20s", rfc3339 ? rfc3339 : "?");
+		snprintf(out, outlen, "%.*s", fallback, rfc3339 ? rfc3339 : "?");
 		return;
 	}
 	tm.tm_year = y - 1900;
@@ -559,8 +539,19 @@ void text_local_when(const char *rfc3339, char *out, size_t outlen)
 	tm.tm_sec = s;
 	t = timegm(&tm);
 	if (t == (time_t)-1 || !localtime_r(&t, &tm) ||
-	    !strftime(out, outlen, "%a %Y-%m-%d %H:%M %Z", &tm))
-		snprintf(out, outlen, "%.20s", rfc3339);
+	    !(when ? strftime(out, outlen, "%a %Y-%m-%d %H:%M %Z", &tm)
+	           : strftime(out, outlen, "%Y-%m-%d %H:%M", &tm)))
+		snprintf(out, outlen, "%.*s", fallback, rfc3339);
+}
+
+void text_local_time(const char *rfc3339, char *out, size_t outlen)
+{
+	local_format(rfc3339, 0, out, outlen);
+}
+
+void text_local_when(const char *rfc3339, char *out, size_t outlen)
+{
+	local_format(rfc3339, 1, out, outlen);
 }
 
 /* Whether two broken-down times show the same minute on the wall clock. */

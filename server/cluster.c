@@ -368,19 +368,6 @@ void cluster_range_done(int64_t room)
 		}
 }
 
-static void push_now(int64_t id, int to_room, const char *ev, json_t *data)
-{
-	char *text = em_encode_event(ev, data);
-
-	if (!text)
-		return;
-	if (to_room)
-		fanout_room(id, text, NULL);
-	else
-		fanout_user(id, text);
-	free(text);
-}
-
 static void handle(const char *text)
 {
 	char kind, word[40];
@@ -412,19 +399,21 @@ static void handle(const char *text)
 	case 'r':
 		if (sscanf(text, " %lld %lld %lld %39s", &a, &b, &c, word) == 4 &&
 		    fanout_room_has(a))
-			push_now(a, 1, "receipt",
-			         json_pack("{sIsIsssI}", "room_id", (json_int_t)a, "user_id",
-			                   (json_int_t)b, "username", word, "seq", (json_int_t)c));
+			dispatch_push_event(a, 1, "receipt",
+			                    json_pack("{sIsIsssI}", "room_id", (json_int_t)a,
+			                              "user_id", (json_int_t)b, "username", word,
+			                              "seq", (json_int_t)c));
 		break;
 	case 'Q':
 		if (sscanf(text, " %lld %39s", &a, word) == 2 && fanout_room_has(a))
-			push_now(a, 1, "room",
-			         json_pack("{sIss}", "room_id", (json_int_t)a, "change", word));
+			dispatch_push_event(
+			    a, 1, "room",
+			    json_pack("{sIss}", "room_id", (json_int_t)a, "change", word));
 		break;
 	case 'R':
 		if (sscanf(text, " %lld %lld %39s", &a, &b, word) == 3 && fanout_user_has(a))
-			dispatch_push_user_event(
-			    a, "room",
+			dispatch_push_event(
+			    a, 0, "room",
 			    json_pack("{sIss}", "room_id", (json_int_t)b, "change", word));
 		break;
 	case 'e':

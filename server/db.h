@@ -42,7 +42,6 @@ struct db_job {
 	void (*done)(struct session *s, struct db_job *job);
 
 	int no_reply; /* an internal continuation: answer nothing */
-	int http;     /* slot/gen name an HTTP request of http.c, not a session */
 	int remote;   /* reads rows another node announced: never announced again */
 	/* service thread, after the events are pushed, session or not; may be NULL */
 	void (*finished)(struct db_job *job);

@@ -17,7 +17,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
-#include "ws.h"
 
 #define R_MANAGER 1u
 #define R_MENTOR  2u
@@ -357,15 +356,15 @@ static void push_events(json_t *list, int to_room, const struct session *except)
 	}
 }
 
-void dispatch_push_user_event(int64_t user_id, const char *ev, json_t *data)
+void dispatch_push_event(int64_t id, int to_room, const char *ev, json_t *data)
 {
 	json_t *list = json_array();
 
 	if (list && data)
-		json_array_append_new(list, json_pack("[Iso]", (json_int_t)user_id, ev, data));
+		json_array_append_new(list, json_pack("[Iso]", (json_int_t)id, ev, data));
 	else
 		json_decref(data);
-	push_events(list, 0, NULL);
+	push_events(list, to_room, NULL);
 	json_decref(list);
 }
 
@@ -375,15 +374,7 @@ void dispatch_completions(void)
 
 	while (job) {
 		struct db_job *next = job->next;
-		struct session *s;
-
-		if (job->http) { /* a calendar feed request (http.c) */
-			http_job_done(job);
-			db_job_free(job);
-			job = next;
-			continue;
-		}
-		s = session_lookup(job->slot, job->gen);
+		struct session *s = session_lookup(job->slot, job->gen);
 
 		if (s) {
 			s->inflight--;

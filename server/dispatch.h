@@ -29,7 +29,11 @@ void dispatch_submit_internal(struct session *s, struct db_job *job);
 /* Resumes a parked job (ws.c calls it when the output queue has drained). */
 void dispatch_unpark(struct session *s);
 
-/* Service thread: pushes one event to a user's connections (data: reference taken). */
-void dispatch_push_user_event(int64_t user_id, const char *ev, json_t *data);
+/*
+ * Service thread: pushes one event to the connections subscribed to room `id`
+ * (to_room) or logged in as user `id`, as a job's events are pushed (data:
+ * reference taken).
+ */
+void dispatch_push_event(int64_t id, int to_room, const char *ev, json_t *data);
 
 #endif

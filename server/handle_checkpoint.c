@@ -12,7 +12,6 @@
  * so tests can move it. Notices are rows first and pushed second: a user who
  * is offline finds them with notice.list.
  */
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,6 +264,20 @@ static int cp_load(struct db_conn *c, struct db_job *job, int64_t id, struct cp 
 	return EM_OK;
 }
 
+/* Begins the op's transaction and loads its checkpoint (arg checkpoint_id). EM_OK, or the job
+ * failed. */
+static int cp_open(struct db_conn *c, struct db_job *job, struct cp *cp)
+{
+	int err;
+
+	if ((err = store_begin(c)))
+		return db_job_fail(job, err, NULL);
+	if ((err = cp_load(c, job, job_int(job, "checkpoint_id", 0), cp)))
+		return fail(c, job, err,
+		            err == EM_ERR_NOT_FOUND ? "no such checkpoint of yours" : NULL);
+	return EM_OK;
+}
+
 /* The Checkpoint object as it is now in this transaction (new reference or NULL). */
 static json_t *cp_doc(struct db_conn *c, int64_t id, int64_t now, int *err)
 {
@@ -512,11 +525,8 @@ int checkpoint_propose_run(struct db_conn *c, struct db_job *job)
 	struct params p = {0};
 	int err, reopened;
 
-	if ((err = store_begin(c)))
-		return db_job_fail(job, err, NULL);
-	if ((err = cp_load(c, job, job_int(job, "checkpoint_id", 0), &cp)))
-		return fail(c, job, err,
-		            err == EM_ERR_NOT_FOUND ? "no such checkpoint of yours" : NULL);
+	if ((err = cp_open(c, job, &cp)))
+		return err;
 	if (!cp_participant(&cp))
 		return fail(c, job, EM_ERR_FORBIDDEN, "only participants propose slots");
 	if (strcmp(cp.state, "open") && strcmp(cp.state, "cancelled"))
@@ -598,11 +608,8 @@ int checkpoint_reschedule_run(struct db_conn *c, struct db_job *job)
 	struct cp cp;
 	int err, late;
 
-	if ((err = store_begin(c)))
-		return db_job_fail(job, err, NULL);
-	if ((err = cp_load(c, job, job_int(job, "checkpoint_id", 0), &cp)))
-		return fail(c, job, err,
-		            err == EM_ERR_NOT_FOUND ? "no such checkpoint of yours" : NULL);
+	if ((err = cp_open(c, job, &cp)))
+		return err;
 	if (!cp_participant(&cp))
 		return fail(c, job, EM_ERR_FORBIDDEN, "only participants reschedule");
 	if (strcmp(cp.state, "open") && strcmp(cp.state, "confirmed"))
@@ -647,11 +654,8 @@ int checkpoint_cancel_run(struct db_conn *c, struct db_job *job)
 	struct cp cp;
 	int err, late;
 
-	if ((err = store_begin(c)))
-		return db_job_fail(job, err, NULL);
-	if ((err = cp_load(c, job, job_int(job, "checkpoint_id", 0), &cp)))
-		return fail(c, job, err,
-		            err == EM_ERR_NOT_FOUND ? "no such checkpoint of yours" : NULL);
+	if ((err = cp_open(c, job, &cp)))
+		return err;
 	if (!cp.mentor && !cp.manager)
 		return fail(c, job, EM_ERR_FORBIDDEN,
 		            "only the room's mentor or a manager cancels; a mentee who cannot come "
@@ -688,11 +692,8 @@ int checkpoint_absent_run(struct db_conn *c, struct db_job *job)
 	struct cp cp;
 	int err;
 
-	if ((err = store_begin(c)))
-		return db_job_fail(job, err, NULL);
-	if ((err = cp_load(c, job, job_int(job, "checkpoint_id", 0), &cp)))
-		return fail(c, job, err,
-		            err == EM_ERR_NOT_FOUND ? "no such checkpoint of yours" : NULL);
+	if ((err = cp_open(c, job, &cp)))
+		return err;
 	if (!cp_participant(&cp))
 		return fail(c, job, EM_ERR_FORBIDDEN, "only participants send absence notices");
 	if (strcmp(cp.state, "open") && strcmp(cp.state, "confirmed"))
@@ -715,11 +716,8 @@ int checkpoint_record_run(struct db_conn *c, struct db_job *job)
 	PGresult *r;
 	size_t i;
 
-	if ((err = store_begin(c)))
-		return db_job_fail(job, err, NULL);
-	if ((err = cp_load(c, job, job_int(job, "checkpoint_id", 0), &cp)))
-		return fail(c, job, err,
-		            err == EM_ERR_NOT_FOUND ? "no such checkpoint of yours" : NULL);
+	if ((err = cp_open(c, job, &cp)))
+		return err;
 	if (!cp.mentor && !(cp.manager && !strcmp(cp.kind, "midterm")))
 		return fail(c, job, EM_ERR_FORBIDDEN,
 		            "the room's mentor records meetings (and a manager the mid-term)");
@@ -774,11 +772,8 @@ int checkpoint_attend_run(struct db_conn *c, struct db_job *job)
 	struct params p = {0};
 	struct cp cp;
 
-	if ((err = store_begin(c)))
-		return db_job_fail(job, err, NULL);
-	if ((err = cp_load(c, job, job_int(job, "checkpoint_id", 0), &cp)))
-		return fail(c, job, err,
-		            err == EM_ERR_NOT_FOUND ? "no such checkpoint of yours" : NULL);
+	if ((err = cp_open(c, job, &cp)))
+		return err;
 	if (!cp_participant(&cp))
 		return fail(c, job, EM_ERR_FORBIDDEN, "only participants confirm attendance");
 	if (!cp.slot_id || !strcmp(cp.state, "cancelled"))
@@ -925,7 +920,7 @@ int notice_fetch_run(struct db_conn *c, struct db_job *job)
 
 /* ---- reminder scheduler ---------------------------------------------------- */
 
-static atomic_int reminder_job_busy;
+static int reminder_job_busy; /* service thread: a look for due reminders is running */
 
 static int reminders_run(struct db_conn *c, struct db_job *job)
 {
@@ -947,15 +942,20 @@ static int reminders_run(struct db_conn *c, struct db_job *job)
 		metrics_add(M_REMINDERS_SENT, (uint64_t)PQntuples(r));
 		PQclear(r);
 	}
-	atomic_store(&reminder_job_busy, 0);
 	return r ? EM_OK : db_job_fail(job, err, NULL);
+}
+
+static void reminders_finished(struct db_job *job)
+{
+	(void)job;
+	reminder_job_busy = 0;
 }
 
 int reminders_due_submit(void)
 {
 	struct db_job *job;
 
-	if (atomic_load(&reminder_job_busy) || !db_is_up())
+	if (reminder_job_busy || !db_is_up())
 		return 0;
 	if (!(job = db_job_new()))
 		return -1;
@@ -963,11 +963,11 @@ int reminders_due_submit(void)
 	job->no_reply = 1;
 	job->op = EM_OP_NONE;
 	job->run = reminders_run;
-	atomic_store(&reminder_job_busy, 1);
+	job->finished = reminders_finished;
 	if (db_submit(job)) {
-		atomic_store(&reminder_job_busy, 0);
 		db_job_free(job);
 		return -1;
 	}
+	reminder_job_busy = 1;
 	return 0;
 }

@@ -105,6 +105,8 @@ static int metrics_start(struct lws *wsi, struct http_pss *pss)
 	return 0;
 }
 
+static void http_job_done(struct db_job *job);
+
 /* Starts a feed request: a DB job; the answer comes in http_job_done. */
 static int feed_start(struct lws *wsi, struct http_pss *pss, const char *token)
 {
@@ -115,33 +117,37 @@ static int feed_start(struct lws *wsi, struct http_pss *pss, const char *token)
 		;
 	if (i == FEED_PENDING_MAX || !db_is_up() || !(job = db_job_new()))
 		return simple_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
-	job->http = 1;
-	job->slot = (uint32_t)i;
-	job->gen = ++pending_gen;
+	/* no session: the answer goes to the waiting connection, found by index + gen */
+	job->slot = UINT32_MAX;
+	job->no_reply = 1;
 	job->op = EM_OP_CALENDAR_EXPORT;
 	job->run = calendar_feed_run;
-	job->args = json_pack("{ss}", "token", token);
+	job->finished = http_job_done;
+	job->args = json_pack("{sssisI}", "token", token, "pending", i, "pending_gen",
+	                      (json_int_t)++pending_gen);
 	if (!job->args || db_submit(job)) {
 		db_job_free(job);
 		return simple_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
 	}
 	pending[i].wsi = wsi;
-	pending[i].gen = job->gen;
+	pending[i].gen = pending_gen;
 	pss->waiting = 1;
 	pss->slot = (uint32_t)i;
-	pss->gen = job->gen;
+	pss->gen = pending_gen;
 	return 0;
 }
 
-void http_job_done(struct db_job *job)
+/* Service thread (the job's `finished`): the feed's answer to its connection. */
+static void http_job_done(struct db_job *job)
 {
+	int64_t i = job_int(job, "pending", -1);
 	struct http_pss *pss;
 	struct lws *wsi;
 
-	if (job->slot >= FEED_PENDING_MAX || pending[job->slot].gen != job->gen ||
-	    !(wsi = pending[job->slot].wsi))
+	if (i < 0 || i >= FEED_PENDING_MAX ||
+	    pending[i].gen != (uint32_t)job_int(job, "pending_gen", 0) || !(wsi = pending[i].wsi))
 		return; /* the client went away */
-	pending[job->slot].wsi = NULL;
+	pending[i].wsi = NULL;
 	pss = lws_wsi_user(wsi);
 	pss->waiting = 0;
 	pss->has_reply = 1;

@@ -24,10 +24,6 @@ struct http_pss {
 	int headers_sent;
 };
 
-struct db_job;
-/* Service thread: a finished calendar feed job (dispatch.c hands it over; caller frees it). */
-void http_job_done(struct db_job *job);
-
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
 
