@@ -21,7 +21,7 @@ EM_DEB_PACKAGES=(
 	clang clang-format clang-tidy libfuzzer-14-dev libclang-rt-14-dev
 	libwebsockets-dev libssl-dev libpq-dev libsodium-dev libjansson-dev libcmocka-dev
 	postgresql-15 postgresql-client-15
-	openssl curl ca-certificates python3-icalendar prometheus
+	openssl curl ca-certificates jq python3-icalendar prometheus
 )
 
 em_log() {
