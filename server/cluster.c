@@ -21,10 +21,13 @@
  * listener thread only parses and queues; the service thread drains the
  * queue (EVENT_WAIT_CANCELLED), pushes what needs no rows, and submits small
  * read jobs for the rest, marked `remote` so they are never published again.
- * Messages of one room are fetched one range at a time in seq order per node,
- * so a node's subscribers see them in order. Notifications missed while a
- * LISTEN connection was down are not replayed: a client sees the gap at the
- * next message and fetches it (`history`), as after any reconnect.
+ * Each room keeps the ranges announced and not yet fetched, sorted and merged
+ * where they touch; one range per room is read at a time, lowest first, so a
+ * node's subscribers see a remote sender's messages in order. A range whose
+ * read failed (database down, queue full) goes back in the list and is tried
+ * again on a timer: an announced message is pushed or the node keeps trying. Notifications missed
+ * while a LISTEN connection was down are not replayed: a client sees the gap at the next message
+ * and fetches it (`history`), as after any reconnect.
  */
 #include <inttypes.h>
 #include <poll.h>
@@ -49,6 +52,8 @@
 #define CHANNEL     "ementor_events"
 #define QUEUE_MAX   100000 /* notifications waiting for the service thread */
 #define ROOMS_TRACK 4096   /* rooms whose remote messages are being fetched */
+#define RANGES_MAX  1024   /* unfetched ranges per room before neighbours merge */
+#define RETRY_US    (500 * LWS_US_PER_MS)
 
 static const struct stmt st_notify = {"cluster_notify", "SELECT pg_notify('" CHANNEL "', $1)"};
 
@@ -67,11 +72,16 @@ static struct {
 	pthread_mutex_t lock;
 	struct note *head, *tail;
 	int depth;
-	/* service thread: per room, remote message ranges in order */
+	/* service thread: per room, the announced ranges not yet fetched, sorted */
 	struct room_fetch {
-		int64_t room, pushed, wanted; /* pushed: last seq fetched; wanted: last announced */
-		int busy;
-	} rooms[ROOMS_TRACK];
+		int64_t room;
+		int busy, n, cap;
+		struct range {
+			int64_t first, last;
+		} * r;
+	} * rooms;
+	int retry_armed;
+	lws_sorted_usec_list_t retry_sul;
 } cl = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 const char *cluster_node_id(void)
@@ -297,75 +307,193 @@ void cluster_stop(void)
 	}
 	cl.tail = NULL;
 	cl.depth = 0;
+	if (cl.retry_armed)
+		lws_sul_cancel(&cl.retry_sul), cl.retry_armed = 0;
+	for (int i = 0; cl.rooms && i < ROOMS_TRACK; i++)
+		free(cl.rooms[i].r);
+	free(cl.rooms);
+	cl.rooms = NULL;
 	free(cl.conninfo);
 	cl.conninfo = NULL;
 }
 
 /* ---- the service thread: turn notifications into pushes ------------------------- */
 
-static void range_finished(struct db_job *job)
+static void room_fetch_next(struct room_fetch *f);
+
+static void retry_tick(lws_sorted_usec_list_t *sul)
 {
-	cluster_range_done(job_int(job, "room_id", 0));
+	(void)sul;
+	cl.retry_armed = 0;
+	for (int i = 0; cl.rooms && i < ROOMS_TRACK; i++)
+		if (cl.rooms[i].room)
+			room_fetch_next(&cl.rooms[i]);
 }
 
-static void submit_read(int (*run)(struct db_conn *, struct db_job *), json_t *args)
+static void retry_later(void)
 {
-	struct db_job *job = db_job_new();
-
-	if (!job || !args) {
-		json_decref(args);
-		db_job_free(job);
+	if (cl.retry_armed || !cl.context)
 		return;
-	}
-	job->slot = UINT32_MAX; /* no session: only the pushed events matter */
-	job->no_reply = 1;
-	job->remote = 1;
-	job->run = run;
-	if (run == message_range_run)
-		job->finished = range_finished;
-	job->args = args;
-	if (db_submit(job)) {
-		log_warn("cluster read dropped: database queue full");
-		db_job_free(job);
-	}
+	cl.retry_armed = 1;
+	lws_sul_schedule(cl.context, 0, &cl.retry_sul, retry_tick, RETRY_US);
+}
+
+static struct room_fetch *room_find(int64_t room)
+{
+	for (int i = 0; cl.rooms && i < ROOMS_TRACK; i++)
+		if (cl.rooms[i].room == room)
+			return &cl.rooms[i];
+	return NULL;
 }
 
 static struct room_fetch *room_slot(int64_t room)
 {
 	struct room_fetch *free_slot = NULL;
 
+	if (!cl.rooms && !(cl.rooms = calloc(ROOMS_TRACK, sizeof(*cl.rooms))))
+		return NULL;
 	for (int i = 0; i < ROOMS_TRACK; i++) {
 		if (cl.rooms[i].room == room)
 			return &cl.rooms[i];
-		if (!free_slot && (!cl.rooms[i].room ||
-		                   (!cl.rooms[i].busy && cl.rooms[i].pushed >= cl.rooms[i].wanted)))
+		if (!free_slot && !cl.rooms[i].busy && !cl.rooms[i].n)
 			free_slot = &cl.rooms[i];
 	}
 	if (free_slot)
-		memset(free_slot, 0, sizeof(*free_slot)), free_slot->room = room;
+		free_slot->room = room, free_slot->n = 0, free_slot->busy = 0;
 	return free_slot;
 }
 
-/* Fetches the next range of a room if none is in flight. */
-static void room_fetch_next(struct room_fetch *f)
+/*
+ * Adds FIRST..LAST to the room's unfetched ranges: kept sorted, merged with
+ * ranges it overlaps or touches. Announcements may come in any order (one per
+ * node and batch); a range is never dropped. When the list is full the two
+ * closest neighbours merge: the seqs between them (this node's own) are then
+ * read and pushed again, which clients ignore by seq.
+ */
+static void range_add(struct room_fetch *f, int64_t first, int64_t last)
 {
-	if (f->busy || f->pushed >= f->wanted)
+	int i, j, best = 0;
+
+	if (first > last)
 		return;
-	f->busy = 1;
-	submit_read(message_range_run,
-	            json_pack("{sIsIsI}", "room_id", (json_int_t)f->room, "from",
-	                      (json_int_t)f->pushed + 1, "to", (json_int_t)f->wanted));
-	f->pushed = f->wanted;
+	for (i = 0; i < f->n && f->r[i].last + 1 < first; i++)
+		;
+	/* i: the first range that ends at or after first - 1 */
+	if (i < f->n && f->r[i].first <= last + 1) {
+		if (first < f->r[i].first)
+			f->r[i].first = first;
+		if (last > f->r[i].last)
+			f->r[i].last = last;
+		/* swallow the following ranges it now reaches */
+		for (j = i + 1; j < f->n && f->r[j].first <= f->r[i].last + 1; j++)
+			if (f->r[j].last > f->r[i].last)
+				f->r[i].last = f->r[j].last;
+		memmove(&f->r[i + 1], &f->r[j], (size_t)(f->n - j) * sizeof(f->r[0]));
+		f->n -= j - i - 1;
+		return;
+	}
+	if (f->n == f->cap && f->cap < RANGES_MAX) {
+		int cap = f->cap ? f->cap * 2 : 8;
+		struct range *r = realloc(f->r, (size_t)cap * sizeof(*r));
+
+		if (r)
+			f->r = r, f->cap = cap;
+	}
+	if (f->n == f->cap && f->n < 2) {
+		log_warn("cluster: out of memory; room %" PRId64 " missed %" PRId64 "..%" PRId64,
+		         f->room, first, last);
+		return;
+	}
+	if (f->n == f->cap) {
+		for (j = 1; j < f->n - 1; j++)
+			if (f->r[j + 1].first - f->r[j].last <
+			    f->r[best + 1].first - f->r[best].last)
+				best = j;
+		/* best: the pair with the smallest gap */
+		f->r[best].last = f->r[best + 1].last;
+		memmove(&f->r[best + 1], &f->r[best + 2],
+		        (size_t)(f->n - best - 2) * sizeof(f->r[0]));
+		f->n--;
+		metrics_add(M_CLUSTER_MERGED, 1);
+		range_add(f, first, last);
+		return;
+	}
+	memmove(&f->r[i + 1], &f->r[i], (size_t)(f->n - i) * sizeof(f->r[0]));
+	f->r[i].first = first, f->r[i].last = last;
+	f->n++;
 }
 
-void cluster_range_done(int64_t room)
+static void range_finished(struct db_job *job)
 {
-	for (int i = 0; i < ROOMS_TRACK; i++)
-		if (cl.rooms[i].room == room) {
-			cl.rooms[i].busy = 0;
-			room_fetch_next(&cl.rooms[i]);
-			return;
-		}
+	struct room_fetch *f = room_find(job_int(job, "room_id", 0));
+
+	if (!f)
+		return;
+	f->busy = 0;
+	if (job->err != EM_OK) {
+		/* not read: back in the list, tried again shortly */
+		range_add(f, job_int(job, "from", 0), job_int(job, "to", 0));
+		metrics_add(M_CLUSTER_RETRIED, 1);
+		retry_later();
+		return;
+	}
+	room_fetch_next(f);
+}
+
+static struct db_job *read_job(int (*run)(struct db_conn *, struct db_job *), json_t *args)
+{
+	struct db_job *job = db_job_new();
+
+	if (!job || !args) {
+		json_decref(args);
+		db_job_free(job);
+		return NULL;
+	}
+	job->slot = UINT32_MAX; /* no session: only the pushed events matter */
+	job->no_reply = 1;
+	job->remote = 1;
+	job->run = run;
+	job->args = args;
+	return job;
+}
+
+static void submit_read(int (*run)(struct db_conn *, struct db_job *), json_t *args)
+{
+	struct db_job *job = read_job(run, args);
+
+	if (job && db_submit(job)) {
+		log_warn("cluster read dropped: database queue full");
+		db_job_free(job);
+	}
+}
+
+/* Reads the room's lowest unfetched range if no read of the room is in flight. */
+static void room_fetch_next(struct room_fetch *f)
+{
+	struct db_job *job;
+	struct range r;
+
+	if (f->busy || !f->n)
+		return;
+	r = f->r[0];
+	job = read_job(message_range_run,
+	               json_pack("{sIsIsI}", "room_id", (json_int_t)f->room, "from",
+	                         (json_int_t)r.first, "to", (json_int_t)r.last));
+	if (!job) {
+		retry_later();
+		return;
+	}
+	job->finished = range_finished;
+	if (db_submit(job)) {
+		/* queue full: keep the range and try again shortly */
+		db_job_free(job);
+		metrics_add(M_CLUSTER_RETRIED, 1);
+		retry_later();
+		return;
+	}
+	f->busy = 1;
+	memmove(&f->r[0], &f->r[1], (size_t)(f->n - 1) * sizeof(f->r[0]));
+	f->n--;
 }
 
 static void handle(const char *text)
@@ -384,15 +512,12 @@ static void handle(const char *text)
 			struct room_fetch *f = room_slot(a);
 
 			if (!f) {
-				log_warn("cluster: too many rooms in flight; room %lld waits", a);
+				log_warn("cluster: too many rooms in flight; room %lld missed "
+				         "%lld..%lld",
+				         a, b, c);
 				return;
 			}
-			/* seqs below FIRST this node has (its own senders') or never will (missed)
-			 */
-			if (f->pushed < b - 1)
-				f->pushed = b - 1;
-			if (c > f->wanted)
-				f->wanted = c;
+			range_add(f, b, c);
 			room_fetch_next(f);
 		}
 		break;

@@ -23,7 +23,5 @@ void cluster_publish_messages(struct db_conn *c, struct db_job **jobs, int n);
 
 /* Service thread: handles the notifications heard since the last call. */
 void cluster_drain(void);
-/* Service thread: a remote message range of the room has been pushed. */
-void cluster_range_done(int64_t room);
 
 #endif

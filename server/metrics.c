@@ -42,6 +42,10 @@ static const struct {
                              "Events announced to the other nodes (NOTIFY)."},
     [M_CLUSTER_RECEIVED] = {"ementord_cluster_received_total",
                             "Announcements of other nodes heard (LISTEN)."},
+    [M_CLUSTER_RETRIED] = {"ementord_cluster_read_retries_total",
+                           "Remote message ranges read again after a failed or refused read."},
+    [M_CLUSTER_MERGED] = {"ementord_cluster_ranges_merged_total",
+                          "Unfetched remote ranges merged because a room had too many."},
 };
 
 static atomic_ullong counters[M__COUNTERS];
