@@ -423,3 +423,159 @@ void em_safety_number(const unsigned char a_sign_pk[32], const unsigned char a_b
 		              (unsigned long long)(v % 100000));
 	}
 }
+
+/* ---- agreements and consent -------------------------------------------------- */
+
+static const char agreement_label[] = "ementor agreement v1";
+static const char consent_label[] = "ementor consent v1";
+
+static unsigned char *put_lp(unsigned char *p, const char *s, size_t n)
+{
+	p = put_u32(p, (uint32_t)n);
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static int by_party(const void *a, const void *b)
+{
+	uint64_t x = ((const struct em_party *)a)->user_id;
+	uint64_t y = ((const struct em_party *)b)->user_id;
+
+	return x < y ? -1 : x > y;
+}
+
+void em_text_hash(const char *text, unsigned char hash[EM_HASH_BYTES])
+{
+	crypto_generichash(hash, EM_HASH_BYTES, (const unsigned char *)text, strlen(text), NULL, 0);
+}
+
+unsigned char *em_agreement_bytes(uint64_t room_id, uint32_t version, const char *starts_on,
+                                  const char *ends_on, const char *terms,
+                                  struct em_party *parties, size_t n, size_t *len)
+{
+	size_t total = sizeof(agreement_label) + 8 + 4 + 4 + strlen(starts_on) + 4 +
+	               strlen(ends_on) + EM_HASH_BYTES + 4;
+	unsigned char *buf, *p;
+
+	for (size_t i = 0; i < n; i++)
+		total += 8 + 4 + strlen(parties[i].role) + EM_SIGN_PK_BYTES + EM_BOX_PK_BYTES;
+	if (!(buf = malloc(total)))
+		return NULL;
+	qsort(parties, n, sizeof(*parties), by_party);
+	p = buf;
+	memcpy(p, agreement_label, sizeof(agreement_label));
+	p += sizeof(agreement_label);
+	p = put_u64(p, room_id);
+	p = put_u32(p, version);
+	p = put_lp(p, starts_on, strlen(starts_on));
+	p = put_lp(p, ends_on, strlen(ends_on));
+	em_text_hash(terms, p);
+	p += EM_HASH_BYTES;
+	p = put_u32(p, (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		p = put_u64(p, parties[i].user_id);
+		p = put_lp(p, parties[i].role, strlen(parties[i].role));
+		memcpy(p, parties[i].sign_pk, EM_SIGN_PK_BYTES);
+		p += EM_SIGN_PK_BYTES;
+		memcpy(p, parties[i].box_pk, EM_BOX_PK_BYTES);
+		p += EM_BOX_PK_BYTES;
+	}
+	*len = total;
+	return buf;
+}
+
+int em_agreement_hash(uint64_t room_id, uint32_t version, const char *starts_on,
+                      const char *ends_on, const char *terms, struct em_party *parties, size_t n,
+                      unsigned char hash[EM_HASH_BYTES])
+{
+	size_t len;
+	unsigned char *b =
+	    em_agreement_bytes(room_id, version, starts_on, ends_on, terms, parties, n, &len);
+
+	if (!b)
+		return -1;
+	crypto_generichash(hash, EM_HASH_BYTES, b, len, NULL, 0);
+	free(b);
+	return 0;
+}
+
+int em_agreement_sign(uint64_t room_id, uint32_t version, const char *starts_on,
+                      const char *ends_on, const char *terms, struct em_party *parties, size_t n,
+                      const unsigned char sign_sk[EM_SIGN_SK_BYTES],
+                      unsigned char sig[EM_SIG_BYTES])
+{
+	size_t len;
+	unsigned char *b =
+	    em_agreement_bytes(room_id, version, starts_on, ends_on, terms, parties, n, &len);
+
+	if (!b)
+		return -1;
+	crypto_sign_detached(sig, NULL, b, len, sign_sk);
+	free(b);
+	return 0;
+}
+
+int em_agreement_verify(uint64_t room_id, uint32_t version, const char *starts_on,
+                        const char *ends_on, const char *terms, struct em_party *parties,
+                        size_t n, const unsigned char sign_pk[EM_SIGN_PK_BYTES],
+                        const unsigned char sig[EM_SIG_BYTES])
+{
+	size_t len;
+	unsigned char *b =
+	    em_agreement_bytes(room_id, version, starts_on, ends_on, terms, parties, n, &len);
+	int rc;
+
+	if (!b)
+		return -1;
+	rc = crypto_sign_verify_detached(sig, b, len, sign_pk) ? -1 : 0;
+	free(b);
+	return rc;
+}
+
+size_t em_consent_bytes(const unsigned char sign_pk[EM_SIGN_PK_BYTES], const char *purpose,
+                        const char *subject, const unsigned char text_hash[EM_HASH_BYTES],
+                        const char *action, int64_t at, unsigned char *out)
+{
+	size_t np = strlen(purpose), ns = strlen(subject), na = strlen(action);
+	unsigned char *p = out;
+
+	if (np > 64 || ns > 64 || na > 8)
+		return 0;
+	memcpy(p, consent_label, sizeof(consent_label));
+	p += sizeof(consent_label);
+	memcpy(p, sign_pk, EM_SIGN_PK_BYTES);
+	p += EM_SIGN_PK_BYTES;
+	p = put_lp(p, purpose, np);
+	p = put_lp(p, subject, ns);
+	memcpy(p, text_hash, EM_HASH_BYTES);
+	p += EM_HASH_BYTES;
+	p = put_lp(p, action, na);
+	p = put_u64(p, (uint64_t)at);
+	return (size_t)(p - out);
+}
+
+int em_consent_sign(const unsigned char sign_pk[EM_SIGN_PK_BYTES], const char *purpose,
+                    const char *subject, const unsigned char text_hash[EM_HASH_BYTES],
+                    const char *action, int64_t at, const unsigned char sign_sk[EM_SIGN_SK_BYTES],
+                    unsigned char sig[EM_SIG_BYTES])
+{
+	unsigned char b[EM_CONSENT_BYTES_MAX];
+	size_t n = em_consent_bytes(sign_pk, purpose, subject, text_hash, action, at, b);
+
+	if (!n)
+		return -1;
+	crypto_sign_detached(sig, NULL, b, n, sign_sk);
+	return 0;
+}
+
+int em_consent_verify(const unsigned char sign_pk[EM_SIGN_PK_BYTES], const char *purpose,
+                      const char *subject, const unsigned char text_hash[EM_HASH_BYTES],
+                      const char *action, int64_t at, const unsigned char sig[EM_SIG_BYTES])
+{
+	unsigned char b[EM_CONSENT_BYTES_MAX];
+	size_t n = em_consent_bytes(sign_pk, purpose, subject, text_hash, action, at, b);
+
+	if (!n)
+		return -1;
+	return crypto_sign_verify_detached(sig, b, n, sign_pk) ? -1 : 0;
+}

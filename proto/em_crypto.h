@@ -189,4 +189,63 @@ void em_safety_number(const unsigned char a_sign_pk[32], const unsigned char a_b
                       const unsigned char b_sign_pk[32], const unsigned char b_box_pk[32],
                       char out[EM_SAFETY_STRLEN]);
 
+/* ---- agreements and consent (docs/PROTOCOL.md section 7) ------------------- */
+
+#define EM_HASH_BYTES 32 /* BLAKE2b-256 */
+
+/* One party of an agreement version. */
+struct em_party {
+	uint64_t user_id;
+	const char *role; /* "manager", "mentor", "mentee" */
+	unsigned char sign_pk[EM_SIGN_PK_BYTES];
+	unsigned char box_pk[EM_BOX_PK_BYTES];
+};
+
+/*
+ * The bytes every party of an agreement version signs (lp(x) = length u32 || x):
+ *   "ementor agreement v1\0" || room_id u64 || version u32 || lp(starts_on) ||
+ *   lp(ends_on) || BLAKE2b-256(terms) || n u32 ||
+ *   for each party in ascending user_id: user_id u64 || lp(role) || sign_pk || box_pk
+ * Dates are "YYYY-MM-DD". Parties are sorted in place. Returns a malloc'd
+ * buffer (caller frees) and its length in *len, or NULL.
+ */
+unsigned char *em_agreement_bytes(uint64_t room_id, uint32_t version, const char *starts_on,
+                                  const char *ends_on, const char *terms,
+                                  struct em_party *parties, size_t n, size_t *len);
+/* BLAKE2b-256 of em_agreement_bytes: the text_hash of the consent record of a signature. */
+int em_agreement_hash(uint64_t room_id, uint32_t version, const char *starts_on,
+                      const char *ends_on, const char *terms, struct em_party *parties, size_t n,
+                      unsigned char hash[EM_HASH_BYTES]);
+int em_agreement_sign(uint64_t room_id, uint32_t version, const char *starts_on,
+                      const char *ends_on, const char *terms, struct em_party *parties, size_t n,
+                      const unsigned char sign_sk[EM_SIGN_SK_BYTES],
+                      unsigned char sig[EM_SIG_BYTES]);
+/* 0 when sig is sign_pk's valid signature of the version. */
+int em_agreement_verify(uint64_t room_id, uint32_t version, const char *starts_on,
+                        const char *ends_on, const char *terms, struct em_party *parties,
+                        size_t n, const unsigned char sign_pk[EM_SIGN_PK_BYTES],
+                        const unsigned char sig[EM_SIG_BYTES]);
+
+/*
+ * A consent record, signed by the user:
+ *   "ementor consent v1\0" || sign_pk || lp(purpose) || lp(subject) ||
+ *   text_hash(32) || lp(action) || at (i64, Unix seconds)
+ * Purpose and subject are at most 64 bytes each; action is "grant" or "withdraw".
+ * Writes at most EM_CONSENT_BYTES_MAX bytes to out; returns the length, or 0
+ * if a string is too long.
+ */
+#define EM_CONSENT_BYTES_MAX (sizeof("ementor consent v1") + 32 + 3 * 4 + 64 + 64 + 32 + 8 + 8)
+size_t em_consent_bytes(const unsigned char sign_pk[EM_SIGN_PK_BYTES], const char *purpose,
+                        const char *subject, const unsigned char text_hash[EM_HASH_BYTES],
+                        const char *action, int64_t at, unsigned char *out);
+int em_consent_sign(const unsigned char sign_pk[EM_SIGN_PK_BYTES], const char *purpose,
+                    const char *subject, const unsigned char text_hash[EM_HASH_BYTES],
+                    const char *action, int64_t at, const unsigned char sign_sk[EM_SIGN_SK_BYTES],
+                    unsigned char sig[EM_SIG_BYTES]);
+int em_consent_verify(const unsigned char sign_pk[EM_SIGN_PK_BYTES], const char *purpose,
+                      const char *subject, const unsigned char text_hash[EM_HASH_BYTES],
+                      const char *action, int64_t at, const unsigned char sig[EM_SIG_BYTES]);
+/* BLAKE2b-256 of a text (privacy notice, share_progress sentence, agreement terms). */
+void em_text_hash(const char *text, unsigned char hash[EM_HASH_BYTES]);
+
 #endif

@@ -63,6 +63,23 @@ static int check_text(const char *s)
 	return EM_OK;
 }
 
+/* Text that may span lines (agreement templates): no control characters but newline and tab. */
+static int check_multiline(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f)
+			return EM_ERR_BAD_VALUE;
+	return EM_OK;
+}
+
+static int check_purpose(const char *s)
+{
+	return strcmp(s, "data_processing") && strcmp(s, "agreement") &&
+	               strcmp(s, "share_progress")
+	           ? EM_ERR_BAD_VALUE
+	           : EM_OK;
+}
+
 /* Invite codes and tokens are base64url text. */
 static int check_b64_text(const char *s)
 {
@@ -102,6 +119,14 @@ static int check_b64_text(const char *s)
 	{                                                                                          \
 		"key_backup", FT_BIN, 1, EM_KEY_BACKUP_BYTES, EM_KEY_BACKUP_BYTES, NULL, NULL      \
 	}
+#define F_SIG(n)                                                                                   \
+	{                                                                                          \
+		n, FT_BIN, 1, 64, 64, NULL, NULL                                                   \
+	}
+#define F_AT(n)                                                                                    \
+	{                                                                                          \
+		n, FT_INT, 1, 0, (int64_t)1 << 40, NULL, NULL                                      \
+	}
 #define F_END                                                                                      \
 	{                                                                                          \
 		NULL, 0, 0, 0, 0, NULL, NULL                                                       \
@@ -118,6 +143,9 @@ static const struct field_spec f_register[] = {
     F_KEY("sign_pk"),
     F_KEY("box_pk"),
     F_BACKUP,
+    {"privacy_version", FT_STR, 1, 1, EM_CONSENT_STR_MAX, check_text, "printable text"},
+    F_AT("privacy_at"),
+    F_SIG("privacy_signature"),
     F_END};
 static const struct field_spec f_login[] = {F_USERNAME, F_KEY("auth_key"), F_END};
 static const struct field_spec f_resume[] = {
@@ -135,6 +163,8 @@ static const struct field_spec f_programme_create[] = {
     {"starts_on", FT_STR, 1, 10, 10, em_check_date, "a date YYYY-MM-DD"},
     {"ends_on", FT_STR, 1, 10, 10, em_check_date, "a date YYYY-MM-DD"},
     {"max_group_mentees", FT_INT, 0, EM_GROUP_MENTEES_MIN, EM_GROUP_MENTEES_MAX, NULL, NULL},
+    {"agreement_required", FT_BOOL, 0, 0, 0, NULL, NULL},
+    {"retention_days", FT_INT, 0, 1, EM_RETENTION_DAYS_MAX, NULL, NULL},
     F_END};
 static const struct field_spec f_programme_id[] = {F_ID("programme_id", 1), F_END};
 static const struct field_spec f_room_create[] = {
@@ -222,6 +252,26 @@ static const struct field_spec f_checkpoint_window[] = {
     {"days", FT_INT, 0, 0, 366, NULL, NULL},
     F_END};
 static const struct field_spec f_notice_ack[] = {F_ID("upto", 1), F_END};
+static const struct field_spec f_agreement_sign[] = {F_ID("room_id", 1),
+                                                     {"version", FT_INT, 1, 1, 1000000, NULL, NULL},
+                                                     F_SIG("signature"),
+                                                     F_AT("consent_at"),
+                                                     F_SIG("consent_signature"),
+                                                     F_END};
+static const struct field_spec f_agreement_propose[] = {
+    F_ID("room_id", 1), {"term", FT_STR, 1, 1, EM_TERM_MAX, check_text, "printable text"}, F_END};
+static const struct field_spec f_template_set[] = {
+    F_ID("programme_id", 1),
+    {"text", FT_STR, 1, 1, EM_TEMPLATE_MAX, check_multiline, "text without control characters"},
+    F_END};
+static const struct field_spec f_consent[] = {
+    {"purpose", FT_STR, 1, 1, EM_CONSENT_STR_MAX, check_purpose,
+     "data_processing, agreement or share_progress"},
+    {"subject", FT_STR, 1, 1, EM_CONSENT_STR_MAX, check_text, "printable text"},
+    {"text_hash", FT_BIN, 1, 32, 32, NULL, NULL},
+    F_AT("at"),
+    F_SIG("signature"),
+    F_END};
 
 /* The item layout of each FT_OBJARR field, by field name. */
 static const struct field_spec *objarr_items(const char *name)
@@ -275,6 +325,16 @@ static const struct op_spec op_specs[] = {
     {EM_OP_CALENDAR_EXPORT, "calendar.export", 0, f_none},
     {EM_OP_NOTICE_LIST, "notice.list", 0, f_none},
     {EM_OP_NOTICE_ACK, "notice.ack", 0, f_notice_ack},
+    {EM_OP_PRIVACY_NOTICE, "privacy.notice", EM_OPF_PREAUTH, f_none},
+    {EM_OP_AGREEMENT_SHOW, "agreement.show", 0, f_room_id},
+    {EM_OP_AGREEMENT_SIGN, "agreement.sign", 0, f_agreement_sign},
+    {EM_OP_AGREEMENT_PROPOSE, "agreement.propose", 0, f_agreement_propose},
+    {EM_OP_AGREEMENT_TEMPLATE_GET, "agreement.template.get", 0, f_programme_id},
+    {EM_OP_AGREEMENT_TEMPLATE_SET, "agreement.template.set", 0, f_template_set},
+    {EM_OP_CONSENT_LIST, "consent.list", 0, f_none},
+    {EM_OP_CONSENT_GRANT, "consent.grant", 0, f_consent},
+    {EM_OP_CONSENT_WITHDRAW, "consent.withdraw", 0, f_consent},
+    {EM_OP_ACCOUNT_EXPORT, "account.export", 0, f_none},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))

@@ -45,6 +45,10 @@
 #define EM_SYNC_ROOMS_MAX       1000
 #define EM_HISTORY_PAGE_MAX     500
 #define EM_ROOM_MEMBERS_MAX     6 /* 1 mentor + 5 mentees */
+#define EM_TERM_MAX             1000  /* one proposed addition to an agreement */
+#define EM_TEMPLATE_MAX         20000 /* an agreement template */
+#define EM_CONSENT_STR_MAX      64    /* purpose, subject, privacy notice version */
+#define EM_RETENTION_DAYS_MAX   3650
 #define EM_GROUP_MENTEES_MIN    2
 #define EM_GROUP_MENTEES_MAX    5
 #define EM_KDF_OPSLIMIT_MIN     2
@@ -101,6 +105,9 @@ enum em_err {
 	EM_ERR_IN_THE_PAST = -46,
 	EM_ERR_TOO_EARLY = -47,
 	EM_ERR_TOO_MANY = -48,
+	EM_ERR_AGREEMENT_UNSIGNED = -60,
+	EM_ERR_STALE_VERSION = -61,
+	EM_ERR_STALE_TEXT = -62,
 	/* server condition: retryable */
 	EM_ERR_DB_UNAVAILABLE = -50,
 	EM_ERR_BUSY = -51,
@@ -157,6 +164,16 @@ enum em_op {
 	EM_OP_CALENDAR_EXPORT,
 	EM_OP_NOTICE_LIST,
 	EM_OP_NOTICE_ACK,
+	EM_OP_PRIVACY_NOTICE,
+	EM_OP_AGREEMENT_SHOW,
+	EM_OP_AGREEMENT_SIGN,
+	EM_OP_AGREEMENT_PROPOSE,
+	EM_OP_AGREEMENT_TEMPLATE_GET,
+	EM_OP_AGREEMENT_TEMPLATE_SET,
+	EM_OP_CONSENT_LIST,
+	EM_OP_CONSENT_GRANT,
+	EM_OP_CONSENT_WITHDRAW,
+	EM_OP_ACCOUNT_EXPORT,
 	EM_OP__COUNT
 };
 
