@@ -12,11 +12,18 @@
  * DESIGN. One process, one lws context, one lws client connection per
  * simulated user, everything on the single lws service thread (like the
  * server). Three phases:
- *   1. setup (not timed): register a manager with --invite, create a
- *      programme, invites, R*M users (1 mentor + M-1 mentees per room), the R
- *      rooms; every user syncs; each room's mentor commits epoch 1 and every
- *      member fetches its room key (keys.get). Argon2id is skipped: auth_key
- *      is BLAKE2b of a random password, which the server cannot tell apart.
+ *   1. setup (not timed): fetch the privacy notice, register a manager with
+ *      --invite, create a programme, invites, R*M users (1 mentor + M-1
+ *      mentees per room), the R rooms; every user syncs; each room's mentor
+ *      commits epoch 1 and every member fetches its room key (keys.get).
+ *      Argon2id is skipped: auth_key is BLAKE2b of a random password, which
+ *      the server cannot tell apart. Every registration carries the
+ *      data-processing consent the protocol requires (PROTOCOL.md 7.1),
+ *      signed with em_consent_sign over the notice's text hash. The
+ *      programme is created with "agreement_required": false: the bench
+ *      measures messaging, and a room agreement (signed once per party at
+ *      set-up, PROTOCOL.md section 7) would add only set-up steps, not
+ *      per-message work; with it off every member is on the room's roster.
  *   2. run: a timerfd clock dispatches message k at start + k/rate (open
  *      loop: a slow server does not slow the offered load; latency is counted
  *      from the time the message was due, so queueing in the generator or in
@@ -213,6 +220,9 @@ static struct {
 	int nusers;
 	struct lg_room *rooms;
 	int64_t programme_id;
+	/* the privacy notice every registration consents to (privacy.notice) */
+	char privacy_version[EM_CONSENT_STR_MAX + 1];
+	unsigned char privacy_hash[EM_HASH_BYTES];
 
 	enum lg_phase phase;
 	int waiting; /* setup: replies / events still expected in this step */
@@ -1585,6 +1595,51 @@ static void lg_on_register(struct lg_user *u, struct em_incoming *in, void *arg)
 	lg_request(u, EM_OP_LOGIN, args, lg_on_login, NULL);
 }
 
+/*
+ * The privacy notice: its version and text hash, kept for every registration.
+ * The hash is checked against the text, as a client that shows the text to
+ * the person registering must (what is signed is what was shown).
+ */
+static void lg_on_privacy(struct lg_user *u, struct em_incoming *in, void *arg)
+{
+	json_t *res = lg_ok(u, in, "privacy.notice");
+	const char *version = res ? json_string_value(json_object_get(res, "version")) : NULL;
+	const char *text = res ? json_string_value(json_object_get(res, "text")) : NULL;
+	unsigned char mine[EM_HASH_BYTES];
+
+	(void)arg;
+	if (!res)
+		return;
+	if (!version || !*version || strlen(version) > EM_CONSENT_STR_MAX || !text ||
+	    lg_b64_field(res, "text_hash", lg.privacy_hash, sizeof(lg.privacy_hash))) {
+		lg_fatal("privacy.notice answered without a usable version, text and text_hash");
+		return;
+	}
+	em_text_hash(text, mine);
+	if (sodium_memcmp(mine, lg.privacy_hash, sizeof(mine)) != 0) {
+		lg_fatal("privacy.notice: text_hash is not BLAKE2b-256 of the text");
+		return;
+	}
+	snprintf(lg.privacy_version, sizeof(lg.privacy_version), "%s", version);
+	lg.waiting--;
+}
+
+/* The data-processing grant of a registration (PROTOCOL.md 7.3 `register`). */
+static int lg_set_privacy(json_t *args, const struct lg_user *u)
+{
+	unsigned char sig[EM_SIG_BYTES];
+	int64_t at = (int64_t)time(NULL);
+
+	if (em_consent_sign(u->keys.sign_pk, "data_processing", lg.privacy_version, lg.privacy_hash,
+	                    "grant", at, u->keys.sign_sk, sig))
+		return -1;
+	return json_object_set_new(args, "privacy_version", json_string(lg.privacy_version)) ||
+	               json_object_set_new(args, "privacy_at", json_integer(at)) ||
+	               lg_set_b64(args, "privacy_signature", sig, sizeof(sig))
+	           ? -1
+	           : 0;
+}
+
 /* register with u->invite, then log in; counts lg.waiting down once logged in. */
 static void lg_register(struct lg_user *u, const char *display_name)
 {
@@ -1595,7 +1650,8 @@ static void lg_register(struct lg_user *u, const char *display_name)
 	em_keys_wrap(&u->keys, wrap_key, u->username, backup);
 	sodium_memzero(wrap_key, sizeof(wrap_key));
 	randombytes_buf(salt, sizeof(salt));
-	if (!args || json_object_set_new(args, "invite", json_string(u->invite)) ||
+	if (!args || lg_set_privacy(args, u) ||
+	    json_object_set_new(args, "invite", json_string(u->invite)) ||
 	    json_object_set_new(args, "username", json_string(u->username)) ||
 	    json_object_set_new(args, "display_name", json_string(display_name)) ||
 	    lg_set_b64(args, "salt", salt, sizeof(salt)) ||
@@ -1691,6 +1747,10 @@ static int lg_setup(void)
 	snprintf(mgr->invite, sizeof(mgr->invite), "%s", lg.o.invite);
 	if (lg_connect(mgr) || lg_wait("manager connects"))
 		return -1;
+	lg.waiting++;
+	lg_request(mgr, EM_OP_PRIVACY_NOTICE, json_object(), lg_on_privacy, NULL);
+	if (lg_wait("privacy.notice"))
+		return -1;
 	lg_register(mgr, "Bench Manager");
 	if (lg_wait("manager registers and logs in"))
 		return -1;
@@ -1699,8 +1759,8 @@ static int lg_setup(void)
 	snprintf(name, sizeof(name), "bench %s", lg.runid);
 	lg.waiting++;
 	lg_request(mgr, EM_OP_PROGRAMME_CREATE,
-	           json_pack("{sssssssi}", "name", name, "starts_on", starts, "ends_on", ends,
-	                     "max_group_mentees", EM_GROUP_MENTEES_MAX),
+	           json_pack("{sssssssisb}", "name", name, "starts_on", starts, "ends_on", ends,
+	                     "max_group_mentees", EM_GROUP_MENTEES_MAX, "agreement_required", 0),
 	           lg_on_programme, NULL);
 	if (lg_wait("programme.create"))
 		return -1;

@@ -6,16 +6,21 @@
  * with wrap_key for the server to store, and unlocked again at every login.
  * The password, wrap_key and private keys never leave this process except as
  * keys.json in the 0700 home directory; every buffer that held them is wiped.
+ * Registering also means agreeing to the server's privacy notice: its text is
+ * shown, its hash checked, and the data-processing consent signed with the
+ * new signing key (PROTOCOL.md 7.1) before anything is sent.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
 #include "cli.h"
 #include "prompt.h"
+#include "state.h"
 
 /* After this long on an unauthenticated connection, open a new one to log in:
  * the server closes connections that are not authenticated within 10 s. */
@@ -235,6 +240,7 @@ out:
 
 static const char register_usage[] =
     "Usage: ementor register --invite CODE --username NAME [--display-name \"FULL NAME\"]\n"
+    "                        [--accept-privacy]\n"
     "\n"
     "Create your account from an invite code, then log in on this device.\n"
     "The invite decides your role (manager, mentor or mentee) and programme.\n"
@@ -247,6 +253,12 @@ static const char register_usage[] =
     "  --username NAME        3 to 32 of a-z 0-9 . _ -, starting with a letter or digit\n"
     "                         (upper case is folded to lower case)\n"
     "  --display-name NAME    the name others see (default: the username)\n"
+    "  --accept-privacy       accept the server's privacy notice without asking (for\n"
+    "                         scripts; the notice is still printed)\n"
+    "\n"
+    "The server's privacy notice is shown first and you are asked to accept it; the\n"
+    "acceptance is signed with your new key and kept in the server's consent ledger\n"
+    "(`ementor consent list`). Without acceptance no account is created.\n"
     "\n"
     "The password is taken from EMENTOR_PASSWORD if set, else asked twice on the\n"
     "terminal. It must be at least 8 characters long.\n";
@@ -255,6 +267,7 @@ struct register_args {
 	const char *invite;
 	const char *username;
 	const char *display_name;
+	int accept_privacy;
 };
 
 static int register_option(void *ctx, int opt, const char *arg)
@@ -267,7 +280,72 @@ static int register_option(void *ctx, int opt, const char *arg)
 		a->username = arg;
 	else if (opt == 'd')
 		a->display_name = arg;
+	else if (opt == 'a')
+		a->accept_privacy = 1;
 	return CLI_CONTINUE;
+}
+
+/* The privacy notice the server asks new users to accept. */
+struct privacy_notice {
+	json_t *res; /* privacy.notice's result; the strings below are borrowed from it */
+	const char *version;
+	const char *text;
+	unsigned char hash[EM_HASH_BYTES];
+};
+
+/*
+ * Fetches the privacy notice on a connection of its own (closed again: the
+ * user may take longer to read it than the server waits for a login), checks
+ * that its hash is the hash of its text, shows it and asks for acceptance.
+ * Returns an exit code. Who frees: the caller, json_decref(n->res).
+ */
+static int register_privacy(struct cli *cli, const char *server, int accepted,
+                            struct privacy_notice *n)
+{
+	unsigned char want[EM_HASH_BYTES];
+	struct conn *c = NULL;
+	const char *hash;
+	int rc, ok;
+
+	memset(n, 0, sizeof(*n));
+	rc = cli_connect(cli, server, &c);
+	if (rc)
+		return rc;
+	rc = cli_call_raw(c, EM_OP_PRIVACY_NOTICE, NULL, &n->res);
+	conn_free(c);
+	if (rc)
+		return rc;
+	n->version = cli_str(n->res, "version", NULL);
+	n->text = cli_str(n->res, "text", NULL);
+	hash = cli_str(n->res, "text_hash", "");
+	if (!n->version || !*n->version || strlen(n->version) > EM_CONSENT_STR_MAX || !n->text ||
+	    em_b64_decode(hash, n->hash, sizeof(n->hash)) != (int)sizeof(n->hash))
+		return cli_fail(CLI_EXIT_NET, "the server's privacy notice is incomplete");
+	em_text_hash(n->text, want);
+	if (sodium_memcmp(want, n->hash, sizeof(want)) != 0)
+		return cli_fail(CLI_EXIT_NET, "the server's privacy notice does not match its own "
+		                              "hash; nothing was sent");
+	{
+		char *safe = text_for_terminal(n->text, strlen(n->text));
+		FILE *f = cli->json ? stderr : stdout;
+
+		fprintf(f, "Privacy notice (version %s):\n\n%s\n\n", n->version,
+		        safe ? safe : "(out of memory)");
+		free(safe);
+		fflush(f);
+	}
+	if (accepted)
+		return CLI_EXIT_OK;
+	ok = prompt_yes("Accept? [y/N] ");
+	if (ok < 0)
+		return cli_usage_error(cli,
+		                       "no terminal to ask on: pass --accept-privacy to accept "
+		                       "the privacy notice");
+	if (!ok)
+		return cli_fail(CLI_EXIT_REFUSED,
+		                "you did not accept the privacy notice; no account "
+		                "was created.");
+	return CLI_EXIT_OK;
 }
 
 int cmd_register(struct cli *cli, int argc, char **argv)
@@ -276,9 +354,13 @@ int cmd_register(struct cli *cli, int argc, char **argv)
 	    {"invite", required_argument, NULL, 'i'},
 	    {"username", required_argument, NULL, 'u'},
 	    {"display-name", required_argument, NULL, 'd'},
+	    {"accept-privacy", no_argument, NULL, 'a'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct register_args a = {NULL, NULL, NULL};
+	struct register_args a = {NULL, NULL, NULL, 0};
+	struct privacy_notice notice = {0};
+	unsigned char privacy_sig[EM_SIG_BYTES];
+	int64_t privacy_at;
 	struct account_secrets *sec = NULL;
 	struct account_kdf kdf;
 	struct conn *c = NULL;
@@ -312,9 +394,14 @@ int cmd_register(struct cli *cli, int argc, char **argv)
 	rc = home_ensure(&cli->home);
 	if (rc)
 		return cli_home_error(cli, "create", NULL, rc);
+	rc = register_privacy(cli, server, a.accept_privacy, &notice);
+	if (rc)
+		goto out;
 	sec = sodium_malloc(sizeof(*sec));
-	if (!sec)
-		return cli_fail(CLI_EXIT_LOCAL, "out of memory");
+	if (!sec) {
+		rc = cli_fail(CLI_EXIT_LOCAL, "out of memory");
+		goto out;
+	}
 	sodium_memzero(sec, sizeof(*sec));
 
 	rc = account_password("EMENTOR_PASSWORD",
@@ -329,20 +416,30 @@ int cmd_register(struct cli *cli, int argc, char **argv)
 	if (rc)
 		goto out;
 	em_keys_wrap(&sec->keys.keys, sec->wrap_key, username, backup);
+	/* The data-processing grant, signed with the key the account is made with. */
+	privacy_at = (int64_t)time(NULL);
+	if (em_consent_sign(sec->keys.keys.sign_pk, "data_processing", notice.version, notice.hash,
+	                    "grant", privacy_at, sec->keys.keys.sign_sk, privacy_sig) != 0) {
+		rc = cli_fail(CLI_EXIT_LOCAL, "cannot sign the privacy consent");
+		goto out;
+	}
 
 	rc = cli_connect(cli, server, &c);
 	if (rc)
 		goto out;
-	rc = cli_call(cli, c, EM_OP_REGISTER,
-	              json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:o, s:o, s:o, s:o}", "invite",
-	                        a.invite, "username", username, "display_name", display, "salt",
-	                        account_b64(kdf.salt, sizeof(kdf.salt)), "opslimit",
-	                        (json_int_t)kdf.opslimit, "memlimit", (json_int_t)kdf.memlimit,
-	                        "auth_key", account_b64(sec->auth_key, sizeof(sec->auth_key)),
-	                        "sign_pk", account_b64(sec->keys.keys.sign_pk, EM_SIGN_PK_BYTES),
-	                        "box_pk", account_b64(sec->keys.keys.box_pk, EM_BOX_PK_BYTES),
-	                        "key_backup", account_b64(backup, sizeof(backup))),
-	              &reg);
+	rc =
+	    cli_call(cli, c, EM_OP_REGISTER,
+	             json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:o, s:o, s:o, s:o, s:s, s:I, s:o}",
+	                       "invite", a.invite, "username", username, "display_name", display,
+	                       "salt", account_b64(kdf.salt, sizeof(kdf.salt)), "opslimit",
+	                       (json_int_t)kdf.opslimit, "memlimit", (json_int_t)kdf.memlimit,
+	                       "auth_key", account_b64(sec->auth_key, sizeof(sec->auth_key)),
+	                       "sign_pk", account_b64(sec->keys.keys.sign_pk, EM_SIGN_PK_BYTES),
+	                       "box_pk", account_b64(sec->keys.keys.box_pk, EM_BOX_PK_BYTES),
+	                       "key_backup", account_b64(backup, sizeof(backup)), "privacy_version",
+	                       notice.version, "privacy_at", (json_int_t)privacy_at,
+	                       "privacy_signature", account_b64(privacy_sig, sizeof(privacy_sig))),
+	             &reg);
 	if (rc)
 		goto out;
 	/* The account exists now; logging in saves the keys and the session. */
@@ -371,6 +468,7 @@ int cmd_register(struct cli *cli, int argc, char **argv)
 	       "meet.\n");
 out:
 	sodium_memzero(backup, sizeof(backup));
+	json_decref(notice.res);
 	json_decref(reg);
 	json_decref(login);
 	conn_free(c);

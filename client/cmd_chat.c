@@ -217,6 +217,12 @@ static void chat_on_room(struct chat *ch, const char *change)
 	}
 	if (msg_room_show(ch->m, ch->room_id, &r) != CLI_EXIT_OK || !r)
 		return;
+	if (change && !strcmp(change, "agreement")) {
+		chat_status("the room's agreement changed%s: see `ementor agreement show %lld`",
+		            r->on_roster ? "" : " (you are not on its roster)",
+		            (long long)ch->room_id);
+		return;
+	}
 	{
 		char names[EM_ROOM_MEMBERS_MAX * (EM_USERNAME_MAX + 2) + 1] = "";
 

@@ -21,6 +21,15 @@ static void programme_print_one(json_t *p)
 	       cli_str(p, "ends_on", "-"));
 	if (json_is_integer(max))
 		printf("  Group rooms: up to %lld mentees\n", (long long)json_integer_value(max));
+	if (json_is_boolean(json_object_get(p, "agreement_required")))
+		printf("  Agreement:   %s\n", json_is_true(json_object_get(p, "agreement_required"))
+		                                  ? "required: every party signs before messaging"
+		                                  : "optional");
+	if (json_is_integer(json_object_get(p, "retention_days")))
+		printf("  Retention:   messages deleted %lld days after the end%s%s\n",
+		       (long long)json_integer_value(json_object_get(p, "retention_days")),
+		       json_is_string(json_object_get(p, "purged_at")) ? "; purged " : "",
+		       cli_str(p, "purged_at", ""));
 	printf("  Created:     %s\n", cli_str(p, "created_at", "-"));
 }
 
@@ -28,7 +37,8 @@ static void programme_print_one(json_t *p)
 
 static const char programme_create_usage[] =
     "Usage: ementor programme create --name NAME --starts YYYY-MM-DD --ends YYYY-MM-DD\n"
-    "                                [--max-group-mentees N]\n"
+    "                                [--max-group-mentees N] [--agreement required|optional]\n"
+    "                                [--retention-days N]\n"
     "\n"
     "Create a programme and become its manager (managers only).\n"
     "\n"
@@ -36,13 +46,22 @@ static const char programme_create_usage[] =
     "  --name NAME              1 to 100 characters\n"
     "  --starts YYYY-MM-DD      first day\n"
     "  --ends YYYY-MM-DD        last day, after the first\n"
-    "  --max-group-mentees N    mentees per group room, 2 to 5 (default 5)\n";
+    "  --max-group-mentees N    mentees per group room, 2 to 5 (default 5)\n"
+    "  --agreement required|optional\n"
+    "                           whether every party of a room must sign its mentoring\n"
+    "                           agreement before the room's messages can be read\n"
+    "                           (default required)\n"
+    "  --retention-days N       days after the end date after which the programme's\n"
+    "                           encrypted messages and keys are deleted, 1 to 3650\n"
+    "                           (default 365)\n";
 
 struct programme_create_args {
 	const char *name;
 	const char *starts;
 	const char *ends;
 	const char *max;
+	const char *agreement;
+	const char *retention;
 };
 
 static int programme_create_option(void *ctx, int opt, const char *arg)
@@ -57,6 +76,10 @@ static int programme_create_option(void *ctx, int opt, const char *arg)
 		a->ends = arg;
 	else if (opt == 'm')
 		a->max = arg;
+	else if (opt == 'a')
+		a->agreement = arg;
+	else if (opt == 'r')
+		a->retention = arg;
 	return CLI_CONTINUE;
 }
 
@@ -67,13 +90,15 @@ int cmd_programme_create(struct cli *cli, int argc, char **argv)
 	    {"starts", required_argument, NULL, 's'},
 	    {"ends", required_argument, NULL, 'e'},
 	    {"max-group-mentees", required_argument, NULL, 'm'},
+	    {"agreement", required_argument, NULL, 'a'},
+	    {"retention-days", required_argument, NULL, 'r'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct programme_create_args a = {NULL, NULL, NULL, NULL};
+	struct programme_create_args a = {NULL, NULL, NULL, NULL, NULL, NULL};
 	struct home_session s;
 	struct conn *c = NULL;
 	json_t *args = NULL, *res = NULL, *p;
-	int64_t max = 0;
+	int64_t max = 0, retention = 0;
 	int rc, first;
 
 	memset(&s, 0, sizeof(s));
@@ -95,11 +120,23 @@ int cmd_programme_create(struct cli *cli, int argc, char **argv)
 	    (cli_parse_id(a.max, &max) || max < EM_GROUP_MENTEES_MIN || max > EM_GROUP_MENTEES_MAX))
 		return cli_usage_error(cli, "--max-group-mentees must be %d to %d",
 		                       EM_GROUP_MENTEES_MIN, EM_GROUP_MENTEES_MAX);
+	if (a.agreement && strcmp(a.agreement, "required") != 0 &&
+	    strcmp(a.agreement, "optional") != 0)
+		return cli_usage_error(cli, "--agreement must be required or optional");
+	if (a.retention &&
+	    (cli_parse_id(a.retention, &retention) || retention > EM_RETENTION_DAYS_MAX))
+		return cli_usage_error(cli, "--retention-days must be 1 to %d",
+		                       EM_RETENTION_DAYS_MAX);
 
 	args =
 	    json_pack("{s:s, s:s, s:s}", "name", a.name, "starts_on", a.starts, "ends_on", a.ends);
 	if (args && a.max)
 		json_object_set_new(args, "max_group_mentees", json_integer(max));
+	if (args && a.agreement)
+		json_object_set_new(args, "agreement_required",
+		                    json_boolean(!strcmp(a.agreement, "required")));
+	if (args && a.retention)
+		json_object_set_new(args, "retention_days", json_integer(retention));
 	rc = cli_session_open(cli, &s, &c);
 	if (rc)
 		goto out;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "msg.h"
+#include "prompt.h"
 
 /*
  * Pins everyone the caller can see: the members and former members of their
@@ -189,34 +190,6 @@ static int trust_option(void *ctx, int opt, const char *arg)
 	return CLI_CONTINUE;
 }
 
-/* Asks on the terminal; returns 1 for yes, 0 for no, -1 when there is no terminal. */
-static int trust_ask(const char *question)
-{
-	char answer[16];
-	size_t n = 0;
-	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	if (write(fd, question, strlen(question)) < 0) {
-		close(fd);
-		return -1;
-	}
-	while (n + 1 < sizeof(answer)) {
-		char ch;
-		ssize_t r = read(fd, &ch, 1);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0 || ch == '\n')
-			break;
-		answer[n++] = ch;
-	}
-	answer[n] = '\0';
-	close(fd);
-	return !strcmp(answer, "yes") || !strcmp(answer, "y") || !strcmp(answer, "YES");
-}
-
 struct trust_accept {
 	int64_t user_id;
 	char now[STATE_TIME_LEN];
@@ -279,7 +252,7 @@ int cmd_trust(struct cli *cli, int argc, char **argv)
 
 		snprintf(question, sizeof(question),
 		         "Trust the new keys of %s? Type yes: ", p.username);
-		ok = trust_ask(question);
+		ok = prompt_yes(question);
 		if (ok < 0) {
 			rc = cli_usage_error(cli, "no terminal to ask on: pass --yes to accept");
 			goto out;

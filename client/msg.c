@@ -17,6 +17,13 @@
  * commit signed, `epoch.commit` at epoch + 1, and on `stale_epoch` (someone
  * else won the race) or `roster_mismatch` we look again and retry.
  *
+ * Roster (PROTOCOL.md 7.2): a new key goes only to the members room.show
+ * flags as on the roster, and, where the room's agreement is required, only
+ * after each of them passes msg_party_check() against the *active* version:
+ * a party of it, listed with the keys pinned here, with a signature that
+ * verifies. One failure and nothing is committed: the user is told who, so
+ * a server that adds a reader to the roster gains nothing.
+ *
  * Delivery: a message is in outbox.json before the first attempt, and the
  * same client_msg_id is reused for every attempt, whatever the epoch; the
  * server stores one copy per (sender, client_msg_id) and answers a resend
@@ -28,6 +35,7 @@
  * Thread: main only.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +114,7 @@ int msg_call(struct msg_ctx *m, enum em_op op, json_t *args, json_t **result)
 	m->err = 0;
 	m->errmsg[0] = '\0';
 	m->retry_after_ms = 0;
+	m->refused_here = 0;
 	if (!m->conn || m->net_failed) {
 		json_decref(args);
 		return CLI_EXIT_NET;
@@ -151,6 +160,13 @@ int msg_report(struct msg_ctx *m, int rc, int64_t room_id)
 
 	if (rc != CLI_EXIT_REFUSED)
 		return rc;
+	if (m->refused_here)
+		return cli_fail(rc, "%s", m->errmsg);
+	if (m->err == EM_ERR_AGREEMENT_UNSIGNED)
+		return cli_fail(rc,
+		                "you have not signed the agreement of room %lld: run `ementor "
+		                "agreement sign %lld`",
+		                (long long)room_id, (long long)room_id);
 	if (m->err == EM_ERR_NOT_MEMBER)
 		return cli_fail(rc,
 		                msg_knew_room(m, room_id)
@@ -385,6 +401,7 @@ int msg_room_show(struct msg_ctx *m, int64_t room_id, struct msg_room **out)
 		free(safe);
 	}
 	r->nmembers = 0;
+	r->on_roster = 0;
 	r->blocked_by[0] = '\0';
 	list = json_object_get(room, "members");
 	former = json_object_get(room, "former_members");
@@ -400,6 +417,9 @@ int msg_room_show(struct msg_ctx *m, int64_t room_id, struct msg_room **out)
 			break;
 		msg_seen_from_json(&seen[n], u, 1);
 		r->members[r->nmembers] = seen[n].id;
+		r->roster[r->nmembers] = json_is_true(json_object_get(u, "roster"));
+		if (seen[n].id == m->session.user_id && r->roster[r->nmembers])
+			r->on_roster = 1;
 		snprintf(r->member_names[r->nmembers], sizeof(r->member_names[0]), "%s",
 		         seen[n].username);
 		r->nmembers++;
@@ -593,6 +613,219 @@ int msg_epoch_event(struct msg_ctx *m, json_t *data)
 	                           json_string_value(json_object_get(data, "sealed")));
 }
 
+/* ---- agreements ---- */
+
+int msg_version_parse(json_t *version, int64_t room_id, struct msg_version *out)
+{
+	json_t *parties = json_object_get(version, "parties"), *p;
+	json_t *num = json_object_get(version, "version");
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	out->room_id = room_id;
+	out->starts_on = json_string_value(json_object_get(version, "starts_on"));
+	out->ends_on = json_string_value(json_object_get(version, "ends_on"));
+	out->terms = json_string_value(json_object_get(version, "terms"));
+	if (!json_is_integer(num) || json_integer_value(num) < 1 ||
+	    json_integer_value(num) > UINT32_MAX || !out->starts_on || !out->ends_on ||
+	    !out->terms || !json_is_array(parties) || json_array_size(parties) > MSG_MAX_PARTIES)
+		return -1;
+	out->version = (uint32_t)json_integer_value(num);
+	json_array_foreach(parties, i, p)
+	{
+		struct em_party e;
+		json_t *id = json_object_get(p, "user_id");
+		const char *role = json_string_value(json_object_get(p, "role"));
+		const char *spk = json_string_value(json_object_get(p, "sign_pk"));
+		const char *bpk = json_string_value(json_object_get(p, "box_pk"));
+		size_t j;
+
+		memset(&e, 0, sizeof(e));
+		if (!json_is_integer(id) || json_integer_value(id) < 1 || !role || !spk || !bpk ||
+		    em_b64_decode(spk, e.sign_pk, sizeof(e.sign_pk)) != EM_SIGN_PK_BYTES ||
+		    em_b64_decode(bpk, e.box_pk, sizeof(e.box_pk)) != EM_BOX_PK_BYTES)
+			return -1;
+		e.user_id = (uint64_t)json_integer_value(id);
+		e.role = role;
+		/* insertion in ascending user_id; a user listed twice is malformed */
+		for (j = out->n; j > 0 && out->parties[j - 1].user_id > e.user_id; j--) {
+			out->parties[j] = out->parties[j - 1];
+			out->party[j] = out->party[j - 1];
+		}
+		if (j > 0 && out->parties[j - 1].user_id == e.user_id)
+			return -1;
+		out->parties[j] = e;
+		out->party[j] = p;
+		out->n++;
+	}
+	return 0;
+}
+
+int msg_version_party(const struct msg_version *v, int64_t user_id)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (v->parties[i].user_id == (uint64_t)user_id)
+			return (int)i;
+	return -1;
+}
+
+int msg_party_check(struct msg_ctx *m, struct msg_version *v, int64_t user_id)
+{
+	unsigned char sig[EM_SIG_BYTES];
+	const char *sig_b64;
+	json_t *withdrawn;
+	struct pin p;
+	int i = msg_version_party(v, user_id);
+
+	if (i < 0)
+		return MSG_PARTY_ABSENT;
+	if (msg_user_keys(m, user_id, &p) != 0)
+		return MSG_PARTY_NO_PIN;
+	if (p.changed)
+		return MSG_PARTY_KEY_CHANGED;
+	if (sodium_memcmp(p.sign_pk, v->parties[i].sign_pk, EM_SIGN_PK_BYTES) != 0 ||
+	    sodium_memcmp(p.box_pk, v->parties[i].box_pk, EM_BOX_PK_BYTES) != 0)
+		return MSG_PARTY_KEYS_DIFFER;
+	sig_b64 = json_string_value(json_object_get(v->party[i], "signature"));
+	if (!sig_b64)
+		return MSG_PARTY_UNSIGNED;
+	withdrawn = json_object_get(v->party[i], "withdrawn_at");
+	if (withdrawn && !json_is_null(withdrawn))
+		return MSG_PARTY_WITHDRAWN;
+	if (em_b64_decode(sig_b64, sig, sizeof(sig)) != (int)sizeof(sig) ||
+	    em_agreement_verify((uint64_t)v->room_id, v->version, v->starts_on, v->ends_on,
+	                        v->terms, v->parties, v->n, p.sign_pk, sig) != 0)
+		return MSG_PARTY_BAD_SIGNATURE;
+	return MSG_PARTY_OK;
+}
+
+const char *msg_party_text(int check)
+{
+	switch (check) {
+	case MSG_PARTY_OK:
+		return "signed; the signature verifies with the pinned key";
+	case MSG_PARTY_ABSENT:
+		return "is not a party of it";
+	case MSG_PARTY_NO_PIN:
+		return "has no key pinned on this device";
+	case MSG_PARTY_KEY_CHANGED:
+		return "has changed keys not trusted yet (see `ementor trust`)";
+	case MSG_PARTY_KEYS_DIFFER:
+		return "is listed with other keys than the ones pinned on this device";
+	case MSG_PARTY_UNSIGNED:
+		return "has not signed it";
+	case MSG_PARTY_WITHDRAWN:
+		return "withdrew their signature";
+	case MSG_PARTY_BAD_SIGNATURE:
+		return "has a signature that DOES NOT VERIFY";
+	default:
+		return "?";
+	}
+}
+
+int msg_pin_parties(struct msg_ctx *m, struct msg_version *v)
+{
+	json_t *users = json_array();
+	int rc;
+
+	if (!users)
+		return cli_fail(CLI_EXIT_LOCAL, "out of memory");
+	for (size_t i = 0; i < v->n; i++) {
+		json_t *p = v->party[i];
+
+		json_array_append_new(users, json_pack("{s:O, s:O, s:O, s:O}", "id",
+		                                       json_object_get(p, "user_id"), "username",
+		                                       json_object_get(p, "username"), "sign_pk",
+		                                       json_object_get(p, "sign_pk"), "box_pk",
+		                                       json_object_get(p, "box_pk")));
+	}
+	rc = msg_pin_people(m, users);
+	json_decref(users);
+	return rc;
+}
+
+/* A refusal of this client's own (not the server's), for msg_report(). */
+static int msg_refuse(struct msg_ctx *m, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int msg_refuse(struct msg_ctx *m, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m->errmsg, sizeof(m->errmsg), fmt, ap);
+	va_end(ap);
+	m->err = err;
+	m->refused_here = 1;
+	return CLI_EXIT_REFUSED;
+}
+
+/*
+ * The members a new room key may be sealed to (PROTOCOL.md 7.2): those
+ * room.show flags as on the roster, each checked against the active
+ * agreement when the room requires one. Fills ids[] (at most
+ * EM_ROOM_MEMBERS_MAX). Returns an exit code; CLI_EXIT_REFUSED with
+ * m->errmsg naming who failed, and then nothing may be committed.
+ */
+static int msg_roster(struct msg_ctx *m, struct msg_room *r, int64_t *ids, size_t *n)
+{
+	struct msg_version v;
+	json_t *res = NULL, *active;
+	int rc;
+
+	*n = 0;
+	if (!r->on_roster) {
+		m->err = EM_ERR_AGREEMENT_UNSIGNED;
+		return CLI_EXIT_REFUSED;
+	}
+	rc = msg_call(m, EM_OP_AGREEMENT_SHOW, json_pack("{s:I}", "room_id", (json_int_t)r->id),
+	              &res);
+	if (rc)
+		return rc;
+	active = json_object_get(res, "active");
+	if (!json_is_false(json_object_get(res, "required"))) {
+		if (!json_is_object(active)) {
+			rc = msg_refuse(
+			    m, EM_ERR_AGREEMENT_UNSIGNED,
+			    "room %lld has no agreement signed by every party yet, so no "
+			    "room key is sealed: see `ementor agreement show %lld`",
+			    (long long)r->id, (long long)r->id);
+			goto out;
+		}
+		if (msg_version_parse(active, r->id, &v) != 0) {
+			rc = msg_refuse(m, EM_ERR_BAD_VALUE,
+			                "the server sent a malformed agreement for room %lld; no "
+			                "room key is sealed",
+			                (long long)r->id);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < r->nmembers; i++) {
+		int check;
+
+		if (!r->roster[i])
+			continue;
+		if (json_is_false(json_object_get(res, "required"))) {
+			ids[(*n)++] = r->members[i];
+			continue;
+		}
+		check = msg_party_check(m, &v, r->members[i]);
+		if (check != MSG_PARTY_OK) {
+			rc =
+			    msg_refuse(m, EM_ERR_ROSTER_MISMATCH,
+			               "not sealing a new key for room %lld: the server puts %s on "
+			               "its roster, but %s %s (active agreement, version %u). "
+			               "Nothing was sent; check `ementor agreement show %lld`",
+			               (long long)r->id, r->member_names[i], r->member_names[i],
+			               msg_party_text(check), v.version, (long long)r->id);
+			goto out;
+		}
+		ids[(*n)++] = r->members[i];
+	}
+out:
+	json_decref(res);
+	return rc;
+}
+
 /* ---- rotation ---- */
 
 static int msg_is_member(const struct msg_ctx *m, const struct msg_room *r)
@@ -604,15 +837,18 @@ static int msg_is_member(const struct msg_ctx *m, const struct msg_room *r)
 }
 
 /*
- * Starts epoch r->epoch + 1 with a fresh key sealed to every member. Returns
- * an exit code; *retry is set when the room changed under us (stale_epoch,
- * roster_mismatch): look again and retry.
+ * Starts epoch r->epoch + 1 with a fresh key sealed to every member on the
+ * checked roster (msg_roster()). Returns an exit code; *retry is set when
+ * the room changed under us (stale_epoch, roster_mismatch): look again and
+ * retry.
  */
 static int msg_rotate(struct msg_ctx *m, struct msg_room *r, int *retry)
 {
 	struct em_commit_entry entries[EM_ROOM_MEMBERS_MAX];
 	unsigned char key[EM_ROOM_KEY_BYTES], sig[EM_SIG_BYTES];
 	int64_t epoch = r->epoch + 1, me = m->session.user_id;
+	int64_t ids[EM_ROOM_MEMBERS_MAX];
+	size_t n = 0;
 	json_t *envelopes = NULL, *res = NULL;
 	int rc = CLI_EXIT_OK;
 	char *b64;
@@ -623,30 +859,32 @@ static int msg_rotate(struct msg_ctx *m, struct msg_room *r, int *retry)
 		snprintf(m->errmsg, sizeof(m->errmsg), "you are not a member of this room");
 		return CLI_EXIT_REFUSED;
 	}
+	rc = msg_roster(m, r, ids, &n);
+	if (rc)
+		return rc;
 	randombytes_buf(key, sizeof(key));
-	for (size_t i = 0; i < r->nmembers; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct pin p;
 
-		if (msg_user_keys(m, r->members[i], &p) != 0 || p.changed) {
+		if (msg_user_keys(m, ids[i], &p) != 0 || p.changed) {
 			/* msg_room_show() pins every member; this is a damaged pins.json. */
-			snprintf(r->blocked_by, sizeof(r->blocked_by), "%s", r->member_names[i]);
 			rc = CLI_EXIT_REFUSED;
 			m->err = EM_ERR_BAD_VALUE;
-			snprintf(m->errmsg, sizeof(m->errmsg), "no trusted key for %s",
-			         r->member_names[i]);
+			snprintf(m->errmsg, sizeof(m->errmsg), "no trusted key for user %lld",
+			         (long long)ids[i]);
 			goto out;
 		}
-		entries[i].recipient_id = (uint64_t)r->members[i];
-		em_room_key_seal(key, (uint64_t)r->id, (uint64_t)epoch, (uint64_t)r->members[i],
+		entries[i].recipient_id = (uint64_t)ids[i];
+		em_room_key_seal(key, (uint64_t)r->id, (uint64_t)epoch, (uint64_t)ids[i],
 		                 (uint64_t)me, m->keys.keys.sign_sk, p.box_pk, entries[i].sealed);
 	}
-	if (em_commit_sign((uint64_t)r->id, (uint64_t)epoch, (uint64_t)me, entries, r->nmembers,
+	if (em_commit_sign((uint64_t)r->id, (uint64_t)epoch, (uint64_t)me, entries, n,
 	                   m->keys.keys.sign_sk, sig) != 0) {
 		rc = cli_fail(CLI_EXIT_LOCAL, "out of memory");
 		goto out;
 	}
 	envelopes = json_array();
-	for (size_t i = 0; envelopes && i < r->nmembers; i++) {
+	for (size_t i = 0; envelopes && i < n; i++) {
 		b64 = em_b64_encode(entries[i].sealed, EM_SEALED_KEY_BYTES);
 		if (!b64 ||
 		    json_array_append_new(envelopes, json_pack("{s:I, s:s}", "recipient_id",
@@ -1047,7 +1285,12 @@ int msg_open(struct msg_ctx *m, json_t *message, struct msg_view *v)
 		         "(REJECTED: bad signature — not from %s's pinned key%s)", p.username,
 		         p.changed ? "; their keys changed, see `ementor trust`" : "");
 	} else if (!have_key) {
-		if (msg_epoch_bad(r, v->epoch))
+		if (r->shown && msg_is_member(m, r) && !r->on_roster)
+			snprintf(v->error, sizeof(v->error),
+			         "(cannot decrypt: you have not signed the agreement of room %lld: "
+			         "run `ementor agreement sign %lld`)",
+			         (long long)v->room_id, (long long)v->room_id);
+		else if (msg_epoch_bad(r, v->epoch))
 			snprintf(v->error, sizeof(v->error),
 			         "(cannot decrypt: the key for epoch %lld was not accepted)",
 			         (long long)v->epoch);

@@ -24,6 +24,10 @@ struct msg_room {
 	size_t nmembers;
 	int64_t members[EM_ROOM_MEMBERS_MAX];
 	char member_names[EM_ROOM_MEMBERS_MAX][EM_USERNAME_MAX + 1];
+	/* room.show's "roster" flag of each member (PROTOCOL.md 7): only they
+	 * are sealed a room key, and only after msg_party_check() passes. */
+	int roster[EM_ROOM_MEMBERS_MAX];
+	int on_roster; /* we are a member on the roster */
 	/* A member whose keys changed and are not trusted: nothing is sent to
 	 * the room and no key is sealed to anyone until `ementor trust`. */
 	char blocked_by[EM_USERNAME_MAX + 1];
@@ -55,6 +59,9 @@ struct msg_ctx {
 	int err;
 	char errmsg[256];
 	int64_t retry_after_ms;
+	/* errmsg is this client's own refusal (a failed roster check), not the
+	 * server's: msg_report() prints it as it is. */
+	int refused_here;
 };
 
 /*
@@ -163,6 +170,60 @@ json_t *msg_view_json(const struct msg_view *v);
 
 /* The keys of a user as this device trusts them: pinned ones, or ours from keys.json. */
 int msg_user_keys(struct msg_ctx *m, int64_t user_id, struct pin *out);
+
+/* ---- agreements (PROTOCOL.md 7.1, 7.2) ---- */
+
+#define MSG_MAX_PARTIES 16
+
+/*
+ * One version of a room's agreement as agreement.show gave it, ready for
+ * em_agreement_*(): parties sorted by ascending user_id (so the in-place
+ * sort of em_agreement_bytes() keeps party[i] and parties[i] together).
+ * Strings and party objects are borrowed from the JSON it was parsed from.
+ */
+struct msg_version {
+	int64_t room_id;
+	uint32_t version;
+	const char *starts_on;
+	const char *ends_on;
+	const char *terms;
+	size_t n;
+	struct em_party parties[MSG_MAX_PARTIES];
+	json_t *party[MSG_MAX_PARTIES];
+};
+
+/* Parses a Version object. Returns 0, or -1 when it is malformed. */
+int msg_version_parse(json_t *version, int64_t room_id, struct msg_version *out);
+/* The index of a user among the version's parties, or -1. */
+int msg_version_party(const struct msg_version *v, int64_t user_id);
+
+/* What msg_party_check() found about one party. */
+enum msg_party {
+	MSG_PARTY_OK = 0,            /* signed with the pinned keys, signature verifies */
+	MSG_PARTY_ABSENT = -1,       /* not a party of the version */
+	MSG_PARTY_NO_PIN = -2,       /* no key pinned for the user on this device */
+	MSG_PARTY_KEY_CHANGED = -3,  /* the pin has an untrusted change (`ementor trust`) */
+	MSG_PARTY_KEYS_DIFFER = -4,  /* the version lists other keys than the pinned ones */
+	MSG_PARTY_UNSIGNED = -5,     /* has not signed */
+	MSG_PARTY_WITHDRAWN = -6,    /* signed, then withdrew */
+	MSG_PARTY_BAD_SIGNATURE = -7 /* the signature does not verify */
+};
+
+/*
+ * The checks of PROTOCOL.md 7.2 for one user: a party of v, whose listed
+ * keys equal the keys this device trusts for them (msg_user_keys()), whose
+ * signature verifies over the version's agreement bytes and who has not
+ * withdrawn. Returns an enum msg_party.
+ */
+int msg_party_check(struct msg_ctx *m, struct msg_version *v, int64_t user_id);
+/* A phrase for an enum msg_party ("has not signed it"). */
+const char *msg_party_text(int check);
+
+/*
+ * Pins the parties of a version (Users under "user_id") like room members.
+ * Returns an exit code.
+ */
+int msg_pin_parties(struct msg_ctx *m, struct msg_version *v);
 
 /* Saves raised cursors for a room. Returns 0 or -errno (reported). */
 int msg_save_cursor(struct msg_ctx *m, int64_t room_id, int64_t seq, int64_t read);

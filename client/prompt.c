@@ -3,7 +3,9 @@
  * it is read from /dev/tty (never stdin, so that piped input and redirected
  * output do not leak or swallow it) with echo turned off, and the terminal is
  * restored even if the user presses Ctrl-C at the prompt. Scripts set
- * EMENTOR_PASSWORD (and EMENTOR_NEW_PASSWORD for a change) instead.
+ * EMENTOR_PASSWORD (and EMENTOR_NEW_PASSWORD for a change) instead. Yes/no
+ * confirmations (trusting a key, signing an agreement, erasing the account)
+ * are asked on /dev/tty too; without a terminal the command wants --yes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -133,6 +136,33 @@ out:
 	if (len < 0)
 		sodium_memzero(buf, PROMPT_PASSWORD_MAX + 1);
 	return len;
+}
+
+int prompt_yes(const char *question)
+{
+	char answer[16];
+	size_t n = 0;
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, question, strlen(question)) < 0) {
+		close(fd);
+		return -1;
+	}
+	while (n + 1 < sizeof(answer)) {
+		char ch;
+		ssize_t r = read(fd, &ch, 1);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || ch == '\n')
+			break;
+		answer[n++] = ch;
+	}
+	answer[n] = '\0';
+	close(fd);
+	return !strcasecmp(answer, "yes") || !strcasecmp(answer, "y");
 }
 
 const char *prompt_strerror(int err)

@@ -31,6 +31,13 @@ enum prompt_err {
  */
 int prompt_password(const char *env, const char *prompt, const char *confirm, char *buf);
 
+/*
+ * Asks a yes/no question on /dev/tty (never stdin: piped input is data).
+ * Returns 1 for "y" or "yes", 0 for anything else, -1 when there is no
+ * terminal (the caller then asks for --yes or an --accept flag).
+ */
+int prompt_yes(const char *question);
+
 /* A sentence for a prompt_err. */
 const char *prompt_strerror(int err);
 

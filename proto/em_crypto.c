@@ -450,8 +450,8 @@ void em_text_hash(const char *text, unsigned char hash[EM_HASH_BYTES])
 }
 
 unsigned char *em_agreement_bytes(uint64_t room_id, uint32_t version, const char *starts_on,
-                                  const char *ends_on, const char *terms,
-                                  struct em_party *parties, size_t n, size_t *len)
+                                  const char *ends_on, const char *terms, struct em_party *parties,
+                                  size_t n, size_t *len)
 {
 	size_t total = sizeof(agreement_label) + 8 + 4 + 4 + strlen(starts_on) + 4 +
 	               strlen(ends_on) + EM_HASH_BYTES + 4;
@@ -516,8 +516,8 @@ int em_agreement_sign(uint64_t room_id, uint32_t version, const char *starts_on,
 }
 
 int em_agreement_verify(uint64_t room_id, uint32_t version, const char *starts_on,
-                        const char *ends_on, const char *terms, struct em_party *parties,
-                        size_t n, const unsigned char sign_pk[EM_SIGN_PK_BYTES],
+                        const char *ends_on, const char *terms, struct em_party *parties, size_t n,
+                        const unsigned char sign_pk[EM_SIGN_PK_BYTES],
                         const unsigned char sig[EM_SIG_BYTES])
 {
 	size_t len;

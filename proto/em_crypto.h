@@ -210,8 +210,8 @@ struct em_party {
  * buffer (caller frees) and its length in *len, or NULL.
  */
 unsigned char *em_agreement_bytes(uint64_t room_id, uint32_t version, const char *starts_on,
-                                  const char *ends_on, const char *terms,
-                                  struct em_party *parties, size_t n, size_t *len);
+                                  const char *ends_on, const char *terms, struct em_party *parties,
+                                  size_t n, size_t *len);
 /* BLAKE2b-256 of em_agreement_bytes: the text_hash of the consent record of a signature. */
 int em_agreement_hash(uint64_t room_id, uint32_t version, const char *starts_on,
                       const char *ends_on, const char *terms, struct em_party *parties, size_t n,
@@ -222,8 +222,8 @@ int em_agreement_sign(uint64_t room_id, uint32_t version, const char *starts_on,
                       unsigned char sig[EM_SIG_BYTES]);
 /* 0 when sig is sign_pk's valid signature of the version. */
 int em_agreement_verify(uint64_t room_id, uint32_t version, const char *starts_on,
-                        const char *ends_on, const char *terms, struct em_party *parties,
-                        size_t n, const unsigned char sign_pk[EM_SIGN_PK_BYTES],
+                        const char *ends_on, const char *terms, struct em_party *parties, size_t n,
+                        const unsigned char sign_pk[EM_SIGN_PK_BYTES],
                         const unsigned char sig[EM_SIG_BYTES]);
 
 /*

@@ -74,8 +74,7 @@ static int check_multiline(const char *s)
 
 static int check_purpose(const char *s)
 {
-	return strcmp(s, "data_processing") && strcmp(s, "agreement") &&
-	               strcmp(s, "share_progress")
+	return strcmp(s, "data_processing") && strcmp(s, "agreement") && strcmp(s, "share_progress")
 	           ? EM_ERR_BAD_VALUE
 	           : EM_OK;
 }
@@ -252,12 +251,10 @@ static const struct field_spec f_checkpoint_window[] = {
     {"days", FT_INT, 0, 0, 366, NULL, NULL},
     F_END};
 static const struct field_spec f_notice_ack[] = {F_ID("upto", 1), F_END};
-static const struct field_spec f_agreement_sign[] = {F_ID("room_id", 1),
-                                                     {"version", FT_INT, 1, 1, 1000000, NULL, NULL},
-                                                     F_SIG("signature"),
-                                                     F_AT("consent_at"),
-                                                     F_SIG("consent_signature"),
-                                                     F_END};
+static const struct field_spec f_agreement_sign[] = {
+    F_ID("room_id", 1),         {"version", FT_INT, 1, 1, 1000000, NULL, NULL},
+    F_SIG("signature"),         F_AT("consent_at"),
+    F_SIG("consent_signature"), F_END};
 static const struct field_spec f_agreement_propose[] = {
     F_ID("room_id", 1), {"term", FT_STR, 1, 1, EM_TERM_MAX, check_text, "printable text"}, F_END};
 static const struct field_spec f_template_set[] = {

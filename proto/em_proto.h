@@ -44,7 +44,7 @@
 #define EM_KEY_BACKUP_BYTES     136 /* nonce(24) + sign_sk(64) + box_sk(32) + tag(16) */
 #define EM_SYNC_ROOMS_MAX       1000
 #define EM_HISTORY_PAGE_MAX     500
-#define EM_ROOM_MEMBERS_MAX     6 /* 1 mentor + 5 mentees */
+#define EM_ROOM_MEMBERS_MAX     6     /* 1 mentor + 5 mentees */
 #define EM_TERM_MAX             1000  /* one proposed addition to an agreement */
 #define EM_TEMPLATE_MAX         20000 /* an agreement template */
 #define EM_CONSENT_STR_MAX      64    /* purpose, subject, privacy notice version */

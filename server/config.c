@@ -82,6 +82,9 @@ static const struct opt opts[] = {
     {"clock-offset", OT_INT, I(clock_offset_s), -315360000, 315360000,
      "seconds added to the clock of checkpoints and reminders; for tests and drills only "
      "(default 0)"},
+    {"privacy-notice", OT_STR, S(privacy_notice), 0, 0,
+     "file with the privacy notice users consent to at registration (default: built-in); "
+     "its version is derived from its text"},
     {"metrics", OT_METRICS, S(metrics), 0, 0,
      "who may read GET /metrics: off, local (loopback clients only) or any (default local)"},
     {"no-migrate", OT_SWITCH, I(no_migrate), 0, 0, "do not apply schema migrations at start"},
@@ -354,6 +357,9 @@ void config_print_help(const char *argv0)
 	       "       %s migrate [OPTIONS]      apply schema migrations and exit\n"
 	       "       %s invite --role ROLE [--programme ID] [OPTIONS]\n"
 	       "                                  print a one-time invite code and exit\n"
+	       "       %s verify-ledger [OPTIONS] check the consent ledger's chain and signatures\n"
+	       "                                  (exit 0 intact, 1 not intact, 2 database error)\n"
+	       "       %s purge-expired [OPTIONS] run the retention purge once and exit\n"
 	       "       %s --help | --version\n\n"
 	       "ementord is the ementor server: end-to-end encrypted mentoring over a TLS\n"
 	       "WebSocket (subprotocol ementor.v1) with GET /healthz on the same port.\n\n"
@@ -361,7 +367,7 @@ void config_print_help(const char *argv0)
 	       "EMENTOR_DB, and from a config file of \"name = value\" lines given by\n"
 	       "--config FILE or EMENTOR_CONFIG; flags win over the environment, which\n"
 	       "wins over the file):\n",
-	       argv0, argv0, argv0, argv0);
+	       argv0, argv0, argv0, argv0, argv0, argv0);
 	printf("  --%-16s %s\n", "config FILE", "read options from FILE");
 	for (size_t i = 0; i < N_OPTS; i++) {
 		char flag[40];

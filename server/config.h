@@ -38,6 +38,7 @@ struct config {
 	int scheduler_interval_s; /* how often due reminders are looked for */
 	int drain_timeout_s;      /* SIGTERM: longest wait for in-flight work before exit */
 	int clock_offset_s;       /* tests and drills: shifts the checkpoint clock */
+	char privacy_notice[512]; /* file of the privacy notice; "" = built-in */
 	char metrics[8];          /* who may GET /metrics: off, local (loopback peers) or any */
 	char log_level[16];
 	char log_format[8];  /* text or json */

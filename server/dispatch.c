@@ -97,6 +97,16 @@ static const struct handler handlers[] = {
     {EM_OP_CALENDAR_EXPORT, R_ANY, NULL, calendar_export_run, NULL, NULL, 0},
     {EM_OP_NOTICE_LIST, R_ANY, NULL, notice_list_run, NULL, NULL, 0},
     {EM_OP_NOTICE_ACK, R_ANY, NULL, notice_ack_run, NULL, NULL, 0},
+    {EM_OP_PRIVACY_NOTICE, R_ANY, NULL, NULL, NULL, privacy_notice_local, 0},
+    {EM_OP_AGREEMENT_SHOW, R_ANY, NULL, agreement_show_run, NULL, NULL, 0},
+    {EM_OP_AGREEMENT_SIGN, R_ANY, NULL, agreement_sign_run, NULL, NULL, 0},
+    {EM_OP_AGREEMENT_PROPOSE, R_ANY, NULL, agreement_propose_run, NULL, NULL, 0},
+    {EM_OP_AGREEMENT_TEMPLATE_GET, R_MANAGER, NULL, agreement_template_get_run, NULL, NULL, 0},
+    {EM_OP_AGREEMENT_TEMPLATE_SET, R_MANAGER, NULL, agreement_template_set_run, NULL, NULL, 0},
+    {EM_OP_CONSENT_LIST, R_ANY, NULL, consent_list_run, NULL, NULL, 0},
+    {EM_OP_CONSENT_GRANT, R_ANY, NULL, consent_grant_run, NULL, NULL, 0},
+    {EM_OP_CONSENT_WITHDRAW, R_ANY, NULL, consent_withdraw_run, NULL, NULL, 0},
+    {EM_OP_ACCOUNT_EXPORT, R_ANY, NULL, account_export_run, NULL, NULL, 0},
 };
 
 static const struct handler *handler_find(enum em_op op)

@@ -15,6 +15,7 @@
 #include "em_crypto.h"
 #include "fanout.h"
 #include "handlers.h"
+#include "ledger.h"
 #include "log.h"
 #include "metrics.h"
 #include "model.h"
@@ -48,7 +49,8 @@ static const struct stmt st_login_limits = {
 
 static const struct stmt st_login_user = {
     "auth_login_user",
-    "SELECT " USER_COLS ", u.auth_hash, u.key_backup FROM users u WHERE u.username = $1"};
+    "SELECT " USER_COLS ", u.auth_hash, u.key_backup FROM users u WHERE u.username = $1 "
+    "AND u.erased_at IS NULL"};
 
 static const struct stmt st_login_record = {
     "auth_login_record", "INSERT INTO login_attempts (username, addr, ok) VALUES ($1, $2, $3)"};
@@ -153,6 +155,8 @@ int auth_register_run(struct db_conn *c, struct db_job *job)
 	struct params p = {0};
 	PGresult *r = NULL;
 	int64_t invite_id = 0, programme_id = 0, user_id;
+	struct consent consent;
+	json_t *entry = NULL;
 	char role[16];
 	int err;
 
@@ -164,6 +168,9 @@ int auth_register_run(struct db_conn *c, struct db_job *job)
 	job_bin(job, "key_backup", backup, sizeof(backup));
 	store_hash(auth_key, sizeof(auth_key), auth_hash);
 	sodium_memzero(auth_key, sizeof(auth_key));
+	/* no account without the data-processing consent (PROTOCOL.md 7.1) */
+	if ((err = consent_register_check(job, sign_pk, &consent)))
+		return err;
 
 	if ((err = store_begin(c)))
 		return fail_db(c, job, err);
@@ -199,6 +206,10 @@ int auth_register_run(struct db_conn *c, struct db_job *job)
 
 	if ((err = invite_use(c, invite_id, user_id, role, programme_id)))
 		return fail_db(c, job, err);
+	consent.user_id = user_id;
+	if ((err = ledger_append(c, &consent, &entry)))
+		return fail_db(c, job, err);
+	json_decref(entry);
 	if ((err = store_commit(c)))
 		return fail_db(c, job, err);
 	json_object_set_new(job->result, "programme_id",

@@ -55,7 +55,7 @@ static const struct stmt st_send = {
     "AND epoch_started_at > now() - make_interval(days => $8::int) "
     "AND NOT EXISTS (SELECT 1 FROM dup) "
     "AND EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $3 "
-    "AND removed_at IS NULL) RETURNING last_seq), "
+    "AND removed_at IS NULL AND roster) RETURNING last_seq), "
     "ins AS (INSERT INTO messages (room_id, seq, sender_id, client_msg_id, epoch, ciphertext, "
     "sig) SELECT $1, last_seq, $3, $4, $2, $5, $6 FROM r RETURNING seq, created_at) "
     "SELECT false, seq, " SQL_TS("created_at") " FROM ins UNION ALL "
@@ -67,7 +67,9 @@ static const struct stmt st_send_why = {
     "SELECT r.epoch, r.rotate_required OR r.epoch = 0 OR r.epoch_msg_count >= $3 OR "
     "r.epoch_started_at <= now() - make_interval(days => $4::int), "
     "EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2 "
-    "AND removed_at IS NULL) FROM rooms r WHERE r.id = $1"};
+    "AND removed_at IS NULL), "
+    "EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2 "
+    "AND removed_at IS NULL AND roster) FROM rooms r WHERE r.id = $1"};
 
 static const struct stmt st_member_room = {
     "msg_member_room",
@@ -96,11 +98,13 @@ static const struct stmt st_receipt = {
 static const struct stmt st_commit_room = {
     "msg_commit_room",
     "SELECT epoch, EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2 "
-    "AND removed_at IS NULL) FROM rooms WHERE id = $1 FOR UPDATE"};
+    "AND removed_at IS NULL), EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 "
+    "AND user_id = $2 AND removed_at IS NULL AND roster) FROM rooms WHERE id = $1 FOR UPDATE"};
 
 static const struct stmt st_roster = {
     "msg_roster",
-    "SELECT user_id FROM room_members WHERE room_id = $1 AND removed_at IS NULL ORDER BY user_id"};
+    "SELECT user_id FROM room_members WHERE room_id = $1 AND removed_at IS NULL AND roster "
+    "ORDER BY user_id"};
 
 static const struct stmt st_sign_pk = {"msg_sign_pk", "SELECT sign_pk FROM users WHERE id = $1"};
 
@@ -230,6 +234,10 @@ static void send_diagnose(struct db_conn *c, struct pending_send *ps)
 	}
 	if (PQntuples(r) != 1 || !store_bool(r, 0, 2))
 		db_job_fail(ps->job, EM_ERR_NOT_MEMBER, "you are not a member of room %lld",
+		            (long long)ps->room_id);
+	else if (!store_bool(r, 0, 3))
+		db_job_fail(ps->job, EM_ERR_AGREEMENT_UNSIGNED,
+		            "you are not on the roster of room %lld: sign its agreement first",
 		            (long long)ps->room_id);
 	else if (store_bool(r, 0, 1))
 		db_job_fail(ps->job, EM_ERR_ROTATE_REQUIRED,
@@ -677,6 +685,14 @@ int message_epoch_commit_run(struct db_conn *c, struct db_job *job)
 		return db_job_fail(job, EM_ERR_NOT_MEMBER, "you are not a member of room %lld",
 		                   (long long)room);
 	}
+	if (!store_bool(r, 0, 2)) {
+		PQclear(r);
+		store_rollback(c);
+		return db_job_fail(
+		    job, EM_ERR_AGREEMENT_UNSIGNED,
+		    "you are not on the roster of room %lld: sign its agreement first",
+		    (long long)room);
+	}
 	if (store_int(r, 0, 0) + 1 != epoch) {
 		int64_t now = store_int(r, 0, 0);
 
@@ -688,7 +704,7 @@ int message_epoch_commit_run(struct db_conn *c, struct db_job *job)
 	}
 	PQclear(r);
 
-	/* the recipients must be exactly the current members */
+	/* the recipients must be exactly the current roster (members who signed) */
 	memset(&p, 0, sizeof(p));
 	params_int(&p, room);
 	if (!(r = store_exec(c, &st_roster, &p, &err, NULL)))

@@ -18,7 +18,8 @@
 static const struct stmt st_programme_insert = {
     "programme_insert",
     "WITH p AS (INSERT INTO programmes (name, starts_on, ends_on, max_group_mentees, "
-    "created_by) VALUES ($1, $2::date, $3::date, $4, $5) RETURNING *), "
+    "created_by, agreement_required, retention_days) VALUES ($1, $2::date, $3::date, $4, $5, "
+    "$6::boolean, $7) RETURNING *), "
     "m AS (INSERT INTO programme_people (programme_id, user_id, role) "
     "SELECT id, $5, 'manager' FROM p) "
     "SELECT " PROGRAMME_COLS " FROM p"};
@@ -77,6 +78,9 @@ int programme_create_run(struct db_conn *c, struct db_job *job)
 	params_text(&p, job_str(job, "ends_on"));
 	params_int(&p, job_int(job, "max_group_mentees", EM_GROUP_MENTEES_MAX));
 	params_int(&p, job->user_id);
+	params_text(&p, json_is_false(json_object_get(job->args, "agreement_required")) ? "false"
+	                                                                                : "true");
+	params_int(&p, job_int(job, "retention_days", 365));
 	r = store_exec(c, &st_programme_insert, &p, &err, NULL);
 	if (!r)
 		return fail_db(c, job, err);

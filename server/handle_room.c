@@ -50,7 +50,7 @@ static const struct stmt st_access = {
 
 static const struct stmt st_members = {
     "room_members", "SELECT " USER_COLS ", rm.role, " SQL_TS(
-                        "rm.added_at") " FROM room_members rm "
+                        "rm.added_at") ", rm.roster FROM room_members rm "
                                        "JOIN users u ON u.id = rm.user_id WHERE rm.room_id = $1 "
                                        "AND rm.removed_at IS NULL "
                                        "ORDER BY rm.role = 'mentor' DESC, rm.added_at, u.username"};
@@ -198,6 +198,7 @@ static json_t *room_json(struct db_conn *c, const struct room *room, int *err)
 		mentees += !strcmp(role, "mentee");
 		json_object_set_new(m, "role", json_string(role));
 		json_object_set_new(m, "added_at", json_string(store_str(r, i, USER_NCOLS + 1)));
+		json_object_set_new(m, "roster", json_boolean(store_bool(r, i, USER_NCOLS + 2)));
 		json_array_append_new(members, m);
 	}
 	PQclear(r);

@@ -84,6 +84,26 @@ int notice_fetch_run(struct db_conn *c, struct db_job *job);
 int reminders_due_submit(void);
 
 /* handle_calendar.c */
+/* handle_agreement.c: agreements, consent, export, erasure, retention (PROTOCOL.md section 7) */
+int privacy_notice_local(struct session *s, const struct em_request *req, json_t **result,
+                         char *msg, size_t msglen);
+int agreement_show_run(struct db_conn *c, struct db_job *job);
+int agreement_sign_run(struct db_conn *c, struct db_job *job);
+int agreement_propose_run(struct db_conn *c, struct db_job *job);
+int agreement_template_get_run(struct db_conn *c, struct db_job *job);
+int agreement_template_set_run(struct db_conn *c, struct db_job *job);
+int consent_list_run(struct db_conn *c, struct db_job *job);
+int consent_grant_run(struct db_conn *c, struct db_job *job);
+int consent_withdraw_run(struct db_conn *c, struct db_job *job);
+int account_export_run(struct db_conn *c, struct db_job *job);
+/* register: checks the data-processing consent of the request into *k (EM_OK or job failed) */
+struct consent;
+int consent_register_check(struct db_job *job, const unsigned char sign_pk[32], struct consent *k);
+/* service thread (scheduler): submits one retention job */
+int retention_due_submit(void);
+/* `ementord purge-expired`: runs retention once; 0, or 2 on a database error */
+int retention_purge_now(PGconn *pg);
+
 int calendar_url_run(struct db_conn *c, struct db_job *job);
 int calendar_revoke_run(struct db_conn *c, struct db_job *job);
 int calendar_export_run(struct db_conn *c, struct db_job *job);

@@ -19,6 +19,7 @@
 #include "em_proto.h"
 #include "handlers.h"
 #include "log.h"
+#include "ledger.h"
 #include "migrate.h"
 #include "server.h"
 #include "store.h"
@@ -73,9 +74,11 @@ static const char *parse_args(struct config *cfg, int argc, char **argv, int *ex
 		else if (i == 1 && argv[i][0] != '-')
 			cmd = argv[i];
 	}
-	if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && strcmp(cmd, "invite")) {
+	if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && strcmp(cmd, "invite") &&
+	    strcmp(cmd, "verify-ledger") && strcmp(cmd, "purge-expired")) {
 		fprintf(stderr,
-		        "ementord: unknown command \"%s\" (serve, migrate, invite; see --help)\n",
+		        "ementord: unknown command \"%s\" (serve, migrate, invite, verify-ledger, "
+		        "purge-expired; see --help)\n",
 		        cmd);
 		return NULL;
 	}
@@ -135,6 +138,23 @@ static int cmd_migrate(void)
 		return 1;
 	log_info("migrate done applied=%d", n);
 	return 0;
+}
+
+/* verify-ledger and purge-expired: one connection, migrations applied first. */
+static int cmd_ledger(const char *cmd)
+{
+	PGconn *pg = store_connect_blocking(server.cfg.db, STARTUP_DB_WAIT_S);
+	int rc;
+
+	if (!pg)
+		return 2;
+	if (!server.cfg.no_migrate && migrate_run(pg, server.cfg.schema_dir) < 0) {
+		PQfinish(pg);
+		return 2;
+	}
+	rc = !strcmp(cmd, "verify-ledger") ? ledger_verify(pg) : retention_purge_now(pg);
+	PQfinish(pg);
+	return rc;
 }
 
 static int cmd_invite(void)
@@ -371,6 +391,7 @@ static lws_sorted_usec_list_t scheduler_sul;
 static void scheduler_tick(lws_sorted_usec_list_t *sul)
 {
 	reminders_due_submit();
+	retention_due_submit();
 	lws_sul_schedule(server.context, 0, sul, scheduler_tick,
 	                 (lws_usec_t)server.cfg.scheduler_interval_s * LWS_US_PER_SEC);
 }
@@ -466,9 +487,13 @@ int main(int argc, char **argv)
 		log_error("libsodium failed to initialise");
 		return 1;
 	}
+	if (ledger_notice_load(server.cfg.privacy_notice))
+		return 1;
 	if (!strcmp(cmd, "migrate"))
 		return cmd_migrate();
 	if (!strcmp(cmd, "invite"))
 		return cmd_invite();
+	if (!strcmp(cmd, "verify-ledger") || !strcmp(cmd, "purge-expired"))
+		return cmd_ledger(cmd);
 	return cmd_serve();
 }

@@ -37,9 +37,13 @@ json_t *model_user(const PGresult *r, int row, int col)
 
 json_t *model_programme(const PGresult *r, int row, int col)
 {
-	return json_pack("{sIsssssssIss}", "id", (json_int_t)store_int(r, row, col), "name",
-	                 store_str(r, row, col + 1), "starts_on", store_str(r, row, col + 2),
-	                 "ends_on", store_str(r, row, col + 3), "max_group_mentees",
-	                 (json_int_t)store_int(r, row, col + 4), "created_at",
-	                 store_str(r, row, col + 5));
+	const char *purged = store_str(r, row, col + 8);
+
+	return json_pack(
+	    "{sIsssssssIsssbsIso}", "id", (json_int_t)store_int(r, row, col), "name",
+	    store_str(r, row, col + 1), "starts_on", store_str(r, row, col + 2), "ends_on",
+	    store_str(r, row, col + 3), "max_group_mentees", (json_int_t)store_int(r, row, col + 4),
+	    "created_at", store_str(r, row, col + 5), "agreement_required",
+	    store_bool(r, row, col + 6), "retention_days", (json_int_t)store_int(r, row, col + 7),
+	    "purged_at", purged ? json_string(purged) : json_null());
 }

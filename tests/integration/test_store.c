@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -17,6 +18,7 @@
 #include "em_crypto.h"
 #include "em_proto.h"
 #include "handlers.h"
+#include "ledger.h"
 #include "migrate.h"
 #include "server.h"
 #include "store.h"
@@ -56,6 +58,7 @@ static int group_setup(void **state)
 	}
 	em_crypto_init();
 	config_defaults(&server.cfg);
+	assert_int_equal(ledger_notice_load(NULL), 0);
 	randombytes_buf(server.prelogin_secret, sizeof(server.prelogin_secret));
 	snprintf(admin_conninfo, sizeof(admin_conninfo), "%s", ci);
 	snprintf(dbname, sizeof(dbname), "ementor_it_%d", (int)getpid());
@@ -147,17 +150,21 @@ static void test_auth_key(const char *username, const char *password, unsigned c
 static json_t *register_args(const char *invite, const char *username, const char *password,
                              struct em_keys *keys)
 {
-	unsigned char salt[16], auth_key[32], backup[EM_KEY_BACKUP_BYTES];
+	unsigned char salt[16], auth_key[32], backup[EM_KEY_BACKUP_BYTES], sig[64];
+	int64_t now = (int64_t)time(NULL);
 
 	randombytes_buf(salt, sizeof(salt));
 	randombytes_buf(backup, sizeof(backup));
 	em_keys_generate(keys);
 	test_auth_key(username, password, auth_key);
-	return json_pack("{sssssssosIsIsosososo}", "invite", invite, "username", username,
+	em_consent_sign(keys->sign_pk, "data_processing", ledger_notice_version(),
+	                ledger_notice_hash(), "grant", now, keys->sign_sk, sig);
+	return json_pack("{sssssssosIsIsosososo ss sI so}", "invite", invite, "username", username,
 	                 "display_name", username, "salt", b64(salt, 16), "opslimit", (json_int_t)2,
 	                 "memlimit", (json_int_t)67108864, "auth_key", b64(auth_key, 32), "sign_pk",
 	                 b64(keys->sign_pk, 32), "box_pk", b64(keys->box_pk, 32), "key_backup",
-	                 b64(backup, sizeof(backup)));
+	                 b64(backup, sizeof(backup)), "privacy_version", ledger_notice_version(),
+	                 "privacy_at", (json_int_t)now, "privacy_signature", b64(sig, 64));
 }
 
 static void login(const char *username, const char *password, struct who *who)
@@ -215,18 +222,25 @@ static void make_user(const char *role, int64_t programme_id, const struct who *
 	login(username, "pw", who);
 }
 
-static int64_t make_programme(const struct who *manager, const char *name)
+/* Programmes of the tests before section 7 need no agreement to chat. */
+static int64_t make_programme_ex(const struct who *manager, const char *name, int required)
 {
-	struct db_job *job = run_op(
-	    programme_create_run,
-	    json_pack("{ssssss}", "name", name, "starts_on", "2027-01-01", "ends_on", "2027-06-30"),
-	    manager);
+	struct db_job *job =
+	    run_op(programme_create_run,
+	           json_pack("{sssssssb}", "name", name, "starts_on", "2027-01-01", "ends_on",
+	                     "2027-06-30", "agreement_required", required),
+	           manager);
 	int64_t id;
 
 	assert_int_equal(job->err, EM_OK);
 	id = json_integer_value(json_object_get(json_object_get(job->result, "programme"), "id"));
 	db_job_free(job);
 	return id;
+}
+
+static int64_t make_programme(const struct who *manager, const char *name)
+{
+	return make_programme_ex(manager, name, 0);
 }
 
 static void test_register_login_resume_logout(void **state)
@@ -694,6 +708,319 @@ static void test_messaging(void **state)
 	db_job_free(job);
 }
 
+/* ---- section 7: agreements, roster, consent ledger, erasure, retention ---- */
+
+static json_t *agreement_of(int64_t room, const struct who *who)
+{
+	struct db_job *job =
+	    run_op(agreement_show_run, json_pack("{sI}", "room_id", (json_int_t)room), who);
+	json_t *doc;
+
+	assert_int_equal(job->err, EM_OK);
+	doc = json_incref(job->result);
+	db_job_free(job);
+	return doc;
+}
+
+/* Signs VERSION (a Version object) as WHO; flip: corrupt the agreement signature. */
+static struct db_job *sign_version(int64_t room, json_t *version, const struct who *who,
+                                   const struct who *signer, int flip)
+{
+	json_t *parties = json_object_get(version, "parties"), *it;
+	struct em_party p[7];
+	unsigned char sig[64], hash[32], csig[64];
+	int64_t v = json_integer_value(json_object_get(version, "version")), now = time(NULL);
+	const char *a = json_string_value(json_object_get(version, "starts_on")),
+	           *b = json_string_value(json_object_get(version, "ends_on")),
+	           *t = json_string_value(json_object_get(version, "terms"));
+	char subject[32];
+	size_t i;
+
+	json_array_foreach(parties, i, it)
+	{
+		p[i].user_id = (uint64_t)json_integer_value(json_object_get(it, "user_id"));
+		p[i].role = json_string_value(json_object_get(it, "role"));
+		em_b64_decode(json_string_value(json_object_get(it, "sign_pk")), p[i].sign_pk, 32);
+		em_b64_decode(json_string_value(json_object_get(it, "box_pk")), p[i].box_pk, 32);
+	}
+	em_agreement_sign((uint64_t)room, (uint32_t)v, a, b, t, p, i, signer->keys.sign_sk, sig);
+	em_agreement_hash((uint64_t)room, (uint32_t)v, a, b, t, p, i, hash);
+	sig[5] ^= (unsigned char)flip;
+	snprintf(subject, sizeof(subject), "room:%lld", (long long)room);
+	em_consent_sign(who->keys.sign_pk, "agreement", subject, hash, "grant", now,
+	                who->keys.sign_sk, csig);
+	return run_op(agreement_sign_run,
+	              json_pack("{sIsIsosIso}", "room_id", (json_int_t)room, "version",
+	                        (json_int_t)v, "signature", b64(sig, 64), "consent_at",
+	                        (json_int_t)now, "consent_signature", b64(csig, 64)),
+	              who);
+}
+
+static int ledger_ok(void)
+{
+	PGconn *pg = PQconnectdb(test_conninfo);
+	int rc;
+
+	assert_int_equal(PQstatus(pg), CONNECTION_OK);
+	rc = ledger_verify(pg);
+	PQfinish(pg);
+	return rc;
+}
+
+static int64_t sql_int(const char *sql)
+{
+	PGconn *pg = PQconnectdb(test_conninfo);
+	PGresult *r = PQexec(pg, sql);
+	int64_t v;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+	v = atoll(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQfinish(pg);
+	return v;
+}
+
+static void test_agreements(void **state)
+{
+	struct who mgr = {0}, mentor = {0}, e1 = {0}, e2 = {0}, e3 = {0};
+	const struct who *both[2] = {&mentor, &e1}, *three[3] = {&mentor, &e1, &e2};
+	const struct who *parties3[3] = {&mgr, &mentor, &e1};
+	unsigned char key[32], id[16], sig[64], hash[32];
+	struct db_job *job, *batch[1];
+	json_t *doc, *pending;
+	int64_t prog, room, now = time(NULL);
+	char sql[256];
+
+	(void)state;
+	make_user("manager", 0, NULL, "agrmgr", &mgr);
+	prog = make_programme_ex(&mgr, "Agreements", 1);
+	make_user("mentor", prog, &mgr, "agrmentor", &mentor);
+	make_user("mentee", prog, &mgr, "agre1", &e1);
+	make_user("mentee", prog, &mgr, "agre2", &e2);
+	make_user("mentee", prog, &mgr, "agre3", &e3);
+	job = run_op(room_create_run,
+	             json_pack("{sIssso}", "programme_id", (json_int_t)prog, "kind", "group",
+	                       "members", member_list("agrmentor", "agre1", NULL)),
+	             &mgr);
+	room = room_id_of(job);
+	db_job_free(job);
+
+	/* one pending version with three parties, nobody on the roster */
+	doc = agreement_of(room, &e1);
+	pending = json_object_get(doc, "pending");
+	if (!json_is_object(pending))
+		fail_msg("no pending version: %s", json_dumps(doc, 0));
+	assert_true(json_is_null(json_object_get(doc, "active")));
+	assert_int_equal(json_array_size(json_object_get(pending, "parties")), 3);
+	assert_non_null(strstr(json_string_value(json_object_get(pending, "terms")),
+	                       "at least two days ahead"));
+	assert_int_equal(json_array_size(json_object_get(doc, "roster")), 0);
+	/* unsigned: no epoch, no message */
+	job = commit_epoch(room, 1, &mentor, both, 2, key);
+	assert_int_equal(job->err, EM_ERR_AGREEMENT_UNSIGNED);
+	db_job_free(job);
+
+	/* forged, wrong signer, stranger, wrong version */
+	job = sign_version(room, pending, &e1, &e1, 1);
+	assert_int_equal(job->err, EM_ERR_BAD_SIGNATURE);
+	db_job_free(job);
+	job = sign_version(room, pending, &e1, &mentor, 0); /* signed with another key */
+	assert_int_equal(job->err, EM_ERR_BAD_SIGNATURE);
+	db_job_free(job);
+	job = sign_version(room, pending, &e2, &e2, 0); /* not in the room */
+	assert_int_equal(job->err, EM_ERR_NOT_FOUND);
+	db_job_free(job);
+	json_object_set_new(pending, "version", json_integer(9));
+	job = sign_version(room, pending, &e1, &e1, 0);
+	assert_int_equal(job->err, EM_ERR_STALE_VERSION);
+	db_job_free(job);
+	json_decref(doc);
+
+	/* everyone signs: active, all three on... the roster is the two members */
+	for (int i = 0; i < 3; i++) {
+		doc = agreement_of(room, parties3[i]);
+		job = sign_version(room, json_object_get(doc, "pending"), parties3[i], parties3[i],
+		                   0);
+		if (job->err)
+			fail_msg("sign %d: %s %s", i, em_err_code(job->err), job->message);
+		db_job_free(job);
+		json_decref(doc);
+	}
+	doc = agreement_of(room, &mgr);
+	assert_non_null(json_object_get(doc, "active"));
+	assert_true(json_is_null(json_object_get(doc, "pending")));
+	assert_int_equal(json_array_size(json_object_get(doc, "roster")), 2);
+	json_decref(doc);
+	job = commit_epoch(room, 1, &mentor, both, 2, key);
+	assert_int_equal(job->err, EM_OK);
+	db_job_free(job);
+	randombytes_buf(id, 16);
+	batch[0] = send_job(room, 1, &e1, id, key, "signed and sealed");
+	message_batch_run(&conn, batch, 1);
+	assert_int_equal(batch[0]->err, EM_OK);
+	db_job_free(batch[0]);
+
+	/* a new mentee: a pending version, the old one still rules; not on the roster */
+	job = run_op(room_add_run,
+	             json_pack("{sIss}", "room_id", (json_int_t)room, "username", "agre2"), &mgr);
+	assert_int_equal(job->err, EM_OK);
+	db_job_free(job);
+	doc = agreement_of(room, &e2);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(doc, "pending"), "version")), 2);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(doc, "active"), "version")), 1);
+	json_decref(doc);
+	job = commit_epoch(room, 2, &mentor, three, 3, key); /* sealing to e2: refused */
+	assert_int_equal(job->err, EM_ERR_ROSTER_MISMATCH);
+	db_job_free(job);
+	job = commit_epoch(room, 2, &e2, three, 2, key); /* e2 commits: not on the roster */
+	assert_int_equal(job->err, EM_ERR_AGREEMENT_UNSIGNED);
+	db_job_free(job);
+	job = commit_epoch(room, 2, &mentor, both, 2, key);
+	assert_int_equal(job->err, EM_OK);
+	db_job_free(job);
+	randombytes_buf(id, 16);
+	batch[0] = send_job(room, 2, &e2, id, key, "let me in");
+	message_batch_run(&conn, batch, 1);
+	assert_int_equal(batch[0]->err, EM_ERR_AGREEMENT_UNSIGNED);
+	db_job_free(batch[0]);
+
+	/* propose a term: version 3 replaces the pending 2 */
+	job = run_op(agreement_propose_run,
+	             json_pack("{sIss}", "room_id", (json_int_t)room, "term", "Phones off"), &e1);
+	assert_int_equal(job->err, EM_OK);
+	pending = json_object_get(json_object_get(job->result, "agreement"), "pending");
+	assert_int_equal(json_integer_value(json_object_get(pending, "version")), 3);
+	assert_non_null(strstr(json_string_value(json_object_get(pending, "terms")),
+	                       "Added by agre1: Phones off"));
+	db_job_free(job);
+
+	/* e1 withdraws: off the roster, the room must rotate */
+	doc = agreement_of(room, &e1);
+	{
+		json_t *act = json_object_get(doc, "active"), *it;
+		struct em_party p[7];
+		size_t i;
+
+		json_array_foreach(json_object_get(act, "parties"), i, it)
+		{
+			p[i].user_id = (uint64_t)json_integer_value(json_object_get(it, "user_id"));
+			p[i].role = json_string_value(json_object_get(it, "role"));
+			em_b64_decode(json_string_value(json_object_get(it, "sign_pk")),
+			              p[i].sign_pk, 32);
+			em_b64_decode(json_string_value(json_object_get(it, "box_pk")), p[i].box_pk,
+			              32);
+		}
+		em_agreement_hash((uint64_t)room, 1,
+		                  json_string_value(json_object_get(act, "starts_on")),
+		                  json_string_value(json_object_get(act, "ends_on")),
+		                  json_string_value(json_object_get(act, "terms")), p, i, hash);
+	}
+	json_decref(doc);
+	snprintf(sql, sizeof(sql), "room:%lld", (long long)room);
+	em_consent_sign(e1.keys.sign_pk, "agreement", sql, hash, "withdraw", now, e1.keys.sign_sk,
+	                sig);
+	job = run_op(consent_withdraw_run,
+	             json_pack("{sssssosIso}", "purpose", "agreement", "subject", sql, "text_hash",
+	                       b64(hash, 32), "at", (json_int_t)now, "signature", b64(sig, 64)),
+	             &e1);
+	if (job->err)
+		fail_msg("withdraw: %s %s", em_err_code(job->err), job->message);
+	db_job_free(job);
+	doc = agreement_of(room, &mgr);
+	assert_int_equal(json_array_size(json_object_get(doc, "roster")), 1);
+	json_decref(doc);
+	randombytes_buf(id, 16);
+	batch[0] = send_job(room, 2, &e1, id, key, "still here?");
+	message_batch_run(&conn, batch, 1);
+	assert_int_equal(batch[0]->err, EM_ERR_AGREEMENT_UNSIGNED);
+	db_job_free(batch[0]);
+	/* withdrawing twice: nothing standing */
+	em_consent_sign(e1.keys.sign_pk, "agreement", sql, hash, "withdraw", now, e1.keys.sign_sk,
+	                sig);
+	expect_err(consent_withdraw_run,
+	           json_pack("{sssssosIso}", "purpose", "agreement", "subject", sql, "text_hash",
+	                     b64(hash, 32), "at", (json_int_t)now, "signature", b64(sig, 64)),
+	           &e1, EM_ERR_BAD_STATE);
+	/* granting an agreement outside agreement.sign is refused */
+	em_consent_sign(e1.keys.sign_pk, "agreement", sql, hash, "grant", now, e1.keys.sign_sk,
+	                sig);
+	expect_err(consent_grant_run,
+	           json_pack("{sssssosIso}", "purpose", "agreement", "subject", sql, "text_hash",
+	                     b64(hash, 32), "at", (json_int_t)now, "signature", b64(sig, 64)),
+	           &e1, EM_ERR_BAD_VALUE);
+
+	/* the ledger: intact, then an edited row is found */
+	assert_int_equal(ledger_ok(), 0);
+	{
+		PGconn *pg = PQconnectdb(test_conninfo);
+		PGresult *r =
+		    PQexec(pg, "ALTER TABLE consent_ledger DISABLE TRIGGER USER; "
+		               "UPDATE consent_ledger SET subject = 'room:999' WHERE seq = 7; "
+		               "ALTER TABLE consent_ledger ENABLE TRIGGER USER");
+
+		assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+		PQclear(r);
+		assert_int_equal(ledger_verify(pg), 1);
+		r = PQexec(pg, "UPDATE consent_ledger SET subject = 'x' WHERE seq = 1");
+		assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR); /* the trigger refuses */
+		PQclear(r);
+		PQfinish(pg);
+	}
+
+	/* erasure: e3 withdraws data processing */
+	em_consent_sign(e3.keys.sign_pk, "data_processing", ledger_notice_version(),
+	                ledger_notice_hash(), "withdraw", now, e3.keys.sign_sk, sig);
+	job = run_op(consent_withdraw_run,
+	             json_pack("{sssssosIso}", "purpose", "data_processing", "subject",
+	                       ledger_notice_version(), "text_hash", b64(ledger_notice_hash(), 32),
+	                       "at", (json_int_t)now, "signature", b64(sig, 64)),
+	             &e3);
+	if (job->err)
+		fail_msg("erase: %s %s", em_err_code(job->err), job->message);
+	db_job_free(job);
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(*) FROM users WHERE id = %lld AND erased_at IS NOT NULL AND "
+	         "length(key_backup) = 0 AND username LIKE '~erased-%%' AND sign_pk = "
+	         "'\\x%064d'::bytea",
+	         (long long)e3.user_id, 0);
+	assert_int_equal(sql_int(sql), 1);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM sessions WHERE user_id = %lld",
+	         (long long)e3.user_id);
+	assert_int_equal(sql_int(sql), 0);
+	{
+		unsigned char auth_key[32];
+
+		test_auth_key("agre3", "pw", auth_key);
+		expect_err(auth_login_run,
+		           json_pack("{ssso}", "username", "agre3", "auth_key", b64(auth_key, 32)),
+		           NULL, EM_ERR_BAD_CREDENTIALS);
+	}
+
+	/* retention: the programme ended long ago for a clock 1000 days ahead */
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM messages WHERE room_id = %lld",
+	         (long long)room);
+	assert_true(sql_int(sql) > 0);
+	server.cfg.clock_offset_s = 0;
+	{
+		PGconn *pg = PQconnectdb(test_conninfo);
+
+		server.cfg.clock_offset_s = 1000 * 86400;
+		assert_int_equal(retention_purge_now(pg), 0);
+		server.cfg.clock_offset_s = 0;
+		PQfinish(pg);
+	}
+	assert_int_equal(sql_int(sql), 0);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM key_envelopes WHERE room_id = %lld",
+	         (long long)room);
+	assert_int_equal(sql_int(sql), 0);
+	snprintf(sql, sizeof(sql), "SELECT sum(messages) FROM room_activity WHERE room_id = %lld",
+	         (long long)room);
+	assert_int_equal(sql_int(sql), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -704,6 +1031,7 @@ int main(void)
 	    cmocka_unit_test(test_rooms),
 	    cmocka_unit_test(test_invite_accept),
 	    cmocka_unit_test(test_messaging),
+	    cmocka_unit_test(test_agreements),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,10 +1,12 @@
 // client.mjs - a small ementor.v1 client library written from docs/PROTOCOL.md
 // alone (no peeking at the C sources): the WebSocket transport with
 // request/reply by id and events (sections 1-2), the account keys (section 4
-// "Account keys"), and end-to-end encrypted messaging (section 5): opening
+// "Account keys"), end-to-end encrypted messaging (section 5): opening
 // sealed room keys, committing epochs, encrypting/signing and
 // verifying/decrypting messages, sync with replay + `synced` + live events,
-// history, receipts and typing.
+// history, receipts and typing; and agreements and consent (section 7): the
+// data-processing consent at registration, signing a room's agreement, the
+// client-side roster check before sealing (7.2), consent withdrawal.
 //
 // Crypto is libsodium.js, the *sumo* build: the plain libsodium-wrappers
 // build has no crypto_pwhash (Argon2id), which every client needs.
@@ -219,6 +221,143 @@ export function safetyNumber(a, b) {
   return groups.join(' ');
 }
 
+// --- section 7.1 byte layouts (pure functions) -----------------------------
+
+/** lp(x) = u32 length || x, x as UTF-8 bytes. */
+export function lp(text) {
+  const b = enc.encode(text);
+  return concat(u32(b.length), b);
+}
+
+/** H(x) = BLAKE2b-256 (crypto_generichash, 32 bytes, no key); text is UTF-8 encoded. */
+export function H(bytes) {
+  return sodium.crypto_generichash(32, typeof bytes === 'string' ? enc.encode(bytes) : bytes, null);
+}
+
+function key32(b64text, what) {
+  const k = unb64(b64text);
+  if (k.length !== 32) throw new CryptoError('bad_key', `${what} is ${k.length} bytes, not 32`);
+  return k;
+}
+
+/**
+ * agreement_bytes of a Version object as agreement.show returns it:
+ * label || u64 room_id || u32 version || lp(starts_on) || lp(ends_on) || H(terms)
+ * || u32 n || per party in ascending user_id: u64 user_id || lp(role) || sign_pk || box_pk.
+ */
+export function agreementBytes(roomId, v) {
+  const parties = [...v.parties].sort((a, b) => a.user_id - b.user_id);
+  const parts = [label('ementor agreement v1'), u64(roomId), u32(v.version), lp(v.starts_on), lp(v.ends_on),
+    H(v.terms), u32(parties.length)];
+  for (const p of parties) {
+    parts.push(u64(p.user_id), lp(p.role), key32(p.sign_pk, `party ${p.user_id} sign_pk`),
+      key32(p.box_pk, `party ${p.user_id} box_pk`));
+  }
+  return concat(...parts);
+}
+
+/**
+ * consent_bytes = label || sign_pk(32) || lp(purpose) || lp(subject)
+ *                 || text_hash(32) || lp(action) || u64 at
+ */
+export function consentBytes({ signPk, purpose, subject, textHash, action, at }) {
+  if (signPk.length !== 32) throw new Error('sign_pk must be 32 bytes');
+  if (textHash.length !== 32) throw new Error('text_hash must be 32 bytes');
+  return concat(label('ementor consent v1'), signPk, lp(purpose), lp(subject), textHash, lp(action), u64(at));
+}
+
+/** Unix seconds of the local clock (the `at` of a consent record). */
+export function nowSeconds() {
+  return Math.floor(Date.now() / 1000);
+}
+
+/**
+ * The args of consent.grant / consent.withdraw (and the parts of the
+ * register and agreement.sign args): {purpose, subject, text_hash, at, signature}.
+ */
+export function consentArgs({ signPk, signSk, purpose, subject, textHash, action, at = nowSeconds() }) {
+  const signature = sodium.crypto_sign_detached(consentBytes({ signPk, purpose, subject, textHash, action, at }), signSk);
+  return { purpose, subject, text_hash: b64(textHash), at, signature: b64(signature) };
+}
+
+/**
+ * Checks a privacy.notice answer: text_hash must be H(text) (and the
+ * share_progress hash H of its text), since what the user signs is the hash
+ * of what they were shown. Returns the notice; throws CryptoError otherwise.
+ */
+export function checkNotice(notice) {
+  if (!bytesEqual(H(notice.text), unb64(notice.text_hash))) {
+    throw new CryptoError('text_hash', 'privacy.notice: text_hash is not H(text)');
+  }
+  if (notice.share_progress_text !== undefined &&
+      !bytesEqual(H(notice.share_progress_text), unb64(notice.share_progress_hash))) {
+    throw new CryptoError('text_hash', 'privacy.notice: share_progress_hash is not H(share_progress_text)');
+  }
+  return notice;
+}
+
+/** The register args of the data_processing grant: privacy_version, privacy_at, privacy_signature. */
+export function privacyArgs({ signPk, signSk }, notice, at = nowSeconds()) {
+  const c = consentArgs({
+    signPk, signSk, purpose: 'data_processing', subject: notice.version, textHash: unb64(notice.text_hash), action: 'grant', at,
+  });
+  return { privacy_version: notice.version, privacy_at: at, privacy_signature: c.signature };
+}
+
+/**
+ * The args of agreement.sign for Version v of a room: the signature over
+ * agreement_bytes and the consent record (agreement, room:ID,
+ * H(agreement_bytes), grant, at).
+ */
+export function agreementSignArgs(roomId, v, { signPk, signSk }, at = nowSeconds()) {
+  const bytes = agreementBytes(roomId, v);
+  const c = consentArgs({ signPk, signSk, purpose: 'agreement', subject: `room:${roomId}`, textHash: H(bytes), action: 'grant', at });
+  return {
+    room_id: roomId, version: v.version, signature: b64(sodium.crypto_sign_detached(bytes, signSk)),
+    consent_at: at, consent_signature: c.signature,
+  };
+}
+
+/**
+ * Section 7.2: whom a commit may seal to. `agreement` is agreement.show's
+ * answer, `room` room.show's, `pinned(id)` the keys pinned for a user
+ * ({signPk, boxPk} or undefined). When the room's programme requires
+ * agreements, every user of the server's roster must be a member, a party of
+ * the active version with the keys we pinned, not withdrawn, and their
+ * signature must verify over agreement_bytes built from the version as shown.
+ * Returns the recipients (Member objects, ascending id); throws CryptoError
+ * naming the first roster entry that fails: then do not commit.
+ */
+export function rosterRecipients(roomId, agreement, room, pinned) {
+  const members = new Map(room.members.map((m) => [m.id, m]));
+  const out = [];
+  for (const id of agreement.roster) {
+    const m = members.get(id);
+    if (!m) throw new CryptoError('roster_check', `roster user ${id} is not a member of room ${roomId}`);
+    out.push(m);
+  }
+  if (!agreement.required) return out.sort((a, b) => a.id - b.id); // no rule: every member is on the roster
+  const v = agreement.active;
+  if (!v && out.length) throw new CryptoError('roster_check', `room ${roomId} has a roster but no active agreement`);
+  const bytes = v ? agreementBytes(roomId, v) : null;
+  for (const m of out) {
+    const p = v.parties.find((x) => x.user_id === m.id);
+    if (!p) throw new CryptoError('roster_check', `${m.username} is not a party of version ${v.version}`);
+    const pin = pinned(m.id);
+    if (!pin) throw new CryptoError('roster_check', `no pinned keys for ${m.username}`);
+    if (!bytesEqual(unb64(p.sign_pk), pin.signPk) || !bytesEqual(unb64(p.box_pk), pin.boxPk)) {
+      throw new CryptoError('roster_check', `${m.username}'s keys in version ${v.version} are not the pinned ones`);
+    }
+    if (p.withdrawn_at) throw new CryptoError('roster_check', `${m.username} withdrew from version ${v.version}`);
+    if (!p.signature) throw new CryptoError('roster_check', `${m.username} has not signed version ${v.version}`);
+    const sig = unb64(p.signature);
+    if (sig.length !== 64 || !sodium.crypto_sign_verify_detached(sig, bytes, pin.signPk)) {
+      throw new CryptoError('roster_check', `${m.username}'s signature on version ${v.version} does not verify`);
+    }
+  }
+  return out.sort((a, b) => a.id - b.id);
+}
+
 // --- the client ----------------------------------------------------------
 
 function withTimeout(promise, ms, what) {
@@ -393,20 +532,20 @@ export class Client {
    * the interactive parameters). Returns {user, programme_id, password}.
    */
   async register({ invite, username, password, displayName = username, opslimit = KDF.opslimit, memlimit = KDF.memlimit }) {
-    const salt = sodium.randombytes_buf(16);
-    const { authKey, wrapKey } = deriveKeys(password, salt, opslimit, memlimit);
-    const sign = sodium.crypto_sign_keypair();
-    const box = sodium.crypto_box_keypair();
-    const backup = wrapKeys(sign, box, wrapKey, username);
-    if (backup.length !== 136) throw new Error(`key_backup is ${backup.length} bytes`);
-    const r = await this.request('register', {
-      invite, username, display_name: displayName, salt: b64(salt), opslimit, memlimit,
-      auth_key: b64(authKey), sign_pk: b64(sign.publicKey), box_pk: b64(box.publicKey), key_backup: b64(backup),
-    });
+    const { args, sign, box } = registrationArgs({ invite, username, password, displayName, opslimit, memlimit });
+    // the data-processing consent (section 7): over the notice as shown
+    const notice = await this.privacyNotice();
+    Object.assign(args, privacyArgs({ signPk: sign.publicKey, signSk: sign.privateKey }, notice));
+    const r = await this.request('register', args);
     if (r.user.fingerprint !== fingerprint(sign.publicKey, box.publicKey)) {
       throw new CryptoError('fingerprint', `server fingerprint ${r.user.fingerprint} is not ours`);
     }
     return r;
+  }
+
+  /** privacy.notice (before login), its hashes checked against its texts. */
+  async privacyNotice() {
+    return checkNotice(await this.request('privacy.notice', {}));
   }
 
   /** prelogin + Argon2id + login + unwrap the key backup. Returns the login result. */
@@ -525,7 +664,7 @@ export class Client {
   }
 
   /**
-   * Rotates: a fresh room key sealed to every current member (me included),
+   * Rotates: a fresh room key sealed to every roster member (me included; 7.2),
    * the commit signed, `epoch.commit` with epoch = current + 1. Retries from
    * room.show on stale_epoch. Returns the new epoch.
    */
@@ -534,7 +673,9 @@ export class Client {
       room ??= await this.roomShow(roomId);
       const epoch = room.epoch + 1;
       const roomKey = sodium.randombytes_buf(32);
-      const envelopes = room.members.map((m) => ({
+      // 7.2: seal only to roster members whose signature verifies with our pins
+      const recipients = await this.rosterFor(roomId, room);
+      const envelopes = recipients.map((m) => ({
         recipient_id: m.id,
         sealed: sealRoomKey({
           roomId, epoch, recipientId: m.id, recipientBoxPk: this.pins.get(m.id).boxPk,
@@ -567,6 +708,57 @@ export class Client {
     if (room.rotate_required) return this.commitEpoch(roomId, { room });
     await this.roomKey(roomId, room.epoch);
     return room.epoch;
+  }
+
+  // --- agreements and consent (section 7) --------------------------------
+
+  /** agreement.show, pinning the keys of every party listed (first sight) or checking them. */
+  async agreementShow(roomId) {
+    const a = await this.request('agreement.show', { room_id: roomId });
+    for (const v of [a.active, a.pending]) {
+      for (const p of v?.parties ?? []) this.pin({ id: p.user_id, username: p.username, sign_pk: p.sign_pk, box_pk: p.box_pk });
+    }
+    return a;
+  }
+
+  /**
+   * Signs a version of the room's agreement (the pending one by default, else
+   * the active one: re-joining after a withdrawal) with agreement.sign.
+   * Refuses to sign a version that lists other keys for me than mine.
+   * Returns the reply's `agreement`.
+   */
+  async signAgreement(roomId, { version, at } = {}) {
+    const a = await this.agreementShow(roomId);
+    const v = version === undefined ? (a.pending ?? a.active) : [a.pending, a.active].find((x) => x?.version === version);
+    if (!v) throw new Error(`room ${roomId} has no agreement version ${version ?? 'to sign'}`);
+    const me = v.parties.find((p) => p.user_id === this.id);
+    if (me && (!bytesEqual(unb64(me.sign_pk), this.keys.signPk) || !bytesEqual(unb64(me.box_pk), this.keys.boxPk))) {
+      throw new CryptoError('key_mismatch', `version ${v.version} lists other keys for me than mine`);
+    }
+    const r = await this.request('agreement.sign', agreementSignArgs(roomId, v, this.keys, at));
+    return r.agreement;
+  }
+
+  /** A consent.grant / consent.withdraw request signed with my key; returns the Entry. */
+  async consent(op, { purpose, subject, textHash, at }) {
+    const action = op === 'consent.grant' ? 'grant' : 'withdraw';
+    const r = await this.request(op, consentArgs({ ...this.keys, purpose, subject, textHash, action, at }));
+    return r.entry;
+  }
+
+  /** Withdraws my agreement consent for a room (over H(agreement_bytes) of the active version). */
+  async withdrawAgreement(roomId) {
+    const a = await this.agreementShow(roomId);
+    if (!a.active) throw new Error(`room ${roomId} has no active agreement`);
+    return this.consent('consent.withdraw', {
+      purpose: 'agreement', subject: `room:${roomId}`, textHash: H(agreementBytes(roomId, a.active)),
+    });
+  }
+
+  /** Section 7.2 for a room.show answer: the members a commit may seal to (throws CryptoError). */
+  async rosterFor(roomId, room) {
+    const agreement = await this.agreementShow(roomId);
+    return rosterRecipients(roomId, agreement, room, (id) => this.pins.get(id));
   }
 
   // --- messages ----------------------------------------------------------
@@ -695,6 +887,53 @@ export class Client {
   typing(roomId) {
     return this.request('typing', { room_id: roomId });
   }
+}
+
+/**
+ * Keys, backup and the register args of section 4 (without the privacy
+ * consent, which needs the notice): {args, sign, box, authKey, wrapKey}.
+ * Slow: runs Argon2id.
+ */
+export function registrationArgs({ invite, username, password, displayName = username, opslimit = KDF.opslimit, memlimit = KDF.memlimit }) {
+  const salt = sodium.randombytes_buf(16);
+  const { authKey, wrapKey } = deriveKeys(password, salt, opslimit, memlimit);
+  const sign = sodium.crypto_sign_keypair();
+  const box = sodium.crypto_box_keypair();
+  const backup = wrapKeys(sign, box, wrapKey, username);
+  if (backup.length !== 136) throw new Error(`key_backup is ${backup.length} bytes`);
+  const args = {
+    invite, username, display_name: displayName, salt: b64(salt), opslimit, memlimit,
+    auth_key: b64(authKey), sign_pk: b64(sign.publicKey), box_pk: b64(box.publicKey), key_backup: b64(backup),
+  };
+  return { args, sign, box, authKey, wrapKey };
+}
+
+/**
+ * For tests that hold every account's password: signs the room's pending
+ * agreement version (or the active one where someone has not signed it) as
+ * every party that has not signed yet, logging in as each one unless
+ * `logins` (username -> Client) already has them. Does nothing when the
+ * programme does not require agreements. Returns agreement.show afterwards.
+ */
+export async function signAsEveryParty(viewer, roomId, password, logins = {}) {
+  const a = await viewer.agreementShow(roomId);
+  if (!a.required) return a;
+  const v = a.pending ?? a.active;
+  for (const p of v?.parties ?? []) {
+    if (p.signature && !p.withdrawn_at) continue;
+    let c = logins[p.username];
+    let mine = false;
+    if (!c) {
+      c = await loginClient(p.username, password);
+      mine = true;
+    }
+    try {
+      await c.signAgreement(roomId, { version: v.version });
+    } finally {
+      if (mine) c.close();
+    }
+  }
+  return viewer.agreementShow(roomId);
 }
 
 /** Connects and logs in; returns the Client. */

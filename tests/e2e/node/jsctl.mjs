@@ -5,6 +5,13 @@
 //   node jsctl.mjs register --invite CODE --username NAME [--display-name NAME]
 //   node jsctl.mjs send --username NAME ROOM TEXT
 //   node jsctl.mjs read --username NAME ROOM        (one JSON line per message)
+//   node jsctl.mjs sign --username NAME ROOM        (signs the room's agreement:
+//                                                   the pending version, else the active one)
+//   node jsctl.mjs agreement --username NAME ROOM   (agreement.show as JSON, after the
+//                                                   roster check of PROTOCOL.md 7.2)
+//
+// `register` also signs the data-processing consent over the server's
+// privacy notice (PROTOCOL.md section 7), as every registration must.
 //
 // The server and its certificate come from EMENTOR_URL and EMENTOR_CA, the
 // password from EMENTOR_PASSWORD. Exit 0 on success, 1 with a message on
@@ -48,6 +55,18 @@ async function main() {
         displayName: opts['display-name'],
       });
       process.stdout.write(`${JSON.stringify(r)}\n`);
+    } else if (cmd === 'sign' || cmd === 'agreement') {
+      await c.login(opts.username ?? die('--username is required'), password);
+      const roomId = Number(rest[0]);
+      if (rest.length !== 1 || !Number.isSafeInteger(roomId) || roomId <= 0) die(`usage: ${cmd} --username NAME ROOM`);
+      if (cmd === 'sign') {
+        const a = await c.signAgreement(roomId);
+        process.stdout.write(`${JSON.stringify({ room_id: roomId, active: a.active?.version ?? null, pending: a.pending?.version ?? null, roster: a.roster })}\n`);
+      } else {
+        const room = await c.roomShow(roomId);
+        await c.rosterFor(roomId, room); // throws when a roster signature does not verify
+        process.stdout.write(`${JSON.stringify(await c.agreementShow(roomId))}\n`);
+      }
     } else if (cmd === 'send' || cmd === 'read') {
       await c.login(opts.username ?? die('--username is required'), password);
       const roomId = Number(rest[0]);
@@ -70,7 +89,7 @@ async function main() {
         }
       }
     } else {
-      die('usage: jsctl.mjs register|send|read ...');
+      die('usage: jsctl.mjs register|send|read|sign|agreement ...');
     }
   } finally {
     c.close();

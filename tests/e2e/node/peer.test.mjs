@@ -11,6 +11,7 @@ import {
   QUICK_MS, connect, tryConnect, httpGet, requireEnv, ready, b64, unb64, deriveKeys, unwrapKeys,
   fingerprint, newAccount, freshUsername,
 } from './lib.mjs';
+import { ready as clientReady, checkNotice, privacyArgs } from './client.mjs';
 
 const RFC3339_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
@@ -220,15 +221,19 @@ test('prelogin for an unknown user gives a stable made-up salt with default para
 
 test('a libsodium.js client registers, logs in, reads its keys back and resumes', async () => {
   await ready();
+  await clientReady();
   const invite = requireEnv('EMENTOR_TEST_INVITE');
   const username = freshUsername('js');
   // Argon2id is slow: derive before connecting (the auth deadline is short).
   const acct = newAccount(username, 'a long and secret passphrase', invite, 'Node Peer');
   const wrong = deriveKeys('not the passphrase', acct.salt, 2, 67108864);
+  // the data-processing consent every registration carries (section 7)
+  const consent = (peer) => peer.call('privacy.notice', {}).then((notice) =>
+    privacyArgs({ signPk: acct.sign.publicKey, signSk: acct.sign.privateKey }, checkNotice(notice)));
 
   let token;
   await withPeer(async (peer) => {
-    const reg = await peer.call('register', acct.registerArgs);
+    const reg = await peer.call('register', { ...acct.registerArgs, ...(await consent(peer)) });
     assert.equal(reg.user.username, username);
     assert.equal(reg.user.role, 'manager');
     assert.equal(reg.user.display_name, 'Node Peer');
@@ -267,7 +272,9 @@ test('a libsodium.js client registers, logs in, reads its keys back and resumes'
   // the invite was used up
   const second = newAccount(freshUsername('js2'), 'another passphrase', invite);
   await withPeer(async (peer) => {
-    const r = await peer.request('register', second.registerArgs);
+    const notice = checkNotice(await peer.call('privacy.notice', {}));
+    const privacy = privacyArgs({ signPk: second.sign.publicKey, signSk: second.sign.privateKey }, notice);
+    const r = await peer.request('register', { ...second.registerArgs, ...privacy });
     assert.equal(r.error?.code, 'invalid_invite');
   });
 

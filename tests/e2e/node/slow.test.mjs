@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { requireEnv } from './lib.mjs';
-import { loginClient, ready } from './client.mjs';
+import { loginClient, ready, signAsEveryParty } from './client.mjs';
 
 await ready();
 const password = requireEnv('EMENTOR_PASSWORD');
@@ -25,6 +25,14 @@ const rssKiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${serverPi
 test('a reader who stops reading is cut off, and catches up after reconnecting', { timeout: 240000 }, async () => {
   const sender = await loginClient(requireEnv('EMENTOR_SLOW_SENDER'), password, { timeoutMs: 60000 });
   const reader = await loginClient(requireEnv('EMENTOR_SLOW_READER'), password, { timeoutMs: 60000 });
+  // Room keys go to the roster only (PROTOCOL.md section 7): every party of
+  // the room's agreement (the manager who made the room, both members) signs
+  // it first, unless the script already did or made the programme without
+  // agreements. Every account here has the same password.
+  const agreement = await signAsEveryParty(sender, room, password, {
+    [requireEnv('EMENTOR_SLOW_SENDER')]: sender, [requireEnv('EMENTOR_SLOW_READER')]: reader,
+  });
+  assert.ok(!agreement.required || agreement.roster.length === 2, `roster ${JSON.stringify(agreement.roster)}`);
   await sender.sync();
   await sender.sendText(room, 'before the flood');
   await reader.sync();

@@ -1,0 +1,285 @@
+/*
+ * ledger.c - the consent ledger and the privacy notice.
+ *
+ * DESIGN. Every consent record is signed by its user over fixed-layout bytes
+ * (em_consent_bytes) and chained: entry_hash = BLAKE2b-256("ementor ledger
+ * v1\0" || prev_hash || seq || user_id || consent bytes || signature ||
+ * recorded_us). Appends take a transaction-scoped advisory lock, so seqs are
+ * gapless and each entry names its predecessor; a trigger refuses UPDATE,
+ * DELETE and TRUNCATE. Someone with the database owner's rights can still
+ * disable the trigger and edit, delete or re-order rows: verify-ledger finds
+ * that (a changed row breaks its hash or signature, a deleted one a seq or a
+ * link). Cutting off the newest rows keeps the chain valid, so verify-ledger
+ * prints the head (seq and hash) for operators to record elsewhere.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sodium.h>
+
+#include "ledger.h"
+#include "log.h"
+#include "store.h"
+
+#define LEDGER_LOCK  0x656d6c6564676572LL /* "emledger" */
+#define CLOCK_SKEW_S 600
+#define NOTICE_MAX   (256 * 1024)
+
+static const char ledger_label[] = "ementor ledger v1";
+
+static const char default_notice[] =
+    "ementor privacy notice\n"
+    "\n"
+    "Your mentoring programme runs this ementor server. It keeps, for as long as your account\n"
+    "exists: your username, display name and role; your public keys and a copy of your private\n"
+    "keys locked with your password (the server cannot open it); the programmes and rooms you\n"
+    "belong to; when you log in; the date, time, place and attendance of your checkpoint\n"
+    "meetings; your signed agreements and consents. Messages are end-to-end encrypted: the\n"
+    "server stores them but cannot read them, and neither can the programme manager, who sees\n"
+    "only activity figures (who wrote when, how much, how fast people answer).\n"
+    "\n"
+    "You can export everything held about you (ementor export), withdraw a consent at any time\n"
+    "(ementor consent withdraw), and have your account erased by withdrawing this consent.\n"
+    "Messages and keys of a programme are deleted a set number of days after it ends.\n";
+
+static const char share_text[] =
+    "I agree that the programme manager may see figures about the progress of my goals in this "
+    "programme (never their content).";
+
+static struct {
+	char *text;
+	char version[40];
+	unsigned char hash[EM_HASH_BYTES];
+	unsigned char share_hash[EM_HASH_BYTES];
+} notice;
+
+int ledger_notice_load(const char *path)
+{
+	char *text = NULL;
+	char hex[6 * 2 + 1];
+
+	if (path && *path) {
+		FILE *f = fopen(path, "rb");
+		size_t n;
+
+		if (!f) {
+			fprintf(stderr, "ementord: --privacy-notice %s: cannot open\n", path);
+			return -1;
+		}
+		text = calloc(1, NOTICE_MAX + 1);
+		n = text ? fread(text, 1, NOTICE_MAX + 1, f) : 0;
+		fclose(f);
+		if (!text || n == 0 || n > NOTICE_MAX || memchr(text, 0, n)) {
+			fprintf(stderr,
+			        "ementord: --privacy-notice %s: empty, over 256 KiB or binary\n",
+			        path);
+			free(text);
+			return -1;
+		}
+	} else if (!(text = strdup(default_notice))) {
+		return -1;
+	}
+	free(notice.text);
+	notice.text = text;
+	em_text_hash(notice.text, notice.hash);
+	em_text_hash(share_text, notice.share_hash);
+	sodium_bin2hex(hex, sizeof(hex), notice.hash, 6);
+	snprintf(notice.version, sizeof(notice.version), "notice-%s", hex);
+	return 0;
+}
+
+const char *ledger_notice_version(void)
+{
+	return notice.version;
+}
+
+const char *ledger_notice_text(void)
+{
+	return notice.text;
+}
+
+const unsigned char *ledger_notice_hash(void)
+{
+	return notice.hash;
+}
+
+const char *ledger_share_text(void)
+{
+	return share_text;
+}
+
+const unsigned char *ledger_share_hash(void)
+{
+	return notice.share_hash;
+}
+
+int ledger_check(const struct consent *k, int64_t now_s)
+{
+	if (k->at < now_s - CLOCK_SKEW_S || k->at > now_s + CLOCK_SKEW_S)
+		return EM_ERR_BAD_VALUE;
+	if (em_consent_verify(k->sign_pk, k->purpose, k->subject, k->text_hash, k->action, k->at,
+	                      k->sig))
+		return EM_ERR_BAD_SIGNATURE;
+	return EM_OK;
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--)
+		*p++ = (unsigned char)(v >> (i * 8));
+}
+
+/* entry_hash of a record; 0, or -1 if a string is too long. */
+static int entry_hash(const unsigned char prev[EM_HASH_BYTES], int64_t seq, const struct consent *k,
+                      int64_t recorded_us, unsigned char out[32])
+{
+	unsigned char bytes[EM_CONSENT_BYTES_MAX], n8[8];
+	size_t n = em_consent_bytes(k->sign_pk, k->purpose, k->subject, k->text_hash, k->action,
+	                            k->at, bytes);
+	crypto_generichash_state st;
+
+	if (!n)
+		return -1;
+	crypto_generichash_init(&st, NULL, 0, EM_HASH_BYTES);
+	crypto_generichash_update(&st, (const unsigned char *)ledger_label, sizeof(ledger_label));
+	crypto_generichash_update(&st, prev, EM_HASH_BYTES);
+	put64(n8, (uint64_t)seq);
+	crypto_generichash_update(&st, n8, 8);
+	put64(n8, (uint64_t)k->user_id);
+	crypto_generichash_update(&st, n8, 8);
+	crypto_generichash_update(&st, bytes, n);
+	crypto_generichash_update(&st, k->sig, EM_SIG_BYTES);
+	put64(n8, (uint64_t)recorded_us);
+	crypto_generichash_update(&st, n8, 8);
+	crypto_generichash_final(&st, out, EM_HASH_BYTES);
+	return 0;
+}
+
+static const struct stmt st_lock = {"ledger_lock", "SELECT pg_advisory_xact_lock($1)"};
+static const struct stmt st_head = {
+    "ledger_head", "SELECT seq, entry_hash FROM consent_ledger ORDER BY seq DESC LIMIT 1"};
+static const struct stmt st_insert = {
+    "ledger_insert",
+    "INSERT INTO consent_ledger (seq, user_id, sign_pk, purpose, subject, text_hash, action, at, "
+    "signature, recorded_us, prev_hash, entry_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+    "$10, $11, $12) RETURNING consent_entry_doc(consent_ledger.*)::text"};
+
+int ledger_append(struct db_conn *c, const struct consent *k, json_t **entry)
+{
+	unsigned char prev[EM_HASH_BYTES] = {0}, hash[EM_HASH_BYTES];
+	struct params p = {0};
+	struct timeval tv;
+	int64_t seq = 1, recorded_us;
+	PGresult *r;
+	int err;
+
+	params_int(&p, LEDGER_LOCK);
+	if (!(r = store_exec(c, &st_lock, &p, &err, NULL)))
+		return err;
+	PQclear(r);
+	memset(&p, 0, sizeof(p));
+	if (!(r = store_exec(c, &st_head, &p, &err, NULL)))
+		return err;
+	if (PQntuples(r) == 1) {
+		seq = store_int(r, 0, 0) + 1;
+		if (store_bytea(r, 0, 1, prev, sizeof(prev)) != EM_HASH_BYTES) {
+			PQclear(r);
+			return EM_ERR_INTERNAL;
+		}
+	}
+	PQclear(r);
+	gettimeofday(&tv, NULL);
+	recorded_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+	if (entry_hash(prev, seq, k, recorded_us, hash))
+		return EM_ERR_BAD_VALUE;
+	params_int(&p, seq);
+	params_int(&p, k->user_id);
+	params_bin(&p, k->sign_pk, EM_SIGN_PK_BYTES);
+	params_text(&p, k->purpose);
+	params_text(&p, k->subject);
+	params_bin(&p, k->text_hash, EM_HASH_BYTES);
+	params_text(&p, k->action);
+	params_int(&p, k->at);
+	params_bin(&p, k->sig, EM_SIG_BYTES);
+	params_int(&p, recorded_us);
+	params_bin(&p, prev, EM_HASH_BYTES);
+	params_bin(&p, hash, EM_HASH_BYTES);
+	if (!(r = store_exec(c, &st_insert, &p, &err, NULL)))
+		return err;
+	*entry = json_loads(store_str(r, 0, 0), 0, NULL);
+	PQclear(r);
+	return *entry ? EM_OK : EM_ERR_NOMEM;
+}
+
+int ledger_verify(PGconn *pg)
+{
+	PGresult *r = PQexec(pg, "SELECT seq, user_id, sign_pk, purpose, subject, text_hash, "
+	                         "action, at, signature, recorded_us, prev_hash, entry_hash "
+	                         "FROM consent_ledger ORDER BY seq");
+	unsigned char prev[EM_HASH_BYTES] = {0}, hash[EM_HASH_BYTES], have_prev[EM_HASH_BYTES],
+	              have_hash[EM_HASH_BYTES];
+	char hex[EM_HASH_BYTES * 2 + 1];
+	int n, bad = 0;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "ementord verify-ledger: %s", PQerrorMessage(pg));
+		PQclear(r);
+		return 2;
+	}
+	n = PQntuples(r);
+	for (int i = 0; i < n && !bad; i++) {
+		struct consent k = {0};
+		int64_t seq = store_int(r, i, 0);
+
+		k.user_id = store_int(r, i, 1);
+		k.purpose = store_str(r, i, 3);
+		k.subject = store_str(r, i, 4);
+		k.action = store_str(r, i, 6);
+		k.at = store_int(r, i, 7);
+		if (seq != i + 1) {
+			printf("ledger: entry %" PRId64 " found where %d was expected: entries are "
+			       "missing\n",
+			       seq, i + 1);
+			bad = 1;
+		} else if (store_bytea(r, i, 2, k.sign_pk, 32) != 32 ||
+		           store_bytea(r, i, 5, k.text_hash, 32) != 32 ||
+		           store_bytea(r, i, 8, k.sig, 64) != 64 ||
+		           store_bytea(r, i, 10, have_prev, 32) != 32 ||
+		           store_bytea(r, i, 11, have_hash, 32) != 32) {
+			printf("ledger: entry %" PRId64 " has a malformed key, hash or signature\n",
+			       seq);
+			bad = 1;
+		} else if (sodium_memcmp(have_prev, prev, 32)) {
+			printf("ledger: entry %" PRId64 " does not link to entry %" PRId64
+			       " (an entry was changed, removed or re-ordered)\n",
+			       seq, seq - 1);
+			bad = 1;
+		} else if (entry_hash(prev, seq, &k, store_int(r, i, 9), hash) ||
+		           sodium_memcmp(hash, have_hash, 32)) {
+			printf("ledger: entry %" PRId64
+			       " was changed after it was recorded (its hash "
+			       "does not match)\n",
+			       seq);
+			bad = 1;
+		} else if (em_consent_verify(k.sign_pk, k.purpose, k.subject, k.text_hash, k.action,
+		                             k.at, k.sig)) {
+			printf("ledger: entry %" PRId64 " has a signature that does not verify\n",
+			       seq);
+			bad = 1;
+		} else {
+			memcpy(prev, hash, 32);
+		}
+	}
+	PQclear(r);
+	if (bad) {
+		printf("ledger: NOT intact\n");
+		return 1;
+	}
+	sodium_bin2hex(hex, sizeof(hex), prev, 32);
+	printf("ledger: %d entries, intact; head seq %d hash %s\n", n, n, hex);
+	printf(
+	    "(record the head elsewhere: removing the newest entries cannot be seen otherwise)\n");
+	return 0;
+}
