@@ -348,6 +348,7 @@ static void reload(void)
 	RESTART_ONLY(batch_max)
 	RESTART_ONLY(batch_wait_us)
 	RESTART_ONLY(public_url)
+	RESTART_ONLY(privacy_notice)
 	RESTART_ONLY(remind_minutes)
 	RESTART_ONLY(scheduler_interval_s)
 	RESTART_ONLY(clock_offset_s)
@@ -409,6 +410,8 @@ static int cmd_serve(void)
 		fprintf(stderr, "ementord: --cert and --key are required to serve (TLS only)\n");
 		return 2;
 	}
+	if (ledger_notice_load(server.cfg.privacy_notice))
+		return 1;
 	if (prepare_database())
 		return 1;
 
@@ -487,8 +490,6 @@ int main(int argc, char **argv)
 		log_error("libsodium failed to initialise");
 		return 1;
 	}
-	if (ledger_notice_load(server.cfg.privacy_notice))
-		return 1;
 	if (!strcmp(cmd, "migrate"))
 		return cmd_migrate();
 	if (!strcmp(cmd, "invite"))

@@ -122,7 +122,7 @@ struct valid_frame {
 	const char *optional; /* space-separated names of the op's optional args */
 };
 
-#define N_VALID 64
+#define N_VALID 80
 static struct valid_frame valid[N_VALID];
 static int n_valid;
 
@@ -150,8 +150,9 @@ static int valid_frames_setup(void **state)
 	        "Smith_2\",\"display_name\":\"Alice Smith "
 	        "\xc3\xa9\",\"salt\":\"%s\",\"opslimit\":2,"
 	        "\"memlimit\":67108864,\"auth_key\":\"%s\",\"sign_pk\":\"%s\",\"box_pk\":\"%s\","
-	        "\"key_backup\":\"%s\"}}",
-	        invite, b64(16, 1), b64(32, 2), b64(32, 3), b64(32, 4), b64(136, 5)));
+	        "\"key_backup\":\"%s\",\"privacy_version\":\"notice-0a1b2c3d4e5f\","
+	        "\"privacy_at\":1796000000,\"privacy_signature\":\"%s\"}}",
+	        invite, b64(16, 1), b64(32, 2), b64(32, 3), b64(32, 4), b64(136, 5), b64(64, 6)));
 	add_valid(
 	    EM_OP_LOGIN, "",
 	    fmt("{\"id\":4,\"op\":\"login\",\"args\":{\"username\":\"alice\",\"auth_key\":\"%s\"}}",
@@ -172,7 +173,11 @@ static int valid_frames_setup(void **state)
 	              "\"expires_in_days\":90}}"));
 	add_valid(EM_OP_INVITE_ACCEPT, "",
 	          fmt("{\"id\":10,\"op\":\"invite.accept\",\"args\":{\"invite\":\"%s\"}}", invite));
-	add_valid(EM_OP_PROGRAMME_CREATE, "max_group_mentees",
+	add_valid(EM_OP_PROGRAMME_CREATE, "max_group_mentees agreement_required retention_days",
+	          fmt("{\"id\":55,\"op\":\"programme.create\",\"args\":{\"name\":\"P\","
+	              "\"starts_on\":\"2027-03-01\",\"ends_on\":\"2027-09-01\","
+	              "\"agreement_required\":false,\"retention_days\":3650}}"));
+	add_valid(EM_OP_PROGRAMME_CREATE, "max_group_mentees agreement_required retention_days",
 	          fmt("{\"id\":11,\"op\":\"programme.create\",\"args\":{\"name\":\"Spring 2027\","
 	              "\"starts_on\":\"2027-03-01\",\"ends_on\":\"2028-02-29\",\"max_group_"
 	              "mentees\":2}}"));
@@ -268,6 +273,35 @@ static int valid_frames_setup(void **state)
 	add_valid(EM_OP_NOTICE_LIST, "", fmt("{\"id\":53,\"op\":\"notice.list\",\"args\":{}}"));
 	add_valid(EM_OP_NOTICE_ACK, "",
 	          fmt("{\"id\":54,\"op\":\"notice.ack\",\"args\":{\"upto\":7}}"));
+	add_valid(EM_OP_PRIVACY_NOTICE, "", fmt("{\"id\":56,\"op\":\"privacy.notice\"}"));
+	add_valid(EM_OP_AGREEMENT_SHOW, "",
+	          fmt("{\"id\":57,\"op\":\"agreement.show\",\"args\":{\"room_id\":3}}"));
+	add_valid(EM_OP_AGREEMENT_SIGN, "",
+	          fmt("{\"id\":58,\"op\":\"agreement.sign\",\"args\":{\"room_id\":3,\"version\":2,"
+	              "\"signature\":\"%s\",\"consent_at\":1796000000,\"consent_signature\":"
+	              "\"%s\"}}",
+	              b64(64, 1), b64(64, 2)));
+	add_valid(EM_OP_AGREEMENT_PROPOSE, "",
+	          fmt("{\"id\":59,\"op\":\"agreement.propose\",\"args\":{\"room_id\":3,"
+	              "\"term\":\"We meet on Tuesdays\"}}"));
+	add_valid(
+	    EM_OP_AGREEMENT_TEMPLATE_GET, "",
+	    fmt("{\"id\":60,\"op\":\"agreement.template.get\",\"args\":{\"programme_id\":1}}"));
+	add_valid(EM_OP_AGREEMENT_TEMPLATE_SET, "",
+	          fmt("{\"id\":61,\"op\":\"agreement.template.set\",\"args\":{\"programme_id\":1,"
+	              "\"text\":\"Line one\\n\\tLine two\"}}"));
+	add_valid(EM_OP_CONSENT_LIST, "", fmt("{\"id\":62,\"op\":\"consent.list\"}"));
+	add_valid(
+	    EM_OP_CONSENT_GRANT, "",
+	    fmt("{\"id\":63,\"op\":\"consent.grant\",\"args\":{\"purpose\":\"share_progress\","
+	        "\"subject\":\"programme:1\",\"text_hash\":\"%s\",\"at\":1796000000,"
+	        "\"signature\":\"%s\"}}",
+	        b64(32, 3), b64(64, 4)));
+	add_valid(EM_OP_CONSENT_WITHDRAW, "",
+	          fmt("{\"id\":64,\"op\":\"consent.withdraw\",\"args\":{\"purpose\":\"agreement\","
+	              "\"subject\":\"room:3\",\"text_hash\":\"%s\",\"at\":0,\"signature\":\"%s\"}}",
+	              b64(32, 5), b64(64, 6)));
+	add_valid(EM_OP_ACCOUNT_EXPORT, "", fmt("{\"id\":65,\"op\":\"account.export\"}"));
 	return 0;
 }
 
@@ -368,8 +402,11 @@ static void test_op_names_and_flags(void **state)
 	assert_int_equal(em_op_flags(EM_OP_REGISTER), EM_OPF_PREAUTH | EM_OPF_NOAUTH);
 	assert_int_equal(em_op_flags(EM_OP_LOGIN), EM_OPF_PREAUTH | EM_OPF_NOAUTH);
 	assert_int_equal(em_op_flags(EM_OP_RESUME), EM_OPF_PREAUTH | EM_OPF_NOAUTH);
+	/* the privacy notice is shown before registering, and can be read after login */
+	assert_int_equal(em_op_flags(EM_OP_PRIVACY_NOTICE), EM_OPF_PREAUTH);
 	for (int op = EM_OP_LOGOUT; op < EM_OP__COUNT; op++)
-		assert_int_equal(em_op_flags(op), 0);
+		if (op != EM_OP_PRIVACY_NOTICE)
+			assert_int_equal(em_op_flags(op), 0);
 }
 
 /* --- every validation error ------------------------------------------------- */
@@ -659,6 +696,18 @@ static void test_bad_value(void **state)
 	expect_fail("{\"id\":24,\"op\":\"invite.create\",\"args\":{\"programme_id\":1,\"role\":"
 	            "\"admin\"}}",
 	            EM_ERR_BAD_VALUE, 24, "args.role");
+	f = fmt("{\"id\":26,\"op\":\"consent.grant\",\"args\":{\"purpose\":\"marketing\","
+	        "\"subject\":\"x\",\"text_hash\":\"%s\",\"at\":1,\"signature\":\"%s\"}}",
+	        b64(32, 1), b64(64, 2));
+	expect_fail(f, EM_ERR_BAD_VALUE, 26, "args.purpose");
+	free(f);
+	/* a template may span lines, a term may not; neither takes other control characters */
+	expect_fail("{\"id\":27,\"op\":\"agreement.propose\",\"args\":{\"room_id\":1,\"term\":"
+	            "\"two\\nlines\"}}",
+	            EM_ERR_BAD_VALUE, 27, "args.term");
+	expect_fail("{\"id\":28,\"op\":\"agreement.template.set\",\"args\":{\"programme_id\":1,"
+	            "\"text\":\"bell\\u0007\"}}",
+	            EM_ERR_BAD_VALUE, 28, "args.text");
 	expect_fail("{\"id\":24,\"op\":\"invite.create\",\"args\":{\"programme_id\":1,\"role\":"
 	            "\"Mentor\"}}",
 	            EM_ERR_BAD_VALUE, 24, "args.role");
@@ -715,8 +764,9 @@ static void test_accessors(void **state)
 	    fmt("{\"id\":29,\"op\":\"register\",\"args\":{\"invite\":\"abcdefghijklmnop\","
 	        "\"username\":\"Alice\",\"display_name\":\"A\",\"salt\":\"%s\",\"opslimit\":3,"
 	        "\"memlimit\":67108864,\"auth_key\":\"%s\",\"sign_pk\":\"%s\",\"box_pk\":\"%s\","
-	        "\"key_backup\":\"%s\"}}",
-	        b64(16, 0xab), b64(32, 2), b64(32, 3), b64(32, 4), b64(136, 5));
+	        "\"key_backup\":\"%s\",\"privacy_version\":\"v1\",\"privacy_at\":1,"
+	        "\"privacy_signature\":\"%s\"}}",
+	        b64(16, 0xab), b64(32, 2), b64(32, 3), b64(32, 4), b64(136, 5), b64(64, 6));
 
 	assert_int_equal(parse(f, &req, &d), EM_OK);
 	assert_string_equal(em_arg_str(&req, "username"), "Alice");
