@@ -261,6 +261,22 @@ static const struct field_spec f_template_set[] = {
     F_ID("programme_id", 1),
     {"text", FT_STR, 1, 1, EM_TEMPLATE_MAX, check_multiline, "text without control characters"},
     F_END};
+static int check_format(const char *s)
+{
+	return strcmp(s, "table") && strcmp(s, "csv") && strcmp(s, "json") ? EM_ERR_BAD_VALUE
+	                                                                   : EM_OK;
+}
+static const struct field_spec f_audit_report[] = {
+    F_ID("programme_id", 0),
+    F_ID("room_id", 0),
+    {"format", FT_STR, 0, 1, 8, check_format, "table, csv or json"},
+    F_END};
+static const struct field_spec f_audit_thresholds[] = {
+    F_ID("programme_id", 1),
+    {"inactive_days", FT_INT, 0, 1, 365, NULL, NULL},
+    {"unsigned_days", FT_INT, 0, 0, 365, NULL, NULL},
+    {"never_logged_in_days", FT_INT, 0, 0, 365, NULL, NULL},
+    F_END};
 static const struct field_spec f_consent[] = {
     {"purpose", FT_STR, 1, 1, EM_CONSENT_STR_MAX, check_purpose,
      "data_processing, agreement or share_progress"},
@@ -332,6 +348,9 @@ static const struct op_spec op_specs[] = {
     {EM_OP_CONSENT_GRANT, "consent.grant", 0, f_consent},
     {EM_OP_CONSENT_WITHDRAW, "consent.withdraw", 0, f_consent},
     {EM_OP_ACCOUNT_EXPORT, "account.export", 0, f_none},
+    {EM_OP_AUDIT_REPORT, "audit.report", 0, f_audit_report},
+    {EM_OP_AUDIT_THRESHOLDS, "audit.thresholds", 0, f_audit_thresholds},
+    {EM_OP_ROOM_ACCESS_LOG, "room.access_log", 0, f_room_id},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))

@@ -107,6 +107,9 @@ static const struct handler handlers[] = {
     {EM_OP_CONSENT_GRANT, R_ANY, NULL, consent_grant_run, NULL, NULL, 0},
     {EM_OP_CONSENT_WITHDRAW, R_ANY, NULL, consent_withdraw_run, NULL, NULL, 0},
     {EM_OP_ACCOUNT_EXPORT, R_ANY, NULL, account_export_run, NULL, NULL, 0},
+    {EM_OP_AUDIT_REPORT, R_MANAGER, NULL, audit_report_run, NULL, NULL, 0},
+    {EM_OP_AUDIT_THRESHOLDS, R_MANAGER, NULL, audit_thresholds_run, NULL, NULL, 0},
+    {EM_OP_ROOM_ACCESS_LOG, R_ANY, NULL, room_access_log_run, NULL, NULL, 0},
 };
 
 static const struct handler *handler_find(enum em_op op)

@@ -104,6 +104,13 @@ int retention_due_submit(void);
 /* `ementord purge-expired`: runs retention once; 0, or 2 on a database error */
 int retention_purge_now(PGconn *pg);
 
+/* handle_audit.c: the manager's engagement audit (PROTOCOL.md section 8) */
+int audit_report_run(struct db_conn *c, struct db_job *job);
+int audit_thresholds_run(struct db_conn *c, struct db_job *job);
+int room_access_log_run(struct db_conn *c, struct db_job *job);
+/* service thread (scheduler): submits one rollup job */
+int audit_rollup_submit(void);
+
 int calendar_url_run(struct db_conn *c, struct db_job *job);
 int calendar_revoke_run(struct db_conn *c, struct db_job *job);
 int calendar_export_run(struct db_conn *c, struct db_job *job);

@@ -1021,6 +1021,201 @@ static void test_agreements(void **state)
 	assert_int_equal(sql_int(sql), 1);
 }
 
+/* ---- section 8: the manager's audit --------------------------------------------- */
+
+static void sql_exec(const char *sql)
+{
+	PGconn *pg = PQconnectdb(test_conninfo);
+	PGresult *r = PQexec(pg, sql);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(pg);
+}
+
+static json_t *room_in_report(json_t *report, int64_t room)
+{
+	json_t *it;
+	size_t i;
+
+	json_array_foreach(json_object_get(report, "rooms"), i, it)
+	{
+		if (json_integer_value(json_object_get(it, "room_id")) == room)
+			return it;
+	}
+	return NULL;
+}
+
+static int has_flag(json_t *room, const char *code)
+{
+	json_t *it;
+	size_t i;
+
+	json_array_foreach(json_object_get(room, "flags"), i, it)
+	{
+		if (!strcmp(json_string_value(json_object_get(it, "code")), code))
+			return 1;
+	}
+	return 0;
+}
+
+static void test_audit(void **state)
+{
+	struct who mgr = {0}, mgr2 = {0}, mentor = {0}, e1 = {0}, m2 = {0}, e2 = {0};
+	const struct who *pair1[2] = {&mentor, &e1}, *pair2[2] = {&m2, &e2};
+	unsigned char key[32], id[16];
+	struct db_job *job, *batch[1];
+	json_t *rep, *room;
+	int64_t prog, prog2, busy, quiet;
+	char sql[512];
+
+	(void)state;
+	make_user("manager", 0, NULL, "audmgr", &mgr);
+	make_user("manager", 0, NULL, "audmgr2", &mgr2);
+	prog = make_programme(&mgr, "Audit");
+	prog2 = make_programme(&mgr2, "Other");
+	make_user("mentor", prog, &mgr, "audmentor", &mentor);
+	make_user("mentee", prog, &mgr, "aude1", &e1);
+	make_user("mentor", prog, &mgr, "audm2", &m2);
+	make_user("mentee", prog, &mgr, "aude2", &e2);
+	job = run_op(room_create_run,
+	             json_pack("{sIssso}", "programme_id", (json_int_t)prog, "kind", "pair",
+	                       "members", member_list("audmentor", "aude1", NULL)),
+	             &mgr);
+	busy = room_id_of(job);
+	db_job_free(job);
+	job = run_op(room_create_run,
+	             json_pack("{sIssso}", "programme_id", (json_int_t)prog, "kind", "pair",
+	                       "members", member_list("audm2", "aude2", NULL)),
+	             &mgr);
+	quiet = room_id_of(job);
+	db_job_free(job);
+	job = commit_epoch(busy, 1, &mentor, pair1, 2, key);
+	assert_int_equal(job->err, EM_OK);
+	db_job_free(job);
+	/* mentee, mentee, mentor, mentee, mentor */
+	const struct who *order[5] = {&e1, &e1, &mentor, &e1, &mentor};
+	for (int i = 0; i < 5; i++) {
+		randombytes_buf(id, 16);
+		batch[0] = send_job(busy, 1, order[i], id, key, "hello");
+		message_batch_run(&conn, batch, 1);
+		assert_int_equal(batch[0]->err, EM_OK);
+		db_job_free(batch[0]);
+	}
+	/* the busy room's messages are 10, 20, ... minutes apart; the quiet room's one message is
+	 * 30 days old */
+	snprintf(sql, sizeof(sql),
+	         "UPDATE messages SET created_at = now() - interval '2 hours' + seq * interval '10 "
+	         "minutes' WHERE room_id = %lld",
+	         (long long)busy);
+	sql_exec(sql);
+	job = commit_epoch(quiet, 1, &m2, pair2, 2, key);
+	db_job_free(job);
+	randombytes_buf(id, 16);
+	batch[0] = send_job(quiet, 1, &m2, id, key, "anyone?");
+	message_batch_run(&conn, batch, 1);
+	db_job_free(batch[0]);
+	snprintf(sql, sizeof(sql),
+	         "UPDATE messages SET created_at = now() - interval '30 days 1 hour' WHERE room_id "
+	         "= %lld; "
+	         "UPDATE rooms SET created_at = now() - interval '40 days' WHERE id = %lld",
+	         (long long)quiet, (long long)quiet);
+	sql_exec(sql);
+
+	/* who may ask */
+	expect_err(audit_report_run, json_pack("{sI}", "programme_id", (json_int_t)prog), &mgr2,
+	           EM_ERR_NOT_FOUND);
+	expect_err(audit_report_run, json_pack("{sI}", "room_id", (json_int_t)busy), &mgr2,
+	           EM_ERR_NOT_FOUND);
+	expect_err(
+	    audit_report_run,
+	    json_pack("{sIsI}", "programme_id", (json_int_t)prog2, "room_id", (json_int_t)busy),
+	    &mgr2, EM_ERR_NOT_FOUND);
+
+	job = run_op(audit_report_run, json_pack("{sI}", "programme_id", (json_int_t)prog), &mgr);
+	if (job->err)
+		fail_msg("audit: %s %s", em_err_code(job->err), job->message);
+	rep = job->result;
+	room = room_in_report(rep, busy);
+	assert_non_null(room);
+	assert_int_equal(json_integer_value(json_object_get(room, "messages")), 5);
+	/* mentor answered at +30 min (run began +10) and +50 (run began +40): 20 and 10 min */
+	assert_int_equal(json_integer_value(json_object_get(
+	                     json_object_get(json_object_get(room, "response"), "mentor"), "n")),
+	                 2);
+	assert_int_equal(
+	    json_integer_value(json_object_get(
+	        json_object_get(json_object_get(room, "response"), "mentor"), "median_s")),
+	    900);
+	assert_int_equal(
+	    json_integer_value(json_object_get(
+	        json_object_get(json_object_get(room, "response"), "mentee"), "median_s")),
+	    600);
+	assert_false(has_flag(room, "inactive"));
+	room = room_in_report(rep, quiet);
+	assert_true(has_flag(room, "inactive"));
+	assert_int_equal(json_integer_value(json_object_get(room, "days_inactive")), 30);
+	assert_int_equal(
+	    json_integer_value(json_object_get(
+	        json_object_get(json_object_get(rep, "summary"), "flags"), "inactive")),
+	    1);
+	assert_null(strstr(json_dumps(rep, 0), "ciphertext"));
+	db_job_free(job);
+
+	/* thresholds: 60 days of silence is fine now */
+	job = run_op(audit_thresholds_run,
+	             json_pack("{sIsI}", "programme_id", (json_int_t)prog, "inactive_days", 60),
+	             &mgr);
+	assert_int_equal(job->err, EM_OK);
+	db_job_free(job);
+	job = run_op(
+	    audit_report_run,
+	    json_pack("{sIsI}", "programme_id", (json_int_t)prog, "room_id", (json_int_t)quiet),
+	    &mgr);
+	assert_int_equal(job->err, EM_OK);
+	assert_int_equal(json_array_size(json_object_get(job->result, "rooms")), 1);
+	assert_false(has_flag(room_in_report(job->result, quiet), "inactive"));
+	db_job_free(job);
+
+	/* the trail: two views of the quiet room, one of the busy room */
+	job = run_op(room_access_log_run, json_pack("{sI}", "room_id", (json_int_t)quiet), &e2);
+	assert_int_equal(job->err, EM_OK);
+	assert_int_equal(json_array_size(json_object_get(job->result, "views")), 2);
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_array_get(json_object_get(job->result, "views"), 0), "viewer")),
+	    "audmgr");
+	db_job_free(job);
+	job = run_op(room_access_log_run, json_pack("{sI}", "room_id", (json_int_t)busy), &e1);
+	assert_int_equal(json_array_size(json_object_get(job->result, "views")), 1);
+	db_job_free(job);
+	expect_err(room_access_log_run, json_pack("{sI}", "room_id", (json_int_t)busy), &e2,
+	           EM_ERR_NOT_FOUND);
+
+	/* enforced, not promised: the views carry no content, the role reads nothing else */
+	assert_int_equal(
+	    sql_int(
+	        "SELECT count(*) FROM information_schema.columns WHERE table_name LIKE 'audit\\_%' "
+	        "AND column_name ~ "
+	        "'(cipher|^sig$|signature|seal|_pk$|key|nonce|hash|reason|place|token|secret)'"),
+	    0);
+	assert_int_equal(sql_int("SELECT count(*) FROM information_schema.role_table_grants WHERE "
+	                         "grantee = 'ementor_audit' AND table_name NOT LIKE 'audit\\_%'"),
+	                 0);
+	{
+		PGconn *pg = PQconnectdb(test_conninfo);
+		PGresult *r =
+		    PQexec(pg, "BEGIN; SET LOCAL ROLE ementor_audit; SELECT ciphertext FROM "
+		               "messages LIMIT 1");
+
+		assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+		assert_non_null(strstr(PQresultErrorMessage(r), "permission denied"));
+		PQclear(r);
+		PQfinish(pg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1031,6 +1226,7 @@ int main(void)
 	    cmocka_unit_test(test_rooms),
 	    cmocka_unit_test(test_invite_accept),
 	    cmocka_unit_test(test_messaging),
+	    cmocka_unit_test(test_audit),
 	    cmocka_unit_test(test_agreements),
 	};
 

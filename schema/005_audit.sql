@@ -1,0 +1,438 @@
+-- 005: the programme manager's engagement audit (docs/PROTOCOL.md section 8).
+--
+-- Rollups, kept up to date incrementally (stats_rollup: every scheduler tick
+-- and before each report) from the envelope of each message, never its
+-- content: per member and week counts, last activity, response times at each
+-- change of speaker between mentor and mentees, and read delays (a trigger on
+-- receipts). The report is built only from the audit_* views below, which
+-- have no ciphertext, nonce, signature, key or free-text column; the report
+-- runs as the role ementor_audit, which may read nothing else.
+
+CREATE TABLE room_stats (
+    room_id    bigint PRIMARY KEY REFERENCES rooms (id) ON DELETE CASCADE,
+    seq        bigint NOT NULL DEFAULT 0,      -- messages up to here are rolled up
+    run_role   text,                            -- who spoke last: mentor or mentee
+    run_start  timestamptz,                     -- when that run of messages began
+    run_sender bigint
+);
+
+CREATE TABLE member_stats (
+    room_id  bigint NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    user_id  bigint NOT NULL,
+    messages bigint NOT NULL,
+    bytes    bigint NOT NULL,
+    first_at timestamptz NOT NULL,
+    last_at  timestamptz NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+);
+
+-- One row per change of speaker: the first message of a run answers the run before it.
+CREATE TABLE response_times (
+    room_id        bigint NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    responder_id   bigint NOT NULL,
+    responder_role text NOT NULL,
+    at             timestamptz NOT NULL,
+    seconds        double precision NOT NULL
+);
+CREATE INDEX response_times_room ON response_times (room_id);
+
+-- One row per receipt that moves a reader past a message of someone else:
+-- how long the oldest newly read message had waited.
+CREATE TABLE read_delays (
+    room_id   bigint NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    reader_id bigint NOT NULL,
+    at        timestamptz NOT NULL,
+    seconds   double precision NOT NULL
+);
+CREATE INDEX read_delays_room ON read_delays (room_id);
+
+CREATE FUNCTION receipts_read_delay() RETURNS trigger AS $$
+DECLARE
+    old_seq bigint := 0;
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        old_seq := OLD.read_seq;
+    END IF;
+    IF NEW.read_seq > old_seq THEN
+        INSERT INTO read_delays (room_id, reader_id, at, seconds)
+        SELECT NEW.room_id, NEW.user_id, now(), GREATEST(0, extract(epoch FROM now() - m.created_at))
+        FROM messages m WHERE m.room_id = NEW.room_id AND m.seq > old_seq
+          AND m.seq <= NEW.read_seq AND m.sender_id <> NEW.user_id
+        ORDER BY m.seq LIMIT 1;
+    END IF;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER receipts_read_delay AFTER INSERT OR UPDATE OF read_seq ON receipts
+    FOR EACH ROW EXECUTE FUNCTION receipts_read_delay();
+
+-- Thresholds of the flags, per programme (PROTOCOL.md: audit.thresholds).
+ALTER TABLE programmes
+    ADD COLUMN flag_inactive_days integer NOT NULL DEFAULT 14
+        CHECK (flag_inactive_days BETWEEN 1 AND 365),
+    ADD COLUMN flag_unsigned_days integer NOT NULL DEFAULT 0
+        CHECK (flag_unsigned_days BETWEEN 0 AND 365),
+    ADD COLUMN flag_never_logged_in_days integer NOT NULL DEFAULT 7
+        CHECK (flag_never_logged_in_days BETWEEN 0 AND 365);
+
+-- Who looked at what: one row per room per report (and one per programme summary).
+CREATE TABLE audit_access (
+    id           bigserial PRIMARY KEY,
+    viewer_id    bigint NOT NULL REFERENCES users (id),
+    programme_id bigint NOT NULL REFERENCES programmes (id) ON DELETE CASCADE,
+    room_id      bigint REFERENCES rooms (id) ON DELETE CASCADE,   -- NULL: programme summary
+    scope        text NOT NULL CHECK (scope IN ('programme', 'room')),
+    format       text NOT NULL,
+    at           timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX audit_access_room ON audit_access (room_id, id);
+CREATE INDEX audit_access_programme ON audit_access (programme_id, id);
+
+-- Rolls up the new messages of one room (at most `lim`). Returns how many.
+CREATE FUNCTION stats_rollup_room(rid bigint, lim integer) RETURNS integer AS $$
+DECLARE
+    st room_stats;
+    n  integer;
+BEGIN
+    INSERT INTO room_stats (room_id) VALUES (rid) ON CONFLICT DO NOTHING;
+    SELECT * INTO st FROM room_stats WHERE room_id = rid FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN 0;                                   -- another worker is on it
+    END IF;
+    WITH new AS MATERIALIZED (
+        SELECT m.seq, m.sender_id, m.created_at, length(m.ciphertext) AS bytes,
+               COALESCE((SELECT rm.role FROM room_members rm WHERE rm.room_id = rid
+                         AND rm.user_id = m.sender_id ORDER BY rm.id DESC LIMIT 1),
+                        'mentee') AS role
+        FROM messages m WHERE m.room_id = rid AND m.seq > st.seq ORDER BY m.seq LIMIT lim),
+    act AS (
+        INSERT INTO room_activity (room_id, user_id, week, messages, bytes)
+        SELECT rid, sender_id, date_trunc('week', created_at)::date, count(*), sum(bytes)
+        FROM new GROUP BY 2, 3
+        ON CONFLICT (room_id, user_id, week) DO UPDATE
+            SET messages = room_activity.messages + EXCLUDED.messages,
+                bytes = room_activity.bytes + EXCLUDED.bytes),
+    mem AS (
+        INSERT INTO member_stats (room_id, user_id, messages, bytes, first_at, last_at)
+        SELECT rid, sender_id, count(*), sum(bytes), min(created_at), max(created_at)
+        FROM new GROUP BY sender_id
+        ON CONFLICT (room_id, user_id) DO UPDATE
+            SET messages = member_stats.messages + EXCLUDED.messages,
+                bytes = member_stats.bytes + EXCLUDED.bytes,
+                last_at = GREATEST(member_stats.last_at, EXCLUDED.last_at)),
+    -- runs of one side; the run in progress (carried over) first
+    base AS (
+        SELECT st.seq AS seq, st.run_sender AS sender_id, st.run_start AS created_at,
+               st.run_role AS role WHERE st.run_role IS NOT NULL
+        UNION ALL
+        SELECT seq, sender_id, created_at, role FROM new),
+    marks AS (
+        SELECT *, CASE WHEN lag(role) OVER (ORDER BY seq) IS DISTINCT FROM role
+                       THEN 1 ELSE 0 END AS change FROM base),
+    runs AS (SELECT *, sum(change) OVER (ORDER BY seq) AS run FROM marks),
+    starts AS (
+        SELECT run, min(created_at) AS start_at, min(role) AS role,
+               (array_agg(sender_id ORDER BY seq))[1] AS first_sender
+        FROM runs GROUP BY run),
+    resp AS (
+        INSERT INTO response_times (room_id, responder_id, responder_role, at, seconds)
+        SELECT rid, s.first_sender, s.role, s.start_at,
+               GREATEST(0, extract(epoch FROM s.start_at - p.start_at))
+        FROM starts s JOIN starts p ON p.run = s.run - 1)
+    UPDATE room_stats SET seq = (SELECT max(seq) FROM new),
+        run_role = l.role, run_start = l.start_at, run_sender = l.first_sender
+    FROM (SELECT * FROM starts ORDER BY run DESC LIMIT 1) l
+    WHERE room_stats.room_id = rid AND EXISTS (SELECT 1 FROM new)
+    RETURNING (SELECT count(*) FROM new) INTO n;
+    RETURN COALESCE(n, 0);
+END
+$$ LANGUAGE plpgsql;
+
+-- Rolls up every room with new messages (of one programme, or all when pid
+-- is NULL), up to `lim` messages per room per call. Returns the total.
+CREATE FUNCTION stats_rollup(pid bigint, lim integer) RETURNS bigint AS $$
+    SELECT COALESCE(sum(stats_rollup_room(r.id, lim)), 0)
+    FROM rooms r LEFT JOIN room_stats s ON s.room_id = r.id
+    WHERE (pid IS NULL OR r.programme_id = pid) AND r.last_seq > COALESCE(s.seq, 0)
+$$ LANGUAGE sql;
+
+-- Retention now keeps the rollups instead of counting again (replaces 004's).
+CREATE OR REPLACE FUNCTION retention_purge(today date) RETURNS SETOF bigint AS $$
+DECLARE
+    pid bigint;
+BEGIN
+    FOR pid IN SELECT id FROM programmes
+               WHERE purged_at IS NULL AND ends_on + retention_days < today
+               ORDER BY id FOR UPDATE SKIP LOCKED LOOP
+        WHILE stats_rollup(pid, 100000) > 0 LOOP
+        END LOOP;
+        DELETE FROM messages WHERE room_id IN (SELECT id FROM rooms WHERE programme_id = pid);
+        DELETE FROM key_envelopes
+            WHERE room_id IN (SELECT id FROM rooms WHERE programme_id = pid);
+        UPDATE programmes SET purged_at = now() WHERE id = pid;
+        RETURN NEXT pid;
+    END LOOP;
+END
+$$ LANGUAGE plpgsql;
+
+-- Rooms purged by 004's retention counted their messages into room_activity
+-- already; mark them rolled up so they are not counted again.
+INSERT INTO room_stats (room_id, seq)
+SELECT r.id, r.last_seq FROM rooms r JOIN programmes p ON p.id = r.programme_id
+WHERE p.purged_at IS NOT NULL
+ON CONFLICT (room_id) DO NOTHING;
+
+-- ---- the views the audit may read (nothing else) ------------------------------
+
+CREATE VIEW audit_programmes AS
+    SELECT id AS programme_id, name, starts_on, ends_on, agreement_required, retention_days,
+           purged_at, flag_inactive_days, flag_unsigned_days, flag_never_logged_in_days
+    FROM programmes;
+
+CREATE VIEW audit_rooms AS
+    SELECT id AS room_id, programme_id, kind, name, created_at FROM rooms;
+
+CREATE VIEW audit_members AS
+    SELECT m.room_id, m.user_id, m.role, m.added_at, m.removed_at, m.roster,
+           u.username, u.display_name, u.created_at AS registered_at, u.last_login_at,
+           u.erased_at
+    FROM room_members m JOIN users u ON u.id = m.user_id;
+
+CREATE VIEW audit_member_stats AS
+    SELECT room_id, user_id, messages, bytes, first_at, last_at FROM member_stats;
+
+CREATE VIEW audit_weekly AS
+    SELECT room_id, user_id, week, messages FROM room_activity;
+
+CREATE VIEW audit_response_times AS
+    SELECT room_id, responder_id, responder_role, at, seconds FROM response_times;
+
+CREATE VIEW audit_read_delays AS
+    SELECT room_id, reader_id, at, seconds FROM read_delays;
+
+CREATE VIEW audit_agreement_parties AS
+    SELECT v.room_id, v.version, v.created_at, v.activated_at, p.user_id, p.role,
+           p.signature IS NOT NULL AS signed, p.signed_at, p.withdrawn_at
+    FROM agreement_versions v JOIN agreement_parties p ON p.version_id = v.id;
+
+CREATE VIEW audit_consents AS
+    SELECT DISTINCT ON (user_id, purpose, subject) user_id, purpose, subject, action,
+           to_timestamp(recorded_us / 1e6) AS at
+    FROM consent_ledger ORDER BY user_id, purpose, subject, seq DESC;
+
+CREATE VIEW audit_checkpoints AS
+    SELECT c.id AS checkpoint_id, c.room_id, c.kind, c.state, c.opens_on, c.closes_on,
+           s.starts_at, s.starts_at + make_interval(mins => s.minutes) AS ends_at,
+           (SELECT count(*) FROM checkpoint_events e
+             WHERE e.checkpoint_id = c.id AND e.late) AS late_changes
+    FROM checkpoints c LEFT JOIN checkpoint_slots s ON s.id = c.slot_id;
+
+CREATE VIEW audit_attendance AS
+    SELECT checkpoint_id, user_id, attended, confirmed FROM attendance;
+
+CREATE VIEW audit_access_log AS
+    SELECT a.id, a.viewer_id, u.username AS viewer, a.programme_id, a.room_id, a.scope,
+           a.format, a.at
+    FROM audit_access a JOIN users u ON u.id = a.viewer_id;
+
+-- The role the report runs as: it may read the views above and nothing else.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ementor_audit') THEN
+        CREATE ROLE ementor_audit NOLOGIN;
+    END IF;
+    EXECUTE format('GRANT ementor_audit TO %I', current_user);
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE WARNING 'cannot create role ementor_audit: the audit runs without its own role';
+END
+$$;
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ementor_audit') THEN
+        GRANT SELECT ON audit_programmes, audit_rooms, audit_members, audit_member_stats,
+            audit_weekly, audit_response_times, audit_read_delays, audit_agreement_parties,
+            audit_consents, audit_checkpoints, audit_attendance, audit_access_log
+            TO ementor_audit;
+    END IF;
+END
+$$;
+
+-- The report (PROTOCOL.md 8): one programme, optionally one room, at `now`.
+-- Reads only the audit_* views; runs as ementor_audit.
+CREATE FUNCTION audit_report(pid bigint, rid bigint, now timestamptz) RETURNS jsonb AS $$
+WITH prog AS (SELECT * FROM audit_programmes WHERE programme_id = pid),
+rooms AS (SELECT r.* FROM audit_rooms r WHERE r.programme_id = pid
+          AND (rid IS NULL OR r.room_id = rid)),
+members AS (SELECT m.* FROM audit_members m JOIN rooms r USING (room_id)
+            WHERE m.removed_at IS NULL),
+mstats AS (SELECT s.* FROM audit_member_stats s JOIN rooms r USING (room_id)),
+last_week AS (SELECT w.room_id, w.user_id, w.messages FROM audit_weekly w JOIN rooms r USING (room_id)
+              WHERE w.week = date_trunc('week', now)::date - 7),
+resp AS (SELECT t.room_id, t.responder_role,
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY t.seconds) AS p50,
+                percentile_cont(0.9) WITHIN GROUP (ORDER BY t.seconds) AS p90, count(*) AS n
+         FROM audit_response_times t JOIN rooms r USING (room_id) WHERE t.at <= now
+         GROUP BY t.room_id, t.responder_role),
+reads AS (SELECT d.room_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY d.seconds) AS p50,
+                 count(*) AS n
+          FROM audit_read_delays d JOIN rooms r USING (room_id) WHERE d.at <= now
+          GROUP BY d.room_id),
+active_v AS (SELECT DISTINCT ON (a.room_id) a.room_id, a.version, a.activated_at
+             FROM audit_agreement_parties a JOIN rooms r USING (room_id)
+             WHERE a.activated_at IS NOT NULL ORDER BY a.room_id, a.version DESC),
+latest_v AS (SELECT DISTINCT ON (a.room_id) a.room_id, a.version
+             FROM audit_agreement_parties a JOIN rooms r USING (room_id)
+             ORDER BY a.room_id, a.version DESC),
+parties AS (SELECT a.* FROM audit_agreement_parties a JOIN latest_v l
+            ON l.room_id = a.room_id AND l.version = a.version),
+active_parties AS (SELECT a.* FROM audit_agreement_parties a JOIN active_v v
+                   ON v.room_id = a.room_id AND v.version = a.version),
+consents AS (SELECT c.* FROM audit_consents c WHERE c.user_id IN (SELECT user_id FROM members)),
+cps AS (SELECT c.*, (SELECT jsonb_agg(jsonb_build_object(
+                        'user_id', a.user_id, 'attended', a.attended, 'confirmed', a.confirmed)
+                        ORDER BY a.user_id)
+                     FROM audit_attendance a WHERE a.checkpoint_id = c.checkpoint_id) AS attendance
+        FROM audit_checkpoints c JOIN rooms r USING (room_id)),
+room_last AS (SELECT r.room_id, GREATEST(r.created_at, max(s.last_at)) AS last_at,
+                     COALESCE(sum(s.messages), 0) AS messages
+              FROM rooms r LEFT JOIN mstats s USING (room_id) GROUP BY r.room_id, r.created_at),
+member_docs AS (
+    SELECT m.room_id, jsonb_agg(jsonb_build_object(
+        'user_id', m.user_id, 'username', m.username, 'display_name', m.display_name,
+        'role', m.role, 'added_at', utc_text(m.added_at), 'on_roster', m.roster,
+        'messages', COALESCE(s.messages, 0), 'last_sent_at', utc_text(s.last_at),
+        'days_inactive', floor(extract(epoch FROM now - COALESCE(s.last_at, m.added_at)) / 86400),
+        'messages_last_week', COALESCE(lw.messages, 0),
+        'messages_per_week', round(COALESCE(s.messages, 0) / GREATEST(1, extract(epoch FROM
+            LEAST(now, (SELECT ends_on FROM prog)::timestamptz) -
+            GREATEST(m.added_at, (SELECT starts_on FROM prog)::timestamptz)) / 604800.0)::numeric, 1),
+        'last_login_at', utc_text(m.last_login_at),
+        'never_logged_in', m.last_login_at IS NULL,
+        'agreement', (SELECT CASE WHEN p.withdrawn_at IS NOT NULL THEN 'withdrawn'
+                                  WHEN p.signed THEN 'signed' ELSE 'unsigned' END
+                      FROM parties p WHERE p.room_id = m.room_id AND p.user_id = m.user_id),
+        'consents', COALESCE((SELECT jsonb_object_agg(c.purpose || ':' || c.subject, c.action)
+                              FROM consents c WHERE c.user_id = m.user_id
+                                AND (c.purpose <> 'agreement' OR c.subject = 'room:' || m.room_id)
+                                AND (c.purpose <> 'share_progress' OR c.subject = 'programme:' || pid)),
+                             '{}'::jsonb))
+        ORDER BY m.role = 'mentor' DESC, m.username) AS doc
+    FROM members m LEFT JOIN mstats s ON s.room_id = m.room_id AND s.user_id = m.user_id
+    LEFT JOIN last_week lw ON lw.room_id = m.room_id AND lw.user_id = m.user_id
+    GROUP BY m.room_id),
+flags AS (
+    SELECT r.room_id, f.code, f.detail FROM rooms r, prog,
+    LATERAL (
+        SELECT 'inactive' AS code, format('no message for %s days',
+               floor(extract(epoch FROM now - rl.last_at) / 86400)) AS detail
+        FROM room_last rl WHERE rl.room_id = r.room_id
+          AND now - rl.last_at >= make_interval(days => prog.flag_inactive_days)
+        UNION ALL
+        SELECT 'agreement_unsigned', format('%s has not signed the active agreement', m.username)
+        FROM members m, audit_checkpoints ic
+        WHERE m.room_id = r.room_id AND prog.agreement_required AND NOT m.roster
+          AND ic.room_id = r.room_id AND ic.kind = 'initial'
+          AND (ic.state IN ('held', 'missed')
+               OR now::date > ic.closes_on + prog.flag_unsigned_days)
+          AND NOT EXISTS (SELECT 1 FROM consents c WHERE c.user_id = m.user_id
+                          AND c.subject = 'room:' || r.room_id AND c.action = 'withdraw')
+        UNION ALL
+        SELECT 'midterm_overdue', format('mid-term window closed on %s', c.closes_on)
+        FROM cps c WHERE c.room_id = r.room_id AND c.kind = 'midterm'
+          AND c.state IN ('open', 'confirmed') AND c.closes_on < now::date
+          AND (c.ends_at IS NULL OR c.ends_at > now)
+        UNION ALL
+        SELECT 'missed_meeting', format('the %s meeting was missed', c.kind)
+        FROM cps c WHERE c.room_id = r.room_id AND c.state = 'missed'
+        UNION ALL
+        SELECT 'unrecorded_meeting', format('the %s meeting (%s) is not recorded', c.kind,
+                                            utc_text(c.starts_at))
+        FROM cps c WHERE c.room_id = r.room_id AND c.state = 'confirmed' AND c.ends_at < now
+        UNION ALL
+        SELECT 'late_change', format('%s late change(s) to the %s meeting', c.late_changes, c.kind)
+        FROM cps c WHERE c.room_id = r.room_id AND c.late_changes > 0
+        UNION ALL
+        SELECT 'consent_withdrawn', format('%s withdrew their agreement consent', m.username)
+        FROM members m JOIN consents c ON c.user_id = m.user_id
+        WHERE m.room_id = r.room_id AND c.purpose = 'agreement'
+          AND c.subject = 'room:' || r.room_id AND c.action = 'withdraw'
+        UNION ALL
+        SELECT 'never_logged_in', format('%s has never logged in', m.username)
+        FROM members m WHERE m.room_id = r.room_id AND m.last_login_at IS NULL
+          AND m.erased_at IS NULL
+          AND now - m.registered_at >= make_interval(days => prog.flag_never_logged_in_days)
+    ) f),
+room_docs AS (
+    SELECT r.room_id, jsonb_build_object(
+        'room_id', r.room_id, 'name', r.name, 'kind', r.kind,
+        'messages', rl.messages, 'last_activity', utc_text(rl.last_at),
+        'days_inactive', floor(extract(epoch FROM now - rl.last_at) / 86400),
+        'active', now - rl.last_at < make_interval(days => (SELECT flag_inactive_days FROM prog)),
+        'response', jsonb_build_object(
+            'mentor', (SELECT jsonb_build_object('median_s', round(p50::numeric), 'p90_s',
+                              round(p90::numeric), 'n', n) FROM resp x
+                       WHERE x.room_id = r.room_id AND x.responder_role = 'mentor'),
+            'mentee', (SELECT jsonb_build_object('median_s', round(p50::numeric), 'p90_s',
+                              round(p90::numeric), 'n', n) FROM resp x
+                       WHERE x.room_id = r.room_id AND x.responder_role = 'mentee')),
+        'read_median_s', (SELECT round(p50::numeric) FROM reads x WHERE x.room_id = r.room_id),
+        'agreement', jsonb_build_object(
+            'active_version', (SELECT version FROM active_v v WHERE v.room_id = r.room_id),
+            'latest_version', (SELECT version FROM latest_v v WHERE v.room_id = r.room_id),
+            'parties', COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                           'user_id', p.user_id, 'role', p.role, 'signed', p.signed,
+                           'signed_at', utc_text(p.signed_at),
+                           'withdrawn_at', utc_text(p.withdrawn_at)) ORDER BY p.user_id)
+                       FROM parties p WHERE p.room_id = r.room_id), '[]')),
+        'checkpoints', COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                           'kind', c.kind, 'state', c.state, 'opens_on', c.opens_on,
+                           'closes_on', c.closes_on, 'starts_at', utc_text(c.starts_at),
+                           'late_changes', c.late_changes,
+                           'attendance', COALESCE(c.attendance, '[]'))
+                           ORDER BY array_position(ARRAY['initial', 'midterm', 'final'], c.kind))
+                       FROM cps c WHERE c.room_id = r.room_id), '[]'),
+        'members', COALESCE((SELECT doc FROM member_docs d WHERE d.room_id = r.room_id), '[]'),
+        'flags', COALESCE((SELECT jsonb_agg(jsonb_build_object('code', f.code, 'detail', f.detail)
+                                            ORDER BY f.code, f.detail)
+                           FROM flags f WHERE f.room_id = r.room_id), '[]')) AS doc
+    FROM rooms r JOIN room_last rl USING (room_id)),
+weeks AS (
+    SELECT w.week, sum(w.messages) AS messages, count(DISTINCT w.room_id) AS active_rooms
+    FROM audit_weekly w JOIN rooms r USING (room_id) WHERE w.week <= now::date
+    GROUP BY w.week)
+SELECT jsonb_build_object(
+    'programme', (SELECT jsonb_build_object('id', programme_id, 'name', name,
+                  'starts_on', starts_on, 'ends_on', ends_on,
+                  'agreement_required', agreement_required,
+                  'thresholds', jsonb_build_object('inactive_days', flag_inactive_days,
+                      'unsigned_days', flag_unsigned_days,
+                      'never_logged_in_days', flag_never_logged_in_days)) FROM prog),
+    'now', utc_text(now),
+    'room_id', rid,
+    'summary', jsonb_build_object(
+        'rooms', (SELECT count(*) FROM rooms),
+        'active_rooms', (SELECT count(*) FROM room_docs WHERE (doc ->> 'active')::boolean),
+        'active_share', (SELECT round(avg(CASE WHEN (doc ->> 'active')::boolean THEN 1 ELSE 0 END), 2)
+                         FROM room_docs),
+        'messages', (SELECT COALESCE(sum(messages), 0) FROM room_last),
+        'checkpoints', (SELECT count(*) FROM cps),
+        'checkpoints_held', (SELECT count(*) FROM cps WHERE state = 'held'),
+        'checkpoint_completion', (SELECT round(avg(CASE WHEN state = 'held' THEN 1 ELSE 0 END), 2)
+                                  FROM cps WHERE closes_on < now::date OR state IN ('held', 'missed')),
+        'median_response_s', (SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t.seconds)::numeric)
+                              FROM audit_response_times t JOIN rooms r USING (room_id) WHERE t.at <= now),
+        'flags', (SELECT COALESCE(jsonb_object_agg(code, n), '{}') FROM
+                  (SELECT code, count(*) AS n FROM flags GROUP BY code) x),
+        'weeks', COALESCE((SELECT jsonb_agg(jsonb_build_object('week', week, 'messages', messages,
+                                            'active_rooms', active_rooms) ORDER BY week)
+                           FROM weeks), '[]')),
+    'rooms', COALESCE((SELECT jsonb_agg(doc ORDER BY room_id) FROM room_docs), '[]'))
+$$ LANGUAGE sql STABLE;
+
+-- A room's access trail, for its members (PROTOCOL.md: room.access_log).
+CREATE FUNCTION audit_access_list(rid bigint) RETURNS jsonb AS $$
+    SELECT COALESCE(jsonb_agg(jsonb_build_object('viewer', a.viewer, 'viewer_id', a.viewer_id,
+                     'scope', a.scope, 'format', a.format, 'at', utc_text(a.at)) ORDER BY a.id DESC),
+                    '[]')
+    FROM (SELECT * FROM audit_access_log WHERE room_id = rid ORDER BY id DESC LIMIT 500) a
+$$ LANGUAGE sql STABLE;

@@ -1,0 +1,276 @@
+/*
+ * handle_audit.c - the programme manager's engagement audit (docs/PROTOCOL.md
+ * section 8): audit.report, audit.thresholds and room.access_log, and the
+ * rollup job the scheduler runs.
+ *
+ * DESIGN. The figures come from rollups (schema/005_audit.sql) that are
+ * brought up to date for the programme first, in the same transaction, so a
+ * report is never staler than its request. The report itself is one SQL
+ * function over the audit_* views, run after SET LOCAL ROLE ementor_audit:
+ * that role may read those views and nothing else, so even a bug in the
+ * report's SQL cannot reach a ciphertext, key or signature column. Every
+ * report is recorded in audit_access (who, which programme or room, when),
+ * and a room's members read that trail with room.access_log.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+
+#define ROLLUP_BATCH 100000 /* messages per room per rollup call */
+
+static int fail_db(struct db_conn *c, struct db_job *job, int err)
+{
+	store_rollback(c);
+	return db_job_fail(job, err, NULL);
+}
+
+/* $1 user, $2 programme (0: none), $3 room (0: none) -> programme, manager?, managed count */
+static const struct stmt st_scope = {
+    "audit_scope",
+    "SELECT p.id, EXISTS (SELECT 1 FROM programme_people pp WHERE pp.programme_id = p.id "
+    "AND pp.user_id = $1 AND pp.role = 'manager') FROM programmes p WHERE "
+    "($2::bigint <> 0 AND p.id = $2) OR ($2::bigint = 0 AND $3::bigint <> 0 AND p.id = "
+    "(SELECT programme_id FROM rooms WHERE id = $3)) OR ($2::bigint = 0 AND $3::bigint = 0 "
+    "AND p.id IN (SELECT programme_id FROM programme_people WHERE user_id = $1 AND role = "
+    "'manager')) ORDER BY p.id LIMIT 2"};
+
+static const struct stmt st_room_in = {"audit_room_in",
+                                       "SELECT 1 FROM rooms WHERE id = $1 AND programme_id = $2"};
+
+static const struct stmt st_rollup = {"audit_rollup", "SELECT stats_rollup($1, $2)"};
+
+static const struct stmt st_has_role = {
+    "audit_has_role", "SELECT pg_has_role(current_user, 'ementor_audit', 'USAGE') FROM pg_roles "
+                      "WHERE rolname = 'ementor_audit'"};
+
+static const struct stmt st_set_role = {"audit_set_role", "SET LOCAL ROLE ementor_audit"};
+static const struct stmt st_reset_role = {"audit_reset_role", "RESET ROLE"};
+
+static const struct stmt st_report = {
+    "audit_report",
+    "SELECT audit_report($1, NULLIF($2::bigint, 0), to_timestamp($3::bigint))::text"};
+
+static const struct stmt st_log = {
+    "audit_log",
+    "INSERT INTO audit_access (viewer_id, programme_id, room_id, scope, format) "
+    "SELECT $1, $2, r.id, CASE WHEN $3::bigint = 0 THEN 'programme' ELSE 'room' END, $4 "
+    "FROM rooms r WHERE r.programme_id = $2 AND ($3::bigint = 0 OR r.id = $3)"};
+
+/*
+ * Finds the programme the request is about and checks the caller manages it.
+ * EM_OK with *pid, or the job failed (rolled back).
+ */
+static int audit_scope(struct db_conn *c, struct db_job *job, int64_t *pid)
+{
+	int64_t programme = job_int(job, "programme_id", 0), room = job_int(job, "room_id", 0);
+	struct params p = {0};
+	PGresult *r;
+	int err, n, manager;
+
+	params_int(&p, job->user_id);
+	params_int(&p, programme);
+	params_int(&p, room);
+	if (!(r = store_exec(c, &st_scope, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	n = PQntuples(r);
+	*pid = n ? store_int(r, 0, 0) : 0;
+	manager = n ? store_bool(r, 0, 1) : 0;
+	PQclear(r);
+	if (!programme && !room && n > 1) {
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_BAD_VALUE,
+		                   "you manage several programmes: give programme_id");
+	}
+	/* another programme's manager learns nothing, not even that it exists */
+	if (!n || !manager) {
+		store_rollback(c);
+		if (room)
+			return db_job_fail(job, EM_ERR_NOT_FOUND,
+			                   "no room %lld in a programme you "
+			                   "manage",
+			                   (long long)room);
+		return db_job_fail(job, EM_ERR_NOT_FOUND, "no programme %lld that you manage",
+		                   (long long)programme);
+	}
+	if (room && programme) {
+		memset(&p, 0, sizeof(p));
+		params_int(&p, room);
+		params_int(&p, programme);
+		if (!(r = store_exec(c, &st_room_in, &p, &err, NULL)))
+			return fail_db(c, job, err);
+		n = PQntuples(r);
+		PQclear(r);
+		if (!n) {
+			store_rollback(c);
+			return db_job_fail(job, EM_ERR_NOT_FOUND, "no room %lld in programme %lld",
+			                   (long long)room, (long long)programme);
+		}
+	}
+	return EM_OK;
+}
+
+int audit_report_run(struct db_conn *c, struct db_job *job)
+{
+	int64_t pid = 0, room = job_int(job, "room_id", 0);
+	const char *format = job_str(job, "format");
+	struct params p = {0};
+	PGresult *r;
+	int err, isolated;
+
+	if ((err = store_begin(c)))
+		return fail_db(c, job, err);
+	if ((err = audit_scope(c, job, &pid)))
+		return err;
+	/* bring the rollups up to date (as the server's own role) */
+	params_int(&p, pid);
+	params_int(&p, ROLLUP_BATCH);
+	if (!(r = store_exec(c, &st_rollup, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	PQclear(r);
+	memset(&p, 0, sizeof(p));
+	if (!(r = store_exec(c, &st_has_role, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	isolated = PQntuples(r) == 1 && store_bool(r, 0, 0);
+	PQclear(r);
+	if (!isolated) {
+		/* no content-free role: refuse rather than read as the owner */
+		store_rollback(c);
+		log_error("audit refused: role ementor_audit is missing or not granted to the "
+		          "server's database user (see schema/005_audit.sql)");
+		return db_job_fail(job, EM_ERR_INTERNAL,
+		                   "the audit is not available: the database lacks its role");
+	}
+	if (!(r = store_exec(c, &st_set_role, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	PQclear(r);
+	params_int(&p, pid);
+	params_int(&p, room);
+	params_int(&p, server_clock_s());
+	if (!(r = store_exec(c, &st_report, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	job->result = json_loads(store_str(r, 0, 0), 0, NULL);
+	PQclear(r);
+	if (!job->result)
+		return fail_db(c, job, EM_ERR_NOMEM);
+	memset(&p, 0, sizeof(p));
+	if (!(r = store_exec(c, &st_reset_role, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	PQclear(r);
+	params_int(&p, job->user_id);
+	params_int(&p, pid);
+	params_int(&p, room);
+	params_text(&p, format ? format : "json");
+	if (!(r = store_exec(c, &st_log, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	PQclear(r);
+	if ((err = store_commit(c)))
+		return fail_db(c, job, err);
+	log_info("audit report programme=%lld room=%lld by=%lld", (long long)pid, (long long)room,
+	         (long long)job->user_id);
+	return EM_OK;
+}
+
+static const struct stmt st_thresholds = {
+    "audit_thresholds",
+    "UPDATE programmes SET flag_inactive_days = COALESCE(NULLIF($2::int, -1), "
+    "flag_inactive_days), flag_unsigned_days = COALESCE(NULLIF($3::int, -1), "
+    "flag_unsigned_days), flag_never_logged_in_days = COALESCE(NULLIF($4::int, -1), "
+    "flag_never_logged_in_days) WHERE id = $1 RETURNING flag_inactive_days, "
+    "flag_unsigned_days, flag_never_logged_in_days"};
+
+int audit_thresholds_run(struct db_conn *c, struct db_job *job)
+{
+	int64_t pid = 0;
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	if (!job_int(job, "programme_id", 0))
+		return db_job_fail(job, EM_ERR_MISSING_FIELD, "args.programme_id: required");
+	if ((err = store_begin(c)))
+		return fail_db(c, job, err);
+	if ((err = audit_scope(c, job, &pid)))
+		return err;
+	params_int(&p, pid);
+	params_int(&p, job_int(job, "inactive_days", -1));
+	params_int(&p, job_int(job, "unsigned_days", -1));
+	params_int(&p, job_int(job, "never_logged_in_days", -1));
+	if (!(r = store_exec(c, &st_thresholds, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	job->result = json_pack("{s:I, s:{s:I, s:I, s:I}}", "programme_id", (json_int_t)pid,
+	                        "thresholds", "inactive_days", (json_int_t)store_int(r, 0, 0),
+	                        "unsigned_days", (json_int_t)store_int(r, 0, 1),
+	                        "never_logged_in_days", (json_int_t)store_int(r, 0, 2));
+	PQclear(r);
+	if ((err = store_commit(c)))
+		return fail_db(c, job, err);
+	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
+}
+
+/* Members of the room and managers of its programme may read its trail. */
+static const struct stmt st_access_log = {
+    "audit_access_log",
+    "SELECT audit_access_list($1)::text FROM rooms r WHERE r.id = $1 AND (EXISTS (SELECT 1 "
+    "FROM room_members m WHERE m.room_id = r.id AND m.user_id = $2 AND m.removed_at IS NULL) "
+    "OR EXISTS (SELECT 1 FROM programme_people pp WHERE pp.programme_id = r.programme_id "
+    "AND pp.user_id = $2 AND pp.role = 'manager'))"};
+
+int room_access_log_run(struct db_conn *c, struct db_job *job)
+{
+	int64_t room = job_int(job, "room_id", 0);
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_int(&p, room);
+	params_int(&p, job->user_id);
+	if (!(r = store_exec(c, &st_access_log, &p, &err, NULL)))
+		return db_job_fail(job, err, NULL);
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return db_job_fail(job, EM_ERR_NOT_FOUND, "no room %lld that you are in or manage",
+		                   (long long)room);
+	}
+	job->result = json_pack("{s:I, s:o}", "room_id", (json_int_t)room, "views",
+	                        json_loads(store_str(r, 0, 0), 0, NULL));
+	PQclear(r);
+	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
+}
+
+/* ---- the scheduler's rollup job ------------------------------------------------ */
+
+static const struct stmt st_rollup_all = {"audit_rollup_all", "SELECT stats_rollup(NULL, $1)"};
+
+static int rollup_run(struct db_conn *c, struct db_job *job)
+{
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_int(&p, ROLLUP_BATCH);
+	if (!(r = store_exec(c, &st_rollup_all, &p, &err, NULL)))
+		return db_job_fail(job, err, NULL);
+	PQclear(r);
+	return EM_OK;
+}
+
+int audit_rollup_submit(void)
+{
+	struct db_job *job = db_job_new();
+
+	if (!job)
+		return -1;
+	job->slot = UINT32_MAX;
+	job->no_reply = 1;
+	job->run = rollup_run;
+	if (db_submit(job)) {
+		db_job_free(job);
+		return -1;
+	}
+	return 0;
+}
