@@ -66,8 +66,10 @@ static const struct stmt st_former = {
                                                     "a.user_id = rm.user_id AND a.removed_at IS "
                                                     "NULL) GROUP BY u.id ORDER BY u.username"};
 
-static const struct stmt st_rotate = {"room_rotate",
-                                      "UPDATE rooms SET rotate_required = true WHERE id = $1"};
+/* Only a change of the roster needs a new key: an unsigned member joining or leaving does not. */
+static const struct stmt st_rotate = {
+    "room_rotate", "UPDATE rooms SET rotate_required = true WHERE id = $1 AND EXISTS (SELECT 1 "
+                   "FROM room_members WHERE room_id = $1 AND user_id = $2 AND roster)"};
 
 static const struct stmt st_room_insert = {
     "room_insert",
@@ -237,8 +239,9 @@ static json_t *room_json(struct db_conn *c, const struct room *room, int *err)
 }
 
 /*
- * Inside the room's transaction: a member joined or left, so the next message
- * needs a new key epoch; tells the user and the room once committed.
+ * Inside the room's transaction: a member joined or left; if they are (were) on
+ * the roster the next message needs a new key epoch. Tells the user and the
+ * room once committed.
  */
 static int members_changed(struct db_conn *c, struct db_job *job, int64_t room_id, int64_t user_id,
                            const char *change)
@@ -248,6 +251,7 @@ static int members_changed(struct db_conn *c, struct db_job *job, int64_t room_i
 	int err;
 
 	params_int(&p, room_id);
+	params_int(&p, user_id);
 	if (!(r = store_exec(c, &st_rotate, &p, &err, NULL)))
 		return err;
 	PQclear(r);
