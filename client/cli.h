@@ -195,5 +195,13 @@ int cmd_notices(struct cli *cli, int argc, char **argv);
 int cmd_calendar_url(struct cli *cli, int argc, char **argv);
 int cmd_calendar_revoke(struct cli *cli, int argc, char **argv);
 int cmd_calendar_export(struct cli *cli, int argc, char **argv);
+int cmd_agreement_show(struct cli *cli, int argc, char **argv);
+int cmd_agreement_sign(struct cli *cli, int argc, char **argv);
+int cmd_agreement_propose(struct cli *cli, int argc, char **argv);
+int cmd_agreement_template(struct cli *cli, int argc, char **argv);
+int cmd_consent_list(struct cli *cli, int argc, char **argv);
+int cmd_consent_grant(struct cli *cli, int argc, char **argv);
+int cmd_consent_withdraw(struct cli *cli, int argc, char **argv);
+int cmd_export(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -547,10 +547,12 @@ int cmd_agreement_propose(struct cli *cli, int argc, char **argv)
 	}
 	pending = json_object_get(json_object_get(res, "agreement"), "pending");
 	printf("Proposed. Version %lld of the agreement of room %lld is pending until every party "
-	       "signs it (`ementor agreement sign %lld`); the active version stays in force "
-	       "meanwhile.\n",
+	       "signs it (`ementor agreement sign %lld`)%s.\n",
 	       (long long)json_integer_value(json_object_get(pending, "version")), (long long)room,
-	       (long long)room);
+	       (long long)room,
+	       json_is_object(json_object_get(json_object_get(res, "agreement"), "active"))
+	           ? "; the active version stays in force meanwhile"
+	           : "");
 out:
 	json_decref(res);
 	conn_free(c);

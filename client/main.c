@@ -20,14 +20,14 @@ struct command {
 
 static const struct command commands[] = {
     {"register", NULL, cmd_register,
-     "register --invite CODE --username NAME [--display-name NAME]"},
+     "register --invite CODE --username NAME [--display-name NAME] [--accept-privacy]"},
     {"login", NULL, cmd_login, "login USERNAME"},
     {"logout", NULL, cmd_logout, "logout"},
     {"whoami", NULL, cmd_whoami, "whoami"},
     {"passwd", NULL, cmd_passwd, "passwd"},
     {"programme", "create", cmd_programme_create,
      "programme create --name NAME --starts YYYY-MM-DD --ends YYYY-MM-DD "
-     "[--max-group-mentees N]"},
+     "[--max-group-mentees N] [--agreement required|optional] [--retention-days N]"},
     {"programme", "list", cmd_programme_list, "programme list"},
     {"programme", "show", cmd_programme_show, "programme show ID"},
     {"invite", "create", cmd_invite_create,
@@ -62,6 +62,17 @@ static const struct command commands[] = {
     {"calendar", "url", cmd_calendar_url, "calendar url"},
     {"calendar", "revoke", cmd_calendar_revoke, "calendar revoke"},
     {"calendar", "export", cmd_calendar_export, "calendar export"},
+    {"agreement", "show", cmd_agreement_show, "agreement show ROOM"},
+    {"agreement", "sign", cmd_agreement_sign, "agreement sign ROOM [--yes]"},
+    {"agreement", "propose", cmd_agreement_propose, "agreement propose ROOM --add-term TEXT"},
+    {"agreement", "template", cmd_agreement_template,
+     "agreement template show PROGRAMME | agreement template edit PROGRAMME --file PATH"},
+    {"consent", "list", cmd_consent_list, "consent list"},
+    {"consent", "grant", cmd_consent_grant, "consent grant share_progress --programme ID"},
+    {"consent", "withdraw", cmd_consent_withdraw,
+     "consent withdraw share_progress --programme ID | agreement --room ID | "
+     "data_processing [--yes]"},
+    {"export", NULL, cmd_export, "export [--output FILE]"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -71,8 +82,9 @@ static const char usage_head[] =
     "The command-line client of ementor, end-to-end encrypted e-mentoring.\n"
     "\n"
     "Account:\n"
-    "  register --invite CODE --username NAME [--display-name NAME]\n"
-    "                     create your account from an invite, then log in\n"
+    "  register --invite CODE --username NAME [--display-name NAME] [--accept-privacy]\n"
+    "                     accept the privacy notice, create your account from an\n"
+    "                     invite, then log in\n"
     "  login USERNAME     log in on this device and unlock your keys\n"
     "  logout             end the session saved on this device\n"
     "  whoami             who you are, your key fingerprint, your programmes\n"
@@ -80,7 +92,8 @@ static const char usage_head[] =
     "\n"
     "Programmes (create and invite: managers):\n"
     "  programme create --name NAME --starts YYYY-MM-DD --ends YYYY-MM-DD\n"
-    "                   [--max-group-mentees N]\n"
+    "                   [--max-group-mentees N] [--agreement required|optional]\n"
+    "                   [--retention-days N]\n"
     "  programme list\n"
     "  programme show ID\n"
     "  invite create --programme ID --role mentor|mentee|manager [--expires-days N]\n"
@@ -125,6 +138,26 @@ static const char usage_head[] =
     "  calendar url       a secret feed URL for your calendar app\n"
     "  calendar revoke    turn the feed URL off\n"
     "  calendar export    the same iCalendar document on standard output\n"
+    "\n"
+    "Agreements (every party of a room signs its mentoring agreement; only those\n"
+    "who signed the active version are sealed the room's key):\n"
+    "  agreement show ROOM           versions, terms, parties; signatures checked here\n"
+    "  agreement sign ROOM [--yes]   sign the pending (or active) version\n"
+    "  agreement propose ROOM --add-term TEXT\n"
+    "                     add a term: a new version for everyone to sign\n"
+    "  agreement template show PROGRAMME\n"
+    "  agreement template edit PROGRAMME --file PATH   (managers; - for stdin)\n"
+    "\n"
+    "Consent and your data:\n"
+    "  consent list                  your consent records, signatures checked here\n"
+    "  consent grant share_progress --programme ID\n"
+    "  consent withdraw share_progress --programme ID\n"
+    "  consent withdraw agreement --room ID    leave the room's roster\n"
+    "  consent withdraw data_processing [--yes]\n"
+    "                     ERASES YOUR ACCOUNT\n"
+    "  export [--output FILE]\n"
+    "                     everything the server holds about you, with your rooms'\n"
+    "                     messages decrypted here, as JSON\n"
     "\n"
     "Options (before or after the command):\n"
     "  --server URL   the server (default: $EMENTOR_SERVER, else the server of the\n"

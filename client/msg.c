@@ -165,7 +165,7 @@ int msg_report(struct msg_ctx *m, int rc, int64_t room_id)
 	if (m->err == EM_ERR_AGREEMENT_UNSIGNED)
 		return cli_fail(rc,
 		                "you have not signed the agreement of room %lld: run `ementor "
-		                "agreement sign %lld`",
+		                "agreement sign %lld` (agreement_unsigned)",
 		                (long long)room_id, (long long)room_id);
 	if (m->err == EM_ERR_NOT_MEMBER)
 		return cli_fail(rc,
@@ -773,14 +773,41 @@ static int msg_roster(struct msg_ctx *m, struct msg_room *r, int64_t *ids, size_
 	int rc;
 
 	*n = 0;
-	if (!r->on_roster) {
-		m->err = EM_ERR_AGREEMENT_UNSIGNED;
-		return CLI_EXIT_REFUSED;
-	}
 	rc = msg_call(m, EM_OP_AGREEMENT_SHOW, json_pack("{s:I}", "room_id", (json_int_t)r->id),
 	              &res);
 	if (rc)
 		return rc;
+	if (!r->on_roster) {
+		json_t *pending = json_object_get(res, "pending");
+		int me;
+
+		/* Signed the pending version already: say who is missing, not "sign". */
+		if (json_is_object(pending) && msg_version_parse(pending, r->id, &v) == 0 &&
+		    (me = msg_version_party(&v, m->session.user_id)) >= 0 &&
+		    json_is_string(json_object_get(v.party[me], "signature"))) {
+			char waiting[256] = "";
+
+			for (size_t i = 0; i < v.n; i++) {
+				if (json_is_string(json_object_get(v.party[i], "signature")))
+					continue;
+				if (waiting[0])
+					strncat(waiting, ", ",
+					        sizeof(waiting) - strlen(waiting) - 1);
+				strncat(waiting, cli_str(v.party[i], "username", "?"),
+				        sizeof(waiting) - strlen(waiting) - 1);
+			}
+			rc = msg_refuse(
+			    m, EM_ERR_AGREEMENT_UNSIGNED,
+			    "you have signed version %u of the agreement of room %lld, but "
+			    "it is in force only once every party has: waiting for %s "
+			    "(agreement_unsigned)",
+			    v.version, (long long)r->id, waiting[0] ? waiting : "-");
+		} else {
+			m->err = EM_ERR_AGREEMENT_UNSIGNED;
+			rc = CLI_EXIT_REFUSED;
+		}
+		goto out;
+	}
 	active = json_object_get(res, "active");
 	if (!json_is_false(json_object_get(res, "required"))) {
 		if (!json_is_object(active)) {

@@ -55,6 +55,8 @@ on "$B" gia register --invite "$(invite mentee)" --username gia >/dev/null
 on "$A" hal register --invite "$(invite mentee)" --username hal >/dev/null
 on "$A" maria room create --programme 1 --kind pair --member sam --member lea >/dev/null
 on "$B" maria room create --programme 1 --kind group --name G --member tom --member gia --member hal >/dev/null
+EMENTOR_SERVER="$A" sign_room 1 maria sam lea
+EMENTOR_SERVER="$B" sign_room 2 maria tom gia hal
 expect_ok "a first message through node A" on "$A" sam send 1 "m-1"
 
 # --- a live chat on node B, messages sent through node A ------------------------------

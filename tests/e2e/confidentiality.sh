@@ -32,6 +32,8 @@ as sam register --invite "$(invite mentor)" --username sam >/dev/null
 for u in lea max zoe; do as "$u" register --invite "$(invite mentee)" --username "$u" >/dev/null; done
 as maria room create --programme 1 --kind pair --member sam --member lea >/dev/null
 as maria room create --programme 1 --kind group --member sam --member max --member zoe >/dev/null
+sign_room 1 maria sam lea
+sign_room 2 maria sam max zoe
 
 : >"$T/secrets"
 say() { # say USER ROOM: sends a fresh random sentence and remembers it

@@ -34,6 +34,7 @@ invite() { as maria --json invite create --programme 1 --role "$1" | sed -nE 's/
 as sam register --invite "$(invite mentor)" --username sam >/dev/null
 as lea register --invite "$(invite mentee)" --username lea >/dev/null
 as maria room create --programme 1 --kind pair --member sam --member lea >/dev/null
+sign_room 1 maria sam lea
 expect_ok "a first message opens the room's key epoch" as sam send 1 "warm-up"
 
 if [[ "$SIG" == TERM ]]; then

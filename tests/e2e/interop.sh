@@ -79,6 +79,8 @@ room="$(tr -d ' \n' <<<"$LAST" | grep -oE '"room":\{"id":[0-9]+' | grep -oE '[0-
 expect_match "the room has an id" '^[0-9]+$' "$room"
 expect_ok "the JS mentee is in the room (CLI room show)" as sam room show "$room"
 expect_match "room show lists the JS mentee" 'jess' "$LAST"
+sign_room "$room" maria sam
+expect_ok "the JS mentee signs the agreement with the JS client" jsctl sign --username jess "$room"
 
 # --- messages: CLI -> JS -> CLI ---------------------------------------------
 

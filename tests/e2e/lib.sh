@@ -43,11 +43,36 @@ e2e_cert() {
 	export EMENTOR_CA="$CERT"
 }
 
-# as USER ementor-args...: runs the CLI with USER's home directory.
+# as USER ementor-args...: runs the CLI with USER's home directory. A
+# `register` accepts the privacy notice (--accept-privacy): there is no
+# terminal to ask on.
 as() {
-	local who="$1"
+	local who="$1" i cmd=""
 	shift
-	"$BIN/ementor" --home "$T/home/$who" "$@"
+	local args=("$@")
+	for ((i = 0; i < ${#args[@]}; i++)); do
+		case "${args[i]}" in
+		--server | --ca | --home) i=$((i + 1)) ;;
+		-*) ;;
+		*)
+			cmd="${args[i]}"
+			break
+			;;
+		esac
+	done
+	[[ "$cmd" != register ]] || args+=(--accept-privacy)
+	"$BIN/ementor" --home "$T/home/$who" "${args[@]}"
+}
+
+# sign_room ROOM USER...: each USER (the manager who made the room included:
+# a party too) signs the room's mentoring agreement. Messages flow only
+# between those on the roster, i.e. once every party has signed.
+sign_room() {
+	local room="$1" who
+	shift
+	for who in "$@"; do
+		expect_ok "$who signs the agreement of room $room" as "$who" agreement sign "$room" --yes
+	done
 }
 
 ok() {

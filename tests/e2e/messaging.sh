@@ -48,6 +48,9 @@ pair="$(room_id --programme "$prog" --kind pair --member sam --member mia)"
 group="$(room_id --programme "$prog" --kind group --name "Group A" \
 	--member tom --member gm1 --member gm2 --member gm3 --member gm4 --member gm5)"
 expect_match "a pair room and a group room exist" '^[0-9]+ [0-9]+$' "$pair $group"
+# every party signs the rooms' agreements (the manager who made them too)
+sign_room "$pair" maria sam mia
+sign_room "$group" maria tom gm1 gm2 gm3 gm4 gm5
 
 # --- a pair, both ways ----------------------------------------------------------
 expect_ok "the mentor sends to the pair room" as sam send "$pair" "hello mia, welcome"
@@ -105,6 +108,8 @@ done
 # --- a newcomer: earlier messages are shown with the reason, never hidden -----------
 expect_ok "a new mentee registers" as gm6 register --invite "$(invite mentee)" --username gm6
 expect_ok "and joins the group" as maria room add "$group" gm6
+# the new version (gm5 gone, gm6 in) is signed by all its parties: gm6 joins the roster
+sign_room "$group" maria tom gm1 gm2 gm3 gm4 gm6
 expect_ok "the mentor welcomes the newcomer" as tom send "$group" "welcome gm6"
 expect_ok "the newcomer reads the group" as gm6 read "$group"
 expect_match "earlier messages say why they cannot be read" \

@@ -41,6 +41,7 @@ expect_ok "mentor registers" as sam register --invite "$(invite mentor)" --usern
 expect_ok "mentee registers" as mia register --invite "$(invite mentee)" --username mia
 pair="$(as maria --json room create --programme "$prog" --kind pair --member sam --member mia |
 	tr -d ' \n' | grep -oE '"room":\{"id":[0-9]+' | grep -oE '[0-9]+$')"
+sign_room "$pair" maria sam mia
 expect_ok "the mentor sends one message" as sam send "$pair" "hello"
 expect_fail "a room that does not exist is refused" 1 not_found as mia room show 999999
 expect_fail "another one" 1 not_found as sam room show 999998

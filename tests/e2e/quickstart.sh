@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # tests/e2e/quickstart.sh - the README quickstart with real processes: a real
 # ementord over TLS on a fresh database and the real ementor CLI, one home
-# directory per person. Then the refusals a user would meet: a mentee
-# creating a room, a sixth mentee, a wrong password, a used invite, requests
+# directory per person, the privacy notice accepted at registration and the
+# room's agreement signed by every party before the first message. Then the
+# refusals a user would meet: registering without accepting the notice, a
+# mentee creating a room, a sixth mentee, a wrong password, a used invite, requests
 # before login; and that everything survives a server restart.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -29,6 +31,9 @@ expect_ok "manager registers with the first-run code" \
 expect_match "registration shows the key fingerprint" 'fingerprint: ([0-9a-f]{4} ){7}[0-9a-f]{4}' "$LAST"
 expect_fail "a used invite is refused" 1 "invite" \
 	as other register --invite "$code" --username other
+expect_fail "registering without a terminal to accept the privacy notice is refused" 2 \
+	"accept-privacy" setsid -w "$BIN/ementor" --home "$T/home/shy" register --invite "$code" --username shy </dev/null
+expect_match "the privacy notice is shown first" 'Privacy notice \(version' "$LAST"
 
 expect_ok "manager creates a programme" \
 	as maria programme create --name "Spring 2027" --starts 2027-03-01 --ends 2027-08-31
@@ -43,6 +48,12 @@ expect_ok "second mentor registers" as tom register --invite "$(invite mentor)" 
 
 expect_ok "manager creates a pair room" \
 	as maria room create --programme "$prog" --kind pair --member sam --member mentee1
+pair="$(sed -nE 's/^Created room ([0-9]+).*/\1/p' <<<"$LAST")"
+# README step 7: every party signs the room's agreement, then they talk
+sign_room "$pair" maria sam mentee1
+expect_ok "the mentor writes to the pair room" as sam send "$pair" "Welcome! When shall we meet?"
+expect_ok "the mentee reads it" as mentee1 read "$pair"
+expect_match "decrypted on the mentee's device" 'sam: Welcome! When shall we meet\?' "$LAST"
 expect_ok "manager creates a group room" \
 	as maria room create --programme "$prog" --kind group --name "Group A" --member tom
 group="$(as maria --json room list | tr -d ' \n' | grep -oE '"id":[0-9]+,"programme_id":[0-9]+,"kind":"group"' | grep -oE '^"id":[0-9]+' | grep -oE '[0-9]+')"

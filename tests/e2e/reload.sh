@@ -32,6 +32,7 @@ invite() { as maria --json invite create --programme 1 --role "$1" | sed -nE 's/
 as sam register --invite "$(invite mentor)" --username sam >/dev/null
 as lea register --invite "$(invite mentee)" --username lea >/dev/null
 as maria room create --programme 1 --kind pair --member sam --member lea >/dev/null
+sign_room 1 maria sam lea
 expect_ok "a first message" as sam send 1 "before the reload"
 
 # an open chat across the reload

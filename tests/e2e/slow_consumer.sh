@@ -30,6 +30,8 @@ invite() { as maria --json invite create --programme 1 --role "$1" | sed -nE 's/
 jsctl register --invite "$(invite mentor)" --username fast >/dev/null
 jsctl register --invite "$(invite mentee)" --username slow >/dev/null
 as maria room create --programme 1 --kind pair --member fast --member slow >/dev/null
+sign_room 1 maria
+for who in fast slow; do expect_ok "$who signs the agreement of room 1 (JS client)" jsctl sign --username "$who" 1; done
 
 export EMENTOR_SLOW_ROOM=1 EMENTOR_SLOW_SENDER=fast EMENTOR_SLOW_READER=slow
 export EMENTOR_SLOW_PID="$EM_SERVER_PID" EMENTOR_SLOW_COUNT="${EMENTOR_SLOW_COUNT:-2000}"

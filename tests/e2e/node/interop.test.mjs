@@ -22,6 +22,12 @@
 //                                   directory, for a live message while synced
 // interop.sh then checks with `ementor read ROOM --json` that the CLI reads
 // both JS texts. tests/e2e/run_node.sh does not run this file.
+//
+// Room keys go to a room's roster only (PROTOCOL.md section 7): every party
+// of a room's agreement signs it before anyone commits or sends. In the pair
+// room the C CLI (manager, mentor) and jsctl (the JS mentee) sign in
+// interop.sh; here JS checks every one of those signatures (7.2). In the
+// JS group room the JS client signs for every party, the manager included.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,7 +36,7 @@ import { promisify } from 'node:util';
 import { requireEnv } from './lib.mjs';
 import {
   Client, ProtocolError, CryptoError, ready, b64, unb64, fingerprint, verifyMessage, openMessage,
-  encryptMessage, sealRoomKey, commitSigned, safetyNumber, label, u64,
+  encryptMessage, sealRoomKey, commitSigned, safetyNumber, label, u64, agreementBytes, signAsEveryParty,
 } from './client.mjs';
 
 const env = (name) => requireEnv(name);
@@ -124,6 +130,27 @@ test('the JS mentee (registered by JS from a CLI invite) logs in and sees the CL
   assert.equal(room.kind, 'pair');
   assert.deepEqual(room.members.map((m) => m.username), [cliUser, jsUser], 'mentor first');
   for (const m of room.members) assert.equal(m.fingerprint, fingerprint(unb64(m.sign_pk), unb64(m.box_pk)));
+});
+
+test('the pair room\'s agreement: the C CLI\'s and jsctl\'s signatures verify in JS over agreement_bytes (7.2)', async (t) => {
+  const room = await js.roomShow(roomId);
+  const a = await js.agreementShow(roomId);
+  if (!a.required) {
+    t.skip('interop.sh made the programme without agreements');
+    return;
+  }
+  assert.ok(a.active, 'every party signed: there is an active version');
+  assert.deepEqual(a.active.parties.map((p) => p.role).sort(), ['manager', 'mentee', 'mentor']);
+  assert.deepEqual(a.active.parties.map((p) => p.user_id), [...a.active.parties.map((p) => p.user_id)].sort((x, y) => x - y),
+    'parties in ascending user_id');
+  const bytes = agreementBytes(roomId, a.active);
+  for (const p of a.active.parties) {
+    assert.ok(sodium.crypto_sign_verify_detached(unb64(p.signature), bytes, js.pins.get(p.user_id).signPk),
+      `${p.username}'s signature (made by ${p.username === jsUser ? 'jsctl' : 'the C CLI'}) verifies`);
+  }
+  const recipients = await js.rosterFor(roomId, room);
+  assert.deepEqual(recipients.map((m) => m.username).sort(), [cliUser, jsUser].sort());
+  assert.ok(room.members.every((m) => m.roster === true), 'room.show: both members on the roster');
 });
 
 test('sync replays the message the C CLI sent; JS verifies the CLI\'s room key and signature and decrypts it', async () => {
@@ -279,6 +306,27 @@ test('JS: the manager invites three people who register with the JS client; a gr
     const ev = await people[who].nextEvent('room', (d) => d.room_id === group);
     assert.equal(ev.change, 'added');
   }
+});
+
+/** username -> logged-in Client of everyone in this file (signAsEveryParty uses them). */
+function logins() {
+  const out = { [manager.user.username]: manager };
+  for (const [who, c] of Object.entries(people)) out[nameOf(who)] = c;
+  return out;
+}
+
+test('JS: every party signs the group agreement (the manager who made the room, mentor, mentees)', async () => {
+  const before = await people.jmentor.agreementShow(group);
+  assert.equal(before.required, true);
+  assert.equal(before.active, null);
+  assert.deepEqual(before.roster, []);
+  assert.deepEqual(before.pending.parties.map((p) => p.username).sort(),
+    [manager.user.username, nameOf('jmentor'), nameOf('jmentee1'), nameOf('jmentee2')].sort());
+  const after = await signAsEveryParty(people.jmentor, group, password, logins());
+  assert.equal(after.pending, null);
+  assert.equal(after.active.version, before.pending.version);
+  assert.deepEqual([...after.roster].sort((a, b) => a - b),
+    ['jmentor', 'jmentee1', 'jmentee2'].map((w) => people[w].id).sort((a, b) => a - b));
 });
 
 test('JS: a new room is at epoch 0 with no key and rotate_required; keys.get is empty', async () => {
@@ -552,6 +600,10 @@ test('JS: a member added later gets only the epochs sealed to them after joining
   const current = (await d.roomShow(group)).epoch;
   const before = await d.request('keys.get', { room_id: group });
   assert.deepEqual(before, { epoch: current, envelopes: [] });
+  // not on the roster until every party signs the version that lists them
+  assert.equal((await d.roomShow(group)).members.find((m) => m.id === d.id).roster, false);
+  const agreement = await signAsEveryParty(d, group, password, logins());
+  assert.ok(agreement.roster.includes(d.id), 'on the roster once everyone signed');
   await d.sync();
   const epoch = await d.commitEpoch(group);
   assert.equal(epoch, current + 1);
