@@ -270,6 +270,8 @@ static const struct field_spec f_audit_report[] = {
     F_ID("programme_id", 0),
     F_ID("room_id", 0),
     {"format", FT_STR, 0, 1, 8, check_format, "table, csv or json"},
+    {"offset", FT_INT, 0, 0, 1000000, NULL, NULL},
+    {"limit", FT_INT, 0, 1, 200, NULL, NULL},
     F_END};
 static const struct field_spec f_audit_thresholds[] = {
     F_ID("programme_id", 1),

@@ -26,25 +26,38 @@ CREATE TABLE member_stats (
     PRIMARY KEY (room_id, user_id)
 );
 
--- One row per change of speaker: the first message of a run answers the run before it.
-CREATE TABLE response_times (
-    room_id        bigint NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
-    responder_id   bigint NOT NULL,
-    responder_role text NOT NULL,
-    at             timestamptz NOT NULL,
-    seconds        double precision NOT NULL
-);
-CREATE INDEX response_times_room ON response_times (room_id);
+-- Durations are kept as histograms with 5 % wide buckets (bucket 0: under a
+-- second; bucket b >= 1: [1.05^(b-1), 1.05^b) seconds), so a percentile of any
+-- room or programme is read from a few hundred rows whatever the traffic, to
+-- within 2.5 %.
+CREATE FUNCTION hist_bucket(seconds double precision) RETURNS smallint AS $$
+    SELECT CASE WHEN seconds < 1 THEN 0
+                ELSE LEAST(32000, 1 + floor(ln(seconds) / ln(1.05)))::smallint END
+$$ LANGUAGE sql IMMUTABLE;
 
--- One row per receipt that moves a reader past a message of someone else:
--- how long the oldest newly read message had waited.
-CREATE TABLE read_delays (
-    room_id   bigint NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
-    reader_id bigint NOT NULL,
-    at        timestamptz NOT NULL,
-    seconds   double precision NOT NULL
+-- The value reported for a bucket: the geometric middle of its bounds.
+CREATE FUNCTION hist_value(bucket smallint) RETURNS double precision AS $$
+    SELECT CASE WHEN bucket = 0 THEN 0 ELSE power(1.05, bucket - 1) * sqrt(1.05) END
+$$ LANGUAGE sql IMMUTABLE;
+
+-- Response times: at each change of speaker, the first message of the new
+-- run answers the run before it (time since that run's first message).
+CREATE TABLE response_hist (
+    room_id        bigint NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    responder_role text NOT NULL CHECK (responder_role IN ('mentor', 'mentee')),
+    bucket         smallint NOT NULL,
+    n              integer NOT NULL,
+    PRIMARY KEY (room_id, responder_role, bucket)
 );
-CREATE INDEX read_delays_room ON read_delays (room_id);
+
+-- Time until read: per receipt that moves a reader past someone else's
+-- messages, how long the oldest newly read one had waited.
+CREATE TABLE read_hist (
+    room_id bigint NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    bucket  smallint NOT NULL,
+    n       integer NOT NULL,
+    PRIMARY KEY (room_id, bucket)
+);
 
 CREATE FUNCTION receipts_read_delay() RETURNS trigger AS $$
 DECLARE
@@ -54,11 +67,12 @@ BEGIN
         old_seq := OLD.read_seq;
     END IF;
     IF NEW.read_seq > old_seq THEN
-        INSERT INTO read_delays (room_id, reader_id, at, seconds)
-        SELECT NEW.room_id, NEW.user_id, now(), GREATEST(0, extract(epoch FROM now() - m.created_at))
+        INSERT INTO read_hist (room_id, bucket, n)
+        SELECT NEW.room_id, hist_bucket(extract(epoch FROM now() - m.created_at)), 1
         FROM messages m WHERE m.room_id = NEW.room_id AND m.seq > old_seq
           AND m.seq <= NEW.read_seq AND m.sender_id <> NEW.user_id
-        ORDER BY m.seq LIMIT 1;
+        ORDER BY m.seq LIMIT 1
+        ON CONFLICT (room_id, bucket) DO UPDATE SET n = read_hist.n + 1;
     END IF;
     RETURN NULL;
 END
@@ -135,10 +149,11 @@ BEGIN
                (array_agg(sender_id ORDER BY seq))[1] AS first_sender
         FROM runs GROUP BY run),
     resp AS (
-        INSERT INTO response_times (room_id, responder_id, responder_role, at, seconds)
-        SELECT rid, s.first_sender, s.role, s.start_at,
-               GREATEST(0, extract(epoch FROM s.start_at - p.start_at))
-        FROM starts s JOIN starts p ON p.run = s.run - 1)
+        INSERT INTO response_hist (room_id, responder_role, bucket, n)
+        SELECT rid, s.role, hist_bucket(extract(epoch FROM s.start_at - p.start_at)), count(*)
+        FROM starts s JOIN starts p ON p.run = s.run - 1 GROUP BY 2, 3
+        ON CONFLICT (room_id, responder_role, bucket) DO UPDATE
+            SET n = response_hist.n + EXCLUDED.n)
     UPDATE room_stats SET seq = (SELECT max(seq) FROM new),
         run_role = l.role, run_start = l.start_at, run_sender = l.first_sender
     FROM (SELECT * FROM starts ORDER BY run DESC LIMIT 1) l
@@ -204,11 +219,11 @@ CREATE VIEW audit_member_stats AS
 CREATE VIEW audit_weekly AS
     SELECT room_id, user_id, week, messages FROM room_activity;
 
-CREATE VIEW audit_response_times AS
-    SELECT room_id, responder_id, responder_role, at, seconds FROM response_times;
+CREATE VIEW audit_response_hist AS
+    SELECT room_id, responder_role, bucket, n FROM response_hist;
 
-CREATE VIEW audit_read_delays AS
-    SELECT room_id, reader_id, at, seconds FROM read_delays;
+CREATE VIEW audit_read_hist AS
+    SELECT room_id, bucket, n FROM read_hist;
 
 CREATE VIEW audit_agreement_parties AS
     SELECT v.room_id, v.version, v.created_at, v.activated_at, p.user_id, p.role,
@@ -250,7 +265,7 @@ DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ementor_audit') THEN
         GRANT SELECT ON audit_programmes, audit_rooms, audit_members, audit_member_stats,
-            audit_weekly, audit_response_times, audit_read_delays, audit_agreement_parties,
+            audit_weekly, audit_response_hist, audit_read_hist, audit_agreement_parties,
             audit_consents, audit_checkpoints, audit_attendance, audit_access_log
             TO ementor_audit;
     END IF;
@@ -258,44 +273,70 @@ END
 $$;
 
 -- The report (PROTOCOL.md 8): one programme, optionally one room, at `now`.
--- Reads only the audit_* views; runs as ementor_audit.
-CREATE FUNCTION audit_report(pid bigint, rid bigint, now timestamptz) RETURNS jsonb AS $$
-WITH prog AS (SELECT * FROM audit_programmes WHERE programme_id = pid),
-rooms AS (SELECT r.* FROM audit_rooms r WHERE r.programme_id = pid
-          AND (rid IS NULL OR r.room_id = rid)),
-members AS (SELECT m.* FROM audit_members m JOIN rooms r USING (room_id)
-            WHERE m.removed_at IS NULL),
-mstats AS (SELECT s.* FROM audit_member_stats s JOIN rooms r USING (room_id)),
-last_week AS (SELECT w.room_id, w.user_id, w.messages FROM audit_weekly w JOIN rooms r USING (room_id)
-              WHERE w.week = date_trunc('week', now)::date - 7),
-resp AS (SELECT t.room_id, t.responder_role,
-                percentile_cont(0.5) WITHIN GROUP (ORDER BY t.seconds) AS p50,
-                percentile_cont(0.9) WITHIN GROUP (ORDER BY t.seconds) AS p90, count(*) AS n
-         FROM audit_response_times t JOIN rooms r USING (room_id) WHERE t.at <= now
-         GROUP BY t.room_id, t.responder_role),
-reads AS (SELECT d.room_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY d.seconds) AS p50,
-                 count(*) AS n
-          FROM audit_read_delays d JOIN rooms r USING (room_id) WHERE d.at <= now
-          GROUP BY d.room_id),
-active_v AS (SELECT DISTINCT ON (a.room_id) a.room_id, a.version, a.activated_at
-             FROM audit_agreement_parties a JOIN rooms r USING (room_id)
-             WHERE a.activated_at IS NOT NULL ORDER BY a.room_id, a.version DESC),
-latest_v AS (SELECT DISTINCT ON (a.room_id) a.room_id, a.version
-             FROM audit_agreement_parties a JOIN rooms r USING (room_id)
-             ORDER BY a.room_id, a.version DESC),
-parties AS (SELECT a.* FROM audit_agreement_parties a JOIN latest_v l
-            ON l.room_id = a.room_id AND l.version = a.version),
-active_parties AS (SELECT a.* FROM audit_agreement_parties a JOIN active_v v
-                   ON v.room_id = a.room_id AND v.version = a.version),
-consents AS (SELECT c.* FROM audit_consents c WHERE c.user_id IN (SELECT user_id FROM members)),
-cps AS (SELECT c.*, (SELECT jsonb_agg(jsonb_build_object(
-                        'user_id', a.user_id, 'attended', a.attended, 'confirmed', a.confirmed)
-                        ORDER BY a.user_id)
-                     FROM audit_attendance a WHERE a.checkpoint_id = c.checkpoint_id) AS attendance
-        FROM audit_checkpoints c JOIN rooms r USING (room_id)),
-room_last AS (SELECT r.room_id, GREATEST(r.created_at, max(s.last_at)) AS last_at,
-                     COALESCE(sum(s.messages), 0) AS messages
-              FROM rooms r LEFT JOIN mstats s USING (room_id) GROUP BY r.room_id, r.created_at),
+-- Reads only the audit_* views; runs as ementor_audit. Set-based: every
+-- per-room piece is grouped by room once and joined, so the cost grows with
+-- the rows of the rollups, not with rooms x rows.
+CREATE FUNCTION audit_report(pid bigint, rid bigint, now timestamptz, off integer, lim integer)
+RETURNS jsonb AS $$
+WITH prog AS MATERIALIZED (SELECT * FROM audit_programmes WHERE programme_id = pid),
+rooms AS MATERIALIZED (SELECT r.* FROM audit_rooms r WHERE r.programme_id = pid
+                       AND (rid IS NULL OR r.room_id = rid)),
+members AS MATERIALIZED (SELECT m.* FROM audit_members m
+                         WHERE m.room_id IN (SELECT room_id FROM rooms) AND m.removed_at IS NULL),
+mstats AS MATERIALIZED (SELECT s.* FROM audit_member_stats s
+                        WHERE s.room_id IN (SELECT room_id FROM rooms)),
+last_week AS (SELECT w.room_id, w.user_id, w.messages FROM audit_weekly w
+              WHERE w.room_id IN (SELECT room_id FROM rooms)
+                AND w.week = date_trunc('week', now)::date - 7),
+-- percentiles from the histograms: the first bucket whose running count reaches p of the total
+resp_cum AS (SELECT h.room_id, h.responder_role, h.bucket,
+                    sum(h.n) OVER (PARTITION BY h.room_id, h.responder_role ORDER BY h.bucket) AS cum,
+                    sum(h.n) OVER (PARTITION BY h.room_id, h.responder_role) AS total
+             FROM audit_response_hist h WHERE h.room_id IN (SELECT room_id FROM rooms)),
+resp AS (SELECT room_id, responder_role,
+                jsonb_build_object(
+                    'median_s', round(hist_value(min(bucket) FILTER (WHERE cum >= 0.5 * total))),
+                    'p90_s', round(hist_value(min(bucket) FILTER (WHERE cum >= 0.9 * total))),
+                    'n', max(total)) AS doc
+         FROM resp_cum GROUP BY room_id, responder_role),
+reads AS (SELECT room_id, round(hist_value(min(bucket) FILTER (WHERE cum >= 0.5 * total))) AS p50
+          FROM (SELECT h.room_id, h.bucket,
+                       sum(h.n) OVER (PARTITION BY h.room_id ORDER BY h.bucket) AS cum,
+                       sum(h.n) OVER (PARTITION BY h.room_id) AS total
+                FROM audit_read_hist h WHERE h.room_id IN (SELECT room_id FROM rooms)) x
+          GROUP BY room_id),
+prog_resp AS (SELECT round(hist_value(min(bucket) FILTER (WHERE cum >= 0.5 * total))) AS p50
+              FROM (SELECT bucket, sum(n) OVER (ORDER BY bucket) AS cum, sum(n) OVER () AS total
+                    FROM (SELECT bucket, sum(n) AS n FROM audit_response_hist
+                          WHERE room_id IN (SELECT room_id FROM rooms) GROUP BY bucket) b) x),
+versions AS MATERIALIZED (
+    SELECT a.* FROM audit_agreement_parties a WHERE a.room_id IN (SELECT room_id FROM rooms)),
+active_v AS (SELECT room_id, max(version) AS version FROM versions
+             WHERE activated_at IS NOT NULL GROUP BY room_id),
+latest_v AS (SELECT room_id, max(version) AS version FROM versions GROUP BY room_id),
+parties AS MATERIALIZED (SELECT a.* FROM versions a JOIN latest_v l
+                         ON l.room_id = a.room_id AND l.version = a.version),
+consents AS MATERIALIZED (SELECT c.* FROM audit_consents c
+                          WHERE c.user_id IN (SELECT user_id FROM members)),
+member_consents AS (
+    SELECT m.room_id, m.user_id, jsonb_object_agg(c.purpose || ':' || c.subject, c.action) AS doc
+    FROM members m JOIN consents c ON c.user_id = m.user_id
+    WHERE (c.purpose <> 'agreement' OR c.subject = 'room:' || m.room_id)
+      AND (c.purpose <> 'share_progress' OR c.subject = 'programme:' || pid)
+    GROUP BY m.room_id, m.user_id),
+withdrawn AS (SELECT m.room_id, m.user_id, m.username FROM members m JOIN consents c
+              ON c.user_id = m.user_id AND c.purpose = 'agreement'
+             AND c.subject = 'room:' || m.room_id AND c.action = 'withdraw'),
+cps AS MATERIALIZED (SELECT c.* FROM audit_checkpoints c WHERE c.room_id IN (SELECT room_id FROM rooms)),
+attendance AS (SELECT a.checkpoint_id, jsonb_agg(jsonb_build_object(
+                   'user_id', a.user_id, 'attended', a.attended, 'confirmed', a.confirmed)
+                   ORDER BY a.user_id) AS doc
+               FROM audit_attendance a WHERE a.checkpoint_id IN (SELECT checkpoint_id FROM cps)
+               GROUP BY a.checkpoint_id),
+room_last AS MATERIALIZED (
+    SELECT r.room_id, GREATEST(r.created_at, max(s.last_at)) AS last_at,
+           COALESCE(sum(s.messages), 0) AS messages
+    FROM rooms r LEFT JOIN mstats s USING (room_id) GROUP BY r.room_id, r.created_at),
 member_docs AS (
     SELECT m.room_id, jsonb_agg(jsonb_build_object(
         'user_id', m.user_id, 'username', m.username, 'display_name', m.display_name,
@@ -304,101 +345,97 @@ member_docs AS (
         'days_inactive', floor(extract(epoch FROM now - COALESCE(s.last_at, m.added_at)) / 86400),
         'messages_last_week', COALESCE(lw.messages, 0),
         'messages_per_week', round(COALESCE(s.messages, 0) / GREATEST(1, extract(epoch FROM
-            LEAST(now, (SELECT ends_on FROM prog)::timestamptz) -
-            GREATEST(m.added_at, (SELECT starts_on FROM prog)::timestamptz)) / 604800.0)::numeric, 1),
+            LEAST(now, prog.ends_on::timestamptz) -
+            GREATEST(m.added_at, prog.starts_on::timestamptz)) / 604800.0)::numeric, 1),
         'last_login_at', utc_text(m.last_login_at),
         'never_logged_in', m.last_login_at IS NULL,
-        'agreement', (SELECT CASE WHEN p.withdrawn_at IS NOT NULL THEN 'withdrawn'
-                                  WHEN p.signed THEN 'signed' ELSE 'unsigned' END
-                      FROM parties p WHERE p.room_id = m.room_id AND p.user_id = m.user_id),
-        'consents', COALESCE((SELECT jsonb_object_agg(c.purpose || ':' || c.subject, c.action)
-                              FROM consents c WHERE c.user_id = m.user_id
-                                AND (c.purpose <> 'agreement' OR c.subject = 'room:' || m.room_id)
-                                AND (c.purpose <> 'share_progress' OR c.subject = 'programme:' || pid)),
-                             '{}'::jsonb))
+        'agreement', CASE WHEN p.user_id IS NULL THEN NULL
+                          WHEN p.withdrawn_at IS NOT NULL THEN 'withdrawn'
+                          WHEN p.signed THEN 'signed' ELSE 'unsigned' END,
+        'consents', COALESCE(mc.doc, '{}'::jsonb))
         ORDER BY m.role = 'mentor' DESC, m.username) AS doc
-    FROM members m LEFT JOIN mstats s ON s.room_id = m.room_id AND s.user_id = m.user_id
+    FROM members m CROSS JOIN prog
+    LEFT JOIN mstats s ON s.room_id = m.room_id AND s.user_id = m.user_id
     LEFT JOIN last_week lw ON lw.room_id = m.room_id AND lw.user_id = m.user_id
+    LEFT JOIN parties p ON p.room_id = m.room_id AND p.user_id = m.user_id
+    LEFT JOIN member_consents mc ON mc.room_id = m.room_id AND mc.user_id = m.user_id
     GROUP BY m.room_id),
-flags AS (
-    SELECT r.room_id, f.code, f.detail FROM rooms r, prog,
-    LATERAL (
-        SELECT 'inactive' AS code, format('no message for %s days',
-               floor(extract(epoch FROM now - rl.last_at) / 86400)) AS detail
-        FROM room_last rl WHERE rl.room_id = r.room_id
-          AND now - rl.last_at >= make_interval(days => prog.flag_inactive_days)
-        UNION ALL
-        SELECT 'agreement_unsigned', format('%s has not signed the active agreement', m.username)
-        FROM members m, audit_checkpoints ic
-        WHERE m.room_id = r.room_id AND prog.agreement_required AND NOT m.roster
-          AND ic.room_id = r.room_id AND ic.kind = 'initial'
-          AND (ic.state IN ('held', 'missed')
-               OR now::date > ic.closes_on + prog.flag_unsigned_days)
-          AND NOT EXISTS (SELECT 1 FROM consents c WHERE c.user_id = m.user_id
-                          AND c.subject = 'room:' || r.room_id AND c.action = 'withdraw')
-        UNION ALL
-        SELECT 'midterm_overdue', format('mid-term window closed on %s', c.closes_on)
-        FROM cps c WHERE c.room_id = r.room_id AND c.kind = 'midterm'
-          AND c.state IN ('open', 'confirmed') AND c.closes_on < now::date
-          AND (c.ends_at IS NULL OR c.ends_at > now)
-        UNION ALL
-        SELECT 'missed_meeting', format('the %s meeting was missed', c.kind)
-        FROM cps c WHERE c.room_id = r.room_id AND c.state = 'missed'
-        UNION ALL
-        SELECT 'unrecorded_meeting', format('the %s meeting (%s) is not recorded', c.kind,
-                                            utc_text(c.starts_at))
-        FROM cps c WHERE c.room_id = r.room_id AND c.state = 'confirmed' AND c.ends_at < now
-        UNION ALL
-        SELECT 'late_change', format('%s late change(s) to the %s meeting', c.late_changes, c.kind)
-        FROM cps c WHERE c.room_id = r.room_id AND c.late_changes > 0
-        UNION ALL
-        SELECT 'consent_withdrawn', format('%s withdrew their agreement consent', m.username)
-        FROM members m JOIN consents c ON c.user_id = m.user_id
-        WHERE m.room_id = r.room_id AND c.purpose = 'agreement'
-          AND c.subject = 'room:' || r.room_id AND c.action = 'withdraw'
-        UNION ALL
-        SELECT 'never_logged_in', format('%s has never logged in', m.username)
-        FROM members m WHERE m.room_id = r.room_id AND m.last_login_at IS NULL
-          AND m.erased_at IS NULL
-          AND now - m.registered_at >= make_interval(days => prog.flag_never_logged_in_days)
-    ) f),
-room_docs AS (
-    SELECT r.room_id, jsonb_build_object(
+flags AS MATERIALIZED (
+    SELECT rl.room_id, 'inactive' AS code,
+           format('no message for %s days', floor(extract(epoch FROM now - rl.last_at) / 86400)) AS detail
+    FROM room_last rl, prog
+    WHERE now - rl.last_at >= make_interval(days => prog.flag_inactive_days)
+    UNION ALL
+    SELECT m.room_id, 'agreement_unsigned', format('%s has not signed the active agreement', m.username)
+    FROM members m JOIN cps ic ON ic.room_id = m.room_id AND ic.kind = 'initial', prog
+    WHERE prog.agreement_required AND NOT m.roster
+      AND (ic.state IN ('held', 'missed') OR now::date > ic.closes_on + prog.flag_unsigned_days)
+      AND NOT EXISTS (SELECT 1 FROM withdrawn w WHERE w.room_id = m.room_id AND w.user_id = m.user_id)
+    UNION ALL
+    SELECT c.room_id, 'midterm_overdue', format('mid-term window closed on %s', c.closes_on)
+    FROM cps c WHERE c.kind = 'midterm' AND c.state IN ('open', 'confirmed')
+      AND c.closes_on < now::date AND (c.ends_at IS NULL OR c.ends_at > now)
+    UNION ALL
+    SELECT c.room_id, 'missed_meeting', format('the %s meeting was missed', c.kind)
+    FROM cps c WHERE c.state = 'missed'
+    UNION ALL
+    SELECT c.room_id, 'unrecorded_meeting',
+           format('the %s meeting (%s) is not recorded', c.kind, utc_text(c.starts_at))
+    FROM cps c WHERE c.state = 'confirmed' AND c.ends_at < now
+    UNION ALL
+    SELECT c.room_id, 'late_change', format('%s late change(s) to the %s meeting', c.late_changes, c.kind)
+    FROM cps c WHERE c.late_changes > 0
+    UNION ALL
+    SELECT w.room_id, 'consent_withdrawn', format('%s withdrew their agreement consent', w.username)
+    FROM withdrawn w
+    UNION ALL
+    SELECT m.room_id, 'never_logged_in', format('%s has never logged in', m.username)
+    FROM members m, prog
+    WHERE m.last_login_at IS NULL AND m.erased_at IS NULL
+      AND now - m.registered_at >= make_interval(days => prog.flag_never_logged_in_days)),
+room_flags AS (SELECT room_id, jsonb_agg(jsonb_build_object('code', code, 'detail', detail)
+                                         ORDER BY code, detail) AS doc
+               FROM flags GROUP BY room_id),
+room_cps AS (SELECT c.room_id, jsonb_agg(jsonb_build_object(
+                 'kind', c.kind, 'state', c.state, 'opens_on', c.opens_on,
+                 'closes_on', c.closes_on, 'starts_at', utc_text(c.starts_at),
+                 'late_changes', c.late_changes, 'attendance', COALESCE(a.doc, '[]'))
+                 ORDER BY array_position(ARRAY['initial', 'midterm', 'final'], c.kind)) AS doc
+             FROM cps c LEFT JOIN attendance a USING (checkpoint_id) GROUP BY c.room_id),
+room_parties AS (SELECT p.room_id, jsonb_agg(jsonb_build_object(
+                     'user_id', p.user_id, 'role', p.role, 'signed', p.signed,
+                     'signed_at', utc_text(p.signed_at), 'withdrawn_at', utc_text(p.withdrawn_at))
+                     ORDER BY p.user_id) AS doc
+                 FROM parties p GROUP BY p.room_id),
+room_docs AS MATERIALIZED (
+    SELECT r.room_id,
+           now - rl.last_at < make_interval(days => prog.flag_inactive_days) AS active,
+           jsonb_build_object(
         'room_id', r.room_id, 'name', r.name, 'kind', r.kind,
         'messages', rl.messages, 'last_activity', utc_text(rl.last_at),
         'days_inactive', floor(extract(epoch FROM now - rl.last_at) / 86400),
-        'active', now - rl.last_at < make_interval(days => (SELECT flag_inactive_days FROM prog)),
-        'response', jsonb_build_object(
-            'mentor', (SELECT jsonb_build_object('median_s', round(p50::numeric), 'p90_s',
-                              round(p90::numeric), 'n', n) FROM resp x
-                       WHERE x.room_id = r.room_id AND x.responder_role = 'mentor'),
-            'mentee', (SELECT jsonb_build_object('median_s', round(p50::numeric), 'p90_s',
-                              round(p90::numeric), 'n', n) FROM resp x
-                       WHERE x.room_id = r.room_id AND x.responder_role = 'mentee')),
-        'read_median_s', (SELECT round(p50::numeric) FROM reads x WHERE x.room_id = r.room_id),
-        'agreement', jsonb_build_object(
-            'active_version', (SELECT version FROM active_v v WHERE v.room_id = r.room_id),
-            'latest_version', (SELECT version FROM latest_v v WHERE v.room_id = r.room_id),
-            'parties', COALESCE((SELECT jsonb_agg(jsonb_build_object(
-                           'user_id', p.user_id, 'role', p.role, 'signed', p.signed,
-                           'signed_at', utc_text(p.signed_at),
-                           'withdrawn_at', utc_text(p.withdrawn_at)) ORDER BY p.user_id)
-                       FROM parties p WHERE p.room_id = r.room_id), '[]')),
-        'checkpoints', COALESCE((SELECT jsonb_agg(jsonb_build_object(
-                           'kind', c.kind, 'state', c.state, 'opens_on', c.opens_on,
-                           'closes_on', c.closes_on, 'starts_at', utc_text(c.starts_at),
-                           'late_changes', c.late_changes,
-                           'attendance', COALESCE(c.attendance, '[]'))
-                           ORDER BY array_position(ARRAY['initial', 'midterm', 'final'], c.kind))
-                       FROM cps c WHERE c.room_id = r.room_id), '[]'),
-        'members', COALESCE((SELECT doc FROM member_docs d WHERE d.room_id = r.room_id), '[]'),
-        'flags', COALESCE((SELECT jsonb_agg(jsonb_build_object('code', f.code, 'detail', f.detail)
-                                            ORDER BY f.code, f.detail)
-                           FROM flags f WHERE f.room_id = r.room_id), '[]')) AS doc
-    FROM rooms r JOIN room_last rl USING (room_id)),
+        'active', now - rl.last_at < make_interval(days => prog.flag_inactive_days),
+        'response', jsonb_build_object('mentor', rm.doc, 'mentee', re.doc),
+        'read_median_s', rd.p50,
+        'agreement', jsonb_build_object('active_version', av.version,
+                                        'latest_version', lv.version,
+                                        'parties', COALESCE(rp.doc, '[]')),
+        'checkpoints', COALESCE(rc.doc, '[]'),
+        'members', COALESCE(md.doc, '[]'),
+        'flags', COALESCE(rf.doc, '[]')) AS doc
+    FROM rooms r CROSS JOIN prog JOIN room_last rl USING (room_id)
+    LEFT JOIN resp rm ON rm.room_id = r.room_id AND rm.responder_role = 'mentor'
+    LEFT JOIN resp re ON re.room_id = r.room_id AND re.responder_role = 'mentee'
+    LEFT JOIN reads rd ON rd.room_id = r.room_id
+    LEFT JOIN active_v av ON av.room_id = r.room_id
+    LEFT JOIN latest_v lv ON lv.room_id = r.room_id
+    LEFT JOIN room_parties rp ON rp.room_id = r.room_id
+    LEFT JOIN room_cps rc ON rc.room_id = r.room_id
+    LEFT JOIN member_docs md ON md.room_id = r.room_id
+    LEFT JOIN room_flags rf ON rf.room_id = r.room_id),
 weeks AS (
     SELECT w.week, sum(w.messages) AS messages, count(DISTINCT w.room_id) AS active_rooms
-    FROM audit_weekly w JOIN rooms r USING (room_id) WHERE w.week <= now::date
+    FROM audit_weekly w WHERE w.room_id IN (SELECT room_id FROM rooms) AND w.week <= now::date
     GROUP BY w.week)
 SELECT jsonb_build_object(
     'programme', (SELECT jsonb_build_object('id', programme_id, 'name', name,
@@ -411,22 +448,24 @@ SELECT jsonb_build_object(
     'room_id', rid,
     'summary', jsonb_build_object(
         'rooms', (SELECT count(*) FROM rooms),
-        'active_rooms', (SELECT count(*) FROM room_docs WHERE (doc ->> 'active')::boolean),
-        'active_share', (SELECT round(avg(CASE WHEN (doc ->> 'active')::boolean THEN 1 ELSE 0 END), 2)
-                         FROM room_docs),
+        'active_rooms', (SELECT count(*) FROM room_docs WHERE active),
+        'active_share', (SELECT round(avg(CASE WHEN active THEN 1 ELSE 0 END), 2) FROM room_docs),
         'messages', (SELECT COALESCE(sum(messages), 0) FROM room_last),
         'checkpoints', (SELECT count(*) FROM cps),
         'checkpoints_held', (SELECT count(*) FROM cps WHERE state = 'held'),
         'checkpoint_completion', (SELECT round(avg(CASE WHEN state = 'held' THEN 1 ELSE 0 END), 2)
                                   FROM cps WHERE closes_on < now::date OR state IN ('held', 'missed')),
-        'median_response_s', (SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t.seconds)::numeric)
-                              FROM audit_response_times t JOIN rooms r USING (room_id) WHERE t.at <= now),
+        'median_response_s', (SELECT p50 FROM prog_resp),
         'flags', (SELECT COALESCE(jsonb_object_agg(code, n), '{}') FROM
-                  (SELECT code, count(*) AS n FROM flags GROUP BY code) x),
+                  (SELECT code, count(DISTINCT room_id) AS n FROM flags GROUP BY code) x),
         'weeks', COALESCE((SELECT jsonb_agg(jsonb_build_object('week', week, 'messages', messages,
                                             'active_rooms', active_rooms) ORDER BY week)
                            FROM weeks), '[]')),
-    'rooms', COALESCE((SELECT jsonb_agg(doc ORDER BY room_id) FROM room_docs), '[]'))
+    'rooms_total', (SELECT count(*) FROM rooms),
+    'offset', off,
+    'rooms', COALESCE((SELECT jsonb_agg(doc ORDER BY room_id)
+                       FROM (SELECT doc, room_id FROM room_docs ORDER BY room_id
+                             OFFSET off LIMIT lim) page), '[]'))
 $$ LANGUAGE sql STABLE;
 
 -- A room's access trail, for its members (PROTOCOL.md: room.access_log).

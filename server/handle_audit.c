@@ -21,7 +21,8 @@
 #include "server.h"
 #include "store.h"
 
-#define ROLLUP_BATCH 100000 /* messages per room per rollup call */
+#define ROLLUP_BATCH     100000 /* messages per room per rollup call */
+#define REPORT_ROOMS_MAX 200    /* rooms per report page: ~3 KiB each, well under the out queue */
 
 static int fail_db(struct db_conn *c, struct db_job *job, int err)
 {
@@ -53,13 +54,14 @@ static const struct stmt st_reset_role = {"audit_reset_role", "RESET ROLE"};
 
 static const struct stmt st_report = {
     "audit_report",
-    "SELECT audit_report($1, NULLIF($2::bigint, 0), to_timestamp($3::bigint))::text"};
+    "SELECT audit_report($1, NULLIF($2::bigint, 0), to_timestamp($3::bigint), $4, $5)::text"};
 
 static const struct stmt st_log = {
     "audit_log",
     "INSERT INTO audit_access (viewer_id, programme_id, room_id, scope, format) "
     "SELECT $1, $2, r.id, CASE WHEN $3::bigint = 0 THEN 'programme' ELSE 'room' END, $4 "
-    "FROM rooms r WHERE r.programme_id = $2 AND ($3::bigint = 0 OR r.id = $3)"};
+    "FROM rooms r WHERE r.programme_id = $2 AND ($3::bigint = 0 OR r.id = $3) "
+    "ORDER BY r.id OFFSET $5 LIMIT $6"};
 
 /*
  * Finds the programme the request is about and checks the caller manages it.
@@ -151,6 +153,8 @@ int audit_report_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, pid);
 	params_int(&p, room);
 	params_int(&p, server_clock_s());
+	params_int(&p, job_int(job, "offset", 0));
+	params_int(&p, job_int(job, "limit", REPORT_ROOMS_MAX));
 	if (!(r = store_exec(c, &st_report, &p, &err, NULL)))
 		return fail_db(c, job, err);
 	job->result = json_loads(store_str(r, 0, 0), 0, NULL);
@@ -165,6 +169,8 @@ int audit_report_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, pid);
 	params_int(&p, room);
 	params_text(&p, format ? format : "json");
+	params_int(&p, job_int(job, "offset", 0));
+	params_int(&p, job_int(job, "limit", REPORT_ROOMS_MAX));
 	if (!(r = store_exec(c, &st_log, &p, &err, NULL)))
 		return fail_db(c, job, err);
 	PQclear(r);

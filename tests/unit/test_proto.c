@@ -302,10 +302,10 @@ static int valid_frames_setup(void **state)
 	              "\"subject\":\"room:3\",\"text_hash\":\"%s\",\"at\":0,\"signature\":\"%s\"}}",
 	              b64(32, 5), b64(64, 6)));
 	add_valid(EM_OP_ACCOUNT_EXPORT, "", fmt("{\"id\":65,\"op\":\"account.export\"}"));
-	add_valid(EM_OP_AUDIT_REPORT, "programme_id room_id format",
+	add_valid(EM_OP_AUDIT_REPORT, "programme_id room_id format offset limit",
 	          fmt("{\"id\":66,\"op\":\"audit.report\",\"args\":{\"programme_id\":1,"
-	              "\"room_id\":2,\"format\":\"csv\"}}"));
-	add_valid(EM_OP_AUDIT_REPORT, "programme_id room_id format",
+	              "\"room_id\":2,\"format\":\"csv\",\"offset\":200,\"limit\":200}}"));
+	add_valid(EM_OP_AUDIT_REPORT, "programme_id room_id format offset limit",
 	          fmt("{\"id\":67,\"op\":\"audit.report\"}"));
 	add_valid(EM_OP_AUDIT_THRESHOLDS, "inactive_days unsigned_days never_logged_in_days",
 	          fmt("{\"id\":68,\"op\":\"audit.thresholds\",\"args\":{\"programme_id\":1,"
