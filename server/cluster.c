@@ -14,6 +14,8 @@
  *   R USER ROOM CHANGE     USER was added to / removed from ROOM
  *   e USER ROOM EPOCH      a new key epoch of ROOM was sealed to USER
  *   n USER NOTICE          a notice for USER
+ *   t ROOM USER NAME       USER (username NAME) is typing in ROOM
+ *   h                      this node is alive (at start and every minute)
  *
  * DESIGN. Publishing runs on the thread that ran the job, on its own
  * connection, after the job's commit (dispatch happens later on the service
@@ -47,6 +49,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "metrics.h"
+#include "server.h"
 #include "store.h"
 
 #define CHANNEL     "ementor_events"
@@ -54,6 +57,8 @@
 #define ROOMS_TRACK 4096   /* rooms whose remote messages are being fetched */
 #define RANGES_MAX  1024   /* unfetched ranges per room before neighbours merge */
 #define RETRY_US    (500 * LWS_US_PER_MS)
+#define HELLO_MS    60000  /* how often a node says it is alive */
+#define PEER_TTL_MS 180000 /* typing goes out while another node was heard this recently */
 
 static const struct stmt st_notify = {"cluster_notify", "SELECT pg_notify('" CHANNEL "', $1)"};
 
@@ -82,6 +87,7 @@ static struct {
 	} * rooms;
 	int retry_armed;
 	lws_sorted_usec_list_t retry_sul;
+	int64_t peer_heard_ms, hello_ms; /* service thread */
 } cl = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 const char *cluster_node_id(void)
@@ -199,6 +205,50 @@ void cluster_publish_messages(struct db_conn *c, struct db_job **jobs, int n)
 	for (int k = 0; k < nr; k++)
 		publish(c, "m %" PRId64 " %" PRId64 " %" PRId64, r[k].room, r[k].first, r[k].last);
 	free(r);
+}
+
+/* A one-statement job that announces `text` (service thread -> any worker). */
+static int notify_run(struct db_conn *c, struct db_job *job)
+{
+	const char *text = job_str(job, "text");
+
+	if (text)
+		publish(c, "%s", text);
+	return EM_OK;
+}
+
+static void submit_notify(const char *text)
+{
+	struct db_job *job;
+
+	if (!cl.started || !(job = db_job_new()))
+		return;
+	job->slot = UINT32_MAX;
+	job->no_reply = 1;
+	job->remote = 1; /* nothing for cluster_publish_job to announce again */
+	job->run = notify_run;
+	if (!(job->args = json_pack("{ss}", "text", text)) || db_submit(job))
+		db_job_free(job);
+}
+
+void cluster_typing(int64_t room, int64_t user, const char *username)
+{
+	char text[96];
+
+	if (!cl.started || !cl.peer_heard_ms || server_now_ms() - cl.peer_heard_ms > PEER_TTL_MS)
+		return;
+	snprintf(text, sizeof(text), "t %" PRId64 " %" PRId64 " %s", room, user, username);
+	submit_notify(text);
+}
+
+void cluster_tick(void)
+{
+	int64_t now = server_now_ms();
+
+	if (cl.started && now - cl.hello_ms >= HELLO_MS) {
+		cl.hello_ms = now;
+		submit_notify("h");
+	}
 }
 
 /* ---- listening (its own thread and connection) ----------------------------------- */
@@ -506,7 +556,21 @@ static void handle(const char *text)
 		return;
 	kind = text[17];
 	text += 18;
+	cl.peer_heard_ms = server_now_ms();
 	switch (kind) {
+	case 't':
+		if (sscanf(text, " %lld %lld %39s", &a, &b, word) == 3 && fanout_room_has(a)) {
+			char *ev = em_encode_event(
+			    "typing", json_pack("{s:I, s:I, s:s}", "room_id", (json_int_t)a,
+			                        "user_id", (json_int_t)b, "username", word));
+
+			if (ev)
+				fanout_room(a, ev, NULL);
+			free(ev);
+		}
+		break;
+	case 'h':
+		break;
 	case 'm':
 		if (sscanf(text, " %lld %lld %lld", &a, &b, &c) == 3 && fanout_room_has(a)) {
 			struct room_fetch *f = room_slot(a);

@@ -21,6 +21,10 @@ void cluster_publish_job(struct db_conn *c, struct db_job *job);
 /* Batch writer, after the commit: announces the new message ranges per room. */
 void cluster_publish_messages(struct db_conn *c, struct db_job **jobs, int n);
 
+/* Service thread: tells the other nodes USER is typing in ROOM (only if another node is up). */
+void cluster_typing(int64_t room, int64_t user, const char *username);
+/* Service thread, from the scheduler: says this node is alive, once a minute. */
+void cluster_tick(void);
 /* Service thread: handles the notifications heard since the last call. */
 void cluster_drain(void);
 

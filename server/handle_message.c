@@ -29,6 +29,7 @@
 #include "dispatch.h"
 #include "em_crypto.h"
 #include "fanout.h"
+#include "cluster.h"
 #include "handlers.h"
 #include "log.h"
 #include "metrics.h"
@@ -804,6 +805,7 @@ int message_typing_local(struct session *s, const struct em_request *req, json_t
 	if (text)
 		fanout_room(room, text, s);
 	free(text);
+	cluster_typing(room, s->user_id, s->username);
 	*result = json_object();
 	return EM_OK;
 }

@@ -74,6 +74,16 @@ expect_match "it received m-2..m-7 live, in order, once each (across 2 key rotat
 	'^(sam: m-1 )?sam: m-2 sam: m-3 sam: m-4 sam: m-5 sam: m-6 sam: m-7 $' "$got"
 expect_absent "no message shown as undecryptable" 'REJECTED' "$T/chat.out"
 
+# --- typing crosses nodes too (never stored: a NOTIFY of its own) ----------------------
+{ sleep 6; } | on "$B" lea chat 1 --linger 1 >"$T/chat3.out" 2>"$T/chat3.err" &
+chat=$!
+sleep 1.5
+{ sleep 1; echo "typed-on-A"; sleep 2; } | on "$A" sam chat 1 --linger 1 >/dev/null 2>&1 || true
+wait "$chat" 2>/dev/null || true
+expect_match "lea on node B sees that sam on node A is typing" 'sam is typing' \
+	"$(cat "$T/chat3.out" "$T/chat3.err")"
+expect_match "and then the line he typed" 'sam: typed-on-A' "$(cat "$T/chat3.out")"
+
 # --- a group with members on both nodes --------------------------------------------------
 expect_ok "tom writes to the group through node A" on "$A" tom send 2 "hello group"
 expect_ok "gia answers through node B" on "$B" gia send 2 "hi from B"
@@ -103,7 +113,8 @@ texts="$(grep -oE '"text": "m-[0-9]+"' <<<"$LAST" | grep -oE 'm-[0-9]+' | tr '\n
 expect_match "everything is there, in order, once" \
 	"^$(for i in $(seq 1 12); do printf 'm-%s ' "$i"; done)\$" "$texts"
 seqs="$(tr -d ' \n' <<<"$LAST" | grep -oE '"seq":[0-9]+' | grep -oE '[0-9]+' | tr '\n' ' ')"
-expect_match "seqs are gapless" "^$(seq -s ' ' 1 12) \$" "$seqs"
+# 12 numbered messages and the line typed on A
+expect_match "seqs are gapless" "^$(seq -s ' ' 1 13) \$" "$seqs"
 metrics="$(curl -sS --cacert "$CERT" "https://127.0.0.1:$EM_SERVER_PORT/metrics")"
 expect_match "node A announced events and heard node B's" \
 	'ementord_cluster_published_total [1-9].*ementord_cluster_received_total [1-9]' \
