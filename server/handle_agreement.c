@@ -393,7 +393,7 @@ static const struct stmt st_template_refresh = {
     "AND NOT EXISTS (SELECT 1 FROM agreement_versions v WHERE v.room_id = r.id "
     "AND v.activated_at IS NOT NULL)"};
 
-static int template_answer(struct db_conn *c, struct db_job *job, int64_t programme, int lock)
+static int template_answer(struct db_conn *c, struct db_job *job, int64_t programme)
 {
 	struct params p = {0};
 	PGresult *r;
@@ -404,17 +404,12 @@ static int template_answer(struct db_conn *c, struct db_job *job, int64_t progra
 	if (!(r = store_exec(c, &st_template_get, &p, &err, NULL)))
 		return fail_db(c, job, err);
 	if (PQntuples(r) != 1 || !store_bool(r, 0, 2)) {
-		int found = PQntuples(r) == 1;
-
+		/* another programme's manager learns nothing, not even that it exists */
 		PQclear(r);
 		store_rollback(c);
-		return found ? db_job_fail(job, EM_ERR_FORBIDDEN,
-		                           "only a manager of programme %lld may do that",
-		                           (long long)programme)
-		             : db_job_fail(job, EM_ERR_NOT_FOUND, "no programme %lld",
-		                           (long long)programme);
+		return db_job_fail(job, EM_ERR_NOT_FOUND, "no programme %lld that you manage",
+		                   (long long)programme);
 	}
-	(void)lock;
 	job->result = json_pack("{s:I, s:s, s:s}", "programme_id", (json_int_t)programme, "text",
 	                        store_str(r, 0, 0), "updated_at", store_str(r, 0, 1));
 	PQclear(r);
@@ -427,7 +422,7 @@ int agreement_template_get_run(struct db_conn *c, struct db_job *job)
 
 	if ((err = store_begin(c)))
 		return fail_db(c, job, err);
-	if ((err = template_answer(c, job, job_int(job, "programme_id", 0), 0)))
+	if ((err = template_answer(c, job, job_int(job, "programme_id", 0))))
 		return err;
 	store_rollback(c); /* read only */
 	return EM_OK;
@@ -443,7 +438,7 @@ int agreement_template_set_run(struct db_conn *c, struct db_job *job)
 	if ((err = store_begin(c)))
 		return fail_db(c, job, err);
 	/* authorise first: the answer of a refused request says nothing else */
-	if ((err = template_answer(c, job, programme, 1)))
+	if ((err = template_answer(c, job, programme)))
 		return err;
 	json_decref(job->result);
 	job->result = NULL;
@@ -457,7 +452,7 @@ int agreement_template_set_run(struct db_conn *c, struct db_job *job)
 	if (!(r = store_exec(c, &st_template_refresh, &p, &err, NULL)))
 		return fail_db(c, job, err);
 	PQclear(r);
-	if ((err = template_answer(c, job, programme, 0)))
+	if ((err = template_answer(c, job, programme)))
 		return err;
 	if ((err = store_commit(c)))
 		return fail_db(c, job, err);

@@ -6,9 +6,9 @@
 # throwaway one and sets it) and build/bin/ementord. Installs the Node
 # packages from package-lock.json (npm ci), starts ementord on a free port of
 # 127.0.0.1 with a fresh self-signed certificate, a 3-second auth deadline and
-# one allowed Origin, makes two manager invites, runs `node --test
-# peer.test.mjs agreement.test.mjs`, and stops the server on exit, whatever
-# happened. The server log is printed when a
+# one allowed Origin, makes three manager invites, runs `node --test
+# peer.test.mjs agreement.test.mjs matrix.test.mjs`, and stops the server on
+# exit, whatever happened. The server log is printed when a
 # test fails. With EMENTOR_NODE_TAP=FILE the results are also written there
 # in TAP (scripts/test reads the counts from it).
 set -euo pipefail
@@ -48,6 +48,10 @@ invite="$("$EM_ROOT/build/bin/ementord" invite --role manager --db "$db")" ||
 invite_agreement="$("$EM_ROOT/build/bin/ementord" invite --role manager --db "$db")" ||
 	em_die "ementord invite --role manager failed"
 [[ -n "$invite_agreement" ]] || em_die "ementord invite printed no code"
+# matrix.test.mjs (the authorisation matrix of section 8) sets up its own programmes
+invite_matrix="$("$EM_ROOT/build/bin/ementord" invite --role manager --db "$db")" ||
+	em_die "ementord invite --role manager failed"
+[[ -n "$invite_matrix" ]] || em_die "ementord invite printed no code"
 
 export EMENTOR_URL="$EM_SERVER_URL"
 export EMENTOR_CA="$work/tls/cert.pem"
@@ -55,16 +59,17 @@ export EMENTOR_TEST_AUTH_TIMEOUT="$auth_timeout"
 export EMENTOR_TEST_ALLOWED_ORIGIN="$allowed_origin"
 export EMENTOR_TEST_INVITE="$invite"
 export EMENTOR_TEST_INVITE_AGREEMENT="$invite_agreement"
+export EMENTOR_TEST_INVITE_MATRIX="$invite_matrix"
 
 reporters=(--test-reporter=spec --test-reporter-destination=stdout)
 if [[ -n "${EMENTOR_NODE_TAP:-}" ]]; then
 	reporters+=(--test-reporter=tap --test-reporter-destination="$EMENTOR_NODE_TAP")
 fi
 rc=0
-# The peer tests and the agreement tests (section 7): other *.test.mjs files
-# here (interop.test.mjs, slow.test.mjs) need the set-up of their own driver
-# script.
-(cd "$node_dir" && node --test "${reporters[@]}" peer.test.mjs agreement.test.mjs) || rc=$?
+# The peer tests, the agreement tests (section 7) and the authorisation matrix
+# (section 8): other *.test.mjs files here (interop.test.mjs, slow.test.mjs)
+# need the set-up of their own driver script.
+(cd "$node_dir" && node --test "${reporters[@]}" peer.test.mjs agreement.test.mjs matrix.test.mjs) || rc=$?
 if ((rc != 0)); then
 	em_warn "node tests failed; last lines of the ementord log:"
 	tail -n 60 "$log" >&2 || true
