@@ -1163,7 +1163,12 @@ static void test_audit(void **state)
 	    json_integer_value(json_object_get(
 	        json_object_get(json_object_get(rep, "summary"), "flags"), "inactive")),
 	    1);
-	assert_null(strstr(json_dumps(rep, 0), "ciphertext"));
+	{
+		char *dump = json_dumps(rep, 0);
+
+		assert_null(strstr(dump, "ciphertext"));
+		free(dump);
+	}
 	db_job_free(job);
 
 	/* pages of rooms: the summary still covers both */
