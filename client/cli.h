@@ -203,5 +203,8 @@ int cmd_consent_list(struct cli *cli, int argc, char **argv);
 int cmd_consent_grant(struct cli *cli, int argc, char **argv);
 int cmd_consent_withdraw(struct cli *cli, int argc, char **argv);
 int cmd_export(struct cli *cli, int argc, char **argv);
+int cmd_audit(struct cli *cli, int argc, char **argv);
+int cmd_audit_thresholds(struct cli *cli, int argc, char **argv);
+int cmd_room_access_log(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -499,7 +499,8 @@ static const char propose_usage[] =
     "Options:\n"
     "  --add-term TEXT   the term, one line of at most 1,000 characters\n";
 
-static int propose_option(void *ctx, int opt, const char *arg)
+/* The one option of propose (--add-term) and template (--file): keeps its value. */
+static int one_arg_option(void *ctx, int opt, const char *arg)
 {
 	(void)opt;
 	*(const char **)ctx = arg;
@@ -520,7 +521,7 @@ int cmd_agreement_propose(struct cli *cli, int argc, char **argv)
 	int rc, first;
 
 	memset(&s, 0, sizeof(s));
-	rc = cli_parse(cli, argc, argv, opts, propose_usage, propose_option, &term, 1, 1, &first);
+	rc = cli_parse(cli, argc, argv, opts, propose_usage, one_arg_option, &term, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
 	if (cli_parse_id(argv[first], &room))
@@ -613,13 +614,6 @@ out:
 	return buf;
 }
 
-static int template_option(void *ctx, int opt, const char *arg)
-{
-	(void)opt;
-	*(const char **)ctx = arg;
-	return CLI_CONTINUE;
-}
-
 int cmd_agreement_template(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -636,7 +630,7 @@ int cmd_agreement_template(struct cli *cli, int argc, char **argv)
 	int rc, first, edit, err;
 
 	memset(&s, 0, sizeof(s));
-	rc = cli_parse(cli, argc, argv, opts, template_usage, template_option, &file, 2, 2, &first);
+	rc = cli_parse(cli, argc, argv, opts, template_usage, one_arg_option, &file, 2, 2, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
 	verb = argv[first];

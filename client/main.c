@@ -38,6 +38,7 @@ static const struct command commands[] = {
     {"room", "show", cmd_room_show, "room show ID"},
     {"room", "add", cmd_room_add, "room add ID USER"},
     {"room", "remove", cmd_room_remove, "room remove ID USER"},
+    {"room", "access-log", cmd_room_access_log, "room access-log ROOM"},
     {"send", NULL, cmd_send, "send ROOM [TEXT]"},
     {"read", NULL, cmd_read, "read ROOM [--since SEQ] [--limit N]"},
     {"chat", NULL, cmd_chat, "chat ROOM [--linger SECONDS]"},
@@ -73,6 +74,11 @@ static const struct command commands[] = {
      "consent withdraw share_progress --programme ID | agreement --room ID | "
      "data_processing [--yes]"},
     {"export", NULL, cmd_export, "export [--output FILE]"},
+    /* "audit thresholds" before the one-word "audit", which takes any other argument */
+    {"audit", "thresholds", cmd_audit_thresholds,
+     "audit thresholds --programme ID [--inactive-days N] [--unsigned-days N] "
+     "[--never-logged-in-days N]"},
+    {"audit", NULL, cmd_audit, "audit [--programme ID] [--room ID] [--csv | --json]"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -104,6 +110,7 @@ static const char usage_head[] =
     "  room show ID\n"
     "  room add ID USER\n"
     "  room remove ID USER\n"
+    "  room access-log ROOM   who looked at the room's figures (the audit), and when\n"
     "\n"
     "Messages (end-to-end encrypted; only the room's members can read them):\n"
     "  send ROOM [TEXT]   send TEXT (or standard input); queued in the outbox\n"
@@ -158,6 +165,15 @@ static const char usage_head[] =
     "  export [--output FILE]\n"
     "                     everything the server holds about you, with your rooms'\n"
     "                     messages decrypted here, as JSON\n"
+    "\n"
+    "Audit (managers; figures from the envelope of messages, never their content;\n"
+    "every report is recorded in the access log of the rooms it covers):\n"
+    "  audit [--programme ID] [--room ID] [--csv | --json]\n"
+    "                     rooms, activity, response times, agreements,\n"
+    "                     checkpoints and flags\n"
+    "  audit thresholds --programme ID [--inactive-days N] [--unsigned-days N]\n"
+    "                   [--never-logged-in-days N]\n"
+    "                     when the flags are raised\n"
     "\n"
     "Options (before or after the command):\n"
     "  --server URL   the server (default: $EMENTOR_SERVER, else the server of the\n"

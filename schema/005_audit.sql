@@ -366,7 +366,7 @@ flags AS MATERIALIZED (
     FROM room_last rl, prog
     WHERE now - rl.last_at >= make_interval(days => prog.flag_inactive_days)
     UNION ALL
-    SELECT m.room_id, 'agreement_unsigned', format('%s has not signed the active agreement', m.username)
+    SELECT m.room_id, 'agreement_unsigned', format('%s has not signed the room''s agreement', m.username)
     FROM members m JOIN cps ic ON ic.room_id = m.room_id AND ic.kind = 'initial', prog
     WHERE prog.agreement_required AND NOT m.roster
       AND (ic.state IN ('held', 'missed') OR now::date > ic.closes_on + prog.flag_unsigned_days)

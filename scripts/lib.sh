@@ -307,14 +307,15 @@ em_free_port() {
 }
 
 # em_server_start LOGFILE CERT KEY CONNINFO [extra ementord args...]
-# Starts build/bin/ementord in the background on a free port of 127.0.0.1,
+# Starts ementord (from $EMENTOR_BIN_DIR, default build/bin) in the background
+# on a free port of 127.0.0.1,
 # waits until https://127.0.0.1:PORT/healthz answers, and sets EM_SERVER_PID,
 # EM_SERVER_PORT and EM_SERVER_URL (wss://127.0.0.1:PORT). Tries a few ports
 # in case another process takes the chosen one in between.
 em_server_start() {
 	local log="$1" cert="$2" key="$3" db="$4" bin attempt i port pid
 	shift 4
-	bin="$EM_ROOT/build/bin/ementord"
+	bin="${EMENTOR_BIN_DIR:-$EM_ROOT/build/bin}/ementord"
 	[[ -x "$bin" ]] || {
 		em_warn "$bin does not exist (is the server written yet?)"
 		return 1

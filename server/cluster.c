@@ -219,16 +219,8 @@ static int notify_run(struct db_conn *c, struct db_job *job)
 
 static void submit_notify(const char *text)
 {
-	struct db_job *job;
-
-	if (!cl.started || !(job = db_job_new()))
-		return;
-	job->slot = UINT32_MAX;
-	job->no_reply = 1;
-	job->remote = 1; /* nothing for cluster_publish_job to announce again */
-	job->run = notify_run;
-	if (!(job->args = json_pack("{ss}", "text", text)) || db_submit(job))
-		db_job_free(job);
+	if (cl.started)
+		db_submit_background(notify_run, json_pack("{ss}", "text", text), NULL);
 }
 
 void cluster_typing(int64_t room, int64_t user, const char *username)
@@ -501,7 +493,7 @@ static struct db_job *read_job(int (*run)(struct db_conn *, struct db_job *), js
 	}
 	job->slot = UINT32_MAX; /* no session: only the pushed events matter */
 	job->no_reply = 1;
-	job->remote = 1;
+	job->remote = 1; /* read on another node's word: never announced again */
 	job->run = run;
 	job->args = args;
 	return job;

@@ -216,6 +216,27 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+int db_submit_background(int (*run)(struct db_conn *c, struct db_job *job), json_t *args,
+                         void (*finished)(struct db_job *job))
+{
+	struct db_job *job = db_job_new();
+
+	if (!job) {
+		json_decref(args);
+		return -1;
+	}
+	job->slot = UINT32_MAX; /* no session: only pushed events matter */
+	job->no_reply = 1;
+	job->run = run;
+	job->args = args;
+	job->finished = finished;
+	if (db_submit(job)) {
+		db_job_free(job);
+		return -1;
+	}
+	return 0;
+}
+
 void db_job_push(json_t **list, int64_t id, const char *ev, json_t *data)
 {
 	if (!*list)

@@ -103,6 +103,13 @@ int db_is_up(void);
 int db_queue_depth(void);
 
 struct db_job *db_job_new(void);
+/*
+ * Service thread: submits a job no session waits for (schedulers, cluster
+ * notifications). Takes args (may be NULL); `finished` may be NULL. 0, or -1
+ * if it could not be queued (args freed).
+ */
+int db_submit_background(int (*run)(struct db_conn *c, struct db_job *job), json_t *args,
+                         void (*finished)(struct db_job *job));
 /* Frees the job and what it owns. NULL-safe. */
 void db_job_free(struct db_job *job);
 /* Worker helpers: read the job's validated args (see em_arg_* in em_proto.h). */

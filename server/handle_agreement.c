@@ -891,19 +891,21 @@ static int retention_run(struct db_conn *c, struct db_job *job)
 	return EM_OK;
 }
 
+static int retention_busy; /* service thread: one retention job at a time */
+
+static void retention_finished(struct db_job *job)
+{
+	(void)job;
+	retention_busy = 0;
+}
+
 int retention_due_submit(void)
 {
-	struct db_job *job = db_job_new();
-
-	if (!job)
+	if (retention_busy || !db_is_up())
+		return 0;
+	if (db_submit_background(retention_run, NULL, retention_finished))
 		return -1;
-	job->slot = UINT32_MAX;
-	job->no_reply = 1;
-	job->run = retention_run;
-	if (db_submit(job)) {
-		db_job_free(job);
-		return -1;
-	}
+	retention_busy = 1;
 	return 0;
 }
 

@@ -265,18 +265,20 @@ static int rollup_run(struct db_conn *c, struct db_job *job)
 	return EM_OK;
 }
 
+static int rollup_busy; /* service thread: one rollup job at a time */
+
+static void rollup_finished(struct db_job *job)
+{
+	(void)job;
+	rollup_busy = 0;
+}
+
 int audit_rollup_submit(void)
 {
-	struct db_job *job = db_job_new();
-
-	if (!job)
+	if (rollup_busy || !db_is_up())
+		return 0;
+	if (db_submit_background(rollup_run, NULL, rollup_finished))
 		return -1;
-	job->slot = UINT32_MAX;
-	job->no_reply = 1;
-	job->run = rollup_run;
-	if (db_submit(job)) {
-		db_job_free(job);
-		return -1;
-	}
+	rollup_busy = 1;
 	return 0;
 }

@@ -953,21 +953,10 @@ static void reminders_finished(struct db_job *job)
 
 int reminders_due_submit(void)
 {
-	struct db_job *job;
-
 	if (reminder_job_busy || !db_is_up())
 		return 0;
-	if (!(job = db_job_new()))
+	if (db_submit_background(reminders_run, NULL, reminders_finished))
 		return -1;
-	job->slot = UINT32_MAX; /* no session: only the pushed notices matter */
-	job->no_reply = 1;
-	job->op = EM_OP_NONE;
-	job->run = reminders_run;
-	job->finished = reminders_finished;
-	if (db_submit(job)) {
-		db_job_free(job);
-		return -1;
-	}
 	reminder_job_busy = 1;
 	return 0;
 }

@@ -75,10 +75,11 @@ expect_match "it received m-2..m-7 live, in order, once each (across 2 key rotat
 expect_absent "no message shown as undecryptable" 'REJECTED' "$T/chat.out"
 
 # --- typing crosses nodes too (never stored: a NOTIFY of its own) ----------------------
-{ sleep 6; } | on "$B" lea chat 1 --linger 1 >"$T/chat3.out" 2>"$T/chat3.err" &
+# generous waits: both chats must have synced before the line is typed, even on a busy box
+{ sleep 10; } | on "$B" lea chat 1 --linger 1 >"$T/chat3.out" 2>"$T/chat3.err" &
 chat=$!
-sleep 1.5
-{ sleep 1; echo "typed-on-A"; sleep 2; } | on "$A" sam chat 1 --linger 1 >/dev/null 2>&1 || true
+sleep 2.5
+{ sleep 2.5; echo "typed-on-A"; sleep 2; } | on "$A" sam chat 1 --linger 1 >/dev/null 2>&1 || true
 wait "$chat" 2>/dev/null || true
 expect_match "lea on node B sees that sam on node A is typing" 'sam is typing' \
 	"$(cat "$T/chat3.out" "$T/chat3.err")"

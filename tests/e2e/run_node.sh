@@ -41,15 +41,15 @@ em_server_start "$log" "$work/tls/cert.pem" "$work/tls/key.pem" "$db" \
 	--auth-timeout "$auth_timeout" --allow-origin "$allowed_origin" ||
 	em_die "could not start ementord (log above)"
 
-invite="$("$EM_ROOT/build/bin/ementord" invite --role manager --db "$db")" ||
+invite="$("${EMENTOR_BIN_DIR:-$EM_ROOT/build/bin}/ementord" invite --role manager --db "$db")" ||
 	em_die "ementord invite --role manager failed"
 [[ -n "$invite" ]] || em_die "ementord invite printed no code"
 # agreement.test.mjs runs beside peer.test.mjs (which uses up the first invite)
-invite_agreement="$("$EM_ROOT/build/bin/ementord" invite --role manager --db "$db")" ||
+invite_agreement="$("${EMENTOR_BIN_DIR:-$EM_ROOT/build/bin}/ementord" invite --role manager --db "$db")" ||
 	em_die "ementord invite --role manager failed"
 [[ -n "$invite_agreement" ]] || em_die "ementord invite printed no code"
 # matrix.test.mjs (the authorisation matrix of section 8) sets up its own programmes
-invite_matrix="$("$EM_ROOT/build/bin/ementord" invite --role manager --db "$db")" ||
+invite_matrix="$("${EMENTOR_BIN_DIR:-$EM_ROOT/build/bin}/ementord" invite --role manager --db "$db")" ||
 	em_die "ementord invite --role manager failed"
 [[ -n "$invite_matrix" ]] || em_die "ementord invite printed no code"
 
