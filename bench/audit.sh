@@ -31,7 +31,7 @@ OUT="${BENCH_OUT:-bench/results/audit-$(date -u +%Y%m%dT%H%M%SZ)}"
 PORT="${AUDIT_PG_PORT:-55499}"
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" --target ementord -j2 >/dev/null
+cmake --build "$BUILD" --target ementord ementor -j2 >/dev/null
 mkdir -p "$OUT"
 T="$(em_tmpdir ementor-audit)"
 if [[ -n "${AUDIT_DB:-}" ]]; then
@@ -153,6 +153,32 @@ echo "==> one room's report ($REPEAT runs)"
 room_ms="$(for _ in $(seq "$REPEAT"); do run_report 7; done | median)"
 echo "    median ${room_ms} ms"
 
+echo "==> through the server: ementor audit --json (TLS, resume, the report, paging) ($REPEAT runs)"
+em_tls_cert "$T/tls" >/dev/null 2>&1
+"$BUILD/bin/ementord" --db "$DB" --cert "$T/tls/cert.pem" --key "$T/tls/key.pem" \
+	--listen 127.0.0.1 --port "${AUDIT_PORT:-48998}" --no-migrate >"$OUT/ementord.log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; em_pg_stop "$T/pg" >/dev/null 2>&1 || true; rm -rf "$T"' EXIT
+for _ in $(seq 50); do
+	curl -sk "https://127.0.0.1:${AUDIT_PORT:-48998}/healthz" >/dev/null 2>&1 && break
+	sleep 0.2
+done
+export EMENTOR_CA="$T/tls/cert.pem" EMENTOR_SERVER="wss://127.0.0.1:${AUDIT_PORT:-48998}"
+export EMENTOR_PASSWORD="bench-password-1"
+code="$("$BUILD/bin/ementord" invite --role manager --db "$DB" --no-migrate 2>/dev/null | tail -n1)"
+"$BUILD/bin/ementor" --home "$T/home" register --invite "$code" --username boss --accept-privacy >/dev/null
+psql -c "INSERT INTO programme_people SELECT 1, id, 'manager' FROM users WHERE username = 'boss'"
+: >"$OUT/cli_ms.txt"
+for _ in $(seq "$REPEAT"); do
+	t0=$(date +%s%N)
+	"$BUILD/bin/ementor" --home "$T/home" audit --programme 1 --json >"$T/report.json"
+	t1=$(date +%s%N)
+	echo $(((t1 - t0) / 1000000)) >>"$OUT/cli_ms.txt"
+done
+cli_ms="$(median <"$OUT/cli_ms.txt")"
+cli_rooms="$(jq '.rooms | length' "$T/report.json")"
+echo "    median ${cli_ms} ms (all runs: $(paste -sd' ' "$OUT/cli_ms.txt")), ${cli_rooms} rooms in the report"
+
 {
 	echo "date_utc: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "nproc: $(nproc)"
@@ -165,4 +191,5 @@ echo "    median ${room_ms} ms"
 	echo "programme_report_ms_median: $prog_ms report_bytes: $bytes"
 	echo "programme_report_after_2000_new_ms_median: $inc_ms"
 	echo "room_report_ms_median: $room_ms"
+	echo "cli_audit_json_ms_median: $cli_ms rooms: $cli_rooms"
 } | tee "$OUT/summary.txt"

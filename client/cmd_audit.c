@@ -29,7 +29,7 @@
 
 #define AUDIT_WEEKS       12 /* weeks in the summary's trend */
 #define AUDIT_DAYS_MAX    365
-#define AUDIT_DURATION    16  /* "123d 04h" and a NUL, with room to spare */
+#define AUDIT_DURATION    32  /* "99999999d 23h" and more: room for any long long */
 #define AUDIT_CELL        256 /* one table cell, in bytes */
 #define AUDIT_FLAGS_WIDTH 11
 #define AUDIT_WIDTH       100 /* terminal columns the table fits in */
@@ -788,6 +788,50 @@ out:
 	return rc;
 }
 
+/*
+ * audit.report, every page: the server sends at most 200 rooms per answer
+ * (rooms_total says how many there are); the pages' rooms are appended to
+ * the first answer's. Takes args. Returns an exit code.
+ */
+static int audit_report_all(struct cli *cli, json_t *args, json_t **res)
+{
+	struct home_session s;
+	struct conn *c = NULL;
+	json_t *page = NULL;
+	size_t have;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	*res = NULL;
+	if (!args)
+		return cli_fail(CLI_EXIT_LOCAL, "out of memory");
+	rc = cli_session_open(cli, &s, &c);
+	if (rc) {
+		json_decref(args);
+		goto out;
+	}
+	rc = cli_call(cli, c, EM_OP_AUDIT_REPORT, json_incref(args), res);
+	while (!rc && (have = json_array_size(json_object_get(*res, "rooms"))) <
+	                  (size_t)json_integer_value(json_object_get(*res, "rooms_total"))) {
+		json_object_set_new(args, "offset", json_integer((json_int_t)have));
+		rc = cli_call(cli, c, EM_OP_AUDIT_REPORT, json_incref(args), &page);
+		if (rc)
+			break;
+		if (!json_array_size(json_object_get(page, "rooms"))) {
+			json_decref(page);
+			break; /* rooms went away meanwhile */
+		}
+		json_array_extend(json_object_get(*res, "rooms"), json_object_get(page, "rooms"));
+		json_decref(page);
+		page = NULL;
+	}
+	json_decref(args);
+out:
+	conn_free(c);
+	home_session_wipe(&s);
+	return rc;
+}
+
 int cmd_audit(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -818,7 +862,7 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 		json_object_set_new(args, "programme_id", json_integer(programme));
 	if (args && room)
 		json_object_set_new(args, "room_id", json_integer(room));
-	rc = audit_request(cli, EM_OP_AUDIT_REPORT, args, &res);
+	rc = audit_report_all(cli, args, &res);
 	if (rc)
 		goto out;
 	if (cli->json)
