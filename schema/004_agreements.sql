@@ -139,6 +139,9 @@ DECLARE
     vid    bigint;
     want   agreement_party_t[];
 BEGIN
+    -- the room row first (the order every writer of a room's rows follows):
+    -- two refreshes of one room never both make version n+1
+    PERFORM 1 FROM rooms WHERE id = rid FOR UPDATE;
     SELECT p.* INTO prog FROM programmes p JOIN rooms r ON r.programme_id = p.id WHERE r.id = rid;
     IF NOT FOUND THEN
         RETURN 0;
@@ -182,6 +185,12 @@ CREATE FUNCTION agreement_roster_sync(rid bigint) RETURNS boolean AS $$
 DECLARE
     n integer;
 BEGIN
+    -- no active version yet: the roster stays as it is (empty for new rooms,
+    -- everyone for rooms that predate agreements)
+    IF NOT EXISTS (SELECT 1 FROM agreement_versions WHERE room_id = rid
+                   AND activated_at IS NOT NULL) THEN
+        RETURN false;
+    END IF;
     WITH act AS (
         SELECT id FROM agreement_versions WHERE room_id = rid AND activated_at IS NOT NULL
         ORDER BY version DESC LIMIT 1),
@@ -189,7 +198,7 @@ BEGIN
         SELECT m.id, (NOT p.agreement_required) OR EXISTS (
                    SELECT 1 FROM agreement_parties ap JOIN act ON ap.version_id = act.id
                    WHERE ap.user_id = m.user_id AND ap.signature IS NOT NULL
-                     AND ap.withdrawn_at IS NULL) AS on_roster
+                     AND ap.withdrawn_at IS NULL AND ap.signed_at >= m.added_at) AS on_roster
         FROM room_members m JOIN rooms r ON r.id = m.room_id
         JOIN programmes p ON p.id = r.programme_id
         WHERE m.room_id = rid AND m.removed_at IS NULL)
@@ -218,6 +227,13 @@ CREATE TRIGGER room_members_roster BEFORE INSERT ON room_members
 -- a room.create is in).
 CREATE FUNCTION room_members_agreement() RETURNS trigger AS $$
 BEGIN
+    -- someone who leaves takes their signatures with them: back in the room
+    -- later, they sign again
+    IF NEW.removed_at IS NOT NULL THEN
+        UPDATE agreement_parties ap SET withdrawn_at = now() FROM agreement_versions v
+        WHERE v.id = ap.version_id AND v.room_id = NEW.room_id AND ap.user_id = NEW.user_id
+          AND ap.signature IS NOT NULL AND ap.withdrawn_at IS NULL;
+    END IF;
     PERFORM agreement_refresh(NEW.room_id, NULL, NULL);
     RETURN NULL;
 END
@@ -296,7 +312,15 @@ $$ LANGUAGE sql STABLE;
 ALTER TABLE users ADD COLUMN erased_at timestamptz;
 
 CREATE FUNCTION account_erase(uid bigint) RETURNS void AS $$
+DECLARE
+    rid bigint;
 BEGIN
+    -- rooms rows first, in id order (as the message writer locks them)
+    PERFORM 1 FROM rooms WHERE id IN (
+        SELECT room_id FROM room_members WHERE user_id = uid AND removed_at IS NULL
+        UNION SELECT v.room_id FROM agreement_versions v
+              JOIN agreement_parties p ON p.version_id = v.id WHERE p.user_id = uid)
+        ORDER BY id FOR UPDATE;
     UPDATE rooms SET rotate_required = true WHERE id IN (
         SELECT room_id FROM room_members WHERE user_id = uid AND removed_at IS NULL);
     UPDATE room_members SET removed_at = now(), roster = false
@@ -310,6 +334,13 @@ BEGIN
     DELETE FROM notices WHERE user_id = uid;
     DELETE FROM reminders WHERE user_id = uid;
     DELETE FROM login_attempts WHERE username = (SELECT username FROM users WHERE id = uid);
+    -- a manager party of a version not yet active is replaced in a new version
+    -- (rooms they were a member of get one from the membership trigger)
+    FOR rid IN SELECT DISTINCT v.room_id FROM agreement_versions v
+               JOIN agreement_parties p ON p.version_id = v.id
+               WHERE p.user_id = uid AND p.role = 'manager' AND v.activated_at IS NULL ORDER BY 1 LOOP
+        PERFORM agreement_refresh(rid, NULL, NULL);
+    END LOOP;
     UPDATE users SET username = '~erased-' || id, display_name = 'erased user ' || id,
         sign_pk = '\x0000000000000000000000000000000000000000000000000000000000000000',
         box_pk = '\x0000000000000000000000000000000000000000000000000000000000000000',
@@ -319,29 +350,8 @@ BEGIN
 END
 $$ LANGUAGE plpgsql;
 
--- Retention (PROTOCOL.md 7.4): programmes whose end plus retention_days is
--- before `today` lose their ciphertext and key envelopes; per room, member
--- and week counts stay. Returns the ids of the programmes purged.
-CREATE FUNCTION retention_purge(today date) RETURNS SETOF bigint AS $$
-DECLARE
-    pid bigint;
-BEGIN
-    FOR pid IN SELECT id FROM programmes
-               WHERE purged_at IS NULL AND ends_on + retention_days < today
-               ORDER BY id FOR UPDATE SKIP LOCKED LOOP
-        INSERT INTO room_activity (room_id, user_id, week, messages, bytes)
-        SELECT m.room_id, m.sender_id, date_trunc('week', m.created_at)::date, count(*),
-               sum(length(m.ciphertext))
-        FROM messages m JOIN rooms r ON r.id = m.room_id WHERE r.programme_id = pid
-        GROUP BY 1, 2, 3
-        ON CONFLICT (room_id, user_id, week) DO UPDATE
-            SET messages = room_activity.messages + EXCLUDED.messages,
-                bytes = room_activity.bytes + EXCLUDED.bytes;
-        DELETE FROM messages WHERE room_id IN (SELECT id FROM rooms WHERE programme_id = pid);
-        DELETE FROM key_envelopes
-            WHERE room_id IN (SELECT id FROM rooms WHERE programme_id = pid);
-        UPDATE programmes SET purged_at = now() WHERE id = pid;
-        RETURN NEXT pid;
-    END LOOP;
-END
-$$ LANGUAGE plpgsql;
+-- A purged programme's rooms take no more messages or epochs (send and
+-- epoch.commit read this flag on the rooms row they lock anyway).
+ALTER TABLE rooms ADD COLUMN closed boolean NOT NULL DEFAULT false;
+
+-- Retention itself (retention_purge) is in 005_audit.sql: it keeps the audit's rollups.

@@ -71,6 +71,8 @@ BEGIN
         SELECT NEW.room_id, hist_bucket(extract(epoch FROM now() - m.created_at)), 1
         FROM messages m WHERE m.room_id = NEW.room_id AND m.seq > old_seq
           AND m.seq <= NEW.read_seq AND m.sender_id <> NEW.user_id
+          AND m.created_at >= (SELECT max(added_at) FROM room_members
+                               WHERE room_id = NEW.room_id AND user_id = NEW.user_id)
         ORDER BY m.seq LIMIT 1
         ON CONFLICT (room_id, bucket) DO UPDATE SET n = read_hist.n + 1;
     END IF;
@@ -89,7 +91,9 @@ ALTER TABLE programmes
     ADD COLUMN flag_never_logged_in_days integer NOT NULL DEFAULT 7
         CHECK (flag_never_logged_in_days BETWEEN 0 AND 365);
 
--- Who looked at what: one row per room per report (and one per programme summary).
+-- Who looked at what: one row per room a report covered (every room of the
+-- programme for a programme report, whatever page of rooms was returned: the
+-- summary covers them all).
 CREATE TABLE audit_access (
     id           bigserial PRIMARY KEY,
     viewer_id    bigint NOT NULL REFERENCES users (id),
@@ -103,15 +107,19 @@ CREATE INDEX audit_access_room ON audit_access (room_id, id);
 CREATE INDEX audit_access_programme ON audit_access (programme_id, id);
 
 -- Rolls up the new messages of one room (at most `lim`). Returns how many.
-CREATE FUNCTION stats_rollup_room(rid bigint, lim integer) RETURNS integer AS $$
+CREATE FUNCTION stats_rollup_room(rid bigint, lim integer, wait boolean) RETURNS integer AS $$
 DECLARE
     st room_stats;
     n  integer;
 BEGIN
     INSERT INTO room_stats (room_id) VALUES (rid) ON CONFLICT DO NOTHING;
-    SELECT * INTO st FROM room_stats WHERE room_id = rid FOR UPDATE SKIP LOCKED;
-    IF NOT FOUND THEN
-        RETURN 0;                                   -- another worker is on it
+    IF wait THEN
+        SELECT * INTO st FROM room_stats WHERE room_id = rid FOR UPDATE;
+    ELSE
+        SELECT * INTO st FROM room_stats WHERE room_id = rid FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND THEN
+            RETURN 0;                               -- another worker is on it
+        END IF;
     END IF;
     WITH new AS MATERIALIZED (
         SELECT m.seq, m.sender_id, m.created_at, length(m.ciphertext) AS bytes,
@@ -166,20 +174,29 @@ $$ LANGUAGE plpgsql;
 -- Rolls up every room with new messages (of one programme, or all when pid
 -- is NULL), up to `lim` messages per room per call. Returns the total.
 CREATE FUNCTION stats_rollup(pid bigint, lim integer) RETURNS bigint AS $$
-    SELECT COALESCE(sum(stats_rollup_room(r.id, lim)), 0)
+    SELECT COALESCE(sum(stats_rollup_room(r.id, lim, false)), 0)
     FROM rooms r LEFT JOIN room_stats s ON s.room_id = r.id
     WHERE (pid IS NULL OR r.programme_id = pid) AND r.last_seq > COALESCE(s.seq, 0)
 $$ LANGUAGE sql;
 
--- Retention now keeps the rollups instead of counting again (replaces 004's).
-CREATE OR REPLACE FUNCTION retention_purge(today date) RETURNS SETOF bigint AS $$
+-- Retention (PROTOCOL.md 7.4): programmes whose end plus retention_days is
+-- before `today` lose their ciphertext and key envelopes, after every message
+-- is rolled up (waiting for a rollup in progress rather than skipping it);
+-- their rooms are closed first, so nothing new arrives meanwhile or after.
+-- One transaction for the programmes due. Returns the ids purged.
+CREATE FUNCTION retention_purge(today date) RETURNS SETOF bigint AS $$
 DECLARE
     pid bigint;
+    rid bigint;
 BEGIN
     FOR pid IN SELECT id FROM programmes
                WHERE purged_at IS NULL AND ends_on + retention_days < today
                ORDER BY id FOR UPDATE SKIP LOCKED LOOP
-        WHILE stats_rollup(pid, 100000) > 0 LOOP
+        UPDATE rooms SET closed = true WHERE id IN (
+            SELECT id FROM rooms WHERE programme_id = pid ORDER BY id FOR UPDATE);
+        FOR rid IN SELECT id FROM rooms WHERE programme_id = pid ORDER BY id LOOP
+            WHILE stats_rollup_room(rid, 100000, true) > 0 LOOP
+            END LOOP;
         END LOOP;
         DELETE FROM messages WHERE room_id IN (SELECT id FROM rooms WHERE programme_id = pid);
         DELETE FROM key_envelopes
@@ -189,13 +206,6 @@ BEGIN
     END LOOP;
 END
 $$ LANGUAGE plpgsql;
-
--- Rooms purged by 004's retention counted their messages into room_activity
--- already; mark them rolled up so they are not counted again.
-INSERT INTO room_stats (room_id, seq)
-SELECT r.id, r.last_seq FROM rooms r JOIN programmes p ON p.id = r.programme_id
-WHERE p.purged_at IS NOT NULL
-ON CONFLICT (room_id) DO NOTHING;
 
 -- ---- the views the audit may read (nothing else) ------------------------------
 
@@ -373,7 +383,7 @@ flags AS MATERIALIZED (
       AND NOT EXISTS (SELECT 1 FROM withdrawn w WHERE w.room_id = m.room_id AND w.user_id = m.user_id)
     UNION ALL
     SELECT c.room_id, 'midterm_overdue', format('mid-term window closed on %s', c.closes_on)
-    FROM cps c WHERE c.kind = 'midterm' AND c.state IN ('open', 'confirmed')
+    FROM cps c WHERE c.kind = 'midterm' AND c.state IN ('open', 'confirmed', 'cancelled')
       AND c.closes_on < now::date AND (c.ends_at IS NULL OR c.ends_at > now)
     UNION ALL
     SELECT c.room_id, 'missed_meeting', format('the %s meeting was missed', c.kind)

@@ -15,6 +15,7 @@
  *   e USER ROOM EPOCH      a new key epoch of ROOM was sealed to USER
  *   n USER NOTICE          a notice for USER
  *   t ROOM USER NAME       USER (username NAME) is typing in ROOM
+ *   x USER                 USER's account was erased: close their connections
  *   h                      this node is alive (at start and every minute)
  *
  * DESIGN. Publishing runs on the thread that ran the job, on its own
@@ -50,6 +51,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
+#include "session.h"
 #include "store.h"
 
 #define CHANNEL     "ementor_events"
@@ -160,6 +162,11 @@ void cluster_publish_job(struct db_conn *c, struct db_job *job)
 		else if (!strcmp(ev, "notice"))
 			publish(c, "n %" PRId64 " %" PRId64, id, data_int(d, "id"));
 	}
+}
+
+void cluster_publish_erased(struct db_conn *c, int64_t user)
+{
+	publish(c, "x %" PRId64, user);
 }
 
 void cluster_publish_messages(struct db_conn *c, struct db_job **jobs, int n)
@@ -538,6 +545,12 @@ static void room_fetch_next(struct room_fetch *f)
 	f->n--;
 }
 
+static void close_erased(struct session *s, void *arg)
+{
+	(void)arg;
+	session_close(s, EM_CLOSE_ERASED, "account erased");
+}
+
 static void handle(const char *text)
 {
 	char kind, word[40];
@@ -562,6 +575,10 @@ static void handle(const char *text)
 		}
 		break;
 	case 'h':
+		break;
+	case 'x':
+		if (sscanf(text, " %lld", &a) == 1 && fanout_user_has(a))
+			fanout_user_sessions(a, close_erased, NULL);
 		break;
 	case 'm':
 		if (sscanf(text, " %lld %lld %lld", &a, &b, &c) == 3 && fanout_room_has(a)) {

@@ -18,6 +18,8 @@ const char *cluster_node_id(void);
 
 /* DB worker, after a job succeeded: announces its events to the other nodes. */
 void cluster_publish_job(struct db_conn *c, struct db_job *job);
+/* DB worker, after an erasure committed: the other nodes close the user's connections. */
+void cluster_publish_erased(struct db_conn *c, int64_t user);
 /* Batch writer, after the commit: announces the new message ranges per room. */
 void cluster_publish_messages(struct db_conn *c, struct db_job **jobs, int n);
 

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <sodium.h>
 
+#include "cluster.h"
 #include "handlers.h"
 #include "ledger.h"
 #include "log.h"
@@ -67,6 +68,12 @@ static const struct stmt st_access = {
     "AND m.user_id = $2 AND m.removed_at IS NULL), EXISTS (SELECT 1 FROM programme_people pp "
     "WHERE pp.programme_id = r.programme_id AND pp.user_id = $2 AND pp.role = 'manager') "
     "FROM rooms r WHERE r.id = $1 FOR UPDATE OF r"};
+static const struct stmt st_access_read = {
+    "agr_access_read",
+    "SELECT r.programme_id, EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = r.id "
+    "AND m.user_id = $2 AND m.removed_at IS NULL), EXISTS (SELECT 1 FROM programme_people pp "
+    "WHERE pp.programme_id = r.programme_id AND pp.user_id = $2 AND pp.role = 'manager') "
+    "FROM rooms r WHERE r.id = $1"};
 
 static const struct stmt st_doc = {"agr_doc", "SELECT agreement_doc($1)::text"};
 
@@ -86,9 +93,10 @@ static const struct stmt st_party_sign = {
     "WHERE version_id = $1 AND user_id = $2"};
 
 static const struct stmt st_activate = {
-    "agr_activate", "UPDATE agreement_versions v SET activated_at = now() WHERE v.id = $1 "
-                    "AND v.activated_at IS NULL AND NOT EXISTS (SELECT 1 FROM agreement_parties ap "
-                    "WHERE ap.version_id = v.id AND ap.signature IS NULL)"};
+    "agr_activate",
+    "UPDATE agreement_versions v SET activated_at = now() WHERE v.id = $1 "
+    "AND v.activated_at IS NULL AND NOT EXISTS (SELECT 1 FROM agreement_parties ap "
+    "WHERE ap.version_id = v.id AND (ap.signature IS NULL OR ap.withdrawn_at IS NOT NULL))"};
 
 static const struct stmt st_roster_sync = {"agr_roster_sync", "SELECT agreement_roster_sync($1)"};
 
@@ -103,8 +111,12 @@ struct access {
 	int member, manager;
 };
 
-/* Begins, locks the room and checks the caller may see it. EM_OK or the job failed. */
-static int room_open(struct db_conn *c, struct db_job *job, int64_t room, struct access *a)
+/*
+ * Begins, locks the room (unless read_only) and checks the caller may see it.
+ * EM_OK or the job failed.
+ */
+static int room_open(struct db_conn *c, struct db_job *job, int64_t room, struct access *a,
+                     int read_only)
 {
 	struct params p = {0};
 	PGresult *r;
@@ -114,7 +126,7 @@ static int room_open(struct db_conn *c, struct db_job *job, int64_t room, struct
 		return fail_db(c, job, err);
 	params_int(&p, room);
 	params_int(&p, job->user_id);
-	if (!(r = store_exec(c, &st_access, &p, &err, NULL)))
+	if (!(r = store_exec(c, read_only ? &st_access_read : &st_access, &p, &err, NULL)))
 		return fail_db(c, job, err);
 	if (PQntuples(r) == 1) {
 		a->programme_id = store_int(r, 0, 0);
@@ -174,7 +186,7 @@ int agreement_show_run(struct db_conn *c, struct db_job *job)
 	struct access a = {0};
 	int err;
 
-	if ((err = room_open(c, job, room, &a)))
+	if ((err = room_open(c, job, room, &a, 1)))
 		return err;
 	return commit_with_doc(c, job, room, 0);
 }
@@ -227,7 +239,7 @@ int agreement_sign_run(struct db_conn *c, struct db_job *job)
 	PGresult *r;
 	int err, n, active = 0, changed = 0;
 
-	if ((err = room_open(c, job, room, &a)))
+	if ((err = room_open(c, job, room, &a, 0)))
 		return err;
 	params_int(&p, room);
 	if (!(r = store_exec(c, &st_versions, &p, &err, NULL)))
@@ -311,10 +323,6 @@ int agreement_sign_run(struct db_conn *c, struct db_job *job)
 		        ? "consent_at is more than 10 minutes from the server's clock"
 		        : "the consent signature does not verify");
 	}
-	if ((err = ledger_append(c, &k, &entry)))
-		return fail_db(c, job, err);
-	json_decref(entry);
-
 	memset(&p, 0, sizeof(p));
 	params_int(&p, vid);
 	params_int(&p, job->user_id);
@@ -335,6 +343,10 @@ int agreement_sign_run(struct db_conn *c, struct db_job *job)
 			return fail_db(c, job, err);
 		PQclear(r);
 	}
+	/* the ledger's lock is always taken last (rooms, members, then ledger) */
+	if ((err = ledger_append(c, &k, &entry)))
+		return fail_db(c, job, err);
+	json_decref(entry);
 	log_info("agreement signed room=%lld version=%lld user_id=%lld", (long long)room,
 	         (long long)want, (long long)job->user_id);
 	return commit_with_doc(c, job, room, 1);
@@ -348,7 +360,7 @@ int agreement_propose_run(struct db_conn *c, struct db_job *job)
 	PGresult *r;
 	int err;
 
-	if ((err = room_open(c, job, room, &a)))
+	if ((err = room_open(c, job, room, &a, 0)))
 		return err;
 	params_int(&p, room);
 	if (!(r = store_exec(c, &st_additions, &p, &err, NULL)))
@@ -465,7 +477,7 @@ int agreement_template_set_run(struct db_conn *c, struct db_job *job)
 
 static const struct stmt st_entries = {"consent_entries",
                                        "SELECT consent_entry_doc(l)::text FROM consent_ledger l "
-                                       "WHERE l.user_id = $1 ORDER BY l.seq LIMIT 1000"};
+                                       "WHERE l.user_id = $1 ORDER BY l.seq LIMIT 10000"};
 static const struct stmt st_current = {"consent_current", "SELECT consent_current($1)::text"};
 
 static json_t *entries_of(struct db_conn *c, int64_t user, int *err)
@@ -523,15 +535,21 @@ static const struct stmt st_in_programme = {
     "consent_in_programme",
     "SELECT 1 FROM programme_people WHERE programme_id = $1 AND user_id = $2"};
 
+/* the room row is locked first, as every writer of a room's rows does */
 static const struct stmt st_in_room = {
-    "consent_in_room", "SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2 "
-                       "AND removed_at IS NULL FOR UPDATE"};
+    "consent_in_room",
+    "SELECT 1 FROM rooms r WHERE r.id = $1 AND EXISTS (SELECT 1 FROM room_members m "
+    "WHERE m.room_id = r.id AND m.user_id = $2 AND m.removed_at IS NULL) FOR UPDATE OF r"};
 
 static const struct stmt st_withdraw_agreement = {
     "consent_withdraw_agreement",
-    "UPDATE agreement_parties ap SET withdrawn_at = now() FROM agreement_versions v "
-    "WHERE v.id = ap.version_id AND v.room_id = $1 AND ap.user_id = $2 "
-    "AND ap.signature IS NOT NULL AND ap.withdrawn_at IS NULL"};
+    /* an active version keeps the signature, marked withdrawn; a pending one loses it */
+    "UPDATE agreement_parties ap SET "
+    "withdrawn_at = CASE WHEN v.activated_at IS NULL THEN NULL ELSE now() END, "
+    "signature = CASE WHEN v.activated_at IS NULL THEN NULL ELSE ap.signature END, "
+    "signed_at = CASE WHEN v.activated_at IS NULL THEN NULL ELSE ap.signed_at END "
+    "FROM agreement_versions v WHERE v.id = ap.version_id AND v.room_id = $1 "
+    "AND ap.user_id = $2 AND ap.signature IS NOT NULL AND ap.withdrawn_at IS NULL"};
 
 static const struct stmt st_erase = {"consent_erase", "SELECT account_erase($1)"};
 
@@ -657,7 +675,7 @@ static int consent_subject_check(struct db_conn *c, struct db_job *job, struct c
 static void close_erased(struct session *s, void *arg)
 {
 	(void)arg;
-	session_close(s, 4003, "account erased");
+	session_close(s, EM_CLOSE_ERASED, "account erased");
 }
 
 static void consent_erased_finished(struct db_job *job)
@@ -704,8 +722,6 @@ static int consent_run(struct db_conn *c, struct db_job *job, int withdraw)
 		                       ? "at is more than 10 minutes from the server's clock"
 		                       : "the consent signature does not verify with your key");
 	}
-	if ((err = ledger_append(c, &k, &entry)))
-		return fail_db(c, job, err);
 	if (withdraw && !strcmp(k.purpose, "agreement")) {
 		memset(&p, 0, sizeof(p));
 		params_int(&p, id);
@@ -737,8 +753,13 @@ static int consent_run(struct db_conn *c, struct db_job *job, int withdraw)
 		PQclear(r);
 		job->finished = consent_erased_finished;
 	}
+	/* the ledger's lock is always taken last (rooms, members, then ledger) */
+	if ((err = ledger_append(c, &k, &entry)))
+		goto db_error;
 	if ((err = store_commit(c)))
 		goto db_error;
+	if (erase)
+		cluster_publish_erased(c, job->user_id);
 	job->result = json_pack("{so}", "entry", entry);
 	log_info("consent %s purpose=%s user_id=%lld%s", k.action, k.purpose,
 	         (long long)job->user_id, erase ? " (account erased)" : "");
@@ -805,7 +826,7 @@ static const struct stmt st_export = {
     "AND ap.user_id = $1)), '[]'), "
     "'checkpoints', COALESCE((SELECT jsonb_agg(checkpoint_doc(c.id, to_timestamp($2::bigint)) "
     "ORDER BY c.id) FROM checkpoints c WHERE c.room_id IN (SELECT room_id FROM room_members "
-    "WHERE user_id = $1)), '[]'), "
+    "WHERE user_id = $1 AND removed_at IS NULL)), '[]'), "
     "'attendance', COALESCE((SELECT jsonb_agg(to_jsonb(a) - 'user_id' ORDER BY a.checkpoint_id) "
     "FROM attendance a WHERE a.user_id = $1), '[]'), "
     "'sessions', COALESCE((SELECT jsonb_agg(jsonb_build_object('created_at', "
@@ -837,7 +858,7 @@ static json_t *user_by_id(struct db_conn *c, int64_t id, int *err)
 int account_export_run(struct db_conn *c, struct db_job *job)
 {
 	struct params p = {0};
-	json_t *doc, *user = NULL, *programmes, *entries;
+	json_t *doc, *user = NULL, *programmes = NULL, *entries = NULL;
 	PGresult *r;
 	char ts[32];
 	time_t now = time(NULL);
@@ -858,6 +879,8 @@ int account_export_run(struct db_conn *c, struct db_job *job)
 	    !(entries = entries_of(c, job->user_id, &err)) ||
 	    !(user = user_by_id(c, job->user_id, &err))) {
 		json_decref(doc);
+		json_decref(programmes);
+		json_decref(entries);
 		return fail_db(c, job, err);
 	}
 	store_rollback(c); /* read only */

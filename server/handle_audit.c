@@ -45,9 +45,18 @@ static const struct stmt st_room_in = {"audit_room_in",
 
 static const struct stmt st_rollup = {"audit_rollup", "SELECT stats_rollup($1, $2)"};
 
+/*
+ * The role exists, we may become it, and it is what it should be: not a
+ * superuser, a member of no other role, and unable to read the messages
+ * (also through a grant to PUBLIC).
+ */
 static const struct stmt st_has_role = {
-    "audit_has_role", "SELECT pg_has_role(current_user, 'ementor_audit', 'USAGE') FROM pg_roles "
-                      "WHERE rolname = 'ementor_audit'"};
+    "audit_has_role",
+    "SELECT pg_has_role(current_user, 'ementor_audit', 'USAGE') AND NOT r.rolsuper "
+    "AND NOT r.rolbypassrls AND NOT EXISTS (SELECT 1 FROM pg_auth_members m "
+    "WHERE m.member = r.oid) AND NOT has_table_privilege('ementor_audit', 'messages', "
+    "'SELECT') AND NOT has_table_privilege('ementor_audit', 'key_envelopes', 'SELECT') "
+    "FROM pg_roles r WHERE r.rolname = 'ementor_audit'"};
 
 static const struct stmt st_set_role = {"audit_set_role", "SET LOCAL ROLE ementor_audit"};
 static const struct stmt st_reset_role = {"audit_reset_role", "RESET ROLE"};
@@ -60,8 +69,7 @@ static const struct stmt st_log = {
     "audit_log",
     "INSERT INTO audit_access (viewer_id, programme_id, room_id, scope, format) "
     "SELECT $1, $2, r.id, CASE WHEN $3::bigint = 0 THEN 'programme' ELSE 'room' END, $4 "
-    "FROM rooms r WHERE r.programme_id = $2 AND ($3::bigint = 0 OR r.id = $3) "
-    "ORDER BY r.id OFFSET $5 LIMIT $6"};
+    "FROM rooms r WHERE r.programme_id = $2 AND ($3::bigint = 0 OR r.id = $3)"};
 
 /*
  * Finds the programme the request is about and checks the caller manages it.
@@ -142,8 +150,9 @@ int audit_report_run(struct db_conn *c, struct db_job *job)
 	if (!isolated) {
 		/* no content-free role: refuse rather than read as the owner */
 		store_rollback(c);
-		log_error("audit refused: role ementor_audit is missing or not granted to the "
-		          "server's database user (see schema/005_audit.sql)");
+		log_error("audit refused: role ementor_audit is missing, not granted to the "
+		          "server's database user, or can read more than the audit views (see "
+		          "schema/005_audit.sql)");
 		return db_job_fail(job, EM_ERR_INTERNAL,
 		                   "the audit is not available: the database lacks its role");
 	}
@@ -169,8 +178,6 @@ int audit_report_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, pid);
 	params_int(&p, room);
 	params_text(&p, format ? format : "json");
-	params_int(&p, job_int(job, "offset", 0));
-	params_int(&p, job_int(job, "limit", REPORT_ROOMS_MAX));
 	if (!(r = store_exec(c, &st_log, &p, &err, NULL)))
 		return fail_db(c, job, err);
 	PQclear(r);

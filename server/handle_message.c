@@ -52,7 +52,7 @@ static const struct stmt st_send = {
     "WITH dup AS (SELECT seq, created_at FROM messages WHERE room_id = $1 AND sender_id = $3 "
     "AND client_msg_id = $4), "
     "r AS (UPDATE rooms SET last_seq = last_seq + 1, epoch_msg_count = epoch_msg_count + 1 "
-    "WHERE id = $1 AND epoch = $2 AND NOT rotate_required AND epoch_msg_count < $7 "
+    "WHERE id = $1 AND epoch = $2 AND NOT rotate_required AND NOT closed AND epoch_msg_count < $7 "
     "AND epoch_started_at > now() - make_interval(days => $8::int) "
     "AND NOT EXISTS (SELECT 1 FROM dup) "
     "AND EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $3 "
@@ -70,7 +70,7 @@ static const struct stmt st_send_why = {
     "EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2 "
     "AND removed_at IS NULL), "
     "EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2 "
-    "AND removed_at IS NULL AND roster) FROM rooms r WHERE r.id = $1"};
+    "AND removed_at IS NULL AND roster), r.closed FROM rooms r WHERE r.id = $1"};
 
 static const struct stmt st_member_room = {
     "msg_member_room",
@@ -100,7 +100,8 @@ static const struct stmt st_commit_room = {
     "msg_commit_room",
     "SELECT epoch, EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2 "
     "AND removed_at IS NULL), EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 "
-    "AND user_id = $2 AND removed_at IS NULL AND roster) FROM rooms WHERE id = $1 FOR UPDATE"};
+    "AND user_id = $2 AND removed_at IS NULL AND roster), closed FROM rooms WHERE id = $1 "
+    "FOR UPDATE"};
 
 static const struct stmt st_roster = {
     "msg_roster",
@@ -235,6 +236,10 @@ static void send_diagnose(struct db_conn *c, struct pending_send *ps)
 	}
 	if (PQntuples(r) != 1 || !store_bool(r, 0, 2))
 		db_job_fail(ps->job, EM_ERR_NOT_MEMBER, "you are not a member of room %lld",
+		            (long long)ps->room_id);
+	else if (store_bool(r, 0, 4))
+		db_job_fail(ps->job, EM_ERR_FORBIDDEN,
+		            "room %lld is closed: its programme's retention period has ended",
 		            (long long)ps->room_id);
 	else if (!store_bool(r, 0, 3))
 		db_job_fail(ps->job, EM_ERR_AGREEMENT_UNSIGNED,
@@ -685,6 +690,14 @@ int message_epoch_commit_run(struct db_conn *c, struct db_job *job)
 		store_rollback(c);
 		return db_job_fail(job, EM_ERR_NOT_MEMBER, "you are not a member of room %lld",
 		                   (long long)room);
+	}
+	if (store_bool(r, 0, 3)) {
+		PQclear(r);
+		store_rollback(c);
+		return db_job_fail(
+		    job, EM_ERR_FORBIDDEN,
+		    "room %lld is closed: its programme's retention period has ended",
+		    (long long)room);
 	}
 	if (!store_bool(r, 0, 2)) {
 		PQclear(r);

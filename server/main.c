@@ -152,6 +152,8 @@ static int cmd_ledger(const char *cmd)
 		PQfinish(pg);
 		return 2;
 	}
+	/* dates and weeks in UTC, as the workers' connections have them */
+	PQclear(PQexec(pg, "SET TIME ZONE 'UTC'"));
 	rc = !strcmp(cmd, "verify-ledger") ? ledger_verify(pg) : retention_purge_now(pg);
 	PQfinish(pg);
 	return rc;
