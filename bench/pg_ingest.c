@@ -47,11 +47,11 @@ static const char pi_server_sql[] =
     "WITH dup AS (SELECT seq, created_at FROM messages WHERE room_id = $1 AND sender_id = $3 "
     "AND client_msg_id = $4), "
     "r AS (UPDATE rooms SET last_seq = last_seq + 1, epoch_msg_count = epoch_msg_count + 1 "
-    "WHERE id = $1 AND epoch = $2 AND NOT rotate_required AND epoch_msg_count < $7 "
+    "WHERE id = $1 AND epoch = $2 AND NOT rotate_required AND NOT closed AND epoch_msg_count < $7 "
     "AND epoch_started_at > now() - make_interval(days => $8::int) "
     "AND NOT EXISTS (SELECT 1 FROM dup) "
     "AND EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $3 "
-    "AND removed_at IS NULL) RETURNING last_seq), "
+    "AND removed_at IS NULL AND roster) RETURNING last_seq), "
     "ins AS (INSERT INTO messages (room_id, seq, sender_id, client_msg_id, epoch, ciphertext, "
     "sig) SELECT $1, last_seq, $3, $4, $2, $5, $6 FROM r RETURNING seq, created_at) "
     "SELECT false, seq, created_at FROM ins UNION ALL SELECT true, seq, created_at FROM dup";
@@ -185,9 +185,9 @@ static int pi_setup_schema(void)
 	if (pi_exec(sql))
 		goto out;
 	snprintf(sql, sizeof(sql),
-	         "INSERT INTO room_members (id, room_id, user_id, role) "
+	         "INSERT INTO room_members (id, room_id, user_id, role, roster) "
 	         "SELECT (r - 1) * %d + s, r, (r - 1) * %d + s, "
-	         "CASE WHEN s = 1 THEN 'mentor' ELSE 'mentee' END "
+	         "CASE WHEN s = 1 THEN 'mentor' ELSE 'mentee' END, true "
 	         "FROM generate_series(1, %d) r, generate_series(1, %d) s",
 	         pi.o.members, pi.o.members, pi.o.rooms, pi.o.members);
 	if (pi_exec(sql) || pi_exec("ANALYZE rooms") || pi_exec("ANALYZE room_members"))

@@ -19,6 +19,7 @@
 #   BENCH_SIZE=256          plaintext bytes
 #   BENCH_ROTATE=1000000000 ementord --rotate-messages (large: no rotations)
 #   BENCH_DB_WORKERS=       ementord --db-workers (default: the server's)
+#   BENCH_SERVER_ARGS=      more ementord flags, e.g. "--scheduler-interval 3600" (A/B runs)
 #   BENCH_NODES=1           2: a second ementord on the same database; members
 #                           2, 4, 6 of every room connect to it (loadgen --port2),
 #                           so every message crosses nodes (LISTEN/NOTIFY)
@@ -162,6 +163,8 @@ bench_server_start() {
 	local port i attempt
 	local -a extra=(--rotate-messages "$ROTATE" --log-level warn)
 	[[ -n "${BENCH_DB_WORKERS:-}" ]] && extra+=(--db-workers "$BENCH_DB_WORKERS")
+	# shellcheck disable=SC2206 # word splitting wanted: a list of flags
+	[[ -n "${BENCH_SERVER_ARGS:-}" ]] && extra+=($BENCH_SERVER_ARGS)
 	for ((attempt = 0; attempt < 3; attempt++)); do
 		port="$(em_free_port)"
 		"$EMENTORD" serve --listen 127.0.0.1 --port "$port" --cert "$T/tls/cert.pem" \

@@ -121,12 +121,14 @@ BEGIN
             RETURN 0;                               -- another worker is on it
         END IF;
     END IF;
-    WITH new AS MATERIALIZED (
+    WITH roles AS (                                 -- each sender's (latest) role here
+        SELECT DISTINCT ON (user_id) user_id, role FROM room_members
+        WHERE room_id = rid ORDER BY user_id, id DESC),
+    new AS MATERIALIZED (
         SELECT m.seq, m.sender_id, m.created_at, length(m.ciphertext) AS bytes,
-               COALESCE((SELECT rm.role FROM room_members rm WHERE rm.room_id = rid
-                         AND rm.user_id = m.sender_id ORDER BY rm.id DESC LIMIT 1),
-                        'mentee') AS role
-        FROM messages m WHERE m.room_id = rid AND m.seq > st.seq ORDER BY m.seq LIMIT lim),
+               COALESCE(r.role, 'mentee') AS role
+        FROM messages m LEFT JOIN roles r ON r.user_id = m.sender_id
+        WHERE m.room_id = rid AND m.seq > st.seq ORDER BY m.seq LIMIT lim),
     act AS (
         INSERT INTO room_activity (room_id, user_id, week, messages, bytes)
         SELECT rid, sender_id, date_trunc('week', created_at)::date, count(*), sum(bytes)
@@ -178,6 +180,24 @@ CREATE FUNCTION stats_rollup(pid bigint, lim integer) RETURNS bigint AS $$
     FROM rooms r LEFT JOIN room_stats s ON s.room_id = r.id
     WHERE (pid IS NULL OR r.programme_id = pid) AND r.last_seq > COALESCE(s.seq, 0)
 $$ LANGUAGE sql;
+
+-- The background rollup: a little at a time, so it never takes a burst of
+-- the database's time from the message writer. Rooms furthest behind first;
+-- stops once about `budget` messages are done. Returns how many.
+CREATE FUNCTION stats_rollup_some(budget integer) RETURNS bigint AS $$
+DECLARE
+    rid  bigint;
+    done bigint := 0;
+BEGIN
+    FOR rid IN SELECT r.id FROM rooms r LEFT JOIN room_stats s ON s.room_id = r.id
+               WHERE r.last_seq > COALESCE(s.seq, 0)
+               ORDER BY r.last_seq - COALESCE(s.seq, 0) DESC LIMIT 1000 LOOP
+        EXIT WHEN done >= budget;
+        done := done + stats_rollup_room(rid, GREATEST(100, budget - done)::integer, false);
+    END LOOP;
+    RETURN done;
+END
+$$ LANGUAGE plpgsql;
 
 -- Retention (PROTOCOL.md 7.4): programmes whose end plus retention_days is
 -- before `today` lose their ciphertext and key envelopes, after every message

@@ -10,7 +10,10 @@
  * that role may read those views and nothing else, so even a bug in the
  * report's SQL cannot reach a ciphertext, key or signature column. Every
  * report is recorded in audit_access (who, which programme or room, when),
- * and a room's members read that trail with room.access_log.
+ * and a room's members read that trail with room.access_log. In the
+ * background the rollups follow the messages every couple of seconds, a
+ * few thousand at a time (measured: one rollup of 30,000 messages every 15 s
+ * doubled the writer's median latency at 2,000 msg/s on a 2-core box).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +24,8 @@
 #include "server.h"
 #include "store.h"
 
-#define ROLLUP_BATCH     100000 /* messages per room per rollup call */
+#define ROLLUP_BATCH     100000 /* messages per room per rollup call, before a report */
+#define ROLLUP_BUDGET    5000   /* messages per background rollup (every AUDIT_ROLLUP_EVERY_S) */
 #define REPORT_ROOMS_MAX 200    /* rooms per report page: ~3 KiB each, well under the out queue */
 
 static int fail_db(struct db_conn *c, struct db_job *job, int err)
@@ -257,7 +261,7 @@ int room_access_log_run(struct db_conn *c, struct db_job *job)
 
 /* ---- the scheduler's rollup job ------------------------------------------------ */
 
-static const struct stmt st_rollup_all = {"audit_rollup_all", "SELECT stats_rollup(NULL, $1)"};
+static const struct stmt st_rollup_all = {"audit_rollup_all", "SELECT stats_rollup_some($1)"};
 
 static int rollup_run(struct db_conn *c, struct db_job *job)
 {
@@ -265,7 +269,7 @@ static int rollup_run(struct db_conn *c, struct db_job *job)
 	PGresult *r;
 	int err;
 
-	params_int(&p, ROLLUP_BATCH);
+	params_int(&p, ROLLUP_BUDGET);
 	if (!(r = store_exec(c, &st_rollup_all, &p, &err, NULL)))
 		return db_job_fail(job, err, NULL);
 	PQclear(r);

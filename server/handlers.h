@@ -108,7 +108,8 @@ int retention_purge_now(PGconn *pg);
 int audit_report_run(struct db_conn *c, struct db_job *job);
 int audit_thresholds_run(struct db_conn *c, struct db_job *job);
 int room_access_log_run(struct db_conn *c, struct db_job *job);
-/* service thread (scheduler): submits one rollup job */
+/* service thread (every AUDIT_ROLLUP_EVERY_S): submits one background rollup job */
+#define AUDIT_ROLLUP_EVERY_S 2
 int audit_rollup_submit(void);
 
 int calendar_url_run(struct db_conn *c, struct db_job *job);

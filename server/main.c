@@ -391,11 +391,20 @@ static void reload(void)
 /* The reminder scheduler: every --scheduler-interval seconds, on the service thread. */
 static lws_sorted_usec_list_t scheduler_sul;
 
+/* The audit's rollups follow the messages, a little at a time. */
+static lws_sorted_usec_list_t rollup_sul;
+
+static void rollup_tick(lws_sorted_usec_list_t *sul)
+{
+	audit_rollup_submit();
+	lws_sul_schedule(server.context, 0, sul, rollup_tick,
+	                 (lws_usec_t)AUDIT_ROLLUP_EVERY_S * LWS_US_PER_SEC);
+}
+
 static void scheduler_tick(lws_sorted_usec_list_t *sul)
 {
 	reminders_due_submit();
 	retention_due_submit();
-	audit_rollup_submit();
 	cluster_tick();
 	lws_sul_schedule(server.context, 0, sul, scheduler_tick,
 	                 (lws_usec_t)server.cfg.scheduler_interval_s * LWS_US_PER_SEC);
@@ -448,6 +457,7 @@ static int cmd_serve(void)
 		goto out;
 	}
 	lws_sul_schedule(server.context, 0, &scheduler_sul, scheduler_tick, LWS_US_PER_SEC);
+	lws_sul_schedule(server.context, 0, &rollup_sul, rollup_tick, 2 * LWS_US_PER_SEC);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
@@ -466,6 +476,7 @@ static int cmd_serve(void)
 		drain();
 	log_info("shutting down");
 	lws_sul_cancel(&scheduler_sul);
+	lws_sul_cancel(&rollup_sul);
 	rc = 0;
 out:
 	cluster_stop();
