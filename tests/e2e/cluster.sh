@@ -60,12 +60,14 @@ EMENTOR_SERVER="$B" sign_room 2 maria tom gia hal
 expect_ok "a first message through node A" on "$A" sam send 1 "m-1"
 
 # --- a live chat on node B, messages sent through node A ------------------------------
-{ sleep 7; } | on "$B" lea chat 1 --linger 1 >"$T/chat.out" 2>"$T/chat.err" &
+open_until "$T/chat.stop" | on "$B" lea chat 1 --linger 1 >"$T/chat.out" 2>"$T/chat.err" &
 chat=$!
 sleep 1.5
 for i in 2 3 4 5 6 7; do
 	expect_ok "sam sends m-$i through node A" on "$A" sam send 1 "m-$i"
 done
+wait_for_lines "$T/chat.out" 'sam: m-[2-7]' 6 20 || true
+touch "$T/chat.stop"
 rc=0
 wait "$chat" || rc=$?
 expect_match "the chat on node B ends normally" '^0$' "$rc"
@@ -76,10 +78,12 @@ expect_absent "no message shown as undecryptable" 'REJECTED' "$T/chat.out"
 
 # --- typing crosses nodes too (never stored: a NOTIFY of its own) ----------------------
 # generous waits: both chats must have synced before the line is typed, even on a busy box
-{ sleep 10; } | on "$B" lea chat 1 --linger 1 >"$T/chat3.out" 2>"$T/chat3.err" &
+open_until "$T/chat3.stop" | on "$B" lea chat 1 --linger 1 >"$T/chat3.out" 2>"$T/chat3.err" &
 chat=$!
 sleep 2.5
 { sleep 2.5; echo "typed-on-A"; sleep 2; } | on "$A" sam chat 1 --linger 1 >/dev/null 2>&1 || true
+wait_for_lines "$T/chat3.out" 'sam: typed-on-A' 1 20 || true
+touch "$T/chat3.stop"
 wait "$chat" 2>/dev/null || true
 expect_match "lea on node B sees that sam on node A is typing" 'sam is typing' \
 	"$(cat "$T/chat3.out" "$T/chat3.err")"

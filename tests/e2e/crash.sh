@@ -38,7 +38,9 @@ sign_room 1 maria sam lea
 expect_ok "a first message opens the room's key epoch" as sam send 1 "warm-up"
 
 if [[ "$SIG" == TERM ]]; then
-	{ sleep 45; } | as lea chat 1 --linger 1 --reconnect 30 >"$T/chat.out" 2>"$T/chat.err" &
+	# the chat's stdin stays open until the checks below are done (chat.stop),
+	# however long the sends take on a slow machine; at most 240 s
+	open_until "$T/chat.stop" | as lea chat 1 --linger 1 --reconnect 30 >"$T/chat.out" 2>"$T/chat.err" &
 	chat=$!
 	sleep 1.5
 fi
@@ -109,6 +111,9 @@ seqs="$(tr -d ' \n' <"$T/history.json" | grep -oE '"seq":[0-9]+' | grep -oE '[0-
 expect_match "sequence numbers are gapless from 1" "^$(seq -s ' ' 1 $((N + 1))) \$" "$seqs"
 
 if [[ "$SIG" == TERM ]]; then
+	# give the open chat up to 30 s to show every message, then close it
+	wait_for_lines "$T/chat.out" 'sam: crash-[0-9]+' "$N" 30 || true
+	touch "$T/chat.stop"
 	wait "$chat" 2>/dev/null || true
 	expect_match "the open chat was told and reconnected by itself" \
 		'connection lost.*reconnected after' "$(tr '\n' ' ' <"$T/chat.out")"

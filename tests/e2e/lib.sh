@@ -75,6 +75,28 @@ sign_room() {
 	done
 }
 
+# open_until FILE [SECONDS]: stays silent until FILE exists (at most SECONDS,
+# default 240), then ends; piped into `ementor chat` it keeps the chat's stdin
+# open for as long as the test needs it however slow the machine is.
+open_until() {
+	local i
+	for ((i = 0; i < ${2:-240} * 5; i++)); do
+		[[ -e "$1" ]] && return 0
+		sleep 0.2
+	done
+}
+
+# wait_for_lines FILE PATTERN COUNT [SECONDS]: waits (at most SECONDS, default
+# 30) until FILE holds COUNT distinct matches of the extended regex PATTERN.
+wait_for_lines() {
+	local i
+	for ((i = 0; i < ${4:-30} * 5; i++)); do
+		(($(grep -oE "$2" "$1" 2>/dev/null | sort -u | wc -l) >= $3)) && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
 ok() {
 	passed=$((passed + 1))
 	echo "ok   - $1"
