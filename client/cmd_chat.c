@@ -461,6 +461,13 @@ static int chat_reconnect(struct chat *ch)
 
 	if (ch->reconnect_ms <= 0)
 		return -1;
+	switch (conn_close_code(ch->m->conn)) {
+	case EM_CLOSE_SESSION_ENDED:
+	case EM_CLOSE_ERASED:
+		return -1; /* no point: the session is gone */
+	default:
+		break;
+	}
 	chat_status("connection lost (%s); reconnecting", conn_strerror(ch->m->conn));
 	while (chat_now_ms() < deadline) {
 		/* 0.5 to 1.5 times the delay, so clients of a restarted server spread out */
@@ -629,6 +636,19 @@ int cmd_chat(struct cli *cli, int argc, char **argv)
 		} else {
 			if (!ch->quit && chat_reconnect(ch) == 0)
 				continue;
+			if (conn_close_code(m.conn) == EM_CLOSE_SESSION_ENDED) {
+				fprintf(stderr,
+				        "ementor: your session ended (a logout or a password "
+				        "change elsewhere, or it expired): log in again with "
+				        "`ementor login`\n");
+				ch->exit_code = CLI_EXIT_AUTH;
+				break;
+			}
+			if (conn_close_code(m.conn) == EM_CLOSE_ERASED) {
+				fprintf(stderr, "ementor: this account was erased\n");
+				ch->exit_code = CLI_EXIT_AUTH;
+				break;
+			}
 			fprintf(stderr, "ementor: the connection was lost: %s\n",
 			        m.conn ? conn_strerror(m.conn) : "cannot reconnect");
 			ch->exit_code = CLI_EXIT_NET;

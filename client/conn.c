@@ -769,6 +769,11 @@ const char *conn_strerror(const struct conn *c)
 	return c->errmsg[0] ? c->errmsg : "no error";
 }
 
+int conn_close_code(const struct conn *c)
+{
+	return c ? c->close_code : 0;
+}
+
 void conn_free(struct conn *c)
 {
 	if (!c)

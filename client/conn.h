@@ -103,6 +103,9 @@ int conn_is_open(const struct conn *c);
 /* The last failure in a full sentence (no trailing period). Valid until the next call. */
 const char *conn_strerror(const struct conn *c);
 
+/* The close code the server sent (e.g. EM_CLOSE_SESSION_ENDED), or 0. NULL-safe. */
+int conn_close_code(const struct conn *c);
+
 /* Closes the connection politely (close code 1000) and frees everything. NULL-safe. */
 void conn_free(struct conn *c);
 

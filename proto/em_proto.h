@@ -25,6 +25,7 @@
 /* WebSocket close codes the server uses beyond RFC 6455's (PROTOCOL.md 1). */
 #define EM_CLOSE_AUTH_TIMEOUT  4001 /* no login within the auth deadline */
 #define EM_CLOSE_ERASED        4003 /* the account was erased (data-processing consent withdrawn) */
+#define EM_CLOSE_SESSION_ENDED 4004 /* the session was revoked (logout, passwd) or expired */
 #define EM_CLOSE_SLOW_CONSUMER 4008 /* output queue over the per-connection cap */
 
 /* Limits a peer must respect; each one is documented in PROTOCOL.md. */

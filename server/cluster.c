@@ -16,6 +16,8 @@
  *   n USER NOTICE          a notice for USER
  *   t ROOM USER NAME       USER (username NAME) is typing in ROOM
  *   x USER                 USER's account was erased: close their connections
+ *   k USER SID             USER's session SID ended (logout): close its connections
+ *   K USER KEEP            every session of USER but KEEP was revoked (passwd)
  *   h                      this node is alive (at start and every minute)
  *
  * DESIGN. Publishing runs on the thread that ran the job, on its own
@@ -30,7 +32,8 @@
  * read failed (database down, queue full) goes back in the list and is tried
  * again on a timer: an announced message is pushed or the node keeps trying. Notifications missed
  * while a LISTEN connection was down are not replayed: a client sees the gap at the next message
- * and fetches it (`history`), as after any reconnect.
+ * and fetches it (`history`), as after any reconnect; an erasure or a revoked session missed is
+ * caught by the session sweep (handle_auth.c) at the next scheduler tick.
  */
 #include <inttypes.h>
 #include <poll.h>
@@ -167,6 +170,16 @@ void cluster_publish_job(struct db_conn *c, struct db_job *job)
 void cluster_publish_erased(struct db_conn *c, int64_t user)
 {
 	publish(c, "x %" PRId64, user);
+}
+
+void cluster_publish_session_ended(struct db_conn *c, int64_t user, int64_t sid)
+{
+	publish(c, "k %" PRId64 " %" PRId64, user, sid);
+}
+
+void cluster_publish_sessions_revoked(struct db_conn *c, int64_t user, int64_t keep)
+{
+	publish(c, "K %" PRId64 " %" PRId64, user, keep);
 }
 
 void cluster_publish_messages(struct db_conn *c, struct db_job **jobs, int n)
@@ -579,6 +592,15 @@ static void handle(const char *text)
 	case 'x':
 		if (sscanf(text, " %lld", &a) == 1 && fanout_user_has(a))
 			fanout_user_sessions(a, close_erased, NULL);
+		break;
+	case 'k':
+	case 'K':
+		if (sscanf(text, " %lld %lld", &a, &b) == 2 && fanout_user_has(a)) {
+			if (kind == 'k')
+				auth_close_session(a, b);
+			else
+				auth_close_other_sessions(a, b);
+		}
 		break;
 	case 'm':
 		if (sscanf(text, " %lld %lld %lld", &a, &b, &c) == 3 && fanout_room_has(a)) {

@@ -1,6 +1,6 @@
 /*
  * handle_auth.c - accounts and sessions: prelogin, register, login, resume,
- * logout, whoami, passwd.
+ * logout, whoami, passwd; and the session sweep.
  *
  * The password never reaches the server (DESIGN.md section 6): clients send
  * auth_key, derived from the password with Argon2id; we keep BLAKE2b(auth_key)
@@ -9,9 +9,11 @@
  * so the rate limit holds across restarts and across server nodes.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
 
+#include "cluster.h"
 #include "em_crypto.h"
 #include "fanout.h"
 #include "handlers.h"
@@ -411,6 +413,41 @@ void auth_login_done(struct session *s, struct db_job *job)
 		session_close(s, 1011, "out of memory");
 }
 
+/* Service thread: arg is the session id that ended. */
+static void close_session_ended(struct session *s, void *arg)
+{
+	if (s->session_id == *(const int64_t *)arg)
+		session_close(s, EM_CLOSE_SESSION_ENDED, "session ended");
+}
+
+/* Service thread: arg is the one session id kept. */
+static void close_session_revoked(struct session *s, void *arg)
+{
+	if (s->session_id != *(const int64_t *)arg)
+		session_close(s, EM_CLOSE_SESSION_ENDED, "session ended");
+}
+
+/*
+ * Service thread, after a logout: other connections of this node that were
+ * authenticated with the same token are closed (4004); the requester itself
+ * is anonymous again by now (auth_logout_done ran first).
+ */
+static void logout_finished(struct db_job *job)
+{
+	if (job->err == EM_OK && job->session_id)
+		auth_close_session(job->user_id, job->session_id);
+}
+
+void auth_close_session(int64_t user, int64_t sid)
+{
+	fanout_user_sessions(user, close_session_ended, &sid);
+}
+
+void auth_close_other_sessions(int64_t user, int64_t keep)
+{
+	fanout_user_sessions(user, close_session_revoked, &keep);
+}
+
 int auth_logout_run(struct db_conn *c, struct db_job *job)
 {
 	struct params p = {0};
@@ -422,6 +459,8 @@ int auth_logout_run(struct db_conn *c, struct db_job *job)
 	if (!r)
 		return fail_db(c, job, err);
 	PQclear(r);
+	cluster_publish_session_ended(c, job->user_id, job->session_id);
+	job->finished = logout_finished;
 	job->result = json_object();
 	return EM_OK;
 }
@@ -464,6 +503,13 @@ int auth_whoami_run(struct db_conn *c, struct db_job *job)
 		return fail_db(c, job, err);
 	json_object_set_new(job->result, "programmes", programmes);
 	return EM_OK;
+}
+
+/* Service thread, after passwd: the user's other sessions on this node are closed (4004). */
+static void passwd_finished(struct db_job *job)
+{
+	if (job->err == EM_OK)
+		auth_close_other_sessions(job->user_id, job->session_id);
 }
 
 int auth_passwd_run(struct db_conn *c, struct db_job *job)
@@ -521,6 +567,8 @@ int auth_passwd_run(struct db_conn *c, struct db_job *job)
 	PQclear(r);
 	if ((err = store_commit(c)))
 		goto fail;
+	cluster_publish_sessions_revoked(c, job->user_id, job->session_id);
+	job->finished = passwd_finished;
 	log_info("auth password changed user_id=%lld revoked_sessions=%lld",
 	         (long long)job->user_id, revoked);
 	job->result = json_pack("{sI}", "revoked_sessions", (json_int_t)revoked);
@@ -528,4 +576,170 @@ int auth_passwd_run(struct db_conn *c, struct db_job *job)
 fail:
 	sodium_memzero(auth_key, sizeof(auth_key));
 	return fail_db(c, job, err);
+}
+
+/* ---- the session sweep ----------------------------------------------------------- */
+/*
+ * At every scheduler tick the service thread asks the database which of the
+ * sessions its connections are authenticated with have ended — revoked by a
+ * logout or passwd elsewhere, expired, or deleted with an erased account —
+ * and closes those connections: 4003 for an erased account, 4004 otherwise.
+ * Logout, passwd and erasure close connections at once on every node (NOTIFY
+ * k, K, x); the sweep catches what a node missed while its LISTEN link was
+ * down, and expiry, which nobody announces. One indexed query per tick.
+ */
+
+static const struct stmt st_sessions_ended = {
+    "auth_sessions_ended",
+    "SELECT x.sid, u.erased_at IS NOT NULL "
+    "FROM unnest($1::bigint[], $2::bigint[]) AS x(sid, uid) "
+    "LEFT JOIN sessions s ON s.id = x.sid AND s.user_id = x.uid "
+    "LEFT JOIN users u ON u.id = x.uid "
+    "WHERE s.id IS NULL OR s.revoked_at IS NOT NULL OR s.expires_at <= now()"};
+
+static int sweep_busy; /* service thread: one sweep at a time */
+
+struct idlist {
+	char *buf; /* "{1,2,3}": a PostgreSQL array literal */
+	size_t len, cap;
+};
+
+static int idlist_add(struct idlist *l, int64_t v)
+{
+	char num[24];
+	int n = snprintf(num, sizeof(num), "%c%lld", l->len ? ',' : '{', (long long)v);
+
+	if (l->len + (size_t)n + 2 > l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 4096;
+		char *b = realloc(l->buf, cap);
+
+		if (!b)
+			return -1;
+		l->buf = b;
+		l->cap = cap;
+	}
+	memcpy(l->buf + l->len, num, (size_t)n);
+	l->len += (size_t)n;
+	memcpy(l->buf + l->len, "}", 2); /* closed after every id; overwritten by the next */
+	return 0;
+}
+
+struct sweep_ids {
+	struct idlist sids, uids;
+	int n, failed;
+};
+
+static void sweep_collect(struct session *s, void *arg)
+{
+	struct sweep_ids *w = arg;
+
+	if (!s->authenticated || !s->session_id || s->close_code || w->failed)
+		return;
+	if (idlist_add(&w->sids, s->session_id) || idlist_add(&w->uids, s->user_id)) {
+		w->failed = 1;
+		return;
+	}
+	w->n++;
+}
+
+static int sweep_run(struct db_conn *c, struct db_job *job)
+{
+	struct params p = {0};
+	json_t *ended;
+	PGresult *r;
+	int err;
+
+	params_text(&p, job_str(job, "sids"));
+	params_text(&p, job_str(job, "uids"));
+	if (!(r = store_exec(c, &st_sessions_ended, &p, &err, NULL)))
+		return db_job_fail(job, err, NULL);
+	ended = json_array();
+	for (int i = 0; ended && i < PQntuples(r); i++)
+		json_array_append_new(
+		    ended, json_pack("[I,b]", (json_int_t)store_int(r, i, 0), store_bool(r, i, 1)));
+	PQclear(r);
+	if (!ended)
+		return db_job_fail(job, EM_ERR_NOMEM, NULL);
+	job->result = ended;
+	return EM_OK;
+}
+
+struct ended {
+	int64_t sid;
+	int erased;
+};
+
+static int ended_cmp(const void *a, const void *b)
+{
+	int64_t x = ((const struct ended *)a)->sid, y = ((const struct ended *)b)->sid;
+
+	return (x > y) - (x < y);
+}
+
+struct ended_set {
+	struct ended *v;
+	size_t n;
+	int closed;
+};
+
+static void sweep_close(struct session *s, void *arg)
+{
+	struct ended_set *set = arg;
+	struct ended key = {.sid = s->session_id}, *hit;
+
+	if (!s->authenticated || s->close_code ||
+	    !(hit = bsearch(&key, set->v, set->n, sizeof(key), ended_cmp)))
+		return;
+	session_close(s, hit->erased ? EM_CLOSE_ERASED : EM_CLOSE_SESSION_ENDED,
+	              hit->erased ? "account erased" : "session ended");
+	set->closed++;
+}
+
+static void sweep_finished(struct db_job *job)
+{
+	struct ended_set set = {0};
+	size_t i;
+	json_t *row;
+
+	sweep_busy = 0;
+	if (job->err != EM_OK || !json_array_size(job->result))
+		return;
+	if (!(set.v = calloc(json_array_size(job->result), sizeof(*set.v))))
+		return;
+	json_array_foreach(job->result, i, row)
+	{
+		set.v[i].sid = json_integer_value(json_array_get(row, 0));
+		set.v[i].erased = json_is_true(json_array_get(row, 1));
+	}
+	set.n = json_array_size(job->result);
+	qsort(set.v, set.n, sizeof(*set.v), ended_cmp);
+	session_foreach(sweep_close, &set);
+	free(set.v);
+	if (set.closed)
+		log_info("sessions ended closed=%d", set.closed);
+	metrics_add(M_SESSIONS_ENDED, (uint64_t)set.closed);
+}
+
+int session_sweep_submit(void)
+{
+	struct sweep_ids w = {0};
+	int rc = 0;
+
+	if (sweep_busy || !db_is_up())
+		return 0;
+	session_foreach(sweep_collect, &w);
+	if (w.failed) {
+		log_warn("session sweep: out of memory");
+		rc = -1;
+	} else if (w.n) {
+		json_t *args = json_pack("{ssss}", "sids", w.sids.buf, "uids", w.uids.buf);
+
+		if (!args || db_submit_background(sweep_run, args, sweep_finished))
+			rc = -1;
+		else
+			sweep_busy = 1;
+	}
+	free(w.sids.buf);
+	free(w.uids.buf);
+	return rc;
 }

@@ -405,6 +405,7 @@ static void scheduler_tick(lws_sorted_usec_list_t *sul)
 {
 	reminders_due_submit();
 	retention_due_submit();
+	session_sweep_submit();
 	cluster_tick();
 	lws_sul_schedule(server.context, 0, sul, scheduler_tick,
 	                 (lws_usec_t)server.cfg.scheduler_interval_s * LWS_US_PER_SEC);

@@ -101,6 +101,24 @@ for who in tom gia hal; do
 	done
 done
 
+# --- a logout through node A ends the same session's chat on node B at once --------------
+# (NOTIFY k; the session sweep would take up to a scheduler interval, 15 s)
+open_until "$T/chat4.stop" 60 | {
+	rc=0
+	on "$B" lea chat 1 --reconnect 30 >"$T/chat4.out" 2>"$T/chat4.err" || rc=$?
+	echo "$rc" >"$T/chat4.rc"
+} &
+wait_for_lines "$T/chat4.err" 'Chat in room' 1 20 || true
+expect_ok "lea logs out through node A" on "$A" lea logout
+for _ in $(seq 1 25); do
+	[[ -s "$T/chat4.rc" ]] && break
+	sleep 0.2
+done
+touch "$T/chat4.stop"
+expect_match "her chat on node B ends within 5 s, exit status 3" '^3$' "$(cat "$T/chat4.rc" 2>/dev/null)"
+expect_match "saying her session ended" 'your session ended' "$(cat "$T/chat4.err")"
+expect_ok "lea logs in again" on "$A" lea login lea
+
 # --- node B dies in the middle of a conversation -----------------------------------------
 { sleep 30; } | on "$B" lea chat 1 --reconnect 0 >"$T/chat2.out" 2>"$T/chat2.err" &
 chat=$!
