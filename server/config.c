@@ -94,6 +94,9 @@ static const struct opt opts[] = {
     {"log-format", OT_LOGFMT, S(log_format), 0, 0,
      "text (\"TIME LEVEL event key=value ...\") or json (one object per line) (default text)"},
     {"role", OT_ROLE, S(role), 0, 0, "invite: role of the invited user (manager, mentor, mentee)"},
+    {"ledger-head", OT_STR, S(ledger_head), 0, 0,
+     "verify-ledger: a head an earlier run printed (SEQ:HASH); reports the newest entries "
+     "removed since"},
     {"programme", OT_LLONG, I(programme), 1, 9007199254740991LL,
      "invite: programme the invited user joins"},
 };

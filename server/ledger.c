@@ -10,8 +10,10 @@
  * disable the trigger and edit, delete or re-order rows: verify-ledger finds
  * that (a changed row breaks its hash or signature, a deleted one a seq or a
  * link). Cutting off the newest rows keeps the chain valid, so verify-ledger
- * prints the head (seq and hash) for operators to record elsewhere.
+ * prints the head (seq and hash) for operators to record elsewhere, and checks
+ * a head recorded earlier (--ledger-head SEQ:HASH) is still in the chain.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,11 +215,44 @@ int ledger_append(struct db_conn *c, const struct consent *k, json_t **entry)
 	return *entry ? EM_OK : EM_ERR_NOMEM;
 }
 
-int ledger_verify(PGconn *pg)
+/* "SEQ:HEX64" into seq and hash; -1 if malformed. */
+static int parse_head(const char *text, int64_t *seq, unsigned char hash[EM_HASH_BYTES])
 {
-	PGresult *r = PQexec(pg, "SELECT seq, user_id, sign_pk, purpose, subject, text_hash, "
-	                         "action, at, signature, recorded_us, prev_hash, entry_hash "
-	                         "FROM consent_ledger ORDER BY seq");
+	char *end;
+	size_t len;
+	long long v;
+
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno || v < 1 || *end != ':')
+		return -1;
+	end++;
+	if (strlen(end) != EM_HASH_BYTES * 2 ||
+	    sodium_hex2bin(hash, EM_HASH_BYTES, end, EM_HASH_BYTES * 2, NULL, &len, NULL) ||
+	    len != EM_HASH_BYTES)
+		return -1;
+	*seq = v;
+	return 0;
+}
+
+int ledger_verify(PGconn *pg, const char *head)
+{
+	unsigned char want_hash[EM_HASH_BYTES], seen_hash[EM_HASH_BYTES];
+	int64_t want_seq = 0;
+
+	if (head && *head && parse_head(head, &want_seq, want_hash)) {
+		fprintf(stderr,
+		        "ementord verify-ledger: --ledger-head '%s' is not SEQ:HASH (a number, a "
+		        "colon and 64 hex digits, as a previous run printed them)\n",
+		        head);
+		return 2;
+	}
+
+	PGresult *r;
+
+	r = PQexec(pg, "SELECT seq, user_id, sign_pk, purpose, subject, text_hash, "
+	               "action, at, signature, recorded_us, prev_hash, entry_hash "
+	               "FROM consent_ledger ORDER BY seq");
 	unsigned char prev[EM_HASH_BYTES] = {0}, hash[EM_HASH_BYTES], have_prev[EM_HASH_BYTES],
 	              have_hash[EM_HASH_BYTES];
 	char hex[EM_HASH_BYTES * 2 + 1];
@@ -270,16 +305,33 @@ int ledger_verify(PGconn *pg)
 			bad = 1;
 		} else {
 			memcpy(prev, hash, 32);
+			if (seq == want_seq)
+				memcpy(seen_hash, hash, 32);
 		}
 	}
 	PQclear(r);
+	if (!bad && want_seq > n) {
+		printf("ledger: entry %" PRId64
+		       " of the recorded head is gone: the chain ends at %d "
+		       "(the newest entries were removed)\n",
+		       want_seq, n);
+		bad = 1;
+	} else if (!bad && want_seq && sodium_memcmp(seen_hash, want_hash, 32)) {
+		printf("ledger: entry %" PRId64
+		       " is not the recorded head (the ledger was rewritten "
+		       "from there on)\n",
+		       want_seq);
+		bad = 1;
+	}
 	if (bad) {
 		printf("ledger: NOT intact\n");
 		return 1;
 	}
 	sodium_bin2hex(hex, sizeof(hex), prev, 32);
-	printf("ledger: %d entries, intact; head seq %d hash %s\n", n, n, hex);
-	printf(
-	    "(record the head elsewhere: removing the newest entries cannot be seen otherwise)\n");
+	printf("ledger: %d entries, intact; head %d:%s\n", n, n, hex);
+	if (want_seq)
+		printf("ledger: the recorded head %" PRId64 " is in the chain\n", want_seq);
+	printf("(record the head elsewhere and give it to the next run as --ledger-head: "
+	       "removing the newest entries cannot be seen otherwise)\n");
 	return 0;
 }

@@ -45,9 +45,11 @@ int ledger_check(const struct consent *k, int64_t now_s);
 int ledger_append(struct db_conn *c, const struct consent *k, json_t **entry);
 /*
  * `ementord verify-ledger`: walks the chain, checks every link and
- * signature, prints the first problem found. Returns 0 if intact, 1 if not,
- * 2 if the database could not be read.
+ * signature, prints the first problem found. `head` ("SEQ:HASH", as an
+ * earlier run printed it; NULL or "" for none) must still be in the chain:
+ * that is how removing the newest entries is found. Returns 0 if intact, 1
+ * if not, 2 if the database could not be read or `head` is malformed.
  */
-int ledger_verify(PGconn *pg);
+int ledger_verify(PGconn *pg, const char *head);
 
 #endif

@@ -154,7 +154,8 @@ static int cmd_ledger(const char *cmd)
 	}
 	/* dates and weeks in UTC, as the workers' connections have them */
 	PQclear(PQexec(pg, "SET TIME ZONE 'UTC'"));
-	rc = !strcmp(cmd, "verify-ledger") ? ledger_verify(pg) : retention_purge_now(pg);
+	rc = !strcmp(cmd, "verify-ledger") ? ledger_verify(pg, server.cfg.ledger_head)
+	                                   : retention_purge_now(pg);
 	PQfinish(pg);
 	return rc;
 }

@@ -16,8 +16,9 @@
 # can; `consent list` shows the signed records; `export` holds the profile,
 # consents, agreements and decrypted messages; withdrawing data_processing
 # erases the account; `ementord verify-ledger` finds a changed and a deleted
-# ledger row; the retention purge deletes an expired programme's ciphertext
-# and keys, keeps activity counts, and leaves other programmes alone; an
+# ledger row, and with a head recorded earlier (--ledger-head) a removed newest
+# one; the retention purge deletes an expired programme's ciphertext and keys,
+# keeps activity counts, and leaves other programmes alone; an
 # optional-agreement programme talks without signing.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -215,6 +216,20 @@ expect_fail "a changed row is found" 1 "entry 2[^0-9]" "$BIN/ementord" verify-le
 expect_match "the ledger is reported not intact" 'NOT intact' "$LAST"
 sql "UPDATE consent_ledger SET subject = '$subject2' WHERE seq = 2;" >/dev/null
 expect_ok "restored, the chain verifies again" "$BIN/ementord" verify-ledger --db "$DB"
+head="$(grep -oE 'head [0-9]+:[0-9a-f]{64}' <<<"$LAST" | cut -d' ' -f2)"
+expect_match "it prints its head as SEQ:HASH" '^[0-9]+:[0-9a-f]{64}$' "$head"
+expect_ok "with that head recorded, it verifies" "$BIN/ementord" verify-ledger --db "$DB" --ledger-head "$head"
+expect_match "and says the head is in the chain" 'recorded head [0-9]+ is in the chain' "$LAST"
+last="${head%%:*}"
+sql "DELETE FROM consent_ledger WHERE seq = $last;" >/dev/null
+expect_ok "the newest entry removed: without a recorded head the chain still looks intact" \
+	"$BIN/ementord" verify-ledger --db "$DB"
+expect_fail "with the recorded head the removal is found" 1 "entry $last of the recorded head is gone" \
+	"$BIN/ementord" verify-ledger --db "$DB" --ledger-head "$head"
+expect_fail "a head that is not the chain's entry is found" 1 "entry 1 is not the recorded head" \
+	"$BIN/ementord" verify-ledger --db "$DB" --ledger-head "1:$(printf '0%.0s' {1..64})"
+expect_fail "a malformed head is a usage error" 2 "not SEQ:HASH" \
+	"$BIN/ementord" verify-ledger --db "$DB" --ledger-head "12:beef"
 sql "DELETE FROM consent_ledger WHERE seq = 3;" >/dev/null
 expect_fail "a deleted middle row is found" 1 "entry 4 |expected" "$BIN/ementord" verify-ledger --db "$DB"
 sql "ALTER TABLE consent_ledger ENABLE TRIGGER USER;" >/dev/null

@@ -762,7 +762,7 @@ static int ledger_ok(void)
 	int rc;
 
 	assert_int_equal(PQstatus(pg), CONNECTION_OK);
-	rc = ledger_verify(pg);
+	rc = ledger_verify(pg, NULL);
 	PQfinish(pg);
 	return rc;
 }
@@ -963,7 +963,7 @@ static void test_agreements(void **state)
 
 		assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
 		PQclear(r);
-		assert_int_equal(ledger_verify(pg), 1);
+		assert_int_equal(ledger_verify(pg, NULL), 1);
 		r = PQexec(pg, "UPDATE consent_ledger SET subject = 'x' WHERE seq = 1");
 		assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR); /* the trigger refuses */
 		PQclear(r);
