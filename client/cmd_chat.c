@@ -449,6 +449,20 @@ out:
 	return rc;
 }
 
+/* Why the server closed: the session is gone for good (NULL: reconnecting may help). */
+static const char *chat_session_gone(const struct conn *c)
+{
+	switch (conn_close_code(c)) {
+	case EM_CLOSE_SESSION_ENDED:
+		return "your session ended (a logout or a password change elsewhere, or it "
+		       "expired): log in again with `ementor login`";
+	case EM_CLOSE_ERASED:
+		return "this account was erased";
+	default:
+		return NULL;
+	}
+}
+
 /*
  * After a lost connection: reconnects with backoff and jitter until
  * reconnect_ms has passed, flushes the outbox and syncs from the cursor.
@@ -461,13 +475,8 @@ static int chat_reconnect(struct chat *ch)
 
 	if (ch->reconnect_ms <= 0)
 		return -1;
-	switch (conn_close_code(ch->m->conn)) {
-	case EM_CLOSE_SESSION_ENDED:
-	case EM_CLOSE_ERASED:
+	if (chat_session_gone(ch->m->conn))
 		return -1; /* no point: the session is gone */
-	default:
-		break;
-	}
 	chat_status("connection lost (%s); reconnecting", conn_strerror(ch->m->conn));
 	while (chat_now_ms() < deadline) {
 		/* 0.5 to 1.5 times the delay, so clients of a restarted server spread out */
@@ -617,6 +626,7 @@ int cmd_chat(struct cli *cli, int argc, char **argv)
 		struct em_incoming ev;
 		int64_t now = chat_now_ms(), wait = CHAT_TICK_MS;
 		int fd = ch->synced && ch->stdin_open ? STDIN_FILENO : -1;
+		const char *gone;
 		int got;
 
 		if (!ch->stdin_open) {
@@ -636,16 +646,8 @@ int cmd_chat(struct cli *cli, int argc, char **argv)
 		} else {
 			if (!ch->quit && chat_reconnect(ch) == 0)
 				continue;
-			if (conn_close_code(m.conn) == EM_CLOSE_SESSION_ENDED) {
-				fprintf(stderr,
-				        "ementor: your session ended (a logout or a password "
-				        "change elsewhere, or it expired): log in again with "
-				        "`ementor login`\n");
-				ch->exit_code = CLI_EXIT_AUTH;
-				break;
-			}
-			if (conn_close_code(m.conn) == EM_CLOSE_ERASED) {
-				fprintf(stderr, "ementor: this account was erased\n");
+			if ((gone = chat_session_gone(m.conn))) {
+				fprintf(stderr, "ementor: %s\n", gone);
 				ch->exit_code = CLI_EXIT_AUTH;
 				break;
 			}

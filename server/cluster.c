@@ -558,12 +558,6 @@ static void room_fetch_next(struct room_fetch *f)
 	f->n--;
 }
 
-static void close_erased(struct session *s, void *arg)
-{
-	(void)arg;
-	session_close(s, EM_CLOSE_ERASED, "account erased");
-}
-
 static void handle(const char *text)
 {
 	char kind, word[40];
@@ -591,7 +585,7 @@ static void handle(const char *text)
 		break;
 	case 'x':
 		if (sscanf(text, " %lld", &a) == 1 && fanout_user_has(a))
-			fanout_user_sessions(a, close_erased, NULL);
+			auth_close_erased(a);
 		break;
 	case 'k':
 	case 'K':

@@ -672,16 +672,10 @@ static int consent_subject_check(struct db_conn *c, struct db_job *job, struct c
 }
 
 /* Service thread, after an erasure: the user's connections here are closed. */
-static void close_erased(struct session *s, void *arg)
-{
-	(void)arg;
-	session_close(s, EM_CLOSE_ERASED, "account erased");
-}
-
 static void consent_erased_finished(struct db_job *job)
 {
 	if (job->err == EM_OK)
-		fanout_user_sessions(job->user_id, close_erased, NULL);
+		auth_close_erased(job->user_id);
 }
 
 static int consent_run(struct db_conn *c, struct db_job *job, int withdraw)

@@ -413,18 +413,33 @@ void auth_login_done(struct session *s, struct db_job *job)
 		session_close(s, 1011, "out of memory");
 }
 
-/* Service thread: arg is the session id that ended. */
-static void close_session_ended(struct session *s, void *arg)
+/* Service thread: every close for a session that ended goes through here. */
+static void close_ended(struct session *s, int erased)
 {
-	if (s->session_id == *(const int64_t *)arg)
+	if (erased)
+		session_close(s, EM_CLOSE_ERASED, "account erased");
+	else
 		session_close(s, EM_CLOSE_SESSION_ENDED, "session ended");
 }
 
-/* Service thread: arg is the one session id kept. */
+/* arg is the session id that ended */
+static void close_session_ended(struct session *s, void *arg)
+{
+	if (s->session_id == *(const int64_t *)arg)
+		close_ended(s, 0);
+}
+
+/* arg is the one session id kept */
 static void close_session_revoked(struct session *s, void *arg)
 {
 	if (s->session_id != *(const int64_t *)arg)
-		session_close(s, EM_CLOSE_SESSION_ENDED, "session ended");
+		close_ended(s, 0);
+}
+
+static void close_session_erased(struct session *s, void *arg)
+{
+	(void)arg;
+	close_ended(s, 1);
 }
 
 /*
@@ -446,6 +461,11 @@ void auth_close_session(int64_t user, int64_t sid)
 void auth_close_other_sessions(int64_t user, int64_t keep)
 {
 	fanout_user_sessions(user, close_session_revoked, &keep);
+}
+
+void auth_close_erased(int64_t user)
+{
+	fanout_user_sessions(user, close_session_erased, NULL);
 }
 
 int auth_logout_run(struct db_conn *c, struct db_job *job)
@@ -690,8 +710,7 @@ static void sweep_close(struct session *s, void *arg)
 	if (!s->authenticated || s->close_code ||
 	    !(hit = bsearch(&key, set->v, set->n, sizeof(key), ended_cmp)))
 		return;
-	session_close(s, hit->erased ? EM_CLOSE_ERASED : EM_CLOSE_SESSION_ENDED,
-	              hit->erased ? "account erased" : "session ended");
+	close_ended(s, hit->erased);
 	set->closed++;
 }
 

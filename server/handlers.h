@@ -107,6 +107,8 @@ int session_sweep_submit(void);
 void auth_close_session(int64_t user, int64_t sid);
 /* Service thread: closes this node's connections of USER on any session but KEEP (4004). */
 void auth_close_other_sessions(int64_t user, int64_t keep);
+/* Service thread: closes this node's connections of USER, whose account was erased (4003). */
+void auth_close_erased(int64_t user);
 /* `ementord purge-expired`: runs retention once; 0, or 2 on a database error */
 int retention_purge_now(PGconn *pg);
 

@@ -459,7 +459,8 @@ static int cmd_serve(void)
 		goto out;
 	}
 	lws_sul_schedule(server.context, 0, &scheduler_sul, scheduler_tick, LWS_US_PER_SEC);
-	lws_sul_schedule(server.context, 0, &rollup_sul, rollup_tick, 2 * LWS_US_PER_SEC);
+	lws_sul_schedule(server.context, 0, &rollup_sul, rollup_tick,
+	                 (lws_usec_t)AUDIT_ROLLUP_EVERY_S * LWS_US_PER_SEC);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);

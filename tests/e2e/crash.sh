@@ -27,14 +27,7 @@ em_server_start "$LOG" "$CERT" "$KEY" "$DB" || {
 PORT="$EM_SERVER_PORT"
 export EMENTOR_SERVER="$EM_SERVER_URL"
 
-code="$(first_invite)"
-as maria register --invite "$code" --username maria >/dev/null
-as maria programme create --name Crash --starts 2027-01-01 --ends 2027-12-31 >/dev/null
-invite() { as maria --json invite create --programme 1 --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
-as sam register --invite "$(invite mentor)" --username sam >/dev/null
-as lea register --invite "$(invite mentee)" --username lea >/dev/null
-as maria room create --programme 1 --kind pair --member sam --member lea >/dev/null
-sign_room 1 maria sam lea
+pair_room Crash
 expect_ok "a first message opens the room's key epoch" as sam send 1 "warm-up"
 
 if [[ "$SIG" == TERM ]]; then

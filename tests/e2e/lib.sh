@@ -149,3 +149,20 @@ expect_absent() {
 first_invite() {
 	grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | head -n1 | awk '{print $2}'
 }
+
+# pair_room NAME: on a fresh server ($EMENTOR_SERVER), manager maria registers
+# with the first-run invite and makes programme 1 NAME (2027); mentor sam and
+# mentee lea register; room 1 is their pair room, its agreement signed by all
+# three (one check each).
+pair_room() {
+	local code who
+	as maria register --invite "$(first_invite)" --username maria >/dev/null
+	as maria programme create --name "$1" --starts 2027-01-01 --ends 2027-12-31 >/dev/null
+	for who in sam:mentor lea:mentee; do
+		code="$(as maria --json invite create --programme 1 --role "${who#*:}" |
+			sed -nE 's/.*"code": "([^"]+)".*/\1/p')"
+		as "${who%%:*}" register --invite "$code" --username "${who%%:*}" >/dev/null
+	done
+	as maria room create --programme 1 --kind pair --member sam --member lea >/dev/null
+	sign_room 1 maria sam lea
+}

@@ -25,14 +25,7 @@ em_server_start "$LOG" "$CERT" "$KEY" "$DB" --config "$CONF" || {
 export EMENTOR_SERVER="$EM_SERVER_URL"
 health() { curl -sS --cacert "$1" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$EM_SERVER_PORT/healthz" 2>/dev/null || true; }
 
-code="$(first_invite)"
-as maria register --invite "$code" --username maria >/dev/null
-as maria programme create --name Reload --starts 2027-01-01 --ends 2027-12-31 >/dev/null
-invite() { as maria --json invite create --programme 1 --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
-as sam register --invite "$(invite mentor)" --username sam >/dev/null
-as lea register --invite "$(invite mentee)" --username lea >/dev/null
-as maria room create --programme 1 --kind pair --member sam --member lea >/dev/null
-sign_room 1 maria sam lea
+pair_room Reload
 expect_ok "a first message" as sam send 1 "before the reload"
 
 # an open chat across the reload

@@ -20,13 +20,7 @@ em_server_start "$LOG" "$CERT" "$KEY" "$DB" --scheduler-interval 1 || {
 }
 export EMENTOR_SERVER="$EM_SERVER_URL"
 
-as maria register --invite "$(first_invite)" --username maria >/dev/null
-as maria programme create --name Sessions --starts 2027-01-01 --ends 2027-12-31 >/dev/null
-invite() { as maria --json invite create --programme 1 --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
-as sam register --invite "$(invite mentor)" --username sam >/dev/null
-as lea register --invite "$(invite mentee)" --username lea >/dev/null
-as maria room create --programme 1 --kind pair --member sam --member lea >/dev/null
-sign_room 1 maria sam lea
+pair_room Sessions
 expect_ok "a first message" as sam send 1 "hello"
 
 # chat_open NAME HOME: lea's chat on HOME, left open (at most 60 s);
