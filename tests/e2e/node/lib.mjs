@@ -15,6 +15,7 @@
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import WebSocket from 'ws';
+import './webcrypto.mjs'; // before libsodium: Node 18 needs the global
 import sodiumModule from 'libsodium-wrappers-sumo';
 
 export const SUBPROTOCOL = 'ementor.v1';
