@@ -170,7 +170,8 @@ struct lg_user {
 
 	struct lg_epoch_key ring[LG_KEY_RING];
 	int ring_n;
-	int64_t epoch; /* newest epoch we hold a key for */
+	int64_t epoch;        /* newest epoch we hold a key for */
+	int64_t sent_counter; /* counter of the last message encrypted (PROTOCOL.md 5.1) */
 	int64_t last_seq;
 	int synced;
 
@@ -533,13 +534,18 @@ static int lg_key_open(struct lg_user *u, int64_t epoch, int64_t committer_id,
 	uint64_t cid = 0;
 	int rc = -1;
 
-	if (!sealed_b64 || !committer ||
+	if (!sealed_b64 || !committer || !u->room ||
 	    em_b64_decode(sealed_b64, sealed, sizeof(sealed)) != EM_SEALED_KEY_BYTES)
 		goto out;
-	if (em_room_key_open(sealed, &u->keys, &cid, key, sig) || (int64_t)cid != committer_id)
+	struct em_room_key_id kid = {.room_id = (uint64_t)u->room->id,
+	                             .epoch = (uint64_t)epoch,
+	                             .recipient_id = (uint64_t)u->id};
+
+	if (em_room_key_open(sealed, &u->keys, &cid, &kid.agreement_version, key, sig) ||
+	    (int64_t)cid != committer_id || kid.agreement_version != 0)
 		goto out;
-	if (em_room_key_verify(key, (uint64_t)u->room->id, (uint64_t)epoch, (uint64_t)u->id, cid,
-	                       sig, committer->sign_pk))
+	kid.committer_id = cid;
+	if (em_room_key_verify(key, &kid, sig, committer->sign_pk))
 		goto out;
 	lg_key_add(u, epoch, key);
 	rc = 0;
@@ -574,6 +580,7 @@ static struct lg_frame *lg_msg_frame(struct lg_user *u, int64_t k)
 	struct lg_msg *m = &lg.msgs[k];
 	const unsigned char *key = lg_key_for(u, u->epoch);
 	unsigned char sig[EM_SIG_BYTES];
+	struct em_msg_meta meta;
 	struct lg_frame *f = NULL;
 	char prefix[48];
 	json_t *args = NULL;
@@ -586,8 +593,12 @@ static struct lg_frame *lg_msg_frame(struct lg_user *u, int64_t k)
 	prefix_len = snprintf(prefix, sizeof(prefix), "lg %" PRId64 " ", k);
 	memcpy(lg.plain, prefix,
 	       (size_t)prefix_len < (size_t)lg.o.size ? (size_t)prefix_len : (size_t)lg.o.size);
-	ct_len = em_msg_encrypt(key, (uint64_t)u->room->id, (uint64_t)u->epoch, (uint64_t)u->id,
-	                        m->cid, lg.plain, (size_t)lg.o.size, u->keys.sign_sk, ct, sig);
+	meta.counter = (uint64_t)++u->sent_counter;
+	meta.written_ms = (uint64_t)time(NULL) * 1000;
+	memcpy(meta.device, &u->id, sizeof(meta.device));
+	ct_len =
+	    em_msg_encrypt(key, (uint64_t)u->room->id, (uint64_t)u->epoch, (uint64_t)u->id, m->cid,
+	                   &meta, lg.plain, (size_t)lg.o.size, u->keys.sign_sk, ct, sig);
 	if (ct_len < 0)
 		return NULL;
 	args = json_object();
@@ -766,6 +777,7 @@ static int64_t lg_msg_lookup(const unsigned char cid[EM_MSG_ID_BYTES])
 static void lg_decrypt_check(struct lg_user *u, json_t *d, int64_t k)
 {
 	static unsigned char ct[EM_MSG_CIPHERTEXT_MAX], pt[EM_MSG_CIPHERTEXT_MAX];
+	struct em_msg_meta meta;
 	const char *ct_b64 = json_string_value(json_object_get(d, "ciphertext"));
 	int64_t epoch = lg_int_field(d, "epoch"), sender_id = lg_int_field(d, "sender_id");
 	const struct lg_member *sender = lg_member_by_id(u->room, sender_id);
@@ -781,7 +793,8 @@ static void lg_decrypt_check(struct lg_user *u, json_t *d, int64_t k)
 	if (ct_len < 0)
 		goto bad;
 	if (em_msg_decrypt(key, (uint64_t)u->room->id, (uint64_t)epoch, (uint64_t)sender_id,
-	                   lg.msgs[k].cid, ct, (size_t)ct_len, sig, sender->sign_pk, pt, &pt_len))
+	                   lg.msgs[k].cid, ct, (size_t)ct_len, sig, sender->sign_pk, &meta, pt,
+	                   &pt_len))
 		goto bad;
 	n = snprintf(prefix, sizeof(prefix), "lg %" PRId64 " ", k);
 	if (pt_len != (size_t)lg.o.size ||
@@ -877,17 +890,22 @@ static void lg_rot_commit(struct lg_user *u, int64_t e)
 	struct em_commit_entry entries[LG_MAX_MEMBERS];
 	struct lg_room *r = u->room;
 	unsigned char key[EM_ROOM_KEY_BYTES], sig[EM_SIG_BYTES];
+	struct em_commit commit = {
+	    .room_id = (uint64_t)r->id, .epoch = (uint64_t)e, .committer_id = (uint64_t)u->id};
 	json_t *args = json_object(), *envs = json_array();
 
 	randombytes_buf(key, sizeof(key));
 	for (int i = 0; i < r->nmembers; i++) {
-		entries[i].recipient_id = (uint64_t)r->members[i].id;
-		em_room_key_seal(key, (uint64_t)r->id, (uint64_t)e, entries[i].recipient_id,
-		                 (uint64_t)u->id, u->keys.sign_sk, r->members[i].box_pk,
+		struct em_room_key_id kid = {.room_id = commit.room_id,
+		                             .epoch = commit.epoch,
+		                             .recipient_id = (uint64_t)r->members[i].id,
+		                             .committer_id = commit.committer_id};
+
+		entries[i].recipient_id = kid.recipient_id;
+		em_room_key_seal(key, &kid, u->keys.sign_sk, r->members[i].box_pk,
 		                 entries[i].sealed);
 	}
-	em_commit_sign((uint64_t)r->id, (uint64_t)e, (uint64_t)u->id, entries, (size_t)r->nmembers,
-	               u->keys.sign_sk, sig);
+	em_commit_sign(&commit, entries, (size_t)r->nmembers, u->keys.sign_sk, sig);
 	for (int i = 0; i < r->nmembers && envs; i++) {
 		json_t *env = json_object();
 
@@ -902,6 +920,7 @@ static void lg_rot_commit(struct lg_user *u, int64_t e)
 	}
 	if (!args || !envs || json_object_set_new(args, "room_id", json_integer(r->id)) ||
 	    json_object_set_new(args, "epoch", json_integer(e)) ||
+	    json_object_set_new(args, "agreement_version", json_integer(0)) ||
 	    json_object_set_new(args, "envelopes", envs) ||
 	    lg_set_b64(args, "sig", sig, sizeof(sig))) {
 		json_decref(args);
@@ -1682,6 +1701,13 @@ static void lg_on_programme(struct lg_user *u, struct em_incoming *in, void *arg
 	lg.waiting--;
 }
 
+static void lg_on_settings(struct lg_user *u, struct em_incoming *in, void *arg)
+{
+	(void)arg;
+	if (lg_ok(u, in, "programme.settings"))
+		lg.waiting--;
+}
+
 static void lg_on_invite(struct lg_user *u, struct em_incoming *in, void *arg)
 {
 	struct lg_user *invitee = arg;
@@ -1759,11 +1785,29 @@ static int lg_setup(void)
 	snprintf(name, sizeof(name), "bench %s", lg.runid);
 	lg.waiting++;
 	lg_request(mgr, EM_OP_PROGRAMME_CREATE,
-	           json_pack("{sssssssisb}", "name", name, "starts_on", starts, "ends_on", ends,
-	                     "max_group_mentees", EM_GROUP_MENTEES_MAX, "agreement_required", 0),
+	           json_pack("{sssssssi}", "name", name, "starts_on", starts, "ends_on", ends,
+	                     "max_group_mentees", EM_GROUP_MENTEES_MAX),
 	           lg_on_programme, NULL);
 	if (lg_wait("programme.create"))
 		return -1;
+	/* the bench measures messaging: a programme without agreements, signed */
+	{
+		unsigned char sig[EM_SIG_BYTES];
+		json_t *args = json_pack("{sIsb}", "programme_id", (json_int_t)lg.programme_id,
+		                         "agreement_required", 0);
+
+		em_programme_sign((uint64_t)lg.programme_id, (uint64_t)mgr->id, 0,
+		                  mgr->keys.sign_sk, sig);
+		if (!args || lg_set_b64(args, "signature", sig, sizeof(sig))) {
+			json_decref(args);
+			lg_fatal("out of memory");
+			return -1;
+		}
+		lg.waiting++;
+		lg_request(mgr, EM_OP_PROGRAMME_SETTINGS, args, lg_on_settings, NULL);
+		if (lg_wait("programme.settings"))
+			return -1;
+	}
 	for (int i = 0; i < lg.nusers; i++) {
 		struct lg_user *u = &lg.users[i];
 

@@ -707,8 +707,8 @@ int main(int argc, char **argv)
 	randombytes_buf(key, sizeof(key));
 	randombytes_buf(cid, sizeof(cid));
 	em_keys_generate(&keys);
-	pi.ct_len =
-	    em_msg_encrypt(key, 1, 1, 1, cid, pt, (size_t)o->size, keys.sign_sk, pi.ct, pi.sig);
+	pi.ct_len = em_msg_encrypt(key, 1, 1, 1, cid, &(struct em_msg_meta){.counter = 1}, pt,
+	                           (size_t)o->size, keys.sign_sk, pi.ct, pi.sig);
 	em_keys_wipe(&keys);
 	pi.room_seq = calloc((size_t)o->rooms, sizeof(*pi.room_seq));
 	if (pi.ct_len < 0 || !pi.room_seq)

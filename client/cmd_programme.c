@@ -35,6 +35,36 @@ static void programme_print_one(json_t *p)
 
 /* ---- programme create ---- */
 
+/*
+ * programme.settings: signs whether programme `id` requires agreements with
+ * this device's key (PROTOCOL.md 7.3). Returns an exit code; *res is the
+ * reply (caller json_decref()s).
+ */
+static int programme_sign_settings(struct cli *cli, struct conn *c, const struct home_session *s,
+                                   int64_t id, int required, json_t **res)
+{
+	struct home_keys keys;
+	unsigned char sig[EM_SIG_BYTES];
+	char *sig_b64;
+	int rc;
+
+	*res = NULL;
+	rc = home_keys_load(&cli->home, &keys);
+	if (rc)
+		return cli_home_error(cli, "read", HOME_KEYS_FILE, rc);
+	em_programme_sign((uint64_t)id, (uint64_t)s->user_id, required, keys.keys.sign_sk, sig);
+	home_keys_wipe(&keys);
+	sig_b64 = em_b64_encode(sig, sizeof(sig));
+	if (!sig_b64)
+		return cli_fail(CLI_EXIT_LOCAL, "out of memory");
+	rc = cli_call(cli, c, EM_OP_PROGRAMME_SETTINGS,
+	              json_pack("{s:I, s:b, s:s}", "programme_id", (json_int_t)id,
+	                        "agreement_required", required, "signature", sig_b64),
+	              res);
+	free(sig_b64);
+	return rc;
+}
+
 static const char programme_create_usage[] =
     "Usage: ementor programme create --name NAME --starts YYYY-MM-DD --ends YYYY-MM-DD\n"
     "                                [--max-group-mentees N] [--agreement required|optional]\n"
@@ -132,9 +162,6 @@ int cmd_programme_create(struct cli *cli, int argc, char **argv)
 	    json_pack("{s:s, s:s, s:s}", "name", a.name, "starts_on", a.starts, "ends_on", a.ends);
 	if (args && a.max)
 		json_object_set_new(args, "max_group_mentees", json_integer(max));
-	if (args && a.agreement)
-		json_object_set_new(args, "agreement_required",
-		                    json_boolean(!strcmp(a.agreement, "required")));
 	if (args && a.retention)
 		json_object_set_new(args, "retention_days", json_integer(retention));
 	rc = cli_session_open(cli, &s, &c);
@@ -144,6 +171,18 @@ int cmd_programme_create(struct cli *cli, int argc, char **argv)
 	args = NULL;
 	if (rc)
 		goto out;
+	if (a.agreement && !strcmp(a.agreement, "optional")) {
+		/* Doing without agreements lowers what members' clients check before
+		 * sealing a room key: they believe it only with our signature. */
+		int64_t id =
+		    json_integer_value(json_object_get(json_object_get(res, "programme"), "id"));
+
+		json_decref(res);
+		res = NULL;
+		rc = programme_sign_settings(cli, c, &s, id, 0, &res);
+		if (rc)
+			goto out;
+	}
 	if (cli->json) {
 		cli_print_json(res);
 		goto out;

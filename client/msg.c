@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -46,6 +47,15 @@
 
 /* How many times a send goes round refresh / rotate / retry before giving up. */
 #define MSG_ATTEMPTS 6
+
+/* The wall clock in Unix milliseconds. */
+static int64_t msg_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ---- set-up ---- */
 
@@ -522,6 +532,9 @@ static int msg_accept_envelope(struct msg_ctx *m, int64_t room_id, int64_t epoch
 {
 	unsigned char sealed[EM_SEALED_KEY_BYTES], key[EM_ROOM_KEY_BYTES], sig[EM_SIG_BYTES];
 	struct msg_room *r = msg_room(m, room_id);
+	struct em_room_key_id kid = {.room_id = (uint64_t)room_id,
+	                             .epoch = (uint64_t)epoch,
+	                             .recipient_id = (uint64_t)m->session.user_id};
 	uint64_t committer = 0;
 	struct pin p;
 	char why[200];
@@ -536,7 +549,8 @@ static int msg_accept_envelope(struct msg_ctx *m, int64_t room_id, int64_t epoch
 		rc = 0; /* already held */
 		goto out;
 	}
-	if (em_room_key_open(sealed, &m->keys.keys, &committer, key, sig) != 0) {
+	if (em_room_key_open(sealed, &m->keys.keys, &committer, &kid.agreement_version, key, sig) !=
+	    0) {
 		msg_bad_envelope(m, r, epoch, "it does not open with your key");
 		goto out;
 	}
@@ -553,8 +567,8 @@ static int msg_accept_envelope(struct msg_ctx *m, int64_t room_id, int64_t epoch
 		msg_bad_envelope(m, r, epoch, why);
 		goto out;
 	}
-	if (em_room_key_verify(key, (uint64_t)room_id, (uint64_t)epoch,
-	                       (uint64_t)m->session.user_id, committer, sig, p.sign_pk) != 0) {
+	kid.committer_id = committer;
+	if (em_room_key_verify(key, &kid, sig, p.sign_pk) != 0) {
 		snprintf(why, sizeof(why), "it is not signed by %s's pinned key%s", p.username,
 		         p.changed ? " (their keys changed: see `ementor trust`)" : "");
 		msg_bad_envelope(m, r, epoch, why);
@@ -766,13 +780,15 @@ static int msg_refuse(struct msg_ctx *m, int err, const char *fmt, ...)
  * EM_ROOM_MEMBERS_MAX). Returns an exit code; CLI_EXIT_REFUSED with
  * m->errmsg naming who failed, and then nothing may be committed.
  */
-static int msg_roster(struct msg_ctx *m, struct msg_room *r, int64_t *ids, size_t *n)
+static int msg_roster(struct msg_ctx *m, struct msg_room *r, int64_t *ids, size_t *n,
+                      uint32_t *version)
 {
 	struct msg_version v;
 	json_t *res = NULL, *active;
 	int rc;
 
 	*n = 0;
+	*version = 0;
 	rc = msg_call(m, EM_OP_AGREEMENT_SHOW, json_pack("{s:I}", "room_id", (json_int_t)r->id),
 	              &res);
 	if (rc)
@@ -825,6 +841,7 @@ static int msg_roster(struct msg_ctx *m, struct msg_room *r, int64_t *ids, size_
 			                (long long)r->id);
 			goto out;
 		}
+		*version = v.version;
 	}
 	for (size_t i = 0; i < r->nmembers; i++) {
 		int check;
@@ -875,6 +892,8 @@ static int msg_rotate(struct msg_ctx *m, struct msg_room *r, int *retry)
 	unsigned char key[EM_ROOM_KEY_BYTES], sig[EM_SIG_BYTES];
 	int64_t epoch = r->epoch + 1, me = m->session.user_id;
 	int64_t ids[EM_ROOM_MEMBERS_MAX];
+	struct em_commit commit = {
+	    .room_id = (uint64_t)r->id, .epoch = (uint64_t)epoch, .committer_id = (uint64_t)me};
 	size_t n = 0;
 	json_t *envelopes = NULL, *res = NULL;
 	int rc = CLI_EXIT_OK;
@@ -886,7 +905,7 @@ static int msg_rotate(struct msg_ctx *m, struct msg_room *r, int *retry)
 		snprintf(m->errmsg, sizeof(m->errmsg), "you are not a member of this room");
 		return CLI_EXIT_REFUSED;
 	}
-	rc = msg_roster(m, r, ids, &n);
+	rc = msg_roster(m, r, ids, &n, &commit.agreement_version);
 	if (rc)
 		return rc;
 	randombytes_buf(key, sizeof(key));
@@ -901,12 +920,16 @@ static int msg_rotate(struct msg_ctx *m, struct msg_room *r, int *retry)
 			         (long long)ids[i]);
 			goto out;
 		}
+		struct em_room_key_id kid = {.room_id = commit.room_id,
+		                             .epoch = commit.epoch,
+		                             .recipient_id = (uint64_t)ids[i],
+		                             .committer_id = commit.committer_id,
+		                             .agreement_version = commit.agreement_version};
+
 		entries[i].recipient_id = (uint64_t)ids[i];
-		em_room_key_seal(key, (uint64_t)r->id, (uint64_t)epoch, (uint64_t)ids[i],
-		                 (uint64_t)me, m->keys.keys.sign_sk, p.box_pk, entries[i].sealed);
+		em_room_key_seal(key, &kid, m->keys.keys.sign_sk, p.box_pk, entries[i].sealed);
 	}
-	if (em_commit_sign((uint64_t)r->id, (uint64_t)epoch, (uint64_t)me, entries, n,
-	                   m->keys.keys.sign_sk, sig) != 0) {
+	if (em_commit_sign(&commit, entries, n, m->keys.keys.sign_sk, sig) != 0) {
 		rc = cli_fail(CLI_EXIT_LOCAL, "out of memory");
 		goto out;
 	}
@@ -930,8 +953,10 @@ static int msg_rotate(struct msg_ctx *m, struct msg_room *r, int *retry)
 		goto out;
 	}
 	rc = msg_call(m, EM_OP_EPOCH_COMMIT,
-	              json_pack("{s:I, s:I, s:O, s:s}", "room_id", (json_int_t)r->id, "epoch",
-	                        (json_int_t)epoch, "envelopes", envelopes, "sig", b64),
+	              json_pack("{s:I, s:I, s:I, s:O, s:s}", "room_id", (json_int_t)r->id, "epoch",
+	                        (json_int_t)epoch, "agreement_version",
+	                        (json_int_t)commit.agreement_version, "envelopes", envelopes, "sig",
+	                        b64),
 	              &res);
 	free(b64);
 	if (rc == CLI_EXIT_REFUSED &&
@@ -966,13 +991,14 @@ struct msg_enqueue_arg {
 	const char *text;
 	size_t len;
 	char now[STATE_TIME_LEN];
+	int64_t now_ms;
 };
 
 static int msg_enqueue_fn(json_t *ob, void *arg)
 {
 	struct msg_enqueue_arg *a = arg;
 
-	return outbox_add(ob, a->room_id, a->id, a->text, a->len, a->now);
+	return outbox_add(ob, a->room_id, a->id, a->text, a->len, a->now, a->now_ms);
 }
 
 int msg_enqueue(struct cli *cli, int64_t room_id, const char *text, size_t len,
@@ -983,6 +1009,7 @@ int msg_enqueue(struct cli *cli, int64_t room_id, const char *text, size_t len,
 
 	randombytes_buf(id, EM_MSG_ID_BYTES);
 	state_now(a.now);
+	a.now_ms = msg_now_ms();
 	rc = state_update(&cli->home, STATE_OUTBOX_FILE, msg_enqueue_fn, &a, NULL);
 	if (rc < 0)
 		return cli_home_error(cli, "write", STATE_OUTBOX_FILE, rc);
@@ -1019,8 +1046,8 @@ static int msg_send_once(struct msg_ctx *m, struct msg_room *r, const struct out
 	if (!ct)
 		return cli_fail(CLI_EXIT_LOCAL, "out of memory");
 	n = em_msg_encrypt(key, (uint64_t)r->id, (uint64_t)r->epoch, (uint64_t)m->session.user_id,
-	                   om->client_msg_id, (const unsigned char *)om->text, om->text_len,
-	                   m->keys.keys.sign_sk, ct, sig);
+	                   om->client_msg_id, &om->meta, (const unsigned char *)om->text,
+	                   om->text_len, m->keys.keys.sign_sk, ct, sig);
 	if (n < 0) {
 		free(ct);
 		return cli_fail(CLI_EXIT_LOCAL, "the message is longer than %d bytes",
@@ -1305,7 +1332,7 @@ int msg_open(struct msg_ctx *m, json_t *message, struct msg_view *v)
 		goto out;
 	}
 	st = em_msg_decrypt(key, (uint64_t)v->room_id, (uint64_t)v->epoch, (uint64_t)v->sender_id,
-	                    id, ct, (size_t)ct_len, sig, p.sign_pk, plain, &plain_len);
+	                    id, ct, (size_t)ct_len, sig, p.sign_pk, &v->meta, plain, &plain_len);
 	rc = 0;
 	if (st == EM_MSG_BAD_SIGNATURE) {
 		snprintf(v->error, sizeof(v->error),

@@ -152,6 +152,8 @@ struct msg_view {
 	char *text; /* the decrypted text (malloc'd, NUL-terminated), or NULL */
 	size_t text_len;
 	char error[256]; /* why there is no text */
+	/* What the sender signed about it (valid when text is set). */
+	struct em_msg_meta meta;
 };
 
 /*

@@ -365,24 +365,49 @@ static json_t *outbox_list(json_t *ob, int create)
 	return list;
 }
 
-int outbox_add(json_t *ob, int64_t room_id, const unsigned char client_msg_id[EM_MSG_ID_BYTES],
-               const char *text, size_t text_len, const char *now)
+int outbox_device(json_t *ob, unsigned char device[EM_DEVICE_ID_BYTES])
 {
-	json_t *list = outbox_list(ob, 1), *m, *t;
+	if (state_get_bin(ob, "device", device, EM_DEVICE_ID_BYTES) == 0)
+		return 0;
+	randombytes_buf(device, EM_DEVICE_ID_BYTES);
+	return state_set_bin(ob, "device", device, EM_DEVICE_ID_BYTES) ? -ENOMEM : 1;
+}
+
+int outbox_add(json_t *ob, int64_t room_id, const unsigned char client_msg_id[EM_MSG_ID_BYTES],
+               const char *text, size_t text_len, const char *now, int64_t now_ms)
+{
+	json_t *list = outbox_list(ob, 1), *counters, *m, *t;
+	unsigned char device[EM_DEVICE_ID_BYTES];
+	char key[24];
+	int64_t counter;
 
 	if (!list)
 		return -ENOMEM;
-	if (room_id < 1 || text_len > EM_MSG_PLAINTEXT_MAX)
+	if (room_id < 1 || text_len > EM_MSG_PLAINTEXT_MAX || now_ms < 0)
+		return -EINVAL;
+	if (outbox_device(ob, device) < 0)
+		return -ENOMEM;
+	counters = json_object_get(ob, "counters");
+	if (!json_is_object(counters)) {
+		counters = json_object();
+		if (!counters || json_object_set_new(ob, "counters", counters))
+			return -ENOMEM;
+	}
+	snprintf(key, sizeof(key), "%lld", (long long)room_id);
+	counter = json_integer_value(json_object_get(counters, key)) + 1;
+	if (counter < 1)
 		return -EINVAL;
 	t = json_stringn(text, text_len);
 	if (!t)
 		return -EILSEQ; /* not UTF-8 */
-	m = json_pack("{s:I, s:o, s:o, s:s}", "room_id", (json_int_t)room_id, "text", t,
-	              "client_msg_id", json_null(), "created_at", now);
+	m = json_pack("{s:I, s:o, s:o, s:s, s:I, s:I}", "room_id", (json_int_t)room_id, "text", t,
+	              "client_msg_id", json_null(), "created_at", now, "counter",
+	              (json_int_t)counter, "written_ms", (json_int_t)now_ms);
 	if (!m)
 		return -ENOMEM;
 	if (state_set_bin(m, "client_msg_id", client_msg_id, EM_MSG_ID_BYTES) ||
-	    json_array_append_new(list, m))
+	    json_array_append_new(list, m) ||
+	    json_object_set_new(counters, key, json_integer((json_int_t)counter)))
 		return -ENOMEM;
 	return 1;
 }
@@ -410,6 +435,11 @@ int outbox_at(json_t *ob, size_t i, struct outbox_msg *out)
 	out->text = json_string_value(text);
 	out->text_len = json_string_length(text);
 	state_get_str(m, "created_at", out->created_at, sizeof(out->created_at));
+	/* what the sender signs about it (an entry of an older outbox has none: counter 0) */
+	out->meta.counter = (uint64_t)json_integer_value(json_object_get(m, "counter"));
+	out->meta.written_ms = (uint64_t)json_integer_value(json_object_get(m, "written_ms"));
+	if (state_get_bin(ob, "device", out->meta.device, EM_DEVICE_ID_BYTES))
+		memset(out->meta.device, 0, EM_DEVICE_ID_BYTES);
 	return 0;
 }
 

@@ -8,7 +8,8 @@
  *                  committer was verified; old epochs are never dropped
  *   cursors.json   per room, the last contiguous seq received and the last
  *                  seq acknowledged with a `receipt`
- *   outbox.json    messages not yet acknowledged by the server
+ *   outbox.json    messages not yet acknowledged by the server, this device's
+ *                  id and the last message counter used per room
  *
  * The functions on a loaded json_t are pure (no I/O): unit-testable. Files
  * are changed only through state_update(), which re-reads the file under the
@@ -127,11 +128,24 @@ struct outbox_msg {
 	const char *text; /* borrowed from the json_t it came from */
 	size_t text_len;
 	char created_at[STATE_TIME_LEN];
+	/* This device's id, the message's counter in its room and when it was
+	 * written: signed inside the message (PROTOCOL.md 5.1). */
+	struct em_msg_meta meta;
 };
 
-/* Appends a message. text must be valid UTF-8 of at most EM_MSG_PLAINTEXT_MAX bytes. Returns 1. */
+/*
+ * The outbox also holds this device's id (made on first use: 8 random bytes)
+ * and, per room, the last counter given to a message. outbox_device() fills
+ * device, making it when absent. Returns 0, 1 (made now) or -ENOMEM.
+ */
+int outbox_device(json_t *ob, unsigned char device[EM_DEVICE_ID_BYTES]);
+/*
+ * Appends a message with the room's next counter and now_ms as the time it
+ * was written. text must be valid UTF-8 of at most EM_MSG_PLAINTEXT_MAX
+ * bytes. Returns 1.
+ */
 int outbox_add(json_t *ob, int64_t room_id, const unsigned char client_msg_id[EM_MSG_ID_BYTES],
-               const char *text, size_t text_len, const char *now);
+               const char *text, size_t text_len, const char *now, int64_t now_ms);
 /* Removes the message with that id. Returns 1 when removed, 0 when absent. */
 int outbox_remove(json_t *ob, const unsigned char client_msg_id[EM_MSG_ID_BYTES]);
 size_t outbox_count(json_t *ob);

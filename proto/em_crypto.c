@@ -128,9 +128,10 @@ void em_fingerprint(const unsigned char sign_pk[32], const unsigned char box_pk[
 
 /* ---- room keys, epochs, messages ---------------------------------------- */
 
-static const char room_key_label[] = "ementor room key v1";
-static const char commit_label[] = "ementor epoch commit v1";
-static const char message_label[] = "ementor message v1";
+static const char room_key_label[] = "ementor room key v2";
+static const char commit_label[] = "ementor epoch commit v2";
+static const char message_label[] = "ementor message v2";
+static const char programme_label[] = "ementor programme settings v1";
 static const char safety_label[] = "ementor safety v1";
 
 static unsigned char *put_u64(unsigned char *p, uint64_t v)
@@ -147,6 +148,11 @@ static unsigned char *put_u32(unsigned char *p, uint32_t v)
 	return p;
 }
 
+static uint32_t get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 static uint64_t get_u64(const unsigned char *p)
 {
 	uint64_t v = 0;
@@ -156,36 +162,39 @@ static uint64_t get_u64(const unsigned char *p)
 	return v;
 }
 
-#define ROOM_KEY_SIGNED_BYTES (sizeof(room_key_label) + 4 * 8 + EM_ROOM_KEY_BYTES)
+#define ROOM_KEY_SIGNED_BYTES (sizeof(room_key_label) + 4 * 8 + 4 + EM_ROOM_KEY_BYTES)
+#define ROOM_KEY_PLAIN_BYTES  (8 + 4 + EM_ROOM_KEY_BYTES + EM_SIG_BYTES)
 
-static void room_key_signed_bytes(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
-                                  uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
+static void room_key_signed_bytes(const unsigned char room_key[EM_ROOM_KEY_BYTES],
+                                  const struct em_room_key_id *id,
                                   unsigned char out[ROOM_KEY_SIGNED_BYTES])
 {
 	unsigned char *p = out;
 
 	memcpy(p, room_key_label, sizeof(room_key_label));
 	p += sizeof(room_key_label);
-	p = put_u64(p, room_id);
-	p = put_u64(p, epoch);
-	p = put_u64(p, recipient_id);
-	p = put_u64(p, committer_id);
+	p = put_u64(p, id->room_id);
+	p = put_u64(p, id->epoch);
+	p = put_u64(p, id->recipient_id);
+	p = put_u64(p, id->committer_id);
+	p = put_u32(p, id->agreement_version);
 	memcpy(p, room_key, EM_ROOM_KEY_BYTES);
 }
 
-void em_room_key_seal(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
-                      uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
+void em_room_key_seal(const unsigned char room_key[EM_ROOM_KEY_BYTES],
+                      const struct em_room_key_id *id,
                       const unsigned char committer_sign_sk[EM_SIGN_SK_BYTES],
                       const unsigned char recipient_box_pk[EM_BOX_PK_BYTES],
                       unsigned char sealed[EM_SEALED_KEY_BYTES])
 {
 	unsigned char signed_bytes[ROOM_KEY_SIGNED_BYTES];
-	unsigned char plain[8 + EM_ROOM_KEY_BYTES + EM_SIG_BYTES];
+	unsigned char plain[ROOM_KEY_PLAIN_BYTES];
 
-	room_key_signed_bytes(room_key, room_id, epoch, recipient_id, committer_id, signed_bytes);
-	put_u64(plain, committer_id);
-	memcpy(plain + 8, room_key, EM_ROOM_KEY_BYTES);
-	crypto_sign_detached(plain + 8 + EM_ROOM_KEY_BYTES, NULL, signed_bytes,
+	room_key_signed_bytes(room_key, id, signed_bytes);
+	put_u64(plain, id->committer_id);
+	put_u32(plain + 8, id->agreement_version);
+	memcpy(plain + 12, room_key, EM_ROOM_KEY_BYTES);
+	crypto_sign_detached(plain + 12 + EM_ROOM_KEY_BYTES, NULL, signed_bytes,
 	                     sizeof(signed_bytes), committer_sign_sk);
 	crypto_box_seal(sealed, plain, sizeof(plain), recipient_box_pk);
 	sodium_memzero(plain, sizeof(plain));
@@ -193,29 +202,29 @@ void em_room_key_seal(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t 
 }
 
 int em_room_key_open(const unsigned char sealed[EM_SEALED_KEY_BYTES], const struct em_keys *me,
-                     uint64_t *committer_id, unsigned char room_key[EM_ROOM_KEY_BYTES],
-                     unsigned char sig[EM_SIG_BYTES])
+                     uint64_t *committer_id, uint32_t *agreement_version,
+                     unsigned char room_key[EM_ROOM_KEY_BYTES], unsigned char sig[EM_SIG_BYTES])
 {
-	unsigned char plain[8 + EM_ROOM_KEY_BYTES + EM_SIG_BYTES];
+	unsigned char plain[ROOM_KEY_PLAIN_BYTES];
 
 	if (crypto_box_seal_open(plain, sealed, EM_SEALED_KEY_BYTES, me->box_pk, me->box_sk))
 		return -1;
 	*committer_id = get_u64(plain);
-	memcpy(room_key, plain + 8, EM_ROOM_KEY_BYTES);
-	memcpy(sig, plain + 8 + EM_ROOM_KEY_BYTES, EM_SIG_BYTES);
+	*agreement_version = get_u32(plain + 8);
+	memcpy(room_key, plain + 12, EM_ROOM_KEY_BYTES);
+	memcpy(sig, plain + 12 + EM_ROOM_KEY_BYTES, EM_SIG_BYTES);
 	sodium_memzero(plain, sizeof(plain));
 	return 0;
 }
 
-int em_room_key_verify(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
-                       uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
-                       const unsigned char sig[EM_SIG_BYTES],
+int em_room_key_verify(const unsigned char room_key[EM_ROOM_KEY_BYTES],
+                       const struct em_room_key_id *id, const unsigned char sig[EM_SIG_BYTES],
                        const unsigned char committer_sign_pk[EM_SIGN_PK_BYTES])
 {
 	unsigned char signed_bytes[ROOM_KEY_SIGNED_BYTES];
 	int rc;
 
-	room_key_signed_bytes(room_key, room_id, epoch, recipient_id, committer_id, signed_bytes);
+	room_key_signed_bytes(room_key, id, signed_bytes);
 	rc = crypto_sign_verify_detached(sig, signed_bytes, sizeof(signed_bytes), committer_sign_pk)
 	         ? -1
 	         : 0;
@@ -231,10 +240,10 @@ static int by_recipient(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-unsigned char *em_commit_bytes(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-                               struct em_commit_entry *entries, size_t n, size_t *len)
+unsigned char *em_commit_bytes(const struct em_commit *c, struct em_commit_entry *entries, size_t n,
+                               size_t *len)
 {
-	size_t total = sizeof(commit_label) + 3 * 8 + 4 + n * (8 + 32);
+	size_t total = sizeof(commit_label) + 3 * 8 + 4 + 4 + n * (8 + 32);
 	unsigned char *buf = malloc(total), *p = buf;
 
 	if (!buf)
@@ -242,9 +251,10 @@ unsigned char *em_commit_bytes(uint64_t room_id, uint64_t epoch, uint64_t commit
 	qsort(entries, n, sizeof(*entries), by_recipient);
 	memcpy(p, commit_label, sizeof(commit_label));
 	p += sizeof(commit_label);
-	p = put_u64(p, room_id);
-	p = put_u64(p, epoch);
-	p = put_u64(p, committer_id);
+	p = put_u64(p, c->room_id);
+	p = put_u64(p, c->epoch);
+	p = put_u64(p, c->committer_id);
+	p = put_u32(p, c->agreement_version);
 	p = put_u32(p, (uint32_t)n);
 	for (size_t i = 0; i < n; i++) {
 		p = put_u64(p, entries[i].recipient_id);
@@ -255,12 +265,11 @@ unsigned char *em_commit_bytes(uint64_t room_id, uint64_t epoch, uint64_t commit
 	return buf;
 }
 
-int em_commit_sign(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-                   struct em_commit_entry *entries, size_t n,
+int em_commit_sign(const struct em_commit *c, struct em_commit_entry *entries, size_t n,
                    const unsigned char sign_sk[EM_SIGN_SK_BYTES], unsigned char sig[EM_SIG_BYTES])
 {
 	size_t len;
-	unsigned char *bytes = em_commit_bytes(room_id, epoch, committer_id, entries, n, &len);
+	unsigned char *bytes = em_commit_bytes(c, entries, n, &len);
 
 	if (!bytes)
 		return -1;
@@ -269,13 +278,12 @@ int em_commit_sign(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
 	return 0;
 }
 
-int em_commit_verify(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-                     struct em_commit_entry *entries, size_t n,
+int em_commit_verify(const struct em_commit *c, struct em_commit_entry *entries, size_t n,
                      const unsigned char sign_pk[EM_SIGN_PK_BYTES],
                      const unsigned char sig[EM_SIG_BYTES])
 {
 	size_t len;
-	unsigned char *bytes = em_commit_bytes(room_id, epoch, committer_id, entries, n, &len);
+	unsigned char *bytes = em_commit_bytes(c, entries, n, &len);
 	int rc;
 
 	if (!bytes)
@@ -315,24 +323,28 @@ static void msg_sig_input(const unsigned char *ad, const unsigned char *ct, size
 
 int em_msg_encrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
                    uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
-                   const unsigned char *plaintext, size_t plaintext_len,
-                   const unsigned char sender_sign_sk[EM_SIGN_SK_BYTES], unsigned char *ciphertext,
-                   unsigned char sig[EM_SIG_BYTES])
+                   const struct em_msg_meta *meta, const unsigned char *plaintext,
+                   size_t plaintext_len, const unsigned char sender_sign_sk[EM_SIGN_SK_BYTES],
+                   unsigned char *ciphertext, unsigned char sig[EM_SIG_BYTES])
 {
 	const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-	unsigned char ad[MSG_AD_BYTES], *padded = NULL, *signed_buf = NULL;
+	const size_t room = EM_MSG_META_BYTES + plaintext_len + EM_MSG_PAD_BLOCK;
+	unsigned char ad[MSG_AD_BYTES], *padded = NULL, *signed_buf = NULL, *p;
 	size_t padded_len, signed_len;
 	unsigned long long ct_len = 0;
 	int rc = -1;
 
 	if (plaintext_len > EM_MSG_PLAINTEXT_MAX)
 		return -1;
-	padded = malloc(plaintext_len + EM_MSG_PAD_BLOCK);
+	padded = malloc(room);
 	if (!padded)
 		return -1;
-	memcpy(padded, plaintext, plaintext_len);
-	if (sodium_pad(&padded_len, padded, plaintext_len, EM_MSG_PAD_BLOCK,
-	               plaintext_len + EM_MSG_PAD_BLOCK))
+	memcpy(padded, meta->device, EM_DEVICE_ID_BYTES);
+	p = put_u64(padded + EM_DEVICE_ID_BYTES, meta->counter);
+	p = put_u64(p, meta->written_ms);
+	memcpy(p, plaintext, plaintext_len);
+	if (sodium_pad(&padded_len, padded, EM_MSG_META_BYTES + plaintext_len, EM_MSG_PAD_BLOCK,
+	               room))
 		goto out;
 	msg_ad(room_id, epoch, sender_id, client_msg_id, ad);
 	randombytes_buf(ciphertext, nb);
@@ -346,7 +358,7 @@ int em_msg_encrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t roo
 	rc = (int)ct_len;
 out:
 	if (padded) {
-		sodium_memzero(padded, plaintext_len + EM_MSG_PAD_BLOCK);
+		sodium_memzero(padded, room);
 		free(padded);
 	}
 	free(signed_buf);
@@ -357,12 +369,12 @@ int em_msg_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t roo
                    uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
                    const unsigned char *ciphertext, size_t ciphertext_len,
                    const unsigned char sig[EM_SIG_BYTES],
-                   const unsigned char sender_sign_pk[EM_SIGN_PK_BYTES], unsigned char *plaintext,
-                   size_t *plaintext_len)
+                   const unsigned char sender_sign_pk[EM_SIGN_PK_BYTES], struct em_msg_meta *meta,
+                   unsigned char *plaintext, size_t *plaintext_len)
 {
 	const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 	unsigned char ad[MSG_AD_BYTES], *signed_buf = NULL;
-	size_t signed_len;
+	size_t signed_len, unpadded;
 	unsigned long long padded_len = 0;
 	int rc;
 
@@ -380,9 +392,51 @@ int em_msg_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t roo
 	                                               ciphertext + nb, ciphertext_len - nb, ad,
 	                                               sizeof(ad), ciphertext, room_key))
 		return EM_MSG_UNDECRYPTABLE;
-	if (sodium_unpad(plaintext_len, plaintext, (size_t)padded_len, EM_MSG_PAD_BLOCK))
+	if (sodium_unpad(&unpadded, plaintext, (size_t)padded_len, EM_MSG_PAD_BLOCK) ||
+	    unpadded < EM_MSG_META_BYTES || unpadded - EM_MSG_META_BYTES > EM_MSG_PLAINTEXT_MAX)
 		return EM_MSG_MALFORMED;
+	memcpy(meta->device, plaintext, EM_DEVICE_ID_BYTES);
+	meta->counter = get_u64(plaintext + EM_DEVICE_ID_BYTES);
+	meta->written_ms = get_u64(plaintext + EM_DEVICE_ID_BYTES + 8);
+	*plaintext_len = unpadded - EM_MSG_META_BYTES;
+	memmove(plaintext, plaintext + EM_MSG_META_BYTES, *plaintext_len);
+	sodium_memzero(plaintext + *plaintext_len, EM_MSG_META_BYTES);
 	return EM_MSG_OK;
+}
+
+#define PROGRAMME_SIGNED_BYTES (sizeof(programme_label) + 2 * 8 + 1)
+
+static void programme_signed_bytes(uint64_t programme_id, uint64_t creator_id,
+                                   int agreement_required,
+                                   unsigned char out[PROGRAMME_SIGNED_BYTES])
+{
+	unsigned char *p = out;
+
+	memcpy(p, programme_label, sizeof(programme_label));
+	p += sizeof(programme_label);
+	p = put_u64(p, programme_id);
+	p = put_u64(p, creator_id);
+	*p = agreement_required ? 1 : 0;
+}
+
+void em_programme_sign(uint64_t programme_id, uint64_t creator_id, int agreement_required,
+                       const unsigned char sign_sk[EM_SIGN_SK_BYTES],
+                       unsigned char sig[EM_SIG_BYTES])
+{
+	unsigned char bytes[PROGRAMME_SIGNED_BYTES];
+
+	programme_signed_bytes(programme_id, creator_id, agreement_required, bytes);
+	crypto_sign_detached(sig, NULL, bytes, sizeof(bytes), sign_sk);
+}
+
+int em_programme_verify(uint64_t programme_id, uint64_t creator_id, int agreement_required,
+                        const unsigned char sign_pk[EM_SIGN_PK_BYTES],
+                        const unsigned char sig[EM_SIG_BYTES])
+{
+	unsigned char bytes[PROGRAMME_SIGNED_BYTES];
+
+	programme_signed_bytes(programme_id, creator_id, agreement_required, bytes);
+	return crypto_sign_verify_detached(sig, bytes, sizeof(bytes), sign_pk) ? -1 : 0;
 }
 
 static void safety_hash(const unsigned char sign_pk[32], const unsigned char box_pk[32],

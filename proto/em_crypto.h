@@ -83,9 +83,11 @@ void em_fingerprint(const unsigned char sign_pk[32], const unsigned char box_pk[
  */
 #define EM_ROOM_KEY_BYTES 32
 #define EM_SEALED_KEY_BYTES                                                                        \
-	(crypto_box_SEALBYTES + 8 + EM_ROOM_KEY_BYTES + crypto_sign_BYTES) /* 152 */
-#define EM_SIG_BYTES         crypto_sign_BYTES                             /* 64 */
+	(crypto_box_SEALBYTES + 8 + 4 + EM_ROOM_KEY_BYTES + crypto_sign_BYTES) /* 156 */
+#define EM_SIG_BYTES         crypto_sign_BYTES                                 /* 64 */
 #define EM_MSG_ID_BYTES      16
+#define EM_DEVICE_ID_BYTES   8
+#define EM_MSG_META_BYTES    (EM_DEVICE_ID_BYTES + 8 + 8) /* device, counter, written_ms */
 #define EM_MSG_PAD_BLOCK     256
 #define EM_MSG_PLAINTEXT_MAX 16384
 #define EM_MSG_CIPHERTEXT_MAX                                                                      \
@@ -97,29 +99,44 @@ void em_fingerprint(const unsigned char sign_pk[32], const unsigned char box_pk[
 #define EM_SAFETY_STRLEN 72 /* 12 groups of 5 digits, spaces, NUL */
 
 /*
- * Seals a room key for one recipient: crypto_box_seal to their box_pk of
- *   committer_id(u64) || room_key(32) || sig(64), where sig is Ed25519 by the
- *   committer over "ementor room key v1\0" || room_id || epoch || recipient_id ||
- *   committer_id || room_key.
+ * What a room key envelope names: the room, epoch, recipient, committer and
+ * the agreement version the committer checked the roster against (0 in a
+ * programme that signed away agreements).
  */
-void em_room_key_seal(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
-                      uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
+struct em_room_key_id {
+	uint64_t room_id;
+	uint64_t epoch;
+	uint64_t recipient_id;
+	uint64_t committer_id;
+	uint32_t agreement_version;
+};
+
+/*
+ * Seals a room key for one recipient: crypto_box_seal to their box_pk of
+ *   committer_id(u64) || agreement_version(u32) || room_key(32) || sig(64),
+ *   where sig is Ed25519 by the committer over "ementor room key v2\0" ||
+ *   room_id || epoch || recipient_id || committer_id || agreement_version ||
+ *   room_key.
+ */
+void em_room_key_seal(const unsigned char room_key[EM_ROOM_KEY_BYTES],
+                      const struct em_room_key_id *id,
                       const unsigned char committer_sign_sk[EM_SIGN_SK_BYTES],
                       const unsigned char recipient_box_pk[EM_BOX_PK_BYTES],
                       unsigned char sealed[EM_SEALED_KEY_BYTES]);
 /*
- * Opens a sealed room key addressed to us: fills the committer id, the room
- * key and the committer's signature. Returns 0, or -1 if it does not open.
- * The caller must then check the signature with em_room_key_verify() and the
- * committer's pinned sign_pk before trusting the key.
+ * Opens a sealed room key addressed to us: fills the committer id, the
+ * agreement version, the room key and the committer's signature. Returns 0,
+ * or -1 if it does not open. The caller must then check the signature with
+ * em_room_key_verify() and the committer's pinned sign_pk (and that the
+ * committer may commit: a party of that agreement version) before trusting
+ * the key.
  */
 int em_room_key_open(const unsigned char sealed[EM_SEALED_KEY_BYTES], const struct em_keys *me,
-                     uint64_t *committer_id, unsigned char room_key[EM_ROOM_KEY_BYTES],
-                     unsigned char sig[EM_SIG_BYTES]);
-/* 0 if sig is the committer's signature over this room, epoch, recipient and key. */
-int em_room_key_verify(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
-                       uint64_t epoch, uint64_t recipient_id, uint64_t committer_id,
-                       const unsigned char sig[EM_SIG_BYTES],
+                     uint64_t *committer_id, uint32_t *agreement_version,
+                     unsigned char room_key[EM_ROOM_KEY_BYTES], unsigned char sig[EM_SIG_BYTES]);
+/* 0 if sig is the committer's signature over this key and everything id names. */
+int em_room_key_verify(const unsigned char room_key[EM_ROOM_KEY_BYTES],
+                       const struct em_room_key_id *id, const unsigned char sig[EM_SIG_BYTES],
                        const unsigned char committer_sign_pk[EM_SIGN_PK_BYTES]);
 
 /* One recipient of an epoch commit. */
@@ -128,38 +145,59 @@ struct em_commit_entry {
 	unsigned char sealed[EM_SEALED_KEY_BYTES];
 };
 
+/* What an epoch commit names besides its envelopes. */
+struct em_commit {
+	uint64_t room_id;
+	uint64_t epoch;
+	uint64_t committer_id;
+	uint32_t agreement_version;
+};
+
 /*
  * The bytes an epoch commit's signature covers:
- *   "ementor epoch commit v1\0" || room_id || epoch || committer_id || n(u32) ||
+ *   "ementor epoch commit v2\0" || room_id || epoch || committer_id ||
+ *   agreement_version(u32) || n(u32) ||
  *   for each entry in ascending recipient_id: recipient_id || BLAKE2b-256(sealed)
  * Entries are sorted in place. Returns a malloc'd buffer (caller frees) and its
  * length in *len, or NULL.
  */
-unsigned char *em_commit_bytes(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-                               struct em_commit_entry *entries, size_t n, size_t *len);
+unsigned char *em_commit_bytes(const struct em_commit *c, struct em_commit_entry *entries, size_t n,
+                               size_t *len);
 /* Signs / verifies an epoch commit. verify returns 0 when valid. */
-int em_commit_sign(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-                   struct em_commit_entry *entries, size_t n,
+int em_commit_sign(const struct em_commit *c, struct em_commit_entry *entries, size_t n,
                    const unsigned char sign_sk[EM_SIGN_SK_BYTES], unsigned char sig[EM_SIG_BYTES]);
-int em_commit_verify(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-                     struct em_commit_entry *entries, size_t n,
+int em_commit_verify(const struct em_commit *c, struct em_commit_entry *entries, size_t n,
                      const unsigned char sign_pk[EM_SIGN_PK_BYTES],
                      const unsigned char sig[EM_SIG_BYTES]);
 
 /*
+ * What a sender signs about a message besides its text, inside the
+ * ciphertext: the sending device's random id, a counter per room and device
+ * (1, 2, 3, ... — a resend keeps its number) and the sender's clock. A
+ * reader uses them to notice a message dropped, reordered, replayed or
+ * re-dated by the server.
+ */
+struct em_msg_meta {
+	unsigned char device[EM_DEVICE_ID_BYTES];
+	uint64_t counter;
+	uint64_t written_ms; /* Unix time in milliseconds */
+};
+
+/*
  * Encrypts and signs a message.
- *   ad         = "ementor message v1\0" || room_id || epoch || sender_id || client_msg_id(16)
+ *   ad         = "ementor message v2\0" || room_id || epoch || sender_id || client_msg_id(16)
+ *   body       = device(8) || counter(u64) || written_ms(u64) || plaintext
  *   ciphertext = nonce(24) || XChaCha20-Poly1305-IETF(room_key, nonce,
- *                                 sodium_pad(plaintext, 256), ad)
+ *                                 sodium_pad(body, 256), ad)
  *   sig        = Ed25519(sender_sign_sk, ad || len(ciphertext) (u32) || ciphertext)
  * ciphertext must have room for EM_MSG_CIPHERTEXT_MAX bytes. Returns the
  * ciphertext length, or -1 if plaintext is longer than EM_MSG_PLAINTEXT_MAX.
  */
 int em_msg_encrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
                    uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
-                   const unsigned char *plaintext, size_t plaintext_len,
-                   const unsigned char sender_sign_sk[EM_SIGN_SK_BYTES], unsigned char *ciphertext,
-                   unsigned char sig[EM_SIG_BYTES]);
+                   const struct em_msg_meta *meta, const unsigned char *plaintext,
+                   size_t plaintext_len, const unsigned char sender_sign_sk[EM_SIGN_SK_BYTES],
+                   unsigned char *ciphertext, unsigned char sig[EM_SIG_BYTES]);
 
 enum em_msg_status {
 	EM_MSG_OK = 0,
@@ -169,14 +207,29 @@ enum em_msg_status {
 };
 /*
  * Verifies the sender's signature first, then decrypts. plaintext must have
- * room for ciphertext_len bytes; *plaintext_len receives the text length.
+ * room for ciphertext_len bytes; *plaintext_len receives the text length and
+ * *meta what the sender signed about it.
  */
 int em_msg_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
                    uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
                    const unsigned char *ciphertext, size_t ciphertext_len,
                    const unsigned char sig[EM_SIG_BYTES],
-                   const unsigned char sender_sign_pk[EM_SIGN_PK_BYTES], unsigned char *plaintext,
-                   size_t *plaintext_len);
+                   const unsigned char sender_sign_pk[EM_SIGN_PK_BYTES], struct em_msg_meta *meta,
+                   unsigned char *plaintext, size_t *plaintext_len);
+
+/*
+ * A programme's settings, signed by the manager who created it:
+ *   "ementor programme settings v1\0" || programme_id || creator_id ||
+ *   agreement_required (one byte, 0 or 1)
+ * Clients believe that a programme does without agreements only when this
+ * signature verifies with the creator's pinned key.
+ */
+void em_programme_sign(uint64_t programme_id, uint64_t creator_id, int agreement_required,
+                       const unsigned char sign_sk[EM_SIGN_SK_BYTES],
+                       unsigned char sig[EM_SIG_BYTES]);
+int em_programme_verify(uint64_t programme_id, uint64_t creator_id, int agreement_required,
+                        const unsigned char sign_pk[EM_SIGN_PK_BYTES],
+                        const unsigned char sig[EM_SIG_BYTES]);
 
 /*
  * The safety number two users compare in person: for each user

@@ -200,6 +200,7 @@ static const struct field_spec f_envelope_item[] = {
 static const struct field_spec f_epoch_commit[] = {
     F_ID("room_id", 1),
     {"epoch", FT_INT, 1, 1, INT32_MAX, NULL, NULL},
+    {"agreement_version", FT_INT, 1, 0, EM_AGREEMENT_VERSION_MAX, NULL, NULL},
     {"envelopes", FT_OBJARR, 1, 1, EM_ROOM_MEMBERS_MAX, NULL, NULL},
     {"sig", FT_BIN, 1, EM_SIG_BYTES, EM_SIG_BYTES, NULL, NULL},
     F_END};
@@ -252,9 +253,16 @@ static const struct field_spec f_checkpoint_window[] = {
     F_END};
 static const struct field_spec f_notice_ack[] = {F_ID("upto", 1), F_END};
 static const struct field_spec f_agreement_sign[] = {
-    F_ID("room_id", 1),         {"version", FT_INT, 1, 1, 1000000, NULL, NULL},
+    F_ID("room_id", 1),         {"version", FT_INT, 1, 1, EM_AGREEMENT_VERSION_MAX, NULL, NULL},
     F_SIG("signature"),         F_AT("consent_at"),
     F_SIG("consent_signature"), F_END};
+static const struct field_spec f_agreement_show[] = {
+    F_ID("room_id", 1), {"version", FT_INT, 0, 1, EM_AGREEMENT_VERSION_MAX, NULL, NULL}, F_END};
+static const struct field_spec f_programme_settings[] = {
+    F_ID("programme_id", 1),
+    {"agreement_required", FT_BOOL, 1, 0, 0, NULL, NULL},
+    F_SIG("signature"),
+    F_END};
 static const struct field_spec f_agreement_propose[] = {
     F_ID("room_id", 1), {"term", FT_STR, 1, 1, EM_TERM_MAX, check_text, "printable text"}, F_END};
 static const struct field_spec f_template_set[] = {
@@ -341,7 +349,7 @@ static const struct op_spec op_specs[] = {
     {EM_OP_NOTICE_LIST, "notice.list", 0, f_none},
     {EM_OP_NOTICE_ACK, "notice.ack", 0, f_notice_ack},
     {EM_OP_PRIVACY_NOTICE, "privacy.notice", EM_OPF_PREAUTH, f_none},
-    {EM_OP_AGREEMENT_SHOW, "agreement.show", 0, f_room_id},
+    {EM_OP_AGREEMENT_SHOW, "agreement.show", 0, f_agreement_show},
     {EM_OP_AGREEMENT_SIGN, "agreement.sign", 0, f_agreement_sign},
     {EM_OP_AGREEMENT_PROPOSE, "agreement.propose", 0, f_agreement_propose},
     {EM_OP_AGREEMENT_TEMPLATE_GET, "agreement.template.get", 0, f_programme_id},
@@ -353,6 +361,7 @@ static const struct op_spec op_specs[] = {
     {EM_OP_AUDIT_REPORT, "audit.report", 0, f_audit_report},
     {EM_OP_AUDIT_THRESHOLDS, "audit.thresholds", 0, f_audit_thresholds},
     {EM_OP_ROOM_ACCESS_LOG, "room.access_log", 0, f_room_id},
+    {EM_OP_PROGRAMME_SETTINGS, "programme.settings", 0, f_programme_settings},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))

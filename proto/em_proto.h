@@ -29,34 +29,35 @@
 #define EM_CLOSE_SLOW_CONSUMER 4008 /* output queue over the per-connection cap */
 
 /* Limits a peer must respect; each one is documented in PROTOCOL.md. */
-#define EM_MAX_FRAME            (64 * 1024)
-#define EM_MAX_REQUEST_ID       9007199254740991LL /* 2^53 - 1: exact in a JS number */
-#define EM_USERNAME_MIN         3
-#define EM_USERNAME_MAX         32
-#define EM_DISPLAY_NAME_MAX     64
-#define EM_PROGRAMME_NAME_MAX   100
-#define EM_ROOM_NAME_MAX        100
-#define EM_CHECKPOINT_TEXT_MAX  200 /* a slot's place, a reason */
-#define EM_CHECKPOINT_SLOTS_MAX 5   /* slots per propose / reschedule */
-#define EM_INVITE_CODE_MIN      16
-#define EM_INVITE_CODE_MAX      64
-#define EM_TOKEN_MAX            64
-#define EM_SALT_BYTES           16
-#define EM_KEY_BYTES            32
-#define EM_KEY_BACKUP_BYTES     136 /* nonce(24) + sign_sk(64) + box_sk(32) + tag(16) */
-#define EM_SYNC_ROOMS_MAX       1000
-#define EM_HISTORY_PAGE_MAX     500
-#define EM_ROOM_MEMBERS_MAX     6     /* 1 mentor + 5 mentees */
-#define EM_TERM_MAX             1000  /* one proposed addition to an agreement */
-#define EM_TEMPLATE_MAX         20000 /* an agreement template */
-#define EM_CONSENT_STR_MAX      64    /* purpose, subject, privacy notice version */
-#define EM_RETENTION_DAYS_MAX   3650
-#define EM_GROUP_MENTEES_MIN    2
-#define EM_GROUP_MENTEES_MAX    5
-#define EM_KDF_OPSLIMIT_MIN     2
-#define EM_KDF_OPSLIMIT_MAX     10
-#define EM_KDF_MEMLIMIT_MIN     (64ULL * 1024 * 1024)
-#define EM_KDF_MEMLIMIT_MAX     (1024ULL * 1024 * 1024)
+#define EM_MAX_FRAME             (64 * 1024)
+#define EM_MAX_REQUEST_ID        9007199254740991LL /* 2^53 - 1: exact in a JS number */
+#define EM_USERNAME_MIN          3
+#define EM_USERNAME_MAX          32
+#define EM_DISPLAY_NAME_MAX      64
+#define EM_PROGRAMME_NAME_MAX    100
+#define EM_ROOM_NAME_MAX         100
+#define EM_CHECKPOINT_TEXT_MAX   200 /* a slot's place, a reason */
+#define EM_CHECKPOINT_SLOTS_MAX  5   /* slots per propose / reschedule */
+#define EM_INVITE_CODE_MIN       16
+#define EM_INVITE_CODE_MAX       64
+#define EM_TOKEN_MAX             64
+#define EM_SALT_BYTES            16
+#define EM_KEY_BYTES             32
+#define EM_KEY_BACKUP_BYTES      136 /* nonce(24) + sign_sk(64) + box_sk(32) + tag(16) */
+#define EM_SYNC_ROOMS_MAX        1000
+#define EM_HISTORY_PAGE_MAX      500
+#define EM_ROOM_MEMBERS_MAX      6     /* 1 mentor + 5 mentees */
+#define EM_TERM_MAX              1000  /* one proposed addition to an agreement */
+#define EM_TEMPLATE_MAX          20000 /* an agreement template */
+#define EM_CONSENT_STR_MAX       64    /* purpose, subject, privacy notice version */
+#define EM_RETENTION_DAYS_MAX    3650
+#define EM_AGREEMENT_VERSION_MAX 1000000 /* versions of one room's agreement */
+#define EM_GROUP_MENTEES_MIN     2
+#define EM_GROUP_MENTEES_MAX     5
+#define EM_KDF_OPSLIMIT_MIN      2
+#define EM_KDF_OPSLIMIT_MAX      10
+#define EM_KDF_MEMLIMIT_MIN      (64ULL * 1024 * 1024)
+#define EM_KDF_MEMLIMIT_MAX      (1024ULL * 1024 * 1024)
 
 /*
  * One error enum for everything that can go on the wire. 0 is success, every
@@ -179,6 +180,7 @@ enum em_op {
 	EM_OP_AUDIT_REPORT,
 	EM_OP_AUDIT_THRESHOLDS,
 	EM_OP_ROOM_ACCESS_LOG,
+	EM_OP_PROGRAMME_SETTINGS,
 	EM_OP__COUNT
 };
 

@@ -70,6 +70,7 @@ static const struct handler handlers[] = {
      0},
     {EM_OP_PROGRAMME_LIST, R_ANY, NULL, programme_list_run, NULL, NULL, 0},
     {EM_OP_PROGRAMME_SHOW, R_ANY, NULL, programme_show_run, NULL, NULL, 0},
+    {EM_OP_PROGRAMME_SETTINGS, R_MANAGER, NULL, programme_settings_run, NULL, NULL, 0},
     {EM_OP_ROOM_CREATE, R_MANAGER, NULL, room_create_run, NULL, NULL, 0},
     {EM_OP_ROOM_LIST, R_ANY, NULL, room_list_run, NULL, NULL, 0},
     {EM_OP_ROOM_SHOW, R_ANY, NULL, room_show_run, NULL, NULL, 0},

@@ -87,6 +87,11 @@ static const struct stmt st_versions = {
 static const struct stmt st_version_doc = {"agr_version_doc",
                                            "SELECT agreement_version_doc($1)::text"};
 
+/* One version of a room's agreement, by number (agreement.show "version"). */
+static const struct stmt st_version_by_number = {
+    "agr_version_by_number", "SELECT agreement_version_doc(id)::text FROM agreement_versions "
+                             "WHERE room_id = $1 AND version = $2"};
+
 static const struct stmt st_party_sign = {
     "agr_party_sign",
     "UPDATE agreement_parties SET signature = $3, signed_at = now(), withdrawn_at = NULL "
@@ -182,13 +187,36 @@ static int commit_with_doc(struct db_conn *c, struct db_job *job, int64_t room, 
 
 int agreement_show_run(struct db_conn *c, struct db_job *job)
 {
-	int64_t room = job_int(job, "room_id", 0);
+	int64_t room = job_int(job, "room_id", 0), want = job_int(job, "version", 0);
 	struct access a = {0};
+	struct params p = {0};
+	json_t *version = NULL;
+	PGresult *r;
 	int err;
 
 	if ((err = room_open(c, job, room, &a, 1)))
 		return err;
-	return commit_with_doc(c, job, room, 0);
+	if (want) {
+		params_int(&p, room);
+		params_int(&p, want);
+		if (!(r = store_exec(c, &st_version_by_number, &p, &err, NULL)))
+			return fail_db(c, job, err);
+		if (PQntuples(r) == 1)
+			version = json_loads(store_str(r, 0, 0), 0, NULL);
+		PQclear(r);
+		if (!version) {
+			store_rollback(c);
+			return db_job_fail(job, EM_ERR_NOT_FOUND,
+			                   "room %lld's agreement has no version %lld",
+			                   (long long)room, (long long)want);
+		}
+	}
+	if ((err = commit_with_doc(c, job, room, 0)) || !version) {
+		json_decref(version);
+		return err;
+	}
+	json_object_set_new(job->result, "version", version);
+	return EM_OK;
 }
 
 /* Parties of a Version object as em_party (keys decoded). Returns n, or -1. */

@@ -16,7 +16,9 @@
  * - sync: the first job lists the rooms and the service thread subscribes the
  *   connection to them; only then are the pages of the replay read, so a
  *   message committed meanwhile is either in the replay or pushed live (or
- *   both: clients drop a seq they already have), never lost. A next page is
+ *   both: clients drop a seq they already have), never lost. The first page
+ *   also re-checks membership after subscribing, so a removal committed
+ *   between the two halves does not leave the connection subscribed. A next page is
  *   fetched only when the connection's output queue has room (slow readers
  *   hold back the replay instead of being flooded).
  */
@@ -88,6 +90,12 @@ static const struct stmt st_page = {
     "FROM room_members WHERE room_id = $1 AND user_id = $3 AND removed_at IS NULL) "
     "ORDER BY m.seq LIMIT $4"};
 
+/* Which of these rooms the user is still a member of (the re-check after subscribing). */
+static const struct stmt st_still_member = {
+    "msg_still_member",
+    "SELECT room_id FROM room_members WHERE user_id = $1 AND removed_at IS NULL "
+    "AND room_id = ANY($2::bigint[])"};
+
 static const struct stmt st_receipt = {
     "msg_receipt",
     "INSERT INTO receipts (room_id, user_id, read_seq) "
@@ -96,12 +104,18 @@ static const struct stmt st_receipt = {
     "ON CONFLICT (room_id, user_id) DO UPDATE SET read_seq = GREATEST(receipts.read_seq, "
     "EXCLUDED.read_seq), updated_at = now() RETURNING read_seq"};
 
+/* The room, locked; the last column is the agreement version a commit must name:
+ * the active one where the programme requires agreements (0 while none is
+ * active: rooms older than agreements), else 0. */
 static const struct stmt st_commit_room = {
     "msg_commit_room",
-    "SELECT epoch, EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2 "
+    "SELECT r.epoch, EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2 "
     "AND removed_at IS NULL), EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 "
-    "AND user_id = $2 AND removed_at IS NULL AND roster), closed FROM rooms WHERE id = $1 "
-    "FOR UPDATE"};
+    "AND user_id = $2 AND removed_at IS NULL AND roster), r.closed, "
+    "CASE WHEN (SELECT agreement_required FROM programmes WHERE id = r.programme_id) "
+    "THEN COALESCE((SELECT max(version) FROM agreement_versions WHERE room_id = $1 "
+    "AND activated_at IS NOT NULL), 0) ELSE 0 END "
+    "FROM rooms r WHERE r.id = $1 FOR UPDATE OF r"};
 
 static const struct stmt st_roster = {
     "msg_roster",
@@ -112,7 +126,8 @@ static const struct stmt st_sign_pk = {"msg_sign_pk", "SELECT sign_pk FROM users
 
 static const struct stmt st_epoch_insert = {
     "msg_epoch_insert",
-    "INSERT INTO room_epochs (room_id, epoch, committer_id, commit_sig) VALUES ($1, $2, $3, $4)"};
+    "INSERT INTO room_epochs (room_id, epoch, committer_id, commit_sig, agreement_version) "
+    "VALUES ($1, $2, $3, $4, $5)"};
 
 static const struct stmt st_envelope_insert = {
     "msg_envelope_insert",
@@ -125,7 +140,8 @@ static const struct stmt st_epoch_advance = {
 
 static const struct stmt st_keys = {
     "msg_keys",
-    "SELECT k.epoch, e.committer_id, k.sealed FROM key_envelopes k JOIN room_epochs e ON "
+    "SELECT k.epoch, e.committer_id, k.sealed, e.agreement_version FROM key_envelopes k "
+    "JOIN room_epochs e ON "
     "e.room_id = k.room_id AND e.epoch = k.epoch WHERE k.room_id = $1 AND k.recipient_id = $2 "
     "ORDER BY k.epoch"};
 
@@ -423,15 +439,73 @@ int message_sync_run(struct db_conn *c, struct db_job *job)
 	return job->result && job->extra ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
 }
 
-/* Worker: one page of the replay; args {"todo": [[room, after_seq], ...], "rooms": [...]} */
+/*
+ * Worker: the rooms of `rooms` the user is no longer a member of. Runs with
+ * the first page, after the service thread subscribed the connection: a
+ * removal that committed between the room list and the subscription is
+ * found here; one that commits later finds the connection subscribed and
+ * unsubscribes it itself (dispatch.c room_change).
+ */
+static int sync_recheck(struct db_conn *c, struct db_job *job, json_t *rooms, json_t **gone)
+{
+	struct params p = {0};
+	json_t *room;
+	char *ids = NULL;
+	size_t i, len = 0, cap = 2 + json_array_size(rooms) * 21;
+	PGresult *r;
+	int err;
+
+	*gone = json_array();
+	ids = malloc(cap);
+	if (!*gone || !ids) {
+		free(ids);
+		return EM_ERR_NOMEM;
+	}
+	ids[len++] = '{';
+	json_array_foreach(rooms, i, room)
+	{
+		len += (size_t)snprintf(
+		    ids + len, cap - len, "%s%lld", i ? "," : "",
+		    (long long)json_integer_value(json_object_get(room, "room_id")));
+	}
+	snprintf(ids + len, cap - len, "}");
+	params_int(&p, job->user_id);
+	params_text(&p, ids);
+	r = store_exec(c, &st_still_member, &p, &err, NULL);
+	free(ids);
+	if (!r)
+		return err;
+	json_array_foreach(rooms, i, room)
+	{
+		int64_t id = json_integer_value(json_object_get(room, "room_id"));
+		int found = 0;
+
+		for (int row = 0; row < PQntuples(r) && !found; row++)
+			found = store_int(r, row, 0) == id;
+		if (!found)
+			json_array_append_new(*gone, json_integer((json_int_t)id));
+	}
+	PQclear(r);
+	return EM_OK;
+}
+
+/* Worker: one page of the replay; args {"todo": [[room, after_seq], ...], "rooms": [...],
+ * "recheck"?: true} */
 static int sync_page_run(struct db_conn *c, struct db_job *job)
 {
 	json_t *todo = json_object_get(job->args, "todo"), *left = json_array(),
-	       *messages = json_array();
+	       *messages = json_array(), *gone = NULL;
 	size_t budget = SYNC_PAGE, bytes = 0, i;
 	json_t *item;
 	int err;
 
+	if (json_is_true(json_object_get(job->args, "recheck")) &&
+	    (err = sync_recheck(c, job, json_object_get(job->args, "rooms"), &gone))) {
+		json_decref(gone);
+		json_decref(left);
+		json_decref(messages);
+		return fail_db(c, job, err);
+	}
 	json_array_foreach(todo, i, item)
 	{
 		int64_t room = json_integer_value(json_array_get(item, 0));
@@ -449,6 +523,7 @@ static int sync_page_run(struct db_conn *c, struct db_job *job)
 		params_int(&p, job->user_id);
 		params_int(&p, (int64_t)budget + 1);
 		if (!(r = store_exec(c, &st_page, &p, &err, NULL))) {
+			json_decref(gone);
 			json_decref(left);
 			json_decref(messages);
 			return fail_db(c, job, err);
@@ -465,15 +540,16 @@ static int sync_page_run(struct db_conn *c, struct db_job *job)
 		PQclear(r);
 	}
 	job->result = json_object();
-	job->extra = json_pack("{s:o, s:o, s:O}", "messages", messages, "todo", left, "rooms",
-	                       json_object_get(job->args, "rooms"));
+	job->extra =
+	    json_pack("{s:o, s:o, s:O, s:o}", "messages", messages, "todo", left, "rooms",
+	              json_object_get(job->args, "rooms"), "gone", gone ? gone : json_array());
 	return EM_OK;
 }
 
 static void sync_page_done(struct session *s, struct db_job *job);
 
 /* Service thread: submits the next replay page, or parks it while output is queued. */
-static void sync_next(struct session *s, json_t *todo, json_t *rooms)
+static void sync_next(struct session *s, json_t *todo, json_t *rooms, int recheck)
 {
 	struct db_job *job = db_job_new();
 
@@ -483,7 +559,7 @@ static void sync_next(struct session *s, json_t *todo, json_t *rooms)
 	}
 	job->op = EM_OP_SYNC;
 	job->no_reply = 1;
-	job->args = json_pack("{s:O, s:O}", "todo", todo, "rooms", rooms);
+	job->args = json_pack("{s:O, s:O, s:b}", "todo", todo, "rooms", rooms, "recheck", recheck);
 	job->run = sync_page_run;
 	job->done = sync_page_done;
 	dispatch_submit_internal(s, job);
@@ -492,20 +568,29 @@ static void sync_next(struct session *s, json_t *todo, json_t *rooms)
 static void sync_page_done(struct session *s, struct db_job *job)
 {
 	json_t *messages = json_object_get(job->extra, "messages");
-	json_t *todo = json_object_get(job->extra, "todo"), *m;
-	size_t i;
+	json_t *todo = json_object_get(job->extra, "todo"), *m, *gone;
+	json_t *rooms = json_object_get(job->extra, "rooms");
+	size_t i, k;
 
+	/* Removed while we subscribed: unsubscribe, and leave them out of `synced`. */
+	json_array_foreach(json_object_get(job->extra, "gone"), i, gone)
+	{
+		fanout_unsubscribe(s, json_integer_value(gone));
+		for (k = 0; k < json_array_size(rooms); k++)
+			if (json_integer_value(json_object_get(
+			        json_array_get(rooms, k), "room_id")) == json_integer_value(gone))
+				json_array_remove(rooms, k--);
+	}
 	json_array_foreach(messages, i, m)
 	    session_send(s, em_encode_event("message", json_incref(m)));
 	if (json_array_size(todo)) {
-		sync_next(s, todo, json_object_get(job->extra, "rooms"));
+		sync_next(s, todo, rooms, 0);
 		return;
 	}
-	session_send(s, em_encode_event("synced", json_pack("{s:O}", "rooms",
-	                                                    json_object_get(job->extra, "rooms"))));
+	session_send(s, em_encode_event("synced", json_pack("{s:O}", "rooms", rooms)));
 }
 
-/* Service thread: subscribe first, then replay (see DESIGN above). */
+/* Service thread: subscribe first, then re-check and replay (see DESIGN above). */
 void message_sync_done(struct session *s, struct db_job *job)
 {
 	json_t *rooms = json_object_get(job->extra, "rooms"), *room;
@@ -519,7 +604,7 @@ void message_sync_done(struct session *s, struct db_job *job)
 		}
 	}
 	s->synced = 1;
-	sync_next(s, json_object_get(job->extra, "todo"), rooms);
+	sync_next(s, json_object_get(job->extra, "todo"), rooms, 1);
 }
 
 int message_history_run(struct db_conn *c, struct db_job *job)
@@ -578,7 +663,8 @@ int message_range_run(struct db_conn *c, struct db_job *job)
 /* The envelope of an epoch another node committed, for one recipient (cluster.c). */
 static const struct stmt st_envelope = {
     "msg_envelope",
-    "SELECT e.sealed, COALESCE(re.committer_id, 0) FROM key_envelopes e JOIN room_epochs re ON "
+    "SELECT e.sealed, COALESCE(re.committer_id, 0), re.agreement_version FROM key_envelopes e "
+    "JOIN room_epochs re ON "
     "re.room_id = e.room_id AND re.epoch = e.epoch WHERE e.room_id = $1 AND e.epoch = $2 AND "
     "e.recipient_id = $3"};
 
@@ -597,9 +683,10 @@ int message_envelope_run(struct db_conn *c, struct db_job *job)
 		return db_job_fail(job, err, NULL);
 	if (PQntuples(r) == 1)
 		db_job_push(&job->user_events, user, "epoch",
-		            json_pack("{s:I, s:I, s:I, s:o}", "room_id", (json_int_t)room, "epoch",
-		                      (json_int_t)epoch, "committer_id",
-		                      (json_int_t)store_int(r, 0, 1), "sealed",
+		            json_pack("{s:I, s:I, s:I, s:I, s:o}", "room_id", (json_int_t)room,
+		                      "epoch", (json_int_t)epoch, "committer_id",
+		                      (json_int_t)store_int(r, 0, 1), "agreement_version",
+		                      (json_int_t)store_int(r, 0, 2), "sealed",
 		                      bytea_b64(r, 0, 0, EM_SEALED_KEY_BYTES)));
 	PQclear(r);
 	return EM_OK;
@@ -622,9 +709,11 @@ int message_keys_run(struct db_conn *c, struct db_job *job)
 	list = json_array();
 	for (int row = 0; row < PQntuples(r); row++)
 		json_array_append_new(
-		    list, json_pack("{s:I, s:I, s:o}", "epoch", (json_int_t)store_int(r, row, 0),
-		                    "committer_id", (json_int_t)store_int(r, row, 1), "sealed",
-		                    bytea_b64(r, row, 2, EM_SEALED_KEY_BYTES)));
+		    list,
+		    json_pack("{s:I, s:I, s:I, s:o}", "epoch", (json_int_t)store_int(r, row, 0),
+		              "committer_id", (json_int_t)store_int(r, row, 1), "agreement_version",
+		              (json_int_t)store_int(r, row, 3), "sealed",
+		              bytea_b64(r, row, 2, EM_SEALED_KEY_BYTES)));
 	PQclear(r);
 	job->result = json_pack("{s:I, s:o}", "epoch", (json_int_t)epoch, "envelopes", list);
 	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
@@ -662,6 +751,11 @@ int message_receipt_run(struct db_conn *c, struct db_job *job)
 int message_epoch_commit_run(struct db_conn *c, struct db_job *job)
 {
 	int64_t room = job_int(job, "room_id", 0), epoch = job_int(job, "epoch", 0);
+	int64_t version = job_int(job, "agreement_version", 0);
+	struct em_commit commit = {.room_id = (uint64_t)room,
+	                           .epoch = (uint64_t)epoch,
+	                           .committer_id = (uint64_t)job->user_id,
+	                           .agreement_version = (uint32_t)version};
 	json_t *envelopes = json_object_get(job->args, "envelopes"), *env;
 	struct em_commit_entry entries[EM_ROOM_MEMBERS_MAX];
 	unsigned char sig[EM_SIG_BYTES], sign_pk[EM_SIGN_PK_BYTES];
@@ -716,6 +810,18 @@ int message_epoch_commit_run(struct db_conn *c, struct db_job *job)
 		                   "room %lld is at epoch %lld: commit epoch %lld", (long long)room,
 		                   (long long)now, (long long)now + 1);
 	}
+	if (store_int(r, 0, 4) != version) {
+		int64_t want = store_int(r, 0, 4);
+
+		PQclear(r);
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_STALE_VERSION,
+		                   want ? "room %lld's agreement in force is version %lld: commit "
+		                          "under it"
+		                        : "room %lld has no agreement in force (%lld): commit with "
+		                          "agreement_version 0",
+		                   (long long)room, (long long)want);
+	}
 	PQclear(r);
 
 	/* the recipients must be exactly the current roster (members who signed) */
@@ -746,8 +852,7 @@ int message_epoch_commit_run(struct db_conn *c, struct db_job *job)
 		return fail_db(c, job, err);
 	bad = PQntuples(r) != 1 || store_bytea(r, 0, 0, sign_pk, sizeof(sign_pk)) != 32;
 	PQclear(r);
-	if (bad || em_commit_verify((uint64_t)room, (uint64_t)epoch, (uint64_t)job->user_id,
-	                            entries, n, sign_pk, sig)) {
+	if (bad || em_commit_verify(&commit, entries, n, sign_pk, sig)) {
 		store_rollback(c);
 		return db_job_fail(job, EM_ERR_BAD_SIGNATURE,
 		                   "the commit signature does not verify with your key");
@@ -758,6 +863,7 @@ int message_epoch_commit_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, epoch);
 	params_int(&p, job->user_id);
 	params_bin(&p, sig, sizeof(sig));
+	params_int(&p, version);
 	if (!(r = store_exec(c, &st_epoch_insert, &p, &err, NULL)))
 		return fail_db(c, job, err);
 	PQclear(r);
@@ -785,9 +891,11 @@ int message_epoch_commit_run(struct db_conn *c, struct db_job *job)
 	{
 		db_job_push(&job->user_events,
 		            json_integer_value(json_object_get(env, "recipient_id")), "epoch",
-		            json_pack("{s:I, s:I, s:I, s:O}", "room_id", (json_int_t)room, "epoch",
-		                      (json_int_t)epoch, "committer_id", (json_int_t)job->user_id,
-		                      "sealed", json_object_get(env, "sealed")));
+		            json_pack("{s:I, s:I, s:I, s:I, s:O}", "room_id", (json_int_t)room,
+		                      "epoch", (json_int_t)epoch, "committer_id",
+		                      (json_int_t)job->user_id, "agreement_version",
+		                      (json_int_t)version, "sealed",
+		                      json_object_get(env, "sealed")));
 	}
 	log_info("room epoch room=%lld epoch=%lld by=%lld members=%zu", (long long)room,
 	         (long long)epoch, (long long)job->user_id, n);

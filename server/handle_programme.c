@@ -1,12 +1,13 @@
 /*
  * handle_programme.c - programmes and invitations: programme.create, .list,
- * .show, invite.create, invite.accept, and the invite helpers registration
- * uses. A programme is visible only to the people in it (programme_people);
+ * .show, .settings, invite.create, invite.accept, and the invite helpers
+ * registration uses. A programme is visible only to the people in it (programme_people);
  * anyone else gets not_found, never a hint that it exists.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "em_crypto.h"
 #include "handlers.h"
 #include "log.h"
 #include "model.h"
@@ -40,6 +41,20 @@ static const struct stmt st_programme_people = {
     "WHERE pp.programme_id = $1 "
     "ORDER BY array_position(ARRAY['manager', 'mentor', 'mentee'], pp.role), u.username"};
 
+/* The programme, locked, if the caller created it and still manages it, and whether it has rooms.
+ */
+static const struct stmt st_programme_own = {
+    "programme_own",
+    "SELECT p.agreement_required, EXISTS (SELECT 1 FROM rooms WHERE programme_id = p.id), "
+    "u.sign_pk FROM programmes p JOIN users u ON u.id = p.created_by "
+    "JOIN programme_people pp ON pp.programme_id = p.id AND pp.user_id = p.created_by "
+    "AND pp.role = 'manager' WHERE p.id = $1 AND p.created_by = $2 FOR UPDATE OF p"};
+
+static const struct stmt st_programme_settings = {
+    "programme_settings",
+    "WITH p AS (UPDATE programmes SET agreement_required = $2::boolean, settings_sig = $3 "
+    "WHERE id = $1 RETURNING *) SELECT " PROGRAMME_COLS " FROM p"};
+
 static const struct stmt st_invite_take = {
     "invite_take", "SELECT id, role, programme_id FROM invites "
                    "WHERE code_hash = $1 AND used_at IS NULL AND expires_at > now() FOR UPDATE"};
@@ -64,6 +79,10 @@ int programme_create_check(const struct session *s, struct db_job *job)
 	(void)s;
 	if (strcmp(job_str(job, "ends_on"), job_str(job, "starts_on")) <= 0)
 		return db_job_fail(job, EM_ERR_BAD_DATES, "ends_on must be after starts_on");
+	if (json_is_false(json_object_get(job->args, "agreement_required")))
+		return db_job_fail(job, EM_ERR_BAD_VALUE,
+		                   "a programme without agreements must be signed by its manager: "
+		                   "create it, then send programme.settings with your signature");
 	return EM_OK;
 }
 
@@ -78,8 +97,7 @@ int programme_create_run(struct db_conn *c, struct db_job *job)
 	params_text(&p, job_str(job, "ends_on"));
 	params_int(&p, job_int(job, "max_group_mentees", EM_GROUP_MENTEES_MAX));
 	params_int(&p, job->user_id);
-	params_text(&p, json_is_false(json_object_get(job->args, "agreement_required")) ? "false"
-	                                                                                : "true");
+	params_text(&p, "true"); /* false only through programme.settings, signed */
 	params_int(&p, job_int(job, "retention_days", 365));
 	r = store_exec(c, &st_programme_insert, &p, &err, NULL);
 	if (!r)
@@ -88,6 +106,67 @@ int programme_create_run(struct db_conn *c, struct db_job *job)
 	log_info("programme created id=%lld by=%lld", (long long)store_int(r, 0, 0),
 	         (long long)job->user_id);
 	PQclear(r);
+	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
+}
+
+/*
+ * programme.settings: the creator signs whether the programme requires
+ * agreements (PROTOCOL.md 7.3). Changing the setting is possible only while
+ * the programme has no room; signing the setting it already has, always.
+ */
+int programme_settings_run(struct db_conn *c, struct db_job *job)
+{
+	int64_t id = job_int(job, "programme_id", 0);
+	int required = json_is_true(json_object_get(job->args, "agreement_required"));
+	unsigned char sig[EM_SIG_BYTES], sign_pk[EM_SIGN_PK_BYTES];
+	struct params p = {0};
+	PGresult *r;
+	int err, bad;
+
+	job_bin(job, "signature", sig, sizeof(sig));
+	if ((err = store_begin(c)))
+		return fail_db(c, job, err);
+	params_int(&p, id);
+	params_int(&p, job->user_id);
+	if (!(r = store_exec(c, &st_programme_own, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_NOT_FOUND,
+		                   "no programme %lld that you created and manage", (long long)id);
+	}
+	if (store_bool(r, 0, 1) && store_bool(r, 0, 0) != required) {
+		PQclear(r);
+		store_rollback(c);
+		return db_job_fail(
+		    job, EM_ERR_BAD_STATE,
+		    "programme %lld has rooms: whether it requires agreements can no "
+		    "longer change (you may only sign the current setting)",
+		    (long long)id);
+	}
+	bad = store_bytea(r, 0, 2, sign_pk, sizeof(sign_pk)) != (int)sizeof(sign_pk);
+	PQclear(r);
+	if (bad ||
+	    em_programme_verify((uint64_t)id, (uint64_t)job->user_id, required, sign_pk, sig)) {
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_BAD_SIGNATURE,
+		                   "the settings signature does not verify with your key");
+	}
+	memset(&p, 0, sizeof(p));
+	params_int(&p, id);
+	params_text(&p, required ? "true" : "false");
+	params_bin(&p, sig, sizeof(sig));
+	if (!(r = store_exec(c, &st_programme_settings, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	if ((err = store_commit(c))) {
+		PQclear(r);
+		return fail_db(c, job, err);
+	}
+	job->result = json_pack("{so}", "programme", model_programme(r, 0, 0));
+	PQclear(r);
+	log_info("programme settings id=%lld agreement_required=%d by=%lld", (long long)id,
+	         required, (long long)job->user_id);
 	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
 }
 

@@ -31,6 +31,7 @@ int programme_create_check(const struct session *s, struct db_job *job);
 int programme_create_run(struct db_conn *c, struct db_job *job);
 int programme_list_run(struct db_conn *c, struct db_job *job);
 int programme_show_run(struct db_conn *c, struct db_job *job);
+int programme_settings_run(struct db_conn *c, struct db_job *job);
 int invite_create_run(struct db_conn *c, struct db_job *job);
 int invite_accept_run(struct db_conn *c, struct db_job *job);
 /* Worker helpers shared with handle_auth.c. */

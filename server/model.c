@@ -38,12 +38,18 @@ json_t *model_user(const PGresult *r, int row, int col)
 json_t *model_programme(const PGresult *r, int row, int col)
 {
 	const char *purged = store_str(r, row, col + 8);
+	unsigned char sig[EM_SIG_BYTES];
+	int64_t created_by = store_int(r, row, col + 9);
 
 	return json_pack(
-	    "{sIsssssssIsssbsIso}", "id", (json_int_t)store_int(r, row, col), "name",
+	    "{sIsssssssIsssbsIsososo}", "id", (json_int_t)store_int(r, row, col), "name",
 	    store_str(r, row, col + 1), "starts_on", store_str(r, row, col + 2), "ends_on",
 	    store_str(r, row, col + 3), "max_group_mentees", (json_int_t)store_int(r, row, col + 4),
 	    "created_at", store_str(r, row, col + 5), "agreement_required",
 	    store_bool(r, row, col + 6), "retention_days", (json_int_t)store_int(r, row, col + 7),
-	    "purged_at", purged ? json_string(purged) : json_null());
+	    "purged_at", purged ? json_string(purged) : json_null(), "created_by",
+	    created_by > 0 ? json_integer((json_int_t)created_by) : json_null(), "settings_sig",
+	    store_bytea(r, row, col + 10, sig, sizeof(sig)) == (int)sizeof(sig)
+	        ? b64_json(sig, sizeof(sig))
+	        : json_null());
 }

@@ -15,11 +15,53 @@
 /* User: 6 columns from users AS u */
 #define USER_COLS  "u.id, u.username, u.display_name, u.role, u.sign_pk, u.box_pk"
 #define USER_NCOLS 6
-/* Programme: 9 columns from programmes AS p */
+/* Programme: 11 columns from programmes AS p */
 #define PROGRAMME_COLS                                                                             \
 	"p.id, p.name, p.starts_on::text, p.ends_on::text, p.max_group_mentees, " SQL_TS(          \
-	    "p.created_at") ", p.agreement_required, p.retention_days, " SQL_TS("p.purged_at")
-#define PROGRAMME_NCOLS 9
+	    "p.created_at") ", p.agreement_required, p.retention_days, " SQL_TS("p.purged_at") "," \
+	                                                                                       " " \
+	                                                                                       "C" \
+	                                                                                       "O" \
+	                                                                                       "A" \
+	                                                                                       "L" \
+	                                                                                       "E" \
+	                                                                                       "S" \
+	                                                                                       "C" \
+	                                                                                       "E" \
+	                                                                                       "(" \
+	                                                                                       "p" \
+	                                                                                       "." \
+	                                                                                       "c" \
+	                                                                                       "r" \
+	                                                                                       "e" \
+	                                                                                       "a" \
+	                                                                                       "t" \
+	                                                                                       "e" \
+	                                                                                       "d" \
+	                                                                                       "_" \
+	                                                                                       "b" \
+	                                                                                       "y" \
+	                                                                                       "," \
+	                                                                                       " " \
+	                                                                                       "0" \
+	                                                                                       ")" \
+	                                                                                       "," \
+	                                                                                       " " \
+	                                                                                       "p" \
+	                                                                                       "." \
+	                                                                                       "s" \
+	                                                                                       "e" \
+	                                                                                       "t" \
+	                                                                                       "t" \
+	                                                                                       "i" \
+	                                                                                       "n" \
+	                                                                                       "g" \
+	                                                                                       "s" \
+	                                                                                       "_" \
+	                                                                                       "s" \
+	                                                                                       "i" \
+	                                                                                       "g"
+#define PROGRAMME_NCOLS 11
 
 /* New references; NULL on allocation failure. */
 json_t *model_user(const PGresult *r, int row, int col);

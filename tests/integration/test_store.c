@@ -225,15 +225,28 @@ static void make_user(const char *role, int64_t programme_id, const struct who *
 /* Programmes of the tests before section 7 need no agreement to chat. */
 static int64_t make_programme_ex(const struct who *manager, const char *name, int required)
 {
-	struct db_job *job =
-	    run_op(programme_create_run,
-	           json_pack("{sssssssb}", "name", name, "starts_on", "2027-01-01", "ends_on",
-	                     "2027-06-30", "agreement_required", required),
-	           manager);
+	struct db_job *job = run_op(
+	    programme_create_run,
+	    json_pack("{ssssss}", "name", name, "starts_on", "2027-01-01", "ends_on", "2027-06-30"),
+	    manager);
+	unsigned char sig[64];
 	int64_t id;
 
 	assert_int_equal(job->err, EM_OK);
 	id = json_integer_value(json_object_get(json_object_get(job->result, "programme"), "id"));
+	db_job_free(job);
+	if (required)
+		return id;
+	/* doing without agreements takes the creator's signature (PROTOCOL.md 7.3) */
+	em_programme_sign((uint64_t)id, (uint64_t)manager->user_id, 0, manager->keys.sign_sk, sig);
+	job = run_op(programme_settings_run,
+	             json_pack("{sIsbso}", "programme_id", (json_int_t)id, "agreement_required", 0,
+	                       "signature", b64(sig, 64)),
+	             manager);
+	if (job->err)
+		fail_msg("programme.settings: %s %s", em_err_code(job->err), job->message);
+	assert_false(json_is_true(
+	    json_object_get(json_object_get(job->result, "programme"), "agreement_required")));
 	db_job_free(job);
 	return id;
 }
@@ -540,31 +553,47 @@ static void test_invite_accept(void **state)
 }
 
 /* Seals a fresh room key to every member and commits epoch `epoch`; returns the job. */
-static struct db_job *commit_epoch(int64_t room, int64_t epoch, const struct who *committer,
-                                   const struct who *const *members, int n,
-                                   unsigned char room_key[32])
+static struct db_job *commit_epoch_v(int64_t room, int64_t epoch, const struct who *committer,
+                                     const struct who *const *members, int n,
+                                     unsigned char room_key[32], uint32_t version)
 {
 	struct em_commit_entry entries[6];
+	struct em_commit commit = {.room_id = (uint64_t)room,
+	                           .epoch = (uint64_t)epoch,
+	                           .committer_id = (uint64_t)committer->user_id,
+	                           .agreement_version = version};
 	unsigned char sig[64];
 	json_t *envs = json_array();
 
 	randombytes_buf(room_key, 32);
 	for (int i = 0; i < n; i++) {
+		struct em_room_key_id kid = {.room_id = commit.room_id,
+		                             .epoch = commit.epoch,
+		                             .recipient_id = (uint64_t)members[i]->user_id,
+		                             .committer_id = commit.committer_id,
+		                             .agreement_version = version};
+
 		entries[i].recipient_id = (uint64_t)members[i]->user_id;
-		em_room_key_seal(room_key, (uint64_t)room, (uint64_t)epoch,
-		                 (uint64_t)members[i]->user_id, (uint64_t)committer->user_id,
-		                 committer->keys.sign_sk, members[i]->keys.box_pk,
+		em_room_key_seal(room_key, &kid, committer->keys.sign_sk, members[i]->keys.box_pk,
 		                 entries[i].sealed);
 		json_array_append_new(envs, json_pack("{sIso}", "recipient_id",
 		                                      (json_int_t)members[i]->user_id, "sealed",
 		                                      b64(entries[i].sealed, EM_SEALED_KEY_BYTES)));
 	}
-	em_commit_sign((uint64_t)room, (uint64_t)epoch, (uint64_t)committer->user_id, entries,
-	               (size_t)n, committer->keys.sign_sk, sig);
+	em_commit_sign(&commit, entries, (size_t)n, committer->keys.sign_sk, sig);
 	return run_op(message_epoch_commit_run,
-	              json_pack("{sIsIsoso}", "room_id", (json_int_t)room, "epoch",
-	                        (json_int_t)epoch, "envelopes", envs, "sig", b64(sig, 64)),
+	              json_pack("{sIsIsIsoso}", "room_id", (json_int_t)room, "epoch",
+	                        (json_int_t)epoch, "agreement_version", (json_int_t)version,
+	                        "envelopes", envs, "sig", b64(sig, 64)),
 	              committer);
+}
+
+/* An epoch of a room whose programme does without agreements (agreement version 0). */
+static struct db_job *commit_epoch(int64_t room, int64_t epoch, const struct who *committer,
+                                   const struct who *const *members, int n,
+                                   unsigned char room_key[32])
+{
+	return commit_epoch_v(room, epoch, committer, members, n, room_key, 0);
 }
 
 /* A send job as the service thread would submit it. */
@@ -573,8 +602,9 @@ static struct db_job *send_job(int64_t room, int64_t epoch, const struct who *wh
                                const char *text)
 {
 	unsigned char ct[EM_MSG_CIPHERTEXT_MAX], sig[64];
+	struct em_msg_meta meta = {.counter = 1, .written_ms = 1700000000000};
 	int n =
-	    em_msg_encrypt(key, (uint64_t)room, (uint64_t)epoch, (uint64_t)who->user_id, id,
+	    em_msg_encrypt(key, (uint64_t)room, (uint64_t)epoch, (uint64_t)who->user_id, id, &meta,
 	                   (const unsigned char *)text, strlen(text), who->keys.sign_sk, ct, sig);
 	struct db_job *job = db_job_new();
 
@@ -656,6 +686,7 @@ static void test_messaging(void **state)
 		json_t *m = json_array_get(json_object_get(job->result, "messages"), 0);
 		unsigned char ct[EM_MSG_CIPHERTEXT_MAX], sig[64], mid[16],
 		    pt[EM_MSG_CIPHERTEXT_MAX];
+		struct em_msg_meta meta;
 		int ctn = em_b64_decode(json_string_value(json_object_get(m, "ciphertext")), ct,
 		                        sizeof(ct));
 		size_t ptn = 0;
@@ -663,15 +694,16 @@ static void test_messaging(void **state)
 		em_b64_decode(json_string_value(json_object_get(m, "sig")), sig, sizeof(sig));
 		em_b64_decode(json_string_value(json_object_get(m, "client_msg_id")), mid, 16);
 		assert_int_equal(em_msg_decrypt(key, (uint64_t)room, 1, (uint64_t)mentor.user_id,
-		                                mid, ct, (size_t)ctn, sig, mentor.keys.sign_pk, pt,
-		                                &ptn),
+		                                mid, ct, (size_t)ctn, sig, mentor.keys.sign_pk,
+		                                &meta, pt, &ptn),
 		                 EM_MSG_OK);
+		assert_int_equal(meta.counter, 1);
 		assert_int_equal(ptn, 5);
 		assert_memory_equal(pt, "hello", 5);
 		/* another sender's key does not verify it */
 		assert_int_equal(em_msg_decrypt(key, (uint64_t)room, 1, (uint64_t)mentor.user_id,
-		                                mid, ct, (size_t)ctn, sig, mentee.keys.sign_pk, pt,
-		                                &ptn),
+		                                mid, ct, (size_t)ctn, sig, mentee.keys.sign_pk,
+		                                &meta, pt, &ptn),
 		                 EM_MSG_BAD_SIGNATURE);
 	}
 	db_job_free(job);
@@ -852,7 +884,10 @@ static void test_agreements(void **state)
 	assert_true(json_is_null(json_object_get(doc, "pending")));
 	assert_int_equal(json_array_size(json_object_get(doc, "roster")), 2);
 	json_decref(doc);
-	job = commit_epoch(room, 1, &mentor, both, 2, key);
+	job = commit_epoch(room, 1, &mentor, both, 2, key); /* naming no agreement version */
+	assert_int_equal(job->err, EM_ERR_STALE_VERSION);
+	db_job_free(job);
+	job = commit_epoch_v(room, 1, &mentor, both, 2, key, 1);
 	assert_int_equal(job->err, EM_OK);
 	db_job_free(job);
 	randombytes_buf(id, 16);
@@ -872,13 +907,16 @@ static void test_agreements(void **state)
 	assert_int_equal(
 	    json_integer_value(json_object_get(json_object_get(doc, "active"), "version")), 1);
 	json_decref(doc);
-	job = commit_epoch(room, 2, &mentor, three, 3, key); /* sealing to e2: refused */
+	job = commit_epoch_v(room, 2, &mentor, three, 3, key, 1); /* sealing to e2: refused */
 	assert_int_equal(job->err, EM_ERR_ROSTER_MISMATCH);
 	db_job_free(job);
-	job = commit_epoch(room, 2, &e2, three, 2, key); /* e2 commits: not on the roster */
+	job = commit_epoch_v(room, 2, &e2, three, 2, key, 1); /* e2 commits: not on the roster */
 	assert_int_equal(job->err, EM_ERR_AGREEMENT_UNSIGNED);
 	db_job_free(job);
-	job = commit_epoch(room, 2, &mentor, both, 2, key);
+	job = commit_epoch_v(room, 2, &mentor, both, 2, key, 2); /* the pending version */
+	assert_int_equal(job->err, EM_ERR_STALE_VERSION);
+	db_job_free(job);
+	job = commit_epoch_v(room, 2, &mentor, both, 2, key, 1);
 	assert_int_equal(job->err, EM_OK);
 	db_job_free(job);
 	randombytes_buf(id, 16);

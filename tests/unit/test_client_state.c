@@ -192,9 +192,9 @@ static void test_outbox_order_and_removal(void **state)
 	randombytes_buf(b, 16);
 	randombytes_buf(c, 16);
 	assert_int_equal(outbox_count(ob), 0);
-	assert_int_equal(outbox_add(ob, 3, a, "first", 5, now1), 1);
-	assert_int_equal(outbox_add(ob, 4, b, "second\nline", 11, now1), 1);
-	assert_int_equal(outbox_add(ob, 3, c, "third", 5, now2), 1);
+	assert_int_equal(outbox_add(ob, 3, a, "first", 5, now1, 1000), 1);
+	assert_int_equal(outbox_add(ob, 4, b, "second\nline", 11, now1, 1000), 1);
+	assert_int_equal(outbox_add(ob, 3, c, "third", 5, now2, 1000), 1);
 	assert_int_equal(outbox_count(ob), 3);
 	assert_int_equal(outbox_at(ob, 1, &m), 0);
 	assert_int_equal(m.room_id, 4);
@@ -215,8 +215,38 @@ static void test_outbox_order_and_removal(void **state)
 	assert_memory_equal(m.client_msg_id, c, 16);
 	assert_int_equal(outbox_at(ob, 2, &m), -ENOENT);
 
-	assert_int_equal(outbox_add(ob, 3, a, "\xff\xfe", 2, now1), -EILSEQ);
-	assert_int_equal(outbox_add(ob, 0, a, "x", 1, now1), -EINVAL);
+	assert_int_equal(outbox_add(ob, 3, a, "\xff\xfe", 2, now1, 1000), -EILSEQ);
+	assert_int_equal(outbox_add(ob, 0, a, "x", 1, now1, 1000), -EINVAL);
+	json_decref(ob);
+}
+
+/* Counters are per room, start at 1, survive the removal of messages, and the
+ * device id is made once and carried by every message. */
+static void test_outbox_counters_and_device(void **state)
+{
+	unsigned char a[16], b[16], c[16], device[EM_DEVICE_ID_BYTES];
+	json_t *ob = json_object();
+	struct outbox_msg m;
+
+	(void)state;
+	randombytes_buf(a, 16);
+	randombytes_buf(b, 16);
+	randombytes_buf(c, 16);
+	assert_int_equal(outbox_add(ob, 3, a, "one", 3, now1, 1700000000123), 1);
+	assert_int_equal(outbox_add(ob, 4, b, "other room", 10, now1, 1700000000124), 1);
+	assert_int_equal(outbox_at(ob, 0, &m), 0);
+	assert_int_equal(m.meta.counter, 1);
+	assert_int_equal(m.meta.written_ms, 1700000000123);
+	assert_int_equal(outbox_device(ob, device), 0); /* made by the first add */
+	assert_memory_equal(m.meta.device, device, EM_DEVICE_ID_BYTES);
+	assert_int_equal(outbox_at(ob, 1, &m), 0);
+	assert_int_equal(m.meta.counter, 1);
+	assert_int_equal(outbox_remove(ob, a), 1);
+	assert_int_equal(outbox_add(ob, 3, c, "two", 3, now2, 1700000000200), 1);
+	assert_int_equal(outbox_at(ob, 1, &m), 0);
+	assert_memory_equal(m.client_msg_id, c, 16);
+	assert_int_equal(m.meta.counter, 2);
+	assert_memory_equal(m.meta.device, device, EM_DEVICE_ID_BYTES);
 	json_decref(ob);
 }
 
@@ -255,7 +285,7 @@ static int add_fn(json_t *ob, void *arg)
 {
 	struct add_arg *a = arg;
 
-	return outbox_add(ob, a->room, a->id, a->text, strlen(a->text), now1);
+	return outbox_add(ob, a->room, a->id, a->text, strlen(a->text), now1, 1000);
 }
 
 static int remove_fn(json_t *ob, void *arg)
@@ -475,6 +505,7 @@ int main(void)
 	    cmocka_unit_test(test_roomkeys_keep_every_epoch),
 	    cmocka_unit_test(test_cursors_only_rise),
 	    cmocka_unit_test(test_outbox_order_and_removal),
+	    cmocka_unit_test(test_outbox_counters_and_device),
 	    cmocka_unit_test_setup_teardown(test_outbox_file_survives_and_is_private, home_setup,
 	                                    home_teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_concurrent_writers, home_setup,
