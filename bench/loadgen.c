@@ -531,20 +531,16 @@ static int lg_key_open(struct lg_user *u, int64_t epoch, int64_t committer_id,
 {
 	unsigned char sealed[EM_SEALED_KEY_BYTES], key[EM_ROOM_KEY_BYTES], sig[EM_SIG_BYTES];
 	const struct lg_member *committer = lg_member_by_id(u->room, committer_id);
-	uint64_t cid = 0;
+	struct em_room_key_id kid = {.epoch = (uint64_t)epoch, .recipient_id = (uint64_t)u->id};
 	int rc = -1;
 
 	if (!sealed_b64 || !committer || !u->room ||
 	    em_b64_decode(sealed_b64, sealed, sizeof(sealed)) != EM_SEALED_KEY_BYTES)
 		goto out;
-	struct em_room_key_id kid = {.room_id = (uint64_t)u->room->id,
-	                             .epoch = (uint64_t)epoch,
-	                             .recipient_id = (uint64_t)u->id};
-
-	if (em_room_key_open(sealed, &u->keys, &cid, &kid.agreement_version, key, sig) ||
-	    (int64_t)cid != committer_id || kid.agreement_version != 0)
+	kid.room_id = (uint64_t)u->room->id;
+	if (em_room_key_open(sealed, &u->keys, &kid, key, sig) ||
+	    (int64_t)kid.committer_id != committer_id || kid.agreement_version != 0)
 		goto out;
-	kid.committer_id = cid;
 	if (em_room_key_verify(key, &kid, sig, committer->sign_pk))
 		goto out;
 	lg_key_add(u, epoch, key);
@@ -881,6 +877,22 @@ static void lg_rot_end(struct lg_user *u, int ok)
 	lg_flush_resends(u, lg_now_us());
 }
 
+/* The room's member ids, ascending (an envelope's recipient list). */
+static void lg_sorted_ids(const struct lg_room *r, uint64_t out[EM_KEY_RECIPIENTS_MAX])
+{
+	for (int i = 0; i < r->nmembers && i < EM_KEY_RECIPIENTS_MAX; i++) {
+		int k = i;
+
+		out[i] = (uint64_t)r->members[i].id;
+		for (; k > 0 && out[k - 1] > out[k]; k--) {
+			uint64_t t = out[k];
+
+			out[k] = out[k - 1];
+			out[k - 1] = t;
+		}
+	}
+}
+
 static void lg_rot_on_commit(struct lg_user *u, struct em_incoming *in, void *arg);
 static void lg_rot_on_keys(struct lg_user *u, struct em_incoming *in, void *arg);
 
@@ -899,8 +911,10 @@ static void lg_rot_commit(struct lg_user *u, int64_t e)
 		struct em_room_key_id kid = {.room_id = commit.room_id,
 		                             .epoch = commit.epoch,
 		                             .recipient_id = (uint64_t)r->members[i].id,
-		                             .committer_id = commit.committer_id};
+		                             .committer_id = commit.committer_id,
+		                             .n_recipients = (uint32_t)r->nmembers};
 
+		lg_sorted_ids(r, kid.recipients);
 		entries[i].recipient_id = kid.recipient_id;
 		em_room_key_seal(key, &kid, u->keys.sign_sk, r->members[i].box_pk,
 		                 entries[i].sealed);

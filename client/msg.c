@@ -549,11 +549,11 @@ static int msg_accept_envelope(struct msg_ctx *m, int64_t room_id, int64_t epoch
 		rc = 0; /* already held */
 		goto out;
 	}
-	if (em_room_key_open(sealed, &m->keys.keys, &committer, &kid.agreement_version, key, sig) !=
-	    0) {
+	if (em_room_key_open(sealed, &m->keys.keys, &kid, key, sig) != 0) {
 		msg_bad_envelope(m, r, epoch, "it does not open with your key");
 		goto out;
 	}
+	committer = kid.committer_id;
 	if (committer_hint >= 0 && (uint64_t)committer_hint != committer) {
 		msg_bad_envelope(m, r, epoch,
 		                 "the server names another committer than the sealed one");
@@ -909,6 +909,13 @@ static int msg_rotate(struct msg_ctx *m, struct msg_room *r, int *retry)
 	if (rc)
 		return rc;
 	randombytes_buf(key, sizeof(key));
+	for (size_t i = 1; i < n; i++) /* the recipient list every envelope names, ascending */
+		for (size_t k = i; k > 0 && ids[k - 1] > ids[k]; k--) {
+			int64_t t = ids[k];
+
+			ids[k] = ids[k - 1];
+			ids[k - 1] = t;
+		}
 	for (size_t i = 0; i < n; i++) {
 		struct pin p;
 
@@ -924,8 +931,11 @@ static int msg_rotate(struct msg_ctx *m, struct msg_room *r, int *retry)
 		                             .epoch = commit.epoch,
 		                             .recipient_id = (uint64_t)ids[i],
 		                             .committer_id = commit.committer_id,
-		                             .agreement_version = commit.agreement_version};
+		                             .agreement_version = commit.agreement_version,
+		                             .n_recipients = (uint32_t)n};
 
+		for (size_t k = 0; k < n; k++)
+			kid.recipients[k] = (uint64_t)ids[k];
 		entries[i].recipient_id = (uint64_t)ids[i];
 		em_room_key_seal(key, &kid, m->keys.keys.sign_sk, p.box_pk, entries[i].sealed);
 	}

@@ -162,8 +162,38 @@ static uint64_t get_u64(const unsigned char *p)
 	return v;
 }
 
-#define ROOM_KEY_SIGNED_BYTES (sizeof(room_key_label) + 4 * 8 + 4 + EM_ROOM_KEY_BYTES)
-#define ROOM_KEY_PLAIN_BYTES  (8 + 4 + EM_ROOM_KEY_BYTES + EM_SIG_BYTES)
+#define ROOM_KEY_LIST_BYTES (4 + 8 * EM_KEY_RECIPIENTS_MAX)
+#define ROOM_KEY_SIGNED_BYTES                                                                      \
+	(sizeof(room_key_label) + 4 * 8 + 4 + ROOM_KEY_LIST_BYTES + EM_ROOM_KEY_BYTES)
+#define ROOM_KEY_PLAIN_BYTES (8 + 4 + ROOM_KEY_LIST_BYTES + EM_ROOM_KEY_BYTES + EM_SIG_BYTES)
+
+/* Whether the recipient list is 1..6 strictly ascending non-zero ids. */
+static int room_key_list_ok(const struct em_room_key_id *id)
+{
+	if (id->n_recipients < 1 || id->n_recipients > EM_KEY_RECIPIENTS_MAX)
+		return 0;
+	for (uint32_t i = 0; i < id->n_recipients; i++)
+		if (!id->recipients[i] || (i && id->recipients[i] <= id->recipients[i - 1]))
+			return 0;
+	return 1;
+}
+
+int em_room_key_names(const struct em_room_key_id *id, uint64_t user_id)
+{
+	for (uint32_t i = 0; i < id->n_recipients && i < EM_KEY_RECIPIENTS_MAX; i++)
+		if (id->recipients[i] == user_id)
+			return 1;
+	return 0;
+}
+
+/* n || 6 recipient slots (zero after the n-th). */
+static unsigned char *put_room_key_list(unsigned char *p, const struct em_room_key_id *id)
+{
+	p = put_u32(p, id->n_recipients);
+	for (uint32_t i = 0; i < EM_KEY_RECIPIENTS_MAX; i++)
+		p = put_u64(p, i < id->n_recipients ? id->recipients[i] : 0);
+	return p;
+}
 
 static void room_key_signed_bytes(const unsigned char room_key[EM_ROOM_KEY_BYTES],
                                   const struct em_room_key_id *id,
@@ -178,43 +208,61 @@ static void room_key_signed_bytes(const unsigned char room_key[EM_ROOM_KEY_BYTES
 	p = put_u64(p, id->recipient_id);
 	p = put_u64(p, id->committer_id);
 	p = put_u32(p, id->agreement_version);
+	p = put_room_key_list(p, id);
 	memcpy(p, room_key, EM_ROOM_KEY_BYTES);
 }
 
-void em_room_key_seal(const unsigned char room_key[EM_ROOM_KEY_BYTES],
-                      const struct em_room_key_id *id,
-                      const unsigned char committer_sign_sk[EM_SIGN_SK_BYTES],
-                      const unsigned char recipient_box_pk[EM_BOX_PK_BYTES],
-                      unsigned char sealed[EM_SEALED_KEY_BYTES])
+int em_room_key_seal(const unsigned char room_key[EM_ROOM_KEY_BYTES],
+                     const struct em_room_key_id *id,
+                     const unsigned char committer_sign_sk[EM_SIGN_SK_BYTES],
+                     const unsigned char recipient_box_pk[EM_BOX_PK_BYTES],
+                     unsigned char sealed[EM_SEALED_KEY_BYTES])
 {
 	unsigned char signed_bytes[ROOM_KEY_SIGNED_BYTES];
-	unsigned char plain[ROOM_KEY_PLAIN_BYTES];
+	unsigned char plain[ROOM_KEY_PLAIN_BYTES], *p = plain;
 
+	if (!room_key_list_ok(id) || !em_room_key_names(id, id->recipient_id))
+		return -1;
 	room_key_signed_bytes(room_key, id, signed_bytes);
-	put_u64(plain, id->committer_id);
-	put_u32(plain + 8, id->agreement_version);
-	memcpy(plain + 12, room_key, EM_ROOM_KEY_BYTES);
-	crypto_sign_detached(plain + 12 + EM_ROOM_KEY_BYTES, NULL, signed_bytes,
-	                     sizeof(signed_bytes), committer_sign_sk);
+	p = put_u64(p, id->committer_id);
+	p = put_u32(p, id->agreement_version);
+	p = put_room_key_list(p, id);
+	memcpy(p, room_key, EM_ROOM_KEY_BYTES);
+	p += EM_ROOM_KEY_BYTES;
+	crypto_sign_detached(p, NULL, signed_bytes, sizeof(signed_bytes), committer_sign_sk);
 	crypto_box_seal(sealed, plain, sizeof(plain), recipient_box_pk);
 	sodium_memzero(plain, sizeof(plain));
 	sodium_memzero(signed_bytes, sizeof(signed_bytes));
+	return 0;
 }
 
 int em_room_key_open(const unsigned char sealed[EM_SEALED_KEY_BYTES], const struct em_keys *me,
-                     uint64_t *committer_id, uint32_t *agreement_version,
-                     unsigned char room_key[EM_ROOM_KEY_BYTES], unsigned char sig[EM_SIG_BYTES])
+                     struct em_room_key_id *id, unsigned char room_key[EM_ROOM_KEY_BYTES],
+                     unsigned char sig[EM_SIG_BYTES])
 {
 	unsigned char plain[ROOM_KEY_PLAIN_BYTES];
+	const unsigned char *p = plain;
+	int rc = -1;
 
 	if (crypto_box_seal_open(plain, sealed, EM_SEALED_KEY_BYTES, me->box_pk, me->box_sk))
 		return -1;
-	*committer_id = get_u64(plain);
-	*agreement_version = get_u32(plain + 8);
-	memcpy(room_key, plain + 12, EM_ROOM_KEY_BYTES);
-	memcpy(sig, plain + 12 + EM_ROOM_KEY_BYTES, EM_SIG_BYTES);
+	id->committer_id = get_u64(p);
+	id->agreement_version = get_u32(p + 8);
+	id->n_recipients = get_u32(p + 12);
+	p += 16;
+	for (uint32_t i = 0; i < EM_KEY_RECIPIENTS_MAX; i++, p += 8) {
+		id->recipients[i] = get_u64(p);
+		if (i >= id->n_recipients && id->recipients[i])
+			goto out; /* slots after the n-th are zero */
+	}
+	if (!room_key_list_ok(id))
+		goto out;
+	memcpy(room_key, p, EM_ROOM_KEY_BYTES);
+	memcpy(sig, p + EM_ROOM_KEY_BYTES, EM_SIG_BYTES);
+	rc = 0;
+out:
 	sodium_memzero(plain, sizeof(plain));
-	return 0;
+	return rc;
 }
 
 int em_room_key_verify(const unsigned char room_key[EM_ROOM_KEY_BYTES],
@@ -224,6 +272,8 @@ int em_room_key_verify(const unsigned char room_key[EM_ROOM_KEY_BYTES],
 	unsigned char signed_bytes[ROOM_KEY_SIGNED_BYTES];
 	int rc;
 
+	if (!room_key_list_ok(id))
+		return -1;
 	room_key_signed_bytes(room_key, id, signed_bytes);
 	rc = crypto_sign_verify_detached(sig, signed_bytes, sizeof(signed_bytes), committer_sign_pk)
 	         ? -1

@@ -82,9 +82,12 @@ void em_fingerprint(const unsigned char sign_pk[32], const unsigned char box_pk[
  * 4 bytes). Nothing signed is JSON.
  */
 #define EM_ROOM_KEY_BYTES 32
+/* Recipients an envelope names: at most a room's members (1 mentor + 5 mentees). */
+#define EM_KEY_RECIPIENTS_MAX 6
 #define EM_SEALED_KEY_BYTES                                                                        \
-	(crypto_box_SEALBYTES + 8 + 4 + EM_ROOM_KEY_BYTES + crypto_sign_BYTES) /* 156 */
-#define EM_SIG_BYTES         crypto_sign_BYTES                                 /* 64 */
+	(crypto_box_SEALBYTES + 8 + 4 + 4 + 8 * EM_KEY_RECIPIENTS_MAX + EM_ROOM_KEY_BYTES +        \
+	 crypto_sign_BYTES)                    /* 208 */
+#define EM_SIG_BYTES         crypto_sign_BYTES /* 64 */
 #define EM_MSG_ID_BYTES      16
 #define EM_DEVICE_ID_BYTES   8
 #define EM_MSG_META_BYTES    (EM_DEVICE_ID_BYTES + 8 + 8) /* device, counter, written_ms */
@@ -99,9 +102,11 @@ void em_fingerprint(const unsigned char sign_pk[32], const unsigned char box_pk[
 #define EM_SAFETY_STRLEN 72 /* 12 groups of 5 digits, spaces, NUL */
 
 /*
- * What a room key envelope names: the room, epoch, recipient, committer and
- * the agreement version the committer checked the roster against (0 in a
- * programme that signed away agreements).
+ * What a room key envelope names: the room, epoch, recipient, committer, the
+ * agreement version the committer checked the roster against (0 in a
+ * programme that signed away agreements), and every recipient of the epoch
+ * (ascending user ids; n of them), so that each member knows exactly who
+ * holds the key.
  */
 struct em_room_key_id {
 	uint64_t room_id;
@@ -109,35 +114,44 @@ struct em_room_key_id {
 	uint64_t recipient_id;
 	uint64_t committer_id;
 	uint32_t agreement_version;
+	uint32_t n_recipients;
+	uint64_t recipients[EM_KEY_RECIPIENTS_MAX];
 };
 
 /*
  * Seals a room key for one recipient: crypto_box_seal to their box_pk of
- *   committer_id(u64) || agreement_version(u32) || room_key(32) || sig(64),
+ *   committer_id(u64) || agreement_version(u32) || n(u32) || recipients(6 x u64,
+ *   ascending, zero after the n-th) || room_key(32) || sig(64),
  *   where sig is Ed25519 by the committer over "ementor room key v2\0" ||
  *   room_id || epoch || recipient_id || committer_id || agreement_version ||
- *   room_key.
+ *   n || recipients(6 x u64) || room_key.
+ * Returns 0, or -1 when the recipients are not 1..6 ascending ids that include
+ * recipient_id.
  */
-void em_room_key_seal(const unsigned char room_key[EM_ROOM_KEY_BYTES],
-                      const struct em_room_key_id *id,
-                      const unsigned char committer_sign_sk[EM_SIGN_SK_BYTES],
-                      const unsigned char recipient_box_pk[EM_BOX_PK_BYTES],
-                      unsigned char sealed[EM_SEALED_KEY_BYTES]);
+int em_room_key_seal(const unsigned char room_key[EM_ROOM_KEY_BYTES],
+                     const struct em_room_key_id *id,
+                     const unsigned char committer_sign_sk[EM_SIGN_SK_BYTES],
+                     const unsigned char recipient_box_pk[EM_BOX_PK_BYTES],
+                     unsigned char sealed[EM_SEALED_KEY_BYTES]);
 /*
- * Opens a sealed room key addressed to us: fills the committer id, the
- * agreement version, the room key and the committer's signature. Returns 0,
- * or -1 if it does not open. The caller must then check the signature with
+ * Opens a sealed room key addressed to us: fills id's committer_id,
+ * agreement_version, n_recipients and recipients (the caller fills room_id,
+ * epoch and recipient_id), the room key and the committer's signature.
+ * Returns 0, or -1 if it does not open or names an impossible recipient list
+ * (not 1..6 ascending ids). The caller must then check the signature with
  * em_room_key_verify() and the committer's pinned sign_pk (and that the
- * committer may commit: a party of that agreement version) before trusting
- * the key.
+ * committer may commit, and that every recipient may hold the key) before
+ * trusting the key.
  */
 int em_room_key_open(const unsigned char sealed[EM_SEALED_KEY_BYTES], const struct em_keys *me,
-                     uint64_t *committer_id, uint32_t *agreement_version,
-                     unsigned char room_key[EM_ROOM_KEY_BYTES], unsigned char sig[EM_SIG_BYTES]);
+                     struct em_room_key_id *id, unsigned char room_key[EM_ROOM_KEY_BYTES],
+                     unsigned char sig[EM_SIG_BYTES]);
 /* 0 if sig is the committer's signature over this key and everything id names. */
 int em_room_key_verify(const unsigned char room_key[EM_ROOM_KEY_BYTES],
                        const struct em_room_key_id *id, const unsigned char sig[EM_SIG_BYTES],
                        const unsigned char committer_sign_pk[EM_SIGN_PK_BYTES]);
+/* Whether user_id is one of the recipients id names. */
+int em_room_key_names(const struct em_room_key_id *id, uint64_t user_id);
 
 /* One recipient of an epoch commit. */
 struct em_commit_entry {

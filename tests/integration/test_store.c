@@ -571,7 +571,20 @@ static struct db_job *commit_epoch_v(int64_t room, int64_t epoch, const struct w
 		                             .epoch = commit.epoch,
 		                             .recipient_id = (uint64_t)members[i]->user_id,
 		                             .committer_id = commit.committer_id,
-		                             .agreement_version = version};
+		                             .agreement_version = version,
+		                             .n_recipients = (uint32_t)n};
+
+		for (int k = 0; k < n; k++) { /* ascending */
+			int j = k;
+
+			kid.recipients[k] = (uint64_t)members[k]->user_id;
+			for (; j > 0 && kid.recipients[j - 1] > kid.recipients[j]; j--) {
+				uint64_t t = kid.recipients[j];
+
+				kid.recipients[j] = kid.recipients[j - 1];
+				kid.recipients[j - 1] = t;
+			}
+		}
 
 		entries[i].recipient_id = (uint64_t)members[i]->user_id;
 		em_room_key_seal(room_key, &kid, committer->keys.sign_sk, members[i]->keys.box_pk,

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "em_crypto.h"
 #include "em_proto.h"
 
 /* --- helpers --------------------------------------------------------------- */
@@ -222,11 +223,12 @@ static int valid_frames_setup(void **state)
 	add_valid(EM_OP_RECEIPT, "",
 	          fmt("{\"id\":25,\"op\":\"receipt\",\"args\":{\"room_id\":3,\"seq\":12}}"));
 	add_valid(EM_OP_TYPING, "", fmt("{\"id\":26,\"op\":\"typing\",\"args\":{\"room_id\":3}}"));
-	add_valid(EM_OP_EPOCH_COMMIT, "",
-	          fmt("{\"id\":27,\"op\":\"epoch.commit\",\"args\":{\"room_id\":3,\"epoch\":2,"
-	              "\"envelopes\":[{\"recipient_id\":4,\"sealed\":\"%s\"},{\"recipient_id\":5,"
-	              "\"sealed\":\"%s\"}],\"sig\":\"%s\"}}",
-	              b64(152, 4), b64(152, 5), b64(64, 6)));
+	add_valid(
+	    EM_OP_EPOCH_COMMIT, "",
+	    fmt("{\"id\":27,\"op\":\"epoch.commit\",\"args\":{\"room_id\":3,\"epoch\":2,"
+	        "\"agreement_version\":0,\"envelopes\":[{\"recipient_id\":4,\"sealed\":\"%s\"},"
+	        "{\"recipient_id\":5,\"sealed\":\"%s\"}],\"sig\":\"%s\"}}",
+	        b64(EM_SEALED_KEY_BYTES, 4), b64(EM_SEALED_KEY_BYTES, 5), b64(64, 6)));
 	add_valid(EM_OP_KEYS_GET, "",
 	          fmt("{\"id\":28,\"op\":\"keys.get\",\"args\":{\"room_id\":3}}"));
 
@@ -274,8 +276,9 @@ static int valid_frames_setup(void **state)
 	add_valid(EM_OP_NOTICE_ACK, "",
 	          fmt("{\"id\":54,\"op\":\"notice.ack\",\"args\":{\"upto\":7}}"));
 	add_valid(EM_OP_PRIVACY_NOTICE, "", fmt("{\"id\":56,\"op\":\"privacy.notice\"}"));
-	add_valid(EM_OP_AGREEMENT_SHOW, "",
-	          fmt("{\"id\":57,\"op\":\"agreement.show\",\"args\":{\"room_id\":3}}"));
+	add_valid(EM_OP_AGREEMENT_SHOW, "version",
+	          fmt("{\"id\":57,\"op\":\"agreement.show\",\"args\":{\"room_id\":3,"
+	              "\"version\":2}}"));
 	add_valid(EM_OP_AGREEMENT_SIGN, "",
 	          fmt("{\"id\":58,\"op\":\"agreement.sign\",\"args\":{\"room_id\":3,\"version\":2,"
 	              "\"signature\":\"%s\",\"consent_at\":1796000000,\"consent_signature\":"
@@ -312,6 +315,10 @@ static int valid_frames_setup(void **state)
 	              "\"inactive_days\":21,\"unsigned_days\":0,\"never_logged_in_days\":3}}"));
 	add_valid(EM_OP_ROOM_ACCESS_LOG, "",
 	          fmt("{\"id\":69,\"op\":\"room.access_log\",\"args\":{\"room_id\":2}}"));
+	add_valid(EM_OP_PROGRAMME_SETTINGS, "",
+	          fmt("{\"id\":70,\"op\":\"programme.settings\",\"args\":{\"programme_id\":1,"
+	              "\"agreement_required\":false,\"signature\":\"%s\"}}",
+	              b64(64, 7)));
 	return 0;
 }
 
