@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -31,6 +32,9 @@ int cli_global_option(struct cli *cli, int opt, const char *arg)
 		return 0;
 	case CLI_OPT_JSON:
 		cli->json = 1;
+		return 0;
+	case CLI_OPT_INSECURE:
+		cli->insecure_dev = 1;
 		return 0;
 	default:
 		return -1;
@@ -144,6 +148,22 @@ int cli_connect(const struct cli *cli, const char *server, struct conn **out)
 	int rc;
 
 	*out = NULL;
+	if (!strncasecmp(server, "ws://", 5)) {
+		if (!cli->insecure_dev)
+			return cli_fail(
+			    CLI_EXIT_USAGE,
+			    "refusing the plaintext server URL '%s': without TLS anyone on "
+			    "the network sees your login key, your session token and every "
+			    "request, and can change what the server answers. Use wss://. "
+			    "(A test server on your own machine only: "
+			    "--insecure-plaintext-dev.)",
+			    server);
+		fprintf(stderr,
+		        "WARNING: --insecure-plaintext-dev: talking to %s WITHOUT TLS. The "
+		        "login key, the session token and every request cross the network "
+		        "in clear text. Never use this outside a development machine.\n",
+		        server);
+	}
 	if (cli->ca && access(cli->ca, R_OK) != 0)
 		return cli_fail(CLI_EXIT_LOCAL, "cannot read the CA file %s: %s", cli->ca,
 		                strerror(errno));

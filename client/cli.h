@@ -34,6 +34,7 @@ struct cli {
 	const char *ca;       /* --ca or $EMENTOR_CA; NULL: the system's CAs */
 	const char *home_dir; /* --home; NULL: see home_resolve() */
 	int json;             /* --json */
+	int insecure_dev;     /* --insecure-plaintext-dev: ws:// allowed (development only) */
 	char command[48];     /* "room create": for messages */
 	struct home home;     /* resolved by cli_home() */
 };
@@ -45,12 +46,14 @@ enum {
 	CLI_OPT_HOME,
 	CLI_OPT_JSON,
 	CLI_OPT_VERSION,
+	CLI_OPT_INSECURE,
 };
 #define CLI_GLOBAL_OPTIONS                                                                         \
 	{"server", required_argument, NULL, CLI_OPT_SERVER},                                       \
 	    {"ca", required_argument, NULL, CLI_OPT_CA},                                           \
 	    {"home", required_argument, NULL, CLI_OPT_HOME},                                       \
 	    {"json", no_argument, NULL, CLI_OPT_JSON},                                             \
+	    {"insecure-plaintext-dev", no_argument, NULL, CLI_OPT_INSECURE},                       \
 	{                                                                                          \
 		"help", no_argument, NULL, 'h'                                                     \
 	}

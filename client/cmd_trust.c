@@ -156,13 +156,22 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 
 		em_safety_number(m.keys.keys.sign_pk, m.keys.keys.box_pk, p.new_sign_pk,
 		                 p.new_box_pk, next);
-		fprintf(
-		    stderr,
-		    "\nWARNING: the server now shows OTHER keys for %s (fingerprint %s, seen %s).\n"
-		    "The number above is for the keys pinned on this device. With the new keys "
-		    "it would be\n\n    %s\n\nIf %s confirms that one in person, run `ementor "
-		    "trust %s`.\n",
-		    p.username, p.new_fingerprint, p.changed_seen, next, p.username, p.username);
+		if (p.name_changed)
+			fprintf(stderr,
+			        "\nWARNING: the server now calls %s \"%s\" (seen %s); see `ementor "
+			        "trust %s`.\n",
+			        p.username, p.new_username, p.changed_seen, p.username);
+		if (p.keys_changed)
+			fprintf(stderr,
+			        "\nWARNING: the server now shows OTHER keys for %s (fingerprint "
+			        "%s, seen %s).\n"
+			        "The number above is for the keys pinned on this device. With the "
+			        "new keys "
+			        "it would be\n\n    %s\n\nIf %s confirms that one in person, run "
+			        "`ementor "
+			        "trust %s`.\n",
+			        p.username, p.new_fingerprint, p.changed_seen, next, p.username,
+			        p.username);
 	}
 	rc = CLI_EXIT_OK;
 out:
@@ -176,10 +185,11 @@ out:
 static const char trust_usage[] =
     "Usage: ementor trust USER [--yes]\n"
     "\n"
-    "Accept USER's changed keys. When the server shows other keys for someone\n"
-    "than the ones pinned on this device, ementor stops sending to rooms with them\n"
-    "and rejects messages signed with the new key. Do this only after comparing\n"
-    "the new fingerprint (or `ementor verify USER`) with USER in person.\n"
+    "Accept USER's changed keys or name. When the server shows other keys, or\n"
+    "another username, for someone than what is pinned on this device, ementor\n"
+    "stops sending to rooms with them and rejects messages signed with new keys.\n"
+    "USER is the name pinned on this device. Do this only after comparing the new\n"
+    "fingerprint (or `ementor verify USER`) and name with USER in person.\n"
     "\n"
     "Options:\n"
     "  --yes   do not ask (for scripts)\n";
@@ -240,18 +250,25 @@ int cmd_trust(struct cli *cli, int argc, char **argv)
 		rc = CLI_EXIT_OK;
 		goto out;
 	}
-	printf("The keys of %s changed.\n"
-	       "  pinned fingerprint: %s (since %s)\n"
-	       "  new fingerprint:    %s (seen %s)\n"
-	       "Accept the new keys only if %s confirmed the new fingerprint to you in person.\n",
-	       p.username, p.fingerprint, p.first_seen, p.new_fingerprint, p.changed_seen,
-	       p.username);
+	if (p.name_changed)
+		printf("The server now calls %s (user %lld) \"%s\".\n"
+		       "  pinned name: %s (since %s)\n"
+		       "  new name:    %s (seen %s)\n",
+		       p.username, (long long)p.user_id, p.new_username, p.username, p.first_seen,
+		       p.new_username, p.changed_seen);
+	if (p.keys_changed)
+		printf("The keys of %s changed.\n"
+		       "  pinned fingerprint: %s (since %s)\n"
+		       "  new fingerprint:    %s (seen %s)\n",
+		       p.username, p.fingerprint, p.first_seen, p.new_fingerprint, p.changed_seen);
+	printf("Accept this only if %s confirmed it to you in person.\n", p.username);
 	fflush(stdout);
 	if (!yes) {
 		int ok;
 
 		snprintf(question, sizeof(question),
-		         "Trust the new keys of %s? Type yes: ", p.username);
+		         "Trust the new %s of %s? Type yes: ", p.keys_changed ? "keys" : "name",
+		         p.username);
 		ok = prompt_yes(question);
 		if (ok < 0) {
 			rc = cli_usage_error(cli, "no terminal to ask on: pass --yes to accept");
@@ -270,9 +287,9 @@ int cmd_trust(struct cli *cli, int argc, char **argv)
 		rc = cli_home_error(cli, "write", STATE_PINS_FILE, rc);
 		goto out;
 	}
-	printf("Trusted: %s's new keys (fingerprint %s) are now pinned; rooms with %s are "
-	       "open again.\n",
-	       p.username, p.new_fingerprint, p.username);
+	printf("Trusted: %s (user %lld) is now pinned as %s with fingerprint %s; rooms with "
+	       "them are open again.\n",
+	       p.username, (long long)p.user_id, p.new_username, p.new_fingerprint);
 	rc = CLI_EXIT_OK;
 out:
 	json_decref(pins);

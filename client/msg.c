@@ -34,6 +34,7 @@
  *
  * Thread: main only.
  */
+#define _GNU_SOURCE /* strptime, timegm */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,6 +57,53 @@ static int64_t msg_now_ms(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* ---- trust.json ---- */
+
+struct msg_trust_change {
+	int (*fn)(json_t *trust, void *arg);
+	void *arg;
+	json_t *ours; /* this command's copy, whose order records go in first */
+};
+
+static int msg_trust_change_fn(json_t *trust, void *arg)
+{
+	struct msg_trust_change *c = arg;
+	int merged = trust_order_merge(trust, c->ours), rc = 0;
+
+	if (merged < 0)
+		return merged;
+	if (c->fn)
+		rc = c->fn(trust, c->arg);
+	return rc < 0 ? rc : (rc || merged);
+}
+
+/*
+ * Changes trust.json under the home lock with fn (NULL: only saves the order
+ * records of messages read), then reloads m->trust. Returns fn's result
+ * (>= 0) or -errno, reported.
+ */
+static int msg_trust_update(struct msg_ctx *m, int (*fn)(json_t *trust, void *arg), void *arg)
+{
+	struct msg_trust_change c = {.fn = fn, .arg = arg, .ours = m->trust};
+	json_t *fresh = NULL;
+	int rc = state_update(&m->cli->home, STATE_TRUST_FILE, msg_trust_change_fn, &c, &fresh);
+
+	if (rc < 0) {
+		cli_home_error(m->cli, "write", STATE_TRUST_FILE, rc);
+		return rc;
+	}
+	json_decref(m->trust);
+	m->trust = fresh;
+	m->order_dirty = 0;
+	return rc;
+}
+
+static int msg_verify_version(struct msg_ctx *m, struct msg_room *r, json_t *version,
+                              uint32_t number, struct trust_version *out, char *why, size_t len);
+static int msg_room_agreement(struct msg_ctx *m, struct msg_room *r);
+static int msg_room_trust(struct msg_ctx *m, struct msg_room *r, int64_t programme_id);
+static int msg_withdrew(const struct msg_room *r, int64_t user_id);
 
 /* ---- set-up ---- */
 
@@ -86,6 +134,9 @@ int msg_init(struct cli *cli, struct msg_ctx *m)
 	rc = state_load(&cli->home, STATE_ROOMKEYS_FILE, &m->roomkeys);
 	if (rc)
 		return cli_home_error(cli, "read", STATE_ROOMKEYS_FILE, rc);
+	rc = state_load(&cli->home, STATE_TRUST_FILE, &m->trust);
+	if (rc)
+		return cli_home_error(cli, "read", STATE_TRUST_FILE, rc);
 	return CLI_EXIT_OK;
 }
 
@@ -105,9 +156,14 @@ int msg_connect(struct msg_ctx *m)
 
 void msg_free(struct msg_ctx *m)
 {
+	if (m->order_dirty && m->trust)
+		msg_trust_update(m, NULL, NULL);
 	conn_free(m->conn);
 	json_decref(m->pins);
 	json_decref(m->roomkeys);
+	json_decref(m->trust);
+	for (size_t i = 0; i < m->nrooms; i++)
+		json_decref(m->rooms[i].agreement);
 	home_session_wipe(&m->session);
 	home_keys_wipe(&m->keys);
 	sodium_memzero(m, sizeof(*m));
@@ -285,18 +341,36 @@ static void msg_warn_changed(struct msg_ctx *m, int64_t user_id)
 
 	if (msg_was_warned(m, user_id) || pins_get(m->pins, user_id, &p) || !p.changed)
 		return;
-	fprintf(stderr,
-	        "\n"
-	        "WARNING: THE KEYS OF %s HAVE CHANGED.\n"
-	        "  pinned fingerprint: %s (first seen %s)\n"
-	        "  new fingerprint:    %s (seen %s)\n"
-	        "This happens when %s set up a new account, but it is also what an attacker who\n"
-	        "controls the server would do to read your messages. Until you have compared the\n"
-	        "new fingerprint with %s in person and run `ementor trust %s`, ementor sends\n"
-	        "nothing to rooms with %s and seals no room key to them, and messages signed with\n"
-	        "the new key are shown as REJECTED.\n\n",
-	        p.username, p.fingerprint, p.first_seen, p.new_fingerprint, p.changed_seen,
-	        p.username, p.username, p.username, p.username);
+	if (p.name_changed)
+		fprintf(
+		    stderr,
+		    "\n"
+		    "WARNING: THE SERVER NOW CALLS %s \"%s\".\n"
+		    "  user %lld was pinned as %s (first seen %s); the server showed the name\n"
+		    "  \"%s\" for them on %s.\n"
+		    "A username does not change in ementor: a server that swaps names would make\n"
+		    "one person's messages appear as another's. Until you have checked with %s in\n"
+		    "person and run `ementor trust %s`, ementor sends nothing to rooms with them\n"
+		    "and shows their messages under the pinned name.\n\n",
+		    p.username, p.new_username, (long long)p.user_id, p.username, p.first_seen,
+		    p.new_username, p.changed_seen, p.username, p.username);
+	if (p.keys_changed)
+		fprintf(
+		    stderr,
+		    "\n"
+		    "WARNING: THE KEYS OF %s HAVE CHANGED.\n"
+		    "  pinned fingerprint: %s (first seen %s)\n"
+		    "  new fingerprint:    %s (seen %s)\n"
+		    "This happens when %s set up a new account, but it is also what an attacker "
+		    "who\n"
+		    "controls the server would do to read your messages. Until you have compared "
+		    "the\n"
+		    "new fingerprint with %s in person and run `ementor trust %s`, ementor sends\n"
+		    "nothing to rooms with %s and seals no room key to them, and messages signed "
+		    "with\n"
+		    "the new key are shown as REJECTED.\n\n",
+		    p.username, p.fingerprint, p.first_seen, p.new_fingerprint, p.changed_seen,
+		    p.username, p.username, p.username, p.username);
 }
 
 /* Reads one User object of room.show into *s. */
@@ -453,16 +527,206 @@ int msg_room_show(struct msg_ctx *m, int64_t room_id, struct msg_room **out)
 		        : seen[i].result == PIN_CHANGED || seen[i].result < 0)
 			snprintf(r->blocked_by, sizeof(r->blocked_by), "%s", seen[i].username);
 	}
-	r->shown = 1;
 	free(seen);
+	r->refused[0] = '\0';
+	{
+		json_t *prog = json_object_get(room, "programme_id");
+
+		rc = msg_room_trust(m, r, json_is_integer(prog) ? json_integer_value(prog) : 0);
+	}
 	json_decref(res);
+	if (rc)
+		return rc;
+	r->shown = 1;
+	return CLI_EXIT_OK;
+}
+
+/* ---- what this device pins about programmes and rooms ---- */
+
+struct msg_pin_arg {
+	int64_t id, other;
+	struct trust_programme prog;
+	int result;
+};
+
+static int msg_programme_pin_fn(json_t *trust, void *arg)
+{
+	struct msg_pin_arg *a = arg;
+
+	a->result = trust_programme_pin(trust, a->id, &a->prog);
+	return a->result < 0 ? a->result : a->result == TRUST_PIN_NEW;
+}
+
+static int msg_room_pin_fn(json_t *trust, void *arg)
+{
+	struct msg_pin_arg *a = arg;
+
+	a->result = trust_room_pin(trust, a->id, a->other);
+	return a->result < 0 ? a->result : a->result == TRUST_PIN_NEW;
+}
+
+/*
+ * The pinned setting of a programme; on first sight, programme.show: a
+ * programme does without agreements only when its creator's signature over
+ * that setting verifies with the creator's pinned key (PROTOCOL.md 7.3);
+ * anything less counts as requiring them. Returns an exit code.
+ */
+static int msg_programme_pin(struct msg_ctx *m, int64_t programme_id, struct trust_programme *out)
+{
+	struct msg_pin_arg a = {.id = programme_id};
+	unsigned char sig[EM_SIG_BYTES];
+	json_t *res = NULL, *prog, *creator;
+	const char *sig_b64;
+	struct pin p;
+	int rc;
+
+	if (trust_programme_get(m->trust, programme_id, out) == 0)
+		return CLI_EXIT_OK;
+	rc = msg_call(m, EM_OP_PROGRAMME_SHOW,
+	              json_pack("{s:I}", "programme_id", (json_int_t)programme_id), &res);
+	if (rc)
+		return rc;
+	rc = msg_pin_people(m, json_object_get(res, "people"));
+	if (rc)
+		goto out;
+	prog = json_object_get(res, "programme");
+	creator = json_object_get(prog, "created_by");
+	sig_b64 = json_string_value(json_object_get(prog, "settings_sig"));
+	a.prog.creator_id = json_is_integer(creator) ? json_integer_value(creator) : 0;
+	a.prog.required = 1;
+	if (json_is_false(json_object_get(prog, "agreement_required"))) {
+		if (a.prog.creator_id > 0 && msg_user_keys(m, a.prog.creator_id, &p) == 0 &&
+		    !p.changed && sig_b64 &&
+		    em_b64_decode(sig_b64, sig, sizeof(sig)) == (int)sizeof(sig) &&
+		    em_programme_verify((uint64_t)programme_id, (uint64_t)a.prog.creator_id, 0,
+		                        p.sign_pk, sig) == 0)
+			a.prog.required = 0;
+		else
+			fprintf(
+			    stderr,
+			    "WARNING: the server says programme %lld does without agreements, "
+			    "but its manager's signature on that setting is missing or does not "
+			    "verify. This device treats the programme as requiring them: room "
+			    "keys go only to members who signed their room's agreement.\n",
+			    (long long)programme_id);
+	}
+	if (msg_trust_update(m, msg_programme_pin_fn, &a) < 0) {
+		rc = CLI_EXIT_LOCAL;
+		goto out;
+	}
+	*out = a.prog;
+out:
+	json_decref(res);
+	return rc;
+}
+
+/*
+ * Announces, in a room of a programme without agreements, every member this
+ * device has not announced before: there the server decides who is in the
+ * room, and a member is sealed the next room key as soon as they are added.
+ * The first sight of a room lists who is in it.
+ */
+struct msg_announce_arg {
+	const struct msg_room *r;
+	int first;
+	int64_t fresh[EM_ROOM_MEMBERS_MAX];
+	size_t nfresh;
+};
+
+static int msg_announce_fn(json_t *trust, void *arg)
+{
+	struct msg_announce_arg *a = arg;
+	int changed = 0;
+
+	a->first = !trust_announced_any(trust, a->r->id);
+	a->nfresh = 0;
+	for (size_t i = 0; i < a->r->nmembers; i++) {
+		int rc = trust_announce(trust, a->r->id, a->r->members[i]);
+
+		if (rc < 0)
+			return rc;
+		if (rc > 0)
+			a->fresh[a->nfresh++] = a->r->members[i];
+		changed |= rc;
+	}
+	return changed;
+}
+
+static void msg_announce(struct msg_ctx *m, struct msg_room *r)
+{
+	struct msg_announce_arg a = {.r = r};
+	int any = 0;
+
+	for (size_t i = 0; i < r->nmembers && !any; i++)
+		any = !trust_announced(m->trust, r->id, r->members[i]);
+	if (!any || msg_trust_update(m, msg_announce_fn, &a) < 0 || !a.nfresh)
+		return;
+	for (size_t i = 0; i < a.nfresh; i++) {
+		struct pin p;
+		const char *name;
+
+		if (a.fresh[i] == m->session.user_id || msg_user_keys(m, a.fresh[i], &p) != 0)
+			continue;
+		name = p.username;
+		if (a.first)
+			fprintf(stderr,
+			        "NOTICE: room %lld is in a programme without agreements: %s "
+			        "(fingerprint %s) is a member and reads the room.\n",
+			        (long long)r->id, name, p.fingerprint);
+		else
+			fprintf(stderr,
+			        "NOTICE: %s (fingerprint %s) JOINED room %lld. This programme does "
+			        "without agreements, so %s is sealed the next room key and reads "
+			        "new messages from then on.\n",
+			        name, p.fingerprint, (long long)r->id, name);
+	}
+}
+
+/*
+ * Pins the room's programme and the programme's setting (first sight), and
+ * refuses the room when the server moves it to another programme. Sets
+ * r->required. Returns an exit code.
+ */
+static int msg_room_trust(struct msg_ctx *m, struct msg_room *r, int64_t programme_id)
+{
+	struct msg_pin_arg a = {.id = r->id, .other = programme_id};
+	struct trust_programme prog;
+	struct trust_room tr;
+	int rc;
+
+	if (programme_id < 1) {
+		snprintf(r->refused, sizeof(r->refused),
+		         "the server did not say which programme room %lld belongs to",
+		         (long long)r->id);
+		return CLI_EXIT_OK;
+	}
+	if (trust_room_get(m->trust, r->id, &tr) == 0 && tr.programme_id > 0 &&
+	    tr.programme_id != programme_id) {
+		snprintf(r->refused, sizeof(r->refused),
+		         "the server now puts room %lld in programme %lld, but this device "
+		         "knows it as part of programme %lld: refusing it",
+		         (long long)r->id, (long long)programme_id, (long long)tr.programme_id);
+		fprintf(stderr, "WARNING: %s.\n", r->refused);
+		return CLI_EXIT_OK;
+	}
+	rc = msg_programme_pin(m, programme_id, &prog);
+	if (rc)
+		return rc;
+	if (tr.programme_id != programme_id && msg_trust_update(m, msg_room_pin_fn, &a) < 0)
+		return CLI_EXIT_LOCAL;
+	r->programme_id = programme_id;
+	r->required = prog.required;
+	if (!r->required)
+		msg_announce(m, r);
 	return CLI_EXIT_OK;
 }
 
 /* ---- room keys ---- */
 
 struct msg_key_put {
-	int64_t room_id, epoch, committer;
+	int64_t room_id, epoch, committer, version;
+	const int64_t *recipients;
+	size_t n;
 	const unsigned char *key;
 	char now[STATE_TIME_LEN];
 };
@@ -471,15 +735,25 @@ static int msg_key_put_fn(json_t *rk, void *arg)
 {
 	struct msg_key_put *k = arg;
 
-	return roomkeys_put(rk, k->room_id, k->epoch, k->key, k->committer, k->now);
+	int rc = roomkeys_put(rk, k->room_id, k->epoch, k->key, k->committer, k->version, k->now);
+
+	if (rc == 1 && roomkeys_set_recipients(rk, k->room_id, k->epoch, k->recipients, k->n) < 0)
+		return -ENOMEM;
+	return rc;
 }
 
 /* Stores a verified key. Returns 0 or -1 (reported). */
 static int msg_store_key(struct msg_ctx *m, int64_t room_id, int64_t epoch,
-                         const unsigned char key[EM_ROOM_KEY_BYTES], int64_t committer)
+                         const unsigned char key[EM_ROOM_KEY_BYTES], int64_t committer,
+                         uint32_t version, const int64_t *recipients, size_t n)
 {
-	struct msg_key_put k = {
-	    .room_id = room_id, .epoch = epoch, .committer = committer, .key = key};
+	struct msg_key_put k = {.room_id = room_id,
+	                        .epoch = epoch,
+	                        .committer = committer,
+	                        .version = version,
+	                        .recipients = recipients,
+	                        .n = n,
+	                        .key = key};
 	json_t *fresh = NULL;
 	int rc;
 
@@ -522,22 +796,128 @@ static void msg_bad_envelope(struct msg_ctx *m, struct msg_room *r, int64_t epoc
 	        (long long)epoch, (long long)r->id, why);
 }
 
+struct msg_epoch_arg {
+	int64_t room_id, epoch;
+};
+
+static int msg_epoch_raise_fn(json_t *trust, void *arg)
+{
+	struct msg_epoch_arg *a = arg;
+
+	return trust_epoch_raise(trust, a->room_id, a->epoch);
+}
+
+/* Raises the room's epoch high-water mark on this device. Returns 0 or -1 (reported). */
+static int msg_epoch_seen(struct msg_ctx *m, int64_t room_id, int64_t epoch)
+{
+	struct msg_epoch_arg a = {.room_id = room_id, .epoch = epoch};
+	struct trust_room tr;
+
+	if (trust_room_get(m->trust, room_id, &tr) == 0 && tr.max_epoch >= epoch)
+		return 0;
+	return msg_trust_update(m, msg_epoch_raise_fn, &a) < 0 ? -1 : 0;
+}
+
 /*
- * Opens a sealed room key addressed to us and verifies it with the
- * committer's pinned key; stores it when good. committer_hint is what the
+ * Whether the committer may have committed this key, and everyone it names
+ * may hold it (docs/SECURITY.md "A malicious server", K3-K5): in a room that
+ * requires agreements, the committer and every recipient are mentor or
+ * mentee parties of the version the envelope names, which this device
+ * verified in full and of which we are a party too; otherwise the committer
+ * and every recipient are members announced on this device. Returns 0, or 1
+ * with `why`.
+ */
+static int msg_committer_ok(struct msg_ctx *m, struct msg_room *r, const struct em_room_key_id *kid,
+                            char *why, size_t len)
+{
+	int64_t committer = (int64_t)kid->committer_id;
+	struct trust_version v;
+	int rc;
+
+	if (!r->shown && (rc = msg_room_show(m, r->id, NULL)) != CLI_EXIT_OK) {
+		snprintf(why, len, "the room could not be checked (%s)",
+		         rc == CLI_EXIT_REFUSED ? em_err_code(m->err) : "no answer");
+		return 1;
+	}
+	if (r->refused[0]) {
+		snprintf(why, len, "%s", r->refused);
+		return 1;
+	}
+	if (!r->required) {
+		for (uint32_t i = 0; i < kid->n_recipients; i++) {
+			int64_t id = (int64_t)kid->recipients[i];
+
+			if (id != m->session.user_id && !trust_announced(m->trust, r->id, id)) {
+				snprintf(
+				    why, len,
+				    "it was also sealed to user %lld, who was never announced as a "
+				    "member of the room here",
+				    (long long)id);
+				return 1;
+			}
+		}
+		if (committer == m->session.user_id || trust_announced(m->trust, r->id, committer))
+			return 0;
+		snprintf(why, len, "its committer (user %lld) was never a member of the room here",
+		         (long long)committer);
+		return 1;
+	}
+	if (kid->agreement_version < 1) {
+		snprintf(why, len, "it names no agreement, and the room requires one");
+		return 1;
+	}
+	rc = msg_verify_version(m, r, NULL, kid->agreement_version, &v, why, len);
+	if (rc < 0) {
+		snprintf(why, len, "version %u of the agreement could not be fetched",
+		         kid->agreement_version);
+		return 1;
+	}
+	if (rc > 0)
+		return 1;
+	if (!trust_version_member(&v, committer)) {
+		snprintf(
+		    why, len,
+		    "its committer (user %lld) is not a mentor or mentee party of version %u of "
+		    "the agreement it names",
+		    (long long)committer, kid->agreement_version);
+		return 1;
+	}
+	for (uint32_t i = 0; i < kid->n_recipients; i++)
+		if (!trust_version_member(&v, (int64_t)kid->recipients[i])) {
+			snprintf(
+			    why, len,
+			    "it was also sealed to user %lld, who is not a mentor or mentee party "
+			    "of version %u of the agreement",
+			    (long long)kid->recipients[i], kid->agreement_version);
+			return 1;
+		}
+	return 0;
+}
+
+/*
+ * Opens a sealed room key addressed to us and accepts it only when every
+ * check holds (docs/SECURITY.md "A malicious server"): it opens with our box
+ * key; the committer and agreement version sealed inside are those the
+ * server names; the committer's signature over room, epoch, recipient (us)
+ * and version verifies with their pinned key; the committer may commit
+ * (msg_committer_ok()); and, for an epoch newer than any this device holds,
+ * the agreement version does not go back. Then it is stored for good and the
+ * epoch high-water mark raised. committer_hint / version_hint are what the
  * server says (< 0: nothing said). Returns 0 (stored or already held) or -1.
  */
 static int msg_accept_envelope(struct msg_ctx *m, int64_t room_id, int64_t epoch,
-                               int64_t committer_hint, const char *sealed_b64)
+                               int64_t committer_hint, int64_t version_hint, const char *sealed_b64)
 {
 	unsigned char sealed[EM_SEALED_KEY_BYTES], key[EM_ROOM_KEY_BYTES], sig[EM_SIG_BYTES];
 	struct msg_room *r = msg_room(m, room_id);
 	struct em_room_key_id kid = {.room_id = (uint64_t)room_id,
 	                             .epoch = (uint64_t)epoch,
 	                             .recipient_id = (uint64_t)m->session.user_id};
+	int64_t recipients[EM_KEY_RECIPIENTS_MAX];
 	uint64_t committer = 0;
+	struct trust_room tr;
 	struct pin p;
-	char why[200];
+	char why[320];
 	int rc = -1;
 
 	if (epoch < 1 || !sealed_b64 ||
@@ -559,6 +939,11 @@ static int msg_accept_envelope(struct msg_ctx *m, int64_t room_id, int64_t epoch
 		                 "the server names another committer than the sealed one");
 		goto out;
 	}
+	if (version_hint >= 0 && (uint64_t)version_hint != kid.agreement_version) {
+		msg_bad_envelope(m, r, epoch,
+		                 "the server names another agreement version than the sealed one");
+		goto out;
+	}
 	if (msg_user_keys(m, (int64_t)committer, &p) != 0 && r && !r->shown)
 		msg_room_show(m, room_id, NULL); /* a new member may have committed */
 	if (msg_user_keys(m, (int64_t)committer, &p) != 0) {
@@ -567,14 +952,43 @@ static int msg_accept_envelope(struct msg_ctx *m, int64_t room_id, int64_t epoch
 		msg_bad_envelope(m, r, epoch, why);
 		goto out;
 	}
-	kid.committer_id = committer;
+	if (!em_room_key_names(&kid, (uint64_t)m->session.user_id)) {
+		msg_bad_envelope(m, r, epoch, "it does not name you among its recipients");
+		goto out;
+	}
 	if (em_room_key_verify(key, &kid, sig, p.sign_pk) != 0) {
 		snprintf(why, sizeof(why), "it is not signed by %s's pinned key%s", p.username,
 		         p.changed ? " (their keys changed: see `ementor trust`)" : "");
 		msg_bad_envelope(m, r, epoch, why);
 		goto out;
 	}
-	rc = msg_store_key(m, room_id, epoch, key, (int64_t)committer);
+	if (!r) {
+		msg_bad_envelope(m, r, epoch, "too many rooms in one command");
+		goto out;
+	}
+	if (msg_committer_ok(m, r, &kid, why, sizeof(why))) {
+		msg_bad_envelope(m, r, epoch, why);
+		goto out;
+	}
+	/* a newer epoch never goes back to an older agreement version */
+	if (trust_room_get(m->trust, room_id, &tr) == 0 && epoch > tr.max_epoch &&
+	    tr.max_epoch > 0 && roomkeys_version(m->roomkeys, room_id, tr.max_epoch) >= 0 &&
+	    (int64_t)kid.agreement_version < roomkeys_version(m->roomkeys, room_id, tr.max_epoch)) {
+		snprintf(
+		    why, sizeof(why),
+		    "it goes back to version %u of the agreement after epoch %lld used version "
+		    "%lld",
+		    kid.agreement_version, (long long)tr.max_epoch,
+		    (long long)roomkeys_version(m->roomkeys, room_id, tr.max_epoch));
+		msg_bad_envelope(m, r, epoch, why);
+		goto out;
+	}
+	for (uint32_t i = 0; i < kid.n_recipients; i++)
+		recipients[i] = (int64_t)kid.recipients[i];
+	rc = msg_store_key(m, room_id, epoch, key, (int64_t)committer, kid.agreement_version,
+	                   recipients, kid.n_recipients);
+	if (rc == 0)
+		rc = msg_epoch_seen(m, room_id, epoch);
 out:
 	sodium_memzero(key, sizeof(key));
 	sodium_memzero(sig, sizeof(sig));
@@ -596,9 +1010,11 @@ int msg_room_keys(struct msg_ctx *m, int64_t room_id)
 	json_array_foreach(json_object_get(res, "envelopes"), i, env)
 	{
 		json_t *committer = json_object_get(env, "committer_id");
+		json_t *version = json_object_get(env, "agreement_version");
 
 		msg_accept_envelope(m, room_id, json_integer_value(json_object_get(env, "epoch")),
 		                    json_is_integer(committer) ? json_integer_value(committer) : -1,
+		                    json_is_integer(version) ? json_integer_value(version) : -1,
 		                    json_string_value(json_object_get(env, "sealed")));
 	}
 	if (json_integer_value(json_object_get(res, "epoch")) > r->epoch)
@@ -610,21 +1026,25 @@ int msg_room_keys(struct msg_ctx *m, int64_t room_id)
 
 int msg_epoch_event(struct msg_ctx *m, json_t *data)
 {
-	json_t *room = json_object_get(data, "room_id"), *committer;
+	json_t *room = json_object_get(data, "room_id"), *committer, *version;
 	int64_t epoch = json_integer_value(json_object_get(data, "epoch"));
 	struct msg_room *r;
+	int rc;
 
 	if (!json_is_integer(room) || json_integer_value(room) < 1)
 		return -1;
 	committer = json_object_get(data, "committer_id");
+	version = json_object_get(data, "agreement_version");
 	r = msg_room(m, json_integer_value(room));
-	if (r && epoch > r->epoch) {
+	rc = msg_accept_envelope(m, json_integer_value(room), epoch,
+	                         json_is_integer(committer) ? json_integer_value(committer) : -1,
+	                         json_is_integer(version) ? json_integer_value(version) : -1,
+	                         json_string_value(json_object_get(data, "sealed")));
+	if (rc == 0 && r && epoch > r->epoch) {
 		r->epoch = epoch;
 		r->rotate_required = 0;
 	}
-	return msg_accept_envelope(m, json_integer_value(room), epoch,
-	                           json_is_integer(committer) ? json_integer_value(committer) : -1,
-	                           json_string_value(json_object_get(data, "sealed")));
+	return rc;
 }
 
 /* ---- agreements ---- */
@@ -758,6 +1178,222 @@ int msg_pin_parties(struct msg_ctx *m, struct msg_version *v)
 	return rc;
 }
 
+/* ---- verified agreement versions ---- */
+
+struct msg_version_put {
+	int64_t room_id;
+	const struct trust_version *v;
+	int result;
+};
+
+static int msg_version_put_fn(json_t *trust, void *arg)
+{
+	struct msg_version_put *a = arg;
+
+	a->result = trust_version_put(trust, a->room_id, a->v, 1);
+	return a->result == -EEXIST ? 0 : a->result;
+}
+
+/*
+ * Verifies a version of the room's agreement in full, as this device: it
+ * was activated; we are a party, listed with our own keys; every party is
+ * listed with the keys pinned here (pinned now on first sight) and their
+ * signature verifies (a later withdrawal does not undo a signature given).
+ * Then it is recorded in trust.json (a verified version's number raises the
+ * room's max_version). `version` is the Version object, or NULL to fetch
+ * number with agreement.show. Returns 0 with *out filled, 1 when it does not
+ * verify (`why` says why), or minus an exit code (the request failed).
+ */
+static int msg_verify_version(struct msg_ctx *m, struct msg_room *r, json_t *version,
+                              uint32_t number, struct trust_version *out, char *why, size_t len)
+{
+	struct msg_version_put put = {.room_id = r->id, .v = out};
+	struct msg_version v;
+	json_t *res = NULL, *activated;
+	int rc = 1;
+
+	if (trust_version_get(m->trust, r->id, number, out) == 0)
+		return 0;
+	if (!version) {
+		rc = msg_call(m, EM_OP_AGREEMENT_SHOW,
+		              json_pack("{s:I, s:I}", "room_id", (json_int_t)r->id, "version",
+		                        (json_int_t)number),
+		              &res);
+		if (rc == CLI_EXIT_REFUSED) {
+			snprintf(why, len,
+			         "the server does not show version %u of its agreement (%s)",
+			         number, em_err_code(m->err));
+			return 1;
+		}
+		if (rc)
+			return -rc;
+		rc = 1;
+		version = json_object_get(res, "version");
+	}
+	activated = json_object_get(version, "activated_at");
+	if (msg_version_parse(version, r->id, &v) != 0 || v.version != number) {
+		snprintf(why, len, "the server sent a malformed version %u of its agreement",
+		         number);
+		goto out;
+	}
+	if (!json_is_string(activated)) {
+		snprintf(why, len, "version %u of its agreement was never signed by every party",
+		         number);
+		goto out;
+	}
+	if (msg_version_party(&v, m->session.user_id) < 0) {
+		snprintf(why, len, "you are not a party of version %u of its agreement", number);
+		goto out;
+	}
+	if (v.n > TRUST_PARTIES_MAX) {
+		snprintf(why, len, "version %u of its agreement has too many parties", number);
+		goto out;
+	}
+	if ((rc = msg_pin_parties(m, &v)) != CLI_EXIT_OK) {
+		rc = -rc;
+		goto out;
+	}
+	rc = 1;
+	memset(out, 0, sizeof(*out));
+	out->version = number;
+	for (size_t i = 0; i < v.n; i++) {
+		unsigned char sig[EM_SIG_BYTES];
+		const char *sig_b64 = json_string_value(json_object_get(v.party[i], "signature"));
+		const char *name = cli_str(v.party[i], "username", "?");
+		struct pin p;
+
+		if (msg_user_keys(m, (int64_t)v.parties[i].user_id, &p) != 0 || p.changed ||
+		    sodium_memcmp(p.sign_pk, v.parties[i].sign_pk, EM_SIGN_PK_BYTES) ||
+		    sodium_memcmp(p.box_pk, v.parties[i].box_pk, EM_BOX_PK_BYTES)) {
+			snprintf(
+			    why, len,
+			    "version %u of its agreement lists %s with other keys than the ones "
+			    "pinned on this device",
+			    number, p.username[0] ? p.username : name);
+			goto out;
+		}
+		if (!sig_b64 || em_b64_decode(sig_b64, sig, sizeof(sig)) != (int)sizeof(sig) ||
+		    em_agreement_verify((uint64_t)r->id, v.version, v.starts_on, v.ends_on, v.terms,
+		                        v.parties, v.n, p.sign_pk, sig) != 0) {
+			snprintf(
+			    why, len,
+			    "the signature of %s on version %u of its agreement does not verify",
+			    p.username, number);
+			goto out;
+		}
+		out->parties[i].user_id = (int64_t)v.parties[i].user_id;
+		snprintf(out->parties[i].role, sizeof(out->parties[i].role), "%s",
+		         v.parties[i].role);
+		memcpy(out->parties[i].sign_pk, v.parties[i].sign_pk, EM_SIGN_PK_BYTES);
+		memcpy(out->parties[i].box_pk, v.parties[i].box_pk, EM_BOX_PK_BYTES);
+		out->n++;
+	}
+	if (msg_trust_update(m, msg_version_put_fn, &put) < 0) {
+		rc = -CLI_EXIT_LOCAL;
+		goto out;
+	}
+	if (put.result == -EEXIST) {
+		snprintf(why, len,
+		         "the server shows version %u of its agreement with other parties than "
+		         "it did before",
+		         number);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(res);
+	return rc;
+}
+
+/*
+ * agreement.show, once per command, for a room that requires agreements:
+ * the active version verified here (r->active; version 0 when none) and who
+ * withdrew from it. A version lower than one this device verified before is
+ * a downgrade: the room is refused. Returns an exit code.
+ */
+static int msg_room_agreement(struct msg_ctx *m, struct msg_room *r)
+{
+	struct trust_room tr;
+	json_t *active, *party;
+	char why[256];
+	size_t i;
+	int rc;
+
+	if (r->agreement_fetched)
+		return CLI_EXIT_OK;
+	json_decref(r->agreement);
+	r->agreement = NULL;
+	memset(&r->active, 0, sizeof(r->active));
+	r->nwithdrawn = 0;
+	rc = msg_call(m, EM_OP_AGREEMENT_SHOW, json_pack("{s:I}", "room_id", (json_int_t)r->id),
+	              &r->agreement);
+	if (rc)
+		return rc;
+	r->agreement_fetched = 1;
+	if (r->required && json_is_false(json_object_get(r->agreement, "required")))
+		fprintf(
+		    stderr,
+		    "WARNING: the server now says room %lld needs no signed agreement, but this "
+		    "device knows its programme as requiring one. Keys still go only to "
+		    "members who signed it.\n",
+		    (long long)r->id);
+	if (!r->required && !json_is_false(json_object_get(r->agreement, "required")))
+		r->required = 1; /* the server asks for more than the pin: the stricter rule */
+	active = json_object_get(r->agreement, "active");
+	if (!r->required || !json_is_object(active))
+		return CLI_EXIT_OK;
+	trust_room_get(m->trust, r->id, &tr);
+	if (!json_is_integer(json_object_get(active, "version")) ||
+	    json_integer_value(json_object_get(active, "version")) < tr.max_version) {
+		snprintf(r->refused, sizeof(r->refused),
+		         "the server shows version %lld of room %lld's agreement as the one in "
+		         "force, but this device has already verified version %u: refusing the "
+		         "older one",
+		         (long long)json_integer_value(json_object_get(active, "version")),
+		         (long long)r->id, tr.max_version);
+		fprintf(stderr, "WARNING: %s.\n", r->refused);
+		return CLI_EXIT_OK;
+	}
+	{
+		struct msg_version v;
+
+		/* not a party of it (joined since, or withdrew and left): nothing to seal
+		 * or verify here; sending answers agreement_unsigned */
+		if (msg_version_parse(active, r->id, &v) == 0 &&
+		    msg_version_party(&v, m->session.user_id) < 0)
+			return CLI_EXIT_OK;
+	}
+	rc = msg_verify_version(m, r, active,
+	                        (uint32_t)json_integer_value(json_object_get(active, "version")),
+	                        &r->active, why, sizeof(why));
+	if (rc < 0)
+		return -rc;
+	if (rc > 0) {
+		memset(&r->active, 0, sizeof(r->active));
+		snprintf(r->refused, sizeof(r->refused), "room %lld: %s", (long long)r->id, why);
+		fprintf(stderr, "WARNING: %s.\n", r->refused);
+		return CLI_EXIT_OK;
+	}
+	json_array_foreach(json_object_get(active, "parties"), i, party)
+	{
+		json_t *w = json_object_get(party, "withdrawn_at");
+
+		if (w && !json_is_null(w) && r->nwithdrawn < MSG_PARTIES_WITHDRAWN_MAX)
+			r->withdrawn[r->nwithdrawn++] =
+			    json_integer_value(json_object_get(party, "user_id"));
+	}
+	return CLI_EXIT_OK;
+}
+
+/* Whether user_id withdrew from the room's active version. */
+static int msg_withdrew(const struct msg_room *r, int64_t user_id)
+{
+	for (size_t i = 0; i < r->nwithdrawn; i++)
+		if (r->withdrawn[i] == user_id)
+			return 1;
+	return 0;
+}
+
 /* A refusal of this client's own (not the server's), for msg_report(). */
 static int msg_refuse(struct msg_ctx *m, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -774,29 +1410,38 @@ static int msg_refuse(struct msg_ctx *m, int err, const char *fmt, ...)
 }
 
 /*
- * The members a new room key may be sealed to (PROTOCOL.md 7.2): those
- * room.show flags as on the roster, each checked against the active
- * agreement when the room requires one. Fills ids[] (at most
- * EM_ROOM_MEMBERS_MAX). Returns an exit code; CLI_EXIT_REFUSED with
- * m->errmsg naming who failed, and then nothing may be committed.
+ * The members a new room key may be sealed to (PROTOCOL.md 7.2, SECURITY.md
+ * "A malicious server" S1-S4): those room.show flags as on the roster, each
+ * a mentor or mentee party of the active agreement version verified on this
+ * device (msg_room_agreement()), not withdrawn, with the keys pinned here;
+ * in a programme without agreements (pinned as such), the members room.show
+ * flags, each announced first. Fills ids[] (at most EM_ROOM_MEMBERS_MAX) and
+ * *version (the version the commit names). Returns an exit code;
+ * CLI_EXIT_REFUSED with m->errmsg naming who failed, and then nothing may be
+ * committed.
  */
 static int msg_roster(struct msg_ctx *m, struct msg_room *r, int64_t *ids, size_t *n,
                       uint32_t *version)
 {
 	struct msg_version v;
-	json_t *res = NULL, *active;
+	json_t *pending;
 	int rc;
 
 	*n = 0;
 	*version = 0;
-	rc = msg_call(m, EM_OP_AGREEMENT_SHOW, json_pack("{s:I}", "room_id", (json_int_t)r->id),
-	              &res);
+	if (r->refused[0])
+		return msg_refuse(m, EM_ERR_ROSTER_MISMATCH, "not sealing a new key: %s",
+		                  r->refused);
+	rc = msg_room_agreement(m, r);
 	if (rc)
 		return rc;
+	if (r->refused[0])
+		return msg_refuse(m, EM_ERR_ROSTER_MISMATCH, "not sealing a new key: %s",
+		                  r->refused);
 	if (!r->on_roster) {
-		json_t *pending = json_object_get(res, "pending");
 		int me;
 
+		pending = json_object_get(r->agreement, "pending");
 		/* Signed the pending version already: say who is missing, not "sign". */
 		if (json_is_object(pending) && msg_version_parse(pending, r->id, &v) == 0 &&
 		    (me = msg_version_party(&v, m->session.user_id)) >= 0 &&
@@ -812,62 +1457,59 @@ static int msg_roster(struct msg_ctx *m, struct msg_room *r, int64_t *ids, size_
 				strncat(waiting, cli_str(v.party[i], "username", "?"),
 				        sizeof(waiting) - strlen(waiting) - 1);
 			}
-			rc = msg_refuse(
+			return msg_refuse(
 			    m, EM_ERR_AGREEMENT_UNSIGNED,
 			    "you have signed version %u of the agreement of room %lld, but "
 			    "it is in force only once every party has: waiting for %s "
 			    "(agreement_unsigned)",
 			    v.version, (long long)r->id, waiting[0] ? waiting : "-");
-		} else {
-			m->err = EM_ERR_AGREEMENT_UNSIGNED;
-			rc = CLI_EXIT_REFUSED;
 		}
-		goto out;
+		m->err = EM_ERR_AGREEMENT_UNSIGNED;
+		return CLI_EXIT_REFUSED;
 	}
-	active = json_object_get(res, "active");
-	if (!json_is_false(json_object_get(res, "required"))) {
-		if (!json_is_object(active)) {
-			rc = msg_refuse(
-			    m, EM_ERR_AGREEMENT_UNSIGNED,
-			    "room %lld has no agreement signed by every party yet, so no "
-			    "room key is sealed: see `ementor agreement show %lld`",
-			    (long long)r->id, (long long)r->id);
-			goto out;
-		}
-		if (msg_version_parse(active, r->id, &v) != 0) {
-			rc = msg_refuse(m, EM_ERR_BAD_VALUE,
-			                "the server sent a malformed agreement for room %lld; no "
-			                "room key is sealed",
-			                (long long)r->id);
-			goto out;
-		}
-		*version = v.version;
-	}
+	if (r->required && r->active.version == 0)
+		return msg_refuse(m, EM_ERR_AGREEMENT_UNSIGNED,
+		                  "room %lld has no agreement signed by every party yet, so no "
+		                  "room key is sealed: see `ementor agreement show %lld`",
+		                  (long long)r->id, (long long)r->id);
+	if (r->required && !trust_version_member(&r->active, m->session.user_id))
+		return msg_refuse(m, EM_ERR_AGREEMENT_UNSIGNED,
+		                  "you are not a member party of version %u of room %lld's "
+		                  "agreement, so you may not seal its key",
+		                  r->active.version, (long long)r->id);
 	for (size_t i = 0; i < r->nmembers; i++) {
-		int check;
+		struct pin p;
 
 		if (!r->roster[i])
 			continue;
-		if (json_is_false(json_object_get(res, "required"))) {
-			ids[(*n)++] = r->members[i];
-			continue;
-		}
-		check = msg_party_check(m, &v, r->members[i]);
-		if (check != MSG_PARTY_OK) {
-			rc =
-			    msg_refuse(m, EM_ERR_ROSTER_MISMATCH,
-			               "not sealing a new key for room %lld: the server puts %s on "
-			               "its roster, but %s %s (active agreement, version %u). "
-			               "Nothing was sent; check `ementor agreement show %lld`",
-			               (long long)r->id, r->member_names[i], r->member_names[i],
-			               msg_party_text(check), v.version, (long long)r->id);
-			goto out;
-		}
+		if (msg_user_keys(m, r->members[i], &p) != 0 || p.changed)
+			return msg_refuse(
+			    m, EM_ERR_ROSTER_MISMATCH,
+			    "not sealing a new key for room %lld: %s has no trusted key "
+			    "on this device. Nothing was sent",
+			    (long long)r->id, r->member_names[i]);
+		if (r->required && (!trust_version_member(&r->active, r->members[i]) ||
+		                    msg_withdrew(r, r->members[i])))
+			return msg_refuse(
+			    m, EM_ERR_ROSTER_MISMATCH,
+			    "not sealing a new key for room %lld: the server puts %s on its "
+			    "roster, "
+			    "but %s %s version %u of the agreement in force. Nothing was sent; "
+			    "check `ementor agreement show %lld`",
+			    (long long)r->id, p.username, p.username,
+			    msg_withdrew(r, r->members[i]) ? "withdrew from"
+			                                   : "is not a signed member party of",
+			    r->active.version, (long long)r->id);
+		if (!r->required && !trust_announced(m->trust, r->id, r->members[i]))
+			return msg_refuse(
+			    m, EM_ERR_ROSTER_MISMATCH,
+			    "not sealing a new key for room %lld: %s was not announced "
+			    "on this device yet. Try again",
+			    (long long)r->id, p.username);
 		ids[(*n)++] = r->members[i];
 	}
-out:
-	json_decref(res);
-	return rc;
+	*version = r->required ? r->active.version : 0;
+	return CLI_EXIT_OK;
 }
 
 /* ---- rotation ---- */
@@ -909,7 +1551,8 @@ static int msg_rotate(struct msg_ctx *m, struct msg_room *r, int *retry)
 	if (rc)
 		return rc;
 	randombytes_buf(key, sizeof(key));
-	for (size_t i = 1; i < n; i++) /* the recipient list every envelope names, ascending */
+	/* the recipients every envelope names, ascending */
+	for (size_t i = 1; i < n; i++)
 		for (size_t k = i; k > 0 && ids[k - 1] > ids[k]; k--) {
 			int64_t t = ids[k];
 
@@ -918,15 +1561,6 @@ static int msg_rotate(struct msg_ctx *m, struct msg_room *r, int *retry)
 		}
 	for (size_t i = 0; i < n; i++) {
 		struct pin p;
-
-		if (msg_user_keys(m, ids[i], &p) != 0 || p.changed) {
-			/* msg_room_show() pins every member; this is a damaged pins.json. */
-			rc = CLI_EXIT_REFUSED;
-			m->err = EM_ERR_BAD_VALUE;
-			snprintf(m->errmsg, sizeof(m->errmsg), "no trusted key for user %lld",
-			         (long long)ids[i]);
-			goto out;
-		}
 		struct em_room_key_id kid = {.room_id = commit.room_id,
 		                             .epoch = commit.epoch,
 		                             .recipient_id = (uint64_t)ids[i],
@@ -936,8 +1570,22 @@ static int msg_rotate(struct msg_ctx *m, struct msg_room *r, int *retry)
 
 		for (size_t k = 0; k < n; k++)
 			kid.recipients[k] = (uint64_t)ids[k];
+		if (msg_user_keys(m, ids[i], &p) != 0 || p.changed) {
+			/* msg_room_show() pins every member; this is a damaged pins.json. */
+			rc = CLI_EXIT_REFUSED;
+			m->err = EM_ERR_BAD_VALUE;
+			snprintf(m->errmsg, sizeof(m->errmsg), "no trusted key for user %lld",
+			         (long long)ids[i]);
+			goto out;
+		}
 		entries[i].recipient_id = (uint64_t)ids[i];
-		em_room_key_seal(key, &kid, m->keys.keys.sign_sk, p.box_pk, entries[i].sealed);
+		if (em_room_key_seal(key, &kid, m->keys.keys.sign_sk, p.box_pk,
+		                     entries[i].sealed)) {
+			rc = msg_refuse(m, EM_ERR_BAD_VALUE,
+			                "room %lld: %zu recipients cannot be sealed",
+			                (long long)r->id, n);
+			goto out;
+		}
 	}
 	if (em_commit_sign(&commit, entries, n, m->keys.keys.sign_sk, sig) != 0) {
 		rc = cli_fail(CLI_EXIT_LOCAL, "out of memory");
@@ -970,16 +1618,19 @@ static int msg_rotate(struct msg_ctx *m, struct msg_room *r, int *retry)
 	              &res);
 	free(b64);
 	if (rc == CLI_EXIT_REFUSED &&
-	    (m->err == EM_ERR_STALE_EPOCH || m->err == EM_ERR_ROSTER_MISMATCH)) {
+	    (m->err == EM_ERR_STALE_EPOCH || m->err == EM_ERR_ROSTER_MISMATCH ||
+	     m->err == EM_ERR_STALE_VERSION)) {
 		*retry = 1;
 		r->shown = 0;
 		r->keys_fetched = 0;
+		r->agreement_fetched = 0;
 		rc = CLI_EXIT_OK;
 		goto out;
 	}
 	if (rc)
 		goto out;
-	if (msg_store_key(m, r->id, epoch, key, me) != 0) {
+	if (msg_store_key(m, r->id, epoch, key, me, commit.agreement_version, ids, n) != 0 ||
+	    msg_epoch_seen(m, r->id, epoch) != 0) {
 		rc = CLI_EXIT_LOCAL;
 		goto out;
 	}
@@ -1086,6 +1737,92 @@ static int msg_send_once(struct msg_ctx *m, struct msg_room *r, const struct out
 	return rc;
 }
 
+/*
+ * Before anything is sealed or sent (SECURITY.md "A malicious server" E1,
+ * A1): the server's epoch may not be lower than one this device already
+ * used or accepted a key of (a rollback to a key a removed member holds),
+ * and in a room that requires agreements the version in force is verified
+ * here (msg_room_agreement()). Sets r->refused. Returns an exit code.
+ */
+static int msg_check_epoch(struct msg_ctx *m, struct msg_room *r)
+{
+	struct trust_room tr;
+
+	if (trust_room_get(m->trust, r->id, &tr) == 0 && r->epoch < tr.max_epoch) {
+		snprintf(r->refused, sizeof(r->refused),
+		         "the server says room %lld is at key epoch %lld, but this device has "
+		         "already used epoch %lld there: a server that turns epochs back could "
+		         "make us encrypt for someone who was removed. Refusing",
+		         (long long)r->id, (long long)r->epoch, (long long)tr.max_epoch);
+		fprintf(stderr, "WARNING: %s.\n", r->refused);
+		return CLI_EXIT_OK;
+	}
+	return r->required ? msg_room_agreement(m, r) : CLI_EXIT_OK;
+}
+
+/*
+ * Whether the key of `epoch` may carry new messages: everyone it was sealed
+ * to (the recipients its envelope names) may still read the room — in a room
+ * that requires agreements, a mentor or mentee party of the version in force
+ * who did not withdraw; otherwise a current member.
+ */
+static int msg_key_fit(struct msg_ctx *m, struct msg_room *r, int64_t epoch)
+{
+	int64_t ids[EM_KEY_RECIPIENTS_MAX];
+	int n = roomkeys_recipients(m->roomkeys, r->id, epoch, ids);
+
+	if (n < 1 || (r->required && r->active.version == 0))
+		return 0;
+	for (int i = 0; i < n; i++) {
+		int ok = 0;
+
+		if (r->required) {
+			ok = trust_version_member(&r->active, ids[i]) && !msg_withdrew(r, ids[i]);
+		} else {
+			for (size_t k = 0; k < r->nmembers && !ok; k++)
+				ok = r->members[k] == ids[i];
+		}
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * After a message went out in a room that requires agreements: says once
+ * per command which members cannot read it because they are not (yet)
+ * signed parties of the agreement in force.
+ */
+static void msg_tell_unsigned(struct msg_ctx *m, struct msg_room *r)
+{
+	char names[256] = "";
+
+	if (!r->required || r->told_unsigned)
+		return;
+	r->told_unsigned = 1;
+	for (size_t i = 0; i < r->nmembers; i++) {
+		struct pin p;
+		const char *name = r->member_names[i];
+
+		if (r->members[i] == m->session.user_id ||
+		    (trust_version_member(&r->active, r->members[i]) &&
+		     !msg_withdrew(r, r->members[i])))
+			continue;
+		if (msg_user_keys(m, r->members[i], &p) == 0)
+			name = p.username;
+		if (names[0])
+			strncat(names, ", ", sizeof(names) - strlen(names) - 1);
+		strncat(names, name, sizeof(names) - strlen(names) - 1);
+	}
+	if (names[0])
+		fprintf(stderr,
+		        "note: %s cannot read this: they are in room %lld but have not signed the "
+		        "agreement in force (version %u), so the room key is not sealed to them. "
+		        "They read what is sent after they sign (`ementor agreement show "
+		        "%lld`).\n",
+		        names, (long long)r->id, r->active.version, (long long)r->id);
+}
+
 /* Delivers one outbox message; fills *d. */
 static void msg_deliver(struct msg_ctx *m, const struct outbox_msg *om, struct msg_delivery *d)
 {
@@ -1123,12 +1860,23 @@ static void msg_deliver(struct msg_ctx *m, const struct outbox_msg *om, struct m
 			d->exit_code = CLI_EXIT_REFUSED;
 			return;
 		}
+		if (!r->refused[0] && (rc = msg_check_epoch(m, r)) != CLI_EXIT_OK)
+			break;
+		if (r->refused[0]) {
+			rc = msg_refuse(m, EM_ERR_ROSTER_MISMATCH, "not sending to room %lld: %s",
+			                (long long)r->id, r->refused);
+			break;
+		}
 		have = r->epoch > 0 && !r->rotate_required &&
 		       roomkeys_get(m->roomkeys, r->id, r->epoch, key, NULL) == 0;
 		if (!have && r->epoch > 0 && !r->rotate_required && !r->keys_fetched) {
 			if ((rc = msg_room_keys(m, r->id)) != CLI_EXIT_OK)
 				break;
 			have = roomkeys_get(m->roomkeys, r->id, r->epoch, key, NULL) == 0;
+		}
+		if (have && !msg_key_fit(m, r, r->epoch)) {
+			sodium_memzero(key, sizeof(key));
+			have = 0; /* sealed to someone who is no longer a party: a new key first */
 		}
 		if (!have) {
 			rc = msg_rotate(m, r, &retry);
@@ -1140,12 +1888,15 @@ static void msg_deliver(struct msg_ctx *m, const struct outbox_msg *om, struct m
 		sodium_memzero(key, sizeof(key));
 		if (rc == CLI_EXIT_OK) {
 			msg_outbox_remove(m, om->client_msg_id);
+			msg_epoch_seen(m, r->id, r->epoch);
+			msg_tell_unsigned(m, r);
 			d->outcome = MSG_SENT;
 			return;
 		}
 		if (rc == CLI_EXIT_REFUSED && m->err == EM_ERR_STALE_EPOCH) {
 			r->shown = 0;
 			r->keys_fetched = 0;
+			r->agreement_fetched = 0;
 			continue;
 		}
 		if (rc == CLI_EXIT_REFUSED && m->err == EM_ERR_ROTATE_REQUIRED) {
@@ -1280,6 +2031,78 @@ void msg_view_clear(struct msg_view *v)
 	memset(v, 0, sizeof(*v));
 }
 
+/* A server timestamp (RFC 3339 UTC, whole seconds) in Unix milliseconds; -1 if unreadable. */
+static int64_t msg_ts_ms(const char *ts)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!ts || !(end = strptime(ts, "%Y-%m-%dT%H:%M:%SZ", &tm)) || *end)
+		return -1;
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+/* How far the server's time may run ahead of the sender's signed time (clocks differ). */
+#define MSG_CLOCK_SKEW_MS (10 * 60 * 1000)
+
+/*
+ * The order and date of an opened message against what its sender signed
+ * (SECURITY.md "A malicious server" O1-O3): the per-device counter must
+ * follow the last one read from that device, and the server may not date a
+ * message before its sender wrote it. Problems go to v->warning; the
+ * record goes to trust.json when the command ends.
+ */
+static void msg_check_order(struct msg_ctx *m, struct msg_view *v, const char *sender)
+{
+	struct trust_order_result res;
+	int64_t server_ms = msg_ts_ms(v->sent_at);
+	char when[40] = "";
+
+	if (v->meta.counter == 0) {
+		snprintf(v->warning, sizeof(v->warning),
+		         "%s's message carries no counter: its order cannot be checked", sender);
+		return;
+	}
+	if (trust_order_check(m->trust, v->room_id, v->sender_id, v->meta.device, v->meta.counter,
+	                      v->seq, &res) == 0)
+		m->order_dirty = 1;
+	else
+		res.verdict = TRUST_ORDER_SEEN;
+	switch (res.verdict) {
+	case TRUST_ORDER_GAP:
+		snprintf(v->warning, sizeof(v->warning),
+		         "%llu earlier message%s from %s never arrived (numbers %llu to %llu of "
+		         "their device): the server did not deliver %s, or they were dropped",
+		         (unsigned long long)(v->meta.counter - res.last_counter - 1),
+		         v->meta.counter - res.last_counter - 1 == 1 ? "" : "s", sender,
+		         (unsigned long long)res.last_counter + 1,
+		         (unsigned long long)v->meta.counter - 1,
+		         v->meta.counter - res.last_counter - 1 == 1 ? "it" : "them");
+		return;
+	case TRUST_ORDER_BACK:
+		snprintf(v->warning, sizeof(v->warning),
+		         "OUT OF ORDER: this is message %llu of %s's device, but message %llu was "
+		         "already shown (at [%lld]): the server replayed or reordered it",
+		         (unsigned long long)v->meta.counter, sender,
+		         (unsigned long long)res.last_counter, (long long)res.last_seq);
+		return;
+	default:
+		break;
+	}
+	if (server_ms >= 0 && (int64_t)v->meta.written_ms > server_ms + MSG_CLOCK_SKEW_MS) {
+		time_t t = (time_t)(v->meta.written_ms / 1000);
+		struct tm tm;
+
+		if (gmtime_r(&t, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		snprintf(v->warning, sizeof(v->warning),
+		         "the server dates this message %s, but %s signed it as written at %s: "
+		         "back-dated by the server, or %s's clock is wrong",
+		         v->sent_at, sender, when, sender);
+	}
+}
+
 int msg_open(struct msg_ctx *m, json_t *message, struct msg_view *v)
 {
 	unsigned char id[EM_MSG_ID_BYTES], sig[EM_SIG_BYTES], key[EM_ROOM_KEY_BYTES];
@@ -1379,6 +2202,7 @@ int msg_open(struct msg_ctx *m, json_t *message, struct msg_view *v)
 		v->text = (char *)plain;
 		v->text_len = plain_len;
 		plain = NULL;
+		msg_check_order(m, v, p.username);
 	}
 out:
 	if (plain) {
@@ -1397,6 +2221,8 @@ void msg_view_print(const struct msg_view *v)
 
 	text_local_time(v->sent_at, when, sizeof(when));
 	printf("[%lld] %s %s: %s\n", (long long)v->seq, when, v->sender, text ? text : v->error);
+	if (v->warning[0])
+		printf("  ! WARNING: %s\n", v->warning);
 	free(text);
 }
 
@@ -1412,6 +2238,10 @@ json_t *msg_view_json(const struct msg_view *v)
 		json_object_set_new(o, "text", json_stringn(v->text, v->text_len));
 	else
 		json_object_set_new(o, "error", json_string(v->error));
+	if (v->warning[0])
+		json_object_set_new(o, "warning", json_string(v->warning));
+	if (v->text && v->meta.counter)
+		json_object_set_new(o, "counter", json_integer((json_int_t)v->meta.counter));
 	return o;
 }
 

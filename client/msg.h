@@ -13,6 +13,9 @@
 
 #include "cli.h"
 #include "state.h"
+#include "trust.h"
+
+#define MSG_PARTIES_WITHDRAWN_MAX (EM_ROOM_MEMBERS_MAX + 1)
 
 /* What room.show said about a room, and what this command learnt since. */
 struct msg_room {
@@ -36,6 +39,19 @@ struct msg_room {
 	/* Epochs whose envelope to us did not open or did not verify. */
 	size_t nbad;
 	int64_t bad_epochs[16];
+	/* What this device holds about the room instead of believing the server
+	 * (trust.h, docs/SECURITY.md "A malicious server"): */
+	int64_t programme_id; /* pinned on first sight */
+	int required;         /* the room needs a signed agreement before keys (pinned) */
+	/* Non-empty: this device refuses to send to or seal keys for the room, and why. */
+	char refused[320];
+	/* agreement.show, fetched at most once per command (required rooms). */
+	int agreement_fetched;
+	json_t *agreement;           /* its answer (freed by msg_free()) */
+	struct trust_version active; /* the active version, verified here; version 0: none */
+	int64_t withdrawn[MSG_PARTIES_WITHDRAWN_MAX]; /* parties of it who withdrew */
+	size_t nwithdrawn;
+	int told_unsigned; /* "X cannot read this" was said during this command */
 };
 
 #define MSG_MAX_ROOMS 64
@@ -49,6 +65,10 @@ struct msg_ctx {
 	 * file's content after every change (another process may share it). */
 	json_t *pins;
 	json_t *roomkeys;
+	/* trust.json as loaded and changed since; the order records of messages
+	 * read are saved by msg_free() (or with the next change of the file). */
+	json_t *trust;
+	int order_dirty;
 	size_t nrooms;
 	struct msg_room rooms[MSG_MAX_ROOMS];
 	/* Users whose key change was already reported during this command. */
@@ -151,7 +171,8 @@ struct msg_view {
 	char sent_at[STATE_TIME_LEN];
 	char *text; /* the decrypted text (malloc'd, NUL-terminated), or NULL */
 	size_t text_len;
-	char error[256]; /* why there is no text */
+	char error[256];   /* why there is no text */
+	char warning[320]; /* with text: what is wrong with its order or date (else empty) */
 	/* What the sender signed about it (valid when text is set). */
 	struct em_msg_meta meta;
 };
@@ -165,9 +186,9 @@ struct msg_view {
  */
 int msg_open(struct msg_ctx *m, json_t *message, struct msg_view *v);
 void msg_view_clear(struct msg_view *v);
-/* "[seq] YYYY-MM-DD HH:MM sender: text" on stdout. */
+/* "[seq] YYYY-MM-DD HH:MM sender: text" on stdout, and "  ! warning" below it. */
 void msg_view_print(const struct msg_view *v);
-/* {seq, sender, sender_id, epoch, sent_at, text | error}. Who frees: the caller. */
+/* {seq, sender, sender_id, epoch, sent_at, text | error, warning?}. Who frees: the caller. */
 json_t *msg_view_json(const struct msg_view *v);
 
 /* The keys of a user as this device trusts them: pinned ones, or ours from keys.json. */

@@ -152,6 +152,12 @@ int pins_get(json_t *pins, int64_t user_id, struct pin *out)
 		out->changed = 1;
 		em_fingerprint(out->new_sign_pk, out->new_box_pk, out->new_fingerprint);
 		state_get_str(ch, "seen_at", out->changed_seen, sizeof(out->changed_seen));
+		state_get_str(ch, "username", out->new_username, sizeof(out->new_username));
+		if (!out->new_username[0])
+			memcpy(out->new_username, out->username, sizeof(out->username));
+		out->name_changed = strcmp(out->new_username, out->username) != 0;
+		out->keys_changed = sodium_memcmp(out->new_sign_pk, out->sign_pk, 32) ||
+		                    sodium_memcmp(out->new_box_pk, out->box_pk, 32);
 	}
 	return 0;
 }
@@ -212,20 +218,20 @@ int pins_observe(json_t *pins, int64_t user_id, const char *username,
 		return PIN_NEW;
 	}
 	e = state_entry(pins, "users", user_id, 0);
-	if (strcmp(p.username, username) != 0 &&
-	    json_object_set_new(e, "username", json_string(username)))
-		return -ENOMEM;
-	if (!sodium_memcmp(p.sign_pk, sign_pk, EM_SIGN_PK_BYTES) &&
+	/* Identity is (user id, username, keys): another name is a change too. */
+	if (!strcmp(p.username, username) && !sodium_memcmp(p.sign_pk, sign_pk, EM_SIGN_PK_BYTES) &&
 	    !sodium_memcmp(p.box_pk, box_pk, EM_BOX_PK_BYTES)) {
 		json_object_del(e, "changed");
 		return PIN_SAME;
 	}
-	if (p.changed && !sodium_memcmp(p.new_sign_pk, sign_pk, EM_SIGN_PK_BYTES) &&
+	if (p.changed && !strcmp(p.new_username, username) &&
+	    !sodium_memcmp(p.new_sign_pk, sign_pk, EM_SIGN_PK_BYTES) &&
 	    !sodium_memcmp(p.new_box_pk, box_pk, EM_BOX_PK_BYTES))
 		return PIN_CHANGED; /* the same change as before: keep when it was first seen */
 	ch = json_object();
 	if (!ch || json_object_set_new(e, "changed", ch) ||
-	    pins_set_keys(ch, sign_pk, box_pk, "seen_at", now))
+	    pins_set_keys(ch, sign_pk, box_pk, "seen_at", now) ||
+	    json_object_set_new(ch, "username", json_string(username)))
 		return -ENOMEM;
 	return PIN_CHANGED;
 }
@@ -242,7 +248,10 @@ int pins_accept(json_t *pins, int64_t user_id, const char *now)
 		return 0;
 	e = state_entry(pins, "users", user_id, 0);
 	if (pins_set_keys(e, p.new_sign_pk, p.new_box_pk, "first_seen", now) ||
-	    json_object_set_new(e, "replaced_fingerprint", json_string(p.fingerprint)))
+	    json_object_set_new(e, "replaced_fingerprint", json_string(p.fingerprint)) ||
+	    (p.name_changed &&
+	     (json_object_set_new(e, "replaced_username", json_string(p.username)) ||
+	      json_object_set_new(e, "username", json_string(p.new_username)))))
 		return -ENOMEM;
 	json_object_del(e, "changed");
 	return 1;
@@ -283,8 +292,56 @@ int roomkeys_get(json_t *rk, int64_t room_id, int64_t epoch, unsigned char key[E
 	return 0;
 }
 
+int64_t roomkeys_version(json_t *rk, int64_t room_id, int64_t epoch)
+{
+	json_t *e = roomkeys_entry(rk, room_id, epoch, 0);
+	json_t *v = json_object_get(e, "agreement_version");
+
+	return json_is_true(json_object_get(e, "verified")) && json_is_integer(v) &&
+	               json_integer_value(v) >= 0
+	           ? json_integer_value(v)
+	           : -1;
+}
+
+int roomkeys_recipients(json_t *rk, int64_t room_id, int64_t epoch,
+                        int64_t out[EM_KEY_RECIPIENTS_MAX])
+{
+	json_t *list = json_object_get(roomkeys_entry(rk, room_id, epoch, 0), "recipients"), *id;
+	size_t i;
+
+	if (!json_is_array(list) || !json_array_size(list) ||
+	    json_array_size(list) > EM_KEY_RECIPIENTS_MAX)
+		return -1;
+	json_array_foreach(list, i, id)
+	{
+		if (!json_is_integer(id) || json_integer_value(id) < 1)
+			return -1;
+		out[i] = json_integer_value(id);
+	}
+	return (int)json_array_size(list);
+}
+
+int roomkeys_set_recipients(json_t *rk, int64_t room_id, int64_t epoch, const int64_t *ids,
+                            size_t n)
+{
+	json_t *e = roomkeys_entry(rk, room_id, epoch, 0), *list;
+
+	if (!e || n < 1 || n > EM_KEY_RECIPIENTS_MAX)
+		return -EINVAL;
+	list = json_array();
+	for (size_t i = 0; list && i < n; i++)
+		if (json_array_append_new(list, json_integer(ids[i]))) {
+			json_decref(list);
+			list = NULL;
+		}
+	if (!list || json_object_set_new(e, "recipients", list))
+		return -ENOMEM;
+	return 1;
+}
+
 int roomkeys_put(json_t *rk, int64_t room_id, int64_t epoch,
-                 const unsigned char key[EM_ROOM_KEY_BYTES], int64_t committer, const char *now)
+                 const unsigned char key[EM_ROOM_KEY_BYTES], int64_t committer, int64_t version,
+                 const char *now)
 {
 	unsigned char old[EM_ROOM_KEY_BYTES];
 	json_t *e;
@@ -303,6 +360,7 @@ int roomkeys_put(json_t *rk, int64_t room_id, int64_t epoch,
 	json_object_clear(e);
 	if (state_set_bin(e, "key", key, EM_ROOM_KEY_BYTES) ||
 	    json_object_set_new(e, "committer_id", json_integer(committer)) ||
+	    json_object_set_new(e, "agreement_version", json_integer(version)) ||
 	    json_object_set_new(e, "verified", json_true()) ||
 	    json_object_set_new(e, "received_at", json_string(now)))
 		return -ENOMEM;

@@ -5,7 +5,8 @@
  *   pins.json      trust on first use: every user's keys as first seen, and a
  *                  changed key waiting for `ementor trust USER`
  *   roomkeys.json  per room and epoch, the room key whose signature by its
- *                  committer was verified; old epochs are never dropped
+ *                  committer was verified, and the agreement version it was
+ *                  committed under; old epochs are never dropped
  *   cursors.json   per room, the last contiguous seq received and the last
  *                  seq acknowledged with a `receipt`
  *   outbox.json    messages not yet acknowledged by the server, this device's
@@ -66,11 +67,15 @@ struct pin {
 	unsigned char box_pk[EM_BOX_PK_BYTES];
 	char fingerprint[EM_FINGERPRINT_STRLEN];
 	char first_seen[STATE_TIME_LEN];
-	/* A different key the server has shown since, not yet accepted. */
+	/* A different identity the server has shown since, not yet accepted:
+	 * other keys, another username, or both. */
 	int changed;
+	int keys_changed;
+	int name_changed;
 	unsigned char new_sign_pk[EM_SIGN_PK_BYTES];
 	unsigned char new_box_pk[EM_BOX_PK_BYTES];
 	char new_fingerprint[EM_FINGERPRINT_STRLEN];
+	char new_username[EM_USERNAME_MAX + 1];
 	char changed_seen[STATE_TIME_LEN];
 };
 
@@ -85,9 +90,10 @@ int pins_get(json_t *pins, int64_t user_id, struct pin *out);
 /* The pin of a user by (folded) username. Returns 0 or -ENOENT. */
 int pins_find(json_t *pins, const char *username, struct pin *out);
 /*
- * Records what the server says a user's keys are. A new user is pinned; a
- * key other than the pinned one is recorded as a pending change (and a
- * pending change is forgotten when the server shows the pinned key again).
+ * Records what the server says a user's identity is: (user id, username,
+ * keys). A new user is pinned; another username or other keys than the
+ * pinned ones are recorded as a pending change (and a pending change is
+ * forgotten when the server shows the pinned identity again).
  * Returns an enum pin_seen, or -EINVAL for a bad user id or username.
  */
 int pins_observe(json_t *pins, int64_t user_id, const char *username,
@@ -108,7 +114,16 @@ int roomkeys_get(json_t *rk, int64_t room_id, int64_t epoch, unsigned char key[E
  * first one stays: an epoch has one key).
  */
 int roomkeys_put(json_t *rk, int64_t room_id, int64_t epoch,
-                 const unsigned char key[EM_ROOM_KEY_BYTES], int64_t committer, const char *now);
+                 const unsigned char key[EM_ROOM_KEY_BYTES], int64_t committer, int64_t version,
+                 const char *now);
+/* The agreement version the key of (room, epoch) was committed under; -1 when unknown. */
+int64_t roomkeys_version(json_t *rk, int64_t room_id, int64_t epoch);
+/* Who the key of (room, epoch) was sealed to: fills out, returns how many, or -1 (unknown). */
+int roomkeys_recipients(json_t *rk, int64_t room_id, int64_t epoch,
+                        int64_t out[EM_KEY_RECIPIENTS_MAX]);
+/* Records them (the key must be stored). Returns 1, -EINVAL, -ENOMEM. */
+int roomkeys_set_recipients(json_t *rk, int64_t room_id, int64_t epoch, const int64_t *ids,
+                            size_t n);
 
 /* ---- cursors.json ---- */
 

@@ -130,7 +130,7 @@ as gm5 outbox drop "$(as gm5 --json outbox list | jq -r '.[0].client_msg_id')" >
 sql "UPDATE room_members SET roster = true WHERE room_id = $group AND user_id = $g5_id AND removed_at IS NULL;
      UPDATE rooms SET rotate_required = true WHERE id = $group;" >/dev/null
 expect_fail "the mentor's client refuses to seal a key to an unsigned roster member" 1 \
-	"not sealing a new key for room $group: the server puts gm5 on its roster, but gm5 is not a party of it" \
+	"not sealing a new key for room $group: the server puts gm5 on its roster, but gm5 is not a signed member party of version [0-9]+ of the agreement in force" \
 	as tom send "$group" "sealed to gm5?"
 expect_match "gm5 still holds no room key" '^0$' "$(key_epochs gm5 "$group")"
 sql "UPDATE room_members SET roster = false WHERE room_id = $group AND user_id = $g5_id AND removed_at IS NULL;" >/dev/null

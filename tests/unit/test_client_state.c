@@ -122,6 +122,41 @@ static void test_pins_find_and_bad_input(void **state)
 	json_decref(pins);
 }
 
+/* Identity is (user id, username, keys): two users' names swapped by the server are
+ * changes of both, and the pinned names stay until the user accepts. */
+static void test_pins_name_swap(void **state)
+{
+	unsigned char s1[32], b1[32], s2[32], b2[32];
+	json_t *pins = json_object();
+	struct pin p;
+
+	(void)state;
+	keypair(s1, b1);
+	keypair(s2, b2);
+	assert_int_equal(pins_observe(pins, 3, "sam", s1, b1, now1), PIN_NEW);
+	assert_int_equal(pins_observe(pins, 4, "lea", s2, b2, now1), PIN_NEW);
+	assert_int_equal(pins_observe(pins, 3, "lea", s1, b1, now2), PIN_CHANGED);
+	assert_int_equal(pins_observe(pins, 4, "sam", s2, b2, now2), PIN_CHANGED);
+	assert_int_equal(pins_get(pins, 3, &p), 0);
+	assert_string_equal(p.username, "sam");
+	assert_true(p.changed);
+	assert_true(p.name_changed);
+	assert_false(p.keys_changed);
+	assert_string_equal(p.new_username, "lea");
+	assert_int_equal(pins_find(pins, "sam", &p), 0); /* found by the pinned name */
+	assert_int_equal(p.user_id, 3);
+	/* shown the pinned name again: the change is forgotten */
+	assert_int_equal(pins_observe(pins, 4, "lea", s2, b2, now2), PIN_SAME);
+	assert_int_equal(pins_get(pins, 4, &p), 0);
+	assert_false(p.changed);
+	/* accepted: the new name is pinned */
+	assert_int_equal(pins_accept(pins, 3, now2), 1);
+	assert_int_equal(pins_get(pins, 3, &p), 0);
+	assert_string_equal(p.username, "lea");
+	assert_false(p.changed);
+	json_decref(pins);
+}
+
 /* ---- room keys ---- */
 
 static void test_roomkeys_keep_every_epoch(void **state)
@@ -134,9 +169,9 @@ static void test_roomkeys_keep_every_epoch(void **state)
 	randombytes_buf(k2, 32);
 	randombytes_buf(k3, 32);
 	assert_int_equal(roomkeys_get(rk, 4, 1, got, NULL), -ENOENT);
-	assert_int_equal(roomkeys_put(rk, 4, 1, k1, 10, now1), 1);
-	assert_int_equal(roomkeys_put(rk, 4, 2, k2, 11, now1), 1);
-	assert_int_equal(roomkeys_put(rk, 5, 1, k3, 10, now1), 1);
+	assert_int_equal(roomkeys_put(rk, 4, 1, k1, 10, 3, now1), 1);
+	assert_int_equal(roomkeys_put(rk, 4, 2, k2, 11, 3, now1), 1);
+	assert_int_equal(roomkeys_put(rk, 5, 1, k3, 10, 3, now1), 1);
 	assert_int_equal(roomkeys_get(rk, 4, 1, got, &committer), 0);
 	assert_memory_equal(got, k1, 32);
 	assert_int_equal(committer, 10);
@@ -145,12 +180,14 @@ static void test_roomkeys_keep_every_epoch(void **state)
 	assert_int_equal(committer, 11);
 	assert_int_equal(roomkeys_get(rk, 5, 1, got, NULL), 0);
 	assert_memory_equal(got, k3, 32);
+	assert_int_equal(roomkeys_version(rk, 5, 1), 3);
+	assert_int_equal(roomkeys_version(rk, 5, 2), -1);
 	/* The same key again changes nothing; another key for an epoch is refused. */
-	assert_int_equal(roomkeys_put(rk, 4, 1, k1, 10, now2), 0);
-	assert_int_equal(roomkeys_put(rk, 4, 1, k3, 12, now2), -EEXIST);
+	assert_int_equal(roomkeys_put(rk, 4, 1, k1, 10, 3, now2), 0);
+	assert_int_equal(roomkeys_put(rk, 4, 1, k3, 12, 3, now2), -EEXIST);
 	assert_int_equal(roomkeys_get(rk, 4, 1, got, NULL), 0);
 	assert_memory_equal(got, k1, 32);
-	assert_int_equal(roomkeys_put(rk, 4, 0, k1, 10, now2), -EINVAL);
+	assert_int_equal(roomkeys_put(rk, 4, 0, k1, 10, 3, now2), -EINVAL);
 	/* An entry not marked verified is not a key. */
 	json_object_set_new(
 	    json_object_get(json_object_get(json_object_get(rk, "rooms"), "4"), "2"), "verified",
@@ -502,6 +539,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_pins_first_use_then_change),
 	    cmocka_unit_test(test_pins_find_and_bad_input),
+	    cmocka_unit_test(test_pins_name_swap),
 	    cmocka_unit_test(test_roomkeys_keep_every_epoch),
 	    cmocka_unit_test(test_cursors_only_rise),
 	    cmocka_unit_test(test_outbox_order_and_removal),
