@@ -529,6 +529,7 @@ int msg_room_show(struct msg_ctx *m, int64_t room_id, struct msg_room **out)
 	}
 	free(seen);
 	r->refused[0] = '\0';
+	r->agreement_fetched = 0; /* looked at again before the next key or message */
 	{
 		json_t *prog = json_object_get(room, "programme_id");
 
