@@ -19,7 +19,8 @@ import { requireEnv } from './lib.mjs';
 import {
   Client, ProtocolError, ready, b64, unb64, H, agreementBytes, consentBytes, consentArgs, privacyArgs,
   agreementSignArgs, checkNotice, registrationArgs, rosterRecipients, sealRoomKey, commitSigned, encryptMessage,
-  nowSeconds, signAsEveryParty, loginClient,
+  nowSeconds, signAsEveryParty, loginClient, commitVersion, programmeSettingsArgs, programmeSettingsBytes,
+  verifyProgrammeSettings,
 } from './client.mjs';
 
 const sodium = await ready();
@@ -120,11 +121,13 @@ test('the manager registers with a consent signed in JS; consent.list holds it a
     JSON.stringify(list.current));
 });
 
-test('programme.create: agreement_required defaults to true and retention_days to 365', async () => {
+test('programme.create: agreement_required defaults to true and retention_days to 365; created_by is the manager, no settings_sig', async () => {
   const { programme } = await people.mgr.request('programme.create', { name: `Agreements ${stamp}`, starts_on: '2027-01-01', ends_on: '2027-12-31' });
   assert.equal(programme.agreement_required, true);
   assert.equal(programme.retention_days, 365);
   assert.equal(programme.purged_at, null);
+  assert.equal(programme.created_by, people.mgr.id);
+  assert.equal(programme.settings_sig, null);
   programmeId = programme.id;
 });
 
@@ -210,6 +213,16 @@ test('people register with the JS client and a group room is made: mentor, two m
   for (const m of room.members) assert.equal(m.roster, false, `${m.username} is on the roster before signing`);
 });
 
+test('a member of no room syncs: no rooms, then `synced` with none, and the connection stays open', async () => {
+  const c = await login(nameOf('out')); // a connection of its own: the others of `out` are used later
+  const r = await c.sync();
+  assert.deepEqual(r.rooms, []);
+  assert.deepEqual(r.synced, []);
+  assert.equal(c.closed, null);
+  assert.equal(typeof (await c.request('ping', {})).time, 'string', 'the connection still answers');
+  c.close();
+});
+
 // --- the agreement ---------------------------------------------------------
 
 test('agreement.show: a pending version lists the manager, mentor and mentees in ascending user_id with their keys', async () => {
@@ -242,16 +255,23 @@ test('agreement.show: a pending version lists the manager, mentor and mentees in
   assert.equal(await codeOf(people.out.request('agreement.show', { room_id: group })), 'not_found');
 });
 
-/** epoch.commit args of committer c sealing a fresh key to `recipients` (User objects) at epoch. */
-function commitArgs(c, recipients, epoch) {
+/**
+ * epoch.commit args of committer c sealing a fresh key to `recipients` (User
+ * objects) at epoch, under agreement version `version` (signed consistently).
+ */
+function commitArgs(c, recipients, epoch, version) {
   const roomKey = sodium.randombytes_buf(32);
   const envelopes = recipients.map((m) => ({
     recipient_id: m.id,
-    sealed: sealRoomKey({ roomId: group, epoch, recipientId: m.id, recipientBoxPk: unb64(m.box_pk), committerId: c.id, committerSignSk: c.keys.signSk, roomKey }),
+    sealed: sealRoomKey({
+      roomId: group, epoch, recipientId: m.id, recipientBoxPk: unb64(m.box_pk), committerId: c.id, committerSignSk: c.keys.signSk,
+      agreementVersion: version, roomKey,
+    }),
   }));
   return {
-    room_id: group, epoch, envelopes: envelopes.map((e) => ({ recipient_id: e.recipient_id, sealed: b64(e.sealed) })),
-    sig: b64(sodium.crypto_sign_detached(commitSigned(group, epoch, c.id, envelopes), c.keys.signSk)),
+    room_id: group, epoch, agreement_version: version,
+    envelopes: envelopes.map((e) => ({ recipient_id: e.recipient_id, sealed: b64(e.sealed) })),
+    sig: b64(sodium.crypto_sign_detached(commitSigned(group, epoch, c.id, version, envelopes), c.keys.signSk)),
   };
 }
 
@@ -264,7 +284,7 @@ function sendArgs(c, epoch, text = 'should not be stored') {
 test('before anyone signed, an epoch.commit (sealed to every member) is refused with agreement_unsigned', async () => {
   const { mentor } = people;
   const room = await mentor.roomShow(group);
-  assert.equal(await codeOf(mentor.request('epoch.commit', commitArgs(mentor, room.members, room.epoch + 1))), 'agreement_unsigned');
+  assert.equal(await codeOf(mentor.request('epoch.commit', commitArgs(mentor, room.members, room.epoch + 1, 0))), 'agreement_unsigned');
   assert.equal((await mentor.roomShow(group)).epoch, room.epoch, 'nothing changed');
 });
 
@@ -345,7 +365,45 @@ test('the mentor commits after the 7.2 check; a mentee sends; every member opens
   assert.equal(epoch, 1);
   const r = await m1.sendText(group, 'signed, sealed, delivered');
   ciphertexts.push(r.args.ciphertext);
-  for (const c of [mentor, m1, m2]) assert.equal(await c.open(await c.waitMessage(group, r.seq)), 'signed, sealed, delivered');
+  for (const c of [mentor, m1, m2]) {
+    const opened = await c.open(await c.waitMessage(group, r.seq));
+    assert.equal(opened.text, 'signed, sealed, delivered');
+    assert.deepEqual([opened.counter, opened.device], [1, m1.device], 'the first message of this device in the room');
+  }
+  // the epoch names the agreement version in force: in the event, in keys.get and inside every envelope (which the clients checked)
+  const ev = await m2.nextEvent('epoch', (d) => d.room_id === group && d.epoch === epoch);
+  assert.equal(ev.agreement_version, firstActive.version);
+  const k = await m1.request('keys.get', { room_id: group });
+  assert.deepEqual(k.envelopes.map((e) => [e.epoch, e.committer_id, e.agreement_version]), [[epoch, mentor.id, firstActive.version]]);
+  assert.equal(m1._room(group).versions.get(epoch), firstActive.version);
+});
+
+test('epoch.commit must name the agreement version in force: another one is stale_version, even signed consistently', async () => {
+  const { mentor } = people;
+  const room = await mentor.roomShow(group);
+  const roster = room.members.filter((m) => m.roster);
+  for (const version of new Set([0, firstActive.version + 1, firstActive.version - 1].filter((v) => v >= 0 && v !== firstActive.version))) {
+    assert.equal(await codeOf(mentor.request('epoch.commit', commitArgs(mentor, roster, room.epoch + 1, version))), 'stale_version',
+      `agreement_version ${version}`);
+  }
+  // the version in the args but another one signed: the signature does not verify
+  const mixed = { ...commitArgs(mentor, roster, room.epoch + 1, firstActive.version + 1), agreement_version: firstActive.version };
+  assert.equal(await codeOf(mentor.request('epoch.commit', mixed)), 'bad_signature');
+  assert.equal((await mentor.roomShow(group)).epoch, room.epoch, 'nothing changed');
+});
+
+test('agreement.show with a version answers that version too (any state); an unknown version is not_found', async () => {
+  const { mentor, out } = people;
+  const a = await mentor.agreementShow(group, { version: firstActive.version });
+  assert.deepEqual(a.version, a.active, 'the active version by number');
+  assert.equal(a.version.version, firstActive.version);
+  assert.equal(a.version.terms, firstActive.terms);
+  assert.deepEqual(a.version.parties.map((p) => p.user_id), firstActive.parties.map((p) => p.user_id));
+  const plain = await mentor.agreementShow(group);
+  assert.equal('version' in plain, false, 'no version asked, none answered');
+  assert.equal(await codeOf(mentor.agreementShow(group, { version: firstActive.version + 1000 })), 'not_found');
+  assert.equal(await codeOf(out.request('agreement.show', { room_id: group, version: firstActive.version })), 'not_found');
+  assert.equal(await codeOf(mentor.request('agreement.show', { room_id: group, version: 0 })), 'out_of_range');
 });
 
 test('7.2: the client will not seal when the roster names someone whose signature or keys do not check out', async () => {
@@ -419,10 +477,13 @@ test('a member added later is off the roster: their send is agreement_unsigned, 
   assert.equal(await codeOf(m3.request('send', sendArgs(m3, epoch))), 'agreement_unsigned');
   const roster = room.members.filter((m) => m.roster);
   assert.equal(roster.length, 3);
-  assert.equal(await codeOf(mentor.request('epoch.commit', commitArgs(mentor, room.members, epoch + 1))), 'roster_mismatch',
+  assert.equal(await codeOf(mentor.request('epoch.commit', commitArgs(mentor, room.members, epoch + 1, a.active.version))), 'roster_mismatch',
     'sealed to the unsigned member too');
-  assert.equal(await codeOf(m3.request('epoch.commit', commitArgs(m3, roster, epoch + 1))), 'agreement_unsigned', 'from the unsigned member');
-  assert.equal(await codeOf(m3.request('epoch.commit', commitArgs(m3, room.members, epoch + 1))), 'agreement_unsigned',
+  assert.equal(await codeOf(mentor.request('epoch.commit', commitArgs(mentor, room.members, epoch + 1, a.pending.version))), 'stale_version',
+    'under the pending version, which lists the unsigned member');
+  assert.equal(await codeOf(m3.request('epoch.commit', commitArgs(m3, roster, epoch + 1, a.active.version))), 'agreement_unsigned',
+    'from the unsigned member');
+  assert.equal(await codeOf(m3.request('epoch.commit', commitArgs(m3, room.members, epoch + 1, a.pending.version))), 'agreement_unsigned',
     'from the unsigned member, sealed to everyone');
   assert.equal((await mentor.roomShow(group)).epoch, epoch, 'nothing changed');
   await sleep(200);
@@ -440,7 +501,7 @@ test('once every party signs the new version, the old one is stale_version; the 
   const r = await m1.sendText(group, 'welcome aboard');
   ciphertexts.push(r.args.ciphertext);
   assert.equal(r.args.epoch, epoch);
-  assert.equal(await m3.open(await m3.waitMessage(group, r.seq)), 'welcome aboard');
+  assert.equal((await m3.open(await m3.waitMessage(group, r.seq))).text, 'welcome aboard');
 });
 
 test('account.export gives a manager no ciphertext (nor a member); consent.grant of an agreement is bad_value', async () => {
@@ -506,23 +567,98 @@ test('a member who withdraws agreement consent is off the roster: room.show says
   assert.equal((await m2.roomShow(group)).members.find((m) => m.id === m2.id).roster, true);
 });
 
-test('a programme without agreements: every member is on the roster and messaging needs no signature', async () => {
-  const { mgr, mentor, m1 } = people;
-  const { programme } = await mgr.request('programme.create', {
-    name: `No agreements ${stamp}`, starts_on: '2027-01-01', ends_on: '2027-12-31', agreement_required: false, retention_days: 30,
-  });
+let noAgreements; // the programme of the next test: without agreements, signed by its creator
+
+test('a programme without agreements: programme.create refuses agreement_required false; the creator signs it with programme.settings', async () => {
+  const { mgr, mentor, comgr } = people;
+  const base = { name: `No agreements ${stamp}`, starts_on: '2027-01-01', ends_on: '2027-12-31', retention_days: 30 };
+  assert.equal(await codeOf(mgr.request('programme.create', { ...base, agreement_required: false })), 'bad_value');
+  const { programme: made } = await mgr.request('programme.create', base);
+  assert.equal(made.agreement_required, true, 'required until the creator signs otherwise');
+  assert.equal(made.created_by, mgr.id);
+  assert.equal(made.settings_sig, null);
+  const id = made.id;
+  const good = programmeSettingsArgs(id, mgr.id, false, mgr.keys.signSk);
+  // refused: forged or misdirected signatures, other people
+  const fake = sodium.crypto_sign_keypair();
+  const wrong = [];
+  for (const [what, want, who, args] of [
+    ['a flipped byte', 'bad_signature', mgr, { ...good, signature: flip(good.signature, 5) }],
+    ['signed over true, sent as false', 'bad_signature', mgr, { ...programmeSettingsArgs(id, mgr.id, true, mgr.keys.signSk), agreement_required: false }],
+    ['signed for another programme', 'bad_signature', mgr, { ...programmeSettingsArgs(programmeId, mgr.id, false, mgr.keys.signSk), programme_id: id }],
+    ['signed naming another creator', 'bad_signature', mgr, programmeSettingsArgs(id, comgr.id, false, mgr.keys.signSk)],
+    ['signed by another key', 'bad_signature', mgr, programmeSettingsArgs(id, mgr.id, false, fake.privateKey)],
+    ['a manager who did not create it (and is not in it)', 'not_found', comgr, programmeSettingsArgs(id, comgr.id, false, comgr.keys.signSk)],
+    ['a mentor', 'forbidden', mentor, programmeSettingsArgs(id, mentor.id, false, mentor.keys.signSk)],
+    ['no signature', 'missing_field', mgr, { programme_id: id, agreement_required: false }],
+  ]) {
+    const code = await codeOf(who.request('programme.settings', args));
+    if (code !== want) wrong.push(`${what}: wanted ${want}, got ${code}`);
+  }
+  // a co-manager of the programme did not create it either
+  await comgr.request('invite.accept', { invite: await invite('manager', id) });
+  const coCode = await codeOf(comgr.request('programme.settings', programmeSettingsArgs(id, comgr.id, false, comgr.keys.signSk)));
+  if (coCode !== 'not_found') wrong.push(`a co-manager: wanted not_found, got ${coCode}`);
+  assert.deepEqual(wrong, []);
+  assert.equal((await mgr.request('programme.show', { programme_id: id })).programme.agreement_required, true, 'nothing changed');
+  // the creator's signature: stored and shown, and it verifies with the creator's key
+  const { programme } = await mgr.request('programme.settings', good);
+  assert.equal(programme.id, id);
   assert.equal(programme.agreement_required, false);
+  assert.equal(programme.created_by, mgr.id);
+  assert.equal(programme.settings_sig, good.signature);
   assert.equal(programme.retention_days, 30);
-  await mentor.request('invite.accept', { invite: await invite('mentor', programme.id) });
-  await m1.request('invite.accept', { invite: await invite('mentee', programme.id) });
-  const { room } = await mgr.request('room.create', { programme_id: programme.id, kind: 'pair', members: [nameOf('mentor'), nameOf('m1')] });
+  assert.ok(verifyProgrammeSettings(programme, mgr.keys.signPk));
+  assert.ok(!verifyProgrammeSettings({ ...programme, agreement_required: true }, mgr.keys.signPk), 'the setting is covered');
+  assert.ok(!verifyProgrammeSettings(programme, fake.publicKey));
+  assert.equal(programmeSettingsBytes(id, mgr.id, false).length, 'ementor programme settings v1'.length + 1 + 8 + 8 + 1);
+  const shown = (await mgr.request('programme.show', { programme_id: id })).programme;
+  assert.equal(shown.settings_sig, good.signature);
+  assert.equal(shown.agreement_required, false);
+  // before any room, the setting may change back and forth
+  const back = await mgr.request('programme.settings', programmeSettingsArgs(id, mgr.id, true, mgr.keys.signSk));
+  assert.equal(back.programme.agreement_required, true);
+  assert.ok(verifyProgrammeSettings(back.programme, mgr.keys.signPk));
+  assert.equal((await mgr.request('programme.settings', good)).programme.agreement_required, false);
+  noAgreements = id;
+});
+
+test('a programme without agreements: every member is on the roster, commits name version 0, the setting is fixed once it has rooms', async () => {
+  const { mgr, mentor, m1 } = people;
+  const id = noAgreements;
+  await mentor.request('invite.accept', { invite: await invite('mentor', id) });
+  await m1.request('invite.accept', { invite: await invite('mentee', id) });
+  const { room } = await mgr.request('room.create', { programme_id: id, kind: 'pair', members: [nameOf('mentor'), nameOf('m1')] });
   assert.ok(room.members.every((m) => m.roster === true));
   const a = await mentor.agreementShow(room.id);
   assert.equal(a.required, false);
+  assert.equal(commitVersion(a), 0);
   assert.deepEqual([...a.roster].sort((x, y) => x - y), [mentor.id, m1.id].sort((x, y) => x - y));
+  // with rooms, the setting can no longer change; signing the current one still can
+  assert.equal(await codeOf(mgr.request('programme.settings', programmeSettingsArgs(id, mgr.id, true, mgr.keys.signSk))), 'bad_state');
+  const same = await mgr.request('programme.settings', programmeSettingsArgs(id, mgr.id, false, mgr.keys.signSk));
+  assert.equal(same.programme.agreement_required, false);
+  assert.ok(verifyProgrammeSettings(same.programme, mgr.keys.signPk));
   await mentor.sync(); // subscribes to the new room too
+  const epoch = await mentor.commitEpoch(room.id);
+  assert.equal((await m1.request('keys.get', { room_id: room.id })).envelopes.find((e) => e.epoch === epoch).agreement_version, 0);
   const r = await m1.sendText(room.id, 'no agreement needed here');
-  assert.equal(await mentor.open(await mentor.waitMessage(room.id, r.seq)), 'no agreement needed here');
+  assert.equal((await mentor.open(await mentor.waitMessage(room.id, r.seq))).text, 'no agreement needed here');
+  // a commit that names a version where there is no agreement is stale_version
+  const cur = await mentor.roomShow(room.id);
+  const roomKey = sodium.randombytes_buf(32);
+  const envelopes = cur.members.map((m) => ({
+    recipient_id: m.id,
+    sealed: sealRoomKey({
+      roomId: room.id, epoch: cur.epoch + 1, recipientId: m.id, recipientBoxPk: unb64(m.box_pk), committerId: mentor.id,
+      committerSignSk: mentor.keys.signSk, agreementVersion: 1, roomKey,
+    }),
+  }));
+  assert.equal(await codeOf(mentor.request('epoch.commit', {
+    room_id: room.id, epoch: cur.epoch + 1, agreement_version: 1,
+    envelopes: envelopes.map((e) => ({ recipient_id: e.recipient_id, sealed: b64(e.sealed) })),
+    sig: b64(sodium.crypto_sign_detached(commitSigned(room.id, cur.epoch + 1, mentor.id, 1, envelopes), mentor.keys.signSk)),
+  })), 'stale_version');
 });
 
 test('withdrawing the data-processing consent erases the account: the reply, then 4003', async () => {

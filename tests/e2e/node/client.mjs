@@ -1,12 +1,18 @@
 // client.mjs - a small ementor.v1 client library written from docs/PROTOCOL.md
-// alone (no peeking at the C sources): the WebSocket transport with
+// alone (no C code reused; the v2 byte layouts follow their byte-by-byte
+// description in proto/em_crypto.h, checked against the C CLI by
+// interop.test.mjs): the WebSocket transport with
 // request/reply by id and events (sections 1-2), the account keys (section 4
 // "Account keys"), end-to-end encrypted messaging (section 5): opening
 // sealed room keys, committing epochs, encrypting/signing and
 // verifying/decrypting messages, sync with replay + `synced` + live events,
 // history, receipts and typing; and agreements and consent (section 7): the
 // data-processing consent at registration, signing a room's agreement, the
-// client-side roster check before sealing (7.2), consent withdrawal.
+// client-side roster check before sealing (7.2), consent withdrawal, and the
+// creator's signature over a programme's settings (7.3). Envelopes, commits
+// and messages are the v2 layouts: envelopes and commits name the agreement
+// version in force, and a message body carries this client instance's
+// device id, its counter in the room and the time it was written.
 //
 // Crypto is libsodium.js, the *sumo* build: the plain libsodium-wrappers
 // build has no crypto_pwhash (Argon2id), which every client needs.
@@ -103,54 +109,89 @@ export class CryptoError extends Error {
 
 // --- section 5.1 byte layouts (pure functions) -----------------------------
 
-/** The bytes signed by key_sig of a room key envelope. */
-export function roomKeySigned(roomId, epoch, recipientId, committerId, roomKey) {
-  return concat(label('ementor room key v1'), u64(roomId), u64(epoch), u64(recipientId), u64(committerId), roomKey);
+/**
+ * The bytes signed by key_sig of a room key envelope:
+ * label || u64 room_id || u64 epoch || u64 recipient_id || u64 committer_id
+ * || u32 agreement_version || room_key.
+ */
+export function roomKeySigned(roomId, epoch, recipientId, committerId, agreementVersion, roomKey) {
+  return concat(label('ementor room key v2'), u64(roomId), u64(epoch), u64(recipientId), u64(committerId),
+    u32(agreementVersion), roomKey);
 }
 
-/** One envelope: crypto_box_seal(u64 committer_id || room_key || key_sig, recipient box_pk): 152 bytes. */
-export function sealRoomKey({ roomId, epoch, recipientId, recipientBoxPk, committerId, committerSignSk, roomKey }) {
-  const keySig = sodium.crypto_sign_detached(roomKeySigned(roomId, epoch, recipientId, committerId, roomKey), committerSignSk);
-  const sealed = sodium.crypto_box_seal(concat(u64(committerId), roomKey, keySig), recipientBoxPk);
-  if (sealed.length !== 152) throw new Error(`sealed envelope is ${sealed.length} bytes, not 152`);
+export const SEALED_KEY_BYTES = 156;
+
+/**
+ * One envelope: crypto_box_seal(u64 committer_id || u32 agreement_version ||
+ * room_key || key_sig, recipient box_pk): 156 bytes.
+ */
+export function sealRoomKey({ roomId, epoch, recipientId, recipientBoxPk, committerId, committerSignSk, agreementVersion, roomKey }) {
+  if (!Number.isInteger(agreementVersion) || agreementVersion < 0) throw new Error(`agreementVersion ${agreementVersion}`);
+  const keySig = sodium.crypto_sign_detached(
+    roomKeySigned(roomId, epoch, recipientId, committerId, agreementVersion, roomKey), committerSignSk);
+  const sealed = sodium.crypto_box_seal(concat(u64(committerId), u32(agreementVersion), roomKey, keySig), recipientBoxPk);
+  if (sealed.length !== SEALED_KEY_BYTES) throw new Error(`sealed envelope is ${sealed.length} bytes, not ${SEALED_KEY_BYTES}`);
   return sealed;
 }
 
 /**
- * Opens an envelope sealed to me and checks key_sig with the committer's
- * pinned sign_pk. Returns the 32-byte room key; throws CryptoError otherwise.
+ * Opens an envelope sealed to me and checks it: the committer and the
+ * agreement version inside must be the ones the server lists with it
+ * (committerId, agreementVersion), and key_sig must verify with the
+ * committer's pinned sign_pk. Returns {roomKey, committerId,
+ * agreementVersion}; throws CryptoError otherwise.
  */
-export function openRoomKey({ sealed, roomId, epoch, myId, myBoxPk, myBoxSk, committerId, committerSignPk }) {
+export function openRoomKey({ sealed, roomId, epoch, myId, myBoxPk, myBoxSk, committerId, agreementVersion, committerSignPk }) {
   let plain;
   try {
     plain = sodium.crypto_box_seal_open(sealed, myBoxPk, myBoxSk);
   } catch (e) {
     throw new CryptoError('seal_open', `room ${roomId} epoch ${epoch}: the envelope does not open`);
   }
-  if (plain.length !== 8 + 32 + 64) throw new CryptoError('bad_envelope', `opened envelope is ${plain.length} bytes`);
+  if (plain.length !== 8 + 4 + 32 + 64) throw new CryptoError('bad_envelope', `opened envelope is ${plain.length} bytes`);
   const innerCommitter = readU64(plain, 0);
+  const innerVersion = new DataView(plain.buffer, plain.byteOffset + 8, 4).getUint32(0, false);
   if (committerId !== undefined && innerCommitter !== committerId) {
     throw new CryptoError('bad_envelope', `committer ${innerCommitter} inside, ${committerId} outside`);
   }
-  const roomKey = plain.slice(8, 40);
-  const keySig = plain.slice(40, 104);
+  if (agreementVersion !== undefined && innerVersion !== agreementVersion) {
+    throw new CryptoError('bad_envelope',
+      `room ${roomId} epoch ${epoch}: agreement version ${innerVersion} inside, ${agreementVersion} listed by the server`);
+  }
+  const roomKey = plain.slice(12, 44);
+  const keySig = plain.slice(44, 108);
   const ok = sodium.crypto_sign_verify_detached(
-    keySig, roomKeySigned(roomId, epoch, myId, innerCommitter, roomKey), committerSignPk);
+    keySig, roomKeySigned(roomId, epoch, myId, innerCommitter, innerVersion, roomKey), committerSignPk);
   if (!ok) throw new CryptoError('bad_key_signature', `room ${roomId} epoch ${epoch}: key_sig does not verify`);
-  return { roomKey, committerId: innerCommitter };
+  return { roomKey, committerId: innerCommitter, agreementVersion: innerVersion };
 }
 
-/** The bytes signed by an epoch commit; envelopes: [{recipient_id, sealed: Uint8Array}]. */
-export function commitSigned(roomId, epoch, committerId, envelopes) {
+/**
+ * The bytes signed by an epoch commit; envelopes: [{recipient_id, sealed: Uint8Array}]:
+ * label || u64 room_id || u64 epoch || u64 committer_id || u32 agreement_version
+ * || u32 n || per envelope in ascending recipient_id: u64 recipient_id || BLAKE2b-256(sealed).
+ */
+export function commitSigned(roomId, epoch, committerId, agreementVersion, envelopes) {
+  if (!Number.isInteger(agreementVersion) || agreementVersion < 0) throw new Error(`agreementVersion ${agreementVersion}`);
   const sorted = [...envelopes].sort((a, b) => a.recipient_id - b.recipient_id);
-  const parts = [label('ementor epoch commit v1'), u64(roomId), u64(epoch), u64(committerId), u32(sorted.length)];
+  const parts = [label('ementor epoch commit v2'), u64(roomId), u64(epoch), u64(committerId), u32(agreementVersion),
+    u32(sorted.length)];
   for (const e of sorted) parts.push(u64(e.recipient_id), sodium.crypto_generichash(32, e.sealed, null));
   return concat(...parts);
 }
 
+/**
+ * The agreement_version an epoch.commit must name, from agreement.show's
+ * answer: the active version where the programme requires agreements (0
+ * while none is active), 0 where it does without.
+ */
+export function commitVersion(agreement) {
+  return agreement.required ? (agreement.active?.version ?? 0) : 0;
+}
+
 /** ad of a message. */
 export function messageAd(roomId, epoch, senderId, clientMsgId) {
-  return concat(label('ementor message v1'), u64(roomId), u64(epoch), u64(senderId), clientMsgId);
+  return concat(label('ementor message v2'), u64(roomId), u64(epoch), u64(senderId), clientMsgId);
 }
 
 /** The bytes a message signature covers: ad || u32 len(ciphertext) || ciphertext. */
@@ -159,14 +200,28 @@ export function messageSigned(ad, ciphertext) {
 }
 
 export const MAX_TEXT_BYTES = 16384;
+export const DEVICE_BYTES = 8;
+/** device(8) || u64 counter || u64 written_ms: what precedes the text in a message body. */
+export const META_BYTES = DEVICE_BYTES + 8 + 8;
 
-/** {clientMsgId, ciphertext, sig} (all bytes) for text, exactly as section 5.1 says. */
-export function encryptMessage({ roomId, epoch, senderId, signSk, roomKey, text, clientMsgId }) {
+/**
+ * {clientMsgId, ciphertext, sig} (all bytes) for text, exactly as section 5.1
+ * says: the padded body is device || u64 counter || u64 written_ms || UTF-8
+ * text. device (8 bytes) is the sending device's id, counter this device's
+ * number for the message in the room (from 1; a resend keeps it), writtenMs
+ * the sender's clock in Unix milliseconds (default: now).
+ */
+export function encryptMessage({ roomId, epoch, senderId, signSk, roomKey, text, clientMsgId, device, counter, writtenMs = Date.now() }) {
   const utf8 = enc.encode(text);
   if (utf8.length > MAX_TEXT_BYTES) throw new Error(`text is ${utf8.length} bytes, at most ${MAX_TEXT_BYTES}`);
+  device ??= sodium.randombytes_buf(DEVICE_BYTES);
+  counter ??= 1;
+  if (device.length !== DEVICE_BYTES) throw new Error(`device is ${device.length} bytes, not ${DEVICE_BYTES}`);
+  if (!Number.isSafeInteger(counter) || counter < 0) throw new Error(`counter ${counter}`);
+  if (!Number.isSafeInteger(writtenMs) || writtenMs < 0) throw new Error(`writtenMs ${writtenMs}`);
   clientMsgId ??= sodium.randombytes_buf(16);
   const ad = messageAd(roomId, epoch, senderId, clientMsgId);
-  const padded = sodium.pad(utf8, 256);
+  const padded = sodium.pad(concat(device, u64(counter), u64(writtenMs), utf8), 256);
   const nonce = sodium.randombytes_buf(24);
   const ciphertext = concat(nonce, sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(padded, ad, null, nonce, roomKey));
   const sig = sodium.crypto_sign_detached(messageSigned(ad, ciphertext), signSk);
@@ -181,8 +236,9 @@ export function verifyMessage(msg, senderSignPk) {
 }
 
 /**
- * Verify first, then decrypt with the room key of msg.epoch, then unpad.
- * Returns the text; throws CryptoError('bad_signature'|'decrypt'|...).
+ * Verify first, then decrypt with the room key of msg.epoch, then unpad and
+ * split the body. Returns {device (8 bytes), counter, written_ms, text};
+ * throws CryptoError('bad_signature'|'decrypt'|'unpad'|'malformed').
  */
 export function openMessage(msg, senderSignPk, roomKey) {
   if (!verifyMessage(msg, senderSignPk)) {
@@ -197,13 +253,54 @@ export function openMessage(msg, senderSignPk, roomKey) {
   } catch (e) {
     throw new CryptoError('decrypt', `room ${msg.room_id} seq ${msg.seq}: does not decrypt`);
   }
-  let utf8;
+  let body;
   try {
-    utf8 = sodium.unpad(padded, 256);
+    body = sodium.unpad(padded, 256);
   } catch (e) {
     throw new CryptoError('unpad', `room ${msg.room_id} seq ${msg.seq}: bad padding`);
   }
-  return dec.decode(utf8);
+  if (body.length < META_BYTES || body.length - META_BYTES > MAX_TEXT_BYTES) {
+    throw new CryptoError('malformed', `room ${msg.room_id} seq ${msg.seq}: a body of ${body.length} bytes`);
+  }
+  let counter;
+  let writtenMs;
+  let text;
+  try {
+    counter = readU64(body, DEVICE_BYTES);
+    writtenMs = readU64(body, DEVICE_BYTES + 8);
+    text = dec.decode(body.subarray(META_BYTES));
+  } catch (e) {
+    throw new CryptoError('malformed', `room ${msg.room_id} seq ${msg.seq}: ${e.message}`);
+  }
+  return { device: body.slice(0, DEVICE_BYTES), counter, written_ms: writtenMs, text };
+}
+
+/**
+ * The bytes of a programme's settings signature (section 7):
+ * label || u64 programme_id || u64 creator_user_id || one byte agreement_required.
+ */
+export function programmeSettingsBytes(programmeId, creatorId, agreementRequired) {
+  return concat(label('ementor programme settings v1'), u64(programmeId), u64(creatorId),
+    new Uint8Array([agreementRequired ? 1 : 0]));
+}
+
+/** The args of programme.settings, signed by the creating manager. */
+export function programmeSettingsArgs(programmeId, creatorId, agreementRequired, signSk) {
+  return {
+    programme_id: programmeId, agreement_required: agreementRequired,
+    signature: b64(sodium.crypto_sign_detached(programmeSettingsBytes(programmeId, creatorId, agreementRequired), signSk)),
+  };
+}
+
+/**
+ * Does a Programme object's settings_sig verify, by its creator (created_by)
+ * with signPk, over its agreement_required? false when it has none.
+ */
+export function verifyProgrammeSettings(programme, creatorSignPk) {
+  if (!programme.settings_sig || !Number.isSafeInteger(programme.created_by)) return false;
+  const sig = unb64(programme.settings_sig);
+  return sig.length === 64 && sodium.crypto_sign_verify_detached(sig,
+    programmeSettingsBytes(programme.id, programme.created_by, programme.agreement_required), creatorSignPk);
 }
 
 /** Safety number of two users' keys (section 5.1), 12 groups of 5 digits. */
@@ -414,6 +511,8 @@ export class Client {
     this.pins = new Map();
     // rooms: id -> {cursor, messages: Map seq -> Message, pending: Map, keys: Map epoch -> key, epoch}
     this.rooms = new Map();
+    // this client instance is one device: its id goes into every message it writes
+    this.device = sodium.randombytes_buf(DEVICE_BYTES);
     this.syncedRooms = null; // data of the last `synced` event
     this.errors = []; // background failures (gap fill, epoch events)
 
@@ -597,7 +696,10 @@ export class Client {
   _room(roomId) {
     let st = this.rooms.get(roomId);
     if (!st) {
-      st = { cursor: 0, messages: new Map(), pending: new Map(), keys: new Map(), epoch: undefined, filling: null };
+      st = {
+        cursor: 0, messages: new Map(), pending: new Map(), keys: new Map(), versions: new Map(), epoch: undefined, filling: null,
+        counter: 0, // the last message counter this device used in the room
+      };
       this.rooms.set(roomId, st);
     }
     return st;
@@ -621,14 +723,23 @@ export class Client {
     return p;
   }
 
-  _openEnvelope(roomId, epoch, committerId, sealedB64) {
+  /**
+   * Opens an envelope (of keys.get or an `epoch` event) and checks it against
+   * what the server lists with it: committer, agreement version, key_sig.
+   */
+  _openEnvelope(roomId, epoch, committerId, agreementVersion, sealedB64) {
     const committer = this.pins.get(committerId);
     if (!committer) throw new CryptoError('unknown_key', `no pinned key for committer ${committerId}`);
+    if (!Number.isInteger(agreementVersion)) {
+      throw new CryptoError('bad_envelope', `room ${roomId} epoch ${epoch}: the server lists no agreement_version`);
+    }
     const { roomKey } = openRoomKey({
       sealed: unb64(sealedB64), roomId, epoch, myId: this.id, myBoxPk: this.keys.boxPk, myBoxSk: this.keys.boxSk,
-      committerId, committerSignPk: committer.signPk,
+      committerId, agreementVersion, committerSignPk: committer.signPk,
     });
-    this._room(roomId).keys.set(epoch, roomKey);
+    const st = this._room(roomId);
+    st.keys.set(epoch, roomKey);
+    st.versions.set(epoch, agreementVersion);
     return roomKey;
   }
 
@@ -637,7 +748,7 @@ export class Client {
     const r = await this.request('keys.get', { room_id: roomId });
     for (const e of r.envelopes) {
       if (!this.pins.has(e.committer_id)) await this.roomShow(roomId);
-      this._openEnvelope(roomId, e.epoch, e.committer_id, e.sealed);
+      this._openEnvelope(roomId, e.epoch, e.committer_id, e.agreement_version, e.sealed);
     }
     this._room(roomId).epoch = r.epoch;
     return r;
@@ -647,7 +758,7 @@ export class Client {
     // Open at once when the committer is pinned, else after a room.show.
     const go = async () => {
       if (!this.pins.has(d.committer_id)) await this.roomShow(d.room_id);
-      this._openEnvelope(d.room_id, d.epoch, d.committer_id, d.sealed);
+      this._openEnvelope(d.room_id, d.epoch, d.committer_id, d.agreement_version, d.sealed);
       const st = this._room(d.room_id);
       if (st.epoch === undefined || st.epoch < d.epoch) st.epoch = d.epoch;
       this._wake();
@@ -664,9 +775,10 @@ export class Client {
   }
 
   /**
-   * Rotates: a fresh room key sealed to every roster member (me included; 7.2),
-   * the commit signed, `epoch.commit` with epoch = current + 1. Retries from
-   * room.show on stale_epoch. Returns the new epoch.
+   * Rotates: a fresh room key sealed to every roster member (me included; 7.2)
+   * under the agreement version in force, the commit signed, `epoch.commit`
+   * with epoch = current + 1. Retries from room.show on stale_epoch and
+   * stale_version (the agreement changed meanwhile). Returns the new epoch.
    */
   async commitEpoch(roomId, { tries = 5, room } = {}) {
     for (let attempt = 0; ; attempt++) {
@@ -674,26 +786,30 @@ export class Client {
       const epoch = room.epoch + 1;
       const roomKey = sodium.randombytes_buf(32);
       // 7.2: seal only to roster members whose signature verifies with our pins
-      const recipients = await this.rosterFor(roomId, room);
+      const agreement = await this.agreementShow(roomId);
+      const recipients = rosterRecipients(roomId, agreement, room, (id) => this.pins.get(id));
+      const agreementVersion = commitVersion(agreement);
       const envelopes = recipients.map((m) => ({
         recipient_id: m.id,
         sealed: sealRoomKey({
           roomId, epoch, recipientId: m.id, recipientBoxPk: this.pins.get(m.id).boxPk,
-          committerId: this.id, committerSignSk: this.keys.signSk, roomKey,
+          committerId: this.id, committerSignSk: this.keys.signSk, agreementVersion, roomKey,
         }),
       })).sort((a, b) => a.recipient_id - b.recipient_id);
-      const sig = sodium.crypto_sign_detached(commitSigned(roomId, epoch, this.id, envelopes), this.keys.signSk);
+      const sig = sodium.crypto_sign_detached(commitSigned(roomId, epoch, this.id, agreementVersion, envelopes), this.keys.signSk);
       try {
         const r = await this.request('epoch.commit', {
-          room_id: roomId, epoch, envelopes: envelopes.map((e) => ({ recipient_id: e.recipient_id, sealed: b64(e.sealed) })),
+          room_id: roomId, epoch, agreement_version: agreementVersion,
+          envelopes: envelopes.map((e) => ({ recipient_id: e.recipient_id, sealed: b64(e.sealed) })),
           sig: b64(sig),
         });
         const st = this._room(roomId);
         st.keys.set(r.epoch, roomKey);
+        st.versions.set(r.epoch, agreementVersion);
         st.epoch = r.epoch;
         return r.epoch;
       } catch (e) {
-        if (e.code === 'stale_epoch' && attempt + 1 < tries) {
+        if ((e.code === 'stale_epoch' || e.code === 'stale_version') && attempt + 1 < tries) {
           room = undefined;
           continue;
         }
@@ -712,10 +828,16 @@ export class Client {
 
   // --- agreements and consent (section 7) --------------------------------
 
-  /** agreement.show, pinning the keys of every party listed (first sight) or checking them. */
-  async agreementShow(roomId) {
-    const a = await this.request('agreement.show', { room_id: roomId });
-    for (const v of [a.active, a.pending]) {
+  /**
+   * agreement.show (with `version`: that version of the room's agreement too,
+   * as the reply's `version`), pinning the keys of every party listed (first
+   * sight) or checking them.
+   */
+  async agreementShow(roomId, { version } = {}) {
+    const args = { room_id: roomId };
+    if (version !== undefined) args.version = version;
+    const a = await this.request('agreement.show', args);
+    for (const v of [a.active, a.pending, a.version]) {
       for (const p of v?.parties ?? []) this.pin({ id: p.user_id, username: p.username, sign_pk: p.sign_pk, box_pk: p.box_pk });
     }
     return a;
@@ -763,17 +885,36 @@ export class Client {
 
   // --- messages ----------------------------------------------------------
 
-  /** The args of `send` for text at the given epoch (bytes → base64url). */
-  async sealMessage(roomId, epoch, text, clientMsgId) {
+  /**
+   * What this device signs about its next message in a room: {counter,
+   * writtenMs}, the counter one more than the last one it used there.
+   */
+  nextMeta(roomId) {
+    const st = this._room(roomId);
+    st.counter += 1;
+    return { counter: st.counter, writtenMs: Date.now() };
+  }
+
+  /**
+   * The args of `send` for text at the given epoch (bytes → base64url). meta
+   * ({counter, writtenMs}) is the one of the message being sent again, else
+   * the room's next (nextMeta).
+   */
+  async sealMessage(roomId, epoch, text, clientMsgId, meta) {
     const roomKey = await this.roomKey(roomId, epoch);
-    const m = encryptMessage({ roomId, epoch, senderId: this.id, signSk: this.keys.signSk, roomKey, text, clientMsgId });
+    meta ??= this.nextMeta(roomId);
+    const m = encryptMessage({
+      roomId, epoch, senderId: this.id, signSk: this.keys.signSk, roomKey, text, clientMsgId,
+      device: this.device, counter: meta.counter, writtenMs: meta.writtenMs,
+    });
     return { room_id: roomId, epoch, client_msg_id: b64(m.clientMsgId), ciphertext: b64(m.ciphertext), sig: b64(m.sig) };
   }
 
   /**
    * Encrypts, signs and sends text. On stale_epoch refreshes keys and
-   * re-encrypts; on rotate_required rotates first. Returns the reply
-   * {seq, sent_at, duplicate} plus the args sent.
+   * re-encrypts; on rotate_required rotates first; every attempt keeps the
+   * message's client_msg_id and counter. Returns the reply {seq, sent_at,
+   * duplicate} plus the args sent and the meta ({counter, writtenMs}) signed.
    */
   async sendText(roomId, text, { tries = 4 } = {}) {
     const st = this._room(roomId);
@@ -783,11 +924,12 @@ export class Client {
       epoch = await this.ensureEpoch(roomId);
     }
     const clientMsgId = sodium.randombytes_buf(16);
+    const meta = this.nextMeta(roomId);
     for (let attempt = 0; ; attempt++) {
-      const args = await this.sealMessage(roomId, epoch, text, clientMsgId);
+      const args = await this.sealMessage(roomId, epoch, text, clientMsgId, meta);
       try {
         const r = await this.request('send', args);
-        return { ...r, args };
+        return { ...r, args, meta };
       } catch (e) {
         if (attempt + 1 >= tries) throw e;
         if (e.code === 'rotate_required') epoch = await this.commitEpoch(roomId);
@@ -799,7 +941,10 @@ export class Client {
     }
   }
 
-  /** Verifies and decrypts a Message; returns the text (throws CryptoError). */
+  /**
+   * Verifies and decrypts a Message; returns {device, counter, written_ms,
+   * text} (throws CryptoError).
+   */
   async open(msg) {
     const sender = await this._pinned(msg.sender_id, msg.room_id);
     if (sender.username !== msg.sender) {

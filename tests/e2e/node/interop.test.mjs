@@ -1,8 +1,9 @@
 // interop.test.mjs - the JavaScript client of client.mjs (written from
 // docs/PROTOCOL.md alone) and the real C CLI as members of the same rooms of
 // a real ementord; then JS-to-JS messaging in full (epochs, sync replay and
-// live events, gaps, history, receipts, typing, removal and rotation) and
-// the refusals a manager meets on every messaging op.
+// live events, gaps, history, receipts, typing, removal and rotation),
+// the device id, counter and time a sender signs inside each message (the C
+// CLI's and JS's), and the refusals a manager meets on every messaging op.
 //
 // Run through tests/e2e/interop.sh, which sets up the people and rooms with
 // the C CLI and exports:
@@ -35,8 +36,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { requireEnv } from './lib.mjs';
 import {
-  Client, ProtocolError, CryptoError, ready, b64, unb64, fingerprint, verifyMessage, openMessage,
-  encryptMessage, sealRoomKey, commitSigned, safetyNumber, label, u64, agreementBytes, signAsEveryParty,
+  Client, ProtocolError, CryptoError, ready, b64, unb64, fingerprint, verifyMessage, openMessage, openRoomKey,
+  encryptMessage, sealRoomKey, commitSigned, commitVersion, safetyNumber, label, u32, u64, concat, messageAd,
+  agreementBytes, signAsEveryParty,
 } from './client.mjs';
 
 const env = (name) => requireEnv(name);
@@ -169,7 +171,7 @@ test('sync replays the message the C CLI sent; JS verifies the CLI\'s room key a
   // keys.get: the envelope the CLI sealed to us opens and its key_sig verifies (fetchKeys throws otherwise)
   const k = await js.fetchKeys(roomId);
   assert.ok(k.envelopes.some((e) => e.committer_id === cliMessage.sender_id));
-  assert.equal(await js.open(cliMessage), env('EMENTOR_INTEROP_CLI_TEXT'));
+  assert.equal((await js.open(cliMessage)).text, env('EMENTOR_INTEROP_CLI_TEXT'));
 });
 
 test('a tampered message fails signature verification (and is never decrypted)', async () => {
@@ -194,7 +196,7 @@ test('a tampered message fails signature verification (and is never decrypted)',
   // through the client: the first tampered one fails with bad_signature
   await assert.rejects(js.open(tampered[0]), (e) => e.code === 'bad_signature');
   // the untouched message still opens
-  assert.equal(openMessage(m, sender.signPk, key), env('EMENTOR_INTEROP_CLI_TEXT'));
+  assert.equal(openMessage(m, sender.signPk, key).text, env('EMENTOR_INTEROP_CLI_TEXT'));
 });
 
 test('JS sends to the CLI at the CLI\'s epoch, then commits an epoch of its own and sends again', async () => {
@@ -205,7 +207,7 @@ test('JS sends to the CLI at the CLI\'s epoch, then commits an epoch of its own 
   assert.equal(r1.args.epoch, before.epoch);
   // our own message comes back as a live message event, and opens
   const own = await js.waitMessage(roomId, r1.seq);
-  assert.equal(await js.open(own), env('EMENTOR_INTEROP_JS_TEXT'));
+  assert.equal((await js.open(own)).text, env('EMENTOR_INTEROP_JS_TEXT'));
 
   const epoch = await js.commitEpoch(roomId);
   assert.equal(epoch, before.epoch + 1);
@@ -216,7 +218,7 @@ test('JS sends to the CLI at the CLI\'s epoch, then commits an epoch of its own 
   assert.equal(r2.args.epoch, epoch);
   assert.equal(r2.seq, r1.seq + 1);
   const own2 = await js.waitMessage(roomId, r2.seq);
-  assert.equal(await js.open(own2), env('EMENTOR_INTEROP_JS_TEXT2'));
+  assert.equal((await js.open(own2)).text, env('EMENTOR_INTEROP_JS_TEXT2'));
 });
 
 test('a message the C CLI sends while JS is synced arrives live and opens', async () => {
@@ -226,7 +228,7 @@ test('a message the C CLI sends while JS is synced arrives live and opens', asyn
   await run(bin, ['--home', home, 'send', String(roomId), text], { env: process.env, timeout: 30000 });
   const m = await js.waitMessage(roomId, last + 1, 15000);
   assert.equal(m.sender, cliUser);
-  assert.equal(await js.open(m), text);
+  assert.equal((await js.open(m)).text, text);
   // the CLI sent at the epoch JS committed: it opened JS's envelope and checked its key_sig
   assert.equal(m.epoch, jsEpoch);
 });
@@ -244,7 +246,7 @@ test('CLI chat and read meet JS live: typing, messages and receipts both ways', 
   const typing = await js.nextEvent('typing', (d) => d.room_id === roomId, 15000);
   assert.deepEqual(typing, { room_id: roomId, user_id: sam, username: cliUser });
   const m = await js.waitMessage(roomId, last + 1, 15000);
-  assert.equal(await js.open(m), cliLine);
+  assert.equal((await js.open(m)).text, cliLine);
   // JS -> CLI: typing, a message and a receipt while the CLI lingers
   await js.typing(roomId);
   const r = await js.sendText(roomId, jsLine);
@@ -257,6 +259,41 @@ test('CLI chat and read meet JS live: typing, messages and receipts both ways', 
   await run(bin, ['--home', home, 'read', String(roomId)], { env: process.env, timeout: 30000 });
   const rc = await js.nextEvent('receipt', (d) => d.room_id === roomId && d.user_id === sam && d.seq === r2.seq, 15000);
   assert.equal(rc.username, cliUser);
+});
+
+test('every message of the C CLI opens in JS with one device and counters 1, 2, 3, ... in the order it wrote them', async () => {
+  const [bin, home] = env('EMENTOR_INTEROP_CLI').split(' ');
+  const sam = (await js.roomShow(roomId)).members.find((u) => u.username === cliUser).id;
+  const before = js.messages(roomId).filter((m) => m.sender_id === sam).length;
+  assert.ok(before >= 3, `the CLI wrote ${before} messages before this test`);
+  // three more, one after the other
+  const texts = [1, 2, 3].map((i) => `C counter check ${i} ${Date.now()}`);
+  let last = js._room(roomId).cursor;
+  for (const text of texts) {
+    const t0 = Date.now();
+    await run(bin, ['--home', home, 'send', String(roomId), text], { env: process.env, timeout: 30000 });
+    const m = await js.waitMessage(roomId, last + 1, 15000);
+    last = m.seq;
+    const opened = await js.open(m);
+    assert.equal(opened.text, text);
+    assert.ok(opened.written_ms >= t0 - 1000 && opened.written_ms <= Date.now() + 1000,
+      `written_ms ${opened.written_ms} is when the CLI ran (${t0}..${Date.now()})`);
+  }
+  const mine = js.messages(roomId).filter((m) => m.sender_id === sam);
+  const opened = [];
+  for (const m of mine) opened.push(await js.open(m));
+  assert.deepEqual(opened.map((o) => o.counter), Array.from({ length: mine.length }, (_, i) => i + 1),
+    'the C client\'s counter in this room: 1, 2, 3, ... in seq order');
+  assert.deepEqual(opened.slice(-3).map((o) => o.text), texts);
+  const device = Buffer.from(opened[0].device).toString('hex');
+  assert.match(device, /^[0-9a-f]{16}$/);
+  assert.notEqual(device, '0000000000000000');
+  assert.deepEqual(opened.map((o) => Buffer.from(o.device).toString('hex')), opened.map(() => device), 'one device, the CLI\'s home');
+  for (const [i, o] of opened.entries()) {
+    if (i > 0) assert.ok(o.written_ms >= opened[i - 1].written_ms, 'written in order');
+    const sent = Date.parse(mine[i].sent_at);
+    assert.ok(Math.abs(sent - o.written_ms) < 5 * 60 * 1000, `written_ms ${o.written_ms} vs sent_at ${mine[i].sent_at}`);
+  }
 });
 
 test('both sides compute the same safety number', async () => {
@@ -362,18 +399,24 @@ test('JS: send before any epoch is refused with rotate_required', async () => {
   })), 'rotate_required');
 });
 
-/** An epoch.commit of c to `members` (User objects) at `epoch`, optionally broken. */
-function commitArgs(c, members, epoch, { badSig = false } = {}) {
+/**
+ * An epoch.commit of c to `members` (User objects) at `epoch`, under the
+ * agreement version in force (agreement.show), optionally broken.
+ */
+async function commitArgs(c, members, epoch, { badSig = false } = {}) {
+  const version = commitVersion(await c.agreementShow(group));
   const roomKey = sodium.randombytes_buf(32);
   const envelopes = members.map((m) => ({
     recipient_id: m.id,
     sealed: sealRoomKey({
-      roomId: group, epoch, recipientId: m.id, recipientBoxPk: unb64(m.box_pk), committerId: c.id, committerSignSk: c.keys.signSk, roomKey,
+      roomId: group, epoch, recipientId: m.id, recipientBoxPk: unb64(m.box_pk), committerId: c.id, committerSignSk: c.keys.signSk,
+      agreementVersion: version, roomKey,
     }),
   }));
-  const signed = commitSigned(group, badSig ? epoch + 1 : epoch, c.id, envelopes);
+  const signed = commitSigned(group, badSig ? epoch + 1 : epoch, c.id, version, envelopes);
   return {
-    room_id: group, epoch, envelopes: envelopes.map((e) => ({ recipient_id: e.recipient_id, sealed: b64(e.sealed) })),
+    room_id: group, epoch, agreement_version: version,
+    envelopes: envelopes.map((e) => ({ recipient_id: e.recipient_id, sealed: b64(e.sealed) })),
     sig: b64(sodium.crypto_sign_detached(signed, c.keys.signSk)),
   };
 }
@@ -381,20 +424,22 @@ function commitArgs(c, members, epoch, { badSig = false } = {}) {
 test('JS: epoch.commit is refused with roster_mismatch, bad_signature and stale_epoch as documented', async () => {
   const c = people.jmentor;
   const room = await c.roomShow(group);
-  assert.equal(await codeOf(c.request('epoch.commit', commitArgs(c, room.members.slice(0, 2), 1))), 'roster_mismatch', 'a member left out');
-  assert.equal(await codeOf(c.request('epoch.commit', commitArgs(c, room.members, 1, { badSig: true }))), 'bad_signature');
-  assert.equal(await codeOf(c.request('epoch.commit', commitArgs(c, room.members, 2))), 'stale_epoch', 'skipping an epoch');
+  assert.equal(await codeOf(c.request('epoch.commit', await commitArgs(c, room.members.slice(0, 2), 1))), 'roster_mismatch', 'a member left out');
+  assert.equal(await codeOf(c.request('epoch.commit', await commitArgs(c, room.members, 1, { badSig: true }))), 'bad_signature');
+  assert.equal(await codeOf(c.request('epoch.commit', await commitArgs(c, room.members, 2))), 'stale_epoch', 'skipping an epoch');
   assert.equal((await c.roomShow(group)).epoch, 0, 'nothing changed');
 });
 
 test('JS: a commit moves the room to epoch 1; every member gets an epoch event whose key_sig verifies', async () => {
+  const active = (await people.jmentor.agreementShow(group)).active.version;
   const epoch = await people.jmentor.commitEpoch(group);
   assert.equal(epoch, 1);
   for (const who of ['jmentor', 'jmentee1', 'jmentee2']) {
     const c = people[who];
     const ev = await c.nextEvent('epoch', (d) => d.room_id === group && d.epoch === 1);
     assert.equal(ev.committer_id, people.jmentor.id);
-    assert.equal(unb64(ev.sealed).length, 152);
+    assert.equal(unb64(ev.sealed).length, 156);
+    assert.equal(ev.agreement_version, active, 'the epoch names the agreement version in force');
     await c.waitUntil(() => c._room(group).keys.has(1), 5000, 'the epoch key to be opened');
     assert.deepEqual(c._room(group).keys.get(1), people.jmentor._room(group).keys.get(1));
   }
@@ -405,7 +450,7 @@ test('JS: a commit moves the room to epoch 1; every member gets an epoch event w
 
 test('JS: the loser of a commit race (a second commit for the same epoch) gets stale_epoch', async () => {
   const room = await people.jmentee1.roomShow(group);
-  const again = commitArgs(people.jmentee1, room.members, 1);
+  const again = await commitArgs(people.jmentee1, room.members, 1);
   assert.equal(await codeOf(people.jmentee1.request('epoch.commit', again)), 'stale_epoch');
   assert.equal((await people.jmentee1.roomShow(group)).epoch, 1);
 });
@@ -426,7 +471,11 @@ test('JS: a message reaches every subscribed connection, the sender\'s included,
     assert.equal(m.ciphertext, r.args.ciphertext);
     assert.equal(m.sig, r.args.sig);
     assert.equal(m.sent_at, r.sent_at);
-    assert.equal(await x.open(m), text);
+    const opened = await x.open(m);
+    assert.equal(opened.text, text);
+    assert.deepEqual(opened.device, b.device, 'the sending device');
+    assert.equal(opened.counter, 1, 'the first message of this device in the room');
+    assert.equal(opened.written_ms, r.meta.writtenMs);
   }
   // the ciphertext is padded to 256-byte blocks: nonce + padded + tag
   assert.equal(unb64(r.args.ciphertext).length, 24 + 256 + 16);
@@ -437,13 +486,34 @@ test('JS: a resend with the same client_msg_id stores nothing new and answers du
   const r = await b.sendText(group, 'once only');
   const again = await b.request('send', r.args);
   assert.deepEqual(again, { seq: r.seq, sent_at: r.sent_at, duplicate: true });
-  // even re-encrypted (new nonce) under the same client_msg_id
-  const re = await b.sealMessage(group, 1, 'once only', unb64(r.args.client_msg_id));
+  // even re-encrypted (new nonce) under the same client_msg_id (and, as a resend, the same counter)
+  const re = await b.sealMessage(group, 1, 'once only', unb64(r.args.client_msg_id), r.meta);
   assert.notEqual(re.ciphertext, r.args.ciphertext);
   assert.equal((await b.request('send', re)).duplicate, true);
   await sleep(200);
   assert.equal((await b.roomShow(group)).last_seq, r.seq);
   assert.equal(b.messages(group).filter((m) => m.client_msg_id === r.args.client_msg_id).length, 1);
+});
+
+test('JS: one client instance is one device: its messages in a room count 1, 2, 3, ...; another instance is another device', async () => {
+  const [a, b] = ['jmentor', 'jmentee1'].map((w) => people[w]);
+  const sent = [];
+  for (const i of [1, 2, 3]) sent.push(await b.sendText(group, `counted ${i}`));
+  const first = sent[0].meta.counter;
+  assert.ok(first >= 2, 'b wrote in this room before');
+  assert.deepEqual(sent.map((r) => r.meta.counter), [first, first + 1, first + 2]);
+  for (const r of sent) {
+    const o = await a.open(await a.waitMessage(group, r.seq));
+    assert.deepEqual([o.counter, o.device, o.written_ms], [r.meta.counter, b.device, r.meta.writtenMs]);
+  }
+  // the same user on a new connection: a new device id, counting from 1
+  const other = await login(nameOf('jmentee1'));
+  const r = await other.sendText(group, 'from my other device');
+  const o = await a.open(await a.waitMessage(group, r.seq));
+  assert.equal(o.counter, 1);
+  assert.deepEqual(o.device, other.device);
+  assert.notDeepEqual(o.device, b.device);
+  other.close();
 });
 
 test('JS: send at another epoch than the room\'s is refused with stale_epoch', async () => {
@@ -460,7 +530,7 @@ test('JS: ciphertext and text bounds: 16,384 bytes of text fit, more is refused,
   const r = await b.sendText(group, big);
   assert.equal(unb64(r.args.ciphertext).length, 16680);
   const m = await people.jmentor.waitMessage(group, r.seq);
-  assert.equal(await people.jmentor.open(m), big);
+  assert.equal((await people.jmentor.open(m)).text, big);
   const args = await b.sealMessage(group, 1, 'short');
   args.ciphertext = b64(unb64(args.ciphertext).subarray(0, 295));
   assert.equal(await codeOf(b.request('send', args)), 'bad_encoding');
@@ -521,7 +591,7 @@ test('JS: a second device syncs with a cursor: replay after it in order, then sy
   assert.ok(dev.events.slice(0, syncedAt).filter((e) => e.ev === 'message').length === last - 1, 'replay before synced');
   const live = await people.jmentor.sendText(group, 'live after sync');
   const m = await dev.waitMessage(group, live.seq);
-  assert.equal(await dev.open(m), 'live after sync');
+  assert.equal((await dev.open(m)).text, 'live after sync');
 });
 
 test('JS: a gap in live messages is filled with history, never skipped', async () => {
@@ -533,7 +603,7 @@ test('JS: a gap in live messages is filled with history, never skipped', async (
   dev._room(group).cursor = 1;
   const live = await people.jmentee2.sendText(group, 'after a gap');
   const m = await dev.waitMessage(group, live.seq);
-  assert.equal(await dev.open(m), 'after a gap');
+  assert.equal((await dev.open(m)).text, 'after a gap');
   assert.ok(dev._room(group).gapFills >= 1, 'history was asked');
   assert.deepEqual(dev.messages(group).map((x) => x.seq), Array.from({ length: live.seq - 1 }, (_, i) => i + 2));
 });
@@ -555,7 +625,7 @@ test('JS: removing a member: room events, rotate_required, former_members whose 
   assert.match(room.former_members[0].removed_at, RFC3339_UTC);
   // the removed member's old messages still verify with the former member's key
   const old = (await a.history(group, removedSeq - 1, 1)).messages[0];
-  assert.equal(await a.open(old), 'written before I leave');
+  assert.equal((await a.open(old)).text, 'written before I leave');
 });
 
 test('JS: after a removal, send at the old epoch is rotate_required and a commit sealed to the former member is roster_mismatch', async () => {
@@ -564,7 +634,7 @@ test('JS: after a removal, send at the old epoch is rotate_required and a commit
   const stale = await a.sealMessage(group, room.epoch, 'not yet');
   assert.equal(await codeOf(a.request('send', stale)), 'rotate_required');
   assert.equal(await codeOf(a.request('epoch.commit',
-    commitArgs(a, [...room.members, room.former_members[0]], room.epoch + 1))), 'roster_mismatch');
+    await commitArgs(a, [...room.members, room.former_members[0]], room.epoch + 1))), 'roster_mismatch');
   assert.equal((await a.roomShow(group)).epoch, room.epoch, 'nothing changed');
 });
 
@@ -587,7 +657,7 @@ test('JS: the next epoch goes to the remaining members only; the removed member 
   assert.equal(epoch, before + 1);
   const r = await a.sendText(group, 'after the removal');
   assert.equal(r.args.epoch, epoch);
-  assert.equal(await c.open(await c.waitMessage(group, r.seq)), 'after the removal');
+  assert.equal((await c.open(await c.waitMessage(group, r.seq))).text, 'after the removal');
   await sleep(300);
   assert.equal(b.events.filter((e) => e.ev === 'epoch' && e.data.room_id === group && e.data.epoch === epoch).length, 0);
   assert.equal(b.events.filter((e) => e.ev === 'message' && e.data.room_id === group && e.data.seq === r.seq).length, 0);
@@ -610,22 +680,64 @@ test('JS: a member added later gets only the epochs sealed to them after joining
   const after = await d.request('keys.get', { room_id: group });
   assert.deepEqual(after.envelopes.map((e) => [e.epoch, e.committer_id]), [[epoch, d.id]]);
   const r = await people.jmentor.sendText(group, 'welcome');
-  assert.equal(await d.open(await d.waitMessage(group, r.seq)), 'welcome');
+  assert.equal((await d.open(await d.waitMessage(group, r.seq))).text, 'welcome');
   // an older message is not readable for the newcomer: no key for its epoch
   const first = (await d.history(group, 0, 1)).messages[0];
   await assert.rejects(d.open(first), (e) => e.code === 'no_key');
 });
 
-test('JS: the envelope and commit layouts are exactly as section 5.1 says', async () => {
+test('JS: the envelope, commit and message layouts are exactly as section 5.1 says', async () => {
   // a room key envelope built here opens with libsodium primitives directly
   const a = people.jmentor;
   const roomKey = sodium.randombytes_buf(32);
-  const sealed = sealRoomKey({ roomId: 7, epoch: 9, recipientId: a.id, recipientBoxPk: a.keys.boxPk, committerId: 42, committerSignSk: a.keys.signSk, roomKey });
+  const sealed = sealRoomKey({
+    roomId: 7, epoch: 9, recipientId: a.id, recipientBoxPk: a.keys.boxPk, committerId: 42, committerSignSk: a.keys.signSk,
+    agreementVersion: 3, roomKey,
+  });
+  assert.equal(sealed.length, 156);
   const plain = sodium.crypto_box_seal_open(sealed, a.keys.boxPk, a.keys.boxSk);
+  assert.equal(plain.length, 8 + 4 + 32 + 64);
   assert.deepEqual(plain.subarray(0, 8), u64(42));
-  assert.deepEqual(plain.subarray(8, 40), roomKey);
-  const signed = new Uint8Array([...label('ementor room key v1'), ...u64(7), ...u64(9), ...u64(a.id), ...u64(42), ...roomKey]);
-  assert.ok(sodium.crypto_sign_verify_detached(plain.subarray(40), signed, a.keys.signPk));
+  assert.deepEqual(plain.subarray(8, 12), u32(3));
+  assert.deepEqual(plain.subarray(12, 44), roomKey);
+  const signed = concat(label('ementor room key v2'), u64(7), u64(9), u64(a.id), u64(42), u32(3), roomKey);
+  assert.equal(label('ementor room key v2').at(-1), 0);
+  assert.ok(sodium.crypto_sign_verify_detached(plain.subarray(44), signed, a.keys.signPk));
+  // opening checks what the server lists with it: the agreement version and the committer
+  const open = (over) => openRoomKey({
+    sealed, roomId: 7, epoch: 9, myId: a.id, myBoxPk: a.keys.boxPk, myBoxSk: a.keys.boxSk, committerId: 42, agreementVersion: 3,
+    committerSignPk: a.keys.signPk, ...over,
+  });
+  assert.deepEqual(open({}), { roomKey, committerId: 42, agreementVersion: 3 });
+  assert.throws(() => open({ agreementVersion: 2 }), (e) => e instanceof CryptoError && e.code === 'bad_envelope');
+  assert.throws(() => open({ committerId: 43 }), (e) => e instanceof CryptoError && e.code === 'bad_envelope');
+  assert.throws(() => open({ epoch: 10 }), (e) => e instanceof CryptoError && e.code === 'bad_key_signature');
+  assert.throws(() => open({ committerSignPk: people.jmentee2.keys.signPk }), (e) => e.code === 'bad_key_signature');
+  // an envelope whose signature covers another version than the one inside it does not verify
+  const forged = sodium.crypto_box_seal(concat(u64(42), u32(4), roomKey, plain.subarray(44)), a.keys.boxPk);
+  assert.throws(() => openRoomKey({
+    sealed: forged, roomId: 7, epoch: 9, myId: a.id, myBoxPk: a.keys.boxPk, myBoxSk: a.keys.boxSk, committerId: 42, agreementVersion: 4,
+    committerSignPk: a.keys.signPk,
+  }), (e) => e.code === 'bad_key_signature');
+  // the commit bytes
+  const envelopes = [{ recipient_id: 5, sealed }, { recipient_id: 2, sealed: forged }];
+  assert.deepEqual(commitSigned(7, 9, 42, 3, envelopes), concat(label('ementor epoch commit v2'), u64(7), u64(9), u64(42), u32(3), u32(2),
+    u64(2), sodium.crypto_generichash(32, forged, null), u64(5), sodium.crypto_generichash(32, sealed, null)));
+  // a message body: device || u64 counter || u64 written_ms || text, padded to 256
+  const device = sodium.randombytes_buf(8);
+  const clientMsgId = sodium.randombytes_buf(16);
+  const m = encryptMessage({
+    roomId: 7, epoch: 9, senderId: a.id, signSk: a.keys.signSk, roomKey, text: 'layout', clientMsgId, device, counter: 5, writtenMs: 1234567890123,
+  });
+  const ad = messageAd(7, 9, a.id, clientMsgId);
+  assert.deepEqual(ad, concat(label('ementor message v2'), u64(7), u64(9), u64(a.id), clientMsgId));
+  const padded = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, m.ciphertext.subarray(24), ad, m.ciphertext.subarray(0, 24), roomKey);
+  assert.equal(padded.length, 256);
+  assert.deepEqual(sodium.unpad(padded, 256), concat(device, u64(5), u64(1234567890123), new TextEncoder().encode('layout')));
+  const msg = {
+    room_id: 7, epoch: 9, sender_id: a.id, seq: 1, client_msg_id: b64(clientMsgId), ciphertext: b64(m.ciphertext), sig: b64(m.sig),
+  };
+  assert.deepEqual(openMessage(msg, a.keys.signPk, roomKey), { device, counter: 5, written_ms: 1234567890123, text: 'layout' });
 });
 
 test('no client saw a reply to a request it did not make, or a background error', async () => {

@@ -4,7 +4,9 @@
 //
 //   node jsctl.mjs register --invite CODE --username NAME [--display-name NAME]
 //   node jsctl.mjs send --username NAME ROOM TEXT
-//   node jsctl.mjs read --username NAME ROOM        (one JSON line per message)
+//   node jsctl.mjs read --username NAME ROOM        (one JSON line per message: seq, epoch,
+//                                                   sender, sent_at, text, device (hex),
+//                                                   counter, written_ms, error)
 //   node jsctl.mjs sign --username NAME ROOM        (signs the room's agreement:
 //                                                   the pending version, else the active one)
 //   node jsctl.mjs agreement --username NAME ROOM   (agreement.show as JSON, after the
@@ -78,14 +80,18 @@ async function main() {
       } else {
         await c.sync();
         for (const m of c.messages(roomId)) {
-          let text = null;
+          let opened = null;
           let error = null;
           try {
-            text = await c.open(m);
+            opened = await c.open(m);
           } catch (e) {
             error = e.code ?? e.message;
           }
-          process.stdout.write(`${JSON.stringify({ seq: m.seq, epoch: m.epoch, sender: m.sender, sent_at: m.sent_at, text, error })}\n`);
+          process.stdout.write(`${JSON.stringify({
+            seq: m.seq, epoch: m.epoch, sender: m.sender, sent_at: m.sent_at, text: opened?.text ?? null,
+            device: opened ? Buffer.from(opened.device).toString('hex') : null, counter: opened?.counter ?? null,
+            written_ms: opened?.written_ms ?? null, error,
+          })}\n`);
         }
       }
     } else {

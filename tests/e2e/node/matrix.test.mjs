@@ -33,7 +33,8 @@ import { readFileSync } from 'node:fs';
 import { requireEnv } from './lib.mjs';
 import {
   Client, ProtocolError, ready, b64, unb64, deriveKeys, wrapKeys, KDF, agreementSignArgs, privacyArgs,
-  consentArgs, registrationArgs, sealRoomKey, commitSigned, encryptMessage, signAsEveryParty,
+  consentArgs, registrationArgs, sealRoomKey, commitSigned, commitVersion, encryptMessage, signAsEveryParty,
+  programmeSettingsArgs, verifyProgrammeSettings,
 } from './client.mjs';
 
 const sodium = await ready();
@@ -89,6 +90,12 @@ const AA = 'already_authenticated';
  * - a manager who is not a participant of a checkpoint (the initial meeting)
  *   may see it but not act on it: forbidden;
  * - room.list of a programme one does not manage answers ok with no rooms of it.
+ *
+ * programme.settings may be sent by the manager who created the programme
+ * alone. Programme A was created by a bootstrap manager (see the set-up), so
+ * mgrA, a manager of A who did not create it, gets not_found like mgrB (the
+ * server looks for "a programme you created and manage"); the creator's own
+ * request is checked in a test of its own below.
  */
 const EXPECT = {
   //                          mgrA         mentor       mentee       other        mgrB         anon
@@ -102,6 +109,7 @@ const EXPECT = {
   'programme.list':         ['ok',        'ok',        'ok',        'ok',        'ok',        NA],
   'programme.show':         ['ok',        'ok',        'ok',        'ok',        'not_found', NA],
   'programme.create':       ['ok',        'forbidden', 'forbidden', 'forbidden', 'ok',        NA],
+  'programme.settings':     ['not_found', 'forbidden', 'forbidden', 'forbidden', 'not_found', NA], // A's current setting
   'invite.create':          ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
   'invite.accept':          ['ok',        'ok',        'ok',        'ok',        'ok',        NA],
   'room.list':              ['ok',        'ok',        'ok',        'ok',        'ok',        NA],
@@ -250,6 +258,7 @@ test('set-up: programmes A and B, rooms R and R2 signed, an epoch and a message 
   // a bootstrap manager makes both programmes and hands each to its own manager
   await register(requireEnv('EMENTOR_TEST_INVITE_MATRIX'), 'boot', 'manager');
   const boot = await login(nameOf('boot'));
+  people.boot = boot; // the creator of programmes A and B
   const dates = { starts_on: day(0), ends_on: day(60) };
   ctx.progA = (await boot.request('programme.create', { name: `Matrix A ${stamp}`, ...dates })).programme.id;
   ctx.progB = (await boot.request('programme.create', { name: `Matrix B ${stamp}`, ...dates })).programme.id;
@@ -279,7 +288,7 @@ test('set-up: programmes A and B, rooms R and R2 signed, an epoch and a message 
   const sent = await people.mentee.sendText(ctx.room, PLAINTEXT);
   ctx.ciphertext = sent.args.ciphertext;
   ctx.sig = sent.args.sig;
-  assert.equal(await people.mentor.open(await people.mentor.waitMessage(ctx.room, sent.seq)), PLAINTEXT);
+  assert.equal((await people.mentor.open(await people.mentor.waitMessage(ctx.room, sent.seq))).text, PLAINTEXT);
 
   // room R2 of the same programme: `other` is its mentor
   const r2 = await mA.request('room.create', {
@@ -331,21 +340,27 @@ async function roomR() {
   return (await people.mentor.request('room.show', { room_id: ctx.room })).room;
 }
 
-/** epoch.commit args of caller c for R: a fresh key sealed to R's roster at the next epoch. */
+/**
+ * epoch.commit args of caller c for R: a fresh key sealed to R's roster at
+ * the next epoch, under the agreement version in force.
+ */
 async function commitArgs(c) {
   const room = await roomR();
   const epoch = room.epoch + 1;
+  const version = commitVersion(await people.mentor.request('agreement.show', { room_id: ctx.room }));
   const me = signer(c);
   const roomKey = sodium.randombytes_buf(32);
   const envelopes = room.members.filter((m) => m.roster).map((m) => ({
     recipient_id: m.id,
     sealed: sealRoomKey({
-      roomId: ctx.room, epoch, recipientId: m.id, recipientBoxPk: unb64(m.box_pk), committerId: me.id, committerSignSk: me.signSk, roomKey,
+      roomId: ctx.room, epoch, recipientId: m.id, recipientBoxPk: unb64(m.box_pk), committerId: me.id, committerSignSk: me.signSk,
+      agreementVersion: version, roomKey,
     }),
   }));
   return {
-    room_id: ctx.room, epoch, envelopes: envelopes.map((e) => ({ recipient_id: e.recipient_id, sealed: b64(e.sealed) })),
-    sig: b64(sodium.crypto_sign_detached(commitSigned(ctx.room, epoch, me.id, envelopes), me.signSk)),
+    room_id: ctx.room, epoch, agreement_version: version,
+    envelopes: envelopes.map((e) => ({ recipient_id: e.recipient_id, sealed: b64(e.sealed) })),
+    sig: b64(sodium.crypto_sign_detached(commitSigned(ctx.room, epoch, me.id, version, envelopes), me.signSk)),
   };
 }
 
@@ -389,6 +404,8 @@ const REQUESTS = {
   },
   'programme.show': { args: () => ({ programme_id: ctx.progA }) },
   'programme.create': { args: (who) => ({ name: `Matrix extra ${who} ${stamp}`, starts_on: day(0), ends_on: day(30) }) },
+  // each caller signs A's current setting (required) with its own key, as if it were the creator
+  'programme.settings': { args: (who, c) => programmeSettingsArgs(ctx.progA, signer(c).id, true, signer(c).signSk) },
   'invite.create': { args: () => ({ programme_id: ctx.progA, role: 'mentee' }) },
   'invite.accept': {
     run: async (who, c) => {
@@ -588,6 +605,24 @@ for (const [op, row] of Object.entries(EXPECT)) {
     assert.deepEqual(wrong, []);
   });
 }
+
+// --- programme.settings by the creator ------------------------------------------------
+
+test('programme.settings: the creator of A signs its setting; changing it now that A has rooms is bad_state', async () => {
+  const { boot, mgrA } = people;
+  const { programme } = await boot.request('programme.settings', programmeSettingsArgs(ctx.progA, boot.id, true, boot.keys.signSk));
+  assert.equal(programme.id, ctx.progA);
+  assert.equal(programme.created_by, boot.id);
+  assert.equal(programme.agreement_required, true);
+  assert.ok(verifyProgrammeSettings(programme, boot.keys.signPk), 'the stored signature verifies with the creator\'s key');
+  assert.equal(await boot.errorCode('programme.settings', programmeSettingsArgs(ctx.progA, boot.id, false, boot.keys.signSk)), 'bad_state');
+  // a manager of A who did not create it: even a signature by the creator's key is not theirs to send
+  assert.equal(await mgrA.errorCode('programme.settings', programmeSettingsArgs(ctx.progA, boot.id, true, boot.keys.signSk)), 'not_found');
+  const shown = (await mgrA.request('programme.show', { programme_id: ctx.progA })).programme;
+  assert.equal(shown.created_by, boot.id);
+  assert.equal(shown.settings_sig, programme.settings_sig);
+  assert.equal(shown.agreement_required, true);
+});
 
 // --- the audit in detail -----------------------------------------------------------
 
