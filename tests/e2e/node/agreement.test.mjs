@@ -265,7 +265,7 @@ function commitArgs(c, recipients, epoch, version) {
     recipient_id: m.id,
     sealed: sealRoomKey({
       roomId: group, epoch, recipientId: m.id, recipientBoxPk: unb64(m.box_pk), committerId: c.id, committerSignSk: c.keys.signSk,
-      agreementVersion: version, roomKey,
+      agreementVersion: version, roomKey, recipients: recipients.map((x) => x.id),
     }),
   }));
   return {
@@ -651,7 +651,7 @@ test('a programme without agreements: every member is on the roster, commits nam
     recipient_id: m.id,
     sealed: sealRoomKey({
       roomId: room.id, epoch: cur.epoch + 1, recipientId: m.id, recipientBoxPk: unb64(m.box_pk), committerId: mentor.id,
-      committerSignSk: mentor.keys.signSk, agreementVersion: 1, roomKey,
+      committerSignSk: mentor.keys.signSk, agreementVersion: 1, roomKey, recipients: cur.members.map((x) => x.id),
     }),
   }));
   assert.equal(await codeOf(mentor.request('epoch.commit', {

@@ -109,27 +109,43 @@ export class CryptoError extends Error {
 
 // --- section 5.1 byte layouts (pure functions) -----------------------------
 
+/** At most this many recipients per epoch; the list is always 6 u64 slots. */
+export const KEY_RECIPIENTS_MAX = 6;
+
+/** u32 n || 6 x u64 ids (ascending, zero after the n-th). */
+export function recipientList(recipients) {
+  const ids = [...recipients].sort((a, b) => a - b);
+  if (ids.length < 1 || ids.length > KEY_RECIPIENTS_MAX) throw new Error(`${ids.length} recipients`);
+  const slots = [];
+  for (let i = 0; i < KEY_RECIPIENTS_MAX; i++) slots.push(u64(i < ids.length ? ids[i] : 0));
+  return concat(u32(ids.length), ...slots);
+}
+
 /**
  * The bytes signed by key_sig of a room key envelope:
  * label || u64 room_id || u64 epoch || u64 recipient_id || u64 committer_id
- * || u32 agreement_version || room_key.
+ * || u32 agreement_version || recipients (u32 n || 6 x u64) || room_key.
  */
-export function roomKeySigned(roomId, epoch, recipientId, committerId, agreementVersion, roomKey) {
+export function roomKeySigned(roomId, epoch, recipientId, committerId, agreementVersion, roomKey, recipients) {
   return concat(label('ementor room key v2'), u64(roomId), u64(epoch), u64(recipientId), u64(committerId),
-    u32(agreementVersion), roomKey);
+    u32(agreementVersion), recipientList(recipients), roomKey);
 }
 
-export const SEALED_KEY_BYTES = 156;
+export const SEALED_KEY_BYTES = 208;
 
 /**
  * One envelope: crypto_box_seal(u64 committer_id || u32 agreement_version ||
- * room_key || key_sig, recipient box_pk): 156 bytes.
+ * recipients || room_key || key_sig, recipient box_pk): 208 bytes. `recipients`
+ * is every recipient of the epoch (default: just this one).
  */
-export function sealRoomKey({ roomId, epoch, recipientId, recipientBoxPk, committerId, committerSignSk, agreementVersion, roomKey }) {
+export function sealRoomKey({ roomId, epoch, recipientId, recipientBoxPk, committerId, committerSignSk, agreementVersion, roomKey, recipients }) {
   if (!Number.isInteger(agreementVersion) || agreementVersion < 0) throw new Error(`agreementVersion ${agreementVersion}`);
+  const list = recipients ?? [recipientId];
+  if (!list.includes(recipientId)) throw new Error(`recipient ${recipientId} is not in the list`);
   const keySig = sodium.crypto_sign_detached(
-    roomKeySigned(roomId, epoch, recipientId, committerId, agreementVersion, roomKey), committerSignSk);
-  const sealed = sodium.crypto_box_seal(concat(u64(committerId), u32(agreementVersion), roomKey, keySig), recipientBoxPk);
+    roomKeySigned(roomId, epoch, recipientId, committerId, agreementVersion, roomKey, list), committerSignSk);
+  const sealed = sodium.crypto_box_seal(
+    concat(u64(committerId), u32(agreementVersion), recipientList(list), roomKey, keySig), recipientBoxPk);
   if (sealed.length !== SEALED_KEY_BYTES) throw new Error(`sealed envelope is ${sealed.length} bytes, not ${SEALED_KEY_BYTES}`);
   return sealed;
 }
@@ -137,9 +153,10 @@ export function sealRoomKey({ roomId, epoch, recipientId, recipientBoxPk, commit
 /**
  * Opens an envelope sealed to me and checks it: the committer and the
  * agreement version inside must be the ones the server lists with it
- * (committerId, agreementVersion), and key_sig must verify with the
- * committer's pinned sign_pk. Returns {roomKey, committerId,
- * agreementVersion}; throws CryptoError otherwise.
+ * (committerId, agreementVersion), the recipient list must be 1..6 ascending
+ * ids with me among them, and key_sig must verify with the committer's
+ * pinned sign_pk. Returns {roomKey, committerId, agreementVersion,
+ * recipients}; throws CryptoError otherwise.
  */
 export function openRoomKey({ sealed, roomId, epoch, myId, myBoxPk, myBoxSk, committerId, agreementVersion, committerSignPk }) {
   let plain;
@@ -148,9 +165,22 @@ export function openRoomKey({ sealed, roomId, epoch, myId, myBoxPk, myBoxSk, com
   } catch (e) {
     throw new CryptoError('seal_open', `room ${roomId} epoch ${epoch}: the envelope does not open`);
   }
-  if (plain.length !== 8 + 4 + 32 + 64) throw new CryptoError('bad_envelope', `opened envelope is ${plain.length} bytes`);
+  const listBytes = 4 + 8 * KEY_RECIPIENTS_MAX;
+  if (plain.length !== 8 + 4 + listBytes + 32 + 64) throw new CryptoError('bad_envelope', `opened envelope is ${plain.length} bytes`);
+  const view = new DataView(plain.buffer, plain.byteOffset, plain.length);
   const innerCommitter = readU64(plain, 0);
-  const innerVersion = new DataView(plain.buffer, plain.byteOffset + 8, 4).getUint32(0, false);
+  const innerVersion = view.getUint32(8, false);
+  const n = view.getUint32(12, false);
+  const recipients = [];
+  for (let i = 0; i < KEY_RECIPIENTS_MAX; i++) {
+    const id = readU64(plain, 16 + 8 * i);
+    if (i < n) recipients.push(id);
+    else if (id !== 0) throw new CryptoError('bad_envelope', `recipient slot ${i} is not zero`);
+  }
+  if (n < 1 || n > KEY_RECIPIENTS_MAX || recipients.some((id, i) => id < 1 || (i && id <= recipients[i - 1]))) {
+    throw new CryptoError('bad_envelope', `room ${roomId} epoch ${epoch}: a malformed recipient list`);
+  }
+  if (!recipients.includes(myId)) throw new CryptoError('bad_envelope', `room ${roomId} epoch ${epoch}: I am not among its recipients`);
   if (committerId !== undefined && innerCommitter !== committerId) {
     throw new CryptoError('bad_envelope', `committer ${innerCommitter} inside, ${committerId} outside`);
   }
@@ -158,12 +188,12 @@ export function openRoomKey({ sealed, roomId, epoch, myId, myBoxPk, myBoxSk, com
     throw new CryptoError('bad_envelope',
       `room ${roomId} epoch ${epoch}: agreement version ${innerVersion} inside, ${agreementVersion} listed by the server`);
   }
-  const roomKey = plain.slice(12, 44);
-  const keySig = plain.slice(44, 108);
+  const roomKey = plain.slice(16 + listBytes - 4, 16 + listBytes - 4 + 32);
+  const keySig = plain.slice(16 + listBytes - 4 + 32, 16 + listBytes - 4 + 96);
   const ok = sodium.crypto_sign_verify_detached(
-    keySig, roomKeySigned(roomId, epoch, myId, innerCommitter, innerVersion, roomKey), committerSignPk);
+    keySig, roomKeySigned(roomId, epoch, myId, innerCommitter, innerVersion, roomKey, recipients), committerSignPk);
   if (!ok) throw new CryptoError('bad_key_signature', `room ${roomId} epoch ${epoch}: key_sig does not verify`);
-  return { roomKey, committerId: innerCommitter, agreementVersion: innerVersion };
+  return { roomKey, committerId: innerCommitter, agreementVersion: innerVersion, recipients };
 }
 
 /**
@@ -789,11 +819,13 @@ export class Client {
       const agreement = await this.agreementShow(roomId);
       const recipients = rosterRecipients(roomId, agreement, room, (id) => this.pins.get(id));
       const agreementVersion = commitVersion(agreement);
+      const ids = recipients.map((m) => m.id);
       const envelopes = recipients.map((m) => ({
         recipient_id: m.id,
         sealed: sealRoomKey({
           roomId, epoch, recipientId: m.id, recipientBoxPk: this.pins.get(m.id).boxPk,
           committerId: this.id, committerSignSk: this.keys.signSk, agreementVersion, roomKey,
+          recipients: ids,
         }),
       })).sort((a, b) => a.recipient_id - b.recipient_id);
       const sig = sodium.crypto_sign_detached(commitSigned(roomId, epoch, this.id, agreementVersion, envelopes), this.keys.signSk);

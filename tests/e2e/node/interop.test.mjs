@@ -410,7 +410,7 @@ async function commitArgs(c, members, epoch, { badSig = false } = {}) {
     recipient_id: m.id,
     sealed: sealRoomKey({
       roomId: group, epoch, recipientId: m.id, recipientBoxPk: unb64(m.box_pk), committerId: c.id, committerSignSk: c.keys.signSk,
-      agreementVersion: version, roomKey,
+      agreementVersion: version, roomKey, recipients: members.map((x) => x.id),
     }),
   }));
   const signed = commitSigned(group, badSig ? epoch + 1 : epoch, c.id, version, envelopes);
@@ -438,7 +438,7 @@ test('JS: a commit moves the room to epoch 1; every member gets an epoch event w
     const c = people[who];
     const ev = await c.nextEvent('epoch', (d) => d.room_id === group && d.epoch === 1);
     assert.equal(ev.committer_id, people.jmentor.id);
-    assert.equal(unb64(ev.sealed).length, 156);
+    assert.equal(unb64(ev.sealed).length, 208);
     assert.equal(ev.agreement_version, active, 'the epoch names the agreement version in force');
     await c.waitUntil(() => c._room(group).keys.has(1), 5000, 'the epoch key to be opened');
     assert.deepEqual(c._room(group).keys.get(1), people.jmentor._room(group).keys.get(1));
@@ -692,33 +692,44 @@ test('JS: the envelope, commit and message layouts are exactly as section 5.1 sa
   const roomKey = sodium.randombytes_buf(32);
   const sealed = sealRoomKey({
     roomId: 7, epoch: 9, recipientId: a.id, recipientBoxPk: a.keys.boxPk, committerId: 42, committerSignSk: a.keys.signSk,
-    agreementVersion: 3, roomKey,
+    agreementVersion: 3, roomKey, recipients: [a.id + 1000, a.id],
   });
-  assert.equal(sealed.length, 156);
+  assert.equal(sealed.length, 208);
   const plain = sodium.crypto_box_seal_open(sealed, a.keys.boxPk, a.keys.boxSk);
-  assert.equal(plain.length, 8 + 4 + 32 + 64);
+  assert.equal(plain.length, 8 + 4 + 4 + 6 * 8 + 32 + 64);
   assert.deepEqual(plain.subarray(0, 8), u64(42));
   assert.deepEqual(plain.subarray(8, 12), u32(3));
-  assert.deepEqual(plain.subarray(12, 44), roomKey);
-  const signed = concat(label('ementor room key v2'), u64(7), u64(9), u64(a.id), u64(42), u32(3), roomKey);
+  // the recipient list: n, then 6 slots ascending with zeros after the n-th
+  const list = concat(u32(2), u64(a.id), u64(a.id + 1000), u64(0), u64(0), u64(0), u64(0));
+  assert.deepEqual(plain.subarray(12, 64), list);
+  assert.deepEqual(plain.subarray(64, 96), roomKey);
+  const signed = concat(label('ementor room key v2'), u64(7), u64(9), u64(a.id), u64(42), u32(3), list, roomKey);
   assert.equal(label('ementor room key v2').at(-1), 0);
-  assert.ok(sodium.crypto_sign_verify_detached(plain.subarray(44), signed, a.keys.signPk));
+  assert.ok(sodium.crypto_sign_verify_detached(plain.subarray(96), signed, a.keys.signPk));
   // opening checks what the server lists with it: the agreement version and the committer
   const open = (over) => openRoomKey({
     sealed, roomId: 7, epoch: 9, myId: a.id, myBoxPk: a.keys.boxPk, myBoxSk: a.keys.boxSk, committerId: 42, agreementVersion: 3,
     committerSignPk: a.keys.signPk, ...over,
   });
-  assert.deepEqual(open({}), { roomKey, committerId: 42, agreementVersion: 3 });
+  assert.deepEqual(open({}), { roomKey, committerId: 42, agreementVersion: 3, recipients: [a.id, a.id + 1000] });
   assert.throws(() => open({ agreementVersion: 2 }), (e) => e instanceof CryptoError && e.code === 'bad_envelope');
   assert.throws(() => open({ committerId: 43 }), (e) => e instanceof CryptoError && e.code === 'bad_envelope');
   assert.throws(() => open({ epoch: 10 }), (e) => e instanceof CryptoError && e.code === 'bad_key_signature');
   assert.throws(() => open({ committerSignPk: people.jmentee2.keys.signPk }), (e) => e.code === 'bad_key_signature');
-  // an envelope whose signature covers another version than the one inside it does not verify
-  const forged = sodium.crypto_box_seal(concat(u64(42), u32(4), roomKey, plain.subarray(44)), a.keys.boxPk);
+  // an envelope whose signature covers another version, or another recipient list, than the one inside does not verify
+  const forged = sodium.crypto_box_seal(concat(u64(42), u32(4), list, roomKey, plain.subarray(96)), a.keys.boxPk);
   assert.throws(() => openRoomKey({
     sealed: forged, roomId: 7, epoch: 9, myId: a.id, myBoxPk: a.keys.boxPk, myBoxSk: a.keys.boxSk, committerId: 42, agreementVersion: 4,
     committerSignPk: a.keys.signPk,
   }), (e) => e.code === 'bad_key_signature');
+  const shorter = sodium.crypto_box_seal(
+    concat(u64(42), u32(3), u32(1), u64(a.id), u64(0), u64(0), u64(0), u64(0), u64(0), roomKey, plain.subarray(96)), a.keys.boxPk);
+  assert.throws(() => open({ sealed: shorter }), (e) => e.code === 'bad_key_signature');
+  // a list without me, or not ascending, is refused before any signature check
+  const notMe = sodium.crypto_box_seal(
+    concat(u64(42), u32(3), u32(1), u64(a.id + 1000), u64(0), u64(0), u64(0), u64(0), u64(0), roomKey, plain.subarray(96)),
+    a.keys.boxPk);
+  assert.throws(() => open({ sealed: notMe }), (e) => e.code === 'bad_envelope');
   // the commit bytes
   const envelopes = [{ recipient_id: 5, sealed }, { recipient_id: 2, sealed: forged }];
   assert.deepEqual(commitSigned(7, 9, 42, 3, envelopes), concat(label('ementor epoch commit v2'), u64(7), u64(9), u64(42), u32(3), u32(2),

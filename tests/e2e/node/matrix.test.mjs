@@ -354,7 +354,7 @@ async function commitArgs(c) {
     recipient_id: m.id,
     sealed: sealRoomKey({
       roomId: ctx.room, epoch, recipientId: m.id, recipientBoxPk: unb64(m.box_pk), committerId: me.id, committerSignSk: me.signSk,
-      agreementVersion: version, roomKey,
+      agreementVersion: version, roomKey, recipients: room.members.filter((x) => x.roster).map((x) => x.id),
     }),
   }));
   return {
