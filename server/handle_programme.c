@@ -131,10 +131,21 @@ int programme_settings_run(struct db_conn *c, struct db_job *job)
 	if (!(r = store_exec(c, &st_programme_own, &p, &err, NULL)))
 		return fail_db(c, job, err);
 	if (PQntuples(r) != 1) {
+		int manages;
+
+		PQclear(r);
+		/* another manager of it may see it: forbidden; anyone else: not_found */
+		if (!(r = store_exec(c, &st_programme_visible, &p, &err, NULL)))
+			return fail_db(c, job, err);
+		manages = PQntuples(r) == 1 && !strcmp(store_str(r, 0, PROGRAMME_NCOLS), "manager");
 		PQclear(r);
 		store_rollback(c);
-		return db_job_fail(job, EM_ERR_NOT_FOUND,
-		                   "no programme %lld that you created and manage", (long long)id);
+		return manages ? db_job_fail(job, EM_ERR_FORBIDDEN,
+		                             "only the manager who created programme %lld signs its "
+		                             "settings",
+		                             (long long)id)
+		               : db_job_fail(job, EM_ERR_NOT_FOUND,
+		                             "no programme %lld that you manage", (long long)id);
 	}
 	if (store_bool(r, 0, 1) && store_bool(r, 0, 0) != required) {
 		PQclear(r);

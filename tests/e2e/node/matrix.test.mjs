@@ -93,9 +93,9 @@ const AA = 'already_authenticated';
  *
  * programme.settings may be sent by the manager who created the programme
  * alone. Programme A was created by a bootstrap manager (see the set-up), so
- * mgrA, a manager of A who did not create it, gets not_found like mgrB (the
- * server looks for "a programme you created and manage"); the creator's own
- * request is checked in a test of its own below.
+ * mgrA, a manager of A who did not create it, may see A but not sign its
+ * settings: forbidden; mgrB, who may not see A, gets not_found; the creator's
+ * own request is checked in a test of its own below.
  */
 const EXPECT = {
   //                          mgrA         mentor       mentee       other        mgrB         anon
@@ -109,7 +109,7 @@ const EXPECT = {
   'programme.list':         ['ok',        'ok',        'ok',        'ok',        'ok',        NA],
   'programme.show':         ['ok',        'ok',        'ok',        'ok',        'not_found', NA],
   'programme.create':       ['ok',        'forbidden', 'forbidden', 'forbidden', 'ok',        NA],
-  'programme.settings':     ['not_found', 'forbidden', 'forbidden', 'forbidden', 'not_found', NA], // A's current setting
+  'programme.settings':     ['forbidden', 'forbidden', 'forbidden', 'forbidden', 'not_found', NA], // A's current setting
   'invite.create':          ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
   'invite.accept':          ['ok',        'ok',        'ok',        'ok',        'ok',        NA],
   'room.list':              ['ok',        'ok',        'ok',        'ok',        'ok',        NA],
@@ -617,7 +617,7 @@ test('programme.settings: the creator of A signs its setting; changing it now th
   assert.ok(verifyProgrammeSettings(programme, boot.keys.signPk), 'the stored signature verifies with the creator\'s key');
   assert.equal(await boot.errorCode('programme.settings', programmeSettingsArgs(ctx.progA, boot.id, false, boot.keys.signSk)), 'bad_state');
   // a manager of A who did not create it: even a signature by the creator's key is not theirs to send
-  assert.equal(await mgrA.errorCode('programme.settings', programmeSettingsArgs(ctx.progA, boot.id, true, boot.keys.signSk)), 'not_found');
+  assert.equal(await mgrA.errorCode('programme.settings', programmeSettingsArgs(ctx.progA, boot.id, true, boot.keys.signSk)), 'forbidden');
   const shown = (await mgrA.request('programme.show', { programme_id: ctx.progA })).programme;
   assert.equal(shown.created_by, boot.id);
   assert.equal(shown.settings_sig, programme.settings_sig);
