@@ -1252,6 +1252,84 @@ static void test_audit(void **state)
 	}
 }
 
+/*
+ * days_inactive at its lower boundary: a room made and a member added this
+ * very moment are 0 days inactive, never -1, and so is a room whose activity
+ * the database stamped a little ahead of the server's clock (another node's,
+ * or PostgreSQL's own on another host).
+ */
+static void test_audit_days_inactive(void **state)
+{
+	struct who mgr = {0}, mentor = {0}, mentee = {0}, mentor2 = {0}, mentee2 = {0};
+	struct db_job *job;
+	json_t *room, *member;
+	int64_t prog, now_room, ahead_room;
+	size_t i;
+	char sql[512];
+
+	(void)state;
+	make_user("manager", 0, NULL, "dimgr", &mgr);
+	prog = make_programme(&mgr, "Boundary");
+	make_user("mentor", prog, &mgr, "dimentor", &mentor);
+	make_user("mentee", prog, &mgr, "dimentee", &mentee);
+	make_user("mentor", prog, &mgr, "dimentor2", &mentor2);
+	make_user("mentee", prog, &mgr, "dimentee2", &mentee2);
+	job = run_op(room_create_run,
+	             json_pack("{sIssso}", "programme_id", (json_int_t)prog, "kind", "pair",
+	                       "members", member_list("dimentor", "dimentee", NULL)),
+	             &mgr);
+	now_room = room_id_of(job);
+	db_job_free(job);
+	job = run_op(room_create_run,
+	             json_pack("{sIssso}", "programme_id", (json_int_t)prog, "kind", "pair",
+	                       "members", member_list("dimentor2", "dimentee2", NULL)),
+	             &mgr);
+	ahead_room = room_id_of(job);
+	db_job_free(job);
+	/* the first room and its members: now, to the microsecond; the second: 1.5 s ahead */
+	snprintf(sql, sizeof(sql),
+	         "UPDATE rooms SET created_at = clock_timestamp() WHERE id = %lld; "
+	         "UPDATE room_members SET added_at = clock_timestamp() WHERE room_id = %lld; "
+	         "UPDATE rooms SET created_at = clock_timestamp() + interval '1.5 s' WHERE id = "
+	         "%lld; UPDATE room_members SET added_at = clock_timestamp() + interval '1.5 s' "
+	         "WHERE room_id = %lld",
+	         (long long)now_room, (long long)now_room, (long long)ahead_room,
+	         (long long)ahead_room);
+	sql_exec(sql);
+	job = run_op(audit_report_run, json_pack("{sI}", "programme_id", (json_int_t)prog), &mgr);
+	if (job->err)
+		fail_msg("audit: %s %s", em_err_code(job->err), job->message);
+	for (int k = 0; k < 2; k++) {
+		room = room_in_report(job->result, k ? ahead_room : now_room);
+		assert_non_null(room);
+		assert_int_equal(json_integer_value(json_object_get(room, "days_inactive")), 0);
+		assert_true(json_is_true(json_object_get(room, "active")));
+		assert_false(has_flag(room, "inactive"));
+		json_array_foreach(json_object_get(room, "members"), i, member)
+		{
+			assert_int_equal(
+			    json_integer_value(json_object_get(member, "days_inactive")), 0);
+		}
+		assert_int_equal(json_array_size(json_object_get(room, "members")), 2);
+	}
+	db_job_free(job);
+
+	/* one day ago to the second, by the database's clock: 1 day */
+	snprintf(sql, sizeof(sql),
+	         "UPDATE rooms SET created_at = clock_timestamp() - interval '1 day' WHERE id = "
+	         "%lld",
+	         (long long)now_room);
+	sql_exec(sql);
+	job = run_op(
+	    audit_report_run,
+	    json_pack("{sIsI}", "programme_id", (json_int_t)prog, "room_id", (json_int_t)now_room),
+	    &mgr);
+	assert_int_equal(job->err, EM_OK);
+	room = room_in_report(job->result, now_room);
+	assert_int_equal(json_integer_value(json_object_get(room, "days_inactive")), 1);
+	db_job_free(job);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1263,6 +1341,7 @@ int main(void)
 	    cmocka_unit_test(test_invite_accept),
 	    cmocka_unit_test(test_messaging),
 	    cmocka_unit_test(test_audit),
+	    cmocka_unit_test(test_audit_days_inactive),
 	    cmocka_unit_test(test_agreements),
 	};
 
