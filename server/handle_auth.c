@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sodium.h>
 
+#include "addr.h"
 #include "cluster.h"
 #include "em_crypto.h"
 #include "fanout.h"
@@ -377,7 +378,7 @@ static int open_session(struct db_conn *c, struct db_job *job, int64_t user_id, 
 
 int auth_login_run(struct db_conn *c, struct db_job *job)
 {
-	char username[EM_USERNAME_MAX + 1], token[48] = "", expires_at[40];
+	char username[EM_USERNAME_MAX + 1], token[48] = "", expires_at[40], addr[ADDR_KEY_MAX];
 	unsigned char auth_key[32], stored[32], backup[EM_KEY_BACKUP_BYTES];
 	/* compared against when the user does not exist, so timing does not tell */
 	static const unsigned char dummy[32];
@@ -388,11 +389,12 @@ int auth_login_run(struct db_conn *c, struct db_job *job)
 
 	folded_username(job, username);
 	job_bin(job, "auth_key", auth_key, sizeof(auth_key));
+	addr_key(job->addr, addr, sizeof(addr));
 	if ((err = store_begin(c))) {
 		err = fail_db(c, job, err);
 		goto out;
 	}
-	if ((err = login_gate(c, job, username, job->addr)))
+	if ((err = login_gate(c, job, username, addr)))
 		goto out;
 	params_text(&p, username);
 	r = store_exec(c, &st_login_user, &p, &err, NULL);
@@ -403,7 +405,7 @@ int auth_login_run(struct db_conn *c, struct db_job *job)
 	found = PQntuples(r) == 1 && store_bytea(r, 0, USER_NCOLS, stored, 32) == 32 &&
 	        store_bytea(r, 0, USER_NCOLS + 1, backup, sizeof(backup)) == EM_KEY_BACKUP_BYTES;
 	ok = auth_key_matches(auth_key, found ? stored : dummy) && found;
-	if ((err = record_attempt(c, username, job->addr, ok))) {
+	if ((err = record_attempt(c, username, addr, ok))) {
 		err = fail_db(c, job, err);
 		goto out;
 	}
@@ -610,6 +612,7 @@ int auth_passwd_run(struct db_conn *c, struct db_job *job)
 {
 	unsigned char auth_key[32], new_key[32], new_hash[32], stored[32], salt[16],
 	    backup[EM_KEY_BACKUP_BYTES];
+	char addr[ADDR_KEY_MAX];
 	struct params p = {0};
 	PGresult *r;
 	int err, ok;
@@ -625,7 +628,8 @@ int auth_passwd_run(struct db_conn *c, struct db_job *job)
 	if ((err = store_begin(c)))
 		goto fail;
 	/* a stolen session must not become a password-guessing oracle */
-	if ((err = login_gate(c, job, job->username, job->addr))) {
+	addr_key(job->addr, addr, sizeof(addr));
+	if ((err = login_gate(c, job, job->username, addr))) {
 		sodium_memzero(auth_key, sizeof(auth_key));
 		return err;
 	}
@@ -638,8 +642,7 @@ int auth_passwd_run(struct db_conn *c, struct db_job *job)
 	PQclear(r);
 	sodium_memzero(auth_key, sizeof(auth_key));
 	if (!ok) {
-		if ((err = record_attempt(c, job->username, job->addr, 0)) ||
-		    (err = store_commit(c)))
+		if ((err = record_attempt(c, job->username, addr, 0)) || (err = store_commit(c)))
 			goto fail;
 		return db_job_fail(job, EM_ERR_BAD_CREDENTIALS, "the current password is wrong");
 	}

@@ -49,6 +49,9 @@ static const struct {
     [M_SESSIONS_ENDED] = {"ementord_sessions_ended_total",
                           "Connections closed by the session sweep: their session was revoked, "
                           "expired or erased."},
+    [M_HTTP_FEEDS_LIMITED] = {"ementord_http_feeds_limited_total",
+                              "Calendar feed requests answered 429: their address already "
+                              "waited on its share of feeds."},
 };
 
 static atomic_ullong counters[M__COUNTERS];
