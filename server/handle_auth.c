@@ -480,7 +480,7 @@ void auth_login_done(struct session *s, struct db_job *job)
 {
 	fanout_user_remove(s);
 	metrics_add(M_LOGINS, 1);
-	s->authenticated = 1;
+	session_set_authenticated(s, 1);
 	s->user_id = job->out_user_id;
 	s->session_id = job->out_session_id;
 	snprintf(s->role, sizeof(s->role), "%s", job->out_role);
@@ -567,7 +567,7 @@ void auth_logout_done(struct session *s, struct db_job *job)
 	(void)job;
 	fanout_forget(s); /* no more events for the user who left */
 	s->synced = 0;
-	s->authenticated = 0;
+	session_set_authenticated(s, 0);
 	s->user_id = 0;
 	s->session_id = 0;
 	s->role[0] = '\0';

@@ -22,6 +22,7 @@
 #include "ledger.h"
 #include "migrate.h"
 #include "server.h"
+#include "session.h"
 #include "store.h"
 #include "ws.h"
 
@@ -376,6 +377,7 @@ static void reload(void)
 	server.cfg.auth_timeout_s = n->auth_timeout_s;
 	server.cfg.max_inflight = n->max_inflight;
 	server.cfg.out_queue_kib = n->out_queue_kib;
+	server.cfg.preauth_memory_mib = n->preauth_memory_mib;
 	memcpy(server.cfg.log_level, n->log_level, sizeof(n->log_level));
 	memcpy(server.cfg.log_format, n->log_format, sizeof(n->log_format));
 	log_set_json(!strcmp(server.cfg.log_format, "json"));
@@ -526,6 +528,7 @@ int main(int argc, char **argv)
 	log_set_level(level);
 	log_set_json(!strcmp(server.cfg.log_format, "json"));
 	log_hook_lws();
+	session_mem_init();
 	if (em_crypto_init()) {
 		log_error("libsodium failed to initialise");
 		return 1;
