@@ -143,7 +143,7 @@ static void reply_error(struct session *s, int64_t id, int err, const char *msg,
 /*
  * Requests beyond --max-inflight wait in the session, in arrival order, up to
  * HELD_MAX_BYTES of parsed requests (what jansson allocated for them, not the
- * frames' bytes: small requests take ten times their size parsed); past that
+ * frames' bytes: a small request takes 20 to 40 times its size parsed); past that
  * the client is told `busy`. (lws 4.1.6's lws_rx_flow_control() spins the
  * service loop on TLS connections with buffered input, so back-pressure is
  * applied here instead.) Before login a connection may have at most

@@ -56,8 +56,9 @@ static const struct {
                             "Connections closed (1008) for sending more requests before login "
                             "than may wait."},
     [M_PREAUTH_OVERLOADED] = {"ementord_preauth_memory_closed_total",
-                              "Connections not logged in closed (1013) because the memory held "
-                              "for such connections reached --preauth-memory."},
+                              "Connections not logged in closed (1013), or handshakes refused, "
+                              "because the memory held for such connections reached "
+                              "--preauth-memory."},
 };
 
 static atomic_ullong counters[M__COUNTERS];

@@ -311,10 +311,27 @@ void session_free_buffers(struct session *s)
 	s->rx_len = 0;
 }
 
+void session_note_overloaded(const char *what, const struct session *s)
+{
+	static int64_t last_ms;
+	static unsigned quiet; /* events since the last line */
+	int64_t now = server_now_ms();
+
+	metrics_add(M_PREAUTH_OVERLOADED, 1);
+	/* a flood must not flood the log too: one line a second at most */
+	if (now - last_ms < 1000) {
+		quiet++;
+		return;
+	}
+	log_warn("ws %s: memory for connections not logged in is full addr=%s preauth_bytes=%zu "
+	         "cap_mib=%d unlogged_since_last=%u",
+	         what, s ? s->addr : "-", preauth_bytes, server.cfg.preauth_memory_mib, quiet);
+	last_ms = now;
+	quiet = 0;
+}
+
 void session_close_overloaded(struct session *s)
 {
-	log_warn("ws closed to free memory addr=%s held_bytes=%zu preauth_bytes=%zu", s->addr,
-	         s->mem, preauth_bytes);
-	metrics_add(M_PREAUTH_OVERLOADED, 1);
+	session_note_overloaded("closed a connection (1013)", s);
 	session_close(s, SESSION_CLOSE_TRY_AGAIN, "server_busy");
 }

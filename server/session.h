@@ -84,6 +84,8 @@ size_t session_all_bytes(void);
 void session_mem_tick(void);
 /* Closes a connection whose charge failed (1013, its queued output dropped). */
 void session_close_overloaded(struct session *s);
+/* Counts a connection closed or refused for --preauth-memory; logs one line a second at most. */
+void session_note_overloaded(const char *what, const struct session *s);
 /*
  * Main thread, at start: jansson allocates through a counter, so that a
  * request's parsed size is known. session_json_allocated() is the count of

@@ -135,8 +135,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			return -1; /* restarting: connect to another node or again shortly */
 		if (session_preauth_bytes() >=
 		    (size_t)server.cfg.preauth_memory_mib * 1024 * 1024) {
-			log_warn("ws refused a connection: memory for connections not logged in "
-			         "is full");
+			session_note_overloaded("refused a handshake", NULL);
 			return -1;
 		}
 		return origin_allowed(wsi) ? 0 : -1;
