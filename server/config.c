@@ -61,6 +61,9 @@ static const struct opt opts[] = {
      "requests in flight per connection before input pauses (default 32)"},
     {"out-queue", OT_INT, I(out_queue_kib), 64, 1048576,
      "KiB of queued output per connection before it is closed as a slow consumer (default 1024)"},
+    {"preauth-memory", OT_INT, I(preauth_memory_mib), 1, 65536,
+     "MiB held for all connections not logged in (their requests and output); past it they "
+     "are closed with 1013 and new ones refused (default 64)"},
     {"rotate-messages", OT_INT, I(rotate_messages), 1, 1000000000,
      "messages per room key epoch before clients must rotate (default 100)"},
     {"rotate-days", OT_INT, I(rotate_days), 1, 365,
@@ -114,6 +117,7 @@ void config_defaults(struct config *cfg)
 	cfg->invite_ttl_days = 7;
 	cfg->max_inflight = 32;
 	cfg->out_queue_kib = 1024;
+	cfg->preauth_memory_mib = 64;
 	cfg->rotate_messages = 100;
 	cfg->rotate_days = 7;
 	cfg->batch_max = 256;

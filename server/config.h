@@ -25,14 +25,15 @@ struct config {
 	int session_ttl_days;
 	int invite_ttl_days; /* default expiry of operator invites */
 	int no_migrate;
-	int max_inflight;     /* requests in flight per connection */
-	int out_queue_kib;    /* queued output per connection before the slow consumer is closed */
-	int rotate_messages;  /* messages per key epoch */
-	int rotate_days;      /* days per key epoch */
-	int batch_max;        /* messages per group commit */
-	int batch_wait_us;    /* how long a short batch waits to fill */
-	char public_url[256]; /* base URL for calendar feed links; "" = https://localhost:PORT */
-	char reminders[64];   /* minutes before a meeting, comma-separated */
+	int max_inflight;  /* requests in flight per connection */
+	int out_queue_kib; /* queued output per connection before the slow consumer is closed */
+	int preauth_memory_mib; /* memory held for connections not logged in, all together */
+	int rotate_messages;    /* messages per key epoch */
+	int rotate_days;        /* days per key epoch */
+	int batch_max;          /* messages per group commit */
+	int batch_wait_us;      /* how long a short batch waits to fill */
+	char public_url[256];   /* base URL for calendar feed links; "" = https://localhost:PORT */
+	char reminders[64];     /* minutes before a meeting, comma-separated */
 	int remind_minutes[CONFIG_MAX_REMINDERS];
 	int n_remind;
 	int scheduler_interval_s; /* how often due reminders are looked for */

@@ -143,11 +143,16 @@ static void reply_error(struct session *s, int64_t id, int err, const char *msg,
 
 /*
  * Requests beyond --max-inflight wait in the session, in arrival order, up to
- * HELD_MAX_BYTES of frames; past that the client is told `busy`. (lws 4.1.6's
- * lws_rx_flow_control() spins the service loop on TLS connections with
- * buffered input, so back-pressure is applied here instead.)
+ * HELD_MAX_BYTES of parsed requests (what jansson allocated for them, not the
+ * frames' bytes: a small request takes 20 to 40 times its size parsed); past that
+ * the client is told `busy`. (lws 4.1.6's lws_rx_flow_control() spins the
+ * service loop on TLS connections with buffered input, so back-pressure is
+ * applied here instead.) Before login a connection may have at most
+ * PREAUTH_PIPELINE requests in flight and waiting together; one more closes
+ * it (1008): logging in takes two requests one after the other.
  */
-#define HELD_MAX_BYTES (1024 * 1024)
+#define HELD_MAX_BYTES   (1024 * 1024)
+#define PREAUTH_PIPELINE 8
 
 struct held_req {
 	struct held_req *next;
@@ -157,12 +162,22 @@ struct held_req {
 
 static void dispatch_now(struct session *s, struct em_request *req);
 
+/* 0: held; -1: over the connection's cap (busy); -2: over --preauth-memory (closed). */
 static int hold(struct session *s, struct em_request *req, size_t bytes)
 {
 	struct held_req *h;
 
-	if (s->held_bytes + bytes > HELD_MAX_BYTES || !(h = calloc(1, sizeof(*h))))
+	bytes += sizeof(*h) + 16;
+	if (s->held_bytes + bytes > HELD_MAX_BYTES)
 		return -1;
+	if (session_mem_charge(s, bytes)) {
+		session_close_overloaded(s);
+		return -2;
+	}
+	if (!(h = calloc(1, sizeof(*h)))) {
+		session_mem_release(s, bytes);
+		return -1;
+	}
 	h->req = *req;
 	h->bytes = bytes;
 	req->args = NULL; /* the held copy owns them now */
@@ -172,6 +187,7 @@ static int hold(struct session *s, struct em_request *req, size_t bytes)
 		s->held_head = h;
 	s->held_tail = h;
 	s->held_bytes += bytes;
+	s->held_n++;
 	return 0;
 }
 
@@ -185,6 +201,8 @@ static void release_held(struct session *s)
 		if (!s->held_head)
 			s->held_tail = NULL;
 		s->held_bytes -= h->bytes;
+		s->held_n--;
+		session_mem_release(s, h->bytes);
 		dispatch_now(s, &h->req);
 		free(h);
 	}
@@ -196,11 +214,13 @@ void dispatch_free_held(struct session *s)
 		struct held_req *h = s->held_head;
 
 		s->held_head = h->next;
+		session_mem_release(s, h->bytes);
 		em_request_clear(&h->req);
 		free(h);
 	}
 	s->held_tail = NULL;
 	s->held_bytes = 0;
+	s->held_n = 0;
 }
 
 /* Fills the job's identity from the session and hands it to the workers. */
@@ -230,13 +250,24 @@ void dispatch_request(struct session *s, struct em_request *req, size_t bytes)
 		em_request_clear(req);
 		return;
 	}
+	if (!s->authenticated && s->inflight + s->held_n >= PREAUTH_PIPELINE) {
+		log_info("ws closed: %d requests waiting before login addr=%s",
+		         s->inflight + s->held_n, s->addr);
+		metrics_add(M_PREAUTH_PIPELINE, 1);
+		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		              "too many requests before login");
+		em_request_clear(req);
+		return;
+	}
 	if ((s->held_head || s->inflight >= server.cfg.max_inflight) && req->op != EM_OP_PING) {
-		if (hold(s, req, bytes)) {
+		int rc = hold(s, req, bytes);
+
+		if (rc == -1)
 			reply_error(s, req->id, EM_ERR_BUSY,
 			            "too many requests in flight on this connection; slow down",
 			            200);
+		if (rc)
 			em_request_clear(req);
-		}
 		return;
 	}
 	dispatch_now(s, req);

@@ -10,8 +10,9 @@
 #include "session.h"
 
 /*
- * Answers or submits one request (`bytes`: its frame size). Takes ownership of
- * req->args. Beyond --max-inflight, requests wait in the session in order.
+ * Answers or submits one request (`bytes`: its parsed size). Takes ownership of
+ * req->args. Beyond --max-inflight, requests wait in the session in order;
+ * before login, more than a few waiting close the connection (1008).
  */
 void dispatch_request(struct session *s, struct em_request *req, size_t bytes);
 /* Frees requests still waiting (at close). */

@@ -65,9 +65,9 @@ static const struct stmt st_has_role = {
 static const struct stmt st_set_role = {"audit_set_role", "SET LOCAL ROLE ementor_audit"};
 static const struct stmt st_reset_role = {"audit_reset_role", "RESET ROLE"};
 
-static const struct stmt st_report = {
-    "audit_report",
-    "SELECT audit_report($1, NULLIF($2::bigint, 0), to_timestamp($3::bigint), $4, $5)::text"};
+static const struct stmt st_report = {"audit_report",
+                                      "SELECT audit_report($1, NULLIF($2::bigint, 0), "
+                                      "to_timestamp($3::bigint / 1000.0), $4, $5)::text"};
 
 static const struct stmt st_log = {
     "audit_log",
@@ -165,7 +165,8 @@ int audit_report_run(struct db_conn *c, struct db_job *job)
 	PQclear(r);
 	params_int(&p, pid);
 	params_int(&p, room);
-	params_int(&p, server_clock_s());
+	/* milliseconds: a whole second would put "now" before this second's activity */
+	params_int(&p, server_now_ms() + server.cfg.clock_offset_s * 1000LL);
 	params_int(&p, job_int(job, "offset", 0));
 	params_int(&p, job_int(job, "limit", REPORT_ROOMS_MAX));
 	if (!(r = store_exec(c, &st_report, &p, &err, NULL)))

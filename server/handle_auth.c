@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sodium.h>
 
+#include "addr.h"
 #include "cluster.h"
 #include "em_crypto.h"
 #include "fanout.h"
@@ -24,9 +25,24 @@
 #include "server.h"
 #include "store.h"
 
+/*
+ * Login limits (docs/SECURITY.md). Failures in the last LOGIN_WINDOW count:
+ * LOGIN_MAX_PER_PAIR per address and account, LOGIN_MAX_PER_ADDR per address;
+ * from LOGIN_ACCOUNT_FREE failures on an account from anywhere, each attempt
+ * from an address the account has not logged in from within
+ * LOGIN_KNOWN_ADDR waits 2^(failures - LOGIN_ACCOUNT_FREE) s, at most
+ * LOGIN_DELAY_MAX_S, after the account's last failure: a delay, never a
+ * lockout, so a stranger cannot keep the owner out.
+ */
 #define LOGIN_WINDOW       "15 minutes"
-#define LOGIN_MAX_PER_USER 10
+#define LOGIN_KNOWN_ADDR   "30 days"
+#define LOGIN_MAX_PER_PAIR 10
 #define LOGIN_MAX_PER_ADDR 50
+#define LOGIN_ACCOUNT_FREE 10
+#define LOGIN_DELAY_MAX_S  "60"
+/* advisory lock classes (two-key form): attempts on one account, from one address */
+#define LOGIN_LOCK_ACCOUNT "7312"
+#define LOGIN_LOCK_ADDR    "7313"
 
 static const struct stmt st_kdf_params = {
     "auth_kdf_params",
@@ -39,15 +55,42 @@ static const struct stmt st_user_insert = {
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
     "RETURNING id, username, display_name, role, sign_pk, box_pk"};
 
+/*
+ * Taken before the limits are read and held until the attempt is recorded
+ * (one transaction), so parallel attempts on one account or from one
+ * address are counted one after the other. Account first, then address:
+ * one order everywhere, no deadlock.
+ */
+static const struct stmt st_login_lock_account = {"auth_login_lock_account",
+                                                  "SELECT pg_advisory_xact_lock(" LOGIN_LOCK_ACCOUNT
+                                                  ", hashtext($1))"};
+
+static const struct stmt st_login_lock_addr = {
+    "auth_login_lock_addr", "SELECT pg_advisory_xact_lock(" LOGIN_LOCK_ADDR ", hashtext($1))"};
+
+#define MS_UNTIL(t) "COALESCE(ceil(extract(epoch FROM " t " - now()) * 1000), 0)::bigint"
+
+/* $1 username, $2 address, $3 LOGIN_ACCOUNT_FREE -> failures per pair, address, account; ms until
+ * each allows another attempt; whether the account logged in from this address lately */
 static const struct stmt st_login_limits = {
     "auth_login_limits",
-    "SELECT count(*) FILTER (WHERE username = $1), count(*) FILTER (WHERE addr = $2), "
-    "COALESCE(ceil(extract(epoch FROM min(at) FILTER (WHERE username = $1) + "
-    "interval '" LOGIN_WINDOW "' - now()) * 1000), 0)::bigint, "
-    "COALESCE(ceil(extract(epoch FROM min(at) FILTER (WHERE addr = $2) + "
-    "interval '" LOGIN_WINDOW "' - now()) * 1000), 0)::bigint "
-    "FROM login_attempts WHERE NOT ok AND at > now() - interval '" LOGIN_WINDOW "' "
-    "AND (username = $1 OR addr = $2)"};
+    "WITH f AS (SELECT username = $1 AS u, addr = $2 AS a, at FROM login_attempts "
+    "WHERE NOT ok AND at > now() - interval '" LOGIN_WINDOW "' AND (username = $1 OR addr = $2)), "
+    "s AS (SELECT count(*) FILTER (WHERE u AND a) AS pair_n, "
+    "min(at) FILTER (WHERE u AND a) AS pair_first, count(*) FILTER (WHERE a) AS addr_n, "
+    "min(at) FILTER (WHERE a) AS addr_first, count(*) FILTER (WHERE u) AS user_n, "
+    "max(at) FILTER (WHERE u) AS user_last FROM f) "
+    "SELECT pair_n, addr_n, user_n, " MS_UNTIL(
+        "pair_first + interval '" LOGIN_WINDOW
+        "'") ", " MS_UNTIL("addr_first + interval '" LOGIN_WINDOW
+                           "'") ", " MS_UNTIL("user_last + LEAST(" LOGIN_DELAY_MAX_S
+                                              ", power(2, LEAST(user_n - $3, 6))) * "
+                                              "interval '1 s'") ", "
+                                                                "EXISTS (SELECT 1 FROM "
+                                                                "login_attempts WHERE ok AND "
+                                                                "username = $1 AND addr = $2 "
+                                                                "AND at > now() - interval "
+                                                                "'" LOGIN_KNOWN_ADDR "') FROM s"};
 
 static const struct stmt st_login_user = {
     "auth_login_user",
@@ -57,9 +100,11 @@ static const struct stmt st_login_user = {
 static const struct stmt st_login_record = {
     "auth_login_record", "INSERT INTO login_attempts (username, addr, ok) VALUES ($1, $2, $3)"};
 
+/* after a success: failures that no longer count, successes too old to make an address known */
 static const struct stmt st_login_forget = {
     "auth_login_forget",
-    "DELETE FROM login_attempts WHERE username = $1 AND at < now() - interval '" LOGIN_WINDOW "'"};
+    "DELETE FROM login_attempts WHERE username = $1 AND ((NOT ok AND at < "
+    "now() - interval '" LOGIN_WINDOW "') OR at < now() - interval '" LOGIN_KNOWN_ADDR "')"};
 
 static const struct stmt st_session_insert = {
     "auth_session_insert", "INSERT INTO sessions (user_id, token_hash, expires_at) "
@@ -221,38 +266,57 @@ int auth_register_run(struct db_conn *c, struct db_job *job)
 }
 
 /*
- * Checks the login rate limits for a username and an address. Returns EM_OK,
- * or fails the job with rate_limited (and a retry hint) or a DB error.
+ * Inside the caller's transaction: locks the account and the address, then
+ * checks the login limits. Returns EM_OK (the locks stay held until the
+ * caller commits or rolls back, so record the attempt in between), or rolls
+ * back and fails the job with rate_limited (and retry_after_ms) or a DB error.
  */
-static int check_login_limits(struct db_conn *c, struct db_job *job, const char *username,
-                              const char *addr)
+static int login_gate(struct db_conn *c, struct db_job *job, const char *username, const char *addr)
 {
 	struct params p = {0};
 	PGresult *r;
+	int64_t retry = 0;
+	const char *which = NULL;
 	int err;
 
 	params_text(&p, username);
-	params_text(&p, addr);
-	r = store_exec(c, &st_login_limits, &p, &err, NULL);
-	if (!r)
+	if (!(r = store_exec(c, &st_login_lock_account, &p, &err, NULL)))
 		return fail_db(c, job, err);
-	err = EM_OK;
-	if (store_int(r, 0, 0) >= LOGIN_MAX_PER_USER) {
-		job->retry_after_ms = store_int(r, 0, 2);
-		err = EM_ERR_RATE_LIMITED;
-	} else if (store_int(r, 0, 1) >= LOGIN_MAX_PER_ADDR) {
-		job->retry_after_ms = store_int(r, 0, 3);
-		err = EM_ERR_RATE_LIMITED;
+	PQclear(r);
+	memset(&p, 0, sizeof(p));
+	params_text(&p, addr);
+	if (!(r = store_exec(c, &st_login_lock_addr, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	PQclear(r);
+	memset(&p, 0, sizeof(p));
+	params_text(&p, username);
+	params_text(&p, addr);
+	params_int(&p, LOGIN_ACCOUNT_FREE);
+	if (!(r = store_exec(c, &st_login_limits, &p, &err, NULL)))
+		return fail_db(c, job, err);
+	if (store_int(r, 0, 0) >= LOGIN_MAX_PER_PAIR && store_int(r, 0, 3) > retry) {
+		retry = store_int(r, 0, 3);
+		which = "account_address";
+	}
+	if (store_int(r, 0, 1) >= LOGIN_MAX_PER_ADDR && store_int(r, 0, 4) > retry) {
+		retry = store_int(r, 0, 4);
+		which = "address";
+	}
+	if (store_int(r, 0, 2) >= LOGIN_ACCOUNT_FREE && !store_bool(r, 0, 6) &&
+	    store_int(r, 0, 5) > retry) {
+		retry = store_int(r, 0, 5);
+		which = "account_delay";
 	}
 	PQclear(r);
-	if (err) {
-		if (job->retry_after_ms < 1000)
-			job->retry_after_ms = 1000;
-		log_warn("auth rate limited addr=%s", addr);
-		return db_job_fail(job, err, "too many failed attempts; try again in %lld s",
-		                   (long long)(job->retry_after_ms + 999) / 1000);
-	}
-	return EM_OK;
+	if (!which)
+		return EM_OK;
+	store_rollback(c);
+	job->retry_after_ms = retry;
+	log_warn("auth rate limited addr=%s limit=%s retry_after_ms=%lld", addr, which,
+	         (long long)retry);
+	return db_job_fail(job, EM_ERR_RATE_LIMITED,
+	                   "too many failed attempts; try again in %lld s",
+	                   (long long)(retry + 999) / 1000);
 }
 
 static int record_attempt(struct db_conn *c, const char *username, const char *addr, int ok)
@@ -314,7 +378,7 @@ static int open_session(struct db_conn *c, struct db_job *job, int64_t user_id, 
 
 int auth_login_run(struct db_conn *c, struct db_job *job)
 {
-	char username[EM_USERNAME_MAX + 1], token[48] = "", expires_at[40];
+	char username[EM_USERNAME_MAX + 1], token[48] = "", expires_at[40], addr[ADDR_KEY_MAX];
 	unsigned char auth_key[32], stored[32], backup[EM_KEY_BACKUP_BYTES];
 	/* compared against when the user does not exist, so timing does not tell */
 	static const unsigned char dummy[32];
@@ -325,7 +389,12 @@ int auth_login_run(struct db_conn *c, struct db_job *job)
 
 	folded_username(job, username);
 	job_bin(job, "auth_key", auth_key, sizeof(auth_key));
-	if ((err = check_login_limits(c, job, username, job->addr)))
+	addr_key(job->addr, addr, sizeof(addr));
+	if ((err = store_begin(c))) {
+		err = fail_db(c, job, err);
+		goto out;
+	}
+	if ((err = login_gate(c, job, username, addr)))
 		goto out;
 	params_text(&p, username);
 	r = store_exec(c, &st_login_user, &p, &err, NULL);
@@ -336,13 +405,16 @@ int auth_login_run(struct db_conn *c, struct db_job *job)
 	found = PQntuples(r) == 1 && store_bytea(r, 0, USER_NCOLS, stored, 32) == 32 &&
 	        store_bytea(r, 0, USER_NCOLS + 1, backup, sizeof(backup)) == EM_KEY_BACKUP_BYTES;
 	ok = auth_key_matches(auth_key, found ? stored : dummy) && found;
-	if ((err = record_attempt(c, username, job->addr, ok))) {
+	if ((err = record_attempt(c, username, addr, ok))) {
 		err = fail_db(c, job, err);
 		goto out;
 	}
 	if (!ok) {
 		log_info("auth login failed addr=%s", job->addr);
-		err = db_job_fail(job, EM_ERR_BAD_CREDENTIALS, NULL);
+		if ((err = store_commit(c)))
+			err = fail_db(c, job, err);
+		else
+			err = db_job_fail(job, EM_ERR_BAD_CREDENTIALS, NULL);
 		goto out;
 	}
 	job->out_user_id = store_int(r, 0, 0);
@@ -350,6 +422,10 @@ int auth_login_run(struct db_conn *c, struct db_job *job)
 	snprintf(job->out_role, sizeof(job->out_role), "%s", store_str(r, 0, 3));
 	if ((err = open_session(c, job, job->out_user_id, token, expires_at)))
 		goto out;
+	if ((err = store_commit(c))) {
+		err = fail_db(c, job, err);
+		goto out;
+	}
 	backup_b64 = em_b64_encode(backup, sizeof(backup));
 	job->result = json_pack("{sssssoss}", "token", token, "expires_at", expires_at, "user",
 	                        model_user(r, 0, 0), "key_backup", backup_b64 ? backup_b64 : "");
@@ -404,7 +480,7 @@ void auth_login_done(struct session *s, struct db_job *job)
 {
 	fanout_user_remove(s);
 	metrics_add(M_LOGINS, 1);
-	s->authenticated = 1;
+	session_set_authenticated(s, 1);
 	s->user_id = job->out_user_id;
 	s->session_id = job->out_session_id;
 	snprintf(s->role, sizeof(s->role), "%s", job->out_role);
@@ -491,7 +567,7 @@ void auth_logout_done(struct session *s, struct db_job *job)
 	(void)job;
 	fanout_forget(s); /* no more events for the user who left */
 	s->synced = 0;
-	s->authenticated = 0;
+	session_set_authenticated(s, 0);
 	s->user_id = 0;
 	s->session_id = 0;
 	s->role[0] = '\0';
@@ -536,6 +612,7 @@ int auth_passwd_run(struct db_conn *c, struct db_job *job)
 {
 	unsigned char auth_key[32], new_key[32], new_hash[32], stored[32], salt[16],
 	    backup[EM_KEY_BACKUP_BYTES];
+	char addr[ADDR_KEY_MAX];
 	struct params p = {0};
 	PGresult *r;
 	int err, ok;
@@ -548,13 +625,14 @@ int auth_passwd_run(struct db_conn *c, struct db_job *job)
 	store_hash(new_key, 32, new_hash);
 	sodium_memzero(new_key, sizeof(new_key));
 
+	if ((err = store_begin(c)))
+		goto fail;
 	/* a stolen session must not become a password-guessing oracle */
-	if ((err = check_login_limits(c, job, job->username, job->addr))) {
+	addr_key(job->addr, addr, sizeof(addr));
+	if ((err = login_gate(c, job, job->username, addr))) {
 		sodium_memzero(auth_key, sizeof(auth_key));
 		return err;
 	}
-	if ((err = store_begin(c)))
-		goto fail;
 	params_int(&p, job->user_id);
 	r = store_exec(c, &st_user_secret, &p, &err, NULL);
 	if (!r)
@@ -564,8 +642,8 @@ int auth_passwd_run(struct db_conn *c, struct db_job *job)
 	PQclear(r);
 	sodium_memzero(auth_key, sizeof(auth_key));
 	if (!ok) {
-		store_rollback(c);
-		record_attempt(c, job->username, job->addr, 0);
+		if ((err = record_attempt(c, job->username, addr, 0)) || (err = store_commit(c)))
+			goto fail;
 		return db_job_fail(job, EM_ERR_BAD_CREDENTIALS, "the current password is wrong");
 	}
 	memset(&p, 0, sizeof(p));

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <openssl/ssl.h>
 
+#include "addr.h"
 #include "db.h"
 #include "em_proto.h"
 #include "handlers.h"
@@ -22,13 +23,17 @@
 #include "server.h"
 #include "ws.h"
 
-#define FEED_PENDING_MAX 64 /* feed requests waiting on the database at once */
-#define FEED_TOKEN_LEN   43 /* base64url of 32 bytes */
-#define FEED_CHUNK       4096
+#define FEED_PENDING_MAX  64 /* feed requests waiting on the database at once */
+#define FEED_PER_ADDR_MAX 8  /* of which from one address (addr.h): 429 beyond */
+#define FEED_TOKEN_LEN    43 /* base64url of 32 bytes */
+#define FEED_CHUNK        4096
+
+#define HTTP_STATUS_TOO_MANY 429 /* not in lws 4.1.6's enum */
 
 static struct {
 	struct lws *wsi;
 	uint32_t gen;
+	char addr[ADDR_KEY_MAX]; /* whose request, as the per-address limit counts */
 } pending[FEED_PENDING_MAX];
 static uint32_t pending_gen;
 
@@ -62,13 +67,17 @@ static int simple_status(struct lws *wsi, unsigned status)
 	const char *text = status == HTTP_STATUS_NOT_FOUND             ? "not found\n"
 	                   : status == HTTP_STATUS_OK                  ? "ok\n"
 	                   : status == HTTP_STATUS_SERVICE_UNAVAILABLE ? "unavailable; try again\n"
-	                                                               : "error\n";
+	                   : status == HTTP_STATUS_TOO_MANY ? "too many requests; retry shortly\n"
+	                                                    : "error\n";
 
 	pss->has_reply = 0;
 	pss->len = (size_t)snprintf(pss->body, sizeof(pss->body), "%s", text);
 	if (lws_add_http_common_headers(wsi, status, "text/plain", pss->len, &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
 	                                 (const unsigned char *)"no-store", 8, &p, end) ||
+	    (status == HTTP_STATUS_TOO_MANY &&
+	     lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_RETRY_AFTER,
+	                                  (const unsigned char *)"1", 1, &p, end)) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	lws_callback_on_writable(wsi);
@@ -107,15 +116,33 @@ static int metrics_start(struct lws *wsi, struct http_pss *pss)
 
 static void http_job_done(struct db_job *job);
 
-/* Starts a feed request: a DB job; the answer comes in http_job_done. */
+/*
+ * Starts a feed request: a DB job; the answer comes in http_job_done. An
+ * address already waiting on FEED_PER_ADDR_MAX feeds gets 429 (Retry-After:
+ * 1), so one client cannot take all FEED_PENDING_MAX slots from the others.
+ */
 static int feed_start(struct lws *wsi, struct http_pss *pss, const char *token)
 {
+	char peer[64] = "", addr[ADDR_KEY_MAX];
 	struct db_job *job;
-	int i;
+	int i, free_slot = -1, same = 0;
 
-	for (i = 0; i < FEED_PENDING_MAX && pending[i].wsi; i++)
-		;
-	if (i == FEED_PENDING_MAX || !db_is_up() || !(job = db_job_new()))
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	addr_key(peer, addr, sizeof(addr));
+	for (i = 0; i < FEED_PENDING_MAX; i++) {
+		if (!pending[i].wsi) {
+			if (free_slot < 0)
+				free_slot = i;
+		} else if (!strcmp(pending[i].addr, addr)) {
+			same++;
+		}
+	}
+	if (same >= FEED_PER_ADDR_MAX) {
+		metrics_add(M_HTTP_FEEDS_LIMITED, 1);
+		return simple_status(wsi, HTTP_STATUS_TOO_MANY);
+	}
+	i = free_slot;
+	if (i < 0 || !db_is_up() || !(job = db_job_new()))
 		return simple_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
 	/* no session: the answer goes to the waiting connection, found by index + gen */
 	job->slot = UINT32_MAX;
@@ -131,6 +158,7 @@ static int feed_start(struct lws *wsi, struct http_pss *pss, const char *token)
 	}
 	pending[i].wsi = wsi;
 	pending[i].gen = pending_gen;
+	snprintf(pending[i].addr, sizeof(pending[i].addr), "%s", addr);
 	pss->waiting = 1;
 	pss->slot = (uint32_t)i;
 	pss->gen = pending_gen;

@@ -49,6 +49,16 @@ static const struct {
     [M_SESSIONS_ENDED] = {"ementord_sessions_ended_total",
                           "Connections closed by the session sweep: their session was revoked, "
                           "expired or erased."},
+    [M_HTTP_FEEDS_LIMITED] = {"ementord_http_feeds_limited_total",
+                              "Calendar feed requests answered 429: their address already "
+                              "waited on its share of feeds."},
+    [M_PREAUTH_PIPELINE] = {"ementord_preauth_pipeline_closed_total",
+                            "Connections closed (1008) for sending more requests before login "
+                            "than may wait."},
+    [M_PREAUTH_OVERLOADED] = {"ementord_preauth_memory_closed_total",
+                              "Connections not logged in closed (1013), or handshakes refused, "
+                              "because the memory held for such connections reached "
+                              "--preauth-memory."},
 };
 
 static atomic_ullong counters[M__COUNTERS];
@@ -194,6 +204,17 @@ char *metrics_render(void)
 	     "# HELP ementord_sessions_authenticated Open connections that are logged in.\n"
 	     "# TYPE ementord_sessions_authenticated gauge\nementord_sessions_authenticated %d\n",
 	     authenticated);
+	outf(
+	    &o,
+	    "# HELP ementord_connection_memory_bytes Bytes held for connections (requests "
+	    "waiting, output queued, fragments).\n"
+	    "# TYPE ementord_connection_memory_bytes gauge\nementord_connection_memory_bytes %zu\n",
+	    session_all_bytes());
+	outf(&o,
+	     "# HELP ementord_preauth_memory_bytes Of those, bytes held for connections not "
+	     "logged in (capped by --preauth-memory).\n"
+	     "# TYPE ementord_preauth_memory_bytes gauge\nementord_preauth_memory_bytes %zu\n",
+	     session_preauth_bytes());
 	outf(&o,
 	     "# HELP ementord_db_queue_depth Database jobs waiting for a worker.\n"
 	     "# TYPE ementord_db_queue_depth gauge\nementord_db_queue_depth %d\n",

@@ -1,9 +1,14 @@
 /*
- * session.c - the session table (slot + generation) and each session's
- * bounded output queue. Service thread only.
+ * session.c - the session table (slot + generation), each session's bounded
+ * output queue, and the account of memory held for connections: per
+ * session, for all sessions not logged in (capped: --preauth-memory), and
+ * the heap given back to the system after a fall (malloc_trim). Service
+ * thread only, except the JSON allocation counter (any thread, its own).
  */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include <libwebsockets.h>
 
 #include "em_proto.h"
@@ -17,6 +22,40 @@ struct out_msg {
 	size_t len;
 	unsigned char buf[]; /* LWS_PRE bytes of headroom, then the frame */
 };
+
+/* Queued output of a connection not logged in: a reply beyond this closes it
+ * (4008), unless its queue is empty (one large reply, the privacy notice). */
+#define PREAUTH_OUT_MAX (256 * 1024)
+
+/* malloc_trim when the held bytes fell this much (and by half) since their peak,
+ * or this many connections closed since the connection count's peak */
+#define TRIM_FALL_BYTES (4 * 1024 * 1024)
+#define TRIM_FALL_CONNS 64
+
+/* the heap chunk a malloc(n) takes in glibc, roughly: n + header, 16-aligned */
+#define CHUNK(n) (((n) + 16 + 15) & ~(size_t)15)
+
+static size_t preauth_bytes, all_bytes; /* service thread */
+static size_t peak_bytes;               /* all_bytes' peak since the last trim */
+static uint32_t peak_conns;             /* connections' peak since the last trim */
+
+static _Thread_local size_t json_bytes; /* allocated by jansson on this thread */
+
+static void *counting_malloc(size_t n)
+{
+	json_bytes += CHUNK(n);
+	return malloc(n);
+}
+
+void session_mem_init(void)
+{
+	json_set_alloc_funcs(counting_malloc, free);
+}
+
+size_t session_json_allocated(void)
+{
+	return json_bytes;
+}
 
 static struct {
 	struct session **slots; /* NULL = free */
@@ -99,6 +138,70 @@ int session_count(void)
 	return (int)table.used;
 }
 
+int session_mem_charge(struct session *s, size_t n)
+{
+	if (!s->authenticated) {
+		size_t cap = (size_t)server.cfg.preauth_memory_mib * 1024 * 1024;
+
+		if (preauth_bytes + n > cap)
+			return -1;
+		preauth_bytes += n;
+	}
+	s->mem += n;
+	all_bytes += n;
+	if (all_bytes > peak_bytes)
+		peak_bytes = all_bytes;
+	return 0;
+}
+
+void session_mem_release(struct session *s, size_t n)
+{
+	if (n > s->mem)
+		n = s->mem;
+	s->mem -= n;
+	all_bytes -= n;
+	if (!s->authenticated)
+		preauth_bytes -= n;
+}
+
+void session_set_authenticated(struct session *s, int on)
+{
+	on = !!on;
+	if (s->authenticated == on)
+		return;
+	if (on)
+		preauth_bytes -= s->mem;
+	else
+		preauth_bytes += s->mem;
+	s->authenticated = on;
+}
+
+size_t session_preauth_bytes(void)
+{
+	return preauth_bytes;
+}
+
+size_t session_all_bytes(void)
+{
+	return all_bytes;
+}
+
+void session_mem_tick(void)
+{
+	if (table.used > peak_conns)
+		peak_conns = table.used;
+	if ((peak_bytes - all_bytes >= TRIM_FALL_BYTES && all_bytes <= peak_bytes / 2) ||
+	    peak_conns - table.used >= TRIM_FALL_CONNS) {
+		int64_t t0 = server_now_ms();
+
+		malloc_trim(0);
+		log_debug("memory trimmed held_bytes=%zu peak_bytes=%zu connections=%u ms=%lld",
+		          all_bytes, peak_bytes, table.used, (long long)(server_now_ms() - t0));
+		peak_bytes = all_bytes;
+		peak_conns = table.used;
+	}
+}
+
 void session_close(struct session *s, int code, const char *reason)
 {
 	if (s->close_code)
@@ -122,6 +225,8 @@ void session_send(struct session *s, char *text)
 		return;
 	}
 	len = strlen(text);
+	if (!s->authenticated && s->out_bytes && cap > PREAUTH_OUT_MAX)
+		cap = PREAUTH_OUT_MAX;
 	if (s->out_bytes + len > cap) {
 		free(text);
 		log_warn("ws slow consumer closed user=%s queued=%zu", s->username, s->out_bytes);
@@ -129,9 +234,15 @@ void session_send(struct session *s, char *text)
 		session_close(s, EM_CLOSE_SLOW_CONSUMER, "slow_consumer");
 		return;
 	}
+	if (session_mem_charge(s, CHUNK(sizeof(*m) + LWS_PRE + len))) {
+		free(text);
+		session_close_overloaded(s);
+		return;
+	}
 	m = malloc(sizeof(*m) + LWS_PRE + len);
 	if (!m) {
 		free(text);
+		session_mem_release(s, CHUNK(sizeof(*m) + LWS_PRE + len));
 		session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
 		return;
 	}
@@ -160,8 +271,9 @@ int session_write_one(struct session *s)
 		}
 		return 0;
 	}
-	if (s->close_code == EM_CLOSE_SLOW_CONSUMER) {
-		/* a slow consumer gets no more data, only the close */
+	if (s->close_code == EM_CLOSE_SLOW_CONSUMER || s->close_code == SESSION_CLOSE_TRY_AGAIN) {
+		/* a slow consumer gets no more data, only the close; nor does a
+		 * connection closed to free memory */
 		session_free_buffers(s);
 		lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
 		                 (unsigned char *)s->close_reason, strlen(s->close_reason));
@@ -175,6 +287,7 @@ int session_write_one(struct session *s)
 	if (!s->out_head)
 		s->out_tail = NULL;
 	s->out_bytes -= m->len;
+	session_mem_release(s, CHUNK(sizeof(*m) + LWS_PRE + m->len));
 	free(m);
 	if (s->out_head || s->close_code)
 		lws_callback_on_writable(s->wsi);
@@ -187,11 +300,38 @@ void session_free_buffers(struct session *s)
 		struct out_msg *m = s->out_head;
 
 		s->out_head = m->next;
+		session_mem_release(s, CHUNK(sizeof(*m) + LWS_PRE + m->len));
 		free(m);
 	}
 	s->out_tail = NULL;
 	s->out_bytes = 0;
+	session_mem_release(s, s->rx_len);
 	free(s->rx_buf);
 	s->rx_buf = NULL;
 	s->rx_len = 0;
+}
+
+void session_note_overloaded(const char *what, const struct session *s)
+{
+	static int64_t last_ms;
+	static unsigned quiet; /* events since the last line */
+	int64_t now = server_now_ms();
+
+	metrics_add(M_PREAUTH_OVERLOADED, 1);
+	/* a flood must not flood the log too: one line a second at most */
+	if (now - last_ms < 1000) {
+		quiet++;
+		return;
+	}
+	log_warn("ws %s: memory for connections not logged in is full addr=%s preauth_bytes=%zu "
+	         "cap_mib=%d unlogged_since_last=%u",
+	         what, s ? s->addr : "-", preauth_bytes, server.cfg.preauth_memory_mib, quiet);
+	last_ms = now;
+	quiet = 0;
+}
+
+void session_close_overloaded(struct session *s)
+{
+	session_note_overloaded("closed a connection (1013)", s);
+	session_close(s, SESSION_CLOSE_TRY_AGAIN, "server_busy");
 }

@@ -14,6 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* RFC 6455 "try again later" (lws 4.1.6 has no name for it) */
+#define SESSION_CLOSE_TRY_AGAIN 1013
+
 struct lws;
 struct out_msg;
 struct db_job;
@@ -42,7 +45,10 @@ struct session {
 
 	int inflight;                           /* jobs submitted and not yet answered */
 	struct held_req *held_head, *held_tail; /* requests waiting for room in flight */
-	size_t held_bytes;
+	size_t held_bytes;                      /* parsed size of the held requests */
+	int held_n;
+
+	size_t mem; /* bytes held for this connection: held requests, queued output, rx buffer */
 
 	char *rx_buf; /* fragments of the message being received */
 	size_t rx_len;
@@ -58,6 +64,35 @@ struct session {
 	int close_code; /* non-zero: close once the queue is flushed */
 	char close_reason[64];
 };
+
+/*
+ * Memory held for connections (service thread). Every buffer a peer can grow
+ * — held requests (parsed size), queued output, the reassembly buffer — is
+ * charged to its session when allocated and released when freed. The sum
+ * over connections that are not logged in is capped (--preauth-memory): a
+ * charge that would pass the cap fails, and the caller closes that
+ * connection (1013). session_set_authenticated() moves a session's bytes
+ * in or out of that sum.
+ */
+int session_mem_charge(struct session *s, size_t n); /* 0, or -1: over the cap, not charged */
+void session_mem_release(struct session *s, size_t n);
+void session_set_authenticated(struct session *s, int on);
+/* Bytes held for connections not logged in, and for all connections. */
+size_t session_preauth_bytes(void);
+size_t session_all_bytes(void);
+/* Once a second: gives freed heap back to the system (malloc_trim) after a fall. */
+void session_mem_tick(void);
+/* Closes a connection whose charge failed (1013, its queued output dropped). */
+void session_close_overloaded(struct session *s);
+/* Counts a connection closed or refused for --preauth-memory; logs one line a second at most. */
+void session_note_overloaded(const char *what, const struct session *s);
+/*
+ * Main thread, at start: jansson allocates through a counter, so that a
+ * request's parsed size is known. session_json_allocated() is the count of
+ * the calling thread (heap chunks, roughly as glibc takes them).
+ */
+void session_mem_init(void);
+size_t session_json_allocated(void);
 
 /* Service thread. */
 int session_register(struct session *s);

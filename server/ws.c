@@ -35,6 +35,7 @@ static void tick(lws_sorted_usec_list_t *sul)
 	int64_t now = server_now_ms();
 
 	session_foreach(tick_session, &now);
+	session_mem_tick();
 	lws_sul_schedule(server.context, 0, sul, tick, LWS_US_PER_SEC);
 }
 
@@ -59,6 +60,7 @@ static void handle_message(struct session *s, const char *buf, size_t len)
 {
 	struct em_request req;
 	struct em_error_detail detail;
+	size_t before = session_json_allocated();
 	int rc = em_request_parse(buf, len, &req, &detail);
 
 	metrics_add(M_FRAMES_IN, 1);
@@ -68,7 +70,8 @@ static void handle_message(struct session *s, const char *buf, size_t len)
 		session_send(s, em_encode_error(req.id, rc, detail.message, 0));
 		return;
 	}
-	dispatch_request(s, &req, len);
+	/* what jansson allocated for it: the parsed size, an upper bound of what is kept */
+	dispatch_request(s, &req, session_json_allocated() - before);
 }
 
 static int on_receive(struct session *s, const char *in, size_t len)
@@ -92,14 +95,24 @@ static int on_receive(struct session *s, const char *in, size_t len)
 		handle_message(s, in, len); /* the common case: no copy */
 		return 0;
 	}
+	if (session_mem_charge(s, len)) {
+		session_close_overloaded(s);
+		return 0;
+	}
 	grown = realloc(s->rx_buf, s->rx_len + len + 1);
-	if (!grown)
+	if (!grown) {
+		session_mem_release(s, len);
 		return -1;
+	}
 	s->rx_buf = grown;
 	memcpy(s->rx_buf + s->rx_len, in, len);
 	s->rx_len += len;
 	if (final) {
 		handle_message(s, s->rx_buf, s->rx_len);
+		/* fragmented messages are rare: give the buffer back */
+		session_mem_release(s, s->rx_len);
+		free(s->rx_buf);
+		s->rx_buf = NULL;
 		s->rx_len = 0;
 	}
 	return 0;
@@ -120,6 +133,11 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		if (server.draining)
 			return -1; /* restarting: connect to another node or again shortly */
+		if (session_preauth_bytes() >=
+		    (size_t)server.cfg.preauth_memory_mib * 1024 * 1024) {
+			session_note_overloaded("refused a handshake", NULL);
+			return -1;
+		}
 		return origin_allowed(wsi) ? 0 : -1;
 	case LWS_CALLBACK_ESTABLISHED:
 		s->wsi = wsi;
@@ -147,6 +165,9 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		db_job_free(s->parked);
 		s->parked = NULL;
 		dispatch_free_held(s);
+		if (s->mem)
+			log_error("ws memory account off by %zu bytes at close", s->mem);
+		session_mem_release(s, s->mem);
 		break;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		dispatch_completions();

@@ -4,6 +4,7 @@
  * here). Each test calls an op's run function the way a DB worker does and
  * checks the result or the error code a client would see.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1085,6 +1086,180 @@ static void sql_exec(const char *sql)
 	PQfinish(pg);
 }
 
+/* One login of a parallel burst: its own connection, like one DB worker of one node. */
+struct racer {
+	pthread_t thread;
+	pthread_barrier_t *start;
+	struct db_conn conn;
+	char username[40], addr[64];
+	unsigned char auth_key[32];
+	int err;
+};
+
+static void *racer_run(void *arg)
+{
+	struct racer *r = arg;
+	struct db_job *job = db_job_new();
+	char *key = em_b64_encode(r->auth_key, 32);
+
+	job->args = json_pack("{ssss}", "username", r->username, "auth_key", key);
+	snprintf(job->addr, sizeof(job->addr), "%s", r->addr);
+	job->err = EM_OK;
+	pthread_barrier_wait(r->start);
+	auth_login_run(&r->conn, job);
+	r->err = job->err;
+	db_job_free(job);
+	free(key);
+	return NULL;
+}
+
+/*
+ * n logins at once (racers[i] filled by the caller), each on a connection
+ * of its own, released together; counts the answers with code `want`.
+ */
+static int race_logins(struct racer *racers, int n, int want)
+{
+	pthread_barrier_t start;
+	int i, count = 0;
+
+	pthread_barrier_init(&start, NULL, (unsigned)n);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(store_connect(&racers[i].conn, test_conninfo), 0);
+		racers[i].start = &start;
+	}
+	for (i = 0; i < n; i++)
+		assert_int_equal(pthread_create(&racers[i].thread, NULL, racer_run, &racers[i]), 0);
+	for (i = 0; i < n; i++) {
+		pthread_join(racers[i].thread, NULL);
+		store_disconnect(&racers[i].conn);
+		count += racers[i].err == want;
+	}
+	pthread_barrier_destroy(&start);
+	return count;
+}
+
+#define RACERS 64
+
+/*
+ * The limits hold under races: 64 wrong logins at once for one account from
+ * one address let exactly 10 be tried (the others: rate_limited), and 64 at
+ * once for 64 accounts from one address exactly 50.
+ */
+static void test_login_limit_concurrent(void **state)
+{
+	struct racer *racers = calloc(RACERS, sizeof(*racers));
+	struct who frank = {0};
+	int i, tried;
+
+	(void)state;
+	assert_non_null(racers);
+	make_user("manager", 0, NULL, "frank", &frank);
+	for (i = 0; i < RACERS; i++) {
+		snprintf(racers[i].username, sizeof(racers[i].username), "frank");
+		snprintf(racers[i].addr, sizeof(racers[i].addr), "198.51.100.7");
+		test_auth_key("frank", "guess", racers[i].auth_key);
+		racers[i].auth_key[0] ^= (unsigned char)i;
+	}
+	tried = race_logins(racers, RACERS, EM_ERR_BAD_CREDENTIALS);
+	assert_int_equal(tried, 10);
+	for (i = 0; i < RACERS; i++)
+		assert_true(racers[i].err == EM_ERR_BAD_CREDENTIALS ||
+		            racers[i].err == EM_ERR_RATE_LIMITED);
+	assert_int_equal(sql_int("SELECT count(*) FROM login_attempts WHERE username = 'frank' "
+	                         "AND addr = '198.51.100.7' AND NOT ok"),
+	                 10);
+
+	memset(racers, 0, RACERS * sizeof(*racers));
+	for (i = 0; i < RACERS; i++) {
+		snprintf(racers[i].username, sizeof(racers[i].username), "sprayed%d", i);
+		snprintf(racers[i].addr, sizeof(racers[i].addr), "198.51.100.8");
+		test_auth_key(racers[i].username, "guess", racers[i].auth_key);
+	}
+	tried = race_logins(racers, RACERS, EM_ERR_BAD_CREDENTIALS);
+	assert_int_equal(tried, 50);
+	assert_int_equal(
+	    sql_int("SELECT count(*) FROM login_attempts WHERE addr = '198.51.100.8' AND NOT ok"),
+	    50);
+	free(racers);
+}
+
+/* One login of username from addr; returns the job (the caller frees it). */
+static struct db_job *login_from(const char *username, const char *password, const char *addr)
+{
+	unsigned char key[32];
+	struct db_job *job = db_job_new();
+
+	test_auth_key(username, password, key);
+	job->args = json_pack("{ssso}", "username", username, "auth_key", b64(key, 32));
+	snprintf(job->addr, sizeof(job->addr), "%s", addr);
+	job->err = EM_OK;
+	auth_login_run(&conn, job);
+	return job;
+}
+
+static int login_err(const char *username, const char *password, const char *addr,
+                     int64_t *retry_after_ms)
+{
+	struct db_job *job = login_from(username, password, addr);
+	int err = job->err;
+
+	if (retry_after_ms)
+		*retry_after_ms = job->retry_after_ms;
+	db_job_free(job);
+	return err;
+}
+
+/*
+ * A stranger cannot lock a person out: their wrong guesses block their own
+ * address for that account after 10; the user logs in at once from an
+ * address they used before, and from a new one after a delay that grows
+ * with the failures but never passes 60 s.
+ */
+static void test_login_stranger(void **state)
+{
+	struct who gina = {0};
+	int64_t retry;
+	int i;
+
+	(void)state;
+	make_user("mentor", 0, NULL, "gina", &gina); /* logs in from 127.0.0.1 */
+	for (i = 0; i < 10; i++)
+		assert_int_equal(login_err("gina", "guess", "203.0.113.9", NULL),
+		                 EM_ERR_BAD_CREDENTIALS);
+	/* the stranger's address is done with this account for 15 minutes */
+	assert_int_equal(login_err("gina", "guess", "203.0.113.9", &retry), EM_ERR_RATE_LIMITED);
+	assert_in_range(retry, 14 * 60 * 1000, 15 * 60 * 1000);
+	assert_int_equal(login_err("gina", "pw", "203.0.113.9", NULL), EM_ERR_RATE_LIMITED);
+	/* gina, from where she logged in before: at once */
+	assert_int_equal(login_err("gina", "pw", "127.0.0.1", NULL), EM_OK);
+	/* from a new address: after the account's delay (1 s after 10 failures) */
+	assert_int_equal(login_err("gina", "pw", "192.0.2.1", &retry), EM_ERR_RATE_LIMITED);
+	assert_in_range(retry, 1, 1000);
+	sql_exec("UPDATE login_attempts SET at = at - interval '1 s' WHERE username = 'gina'");
+	assert_int_equal(login_err("gina", "pw", "192.0.2.1", NULL), EM_OK);
+
+	/* many strangers (one guess per address): each failure doubles the delay, up to 60 s */
+	for (i = 0; i < 12; i++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "203.0.113.%d", 100 + i);
+		sql_exec("UPDATE login_attempts SET at = at - interval '61 s' WHERE username = "
+		         "'gina'");
+		assert_int_equal(login_err("gina", "guess", addr, NULL), EM_ERR_BAD_CREDENTIALS);
+		assert_int_equal(login_err("gina", "guess", "203.0.113.200", &retry),
+		                 EM_ERR_RATE_LIMITED);
+		assert_in_range(retry, 1, 60 * 1000);
+	}
+	/* 22 failures: the delay is at its 60 s ceiling, not more */
+	assert_in_range(retry, 59 * 1000, 60 * 1000);
+	assert_int_equal(login_err("gina", "pw", "198.51.100.200", &retry), EM_ERR_RATE_LIMITED);
+	assert_in_range(retry, 59 * 1000, 60 * 1000);
+	sql_exec("UPDATE login_attempts SET at = at - interval '60 s' WHERE username = 'gina'");
+	assert_int_equal(login_err("gina", "pw", "198.51.100.200", NULL), EM_OK);
+	/* and from her known addresses never */
+	assert_int_equal(login_err("gina", "pw", "192.0.2.1", NULL), EM_OK);
+}
+
 static json_t *room_in_report(json_t *report, int64_t room)
 {
 	json_t *it;
@@ -1303,17 +1478,98 @@ static void test_audit(void **state)
 	}
 }
 
+/*
+ * days_inactive at its lower boundary: a room made and a member added this
+ * very moment are 0 days inactive, never -1, and so is a room whose activity
+ * the database stamped a little ahead of the server's clock (another node's,
+ * or PostgreSQL's own on another host).
+ */
+static void test_audit_days_inactive(void **state)
+{
+	struct who mgr = {0}, mentor = {0}, mentee = {0}, mentor2 = {0}, mentee2 = {0};
+	struct db_job *job;
+	json_t *room, *member;
+	int64_t prog, now_room, ahead_room;
+	size_t i;
+	char sql[512];
+
+	(void)state;
+	make_user("manager", 0, NULL, "dimgr", &mgr);
+	prog = make_programme(&mgr, "Boundary");
+	make_user("mentor", prog, &mgr, "dimentor", &mentor);
+	make_user("mentee", prog, &mgr, "dimentee", &mentee);
+	make_user("mentor", prog, &mgr, "dimentor2", &mentor2);
+	make_user("mentee", prog, &mgr, "dimentee2", &mentee2);
+	job = run_op(room_create_run,
+	             json_pack("{sIssso}", "programme_id", (json_int_t)prog, "kind", "pair",
+	                       "members", member_list("dimentor", "dimentee", NULL)),
+	             &mgr);
+	now_room = room_id_of(job);
+	db_job_free(job);
+	job = run_op(room_create_run,
+	             json_pack("{sIssso}", "programme_id", (json_int_t)prog, "kind", "pair",
+	                       "members", member_list("dimentor2", "dimentee2", NULL)),
+	             &mgr);
+	ahead_room = room_id_of(job);
+	db_job_free(job);
+	/* the first room and its members: now, to the microsecond; the second: 1.5 s ahead */
+	snprintf(sql, sizeof(sql),
+	         "UPDATE rooms SET created_at = clock_timestamp() WHERE id = %lld; "
+	         "UPDATE room_members SET added_at = clock_timestamp() WHERE room_id = %lld; "
+	         "UPDATE rooms SET created_at = clock_timestamp() + interval '1.5 s' WHERE id = "
+	         "%lld; UPDATE room_members SET added_at = clock_timestamp() + interval '1.5 s' "
+	         "WHERE room_id = %lld",
+	         (long long)now_room, (long long)now_room, (long long)ahead_room,
+	         (long long)ahead_room);
+	sql_exec(sql);
+	job = run_op(audit_report_run, json_pack("{sI}", "programme_id", (json_int_t)prog), &mgr);
+	if (job->err)
+		fail_msg("audit: %s %s", em_err_code(job->err), job->message);
+	for (int k = 0; k < 2; k++) {
+		room = room_in_report(job->result, k ? ahead_room : now_room);
+		assert_non_null(room);
+		assert_int_equal(json_integer_value(json_object_get(room, "days_inactive")), 0);
+		assert_true(json_is_true(json_object_get(room, "active")));
+		assert_false(has_flag(room, "inactive"));
+		json_array_foreach(json_object_get(room, "members"), i, member)
+		{
+			assert_int_equal(
+			    json_integer_value(json_object_get(member, "days_inactive")), 0);
+		}
+		assert_int_equal(json_array_size(json_object_get(room, "members")), 2);
+	}
+	db_job_free(job);
+
+	/* one day ago to the second, by the database's clock: 1 day */
+	snprintf(sql, sizeof(sql),
+	         "UPDATE rooms SET created_at = clock_timestamp() - interval '1 day' WHERE id = "
+	         "%lld",
+	         (long long)now_room);
+	sql_exec(sql);
+	job = run_op(
+	    audit_report_run,
+	    json_pack("{sIsI}", "programme_id", (json_int_t)prog, "room_id", (json_int_t)now_room),
+	    &mgr);
+	assert_int_equal(job->err, EM_OK);
+	room = room_in_report(job->result, now_room);
+	assert_int_equal(json_integer_value(json_object_get(room, "days_inactive")), 1);
+	db_job_free(job);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_register_login_resume_logout),
 	    cmocka_unit_test(test_prelogin),
 	    cmocka_unit_test(test_login_rate_limit),
+	    cmocka_unit_test(test_login_limit_concurrent),
+	    cmocka_unit_test(test_login_stranger),
 	    cmocka_unit_test(test_passwd_revokes_other_sessions),
 	    cmocka_unit_test(test_rooms),
 	    cmocka_unit_test(test_invite_accept),
 	    cmocka_unit_test(test_messaging),
 	    cmocka_unit_test(test_audit),
+	    cmocka_unit_test(test_audit_days_inactive),
 	    cmocka_unit_test(test_agreements),
 	};
 

@@ -1,0 +1,65 @@
+// preflood.mjs - connections that never log in and pipeline `prelogin`
+// requests as fast as they can (scenario: memory held for unauthenticated
+// peers). Only the `ws` package. Prints one JSON line per run:
+//   {"sent": N, "replies": {"ok": n, "busy": n, ...}, "closes": {"4001": n, ...}, "ms": t}
+// Usage: node preflood.mjs URL CA_FILE CONNECTIONS REQUESTS_EACH [read|noread] [HOLD_MS] [OP]
+// `noread` stops reading from the socket after the handshake, so replies pile
+// up in the server; a connection ends when every reply is in or HOLD_MS after
+// it sent its requests, whichever comes first.
+// OP is `prelogin` (a database job each, the default) or `privacy.notice`
+// (answered at once with the whole privacy notice, ~5 KiB). With
+// EMENTOR_TOKEN set, each connection first resumes that session (so it is
+// logged in) and then pipelines OP (e.g. `whoami`).
+import { readFileSync } from 'node:fs';
+import WebSocket from 'ws';
+
+const [url, caFile, connections, each, mode = 'read', holdMs = '0', op = 'prelogin'] =
+  process.argv.slice(2);
+const ca = readFileSync(caFile);
+const token = process.env.EMENTOR_TOKEN;
+const replies = {};
+const closes = {};
+let sent = 0;
+const t0 = Date.now();
+
+function one() {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, ['ementor.v1'], { ca, perMessageDeflate: false });
+    let got = 0;
+    ws.on('message', (data) => {
+      if (++got === Number(each) + (token ? 1 : 0)) ws.close(1000); // every reply is in
+      try {
+        const f = JSON.parse(data.toString('utf8'));
+        const k = f.ok ? 'ok' : f.error ? f.error.code : 'other';
+        replies[k] = (replies[k] || 0) + 1;
+      } catch {
+        replies.unparsable = (replies.unparsable || 0) + 1;
+      }
+    });
+    ws.on('error', () => {});
+    ws.on('close', (code) => {
+      closes[code] = (closes[code] || 0) + 1;
+      resolve();
+    });
+    const flood = () => {
+      if (mode === 'noread') ws._socket.pause();
+      for (let i = 0; i < Number(each); i++) {
+        ws.send(
+          op === 'prelogin'
+            ? `{"id":${i + 1},"op":"prelogin","args":{"username":"flood${i % 1000}"}}`
+            : `{"id":${i + 1},"op":"${op}"}`,
+        );
+        sent++;
+      }
+      setTimeout(() => ws.terminate(), Number(holdMs)).unref(); // never the reason to stay
+    };
+    ws.on('open', () => {
+      if (!token) return flood();
+      ws.once('message', flood); // the resume's reply
+      ws.send(JSON.stringify({ id: 0, op: 'resume', args: { token } }));
+    });
+  });
+}
+
+await Promise.all(Array.from({ length: Number(connections) }, one));
+console.log(JSON.stringify({ sent, replies, closes, ms: Date.now() - t0 }));
