@@ -1,4 +1,4 @@
--- 006: days_inactive is never negative. The report's `now` comes from the
+-- 007: days_inactive is never negative. The report's `now` comes from the
 -- server's clock and activity times from PostgreSQL's; a room made or a
 -- message sent within the last second (the server used to pass whole
 -- seconds), or stamped by a database clock a little ahead of the server's,
