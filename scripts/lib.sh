@@ -24,6 +24,23 @@ EM_DEB_PACKAGES=(
 	openssl curl ca-certificates jq python3-icalendar prometheus
 )
 
+# The WebAssembly client core (scripts/wasm, web/core): the Emscripten
+# toolchain. Installed by em_wasm_deps, for scripts/run, scripts/test and
+# scripts/wasm, not by em_deps: the server alone does not need it.
+EM_WASM_DEB_PACKAGES=(emscripten)
+
+# Browser tests (scripts/test only): Chromium for Playwright; and what
+# Debian 12's Node 18 needs to run beside another node, so that
+# tests/wasm/run.sh also checks the WebAssembly core under it. Its nodejs and
+# libnode108 packages are not installed (they conflict with a Node from
+# elsewhere) but unpacked into a cache directory; these are the shared
+# libraries and the JavaScript it loads from the system.
+EM_BROWSER_DEB_PACKAGES=(
+	chromium
+	libbrotli1 libc-ares2 libicu72 libnghttp2-14 libuv1
+	node-acorn node-cjs-module-lexer node-undici
+)
+
 em_log() {
 	printf '==> %s\n' "$*" >&2
 }
@@ -67,28 +84,53 @@ em_missing_packages() {
 	done
 }
 
-# Installs the project's Debian packages that are missing. `apt-get update`
-# runs only when something has to be installed.
+# em_install_missing WHAT PACKAGE...: installs the packages that are missing.
+# `apt-get update` runs only when something has to be installed.
+em_install_missing() {
+	local what="$1" missing
+	shift
+	mapfile -t missing < <(em_missing_packages "$@")
+	if ((${#missing[@]} == 0)); then
+		em_log "$what: all $# packages present"
+		return 0
+	fi
+	em_log "$what: installing ${missing[*]}"
+	em_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	em_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends "${missing[@]}" ||
+		em_die "apt-get could not install ${missing[*]}"
+}
+
+# Installs the project's Debian packages that are missing.
 em_deps() {
-	local -a want missing
+	local -a want
 	want=("${EM_DEB_PACKAGES[@]}")
 	# Node 20 may come from elsewhere (the Debian npm package conflicts with
 	# it): install Debian's nodejs and npm only when there is no node at all.
 	if ! command -v node >/dev/null 2>&1; then
 		want+=(nodejs npm)
 	fi
-	mapfile -t missing < <(em_missing_packages "${want[@]}")
-	if ((${#missing[@]} == 0)); then
-		em_log "deps: all ${#want[@]} packages present"
-	else
-		em_log "deps: installing ${missing[*]}"
-		em_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-		em_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-			--no-install-recommends "${missing[@]}"
-	fi
+	em_install_missing deps "${want[@]}"
 	if ! command -v npm >/dev/null 2>&1; then
 		em_die "node is installed but npm is not: install npm for that node"
 	fi
+}
+
+# The Emscripten toolchain for scripts/wasm.
+em_wasm_deps() {
+	em_install_missing wasm-deps "${EM_WASM_DEB_PACKAGES[@]}"
+}
+
+# Chromium and what Debian's Node 18 needs, for the browser tests.
+em_browser_deps() {
+	em_install_missing browser-deps "${EM_BROWSER_DEB_PACKAGES[@]}"
+}
+
+# The environment emcc needs here: Debian's emscripten runs its JavaScript
+# tools with a node that does not search /usr/share/nodejs (where acorn is).
+em_wasm_env() {
+	export NODE_PATH="/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}"
+	command -v emcc >/dev/null 2>&1 || em_die "emcc not found: run scripts/wasm (it installs emscripten)"
 }
 
 # Build directory for a build type: build/ for Debug and Release, build-asan/
