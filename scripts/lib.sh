@@ -25,9 +25,10 @@ EM_DEB_PACKAGES=(
 )
 
 # The WebAssembly client core (scripts/wasm, web/core): the Emscripten
-# toolchain. Installed by em_wasm_deps, for scripts/run, scripts/test and
-# scripts/wasm, not by em_deps: the server alone does not need it.
-EM_WASM_DEB_PACKAGES=(emscripten)
+# toolchain, and dpkg-source for Debian's libsodium and jansson sources.
+# Installed by em_wasm_deps, for scripts/run, scripts/test and scripts/wasm,
+# not by em_deps: the server alone does not need them.
+EM_WASM_DEB_PACKAGES=(emscripten dpkg-dev)
 
 # Browser tests (scripts/test only): Chromium for Playwright; and what
 # Debian 12's Node 18 needs to run beside another node, so that
@@ -131,6 +132,53 @@ em_browser_deps() {
 em_wasm_env() {
 	export NODE_PATH="/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}"
 	command -v emcc >/dev/null 2>&1 || em_die "emcc not found: run scripts/wasm (it installs emscripten)"
+}
+
+# The project's cache of things built or fetched once per machine (the
+# WebAssembly build's libraries, Debian's Node 18): $EMENTOR_CACHE, by
+# default ~/.cache/ementor.
+em_cache_dir() {
+	printf '%s\n' "${EMENTOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ementor}"
+}
+
+# Prints the path of a script that runs Debian 12's Node 18 (for the
+# WebAssembly tests and bench/wasm.sh): the nodejs and libnode108 packages
+# (apt's candidate version), downloaded and unpacked into the cache, not
+# installed (they would replace a node from elsewhere). The libraries and
+# JavaScript it takes from the system are in EM_BROWSER_DEB_PACKAGES.
+em_debian_node18() {
+	local version dir deb multiarch
+	multiarch="$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null)" ||
+		em_die "dpkg-architecture not found: run scripts/deps"
+	version="$(apt-cache policy libnode108 2>/dev/null | sed -nE 's/^ *Candidate: (.+)$/\1/p')"
+	[[ -n "$version" && "$version" != "(none)" ]] ||
+		em_die "apt knows no libnode108 (Debian 12's Node 18): run apt-get update"
+	dir="$(em_cache_dir)/debian-node/$version"
+	if [[ ! -x "$dir/node" ]]; then
+		mkdir -p "$(em_cache_dir)/debian-node"
+		rm -rf "$dir" "$dir.tmp"
+		mkdir -p "$dir.tmp"
+		local -a opts=(-q)
+		if em_is_root; then
+			opts+=(-o APT::Sandbox::User=root)
+		fi
+		(cd "$dir.tmp" && apt-get "${opts[@]}" download "nodejs=$version" "libnode108=$version") >&2 ||
+			em_die "apt-get download nodejs=$version libnode108=$version failed"
+		for deb in "$dir.tmp"/*.deb; do
+			dpkg-deb -x "$deb" "$dir.tmp/root" || em_die "dpkg-deb could not unpack $deb"
+		done
+		cat >"$dir.tmp/node" <<-EOF
+			#!/bin/sh
+			# Debian's node $version, unpacked by scripts/lib.sh (em_debian_node18)
+			LD_LIBRARY_PATH="$dir/root/usr/lib/$multiarch\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$dir/root/usr/bin/node" "\$@"
+		EOF
+		chmod +x "$dir.tmp/node"
+		rm -f "$dir.tmp"/*.deb
+		mv "$dir.tmp" "$dir"
+	fi
+	"$dir/node" --version >/dev/null 2>&1 ||
+		em_die "Debian's node $version does not start ($dir/node): are ${EM_BROWSER_DEB_PACKAGES[*]} installed? (scripts/test installs them)"
+	printf '%s\n' "$dir/node"
 }
 
 # Build directory for a build type: build/ for Debug and Release, build-asan/

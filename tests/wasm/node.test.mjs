@@ -88,6 +88,20 @@ test('bad arguments are refused before the C code runs', async () => {
 	assert.match(core.fingerprint(k.signPk, k.boxPk), /^([0-9a-f]{4} ){7}[0-9a-f]{4}$/);
 });
 
+test("Argon2id's working memory does not stay in the module's memory", async () => {
+	const core = await createCore();
+	core.deriveAccountKeys('pw', new Uint8Array(16), core.kdfDefaults);
+	// Argon2 leaves 64 MiB of pseudo-random blocks: count the KiB of memory that are not all zero
+	const heap = core.mod.HEAPU8;
+	assert.ok(heap.length >= 64 * 1024 * 1024, 'the memory grew for Argon2id');
+	let used = 0;
+	for (let off = 0; off + 1024 <= heap.length; off += 1024) {
+		if (heap.subarray(off, off + 1024).some((b) => b !== 0))
+			used++;
+	}
+	assert.ok(used < 4096, `${used} KiB of the module's ${heap.length >> 10} KiB are not zero after Argon2id`);
+});
+
 test('Argon2id with the client parameters (timing, not asserted)', async (t) => {
 	const core = await createCore();
 	const r = timeArgon2(core, 5, () => performance.now());

@@ -7,7 +7,7 @@
 # fixed inputs (tests/wasm/vectors.c). Then
 #   node      node --test node.test.mjs, with the node on PATH and, when that
 #             is not 18, with Debian 12's Node 18 (its packages unpacked into
-#             the cache: debian_node18 below)
+#             the cache: em_debian_node18 in scripts/lib.sh)
 #   chromium  npm ci in tests/browser (playwright-core), then tests/browser/
 #             wasm.mjs: the same cases in headless Debian Chromium
 #
@@ -20,7 +20,6 @@ source "$(dirname "$0")/../../scripts/lib.sh"
 where="${1:-}"
 dist="${EMENTOR_WASM_DIST:-$EM_ROOT/build-wasm/core/dist}"
 vectors_bin="${EMENTOR_WASM_VECTORS:-$EM_ROOT/build/bin/wasm_vectors}"
-cache="${EMENTOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ementor}"
 
 case "$where" in
 node | chromium) ;;
@@ -46,44 +45,6 @@ trap cleanup EXIT
 "$vectors_bin" >"$work/vectors.json" || em_die "wasm_vectors failed"
 export EMENTOR_WASM_DIST="$dist" EMENTOR_WASM_VECTORS_JSON="$work/vectors.json"
 
-# Prints the path of a script that runs Debian 12's node 18: the nodejs and
-# libnode108 packages (apt's candidate version), downloaded and unpacked, not
-# installed (they would replace a node from elsewhere), in the cache. The
-# libraries and JavaScript it takes from the system are in
-# EM_BROWSER_DEB_PACKAGES.
-debian_node18() {
-	local version dir deb
-	version="$(apt-cache policy libnode108 2>/dev/null | sed -nE 's/^ *Candidate: (.+)$/\1/p')"
-	[[ -n "$version" && "$version" != "(none)" ]] ||
-		em_die "apt knows no libnode108 (Debian 12's Node 18): run apt-get update"
-	dir="$cache/debian-node/$version"
-	if [[ ! -x "$dir/node" ]]; then
-		mkdir -p "$cache/debian-node"
-		rm -rf "$dir" "$dir.tmp"
-		mkdir -p "$dir.tmp"
-		local -a opts=(-q)
-		if em_is_root; then
-			opts+=(-o APT::Sandbox::User=root)
-		fi
-		(cd "$dir.tmp" && apt-get "${opts[@]}" download "nodejs=$version" "libnode108=$version") >&2 ||
-			em_die "apt-get download nodejs=$version libnode108=$version failed"
-		for deb in "$dir.tmp"/*.deb; do
-			dpkg-deb -x "$deb" "$dir.tmp/root" || em_die "dpkg-deb could not unpack $deb"
-		done
-		cat >"$dir.tmp/node" <<-EOF
-			#!/bin/sh
-			# Debian's node $version, unpacked by tests/wasm/run.sh
-			LD_LIBRARY_PATH="$dir/root/usr/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$dir/root/usr/bin/node" "\$@"
-		EOF
-		chmod +x "$dir.tmp/node"
-		rm -f "$dir.tmp"/*.deb
-		mv "$dir.tmp" "$dir"
-	fi
-	"$dir/node" --version >/dev/null 2>&1 ||
-		em_die "Debian's node $version does not start ($dir/node): are ${EM_BROWSER_DEB_PACKAGES[*]} installed? (scripts/test installs them)"
-	printf '%s\n' "$dir/node"
-}
-
 run_node_tests() {
 	local node_bin="$1" rc=0
 	em_log "wasm: node --test node.test.mjs with $("$node_bin" --version) ($node_bin)"
@@ -96,7 +57,7 @@ node)
 	rc=0
 	run_node_tests "$(command -v node)" || rc=1
 	if [[ "$(node --version)" != v18.* ]]; then
-		run_node_tests "$(debian_node18)" || rc=1
+		run_node_tests "$(em_debian_node18)" || rc=1
 	fi
 	exit "$rc"
 	;;

@@ -238,7 +238,8 @@ class Core {
 	}
 
 	/**
-	 * auth_key and wrap_key from a password (Argon2id, then crypto_kdf; em_kdf_derive).
+	 * auth_key and wrap_key from a password (Argon2id, then crypto_kdf: em_kdf_derive; Argon2id's
+	 * working memory is wiped afterwards).
 	 * password: a string (UTF-8) or bytes; salt: 16 bytes; opslimit, memlimit: as prelogin gives them.
 	 */
 	deriveAccountKeys(password, salt, { opslimit, memlimit }) {
@@ -246,7 +247,7 @@ class Core {
 		checkBytes(salt, 'salt', SIZES.salt);
 		return this.with((s) => {
 			const auth = s.alloc(32), wrap = s.alloc(32);
-			const rc = this.mod._em_kdf_derive(s.bytes(pw), pw.length, s.bytes(salt), u64(opslimit, 'opslimit'),
+			const rc = this.mod._wasm_kdf_derive(s.bytes(pw), pw.length, s.bytes(salt), u64(opslimit, 'opslimit'),
 				u64(memlimit, 'memlimit'), auth, wrap);
 			if (rc !== 0)
 				throw new Error('ementor-core: key derivation failed (out of memory, or parameters libsodium refuses)');

@@ -12,6 +12,7 @@
  * wasm_commit_bytes() and wasm_agreement_bytes() return malloc'd buffers the
  * caller frees. All functions run on the thread that loaded the module.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
@@ -22,6 +23,9 @@
 
 /* Exported for JavaScript only: the prototypes keep -Wmissing-prototypes quiet. */
 int wasm_init(void);
+int wasm_kdf_derive(const char *password, size_t password_len, const unsigned char *salt,
+                    uint64_t opslimit, uint64_t memlimit, unsigned char *auth_key,
+                    unsigned char *wrap_key);
 void wasm_keys_generate(unsigned char *sign_pk, unsigned char *sign_sk, unsigned char *box_pk,
                         unsigned char *box_sk);
 void wasm_keys_wrap(const unsigned char *sign_sk, const unsigned char *box_sk,
@@ -74,6 +78,31 @@ int wasm_init(void)
 		return -1;
 	json_object_seed(randombytes_random() | 1u);
 	return 0;
+}
+
+/*
+ * em_kdf_derive(), then a wipe of Argon2id's working memory. libsodium 1.0.18
+ * frees that memory (memlimit bytes, from which the derived keys can be
+ * recomputed) without clearing it. Natively the allocation goes back to the
+ * system; here it would stay readable in the module's linear memory, which
+ * never shrinks. The allocator gives a request of the same size the block
+ * just freed (the top of the heap), so allocating, clearing and freeing
+ * memlimit bytes overwrites it (tests/wasm/node.test.mjs checks that the
+ * memory holds no such block afterwards).
+ */
+int wasm_kdf_derive(const char *password, size_t password_len, const unsigned char *salt,
+                    uint64_t opslimit, uint64_t memlimit, unsigned char *auth_key,
+                    unsigned char *wrap_key)
+{
+	int rc =
+	    em_kdf_derive(password, password_len, salt, opslimit, memlimit, auth_key, wrap_key);
+	unsigned char *scrub = memlimit <= SIZE_MAX ? malloc((size_t)memlimit) : NULL;
+
+	if (scrub) {
+		sodium_memzero(scrub, (size_t)memlimit);
+		free(scrub);
+	}
+	return rc;
 }
 
 static void keys_load(struct em_keys *k, const unsigned char *sign_pk, const unsigned char *sign_sk,
