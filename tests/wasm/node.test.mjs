@@ -30,6 +30,7 @@ test(`every native vector gives the same bytes in WebAssembly (node ${process.ve
 	const rng = fixedRandomSource(webcrypto);
 	const core = await createCore({ getRandomValue: rng.getRandomValue });
 	assert.equal(core.versions().sodium, vectors.sodium_version);
+	assert.deepEqual(core.kdfDefaults, { opslimit: 2n, memlimit: 64n * 1024n * 1024n });
 	const r = runCases(core, rng, vectors);
 	const report = r.failures.map((f) => `case ${f.index} (${f.op}): ${f.problems.join('; ')}`).join('\n');
 	assert.equal(r.failures.length, 0, `${r.failures.length} of ${r.total} cases differ:\n${report}`);

@@ -214,7 +214,11 @@ class Core {
 	constructor(mod) {
 		this.mod = mod;
 		/** The Argon2id parameters a client uses when it creates an account (em_crypto.h). */
-		this.kdfDefaults = Object.freeze({ opslimit: 2n, memlimit: 64n * 1024n * 1024n });
+		this.kdfDefaults = this.with((s) => {
+			const ops = s.alloc(8), mem = s.alloc(8);
+			mod._wasm_kdf_defaults(ops, mem);
+			return Object.freeze({ opslimit: s.readU64(ops), memlimit: s.readU64(mem) });
+		});
 	}
 
 	// Runs fn(scratch) and frees (wiping) whatever it allocated.

@@ -26,6 +26,7 @@ int wasm_init(void);
 int wasm_kdf_derive(const char *password, size_t password_len, const unsigned char *salt,
                     uint64_t opslimit, uint64_t memlimit, unsigned char *auth_key,
                     unsigned char *wrap_key);
+void wasm_kdf_defaults(uint64_t *opslimit, uint64_t *memlimit);
 void wasm_keys_generate(unsigned char *sign_pk, unsigned char *sign_sk, unsigned char *box_pk,
                         unsigned char *box_sk);
 void wasm_keys_wrap(const unsigned char *sign_sk, const unsigned char *box_sk,
@@ -103,6 +104,13 @@ int wasm_kdf_derive(const char *password, size_t password_len, const unsigned ch
 		free(scrub);
 	}
 	return rc;
+}
+
+/* The Argon2id parameters a client uses when it creates an account (em_crypto.h). */
+void wasm_kdf_defaults(uint64_t *opslimit, uint64_t *memlimit)
+{
+	*opslimit = EM_KDF_OPSLIMIT_DEFAULT;
+	*memlimit = EM_KDF_MEMLIMIT_DEFAULT;
 }
 
 static void keys_load(struct em_keys *k, const unsigned char *sign_pk, const unsigned char *sign_sk,
