@@ -24,6 +24,24 @@ EM_DEB_PACKAGES=(
 	openssl curl ca-certificates jq python3-icalendar prometheus
 )
 
+# The WebAssembly client core (scripts/wasm, web/core): the Emscripten
+# toolchain, and dpkg-source for Debian's libsodium and jansson sources.
+# Installed by em_wasm_deps, for scripts/run, scripts/test and scripts/wasm,
+# not by em_deps: the server alone does not need them.
+EM_WASM_DEB_PACKAGES=(emscripten dpkg-dev)
+
+# Browser tests (scripts/test only): Chromium for Playwright; and what
+# Debian 12's Node 18 needs to run beside another node, so that
+# tests/wasm/run.sh also checks the WebAssembly core under it. Its nodejs and
+# libnode108 packages are not installed (they conflict with a Node from
+# elsewhere) but unpacked into a cache directory; these are the shared
+# libraries and the JavaScript it loads from the system.
+EM_BROWSER_DEB_PACKAGES=(
+	chromium
+	libbrotli1 libc-ares2 libicu72 libnghttp2-14 libuv1
+	node-acorn node-cjs-module-lexer node-undici
+)
+
 em_log() {
 	printf '==> %s\n' "$*" >&2
 }
@@ -67,28 +85,100 @@ em_missing_packages() {
 	done
 }
 
-# Installs the project's Debian packages that are missing. `apt-get update`
-# runs only when something has to be installed.
+# em_install_missing WHAT PACKAGE...: installs the packages that are missing.
+# `apt-get update` runs only when something has to be installed.
+em_install_missing() {
+	local what="$1" missing
+	shift
+	mapfile -t missing < <(em_missing_packages "$@")
+	if ((${#missing[@]} == 0)); then
+		em_log "$what: all $# packages present"
+		return 0
+	fi
+	em_log "$what: installing ${missing[*]}"
+	em_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	em_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends "${missing[@]}" ||
+		em_die "apt-get could not install ${missing[*]}"
+}
+
+# Installs the project's Debian packages that are missing.
 em_deps() {
-	local -a want missing
+	local -a want
 	want=("${EM_DEB_PACKAGES[@]}")
 	# Node 20 may come from elsewhere (the Debian npm package conflicts with
 	# it): install Debian's nodejs and npm only when there is no node at all.
 	if ! command -v node >/dev/null 2>&1; then
 		want+=(nodejs npm)
 	fi
-	mapfile -t missing < <(em_missing_packages "${want[@]}")
-	if ((${#missing[@]} == 0)); then
-		em_log "deps: all ${#want[@]} packages present"
-	else
-		em_log "deps: installing ${missing[*]}"
-		em_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-		em_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-			--no-install-recommends "${missing[@]}"
-	fi
+	em_install_missing deps "${want[@]}"
 	if ! command -v npm >/dev/null 2>&1; then
 		em_die "node is installed but npm is not: install npm for that node"
 	fi
+}
+
+# The Emscripten toolchain for scripts/wasm.
+em_wasm_deps() {
+	em_install_missing wasm-deps "${EM_WASM_DEB_PACKAGES[@]}"
+}
+
+# Chromium and what Debian's Node 18 needs, for the browser tests.
+em_browser_deps() {
+	em_install_missing browser-deps "${EM_BROWSER_DEB_PACKAGES[@]}"
+}
+
+# The environment emcc needs here: Debian's emscripten runs its JavaScript
+# tools with a node that does not search /usr/share/nodejs (where acorn is).
+em_wasm_env() {
+	export NODE_PATH="/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}"
+	command -v emcc >/dev/null 2>&1 || em_die "emcc not found: run scripts/wasm (it installs emscripten)"
+}
+
+# The project's cache of things built or fetched once per machine (the
+# WebAssembly build's libraries, Debian's Node 18): $EMENTOR_CACHE, by
+# default ~/.cache/ementor.
+em_cache_dir() {
+	printf '%s\n' "${EMENTOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ementor}"
+}
+
+# Prints the path of a script that runs Debian 12's Node 18 (for the
+# WebAssembly tests and bench/wasm.sh): the nodejs and libnode108 packages
+# (apt's candidate version), downloaded and unpacked into the cache, not
+# installed (they would replace a node from elsewhere). The libraries and
+# JavaScript it takes from the system are in EM_BROWSER_DEB_PACKAGES.
+em_debian_node18() {
+	local version dir deb multiarch
+	multiarch="$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null)" ||
+		em_die "dpkg-architecture not found: run scripts/deps"
+	version="$(apt-cache policy libnode108 2>/dev/null | sed -nE 's/^ *Candidate: (.+)$/\1/p')"
+	[[ -n "$version" && "$version" != "(none)" ]] ||
+		em_die "apt knows no libnode108 (Debian 12's Node 18): run apt-get update"
+	dir="$(em_cache_dir)/debian-node/$version"
+	if [[ ! -x "$dir/node" ]]; then
+		mkdir -p "$(em_cache_dir)/debian-node"
+		rm -rf "$dir" "$dir.tmp"
+		mkdir -p "$dir.tmp"
+		local -a opts=(-q)
+		if em_is_root; then
+			opts+=(-o APT::Sandbox::User=root)
+		fi
+		(cd "$dir.tmp" && apt-get "${opts[@]}" download "nodejs=$version" "libnode108=$version") >&2 ||
+			em_die "apt-get download nodejs=$version libnode108=$version failed"
+		for deb in "$dir.tmp"/*.deb; do
+			dpkg-deb -x "$deb" "$dir.tmp/root" || em_die "dpkg-deb could not unpack $deb"
+		done
+		cat >"$dir.tmp/node" <<-EOF
+			#!/bin/sh
+			# Debian's node $version, unpacked by scripts/lib.sh (em_debian_node18)
+			LD_LIBRARY_PATH="$dir/root/usr/lib/$multiarch\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$dir/root/usr/bin/node" "\$@"
+		EOF
+		chmod +x "$dir.tmp/node"
+		rm -f "$dir.tmp"/*.deb
+		mv "$dir.tmp" "$dir"
+	fi
+	"$dir/node" --version >/dev/null 2>&1 ||
+		em_die "Debian's node $version does not start ($dir/node): are ${EM_BROWSER_DEB_PACKAGES[*]} installed? (scripts/test installs them)"
+	printf '%s\n' "$dir/node"
 }
 
 # Build directory for a build type: build/ for Debug and Release, build-asan/

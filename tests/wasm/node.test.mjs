@@ -1,0 +1,111 @@
+// node.test.mjs - the WebAssembly core under Node (node --test), against the
+// native build: every case of vectors.c must give the same bytes (check.mjs),
+// and the module must work with Node's own random source, refuse bad
+// arguments before they reach the C code, and report Argon2id's time.
+//
+// Environment (tests/wasm/run.sh sets both): EMENTOR_WASM_DIST, the directory
+// of ementor-core.mjs; EMENTOR_WASM_VECTORS_JSON, the native vectors.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { webcrypto } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { fixedRandomSource, runCases, timeArgon2 } from './check.mjs';
+
+const dist = process.env.EMENTOR_WASM_DIST;
+const vectorsFile = process.env.EMENTOR_WASM_VECTORS_JSON;
+assert.ok(dist && vectorsFile, 'EMENTOR_WASM_DIST and EMENTOR_WASM_VECTORS_JSON must be set (tests/wasm/run.sh)');
+const { createCore, MSG_STATUS, SIZES } = await import(pathToFileURL(join(dist, 'ementor-core.mjs')).href);
+const vectors = JSON.parse(readFileSync(vectorsFile, 'utf8'));
+
+// Every op vectors.c writes; a new one must get a check in check.mjs.
+const OPS = ['kdf', 'keys_generate', 'fingerprint', 'safety_number', 'keys_wrap', 'keys_unwrap', 'room_key_seal',
+	'room_key_open', 'room_key_verify', 'commit', 'commit_verify', 'msg_encrypt', 'msg_decrypt', 'agreement',
+	'agreement_verify', 'text_hash', 'consent', 'consent_verify', 'b64_encode', 'b64_decode', 'request_parse'];
+
+test(`every native vector gives the same bytes in WebAssembly (node ${process.version})`, async () => {
+	const rng = fixedRandomSource(webcrypto);
+	const core = await createCore({ getRandomValue: rng.getRandomValue });
+	assert.equal(core.versions().sodium, vectors.sodium_version);
+	assert.deepEqual(core.kdfDefaults, { opslimit: 2n, memlimit: 64n * 1024n * 1024n });
+	const r = runCases(core, rng, vectors);
+	const report = r.failures.map((f) => `case ${f.index} (${f.op}): ${f.problems.join('; ')}`).join('\n');
+	assert.equal(r.failures.length, 0, `${r.failures.length} of ${r.total} cases differ:\n${report}`);
+	assert.deepEqual(Object.keys(r.byOp).sort(), [...OPS].sort());
+	assert.ok(r.total >= 60, `only ${r.total} cases`);
+});
+
+test('round trip with the platform random source', async () => {
+	const core = await createCore();
+	const a = core.generateKeys(), b = core.generateKeys();
+	assert.notDeepEqual(a.signPk, b.signPk);
+	assert.equal(core.safetyNumber(a, b), core.safetyNumber(b, a));
+
+	const { authKey, wrapKey } = core.deriveAccountKeys('zażółć', new Uint8Array(16), core.kdfDefaults);
+	assert.notDeepEqual(authKey, wrapKey);
+	const backup = core.wrapKeys(a, wrapKey, 'alice');
+	assert.equal(backup.length, SIZES.backup);
+	assert.deepEqual(core.unwrapKeys(wrapKey, 'alice', backup), a);
+	assert.equal(core.unwrapKeys(wrapKey, 'mallory', backup), null);
+	// the nonce is fresh: the same keys wrap differently
+	assert.notDeepEqual(core.wrapKeys(a, wrapKey, 'alice'), backup);
+
+	const roomKey = core.generateKeys().boxSk;
+	const room = { roomId: 2n ** 60n, epoch: 4, recipientId: '42', committerId: 17 };
+	const sealed = core.sealRoomKey({ roomKey, ...room, committerSignSk: a.signSk, recipientBoxPk: b.boxPk });
+	const opened = core.openRoomKey(sealed, b);
+	assert.deepEqual(opened.roomKey, roomKey);
+	assert.equal(opened.committerId, 17n);
+	assert.equal(core.verifyRoomKey({ roomKey, ...room, sig: opened.sig, committerSignPk: a.signPk }), true);
+	assert.equal(core.verifyRoomKey({ roomKey, ...room, epoch: 5, sig: opened.sig, committerSignPk: a.signPk }), false);
+	assert.equal(core.openRoomKey(sealed, a), null);
+
+	const m = { roomKey, roomId: room.roomId, epoch: 4, senderId: 17, clientMsgId: new Uint8Array(16).fill(9) };
+	const enc = core.encryptMessage({ ...m, plaintext: 'cześć', senderSignSk: a.signSk });
+	const dec = core.decryptMessage({ ...m, ciphertext: enc.ciphertext, sig: enc.sig, senderSignPk: a.signPk });
+	assert.equal(dec.status, MSG_STATUS.OK);
+	assert.equal(new TextDecoder().decode(dec.plaintext), 'cześć');
+	assert.equal(core.decryptMessage({ ...m, ciphertext: enc.ciphertext, sig: enc.sig, senderSignPk: b.signPk }).status,
+		MSG_STATUS.BAD_SIGNATURE);
+	assert.throws(() => core.encryptMessage({ ...m, plaintext: new Uint8Array(SIZES.msgPlaintextMax + 1), senderSignSk: a.signSk }),
+		RangeError);
+});
+
+test('bad arguments are refused before the C code runs', async () => {
+	const core = await createCore();
+	const k = core.generateKeys();
+	assert.throws(() => core.fingerprint(new Uint8Array(31), k.boxPk), RangeError);
+	assert.throws(() => core.fingerprint('not bytes', k.boxPk), TypeError);
+	assert.throws(() => core.sealRoomKey({ roomKey: new Uint8Array(32), roomId: -1, epoch: 1, recipientId: 1, committerId: 1,
+		committerSignSk: k.signSk, recipientBoxPk: k.boxPk }), RangeError);
+	assert.throws(() => core.sealRoomKey({ roomKey: new Uint8Array(32), roomId: 2n ** 64n, epoch: 1, recipientId: 1,
+		committerId: 1, committerSignSk: k.signSk, recipientBoxPk: k.boxPk }), RangeError);
+	assert.throws(() => core.wrapKeys(k, new Uint8Array(32), 'a\u0000b'), RangeError);
+	assert.throws(() => core.deriveAccountKeys('pw', new Uint8Array(16), { opslimit: 1.5, memlimit: 1 }), TypeError);
+	// and a call that failed leaves the module usable
+	assert.match(core.fingerprint(k.signPk, k.boxPk), /^([0-9a-f]{4} ){7}[0-9a-f]{4}$/);
+});
+
+test("Argon2id's working memory does not stay in the module's memory", async () => {
+	const core = await createCore();
+	core.deriveAccountKeys('pw', new Uint8Array(16), core.kdfDefaults);
+	// Argon2 leaves 64 MiB of pseudo-random blocks: count the KiB of memory that are not all zero
+	const heap = core.mod.HEAPU8;
+	assert.ok(heap.length >= 64 * 1024 * 1024, 'the memory grew for Argon2id');
+	let used = 0;
+	for (let off = 0; off + 1024 <= heap.length; off += 1024) {
+		if (heap.subarray(off, off + 1024).some((b) => b !== 0))
+			used++;
+	}
+	assert.ok(used < 4096, `${used} KiB of the module's ${heap.length >> 10} KiB are not zero after Argon2id`);
+});
+
+test('Argon2id with the client parameters (timing, not asserted)', async (t) => {
+	const core = await createCore();
+	const r = timeArgon2(core, 5, () => performance.now());
+	t.diagnostic(`argon2 ${JSON.stringify({ node: process.version, ...r })}`);
+	assert.ok(r.first_ms > 0);
+});
