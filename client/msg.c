@@ -520,12 +520,19 @@ int msg_room_show(struct msg_ctx *m, int64_t room_id, struct msg_room **out)
 		return rc;
 	}
 	for (i = 0; i < n; i++) {
+		struct pin p;
+
 		if (!seen[i].member || r->blocked_by[0])
 			continue;
 		if (seen[i].id == m->session.user_id
 		        ? self_differs
 		        : seen[i].result == PIN_CHANGED || seen[i].result < 0)
-			snprintf(r->blocked_by, sizeof(r->blocked_by), "%s", seen[i].username);
+			/* the name `ementor trust` knows them by: the pinned one */
+			snprintf(r->blocked_by, sizeof(r->blocked_by), "%s",
+			         seen[i].id != m->session.user_id &&
+			                 pins_get(m->pins, seen[i].id, &p) == 0
+			             ? p.username
+			             : seen[i].username);
 	}
 	free(seen);
 	r->refused[0] = '\0';
@@ -1998,14 +2005,13 @@ int msg_flush(struct msg_ctx *m, const unsigned char *watch, struct msg_delivery
 		if (d.outcome == MSG_BLOCKED && h == nheld) {
 			struct msg_room *r = msg_room(m, om.room_id);
 
-			fprintf(
-			    stderr,
-			    "ementor: not sending to room %lld: the keys of %s changed. Compare "
-			    "the "
-			    "new fingerprint with %s in person, then run `ementor trust %s`; the "
-			    "message stays in the outbox.\n",
-			    (long long)om.room_id, r ? r->blocked_by : "a member",
-			    r ? r->blocked_by : "them", r ? r->blocked_by : "USER");
+			fprintf(stderr,
+			        "ementor: not sending to room %lld: the keys or the name of %s "
+			        "changed. Check with %s in person (`ementor verify %s`), then run "
+			        "`ementor trust %s`; the message stays in the outbox.\n",
+			        (long long)om.room_id, r ? r->blocked_by : "a member",
+			        r ? r->blocked_by : "them", r ? r->blocked_by : "USER",
+			        r ? r->blocked_by : "USER");
 		}
 		if (h == nheld && nheld < MSG_MAX_ROOMS) {
 			held[nheld] = om.room_id;

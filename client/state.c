@@ -166,16 +166,26 @@ int pins_find(json_t *pins, const char *username, struct pin *out)
 {
 	json_t *users = json_object_get(pins, "users"), *e;
 	const char *key;
+	int64_t found = 0;
 
+	/* Two pins can share a name for a while (after a swap, the first one
+	 * accepted takes the name the other still holds): the one with a change
+	 * waiting is the one a user still has to decide about. */
 	json_object_foreach(users, key, e)
 	{
 		const char *name = json_string_value(json_object_get(e, "username"));
 		char *end = NULL;
 		long long id = strtoll(key, &end, 10);
 
-		if (name && !strcmp(name, username) && end && !*end && id > 0)
-			return pins_get(pins, id, out);
+		if (!name || strcmp(name, username) || !end || *end || id < 1)
+			continue;
+		if (!found || json_is_object(json_object_get(e, "changed")))
+			found = id;
+		if (json_is_object(json_object_get(e, "changed")))
+			break;
 	}
+	if (found)
+		return pins_get(pins, found, out);
 	memset(out, 0, sizeof(*out));
 	return -ENOENT;
 }

@@ -451,7 +451,8 @@ static int sync_recheck(struct db_conn *c, struct db_job *job, json_t *rooms, js
 	struct params p = {0};
 	json_t *room;
 	char *ids = NULL;
-	size_t i, len = 0, cap = 3 + json_array_size(rooms) * 21; /* "{", ids and commas, "}", NUL */
+	size_t i, len = 0,
+	          cap = 3 + json_array_size(rooms) * 21; /* "{", ids and commas, "}", NUL */
 	PGresult *r;
 	int err;
 

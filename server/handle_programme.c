@@ -140,12 +140,13 @@ int programme_settings_run(struct db_conn *c, struct db_job *job)
 		manages = PQntuples(r) == 1 && !strcmp(store_str(r, 0, PROGRAMME_NCOLS), "manager");
 		PQclear(r);
 		store_rollback(c);
-		return manages ? db_job_fail(job, EM_ERR_FORBIDDEN,
-		                             "only the manager who created programme %lld signs its "
-		                             "settings",
-		                             (long long)id)
-		               : db_job_fail(job, EM_ERR_NOT_FOUND,
-		                             "no programme %lld that you manage", (long long)id);
+		return manages
+		           ? db_job_fail(job, EM_ERR_FORBIDDEN,
+		                         "only the manager who created programme %lld signs its "
+		                         "settings",
+		                         (long long)id)
+		           : db_job_fail(job, EM_ERR_NOT_FOUND, "no programme %lld that you manage",
+		                         (long long)id);
 	}
 	if (store_bool(r, 0, 1) && store_bool(r, 0, 0) != required) {
 		PQclear(r);

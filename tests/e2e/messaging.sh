@@ -196,7 +196,7 @@ node -e 'const fs = require("fs"), f = process.argv[1], j = JSON.parse(fs.readFi
 		u.sign_pk = Buffer.alloc(32, 7).toString("base64url");
 		u.box_pk = Buffer.alloc(32, 9).toString("base64url"); }
 	fs.writeFileSync(f, JSON.stringify(j));' "$T/home/sam/pins.json"
-expect_fail "a changed key blocks sending" 1 "keys of mia changed" as sam send "$pair" "wait for trust"
+expect_fail "a changed key blocks sending" 1 "keys or the name of mia changed" as sam send "$pair" "wait for trust"
 expect_match "with a loud warning" 'THE KEYS OF mia HAVE CHANGED' "$LAST"
 expect_match "the message waits in the outbox" 'wait for trust' "$(as sam outbox list)"
 out="$(as sam read "$pair" 2>/dev/null)"

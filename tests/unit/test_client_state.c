@@ -154,6 +154,11 @@ static void test_pins_name_swap(void **state)
 	assert_int_equal(pins_get(pins, 3, &p), 0);
 	assert_string_equal(p.username, "lea");
 	assert_false(p.changed);
+	/* while both are named lea, the one with a change waiting is the one found */
+	assert_int_equal(pins_observe(pins, 4, "sam", s2, b2, now2), PIN_CHANGED);
+	assert_int_equal(pins_find(pins, "lea", &p), 0);
+	assert_int_equal(p.user_id, 4);
+	assert_true(p.changed);
 	json_decref(pins);
 }
 
