@@ -257,9 +257,23 @@ expect_match "the agreement is optional there" '^false$' "$(as sam --json agreem
 expect_ok "without an agreement signed, the pair talks" as sam send "$pair" "short one"
 expect_ok "and again" as lea send "$pair" "indeed"
 expect_match "lea reads" 'sam: short one' "$(as lea read "$pair" 2>&1)"
+# without agreements the server decides who is in a room: every member is announced on each
+# member's device before a key is sealed to them (SECURITY.md S2)
+expect_ok "zoe registers" as zoe register --invite "$(invite "$short" mentee)" --username zoe
+expect_ok "ida registers" as ida register --invite "$(invite "$short" mentee)" --username ida
+circle="$(as maria --json room create --programme "$short" --kind group --member sam --member lea --member zoe | jq -r .room.id)"
+expect_ok "sam writes to the group" as sam send "$circle" "hello circle"
+expect_match "on first sight sam is told who is in it" "NOTICE: room $circle is in a programme without agreements: lea .fingerprint" "$LAST"
+expect_match "lea reads it (her first look at the room)" 'sam: hello circle' "$(as lea read "$circle" 2>&1)"
+expect_ok "the manager adds ida" as maria room add "$circle" ida
+expect_ok "sam writes again" as sam send "$circle" "welcome ida"
+expect_match "sam is told ida joined before the key is sealed to her" "NOTICE: ida .fingerprint [0-9a-f ]+. JOINED room $circle" "$LAST"
+out="$(as lea read "$circle" 2>&1)"
+expect_match "lea is told too" "NOTICE: ida .fingerprint [0-9a-f ]+. JOINED room $circle" "$out"
+expect_match "ida reads what was sent after she joined" 'sam: welcome ida' "$(as ida read "$circle" 2>&1)"
 count_msgs() { sql "SELECT count(*) FROM messages m JOIN rooms r ON r.id = m.room_id WHERE r.programme_id = $1"; }
 count_env() { sql "SELECT count(*) FROM key_envelopes k JOIN rooms r ON r.id = k.room_id WHERE r.programme_id = $1"; }
-expect_match "the short programme has ciphertext" '^2$' "$(count_msgs "$short")"
+expect_match "the short programme has ciphertext" '^4$' "$(count_msgs "$short")"
 before_other="$(count_msgs "$prog")"
 expect_ok "nothing is due today" "$BIN/ementord" purge-expired --db "$DB"
 expect_match "nothing purged" '^0 programme' "$(tail -n1 <<<"$LAST")"
