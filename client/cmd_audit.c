@@ -103,6 +103,12 @@ static const char *audit_duration(json_t *obj, const char *key, char *buf, size_
 	return buf;
 }
 
+/* s without its first `skip` bytes ("2026-12-03" -> "12-03"), or s when it is shorter. */
+static const char *audit_skip(const char *s, size_t skip)
+{
+	return strlen(s) > skip ? s + skip : s;
+}
+
 /* Characters (not bytes) of UTF-8 text. */
 static size_t audit_chars(const char *s)
 {
@@ -352,7 +358,7 @@ static void audit_print_weeks(json_t *summary, const char *now)
 	printf("    %-13s", "week of");
 	for (i = 0; i < AUDIT_WEEKS; i++) {
 		audit_day_text(monday - 7 * (long)(AUDIT_WEEKS - 1 - i), day, sizeof(day));
-		printf(" %5s", day + 5); /* MM-DD */
+		printf(" %5s", audit_skip(day, 5)); /* MM-DD */
 	}
 	printf("\n    %-13s", "messages");
 	for (i = 0; i < AUDIT_WEEKS; i++)
@@ -468,7 +474,8 @@ static void audit_print_room_line(json_t *room)
 	char agree[AUDIT_CELL], cps[AUDIT_CELL], flags[AUDIT_CELL];
 
 	text_local_time(cli_str(room, "last_activity", NULL), when, sizeof(when));
-	snprintf(last, sizeof(last), "%.5s %sd", when + 5,
+	/* "MM-DD HH:MM" of "YYYY-MM-DD HH:MM", or what there is (a missing time is "?") */
+	snprintf(last, sizeof(last), "%.5s %sd", audit_skip(when, 5),
 	         audit_num_text(room, "days_inactive", days, sizeof(days)));
 	audit_cell(audit_room_label(room, label, sizeof(label)), W_ROOM, 1);
 	printf(" ");
