@@ -140,6 +140,7 @@ static void agreement(struct fuzz_in *in)
 	size_t n = (size_t)fuzz_take(in, 1) % (MAX_N + 1), len = 0;
 	struct reader r;
 
+	memset(parties, 0, sizeof(parties));
 	fuzz_take_str(in, starts, sizeof(starts) - 1);
 	fuzz_take_str(in, ends, sizeof(ends) - 1);
 	fuzz_take_str(in, terms, sizeof(terms) - 1);
