@@ -35,9 +35,11 @@
  */
 #include <errno.h>
 #include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -63,22 +65,56 @@ static void check(int ok, const char *what)
 	fuzz_check(ok, TARGET, what);
 }
 
-/* Removes the home directory (flat: files only) at exit. */
-static void fx_cleanup(void)
+/* Removes a home directory of this target (flat: files only). */
+static void fx_remove_dir(const char *dir)
 {
-	DIR *d = fx.dir[0] ? opendir(fx.dir) : NULL;
+	DIR *d = opendir(dir);
 	struct dirent *e;
 	char path[512];
 
 	while (d && (e = readdir(d)))
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-			snprintf(path, sizeof(path), "%s/%s", fx.dir, e->d_name);
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 			unlink(path);
 		}
 	if (d)
 		closedir(d);
+	rmdir(dir);
+}
+
+static void fx_cleanup(void)
+{
 	if (fx.dir[0])
-		rmdir(fx.dir);
+		fx_remove_dir(fx.dir);
+}
+
+/*
+ * libFuzzer ends a run with _Exit(), so atexit() does not always clean up:
+ * the homes of processes that are gone (ementor-fuzz-client-PID) are
+ * removed when the next one starts.
+ */
+static void fx_sweep(const char *base)
+{
+	static const char prefix[] = "ementor-fuzz-client-";
+	DIR *d = opendir(base);
+	struct dirent *e;
+	char path[512];
+
+	while (d && (e = readdir(d))) {
+		long pid;
+		char *end;
+
+		if (strncmp(e->d_name, prefix, sizeof(prefix) - 1))
+			continue;
+		pid = strtol(e->d_name + sizeof(prefix) - 1, &end, 10);
+		if (*end || pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH) ||
+		    pid == (long)getpid()) {
+			snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
+			fx_remove_dir(path);
+		}
+	}
+	if (d)
+		closedir(d);
 }
 
 static void fx_save_state(void)
@@ -102,8 +138,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (sodium_init() < 0)
 		abort();
 	setenv("TZ", "UTC", 1);
-	snprintf(fx.dir, sizeof(fx.dir), "%s/ementor-fuzz-client-XXXXXX", base ? base : "/tmp");
-	if (!mkdtemp(fx.dir))
+	base = base ? base : "/tmp";
+	fx_sweep(base);
+	snprintf(fx.dir, sizeof(fx.dir), "%s/ementor-fuzz-client-%ld", base, (long)getpid());
+	if (mkdir(fx.dir, 0700) != 0)
 		abort();
 	atexit(fx_cleanup);
 	fx.cli.home_dir = fx.dir;
