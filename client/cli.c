@@ -461,10 +461,8 @@ int cli_table_add(struct cli_table *t, const char *const *row)
 				free(t->cells[t->nrows * t->ncols + i]);
 			return -1;
 		}
-		/* Server text goes to a terminal: no control characters. */
-		for (char *p = cell; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = '?';
+		/* Server text goes to a terminal: no control characters (C0, DEL, C1). */
+		cli_defang(cell);
 		t->cells[t->nrows * t->ncols + i] = cell;
 	}
 	t->nrows++;

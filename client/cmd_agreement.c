@@ -105,15 +105,22 @@ static int agreement_print_version(struct msg_ctx *m, const char *title, struct 
                                    json_t *vj)
 {
 	static const char *const head[] = {"PARTY", "ROLE", "FINGERPRINT", "SIGNED", "CHECK"};
+	/* agreement.show comes through msg_call(), not cli_call(): its text is made safe here */
+	const char *shown[] = {v->starts_on, v->ends_on, cli_str(vj, "created_at", "-"),
+	                       cli_str(vj, "activated_at", NULL)};
+	char *safe[4], waiting[512];
 	struct cli_table t;
-	char waiting[512];
 	int bad = 0;
 
-	printf("%s: version %u, %s to %s, made %s", title, v->version, v->starts_on, v->ends_on,
-	       cli_str(vj, "created_at", "-"));
-	if (json_is_string(json_object_get(vj, "activated_at")))
-		printf(", active since %s", cli_str(vj, "activated_at", "-"));
+	for (size_t i = 0; i < 4; i++)
+		safe[i] = shown[i] ? text_for_terminal(shown[i], strlen(shown[i])) : NULL;
+	printf("%s: version %u, %s to %s, made %s", title, v->version, safe[0] ? safe[0] : "?",
+	       safe[1] ? safe[1] : "?", safe[2] ? safe[2] : "?");
+	if (safe[3])
+		printf(", active since %s", safe[3]);
 	printf("\n");
+	for (size_t i = 0; i < 4; i++)
+		free(safe[i]);
 	cli_table_init(&t, 5, head);
 	for (size_t i = 0; i < v->n; i++) {
 		json_t *p = v->party[i], *w = json_object_get(p, "withdrawn_at");
@@ -164,8 +171,12 @@ static int agreement_print_version(struct msg_ctx *m, const char *title, struct 
 	cli_table_print(&t, stdout, "  ");
 	cli_table_free(&t);
 	agreement_waiting(v, waiting, sizeof(waiting));
-	if (waiting[0])
-		printf("  Waiting for: %s\n", waiting);
+	if (waiting[0]) {
+		char *w = text_for_terminal(waiting, strlen(waiting));
+
+		printf("  Waiting for: %s\n", w ? w : "?");
+		free(w);
+	}
 	printf("  Terms:\n");
 	agreement_print_terms(v->terms);
 	return bad;

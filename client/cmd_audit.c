@@ -33,6 +33,9 @@
 #define AUDIT_CELL        256 /* one table cell, in bytes */
 #define AUDIT_FLAGS_WIDTH 11
 #define AUDIT_WIDTH       100 /* terminal columns the table fits in */
+/* Numbers from the server are shown and summed within ±10^12: a double beyond
+ * what a long long holds must never be cast to one (undefined behaviour). */
+#define AUDIT_NUM_MAX 1e12
 
 /* The checkpoint kinds, in the order of the programme. */
 static const char *const audit_kinds[] = {"initial", "midterm", "final"};
@@ -50,17 +53,29 @@ static double audit_num(json_t *obj, const char *key, int *present)
 	return json_is_number(v) ? json_number_value(v) : 0;
 }
 
+/* A number member as a whole number within ±AUDIT_NUM_MAX; 0 when absent. */
+static long long audit_whole(json_t *obj, const char *key)
+{
+	double v = audit_num(obj, key, NULL);
+
+	return v > AUDIT_NUM_MAX    ? (long long)AUDIT_NUM_MAX
+	       : v < -AUDIT_NUM_MAX ? -(long long)AUDIT_NUM_MAX
+	                            : (long long)v;
+}
+
 /* A number member as text: integers plainly, others with one decimal; "" when null/absent. */
 static const char *audit_num_text(json_t *obj, const char *key, char *buf, size_t len)
 {
 	json_t *v = json_object_get(obj, key);
+	double r = json_real_value(v);
+	int small = r > -AUDIT_NUM_MAX && r < AUDIT_NUM_MAX;
 
 	if (json_is_integer(v))
 		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
-	else if (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v))
-		snprintf(buf, len, "%lld", (long long)json_real_value(v));
+	else if (json_is_real(v) && small && r == (double)(long long)r)
+		snprintf(buf, len, "%lld", (long long)r);
 	else if (json_is_real(v))
-		snprintf(buf, len, "%.1f", json_real_value(v));
+		snprintf(buf, len, small ? "%.1f" : "%.3g", r);
 	else
 		buf[0] = '\0';
 	return buf;
@@ -70,7 +85,10 @@ static const char *audit_num_text(json_t *obj, const char *key, char *buf, size_
 static const char *audit_duration(json_t *obj, const char *key, char *buf, size_t len)
 {
 	int present;
-	long long s = (long long)(audit_num(obj, key, &present) + 0.5);
+	double v = audit_num(obj, key, &present);
+	long long s = v > AUDIT_NUM_MAX    ? (long long)AUDIT_NUM_MAX
+	              : v < -AUDIT_NUM_MAX ? -(long long)AUDIT_NUM_MAX
+	                                   : (long long)(v + 0.5);
 
 	if (!present)
 		snprintf(buf, len, "-");
@@ -83,6 +101,12 @@ static const char *audit_duration(json_t *obj, const char *key, char *buf, size_
 	else
 		snprintf(buf, len, "%lldd %02lldh", s / 86400, s % 86400 / 3600);
 	return buf;
+}
+
+/* s without its first `skip` bytes ("2026-12-03" -> "12-03"), or s when it is shorter. */
+static const char *audit_skip(const char *s, size_t skip)
+{
+	return strlen(s) > skip ? s + skip : s;
 }
 
 /* Characters (not bytes) of UTF-8 text. */
@@ -326,15 +350,15 @@ static void audit_print_weeks(json_t *summary, const char *now)
 			continue;
 		ago = (monday - d) / 7;
 		if (ago < AUDIT_WEEKS) {
-			messages[AUDIT_WEEKS - 1 - ago] += (long)audit_num(w, "messages", NULL);
-			active[AUDIT_WEEKS - 1 - ago] += (long)audit_num(w, "active_rooms", NULL);
+			messages[AUDIT_WEEKS - 1 - ago] += (long)audit_whole(w, "messages");
+			active[AUDIT_WEEKS - 1 - ago] += (long)audit_whole(w, "active_rooms");
 		}
 	}
 	printf("  Last %d weeks (UTC weeks, starting Monday):\n", AUDIT_WEEKS);
 	printf("    %-13s", "week of");
 	for (i = 0; i < AUDIT_WEEKS; i++) {
 		audit_day_text(monday - 7 * (long)(AUDIT_WEEKS - 1 - i), day, sizeof(day));
-		printf(" %5s", day + 5); /* MM-DD */
+		printf(" %5s", audit_skip(day, 5)); /* MM-DD */
 	}
 	printf("\n    %-13s", "messages");
 	for (i = 0; i < AUDIT_WEEKS; i++)
@@ -450,7 +474,8 @@ static void audit_print_room_line(json_t *room)
 	char agree[AUDIT_CELL], cps[AUDIT_CELL], flags[AUDIT_CELL];
 
 	text_local_time(cli_str(room, "last_activity", NULL), when, sizeof(when));
-	snprintf(last, sizeof(last), "%.5s %sd", when + 5,
+	/* "MM-DD HH:MM" of "YYYY-MM-DD HH:MM", or what there is (a missing time is "?") */
+	snprintf(last, sizeof(last), "%.5s %sd", audit_skip(when, 5),
 	         audit_num_text(room, "days_inactive", days, sizeof(days)));
 	audit_cell(audit_room_label(room, label, sizeof(label)), W_ROOM, 1);
 	printf(" ");
@@ -664,7 +689,7 @@ static void audit_print_csv(json_t *report)
 		audit_num_text(room, "read_median_s", rmed, sizeof(rmed));
 		json_array_foreach(json_object_get(room, "checkpoints"), k, cp)
 		{
-			late_changes += (long long)audit_num(cp, "late_changes", NULL);
+			late_changes += audit_whole(cp, "late_changes");
 		}
 		snprintf(late, sizeof(late), "%lld", late_changes);
 		audit_flag_codes(room, ";", flags, sizeof(flags));

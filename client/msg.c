@@ -460,11 +460,9 @@ int msg_pin_people(struct msg_ctx *m, json_t *users)
 
 int msg_room_show(struct msg_ctx *m, int64_t room_id, struct msg_room **out)
 {
-	struct msg_seen *seen = NULL;
 	struct msg_room *r = msg_room(m, room_id);
-	json_t *res = NULL, *room, *list, *former, *u;
-	size_t i, n = 0;
-	int rc, self_differs = 0;
+	json_t *res = NULL;
+	int rc;
 
 	if (out)
 		*out = r;
@@ -473,6 +471,18 @@ int msg_room_show(struct msg_ctx *m, int64_t room_id, struct msg_room **out)
 	rc = msg_call(m, EM_OP_ROOM_SHOW, json_pack("{s:I}", "room_id", (json_int_t)room_id), &res);
 	if (rc)
 		return rc;
+	rc = msg_room_apply(m, r, res);
+	json_decref(res);
+	return rc;
+}
+
+int msg_room_apply(struct msg_ctx *m, struct msg_room *r, json_t *res)
+{
+	struct msg_seen *seen = NULL;
+	json_t *room, *list, *former, *u;
+	size_t i, n = 0;
+	int rc, self_differs = 0;
+
 	room = json_object_get(res, "room");
 	r->epoch = json_integer_value(json_object_get(room, "epoch"));
 	r->last_seq = json_integer_value(json_object_get(room, "last_seq"));
@@ -491,10 +501,8 @@ int msg_room_show(struct msg_ctx *m, int64_t room_id, struct msg_room **out)
 	former = json_object_get(room, "former_members");
 	/* Former members too: their keys verify what they sent earlier. */
 	seen = calloc(json_array_size(list) + json_array_size(former) + 1, sizeof(*seen));
-	if (!seen) {
-		json_decref(res);
+	if (!seen)
 		return cli_fail(CLI_EXIT_LOCAL, "out of memory");
-	}
 	json_array_foreach(list, i, u)
 	{
 		if (r->nmembers == EM_ROOM_MEMBERS_MAX)
@@ -516,7 +524,6 @@ int msg_room_show(struct msg_ctx *m, int64_t room_id, struct msg_room **out)
 	rc = msg_observe_users(m, seen, n, &self_differs);
 	if (rc) {
 		free(seen);
-		json_decref(res);
 		return rc;
 	}
 	for (i = 0; i < n; i++) {
@@ -542,7 +549,6 @@ int msg_room_show(struct msg_ctx *m, int64_t room_id, struct msg_room **out)
 
 		rc = msg_room_trust(m, r, json_is_integer(prog) ? json_integer_value(prog) : 0);
 	}
-	json_decref(res);
 	if (rc)
 		return rc;
 	r->shown = 1;

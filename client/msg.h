@@ -113,6 +113,11 @@ struct msg_room *msg_room(struct msg_ctx *m, int64_t room_id);
  * an exit code; refusals are left to the caller (m->err).
  */
 int msg_room_show(struct msg_ctx *m, int64_t room_id, struct msg_room **out);
+/*
+ * What msg_room_show() does with room.show's answer `res` (borrowed) for r:
+ * records the room and pins the users shown. No network. Returns an exit code.
+ */
+int msg_room_apply(struct msg_ctx *m, struct msg_room *r, json_t *res);
 
 /*
  * Pins a list of User objects (programme.show `people`) the same way; no

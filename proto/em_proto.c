@@ -847,14 +847,25 @@ char *em_b64_encode(const unsigned char *bin, size_t len)
 	return s;
 }
 
+#define B64URL_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
 int em_b64_decode(const char *s, unsigned char *out, size_t outlen)
 {
-	size_t binlen = 0;
+	size_t binlen = 0, slen;
 	const char *end = NULL;
-	size_t slen = strlen(s);
 
+	if (!s)
+		return -1; /* a field that was absent or not a string */
+	slen = strlen(s);
 	/* base64 of outlen bytes needs at most 4*ceil(outlen/3) characters */
 	if (slen > (outlen + 2) / 3 * 4)
+		return -1;
+	/*
+	 * The alphabet first: libsodium 1.0.18 reads the text as (signed) char,
+	 * and its constant-time comparisons then take every byte from 0x80 up
+	 * for '_' ("\xff\xff\xff\xff" decoded to ff ff ff; found by fuzz_crypto).
+	 */
+	if (strspn(s, B64URL_ALPHABET) != slen)
 		return -1;
 	if (sodium_base642bin(out, outlen, s, slen, NULL, &binlen, &end,
 	                      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
@@ -862,6 +873,27 @@ int em_b64_decode(const char *s, unsigned char *out, size_t outlen)
 	if (end != s + slen)
 		return -1;
 	return (int)binlen;
+}
+
+int em_subject_id(const char *subject, const char *prefix, int64_t *id)
+{
+	size_t n = strlen(prefix), digits;
+	const char *p;
+	int64_t v = 0;
+
+	if (!subject || strncmp(subject, prefix, n))
+		return -1;
+	p = subject + n;
+	digits = strspn(p, "0123456789");
+	/* canonical: 1 to 16 digits, no leading zero, nothing after */
+	if (digits < 1 || digits > 16 || p[0] == '0' || p[digits] != '\0')
+		return -1;
+	for (size_t i = 0; i < digits; i++)
+		v = v * 10 + (p[i] - '0');
+	if (v > EM_MAX_REQUEST_ID)
+		return -1;
+	*id = v;
+	return 0;
 }
 
 int em_check_username(const char *s)

@@ -254,7 +254,7 @@ void em_incoming_clear(struct em_incoming *in);
 /* base64url without padding, as every binary field on the wire. */
 /* Returns a malloc'd string the caller frees, or NULL. */
 char *em_b64_encode(const unsigned char *bin, size_t len);
-/* Returns the decoded length, or -1 if not valid base64url or longer than outlen. */
+/* Returns the decoded length, or -1 if s is NULL, not valid base64url or longer than outlen. */
 int em_b64_decode(const char *s, unsigned char *out, size_t outlen);
 
 /* Checks shared by client and server. Return EM_OK or a negative em_err. */
@@ -262,6 +262,12 @@ int em_check_username(const char *s);
 int em_check_date(const char *s); /* YYYY-MM-DD, a real calendar date */
 /* YYYY-MM-DDTHH:MM:00Z, a real UTC minute (seconds must be 00) */
 int em_check_utc_minute(const char *s);
+/*
+ * A consent subject "PREFIX:ID" (PROTOCOL.md 7.1: "room:12", "programme:3")
+ * with ID in canonical decimal from 1 to 2^53 - 1: no sign, space or leading
+ * zero, nothing after. Returns 0 with *id set, or -1 (subject may be NULL).
+ */
+int em_subject_id(const char *subject, const char *prefix, int64_t *id);
 /* Canonical form of a username: lower case. Writes into out (size EM_USERNAME_MAX + 1). */
 void em_username_fold(const char *in, char *out);
 

@@ -6,19 +6,9 @@
  * data (messages, key envelopes, notices). Nodes hold no state another node
  * needs: a client may reconnect to any of them and `sync` from its cursors.
  *
- * Payloads (short text, never content, keys or tokens), after the sender's
- * node id:
- *   m ROOM FIRST LAST      messages FIRST..LAST of ROOM were committed
- *   r ROOM USER SEQ NAME   USER (username NAME) read ROOM up to SEQ
- *   Q ROOM CHANGE          the room's membership changed (room event)
- *   R USER ROOM CHANGE     USER was added to / removed from ROOM
- *   e USER ROOM EPOCH      a new key epoch of ROOM was sealed to USER
- *   n USER NOTICE          a notice for USER
- *   t ROOM USER NAME       USER (username NAME) is typing in ROOM
- *   x USER                 USER's account was erased: close their connections
- *   k USER SID             USER's session SID ended (logout): close its connections
- *   K USER KEEP            every session of USER but KEEP was revoked (passwd)
- *   h                      this node is alive (at start and every minute)
+ * Payloads (short text, never content, keys or tokens) are written and read
+ * by notify_codec.c, which lists them; a payload that is not exactly one of
+ * them is dropped and counted.
  *
  * DESIGN. Publishing runs on the thread that ran the job, on its own
  * connection, after the job's commit (dispatch happens later on the service
@@ -53,6 +43,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify_codec.h"
 #include "server.h"
 #include "session.h"
 #include "store.h"
@@ -69,7 +60,7 @@ static const struct stmt st_notify = {"cluster_notify", "SELECT pg_notify('" CHA
 
 struct note {
 	struct note *next;
-	char text[200];
+	struct notify n; /* decoded by the listener thread */
 };
 
 static struct {
@@ -102,20 +93,13 @@ const char *cluster_node_id(void)
 
 /* ---- publishing (any DB thread, on its own connection) ------------------------ */
 
-static void publish(struct db_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void publish(struct db_conn *c, const char *fmt, ...)
+/* Sends a payload already encoded (with a node id) on c. */
+static void publish_text(struct db_conn *c, const char *payload)
 {
-	char payload[256];
 	struct params p = {0};
 	PGresult *r;
-	va_list ap;
-	int n, err;
+	int err;
 
-	n = snprintf(payload, sizeof(payload), "%s ", cl.node);
-	va_start(ap, fmt);
-	vsnprintf(payload + n, sizeof(payload) - (size_t)n, fmt, ap);
-	va_end(ap);
 	params_text(&p, payload);
 	if ((r = store_exec(c, &st_notify, &p, &err, NULL))) {
 		PQclear(r);
@@ -124,9 +108,30 @@ static void publish(struct db_conn *c, const char *fmt, ...)
 		log_warn("cluster notify failed worker=%d", c->index);
 }
 
+/* Encodes n as this node's and sends it; a payload that cannot be encoded is logged. */
+static void publish(struct db_conn *c, struct notify *n)
+{
+	char payload[NOTIFY_PAYLOAD_MAX + 1];
+
+	memcpy(n->node, cl.node, sizeof(n->node));
+	if (notify_encode(n, payload, sizeof(payload)) < 0) {
+		log_warn("cluster: event kind=%c not announced (a field is out of range)",
+		         (char)n->kind);
+		return;
+	}
+	publish_text(c, payload);
+}
+
 static int64_t data_int(json_t *data, const char *key)
 {
 	return (int64_t)json_integer_value(json_object_get(data, key));
+}
+
+static void data_word(json_t *data, const char *key, struct notify *n)
+{
+	const char *s = json_string_value(json_object_get(data, key));
+
+	snprintf(n->word, sizeof(n->word), "%s", s ? s : "");
 }
 
 void cluster_publish_job(struct db_conn *c, struct db_job *job)
@@ -138,48 +143,64 @@ void cluster_publish_job(struct db_conn *c, struct db_job *job)
 		return;
 	json_array_foreach(job->room_events, i, item)
 	{
-		int64_t id = json_integer_value(json_array_get(item, 0));
+		struct notify n = {.room = json_integer_value(json_array_get(item, 0))};
 		const char *ev = json_string_value(json_array_get(item, 1));
 		json_t *d = json_array_get(item, 2);
 
-		if (!strcmp(ev, "receipt"))
-			publish(c, "r %" PRId64 " %" PRId64 " %" PRId64 " %s", id,
-			        data_int(d, "user_id"), data_int(d, "seq"),
-			        json_string_value(json_object_get(d, "username")));
-		else if (!strcmp(ev, "room"))
-			publish(c, "Q %" PRId64 " %s", id,
-			        json_string_value(json_object_get(d, "change")));
+		if (!strcmp(ev, "receipt")) {
+			n.kind = NOTIFY_RECEIPT;
+			n.user = data_int(d, "user_id");
+			n.seq = data_int(d, "seq");
+			data_word(d, "username", &n);
+			publish(c, &n);
+		} else if (!strcmp(ev, "room")) {
+			n.kind = NOTIFY_ROOM;
+			data_word(d, "change", &n);
+			publish(c, &n);
+		}
 	}
 	json_array_foreach(job->user_events, i, item)
 	{
-		int64_t id = json_integer_value(json_array_get(item, 0));
+		struct notify n = {.user = json_integer_value(json_array_get(item, 0))};
 		const char *ev = json_string_value(json_array_get(item, 1));
 		json_t *d = json_array_get(item, 2);
 
-		if (!strcmp(ev, "room"))
-			publish(c, "R %" PRId64 " %" PRId64 " %s", id, data_int(d, "room_id"),
-			        json_string_value(json_object_get(d, "change")));
-		else if (!strcmp(ev, "epoch"))
-			publish(c, "e %" PRId64 " %" PRId64 " %" PRId64, id, data_int(d, "room_id"),
-			        data_int(d, "epoch"));
-		else if (!strcmp(ev, "notice"))
-			publish(c, "n %" PRId64 " %" PRId64, id, data_int(d, "id"));
+		n.room = data_int(d, "room_id");
+		if (!strcmp(ev, "room")) {
+			n.kind = NOTIFY_MEMBERSHIP;
+			data_word(d, "change", &n);
+			publish(c, &n);
+		} else if (!strcmp(ev, "epoch")) {
+			n.kind = NOTIFY_EPOCH;
+			n.epoch = data_int(d, "epoch");
+			publish(c, &n);
+		} else if (!strcmp(ev, "notice")) {
+			n = (struct notify){
+			    .kind = NOTIFY_NOTICE, .user = n.user, .id = data_int(d, "id")};
+			publish(c, &n);
+		}
 	}
 }
 
 void cluster_publish_erased(struct db_conn *c, int64_t user)
 {
-	publish(c, "x %" PRId64, user);
+	struct notify n = {.kind = NOTIFY_ERASED, .user = user};
+
+	publish(c, &n);
 }
 
 void cluster_publish_session_ended(struct db_conn *c, int64_t user, int64_t sid)
 {
-	publish(c, "k %" PRId64 " %" PRId64, user, sid);
+	struct notify n = {.kind = NOTIFY_SESSION_ENDED, .user = user, .id = sid};
+
+	publish(c, &n);
 }
 
 void cluster_publish_sessions_revoked(struct db_conn *c, int64_t user, int64_t keep)
 {
-	publish(c, "K %" PRId64 " %" PRId64, user, keep);
+	struct notify n = {.kind = NOTIFY_SESSIONS_REVOKED, .user = user, .id = keep};
+
+	publish(c, &n);
 }
 
 void cluster_publish_messages(struct db_conn *c, struct db_job **jobs, int n)
@@ -190,9 +211,7 @@ void cluster_publish_messages(struct db_conn *c, struct db_job **jobs, int n)
 	 * (room) order, so a room's seqs may appear in any order here: take the
 	 * range over the whole batch, never over runs of neighbours.
 	 */
-	struct {
-		int64_t room, first, last;
-	} *r = calloc((size_t)n + 1, sizeof(*r));
+	struct notify *r = calloc((size_t)n + 1, sizeof(*r));
 	int nr = 0;
 
 	if (!r) {
@@ -213,6 +232,7 @@ void cluster_publish_messages(struct db_conn *c, struct db_job **jobs, int n)
 		for (k = 0; k < nr && r[k].room != room; k++)
 			;
 		if (k == nr) {
+			r[nr].kind = NOTIFY_MESSAGES;
 			r[nr].room = room, r[nr].first = seq, r[nr].last = seq;
 			nr++;
 		} else {
@@ -223,49 +243,58 @@ void cluster_publish_messages(struct db_conn *c, struct db_job **jobs, int n)
 		}
 	}
 	for (int k = 0; k < nr; k++)
-		publish(c, "m %" PRId64 " %" PRId64 " %" PRId64, r[k].room, r[k].first, r[k].last);
+		publish(c, &r[k]);
 	free(r);
 }
 
-/* A one-statement job that announces `text` (service thread -> any worker). */
+/* A one-statement job that sends an encoded payload (service thread -> any worker). */
 static int notify_run(struct db_conn *c, struct db_job *job)
 {
 	const char *text = job_str(job, "text");
 
 	if (text)
-		publish(c, "%s", text);
+		publish_text(c, text);
 	return EM_OK;
 }
 
-static void submit_notify(const char *text)
+/* Service thread: encodes n as this node's and hands it to a worker. */
+static void submit_notify(struct notify *n)
 {
-	if (cl.started)
-		db_submit_background(notify_run, json_pack("{ss}", "text", text), NULL);
+	char payload[NOTIFY_PAYLOAD_MAX + 1];
+
+	if (!cl.started)
+		return;
+	memcpy(n->node, cl.node, sizeof(n->node));
+	if (notify_encode(n, payload, sizeof(payload)) < 0)
+		return;
+	db_submit_background(notify_run, json_pack("{ss}", "text", payload), NULL);
 }
 
 void cluster_typing(int64_t room, int64_t user, const char *username)
 {
-	char text[96];
+	struct notify n = {.kind = NOTIFY_TYPING, .room = room, .user = user};
 
 	if (!cl.started || !cl.peer_heard_ms || server_now_ms() - cl.peer_heard_ms > PEER_TTL_MS)
 		return;
-	snprintf(text, sizeof(text), "t %" PRId64 " %" PRId64 " %s", room, user, username);
-	submit_notify(text);
+	snprintf(n.word, sizeof(n.word), "%s", username);
+	submit_notify(&n);
 }
 
 void cluster_tick(void)
 {
 	int64_t now = server_now_ms();
+	struct notify n = {.kind = NOTIFY_HELLO};
 
 	if (cl.started && now - cl.hello_ms >= HELLO_MS) {
 		cl.hello_ms = now;
-		submit_notify("h");
+		submit_notify(&n);
 	}
 }
 
 /* ---- listening (its own thread and connection) ----------------------------------- */
 
-static void enqueue(const char *text)
+/* Listener thread: queues a decoded payload for the service thread. */
+static void enqueue(const struct notify *payload)
 {
 	struct note *n;
 
@@ -275,7 +304,7 @@ static void enqueue(const char *text)
 		log_warn("cluster queue full: dropping a notification");
 		return;
 	}
-	snprintf(n->text, sizeof(n->text), "%s", text);
+	n->n = *payload;
 	if (cl.tail)
 		cl.tail->next = n;
 	else
@@ -283,6 +312,26 @@ static void enqueue(const char *text)
 	cl.tail = n;
 	cl.depth++;
 	pthread_mutex_unlock(&cl.lock);
+}
+
+/*
+ * Listener thread: one notification heard. Our own announcements come back
+ * too and are skipped; anything that is not a payload is dropped here.
+ * Returns 1 when something was queued.
+ */
+static int hear(const char *text)
+{
+	struct notify n;
+
+	if (notify_decode(text, strlen(text), &n)) {
+		metrics_add(M_CLUSTER_REFUSED, 1);
+		return 0;
+	}
+	if (!strcmp(n.node, cl.node))
+		return 0;
+	enqueue(&n);
+	metrics_add(M_CLUSTER_RECEIVED, 1);
+	return 1;
 }
 
 static void *listener_main(void *arg)
@@ -323,12 +372,7 @@ static void *listener_main(void *arg)
 		if (!PQconsumeInput(pg))
 			continue; /* broken: reconnect on the next turn */
 		while ((note = PQnotifies(pg))) {
-			/* our own announcements come back too: skip them */
-			if (strncmp(note->extra, cl.node, 16)) {
-				enqueue(note->extra);
-				metrics_add(M_CLUSTER_RECEIVED, 1);
-				got = 1;
-			}
+			got |= hear(note->extra);
 			PQfreemem(note);
 		}
 		if (got)
@@ -558,90 +602,81 @@ static void room_fetch_next(struct room_fetch *f)
 	f->n--;
 }
 
-static void handle(const char *text)
+/* Service thread: what a remote event means for this node's connections. */
+static void handle(const struct notify *n)
 {
-	char kind, word[40];
-	long long a = 0, b = 0, c = 0;
-
-	/* skip the node id */
-	if (strlen(text) < 19 || text[16] != ' ')
-		return;
-	kind = text[17];
-	text += 18;
 	cl.peer_heard_ms = server_now_ms();
-	switch (kind) {
-	case 't':
-		if (sscanf(text, " %lld %lld %39s", &a, &b, word) == 3 && fanout_room_has(a)) {
+	switch (n->kind) {
+	case NOTIFY_TYPING:
+		if (fanout_room_has(n->room)) {
 			char *ev = em_encode_event(
-			    "typing", json_pack("{s:I, s:I, s:s}", "room_id", (json_int_t)a,
-			                        "user_id", (json_int_t)b, "username", word));
+			    "typing",
+			    json_pack("{s:I, s:I, s:s}", "room_id", (json_int_t)n->room, "user_id",
+			              (json_int_t)n->user, "username", n->word));
 
 			if (ev)
-				fanout_room(a, ev, NULL);
+				fanout_room(n->room, ev, NULL);
 			free(ev);
 		}
 		break;
-	case 'h':
+	case NOTIFY_HELLO:
 		break;
-	case 'x':
-		if (sscanf(text, " %lld", &a) == 1 && fanout_user_has(a))
-			auth_close_erased(a);
+	case NOTIFY_ERASED:
+		if (fanout_user_has(n->user))
+			auth_close_erased(n->user);
 		break;
-	case 'k':
-	case 'K':
-		if (sscanf(text, " %lld %lld", &a, &b) == 2 && fanout_user_has(a)) {
-			if (kind == 'k')
-				auth_close_session(a, b);
-			else
-				auth_close_other_sessions(a, b);
-		}
+	case NOTIFY_SESSION_ENDED:
+		if (fanout_user_has(n->user))
+			auth_close_session(n->user, n->id);
 		break;
-	case 'm':
-		if (sscanf(text, " %lld %lld %lld", &a, &b, &c) == 3 && fanout_room_has(a)) {
-			struct room_fetch *f = room_slot(a);
+	case NOTIFY_SESSIONS_REVOKED:
+		if (fanout_user_has(n->user))
+			auth_close_other_sessions(n->user, n->id);
+		break;
+	case NOTIFY_MESSAGES:
+		if (fanout_room_has(n->room)) {
+			struct room_fetch *f = room_slot(n->room);
 
 			if (!f) {
-				log_warn("cluster: too many rooms in flight; room %lld missed "
-				         "%lld..%lld",
-				         a, b, c);
+				log_warn("cluster: too many rooms in flight; room %" PRId64
+				         " missed %" PRId64 "..%" PRId64,
+				         n->room, n->first, n->last);
 				return;
 			}
-			range_add(f, b, c);
+			range_add(f, n->first, n->last);
 			room_fetch_next(f);
 		}
 		break;
-	case 'r':
-		if (sscanf(text, " %lld %lld %lld %39s", &a, &b, &c, word) == 4 &&
-		    fanout_room_has(a))
-			dispatch_push_event(a, 1, "receipt",
-			                    json_pack("{sIsIsssI}", "room_id", (json_int_t)a,
-			                              "user_id", (json_int_t)b, "username", word,
-			                              "seq", (json_int_t)c));
+	case NOTIFY_RECEIPT:
+		if (fanout_room_has(n->room))
+			dispatch_push_event(n->room, 1, "receipt",
+			                    json_pack("{sIsIsssI}", "room_id", (json_int_t)n->room,
+			                              "user_id", (json_int_t)n->user, "username",
+			                              n->word, "seq", (json_int_t)n->seq));
 		break;
-	case 'Q':
-		if (sscanf(text, " %lld %39s", &a, word) == 2 && fanout_room_has(a))
+	case NOTIFY_ROOM:
+		if (fanout_room_has(n->room))
 			dispatch_push_event(
-			    a, 1, "room",
-			    json_pack("{sIss}", "room_id", (json_int_t)a, "change", word));
+			    n->room, 1, "room",
+			    json_pack("{sIss}", "room_id", (json_int_t)n->room, "change", n->word));
 		break;
-	case 'R':
-		if (sscanf(text, " %lld %lld %39s", &a, &b, word) == 3 && fanout_user_has(a))
+	case NOTIFY_MEMBERSHIP:
+		if (fanout_user_has(n->user))
 			dispatch_push_event(
-			    a, 0, "room",
-			    json_pack("{sIss}", "room_id", (json_int_t)b, "change", word));
+			    n->user, 0, "room",
+			    json_pack("{sIss}", "room_id", (json_int_t)n->room, "change", n->word));
 		break;
-	case 'e':
-		if (sscanf(text, " %lld %lld %lld", &a, &b, &c) == 3 && fanout_user_has(a))
+	case NOTIFY_EPOCH:
+		if (fanout_user_has(n->user))
 			submit_read(message_envelope_run,
-			            json_pack("{sIsIsI}", "user_id", (json_int_t)a, "room_id",
-			                      (json_int_t)b, "epoch", (json_int_t)c));
+			            json_pack("{sIsIsI}", "user_id", (json_int_t)n->user, "room_id",
+			                      (json_int_t)n->room, "epoch", (json_int_t)n->epoch));
 		break;
-	case 'n':
-		if (sscanf(text, " %lld %lld", &a, &b) == 2 && fanout_user_has(a))
-			submit_read(notice_fetch_run, json_pack("{sIsI}", "user_id", (json_int_t)a,
-			                                        "id", (json_int_t)b));
-		break;
-	default:
+	case NOTIFY_NOTICE:
+		if (fanout_user_has(n->user))
+			submit_read(notice_fetch_run,
+			            json_pack("{sIsI}", "user_id", (json_int_t)n->user, "id",
+			                      (json_int_t)n->id));
 		break;
 	}
 }
@@ -657,7 +692,7 @@ void cluster_drain(void)
 	pthread_mutex_unlock(&cl.lock);
 	while ((n = list)) {
 		list = n->next;
-		handle(n->text);
+		handle(&n->n);
 		free(n);
 	}
 }

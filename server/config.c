@@ -171,13 +171,19 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
 	}
 	switch (o->type) {
 	case OT_SWITCH:
-		if (value && *value && strcmp(value, "1") && strcmp(value, "true") &&
-		    strcmp(value, "yes")) {
+		/* alone (a flag, a bare line) it is on; a typo is an error, not "off" */
+		if (!value || !*value || !strcmp(value, "1") || !strcmp(value, "true") ||
+		    !strcmp(value, "yes") || !strcmp(value, "on")) {
+			*(int *)(base + o->offset) = 1;
+			return 0;
+		}
+		if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no") ||
+		    !strcmp(value, "off")) {
 			*(int *)(base + o->offset) = 0;
 			return 0;
 		}
-		*(int *)(base + o->offset) = 1;
-		return 0;
+		snprintf(err, errlen, "%s is a switch: yes or no (1/0, true/false, on/off)", name);
+		return -1;
 	case OT_INT:
 	case OT_LLONG:
 		if (!value || parse_ll(value, &v) || v < o->min || v > o->max) {
@@ -202,23 +208,28 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
 	case OT_REMIND: {
 		/* "2880,120": minutes before a meeting, 1 to 4 of them, each 1..20160 */
 		char copy[64], *tok, *save = NULL;
-		int n = 0;
+		int minutes[CONFIG_MAX_REMINDERS], n = 0,
+		                                   ok = value && strlen(value) < sizeof(copy);
 
-		if (!value || strlen(value) >= sizeof(copy)) {
-			snprintf(err, errlen, "reminders must be a list such as 2880,120");
+		if (ok) {
+			snprintf(copy, sizeof(copy), "%s", value);
+			for (tok = strtok_r(copy, ",", &save); ok && tok;
+			     tok = strtok_r(NULL, ",", &save)) {
+				ok = !parse_ll(tok, &v) && v >= 1 && v <= 20160 &&
+				     n < CONFIG_MAX_REMINDERS;
+				if (ok)
+					minutes[n++] = (int)v;
+			}
+		}
+		/* nothing changes unless the whole list is good; an empty list is not */
+		if (!ok || n == 0) {
+			snprintf(err, errlen,
+			         "reminders must be 1 to %d minute counts from 1 to 20160, "
+			         "comma-separated, such as 2880,120",
+			         CONFIG_MAX_REMINDERS);
 			return -1;
 		}
-		snprintf(copy, sizeof(copy), "%s", value);
-		for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-			if (parse_ll(tok, &v) || v < 1 || v > 20160 || n >= CONFIG_MAX_REMINDERS) {
-				snprintf(err, errlen,
-				         "reminders must be 1 to %d minute counts from 1 to 20160, "
-				         "comma-separated, such as 2880,120",
-				         CONFIG_MAX_REMINDERS);
-				return -1;
-			}
-			cfg->remind_minutes[n++] = (int)v;
-		}
+		memcpy(cfg->remind_minutes, minutes, sizeof(minutes[0]) * (size_t)n);
 		cfg->n_remind = n;
 		break;
 	}
@@ -292,24 +303,35 @@ static char *trim(char *s)
 	return s;
 }
 
-int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
+int config_parse(struct config *cfg, const char *text, size_t len, const char *source, char *err,
+                 size_t errlen)
 {
-	FILE *f = fopen(path, "r");
-	char line[2048], msg[256];
-	int lineno = 0, rc = 0;
+	char *copy = NULL, *next, msg[256];
+	int lineno = 0, rc = -1;
 
-	if (!f) {
-		snprintf(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
-		return -1;
+	if (memchr(text, '\0', len)) {
+		snprintf(err, errlen, "%s: the file contains a NUL byte", source);
+		goto out;
 	}
-	while (fgets(line, sizeof(line), f)) {
-		char *s = trim(line), *eq, *name, *value;
+	if (!(copy = malloc(len + 1))) {
+		snprintf(err, errlen, "%s: out of memory", source);
+		goto out;
+	}
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	/* whole lines, however long: a long comment never spills into an option */
+	for (char *line = copy; line; line = next) {
+		char *s, *eq, *name, *value;
 
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
 		lineno++;
+		s = trim(line);
 		if (!*s || *s == '#')
 			continue;
 		eq = strchr(s, '=');
-		name = trim(s);
+		name = s;
 		value = NULL;
 		if (eq) {
 			*eq = '\0';
@@ -321,17 +343,49 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
 				value++;
 			}
 		} else if (!config_is_switch(name)) {
-			snprintf(err, errlen, "%s:%d: expected \"name = value\"", path, lineno);
-			rc = -1;
-			break;
+			snprintf(err, errlen, "%s:%d: expected \"name = value\"", source, lineno);
+			goto out;
 		}
 		if (config_set(cfg, name, value, msg, sizeof(msg))) {
-			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
-			rc = -1;
-			break;
+			snprintf(err, errlen, "%s:%d: %s", source, lineno, msg);
+			goto out;
 		}
 	}
-	fclose(f);
+	rc = 0;
+out:
+	free(copy);
+	return rc;
+}
+
+int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char *text = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	if (!f) {
+		snprintf(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!(text = malloc(CONFIG_FILE_MAX + 1))) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	len = fread(text, 1, CONFIG_FILE_MAX + 1, f);
+	if (ferror(f)) {
+		snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (len > CONFIG_FILE_MAX) {
+		snprintf(err, errlen, "%s: larger than %d bytes", path, CONFIG_FILE_MAX);
+		goto out;
+	}
+	rc = config_parse(cfg, text, len, path, err, errlen);
+out:
+	free(text);
+	if (f)
+		fclose(f);
 	return rc;
 }
 

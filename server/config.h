@@ -7,8 +7,11 @@
 #ifndef EMENTORD_CONFIG_H
 #define EMENTORD_CONFIG_H
 
+#include <stddef.h>
+
 #define CONFIG_MAX_ORIGINS   16
 #define CONFIG_MAX_REMINDERS 4
+#define CONFIG_FILE_MAX      (1024 * 1024) /* a config file is a few KiB */
 
 struct config {
 	char listen[64]; /* interface address; empty = all */
@@ -54,6 +57,15 @@ void config_defaults(struct config *cfg);
  * (size errlen) if the name is unknown or the value invalid.
  */
 int config_set(struct config *cfg, const char *name, const char *value, char *err, size_t errlen);
+/*
+ * Applies a config file's text: "name = value" lines (the value may be in
+ * double quotes), a switch's name alone, blank lines and # comments, of any
+ * length. `source` names the text in messages ("FILE:LINE: ..."). Stops at the
+ * first bad line. Returns 0, or -1 with a message in err. Pure: no I/O.
+ */
+int config_parse(struct config *cfg, const char *text, size_t len, const char *source, char *err,
+                 size_t errlen);
+/* Reads a file of at most CONFIG_FILE_MAX bytes and config_parse()s it. */
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
 int config_load_env(struct config *cfg, char *err, size_t errlen);
 /* Non-zero if the option takes no value (a switch such as --no-migrate). */

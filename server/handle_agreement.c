@@ -588,17 +588,8 @@ static const struct stmt st_erase_rooms = {
 /* Parses "room:ID" / "programme:ID" into *id; 0 if the subject is not of that form. */
 static int subject_id(const char *subject, const char *prefix, int64_t *id)
 {
-	size_t n = strlen(prefix);
-	char *end;
-	long long v;
-
-	if (strncmp(subject, prefix, n) || !subject[n])
-		return 0;
-	v = strtoll(subject + n, &end, 10);
-	if (*end || v <= 0)
-		return 0;
-	*id = v;
-	return 1;
+	/* canonical only: "room:05" or "room:+5" would be another subject in the ledger */
+	return em_subject_id(subject, prefix, id) == 0;
 }
 
 static int row_exists(struct db_conn *c, const struct stmt *st, int64_t a, int64_t b, int *err)

@@ -8,7 +8,6 @@
  * request becomes a DB job, and the connection waits, found again by slot +
  * generation in a small table, like WebSocket sessions.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "db.h"
 #include "em_proto.h"
 #include "handlers.h"
+#include "http_path.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
@@ -25,7 +25,6 @@
 
 #define FEED_PENDING_MAX  64 /* feed requests waiting on the database at once */
 #define FEED_PER_ADDR_MAX 8  /* of which from one address (addr.h): 429 beyond */
-#define FEED_TOKEN_LEN    43 /* base64url of 32 bytes */
 #define FEED_CHUNK        4096
 
 #define HTTP_STATUS_TOO_MANY 429 /* not in lws 4.1.6's enum */
@@ -36,23 +35,6 @@ static struct {
 	char addr[ADDR_KEY_MAX]; /* whose request, as the per-address limit counts */
 } pending[FEED_PENDING_MAX];
 static uint32_t pending_gen;
-
-/* "/calendar/TOKEN.ics" -> token (FEED_TOKEN_LEN + 1), or -1. */
-static int feed_token(const char *path, char *token)
-{
-	static const char prefix[] = "/calendar/";
-	size_t n = strlen(path);
-
-	if (strncmp(path, prefix, sizeof(prefix) - 1) ||
-	    n != sizeof(prefix) - 1 + FEED_TOKEN_LEN + 4 || strcmp(path + n - 4, ".ics"))
-		return -1;
-	memcpy(token, path + sizeof(prefix) - 1, FEED_TOKEN_LEN);
-	token[FEED_TOKEN_LEN] = 0;
-	for (int i = 0; i < FEED_TOKEN_LEN; i++)
-		if (!isalnum((unsigned char)token[i]) && token[i] != '-' && token[i] != '_')
-			return -1;
-	return 0;
-}
 
 /*
  * A short plain-text answer: headers now, the body when writable (the
@@ -256,18 +238,19 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		int up = db_is_up() && !server.draining;
 		unsigned status = up ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE;
 
-		char token[FEED_TOKEN_LEN + 1];
+		char token[HTTP_FEED_TOKEN_LEN + 1];
+		enum http_route route = http_path_route((const char *)in, token);
 
 		metrics_add(M_HTTP_REQUESTS, 1);
-		if (in && !strcmp((const char *)in, "/metrics")) {
+		if (route == HTTP_ROUTE_METRICS) {
 			memset(pss, 0, sizeof(*pss));
 			return metrics_start(wsi, pss);
 		}
-		if (in && !feed_token((const char *)in, token)) {
+		if (route == HTTP_ROUTE_FEED) {
 			memset(pss, 0, sizeof(*pss));
 			return feed_start(wsi, pss, token);
 		}
-		if (!in || strcmp((const char *)in, "/healthz"))
+		if (route != HTTP_ROUTE_HEALTHZ)
 			return simple_status(wsi, HTTP_STATUS_NOT_FOUND);
 		pss->len = (size_t)snprintf(pss->body, sizeof(pss->body),
 		                            "{\"status\":\"%s\",\"database\":\"%s\","

@@ -46,6 +46,8 @@ static const struct {
                            "Remote message ranges read again after a failed or refused read."},
     [M_CLUSTER_MERGED] = {"ementord_cluster_ranges_merged_total",
                           "Unfetched remote ranges merged because a room had too many."},
+    [M_CLUSTER_REFUSED] = {"ementord_cluster_refused_total",
+                           "Announcements heard that are not a valid payload (dropped)."},
     [M_SESSIONS_ENDED] = {"ementord_sessions_ended_total",
                           "Connections closed by the session sweep: their session was revoked, "
                           "expired or erased."},

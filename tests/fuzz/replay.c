@@ -1,9 +1,10 @@
 /*
  * replay.c - runs the fuzz target over files, without libFuzzer.
  *
- * `fuzz_replay DIR_OR_FILE...` calls LLVMFuzzerTestOneInput() once per file
- * (every regular file of a directory, in name order), so that the seed corpus
- * and every crash ever found keep running as an ordinary ctest in every build,
+ * `fuzz_replay_NAME DIR_OR_FILE...` calls LLVMFuzzerInitialize() (when the
+ * target has one) and then LLVMFuzzerTestOneInput() once per file (every
+ * regular file of a directory, in name order), so that the seed corpus and
+ * every crash ever found keep running as an ordinary ctest in every build,
  * sanitizers included. Exits 0 after the last file, 1 if a file cannot be
  * read or no file was found; a violated property aborts.
  */
@@ -15,6 +16,8 @@
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* Weak: targets without set-up do not define it. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 /* Runs the target on one file; returns 0, or -1 if it cannot be read. */
 static int replay_file(const char *path)
@@ -46,6 +49,8 @@ int main(int argc, char **argv)
 {
 	int files = 0, failed = 0;
 
+	if (LLVMFuzzerInitialize)
+		LLVMFuzzerInitialize(&argc, &argv);
 	for (int i = 1; i < argc; i++) {
 		struct dirent **names = NULL;
 		struct stat st;

@@ -2,7 +2,9 @@
  * test_ical.c - server/ical.c: the iCalendar writer (RFC 5545). The feed as a
  * whole is checked by an independent parser in tests/e2e/checkpoints.sh; here,
  * the rules that parser is lenient about: CRLF, 75-octet folding that never
- * splits a UTF-8 character, TEXT escaping, the times in UTC.
+ * splits a UTF-8 character, TEXT escaping, the times in UTC, and what the
+ * writer does with values a calendar must never see (tests/fuzz/fuzz_ical.c
+ * checks the same on any input).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -117,6 +119,56 @@ static void test_folding_keeps_utf8_whole(void **state)
 	free(ics);
 }
 
+/* What users or the database could hand the writer that a calendar must never see. */
+static void test_hostile_values(void **state)
+{
+	struct ical_event e =
+	    one("a\xe2\x82 b\xff c\r\x01\x1b[31m d\xed\xa0\x80 \xe2\x82\xac", "\x7f");
+	char *ics, *flat;
+
+	(void)state;
+	e.status = "CONFIRMED\r\nATTENDEE:x";
+	e.minutes = 0;
+	e.sequence = -4;
+	e.start_s = -62135596800LL - 1000; /* before the year 1 */
+	ics = ical_calendar("x", "a;b", &e, 1);
+	assert_non_null(ics);
+	flat = unfold(ics);
+	/* bytes that are not UTF-8 and control characters are dropped, the euro sign kept */
+	assert_non_null(strstr(flat, "SUMMARY:a b c[31m d \xe2\x82\xac\r\n"));
+	assert_non_null(strstr(flat, "LOCATION:\r\n"));
+	assert_null(strstr(flat, "STATUS"));
+	assert_null(strstr(flat, "ATTENDEE"));
+	assert_null(strstr(flat, "DTEND")); /* an empty meeting has no end after its start */
+	assert_non_null(strstr(flat, "SEQUENCE:0\r\n"));
+	assert_non_null(strstr(flat, "DTSTART:00010101T000000Z\r\n"));
+	assert_non_null(strstr(flat, "UID:checkpoint-42@a\\;b\r\n"));
+	free(flat);
+	free(ics);
+}
+
+/* A text longer than a value holds is cut before a whole character. */
+static void test_long_text_cut_whole(void **state)
+{
+	char summary[3 * 500 + 1] = "";
+	struct ical_event e;
+	char *ics, *flat, *s, *eol;
+
+	(void)state;
+	for (int i = 0; i < 500; i++)
+		strcat(summary, "\xe2\x82\xac");
+	e = one(summary, NULL);
+	ics = ical_calendar("x", "ementor", &e, 1);
+	assert_non_null(ics);
+	flat = unfold(ics);
+	s = strstr(flat, "SUMMARY:") + 8;
+	eol = strstr(s, "\r\n");
+	assert_true(eol - s > 900 && eol - s < 1024);
+	assert_int_equal((eol - s) % 3, 0);
+	free(flat);
+	free(ics);
+}
+
 static void test_empty_calendar(void **state)
 {
 	char *ics = ical_calendar("x", "ementor", NULL, 0);
@@ -135,6 +187,8 @@ int main(void)
 	    cmocka_unit_test(test_escaping),
 	    cmocka_unit_test(test_folding_keeps_utf8_whole),
 	    cmocka_unit_test(test_empty_calendar),
+	    cmocka_unit_test(test_hostile_values),
+	    cmocka_unit_test(test_long_text_cut_whole),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

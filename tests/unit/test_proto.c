@@ -1206,12 +1206,48 @@ static void test_b64_rejects(void **state)
 	    "Zm9",        /* non-zero trailing bits: not the canonical "Zm8" */
 	    "Zh",         /* non-zero trailing bits: not the canonical "Zg" */
 	    "Zm9v!",
+	    "\xff\xff\xff\xff", /* libsodium 1.0.18 alone decodes this to ff ff ff */
+	    "\xc3\xbf\xc3\xbf", /* "ÿÿ" in UTF-8, as a JSON string could carry it */
+	    "AA\x80"
+	    "A",
 	};
 	unsigned char out[64];
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (em_b64_decode(bad[i], out, sizeof(out)) != -1)
 			fail_msg("em_b64_decode accepted \"%s\"", bad[i]);
+	/* an absent field (json_string_value() gave NULL) */
+	assert_int_equal(em_b64_decode(NULL, out, sizeof(out)), -1);
+}
+
+static void test_subject_ids(void **state)
+{
+	static const char *bad[] = {
+	    "room:",
+	    "room:0",
+	    "room:05",
+	    "room:+5",
+	    "room:-5",
+	    "room: 5",
+	    "room:5 ",
+	    "room:5x",
+	    "Room:5",
+	    "room5",
+	    "programme:5",
+	    "room:9007199254740992",
+	    "room:12345678901234567",
+	};
+	int64_t id = -1;
+
+	(void)state;
+	assert_int_equal(em_subject_id("room:5", "room:", &id), 0);
+	assert_int_equal(id, 5);
+	assert_int_equal(em_subject_id("programme:9007199254740991", "programme:", &id), 0);
+	assert_int_equal(id, 9007199254740991LL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (em_subject_id(bad[i], "room:", &id) != -1)
+			fail_msg("em_subject_id accepted \"%s\"", bad[i]);
+	assert_int_equal(em_subject_id(NULL, "room:", &id), -1);
 }
 
 static void test_usernames(void **state)
@@ -1305,6 +1341,7 @@ int main(void)
 	    cmocka_unit_test(test_b64_round_trip),
 	    cmocka_unit_test(test_b64_known_vectors),
 	    cmocka_unit_test(test_b64_rejects),
+	    cmocka_unit_test(test_subject_ids),
 	    cmocka_unit_test(test_usernames),
 	    cmocka_unit_test(test_dates),
 	};

@@ -1,0 +1,51 @@
+/*
+ * http_path.c - maps a request path to a plain HTTP resource (http_path.h).
+ * The path comes from anyone who reaches the port, before any login, so it
+ * is matched exactly and a feed token is checked for its one possible form
+ * before a database job is spent on it. Pure: no I/O, any thread.
+ */
+#include <string.h>
+
+#include "em_proto.h"
+#include "http_path.h"
+
+#define FEED_PREFIX      "/calendar/"
+#define FEED_SUFFIX      ".ics"
+#define FEED_TOKEN_BYTES 32
+
+/* "/calendar/TOKEN.ics" -> token; 0, or -1 when the path is not a feed. */
+static int http_path_feed(const char *path, char token[HTTP_FEED_TOKEN_LEN + 1])
+{
+	const size_t pre = sizeof(FEED_PREFIX) - 1, suf = sizeof(FEED_SUFFIX) - 1;
+	unsigned char bytes[FEED_TOKEN_BYTES];
+	size_t n = strlen(path);
+	int rc = -1;
+
+	if (n != pre + HTTP_FEED_TOKEN_LEN + suf || strncmp(path, FEED_PREFIX, pre) ||
+	    strcmp(path + n - suf, FEED_SUFFIX))
+		goto out;
+	memcpy(token, path + pre, HTTP_FEED_TOKEN_LEN);
+	token[HTTP_FEED_TOKEN_LEN] = '\0';
+	/* base64url alphabet, 32 bytes, unused low bits zero: the canonical form */
+	if (em_b64_decode(token, bytes, sizeof(bytes)) != FEED_TOKEN_BYTES)
+		goto out;
+	rc = 0;
+out:
+	if (rc)
+		token[0] = '\0';
+	return rc;
+}
+
+enum http_route http_path_route(const char *path, char token[HTTP_FEED_TOKEN_LEN + 1])
+{
+	token[0] = '\0';
+	if (!path)
+		return HTTP_ROUTE_NOT_FOUND;
+	if (!strcmp(path, "/healthz"))
+		return HTTP_ROUTE_HEALTHZ;
+	if (!strcmp(path, "/metrics"))
+		return HTTP_ROUTE_METRICS;
+	if (!http_path_feed(path, token))
+		return HTTP_ROUTE_FEED;
+	return HTTP_ROUTE_NOT_FOUND;
+}

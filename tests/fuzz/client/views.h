@@ -1,0 +1,35 @@
+/*
+ * views.h - the client's static functions that handle what a server sends,
+ * reached by fuzz_client.c without a connection. Each views_NAME.c includes
+ * one client source file whole (so client/ keeps its `static`s and needs no
+ * change for the fuzzer) and exports a thin wrapper; the fuzz target links
+ * these instead of those files. When the client's logic moves into its
+ * sans-I/O core, these wrappers give way to that core's own entry points.
+ */
+#ifndef EMENTOR_FUZZ_CLIENT_VIEWS_H
+#define EMENTOR_FUZZ_CLIENT_VIEWS_H
+
+#include <jansson.h>
+
+#include "msg.h"
+
+/* cli.c: what cli_call() does to a result (and an error message) before printing. */
+void view_defang(json_t *result);
+void view_defang_text(char *text);
+/* cmd_programme.c, cmd_room.c, cmd_account.c: the printers of cli_call() results. */
+void view_programme(json_t *programme);
+void view_room(json_t *room);
+void view_whoami(const struct cli *cli, const struct home_session *s, json_t *res);
+/* cmd_checkpoint.c */
+void view_checkpoint(json_t *cp);
+void view_notice(json_t *notice);
+/* cmd_audit.c: the report as a table (all rooms, one room) and as CSV. */
+void view_audit(json_t *report);
+/* cmd_agreement.c: one version printed and annotated, as `agreement show` does. */
+void view_agreement_version(struct msg_ctx *m, struct msg_version *v, json_t *vj);
+/* cmd_consent.c: whether a ledger entry's signature verifies with our key. */
+int view_consent_entry_ok(const struct msg_ctx *m, json_t *entry);
+/* cmd_chat.c: one event in a chat of `room` that has shown up to `cursor`. */
+void view_chat_event(struct msg_ctx *m, int64_t room, int64_t cursor, struct em_incoming *ev);
+
+#endif

@@ -1,0 +1,465 @@
+/*
+ * fuzz_client.c - libFuzzer target for what the CLI does with a frame from
+ * a (possibly hostile) server. The input is one frame as it arrives on the
+ * WebSocket; it goes through em_incoming_parse() and then through every
+ * handler of the client that can take it without a connection, in the
+ * fixed world of client/fixture.h (a real home directory with session,
+ * keys, pins and room keys, on tmpfs when there is one):
+ *   - events: `message` (msg_open(), printed and as JSON), `epoch`
+ *     (msg_epoch_event()), `notice`, and every event through the chat's
+ *     handler (receipts, typing, room changes, gaps);
+ *   - a result, as the answer of each request whose answer the client
+ *     reads: room.show (msg_room_apply()), programme.show's people,
+ *     agreement.show (msg_version_parse(), msg_party_check(), the printed
+ *     version), consent.list (each entry's signature), history and sync
+ *     pages (msg_open()), keys.get (each envelope), and, defanged as
+ *     cli_call() does, the printers of programme, room, checkpoints,
+ *     notices, the audit report (table and CSV) and whoami;
+ *   - an error: its message made safe as cli_call() and msg_call() do.
+ * What must hold, whatever the server sends:
+ *   - no crash, leak or undefined behaviour (the sanitizers);
+ *   - nothing written to the terminal (stdout and stderr are captured)
+ *     carries a control character but newline, tab and the CRLF of CSV
+ *     lines: no escape sequence, no lone carriage return, no C1 control;
+ *   - the pins of users already pinned keep their keys (a different key is
+ *     only ever recorded as a pending change), and we are never pinned;
+ *     (their usernames are not checked: a server can rename a pinned user,
+ *     an open finding recorded in README.md);
+ *   - every room key stored is the genuine key of its room and epoch (the
+ *     one a pinned member sealed: client/fixture.h), and the key of epoch 1
+ *     is never replaced;
+ *   - a message shown with text has a sender pinned now, named as pinned;
+ *   - a room with a current member whose key change is pending is blocked.
+ * The same frame is replayed by ctest through replay.c; seeds.c writes the
+ * seed frames (valid signatures, envelopes and messages of the fixture).
+ */
+#include <errno.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "client/fixture.h"
+#include "client/views.h"
+#include "fuzz.h"
+
+#define TARGET  "fuzz_client"
+#define OUT_MAX (1024 * 1024)
+
+static struct {
+	char dir[256];
+	struct cli cli;
+	json_t *pins, *roomkeys; /* what the files hold at the start of every input */
+	FILE *out, *err;         /* stdout and stderr while an input runs */
+	char *out_buf, *err_buf;
+	FILE *real_out, *real_err;
+} fx;
+
+static void check(int ok, const char *what)
+{
+	fuzz_check(ok, TARGET, what);
+}
+
+/* Removes a home directory of this target (flat: files only). */
+static void fx_remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[512];
+
+	while (d && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			unlink(path);
+		}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+static void fx_cleanup(void)
+{
+	if (fx.dir[0])
+		fx_remove_dir(fx.dir);
+}
+
+/*
+ * libFuzzer ends a run with _Exit(), so atexit() does not always clean up:
+ * the homes of processes that are gone (ementor-fuzz-client-PID) are
+ * removed when the next one starts.
+ */
+static void fx_sweep(const char *base)
+{
+	static const char prefix[] = "ementor-fuzz-client-";
+	DIR *d = opendir(base);
+	struct dirent *e;
+	char path[512];
+
+	while (d && (e = readdir(d))) {
+		long pid;
+		char *end;
+
+		if (strncmp(e->d_name, prefix, sizeof(prefix) - 1))
+			continue;
+		pid = strtol(e->d_name + sizeof(prefix) - 1, &end, 10);
+		if (*end || pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH) ||
+		    pid == (long)getpid()) {
+			snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
+			fx_remove_dir(path);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
+static void fx_save_state(void)
+{
+	check(home_json_save(&fx.cli.home, STATE_PINS_FILE, fx.pins) == 0 &&
+	          home_json_save(&fx.cli.home, STATE_ROOMKEYS_FILE, fx.roomkeys) == 0,
+	      "the fixture's state files are written");
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	struct home_session s;
+	struct home_keys k;
+	struct em_keys bob, carol, dave, mallory;
+	unsigned char key[EM_ROOM_KEY_BYTES];
+	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
+	const char *now = "2026-12-01T09:00:00Z";
+
+	(void)argc;
+	(void)argv;
+	if (sodium_init() < 0)
+		abort();
+	setenv("TZ", "UTC", 1);
+	base = base ? base : "/tmp";
+	fx_sweep(base);
+	snprintf(fx.dir, sizeof(fx.dir), "%s/ementor-fuzz-client-%ld", base, (long)getpid());
+	if (mkdir(fx.dir, 0700) != 0)
+		abort();
+	atexit(fx_cleanup);
+	fx.cli.home_dir = fx.dir;
+	check(home_resolve(&fx.cli.home, fx.dir) == 0 && home_ensure(&fx.cli.home) == 0,
+	      "a home directory");
+	memset(&s, 0, sizeof(s));
+	snprintf(s.server, sizeof(s.server), "wss://localhost:1");
+	snprintf(s.username, sizeof(s.username), "alice");
+	s.user_id = FX_ALICE;
+	snprintf(s.role, sizeof(s.role), "mentee");
+	snprintf(s.token, sizeof(s.token), "token");
+	snprintf(s.expires_at, sizeof(s.expires_at), "2027-01-01T00:00:00Z");
+	memset(&k, 0, sizeof(k));
+	snprintf(k.username, sizeof(k.username), "alice");
+	fx_keys('a', &k.keys);
+	check(home_session_save(&fx.cli.home, &s) == 0 && home_keys_save(&fx.cli.home, &k) == 0,
+	      "session and keys written");
+	fx_keys('b', &bob);
+	fx_keys('c', &carol);
+	fx_keys('d', &dave);
+	fx_keys('m', &mallory);
+	fx.pins = json_object();
+	fx.roomkeys = json_object();
+	pins_observe(fx.pins, FX_BOB, "bob", bob.sign_pk, bob.box_pk, now);
+	pins_observe(fx.pins, FX_CAROL, "carol", carol.sign_pk, carol.box_pk, now);
+	pins_observe(fx.pins, FX_DAVE, "dave", dave.sign_pk, dave.box_pk, now);
+	check(pins_observe(fx.pins, FX_DAVE, "dave", mallory.sign_pk, mallory.box_pk, now) ==
+	          PIN_CHANGED,
+	      "dave has a pending key change");
+	fx_room_key(1, key);
+	roomkeys_put(fx.roomkeys, FX_ROOM, 1, key, FX_BOB, now);
+	fx_save_state();
+	fx.out_buf = calloc(1, OUT_MAX + 1);
+	fx.err_buf = calloc(1, OUT_MAX + 1);
+	fx.out = fmemopen(fx.out_buf, OUT_MAX, "w");
+	fx.err = fmemopen(fx.err_buf, OUT_MAX, "w");
+	check(fx.out && fx.err, "capture buffers");
+	return 0;
+}
+
+/* ---- the terminal ---- */
+
+static void capture_start(void)
+{
+	fseek(fx.out, 0, SEEK_SET);
+	fseek(fx.err, 0, SEEK_SET);
+	fx.real_out = stdout;
+	fx.real_err = stderr;
+	stdout = fx.out;
+	stderr = fx.err;
+}
+
+/* Nothing printed may drive the terminal: C0 but LF and TAB, DEL, C1 (as UTF-8). */
+static void check_terminal(FILE *f, const char *buf)
+{
+	long n;
+
+	fflush(f);
+	n = ftell(f);
+	for (long i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)buf[i];
+		/* CR only as the CRLF line end of the audit's CSV (RFC 4180) */
+		int c0 = (c < 0x20 && c != '\n' && c != '\t' &&
+		          !(c == '\r' && i + 1 < n && buf[i + 1] == '\n')) ||
+		         c == 0x7f;
+		int c1 = c == 0xc2 && i + 1 < n && (unsigned char)buf[i + 1] >= 0x80 &&
+		         (unsigned char)buf[i + 1] <= 0x9f;
+
+		if (c0 || c1) {
+			long from = i, to = i;
+
+			/* the line it is on, for the report */
+			while (from > 0 && buf[from - 1] != '\n')
+				from--;
+			while (to < n && buf[to] != '\n')
+				to++;
+			fprintf(stderr, "%s: printed: \"", TARGET);
+			for (long k = from; k < to; k++)
+				fprintf(stderr,
+				        (unsigned char)buf[k] < 0x20 || buf[k] == 0x7f ? "\\x%02x"
+				                                                       : "%c",
+				        (unsigned char)buf[k]);
+			fprintf(stderr, "\"\n");
+		}
+		check(!c0, "no control character reaches the terminal");
+		check(!c1, "no C1 control reaches the terminal");
+	}
+}
+
+static void capture_end(void)
+{
+	stdout = fx.real_out;
+	stderr = fx.real_err;
+	check_terminal(fx.out, fx.out_buf);
+	check_terminal(fx.err, fx.err_buf);
+}
+
+/* ---- handlers ---- */
+
+static void open_and_show(struct msg_ctx *m, json_t *message)
+{
+	struct msg_view v;
+	struct pin p;
+	json_t *j;
+
+	msg_open(m, message, &v);
+	check((v.text != NULL) != (v.error[0] != '\0'), "a message has text or says why not");
+	if (v.text) {
+		check(msg_user_keys(m, v.sender_id, &p) == 0 && !strcmp(p.username, v.sender),
+		      "a message with text has a pinned sender, named as pinned");
+		check(text_is_utf8(v.text, v.text_len), "its text is UTF-8");
+	}
+	msg_view_print(&v);
+	j = msg_view_json(&v);
+	json_decref(j);
+	msg_view_clear(&v);
+}
+
+static int64_t room_of(json_t *obj)
+{
+	json_t *id = json_object_get(obj, "room_id");
+
+	return json_is_integer(id) && json_integer_value(id) > 0 ? json_integer_value(id) : FX_ROOM;
+}
+
+static void on_event(struct msg_ctx *m, struct em_incoming *in)
+{
+	json_t *d = in->data;
+
+	if (!strcmp(in->ev, "message")) {
+		open_and_show(m, d);
+	} else if (!strcmp(in->ev, "epoch")) {
+		msg_epoch_event(m, d);
+	} else if (!strcmp(in->ev, "notice")) {
+		json_t *copy = json_deep_copy(d);
+
+		view_defang(copy);
+		view_notice(copy);
+		json_decref(copy);
+	}
+	view_chat_event(m, room_of(d), 0, in);
+}
+
+/* The checks of a room after room.show: a member with an untrusted key change blocks it. */
+static void check_room(struct msg_ctx *m, const struct msg_room *r)
+{
+	check(r->nmembers <= EM_ROOM_MEMBERS_MAX, "at most six members");
+	for (size_t i = 0; i < r->nmembers; i++) {
+		struct pin p;
+
+		if (r->members[i] != m->session.user_id &&
+		    pins_get(m->pins, r->members[i], &p) == 0 && p.changed)
+			check(r->blocked_by[0] != '\0',
+			      "a member with a pending key change blocks");
+	}
+}
+
+static void agreement(struct msg_ctx *m, json_t *res)
+{
+	static const char *const which[] = {"active", "pending"};
+
+	for (size_t k = 0; k < 2; k++) {
+		json_t *vj = json_object_get(res, which[k]);
+		struct msg_version v;
+
+		if (msg_version_parse(vj, room_of(res), &v) != 0)
+			continue;
+		check(v.n <= MSG_MAX_PARTIES, "at most 16 parties");
+		for (size_t i = 0; i < v.n; i++) {
+			check(i == 0 || v.parties[i - 1].user_id < v.parties[i].user_id,
+			      "parties sorted, each once");
+			check(msg_party_check(m, &v, (int64_t)v.parties[i].user_id) <= MSG_PARTY_OK,
+			      "a party check is an enum msg_party");
+		}
+		view_agreement_version(m, &v, vj);
+	}
+}
+
+static void on_result(struct msg_ctx *m, json_t *res)
+{
+	json_t *item, *copy;
+	size_t i;
+
+	/* what msg_call() hands on as it came (its users make text safe themselves) */
+	if (json_is_object(json_object_get(res, "room"))) {
+		struct msg_room *r = msg_room(m, room_of(json_object_get(res, "room")));
+
+		if (r && msg_room_apply(m, r, res) == CLI_EXIT_OK)
+			check_room(m, r);
+	}
+	msg_pin_people(m, json_object_get(res, "people"));
+	agreement(m, res);
+	json_array_foreach(json_object_get(res, "entries"), i, item)
+	{
+		view_consent_entry_ok(m, item);
+	}
+	json_array_foreach(json_object_get(res, "messages"), i, item)
+	{
+		open_and_show(m, item);
+	}
+	json_array_foreach(json_object_get(res, "envelopes"), i, item)
+	{
+		json_t *data =
+		    json_pack("{s:I, s:O?, s:O?, s:O?}", "room_id", (json_int_t)room_of(res),
+		              "epoch", json_object_get(item, "epoch"), "committer_id",
+		              json_object_get(item, "committer_id"), "sealed",
+		              json_object_get(item, "sealed"));
+
+		if (data)
+			msg_epoch_event(m, data);
+		json_decref(data);
+	}
+	/* what cli_call() hands on: defanged, then printed */
+	copy = json_deep_copy(res);
+	if (!copy)
+		return;
+	view_defang(copy);
+	view_programme(json_object_get(copy, "programme"));
+	view_room(json_object_get(copy, "room"));
+	json_array_foreach(json_object_get(copy, "checkpoints"), i, item)
+	{
+		view_checkpoint(item);
+	}
+	if (json_is_object(json_object_get(copy, "checkpoint")))
+		view_checkpoint(json_object_get(copy, "checkpoint"));
+	json_array_foreach(json_object_get(copy, "notices"), i, item)
+	{
+		view_notice(item);
+	}
+	view_audit(copy);
+	view_whoami(&fx.cli, &m->session, copy);
+	json_decref(copy);
+}
+
+static void on_error(struct em_incoming *in)
+{
+	char wait[48], *safe = text_for_terminal(in->err_message, strlen(in->err_message));
+
+	/* msg_call() keeps text_for_terminal()'s; cli_call() prints the defanged message */
+	fprintf(stderr, "error: %s (%s); try again in %s.\n", safe ? safe : "?",
+	        em_err_code(in->err), cli_describe_wait(in->retry_after_ms, wait, sizeof(wait)));
+	free(safe);
+	view_defang_text(in->err_message);
+	fprintf(stderr, "error: %s (%s)\n", in->err_message, em_err_code(in->err));
+}
+
+/* ---- after the frame ---- */
+
+/* The pins of the fixture keep their keys; we are not pinned. */
+static void check_pins(struct msg_ctx *m)
+{
+	static const int64_t pinned[] = {FX_BOB, FX_CAROL, FX_DAVE};
+	struct pin before, after;
+
+	for (size_t i = 0; i < sizeof(pinned) / sizeof(pinned[0]); i++) {
+		check(pins_get(fx.pins, pinned[i], &before) == 0, "fixture pin");
+		check(pins_get(m->pins, pinned[i], &after) == 0, "a pin is never dropped");
+		/* keys only: the server may still rename a pinned user (an open finding,
+		 * tests/fuzz/README.md; corpus/client/open-rename-pinned-user.json) */
+		check(!memcmp(before.sign_pk, after.sign_pk, EM_SIGN_PK_BYTES) &&
+		          !memcmp(before.box_pk, after.box_pk, EM_BOX_PK_BYTES),
+		      "a pinned key is never replaced by what the server says");
+	}
+	check(pins_get(m->pins, m->session.user_id, &after) != 0, "we are never pinned");
+}
+
+/* Every room key held is the genuine one of its room and epoch. */
+static void check_roomkeys(struct msg_ctx *m)
+{
+	json_t *rooms = json_object_get(m->roomkeys, "rooms"), *epochs;
+	const char *room;
+
+	json_object_foreach(rooms, room, epochs)
+	{
+		const char *epoch;
+		json_t *entry;
+
+		json_object_foreach(epochs, epoch, entry)
+		{
+			unsigned char got[EM_ROOM_KEY_BYTES], want[EM_ROOM_KEY_BYTES];
+			long long e = atoll(epoch);
+
+			(void)entry;
+			check(atoll(room) == FX_ROOM, "room keys only for the room that has them");
+			check(roomkeys_get(m->roomkeys, atoll(room), e, got, NULL) == 0,
+			      "a stored key reads");
+			fx_room_key(e, want);
+			check(!memcmp(got, want, sizeof(got)),
+			      "a stored room key is the one a pinned member sealed");
+		}
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct em_incoming in;
+	struct msg_ctx m;
+	int rc;
+
+	if (em_incoming_parse((const char *)data, size, &in) != EM_OK)
+		return 0;
+	rc = msg_init(&fx.cli, &m);
+	check(rc == CLI_EXIT_OK, "the fixture loads");
+	capture_start();
+	if (in.is_event)
+		on_event(&m, &in);
+	else if (in.result)
+		on_result(&m, in.result);
+	else
+		on_error(&in);
+	capture_end();
+	check_pins(&m);
+	check_roomkeys(&m);
+	/* the next input starts from the same files */
+	if (!json_equal(m.pins, fx.pins) || !json_equal(m.roomkeys, fx.roomkeys))
+		fx_save_state();
+	home_remove(&fx.cli.home, STATE_CURSORS_FILE);
+	msg_free(&m);
+	em_incoming_clear(&in);
+	return 0;
+}
