@@ -66,10 +66,19 @@ const keysOf = (i, prefix = '') => ({
 });
 const keysHex = (k) => ({ sign_pk: toHex(k.signPk), sign_sk: toHex(k.signSk), box_pk: toHex(k.boxPk), box_sk: toHex(k.boxSk) });
 const rc = (ok) => (ok ? 0 : -1);
+const roomKeyIdOf = (i) => ({
+	roomId: i.room_id,
+	epoch: i.epoch,
+	recipientId: i.recipient_id,
+	committerId: i.committer_id,
+	agreementVersion: i.agreement_version,
+	recipients: i.recipients,
+});
 const commitOf = (i) => ({
 	roomId: i.room_id,
 	epoch: i.epoch,
 	committerId: i.committer_id,
+	agreementVersion: i.agreement_version,
 	entries: i.entries.map((e) => ({ recipientId: e.recipient_id, sealed: fromHex(e.sealed) })),
 });
 const agreementOf = (i) => ({
@@ -87,6 +96,11 @@ const consentOf = (i) => ({
 	textHash: fromHex(i.text_hash),
 	action: i.action,
 	at: i.at,
+});
+const programmeOf = (i) => ({
+	programmeId: i.programme_id,
+	creatorId: i.creator_id,
+	agreementRequired: i.agreement_required,
 });
 const messageOf = (i) => ({
 	roomKey: fromHex(i.room_key),
@@ -113,23 +127,36 @@ const ops = {
 		const k = core.unwrapKeys(fromHex(i.wrap_key), i.username, fromHex(i.backup));
 		return k ? { rc: 0, ...keysHex(k) } : { rc: -1 };
 	},
-	room_key_seal: (core, i) => ({
-		sealed: toHex(core.sealRoomKey({
-			roomKey: fromHex(i.room_key), roomId: i.room_id, epoch: i.epoch, recipientId: i.recipient_id,
-			committerId: i.committer_id, committerSignSk: fromHex(i.committer_sign_sk),
-			recipientBoxPk: fromHex(i.recipient_box_pk),
-		})),
-	}),
+	room_key_seal(core, i) {
+		try {
+			return {
+				rc: 0,
+				sealed: toHex(core.sealRoomKey({
+					roomKey: fromHex(i.room_key), ...roomKeyIdOf(i), committerSignSk: fromHex(i.committer_sign_sk),
+					recipientBoxPk: fromHex(i.recipient_box_pk),
+				})),
+			};
+		} catch (e) {
+			if (e instanceof RangeError)
+				return { rc: -1 };
+			throw e;
+		}
+	},
 	room_key_open(core, i) {
 		const r = core.openRoomKey(fromHex(i.sealed), keysOf(i));
-		return r ? { rc: 0, committer_id: r.committerId.toString(), room_key: toHex(r.roomKey), sig: toHex(r.sig) } : { rc: -1 };
+		if (!r)
+			return { rc: -1 };
+		return {
+			rc: 0, committer_id: r.committerId.toString(), agreement_version: r.agreementVersion,
+			recipients: r.recipients.map((id) => id.toString()), room_key: toHex(r.roomKey), sig: toHex(r.sig),
+		};
 	},
 	room_key_verify: (core, i) => ({
 		rc: rc(core.verifyRoomKey({
-			roomKey: fromHex(i.room_key), roomId: i.room_id, epoch: i.epoch, recipientId: i.recipient_id,
-			committerId: i.committer_id, sig: fromHex(i.sig), committerSignPk: fromHex(i.committer_sign_pk),
+			roomKey: fromHex(i.room_key), ...roomKeyIdOf(i), sig: fromHex(i.sig), committerSignPk: fromHex(i.committer_sign_pk),
 		})),
 	}),
+	room_key_names: (core, i) => ({ names: core.roomKeyNames(i.recipients, i.user_id) ? 1 : 0 }),
 	commit: (core, i) => ({
 		bytes: toHex(core.commitBytes(commitOf(i))),
 		rc: 0,
@@ -138,7 +165,10 @@ const ops = {
 	commit_verify: (core, i) => ({ rc: rc(core.verifyCommit(commitOf(i), fromHex(i.sign_pk), fromHex(i.sig))) }),
 	msg_encrypt(core, i) {
 		try {
-			const m = core.encryptMessage({ ...messageOf(i), plaintext: fromHex(i.plaintext), senderSignSk: fromHex(i.sender_sign_sk) });
+			const m = core.encryptMessage({
+				...messageOf(i), device: fromHex(i.device), counter: i.counter, writtenMs: i.written_ms,
+				plaintext: fromHex(i.plaintext), senderSignSk: fromHex(i.sender_sign_sk),
+			});
 			return { rc: m.ciphertext.length, ciphertext: toHex(m.ciphertext), sig: toHex(m.sig) };
 		} catch (e) {
 			if (e instanceof RangeError)
@@ -150,8 +180,15 @@ const ops = {
 		const r = core.decryptMessage({
 			...messageOf(i), ciphertext: fromHex(i.ciphertext), sig: fromHex(i.sig), senderSignPk: fromHex(i.sender_sign_pk),
 		});
-		return r.plaintext ? { status: r.status, plaintext: toHex(r.plaintext) } : { status: r.status };
+		if (r.status !== 0)
+			return { status: r.status };
+		return {
+			status: r.status, plaintext: toHex(r.plaintext), device: toHex(r.device), counter: r.counter.toString(),
+			written_ms: r.writtenMs.toString(),
+		};
 	},
+	programme: (core, i) => ({ sig: toHex(core.signProgramme(programmeOf(i), fromHex(i.sign_sk))) }),
+	programme_verify: (core, i) => ({ rc: rc(core.verifyProgramme(programmeOf(i), fromHex(i.sign_pk), fromHex(i.sig))) }),
 	agreement: (core, i) => ({
 		bytes: toHex(core.agreementBytes(agreementOf(i))),
 		hash_rc: 0,
@@ -178,17 +215,20 @@ const ops = {
 	},
 };
 
-// Differences between two flat objects of strings and numbers, as sentences.
+// A value of an output as text: arrays (recipient lists) as JSON.
+const asText = (v) => (Array.isArray(v) ? JSON.stringify(v) : String(v));
+
+// Differences between two flat objects of strings, numbers and arrays of strings, as sentences.
 function differences(expected, actual) {
 	const out = [];
 	for (const key of new Set([...Object.keys(expected), ...Object.keys(actual)])) {
 		if (!(key in actual))
 			out.push(`${key} missing`);
 		else if (!(key in expected))
-			out.push(`${key} not expected (${String(actual[key]).slice(0, 64)})`);
-		else if (expected[key] !== actual[key]) {
+			out.push(`${key} not expected (${asText(actual[key]).slice(0, 64)})`);
+		else if (typeof expected[key] !== typeof actual[key] || asText(expected[key]) !== asText(actual[key])) {
 			// from the first difference on, so that a long hex value shows where it differs
-			const e = String(expected[key]), a = String(actual[key]);
+			const e = asText(expected[key]), a = asText(actual[key]);
 			let at = 0;
 			while (at < e.length && e[at] === a[at])
 				at++;

@@ -23,8 +23,9 @@ const vectors = JSON.parse(readFileSync(vectorsFile, 'utf8'));
 
 // Every op vectors.c writes; a new one must get a check in check.mjs.
 const OPS = ['kdf', 'keys_generate', 'fingerprint', 'safety_number', 'keys_wrap', 'keys_unwrap', 'room_key_seal',
-	'room_key_open', 'room_key_verify', 'commit', 'commit_verify', 'msg_encrypt', 'msg_decrypt', 'agreement',
-	'agreement_verify', 'text_hash', 'consent', 'consent_verify', 'b64_encode', 'b64_decode', 'request_parse'];
+	'room_key_open', 'room_key_verify', 'room_key_names', 'commit', 'commit_verify', 'msg_encrypt', 'msg_decrypt',
+	'programme', 'programme_verify', 'agreement', 'agreement_verify', 'text_hash', 'consent', 'consent_verify',
+	'b64_encode', 'b64_decode', 'request_parse'];
 
 test(`every native vector gives the same bytes in WebAssembly (node ${process.version})`, async () => {
 	const rng = fixedRandomSource(webcrypto);
@@ -54,24 +55,52 @@ test('round trip with the platform random source', async () => {
 	assert.notDeepEqual(core.wrapKeys(a, wrapKey, 'alice'), backup);
 
 	const roomKey = core.generateKeys().boxSk;
-	const room = { roomId: 2n ** 60n, epoch: 4, recipientId: '42', committerId: 17 };
+	const room = { roomId: 2n ** 60n, epoch: 4, recipientId: '42', committerId: 17, agreementVersion: 3,
+		recipients: [17, '42', 2n ** 63n] };
 	const sealed = core.sealRoomKey({ roomKey, ...room, committerSignSk: a.signSk, recipientBoxPk: b.boxPk });
+	assert.equal(sealed.length, SIZES.sealedRoomKey);
 	const opened = core.openRoomKey(sealed, b);
 	assert.deepEqual(opened.roomKey, roomKey);
 	assert.equal(opened.committerId, 17n);
+	assert.equal(opened.agreementVersion, 3);
+	assert.deepEqual(opened.recipients, [17n, 42n, 2n ** 63n]);
+	assert.equal(core.roomKeyNames(opened.recipients, 42), true);
+	assert.equal(core.roomKeyNames(opened.recipients, 43), false);
 	assert.equal(core.verifyRoomKey({ roomKey, ...room, sig: opened.sig, committerSignPk: a.signPk }), true);
 	assert.equal(core.verifyRoomKey({ roomKey, ...room, epoch: 5, sig: opened.sig, committerSignPk: a.signPk }), false);
+	assert.equal(core.verifyRoomKey({ roomKey, ...room, recipients: [17, 42], sig: opened.sig, committerSignPk: a.signPk }),
+		false);
 	assert.equal(core.openRoomKey(sealed, a), null);
+	// a list that does not name the recipient, or is not ascending, is refused
+	assert.throws(() => core.sealRoomKey({ roomKey, ...room, recipients: [17], committerSignSk: a.signSk, recipientBoxPk: b.boxPk }),
+		RangeError);
+	assert.throws(() => core.sealRoomKey({ roomKey, ...room, recipients: [42, 17], committerSignSk: a.signSk,
+		recipientBoxPk: b.boxPk }), RangeError);
+
+	const commit = { roomId: room.roomId, epoch: 4, committerId: 17, agreementVersion: 3,
+		entries: [{ recipientId: 42, sealed }] };
+	const commitSig = core.signCommit(commit, a.signSk);
+	assert.equal(core.verifyCommit(commit, a.signPk, commitSig), true);
+	assert.equal(core.verifyCommit({ ...commit, agreementVersion: 0 }, a.signPk, commitSig), false);
+
+	const settings = { programmeId: 7, creatorId: 17, agreementRequired: false };
+	const programmeSig = core.signProgramme(settings, a.signSk);
+	assert.equal(core.verifyProgramme(settings, a.signPk, programmeSig), true);
+	assert.equal(core.verifyProgramme({ ...settings, agreementRequired: true }, a.signPk, programmeSig), false);
 
 	const m = { roomKey, roomId: room.roomId, epoch: 4, senderId: 17, clientMsgId: new Uint8Array(16).fill(9) };
-	const enc = core.encryptMessage({ ...m, plaintext: 'cześć', senderSignSk: a.signSk });
+	const meta = { device: new Uint8Array(8).fill(5), counter: 2n ** 64n - 1n, writtenMs: 1767225600123 };
+	const enc = core.encryptMessage({ ...m, ...meta, plaintext: 'cześć', senderSignSk: a.signSk });
 	const dec = core.decryptMessage({ ...m, ciphertext: enc.ciphertext, sig: enc.sig, senderSignPk: a.signPk });
 	assert.equal(dec.status, MSG_STATUS.OK);
 	assert.equal(new TextDecoder().decode(dec.plaintext), 'cześć');
+	assert.deepEqual(dec.device, meta.device);
+	assert.equal(dec.counter, meta.counter);
+	assert.equal(dec.writtenMs, 1767225600123n);
 	assert.equal(core.decryptMessage({ ...m, ciphertext: enc.ciphertext, sig: enc.sig, senderSignPk: b.signPk }).status,
 		MSG_STATUS.BAD_SIGNATURE);
-	assert.throws(() => core.encryptMessage({ ...m, plaintext: new Uint8Array(SIZES.msgPlaintextMax + 1), senderSignSk: a.signSk }),
-		RangeError);
+	assert.throws(() => core.encryptMessage({ ...m, ...meta, plaintext: new Uint8Array(SIZES.msgPlaintextMax + 1),
+		senderSignSk: a.signSk }), RangeError);
 });
 
 test('bad arguments are refused before the C code runs', async () => {
@@ -79,10 +108,17 @@ test('bad arguments are refused before the C code runs', async () => {
 	const k = core.generateKeys();
 	assert.throws(() => core.fingerprint(new Uint8Array(31), k.boxPk), RangeError);
 	assert.throws(() => core.fingerprint('not bytes', k.boxPk), TypeError);
-	assert.throws(() => core.sealRoomKey({ roomKey: new Uint8Array(32), roomId: -1, epoch: 1, recipientId: 1, committerId: 1,
-		committerSignSk: k.signSk, recipientBoxPk: k.boxPk }), RangeError);
-	assert.throws(() => core.sealRoomKey({ roomKey: new Uint8Array(32), roomId: 2n ** 64n, epoch: 1, recipientId: 1,
-		committerId: 1, committerSignSk: k.signSk, recipientBoxPk: k.boxPk }), RangeError);
+	const seal = { roomKey: new Uint8Array(32), roomId: 1, epoch: 1, recipientId: 1, committerId: 1, agreementVersion: 0,
+		recipients: [1], committerSignSk: k.signSk, recipientBoxPk: k.boxPk };
+	assert.throws(() => core.sealRoomKey({ ...seal, roomId: -1 }), RangeError);
+	assert.throws(() => core.sealRoomKey({ ...seal, roomId: 2n ** 64n }), RangeError);
+	assert.throws(() => core.sealRoomKey({ ...seal, agreementVersion: 2 ** 32 }), RangeError);
+	assert.throws(() => core.sealRoomKey({ ...seal, recipients: '1' }), TypeError);
+	assert.throws(() => core.sealRoomKey({ ...seal, recipients: [-1] }), RangeError);
+	assert.throws(() => core.encryptMessage({ roomKey: seal.roomKey, roomId: 1, epoch: 1, senderId: 1,
+		clientMsgId: new Uint8Array(16), device: new Uint8Array(7), counter: 1, writtenMs: 0, plaintext: 'x',
+		senderSignSk: k.signSk }), RangeError);
+	assert.throws(() => core.signProgramme({ programmeId: 1, creatorId: 1, agreementRequired: 1 }, k.signSk), TypeError);
 	assert.throws(() => core.wrapKeys(k, new Uint8Array(32), 'a\u0000b'), RangeError);
 	assert.throws(() => core.deriveAccountKeys('pw', new Uint8Array(16), { opslimit: 1.5, memlimit: 1 }), TypeError);
 	// and a call that failed leaves the module usable

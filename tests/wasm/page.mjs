@@ -16,16 +16,19 @@ function roundTrip(core) {
 	const wrapKey = core.deriveAccountKeys('pw', new Uint8Array(16), { opslimit: 2, memlimit: 64 * 1024 * 1024 }).wrapKey;
 	const back = core.unwrapKeys(wrapKey, 'alice', core.wrapKeys(a, wrapKey, 'alice'));
 	const roomKey = core.generateKeys().boxSk; // 32 random bytes
-	const sealed = core.sealRoomKey({ roomKey, roomId: 1, epoch: 1, recipientId: 2, committerId: 1, committerSignSk: a.signSk, recipientBoxPk: b.boxPk });
+	const sealed = core.sealRoomKey({ roomKey, roomId: 1, epoch: 1, recipientId: 2, committerId: 1, agreementVersion: 1,
+		recipients: [1, 2], committerSignSk: a.signSk, recipientBoxPk: b.boxPk });
 	const opened = core.openRoomKey(sealed, b);
 	const m = { roomKey, roomId: 1, epoch: 1, senderId: 1, clientMsgId: new Uint8Array(16).fill(1) };
-	const enc = core.encryptMessage({ ...m, plaintext: 'cześć', senderSignSk: a.signSk });
+	const enc = core.encryptMessage({ ...m, device: new Uint8Array(8).fill(3), counter: 1, writtenMs: Date.now(), plaintext: 'cześć',
+		senderSignSk: a.signSk });
 	const dec = core.decryptMessage({ ...m, ciphertext: enc.ciphertext, sig: enc.sig, senderSignPk: a.signPk });
 	return {
 		keys_differ: a.signPk.join() !== b.signPk.join(),
 		unwrapped: back !== null && back.signSk.join() === a.signSk.join(),
-		opened: opened !== null && opened.roomKey.join() === roomKey.join() && opened.committerId === 1n,
-		decrypted: dec.status === MSG_STATUS.OK && new TextDecoder().decode(dec.plaintext) === 'cześć',
+		opened: opened !== null && opened.roomKey.join() === roomKey.join() && opened.committerId === 1n &&
+			opened.recipients.join() === '1,2',
+		decrypted: dec.status === MSG_STATUS.OK && new TextDecoder().decode(dec.plaintext) === 'cześć' && dec.counter === 1n,
 	};
 }
 

@@ -288,28 +288,102 @@ static void cases_backup(json_t *cases, const struct user *u, const unsigned cha
 	case_unwrap(cases, wrap_key, u->name, backup, sizeof(backup) - 1); /* truncated */
 }
 
-static void case_room_key_open(json_t *cases, const unsigned char sealed[EM_SEALED_KEY_BYTES],
-                               const struct user *as)
+/* A recipient list as JSON: n ids as decimal strings. */
+static void put_recipients(json_t *obj, const uint64_t *list, uint32_t n)
 {
-	unsigned char key[EM_ROOM_KEY_BYTES], sig[EM_SIG_BYTES];
-	uint64_t committer = 0;
+	json_t *a = must(json_array());
+
+	for (uint32_t i = 0; i < n; i++) {
+		char s[24];
+
+		snprintf(s, sizeof(s), "%" PRIu64, list[i]);
+		if (json_array_append_new(a, must(json_string(s))) != 0)
+			must(NULL);
+	}
+	put(obj, "recipients", a);
+}
+
+/*
+ * What an envelope names, from a list of n ids as JavaScript passes it: at
+ * most EM_KEY_RECIPIENTS_MAX of them fit the struct, n stays as given (so a
+ * longer list is refused by proto, as in web/core/wasm_api.c).
+ */
+static void room_key_id_set(struct em_room_key_id *id, uint64_t room, uint64_t epoch,
+                            uint64_t recipient, uint64_t committer, uint32_t version,
+                            const uint64_t *list, uint32_t n)
+{
+	memset(id, 0, sizeof(*id));
+	id->room_id = room;
+	id->epoch = epoch;
+	id->recipient_id = recipient;
+	id->committer_id = committer;
+	id->agreement_version = version;
+	id->n_recipients = n;
+	for (uint32_t i = 0; i < n && i < EM_KEY_RECIPIENTS_MAX; i++)
+		id->recipients[i] = list[i];
+}
+
+static void put_room_key_id(json_t *in, const struct em_room_key_id *id, const uint64_t *list)
+{
+	put_u64(in, "room_id", id->room_id);
+	put_u64(in, "epoch", id->epoch);
+	put_u64(in, "recipient_id", id->recipient_id);
+	put_u64(in, "committer_id", id->committer_id);
+	put_int(in, "agreement_version", id->agreement_version);
+	put_recipients(in, list, id->n_recipients);
+}
+
+/* One room_key_seal case with its own fixed stream (label); returns em_room_key_seal's rc. */
+static int case_room_key_seal(json_t *cases, const unsigned char room_key[EM_ROOM_KEY_BYTES],
+                              const struct em_room_key_id *id, const uint64_t *list,
+                              const struct user *committer, const struct user *recipient,
+                              const char *label, unsigned char sealed[EM_SEALED_KEY_BYTES])
+{
+	json_t *in, *out, *c;
+	int rc;
+
+	c = case_add(cases, "room_key_seal", &in, &out);
+	put_hex(in, "room_key", room_key, EM_ROOM_KEY_BYTES);
+	put_room_key_id(in, id, list);
+	put_hex(in, "committer_sign_sk", committer->keys.sign_sk, EM_SIGN_SK_BYTES);
+	put_hex(in, "recipient_box_pk", recipient->keys.box_pk, EM_BOX_PK_BYTES);
+	memset(sealed, 0, EM_SEALED_KEY_BYTES);
+	rng_begin(label);
+	rc =
+	    em_room_key_seal(room_key, id, committer->keys.sign_sk, recipient->keys.box_pk, sealed);
+	case_rng_end(c);
+	put_int(out, "rc", rc);
+	if (rc == 0)
+		put_hex(out, "sealed", sealed, EM_SEALED_KEY_BYTES);
+	return rc;
+}
+
+/* Opens sealed as a user; returns the rc, and on success the key, names and signature. */
+static int case_room_key_open(json_t *cases, const unsigned char sealed[EM_SEALED_KEY_BYTES],
+                              const struct user *as, struct em_room_key_id *id,
+                              unsigned char key[EM_ROOM_KEY_BYTES], unsigned char sig[EM_SIG_BYTES])
+{
 	json_t *in, *out;
 	int rc;
 
+	memset(id, 0, sizeof(*id));
 	case_add(cases, "room_key_open", &in, &out);
 	put_hex(in, "sealed", sealed, EM_SEALED_KEY_BYTES);
 	put_keys(in, &as->keys);
-	rc = em_room_key_open(sealed, &as->keys, &committer, key, sig);
+	rc = em_room_key_open(sealed, &as->keys, id, key, sig);
 	put_int(out, "rc", rc);
 	if (rc == 0) {
-		put_u64(out, "committer_id", committer);
-		put_hex(out, "room_key", key, sizeof(key));
-		put_hex(out, "sig", sig, sizeof(sig));
+		put_u64(out, "committer_id", id->committer_id);
+		put_int(out, "agreement_version", id->agreement_version);
+		put_recipients(out, id->recipients, id->n_recipients);
+		put_hex(out, "room_key", key, EM_ROOM_KEY_BYTES);
+		put_hex(out, "sig", sig, EM_SIG_BYTES);
 	}
+	return rc;
 }
 
-static void case_room_key_verify(json_t *cases, const unsigned char room_key[32], uint64_t room,
-                                 uint64_t epoch, uint64_t recipient, uint64_t committer,
+static void case_room_key_verify(json_t *cases, const unsigned char room_key[32],
+                                 const struct em_room_key_id *id, const uint64_t *list,
                                  const unsigned char sig[EM_SIG_BYTES],
                                  const unsigned char sign_pk[32])
 {
@@ -317,70 +391,54 @@ static void case_room_key_verify(json_t *cases, const unsigned char room_key[32]
 
 	case_add(cases, "room_key_verify", &in, &out);
 	put_hex(in, "room_key", room_key, 32);
-	put_u64(in, "room_id", room);
-	put_u64(in, "epoch", epoch);
-	put_u64(in, "recipient_id", recipient);
-	put_u64(in, "committer_id", committer);
+	put_room_key_id(in, id, list);
 	put_hex(in, "sig", sig, EM_SIG_BYTES);
 	put_hex(in, "committer_sign_pk", sign_pk, 32);
-	put_int(out, "rc",
-	        em_room_key_verify(room_key, room, epoch, recipient, committer, sig, sign_pk));
+	put_int(out, "rc", em_room_key_verify(room_key, id, sig, sign_pk));
 }
 
-/* Seals a room key from users[0] to every user, then a commit over the envelopes. */
-static void cases_room(json_t *cases, const struct user *users, size_t n, uint64_t room,
-                       uint64_t epoch, unsigned char room_key[EM_ROOM_KEY_BYTES])
+static void case_room_key_names(json_t *cases, const uint64_t *list, uint32_t n, uint64_t user)
 {
-	struct em_commit_entry *entries = must(calloc(n, sizeof(*entries)));
-	const struct user *committer = &users[0];
-	unsigned char sig[EM_SIG_BYTES], inner_sig[EM_SIG_BYTES];
-	unsigned char *bytes;
-	size_t len;
-	json_t *in, *out, *c, *list;
+	struct em_room_key_id id;
+	json_t *in, *out;
 
-	rng_begin("room key");
-	randombytes_buf(room_key, EM_ROOM_KEY_BYTES);
-	rng.active = 0;
+	room_key_id_set(&id, 0, 0, 0, 0, 0, list, n);
+	case_add(cases, "room_key_names", &in, &out);
+	put_recipients(in, list, n);
+	put_u64(in, "user_id", user);
+	put_int(out, "names", em_room_key_names(&id, user));
+}
+
+static void put_commit(json_t *in, const struct em_commit *c, const struct em_commit_entry *entries,
+                       size_t n)
+{
+	json_t *list = must(json_array());
+
+	put_u64(in, "room_id", c->room_id);
+	put_u64(in, "epoch", c->epoch);
+	put_u64(in, "committer_id", c->committer_id);
+	put_int(in, "agreement_version", c->agreement_version);
 	for (size_t i = 0; i < n; i++) {
-		c = case_add(cases, "room_key_seal", &in, &out);
-		put_hex(in, "room_key", room_key, EM_ROOM_KEY_BYTES);
-		put_u64(in, "room_id", room);
-		put_u64(in, "epoch", epoch);
-		put_u64(in, "recipient_id", users[i].id);
-		put_u64(in, "committer_id", committer->id);
-		put_hex(in, "committer_sign_sk", committer->keys.sign_sk, EM_SIGN_SK_BYTES);
-		put_hex(in, "recipient_box_pk", users[i].keys.box_pk, EM_BOX_PK_BYTES);
-		rng_begin(users[i].name);
-		em_room_key_seal(room_key, room, epoch, users[i].id, committer->id,
-		                 committer->keys.sign_sk, users[i].keys.box_pk, entries[i].sealed);
-		case_rng_end(c);
-		entries[i].recipient_id = users[i].id;
-		put_hex(out, "sealed", entries[i].sealed, EM_SEALED_KEY_BYTES);
-	}
-	/* the recipient opens it; nobody else can */
-	case_room_key_open(cases, entries[1].sealed, &users[1]);
-	case_room_key_open(cases, entries[1].sealed, &users[2]);
-	{
-		uint64_t who;
-		unsigned char key[EM_ROOM_KEY_BYTES];
+		json_t *e = must(json_object());
 
-		if (em_room_key_open(entries[1].sealed, &users[1].keys, &who, key, inner_sig) !=
-		    0) {
-			fprintf(stderr, "wasm_vectors: a fresh envelope does not open\n");
-			exit(1);
-		}
+		put_u64(e, "recipient_id", entries[i].recipient_id);
+		put_hex(e, "sealed", entries[i].sealed, EM_SEALED_KEY_BYTES);
+		if (json_array_append_new(list, e) != 0)
+			must(NULL);
 	}
-	case_room_key_verify(cases, room_key, room, epoch, users[1].id, committer->id, inner_sig,
-	                     committer->keys.sign_pk);
-	/* the same signature for another recipient, epoch or signer fails */
-	case_room_key_verify(cases, room_key, room, epoch, users[2].id, committer->id, inner_sig,
-	                     committer->keys.sign_pk);
-	case_room_key_verify(cases, room_key, room, epoch + 1, users[1].id, committer->id,
-	                     inner_sig, committer->keys.sign_pk);
-	case_room_key_verify(cases, room_key, room, epoch, users[1].id, committer->id, inner_sig,
-	                     users[1].keys.sign_pk);
+	put(in, "entries", list);
+}
 
-	/* entries in reverse order: the commit sorts them by recipient */
+/* A commit over entries (given in reverse order: the commit sorts them), then its refusals. */
+static void cases_commit(json_t *cases, const struct em_commit *commit,
+                         struct em_commit_entry *entries, size_t n, const struct user *committer,
+                         const struct user *other)
+{
+	unsigned char sig[EM_SIG_BYTES], *bytes;
+	struct em_commit_entry *copy = must(calloc(n, sizeof(*copy)));
+	size_t len;
+	json_t *in, *out;
+
 	for (size_t i = 0; i < n / 2; i++) {
 		struct em_commit_entry t = entries[i];
 
@@ -388,54 +446,207 @@ static void cases_room(json_t *cases, const struct user *users, size_t n, uint64
 		entries[n - 1 - i] = t;
 	}
 	case_add(cases, "commit", &in, &out);
-	put_u64(in, "room_id", room);
-	put_u64(in, "epoch", epoch);
-	put_u64(in, "committer_id", committer->id);
+	put_commit(in, commit, entries, n);
 	put_hex(in, "sign_sk", committer->keys.sign_sk, EM_SIGN_SK_BYTES);
-	list = must(json_array());
-	for (size_t i = 0; i < n; i++) {
-		json_t *e = must(json_object());
-
-		put_u64(e, "recipient_id", entries[i].recipient_id);
-		put_hex(e, "sealed", entries[i].sealed, EM_SEALED_KEY_BYTES);
-		json_array_append_new(list, e);
-	}
-	put(in, "entries", list);
-	bytes = must(em_commit_bytes(room, epoch, committer->id, entries, n, &len));
+	memcpy(copy, entries, n * sizeof(*copy)); /* em_commit_bytes sorts in place */
+	bytes = must(em_commit_bytes(commit, copy, n, &len));
 	put_hex(out, "bytes", bytes, len);
 	free(bytes);
-	put_int(
-	    out, "rc",
-	    em_commit_sign(room, epoch, committer->id, entries, n, committer->keys.sign_sk, sig));
+	memcpy(copy, entries, n * sizeof(*copy));
+	put_int(out, "rc", em_commit_sign(commit, copy, n, committer->keys.sign_sk, sig));
 	put_hex(out, "sig", sig, sizeof(sig));
 
-	for (int variant = 0; variant < 3; variant++) {
-		/* 0: valid; 1: one envelope changed; 2: signed by another key */
+	for (int variant = 0; variant < 4; variant++) {
+		/* 0: valid; 1: one envelope changed; 2: signed by another key; 3: another agreement
+		 * version */
 		const unsigned char *pk =
-		    variant == 2 ? users[1].keys.sign_pk : committer->keys.sign_pk;
+		    variant == 2 ? other->keys.sign_pk : committer->keys.sign_pk;
+		struct em_commit c = *commit;
 
+		memcpy(copy, entries, n * sizeof(*copy));
 		if (variant == 1)
-			entries[0].sealed[7] ^= 1;
+			copy[0].sealed[7] ^= 1;
+		if (variant == 3)
+			c.agreement_version++;
 		case_add(cases, "commit_verify", &in, &out);
-		put_u64(in, "room_id", room);
-		put_u64(in, "epoch", epoch);
-		put_u64(in, "committer_id", committer->id);
+		put_commit(in, &c, copy, n);
 		put_hex(in, "sign_pk", pk, EM_SIGN_PK_BYTES);
 		put_hex(in, "sig", sig, sizeof(sig));
-		list = must(json_array());
-		for (size_t i = 0; i < n; i++) {
-			json_t *e = must(json_object());
-
-			put_u64(e, "recipient_id", entries[i].recipient_id);
-			put_hex(e, "sealed", entries[i].sealed, EM_SEALED_KEY_BYTES);
-			json_array_append_new(list, e);
-		}
-		put(in, "entries", list);
-		put_int(out, "rc",
-		        em_commit_verify(room, epoch, committer->id, entries, n, pk, sig));
-		if (variant == 1)
-			entries[0].sealed[7] ^= 1;
+		put_int(out, "rc", em_commit_verify(&c, copy, n, pk, sig));
 	}
+	free(copy);
+}
+
+/*
+ * An envelope that opens but names an impossible recipient list (sealed with
+ * crypto_box_seal directly, as a hostile committer could): the descending
+ * list (42, 17). em_room_key_open must refuse it.
+ */
+static void case_room_key_forged(json_t *cases, const struct user *to,
+                                 const unsigned char room_key[EM_ROOM_KEY_BYTES])
+{
+	unsigned char
+	    plain[8 + 4 + 4 + 8 * EM_KEY_RECIPIENTS_MAX + EM_ROOM_KEY_BYTES + EM_SIG_BYTES];
+	unsigned char sealed[EM_SEALED_KEY_BYTES], key[EM_ROOM_KEY_BYTES], sig[EM_SIG_BYTES];
+	struct em_room_key_id id;
+
+	memset(plain, 0, sizeof(plain));
+	plain[7] = 17;  /* committer */
+	plain[15] = 2;  /* n */
+	plain[23] = 42; /* recipients[0] */
+	plain[31] = 17; /* recipients[1] */
+	memcpy(plain + 16 + 8 * EM_KEY_RECIPIENTS_MAX, room_key, EM_ROOM_KEY_BYTES);
+	rng_begin("forged envelope");
+	crypto_box_seal(sealed, plain, sizeof(plain), to->keys.box_pk);
+	rng.active = 0;
+	if (case_room_key_open(cases, sealed, to, &id, key, sig) == 0) {
+		fprintf(stderr, "wasm_vectors: an envelope with a descending list opened\n");
+		exit(1);
+	}
+}
+
+/*
+ * Room keys from users[0] (the committer) for two epochs with different
+ * recipient lists and agreement versions, a six-recipient list, the seals
+ * proto refuses, opening, verification and the commits. The key of the first
+ * epoch goes to room_key (the messages use it).
+ */
+static void cases_room(json_t *cases, const struct user *users, size_t n, uint64_t room,
+                       uint64_t epoch, unsigned char room_key[EM_ROOM_KEY_BYTES])
+{
+	const struct user *committer = &users[0];
+	struct em_commit_entry *entries = must(calloc(n, sizeof(*entries)));
+	struct em_room_key_id id, opened;
+	struct em_commit commit;
+	unsigned char key2[EM_ROOM_KEY_BYTES], key[EM_ROOM_KEY_BYTES], sig[EM_SIG_BYTES];
+	unsigned char sealed[EM_SEALED_KEY_BYTES];
+	uint64_t all[EM_KEY_RECIPIENTS_MAX + 1], two[2], six[EM_KEY_RECIPIENTS_MAX];
+	uint64_t list[EM_KEY_RECIPIENTS_MAX + 1];
+	char label[48];
+
+	if (n != 3) {
+		fprintf(stderr, "wasm_vectors: cases_room wants three users\n");
+		exit(1);
+	}
+	/* users in ascending id order: alice 17, bob 42, carol above 2^63 */
+	for (size_t i = 0; i < n; i++)
+		all[i] = users[i].id;
+	two[0] = users[0].id;
+	two[1] = users[1].id;
+	six[0] = users[0].id;
+	six[1] = users[1].id;
+	six[2] = 100;
+	six[3] = 101;
+	six[4] = UINT64_C(9007199254740993);
+	six[5] = users[2].id;
+
+	rng_begin("room key");
+	randombytes_buf(room_key, EM_ROOM_KEY_BYTES);
+	randombytes_buf(key2, EM_ROOM_KEY_BYTES);
+	rng.active = 0;
+
+	/* epoch: every user, agreement version 2 */
+	for (size_t i = 0; i < n; i++) {
+		room_key_id_set(&id, room, epoch, users[i].id, committer->id, 2, all, (uint32_t)n);
+		snprintf(label, sizeof(label), "seal %s epoch", users[i].name);
+		if (case_room_key_seal(cases, room_key, &id, all, committer, &users[i], label,
+		                       entries[i].sealed) != 0) {
+			fprintf(stderr, "wasm_vectors: a valid seal was refused\n");
+			exit(1);
+		}
+		entries[i].recipient_id = users[i].id;
+	}
+	/* the recipient opens it (learning the list); nobody else can */
+	if (case_room_key_open(cases, entries[1].sealed, &users[1], &opened, key, sig) != 0) {
+		fprintf(stderr, "wasm_vectors: a fresh envelope does not open\n");
+		exit(1);
+	}
+	case_room_key_open(cases, entries[1].sealed, &users[2], &id, key, sig);
+	case_room_key_open(cases, entries[2].sealed, &users[2], &id, key, sig);
+
+	room_key_id_set(&id, room, epoch, users[1].id, committer->id, 2, all, (uint32_t)n);
+	if (em_room_key_open(entries[1].sealed, &users[1].keys, &opened, key, sig) != 0) {
+		fprintf(stderr, "wasm_vectors: a fresh envelope does not open\n");
+		exit(1);
+	}
+	case_room_key_verify(cases, room_key, &id, all, sig, committer->keys.sign_pk);
+	/* the same signature fails for another recipient, epoch, signer, agreement version or list
+	 */
+	id.recipient_id = users[2].id;
+	case_room_key_verify(cases, room_key, &id, all, sig, committer->keys.sign_pk);
+	id.recipient_id = users[1].id;
+	id.epoch = epoch + 1;
+	case_room_key_verify(cases, room_key, &id, all, sig, committer->keys.sign_pk);
+	id.epoch = epoch;
+	case_room_key_verify(cases, room_key, &id, all, sig, users[1].keys.sign_pk);
+	id.agreement_version = 3;
+	case_room_key_verify(cases, room_key, &id, all, sig, committer->keys.sign_pk);
+	id.agreement_version = 0;
+	case_room_key_verify(cases, room_key, &id, all, sig, committer->keys.sign_pk);
+	room_key_id_set(&id, room, epoch, users[1].id, committer->id, 2, two, 2);
+	case_room_key_verify(cases, room_key, &id, two, sig, committer->keys.sign_pk);
+	list[0] = all[1];
+	list[1] = all[0];
+	list[2] = all[2];
+	room_key_id_set(&id, room, epoch, users[1].id, committer->id, 2, list, 3);
+	case_room_key_verify(cases, room_key, &id, list, sig, committer->keys.sign_pk);
+
+	commit.room_id = room;
+	commit.epoch = epoch;
+	commit.committer_id = committer->id;
+	commit.agreement_version = 2;
+	cases_commit(cases, &commit, entries, n, committer, &users[1]);
+
+	/* the next epoch: carol has left, and the programme signed away agreements (version 0) */
+	for (size_t i = 0; i < 2; i++) {
+		room_key_id_set(&id, room, epoch + 1, users[i].id, committer->id, 0, two, 2);
+		snprintf(label, sizeof(label), "seal %s epoch+1", users[i].name);
+		if (case_room_key_seal(cases, key2, &id, two, committer, &users[i], label,
+		                       entries[i].sealed) != 0) {
+			fprintf(stderr, "wasm_vectors: a valid seal was refused\n");
+			exit(1);
+		}
+		entries[i].recipient_id = users[i].id;
+	}
+	case_room_key_open(cases, entries[0].sealed, &users[0], &id, key, sig);
+	room_key_id_set(&id, room, epoch + 1, users[0].id, committer->id, 0, two, 2);
+	case_room_key_verify(cases, key2, &id, two, sig, committer->keys.sign_pk);
+	commit.epoch = epoch + 1;
+	commit.agreement_version = 0;
+	cases_commit(cases, &commit, entries, 2, committer, &users[2]);
+
+	/* six recipients (the most a room has), the largest agreement version, carol committing */
+	room_key_id_set(&id, room, epoch + 2, users[1].id, users[2].id, UINT32_MAX, six,
+	                EM_KEY_RECIPIENTS_MAX);
+	case_room_key_seal(cases, key2, &id, six, &users[2], &users[1], "seal six", sealed);
+	case_room_key_open(cases, sealed, &users[1], &opened, key, sig);
+	case_room_key_verify(cases, key2, &id, six, sig, users[2].keys.sign_pk);
+
+	/* seals proto refuses: recipient not listed, a list not ascending, empty, a zero id, 7 ids
+	 */
+	room_key_id_set(&id, room, epoch, users[2].id, committer->id, 1, two, 2);
+	case_room_key_seal(cases, key2, &id, two, committer, &users[2], "refused 1", sealed);
+	room_key_id_set(&id, room, epoch, users[1].id, committer->id, 1, list, 3);
+	case_room_key_seal(cases, key2, &id, list, committer, &users[1], "refused 2", sealed);
+	room_key_id_set(&id, room, epoch, users[1].id, committer->id, 1, two, 0);
+	case_room_key_seal(cases, key2, &id, two, committer, &users[1], "refused 3", sealed);
+	list[0] = 0;
+	list[1] = users[1].id;
+	room_key_id_set(&id, room, epoch, users[1].id, committer->id, 1, list, 2);
+	case_room_key_seal(cases, key2, &id, list, committer, &users[1], "refused 4", sealed);
+	memcpy(list, six, sizeof(six));
+	list[EM_KEY_RECIPIENTS_MAX] = users[2].id + 1;
+	room_key_id_set(&id, room, epoch, users[1].id, committer->id, 1, list,
+	                EM_KEY_RECIPIENTS_MAX + 1);
+	case_room_key_seal(cases, key2, &id, list, committer, &users[1], "refused 5", sealed);
+
+	case_room_key_forged(cases, &users[1], key2);
+
+	case_room_key_names(cases, all, 3, users[2].id);
+	case_room_key_names(cases, two, 2, users[2].id);
+	case_room_key_names(cases, six, EM_KEY_RECIPIENTS_MAX, 101);
+	case_room_key_names(cases, six, EM_KEY_RECIPIENTS_MAX, 102);
+	case_room_key_names(cases, two, 0, users[0].id);
 	free(entries);
 }
 
@@ -445,10 +656,12 @@ static void case_msg_decrypt(json_t *cases, const unsigned char room_key[32], ui
                              const unsigned char sign_pk[32])
 {
 	unsigned char *plain = must(malloc(ct_len ? ct_len : 1));
+	struct em_msg_meta meta;
 	size_t plain_len = 0;
 	json_t *in, *out;
 	int status;
 
+	memset(&meta, 0, sizeof(meta));
 	case_add(cases, "msg_decrypt", &in, &out);
 	put_hex(in, "room_key", room_key, 32);
 	put_u64(in, "room_id", room);
@@ -459,25 +672,32 @@ static void case_msg_decrypt(json_t *cases, const unsigned char room_key[32], ui
 	put_hex(in, "sig", sig, 64);
 	put_hex(in, "sender_sign_pk", sign_pk, 32);
 	status = em_msg_decrypt(room_key, room, epoch, sender, msg_id, ct, ct_len, sig, sign_pk,
-	                        plain, &plain_len);
+	                        &meta, plain, &plain_len);
 	put_int(out, "status", status);
-	if (status == EM_MSG_OK)
+	if (status == EM_MSG_OK) {
 		put_hex(out, "plaintext", plain, plain_len);
+		put_hex(out, "device", meta.device, sizeof(meta.device));
+		put_u64(out, "counter", meta.counter);
+		put_u64(out, "written_ms", meta.written_ms);
+	}
 	free(plain);
 }
 
 static void cases_messages(json_t *cases, const struct user *users,
                            const unsigned char room_key[32], uint64_t room, uint64_t epoch)
 {
+	/* lengths around the pad blocks: the 24 bytes of meta share the first block */
 	static const size_t lengths[] = {
-	    0, 5, 255, 256, 300, EM_MSG_PLAINTEXT_MAX, EM_MSG_PLAINTEXT_MAX + 1};
+	    0, 5, 231, 232, 233, 300, EM_MSG_PLAINTEXT_MAX, EM_MSG_PLAINTEXT_MAX + 1};
 	static const char text[] = "hello, \xc5\xbc\xc3\xb3\xc5\x82w ";
 	unsigned char *ct = must(malloc(EM_MSG_CIPHERTEXT_MAX));
 	unsigned char *plain = must(malloc(EM_MSG_PLAINTEXT_MAX + 1));
-	const struct user *sender = &users[1];
 
 	for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+		/* bob, then carol (an id above 2^63) sends the last three */
+		const struct user *sender = i < 5 ? &users[1] : &users[2];
 		unsigned char msg_id[16], sig[EM_SIG_BYTES];
+		struct em_msg_meta meta;
 		char label[32];
 		json_t *in, *out, *c;
 		int len;
@@ -487,18 +707,26 @@ static void cases_messages(json_t *cases, const struct user *users,
 			plain[j] = (unsigned char)text[j % (sizeof(text) - 1)];
 		memset(msg_id, (int)(0xa0 + i), sizeof(msg_id));
 		memset(sig, 0, sizeof(sig));
+		/* a device id per sender; counters 1, 2, ... and the largest; clocks from 2026 */
+		for (size_t j = 0; j < EM_DEVICE_ID_BYTES; j++)
+			meta.device[j] = (unsigned char)(sender->id * 0x3b + j * 0x51);
+		meta.counter = i == 6 ? UINT64_MAX : i + 1;
+		meta.written_ms = UINT64_C(1767225600000) + i * 61001;
 		c = case_add(cases, "msg_encrypt", &in, &out);
 		put_hex(in, "room_key", room_key, 32);
 		put_u64(in, "room_id", room);
 		put_u64(in, "epoch", epoch);
 		put_u64(in, "sender_id", sender->id);
 		put_hex(in, "client_msg_id", msg_id, 16);
+		put_hex(in, "device", meta.device, sizeof(meta.device));
+		put_u64(in, "counter", meta.counter);
+		put_u64(in, "written_ms", meta.written_ms);
 		put_hex(in, "plaintext", plain, lengths[i]);
 		put_hex(in, "sender_sign_sk", sender->keys.sign_sk, EM_SIGN_SK_BYTES);
 		snprintf(label, sizeof(label), "message %zu", i);
 		rng_begin(label);
-		len = em_msg_encrypt(room_key, room, epoch, sender->id, msg_id, plain, lengths[i],
-		                     sender->keys.sign_sk, ct, sig);
+		len = em_msg_encrypt(room_key, room, epoch, sender->id, msg_id, &meta, plain,
+		                     lengths[i], sender->keys.sign_sk, ct, sig);
 		case_rng_end(c);
 		put_int(out, "rc", len);
 		if (len < 0)
@@ -525,7 +753,7 @@ static void cases_messages(json_t *cases, const struct user *users,
 			memcpy(other_key, room_key, 32);
 			other_key[0] ^= 1;
 			rng_begin("other key");
-			n = em_msg_encrypt(other_key, room, epoch, sender->id, msg_id, plain,
+			n = em_msg_encrypt(other_key, room, epoch, sender->id, msg_id, &meta, plain,
 			                   lengths[i], sender->keys.sign_sk, ct, sig);
 			rng.active = 0;
 			case_msg_decrypt(cases, room_key, room, epoch, sender->id, msg_id, ct,
@@ -534,6 +762,55 @@ static void cases_messages(json_t *cases, const struct user *users,
 	}
 	free(ct);
 	free(plain);
+}
+
+static void put_programme(json_t *in, uint64_t programme, uint64_t creator, int required)
+{
+	put_u64(in, "programme_id", programme);
+	put_u64(in, "creator_id", creator);
+	put(in, "agreement_required", json_boolean(required));
+}
+
+/* Programme settings signed by their creator, and what verification refuses. */
+static void cases_programme(json_t *cases, const struct user *users)
+{
+	static const struct {
+		uint64_t programme;
+		size_t creator;
+		int required;
+	} settings[] = {
+	    {7, 0, 1},
+	    {UINT64_C(9007199254740993), 2, 0},
+	};
+
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		const struct user *creator = &users[settings[i].creator];
+		unsigned char sig[EM_SIG_BYTES];
+		json_t *in, *out;
+
+		case_add(cases, "programme", &in, &out);
+		put_programme(in, settings[i].programme, creator->id, settings[i].required);
+		put_hex(in, "sign_sk", creator->keys.sign_sk, EM_SIGN_SK_BYTES);
+		em_programme_sign(settings[i].programme, creator->id, settings[i].required,
+		                  creator->keys.sign_sk, sig);
+		put_hex(out, "sig", sig, sizeof(sig));
+
+		for (int variant = 0; variant < 4; variant++) {
+			/* 0: valid; 1: agreement_required flipped; 2: another creator; 3: another
+			 * key */
+			int required = variant == 1 ? !settings[i].required : settings[i].required;
+			uint64_t who = variant == 2 ? users[1].id : creator->id;
+			const unsigned char *pk =
+			    variant == 3 ? users[1].keys.sign_pk : creator->keys.sign_pk;
+
+			case_add(cases, "programme_verify", &in, &out);
+			put_programme(in, settings[i].programme, who, required);
+			put_hex(in, "sign_pk", pk, EM_SIGN_PK_BYTES);
+			put_hex(in, "sig", sig, sizeof(sig));
+			put_int(out, "rc",
+			        em_programme_verify(settings[i].programme, who, required, pk, sig));
+		}
+	}
 }
 
 static void put_parties(json_t *in, const struct em_party *parties, size_t n)
@@ -735,7 +1012,7 @@ int main(void)
 	}
 	root = must(json_object());
 	cases = must(json_array());
-	put_str(root, "format", "ementor wasm vectors v1");
+	put_str(root, "format", "ementor wasm vectors v2");
 	put_str(root, "sodium_version", sodium_version_string());
 	put_str(root, "jansson_version", JANSSON_VERSION);
 
@@ -744,6 +1021,7 @@ int main(void)
 	cases_backup(cases, &users[0], wrap_key);
 	cases_room(cases, users, n, room, epoch, room_key);
 	cases_messages(cases, users, room_key, room, epoch);
+	cases_programme(cases, users);
 	cases_agreement(cases, users, n, room);
 	cases_b64(cases);
 	cases_requests(cases);

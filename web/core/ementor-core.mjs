@@ -41,9 +41,11 @@ export const SIZES = Object.freeze({
 	boxSk: 32,
 	backup: 136,
 	roomKey: 32,
-	sealedRoomKey: 152,
+	sealedRoomKey: 208,
+	keyRecipientsMax: 6,
 	sig: 64,
 	msgId: 16,
+	deviceId: 8,
 	hash: 32,
 	msgPlaintextMax: 16384,
 	msgCiphertextMax: 24 + 16384 + 256 + 16,
@@ -110,6 +112,19 @@ function u32(v, name) {
 	if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
 		throw new RangeError(`ementor-core: ${name} must be an integer from 0 to 2^32 - 1`);
 	return v;
+}
+
+function checkBool(v, name) {
+	if (typeof v !== 'boolean')
+		throw new TypeError(`ementor-core: ${name} must be true or false`);
+	return v;
+}
+
+// The recipient ids of a room key envelope, as given (proto checks the list).
+function recipientList(v, name) {
+	if (!Array.isArray(v))
+		throw new TypeError(`ementor-core: ${name} must be an array of user ids`);
+	return v.map((id, i) => u64(id, `${name}[${i}]`));
 }
 
 function checkBytes(b, name, len) {
@@ -317,56 +332,94 @@ class Core {
 		});
 	}
 
-	/** A room key sealed to one recipient and signed by the committer (152 bytes). */
-	sealRoomKey({ roomKey, roomId, epoch, recipientId, committerId, committerSignSk, recipientBoxPk }) {
+	// The names of a room key envelope (struct em_room_key_id), in the module's memory.
+	roomKeyIdArgs(s, { roomId, epoch, recipientId, committerId, agreementVersion, recipients }) {
+		const list = recipientList(recipients, 'recipients');
+		return [u64(roomId, 'roomId'), u64(epoch, 'epoch'), u64(recipientId, 'recipientId'),
+			u64(committerId, 'committerId'), u32(agreementVersion, 'agreementVersion'), list.length,
+			s.u64s(list, 'recipients')];
+	}
+
+	/**
+	 * A room key sealed to one recipient and signed by the committer (208 bytes). The envelope
+	 * names the room, epoch, recipient, committer, the agreement version the committer checked
+	 * the roster against (0 where the programme signed away agreements) and every recipient of
+	 * the epoch: recipients, 1 to 6 ascending user ids that include recipientId (a RangeError
+	 * otherwise).
+	 */
+	sealRoomKey({ roomKey, committerSignSk, recipientBoxPk, ...id }) {
 		checkBytes(roomKey, 'roomKey', SIZES.roomKey);
 		checkBytes(committerSignSk, 'committerSignSk', SIZES.signSk);
 		checkBytes(recipientBoxPk, 'recipientBoxPk', SIZES.boxPk);
 		return this.with((s) => {
 			const out = s.alloc(SIZES.sealedRoomKey);
-			this.mod._em_room_key_seal(s.bytes(roomKey), u64(roomId, 'roomId'), u64(epoch, 'epoch'),
-				u64(recipientId, 'recipientId'), u64(committerId, 'committerId'), s.bytes(committerSignSk),
-				s.bytes(recipientBoxPk), out);
+			if (this.mod._wasm_room_key_seal(s.bytes(roomKey), ...this.roomKeyIdArgs(s, id), s.bytes(committerSignSk),
+				s.bytes(recipientBoxPk), out) !== 0)
+				throw new RangeError('ementor-core: recipients must be 1 to 6 ascending non-zero user ids that include recipientId');
 			return s.read(out, SIZES.sealedRoomKey);
 		});
 	}
 
 	/**
-	 * Opens a sealed room key addressed to keys ({ boxPk, boxSk }): { committerId, roomKey, sig },
-	 * or null. The key is not to be trusted before verifyRoomKey() with the committer's pinned key.
+	 * Opens a sealed room key addressed to keys ({ boxPk, boxSk }):
+	 * { committerId, agreementVersion, recipients (BigInt ids, ascending), roomKey, sig }, or null
+	 * when it does not open or names an impossible recipient list. The key is not to be trusted
+	 * before verifyRoomKey() with the committer's pinned key (and a check that the committer may
+	 * commit and every recipient may hold the key).
 	 */
 	openRoomKey(sealed, keys) {
 		checkBytes(sealed, 'sealed', SIZES.sealedRoomKey);
 		checkBytes(keys.boxPk, 'keys.boxPk', 32);
 		checkBytes(keys.boxSk, 'keys.boxSk', 32);
 		return this.with((s) => {
-			const who = s.alloc(8), key = s.alloc(32), sig = s.alloc(64);
-			if (this.mod._wasm_room_key_open(s.bytes(sealed), s.bytes(keys.boxPk), s.bytes(keys.boxSk), who, key, sig) !== 0)
+			const who = s.alloc(8), version = s.alloc(4), n = s.alloc(4), list = s.alloc(8 * SIZES.keyRecipientsMax);
+			const key = s.alloc(32), sig = s.alloc(64);
+			if (this.mod._wasm_room_key_open(s.bytes(sealed), s.bytes(keys.boxPk), s.bytes(keys.boxSk), who, version, n,
+				list, key, sig) !== 0)
 				return null;
-			return { committerId: s.readU64(who), roomKey: s.read(key, 32), sig: s.read(sig, 64) };
+			const recipients = [];
+			for (let i = 0; i < s.readU32(n); i++)
+				recipients.push(s.readU64(list + i * 8));
+			return { committerId: s.readU64(who), agreementVersion: s.readU32(version), recipients, roomKey: s.read(key, 32),
+				sig: s.read(sig, 64) };
 		});
 	}
 
-	/** True when sig is the committer's signature over this room, epoch, recipient and key. */
-	verifyRoomKey({ roomKey, roomId, epoch, recipientId, committerId, sig, committerSignPk }) {
+	/**
+	 * True when sig is the committer's signature over this key and everything the envelope names
+	 * ({ roomKey, roomId, epoch, recipientId, committerId, agreementVersion, recipients, sig,
+	 * committerSignPk }).
+	 */
+	verifyRoomKey({ roomKey, sig, committerSignPk, ...id }) {
 		checkBytes(roomKey, 'roomKey', 32);
 		checkBytes(sig, 'sig', 64);
 		checkBytes(committerSignPk, 'committerSignPk', 32);
-		return this.with((s) => this.mod._em_room_key_verify(s.bytes(roomKey), u64(roomId, 'roomId'), u64(epoch, 'epoch'),
-			u64(recipientId, 'recipientId'), u64(committerId, 'committerId'), s.bytes(sig), s.bytes(committerSignPk)) === 0);
+		return this.with((s) => this.mod._wasm_room_key_verify(s.bytes(roomKey), ...this.roomKeyIdArgs(s, id), s.bytes(sig),
+			s.bytes(committerSignPk)) === 0);
+	}
+
+	/** Whether userId is one of the recipients an envelope names (em_room_key_names). */
+	roomKeyNames(recipients, userId) {
+		const list = recipientList(recipients, 'recipients');
+		const id = u64(userId, 'userId');
+		return this.with((s) => this.mod._wasm_room_key_names(list.length, s.u64s(list, 'recipients'), id) !== 0);
 	}
 
 	// The common arguments of an epoch commit, in the module's memory.
-	commitArgs(s, { roomId, epoch, committerId, entries }) {
+	commitArgs(s, { roomId, epoch, committerId, agreementVersion, entries }) {
 		if (!Array.isArray(entries))
 			throw new TypeError('ementor-core: entries must be an array of { recipientId, sealed }');
 		const sealed = new Uint8Array(entries.length * SIZES.sealedRoomKey);
 		entries.forEach((e, i) => sealed.set(checkBytes(e.sealed, `entries[${i}].sealed`, SIZES.sealedRoomKey), i * SIZES.sealedRoomKey));
 		return [u64(roomId, 'roomId'), u64(epoch, 'epoch'), u64(committerId, 'committerId'),
-			s.u64s(entries.map((e) => e.recipientId), 'recipientId'), s.bytes(sealed), entries.length];
+			u32(agreementVersion, 'agreementVersion'), s.u64s(entries.map((e) => e.recipientId), 'recipientId'),
+			s.bytes(sealed), entries.length];
 	}
 
-	/** The bytes an epoch commit's signature covers (entries in any order). */
+	/**
+	 * The bytes an epoch commit's signature covers ({ roomId, epoch, committerId, agreementVersion,
+	 * entries: [{ recipientId, sealed }] }, entries in any order).
+	 */
 	commitBytes(commit) {
 		return this.with((s) => {
 			const len = s.alloc(4);
@@ -379,7 +432,7 @@ class Core {
 		});
 	}
 
-	/** The committer's signature of an epoch commit ({ roomId, epoch, committerId, entries }). */
+	/** The committer's signature of an epoch commit (as commitBytes takes it). */
 	signCommit(commit, signSk) {
 		checkBytes(signSk, 'signSk', SIZES.signSk);
 		return this.with((s) => {
@@ -398,17 +451,21 @@ class Core {
 
 	/**
 	 * Encrypts and signs a message: { ciphertext, sig }. plaintext: bytes or a string (UTF-8), at
-	 * most 16384 bytes; clientMsgId: 16 bytes.
+	 * most 16384 bytes; clientMsgId: 16 bytes. Signed inside the ciphertext with the text: device
+	 * (the sending device's random id, 8 bytes), counter (per room and device: 1, 2, 3, ...; a
+	 * resend keeps its number) and writtenMs (the sender's clock, Unix milliseconds).
 	 */
-	encryptMessage({ roomKey, roomId, epoch, senderId, clientMsgId, plaintext, senderSignSk }) {
+	encryptMessage({ roomKey, roomId, epoch, senderId, clientMsgId, device, counter, writtenMs, plaintext, senderSignSk }) {
 		const text = typeof plaintext === 'string' ? encoder.encode(plaintext) : checkBytes(plaintext, 'plaintext');
 		checkBytes(roomKey, 'roomKey', 32);
 		checkBytes(clientMsgId, 'clientMsgId', SIZES.msgId);
+		checkBytes(device, 'device', SIZES.deviceId);
 		checkBytes(senderSignSk, 'senderSignSk', SIZES.signSk);
 		return this.with((s) => {
 			const ct = s.alloc(SIZES.msgCiphertextMax), sig = s.alloc(64);
-			const n = this.mod._em_msg_encrypt(s.bytes(roomKey), u64(roomId, 'roomId'), u64(epoch, 'epoch'),
-				u64(senderId, 'senderId'), s.bytes(clientMsgId), s.bytes(text), text.length, s.bytes(senderSignSk), ct, sig);
+			const n = this.mod._wasm_msg_encrypt(s.bytes(roomKey), u64(roomId, 'roomId'), u64(epoch, 'epoch'),
+				u64(senderId, 'senderId'), s.bytes(clientMsgId), s.bytes(device), u64(counter, 'counter'),
+				u64(writtenMs, 'writtenMs'), s.bytes(text), text.length, s.bytes(senderSignSk), ct, sig);
 			if (n < 0)
 				throw new RangeError(`ementor-core: a message is at most ${SIZES.msgPlaintextMax} bytes`);
 			return { ciphertext: s.read(ct, n), sig: s.read(sig, 64) };
@@ -416,8 +473,9 @@ class Core {
 	}
 
 	/**
-	 * Checks the sender's signature, then decrypts: { status, plaintext } with status one of
-	 * MSG_STATUS; plaintext (bytes) only when status is MSG_STATUS.OK.
+	 * Checks the sender's signature, then decrypts: { status, plaintext, device, counter,
+	 * writtenMs } with status one of MSG_STATUS; the others (plaintext and device as bytes,
+	 * counter and writtenMs as BigInt: what the sender signed) only when status is MSG_STATUS.OK.
 	 */
 	decryptMessage({ roomKey, roomId, epoch, senderId, clientMsgId, ciphertext, sig, senderSignPk }) {
 		checkBytes(roomKey, 'roomKey', 32);
@@ -427,11 +485,46 @@ class Core {
 		checkBytes(senderSignPk, 'senderSignPk', 32);
 		return this.with((s) => {
 			const plain = s.alloc(ciphertext.length), len = s.alloc(4);
-			const status = this.mod._em_msg_decrypt(s.bytes(roomKey), u64(roomId, 'roomId'), u64(epoch, 'epoch'),
+			const device = s.alloc(SIZES.deviceId), counter = s.alloc(8), written = s.alloc(8);
+			const status = this.mod._wasm_msg_decrypt(s.bytes(roomKey), u64(roomId, 'roomId'), u64(epoch, 'epoch'),
 				u64(senderId, 'senderId'), s.bytes(clientMsgId), s.bytes(ciphertext), ciphertext.length, s.bytes(sig),
-				s.bytes(senderSignPk), plain, len);
-			return status === MSG_STATUS.OK ? { status, plaintext: s.read(plain, s.readU32(len)) } : { status };
+				s.bytes(senderSignPk), device, counter, written, plain, len);
+			if (status !== MSG_STATUS.OK)
+				return { status };
+			return { status, plaintext: s.read(plain, s.readU32(len)), device: s.read(device, SIZES.deviceId),
+				counter: s.readU64(counter), writtenMs: s.readU64(written) };
 		});
+	}
+
+	// The common arguments of a programme's settings.
+	programmeArgs({ programmeId, creatorId, agreementRequired }) {
+		return [u64(programmeId, 'programmeId'), u64(creatorId, 'creatorId'),
+			checkBool(agreementRequired, 'agreementRequired') ? 1 : 0];
+	}
+
+	/**
+	 * The creator's signature of a programme's settings ({ programmeId, creatorId,
+	 * agreementRequired: true or false }).
+	 */
+	signProgramme(settings, signSk) {
+		checkBytes(signSk, 'signSk', SIZES.signSk);
+		const args = this.programmeArgs(settings);
+		return this.with((s) => {
+			const sig = s.alloc(64);
+			this.mod._em_programme_sign(...args, s.bytes(signSk), sig);
+			return s.read(sig, 64);
+		});
+	}
+
+	/**
+	 * True when sig is the creator's signature of these settings. A client believes that a
+	 * programme does without agreements only when this holds with the creator's pinned key.
+	 */
+	verifyProgramme(settings, signPk, sig) {
+		checkBytes(signPk, 'signPk', 32);
+		checkBytes(sig, 'sig', 64);
+		const args = this.programmeArgs(settings);
+		return this.with((s) => this.mod._em_programme_verify(...args, s.bytes(signPk), s.bytes(sig)) === 0);
 	}
 
 	// The common arguments of an agreement version, in the module's memory.

@@ -1,11 +1,11 @@
 /*
  * wasm_api.c - the C entry points of the WebAssembly core that are not
  * libementor-proto functions themselves: start-up, and flat-argument forms of
- * the proto functions that take structs (struct em_keys, em_commit_entry,
- * em_party, em_request), so that the JavaScript side (ementor-core.mjs) only
- * ever passes pointers to byte arrays, strings, sizes and 64-bit integers and
- * never depends on a struct layout. Everything else the JavaScript side
- * calls is exported from proto/ unchanged (web/core/CMakeLists.txt lists it).
+ * the proto functions that take structs (struct em_keys, em_room_key_id,
+ * em_commit, em_commit_entry, em_msg_meta, em_party, em_request), so that the JavaScript side
+ * (ementor-core.mjs) only ever passes pointers to byte arrays, strings, sizes and 64-bit integers
+ * and never depends on a struct layout. Everything else the JavaScript side calls is exported from
+ * proto/ unchanged (web/core/CMakeLists.txt lists it).
  *
  * Memory: every pointer argument is owned by the caller (the JavaScript side
  * allocates with malloc in the module's memory, wipes secrets and frees);
@@ -34,18 +34,43 @@ void wasm_keys_wrap(const unsigned char *sign_sk, const unsigned char *box_sk,
 int wasm_keys_unwrap(const unsigned char *wrap_key, const char *username,
                      const unsigned char *backup, size_t backup_len, unsigned char *sign_pk,
                      unsigned char *sign_sk, unsigned char *box_pk, unsigned char *box_sk);
+int wasm_room_key_seal(const unsigned char *room_key, uint64_t room_id, uint64_t epoch,
+                       uint64_t recipient_id, uint64_t committer_id, uint32_t agreement_version,
+                       uint32_t n, const uint64_t *recipients,
+                       const unsigned char *committer_sign_sk,
+                       const unsigned char *recipient_box_pk, unsigned char *sealed);
 int wasm_room_key_open(const unsigned char *sealed, const unsigned char *box_pk,
-                       const unsigned char *box_sk, uint64_t *committer_id, unsigned char *room_key,
-                       unsigned char *sig);
+                       const unsigned char *box_sk, uint64_t *committer_id,
+                       uint32_t *agreement_version, uint32_t *n, uint64_t *recipients,
+                       unsigned char *room_key, unsigned char *sig);
+int wasm_room_key_verify(const unsigned char *room_key, uint64_t room_id, uint64_t epoch,
+                         uint64_t recipient_id, uint64_t committer_id, uint32_t agreement_version,
+                         uint32_t n, const uint64_t *recipients, const unsigned char *sig,
+                         const unsigned char *committer_sign_pk);
+int wasm_room_key_names(uint32_t n, const uint64_t *recipients, uint64_t user_id);
 unsigned char *wasm_commit_bytes(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-                                 const uint64_t *recipient_ids, const unsigned char *sealed,
-                                 size_t n, size_t *len);
+                                 uint32_t agreement_version, const uint64_t *recipient_ids,
+                                 const unsigned char *sealed, size_t n, size_t *len);
 int wasm_commit_sign(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-                     const uint64_t *recipient_ids, const unsigned char *sealed, size_t n,
-                     const unsigned char *sign_sk, unsigned char *sig);
+                     uint32_t agreement_version, const uint64_t *recipient_ids,
+                     const unsigned char *sealed, size_t n, const unsigned char *sign_sk,
+                     unsigned char *sig);
 int wasm_commit_verify(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-                       const uint64_t *recipient_ids, const unsigned char *sealed, size_t n,
-                       const unsigned char *sign_pk, const unsigned char *sig);
+                       uint32_t agreement_version, const uint64_t *recipient_ids,
+                       const unsigned char *sealed, size_t n, const unsigned char *sign_pk,
+                       const unsigned char *sig);
+int wasm_msg_encrypt(const unsigned char *room_key, uint64_t room_id, uint64_t epoch,
+                     uint64_t sender_id, const unsigned char *client_msg_id,
+                     const unsigned char *device, uint64_t counter, uint64_t written_ms,
+                     const unsigned char *plaintext, size_t plaintext_len,
+                     const unsigned char *sender_sign_sk, unsigned char *ciphertext,
+                     unsigned char *sig);
+int wasm_msg_decrypt(const unsigned char *room_key, uint64_t room_id, uint64_t epoch,
+                     uint64_t sender_id, const unsigned char *client_msg_id,
+                     const unsigned char *ciphertext, size_t ciphertext_len,
+                     const unsigned char *sig, const unsigned char *sender_sign_pk,
+                     unsigned char *device, uint64_t *counter, uint64_t *written_ms,
+                     unsigned char *plaintext, size_t *plaintext_len);
 unsigned char *wasm_agreement_bytes(uint64_t room_id, uint32_t version, const char *starts_on,
                                     const char *ends_on, const char *terms,
                                     const uint64_t *user_ids, const char *const *roles,
@@ -172,18 +197,85 @@ int wasm_keys_unwrap(const unsigned char *wrap_key, const char *username,
 	return rc;
 }
 
-/* em_room_key_open() reads only the box key pair. */
-int wasm_room_key_open(const unsigned char *sealed, const unsigned char *box_pk,
-                       const unsigned char *box_sk, uint64_t *committer_id, unsigned char *room_key,
-                       unsigned char *sig)
+/*
+ * A room key envelope's names from flat arguments. At most
+ * EM_KEY_RECIPIENTS_MAX ids are read from recipients; n is kept as given, so
+ * that proto refuses a longer list as it would natively.
+ */
+static void room_key_id_load(struct em_room_key_id *id, uint64_t room_id, uint64_t epoch,
+                             uint64_t recipient_id, uint64_t committer_id,
+                             uint32_t agreement_version, uint32_t n, const uint64_t *recipients)
 {
+	memset(id, 0, sizeof(*id));
+	id->room_id = room_id;
+	id->epoch = epoch;
+	id->recipient_id = recipient_id;
+	id->committer_id = committer_id;
+	id->agreement_version = agreement_version;
+	id->n_recipients = n;
+	for (uint32_t i = 0; i < n && i < EM_KEY_RECIPIENTS_MAX; i++)
+		id->recipients[i] = recipients[i];
+}
+
+/* recipients: n ids (ascending, 1..6 of them, recipient_id among them). Returns 0 or -1. */
+int wasm_room_key_seal(const unsigned char *room_key, uint64_t room_id, uint64_t epoch,
+                       uint64_t recipient_id, uint64_t committer_id, uint32_t agreement_version,
+                       uint32_t n, const uint64_t *recipients,
+                       const unsigned char *committer_sign_sk,
+                       const unsigned char *recipient_box_pk, unsigned char *sealed)
+{
+	struct em_room_key_id id;
+
+	room_key_id_load(&id, room_id, epoch, recipient_id, committer_id, agreement_version, n,
+	                 recipients);
+	return em_room_key_seal(room_key, &id, committer_sign_sk, recipient_box_pk, sealed);
+}
+
+/*
+ * em_room_key_open() reads only the box key pair. recipients receives
+ * EM_KEY_RECIPIENTS_MAX ids (zero after the *n-th).
+ */
+int wasm_room_key_open(const unsigned char *sealed, const unsigned char *box_pk,
+                       const unsigned char *box_sk, uint64_t *committer_id,
+                       uint32_t *agreement_version, uint32_t *n, uint64_t *recipients,
+                       unsigned char *room_key, unsigned char *sig)
+{
+	struct em_room_key_id id;
 	struct em_keys k;
 	int rc;
 
+	memset(&id, 0, sizeof(id));
 	keys_load(&k, NULL, NULL, box_pk, box_sk);
-	rc = em_room_key_open(sealed, &k, committer_id, room_key, sig);
+	rc = em_room_key_open(sealed, &k, &id, room_key, sig);
 	em_keys_wipe(&k);
+	if (rc == 0) {
+		*committer_id = id.committer_id;
+		*agreement_version = id.agreement_version;
+		*n = id.n_recipients;
+		memcpy(recipients, id.recipients, sizeof(id.recipients));
+	}
 	return rc;
+}
+
+int wasm_room_key_verify(const unsigned char *room_key, uint64_t room_id, uint64_t epoch,
+                         uint64_t recipient_id, uint64_t committer_id, uint32_t agreement_version,
+                         uint32_t n, const uint64_t *recipients, const unsigned char *sig,
+                         const unsigned char *committer_sign_pk)
+{
+	struct em_room_key_id id;
+
+	room_key_id_load(&id, room_id, epoch, recipient_id, committer_id, agreement_version, n,
+	                 recipients);
+	return em_room_key_verify(room_key, &id, sig, committer_sign_pk);
+}
+
+/* em_room_key_names() over n ids. */
+int wasm_room_key_names(uint32_t n, const uint64_t *recipients, uint64_t user_id)
+{
+	struct em_room_key_id id;
+
+	room_key_id_load(&id, 0, 0, 0, 0, 0, n, recipients);
+	return em_room_key_names(&id, user_id);
 }
 
 /* A malloc'd array of n entries (caller frees), or NULL. */
@@ -201,51 +293,112 @@ static struct em_commit_entry *commit_entries(const uint64_t *recipient_ids,
 	return e;
 }
 
+static void commit_load(struct em_commit *c, uint64_t room_id, uint64_t epoch,
+                        uint64_t committer_id, uint32_t agreement_version)
+{
+	memset(c, 0, sizeof(*c));
+	c->room_id = room_id;
+	c->epoch = epoch;
+	c->committer_id = committer_id;
+	c->agreement_version = agreement_version;
+}
+
 /* sealed: n envelopes of EM_SEALED_KEY_BYTES back to back. Returns a malloc'd buffer the caller
  * frees. */
 unsigned char *wasm_commit_bytes(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-                                 const uint64_t *recipient_ids, const unsigned char *sealed,
-                                 size_t n, size_t *len)
+                                 uint32_t agreement_version, const uint64_t *recipient_ids,
+                                 const unsigned char *sealed, size_t n, size_t *len)
 {
 	struct em_commit_entry *e = commit_entries(recipient_ids, sealed, n);
+	struct em_commit c;
 	unsigned char *bytes = NULL;
 
 	if (!e)
 		goto out;
-	bytes = em_commit_bytes(room_id, epoch, committer_id, e, n, len);
+	commit_load(&c, room_id, epoch, committer_id, agreement_version);
+	bytes = em_commit_bytes(&c, e, n, len);
 out:
 	free(e);
 	return bytes;
 }
 
 int wasm_commit_sign(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-                     const uint64_t *recipient_ids, const unsigned char *sealed, size_t n,
-                     const unsigned char *sign_sk, unsigned char *sig)
+                     uint32_t agreement_version, const uint64_t *recipient_ids,
+                     const unsigned char *sealed, size_t n, const unsigned char *sign_sk,
+                     unsigned char *sig)
 {
 	struct em_commit_entry *e = commit_entries(recipient_ids, sealed, n);
+	struct em_commit c;
 	int rc = -1;
 
 	if (!e)
 		goto out;
-	rc = em_commit_sign(room_id, epoch, committer_id, e, n, sign_sk, sig);
+	commit_load(&c, room_id, epoch, committer_id, agreement_version);
+	rc = em_commit_sign(&c, e, n, sign_sk, sig);
 out:
 	free(e);
 	return rc;
 }
 
 int wasm_commit_verify(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
-                       const uint64_t *recipient_ids, const unsigned char *sealed, size_t n,
-                       const unsigned char *sign_pk, const unsigned char *sig)
+                       uint32_t agreement_version, const uint64_t *recipient_ids,
+                       const unsigned char *sealed, size_t n, const unsigned char *sign_pk,
+                       const unsigned char *sig)
 {
 	struct em_commit_entry *e = commit_entries(recipient_ids, sealed, n);
+	struct em_commit c;
 	int rc = -1;
 
 	if (!e)
 		goto out;
-	rc = em_commit_verify(room_id, epoch, committer_id, e, n, sign_pk, sig);
+	commit_load(&c, room_id, epoch, committer_id, agreement_version);
+	rc = em_commit_verify(&c, e, n, sign_pk, sig);
 out:
 	free(e);
 	return rc;
+}
+
+/* device: EM_DEVICE_ID_BYTES. Returns the ciphertext length, or -1 (em_msg_encrypt). */
+int wasm_msg_encrypt(const unsigned char *room_key, uint64_t room_id, uint64_t epoch,
+                     uint64_t sender_id, const unsigned char *client_msg_id,
+                     const unsigned char *device, uint64_t counter, uint64_t written_ms,
+                     const unsigned char *plaintext, size_t plaintext_len,
+                     const unsigned char *sender_sign_sk, unsigned char *ciphertext,
+                     unsigned char *sig)
+{
+	struct em_msg_meta meta;
+
+	memcpy(meta.device, device, EM_DEVICE_ID_BYTES);
+	meta.counter = counter;
+	meta.written_ms = written_ms;
+	return em_msg_encrypt(room_key, room_id, epoch, sender_id, client_msg_id, &meta, plaintext,
+	                      plaintext_len, sender_sign_sk, ciphertext, sig);
+}
+
+/*
+ * em_msg_decrypt(); on EM_MSG_OK device (EM_DEVICE_ID_BYTES), *counter and
+ * *written_ms receive what the sender signed about the message.
+ */
+int wasm_msg_decrypt(const unsigned char *room_key, uint64_t room_id, uint64_t epoch,
+                     uint64_t sender_id, const unsigned char *client_msg_id,
+                     const unsigned char *ciphertext, size_t ciphertext_len,
+                     const unsigned char *sig, const unsigned char *sender_sign_pk,
+                     unsigned char *device, uint64_t *counter, uint64_t *written_ms,
+                     unsigned char *plaintext, size_t *plaintext_len)
+{
+	struct em_msg_meta meta;
+	int status;
+
+	memset(&meta, 0, sizeof(meta));
+	status =
+	    em_msg_decrypt(room_key, room_id, epoch, sender_id, client_msg_id, ciphertext,
+	                   ciphertext_len, sig, sender_sign_pk, &meta, plaintext, plaintext_len);
+	if (status == EM_MSG_OK) {
+		memcpy(device, meta.device, EM_DEVICE_ID_BYTES);
+		*counter = meta.counter;
+		*written_ms = meta.written_ms;
+	}
+	return status;
 }
 
 /* A malloc'd array of n parties (caller frees; the roles stay the caller's), or NULL. */
