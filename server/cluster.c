@@ -300,7 +300,7 @@ static void *listener_main(void *arg)
 			PGresult *r;
 
 			PQfinish(pg);
-			pg = PQconnectdb(cl.conninfo);
+			pg = store_open(cl.conninfo);
 			r = PQstatus(pg) == CONNECTION_OK ? PQexec(pg, "LISTEN " CHANNEL) : NULL;
 			if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
 				if (failures++ % 30 == 0)
