@@ -1,0 +1,169 @@
+/*
+ * catchup.c - what a node's subscribers missed of other nodes' messages.
+ * Nodes announce new messages with NOTIFY (cluster.c); an announcement is
+ * lost when this node's LISTEN connection is down at that moment (a network
+ * cut between this node and PostgreSQL, a database restart), or never made
+ * when the announcing node loses its connection between its commit and its
+ * NOTIFY. The sweep finds those messages without any announcement: for every
+ * room with subscribers here it reads the room's last_seq and compares it
+ * with the highest seq this node pushed or replayed there
+ * (fanout_room_seen); each gap goes to cluster_catch_up(), which reads and
+ * pushes it in order like an announced range. Clients drop a seq they have,
+ * so a message pushed twice does no harm; one never pushed would stay
+ * unseen until the client's next sync.
+ *
+ * cluster.c runs a sweep when its LISTEN connection is back after a gap, and
+ * at every scheduler tick while other nodes are heard. A room seen for the
+ * first time (seen = -1: subscribed by a membership change, not by `sync`)
+ * only records its last_seq.
+ *
+ * Threads: catchup_sweep, sweep_finished and the retry timer run on the lws
+ * service thread; sweep_run on a DB worker.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <libwebsockets.h>
+
+#include "catchup.h"
+#include "cluster.h"
+#include "db.h"
+#include "fanout.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+
+#define SWEEP_ROOMS_MAX 20000 /* rooms per sweep; the rest wait for the next one */
+#define RETRY_US        LWS_US_PER_SEC
+
+static const struct stmt st_last_seq = {
+    "catchup_last_seq", "SELECT id, last_seq FROM rooms WHERE id = ANY($1::bigint[])"};
+
+static struct {
+	int running;     /* a sweep job is in flight */
+	int again;       /* a sweep was asked for while one ran */
+	int retry_armed; /* the retry timer is set */
+	lws_sorted_usec_list_t retry_sul;
+} cu;
+
+/* DB worker: args {"rooms": "{1,2,...}"}; extra = [[room, last_seq], ...]. */
+static int sweep_run(struct db_conn *c, struct db_job *job)
+{
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_text(&p, job_str(job, "rooms"));
+	if (!(r = store_exec(c, &st_last_seq, &p, &err, NULL)))
+		return db_job_fail(job, err, NULL);
+	job->extra = json_array();
+	for (int i = 0; job->extra && i < PQntuples(r); i++)
+		json_array_append_new(job->extra, json_pack("[II]", (json_int_t)store_int(r, i, 0),
+		                                            (json_int_t)store_int(r, i, 1)));
+	PQclear(r);
+	return job->extra ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
+}
+
+static void retry_tick(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+	cu.retry_armed = 0;
+	catchup_sweep();
+}
+
+static void retry_later(void)
+{
+	if (cu.retry_armed || !server.context)
+		return;
+	cu.retry_armed = 1;
+	lws_sul_schedule(server.context, 0, &cu.retry_sul, retry_tick, RETRY_US);
+}
+
+struct room_list {
+	int64_t room[SWEEP_ROOMS_MAX];
+	int n;
+};
+
+static void collect(int64_t room_id, void *arg)
+{
+	struct room_list *l = arg;
+
+	if (l->n < SWEEP_ROOMS_MAX)
+		l->room[l->n++] = room_id;
+}
+
+static void sweep_finished(struct db_job *job)
+{
+	json_t *item;
+	size_t i;
+
+	cu.running = 0;
+	if (job->err != EM_OK) {
+		retry_later();
+		return;
+	}
+	json_array_foreach(job->extra, i, item)
+	{
+		int64_t room = json_integer_value(json_array_get(item, 0));
+		int64_t last = json_integer_value(json_array_get(item, 1));
+		/* the mark now, not when the sweep started: pushes may have moved it */
+		int64_t seen = fanout_room_seen_seq(room);
+
+		if (!fanout_room_has(room))
+			continue; /* nobody here listens any more */
+		if (seen < 0)
+			fanout_room_seen(room, last);
+		else
+			cluster_catch_up(room, seen, last);
+	}
+	if (cu.again) {
+		cu.again = 0;
+		catchup_sweep();
+	}
+}
+
+void catchup_sweep(void)
+{
+	struct room_list *l = NULL;
+	char *text = NULL, *at;
+	json_t *args;
+
+	if (cu.running) {
+		cu.again = 1;
+		return;
+	}
+	if (!(l = calloc(1, sizeof(*l)))) {
+		retry_later();
+		goto out;
+	}
+	fanout_rooms_each(collect, l);
+	if (!l->n)
+		goto out;
+	/* "{1,2,3}": at most 20 digits and a comma per room */
+	if (!(text = malloc((size_t)l->n * 21 + 3))) {
+		retry_later();
+		goto out;
+	}
+	at = text;
+	*at++ = '{';
+	for (int i = 0; i < l->n; i++)
+		at += sprintf(at, "%s%" PRId64, i ? "," : "", l->room[i]);
+	strcpy(at, "}");
+	args = json_pack("{ss}", "rooms", text);
+	if (db_submit_background(sweep_run, args, sweep_finished)) {
+		retry_later();
+		goto out;
+	}
+	cu.running = 1;
+out:
+	free(text);
+	free(l);
+}
+
+void catchup_stop(void)
+{
+	if (cu.retry_armed)
+		lws_sul_cancel(&cu.retry_sul);
+	cu.retry_armed = 0;
+}
