@@ -47,7 +47,7 @@ expect_ok "a first message opens the room's key epoch" as sam send 1 "warm-up"
 # --- the load generator: its own manager, programme and 8 rooms ---------------
 inv="$("$BIN/ementord" invite --role manager --db "$DB" --no-migrate 2>/dev/null)"
 "$BIN/ementor-loadgen" --url "$EMENTOR_SERVER" --ca "$CERT" --invite "$inv" --rooms 8 \
-	--members 2 --rate 60 --warmup 0 --duration 30 --drain 60 --acks "$T/lg.acks" \
+	--members 2 --rate 60 --warmup 0 --duration "$(e2e_bound 20)" --drain 60 --acks "$T/lg.acks" \
 	>"$T/lg.out" 2>"$T/lg.err" &
 lg=$!
 wait_for_lines "$T/lg.err" 'loadgen: running' 1 180 || true
