@@ -40,9 +40,14 @@ within() { awk -v s="$1" -v m="$2" 'BEGIN { print (s <= m ? "yes" : "no") }'; }
 NS="emcut$$"
 VA="emc${$}a"
 VB="emc${$}b"
-net="10.$((RANDOM % 200 + 20)).$((RANDOM % 250)).0"
-A_IP="${net%.0}.1"
-B_IP="${net%.0}.2"
+# a /30 of 198.18.0.0/15 (reserved for network benchmarks) that no route of
+# this machine covers but the default one
+for _ in $(seq 1 20); do
+	net="198.$((18 + RANDOM % 2)).$((RANDOM % 256)).$((RANDOM % 64 * 4))"
+	[[ -z "$(ip -4 route show match "$net" | grep -v '^default')" ]] && break
+done
+A_IP="${net%.*}.$((${net##*.} + 1))"
+B_IP="${net%.*}.$((${net##*.} + 2))"
 B_PID=""
 PGBASE="$T/pg"
 cut_cleanup() {
