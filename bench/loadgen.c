@@ -103,6 +103,7 @@ struct lg_opts {
 	int encrypt_live;
 	int setup_only;
 	int verbose;
+	const char *acks; /* --acks FILE: one line per acknowledged message */
 	const char *label;
 	int ncpu;
 	char cpu_name[LG_CPU_WATCH_MAX][32];
@@ -190,6 +191,7 @@ struct lg_msg {
 	int64_t intended_us; /* when the open-loop schedule says it is sent */
 	int64_t write_us;    /* first lws_write of it */
 	int64_t ack_us;
+	int64_t seq;          /* the seq of the ack */
 	struct lg_frame *pre; /* precomputed frame, owned until queued */
 	int32_t sender;
 	uint16_t attempts;
@@ -721,6 +723,7 @@ static void lg_on_send_reply(struct lg_user *u, struct em_incoming *in, int64_t 
 			lg.failed--; /* a retry we had given up on made it after all */
 		m->state = LG_MSG_ACKED;
 		m->ack_us = now;
+		m->seq = (int64_t)json_integer_value(json_object_get(in->result, "seq"));
 		lg.acked++;
 		if (json_is_true(json_object_get(in->result, "duplicate")))
 			lg.dup_acks++;
@@ -2246,6 +2249,8 @@ static void lg_usage(FILE *f, const char *argv0)
 	        "  --cpu NAME=PID   report CPU of PID and its children during the window\n"
 	        "                   (repeatable, e.g. ementord=123 postgres=456)\n"
 	        "  --label TEXT     copied into the JSON result\n"
+	        "  --acks FILE      at the end, write \"ROOM SEQ CLIENT_MSG_ID\" (hex) for every\n"
+	        "                   acknowledged message, to compare with the rows stored\n"
 	        "  --json           also print the result as one JSON line (last line)\n"
 	        "  --setup-only     stop once the accounts and rooms exist (smoke test)\n"
 	        "  -v, --verbose    progress during set-up and warm-up\n"
@@ -2301,16 +2306,27 @@ static int lg_parse_url(const char *url)
 static int lg_parse_args(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"url", required_argument, NULL, 'u'},    {"port2", required_argument, NULL, '2'},
-	    {"ca", required_argument, NULL, 'c'},     {"invite", required_argument, NULL, 'i'},
-	    {"rooms", required_argument, NULL, 'R'},  {"members", required_argument, NULL, 'M'},
-	    {"rate", required_argument, NULL, 'r'},   {"duration", required_argument, NULL, 'd'},
-	    {"warmup", required_argument, NULL, 'w'}, {"drain", required_argument, NULL, 'D'},
-	    {"size", required_argument, NULL, 's'},   {"decrypt", no_argument, NULL, 'x'},
-	    {"json", no_argument, NULL, 'j'},         {"encrypt-live", no_argument, NULL, 'L'},
-	    {"setup-only", no_argument, NULL, 'S'},   {"cpu", required_argument, NULL, 'C'},
-	    {"label", required_argument, NULL, 'l'},  {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	    {"url", required_argument, NULL, 'u'},
+	    {"port2", required_argument, NULL, '2'},
+	    {"ca", required_argument, NULL, 'c'},
+	    {"invite", required_argument, NULL, 'i'},
+	    {"rooms", required_argument, NULL, 'R'},
+	    {"members", required_argument, NULL, 'M'},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"duration", required_argument, NULL, 'd'},
+	    {"warmup", required_argument, NULL, 'w'},
+	    {"drain", required_argument, NULL, 'D'},
+	    {"size", required_argument, NULL, 's'},
+	    {"decrypt", no_argument, NULL, 'x'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"encrypt-live", no_argument, NULL, 'L'},
+	    {"setup-only", no_argument, NULL, 'S'},
+	    {"cpu", required_argument, NULL, 'C'},
+	    {"label", required_argument, NULL, 'l'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"acks", required_argument, NULL, 'a'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct lg_opts *o = &lg.o;
 	double v;
@@ -2387,6 +2403,9 @@ static int lg_parse_args(int argc, char **argv)
 		case 'l':
 			o->label = optarg;
 			break;
+		case 'a':
+			o->acks = optarg;
+			break;
 		case 'v':
 			o->verbose = 1;
 			break;
@@ -2440,6 +2459,36 @@ bad:
 usage:
 	lg_usage(stderr, argv[0]);
 	return -1;
+}
+
+/*
+ * --acks FILE: "ROOM SEQ CLIENT_MSG_ID" (hex) per acknowledged message, so a
+ * fault test can check each one against the rows PostgreSQL holds. 0 or -1.
+ */
+static int lg_write_acks(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	char hex[EM_MSG_ID_BYTES * 2 + 1];
+	int rc = 0;
+
+	if (!f) {
+		fprintf(stderr, "ementor-loadgen: cannot write %s\n", path);
+		return -1;
+	}
+	for (int64_t k = 0; k < lg.next_msg; k++) {
+		const struct lg_msg *m = &lg.msgs[k];
+
+		if (m->state != LG_MSG_ACKED)
+			continue;
+		sodium_bin2hex(hex, sizeof(hex), m->cid, sizeof(m->cid));
+		fprintf(f, "%" PRId64 " %" PRId64 " %s\n", lg.users[m->sender].room->id, m->seq,
+		        hex);
+	}
+	if (fclose(f)) {
+		fprintf(stderr, "ementor-loadgen: cannot write %s\n", path);
+		rc = -1;
+	}
+	return rc;
 }
 
 static void lg_on_signal(int sig)
@@ -2598,6 +2647,11 @@ out:
 		lg_report_text(&res, lg.fatal || lg_interrupted);
 		if (lg.o.json)
 			lg_report_json(&res, lg.fatal || lg_interrupted);
+		if (lg.o.acks && lg_write_acks(lg.o.acks)) {
+			lg.fatal = 1;
+			snprintf(lg.fatal_msg, sizeof(lg.fatal_msg), "--acks: could not write %s",
+			         lg.o.acks);
+		}
 		if (!lg.fatal && !lg_interrupted)
 			rc = (res.lost || lg.duplicates || res.unacked || lg.failed ||
 			      res.undelivered_closed || lg.conn_closed)

@@ -25,7 +25,11 @@
  * taken up again: reconnect with exponential backoff and jitter (0.25 s
  * doubling to 8 s, each wait 0.5-1.5 times that) for up to --reconnect
  * seconds, resend the outbox, and `sync` from the cursor, so nothing is
- * missed or shown twice.
+ * missed or shown twice. A line the server could not take while the
+ * connection stayed up (`db_unavailable`, `busy`: its database is down or it
+ * is overloaded) stays in the outbox too, and the chat sends it again by
+ * itself: after the server's retry_after_ms, then with backoff and jitter up
+ * to 8 s, until it is stored.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -76,7 +80,9 @@ struct chat {
 	int64_t linger_until_ms;
 	int quit;
 	int exit_code;
-	int64_t reconnect_ms; /* how long to keep trying after a lost connection */
+	int64_t reconnect_ms;       /* how long to keep trying after a lost connection */
+	int64_t outbox_retry_at_ms; /* 0, or when to send the outbox again */
+	int64_t outbox_backoff_ms;
 };
 
 static int64_t chat_now_ms(void)
@@ -100,6 +106,41 @@ static void chat_status(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stdout);
 	fflush(stdout);
+}
+
+/*
+ * After a flush of the outbox: when it left lines the server could not take
+ * for now (exit code CLI_EXIT_NET: unreachable, or a retryable error), plans
+ * the next attempt: not before the server's retry_after_ms, then doubling to
+ * CHAT_BACKOFF_MAX_MS, each wait 0.5-1.5 times that. Otherwise nothing is
+ * planned (a line blocked by a changed key waits for `ementor trust`).
+ */
+static void chat_outbox_plan(struct chat *ch, int flush_rc)
+{
+	int64_t delay;
+
+	if (flush_rc != CLI_EXIT_NET) {
+		ch->outbox_retry_at_ms = 0;
+		ch->outbox_backoff_ms = 0;
+		return;
+	}
+	delay = ch->outbox_backoff_ms ? ch->outbox_backoff_ms * 2 : CHAT_BACKOFF_MIN_MS * 4;
+	if (delay > CHAT_BACKOFF_MAX_MS)
+		delay = CHAT_BACKOFF_MAX_MS;
+	ch->outbox_backoff_ms = delay;
+	delay = delay / 2 + (int64_t)randombytes_uniform((uint32_t)delay + 1);
+	if (delay < ch->m->retry_after_ms)
+		delay = ch->m->retry_after_ms;
+	ch->outbox_retry_at_ms = chat_now_ms() + delay;
+}
+
+/* Sends the outbox again when planned and the connection is up. */
+static void chat_outbox_retry(struct chat *ch)
+{
+	if (!ch->outbox_retry_at_ms || chat_now_ms() < ch->outbox_retry_at_ms || !ch->m->conn ||
+	    !conn_is_open(ch->m->conn))
+		return;
+	chat_outbox_plan(ch, msg_flush(ch->m, NULL, NULL, 0));
 }
 
 /* Shows one message (already known to be cursor + 1) and moves the cursor. */
@@ -341,9 +382,11 @@ static void chat_send_line(struct chat *ch, char *line, size_t len)
 	}
 	if (msg_enqueue(ch->m->cli, ch->room_id, line, len, id) != CLI_EXIT_OK)
 		return;
-	msg_flush(ch->m, id, &d, 0);
+	rc = msg_flush(ch->m, id, &d, 0);
 	if (d.outcome == MSG_QUEUED || d.outcome == MSG_BLOCKED || d.outcome == MSG_FAILED)
-		fprintf(stderr, "ementor: not sent yet; the line stays in the outbox\n");
+		fprintf(stderr, "ementor: not sent yet; the line stays in the outbox%s\n",
+		        d.outcome == MSG_QUEUED ? " and is sent again shortly" : "");
+	chat_outbox_plan(ch, d.outcome == MSG_QUEUED ? CLI_EXIT_NET : rc);
 	if (d.outcome == MSG_DROPPED) {
 		ch->exit_code = CLI_EXIT_REFUSED;
 		ch->quit = 1;
@@ -488,7 +531,8 @@ static int chat_reconnect(struct chat *ch)
 		ch->m->conn = NULL;
 		ch->m->net_failed = 0;
 		if (msg_connect(ch->m) == 0) {
-			msg_flush(ch->m, NULL, NULL, 0);
+			ch->outbox_backoff_ms = 0;
+			chat_outbox_plan(ch, msg_flush(ch->m, NULL, NULL, 0));
 			ch->synced = 0;
 			ch->sync_deadline_ms = chat_now_ms() + CHAT_SYNC_WAIT_MS;
 			if (chat_sync(ch) == 0) {
@@ -597,7 +641,7 @@ int cmd_chat(struct cli *cli, int argc, char **argv)
 	rc = msg_connect(&m);
 	if (rc)
 		goto out;
-	msg_flush(&m, NULL, NULL, 0);
+	chat_outbox_plan(ch, msg_flush(&m, NULL, NULL, 0));
 	rc = msg_room_show(&m, room, &r);
 	if (rc) {
 		rc = msg_report(&m, rc, room);
@@ -658,6 +702,7 @@ int cmd_chat(struct cli *cli, int argc, char **argv)
 		}
 		if (conn_events_dropped(m.conn))
 			chat_fill(ch, INT64_MAX); /* the event queue overflowed: catch up */
+		chat_outbox_retry(ch);
 	}
 	chat_idle(ch);
 	rc = ch->exit_code;

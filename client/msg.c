@@ -1034,6 +1034,7 @@ int msg_room_keys(struct msg_ctx *m, int64_t room_id)
 	if (json_integer_value(json_object_get(res, "epoch")) > r->epoch)
 		r->epoch = json_integer_value(json_object_get(res, "epoch"));
 	r->keys_fetched = 1;
+	r->keys_epoch = json_integer_value(json_object_get(res, "epoch"));
 	json_decref(res);
 	return CLI_EXIT_OK;
 }
@@ -2164,7 +2165,8 @@ int msg_open(struct msg_ctx *m, json_t *message, struct msg_view *v)
 	}
 	snprintf(v->sender, sizeof(v->sender), "%s", p.username);
 	have_key = roomkeys_get(m->roomkeys, v->room_id, v->epoch, key, NULL) == 0;
-	if (!have_key && !r->keys_fetched && m->conn && !m->net_failed) {
+	if (!have_key && (!r->keys_fetched || v->epoch > r->keys_epoch) && m->conn &&
+	    !m->net_failed) {
 		msg_room_keys(m, v->room_id);
 		have_key = roomkeys_get(m->roomkeys, v->room_id, v->epoch, key, NULL) == 0;
 	}

@@ -36,6 +36,10 @@ struct msg_room {
 	char blocked_by[EM_USERNAME_MAX + 1];
 	int shown;        /* room.show answered during this command */
 	int keys_fetched; /* keys.get answered during this command */
+	/* The room's epoch in that answer: a message of a later epoch means an
+	 * epoch event was missed (e.g. the server's node was cut off from its
+	 * database meanwhile), and keys.get is asked again. */
+	int64_t keys_epoch;
 	/* Epochs whose envelope to us did not open or did not verify. */
 	size_t nbad;
 	int64_t bad_epochs[16];

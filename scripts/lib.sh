@@ -16,12 +16,14 @@ EM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export EM_ROOT
 
 # Debian packages the project needs to build, test and run (DESIGN.md section 3).
+# iproute2 (ip netns, veth) and procps (pgrep, ps) are for the fault tests.
 EM_DEB_PACKAGES=(
 	build-essential cmake pkg-config
 	clang clang-format clang-tidy libfuzzer-14-dev libclang-rt-14-dev
 	libwebsockets-dev libssl-dev libpq-dev libsodium-dev libjansson-dev libcmocka-dev
 	postgresql-15 postgresql-client-15
 	openssl curl ca-certificates jq python3-icalendar prometheus
+	iproute2 procps
 )
 
 # The WebAssembly client core (scripts/wasm, web/core): the Emscripten

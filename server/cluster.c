@@ -20,10 +20,14 @@
  * where they touch; one range per room is read at a time, lowest first, so a
  * node's subscribers see a remote sender's messages in order. A range whose
  * read failed (database down, queue full) goes back in the list and is tried
- * again on a timer: an announced message is pushed or the node keeps trying. Notifications missed
- * while a LISTEN connection was down are not replayed: a client sees the gap at the next message
- * and fetches it (`history`), as after any reconnect; an erasure or a revoked session missed is
- * caught by the session sweep (handle_auth.c) at the next scheduler tick.
+ * again on a timer: an announced message is pushed or the node keeps trying. Messages whose
+ * announcement was missed while the LISTEN connection was down (a network cut, a database
+ * restart), or never made (the announcing node lost its connection right after its commit), are
+ * found by the catch-up sweep (catchup.c): when LISTEN comes back, and at every scheduler tick
+ * while other nodes are heard, it compares each subscribed room's last_seq with what this node
+ * pushed there and hands the gap to cluster_catch_up(). Receipts and typing notices missed are
+ * not replayed; an erasure or a revoked session missed is caught by the session sweep
+ * (handle_auth.c) at the next scheduler tick.
  */
 #include <inttypes.h>
 #include <poll.h>
@@ -36,6 +40,7 @@
 #include <libwebsockets.h>
 #include <sodium.h>
 
+#include "catchup.h"
 #include "cluster.h"
 #include "db.h"
 #include "dispatch.h"
@@ -70,6 +75,7 @@ static struct {
 	pthread_t thread;
 	int started;
 	atomic_int stopping;
+	atomic_int relistened; /* LISTEN is back after a gap: sweep (catchup.c) */
 	pthread_mutex_t lock;
 	struct note *head, *tail;
 	int depth;
@@ -80,6 +86,7 @@ static struct {
 		struct range {
 			int64_t first, last;
 		} * r;
+		struct range reading; /* the range being read while busy */
 	} * rooms;
 	int retry_armed;
 	lws_sorted_usec_list_t retry_sul;
@@ -289,6 +296,8 @@ void cluster_tick(void)
 		cl.hello_ms = now;
 		submit_notify(&n);
 	}
+	if (cl.started && cl.peer_heard_ms && now - cl.peer_heard_ms <= PEER_TTL_MS)
+		catchup_sweep();
 }
 
 /* ---- listening (its own thread and connection) ----------------------------------- */
@@ -337,7 +346,7 @@ static int hear(const char *text)
 static void *listener_main(void *arg)
 {
 	PGconn *pg = NULL;
-	int failures = 0;
+	int failures = 0, listened = 0;
 
 	(void)arg;
 	while (!atomic_load(&cl.stopping)) {
@@ -349,7 +358,7 @@ static void *listener_main(void *arg)
 			PGresult *r;
 
 			PQfinish(pg);
-			pg = PQconnectdb(cl.conninfo);
+			pg = store_open(cl.conninfo);
 			r = PQstatus(pg) == CONNECTION_OK ? PQexec(pg, "LISTEN " CHANNEL) : NULL;
 			if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
 				if (failures++ % 30 == 0)
@@ -361,8 +370,12 @@ static void *listener_main(void *arg)
 				continue;
 			}
 			PQclear(r);
-			if (failures)
+			if (listened) {
 				log_info("cluster listening again node=%s", cl.node);
+				atomic_store(&cl.relistened, 1);
+				lws_cancel_service(cl.context);
+			}
+			listened = 1;
 			failures = 0;
 		}
 		pfd.fd = PQsocket(pg);
@@ -598,6 +611,7 @@ static void room_fetch_next(struct room_fetch *f)
 		return;
 	}
 	f->busy = 1;
+	f->reading = r;
 	memmove(&f->r[0], &f->r[1], (size_t)(f->n - 1) * sizeof(f->r[0]));
 	f->n--;
 }
@@ -681,9 +695,57 @@ static void handle(const struct notify *n)
 	}
 }
 
+/* How many seqs of FIRST..LAST the room reads already (in flight or waiting). */
+static int64_t range_covered(const struct room_fetch *f, int64_t first, int64_t last)
+{
+	int64_t n = 0;
+
+	for (int i = -1; i < f->n; i++) {
+		const struct range *r = i < 0 ? (f->busy ? &f->reading : NULL) : &f->r[i];
+		int64_t a, b;
+
+		if (!r)
+			continue;
+		a = r->first > first ? r->first : first;
+		b = r->last < last ? r->last : last;
+		if (a <= b)
+			n += b - a + 1;
+	}
+	return n;
+}
+
+void cluster_catch_up(int64_t room, int64_t seen, int64_t last)
+{
+	struct room_fetch *f;
+	int64_t first = seen + 1, missing;
+
+	if (first > last)
+		return;
+	if (!(f = room_slot(room))) {
+		log_warn("cluster: too many rooms in flight; room %" PRId64 " catches up later",
+		         room);
+		return;
+	}
+	if (!(missing = (last - first + 1) - range_covered(f, first, last)))
+		return;
+	metrics_add(M_CLUSTER_CAUGHT_UP, (uint64_t)missing);
+	/* ranges waiting merge with this one; the range being read is left out */
+	if (f->busy && f->reading.first <= last && f->reading.last >= first) {
+		if (f->reading.first > first)
+			range_add(f, first, f->reading.first - 1);
+		first = f->reading.last + 1;
+	}
+	if (first <= last)
+		range_add(f, first, last);
+	room_fetch_next(f);
+}
+
 void cluster_drain(void)
 {
 	struct note *list, *n;
+
+	if (atomic_exchange(&cl.relistened, 0))
+		catchup_sweep();
 
 	pthread_mutex_lock(&cl.lock);
 	list = cl.head;

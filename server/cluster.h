@@ -33,5 +33,11 @@ void cluster_typing(int64_t room, int64_t user, const char *username);
 void cluster_tick(void);
 /* Service thread: handles the notifications heard since the last call. */
 void cluster_drain(void);
+/*
+ * Service thread (catchup.c): ROOM's last_seq is LAST but this node has
+ * pushed only up to SEEN there; reads and pushes what is missing, in order,
+ * like an announced range (less what is already being read).
+ */
+void cluster_catch_up(int64_t room, int64_t seen, int64_t last);
 
 #endif

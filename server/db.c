@@ -21,6 +21,7 @@
 
 #define RECONNECT_INTERVAL_MS 1000
 #define IDLE_PING_MS          5000
+#define PING_TIMEOUT_MS       3000 /* an idle connection that cannot answer SELECT 1 is dropped */
 
 static struct {
 	pthread_mutex_t lock;
@@ -35,6 +36,7 @@ static struct {
 	char *conninfo;              /* read-only after start */
 	struct lws_context *context; /* lws_cancel_service is thread-safe */
 	atomic_int up;               /* last connection attempt or ping succeeded */
+	atomic_int probing;          /* a thread is trying to reach a database that is down */
 	/* the batch writer */
 	struct db_job *bhead, *btail; /* {lock} */
 	int bdepth;                   /* {lock} */
@@ -117,22 +119,59 @@ int db_job_fail(struct db_job *job, int err, const char *fmt, ...)
 	return err;
 }
 
-/* Worker thread: (re)connects if needed. Returns 0 when the connection is usable. */
-static int worker_connect(struct db_conn *c, int64_t *last_attempt)
+/* Worker or writer thread: the connection is gone; the health flag says so. */
+static void worker_lost(struct db_conn *c, const char *who)
 {
-	if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+	store_disconnect(c);
+	if (atomic_exchange(&pool.up, 0))
+		log_warn("db connection lost worker=%s", who);
+}
+
+/*
+ * Worker or writer thread: (re)connects if needed. Returns 0 when the
+ * connection is usable. A connection the server has closed (a restart, a
+ * crash) is noticed here without a round trip, before a job is given to it.
+ * While the database is down, one thread at a time tries to reach it (an
+ * attempt can take connect_timeout); the others fail their jobs at once
+ * with db_unavailable instead of queueing behind the attempt.
+ */
+static int worker_connect(struct db_conn *c, int64_t *last_attempt, const char *who)
+{
+	int probe, rc;
+
+	if (c->pg && store_usable(c))
 		return 0;
+	if (c->pg)
+		worker_lost(c, who);
 	if (now_ms() - *last_attempt < RECONNECT_INTERVAL_MS)
 		return -1;
-	*last_attempt = now_ms();
-	store_disconnect(c);
-	if (store_connect(c, pool.conninfo)) {
-		atomic_store(&pool.up, 0);
+	probe = !atomic_load(&pool.up);
+	if (probe && atomic_exchange(&pool.probing, 1))
 		return -1;
-	}
-	if (!atomic_exchange(&pool.up, 1))
-		log_info("db connected worker=%d", c->index);
-	return 0;
+	*last_attempt = now_ms();
+	rc = store_connect(c, pool.conninfo);
+	if (rc)
+		atomic_store(&pool.up, 0);
+	else if (!atomic_exchange(&pool.up, 1))
+		log_info("db connected worker=%s", who);
+	if (probe)
+		atomic_store(&pool.probing, 0);
+	return rc ? -1 : 0;
+}
+
+/*
+ * Worker or writer thread, when idle: keeps the connection (and the health
+ * flag) honest. A closed connection is seen within a second; one that stops
+ * answering (a network cut) within IDLE_PING_MS + PING_TIMEOUT_MS.
+ */
+static void worker_idle(struct db_conn *c, int64_t *last_attempt, int64_t *last_ok, const char *who)
+{
+	if (worker_connect(c, last_attempt, who) || now_ms() - *last_ok <= IDLE_PING_MS)
+		return;
+	if (store_ping(c, PING_TIMEOUT_MS) == 0)
+		*last_ok = now_ms();
+	else
+		worker_lost(c, who);
 }
 
 static void complete(struct db_job *job)
@@ -153,8 +192,10 @@ static void *worker_main(void *arg)
 {
 	struct db_conn conn = {.pg = NULL, .index = (int)(intptr_t)arg};
 	int64_t last_attempt = -RECONNECT_INTERVAL_MS, last_ok = 0;
+	char who[16];
 
-	worker_connect(&conn, &last_attempt);
+	snprintf(who, sizeof(who), "%d", conn.index);
+	worker_connect(&conn, &last_attempt, who);
 	last_ok = now_ms();
 	for (;;) {
 		struct db_job *job = NULL;
@@ -180,17 +221,10 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&pool.lock);
 
 		if (!job) {
-			/* idle: keep the health flag honest */
-			if (worker_connect(&conn, &last_attempt) == 0 &&
-			    now_ms() - last_ok > IDLE_PING_MS) {
-				if (store_ping(&conn) == 0)
-					last_ok = now_ms();
-				else
-					atomic_store(&pool.up, 0);
-			}
+			worker_idle(&conn, &last_attempt, &last_ok, who);
 			continue;
 		}
-		if (worker_connect(&conn, &last_attempt)) {
+		if (worker_connect(&conn, &last_attempt, who)) {
 			db_job_fail(job, EM_ERR_DB_UNAVAILABLE, NULL);
 		} else {
 			int64_t t0 = now_us();
@@ -200,10 +234,9 @@ static void *worker_main(void *arg)
 			metrics_db_latency(now_us() - t0, 0);
 			if (job->err == EM_OK && (job->room_events || job->user_events))
 				cluster_publish_job(&conn, job);
-			if (job->err == EM_ERR_DB_UNAVAILABLE ||
-			    PQstatus(conn.pg) != CONNECTION_OK) {
-				if (atomic_exchange(&pool.up, 0))
-					log_warn("db connection lost worker=%d", conn.index);
+			/* db_unavailable on a live connection (a full disk) keeps it */
+			if (PQstatus(conn.pg) != CONNECTION_OK) {
+				worker_lost(&conn, who);
 				if (job->err == EM_OK)
 					db_job_fail(job, EM_ERR_DB_UNAVAILABLE, NULL);
 			} else {
@@ -255,18 +288,19 @@ void db_set_batch_runner(db_batch_runner runner, int batch_max, int batch_wait_u
 static void *writer_main(void *arg)
 {
 	struct db_conn conn = {.pg = NULL, .index = (int)(intptr_t)arg};
-	int64_t last_attempt = -RECONNECT_INTERVAL_MS;
+	int64_t last_attempt = -RECONNECT_INTERVAL_MS, last_ok;
 	struct db_job **batch = calloc((size_t)pool.batch_max, sizeof(*batch));
 
 	if (!batch)
 		return NULL;
-	worker_connect(&conn, &last_attempt);
+	worker_connect(&conn, &last_attempt, "writer");
+	last_ok = now_ms();
 	for (;;) {
 		struct timespec deadline;
 		int n = 0;
 
 		pthread_mutex_lock(&pool.lock);
-		while (!pool.stopping && !pool.bhead) {
+		if (!pool.stopping && !pool.bhead) {
 			clock_gettime(CLOCK_REALTIME, &deadline);
 			deadline.tv_sec += 1;
 			pthread_cond_timedwait(&pool.bcond, &pool.lock, &deadline);
@@ -274,6 +308,11 @@ static void *writer_main(void *arg)
 		if (pool.stopping && !pool.bhead) {
 			pthread_mutex_unlock(&pool.lock);
 			break;
+		}
+		if (!pool.bhead) {
+			pthread_mutex_unlock(&pool.lock);
+			worker_idle(&conn, &last_attempt, &last_ok, "writer");
+			continue;
 		}
 		/* a short queue: give it a moment to fill, so one commit serves many */
 		if (pool.bdepth < pool.batch_max / 4 && pool.batch_wait_us > 0 && !pool.stopping) {
@@ -294,7 +333,7 @@ static void *writer_main(void *arg)
 			pool.btail = NULL;
 		pthread_mutex_unlock(&pool.lock);
 
-		if (worker_connect(&conn, &last_attempt)) {
+		if (worker_connect(&conn, &last_attempt, "writer")) {
 			for (int i = 0; i < n; i++)
 				db_job_fail(batch[i], EM_ERR_DB_UNAVAILABLE, NULL);
 		} else {
@@ -306,8 +345,10 @@ static void *writer_main(void *arg)
 			metrics_db_latency(now_us() - t0, 1);
 			cluster_publish_messages(&conn, batch, n);
 			metrics_batch(n);
-			if (PQstatus(conn.pg) != CONNECTION_OK && atomic_exchange(&pool.up, 0))
-				log_warn("db connection lost worker=writer");
+			if (PQstatus(conn.pg) != CONNECTION_OK)
+				worker_lost(&conn, "writer");
+			else
+				last_ok = now_ms();
 		}
 		/* one wake-up for the whole batch */
 		pthread_mutex_lock(&pool.lock);

@@ -9,8 +9,14 @@
  * DESIGN: one bounded FIFO queue shared by N workers, each with one
  * connection. A worker whose connection is broken tries to reconnect at most
  * once a second; jobs it cannot run fail with EM_ERR_DB_UNAVAILABLE and a
- * retry hint, never block the queue. When idle, a worker pings the database
- * every few seconds so /healthz reflects reality without a request.
+ * retry hint, never block the queue. While the database is down only one
+ * thread at a time tries to reach it, so the others answer at once. Before
+ * each job a worker checks, without a round trip, that the server has not
+ * closed its connection (after a database restart the first job does not
+ * fail for it); when idle, it pings every few seconds and drops a
+ * connection that does not answer within 3 s, so /healthz reflects reality
+ * without a request. Connections carry connect, keepalive and TCP user
+ * timeouts (store_open), so a network cut becomes an error, not a hang.
  */
 #ifndef EMENTORD_DB_H
 #define EMENTORD_DB_H

@@ -391,6 +391,9 @@ static void push_events(json_t *list, int to_room, const struct session *except)
 		if (!text)
 			continue;
 		if (to_room) {
+			if (!strcmp(ev, "message"))
+				fanout_room_seen(id,
+				                 json_integer_value(json_object_get(data, "seq")));
 			fanout_room(id, text, except);
 		} else {
 			fanout_user(id, text);

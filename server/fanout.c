@@ -20,6 +20,7 @@ struct entry {
 	int64_t key;
 	struct ref *refs;
 	int n, cap;
+	int64_t seen; /* rooms: highest message seq pushed or replayed here, -1 unknown */
 };
 
 struct index {
@@ -83,6 +84,7 @@ static int index_add(struct index *ix, int64_t key, const struct session *s)
 		if (!e)
 			return -1;
 		e->key = key;
+		e->seen = -1;
 		e->next = ix->buckets[bucket_of(ix, key)];
 		ix->buckets[bucket_of(ix, key)] = e;
 		ix->n_entries++;
@@ -212,6 +214,29 @@ int fanout_room_has(int64_t room_id)
 	struct entry *e = index_find(&rooms_idx, room_id);
 
 	return e && e->n > 0;
+}
+
+void fanout_room_seen(int64_t room_id, int64_t seq)
+{
+	struct entry *e = index_find(&rooms_idx, room_id);
+
+	if (e && seq > e->seen)
+		e->seen = seq;
+}
+
+int64_t fanout_room_seen_seq(int64_t room_id)
+{
+	struct entry *e = index_find(&rooms_idx, room_id);
+
+	return e ? e->seen : -1;
+}
+
+void fanout_rooms_each(void (*fn)(int64_t room_id, void *arg), void *arg)
+{
+	for (size_t i = 0; i < rooms_idx.n_buckets; i++)
+		for (struct entry *e = rooms_idx.buckets[i]; e; e = e->next)
+			if (e->n > 0)
+				fn(e->key, arg);
 }
 
 int fanout_user_has(int64_t user_id)

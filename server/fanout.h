@@ -30,6 +30,15 @@ int fanout_user(int64_t user_id, const char *text);
 /* 1 if some local connection is subscribed to the room / logged in as the user. */
 int fanout_room_has(int64_t room_id);
 int fanout_user_has(int64_t user_id);
+/*
+ * The highest message seq this node has pushed to the room's subscribers or
+ * replayed to one of them (catchup.c compares it with the room's last_seq):
+ * raised by every `message` event and by `sync`; -1 until then.
+ */
+void fanout_room_seen(int64_t room_id, int64_t seq);
+int64_t fanout_room_seen_seq(int64_t room_id);
+/* Calls fn for every room some local connection is subscribed to. */
+void fanout_rooms_each(void (*fn)(int64_t room_id, void *arg), void *arg);
 /* Calls fn for every session of the user. */
 void fanout_user_sessions(int64_t user_id, void (*fn)(struct session *s, void *arg), void *arg);
 

@@ -599,10 +599,14 @@ void message_sync_done(struct session *s, struct db_job *job)
 
 	json_array_foreach(rooms, i, room)
 	{
-		if (fanout_subscribe(s, json_integer_value(json_object_get(room, "room_id")))) {
+		int64_t id = json_integer_value(json_object_get(room, "room_id"));
+
+		if (fanout_subscribe(s, id)) {
 			session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
 			return;
 		}
+		/* the replay brings the session up to here (catchup.c) */
+		fanout_room_seen(id, json_integer_value(json_object_get(room, "last_seq")));
 	}
 	s->synced = 1;
 	sync_next(s, json_object_get(job->extra, "todo"), rooms, 1);

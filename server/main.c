@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 #include <sodium.h>
 
+#include "catchup.h"
 #include "cluster.h"
 #include "db.h"
 #include "em_crypto.h"
@@ -507,6 +508,7 @@ static int cmd_serve(void)
 	rc = 0;
 out:
 	cluster_stop();
+	catchup_stop();
 	db_stop(); /* first: workers call lws_cancel_service() on the context */
 	lws_context_destroy(server.context);
 	server.context = NULL;

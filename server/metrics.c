@@ -48,6 +48,9 @@ static const struct {
                           "Unfetched remote ranges merged because a room had too many."},
     [M_CLUSTER_REFUSED] = {"ementord_cluster_refused_total",
                            "Announcements heard that are not a valid payload (dropped)."},
+    [M_CLUSTER_CAUGHT_UP] = {"ementord_cluster_caught_up_total",
+                             "Messages the catch-up sweep found missing here (an announcement "
+                             "missed while LISTEN was down, or never made) and read."},
     [M_SESSIONS_ENDED] = {"ementord_sessions_ended_total",
                           "Connections closed by the session sweep: their session was revoked, "
                           "expired or erased."},

@@ -4,10 +4,13 @@
  * keep its SQL beside the logic that reads the rows. Parameters are sent with
  * binary bytea where needed; results are read in text form.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sodium.h>
 
@@ -50,10 +53,47 @@ void params_bin(struct params *p, const void *data, size_t len)
 	p->n++;
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void notice_quiet(void *arg, const char *message)
 {
 	(void)arg;
 	(void)message;
+}
+
+/*
+ * libpq settings every connection of the server starts from, so that a
+ * database that cannot be reached shows as an error in seconds, not as a
+ * request that hangs: a connection attempt gives up after 3 s, data sent and
+ * not acknowledged for 10 s (a network cut, a host gone) breaks the
+ * connection, and an idle one is probed by TCP keepalives (after 10 s idle,
+ * every 3 s, 3 probes). They apply to TCP only; the operator's conninfo
+ * overrides each of them.
+ */
+static const char *const conn_keys[] = {"connect_timeout",
+                                        "keepalives_idle",
+                                        "keepalives_interval",
+                                        "keepalives_count",
+                                        "tcp_user_timeout",
+                                        "dbname",
+                                        NULL};
+static const char *const conn_defaults[] = {"3", "10", "3", "3", "10000"};
+
+PGconn *store_open(const char *conninfo)
+{
+	const char *values[sizeof(conn_keys) / sizeof(conn_keys[0])];
+	size_t n = sizeof(conn_defaults) / sizeof(conn_defaults[0]);
+
+	memcpy(values, conn_defaults, sizeof(conn_defaults));
+	values[n] = conninfo; /* "dbname", expanded: its settings come after ours and win */
+	values[n + 1] = NULL;
+	return PQconnectdbParams(conn_keys, values, 1);
 }
 
 int store_connect(struct db_conn *c, const char *conninfo)
@@ -61,7 +101,7 @@ int store_connect(struct db_conn *c, const char *conninfo)
 	PGresult *r;
 
 	c->n_prepared = 0;
-	c->pg = PQconnectdb(conninfo);
+	c->pg = store_open(conninfo);
 	if (PQstatus(c->pg) != CONNECTION_OK) {
 		/* the first failure, then one line every 30 attempts (about 30 s) */
 		if (c->failures++ % 30 == 0)
@@ -86,13 +126,43 @@ void store_disconnect(struct db_conn *c)
 	c->n_prepared = 0;
 }
 
-int store_ping(struct db_conn *c)
+int store_ping(struct db_conn *c, int timeout_ms)
 {
-	PGresult *r = PQexec(c->pg, "SELECT 1");
-	int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN};
+	int64_t deadline = mono_ms() + timeout_ms, left;
+	PGresult *r;
+	int ok = 0;
 
-	PQclear(r);
+	if (!PQsendQuery(c->pg, "SELECT 1"))
+		return -1;
+	while (PQisBusy(c->pg)) {
+		if ((left = deadline - mono_ms()) <= 0)
+			return -1; /* no answer: the caller drops the connection */
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+			return -1;
+		if (!PQconsumeInput(c->pg))
+			return -1;
+	}
+	while ((r = PQgetResult(c->pg))) {
+		ok |= PQresultStatus(r) == PGRES_TUPLES_OK;
+		PQclear(r);
+	}
 	return ok ? 0 : -1;
+}
+
+int store_usable(struct db_conn *c)
+{
+	struct pollfd pfd;
+
+	if (!c->pg || PQstatus(c->pg) != CONNECTION_OK)
+		return 0;
+	/* idle: anything to read is the server going away (or a notice) */
+	pfd.fd = PQsocket(c->pg);
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) > 0 && !PQconsumeInput(c->pg))
+		return 0;
+	return PQstatus(c->pg) == CONNECTION_OK;
 }
 
 int store_map_error(struct db_conn *c, const PGresult *r, char sqlstate[6])
@@ -109,6 +179,10 @@ int store_map_error(struct db_conn *c, const PGresult *r, char sqlstate[6])
 		return EM_ERR_DB_UNAVAILABLE;
 	if (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03"))
 		return EM_ERR_BUSY;
+	/* insufficient resources (disk full, out of memory, too many connections) and
+	 * I/O errors pass when the operator acts: the client retries, nothing is lost */
+	if (!strncmp(state, "53", 2) || !strcmp(state, "58030"))
+		return EM_ERR_DB_UNAVAILABLE;
 	if (!strncmp(state, "23", 2))
 		return EM_ERR_BAD_VALUE; /* constraint: the caller usually knows better */
 	return EM_ERR_INTERNAL;
@@ -240,7 +314,7 @@ void store_random_token(char out[48], size_t nbytes)
 PGconn *store_connect_blocking(const char *conninfo, int wait_s)
 {
 	for (int waited = 0;; waited++) {
-		PGconn *pg = PQconnectdb(conninfo);
+		PGconn *pg = store_open(conninfo);
 
 		if (PQstatus(pg) == CONNECTION_OK) {
 			PQsetNoticeProcessor(pg, notice_quiet, NULL);

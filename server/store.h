@@ -35,9 +35,21 @@ void params_text(struct params *p, const char *s); /* NULL gives SQL NULL */
 void params_int(struct params *p, int64_t v);
 void params_bin(struct params *p, const void *data, size_t len);
 
+/*
+ * A blocking connection with the server's defaults (connect_timeout,
+ * keepalives, tcp_user_timeout; the conninfo's own settings win). The caller
+ * PQfinish()es it, whatever its status. Any thread but the service thread.
+ */
+PGconn *store_open(const char *conninfo);
 int store_connect(struct db_conn *c, const char *conninfo);
 void store_disconnect(struct db_conn *c);
-int store_ping(struct db_conn *c);
+/* SELECT 1, answered within timeout_ms: 0, or -1 (then drop the connection). */
+int store_ping(struct db_conn *c, int timeout_ms);
+/*
+ * Without a round trip: 1 if the idle connection still looks usable, 0 if
+ * the server has closed it (a restart, a crash, a terminated backend).
+ */
+int store_usable(struct db_conn *c);
 
 /*
  * Runs a prepared statement. Returns the result (caller PQclear()s it) or

@@ -14,6 +14,10 @@ if [[ -z "${EMENTOR_TEST_DB:-}" ]]; then
 	exit 77
 fi
 
+# Time bounds that fault tests assert are multiplied by this (scripts/test-asan-e2e
+# sets 4: instrumented binaries are slower).
+E2E_TIME_FACTOR="${EMENTOR_TEST_TIME_FACTOR:-1}"
+
 T="$(em_tmpdir ementor-e2e)"
 LOG="$T/ementord.log"
 trap 'e2e_cleanup' EXIT
@@ -31,6 +35,50 @@ e2e_fresh_db() {
 	E2E_DB="e2e_$$_$RANDOM"
 	psql --no-psqlrc -q "$EMENTOR_TEST_DB" -c "CREATE DATABASE $E2E_DB" >/dev/null
 	printf '%s dbname=%s\n' "$EMENTOR_TEST_DB" "$E2E_DB"
+}
+
+# e2e_pg_child BASE PORT: starts the private cluster in BASE (made by
+# em_pg_start, then stopped) with its postmaster a child of this shell rather
+# than of pg_ctl, so that after a kill -9 the test reaps it at once: an init
+# that reaps orphans late leaves a zombie postmaster behind, whose pid in
+# postmaster.pid makes a new postmaster refuse to start. Waits until it
+# accepts connections; sets E2E_PG_PID. Stop it with em_pg_stop.
+e2e_pg_child() {
+	local base="$1" port="$2" bindir i
+	bindir="$(em_pg_bindir)"
+	em_pg_as_owner "$bindir/postgres" -D "$base/data" >>"$base/postgres.log" 2>&1 &
+	E2E_PG_PID=$!
+	for ((i = 0; i < 600; i++)); do
+		"$bindir/pg_isready" --host="$base" --port="$port" --quiet && return 0
+		kill -0 "$E2E_PG_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	tail -n 20 "$base/postgres.log" >&2
+	return 1
+}
+
+# e2e_pg_kill9 BASE: kill -9 of the postmaster started by e2e_pg_child, then
+# waits (at most 30 s) until every process it had has exited: the backends
+# notice that their postmaster is gone and quit by themselves.
+e2e_pg_kill9() {
+	local pm pid st i
+	local -a kids
+	pm="$(head -n1 "$1/data/postmaster.pid")"
+	mapfile -t kids < <(pgrep -P "$pm" || true)
+	kill -9 "$pm"
+	wait "$E2E_PG_PID" 2>/dev/null || true
+	for pid in "${kids[@]}"; do
+		for ((i = 0; i < 300; i++)); do
+			st="$(ps -o stat= -p "$pid" 2>/dev/null || true)"
+			[[ -z "$st" || "$st" == Z* ]] && break
+			sleep 0.1
+		done
+	done
+}
+
+# e2e_bound SECONDS: SECONDS times E2E_TIME_FACTOR.
+e2e_bound() {
+	echo $(($1 * E2E_TIME_FACTOR))
 }
 
 e2e_cert() {
