@@ -227,6 +227,7 @@ static json_t *room_show(long long room, long long programme, json_t *members)
 static void message_events(void)
 {
 	struct sent s;
+	json_t *m;
 
 	s = bob_next();
 	put("ev-message", event("message", message(&s, "hello alice")));
@@ -243,6 +244,10 @@ static void message_events(void)
 	s = (struct sent){FX_ROOM, 4, 1, FX_CAROL, "carol", &carol, 'c', 1, FX_WRITTEN_MS};
 	put("ev-message-escapes", event("message", message(&s, "\x1b]0;owned\x07\x1b[2J\r\xc2\x9b"
 	                                                       "31mred")));
+	s = bob_next();
+	m = message(&s, "dated by the server");
+	json_object_set_new(m, "sent_at", json_string("\x1b[2J\x1b]0;owned\x07\x7f"));
+	put("ev-message-sent-at-escapes", event("message", m));
 	s = bob_next();
 	s.seq = 6;
 	put("ev-message-seq-gap", event("message", message(&s, "where did seq 5 go")));
