@@ -339,7 +339,8 @@ static void msg_warn_changed(struct msg_ctx *m, int64_t user_id)
 {
 	struct pin p;
 
-	if (msg_was_warned(m, user_id) || pins_get(m->pins, user_id, &p) || !p.changed)
+	/* marked as warned only when there is something to say */
+	if (pins_get(m->pins, user_id, &p) || !p.changed || msg_was_warned(m, user_id))
 		return;
 	if (p.name_changed)
 		fprintf(
@@ -425,17 +426,22 @@ static int msg_observe_users(struct msg_ctx *m, struct msg_seen *seen, size_t n,
 		return cli_home_error(m->cli, "write", STATE_PINS_FILE, rc);
 	json_decref(m->pins);
 	m->pins = fresh;
-	for (size_t i = 0; i < n; i++) {
-		if (seen[i].id == m->session.user_id)
-			continue;
-		if (seen[i].result == PIN_CHANGED)
+	/* Changes first: an unreadable entry for the same user (listed twice) must
+	 * not take the place of the warning about their pending change. */
+	for (size_t i = 0; i < n; i++)
+		if (seen[i].id != m->session.user_id && seen[i].result == PIN_CHANGED)
 			msg_warn_changed(m, seen[i].id);
-		if (seen[i].result < 0 && !msg_was_warned(m, seen[i].id))
-			fprintf(
-			    stderr,
-			    "WARNING: the server sent unreadable keys for %s; nothing is sent to "
-			    "rooms with them.\n",
-			    seen[i].username);
+	for (size_t i = 0; i < n; i++) {
+		struct pin p;
+
+		if (seen[i].id == m->session.user_id || seen[i].result >= 0 ||
+		    msg_was_warned(m, seen[i].id))
+			continue;
+		/* a pinned user by the pinned name, not the one the server sent */
+		fprintf(stderr,
+		        "WARNING: the server sent unreadable keys for %s; nothing is sent to rooms "
+		        "with them.\n",
+		        pins_get(m->pins, seen[i].id, &p) == 0 ? p.username : seen[i].username);
 	}
 	return CLI_EXIT_OK;
 }

@@ -609,14 +609,23 @@ int text_prepare(const char *text, size_t *len)
 	return text_is_utf8(text, n) ? 0 : -EILSEQ;
 }
 
+/* The first `max` bytes of a server's text, made safe for a terminal. */
+static void local_copy(const char *text, size_t max, char *out, size_t outlen)
+{
+	char *safe = text ? text_for_terminal(text, strnlen(text, max)) : NULL;
+
+	snprintf(out, outlen, "%s", safe ? safe : "?");
+	free(safe);
+}
+
 /*
  * A server time ("YYYY-MM-DDTHH:MM:SSZ") in the local zone, "2026-12-03 15:00"
  * or, with `when`, "Thu 2026-12-03 15:00 CET"; on anything unexpected, the
- * start of the text as given.
+ * start of the text as given, control characters replaced.
  */
 static void local_format(const char *rfc3339, int when, char *out, size_t outlen)
 {
-	int fallback = when ? 20 : 16;
+	size_t fallback = when ? 20 : 16;
 	struct tm tm;
 	time_t t;
 	int y, mo, d, h, mi, s;
@@ -626,7 +635,7 @@ static void local_format(const char *rfc3339, int when, char *out, size_t outlen
 	if (!rfc3339 ||
 	    sscanf(rfc3339, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &s, &z) < 7 ||
 	    (z != 'Z' && z != '.')) {
-		snprintf(out, outlen, "%.*s", fallback, rfc3339 ? rfc3339 : "?");
+		local_copy(rfc3339, fallback, out, outlen);
 		return;
 	}
 	tm.tm_year = y - 1900;
@@ -639,7 +648,7 @@ static void local_format(const char *rfc3339, int when, char *out, size_t outlen
 	if (t == (time_t)-1 || !localtime_r(&t, &tm) ||
 	    !(when ? strftime(out, outlen, "%a %Y-%m-%d %H:%M %Z", &tm)
 	           : strftime(out, outlen, "%Y-%m-%d %H:%M", &tm)))
-		snprintf(out, outlen, "%.*s", fallback, rfc3339);
+		local_copy(rfc3339, fallback, out, outlen);
 }
 
 void text_local_time(const char *rfc3339, char *out, size_t outlen)

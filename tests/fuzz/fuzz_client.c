@@ -4,12 +4,14 @@
  * WebSocket; it goes through em_incoming_parse() and then through every
  * handler of the client that can take it without a connection, in the
  * fixed world of client/fixture.h (a real home directory with session,
- * keys, pins and room keys, on tmpfs when there is one):
+ * keys, pins, room keys and trust.json, on tmpfs when there is one), after
+ * the world's own room.show answers for its two rooms:
  *   - events: `message` (msg_open(), printed and as JSON), `epoch`
  *     (msg_epoch_event()), `notice`, and every event through the chat's
  *     handler (receipts, typing, room changes, gaps);
  *   - a result, as the answer of each request whose answer the client
- *     reads: room.show (msg_room_apply()), programme.show's people,
+ *     reads: room.show (msg_room_apply(), with the pins of programmes and
+ *     rooms it checks), programme.show's people,
  *     agreement.show (msg_version_parse(), msg_party_check(), the printed
  *     version), consent.list (each entry's signature), history and sync
  *     pages (msg_open()), keys.get (each envelope), and, defanged as
@@ -21,15 +23,16 @@
  *   - nothing written to the terminal (stdout and stderr are captured)
  *     carries a control character but newline, tab and the CRLF of CSV
  *     lines: no escape sequence, no lone carriage return, no C1 control;
- *   - the pins of users already pinned keep their keys (a different key is
- *     only ever recorded as a pending change), and we are never pinned;
- *     (their usernames are not checked: a server can rename a pinned user,
- *     an open finding recorded in README.md);
+ *   - the pins of users already pinned keep their keys and usernames (other
+ *     keys or another name are only ever recorded as a pending change), a
+ *     new pending change is announced with a WARNING naming the pinned
+ *     user, and we are never pinned;
  *   - every room key stored is the genuine key of its room and epoch (the
  *     one a pinned member sealed: client/fixture.h), and the key of epoch 1
  *     is never replaced;
  *   - a message shown with text has a sender pinned now, named as pinned;
- *   - a room with a current member whose key change is pending is blocked.
+ *   - a room with a current member whose key change is pending, or whom
+ *     room.show lists under another name than the pinned one, is blocked.
  * The same frame is replayed by ctest through replay.c; seeds.c writes the
  * seed frames (valid signatures, envelopes and messages of the fixture).
  */
@@ -54,10 +57,12 @@
 static struct {
 	char dir[256];
 	struct cli cli;
-	json_t *pins, *roomkeys; /* what the files hold at the start of every input */
-	FILE *out, *err;         /* stdout and stderr while an input runs */
+	json_t *pins, *roomkeys, *trust; /* what the files hold at the start of every input */
+	json_t *shown[2];                /* the world's room.show answers of rooms 7 and 8 */
+	FILE *out, *err;                 /* stdout and stderr while an input runs */
 	char *out_buf, *err_buf;
 	FILE *real_out, *real_err;
+	int show; /* $FUZZ_CLIENT_SHOW: echo what each input printed (seeds.c's frames) */
 } fx;
 
 static void check(int ok, const char *what)
@@ -120,16 +125,54 @@ static void fx_sweep(const char *base)
 static void fx_save_state(void)
 {
 	check(home_json_save(&fx.cli.home, STATE_PINS_FILE, fx.pins) == 0 &&
-	          home_json_save(&fx.cli.home, STATE_ROOMKEYS_FILE, fx.roomkeys) == 0,
+	          home_json_save(&fx.cli.home, STATE_ROOMKEYS_FILE, fx.roomkeys) == 0 &&
+	          home_json_save(&fx.cli.home, STATE_TRUST_FILE, fx.trust) == 0,
 	      "the fixture's state files are written");
+}
+
+/* trust.json of the world (client/fixture.h): what this device verified before. */
+static void fx_trust(const struct em_keys *alice, const struct em_keys *bob)
+{
+	const struct trust_programme required = {FX_MONA, 1}, without = {FX_MONA, 0};
+	struct trust_version v;
+	struct trust_order_result order;
+	unsigned char device[EM_DEVICE_ID_BYTES];
+
+	memset(&v, 0, sizeof(v));
+	v.version = 1;
+	v.n = 2;
+	v.parties[0].user_id = FX_ALICE;
+	snprintf(v.parties[0].role, sizeof(v.parties[0].role), "mentee");
+	memcpy(v.parties[0].sign_pk, alice->sign_pk, EM_SIGN_PK_BYTES);
+	memcpy(v.parties[0].box_pk, alice->box_pk, EM_BOX_PK_BYTES);
+	v.parties[1].user_id = FX_BOB;
+	snprintf(v.parties[1].role, sizeof(v.parties[1].role), "mentor");
+	memcpy(v.parties[1].sign_pk, bob->sign_pk, EM_SIGN_PK_BYTES);
+	memcpy(v.parties[1].box_pk, bob->box_pk, EM_BOX_PK_BYTES);
+	fx_device('b', device);
+	fx.trust = json_object();
+	check(trust_programme_pin(fx.trust, FX_PROGRAMME, &required) == TRUST_PIN_NEW &&
+	          trust_programme_pin(fx.trust, FX_PROGRAMME_FREE, &without) == TRUST_PIN_NEW &&
+	          trust_room_pin(fx.trust, FX_ROOM, FX_PROGRAMME) == TRUST_PIN_NEW &&
+	          trust_room_pin(fx.trust, FX_ROOM_FREE, FX_PROGRAMME_FREE) == TRUST_PIN_NEW &&
+	          trust_epoch_raise(fx.trust, FX_ROOM, 1) == 1 &&
+	          trust_version_put(fx.trust, FX_ROOM, &v, 1) == 1 &&
+	          trust_announce(fx.trust, FX_ROOM_FREE, FX_ALICE) == 1 &&
+	          trust_announce(fx.trust, FX_ROOM_FREE, FX_CAROL) == 1,
+	      "the world's programmes, rooms, agreement and members are pinned");
+	for (int64_t i = 1; i <= FX_BOB_COUNTER; i++)
+		check(trust_order_check(fx.trust, FX_ROOM, FX_BOB, device, (uint64_t)i, i,
+		                        &order) == 0,
+		      "bob's messages read");
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct home_session s;
 	struct home_keys k;
-	struct em_keys bob, carol, dave, mallory;
+	struct em_keys bob, carol, dave, mallory, mona;
 	unsigned char key[EM_ROOM_KEY_BYTES];
+	const int64_t recipients[] = {FX_ALICE, FX_BOB};
 	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
 	const char *now = "2026-12-01T09:00:00Z";
 
@@ -163,22 +206,31 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fx_keys('c', &carol);
 	fx_keys('d', &dave);
 	fx_keys('m', &mallory);
+	fx_keys('n', &mona);
 	fx.pins = json_object();
 	fx.roomkeys = json_object();
 	pins_observe(fx.pins, FX_BOB, "bob", bob.sign_pk, bob.box_pk, now);
 	pins_observe(fx.pins, FX_CAROL, "carol", carol.sign_pk, carol.box_pk, now);
 	pins_observe(fx.pins, FX_DAVE, "dave", dave.sign_pk, dave.box_pk, now);
+	pins_observe(fx.pins, FX_MONA, "mona", mona.sign_pk, mona.box_pk, now);
 	check(pins_observe(fx.pins, FX_DAVE, "dave", mallory.sign_pk, mallory.box_pk, now) ==
 	          PIN_CHANGED,
 	      "dave has a pending key change");
-	fx_room_key(1, key);
-	roomkeys_put(fx.roomkeys, FX_ROOM, 1, key, FX_BOB, now);
+	fx_room_key(FX_ROOM, 1, key);
+	check(roomkeys_put(fx.roomkeys, FX_ROOM, 1, key, FX_BOB, 1, now) == 1 &&
+	          roomkeys_set_recipients(fx.roomkeys, FX_ROOM, 1, recipients, 2) == 1,
+	      "room 7's key of epoch 1");
+	fx_trust(&k.keys, &bob);
+	fx.shown[0] = fx_room_show(FX_ROOM);
+	fx.shown[1] = fx_room_show(FX_ROOM_FREE);
+	check(fx.shown[0] && fx.shown[1], "the world's room.show answers");
 	fx_save_state();
 	fx.out_buf = calloc(1, OUT_MAX + 1);
 	fx.err_buf = calloc(1, OUT_MAX + 1);
 	fx.out = fmemopen(fx.out_buf, OUT_MAX, "w");
 	fx.err = fmemopen(fx.err_buf, OUT_MAX, "w");
 	check(fx.out && fx.err, "capture buffers");
+	fx.show = getenv("FUZZ_CLIENT_SHOW") != NULL;
 	return 0;
 }
 
@@ -237,6 +289,30 @@ static void capture_end(void)
 	stderr = fx.real_err;
 	check_terminal(fx.out, fx.out_buf);
 	check_terminal(fx.err, fx.err_buf);
+	/* what this input printed, as strings (checked after the frame) */
+	fx.out_buf[ftell(fx.out)] = '\0';
+	fx.err_buf[ftell(fx.err)] = '\0';
+}
+
+/* What an input made the client print, and the room keys held after it (on stderr). */
+static void fx_show(struct msg_ctx *m)
+{
+	json_t *epochs;
+	const char *room;
+
+	fprintf(stderr, "--- stdout\n%s--- stderr\n%s--- room keys:", fx.out_buf, fx.err_buf);
+	json_object_foreach(json_object_get(m->roomkeys, "rooms"), room, epochs)
+	{
+		const char *epoch;
+		json_t *entry;
+
+		json_object_foreach(epochs, epoch, entry)
+		{
+			(void)entry;
+			fprintf(stderr, " room %s epoch %s;", room, epoch);
+		}
+	}
+	fprintf(stderr, "\n");
 }
 
 /* ---- handlers ---- */
@@ -260,11 +336,17 @@ static void open_and_show(struct msg_ctx *m, json_t *message)
 	msg_view_clear(&v);
 }
 
-static int64_t room_of(json_t *obj)
+/* The room an object is about (its `key`), else room 7. */
+static int64_t room_by(json_t *obj, const char *key)
 {
-	json_t *id = json_object_get(obj, "room_id");
+	json_t *id = json_object_get(obj, key);
 
 	return json_is_integer(id) && json_integer_value(id) > 0 ? json_integer_value(id) : FX_ROOM;
+}
+
+static int64_t room_of(json_t *obj)
+{
+	return room_by(obj, "room_id");
 }
 
 static void on_event(struct msg_ctx *m, struct em_incoming *in)
@@ -285,17 +367,23 @@ static void on_event(struct msg_ctx *m, struct em_incoming *in)
 	view_chat_event(m, room_of(d), 0, in);
 }
 
-/* The checks of a room after room.show: a member with an untrusted key change blocks it. */
+/*
+ * The checks of a room after room.show: a member with an untrusted change
+ * (keys or name), or shown under another name than the pinned one, blocks it.
+ */
 static void check_room(struct msg_ctx *m, const struct msg_room *r)
 {
 	check(r->nmembers <= EM_ROOM_MEMBERS_MAX, "at most six members");
 	for (size_t i = 0; i < r->nmembers; i++) {
 		struct pin p;
 
-		if (r->members[i] != m->session.user_id &&
-		    pins_get(m->pins, r->members[i], &p) == 0 && p.changed)
+		if (r->members[i] == m->session.user_id || pins_get(m->pins, r->members[i], &p))
+			continue;
+		if (p.changed)
+			check(r->blocked_by[0] != '\0', "a member with a pending change blocks");
+		if (strcmp(p.username, r->member_names[i]))
 			check(r->blocked_by[0] != '\0',
-			      "a member with a pending key change blocks");
+			      "a member shown under another name than the pinned one blocks");
 	}
 }
 
@@ -327,7 +415,7 @@ static void on_result(struct msg_ctx *m, json_t *res)
 
 	/* what msg_call() hands on as it came (its users make text safe themselves) */
 	if (json_is_object(json_object_get(res, "room"))) {
-		struct msg_room *r = msg_room(m, room_of(json_object_get(res, "room")));
+		struct msg_room *r = msg_room(m, room_by(json_object_get(res, "room"), "id"));
 
 		if (r && msg_room_apply(m, r, res) == CLI_EXIT_OK)
 			check_room(m, r);
@@ -345,9 +433,10 @@ static void on_result(struct msg_ctx *m, json_t *res)
 	json_array_foreach(json_object_get(res, "envelopes"), i, item)
 	{
 		json_t *data =
-		    json_pack("{s:I, s:O?, s:O?, s:O?}", "room_id", (json_int_t)room_of(res),
+		    json_pack("{s:I, s:O?, s:O?, s:O?, s:O?}", "room_id", (json_int_t)room_of(res),
 		              "epoch", json_object_get(item, "epoch"), "committer_id",
-		              json_object_get(item, "committer_id"), "sealed",
+		              json_object_get(item, "committer_id"), "agreement_version",
+		              json_object_get(item, "agreement_version"), "sealed",
 		              json_object_get(item, "sealed"));
 
 		if (data)
@@ -390,20 +479,46 @@ static void on_error(struct em_incoming *in)
 
 /* ---- after the frame ---- */
 
-/* The pins of the fixture keep their keys; we are not pinned. */
-static void check_pins(struct msg_ctx *m)
+/* Whether a pin's pending change is another one than before's (or new). */
+static int pin_new_change(const struct pin *before, const struct pin *after)
 {
-	static const int64_t pinned[] = {FX_BOB, FX_CAROL, FX_DAVE};
+	return after->changed &&
+	       (!before->changed || strcmp(before->new_username, after->new_username) ||
+	        memcmp(before->new_sign_pk, after->new_sign_pk, EM_SIGN_PK_BYTES) ||
+	        memcmp(before->new_box_pk, after->new_box_pk, EM_BOX_PK_BYTES));
+}
+
+/* Whether err carries the warnings of a pin's pending change (msg.c's wording). */
+static int pin_announced(const struct pin *p, const char *err)
+{
+	char keys[EM_USERNAME_MAX + 40], name[2 * EM_USERNAME_MAX + 40];
+
+	snprintf(keys, sizeof(keys), "WARNING: THE KEYS OF %s HAVE CHANGED.", p->username);
+	snprintf(name, sizeof(name), "WARNING: THE SERVER NOW CALLS %s \"%s\".", p->username,
+	         p->new_username);
+	return (!p->keys_changed || strstr(err, keys)) && (!p->name_changed || strstr(err, name));
+}
+
+/*
+ * The pins of the fixture keep their keys and names; a new pending change
+ * was announced on stderr (err: what was printed there); we are not pinned.
+ */
+static void check_pins(struct msg_ctx *m, const char *err)
+{
+	static const int64_t pinned[] = {FX_BOB, FX_CAROL, FX_DAVE, FX_MONA};
 	struct pin before, after;
 
 	for (size_t i = 0; i < sizeof(pinned) / sizeof(pinned[0]); i++) {
 		check(pins_get(fx.pins, pinned[i], &before) == 0, "fixture pin");
 		check(pins_get(m->pins, pinned[i], &after) == 0, "a pin is never dropped");
-		/* keys only: the server may still rename a pinned user (an open finding,
-		 * tests/fuzz/README.md; corpus/client/open-rename-pinned-user.json) */
 		check(!memcmp(before.sign_pk, after.sign_pk, EM_SIGN_PK_BYTES) &&
 		          !memcmp(before.box_pk, after.box_pk, EM_BOX_PK_BYTES),
 		      "a pinned key is never replaced by what the server says");
+		check(!strcmp(before.username, after.username),
+		      "a pinned username is never replaced by what the server says");
+		if (pin_new_change(&before, &after))
+			check(pin_announced(&after, err),
+			      "a new pending change is announced, under the pinned name");
 	}
 	check(pins_get(m->pins, m->session.user_id, &after) != 0, "we are never pinned");
 }
@@ -425,10 +540,11 @@ static void check_roomkeys(struct msg_ctx *m)
 			long long e = atoll(epoch);
 
 			(void)entry;
-			check(atoll(room) == FX_ROOM, "room keys only for the room that has them");
+			check(atoll(room) == FX_ROOM || atoll(room) == FX_ROOM_FREE,
+			      "room keys only for the rooms that have them");
 			check(roomkeys_get(m->roomkeys, atoll(room), e, got, NULL) == 0,
 			      "a stored key reads");
-			fx_room_key(e, want);
+			fx_room_key(atoll(room), e, want);
 			check(!memcmp(got, want, sizeof(got)),
 			      "a stored room key is the one a pinned member sealed");
 		}
@@ -439,13 +555,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct em_incoming in;
 	struct msg_ctx m;
-	int rc;
+	int rc, reset;
 
 	if (em_incoming_parse((const char *)data, size, &in) != EM_OK)
 		return 0;
 	rc = msg_init(&fx.cli, &m);
 	check(rc == CLI_EXIT_OK, "the fixture loads");
 	capture_start();
+	/* the command has asked for its rooms first, and the server told the truth */
+	for (size_t i = 0; i < 2; i++) {
+		struct msg_room *r = msg_room(&m, i ? FX_ROOM_FREE : FX_ROOM);
+
+		check(r && msg_room_apply(&m, r, fx.shown[i]) == CLI_EXIT_OK && !r->blocked_by[0] &&
+		          !r->refused[0],
+		      "the world's rooms are shown, neither blocked nor refused");
+	}
 	if (in.is_event)
 		on_event(&m, &in);
 	else if (in.result)
@@ -453,13 +577,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else
 		on_error(&in);
 	capture_end();
-	check_pins(&m);
+	if (fx.show) /* FUZZ_CLIENT_SHOW=1: what the client printed, and the keys it holds */
+		fx_show(&m);
+	check_pins(&m, fx.err_buf);
 	check_roomkeys(&m);
-	/* the next input starts from the same files */
-	if (!json_equal(m.pins, fx.pins) || !json_equal(m.roomkeys, fx.roomkeys))
+	/* the next input starts from the same files (msg_free() saves the order records) */
+	reset = !json_equal(m.pins, fx.pins) || !json_equal(m.roomkeys, fx.roomkeys) ||
+	        !json_equal(m.trust, fx.trust) || m.order_dirty;
+	msg_free(&m);
+	if (reset)
 		fx_save_state();
 	home_remove(&fx.cli.home, STATE_CURSORS_FILE);
-	msg_free(&m);
 	em_incoming_clear(&in);
 	return 0;
 }

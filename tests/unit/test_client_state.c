@@ -537,6 +537,11 @@ static void test_text_local_time(void **state)
 	assert_string_equal(out, "yesterday");
 	text_local_time(NULL, out, sizeof(out));
 	assert_string_equal(out, "?");
+	/* a server's text is copied without control characters (fuzz_client) */
+	text_local_time("20\x7f\x1b[2J\r\xc2\x9b", out, sizeof(out));
+	assert_string_equal(out, "20??[2J???");
+	text_local_when("\x1b]0;owned\x07 and more text", out, sizeof(out));
+	assert_string_equal(out, "?]0;owned? and more ");
 }
 
 int main(void)
