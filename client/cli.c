@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "state.h"
 
 #define CLI_MAX_OPTIONS 24
 
@@ -518,4 +519,26 @@ void cli_table_free(struct cli_table *t)
 		free(t->cells[i]);
 	free(t->cells);
 	memset(t, 0, sizeof(*t));
+}
+
+void cli_print_message(json_t *ev)
+{
+	const char *text = json_string_value(json_object_get(ev, "text"));
+	const char *error = json_string_value(json_object_get(ev, "error"));
+	const char *sent_at = json_string_value(json_object_get(ev, "sent_at"));
+	const char *warning = json_string_value(json_object_get(ev, "warning"));
+	const char *sender = json_string_value(json_object_get(ev, "sender"));
+	char when[40];
+	char *safe =
+	    text ? text_for_terminal(text, json_string_length(json_object_get(ev, "text"))) : NULL;
+	char *safe_sender = sender ? text_for_terminal(sender, strlen(sender)) : NULL;
+
+	text_local_time(sent_at ? sent_at : "", when, sizeof(when));
+	printf("[%lld] %s %s: %s\n", (long long)json_integer_value(json_object_get(ev, "seq")),
+	       when, safe_sender ? safe_sender : "?",
+	       safe ? safe : (error ? error : "(cannot read)"));
+	if (warning)
+		printf("  ! WARNING: %s\n", warning);
+	free(safe);
+	free(safe_sender);
 }

@@ -210,4 +210,11 @@ int cmd_audit(struct cli *cli, int argc, char **argv);
 int cmd_audit_thresholds(struct cli *cli, int argc, char **argv);
 int cmd_room_access_log(struct cli *cli, int argc, char **argv);
 
+/*
+ * Prints a message the client core opened ({"seq","sent_at","sender",
+ * "text"|"error","warning"?}) as "[SEQ] LOCAL-TIME SENDER: TEXT", and
+ * "  ! WARNING: …" under it, with terminal control characters defanged.
+ */
+void cli_print_message(json_t *ev);
+
 #endif

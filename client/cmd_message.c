@@ -3,7 +3,9 @@
  * outbox, so a message typed while the server is down is not lost), `read`
  * (a room's history, verified and decrypted on this device, with the reason
  * shown for any message that cannot be), and `outbox` (list, flush or drop
- * what is waiting). The protocol work is in msg.c.
+ * what is waiting). The protocol work, and every check, is the client
+ * core's (core/emc.h: the `send`, `flush` and `read` tasks); this file parses
+ * options and prints.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,7 +15,8 @@
 
 #include <sodium.h>
 
-#include "msg.h"
+#include "drive.h"
+#include "state_io.h"
 
 /* History page size: 200 messages of at most ~22 KiB of base64 each. */
 #define READ_PAGE 200
@@ -89,9 +92,7 @@ static char *send_read_stdin(size_t max, size_t *len, int *too_long)
 
 int cmd_send(struct cli *cli, int argc, char **argv)
 {
-	struct msg_ctx m;
-	struct msg_delivery d;
-	unsigned char id[EM_MSG_ID_BYTES];
+	struct drive d;
 	char *text = NULL;
 	size_t len = 0;
 	int64_t room;
@@ -105,7 +106,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 	if (first + 1 < argc) {
 		for (int i = first + 1; i < argc; i++)
 			len += strlen(argv[i]) + 1;
-		text = malloc(len + 1);
+		text = malloc(len + 2);
 		if (!text)
 			return cli_fail(CLI_EXIT_LOCAL, "out of memory");
 		text[0] = '\0';
@@ -127,56 +128,84 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 		rc = message_text_error(cli, rc);
 		goto out;
 	}
-	rc = msg_init(cli, &m);
-	inited = 1;
-	if (rc)
-		goto out;
-	rc = msg_enqueue(cli, room, text, len, id);
-	if (rc)
-		goto out;
-	rc = msg_connect(&m);
-	if (rc) {
-		/* Whatever went wrong, the message is safe in the outbox. */
-		fprintf(stderr, "queued: %s; it will be sent next time ementor connects.\n",
-		        rc == CLI_EXIT_AUTH ? "log in again first" : "the server is unreachable");
-		if (rc == CLI_EXIT_REFUSED) /* resume refused for a while (db_unavailable) */
-			rc = CLI_EXIT_NET;
-		goto out;
-	}
-	msg_flush(&m, id, &d, 0);
-	switch (d.outcome) {
-	case MSG_SENT:
-		rc = CLI_EXIT_OK;
-		if (cli->json) {
-			json_t *o = json_pack("{s:I, s:I, s:b}", "room_id", (json_int_t)room, "seq",
-			                      (json_int_t)d.seq, "duplicate", d.duplicate);
+	{
+		struct drive_end end;
+		const char *outcome;
+		int64_t first_sent = 0;
 
-			cli_print_json(o);
-			json_decref(o);
-		} else {
-			printf("sent (seq %lld)%s\n", (long long)d.seq,
-			       d.duplicate ? " (the server already had it)" : "");
+		rc = drive_open(cli, &d, 1);
+		inited = d.core != NULL;
+		if (!d.core)
+			goto out;
+		if (rc && rc != CLI_EXIT_NET && rc != CLI_EXIT_REFUSED && rc != CLI_EXIT_AUTH)
+			goto out;
+		{
+			int conn_rc = rc;
+
+			text[len] = '\0';
+			if (drive_run(&d,
+			              json_pack("{s:s, s:I, s:s%}", "cmd", "send", "room",
+			                        (json_int_t)room, "text", text, len),
+			              &end) != 0) {
+				rc = CLI_EXIT_LOCAL;
+				goto out;
+			}
+			first_sent =
+			    json_integer_value(json_object_get(end.result, "delivered_first"));
+			if (first_sent)
+				fprintf(stderr, "ementor: delivered %lld queued message%s first\n",
+				        (long long)first_sent, first_sent == 1 ? "" : "s");
+			if (end.ok) {
+				rc = CLI_EXIT_OK;
+				if (cli->json) {
+					json_t *o = json_pack(
+					    "{s:I, s:I, s:b}", "room_id", (json_int_t)room, "seq",
+					    (json_int_t)json_integer_value(
+					        json_object_get(end.result, "seq")),
+					    "duplicate",
+					    json_is_true(json_object_get(end.result, "duplicate")));
+
+					cli_print_json(o);
+					json_decref(o);
+				} else {
+					printf(
+					    "sent (seq %lld)%s\n",
+					    (long long)json_integer_value(
+					        json_object_get(end.result, "seq")),
+					    json_is_true(json_object_get(end.result, "duplicate"))
+					        ? " (the server already had it)"
+					        : "");
+				}
+				drive_end_clear(&end);
+				goto out;
+			}
+			outcome = json_string_value(json_object_get(end.result, "outcome"));
+			rc = end.exit;
+			if (conn_rc) {
+				/* whatever went wrong, the message is safe in the outbox */
+				fprintf(stderr,
+				        "queued: %s; it will be sent next time ementor connects.\n",
+				        conn_rc == CLI_EXIT_AUTH ? "log in again first"
+				                                 : "the server is unreachable");
+				rc = conn_rc == CLI_EXIT_REFUSED ? CLI_EXIT_NET : conn_rc;
+			} else if (outcome && !strcmp(outcome, "queued")) {
+				if (rc == CLI_EXIT_NET)
+					fprintf(stderr, "queued: the server is unreachable; it "
+					                "will be sent next "
+					                "time ementor connects.\n");
+				else
+					fprintf(
+					    stderr,
+					    "queued: it will be sent next time ementor connects "
+					    "(`ementor outbox flush`).\n");
+			} else if (outcome && !strcmp(outcome, "dropped")) {
+				rc = CLI_EXIT_REFUSED;
+			} else {
+				fprintf(stderr, "not sent: the message stays in the outbox "
+				                "(`ementor outbox list`).\n");
+			}
+			drive_end_clear(&end);
 		}
-		break;
-	case MSG_QUEUED:
-		rc = d.exit_code ? d.exit_code : CLI_EXIT_NET;
-		if (rc == CLI_EXIT_NET)
-			fprintf(stderr,
-			        "queued: the server is unreachable; it will be sent next time "
-			        "ementor connects.\n");
-		else
-			fprintf(stderr, "queued: it will be sent next time ementor connects "
-			                "(`ementor outbox flush`).\n");
-		break;
-	case MSG_BLOCKED:
-	case MSG_FAILED:
-		rc = d.exit_code ? d.exit_code : CLI_EXIT_REFUSED;
-		fprintf(stderr,
-		        "not sent: the message stays in the outbox (`ementor outbox list`).\n");
-		break;
-	case MSG_DROPPED:
-		rc = CLI_EXIT_REFUSED;
-		break;
 	}
 out:
 	if (text) {
@@ -184,7 +213,7 @@ out:
 		free(text);
 	}
 	if (inited)
-		msg_free(&m);
+		drive_close(&d);
 	return rc;
 }
 
@@ -230,6 +259,42 @@ static int read_parse_count(const char *s, int64_t *out)
 	return cli_parse_id(s, out);
 }
 
+/* A message of the read task: printed, or kept for --json. */
+struct read_out {
+	json_t *arr;
+	int64_t shown;
+};
+
+static int read_on_event(struct drive *d, json_t *ev, void *arg)
+{
+	struct read_out *o = arg;
+
+	(void)d;
+	if (strcmp(json_string_value(json_object_get(ev, "ev")) ?: "", "message"))
+		return 0;
+	o->shown++;
+	if (o->arr) {
+		json_t *v = json_pack(
+		    "{s:O, s:O, s:O, s:O, s:O}", "seq", json_object_get(ev, "seq"), "sender",
+		    json_object_get(ev, "sender"), "sender_id", json_object_get(ev, "sender_id"),
+		    "epoch", json_object_get(ev, "epoch"), "sent_at",
+		    json_object_get(ev, "sent_at"));
+
+		if (json_object_get(ev, "text"))
+			json_object_set(v, "text", json_object_get(ev, "text"));
+		else
+			json_object_set(v, "error", json_object_get(ev, "error"));
+		if (json_object_get(ev, "warning"))
+			json_object_set(v, "warning", json_object_get(ev, "warning"));
+		if (json_object_get(ev, "counter"))
+			json_object_set(v, "counter", json_object_get(ev, "counter"));
+		json_array_append_new(o->arr, v);
+	} else {
+		cli_print_message(ev);
+	}
+	return 1;
+}
+
 int cmd_read(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -238,11 +303,11 @@ int cmd_read(struct cli *cli, int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct read_args a = {0};
-	struct msg_ctx m;
-	json_t *res = NULL, *out_json = NULL, *cursors = NULL, *msg;
-	int64_t room, since = 0, limit = 0, shown = 0, cursor, highest = 0;
-	int rc, first, more = 1, inited = 0, page = 0;
-	size_t i;
+	struct read_out o = {0};
+	struct drive d;
+	struct drive_end end = {0};
+	int64_t room, since = 0, limit = 0;
+	int rc, first, inited = 0;
 
 	rc = cli_parse(cli, argc, argv, opts, read_usage, read_option, &a, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
@@ -254,101 +319,45 @@ int cmd_read(struct cli *cli, int argc, char **argv)
 	if (a.limit && cli_parse_id(a.limit, &limit))
 		return cli_usage_error(cli, "--limit '%s' is not a positive number", a.limit);
 
-	rc = msg_init(cli, &m);
-	inited = 1;
+	rc = drive_open(cli, &d, 1);
+	inited = d.core != NULL;
 	if (rc)
 		goto out;
-	rc = state_load(&cli->home, STATE_CURSORS_FILE, &cursors);
-	if (rc) {
-		rc = cli_home_error(cli, "read", STATE_CURSORS_FILE, rc);
-		goto out;
+	/* what waits in the outbox goes first */
+	if (drive_run(&d, json_pack("{s:s}", "cmd", "flush"), &end) == 0) {
+		int64_t sent = json_integer_value(json_object_get(end.result, "delivered"));
+
+		if (sent)
+			fprintf(stderr, "ementor: delivered %lld queued message%s first\n",
+			        (long long)sent, sent == 1 ? "" : "s");
 	}
-	cursor = cursors_seq(cursors, room);
-	rc = msg_connect(&m);
-	if (rc)
-		goto out;
-	msg_flush(&m, NULL, NULL, 0);
+	drive_end_clear(&end);
 	if (cli->json)
-		out_json = json_array();
-
-	while (more && (!limit || shown < limit)) {
-		int64_t want = limit ? limit - shown : READ_PAGE;
-
-		if (want > READ_PAGE)
-			want = READ_PAGE;
-		json_decref(res);
-		res = NULL;
-		rc = msg_call(&m, EM_OP_HISTORY,
-		              json_pack("{s:I, s:I, s:I}", "room_id", (json_int_t)room, "after_seq",
-		                        (json_int_t)since, "limit", (json_int_t)want),
-		              &res);
-		if (rc) {
-			rc = msg_report(&m, rc, room);
-			goto out;
-		}
-		/* Fresh member keys (and former members', to verify what they
-		 * sent) before the first message is checked. */
-		if (page++ == 0) {
-			rc = msg_room_show(&m, room, NULL);
-			if (rc == CLI_EXIT_NET || rc == CLI_EXIT_AUTH || rc == CLI_EXIT_LOCAL)
-				goto out;
-			rc = CLI_EXIT_OK;
-		}
-		more = json_is_true(json_object_get(res, "more"));
-		if (!json_array_size(json_object_get(res, "messages")))
-			break;
-		json_array_foreach(json_object_get(res, "messages"), i, msg)
-		{
-			struct msg_view v;
-
-			if (limit && shown >= limit)
-				break;
-			msg_open(&m, msg, &v);
-			if (v.seq <= since) { /* never backwards: the server must not loop us */
-				msg_view_clear(&v);
-				more = 0;
-				break;
-			}
-			if (out_json)
-				json_array_append_new(out_json, msg_view_json(&v));
-			else
-				msg_view_print(&v);
-			since = v.seq;
-			if (v.seq == cursor + 1)
-				cursor = v.seq;
-			if (v.seq > highest)
-				highest = v.seq;
-			shown++;
-			msg_view_clear(&v);
-		}
+		o.arr = json_array();
+	d.on_event = read_on_event;
+	d.arg = &o;
+	if (drive_run(&d,
+	              json_pack("{s:s, s:I, s:I, s:I}", "cmd", "read", "room", (json_int_t)room,
+	                        "after", (json_int_t)since, "limit", (json_int_t)limit),
+	              &end) != 0) {
+		rc = CLI_EXIT_LOCAL;
+		goto out;
 	}
-	if (out_json)
-		cli_print_json(out_json);
-	else if (!shown)
+	if (!end.ok) {
+		rc = cli_fail(end.exit, "%s", end.message);
+		goto out;
+	}
+	if (o.arr)
+		cli_print_json(o.arr);
+	else if (!o.shown)
 		printf("No messages.\n");
 	fflush(stdout);
-
-	msg_save_cursor(&m, room, cursor, 0);
-	if (highest > cursors_read(cursors, room)) {
-		json_t *r = NULL;
-		int rrc = msg_call(&m, EM_OP_RECEIPT,
-		                   json_pack("{s:I, s:I}", "room_id", (json_int_t)room, "seq",
-		                             (json_int_t)highest),
-		                   &r);
-
-		if (rrc == CLI_EXIT_OK)
-			msg_save_cursor(&m, room, 0, highest);
-		else if (rrc == CLI_EXIT_REFUSED)
-			fprintf(stderr, "ementor: could not send the read receipt: %s (%s)\n",
-			        m.errmsg, em_err_code(m.err));
-		json_decref(r);
-	}
+	rc = CLI_EXIT_OK;
 out:
-	json_decref(res);
-	json_decref(out_json);
-	json_decref(cursors);
+	drive_end_clear(&end);
+	json_decref(o.arr);
 	if (inited)
-		msg_free(&m);
+		drive_close(&d);
 	return rc;
 }
 
@@ -430,38 +439,58 @@ static int outbox_list_cmd(struct cli *cli)
 	return CLI_EXIT_OK;
 }
 
+static int outbox_on_event(struct drive *d, json_t *ev, void *arg)
+{
+	(void)d;
+	(void)arg;
+	if (strcmp(json_string_value(json_object_get(ev, "ev")) ?: "", "delivered"))
+		return 0;
+	fprintf(stderr, "ementor: delivered a queued message to room %lld (seq %lld%s)\n",
+	        (long long)json_integer_value(json_object_get(ev, "room_id")),
+	        (long long)json_integer_value(json_object_get(ev, "seq")),
+	        json_is_true(json_object_get(ev, "duplicate")) ? "; the server already had it"
+	                                                       : "");
+	return 1;
+}
+
 static int outbox_flush_cmd(struct cli *cli)
 {
-	struct msg_ctx m;
+	struct drive d;
+	struct drive_end end = {0};
 	json_t *ob = NULL;
 	size_t before = 0, after = 0;
-	int rc;
+	int rc, inited = 0;
 
-	rc = msg_init(cli, &m);
-	if (rc)
-		goto out;
 	if (state_load(&cli->home, STATE_OUTBOX_FILE, &ob) == 0)
 		before = outbox_count(ob);
 	json_decref(ob);
 	ob = NULL;
 	if (!before) {
 		printf("The outbox is empty.\n");
-		goto out;
+		return CLI_EXIT_OK;
 	}
-	rc = msg_connect(&m);
+	rc = drive_open(cli, &d, 1);
+	inited = d.core != NULL;
 	if (rc) {
 		fprintf(stderr, "queued: %zu message%s stay%s in the outbox.\n", before,
 		        before == 1 ? "" : "s", before == 1 ? "s" : "");
 		goto out;
 	}
-	rc = msg_flush(&m, NULL, NULL, 1);
+	d.on_event = outbox_on_event;
+	if (drive_run(&d, json_pack("{s:s}", "cmd", "flush"), &end) != 0) {
+		rc = CLI_EXIT_LOCAL;
+		goto out;
+	}
+	rc = end.ok ? CLI_EXIT_OK : end.exit;
 	if (state_load(&cli->home, STATE_OUTBOX_FILE, &ob) == 0)
 		after = outbox_count(ob);
 	printf("outbox: %zu delivered, %zu still queued\n", before > after ? before - after : 0,
 	       after);
 out:
+	drive_end_clear(&end);
 	json_decref(ob);
-	msg_free(&m);
+	if (inited)
+		drive_close(&d);
 	return rc;
 }
 

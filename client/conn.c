@@ -104,6 +104,11 @@ struct conn {
 	/* Close frame from the server, if one came. */
 	int close_code;
 	char close_reason[128];
+
+	/* Raw mode (conn_send_text / conn_recv_text): frames kept as text, oldest first. */
+	int raw;
+	struct conn_frame *raw_head, *raw_tail;
+	size_t nraw;
 };
 
 static int64_t conn_now_ms(void)
@@ -263,12 +268,45 @@ static void conn_keep_event(struct conn *c, struct conn_msg *m)
 	c->nevents++;
 }
 
+/* Raw mode: keeps the frame's text for conn_recv_text(). Returns 0 or -1. */
+static int conn_on_raw(struct conn *c)
+{
+	struct conn_frame *f;
+
+	if (c->nraw >= CONN_MAX_EVENTS) {
+		conn_fail(c, CONN_ERR_PROTOCOL, "the server sent more than %d frames unread",
+		          CONN_MAX_EVENTS);
+		return -1;
+	}
+	f = malloc(sizeof(*f) + c->in_len + 1);
+	if (!f) {
+		conn_fail(c, CONN_ERR_NOMEM, "out of memory");
+		return -1;
+	}
+	f->next = NULL;
+	f->len = c->in_len;
+	memcpy(f->buf, c->in, c->in_len);
+	f->buf[c->in_len] = '\0';
+	sodium_memzero(c->in, c->in_len);
+	c->in_len = 0;
+	if (c->raw_tail)
+		c->raw_tail->next = f;
+	else
+		c->raw_head = f;
+	c->raw_tail = f;
+	c->nraw++;
+	return 0;
+}
+
 /* Handles one complete incoming message. Returns 0, or -1 to drop the connection. */
 static int conn_on_message(struct conn *c)
 {
-	struct conn_msg *m = calloc(1, sizeof(*m));
+	struct conn_msg *m;
 	int rc;
 
+	if (c->raw)
+		return conn_on_raw(c);
+	m = calloc(1, sizeof(*m));
 	if (!m) {
 		conn_fail(c, CONN_ERR_NOMEM, "out of memory");
 		return -1;
@@ -678,6 +716,78 @@ int conn_send(struct conn *c, enum em_op op, json_t *args, int64_t *id)
 	return CONN_OK;
 }
 
+void conn_set_raw(struct conn *c)
+{
+	c->raw = 1;
+}
+
+int conn_send_text(struct conn *c, const char *text, size_t len)
+{
+	struct conn_frame *f;
+
+	if (c->state != CONN_ST_OPEN || !c->wsi) {
+		if (c->state != CONN_ST_FAILED)
+			conn_fail(c, CONN_ERR_CLOSED, "the connection to the server is closed");
+		return c->err;
+	}
+	f = malloc(sizeof(*f) + LWS_PRE + len);
+	if (!f) {
+		conn_fail(c, CONN_ERR_NOMEM, "out of memory");
+		return c->err;
+	}
+	f->next = NULL;
+	f->len = len;
+	memcpy(f->buf + LWS_PRE, text, len);
+	if (c->out_tail)
+		c->out_tail->next = f;
+	else
+		c->out_head = f;
+	c->out_tail = f;
+	lws_callback_on_writable(c->wsi);
+	return CONN_OK;
+}
+
+static int conn_done_raw(struct conn *c, void *arg)
+{
+	int fd = *(int *)arg;
+
+	return c->raw_head || c->state != CONN_ST_OPEN || (fd >= 0 && conn_fd_ready(fd));
+}
+
+int conn_recv_text(struct conn *c, int fd, int timeout_ms, char **text, size_t *len)
+{
+	struct conn_frame *f;
+
+	*text = NULL;
+	*len = 0;
+	if (!c->raw_head && c->state == CONN_ST_OPEN && timeout_ms > 0 && !conn_done_raw(c, &fd))
+		conn_run(c, timeout_ms, fd >= 0 ? CONN_FD_TICK_MS : 0, conn_done_raw, &fd);
+	else if (c->state == CONN_ST_OPEN && c->out_head)
+		conn_run(c, 0, 0, conn_done_raw, &fd); /* let queued frames go out */
+	f = c->raw_head;
+	if (f) {
+		c->raw_head = f->next;
+		if (!c->raw_head)
+			c->raw_tail = NULL;
+		c->nraw--;
+		*len = f->len;
+		*text = malloc(f->len + 1);
+		if (*text)
+			memcpy(*text, f->buf, f->len + 1);
+		sodium_memzero(f->buf, f->len);
+		free(f);
+		return *text ? CONN_NEXT_EVENT : CONN_ERR_NOMEM;
+	}
+	if (fd >= 0 && conn_fd_ready(fd))
+		return CONN_NEXT_FD;
+	if (c->state != CONN_ST_OPEN) {
+		if (c->state != CONN_ST_FAILED)
+			conn_fail(c, CONN_ERR_CLOSED, "the connection to the server is closed");
+		return c->err ? c->err : CONN_ERR_CLOSED;
+	}
+	return CONN_NEXT_IDLE;
+}
+
 int conn_wait_reply(struct conn *c, int64_t id, int timeout_ms, struct em_incoming *reply)
 {
 	struct conn_msg *m;
@@ -774,6 +884,19 @@ int conn_close_code(const struct conn *c)
 	return c ? c->close_code : 0;
 }
 
+static void conn_raw_free(struct conn *c)
+{
+	while (c->raw_head) {
+		struct conn_frame *f = c->raw_head;
+
+		c->raw_head = f->next;
+		sodium_memzero(f->buf, f->len);
+		free(f);
+	}
+	c->raw_tail = NULL;
+	c->nraw = 0;
+}
+
 void conn_free(struct conn *c)
 {
 	if (!c)
@@ -801,6 +924,7 @@ void conn_free(struct conn *c)
 		c->replies = m->next;
 		conn_msg_free(m);
 	}
+	conn_raw_free(c);
 	while (c->ev_head) {
 		struct conn_msg *m = c->ev_head;
 

@@ -75,6 +75,22 @@ int conn_wait_reply(struct conn *c, int64_t id, int timeout_ms, struct em_incomi
  */
 int conn_call(struct conn *c, enum em_op op, json_t *args, struct em_incoming *reply);
 
+/*
+ * Raw mode, for a host of the client core (client/core/emc.h), which makes
+ * and matches its own frames: after conn_set_raw(), every frame received is
+ * kept as text, replies and events alike, for conn_recv_text().
+ * conn_send_text() queues a frame made elsewhere (copied). Returns CONN_OK
+ * or a negative enum conn_err.
+ */
+void conn_set_raw(struct conn *c);
+int conn_send_text(struct conn *c, const char *text, size_t len);
+/*
+ * The oldest frame received (CONN_NEXT_EVENT, *text malloc'd: the caller
+ * frees it), or CONN_NEXT_FD when fd (>= 0) is readable, or CONN_NEXT_IDLE
+ * after timeout_ms, or a negative enum conn_err when the connection failed.
+ */
+int conn_recv_text(struct conn *c, int fd, int timeout_ms, char **text, size_t *len);
+
 /* What conn_next() returns when nothing failed. */
 enum conn_next {
 	CONN_NEXT_IDLE = 0,  /* timeout_ms passed */

@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 #include "cli.h"
-#include "state.h"
+#include "state_io.h"
 #include "trust.h"
 
 #define MSG_PARTIES_WITHDRAWN_MAX (EM_ROOM_MEMBERS_MAX + 1)

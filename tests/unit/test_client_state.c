@@ -26,7 +26,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "state.h"
+#include "state_io.h"
 
 static const char *now1 = "2026-11-24T09:30:00Z";
 static const char *now2 = "2026-11-25T10:00:00Z";

@@ -7,8 +7,8 @@
  * DESIGN. Each file is a small JSON object keyed by decimal ids, so that a
  * person can read it and jq can query it. Nothing here talks to the network
  * or prints; the callers (msg.c and the commands) decide what a failure
- * means. Every change goes through state_update(): lock, re-read, change,
- * write atomically, unlock — two processes sharing a home (a long-running
+ * means. Every change goes through a read-modify-write under the storage's lock
+ * (lock, re-read, change, write atomically, unlock) — two processes sharing a home (a long-running
  * `chat` and a `send` in another terminal) then merge rather than overwrite,
  * and all the changes are monotonic (pins added, keys added, cursors only
  * raised, outbox entries added or removed by id) so the order of two
@@ -25,58 +25,7 @@
 
 #include "state.h"
 
-/* ---- files ---- */
-
-int state_load(const struct home *h, const char *name, json_t **out)
-{
-	int rc = home_json_load(h, name, STATE_MAX_FILE, out);
-
-	if (rc == -ENOENT) {
-		*out = json_object();
-		return *out ? 0 : -ENOMEM;
-	}
-	return rc;
-}
-
-int state_update(const struct home *h, const char *name, int (*fn)(json_t *root, void *arg),
-                 void *arg, json_t **fresh)
-{
-	json_t *root = NULL;
-	int lock, rc;
-
-	if (fresh)
-		*fresh = NULL;
-	lock = home_lock(h);
-	if (lock < 0)
-		return lock;
-	rc = state_load(h, name, &root);
-	if (rc)
-		goto out;
-	rc = fn(root, arg);
-	if (rc > 0) {
-		int wrc = home_json_save(h, name, root);
-
-		if (wrc)
-			rc = wrc;
-	}
-	if (rc >= 0 && fresh) {
-		*fresh = root;
-		root = NULL;
-	}
-out:
-	json_decref(root);
-	home_unlock(lock);
-	return rc;
-}
-
-void state_now(char out[STATE_TIME_LEN])
-{
-	time_t now = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&now, &tm);
-	strftime(out, STATE_TIME_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
+/* ---- helpers ---- */
 
 /* The member `id` (decimal) of obj[section], created when `create`. */
 static json_t *state_entry(json_t *root, const char *section, int64_t id, int create)

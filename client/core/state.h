@@ -26,7 +26,6 @@
 
 #include "em_crypto.h"
 #include "em_proto.h"
-#include "home.h"
 
 #define STATE_PINS_FILE     "pins.json"
 #define STATE_ROOMKEYS_FILE "roomkeys.json"
@@ -36,27 +35,6 @@
 #define STATE_MAX_FILE (64 * 1024 * 1024)
 /* RFC 3339 UTC timestamps: "2026-11-24T09:30:00Z". */
 #define STATE_TIME_LEN 32
-
-/* ---- files ---- */
-
-/*
- * Loads a state file; a file that does not exist is an empty object.
- * Returns 0 or -errno (-EINVAL: damaged). Who frees: the caller, json_decref(*out).
- */
-int state_load(const struct home *h, const char *name, json_t **out);
-
-/*
- * Read-modify-write under home_lock(): loads `name`, calls fn(root, arg) and
- * saves the file when fn returns > 0 (fn returns 0 when nothing changed, or
- * -errno to abandon the change). Returns fn's non-negative result or -errno.
- * When `fresh` is not NULL and the call succeeds, *fresh is the file's
- * content after the change. Who frees: the caller, json_decref(*fresh).
- */
-int state_update(const struct home *h, const char *name, int (*fn)(json_t *root, void *arg),
-                 void *arg, json_t **fresh);
-
-/* The current time as RFC 3339 UTC. */
-void state_now(char out[STATE_TIME_LEN]);
 
 /* ---- pins.json ---- */
 

@@ -1,0 +1,330 @@
+/*
+ * core.h - what the files of libementor-client share (not installed; the
+ * public API is emc.h). Threads: none of its own; every function runs on the
+ * host's thread, inside an emc_*() call.
+ *
+ * DESIGN. The core is a set of tasks driven by replies. A task's step()
+ * looks at what the core knows and, for the first thing it still lacks,
+ * asks the server (one request, remembered as in flight) and returns
+ * EMC_PENDING; every reply is applied to the core's state by its handler and
+ * then every task steps again. Steps are idempotent — they re-check facts,
+ * never replay actions — so a task can be resumed after any reply, in any
+ * order. The facts a step needs about a room (shown, programme pinned,
+ * agreement verified, keys fetched) are flags on struct emc_room, each with
+ * an "in flight" and a "failed" state so no request is asked twice and no
+ * step waits forever. What the client decides about trust is exactly
+ * client/msg.c's of before (docs/SECURITY.md "A malicious server"), moved
+ * here behind the request/reply boundary.
+ */
+#ifndef EMC_CORE_H
+#define EMC_CORE_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "em_crypto.h"
+#include "em_proto.h"
+#include "emc.h"
+#include "state.h"
+#include "trust.h"
+
+/* the account on this device (what the host stored at login) */
+
+/* Exit codes a task's error carries (the CLI's, docs/CLIENT-CORE.md). */
+enum emc_exit {
+	EMC_EXIT_OK = 0,
+	EMC_EXIT_REFUSED = 1,
+	EMC_EXIT_USAGE = 2,
+	EMC_EXIT_AUTH = 3,
+	EMC_EXIT_NET = 4,
+	EMC_EXIT_LOCAL = 5,
+};
+
+/* The error a request in flight gets when the link goes down (client-side; "unreachable"). */
+#define EMC_ERR_LINK (-1000)
+
+/* What a step or a "need" returns. */
+enum emc_step {
+	EMC_RETRY = 2,   /* the room changed under us: look at it again (emc_rotate) */
+	EMC_DONE = 1,    /* finished (need: the fact is there) */
+	EMC_PENDING = 0, /* waiting for a reply */
+	EMC_FAILED = -1, /* failed; the task's error is set */
+};
+
+#define EMC_ROOMS_MAX         64
+#define EMC_VERSIONS_FAILED   8
+#define EMC_PARTIES_WITHDRAWN (EM_ROOM_MEMBERS_MAX + 1)
+
+/* A fact about a room, asked for at most once at a time. */
+enum emc_fact {
+	EMC_FACT_NONE = 0,   /* not asked */
+	EMC_FACT_ASKED = 1,  /* a request is in flight */
+	EMC_FACT_HAVE = 2,   /* known */
+	EMC_FACT_FAILED = 3, /* the request failed: err / why say how */
+};
+
+struct emc_version_failure {
+	uint32_t version;
+	char why[256];
+};
+
+enum emc_commit_outcome {
+	EMC_COMMIT_SENT = 1, /* waiting for the answer */
+	EMC_COMMIT_OK,       /* taken: the key is stored */
+	EMC_COMMIT_RETRY,    /* lost a race (stale_epoch, roster_mismatch, stale_version) */
+	EMC_COMMIT_ERROR,    /* refused: err, msg */
+};
+
+/* A commit this core sent and waits to hear about. */
+struct emc_commit_pending {
+	enum emc_commit_outcome outcome;
+	int err;
+	int64_t retry_after_ms;
+	char msg[256];
+	int64_t epoch;
+	uint32_t version;
+	unsigned char key[EM_ROOM_KEY_BYTES];
+	int64_t ids[EM_KEY_RECIPIENTS_MAX];
+	size_t n;
+};
+
+/* What the core knows about a room (room.show, its programme, agreement, keys). */
+struct emc_room {
+	int64_t id;
+	char name[EM_ROOM_NAME_MAX * 4 + 1];
+	int64_t epoch;
+	int64_t last_seq;
+	int rotate_required;
+	size_t nmembers;
+	int64_t members[EM_ROOM_MEMBERS_MAX];
+	char member_names[EM_ROOM_MEMBERS_MAX][EM_USERNAME_MAX + 1];
+	int roster[EM_ROOM_MEMBERS_MAX]; /* room.show's "roster" flag of each member */
+	int on_roster;
+	char blocked_by[EM_USERNAME_MAX + 1]; /* a member whose identity changed */
+	int64_t programme_id;
+	int required;      /* needs a signed agreement before keys (pinned) */
+	char refused[320]; /* non-empty: nothing sealed or sent, and why */
+
+	enum emc_fact shown;     /* room.show applied */
+	enum emc_fact programme; /* the programme pinned (programme.show on first sight) */
+	int trusted;             /* pins of room and programme checked after both */
+	int show_err;            /* the error of a failed room.show */
+	char show_msg[256];
+
+	enum emc_fact agreement; /* agreement.show applied (rooms that require one) */
+	json_t *agreement_doc;
+	struct trust_version active; /* the active version verified here; 0: none */
+	int64_t withdrawn[EMC_PARTIES_WITHDRAWN];
+	size_t nwithdrawn;
+	uint32_t version_asked; /* agreement.show {version} in flight */
+	struct emc_version_failure vfail[EMC_VERSIONS_FAILED];
+	size_t nvfail;
+
+	enum emc_fact keys; /* keys.get applied and every envelope settled */
+	int keys_answered;  /* keys.get answered (envelopes may still wait) */
+	int64_t keys_epoch; /* the room's epoch in the last keys.get answer */
+	json_t
+	    *envelopes; /* [{"epoch", "committer_id", "agreement_version", "sealed"}] to settle */
+	size_t nbad;
+	int64_t bad_epochs[16];
+
+	struct emc_commit_pending *commit; /* epoch.commit in flight */
+	int told_unsigned;
+};
+
+struct emc_task;
+typedef int (*emc_step_fn)(struct emc *c, struct emc_task *t);
+typedef void (*emc_task_free_fn)(struct emc_task *t);
+
+/* A command being carried out. */
+struct emc_task {
+	int64_t id;
+	const char *cmd;
+	emc_step_fn step;
+	emc_task_free_fn free_fn;
+	void *data; /* the task's own state */
+	int done;
+	/* the error, when failed */
+	int exit;
+	int err; /* an em_err, or 0 when the refusal is the client's own */
+	char message[512];
+	int64_t retry_after_ms;
+	int64_t wake_at_ms; /* emc_tick() steps it again then (0: not sleeping) */
+	json_t *result;     /* on success (NULL: {}) */
+	struct emc_task *next;
+};
+
+/* A request in flight and who waits for it. */
+typedef void (*emc_reply_fn)(struct emc *c, int64_t room, int64_t aux, struct em_incoming *in);
+struct emc_request {
+	int64_t id;
+	enum em_op op;
+	emc_reply_fn fn;
+	int64_t room, aux;
+	struct emc_request *next;
+};
+
+struct emc_output_item {
+	enum emc_output kind;
+	char *text;
+	size_t len;
+	struct emc_output_item *next;
+};
+
+struct emc {
+	struct emc_storage st;
+	int64_t now_ms;
+	int link_up;
+
+	/* the account on this device */
+	struct home_session_core {
+		char server[512];
+		char username[EM_USERNAME_MAX + 1];
+		int64_t user_id;
+		char role[16];
+		char token[EM_TOKEN_MAX + 1];
+		char expires_at[40];
+	} session;
+	int have_session;
+	struct em_keys keys;
+	int have_keys;
+
+	/* documents (the storage's, as last read or written) */
+	json_t *pins, *roomkeys, *trust;
+	int order_dirty;
+
+	struct emc_room rooms[EMC_ROOMS_MAX];
+	size_t nrooms;
+
+	int64_t next_request;
+	struct emc_request *requests;
+
+	int64_t next_task;
+	struct emc_task *tasks;
+
+	struct emc_output_item *out_head, *out_tail;
+	struct emc_output_item *held_head, *held_tail; /* frames while the link is down */
+
+	/* users whose identity change was reported (warnings once per core) */
+	int64_t warned[64];
+	size_t nwarned;
+	int running; /* emc_run() is on the stack */
+};
+
+/* ---- outputs (core.c) ---- */
+
+/* Queues a frame (takes args). Returns the request id, or -1 (out of memory). */
+int64_t emc_request(struct emc *c, enum em_op op, json_t *args, emc_reply_fn fn, int64_t room,
+                    int64_t aux);
+/* Queues a frame nobody waits for (a receipt, a typing notice). Takes args. */
+void emc_send_only(struct emc *c, enum em_op op, json_t *args);
+/* Queues an event (takes data): {"ev": name, ...data's fields}. */
+void emc_event(struct emc *c, const char *name, json_t *data);
+/* A warning or notice event with a printf text: {"ev":"warning","code","text"}. */
+void emc_warn(struct emc *c, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void emc_notice(struct emc *c, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Whether user_id's change was already reported; records it. */
+int emc_was_warned(struct emc *c, int64_t user_id);
+
+/* ---- tasks (core.c) ---- */
+
+struct emc_task *emc_task_new(struct emc *c, const char *cmd, emc_step_fn step,
+                              emc_task_free_fn free_fn, void *data);
+/* Ends t with an error (refusal text `fmt`). Returns EMC_FAILED. */
+int emc_fail(struct emc_task *t, int exit, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Ends t with the server's error in `in` (a reply error). Returns EMC_FAILED. */
+int emc_fail_reply(struct emc_task *t, const struct em_incoming *in);
+/* Steps every task until none makes progress. */
+void emc_run(struct emc *c);
+
+/* ---- documents (core.c) ---- */
+
+/* Loads a document; a missing one is an empty object. 0 or -errno. Who frees: caller. */
+int emc_doc_load(struct emc *c, const char *name, json_t **out);
+/* Read-modify-write under the storage's lock (state.h's contract for fn). */
+int emc_doc_update(struct emc *c, const char *name, int (*fn)(json_t *root, void *arg), void *arg,
+                   json_t **fresh);
+/* trust.json through emc_doc_update, merging this core's order records first. */
+int emc_trust_update(struct emc *c, int (*fn)(json_t *trust, void *arg), void *arg);
+/* pins.json / roomkeys.json likewise, replacing c->pins / c->roomkeys. */
+int emc_pins_update(struct emc *c, int (*fn)(json_t *pins, void *arg), void *arg);
+int emc_roomkeys_update(struct emc *c, int (*fn)(json_t *rk, void *arg), void *arg);
+
+/* ---- rooms and pins (room.c) ---- */
+
+struct emc_room *emc_room(struct emc *c, int64_t room_id);
+/* The keys this device trusts for a user (pinned, or ours). 0 or -ENOENT. */
+int emc_user_keys(struct emc *c, int64_t user_id, struct pin *out);
+/* Pins a list of User objects (programme.show `people`, agreement parties). 0 or -errno. */
+int emc_pin_people(struct emc *c, json_t *users);
+/* The room is shown, its programme pinned and its pins checked. A need (enum emc_step). */
+int emc_room_ready(struct emc *c, struct emc_task *t, struct emc_room *r);
+/* The same without a task (failures stay on the room: r->show_err, r->show_msg). */
+int emc_room_advance(struct emc *c, struct emc_room *r);
+/* Forgets what room.show and agreement.show said (a room event, a stale epoch). */
+void emc_room_forget(struct emc_room *r);
+/* Whether we are a current member of r. */
+int emc_room_member(const struct emc *c, const struct emc_room *r);
+/* The verified active version (rooms that require agreements). A need. */
+int emc_room_agreement(struct emc *c, struct emc_task *t, struct emc_room *r);
+/*
+ * A version of the room's agreement, verified here in full (SECURITY.md A1).
+ * A need: EMC_DONE with *out, EMC_PENDING (asked), EMC_FAILED with `why`
+ * (it does not verify; nothing asked again).
+ */
+int emc_room_version(struct emc *c, struct emc_room *r, uint32_t version, struct trust_version *out,
+                     char *why, size_t len);
+int emc_room_withdrew(const struct emc_room *r, int64_t user_id);
+/* Applies a room.show answer to r without the network (the fuzz target's entry). */
+int emc_room_apply(struct emc *c, struct emc_room *r, json_t *res);
+
+/* ---- room keys (keys.c) ---- */
+
+/* All of the room's envelopes fetched and settled (accepted or refused). A need. */
+int emc_room_keys(struct emc *c, struct emc_task *t, struct emc_room *r);
+/* An `epoch` event: queued to be settled like keys.get's envelopes. */
+void emc_epoch_event(struct emc *c, json_t *data);
+/* Tries every envelope waiting in r (after a reply that may have helped). */
+void emc_keys_settle(struct emc *c, struct emc_room *r);
+/* Raises the room's epoch high-water mark. 0 or -1. */
+int emc_epoch_seen(struct emc *c, int64_t room_id, int64_t epoch);
+int emc_epoch_bad(const struct emc_room *r, int64_t epoch);
+/*
+ * A new epoch for r sealed to the checked roster and committed (SECURITY.md
+ * S1-S4). A need: EMC_DONE when committed (r->epoch is the new one), PENDING,
+ * FAILED (t's error set), or EMC_RETRY when the room changed under us (it is
+ * then looked at again).
+ */
+int emc_rotate(struct emc *c, struct emc_task *t, struct emc_room *r);
+
+/* ---- sending (send.c) and reading (read.c) ---- */
+
+int64_t emc_cmd_send(struct emc *c, json_t *cmd);
+int64_t emc_cmd_flush(struct emc *c, json_t *cmd);
+int64_t emc_cmd_read(struct emc *c, json_t *cmd);
+int64_t emc_cmd_live(struct emc *c, json_t *cmd);
+/* The live task's handling of a pushed event (message, epoch, room, receipt, typing, synced). */
+void emc_live_event(struct emc *c, struct em_incoming *in);
+/* A flush the live task started is over: plans the next. Returns 1 when it was the live one's. */
+int emc_live_flush_done(struct emc *c, int64_t task, int exit, int64_t retry_after_ms);
+/* Ends the live task (receipt and cursor saved). */
+void emc_live_stop(struct emc *c);
+/* A `message` object opened: {"room_id","seq","epoch","sender_id","sender","sent_at",
+ * "text"|"error","warning"?, "counter"?}. Who frees: the caller. */
+json_t *emc_open_message(struct emc *c, struct emc_room *r, json_t *message);
+
+/* The server's refusal `err` about room_id in plain words (the CLI's wording). */
+void emc_room_refusal(struct emc *c, int64_t room_id, int err, const char *msg,
+                      int64_t retry_after_ms, char *out, size_t len);
+
+/* The wall clock of the last call, Unix milliseconds. */
+static inline int64_t emc_now(const struct emc *c)
+{
+	return c->now_ms;
+}
+
+#endif
