@@ -145,9 +145,11 @@ int drive_pump(struct drive *d, int fd, int timeout_ms, int64_t task, struct dri
 		sodium_memzero(frame, len);
 		free(frame);
 	} else if (rc < 0) {
-		if (!d->link_lost)
+		if (!d->link_lost && !d->quiet_link)
 			fprintf(stderr, "ementor: %s\n", conn_strerror(d->conn));
 		d->link_lost = 1;
+		d->close_code = conn_close_code(d->conn);
+		snprintf(d->link_error, sizeof(d->link_error), "%s", conn_strerror(d->conn));
 		drive_disconnect(d);
 	} else {
 		emc_tick(d->core, drive_now_ms());

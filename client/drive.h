@@ -28,6 +28,9 @@ struct drive {
 	struct emc *core;
 	struct conn *conn; /* NULL when not connected */
 	int link_lost;     /* the connection failed (already reported) */
+	int quiet_link;    /* do not print a link failure (the command says it its way) */
+	int close_code;    /* the server's close code when the link failed (e.g. 4004) */
+	char link_error[512];
 	drive_event_fn on_event;
 	void *arg;
 };

@@ -413,7 +413,7 @@ void emc_run(struct emc *c)
 			if (t->done) {
 				*pt = t->next;
 				emc_task_report(c, t);
-				if (!strcmp(t->cmd, "flush") &&
+				if ((!strcmp(t->cmd, "flush") || !strcmp(t->cmd, "send")) &&
 				    emc_live_flush_done(c, t->id, t->exit, t->retry_after_ms))
 					progress = 1;
 				emc_task_drop(t);

@@ -553,12 +553,10 @@ void emc_live_event(struct emc *c, struct em_incoming *in)
 	if (!lv)
 		return;
 	if (!strcmp(in->ev, "synced")) {
-		if (!lv->synced) {
-			lv->synced = 1;
-			if (lv->replayed)
-				emc_status(c, "%zu message%s since last time; now live",
-				           lv->replayed, lv->replayed == 1 ? "" : "s");
-		}
+		/* in order with the replay it ends */
+		if (!lv->queue)
+			lv->queue = json_array();
+		json_array_append_new(lv->queue, json_pack("[s{}]", "synced"));
 		return;
 	}
 	if (room != lv->room_id)
@@ -628,6 +626,16 @@ static int emc_live_handle(struct emc *c, struct emc_task *t, struct emc_live *l
 	const char *username = json_string_value(json_object_get(d, "username"));
 	struct pin p;
 
+	if (!strcmp(ev, "synced")) {
+		if (!lv->synced) {
+			lv->synced = 1;
+			if (lv->replayed)
+				emc_status(c, "%zu message%s since last time; now live", lv->replayed,
+				           lv->replayed == 1 ? "" : "s");
+			emc_event(c, "synced", json_pack("{s:I}", "room_id", (json_int_t)lv->room_id));
+		}
+		return EMC_DONE;
+	}
 	if (!strcmp(ev, "message")) {
 		int64_t seq = json_integer_value(json_object_get(d, "seq"));
 
@@ -744,6 +752,7 @@ static void emc_live_idle(struct emc *c, struct emc_live *lv)
 		          json_pack("{s:s, s:s}", "code", "replay_slow", "text",
 		                    "the server did not finish the replay in time; going on"));
 		lv->synced = 1;
+		emc_event(c, "synced", json_pack("{s:I}", "room_id", (json_int_t)lv->room_id));
 	}
 }
 
@@ -768,14 +777,19 @@ int emc_live_flush_done(struct emc *c, int64_t task, int exit, int64_t retry_aft
 	struct emc_live *lv = emc_live_of(c, NULL);
 	int64_t delay;
 
-	if (!lv || lv->flush_task != task)
+	if (!lv)
 		return 0;
-	lv->flush_task = 0;
-	if (exit != EMC_EXIT_NET) {
-		lv->retry_at_ms = 0;
-		lv->backoff_ms = 0;
+	if (lv->flush_task == task)
+		lv->flush_task = 0;
+	if (exit != EMC_EXIT_NET) { /* delivered, or held for a reason no retry lifts */
+		if (!lv->flush_task) {
+			lv->retry_at_ms = 0;
+			lv->backoff_ms = 0;
+		}
 		return 1;
 	}
+	/* the server could not take it for now: again after its retry_after_ms, then
+	 * backing off to EMC_BACKOFF_MAX_MS, each wait 0.5-1.5 times that */
 	delay = lv->backoff_ms ? lv->backoff_ms * 2 : EMC_BACKOFF_MIN_MS * 4;
 	if (delay > EMC_BACKOFF_MAX_MS)
 		delay = EMC_BACKOFF_MAX_MS;

@@ -44,6 +44,7 @@ struct emc_delivery {
 	char text[512];
 	int64_t seq;
 	int duplicate;
+	int64_t retry_after_ms; /* the server's hint when it could not take it now */
 };
 
 /* The message being delivered. */
@@ -69,6 +70,7 @@ struct emc_send {
 	int worst_exit;
 	char worst_text[512];
 	int worst_err;
+	int64_t worst_retry_ms;
 	/* the current message */
 	int busy;
 	struct emc_send_msg cur;
@@ -468,6 +470,7 @@ static int emc_deliver(struct emc *c, struct emc_task *t, struct emc_delivery *d
 	/* the task's error becomes this message's outcome */
 	d->exit = t->exit;
 	d->err = t->err;
+	d->retry_after_ms = t->retry_after_ms;
 	if (t->exit == EMC_EXIT_NET || t->exit == EMC_EXIT_AUTH || t->exit == EMC_EXIT_LOCAL) {
 		d->outcome = EMC_QUEUED;
 		if (t->exit == EMC_EXIT_AUTH)
@@ -625,6 +628,7 @@ static int emc_send_step(struct emc *c, struct emc_task *t)
 		if (!s->worst_exit) {
 			s->worst_exit = d.exit ? d.exit : EMC_EXIT_REFUSED;
 			s->worst_err = d.err;
+			s->worst_retry_ms = d.retry_after_ms;
 			snprintf(s->worst_text, sizeof(s->worst_text), "%s", d.text);
 		}
 	}
@@ -645,12 +649,14 @@ static int emc_send_step(struct emc *c, struct emc_task *t)
 			return EMC_DONE;
 		}
 		emc_fail(t, w->exit ? w->exit : EMC_EXIT_REFUSED, w->err, "%s", w->text);
+		t->retry_after_ms = w->retry_after_ms;
 		t->result = json_pack("{s:s, s:I}", "outcome", emc_outcome_name(w->outcome),
 		                      "delivered_first", (json_int_t)s->sent);
 		return EMC_FAILED;
 	}
 	if (s->worst_exit) {
 		emc_fail(t, s->worst_exit, s->worst_err, "%s", s->worst_text);
+		t->retry_after_ms = s->worst_retry_ms;
 		t->result = json_pack("{s:I}", "delivered", (json_int_t)s->sent);
 		return EMC_FAILED;
 	}
