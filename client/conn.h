@@ -76,7 +76,7 @@ int conn_wait_reply(struct conn *c, int64_t id, int timeout_ms, struct em_incomi
 int conn_call(struct conn *c, enum em_op op, json_t *args, struct em_incoming *reply);
 
 /*
- * Raw mode, for a host of the client core (client/core/emc.h), which makes
+ * Raw mode, for a host of the client core (core/emc.h), which makes
  * and matches its own frames: after conn_set_raw(), every frame received is
  * kept as text, replies and events alike, for conn_recv_text().
  * conn_send_text() queues a frame made elsewhere (copied). Returns CONN_OK
