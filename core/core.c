@@ -685,6 +685,7 @@ static const struct {
 } emc_commands[] = {
     {"send", emc_cmd_send, 1}, {"flush", emc_cmd_flush, 1},   {"read", emc_cmd_read, 1},
     {"live", emc_cmd_live, 1}, {"typing", emc_cmd_typing, 1}, {"stop", emc_cmd_stop, 0},
+    {"call", emc_cmd_call, 1},
 };
 
 int64_t emc_command(struct emc *c, const char *json, int64_t now_ms)

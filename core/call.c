@@ -1,0 +1,151 @@
+/*
+ * call.c - the "call" command: a request the core passes through to the
+ * server and whose answer it hands back as it came.
+ *
+ * DESIGN. A frontend needs the operations that carry no content, keys or
+ * signatures — room lists, checkpoints, calendars, audit reports — and the
+ * core has nothing to decide about them. Rather than a command per
+ * operation, "call" sends one on the core's link (so the host keeps one
+ * WebSocket and one session) and returns the server's result unchanged. The
+ * operations whose answers a client must check or whose arguments it must
+ * seal or sign (messages, keys, agreements, consent, accounts, room and
+ * programme views that pin keys) are refused here: they have commands of
+ * their own that make those checks. A result of "call" is the server's word
+ * only; docs/CLIENT-CORE.md says so.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+/* What "call" may pass through: nothing a client must seal, sign or check. */
+static const enum em_op emc_call_ops[] = {
+    EM_OP_PING,
+    EM_OP_WHOAMI,
+    EM_OP_INVITE_CREATE,
+    EM_OP_PROGRAMME_LIST,
+    EM_OP_ROOM_CREATE,
+    EM_OP_ROOM_LIST,
+    EM_OP_ROOM_ADD,
+    EM_OP_ROOM_REMOVE,
+    EM_OP_CHECKPOINT_LIST,
+    EM_OP_CHECKPOINT_PROPOSE,
+    EM_OP_CHECKPOINT_ANSWER,
+    EM_OP_CHECKPOINT_RESCHEDULE,
+    EM_OP_CHECKPOINT_CANCEL,
+    EM_OP_CHECKPOINT_ABSENT,
+    EM_OP_CHECKPOINT_RECORD,
+    EM_OP_CHECKPOINT_ATTEND,
+    EM_OP_CHECKPOINT_WINDOW,
+    EM_OP_CALENDAR_URL,
+    EM_OP_CALENDAR_REVOKE,
+    EM_OP_CALENDAR_EXPORT,
+    EM_OP_NOTICE_LIST,
+    EM_OP_NOTICE_ACK,
+    EM_OP_AGREEMENT_TEMPLATE_GET,
+    EM_OP_AUDIT_REPORT,
+    EM_OP_AUDIT_THRESHOLDS,
+    EM_OP_ROOM_ACCESS_LOG,
+};
+
+struct emc_call {
+	enum em_op op;
+	json_t *args;
+	int asked;
+	int answered;
+	struct em_incoming reply; /* result or error, owned */
+};
+
+static int emc_call_allowed(enum em_op op)
+{
+	for (size_t i = 0; i < sizeof(emc_call_ops) / sizeof(emc_call_ops[0]); i++)
+		if (emc_call_ops[i] == op)
+			return 1;
+	return 0;
+}
+
+static struct emc_task *emc_call_task(struct emc *c, int64_t id)
+{
+	for (struct emc_task *t = c->tasks; t; t = t->next)
+		if (t->id == id)
+			return t;
+	return NULL;
+}
+
+static void emc_call_reply(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
+{
+	struct emc_task *t = emc_call_task(c, task);
+	struct emc_call *k;
+
+	(void)room;
+	if (!t || t->done)
+		return;
+	k = t->data;
+	k->answered = 1;
+	k->reply = *in; /* takes what in owns */
+	memset(in, 0, sizeof(*in));
+}
+
+static void emc_call_free(struct emc_task *t)
+{
+	struct emc_call *k = t->data;
+
+	if (!k)
+		return;
+	json_decref(k->args);
+	em_incoming_clear(&k->reply);
+	free(k);
+}
+
+static int emc_call_step(struct emc *c, struct emc_task *t)
+{
+	struct emc_call *k = t->data;
+
+	if (!k->asked) {
+		if (emc_request(c, k->op, json_incref(k->args), emc_call_reply, 0, t->id) < 0)
+			return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
+		k->asked = 1;
+	}
+	if (!k->answered)
+		return EMC_PENDING;
+	if (!k->reply.result)
+		return emc_fail_reply(t, &k->reply);
+	t->result = json_incref(k->reply.result);
+	return EMC_DONE;
+}
+
+/* {"cmd":"call","op":"room.list","args":{…}}: the server's result as it is. */
+int64_t emc_cmd_call(struct emc *c, json_t *cmd)
+{
+	const char *name = json_string_value(json_object_get(cmd, "op"));
+	json_t *args = json_object_get(cmd, "args");
+	enum em_op op = name ? em_op_from_name(name) : EM_OP_NONE;
+	struct emc_call *k;
+	struct emc_task *t;
+
+	if (args && !json_is_object(args))
+		return -EINVAL;
+	if (op == EM_OP_NONE || !emc_call_allowed(op)) {
+		t = emc_task_new(c, "call", NULL, NULL, NULL);
+		if (!t)
+			return -ENOMEM;
+		emc_fail(t, EMC_EXIT_USAGE, 0,
+		         "\"call\" does not pass %s through: it is not an operation, or one the "
+		         "core carries out itself (docs/CLIENT-CORE.md)",
+		         name ? name : "this");
+		return t->id;
+	}
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->op = op;
+	k->args = args ? json_deep_copy(args) : json_object();
+	t = k->args ? emc_task_new(c, "call", emc_call_step, emc_call_free, k) : NULL;
+	if (!t) {
+		json_decref(k->args);
+		free(k);
+		return -ENOMEM;
+	}
+	return t->id;
+}
