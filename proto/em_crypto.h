@@ -343,4 +343,17 @@ int em_consent_verify(const unsigned char sign_pk[EM_SIGN_PK_BYTES], const char 
 /* BLAKE2b-256 of a text (privacy notice, share_progress sentence, agreement terms). */
 void em_text_hash(const char *text, unsigned char hash[EM_HASH_BYTES]);
 
+/*
+ * One link of the consent ledger's hash chain (docs/PROTOCOL.md 7.1):
+ *   entry_hash = BLAKE2b-256("ementor ledger v1\0" || prev_hash || seq u64 ||
+ *                user_id u64 || consent bytes || signature || recorded_us u64)
+ * prev_hash is the entry_hash of entry seq - 1, 32 zero bytes for seq 1;
+ * recorded_us the server's clock when it appended the entry (microseconds
+ * since 1970). The server computes it; a verifier recomputes it.
+ */
+void em_ledger_entry_hash(const unsigned char prev_hash[EM_HASH_BYTES], uint64_t seq,
+                          uint64_t user_id, const unsigned char *consent_bytes, size_t consent_len,
+                          const unsigned char sig[EM_SIG_BYTES], uint64_t recorded_us,
+                          unsigned char entry_hash[EM_HASH_BYTES]);
+
 #endif
