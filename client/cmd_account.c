@@ -77,8 +77,12 @@ static int account_derive(const char *password, const struct account_kdf *kdf,
                           unsigned char auth_key[EM_KEY_BYTES],
                           unsigned char wrap_key[EM_KEY_BYTES])
 {
-	if (em_kdf_derive(password, strlen(password), kdf->salt, kdf->opslimit, kdf->memlimit,
-	                  auth_key, wrap_key) != 0)
+	int rc = em_kdf_derive_password(password, strlen(password), kdf->salt, kdf->opslimit,
+	                                kdf->memlimit, auth_key, wrap_key);
+
+	if (rc == EM_PASSWORD_NOT_UTF8)
+		return cli_fail(CLI_EXIT_LOCAL, "%s", em_password_strerror(rc));
+	if (rc != EM_PASSWORD_OK)
 		return cli_fail(CLI_EXIT_LOCAL,
 		                "not enough memory to derive the keys from the password "
 		                "(Argon2id needs %llu MiB)",

@@ -1,7 +1,10 @@
 /*
- * em_crypto.c - account key derivation, key backup wrapping and key
- * fingerprints (em_crypto.h has the scheme). Used by clients; the server only
- * uses em_fingerprint() so that both sides print the same string.
+ * em_crypto.c - account key derivation, key backup wrapping, key
+ * fingerprints, and the signed byte layouts of docs/PROTOCOL.md 5.1 and 7.1
+ * (em_crypto.h has each scheme). Used by clients; the server uses it to check
+ * the signatures its own decisions depend on, to print the same fingerprints,
+ * and to chain the consent ledger (em_ledger_entry_hash). How a password
+ * becomes bytes is in em_password.c (native builds only).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -682,4 +685,30 @@ int em_consent_verify(const unsigned char sign_pk[EM_SIGN_PK_BYTES], const char 
 	if (!n)
 		return -1;
 	return crypto_sign_verify_detached(sig, b, n, sign_pk) ? -1 : 0;
+}
+
+/* ---- the consent ledger's hash chain ------------------------------------------ */
+
+static const char ledger_label[] = "ementor ledger v1";
+
+void em_ledger_entry_hash(const unsigned char prev_hash[EM_HASH_BYTES], uint64_t seq,
+                          uint64_t user_id, const unsigned char *consent_bytes, size_t consent_len,
+                          const unsigned char sig[EM_SIG_BYTES], uint64_t recorded_us,
+                          unsigned char entry_hash[EM_HASH_BYTES])
+{
+	crypto_generichash_state st;
+	unsigned char n8[8];
+
+	crypto_generichash_init(&st, NULL, 0, EM_HASH_BYTES);
+	crypto_generichash_update(&st, (const unsigned char *)ledger_label, sizeof(ledger_label));
+	crypto_generichash_update(&st, prev_hash, EM_HASH_BYTES);
+	put_u64(n8, seq);
+	crypto_generichash_update(&st, n8, 8);
+	put_u64(n8, user_id);
+	crypto_generichash_update(&st, n8, 8);
+	crypto_generichash_update(&st, consent_bytes, consent_len);
+	crypto_generichash_update(&st, sig, EM_SIG_BYTES);
+	put_u64(n8, recorded_us);
+	crypto_generichash_update(&st, n8, 8);
+	crypto_generichash_final(&st, entry_hash, EM_HASH_BYTES);
 }

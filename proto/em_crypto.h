@@ -45,12 +45,40 @@ struct em_keys {
 int em_crypto_init(void);
 
 /*
- * Derives auth_key and wrap_key from the password. Slow on purpose (Argon2id):
- * never call it on a service thread. Returns 0, or -1 (out of memory).
+ * Derives auth_key and wrap_key from the password's bytes as given (a client
+ * passes what the user typed through em_kdf_derive_password(), below). Slow on
+ * purpose (Argon2id): never call it on a service thread. Returns 0, or -1
+ * (out of memory).
  */
 int em_kdf_derive(const char *password, size_t password_len, const unsigned char salt[16],
                   uint64_t opslimit, uint64_t memlimit, unsigned char auth_key[32],
                   unsigned char wrap_key[32]);
+
+/*
+ * A password as Argon2id takes it (docs/PROTOCOL.md "Account keys"): its
+ * UTF-8 after Unicode Normalization Form C. Native builds only
+ * (em_password.c, libunistring): the WebAssembly core normalises in
+ * JavaScript instead.
+ */
+enum em_password_err {
+	EM_PASSWORD_OK = 0,
+	EM_PASSWORD_NOMEM = -1,    /* out of memory (Argon2id's memlimit included) */
+	EM_PASSWORD_NOT_UTF8 = -2, /* not well-formed UTF-8: refused, never guessed at */
+};
+/*
+ * The NFC form of password[0..len) in *out (*out_len bytes; the caller frees
+ * it with em_password_free(), which wipes it). Returns an em_password_err.
+ */
+int em_password_bytes(const char *password, size_t len, unsigned char **out, size_t *out_len);
+void em_password_free(unsigned char *bytes, size_t len);
+/*
+ * em_kdf_derive() of em_password_bytes(password): what every client calls with
+ * what the user typed. Returns an em_password_err.
+ */
+int em_kdf_derive_password(const char *password, size_t password_len, const unsigned char salt[16],
+                           uint64_t opslimit, uint64_t memlimit, unsigned char auth_key[32],
+                           unsigned char wrap_key[32]);
+const char *em_password_strerror(int err);
 
 void em_keys_generate(struct em_keys *keys);
 /* Wipes the secret halves. */
@@ -296,7 +324,7 @@ int em_agreement_verify(uint64_t room_id, uint32_t version, const char *starts_o
 /*
  * A consent record, signed by the user:
  *   "ementor consent v1\0" || sign_pk || lp(purpose) || lp(subject) ||
- *   text_hash(32) || lp(action) || at (i64, Unix seconds)
+ *   text_hash(32) || lp(action) || at (u64, Unix seconds)
  * Purpose and subject are at most 64 bytes each; action is "grant" or "withdraw".
  * Writes at most EM_CONSENT_BYTES_MAX bytes to out; returns the length, or 0
  * if a string is too long.
@@ -314,5 +342,18 @@ int em_consent_verify(const unsigned char sign_pk[EM_SIGN_PK_BYTES], const char 
                       const char *action, int64_t at, const unsigned char sig[EM_SIG_BYTES]);
 /* BLAKE2b-256 of a text (privacy notice, share_progress sentence, agreement terms). */
 void em_text_hash(const char *text, unsigned char hash[EM_HASH_BYTES]);
+
+/*
+ * One link of the consent ledger's hash chain (docs/PROTOCOL.md 7.1):
+ *   entry_hash = BLAKE2b-256("ementor ledger v1\0" || prev_hash || seq u64 ||
+ *                user_id u64 || consent bytes || signature || recorded_us u64)
+ * prev_hash is the entry_hash of entry seq - 1, 32 zero bytes for seq 1;
+ * recorded_us the server's clock when it appended the entry (microseconds
+ * since 1970). The server computes it; a verifier recomputes it.
+ */
+void em_ledger_entry_hash(const unsigned char prev_hash[EM_HASH_BYTES], uint64_t seq,
+                          uint64_t user_id, const unsigned char *consent_bytes, size_t consent_len,
+                          const unsigned char sig[EM_SIG_BYTES], uint64_t recorded_us,
+                          unsigned char entry_hash[EM_HASH_BYTES]);
 
 #endif

@@ -21,6 +21,7 @@ EM_DEB_PACKAGES=(
 	build-essential cmake pkg-config
 	clang clang-format clang-tidy libfuzzer-14-dev libclang-rt-14-dev
 	libwebsockets-dev libssl-dev libpq-dev libsodium-dev libjansson-dev libcmocka-dev
+	libunistring-dev
 	postgresql-15 postgresql-client-15
 	openssl curl ca-certificates jq python3-icalendar prometheus
 	iproute2 procps

@@ -29,8 +29,6 @@
 #define CLOCK_SKEW_S 600
 #define NOTICE_MAX   (256 * 1024)
 
-static const char ledger_label[] = "ementor ledger v1";
-
 static const char default_notice[] =
     "ementor privacy notice\n"
     "\n"
@@ -127,35 +125,18 @@ int ledger_check(const struct consent *k, int64_t now_s)
 	return EM_OK;
 }
 
-static void put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--)
-		*p++ = (unsigned char)(v >> (i * 8));
-}
-
-/* entry_hash of a record; 0, or -1 if a string is too long. */
+/* entry_hash of a record (em_ledger_entry_hash); 0, or -1 if a string is too long. */
 static int entry_hash(const unsigned char prev[EM_HASH_BYTES], int64_t seq, const struct consent *k,
                       int64_t recorded_us, unsigned char out[32])
 {
-	unsigned char bytes[EM_CONSENT_BYTES_MAX], n8[8];
+	unsigned char bytes[EM_CONSENT_BYTES_MAX];
 	size_t n = em_consent_bytes(k->sign_pk, k->purpose, k->subject, k->text_hash, k->action,
 	                            k->at, bytes);
-	crypto_generichash_state st;
 
 	if (!n)
 		return -1;
-	crypto_generichash_init(&st, NULL, 0, EM_HASH_BYTES);
-	crypto_generichash_update(&st, (const unsigned char *)ledger_label, sizeof(ledger_label));
-	crypto_generichash_update(&st, prev, EM_HASH_BYTES);
-	put64(n8, (uint64_t)seq);
-	crypto_generichash_update(&st, n8, 8);
-	put64(n8, (uint64_t)k->user_id);
-	crypto_generichash_update(&st, n8, 8);
-	crypto_generichash_update(&st, bytes, n);
-	crypto_generichash_update(&st, k->sig, EM_SIG_BYTES);
-	put64(n8, (uint64_t)recorded_us);
-	crypto_generichash_update(&st, n8, 8);
-	crypto_generichash_final(&st, out, EM_HASH_BYTES);
+	em_ledger_entry_hash(prev, (uint64_t)seq, (uint64_t)k->user_id, bytes, n, k->sig,
+	                     (uint64_t)recorded_us, out);
 	return 0;
 }
 

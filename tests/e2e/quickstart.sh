@@ -85,6 +85,17 @@ expect_ok "the right password logs in on a second device" \
 expect_ok "logout" as mentee3 logout
 expect_fail "after logout the session is gone" 3 "login" as mentee3 room list
 
+# a password is the UTF-8 of its Unicode NFC form (PROTOCOL.md "Account keys"):
+# typed decomposed at registration and composed on another device, it is one
+# password; bytes that are not UTF-8 are refused, not guessed at
+expect_ok "a mentee registers with a password typed decomposed (e + U+0308)" \
+	env EMENTOR_PASSWORD=$'Zoe\xcc\x88 horse battery' "$BIN/ementor" --home "$T/home/zoe" \
+	register --invite "$(invite mentee)" --username zoe --accept-privacy
+expect_ok "the same password typed composed (U+00EB) logs in on another device" \
+	env EMENTOR_PASSWORD=$'Zo\xc3\xab horse battery' "$BIN/ementor" --home "$T/home/zoe2" login zoe
+expect_fail "a password that is not UTF-8 (Latin-1) is refused with a clear message" 5 "not valid UTF-8" \
+	env EMENTOR_PASSWORD=$'Zo\xeb horse battery' "$BIN/ementor" --home "$T/home/zoe3" login zoe
+
 # persistence: a restart loses nothing
 em_server_stop
 em_server_start "$LOG" "$CERT" "$KEY" "$DB" || not_ok "server restarts"

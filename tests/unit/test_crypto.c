@@ -1,5 +1,6 @@
 /*
- * test_crypto.c - unit tests of the account key scheme in proto/em_crypto.c.
+ * test_crypto.c - unit tests of the account key scheme in proto/em_crypto.c
+ * and of how a password becomes bytes (proto/em_password.c).
  *
  * What a user would notice if this broke: logging in from a second device
  * (the same password must give the same keys), a wrong password or another
@@ -96,6 +97,70 @@ static void test_kdf_refuses_impossible_parameters(void **state)
 	assert_int_equal(em_kdf_derive(password, strlen(password), salt_a, 0, MEM, auth, wrap), -1);
 	assert_int_equal(em_kdf_derive(password, strlen(password), salt_a, OPS, 1024, auth, wrap),
 	                 -1);
+}
+
+/* em_password_bytes(in) must be want (NFC UTF-8), or refuse with err. */
+static void check_password(const char *in, size_t in_len, const char *want, int err)
+{
+	unsigned char *out = NULL;
+	size_t n = 99;
+
+	assert_int_equal(em_password_bytes(in, in_len, &out, &n), err);
+	if (err != EM_PASSWORD_OK) {
+		assert_null(out);
+		assert_int_equal(n, 0);
+		return;
+	}
+	assert_int_equal(n, strlen(want));
+	if (n)
+		assert_memory_equal(out, want, n);
+	em_password_free(out, n);
+}
+
+/*
+ * A password typed composed on one device and decomposed on another must
+ * give the same keys: NFC, not NFKC (compatibility characters stay), and
+ * invalid UTF-8 is refused rather than guessed at.
+ */
+static void test_password_bytes_nfc(void **state)
+{
+	static const char zoe_nfc[] = "Zo\xc3\xab", zoe_nfd[] = "Zoe\xcc\x88";
+	unsigned char auth_a[32], wrap_a[32], auth_b[32], wrap_b[32];
+
+	check_password(password, strlen(password), password, EM_PASSWORD_OK);
+	check_password("", 0, "", EM_PASSWORD_OK);
+	check_password(zoe_nfc, strlen(zoe_nfc), zoe_nfc, EM_PASSWORD_OK);
+	check_password(zoe_nfd, strlen(zoe_nfd), zoe_nfc, EM_PASSWORD_OK);
+	check_password("\xe2\x84\xab", 3, "\xc3\x85", EM_PASSWORD_OK); /* ANGSTROM SIGN -> A ring */
+	check_password("\xef\xac\x81", 3, "\xef\xac\x81", EM_PASSWORD_OK); /* ligature fi kept */
+	/* q + dot above (230) + dot below (220): marks in canonical order */
+	check_password("q\xcc\x87\xcc\xa3", 5, "q\xcc\xa3\xcc\x87", EM_PASSWORD_OK);
+	/* longer in UTF-8: U+FB2C (3 bytes) -> 3 code points of 2 bytes */
+	check_password("\xef\xac\xac", 3, "\xd7\xa9\xd6\xbc\xd7\x81", EM_PASSWORD_OK);
+	check_password("\xc3\x28", 2, NULL, EM_PASSWORD_NOT_UTF8);         /* truncated */
+	check_password("\xed\xa0\x80", 3, NULL, EM_PASSWORD_NOT_UTF8);     /* a surrogate */
+	check_password("\xc0\xaf", 2, NULL, EM_PASSWORD_NOT_UTF8);         /* overlong */
+	check_password("\xf4\x90\x80\x80", 4, NULL, EM_PASSWORD_NOT_UTF8); /* past U+10FFFF */
+
+	assert_int_equal(
+	    em_kdf_derive_password(zoe_nfc, strlen(zoe_nfc), salt_a, OPS, MEM, auth_a, wrap_a),
+	    EM_PASSWORD_OK);
+	assert_int_equal(
+	    em_kdf_derive_password(zoe_nfd, strlen(zoe_nfd), salt_a, OPS, MEM, auth_b, wrap_b),
+	    EM_PASSWORD_OK);
+	assert_memory_equal(auth_a, auth_b, 32);
+	assert_memory_equal(wrap_a, wrap_b, 32);
+	/* the raw bytes of the decomposed form are another password */
+	assert_int_equal(em_kdf_derive(zoe_nfd, strlen(zoe_nfd), salt_a, OPS, MEM, auth_b, wrap_b),
+	                 0);
+	assert_memory_not_equal(auth_a, auth_b, 32);
+	assert_int_equal(em_kdf_derive_password("\xc3\x28", 2, salt_a, OPS, MEM, auth_b, wrap_b),
+	                 EM_PASSWORD_NOT_UTF8);
+	assert_int_equal(
+	    em_kdf_derive_password(password, strlen(password), salt_a, OPS, 1024, auth_b, wrap_b),
+	    EM_PASSWORD_NOMEM);
+	assert_string_not_equal(em_password_strerror(EM_PASSWORD_NOT_UTF8),
+	                        em_password_strerror(EM_PASSWORD_NOMEM));
 }
 
 /* The client defaults must be inside what the server accepts. */
@@ -269,6 +334,7 @@ int main(void)
 	    cmocka_unit_test(test_kdf_inputs_change_keys),
 	    cmocka_unit_test(test_kdf_matches_protocol),
 	    cmocka_unit_test(test_kdf_refuses_impossible_parameters),
+	    cmocka_unit_test(test_password_bytes_nfc),
 	    cmocka_unit_test(test_kdf_defaults_within_wire_limits),
 	    cmocka_unit_test(test_wrap_unwrap_round_trip),
 	    cmocka_unit_test(test_backup_layout_matches_protocol),

@@ -14,7 +14,10 @@
 //
 // Conventions: binary values are Uint8Array; 64-bit ids, epochs and times are
 // BigInt (a number or a decimal string is accepted on input); strings are
-// encoded as UTF-8 exactly as given (no normalisation). A function that
+// encoded as UTF-8 exactly as given, except passwords: those are normalised
+// to Unicode NFC first (passwordBytes; docs/PROTOCOL.md "Account keys"; the
+// native build does the same in C with libunistring, which this build does
+// not have). A function that
 // checks something returns true/false or null; one that cannot do what it was
 // asked throws. Secrets copied into the module's memory are wiped before the
 // memory is freed; the caller owns every Uint8Array returned.
@@ -27,6 +30,8 @@ import createEmentorCoreWasm from './ementor-core-wasm.mjs';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
+// passwords given as bytes: a leading U+FEFF is part of the password, not a byte order mark
+const passwordDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const U64_MAX = (1n << 64n) - 1n;
 const I64_MIN = -(1n << 63n);
 const I64_MAX = (1n << 63n) - 1n;
@@ -59,6 +64,30 @@ export const MSG_STATUS = Object.freeze({
 	UNDECRYPTABLE: -2,
 	MALFORMED: -3,
 });
+
+/**
+ * The bytes Argon2id takes for a password (docs/PROTOCOL.md "Account keys"):
+ * the UTF-8 of its Unicode Normalization Form C, so that a password typed
+ * composed ("Zo\u00eb") or decomposed ("Zoe\u0308") derives the same keys.
+ * password: a string, or its UTF-8 bytes. Throws a RangeError for bytes that
+ * are not well-formed UTF-8 and for a string with a lone surrogate (not
+ * Unicode text): refused, never guessed at.
+ */
+export function passwordBytes(password) {
+	let text = password;
+	if (password instanceof Uint8Array) {
+		try {
+			text = passwordDecoder.decode(password);
+		} catch {
+			throw new RangeError('ementor-core: the password is not valid UTF-8');
+		}
+	} else if (typeof password !== 'string') {
+		throw new TypeError('ementor-core: password must be a string or its UTF-8 bytes');
+	}
+	if (/\p{Cs}/u.test(text))
+		throw new RangeError('ementor-core: the password holds a lone surrogate (not Unicode text)');
+	return encoder.encode(text.normalize('NFC'));
+}
 
 function isNode() {
 	return typeof process === 'object' && process !== null && typeof process.versions === 'object' &&
@@ -259,19 +288,24 @@ class Core {
 	/**
 	 * auth_key and wrap_key from a password (Argon2id, then crypto_kdf: em_kdf_derive; Argon2id's
 	 * working memory is wiped afterwards).
-	 * password: a string (UTF-8) or bytes; salt: 16 bytes; opslimit, memlimit: as prelogin gives them.
+	 * password: a string or its UTF-8 bytes, normalised to NFC first (passwordBytes); salt: 16
+	 * bytes; opslimit, memlimit: as prelogin gives them.
 	 */
 	deriveAccountKeys(password, salt, { opslimit, memlimit }) {
-		const pw = typeof password === 'string' ? encoder.encode(password) : checkBytes(password, 'password');
 		checkBytes(salt, 'salt', SIZES.salt);
-		return this.with((s) => {
-			const auth = s.alloc(32), wrap = s.alloc(32);
-			const rc = this.mod._wasm_kdf_derive(s.bytes(pw), pw.length, s.bytes(salt), u64(opslimit, 'opslimit'),
-				u64(memlimit, 'memlimit'), auth, wrap);
-			if (rc !== 0)
-				throw new Error('ementor-core: key derivation failed (out of memory, or parameters libsodium refuses)');
-			return { authKey: s.read(auth, 32), wrapKey: s.read(wrap, 32) };
-		});
+		const pw = passwordBytes(password);
+		try {
+			return this.with((s) => {
+				const auth = s.alloc(32), wrap = s.alloc(32);
+				const rc = this.mod._wasm_kdf_derive(s.bytes(pw), pw.length, s.bytes(salt), u64(opslimit, 'opslimit'),
+					u64(memlimit, 'memlimit'), auth, wrap);
+				if (rc !== 0)
+					throw new Error('ementor-core: key derivation failed (out of memory, or parameters libsodium refuses)');
+				return { authKey: s.read(auth, 32), wrapKey: s.read(wrap, 32) };
+			});
+		} finally {
+			pw.fill(0);
+		}
 	}
 
 	/** A new account key pair set: { signPk, signSk, boxPk, boxSk }. */

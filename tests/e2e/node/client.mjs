@@ -24,10 +24,10 @@
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import {
-  ready as libReady, b64, unb64, deriveKeys, wrapKeys, unwrapKeys, fingerprint, KDF,
+  ready as libReady, b64, unb64, passwordBytes, deriveKeys, wrapKeys, unwrapKeys, fingerprint, KDF,
 } from './lib.mjs';
 
-export { b64, unb64, deriveKeys, wrapKeys, unwrapKeys, fingerprint, KDF };
+export { b64, unb64, passwordBytes, deriveKeys, wrapKeys, unwrapKeys, fingerprint, KDF };
 
 export const SUBPROTOCOL = 'ementor.v1';
 export const DEFAULT_TIMEOUT_MS = 10000;
@@ -239,9 +239,10 @@ export const META_BYTES = DEVICE_BYTES + 8 + 8;
  * says: the padded body is device || u64 counter || u64 written_ms || UTF-8
  * text. device (8 bytes) is the sending device's id, counter this device's
  * number for the message in the room (from 1; a resend keeps it), writtenMs
- * the sender's clock in Unix milliseconds (default: now).
+ * the sender's clock in Unix milliseconds (default: now). nonce: 24 random
+ * bytes unless given (the conformance vectors give one).
  */
-export function encryptMessage({ roomId, epoch, senderId, signSk, roomKey, text, clientMsgId, device, counter, writtenMs = Date.now() }) {
+export function encryptMessage({ roomId, epoch, senderId, signSk, roomKey, text, clientMsgId, device, counter, writtenMs = Date.now(), nonce }) {
   const utf8 = enc.encode(text);
   if (utf8.length > MAX_TEXT_BYTES) throw new Error(`text is ${utf8.length} bytes, at most ${MAX_TEXT_BYTES}`);
   device ??= sodium.randombytes_buf(DEVICE_BYTES);
@@ -252,7 +253,8 @@ export function encryptMessage({ roomId, epoch, senderId, signSk, roomKey, text,
   clientMsgId ??= sodium.randombytes_buf(16);
   const ad = messageAd(roomId, epoch, senderId, clientMsgId);
   const padded = sodium.pad(concat(device, u64(counter), u64(writtenMs), utf8), 256);
-  const nonce = sodium.randombytes_buf(24);
+  nonce ??= sodium.randombytes_buf(24); // given only by the conformance vectors
+  if (nonce.length !== 24) throw new Error(`nonce is ${nonce.length} bytes, not 24`);
   const ciphertext = concat(nonce, sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(padded, ad, null, nonce, roomKey));
   const sig = sodium.crypto_sign_detached(messageSigned(ad, ciphertext), signSk);
   return { clientMsgId, ciphertext, sig };
@@ -405,6 +407,19 @@ export function nowSeconds() {
 export function consentArgs({ signPk, signSk, purpose, subject, textHash, action, at = nowSeconds() }) {
   const signature = sodium.crypto_sign_detached(consentBytes({ signPk, purpose, subject, textHash, action, at }), signSk);
   return { purpose, subject, text_hash: b64(textHash), at, signature: b64(signature) };
+}
+
+/**
+ * One link of the consent ledger's hash chain (section 7.1): BLAKE2b-256 of
+ * label || prev_hash || u64 seq || u64 user_id || consent_bytes || signature
+ * || u64 recorded_us. The server computes it; consent.list gives a client
+ * entry_hash but neither prev_hash nor recorded_us, so a client cannot
+ * recompute it (section 7.3): this is for whoever holds the ledger's rows.
+ */
+export function ledgerEntryHash({ prevHash, seq, userId, consentBytes: bytes, signature, recordedUs }) {
+  if (prevHash.length !== 32) throw new Error('prev_hash must be 32 bytes');
+  return sodium.crypto_generichash(32, concat(label('ementor ledger v1'), prevHash, u64(seq), u64(userId), bytes,
+    signature, u64(recordedUs)), null);
 }
 
 /**

@@ -248,9 +248,23 @@ function concat(...parts) {
   return out;
 }
 
+/**
+ * The bytes Argon2id takes for a password: the UTF-8 of its Unicode NFC form,
+ * so that "Zoë" typed composed or decomposed is one password. A string with a
+ * lone surrogate is not Unicode text: refused (TextEncoder would silently
+ * turn it into U+FFFD).
+ */
+export function passwordBytes(password) {
+  if (typeof password !== 'string') throw new TypeError('the password must be a string');
+  if (/\p{Cs}/u.test(password)) throw new RangeError('the password holds a lone surrogate: not Unicode text');
+  return enc.encode(password.normalize('NFC'));
+}
+
 /** {authKey, wrapKey} from a password and the account's KDF parameters. */
 export function deriveKeys(password, salt, opslimit, memlimit) {
-  const master = sodium.crypto_pwhash(32, password, salt, opslimit, memlimit, sodium.crypto_pwhash_ALG_ARGON2ID13);
+  const pw = passwordBytes(password);
+  const master = sodium.crypto_pwhash(32, pw, salt, opslimit, memlimit, sodium.crypto_pwhash_ALG_ARGON2ID13);
+  pw.fill(0);
   const authKey = sodium.crypto_kdf_derive_from_key(32, 1, 'ementor_', master);
   const wrapKey = sodium.crypto_kdf_derive_from_key(32, 2, 'ementor_', master);
   sodium.memzero(master);
@@ -261,9 +275,11 @@ function backupAd(username) {
   return concat(enc.encode('ementor key backup v1'), new Uint8Array([0]), enc.encode(username.toLowerCase()));
 }
 
-/** nonce || XChaCha20-Poly1305(wrap_key, sign_sk || box_sk, ad). */
-export function wrapKeys(sign, box, wrapKey, username) {
-  const nonce = sodium.randombytes_buf(24);
+/**
+ * nonce || XChaCha20-Poly1305(wrap_key, sign_sk || box_sk, ad). nonce: 24
+ * random bytes unless given (the conformance vectors give one).
+ */
+export function wrapKeys(sign, box, wrapKey, username, nonce = sodium.randombytes_buf(24)) {
   const ct = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
     concat(sign.privateKey, box.privateKey), backupAd(username), null, nonce, wrapKey);
   return concat(nonce, ct);

@@ -10,6 +10,10 @@
 // (answered at once with the whole privacy notice, ~5 KiB). With
 // EMENTOR_TOKEN set, each connection first resumes that session (so it is
 // logged in) and then pipelines OP (e.g. `whoami`).
+// Nothing waits without bound: an opening handshake that takes over 20 s is
+// given up (counted in "handshake_timeouts"), a resume unanswered for 20 s
+// too ("resume_timeouts"), and HOLD_MS + 60 s after the start the run prints
+// what it has with "unfinished": N connections and exits 3.
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 
@@ -19,12 +23,18 @@ const ca = readFileSync(caFile);
 const token = process.env.EMENTOR_TOKEN;
 const replies = {};
 const closes = {};
+const stuck = { handshake_timeouts: 0, resume_timeouts: 0 };
 let sent = 0;
+let finished = 0;
 const t0 = Date.now();
 
 function one() {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, ['ementor.v1'], { ca, perMessageDeflate: false });
+    const ws = new WebSocket(url, ['ementor.v1'], {
+      ca,
+      perMessageDeflate: false,
+      handshakeTimeout: 20000,
+    });
     let got = 0;
     ws.on('message', (data) => {
       if (++got === Number(each) + (token ? 1 : 0)) ws.close(1000); // every reply is in
@@ -36,9 +46,12 @@ function one() {
         replies.unparsable = (replies.unparsable || 0) + 1;
       }
     });
-    ws.on('error', () => {});
+    ws.on('error', (e) => {
+      if (/handshake has timed out/.test(e.message)) stuck.handshake_timeouts++;
+    });
     ws.on('close', (code) => {
       closes[code] = (closes[code] || 0) + 1;
+      finished++;
       resolve();
     });
     const flood = () => {
@@ -55,11 +68,24 @@ function one() {
     };
     ws.on('open', () => {
       if (!token) return flood();
-      ws.once('message', flood); // the resume's reply
+      const unanswered = setTimeout(() => {
+        stuck.resume_timeouts++;
+        ws.terminate();
+      }, 20000);
+      ws.once('message', () => {
+        clearTimeout(unanswered);
+        flood();
+      }); // the resume's reply
       ws.send(JSON.stringify({ id: 0, op: 'resume', args: { token } }));
     });
   });
 }
 
+const report = (extra) =>
+  console.log(JSON.stringify({ sent, replies, closes, ...stuck, ...extra, ms: Date.now() - t0 }));
+setTimeout(() => {
+  report({ unfinished: Number(connections) - finished });
+  process.exit(3);
+}, Number(holdMs) + 60000).unref();
 await Promise.all(Array.from({ length: Number(connections) }, one));
-console.log(JSON.stringify({ sent, replies, closes, ms: Date.now() - t0 }));
+report({});
