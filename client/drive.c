@@ -197,12 +197,7 @@ int drive_connect(struct drive *d)
 		d->conn = NULL;
 		return rc;
 	}
-	rc = cli_session_resume(d->cli, d->conn, &d->session);
-	if (rc) {
-		conn_free(d->conn);
-		d->conn = NULL;
-		return rc;
-	}
+	/* the core resumes the session first (emc_link), before any other frame */
 	conn_set_raw(d->conn);
 	d->link_lost = 0;
 	emc_link(d->core, 1, drive_now_ms());

@@ -79,13 +79,13 @@ int64_t emc_request(struct emc *c, enum em_op op, json_t *args, emc_reply_fn fn,
 	rq->aux = aux;
 	rq->next = c->requests;
 	c->requests = rq;
-	emc_push(c, EMC_FRAME, text, !c->link_up);
+	emc_push(c, EMC_FRAME, text, !c->ready);
 	return id;
 }
 
 void emc_send_only(struct emc *c, enum em_op op, json_t *args)
 {
-	if (c->link_up)
+	if (c->ready)
 		emc_push(c, EMC_FRAME,
 		         em_encode_request(++c->next_request, op, args ? args : json_object()), 0);
 	else
@@ -575,8 +575,12 @@ int emc_receive(struct emc *c, const char *frame, size_t len, int64_t now_ms)
 	return rc;
 }
 
-/* Fails the replies nobody will get: handlers see a synthetic "unreachable" error. */
-static void emc_requests_lost(struct emc *c)
+/*
+ * Fails every request waiting for a reply with err (handlers see a synthetic
+ * error reply): EMC_ERR_LINK when the link went down, the resume's error
+ * when the session could not be resumed (then no frame of theirs went out).
+ */
+static void emc_requests_fail(struct emc *c, int err, const char *message, int64_t retry_after_ms)
 {
 	while (c->requests) {
 		struct emc_request *rq = c->requests;
@@ -585,8 +589,9 @@ static void emc_requests_lost(struct emc *c)
 		c->requests = rq->next;
 		memset(&in, 0, sizeof(in));
 		in.re = rq->id;
-		in.err = EMC_ERR_LINK;
-		in.err_message = "the connection to the server was lost";
+		in.err = err;
+		in.err_message = (char *)message;
+		in.retry_after_ms = retry_after_ms;
 		if (rq->fn)
 			rq->fn(c, rq->room, rq->aux, &in);
 		in.err_message = NULL;
@@ -594,22 +599,112 @@ static void emc_requests_lost(struct emc *c)
 	}
 }
 
+/* The frames held while the link was down or the session not resumed go out, in order. */
+static void emc_release_held(struct emc *c)
+{
+	if (!c->held_head)
+		return;
+	if (c->out_tail)
+		c->out_tail->next = c->held_head;
+	else
+		c->out_head = c->held_head;
+	c->out_tail = c->held_tail;
+	c->held_head = c->held_tail = NULL;
+}
+
+static int emc_session_fn(json_t *root, void *arg)
+{
+	const struct home_session_core *hs = arg;
+
+	json_object_set_new(root, "expires_at", json_string(hs->expires_at));
+	json_object_set_new(root, "role", json_string(hs->role));
+	return 0;
+}
+
+/*
+ * The answer to the resume sent when the link came up. Taken: the session's
+ * expiry (and role) are kept in step with the server's, held frames go out.
+ * Refused: every request waiting fails with the refusal, so each task reports
+ * it as it reports the same error from any request ("your session has
+ * expired", or retry later for busy / db_unavailable); the link stays
+ * unusable until the host brings it up again.
+ */
+static void emc_resume_reply(struct emc *c, int64_t room, int64_t aux, struct em_incoming *in)
+{
+	json_t *user;
+	const char *expires, *role;
+
+	(void)room;
+	(void)aux;
+	if (in->err == EMC_ERR_LINK)
+		return; /* the link went down first: emc_link() fails the rest */
+	if (!in->result) {
+		emc_outputs_free(c->held_head);
+		c->held_head = c->held_tail = NULL;
+		emc_requests_fail(c, in->err, in->err_message, in->retry_after_ms);
+		emc_event(c, "session",
+		          json_pack("{s:s, s:s, s:s?}", "state", "refused", "code",
+		                    em_err_code(in->err), "message", in->err_message));
+		return;
+	}
+	user = json_object_get(in->result, "user");
+	expires = json_string_value(json_object_get(in->result, "expires_at"));
+	role = json_string_value(json_object_get(user, "role"));
+	if ((expires && strcmp(expires, c->session.expires_at) &&
+	     strlen(expires) < sizeof(c->session.expires_at)) ||
+	    (role && strcmp(role, c->session.role) && strlen(role) < sizeof(c->session.role))) {
+		json_t *fresh = NULL;
+
+		if (expires && strlen(expires) < sizeof(c->session.expires_at))
+			snprintf(c->session.expires_at, sizeof(c->session.expires_at), "%s",
+			         expires);
+		if (role && strlen(role) < sizeof(c->session.role))
+			snprintf(c->session.role, sizeof(c->session.role), "%s", role);
+		if (emc_doc_update(c, "session.json", emc_session_fn, &c->session, &fresh))
+			emc_warn(c, "storage", "could not update the saved session");
+		json_decref(fresh);
+	}
+	c->ready = 1;
+	emc_release_held(c);
+	emc_event(c, "session",
+	          json_pack("{s:s, s:s, s:I}", "state", "ready", "expires_at",
+	                    c->session.expires_at, "user_id", (json_int_t)c->session.user_id));
+}
+
 void emc_link(struct emc *c, int up, int64_t now_ms)
 {
 	c->now_ms = now_ms;
 	if (up && !c->link_up) {
 		c->link_up = 1;
-		if (c->held_head) { /* held frames go out first, in order */
-			if (c->out_tail)
-				c->out_tail->next = c->held_head;
-			else
-				c->out_head = c->held_head;
-			c->out_tail = c->held_tail;
-			c->held_head = c->held_tail = NULL;
+		c->ready = 0;
+		if (c->have_session) {
+			/* resume first, alone; everything else waits for its answer */
+			int64_t id = ++c->next_request;
+			struct emc_request *rq = calloc(1, sizeof(*rq));
+			char *text =
+			    rq ? em_encode_request(id, EM_OP_RESUME,
+			                           json_pack("{s:s}", "token", c->session.token))
+			       : NULL;
+
+			if (!text) {
+				free(rq);
+				emc_requests_fail(c, EM_ERR_NOMEM, "out of memory", 0);
+			} else {
+				rq->id = id;
+				rq->op = EM_OP_RESUME;
+				rq->fn = emc_resume_reply;
+				rq->next = c->requests;
+				c->requests = rq;
+				emc_push(c, EMC_FRAME, text, 0);
+			}
+		} else {
+			c->ready = 1;
+			emc_release_held(c);
 		}
 	} else if (!up && c->link_up) {
 		c->link_up = 0;
-		emc_requests_lost(c);
+		c->ready = 0;
+		emc_requests_fail(c, EMC_ERR_LINK, "the connection to the server was lost", 0);
 	}
 	emc_run(c);
 }

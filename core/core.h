@@ -175,7 +175,8 @@ struct emc_output_item {
 struct emc {
 	struct emc_storage st;
 	int64_t now_ms;
-	int link_up;
+	int link_up; /* the host's link is open */
+	int ready;   /* ... and the session is resumed on it: requests go out */
 
 	/* the account on this device */
 	struct home_session_core {

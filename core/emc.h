@@ -94,7 +94,12 @@ int emc_receive(struct emc *c, const char *frame, size_t len, int64_t now_ms);
 
 /*
  * The link to the server came up (1: connected, the WebSocket is open) or
- * went down (0). A task waiting for a reply when the link goes down ends
+ * went down (0). When it comes up and storage holds a session, the core's
+ * first frame resumes it; every other frame waits for the answer, and an
+ * event {"ev":"session","state":"ready","expires_at","user_id"} or
+ * {"ev":"session","state":"refused","code","message"} says how it went (when
+ * refused, each waiting task ends with that error, e.g. session_expired,
+ * exit 3). A task waiting for a reply when the link goes down ends
  * with the error "unreachable" (exit 4) unless it can wait (the outbox
  * keeps its messages). Frames produced while the link is down stay queued
  * until it is up.

@@ -630,9 +630,10 @@ static int emc_live_handle(struct emc *c, struct emc_task *t, struct emc_live *l
 		if (!lv->synced) {
 			lv->synced = 1;
 			if (lv->replayed)
-				emc_status(c, "%zu message%s since last time; now live", lv->replayed,
-				           lv->replayed == 1 ? "" : "s");
-			emc_event(c, "synced", json_pack("{s:I}", "room_id", (json_int_t)lv->room_id));
+				emc_status(c, "%zu message%s since last time; now live",
+				           lv->replayed, lv->replayed == 1 ? "" : "s");
+			emc_event(c, "synced",
+			          json_pack("{s:I}", "room_id", (json_int_t)lv->room_id));
 		}
 		return EMC_DONE;
 	}
@@ -735,7 +736,7 @@ static int emc_live_handle(struct emc *c, struct emc_task *t, struct emc_live *l
 /* Receipts and the cursor, when nothing else is going on. */
 static void emc_live_idle(struct emc *c, struct emc_live *lv)
 {
-	if (lv->receipt_due > lv->read_sent && c->link_up) {
+	if (lv->receipt_due > lv->read_sent && c->ready) {
 		/* fire and forget: a lost receipt is repeated next time */
 		emc_send_only(c, EM_OP_RECEIPT,
 		              json_pack("{s:I, s:I}", "room_id", (json_int_t)lv->room_id, "seq",
@@ -762,7 +763,7 @@ static void emc_live_outbox(struct emc *c, struct emc_live *lv)
 	int64_t id;
 	char *cmd = "{\"cmd\":\"flush\"}";
 
-	if (lv->flush_task || !c->link_up || (lv->retry_at_ms && c->now_ms < lv->retry_at_ms))
+	if (lv->flush_task || !c->ready || (lv->retry_at_ms && c->now_ms < lv->retry_at_ms))
 		return;
 	if (!lv->retry_at_ms && lv->started_once)
 		return;
