@@ -81,6 +81,12 @@ e2e_bound() {
 	echo $(($1 * E2E_TIME_FACTOR))
 }
 
+# curl in every e2e script gives up after 30 s (times E2E_TIME_FACTOR): a
+# server that stops answering fails the check instead of hanging the suite.
+curl() {
+	command curl --max-time "$(e2e_bound 30)" "$@"
+}
+
 e2e_cert() {
 	if [[ -n "${EMENTOR_TEST_CERT:-}" && -s "$EMENTOR_TEST_CERT" ]]; then
 		CERT="$EMENTOR_TEST_CERT" KEY="$EMENTOR_TEST_KEY"

@@ -35,7 +35,7 @@ for who in fast slow; do expect_ok "$who signs the agreement of room 1 (JS clien
 
 export EMENTOR_SLOW_ROOM=1 EMENTOR_SLOW_SENDER=fast EMENTOR_SLOW_READER=slow
 export EMENTOR_SLOW_PID="$EM_SERVER_PID" EMENTOR_SLOW_COUNT="${EMENTOR_SLOW_COUNT:-2000}"
-if (cd "$NODE_DIR" && node --test --test-reporter=spec slow.test.mjs) >"$T/node.log" 2>&1; then
+if (cd "$NODE_DIR" && timeout 300 node --test --test-reporter=spec slow.test.mjs) >"$T/node.log" 2>&1; then
 	ok "slow reader cut off with a bounded queue, then catches up without loss"
 else
 	not_ok "slow reader cut off with a bounded queue, then catches up without loss" "$(tail -n 40 "$T/node.log")"

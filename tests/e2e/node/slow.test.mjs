@@ -9,7 +9,7 @@
 // EMENTOR_SLOW_ROOM, EMENTOR_SLOW_SENDER, EMENTOR_SLOW_READER, EMENTOR_SLOW_PID,
 // EMENTOR_SLOW_COUNT.
 
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { requireEnv } from './lib.mjs';
@@ -22,9 +22,16 @@ const count = Number(requireEnv('EMENTOR_SLOW_COUNT'));
 const serverPid = requireEnv('EMENTOR_SLOW_PID');
 const rssKiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${serverPid}/status`, 'utf8'))[1]);
 
+// Every client this test opens is closed when it ends, passed or failed: an
+// open socket would keep the process (and the suite) waiting forever.
+const opened = [];
+after(() => opened.forEach((c) => c.ws.terminate()));
+
 test('a reader who stops reading is cut off, and catches up after reconnecting', { timeout: 240000 }, async () => {
   const sender = await loginClient(requireEnv('EMENTOR_SLOW_SENDER'), password, { timeoutMs: 60000 });
+  opened.push(sender);
   const reader = await loginClient(requireEnv('EMENTOR_SLOW_READER'), password, { timeoutMs: 60000 });
+  opened.push(reader);
   // Room keys go to the roster only (PROTOCOL.md section 7): every party of
   // the room's agreement (the manager who made the room, both members) signs
   // it first, unless the script already did or made the programme without
@@ -63,6 +70,7 @@ test('a reader who stops reading is cut off, and catches up after reconnecting',
 
   // reconnect and sync from the cursor: everything arrives, once, in order
   const again = await loginClient(requireEnv('EMENTOR_SLOW_READER'), password, { timeoutMs: 120000 });
+  opened.push(again);
   again._room(room).cursor = got;
   const r = await again.sync([{ room_id: room, seq: got }]);
   const last = r.rooms.find((x) => x.room_id === room).last_seq;
