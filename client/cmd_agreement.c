@@ -139,7 +139,8 @@ static void agreement_print_version(const char *title, json_t *vj)
 		const char *check = cli_str(p, "check", ""), *verdict;
 		int is_signed = json_is_string(json_object_get(p, "signature"));
 
-		if (em_b64_decode(cli_str(p, "sign_pk", ""), spk, sizeof(spk)) == (int)sizeof(spk) &&
+		if (em_b64_decode(cli_str(p, "sign_pk", ""), spk, sizeof(spk)) ==
+		        (int)sizeof(spk) &&
 		    em_b64_decode(cli_str(p, "box_pk", ""), bpk, sizeof(bpk)) == (int)sizeof(bpk))
 			em_fingerprint(spk, bpk, fp);
 		if (w && !json_is_null(w))
@@ -373,7 +374,8 @@ int cmd_agreement_sign(struct cli *cli, int argc, char **argv)
 		if (ok <= 0) {
 			json_decref(cmd);
 			if (ok < 0) {
-				rc = cli_usage_error(cli, "no terminal to ask on: pass --yes to sign");
+				rc = cli_usage_error(cli,
+				                     "no terminal to ask on: pass --yes to sign");
 			} else {
 				printf("Not signed.\n");
 				rc = CLI_EXIT_REFUSED;

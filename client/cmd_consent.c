@@ -449,10 +449,9 @@ static int export_room(struct drive *d, int64_t room, json_t *out, struct drive_
 
 	d->on_event = export_on_event;
 	d->arg = &o;
-	if (drive_run(d,
-	              json_pack("{s:s, s:I, s:b}", "cmd", "read", "room", (json_int_t)room,
-	                        "mark", 0),
-	              end) != 0)
+	if (drive_run(
+	        d, json_pack("{s:s, s:I, s:b}", "cmd", "read", "room", (json_int_t)room, "mark", 0),
+	        end) != 0)
 		return CLI_EXIT_LOCAL;
 	d->on_event = NULL;
 	d->arg = NULL;
@@ -504,10 +503,9 @@ int cmd_export(struct cli *cli, int argc, char **argv)
 	inited = d.core != NULL;
 	if (rc)
 		goto out;
-	rc = consent_run(&d,
-	                 json_pack("{s:s, s:s}", "cmd", "call", "op",
-	                           em_op_name(EM_OP_ACCOUNT_EXPORT)),
-	                 &end);
+	rc = consent_run(
+	    &d, json_pack("{s:s, s:s}", "cmd", "call", "op", em_op_name(EM_OP_ACCOUNT_EXPORT)),
+	    &end);
 	if (rc)
 		goto out;
 	res = json_incref(end.result);

@@ -144,8 +144,9 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 		        "it would be\n\n    %s\n\nIf %s confirms that one in person, run "
 		        "`ementor "
 		        "trust %s`.\n",
-		        them, cli_str(pin, "new_fingerprint", "?"), cli_str(pin, "changed_seen", "?"),
-		        cli_str(res, "next_safety_number", "?"), them, them);
+		        them, cli_str(pin, "new_fingerprint", "?"),
+		        cli_str(pin, "changed_seen", "?"), cli_str(res, "next_safety_number", "?"),
+		        them, them);
 	rc = CLI_EXIT_OK;
 out:
 	drive_end_clear(&end);
@@ -228,8 +229,9 @@ int cmd_trust(struct cli *cli, int argc, char **argv)
 	if (!yes) {
 		int ok;
 
-		snprintf(question, sizeof(question), "Trust the new %s of %s? Type yes: ",
-		         keys_changed ? "keys" : "name", name);
+		snprintf(question, sizeof(question),
+		         "Trust the new %s of %s? Type yes: ", keys_changed ? "keys" : "name",
+		         name);
 		ok = prompt_yes(question);
 		if (ok < 0) {
 			rc = cli_usage_error(cli, "no terminal to ask on: pass --yes to accept");
@@ -245,11 +247,12 @@ int cmd_trust(struct cli *cli, int argc, char **argv)
 		/* the change accepted is the one shown, or nothing */
 		struct drive_end acc = {0};
 
-		rc = trust_run(&d,
-		               json_pack("{s:s, s:s, s:O, s:O}", "cmd", "trust.accept", "user", user,
-		                         "new_fingerprint", json_object_get(p, "new_fingerprint"),
-		                         "new_username", json_object_get(p, "new_username")),
-		               &acc, 1);
+		rc =
+		    trust_run(&d,
+		              json_pack("{s:s, s:s, s:O, s:O}", "cmd", "trust.accept", "user", user,
+		                        "new_fingerprint", json_object_get(p, "new_fingerprint"),
+		                        "new_username", json_object_get(p, "new_username")),
+		              &acc, 1);
 		drive_end_clear(&acc);
 		if (rc)
 			goto out;
