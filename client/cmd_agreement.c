@@ -20,9 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <sodium.h>
 
 #include "drive.h"
 #include "prompt.h"
@@ -451,14 +448,13 @@ int cmd_agreement_propose(struct cli *cli, int argc, char **argv)
 	    {"add-term", required_argument, NULL, 't'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct home_session s;
-	struct conn *c = NULL;
-	json_t *res = NULL, *pending;
+	struct drive d;
+	struct drive_end end = {0};
+	json_t *res, *pending;
 	const char *term = NULL;
 	int64_t room;
-	int rc, first;
+	int rc, first, inited = 0;
 
-	memset(&s, 0, sizeof(s));
 	rc = cli_parse(cli, argc, argv, opts, propose_usage, one_arg_option, &term, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
@@ -473,13 +469,38 @@ int cmd_agreement_propose(struct cli *cli, int argc, char **argv)
 			return cli_usage_error(cli, "the term must be one line of printable text");
 	if (!text_is_utf8(term, strlen(term)))
 		return cli_usage_error(cli, "the term is not valid UTF-8 text");
-	rc = cli_session_open(cli, &s, &c);
+	rc = drive_open(cli, &d, 1);
+	inited = d.core != NULL;
 	if (rc)
 		goto out;
-	rc = cli_call(cli, c, EM_OP_AGREEMENT_PROPOSE,
-	              json_pack("{s:I, s:s}", "room_id", (json_int_t)room, "term", term), &res);
-	if (rc)
+	if (drive_run(&d,
+	              json_pack("{s:s, s:I, s:s}", "cmd", "agreement.propose", "room",
+	                        (json_int_t)room, "term", term),
+	              &end) != 0) {
+		rc = CLI_EXIT_LOCAL;
 		goto out;
+	}
+	if (!end.ok) {
+		/* the server's refusal as cli_call() prints one */
+		char *safe = text_for_terminal(end.message, strlen(end.message));
+		char wait[48];
+
+		rc = end.exit;
+		if (end.exit == CLI_EXIT_AUTH)
+			cli_fail(rc, "your session has expired; run `ementor login %s`.",
+			         d.session.username);
+		else if (end.exit != CLI_EXIT_REFUSED || end.client)
+			cli_fail(rc, "%s", safe ? safe : end.message);
+		else if (em_err_retryable(em_err_from_code(end.code)))
+			fprintf(stderr, "error: %s (%s); try again in %s.\n", safe ? safe : "?",
+			        end.code,
+			        cli_describe_wait(end.retry_after_ms, wait, sizeof(wait)));
+		else
+			fprintf(stderr, "error: %s (%s)\n", safe ? safe : "?", end.code);
+		free(safe);
+		goto out;
+	}
+	res = end.result;
 	if (cli->json) {
 		cli_print_json(res);
 		goto out;
@@ -493,9 +514,9 @@ int cmd_agreement_propose(struct cli *cli, int argc, char **argv)
 	           ? "; the active version stays in force meanwhile"
 	           : "");
 out:
-	json_decref(res);
-	conn_free(c);
-	home_session_wipe(&s);
+	drive_end_clear(&end);
+	if (inited)
+		drive_close(&d);
 	return rc;
 }
 

@@ -23,7 +23,8 @@
  * or "signed" ("reply": the server's answer, "active", "waiting"),
  * "version", "view": {starts_on, ends_on, terms, parties: [{username, role,
  * fingerprint}]}}; when the server refuses the signature the error carries
- * the view as its result. Threads: the host's (core.h).
+ * the view as its result. agreement.propose {room, term}: the server's
+ * answer. Threads: the host's (core.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -335,7 +336,8 @@ static int emc_agree_show_step(struct emc *c, struct emc_task *t)
 	return EMC_DONE;
 }
 
-/* {username, role, fingerprint} of every party, in the order signed (ascending user_id). */
+/* {username, role, fingerprint} of every party, in the order signed (ascending user_id).
+ * Who frees: the caller. */
 static json_t *emc_agree_view(const struct emc_version *v)
 {
 	json_t *parties = json_array(), *view;
@@ -524,4 +526,86 @@ int64_t emc_cmd_agreement_show(struct emc *c, json_t *cmd)
 int64_t emc_cmd_agreement_sign(struct emc *c, json_t *cmd)
 {
 	return emc_agree_start(c, cmd, 1);
+}
+
+/* ---- agreement.propose ---- */
+
+struct emc_propose {
+	int64_t room;
+	char *term;
+	int asked, answered;
+	struct em_incoming reply;
+};
+
+static void emc_propose_reply(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
+{
+	struct emc_task *t = emc_agree_task(c, task);
+	struct emc_propose *k = t && !t->done ? t->data : NULL;
+
+	(void)room;
+	if (!k)
+		return;
+	k->answered = 1;
+	k->reply = *in; /* takes what in owns */
+	memset(in, 0, sizeof(*in));
+}
+
+static void emc_propose_free(struct emc_task *t)
+{
+	struct emc_propose *k = t->data;
+
+	if (!k)
+		return;
+	em_incoming_clear(&k->reply);
+	free(k->term);
+	free(k);
+}
+
+static int emc_propose_step(struct emc *c, struct emc_task *t)
+{
+	struct emc_propose *k = t->data;
+
+	if (!k->asked) {
+		if (emc_request(
+		        c, EM_OP_AGREEMENT_PROPOSE,
+		        json_pack("{s:I, s:s}", "room_id", (json_int_t)k->room, "term", k->term),
+		        emc_propose_reply, k->room, t->id) < 0)
+			return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
+		k->asked = 1;
+	}
+	if (!k->answered)
+		return EMC_PENDING;
+	if (!k->reply.result)
+		return emc_fail_reply(t, &k->reply);
+	t->result = json_incref(k->reply.result);
+	return EMC_DONE;
+}
+
+/* {"cmd":"agreement.propose","room","term"}: the term is one line of printable UTF-8. */
+int64_t emc_cmd_agreement_propose(struct emc *c, json_t *cmd)
+{
+	int64_t room = json_integer_value(json_object_get(cmd, "room"));
+	const char *term = json_string_value(json_object_get(cmd, "term"));
+	struct emc_propose *k;
+	struct emc_task *t;
+
+	if (room < 1 || !term || !*term || strlen(term) > EM_TERM_MAX ||
+	    !text_is_utf8(term, strlen(term)))
+		return -EINVAL;
+	for (const unsigned char *p = (const unsigned char *)term; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return -EINVAL;
+	k = calloc(1, sizeof(*k));
+	if (!k || !(k->term = strdup(term))) {
+		free(k);
+		return -ENOMEM;
+	}
+	k->room = room;
+	t = emc_task_new(c, "agreement.propose", emc_propose_step, emc_propose_free, k);
+	if (!t) {
+		free(k->term);
+		free(k);
+		return -ENOMEM;
+	}
+	return t->id;
 }

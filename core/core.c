@@ -789,6 +789,7 @@ static const struct {
     {"agreement.show", emc_cmd_agreement_show, 1},
     {"agreement.sign", emc_cmd_agreement_sign, 1},
     {"agreement.withdraw", emc_cmd_agreement_withdraw, 1},
+    {"agreement.propose", emc_cmd_agreement_propose, 1},
     {"consent.list", emc_cmd_consent_list, 1},
     {"consent.grant", emc_cmd_consent_grant, 1},
     {"consent.withdraw", emc_cmd_consent_withdraw, 1},

@@ -341,6 +341,7 @@ json_t *emc_open_message(struct emc *c, struct emc_room *r, json_t *message);
 int64_t emc_cmd_agreement_show(struct emc *c, json_t *cmd);
 int64_t emc_cmd_agreement_sign(struct emc *c, json_t *cmd);
 int64_t emc_cmd_agreement_withdraw(struct emc *c, json_t *cmd);
+int64_t emc_cmd_agreement_propose(struct emc *c, json_t *cmd);
 int64_t emc_cmd_consent_list(struct emc *c, json_t *cmd);
 int64_t emc_cmd_consent_grant(struct emc *c, json_t *cmd);
 int64_t emc_cmd_consent_withdraw(struct emc *c, json_t *cmd);
