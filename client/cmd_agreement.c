@@ -7,13 +7,12 @@
  * terms, managers).
  *
  * DESIGN. The server says who signed; this client believes only what it can
- * check. Every party's keys are compared with the keys pinned on this device
- * (the same trust-on-first-use pins as messaging, msg.c: a changed key is
- * reported loudly) and every signature is verified over the agreement bytes
- * rebuilt from the version as shown. Signing refuses when the version lists
- * anyone, ourselves included, with keys other than the pinned ones: a
- * signature endorses the list of parties and their keys, and those parties
- * are who room keys will be sealed to.
+ * check, and the checking is the client core's (core/agree.c: the
+ * "agreement.show" and "agreement.sign" commands): every party's keys
+ * compared with the keys pinned on this device, every signature verified
+ * over the agreement bytes, nothing signed when the version lists anyone
+ * with keys other than the pinned ones. This file parses options, asks for
+ * confirmation and prints what the core found.
  *
  * Thread: main only.
  */
@@ -21,12 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include <sodium.h>
-
-#include "msg.h"
+#include "drive.h"
 #include "prompt.h"
+#include "state_io.h"
 
 /* ---- shared ---- */
 
@@ -38,46 +35,59 @@ static int agreement_yes_option(void *ctx, int opt, const char *arg)
 	return CLI_CONTINUE;
 }
 
-/* Connects with the messaging context (pins, keys). Returns an exit code. */
-static int agreement_open(struct cli *cli, struct msg_ctx *m)
+/* Prints a task's error the way the CLI always has. Returns its exit code. */
+static int agreement_fail(const struct drive_end *end)
 {
-	int rc = msg_init(cli, m);
+	char *safe = text_for_terminal(end->message, strlen(end->message));
 
-	if (rc)
-		return rc;
-	return msg_connect(m);
+	cli_fail(end->exit, "%s", safe ? safe : end->message);
+	free(safe);
+	return end->exit;
 }
 
-/*
- * agreement.show for a room, with the room's members pinned first (room.show)
- * so that the parties are checked against what this device already trusts.
- * Who frees: the caller, json_decref(*res).
- */
-static int agreement_fetch(struct msg_ctx *m, int64_t room, json_t **res)
+/* Runs a core command to its end. Returns 0 or the error's exit code (printed). */
+static int agreement_run(struct drive *d, json_t *cmd, struct drive_end *end)
 {
-	int rc =
-	    msg_call(m, EM_OP_AGREEMENT_SHOW, json_pack("{s:I}", "room_id", (json_int_t)room), res);
-
-	if (rc)
-		return msg_report(m, rc, room);
-	rc = msg_room_show(m, room, NULL);
-	if (rc == CLI_EXIT_REFUSED)
-		rc = CLI_EXIT_OK; /* a manager who left the programme: the parties still show */
-	return rc;
+	if (drive_run(d, cmd, end) != 0)
+		return CLI_EXIT_LOCAL;
+	return end->ok ? CLI_EXIT_OK : agreement_fail(end);
 }
 
-/* "sam, mia" of the parties that have not signed (or withdrew). */
-static void agreement_waiting(struct msg_version *v, char *out, size_t len)
+/* The parties of a Version object in the order they are signed: ascending user_id. */
+static size_t agreement_parties(json_t *vj, json_t **out, size_t max)
 {
+	json_t *p;
+	size_t i, n = 0;
+
+	json_array_foreach(json_object_get(vj, "parties"), i, p)
+	{
+		size_t j;
+
+		if (n == max)
+			break;
+		for (j = n; j > 0 && json_integer_value(json_object_get(out[j - 1], "user_id")) >
+		                         json_integer_value(json_object_get(p, "user_id"));
+		     j--)
+			out[j] = out[j - 1];
+		out[j] = p;
+		n++;
+	}
+	return n;
+}
+
+/* "sam, mia" of a list of names. */
+static void agreement_join(json_t *names, char *out, size_t len)
+{
+	json_t *name;
+	size_t i;
+
 	out[0] = '\0';
-	for (size_t i = 0; i < v->n; i++) {
-		json_t *p = v->party[i], *w = json_object_get(p, "withdrawn_at");
-
-		if (json_is_string(json_object_get(p, "signature")) && (!w || json_is_null(w)))
-			continue;
+	json_array_foreach(names, i, name)
+	{
 		if (out[0])
 			strncat(out, ", ", len - strlen(out) - 1);
-		strncat(out, cli_str(p, "username", "?"), len - strlen(out) - 1);
+		strncat(out, json_string_value(name) ? json_string_value(name) : "?",
+		        len - strlen(out) - 1);
 	}
 }
 
@@ -97,70 +107,65 @@ static void agreement_print_terms(const char *terms)
 	free(safe);
 }
 
-/*
- * One version: header, parties with what this device found about each, and
- * the terms. Returns the number of parties whose keys or signature are wrong.
- */
-static int agreement_print_version(struct msg_ctx *m, const char *title, struct msg_version *v,
-                                   json_t *vj)
+/* One version: header, parties with what the core found about each, and the terms. */
+static void agreement_print_version(const char *title, json_t *vj)
 {
 	static const char *const head[] = {"PARTY", "ROLE", "FINGERPRINT", "SIGNED", "CHECK"};
-	/* agreement.show comes through msg_call(), not cli_call(): its text is made safe here */
-	const char *shown[] = {v->starts_on, v->ends_on, cli_str(vj, "created_at", "-"),
-	                       cli_str(vj, "activated_at", NULL)};
-	char *safe[4], waiting[512];
+	const char *shown[] = {cli_str(vj, "starts_on", NULL), cli_str(vj, "ends_on", NULL),
+	                       cli_str(vj, "created_at", "-"), cli_str(vj, "activated_at", NULL)};
+	char *safe[4], waiting[512] = "";
+	json_t *party[EM_ROOM_MEMBERS_MAX * 2];
 	struct cli_table t;
-	int bad = 0;
+	size_t n = agreement_parties(vj, party, sizeof(party) / sizeof(party[0]));
 
 	for (size_t i = 0; i < 4; i++)
 		safe[i] = shown[i] ? text_for_terminal(shown[i], strlen(shown[i])) : NULL;
-	printf("%s: version %u, %s to %s, made %s", title, v->version, safe[0] ? safe[0] : "?",
-	       safe[1] ? safe[1] : "?", safe[2] ? safe[2] : "?");
+	printf("%s: version %lld, %s to %s, made %s", title,
+	       (long long)json_integer_value(json_object_get(vj, "version")),
+	       safe[0] ? safe[0] : "?", safe[1] ? safe[1] : "?", safe[2] ? safe[2] : "?");
 	if (safe[3])
 		printf(", active since %s", safe[3]);
 	printf("\n");
 	for (size_t i = 0; i < 4; i++)
 		free(safe[i]);
 	cli_table_init(&t, 5, head);
-	for (size_t i = 0; i < v->n; i++) {
-		json_t *p = v->party[i], *w = json_object_get(p, "withdrawn_at");
-		char fp[EM_FINGERPRINT_STRLEN], signed_at[64];
-		int check = msg_party_check(m, v, (int64_t)v->parties[i].user_id);
-		const char *verdict;
+	for (size_t i = 0; i < n; i++) {
+		json_t *p = party[i], *w = json_object_get(p, "withdrawn_at");
+		unsigned char spk[EM_SIGN_PK_BYTES], bpk[EM_BOX_PK_BYTES];
+		char fp[EM_FINGERPRINT_STRLEN] = "?", signed_at[64];
+		const char *check = cli_str(p, "check", ""), *verdict;
+		int is_signed = json_is_string(json_object_get(p, "signature"));
 
-		em_fingerprint(v->parties[i].sign_pk, v->parties[i].box_pk, fp);
+		if (em_b64_decode(cli_str(p, "sign_pk", ""), spk, sizeof(spk)) ==
+		        (int)sizeof(spk) &&
+		    em_b64_decode(cli_str(p, "box_pk", ""), bpk, sizeof(bpk)) == (int)sizeof(bpk))
+			em_fingerprint(spk, bpk, fp);
 		if (w && !json_is_null(w))
 			snprintf(signed_at, sizeof(signed_at), "withdrawn %s",
 			         cli_str(p, "withdrawn_at", "?"));
-		else if (json_is_string(json_object_get(p, "signature")))
+		else if (is_signed)
 			snprintf(signed_at, sizeof(signed_at), "signed %s",
 			         cli_str(p, "signed_at", "?"));
 		else
 			snprintf(signed_at, sizeof(signed_at), "not signed");
-		switch (check) {
-		case MSG_PARTY_OK:
-			verdict = "verified";
-			break;
-		case MSG_PARTY_UNSIGNED:
-		case MSG_PARTY_WITHDRAWN:
-			verdict = "-";
-			break;
-		case MSG_PARTY_NO_PIN:
-			verdict = "no pinned key";
-			break;
-		case MSG_PARTY_KEY_CHANGED:
-			verdict = "KEYS CHANGED: see `ementor trust`";
-			bad++;
-			break;
-		case MSG_PARTY_KEYS_DIFFER:
-			verdict = "NOT THE PINNED KEYS";
-			bad++;
-			break;
-		default:
-			verdict = "SIGNATURE DOES NOT VERIFY";
-			bad++;
-			break;
+		if (!(is_signed && (!w || json_is_null(w)))) {
+			if (waiting[0])
+				strncat(waiting, ", ", sizeof(waiting) - strlen(waiting) - 1);
+			strncat(waiting, cli_str(p, "username", "?"),
+			        sizeof(waiting) - strlen(waiting) - 1);
 		}
+		if (!strcmp(check, "verified"))
+			verdict = "verified";
+		else if (!strcmp(check, "unsigned") || !strcmp(check, "withdrawn"))
+			verdict = "-";
+		else if (!strcmp(check, "no_pin"))
+			verdict = "no pinned key";
+		else if (!strcmp(check, "keys_changed"))
+			verdict = "KEYS CHANGED: see `ementor trust`";
+		else if (!strcmp(check, "keys_differ"))
+			verdict = "NOT THE PINNED KEYS";
+		else
+			verdict = "SIGNATURE DOES NOT VERIFY";
 		{
 			const char *row[] = {cli_str(p, "username", "?"), cli_str(p, "role", "?"),
 			                     fp, signed_at, verdict};
@@ -170,7 +175,6 @@ static int agreement_print_version(struct msg_ctx *m, const char *title, struct 
 	}
 	cli_table_print(&t, stdout, "  ");
 	cli_table_free(&t);
-	agreement_waiting(v, waiting, sizeof(waiting));
 	if (waiting[0]) {
 		char *w = text_for_terminal(waiting, strlen(waiting));
 
@@ -178,22 +182,7 @@ static int agreement_print_version(struct msg_ctx *m, const char *title, struct 
 		free(w);
 	}
 	printf("  Terms:\n");
-	agreement_print_terms(v->terms);
-	return bad;
-}
-
-/* Adds "check" (what msg_party_check() found) to every party of a version, for --json. */
-static void agreement_annotate(struct msg_ctx *m, struct msg_version *v)
-{
-	static const char *const names[] = {"verified",     "absent",       "no_pin",
-	                                    "keys_changed", "keys_differ",  "unsigned",
-	                                    "withdrawn",    "bad_signature"};
-
-	for (size_t i = 0; i < v->n; i++) {
-		int check = msg_party_check(m, v, (int64_t)v->parties[i].user_id);
-
-		json_object_set_new(v->party[i], "check", json_string(names[-check]));
-	}
+	agreement_print_terms(cli_str(vj, "terms", ""));
 }
 
 /* ---- agreement show ---- */
@@ -214,86 +203,50 @@ static const char show_usage[] =
 
 int cmd_agreement_show(struct cli *cli, int argc, char **argv)
 {
-	struct msg_ctx m;
-	struct msg_version active, pending;
-	json_t *res = NULL, *aj, *pj;
+	struct drive d;
+	struct drive_end end = {0};
+	json_t *res, *aj, *pj;
 	int64_t room;
-	int rc, first, bad = 0, has_active = 0, has_pending = 0;
+	int rc, first, bad, inited = 0;
 
 	rc = cli_parse(cli, argc, argv, NULL, show_usage, NULL, NULL, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
 	if (cli_parse_id(argv[first], &room))
 		return cli_usage_error(cli, "'%s' is not a room id", argv[first]);
-	rc = agreement_open(cli, &m);
+	rc = drive_open(cli, &d, 1);
+	inited = d.core != NULL;
 	if (rc)
 		goto out;
-	rc = agreement_fetch(&m, room, &res);
+	rc = agreement_run(
+	    &d, json_pack("{s:s, s:I}", "cmd", "agreement.show", "room", (json_int_t)room), &end);
 	if (rc)
 		goto out;
-	aj = json_object_get(res, "active");
-	pj = json_object_get(res, "pending");
-	if (json_is_object(aj)) {
-		if (msg_version_parse(aj, room, &active) != 0) {
-			rc = cli_fail(CLI_EXIT_NET, "the server sent a malformed agreement");
-			goto out;
-		}
-		has_active = 1;
-	}
-	if (json_is_object(pj)) {
-		if (msg_version_parse(pj, room, &pending) != 0) {
-			rc = cli_fail(CLI_EXIT_NET, "the server sent a malformed agreement");
-			goto out;
-		}
-		has_pending = 1;
-	}
-	/* The newest version's parties are the room's people as they are now. */
-	if (has_pending)
-		rc = msg_pin_parties(&m, &pending);
-	else if (has_active)
-		rc = msg_pin_parties(&m, &active);
-	if (rc)
-		goto out;
+	res = json_object_get(end.result, "agreement");
 	if (cli->json) {
-		if (has_active)
-			agreement_annotate(&m, &active);
-		if (has_pending)
-			agreement_annotate(&m, &pending);
 		cli_print_json(res);
 		goto out;
 	}
+	aj = json_object_get(res, "active");
+	pj = json_object_get(res, "pending");
+	bad = (int)json_integer_value(json_object_get(end.result, "bad"));
 	printf("Agreement of room %lld (%s)\n", (long long)room,
 	       json_is_false(json_object_get(res, "required"))
 	           ? "optional in this programme: every member reads the room"
 	           : "required: only those who signed the active version read the room");
 	{
-		char roster[512] = "";
-		size_t i;
-		json_t *id;
+		char roster[512];
 
-		json_array_foreach(json_object_get(res, "roster"), i, id)
-		{
-			struct pin p;
-			char name[48];
-
-			if (msg_user_keys(&m, json_integer_value(id), &p) == 0)
-				snprintf(name, sizeof(name), "%s", p.username);
-			else
-				snprintf(name, sizeof(name), "user %lld",
-				         (long long)json_integer_value(id));
-			if (roster[0])
-				strncat(roster, ", ", sizeof(roster) - strlen(roster) - 1);
-			strncat(roster, name, sizeof(roster) - strlen(roster) - 1);
-		}
+		agreement_join(json_object_get(end.result, "roster_names"), roster, sizeof(roster));
 		printf("Roster (sealed the room key): %s\n\n", roster[0] ? roster : "nobody yet");
 	}
-	if (has_active)
-		bad += agreement_print_version(&m, "Active", &active, aj);
+	if (json_is_object(aj))
+		agreement_print_version("Active", aj);
 	else
 		printf("Active: none yet (no version has been signed by every party)\n");
-	if (has_pending) {
+	if (json_is_object(pj)) {
 		printf("\n");
-		bad += agreement_print_version(&m, "Pending", &pending, pj);
+		agreement_print_version("Pending", pj);
 	}
 	if (bad) {
 		fprintf(
@@ -303,8 +256,9 @@ int cmd_agreement_show(struct cli *cli, int argc, char **argv)
 		    bad, bad == 1 ? "" : "s", bad == 1 ? "" : "s", bad == 1 ? "es" : "");
 	}
 out:
-	json_decref(res);
-	msg_free(&m);
+	drive_end_clear(&end);
+	if (inited)
+		drive_close(&d);
 	return rc;
 }
 
@@ -326,174 +280,144 @@ static const char sign_usage[] =
     "Options:\n"
     "  --yes    do not ask (for scripts)\n";
 
+/* The version to sign, its parties and terms, before it is signed. */
+static void sign_print_preview(int64_t room, json_t *res)
+{
+	json_t *view = json_object_get(res, "view"), *p;
+	size_t i;
+
+	printf("Agreement of room %lld, version %lld (%s to %s)\n\nParties:\n", (long long)room,
+	       (long long)json_integer_value(json_object_get(res, "version")),
+	       cli_str(view, "starts_on", "?"), cli_str(view, "ends_on", "?"));
+	json_array_foreach(json_object_get(view, "parties"), i, p)
+	{
+		printf("  %-20s %-8s %s\n", cli_str(p, "username", "?"), cli_str(p, "role", "?"),
+		       cli_str(p, "fingerprint", "?"));
+	}
+	printf("\nTerms:\n");
+	agreement_print_terms(cli_str(view, "terms", ""));
+	printf("\n");
+	fflush(stdout);
+}
+
+/* "You have signed version N ...": nothing to sign. */
+static void sign_print_before(struct cli *cli, int64_t room, json_t *res)
+{
+	char waiting[512];
+	long long version = (long long)json_integer_value(json_object_get(res, "version"));
+
+	agreement_join(json_object_get(res, "waiting"), waiting, sizeof(waiting));
+	if (cli->json)
+		cli_print_json(json_object_get(res, "agreement"));
+	else if (waiting[0])
+		printf("You have signed version %lld of the agreement of room %lld; waiting "
+		       "for: %s.\n",
+		       version, (long long)room, waiting);
+	else
+		printf("You have signed version %lld of the agreement of room %lld; it is "
+		       "active.\n",
+		       version, (long long)room);
+}
+
 int cmd_agreement_sign(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"yes", no_argument, NULL, 'y'},
 	    {NULL, 0, NULL, 0},
 	};
-	unsigned char sig[EM_SIG_BYTES], csig[EM_SIG_BYTES], hash[EM_HASH_BYTES];
-	struct msg_ctx m;
-	struct msg_version v;
-	json_t *res = NULL, *signed_res = NULL, *vj = NULL, *aj, *pj, *mine;
-	char subject[32], question[128], *sig_b64 = NULL, *csig_b64 = NULL;
-	int64_t room, at;
-	int rc, first, yes = 0, me;
+	struct drive d;
+	struct drive_end end = {0};
+	json_t *cmd, *res;
+	const char *state;
+	char question[128];
+	int64_t room;
+	int rc, first, yes = 0, inited = 0, previewed = 0;
 
 	rc = cli_parse(cli, argc, argv, opts, sign_usage, agreement_yes_option, &yes, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
 	if (cli_parse_id(argv[first], &room))
 		return cli_usage_error(cli, "'%s' is not a room id", argv[first]);
-	rc = agreement_open(cli, &m);
+	rc = drive_open(cli, &d, 1);
+	inited = d.core != NULL;
 	if (rc)
 		goto out;
-	rc = agreement_fetch(&m, room, &res);
-	if (rc)
-		goto out;
-	aj = json_object_get(res, "active");
-	pj = json_object_get(res, "pending");
-	if (json_is_object(pj)) {
-		vj = pj;
-	} else if (json_is_object(aj)) {
-		vj = aj;
-	} else {
-		rc = cli_fail(CLI_EXIT_REFUSED, "room %lld has no agreement to sign",
-		              (long long)room);
-		goto out;
-	}
-	if (msg_version_parse(vj, room, &v) != 0) {
-		rc = cli_fail(CLI_EXIT_NET, "the server sent a malformed agreement");
-		goto out;
-	}
-	me = msg_version_party(&v, m.session.user_id);
-	if (me < 0) {
-		rc = cli_fail(CLI_EXIT_REFUSED,
-		              "you are not a party of version %u of the agreement of room %lld",
-		              v.version, (long long)room);
-		goto out;
-	}
-	mine = json_object_get(v.party[me], "withdrawn_at");
-	if (json_is_string(json_object_get(v.party[me], "signature")) &&
-	    (!mine || json_is_null(mine))) {
-		char waiting[512];
-
-		agreement_waiting(&v, waiting, sizeof(waiting));
-		if (cli->json)
-			cli_print_json(res);
-		else if (waiting[0])
-			printf("You have signed version %u of the agreement of room %lld; waiting "
-			       "for: %s.\n",
-			       v.version, (long long)room, waiting);
-		else
-			printf("You have signed version %u of the agreement of room %lld; it is "
-			       "active.\n",
-			       v.version, (long long)room);
-		goto out;
-	}
-	rc = msg_pin_parties(&m, &v);
-	if (rc)
-		goto out;
-	for (size_t i = 0; i < v.n; i++) {
-		int check = msg_party_check(&m, &v, (int64_t)v.parties[i].user_id);
-
-		if (check == MSG_PARTY_KEYS_DIFFER || check == MSG_PARTY_KEY_CHANGED ||
-		    check == MSG_PARTY_NO_PIN || check == MSG_PARTY_BAD_SIGNATURE) {
-			rc = cli_fail(CLI_EXIT_REFUSED,
-			              "not signing: in version %u, %s %s%s. Nothing was signed.",
-			              v.version, cli_str(v.party[i], "username", "?"),
-			              msg_party_text(check),
-			              (int)i == me ? " (your own keys: run `ementor whoami`)" : "");
-			goto out;
-		}
-	}
-	if (!cli->json) {
-		printf("Agreement of room %lld, version %u (%s to %s)\n\nParties:\n",
-		       (long long)room, v.version, v.starts_on, v.ends_on);
-		for (size_t i = 0; i < v.n; i++) {
-			char fp[EM_FINGERPRINT_STRLEN];
-
-			em_fingerprint(v.parties[i].sign_pk, v.parties[i].box_pk, fp);
-			printf("  %-20s %-8s %s\n", cli_str(v.party[i], "username", "?"),
-			       cli_str(v.party[i], "role", "?"), fp);
-		}
-		printf("\nTerms:\n");
-		agreement_print_terms(v.terms);
-		printf("\n");
-		fflush(stdout);
-	}
+	cmd = json_pack("{s:s, s:I}", "cmd", "agreement.sign", "room", (json_int_t)room);
 	if (!yes) {
+		/* the core checks the version and the parties; signing waits for the user */
 		int ok;
 
+		rc = agreement_run(&d,
+		                   json_pack("{s:s, s:I, s:b}", "cmd", "agreement.sign", "room",
+		                             (json_int_t)room, "preview", 1),
+		                   &end);
+		if (rc) {
+			json_decref(cmd);
+			goto out;
+		}
+		if (!strcmp(cli_str(end.result, "state", ""), "signed_before")) {
+			json_decref(cmd);
+			sign_print_before(cli, room, end.result);
+			goto out;
+		}
+		if (!cli->json)
+			sign_print_preview(room, end.result);
+		previewed = 1;
 		snprintf(question, sizeof(question),
-		         "Sign version %u of the agreement of room %lld? [y/N] ", v.version,
+		         "Sign version %lld of the agreement of room %lld? [y/N] ",
+		         (long long)json_integer_value(json_object_get(end.result, "version")),
 		         (long long)room);
 		ok = prompt_yes(question);
-		if (ok < 0) {
-			rc = cli_usage_error(cli, "no terminal to ask on: pass --yes to sign");
+		if (ok <= 0) {
+			json_decref(cmd);
+			if (ok < 0) {
+				rc = cli_usage_error(cli,
+				                     "no terminal to ask on: pass --yes to sign");
+			} else {
+				printf("Not signed.\n");
+				rc = CLI_EXIT_REFUSED;
+			}
 			goto out;
 		}
-		if (!ok) {
-			printf("Not signed.\n");
-			rc = CLI_EXIT_REFUSED;
-			goto out;
-		}
+		/* exactly the version shown, or nothing */
+		json_object_set(cmd, "version", json_object_get(end.result, "version"));
+		drive_end_clear(&end);
 	}
-	snprintf(subject, sizeof(subject), "room:%lld", (long long)room);
-	at = (int64_t)time(NULL);
-	if (em_agreement_sign((uint64_t)room, v.version, v.starts_on, v.ends_on, v.terms, v.parties,
-	                      v.n, m.keys.keys.sign_sk, sig) != 0 ||
-	    em_agreement_hash((uint64_t)room, v.version, v.starts_on, v.ends_on, v.terms, v.parties,
-	                      v.n, hash) != 0 ||
-	    em_consent_sign(m.keys.keys.sign_pk, "agreement", subject, hash, "grant", at,
-	                    m.keys.keys.sign_sk, csig) != 0) {
-		rc = cli_fail(CLI_EXIT_LOCAL, "cannot sign the agreement (out of memory?)");
+	if (drive_run(&d, cmd, &end) != 0) {
+		rc = CLI_EXIT_LOCAL;
 		goto out;
 	}
-	sig_b64 = em_b64_encode(sig, sizeof(sig));
-	csig_b64 = em_b64_encode(csig, sizeof(csig));
-	if (!sig_b64 || !csig_b64) {
-		rc = cli_fail(CLI_EXIT_LOCAL, "out of memory");
+	res = end.result;
+	state = cli_str(res, "state", "");
+	if (!previewed && !cli->json && json_object_get(res, "view"))
+		sign_print_preview(room, res);
+	if (!end.ok) {
+		rc = agreement_fail(&end);
 		goto out;
 	}
-	rc = msg_call(&m, EM_OP_AGREEMENT_SIGN,
-	              json_pack("{s:I, s:I, s:s, s:I, s:s}", "room_id", (json_int_t)room, "version",
-	                        (json_int_t)v.version, "signature", sig_b64, "consent_at",
-	                        (json_int_t)at, "consent_signature", csig_b64),
-	              &signed_res);
-	if (rc) {
-		rc = msg_report(&m, rc, room);
+	if (!strcmp(state, "signed_before")) {
+		sign_print_before(cli, room, res);
 		goto out;
 	}
 	if (cli->json) {
-		cli_print_json(signed_res);
+		cli_print_json(json_object_get(res, "reply"));
 		goto out;
 	}
-	printf("Signed version %u of the agreement of room %lld.\n", v.version, (long long)room);
-	{
-		json_t *now = json_object_get(signed_res, "agreement");
-		json_t *act = json_object_get(now, "active");
-		struct msg_version after;
+	printf("Signed version %lld of the agreement of room %lld.\n",
+	       (long long)json_integer_value(json_object_get(res, "version")), (long long)room);
+	if (json_is_true(json_object_get(res, "active"))) {
+		printf("Every party has signed: version %lld is active.\n",
+		       (long long)json_integer_value(json_object_get(res, "version")));
+	} else if (json_object_get(res, "waiting")) {
+		char waiting[512];
 
-		if (json_is_object(act) &&
-		    json_integer_value(json_object_get(act, "version")) == (json_int_t)v.version) {
-			printf("Every party has signed: version %u is active.\n", v.version);
-		} else if (json_is_object(json_object_get(now, "pending")) &&
-		           msg_version_parse(json_object_get(now, "pending"), room, &after) == 0) {
-			char waiting[512];
-
-			agreement_waiting(&after, waiting, sizeof(waiting));
-			printf("Waiting for: %s.\n", waiting[0] ? waiting : "-");
-		}
+		agreement_join(json_object_get(res, "waiting"), waiting, sizeof(waiting));
+		printf("Waiting for: %s.\n", waiting[0] ? waiting : "-");
 	}
 out:
-	sodium_memzero(sig, sizeof(sig));
-	sodium_memzero(csig, sizeof(csig));
-	free(sig_b64);
-	free(csig_b64);
-	json_decref(res);
-	json_decref(signed_res);
-	msg_free(&m);
+	drive_end_clear(&end);
+	if (inited)
+		drive_close(&d);
 	return rc;
 }
 
@@ -524,14 +448,13 @@ int cmd_agreement_propose(struct cli *cli, int argc, char **argv)
 	    {"add-term", required_argument, NULL, 't'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct home_session s;
-	struct conn *c = NULL;
-	json_t *res = NULL, *pending;
+	struct drive d;
+	struct drive_end end = {0};
+	json_t *res, *pending;
 	const char *term = NULL;
 	int64_t room;
-	int rc, first;
+	int rc, first, inited = 0;
 
-	memset(&s, 0, sizeof(s));
 	rc = cli_parse(cli, argc, argv, opts, propose_usage, one_arg_option, &term, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
@@ -546,13 +469,38 @@ int cmd_agreement_propose(struct cli *cli, int argc, char **argv)
 			return cli_usage_error(cli, "the term must be one line of printable text");
 	if (!text_is_utf8(term, strlen(term)))
 		return cli_usage_error(cli, "the term is not valid UTF-8 text");
-	rc = cli_session_open(cli, &s, &c);
+	rc = drive_open(cli, &d, 1);
+	inited = d.core != NULL;
 	if (rc)
 		goto out;
-	rc = cli_call(cli, c, EM_OP_AGREEMENT_PROPOSE,
-	              json_pack("{s:I, s:s}", "room_id", (json_int_t)room, "term", term), &res);
-	if (rc)
+	if (drive_run(&d,
+	              json_pack("{s:s, s:I, s:s}", "cmd", "agreement.propose", "room",
+	                        (json_int_t)room, "term", term),
+	              &end) != 0) {
+		rc = CLI_EXIT_LOCAL;
 		goto out;
+	}
+	if (!end.ok) {
+		/* the server's refusal as cli_call() prints one */
+		char *safe = text_for_terminal(end.message, strlen(end.message));
+		char wait[48];
+
+		rc = end.exit;
+		if (end.exit == CLI_EXIT_AUTH)
+			cli_fail(rc, "your session has expired; run `ementor login %s`.",
+			         d.session.username);
+		else if (end.exit != CLI_EXIT_REFUSED || end.client)
+			cli_fail(rc, "%s", safe ? safe : end.message);
+		else if (em_err_retryable(em_err_from_code(end.code)))
+			fprintf(stderr, "error: %s (%s); try again in %s.\n", safe ? safe : "?",
+			        end.code,
+			        cli_describe_wait(end.retry_after_ms, wait, sizeof(wait)));
+		else
+			fprintf(stderr, "error: %s (%s)\n", safe ? safe : "?", end.code);
+		free(safe);
+		goto out;
+	}
+	res = end.result;
 	if (cli->json) {
 		cli_print_json(res);
 		goto out;
@@ -566,9 +514,9 @@ int cmd_agreement_propose(struct cli *cli, int argc, char **argv)
 	           ? "; the active version stays in force meanwhile"
 	           : "");
 out:
-	json_decref(res);
-	conn_free(c);
-	home_session_wipe(&s);
+	drive_end_clear(&end);
+	if (inited)
+		drive_close(&d);
 	return rc;
 }
 

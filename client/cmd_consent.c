@@ -6,12 +6,13 @@
  * (everything the server holds about you, with your rooms' messages
  * decrypted on this device).
  *
- * DESIGN. A consent record is signed by this client over the exact bytes of
- * PROTOCOL.md 7.1, so the ledger proves what the user agreed to and the
+ * DESIGN. A consent record is signed on this device over the exact bytes
+ * of PROTOCOL.md 7.1, so the ledger proves what the user agreed to and the
  * server cannot invent or alter a record without the list below showing it
- * as failing. A withdrawal names the same text hash as the grant it
- * withdraws (taken from the ledger), and a grant of share_progress signs the
- * hash of the sentence shown, after checking the server's hash of it.
+ * as failing. The signing and every check (the signatures of the list, the
+ * grant withdrawn, the hash of the sentence agreed to) are the client
+ * core's (core/consent.c); the export's messages are opened by the core's
+ * "read" task. This file parses options, asks and prints.
  *
  * Thread: main only.
  */
@@ -20,83 +21,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
-#include "msg.h"
+#include "drive.h"
 #include "prompt.h"
+#include "state_io.h"
 
 /* History page size for the export. */
 #define EXPORT_PAGE 200
 
 /* ---- shared ---- */
 
-static int consent_open(struct cli *cli, struct msg_ctx *m)
-{
-	int rc = msg_init(cli, m);
-
-	if (rc)
-		return rc;
-	return msg_connect(m);
-}
-
-/* Prints a refusal of the last msg_call() the way cli_call() does; returns rc. */
-static int consent_refused(const struct msg_ctx *m, int rc)
-{
-	if (rc == CLI_EXIT_REFUSED)
-		fprintf(stderr, "error: %s (%s)\n", m->errmsg, em_err_code(m->err));
-	return rc;
-}
-
-/* Whether a ledger entry's signature verifies with our own sign_pk. */
-static int consent_entry_ok(const struct msg_ctx *m, json_t *e)
-{
-	unsigned char hash[EM_HASH_BYTES], sig[EM_SIG_BYTES];
-	const char *purpose = cli_str(e, "purpose", NULL), *subject = cli_str(e, "subject", NULL);
-	const char *action = cli_str(e, "action", NULL);
-	json_t *at = json_object_get(e, "at");
-
-	return purpose && subject && action && json_is_integer(at) &&
-	       em_b64_decode(cli_str(e, "text_hash", ""), hash, sizeof(hash)) ==
-	           (int)sizeof(hash) &&
-	       em_b64_decode(cli_str(e, "signature", ""), sig, sizeof(sig)) == (int)sizeof(sig) &&
-	       em_consent_verify(m->keys.keys.sign_pk, purpose, subject, hash, action,
-	                         (int64_t)json_integer_value(at), sig) == 0;
-}
-
 /*
- * Signs a record and sends it as `op` (consent.grant or consent.withdraw).
- * Returns an exit code (refusals reported). Who frees: the caller, *res.
+ * Prints a core command's error the way these commands always have: a
+ * server's refusal as "error: MESSAGE (code)". Returns its exit code.
+ * consent_run() runs a command to its end and reports its error: 0 or that.
  */
-static int consent_send(struct msg_ctx *m, enum em_op op, const char *purpose, const char *subject,
-                        const unsigned char hash[EM_HASH_BYTES], json_t **res)
+static int consent_report(const struct drive_end *end)
 {
-	unsigned char sig[EM_SIG_BYTES];
-	const char *action = op == EM_OP_CONSENT_GRANT ? "grant" : "withdraw";
-	int64_t at = (int64_t)time(NULL);
-	char *sig_b64 = NULL, *hash_b64 = NULL;
-	int rc;
+	char *safe = text_for_terminal(end->message, strlen(end->message));
 
-	if (em_consent_sign(m->keys.keys.sign_pk, purpose, subject, hash, action, at,
-	                    m->keys.keys.sign_sk, sig) != 0)
-		return cli_fail(CLI_EXIT_LOCAL, "cannot sign the consent record");
-	sig_b64 = em_b64_encode(sig, sizeof(sig));
-	hash_b64 = em_b64_encode(hash, EM_HASH_BYTES);
-	sodium_memzero(sig, sizeof(sig));
-	if (!sig_b64 || !hash_b64) {
-		free(sig_b64);
-		free(hash_b64);
-		return cli_fail(CLI_EXIT_LOCAL, "out of memory");
-	}
-	rc = msg_call(m, op,
-	              json_pack("{s:s, s:s, s:s, s:I, s:s}", "purpose", purpose, "subject", subject,
-	                        "text_hash", hash_b64, "at", (json_int_t)at, "signature", sig_b64),
-	              res);
-	free(sig_b64);
-	free(hash_b64);
-	return consent_refused(m, rc);
+	if (end->exit == CLI_EXIT_REFUSED && !end->client)
+		fprintf(stderr, "error: %s (%s)\n", safe ? safe : "?", end->code);
+	else
+		cli_fail(end->exit, "%s", safe ? safe : end->message);
+	free(safe);
+	return end->exit;
+}
+
+static int consent_run(struct drive *d, json_t *cmd, struct drive_end *end)
+{
+	if (drive_run(d, cmd, end) != 0)
+		return CLI_EXIT_LOCAL;
+	return end->ok ? CLI_EXIT_OK : consent_report(end);
 }
 
 /* ---- consent list ---- */
@@ -117,35 +76,34 @@ int cmd_consent_list(struct cli *cli, int argc, char **argv)
 	static const char *const head[] = {"SEQ",     "WHEN",   "PURPOSE",
 	                                   "SUBJECT", "ACTION", "SIGNATURE"};
 	static const char *const head_now[] = {"PURPOSE", "SUBJECT", "STATE", "SINCE"};
-	struct msg_ctx m;
+	struct drive d;
+	struct drive_end end = {0};
 	struct cli_table t, now;
-	json_t *res = NULL, *e;
+	json_t *res, *e;
 	size_t i, bad = 0;
-	int rc, first;
+	int rc, first, inited = 0;
 
 	cli_table_init(&t, 6, head);
 	cli_table_init(&now, 4, head_now);
 	rc = cli_parse(cli, argc, argv, NULL, list_usage, NULL, NULL, 0, 0, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	rc = consent_open(cli, &m);
+	rc = drive_open(cli, &d, 1);
+	inited = d.core != NULL;
 	if (rc)
 		goto out;
-	rc = msg_call(&m, EM_OP_CONSENT_LIST, NULL, &res);
-	if (rc) {
-		rc = consent_refused(&m, rc);
+	rc = consent_run(&d, json_pack("{s:s}", "cmd", "consent.list"), &end);
+	if (rc)
 		goto out;
-	}
+	res = end.result;
 	json_array_foreach(json_object_get(res, "entries"), i, e)
 	{
-		int ok = consent_entry_ok(&m, e);
+		int ok = json_is_true(json_object_get(e, "verified"));
 		char seq[24], when[40];
 
 		bad += !ok;
-		if (cli->json) {
-			json_object_set_new(e, "verified", json_boolean(ok));
+		if (cli->json)
 			continue;
-		}
 		text_local_time(cli_str(e, "recorded_at", ""), when, sizeof(when));
 		{
 			const char *row[] = {cli_int_text(e, "seq", seq, sizeof(seq)),
@@ -188,8 +146,9 @@ int cmd_consent_list(struct cli *cli, int argc, char **argv)
 out:
 	cli_table_free(&t);
 	cli_table_free(&now);
-	json_decref(res);
-	msg_free(&m);
+	drive_end_clear(&end);
+	if (inited)
+		drive_close(&d);
 	return rc;
 }
 
@@ -260,15 +219,13 @@ int cmd_consent_grant(struct cli *cli, int argc, char **argv)
 	    {"programme", required_argument, NULL, 'p'},
 	    {NULL, 0, NULL, 0},
 	};
-	unsigned char hash[EM_HASH_BYTES], want[EM_HASH_BYTES];
 	struct consent_args a = {0};
-	struct msg_ctx m;
-	json_t *notice = NULL, *res = NULL;
+	struct drive d;
+	struct drive_end end = {0};
 	const char *purpose, *text;
 	char subject[EM_CONSENT_STR_MAX + 1];
-	int rc, first;
+	int rc, first, inited = 0;
 
-	memset(&m, 0, sizeof(m));
 	rc = cli_parse(cli, argc, argv, opts, grant_usage, consent_option, &a, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
@@ -281,45 +238,39 @@ int cmd_consent_grant(struct cli *cli, int argc, char **argv)
 	rc = consent_subject(cli, purpose, &a, subject, sizeof(subject));
 	if (rc != CLI_CONTINUE)
 		return rc;
-	rc = consent_open(cli, &m);
+	rc = drive_open(cli, &d, 1);
+	inited = d.core != NULL;
 	if (rc)
 		goto out;
-	rc = msg_call(&m, EM_OP_PRIVACY_NOTICE, NULL, &notice);
-	if (rc) {
-		rc = consent_refused(&m, rc);
+	/* the core checks the sentence against the server's hash of it, then signs */
+	if (drive_run(&d,
+	              json_pack("{s:s, s:s, s:s}", "cmd", "consent.grant", "purpose", purpose,
+	                        "subject", subject),
+	              &end) != 0) {
+		rc = CLI_EXIT_LOCAL;
 		goto out;
 	}
-	text = cli_str(notice, "share_progress_text", NULL);
-	if (!text || em_b64_decode(cli_str(notice, "share_progress_hash", ""), hash,
-	                           sizeof(hash)) != (int)sizeof(hash)) {
-		rc = cli_fail(CLI_EXIT_NET, "the server's privacy notice is incomplete");
-		goto out;
-	}
-	em_text_hash(text, want);
-	if (sodium_memcmp(want, hash, sizeof(hash)) != 0) {
-		rc = cli_fail(CLI_EXIT_NET, "the server's share_progress text does not match its "
-		                            "hash; nothing was granted");
-		goto out;
-	}
-	if (!cli->json) {
+	text = cli_str(end.result, "text", NULL);
+	if (text && !cli->json) {
 		char *safe = text_for_terminal(text, strlen(text));
 
 		printf("You agree to: %s\n", safe ? safe : "?");
 		free(safe);
 	}
-	rc = consent_send(&m, EM_OP_CONSENT_GRANT, purpose, subject, hash, &res);
-	if (rc)
+	if (!end.ok) {
+		rc = consent_report(&end);
 		goto out;
+	}
 	if (cli->json)
-		cli_print_json(res);
+		cli_print_json(json_object_get(end.result, "reply"));
 	else
 		printf("Granted %s for %s (ledger entry %lld).\n", purpose, subject,
-		       (long long)json_integer_value(
-		           json_object_get(json_object_get(res, "entry"), "seq")));
+		       (long long)json_integer_value(json_object_get(
+		           json_object_get(json_object_get(end.result, "reply"), "entry"), "seq")));
 out:
-	json_decref(notice);
-	json_decref(res);
-	msg_free(&m);
+	drive_end_clear(&end);
+	if (inited)
+		drive_close(&d);
 	return rc;
 }
 
@@ -345,16 +296,14 @@ int cmd_consent_withdraw(struct cli *cli, int argc, char **argv)
 	    {"yes", no_argument, NULL, 'y'},
 	    {NULL, 0, NULL, 0},
 	};
-	unsigned char hash[EM_HASH_BYTES];
 	struct consent_args a = {0};
-	struct msg_ctx m;
-	json_t *list = NULL, *res = NULL, *e, *latest = NULL;
+	struct drive d;
+	struct drive_end end = {0};
+	json_t *res;
 	const char *purpose;
 	char subject[EM_CONSENT_STR_MAX + 1], question[160];
-	size_t i;
-	int rc, first, erase;
+	int rc, first, erase, inited = 0;
 
-	memset(&m, 0, sizeof(m));
 	rc = cli_parse(cli, argc, argv, opts, withdraw_usage, consent_option, &a, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
@@ -365,39 +314,19 @@ int cmd_consent_withdraw(struct cli *cli, int argc, char **argv)
 	erase = !strcmp(purpose, "data_processing");
 	if (a.yes && !erase)
 		return cli_usage_error(cli, "--yes is for withdrawing data_processing");
-	rc = consent_open(cli, &m);
+	rc = drive_open(cli, &d, 1);
+	inited = d.core != NULL;
 	if (rc)
 		goto out;
-	/* The record withdrawn: the latest of that purpose and subject, which must be a grant. */
-	rc = msg_call(&m, EM_OP_CONSENT_LIST, NULL, &list);
-	if (rc) {
-		rc = consent_refused(&m, rc);
-		goto out;
-	}
-	json_array_foreach(json_object_get(list, "entries"), i, e)
-	{
-		if (strcmp(cli_str(e, "purpose", ""), purpose) != 0 ||
-		    (!erase && strcmp(cli_str(e, "subject", ""), subject) != 0))
-			continue;
-		if (!latest || json_integer_value(json_object_get(e, "seq")) >
-		                   json_integer_value(json_object_get(latest, "seq")))
-			latest = e;
-	}
-	if (!latest || strcmp(cli_str(latest, "action", ""), "grant") != 0) {
-		rc = cli_fail(CLI_EXIT_REFUSED, "there is no %s consent of yours%s%s to withdraw",
-		              purpose, subject[0] ? " for " : "", subject);
-		goto out;
-	}
-	if (erase)
-		snprintf(subject, sizeof(subject), "%s", cli_str(latest, "subject", ""));
-	if (!subject[0] || strlen(subject) > EM_CONSENT_STR_MAX ||
-	    em_b64_decode(cli_str(latest, "text_hash", ""), hash, sizeof(hash)) !=
-	        (int)sizeof(hash)) {
-		rc = cli_fail(CLI_EXIT_NET, "the server's ledger entry %lld is malformed",
-		              (long long)json_integer_value(json_object_get(latest, "seq")));
-		goto out;
-	}
 	if (erase) {
+		/* the core finds the grant withdrawn first; the user is told what it does */
+		rc = consent_run(&d,
+		                 json_pack("{s:s, s:s, s:b}", "cmd", "consent.withdraw", "purpose",
+		                           purpose, "preview", 1),
+		                 &end);
+		if (rc)
+			goto out;
+		drive_end_clear(&end);
 		fprintf(stderr,
 		        "Withdrawing your consent to data processing ERASES YOUR ACCOUNT %s:\n"
 		        "  - your keys, sessions, calendar feeds and notices are deleted on the "
@@ -407,12 +336,12 @@ int cmd_consent_withdraw(struct cli *cli, int argc, char **argv)
 		        "Messages you sent stay in the rooms' history, readable only by the other\n"
 		        "members. The consent ledger keeps its records under your numeric id.\n"
 		        "This cannot be undone.\n",
-		        m.session.username);
+		        d.session.username);
 		if (!a.yes) {
 			int ok;
 
 			snprintf(question, sizeof(question),
-			         "Erase the account %s for good? [y/N] ", m.session.username);
+			         "Erase the account %s for good? [y/N] ", d.session.username);
 			ok = prompt_yes(question);
 			if (ok < 0) {
 				rc = cli_usage_error(cli,
@@ -427,20 +356,25 @@ int cmd_consent_withdraw(struct cli *cli, int argc, char **argv)
 			}
 		}
 	}
-	rc = consent_send(&m, EM_OP_CONSENT_WITHDRAW, purpose, subject, hash, &res);
+	rc = consent_run(&d,
+	                 json_pack("{s:s, s:s, s:s}", "cmd", "consent.withdraw", "purpose", purpose,
+	                           "subject", subject),
+	                 &end);
 	if (rc)
 		goto out;
+	res = end.result;
 	if (erase) {
 		int gone = home_remove(&cli->home, HOME_SESSION_FILE);
 
 		if (gone)
 			cli_home_error(cli, "delete", HOME_SESSION_FILE, gone);
 	}
+	snprintf(subject, sizeof(subject), "%s", cli_str(res, "subject", subject));
 	if (cli->json)
-		cli_print_json(res);
+		cli_print_json(json_object_get(res, "reply"));
 	else if (erase)
 		printf("Your account %s was erased. The session on this device was deleted.\n",
-		       m.session.username);
+		       d.session.username);
 	else if (!strcmp(purpose, "agreement"))
 		printf("Withdrew your signature of the agreement of %s: you are off the room's "
 		       "roster and will not be sealed its next key. `ementor agreement sign %s` "
@@ -449,9 +383,9 @@ int cmd_consent_withdraw(struct cli *cli, int argc, char **argv)
 	else
 		printf("Withdrew %s for %s.\n", purpose, subject);
 out:
-	json_decref(list);
-	json_decref(res);
-	msg_free(&m);
+	drive_end_clear(&end);
+	if (inited)
+		drive_close(&d);
 	return rc;
 }
 
@@ -476,60 +410,51 @@ static int export_option(void *ctx, int opt, const char *arg)
 	return CLI_CONTINUE;
 }
 
-/* Appends the decrypted history of one room to out. Returns an exit code. */
-static int export_room(struct msg_ctx *m, int64_t room, json_t *out)
+/* The messages of the read task, as the export lists them. */
+struct export_out {
+	int64_t room;
+	json_t *messages;
+};
+
+static int export_on_event(struct drive *d, json_t *ev, void *arg)
 {
-	json_t *res = NULL, *msg;
-	int64_t after = 0;
-	int rc = CLI_EXIT_OK, more = 1, shown = 0;
-	size_t i;
+	struct export_out *o = arg;
+	json_t *m;
 
-	while (more) {
-		json_decref(res);
-		res = NULL;
-		rc = msg_call(m, EM_OP_HISTORY,
-		              json_pack("{s:I, s:I, s:I}", "room_id", (json_int_t)room, "after_seq",
-		                        (json_int_t)after, "limit", (json_int_t)EXPORT_PAGE),
-		              &res);
-		if (rc)
-			break;
-		if (!shown++) { /* fresh member keys before the first message is checked */
-			int src = msg_room_show(m, room, NULL);
-
-			if (src == CLI_EXIT_NET || src == CLI_EXIT_AUTH || src == CLI_EXIT_LOCAL) {
-				rc = src;
-				break;
-			}
-		}
-		more = json_is_true(json_object_get(res, "more"));
-		json_array_foreach(json_object_get(res, "messages"), i, msg)
-		{
-			struct msg_view v;
-			json_t *o;
-
-			msg_open(m, msg, &v);
-			if (v.seq <= after) { /* never backwards */
-				msg_view_clear(&v);
-				more = 0;
-				break;
-			}
-			after = v.seq;
-			o = json_pack("{s:I, s:I, s:s, s:s}", "room_id", (json_int_t)room, "seq",
-			              (json_int_t)v.seq, "sender", v.sender, "sent_at", v.sent_at);
-			if (o && v.text)
-				json_object_set_new(o, "text", json_stringn(v.text, v.text_len));
-			else if (o) {
-				json_object_set_new(o, "undecryptable", json_true());
-				json_object_set_new(o, "reason", json_string(v.error));
-			}
-			json_array_append_new(out, o);
-			msg_view_clear(&v);
-		}
-		if (!json_array_size(json_object_get(res, "messages")))
-			break;
+	(void)d;
+	if (strcmp(cli_str(ev, "ev", ""), "message") != 0)
+		return 0;
+	m = json_pack("{s:I, s:O, s:s, s:s}", "room_id", (json_int_t)o->room, "seq",
+	              json_object_get(ev, "seq"), "sender", cli_str(ev, "sender", "?"), "sent_at",
+	              cli_str(ev, "sent_at", ""));
+	if (m && json_is_string(json_object_get(ev, "text"))) {
+		json_object_set(m, "text", json_object_get(ev, "text"));
+	} else if (m) {
+		json_object_set_new(m, "undecryptable", json_true());
+		json_object_set_new(m, "reason", json_string(cli_str(ev, "error", "")));
 	}
-	json_decref(res);
-	return rc;
+	json_array_append_new(o->messages, m);
+	return 1;
+}
+
+/*
+ * Appends the history of one room, opened by the core, to out (no cursor
+ * moved, no receipt sent). Returns an exit code; a refusal (a room you left)
+ * is left to the caller, with end filled.
+ */
+static int export_room(struct drive *d, int64_t room, json_t *out, struct drive_end *end)
+{
+	struct export_out o = {.room = room, .messages = out};
+
+	d->on_event = export_on_event;
+	d->arg = &o;
+	if (drive_run(
+	        d, json_pack("{s:s, s:I, s:b}", "cmd", "read", "room", (json_int_t)room, "mark", 0),
+	        end) != 0)
+		return CLI_EXIT_LOCAL;
+	d->on_event = NULL;
+	d->arg = NULL;
+	return end->ok ? CLI_EXIT_OK : end->exit;
 }
 
 /* Writes text and a newline to a new file of mode 0600. Returns 0 or an errno. */
@@ -562,25 +487,28 @@ int cmd_export(struct cli *cli, int argc, char **argv)
 	    {"output", required_argument, NULL, 'o'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct msg_ctx m;
+	struct drive d;
+	struct drive_end end = {0};
 	json_t *res = NULL, *messages = NULL, *room;
 	const char *output = NULL;
 	char *text = NULL;
 	size_t i;
-	int rc, first;
+	int rc, first, inited = 0;
 
-	memset(&m, 0, sizeof(m));
 	rc = cli_parse(cli, argc, argv, opts, export_usage, export_option, &output, 0, 0, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	rc = consent_open(cli, &m);
+	rc = drive_open(cli, &d, 1);
+	inited = d.core != NULL;
 	if (rc)
 		goto out;
-	rc = msg_call(&m, EM_OP_ACCOUNT_EXPORT, NULL, &res);
-	if (rc) {
-		rc = consent_refused(&m, rc);
+	rc = consent_run(
+	    &d, json_pack("{s:s, s:s}", "cmd", "call", "op", em_op_name(EM_OP_ACCOUNT_EXPORT)),
+	    &end);
+	if (rc)
 		goto out;
-	}
+	res = json_incref(end.result);
+	drive_end_clear(&end);
 	messages = json_array();
 	json_array_foreach(json_object_get(res, "rooms"), i, room)
 	{
@@ -589,16 +517,19 @@ int cmd_export(struct cli *cli, int argc, char **argv)
 
 		if (id < 1)
 			continue;
-		rrc = export_room(&m, id, messages);
+		rrc = export_room(&d, id, messages, &end);
 		if (rrc == CLI_EXIT_REFUSED) {
 			/* A room you left: its history is no longer yours to fetch. */
-			json_object_set_new(
-			    room, "messages_unavailable",
-			    json_string(m.errmsg[0] ? m.errmsg : em_err_code(m.err)));
+			char *safe = text_for_terminal(end.message, strlen(end.message));
+
+			json_object_set_new(room, "messages_unavailable",
+			                    json_string(safe && safe[0] ? safe : end.code));
+			free(safe);
 		} else if (rrc) {
-			rc = rrc;
+			rc = end.message[0] ? cli_fail(rrc, "%s", end.message) : rrc;
 			goto out;
 		}
+		drive_end_clear(&end);
 	}
 	json_object_set(res, "messages", messages);
 	text = json_dumps(res, JSON_INDENT(2));
@@ -624,8 +555,10 @@ out:
 		sodium_memzero(text, strlen(text));
 		free(text);
 	}
+	drive_end_clear(&end);
 	json_decref(messages);
 	json_decref(res);
-	msg_free(&m);
+	if (inited)
+		drive_close(&d);
 	return rc;
 }

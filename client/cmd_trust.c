@@ -4,61 +4,33 @@
  * their first meeting) to know that no one sits between them, and `trust
  * USER` accepts a user's changed keys after such a check. Both work from
  * pins.json; verify looks a user up in your rooms and programmes when they
- * are not pinned yet (and pins them, trust on first use).
+ * are not pinned yet (and pins them, trust on first use). The pins, the
+ * look-up and the numbers are the client core's (core/people.c: "verify",
+ * "trust.show", "trust.accept"); this file parses, asks and prints.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "msg.h"
+#include "drive.h"
 #include "prompt.h"
+#include "state_io.h"
 
-/*
- * Pins everyone the caller can see: the members and former members of their
- * rooms (room.list, room.show each) and the people of their programmes
- * (programme.list, programme.show each). Returns an exit code.
- */
-static int trust_pin_all(struct msg_ctx *m)
+/* Runs a core command to its end. Returns 0 (ok), or the exit code of its error (printed). */
+static int trust_run(struct drive *d, json_t *cmd, struct drive_end *end, int report)
 {
-	json_t *res = NULL, *item, *shown = NULL;
-	size_t i;
-	int rc;
+	if (drive_run(d, cmd, end) != 0)
+		return CLI_EXIT_LOCAL;
+	if (end->ok)
+		return CLI_EXIT_OK;
+	if (report) {
+		char *safe = text_for_terminal(end->message, strlen(end->message));
 
-	rc = msg_connect(m);
-	if (rc)
-		return rc;
-	rc = msg_call(m, EM_OP_ROOM_LIST, NULL, &res);
-	if (rc)
-		return msg_report(m, rc, 0);
-	json_array_foreach(json_object_get(res, "rooms"), i, item)
-	{
-		int64_t id = json_integer_value(json_object_get(item, "id"));
-
-		if (id > 0 && msg_room_show(m, id, NULL) == CLI_EXIT_NET)
-			goto out;
+		cli_fail(end->exit, "%s", safe ? safe : end->message);
+		free(safe);
 	}
-	json_decref(res);
-	res = NULL;
-	if (msg_call(m, EM_OP_PROGRAMME_LIST, NULL, &res) != CLI_EXIT_OK)
-		goto out;
-	json_array_foreach(json_object_get(res, "programmes"), i, item)
-	{
-		int64_t id = json_integer_value(json_object_get(item, "id"));
-
-		if (id < 1 || msg_call(m, EM_OP_PROGRAMME_SHOW,
-		                       json_pack("{s:I}", "programme_id", (json_int_t)id),
-		                       &shown) != CLI_EXIT_OK)
-			continue;
-		msg_pin_people(m, json_object_get(shown, "people"));
-		json_decref(shown);
-		shown = NULL;
-	}
-out:
-	json_decref(res);
-	return CLI_EXIT_OK;
+	return end->exit;
 }
 
 /* The folded username argument, checked. Returns 0 or the usage exit code. */
@@ -87,9 +59,11 @@ static const char verify_usage[] =
 
 int cmd_verify(struct cli *cli, int argc, char **argv)
 {
-	struct msg_ctx m;
-	char user[EM_USERNAME_MAX + 1], safety[EM_SAFETY_STRLEN], mine[EM_FINGERPRINT_STRLEN];
-	struct pin p;
+	char user[EM_USERNAME_MAX + 1];
+	struct drive d;
+	struct drive_end end = {0};
+	json_t *res, *pin;
+	const char *you, *them;
 	int rc, first, inited = 0;
 
 	rc = cli_parse(cli, argc, argv, NULL, verify_usage, NULL, NULL, 1, 1, &first);
@@ -98,37 +72,40 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 	rc = trust_user_arg(cli, argv[first], user);
 	if (rc)
 		return rc;
-	rc = msg_init(cli, &m);
-	inited = 1;
+	rc = drive_open(cli, &d, 0);
+	inited = d.core != NULL;
 	if (rc)
 		goto out;
-	if (!strcmp(user, m.session.username)) {
+	if (!strcmp(user, d.session.username)) {
 		rc = cli_usage_error(cli,
 		                     "that is you: ask the other person to run `ementor verify "
 		                     "%s`, and you run `ementor verify THEM`",
 		                     user);
 		goto out;
 	}
-	if (pins_find(m.pins, user, &p) != 0) {
-		rc = trust_pin_all(&m);
+	/* not pinned yet: the core looks in your rooms and programmes, online */
+	if (trust_run(&d, json_pack("{s:s, s:s}", "cmd", "trust.show", "user", user), &end, 0)) {
+		rc = drive_connect(&d);
 		if (rc)
 			goto out;
-		if (pins_find(m.pins, user, &p) != 0) {
-			rc = cli_fail(
-			    CLI_EXIT_REFUSED,
-			    "%s is not in any of your rooms, so there is no key of theirs to "
-			    "verify; keys are pinned when you first share a room.",
-			    user);
-			goto out;
-		}
 	}
-	em_fingerprint(m.keys.keys.sign_pk, m.keys.keys.box_pk, mine);
-	em_safety_number(m.keys.keys.sign_pk, m.keys.keys.box_pk, p.sign_pk, p.box_pk, safety);
+	drive_end_clear(&end);
+	rc = trust_run(&d, json_pack("{s:s, s:s}", "cmd", "verify", "user", user), &end, 1);
+	if (rc)
+		goto out;
+	res = end.result;
+	pin = json_object_get(res, "pin");
+	you = cli_str(res, "you", "?");
+	them = cli_str(res, "user", "?");
 	if (cli->json) {
-		json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:b}", "user", p.username,
-		                      "user_id", (json_int_t)p.user_id, "safety_number", safety,
-		                      "your_fingerprint", mine, "their_fingerprint", p.fingerprint,
-		                      "pinned_since", p.first_seen, "keys_changed", p.changed);
+		json_t *o = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "user",
+		                      json_object_get(res, "user"), "user_id",
+		                      json_object_get(res, "user_id"), "safety_number",
+		                      json_object_get(res, "safety_number"), "your_fingerprint",
+		                      json_object_get(res, "your_fingerprint"), "their_fingerprint",
+		                      json_object_get(res, "their_fingerprint"), "pinned_since",
+		                      json_object_get(res, "pinned_since"), "keys_changed",
+		                      json_object_get(res, "keys_changed"));
 
 		cli_print_json(o);
 		json_decref(o);
@@ -136,47 +113,45 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 		char me_label[EM_USERNAME_MAX + 16], them_label[EM_USERNAME_MAX + 16];
 		int w;
 
-		snprintf(me_label, sizeof(me_label), "%s (you):", m.session.username);
-		snprintf(them_label, sizeof(them_label), "%s:", p.username);
+		snprintf(me_label, sizeof(me_label), "%s (you):", you);
+		snprintf(them_label, sizeof(them_label), "%s:", them);
 		w = (int)(strlen(me_label) > strlen(them_label) ? strlen(me_label)
 		                                                : strlen(them_label));
-		printf("Safety number of %s and %s:\n\n    %s\n\n", m.session.username, p.username,
-		       safety);
+		printf("Safety number of %s and %s:\n\n    %s\n\n", you, them,
+		       cli_str(res, "safety_number", "?"));
 		printf("Fingerprints:\n    %-*s %s\n    %-*s %s (pinned since %s)\n\n", w, me_label,
-		       mine, w, them_label, p.fingerprint, p.first_seen);
+		       cli_str(res, "your_fingerprint", "?"), w, them_label,
+		       cli_str(res, "their_fingerprint", "?"), cli_str(res, "pinned_since", "?"));
 		printf(
 		    "Compare this number with %s in person, for example at your first meeting:\n"
 		    "%s runs `ementor verify %s` and must see exactly the same digits. If they\n"
 		    "differ, someone may be intercepting your messages: do not use the room, and\n"
 		    "tell your programme manager.\n",
-		    p.username, p.username, m.session.username);
+		    them, them, you);
 	}
-	if (p.changed) {
-		char next[EM_SAFETY_STRLEN];
-
-		em_safety_number(m.keys.keys.sign_pk, m.keys.keys.box_pk, p.new_sign_pk,
-		                 p.new_box_pk, next);
-		if (p.name_changed)
-			fprintf(stderr,
-			        "\nWARNING: the server now calls %s \"%s\" (seen %s); see `ementor "
-			        "trust %s`.\n",
-			        p.username, p.new_username, p.changed_seen, p.username);
-		if (p.keys_changed)
-			fprintf(stderr,
-			        "\nWARNING: the server now shows OTHER keys for %s (fingerprint "
-			        "%s, seen %s).\n"
-			        "The number above is for the keys pinned on this device. With the "
-			        "new keys "
-			        "it would be\n\n    %s\n\nIf %s confirms that one in person, run "
-			        "`ementor "
-			        "trust %s`.\n",
-			        p.username, p.new_fingerprint, p.changed_seen, next, p.username,
-			        p.username);
-	}
+	if (json_is_true(json_object_get(pin, "name_changed")))
+		fprintf(stderr,
+		        "\nWARNING: the server now calls %s \"%s\" (seen %s); see `ementor "
+		        "trust %s`.\n",
+		        them, cli_str(pin, "new_username", "?"), cli_str(pin, "changed_seen", "?"),
+		        them);
+	if (json_is_true(json_object_get(pin, "keys_changed")))
+		fprintf(stderr,
+		        "\nWARNING: the server now shows OTHER keys for %s (fingerprint "
+		        "%s, seen %s).\n"
+		        "The number above is for the keys pinned on this device. With the "
+		        "new keys "
+		        "it would be\n\n    %s\n\nIf %s confirms that one in person, run "
+		        "`ementor "
+		        "trust %s`.\n",
+		        them, cli_str(pin, "new_fingerprint", "?"),
+		        cli_str(pin, "changed_seen", "?"), cli_str(res, "next_safety_number", "?"),
+		        them, them);
 	rc = CLI_EXIT_OK;
 out:
+	drive_end_clear(&end);
 	if (inited)
-		msg_free(&m);
+		drive_close(&d);
 	return rc;
 }
 
@@ -200,18 +175,6 @@ static int trust_option(void *ctx, int opt, const char *arg)
 	return CLI_CONTINUE;
 }
 
-struct trust_accept {
-	int64_t user_id;
-	char now[STATE_TIME_LEN];
-};
-
-static int trust_accept_fn(json_t *pins, void *arg)
-{
-	struct trust_accept *a = arg;
-
-	return pins_accept(pins, a->user_id, a->now);
-}
-
 int cmd_trust(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -219,10 +182,11 @@ int cmd_trust(struct cli *cli, int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	char user[EM_USERNAME_MAX + 1], question[160];
-	struct trust_accept a;
-	json_t *pins = NULL;
-	struct pin p;
-	int rc, first, yes = 0;
+	struct drive d;
+	struct drive_end end = {0};
+	json_t *p;
+	const char *name;
+	int rc, first, yes = 0, inited = 0, keys_changed;
 
 	rc = cli_parse(cli, argc, argv, opts, trust_usage, trust_option, &yes, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
@@ -230,45 +194,44 @@ int cmd_trust(struct cli *cli, int argc, char **argv)
 	rc = trust_user_arg(cli, argv[first], user);
 	if (rc)
 		return rc;
-	rc = cli_home(cli);
+	rc = drive_open_local(cli, &d);
+	inited = d.core != NULL;
 	if (rc)
-		return rc;
-	rc = state_load(&cli->home, STATE_PINS_FILE, &pins);
-	if (rc)
-		return cli_home_error(cli, "read", STATE_PINS_FILE, rc);
-	if (pins_find(pins, user, &p) != 0) {
-		rc = cli_fail(CLI_EXIT_REFUSED,
-		              "no keys are pinned for %s on this device; they are pinned when you "
-		              "first share a room (`ementor verify %s` looks).",
-		              user, user);
 		goto out;
-	}
-	if (!p.changed) {
+	rc = trust_run(&d, json_pack("{s:s, s:s}", "cmd", "trust.show", "user", user), &end, 1);
+	if (rc)
+		goto out;
+	p = json_object_get(end.result, "pin");
+	name = cli_str(p, "user", "?");
+	keys_changed = json_is_true(json_object_get(p, "keys_changed"));
+	if (!json_is_true(json_object_get(p, "changed"))) {
 		printf("%s's keys have not changed (fingerprint %s, pinned since %s); nothing to "
 		       "do.\n",
-		       p.username, p.fingerprint, p.first_seen);
+		       name, cli_str(p, "fingerprint", "?"), cli_str(p, "pinned_since", "?"));
 		rc = CLI_EXIT_OK;
 		goto out;
 	}
-	if (p.name_changed)
+	if (json_is_true(json_object_get(p, "name_changed")))
 		printf("The server now calls %s (user %lld) \"%s\".\n"
 		       "  pinned name: %s (since %s)\n"
 		       "  new name:    %s (seen %s)\n",
-		       p.username, (long long)p.user_id, p.new_username, p.username, p.first_seen,
-		       p.new_username, p.changed_seen);
-	if (p.keys_changed)
+		       name, (long long)json_integer_value(json_object_get(p, "user_id")),
+		       cli_str(p, "new_username", "?"), name, cli_str(p, "pinned_since", "?"),
+		       cli_str(p, "new_username", "?"), cli_str(p, "changed_seen", "?"));
+	if (keys_changed)
 		printf("The keys of %s changed.\n"
 		       "  pinned fingerprint: %s (since %s)\n"
 		       "  new fingerprint:    %s (seen %s)\n",
-		       p.username, p.fingerprint, p.first_seen, p.new_fingerprint, p.changed_seen);
-	printf("Accept this only if %s confirmed it to you in person.\n", p.username);
+		       name, cli_str(p, "fingerprint", "?"), cli_str(p, "pinned_since", "?"),
+		       cli_str(p, "new_fingerprint", "?"), cli_str(p, "changed_seen", "?"));
+	printf("Accept this only if %s confirmed it to you in person.\n", name);
 	fflush(stdout);
 	if (!yes) {
 		int ok;
 
 		snprintf(question, sizeof(question),
-		         "Trust the new %s of %s? Type yes: ", p.keys_changed ? "keys" : "name",
-		         p.username);
+		         "Trust the new %s of %s? Type yes: ", keys_changed ? "keys" : "name",
+		         name);
 		ok = prompt_yes(question);
 		if (ok < 0) {
 			rc = cli_usage_error(cli, "no terminal to ask on: pass --yes to accept");
@@ -280,18 +243,28 @@ int cmd_trust(struct cli *cli, int argc, char **argv)
 			goto out;
 		}
 	}
-	a.user_id = p.user_id;
-	state_now(a.now);
-	rc = state_update(&cli->home, STATE_PINS_FILE, trust_accept_fn, &a, NULL);
-	if (rc < 0) {
-		rc = cli_home_error(cli, "write", STATE_PINS_FILE, rc);
-		goto out;
+	{
+		/* the change accepted is the one shown, or nothing */
+		struct drive_end acc = {0};
+
+		rc =
+		    trust_run(&d,
+		              json_pack("{s:s, s:s, s:O, s:O}", "cmd", "trust.accept", "user", user,
+		                        "new_fingerprint", json_object_get(p, "new_fingerprint"),
+		                        "new_username", json_object_get(p, "new_username")),
+		              &acc, 1);
+		drive_end_clear(&acc);
+		if (rc)
+			goto out;
 	}
 	printf("Trusted: %s (user %lld) is now pinned as %s with fingerprint %s; rooms with "
 	       "them are open again.\n",
-	       p.username, (long long)p.user_id, p.new_username, p.new_fingerprint);
+	       name, (long long)json_integer_value(json_object_get(p, "user_id")),
+	       cli_str(p, "new_username", "?"), cli_str(p, "new_fingerprint", "?"));
 	rc = CLI_EXIT_OK;
 out:
-	json_decref(pins);
+	drive_end_clear(&end);
+	if (inited)
+		drive_close(&d);
 	return rc;
 }

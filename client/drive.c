@@ -243,6 +243,23 @@ int drive_open(struct cli *cli, struct drive *d, int connect)
 	return CLI_EXIT_OK;
 }
 
+int drive_open_local(struct cli *cli, struct drive *d)
+{
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	d->cli = cli;
+	rc = cli_home(cli);
+	if (rc)
+		return rc;
+	store_init(&d->store, &cli->home, &d->storage);
+	d->core = emc_new(&d->storage, drive_now_ms());
+	if (!d->core)
+		return cli_fail(CLI_EXIT_LOCAL, "cannot open the client state in %s (damaged?)",
+		                cli->home.dir);
+	return CLI_EXIT_OK;
+}
+
 void drive_close(struct drive *d)
 {
 	emc_free(d->core); /* saves what is pending */

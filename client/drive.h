@@ -53,6 +53,12 @@ struct drive_end {
  * Returns an exit code. Who frees: drive_close().
  */
 int drive_open(struct cli *cli, struct drive *d, int connect);
+/*
+ * Opens the core on the home directory alone, logged in or not, offline:
+ * for commands that only read and change this device's pins. Returns an
+ * exit code. Who frees: drive_close().
+ */
+int drive_open_local(struct cli *cli, struct drive *d);
 /* Connects (again) and brings the link up. Returns an exit code (printed). */
 int drive_connect(struct drive *d);
 /* The link went down: tells the core, frees the connection. */

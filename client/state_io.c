@@ -1,7 +1,7 @@
 /*
  * state_io.c - the state files of state.h read and written in the CLI's home
- * directory: for the commands that work on them directly (trust, verify,
- * the outbox list); messaging goes through the client core's storage
+ * directory: for the commands that work on them directly (the outbox list
+ * and drop); everything else goes through the client core's storage
  * (store.c).
  */
 #include <errno.h>

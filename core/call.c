@@ -47,6 +47,8 @@ static const enum em_op emc_call_ops[] = {
     EM_OP_AUDIT_REPORT,
     EM_OP_AUDIT_THRESHOLDS,
     EM_OP_ROOM_ACCESS_LOG,
+    EM_OP_ACCOUNT_EXPORT, /* the export's data as the server holds it; messages are opened by "read"
+                           */
 };
 
 struct emc_call {

@@ -778,9 +778,24 @@ static const struct {
 	int64_t (*start)(struct emc *c, json_t *cmd);
 	int needs_account;
 } emc_commands[] = {
-    {"send", emc_cmd_send, 1}, {"flush", emc_cmd_flush, 1},   {"read", emc_cmd_read, 1},
-    {"live", emc_cmd_live, 1}, {"typing", emc_cmd_typing, 1}, {"stop", emc_cmd_stop, 0},
+    {"send", emc_cmd_send, 1},
+    {"flush", emc_cmd_flush, 1},
+    {"read", emc_cmd_read, 1},
+    {"live", emc_cmd_live, 1},
+    {"typing", emc_cmd_typing, 1},
+    {"stop", emc_cmd_stop, 0},
     {"call", emc_cmd_call, 1},
+    /* agree.c, consent.c, people.c */
+    {"agreement.show", emc_cmd_agreement_show, 1},
+    {"agreement.sign", emc_cmd_agreement_sign, 1},
+    {"agreement.withdraw", emc_cmd_agreement_withdraw, 1},
+    {"agreement.propose", emc_cmd_agreement_propose, 1},
+    {"consent.list", emc_cmd_consent_list, 1},
+    {"consent.grant", emc_cmd_consent_grant, 1},
+    {"consent.withdraw", emc_cmd_consent_withdraw, 1},
+    {"verify", emc_cmd_verify, 1},
+    {"trust.show", emc_cmd_trust_show, 0},
+    {"trust.accept", emc_cmd_trust_accept, 0},
 };
 
 int64_t emc_command(struct emc *c, const char *json, int64_t now_ms)

@@ -280,6 +280,22 @@ int emc_room_agreement(struct emc *c, struct emc_task *t, struct emc_room *r);
 int emc_room_version(struct emc *c, struct emc_room *r, uint32_t version, struct trust_version *out,
                      char *why, size_t len);
 int emc_room_withdrew(const struct emc_room *r, int64_t user_id);
+/* One Version object, ready for em_agreement_*(): parties in ascending user_id
+ * (strings and party objects borrowed from the JSON it was parsed from). */
+struct emc_version {
+	int64_t room_id;
+	uint32_t version;
+	const char *starts_on, *ends_on, *terms;
+	size_t n;
+	struct em_party parties[TRUST_PARTIES_MAX + 1];
+	json_t *party[TRUST_PARTIES_MAX + 1];
+};
+/* Parses a Version object. 0, or -1 when it is malformed. */
+int emc_version_parse(json_t *version, int64_t room_id, struct emc_version *out);
+/* Whether user_id is a party of v. */
+int emc_version_has(const struct emc_version *v, int64_t user_id);
+/* Pins the parties of a version like room members. 0 or -errno. */
+int emc_pin_parties(struct emc *c, struct emc_version *v);
 /* Applies a room.show answer to r without the network (the fuzz target's entry). */
 int emc_room_apply(struct emc *c, struct emc_room *r, json_t *res);
 
@@ -319,6 +335,24 @@ void emc_live_stop(struct emc *c);
 /* A `message` object opened: {"room_id","seq","epoch","sender_id","sender","sent_at",
  * "text"|"error","warning"?, "counter"?}. Who frees: the caller. */
 json_t *emc_open_message(struct emc *c, struct emc_room *r, json_t *message);
+
+/* ---- agreements (agree.c), consent (consent.c), pins (people.c) ---- */
+
+int64_t emc_cmd_agreement_show(struct emc *c, json_t *cmd);
+int64_t emc_cmd_agreement_sign(struct emc *c, json_t *cmd);
+int64_t emc_cmd_agreement_withdraw(struct emc *c, json_t *cmd);
+int64_t emc_cmd_agreement_propose(struct emc *c, json_t *cmd);
+int64_t emc_cmd_consent_list(struct emc *c, json_t *cmd);
+int64_t emc_cmd_consent_grant(struct emc *c, json_t *cmd);
+int64_t emc_cmd_consent_withdraw(struct emc *c, json_t *cmd);
+int64_t emc_cmd_verify(struct emc *c, json_t *cmd);
+int64_t emc_cmd_trust_show(struct emc *c, json_t *cmd);
+int64_t emc_cmd_trust_accept(struct emc *c, json_t *cmd);
+/* Ends t with the server's error in `in`; an expired session says to log in. EMC_FAILED. */
+int emc_fail_server(struct emc *c, struct emc_task *t, const struct em_incoming *in);
+/* The same, a refusal about room_id in plain words (emc_room_refusal()). EMC_FAILED. */
+int emc_fail_room_reply(struct emc *c, struct emc_task *t, const struct em_incoming *in,
+                        int64_t room_id);
 
 /* The server's refusal `err` about room_id in plain words (the CLI's wording). */
 void emc_room_refusal(struct emc *c, int64_t room_id, int err, const char *msg,

@@ -282,6 +282,7 @@ struct emc_read {
 	json_t *page; /* messages of the last history page still to show */
 	size_t at;
 	int more, asked, done_paging, receipt_asked, receipt_done;
+	int keep_place; /* "mark": false (an export): no cursor saved, no receipt sent */
 	int history_err;
 	char history_msg[256];
 	int64_t history_retry;
@@ -360,7 +361,7 @@ static int emc_read_step(struct emc *c, struct emc_task *t)
 
 		rd->history_err = 0;
 		emc_fail_reply(t, &in);
-		if (in.err != EMC_ERR_LINK && t->exit == EMC_EXIT_REFUSED) {
+		if (in.err != EMC_ERR_LINK && t->exit == EMC_EXIT_REFUSED && !rd->keep_place) {
 			emc_room_refusal(c, rd->room_id, in.err, rd->history_msg, in.retry_after_ms,
 			                 text, sizeof(text));
 			snprintf(t->message, sizeof(t->message), "%s", text);
@@ -421,6 +422,8 @@ static int emc_read_step(struct emc *c, struct emc_task *t)
 			return EMC_PENDING;
 		}
 	}
+	if (rd->keep_place)
+		rd->receipt_asked = rd->receipt_done = 1;
 	if (!rd->receipt_asked) {
 		emc_save_cursor(c, rd->room_id, rd->cursor, 0);
 		rd->receipt_asked = 1;
@@ -441,6 +444,8 @@ static int emc_read_step(struct emc *c, struct emc_task *t)
 	return EMC_DONE;
 }
 
+/* {"cmd":"read","room","after"?,"limit"?,"mark"?}: "mark": false reads without
+ * moving the cursor or sending a receipt (an export). */
 int64_t emc_cmd_read(struct emc *c, json_t *cmd)
 {
 	struct emc_read *rd = calloc(1, sizeof(*rd));
@@ -452,6 +457,7 @@ int64_t emc_cmd_read(struct emc *c, json_t *cmd)
 	rd->room_id = json_integer_value(json_object_get(cmd, "room"));
 	rd->since = json_integer_value(json_object_get(cmd, "after"));
 	rd->limit = json_integer_value(json_object_get(cmd, "limit"));
+	rd->keep_place = json_is_false(json_object_get(cmd, "mark"));
 	if (rd->room_id < 1 || rd->since < 0 || rd->limit < 0) {
 		free(rd);
 		return -EINVAL;

@@ -625,17 +625,7 @@ int emc_room_ready(struct emc *c, struct emc_task *t, struct emc_room *r)
 
 /* ---- agreement versions ---- */
 
-/* One Version object, ready for em_agreement_*(): parties in ascending user_id. */
-struct emc_version {
-	int64_t room_id;
-	uint32_t version;
-	const char *starts_on, *ends_on, *terms;
-	size_t n;
-	struct em_party parties[TRUST_PARTIES_MAX + 1];
-	json_t *party[TRUST_PARTIES_MAX + 1];
-};
-
-static int emc_version_parse(json_t *version, int64_t room_id, struct emc_version *out)
+int emc_version_parse(json_t *version, int64_t room_id, struct emc_version *out)
 {
 	json_t *parties = json_object_get(version, "parties"), *p;
 	json_t *num = json_object_get(version, "version");
@@ -680,7 +670,7 @@ static int emc_version_parse(json_t *version, int64_t room_id, struct emc_versio
 	return 0;
 }
 
-static int emc_version_has(const struct emc_version *v, int64_t user_id)
+int emc_version_has(const struct emc_version *v, int64_t user_id)
 {
 	for (size_t i = 0; i < v->n; i++)
 		if (v->parties[i].user_id == (uint64_t)user_id)
@@ -688,8 +678,7 @@ static int emc_version_has(const struct emc_version *v, int64_t user_id)
 	return 0;
 }
 
-/* Pins the parties of a version like room members. 0 or -errno. */
-static int emc_pin_parties(struct emc *c, struct emc_version *v)
+int emc_pin_parties(struct emc *c, struct emc_version *v)
 {
 	json_t *users = json_array();
 	int rc;
