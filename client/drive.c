@@ -167,6 +167,7 @@ int64_t drive_start(struct drive *d, json_t *cmd)
 	if (!text)
 		return cli_fail(CLI_EXIT_LOCAL, "out of memory"), -1;
 	task = emc_command(d->core, text, drive_now_ms());
+	sodium_memzero(text, strlen(text)); /* a command may carry a password */
 	free(text);
 	if (task < 0) {
 		cli_fail(CLI_EXIT_LOCAL, "the client core refused the command (%s)",
@@ -240,6 +241,31 @@ int drive_open(struct cli *cli, struct drive *d, int connect)
 			d->link_lost = 1;
 		return rc;
 	}
+	return CLI_EXIT_OK;
+}
+
+int drive_open_account(struct cli *cli, struct drive *d, int with_session)
+{
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	d->cli = cli;
+	rc = cli_home(cli);
+	if (rc)
+		return rc;
+	rc = home_ensure(&cli->home);
+	if (rc)
+		return cli_home_error(cli, "create", NULL, rc);
+	if (with_session) {
+		rc = cli_session_load(cli, &d->session);
+		if (rc)
+			return rc;
+	}
+	store_init(&d->store, &cli->home, &d->storage);
+	d->core = emc_new(&d->storage, drive_now_ms());
+	if (!d->core)
+		return cli_fail(CLI_EXIT_LOCAL, "cannot open the client state in %s (damaged?)",
+		                cli->home.dir);
 	return CLI_EXIT_OK;
 }
 
