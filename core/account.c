@@ -106,8 +106,12 @@ static void acct_reply(struct emc *c, int64_t room, int64_t task, struct em_inco
 		return;
 	a = t->data;
 	em_incoming_clear(&a->reply);
-	a->reply = *in; /* takes what in owns */
-	memset(in, 0, sizeof(*in));
+	/* a copy: a failure made up by the core (link lost, resume refused) lends its text */
+	a->reply.re = in->re;
+	a->reply.err = in->err;
+	a->reply.retry_after_ms = in->retry_after_ms;
+	a->reply.result = json_incref(in->result);
+	a->reply.err_message = in->err_message ? strdup(in->err_message) : NULL;
 	a->answered = 1;
 }
 
