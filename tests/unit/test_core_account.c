@@ -578,6 +578,32 @@ static void test_logout_deletes_session_first(void **state)
 	fixture_free(f);
 }
 
+/* Not an account command, but the same reply path: "call" when the link is lost. */
+static void test_call_survives_lost_link(void **state)
+{
+	struct fixture *f = logged_in();
+	struct em_request req;
+	int64_t task;
+
+	(void)state;
+	task = command(f, json_pack("{s:s, s:s}", "cmd", "call", "op", "room.list"));
+	emc_link(f->core, 1, NOW_MS);
+	expect_frame(f, EM_OP_RESUME, &req);
+	reply_ok(f, req.id,
+	         json_pack("{s:s, s:{s:s}}", "expires_at", "2030-01-01T00:00:00Z", "user", "role",
+	                   "mentee"));
+	em_request_clear(&req);
+	expect_frame(f, EM_OP_ROOM_LIST, &req);
+	em_request_clear(&req);
+	emc_link(f->core, 0, NOW_MS); /* the core's own "unreachable" failure */
+	assert_int_equal(next_frame(f, &req), 0);
+	assert_ended(f, task, 0);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(f->ended, "error"), "code")),
+	    "unreachable");
+	fixture_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -590,6 +616,7 @@ int main(void)
 	    cmocka_unit_test(test_register_refuses_short_password),
 	    cmocka_unit_test(test_passwd_prelogin_before_resume),
 	    cmocka_unit_test(test_logout_deletes_session_first),
+	    cmocka_unit_test(test_call_survives_lost_link),
 	};
 
 	if (em_crypto_init() != 0)
