@@ -754,7 +754,8 @@ int64_t emc_account_command(struct emc *c, const char *name, json_t *cmd)
 	if ((a->kind == ACCT_LOGIN || a->kind == ACCT_REGISTER || a->kind == ACCT_PASSWD) &&
 	    n < 0) {
 		id = acct_refuse(c, cmd_name, EMC_EXIT_USAGE,
-		                 n == -2 ? "the password is too long" : "a password is required");
+		                 n == -2 ? "the password is too long (or holds a NUL character)"
+		                         : "a password is required");
 		goto out;
 	}
 	if (a->kind == ACCT_REGISTER && n < ACCT_PASSWORD_MIN) {
