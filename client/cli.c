@@ -203,7 +203,7 @@ const char *cli_describe_wait(int64_t ms, char *buf, size_t len)
  * Replaces terminal control characters (C0, DEL and UTF-8-encoded C1) with
  * '?' in place: a display name must not be able to drive the user's terminal.
  */
-static void cli_defang(char *p)
+void cli_defang(char *p)
 {
 	for (; *p; p++) {
 		unsigned char ch = (unsigned char)*p;

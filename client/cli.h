@@ -131,6 +131,12 @@ int cli_session_resume(struct cli *cli, struct conn *c, struct home_session *s);
  */
 int cli_session_open(struct cli *cli, struct home_session *s, struct conn **out);
 
+/*
+ * Replaces terminal control characters (C0, DEL and UTF-8 C1) with '?' in
+ * place: text from the server must not drive the user's terminal.
+ */
+void cli_defang(char *p);
+
 /* Prints a result as indented JSON on stdout (for --json). */
 void cli_print_json(json_t *result);
 

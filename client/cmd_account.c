@@ -1,65 +1,30 @@
 /*
  * cmd_account.c - the account commands: register, login, logout, whoami and
- * passwd. This is where the key scheme of PROTOCOL.md ("Account keys") meets
- * the user: the password is turned into auth_key (sent) and wrap_key (kept)
- * with Argon2id, the private keys are generated here at registration, locked
- * with wrap_key for the server to store, and unlocked again at every login.
- * The password, wrap_key and private keys never leave this process except as
- * keys.json in the 0700 home directory; every buffer that held them is wiped.
- * Registering also means agreeing to the server's privacy notice: its text is
- * shown, its hash checked, and the data-processing consent signed with the
- * new signing key (PROTOCOL.md 7.1) before anything is sent.
+ * passwd, as a shell over the client core's commands of the same names
+ * (core/account.c, core/emc.h): this file parses options, asks for the
+ * password and for acceptance of the privacy notice on the terminal, and
+ * prints. Everything else — Argon2id, the keys made at registration and
+ * unlocked at login, the checks of what the server answers, the signed
+ * privacy consent, session.json and keys.json — is the core's. The password
+ * is read into locked memory here, handed to the core in its command and
+ * wiped wherever this process held a copy.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <sodium.h>
 
-#include "cli.h"
+#include "drive.h"
 #include "prompt.h"
 #include "state.h"
 
-/* After this long on an unauthenticated connection, open a new one to log in:
- * the server closes connections that are not authenticated within 10 s. */
-#define ACCOUNT_FRESH_CONN_MS 6000
-
-/* Key derivation parameters from `prelogin` (or fresh ones for a new password). */
-struct account_kdf {
-	unsigned char salt[EM_SALT_BYTES];
-	uint64_t opslimit;
-	uint64_t memlimit;
-};
-
-/* Secrets a command holds at once; wiped as a block. */
+/* Passwords read on the terminal; wiped as a block. */
 struct account_secrets {
 	char password[PROMPT_PASSWORD_MAX + 1];
 	char new_password[PROMPT_PASSWORD_MAX + 1];
-	unsigned char auth_key[EM_KEY_BYTES];
-	unsigned char wrap_key[EM_KEY_BYTES];
-	unsigned char new_auth_key[EM_KEY_BYTES];
-	unsigned char new_wrap_key[EM_KEY_BYTES];
-	struct home_keys keys;
 };
-
-/*
- * A JSON string holding base64url of bin; the intermediate text is wiped.
- * Who frees: the caller (usually json_pack's "o", which takes it).
- */
-static json_t *account_b64(const unsigned char *bin, size_t len)
-{
-	char *text = em_b64_encode(bin, len);
-	json_t *s;
-
-	if (!text)
-		return NULL;
-	s = json_string(text);
-	sodium_memzero(text, strlen(text));
-	free(text);
-	return s;
-}
 
 /* Reads a password; returns its length or an exit code (negated) already reported. */
 static int account_password(const char *env, const char *prompt, const char *confirm, char *buf)
@@ -72,172 +37,110 @@ static int account_password(const char *env, const char *prompt, const char *con
 	return len == PROMPT_ERR_NO_TTY ? -CLI_EXIT_LOCAL : -CLI_EXIT_USAGE;
 }
 
-/* Argon2id; returns an exit code. Slow on purpose (about a second). */
-static int account_derive(const char *password, const struct account_kdf *kdf,
-                          unsigned char auth_key[EM_KEY_BYTES],
-                          unsigned char wrap_key[EM_KEY_BYTES])
+/*
+ * Whether a password can travel to the core (JSON carries UTF-8 only); the
+ * core checks it again. Returns 0 or an exit code (printed).
+ */
+static int account_utf8(const char *password)
 {
-	int rc = em_kdf_derive_password(password, strlen(password), kdf->salt, kdf->opslimit,
-	                                kdf->memlimit, auth_key, wrap_key);
+	unsigned char *bytes = NULL;
+	size_t len = 0;
+	int rc = em_password_bytes(password, strlen(password), &bytes, &len);
 
-	if (rc == EM_PASSWORD_NOT_UTF8)
-		return cli_fail(CLI_EXIT_LOCAL, "%s", em_password_strerror(rc));
-	if (rc != EM_PASSWORD_OK)
-		return cli_fail(CLI_EXIT_LOCAL,
-		                "not enough memory to derive the keys from the password "
-		                "(Argon2id needs %llu MiB)",
-		                (unsigned long long)(kdf->memlimit >> 20));
-	return CLI_EXIT_OK;
-}
-
-/* Fresh salt and this client's default cost, for a new password. */
-static void account_kdf_new(struct account_kdf *kdf)
-{
-	randombytes_buf(kdf->salt, sizeof(kdf->salt));
-	kdf->opslimit = EM_KDF_OPSLIMIT_DEFAULT;
-	kdf->memlimit = EM_KDF_MEMLIMIT_DEFAULT;
-}
-
-/* `prelogin`: the salt and cost the server has for `username`. Returns an exit code. */
-static int account_prelogin(const struct cli *cli, struct conn *c, const char *username,
-                            struct account_kdf *kdf)
-{
-	json_t *res = NULL;
-	json_t *ops, *mem;
-	const char *salt, *alg;
-	int rc;
-
-	rc = cli_call(cli, c, EM_OP_PRELOGIN, json_pack("{s:s}", "username", username), &res);
-	if (rc)
-		goto out;
-	salt = cli_str(res, "salt", "");
-	alg = cli_str(res, "alg", "");
-	ops = json_object_get(res, "opslimit");
-	mem = json_object_get(res, "memlimit");
-	/* Bounds matter: a hostile server could otherwise ask for terabytes. */
-	if (em_b64_decode(salt, kdf->salt, sizeof(kdf->salt)) != (int)sizeof(kdf->salt) ||
-	    strcmp(alg, "argon2id13") != 0 || !json_is_integer(ops) || !json_is_integer(mem) ||
-	    json_integer_value(ops) < EM_KDF_OPSLIMIT_MIN ||
-	    json_integer_value(ops) > EM_KDF_OPSLIMIT_MAX ||
-	    json_integer_value(mem) < (json_int_t)EM_KDF_MEMLIMIT_MIN ||
-	    json_integer_value(mem) > (json_int_t)EM_KDF_MEMLIMIT_MAX) {
-		rc = cli_fail(CLI_EXIT_NET, "the server sent unusable key derivation parameters");
-		goto out;
+	if (rc == EM_PASSWORD_OK) {
+		em_password_free(bytes, len);
+		return CLI_EXIT_OK;
 	}
-	kdf->opslimit = (uint64_t)json_integer_value(ops);
-	kdf->memlimit = (uint64_t)json_integer_value(mem);
-out:
-	json_decref(res);
-	return rc;
+	return cli_fail(CLI_EXIT_LOCAL, "%s",
+	                rc == EM_PASSWORD_NOT_UTF8 ? em_password_strerror(rc) : "out of memory");
 }
 
-/* Decodes a user's base64url public key field; returns 0 or -1. */
-static int account_user_key(json_t *user, const char *field, unsigned char out[32])
+/* sodium_malloc'd secrets, zeroed. Who frees: account_secrets_free(). */
+static struct account_secrets *account_secrets_new(void)
 {
-	const char *v = cli_str(user, field, NULL);
+	struct account_secrets *sec = sodium_malloc(sizeof(*sec));
 
-	return v && em_b64_decode(v, out, 32) == 32 ? 0 : -1;
+	if (sec)
+		sodium_memzero(sec, sizeof(*sec));
+	return sec;
 }
 
-/* Best effort: revoke a session we will not keep (keys that did not open). */
-static void account_abandon(struct conn *c)
+static void account_secrets_free(struct account_secrets *sec)
 {
-	struct em_incoming in;
+	if (!sec)
+		return;
+	sodium_memzero(sec, sizeof(*sec));
+	sodium_free(sec);
+}
 
-	if (conn_call(c, EM_OP_LOGOUT, NULL, &in) == CONN_OK)
-		em_incoming_clear(&in);
+/* Wipes the password strings of a command (jansson frees them unwiped). */
+static void account_wipe(json_t *cmd)
+{
+	static const char *const keys[] = {"password", "new_password"};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		json_t *v = json_object_get(cmd, keys[i]);
+
+		if (json_is_string(v))
+			sodium_memzero((char *)json_string_value(v), json_string_length(v));
+	}
 }
 
 /*
- * `login` on c, then: open the key backup with wrap_key, check the keys are
- * the ones the server publishes for this user, save keys.json and
- * session.json. On CLI_EXIT_OK, *result is the login result without its
- * secrets (token, key_backup), and fp the key fingerprint.
- * Who frees: the caller, json_decref(*result).
+ * Starts `cmd` on the core (takes the reference; its passwords are wiped),
+ * then connects and pumps until the task ends. Account commands start
+ * before the link comes up: the core then does not resume a stored session
+ * first (login, register) or sends prelogin before it (passwd). When the
+ * connection cannot be made (printed) the task is cancelled.
+ * Returns the connection's exit code (0 when connected); *end is filled
+ * either way unless the command could not start (-1).
  */
-static int account_login(struct cli *cli, struct conn *c, const char *server, const char *username,
-                         struct account_secrets *sec, json_t **result,
-                         char fp[EM_FINGERPRINT_STRLEN])
+static int account_run(struct drive *d, json_t *cmd, struct drive_end *end)
 {
-	unsigned char backup[EM_BACKUP_BYTES], sign_pk[32], box_pk[32];
-	struct home_session hs;
-	json_t *res = NULL, *user, *id;
-	const char *token, *expires, *backup_b64;
-	int rc;
+	int64_t task;
+	int ended = 0, rc;
 
-	memset(&hs, 0, sizeof(hs));
-	*result = NULL;
-	rc = cli_call(cli, c, EM_OP_LOGIN,
-	              json_pack("{s:s, s:o}", "username", username, "auth_key",
-	                        account_b64(sec->auth_key, sizeof(sec->auth_key))),
-	              &res);
+	memset(end, 0, sizeof(*end));
+	json_incref(cmd);
+	task = drive_start(d, cmd);
+	account_wipe(cmd);
+	json_decref(cmd);
+	if (task < 0)
+		return -1;
+	rc = d->conn ? CLI_EXIT_OK : drive_connect(d);
 	if (rc)
-		goto out;
-	user = json_object_get(res, "user");
-	id = json_object_get(user, "id");
-	token = cli_str(res, "token", "");
-	expires = cli_str(res, "expires_at", "");
-	backup_b64 = cli_str(res, "key_backup", "");
-	if (!json_is_integer(id) || !*token || strlen(token) > EM_TOKEN_MAX ||
-	    strlen(expires) >= sizeof(hs.expires_at) ||
-	    account_user_key(user, "sign_pk", sign_pk) ||
-	    account_user_key(user, "box_pk", box_pk)) {
-		account_abandon(c);
-		rc = cli_fail(CLI_EXIT_NET, "the server's answer to login is incomplete");
-		goto out;
-	}
-	/* The backup is sealed to the folded username: use our own, not the server's. */
-	if (em_b64_decode(backup_b64, backup, sizeof(backup)) != (int)sizeof(backup) ||
-	    em_keys_unwrap(&sec->keys.keys, sec->wrap_key, username, backup, sizeof(backup)) != 0) {
-		account_abandon(c);
-		rc =
-		    cli_fail(CLI_EXIT_REFUSED,
-		             "could not unlock your keys: the key backup the server holds does not "
-		             "open with this password. Nothing was saved; report this to your "
-		             "programme's operator.");
-		goto out;
-	}
-	if (sodium_memcmp(sign_pk, sec->keys.keys.sign_pk, 32) != 0 ||
-	    sodium_memcmp(box_pk, sec->keys.keys.box_pk, 32) != 0) {
-		account_abandon(c);
-		rc = cli_fail(CLI_EXIT_REFUSED,
-		              "could not unlock your keys: the server publishes other public keys "
-		              "for %s than the ones in your key backup. Nothing was saved; report "
-		              "this to your programme's operator.",
-		              username);
-		goto out;
-	}
-	snprintf(sec->keys.username, sizeof(sec->keys.username), "%s", username);
-	rc = home_keys_save(&cli->home, &sec->keys);
-	if (rc) {
-		rc = cli_home_error(cli, "write", HOME_KEYS_FILE, rc);
-		goto out;
-	}
-	if (home_session_load(&cli->home, &hs) == 0 && strcmp(hs.username, username) != 0)
-		fprintf(stderr, "Note: this replaces the saved login of %s on this device.\n",
-		        hs.username);
-	home_session_wipe(&hs);
-	snprintf(hs.server, sizeof(hs.server), "%s", server);
-	snprintf(hs.username, sizeof(hs.username), "%s", username);
-	hs.user_id = json_integer_value(id);
-	snprintf(hs.role, sizeof(hs.role), "%s", cli_str(user, "role", "?"));
-	snprintf(hs.token, sizeof(hs.token), "%s", token);
-	snprintf(hs.expires_at, sizeof(hs.expires_at), "%s", expires);
-	rc = home_session_save(&cli->home, &hs);
-	if (rc) {
-		rc = cli_home_error(cli, "write", HOME_SESSION_FILE, rc);
-		goto out;
-	}
-	em_fingerprint(sec->keys.keys.sign_pk, sec->keys.keys.box_pk, fp);
-	json_object_del(res, "token");
-	json_object_del(res, "key_backup");
-	*result = res;
-	res = NULL;
-out:
-	sodium_memzero(backup, sizeof(backup));
-	home_session_wipe(&hs);
-	json_decref(res);
+		emc_cancel(d->core, task, drive_now_ms());
+	while (!ended)
+		drive_pump(d, -1, 1000, task, end, &ended);
 	return rc;
+}
+
+/* Prints why a task failed as the CLI always has; returns its exit code. */
+static int account_report(const struct drive_end *end)
+{
+	char message[sizeof(end->message)], wait[48];
+
+	snprintf(message, sizeof(message), "%s", end->message);
+	cli_defang(message);
+	if (end->client || !strcmp(end->code, "unreachable"))
+		return cli_fail(end->exit, "%s", message);
+	if (end->retry_after_ms > 0 || em_err_retryable(em_err_from_code(end->code)))
+		fprintf(stderr, "error: %s (%s); try again in %s.\n", message, end->code,
+		        cli_describe_wait(end->retry_after_ms, wait, sizeof(wait)));
+	else
+		fprintf(stderr, "error: %s (%s)\n", message, end->code);
+	return end->exit;
+}
+
+/* A result's string member made safe for the terminal. Who frees: the caller. */
+static char *account_text(json_t *obj, const char *key, const char *fallback)
+{
+	const char *v = json_string_value(json_object_get(obj, key));
+	char *s = strdup(v ? v : fallback);
+
+	if (s)
+		cli_defang(s);
+	return s;
 }
 
 /* ---- register ---- */
@@ -289,55 +192,46 @@ static int register_option(void *ctx, int opt, const char *arg)
 	return CLI_CONTINUE;
 }
 
-/* The privacy notice the server asks new users to accept. */
-struct privacy_notice {
-	json_t *res; /* privacy.notice's result; the strings below are borrowed from it */
-	const char *version;
-	const char *text;
-	unsigned char hash[EM_HASH_BYTES];
-};
-
 /*
- * Fetches the privacy notice on a connection of its own (closed again: the
- * user may take longer to read it than the server waits for a login), checks
- * that its hash is the hash of its text, shows it and asks for acceptance.
- * Returns an exit code. Who frees: the caller, json_decref(n->res).
+ * The core's `privacy` command (the notice, its hash checked there) on a
+ * connection closed again afterwards: the user may take longer to read it
+ * than the server waits for a login. Shows it and asks for acceptance.
+ * Returns an exit code; on CLI_EXIT_OK *notice is the core's result.
+ * Who frees: the caller, json_decref(*notice).
  */
-static int register_privacy(struct cli *cli, const char *server, int accepted,
-                            struct privacy_notice *n)
+static int register_privacy(struct cli *cli, struct drive *d, int accepted, json_t **notice)
 {
-	unsigned char want[EM_HASH_BYTES];
-	struct conn *c = NULL;
-	const char *hash;
+	struct drive_end end;
 	int rc, ok;
 
-	memset(n, 0, sizeof(*n));
-	rc = cli_connect(cli, server, &c);
-	if (rc)
+	*notice = NULL;
+	rc = account_run(d, json_pack("{s:s}", "cmd", "privacy"), &end);
+	drive_disconnect(d);
+	if (rc < 0)
+		return CLI_EXIT_LOCAL;
+	if (rc) {
+		drive_end_clear(&end);
 		return rc;
-	rc = cli_call_raw(c, EM_OP_PRIVACY_NOTICE, NULL, &n->res);
-	conn_free(c);
-	if (rc)
+	}
+	if (!end.ok) {
+		rc = account_report(&end);
+		drive_end_clear(&end);
 		return rc;
-	n->version = cli_str(n->res, "version", NULL);
-	n->text = cli_str(n->res, "text", NULL);
-	hash = cli_str(n->res, "text_hash", "");
-	if (!n->version || !*n->version || strlen(n->version) > EM_CONSENT_STR_MAX || !n->text ||
-	    em_b64_decode(hash, n->hash, sizeof(n->hash)) != (int)sizeof(n->hash))
-		return cli_fail(CLI_EXIT_NET, "the server's privacy notice is incomplete");
-	em_text_hash(n->text, want);
-	if (sodium_memcmp(want, n->hash, sizeof(want)) != 0)
-		return cli_fail(CLI_EXIT_NET, "the server's privacy notice does not match its own "
-		                              "hash; nothing was sent");
+	}
 	{
-		char *safe = text_for_terminal(n->text, strlen(n->text));
+		const char *text = json_string_value(json_object_get(end.result, "text"));
+		char *safe = text_for_terminal(text, strlen(text));
+		char *version = account_text(end.result, "version", "?");
 		FILE *f = cli->json ? stderr : stdout;
 
-		fprintf(f, "Privacy notice (version %s):\n\n%s\n\n", n->version,
+		fprintf(f, "Privacy notice (version %s):\n\n%s\n\n", version ? version : "?",
 		        safe ? safe : "(out of memory)");
 		free(safe);
+		free(version);
 		fflush(f);
 	}
+	*notice = end.result;
+	end.result = NULL;
 	if (accepted)
 		return CLI_EXIT_OK;
 	ok = prompt_yes("Accept? [y/N] ");
@@ -362,18 +256,17 @@ int cmd_register(struct cli *cli, int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct register_args a = {NULL, NULL, NULL, 0};
-	struct privacy_notice notice = {0};
-	unsigned char privacy_sig[EM_SIG_BYTES];
-	int64_t privacy_at;
 	struct account_secrets *sec = NULL;
-	struct account_kdf kdf;
-	struct conn *c = NULL;
-	json_t *reg = NULL, *login = NULL, *programme;
-	unsigned char backup[EM_BACKUP_BYTES];
-	char username[EM_USERNAME_MAX + 1], fp[EM_FINGERPRINT_STRLEN];
-	const char *display, *server;
+	struct drive d;
+	struct drive_end end;
+	json_t *notice = NULL, *programme, *cmd;
+	char username[EM_USERNAME_MAX + 1];
+	const char *display;
+	char *role = NULL, *fp = NULL;
 	int rc, first;
 
+	memset(&d, 0, sizeof(d));
+	memset(&end, 0, sizeof(end));
 	rc = cli_parse(cli, argc, argv, opts, register_usage, register_option, &a, 0, 0, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
@@ -390,96 +283,66 @@ int cmd_register(struct cli *cli, int argc, char **argv)
 	display = a.display_name ? a.display_name : username;
 	if (!*display)
 		return cli_usage_error(cli, "--display-name must not be empty");
-	server = cli_server(cli, NULL);
 
-	rc = cli_home(cli);
-	if (rc)
-		return rc;
-	rc = home_ensure(&cli->home);
-	if (rc)
-		return cli_home_error(cli, "create", NULL, rc);
-	rc = register_privacy(cli, server, a.accept_privacy, &notice);
+	rc = drive_open_account(cli, &d, 0);
 	if (rc)
 		goto out;
-	sec = sodium_malloc(sizeof(*sec));
+	rc = register_privacy(cli, &d, a.accept_privacy, &notice);
+	if (rc)
+		goto out;
+	sec = account_secrets_new();
 	if (!sec) {
 		rc = cli_fail(CLI_EXIT_LOCAL, "out of memory");
 		goto out;
 	}
-	sodium_memzero(sec, sizeof(*sec));
-
 	rc = account_password("EMENTOR_PASSWORD",
 	                      "Choose a password: ", "Repeat the password: ", sec->password);
 	if (rc < 0) {
 		rc = -rc;
 		goto out;
 	}
-	em_keys_generate(&sec->keys.keys);
-	account_kdf_new(&kdf);
-	rc = account_derive(sec->password, &kdf, sec->auth_key, sec->wrap_key);
+	rc = account_utf8(sec->password);
 	if (rc)
 		goto out;
-	em_keys_wrap(&sec->keys.keys, sec->wrap_key, username, backup);
-	/* The data-processing grant, signed with the key the account is made with. */
-	privacy_at = (int64_t)time(NULL);
-	if (em_consent_sign(sec->keys.keys.sign_pk, "data_processing", notice.version, notice.hash,
-	                    "grant", privacy_at, sec->keys.keys.sign_sk, privacy_sig) != 0) {
-		rc = cli_fail(CLI_EXIT_LOCAL, "cannot sign the privacy consent");
+	cmd = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:O, s:O}}", "cmd", "register", "server",
+	                cli_server(cli, NULL), "invite", a.invite, "username", username,
+	                "display_name", display, "password", sec->password, "privacy", "version",
+	                json_object_get(notice, "version"), "text_hash",
+	                json_object_get(notice, "text_hash"));
+	sodium_memzero(sec->password, sizeof(sec->password));
+	rc = account_run(&d, cmd, &end);
+	if (rc < 0) {
+		rc = CLI_EXIT_LOCAL;
 		goto out;
 	}
-
-	rc = cli_connect(cli, server, &c);
 	if (rc)
 		goto out;
-	rc =
-	    cli_call(cli, c, EM_OP_REGISTER,
-	             json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:o, s:o, s:o, s:o, s:s, s:I, s:o}",
-	                       "invite", a.invite, "username", username, "display_name", display,
-	                       "salt", account_b64(kdf.salt, sizeof(kdf.salt)), "opslimit",
-	                       (json_int_t)kdf.opslimit, "memlimit", (json_int_t)kdf.memlimit,
-	                       "auth_key", account_b64(sec->auth_key, sizeof(sec->auth_key)),
-	                       "sign_pk", account_b64(sec->keys.keys.sign_pk, EM_SIGN_PK_BYTES),
-	                       "box_pk", account_b64(sec->keys.keys.box_pk, EM_BOX_PK_BYTES),
-	                       "key_backup", account_b64(backup, sizeof(backup)), "privacy_version",
-	                       notice.version, "privacy_at", (json_int_t)privacy_at,
-	                       "privacy_signature", account_b64(privacy_sig, sizeof(privacy_sig))),
-	             &reg);
-	if (rc)
-		goto out;
-	/* The account exists now; logging in saves the keys and the session. */
-	rc = account_login(cli, c, server, username, sec, &login, fp);
-	if (rc) {
-		fprintf(stderr,
-		        "Your account %s was created, but logging in failed; run `ementor login "
-		        "%s`.\n",
-		        username, username);
+	if (!end.ok) {
+		rc = account_report(&end);
 		goto out;
 	}
 	if (cli->json) {
-		cli_print_json(reg);
+		cli_print_json(end.result);
 		goto out;
 	}
-	programme = json_object_get(reg, "programme_id");
+	role = account_text(json_object_get(end.result, "user"), "role", "?");
+	fp = account_text(end.result, "fingerprint", "?");
+	programme = json_object_get(end.result, "programme_id");
 	if (json_is_integer(programme))
-		printf("Registered %s as %s (programme %lld).\n", username,
-		       cli_str(json_object_get(reg, "user"), "role", "?"),
+		printf("Registered %s as %s (programme %lld).\n", username, role ? role : "?",
 		       (long long)json_integer_value(programme));
 	else
-		printf("Registered %s as %s.\n", username,
-		       cli_str(json_object_get(reg, "user"), "role", "?"));
-	printf("Your key fingerprint: %s\n", fp);
+		printf("Registered %s as %s.\n", username, role ? role : "?");
+	printf("Your key fingerprint: %s\n", fp ? fp : "?");
 	printf("Logged in. Compare fingerprints with your mentoring partners when you first "
 	       "meet.\n");
 out:
-	sodium_memzero(backup, sizeof(backup));
-	json_decref(notice.res);
-	json_decref(reg);
-	json_decref(login);
-	conn_free(c);
-	if (sec) {
-		sodium_memzero(sec, sizeof(*sec));
-		sodium_free(sec);
-	}
+	free(role);
+	free(fp);
+	json_decref(notice);
+	drive_end_clear(&end);
+	drive_close(&d);
+	account_secrets_free(sec);
 	return rc;
 }
 
@@ -507,13 +370,15 @@ int cmd_login(struct cli *cli, int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct account_secrets *sec = NULL;
-	struct account_kdf kdf;
-	struct conn *c = NULL;
-	json_t *login = NULL;
-	const char *name = NULL, *server;
-	char username[EM_USERNAME_MAX + 1], fp[EM_FINGERPRINT_STRLEN];
+	struct drive d;
+	struct drive_end end;
+	const char *name = NULL, *replaced;
+	char username[EM_USERNAME_MAX + 1];
+	char *role = NULL, *fp = NULL;
 	int rc, first;
 
+	memset(&d, 0, sizeof(d));
+	memset(&end, 0, sizeof(end));
 	rc = cli_parse(cli, argc, argv, opts, login_usage, login_option, &name, 0, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
@@ -527,58 +392,73 @@ int cmd_login(struct cli *cli, int argc, char **argv)
 	if (em_check_username(name) != EM_OK)
 		return cli_usage_error(cli, "'%s' is not a valid username", name);
 	em_username_fold(name, username);
-	server = cli_server(cli, NULL);
 
-	rc = cli_home(cli);
+	rc = drive_open_account(cli, &d, 0);
 	if (rc)
-		return rc;
-	rc = home_ensure(&cli->home);
-	if (rc)
-		return cli_home_error(cli, "create", NULL, rc);
-	sec = sodium_malloc(sizeof(*sec));
-	if (!sec)
-		return cli_fail(CLI_EXIT_LOCAL, "out of memory");
-	sodium_memzero(sec, sizeof(*sec));
-
+		goto out;
+	sec = account_secrets_new();
+	if (!sec) {
+		rc = cli_fail(CLI_EXIT_LOCAL, "out of memory");
+		goto out;
+	}
 	rc = account_password("EMENTOR_PASSWORD", "Password: ", NULL, sec->password);
 	if (rc < 0) {
 		rc = -rc;
 		goto out;
 	}
-	rc = cli_connect(cli, server, &c);
+	rc = account_utf8(sec->password);
 	if (rc)
 		goto out;
-	rc = account_prelogin(cli, c, username, &kdf);
-	if (rc)
-		goto out;
-	rc = account_derive(sec->password, &kdf, sec->auth_key, sec->wrap_key);
-	if (rc)
-		goto out;
-	/* A slow derivation may outlast the server's 10 s authentication deadline. */
-	if (!conn_is_open(c) || conn_age_ms(c) > ACCOUNT_FRESH_CONN_MS) {
-		conn_free(c);
-		c = NULL;
-		rc = cli_connect(cli, server, &c);
-		if (rc)
-			goto out;
+	/*
+	 * The server closes a connection that has not logged in within 10 s; a
+	 * slow derivation can outlast that. Then once more on a new connection.
+	 */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		drive_end_clear(&end);
+		d.quiet_link = attempt == 0;
+		rc = account_run(&d,
+		                 json_pack("{s:s, s:s, s:s, s:s}", "cmd", "login", "server",
+		                           cli_server(cli, NULL), "username", username, "password",
+		                           sec->password),
+		                 &end);
+		if (rc || end.ok || strcmp(end.code, "unreachable") != 0 || !d.link_lost)
+			break;
+		drive_disconnect(&d);
 	}
-	rc = account_login(cli, c, server, username, sec, &login, fp);
+	sodium_memzero(sec->password, sizeof(sec->password));
+	if (rc < 0) {
+		rc = CLI_EXIT_LOCAL;
+		goto out;
+	}
 	if (rc)
 		goto out;
+	if (!end.ok) {
+		if (!strcmp(end.code, "unreachable") && d.link_error[0])
+			rc = cli_fail(CLI_EXIT_NET, "%s", d.link_error);
+		else
+			rc = account_report(&end);
+		goto out;
+	}
+	replaced = json_string_value(json_object_get(end.result, "replaced"));
+	if (replaced)
+		fprintf(stderr, "Note: this replaces the saved login of %s on this device.\n",
+		        replaced);
 	if (cli->json) {
-		cli_print_json(login);
+		json_object_del(end.result, "fingerprint");
+		json_object_del(end.result, "replaced");
+		cli_print_json(end.result);
 		goto out;
 	}
-	printf("Logged in as %s (%s).\n", username,
-	       cli_str(json_object_get(login, "user"), "role", "?"));
-	printf("Your key fingerprint: %s\n", fp);
+	role = account_text(json_object_get(end.result, "user"), "role", "?");
+	fp = account_text(end.result, "fingerprint", "?");
+	printf("Logged in as %s (%s).\n", username, role ? role : "?");
+	printf("Your key fingerprint: %s\n", fp ? fp : "?");
 out:
-	json_decref(login);
-	conn_free(c);
-	if (sec) {
-		sodium_memzero(sec, sizeof(*sec));
-		sodium_free(sec);
-	}
+	free(role);
+	free(fp);
+	drive_end_clear(&end);
+	drive_close(&d);
+	account_secrets_free(sec);
 	return rc;
 }
 
@@ -593,59 +473,48 @@ static const char logout_usage[] =
 
 int cmd_logout(struct cli *cli, int argc, char **argv)
 {
-	struct home_session s;
-	struct conn *c = NULL;
-	struct em_incoming in;
-	json_t *res = NULL;
-	int rc, first, removed;
+	struct drive d;
+	struct drive_end end;
+	int rc, first;
 
-	memset(&s, 0, sizeof(s));
-	memset(&in, 0, sizeof(in));
+	memset(&d, 0, sizeof(d));
+	memset(&end, 0, sizeof(end));
 	rc = cli_parse(cli, argc, argv, NULL, logout_usage, NULL, NULL, 0, 0, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	rc = cli_session_load(cli, &s);
+	rc = drive_open_account(cli, &d, 1);
 	if (rc)
 		goto out;
-	rc = cli_connect(cli, cli_server(cli, &s), &c);
-	if (!rc) {
-		if (conn_call(c, EM_OP_RESUME, json_pack("{s:s}", "token", s.token), &in) !=
-		    CONN_OK) {
-			rc = cli_fail(CLI_EXIT_NET, "%s", conn_strerror(c));
-		} else if (in.err == EM_ERR_SESSION_EXPIRED) {
-			rc = CLI_EXIT_OK; /* the server had already ended it */
-		} else if (!in.result) {
-			rc = cli_fail(CLI_EXIT_REFUSED,
-			              "cannot resume the session to end it: %s (%s)",
-			              in.err_message, em_err_code(in.err));
-		} else {
-			rc = cli_call(cli, c, EM_OP_LOGOUT, NULL, &res);
-		}
-	}
-	removed = home_remove(&cli->home, HOME_SESSION_FILE);
-	if (removed) {
-		rc = cli_home_error(cli, "delete", HOME_SESSION_FILE, removed);
+	rc = account_run(&d, json_pack("{s:s}", "cmd", "logout"), &end);
+	if (rc < 0) {
+		rc = CLI_EXIT_LOCAL;
 		goto out;
 	}
+	if (!rc && !end.ok && !json_is_false(json_object_get(end.result, "revoked"))) {
+		/* refused before anything was done (session.json could not be deleted) */
+		rc = account_report(&end);
+		goto out;
+	}
+	if (!rc && !end.ok)
+		rc = account_report(&end);
 	if (rc) {
 		fprintf(stderr,
 		        "The session was deleted from this device, but the server could not "
 		        "revoke it: its token stays valid until %s.\n",
-		        s.expires_at);
+		        d.session.expires_at);
 		goto out;
 	}
 	if (cli->json) {
-		if (!res)
-			res = json_object();
+		json_t *res = json_object();
+
 		cli_print_json(res);
+		json_decref(res);
 	} else {
-		printf("Logged out %s.\n", s.username);
+		printf("Logged out %s.\n", d.session.username);
 	}
 out:
-	em_incoming_clear(&in);
-	json_decref(res);
-	conn_free(c);
-	home_session_wipe(&s);
+	drive_end_clear(&end);
+	drive_close(&d);
 	return rc;
 }
 
@@ -756,41 +625,27 @@ static const char passwd_usage[] =
 
 int cmd_passwd(struct cli *cli, int argc, char **argv)
 {
-	struct home_session s;
 	struct account_secrets *sec = NULL;
-	struct account_kdf kdf, new_kdf;
-	struct conn *c = NULL;
-	json_t *res = NULL;
-	unsigned char backup[EM_BACKUP_BYTES];
+	struct drive d;
+	struct drive_end end;
 	int rc, first;
 
-	memset(&s, 0, sizeof(s));
-	sodium_memzero(backup, sizeof(backup));
+	memset(&d, 0, sizeof(d));
+	memset(&end, 0, sizeof(end));
 	rc = cli_parse(cli, argc, argv, NULL, passwd_usage, NULL, NULL, 0, 0, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	rc = cli_session_load(cli, &s);
-	if (rc)
+	rc = drive_open(cli, &d, 0); /* the session and its keys, not connected yet */
+	if (rc) {
+		if (rc == CLI_EXIT_AUTH && d.session.username[0])
+			rc = CLI_EXIT_LOCAL; /* logged in, but the keys are not here (as before) */
 		goto out;
-	sec = sodium_malloc(sizeof(*sec));
+	}
+	sec = account_secrets_new();
 	if (!sec) {
 		rc = cli_fail(CLI_EXIT_LOCAL, "out of memory");
 		goto out;
 	}
-	sodium_memzero(sec, sizeof(*sec));
-	rc = home_keys_load(&cli->home, &sec->keys);
-	if (rc == -ENOENT || (!rc && strcmp(sec->keys.username, s.username) != 0)) {
-		rc = cli_fail(CLI_EXIT_LOCAL,
-		              "the keys of %s are not on this device; run `ementor login %s` "
-		              "first.",
-		              s.username, s.username);
-		goto out;
-	}
-	if (rc) {
-		rc = cli_home_error(cli, "read", HOME_KEYS_FILE, rc);
-		goto out;
-	}
-
 	rc = account_password("EMENTOR_PASSWORD", "Current password: ", NULL, sec->password);
 	if (rc >= 0)
 		rc = account_password("EMENTOR_NEW_PASSWORD", "New password: ",
@@ -799,56 +654,42 @@ int cmd_passwd(struct cli *cli, int argc, char **argv)
 		rc = -rc;
 		goto out;
 	}
-
-	/* prelogin is only accepted before resume; resume at once (10 s deadline). */
-	rc = cli_connect(cli, cli_server(cli, &s), &c);
+	rc = account_utf8(sec->password);
+	if (!rc)
+		rc = account_utf8(sec->new_password);
 	if (rc)
 		goto out;
-	rc = account_prelogin(cli, c, s.username, &kdf);
+	rc = account_run(&d,
+	                 json_pack("{s:s, s:s, s:s}", "cmd", "passwd", "password", sec->password,
+	                           "new_password", sec->new_password),
+	                 &end);
+	account_secrets_free(sec);
+	sec = NULL;
+	if (rc < 0) {
+		rc = CLI_EXIT_LOCAL;
+		goto out;
+	}
 	if (rc)
 		goto out;
-	rc = cli_session_resume(cli, c, &s);
-	if (rc)
+	if (!end.ok) {
+		rc = account_report(&end);
 		goto out;
-	rc = account_derive(sec->password, &kdf, sec->auth_key, sec->wrap_key);
-	if (rc)
-		goto out;
-	account_kdf_new(&new_kdf);
-	rc = account_derive(sec->new_password, &new_kdf, sec->new_auth_key, sec->new_wrap_key);
-	if (rc)
-		goto out;
-	em_keys_wrap(&sec->keys.keys, sec->new_wrap_key, s.username, backup);
-	rc = cli_call(cli, c, EM_OP_PASSWD,
-	              json_pack("{s:o, s:o, s:I, s:I, s:o, s:o}", "auth_key",
-	                        account_b64(sec->auth_key, sizeof(sec->auth_key)), "salt",
-	                        account_b64(new_kdf.salt, sizeof(new_kdf.salt)), "opslimit",
-	                        (json_int_t)new_kdf.opslimit, "memlimit",
-	                        (json_int_t)new_kdf.memlimit, "new_auth_key",
-	                        account_b64(sec->new_auth_key, sizeof(sec->new_auth_key)),
-	                        "key_backup", account_b64(backup, sizeof(backup))),
-	              &res);
-	if (rc)
-		goto out;
+	}
 	if (cli->json) {
-		cli_print_json(res);
+		cli_print_json(end.result);
 	} else {
-		json_t *n = json_object_get(res, "revoked_sessions");
+		json_t *n = json_object_get(end.result, "revoked_sessions");
 		long long revoked = json_is_integer(n) ? (long long)json_integer_value(n) : 0;
 
-		printf("Password changed for %s.", s.username);
+		printf("Password changed for %s.", d.session.username);
 		if (revoked == 1)
 			printf(" 1 other session was ended.\n");
 		else
 			printf(" %lld other sessions were ended.\n", revoked);
 	}
 out:
-	sodium_memzero(backup, sizeof(backup));
-	json_decref(res);
-	conn_free(c);
-	home_session_wipe(&s);
-	if (sec) {
-		sodium_memzero(sec, sizeof(*sec));
-		sodium_free(sec);
-	}
+	drive_end_clear(&end);
+	drive_close(&d);
+	account_secrets_free(sec);
 	return rc;
 }

@@ -167,6 +167,7 @@ int64_t drive_start(struct drive *d, json_t *cmd)
 	if (!text)
 		return cli_fail(CLI_EXIT_LOCAL, "out of memory"), -1;
 	task = emc_command(d->core, text, drive_now_ms());
+	sodium_memzero(text, strlen(text)); /* a command may carry a password */
 	free(text);
 	if (task < 0) {
 		cli_fail(CLI_EXIT_LOCAL, "the client core refused the command (%s)",
@@ -243,7 +244,8 @@ int drive_open(struct cli *cli, struct drive *d, int connect)
 	return CLI_EXIT_OK;
 }
 
-int drive_open_local(struct cli *cli, struct drive *d)
+/* The core on the home directory, without keys or a connection (see the two below). */
+static int drive_open_core(struct cli *cli, struct drive *d, int create, int with_session)
 {
 	int rc;
 
@@ -252,12 +254,32 @@ int drive_open_local(struct cli *cli, struct drive *d)
 	rc = cli_home(cli);
 	if (rc)
 		return rc;
+	if (create) {
+		rc = home_ensure(&cli->home);
+		if (rc)
+			return cli_home_error(cli, "create", NULL, rc);
+	}
+	if (with_session) {
+		rc = cli_session_load(cli, &d->session);
+		if (rc)
+			return rc;
+	}
 	store_init(&d->store, &cli->home, &d->storage);
 	d->core = emc_new(&d->storage, drive_now_ms());
 	if (!d->core)
 		return cli_fail(CLI_EXIT_LOCAL, "cannot open the client state in %s (damaged?)",
 		                cli->home.dir);
 	return CLI_EXIT_OK;
+}
+
+int drive_open_local(struct cli *cli, struct drive *d)
+{
+	return drive_open_core(cli, d, 0, 0);
+}
+
+int drive_open_account(struct cli *cli, struct drive *d, int with_session)
+{
+	return drive_open_core(cli, d, 1, with_session);
 }
 
 void drive_close(struct drive *d)

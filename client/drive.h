@@ -59,6 +59,14 @@ int drive_open(struct cli *cli, struct drive *d, int connect);
  * exit code. Who frees: drive_close().
  */
 int drive_open_local(struct cli *cli, struct drive *d);
+/*
+ * Opens the core for an account command (login, register, passwd, logout):
+ * the home directory is created if missing, no keys are required, and
+ * session.json is loaded only `with_session` (then required). Does not
+ * connect: the command starts first (core/emc.h). Returns an exit code.
+ * Who frees: drive_close().
+ */
+int drive_open_account(struct cli *cli, struct drive *d, int with_session);
 /* Connects (again) and brings the link up. Returns an exit code (printed). */
 int drive_connect(struct drive *d);
 /* The link went down: tells the core, frees the connection. */

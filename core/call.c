@@ -85,8 +85,12 @@ static void emc_call_reply(struct emc *c, int64_t room, int64_t task, struct em_
 		return;
 	k = t->data;
 	k->answered = 1;
-	k->reply = *in; /* takes what in owns */
-	memset(in, 0, sizeof(*in));
+	/* a copy: a failure made up by the core (link lost, resume refused) lends its text */
+	k->reply.re = in->re;
+	k->reply.err = in->err;
+	k->reply.retry_after_ms = in->retry_after_ms;
+	k->reply.result = json_incref(in->result);
+	k->reply.err_message = in->err_message ? strdup(in->err_message) : NULL;
 }
 
 static void emc_call_free(struct emc_task *t)

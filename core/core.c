@@ -41,6 +41,14 @@ static void emc_push(struct emc *c, enum emc_output kind, char *text, int hold)
 	o->kind = kind;
 	o->text = text;
 	o->len = strlen(text);
+	if (hold && c->queue_preauth) {
+		if (c->preauth_tail)
+			c->preauth_tail->next = o;
+		else
+			c->preauth_head = o;
+		c->preauth_tail = o;
+		return;
+	}
 	if (hold) {
 		if (c->held_tail)
 			c->held_tail->next = o;
@@ -80,6 +88,21 @@ int64_t emc_request(struct emc *c, enum em_op op, json_t *args, emc_reply_fn fn,
 	rq->next = c->requests;
 	c->requests = rq;
 	emc_push(c, EMC_FRAME, text, !c->ready);
+	return id;
+}
+
+int64_t emc_request_preauth(struct emc *c, enum em_op op, json_t *args, emc_reply_fn fn,
+                            int64_t room, int64_t aux)
+{
+	int64_t id;
+
+	if (c->link_up)
+		return emc_request(c, op, args, fn, room, aux);
+	c->queue_preauth = 1; /* emc_push() puts it on the list that goes before the resume */
+	id = emc_request(c, op, args, fn, room, aux);
+	c->queue_preauth = 0;
+	if (id > 0)
+		c->requests->preauth = 1; /* emc_request() put it first */
 	return id;
 }
 
@@ -428,7 +451,7 @@ void emc_run(struct emc *c)
 /* ---- the account ---- */
 
 /* session and keys from storage; a core without them can only register or log in. */
-static void emc_load_account(struct emc *c)
+void emc_account_load(struct emc *c)
 {
 	json_t *s = NULL, *k = NULL;
 	const char *str;
@@ -480,7 +503,7 @@ struct emc *emc_new(const struct emc_storage *storage, int64_t now_ms)
 		return NULL;
 	c->st = *storage;
 	c->now_ms = now_ms;
-	emc_load_account(c);
+	emc_account_load(c);
 	if (emc_doc_load(c, STATE_PINS_FILE, &c->pins) ||
 	    emc_doc_load(c, STATE_ROOMKEYS_FILE, &c->roomkeys) ||
 	    emc_doc_load(c, STATE_TRUST_FILE, &c->trust)) {
@@ -530,6 +553,7 @@ void emc_free(struct emc *c)
 	}
 	emc_outputs_free(c->out_head);
 	emc_outputs_free(c->held_head);
+	emc_outputs_free(c->preauth_head);
 	json_decref(c->pins);
 	json_decref(c->roomkeys);
 	json_decref(c->trust);
@@ -551,6 +575,8 @@ static struct emc_request *emc_request_take(struct emc *c, int64_t id)
 	return NULL;
 }
 
+static void emc_resume_start(struct emc *c);
+
 int emc_receive(struct emc *c, const char *frame, size_t len, int64_t now_ms)
 {
 	struct em_incoming in;
@@ -567,6 +593,11 @@ int emc_receive(struct emc *c, const char *frame, size_t len, int64_t now_ms)
 		if (rq) {
 			if (rq->fn)
 				rq->fn(c, rq->room, rq->aux, &in);
+			if (rq->preauth && c->preauth_waiting > 0 && --c->preauth_waiting == 0 &&
+			    c->resume_deferred) {
+				c->resume_deferred = 0;
+				emc_resume_start(c);
+			}
 			free(rq);
 		}
 	}
@@ -639,6 +670,7 @@ static void emc_resume_reply(struct emc *c, int64_t room, int64_t aux, struct em
 	if (in->err == EMC_ERR_LINK)
 		return; /* the link went down first: emc_link() fails the rest */
 	if (!in->result) {
+		c->resume_sent = 0; /* the link is not authenticated: login may use it */
 		emc_outputs_free(c->held_head);
 		c->held_head = c->held_tail = NULL;
 		emc_requests_fail(c, in->err, in->err_message, in->retry_after_ms);
@@ -671,40 +703,69 @@ static void emc_resume_reply(struct emc *c, int64_t room, int64_t aux, struct em
 	                    c->session.expires_at, "user_id", (json_int_t)c->session.user_id));
 }
 
+/*
+ * Resumes the stored session on the link just up (or lets requests go when
+ * there is none, or a login or register wants the link unauthenticated).
+ */
+static void emc_resume_start(struct emc *c)
+{
+	int64_t id;
+	struct emc_request *rq;
+	char *text;
+
+	if (!c->have_session || c->fresh_link > 0) {
+		c->ready = 1;
+		emc_release_held(c);
+		return;
+	}
+	/* resume first, alone; everything else waits for its answer */
+	id = ++c->next_request;
+	rq = calloc(1, sizeof(*rq));
+	text =
+	    rq ? em_encode_request(id, EM_OP_RESUME, json_pack("{s:s}", "token", c->session.token))
+	       : NULL;
+	if (!text) {
+		free(rq);
+		emc_requests_fail(c, EM_ERR_NOMEM, "out of memory", 0);
+		return;
+	}
+	rq->id = id;
+	rq->op = EM_OP_RESUME;
+	rq->fn = emc_resume_reply;
+	rq->next = c->requests;
+	c->requests = rq;
+	c->resume_sent = 1;
+	emc_push(c, EMC_FRAME, text, 0);
+}
+
 void emc_link(struct emc *c, int up, int64_t now_ms)
 {
 	c->now_ms = now_ms;
 	if (up && !c->link_up) {
 		c->link_up = 1;
 		c->ready = 0;
-		if (c->have_session) {
-			/* resume first, alone; everything else waits for its answer */
-			int64_t id = ++c->next_request;
-			struct emc_request *rq = calloc(1, sizeof(*rq));
-			char *text =
-			    rq ? em_encode_request(id, EM_OP_RESUME,
-			                           json_pack("{s:s}", "token", c->session.token))
-			       : NULL;
-
-			if (!text) {
-				free(rq);
-				emc_requests_fail(c, EM_ERR_NOMEM, "out of memory", 0);
-			} else {
-				rq->id = id;
-				rq->op = EM_OP_RESUME;
-				rq->fn = emc_resume_reply;
-				rq->next = c->requests;
-				c->requests = rq;
-				emc_push(c, EMC_FRAME, text, 0);
-			}
+		c->resume_sent = 0;
+		if (c->preauth_head) {
+			/* requests that must precede the resume (passwd's prelogin) */
+			for (struct emc_output_item *o = c->preauth_head; o; o = o->next)
+				c->preauth_waiting++;
+			if (c->out_tail)
+				c->out_tail->next = c->preauth_head;
+			else
+				c->out_head = c->preauth_head;
+			c->out_tail = c->preauth_tail;
+			c->preauth_head = c->preauth_tail = NULL;
+			c->resume_deferred = 1;
 		} else {
-			c->ready = 1;
-			emc_release_held(c);
+			emc_resume_start(c);
 		}
 	} else if (!up && c->link_up) {
 		c->link_up = 0;
 		c->ready = 0;
+		c->resume_sent = 0;
+		c->resume_deferred = 0;
 		emc_requests_fail(c, EMC_ERR_LINK, "the connection to the server was lost", 0);
+		c->preauth_waiting = 0;
 	}
 	emc_run(c);
 }
@@ -805,6 +866,12 @@ int64_t emc_command(struct emc *c, const char *json, int64_t now_ms)
 	int64_t id = -EINVAL;
 
 	c->now_ms = now_ms;
+	if (name) /* the account's commands (account.c) */
+		id = emc_account_command(c, name, cmd);
+	if (id != -ENOENT)
+		name = NULL;
+	else
+		id = -EINVAL;
 	for (size_t i = 0; name && i < sizeof(emc_commands) / sizeof(emc_commands[0]); i++) {
 		if (strcmp(emc_commands[i].name, name))
 			continue;

@@ -162,6 +162,7 @@ struct emc_request {
 	enum em_op op;
 	emc_reply_fn fn;
 	int64_t room, aux;
+	int preauth; /* sent before the resume (emc_request_preauth) */
 	struct emc_request *next;
 };
 
@@ -177,6 +178,14 @@ struct emc {
 	int64_t now_ms;
 	int link_up; /* the host's link is open */
 	int ready;   /* ... and the session is resumed on it: requests go out */
+
+	/* the link's authentication (account.c's commands need an unauthenticated one) */
+	int resume_sent;     /* a resume went out on this link (and was not refused) */
+	int fresh_link;      /* tasks that want the link not resumed: login, register */
+	int preauth_waiting; /* requests sent before the resume, not yet answered */
+	int resume_deferred; /* the resume waits for those answers */
+	struct emc_output_item *preauth_head, *preauth_tail; /* ... held while the link is down */
+	int queue_preauth;                                   /* emc_request_preauth() is queueing */
 
 	/* the account on this device */
 	struct home_session_core {
@@ -254,6 +263,20 @@ int emc_trust_update(struct emc *c, int (*fn)(json_t *trust, void *arg), void *a
 /* pins.json / roomkeys.json likewise, replacing c->pins / c->roomkeys. */
 int emc_pins_update(struct emc *c, int (*fn)(json_t *pins, void *arg), void *arg);
 int emc_roomkeys_update(struct emc *c, int (*fn)(json_t *rk, void *arg), void *arg);
+
+/* ---- the account (core.c, account.c) ---- */
+
+/* Reads session.json and keys.json again (after login): have_session, have_keys. */
+void emc_account_load(struct emc *c);
+/*
+ * A request that must go before the stored session is resumed (prelogin for
+ * passwd): queued ahead of the resume, which waits for its answer. On a link
+ * already up it goes out at once. Takes args. Returns the request id or -1.
+ */
+int64_t emc_request_preauth(struct emc *c, enum em_op op, json_t *args, emc_reply_fn fn,
+                            int64_t room, int64_t aux);
+/* Starts an account command (account.c); -ENOENT when `name` is not one. */
+int64_t emc_account_command(struct emc *c, const char *name, json_t *cmd);
 
 /* ---- rooms and pins (room.c) ---- */
 

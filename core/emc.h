@@ -82,6 +82,58 @@ void emc_free(struct emc *c);
  */
 int64_t emc_command(struct emc *c, const char *json, int64_t now_ms);
 
+/*
+ * The account commands (core/account.c). A core with no session stored can
+ * run privacy, login and register. The core cannot prompt: passwords come in
+ * the command's JSON (UTF-8; the core normalises them to NFC before
+ * Argon2id). The core wipes its copies, including the string in the parsed
+ * command; the host must wipe the buffer it passed to emc_command() (and any
+ * copy it made). jansson's parser frees its scratch buffer without wiping it:
+ * a copy of the password may stay in freed heap of the process.
+ *
+ *   {"cmd":"privacy"}
+ *       privacy.notice, its text_hash checked against its text. Result
+ *       {"version","text","text_hash"}: the host shows the text and, when the
+ *       user accepts, passes version and text_hash to register.
+ *   {"cmd":"login","username","password","server"?}
+ *       prelogin (the KDF cost bounded), Argon2id, login; the key backup must
+ *       open with the derived wrap_key for our folded username and the public
+ *       keys the server lists for the user must be the ones inside it (else
+ *       the new session is logged out and nothing is saved). Writes keys.json
+ *       and session.json ("server" is stored as given; absent: the stored
+ *       session's), and the core uses that account from then on. Result:
+ *       login's without token and key_backup, plus "fingerprint" and, when
+ *       another user's saved login was replaced, "replaced".
+ *   {"cmd":"register","invite","username","display_name"?,"password",
+ *    "privacy":{"version","text_hash"},"server"?}
+ *       new keys, a fresh salt, Argon2id, the key backup, the
+ *       data_processing consent signed with the new key over the accepted
+ *       notice; register, then login as above on the same link. Result:
+ *       register's, plus "fingerprint". If the account was made but the
+ *       login failed, the task fails with "registered": true in its result.
+ *       A new password has at least 8 bytes (at most 1024).
+ *   {"cmd":"passwd","password","new_password"}
+ *       prelogin (before the session is resumed), both derivations, the
+ *       same keys locked again with the new wrap_key, passwd. Result:
+ *       passwd's ({"revoked_sessions"}).
+ *   {"cmd":"logout"}
+ *       deletes session.json at once (this device is logged out whatever
+ *       the server says; keys.json stays), then asks the server to revoke
+ *       the token. Result {"revoked":true,"already_ended"?}; when the server
+ *       could not be asked, the task fails with {"revoked":false}.
+ *
+ * Links: the server answers prelogin, login and register only on a link
+ * that is not authenticated. Start login and register before bringing the
+ * link up (emc_link): while one runs the core does not resume the stored
+ * session. Started on a link already resumed, they fail (exit 2: use a new
+ * link). passwd likewise starts before the link comes up: its prelogin goes
+ * out first and the resume waits for its answer. Argon2id (about a second,
+ * 64 MiB at the defaults) runs inside the emc_*() call that steps the task:
+ * a host with a user interface thread runs the core off it. The server
+ * closes a link that has not logged in within 10 s; a login whose link was
+ * lost ends with "unreachable" and may simply be started again.
+ */
+
 /* Cancels a task: it ends with the error "cancelled". */
 void emc_cancel(struct emc *c, int64_t task, int64_t now_ms);
 
