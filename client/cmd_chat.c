@@ -171,13 +171,15 @@ static int chat_on_event(struct drive *d, json_t *ev, void *arg)
 			strncat(names, json_string_value(m) ?: "?", EM_USERNAME_MAX);
 		}
 		{
-			char *safe = room_name ? text_for_terminal(room_name, strlen(room_name)) : NULL;
+			char *safe =
+			    room_name ? text_for_terminal(room_name, strlen(room_name)) : NULL;
 
-			fprintf(stderr, "Chat in room %lld%s%s%s with %s.%s\n", (long long)ch->room_id,
-			        safe && safe[0] ? " \"" : "", safe ? safe : "",
-			        safe && safe[0] ? "\"" : "", names,
-			        ch->stdin_tty ? " Type a message and press Enter; /quit or Ctrl-D leaves."
-			                      : "");
+			fprintf(stderr, "Chat in room %lld%s%s%s with %s.%s\n",
+			        (long long)ch->room_id, safe && safe[0] ? " \"" : "",
+			        safe ? safe : "", safe && safe[0] ? "\"" : "", names,
+			        ch->stdin_tty
+			            ? " Type a message and press Enter; /quit or Ctrl-D leaves."
+			            : "");
 			free(safe);
 		}
 		return 1;
@@ -193,8 +195,8 @@ static int chat_on_event(struct drive *d, json_t *ev, void *arg)
 			int64_t n = json_integer_value(json_object_get(result, "delivered"));
 
 			if (n)
-				fprintf(stderr, "ementor: delivered %lld queued message%s first\n", (long long)n,
-				        n == 1 ? "" : "s");
+				fprintf(stderr, "ementor: delivered %lld queued message%s first\n",
+				        (long long)n, n == 1 ? "" : "s");
 			return 1;
 		}
 		if (cmd && !strcmp(cmd, "send") && !json_is_true(json_object_get(ev, "ok"))) {
@@ -202,9 +204,11 @@ static int chat_on_event(struct drive *d, json_t *ev, void *arg)
 				ch->exit_code = CLI_EXIT_REFUSED;
 				ch->quit = 1;
 			} else {
-				fprintf(stderr, "ementor: not sent yet; the line stays in the outbox%s\n",
-				        outcome && !strcmp(outcome, "queued") ? " and is sent again shortly"
-				                                              : "");
+				fprintf(stderr,
+				        "ementor: not sent yet; the line stays in the outbox%s\n",
+				        outcome && !strcmp(outcome, "queued")
+				            ? " and is sent again shortly"
+				            : "");
 			}
 		}
 		return 1;
@@ -227,10 +231,11 @@ static void chat_send_line(struct chat *ch, char *line, size_t len)
 		return;
 	}
 	if (line[0] == '/' && line[1] != '/') {
-		fprintf(stderr,
-		        "ementor: unknown command '%s': /quit leaves; start a line with // to send one "
-		        "that begins with /\n",
-		        line);
+		fprintf(
+		    stderr,
+		    "ementor: unknown command '%s': /quit leaves; start a line with // to send one "
+		    "that begins with /\n",
+		    line);
 		return;
 	}
 	if (line[0] == '/') {
@@ -246,12 +251,12 @@ static void chat_send_line(struct chat *ch, char *line, size_t len)
 		return;
 	line[len] = '\0';
 	if (now - ch->last_typing_ms >= CHAT_TYPING_EVERY_MS) {
-		drive_start(ch->d, json_pack("{s:s, s:I}", "cmd", "typing", "room", (json_int_t)ch->room_id));
+		drive_start(ch->d, json_pack("{s:s, s:I}", "cmd", "typing", "room",
+		                             (json_int_t)ch->room_id));
 		ch->last_typing_ms = now;
 	}
-	drive_start(ch->d,
-	            json_pack("{s:s, s:I, s:s%}", "cmd", "send", "room", (json_int_t)ch->room_id, "text",
-	                      line, len));
+	drive_start(ch->d, json_pack("{s:s, s:I, s:s%}", "cmd", "send", "room",
+	                             (json_int_t)ch->room_id, "text", line, len));
 }
 
 /* Reads what stdin has; sends every complete line. */
@@ -301,7 +306,8 @@ static const char *chat_session_gone(int close_code)
 {
 	switch (close_code) {
 	case EM_CLOSE_SESSION_ENDED:
-		return "your session ended (a logout or a password change elsewhere, or it expired): "
+		return "your session ended (a logout or a password change elsewhere, or it "
+		       "expired): "
 		       "log in again with `ementor login`";
 	case EM_CLOSE_ERASED:
 		return "this account was erased";
@@ -426,7 +432,8 @@ int cmd_chat(struct cli *cli, int argc, char **argv)
 	d.on_event = chat_on_event;
 	d.arg = ch;
 	d.quiet_link = 1;
-	ch->live_task = drive_start(&d, json_pack("{s:s, s:I}", "cmd", "live", "room", (json_int_t)room));
+	ch->live_task =
+	    drive_start(&d, json_pack("{s:s, s:I}", "cmd", "live", "room", (json_int_t)room));
 	if (ch->live_task < 0) {
 		rc = CLI_EXIT_LOCAL;
 		goto out;

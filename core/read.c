@@ -630,9 +630,10 @@ static int emc_live_handle(struct emc *c, struct emc_task *t, struct emc_live *l
 		if (!lv->synced) {
 			lv->synced = 1;
 			if (lv->replayed)
-				emc_status(c, "%zu message%s since last time; now live", lv->replayed,
-				           lv->replayed == 1 ? "" : "s");
-			emc_event(c, "synced", json_pack("{s:I}", "room_id", (json_int_t)lv->room_id));
+				emc_status(c, "%zu message%s since last time; now live",
+				           lv->replayed, lv->replayed == 1 ? "" : "s");
+			emc_event(c, "synced",
+			          json_pack("{s:I}", "room_id", (json_int_t)lv->room_id));
 		}
 		return EMC_DONE;
 	}
