@@ -104,6 +104,8 @@ void emc_event(struct emc *c, const char *name, json_t *data)
 }
 
 static void emc_say(struct emc *c, const char *ev, const char *code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void emc_say(struct emc *c, const char *ev, const char *code, const char *fmt, va_list ap)
 {
 	char text[1024];
 
