@@ -26,9 +26,10 @@
  *     accepts (unless a `!call`/`!cmd` line passed arguments through), an
  *     event has an "ev"; every task ends at most once, with an exit code of
  *     docs/CLIENT-CORE.md;
- *   - the text of warnings, notices, reports, notes and status lines (which
- *     a host prints as they are) and a typing notice's username carry no
- *     control character but newline;
+ *   - what a host prints as it is carries no control character but newline
+ *     and tab: the text of warnings, notices, reports, notes and status
+ *     lines, a task's error message, a message's error and warning, a
+ *     typing notice's username, a live room's member names;
  *   - no room key is ever sealed to mallory's key (dave's unaccepted
  *     change) nor to dave while his change is pending;
  *   - pinned keys and usernames are never replaced, we are never pinned;
@@ -288,13 +289,13 @@ struct run {
 	size_t ncommitted;
 };
 
-/* No control character but newline (C0, DEL, C1 as UTF-8): a host prints it as it is. */
+/* No control character but newline and tab (C0, DEL, C1 as UTF-8): a host prints it as it is. */
 static int text_plain(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
 	for (; s && *p; p++)
-		if ((*p < 0x20 && *p != '\n') || *p == 0x7f ||
+		if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f ||
 		    (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
 			return 0;
 	return 1;
@@ -385,6 +386,21 @@ static void run_event_out(struct run *r, const char *text, size_t len)
 		if (!text_plain(t))
 			fprintf(stderr, "%s: event %.*s\n", TARGET, (int)len, text);
 		check(text_plain(t), "an event's text carries no control character");
+	} else if (!strcmp(ev, "message")) {
+		/* the CLI makes text and sender safe itself; the core's own words it prints as they
+		 * are */
+		check(text_plain(json_string_value(json_object_get(j, "error"))) &&
+		          text_plain(json_string_value(json_object_get(j, "warning"))),
+		      "a message's error and warning carry no control character");
+	} else if (!strcmp(ev, "live")) {
+		json_t *m;
+		size_t i;
+
+		json_array_foreach(json_object_get(j, "members"), i, m)
+		{
+			check(text_plain(json_string_value(m)),
+			      "a live room's member names carry no control character");
+		}
 	} else if (!strcmp(ev, "typing")) {
 		check(text_plain(json_string_value(json_object_get(j, "username"))),
 		      "a typing notice's username carries no control character");
@@ -398,6 +414,8 @@ static void run_event_out(struct run *r, const char *text, size_t len)
 			json_t *err = json_object_get(j, "error");
 			int64_t exit = json_integer_value(json_object_get(err, "exit"));
 
+			check(text_plain(json_string_value(json_object_get(err, "message"))),
+			      "a task's error message carries no control character");
 			check(json_is_string(json_object_get(err, "code")) &&
 			          json_is_string(json_object_get(err, "message")) && exit >= 1 &&
 			          exit <= EMC_EXIT_LOCAL,
