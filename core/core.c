@@ -561,6 +561,19 @@ int emc_receive(struct emc *c, const char *frame, size_t len, int64_t now_ms)
 	c->now_ms = now_ms;
 	if (em_incoming_parse(frame, len, &in) != EM_OK)
 		return -EPROTO;
+	if (in.err_message) {
+		/* The server's words reach the user's terminal in reports and task errors
+		 * (hosts print them as they are): control characters become '?', in place. */
+		size_t n = strlen(in.err_message);
+		char *safe = text_for_terminal(in.err_message, n);
+
+		if (!safe) {
+			em_incoming_clear(&in);
+			return -ENOMEM;
+		}
+		memcpy(in.err_message, safe, n);
+		free(safe);
+	}
 	if (in.is_event) {
 		emc_live_event(c, &in);
 	} else {
