@@ -30,8 +30,10 @@
  *     and tab: the text of warnings, notices, reports, notes and status
  *     lines, a task's error message, a message's error and warning, a
  *     typing notice's username, a live room's member names;
- *   - no room key is ever sealed to mallory's key (dave's unaccepted
- *     change) nor to dave while his change is pending;
+ *   - a room key for a pinned user (or us) is sealed to the pinned key, and
+ *     none to dave while his change to mallory's keys is pending (a user
+ *     seen for the first time may be sealed to: SECURITY.md, programmes
+ *     without agreements);
  *   - pinned keys and usernames are never replaced, we are never pinned;
  *   - every room key stored is the genuine one of its room and epoch
  *     (client/fixture.h) or one this core committed itself.
@@ -135,10 +137,10 @@ static void mem_clear(struct mem_storage *m)
 /* ---- the world ---- */
 
 static struct {
-	struct mem_storage initial; /* what every input starts from */
-	struct em_keys alice, mallory;
-	json_t *pins; /* the fixture's pins */
-	int show;     /* $FUZZ_CORE_SHOW: echo every output (to write seeds) */
+	struct mem_storage initial;    /* what every input starts from */
+	struct em_keys alice, mallory; /* ours, and dave's pending keys */
+	json_t *pins;                  /* the fixture's pins */
+	int show;                      /* $FUZZ_CORE_SHOW: echo every output (to write seeds) */
 } fx;
 
 static void check(int ok, const char *what)
@@ -335,8 +337,14 @@ static void run_commit(struct run *r, json_t *args)
 		check(to != FX_DAVE, "no room key is sealed to a member whose change is pending");
 		check(b64 && em_b64_decode(b64, sealed, sizeof(sealed)) == (int)sizeof(sealed),
 		      "an envelope is 208 bytes");
-		check(em_room_key_open(sealed, &fx.mallory, &id, key, sig) != 0,
-		      "no room key is sealed to keys that are not trusted");
+		if (to >= FX_ALICE && to <= FX_MONA) { /* pinned (or us): only to the pinned key */
+			struct em_keys pinned;
+
+			fx_keys("abcdn"[to - FX_ALICE], &pinned);
+			check(em_room_key_open(sealed, &pinned, &id, key, sig) == 0,
+			      "a room key for a pinned user is sealed to the pinned key");
+			em_keys_wipe(&pinned);
+		}
 		if (to == FX_ALICE && em_room_key_open(sealed, &fx.alice, &id, key, sig) == 0 &&
 		    r->ncommitted < COMMITTED_MAX) {
 			r->committed[r->ncommitted].room = room;
