@@ -601,10 +601,11 @@ static void emc_requests_lost(struct emc *c)
 		memset(&in, 0, sizeof(in));
 		in.re = rq->id;
 		in.err = EMC_ERR_LINK;
-		in.err_message = "the connection to the server was lost";
+		/* owned, like a parsed reply's: a handler may take it (call.c does) */
+		in.err_message = strdup("the connection to the server was lost");
 		if (rq->fn)
 			rq->fn(c, rq->room, rq->aux, &in);
-		in.err_message = NULL;
+		em_incoming_clear(&in);
 		free(rq);
 	}
 }
