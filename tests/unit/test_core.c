@@ -450,6 +450,98 @@ static void test_send_epoch_rollback(void **state)
 	world_free(w);
 }
 
+/* Room 7's key of `epoch`, sealed by bob (pinned) to alice under version 1, for alice and bob. */
+static json_t *room7_envelope(int64_t epoch)
+{
+	unsigned char key[EM_ROOM_KEY_BYTES], sealed[EM_SEALED_KEY_BYTES];
+	struct em_keys alice, bob;
+	struct em_room_key_id id;
+
+	fx_keys('a', &alice);
+	fx_keys('b', &bob);
+	memset(&id, 0, sizeof(id));
+	id.room_id = FX_ROOM;
+	id.epoch = (uint64_t)epoch;
+	id.recipient_id = FX_ALICE;
+	id.committer_id = FX_BOB;
+	id.agreement_version = 1;
+	id.n_recipients = 2;
+	id.recipients[0] = FX_ALICE;
+	id.recipients[1] = FX_BOB;
+	fx_room_key(FX_ROOM, epoch, key);
+	assert_int_equal(em_room_key_seal(key, &id, bob.sign_sk, alice.box_pk, sealed), 0);
+	em_keys_wipe(&alice);
+	em_keys_wipe(&bob);
+	return json_pack("{s:I, s:I, s:o, s:I, s:I}", "room_id", (json_int_t)FX_ROOM, "epoch",
+	                 (json_int_t)epoch, "sealed", b64(sealed, sizeof(sealed)), "committer_id",
+	                 (json_int_t)FX_BOB, "agreement_version", (json_int_t)1);
+}
+
+/* agreement.show of room 7: version 1 signed by alice and bob (fuzz_client's seed, real
+ * signatures). */
+static json_t *room7_agreement(void)
+{
+	json_t *reply = json_load_file(
+	    EM_SOURCE_DIR "/tests/fuzz/corpus/client/re-agreement-show.json", 0, NULL);
+	json_t *res = json_incref(json_object_get(reply, "ok"));
+
+	assert_non_null(res);
+	json_decref(reply);
+	return res;
+}
+
+/* The same storage opened by a new core (another run of the CLI on the same home). */
+static void world_reopen(struct world *w)
+{
+	struct emc_storage st = {
+	    .ctx = w, .load = mem_load, .save = mem_save, .remove = mem_remove};
+
+	emc_free(w->c);
+	json_array_clear(w->frames);
+	json_array_clear(w->events);
+	w->c = emc_new(&st, w->now);
+	assert_non_null(w->c);
+	emc_link(w->c, 1, w->now);
+}
+
+/*
+ * (b) the server moves room 7 to epoch 2 (bob's genuine key: a message goes
+ * out under it), and to the next run of the client says epoch 1 again: the
+ * epoch seen is remembered, nothing goes out under epoch 1's key.
+ */
+static void test_send_epoch_seen_then_rollback(void **state)
+{
+	struct world *w = world_new(1);
+	json_t *send_frame, *ob;
+	int64_t send;
+
+	(void)state;
+	send = command(w, "{\"cmd\":\"send\",\"room\":7,\"text\":\"under epoch 2\"}");
+	answer(w, "room.show", room7_show(NULL, 2));
+	answer(w, "agreement.show", room7_agreement());
+	answer(w, "keys.get",
+	       json_pack("{s:I, s:I, s:[o]}", "room_id", (json_int_t)FX_ROOM, "epoch",
+	                 (json_int_t)2, "envelopes", room7_envelope(2)));
+	send_frame = frame_of(w, "send");
+	assert_non_null(send_frame);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(send_frame, "args"), "epoch")), 2);
+	answer(w, "send", json_pack("{s:I, s:s}", "seq", (json_int_t)4, "sent_at", FX_SENT_AT));
+	assert_true(json_is_true(json_object_get(task_end(w, send), "ok")));
+
+	world_reopen(w);
+	send = command(w, "{\"cmd\":\"send\",\"room\":7,\"text\":\"after the rollback\"}");
+	answer(w, "room.show", room7_show(NULL, 1));
+	assert_int_equal(count_frames(w, "send"), 0);
+	assert_int_equal(count_frames(w, "epoch.commit"), 0);
+	assert_non_null(event_of(w, "warning", "epoch_rollback"));
+	assert_false(json_is_true(json_object_get(task_end(w, send), "ok")));
+	ob = world_doc(w, STATE_OUTBOX_FILE);
+	assert_int_equal(json_array_size(json_object_get(ob, "messages")), 1);
+	json_decref(ob);
+	world_free(w);
+}
+
 /* (c) the link goes down while `send` waits: the task ends with exit 4, the outbox keeps it. */
 static void test_send_link_down(void **state)
 {
@@ -506,6 +598,7 @@ int main(void)
 	    cmocka_unit_test(test_read_genuine),
 	    cmocka_unit_test(test_read_member_key_changed),
 	    cmocka_unit_test(test_send_epoch_rollback),
+	    cmocka_unit_test(test_send_epoch_seen_then_rollback),
 	    cmocka_unit_test(test_send_link_down),
 	    cmocka_unit_test(test_read_link_down),
 	};
