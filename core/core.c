@@ -127,6 +127,8 @@ void emc_event(struct emc *c, const char *name, json_t *data)
 }
 
 static void emc_say(struct emc *c, const char *ev, const char *code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void emc_say(struct emc *c, const char *ev, const char *code, const char *fmt, va_list ap)
 {
 	char text[1024];
 
@@ -585,6 +587,19 @@ int emc_receive(struct emc *c, const char *frame, size_t len, int64_t now_ms)
 	c->now_ms = now_ms;
 	if (em_incoming_parse(frame, len, &in) != EM_OK)
 		return -EPROTO;
+	if (in.err_message) {
+		/* The server's words reach the user's terminal in reports and task errors
+		 * (hosts print them as they are): control characters become '?', in place. */
+		size_t n = strlen(in.err_message);
+		char *safe = text_for_terminal(in.err_message, n);
+
+		if (!safe) {
+			em_incoming_clear(&in);
+			return -ENOMEM;
+		}
+		memcpy(in.err_message, safe, n);
+		free(safe);
+	}
 	if (in.is_event) {
 		emc_live_event(c, &in);
 	} else {
@@ -621,11 +636,12 @@ static void emc_requests_fail(struct emc *c, int err, const char *message, int64
 		memset(&in, 0, sizeof(in));
 		in.re = rq->id;
 		in.err = err;
-		in.err_message = (char *)message;
+		/* owned, like a parsed reply's: a handler may take it */
+		in.err_message = message ? strdup(message) : NULL;
 		in.retry_after_ms = retry_after_ms;
 		if (rq->fn)
 			rq->fn(c, rq->room, rq->aux, &in);
-		in.err_message = NULL;
+		em_incoming_clear(&in);
 		free(rq);
 	}
 }

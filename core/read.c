@@ -869,7 +869,7 @@ static int emc_live_step(struct emc *c, struct emc_task *t)
 		if (lv->asked)
 			return EMC_PENDING;
 		{
-			json_t *cursors = json_array(), *room;
+			json_t *cursors, *room;
 			size_t i;
 
 			if (lv->reply_err) {
@@ -879,6 +879,7 @@ static int emc_live_step(struct emc *c, struct emc_task *t)
 				lv->reply_err = 0;
 				return emc_fail_reply(t, &in);
 			}
+			cursors = json_array();
 			json_array_append_new(cursors, json_pack("{s:I, s:I}", "room_id",
 			                                         (json_int_t)lv->room_id, "seq",
 			                                         (json_int_t)lv->cursor));

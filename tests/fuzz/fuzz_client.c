@@ -7,8 +7,8 @@
  * keys, pins, room keys and trust.json, on tmpfs when there is one), after
  * the world's own room.show answers for its two rooms:
  *   - events: `message` (msg_open(), printed and as JSON), `epoch`
- *     (msg_epoch_event()), `notice`, and every event through the chat's
- *     handler (receipts, typing, room changes, gaps);
+ *     (msg_epoch_event()), `notice` (the chat and `read` run on the client
+ *     core now: fuzz_core.c);
  *   - a result, as the answer of each request whose answer the client
  *     reads: room.show (msg_room_apply(), with the pins of programmes and
  *     rooms it checks), programme.show's people,
@@ -364,7 +364,6 @@ static void on_event(struct msg_ctx *m, struct em_incoming *in)
 		view_notice(copy);
 		json_decref(copy);
 	}
-	view_chat_event(m, room_of(d), 0, in);
 }
 
 /*

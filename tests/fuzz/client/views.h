@@ -3,8 +3,9 @@
  * reached by fuzz_client.c without a connection. Each views_NAME.c includes
  * one client source file whole (so client/ keeps its `static`s and needs no
  * change for the fuzzer) and exports a thin wrapper; the fuzz target links
- * these instead of those files. When the client's logic moves into its
- * sans-I/O core, these wrappers give way to that core's own entry points.
+ * these instead of those files. What moved into the client core (core/:
+ * reading, sending, the chat's live task) is fuzzed through the core's own
+ * API by fuzz_core.c instead.
  */
 #ifndef EMENTOR_FUZZ_CLIENT_VIEWS_H
 #define EMENTOR_FUZZ_CLIENT_VIEWS_H
@@ -29,7 +30,5 @@ void view_audit(json_t *report);
 void view_agreement_version(struct msg_ctx *m, struct msg_version *v, json_t *vj);
 /* cmd_consent.c: whether a ledger entry's signature verifies with our key. */
 int view_consent_entry_ok(const struct msg_ctx *m, json_t *entry);
-/* cmd_chat.c: one event in a chat of `room` that has shown up to `cursor`. */
-void view_chat_event(struct msg_ctx *m, int64_t room, int64_t cursor, struct em_incoming *ev);
 
 #endif

@@ -1,0 +1,610 @@
+/*
+ * test_core.c - the client core (core/emc.h) against a scripted server that
+ * lies: no network, the test hands emc_receive() the server's replies, built
+ * with proto's crypto in fuzz_client's world (tests/fuzz/client/fixture.h:
+ * we are alice; bob, carol, dave and mona pinned; room 7 with its epoch-1
+ * key and a verified agreement; room 8 without a key yet), and checks the
+ * frames and events emc_next() yields. The rules are docs/SECURITY.md's
+ * "A malicious server": a member's key that differs from the pinned one is
+ * never used (P1), epochs never go back (E1), and a lost link loses nothing.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "client/fixture.h"
+#include "core.h"
+#include "emc.h"
+
+#define DOCS_MAX 16
+#define NOW_MS   (FX_WRITTEN_MS + 60 * 1000)
+
+/* ---- an in-memory storage ---- */
+
+struct doc {
+	char name[32];
+	char *text;
+	size_t len;
+};
+
+struct world {
+	struct doc docs[DOCS_MAX];
+	struct emc *c;
+	int64_t now;
+	json_t *frames; /* every frame the core sent, in order */
+	json_t *events; /* every event */
+};
+
+static struct doc *mem_find(struct world *w, const char *name, int create)
+{
+	for (size_t i = 0; i < DOCS_MAX; i++)
+		if (w->docs[i].name[0] && !strcmp(w->docs[i].name, name))
+			return &w->docs[i];
+	for (size_t i = 0; create && i < DOCS_MAX; i++)
+		if (!w->docs[i].name[0]) {
+			snprintf(w->docs[i].name, sizeof(w->docs[i].name), "%s", name);
+			return &w->docs[i];
+		}
+	return NULL;
+}
+
+static int mem_load(void *ctx, const char *name, char **text, size_t *len)
+{
+	struct doc *d = mem_find(ctx, name, 0);
+
+	if (!d || !d->text)
+		return -ENOENT;
+	*text = strdup(d->text);
+	*len = d->len;
+	return *text ? 0 : -ENOMEM;
+}
+
+static int mem_save(void *ctx, const char *name, const char *text, size_t len)
+{
+	struct doc *d = mem_find(ctx, name, 1);
+	char *copy = strndup(text, len);
+
+	if (!d || !copy) {
+		free(copy);
+		return -ENOMEM;
+	}
+	free(d->text);
+	d->text = copy;
+	d->len = len;
+	return 0;
+}
+
+static int mem_remove(void *ctx, const char *name)
+{
+	struct doc *d = mem_find(ctx, name, 0);
+
+	if (d) {
+		free(d->text);
+		memset(d, 0, sizeof(*d));
+	}
+	return 0;
+}
+
+static void world_put(struct world *w, const char *name, json_t *doc)
+{
+	char *text = json_dumps(doc, JSON_COMPACT);
+
+	assert_non_null(text);
+	assert_int_equal(mem_save(w, name, text, strlen(text)), 0);
+	free(text);
+	json_decref(doc);
+}
+
+static json_t *world_doc(struct world *w, const char *name)
+{
+	struct doc *d = mem_find(w, name, 0);
+
+	return d && d->text ? json_loads(d->text, 0, NULL) : NULL;
+}
+
+/* ---- the world (client/fixture.h) and the core on it ---- */
+
+static json_t *b64(const unsigned char *bin, size_t len)
+{
+	return fx_b64(bin, len);
+}
+
+/* trust.json: programmes, rooms, room 7's verified version 1 (alice, bob), epoch high-water. */
+static json_t *world_trust(int64_t room7_max_epoch)
+{
+	const struct trust_programme required = {FX_MONA, 1}, without = {FX_MONA, 0};
+	struct em_keys alice, bob;
+	struct trust_version v;
+	json_t *t = json_object();
+
+	fx_keys('a', &alice);
+	fx_keys('b', &bob);
+	memset(&v, 0, sizeof(v));
+	v.version = 1;
+	v.n = 2;
+	v.parties[0].user_id = FX_ALICE;
+	snprintf(v.parties[0].role, sizeof(v.parties[0].role), "mentee");
+	memcpy(v.parties[0].sign_pk, alice.sign_pk, EM_SIGN_PK_BYTES);
+	memcpy(v.parties[0].box_pk, alice.box_pk, EM_BOX_PK_BYTES);
+	v.parties[1].user_id = FX_BOB;
+	snprintf(v.parties[1].role, sizeof(v.parties[1].role), "mentor");
+	memcpy(v.parties[1].sign_pk, bob.sign_pk, EM_SIGN_PK_BYTES);
+	memcpy(v.parties[1].box_pk, bob.box_pk, EM_BOX_PK_BYTES);
+	assert_int_equal(trust_programme_pin(t, FX_PROGRAMME, &required), TRUST_PIN_NEW);
+	assert_int_equal(trust_programme_pin(t, FX_PROGRAMME_FREE, &without), TRUST_PIN_NEW);
+	assert_int_equal(trust_room_pin(t, FX_ROOM, FX_PROGRAMME), TRUST_PIN_NEW);
+	assert_int_equal(trust_room_pin(t, FX_ROOM_FREE, FX_PROGRAMME_FREE), TRUST_PIN_NEW);
+	assert_int_equal(trust_epoch_raise(t, FX_ROOM, room7_max_epoch), 1);
+	assert_int_equal(trust_version_put(t, FX_ROOM, &v, 1), 1);
+	assert_int_equal(trust_announce(t, FX_ROOM_FREE, FX_ALICE), 1);
+	assert_int_equal(trust_announce(t, FX_ROOM_FREE, FX_CAROL), 1);
+	em_keys_wipe(&alice);
+	em_keys_wipe(&bob);
+	return t;
+}
+
+/* A core for alice; room 7's highest epoch used so far is room7_max_epoch. */
+static struct world *world_new(int64_t room7_max_epoch)
+{
+	const char *now = "2026-12-01T09:00:00Z";
+	const int64_t recipients[] = {FX_ALICE, FX_BOB};
+	struct world *w = calloc(1, sizeof(*w));
+	struct emc_storage st = {.load = mem_load, .save = mem_save, .remove = mem_remove};
+	struct em_keys a, k;
+	unsigned char key[EM_ROOM_KEY_BYTES];
+	json_t *pins = json_object(), *rk = json_object();
+
+	assert_non_null(w);
+	fx_keys('a', &a);
+	world_put(w, "session.json",
+	          json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "server", "wss://localhost:1",
+	                    "username", "alice", "user_id", (json_int_t)FX_ALICE, "role", "mentee",
+	                    "token", "token", "expires_at", "2027-01-01T00:00:00Z"));
+	world_put(w, "keys.json",
+	          json_pack("{s:s, s:o, s:o, s:o, s:o}", "username", "alice", "sign_pk",
+	                    b64(a.sign_pk, EM_SIGN_PK_BYTES), "sign_sk",
+	                    b64(a.sign_sk, EM_SIGN_SK_BYTES), "box_pk",
+	                    b64(a.box_pk, EM_BOX_PK_BYTES), "box_sk",
+	                    b64(a.box_sk, EM_BOX_SK_BYTES)));
+	em_keys_wipe(&a);
+	fx_keys('b', &k);
+	pins_observe(pins, FX_BOB, "bob", k.sign_pk, k.box_pk, now);
+	fx_keys('c', &k);
+	pins_observe(pins, FX_CAROL, "carol", k.sign_pk, k.box_pk, now);
+	fx_keys('d', &k);
+	pins_observe(pins, FX_DAVE, "dave", k.sign_pk, k.box_pk, now);
+	fx_keys('n', &k);
+	pins_observe(pins, FX_MONA, "mona", k.sign_pk, k.box_pk, now);
+	em_keys_wipe(&k);
+	world_put(w, STATE_PINS_FILE, pins);
+	fx_room_key(FX_ROOM, 1, key);
+	assert_int_equal(roomkeys_put(rk, FX_ROOM, 1, key, FX_BOB, 1, now), 1);
+	assert_int_equal(roomkeys_set_recipients(rk, FX_ROOM, 1, recipients, 2), 1);
+	world_put(w, STATE_ROOMKEYS_FILE, rk);
+	world_put(w, STATE_TRUST_FILE, world_trust(room7_max_epoch));
+	w->frames = json_array();
+	w->events = json_array();
+	w->now = NOW_MS;
+	st.ctx = w;
+	w->c = emc_new(&st, w->now);
+	assert_non_null(w->c);
+	emc_link(w->c, 1, w->now);
+	return w;
+}
+
+static void world_free(struct world *w)
+{
+	emc_free(w->c);
+	for (size_t i = 0; i < DOCS_MAX; i++)
+		free(w->docs[i].text);
+	json_decref(w->frames);
+	json_decref(w->events);
+	free(w);
+}
+
+/* Takes every output: frames and events, each checked to be a JSON object. */
+static void drain(struct world *w)
+{
+	enum emc_output kind;
+	char *text;
+	size_t len;
+
+	while ((kind = emc_next(w->c, &text, &len)) != EMC_NONE) {
+		json_t *j = json_loadb(text, len, 0, NULL);
+
+		assert_true(json_is_object(j));
+		json_array_append_new(kind == EMC_FRAME ? w->frames : w->events, j);
+		free(text);
+	}
+}
+
+static int64_t command(struct world *w, const char *json)
+{
+	int64_t id = emc_command(w->c, json, w->now);
+
+	assert_true(id > 0);
+	drain(w);
+	return id;
+}
+
+/* The last frame of `op` the core sent, or NULL. */
+static json_t *frame_of(struct world *w, const char *op)
+{
+	json_t *found = NULL, *f;
+	size_t i;
+
+	json_array_foreach(w->frames, i, f)
+	{
+		if (!strcmp(json_string_value(json_object_get(f, "op")) ?: "", op))
+			found = f;
+	}
+	return found;
+}
+
+static size_t count_frames(struct world *w, const char *op)
+{
+	json_t *f;
+	size_t i, n = 0;
+
+	json_array_foreach(w->frames, i, f)
+	{
+		n += !strcmp(json_string_value(json_object_get(f, "op")) ?: "", op);
+	}
+	return n;
+}
+
+/* The event named ev (with `code` when not NULL), or NULL. */
+static json_t *event_of(struct world *w, const char *ev, const char *code)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(w->events, i, e)
+	{
+		if (!strcmp(json_string_value(json_object_get(e, "ev")) ?: "", ev) &&
+		    (!code || !strcmp(json_string_value(json_object_get(e, "code")) ?: "", code)))
+			return e;
+	}
+	return NULL;
+}
+
+/* The "task" event that ended task id, or NULL. */
+static json_t *task_end(struct world *w, int64_t id)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(w->events, i, e)
+	{
+		if (!strcmp(json_string_value(json_object_get(e, "ev")) ?: "", "task") &&
+		    json_integer_value(json_object_get(e, "task")) == id)
+			return e;
+	}
+	return NULL;
+}
+
+/* The server answers the last request of `op` with `result` (taken). */
+static void answer(struct world *w, const char *op, json_t *result)
+{
+	json_t *f = frame_of(w, op), *reply;
+	char *text;
+
+	assert_non_null(f);
+	reply = json_pack("{s:O, s:o}", "re", json_object_get(f, "id"), "ok", result);
+	text = json_dumps(reply, JSON_COMPACT);
+	w->now += 50;
+	assert_int_equal(emc_receive(w->c, text, strlen(text), w->now), 0);
+	free(text);
+	json_decref(reply);
+	drain(w);
+}
+
+/* room.show of room 7 as the world has it, with bob's keys replaced by `bob`'s when not NULL. */
+static json_t *room7_show(const struct em_keys *bob, int64_t epoch)
+{
+	json_t *res = fx_room_show(FX_ROOM);
+	json_t *room = json_object_get(res, "room");
+
+	json_object_set_new(room, "epoch", json_integer(epoch));
+	if (bob)
+		json_array_set_new(json_object_get(room, "members"), 1,
+		                   fx_user(FX_BOB, "bob", bob, 1));
+	return res;
+}
+
+/* A message of room 7, epoch 1, seq 4 "from bob", signed by `signer`. */
+static json_t *room7_message(const struct em_keys *signer, const char *text)
+{
+	unsigned char key[EM_ROOM_KEY_BYTES], id[EM_MSG_ID_BYTES], sig[EM_SIG_BYTES];
+	unsigned char *ct = malloc(EM_MSG_CIPHERTEXT_MAX);
+	struct em_msg_meta meta;
+	int n;
+
+	assert_non_null(ct);
+	fx_room_key(FX_ROOM, 1, key);
+	memset(id, 4, sizeof(id));
+	fx_device('b', meta.device);
+	meta.counter = FX_BOB_COUNTER + 1;
+	meta.written_ms = FX_WRITTEN_MS;
+	n = em_msg_encrypt(key, FX_ROOM, 1, FX_BOB, id, &meta, (const unsigned char *)text,
+	                   strlen(text), signer->sign_sk, ct, sig);
+	assert_true(n > 0);
+	json_t *m = json_pack("{s:I, s:I, s:I, s:I, s:s, s:s, s:o, s:o, s:o}", "room_id",
+	                      (json_int_t)FX_ROOM, "seq", (json_int_t)(FX_BOB_COUNTER + 1), "epoch",
+	                      (json_int_t)1, "sender_id", (json_int_t)FX_BOB, "sender", "bob",
+	                      "sent_at", FX_SENT_AT, "client_msg_id", b64(id, sizeof(id)),
+	                      "ciphertext", b64(ct, (size_t)n), "sig", b64(sig, sizeof(sig)));
+	free(ct);
+	return m;
+}
+
+/* ---- tests ---- */
+
+/* The world itself: a message bob signed with his pinned key reads (the tests below can fail). */
+static void test_read_genuine(void **state)
+{
+	struct world *w = world_new(1);
+	struct em_keys bob;
+	json_t *msg;
+
+	int64_t read;
+
+	(void)state;
+	fx_keys('b', &bob);
+	read = command(w, "{\"cmd\":\"read\",\"room\":7}");
+	answer(w, "room.show", room7_show(NULL, 1));
+	answer(w, "history",
+	       json_pack("{s:I, s:[o]}", "room_id", (json_int_t)FX_ROOM, "messages",
+	                 room7_message(&bob, "hello alice")));
+	msg = event_of(w, "message", NULL);
+	assert_non_null(msg);
+	assert_string_equal(json_string_value(json_object_get(msg, "text")), "hello alice");
+	assert_null(event_of(w, "warning", "keys_changed"));
+	answer(w, "receipt", json_object());
+	assert_non_null(task_end(w, read));
+	assert_true(json_is_true(json_object_get(task_end(w, read), "ok")));
+	em_keys_wipe(&bob);
+	world_free(w);
+}
+
+/*
+ * (a) room.show lists bob with other keys than the pinned ones (mallory's):
+ * the change is reported, bob's pin keeps its keys, a message signed with the
+ * new key is not shown as bob's, and nothing is sealed or sent to the room.
+ */
+static void test_read_member_key_changed(void **state)
+{
+	struct world *w = world_new(1);
+	struct em_keys mallory, bob;
+	struct pin p;
+	json_t *msg, *pins;
+	int64_t send;
+
+	(void)state;
+	fx_keys('m', &mallory);
+	fx_keys('b', &bob);
+	command(w, "{\"cmd\":\"read\",\"room\":7}");
+	answer(w, "room.show", room7_show(&mallory, 1));
+	assert_non_null(event_of(w, "warning", "keys_changed"));
+	answer(w, "history",
+	       json_pack("{s:I, s:[o]}", "room_id", (json_int_t)FX_ROOM, "messages",
+	                 room7_message(&mallory, "it is me, bob")));
+	msg = event_of(w, "message", NULL);
+	assert_non_null(msg); /* shown as rejected, never with the text */
+	assert_null(json_object_get(msg, "text"));
+	assert_non_null(json_object_get(msg, "error"));
+	/* a send to the room is refused or kept, never sealed to mallory or sent */
+	send = command(w, "{\"cmd\":\"send\",\"room\":7,\"text\":\"secret\"}");
+	if (frame_of(w, "room.show") && !task_end(w, send))
+		answer(w, "room.show", room7_show(&mallory, 1));
+	assert_int_equal(count_frames(w, "send"), 0);
+	assert_int_equal(count_frames(w, "epoch.commit"), 0);
+	assert_non_null(task_end(w, send));
+	assert_false(json_is_true(json_object_get(task_end(w, send), "ok")));
+	emc_free(w->c);
+	w->c = NULL;
+	pins = world_doc(w, STATE_PINS_FILE);
+	assert_int_equal(pins_get(pins, FX_BOB, &p), 0);
+	assert_memory_equal(p.sign_pk, bob.sign_pk, EM_SIGN_PK_BYTES);
+	assert_memory_equal(p.box_pk, bob.box_pk, EM_BOX_PK_BYTES);
+	assert_true(p.keys_changed);
+	json_decref(pins);
+	em_keys_wipe(&mallory);
+	em_keys_wipe(&bob);
+	world_free(w);
+}
+
+/*
+ * (b) this device has used epoch 2 of room 7; the server says the room is at
+ * epoch 1: nothing goes out under the old key, the message stays in the
+ * outbox, and the rollback is reported.
+ */
+static void test_send_epoch_rollback(void **state)
+{
+	struct world *w = world_new(2);
+	json_t *ob, *end;
+	int64_t send;
+
+	(void)state;
+	send = command(w, "{\"cmd\":\"send\",\"room\":7,\"text\":\"after the rollback\"}");
+	answer(w, "room.show", room7_show(NULL, 1));
+	if (frame_of(w, "agreement.show") && !task_end(w, send))
+		answer(w, "agreement.show",
+		       json_pack("{s:I, s:b}", "room_id", (json_int_t)FX_ROOM, "required", 1));
+	assert_int_equal(count_frames(w, "send"), 0);
+	assert_int_equal(count_frames(w, "epoch.commit"), 0);
+	assert_non_null(event_of(w, "warning", "epoch_rollback"));
+	end = task_end(w, send);
+	assert_non_null(end);
+	assert_false(json_is_true(json_object_get(end, "ok")));
+	ob = world_doc(w, STATE_OUTBOX_FILE);
+	assert_int_equal(json_array_size(json_object_get(ob, "messages")), 1);
+	json_decref(ob);
+	world_free(w);
+}
+
+/* Room 7's key of `epoch`, sealed by bob (pinned) to alice under version 1, for alice and bob. */
+static json_t *room7_envelope(int64_t epoch)
+{
+	unsigned char key[EM_ROOM_KEY_BYTES], sealed[EM_SEALED_KEY_BYTES];
+	struct em_keys alice, bob;
+	struct em_room_key_id id;
+
+	fx_keys('a', &alice);
+	fx_keys('b', &bob);
+	memset(&id, 0, sizeof(id));
+	id.room_id = FX_ROOM;
+	id.epoch = (uint64_t)epoch;
+	id.recipient_id = FX_ALICE;
+	id.committer_id = FX_BOB;
+	id.agreement_version = 1;
+	id.n_recipients = 2;
+	id.recipients[0] = FX_ALICE;
+	id.recipients[1] = FX_BOB;
+	fx_room_key(FX_ROOM, epoch, key);
+	assert_int_equal(em_room_key_seal(key, &id, bob.sign_sk, alice.box_pk, sealed), 0);
+	em_keys_wipe(&alice);
+	em_keys_wipe(&bob);
+	return json_pack("{s:I, s:I, s:o, s:I, s:I}", "room_id", (json_int_t)FX_ROOM, "epoch",
+	                 (json_int_t)epoch, "sealed", b64(sealed, sizeof(sealed)), "committer_id",
+	                 (json_int_t)FX_BOB, "agreement_version", (json_int_t)1);
+}
+
+/* agreement.show of room 7: version 1 signed by alice and bob (fuzz_client's seed, real
+ * signatures). */
+static json_t *room7_agreement(void)
+{
+	json_t *reply = json_load_file(
+	    EM_SOURCE_DIR "/tests/fuzz/corpus/client/re-agreement-show.json", 0, NULL);
+	json_t *res = json_incref(json_object_get(reply, "ok"));
+
+	assert_non_null(res);
+	json_decref(reply);
+	return res;
+}
+
+/* The same storage opened by a new core (another run of the CLI on the same home). */
+static void world_reopen(struct world *w)
+{
+	struct emc_storage st = {
+	    .ctx = w, .load = mem_load, .save = mem_save, .remove = mem_remove};
+
+	emc_free(w->c);
+	json_array_clear(w->frames);
+	json_array_clear(w->events);
+	w->c = emc_new(&st, w->now);
+	assert_non_null(w->c);
+	emc_link(w->c, 1, w->now);
+}
+
+/*
+ * (b) the server moves room 7 to epoch 2 (bob's genuine key: a message goes
+ * out under it), and to the next run of the client says epoch 1 again: the
+ * epoch seen is remembered, nothing goes out under epoch 1's key.
+ */
+static void test_send_epoch_seen_then_rollback(void **state)
+{
+	struct world *w = world_new(1);
+	json_t *send_frame, *ob;
+	int64_t send;
+
+	(void)state;
+	send = command(w, "{\"cmd\":\"send\",\"room\":7,\"text\":\"under epoch 2\"}");
+	answer(w, "room.show", room7_show(NULL, 2));
+	answer(w, "agreement.show", room7_agreement());
+	answer(w, "keys.get",
+	       json_pack("{s:I, s:I, s:[o]}", "room_id", (json_int_t)FX_ROOM, "epoch",
+	                 (json_int_t)2, "envelopes", room7_envelope(2)));
+	send_frame = frame_of(w, "send");
+	assert_non_null(send_frame);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(send_frame, "args"), "epoch")), 2);
+	answer(w, "send", json_pack("{s:I, s:s}", "seq", (json_int_t)4, "sent_at", FX_SENT_AT));
+	assert_true(json_is_true(json_object_get(task_end(w, send), "ok")));
+
+	world_reopen(w);
+	send = command(w, "{\"cmd\":\"send\",\"room\":7,\"text\":\"after the rollback\"}");
+	answer(w, "room.show", room7_show(NULL, 1));
+	assert_int_equal(count_frames(w, "send"), 0);
+	assert_int_equal(count_frames(w, "epoch.commit"), 0);
+	assert_non_null(event_of(w, "warning", "epoch_rollback"));
+	assert_false(json_is_true(json_object_get(task_end(w, send), "ok")));
+	ob = world_doc(w, STATE_OUTBOX_FILE);
+	assert_int_equal(json_array_size(json_object_get(ob, "messages")), 1);
+	json_decref(ob);
+	world_free(w);
+}
+
+/* (c) the link goes down while `send` waits: the task ends with exit 4, the outbox keeps it. */
+static void test_send_link_down(void **state)
+{
+	struct world *w = world_new(1);
+	json_t *ob, *end, *err;
+	int64_t send;
+
+	(void)state;
+	send = command(w, "{\"cmd\":\"send\",\"room\":7,\"text\":\"through a tunnel\"}");
+	assert_non_null(frame_of(w, "room.show"));
+	assert_null(task_end(w, send));
+	emc_link(w->c, 0, w->now + 10);
+	drain(w);
+	end = task_end(w, send);
+	assert_non_null(end);
+	assert_false(json_is_true(json_object_get(end, "ok")));
+	/* exit 4 ("the server is unreachable"); the message waits in the outbox (emc.h) */
+	err = json_object_get(end, "error");
+	assert_int_equal(json_integer_value(json_object_get(err, "exit")), EMC_EXIT_NET);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(end, "result"), "outcome")),
+	    "queued");
+	assert_int_equal(count_frames(w, "send"), 0);
+	ob = world_doc(w, STATE_OUTBOX_FILE);
+	assert_int_equal(json_array_size(json_object_get(ob, "messages")), 1);
+	json_decref(ob);
+	world_free(w);
+}
+
+/* (c) the link goes down while `read` waits for history: "unreachable", exit 4. */
+static void test_read_link_down(void **state)
+{
+	struct world *w = world_new(1);
+	json_t *end, *err;
+	int64_t read;
+
+	(void)state;
+	read = command(w, "{\"cmd\":\"read\",\"room\":7}");
+	answer(w, "room.show", room7_show(NULL, 1));
+	assert_null(task_end(w, read));
+	emc_link(w->c, 0, w->now + 10);
+	drain(w);
+	end = task_end(w, read);
+	assert_non_null(end);
+	err = json_object_get(end, "error");
+	assert_string_equal(json_string_value(json_object_get(err, "code")), "unreachable");
+	assert_int_equal(json_integer_value(json_object_get(err, "exit")), EMC_EXIT_NET);
+	world_free(w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_read_genuine),
+	    cmocka_unit_test(test_read_member_key_changed),
+	    cmocka_unit_test(test_send_epoch_rollback),
+	    cmocka_unit_test(test_send_epoch_seen_then_rollback),
+	    cmocka_unit_test(test_send_link_down),
+	    cmocka_unit_test(test_read_link_down),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	setenv("TZ", "UTC", 1);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
