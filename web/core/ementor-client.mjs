@@ -233,7 +233,8 @@ export class IndexedDBStorage {
  *               `ws` package's)
  *   wsOptions   a third constructor argument for `ws` (e.g. { ca } for a private CA)
  *   onEvent     called with every event that is not a command's end (an object)
- *   connect     false: start offline (link down) until connect() (default true)
+ *   connect     false: start offline (link down) until connect(); otherwise open()
+ *               resolves once the first connection attempt has opened the link or failed
  *   reconnect   false: do not reconnect after the link drops (default true)
  *   module      an Emscripten module from loadModule() to share (default: a new one)
  */
@@ -241,8 +242,12 @@ export class EmentorClient {
 	static async open(options) {
 		const mod = options.module ?? (await loadModule(options));
 		const client = new EmentorClient(mod, options);
-		if (options.connect !== false)
+		if (options.connect !== false) {
+			// as the CLI: connect first, so that commands started now go out on the link
+			const first = client.attempt();
 			client.connect();
+			await first;
+		}
 		return client;
 	}
 
@@ -266,6 +271,7 @@ export class EmentorClient {
 		this.timer = null;
 		this.retryTimer = null;
 		this.retryMs = RECONNECT_MIN_MS;
+		this.waiters = []; // resolve(up) of attempt() and linked() callers
 		this.cell = mod._malloc(8);
 		if (!mod.emcStorages)
 			mod.emcStorages = [];
@@ -443,6 +449,33 @@ export class EmentorClient {
 
 	// --- the link ---------------------------------------------------------
 
+	/** Resolves with true when the next (or current) connection attempt opens the link, false when it fails. */
+	attempt() {
+		return new Promise((resolve) => this.waiters.push(resolve));
+	}
+
+	/**
+	 * Resolves when the link is up (at once if it is). A command started while
+	 * the link is down does not wait for it: the core fails it at once with exit
+	 * 4 ("unreachable"; a send's message stays in the outbox for the next flush).
+	 */
+	async linked() {
+		while (!this.up) {
+			if (this.closed || this.failed)
+				throw new Error('ementor-client: closed');
+			if (!this.ws && !this.retryTimer)
+				this.connect();
+			await this.attempt();
+		}
+	}
+
+	settle(up) {
+		const waiters = this.waiters;
+		this.waiters = [];
+		for (const resolve of waiters)
+			resolve(up);
+	}
+
 	/** Opens the WebSocket (after open() with connect: false, or to reconnect now). */
 	connect() {
 		if (this.closed || this.ws || this.failed)
@@ -471,6 +504,7 @@ export class EmentorClient {
 			this.emit({ ev: 'link', state: 'up' });
 			this.mod._emc_link(this.core, 1, nowMs());
 			this.flush();
+			this.settle(true);
 		};
 		ws.onmessage = (e) => {
 			if (this.ws !== ws || this.closed)
@@ -493,6 +527,7 @@ export class EmentorClient {
 				this.emit({ ev: 'link', state: 'down', code: e?.code ?? 0, was_up: wasUp });
 				this.flush();
 			}
+			this.settle(false);
 			if (this.reconnect && !this.closed && !this.failed) {
 				this.retryTimer = setTimeout(() => {
 					this.retryTimer = null;
@@ -539,6 +574,7 @@ export class EmentorClient {
 		for (const { reject } of this.tasks.values())
 			reject(new Error('ementor-client: closed'));
 		this.tasks.clear();
+		this.settle(false);
 		const p = this.storage.pending ? this.storage.pending() : null;
 		if (p)
 			await p;

@@ -45,7 +45,7 @@ int wasm_client_next(struct emc *c, uint32_t *cell);
 EM_JS(int, wasm_js_load, (int h, const char *name, char **text, size_t *len), {
 	try {
 		const doc = Module.emcStorages[h].load(UTF8ToString(name));
-		if (doc === null || doc === undefined)
+		if (doc == null) /* or undefined */
 			return 1;
 		const bytes = new TextEncoder().encode(doc);
 		const p = _malloc(bytes.length + 1);
