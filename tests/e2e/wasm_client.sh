@@ -14,6 +14,10 @@
 #   O3  a message dated an hour before sam signed it: flagged back-dated
 #   P1  sam's keys replaced by an attacker's and a new epoch required:
 #       sending is refused, a keys_changed warning, no epoch committed
+# Then a copy of those documents goes into IndexedDB in headless Chromium
+# (tests/browser/client.mjs), where the same core reads the room and sends a
+# second reply over the browser's WebSocket; its send frame must leave only
+# after IndexedDB has committed the outbox that holds the message.
 # Skipped (77) without node and npm or without a WebAssembly build.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -35,7 +39,9 @@ e2e_cert
 DB="$(e2e_fresh_db)"
 export EMENTOR_PASSWORD="correct horse battery"
 
-em_server_start "$LOG" "$CERT" "$KEY" "$DB" || {
+# the Origin of the Chromium page below (browsers send one; ementord allows listed ones only)
+PAGE_PORT="$(em_free_port)"
+em_server_start "$LOG" "$CERT" "$KEY" "$DB" --allow-origin "http://127.0.0.1:$PAGE_PORT" || {
 	not_ok "server starts"
 	e2e_summary
 }
@@ -88,6 +94,33 @@ as lea --json read "$room" >"$T/c1.json" 2>"$T/c1.err" || true
 wasm read "$room" >"$T/w3.out" 2>"$T/w3.err" || true
 expect_same "lea's CLI and the WebAssembly core show the same two messages" \
 	"$(cli_view <"$T/c1.json")" "$(wasm_view <"$T/w3.out")"
+
+# --- the same in headless Chromium, with IndexedDB -------------------------------------
+CHROMIUM="${EMENTOR_CHROMIUM:-/usr/bin/chromium}"
+if [[ ! -x "$CHROMIUM" ]]; then
+	not_ok "Chromium is installed" "no $CHROMIUM: scripts/test installs Debian's chromium (em_browser_deps)"
+elif ! (cd "$EM_ROOT/tests/browser" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+	npm ci --no-audit --no-fund --loglevel=error >"$T/npm-browser.log" 2>&1); then
+	not_ok "npm ci in tests/browser" "$(tail -n 20 "$T/npm-browser.log")"
+else
+	# the WebAssembly core's documents as Node left them (its device counter included)
+	cp -a "$WHOME" "$T/browser-lea"
+	node "$EM_ROOT/tests/browser/client.mjs" "$DIST" "$T/browser-lea" "$PAGE_PORT" "$EM_SERVER_URL" \
+		"$room" "hi sam, from Chromium" >"$T/b1.out" 2>&1 && rc=0 || rc=$?
+	expect_match "the page ran in Chromium without an error, a failed request or a CSP violation (exit 0)" \
+		'^0$' "$rc$( ((rc == 0)) || grep -v '^result ' "$T/b1.out" | head -n 5)"
+	res="$(sed -n 's/^result //p' "$T/b1.out")"
+	expect_match "the core opened on the documents IndexedDB holds" \
+		'"keys.json".*"session.json"' "$(jq -c '.loaded' <<<"$res" 2>/dev/null)"
+	expect_same "Chromium shows what lea's CLI shows" "$(cli_view <"$T/c1.json")" \
+		"$(jq -c '[.messages[] | {seq, sender, text, warning}]' <<<"$res" 2>/dev/null)"
+	expect_match "the reply from Chromium is stored as seq 3" '^3$' "$(jq -r '.sent.seq' <<<"$res" 2>/dev/null)"
+	expect_match "its send frame left only after IndexedDB committed the outbox holding it" \
+		'^\{"total":[0-9]+,"sends":1,"early":\[\]\}$' "$(jq -c '.frames' <<<"$res" 2>/dev/null)"
+	expect_match "and the outbox is empty again" '^0$' "$(jq -r '.outbox_after.messages | length' <<<"$res" 2>/dev/null)"
+	expect_ok "sam (CLI) reads" as sam read "$room"
+	expect_match "sam reads the reply from Chromium" '^\[3\] [0-9-]{10} [0-9:]{5} lea: hi sam, from Chromium$' "$LAST"
+fi
 
 # --- O3: the server back-dates a message ---------------------------------------------
 seq="$(as sam --json send "$room" "back-dated" 2>/dev/null | jq -r '.seq // empty')"
