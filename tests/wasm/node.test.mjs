@@ -211,3 +211,35 @@ test('the client core: refusals, and no output ahead of a storage write', async 
 		await client.close(); // its timer would keep a failed test's process alive
 	}
 });
+
+test('the client core: a storage write that fails stops all output and ends the commands', async () => {
+	const { EmentorClient, MemoryStorage } = await import(pathToFileURL(join(dist, 'ementor-client.mjs')).href);
+	const core = await createCore();
+	const k = core.generateKeys();
+	class FailingStorage extends MemoryStorage {
+		save(name, text) {
+			super.save(name, text);
+			this.failure = Promise.reject(new Error('quota exceeded'));
+			this.failure.catch(() => {});
+		}
+
+		pending() {
+			return this.failure ?? null;
+		}
+	}
+	const storage = new FailingStorage({
+		'session.json': JSON.stringify({ server: 'wss://127.0.0.1:1', username: 'bo', user_id: 8, role: 'mentee',
+			token: 'tok', expires_at: '2099-01-01T00:00:00Z' }),
+		'keys.json': JSON.stringify({ username: 'bo', sign_pk: core.b64Encode(k.signPk), sign_sk: core.b64Encode(k.signSk),
+			box_pk: core.b64Encode(k.boxPk), box_sk: core.b64Encode(k.boxSk) }),
+	});
+	const events = [];
+	const client = await EmentorClient.open({ storage, connect: false, onEvent: (ev) => events.push(ev) });
+	try {
+		await assert.rejects(client.command({ cmd: 'send', room: 3, text: 'x' }), /a storage write failed: quota exceeded/);
+		assert.deepEqual(events.map((e) => `${e.ev}:${e.state ?? ''}`), ['storage:failed'], 'the queued event was held back');
+		await assert.rejects(client.command({ cmd: 'flush' }), /a storage write failed/);
+	} finally {
+		await client.close(); // the failure was reported: closing does not throw it again
+	}
+});

@@ -322,6 +322,8 @@ export class EmentorClient {
 	command(obj) {
 		if (this.closed)
 			return Promise.reject(new Error('ementor-client: closed'));
+		if (this.failed)
+			return Promise.reject(this.storageError());
 		const id = this.withString(JSON.stringify(obj), (p) => this.mod._emc_command(this.core, p, nowMs()));
 		if (id < 0n)
 			return Promise.reject(new Error(`ementor-client: the core refused the command (errno ${-id})`));
@@ -426,10 +428,18 @@ export class EmentorClient {
 		}
 	}
 
+	storageError() {
+		return new Error(`ementor-client: a storage write failed: ${this.failed?.message ?? this.failed}`);
+	}
+
+	/* A write failed: nothing more leaves (the output after it may rely on it); commands end. */
 	storageFailed(e) {
-		this.failed = e;
+		this.failed = e ?? new Error('unknown');
 		this.queue = [];
 		this.emit({ ev: 'storage', state: 'failed', message: String(e?.message ?? e) });
+		for (const { reject } of this.tasks.values())
+			reject(this.storageError());
+		this.tasks.clear();
 		this.reconnect = false;
 		if (this.ws)
 			this.ws.close();
@@ -576,8 +586,13 @@ export class EmentorClient {
 		this.tasks.clear();
 		this.settle(false);
 		const p = this.storage.pending ? this.storage.pending() : null;
-		if (p)
-			await p;
+		try {
+			if (p)
+				await p;
+		} catch (e) {
+			if (!this.failed)
+				throw e; // a write of the core's last save failed (one before was reported already)
+		}
 	}
 
 	/** Resolves when every output taken from the core so far has been delivered. */
