@@ -159,6 +159,9 @@ test('the client core: refusals, and no output ahead of a storage write', async 
 	await assert.rejects(empty.command({ cmd: 'read', room: 1 }), (e) => e.exit === 3 && /not logged in/.test(e.message));
 	await assert.rejects(empty.command({ cmd: 'no-such-command' }), /refused the command/);
 	await empty.close();
+	// as the CLI: no session token over ws:// unless told it is a development server
+	await assert.rejects(EmentorClient.open({ storage: new MemoryStorage(), url: 'ws://127.0.0.1:1' }),
+		/refusing the plaintext server URL 'ws:\/\/127.0.0.1:1'/);
 
 	// an account (made here, never on a server) and a storage whose commits the test releases
 	const core = await createCore();

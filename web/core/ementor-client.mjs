@@ -236,6 +236,9 @@ export class IndexedDBStorage {
  *   connect     false: start offline (link down) until connect(); otherwise open()
  *               resolves once the first connection attempt has opened the link or failed
  *   reconnect   false: do not reconnect after the link drops (default true)
+ *   insecurePlaintextDev  true: allow a ws:// URL (development only; the session token
+ *               and login keys would cross the network in clear), as the CLI's
+ *               --insecure-plaintext-dev
  *   module      an Emscripten module from loadModule() to share (default: a new one)
  */
 export class EmentorClient {
@@ -260,6 +263,7 @@ export class EmentorClient {
 		this.WebSocket = options.WebSocket ?? globalThis.WebSocket;
 		this.wsOptions = options.wsOptions;
 		this.reconnect = options.reconnect !== false;
+		this.insecurePlaintextDev = options.insecurePlaintextDev === true;
 		this.url = options.url ?? EmentorClient.serverOf(this.storage);
 		this.tasks = new Map(); // task id (number) -> { resolve, reject }
 		this.queue = []; // batches of output waiting for storage writes
@@ -277,6 +281,7 @@ export class EmentorClient {
 			mod.emcStorages = [];
 		this.handle = mod.emcStorages.length;
 		mod.emcStorages.push(this.storage);
+		mod.emcStorageError = null;
 		this.core = mod._wasm_client_new(this.handle, nowMs());
 		if (!this.core) {
 			mod._free(this.cell);
@@ -492,6 +497,8 @@ export class EmentorClient {
 			return;
 		if (!this.url)
 			throw new Error('ementor-client: no server URL (options.url, or "server" in session.json)');
+		if (!/^wss:\/\//i.test(this.url) && !this.insecurePlaintextDev)
+			throw new Error(`ementor-client: refusing the plaintext server URL '${this.url}' (wss:// only)`);
 		if (!this.WebSocket)
 			throw new Error('ementor-client: no WebSocket class (pass the `ws` package as options.WebSocket in Node)');
 		if (this.retryTimer) {
