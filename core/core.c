@@ -126,6 +126,10 @@ void emc_event(struct emc *c, const char *name, json_t *data)
 	json_decref(ev);
 }
 
+/* the format attribute tells clang (the WebAssembly build) that fmt is checked at the callers */
+static void emc_say(struct emc *c, const char *ev, const char *code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
 static void emc_say(struct emc *c, const char *ev, const char *code, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 static void emc_say(struct emc *c, const char *ev, const char *code, const char *fmt, va_list ap)

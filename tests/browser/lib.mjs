@@ -29,9 +29,11 @@ export const CSP = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; co
  * Serves mounts on a free port of 127.0.0.1: { '/path': '/file' } serves one
  * file at that exact path ('/' included), { '/prefix/': '/directory' } a
  * directory's files below the prefix. Returns { url, close(), requests } (requests: every path
- * asked for, with its status).
+ * asked for, with its status). options.port: that port instead of a free one;
+ * options.csp: another policy than CSP (a page that connects to a server).
  */
-export async function serve(mounts) {
+export async function serve(mounts, options = {}) {
+	const csp = options.csp ?? CSP;
 	const requests = [];
 	const server = createServer(async (req, res) => {
 		const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
@@ -57,7 +59,7 @@ export async function serve(mounts) {
 				status = 200;
 				res.writeHead(200, {
 					'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
-					'Content-Security-Policy': CSP,
+					'Content-Security-Policy': csp,
 					'X-Content-Type-Options': 'nosniff',
 					'Cache-Control': 'no-store',
 				});
@@ -74,7 +76,7 @@ export async function serve(mounts) {
 	});
 	await new Promise((resolve, reject) => {
 		server.once('error', reject);
-		server.listen(0, '127.0.0.1', resolve);
+		server.listen(options.port ?? 0, '127.0.0.1', resolve);
 	});
 	return {
 		url: `http://127.0.0.1:${server.address().port}`,

@@ -1,7 +1,9 @@
 // node.test.mjs - the WebAssembly core under Node (node --test), against the
 // native build: every case of vectors.c must give the same bytes (check.mjs),
 // and the module must work with Node's own random source, refuse bad
-// arguments before they reach the C code, and report Argon2id's time.
+// arguments before they reach the C code, and report Argon2id's time; and
+// the client core (ementor-client.mjs) must refuse without an account and
+// hold its output until the storage writes before it have committed.
 //
 // Environment (tests/wasm/run.sh sets both): EMENTOR_WASM_DIST, the directory
 // of ementor-core.mjs; EMENTOR_WASM_VECTORS_JSON, the native vectors.
@@ -144,4 +146,103 @@ test('Argon2id with the client parameters (timing, not asserted)', async (t) => 
 	const r = timeArgon2(core, 5, () => performance.now());
 	t.diagnostic(`argon2 ${JSON.stringify({ node: process.version, ...r })}`);
 	assert.ok(r.first_ms > 0);
+});
+
+// The client core (ementor-client.mjs) without a server: what it refuses, and
+// the order of its output against a storage whose writes commit late.
+test('the client core: refusals, and no output ahead of a storage write', async () => {
+	const { EmentorClient, MemoryStorage } = await import(pathToFileURL(join(dist, 'ementor-client.mjs')).href);
+	const throwing = { load() { throw new Error('disk on fire'); }, save() {}, remove() {} };
+	await assert.rejects(EmentorClient.open({ storage: throwing, connect: false }), /could not open its storage: disk on fire/);
+
+	const empty = await EmentorClient.open({ storage: new MemoryStorage(), connect: false });
+	await assert.rejects(empty.command({ cmd: 'read', room: 1 }), (e) => e.exit === 3 && /not logged in/.test(e.message));
+	await assert.rejects(empty.command({ cmd: 'no-such-command' }), /refused the command/);
+	await empty.close();
+	// as the CLI: no session token over ws:// unless told it is a development server
+	await assert.rejects(EmentorClient.open({ storage: new MemoryStorage(), url: 'ws://127.0.0.1:1' }),
+		/refusing the plaintext server URL 'ws:\/\/127.0.0.1:1'/);
+
+	// an account (made here, never on a server) and a storage whose commits the test releases
+	const core = await createCore();
+	const k = core.generateKeys();
+	const docs = {
+		'session.json': JSON.stringify({ server: 'wss://127.0.0.1:1', username: 'ada', user_id: 7, role: 'mentee',
+			token: 'tok', expires_at: '2099-01-01T00:00:00Z' }),
+		'keys.json': JSON.stringify({ username: 'ada', sign_pk: core.b64Encode(k.signPk), sign_sk: core.b64Encode(k.signSk),
+			box_pk: core.b64Encode(k.boxPk), box_sk: core.b64Encode(k.boxSk) }),
+	};
+	class LateStorage extends MemoryStorage {
+		constructor() {
+			super(docs);
+			this.writes = [];
+			this.gate = null;
+		}
+
+		save(name, text) {
+			super.save(name, text);
+			this.writes.push(name);
+			if (!this.gate) {
+				let release;
+				this.gate = new Promise((resolve) => (release = resolve));
+				this.gate.release = release;
+			}
+		}
+
+		pending() {
+			return this.gate;
+		}
+	}
+	const storage = new LateStorage();
+	const events = [];
+	const client = await EmentorClient.open({ storage, connect: false, onEvent: (ev) => events.push(ev.ev) });
+	try {
+		let settled = null;
+		const sent = client.command({ cmd: 'send', room: 3, text: 'offline' }).then(
+			() => (settled = 'resolved'), (e) => (settled = e));
+		await new Promise((r) => setTimeout(r, 50));
+		assert.ok(storage.writes.includes('outbox.json'), `the message went into the outbox (${storage.writes})`);
+		assert.equal(settled, null, 'the task ended before its outbox write committed');
+		assert.deepEqual(events, [], 'events left before the outbox write committed');
+		storage.gate.release();
+		await sent;
+		assert.equal(settled.exit, 4, `a send on a down link ends with exit 4: ${settled.message}`);
+		assert.deepEqual(events, ['queued']);
+		assert.match(storage.load('outbox.json'), /"text": ?"offline"/);
+	} finally {
+		storage.gate?.release();
+		await client.close(); // its timer would keep a failed test's process alive
+	}
+});
+
+test('the client core: a storage write that fails stops all output and ends the commands', async () => {
+	const { EmentorClient, MemoryStorage } = await import(pathToFileURL(join(dist, 'ementor-client.mjs')).href);
+	const core = await createCore();
+	const k = core.generateKeys();
+	class FailingStorage extends MemoryStorage {
+		save(name, text) {
+			super.save(name, text);
+			this.failure = Promise.reject(new Error('quota exceeded'));
+			this.failure.catch(() => {});
+		}
+
+		pending() {
+			return this.failure ?? null;
+		}
+	}
+	const storage = new FailingStorage({
+		'session.json': JSON.stringify({ server: 'wss://127.0.0.1:1', username: 'bo', user_id: 8, role: 'mentee',
+			token: 'tok', expires_at: '2099-01-01T00:00:00Z' }),
+		'keys.json': JSON.stringify({ username: 'bo', sign_pk: core.b64Encode(k.signPk), sign_sk: core.b64Encode(k.signSk),
+			box_pk: core.b64Encode(k.boxPk), box_sk: core.b64Encode(k.boxSk) }),
+	});
+	const events = [];
+	const client = await EmentorClient.open({ storage, connect: false, onEvent: (ev) => events.push(ev) });
+	try {
+		await assert.rejects(client.command({ cmd: 'send', room: 3, text: 'x' }), /a storage write failed: quota exceeded/);
+		assert.deepEqual(events.map((e) => `${e.ev}:${e.state ?? ''}`), ['storage:failed'], 'the queued event was held back');
+		await assert.rejects(client.command({ cmd: 'flush' }), /a storage write failed/);
+	} finally {
+		await client.close(); // the failure was reported: closing does not throw it again
+	}
 });

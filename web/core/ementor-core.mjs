@@ -700,13 +700,11 @@ class Core {
 }
 
 /**
- * Loads the WebAssembly module and starts it. Options:
- *   wasmBinary      the .wasm bytes (default: fetched beside this file in a browser, read from
- *                   disk in Node)
- *   getRandomValue  a function returning a random 32-bit unsigned integer (default:
- *                   crypto.getRandomValues); only tests replace it
+ * The Emscripten module itself, started (libsodium initialised, jansson's
+ * hash seeded), for modules built on it (ementor-client.mjs). Options as
+ * createCore's.
  */
-export async function createCore(options = {}) {
+export async function loadModule(options = {}) {
 	const getRandomValue = options.getRandomValue ?? (await defaultRandomSource());
 	const moduleOptions = { getRandomValue };
 	if (options.wasmBinary)
@@ -719,5 +717,16 @@ export async function createCore(options = {}) {
 	const mod = await createEmentorCoreWasm(moduleOptions);
 	if (mod._wasm_init() !== 0)
 		throw new Error('ementor-core: libsodium did not start');
-	return new Core(mod);
+	return mod;
+}
+
+/**
+ * Loads the WebAssembly module and starts it. Options:
+ *   wasmBinary      the .wasm bytes (default: fetched beside this file in a browser, read from
+ *                   disk in Node)
+ *   getRandomValue  a function returning a random 32-bit unsigned integer (default:
+ *                   crypto.getRandomValues); only tests replace it
+ */
+export async function createCore(options = {}) {
+	return new Core(await loadModule(options));
 }
