@@ -764,6 +764,7 @@ void emc_link(struct emc *c, int up, int64_t now_ms)
 	if (up && !c->link_up) {
 		c->link_up = 1;
 		c->ready = 0;
+		c->link_gen++;
 		c->resume_sent = 0;
 		if (c->preauth_head) {
 			/* requests that must precede the resume (passwd's prelogin) */

@@ -176,8 +176,10 @@ struct emc_output_item {
 struct emc {
 	struct emc_storage st;
 	int64_t now_ms;
-	int link_up; /* the host's link is open */
-	int ready;   /* ... and the session is resumed on it: requests go out */
+	int link_up;       /* the host's link is open */
+	int ready;         /* ... and the session is resumed on it: requests go out */
+	uint64_t link_gen; /* counts the links that came up: a task that saw an
+	                      older one knows the server forgot its subscriptions */
 
 	/* the link's authentication (account.c's commands need an unauthenticated one) */
 	int resume_sent;     /* a resume went out on this link (and was not refused) */

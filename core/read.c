@@ -493,6 +493,7 @@ enum emc_live_phase {
 struct emc_live {
 	int64_t room_id;
 	enum emc_live_phase phase;
+	uint64_t link_gen; /* the link (core.h) this task last synced on; 0: none yet */
 	int asked;
 	json_t *reply; /* the answer waited for (room.list, sync) */
 	int reply_err;
@@ -818,6 +819,19 @@ static int emc_live_step(struct emc *c, struct emc_task *t)
 		return emc_fail(t, EMC_EXIT_LOCAL, 0, "too many rooms in one command");
 	if (lv->ended)
 		return EMC_FAILED;
+	/*
+	 * A link that went down and came back between two steps (the host
+	 * reconnected before this task woke) is a link down too: the new
+	 * connection is subscribed to nothing until the task syncs again.
+	 */
+	if (c->link_up && lv->link_gen != c->link_gen) {
+		if (lv->link_gen && lv->phase != EMC_LIVE_DOWN && lv->phase != EMC_LIVE_START) {
+			lv->phase = EMC_LIVE_DOWN;
+			lv->asked = 0;
+			lv->fill_asked = 0;
+		}
+		lv->link_gen = c->link_gen;
+	}
 	if (!c->link_up) {
 		if (lv->phase != EMC_LIVE_DOWN && lv->phase != EMC_LIVE_START) {
 			lv->phase = EMC_LIVE_DOWN;
