@@ -151,6 +151,8 @@ static json_t *world_trust(int64_t room7_max_epoch)
 }
 
 /* A core for alice; room 7's highest epoch used so far is room7_max_epoch. */
+static void link_up(struct world *w);
+
 static struct world *world_new(int64_t room7_max_epoch)
 {
 	const char *now = "2026-12-01T09:00:00Z";
@@ -195,7 +197,7 @@ static struct world *world_new(int64_t room7_max_epoch)
 	st.ctx = w;
 	w->c = emc_new(&st, w->now);
 	assert_non_null(w->c);
-	emc_link(w->c, 1, w->now);
+	link_up(w);
 	return w;
 }
 
@@ -304,6 +306,20 @@ static void answer(struct world *w, const char *op, json_t *result)
 	free(text);
 	json_decref(reply);
 	drain(w);
+}
+
+/* The link comes up: the core resumes the stored session first; the server takes it. */
+static void link_up(struct world *w)
+{
+	emc_link(w->c, 1, w->now);
+	drain(w);
+	assert_int_equal(count_frames(w, "resume"), 1);
+	assert_int_equal(json_array_size(w->frames), 1); /* nothing before the resume's answer */
+	answer(w, "resume",
+	       json_pack("{s:{s:I, s:s, s:s}, s:s}", "user", "id", (json_int_t)FX_ALICE, "username",
+	                 "alice", "role", "mentee", "expires_at", "2027-01-01T00:00:00Z"));
+	drain(w);
+	assert_non_null(event_of(w, "session", NULL));
 }
 
 /* room.show of room 7 as the world has it, with bob's keys replaced by `bob`'s when not NULL. */
@@ -501,7 +517,7 @@ static void world_reopen(struct world *w)
 	json_array_clear(w->events);
 	w->c = emc_new(&st, w->now);
 	assert_non_null(w->c);
-	emc_link(w->c, 1, w->now);
+	link_up(w);
 }
 
 /*
@@ -592,10 +608,50 @@ static void test_read_link_down(void **state)
 	world_free(w);
 }
 
+/*
+ * The session is refused when the link comes back (it expired meanwhile): the
+ * read started while the link was down ends with exit 3, and none of its
+ * requests ever left (they waited for the resume's answer).
+ */
+static void test_resume_refused(void **state)
+{
+	struct world *w = world_new(1);
+	json_t *f, *reply, *end, *err;
+	char *text;
+	int64_t read;
+
+	(void)state;
+	emc_link(w->c, 0, w->now + 10);
+	drain(w);
+	json_array_clear(w->frames);
+	read = command(w, "{\"cmd\":\"read\",\"room\":7}");
+	assert_int_equal(json_array_size(w->frames), 0); /* held: the link is down */
+	emc_link(w->c, 1, w->now + 20);
+	drain(w);
+	assert_int_equal(json_array_size(w->frames), 1);
+	f = frame_of(w, "resume");
+	assert_non_null(f);
+	reply = json_pack("{s:O, s:{s:s, s:s}}", "re", json_object_get(f, "id"), "error", "code",
+	                  "session_expired", "message", "session expired");
+	text = json_dumps(reply, JSON_COMPACT);
+	assert_int_equal(emc_receive(w->c, text, strlen(text), w->now + 30), 0);
+	free(text);
+	json_decref(reply);
+	drain(w);
+	assert_int_equal(json_array_size(w->frames), 1); /* still only the resume */
+	end = task_end(w, read);
+	assert_non_null(end);
+	err = json_object_get(end, "error");
+	assert_int_equal(json_integer_value(json_object_get(err, "exit")), EMC_EXIT_AUTH);
+	assert_non_null(event_of(w, "session", NULL));
+	world_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_read_genuine),
+	    cmocka_unit_test(test_resume_refused),
 	    cmocka_unit_test(test_read_member_key_changed),
 	    cmocka_unit_test(test_send_epoch_rollback),
 	    cmocka_unit_test(test_send_epoch_seen_then_rollback),
