@@ -12,7 +12,8 @@
 
 #include <jansson.h>
 
-#include "msg.h"
+#include "home.h"
+#include "cli.h"
 
 /* cli.c: what cli_call() does to a result (and an error message) before printing. */
 void view_defang(json_t *result);
@@ -26,9 +27,5 @@ void view_checkpoint(json_t *cp);
 void view_notice(json_t *notice);
 /* cmd_audit.c: the report as a table (all rooms, one room) and as CSV. */
 void view_audit(json_t *report);
-/* cmd_agreement.c: one version printed and annotated, as `agreement show` does. */
-void view_agreement_version(struct msg_ctx *m, struct msg_version *v, json_t *vj);
-/* cmd_consent.c: whether a ledger entry's signature verifies with our key. */
-int view_consent_entry_ok(const struct msg_ctx *m, json_t *entry);
 
 #endif
