@@ -5,11 +5,11 @@
  * characters ("Zoë" as U+00EB) and where it does not (e + U+0308) then derives
  * the same keys; without it, a user could not log in from the other device.
  *
- * Native builds only, on libunistring (u8_check, u8_normalize). The
- * WebAssembly core does not build this file: its JavaScript side normalises
- * with String.prototype.normalize('NFC') before handing bytes to C. Kept out
- * of em_crypto.c so that a program that never takes a password (ementord)
- * does not link libunistring.
+ * Native builds normalise with libunistring (u8_check, u8_normalize); the
+ * WebAssembly build (web/core) with the JavaScript engine's
+ * String.prototype.normalize('NFC'), so that the client core's login and
+ * register derive the same keys in both. Kept out of em_crypto.c so that a
+ * program that never takes a password (ementord) does not link libunistring.
  *
  * Secrets: the normalised copy is in a buffer of ours, wiped before it is
  * freed. libunistring's own scratch space (the code points while it reorders
@@ -20,14 +20,65 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __EMSCRIPTEN__
+#include <emscripten.h>
+#else
 #include <uninorm.h>
 #include <unistr.h>
+#endif
 
 #include "em_crypto.h"
 
 /* NFC makes UTF-8 at most three times longer (Unicode's stability policy, UAX #15). */
 #define NFC_GROWTH_MAX 3
 
+#ifdef __EMSCRIPTEN__
+/*
+ * WebAssembly: NFC by the JavaScript engine that runs the module
+ * (String.prototype.normalize, ICU's tables in V8 and the other engines),
+ * which saves shipping libunistring's. The UTF-8 of the NFC form goes into a
+ * malloc'd buffer at *out; returns its length, -1 when the bytes are not
+ * UTF-8 (TextDecoder's fatal mode refuses what u8_check() refuses), -2 when
+ * out of memory. The JavaScript strings cannot be wiped: a browser holds the
+ * password as a string already (the input field it was typed in).
+ */
+EM_JS(int, em_js_nfc, (const char *src, size_t len, unsigned char **out), {
+	let text;
+	try {
+		text = new TextDecoder('utf-8', {fatal : true, ignoreBOM : true})
+		           .decode(HEAPU8.slice(src, src + len));
+	} catch (e) {
+		return -1;
+	}
+	const bytes = new TextEncoder().encode(text.normalize('NFC'));
+	const p = _malloc(bytes.length + 1);
+	if (!p)
+		return -2;
+	HEAPU8.set(bytes, p);
+	HEAPU32[out >> 2] = p;
+	bytes.fill(0);
+	return bytes.length;
+});
+
+int em_password_bytes(const char *password, size_t len, unsigned char **out, size_t *out_len)
+{
+	int n;
+
+	*out = NULL;
+	*out_len = 0;
+	if (len > INT32_MAX / 4)
+		return EM_PASSWORD_NOMEM;
+	n = em_js_nfc(password, len, out);
+	if (n == -1)
+		return EM_PASSWORD_NOT_UTF8;
+	if (n < 0) {
+		*out = NULL;
+		return EM_PASSWORD_NOMEM;
+	}
+	*out_len = (size_t)n;
+	return EM_PASSWORD_OK;
+}
+#else
 int em_password_bytes(const char *password, size_t len, unsigned char **out, size_t *out_len)
 {
 	const uint8_t *in = (const uint8_t *)password;
@@ -76,6 +127,7 @@ out:
 	}
 	return rc;
 }
+#endif
 
 void em_password_free(unsigned char *bytes, size_t len)
 {

@@ -57,6 +57,29 @@ function withFeed(bytes, fn) {
 
 const c = await core.createCore({ getRandomValue });
 
+// em_password_bytes() of the WebAssembly build (the client core's login and
+// register derive through it; NFC by the JavaScript engine there): the
+// normalised bytes, or null when it refuses them.
+function passwordBytesC(input) {
+  const m = c.mod;
+  const src = m._malloc(input.length + 1);
+  const cells = m._malloc(8);
+  try {
+    m.HEAPU8.set(input, src);
+    const rc = m._em_password_bytes(src, input.length, cells, cells + 4);
+    if (rc !== 0) return null;
+    const view = new DataView(m.HEAPU8.buffer);
+    const p = view.getUint32(cells, true);
+    const n = view.getUint32(cells + 4, true);
+    const out = m.HEAPU8.slice(p, p + n);
+    m._em_password_free(p, n);
+    return out;
+  } finally {
+    m._free(src);
+    m._free(cells);
+  }
+}
+
 const statusName = Object.fromEntries(Object.entries(core.MSG_STATUS).map(([k, v]) => [v, k.toLowerCase()]));
 
 const checks = {
@@ -67,6 +90,7 @@ const checks = {
 
   password_bytes(t) {
     const input = t.hex('input');
+    const fromC = passwordBytesC(input);
     let bytes = null;
     try {
       bytes = core.passwordBytes(input);
@@ -75,6 +99,7 @@ const checks = {
     }
     if (t.get('nfc') === null) {
       if (bytes) t.fail('accepted, but the file says it is refused');
+      if (fromC) t.fail('accepted by the C side (em_password_bytes), but the file says it is refused');
       return;
     }
     if (!bytes) {
@@ -82,6 +107,9 @@ const checks = {
       return;
     }
     t.expectHex('nfc', bytes);
+    // the C side the client core derives through (em_kdf_derive_password)
+    if (!fromC) t.fail('refused by the C side (em_password_bytes)');
+    else t.expectHex('nfc', fromC);
     // the same password given as a string
     t.expectHex('nfc', core.passwordBytes(passwordText(input)));
   },
