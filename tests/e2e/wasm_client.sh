@@ -12,6 +12,8 @@
 # the server lies (its database edited, as tests/e2e/hostile.sh does) and the
 # WebAssembly core must refuse as the CLI does, with the same words:
 #   O3  a message dated an hour before sam signed it: flagged back-dated
+#   E1  after a new epoch the WebAssembly core committed (sam reads under it),
+#       the room's epoch set back: sending is refused, naming both epochs
 #   P1  sam's keys replaced by an attacker's and a new epoch required:
 #       sending is refused, a keys_changed warning, no epoch committed
 # Then a copy of those documents goes into IndexedDB in headless Chromium
@@ -133,6 +135,40 @@ expect_match "the WebAssembly core flags it back-dated" \
 as lea --json read "$room" >"$T/c2.json" 2>"$T/c2.err" || true
 cwarn="$(jq -r ".[] | select(.seq == ${seq:-0}) | .warning // empty" "$T/c2.json")"
 expect_same "with the CLI's words" "$cwarn" "$wwarn"
+
+# --- E1: a new epoch committed in WebAssembly, then the server turns it back ---------------
+epoch_of() { sql "SELECT epoch FROM rooms WHERE id = $1"; }
+lea_id="$(sql "SELECT id FROM users WHERE username = 'lea'")"
+if [[ -s "$T/b1.out" ]]; then
+	# one device: the outbox (its message counters) as the page in Chromium left it
+	sed -n 's/^result //p' "$T/b1.out" | jq '.outbox_after' >"$WHOME/outbox.json.new" &&
+		mv "$WHOME/outbox.json.new" "$WHOME/outbox.json"
+fi
+e_old="$(epoch_of "$room")"
+# what an honest server asks for after a membership change or N messages
+sql "UPDATE rooms SET rotate_required = true WHERE id = $room"
+out="$(wasm send "$room" "a new epoch, from WebAssembly" 2>"$T/w6.err")" && rc=0 || rc=$?
+expect_match "the WebAssembly core sends when the server asks for a new room key (exit 0)" '^0$' "$rc"
+e_new="$(epoch_of "$room")"
+expect_match "the room is at a new epoch" "^$((e_old + 1))\$" "$e_new"
+expect_match "committed (sealed and signed) by lea's WebAssembly core" "^$lea_id\$" \
+	"$(sql "SELECT committer_id FROM room_epochs WHERE room_id = $room AND epoch = ${e_new:-0}")"
+expect_ok "sam (CLI) reads" as sam read "$room"
+expect_match "sam opens the envelope the WebAssembly core sealed to him" 'lea: a new epoch, from WebAssembly$' "$LAST"
+expect_ok "lea's CLI reads (takes the new key)" as lea read "$room"
+attack "UPDATE rooms SET epoch = $e_old, rotate_required = false, epoch_msg_count = 0, epoch_started_at = now()
+        WHERE id = $room"
+mark="$(sql "SELECT last_seq FROM rooms WHERE id = $room")"
+wasm send "$room" "rolled back?" >"$T/w7.out" 2>"$T/w7.err" && rc=0 || rc=$?
+expect_match "the WebAssembly core refuses to send under the old epoch (exit 1)" '^1$' "$rc"
+werr="$(jq -r 'select(.error) | .error.message' "$T/w7.err")"
+expect_match "naming both epochs" \
+	"the server says room $room is at key epoch $e_old, but this device has already used epoch $e_new" "$werr"
+expect_fail "lea's CLI refuses the same way" 1 "turns epochs back" as lea send "$room" "rolled back?"
+expect_same "with the same words" "ementor: $werr" "$(grep '^ementor: ' <<<"$LAST" | tail -n 1)"
+expect_match "nothing was stored after the rollback" "^0\$" \
+	"$(sql "SELECT count(*) FROM messages WHERE room_id = $room AND seq > ${mark:-0}")"
+attack "UPDATE rooms SET epoch = $e_new WHERE id = $room"
 
 # --- P1: sam's keys replaced ---------------------------------------------------------------
 sam_id="$(sql "SELECT id FROM users WHERE username = 'sam'")"

@@ -248,7 +248,12 @@ export class EmentorClient {
 		if (options.connect !== false) {
 			// as the CLI: connect first, so that commands started now go out on the link
 			const first = client.attempt();
-			client.connect();
+			try {
+				client.connect();
+			} catch (e) {
+				await client.close(); // its timer would keep running for nobody
+				throw e;
+			}
 			await first;
 		}
 		return client;
