@@ -56,9 +56,8 @@ int em_kdf_derive(const char *password, size_t password_len, const unsigned char
 
 /*
  * A password as Argon2id takes it (docs/PROTOCOL.md "Account keys"): its
- * UTF-8 after Unicode Normalization Form C. Native builds only
- * (em_password.c, libunistring): the WebAssembly core normalises in
- * JavaScript instead.
+ * UTF-8 after Unicode Normalization Form C (em_password.c: libunistring
+ * natively, the JavaScript engine's normalize('NFC') in WebAssembly).
  */
 enum em_password_err {
 	EM_PASSWORD_OK = 0,
