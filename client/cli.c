@@ -91,7 +91,10 @@ int cli_parse(struct cli *cli, int argc, char **argv, const struct option *opts,
 		if (opt == '?') {
 			if (optopt > ' ' && optopt < 0x7f)
 				return cli_usage_error(cli, "unknown option '-%c'", optopt);
-			return cli_usage_error(cli, "unknown option '%s'", argv[optind - 1]);
+			return cli_usage_error(cli,
+			                       "unknown option '%s' (an argument that starts with "
+			                       "'-' goes after '--')",
+			                       argv[optind - 1]);
 		}
 		if (opt == ':')
 			return cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);

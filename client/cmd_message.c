@@ -374,7 +374,8 @@ static const char outbox_usage[] =
     "  list      show the waiting messages (the default; works offline)\n"
     "  flush     connect and deliver them now\n"
     "  drop ID   delete a waiting message without sending it (ID as listed, or\n"
-    "            its first characters)\n"
+    "            its first characters; one that starts with '-' goes after '--':\n"
+    "            ementor outbox drop -- -Xy3)\n"
     "\n"
     "Options:\n"
     "  --json    list as JSON\n";

@@ -123,7 +123,7 @@ expect_match "gm5 is told why the new message is unreadable" \
 	"tom: \(cannot decrypt: you have not signed the agreement of room $group: run .ementor agreement sign $group.\)" "$LAST"
 expect_match "gm5 holds no room key at all" '^0$' "$(key_epochs gm5 "$group")"
 expect_fail "gm5 cannot send either" 1 "agreement_unsigned" as gm5 send "$group" "hello?"
-as gm5 outbox drop "$(as gm5 --json outbox list | jq -r '.[0].client_msg_id')" >/dev/null
+as gm5 outbox drop -- "$(as gm5 --json outbox list | jq -r '.[0].client_msg_id')" >/dev/null
 
 # a server that lies: it puts gm5 on the roster without a signature (done here in
 # the database); the members' clients check the agreement and refuse to seal
@@ -156,7 +156,7 @@ for g in gm1 gm5; do
 	expect_match "$g still reads it" 'tom: after gm4 withdrew' "$(as "$g" read "$group" 2>&1)"
 done
 expect_fail "gm4 cannot send" 1 "agreement_unsigned" as gm4 send "$group" "am I out?"
-as gm4 outbox drop "$(as gm4 --json outbox list | jq -r '.[0].client_msg_id')" >/dev/null
+as gm4 outbox drop -- "$(as gm4 --json outbox list | jq -r '.[0].client_msg_id')" >/dev/null
 
 # --- consent list and share_progress --------------------------------------------------------
 expect_ok "gm4 lists their consents" as gm4 consent list

@@ -93,7 +93,7 @@ warning_of() { awk -v s="[$2]" '$1 == s { if ((getline n) > 0 && n ~ /^  ! WARNI
 drop_outbox() {
 	local id
 	for id in $(as "$1" --json outbox list 2>/dev/null | jq -r '.[].client_msg_id' 2>/dev/null); do
-		as "$1" outbox drop "$id" >/dev/null 2>&1 || true
+		as "$1" outbox drop -- "$id" >/dev/null 2>&1 || true
 	done
 }
 last_seq() { sql "SELECT last_seq FROM rooms WHERE id = $1"; }
