@@ -90,7 +90,11 @@ int cli_parse(struct cli *cli, int argc, char **argv, const struct option *opts,
 		}
 		if (opt == '?') {
 			if (optopt > ' ' && optopt < 0x7f)
-				return cli_usage_error(cli, "unknown option '-%c'", optopt);
+				return cli_usage_error(
+				    cli,
+				    "unknown option '-%c' (an argument that starts "
+				    "with '-' goes after '--')",
+				    optopt);
 			return cli_usage_error(cli,
 			                       "unknown option '%s' (an argument that starts with "
 			                       "'-' goes after '--')",
