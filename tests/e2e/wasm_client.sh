@@ -124,6 +124,30 @@ else
 	expect_match "sam reads the reply from Chromium" '^\[3\] [0-9-]{10} [0-9:]{5} lea: hi sam, from Chromium$' "$LAST"
 fi
 
+# --- a fresh device: log in, read and send, all in WebAssembly ---------------------------
+# No CLI document at all: the core derives lea's keys from her password
+# (Argon2id and NFC in WebAssembly), checks the server's answer against them,
+# writes session.json and keys.json, pins sam on first sight, takes the room
+# key sealed to lea and decrypts.
+FRESH="$T/wasm-fresh"
+mkdir -p "$FRESH"
+fresh() { (cd "$NODE_DIR" && node wasmctl.mjs "$FRESH" "$@"); }
+out="$(EMENTOR_SERVER="$EM_SERVER_URL" fresh login lea 2>"$T/f1.err")" && rc=0 || rc=$?
+expect_match "the WebAssembly core logs lea in on a device with nothing stored (exit 0)" '^0$' \
+	"$rc$( ((rc == 0)) || tail -n 3 "$T/f1.err")"
+expect_match "with the fingerprint of lea's keys" "\"fingerprint\":\"$(as lea --json whoami | jq -r '.fingerprint // .user.fingerprint')\"" "$out"
+expect_match "it wrote session.json and keys.json" '^keys.json session.json $' \
+	"$(find "$FRESH" -maxdepth 1 \( -name session.json -o -name keys.json \) -printf '%f\n' | sort | tr '\n' ' ')"
+fresh read "$room" >"$T/f2.out" 2>"$T/f2.err" && rc=0 || rc=$?
+expect_match "the freshly logged-in core reads the room (exit 0)" '^0$' "$rc"
+as lea --json read "$room" >"$T/c3.json" 2>"$T/c3.err" || true
+expect_same "and shows what lea's CLI shows" "$(cli_view <"$T/c3.json")" "$(wasm_view <"$T/f2.out")"
+out="$(fresh send "$room" "hello from a fresh WebAssembly login" 2>"$T/f3.err")" && rc=0 || rc=$?
+expect_match "it sends (exit 0)" '^0$' "$rc$( ((rc == 0)) || tail -n 3 "$T/f3.err")"
+expect_ok "sam (CLI) reads" as sam read "$room"
+expect_match "sam reads the message the fresh login sent" \
+	'lea: hello from a fresh WebAssembly login$' "$LAST"
+
 # --- O3: the server back-dates a message ---------------------------------------------
 seq="$(as sam --json send "$room" "back-dated" 2>/dev/null | jq -r '.seq // empty')"
 expect_match "sam sends another message" '^[0-9]+$' "$seq"

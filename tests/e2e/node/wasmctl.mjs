@@ -4,6 +4,8 @@
 //
 //   node wasmctl.mjs HOME read ROOM          every message event, one JSON line each
 //   node wasmctl.mjs HOME send ROOM TEXT     the task's result as one JSON line
+//   node wasmctl.mjs HOME login USERNAME     logs in (password: EMENTOR_PASSWORD,
+//                                            server: EMENTOR_SERVER); HOME may be empty
 //
 // HOME is a directory of the CLI's documents (session.json, keys.json,
 // pins.json, ...), opened with DirectoryStorage, so the core works on what
@@ -28,6 +30,8 @@ const { EmentorClient, DirectoryStorage } = await import(pathToFileURL(path.join
 const wsOptions = process.env.EMENTOR_CA ? { ca: readFileSync(process.env.EMENTOR_CA) } : undefined;
 const client = await EmentorClient.open({
 	storage: await DirectoryStorage.open(home),
+	// with no session.json yet (login), the server to reach
+	url: cmd === 'login' ? process.env.EMENTOR_SERVER : undefined,
 	WebSocket,
 	wsOptions,
 	reconnect: false,
@@ -46,6 +50,12 @@ try {
 		await client.command({ cmd: 'flush' }); // what waits in the outbox goes first, as the CLI's read
 		result = await client.command({ cmd: 'read', room: Number(args[0]), after: 0, limit: 0 });
 		console.error(JSON.stringify({ result }));
+	} else if (cmd === 'login') {
+		result = await client.command({
+			cmd: 'login', username: args[0], password: process.env.EMENTOR_PASSWORD,
+			server: process.env.EMENTOR_SERVER,
+		});
+		console.log(JSON.stringify(result));
 	} else if (cmd === 'send') {
 		result = await client.command({ cmd: 'send', room: Number(args[0]), text: args[1] });
 		console.log(JSON.stringify(result));
