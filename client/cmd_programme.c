@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "drive.h"
 
 static void programme_print_one(json_t *p)
 {
@@ -36,32 +37,37 @@ static void programme_print_one(json_t *p)
 /* ---- programme create ---- */
 
 /*
- * programme.settings: signs whether programme `id` requires agreements with
- * this device's key (PROTOCOL.md 7.3). Returns an exit code; *res is the
- * reply (caller json_decref()s).
+ * programme.settings through the client core, which signs the setting with
+ * this device's key (SECURITY.md G1). Returns an exit code; *res is the
+ * server's result (caller json_decref()s).
  */
-static int programme_sign_settings(struct cli *cli, struct conn *c, const struct home_session *s,
-                                   int64_t id, int required, json_t **res)
+static int programme_sign_settings(struct cli *cli, int64_t id, int required, json_t **res)
 {
-	struct home_keys keys;
-	unsigned char sig[EM_SIG_BYTES];
-	char *sig_b64;
+	struct drive d;
+	struct drive_end end;
 	int rc;
 
 	*res = NULL;
-	rc = home_keys_load(&cli->home, &keys);
+	rc = drive_open(cli, &d, 1);
 	if (rc)
-		return cli_home_error(cli, "read", HOME_KEYS_FILE, rc);
-	em_programme_sign((uint64_t)id, (uint64_t)s->user_id, required, keys.keys.sign_sk, sig);
-	home_keys_wipe(&keys);
-	sig_b64 = em_b64_encode(sig, sizeof(sig));
-	if (!sig_b64)
-		return cli_fail(CLI_EXIT_LOCAL, "out of memory");
-	rc = cli_call(cli, c, EM_OP_PROGRAMME_SETTINGS,
-	              json_pack("{s:I, s:b, s:s}", "programme_id", (json_int_t)id,
-	                        "agreement_required", required, "signature", sig_b64),
-	              res);
-	free(sig_b64);
+		goto out;
+	if (drive_run(&d,
+	              json_pack("{s:s, s:I, s:b}", "cmd", "programme.settings", "programme",
+	                        (json_int_t)id, "agreement_required", required),
+	              &end) != 0) {
+		rc = CLI_EXIT_LOCAL;
+		goto out;
+	}
+	if (!end.ok) {
+		rc = cli_fail(end.exit, "%s (%s)", end.message, end.code);
+		drive_end_clear(&end);
+		goto out;
+	}
+	*res = end.result;
+	end.result = NULL;
+	drive_end_clear(&end);
+out:
+	drive_close(&d);
 	return rc;
 }
 
@@ -179,7 +185,9 @@ int cmd_programme_create(struct cli *cli, int argc, char **argv)
 
 		json_decref(res);
 		res = NULL;
-		rc = programme_sign_settings(cli, c, &s, id, 0, &res);
+		conn_free(c);
+		c = NULL;
+		rc = programme_sign_settings(cli, id, 0, &res);
 		if (rc)
 			goto out;
 	}

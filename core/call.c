@@ -12,6 +12,11 @@
  * programme views that pin keys) are refused here: they have commands of
  * their own that make those checks. A result of "call" is the server's word
  * only; docs/CLIENT-CORE.md says so.
+ *
+ * "programme.settings" is the same request with one thing the core adds:
+ * the programme's setting signed with this device's key (SECURITY.md G1:
+ * members believe a programme without agreements only with its creator's
+ * signature), so that no frontend signs it itself.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -148,6 +153,43 @@ int64_t emc_cmd_call(struct emc *c, json_t *cmd)
 	k->op = op;
 	k->args = args ? json_deep_copy(args) : json_object();
 	t = k->args ? emc_task_new(c, "call", emc_call_step, emc_call_free, k) : NULL;
+	if (!t) {
+		json_decref(k->args);
+		free(k);
+		return -ENOMEM;
+	}
+	return t->id;
+}
+
+/*
+ * {"cmd":"programme.settings","programme":ID,"agreement_required":false}:
+ * the setting signed here with our key (as the programme's creator; the
+ * server refuses anyone else's) and sent; the server's result.
+ */
+int64_t emc_cmd_programme_settings(struct emc *c, json_t *cmd)
+{
+	json_int_t id = json_integer_value(json_object_get(cmd, "programme"));
+	json_t *req = json_object_get(cmd, "agreement_required");
+	unsigned char sig[EM_SIG_BYTES];
+	struct emc_call *k;
+	struct emc_task *t;
+	char *sig_b64;
+
+	if (id < 1 || !json_is_boolean(req))
+		return -EINVAL;
+	em_programme_sign((uint64_t)id, (uint64_t)c->session.user_id, json_is_true(req),
+	                  c->keys.sign_sk, sig);
+	sig_b64 = em_b64_encode(sig, sizeof(sig));
+	k = sig_b64 ? calloc(1, sizeof(*k)) : NULL;
+	if (!k) {
+		free(sig_b64);
+		return -ENOMEM;
+	}
+	k->op = EM_OP_PROGRAMME_SETTINGS;
+	k->args = json_pack("{s:I, s:b, s:s}", "programme_id", id, "agreement_required",
+	                    json_is_true(req), "signature", sig_b64);
+	free(sig_b64);
+	t = k->args ? emc_task_new(c, "programme.settings", emc_call_step, emc_call_free, k) : NULL;
 	if (!t) {
 		json_decref(k->args);
 		free(k);

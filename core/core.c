@@ -867,6 +867,7 @@ static const struct {
     {"typing", emc_cmd_typing, 1},
     {"stop", emc_cmd_stop, 0},
     {"call", emc_cmd_call, 1},
+    {"programme.settings", emc_cmd_programme_settings, 1},
     {"agreement.show", emc_cmd_agreement_show, 1},
     {"agreement.sign", emc_cmd_agreement_sign, 1},
     {"agreement.withdraw", emc_cmd_agreement_withdraw, 1},

@@ -351,6 +351,7 @@ int64_t emc_cmd_read(struct emc *c, json_t *cmd);
 int64_t emc_cmd_live(struct emc *c, json_t *cmd);
 /* A request passed through unchanged (call.c: only operations with nothing to check). */
 int64_t emc_cmd_call(struct emc *c, json_t *cmd);
+int64_t emc_cmd_programme_settings(struct emc *c, json_t *cmd);
 /* The live task's handling of a pushed event (message, epoch, room, receipt, typing, synced). */
 void emc_live_event(struct emc *c, struct em_incoming *in);
 /* A flush the live task started is over: plans the next. Returns 1 when it was the live one's. */
