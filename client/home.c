@@ -155,7 +155,7 @@ int home_remove(const struct home *h, const char *name)
 	return 0;
 }
 
-int home_json_load(const struct home *h, const char *name, size_t max_bytes, json_t **out)
+int home_read(const struct home *h, const char *name, size_t max_bytes, char **out, size_t *out_len)
 {
 	char path[PATH_MAX];
 	char *buf = NULL;
@@ -164,6 +164,7 @@ int home_json_load(const struct home *h, const char *name, size_t max_bytes, jso
 	int fd = -1, rc = 0;
 
 	*out = NULL;
+	*out_len = 0;
 	if (home_path(h, name, path, sizeof(path)))
 		return -ENAMETOOLONG;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -176,9 +177,9 @@ int home_json_load(const struct home *h, const char *name, size_t max_bytes, jso
 		goto out;
 	}
 	/* Files are replaced by rename, never rewritten in place: the size holds.
-	 * One spare byte tells a file that grew anyway. */
+	 * One spare byte tells a file that grew anyway; one more for the NUL. */
 	cap = (size_t)st.st_size + 1;
-	buf = malloc(cap);
+	buf = malloc(cap + 1);
 	if (!buf) {
 		rc = -ENOMEM;
 		goto out;
@@ -200,19 +201,37 @@ int home_json_load(const struct home *h, const char *name, size_t max_bytes, jso
 			goto out;
 		}
 	}
+	buf[len] = '\0';
+	*out = buf;
+	*out_len = len;
+	buf = NULL;
+out:
+	if (buf) {
+		sodium_memzero(buf, cap + 1);
+		free(buf);
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int home_json_load(const struct home *h, const char *name, size_t max_bytes, json_t **out)
+{
+	char *buf;
+	size_t len;
+	int rc = home_read(h, name, max_bytes, &buf, &len);
+
+	*out = NULL;
+	if (rc)
+		return rc;
 	*out = json_loadb(buf, len, 0, NULL);
 	if (!json_is_object(*out)) {
 		json_decref(*out);
 		*out = NULL;
 		rc = -EINVAL;
 	}
-out:
-	if (buf) {
-		sodium_memzero(buf, cap);
-		free(buf);
-	}
-	if (fd >= 0)
-		close(fd);
+	sodium_memzero(buf, len + 1);
+	free(buf);
 	return rc;
 }
 

@@ -65,6 +65,12 @@ int home_write(const struct home *h, const char *name, const char *data, size_t 
  * -EFBIG when larger than max_bytes, or another -errno. The raw bytes are
  * wiped. Who frees: the caller, json_decref(*out).
  */
+/*
+ * The whole file `name` of the home directory, NUL-terminated, at most
+ * max_bytes (-EFBIG past it): 0 with *out (malloc'd; wipe and free it) and
+ * *len, or -errno (-ENOENT when absent).
+ */
+int home_read(const struct home *h, const char *name, size_t max_bytes, char **out, size_t *len);
 int home_json_load(const struct home *h, const char *name, size_t max_bytes, json_t **out);
 
 /* Writes `root` as indented JSON to DIR/name with home_write(). The text is wiped. */

@@ -18,57 +18,8 @@
 static int store_load(void *ctx, const char *name, char **text, size_t *len)
 {
 	struct store *s = ctx;
-	char path[PATH_MAX];
-	struct stat st;
-	size_t got = 0, cap;
-	char *buf = NULL;
-	int fd, rc = 0;
 
-	*text = NULL;
-	*len = 0;
-	if (home_path(s->home, name, path, sizeof(path)))
-		return -ENAMETOOLONG;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) != 0 || st.st_size < 0 || (uint64_t)st.st_size > STATE_MAX_FILE) {
-		rc = fstat(fd, &st) != 0 ? -errno : -EFBIG;
-		goto out;
-	}
-	cap = (size_t)st.st_size + 1; /* files are replaced by rename: the size holds */
-	buf = malloc(cap + 1);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf + got, cap - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-		if (got == cap) {
-			rc = -EFBIG;
-			goto out;
-		}
-	}
-	buf[got] = '\0';
-	*text = buf;
-	*len = got;
-	buf = NULL;
-out:
-	if (buf) {
-		sodium_memzero(buf, cap);
-		free(buf);
-	}
-	close(fd);
-	return rc;
+	return home_read(s->home, name, STATE_MAX_FILE, text, len);
 }
 
 static int store_save(void *ctx, const char *name, const char *text, size_t len)
