@@ -392,45 +392,6 @@ out:
 	return rc;
 }
 
-int home_keys_save(const struct home *h, const struct home_keys *k)
-{
-	char *sign_pk = em_b64_encode(k->keys.sign_pk, sizeof(k->keys.sign_pk));
-	char *sign_sk = em_b64_encode(k->keys.sign_sk, sizeof(k->keys.sign_sk));
-	char *box_pk = em_b64_encode(k->keys.box_pk, sizeof(k->keys.box_pk));
-	char *box_sk = em_b64_encode(k->keys.box_sk, sizeof(k->keys.box_sk));
-	char text[1024];
-	int n, rc = -ENOMEM;
-
-	if (!sign_pk || !sign_sk || !box_pk || !box_sk)
-		goto out;
-	/* Built by hand so no copy of the secrets is left in a JSON library's heap.
-	 * Neither a checked username nor base64url needs escaping. */
-	if (em_check_username(k->username) != EM_OK) {
-		rc = -EINVAL;
-		goto out;
-	}
-	n = snprintf(text, sizeof(text),
-	             "{\n  \"username\": \"%s\",\n  \"sign_pk\": \"%s\",\n  \"sign_sk\": \"%s\",\n"
-	             "  \"box_pk\": \"%s\",\n  \"box_sk\": \"%s\"\n}\n",
-	             k->username, sign_pk, sign_sk, box_pk, box_sk);
-	if (n < 0 || (size_t)n >= sizeof(text)) {
-		rc = -EOVERFLOW;
-		goto out;
-	}
-	rc = home_write(h, HOME_KEYS_FILE, text, (size_t)n);
-out:
-	sodium_memzero(text, sizeof(text));
-	if (sign_sk)
-		sodium_memzero(sign_sk, strlen(sign_sk));
-	if (box_sk)
-		sodium_memzero(box_sk, strlen(box_sk));
-	free(sign_pk);
-	free(sign_sk);
-	free(box_pk);
-	free(box_sk);
-	return rc;
-}
-
 void home_keys_wipe(struct home_keys *k)
 {
 	sodium_memzero(k, sizeof(*k));

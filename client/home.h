@@ -98,7 +98,6 @@ int home_session_save(const struct home *h, const struct home_session *s);
 void home_session_wipe(struct home_session *s);
 
 int home_keys_load(const struct home *h, struct home_keys *k);
-int home_keys_save(const struct home *h, const struct home_keys *k);
 void home_keys_wipe(struct home_keys *k);
 
 #endif

@@ -135,8 +135,26 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	memset(&k, 0, sizeof(k));
 	snprintf(k.username, sizeof(k.username), "alice");
 	fx_keys('a', &k.keys);
-	check(home_session_save(&fx.cli.home, &s) == 0 && home_keys_save(&fx.cli.home, &k) == 0,
-	      "session and keys written");
+	/* keys.json as the client core writes it (core/account.c) */
+	{
+		char *spk = em_b64_encode(k.keys.sign_pk, EM_SIGN_PK_BYTES);
+		char *ssk = em_b64_encode(k.keys.sign_sk, EM_SIGN_SK_BYTES);
+		char *bpk = em_b64_encode(k.keys.box_pk, EM_BOX_PK_BYTES);
+		char *bsk = em_b64_encode(k.keys.box_sk, EM_BOX_SK_BYTES);
+		json_t *keys =
+		    json_pack("{s:s, s:s?, s:s?, s:s?, s:s?}", "username", k.username, "sign_pk",
+		              spk, "sign_sk", ssk, "box_pk", bpk, "box_sk", bsk);
+
+		check(spk && ssk && bpk && bsk && keys &&
+		          home_session_save(&fx.cli.home, &s) == 0 &&
+		          home_json_save(&fx.cli.home, HOME_KEYS_FILE, keys) == 0,
+		      "session and keys written");
+		json_decref(keys);
+		free(spk);
+		free(ssk);
+		free(bpk);
+		free(bsk);
+	}
 	fx.session = s;
 	home_keys_wipe(&k);
 	fx.out_buf = calloc(1, OUT_MAX + 1);
