@@ -497,6 +497,7 @@ struct emc_live {
 	int asked;
 	json_t *reply; /* the answer waited for (room.list, sync) */
 	int reply_err;
+	int64_t reply_retry_ms;
 	char reply_msg[256];
 	int64_t cursor, saved_cursor, read_sent, receipt_due;
 	int synced;
@@ -508,6 +509,7 @@ struct emc_live {
 	int ended;
 	int64_t flush_task;
 	int64_t retry_at_ms, backoff_ms;
+	int64_t resync_at_ms, resync_backoff_ms; /* room.list/sync refused for now: again then */
 	int started_once;
 };
 
@@ -573,6 +575,34 @@ void emc_live_event(struct emc *c, struct em_incoming *in)
 	json_array_append_new(lv->queue, json_pack("[sO]", in->ev, in->data));
 }
 
+/*
+ * The server could not take room.list, sync or history for now (busy while it
+ * restarts, its database down): ask again after its retry_after_ms, backing
+ * off from EMC_BACKOFF_MIN_MS * 2 to EMC_BACKOFF_MAX_MS, each wait 0.5-1.5
+ * times that, instead of ending the session or skipping a message.
+ */
+static void emc_live_hold(struct emc *c, struct emc_live *lv, int64_t retry_after_ms)
+{
+	int64_t delay = lv->resync_backoff_ms ? lv->resync_backoff_ms * 2 : EMC_BACKOFF_MIN_MS * 2;
+
+	if (delay > EMC_BACKOFF_MAX_MS)
+		delay = EMC_BACKOFF_MAX_MS;
+	lv->resync_backoff_ms = delay;
+	delay = delay / 2 + (int64_t)randombytes_uniform((uint32_t)delay + 1);
+	if (delay < retry_after_ms)
+		delay = retry_after_ms;
+	lv->resync_at_ms = c->now_ms + delay;
+}
+
+/* Still holding off after a retryable refusal: the task wakes when it is over. */
+static int emc_live_held(struct emc *c, struct emc_task *t, struct emc_live *lv)
+{
+	if (!lv->resync_at_ms || c->now_ms >= lv->resync_at_ms)
+		return 0;
+	t->wake_at_ms = lv->resync_at_ms;
+	return 1;
+}
+
 static void emc_live_reply(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
 {
 	struct emc_task *t = emc_task_by_id(c, task);
@@ -582,9 +612,12 @@ static void emc_live_reply(struct emc *c, int64_t room, int64_t task, struct em_
 	if (!lv)
 		return;
 	lv->asked = 0;
+	if (in->err == EMC_ERR_LINK)
+		return; /* the link went down: the task syncs again when it is back */
 	json_decref(lv->reply);
 	lv->reply = in->result ? json_incref(in->result) : NULL;
 	lv->reply_err = in->result ? 0 : (in->err ? in->err : EM_ERR_INTERNAL);
+	lv->reply_retry_ms = in->retry_after_ms;
 	snprintf(lv->reply_msg, sizeof(lv->reply_msg), "%s",
 	         in->err_message ? in->err_message : "");
 }
@@ -598,9 +631,15 @@ static void emc_live_filled(struct emc *c, int64_t room, int64_t task, struct em
 	if (!lv)
 		return;
 	lv->fill_asked = 0;
+	if (in->err == EMC_ERR_LINK)
+		return; /* the sync after the link is back replays it */
+	if (em_err_retryable(in->err)) {
+		emc_live_hold(c, lv, in->retry_after_ms); /* the gap is asked for again then */
+		return;
+	}
 	json_decref(lv->fill);
 	lv->fill = in->result ? json_incref(json_object_get(in->result, "messages")) : json_array();
-	if (!in->result && in->err != EMC_ERR_LINK)
+	if (!in->result)
 		emc_event(c, "report",
 		          json_pack("{s:s, s:s}", "code", "history", "text",
 		                    in->err_message ? in->err_message : "history failed"));
@@ -675,7 +714,7 @@ static int emc_live_handle(struct emc *c, struct emc_task *t, struct emc_live *l
 			lv->fill = NULL;
 			return EMC_DONE;
 		}
-		if (lv->fill_asked)
+		if (lv->fill_asked || emc_live_held(c, t, lv))
 			return EMC_PENDING;
 		if (emc_request(c, EM_OP_HISTORY,
 		                json_pack("{s:I, s:I, s:I}", "room_id", (json_int_t)lv->room_id,
@@ -809,6 +848,21 @@ int emc_live_flush_done(struct emc *c, int64_t task, int exit, int64_t retry_aft
 	return 1;
 }
 
+/*
+ * room.list or sync refused with a retryable error: back to room.list once
+ * the hold is over. Returns 1 when the task waits for that.
+ */
+static int emc_live_retry_later(struct emc *c, struct emc_task *t, struct emc_live *lv)
+{
+	if (!lv->reply_err || !em_err_retryable(lv->reply_err))
+		return 0;
+	lv->reply_err = 0;
+	emc_live_hold(c, lv, lv->reply_retry_ms);
+	lv->phase = EMC_LIVE_LIST;
+	t->wake_at_ms = lv->resync_at_ms;
+	return 1;
+}
+
 static int emc_live_step(struct emc *c, struct emc_task *t)
 {
 	struct emc_live *lv = t->data;
@@ -844,6 +898,7 @@ static int emc_live_step(struct emc *c, struct emc_task *t)
 	switch (lv->phase) {
 	case EMC_LIVE_DOWN: /* back: the outbox first, then sync from the cursor */
 		lv->synced = 0;
+		lv->resync_at_ms = 0; /* a new connection: no need to wait */
 		lv->phase = EMC_LIVE_LIST;
 		lv->retry_at_ms = c->now_ms;
 		emc_live_outbox(c, lv);
@@ -874,6 +929,10 @@ static int emc_live_step(struct emc *c, struct emc_task *t)
 		lv->phase = EMC_LIVE_LIST;
 		/* fall through */
 	case EMC_LIVE_LIST:
+		if (emc_live_retry_later(c, t, lv))
+			return EMC_PENDING;
+		if (emc_live_held(c, t, lv))
+			return EMC_PENDING;
 		if (!lv->asked && !lv->reply && !lv->reply_err) {
 			if (emc_request(c, EM_OP_ROOM_LIST, NULL, emc_live_reply, lv->room_id,
 			                t->id) < 0)
@@ -925,6 +984,8 @@ static int emc_live_step(struct emc *c, struct emc_task *t)
 
 		if (lv->asked)
 			return EMC_PENDING;
+		if (emc_live_retry_later(c, t, lv))
+			return EMC_PENDING;
 		if (lv->reply_err) {
 			struct em_incoming in = {.err = lv->reply_err,
 			                         .err_message = lv->reply_msg};
@@ -932,6 +993,7 @@ static int emc_live_step(struct emc *c, struct emc_task *t)
 			lv->reply_err = 0;
 			return emc_fail_reply(t, &in);
 		}
+		lv->resync_backoff_ms = 0;
 		json_array_foreach(json_object_get(lv->reply, "rooms"), i, room)
 		{
 			if (json_integer_value(json_object_get(room, "room_id")) == lv->room_id)

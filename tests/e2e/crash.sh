@@ -113,6 +113,11 @@ if [[ "$SIG" == TERM ]]; then
 	shown="$(grep -oE 'sam: crash-[0-9]+' "$T/chat.out" || true)"
 	expect_match "the chat showed every message" "^$N\$" "$(sort -u <<<"$shown" | grep -c . || true)"
 	expect_match "and none twice" "^$N\$" "$(grep -c . <<<"$shown" || true)"
+	if [[ "$(grep -c . <<<"$shown" || true)" != "$N" ]]; then
+		echo "# the chat's transcript and errors:"
+		grep -vE 'sam: crash-[0-9]+' "$T/chat.out" | sed 's/^/#   /' || true
+		sed 's/^/#   err: /' "$T/chat.err" || true
+	fi
 fi
 
 e2e_summary

@@ -308,6 +308,26 @@ static void answer(struct world *w, const char *op, json_t *result)
 	drain(w);
 }
 
+/* The server refuses the last request of `op` with error `code` (retryable when retry_ms > 0). */
+static void answer_error(struct world *w, const char *op, const char *code, int64_t retry_ms)
+{
+	json_t *f = frame_of(w, op), *reply;
+	char *text;
+
+	assert_non_null(f);
+	reply = json_pack("{s:O, s:{s:s, s:s}}", "re", json_object_get(f, "id"), "error", "code",
+	                  code, "message", "try again");
+	if (retry_ms > 0)
+		json_object_set_new(json_object_get(reply, "error"), "retry_after_ms",
+		                    json_integer(retry_ms));
+	text = json_dumps(reply, JSON_COMPACT);
+	w->now += 50;
+	assert_int_equal(emc_receive(w->c, text, strlen(text), w->now), 0);
+	free(text);
+	json_decref(reply);
+	drain(w);
+}
+
 /* The link comes up: the core resumes the stored session first; the server takes it. */
 static void link_up(struct world *w)
 {
@@ -647,6 +667,94 @@ static void test_resume_refused(void **state)
 	world_free(w);
 }
 
+/* `live` on room 7 up to its first sync request. */
+static int64_t live_until_sync(struct world *w)
+{
+	int64_t live = command(w, "{\"cmd\":\"live\",\"room\":7}");
+
+	answer(w, "room.show", room7_show(NULL, 1));
+	answer(w, "keys.get",
+	       json_pack("{s:I, s:I, s:[]}", "room_id", (json_int_t)FX_ROOM, "epoch", (json_int_t)1,
+	                 "envelopes"));
+	assert_non_null(event_of(w, "live", NULL));
+	answer(w, "room.list", json_pack("{s:[{s:I}]}", "rooms", "id", (json_int_t)FX_ROOM));
+	assert_non_null(frame_of(w, "sync"));
+	assert_null(task_end(w, live));
+	return live;
+}
+
+/*
+ * (c) The link goes down while `live` waits for its sync (a restarting
+ * server, a second drop during a reconnect): when it is back, the task syncs
+ * again from its cursor instead of ending with the lost request's error.
+ */
+static void test_live_link_down_during_sync(void **state)
+{
+	struct world *w = world_new(1);
+	int64_t live;
+
+	(void)state;
+	live = live_until_sync(w);
+	emc_link(w->c, 0, w->now + 10);
+	drain(w);
+	w->now += 1000;
+	emc_tick(w->c, w->now);
+	drain(w);
+	assert_null(task_end(w, live));
+	json_array_clear(w->frames);
+	link_up(w);
+	w->now += 300;
+	emc_tick(w->c, w->now);
+	drain(w);
+	assert_null(task_end(w, live));
+	answer(w, "room.list", json_pack("{s:[{s:I}]}", "rooms", "id", (json_int_t)FX_ROOM));
+	assert_non_null(frame_of(w, "sync"));
+	answer(w, "sync",
+	       json_pack("{s:[{s:I, s:I}]}", "rooms", "room_id", (json_int_t)FX_ROOM, "last_seq",
+	                 (json_int_t)0));
+	assert_null(task_end(w, live));
+	assert_non_null(event_of(w, "subscribed", NULL));
+	world_free(w);
+}
+
+/*
+ * (c) A server that cannot take the sync for now (`busy` while it restarts,
+ * `db_unavailable`): `live` asks again after retry_after_ms instead of ending.
+ */
+static void test_live_sync_busy(void **state)
+{
+	struct world *w = world_new(1);
+	int64_t live;
+
+	(void)state;
+	live = live_until_sync(w);
+	answer_error(w, "sync", "busy", 1000);
+	assert_null(task_end(w, live));
+	json_array_clear(w->frames);
+	w->now += 200;
+	emc_tick(w->c, w->now);
+	drain(w);
+	assert_null(frame_of(w, "room.list")); /* not before retry_after_ms */
+	assert_null(frame_of(w, "sync"));
+	w->now += 10000;
+	emc_tick(w->c, w->now);
+	drain(w);
+	assert_null(task_end(w, live));
+	answer_error(w, "room.list", "db_unavailable", 0);
+	assert_null(task_end(w, live));
+	json_array_clear(w->frames);
+	w->now += 10000;
+	emc_tick(w->c, w->now);
+	drain(w);
+	answer(w, "room.list", json_pack("{s:[{s:I}]}", "rooms", "id", (json_int_t)FX_ROOM));
+	answer(w, "sync",
+	       json_pack("{s:[{s:I, s:I}]}", "rooms", "room_id", (json_int_t)FX_ROOM, "last_seq",
+	                 (json_int_t)0));
+	assert_null(task_end(w, live));
+	assert_non_null(event_of(w, "subscribed", NULL));
+	world_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -657,6 +765,8 @@ int main(void)
 	    cmocka_unit_test(test_send_epoch_seen_then_rollback),
 	    cmocka_unit_test(test_send_link_down),
 	    cmocka_unit_test(test_read_link_down),
+	    cmocka_unit_test(test_live_link_down_during_sync),
+	    cmocka_unit_test(test_live_sync_busy),
 	};
 
 	if (sodium_init() < 0)
