@@ -11,9 +11,6 @@
 #include <string.h>
 
 #include "em_crypto.h"
-#include "em_proto.h"
-
-_Static_assert(EM_BACKUP_BYTES == EM_KEY_BACKUP_BYTES, "backup size on the wire");
 
 static const char kdf_context[crypto_kdf_CONTEXTBYTES + 1] = "ementor_";
 static const char backup_label[] = "ementor key backup v1"; /* sizeof includes the NUL */

@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "em_proto.h"
+#include "em_errors.h"
 
 struct err_row {
 	int err;

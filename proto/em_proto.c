@@ -17,6 +17,9 @@
 #include "em_crypto.h"
 #include "em_proto.h"
 
+/* the key backup is built by em_crypto.c and carried by the protocol */
+_Static_assert(EM_BACKUP_BYTES == EM_KEY_BACKUP_BYTES, "backup size on the wire");
+
 enum field_type {
 	FT_STR, /* min/max in characters (code points) */
 	FT_INT, /* min/max inclusive */
