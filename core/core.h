@@ -173,8 +173,19 @@ struct emc_output_item {
 	struct emc_output_item *next;
 };
 
+/*
+ * What emc_run() (engine.c) does for the modules above it, set by emc_new()
+ * (api.c): engine.c calls no module, so each can be read and tested alone.
+ */
+struct emc_hooks {
+	void (*each_round)(struct emc *c); /* after each round of steps */
+	/* a task ended (before it is freed); 1 when that made progress */
+	int (*task_ended)(struct emc *c, const struct emc_task *t);
+};
+
 struct emc {
 	struct emc_storage st;
+	struct emc_hooks hooks;
 	int64_t now_ms;
 	int link_up;       /* the host's link is open */
 	int ready;         /* ... and the session is resumed on it: requests go out */
@@ -224,8 +235,10 @@ struct emc {
 	int running; /* emc_run() is on the stack */
 };
 
-/* ---- outputs (core.c) ---- */
+/* ---- outputs (engine.c) ---- */
 
+/* Queues an output (takes text): a frame is held while the link is down or not resumed. */
+void emc_push(struct emc *c, enum emc_output kind, char *text, int hold);
 /* Queues a frame (takes args). Returns the request id, or -1 (out of memory). */
 int64_t emc_request(struct emc *c, enum em_op op, json_t *args, emc_reply_fn fn, int64_t room,
                     int64_t aux);
@@ -241,7 +254,7 @@ void emc_notice(struct emc *c, const char *code, const char *fmt, ...)
 /* Whether user_id's change was already reported; records it. */
 int emc_was_warned(struct emc *c, int64_t user_id);
 
-/* ---- tasks (core.c) ---- */
+/* ---- tasks (engine.c) ---- */
 
 struct emc_task *emc_task_new(struct emc *c, const char *cmd, emc_step_fn step,
                               emc_task_free_fn free_fn, void *data);
@@ -252,8 +265,10 @@ int emc_fail(struct emc_task *t, int exit, int err, const char *fmt, ...)
 int emc_fail_reply(struct emc_task *t, const struct em_incoming *in);
 /* Steps every task until none makes progress. */
 void emc_run(struct emc *c);
+/* Frees a task that ended or is dropped (its data through its free_fn). */
+void emc_task_drop(struct emc_task *t);
 
-/* ---- documents (core.c) ---- */
+/* ---- documents (engine.c) ---- */
 
 /* Loads a document; a missing one is an empty object. 0 or -errno. Who frees: caller. */
 int emc_doc_load(struct emc *c, const char *name, json_t **out);
@@ -266,7 +281,7 @@ int emc_trust_update(struct emc *c, int (*fn)(json_t *trust, void *arg), void *a
 int emc_pins_update(struct emc *c, int (*fn)(json_t *pins, void *arg), void *arg);
 int emc_roomkeys_update(struct emc *c, int (*fn)(json_t *rk, void *arg), void *arg);
 
-/* ---- the account (core.c, account.c) ---- */
+/* ---- the account (engine.c, account.c) ---- */
 
 /* Reads session.json and keys.json again (after login): have_session, have_keys. */
 void emc_account_load(struct emc *c);

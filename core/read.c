@@ -807,14 +807,13 @@ static void emc_live_idle(struct emc *c, struct emc_live *lv)
 static void emc_live_outbox(struct emc *c, struct emc_live *lv)
 {
 	int64_t id;
-	char *cmd = "{\"cmd\":\"flush\"}";
 
 	if (lv->flush_task || !c->ready || (lv->retry_at_ms && c->now_ms < lv->retry_at_ms))
 		return;
 	if (!lv->retry_at_ms && lv->started_once)
 		return;
 	lv->retry_at_ms = 0;
-	id = emc_command(c, cmd, c->now_ms);
+	id = emc_cmd_flush(c, NULL); /* a task of its own; stepped by the running loop */
 	if (id > 0)
 		lv->flush_task = id;
 }
