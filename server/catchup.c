@@ -7,7 +7,7 @@
  * NOTIFY. The sweep finds those messages without any announcement: for every
  * room with subscribers here it reads the room's last_seq and compares it
  * with the highest seq this node pushed or replayed there
- * (fanout_room_seen); each gap goes to cluster_catch_up(), which reads and
+ * (fanout_room_seen); each gap goes to remote_catch_up(), which reads and
  * pushes it in order like an announced range.
  *
  * DESIGN. A gap is acted on only when a second look, CONFIRM_MS later, still
@@ -16,8 +16,8 @@
  * too (the sweep's read can overtake the completion that pushes it); pushing
  * it again would be harmless (clients drop a seq they have) but wasteful
  * under load, while a message still missing a moment later was missed.
- * cluster.c runs a sweep when its LISTEN connection is back after a gap, and
- * at every scheduler tick while other nodes are heard. A room seen for the
+ * A sweep runs when the cluster's LISTEN connection is back after a gap (ws.c),
+ * and at every scheduler tick while other nodes are heard (main.c). A room seen for the
  * first time (seen = -1: subscribed by a membership change, not by `sync`)
  * only records its last_seq.
  *
@@ -31,7 +31,7 @@
 #include <libwebsockets.h>
 
 #include "catchup.h"
-#include "cluster.h"
+#include "remote.h"
 #include "db.h"
 #include "fanout.h"
 #include "log.h"
@@ -155,7 +155,7 @@ static void sweep_finished(struct db_job *job)
 		           ? bsearch(&key, cu.suspects, cu.n_suspects, sizeof(key), by_room)
 		           : NULL;
 		if (prev && seen < prev->last)
-			cluster_catch_up(room, seen, prev->last); /* still missing: missed */
+			remote_catch_up(room, seen, prev->last); /* still missing: missed */
 		if (next)
 			next[n_next++] = (struct suspect){room, last};
 	}

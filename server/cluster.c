@@ -40,24 +40,16 @@
 #include <libwebsockets.h>
 #include <sodium.h>
 
-#include "catchup.h"
 #include "cluster.h"
 #include "db.h"
-#include "dispatch.h"
-#include "fanout.h"
-#include "handlers.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify_codec.h"
 #include "server.h"
-#include "session.h"
 #include "store.h"
 
 #define CHANNEL     "ementor_events"
 #define QUEUE_MAX   100000 /* notifications waiting for the service thread */
-#define ROOMS_TRACK 4096   /* rooms whose remote messages are being fetched */
-#define RANGES_MAX  1024   /* unfetched ranges per room before neighbours merge */
-#define RETRY_US    (500 * LWS_US_PER_MS)
 #define HELLO_MS    60000  /* how often a node says it is alive */
 #define PEER_TTL_MS 180000 /* typing goes out while another node was heard this recently */
 
@@ -79,17 +71,6 @@ static struct {
 	pthread_mutex_t lock;
 	struct note *head, *tail;
 	int depth;
-	/* service thread: per room, the announced ranges not yet fetched, sorted */
-	struct room_fetch {
-		int64_t room;
-		int busy, n, cap;
-		struct range {
-			int64_t first, last;
-		} * r;
-		struct range reading; /* the range being read while busy */
-	} * rooms;
-	int retry_armed;
-	lws_sorted_usec_list_t retry_sul;
 	int64_t peer_heard_ms, hello_ms; /* service thread */
 } cl = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -281,7 +262,7 @@ void cluster_typing(int64_t room, int64_t user, const char *username)
 {
 	struct notify n = {.kind = NOTIFY_TYPING, .room = room, .user = user};
 
-	if (!cl.started || !cl.peer_heard_ms || server_now_ms() - cl.peer_heard_ms > PEER_TTL_MS)
+	if (!cluster_peers_alive())
 		return;
 	snprintf(n.word, sizeof(n.word), "%s", username);
 	submit_notify(&n);
@@ -296,8 +277,6 @@ void cluster_tick(void)
 		cl.hello_ms = now;
 		submit_notify(&n);
 	}
-	if (cl.started && cl.peer_heard_ms && now - cl.peer_heard_ms <= PEER_TTL_MS)
-		catchup_sweep();
 }
 
 /* ---- listening (its own thread and connection) ----------------------------------- */
@@ -426,326 +405,16 @@ void cluster_stop(void)
 	}
 	cl.tail = NULL;
 	cl.depth = 0;
-	if (cl.retry_armed)
-		lws_sul_cancel(&cl.retry_sul), cl.retry_armed = 0;
-	for (int i = 0; cl.rooms && i < ROOMS_TRACK; i++)
-		free(cl.rooms[i].r);
-	free(cl.rooms);
-	cl.rooms = NULL;
 	free(cl.conninfo);
 	cl.conninfo = NULL;
 }
 
-/* ---- the service thread: turn notifications into pushes ------------------------- */
+/* ---- the service thread: the notifications heard ------------------------------- */
 
-static void room_fetch_next(struct room_fetch *f);
-
-static void retry_tick(lws_sorted_usec_list_t *sul)
-{
-	(void)sul;
-	cl.retry_armed = 0;
-	for (int i = 0; cl.rooms && i < ROOMS_TRACK; i++)
-		if (cl.rooms[i].room)
-			room_fetch_next(&cl.rooms[i]);
-}
-
-static void retry_later(void)
-{
-	if (cl.retry_armed || !cl.context)
-		return;
-	cl.retry_armed = 1;
-	lws_sul_schedule(cl.context, 0, &cl.retry_sul, retry_tick, RETRY_US);
-}
-
-static struct room_fetch *room_find(int64_t room)
-{
-	for (int i = 0; cl.rooms && i < ROOMS_TRACK; i++)
-		if (cl.rooms[i].room == room)
-			return &cl.rooms[i];
-	return NULL;
-}
-
-static struct room_fetch *room_slot(int64_t room)
-{
-	struct room_fetch *free_slot = NULL;
-
-	if (!cl.rooms && !(cl.rooms = calloc(ROOMS_TRACK, sizeof(*cl.rooms))))
-		return NULL;
-	for (int i = 0; i < ROOMS_TRACK; i++) {
-		if (cl.rooms[i].room == room)
-			return &cl.rooms[i];
-		if (!free_slot && !cl.rooms[i].busy && !cl.rooms[i].n)
-			free_slot = &cl.rooms[i];
-	}
-	if (free_slot)
-		free_slot->room = room, free_slot->n = 0, free_slot->busy = 0;
-	return free_slot;
-}
-
-/*
- * Adds FIRST..LAST to the room's unfetched ranges: kept sorted, merged with
- * ranges it overlaps or touches. Announcements may come in any order (one per
- * node and batch); a range is never dropped. When the list is full the two
- * closest neighbours merge: the seqs between them (this node's own) are then
- * read and pushed again, which clients ignore by seq.
- */
-static void range_add(struct room_fetch *f, int64_t first, int64_t last)
-{
-	int i, j, best = 0;
-
-	if (first > last)
-		return;
-	for (i = 0; i < f->n && f->r[i].last + 1 < first; i++)
-		;
-	/* i: the first range that ends at or after first - 1 */
-	if (i < f->n && f->r[i].first <= last + 1) {
-		if (first < f->r[i].first)
-			f->r[i].first = first;
-		if (last > f->r[i].last)
-			f->r[i].last = last;
-		/* swallow the following ranges it now reaches */
-		for (j = i + 1; j < f->n && f->r[j].first <= f->r[i].last + 1; j++)
-			if (f->r[j].last > f->r[i].last)
-				f->r[i].last = f->r[j].last;
-		memmove(&f->r[i + 1], &f->r[j], (size_t)(f->n - j) * sizeof(f->r[0]));
-		f->n -= j - i - 1;
-		return;
-	}
-	if (f->n == f->cap && f->cap < RANGES_MAX) {
-		int cap = f->cap ? f->cap * 2 : 8;
-		struct range *r = realloc(f->r, (size_t)cap * sizeof(*r));
-
-		if (r)
-			f->r = r, f->cap = cap;
-	}
-	if (f->n == f->cap && f->n < 2) {
-		log_warn("cluster: out of memory; room %" PRId64 " missed %" PRId64 "..%" PRId64,
-		         f->room, first, last);
-		return;
-	}
-	if (f->n == f->cap) {
-		for (j = 1; j < f->n - 1; j++)
-			if (f->r[j + 1].first - f->r[j].last <
-			    f->r[best + 1].first - f->r[best].last)
-				best = j;
-		/* best: the pair with the smallest gap */
-		f->r[best].last = f->r[best + 1].last;
-		memmove(&f->r[best + 1], &f->r[best + 2],
-		        (size_t)(f->n - best - 2) * sizeof(f->r[0]));
-		f->n--;
-		metrics_add(M_CLUSTER_MERGED, 1);
-		range_add(f, first, last);
-		return;
-	}
-	memmove(&f->r[i + 1], &f->r[i], (size_t)(f->n - i) * sizeof(f->r[0]));
-	f->r[i].first = first, f->r[i].last = last;
-	f->n++;
-}
-
-static void range_finished(struct db_job *job)
-{
-	struct room_fetch *f = room_find(job_int(job, "room_id", 0));
-
-	if (!f)
-		return;
-	f->busy = 0;
-	if (job->err != EM_OK) {
-		/* not read: back in the list, tried again shortly */
-		range_add(f, job_int(job, "from", 0), job_int(job, "to", 0));
-		metrics_add(M_CLUSTER_RETRIED, 1);
-		retry_later();
-		return;
-	}
-	room_fetch_next(f);
-}
-
-static struct db_job *read_job(int (*run)(struct db_conn *, struct db_job *), json_t *args)
-{
-	struct db_job *job = db_job_new();
-
-	if (!job || !args) {
-		json_decref(args);
-		db_job_free(job);
-		return NULL;
-	}
-	job->slot = UINT32_MAX; /* no session: only the pushed events matter */
-	job->no_reply = 1;
-	job->remote = 1; /* read on another node's word: never announced again */
-	job->run = run;
-	job->args = args;
-	return job;
-}
-
-static void submit_read(int (*run)(struct db_conn *, struct db_job *), json_t *args)
-{
-	struct db_job *job = read_job(run, args);
-
-	if (job && db_submit(job)) {
-		log_warn("cluster read dropped: database queue full");
-		db_job_free(job);
-	}
-}
-
-/* Reads the room's lowest unfetched range if no read of the room is in flight. */
-static void room_fetch_next(struct room_fetch *f)
-{
-	struct db_job *job;
-	struct range r;
-
-	if (f->busy || !f->n)
-		return;
-	r = f->r[0];
-	job = read_job(message_range_run,
-	               json_pack("{sIsIsI}", "room_id", (json_int_t)f->room, "from",
-	                         (json_int_t)r.first, "to", (json_int_t)r.last));
-	if (!job) {
-		retry_later();
-		return;
-	}
-	job->finished = range_finished;
-	if (db_submit(job)) {
-		/* queue full: keep the range and try again shortly */
-		db_job_free(job);
-		metrics_add(M_CLUSTER_RETRIED, 1);
-		retry_later();
-		return;
-	}
-	f->busy = 1;
-	f->reading = r;
-	memmove(&f->r[0], &f->r[1], (size_t)(f->n - 1) * sizeof(f->r[0]));
-	f->n--;
-}
-
-/* Service thread: what a remote event means for this node's connections. */
-static void handle(const struct notify *n)
-{
-	cl.peer_heard_ms = server_now_ms();
-	switch (n->kind) {
-	case NOTIFY_TYPING:
-		if (fanout_room_has(n->room)) {
-			char *ev = em_encode_event(
-			    "typing",
-			    json_pack("{s:I, s:I, s:s}", "room_id", (json_int_t)n->room, "user_id",
-			              (json_int_t)n->user, "username", n->word));
-
-			if (ev)
-				fanout_room(n->room, ev, NULL);
-			free(ev);
-		}
-		break;
-	case NOTIFY_HELLO:
-		break;
-	case NOTIFY_ERASED:
-		if (fanout_user_has(n->user))
-			auth_close_erased(n->user);
-		break;
-	case NOTIFY_SESSION_ENDED:
-		if (fanout_user_has(n->user))
-			auth_close_session(n->user, n->id);
-		break;
-	case NOTIFY_SESSIONS_REVOKED:
-		if (fanout_user_has(n->user))
-			auth_close_other_sessions(n->user, n->id);
-		break;
-	case NOTIFY_MESSAGES:
-		if (fanout_room_has(n->room)) {
-			struct room_fetch *f = room_slot(n->room);
-
-			if (!f) {
-				log_warn("cluster: too many rooms in flight; room %" PRId64
-				         " missed %" PRId64 "..%" PRId64,
-				         n->room, n->first, n->last);
-				return;
-			}
-			range_add(f, n->first, n->last);
-			room_fetch_next(f);
-		}
-		break;
-	case NOTIFY_RECEIPT:
-		if (fanout_room_has(n->room))
-			dispatch_push_event(n->room, 1, "receipt",
-			                    json_pack("{sIsIsssI}", "room_id", (json_int_t)n->room,
-			                              "user_id", (json_int_t)n->user, "username",
-			                              n->word, "seq", (json_int_t)n->seq));
-		break;
-	case NOTIFY_ROOM:
-		if (fanout_room_has(n->room))
-			dispatch_push_event(
-			    n->room, 1, "room",
-			    json_pack("{sIss}", "room_id", (json_int_t)n->room, "change", n->word));
-		break;
-	case NOTIFY_MEMBERSHIP:
-		if (fanout_user_has(n->user))
-			dispatch_push_event(
-			    n->user, 0, "room",
-			    json_pack("{sIss}", "room_id", (json_int_t)n->room, "change", n->word));
-		break;
-	case NOTIFY_EPOCH:
-		if (fanout_user_has(n->user))
-			submit_read(message_envelope_run,
-			            json_pack("{sIsIsI}", "user_id", (json_int_t)n->user, "room_id",
-			                      (json_int_t)n->room, "epoch", (json_int_t)n->epoch));
-		break;
-	case NOTIFY_NOTICE:
-		if (fanout_user_has(n->user))
-			submit_read(notice_fetch_run,
-			            json_pack("{sIsI}", "user_id", (json_int_t)n->user, "id",
-			                      (json_int_t)n->id));
-		break;
-	}
-}
-
-/* How many seqs of FIRST..LAST the room reads already (in flight or waiting). */
-static int64_t range_covered(const struct room_fetch *f, int64_t first, int64_t last)
-{
-	int64_t n = 0;
-
-	for (int i = -1; i < f->n; i++) {
-		const struct range *r = i < 0 ? (f->busy ? &f->reading : NULL) : &f->r[i];
-		int64_t a, b;
-
-		if (!r)
-			continue;
-		a = r->first > first ? r->first : first;
-		b = r->last < last ? r->last : last;
-		if (a <= b)
-			n += b - a + 1;
-	}
-	return n;
-}
-
-void cluster_catch_up(int64_t room, int64_t seen, int64_t last)
-{
-	struct room_fetch *f;
-	int64_t first = seen + 1, missing;
-
-	if (first > last)
-		return;
-	if (!(f = room_slot(room))) {
-		log_warn("cluster: too many rooms in flight; room %" PRId64 " catches up later",
-		         room);
-		return;
-	}
-	if (!(missing = (last - first + 1) - range_covered(f, first, last)))
-		return;
-	metrics_add(M_CLUSTER_CAUGHT_UP, (uint64_t)missing);
-	/* ranges waiting merge with this one; the range being read is left out */
-	if (f->busy && f->reading.first <= last && f->reading.last >= first) {
-		if (f->reading.first > first)
-			range_add(f, first, f->reading.first - 1);
-		first = f->reading.last + 1;
-	}
-	if (first <= last)
-		range_add(f, first, last);
-	room_fetch_next(f);
-}
-
-void cluster_drain(void)
+int cluster_drain(void (*handle)(const struct notify *n))
 {
 	struct note *list, *n;
-
-	if (atomic_exchange(&cl.relistened, 0))
-		catchup_sweep();
+	int relistened = atomic_exchange(&cl.relistened, 0);
 
 	pthread_mutex_lock(&cl.lock);
 	list = cl.head;
@@ -754,7 +423,14 @@ void cluster_drain(void)
 	pthread_mutex_unlock(&cl.lock);
 	while ((n = list)) {
 		list = n->next;
+		cl.peer_heard_ms = server_now_ms();
 		handle(&n->n);
 		free(n);
 	}
+	return relistened;
+}
+
+int cluster_peers_alive(void)
+{
+	return cl.started && cl.peer_heard_ms && server_now_ms() - cl.peer_heard_ms <= PEER_TTL_MS;
 }

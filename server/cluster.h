@@ -31,13 +31,15 @@ void cluster_publish_messages(struct db_conn *c, struct db_job **jobs, int n);
 void cluster_typing(int64_t room, int64_t user, const char *username);
 /* Service thread, from the scheduler: says this node is alive, once a minute. */
 void cluster_tick(void);
-/* Service thread: handles the notifications heard since the last call. */
-void cluster_drain(void);
 /*
- * Service thread (catchup.c): ROOM's last_seq is LAST but this node has
- * pushed only up to SEEN there; reads and pushes what is missing, in order,
- * like an announced range (less what is already being read).
+ * Service thread: hands every notification heard since the last call to
+ * handle (remote.c's remote_handle). Returns 1 when the LISTEN connection came
+ * back after a gap since the last call (announcements may have been missed:
+ * the caller runs the catch-up sweep).
  */
-void cluster_catch_up(int64_t room, int64_t seen, int64_t last);
+struct notify;
+int cluster_drain(void (*handle)(const struct notify *n));
+/* Service thread: 1 while another node was heard recently (typing goes out, sweeps run). */
+int cluster_peers_alive(void);
 
 #endif

@@ -1,8 +1,10 @@
 /*
  * db.c - the worker pool behind db.h: a mutex-protected FIFO of jobs, a
  * completion list, and one PGconn per worker with reconnection and a health
- * flag. All threading of the server lives here; the rest of the code is
- * either "runs on the service thread" or "runs inside job->run".
+ * flag. The database threads live here (the cluster's LISTEN thread is
+ * cluster.c's); the rest of the code is either "runs on the service thread"
+ * or "runs inside job->run". What a job holds is job.h's; what happens after
+ * a commit is the hooks' (db_set_hooks), so the pool knows nothing above it.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -13,7 +15,6 @@
 #include <time.h>
 #include <libwebsockets.h>
 
-#include "cluster.h"
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
@@ -45,6 +46,7 @@ static struct {
 	int writer_started;
 	db_batch_runner runner;       /* read-only after start */
 	int batch_max, batch_wait_us; /* read-only after start */
+	struct db_hooks hooks;        /* read-only after start */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
           .cond = PTHREAD_COND_INITIALIZER,
           .bcond = PTHREAD_COND_INITIALIZER};
@@ -63,60 +65,6 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-struct db_job *db_job_new(void)
-{
-	return calloc(1, sizeof(struct db_job));
-}
-
-void db_job_free(struct db_job *job)
-{
-	if (!job)
-		return;
-	json_decref(job->args);
-	json_decref(job->result);
-	json_decref(job->room_events);
-	json_decref(job->user_events);
-	json_decref(job->extra);
-	free(job);
-}
-
-const char *job_str(const struct db_job *job, const char *name)
-{
-	return json_string_value(json_object_get(job->args, name));
-}
-
-int64_t job_int(const struct db_job *job, const char *name, int64_t fallback)
-{
-	json_t *v = json_object_get(job->args, name);
-
-	return json_is_integer(v) ? json_integer_value(v) : fallback;
-}
-
-int job_bin(const struct db_job *job, const char *name, unsigned char *out, size_t outlen)
-{
-	const char *s = job_str(job, name);
-
-	return s ? em_b64_decode(s, out, outlen) : -1;
-}
-
-int db_job_fail(struct db_job *job, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	job->err = err;
-	job->message[0] = '\0';
-	if (fmt) {
-		va_start(ap, fmt);
-		vsnprintf(job->message, sizeof(job->message), fmt, ap);
-		va_end(ap);
-	}
-	if (em_err_retryable(err) && !job->retry_after_ms)
-		job->retry_after_ms = 1000;
-	json_decref(job->result);
-	job->result = NULL;
-	return err;
 }
 
 /* Worker or writer thread: the connection is gone; the health flag says so. */
@@ -232,8 +180,9 @@ static void *worker_main(void *arg)
 			job->err = EM_OK;
 			job->run(&conn, job);
 			metrics_db_latency(now_us() - t0, 0);
-			if (job->err == EM_OK && (job->room_events || job->user_events))
-				cluster_publish_job(&conn, job);
+			if (job->err == EM_OK && (job->room_events || job->user_events) &&
+			    pool.hooks.on_job)
+				pool.hooks.on_job(&conn, job);
 			/* db_unavailable on a live connection (a full disk) keeps it */
 			if (PQstatus(conn.pg) != CONNECTION_OK) {
 				worker_lost(&conn, who);
@@ -270,11 +219,9 @@ int db_submit_background(int (*run)(struct db_conn *c, struct db_job *job), json
 	return 0;
 }
 
-void db_job_push(json_t **list, int64_t id, const char *ev, json_t *data)
+void db_set_hooks(const struct db_hooks *hooks)
 {
-	if (!*list)
-		*list = json_array();
-	json_array_append_new(*list, json_pack("[Iso]", (json_int_t)id, ev, data));
+	pool.hooks = *hooks;
 }
 
 void db_set_batch_runner(db_batch_runner runner, int batch_max, int batch_wait_us)
@@ -343,7 +290,8 @@ static void *writer_main(void *arg)
 
 			pool.runner(&conn, batch, n);
 			metrics_db_latency(now_us() - t0, 1);
-			cluster_publish_messages(&conn, batch, n);
+			if (pool.hooks.on_batch)
+				pool.hooks.on_batch(&conn, batch, n);
 			metrics_batch(n);
 			if (PQstatus(conn.pg) != CONNECTION_OK)
 				worker_lost(&conn, "writer");

@@ -26,57 +26,9 @@
 #include <libpq-fe.h>
 
 #include "em_proto.h"
+#include "job.h"
 
 struct session;
-struct db_conn;
-
-struct db_job {
-	struct db_job *next; /* queue / completion list link {db lock} */
-
-	/* filled by the service thread before submit; read-only afterwards */
-	uint32_t slot, gen; /* the session that asked */
-	int64_t req_id;     /* request id to answer */
-	enum em_op op;
-	json_t *args;       /* validated request args: owned by the job */
-	int64_t user_id;    /* 0 before login */
-	int64_t session_id; /* sessions.id of the login, 0 before login */
-	char role[12];      /* "" before login */
-	char username[40];  /* "" before login */
-	char addr[64];      /* peer address, for login rate limits */
-	int (*run)(struct db_conn *c, struct db_job *job); /* worker thread */
-	/* service thread, after run; may be NULL. Only called if the session is alive. */
-	void (*done)(struct session *s, struct db_job *job);
-
-	int no_reply; /* an internal continuation: answer nothing */
-	int remote;   /* reads rows another node announced: never announced again */
-	/* service thread, after the events are pushed, session or not; may be NULL */
-	void (*finished)(struct db_job *job);
-
-	/* filled by the worker */
-	int err;           /* EM_OK or a negative em_err */
-	char message[224]; /* error message for the client; "" = default text */
-	int64_t retry_after_ms;
-	json_t *result; /* ok result: owned by the job */
-	/* login state for `done` to install on the session */
-	int64_t out_user_id, out_session_id;
-	char out_role[12];
-	char out_username[40];
-	/* pushed after the reply: arrays of [id, "event", data] {owned} */
-	json_t *room_events; /* to the sessions subscribed to room id */
-	json_t *user_events; /* to the sessions of user id */
-	json_t *extra;       /* op-specific data for `done` {owned} */
-};
-
-#define DB_MAX_PREPARED 128
-
-/* One worker's connection. Only its worker thread touches it. */
-struct db_conn {
-	PGconn *pg;
-	int index;                             /* worker number, for logs */
-	const void *prepared[DB_MAX_PREPARED]; /* statements prepared on pg */
-	int n_prepared;
-	int failures; /* connection attempts failed in a row (logs stay quiet in an outage) */
-};
 
 /* Service thread, before lws_service: starts n workers. Returns 0 or -1. */
 int db_start(const char *conninfo, int n_workers, int queue_max, void *lws_context);
@@ -98,8 +50,17 @@ typedef void (*db_batch_runner)(struct db_conn *c, struct db_job **jobs, int n);
 void db_set_batch_runner(db_batch_runner runner, int batch_max, int batch_wait_us);
 /* Service thread: like db_submit, for the batch writer. */
 int db_submit_batched(struct db_job *job);
-/* Worker helper: appends [id, ev, data] to *list (data: reference taken). */
-void db_job_push(json_t **list, int64_t id, const char *ev, json_t *data);
+/*
+ * The post-commit hooks, set before db_start (main.c: the cluster's
+ * announcements). A worker calls on_job after a job succeeded, on its
+ * connection; the batch writer calls on_batch after each commit. Either may be
+ * NULL.
+ */
+struct db_hooks {
+	void (*on_job)(struct db_conn *c, struct db_job *job);
+	void (*on_batch)(struct db_conn *c, struct db_job **jobs, int n);
+};
+void db_set_hooks(const struct db_hooks *hooks);
 
 /* Service thread: takes the whole list of finished jobs (oldest first); caller frees each. */
 struct db_job *db_take_completed(void);
@@ -108,7 +69,6 @@ int db_is_up(void);
 /* Any thread: current queue length. */
 int db_queue_depth(void);
 
-struct db_job *db_job_new(void);
 /*
  * Service thread: submits a job no session waits for (schedulers, cluster
  * notifications). Takes args (may be NULL); `finished` may be NULL. 0, or -1
@@ -116,15 +76,5 @@ struct db_job *db_job_new(void);
  */
 int db_submit_background(int (*run)(struct db_conn *c, struct db_job *job), json_t *args,
                          void (*finished)(struct db_job *job));
-/* Frees the job and what it owns. NULL-safe. */
-void db_job_free(struct db_job *job);
-/* Worker helpers: read the job's validated args (see em_arg_* in em_proto.h). */
-const char *job_str(const struct db_job *job, const char *name);
-int64_t job_int(const struct db_job *job, const char *name, int64_t fallback);
-int job_bin(const struct db_job *job, const char *name, unsigned char *out, size_t outlen);
-
-/* Worker helper: records an error result. */
-int db_job_fail(struct db_job *job, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
+#include "submit.h"
 
 #define R_MANAGER 1u
 #define R_MENTOR  2u
@@ -224,24 +225,6 @@ void dispatch_free_held(struct session *s)
 }
 
 /* Fills the job's identity from the session and hands it to the workers. */
-static int submit(struct session *s, struct db_job *job, int batched)
-{
-	int rc;
-
-	job->slot = s->slot;
-	job->gen = s->gen;
-	job->user_id = s->user_id;
-	job->session_id = s->session_id;
-	snprintf(job->role, sizeof(job->role), "%s", s->role);
-	snprintf(job->username, sizeof(job->username), "%s", s->username);
-	snprintf(job->addr, sizeof(job->addr), "%s", s->addr);
-	rc = batched ? db_submit_batched(job) : db_submit(job);
-	if (rc)
-		return rc;
-	s->inflight++;
-	return EM_OK;
-}
-
 void dispatch_request(struct session *s, struct em_request *req, size_t bytes)
 {
 	if (server.draining && req->op != EM_OP_PING) {
@@ -324,7 +307,7 @@ static void dispatch_now(struct session *s, struct em_request *req)
 		reply_error(s, req->id, rc, job->message, 0);
 		goto out;
 	}
-	rc = submit(s, job, h->batched);
+	rc = submit_job(s, job, h->batched);
 	if (rc) {
 		reply_error(s, req->id, rc, "the server is busy; try again shortly", 500);
 		goto out;
@@ -333,31 +316,6 @@ static void dispatch_now(struct session *s, struct em_request *req)
 out:
 	db_job_free(job);
 	em_request_clear(req);
-}
-
-void dispatch_submit_internal(struct session *s, struct db_job *job)
-{
-	size_t cap = (size_t)server.cfg.out_queue_kib * 1024;
-
-	if (s->out_bytes > cap / 2) {
-		/* let the client read what is queued first; ws.c unparks it */
-		db_job_free(s->parked);
-		s->parked = job;
-		return;
-	}
-	if (submit(s, job, 0)) {
-		db_job_free(job);
-		session_close(s, 1013, "server busy; reconnect");
-	}
-}
-
-void dispatch_unpark(struct session *s)
-{
-	struct db_job *job = s->parked;
-
-	s->parked = NULL;
-	if (job)
-		dispatch_submit_internal(s, job);
 }
 
 /* Changes subscriptions when a user joins or leaves a room (see room events). */

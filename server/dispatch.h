@@ -20,16 +20,6 @@ void dispatch_free_held(struct session *s);
 /* Collects finished DB jobs and answers their sessions (LWS_CALLBACK_EVENT_WAIT_CANCELLED). */
 void dispatch_completions(void);
 
-struct db_job;
-/*
- * Submits a job the server itself needs for a session (e.g. the next page of
- * a sync replay), without a reply. Parks it while the session's output queue
- * is over half full; closes the session if the queue of jobs is full.
- */
-void dispatch_submit_internal(struct session *s, struct db_job *job);
-/* Resumes a parked job (ws.c calls it when the output queue has drained). */
-void dispatch_unpark(struct session *s);
-
 /*
  * Service thread: pushes one event to the connections subscribed to room `id`
  * (to_room) or logged in as user `id`, as a job's events are pushed (data:

@@ -276,3 +276,38 @@ int fanout_typing_allowed(struct session *s, int64_t room_id, int64_t now_ms, in
 	}
 	return 0;
 }
+
+/* arg is the session id that ended */
+static void close_session_ended(struct session *s, void *arg)
+{
+	if (s->session_id == *(const int64_t *)arg)
+		session_close_ended(s, 0);
+}
+
+/* arg is the one session id kept */
+static void close_session_revoked(struct session *s, void *arg)
+{
+	if (s->session_id != *(const int64_t *)arg)
+		session_close_ended(s, 0);
+}
+
+static void close_session_erased(struct session *s, void *arg)
+{
+	(void)arg;
+	session_close_ended(s, 1);
+}
+
+void fanout_close_session(int64_t user, int64_t sid)
+{
+	fanout_user_sessions(user, close_session_ended, &sid);
+}
+
+void fanout_close_other_sessions(int64_t user, int64_t keep)
+{
+	fanout_user_sessions(user, close_session_revoked, &keep);
+}
+
+void fanout_close_erased(int64_t user)
+{
+	fanout_user_sessions(user, close_session_erased, NULL);
+}

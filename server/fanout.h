@@ -42,6 +42,15 @@ void fanout_rooms_each(void (*fn)(int64_t room_id, void *arg), void *arg);
 /* Calls fn for every session of the user. */
 void fanout_user_sessions(int64_t user_id, void (*fn)(struct session *s, void *arg), void *arg);
 
+/*
+ * Closes the connections of a session that ended: USER's session SID
+ * (logout), every session of USER but KEEP (password change), or all of
+ * USER's (erasure, 4003). Closes are session_close_ended()'s.
+ */
+void fanout_close_session(int64_t user, int64_t sid);
+void fanout_close_other_sessions(int64_t user, int64_t keep);
+void fanout_close_erased(int64_t user);
+
 /* Typing notices: 1 if this session may send one for the room now (and records it). */
 int fanout_typing_allowed(struct session *s, int64_t room_id, int64_t now_ms, int64_t every_ms);
 

@@ -694,7 +694,7 @@ static int consent_subject_check(struct db_conn *c, struct db_job *job, struct c
 static void consent_erased_finished(struct db_job *job)
 {
 	if (job->err == EM_OK)
-		auth_close_erased(job->user_id);
+		fanout_close_erased(job->user_id);
 }
 
 static int consent_run(struct db_conn *c, struct db_job *job, int withdraw)

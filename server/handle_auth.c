@@ -489,35 +489,6 @@ void auth_login_done(struct session *s, struct db_job *job)
 		session_close(s, 1011, "out of memory");
 }
 
-/* Service thread: every close for a session that ended goes through here. */
-static void close_ended(struct session *s, int erased)
-{
-	if (erased)
-		session_close(s, EM_CLOSE_ERASED, "account erased");
-	else
-		session_close(s, EM_CLOSE_SESSION_ENDED, "session ended");
-}
-
-/* arg is the session id that ended */
-static void close_session_ended(struct session *s, void *arg)
-{
-	if (s->session_id == *(const int64_t *)arg)
-		close_ended(s, 0);
-}
-
-/* arg is the one session id kept */
-static void close_session_revoked(struct session *s, void *arg)
-{
-	if (s->session_id != *(const int64_t *)arg)
-		close_ended(s, 0);
-}
-
-static void close_session_erased(struct session *s, void *arg)
-{
-	(void)arg;
-	close_ended(s, 1);
-}
-
 /*
  * Service thread, after a logout: other connections of this node that were
  * authenticated with the same token are closed (4004); the requester itself
@@ -526,22 +497,7 @@ static void close_session_erased(struct session *s, void *arg)
 static void logout_finished(struct db_job *job)
 {
 	if (job->err == EM_OK && job->session_id)
-		auth_close_session(job->user_id, job->session_id);
-}
-
-void auth_close_session(int64_t user, int64_t sid)
-{
-	fanout_user_sessions(user, close_session_ended, &sid);
-}
-
-void auth_close_other_sessions(int64_t user, int64_t keep)
-{
-	fanout_user_sessions(user, close_session_revoked, &keep);
-}
-
-void auth_close_erased(int64_t user)
-{
-	fanout_user_sessions(user, close_session_erased, NULL);
+		fanout_close_session(job->user_id, job->session_id);
 }
 
 int auth_logout_run(struct db_conn *c, struct db_job *job)
@@ -605,7 +561,7 @@ int auth_whoami_run(struct db_conn *c, struct db_job *job)
 static void passwd_finished(struct db_job *job)
 {
 	if (job->err == EM_OK)
-		auth_close_other_sessions(job->user_id, job->session_id);
+		fanout_close_other_sessions(job->user_id, job->session_id);
 }
 
 int auth_passwd_run(struct db_conn *c, struct db_job *job)
@@ -788,7 +744,7 @@ static void sweep_close(struct session *s, void *arg)
 	if (!s->authenticated || s->close_code ||
 	    !(hit = bsearch(&key, set->v, set->n, sizeof(key), ended_cmp)))
 		return;
-	close_ended(s, hit->erased);
+	session_close_ended(s, hit->erased);
 	set->closed++;
 }
 

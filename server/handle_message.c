@@ -28,7 +28,7 @@
 
 #include <libwebsockets.h>
 
-#include "dispatch.h"
+#include "submit.h"
 #include "em_crypto.h"
 #include "fanout.h"
 #include "cluster.h"
@@ -563,7 +563,7 @@ static void sync_next(struct session *s, json_t *todo, json_t *rooms, int rechec
 	job->args = json_pack("{s:O, s:O, s:b}", "todo", todo, "rooms", rooms, "recheck", recheck);
 	job->run = sync_page_run;
 	job->done = sync_page_done;
-	dispatch_submit_internal(s, job);
+	submit_internal(s, job);
 }
 
 static void sync_page_done(struct session *s, struct db_job *job)

@@ -104,12 +104,6 @@ int consent_register_check(struct db_job *job, const unsigned char sign_pk[32], 
 int retention_due_submit(void);
 /* Service thread: closes connections whose session ended (see handle_auth.c); at each tick. */
 int session_sweep_submit(void);
-/* Service thread: closes this node's connections of USER on session SID (4004). */
-void auth_close_session(int64_t user, int64_t sid);
-/* Service thread: closes this node's connections of USER on any session but KEEP (4004). */
-void auth_close_other_sessions(int64_t user, int64_t keep);
-/* Service thread: closes this node's connections of USER, whose account was erased (4003). */
-void auth_close_erased(int64_t user);
 /* `ementord purge-expired`: runs retention once; 0, or 2 on a database error */
 int retention_purge_now(PGconn *pg);
 

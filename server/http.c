@@ -17,11 +17,12 @@
 #include "db.h"
 #include "em_proto.h"
 #include "handlers.h"
+#include "http.h"
 #include "http_path.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
-#include "ws.h"
+#include "session.h"
 
 #define FEED_PENDING_MAX  64 /* feed requests waiting on the database at once */
 #define FEED_PER_ADDR_MAX 8  /* of which from one address (addr.h): 429 beyond */
@@ -80,12 +81,27 @@ static int metrics_allowed(struct lws *wsi)
 	       !strcmp(peer, "::ffff:127.0.0.1");
 }
 
-/* GET /metrics: rendered at once (it only reads counters), sent in pieces. */
+static void count_authenticated(struct session *s, void *arg)
+{
+	if (s->authenticated)
+		(*(int *)arg)++;
+}
+
+/* GET /metrics: rendered at once (it only reads counters and gauges), sent in pieces. */
 static int metrics_start(struct lws *wsi, struct http_pss *pss)
 {
+	struct metrics_gauges g = {
+	    .connections = session_count(),
+	    .conn_bytes = session_all_bytes(),
+	    .preauth_bytes = session_preauth_bytes(),
+	    .db_queue_depth = db_queue_depth(),
+	    .db_up = db_is_up(),
+	};
+
 	if (!metrics_allowed(wsi))
 		return simple_status(wsi, HTTP_STATUS_NOT_FOUND);
-	pss->doc = metrics_render();
+	session_foreach(count_authenticated, &g.authenticated);
+	pss->doc = metrics_render(&g);
 	if (!pss->doc)
 		return simple_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
 	pss->doc_len = strlen(pss->doc);

@@ -10,7 +10,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#include "db.h"
+#include "job.h"
 #include "em_crypto.h"
 
 /* One consent record as the user signed it. */

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "ledger.h"
 #include "migrate.h"
+#include "remote.h"
 #include "server.h"
 #include "session.h"
 #include "store.h"
@@ -423,6 +424,8 @@ static void scheduler_tick(lws_sorted_usec_list_t *sul)
 	retention_due_submit();
 	session_sweep_submit();
 	cluster_tick();
+	if (cluster_peers_alive())
+		catchup_sweep();
 	lws_sul_schedule(server.context, 0, sul, scheduler_tick,
 	                 (lws_usec_t)server.cfg.scheduler_interval_s * LWS_US_PER_SEC);
 }
@@ -475,10 +478,13 @@ static int cmd_serve(void)
 		return 1;
 	}
 	db_set_batch_runner(message_batch_run, server.cfg.batch_max, server.cfg.batch_wait_us);
+	db_set_hooks(&(struct db_hooks){.on_job = cluster_publish_job,
+	                                .on_batch = cluster_publish_messages});
 	if (db_start(server.cfg.db, server.cfg.db_workers, server.cfg.db_queue, server.context)) {
 		log_error("cannot start database workers");
 		goto out;
 	}
+	remote_start(server.context);
 	if (cluster_start(server.cfg.db, server.context)) {
 		log_error("cannot start the cluster listener");
 		goto out;
@@ -508,6 +514,7 @@ static int cmd_serve(void)
 	rc = 0;
 out:
 	cluster_stop();
+	remote_stop();
 	catchup_stop();
 	db_stop(); /* first: workers call lws_cancel_service() on the context */
 	lws_context_destroy(server.context);

@@ -10,10 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
 #include "em_proto.h"
 #include "metrics.h"
-#include "session.h"
 
 #define ERR_SLOTS 64 /* em_err values are -1 .. -63 */
 
@@ -161,12 +159,6 @@ static void outf(struct out *o, const char *fmt, ...)
 	}
 }
 
-static void count_authenticated(struct session *s, void *arg)
-{
-	if (s->authenticated)
-		(*(int *)arg)++;
-}
-
 static void render_histogram(struct out *o, const char *name, const char *labels,
                              const struct histogram *h, int is_latency)
 {
@@ -191,43 +183,42 @@ static void render_histogram(struct out *o, const char *name, const char *labels
 	     (unsigned long long)atomic_load_explicit(&h->count, memory_order_relaxed));
 }
 
-char *metrics_render(void)
+char *metrics_render(const struct metrics_gauges *g)
 {
 	struct out o = {malloc(8192), 0, 8192, 0};
 	const char *seen[ERR_SLOTS];
-	int authenticated = 0, n_seen = 0;
+	int n_seen = 0;
 
 	if (!o.s)
 		return NULL;
 	o.s[0] = 0;
-	session_foreach(count_authenticated, &authenticated);
 	outf(&o,
 	     "# HELP ementord_connections WebSocket connections open now.\n"
 	     "# TYPE ementord_connections gauge\nementord_connections %d\n",
-	     session_count());
+	     g->connections);
 	outf(&o,
 	     "# HELP ementord_sessions_authenticated Open connections that are logged in.\n"
 	     "# TYPE ementord_sessions_authenticated gauge\nementord_sessions_authenticated %d\n",
-	     authenticated);
+	     g->authenticated);
 	outf(
 	    &o,
 	    "# HELP ementord_connection_memory_bytes Bytes held for connections (requests "
 	    "waiting, output queued, fragments).\n"
 	    "# TYPE ementord_connection_memory_bytes gauge\nementord_connection_memory_bytes %zu\n",
-	    session_all_bytes());
+	    g->conn_bytes);
 	outf(&o,
 	     "# HELP ementord_preauth_memory_bytes Of those, bytes held for connections not "
 	     "logged in (capped by --preauth-memory).\n"
 	     "# TYPE ementord_preauth_memory_bytes gauge\nementord_preauth_memory_bytes %zu\n",
-	     session_preauth_bytes());
+	     g->preauth_bytes);
 	outf(&o,
 	     "# HELP ementord_db_queue_depth Database jobs waiting for a worker.\n"
 	     "# TYPE ementord_db_queue_depth gauge\nementord_db_queue_depth %d\n",
-	     db_queue_depth());
+	     g->db_queue_depth);
 	outf(&o,
 	     "# HELP ementord_db_up 1 if a worker reached PostgreSQL recently.\n"
 	     "# TYPE ementord_db_up gauge\nementord_db_up %d\n",
-	     db_is_up());
+	     g->db_up);
 	for (int c = 0; c < M__COUNTERS; c++)
 		outf(&o, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", counter_info[c].name,
 		     counter_info[c].help, counter_info[c].name, counter_info[c].name,

@@ -1,8 +1,9 @@
 /*
  * metrics.h - counters, gauges and histograms for GET /metrics (Prometheus
  * text format 0.0.4). Updating is lock-free (C11 atomics) and safe from any
- * thread: the service thread, DB workers and the batch writer. Rendering
- * happens on the service thread and never waits for anything.
+ * thread: the service thread, DB workers and the batch writer. The module
+ * knows nothing else of the server: the caller of metrics_render() reads the
+ * gauges (http.c, on the service thread), so it never waits for anything.
  */
 #ifndef EMENTORD_METRICS_H
 #define EMENTORD_METRICS_H
@@ -44,10 +45,20 @@ void metrics_db_latency(int64_t us, int batch);
 /* The batch writer committed a batch of n sends. */
 void metrics_batch(int n);
 
+/* The gauges of one exposition, read by the caller when it renders. */
+struct metrics_gauges {
+	int connections;      /* WebSocket connections open */
+	int authenticated;    /* of those, logged in */
+	size_t conn_bytes;    /* bytes held for connections */
+	size_t preauth_bytes; /* of those, for connections not logged in */
+	int db_queue_depth;   /* DB jobs waiting for a worker */
+	int db_up;            /* 1 if a worker reached PostgreSQL recently */
+};
+
 /*
- * Service thread: the whole exposition (malloc'd text), gauges read at call
- * time (connections, authenticated sessions, DB queue, DB up). NULL: no memory.
+ * Any thread: the whole exposition (malloc'd text) with the counters as they
+ * are and the caller's gauges. NULL: no memory.
  */
-char *metrics_render(void);
+char *metrics_render(const struct metrics_gauges *g);
 
 #endif

@@ -330,6 +330,14 @@ void session_note_overloaded(const char *what, const struct session *s)
 	quiet = 0;
 }
 
+void session_close_ended(struct session *s, int erased)
+{
+	if (erased)
+		session_close(s, EM_CLOSE_ERASED, "account erased");
+	else
+		session_close(s, EM_CLOSE_SESSION_ENDED, "session ended");
+}
+
 void session_close_overloaded(struct session *s)
 {
 	session_note_overloaded("closed a connection (1013)", s);

@@ -110,6 +110,8 @@ int session_count(void);
 void session_send(struct session *s, char *text);
 /* Closes after the queued output is sent, with a WebSocket close code. */
 void session_close(struct session *s, int code, const char *reason);
+/* Closes a connection whose session ended: 4004, or 4003 when the account was erased. */
+void session_close_ended(struct session *s, int erased);
 /* Frees queued output and buffers (at LWS_CALLBACK_CLOSED). */
 void session_free_buffers(struct session *s);
 /* Writes one queued frame; returns -1 if the connection must close now. */

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <libpq-fe.h>
 
-#include "db.h"
+#include "job.h"
 
 /* A statement, prepared on each connection the first time it is used. */
 struct stmt {

@@ -8,14 +8,18 @@
 #include <string.h>
 
 #include "db.h"
+#include "catchup.h"
 #include "cluster.h"
 #include "dispatch.h"
 #include "em_proto.h"
 #include "fanout.h"
 #include "log.h"
+#include "remote.h"
 #include "metrics.h"
 #include "server.h"
 #include "session.h"
+#include "submit.h"
+#include "http.h"
 #include "ws.h"
 
 static lws_sorted_usec_list_t tick_sul; /* once a second: auth deadlines */
@@ -154,7 +158,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		if (session_write_one(s))
 			return -1;
 		if (s->parked && s->out_bytes < (size_t)server.cfg.out_queue_kib * 1024 / 4)
-			dispatch_unpark(s);
+			submit_unpark(s);
 		return 0;
 	case LWS_CALLBACK_CLOSED:
 		log_debug("ws closed addr=%s user=%s", s->addr, s->username);
@@ -171,7 +175,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		break;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		dispatch_completions();
-		cluster_drain();
+		if (cluster_drain(remote_handle))
+			catchup_sweep(); /* announcements may have been missed meanwhile */
 		break;
 	default:
 		break;
