@@ -42,6 +42,7 @@
 
 #include "cluster.h"
 #include "db.h"
+#include "events.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify_codec.h"
@@ -115,59 +116,34 @@ static int64_t data_int(json_t *data, const char *key)
 	return (int64_t)json_integer_value(json_object_get(data, key));
 }
 
-static void data_word(json_t *data, const char *key, struct notify *n)
-{
-	const char *s = json_string_value(json_object_get(data, key));
-
-	snprintf(n->word, sizeof(n->word), "%s", s ? s : "");
-}
-
-void cluster_publish_job(struct db_conn *c, struct db_job *job)
+/* Announces the events of one list (events.h says which are, and how). */
+static void publish_events(struct db_conn *c, json_t *list, enum event_to to)
 {
 	json_t *item;
 	size_t i;
 
+	json_array_foreach(list, i, item)
+	{
+		struct notify n;
+		enum server_event ev =
+		    (enum server_event)json_integer_value(json_array_get(item, 1));
+		int rc = event_announce(ev, to, json_integer_value(json_array_get(item, 0)),
+		                        json_array_get(item, 2), &n);
+
+		if (rc > 0)
+			publish(c, &n);
+		else if (rc < 0)
+			log_warn("cluster: event %s not announced (its data lacks a field)",
+			         event_name(ev));
+	}
+}
+
+void cluster_publish_job(struct db_conn *c, struct db_job *job)
+{
 	if (job->remote || job->err != EM_OK)
 		return;
-	json_array_foreach(job->room_events, i, item)
-	{
-		struct notify n = {.room = json_integer_value(json_array_get(item, 0))};
-		const char *ev = json_string_value(json_array_get(item, 1));
-		json_t *d = json_array_get(item, 2);
-
-		if (!strcmp(ev, "receipt")) {
-			n.kind = NOTIFY_RECEIPT;
-			n.user = data_int(d, "user_id");
-			n.seq = data_int(d, "seq");
-			data_word(d, "username", &n);
-			publish(c, &n);
-		} else if (!strcmp(ev, "room")) {
-			n.kind = NOTIFY_ROOM;
-			data_word(d, "change", &n);
-			publish(c, &n);
-		}
-	}
-	json_array_foreach(job->user_events, i, item)
-	{
-		struct notify n = {.user = json_integer_value(json_array_get(item, 0))};
-		const char *ev = json_string_value(json_array_get(item, 1));
-		json_t *d = json_array_get(item, 2);
-
-		n.room = data_int(d, "room_id");
-		if (!strcmp(ev, "room")) {
-			n.kind = NOTIFY_MEMBERSHIP;
-			data_word(d, "change", &n);
-			publish(c, &n);
-		} else if (!strcmp(ev, "epoch")) {
-			n.kind = NOTIFY_EPOCH;
-			n.epoch = data_int(d, "epoch");
-			publish(c, &n);
-		} else if (!strcmp(ev, "notice")) {
-			n = (struct notify){
-			    .kind = NOTIFY_NOTICE, .user = n.user, .id = data_int(d, "id")};
-			publish(c, &n);
-		}
-	}
+	publish_events(c, job->room_events, EV_TO_ROOM);
+	publish_events(c, job->user_events, EV_TO_USER);
 }
 
 void cluster_publish_erased(struct db_conn *c, int64_t user)

@@ -26,6 +26,13 @@
 
 #define R_MEMBER (R_MENTOR | R_MENTEE)
 
+/*
+ * One row per op the server answers: who may send it, and what answers it —
+ * a function on the service thread (local), a DB job (run on a worker, then
+ * done on the service thread; check first, on the service thread), or the
+ * batch writer (batch: group commit). Size and shape limits of each op's
+ * arguments are proto's (em_proto.c's op table), checked before this.
+ */
 struct handler {
 	enum em_op op;
 	unsigned roles; /* after login; ops allowed before login ignore it */
@@ -35,7 +42,8 @@ struct handler {
 	/* answered on the service thread, without a DB job */
 	int (*local)(struct session *s, const struct em_request *req, json_t **result, char *msg,
 	             size_t msglen);
-	int batched; /* run by the batch writer (group commit) */
+	/* run by the batch writer: every job of a batch in one transaction (db.h) */
+	db_batch_runner batch;
 };
 
 static int ping_local(struct session *s, const struct em_request *req, json_t **result, char *msg,
@@ -57,62 +65,72 @@ static int ping_local(struct session *s, const struct em_request *req, json_t **
 
 /* The role policy: which roles may send each op at all (managers never get content). */
 static const struct handler handlers[] = {
-    {EM_OP_PING, R_ANY, NULL, NULL, NULL, ping_local, 0},
-    {EM_OP_PRELOGIN, R_ANY, NULL, auth_prelogin_run, NULL, NULL, 0},
-    {EM_OP_REGISTER, R_ANY, NULL, auth_register_run, NULL, NULL, 0},
-    {EM_OP_LOGIN, R_ANY, NULL, auth_login_run, auth_login_done, NULL, 0},
-    {EM_OP_RESUME, R_ANY, NULL, auth_resume_run, auth_login_done, NULL, 0},
-    {EM_OP_LOGOUT, R_ANY, NULL, auth_logout_run, auth_logout_done, NULL, 0},
-    {EM_OP_WHOAMI, R_ANY, NULL, auth_whoami_run, NULL, NULL, 0},
-    {EM_OP_PASSWD, R_ANY, NULL, auth_passwd_run, NULL, NULL, 0},
-    {EM_OP_INVITE_CREATE, R_MANAGER, NULL, invite_create_run, NULL, NULL, 0},
-    {EM_OP_INVITE_ACCEPT, R_ANY, NULL, invite_accept_run, NULL, NULL, 0},
-    {EM_OP_PROGRAMME_CREATE, R_MANAGER, programme_create_check, programme_create_run, NULL, NULL,
-     0},
-    {EM_OP_PROGRAMME_LIST, R_ANY, NULL, programme_list_run, NULL, NULL, 0},
-    {EM_OP_PROGRAMME_SHOW, R_ANY, NULL, programme_show_run, NULL, NULL, 0},
-    {EM_OP_PROGRAMME_SETTINGS, R_MANAGER, NULL, programme_settings_run, NULL, NULL, 0},
-    {EM_OP_ROOM_CREATE, R_MANAGER, NULL, room_create_run, NULL, NULL, 0},
-    {EM_OP_ROOM_LIST, R_ANY, NULL, room_list_run, NULL, NULL, 0},
-    {EM_OP_ROOM_SHOW, R_ANY, NULL, room_show_run, NULL, NULL, 0},
-    {EM_OP_ROOM_ADD, R_MANAGER, NULL, room_add_run, NULL, NULL, 0},
-    {EM_OP_ROOM_REMOVE, R_MANAGER, NULL, room_remove_run, NULL, NULL, 0},
-    {EM_OP_SYNC, R_MEMBER, NULL, message_sync_run, message_sync_done, NULL, 0},
-    {EM_OP_HISTORY, R_MEMBER, NULL, message_history_run, NULL, NULL, 0},
-    {EM_OP_SEND, R_MEMBER, NULL, NULL, NULL, NULL, 1},
-    {EM_OP_RECEIPT, R_MEMBER, NULL, message_receipt_run, NULL, NULL, 0},
-    {EM_OP_TYPING, R_MEMBER, NULL, NULL, NULL, message_typing_local, 0},
-    {EM_OP_EPOCH_COMMIT, R_MEMBER, NULL, message_epoch_commit_run, NULL, NULL, 0},
-    {EM_OP_KEYS_GET, R_MEMBER, NULL, message_keys_run, NULL, NULL, 0},
+    {.op = EM_OP_PING, .roles = R_ANY, .local = ping_local},
+    {.op = EM_OP_PRELOGIN, .roles = R_ANY, .run = auth_prelogin_run},
+    {.op = EM_OP_REGISTER, .roles = R_ANY, .run = auth_register_run},
+    {.op = EM_OP_LOGIN, .roles = R_ANY, .run = auth_login_run, .done = auth_login_done},
+    {.op = EM_OP_RESUME, .roles = R_ANY, .run = auth_resume_run, .done = auth_login_done},
+    {.op = EM_OP_LOGOUT, .roles = R_ANY, .run = auth_logout_run, .done = auth_logout_done},
+    {.op = EM_OP_WHOAMI, .roles = R_ANY, .run = auth_whoami_run},
+    {.op = EM_OP_PASSWD, .roles = R_ANY, .run = auth_passwd_run},
+    {.op = EM_OP_INVITE_CREATE, .roles = R_MANAGER, .run = invite_create_run},
+    {.op = EM_OP_INVITE_ACCEPT, .roles = R_ANY, .run = invite_accept_run},
+    {.op = EM_OP_PROGRAMME_CREATE,
+     .roles = R_MANAGER,
+     .check = programme_create_check,
+     .run = programme_create_run},
+    {.op = EM_OP_PROGRAMME_LIST, .roles = R_ANY, .run = programme_list_run},
+    {.op = EM_OP_PROGRAMME_SHOW, .roles = R_ANY, .run = programme_show_run},
+    {.op = EM_OP_PROGRAMME_SETTINGS, .roles = R_MANAGER, .run = programme_settings_run},
+    {.op = EM_OP_ROOM_CREATE, .roles = R_MANAGER, .run = room_create_run},
+    {.op = EM_OP_ROOM_LIST, .roles = R_ANY, .run = room_list_run},
+    {.op = EM_OP_ROOM_SHOW, .roles = R_ANY, .run = room_show_run},
+    {.op = EM_OP_ROOM_ADD, .roles = R_MANAGER, .run = room_add_run},
+    {.op = EM_OP_ROOM_REMOVE, .roles = R_MANAGER, .run = room_remove_run},
+    {.op = EM_OP_SYNC, .roles = R_MEMBER, .run = message_sync_run, .done = message_sync_done},
+    {.op = EM_OP_HISTORY, .roles = R_MEMBER, .run = message_history_run},
+    {.op = EM_OP_SEND, .roles = R_MEMBER, .batch = message_batch_run},
+    {.op = EM_OP_RECEIPT, .roles = R_MEMBER, .run = message_receipt_run},
+    {.op = EM_OP_TYPING, .roles = R_MEMBER, .local = message_typing_local},
+    {.op = EM_OP_EPOCH_COMMIT, .roles = R_MEMBER, .run = message_epoch_commit_run},
+    {.op = EM_OP_KEYS_GET, .roles = R_MEMBER, .run = message_keys_run},
     /* checkpoints: who may act on which checkpoint is decided per checkpoint in SQL */
-    {EM_OP_CHECKPOINT_LIST, R_ANY, NULL, checkpoint_list_run, NULL, NULL, 0},
-    {EM_OP_CHECKPOINT_PROPOSE, R_ANY, NULL, checkpoint_propose_run, NULL, NULL, 0},
-    {EM_OP_CHECKPOINT_ANSWER, R_ANY, NULL, checkpoint_answer_run, NULL, NULL, 0},
-    {EM_OP_CHECKPOINT_RESCHEDULE, R_ANY, NULL, checkpoint_reschedule_run, NULL, NULL, 0},
-    {EM_OP_CHECKPOINT_CANCEL, R_ANY, NULL, checkpoint_cancel_run, NULL, NULL, 0},
-    {EM_OP_CHECKPOINT_ABSENT, R_ANY, NULL, checkpoint_absent_run, NULL, NULL, 0},
-    {EM_OP_CHECKPOINT_RECORD, R_ANY, NULL, checkpoint_record_run, NULL, NULL, 0},
-    {EM_OP_CHECKPOINT_ATTEND, R_ANY, NULL, checkpoint_attend_run, NULL, NULL, 0},
-    {EM_OP_CHECKPOINT_WINDOW, R_MANAGER, NULL, checkpoint_window_run, NULL, NULL, 0},
-    {EM_OP_CALENDAR_URL, R_ANY, NULL, calendar_url_run, NULL, NULL, 0},
-    {EM_OP_CALENDAR_REVOKE, R_ANY, NULL, calendar_revoke_run, NULL, NULL, 0},
-    {EM_OP_CALENDAR_EXPORT, R_ANY, NULL, calendar_export_run, NULL, NULL, 0},
-    {EM_OP_NOTICE_LIST, R_ANY, NULL, notice_list_run, NULL, NULL, 0},
-    {EM_OP_NOTICE_ACK, R_ANY, NULL, notice_ack_run, NULL, NULL, 0},
-    {EM_OP_PRIVACY_NOTICE, R_ANY, NULL, NULL, NULL, privacy_notice_local, 0},
-    {EM_OP_AGREEMENT_SHOW, R_ANY, NULL, agreement_show_run, NULL, NULL, 0},
-    {EM_OP_AGREEMENT_SIGN, R_ANY, NULL, agreement_sign_run, NULL, NULL, 0},
-    {EM_OP_AGREEMENT_PROPOSE, R_ANY, NULL, agreement_propose_run, NULL, NULL, 0},
-    {EM_OP_AGREEMENT_TEMPLATE_GET, R_MANAGER, NULL, agreement_template_get_run, NULL, NULL, 0},
-    {EM_OP_AGREEMENT_TEMPLATE_SET, R_MANAGER, NULL, agreement_template_set_run, NULL, NULL, 0},
-    {EM_OP_CONSENT_LIST, R_ANY, NULL, consent_list_run, NULL, NULL, 0},
-    {EM_OP_CONSENT_GRANT, R_ANY, NULL, consent_grant_run, NULL, NULL, 0},
-    {EM_OP_CONSENT_WITHDRAW, R_ANY, NULL, consent_withdraw_run, NULL, NULL, 0},
-    {EM_OP_ACCOUNT_EXPORT, R_ANY, NULL, account_export_run, NULL, NULL, 0},
-    {EM_OP_AUDIT_REPORT, R_MANAGER, NULL, audit_report_run, NULL, NULL, 0},
-    {EM_OP_AUDIT_THRESHOLDS, R_MANAGER, NULL, audit_thresholds_run, NULL, NULL, 0},
-    {EM_OP_ROOM_ACCESS_LOG, R_ANY, NULL, room_access_log_run, NULL, NULL, 0},
+    {.op = EM_OP_CHECKPOINT_LIST, .roles = R_ANY, .run = checkpoint_list_run},
+    {.op = EM_OP_CHECKPOINT_PROPOSE, .roles = R_ANY, .run = checkpoint_propose_run},
+    {.op = EM_OP_CHECKPOINT_ANSWER, .roles = R_ANY, .run = checkpoint_answer_run},
+    {.op = EM_OP_CHECKPOINT_RESCHEDULE, .roles = R_ANY, .run = checkpoint_reschedule_run},
+    {.op = EM_OP_CHECKPOINT_CANCEL, .roles = R_ANY, .run = checkpoint_cancel_run},
+    {.op = EM_OP_CHECKPOINT_ABSENT, .roles = R_ANY, .run = checkpoint_absent_run},
+    {.op = EM_OP_CHECKPOINT_RECORD, .roles = R_ANY, .run = checkpoint_record_run},
+    {.op = EM_OP_CHECKPOINT_ATTEND, .roles = R_ANY, .run = checkpoint_attend_run},
+    {.op = EM_OP_CHECKPOINT_WINDOW, .roles = R_MANAGER, .run = checkpoint_window_run},
+    {.op = EM_OP_CALENDAR_URL, .roles = R_ANY, .run = calendar_url_run},
+    {.op = EM_OP_CALENDAR_REVOKE, .roles = R_ANY, .run = calendar_revoke_run},
+    {.op = EM_OP_CALENDAR_EXPORT, .roles = R_ANY, .run = calendar_export_run},
+    {.op = EM_OP_NOTICE_LIST, .roles = R_ANY, .run = notice_list_run},
+    {.op = EM_OP_NOTICE_ACK, .roles = R_ANY, .run = notice_ack_run},
+    {.op = EM_OP_PRIVACY_NOTICE, .roles = R_ANY, .local = privacy_notice_local},
+    {.op = EM_OP_AGREEMENT_SHOW, .roles = R_ANY, .run = agreement_show_run},
+    {.op = EM_OP_AGREEMENT_SIGN, .roles = R_ANY, .run = agreement_sign_run},
+    {.op = EM_OP_AGREEMENT_PROPOSE, .roles = R_ANY, .run = agreement_propose_run},
+    {.op = EM_OP_AGREEMENT_TEMPLATE_GET, .roles = R_MANAGER, .run = agreement_template_get_run},
+    {.op = EM_OP_AGREEMENT_TEMPLATE_SET, .roles = R_MANAGER, .run = agreement_template_set_run},
+    {.op = EM_OP_CONSENT_LIST, .roles = R_ANY, .run = consent_list_run},
+    {.op = EM_OP_CONSENT_GRANT, .roles = R_ANY, .run = consent_grant_run},
+    {.op = EM_OP_CONSENT_WITHDRAW, .roles = R_ANY, .run = consent_withdraw_run},
+    {.op = EM_OP_ACCOUNT_EXPORT, .roles = R_ANY, .run = account_export_run},
+    {.op = EM_OP_AUDIT_REPORT, .roles = R_MANAGER, .run = audit_report_run},
+    {.op = EM_OP_AUDIT_THRESHOLDS, .roles = R_MANAGER, .run = audit_thresholds_run},
+    {.op = EM_OP_ROOM_ACCESS_LOG, .roles = R_ANY, .run = room_access_log_run},
 };
+
+void dispatch_start(int batch_max, int batch_wait_us)
+{
+	/* the one batched op's runner is the batch writer's (db.h has one writer) */
+	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+		if (handlers[i].batch)
+			db_set_batch_runner(handlers[i].batch, batch_max, batch_wait_us);
+}
 
 static const struct handler *handler_find(enum em_op op)
 {
@@ -307,7 +325,7 @@ static void dispatch_now(struct session *s, struct em_request *req)
 		reply_error(s, req->id, rc, job->message, 0);
 		goto out;
 	}
-	rc = submit_job(s, job, h->batched);
+	rc = submit_job(s, job, h->batch != NULL);
 	if (rc) {
 		reply_error(s, req->id, rc, "the server is busy; try again shortly", 500);
 		goto out;
@@ -333,8 +351,8 @@ static void room_change(struct session *s, void *arg)
 		fanout_subscribe(s, room);
 }
 
-/* Pushes a job's [id, ev, data] events to rooms or users. */
-static void push_events(json_t *list, int to_room, const struct session *except)
+/* Pushes a job's [id, event, data] events (events.h) to rooms or users. */
+static void push_events(json_t *list, enum event_to to, const struct session *except)
 {
 	json_t *item;
 	size_t i;
@@ -342,35 +360,39 @@ static void push_events(json_t *list, int to_room, const struct session *except)
 	json_array_foreach(list, i, item)
 	{
 		int64_t id = json_integer_value(json_array_get(item, 0));
-		const char *ev = json_string_value(json_array_get(item, 1));
+		const struct event_row *row =
+		    event_row((enum server_event)json_integer_value(json_array_get(item, 1)));
 		json_t *data = json_array_get(item, 2);
-		char *text = em_encode_event(ev, json_incref(data));
+		char *text;
 
-		if (!text)
+		if (!row || !(row->to & to)) {
+			log_error("event %" JSON_INTEGER_FORMAT " not pushed: not one for a %s",
+			          json_integer_value(json_array_get(item, 1)),
+			          to == EV_TO_ROOM ? "room" : "user");
 			continue;
-		if (to_room) {
-			if (!strcmp(ev, "message"))
+		}
+		if (!(text = em_encode_event(row->name, json_incref(data))))
+			continue;
+		if (to == EV_TO_ROOM) {
+			if (row->marks_seen)
 				fanout_room_seen(id,
 				                 json_integer_value(json_object_get(data, "seq")));
 			fanout_room(id, text, except);
 		} else {
 			fanout_user(id, text);
-			if (!strcmp(ev, "room"))
+			if (row->resubscribes)
 				fanout_user_sessions(id, room_change, data);
 		}
 		free(text);
 	}
 }
 
-void dispatch_push_event(int64_t id, int to_room, const char *ev, json_t *data)
+void dispatch_push_event(int64_t id, enum event_to to, enum server_event ev, json_t *data)
 {
-	json_t *list = json_array();
+	json_t *list = NULL;
 
-	if (list && data)
-		json_array_append_new(list, json_pack("[Iso]", (json_int_t)id, ev, data));
-	else
-		json_decref(data);
-	push_events(list, to_room, NULL);
+	db_job_push(&list, id, ev, data);
+	push_events(list, to, NULL);
 	json_decref(list);
 }
 
@@ -402,8 +424,8 @@ void dispatch_completions(void)
 		}
 		/* events go out whether or not the requester is still connected */
 		if (job->err == EM_OK) {
-			push_events(job->room_events, 1, NULL);
-			push_events(job->user_events, 0, NULL);
+			push_events(job->room_events, EV_TO_ROOM, NULL);
+			push_events(job->user_events, EV_TO_USER, NULL);
 		}
 		if (job->finished)
 			job->finished(job);

@@ -7,6 +7,7 @@
 #define EMENTORD_DISPATCH_H
 
 #include "em_proto.h"
+#include "events.h"
 #include "session.h"
 
 /*
@@ -14,6 +15,8 @@
  * req->args. Beyond --max-inflight, requests wait in the session in order;
  * before login, more than a few waiting close the connection (1008).
  */
+/* Main thread, before db_start: the batch writer runs the batched op's rows (send). */
+void dispatch_start(int batch_max, int batch_wait_us);
 void dispatch_request(struct session *s, struct em_request *req, size_t bytes);
 /* Frees requests still waiting (at close). */
 void dispatch_free_held(struct session *s);
@@ -25,6 +28,6 @@ void dispatch_completions(void);
  * (to_room) or logged in as user `id`, as a job's events are pushed (data:
  * reference taken).
  */
-void dispatch_push_event(int64_t id, int to_room, const char *ev, json_t *data);
+void dispatch_push_event(int64_t id, enum event_to to, enum server_event ev, json_t *data);
 
 #endif

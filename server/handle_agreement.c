@@ -180,7 +180,7 @@ static int commit_with_doc(struct db_conn *c, struct db_job *job, int64_t room, 
 	job->result = changed ? json_pack("{so}", "agreement", doc) : doc;
 	if (changed)
 		db_job_push(
-		    &job->room_events, room, "room",
+		    &job->room_events, room, EV_ROOM,
 		    json_pack("{s:I, s:s}", "room_id", (json_int_t)room, "change", "agreement"));
 	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
 }
@@ -748,7 +748,7 @@ static int consent_run(struct db_conn *c, struct db_job *job, int withdraw)
 			goto db_error;
 		PQclear(r);
 		db_job_push(
-		    &job->room_events, id, "room",
+		    &job->room_events, id, EV_ROOM,
 		    json_pack("{s:I, s:s}", "room_id", (json_int_t)id, "change", "agreement"));
 	}
 	if (erase) {
@@ -757,7 +757,7 @@ static int consent_run(struct db_conn *c, struct db_job *job, int withdraw)
 		if (!(r = store_exec(c, &st_erase_rooms, &p, &err, NULL)))
 			goto db_error;
 		for (int i = 0; i < PQntuples(r); i++)
-			db_job_push(&job->room_events, store_int(r, i, 0), "room",
+			db_job_push(&job->room_events, store_int(r, i, 0), EV_ROOM,
 			            json_pack("{s:I, s:s}", "room_id",
 			                      (json_int_t)store_int(r, i, 0), "change", "members"));
 		PQclear(r);
@@ -912,7 +912,7 @@ int account_export_run(struct db_conn *c, struct db_job *job)
 static const struct stmt st_purge = {"retention_purge",
                                      "SELECT retention_purge(to_timestamp($1::bigint)::date)"};
 
-static int retention_run(struct db_conn *c, struct db_job *job)
+int retention_run(struct db_conn *c, struct db_job *job)
 {
 	struct params p = {0};
 	PGresult *r;
@@ -925,24 +925,6 @@ static int retention_run(struct db_conn *c, struct db_job *job)
 		log_info("retention purged programme=%lld", (long long)store_int(r, i, 0));
 	PQclear(r);
 	return EM_OK;
-}
-
-static int retention_busy; /* service thread: one retention job at a time */
-
-static void retention_finished(struct db_job *job)
-{
-	(void)job;
-	retention_busy = 0;
-}
-
-int retention_due_submit(void)
-{
-	if (retention_busy || !db_is_up())
-		return 0;
-	if (db_submit_background(retention_run, NULL, retention_finished))
-		return -1;
-	retention_busy = 1;
-	return 0;
 }
 
 int retention_purge_now(PGconn *pg)

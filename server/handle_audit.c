@@ -264,7 +264,7 @@ int room_access_log_run(struct db_conn *c, struct db_job *job)
 
 static const struct stmt st_rollup_all = {"audit_rollup_all", "SELECT stats_rollup_some($1)"};
 
-static int rollup_run(struct db_conn *c, struct db_job *job)
+int audit_rollup_run(struct db_conn *c, struct db_job *job)
 {
 	struct params p = {0};
 	PGresult *r;
@@ -275,22 +275,4 @@ static int rollup_run(struct db_conn *c, struct db_job *job)
 		return db_job_fail(job, err, NULL);
 	PQclear(r);
 	return EM_OK;
-}
-
-static int rollup_busy; /* service thread: one rollup job at a time */
-
-static void rollup_finished(struct db_job *job)
-{
-	(void)job;
-	rollup_busy = 0;
-}
-
-int audit_rollup_submit(void)
-{
-	if (rollup_busy || !db_is_up())
-		return 0;
-	if (db_submit_background(rollup_run, NULL, rollup_finished))
-		return -1;
-	rollup_busy = 1;
-	return 0;
 }

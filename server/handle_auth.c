@@ -651,8 +651,6 @@ static const struct stmt st_sessions_ended = {
     "LEFT JOIN users u ON u.id = x.uid "
     "WHERE s.id IS NULL OR s.revoked_at IS NOT NULL OR s.expires_at <= now()"};
 
-static int sweep_busy; /* service thread: one sweep at a time */
-
 struct idlist {
 	char *buf; /* "{1,2,3}": a PostgreSQL array literal */
 	size_t len, cap;
@@ -696,7 +694,7 @@ static void sweep_collect(struct session *s, void *arg)
 	w->n++;
 }
 
-static int sweep_run(struct db_conn *c, struct db_job *job)
+int session_sweep_run(struct db_conn *c, struct db_job *job)
 {
 	struct params p = {0};
 	json_t *ended;
@@ -748,13 +746,12 @@ static void sweep_close(struct session *s, void *arg)
 	set->closed++;
 }
 
-static void sweep_finished(struct db_job *job)
+void session_sweep_finished(struct db_job *job)
 {
 	struct ended_set set = {0};
 	size_t i;
 	json_t *row;
 
-	sweep_busy = 0;
 	if (job->err != EM_OK || !json_array_size(job->result))
 		return;
 	if (!(set.v = calloc(json_array_size(job->result), sizeof(*set.v))))
@@ -773,24 +770,18 @@ static void sweep_finished(struct db_job *job)
 	metrics_add(M_SESSIONS_ENDED, (uint64_t)set.closed);
 }
 
-int session_sweep_submit(void)
+int session_sweep_args(json_t **args)
 {
 	struct sweep_ids w = {0};
 	int rc = 0;
 
-	if (sweep_busy || !db_is_up())
-		return 0;
 	session_foreach(sweep_collect, &w);
 	if (w.failed) {
 		log_warn("session sweep: out of memory");
 		rc = -1;
 	} else if (w.n) {
-		json_t *args = json_pack("{ssss}", "sids", w.sids.buf, "uids", w.uids.buf);
-
-		if (!args || db_submit_background(sweep_run, args, sweep_finished))
-			rc = -1;
-		else
-			sweep_busy = 1;
+		*args = json_pack("{ssss}", "sids", w.sids.buf, "uids", w.uids.buf);
+		rc = *args ? 1 : -1;
 	}
 	free(w.sids.buf);
 	free(w.uids.buf);

@@ -336,7 +336,7 @@ static int cp_notify(struct db_conn *c, struct db_job *job, int64_t id, const ch
 		json_t *doc = json_loads(store_str(r, i, 1), 0, NULL);
 
 		if (doc)
-			db_job_push(&job->user_events, store_int(r, i, 0), "notice", doc);
+			db_job_push(&job->user_events, store_int(r, i, 0), EV_NOTICE, doc);
 	}
 	PQclear(r);
 	return EM_OK;
@@ -912,7 +912,7 @@ int notice_fetch_run(struct db_conn *c, struct db_job *job)
 		json_t *doc = json_loads(store_str(r, 0, 0), 0, NULL);
 
 		if (doc)
-			db_job_push(&job->user_events, user, "notice", doc);
+			db_job_push(&job->user_events, user, EV_NOTICE, doc);
 	}
 	PQclear(r);
 	return EM_OK;
@@ -920,9 +920,7 @@ int notice_fetch_run(struct db_conn *c, struct db_job *job)
 
 /* ---- reminder scheduler ---------------------------------------------------- */
 
-static int reminder_job_busy; /* service thread: a look for due reminders is running */
-
-static int reminders_run(struct db_conn *c, struct db_job *job)
+int reminders_run(struct db_conn *c, struct db_job *job)
 {
 	struct params p = {0};
 	PGresult *r;
@@ -935,7 +933,7 @@ static int reminders_run(struct db_conn *c, struct db_job *job)
 			json_t *doc = json_loads(store_str(r, i, 1), 0, NULL);
 
 			if (doc)
-				db_job_push(&job->user_events, store_int(r, i, 0), "notice", doc);
+				db_job_push(&job->user_events, store_int(r, i, 0), EV_NOTICE, doc);
 		}
 		if (PQntuples(r))
 			log_info("reminders sent=%d", PQntuples(r));
@@ -943,20 +941,4 @@ static int reminders_run(struct db_conn *c, struct db_job *job)
 		PQclear(r);
 	}
 	return r ? EM_OK : db_job_fail(job, err, NULL);
-}
-
-static void reminders_finished(struct db_job *job)
-{
-	(void)job;
-	reminder_job_busy = 0;
-}
-
-int reminders_due_submit(void)
-{
-	if (reminder_job_busy || !db_is_up())
-		return 0;
-	if (db_submit_background(reminders_run, NULL, reminders_finished))
-		return -1;
-	reminder_job_busy = 1;
-	return 0;
 }

@@ -386,7 +386,7 @@ void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
 			              ps[i].sent_at, "duplicate", ps[i].state == 2);
 			if (ps[i].state == 1)
 				db_job_push(
-				    &job->room_events, ps[i].room_id, "message",
+				    &job->room_events, ps[i].room_id, EV_MESSAGE,
 				    json_pack(
 				        "{s:I, s:I, s:I, s:I, s:s, s:O, s:O, s:O, s:s}", "room_id",
 				        (json_int_t)ps[i].room_id, "seq", (json_int_t)ps[i].seq,
@@ -583,12 +583,12 @@ static void sync_page_done(struct session *s, struct db_job *job)
 				json_array_remove(rooms, k--);
 	}
 	json_array_foreach(messages, i, m)
-	    session_send(s, em_encode_event("message", json_incref(m)));
+	    session_send(s, em_encode_event(event_name(EV_MESSAGE), json_incref(m)));
 	if (json_array_size(todo)) {
 		sync_next(s, todo, rooms, 0);
 		return;
 	}
-	session_send(s, em_encode_event("synced", json_pack("{s:O}", "rooms", rooms)));
+	session_send(s, em_encode_event(event_name(EV_SYNCED), json_pack("{s:O}", "rooms", rooms)));
 }
 
 /* Service thread: subscribe first, then re-check and replay (see DESIGN above). */
@@ -660,7 +660,7 @@ int message_range_run(struct db_conn *c, struct db_job *job)
 	if (!(r = store_exec(c, &st_range, &p, &err, NULL)))
 		return db_job_fail(job, err, NULL);
 	for (int i = 0; i < PQntuples(r); i++)
-		db_job_push(&job->room_events, room, "message", message_json(r, i));
+		db_job_push(&job->room_events, room, EV_MESSAGE, message_json(r, i));
 	PQclear(r);
 	return EM_OK;
 }
@@ -687,7 +687,7 @@ int message_envelope_run(struct db_conn *c, struct db_job *job)
 	if (!(r = store_exec(c, &st_envelope, &p, &err, NULL)))
 		return db_job_fail(job, err, NULL);
 	if (PQntuples(r) == 1)
-		db_job_push(&job->user_events, user, "epoch",
+		db_job_push(&job->user_events, user, EV_EPOCH,
 		            json_pack("{s:I, s:I, s:I, s:I, s:o}", "room_id", (json_int_t)room,
 		                      "epoch", (json_int_t)epoch, "committer_id",
 		                      (json_int_t)store_int(r, 0, 1), "agreement_version",
@@ -744,7 +744,7 @@ int message_receipt_run(struct db_conn *c, struct db_job *job)
 	seq = store_int(r, 0, 0);
 	PQclear(r);
 	job->result = json_pack("{s:I}", "seq", (json_int_t)seq);
-	db_job_push(&job->room_events, room, "receipt",
+	db_job_push(&job->room_events, room, EV_RECEIPT,
 	            json_pack("{s:I, s:I, s:s, s:I}", "room_id", (json_int_t)room, "user_id",
 	                      (json_int_t)job->user_id, "username", job->username, "seq",
 	                      (json_int_t)seq));
@@ -895,7 +895,7 @@ int message_epoch_commit_run(struct db_conn *c, struct db_job *job)
 	json_array_foreach(envelopes, i, env)
 	{
 		db_job_push(&job->user_events,
-		            json_integer_value(json_object_get(env, "recipient_id")), "epoch",
+		            json_integer_value(json_object_get(env, "recipient_id")), EV_EPOCH,
 		            json_pack("{s:I, s:I, s:I, s:I, s:O}", "room_id", (json_int_t)room,
 		                      "epoch", (json_int_t)epoch, "committer_id",
 		                      (json_int_t)job->user_id, "agreement_version",
@@ -925,7 +925,7 @@ int message_typing_local(struct session *s, const struct em_request *req, json_t
 		snprintf(msg, msglen, "at most one typing notice per room every 2 s");
 		return EM_ERR_RATE_LIMITED;
 	}
-	text = em_encode_event("typing",
+	text = em_encode_event(event_name(EV_TYPING),
 	                       json_pack("{s:I, s:I, s:s}", "room_id", (json_int_t)room, "user_id",
 	                                 (json_int_t)s->user_id, "username", s->username));
 	if (text)

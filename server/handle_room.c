@@ -255,9 +255,9 @@ static int members_changed(struct db_conn *c, struct db_job *job, int64_t room_i
 	if (!(r = store_exec(c, &st_rotate, &p, &err, NULL)))
 		return err;
 	PQclear(r);
-	db_job_push(&job->room_events, room_id, "room",
+	db_job_push(&job->room_events, room_id, EV_ROOM,
 	            json_pack("{s:I, s:s}", "room_id", (json_int_t)room_id, "change", "members"));
-	db_job_push(&job->user_events, user_id, "room",
+	db_job_push(&job->user_events, user_id, EV_ROOM,
 	            json_pack("{s:I, s:s}", "room_id", (json_int_t)room_id, "change", change));
 	return EM_OK;
 }

@@ -81,8 +81,8 @@ int notice_list_run(struct db_conn *c, struct db_job *job);
 int notice_ack_run(struct db_conn *c, struct db_job *job);
 /* cluster.c: one notice another node created; args user_id, id */
 int notice_fetch_run(struct db_conn *c, struct db_job *job);
-/* Service thread: queues one look for due reminders unless one is running. 0 or -1. */
-int reminders_due_submit(void);
+/* DB worker (the scheduler's "reminders"): turns due reminders into notices. */
+int reminders_run(struct db_conn *c, struct db_job *job);
 
 /* handle_calendar.c */
 /* handle_agreement.c: agreements, consent, export, erasure, retention (PROTOCOL.md section 7) */
@@ -100,10 +100,16 @@ int account_export_run(struct db_conn *c, struct db_job *job);
 /* register: checks the data-processing consent of the request into *k (EM_OK or job failed) */
 struct consent;
 int consent_register_check(struct db_job *job, const unsigned char sign_pk[32], struct consent *k);
-/* service thread (scheduler): submits one retention job */
-int retention_due_submit(void);
-/* Service thread: closes connections whose session ended (see handle_auth.c); at each tick. */
-int session_sweep_submit(void);
+/* DB worker (the scheduler's "retention"): purges what is past its retention. */
+int retention_run(struct db_conn *c, struct db_job *job);
+/*
+ * The scheduler's "session sweep" (handle_auth.c): the sessions this node's
+ * connections use (service thread; 0 when there are none), which of them
+ * ended (worker), and their connections closed (service thread).
+ */
+int session_sweep_args(json_t **args);
+int session_sweep_run(struct db_conn *c, struct db_job *job);
+void session_sweep_finished(struct db_job *job);
 /* `ementord purge-expired`: runs retention once; 0, or 2 on a database error */
 int retention_purge_now(PGconn *pg);
 
@@ -111,9 +117,9 @@ int retention_purge_now(PGconn *pg);
 int audit_report_run(struct db_conn *c, struct db_job *job);
 int audit_thresholds_run(struct db_conn *c, struct db_job *job);
 int room_access_log_run(struct db_conn *c, struct db_job *job);
-/* service thread (every AUDIT_ROLLUP_EVERY_S): submits one background rollup job */
+/* DB worker (the scheduler's "audit rollup", every AUDIT_ROLLUP_EVERY_S): one step of rollups */
 #define AUDIT_ROLLUP_EVERY_S 2
-int audit_rollup_submit(void);
+int audit_rollup_run(struct db_conn *c, struct db_job *job);
 
 int calendar_url_run(struct db_conn *c, struct db_job *job);
 int calendar_revoke_run(struct db_conn *c, struct db_job *job);

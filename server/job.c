@@ -63,9 +63,9 @@ int db_job_fail(struct db_job *job, int err, const char *fmt, ...)
 	return err;
 }
 
-void db_job_push(json_t **list, int64_t id, const char *ev, json_t *data)
+void db_job_push(json_t **list, int64_t id, enum server_event ev, json_t *data)
 {
 	if (!*list)
 		*list = json_array();
-	json_array_append_new(*list, json_pack("[Iso]", (json_int_t)id, ev, data));
+	json_array_append_new(*list, json_pack("[Iio]", (json_int_t)id, (int)ev, data));
 }

@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 
 #include "em_proto.h"
+#include "events.h"
 
 struct session;
 struct db_conn;
@@ -49,7 +50,7 @@ struct db_job {
 	int64_t out_user_id, out_session_id;
 	char out_role[12];
 	char out_username[40];
-	/* pushed after the reply: arrays of [id, "event", data] {owned} */
+	/* pushed after the reply: arrays of [id, enum server_event, data] {owned} */
 	json_t *room_events; /* to the sessions subscribed to room id */
 	json_t *user_events; /* to the sessions of user id */
 	json_t *extra;       /* op-specific data for `done` {owned} */
@@ -77,6 +78,6 @@ int job_bin(const struct db_job *job, const char *name, unsigned char *out, size
 int db_job_fail(struct db_job *job, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Worker helper: appends [id, ev, data] to *list (data: reference taken). */
-void db_job_push(json_t **list, int64_t id, const char *ev, json_t *data);
+void db_job_push(json_t **list, int64_t id, enum server_event ev, json_t *data);
 
 #endif

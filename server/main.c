@@ -16,6 +16,7 @@
 #include "catchup.h"
 #include "cluster.h"
 #include "db.h"
+#include "dispatch.h"
 #include "em_crypto.h"
 #include "em_proto.h"
 #include "handlers.h"
@@ -23,6 +24,7 @@
 #include "ledger.h"
 #include "migrate.h"
 #include "remote.h"
+#include "scheduler.h"
 #include "server.h"
 #include "session.h"
 #include "store.h"
@@ -405,29 +407,42 @@ static void reload(void)
 	         server.cfg.n_origins, server.cfg.metrics, server.cfg.log_level, restart);
 }
 
-/* The reminder scheduler: every --scheduler-interval seconds, on the service thread. */
-static lws_sorted_usec_list_t scheduler_sul;
-
-/* The audit's rollups follow the messages, a little at a time. */
-static lws_sorted_usec_list_t rollup_sul;
-
-static void rollup_tick(lws_sorted_usec_list_t *sul)
+/* The catch-up sweep runs while other nodes are heard (catchup.c). */
+static void catchup_tick(void)
 {
-	audit_rollup_submit();
-	lws_sul_schedule(server.context, 0, sul, rollup_tick,
-	                 (lws_usec_t)AUDIT_ROLLUP_EVERY_S * LWS_US_PER_SEC);
-}
-
-static void scheduler_tick(lws_sorted_usec_list_t *sul)
-{
-	reminders_due_submit();
-	retention_due_submit();
-	session_sweep_submit();
-	cluster_tick();
 	if (cluster_peers_alive())
 		catchup_sweep();
-	lws_sul_schedule(server.context, 0, sul, scheduler_tick,
-	                 (lws_usec_t)server.cfg.scheduler_interval_s * LWS_US_PER_SEC);
+}
+
+/*
+ * Everything periodic (scheduler.h), on the service thread. The first turn
+ * is a second after start; then every --scheduler-interval seconds, but the
+ * audit's rollups, which follow the messages a little at a time.
+ */
+static struct sched_entry schedule[] = {
+    {.name = "reminders", .first_ms = 1000, .run = reminders_run},
+    {.name = "retention", .first_ms = 1000, .run = retention_run},
+    {.name = "session sweep",
+     .first_ms = 1000,
+     .args = session_sweep_args,
+     .run = session_sweep_run,
+     .finished = session_sweep_finished},
+    {.name = "cluster heartbeat", .first_ms = 1000, .tick = cluster_tick},
+    {.name = "catch-up sweep", .first_ms = 1000, .tick = catchup_tick},
+    {.name = "audit rollup",
+     .first_ms = AUDIT_ROLLUP_EVERY_S * 1000,
+     .every_ms = AUDIT_ROLLUP_EVERY_S * 1000,
+     .run = audit_rollup_run},
+};
+
+static void schedule_start(void)
+{
+	int n = (int)(sizeof(schedule) / sizeof(schedule[0]));
+
+	for (int i = 0; i < n; i++)
+		if (!schedule[i].every_ms) /* --scheduler-interval */
+			schedule[i].every_ms = (int64_t)server.cfg.scheduler_interval_s * 1000;
+	scheduler_start(server.context, schedule, n);
 }
 
 static int cmd_serve(void)
@@ -477,7 +492,7 @@ static int cmd_serve(void)
 		          server.cfg.port);
 		return 1;
 	}
-	db_set_batch_runner(message_batch_run, server.cfg.batch_max, server.cfg.batch_wait_us);
+	dispatch_start(server.cfg.batch_max, server.cfg.batch_wait_us);
 	db_set_hooks(&(struct db_hooks){.on_job = cluster_publish_job,
 	                                .on_batch = cluster_publish_messages});
 	if (db_start(server.cfg.db, server.cfg.db_workers, server.cfg.db_queue, server.context)) {
@@ -489,9 +504,7 @@ static int cmd_serve(void)
 		log_error("cannot start the cluster listener");
 		goto out;
 	}
-	lws_sul_schedule(server.context, 0, &scheduler_sul, scheduler_tick, LWS_US_PER_SEC);
-	lws_sul_schedule(server.context, 0, &rollup_sul, rollup_tick,
-	                 (lws_usec_t)AUDIT_ROLLUP_EVERY_S * LWS_US_PER_SEC);
+	schedule_start();
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
@@ -509,8 +522,7 @@ static int cmd_serve(void)
 	if (interrupted)
 		drain();
 	log_info("shutting down");
-	lws_sul_cancel(&scheduler_sul);
-	lws_sul_cancel(&rollup_sul);
+	scheduler_stop();
 	rc = 0;
 out:
 	cluster_stop();

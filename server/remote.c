@@ -185,7 +185,7 @@ void remote_handle(const struct notify *n)
 	case NOTIFY_TYPING:
 		if (fanout_room_has(n->room)) {
 			char *ev = em_encode_event(
-			    "typing",
+			    event_name(EV_TYPING),
 			    json_pack("{s:I, s:I, s:s}", "room_id", (json_int_t)n->room, "user_id",
 			              (json_int_t)n->user, "username", n->word));
 
@@ -223,24 +223,19 @@ void remote_handle(const struct notify *n)
 		}
 		break;
 	case NOTIFY_RECEIPT:
-		if (fanout_room_has(n->room))
-			dispatch_push_event(n->room, 1, "receipt",
-			                    json_pack("{sIsIsssI}", "room_id", (json_int_t)n->room,
-			                              "user_id", (json_int_t)n->user, "username",
-			                              n->word, "seq", (json_int_t)n->seq));
-		break;
 	case NOTIFY_ROOM:
-		if (fanout_room_has(n->room))
-			dispatch_push_event(
-			    n->room, 1, "room",
-			    json_pack("{sIss}", "room_id", (json_int_t)n->room, "change", n->word));
+	case NOTIFY_MEMBERSHIP: { /* plain pushes (events.h), to whoever is here */
+		enum server_event ev;
+		enum event_to to;
+		int64_t id;
+		json_t *data;
+
+		if ((n->kind == NOTIFY_MEMBERSHIP ? fanout_user_has(n->user)
+		                                  : fanout_room_has(n->room)) &&
+		    event_from_announcement(n, &ev, &to, &id, &data) == 1)
+			dispatch_push_event(id, to, ev, data);
 		break;
-	case NOTIFY_MEMBERSHIP:
-		if (fanout_user_has(n->user))
-			dispatch_push_event(
-			    n->user, 0, "room",
-			    json_pack("{sIss}", "room_id", (json_int_t)n->room, "change", n->word));
-		break;
+	}
 	case NOTIFY_EPOCH:
 		if (fanout_user_has(n->user))
 			submit_read(message_envelope_run,
