@@ -1,17 +1,16 @@
 /*
- * handle_agreement.c - mentoring agreements, the consent ledger's ops, the
- * account export and erasure, and the retention job (docs/PROTOCOL.md
- * section 7).
+ * handle_agreement.c - mentoring agreements: a room's versions, signing,
+ * proposing changes, and the programme's template (docs/PROTOCOL.md section
+ * 7). DB worker threads.
  *
  * DESIGN. The versions, their parties and the roster live in SQL
  * (004_agreements.sql: agreement_refresh makes versions when members or
  * terms change, agreement_roster_sync recomputes room_members.roster,
  * agreement_doc builds the protocol's object). The C here checks what the
- * server must check itself: every agreement and consent signature, over
- * bytes it rebuilds from its own rows (em_agreement_bytes,
- * em_consent_bytes), never over anything the client says they contain.
- * Signing, withdrawing and erasing each run in one transaction with the
- * ledger append, so a consent is recorded exactly when it takes effect.
+ * server must check itself: every agreement signature, over bytes it
+ * rebuilds from its own rows (em_agreement_bytes), never over anything the
+ * client says they contain. Signing runs in one transaction with the consent
+ * ledger's append, so a consent is recorded exactly when it takes effect.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,45 +18,14 @@
 #include <time.h>
 #include <sodium.h>
 
-#include "cluster.h"
 #include "handlers.h"
 #include "ledger.h"
 #include "log.h"
 #include "model.h"
 #include "server.h"
-#include "session.h"
-#include "fanout.h"
 #include "store.h"
 
 #define ADDITIONS_MAX 50
-
-static int fail_db(struct db_conn *c, struct db_job *job, int err)
-{
-	store_rollback(c);
-	return db_job_fail(job, err, NULL);
-}
-
-static json_t *b64_json(const unsigned char *bin, size_t len)
-{
-	char *s = em_b64_encode(bin, len);
-	json_t *j = s ? json_string(s) : NULL;
-
-	free(s);
-	return j;
-}
-
-/* ---- privacy.notice (service thread, no database) ------------------------- */
-
-int privacy_notice_local(struct session *s, const struct em_request *req, json_t **result,
-                         char *msg, size_t msglen)
-{
-	(void)s, (void)req, (void)msg, (void)msglen;
-	*result = json_pack("{s:s, s:s, s:o, s:s, s:o}", "version", ledger_notice_version(), "text",
-	                    ledger_notice_text(), "text_hash", b64_json(ledger_notice_hash(), 32),
-	                    "share_progress_text", ledger_share_text(), "share_progress_hash",
-	                    b64_json(ledger_share_hash(), 32));
-	return *result ? EM_OK : EM_ERR_NOMEM;
-}
 
 /* ---- the room and the caller ----------------------------------------------- */
 
@@ -105,6 +73,18 @@ static const struct stmt st_activate = {
 
 static const struct stmt st_roster_sync = {"agr_roster_sync", "SELECT agreement_roster_sync($1)"};
 
+int agreement_roster_sync(struct db_conn *c, int64_t room, int *err)
+{
+	struct params p = {0};
+	PGresult *r;
+
+	params_int(&p, room);
+	if (!(r = store_exec(c, &st_roster_sync, &p, err, NULL)))
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
 static const struct stmt st_refresh = {"agr_refresh", "SELECT agreement_refresh($1, $2, $3)"};
 
 static const struct stmt st_additions = {
@@ -128,11 +108,11 @@ static int room_open(struct db_conn *c, struct db_job *job, int64_t room, struct
 	int err;
 
 	if ((err = store_begin(c)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	params_int(&p, room);
 	params_int(&p, job->user_id);
 	if (!(r = store_exec(c, read_only ? &st_access_read : &st_access, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (PQntuples(r) == 1) {
 		a->programme_id = store_int(r, 0, 0);
 		a->member = store_bool(r, 0, 1);
@@ -172,10 +152,10 @@ static int commit_with_doc(struct db_conn *c, struct db_job *job, int64_t room, 
 	int err;
 
 	if (!(doc = room_doc(c, room, &err)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if ((err = store_commit(c))) {
 		json_decref(doc);
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	}
 	job->result = changed ? json_pack("{so}", "agreement", doc) : doc;
 	if (changed)
@@ -200,7 +180,7 @@ int agreement_show_run(struct db_conn *c, struct db_job *job)
 		params_int(&p, room);
 		params_int(&p, want);
 		if (!(r = store_exec(c, &st_version_by_number, &p, &err, NULL)))
-			return fail_db(c, job, err);
+			return store_fail(c, job, err);
 		if (PQntuples(r) == 1)
 			version = json_loads(store_str(r, 0, 0), 0, NULL);
 		PQclear(r);
@@ -271,7 +251,7 @@ int agreement_sign_run(struct db_conn *c, struct db_job *job)
 		return err;
 	params_int(&p, room);
 	if (!(r = store_exec(c, &st_versions, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	for (int i = 0; i < PQntuples(r); i++)
 		if (store_int(r, i, 1) == want) {
 			vid = store_int(r, i, 0);
@@ -291,11 +271,11 @@ int agreement_sign_run(struct db_conn *c, struct db_job *job)
 	memset(&p, 0, sizeof(p));
 	params_int(&p, vid);
 	if (!(r = store_exec(c, &st_version_doc, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	version = json_loads(store_str(r, 0, 0), 0, NULL);
 	PQclear(r);
 	if (!version)
-		return fail_db(c, job, EM_ERR_NOMEM);
+		return store_fail(c, job, EM_ERR_NOMEM);
 	if (!(me = party_of(version, job->user_id))) {
 		json_decref(version);
 		store_rollback(c);
@@ -310,7 +290,7 @@ int agreement_sign_run(struct db_conn *c, struct db_job *job)
 	}
 	if ((n = version_parties(version, parties, EM_ROOM_MEMBERS_MAX + 1)) < 0) {
 		json_decref(version);
-		return fail_db(c, job, EM_ERR_INTERNAL);
+		return store_fail(c, job, EM_ERR_INTERNAL);
 	}
 	em_b64_decode(json_string_value(json_object_get(me, "sign_pk")), k.sign_pk, 32);
 	job_bin(job, "signature", sig, sizeof(sig));
@@ -356,24 +336,24 @@ int agreement_sign_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, job->user_id);
 	params_bin(&p, sig, sizeof(sig));
 	if (!(r = store_exec(c, &st_party_sign, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	PQclear(r);
 	memset(&p, 0, sizeof(p));
 	params_int(&p, vid);
 	if (!(r = store_exec(c, &st_activate, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	changed = atoi(PQcmdTuples(r)) > 0 || active;
 	PQclear(r);
 	if (changed) {
 		memset(&p, 0, sizeof(p));
 		params_int(&p, room);
 		if (!(r = store_exec(c, &st_roster_sync, &p, &err, NULL)))
-			return fail_db(c, job, err);
+			return store_fail(c, job, err);
 		PQclear(r);
 	}
 	/* the ledger's lock is always taken last (rooms, members, then ledger) */
 	if ((err = ledger_append(c, &k, &entry)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	json_decref(entry);
 	log_info("agreement signed room=%lld version=%lld user_id=%lld", (long long)room,
 	         (long long)want, (long long)job->user_id);
@@ -392,7 +372,7 @@ int agreement_propose_run(struct db_conn *c, struct db_job *job)
 		return err;
 	params_int(&p, room);
 	if (!(r = store_exec(c, &st_additions, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (store_int(r, 0, 0) >= ADDITIONS_MAX) {
 		PQclear(r);
 		store_rollback(c);
@@ -405,7 +385,7 @@ int agreement_propose_run(struct db_conn *c, struct db_job *job)
 	params_text(&p, job_str(job, "term"));
 	params_text(&p, job->username);
 	if (!(r = store_exec(c, &st_refresh, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	PQclear(r);
 	return commit_with_doc(c, job, room, 1);
 }
@@ -442,7 +422,7 @@ static int template_answer(struct db_conn *c, struct db_job *job, int64_t progra
 	params_int(&p, programme);
 	params_int(&p, job->user_id);
 	if (!(r = store_exec(c, &st_template_get, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (PQntuples(r) != 1 || !store_bool(r, 0, 2)) {
 		/* another programme's manager learns nothing, not even that it exists */
 		PQclear(r);
@@ -453,7 +433,7 @@ static int template_answer(struct db_conn *c, struct db_job *job, int64_t progra
 	job->result = json_pack("{s:I, s:s, s:s}", "programme_id", (json_int_t)programme, "text",
 	                        store_str(r, 0, 0), "updated_at", store_str(r, 0, 1));
 	PQclear(r);
-	return job->result ? EM_OK : fail_db(c, job, EM_ERR_NOMEM);
+	return job->result ? EM_OK : store_fail(c, job, EM_ERR_NOMEM);
 }
 
 int agreement_template_get_run(struct db_conn *c, struct db_job *job)
@@ -461,7 +441,7 @@ int agreement_template_get_run(struct db_conn *c, struct db_job *job)
 	int err;
 
 	if ((err = store_begin(c)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if ((err = template_answer(c, job, job_int(job, "programme_id", 0))))
 		return err;
 	store_rollback(c); /* read only */
@@ -476,7 +456,7 @@ int agreement_template_set_run(struct db_conn *c, struct db_job *job)
 	int err;
 
 	if ((err = store_begin(c)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	/* authorise first: the answer of a refused request says nothing else */
 	if ((err = template_answer(c, job, programme)))
 		return err;
@@ -485,466 +465,18 @@ int agreement_template_set_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, programme);
 	params_text(&p, job_str(job, "text"));
 	if (!(r = store_exec(c, &st_template_set, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	PQclear(r);
 	memset(&p, 0, sizeof(p));
 	params_int(&p, programme);
 	if (!(r = store_exec(c, &st_template_refresh, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	PQclear(r);
 	if ((err = template_answer(c, job, programme)))
 		return err;
 	if ((err = store_commit(c)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	log_info("agreement template set programme=%lld by=%lld", (long long)programme,
 	         (long long)job->user_id);
 	return EM_OK;
-}
-
-/* ---- consent ------------------------------------------------------------------ */
-
-static const struct stmt st_entries = {"consent_entries",
-                                       "SELECT consent_entry_doc(l)::text FROM consent_ledger l "
-                                       "WHERE l.user_id = $1 ORDER BY l.seq LIMIT 10000"};
-static const struct stmt st_current = {"consent_current", "SELECT consent_current($1)::text"};
-
-static json_t *entries_of(struct db_conn *c, int64_t user, int *err)
-{
-	struct params p = {0};
-	PGresult *r;
-	json_t *list;
-
-	params_int(&p, user);
-	if (!(r = store_exec(c, &st_entries, &p, err, NULL)))
-		return NULL;
-	list = json_array();
-	for (int i = 0; i < PQntuples(r); i++)
-		json_array_append_new(list, json_loads(store_str(r, i, 0), 0, NULL));
-	PQclear(r);
-	return list;
-}
-
-int consent_list_run(struct db_conn *c, struct db_job *job)
-{
-	struct params p = {0};
-	json_t *list;
-	PGresult *r;
-	int err;
-
-	if (!(list = entries_of(c, job->user_id, &err)))
-		return db_job_fail(job, err, NULL);
-	params_int(&p, job->user_id);
-	if (!(r = store_exec(c, &st_current, &p, &err, NULL))) {
-		json_decref(list);
-		return db_job_fail(job, err, NULL);
-	}
-	job->result = json_pack("{s:o, s:o}", "entries", list, "current",
-	                        json_loads(store_str(r, 0, 0), 0, NULL));
-	PQclear(r);
-	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
-}
-
-/* The caller's sign_pk, locked against a concurrent erasure. */
-static const struct stmt st_me = {
-    "consent_me", "SELECT sign_pk FROM users WHERE id = $1 AND erased_at IS NULL FOR UPDATE"};
-
-/* The latest record of (user, purpose, subject): action, text_hash. */
-static const struct stmt st_state = {
-    "consent_state", "SELECT action, text_hash FROM consent_ledger WHERE user_id = $1 "
-                     "AND purpose = $2 AND subject = $3 ORDER BY seq DESC LIMIT 1"};
-
-/* Any grant of (user, purpose, subject) over this text: $4 text_hash. */
-static const struct stmt st_granted_text = {
-    "consent_granted_text",
-    "SELECT 1 FROM consent_ledger WHERE user_id = $1 AND purpose = $2 AND subject = $3 "
-    "AND text_hash = $4 AND action = 'grant' LIMIT 1"};
-
-static const struct stmt st_in_programme = {
-    "consent_in_programme",
-    "SELECT 1 FROM programme_people WHERE programme_id = $1 AND user_id = $2"};
-
-/* the room row is locked first, as every writer of a room's rows does */
-static const struct stmt st_in_room = {
-    "consent_in_room",
-    "SELECT 1 FROM rooms r WHERE r.id = $1 AND EXISTS (SELECT 1 FROM room_members m "
-    "WHERE m.room_id = r.id AND m.user_id = $2 AND m.removed_at IS NULL) FOR UPDATE OF r"};
-
-static const struct stmt st_withdraw_agreement = {
-    "consent_withdraw_agreement",
-    /* an active version keeps the signature, marked withdrawn; a pending one loses it */
-    "UPDATE agreement_parties ap SET "
-    "withdrawn_at = CASE WHEN v.activated_at IS NULL THEN NULL ELSE now() END, "
-    "signature = CASE WHEN v.activated_at IS NULL THEN NULL ELSE ap.signature END, "
-    "signed_at = CASE WHEN v.activated_at IS NULL THEN NULL ELSE ap.signed_at END "
-    "FROM agreement_versions v WHERE v.id = ap.version_id AND v.room_id = $1 "
-    "AND ap.user_id = $2 AND ap.signature IS NOT NULL AND ap.withdrawn_at IS NULL"};
-
-static const struct stmt st_erase = {"consent_erase", "SELECT account_erase($1)"};
-
-static const struct stmt st_erase_rooms = {
-    "consent_erase_rooms",
-    "SELECT room_id FROM room_members WHERE user_id = $1 AND removed_at IS NULL"};
-
-/* Parses "room:ID" / "programme:ID" into *id; 0 if the subject is not of that form. */
-static int subject_id(const char *subject, const char *prefix, int64_t *id)
-{
-	/* canonical only: "room:05" or "room:+5" would be another subject in the ledger */
-	return em_subject_id(subject, prefix, id) == 0;
-}
-
-static int row_exists(struct db_conn *c, const struct stmt *st, int64_t a, int64_t b, int *err)
-{
-	struct params p = {0};
-	PGresult *r;
-	int n;
-
-	params_int(&p, a);
-	params_int(&p, b);
-	if (!(r = store_exec(c, st, &p, err, NULL)))
-		return -1;
-	n = PQntuples(r);
-	PQclear(r);
-	return n > 0;
-}
-
-/*
- * Checks what a grant or withdrawal refers to (section 7.1's table) inside the
- * transaction. EM_OK, or fails the job.
- */
-static int consent_subject_check(struct db_conn *c, struct db_job *job, struct consent *k,
-                                 int withdraw, int64_t *id)
-{
-	struct params p = {0};
-	PGresult *r;
-	int err, granted = 0, rc;
-
-	if (!strcmp(k->purpose, "agreement") && !withdraw) {
-		store_rollback(c);
-		return db_job_fail(job, EM_ERR_BAD_VALUE,
-		                   "an agreement is consented to by signing it (agreement.sign)");
-	}
-	if (!strcmp(k->purpose, "data_processing")) {
-		if (!withdraw && (strcmp(k->subject, ledger_notice_version()) ||
-		                  sodium_memcmp(k->text_hash, ledger_notice_hash(), 32))) {
-			store_rollback(c);
-			return db_job_fail(job, EM_ERR_STALE_TEXT,
-			                   "the current privacy notice is %s: fetch it with "
-			                   "privacy.notice",
-			                   ledger_notice_version());
-		}
-	} else if (!strcmp(k->purpose, "share_progress")) {
-		if (!subject_id(k->subject, "programme:", id)) {
-			store_rollback(c);
-			return db_job_fail(job, EM_ERR_BAD_VALUE,
-			                   "subject: programme:ID for share_progress");
-		}
-		if (!withdraw && sodium_memcmp(k->text_hash, ledger_share_hash(), 32)) {
-			store_rollback(c);
-			return db_job_fail(
-			    job, EM_ERR_STALE_TEXT,
-			    "text_hash is not the share_progress text of privacy.notice");
-		}
-		if ((rc = row_exists(c, &st_in_programme, *id, job->user_id, &err)) <= 0) {
-			if (rc < 0)
-				return fail_db(c, job, err);
-			store_rollback(c);
-			return db_job_fail(job, EM_ERR_NOT_FOUND, "you are not in programme %lld",
-			                   (long long)*id);
-		}
-	} else if (!subject_id(k->subject, "room:", id)) {
-		store_rollback(c);
-		return db_job_fail(job, EM_ERR_BAD_VALUE, "subject: room:ID for agreement");
-	} else if ((rc = row_exists(c, &st_in_room, *id, job->user_id, &err)) <= 0) {
-		if (rc < 0)
-			return fail_db(c, job, err);
-		store_rollback(c);
-		return db_job_fail(job, EM_ERR_NOT_FOUND, "you are not in room %lld",
-		                   (long long)*id);
-	}
-	if (!withdraw)
-		return EM_OK;
-	/* a withdrawal needs a standing grant, over a text the user agreed to */
-	params_int(&p, job->user_id);
-	params_text(&p, k->purpose);
-	params_text(&p, k->subject);
-	if (!(r = store_exec(c, &st_state, &p, &err, NULL)))
-		return fail_db(c, job, err);
-	granted = PQntuples(r) == 1 && !strcmp(store_str(r, 0, 0), "grant");
-	PQclear(r);
-	if (!granted) {
-		store_rollback(c);
-		return db_job_fail(job, EM_ERR_BAD_STATE, "you have no standing %s consent for %s",
-		                   k->purpose, k->subject);
-	}
-	params_bin(&p, k->text_hash, 32);
-	if (!(r = store_exec(c, &st_granted_text, &p, &err, NULL)))
-		return fail_db(c, job, err);
-	granted = PQntuples(r) == 1;
-	PQclear(r);
-	if (!granted) {
-		store_rollback(c);
-		return db_job_fail(job, EM_ERR_STALE_TEXT,
-		                   "text_hash is not that of a text you consented to for %s",
-		                   k->subject);
-	}
-	return EM_OK;
-}
-
-/* Service thread, after an erasure: the user's connections here are closed. */
-static void consent_erased_finished(struct db_job *job)
-{
-	if (job->err == EM_OK)
-		fanout_close_erased(job->user_id);
-}
-
-static int consent_run(struct db_conn *c, struct db_job *job, int withdraw)
-{
-	struct consent k = {0};
-	struct params p = {0};
-	json_t *entry = NULL;
-	int64_t id = 0;
-	PGresult *r;
-	int err, erase;
-
-	k.user_id = job->user_id;
-	k.purpose = job_str(job, "purpose");
-	k.subject = job_str(job, "subject");
-	k.action = withdraw ? "withdraw" : "grant";
-	k.at = job_int(job, "at", 0);
-	job_bin(job, "text_hash", k.text_hash, 32);
-	job_bin(job, "signature", k.sig, 64);
-	erase = withdraw && !strcmp(k.purpose, "data_processing");
-
-	if ((err = store_begin(c)))
-		return fail_db(c, job, err);
-	params_int(&p, job->user_id);
-	if (!(r = store_exec(c, &st_me, &p, &err, NULL)))
-		return fail_db(c, job, err);
-	if (PQntuples(r) != 1 || store_bytea(r, 0, 0, k.sign_pk, 32) != 32) {
-		PQclear(r);
-		store_rollback(c);
-		return db_job_fail(job, EM_ERR_SESSION_EXPIRED, "this account no longer exists");
-	}
-	PQclear(r);
-	if ((err = consent_subject_check(c, job, &k, withdraw, &id)))
-		return err;
-	if ((err = ledger_check(&k, (int64_t)time(NULL)))) {
-		store_rollback(c);
-		return db_job_fail(job, err,
-		                   err == EM_ERR_BAD_VALUE
-		                       ? "at is more than 10 minutes from the server's clock"
-		                       : "the consent signature does not verify with your key");
-	}
-	if (withdraw && !strcmp(k.purpose, "agreement")) {
-		memset(&p, 0, sizeof(p));
-		params_int(&p, id);
-		params_int(&p, job->user_id);
-		if (!(r = store_exec(c, &st_withdraw_agreement, &p, &err, NULL)))
-			goto db_error;
-		PQclear(r);
-		memset(&p, 0, sizeof(p));
-		params_int(&p, id);
-		if (!(r = store_exec(c, &st_roster_sync, &p, &err, NULL)))
-			goto db_error;
-		PQclear(r);
-		db_job_push(
-		    &job->room_events, id, EV_ROOM,
-		    json_pack("{s:I, s:s}", "room_id", (json_int_t)id, "change", "agreement"));
-	}
-	if (erase) {
-		memset(&p, 0, sizeof(p));
-		params_int(&p, job->user_id);
-		if (!(r = store_exec(c, &st_erase_rooms, &p, &err, NULL)))
-			goto db_error;
-		for (int i = 0; i < PQntuples(r); i++)
-			db_job_push(&job->room_events, store_int(r, i, 0), EV_ROOM,
-			            json_pack("{s:I, s:s}", "room_id",
-			                      (json_int_t)store_int(r, i, 0), "change", "members"));
-		PQclear(r);
-		if (!(r = store_exec(c, &st_erase, &p, &err, NULL)))
-			goto db_error;
-		PQclear(r);
-		job->finished = consent_erased_finished;
-	}
-	/* the ledger's lock is always taken last (rooms, members, then ledger) */
-	if ((err = ledger_append(c, &k, &entry)))
-		goto db_error;
-	if ((err = store_commit(c)))
-		goto db_error;
-	if (erase)
-		cluster_publish_erased(c, job->user_id);
-	job->result = json_pack("{so}", "entry", entry);
-	log_info("consent %s purpose=%s user_id=%lld%s", k.action, k.purpose,
-	         (long long)job->user_id, erase ? " (account erased)" : "");
-	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
-db_error:
-	json_decref(entry);
-	json_decref(job->room_events);
-	job->room_events = NULL;
-	return fail_db(c, job, err);
-}
-
-int consent_grant_run(struct db_conn *c, struct db_job *job)
-{
-	return consent_run(c, job, 0);
-}
-
-int consent_withdraw_run(struct db_conn *c, struct db_job *job)
-{
-	return consent_run(c, job, 1);
-}
-
-/* ---- registration's consent (called by auth_register_run) -------------------- */
-
-int consent_register_check(struct db_job *job, const unsigned char sign_pk[32], struct consent *k)
-{
-	memset(k, 0, sizeof(*k));
-	memcpy(k->sign_pk, sign_pk, 32);
-	k->purpose = "data_processing";
-	k->subject = job_str(job, "privacy_version");
-	k->action = "grant";
-	k->at = job_int(job, "privacy_at", 0);
-	memcpy(k->text_hash, ledger_notice_hash(), 32);
-	job_bin(job, "privacy_signature", k->sig, 64);
-	if (strcmp(k->subject, ledger_notice_version()))
-		return db_job_fail(job, EM_ERR_STALE_TEXT,
-		                   "the current privacy notice is %s: fetch it with privacy.notice",
-		                   ledger_notice_version());
-	switch (ledger_check(k, (int64_t)time(NULL))) {
-	case EM_OK:
-		return EM_OK;
-	case EM_ERR_BAD_VALUE:
-		return db_job_fail(job, EM_ERR_BAD_VALUE,
-		                   "privacy_at is more than 10 minutes from the server's clock");
-	default:
-		return db_job_fail(job, EM_ERR_BAD_SIGNATURE,
-		                   "privacy_signature does not verify with sign_pk over the "
-		                   "privacy notice");
-	}
-}
-
-/* ---- account.export -------------------------------------------------------------- */
-
-static const struct stmt st_export = {
-    "account_export",
-    "SELECT jsonb_build_object("
-    "'rooms', COALESCE((SELECT jsonb_agg(jsonb_build_object('room_id', r.id, 'name', r.name, "
-    "'kind', r.kind, 'programme_id', r.programme_id, 'role', m.role, 'added_at', "
-    "utc_text(m.added_at), 'removed_at', utc_text(m.removed_at), 'roster', m.roster) "
-    "ORDER BY m.id) FROM room_members m JOIN rooms r ON r.id = m.room_id "
-    "WHERE m.user_id = $1), '[]'), "
-    "'agreements', COALESCE((SELECT jsonb_agg(jsonb_build_object('room_id', v.room_id) || "
-    "agreement_version_doc(v.id) ORDER BY v.room_id, v.version) FROM agreement_versions v "
-    "WHERE EXISTS (SELECT 1 FROM agreement_parties ap WHERE ap.version_id = v.id "
-    "AND ap.user_id = $1)), '[]'), "
-    "'checkpoints', COALESCE((SELECT jsonb_agg(checkpoint_doc(c.id, to_timestamp($2::bigint)) "
-    "ORDER BY c.id) FROM checkpoints c WHERE c.room_id IN (SELECT room_id FROM room_members "
-    "WHERE user_id = $1 AND removed_at IS NULL)), '[]'), "
-    "'attendance', COALESCE((SELECT jsonb_agg(to_jsonb(a) - 'user_id' ORDER BY a.checkpoint_id) "
-    "FROM attendance a WHERE a.user_id = $1), '[]'), "
-    "'sessions', COALESCE((SELECT jsonb_agg(jsonb_build_object('created_at', "
-    "utc_text(s.created_at), 'expires_at', utc_text(s.expires_at), 'revoked_at', "
-    "utc_text(s.revoked_at)) ORDER BY s.id) FROM sessions s WHERE s.user_id = $1), '[]'), "
-    "'last_login_at', (SELECT utc_text(last_login_at) FROM users WHERE id = $1), "
-    "'created_at', (SELECT utc_text(created_at) FROM users WHERE id = $1))::text"};
-
-static const struct stmt st_user = {"account_user",
-                                    "SELECT " USER_COLS " FROM users u WHERE u.id = $1"};
-
-static json_t *user_by_id(struct db_conn *c, int64_t id, int *err)
-{
-	struct params p = {0};
-	PGresult *r;
-	json_t *u = NULL;
-
-	params_int(&p, id);
-	if (!(r = store_exec(c, &st_user, &p, err, NULL)))
-		return NULL;
-	if (PQntuples(r) == 1)
-		u = model_user(r, 0, 0);
-	PQclear(r);
-	if (!u)
-		*err = EM_ERR_NOT_FOUND;
-	return u;
-}
-
-int account_export_run(struct db_conn *c, struct db_job *job)
-{
-	struct params p = {0};
-	json_t *doc, *user = NULL, *programmes = NULL, *entries = NULL;
-	PGresult *r;
-	char ts[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	int err;
-
-	if ((err = store_begin(c)))
-		return fail_db(c, job, err);
-	params_int(&p, job->user_id);
-	params_int(&p, server_clock_s());
-	if (!(r = store_exec(c, &st_export, &p, &err, NULL)))
-		return fail_db(c, job, err);
-	doc = json_loads(store_str(r, 0, 0), 0, NULL);
-	PQclear(r);
-	if (!doc)
-		return fail_db(c, job, EM_ERR_NOMEM);
-	if (!(programmes = programmes_of_user(c, job->user_id, &err)) ||
-	    !(entries = entries_of(c, job->user_id, &err)) ||
-	    !(user = user_by_id(c, job->user_id, &err))) {
-		json_decref(doc);
-		json_decref(programmes);
-		json_decref(entries);
-		return fail_db(c, job, err);
-	}
-	store_rollback(c); /* read only */
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_object_set_new(doc, "exported_at", json_string(ts));
-	json_object_set_new(doc, "user", user);
-	json_object_set_new(doc, "programmes", programmes);
-	json_object_set_new(doc, "consents", entries);
-	job->result = doc;
-	return EM_OK;
-}
-
-/* ---- retention ------------------------------------------------------------------- */
-
-static const struct stmt st_purge = {"retention_purge",
-                                     "SELECT retention_purge(to_timestamp($1::bigint)::date)"};
-
-int retention_run(struct db_conn *c, struct db_job *job)
-{
-	struct params p = {0};
-	PGresult *r;
-	int err;
-
-	params_int(&p, server_clock_s());
-	if (!(r = store_exec(c, &st_purge, &p, &err, NULL)))
-		return db_job_fail(job, err, NULL);
-	for (int i = 0; i < PQntuples(r); i++)
-		log_info("retention purged programme=%lld", (long long)store_int(r, i, 0));
-	PQclear(r);
-	return EM_OK;
-}
-
-int retention_purge_now(PGconn *pg)
-{
-	char sql[128];
-	PGresult *r;
-	int n;
-
-	snprintf(sql, sizeof(sql), "SELECT retention_purge(to_timestamp(%lld)::date)",
-	         (long long)server_clock_s());
-	r = PQexec(pg, sql);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "ementord purge-expired: %s", PQerrorMessage(pg));
-		PQclear(r);
-		return 2;
-	}
-	n = PQntuples(r);
-	for (int i = 0; i < n; i++)
-		printf("purged programme %s\n", PQgetvalue(r, i, 0));
-	printf("%d programme(s) purged\n", n);
-	PQclear(r);
-	return 0;
 }

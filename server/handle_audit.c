@@ -28,12 +28,6 @@
 #define ROLLUP_BUDGET    5000   /* messages per background rollup (every AUDIT_ROLLUP_EVERY_S) */
 #define REPORT_ROOMS_MAX 200    /* rooms per report page: ~3 KiB each, well under the out queue */
 
-static int fail_db(struct db_conn *c, struct db_job *job, int err)
-{
-	store_rollback(c);
-	return db_job_fail(job, err, NULL);
-}
-
 /* $1 user, $2 programme (0: none), $3 room (0: none) -> programme, manager?, managed count */
 static const struct stmt st_scope = {
     "audit_scope",
@@ -90,7 +84,7 @@ static int audit_scope(struct db_conn *c, struct db_job *job, int64_t *pid)
 	params_int(&p, programme);
 	params_int(&p, room);
 	if (!(r = store_exec(c, &st_scope, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	n = PQntuples(r);
 	*pid = n ? store_int(r, 0, 0) : 0;
 	manager = n ? store_bool(r, 0, 1) : 0;
@@ -116,7 +110,7 @@ static int audit_scope(struct db_conn *c, struct db_job *job, int64_t *pid)
 		params_int(&p, room);
 		params_int(&p, programme);
 		if (!(r = store_exec(c, &st_room_in, &p, &err, NULL)))
-			return fail_db(c, job, err);
+			return store_fail(c, job, err);
 		n = PQntuples(r);
 		PQclear(r);
 		if (!n) {
@@ -137,18 +131,18 @@ int audit_report_run(struct db_conn *c, struct db_job *job)
 	int err, isolated;
 
 	if ((err = store_begin(c)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if ((err = audit_scope(c, job, &pid)))
 		return err;
 	/* bring the rollups up to date (as the server's own role) */
 	params_int(&p, pid);
 	params_int(&p, ROLLUP_BATCH);
 	if (!(r = store_exec(c, &st_rollup, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	PQclear(r);
 	memset(&p, 0, sizeof(p));
 	if (!(r = store_exec(c, &st_has_role, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	isolated = PQntuples(r) == 1 && store_bool(r, 0, 0);
 	PQclear(r);
 	if (!isolated) {
@@ -161,7 +155,7 @@ int audit_report_run(struct db_conn *c, struct db_job *job)
 		                   "the audit is not available: the database lacks its role");
 	}
 	if (!(r = store_exec(c, &st_set_role, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	PQclear(r);
 	params_int(&p, pid);
 	params_int(&p, room);
@@ -170,24 +164,24 @@ int audit_report_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, job_int(job, "offset", 0));
 	params_int(&p, job_int(job, "limit", REPORT_ROOMS_MAX));
 	if (!(r = store_exec(c, &st_report, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	job->result = json_loads(store_str(r, 0, 0), 0, NULL);
 	PQclear(r);
 	if (!job->result)
-		return fail_db(c, job, EM_ERR_NOMEM);
+		return store_fail(c, job, EM_ERR_NOMEM);
 	memset(&p, 0, sizeof(p));
 	if (!(r = store_exec(c, &st_reset_role, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	PQclear(r);
 	params_int(&p, job->user_id);
 	params_int(&p, pid);
 	params_int(&p, room);
 	params_text(&p, format ? format : "json");
 	if (!(r = store_exec(c, &st_log, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	PQclear(r);
 	if ((err = store_commit(c)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	log_info("audit report programme=%lld room=%lld by=%lld", (long long)pid, (long long)room,
 	         (long long)job->user_id);
 	return EM_OK;
@@ -211,7 +205,7 @@ int audit_thresholds_run(struct db_conn *c, struct db_job *job)
 	if (!job_int(job, "programme_id", 0))
 		return db_job_fail(job, EM_ERR_MISSING_FIELD, "args.programme_id: required");
 	if ((err = store_begin(c)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if ((err = audit_scope(c, job, &pid)))
 		return err;
 	params_int(&p, pid);
@@ -219,14 +213,14 @@ int audit_thresholds_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, job_int(job, "unsigned_days", -1));
 	params_int(&p, job_int(job, "never_logged_in_days", -1));
 	if (!(r = store_exec(c, &st_thresholds, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	job->result = json_pack("{s:I, s:{s:I, s:I, s:I}}", "programme_id", (json_int_t)pid,
 	                        "thresholds", "inactive_days", (json_int_t)store_int(r, 0, 0),
 	                        "unsigned_days", (json_int_t)store_int(r, 0, 1),
 	                        "never_logged_in_days", (json_int_t)store_int(r, 0, 2));
 	PQclear(r);
 	if ((err = store_commit(c)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
 }
 

@@ -145,12 +145,6 @@ static const struct stmt st_sessions_revoke_others = {
                                    "WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL"};
 
 /* A failed statement: record the error, roll back if in a transaction. */
-static int fail_db(struct db_conn *c, struct db_job *job, int err)
-{
-	store_rollback(c);
-	return db_job_fail(job, err, NULL);
-}
-
 static void folded_username(const struct db_job *job, char out[EM_USERNAME_MAX + 1])
 {
 	em_username_fold(job_str(job, "username"), out);
@@ -170,7 +164,7 @@ int auth_prelogin_run(struct db_conn *c, struct db_job *job)
 	params_text(&p, username);
 	r = store_exec(c, &st_kdf_params, &p, &err, NULL);
 	if (!r)
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (PQntuples(r) == 1 && store_bytea(r, 0, 0, salt, sizeof(salt)) == EM_SALT_BYTES) {
 		ops = store_int(r, 0, 1);
 		mem = store_int(r, 0, 2);
@@ -220,10 +214,10 @@ int auth_register_run(struct db_conn *c, struct db_job *job)
 		return err;
 
 	if ((err = store_begin(c)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	switch (invite_take(c, invite, &invite_id, role, &programme_id, &err)) {
 	case -1:
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	case 0:
 		store_rollback(c);
 		return db_job_fail(job, EM_ERR_INVALID_INVITE, NULL);
@@ -252,13 +246,13 @@ int auth_register_run(struct db_conn *c, struct db_job *job)
 	PQclear(r);
 
 	if ((err = invite_use(c, invite_id, user_id, role, programme_id)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	consent.user_id = user_id;
 	if ((err = ledger_append(c, &consent, &entry)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	json_decref(entry);
 	if ((err = store_commit(c)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	json_object_set_new(job->result, "programme_id",
 	                    programme_id ? json_integer(programme_id) : json_null());
 	log_info("auth registered user_id=%lld role=%s", (long long)user_id, role);
@@ -281,19 +275,19 @@ static int login_gate(struct db_conn *c, struct db_job *job, const char *usernam
 
 	params_text(&p, username);
 	if (!(r = store_exec(c, &st_login_lock_account, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	PQclear(r);
 	memset(&p, 0, sizeof(p));
 	params_text(&p, addr);
 	if (!(r = store_exec(c, &st_login_lock_addr, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	PQclear(r);
 	memset(&p, 0, sizeof(p));
 	params_text(&p, username);
 	params_text(&p, addr);
 	params_int(&p, LOGIN_ACCOUNT_FREE);
 	if (!(r = store_exec(c, &st_login_limits, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (store_int(r, 0, 0) >= LOGIN_MAX_PER_PAIR && store_int(r, 0, 3) > retry) {
 		retry = store_int(r, 0, 3);
 		which = "account_address";
@@ -366,7 +360,7 @@ static int open_session(struct db_conn *c, struct db_job *job, int64_t user_id, 
 	params_int(&p, server.cfg.session_ttl_days);
 	r = store_exec(c, &st_session_insert, &p, &err, NULL);
 	if (!r)
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	job->out_session_id = store_int(r, 0, 0);
 	snprintf(expires_at, 40, "%s", store_str(r, 0, 1));
 	PQclear(r);
@@ -391,7 +385,7 @@ int auth_login_run(struct db_conn *c, struct db_job *job)
 	job_bin(job, "auth_key", auth_key, sizeof(auth_key));
 	addr_key(job->addr, addr, sizeof(addr));
 	if ((err = store_begin(c))) {
-		err = fail_db(c, job, err);
+		err = store_fail(c, job, err);
 		goto out;
 	}
 	if ((err = login_gate(c, job, username, addr)))
@@ -399,20 +393,20 @@ int auth_login_run(struct db_conn *c, struct db_job *job)
 	params_text(&p, username);
 	r = store_exec(c, &st_login_user, &p, &err, NULL);
 	if (!r) {
-		err = fail_db(c, job, err);
+		err = store_fail(c, job, err);
 		goto out;
 	}
 	found = PQntuples(r) == 1 && store_bytea(r, 0, USER_NCOLS, stored, 32) == 32 &&
 	        store_bytea(r, 0, USER_NCOLS + 1, backup, sizeof(backup)) == EM_KEY_BACKUP_BYTES;
 	ok = auth_key_matches(auth_key, found ? stored : dummy) && found;
 	if ((err = record_attempt(c, username, addr, ok))) {
-		err = fail_db(c, job, err);
+		err = store_fail(c, job, err);
 		goto out;
 	}
 	if (!ok) {
 		log_info("auth login failed addr=%s", job->addr);
 		if ((err = store_commit(c)))
-			err = fail_db(c, job, err);
+			err = store_fail(c, job, err);
 		else
 			err = db_job_fail(job, EM_ERR_BAD_CREDENTIALS, NULL);
 		goto out;
@@ -423,7 +417,7 @@ int auth_login_run(struct db_conn *c, struct db_job *job)
 	if ((err = open_session(c, job, job->out_user_id, token, expires_at)))
 		goto out;
 	if ((err = store_commit(c))) {
-		err = fail_db(c, job, err);
+		err = store_fail(c, job, err);
 		goto out;
 	}
 	backup_b64 = em_b64_encode(backup, sizeof(backup));
@@ -465,7 +459,7 @@ int auth_resume_run(struct db_conn *c, struct db_job *job)
 	params_bin(&p, token_hash, 32);
 	r = store_exec(c, &st_session_by_token, &p, &err, NULL);
 	if (!r)
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (PQntuples(r) != 1) {
 		PQclear(r);
 		return db_job_fail(job, EM_ERR_SESSION_EXPIRED, NULL);
@@ -509,7 +503,7 @@ int auth_logout_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, job->session_id);
 	r = store_exec(c, &st_session_revoke, &p, &err, NULL);
 	if (!r)
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	PQclear(r);
 	cluster_publish_session_ended(c, job->user_id, job->session_id);
 	job->finished = logout_finished;
@@ -541,7 +535,7 @@ int auth_whoami_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, job->session_id);
 	r = store_exec(c, &st_session_by_id, &p, &err, NULL);
 	if (!r)
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (PQntuples(r) != 1) {
 		PQclear(r);
 		return db_job_fail(job, EM_ERR_SESSION_EXPIRED, NULL);
@@ -552,7 +546,7 @@ int auth_whoami_run(struct db_conn *c, struct db_job *job)
 		return err;
 	programmes = programmes_of_user(c, job->user_id, &err);
 	if (!programmes)
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	json_object_set_new(job->result, "programmes", programmes);
 	return EM_OK;
 }
@@ -629,7 +623,7 @@ int auth_passwd_run(struct db_conn *c, struct db_job *job)
 	return EM_OK;
 fail:
 	sodium_memzero(auth_key, sizeof(auth_key));
-	return fail_db(c, job, err);
+	return store_fail(c, job, err);
 }
 
 /* ---- the session sweep ----------------------------------------------------------- */

@@ -145,12 +145,6 @@ static const struct stmt st_keys = {
     "e.room_id = k.room_id AND e.epoch = k.epoch WHERE k.room_id = $1 AND k.recipient_id = $2 "
     "ORDER BY k.epoch"};
 
-static int fail_db(struct db_conn *c, struct db_job *job, int err)
-{
-	store_rollback(c);
-	return db_job_fail(job, err, NULL);
-}
-
 /* A bytea column as base64url JSON string; NULL on failure. */
 static json_t *bytea_b64(const PGresult *r, int row, int col, size_t max)
 {
@@ -196,7 +190,7 @@ static int member_check(struct db_conn *c, struct db_job *job, int64_t room_id, 
 	params_int(&p, job->user_id);
 	r = store_exec(c, &st_member_room, &p, &err, NULL);
 	if (!r)
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (PQntuples(r) != 1) {
 		PQclear(r);
 		store_rollback(c);
@@ -415,7 +409,7 @@ int message_sync_run(struct db_conn *c, struct db_job *job)
 
 	params_int(&p, job->user_id);
 	if (!(r = store_exec(c, &st_my_rooms, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	rooms = json_array();
 	todo = json_array();
 	for (int row = 0; row < PQntuples(r); row++) {
@@ -505,7 +499,7 @@ static int sync_page_run(struct db_conn *c, struct db_job *job)
 		json_decref(gone);
 		json_decref(left);
 		json_decref(messages);
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	}
 	json_array_foreach(todo, i, item)
 	{
@@ -527,7 +521,7 @@ static int sync_page_run(struct db_conn *c, struct db_job *job)
 			json_decref(gone);
 			json_decref(left);
 			json_decref(messages);
-			return fail_db(c, job, err);
+			return store_fail(c, job, err);
 		}
 		n = PQntuples(r);
 		for (row = 0; row < n && budget && bytes < PAGE_BYTES; row++, budget--) {
@@ -629,7 +623,7 @@ int message_history_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, job->user_id);
 	params_int(&p, limit + 1);
 	if (!(r = store_exec(c, &st_page, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	n = PQntuples(r);
 	messages = json_array();
 	for (row = 0; row < n && row < limit && bytes < PAGE_BYTES; row++) {
@@ -710,7 +704,7 @@ int message_keys_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, room);
 	params_int(&p, job->user_id);
 	if (!(r = store_exec(c, &st_keys, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	list = json_array();
 	for (int row = 0; row < PQntuples(r); row++)
 		json_array_append_new(
@@ -735,7 +729,7 @@ int message_receipt_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, job->user_id);
 	params_int(&p, job_int(job, "seq", 0));
 	if (!(r = store_exec(c, &st_receipt, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (PQntuples(r) != 1) {
 		PQclear(r);
 		return db_job_fail(job, EM_ERR_NOT_MEMBER, "you are not a member of room %lld",
@@ -779,11 +773,11 @@ int message_epoch_commit_run(struct db_conn *c, struct db_job *job)
 	job_bin(job, "sig", sig, sizeof(sig));
 
 	if ((err = store_begin(c)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	params_int(&p, room);
 	params_int(&p, job->user_id);
 	if (!(r = store_exec(c, &st_commit_room, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (PQntuples(r) != 1 || !store_bool(r, 0, 1)) {
 		PQclear(r);
 		store_rollback(c);
@@ -833,7 +827,7 @@ int message_epoch_commit_run(struct db_conn *c, struct db_job *job)
 	memset(&p, 0, sizeof(p));
 	params_int(&p, room);
 	if (!(r = store_exec(c, &st_roster, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	bad = (size_t)PQntuples(r) != n;
 	for (i = 0; !bad && i < n; i++) {
 		int found = 0;
@@ -854,7 +848,7 @@ int message_epoch_commit_run(struct db_conn *c, struct db_job *job)
 	memset(&p, 0, sizeof(p));
 	params_int(&p, job->user_id);
 	if (!(r = store_exec(c, &st_sign_pk, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	bad = PQntuples(r) != 1 || store_bytea(r, 0, 0, sign_pk, sizeof(sign_pk)) != 32;
 	PQclear(r);
 	if (bad || em_commit_verify(&commit, entries, n, sign_pk, sig)) {
@@ -870,7 +864,7 @@ int message_epoch_commit_run(struct db_conn *c, struct db_job *job)
 	params_bin(&p, sig, sizeof(sig));
 	params_int(&p, version);
 	if (!(r = store_exec(c, &st_epoch_insert, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	PQclear(r);
 	for (i = 0; i < n; i++) {
 		memset(&p, 0, sizeof(p));
@@ -879,17 +873,17 @@ int message_epoch_commit_run(struct db_conn *c, struct db_job *job)
 		params_int(&p, (int64_t)entries[i].recipient_id);
 		params_bin(&p, entries[i].sealed, EM_SEALED_KEY_BYTES);
 		if (!(r = store_exec(c, &st_envelope_insert, &p, &err, NULL)))
-			return fail_db(c, job, err);
+			return store_fail(c, job, err);
 		PQclear(r);
 	}
 	memset(&p, 0, sizeof(p));
 	params_int(&p, room);
 	params_int(&p, epoch);
 	if (!(r = store_exec(c, &st_epoch_advance, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	PQclear(r);
 	if ((err = store_commit(c)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 
 	job->result = json_pack("{s:I}", "epoch", (json_int_t)epoch);
 	json_array_foreach(envelopes, i, env)

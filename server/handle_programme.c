@@ -67,12 +67,6 @@ static const struct stmt st_programme_join = {
     "INSERT INTO programme_people (programme_id, user_id, role) VALUES ($1, $2, $3) "
     "ON CONFLICT DO NOTHING"};
 
-static int fail_db(struct db_conn *c, struct db_job *job, int err)
-{
-	store_rollback(c);
-	return db_job_fail(job, err, NULL);
-}
-
 /* Service thread: dates are validated YYYY-MM-DD, so text order is date order. */
 int programme_create_check(const struct session *s, struct db_job *job)
 {
@@ -101,7 +95,7 @@ int programme_create_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, job_int(job, "retention_days", 365));
 	r = store_exec(c, &st_programme_insert, &p, &err, NULL);
 	if (!r)
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	job->result = json_pack("{so}", "programme", model_programme(r, 0, 0));
 	log_info("programme created id=%lld by=%lld", (long long)store_int(r, 0, 0),
 	         (long long)job->user_id);
@@ -125,18 +119,18 @@ int programme_settings_run(struct db_conn *c, struct db_job *job)
 
 	job_bin(job, "signature", sig, sizeof(sig));
 	if ((err = store_begin(c)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	params_int(&p, id);
 	params_int(&p, job->user_id);
 	if (!(r = store_exec(c, &st_programme_own, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (PQntuples(r) != 1) {
 		int manages;
 
 		PQclear(r);
 		/* another manager of it may see it: forbidden; anyone else: not_found */
 		if (!(r = store_exec(c, &st_programme_visible, &p, &err, NULL)))
-			return fail_db(c, job, err);
+			return store_fail(c, job, err);
 		manages = PQntuples(r) == 1 && !strcmp(store_str(r, 0, PROGRAMME_NCOLS), "manager");
 		PQclear(r);
 		store_rollback(c);
@@ -170,10 +164,10 @@ int programme_settings_run(struct db_conn *c, struct db_job *job)
 	params_text(&p, required ? "true" : "false");
 	params_bin(&p, sig, sizeof(sig));
 	if (!(r = store_exec(c, &st_programme_settings, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if ((err = store_commit(c))) {
 		PQclear(r);
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	}
 	job->result = json_pack("{so}", "programme", model_programme(r, 0, 0));
 	PQclear(r);
@@ -211,7 +205,7 @@ int programme_list_run(struct db_conn *c, struct db_job *job)
 	json_t *list = programmes_of_user(c, job->user_id, &err);
 
 	if (!list)
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	job->result = json_pack("{so}", "programmes", list);
 	return EM_OK;
 }
@@ -227,7 +221,7 @@ int programme_show_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, job->user_id);
 	r = store_exec(c, &st_programme_visible, &p, &err, NULL);
 	if (!r)
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (PQntuples(r) != 1) {
 		PQclear(r);
 		return db_job_fail(job, EM_ERR_NOT_FOUND, "no programme %lld that you take part in",
@@ -242,7 +236,7 @@ int programme_show_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, job_int(job, "programme_id", 0));
 	r = store_exec(c, &st_programme_people, &p, &err, NULL);
 	if (!r)
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	people = json_array();
 	for (int i = 0; i < PQntuples(r); i++) {
 		json_t *u = model_user(r, i, 0);
@@ -268,7 +262,7 @@ int invite_create_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, job->user_id);
 	r = store_exec(c, &st_programme_visible, &p, &err, NULL);
 	if (!r)
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	manages = PQntuples(r) == 1 && !strcmp(store_str(r, 0, PROGRAMME_NCOLS), "manager");
 	PQclear(r);
 	if (!manages)
@@ -343,10 +337,10 @@ int invite_accept_run(struct db_conn *c, struct db_job *job)
 	int err;
 
 	if ((err = store_begin(c)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	switch (invite_take(c, job_str(job, "invite"), &invite_id, role, &programme_id, &err)) {
 	case -1:
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	case 0:
 		store_rollback(c);
 		return db_job_fail(job, EM_ERR_INVALID_INVITE, NULL);
@@ -357,15 +351,15 @@ int invite_accept_run(struct db_conn *c, struct db_job *job)
 		                   "this invite is for a %s; you are a %s", role, job->role);
 	}
 	if ((err = invite_use(c, invite_id, job->user_id, role, programme_id)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	params_int(&p, programme_id);
 	params_int(&p, job->user_id);
 	r = store_exec(c, &st_programme_visible, &p, &err, NULL);
 	if (!r)
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if ((err = store_commit(c))) {
 		PQclear(r);
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	}
 	job->result = json_pack("{so}", "programme", model_programme(r, 0, 0));
 	PQclear(r);

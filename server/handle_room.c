@@ -118,12 +118,6 @@ static const struct stmt st_room_list = {
                         "ORDER BY r.id LIMIT "
                         "1001"};
 
-static int fail_db(struct db_conn *c, struct db_job *job, int err)
-{
-	store_rollback(c);
-	return db_job_fail(job, err, NULL);
-}
-
 /* Loads a room (optionally locking it). 1 found, 0 not found, -1 error (*err). */
 static int room_load(struct db_conn *c, int64_t room_id, int lock, struct room *room, int *err)
 {
@@ -276,7 +270,7 @@ static int member_add(struct db_conn *c, struct db_job *job, const struct room *
 	params_text(&p, username);
 	params_int(&p, room->programme_id);
 	if (!(r = store_exec(c, &st_candidate, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (PQntuples(r) != 1) {
 		PQclear(r);
 		store_rollback(c);
@@ -302,7 +296,7 @@ static int member_add(struct db_conn *c, struct db_job *job, const struct room *
 	params_int(&p, room->id);
 	params_int(&p, user_id);
 	if (!(r = store_exec(c, &st_counts, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	mentors = store_int(r, 0, 0);
 	mentees = store_int(r, 0, 1);
 	already = store_bool(r, 0, 2);
@@ -332,10 +326,10 @@ static int member_add(struct db_conn *c, struct db_job *job, const struct room *
 	params_text(&p, role);
 	params_int(&p, job->user_id);
 	if (!(r = store_exec(c, &st_member_insert, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	PQclear(r);
 	if ((err = members_changed(c, job, room->id, user_id, "added")))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	return EM_OK;
 }
 
@@ -346,7 +340,7 @@ static int commit_with_room(struct db_conn *c, struct db_job *job, const struct 
 	int err;
 
 	if ((err = store_commit(c)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	obj = room_json(c, room, &err);
 	if (!obj)
 		return db_job_fail(job, err, NULL);
@@ -367,9 +361,9 @@ int room_create_run(struct db_conn *c, struct db_job *job)
 	room.programme_id = job_int(job, "programme_id", 0);
 	snprintf(room.kind, sizeof(room.kind), "%s", job_str(job, "kind"));
 	if ((err = store_begin(c)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (room_access(c, room.programme_id, 0, job->user_id, &is_manager, &is_member, &err))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (!is_manager) {
 		store_rollback(c);
 		return db_job_fail(job, EM_ERR_NOT_FOUND, "no programme %lld that you manage",
@@ -380,12 +374,12 @@ int room_create_run(struct db_conn *c, struct db_job *job)
 	params_text(&p, name ? name : room.kind);
 	params_int(&p, job->user_id);
 	if (!(r = store_exec(c, &st_room_insert, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	room.id = store_int(r, 0, 0);
 	PQclear(r);
 	/* lock it like room.add does, and read the programme's group limit */
 	if (room_load(c, room.id, 1, &room, &err) != 1)
-		return fail_db(c, job, err ? err : EM_ERR_INTERNAL);
+		return store_fail(c, job, err ? err : EM_ERR_INTERNAL);
 	json_array_foreach(members, i, m)
 	{
 		if ((err = member_add(c, job, &room, json_string_value(m))))
@@ -412,7 +406,7 @@ int room_create_run(struct db_conn *c, struct db_job *job)
 		params_int(&p, room.id);
 		params_text(&p, room.name);
 		if (!(r = store_exec(c, &st_room_rename, &p, &err, NULL)))
-			return fail_db(c, job, err);
+			return store_fail(c, job, err);
 		PQclear(r);
 	}
 	log_info("room created id=%lld programme=%lld kind=%s by=%lld", (long long)room.id,
@@ -427,17 +421,17 @@ static int begin_managed(struct db_conn *c, struct db_job *job, struct room *roo
 	int err, is_manager = 0, is_member = 0;
 
 	if ((err = store_begin(c)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	switch (room_load(c, room_id, 1, room, &err)) {
 	case -1:
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	case 0:
 		store_rollback(c);
 		return db_job_fail(job, EM_ERR_NOT_FOUND, "no room %lld", (long long)room_id);
 	}
 	if (room_access(c, room->programme_id, room->id, job->user_id, &is_manager, &is_member,
 	                &err))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (!is_manager) {
 		store_rollback(c);
 		return db_job_fail(job, EM_ERR_NOT_FOUND, "no room %lld that you manage",
@@ -476,7 +470,7 @@ int room_remove_run(struct db_conn *c, struct db_job *job)
 	params_text(&p, username);
 	params_int(&p, job->user_id);
 	if (!(r = store_exec(c, &st_member_remove, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	removed = PQntuples(r);
 	removed_id = removed ? store_int(r, 0, 0) : 0;
 	PQclear(r);
@@ -486,7 +480,7 @@ int room_remove_run(struct db_conn *c, struct db_job *job)
 		                   (long long)room.id);
 	}
 	if ((err = members_changed(c, job, room.id, removed_id, "removed")))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	log_info("room member removed room=%lld by=%lld", (long long)room.id,
 	         (long long)job->user_id);
 	return commit_with_room(c, job, &room);
@@ -501,16 +495,16 @@ int room_show_run(struct db_conn *c, struct db_job *job)
 
 	found = room_load(c, room_id, 0, &room, &err);
 	if (found < 0)
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (found &&
 	    room_access(c, room.programme_id, room.id, job->user_id, &is_manager, &is_member, &err))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	if (!found || (!is_manager && !is_member))
 		return db_job_fail(job, EM_ERR_NOT_FOUND, "no room %lld that you can see",
 		                   (long long)room_id);
 	obj = room_json(c, &room, &err);
 	if (!obj)
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	job->result = json_pack("{so}", "room", obj);
 	return EM_OK;
 }
@@ -529,7 +523,7 @@ int room_list_run(struct db_conn *c, struct db_job *job)
 	else
 		params_text(&p, NULL);
 	if (!(r = store_exec(c, &st_room_list, &p, &err, NULL)))
-		return fail_db(c, job, err);
+		return store_fail(c, job, err);
 	rooms = json_array();
 	n = PQntuples(r);
 	for (int i = 0; i < n && i < ROOM_LIST_MAX; i++) {

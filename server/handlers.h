@@ -77,15 +77,16 @@ int checkpoint_absent_run(struct db_conn *c, struct db_job *job);
 int checkpoint_record_run(struct db_conn *c, struct db_job *job);
 int checkpoint_attend_run(struct db_conn *c, struct db_job *job);
 int checkpoint_window_run(struct db_conn *c, struct db_job *job);
+/* handle_notice.c */
 int notice_list_run(struct db_conn *c, struct db_job *job);
 int notice_ack_run(struct db_conn *c, struct db_job *job);
-/* cluster.c: one notice another node created; args user_id, id */
+/* remote.c: one notice another node created; args user_id, id */
 int notice_fetch_run(struct db_conn *c, struct db_job *job);
 /* DB worker (the scheduler's "reminders"): turns due reminders into notices. */
 int reminders_run(struct db_conn *c, struct db_job *job);
 
 /* handle_calendar.c */
-/* handle_agreement.c: agreements, consent, export, erasure, retention (PROTOCOL.md section 7) */
+/* handle_agreement.c, handle_consent.c, handle_account.c (PROTOCOL.md section 7) */
 int privacy_notice_local(struct session *s, const struct em_request *req, json_t **result,
                          char *msg, size_t msglen);
 int agreement_show_run(struct db_conn *c, struct db_job *job);
@@ -100,6 +101,10 @@ int account_export_run(struct db_conn *c, struct db_job *job);
 /* register: checks the data-processing consent of the request into *k (EM_OK or job failed) */
 struct consent;
 int consent_register_check(struct db_job *job, const unsigned char sign_pk[32], struct consent *k);
+/* the caller's consent ledger entries (worker; NULL with *err on failure) */
+json_t *consent_entries_of(struct db_conn *c, int64_t user, int *err);
+/* recomputes a room's roster after a consent changed it (worker): 0, or -1 with *err */
+int agreement_roster_sync(struct db_conn *c, int64_t room, int *err);
 /* DB worker (the scheduler's "retention"): purges what is past its retention. */
 int retention_run(struct db_conn *c, struct db_job *job);
 /*

@@ -11,7 +11,7 @@
 #include "model.h"
 #include "store.h"
 
-static json_t *b64_json(const unsigned char *bin, size_t len)
+json_t *model_b64(const unsigned char *bin, size_t len)
 {
 	char *s = em_b64_encode(bin, len);
 	json_t *j = s ? json_string(s) : NULL;
@@ -32,7 +32,7 @@ json_t *model_user(const PGresult *r, int row, int col)
 	return json_pack("{sIsssssssssoso}", "id", (json_int_t)store_int(r, row, col), "username",
 	                 store_str(r, row, col + 1), "display_name", store_str(r, row, col + 2),
 	                 "role", store_str(r, row, col + 3), "fingerprint", fp, "sign_pk",
-	                 b64_json(sign_pk, 32), "box_pk", b64_json(box_pk, 32));
+	                 model_b64(sign_pk, 32), "box_pk", model_b64(box_pk, 32));
 }
 
 json_t *model_programme(const PGresult *r, int row, int col)
@@ -50,6 +50,6 @@ json_t *model_programme(const PGresult *r, int row, int col)
 	    "purged_at", purged ? json_string(purged) : json_null(), "created_by",
 	    created_by > 0 ? json_integer((json_int_t)created_by) : json_null(), "settings_sig",
 	    store_bytea(r, row, col + 10, sig, sizeof(sig)) == (int)sizeof(sig)
-	        ? b64_json(sig, sizeof(sig))
+	        ? model_b64(sig, sizeof(sig))
 	        : json_null());
 }

@@ -9,6 +9,9 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+/* A JSON string of bin in base64 (new reference; NULL: no memory). */
+json_t *model_b64(const unsigned char *bin, size_t len);
+
 /* An RFC 3339 UTC timestamp column. */
 #define SQL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 

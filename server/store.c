@@ -262,6 +262,12 @@ void store_rollback(struct db_conn *c)
 		simple(c, "ROLLBACK");
 }
 
+int store_fail(struct db_conn *c, struct db_job *job, int err)
+{
+	store_rollback(c);
+	return db_job_fail(job, err, NULL);
+}
+
 const char *store_str(const PGresult *r, int row, int col)
 {
 	if (!r || row >= PQntuples(r) || PQgetisnull(r, row, col))

@@ -66,6 +66,8 @@ int store_map_error(struct db_conn *c, const PGresult *r, char sqlstate[6]);
 int store_begin(struct db_conn *c);
 int store_commit(struct db_conn *c);
 void store_rollback(struct db_conn *c);
+/* Rolls back and records err on the job (db_job_fail); returns err. */
+int store_fail(struct db_conn *c, struct db_job *job, int err);
 
 /* Result access by row and column; NULL-safe conveniences. */
 const char *store_str(const PGresult *r, int row, int col); /* NULL for SQL NULL */
