@@ -21,8 +21,8 @@
  * first time (seen = -1: subscribed by a membership change, not by `sync`)
  * only records its last_seq.
  *
- * Threads: catchup_sweep, sweep_finished and the retry timer run on the lws
- * service thread; sweep_run on a DB worker.
+ * Threads: the lws service thread; the rooms' last_seq is read on a DB
+ * worker by handle_message.c's message_last_seq_run.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -36,14 +36,11 @@
 #include "fanout.h"
 #include "log.h"
 #include "server.h"
-#include "store.h"
+#include "handlers.h"
 
 #define SWEEP_ROOMS_MAX 20000 /* rooms per sweep; the rest wait for the next one */
 #define RETRY_US        LWS_US_PER_SEC
 #define CONFIRM_US      (2 * LWS_US_PER_SEC) /* the second look at a gap */
-
-static const struct stmt st_last_seq = {
-    "catchup_last_seq", "SELECT id, last_seq FROM rooms WHERE id = ANY($1::bigint[])"};
 
 /* A room whose last_seq was above the mark at the last look. */
 struct suspect {
@@ -60,24 +57,6 @@ static struct {
 	struct suspect *suspects; /* from the last sweep, sorted by room {owned} */
 	size_t n_suspects;
 } cu;
-
-/* DB worker: args {"rooms": "{1,2,...}"}; extra = [[room, last_seq], ...]. */
-static int sweep_run(struct db_conn *c, struct db_job *job)
-{
-	struct params p = {0};
-	PGresult *r;
-	int err;
-
-	params_text(&p, job_str(job, "rooms"));
-	if (!(r = store_exec(c, &st_last_seq, &p, &err, NULL)))
-		return db_job_fail(job, err, NULL);
-	job->extra = json_array();
-	for (int i = 0; job->extra && i < PQntuples(r); i++)
-		json_array_append_new(job->extra, json_pack("[II]", (json_int_t)store_int(r, i, 0),
-		                                            (json_int_t)store_int(r, i, 1)));
-	PQclear(r);
-	return job->extra ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
-}
 
 static void sweep_start(int confirming);
 
@@ -205,7 +184,7 @@ static void sweep_start(int confirming)
 		at += sprintf(at, "%s%" PRId64, i ? "," : "", l->room[i]);
 	strcpy(at, "}");
 	args = json_pack("{ss}", "rooms", text);
-	if (db_submit_background(sweep_run, args, sweep_finished)) {
+	if (db_submit_background(message_last_seq_run, args, sweep_finished)) {
 		sweep_later(RETRY_US, confirming);
 		goto out;
 	}

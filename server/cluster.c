@@ -40,21 +40,18 @@
 #include <libwebsockets.h>
 #include <sodium.h>
 
+#include "announce.h"
 #include "cluster.h"
 #include "db.h"
-#include "events.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify_codec.h"
 #include "server.h"
-#include "store.h"
+#include "store.h" /* store_open */
 
-#define CHANNEL     "ementor_events"
 #define QUEUE_MAX   100000 /* notifications waiting for the service thread */
 #define HELLO_MS    60000  /* how often a node says it is alive */
 #define PEER_TTL_MS 180000 /* typing goes out while another node was heard this recently */
-
-static const struct stmt st_notify = {"cluster_notify", "SELECT pg_notify('" CHANNEL "', $1)"};
 
 struct note {
 	struct note *next;
@@ -80,147 +77,6 @@ const char *cluster_node_id(void)
 	return cl.node;
 }
 
-/* ---- publishing (any DB thread, on its own connection) ------------------------ */
-
-/* Sends a payload already encoded (with a node id) on c. */
-static void publish_text(struct db_conn *c, const char *payload)
-{
-	struct params p = {0};
-	PGresult *r;
-	int err;
-
-	params_text(&p, payload);
-	if ((r = store_exec(c, &st_notify, &p, &err, NULL))) {
-		PQclear(r);
-		metrics_add(M_CLUSTER_PUBLISHED, 1);
-	} else
-		log_warn("cluster notify failed worker=%d", c->index);
-}
-
-/* Encodes n as this node's and sends it; a payload that cannot be encoded is logged. */
-static void publish(struct db_conn *c, struct notify *n)
-{
-	char payload[NOTIFY_PAYLOAD_MAX + 1];
-
-	memcpy(n->node, cl.node, sizeof(n->node));
-	if (notify_encode(n, payload, sizeof(payload)) < 0) {
-		log_warn("cluster: event kind=%c not announced (a field is out of range)",
-		         (char)n->kind);
-		return;
-	}
-	publish_text(c, payload);
-}
-
-static int64_t data_int(json_t *data, const char *key)
-{
-	return (int64_t)json_integer_value(json_object_get(data, key));
-}
-
-/* Announces the events of one list (events.h says which are, and how). */
-static void publish_events(struct db_conn *c, json_t *list, enum event_to to)
-{
-	json_t *item;
-	size_t i;
-
-	json_array_foreach(list, i, item)
-	{
-		struct notify n;
-		enum server_event ev =
-		    (enum server_event)json_integer_value(json_array_get(item, 1));
-		int rc = event_announce(ev, to, json_integer_value(json_array_get(item, 0)),
-		                        json_array_get(item, 2), &n);
-
-		if (rc > 0)
-			publish(c, &n);
-		else if (rc < 0)
-			log_warn("cluster: event %s not announced (its data lacks a field)",
-			         event_name(ev));
-	}
-}
-
-void cluster_publish_job(struct db_conn *c, struct db_job *job)
-{
-	if (job->remote || job->err != EM_OK)
-		return;
-	publish_events(c, job->room_events, EV_TO_ROOM);
-	publish_events(c, job->user_events, EV_TO_USER);
-}
-
-void cluster_publish_erased(struct db_conn *c, int64_t user)
-{
-	struct notify n = {.kind = NOTIFY_ERASED, .user = user};
-
-	publish(c, &n);
-}
-
-void cluster_publish_session_ended(struct db_conn *c, int64_t user, int64_t sid)
-{
-	struct notify n = {.kind = NOTIFY_SESSION_ENDED, .user = user, .id = sid};
-
-	publish(c, &n);
-}
-
-void cluster_publish_sessions_revoked(struct db_conn *c, int64_t user, int64_t keep)
-{
-	struct notify n = {.kind = NOTIFY_SESSIONS_REVOKED, .user = user, .id = keep};
-
-	publish(c, &n);
-}
-
-void cluster_publish_messages(struct db_conn *c, struct db_job **jobs, int n)
-{
-	/*
-	 * One announcement per room: the lowest and highest new seq of the batch.
-	 * The jobs are in arrival order and the writer numbered them in its own
-	 * (room) order, so a room's seqs may appear in any order here: take the
-	 * range over the whole batch, never over runs of neighbours.
-	 */
-	struct notify *r = calloc((size_t)n + 1, sizeof(*r));
-	int nr = 0;
-
-	if (!r) {
-		log_warn("cluster: out of memory; %d messages not announced", n);
-		return;
-	}
-	for (int i = 0; i < n; i++) {
-		json_t *item = jobs[i]->err == EM_OK && !jobs[i]->remote
-		                   ? json_array_get(jobs[i]->room_events, 0)
-		                   : NULL;
-		int64_t room, seq;
-		int k;
-
-		if (!item)
-			continue;
-		room = json_integer_value(json_array_get(item, 0));
-		seq = data_int(json_array_get(item, 2), "seq");
-		for (k = 0; k < nr && r[k].room != room; k++)
-			;
-		if (k == nr) {
-			r[nr].kind = NOTIFY_MESSAGES;
-			r[nr].room = room, r[nr].first = seq, r[nr].last = seq;
-			nr++;
-		} else {
-			if (seq < r[k].first)
-				r[k].first = seq;
-			if (seq > r[k].last)
-				r[k].last = seq;
-		}
-	}
-	for (int k = 0; k < nr; k++)
-		publish(c, &r[k]);
-	free(r);
-}
-
-/* A one-statement job that sends an encoded payload (service thread -> any worker). */
-static int notify_run(struct db_conn *c, struct db_job *job)
-{
-	const char *text = job_str(job, "text");
-
-	if (text)
-		publish_text(c, text);
-	return EM_OK;
-}
-
 /* Service thread: encodes n as this node's and hands it to a worker. */
 static void submit_notify(struct notify *n)
 {
@@ -231,7 +87,7 @@ static void submit_notify(struct notify *n)
 	memcpy(n->node, cl.node, sizeof(n->node));
 	if (notify_encode(n, payload, sizeof(payload)) < 0)
 		return;
-	db_submit_background(notify_run, json_pack("{ss}", "text", payload), NULL);
+	db_submit_background(announce_text_run, json_pack("{ss}", "text", payload), NULL);
 }
 
 void cluster_typing(int64_t room, int64_t user, const char *username)
@@ -314,7 +170,8 @@ static void *listener_main(void *arg)
 
 			PQfinish(pg);
 			pg = store_open(cl.conninfo);
-			r = PQstatus(pg) == CONNECTION_OK ? PQexec(pg, "LISTEN " CHANNEL) : NULL;
+			r = PQstatus(pg) == CONNECTION_OK ? PQexec(pg, "LISTEN " ANNOUNCE_CHANNEL)
+			                                  : NULL;
 			if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
 				if (failures++ % 30 == 0)
 					log_warn("cluster listen failed attempts=%d", failures);
@@ -356,13 +213,14 @@ int cluster_start(const char *conninfo, struct lws_context *context)
 
 	randombytes_buf(id, sizeof(id));
 	sodium_bin2hex(cl.node, sizeof(cl.node), id, sizeof(id));
+	announce_set_node(cl.node);
 	cl.context = context;
 	if (!(cl.conninfo = strdup(conninfo)))
 		return -1;
 	if (pthread_create(&cl.thread, NULL, listener_main, NULL))
 		return -1;
 	cl.started = 1;
-	log_info("cluster node=%s channel=%s", cl.node, CHANNEL);
+	log_info("cluster node=%s channel=%s", cl.node, ANNOUNCE_CHANNEL);
 	return 0;
 }
 

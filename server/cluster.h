@@ -16,17 +16,6 @@ int cluster_start(const char *conninfo, struct lws_context *context);
 void cluster_stop(void);
 const char *cluster_node_id(void);
 
-/* DB worker, after a job succeeded: announces its events to the other nodes. */
-void cluster_publish_job(struct db_conn *c, struct db_job *job);
-/* DB worker, after an erasure committed: the other nodes close the user's connections. */
-void cluster_publish_erased(struct db_conn *c, int64_t user);
-/* Worker, after the commit: USER's session SID ended (logout). */
-void cluster_publish_session_ended(struct db_conn *c, int64_t user, int64_t sid);
-/* Worker, after the commit: every session of USER but KEEP was revoked (passwd). */
-void cluster_publish_sessions_revoked(struct db_conn *c, int64_t user, int64_t keep);
-/* Batch writer, after the commit: announces the new message ranges per room. */
-void cluster_publish_messages(struct db_conn *c, struct db_job **jobs, int n);
-
 /* Service thread: tells the other nodes USER is typing in ROOM (only if another node is up). */
 void cluster_typing(int64_t room, int64_t user, const char *username);
 /* Service thread, from the scheduler: says this node is alive, once a minute. */

@@ -1,6 +1,7 @@
 /*
  * handle_auth.c - accounts and sessions: prelogin, register, login, resume,
- * logout, whoami, passwd; and the session sweep.
+ * logout, whoami, passwd, and the session sweep's query. DB worker threads;
+ * what these change on the connections is svc_auth.c's (service thread).
  *
  * The password never reaches the server (DESIGN.md section 6): clients send
  * auth_key, derived from the password with Argon2id; we keep BLAKE2b(auth_key)
@@ -14,7 +15,7 @@
 #include <sodium.h>
 
 #include "addr.h"
-#include "cluster.h"
+#include "announce.h"
 #include "em_crypto.h"
 #include "fanout.h"
 #include "handlers.h"
@@ -469,31 +470,6 @@ int auth_resume_run(struct db_conn *c, struct db_job *job)
 	return err;
 }
 
-/* Service thread: the connection is now logged in as the job's user. */
-void auth_login_done(struct session *s, struct db_job *job)
-{
-	fanout_user_remove(s);
-	metrics_add(M_LOGINS, 1);
-	session_set_authenticated(s, 1);
-	s->user_id = job->out_user_id;
-	s->session_id = job->out_session_id;
-	snprintf(s->role, sizeof(s->role), "%s", job->out_role);
-	snprintf(s->username, sizeof(s->username), "%s", job->out_username);
-	if (fanout_user_add(s))
-		session_close(s, 1011, "out of memory");
-}
-
-/*
- * Service thread, after a logout: other connections of this node that were
- * authenticated with the same token are closed (4004); the requester itself
- * is anonymous again by now (auth_logout_done ran first).
- */
-static void logout_finished(struct db_job *job)
-{
-	if (job->err == EM_OK && job->session_id)
-		fanout_close_session(job->user_id, job->session_id);
-}
-
 int auth_logout_run(struct db_conn *c, struct db_job *job)
 {
 	struct params p = {0};
@@ -505,24 +481,10 @@ int auth_logout_run(struct db_conn *c, struct db_job *job)
 	if (!r)
 		return store_fail(c, job, err);
 	PQclear(r);
-	cluster_publish_session_ended(c, job->user_id, job->session_id);
-	job->finished = logout_finished;
+	announce_session_ended(c, job->user_id, job->session_id);
+	job->finished = auth_logout_finished;
 	job->result = json_object();
 	return EM_OK;
-}
-
-/* Service thread: back to an anonymous connection with a fresh auth deadline. */
-void auth_logout_done(struct session *s, struct db_job *job)
-{
-	(void)job;
-	fanout_forget(s); /* no more events for the user who left */
-	s->synced = 0;
-	session_set_authenticated(s, 0);
-	s->user_id = 0;
-	s->session_id = 0;
-	s->role[0] = '\0';
-	s->username[0] = '\0';
-	s->auth_deadline_ms = server_now_ms() + server.cfg.auth_timeout_s * 1000LL;
 }
 
 int auth_whoami_run(struct db_conn *c, struct db_job *job)
@@ -549,13 +511,6 @@ int auth_whoami_run(struct db_conn *c, struct db_job *job)
 		return store_fail(c, job, err);
 	json_object_set_new(job->result, "programmes", programmes);
 	return EM_OK;
-}
-
-/* Service thread, after passwd: the user's other sessions on this node are closed (4004). */
-static void passwd_finished(struct db_job *job)
-{
-	if (job->err == EM_OK)
-		fanout_close_other_sessions(job->user_id, job->session_id);
 }
 
 int auth_passwd_run(struct db_conn *c, struct db_job *job)
@@ -615,8 +570,8 @@ int auth_passwd_run(struct db_conn *c, struct db_job *job)
 	PQclear(r);
 	if ((err = store_commit(c)))
 		goto fail;
-	cluster_publish_sessions_revoked(c, job->user_id, job->session_id);
-	job->finished = passwd_finished;
+	announce_sessions_revoked(c, job->user_id, job->session_id);
+	job->finished = auth_passwd_finished;
 	log_info("auth password changed user_id=%lld revoked_sessions=%lld",
 	         (long long)job->user_id, revoked);
 	job->result = json_pack("{sI}", "revoked_sessions", (json_int_t)revoked);
@@ -645,49 +600,6 @@ static const struct stmt st_sessions_ended = {
     "LEFT JOIN users u ON u.id = x.uid "
     "WHERE s.id IS NULL OR s.revoked_at IS NOT NULL OR s.expires_at <= now()"};
 
-struct idlist {
-	char *buf; /* "{1,2,3}": a PostgreSQL array literal */
-	size_t len, cap;
-};
-
-static int idlist_add(struct idlist *l, int64_t v)
-{
-	char num[24];
-	int n = snprintf(num, sizeof(num), "%c%lld", l->len ? ',' : '{', (long long)v);
-
-	if (l->len + (size_t)n + 2 > l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 4096;
-		char *b = realloc(l->buf, cap);
-
-		if (!b)
-			return -1;
-		l->buf = b;
-		l->cap = cap;
-	}
-	memcpy(l->buf + l->len, num, (size_t)n);
-	l->len += (size_t)n;
-	memcpy(l->buf + l->len, "}", 2); /* closed after every id; overwritten by the next */
-	return 0;
-}
-
-struct sweep_ids {
-	struct idlist sids, uids;
-	int n, failed;
-};
-
-static void sweep_collect(struct session *s, void *arg)
-{
-	struct sweep_ids *w = arg;
-
-	if (!s->authenticated || !s->session_id || s->close_code || w->failed)
-		return;
-	if (idlist_add(&w->sids, s->session_id) || idlist_add(&w->uids, s->user_id)) {
-		w->failed = 1;
-		return;
-	}
-	w->n++;
-}
-
 int session_sweep_run(struct db_conn *c, struct db_job *job)
 {
 	struct params p = {0};
@@ -708,76 +620,4 @@ int session_sweep_run(struct db_conn *c, struct db_job *job)
 		return db_job_fail(job, EM_ERR_NOMEM, NULL);
 	job->result = ended;
 	return EM_OK;
-}
-
-struct ended {
-	int64_t sid;
-	int erased;
-};
-
-static int ended_cmp(const void *a, const void *b)
-{
-	int64_t x = ((const struct ended *)a)->sid, y = ((const struct ended *)b)->sid;
-
-	return (x > y) - (x < y);
-}
-
-struct ended_set {
-	struct ended *v;
-	size_t n;
-	int closed;
-};
-
-static void sweep_close(struct session *s, void *arg)
-{
-	struct ended_set *set = arg;
-	struct ended key = {.sid = s->session_id}, *hit;
-
-	if (!s->authenticated || s->close_code ||
-	    !(hit = bsearch(&key, set->v, set->n, sizeof(key), ended_cmp)))
-		return;
-	session_close_ended(s, hit->erased);
-	set->closed++;
-}
-
-void session_sweep_finished(struct db_job *job)
-{
-	struct ended_set set = {0};
-	size_t i;
-	json_t *row;
-
-	if (job->err != EM_OK || !json_array_size(job->result))
-		return;
-	if (!(set.v = calloc(json_array_size(job->result), sizeof(*set.v))))
-		return;
-	json_array_foreach(job->result, i, row)
-	{
-		set.v[i].sid = json_integer_value(json_array_get(row, 0));
-		set.v[i].erased = json_is_true(json_array_get(row, 1));
-	}
-	set.n = json_array_size(job->result);
-	qsort(set.v, set.n, sizeof(*set.v), ended_cmp);
-	session_foreach(sweep_close, &set);
-	free(set.v);
-	if (set.closed)
-		log_info("sessions ended closed=%d", set.closed);
-	metrics_add(M_SESSIONS_ENDED, (uint64_t)set.closed);
-}
-
-int session_sweep_args(json_t **args)
-{
-	struct sweep_ids w = {0};
-	int rc = 0;
-
-	session_foreach(sweep_collect, &w);
-	if (w.failed) {
-		log_warn("session sweep: out of memory");
-		rc = -1;
-	} else if (w.n) {
-		*args = json_pack("{ssss}", "sids", w.sids.buf, "uids", w.uids.buf);
-		rc = *args ? 1 : -1;
-	}
-	free(w.sids.buf);
-	free(w.uids.buf);
-	return rc;
 }

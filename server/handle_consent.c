@@ -1,8 +1,9 @@
 /*
- * handle_consent.c - the consent ledger's ops (docs/PROTOCOL.md section 7):
- * the privacy notice (service thread, no database), consent.list, grant and
- * withdraw (DB workers), the consent a registration carries, and erasure,
- * which is the withdrawal of the data-processing consent.
+ * handle_consent.c - the consent ledger's ops (docs/PROTOCOL.md section 7)
+ * on DB workers: consent.list, grant and withdraw, the consent a
+ * registration carries, and erasure, which is the withdrawal of the
+ * data-processing consent. The privacy notice and the closing of an erased
+ * user's connections are svc_consent.c's (service thread).
  *
  * DESIGN. Every consent signature is checked over bytes the server rebuilds
  * from its own rows (em_consent_bytes). Granting, withdrawing and erasing
@@ -16,28 +17,13 @@
 #include <time.h>
 #include <sodium.h>
 
-#include "cluster.h"
-#include "fanout.h"
+#include "announce.h"
 #include "handlers.h"
 #include "ledger.h"
 #include "log.h"
 #include "model.h"
 #include "server.h"
-#include "session.h"
 #include "store.h"
-
-/* ---- privacy.notice (service thread, no database) ------------------------- */
-
-int privacy_notice_local(struct session *s, const struct em_request *req, json_t **result,
-                         char *msg, size_t msglen)
-{
-	(void)s, (void)req, (void)msg, (void)msglen;
-	*result = json_pack("{s:s, s:s, s:o, s:s, s:o}", "version", ledger_notice_version(), "text",
-	                    ledger_notice_text(), "text_hash", model_b64(ledger_notice_hash(), 32),
-	                    "share_progress_text", ledger_share_text(), "share_progress_hash",
-	                    model_b64(ledger_share_hash(), 32));
-	return *result ? EM_OK : EM_ERR_NOMEM;
-}
 
 /* ---- consent ------------------------------------------------------------------ */
 
@@ -228,13 +214,6 @@ static int consent_subject_check(struct db_conn *c, struct db_job *job, struct c
 	return EM_OK;
 }
 
-/* Service thread, after an erasure: the user's connections here are closed. */
-static void consent_erased_finished(struct db_job *job)
-{
-	if (job->err == EM_OK)
-		fanout_close_erased(job->user_id);
-}
-
 static int consent_run(struct db_conn *c, struct db_job *job, int withdraw)
 {
 	struct consent k = {0};
@@ -307,7 +286,7 @@ static int consent_run(struct db_conn *c, struct db_job *job, int withdraw)
 	if ((err = store_commit(c)))
 		goto db_error;
 	if (erase)
-		cluster_publish_erased(c, job->user_id);
+		announce_erased(c, job->user_id);
 	job->result = json_pack("{so}", "entry", entry);
 	log_info("consent %s purpose=%s user_id=%lld%s", k.action, k.purpose,
 	         (long long)job->user_id, erase ? " (account erased)" : "");

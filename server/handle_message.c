@@ -1,7 +1,9 @@
 /*
- * handle_message.c - end-to-end encrypted messaging: send (batched group
- * commit), sync (subscribe, then replay in pages), history, receipt, typing,
- * epoch.commit and keys.get.
+ * handle_message.c - end-to-end encrypted messaging on the DB threads: send
+ * (the batch writer's group commit), sync (the rooms, then the replay's
+ * pages), history, receipt, epoch.commit, keys.get, and the reads of what
+ * another node announced. The service thread's side (subscribing, paging,
+ * typing) is svc_message.c's.
  *
  * DESIGN
  * - The server never sees a key or a plaintext. It checks what its own
@@ -26,12 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libwebsockets.h>
-
-#include "submit.h"
 #include "em_crypto.h"
-#include "fanout.h"
-#include "cluster.h"
 #include "handlers.h"
 #include "log.h"
 #include "metrics.h"
@@ -486,7 +483,7 @@ static int sync_recheck(struct db_conn *c, struct db_job *job, json_t *rooms, js
 
 /* Worker: one page of the replay; args {"todo": [[room, after_seq], ...], "rooms": [...],
  * "recheck"?: true} */
-static int sync_page_run(struct db_conn *c, struct db_job *job)
+int message_sync_page_run(struct db_conn *c, struct db_job *job)
 {
 	json_t *todo = json_object_get(job->args, "todo"), *left = json_array(),
 	       *messages = json_array(), *gone = NULL;
@@ -539,71 +536,6 @@ static int sync_page_run(struct db_conn *c, struct db_job *job)
 	    json_pack("{s:o, s:o, s:O, s:o}", "messages", messages, "todo", left, "rooms",
 	              json_object_get(job->args, "rooms"), "gone", gone ? gone : json_array());
 	return EM_OK;
-}
-
-static void sync_page_done(struct session *s, struct db_job *job);
-
-/* Service thread: submits the next replay page, or parks it while output is queued. */
-static void sync_next(struct session *s, json_t *todo, json_t *rooms, int recheck)
-{
-	struct db_job *job = db_job_new();
-
-	if (!job) {
-		session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "sync failed");
-		return;
-	}
-	job->op = EM_OP_SYNC;
-	job->no_reply = 1;
-	job->args = json_pack("{s:O, s:O, s:b}", "todo", todo, "rooms", rooms, "recheck", recheck);
-	job->run = sync_page_run;
-	job->done = sync_page_done;
-	submit_internal(s, job);
-}
-
-static void sync_page_done(struct session *s, struct db_job *job)
-{
-	json_t *messages = json_object_get(job->extra, "messages");
-	json_t *todo = json_object_get(job->extra, "todo"), *m, *gone;
-	json_t *rooms = json_object_get(job->extra, "rooms");
-	size_t i, k;
-
-	/* Removed while we subscribed: unsubscribe, and leave them out of `synced`. */
-	json_array_foreach(json_object_get(job->extra, "gone"), i, gone)
-	{
-		fanout_unsubscribe(s, json_integer_value(gone));
-		for (k = 0; k < json_array_size(rooms); k++)
-			if (json_integer_value(json_object_get(
-			        json_array_get(rooms, k), "room_id")) == json_integer_value(gone))
-				json_array_remove(rooms, k--);
-	}
-	json_array_foreach(messages, i, m)
-	    session_send(s, em_encode_event(event_name(EV_MESSAGE), json_incref(m)));
-	if (json_array_size(todo)) {
-		sync_next(s, todo, rooms, 0);
-		return;
-	}
-	session_send(s, em_encode_event(event_name(EV_SYNCED), json_pack("{s:O}", "rooms", rooms)));
-}
-
-/* Service thread: subscribe first, then re-check and replay (see DESIGN above). */
-void message_sync_done(struct session *s, struct db_job *job)
-{
-	json_t *rooms = json_object_get(job->extra, "rooms"), *room;
-	size_t i;
-
-	json_array_foreach(rooms, i, room)
-	{
-		int64_t id = json_integer_value(json_object_get(room, "room_id"));
-
-		if (fanout_subscribe(s, id)) {
-			session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
-			return;
-		}
-		/* the replay brings the session up to here (catchup.c) */
-		fanout_room_seen(id, json_integer_value(json_object_get(room, "last_seq")));
-	}
-	s->synced = 1;
-	sync_next(s, json_object_get(job->extra, "todo"), rooms, 1);
 }
 
 int message_history_run(struct db_conn *c, struct db_job *job)
@@ -901,31 +833,23 @@ int message_epoch_commit_run(struct db_conn *c, struct db_job *job)
 	return EM_OK;
 }
 
-/* ---- typing: answered on the service thread ------------------------------- */
+static const struct stmt st_last_seq = {
+    "catchup_last_seq", "SELECT id, last_seq FROM rooms WHERE id = ANY($1::bigint[])"};
 
-int message_typing_local(struct session *s, const struct em_request *req, json_t **result,
-                         char *msg, size_t msglen)
+/* DB worker (catchup.c's sweep): args {"rooms": "{1,2,...}"}; extra = [[room, last_seq], ...]. */
+int message_last_seq_run(struct db_conn *c, struct db_job *job)
 {
-	int64_t room = em_arg_int(req, "room_id", 0);
-	char *text;
+	struct params p = {0};
+	PGresult *r;
+	int err;
 
-	if (!fanout_is_subscribed(s, room)) {
-		snprintf(msg, msglen,
-		         "you are not a member of room %lld, or this connection has not synced",
-		         (long long)room);
-		return EM_ERR_NOT_MEMBER;
-	}
-	if (!fanout_typing_allowed(s, room, server_now_ms(), 2000)) {
-		snprintf(msg, msglen, "at most one typing notice per room every 2 s");
-		return EM_ERR_RATE_LIMITED;
-	}
-	text = em_encode_event(event_name(EV_TYPING),
-	                       json_pack("{s:I, s:I, s:s}", "room_id", (json_int_t)room, "user_id",
-	                                 (json_int_t)s->user_id, "username", s->username));
-	if (text)
-		fanout_room(room, text, s);
-	free(text);
-	cluster_typing(room, s->user_id, s->username);
-	*result = json_object();
-	return EM_OK;
+	params_text(&p, job_str(job, "rooms"));
+	if (!(r = store_exec(c, &st_last_seq, &p, &err, NULL)))
+		return db_job_fail(job, err, NULL);
+	job->extra = json_array();
+	for (int i = 0; job->extra && i < PQntuples(r); i++)
+		json_array_append_new(job->extra, json_pack("[II]", (json_int_t)store_int(r, i, 0),
+		                                            (json_int_t)store_int(r, i, 1)));
+	PQclear(r);
+	return job->extra ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
 }

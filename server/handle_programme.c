@@ -67,7 +67,10 @@ static const struct stmt st_programme_join = {
     "INSERT INTO programme_people (programme_id, user_id, role) VALUES ($1, $2, $3) "
     "ON CONFLICT DO NOTHING"};
 
-/* Service thread: dates are validated YYYY-MM-DD, so text order is date order. */
+/*
+ * Pure (dispatch calls it on the service thread, before the job is queued):
+ * dates are validated YYYY-MM-DD, so text order is date order.
+ */
 int programme_create_check(const struct session *s, struct db_job *job)
 {
 	(void)s;

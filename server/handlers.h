@@ -1,8 +1,15 @@
 /*
- * handlers.h - the operations of each message family. For every op there is
- * a `run` (a DB worker thread: SQL and the result JSON), optionally a
- * `check` (service thread, before any DB work) and a `done` (service thread,
- * after run succeeded, to change session state). dispatch.c ties them to ops.
+ * handlers.h - the operations of each message family, by file and thread.
+ * For every op there is a `run` (a DB worker thread, in handle_*.c: SQL and
+ * the result JSON), optionally a `check` (pure, before any DB work) and a
+ * `done` (the service thread, in svc_*.c, after run succeeded, to change the
+ * connection's state); or a `local` that answers on the service thread
+ * without the database (svc_*.c). dispatch.c's table ties them to ops; the
+ * scheduler's table (main.c) ties the periodic jobs to their turns.
+ *
+ * The rule: a handle_*.c file runs only on DB threads (or is pure), a
+ * svc_*.c file only on the service thread. A worker may name a service-thread
+ * function as a job's `finished`, which the service thread calls.
  */
 #ifndef EMENTORD_HANDLERS_H
 #define EMENTORD_HANDLERS_H
@@ -15,18 +22,30 @@
 #include "em_proto.h"
 #include "session.h"
 
-/* handle_auth.c */
+/* ---- handle_auth.c (DB workers) ---- */
 int auth_prelogin_run(struct db_conn *c, struct db_job *job);
 int auth_register_run(struct db_conn *c, struct db_job *job);
 int auth_login_run(struct db_conn *c, struct db_job *job);
-void auth_login_done(struct session *s, struct db_job *job);
 int auth_resume_run(struct db_conn *c, struct db_job *job);
 int auth_logout_run(struct db_conn *c, struct db_job *job);
-void auth_logout_done(struct session *s, struct db_job *job);
 int auth_whoami_run(struct db_conn *c, struct db_job *job);
 int auth_passwd_run(struct db_conn *c, struct db_job *job);
+/* the scheduler's "session sweep": which of the sessions in args ended */
+int session_sweep_run(struct db_conn *c, struct db_job *job);
 
-/* handle_programme.c */
+/* ---- svc_auth.c (service thread) ---- */
+/* login and resume: the connection is now the job's user */
+void auth_login_done(struct session *s, struct db_job *job);
+/* logout: anonymous again; then the session's other connections here close (4004) */
+void auth_logout_done(struct session *s, struct db_job *job);
+void auth_logout_finished(struct db_job *job);
+/* passwd: the user's other sessions here close (4004) */
+void auth_passwd_finished(struct db_job *job);
+/* the session sweep's arguments (the sessions in use here; 0: none) and its closing */
+int session_sweep_args(json_t **args);
+void session_sweep_finished(struct db_job *job);
+
+/* ---- handle_programme.c (DB workers; programme_create_check is pure) ---- */
 int programme_create_check(const struct session *s, struct db_job *job);
 int programme_create_run(struct db_conn *c, struct db_job *job);
 int programme_list_run(struct db_conn *c, struct db_job *job);
@@ -34,7 +53,7 @@ int programme_show_run(struct db_conn *c, struct db_job *job);
 int programme_settings_run(struct db_conn *c, struct db_job *job);
 int invite_create_run(struct db_conn *c, struct db_job *job);
 int invite_accept_run(struct db_conn *c, struct db_job *job);
-/* Worker helpers shared with handle_auth.c. */
+/* Worker helpers shared with handle_auth.c and handle_account.c. */
 /* The caller's programmes as a JSON array (new reference), or NULL with *err set. */
 json_t *programmes_of_user(struct db_conn *c, int64_t user_id, int *err);
 /* Inside a transaction: locks an unused, unexpired invite. 1 found, 0 not, -1 error (*err). */
@@ -44,30 +63,37 @@ int invite_take(struct db_conn *c, const char *code, int64_t *invite_id, char ro
 int invite_use(struct db_conn *c, int64_t invite_id, int64_t user_id, const char *role,
                int64_t programme_id);
 
-/* handle_room.c */
+/* ---- handle_room.c (DB workers) ---- */
 int room_create_run(struct db_conn *c, struct db_job *job);
 int room_list_run(struct db_conn *c, struct db_job *job);
 int room_show_run(struct db_conn *c, struct db_job *job);
 int room_add_run(struct db_conn *c, struct db_job *job);
 int room_remove_run(struct db_conn *c, struct db_job *job);
 
-/* handle_message.c */
-void message_batch_run(struct db_conn *c, struct db_job **jobs, int n); /* writer thread */
+/* ---- handle_message.c (DB workers; message_batch_run on the batch writer) ---- */
+void message_batch_run(struct db_conn *c, struct db_job **jobs, int n);
 int message_sync_run(struct db_conn *c, struct db_job *job);
-void message_sync_done(struct session *s, struct db_job *job);
+/* a page of a sync's replay (svc_message.c submits them) */
+int message_sync_page_run(struct db_conn *c, struct db_job *job);
 int message_history_run(struct db_conn *c, struct db_job *job);
 int message_keys_run(struct db_conn *c, struct db_job *job);
 int message_receipt_run(struct db_conn *c, struct db_job *job);
 int message_epoch_commit_run(struct db_conn *c, struct db_job *job);
-/* cluster.c's reads of what another node committed: args room_id, from, to / user_id, room_id,
+/* remote.c's reads of what another node committed: args room_id, from, to / user_id, room_id,
  * epoch */
 int message_range_run(struct db_conn *c, struct db_job *job);
 int message_envelope_run(struct db_conn *c, struct db_job *job);
-/* Service thread: answers without the database. Returns em_err; fills msg on error. */
+/* catchup.c's sweep: the last_seq of the rooms in args {"rooms": "{1,2}"} */
+int message_last_seq_run(struct db_conn *c, struct db_job *job);
+
+/* ---- svc_message.c (service thread) ---- */
+/* sync: subscribe, then the replay page by page, then `synced` */
+void message_sync_done(struct session *s, struct db_job *job);
+/* typing: answered without the database. Returns em_err; fills msg on error. */
 int message_typing_local(struct session *s, const struct em_request *req, json_t **result,
                          char *msg, size_t msglen);
 
-/* handle_checkpoint.c */
+/* ---- handle_checkpoint.c (DB workers) ---- */
 int checkpoint_list_run(struct db_conn *c, struct db_job *job);
 int checkpoint_propose_run(struct db_conn *c, struct db_job *job);
 int checkpoint_answer_run(struct db_conn *c, struct db_job *job);
@@ -77,55 +103,56 @@ int checkpoint_absent_run(struct db_conn *c, struct db_job *job);
 int checkpoint_record_run(struct db_conn *c, struct db_job *job);
 int checkpoint_attend_run(struct db_conn *c, struct db_job *job);
 int checkpoint_window_run(struct db_conn *c, struct db_job *job);
-/* handle_notice.c */
+
+/* ---- handle_notice.c (DB workers) ---- */
 int notice_list_run(struct db_conn *c, struct db_job *job);
 int notice_ack_run(struct db_conn *c, struct db_job *job);
 /* remote.c: one notice another node created; args user_id, id */
 int notice_fetch_run(struct db_conn *c, struct db_job *job);
-/* DB worker (the scheduler's "reminders"): turns due reminders into notices. */
+/* the scheduler's "reminders": turns due reminders into notices */
 int reminders_run(struct db_conn *c, struct db_job *job);
 
-/* handle_calendar.c */
-/* handle_agreement.c, handle_consent.c, handle_account.c (PROTOCOL.md section 7) */
-int privacy_notice_local(struct session *s, const struct em_request *req, json_t **result,
-                         char *msg, size_t msglen);
+/* ---- handle_agreement.c (DB workers; PROTOCOL.md section 7) ---- */
 int agreement_show_run(struct db_conn *c, struct db_job *job);
 int agreement_sign_run(struct db_conn *c, struct db_job *job);
 int agreement_propose_run(struct db_conn *c, struct db_job *job);
 int agreement_template_get_run(struct db_conn *c, struct db_job *job);
 int agreement_template_set_run(struct db_conn *c, struct db_job *job);
+/* recomputes a room's roster after a consent changed it: 0, or -1 with *err */
+int agreement_roster_sync(struct db_conn *c, int64_t room, int *err);
+
+/* ---- handle_consent.c (DB workers) ---- */
 int consent_list_run(struct db_conn *c, struct db_job *job);
 int consent_grant_run(struct db_conn *c, struct db_job *job);
 int consent_withdraw_run(struct db_conn *c, struct db_job *job);
-int account_export_run(struct db_conn *c, struct db_job *job);
 /* register: checks the data-processing consent of the request into *k (EM_OK or job failed) */
 struct consent;
 int consent_register_check(struct db_job *job, const unsigned char sign_pk[32], struct consent *k);
-/* the caller's consent ledger entries (worker; NULL with *err on failure) */
+/* the caller's consent ledger entries (NULL with *err on failure) */
 json_t *consent_entries_of(struct db_conn *c, int64_t user, int *err);
-/* recomputes a room's roster after a consent changed it (worker): 0, or -1 with *err */
-int agreement_roster_sync(struct db_conn *c, int64_t room, int *err);
-/* DB worker (the scheduler's "retention"): purges what is past its retention. */
+
+/* ---- svc_consent.c (service thread) ---- */
+int privacy_notice_local(struct session *s, const struct em_request *req, json_t **result,
+                         char *msg, size_t msglen);
+/* after an erasure committed: the user's connections here close (4003) */
+void consent_erased_finished(struct db_job *job);
+
+/* ---- handle_account.c (DB workers; retention_purge_now on the main thread) ---- */
+int account_export_run(struct db_conn *c, struct db_job *job);
+/* the scheduler's "retention": purges what is past its retention */
 int retention_run(struct db_conn *c, struct db_job *job);
-/*
- * The scheduler's "session sweep" (handle_auth.c): the sessions this node's
- * connections use (service thread; 0 when there are none), which of them
- * ended (worker), and their connections closed (service thread).
- */
-int session_sweep_args(json_t **args);
-int session_sweep_run(struct db_conn *c, struct db_job *job);
-void session_sweep_finished(struct db_job *job);
 /* `ementord purge-expired`: runs retention once; 0, or 2 on a database error */
 int retention_purge_now(PGconn *pg);
 
-/* handle_audit.c: the manager's engagement audit (PROTOCOL.md section 8) */
+/* ---- handle_audit.c (DB workers; PROTOCOL.md section 8) ---- */
 int audit_report_run(struct db_conn *c, struct db_job *job);
 int audit_thresholds_run(struct db_conn *c, struct db_job *job);
 int room_access_log_run(struct db_conn *c, struct db_job *job);
-/* DB worker (the scheduler's "audit rollup", every AUDIT_ROLLUP_EVERY_S): one step of rollups */
+/* the scheduler's "audit rollup", every AUDIT_ROLLUP_EVERY_S: one step of rollups */
 #define AUDIT_ROLLUP_EVERY_S 2
 int audit_rollup_run(struct db_conn *c, struct db_job *job);
 
+/* ---- handle_calendar.c (DB workers) ---- */
 int calendar_url_run(struct db_conn *c, struct db_job *job);
 int calendar_revoke_run(struct db_conn *c, struct db_job *job);
 int calendar_export_run(struct db_conn *c, struct db_job *job);

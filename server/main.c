@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 #include <sodium.h>
 
+#include "announce.h"
 #include "catchup.h"
 #include "cluster.h"
 #include "db.h"
@@ -493,8 +494,7 @@ static int cmd_serve(void)
 		return 1;
 	}
 	dispatch_start(server.cfg.batch_max, server.cfg.batch_wait_us);
-	db_set_hooks(&(struct db_hooks){.on_job = cluster_publish_job,
-	                                .on_batch = cluster_publish_messages});
+	db_set_hooks(&(struct db_hooks){.on_job = announce_job, .on_batch = announce_messages});
 	if (db_start(server.cfg.db, server.cfg.db_workers, server.cfg.db_queue, server.context)) {
 		log_error("cannot start database workers");
 		goto out;
