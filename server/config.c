@@ -83,8 +83,8 @@ static const struct opt opts[] = {
     {"scheduler-interval", OT_INT, I(scheduler_interval_s), 1, 3600,
      "seconds between looks for due reminders (default 15)"},
     {"clock-offset", OT_INT, I(clock_offset_s), -315360000, 315360000,
-     "seconds added to the clock of checkpoints and reminders; for tests and drills only "
-     "(default 0)"},
+     "seconds added to the server's clock (checkpoints, reminders, the audit, message times); "
+     "for tests and drills only (default 0)"},
     {"privacy-notice", OT_STR, S(privacy_notice), 0, 0,
      "file with the privacy notice users consent to at registration (default: built-in); "
      "its version is derived from its text"},

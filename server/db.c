@@ -178,6 +178,7 @@ static void *worker_main(void *arg)
 			int64_t t0 = now_us();
 
 			job->err = EM_OK;
+			store_clock_sync(&conn);
 			job->run(&conn, job);
 			metrics_db_latency(now_us() - t0, 0);
 			if (job->err == EM_OK && (job->room_events || job->user_events) &&
@@ -288,6 +289,7 @@ static void *writer_main(void *arg)
 				batch[i]->err = EM_OK;
 			int64_t t0 = now_us();
 
+			store_clock_sync(&conn);
 			pool.runner(&conn, batch, n);
 			metrics_db_latency(now_us() - t0, 1);
 			if (pool.hooks.on_batch)

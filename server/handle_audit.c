@@ -160,7 +160,7 @@ int audit_report_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, pid);
 	params_int(&p, room);
 	/* milliseconds: a whole second would put "now" before this second's activity */
-	params_int(&p, server_now_ms() + server.cfg.clock_offset_s * 1000LL);
+	params_int(&p, server_now_ms() + server_clock_offset() * 1000LL);
 	params_int(&p, job_int(job, "offset", 0));
 	params_int(&p, job_int(job, "limit", REPORT_ROOMS_MAX));
 	if (!(r = store_exec(c, &st_report, &p, &err, NULL)))

@@ -65,6 +65,7 @@ struct db_conn {
 	const void *prepared[DB_MAX_PREPARED]; /* statements prepared on pg */
 	int n_prepared;
 	int failures; /* connection attempts failed in a row (logs stay quiet in an outage) */
+	int64_t clock_offset; /* the --clock-offset this connection was told (0 when new) */
 };
 
 struct db_job *db_job_new(void);

@@ -372,7 +372,6 @@ static void reload(void)
 	RESTART_ONLY(privacy_notice)
 	RESTART_ONLY(remind_minutes)
 	RESTART_ONLY(scheduler_interval_s)
-	RESTART_ONLY(clock_offset_s)
 #undef RESTART_ONLY
 	/* read only on the service thread: safe to change here */
 	memcpy(server.cfg.origins, n->origins, sizeof(n->origins));
@@ -383,6 +382,8 @@ static void reload(void)
 	server.cfg.max_inflight = n->max_inflight;
 	server.cfg.out_queue_kib = n->out_queue_kib;
 	server.cfg.preauth_memory_mib = n->preauth_memory_mib;
+	server.cfg.clock_offset_s = n->clock_offset_s;
+	server_set_clock_offset(n->clock_offset_s); /* read by DB threads: atomic */
 	memcpy(server.cfg.log_level, n->log_level, sizeof(n->log_level));
 	memcpy(server.cfg.log_format, n->log_format, sizeof(n->log_format));
 	log_set_json(!strcmp(server.cfg.log_format, "json"));
@@ -545,6 +546,7 @@ int main(int argc, char **argv)
 	cmd = parse_args(&server.cfg, argc, argv, &exit_code);
 	if (!cmd)
 		return exit_code;
+	server_set_clock_offset(server.cfg.clock_offset_s);
 	log_level_parse(server.cfg.log_level, &level);
 	log_set_level(level);
 	log_set_json(!strcmp(server.cfg.log_format, "json"));

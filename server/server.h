@@ -24,10 +24,15 @@ extern struct server server;
 /* Wall-clock milliseconds (for deadlines on the service thread). */
 int64_t server_now_ms(void);
 /*
- * Unix seconds on the checkpoint clock: wall-clock time plus --clock-offset.
- * Checkpoints, reminders and calendars use it (passed to SQL as a parameter,
- * never now()), so tests can move time without waiting.
+ * Unix seconds on the server's clock: wall-clock time plus --clock-offset.
+ * Checkpoints, reminders, calendars and the audit use it (passed to SQL as a
+ * parameter); messages' times and read delays use the database's
+ * ementor_now(), which adds the same offset (each DB connection is told it:
+ * store_clock_sync()). So tests and drills move time without waiting.
  */
 int64_t server_clock_s(void);
+/* Any thread: --clock-offset in seconds; set at start and by a reload. */
+int64_t server_clock_offset(void);
+void server_set_clock_offset(int64_t seconds);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include "em_proto.h"
 #include "log.h"
+#include "server.h"
 #include "store.h"
 
 /* libpq messages end in newlines and may span lines; logs want one line. */
@@ -101,6 +102,7 @@ int store_connect(struct db_conn *c, const char *conninfo)
 	PGresult *r;
 
 	c->n_prepared = 0;
+	c->clock_offset = 0;
 	c->pg = store_open(conninfo);
 	if (PQstatus(c->pg) != CONNECTION_OK) {
 		/* the first failure, then one line every 30 attempts (about 30 s) */
@@ -115,6 +117,27 @@ int store_connect(struct db_conn *c, const char *conninfo)
 	/* acks follow commits: never let a session weaken durability */
 	r = PQexec(c->pg, "SET synchronous_commit = on; SET TIME ZONE 'UTC'");
 	PQclear(r);
+	return 0;
+}
+
+int store_clock_sync(struct db_conn *c)
+{
+	int64_t want = server_clock_offset();
+	char value[24];
+	const char *values[1] = {value};
+	PGresult *r;
+	int ok;
+
+	if (want == c->clock_offset || !c->pg)
+		return 0; /* the usual case: 0 and never changed, no round trip */
+	snprintf(value, sizeof(value), "%lld", (long long)want);
+	r = PQexecParams(c->pg, "SELECT set_config('ementor.clock_offset_s', $1, false)", 1, NULL,
+	                 values, NULL, NULL, 0);
+	ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	PQclear(r);
+	if (!ok)
+		return -1; /* told next time */
+	c->clock_offset = want;
 	return 0;
 }
 

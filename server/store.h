@@ -43,6 +43,13 @@ void params_bin(struct params *p, const void *data, size_t len);
 PGconn *store_open(const char *conninfo);
 int store_connect(struct db_conn *c, const char *conninfo);
 void store_disconnect(struct db_conn *c);
+/*
+ * Tells the connection the server's --clock-offset (the database's
+ * ementor_now() adds it: message times, read delays) if it changed since the
+ * connection was last told: a round trip only then. 0, or -1 (tried again
+ * before the next job).
+ */
+int store_clock_sync(struct db_conn *c);
 /* SELECT 1, answered within timeout_ms: 0, or -1 (then drop the connection). */
 int store_ping(struct db_conn *c, int timeout_ms);
 /*

@@ -4,9 +4,11 @@
 # ementor CLI with one home per person, the JavaScript client of
 # tests/e2e/node for a registration that never logs in, psql for the
 # messages' envelope times (the ground truth of response times) and python3's
-# csv module as an independent CSV reader. Time moves by restarting the
-# server with --clock-offset; message times are real, so response times come
-# from real waits of a few seconds.
+# csv module as an independent CSV reader. Time moves by the server's
+# clock-offset, in its configuration file: changed by a reload (SIGHUP) between
+# messages (message times and read delays follow it: the database's
+# ementor_now()), by a restart for the fifteen days; no test time is spent
+# waiting for the seconds between messages.
 #
 # What it shows: a programme with three pair rooms, all agreements signed by
 # all parties: "active" (mentee messages answered by the mentor after 2, 3
@@ -40,13 +42,30 @@ day0="$(date -u +%Y-%m-%d)"
 day() { date -u -d "$day0 + $1 days" +%Y-%m-%d; }
 
 # start [offset]: (re)starts the server with its clock shifted by offset seconds
+CONF="$T/ementord.conf"
+OFFSET=0
 start() {
+	OFFSET="${1:-0}"
+	printf 'clock-offset = %s\n' "$OFFSET" >"$CONF"
 	em_server_stop
-	em_server_start "$LOG" "$CERT" "$KEY" "$DB" --clock-offset "${1:-0}" || {
+	em_server_start "$LOG" "$CERT" "$KEY" "$DB" --config "$CONF" || {
 		not_ok "server starts"
 		e2e_summary
 	}
 	export EMENTOR_SERVER="$EM_SERVER_URL" EMENTOR_URL="$EM_SERVER_URL"
+}
+# later N: the clock moves N seconds on, by a reload (waits for the server to say so)
+later() {
+	local reloads
+	reloads="$(grep -c 'reloaded ' "$LOG" || true)"
+	OFFSET=$((OFFSET + $1))
+	printf 'clock-offset = %s\n' "$OFFSET" >"$CONF"
+	kill -HUP "$EM_SERVER_PID"
+	for _ in $(seq 1 100); do
+		(($(grep -c 'reloaded ' "$LOG" || true) > reloads)) && return 0
+		sleep 0.05
+	done
+	not_ok "the server reloads its clock-offset"
 }
 start 0
 
@@ -98,7 +117,7 @@ prog2="$(as maria --json programme list | jq -r --arg p "$prog" '[.programmes[] 
 expect_ok "otto registers as a manager of the second programme only" \
 	as otto register --invite "$(invite "$prog2" manager)" --username otto
 
-# --- conversations with real waits ----------------------------------------------------
+# --- conversations, the clock moved between messages ----------------------------------
 # Plaintexts carry a marker so that the audit outputs can be searched for them.
 secret() { printf 'SECRET-%s-%s-plaintext' "$1" "$RANDOM$RANDOM"; }
 SECRETS=()
@@ -109,24 +128,24 @@ say() {
 	expect_ok "$who writes in room $room" as "$who" send "$room" "$text"
 }
 say mia "$active"
-sleep 2
+later 2
 say sam "$active"
-sleep 1
+later 1
 say mia "$active"
-sleep 3
+later 3
 say sam "$active"
-sleep 1
+later 1
 say mia "$active"
-sleep 4
+later 4
 say sam "$active"
 expect_ok "the mentee reads the active room (a receipt)" as mia read "$active"
 
 say max "$slow"
-sleep 8
+later 8
 say tom "$slow"
-sleep 1
+later 1
 say max "$slow"
-sleep 8
+later 8
 say tom "$slow"
 
 # the silent room's initial meeting, confirmed for the day after tomorrow
@@ -144,7 +163,7 @@ expect_match "today the slow room is active" '^true$' \
 	"$(jq --argjson r "$slow" '.rooms[] | select(.room_id == $r) | .active' <<<"$r0")"
 
 # --- fifteen days on ------------------------------------------------------------------
-start $((15 * 86400 + 3600))
+start $((OFFSET + 15 * 86400 + 3600))
 out_dir="$T/out"
 mkdir -p "$out_dir"
 expect_ok "the manager runs the audit table" as maria audit --programme "$prog"
