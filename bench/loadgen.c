@@ -1,6 +1,6 @@
 /*
  * loadgen.c - ementor-loadgen: the open-loop load generator of scenario B3
- * ("steady chat", /work/shared/research/perf-reliability-anchors.md section 3)
+ * ("steady chat", bench/README.md)
  * against a real ementord, through the real ementor.v1 protocol.
  *
  * It exists so that the server's throughput and latency are measured the way

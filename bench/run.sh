@@ -2,7 +2,7 @@
 #
 # bench/run.sh - scenario B3 (steady chat) and the PostgreSQL baseline, on a
 # private PostgreSQL and a Release ementord, with the machine facts that make
-# the figures comparable (research/perf-reliability-anchors.md, reporting rules).
+# the figures comparable (bench/README.md: the scenarios and how figures are reported).
 #
 #   bench/run.sh [all|b3|pg|quick]      (default: all)
 #

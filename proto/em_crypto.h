@@ -1,6 +1,6 @@
 /*
  * em_crypto.h - the account key scheme shared by every ementor client
- * (DESIGN.md section 6, docs/SECURITY.md). libsodium only.
+ * (docs/SECURITY.md). libsodium only.
  *
  *   master   = Argon2id13(password, salt, opslimit, memlimit)         32 bytes
  *   auth_key = crypto_kdf_derive_from_key(32, 1, "ementor_", master)  sent at login
@@ -103,7 +103,7 @@ void em_fingerprint(const unsigned char sign_pk[32], const unsigned char box_pk[
                     char out[EM_FINGERPRINT_STRLEN]);
 
 /*
- * Room keys, epochs and messages (DESIGN.md section 6, PROTOCOL.md section 5).
+ * Room keys, epochs and messages (docs/SECURITY.md, PROTOCOL.md section 5).
  * Every signed byte string starts with a distinct NUL-terminated label and
  * has a fixed layout; integers are unsigned big-endian (u64 = 8 bytes, u32 =
  * 4 bytes). Nothing signed is JSON.

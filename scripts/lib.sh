@@ -15,7 +15,7 @@ shopt -s inherit_errexit
 EM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export EM_ROOT
 
-# Debian packages the project needs to build, test and run (DESIGN.md section 3).
+# Debian packages the project needs to build, test and run (only Debian's archive is used).
 # iproute2 (ip netns, veth) and procps (pgrep, ps) are for the fault tests.
 EM_DEB_PACKAGES=(
 	build-essential cmake pkg-config

@@ -3,7 +3,7 @@
  * logout, whoami, passwd, and the session sweep's query. DB worker threads;
  * what these change on the connections is svc_auth.c's (service thread).
  *
- * The password never reaches the server (DESIGN.md section 6): clients send
+ * The password never reaches the server (docs/SECURITY.md): clients send
  * auth_key, derived from the password with Argon2id; we keep BLAKE2b(auth_key)
  * and compare in constant time, so nothing slow runs here. Tokens and invite
  * codes are stored only as hashes. Failed logins are recorded in PostgreSQL,
