@@ -1055,13 +1055,13 @@ static void test_agreements(void **state)
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM messages WHERE room_id = %lld",
 	         (long long)room);
 	assert_true(sql_int(sql) > 0);
-	server.cfg.clock_offset_s = 0;
+	server_set_clock_offset(0);
 	{
 		PGconn *pg = PQconnectdb(test_conninfo);
 
-		server.cfg.clock_offset_s = 1000 * 86400;
+		server_set_clock_offset(1000 * 86400);
 		assert_int_equal(retention_purge_now(pg), 0);
-		server.cfg.clock_offset_s = 0;
+		server_set_clock_offset(0);
 		PQfinish(pg);
 	}
 	assert_int_equal(sql_int(sql), 0);
