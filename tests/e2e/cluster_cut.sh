@@ -44,7 +44,7 @@ VB="emc${$}b"
 # this machine covers but the default one
 for _ in $(seq 1 20); do
 	net="198.$((18 + RANDOM % 2)).$((RANDOM % 256)).$((RANDOM % 64 * 4))"
-	[[ -z "$(ip -4 route show match "$net" | grep -v '^default')" ]] && break
+	ip -4 route show match "$net" | grep -qv '^default' || break
 done
 A_IP="${net%.*}.$((${net##*.} + 1))"
 B_IP="${net%.*}.$((${net##*.} + 2))"

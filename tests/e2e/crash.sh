@@ -95,7 +95,7 @@ while read -r i rc rest; do
 	[[ $rc == 0 ]] || continue
 	seq="$(grep -oE 'seq [0-9]+' <<<"$rest" | grep -oE '[0-9]+')"
 	# the acknowledged seq holds exactly that text
-	if ! tr -d ' \n' <"$T/history.json" | grep -qE "\"seq\":$seq,[^}]*\"text\":\"crash-$i\"|\"text\":\"crash-$i\"[^}]*\"seq\":$seq[,}]"; then
+	if ! tr -d ' \n' <"$T/history.json" | grep -qE "\"seq\":$seq,[^}]*\"text\":\"crash-$i\"|\"text\":\"crash-$i\"[^}]*\"seq\":${seq}[,}]"; then
 		missing="$missing $i@$seq"
 	fi
 done <"$T/sends.log"

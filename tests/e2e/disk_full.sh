@@ -142,7 +142,7 @@ missing=""
 while read -r i rc _ rest; do
 	[[ $rc == 0 ]] || continue
 	seq="$(grep -oE 'seq [0-9]+' <<<"$rest" | grep -oE '[0-9]+')"
-	if ! tr -d ' \n' <"$T/history.json" | grep -qE "\"seq\":$seq,[^}]*\"text\":\"full-$i\"|\"text\":\"full-$i\"[^}]*\"seq\":$seq[,}]"; then
+	if ! tr -d ' \n' <"$T/history.json" | grep -qE "\"seq\":$seq,[^}]*\"text\":\"full-$i\"|\"text\":\"full-$i\"[^}]*\"seq\":${seq}[,}]"; then
 		missing="$missing $i@$seq"
 	fi
 done <"$T/sends.log"

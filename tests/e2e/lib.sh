@@ -87,9 +87,12 @@ curl() {
 	command curl --max-time "$(e2e_bound 30)" "$@"
 }
 
+# e2e_cert: sets CERT and KEY (for the scripts that start servers) to the
+# suite's certificate, or to one made for this script; clients trust CERT.
+# shellcheck disable=SC2034 # KEY is read by the scripts that source this file
 e2e_cert() {
 	if [[ -n "${EMENTOR_TEST_CERT:-}" && -s "$EMENTOR_TEST_CERT" ]]; then
-		CERT="$EMENTOR_TEST_CERT" KEY="$EMENTOR_TEST_KEY"
+		CERT="$EMENTOR_TEST_CERT" KEY="${EMENTOR_TEST_KEY:?EMENTOR_TEST_CERT is set but EMENTOR_TEST_KEY is not}"
 	else
 		em_tls_cert "$T/tls"
 		CERT="$T/tls/cert.pem" KEY="$T/tls/key.pem"
@@ -180,6 +183,7 @@ expect_fail() {
 	else
 		not_ok "$name" "wanted exit $want and /$pattern/, got exit $rc: $out"
 	fi
+	# shellcheck disable=SC2034 # LAST is read by the scripts that source this file
 	LAST="$out"
 }
 
