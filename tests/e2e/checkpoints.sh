@@ -51,15 +51,15 @@ code="$(first_invite)"
 expect_ok "manager registers" as maria register --invite "$code" --username maria
 expect_ok "manager creates a 90-day programme starting today" \
 	as maria programme create --name "Blended" --starts "$day0" --ends "$(day 90)"
-prog="$(as maria --json programme list | grep -oE '"id": [0-9]+' | head -n1 | grep -oE '[0-9]+')"
-invite() { as maria --json invite create --programme "$prog" --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
+prog="$(as maria --json programme list | jq -er '.programmes[0].id')"
+invite() { as maria --json invite create --programme "$prog" --role "$1" | jq -er .code; }
 for who in sam tom; do
 	expect_ok "mentor $who registers" as "$who" register --invite "$(invite mentor)" --username "$who"
 done
 for who in mia gm1 gm2; do
 	expect_ok "mentee $who registers" as "$who" register --invite "$(invite mentee)" --username "$who"
 done
-room_id() { as maria --json room create "$@" | tr -d ' \n' | grep -oE '"room":\{"id":[0-9]+' | grep -oE '[0-9]+$'; }
+room_id() { as maria --json room create "$@" | jq -er .room.id; }
 pair="$(room_id --programme "$prog" --kind pair --member sam --member mia)"
 group="$(room_id --programme "$prog" --kind group --name "Group A" --member tom --member gm1 --member gm2)"
 expect_match "a pair room and a group room exist" '^[0-9]+ [0-9]+$' "$pair $group"

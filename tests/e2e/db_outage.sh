@@ -37,7 +37,7 @@ DB="$(em_pg_start "$PGBASE" "$pgport" 2>/dev/null)"
 health=""
 for _ in $(seq 1 40); do
 	health="$(curl -sS --cacert "$CERT" "https://127.0.0.1:$EM_SERVER_PORT/healthz" || true)"
-	grep -q '"database":"up"' <<<"$health" && break
+	[[ "$(jq -r .database <<<"$health" 2>/dev/null)" == up ]] && break
 	sleep 0.5
 done
 expect_match "healthz recovers by itself" '"status":"ok","database":"up"' "$health"

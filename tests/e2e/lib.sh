@@ -187,6 +187,15 @@ expect_fail() {
 	LAST="$out"
 }
 
+# to_file FILE command...: runs the command with its standard output in FILE
+# (a JSON document for jq; what it says on stderr still reaches the caller,
+# e.g. expect_ok's report).
+to_file() {
+	local file="$1"
+	shift
+	"$@" >"$file"
+}
+
 # expect_match NAME PATTERN TEXT
 expect_match() {
 	if grep -qE -- "$2" <<<"$3"; then ok "$1"; else not_ok "$1" "no /$2/ in: $3"; fi
@@ -217,8 +226,7 @@ pair_room() {
 	as maria register --invite "$(first_invite)" --username maria >/dev/null
 	as maria programme create --name "$1" --starts 2027-01-01 --ends 2027-12-31 >/dev/null
 	for who in sam:mentor lea:mentee; do
-		code="$(as maria --json invite create --programme 1 --role "${who#*:}" |
-			sed -nE 's/.*"code": "([^"]+)".*/\1/p')"
+		code="$(as maria --json invite create --programme 1 --role "${who#*:}" | jq -er .code)"
 		as "${who%%:*}" register --invite "$code" --username "${who%%:*}" >/dev/null
 	done
 	as maria room create --programme 1 --kind pair --member sam --member lea >/dev/null
