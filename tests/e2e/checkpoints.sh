@@ -179,14 +179,20 @@ expect_match "export is iCalendar" 'BEGIN:VCALENDAR' "$LAST"
 # and comes back at day 1 11:00
 em_server_stop
 start "$(offset_to "$(day 1) 11:00")"
-sleep 3 # a few scheduler ticks (--scheduler-interval 1)
+# the scheduler (--scheduler-interval 1) has sent the due reminders: one
+# statement finds them all and counts them in ementord_reminders_sent_total
+reminders_sent() {
+	curl -sS --cacert "$CERT" "https://127.0.0.1:$EM_SERVER_PORT/metrics" |
+		awk '$1 == "ementord_reminders_sent_total" && $2 > 0 { n++ } END { exit n ? 0 : 1 }'
+}
+wait_until 30 reminders_sent || true
 expect_ok "after the restart the mentee has notices" as mia notices
 expect_match "one 48-hour reminder of the initial meeting" 'reminder' "$LAST"
 expect_match "exactly one" '^1$' "$(grep -c 'reminder' <<<"$LAST")"
 expect_ok "the mentor got one too" as sam notices
 expect_match "the mentor's reminder" 'reminder' "$LAST"
 start "$(offset_to "$(day 1) 11:30")"
-sleep 3
+sleep 3 # a few scheduler ticks, for a reminder sent twice to show (a tick is not observable)
 expect_ok "after another restart there is nothing new" as mia notices
 printf '%s\n' "$LAST" >"$T/last.txt"
 expect_absent "no second reminder" 'reminder' "$T/last.txt"

@@ -62,7 +62,7 @@ expect_ok "a first message through node A" on "$A" sam send 1 "m-1"
 # --- a live chat on node B, messages sent through node A ------------------------------
 open_until "$T/chat.stop" | on "$B" lea chat 1 --linger 1 >"$T/chat.out" 2>"$T/chat.err" &
 chat=$!
-sleep 1.5
+wait_for_lines "$T/chat.err" 'Chat in room' 1 30 || true
 for i in 2 3 4 5 6 7; do
 	expect_ok "sam sends m-$i through node A" on "$A" sam send 1 "m-$i"
 done
@@ -122,9 +122,9 @@ expect_ok "lea logs in again" on "$A" lea login lea
 # --- node B dies in the middle of a conversation -----------------------------------------
 { sleep 30; } | on "$B" lea chat 1 --reconnect 0 >"$T/chat2.out" 2>"$T/chat2.err" &
 chat=$!
-sleep 1.5
+wait_for_lines "$T/chat2.err" 'Chat in room' 1 30 || true
 for i in 8 9 10; do on "$A" sam send 1 "m-$i" >/dev/null; done
-sleep 1
+wait_for_lines "$T/chat2.out" 'sam: m-10' 1 30 || true
 kill -9 "$B_PID"
 wait "$chat" 2>/dev/null || true
 expect_match "the chat on node B saw m-8..m-10 before the kill" 'sam: m-10' "$(cat "$T/chat2.out")"

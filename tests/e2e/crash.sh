@@ -35,7 +35,7 @@ if [[ "$SIG" == TERM ]]; then
 	# however long the sends take on a slow machine; at most 240 s
 	open_until "$T/chat.stop" | as lea chat 1 --linger 1 --reconnect 30 >"$T/chat.out" 2>"$T/chat.err" &
 	chat=$!
-	sleep 1.5
+	wait_for_lines "$T/chat.err" 'Chat in room' 1 30 || true
 fi
 
 # the sender loop: "i exit-status output" per message

@@ -41,14 +41,10 @@ for _ in $(seq 1 40); do
 	sleep 0.5
 done
 expect_match "healthz recovers by itself" '"status":"ok","database":"up"' "$health"
-ok_after=0
-for _ in 1 2 3; do
-	if as maria programme list >/dev/null 2>&1; then
-		ok_after=1
-		break
-	fi
-	sleep 1
-done
-if ((ok_after)); then ok "requests work again without a server restart"; else not_ok "requests work again without a server restart"; fi
+if wait_until 5 as maria programme list >/dev/null 2>&1; then
+	ok "requests work again without a server restart"
+else
+	not_ok "requests work again without a server restart"
+fi
 
 e2e_summary

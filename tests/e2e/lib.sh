@@ -143,6 +143,20 @@ open_until() {
 	done
 }
 
+# wait_until SECONDS command...: runs the command (its output and errors
+# going where the caller's go) every 0.2 s until it succeeds, at most SECONDS
+# times E2E_TIME_FACTOR; returns 1 when it never did. For waiting on
+# something observable (a log line, a metric, a file) instead of sleeping.
+wait_until() {
+	local end
+	end=$((SECONDS + $(e2e_bound "$1")))
+	shift
+	until "$@"; do
+		((SECONDS < end)) || return 1
+		sleep 0.2
+	done
+}
+
 # wait_for_lines FILE PATTERN COUNT [SECONDS]: waits (at most SECONDS, default
 # 30) until FILE holds COUNT distinct matches of the extended regex PATTERN.
 wait_for_lines() {
@@ -212,9 +226,11 @@ expect_absent() {
 	if grep -qF -- "$2" "$3"; then not_ok "$1" "found in $3"; else ok "$1"; fi
 }
 
-# The one-time manager invite ementord printed at its first start.
+# The one-time manager invite ementord printed at its last start: each start
+# before the first account expires the one printed before (em_server_start
+# may have started it more than once when a start failed).
 first_invite() {
-	grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | head -n1 | awk '{print $2}'
+	grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | tail -n1 | awk '{print $2}'
 }
 
 # pair_room NAME: on a fresh server ($EMENTOR_SERVER), manager maria registers

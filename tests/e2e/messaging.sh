@@ -173,14 +173,18 @@ expect_match "and tells them to compare in person" 'in person' "$LAST"
 expect_match "a second device shows the same number" "^$(sn gm2 gm4)\$" "$(sn gm2b gm4)"
 
 # --- chat with piped stdin -----------------------------------------------------------
+# a line typed once the chat has started; stdin stays open until chat.stop
+# shellcheck disable=SC2094 # stdin waits for the chat's own "Chat in room" in chat.err
 {
-	sleep 1
+	wait_for_lines "$T/chat.err" 'Chat in room' 1 30 || true
 	echo "typed in chat"
-	sleep 4
+	open_until "$T/chat.stop" 60
 } | as mia chat "$pair" --linger 2 >"$T/chat.out" 2>"$T/chat.err" &
 chat_pid=$!
-sleep 2.5
+wait_for_lines "$T/chat.err" 'Chat in room' 1 30 || true
 expect_ok "someone writes while the chat runs" as sam send "$pair" "live into the chat"
+wait_for_lines "$T/chat.out" 'sam: live into the chat|mia: typed in chat' 2 30 || true
+touch "$T/chat.stop"
 rc=0
 wait "$chat_pid" || rc=$?
 expect_match "chat ends with exit 0 after its input" '^0$' "$rc"
