@@ -122,7 +122,7 @@ SQL
 # one timed run: the sum of the transaction's statements as the server timed
 # them (\timing), i.e. what audit.report costs in PostgreSQL, without psql's start
 run_report() {
-	{ echo '\timing on'; report_sql "$1"; } | psql 2>&1 |
+	{ printf '%s\n' '\timing on'; report_sql "$1"; } | psql 2>&1 |
 		sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p' | awk '{s += $1} END {printf "%d\n", s + 0.5}'
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -41,7 +41,7 @@
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=../scripts/lib.sh
+# shellcheck source=scripts/lib.sh
 source "$BENCH_DIR/../scripts/lib.sh"
 
 MODE="${1:-all}"

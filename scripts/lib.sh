@@ -16,7 +16,8 @@ EM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export EM_ROOT
 
 # Debian packages the project needs to build, test and run (only Debian's archive is used).
-# iproute2 (ip netns, veth) and procps (pgrep, ps) are for the fault tests.
+# iproute2 (ip netns, veth) and procps (pgrep, ps) are for the fault tests;
+# jq reads JSON in the e2e scripts; shellcheck is scripts/lint.
 EM_DEB_PACKAGES=(
 	build-essential cmake pkg-config
 	clang clang-format clang-tidy libfuzzer-14-dev libclang-rt-14-dev
@@ -25,6 +26,7 @@ EM_DEB_PACKAGES=(
 	postgresql-15 postgresql-client-15
 	openssl curl ca-certificates jq python3-icalendar prometheus
 	iproute2 procps
+	shellcheck
 )
 
 # The WebAssembly client core (scripts/wasm, web/core): the Emscripten
@@ -91,30 +93,30 @@ em_missing_packages() {
 # em_install_missing WHAT PACKAGE...: installs the packages that are missing.
 # `apt-get update` runs only when something has to be installed.
 em_install_missing() {
-	local what="$1" missing
+	local what="$1" missing_pkgs
 	shift
-	mapfile -t missing < <(em_missing_packages "$@")
-	if ((${#missing[@]} == 0)); then
+	mapfile -t missing_pkgs < <(em_missing_packages "$@")
+	if ((${#missing_pkgs[@]} == 0)); then
 		em_log "$what: all $# packages present"
 		return 0
 	fi
-	em_log "$what: installing ${missing[*]}"
+	em_log "$what: installing ${missing_pkgs[*]}"
 	em_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
 	em_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		--no-install-recommends "${missing[@]}" ||
-		em_die "apt-get could not install ${missing[*]}"
+		--no-install-recommends "${missing_pkgs[@]}" ||
+		em_die "apt-get could not install ${missing_pkgs[*]}"
 }
 
 # Installs the project's Debian packages that are missing.
 em_deps() {
-	local -a want
-	want=("${EM_DEB_PACKAGES[@]}")
+	local -a wanted_pkgs
+	wanted_pkgs=("${EM_DEB_PACKAGES[@]}")
 	# Node 20 may come from elsewhere (the Debian npm package conflicts with
 	# it): install Debian's nodejs and npm only when there is no node at all.
 	if ! command -v node >/dev/null 2>&1; then
-		want+=(nodejs npm)
+		wanted_pkgs+=(nodejs npm)
 	fi
-	em_install_missing deps "${want[@]}"
+	em_install_missing deps "${wanted_pkgs[@]}"
 	if ! command -v npm >/dev/null 2>&1; then
 		em_die "node is installed but npm is not: install npm for that node"
 	fi

@@ -51,15 +51,15 @@ code="$(first_invite)"
 expect_ok "manager registers" as maria register --invite "$code" --username maria
 expect_ok "manager creates a 90-day programme starting today" \
 	as maria programme create --name "Blended" --starts "$day0" --ends "$(day 90)"
-prog="$(as maria --json programme list | grep -oE '"id": [0-9]+' | head -n1 | grep -oE '[0-9]+')"
-invite() { as maria --json invite create --programme "$prog" --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
+prog="$(as maria --json programme list | jq -er '.programmes[0].id')"
+invite() { as maria --json invite create --programme "$prog" --role "$1" | jq -er .code; }
 for who in sam tom; do
 	expect_ok "mentor $who registers" as "$who" register --invite "$(invite mentor)" --username "$who"
 done
 for who in mia gm1 gm2; do
 	expect_ok "mentee $who registers" as "$who" register --invite "$(invite mentee)" --username "$who"
 done
-room_id() { as maria --json room create "$@" | tr -d ' \n' | grep -oE '"room":\{"id":[0-9]+' | grep -oE '[0-9]+$'; }
+room_id() { as maria --json room create "$@" | jq -er .room.id; }
 pair="$(room_id --programme "$prog" --kind pair --member sam --member mia)"
 group="$(room_id --programme "$prog" --kind group --name "Group A" --member tom --member gm1 --member gm2)"
 expect_match "a pair room and a group room exist" '^[0-9]+ [0-9]+$' "$pair $group"
@@ -179,14 +179,20 @@ expect_match "export is iCalendar" 'BEGIN:VCALENDAR' "$LAST"
 # and comes back at day 1 11:00
 em_server_stop
 start "$(offset_to "$(day 1) 11:00")"
-sleep 3 # a few scheduler ticks (--scheduler-interval 1)
+# the scheduler (--scheduler-interval 1) has sent the due reminders: one
+# statement finds them all and counts them in ementord_reminders_sent_total
+reminders_sent() {
+	curl -sS --cacert "$CERT" "https://127.0.0.1:$EM_SERVER_PORT/metrics" |
+		awk '$1 == "ementord_reminders_sent_total" && $2 > 0 { n++ } END { exit n ? 0 : 1 }'
+}
+wait_until 30 reminders_sent || true
 expect_ok "after the restart the mentee has notices" as mia notices
 expect_match "one 48-hour reminder of the initial meeting" 'reminder' "$LAST"
 expect_match "exactly one" '^1$' "$(grep -c 'reminder' <<<"$LAST")"
 expect_ok "the mentor got one too" as sam notices
 expect_match "the mentor's reminder" 'reminder' "$LAST"
 start "$(offset_to "$(day 1) 11:30")"
-sleep 3
+sleep 3 # a few scheduler ticks, for a reminder sent twice to show (a tick is not observable)
 expect_ok "after another restart there is nothing new" as mia notices
 printf '%s\n' "$LAST" >"$T/last.txt"
 expect_absent "no second reminder" 'reminder' "$T/last.txt"

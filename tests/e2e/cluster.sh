@@ -47,7 +47,7 @@ on() { # on NODE USER args...: the CLI of USER connected to NODE
 code="$(grep -oE -- '--invite [A-Za-z0-9_-]+' "$T/b.log" | head -n1 | awk '{print $2}')"
 on "$A" maria register --invite "$code" --username maria >/dev/null
 on "$A" maria programme create --name Cluster --starts 2027-01-01 --ends 2027-12-31 >/dev/null
-invite() { on "$A" maria --json invite create --programme 1 --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
+invite() { on "$A" maria --json invite create --programme 1 --role "$1" | jq -er .code; }
 on "$A" sam register --invite "$(invite mentor)" --username sam >/dev/null
 on "$B" lea register --invite "$(invite mentee)" --username lea >/dev/null
 on "$A" tom register --invite "$(invite mentor)" --username tom >/dev/null
@@ -62,7 +62,7 @@ expect_ok "a first message through node A" on "$A" sam send 1 "m-1"
 # --- a live chat on node B, messages sent through node A ------------------------------
 open_until "$T/chat.stop" | on "$B" lea chat 1 --linger 1 >"$T/chat.out" 2>"$T/chat.err" &
 chat=$!
-sleep 1.5
+wait_for_lines "$T/chat.err" 'Chat in room' 1 30 || true
 for i in 2 3 4 5 6 7; do
 	expect_ok "sam sends m-$i through node A" on "$A" sam send 1 "m-$i"
 done
@@ -122,22 +122,21 @@ expect_ok "lea logs in again" on "$A" lea login lea
 # --- node B dies in the middle of a conversation -----------------------------------------
 { sleep 30; } | on "$B" lea chat 1 --reconnect 0 >"$T/chat2.out" 2>"$T/chat2.err" &
 chat=$!
-sleep 1.5
+wait_for_lines "$T/chat2.err" 'Chat in room' 1 30 || true
 for i in 8 9 10; do on "$A" sam send 1 "m-$i" >/dev/null; done
-sleep 1
+wait_for_lines "$T/chat2.out" 'sam: m-10' 1 30 || true
 kill -9 "$B_PID"
 wait "$chat" 2>/dev/null || true
 expect_match "the chat on node B saw m-8..m-10 before the kill" 'sam: m-10' "$(cat "$T/chat2.out")"
 for i in 11 12; do
 	expect_ok "sam goes on through node A (m-$i)" on "$A" sam send 1 "m-$i"
 done
-expect_ok "lea reconnects to node A and reads" on "$A" lea --json read 1
-texts="$(grep -oE '"text": "m-[0-9]+"' <<<"$LAST" | grep -oE 'm-[0-9]+' | tr '\n' ' ')"
-expect_match "everything is there, in order, once" \
-	"^$(for i in $(seq 1 12); do printf 'm-%s ' "$i"; done)\$" "$texts"
-seqs="$(tr -d ' \n' <<<"$LAST" | grep -oE '"seq":[0-9]+' | grep -oE '[0-9]+' | tr '\n' ' ')"
+expect_ok "lea reconnects to node A and reads" to_file "$T/read.json" on "$A" lea --json read 1
+texts="$(jq -r '[.[].text | select(test("^m-[0-9]+$"))] | join(" ")' "$T/read.json" || true)"
+expect_match "everything is there, in order, once" "^$(seq -f 'm-%g' -s ' ' 1 12)\$" "$texts"
+seqs="$(jq -r 'map(.seq) | join(" ")' "$T/read.json" || true)"
 # 12 numbered messages and the line typed on A
-expect_match "seqs are gapless" "^$(seq -s ' ' 1 13) \$" "$seqs"
+expect_match "seqs are gapless" "^$(seq -s ' ' 1 13)\$" "$seqs"
 metrics="$(curl -sS --cacert "$CERT" "https://127.0.0.1:$EM_SERVER_PORT/metrics")"
 expect_match "node A announced events and heard node B's" \
 	'ementord_cluster_published_total [1-9].*ementord_cluster_received_total [1-9]' \

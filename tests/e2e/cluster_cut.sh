@@ -44,7 +44,7 @@ VB="emc${$}b"
 # this machine covers but the default one
 for _ in $(seq 1 20); do
 	net="198.$((18 + RANDOM % 2)).$((RANDOM % 256)).$((RANDOM % 64 * 4))"
-	[[ -z "$(ip -4 route show match "$net" | grep -v '^default')" ]] && break
+	ip -4 route show match "$net" | grep -qv '^default' || break
 done
 A_IP="${net%.*}.$((${net##*.} + 1))"
 B_IP="${net%.*}.$((${net##*.} + 2))"
@@ -100,7 +100,7 @@ for _ in $(seq 1 50); do
 done
 b_health() { inb curl -sS --max-time 2 --cacert "$CERT" "$B_HEALTH" 2>/dev/null || true; }
 for _ in $(seq 1 150); do
-	grep -q '"database":"up"' <<<"$(b_health)" && break
+	[[ "$(b_health | jq -r .database 2>/dev/null)" == up ]] && break
 	sleep 0.2
 done
 expect_match "node B runs in its namespace, on the database over TCP" '"database":"up"' "$(b_health)"
@@ -118,7 +118,7 @@ on_b() { # on_b USER args...: the CLI of USER, in B's namespace, connected to no
 code="$(grep -oE -- '--invite [A-Za-z0-9_-]+' "$T/b.log" | head -n1 | awk '{print $2}')"
 on_a maria register --invite "$code" --username maria >/dev/null
 on_a maria programme create --name Cut --starts 2027-01-01 --ends 2027-12-31 >/dev/null
-invite() { on_a maria --json invite create --programme 1 --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
+invite() { on_a maria --json invite create --programme 1 --role "$1" | jq -er .code; }
 for who in sam:mentor lea:mentee tom:mentor gia:mentee; do
 	on_a "${who%%:*}" register --invite "$(invite "${who#*:}")" --username "${who%%:*}" >/dev/null
 done
@@ -162,7 +162,7 @@ for i in $(seq 4 12); do
 done
 down=""
 for _ in $(seq 1 150); do
-	grep -q '"database":"down"' <<<"$(b_health)" && down=1 && break
+	[[ "$(b_health | jq -r .database 2>/dev/null)" == down ]] && down=1 && break
 	sleep 0.2
 done
 t_down="$(now)"
@@ -190,7 +190,7 @@ t_back="$(now)"
 t_health=""
 t_req=""
 for _ in $(seq 1 300); do
-	if [[ -z "$t_health" ]] && grep -q '"database":"up"' <<<"$(b_health)"; then
+	if [[ -z "$t_health" && "$(b_health | jq -r .database 2>/dev/null)" == up ]]; then
 		t_health="$(now)"
 	fi
 	if [[ -n "$t_health" && -z "$t_req" ]] && on_b maria room list >/dev/null 2>&1; then
@@ -219,15 +219,14 @@ expect_match "the line typed on B during the cut was sent by the chat itself" \
 metrics="$(inb curl -sS --cacert "$CERT" "https://127.0.0.1:$B_PORT/metrics" || true)"
 echo "node B: $(grep -E '^ementord_cluster_(caught_up|read_retries|received)_total' <<<"$metrics" | tr '\n' ' ')"
 
-expect_ok "lea reads room 1 through B" on_b lea --json read 1
-texts="$(grep -oE '"text": "m-[0-9]+"' <<<"$LAST" | grep -oE 'm-[0-9]+' | tr '\n' ' ')"
-expect_match "room 1 holds every message once, in order" \
-	"^$(for i in $(seq 1 12); do printf 'm-%s ' "$i"; done)\$" "$texts"
-seqs="$(tr -d ' \n' <<<"$LAST" | grep -oE '"seq":[0-9]+' | grep -oE '[0-9]+' | tr '\n' ' ')"
-expect_match "with gapless seqs" "^$(seq -s ' ' 1 12) \$" "$seqs"
+expect_ok "lea reads room 1 through B" to_file "$T/read1.json" on_b lea --json read 1
+texts="$(jq -r '[.[].text | select(test("^m-[0-9]+$"))] | join(" ")' "$T/read1.json" || true)"
+expect_match "room 1 holds every message once, in order" "^$(seq -f 'm-%g' -s ' ' 1 12)\$" "$texts"
+seqs="$(jq -r 'map(.seq) | join(" ")' "$T/read1.json" || true)"
+expect_match "with gapless seqs" "^$(seq -s ' ' 1 12)\$" "$seqs"
 expect_ok "gia's outbox is delivered through B" on_b gia outbox flush
-expect_ok "gia reads room 2 through B" on_b gia --json read 2
-texts="$(grep -oE '"text": "[^"]+"' <<<"$LAST" | sed -E 's/"text": "(.*)"/\1/' | sort | tr '\n' ' ')"
+expect_ok "gia reads room 2 through B" to_file "$T/read2.json" on_b gia --json read 2
+texts="$(jq -r '.[].text' "$T/read2.json" | sort | tr '\n' ' ' || true)"
 expect_match "room 2 holds what gia sent during the cut, once each" \
 	'^b-caught-by-cut typed-on-B-during-cut $' "$texts"
 

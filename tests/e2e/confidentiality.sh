@@ -24,7 +24,7 @@ as maria register --invite "$code" --username maria >/dev/null
 as maria programme create --name Secret --starts 2027-01-01 --ends 2027-12-31 >/dev/null
 invite() {
 	local c
-	c="$(as maria --json invite create --programme 1 --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p')"
+	c="$(as maria --json invite create --programme 1 --role "$1" | jq -er .code)"
 	printf '%s\n' "$c" >>"$T/codes"
 	printf '%s\n' "$c"
 }
@@ -75,9 +75,11 @@ as sam calendar url >"$T/cal.txt" 2>/dev/null
 grep -oE '/calendar/[A-Za-z0-9_-]{43}' "$T/cal.txt" | sed 's|/calendar/||' >>"$T/codes"
 printf '%s\n' "$EMENTOR_PASSWORD" >>"$T/codes"
 for u in maria sam lea max zoe; do
-	grep -hoE '"token": *"[^"]+"' "$T/home/$u/session.json" | sed -E 's/.*"([^"]+)"$/\1/' >>"$T/codes"
-	# every base64 value of 32+ characters in the key files (private keys, room keys)
-	grep -hoE '"[A-Za-z0-9_-]{32,}"' "$T/home/$u"/keys.json "$T/home/$u"/roomkeys.json 2>/dev/null | tr -d '"' >>"$T/codes" || true
+	jq -er .token "$T/home/$u/session.json" >>"$T/codes"
+	# every base64 string of 32+ characters in the key files, as a value or a
+	# name (private keys, room keys)
+	jq -r '.. | (strings, (objects | keys[])) | select(test("^[A-Za-z0-9_-]{32,}$"))' \
+		"$T/home/$u"/keys.json "$T/home/$u"/roomkeys.json 2>/dev/null >>"$T/codes" || true
 done
 expect_match "there are secrets to look for (passwords, tokens, codes, keys)" '^[0-9]{2,}$' \
 	"$(grep -c . "$T/codes")"

@@ -35,7 +35,7 @@ if [[ "$SIG" == TERM ]]; then
 	# however long the sends take on a slow machine; at most 240 s
 	open_until "$T/chat.stop" | as lea chat 1 --linger 1 --reconnect 30 >"$T/chat.out" 2>"$T/chat.err" &
 	chat=$!
-	sleep 1.5
+	wait_for_lines "$T/chat.err" 'Chat in room' 1 30 || true
 fi
 
 # the sender loop: "i exit-status output" per message
@@ -85,9 +85,8 @@ expect_ok "the outbox delivers what was queued" as sam outbox flush
 expect_ok "the outbox is then empty" as sam outbox list
 expect_match "nothing stays queued" 'empty' "$LAST"
 
-expect_ok "the mentee reads the whole history" as lea --json read 1
-printf '%s' "$LAST" >"$T/history.json"
-texts="$(grep -oE '"text": "crash-[0-9]+"' "$T/history.json" | grep -oE 'crash-[0-9]+' || true)"
+expect_ok "the mentee reads the whole history" to_file "$T/history.json" as lea --json read 1
+texts="$(jq -r '.[].text | select(test("^crash-[0-9]+$"))' "$T/history.json" || true)"
 expect_match "every message is there" "^$N\$" "$(sort -u <<<"$texts" | grep -c . || true)"
 expect_match "no message appears twice" "^$N\$" "$(grep -c . <<<"$texts" || true)"
 missing=""
@@ -95,13 +94,14 @@ while read -r i rc rest; do
 	[[ $rc == 0 ]] || continue
 	seq="$(grep -oE 'seq [0-9]+' <<<"$rest" | grep -oE '[0-9]+')"
 	# the acknowledged seq holds exactly that text
-	if ! tr -d ' \n' <"$T/history.json" | grep -qE "\"seq\":$seq,[^}]*\"text\":\"crash-$i\"|\"text\":\"crash-$i\"[^}]*\"seq\":$seq[,}]"; then
+	if ! jq -e --argjson seq "$seq" --arg text "crash-$i" 'any(.[]; .seq == $seq and .text == $text)' \
+		"$T/history.json" >/dev/null; then
 		missing="$missing $i@$seq"
 	fi
 done <"$T/sends.log"
 expect_match "every acknowledged seq holds its message" '^$' "$missing"
-seqs="$(tr -d ' \n' <"$T/history.json" | grep -oE '"seq":[0-9]+' | grep -oE '[0-9]+' | tr '\n' ' ')"
-expect_match "sequence numbers are gapless from 1" "^$(seq -s ' ' 1 $((N + 1))) \$" "$seqs"
+seqs="$(jq -r 'map(.seq) | join(" ")' "$T/history.json" || true)"
+expect_match "sequence numbers are gapless from 1" "^$(seq -s ' ' 1 $((N + 1)))\$" "$seqs"
 
 if [[ "$SIG" == TERM ]]; then
 	# give the open chat up to 30 s to show every message, then close it

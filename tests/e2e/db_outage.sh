@@ -37,18 +37,14 @@ DB="$(em_pg_start "$PGBASE" "$pgport" 2>/dev/null)"
 health=""
 for _ in $(seq 1 40); do
 	health="$(curl -sS --cacert "$CERT" "https://127.0.0.1:$EM_SERVER_PORT/healthz" || true)"
-	grep -q '"database":"up"' <<<"$health" && break
+	[[ "$(jq -r .database <<<"$health" 2>/dev/null)" == up ]] && break
 	sleep 0.5
 done
 expect_match "healthz recovers by itself" '"status":"ok","database":"up"' "$health"
-ok_after=0
-for _ in 1 2 3; do
-	if as maria programme list >/dev/null 2>&1; then
-		ok_after=1
-		break
-	fi
-	sleep 1
-done
-if ((ok_after)); then ok "requests work again without a server restart"; else not_ok "requests work again without a server restart"; fi
+if wait_until 5 as maria programme list >/dev/null 2>&1; then
+	ok "requests work again without a server restart"
+else
+	not_ok "requests work again without a server restart"
+fi
 
 e2e_summary

@@ -133,16 +133,16 @@ expect_ok "the outbox delivers what was queued" as sam outbox flush
 wait_for_lines "$T/chat.out" 'sam: full-[0-9]+' "$N" 60 || true
 touch "$T/chat.stop"
 wait "$chat" 2>/dev/null || true
-expect_ok "the mentee reads the whole history" as lea --json read 1
-printf '%s' "$LAST" >"$T/history.json"
-texts="$(grep -oE '"text": "full-[0-9]+"' "$T/history.json" | grep -oE 'full-[0-9]+' || true)"
+expect_ok "the mentee reads the whole history" to_file "$T/history.json" as lea --json read 1
+texts="$(jq -r '.[].text | select(test("^full-[0-9]+$"))' "$T/history.json" || true)"
 expect_match "every message is there" "^$N\$" "$(sort -u <<<"$texts" | grep -c . || true)"
 expect_match "none twice" "^$N\$" "$(grep -c . <<<"$texts" || true)"
 missing=""
 while read -r i rc _ rest; do
 	[[ $rc == 0 ]] || continue
 	seq="$(grep -oE 'seq [0-9]+' <<<"$rest" | grep -oE '[0-9]+')"
-	if ! tr -d ' \n' <"$T/history.json" | grep -qE "\"seq\":$seq,[^}]*\"text\":\"full-$i\"|\"text\":\"full-$i\"[^}]*\"seq\":$seq[,}]"; then
+	if ! jq -e --argjson seq "$seq" --arg text "full-$i" 'any(.[]; .seq == $seq and .text == $text)' \
+		"$T/history.json" >/dev/null; then
 		missing="$missing $i@$seq"
 	fi
 done <"$T/sends.log"

@@ -87,9 +87,12 @@ curl() {
 	command curl --max-time "$(e2e_bound 30)" "$@"
 }
 
+# e2e_cert: sets CERT and KEY (for the scripts that start servers) to the
+# suite's certificate, or to one made for this script; clients trust CERT.
+# shellcheck disable=SC2034 # KEY is read by the scripts that source this file
 e2e_cert() {
 	if [[ -n "${EMENTOR_TEST_CERT:-}" && -s "$EMENTOR_TEST_CERT" ]]; then
-		CERT="$EMENTOR_TEST_CERT" KEY="$EMENTOR_TEST_KEY"
+		CERT="$EMENTOR_TEST_CERT" KEY="${EMENTOR_TEST_KEY:?EMENTOR_TEST_CERT is set but EMENTOR_TEST_KEY is not}"
 	else
 		em_tls_cert "$T/tls"
 		CERT="$T/tls/cert.pem" KEY="$T/tls/key.pem"
@@ -140,6 +143,20 @@ open_until() {
 	done
 }
 
+# wait_until SECONDS command...: runs the command (its output and errors
+# going where the caller's go) every 0.2 s until it succeeds, at most SECONDS
+# times E2E_TIME_FACTOR; returns 1 when it never did. For waiting on
+# something observable (a log line, a metric, a file) instead of sleeping.
+wait_until() {
+	local end
+	end=$((SECONDS + $(e2e_bound "$1")))
+	shift
+	until "$@"; do
+		((SECONDS < end)) || return 1
+		sleep 0.2
+	done
+}
+
 # wait_for_lines FILE PATTERN COUNT [SECONDS]: waits (at most SECONDS, default
 # 30) until FILE holds COUNT distinct matches of the extended regex PATTERN.
 wait_for_lines() {
@@ -180,7 +197,17 @@ expect_fail() {
 	else
 		not_ok "$name" "wanted exit $want and /$pattern/, got exit $rc: $out"
 	fi
+	# shellcheck disable=SC2034 # LAST is read by the scripts that source this file
 	LAST="$out"
+}
+
+# to_file FILE command...: runs the command with its standard output in FILE
+# (a JSON document for jq; what it says on stderr still reaches the caller,
+# e.g. expect_ok's report).
+to_file() {
+	local file="$1"
+	shift
+	"$@" >"$file"
 }
 
 # expect_match NAME PATTERN TEXT
@@ -199,9 +226,11 @@ expect_absent() {
 	if grep -qF -- "$2" "$3"; then not_ok "$1" "found in $3"; else ok "$1"; fi
 }
 
-# The one-time manager invite ementord printed at its first start.
+# The one-time manager invite ementord printed at its last start: each start
+# before the first account expires the one printed before (em_server_start
+# may have started it more than once when a start failed).
 first_invite() {
-	grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | head -n1 | awk '{print $2}'
+	grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | tail -n1 | awk '{print $2}'
 }
 
 # pair_room NAME: on a fresh server ($EMENTOR_SERVER), manager maria registers
@@ -213,8 +242,7 @@ pair_room() {
 	as maria register --invite "$(first_invite)" --username maria >/dev/null
 	as maria programme create --name "$1" --starts 2027-01-01 --ends 2027-12-31 >/dev/null
 	for who in sam:mentor lea:mentee; do
-		code="$(as maria --json invite create --programme 1 --role "${who#*:}" |
-			sed -nE 's/.*"code": "([^"]+)".*/\1/p')"
+		code="$(as maria --json invite create --programme 1 --role "${who#*:}" | jq -er .code)"
 		as "${who%%:*}" register --invite "$code" --username "${who%%:*}" >/dev/null
 	done
 	as maria room create --programme 1 --kind pair --member sam --member lea >/dev/null

@@ -35,15 +35,15 @@ code="$(first_invite)"
 expect_ok "manager registers" as maria register --invite "$code" --username maria
 expect_ok "manager creates a programme" \
 	as maria programme create --name "Spring 2027" --starts 2027-03-01 --ends 2027-08-31
-prog="$(as maria --json programme list | grep -oE '"id": [0-9]+' | head -n1 | grep -oE '[0-9]+')"
-invite() { as maria --json invite create --programme "$prog" --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
+prog="$(as maria --json programme list | jq -er '.programmes[0].id')"
+invite() { as maria --json invite create --programme "$prog" --role "$1" | jq -er .code; }
 for who in sam tom; do
 	expect_ok "mentor $who registers" as "$who" register --invite "$(invite mentor)" --username "$who"
 done
 for who in mia gm1 gm2 gm3 gm4 gm5; do
 	expect_ok "mentee $who registers" as "$who" register --invite "$(invite mentee)" --username "$who"
 done
-room_id() { as maria --json room create "$@" | tr -d ' \n' | grep -oE '"room":\{"id":[0-9]+' | grep -oE '[0-9]+$'; }
+room_id() { as maria --json room create "$@" | jq -er .room.id; }
 pair="$(room_id --programme "$prog" --kind pair --member sam --member mia)"
 group="$(room_id --programme "$prog" --kind group --name "Group A" \
 	--member tom --member gm1 --member gm2 --member gm3 --member gm4 --member gm5)"
@@ -63,9 +63,9 @@ expect_match "mentee sees the mentor's message" '^\[1\] [0-9-]{10} [0-9:]{5} sam
 expect_ok "the mentor reads" as sam read "$pair"
 expect_match "mentor sees the mentee's answer, newline kept, last one trimmed" \
 	'\[2\] .* mia: hi sam'$'\n''second line$' "$LAST"
-json="$(as sam --json read "$pair")"
-expect_match "read --json gives seq, sender and text" '"seq": 2,' "$json"
-expect_match "read --json text" '"text": "hi sam\\nsecond line"' "$json"
+msg2="$(as sam --json read "$pair" | jq -c '.[] | select(.seq == 2) | {seq, sender, text}' || true)"
+expect_match "read --json gives seq, sender and text" '^\{"seq":2,"sender":"mia","text":".+"\}$' "$msg2"
+expect_match "read --json text" '"text":"hi sam\\nsecond line"\}$' "$msg2"
 
 # --- a group of six ----------------------------------------------------------
 expect_ok "the group's mentor sends" as tom send "$group" "welcome to the group"
@@ -118,7 +118,7 @@ expect_match "none is left out" "^$(as tom read "$group" | grep -c '^\[')\$" "$(
 expect_match "the message after joining is readable" 'tom: welcome gm6' "$LAST"
 
 # --- an offline member gets everything, in order ----------------------------------
-since="$(as mia --json read "$pair" | grep -oE '"seq": [0-9]+' | tail -n1 | grep -oE '[0-9]+')"
+since="$(as mia --json read "$pair" | jq -er '.[-1].seq')"
 for i in 1 2 3 4 5 6 7; do
 	as sam send "$pair" "offline $i" >/dev/null || not_ok "send offline $i"
 done
@@ -139,7 +139,7 @@ cp "$T/outbox.saved" "$T/home/sam/outbox.json" # as if the ack had been lost
 expect_ok "the same client_msg_id is sent again" as sam outbox flush
 expect_match "the resend is answered as a duplicate" 'already had it' "$LAST"
 expect_match "with the same seq" "\(seq $seq1;" "$LAST"
-count="$(as mia --json read "$pair" | grep -c '"text": "exactly once please"' || true)"
+count="$(as mia --json read "$pair" | jq '[.[] | select(.text == "exactly once please")] | length' || true)"
 expect_match "the history holds one copy" '^1$' "$count"
 expect_match "the outbox is empty again" 'empty' "$(as sam outbox list)"
 
@@ -158,27 +158,33 @@ expect_match "the outage message arrived exactly once" '^1$' "$(grep -c 'typed d
 expect_match "before the later one" 'typed during the outage.*after the outage' "$(tr '\n' ' ' <<<"$out")"
 
 # --- safety numbers -------------------------------------------------------------
-sn() { as "$1" --json verify "$2" | sed -nE 's/.*"safety_number": "([0-9 ]+)".*/\1/p'; }
+sn() { as "$1" --json verify "$2" | jq -er .safety_number; }
 a="$(sn sam mia)"
 b="$(sn mia sam)"
 expect_match "verify prints 12 groups of 5 digits" '^([0-9]{5} ){11}[0-9]{5}$' "$a"
 expect_match "both sides print the same safety number" "^$a\$" "$b"
 expect_ok "a mentee verifies the manager, found through the programme" as mia verify maria
-expect_match "the manager's side prints the same number" "^$(sn mia maria)\$" "$(sn maria mia)"
+a="$(sn maria mia)"
+expect_match "the manager's side prints a safety number too" '^([0-9]{5} ){11}[0-9]{5}$' "$a"
+expect_match "the manager's side prints the same number" "^$(sn mia maria)\$" "$a"
 expect_ok "gm2 logs in on a second device" as gm2b login gm2
 expect_ok "verify finds a user not pinned yet through the rooms" as gm2b verify gm4
 expect_match "and tells them to compare in person" 'in person' "$LAST"
 expect_match "a second device shows the same number" "^$(sn gm2 gm4)\$" "$(sn gm2b gm4)"
 
 # --- chat with piped stdin -----------------------------------------------------------
+# a line typed once the chat has started; stdin stays open until chat.stop
+# shellcheck disable=SC2094 # stdin waits for the chat's own "Chat in room" in chat.err
 {
-	sleep 1
+	wait_for_lines "$T/chat.err" 'Chat in room' 1 30 || true
 	echo "typed in chat"
-	sleep 4
+	open_until "$T/chat.stop" 60
 } | as mia chat "$pair" --linger 2 >"$T/chat.out" 2>"$T/chat.err" &
 chat_pid=$!
-sleep 2.5
+wait_for_lines "$T/chat.err" 'Chat in room' 1 30 || true
 expect_ok "someone writes while the chat runs" as sam send "$pair" "live into the chat"
+wait_for_lines "$T/chat.out" 'sam: live into the chat|mia: typed in chat' 2 30 || true
+touch "$T/chat.stop"
 rc=0
 wait "$chat_pid" || rc=$?
 expect_match "chat ends with exit 0 after its input" '^0$' "$rc"

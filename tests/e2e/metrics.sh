@@ -35,12 +35,11 @@ code="$(first_invite)"
 expect_ok "manager registers" as maria register --invite "$code" --username maria
 expect_ok "manager creates a programme" \
 	as maria programme create --name "Metrics" --starts 2027-03-01 --ends 2027-08-31
-prog="$(as maria --json programme list | grep -oE '"id": [0-9]+' | head -n1 | grep -oE '[0-9]+')"
-invite() { as maria --json invite create --programme "$prog" --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
+prog="$(as maria --json programme list | jq -er '.programmes[0].id')"
+invite() { as maria --json invite create --programme "$prog" --role "$1" | jq -er .code; }
 expect_ok "mentor registers" as sam register --invite "$(invite mentor)" --username sam
 expect_ok "mentee registers" as mia register --invite "$(invite mentee)" --username mia
-pair="$(as maria --json room create --programme "$prog" --kind pair --member sam --member mia |
-	tr -d ' \n' | grep -oE '"room":\{"id":[0-9]+' | grep -oE '[0-9]+$')"
+pair="$(as maria --json room create --programme "$prog" --kind pair --member sam --member mia | jq -er .room.id)"
 sign_room "$pair" maria sam mia
 expect_ok "the mentor sends one message" as sam send "$pair" "hello"
 expect_fail "a room that does not exist is refused" 1 not_found as mia room show 999999

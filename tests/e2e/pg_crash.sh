@@ -84,7 +84,7 @@ e2e_pg_kill9 "$PGBASE"
 t_gone="$(now)"
 down=""
 for _ in $(seq 1 100); do
-	grep -q '"database":"down"' <<<"$(health)" && down=1 && break
+	[[ "$(health | jq -r .database 2>/dev/null)" == down ]] && down=1 && break
 	sleep 0.1
 done
 expect_match "the server says the database is down (/healthz)" '^1$' "$down"
@@ -96,7 +96,7 @@ t_pg="$(now)"
 t_health=""
 t_req=""
 for _ in $(seq 1 200); do
-	if [[ -z "$t_health" ]] && grep -q '"database":"up"' <<<"$(health)"; then
+	if [[ -z "$t_health" && "$(health | jq -r .database 2>/dev/null)" == up ]]; then
 		t_health="$(now)"
 	fi
 	if [[ -z "$t_req" ]] && as maria programme list >/dev/null 2>&1; then
@@ -155,16 +155,16 @@ wait "$chat" 2>/dev/null || true
 # the chat shows its own lines when the server has stored them
 expect_match "the line typed into the chat during the outage was sent by the chat itself" \
 	'lea: typed-during-outage' "$(cat "$T/chat.out")"
-expect_ok "the mentee reads the whole history" as lea --json read 1
-printf '%s' "$LAST" >"$T/history.json"
-texts="$(grep -oE '"text": "pgc-[0-9]+"' "$T/history.json" | grep -oE 'pgc-[0-9]+' || true)"
+expect_ok "the mentee reads the whole history" to_file "$T/history.json" as lea --json read 1
+texts="$(jq -r '.[].text | select(test("^pgc-[0-9]+$"))' "$T/history.json" || true)"
 expect_match "every message is there" "^$N\$" "$(sort -u <<<"$texts" | grep -c . || true)"
 expect_match "none twice" "^$N\$" "$(grep -c . <<<"$texts" || true)"
 missing=""
 while read -r i rc _ rest; do
 	[[ $rc == 0 ]] || continue
 	seq="$(grep -oE 'seq [0-9]+' <<<"$rest" | grep -oE '[0-9]+')"
-	if ! tr -d ' \n' <"$T/history.json" | grep -qE "\"seq\":$seq,[^}]*\"text\":\"pgc-$i\"|\"text\":\"pgc-$i\"[^}]*\"seq\":$seq[,}]"; then
+	if ! jq -e --argjson seq "$seq" --arg text "pgc-$i" 'any(.[]; .seq == $seq and .text == $text)' \
+		"$T/history.json" >/dev/null; then
 		missing="$missing $i@$seq"
 	fi
 done <"$T/sends.log"

@@ -37,9 +37,9 @@ expect_match "the privacy notice is shown first" 'Privacy notice \(version' "$LA
 
 expect_ok "manager creates a programme" \
 	as maria programme create --name "Spring 2027" --starts 2027-03-01 --ends 2027-08-31
-prog="$(as maria --json programme list | grep -oE '"id": [0-9]+' | head -n1 | grep -oE '[0-9]+')"
+prog="$(as maria --json programme list | jq -er '.programmes[0].id')"
 
-invite() { as maria --json invite create --programme "$prog" --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
+invite() { as maria --json invite create --programme "$prog" --role "$1" | jq -er .code; }
 expect_ok "mentor registers" as sam register --invite "$(invite mentor)" --username sam --display-name "Sam Mentor"
 for i in 1 2 3 4 5 6; do
 	expect_ok "mentee $i registers" as "mentee$i" register --invite "$(invite mentee)" --username "mentee$i"
@@ -56,7 +56,7 @@ expect_ok "the mentee reads it" as mentee1 read "$pair"
 expect_match "decrypted on the mentee's device" 'sam: Welcome! When shall we meet\?' "$LAST"
 expect_ok "manager creates a group room" \
 	as maria room create --programme "$prog" --kind group --name "Group A" --member tom
-group="$(as maria --json room list | tr -d ' \n' | grep -oE '"id":[0-9]+,"programme_id":[0-9]+,"kind":"group"' | grep -oE '^"id":[0-9]+' | grep -oE '[0-9]+')"
+group="$(as maria --json room list | jq -er 'first(.rooms[] | select(.kind == "group")) | .id')"
 for i in 2 3 4 5 6; do
 	expect_ok "mentee $i joins the group" as maria room add "$group" "mentee$i"
 done
@@ -114,7 +114,7 @@ expect_match "a second migrate applies nothing" 'applied=0' "$LAST"
 # logs never hold secrets
 expect_absent "the log holds no password" "$EMENTOR_PASSWORD" "$LOG"
 expect_absent "the log holds no operator invite code" "$op_code" "$LOG"
-token="$(sed -nE 's/.*"token": *"([^"]+)".*/\1/p' "$T/home/maria/session.json")"
+token="$(jq -r '.token // empty' "$T/home/maria/session.json" || true)"
 expect_match "the session token is saved for the CLI" '^[A-Za-z0-9_-]{40,}$' "$token"
 expect_absent "the log holds no session token" "$token" "$LOG"
 

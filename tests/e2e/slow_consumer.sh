@@ -26,7 +26,7 @@ jsctl() { (cd "$NODE_DIR" && node jsctl.mjs "$@"); }
 code="$(first_invite)"
 as maria register --invite "$code" --username maria >/dev/null
 as maria programme create --name Slow --starts 2027-01-01 --ends 2027-12-31 >/dev/null
-invite() { as maria --json invite create --programme 1 --role "$1" | sed -nE 's/.*"code": "([^"]+)".*/\1/p'; }
+invite() { as maria --json invite create --programme 1 --role "$1" | jq -er .code; }
 jsctl register --invite "$(invite mentor)" --username fast >/dev/null
 jsctl register --invite "$(invite mentee)" --username slow >/dev/null
 as maria room create --programme 1 --kind pair --member fast --member slow >/dev/null
