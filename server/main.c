@@ -5,6 +5,7 @@
  * block (connecting, migrating) happens here before the service loop starts.
  */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -447,6 +448,23 @@ static void schedule_start(void)
 	scheduler_start(server.context, schedule, n);
 }
 
+/*
+ * One descriptor per connection: the soft limit on open files (often 1,024)
+ * is raised to the hard one, so a node holds as many idle connections as the
+ * system lets it (bench/idle.sh). lws sizes its fd table from the limit.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		log_warn("cannot raise the open-file limit to %llu",
+		         (unsigned long long)rl.rlim_max);
+}
+
 static int cmd_serve(void)
 {
 	static const lws_retry_bo_t retry = {
@@ -464,6 +482,7 @@ static int cmd_serve(void)
 		return 1;
 	if (prepare_database())
 		return 1;
+	raise_fd_limit();
 
 	memset(&info, 0, sizeof(info));
 	info.port = server.cfg.port;

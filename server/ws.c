@@ -186,5 +186,5 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 
 const struct lws_protocols ws_protocols[] = {
     {"http", http_callback, sizeof(struct http_pss), 0, 0, NULL, 0},
-    {EM_SUBPROTOCOL, ws_callback, sizeof(struct session), 16384, 0, NULL, 0},
+    {EM_SUBPROTOCOL, ws_callback, sizeof(struct session), 4096, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
