@@ -1,0 +1,46 @@
+/*
+ * stubs.h - recording stand-ins for the server modules a unit test does not
+ * link (the .c files beside this one): each stub records what it was called with in
+ * the globals below, so a test of one module can check what that module
+ * asked of the others. A test links only the stub files it needs; each
+ * file's section says what it replaces. Single-threaded, like the service
+ * thread they stand in for; stub_*_reset() start a test afresh.
+ */
+#ifndef EMENTOR_TEST_STUBS_H
+#define EMENTOR_TEST_STUBS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+struct db_conn;
+struct db_job;
+struct session;
+
+/* ---- log.c (log_msg): lines counted by level, the last one kept -------- */
+extern int stub_log_lines[4]; /* by enum log_level */
+extern char stub_log_last[512];
+void stub_log_reset(void);
+
+/* ---- db.c (db_is_up, db_submit_background, db_set_batch_runner,
+ *      db_take_completed, db_queue_depth) ---------------------------------- */
+#define STUB_DB_MAX 64
+struct stub_background {
+	int (*run)(struct db_conn *c, struct db_job *job);
+	json_t *args; /* owned by the record until the test completes it */
+	void (*finished)(struct db_job *job);
+};
+extern int stub_db_up;          /* what db_is_up() answers (default 1) */
+extern int stub_db_full;        /* db_submit_background() fails (-1, args freed) */
+extern int stub_db_n_submitted; /* accepted by db_submit_background() */
+extern struct stub_background stub_db_submitted[STUB_DB_MAX];
+extern void (*stub_db_batch_runner)(struct db_conn *c, struct db_job **jobs, int n);
+extern struct db_job *stub_db_completed; /* what db_take_completed() hands out (then NULL) */
+void stub_db_reset(void);
+/*
+ * Completes background job i as a worker and the service thread would: a
+ * job with its run and args, handed to its finished callback, then freed.
+ */
+void stub_db_finish(int i);
+
+#endif
