@@ -43,4 +43,22 @@ void stub_db_reset(void);
  */
 void stub_db_finish(int i);
 
+/* ---- libwebsockets (lws_callback_on_writable, lws_close_reason,
+ *      lws_write): calls recorded per connection, no sockets -------------- */
+struct lws;
+#define STUB_LWS_FRAMES 64
+extern int stub_lws_writable;         /* lws_callback_on_writable() calls */
+extern struct lws *stub_lws_last_wsi; /* the last connection any stub was called on */
+extern int stub_lws_close_status;     /* the last lws_close_reason(), 0: none */
+extern char stub_lws_close_text[128];
+extern int stub_lws_n_frames; /* frames lws_write() took, their text below */
+extern char *stub_lws_frames[STUB_LWS_FRAMES];
+extern int stub_lws_write_short; /* lws_write() writes one byte less than asked */
+void stub_lws_reset(void);
+
+/* ---- metrics.c (metrics_add, metrics_error, ...): counted, not rendered -- */
+extern uint64_t stub_metrics[64];   /* by enum metric_counter */
+extern int stub_metrics_errors[64]; /* by -em_err */
+void stub_metrics_reset(void);
+
 #endif
