@@ -61,4 +61,33 @@ extern uint64_t stub_metrics[64];   /* by enum metric_counter */
 extern int stub_metrics_errors[64]; /* by -em_err */
 void stub_metrics_reset(void);
 
+/* ---- session.c (lookup, send, closes, memory charges): a small table of
+ *      the test's sessions, and what was sent and closed, in order -------- */
+#define STUB_SESSIONS 64
+#define STUB_SENT     256
+struct stub_sent {
+	struct session *s;
+	char *text; /* the frame (owned here) */
+};
+struct stub_close {
+	struct session *s;
+	int code;
+	char reason[64];
+};
+extern struct stub_sent stub_sent[STUB_SENT];
+extern int stub_n_sent;
+extern struct stub_close stub_closes[STUB_SENT];
+extern int stub_n_closes;
+extern int stub_mem_refuse; /* session_mem_charge() refuses (over --preauth-memory) */
+void stub_session_reset(void);
+/* Forgets the frames and closes recorded so far. */
+void stub_sent_clear(void);
+/* Enters s in the table (its slot and a new generation); 0 or -1 when full. */
+int stub_session_add(struct session *s);
+/* Takes s out: its (slot, generation) finds nothing from now on. */
+void stub_session_drop(struct session *s);
+/* How many frames went to s; the i-th of them (NULL if fewer). */
+int stub_sent_to(const struct session *s);
+const char *stub_sent_nth(const struct session *s, int i);
+
 #endif
