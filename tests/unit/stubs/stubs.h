@@ -90,4 +90,36 @@ void stub_session_drop(struct session *s);
 int stub_sent_to(const struct session *s);
 const char *stub_sent_nth(const struct session *s, int i);
 
+/* ---- submit.c (submit_job): jobs kept in order, stamped like the real one */
+#define STUB_JOBS 64
+extern struct db_job *stub_jobs[STUB_JOBS]; /* submitted, owned here until taken */
+extern int stub_jobs_batched[STUB_JOBS];
+extern int stub_n_jobs;
+extern int stub_submit_rc; /* non-zero: submit_job() refuses with it (EM_ERR_BUSY) */
+void stub_submit_reset(void);
+/* Takes submitted job i out (the caller owns it; its slot stays NULL). */
+struct db_job *stub_submit_take(int i);
+
+/* ---- fanout.c (what dispatch pushes): each call recorded in order ------- */
+struct stub_push {
+	char kind;               /* 'r' fanout_room, 'u' fanout_user, 's' fanout_room_seen,
+	                            '+' fanout_subscribe, '-' fanout_unsubscribe */
+	int64_t id;              /* room or user */
+	int64_t seq;             /* 's' */
+	char *text;              /* 'r', 'u': a copy (owned here) */
+	const struct session *s; /* 'r': except; '+', '-': the session */
+};
+#define STUB_PUSHES 128
+extern struct stub_push stub_pushes[STUB_PUSHES];
+extern int stub_n_pushes;
+/* The connections fanout_user_sessions() visits for any user (the test's). */
+extern struct session *stub_user_sessions[8];
+extern int stub_n_user_sessions;
+void stub_fanout_reset(void);
+
+/* ---- handlers.c (dispatch.c's table): the service-thread ones recorded -- */
+extern int stub_done_calls;  /* auth_login_done, auth_logout_done, message_sync_done */
+extern int stub_done_op;     /* the op of the last job they saw */
+extern int stub_local_calls; /* message_typing_local (fails), privacy_notice_local */
+
 #endif
