@@ -1,0 +1,66 @@
+/*
+ * lws.c (stub) - the libwebsockets calls of server/session.c, recorded
+ * instead of made: a write request counted, a close reason kept, a written
+ * frame copied (and optionally cut short, as a failed socket write).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <libwebsockets.h>
+
+#include "stubs.h"
+
+int stub_lws_writable;
+struct lws *stub_lws_last_wsi;
+int stub_lws_close_status;
+char stub_lws_close_text[128];
+int stub_lws_n_frames;
+char *stub_lws_frames[STUB_LWS_FRAMES];
+int stub_lws_write_short;
+
+void stub_lws_reset(void)
+{
+	for (int i = 0; i < stub_lws_n_frames; i++)
+		free(stub_lws_frames[i]);
+	stub_lws_n_frames = 0;
+	stub_lws_writable = 0;
+	stub_lws_last_wsi = NULL;
+	stub_lws_close_status = 0;
+	stub_lws_close_text[0] = '\0';
+	stub_lws_write_short = 0;
+}
+
+int lws_callback_on_writable(struct lws *wsi)
+{
+	stub_lws_writable++;
+	stub_lws_last_wsi = wsi;
+	return 1;
+}
+
+void lws_close_reason(struct lws *wsi, enum lws_close_status status, unsigned char *buf, size_t len)
+{
+	stub_lws_last_wsi = wsi;
+	stub_lws_close_status = (int)status;
+	if (len >= sizeof(stub_lws_close_text))
+		len = sizeof(stub_lws_close_text) - 1;
+	memcpy(stub_lws_close_text, buf, len);
+	stub_lws_close_text[len] = '\0';
+}
+
+int lws_write(struct lws *wsi, unsigned char *buf, size_t len, enum lws_write_protocol protocol)
+{
+	stub_lws_last_wsi = wsi;
+	if (protocol != LWS_WRITE_TEXT)
+		return -1;
+	if (stub_lws_write_short)
+		return (int)len - 1;
+	if (stub_lws_n_frames < STUB_LWS_FRAMES) {
+		char *copy = malloc(len + 1);
+
+		if (copy) {
+			memcpy(copy, buf, len);
+			copy[len] = '\0';
+		}
+		stub_lws_frames[stub_lws_n_frames++] = copy;
+	}
+	return (int)len;
+}
