@@ -389,6 +389,37 @@ out:
 	return rc;
 }
 
+/* cli_request() and cli_request_raw(): `defang` as for cli_call_as(). */
+static int cli_request_as(struct cli *cli, enum em_op op, json_t *args, json_t **res, int defang)
+{
+	struct home_session s;
+	struct conn *c = NULL;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	*res = NULL;
+	rc = cli_session_open(cli, &s, &c);
+	if (rc) {
+		json_decref(args);
+		goto out;
+	}
+	rc = cli_call_as(c, op, args, res, defang);
+out:
+	conn_free(c);
+	home_session_wipe(&s);
+	return rc;
+}
+
+int cli_request(struct cli *cli, enum em_op op, json_t *args, json_t **res)
+{
+	return cli_request_as(cli, op, args, res, !cli->json);
+}
+
+int cli_request_raw(struct cli *cli, enum em_op op, json_t *args, json_t **res)
+{
+	return cli_request_as(cli, op, args, res, 0);
+}
+
 void cli_print_json(json_t *result)
 {
 	json_dumpf(result, stdout, JSON_INDENT(2));

@@ -132,6 +132,16 @@ int cli_session_resume(struct cli *cli, struct conn *c, struct home_session *s);
 int cli_session_open(struct cli *cli, struct home_session *s, struct conn **out);
 
 /*
+ * For commands that send one request: cli_session_open(), cli_call() (takes
+ * the reference to args; NULL sends none), then closes the connection and
+ * wipes the session. Returns an exit code; on CLI_EXIT_OK *res is the result.
+ * Who frees: the caller, json_decref(*res).
+ */
+int cli_request(struct cli *cli, enum em_op op, json_t *args, json_t **res);
+/* As cli_request(), but with cli_call_raw(): the result's strings are left as sent. */
+int cli_request_raw(struct cli *cli, enum em_op op, json_t *args, json_t **res);
+
+/*
  * Replaces terminal control characters (C0, DEL and UTF-8 C1) with '?' in
  * place: text from the server must not drive the user's terminal.
  */

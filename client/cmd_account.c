@@ -132,6 +132,21 @@ static int account_report(const struct drive_end *end)
 	return end->exit;
 }
 
+/*
+ * The exit code of an account_run() that returned `run`: CLI_EXIT_LOCAL when
+ * the command could not start, the connection's code when it could not be
+ * made, the task's (printed by account_report()) when it failed, else
+ * CLI_EXIT_OK.
+ */
+static int account_exit(int run, const struct drive_end *end)
+{
+	if (run < 0)
+		return CLI_EXIT_LOCAL;
+	if (run)
+		return run;
+	return end->ok ? CLI_EXIT_OK : account_report(end);
+}
+
 /* A result's string member made safe for the terminal. Who frees: the caller. */
 static char *account_text(json_t *obj, const char *key, const char *fallback)
 {
@@ -207,14 +222,8 @@ static int register_privacy(struct cli *cli, struct drive *d, int accepted, json
 	*notice = NULL;
 	rc = account_run(d, json_pack("{s:s}", "cmd", "privacy"), &end);
 	drive_disconnect(d);
-	if (rc < 0)
-		return CLI_EXIT_LOCAL;
+	rc = account_exit(rc, &end);
 	if (rc) {
-		drive_end_clear(&end);
-		return rc;
-	}
-	if (!end.ok) {
-		rc = account_report(&end);
 		drive_end_clear(&end);
 		return rc;
 	}
@@ -310,17 +319,9 @@ int cmd_register(struct cli *cli, int argc, char **argv)
 	                json_object_get(notice, "version"), "text_hash",
 	                json_object_get(notice, "text_hash"));
 	sodium_memzero(sec->password, sizeof(sec->password));
-	rc = account_run(&d, cmd, &end);
-	if (rc < 0) {
-		rc = CLI_EXIT_LOCAL;
-		goto out;
-	}
+	rc = account_exit(account_run(&d, cmd, &end), &end);
 	if (rc)
 		goto out;
-	if (!end.ok) {
-		rc = account_report(&end);
-		goto out;
-	}
 	if (cli->json) {
 		cli_print_json(end.result);
 		goto out;
@@ -426,19 +427,12 @@ int cmd_login(struct cli *cli, int argc, char **argv)
 		drive_disconnect(&d);
 	}
 	sodium_memzero(sec->password, sizeof(sec->password));
-	if (rc < 0) {
-		rc = CLI_EXIT_LOCAL;
-		goto out;
-	}
+	if (!rc && !end.ok && !strcmp(end.code, "unreachable") && d.link_error[0])
+		rc = cli_fail(CLI_EXIT_NET, "%s", d.link_error);
+	else
+		rc = account_exit(rc, &end);
 	if (rc)
 		goto out;
-	if (!end.ok) {
-		if (!strcmp(end.code, "unreachable") && d.link_error[0])
-			rc = cli_fail(CLI_EXIT_NET, "%s", d.link_error);
-		else
-			rc = account_report(&end);
-		goto out;
-	}
 	replaced = json_string_value(json_object_get(end.result, "replaced"));
 	if (replaced)
 		fprintf(stderr, "Note: this replaces the saved login of %s on this device.\n",
@@ -665,16 +659,9 @@ int cmd_passwd(struct cli *cli, int argc, char **argv)
 	                 &end);
 	account_secrets_free(sec);
 	sec = NULL;
-	if (rc < 0) {
-		rc = CLI_EXIT_LOCAL;
-		goto out;
-	}
+	rc = account_exit(rc, &end);
 	if (rc)
 		goto out;
-	if (!end.ok) {
-		rc = account_report(&end);
-		goto out;
-	}
 	if (cli->json) {
 		cli_print_json(end.result);
 	} else {

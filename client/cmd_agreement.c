@@ -35,24 +35,6 @@ static int agreement_yes_option(void *ctx, int opt, const char *arg)
 	return CLI_CONTINUE;
 }
 
-/* Prints a task's error the way the CLI always has. Returns its exit code. */
-static int agreement_fail(const struct drive_end *end)
-{
-	char *safe = text_for_terminal(end->message, strlen(end->message));
-
-	cli_fail(end->exit, "%s", safe ? safe : end->message);
-	free(safe);
-	return end->exit;
-}
-
-/* Runs a core command to its end. Returns 0 or the error's exit code (printed). */
-static int agreement_run(struct drive *d, json_t *cmd, struct drive_end *end)
-{
-	if (drive_run(d, cmd, end) != 0)
-		return CLI_EXIT_LOCAL;
-	return end->ok ? CLI_EXIT_OK : agreement_fail(end);
-}
-
 /* The parties of a Version object in the order they are signed: ascending user_id. */
 static size_t agreement_parties(json_t *vj, json_t **out, size_t max)
 {
@@ -218,7 +200,7 @@ int cmd_agreement_show(struct cli *cli, int argc, char **argv)
 	inited = d.core != NULL;
 	if (rc)
 		goto out;
-	rc = agreement_run(
+	rc = drive_run_ok(
 	    &d, json_pack("{s:s, s:I}", "cmd", "agreement.show", "room", (json_int_t)room), &end);
 	if (rc)
 		goto out;
@@ -347,10 +329,10 @@ int cmd_agreement_sign(struct cli *cli, int argc, char **argv)
 		/* the core checks the version and the parties; signing waits for the user */
 		int ok;
 
-		rc = agreement_run(&d,
-		                   json_pack("{s:s, s:I, s:b}", "cmd", "agreement.sign", "room",
-		                             (json_int_t)room, "preview", 1),
-		                   &end);
+		rc = drive_run_ok(&d,
+		                  json_pack("{s:s, s:I, s:b}", "cmd", "agreement.sign", "room",
+		                            (json_int_t)room, "preview", 1),
+		                  &end);
 		if (rc) {
 			json_decref(cmd);
 			goto out;
@@ -392,7 +374,7 @@ int cmd_agreement_sign(struct cli *cli, int argc, char **argv)
 	if (!previewed && !cli->json && json_object_get(res, "view"))
 		sign_print_preview(room, res);
 	if (!end.ok) {
-		rc = agreement_fail(&end);
+		rc = drive_end_fail(&end);
 		goto out;
 	}
 	if (!strcmp(state, "signed_before")) {
@@ -579,8 +561,6 @@ int cmd_agreement_template(struct cli *cli, int argc, char **argv)
 	    {"file", required_argument, NULL, 'f'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct home_session s;
-	struct conn *c = NULL;
 	json_t *res = NULL;
 	const char *file = NULL, *verb;
 	char *text = NULL;
@@ -588,7 +568,6 @@ int cmd_agreement_template(struct cli *cli, int argc, char **argv)
 	int64_t programme;
 	int rc, first, edit, err;
 
-	memset(&s, 0, sizeof(s));
 	rc = cli_parse(cli, argc, argv, opts, template_usage, one_arg_option, &file, 2, 2, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
@@ -633,17 +612,15 @@ int cmd_agreement_template(struct cli *cli, int argc, char **argv)
 		}
 	}
 	snprintf(cli->command, sizeof(cli->command), "agreement template %s", verb);
-	rc = cli_session_open(cli, &s, &c);
-	if (rc)
-		goto out;
 	if (edit)
-		rc = cli_call(
-		    cli, c, EM_OP_AGREEMENT_TEMPLATE_SET,
+		rc = cli_request(
+		    cli, EM_OP_AGREEMENT_TEMPLATE_SET,
 		    json_pack("{s:I, s:s}", "programme_id", (json_int_t)programme, "text", text),
 		    &res);
 	else
-		rc = cli_call_raw(c, EM_OP_AGREEMENT_TEMPLATE_GET,
-		                  json_pack("{s:I}", "programme_id", (json_int_t)programme), &res);
+		rc = cli_request_raw(cli, EM_OP_AGREEMENT_TEMPLATE_GET,
+		                     json_pack("{s:I}", "programme_id", (json_int_t)programme),
+		                     &res);
 	if (rc)
 		goto out;
 	if (cli->json) {
@@ -663,7 +640,5 @@ int cmd_agreement_template(struct cli *cli, int argc, char **argv)
 out:
 	free(text);
 	json_decref(res);
-	conn_free(c);
-	home_session_wipe(&s);
 	return rc;
 }

@@ -790,29 +790,6 @@ static int audit_option(void *ctx, int opt, const char *arg)
 	return CLI_CONTINUE;
 }
 
-/* Connects, resumes, sends one request. Returns an exit code; *res as for cli_call(). */
-static int audit_request(struct cli *cli, enum em_op op, json_t *args, json_t **res)
-{
-	struct home_session s;
-	struct conn *c = NULL;
-	int rc;
-
-	memset(&s, 0, sizeof(s));
-	*res = NULL;
-	if (!args)
-		return cli_fail(CLI_EXIT_LOCAL, "out of memory");
-	rc = cli_session_open(cli, &s, &c);
-	if (rc) {
-		json_decref(args);
-		goto out;
-	}
-	rc = cli_call(cli, c, op, args, res);
-out:
-	conn_free(c);
-	home_session_wipe(&s);
-	return rc;
-}
-
 /*
  * audit.report, every page: the server sends at most 200 rooms per answer
  * (rooms_total says how many there are); the pages' rooms are appended to
@@ -969,7 +946,7 @@ int cmd_audit_thresholds(struct cli *cli, int argc, char **argv)
 		json_decref(args);
 		return rc;
 	}
-	rc = audit_request(cli, EM_OP_AUDIT_THRESHOLDS, args, &res);
+	rc = cli_request(cli, EM_OP_AUDIT_THRESHOLDS, args, &res);
 	if (rc)
 		goto out;
 	if (cli->json) {
@@ -1002,7 +979,7 @@ static const char access_log_usage[] =
 int cmd_room_access_log(struct cli *cli, int argc, char **argv)
 {
 	static const char *const head[] = {"WHEN", "VIEWER", "SCOPE", "FORMAT"};
-	json_t *res = NULL, *views, *v;
+	json_t *args = NULL, *res = NULL, *views, *v;
 	struct cli_table t;
 	int64_t room;
 	size_t i;
@@ -1014,8 +991,10 @@ int cmd_room_access_log(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (cli_parse_id(argv[first], &room))
 		return cli_usage_error(cli, "'%s' is not a room id", argv[first]);
-	rc = audit_request(cli, EM_OP_ROOM_ACCESS_LOG,
-	                   json_pack("{s:I}", "room_id", (json_int_t)room), &res);
+	args = json_pack("{s:I}", "room_id", (json_int_t)room);
+	if (!args)
+		return cli_fail(CLI_EXIT_LOCAL, "out of memory");
+	rc = cli_request(cli, EM_OP_ROOM_ACCESS_LOG, args, &res);
 	if (rc)
 		goto out;
 	if (cli->json) {

@@ -13,30 +13,6 @@
 
 #include "cli.h"
 
-/*
- * Connects, resumes the session and sends `op` without arguments. With `raw`
- * the result's strings are left exactly as sent (see cli_call_raw()).
- * Returns an exit code; on CLI_EXIT_OK *res is the result.
- * Who frees: the caller, json_decref(*res).
- */
-static int calendar_request(struct cli *cli, enum em_op op, int raw, json_t **res)
-{
-	struct home_session s;
-	struct conn *c = NULL;
-	int rc;
-
-	memset(&s, 0, sizeof(s));
-	*res = NULL;
-	rc = cli_session_open(cli, &s, &c);
-	if (rc)
-		goto out;
-	rc = raw ? cli_call_raw(c, op, NULL, res) : cli_call(cli, c, op, NULL, res);
-out:
-	conn_free(c);
-	home_session_wipe(&s);
-	return rc;
-}
-
 /* ---- calendar url ---- */
 
 static const char calendar_url_usage[] =
@@ -55,7 +31,7 @@ int cmd_calendar_url(struct cli *cli, int argc, char **argv)
 	rc = cli_parse(cli, argc, argv, NULL, calendar_url_usage, NULL, NULL, 0, 0, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	rc = calendar_request(cli, EM_OP_CALENDAR_URL, 0, &res);
+	rc = cli_request(cli, EM_OP_CALENDAR_URL, NULL, &res);
 	if (rc)
 		goto out;
 	if (cli->json) {
@@ -89,7 +65,7 @@ int cmd_calendar_revoke(struct cli *cli, int argc, char **argv)
 	rc = cli_parse(cli, argc, argv, NULL, calendar_revoke_usage, NULL, NULL, 0, 0, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	rc = calendar_request(cli, EM_OP_CALENDAR_REVOKE, 0, &res);
+	rc = cli_request(cli, EM_OP_CALENDAR_REVOKE, NULL, &res);
 	if (rc)
 		goto out;
 	if (cli->json)
@@ -148,7 +124,7 @@ int cmd_calendar_export(struct cli *cli, int argc, char **argv)
 	rc = cli_parse(cli, argc, argv, NULL, calendar_export_usage, NULL, NULL, 0, 0, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	rc = calendar_request(cli, EM_OP_CALENDAR_EXPORT, 1, &res);
+	rc = cli_request_raw(cli, EM_OP_CALENDAR_EXPORT, NULL, &res);
 	if (rc)
 		goto out;
 	if (cli->json) {

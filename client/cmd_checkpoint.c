@@ -360,6 +360,28 @@ static void cp_done(const char *action, const char *after, json_t *res)
 	       cp_state_text(cp, state, sizeof(state)));
 }
 
+/*
+ * For the commands that change one checkpoint: cp_request() (takes args),
+ * then the result as JSON with --json, else as cp_done(action, after, ...).
+ * Returns an exit code.
+ */
+static int cp_change(struct cli *cli, const struct cp_ref *ref, enum em_op op, json_t *args,
+                     const char *action, const char *after)
+{
+	json_t *res = NULL;
+	int rc = cp_request(cli, ref, op, args, &res);
+
+	if (rc)
+		goto out;
+	if (cli->json)
+		cli_print_json(res);
+	else
+		cp_done(action, after, res);
+out:
+	json_decref(res);
+	return rc;
+}
+
 /* Prints "    Label:" padded, so that values line up; an empty label continues a list. */
 static void cp_label(const char *label)
 {
@@ -782,7 +804,6 @@ static const char checkpoint_decline_usage[] =
 
 static int cp_answer(struct cli *cli, int argc, char **argv, int accept)
 {
-	json_t *res = NULL;
 	char action[64];
 	int64_t slot;
 	int rc, first;
@@ -794,21 +815,11 @@ static int cp_answer(struct cli *cli, int argc, char **argv, int accept)
 		return rc;
 	if (cli_parse_id(argv[first], &slot))
 		return cli_usage_error(cli, "'%s' is not a slot id", argv[first]);
-	rc = cp_request(cli, NULL, EM_OP_CHECKPOINT_ANSWER,
-	                json_pack("{s:I, s:b}", "slot_id", (json_int_t)slot, "accept", accept),
-	                &res);
-	if (rc)
-		goto out;
-	if (cli->json) {
-		cli_print_json(res);
-		goto out;
-	}
 	snprintf(action, sizeof(action), "%s slot %lld of", accept ? "Accepted" : "Declined",
 	         (long long)slot);
-	cp_done(action, "", res);
-out:
-	json_decref(res);
-	return rc;
+	return cp_change(cli, NULL, EM_OP_CHECKPOINT_ANSWER,
+	                 json_pack("{s:I, s:b}", "slot_id", (json_int_t)slot, "accept", accept),
+	                 action, "");
 }
 
 int cmd_checkpoint_accept(struct cli *cli, int argc, char **argv)
@@ -854,7 +865,6 @@ static int cp_reason(struct cli *cli, int argc, char **argv, int cancel)
 	};
 	struct cp_args a;
 	struct cp_ref ref;
-	json_t *res = NULL;
 	int rc, first;
 
 	memset(&a, 0, sizeof(a));
@@ -871,21 +881,9 @@ static int cp_reason(struct cli *cli, int argc, char **argv, int cancel)
 	rc = cp_check_text(cli, "--reason", a.reason);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	rc = cp_request(cli, &ref, cancel ? EM_OP_CHECKPOINT_CANCEL : EM_OP_CHECKPOINT_ABSENT,
-	                json_pack("{s:s}", "reason", a.reason), &res);
-	if (rc)
-		goto out;
-	if (cli->json) {
-		cli_print_json(res);
-		goto out;
-	}
-	if (cancel)
-		cp_done("Cancelled", "", res);
-	else
-		cp_done("Told the others you cannot attend", "", res);
-out:
-	json_decref(res);
-	return rc;
+	return cp_change(cli, &ref, cancel ? EM_OP_CHECKPOINT_CANCEL : EM_OP_CHECKPOINT_ABSENT,
+	                 json_pack("{s:s}", "reason", a.reason),
+	                 cancel ? "Cancelled" : "Told the others you cannot attend", "");
 }
 
 int cmd_checkpoint_cancel(struct cli *cli, int argc, char **argv)
@@ -967,9 +965,8 @@ int cmd_checkpoint_attendance(struct cli *cli, int argc, char **argv)
 	};
 	struct cp_args a;
 	struct cp_ref ref;
-	json_t *args = NULL, *present = NULL, *res = NULL;
+	json_t *args = NULL, *present = NULL, *name;
 	char after[CP_LINE_LEN + 32] = "", line[CP_LINE_LEN] = "";
-	json_t *name;
 	size_t i;
 	int rc, first, attended = 0;
 
@@ -989,30 +986,15 @@ int cmd_checkpoint_attendance(struct cli *cli, int argc, char **argv)
 		if (strcmp(a.me, "yes") != 0 && strcmp(a.me, "no") != 0)
 			return cli_usage_error(cli, "--me must be yes or no");
 		attended = !strcmp(a.me, "yes");
-		rc = cp_request(cli, &ref, EM_OP_CHECKPOINT_ATTEND,
-		                json_pack("{s:b}", "attended", attended), &res);
-		if (rc)
-			goto out;
-		if (cli->json)
-			cli_print_json(res);
-		else
-			cp_done(attended ? "Recorded that you attended"
-			                 : "Recorded that you missed",
-			        "", res);
-		goto out;
+		return cp_change(
+		    cli, &ref, EM_OP_CHECKPOINT_ATTEND, json_pack("{s:b}", "attended", attended),
+		    attended ? "Recorded that you attended" : "Recorded that you missed", "");
 	}
 	if (a.present && (rc = cp_present(cli, a.present, &present)) != CLI_CONTINUE)
 		return rc;
 	args = json_pack("{s:b}", "held", a.held);
 	if (args && present)
 		json_object_set(args, "present", present);
-	rc = cp_request(cli, &ref, EM_OP_CHECKPOINT_RECORD, args, &res);
-	if (rc)
-		goto out;
-	if (cli->json) {
-		cli_print_json(res);
-		goto out;
-	}
 	json_array_foreach(present, i, name)
 	{
 		cp_join(line, sizeof(line), json_string_value(name));
@@ -1022,10 +1004,8 @@ int cmd_checkpoint_attendance(struct cli *cli, int argc, char **argv)
 		         present ? (*line ? line : "nobody") : "");
 	else
 		snprintf(after, sizeof(after), " as missed");
-	cp_done("Recorded", after, res);
-out:
+	rc = cp_change(cli, &ref, EM_OP_CHECKPOINT_RECORD, args, "Recorded", after);
 	json_decref(present);
-	json_decref(res);
 	return rc;
 }
 
@@ -1107,7 +1087,6 @@ int cmd_checkpoint_window(struct cli *cli, int argc, char **argv)
 	};
 	struct cp_args a;
 	struct cp_ref ref;
-	json_t *res = NULL;
 	char after[64];
 	int rc, first;
 
@@ -1136,19 +1115,10 @@ int cmd_checkpoint_window(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "--closes '%s' is not a date YYYY-MM-DD", a.closes);
 	if (strcmp(a.closes, a.opens) < 0)
 		return cli_usage_error(cli, "--closes must not be before --opens");
-	rc = cp_request(cli, &ref, EM_OP_CHECKPOINT_WINDOW,
-	                json_pack("{s:s, s:s}", "opens_on", a.opens, "closes_on", a.closes), &res);
-	if (rc)
-		goto out;
-	if (cli->json) {
-		cli_print_json(res);
-		goto out;
-	}
 	snprintf(after, sizeof(after), " to %s .. %s", a.opens, a.closes);
-	cp_done("Moved the window of", after, res);
-out:
-	json_decref(res);
-	return rc;
+	return cp_change(cli, &ref, EM_OP_CHECKPOINT_WINDOW,
+	                 json_pack("{s:s, s:s}", "opens_on", a.opens, "closes_on", a.closes),
+	                 "Moved the window of", after);
 }
 
 /* ---- notices ---- */

@@ -131,13 +131,10 @@ int cmd_programme_create(struct cli *cli, int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct programme_create_args a = {NULL, NULL, NULL, NULL, NULL, NULL};
-	struct home_session s;
-	struct conn *c = NULL;
 	json_t *args = NULL, *res = NULL, *p;
 	int64_t max = 0, retention = 0;
 	int rc, first;
 
-	memset(&s, 0, sizeof(s));
 	rc = cli_parse(cli, argc, argv, opts, programme_create_usage, programme_create_option, &a,
 	               0, 0, &first);
 	if (rc != CLI_CONTINUE)
@@ -170,11 +167,7 @@ int cmd_programme_create(struct cli *cli, int argc, char **argv)
 		json_object_set_new(args, "max_group_mentees", json_integer(max));
 	if (args && a.retention)
 		json_object_set_new(args, "retention_days", json_integer(retention));
-	rc = cli_session_open(cli, &s, &c);
-	if (rc)
-		goto out;
-	rc = cli_call(cli, c, EM_OP_PROGRAMME_CREATE, args, &res);
-	args = NULL;
+	rc = cli_request(cli, EM_OP_PROGRAMME_CREATE, args, &res);
 	if (rc)
 		goto out;
 	if (a.agreement && !strcmp(a.agreement, "optional")) {
@@ -184,9 +177,6 @@ int cmd_programme_create(struct cli *cli, int argc, char **argv)
 		    json_integer_value(json_object_get(json_object_get(res, "programme"), "id"));
 
 		json_decref(res);
-		res = NULL;
-		conn_free(c);
-		c = NULL;
 		rc = programme_sign_settings(cli, id, 0, &res);
 		if (rc)
 			goto out;
@@ -200,10 +190,7 @@ int cmd_programme_create(struct cli *cli, int argc, char **argv)
 	       (long long)json_integer_value(json_object_get(p, "id")), cli_str(p, "name", "-"),
 	       cli_str(p, "starts_on", "-"), cli_str(p, "ends_on", "-"));
 out:
-	json_decref(args);
 	json_decref(res);
-	conn_free(c);
-	home_session_wipe(&s);
 	return rc;
 }
 
@@ -216,22 +203,16 @@ static const char programme_list_usage[] = "Usage: ementor programme list\n"
 int cmd_programme_list(struct cli *cli, int argc, char **argv)
 {
 	static const char *const head[] = {"ID", "NAME", "STARTS", "ENDS", "GROUP MAX"};
-	struct home_session s;
-	struct conn *c = NULL;
 	struct cli_table t;
 	json_t *res = NULL, *list, *p;
 	size_t i;
 	int rc, first;
 
-	memset(&s, 0, sizeof(s));
 	cli_table_init(&t, 5, head);
 	rc = cli_parse(cli, argc, argv, NULL, programme_list_usage, NULL, NULL, 0, 0, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	rc = cli_session_open(cli, &s, &c);
-	if (rc)
-		goto out;
-	rc = cli_call(cli, c, EM_OP_PROGRAMME_LIST, NULL, &res);
+	rc = cli_request(cli, EM_OP_PROGRAMME_LIST, NULL, &res);
 	if (rc)
 		goto out;
 	if (cli->json) {
@@ -259,8 +240,6 @@ int cmd_programme_list(struct cli *cli, int argc, char **argv)
 out:
 	cli_table_free(&t);
 	json_decref(res);
-	conn_free(c);
-	home_session_wipe(&s);
 	return rc;
 }
 
@@ -274,26 +253,20 @@ static const char programme_show_usage[] =
 int cmd_programme_show(struct cli *cli, int argc, char **argv)
 {
 	static const char *const head[] = {"USERNAME", "ROLE", "DISPLAY NAME", "FINGERPRINT"};
-	struct home_session s;
-	struct conn *c = NULL;
 	struct cli_table t;
 	json_t *res = NULL, *people, *u;
 	int64_t id;
 	size_t i;
 	int rc, first;
 
-	memset(&s, 0, sizeof(s));
 	cli_table_init(&t, 4, head);
 	rc = cli_parse(cli, argc, argv, NULL, programme_show_usage, NULL, NULL, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
 	if (cli_parse_id(argv[first], &id))
 		return cli_usage_error(cli, "'%s' is not a programme id", argv[first]);
-	rc = cli_session_open(cli, &s, &c);
-	if (rc)
-		goto out;
-	rc = cli_call(cli, c, EM_OP_PROGRAMME_SHOW,
-	              json_pack("{s:I}", "programme_id", (json_int_t)id), &res);
+	rc = cli_request(cli, EM_OP_PROGRAMME_SHOW,
+	                 json_pack("{s:I}", "programme_id", (json_int_t)id), &res);
 	if (rc)
 		goto out;
 	if (cli->json) {
@@ -323,8 +296,6 @@ int cmd_programme_show(struct cli *cli, int argc, char **argv)
 out:
 	cli_table_free(&t);
 	json_decref(res);
-	conn_free(c);
-	home_session_wipe(&s);
 	return rc;
 }
 
@@ -374,14 +345,11 @@ int cmd_invite_create(struct cli *cli, int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct invite_create_args a = {NULL, NULL, NULL};
-	struct home_session s;
-	struct conn *c = NULL;
 	json_t *args = NULL, *res = NULL;
 	int64_t programme, days = 0;
 	const char *role;
 	int rc, first;
 
-	memset(&s, 0, sizeof(s));
 	rc = cli_parse(cli, argc, argv, opts, invite_create_usage, invite_create_option, &a, 0, 0,
 	               &first);
 	if (rc != CLI_CONTINUE)
@@ -399,11 +367,7 @@ int cmd_invite_create(struct cli *cli, int argc, char **argv)
 	args = json_pack("{s:I, s:s}", "programme_id", (json_int_t)programme, "role", a.role);
 	if (args && a.days)
 		json_object_set_new(args, "expires_in_days", json_integer(days));
-	rc = cli_session_open(cli, &s, &c);
-	if (rc)
-		goto out;
-	rc = cli_call(cli, c, EM_OP_INVITE_CREATE, args, &res);
-	args = NULL;
+	rc = cli_request(cli, EM_OP_INVITE_CREATE, args, &res);
 	if (rc)
 		goto out;
 	if (cli->json) {
@@ -416,9 +380,6 @@ int cmd_invite_create(struct cli *cli, int argc, char **argv)
 	       cli_str(res, "expires_at", "-"));
 	printf("  %s\n", cli_str(res, "code", "-"));
 out:
-	json_decref(args);
 	json_decref(res);
-	conn_free(c);
-	home_session_wipe(&s);
 	return rc;
 }

@@ -55,27 +55,6 @@ static void room_print(json_t *room, const char *lead)
 		                "keys.\n");
 }
 
-/* Connects, resumes, sends one request. Returns an exit code; *res as for cli_call(). */
-static int room_request(struct cli *cli, enum em_op op, json_t *args, json_t **res)
-{
-	struct home_session s;
-	struct conn *c = NULL;
-	int rc;
-
-	memset(&s, 0, sizeof(s));
-	*res = NULL;
-	rc = cli_session_open(cli, &s, &c);
-	if (rc) {
-		json_decref(args);
-		goto out;
-	}
-	rc = cli_call(cli, c, op, args, res);
-out:
-	conn_free(c);
-	home_session_wipe(&s);
-	return rc;
-}
-
 /* ---- room create ---- */
 
 static const char room_create_usage[] =
@@ -168,7 +147,7 @@ int cmd_room_create(struct cli *cli, int argc, char **argv)
 			json_array_append_new(members, json_string(a.members[i]));
 		json_object_set_new(args, "members", members);
 	}
-	rc = room_request(cli, EM_OP_ROOM_CREATE, args, &res);
+	rc = cli_request(cli, EM_OP_ROOM_CREATE, args, &res);
 	if (rc)
 		goto out;
 	if (cli->json) {
@@ -224,7 +203,7 @@ int cmd_room_list(struct cli *cli, int argc, char **argv)
 			                       programme_arg);
 		args = json_pack("{s:I}", "programme_id", (json_int_t)programme);
 	}
-	rc = room_request(cli, EM_OP_ROOM_LIST, args, &res);
+	rc = cli_request(cli, EM_OP_ROOM_LIST, args, &res);
 	if (rc)
 		goto out;
 	if (cli->json) {
@@ -278,8 +257,7 @@ int cmd_room_show(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (cli_parse_id(argv[first], &id))
 		return cli_usage_error(cli, "'%s' is not a room id", argv[first]);
-	rc =
-	    room_request(cli, EM_OP_ROOM_SHOW, json_pack("{s:I}", "room_id", (json_int_t)id), &res);
+	rc = cli_request(cli, EM_OP_ROOM_SHOW, json_pack("{s:I}", "room_id", (json_int_t)id), &res);
 	if (rc)
 		goto out;
 	if (cli->json)
@@ -319,9 +297,9 @@ static int room_change(struct cli *cli, int argc, char **argv, enum em_op op, co
 	if (em_check_username(argv[first + 1]) != EM_OK)
 		return cli_usage_error(cli, "'%s' is not a valid username", argv[first + 1]);
 	em_username_fold(argv[first + 1], username);
-	rc = room_request(cli, op,
-	                  json_pack("{s:I, s:s}", "room_id", (json_int_t)id, "username", username),
-	                  &res);
+	rc = cli_request(cli, op,
+	                 json_pack("{s:I, s:s}", "room_id", (json_int_t)id, "username", username),
+	                 &res);
 	if (rc)
 		goto out;
 	if (cli->json) {

@@ -17,22 +17,6 @@
 #include "prompt.h"
 #include "state_io.h"
 
-/* Runs a core command to its end. Returns 0 (ok), or the exit code of its error (printed). */
-static int trust_run(struct drive *d, json_t *cmd, struct drive_end *end, int report)
-{
-	if (drive_run(d, cmd, end) != 0)
-		return CLI_EXIT_LOCAL;
-	if (end->ok)
-		return CLI_EXIT_OK;
-	if (report) {
-		char *safe = text_for_terminal(end->message, strlen(end->message));
-
-		cli_fail(end->exit, "%s", safe ? safe : end->message);
-		free(safe);
-	}
-	return end->exit;
-}
-
 /* The folded username argument, checked. Returns 0 or the usage exit code. */
 static int trust_user_arg(struct cli *cli, const char *arg, char out[EM_USERNAME_MAX + 1])
 {
@@ -84,13 +68,14 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	/* not pinned yet: the core looks in your rooms and programmes, online */
-	if (trust_run(&d, json_pack("{s:s, s:s}", "cmd", "trust.show", "user", user), &end, 0)) {
+	if (drive_run(&d, json_pack("{s:s, s:s}", "cmd", "trust.show", "user", user), &end) != 0 ||
+	    !end.ok) {
 		rc = drive_connect(&d);
 		if (rc)
 			goto out;
 	}
 	drive_end_clear(&end);
-	rc = trust_run(&d, json_pack("{s:s, s:s}", "cmd", "verify", "user", user), &end, 1);
+	rc = drive_run_ok(&d, json_pack("{s:s, s:s}", "cmd", "verify", "user", user), &end);
 	if (rc)
 		goto out;
 	res = end.result;
@@ -198,7 +183,7 @@ int cmd_trust(struct cli *cli, int argc, char **argv)
 	inited = d.core != NULL;
 	if (rc)
 		goto out;
-	rc = trust_run(&d, json_pack("{s:s, s:s}", "cmd", "trust.show", "user", user), &end, 1);
+	rc = drive_run_ok(&d, json_pack("{s:s, s:s}", "cmd", "trust.show", "user", user), &end);
 	if (rc)
 		goto out;
 	p = json_object_get(end.result, "pin");
@@ -247,12 +232,12 @@ int cmd_trust(struct cli *cli, int argc, char **argv)
 		/* the change accepted is the one shown, or nothing */
 		struct drive_end acc = {0};
 
-		rc =
-		    trust_run(&d,
-		              json_pack("{s:s, s:s, s:O, s:O}", "cmd", "trust.accept", "user", user,
-		                        "new_fingerprint", json_object_get(p, "new_fingerprint"),
-		                        "new_username", json_object_get(p, "new_username")),
-		              &acc, 1);
+		rc = drive_run_ok(&d,
+		                  json_pack("{s:s, s:s, s:O, s:O}", "cmd", "trust.accept", "user",
+		                            user, "new_fingerprint",
+		                            json_object_get(p, "new_fingerprint"), "new_username",
+		                            json_object_get(p, "new_username")),
+		                  &acc);
 		drive_end_clear(&acc);
 		if (rc)
 			goto out;

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "drive.h"
+#include "state.h"
 
 int64_t drive_now_ms(void)
 {
@@ -188,6 +189,22 @@ int drive_run(struct drive *d, json_t *cmd, struct drive_end *end)
 	while (!ended)
 		drive_pump(d, -1, 1000, task, end, &ended);
 	return 0;
+}
+
+int drive_end_fail(const struct drive_end *end)
+{
+	char *safe = text_for_terminal(end->message, strlen(end->message));
+
+	cli_fail(end->exit, "%s", safe ? safe : end->message);
+	free(safe);
+	return end->exit;
+}
+
+int drive_run_ok(struct drive *d, json_t *cmd, struct drive_end *end)
+{
+	if (drive_run(d, cmd, end) != 0)
+		return CLI_EXIT_LOCAL;
+	return end->ok ? CLI_EXIT_OK : drive_end_fail(end);
 }
 
 int drive_connect(struct drive *d)

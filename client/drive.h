@@ -79,6 +79,15 @@ void drive_disconnect(struct drive *d);
  * (printed).
  */
 int drive_run(struct drive *d, json_t *cmd, struct drive_end *end);
+/*
+ * As drive_run(), for commands that report a failed task plainly. Returns 0
+ * when the task ended ok, CLI_EXIT_LOCAL when it could not start, else the
+ * task's exit code, printed by drive_end_fail().
+ */
+int drive_run_ok(struct drive *d, json_t *cmd, struct drive_end *end);
+/* Prints a failed task's message as "ementor: MESSAGE", made safe for the terminal. Returns its
+ * exit code. */
+int drive_end_fail(const struct drive_end *end);
 
 /*
  * One round of pumping: sends what the core has, prints or hands on its

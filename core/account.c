@@ -87,31 +87,17 @@ struct acct {
 
 /* ---- shared ---- */
 
-static struct emc_task *acct_task(struct emc *c, int64_t id)
-{
-	for (struct emc_task *t = c->tasks; t; t = t->next)
-		if (t->id == id)
-			return t;
-	return NULL;
-}
-
 /* The answer to the task's request (aux is the task id): kept for its step. */
 static void acct_reply(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
 {
-	struct emc_task *t = acct_task(c, task);
+	struct emc_task *t = emc_task_find(c, task);
 	struct acct *a;
 
 	(void)room;
 	if (!t || t->done)
 		return;
 	a = t->data;
-	em_incoming_clear(&a->reply);
-	/* a copy: a failure made up by the core (link lost, resume refused) lends its text */
-	a->reply.re = in->re;
-	a->reply.err = in->err;
-	a->reply.retry_after_ms = in->retry_after_ms;
-	a->reply.result = json_incref(in->result);
-	a->reply.err_message = in->err_message ? strdup(in->err_message) : NULL;
+	emc_reply_copy(&a->reply, in);
 	a->answered = 1;
 }
 
@@ -129,6 +115,22 @@ static int acct_ask(struct emc *c, struct emc_task *t, enum em_op op, json_t *ar
 	if (id < 0)
 		return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
 	return EMC_PENDING;
+}
+
+/*
+ * Where the task's last request stands: EMC_PENDING while it is unanswered,
+ * EMC_FAILED (the server's error set on t) when it was refused, EMC_DONE when
+ * a->reply.result holds the answer.
+ */
+static int acct_answer(struct emc_task *t)
+{
+	struct acct *a = t->data;
+
+	if (!a->answered)
+		return EMC_PENDING;
+	if (!a->reply.result)
+		return emc_fail_reply(t, &a->reply);
+	return EMC_DONE;
 }
 
 static void acct_free(struct emc_task *t)
@@ -435,10 +437,8 @@ static int acct_login_step(struct emc *c, struct emc_task *t)
 		return acct_ask(c, t, EM_OP_PRELOGIN, json_pack("{s:s}", "username", a->username),
 		                0);
 	case 1:
-		if (!a->answered)
-			return EMC_PENDING;
-		if (!a->reply.result)
-			return emc_fail_reply(t, &a->reply);
+		if ((rc = acct_answer(t)) != EMC_DONE)
+			return rc;
 		if (acct_prelogin_apply(t, a->reply.result, &a->kdf))
 			return EMC_FAILED;
 		rc = acct_derive(t, a->sec->password, &a->kdf, a->sec->auth_key, a->sec->wrap_key);
@@ -447,10 +447,8 @@ static int acct_login_step(struct emc *c, struct emc_task *t)
 			return rc;
 		return acct_login_send(c, t);
 	default:
-		if (!a->answered)
-			return EMC_PENDING;
-		if (!a->reply.result)
-			return emc_fail_reply(t, &a->reply);
+		if ((rc = acct_answer(t)) != EMC_DONE)
+			return rc;
 		return acct_login_finish(c, t);
 	}
 }
@@ -499,20 +497,17 @@ static int acct_register_step(struct emc *c, struct emc_task *t)
 		              acct_b64(sig, sizeof(sig))),
 		    0);
 	case 1:
-		if (!a->answered)
-			return EMC_PENDING;
-		if (!a->reply.result)
-			return emc_fail_reply(t, &a->reply);
+		if ((rc = acct_answer(t)) != EMC_DONE)
+			return rc;
 		/* the account exists now; logging in saves the keys and the session */
 		a->registered = json_incref(a->reply.result);
 		sodium_memzero(&sec->keys, sizeof(sec->keys)); /* login unlocks them again */
 		return acct_login_send(c, t);
 	default:
-		if (!a->answered)
-			return EMC_PENDING;
-		if (!a->reply.result)
-			rc = emc_fail_reply(t, &a->reply);
-		else
+		rc = acct_answer(t);
+		if (rc == EMC_PENDING)
+			return rc;
+		if (rc == EMC_DONE)
 			rc = acct_login_finish(c, t);
 		if (rc == EMC_DONE) {
 			json_t *fp = json_object_get(t->result, "fingerprint");
@@ -545,16 +540,15 @@ static int acct_passwd_step(struct emc *c, struct emc_task *t)
 {
 	struct acct *a = t->data;
 	struct acct_secrets *sec = a->sec;
+	int rc;
 
 	switch (a->stage) {
 	case 0:
 		return acct_ask(c, t, EM_OP_PRELOGIN, json_pack("{s:s}", "username", a->username),
 		                1);
 	case 1:
-		if (!a->answered)
-			return EMC_PENDING;
-		if (!a->reply.result)
-			return emc_fail_reply(t, &a->reply);
+		if ((rc = acct_answer(t)) != EMC_DONE)
+			return rc;
 		if (acct_prelogin_apply(t, a->reply.result, &a->kdf))
 			return EMC_FAILED;
 		/* let the resume go out before two seconds of Argon2id */
@@ -581,10 +575,8 @@ static int acct_passwd_step(struct emc *c, struct emc_task *t)
 		                          "key_backup", acct_b64(sec->backup, sizeof(sec->backup))),
 		                0);
 	default:
-		if (!a->answered)
-			return EMC_PENDING;
-		if (!a->reply.result)
-			return emc_fail_reply(t, &a->reply);
+		if ((rc = acct_answer(t)) != EMC_DONE)
+			return rc;
 		t->result = json_incref(a->reply.result);
 		return EMC_DONE;
 	}
@@ -638,13 +630,12 @@ static int acct_privacy_step(struct emc *c, struct emc_task *t)
 	unsigned char want[EM_HASH_BYTES], got[EM_HASH_BYTES];
 	const char *version, *text, *hash;
 	json_t *res;
+	int rc;
 
 	if (a->stage == 0)
 		return acct_ask(c, t, EM_OP_PRIVACY_NOTICE, NULL, 0);
-	if (!a->answered)
-		return EMC_PENDING;
-	if (!a->reply.result)
-		return emc_fail_reply(t, &a->reply);
+	if ((rc = acct_answer(t)) != EMC_DONE)
+		return rc;
 	res = a->reply.result;
 	version = json_string_value(json_object_get(res, "version"));
 	text = json_string_value(json_object_get(res, "text"));

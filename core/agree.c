@@ -180,17 +180,9 @@ struct emc_agree {
 	json_t *view;
 };
 
-static struct emc_task *emc_agree_task(struct emc *c, int64_t id)
-{
-	for (struct emc_task *t = c->tasks; t; t = t->next)
-		if (t->id == id)
-			return t;
-	return NULL;
-}
-
 static void emc_agree_reply(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
 {
-	struct emc_task *t = emc_agree_task(c, task);
+	struct emc_task *t = emc_task_find(c, task);
 	struct emc_agree *a = t && !t->done ? t->data : NULL;
 
 	(void)room;
@@ -226,15 +218,9 @@ static int emc_agree_room(struct emc *c, struct emc_task *t, struct emc_agree *a
 	rc = emc_room_advance(c, r);
 	if (rc == EMC_PENDING || rc == EMC_DONE)
 		return rc;
-	if (r->shown == EMC_FACT_FAILED)
-		r->shown = EMC_FACT_NONE;
-	if (r->programme == EMC_FACT_FAILED)
-		r->programme = EMC_FACT_NONE;
-	if (!r->show_err)
+	emc_room_failed(r, &in);
+	if (!in.err)
 		return emc_fail(t, EMC_EXIT_LOCAL, 0, "%s", r->show_msg);
-	memset(&in, 0, sizeof(in));
-	in.err = r->show_err;
-	in.err_message = r->show_msg;
 	if (in.err == EMC_ERR_LINK || in.err == EM_ERR_SESSION_EXPIRED ||
 	    in.err == EM_ERR_NOT_AUTHENTICATED)
 		return emc_fail_room_reply(c, t, &in, a->room);
@@ -530,64 +516,11 @@ int64_t emc_cmd_agreement_sign(struct emc *c, json_t *cmd)
 
 /* ---- agreement.propose ---- */
 
-struct emc_propose {
-	int64_t room;
-	char *term;
-	int asked, answered;
-	struct em_incoming reply;
-};
-
-static void emc_propose_reply(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
-{
-	struct emc_task *t = emc_agree_task(c, task);
-	struct emc_propose *k = t && !t->done ? t->data : NULL;
-
-	(void)room;
-	if (!k)
-		return;
-	k->answered = 1;
-	k->reply = *in; /* takes what in owns */
-	memset(in, 0, sizeof(*in));
-}
-
-static void emc_propose_free(struct emc_task *t)
-{
-	struct emc_propose *k = t->data;
-
-	if (!k)
-		return;
-	em_incoming_clear(&k->reply);
-	free(k->term);
-	free(k);
-}
-
-static int emc_propose_step(struct emc *c, struct emc_task *t)
-{
-	struct emc_propose *k = t->data;
-
-	if (!k->asked) {
-		if (emc_request(
-		        c, EM_OP_AGREEMENT_PROPOSE,
-		        json_pack("{s:I, s:s}", "room_id", (json_int_t)k->room, "term", k->term),
-		        emc_propose_reply, k->room, t->id) < 0)
-			return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
-		k->asked = 1;
-	}
-	if (!k->answered)
-		return EMC_PENDING;
-	if (!k->reply.result)
-		return emc_fail_reply(t, &k->reply);
-	t->result = json_incref(k->reply.result);
-	return EMC_DONE;
-}
-
 /* {"cmd":"agreement.propose","room","term"}: the term is one line of printable UTF-8. */
 int64_t emc_cmd_agreement_propose(struct emc *c, json_t *cmd)
 {
 	int64_t room = json_integer_value(json_object_get(cmd, "room"));
 	const char *term = json_string_value(json_object_get(cmd, "term"));
-	struct emc_propose *k;
-	struct emc_task *t;
 
 	if (room < 1 || !term || !*term || strlen(term) > EM_TERM_MAX ||
 	    !text_is_utf8(term, strlen(term)))
@@ -595,17 +528,6 @@ int64_t emc_cmd_agreement_propose(struct emc *c, json_t *cmd)
 	for (const unsigned char *p = (const unsigned char *)term; *p; p++)
 		if (*p < 0x20 || *p == 0x7f)
 			return -EINVAL;
-	k = calloc(1, sizeof(*k));
-	if (!k || !(k->term = strdup(term))) {
-		free(k);
-		return -ENOMEM;
-	}
-	k->room = room;
-	t = emc_task_new(c, "agreement.propose", emc_propose_step, emc_propose_free, k);
-	if (!t) {
-		free(k->term);
-		free(k);
-		return -ENOMEM;
-	}
-	return t->id;
+	return emc_call_start(c, "agreement.propose", EM_OP_AGREEMENT_PROPOSE,
+	                      json_pack("{s:I, s:s}", "room_id", (json_int_t)room, "term", term));
 }

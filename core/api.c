@@ -355,10 +355,11 @@ int64_t emc_wake_in(const struct emc *c, int64_t now_ms)
 
 void emc_cancel(struct emc *c, int64_t task, int64_t now_ms)
 {
+	struct emc_task *t = emc_task_find(c, task);
+
 	c->now_ms = now_ms;
-	for (struct emc_task *t = c->tasks; t; t = t->next)
-		if (t->id == task && !t->done)
-			emc_fail(t, EMC_EXIT_REFUSED, 0, "cancelled");
+	if (t && !t->done)
+		emc_fail(t, EMC_EXIT_REFUSED, 0, "cancelled");
 	emc_run(c);
 }
 

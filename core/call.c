@@ -16,7 +16,9 @@
  * "programme.settings" is the same request with one thing the core adds:
  * the programme's setting signed with this device's key (SECURITY.md G1:
  * members believe a programme without agreements only with its creator's
- * signature), so that no frontend signs it itself.
+ * signature), so that no frontend signs it itself. "agreement.propose"
+ * (agree.c) is one too, once its term is checked: emc_call_start() serves
+ * all three.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -72,17 +74,9 @@ static int emc_call_allowed(enum em_op op)
 	return 0;
 }
 
-static struct emc_task *emc_call_task(struct emc *c, int64_t id)
-{
-	for (struct emc_task *t = c->tasks; t; t = t->next)
-		if (t->id == id)
-			return t;
-	return NULL;
-}
-
 static void emc_call_reply(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
 {
-	struct emc_task *t = emc_call_task(c, task);
+	struct emc_task *t = emc_task_find(c, task);
 	struct emc_call *k;
 
 	(void)room;
@@ -90,12 +84,7 @@ static void emc_call_reply(struct emc *c, int64_t room, int64_t task, struct em_
 		return;
 	k = t->data;
 	k->answered = 1;
-	/* a copy: a failure made up by the core (link lost, resume refused) lends its text */
-	k->reply.re = in->re;
-	k->reply.err = in->err;
-	k->reply.retry_after_ms = in->retry_after_ms;
-	k->reply.result = json_incref(in->result);
-	k->reply.err_message = in->err_message ? strdup(in->err_message) : NULL;
+	emc_reply_copy(&k->reply, in);
 }
 
 static void emc_call_free(struct emc_task *t)
@@ -126,13 +115,27 @@ static int emc_call_step(struct emc *c, struct emc_task *t)
 	return EMC_DONE;
 }
 
+int64_t emc_call_start(struct emc *c, const char *name, enum em_op op, json_t *args)
+{
+	struct emc_call *k = args ? calloc(1, sizeof(*k)) : NULL;
+	struct emc_task *t = k ? emc_task_new(c, name, emc_call_step, emc_call_free, k) : NULL;
+
+	if (!t) {
+		json_decref(args);
+		free(k);
+		return -ENOMEM;
+	}
+	k->op = op;
+	k->args = args;
+	return t->id;
+}
+
 /* {"cmd":"call","op":"room.list","args":{…}}: the server's result as it is. */
 int64_t emc_cmd_call(struct emc *c, json_t *cmd)
 {
 	const char *name = json_string_value(json_object_get(cmd, "op"));
 	json_t *args = json_object_get(cmd, "args");
 	enum em_op op = name ? em_op_from_name(name) : EM_OP_NONE;
-	struct emc_call *k;
 	struct emc_task *t;
 
 	if (args && !json_is_object(args))
@@ -147,18 +150,7 @@ int64_t emc_cmd_call(struct emc *c, json_t *cmd)
 		         name ? name : "this");
 		return t->id;
 	}
-	k = calloc(1, sizeof(*k));
-	if (!k)
-		return -ENOMEM;
-	k->op = op;
-	k->args = args ? json_deep_copy(args) : json_object();
-	t = k->args ? emc_task_new(c, "call", emc_call_step, emc_call_free, k) : NULL;
-	if (!t) {
-		json_decref(k->args);
-		free(k);
-		return -ENOMEM;
-	}
-	return t->id;
+	return emc_call_start(c, "call", op, args ? json_deep_copy(args) : json_object());
 }
 
 /*
@@ -171,8 +163,7 @@ int64_t emc_cmd_programme_settings(struct emc *c, json_t *cmd)
 	json_int_t id = json_integer_value(json_object_get(cmd, "programme"));
 	json_t *req = json_object_get(cmd, "agreement_required");
 	unsigned char sig[EM_SIG_BYTES];
-	struct emc_call *k;
-	struct emc_task *t;
+	json_t *args;
 	char *sig_b64;
 
 	if (id < 1 || !json_is_boolean(req))
@@ -180,20 +171,10 @@ int64_t emc_cmd_programme_settings(struct emc *c, json_t *cmd)
 	em_programme_sign((uint64_t)id, (uint64_t)c->session.user_id, json_is_true(req),
 	                  c->keys.sign_sk, sig);
 	sig_b64 = em_b64_encode(sig, sizeof(sig));
-	k = sig_b64 ? calloc(1, sizeof(*k)) : NULL;
-	if (!k) {
-		free(sig_b64);
+	if (!sig_b64)
 		return -ENOMEM;
-	}
-	k->op = EM_OP_PROGRAMME_SETTINGS;
-	k->args = json_pack("{s:I, s:b, s:s}", "programme_id", id, "agreement_required",
-	                    json_is_true(req), "signature", sig_b64);
+	args = json_pack("{s:I, s:b, s:s}", "programme_id", id, "agreement_required",
+	                 json_is_true(req), "signature", sig_b64);
 	free(sig_b64);
-	t = k->args ? emc_task_new(c, "programme.settings", emc_call_step, emc_call_free, k) : NULL;
-	if (!t) {
-		json_decref(k->args);
-		free(k);
-		return -ENOMEM;
-	}
-	return t->id;
+	return emc_call_start(c, "programme.settings", EM_OP_PROGRAMME_SETTINGS, args);
 }

@@ -47,17 +47,9 @@ struct emc_consent {
 	int64_t seq; /* withdraw: the grant withdrawn */
 };
 
-static struct emc_task *emc_consent_task(struct emc *c, int64_t id)
-{
-	for (struct emc_task *t = c->tasks; t; t = t->next)
-		if (t->id == id)
-			return t;
-	return NULL;
-}
-
 static void emc_consent_reply(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
 {
-	struct emc_task *t = emc_consent_task(c, task);
+	struct emc_task *t = emc_task_find(c, task);
 	struct emc_consent *k = t && !t->done ? t->data : NULL;
 
 	(void)room;

@@ -258,6 +258,14 @@ int emc_was_warned(struct emc *c, int64_t user_id);
 
 struct emc_task *emc_task_new(struct emc *c, const char *cmd, emc_step_fn step,
                               emc_task_free_fn free_fn, void *data);
+/* The task with this id (ended or not), or NULL: for a reply, whose aux is the task id. */
+struct emc_task *emc_task_find(struct emc *c, int64_t id);
+/*
+ * Keeps a copy of a reply in *keep (cleared first): a failure made up by the
+ * core (link lost, resume refused) lends its text, so nothing is taken from
+ * `in`. Who frees: the caller, em_incoming_clear(keep).
+ */
+void emc_reply_copy(struct em_incoming *keep, const struct em_incoming *in);
 /* Ends t with an error (refusal text `fmt`). Returns EMC_FAILED. */
 int emc_fail(struct emc_task *t, int exit, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -306,6 +314,12 @@ int emc_pin_people(struct emc *c, json_t *users);
 int emc_room_ready(struct emc *c, struct emc_task *t, struct emc_room *r);
 /* The same without a task (failures stay on the room: r->show_err, r->show_msg). */
 int emc_room_advance(struct emc *c, struct emc_room *r);
+/*
+ * After emc_room_advance() failed: lets a later task ask again and describes
+ * the failure in *in (err 0: the client's own). in's text is r->show_msg:
+ * nothing to free, valid while r is.
+ */
+void emc_room_failed(struct emc_room *r, struct em_incoming *in);
 /* Forgets what room.show and agreement.show said (a room event, a stale epoch). */
 void emc_room_forget(struct emc_room *r);
 /* Whether we are a current member of r. */
@@ -367,6 +381,11 @@ int64_t emc_cmd_live(struct emc *c, json_t *cmd);
 /* A request passed through unchanged (call.c: only operations with nothing to check). */
 int64_t emc_cmd_call(struct emc *c, json_t *cmd);
 int64_t emc_cmd_programme_settings(struct emc *c, json_t *cmd);
+/*
+ * A task `name` that sends op with args (takes the reference; NULL fails) and
+ * ends with the server's result as it is. Returns the task id, or -ENOMEM.
+ */
+int64_t emc_call_start(struct emc *c, const char *name, enum em_op op, json_t *args);
 /* The live task's handling of a pushed event (message, epoch, room, receipt, typing, synced). */
 void emc_live_event(struct emc *c, struct em_incoming *in);
 /* A flush the live task started is over: plans the next. Returns 1 when it was the live one's. */

@@ -346,6 +346,24 @@ struct emc_task *emc_task_new(struct emc *c, const char *cmd, emc_step_fn step,
 	return t;
 }
 
+struct emc_task *emc_task_find(struct emc *c, int64_t id)
+{
+	for (struct emc_task *t = c->tasks; t; t = t->next)
+		if (t->id == id)
+			return t;
+	return NULL;
+}
+
+void emc_reply_copy(struct em_incoming *keep, const struct em_incoming *in)
+{
+	em_incoming_clear(keep);
+	keep->re = in->re;
+	keep->err = in->err;
+	keep->retry_after_ms = in->retry_after_ms;
+	keep->result = json_incref(in->result);
+	keep->err_message = in->err_message ? strdup(in->err_message) : NULL;
+}
+
 int emc_fail(struct emc_task *t, int exit, int err, const char *fmt, ...)
 {
 	va_list ap;

@@ -77,17 +77,9 @@ struct emc_verify {
 	size_t waiting; /* programme.show answers still to come */
 };
 
-static struct emc_task *emc_verify_task(struct emc *c, int64_t id)
-{
-	for (struct emc_task *t = c->tasks; t; t = t->next)
-		if (t->id == id)
-			return t;
-	return NULL;
-}
-
 static void emc_verify_reply(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
 {
-	struct emc_task *t = emc_verify_task(c, task);
+	struct emc_task *t = emc_task_find(c, task);
 	struct emc_verify *v = t && !t->done ? t->data : NULL;
 
 	(void)room;
@@ -102,7 +94,7 @@ static void emc_verify_reply(struct emc *c, int64_t room, int64_t task, struct e
 /* programme.show: its people pinned (trust on first use). */
 static void emc_verify_people(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
 {
-	struct emc_task *t = emc_verify_task(c, task);
+	struct emc_task *t = emc_task_find(c, task);
 	struct emc_verify *v = t && !t->done ? t->data : NULL;
 
 	(void)room;

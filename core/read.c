@@ -297,17 +297,9 @@ static void emc_read_free(struct emc_task *t)
 	free(rd);
 }
 
-static struct emc_task *emc_task_by_id(struct emc *c, int64_t id)
-{
-	for (struct emc_task *t = c->tasks; t; t = t->next)
-		if (t->id == id)
-			return t;
-	return NULL;
-}
-
 static void emc_read_page(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
 {
-	struct emc_task *t = emc_task_by_id(c, task);
+	struct emc_task *t = emc_task_find(c, task);
 	struct emc_read *rd = t ? t->data : NULL;
 
 	(void)room;
@@ -331,7 +323,7 @@ static void emc_read_page(struct emc *c, int64_t room, int64_t task, struct em_i
 
 static void emc_read_receipt(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
 {
-	struct emc_task *t = emc_task_by_id(c, task);
+	struct emc_task *t = emc_task_find(c, task);
 	struct emc_read *rd = t ? t->data : NULL;
 
 	if (!rd)
@@ -605,7 +597,7 @@ static int emc_live_held(struct emc *c, struct emc_task *t, struct emc_live *lv)
 
 static void emc_live_reply(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
 {
-	struct emc_task *t = emc_task_by_id(c, task);
+	struct emc_task *t = emc_task_find(c, task);
 	struct emc_live *lv = t ? t->data : NULL;
 
 	(void)room;
@@ -624,7 +616,7 @@ static void emc_live_reply(struct emc *c, int64_t room, int64_t task, struct em_
 
 static void emc_live_filled(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
 {
-	struct emc_task *t = emc_task_by_id(c, task);
+	struct emc_task *t = emc_task_find(c, task);
 	struct emc_live *lv = t ? t->data : NULL;
 
 	(void)room;

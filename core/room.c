@@ -603,6 +603,17 @@ int emc_room_advance(struct emc *c, struct emc_room *r)
 	return EMC_DONE;
 }
 
+void emc_room_failed(struct emc_room *r, struct em_incoming *in)
+{
+	if (r->shown == EMC_FACT_FAILED)
+		r->shown = EMC_FACT_NONE;
+	if (r->programme == EMC_FACT_FAILED)
+		r->programme = EMC_FACT_NONE;
+	memset(in, 0, sizeof(*in));
+	in->err = r->show_err;
+	in->err_message = r->show_msg;
+}
+
 int emc_room_ready(struct emc *c, struct emc_task *t, struct emc_room *r)
 {
 	int rc = emc_room_advance(c, r);
@@ -610,16 +621,9 @@ int emc_room_ready(struct emc *c, struct emc_task *t, struct emc_room *r)
 
 	if (rc != EMC_FAILED)
 		return rc;
-	/* a later task may ask again */
-	if (r->shown == EMC_FACT_FAILED)
-		r->shown = EMC_FACT_NONE;
-	if (r->programme == EMC_FACT_FAILED)
-		r->programme = EMC_FACT_NONE;
-	if (!r->show_err)
+	emc_room_failed(r, &in);
+	if (!in.err)
 		return emc_fail(t, EMC_EXIT_LOCAL, 0, "%s", r->show_msg);
-	memset(&in, 0, sizeof(in));
-	in.err = r->show_err;
-	in.err_message = r->show_msg;
 	return emc_fail_reply(t, &in);
 }
 

@@ -106,14 +106,6 @@ static void emc_send_free(struct emc_task *t)
 	free(s);
 }
 
-static struct emc_task *emc_task_find(struct emc *c, int64_t id)
-{
-	for (struct emc_task *t = c->tasks; t; t = t->next)
-		if (t->id == id)
-			return t;
-	return NULL;
-}
-
 /* ---- the outbox document ---- */
 
 struct emc_enqueue {

@@ -3,7 +3,7 @@
  * to the client core (core/emc.h, libementor-client), through its public
  * API only. The world is client/fixture.h's (we are alice; pins, room 7's
  * epoch-1 key, trust.json with both programmes and rooms, dave's pending
- * key change to mallory's keys), held in an in-memory struct emc_storage
+ * key change to mallory's keys), held in memory (client/mem_storage.h)
  * that every input starts from afresh.
  *
  * The input is a script, one line at a time:
@@ -48,92 +48,17 @@
 #include <sodium.h>
 
 #include "client/fixture.h"
+#include "client/mem_storage.h"
 #include "core.h"
 #include "emc.h"
 #include "fuzz.h"
 
 #define TARGET        "fuzz_core"
-#define DOCS_MAX      16
 #define PENDING_MAX   256
 #define TASKS_MAX     64
 #define COMMITTED_MAX 16
 #define LINES_MAX     512
 #define STEP_MS       50
-
-/* ---- the in-memory storage ---- */
-
-struct doc {
-	char name[32];
-	char *text; /* NULL: absent */
-	size_t len;
-};
-
-struct mem_storage {
-	struct doc docs[DOCS_MAX];
-};
-
-static struct doc *mem_find(struct mem_storage *m, const char *name, int create)
-{
-	for (size_t i = 0; i < DOCS_MAX; i++)
-		if (m->docs[i].name[0] && !strcmp(m->docs[i].name, name))
-			return &m->docs[i];
-	for (size_t i = 0; create && i < DOCS_MAX; i++)
-		if (!m->docs[i].name[0]) {
-			snprintf(m->docs[i].name, sizeof(m->docs[i].name), "%s", name);
-			return &m->docs[i];
-		}
-	return NULL;
-}
-
-static int mem_load(void *ctx, const char *name, char **text, size_t *len)
-{
-	struct doc *d = mem_find(ctx, name, 0);
-
-	if (!d || !d->text)
-		return -ENOENT;
-	*text = malloc(d->len + 1);
-	if (!*text)
-		return -ENOMEM;
-	memcpy(*text, d->text, d->len + 1);
-	*len = d->len;
-	return 0;
-}
-
-static int mem_save(void *ctx, const char *name, const char *text, size_t len)
-{
-	struct doc *d = mem_find(ctx, name, 1);
-	char *copy;
-
-	if (!d)
-		return -ENOSPC;
-	copy = malloc(len + 1);
-	if (!copy)
-		return -ENOMEM;
-	memcpy(copy, text, len);
-	copy[len] = '\0';
-	free(d->text);
-	d->text = copy;
-	d->len = len;
-	return 0;
-}
-
-static int mem_remove(void *ctx, const char *name)
-{
-	struct doc *d = mem_find(ctx, name, 0);
-
-	if (d) {
-		free(d->text);
-		memset(d, 0, sizeof(*d));
-	}
-	return 0;
-}
-
-static void mem_clear(struct mem_storage *m)
-{
-	for (size_t i = 0; i < DOCS_MAX; i++)
-		free(m->docs[i].text);
-	memset(m, 0, sizeof(*m));
-}
 
 /* ---- the world ---- */
 
@@ -628,13 +553,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(r && buf, "memory");
 	memcpy(buf, data, size);
 	buf[size] = '\0';
-	for (size_t i = 0; i < DOCS_MAX; i++)
+	for (size_t i = 0; i < MEM_DOCS_MAX; i++)
 		if (fx.initial.docs[i].name[0])
 			check(mem_save(&r->st, fx.initial.docs[i].name, fx.initial.docs[i].text,
 			               fx.initial.docs[i].len) == 0,
 			      "the world copied");
-	st = (struct emc_storage){
-	    .ctx = &r->st, .load = mem_load, .save = mem_save, .remove = mem_remove};
+	st = mem_storage_of(&r->st);
 	r->now = FX_WRITTEN_MS + 60 * 1000;
 	r->c = emc_new(&st, r->now);
 	check(r->c != NULL, "the core starts");

@@ -20,93 +20,35 @@
 #include <sodium.h>
 
 #include "client/fixture.h"
+#include "client/mem_storage.h"
 #include "core.h"
 #include "emc.h"
 
-#define DOCS_MAX 16
-#define NOW_MS   (FX_WRITTEN_MS + 60 * 1000)
+#define NOW_MS (FX_WRITTEN_MS + 60 * 1000)
 
-/* ---- an in-memory storage ---- */
-
-struct doc {
-	char name[32];
-	char *text;
-	size_t len;
-};
+/* ---- the world in memory ---- */
 
 struct world {
-	struct doc docs[DOCS_MAX];
+	struct mem_storage store;
 	struct emc *c;
 	int64_t now;
 	json_t *frames; /* every frame the core sent, in order */
 	json_t *events; /* every event */
 };
 
-static struct doc *mem_find(struct world *w, const char *name, int create)
-{
-	for (size_t i = 0; i < DOCS_MAX; i++)
-		if (w->docs[i].name[0] && !strcmp(w->docs[i].name, name))
-			return &w->docs[i];
-	for (size_t i = 0; create && i < DOCS_MAX; i++)
-		if (!w->docs[i].name[0]) {
-			snprintf(w->docs[i].name, sizeof(w->docs[i].name), "%s", name);
-			return &w->docs[i];
-		}
-	return NULL;
-}
-
-static int mem_load(void *ctx, const char *name, char **text, size_t *len)
-{
-	struct doc *d = mem_find(ctx, name, 0);
-
-	if (!d || !d->text)
-		return -ENOENT;
-	*text = strdup(d->text);
-	*len = d->len;
-	return *text ? 0 : -ENOMEM;
-}
-
-static int mem_save(void *ctx, const char *name, const char *text, size_t len)
-{
-	struct doc *d = mem_find(ctx, name, 1);
-	char *copy = strndup(text, len);
-
-	if (!d || !copy) {
-		free(copy);
-		return -ENOMEM;
-	}
-	free(d->text);
-	d->text = copy;
-	d->len = len;
-	return 0;
-}
-
-static int mem_remove(void *ctx, const char *name)
-{
-	struct doc *d = mem_find(ctx, name, 0);
-
-	if (d) {
-		free(d->text);
-		memset(d, 0, sizeof(*d));
-	}
-	return 0;
-}
-
 static void world_put(struct world *w, const char *name, json_t *doc)
 {
 	char *text = json_dumps(doc, JSON_COMPACT);
 
 	assert_non_null(text);
-	assert_int_equal(mem_save(w, name, text, strlen(text)), 0);
+	assert_int_equal(mem_save(&w->store, name, text, strlen(text)), 0);
 	free(text);
 	json_decref(doc);
 }
 
 static json_t *world_doc(struct world *w, const char *name)
 {
-	struct doc *d = mem_find(w, name, 0);
-
-	return d && d->text ? json_loads(d->text, 0, NULL) : NULL;
+	return mem_json(&w->store, name);
 }
 
 /* ---- the world (client/fixture.h) and the core on it ---- */
@@ -158,7 +100,7 @@ static struct world *world_new(int64_t room7_max_epoch)
 	const char *now = "2026-12-01T09:00:00Z";
 	const int64_t recipients[] = {FX_ALICE, FX_BOB};
 	struct world *w = calloc(1, sizeof(*w));
-	struct emc_storage st = {.load = mem_load, .save = mem_save, .remove = mem_remove};
+	struct emc_storage st;
 	struct em_keys a, k;
 	unsigned char key[EM_ROOM_KEY_BYTES];
 	json_t *pins = json_object(), *rk = json_object();
@@ -194,7 +136,7 @@ static struct world *world_new(int64_t room7_max_epoch)
 	w->frames = json_array();
 	w->events = json_array();
 	w->now = NOW_MS;
-	st.ctx = w;
+	st = mem_storage_of(&w->store);
 	w->c = emc_new(&st, w->now);
 	assert_non_null(w->c);
 	link_up(w);
@@ -204,8 +146,7 @@ static struct world *world_new(int64_t room7_max_epoch)
 static void world_free(struct world *w)
 {
 	emc_free(w->c);
-	for (size_t i = 0; i < DOCS_MAX; i++)
-		free(w->docs[i].text);
+	mem_clear(&w->store);
 	json_decref(w->frames);
 	json_decref(w->events);
 	free(w);
@@ -529,8 +470,7 @@ static json_t *room7_agreement(void)
 /* The same storage opened by a new core (another run of the CLI on the same home). */
 static void world_reopen(struct world *w)
 {
-	struct emc_storage st = {
-	    .ctx = w, .load = mem_load, .save = mem_save, .remove = mem_remove};
+	struct emc_storage st = mem_storage_of(&w->store);
 
 	emc_free(w->c);
 	json_array_clear(w->frames);

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "client/mem_storage.h"
 #include "core.h"
 #include "em_crypto.h"
 #include "em_proto.h"
@@ -27,89 +28,10 @@
 #define PASSWORD "correct horse battery"
 #define MIB      (1024ULL * 1024)
 
-/* ---- storage in memory ---- */
-
-#define DOCS_MAX 16
-
-struct mem_store {
-	char *name[DOCS_MAX];
-	char *text[DOCS_MAX];
-};
-
-static int mem_find(struct mem_store *m, const char *name)
-{
-	for (int i = 0; i < DOCS_MAX; i++)
-		if (m->name[i] && !strcmp(m->name[i], name))
-			return i;
-	return -1;
-}
-
-static int mem_load(void *ctx, const char *name, char **text, size_t *len)
-{
-	struct mem_store *m = ctx;
-	int i = mem_find(m, name);
-
-	if (i < 0)
-		return -ENOENT;
-	*text = strdup(m->text[i]);
-	*len = strlen(m->text[i]);
-	return *text ? 0 : -ENOMEM;
-}
-
-static int mem_save(void *ctx, const char *name, const char *text, size_t len)
-{
-	struct mem_store *m = ctx;
-	int i = mem_find(m, name);
-
-	if (i < 0)
-		for (i = 0; i < DOCS_MAX && m->name[i]; i++)
-			;
-	assert_true(i < DOCS_MAX);
-	if (!m->name[i])
-		m->name[i] = strdup(name);
-	free(m->text[i]);
-	m->text[i] = strndup(text, len);
-	return 0;
-}
-
-static int mem_remove(void *ctx, const char *name)
-{
-	struct mem_store *m = ctx;
-	int i = mem_find(m, name);
-
-	if (i >= 0) {
-		free(m->name[i]);
-		free(m->text[i]);
-		m->name[i] = m->text[i] = NULL;
-	}
-	return 0;
-}
-
-/* A document as JSON, or NULL when absent. Who frees: the caller. */
-static json_t *mem_doc(struct mem_store *m, const char *name)
-{
-	int i = mem_find(m, name);
-
-	return i < 0 ? NULL : json_loads(m->text[i], 0, NULL);
-}
-
-static int has_doc(struct mem_store *m, const char *name)
-{
-	return mem_find(m, name) >= 0;
-}
-
-static void mem_free(struct mem_store *m)
-{
-	for (int i = 0; i < DOCS_MAX; i++) {
-		free(m->name[i]);
-		free(m->text[i]);
-	}
-}
-
 /* ---- the scripted server ---- */
 
 struct fixture {
-	struct mem_store store;
+	struct mem_storage store;
 	struct emc *core;
 	json_t *ended; /* the last "task" event */
 	struct em_keys keys;
@@ -120,7 +42,7 @@ struct fixture {
 static struct fixture *fixture_new(void)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct emc_storage st = {&f->store, mem_load, mem_save, mem_remove, NULL, NULL};
+	struct emc_storage st = mem_storage_of(&f->store);
 
 	assert_non_null(f);
 	f->core = emc_new(&st, NOW_MS);
@@ -132,7 +54,7 @@ static void fixture_free(struct fixture *f)
 {
 	emc_free(f->core);
 	json_decref(f->ended);
-	mem_free(&f->store);
+	mem_clear(&f->store);
 	free(f);
 }
 
@@ -301,7 +223,7 @@ static void test_login_saves_session_and_keys(void **state)
 	assert_null(json_object_get(result, "key_backup"));
 	assert_non_null(json_string_value(json_object_get(result, "fingerprint")));
 
-	session = mem_doc(&f->store, "session.json");
+	session = mem_json(&f->store, "session.json");
 	assert_non_null(session);
 	assert_string_equal(json_string_value(json_object_get(session, "server")),
 	                    "wss://example.test");
@@ -312,7 +234,7 @@ static void test_login_saves_session_and_keys(void **state)
 	                    "tok-0123456789abcdef");
 	assert_string_equal(json_string_value(json_object_get(session, "expires_at")),
 	                    "2030-01-01T00:00:00Z");
-	keys = mem_doc(&f->store, "keys.json");
+	keys = mem_json(&f->store, "keys.json");
 	assert_non_null(keys);
 	assert_string_equal(json_string_value(json_object_get(keys, "username")), "ann");
 	sk = em_b64_encode(f->keys.sign_sk, sizeof(f->keys.sign_sk));
@@ -344,8 +266,8 @@ static void test_login_refuses_other_public_keys(void **state)
 	assert_int_equal(
 	    json_integer_value(json_object_get(json_object_get(f->ended, "error"), "exit")),
 	    EMC_EXIT_REFUSED);
-	assert_false(has_doc(&f->store, "session.json"));
-	assert_false(has_doc(&f->store, "keys.json"));
+	assert_null(mem_find(&f->store, "session.json", 0));
+	assert_null(mem_find(&f->store, "keys.json", 0));
 	fixture_free(f);
 }
 
@@ -364,7 +286,7 @@ static void test_login_refuses_backup_of_another_password(void **state)
 	em_request_clear(&req);
 	assert_int_equal(next_frame(f, &req), 0);
 	assert_ended(f, task, 0);
-	assert_false(has_doc(&f->store, "keys.json"));
+	assert_null(mem_find(&f->store, "keys.json", 0));
 	fixture_free(f);
 }
 
@@ -471,7 +393,7 @@ static void test_register_signs_consent_and_logs_in(void **state)
 	assert_int_equal(next_frame(f, &req), 0);
 	assert_ended(f, task, 1);
 	assert_non_null(json_object_get(json_object_get(f->ended, "result"), "fingerprint"));
-	assert_true(has_doc(&f->store, "keys.json"));
+	assert_non_null(mem_find(&f->store, "keys.json", 0));
 	fixture_free(f);
 }
 
@@ -565,8 +487,8 @@ static void test_logout_deletes_session_first(void **state)
 
 	(void)state;
 	task = command(f, json_pack("{s:s}", "cmd", "logout"));
-	assert_false(has_doc(&f->store, "session.json")); /* gone before the server is asked */
-	assert_true(has_doc(&f->store, "keys.json"));
+	assert_null(mem_find(&f->store, "session.json", 0)); /* gone before the server is asked */
+	assert_non_null(mem_find(&f->store, "keys.json", 0));
 	emc_link(f->core, 1, NOW_MS);
 	expect_frame(f, EM_OP_RESUME, &req);
 	/* the server had already ended the session: logged out all the same */

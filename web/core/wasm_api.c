@@ -278,12 +278,23 @@ int wasm_room_key_names(uint32_t n, const uint64_t *recipients, uint64_t user_id
 	return em_room_key_names(&id, user_id);
 }
 
-/* A malloc'd array of n entries (caller frees), or NULL. */
-static struct em_commit_entry *commit_entries(const uint64_t *recipient_ids,
-                                              const unsigned char *sealed, size_t n)
+/*
+ * The commit *c and its n entries from flat arguments (sealed: n envelopes
+ * of EM_SEALED_KEY_BYTES back to back). Returns a malloc'd array of the
+ * entries, or NULL. Who frees: the caller, free().
+ */
+static struct em_commit_entry *commit_load(struct em_commit *c, uint64_t room_id, uint64_t epoch,
+                                           uint64_t committer_id, uint32_t agreement_version,
+                                           const uint64_t *recipient_ids,
+                                           const unsigned char *sealed, size_t n)
 {
 	struct em_commit_entry *e = calloc(n ? n : 1, sizeof(*e));
 
+	memset(c, 0, sizeof(*c));
+	c->room_id = room_id;
+	c->epoch = epoch;
+	c->committer_id = committer_id;
+	c->agreement_version = agreement_version;
 	if (!e)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
@@ -293,31 +304,16 @@ static struct em_commit_entry *commit_entries(const uint64_t *recipient_ids,
 	return e;
 }
 
-static void commit_load(struct em_commit *c, uint64_t room_id, uint64_t epoch,
-                        uint64_t committer_id, uint32_t agreement_version)
-{
-	memset(c, 0, sizeof(*c));
-	c->room_id = room_id;
-	c->epoch = epoch;
-	c->committer_id = committer_id;
-	c->agreement_version = agreement_version;
-}
-
-/* sealed: n envelopes of EM_SEALED_KEY_BYTES back to back. Returns a malloc'd buffer the caller
- * frees. */
+/* Returns a malloc'd buffer the caller frees, or NULL. */
 unsigned char *wasm_commit_bytes(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
                                  uint32_t agreement_version, const uint64_t *recipient_ids,
                                  const unsigned char *sealed, size_t n, size_t *len)
 {
-	struct em_commit_entry *e = commit_entries(recipient_ids, sealed, n);
 	struct em_commit c;
-	unsigned char *bytes = NULL;
+	struct em_commit_entry *e = commit_load(&c, room_id, epoch, committer_id, agreement_version,
+	                                        recipient_ids, sealed, n);
+	unsigned char *bytes = e ? em_commit_bytes(&c, e, n, len) : NULL;
 
-	if (!e)
-		goto out;
-	commit_load(&c, room_id, epoch, committer_id, agreement_version);
-	bytes = em_commit_bytes(&c, e, n, len);
-out:
 	free(e);
 	return bytes;
 }
@@ -327,15 +323,11 @@ int wasm_commit_sign(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
                      const unsigned char *sealed, size_t n, const unsigned char *sign_sk,
                      unsigned char *sig)
 {
-	struct em_commit_entry *e = commit_entries(recipient_ids, sealed, n);
 	struct em_commit c;
-	int rc = -1;
+	struct em_commit_entry *e = commit_load(&c, room_id, epoch, committer_id, agreement_version,
+	                                        recipient_ids, sealed, n);
+	int rc = e ? em_commit_sign(&c, e, n, sign_sk, sig) : -1;
 
-	if (!e)
-		goto out;
-	commit_load(&c, room_id, epoch, committer_id, agreement_version);
-	rc = em_commit_sign(&c, e, n, sign_sk, sig);
-out:
 	free(e);
 	return rc;
 }
@@ -345,15 +337,11 @@ int wasm_commit_verify(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
                        const unsigned char *sealed, size_t n, const unsigned char *sign_pk,
                        const unsigned char *sig)
 {
-	struct em_commit_entry *e = commit_entries(recipient_ids, sealed, n);
 	struct em_commit c;
-	int rc = -1;
+	struct em_commit_entry *e = commit_load(&c, room_id, epoch, committer_id, agreement_version,
+	                                        recipient_ids, sealed, n);
+	int rc = e ? em_commit_verify(&c, e, n, sign_pk, sig) : -1;
 
-	if (!e)
-		goto out;
-	commit_load(&c, room_id, epoch, committer_id, agreement_version);
-	rc = em_commit_verify(&c, e, n, sign_pk, sig);
-out:
 	free(e);
 	return rc;
 }
