@@ -59,7 +59,8 @@ static inline char *fuzz_take_str(struct fuzz_in *in, char *out, size_t max)
 		n = in->left;
 	memcpy(out, in->p, n);
 	out[n] = '\0';
-	memset(out + strlen(out), 0, n - strlen(out)); /* nothing after an early NUL */
+	for (size_t i = strnlen(out, n); i < n; i++)
+		out[i] = '\0'; /* nothing after an early NUL */
 	in->p += n;
 	in->left -= n;
 	return out;
