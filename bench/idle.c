@@ -55,6 +55,7 @@ static struct {
 	int inflight, up, failed, busy, next; /* next: the first connection not started */
 	int phase_parallel;
 	int done;
+	int64_t progress_us; /* the next progress line on stderr */
 	lws_sorted_usec_list_t tick;
 } g;
 
@@ -230,6 +231,11 @@ static void idle_tick(lws_sorted_usec_list_t *sul)
 	int64_t t = now_us();
 
 	idle_fill();
+	if (t >= g.progress_us) {
+		g.progress_us = t + 5000000;
+		fprintf(stderr, "ementor-idle: up=%d in_flight=%d failed=%d busy=%d\n", g.up, g.inflight,
+		        g.failed, g.busy);
+	}
 	for (int i = 0; i < g.conns; i++) {
 		struct idle_conn *c = &g.c[i];
 
