@@ -10,7 +10,9 @@
 #
 #   bench/idle.sh [N ...]        (default: 1000 10000 19000)
 #
-# Environment: BENCH_HOLD (seconds held, default 30), BENCH_AFTER (seconds
+# Environment: BENCH_HOLD (seconds held, default 30), BENCH_PING (seconds
+# between a client's pings, default 30; above 70 the server's own pings keep
+# the connections), BENCH_AFTER (seconds
 # after the close before the last RSS, default 60), BENCH_STORM=1,
 # BENCH_SERVER_ARGS (extra ementord options), BENCH_SERVER_WRAP (a command
 # to run ementord under, e.g. "heaptrack -o FILE": its figures are then the
@@ -96,7 +98,8 @@ hz="$(getconf CLK_TCK)"
 for n in "${COUNTS[@]}"; do
 	log="$OUT/idle-$n.log"
 	rss0="$(rss_kib)"
-	args=(--url "$URL" --ca "$T/tls/cert.pem" --token "$TOKEN" --conns "$n" --hold "$HOLD")
+	args=(--url "$URL" --ca "$T/tls/cert.pem" --token "$TOKEN" --conns "$n" --hold "$HOLD"
+		--ping "${BENCH_PING:-30}")
 	[[ "$STORM" == 1 ]] && args+=(--storm)
 	"$IDLE" "${args[@]}" >"$log" 2>"$OUT/idle-$n.err" &
 	idle_pid=$!
