@@ -501,9 +501,14 @@ static int cmd_serve(void)
 	info.http2_settings[H2SET_MAX_FRAME_SIZE] = 16384;
 	info.http2_settings[H2SET_MAX_HEADER_LIST_SIZE] = 4096;
 	/*
-	 * No lws retry policy: its per-connection validity timers cost O(n) per
-	 * frame in lws 4.1.6; ws.c's tick pings silent connections (30 s) and
-	 * drops dead ones (70 s). The kernel's TCP keepalive backs it up.
+	 * Dead peers are found by the kernel's TCP keepalive (probes after 60 s
+	 * of silence, 10 s apart, the third unanswered closes), not by lws's
+	 * retry policy: lws 4.1.6 keeps its timers in one sorted list with a
+	 * linear insert and re-arms a connection's validity timer on every
+	 * frame, O(n) per frame, which stalled the service thread at 14,000 idle
+	 * connections (bench/RESULTS.md B1). Pinging from a once-a-second look
+	 * at the sessions was tried and measured too: it costs more than it
+	 * saves (the same section).
 	 */
 	info.ka_time = 60;
 	info.ka_probes = 3;

@@ -263,17 +263,6 @@ int session_write_one(struct session *s)
 {
 	struct out_msg *m = s->out_head;
 
-	if (s->ping_due && !s->close_code) {
-		unsigned char ping[LWS_PRE];
-
-		s->ping_due = 0;
-		s->ping_sent = 1;
-		if (lws_write(s->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
-			return -1;
-		if (m)
-			lws_callback_on_writable(s->wsi);
-		return 0;
-	}
 	if (!m) {
 		if (s->close_code) {
 			lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,

@@ -63,10 +63,6 @@ struct session {
 
 	int close_code; /* non-zero: close once the queue is flushed */
 	char close_reason[64];
-
-	/* keepalive (ws.c's tick): the last frame heard, a ping to send or sent */
-	int64_t heard_ms;
-	int ping_due, ping_sent;
 };
 
 /*

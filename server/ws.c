@@ -24,18 +24,6 @@
 
 static lws_sorted_usec_list_t tick_sul; /* once a second: auth deadlines */
 
-/*
- * Keepalive, here and not in lws: a connection silent for KEEPALIVE_PING_MS
- * gets a WebSocket ping, one silent for KEEPALIVE_DROP_MS is dropped (its
- * peer is gone). lws 4.1.6 can do this itself (a retry policy's validity
- * timers), but keeps its timers in one sorted list with a linear insert and
- * re-arms a connection's timer on every frame: O(n) per frame, which stalled
- * the service thread at 14,000 idle connections (bench/RESULTS.md B1). This
- * look at every session once a second is O(n) per second instead.
- */
-#define KEEPALIVE_PING_MS 30000
-#define KEEPALIVE_DROP_MS 70000
-
 static void tick_session(struct session *s, void *arg)
 {
 	int64_t now = *(int64_t *)arg;
@@ -43,17 +31,6 @@ static void tick_session(struct session *s, void *arg)
 	if (!s->authenticated && !s->close_code && now > s->auth_deadline_ms) {
 		log_info("ws closed unauthenticated connection addr=%s", s->addr);
 		session_close(s, EM_CLOSE_AUTH_TIMEOUT, "auth_timeout");
-		return;
-	}
-	if (!s->wsi || !s->heard_ms)
-		return;
-	if (now - s->heard_ms >= KEEPALIVE_DROP_MS) {
-		log_info("ws dropped silent connection addr=%s", s->addr);
-		s->heard_ms = 0; /* once */
-		lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-	} else if (now - s->heard_ms >= KEEPALIVE_PING_MS && !s->ping_sent && !s->ping_due) {
-		s->ping_due = 1;
-		lws_callback_on_writable(s->wsi);
 	}
 }
 
@@ -173,17 +150,10 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		metrics_add(M_CONNECTIONS_OPENED, 1);
 		lws_get_peer_simple(wsi, s->addr, sizeof(s->addr));
 		s->auth_deadline_ms = server_now_ms() + server.cfg.auth_timeout_s * 1000LL;
-		s->heard_ms = server_now_ms();
 		log_debug("ws connected addr=%s slot=%u", s->addr, s->slot);
 		break;
 	case LWS_CALLBACK_RECEIVE:
-		s->heard_ms = server_now_ms();
-		s->ping_sent = 0;
 		return on_receive(s, in, len);
-	case LWS_CALLBACK_RECEIVE_PONG:
-		s->heard_ms = server_now_ms();
-		s->ping_sent = 0;
-		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		if (session_write_one(s))
 			return -1;
