@@ -469,10 +469,11 @@ int64_t emc_cmd_read(struct emc *c, json_t *cmd)
 
 /* ---- live ---- */
 
-#define EMC_LIVE_SYNC_WAIT_MS 10000
-#define EMC_LIVE_TICK_MS      200
-#define EMC_BACKOFF_MIN_MS    250
-#define EMC_BACKOFF_MAX_MS    8000
+#define EMC_LIVE_SYNC_WAIT_MS  10000
+#define EMC_LIVE_TICK_MS       200
+#define EMC_BACKOFF_MIN_MS     250
+#define EMC_BACKOFF_MAX_MS     8000
+#define EMC_RETRY_AFTER_MAX_MS 60000 /* the longest retry_after_ms believed */
 
 enum emc_live_phase {
 	EMC_LIVE_START = 0, /* the room and its keys */
@@ -568,6 +569,25 @@ void emc_live_event(struct emc *c, struct em_incoming *in)
 }
 
 /*
+ * The next wait after a retryable refusal: *backoff_ms doubles from first_ms
+ * up to EMC_BACKOFF_MAX_MS, each wait 0.5-1.5 times it, and is never shorter
+ * than the server's retry_after_ms, which is believed only up to
+ * EMC_RETRY_AFTER_MAX_MS: a server cannot park a client longer than that.
+ */
+static int64_t emc_backoff_next(int64_t *backoff_ms, int64_t first_ms, int64_t retry_after_ms)
+{
+	int64_t delay = *backoff_ms ? *backoff_ms * 2 : first_ms;
+
+	if (delay > EMC_BACKOFF_MAX_MS)
+		delay = EMC_BACKOFF_MAX_MS;
+	*backoff_ms = delay;
+	delay = delay / 2 + (int64_t)randombytes_uniform((uint32_t)delay + 1);
+	if (retry_after_ms > EMC_RETRY_AFTER_MAX_MS)
+		retry_after_ms = EMC_RETRY_AFTER_MAX_MS;
+	return delay < retry_after_ms ? retry_after_ms : delay;
+}
+
+/*
  * The server could not take room.list, sync or history for now (busy while it
  * restarts, its database down): ask again after its retry_after_ms, backing
  * off from EMC_BACKOFF_MIN_MS * 2 to EMC_BACKOFF_MAX_MS, each wait 0.5-1.5
@@ -575,15 +595,8 @@ void emc_live_event(struct emc *c, struct em_incoming *in)
  */
 static void emc_live_hold(struct emc *c, struct emc_live *lv, int64_t retry_after_ms)
 {
-	int64_t delay = lv->resync_backoff_ms ? lv->resync_backoff_ms * 2 : EMC_BACKOFF_MIN_MS * 2;
-
-	if (delay > EMC_BACKOFF_MAX_MS)
-		delay = EMC_BACKOFF_MAX_MS;
-	lv->resync_backoff_ms = delay;
-	delay = delay / 2 + (int64_t)randombytes_uniform((uint32_t)delay + 1);
-	if (delay < retry_after_ms)
-		delay = retry_after_ms;
-	lv->resync_at_ms = c->now_ms + delay;
+	lv->resync_at_ms = c->now_ms + emc_backoff_next(&lv->resync_backoff_ms,
+	                                                EMC_BACKOFF_MIN_MS * 2, retry_after_ms);
 }
 
 /* Still holding off after a retryable refusal: the task wakes when it is over. */
@@ -813,7 +826,6 @@ static void emc_live_outbox(struct emc *c, struct emc_live *lv)
 int emc_live_flush_done(struct emc *c, int64_t task, int exit, int64_t retry_after_ms)
 {
 	struct emc_live *lv = emc_live_of(c, NULL);
-	int64_t delay;
 
 	if (!lv)
 		return 0;
@@ -828,14 +840,8 @@ int emc_live_flush_done(struct emc *c, int64_t task, int exit, int64_t retry_aft
 	}
 	/* the server could not take it for now: again after its retry_after_ms, then
 	 * backing off to EMC_BACKOFF_MAX_MS, each wait 0.5-1.5 times that */
-	delay = lv->backoff_ms ? lv->backoff_ms * 2 : EMC_BACKOFF_MIN_MS * 4;
-	if (delay > EMC_BACKOFF_MAX_MS)
-		delay = EMC_BACKOFF_MAX_MS;
-	lv->backoff_ms = delay;
-	delay = delay / 2 + (int64_t)randombytes_uniform((uint32_t)delay + 1);
-	if (delay < retry_after_ms)
-		delay = retry_after_ms;
-	lv->retry_at_ms = c->now_ms + delay;
+	lv->retry_at_ms =
+	    c->now_ms + emc_backoff_next(&lv->backoff_ms, EMC_BACKOFF_MIN_MS * 4, retry_after_ms);
 	return 1;
 }
 

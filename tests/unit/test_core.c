@@ -233,15 +233,12 @@ static json_t *task_end(struct world *w, int64_t id)
 	return NULL;
 }
 
-/* The server answers the last request of `op` with `result` (taken). */
-static void answer(struct world *w, const char *op, json_t *result)
+/* The server sends `reply` (taken) 50 ms later; the core's outputs are drained. */
+static void server_says(struct world *w, json_t *reply)
 {
-	json_t *f = frame_of(w, op), *reply;
-	char *text;
+	char *text = json_dumps(reply, JSON_COMPACT);
 
-	assert_non_null(f);
-	reply = json_pack("{s:O, s:o}", "re", json_object_get(f, "id"), "ok", result);
-	text = json_dumps(reply, JSON_COMPACT);
+	assert_non_null(text);
 	w->now += 50;
 	assert_int_equal(emc_receive(w->c, text, strlen(text), w->now), 0);
 	free(text);
@@ -249,11 +246,19 @@ static void answer(struct world *w, const char *op, json_t *result)
 	drain(w);
 }
 
+/* The server answers the last request of `op` with `result` (taken). */
+static void answer(struct world *w, const char *op, json_t *result)
+{
+	json_t *f = frame_of(w, op);
+
+	assert_non_null(f);
+	server_says(w, json_pack("{s:O, s:o}", "re", json_object_get(f, "id"), "ok", result));
+}
+
 /* The server refuses the last request of `op` with error `code` (retryable when retry_ms > 0). */
 static void answer_error(struct world *w, const char *op, const char *code, int64_t retry_ms)
 {
 	json_t *f = frame_of(w, op), *reply;
-	char *text;
 
 	assert_non_null(f);
 	reply = json_pack("{s:O, s:{s:s, s:s}}", "re", json_object_get(f, "id"), "error", "code",
@@ -261,12 +266,7 @@ static void answer_error(struct world *w, const char *op, const char *code, int6
 	if (retry_ms > 0)
 		json_object_set_new(json_object_get(reply, "error"), "retry_after_ms",
 		                    json_integer(retry_ms));
-	text = json_dumps(reply, JSON_COMPACT);
-	w->now += 50;
-	assert_int_equal(emc_receive(w->c, text, strlen(text), w->now), 0);
-	free(text);
-	json_decref(reply);
-	drain(w);
+	server_says(w, reply);
 }
 
 /* The link comes up: the core resumes the stored session first; the server takes it. */
@@ -695,6 +695,31 @@ static void test_live_sync_busy(void **state)
 	world_free(w);
 }
 
+/*
+ * (c) A hostile server answers `busy` with a retry_after_ms of a year to park
+ * the chat: it is believed only up to a minute, then `live` asks again.
+ */
+static void test_live_retry_after_capped(void **state)
+{
+	struct world *w = world_new(1);
+	int64_t live;
+
+	(void)state;
+	live = live_until_sync(w);
+	answer_error(w, "sync", "busy", 365LL * 86400 * 1000);
+	json_array_clear(w->frames);
+	w->now += 59000;
+	emc_tick(w->c, w->now);
+	drain(w);
+	assert_null(frame_of(w, "room.list")); /* a minute is believed */
+	w->now += 2000;
+	emc_tick(w->c, w->now);
+	drain(w);
+	assert_non_null(frame_of(w, "room.list")); /* a year is not */
+	assert_null(task_end(w, live));
+	world_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -707,6 +732,7 @@ int main(void)
 	    cmocka_unit_test(test_read_link_down),
 	    cmocka_unit_test(test_live_link_down_during_sync),
 	    cmocka_unit_test(test_live_sync_busy),
+	    cmocka_unit_test(test_live_retry_after_capped),
 	};
 
 	if (sodium_init() < 0)
