@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "em_crypto.h"
+#include "em_list.h"
 #include "em_proto.h"
 
 /* --- helpers --------------------------------------------------------------- */
@@ -1271,6 +1272,84 @@ static void test_usernames(void **state)
 	assert_string_equal(folded, "abcdefghijklmnopqrstuvwxyz012345");
 }
 
+/* The one intrusive list (em_list.h): order, count and links after every move. */
+struct list_item {
+	int value;
+	struct em_link link;
+};
+
+/* The list's values head to tail, checked against its count and its back links. */
+static void list_expect(const struct em_list *list, const char *want)
+{
+	char got[32] = "", back[32] = "";
+	size_t n = 0;
+
+	for (const struct em_link *l = list->head; l; l = l->next, n++)
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%d",
+		         em_item(l, struct list_item, link)->value);
+	for (const struct em_link *l = list->tail; l; l = l->prev)
+		snprintf(back + strlen(back), sizeof(back) - strlen(back), "%d",
+		         em_item(l, struct list_item, link)->value);
+	assert_string_equal(got, want);
+	assert_int_equal(n, list->count);
+	assert_int_equal(strlen(back), strlen(got));
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(back[i], got[n - 1 - i]);
+	assert_int_equal(em_list_empty(list), n == 0);
+}
+
+static void test_list(void **state)
+{
+	struct list_item it[6];
+	struct em_list a = {0}, b = {0};
+	struct em_link *l, *tmp;
+
+	(void)state;
+	for (int i = 0; i < 6; i++)
+		it[i].value = i;
+	list_expect(&a, "");
+	assert_null(em_list_pop(&a));
+	assert_null(em_list_first(&a, struct list_item, link));
+	em_list_append(&a, &it[1].link);
+	em_list_append(&a, &it[2].link);
+	em_list_prepend(&a, &it[0].link);
+	em_list_append(&a, &it[3].link);
+	list_expect(&a, "0123");
+	assert_ptr_equal(em_list_first(&a, struct list_item, link), &it[0]);
+	em_list_remove(&a, &it[2].link); /* middle */
+	list_expect(&a, "013");
+	em_list_remove(&a, &it[3].link); /* tail */
+	list_expect(&a, "01");
+	assert_ptr_equal(em_item(em_list_pop(&a), struct list_item, link), &it[0]);
+	list_expect(&a, "1");
+	em_list_remove(&a, &it[1].link); /* the only one */
+	list_expect(&a, "");
+
+	em_list_splice(&a, &b); /* empty into empty */
+	list_expect(&a, "");
+	em_list_append(&b, &it[4].link);
+	em_list_append(&b, &it[5].link);
+	em_list_splice(&a, &b); /* into empty */
+	list_expect(&a, "45");
+	list_expect(&b, "");
+	em_list_append(&b, &it[0].link);
+	em_list_append(&b, &it[1].link);
+	em_list_splice(&a, &b); /* onto a tail */
+	list_expect(&a, "4501");
+	list_expect(&b, "");
+
+	/* a walk that removes as it goes */
+	em_list_each (&a, l, tmp) {
+		if (em_item(l, struct list_item, link)->value % 2 == 0)
+			em_list_remove(&a, l);
+	}
+	list_expect(&a, "51");
+	em_list_each (&a, l, tmp) {
+		em_list_remove(&a, l);
+	}
+	list_expect(&a, "");
+}
+
 static void test_dates(void **state)
 {
 	static const char *good[] = {"2027-03-01", "2028-02-29", "2000-02-29",
@@ -1344,6 +1423,7 @@ int main(void)
 	    cmocka_unit_test(test_subject_ids),
 	    cmocka_unit_test(test_usernames),
 	    cmocka_unit_test(test_dates),
+	    cmocka_unit_test(test_list),
 	};
 
 	if (sodium_init() < 0)
