@@ -43,6 +43,7 @@
 #include "announce.h"
 #include "cluster.h"
 #include "db.h"
+#include "em_list.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify_codec.h"
@@ -54,8 +55,8 @@
 #define PEER_TTL_MS 180000 /* typing goes out while another node was heard this recently */
 
 struct note {
-	struct note *next;
-	struct notify n; /* decoded by the listener thread */
+	struct em_link link; /* on cl.notes */
+	struct notify n;     /* decoded by the listener thread */
 };
 
 static struct {
@@ -67,8 +68,7 @@ static struct {
 	atomic_int stopping;
 	atomic_int relistened; /* LISTEN is back after a gap: sweep (catchup.c) */
 	pthread_mutex_t lock;
-	struct note *head, *tail;
-	int depth;
+	struct em_list notes;            /* of struct note, heard and not yet handled {lock} */
 	int64_t peer_heard_ms, hello_ms; /* service thread */
 } cl = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -119,18 +119,13 @@ static void enqueue(const struct notify *payload)
 	struct note *n;
 
 	pthread_mutex_lock(&cl.lock);
-	if (cl.depth >= QUEUE_MAX || !(n = calloc(1, sizeof(*n)))) {
+	if (cl.notes.count >= QUEUE_MAX || !(n = calloc(1, sizeof(*n)))) {
 		pthread_mutex_unlock(&cl.lock);
 		log_warn("cluster queue full: dropping a notification");
 		return;
 	}
 	n->n = *payload;
-	if (cl.tail)
-		cl.tail->next = n;
-	else
-		cl.head = n;
-	cl.tail = n;
-	cl.depth++;
+	em_list_append(&cl.notes, &n->link);
 	pthread_mutex_unlock(&cl.lock);
 }
 
@@ -226,19 +221,15 @@ int cluster_start(const char *conninfo, struct lws_context *context)
 
 void cluster_stop(void)
 {
-	struct note *n;
+	struct em_link *l;
 
 	if (cl.started) {
 		atomic_store(&cl.stopping, 1);
 		pthread_join(cl.thread, NULL);
 		cl.started = 0;
 	}
-	while ((n = cl.head)) {
-		cl.head = n->next;
-		free(n);
-	}
-	cl.tail = NULL;
-	cl.depth = 0;
+	while ((l = em_list_pop(&cl.notes)))
+		free(em_item(l, struct note, link));
 	free(cl.conninfo);
 	cl.conninfo = NULL;
 }
@@ -247,16 +238,16 @@ void cluster_stop(void)
 
 int cluster_drain(void (*handle)(const struct notify *n))
 {
-	struct note *list, *n;
+	struct em_list heard = {0};
+	struct em_link *l;
 	int relistened = atomic_exchange(&cl.relistened, 0);
 
 	pthread_mutex_lock(&cl.lock);
-	list = cl.head;
-	cl.head = cl.tail = NULL;
-	cl.depth = 0;
+	em_list_splice(&heard, &cl.notes);
 	pthread_mutex_unlock(&cl.lock);
-	while ((n = list)) {
-		list = n->next;
+	while ((l = em_list_pop(&heard))) {
+		struct note *n = em_item(l, struct note, link);
+
 		cl.peer_heard_ms = server_now_ms();
 		handle(&n->n);
 		free(n);

@@ -27,20 +27,18 @@
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct db_job *head, *tail;           /* pending {lock} */
-	int depth;                            /* pending count {lock} */
-	int queue_max;                        /* read-only after start */
-	struct db_job *done_head, *done_tail; /* finished {lock} */
-	int stopping;                         /* {lock} */
-	pthread_t *threads;                   /* service thread only */
+	struct em_list pending; /* of struct db_job {lock} */
+	int queue_max;          /* read-only after start */
+	struct em_list done;    /* finished, of struct db_job {lock} */
+	int stopping;           /* {lock} */
+	pthread_t *threads;     /* service thread only */
 	int n_threads;
 	char *conninfo;              /* read-only after start */
 	struct lws_context *context; /* lws_cancel_service is thread-safe */
 	atomic_int up;               /* last connection attempt or ping succeeded */
 	atomic_int probing;          /* a thread is trying to reach a database that is down */
 	/* the batch writer */
-	struct db_job *bhead, *btail; /* {lock} */
-	int bdepth;                   /* {lock} */
+	struct em_list batched; /* of struct db_job {lock} */
 	pthread_cond_t bcond;
 	pthread_t writer;
 	int writer_started;
@@ -125,12 +123,7 @@ static void worker_idle(struct db_conn *c, int64_t *last_attempt, int64_t *last_
 static void complete(struct db_job *job)
 {
 	pthread_mutex_lock(&pool.lock);
-	if (pool.done_tail)
-		pool.done_tail->next = job;
-	else
-		pool.done_head = job;
-	pool.done_tail = job;
-	job->next = NULL;
+	em_list_append(&pool.done, &job->link);
 	pthread_mutex_unlock(&pool.lock);
 	lws_cancel_service(pool.context);
 }
@@ -152,20 +145,15 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&pool.lock);
 		clock_gettime(CLOCK_REALTIME, &deadline);
 		deadline.tv_sec += 1;
-		while (!pool.stopping && !pool.head)
+		while (!pool.stopping && em_list_empty(&pool.pending))
 			if (pthread_cond_timedwait(&pool.cond, &pool.lock, &deadline))
 				break;
-		if (pool.stopping && !pool.head) {
+		if (pool.stopping && em_list_empty(&pool.pending)) {
 			pthread_mutex_unlock(&pool.lock);
 			break;
 		}
-		job = pool.head;
-		if (job) {
-			pool.head = job->next;
-			if (!pool.head)
-				pool.tail = NULL;
-			pool.depth--;
-		}
+		if (!em_list_empty(&pool.pending))
+			job = db_job_of(em_list_pop(&pool.pending));
 		pthread_mutex_unlock(&pool.lock);
 
 		if (!job) {
@@ -248,22 +236,23 @@ static void *writer_main(void *arg)
 		int n = 0;
 
 		pthread_mutex_lock(&pool.lock);
-		if (!pool.stopping && !pool.bhead) {
+		if (!pool.stopping && em_list_empty(&pool.batched)) {
 			clock_gettime(CLOCK_REALTIME, &deadline);
 			deadline.tv_sec += 1;
 			pthread_cond_timedwait(&pool.bcond, &pool.lock, &deadline);
 		}
-		if (pool.stopping && !pool.bhead) {
+		if (pool.stopping && em_list_empty(&pool.batched)) {
 			pthread_mutex_unlock(&pool.lock);
 			break;
 		}
-		if (!pool.bhead) {
+		if (em_list_empty(&pool.batched)) {
 			pthread_mutex_unlock(&pool.lock);
 			worker_idle(&conn, &last_attempt, &last_ok, "writer");
 			continue;
 		}
 		/* a short queue: give it a moment to fill, so one commit serves many */
-		if (pool.bdepth < pool.batch_max / 4 && pool.batch_wait_us > 0 && !pool.stopping) {
+		if ((int)pool.batched.count < pool.batch_max / 4 && pool.batch_wait_us > 0 &&
+		    !pool.stopping) {
 			clock_gettime(CLOCK_REALTIME, &deadline);
 			deadline.tv_nsec += (long)pool.batch_wait_us * 1000;
 			if (deadline.tv_nsec >= 1000000000L) {
@@ -272,13 +261,8 @@ static void *writer_main(void *arg)
 			}
 			pthread_cond_timedwait(&pool.bcond, &pool.lock, &deadline);
 		}
-		while (pool.bhead && n < pool.batch_max) {
-			batch[n++] = pool.bhead;
-			pool.bhead = pool.bhead->next;
-			pool.bdepth--;
-		}
-		if (!pool.bhead)
-			pool.btail = NULL;
+		while (!em_list_empty(&pool.batched) && n < pool.batch_max)
+			batch[n++] = db_job_of(em_list_pop(&pool.batched));
 		pthread_mutex_unlock(&pool.lock);
 
 		if (worker_connect(&conn, &last_attempt, "writer")) {
@@ -302,14 +286,8 @@ static void *writer_main(void *arg)
 		}
 		/* one wake-up for the whole batch */
 		pthread_mutex_lock(&pool.lock);
-		for (int i = 0; i < n; i++) {
-			batch[i]->next = NULL;
-			if (pool.done_tail)
-				pool.done_tail->next = batch[i];
-			else
-				pool.done_head = batch[i];
-			pool.done_tail = batch[i];
-		}
+		for (int i = 0; i < n; i++)
+			em_list_append(&pool.done, &batch[i]->link);
 		pthread_mutex_unlock(&pool.lock);
 		lws_cancel_service(pool.context);
 	}
@@ -322,18 +300,12 @@ int db_submit_batched(struct db_job *job)
 {
 	int rc = 0;
 
-	job->next = NULL;
 	pthread_mutex_lock(&pool.lock);
-	if (pool.bdepth >= pool.queue_max || pool.stopping || !pool.writer_started) {
+	if ((int)pool.batched.count >= pool.queue_max || pool.stopping || !pool.writer_started) {
 		rc = EM_ERR_BUSY;
 	} else {
-		if (pool.btail)
-			pool.btail->next = job;
-		else
-			pool.bhead = job;
-		pool.btail = job;
-		pool.bdepth++;
-		if (pool.bdepth == 1 || pool.bdepth >= pool.batch_max / 4)
+		em_list_append(&pool.batched, &job->link);
+		if (pool.batched.count == 1 || (int)pool.batched.count >= pool.batch_max / 4)
 			pthread_cond_signal(&pool.bcond);
 	}
 	pthread_mutex_unlock(&pool.lock);
@@ -363,7 +335,8 @@ int db_start(const char *conninfo, int n_workers, int queue_max, void *lws_conte
 
 void db_stop(void)
 {
-	struct db_job *job;
+	struct em_list left = {0};
+	struct em_link *l;
 
 	pthread_mutex_lock(&pool.lock);
 	pool.stopping = 1;
@@ -378,14 +351,9 @@ void db_stop(void)
 	free(pool.threads);
 	pool.threads = NULL;
 	pool.n_threads = 0;
-	while ((job = db_take_completed())) {
-		while (job) {
-			struct db_job *next = job->next;
-
-			db_job_free(job);
-			job = next;
-		}
-	}
+	db_take_completed(&left);
+	while ((l = em_list_pop(&left)))
+		db_job_free(db_job_of(l));
 	free(pool.conninfo);
 	pool.conninfo = NULL;
 }
@@ -394,32 +362,22 @@ int db_submit(struct db_job *job)
 {
 	int rc = 0;
 
-	job->next = NULL;
 	pthread_mutex_lock(&pool.lock);
-	if (pool.depth >= pool.queue_max || pool.stopping) {
+	if ((int)pool.pending.count >= pool.queue_max || pool.stopping) {
 		rc = EM_ERR_BUSY;
 	} else {
-		if (pool.tail)
-			pool.tail->next = job;
-		else
-			pool.head = job;
-		pool.tail = job;
-		pool.depth++;
+		em_list_append(&pool.pending, &job->link);
 		pthread_cond_signal(&pool.cond);
 	}
 	pthread_mutex_unlock(&pool.lock);
 	return rc;
 }
 
-struct db_job *db_take_completed(void)
+void db_take_completed(struct em_list *out)
 {
-	struct db_job *list;
-
 	pthread_mutex_lock(&pool.lock);
-	list = pool.done_head;
-	pool.done_head = pool.done_tail = NULL;
+	em_list_splice(out, &pool.done);
 	pthread_mutex_unlock(&pool.lock);
-	return list;
 }
 
 int db_is_up(void)
@@ -432,7 +390,7 @@ int db_queue_depth(void)
 	int n;
 
 	pthread_mutex_lock(&pool.lock);
-	n = pool.depth + pool.bdepth;
+	n = (int)(pool.pending.count + pool.batched.count);
 	pthread_mutex_unlock(&pool.lock);
 	return n;
 }

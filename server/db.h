@@ -62,8 +62,11 @@ struct db_hooks {
 };
 void db_set_hooks(const struct db_hooks *hooks);
 
-/* Service thread: takes the whole list of finished jobs (oldest first); caller frees each. */
-struct db_job *db_take_completed(void);
+/*
+ * Service thread: moves every finished job, oldest first, to the tail of
+ * `out` (a list of struct db_job); the caller frees each.
+ */
+void db_take_completed(struct em_list *out);
 /* Any thread: 1 if a worker reached the database recently. */
 int db_is_up(void);
 /* Any thread: current queue length. */

@@ -174,7 +174,7 @@ static void reply_error(struct session *s, int64_t id, int err, const char *msg,
 #define PREAUTH_PIPELINE 8
 
 struct held_req {
-	struct held_req *next;
+	struct em_link link; /* on the session's held list */
 	struct em_request req;
 	size_t bytes;
 };
@@ -200,27 +200,19 @@ static int hold(struct session *s, struct em_request *req, size_t bytes)
 	h->req = *req;
 	h->bytes = bytes;
 	req->args = NULL; /* the held copy owns them now */
-	if (s->held_tail)
-		s->held_tail->next = h;
-	else
-		s->held_head = h;
-	s->held_tail = h;
+	em_list_append(&s->held, &h->link);
 	s->held_bytes += bytes;
-	s->held_n++;
 	return 0;
 }
 
 /* Dispatches held requests while there is room in flight. */
 static void release_held(struct session *s)
 {
-	while (s->held_head && s->inflight < server.cfg.max_inflight && !s->close_code) {
-		struct held_req *h = s->held_head;
+	while (!em_list_empty(&s->held) && s->inflight < server.cfg.max_inflight &&
+	       !s->close_code) {
+		struct held_req *h = em_item(em_list_pop(&s->held), struct held_req, link);
 
-		s->held_head = h->next;
-		if (!s->held_head)
-			s->held_tail = NULL;
 		s->held_bytes -= h->bytes;
-		s->held_n--;
 		session_mem_release(s, h->bytes);
 		dispatch_now(s, &h->req);
 		free(h);
@@ -229,17 +221,16 @@ static void release_held(struct session *s)
 
 void dispatch_free_held(struct session *s)
 {
-	while (s->held_head) {
-		struct held_req *h = s->held_head;
+	struct em_link *l;
 
-		s->held_head = h->next;
+	while ((l = em_list_pop(&s->held))) {
+		struct held_req *h = em_item(l, struct held_req, link);
+
 		session_mem_release(s, h->bytes);
 		em_request_clear(&h->req);
 		free(h);
 	}
-	s->held_tail = NULL;
 	s->held_bytes = 0;
-	s->held_n = 0;
 }
 
 /* Fills the job's identity from the session and hands it to the workers. */
@@ -251,16 +242,17 @@ void dispatch_request(struct session *s, struct em_request *req, size_t bytes)
 		em_request_clear(req);
 		return;
 	}
-	if (!s->authenticated && s->inflight + s->held_n >= PREAUTH_PIPELINE) {
+	if (!s->authenticated && s->inflight + (int)s->held.count >= PREAUTH_PIPELINE) {
 		log_info("ws closed: %d requests waiting before login addr=%s",
-		         s->inflight + s->held_n, s->addr);
+		         s->inflight + (int)s->held.count, s->addr);
 		metrics_add(M_PREAUTH_PIPELINE, 1);
 		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 		              "too many requests before login");
 		em_request_clear(req);
 		return;
 	}
-	if ((s->held_head || s->inflight >= server.cfg.max_inflight) && req->op != EM_OP_PING) {
+	if ((!em_list_empty(&s->held) || s->inflight >= server.cfg.max_inflight) &&
+	    req->op != EM_OP_PING) {
 		int rc = hold(s, req, bytes);
 
 		if (rc == -1)
@@ -398,10 +390,12 @@ void dispatch_push_event(int64_t id, enum event_to to, enum server_event ev, jso
 
 void dispatch_completions(void)
 {
-	struct db_job *job = db_take_completed();
+	struct em_list done = {0};
+	struct em_link *l;
 
-	while (job) {
-		struct db_job *next = job->next;
+	db_take_completed(&done);
+	while ((l = em_list_pop(&done))) {
+		struct db_job *job = db_job_of(l);
 		struct session *s = session_lookup(job->slot, job->gen);
 
 		if (s) {
@@ -430,6 +424,5 @@ void dispatch_completions(void)
 		if (job->finished)
 			job->finished(job);
 		db_job_free(job);
-		job = next;
 	}
 }

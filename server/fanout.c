@@ -30,11 +30,17 @@ struct index {
 
 static struct index rooms_idx, users_idx;
 
-static size_t bucket_of(const struct index *ix, int64_t key)
+/* The bucket of `key` among n_buckets (a power of two). */
+static size_t bucket_in(int64_t key, size_t n_buckets)
 {
 	uint64_t h = (uint64_t)key * 0x9E3779B97F4A7C15ull;
 
-	return (size_t)(h >> 32) & (ix->n_buckets - 1);
+	return (size_t)(h >> 32) & (n_buckets - 1);
+}
+
+static size_t bucket_of(const struct index *ix, int64_t key)
+{
+	return bucket_in(key, ix->n_buckets);
 }
 
 static int index_grow(struct index *ix)
@@ -49,8 +55,7 @@ static int index_grow(struct index *ix)
 
 		while (e) {
 			struct entry *next = e->next;
-			uint64_t h = (uint64_t)e->key * 0x9E3779B97F4A7C15ull;
-			size_t j = (size_t)(h >> 32) & (n - 1);
+			size_t j = bucket_in(e->key, n);
 
 			e->next = b[j];
 			b[j] = e;

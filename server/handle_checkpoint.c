@@ -566,11 +566,48 @@ static int is_late(const struct cp *cp, int64_t now)
 	return cp->mentor && !strcmp(cp->state, "confirmed") && cp->start_s - now < LATE_CHANGE_S;
 }
 
+/* Withdraws every slot still proposed for the checkpoint. */
+static int cp_withdraw_slots(struct db_conn *c, int64_t id, int64_t now)
+{
+	struct params p = {0};
+
+	params_int(&p, id);
+	params_int(&p, now);
+	params_int(&p, 0);
+	return exec_ok(c, &st_withdraw, &p);
+}
+
+/*
+ * A meeting moved or called off (`kind` "rescheduled" or "cancelled"): the
+ * checkpoint goes to `state`, its reminders go, and the change is recorded as
+ * an event and told to the participants as "checkpoint.<kind>".
+ */
+static int cp_called_off(struct db_conn *c, struct db_job *job, int64_t id, const char *state,
+                         const char *kind, const char *reason, int late, int64_t now)
+{
+	struct params p = {0};
+	char notice[32];
+	int err;
+
+	snprintf(notice, sizeof(notice), "checkpoint.%s", kind);
+	params_int(&p, id);
+	params_text(&p, state);
+	params_int(&p, now);
+	if ((err = exec_ok(c, &st_cp_touch, &p)))
+		return err;
+	p.n = 0;
+	params_int(&p, id);
+	if ((err = exec_ok(c, &st_reminders_drop, &p)) ||
+	    (err = cp_event(c, id, job->user_id, kind, reason, late, now)))
+		return err;
+	return cp_notify(c, job, id, notice, json_pack("{sssb}", "reason", reason, "late", late),
+	                 now);
+}
+
 int checkpoint_reschedule_run(struct db_conn *c, struct db_job *job)
 {
 	int64_t now = server_clock_s();
 	const char *reason = job_str(job, "reason");
-	struct params p = {0};
 	struct cp cp;
 	int err, late;
 
@@ -584,27 +621,13 @@ int checkpoint_reschedule_run(struct db_conn *c, struct db_job *job)
 		                ? "the checkpoint is cancelled: propose new slots instead"
 		                : "the meeting has been recorded");
 	late = is_late(&cp, now);
-	params_int(&p, cp.id);
-	params_int(&p, now);
-	params_int(&p, 0);
-	if ((err = exec_ok(c, &st_withdraw, &p)))
+	if ((err = cp_withdraw_slots(c, cp.id, now)))
 		return fail(c, job, err, NULL);
 	if ((err = add_slots(c, job, &cp, now))) {
 		store_rollback(c);
 		return job->err ? job->err : db_job_fail(job, err, NULL);
 	}
-	p.n = 0;
-	params_int(&p, cp.id);
-	params_text(&p, "open");
-	params_int(&p, now);
-	if ((err = exec_ok(c, &st_cp_touch, &p)))
-		return fail(c, job, err, NULL);
-	p.n = 0;
-	params_int(&p, cp.id);
-	if ((err = exec_ok(c, &st_reminders_drop, &p)) ||
-	    (err = cp_event(c, cp.id, job->user_id, "rescheduled", reason, late, now)) ||
-	    (err = cp_notify(c, job, cp.id, "checkpoint.rescheduled",
-	                     json_pack("{sssb}", "reason", reason, "late", late), now)))
+	if ((err = cp_called_off(c, job, cp.id, "open", "rescheduled", reason, late, now)))
 		return fail(c, job, err, NULL);
 	if (late)
 		log_info("checkpoint late change id=%lld by=%lld", (long long)cp.id,
@@ -616,7 +639,6 @@ int checkpoint_cancel_run(struct db_conn *c, struct db_job *job)
 {
 	int64_t now = server_clock_s();
 	const char *reason = job_str(job, "reason");
-	struct params p = {0};
 	struct cp cp;
 	int err, late;
 
@@ -630,23 +652,8 @@ int checkpoint_cancel_run(struct db_conn *c, struct db_job *job)
 		return fail(c, job, EM_ERR_BAD_STATE,
 		            "the checkpoint is already cancelled or recorded");
 	late = is_late(&cp, now);
-	params_int(&p, cp.id);
-	params_int(&p, now);
-	params_int(&p, 0);
-	if ((err = exec_ok(c, &st_withdraw, &p)))
-		return fail(c, job, err, NULL);
-	p.n = 0;
-	params_int(&p, cp.id);
-	params_text(&p, "cancelled");
-	params_int(&p, now);
-	if ((err = exec_ok(c, &st_cp_touch, &p)))
-		return fail(c, job, err, NULL);
-	p.n = 0;
-	params_int(&p, cp.id);
-	if ((err = exec_ok(c, &st_reminders_drop, &p)) ||
-	    (err = cp_event(c, cp.id, job->user_id, "cancelled", reason, late, now)) ||
-	    (err = cp_notify(c, job, cp.id, "checkpoint.cancelled",
-	                     json_pack("{sssb}", "reason", reason, "late", late), now)))
+	if ((err = cp_withdraw_slots(c, cp.id, now)) ||
+	    (err = cp_called_off(c, job, cp.id, "cancelled", "cancelled", reason, late, now)))
 		return fail(c, job, err, NULL);
 	return cp_finish(c, job, cp.id, now);
 }

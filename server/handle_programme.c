@@ -111,6 +111,23 @@ int programme_create_run(struct db_conn *c, struct db_job *job)
  * agreements (PROTOCOL.md 7.3). Changing the setting is possible only while
  * the programme has no room; signing the setting it already has, always.
  */
+/*
+ * Commits and answers {"programme": ...} from the one row of r (freed here).
+ * r NULL: the statement failed with err, and the transaction is rolled back.
+ */
+static int programme_commit(struct db_conn *c, struct db_job *job, PGresult *r, int err)
+{
+	if (!r)
+		return store_fail(c, job, err);
+	if ((err = store_commit(c))) {
+		PQclear(r);
+		return store_fail(c, job, err);
+	}
+	job->result = json_pack("{so}", "programme", model_programme(r, 0, 0));
+	PQclear(r);
+	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
+}
+
 int programme_settings_run(struct db_conn *c, struct db_job *job)
 {
 	int64_t id = job_int(job, "programme_id", 0);
@@ -166,17 +183,12 @@ int programme_settings_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, id);
 	params_text(&p, required ? "true" : "false");
 	params_bin(&p, sig, sizeof(sig));
-	if (!(r = store_exec(c, &st_programme_settings, &p, &err, NULL)))
-		return store_fail(c, job, err);
-	if ((err = store_commit(c))) {
-		PQclear(r);
-		return store_fail(c, job, err);
-	}
-	job->result = json_pack("{so}", "programme", model_programme(r, 0, 0));
-	PQclear(r);
+	r = store_exec(c, &st_programme_settings, &p, &err, NULL);
+	if ((err = programme_commit(c, job, r, err)))
+		return err;
 	log_info("programme settings id=%lld agreement_required=%d by=%lld", (long long)id,
 	         required, (long long)job->user_id);
-	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
+	return EM_OK;
 }
 
 json_t *programmes_of_user(struct db_conn *c, int64_t user_id, int *err)
@@ -358,13 +370,5 @@ int invite_accept_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, programme_id);
 	params_int(&p, job->user_id);
 	r = store_exec(c, &st_programme_visible, &p, &err, NULL);
-	if (!r)
-		return store_fail(c, job, err);
-	if ((err = store_commit(c))) {
-		PQclear(r);
-		return store_fail(c, job, err);
-	}
-	job->result = json_pack("{so}", "programme", model_programme(r, 0, 0));
-	PQclear(r);
-	return EM_OK;
+	return programme_commit(c, job, r, err);
 }

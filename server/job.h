@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "em_list.h"
 #include "em_proto.h"
 #include "events.h"
 
@@ -20,7 +21,7 @@ struct session;
 struct db_conn;
 
 struct db_job {
-	struct db_job *next; /* queue / completion list link {db lock} */
+	struct em_link link; /* on a queue or the completion list {db lock} */
 
 	/* filled by the service thread before submit; read-only afterwards */
 	uint32_t slot, gen; /* the session that asked */
@@ -67,6 +68,9 @@ struct db_conn {
 	int failures; /* connection attempts failed in a row (logs stay quiet in an outage) */
 	int64_t clock_offset; /* the --clock-offset this connection was told (0 when new) */
 };
+
+/* The job on list link `l`. */
+#define db_job_of(l) em_item(l, struct db_job, link)
 
 struct db_job *db_job_new(void);
 /* Frees the job and what it owns. NULL-safe. */

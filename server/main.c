@@ -279,7 +279,7 @@ out:
 static void drain_close_idle(struct session *s, void *arg)
 {
 	(void)arg;
-	if (!s->inflight && !s->held_head)
+	if (!s->inflight && em_list_empty(&s->held))
 		session_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "server restarting; reconnect");
 }
 

@@ -18,7 +18,7 @@
 #include "session.h"
 
 struct out_msg {
-	struct out_msg *next;
+	struct em_link link; /* on the session's out list */
 	size_t len;
 	unsigned char buf[]; /* LWS_PRE bytes of headroom, then the frame */
 };
@@ -246,22 +246,17 @@ void session_send(struct session *s, char *text)
 		session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
 		return;
 	}
-	m->next = NULL;
 	m->len = len;
 	memcpy(m->buf + LWS_PRE, text, len);
 	free(text);
-	if (s->out_tail)
-		s->out_tail->next = m;
-	else
-		s->out_head = m;
-	s->out_tail = m;
+	em_list_append(&s->out, &m->link);
 	s->out_bytes += len;
 	lws_callback_on_writable(s->wsi);
 }
 
 int session_write_one(struct session *s)
 {
-	struct out_msg *m = s->out_head;
+	struct out_msg *m = em_list_first(&s->out, struct out_msg, link);
 
 	if (!m) {
 		if (s->close_code) {
@@ -283,27 +278,25 @@ int session_write_one(struct session *s)
 		return -1;
 	metrics_add(M_FRAMES_OUT, 1);
 	metrics_add(M_BYTES_OUT, m->len);
-	s->out_head = m->next;
-	if (!s->out_head)
-		s->out_tail = NULL;
+	em_list_remove(&s->out, &m->link);
 	s->out_bytes -= m->len;
 	session_mem_release(s, CHUNK(sizeof(*m) + LWS_PRE + m->len));
 	free(m);
-	if (s->out_head || s->close_code)
+	if (!em_list_empty(&s->out) || s->close_code)
 		lws_callback_on_writable(s->wsi);
 	return 0;
 }
 
 void session_free_buffers(struct session *s)
 {
-	while (s->out_head) {
-		struct out_msg *m = s->out_head;
+	struct em_link *l;
 
-		s->out_head = m->next;
+	while ((l = em_list_pop(&s->out))) {
+		struct out_msg *m = em_item(l, struct out_msg, link);
+
 		session_mem_release(s, CHUNK(sizeof(*m) + LWS_PRE + m->len));
 		free(m);
 	}
-	s->out_tail = NULL;
 	s->out_bytes = 0;
 	session_mem_release(s, s->rx_len);
 	free(s->rx_buf);

@@ -14,13 +14,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "em_list.h"
+
 /* RFC 6455 "try again later" (lws 4.1.6 has no name for it) */
 #define SESSION_CLOSE_TRY_AGAIN 1013
 
 struct lws;
-struct out_msg;
 struct db_job;
-struct held_req;
 
 /* A room this connection is subscribed to (after sync). */
 struct session_room {
@@ -43,17 +43,16 @@ struct session {
 	char addr[64]; /* peer address */
 	int64_t auth_deadline_ms;
 
-	int inflight;                           /* jobs submitted and not yet answered */
-	struct held_req *held_head, *held_tail; /* requests waiting for room in flight */
-	size_t held_bytes;                      /* parsed size of the held requests */
-	int held_n;
+	int inflight;        /* jobs submitted and not yet answered */
+	struct em_list held; /* of struct held_req (dispatch.c): waiting for room in flight */
+	size_t held_bytes;   /* parsed size of the held requests */
 
 	size_t mem; /* bytes held for this connection: held requests, queued output, rx buffer */
 
 	char *rx_buf; /* fragments of the message being received */
 	size_t rx_len;
 
-	struct out_msg *out_head, *out_tail;
+	struct em_list out; /* of struct out_msg (session.c), oldest first */
 	size_t out_bytes;
 
 	struct session_room *rooms; /* subscriptions (fanout.c) */

@@ -24,15 +24,7 @@ set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-e2e_cert
-DB="$(e2e_fresh_db)"
-export EMENTOR_PASSWORD="correct horse battery"
-
-em_server_start "$LOG" "$CERT" "$KEY" "$DB" || {
-	not_ok "server starts"
-	e2e_summary
-}
-export EMENTOR_SERVER="$EM_SERVER_URL"
+e2e_serve
 
 sql() { psql --no-psqlrc -qtA "$DB" -c "$1"; }
 user_id() { as "$1" --json whoami | jq -r '.user.id'; }
@@ -50,7 +42,6 @@ expect_ok "a programme where agreements are required (the default)" \
 prog="$(as maria --json programme list | jq -r '.programmes[0].id')"
 expect_ok "programme show" as maria programme show "$prog"
 expect_match "says agreements are required" 'Agreement: +required' "$LAST"
-invite() { as maria --json invite create --programme "$1" --role "$2" | jq -r .code; }
 expect_ok "the mentor registers" as tom register --invite "$(invite "$prog" mentor)" --username tom
 for g in gm1 gm2 gm3 gm4 gm5; do
 	expect_ok "mentee $g registers" as "$g" register --invite "$(invite "$prog" mentee)" --username "$g"

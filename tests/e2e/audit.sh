@@ -79,7 +79,6 @@ expect_ok "the manager registers" as maria register --invite "$code" --username 
 expect_ok "the manager creates a 90-day programme starting today" \
 	as maria programme create --name "Audit 2026" --starts "$day0" --ends "$(day 90)"
 prog="$(as maria --json programme list | jq -r '.programmes[0].id')"
-invite() { as maria --json invite create --programme "$1" --role "$2" | jq -r .code; }
 for who in sam tom una wes; do
 	expect_ok "mentor $who registers" as "$who" register --invite "$(invite "$prog" mentor)" --username "$who"
 done

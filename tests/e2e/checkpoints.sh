@@ -52,12 +52,11 @@ expect_ok "manager registers" as maria register --invite "$code" --username mari
 expect_ok "manager creates a 90-day programme starting today" \
 	as maria programme create --name "Blended" --starts "$day0" --ends "$(day 90)"
 prog="$(as maria --json programme list | jq -er '.programmes[0].id')"
-invite() { as maria --json invite create --programme "$prog" --role "$1" | jq -er .code; }
 for who in sam tom; do
-	expect_ok "mentor $who registers" as "$who" register --invite "$(invite mentor)" --username "$who"
+	expect_ok "mentor $who registers" as "$who" register --invite "$(invite "$prog" mentor)" --username "$who"
 done
 for who in mia gm1 gm2; do
-	expect_ok "mentee $who registers" as "$who" register --invite "$(invite mentee)" --username "$who"
+	expect_ok "mentee $who registers" as "$who" register --invite "$(invite "$prog" mentee)" --username "$who"
 done
 room_id() { as maria --json room create "$@" | jq -er .room.id; }
 pair="$(room_id --programme "$prog" --kind pair --member sam --member mia)"

@@ -12,15 +12,9 @@ set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-e2e_cert
-DB="$(e2e_fresh_db)"
-export EMENTOR_PASSWORD="correct horse battery"
 ROTATE=(--rotate-messages 3)
 
-em_server_start "$LOG" "$CERT" "$KEY" "$DB" "${ROTATE[@]}" || {
-	not_ok "node A starts"
-	e2e_summary
-}
+e2e_serve "${ROTATE[@]}"
 A="$EM_SERVER_URL"
 B_PORT="$(em_free_port)"
 B="wss://127.0.0.1:$B_PORT"

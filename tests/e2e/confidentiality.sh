@@ -10,14 +10,7 @@ set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-e2e_cert
-DB="$(e2e_fresh_db)"
-export EMENTOR_PASSWORD="correct horse battery"
-em_server_start "$LOG" "$CERT" "$KEY" "$DB" --log-level debug --log-format json || {
-	not_ok "server starts"
-	e2e_summary
-}
-export EMENTOR_SERVER="$EM_SERVER_URL"
+e2e_serve --log-level debug --log-format json
 
 code="$(first_invite)"
 as maria register --invite "$code" --username maria >/dev/null

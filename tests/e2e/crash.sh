@@ -16,14 +16,7 @@ source "$(dirname "$0")/lib.sh"
 
 N="${CRASH_MESSAGES:-120}"
 SIG="${CRASH_SIGNAL:-KILL}"
-e2e_cert
-DB="$(e2e_fresh_db)"
-export EMENTOR_PASSWORD="correct horse battery"
-
-em_server_start "$LOG" "$CERT" "$KEY" "$DB" || {
-	not_ok "server starts"
-	e2e_summary
-}
+e2e_serve
 PORT="$EM_SERVER_PORT"
 export EMENTOR_SERVER="$EM_SERVER_URL"
 

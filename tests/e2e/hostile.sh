@@ -43,18 +43,11 @@ TOOL="${HOSTILE_TOOL:-$BIN/hostile_tool}"
 	exit 1
 }
 
-e2e_cert
-DB="$(e2e_fresh_db)"
-export EMENTOR_PASSWORD="correct horse battery"
 ATK="$T/attacker"
 NOKEY="$(printf '%064d' 0)" # a room key nobody uses, where the attacker has none
 mkdir -p "$ATK"
 
-em_server_start "$LOG" "$CERT" "$KEY" "$DB" || {
-	not_ok "server starts"
-	e2e_summary
-}
-export EMENTOR_SERVER="$EM_SERVER_URL"
+e2e_serve
 
 sql() { psql --no-psqlrc -qtA -v ON_ERROR_STOP=1 "$DB" -c "$1"; }
 # attack SQL: what the database owner does, with the server's triggers off

@@ -20,14 +20,7 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	exit 77
 fi
 
-e2e_cert
-DB="$(e2e_fresh_db)"
-export EMENTOR_PASSWORD="correct horse battery"
-
-em_server_start "$LOG" "$CERT" "$KEY" "$DB" || {
-	not_ok "server starts"
-	e2e_summary
-}
+e2e_serve
 export EMENTOR_SERVER="$EM_SERVER_URL" EMENTOR_URL="$EM_SERVER_URL"
 
 if (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error >"$T/npm.log" 2>&1); then
@@ -57,12 +50,11 @@ expect_match "the CLI shows the manager's fingerprint" '^([0-9a-f]{4} ){7}[0-9a-
 expect_ok "the manager creates a programme" \
 	as maria programme create --name "Interop 2027" --starts 2027-03-01 --ends 2027-08-31
 prog="$(as maria --json programme list | jq -er '.programmes[0].id')"
-invite() { as maria --json invite create --programme "$prog" --role "$1" | jq -er .code; }
 
 expect_ok "the mentor registers with the CLI" \
-	as sam register --invite "$(invite mentor)" --username sam --display-name "Sam (C CLI)"
+	as sam register --invite "$(invite "$prog" mentor)" --username sam --display-name "Sam (C CLI)"
 expect_ok "the mentee registers with the JS client from a CLI invite" \
-	jsctl register --invite "$(invite mentee)" --username jess --display-name "Jess (JS)"
+	jsctl register --invite "$(invite "$prog" mentee)" --username jess --display-name "Jess (JS)"
 expect_match "the JS registration is a mentee of the programme" "\"role\":\"mentee\".*\"programme_id\":$prog" "$LAST"
 
 expect_ok "the manager creates the pair room with the CLI" \

@@ -168,6 +168,22 @@ wait_for_lines() {
 	return 1
 }
 
+# e2e_serve [SERVER ARGS...]: a certificate, a fresh database ($DB) and an
+# ementord on it with these extra arguments, its URL exported as
+# EMENTOR_SERVER (and the test users' EMENTOR_PASSWORD). When the server does
+# not come up, the test ends here with "server starts" failed.
+# shellcheck disable=SC2120 # the server arguments are optional
+e2e_serve() {
+	e2e_cert
+	DB="$(e2e_fresh_db)"
+	export EMENTOR_PASSWORD="correct horse battery"
+	em_server_start "$LOG" "$CERT" "$KEY" "$DB" "$@" || {
+		not_ok "server starts"
+		e2e_summary
+	}
+	export EMENTOR_SERVER="$EM_SERVER_URL"
+}
+
 ok() {
 	passed=$((passed + 1))
 	echo "ok   - $1"
@@ -233,6 +249,10 @@ first_invite() {
 	grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | tail -n1 | awk '{print $2}'
 }
 
+# invite PROGRAMME ROLE: a new invite code to PROGRAMME for ROLE, made by
+# manager maria (fails when she cannot make one).
+invite() { as maria --json invite create --programme "$1" --role "$2" | jq -er .code; }
+
 # pair_room NAME: on a fresh server ($EMENTOR_SERVER), manager maria registers
 # with the first-run invite and makes programme 1 NAME (2027); mentor sam and
 # mentee lea register; room 1 is their pair room, its agreement signed by all
@@ -242,7 +262,7 @@ pair_room() {
 	as maria register --invite "$(first_invite)" --username maria >/dev/null
 	as maria programme create --name "$1" --starts 2027-01-01 --ends 2027-12-31 >/dev/null
 	for who in sam:mentor lea:mentee; do
-		code="$(as maria --json invite create --programme 1 --role "${who#*:}" | jq -er .code)"
+		code="$(invite 1 "${who#*:}")"
 		as "${who%%:*}" register --invite "$code" --username "${who%%:*}" >/dev/null
 	done
 	as maria room create --programme 1 --kind pair --member sam --member lea >/dev/null

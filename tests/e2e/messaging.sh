@@ -19,16 +19,9 @@ set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-e2e_cert
-DB="$(e2e_fresh_db)"
-export EMENTOR_PASSWORD="correct horse battery"
 ROTATE=(--rotate-messages 3)
 
-em_server_start "$LOG" "$CERT" "$KEY" "$DB" "${ROTATE[@]}" || {
-	not_ok "server starts"
-	e2e_summary
-}
-export EMENTOR_SERVER="$EM_SERVER_URL"
+e2e_serve "${ROTATE[@]}"
 
 # --- people and rooms ----------------------------------------------------------
 code="$(first_invite)"
@@ -36,12 +29,11 @@ expect_ok "manager registers" as maria register --invite "$code" --username mari
 expect_ok "manager creates a programme" \
 	as maria programme create --name "Spring 2027" --starts 2027-03-01 --ends 2027-08-31
 prog="$(as maria --json programme list | jq -er '.programmes[0].id')"
-invite() { as maria --json invite create --programme "$prog" --role "$1" | jq -er .code; }
 for who in sam tom; do
-	expect_ok "mentor $who registers" as "$who" register --invite "$(invite mentor)" --username "$who"
+	expect_ok "mentor $who registers" as "$who" register --invite "$(invite "$prog" mentor)" --username "$who"
 done
 for who in mia gm1 gm2 gm3 gm4 gm5; do
-	expect_ok "mentee $who registers" as "$who" register --invite "$(invite mentee)" --username "$who"
+	expect_ok "mentee $who registers" as "$who" register --invite "$(invite "$prog" mentee)" --username "$who"
 done
 room_id() { as maria --json room create "$@" | jq -er .room.id; }
 pair="$(room_id --programme "$prog" --kind pair --member sam --member mia)"
@@ -106,7 +98,7 @@ for g in gm1 gm2 gm3 gm4; do
 done
 
 # --- a newcomer: earlier messages are shown with the reason, never hidden -----------
-expect_ok "a new mentee registers" as gm6 register --invite "$(invite mentee)" --username gm6
+expect_ok "a new mentee registers" as gm6 register --invite "$(invite "$prog" mentee)" --username gm6
 expect_ok "and joins the group" as maria room add "$group" gm6
 # the new version (gm5 gone, gm6 in) is signed by all its parties: gm6 joins the roster
 sign_room "$group" maria tom gm1 gm2 gm3 gm4 gm6

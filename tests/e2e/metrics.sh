@@ -14,15 +14,7 @@ if ! command -v promtool >/dev/null; then
 	e2e_summary
 fi
 
-e2e_cert
-DB="$(e2e_fresh_db)"
-export EMENTOR_PASSWORD="correct horse battery"
-
-em_server_start "$LOG" "$CERT" "$KEY" "$DB" || {
-	not_ok "server starts"
-	e2e_summary
-}
-export EMENTOR_SERVER="$EM_SERVER_URL"
+e2e_serve
 scrape() { curl -sS --cacert "$CERT" -o "$T/metrics.txt" -w '%{http_code}' "https://127.0.0.1:$EM_SERVER_PORT/metrics"; }
 value() { awk -v k="$1" '$1 == k { print $2 }' "$T/metrics.txt"; }
 
@@ -36,9 +28,8 @@ expect_ok "manager registers" as maria register --invite "$code" --username mari
 expect_ok "manager creates a programme" \
 	as maria programme create --name "Metrics" --starts 2027-03-01 --ends 2027-08-31
 prog="$(as maria --json programme list | jq -er '.programmes[0].id')"
-invite() { as maria --json invite create --programme "$prog" --role "$1" | jq -er .code; }
-expect_ok "mentor registers" as sam register --invite "$(invite mentor)" --username sam
-expect_ok "mentee registers" as mia register --invite "$(invite mentee)" --username mia
+expect_ok "mentor registers" as sam register --invite "$(invite "$prog" mentor)" --username sam
+expect_ok "mentee registers" as mia register --invite "$(invite "$prog" mentee)" --username mia
 pair="$(as maria --json room create --programme "$prog" --kind pair --member sam --member mia | jq -er .room.id)"
 sign_room "$pair" maria sam mia
 expect_ok "the mentor sends one message" as sam send "$pair" "hello"

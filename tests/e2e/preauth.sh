@@ -27,14 +27,7 @@ fi
 (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error >"$T/npm.log" 2>&1) ||
 	not_ok "npm ci" "$(tail -n 20 "$T/npm.log")"
 
-e2e_cert
-DB="$(e2e_fresh_db)"
-export EMENTOR_PASSWORD="correct horse battery"
-em_server_start "$LOG" "$CERT" "$KEY" "$DB" --preauth-memory 16 || {
-	not_ok "server starts"
-	e2e_summary
-}
-export EMENTOR_SERVER="$EM_SERVER_URL"
+e2e_serve --preauth-memory 16
 PID="$EM_SERVER_PID"
 
 rss() { awk '/^VmRSS:/ { print int($2 / 1024) }' "/proc/$PID/status" 2>/dev/null || echo 0; } # MiB

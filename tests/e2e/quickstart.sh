@@ -10,15 +10,7 @@ set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-e2e_cert
-DB="$(e2e_fresh_db)"
-export EMENTOR_PASSWORD="correct horse battery"
-
-em_server_start "$LOG" "$CERT" "$KEY" "$DB" || {
-	not_ok "server starts"
-	e2e_summary
-}
-export EMENTOR_SERVER="$EM_SERVER_URL"
+e2e_serve
 
 health="$(curl -fsS --cacert "$CERT" "https://127.0.0.1:$EM_SERVER_PORT/healthz")"
 expect_match "healthz reports the database up" '"status":"ok","database":"up"' "$health"
@@ -39,12 +31,11 @@ expect_ok "manager creates a programme" \
 	as maria programme create --name "Spring 2027" --starts 2027-03-01 --ends 2027-08-31
 prog="$(as maria --json programme list | jq -er '.programmes[0].id')"
 
-invite() { as maria --json invite create --programme "$prog" --role "$1" | jq -er .code; }
-expect_ok "mentor registers" as sam register --invite "$(invite mentor)" --username sam --display-name "Sam Mentor"
+expect_ok "mentor registers" as sam register --invite "$(invite "$prog" mentor)" --username sam --display-name "Sam Mentor"
 for i in 1 2 3 4 5 6; do
-	expect_ok "mentee $i registers" as "mentee$i" register --invite "$(invite mentee)" --username "mentee$i"
+	expect_ok "mentee $i registers" as "mentee$i" register --invite "$(invite "$prog" mentee)" --username "mentee$i"
 done
-expect_ok "second mentor registers" as tom register --invite "$(invite mentor)" --username tom
+expect_ok "second mentor registers" as tom register --invite "$(invite "$prog" mentor)" --username tom
 
 expect_ok "manager creates a pair room" \
 	as maria room create --programme "$prog" --kind pair --member sam --member mentee1
@@ -90,7 +81,7 @@ expect_fail "after logout the session is gone" 3 "login" as mentee3 room list
 # password; bytes that are not UTF-8 are refused, not guessed at
 expect_ok "a mentee registers with a password typed decomposed (e + U+0308)" \
 	env EMENTOR_PASSWORD=$'Zoe\xcc\x88 horse battery' "$BIN/ementor" --home "$T/home/zoe" \
-	register --invite "$(invite mentee)" --username zoe --accept-privacy
+	register --invite "$(invite "$prog" mentee)" --username zoe --accept-privacy
 expect_ok "the same password typed composed (U+00EB) logs in on another device" \
 	env EMENTOR_PASSWORD=$'Zo\xc3\xab horse battery' "$BIN/ementor" --home "$T/home/zoe2" login zoe
 expect_fail "a password that is not UTF-8 (Latin-1) is refused with a clear message" 5 "not valid UTF-8" \

@@ -11,13 +11,7 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	echo "node and npm are needed: skipping" >&2
 	exit 77
 fi
-e2e_cert
-DB="$(e2e_fresh_db)"
-export EMENTOR_PASSWORD="correct horse battery"
-em_server_start "$LOG" "$CERT" "$KEY" "$DB" --rotate-messages 100000 || {
-	not_ok "server starts"
-	e2e_summary
-}
+e2e_serve --rotate-messages 100000
 export EMENTOR_SERVER="$EM_SERVER_URL" EMENTOR_URL="$EM_SERVER_URL"
 (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error >"$T/npm.log" 2>&1) ||
 	not_ok "npm ci" "$(tail -n 20 "$T/npm.log")"
@@ -26,9 +20,8 @@ jsctl() { (cd "$NODE_DIR" && node jsctl.mjs "$@"); }
 code="$(first_invite)"
 as maria register --invite "$code" --username maria >/dev/null
 as maria programme create --name Slow --starts 2027-01-01 --ends 2027-12-31 >/dev/null
-invite() { as maria --json invite create --programme 1 --role "$1" | jq -er .code; }
-jsctl register --invite "$(invite mentor)" --username fast >/dev/null
-jsctl register --invite "$(invite mentee)" --username slow >/dev/null
+jsctl register --invite "$(invite 1 mentor)" --username fast >/dev/null
+jsctl register --invite "$(invite 1 mentee)" --username slow >/dev/null
 as maria room create --programme 1 --kind pair --member fast --member slow >/dev/null
 sign_room 1 maria
 for who in fast slow; do expect_ok "$who signs the agreement of room 1 (JS client)" jsctl sign --username "$who" 1; done

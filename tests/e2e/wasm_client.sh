@@ -37,17 +37,10 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 export EMENTOR_WASM_DIST="$DIST"
 
-e2e_cert
-DB="$(e2e_fresh_db)"
-export EMENTOR_PASSWORD="correct horse battery"
-
 # the Origin of the Chromium page below (browsers send one; ementord allows listed ones only)
 PAGE_PORT="$(em_free_port)"
-em_server_start "$LOG" "$CERT" "$KEY" "$DB" --allow-origin "http://127.0.0.1:$PAGE_PORT" || {
-	not_ok "server starts"
-	e2e_summary
-}
-export EMENTOR_SERVER="$EM_SERVER_URL"
+
+e2e_serve --allow-origin "http://127.0.0.1:$PAGE_PORT"
 
 if (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error >"$T/npm.log" 2>&1); then
 	ok "npm ci installs ws"

@@ -158,8 +158,7 @@ static void complete(int i, int err)
 	job->err = err;
 	if (err == EM_OK)
 		job->result = json_pack("{si}", "n", i);
-	job->next = NULL;
-	stub_db_completed = job;
+	em_list_append(&stub_db_completed, &job->link);
 	dispatch_completions();
 }
 
@@ -343,27 +342,27 @@ static void test_held_in_order(void **state)
 		request(s, id, EM_OP_WHOAMI);
 	assert_int_equal(stub_n_jobs, 2);
 	assert_int_equal(s->inflight, 2);
-	assert_int_equal(s->held_n, 3);
+	assert_int_equal((int)s->held.count, 3);
 	assert_true(s->held_bytes > 3 * 200);
 	assert_int_equal(s->mem, s->held_bytes); /* held requests are charged */
 	assert_int_equal(stub_sent_to(s), 0);
 	request(s, 6, EM_OP_PING);
 	expect_ok(s, 0, 6);
-	assert_int_equal(s->held_n, 3);
+	assert_int_equal((int)s->held.count, 3);
 	/* job 1 done: its reply, and request 3 goes */
 	complete(0, EM_OK);
 	expect_ok(s, 1, 1);
 	assert_int_equal(stub_n_jobs, 3);
 	assert_int_equal(stub_jobs[2]->req_id, 3);
 	assert_int_equal(s->inflight, 2);
-	assert_int_equal(s->held_n, 2);
+	assert_int_equal((int)s->held.count, 2);
 	/* a failed job frees its place too */
 	complete(1, EM_ERR_NOT_FOUND);
 	expect_error(s, 2, 2, "not_found");
 	assert_int_equal(stub_jobs[3]->req_id, 4);
 	complete(2, EM_OK);
 	assert_int_equal(stub_jobs[4]->req_id, 5);
-	assert_int_equal(s->held_n, 0);
+	assert_int_equal((int)s->held.count, 0);
 	assert_int_equal(s->held_bytes, 0);
 	assert_int_equal(s->mem, 0);
 	complete(3, EM_OK);
@@ -377,10 +376,10 @@ static void test_held_in_order(void **state)
 	request(s, 7, EM_OP_WHOAMI);
 	request(s, 8, EM_OP_WHOAMI);
 	request(s, 9, EM_OP_WHOAMI);
-	assert_int_equal(s->held_n, 1);
+	assert_int_equal((int)s->held.count, 1);
 	session_close(s, 1001, "going away");
 	complete(5, EM_OK);
-	assert_int_equal(s->held_n, 1);
+	assert_int_equal((int)s->held.count, 1);
 	assert_int_equal(stub_n_jobs, 7);
 }
 
@@ -397,29 +396,29 @@ static void test_held_bytes_cap(void **state)
 	request(s, 1, EM_OP_WHOAMI); /* in flight */
 	for (int id = 2; id <= 4; id++)
 		request_sized(s, id, EM_OP_WHOAMI, NULL, 300 * 1024);
-	assert_int_equal(s->held_n, 3);
+	assert_int_equal((int)s->held.count, 3);
 	assert_int_equal(stub_sent_to(s), 0);
 	request_sized(s, 5, EM_OP_WHOAMI, NULL, 300 * 1024);
-	assert_int_equal(s->held_n, 3);
+	assert_int_equal((int)s->held.count, 3);
 	retry = expect_error(s, 0, 5, "busy");
 	assert_int_equal(retry, 200);
 	assert_non_null(strstr(error_message(s, 0, msg, sizeof(msg)), "in flight"));
 	assert_int_equal(stub_metrics_errors[-EM_ERR_BUSY], 1);
 	/* a small one still fits */
 	request_sized(s, 6, EM_OP_WHOAMI, NULL, 100);
-	assert_int_equal(s->held_n, 4);
+	assert_int_equal((int)s->held.count, 4);
 	assert_int_equal(s->close_code, 0);
 	/* the memory cap of connections not logged in refuses a charge: closed 1013, no reply */
 	stub_mem_refuse = 1;
 	request(s, 7, EM_OP_WHOAMI);
-	assert_int_equal(s->held_n, 4);
+	assert_int_equal((int)s->held.count, 4);
 	assert_int_equal(s->close_code, SESSION_CLOSE_TRY_AGAIN);
 	assert_int_equal(stub_sent_to(s), 1);
 	stub_mem_refuse = 0;
 	/* at close the held requests are freed, their memory released (teardown checks) */
 	dispatch_free_held(s);
-	assert_int_equal(s->held_n, 0);
-	assert_null(s->held_head);
+	assert_int_equal((int)s->held.count, 0);
+	assert_true(em_list_empty(&s->held));
 	assert_int_equal(s->mem, 0);
 }
 
@@ -434,14 +433,14 @@ static void test_preauth_pipeline(void **state)
 	for (int id = 1; id <= 8; id++)
 		request(anon, id, EM_OP_PRELOGIN);
 	assert_int_equal(anon->close_code, 0);
-	assert_int_equal(anon->inflight + anon->held_n, 8);
+	assert_int_equal(anon->inflight + (int)anon->held.count, 8);
 	request(anon, 9, EM_OP_PRELOGIN);
 	assert_int_equal(anon->close_code, 1008);
 	assert_int_equal(stub_n_closes, 1);
 	assert_string_equal(stub_closes[0].reason, "too many requests before login");
 	assert_int_equal(stub_metrics[M_PREAUTH_PIPELINE], 1);
 	assert_int_equal(stub_sent_to(anon), 0);
-	assert_int_equal(anon->held_n, 6);
+	assert_int_equal((int)anon->held.count, 6);
 	/* pings count too */
 	anon = conn(NULL);
 	for (int id = 1; id <= 8; id++)
@@ -453,7 +452,7 @@ static void test_preauth_pipeline(void **state)
 	for (int id = 1; id <= 12; id++)
 		request(user, id, EM_OP_WHOAMI);
 	assert_int_equal(user->close_code, 0);
-	assert_int_equal(user->held_n, 10);
+	assert_int_equal((int)user->held.count, 10);
 }
 
 /* While draining: busy (retry after 1 s) for everything but ping, before any other check. */

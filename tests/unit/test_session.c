@@ -185,7 +185,7 @@ static void test_frames_in_order(void **state)
 	assert_int_equal(stub_metrics[M_FRAMES_OUT], 3);
 	assert_int_equal(stub_metrics[M_BYTES_OUT], 21);
 	assert_int_equal(s->out_bytes, 0);
-	assert_null(s->out_head);
+	assert_true(em_list_empty(&s->out));
 	assert_int_equal(s->mem, mem0);
 	/* nothing queued, no close: nothing to do */
 	assert_int_equal(session_write_one(s), 0);
@@ -353,7 +353,7 @@ static void test_free_buffers(void **state)
 	session_free_buffers(s);
 	assert_int_equal(s->mem, 0);
 	assert_null(s->rx_buf);
-	assert_null(s->out_head);
+	assert_true(em_list_empty(&s->out));
 	assert_int_equal(session_preauth_bytes(), 0);
 }
 
@@ -371,7 +371,7 @@ static void test_preauth_memory_closes(void **state)
 	session_send(s, frame(200, 'z'));
 	assert_int_equal(s->close_code, SESSION_CLOSE_TRY_AGAIN);
 	assert_int_equal(stub_metrics[M_PREAUTH_OVERLOADED], 1);
-	assert_null(s->out_head);
+	assert_true(em_list_empty(&s->out));
 	assert_int_equal(session_write_one(s), -1);
 	assert_int_equal(stub_lws_n_frames, 0);
 	assert_int_equal(stub_lws_close_status, SESSION_CLOSE_TRY_AGAIN);

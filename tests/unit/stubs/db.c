@@ -14,7 +14,7 @@ int stub_db_full;
 int stub_db_n_submitted;
 struct stub_background stub_db_submitted[STUB_DB_MAX];
 void (*stub_db_batch_runner)(struct db_conn *c, struct db_job **jobs, int n);
-struct db_job *stub_db_completed;
+struct em_list stub_db_completed;
 
 void stub_db_reset(void)
 {
@@ -25,7 +25,7 @@ void stub_db_reset(void)
 	stub_db_up = 1;
 	stub_db_full = 0;
 	stub_db_batch_runner = NULL;
-	stub_db_completed = NULL;
+	stub_db_completed = (struct em_list){0};
 }
 
 int db_is_up(void)
@@ -70,10 +70,7 @@ void db_set_batch_runner(db_batch_runner runner, int batch_max, int batch_wait_u
 	stub_db_batch_runner = runner;
 }
 
-struct db_job *db_take_completed(void)
+void db_take_completed(struct em_list *out)
 {
-	struct db_job *list = stub_db_completed;
-
-	stub_db_completed = NULL;
-	return list;
+	em_list_splice(out, &stub_db_completed);
 }

@@ -35,7 +35,7 @@ extern int stub_db_full;        /* db_submit_background() fails (-1, args freed)
 extern int stub_db_n_submitted; /* accepted by db_submit_background() */
 extern struct stub_background stub_db_submitted[STUB_DB_MAX];
 extern void (*stub_db_batch_runner)(struct db_conn *c, struct db_job **jobs, int n);
-extern struct db_job *stub_db_completed; /* what db_take_completed() hands out (then NULL) */
+extern struct em_list stub_db_completed; /* what db_take_completed() hands out (then empty) */
 void stub_db_reset(void);
 /*
  * Completes background job i as a worker and the service thread would: a
