@@ -78,21 +78,7 @@ expect_ok "the outbox delivers what was queued" as sam outbox flush
 expect_ok "the outbox is then empty" as sam outbox list
 expect_match "nothing stays queued" 'empty' "$LAST"
 
-expect_ok "the mentee reads the whole history" to_file "$T/history.json" as lea --json read 1
-texts="$(jq -r '.[].text | select(test("^crash-[0-9]+$"))' "$T/history.json" || true)"
-expect_match "every message is there" "^$N\$" "$(sort -u <<<"$texts" | grep -c . || true)"
-expect_match "no message appears twice" "^$N\$" "$(grep -c . <<<"$texts" || true)"
-missing=""
-while read -r i rc rest; do
-	[[ $rc == 0 ]] || continue
-	seq="$(grep -oE 'seq [0-9]+' <<<"$rest" | grep -oE '[0-9]+')"
-	# the acknowledged seq holds exactly that text
-	if ! jq -e --argjson seq "$seq" --arg text "crash-$i" 'any(.[]; .seq == $seq and .text == $text)' \
-		"$T/history.json" >/dev/null; then
-		missing="$missing $i@$seq"
-	fi
-done <"$T/sends.log"
-expect_match "every acknowledged seq holds its message" '^$' "$missing"
+check_history crash "$N"
 seqs="$(jq -r 'map(.seq) | join(" ")' "$T/history.json" || true)"
 expect_match "sequence numbers are gapless from 1" "^$(seq -s ' ' 1 $((N + 1)))\$" "$seqs"
 

@@ -14,21 +14,11 @@ set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-NODE_DIR="$EM_ROOT/tests/e2e/node"
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-	echo "node and npm are needed for the JavaScript client: skipping" >&2
-	exit 77
-fi
+e2e_node
 
 e2e_serve
 export EMENTOR_SERVER="$EM_SERVER_URL" EMENTOR_URL="$EM_SERVER_URL"
 
-if (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error >"$T/npm.log" 2>&1); then
-	ok "npm ci installs ws and libsodium-wrappers-sumo"
-else
-	not_ok "npm ci installs ws and libsodium-wrappers-sumo" "$(tail -n 20 "$T/npm.log")"
-	e2e_summary
-fi
 
 # jsctl ARGS...: the JavaScript client's command line (tests/e2e/node/jsctl.mjs).
 jsctl() { (cd "$NODE_DIR" && node jsctl.mjs "$@"); }

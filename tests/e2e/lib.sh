@@ -6,6 +6,7 @@
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/lib.sh"
 
 BIN="${EMENTOR_BIN_DIR:-$EM_ROOT/build/bin}"
+NODE_DIR="$EM_ROOT/tests/e2e/node" # the Node peers (e2e_node)
 passed=0
 failed=0
 
@@ -168,6 +169,29 @@ wait_for_lines() {
 	return 1
 }
 
+# e2e_node: the Node peers of tests/e2e/node ready to run, or the test is
+# skipped (77) where node or npm is missing. `npm ci` runs only when
+# package-lock.json changed since the last install, and under a lock: the
+# tests run in parallel, and an `npm ci` empties node_modules before it fills
+# it again.
+e2e_node() {
+	local stamp="$NODE_DIR/node_modules/.ementor-lock-sha256" want
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		echo "node and npm are needed for the Node peers: skipping" >&2
+		exit 77
+	fi
+	want="$(sha256sum "$NODE_DIR/package-lock.json" | cut -d' ' -f1)"
+	if ! (
+		flock 9
+		[[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]] || exit 0
+		(cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error) >"$T/npm.log" 2>&1 &&
+			echo "$want" >"$stamp"
+	) 9>"$NODE_DIR/.npm-ci.lock"; then
+		not_ok "npm ci in tests/e2e/node" "$(tail -n 20 "$T/npm.log")"
+		e2e_summary
+	fi
+}
+
 # e2e_serve [SERVER ARGS...]: a certificate, a fresh database ($DB) and an
 # ementord on it with these extra arguments, its URL exported as
 # EMENTOR_SERVER (and the test users' EMENTOR_PASSWORD). When the server does
@@ -247,6 +271,28 @@ expect_absent() {
 # may have started it more than once when a start failed).
 first_invite() {
 	grep -oE -- '--invite [A-Za-z0-9_-]+' "$LOG" | tail -n1 | awk '{print $2}'
+}
+
+# check_history PREFIX N: mentee lea reads room 1's whole history (into
+# $T/history.json); each of the N messages "PREFIX-i" is there exactly once,
+# and every send $T/sends.log records as acknowledged (lines "i rc ... seq S",
+# rc 0) holds its own text at that seq.
+check_history() {
+	local prefix="$1" n="$2" texts missing="" i rc rest seq
+	expect_ok "the mentee reads the whole history" to_file "$T/history.json" as lea --json read 1
+	texts="$(jq -r --arg re "^$prefix-[0-9]+\$" '.[].text | select(test($re))' "$T/history.json" ||
+		true)"
+	expect_match "every message is there" "^$n\$" "$(sort -u <<<"$texts" | grep -c . || true)"
+	expect_match "no message appears twice" "^$n\$" "$(grep -c . <<<"$texts" || true)"
+	while read -r i rc rest; do
+		[[ $rc == 0 ]] || continue
+		seq="$(grep -oE 'seq [0-9]+' <<<"$rest" | grep -oE '[0-9]+')"
+		if ! jq -e --argjson seq "$seq" --arg text "$prefix-$i" \
+			'any(.[]; .seq == $seq and .text == $text)' "$T/history.json" >/dev/null; then
+			missing="$missing $i@$seq"
+		fi
+	done <"$T/sends.log"
+	expect_match "every seq the CLI saw acknowledged holds its message" '^$' "$missing"
 }
 
 # invite PROGRAMME ROLE: a new invite code to PROGRAMME for ROLE, made by

@@ -155,20 +155,7 @@ wait "$chat" 2>/dev/null || true
 # the chat shows its own lines when the server has stored them
 expect_match "the line typed into the chat during the outage was sent by the chat itself" \
 	'lea: typed-during-outage' "$(cat "$T/chat.out")"
-expect_ok "the mentee reads the whole history" to_file "$T/history.json" as lea --json read 1
-texts="$(jq -r '.[].text | select(test("^pgc-[0-9]+$"))' "$T/history.json" || true)"
-expect_match "every message is there" "^$N\$" "$(sort -u <<<"$texts" | grep -c . || true)"
-expect_match "none twice" "^$N\$" "$(grep -c . <<<"$texts" || true)"
-missing=""
-while read -r i rc _ rest; do
-	[[ $rc == 0 ]] || continue
-	seq="$(grep -oE 'seq [0-9]+' <<<"$rest" | grep -oE '[0-9]+')"
-	if ! jq -e --argjson seq "$seq" --arg text "pgc-$i" 'any(.[]; .seq == $seq and .text == $text)' \
-		"$T/history.json" >/dev/null; then
-		missing="$missing $i@$seq"
-	fi
-done <"$T/sends.log"
-expect_match "every seq the CLI saw acknowledged holds its message" '^$' "$missing"
+check_history pgc "$N"
 shown="$(grep -oE 'sam: pgc-[0-9]+' "$T/chat.out" || true)"
 expect_match "the open chat showed every message" "^$N\$" "$(sort -u <<<"$shown" | grep -c . || true)"
 expect_match "and none twice" "^$N\$" "$(grep -c . <<<"$shown" || true)"

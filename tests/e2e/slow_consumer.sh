@@ -6,15 +6,9 @@ set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-NODE_DIR="$EM_ROOT/tests/e2e/node"
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-	echo "node and npm are needed: skipping" >&2
-	exit 77
-fi
+e2e_node
 e2e_serve --rotate-messages 100000
 export EMENTOR_SERVER="$EM_SERVER_URL" EMENTOR_URL="$EM_SERVER_URL"
-(cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error >"$T/npm.log" 2>&1) ||
-	not_ok "npm ci" "$(tail -n 20 "$T/npm.log")"
 jsctl() { (cd "$NODE_DIR" && node jsctl.mjs "$@"); }
 
 code="$(first_invite)"

@@ -25,29 +25,18 @@ set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-NODE_DIR="$EM_ROOT/tests/e2e/node"
 DIST="${EMENTOR_WASM_DIST:-$EM_ROOT/build-wasm/core/dist}"
 if [[ ! -f "$DIST/ementor-client.mjs" || ! -f "$DIST/ementor-core-wasm.wasm" ]]; then
 	echo "SKIP: no WebAssembly client core in $DIST: run scripts/wasm" >&2
 	exit 77
 fi
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-	echo "node and npm are needed: skipping" >&2
-	exit 77
-fi
+e2e_node
 export EMENTOR_WASM_DIST="$DIST"
 
 # the Origin of the Chromium page below (browsers send one; ementord allows listed ones only)
 PAGE_PORT="$(em_free_port)"
 
 e2e_serve --allow-origin "http://127.0.0.1:$PAGE_PORT"
-
-if (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error >"$T/npm.log" 2>&1); then
-	ok "npm ci installs ws"
-else
-	not_ok "npm ci installs ws" "$(tail -n 20 "$T/npm.log")"
-	e2e_summary
-fi
 
 sql() { psql --no-psqlrc -qtA -v ON_ERROR_STOP=1 "$DB" -c "$1"; }
 attack() { sql "SET session_replication_role = replica; $1"; }
