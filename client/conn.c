@@ -38,24 +38,35 @@
 #include <sodium.h>
 
 #include "conn.h"
+#include "em_list.h"
 
 /* How long conn_free() waits for the server to answer our close frame. */
 #define CONN_CLOSE_WAIT_MS 2000
 /* How often conn_next() looks at its file descriptor. */
 #define CONN_FD_TICK_MS 50
 
-/* An outgoing frame, LWS_PRE bytes of headroom before the text. */
+/* An outgoing frame, LWS_PRE bytes of headroom before the text (raw mode's received ones: none). */
 struct conn_frame {
-	struct conn_frame *next;
+	struct em_link link; /* on c->out or c->raw_in */
 	size_t len;
 	unsigned char buf[];
 };
 
 /* A received reply or event. */
 struct conn_msg {
-	struct conn_msg *next;
+	struct em_link link; /* on c->replies or c->events */
 	struct em_incoming in;
 };
+
+static inline struct conn_frame *conn_frame_of(struct em_link *l)
+{
+	return em_item(l, struct conn_frame, link);
+}
+
+static inline struct conn_msg *conn_msg_of(struct em_link *l)
+{
+	return em_item(l, struct conn_msg, link);
+}
 
 enum conn_state {
 	CONN_ST_IDLE,
@@ -83,8 +94,7 @@ struct conn {
 	lws_sorted_usec_list_t deadline;
 	int timed_out;
 
-	/* Outgoing frames, oldest first. */
-	struct conn_frame *out_head, *out_tail;
+	struct em_list out; /* outgoing conn_frame, oldest first */
 	int want_close;
 	lws_sorted_usec_list_t tick;
 
@@ -94,11 +104,8 @@ struct conn {
 	size_t in_cap;
 
 	int64_t next_id;
-	/* Replies not yet claimed (newest first) and events (oldest first). */
-	struct conn_msg *replies;
-	size_t nreplies;
-	struct conn_msg *ev_head, *ev_tail;
-	size_t nevents;
+	struct em_list replies; /* conn_msg not yet claimed, newest first */
+	struct em_list events;  /* conn_msg, oldest first */
 	size_t dropped;
 
 	/* Close frame from the server, if one came. */
@@ -107,8 +114,7 @@ struct conn {
 
 	/* Raw mode (conn_send_text / conn_recv_text): frames kept as text, oldest first. */
 	int raw;
-	struct conn_frame *raw_head, *raw_tail;
-	size_t nraw;
+	struct em_list raw_in; /* conn_frame */
 };
 
 static int64_t conn_now_ms(void)
@@ -239,33 +245,23 @@ static void conn_msg_free(struct conn_msg *m)
 /* Keeps a reply; the oldest unclaimed one goes when there are too many. */
 static void conn_keep_reply(struct conn *c, struct conn_msg *m)
 {
-	m->next = c->replies;
-	c->replies = m;
-	if (++c->nreplies > CONN_MAX_REPLIES) {
-		struct conn_msg **pp = &c->replies;
+	em_list_prepend(&c->replies, &m->link);
+	if (c->replies.count > CONN_MAX_REPLIES) {
+		struct conn_msg *oldest = conn_msg_of(c->replies.tail);
 
-		while ((*pp)->next)
-			pp = &(*pp)->next;
-		conn_msg_free(*pp);
-		*pp = NULL;
-		c->nreplies--;
+		em_list_remove(&c->replies, &oldest->link);
+		conn_msg_free(oldest);
 	}
 }
 
 static void conn_keep_event(struct conn *c, struct conn_msg *m)
 {
-	if (c->nevents >= CONN_MAX_EVENTS) {
+	if (c->events.count >= CONN_MAX_EVENTS) {
 		c->dropped++;
 		conn_msg_free(m);
 		return;
 	}
-	m->next = NULL;
-	if (c->ev_tail)
-		c->ev_tail->next = m;
-	else
-		c->ev_head = m;
-	c->ev_tail = m;
-	c->nevents++;
+	em_list_append(&c->events, &m->link);
 }
 
 /* Raw mode: keeps the frame's text for conn_recv_text(). Returns 0 or -1. */
@@ -273,7 +269,7 @@ static int conn_on_raw(struct conn *c)
 {
 	struct conn_frame *f;
 
-	if (c->nraw >= CONN_MAX_EVENTS) {
+	if (c->raw_in.count >= CONN_MAX_EVENTS) {
 		conn_fail(c, CONN_ERR_PROTOCOL, "the server sent more than %d frames unread",
 		          CONN_MAX_EVENTS);
 		return -1;
@@ -283,18 +279,12 @@ static int conn_on_raw(struct conn *c)
 		conn_fail(c, CONN_ERR_NOMEM, "out of memory");
 		return -1;
 	}
-	f->next = NULL;
 	f->len = c->in_len;
 	memcpy(f->buf, c->in, c->in_len);
 	f->buf[c->in_len] = '\0';
 	sodium_memzero(c->in, c->in_len);
 	c->in_len = 0;
-	if (c->raw_tail)
-		c->raw_tail->next = f;
-	else
-		c->raw_head = f;
-	c->raw_tail = f;
-	c->nraw++;
+	em_list_append(&c->raw_in, &f->link);
 	return 0;
 }
 
@@ -380,19 +370,18 @@ static void conn_frame_free(struct conn_frame *f)
 
 static int conn_on_writeable(struct conn *c, struct lws *wsi)
 {
-	struct conn_frame *f = c->out_head;
+	struct em_link *l = em_list_pop(&c->out);
+	struct conn_frame *f;
 	int n;
 
-	if (!f && c->want_close) {
+	if (!l && c->want_close) {
 		/* Frames queued before the close (a last receipt) went out first. */
 		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
 		return -1;
 	}
-	if (!f)
+	if (!l)
 		return 0;
-	c->out_head = f->next;
-	if (!c->out_head)
-		c->out_tail = NULL;
+	f = conn_frame_of(l);
 	n = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
 	if (n < (int)f->len) {
 		conn_frame_free(f);
@@ -400,7 +389,7 @@ static int conn_on_writeable(struct conn *c, struct lws *wsi)
 		return -1;
 	}
 	conn_frame_free(f);
-	if (c->out_head || c->want_close)
+	if (!em_list_empty(&c->out) || c->want_close)
 		lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -431,7 +420,7 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		c->state = CONN_ST_OPEN;
 		c->opened_at_ms = conn_now_ms();
-		if (c->out_head)
+		if (!em_list_empty(&c->out))
 			lws_callback_on_writable(wsi);
 		break;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
@@ -515,14 +504,13 @@ static int conn_done_closing(struct conn *c, void *arg)
 /* The kept reply to request *(int64_t *)arg, unlinked; NULL if none yet. */
 static struct conn_msg *conn_take_reply(struct conn *c, int64_t id)
 {
-	for (struct conn_msg **pp = &c->replies; *pp; pp = &(*pp)->next) {
-		struct conn_msg *m = *pp;
+	for (struct em_link *l = c->replies.head; l; l = l->next) {
+		struct conn_msg *m = conn_msg_of(l);
 
 		/* An error without an id answers a frame the server could not
 		 * read; with one request waited for at a time, it is ours. */
 		if (m->in.re == id || (m->in.re < 0 && !m->in.result)) {
-			*pp = m->next;
-			c->nreplies--;
+			em_list_remove(&c->replies, l);
 			return m;
 		}
 	}
@@ -535,9 +523,12 @@ static int conn_done_reply(struct conn *c, void *arg)
 
 	if (c->state != CONN_ST_OPEN)
 		return 1;
-	for (struct conn_msg *m = c->replies; m; m = m->next)
+	for (struct em_link *l = c->replies.head; l; l = l->next) {
+		const struct conn_msg *m = conn_msg_of(l);
+
 		if (m->in.re == id || (m->in.re < 0 && !m->in.result))
 			return 1;
+	}
 	return 0;
 }
 
@@ -553,7 +544,8 @@ static int conn_done_next(struct conn *c, void *arg)
 {
 	int fd = *(const int *)arg;
 
-	return c->ev_head || c->state != CONN_ST_OPEN || (fd >= 0 && conn_fd_ready(fd));
+	return !em_list_empty(&c->events) || c->state != CONN_ST_OPEN ||
+	       (fd >= 0 && conn_fd_ready(fd));
 }
 
 struct conn *conn_new(const char *url, const char *ca_file)
@@ -672,11 +664,27 @@ int conn_connect(struct conn *c)
 	return c->err ? c->err : CONN_ERR_CONNECT;
 }
 
+/* Queues a copy of text for the writeable callback. Returns CONN_OK or CONN_ERR_NOMEM. */
+static int conn_queue(struct conn *c, const char *text, size_t len)
+{
+	struct conn_frame *f = malloc(sizeof(*f) + LWS_PRE + len);
+
+	if (!f) {
+		conn_fail(c, CONN_ERR_NOMEM, "out of memory");
+		return c->err;
+	}
+	f->len = len;
+	memcpy(f->buf + LWS_PRE, text, len);
+	em_list_append(&c->out, &f->link);
+	lws_callback_on_writable(c->wsi);
+	return CONN_OK;
+}
+
 int conn_send(struct conn *c, enum em_op op, json_t *args, int64_t *id)
 {
-	struct conn_frame *f;
 	char *text = NULL;
 	size_t len;
+	int rc;
 
 	if (id)
 		*id = -1;
@@ -693,27 +701,12 @@ int conn_send(struct conn *c, enum em_op op, json_t *args, int64_t *id)
 		return c->err;
 	}
 	len = strlen(text);
-	f = malloc(sizeof(*f) + LWS_PRE + len);
-	if (!f) {
-		sodium_memzero(text, len);
-		free(text);
-		conn_fail(c, CONN_ERR_NOMEM, "out of memory");
-		return c->err;
-	}
-	f->next = NULL;
-	f->len = len;
-	memcpy(f->buf + LWS_PRE, text, len);
+	rc = conn_queue(c, text, len);
 	sodium_memzero(text, len);
 	free(text);
-	if (c->out_tail)
-		c->out_tail->next = f;
-	else
-		c->out_head = f;
-	c->out_tail = f;
-	lws_callback_on_writable(c->wsi);
-	if (id)
+	if (rc == CONN_OK && id)
 		*id = c->next_id;
-	return CONN_OK;
+	return rc;
 }
 
 void conn_set_raw(struct conn *c)
@@ -723,53 +716,37 @@ void conn_set_raw(struct conn *c)
 
 int conn_send_text(struct conn *c, const char *text, size_t len)
 {
-	struct conn_frame *f;
-
 	if (c->state != CONN_ST_OPEN || !c->wsi) {
 		if (c->state != CONN_ST_FAILED)
 			conn_fail(c, CONN_ERR_CLOSED, "the connection to the server is closed");
 		return c->err;
 	}
-	f = malloc(sizeof(*f) + LWS_PRE + len);
-	if (!f) {
-		conn_fail(c, CONN_ERR_NOMEM, "out of memory");
-		return c->err;
-	}
-	f->next = NULL;
-	f->len = len;
-	memcpy(f->buf + LWS_PRE, text, len);
-	if (c->out_tail)
-		c->out_tail->next = f;
-	else
-		c->out_head = f;
-	c->out_tail = f;
-	lws_callback_on_writable(c->wsi);
-	return CONN_OK;
+	return conn_queue(c, text, len);
 }
 
 static int conn_done_raw(struct conn *c, void *arg)
 {
 	int fd = *(int *)arg;
 
-	return c->raw_head || c->state != CONN_ST_OPEN || (fd >= 0 && conn_fd_ready(fd));
+	return !em_list_empty(&c->raw_in) || c->state != CONN_ST_OPEN ||
+	       (fd >= 0 && conn_fd_ready(fd));
 }
 
 int conn_recv_text(struct conn *c, int fd, int timeout_ms, char **text, size_t *len)
 {
-	struct conn_frame *f;
+	struct em_link *l;
 
 	*text = NULL;
 	*len = 0;
-	if (!c->raw_head && c->state == CONN_ST_OPEN && timeout_ms > 0 && !conn_done_raw(c, &fd))
+	if (em_list_empty(&c->raw_in) && c->state == CONN_ST_OPEN && timeout_ms > 0 &&
+	    !conn_done_raw(c, &fd))
 		conn_run(c, timeout_ms, fd >= 0 ? CONN_FD_TICK_MS : 0, conn_done_raw, &fd);
-	else if (c->state == CONN_ST_OPEN && c->out_head)
+	else if (c->state == CONN_ST_OPEN && !em_list_empty(&c->out))
 		conn_run(c, 0, 0, conn_done_raw, &fd); /* let queued frames go out */
-	f = c->raw_head;
-	if (f) {
-		c->raw_head = f->next;
-		if (!c->raw_head)
-			c->raw_tail = NULL;
-		c->nraw--;
+	l = em_list_pop(&c->raw_in);
+	if (l) {
+		struct conn_frame *f = conn_frame_of(l);
+
 		*len = f->len;
 		*text = malloc(f->len + 1);
 		if (*text)
@@ -830,18 +807,17 @@ int conn_call(struct conn *c, enum em_op op, json_t *args, struct em_incoming *r
 
 int conn_next(struct conn *c, int fd, int timeout_ms, struct em_incoming *ev)
 {
-	struct conn_msg *m;
+	struct em_link *l;
 
 	memset(ev, 0, sizeof(*ev));
 	ev->re = -1;
-	if (!c->ev_head && c->state == CONN_ST_OPEN && timeout_ms > 0 && !conn_done_next(c, &fd))
+	if (em_list_empty(&c->events) && c->state == CONN_ST_OPEN && timeout_ms > 0 &&
+	    !conn_done_next(c, &fd))
 		conn_run(c, timeout_ms, fd >= 0 ? CONN_FD_TICK_MS : 0, conn_done_next, &fd);
-	m = c->ev_head;
-	if (m) {
-		c->ev_head = m->next;
-		if (!c->ev_head)
-			c->ev_tail = NULL;
-		c->nevents--;
+	l = em_list_pop(&c->events);
+	if (l) {
+		struct conn_msg *m = conn_msg_of(l);
+
 		*ev = m->in;
 		free(m);
 		return CONN_NEXT_EVENT;
@@ -886,19 +862,20 @@ int conn_close_code(const struct conn *c)
 
 static void conn_raw_free(struct conn *c)
 {
-	while (c->raw_head) {
-		struct conn_frame *f = c->raw_head;
+	struct em_link *l;
 
-		c->raw_head = f->next;
+	while ((l = em_list_pop(&c->raw_in))) {
+		struct conn_frame *f = conn_frame_of(l);
+
 		sodium_memzero(f->buf, f->len);
 		free(f);
 	}
-	c->raw_tail = NULL;
-	c->nraw = 0;
 }
 
 void conn_free(struct conn *c)
 {
+	struct em_link *l;
+
 	if (!c)
 		return;
 	if (c->ctx && c->state == CONN_ST_OPEN && c->wsi) {
@@ -908,29 +885,17 @@ void conn_free(struct conn *c)
 	}
 	if (c->ctx)
 		lws_context_destroy(c->ctx);
-	while (c->out_head) {
-		struct conn_frame *f = c->out_head;
-
-		c->out_head = f->next;
-		conn_frame_free(f);
-	}
+	while ((l = em_list_pop(&c->out)))
+		conn_frame_free(conn_frame_of(l));
 	if (c->in) {
 		sodium_memzero(c->in, c->in_cap);
 		free(c->in);
 	}
-	while (c->replies) {
-		struct conn_msg *m = c->replies;
-
-		c->replies = m->next;
-		conn_msg_free(m);
-	}
+	while ((l = em_list_pop(&c->replies)))
+		conn_msg_free(conn_msg_of(l));
 	conn_raw_free(c);
-	while (c->ev_head) {
-		struct conn_msg *m = c->ev_head;
-
-		c->ev_head = m->next;
-		conn_msg_free(m);
-	}
+	while ((l = em_list_pop(&c->events)))
+		conn_msg_free(conn_msg_of(l));
 	free(c->url);
 	free(c->ca_file);
 	free(c);

@@ -61,36 +61,32 @@ struct emc *emc_new(const struct emc_storage *storage, int64_t now_ms)
 	return c;
 }
 
-static void emc_outputs_free(struct emc_output_item *o)
+/* Frees (and wipes) every output on the list, which is left empty. */
+static void emc_outputs_free(struct em_list *list)
 {
-	while (o) {
-		struct emc_output_item *next = o->next;
+	struct em_link *l;
+
+	while ((l = em_list_pop(list))) {
+		struct emc_output_item *o = em_item(l, struct emc_output_item, link);
 
 		sodium_memzero(o->text, o->len);
 		free(o->text);
 		free(o);
-		o = next;
 	}
 }
 
 void emc_free(struct emc *c)
 {
+	struct em_link *l;
+
 	if (!c)
 		return;
 	if (c->order_dirty && c->trust)
 		emc_trust_update(c, NULL, NULL);
-	while (c->tasks) {
-		struct emc_task *t = c->tasks;
-
-		c->tasks = t->next;
-		emc_task_drop(t);
-	}
-	while (c->requests) {
-		struct emc_request *rq = c->requests;
-
-		c->requests = rq->next;
-		free(rq);
-	}
+	while ((l = em_list_pop(&c->tasks)))
+		emc_task_drop(emc_task_of(l));
+	while ((l = em_list_pop(&c->requests)))
+		free(em_item(l, struct emc_request, link));
 	for (size_t i = 0; i < c->nrooms; i++) {
 		json_decref(c->rooms[i].agreement_doc);
 		json_decref(c->rooms[i].envelopes);
@@ -99,9 +95,9 @@ void emc_free(struct emc *c)
 			free(c->rooms[i].commit);
 		}
 	}
-	emc_outputs_free(c->out_head);
-	emc_outputs_free(c->held_head);
-	emc_outputs_free(c->preauth_head);
+	emc_outputs_free(&c->out);
+	emc_outputs_free(&c->held);
+	emc_outputs_free(&c->preauth);
 	json_decref(c->pins);
 	json_decref(c->roomkeys);
 	json_decref(c->trust);
@@ -113,13 +109,14 @@ void emc_free(struct emc *c)
 
 static struct emc_request *emc_request_take(struct emc *c, int64_t id)
 {
-	for (struct emc_request **p = &c->requests; *p; p = &(*p)->next)
-		if ((*p)->id == id) {
-			struct emc_request *rq = *p;
+	for (struct em_link *l = c->requests.head; l; l = l->next) {
+		struct emc_request *rq = em_item(l, struct emc_request, link);
 
-			*p = rq->next;
+		if (rq->id == id) {
+			em_list_remove(&c->requests, l);
 			return rq;
 		}
+	}
 	return NULL;
 }
 
@@ -174,11 +171,13 @@ int emc_receive(struct emc *c, const char *frame, size_t len, int64_t now_ms)
  */
 static void emc_requests_fail(struct emc *c, int err, const char *message, int64_t retry_after_ms)
 {
-	while (c->requests) {
-		struct emc_request *rq = c->requests;
+	struct em_link *l;
+
+	/* the head each time: a handler may send a request, and that one fails too */
+	while ((l = em_list_pop(&c->requests))) {
+		struct emc_request *rq = em_item(l, struct emc_request, link);
 		struct em_incoming in;
 
-		c->requests = rq->next;
 		memset(&in, 0, sizeof(in));
 		in.re = rq->id;
 		in.err = err;
@@ -195,14 +194,7 @@ static void emc_requests_fail(struct emc *c, int err, const char *message, int64
 /* The frames held while the link was down or the session not resumed go out, in order. */
 static void emc_release_held(struct emc *c)
 {
-	if (!c->held_head)
-		return;
-	if (c->out_tail)
-		c->out_tail->next = c->held_head;
-	else
-		c->out_head = c->held_head;
-	c->out_tail = c->held_tail;
-	c->held_head = c->held_tail = NULL;
+	em_list_splice(&c->out, &c->held);
 }
 
 static int emc_session_fn(json_t *root, void *arg)
@@ -233,8 +225,7 @@ static void emc_resume_reply(struct emc *c, int64_t room, int64_t aux, struct em
 		return; /* the link went down first: emc_link() fails the rest */
 	if (!in->result) {
 		c->resume_sent = 0; /* the link is not authenticated: login may use it */
-		emc_outputs_free(c->held_head);
-		c->held_head = c->held_tail = NULL;
+		emc_outputs_free(&c->held);
 		emc_requests_fail(c, in->err, in->err_message, in->retry_after_ms);
 		emc_event(c, "session",
 		          json_pack("{s:s, s:s, s:s?}", "state", "refused", "code",
@@ -294,8 +285,7 @@ static void emc_resume_start(struct emc *c)
 	rq->id = id;
 	rq->op = EM_OP_RESUME;
 	rq->fn = emc_resume_reply;
-	rq->next = c->requests;
-	c->requests = rq;
+	em_list_prepend(&c->requests, &rq->link);
 	c->resume_sent = 1;
 	emc_push(c, EMC_FRAME, text, 0);
 }
@@ -308,16 +298,10 @@ void emc_link(struct emc *c, int up, int64_t now_ms)
 		c->ready = 0;
 		c->link_gen++;
 		c->resume_sent = 0;
-		if (c->preauth_head) {
+		if (!em_list_empty(&c->preauth)) {
 			/* requests that must precede the resume (passwd's prelogin) */
-			for (struct emc_output_item *o = c->preauth_head; o; o = o->next)
-				c->preauth_waiting++;
-			if (c->out_tail)
-				c->out_tail->next = c->preauth_head;
-			else
-				c->out_head = c->preauth_head;
-			c->out_tail = c->preauth_tail;
-			c->preauth_head = c->preauth_tail = NULL;
+			c->preauth_waiting += (int)c->preauth.count;
+			em_list_splice(&c->out, &c->preauth);
 			c->resume_deferred = 1;
 		} else {
 			emc_resume_start(c);
@@ -343,13 +327,16 @@ int64_t emc_wake_in(const struct emc *c, int64_t now_ms)
 {
 	int64_t best = -1;
 
-	for (const struct emc_task *t = c->tasks; t; t = t->next)
+	for (const struct em_link *l = c->tasks.head; l; l = l->next) {
+		const struct emc_task *t = emc_task_of(l);
+
 		if (!t->done && t->wake_at_ms) {
 			int64_t in = t->wake_at_ms > now_ms ? t->wake_at_ms - now_ms : 0;
 
 			if (best < 0 || in < best)
 				best = in;
 		}
+	}
 	return best;
 }
 

@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "em_crypto.h"
+#include "em_list.h"
 #include "em_proto.h"
 #include "emc.h"
 #include "state.h"
@@ -150,10 +151,16 @@ struct emc_task {
 	int err; /* an em_err, or 0 when the refusal is the client's own */
 	char message[512];
 	int64_t retry_after_ms;
-	int64_t wake_at_ms; /* emc_tick() steps it again then (0: not sleeping) */
-	json_t *result;     /* on success (NULL: {}) */
-	struct emc_task *next;
+	int64_t wake_at_ms;  /* emc_tick() steps it again then (0: not sleeping) */
+	json_t *result;      /* on success (NULL: {}) */
+	struct em_link link; /* on c->tasks */
 };
+
+/* The task whose link is l (a walk of c->tasks). */
+static inline struct emc_task *emc_task_of(const struct em_link *l)
+{
+	return em_item(l, struct emc_task, link);
+}
 
 /* A request in flight and who waits for it. */
 typedef void (*emc_reply_fn)(struct emc *c, int64_t room, int64_t aux, struct em_incoming *in);
@@ -162,15 +169,15 @@ struct emc_request {
 	enum em_op op;
 	emc_reply_fn fn;
 	int64_t room, aux;
-	int preauth; /* sent before the resume (emc_request_preauth) */
-	struct emc_request *next;
+	int preauth;         /* sent before the resume (emc_request_preauth) */
+	struct em_link link; /* on c->requests */
 };
 
 struct emc_output_item {
 	enum emc_output kind;
 	char *text;
 	size_t len;
-	struct emc_output_item *next;
+	struct em_link link; /* on c->out, c->held or c->preauth */
 };
 
 /*
@@ -193,12 +200,12 @@ struct emc {
 	                      older one knows the server forgot its subscriptions */
 
 	/* the link's authentication (account.c's commands need an unauthenticated one) */
-	int resume_sent;     /* a resume went out on this link (and was not refused) */
-	int fresh_link;      /* tasks that want the link not resumed: login, register */
-	int preauth_waiting; /* requests sent before the resume, not yet answered */
-	int resume_deferred; /* the resume waits for those answers */
-	struct emc_output_item *preauth_head, *preauth_tail; /* ... held while the link is down */
-	int queue_preauth;                                   /* emc_request_preauth() is queueing */
+	int resume_sent;        /* a resume went out on this link (and was not refused) */
+	int fresh_link;         /* tasks that want the link not resumed: login, register */
+	int preauth_waiting;    /* requests sent before the resume, not yet answered */
+	int resume_deferred;    /* the resume waits for those answers */
+	struct em_list preauth; /* frames to go before the resume, held while the link is down */
+	int queue_preauth;      /* emc_request_preauth() is queueing */
 
 	/* the account on this device */
 	struct home_session_core {
@@ -221,13 +228,13 @@ struct emc {
 	size_t nrooms;
 
 	int64_t next_request;
-	struct emc_request *requests;
+	struct em_list requests; /* emc_request in flight, newest first */
 
 	int64_t next_task;
-	struct emc_task *tasks;
+	struct em_list tasks; /* emc_task, oldest first: stepped in that order */
 
-	struct emc_output_item *out_head, *out_tail;
-	struct emc_output_item *held_head, *held_tail; /* frames while the link is down */
+	struct em_list out;  /* emc_output_item for emc_next(), oldest first */
+	struct em_list held; /* frames while the link is down (emc_output_item) */
 
 	/* users whose identity change was reported (warnings once per core) */
 	int64_t warned[64];

@@ -42,27 +42,12 @@ void emc_push(struct emc *c, enum emc_output kind, char *text, int hold)
 	o->kind = kind;
 	o->text = text;
 	o->len = strlen(text);
-	if (hold && c->queue_preauth) {
-		if (c->preauth_tail)
-			c->preauth_tail->next = o;
-		else
-			c->preauth_head = o;
-		c->preauth_tail = o;
-		return;
-	}
-	if (hold) {
-		if (c->held_tail)
-			c->held_tail->next = o;
-		else
-			c->held_head = o;
-		c->held_tail = o;
-		return;
-	}
-	if (c->out_tail)
-		c->out_tail->next = o;
+	if (!hold)
+		em_list_append(&c->out, &o->link);
+	else if (c->queue_preauth)
+		em_list_append(&c->preauth, &o->link);
 	else
-		c->out_head = o;
-	c->out_tail = o;
+		em_list_append(&c->held, &o->link);
 }
 
 int64_t emc_request(struct emc *c, enum em_op op, json_t *args, emc_reply_fn fn, int64_t room,
@@ -86,8 +71,7 @@ int64_t emc_request(struct emc *c, enum em_op op, json_t *args, emc_reply_fn fn,
 	rq->fn = fn;
 	rq->room = room;
 	rq->aux = aux;
-	rq->next = c->requests;
-	c->requests = rq;
+	em_list_prepend(&c->requests, &rq->link);
 	emc_push(c, EMC_FRAME, text, !c->ready);
 	return id;
 }
@@ -102,8 +86,8 @@ int64_t emc_request_preauth(struct emc *c, enum em_op op, json_t *args, emc_repl
 	c->queue_preauth = 1; /* emc_push() puts it on the list that goes before the resume */
 	id = emc_request(c, op, args, fn, room, aux);
 	c->queue_preauth = 0;
-	if (id > 0)
-		c->requests->preauth = 1; /* emc_request() put it first */
+	if (id > 0) /* emc_request() put it first */
+		em_list_first(&c->requests, struct emc_request, link)->preauth = 1;
 	return id;
 }
 
@@ -171,17 +155,16 @@ int emc_was_warned(struct emc *c, int64_t user_id)
 
 enum emc_output emc_next(struct emc *c, char **text, size_t *len)
 {
-	struct emc_output_item *o = c ? c->out_head : NULL;
+	struct em_link *l = c ? em_list_pop(&c->out) : NULL;
+	struct emc_output_item *o;
 	enum emc_output kind;
 
 	*text = NULL;
 	if (len)
 		*len = 0;
-	if (!o)
+	if (!l)
 		return EMC_NONE;
-	c->out_head = o->next;
-	if (!c->out_head)
-		c->out_tail = NULL;
+	o = em_item(l, struct emc_output_item, link);
 	kind = o->kind;
 	*text = o->text;
 	if (len)
@@ -331,7 +314,7 @@ int emc_roomkeys_update(struct emc *c, int (*fn)(json_t *rk, void *arg), void *a
 struct emc_task *emc_task_new(struct emc *c, const char *cmd, emc_step_fn step,
                               emc_task_free_fn free_fn, void *data)
 {
-	struct emc_task *t = calloc(1, sizeof(*t)), **tail;
+	struct emc_task *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
@@ -340,17 +323,18 @@ struct emc_task *emc_task_new(struct emc *c, const char *cmd, emc_step_fn step,
 	t->step = step;
 	t->free_fn = free_fn;
 	t->data = data;
-	for (tail = &c->tasks; *tail; tail = &(*tail)->next)
-		;
-	*tail = t;
+	em_list_append(&c->tasks, &t->link);
 	return t;
 }
 
 struct emc_task *emc_task_find(struct emc *c, int64_t id)
 {
-	for (struct emc_task *t = c->tasks; t; t = t->next)
+	for (struct em_link *l = c->tasks.head; l; l = l->next) {
+		struct emc_task *t = emc_task_of(l);
+
 		if (t->id == id)
 			return t;
+	}
 	return NULL;
 }
 
@@ -438,14 +422,19 @@ void emc_run(struct emc *c)
 		return; /* a step that sent a request and got no reply yet: the caller runs again */
 	c->running = 1;
 	while (progress && rounds++ < 64) {
-		struct emc_task **pt = &c->tasks;
+		struct em_link *l;
 
 		progress = 0;
 		/* what waits for what a reply may have brought (keys.c: envelopes) */
 		if (c->hooks.each_round)
 			c->hooks.each_round(c);
-		while (*pt) {
-			struct emc_task *t = *pt;
+		/*
+		 * Not em_list_each(): the next task is read after the step (and after
+		 * task_ended), so a task either of them starts is stepped this round.
+		 */
+		for (l = c->tasks.head; l;) {
+			struct emc_task *t = emc_task_of(l);
+			struct em_link *prev;
 
 			if (!t->done && (!t->wake_at_ms || t->wake_at_ms <= c->now_ms)) {
 				int rc;
@@ -457,15 +446,17 @@ void emc_run(struct emc *c)
 				if (rc != EMC_PENDING)
 					progress = 1;
 			}
-			if (t->done) {
-				*pt = t->next;
-				emc_task_report(c, t);
-				if (c->hooks.task_ended && c->hooks.task_ended(c, t))
-					progress = 1;
-				emc_task_drop(t);
+			if (!t->done) {
+				l = l->next;
 				continue;
 			}
-			pt = &t->next;
+			prev = l->prev;
+			em_list_remove(&c->tasks, l);
+			emc_task_report(c, t);
+			if (c->hooks.task_ended && c->hooks.task_ended(c, t))
+				progress = 1;
+			emc_task_drop(t);
+			l = prev ? prev->next : c->tasks.head;
 		}
 	}
 	c->running = 0;

@@ -508,12 +508,15 @@ struct emc_live {
 
 static struct emc_live *emc_live_of(struct emc *c, struct emc_task **out)
 {
-	for (struct emc_task *t = c->tasks; t; t = t->next)
+	for (struct em_link *l = c->tasks.head; l; l = l->next) {
+		struct emc_task *t = emc_task_of(l);
+
 		if (!t->done && t->cmd && !strcmp(t->cmd, "live")) {
 			if (out)
 				*out = t;
 			return t->data;
 		}
+	}
 	return NULL;
 }
 
