@@ -2,9 +2,10 @@
  * em_list.h - the one intrusive list of the project: a doubly linked list
  * with a head, a tail and a count, whose links live inside the items. Every
  * queue of the server (jobs, completions, held requests, output frames,
- * cluster notes) and of the client core (output, requests, tasks) is one of
- * these. Pure and header-only, no allocation: an item is owned by whoever
- * owns the list it is on, and a list never frees what it holds. Not locked:
+ * cluster notes), of the client core (output, requests, tasks) and of the
+ * CLI's connection (frames out, replies, events) is one of these. Pure and
+ * header-only, no allocation: an item is owned by whoever owns the list it
+ * is on, and a list never frees what it holds. Not locked:
  * a list shared between threads is guarded by its owner's lock (see the
  * {lock} notes where a list is declared).
  */
