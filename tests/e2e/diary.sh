@@ -15,7 +15,7 @@
 # day later, once; a manager and a non-member are refused; a record the
 # server moves to another meeting or room, renumbers, or credits to another
 # author is shown as unverifiable; the audit counts entries and remarks; a
-# pg_dump holds no diary or remark text.
+# pg_dump holds no diary or remark text; the writer's export lists her records.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -183,6 +183,11 @@ expect_match "counts the diary: 1 meeting, 2 versions, 1 remark" '^1 2 1$' \
 	"$(jq -r '.rooms[0].diary | [.meetings, .entry_versions, .remarks] | join(" ")' <<<"$LAST")"
 printf '%s\n' "$LAST" >"$T/audit.json"
 expect_absent "the audit holds no diary text" "walnut" "$T/audit.json"
+
+expect_ok "the writer's export" as gm2 export --output "$T/gm2-export.json"
+expect_match "lists the two entry versions she wrote and the meeting she was chosen for" \
+	"^2 entry 2 $g_init\$" \
+	"$(jq -r '[(.diary | length), .diary[0].kind, .diary[1].number, .diary_writer_of[0]] | map(tostring) | join(" ")' "$T/gm2-export.json")"
 
 # --- a hostile server: moves, renumbers, re-attributes ----------------------------
 gm1_id="$(sql "SELECT id FROM users WHERE username = 'gm1'")"
