@@ -99,17 +99,22 @@ static const struct stmt st_list = {
  * Held meetings recorded more than a day before $1 (and less than 30 days:
  * an upgrade does not remind of old meetings) with no entry get one
  * reminder, to the writer; the nudge row makes it once, also across nodes.
+ * Recording a meeting sets its updated_at, so meetings not touched for 31
+ * days are passed over without looking at their events; the writer is
+ * worked out only for the due ones.
  */
 static const struct stmt st_missing = {
     "dy_missing",
-    "WITH due AS (SELECT c.id, diary_writer(c.id) AS uid, diary_held_at(c.id) AS held "
-    "FROM checkpoints c WHERE c.state = 'held' AND NOT EXISTS (SELECT 1 FROM diary_records d "
-    "WHERE d.checkpoint_id = c.id AND d.kind = 'entry') AND NOT EXISTS (SELECT 1 FROM "
-    "diary_nudges n WHERE n.checkpoint_id = c.id)), "
-    "ins AS (INSERT INTO diary_nudges (checkpoint_id, user_id, sent_at) SELECT id, uid, "
-    "to_timestamp($1::bigint) FROM due WHERE uid IS NOT NULL AND held <= "
+    "WITH held AS (SELECT c.id, diary_held_at(c.id) AS held FROM checkpoints c "
+    "WHERE c.state = 'held' AND c.updated_at > to_timestamp($1::bigint) - interval '31 days' "
+    "AND NOT EXISTS (SELECT 1 FROM diary_records d WHERE d.checkpoint_id = c.id AND "
+    "d.kind = 'entry') AND NOT EXISTS (SELECT 1 FROM diary_nudges n WHERE "
+    "n.checkpoint_id = c.id)), "
+    "due AS (SELECT id, diary_writer(id) AS uid FROM held WHERE held <= "
     "to_timestamp($1::bigint) - interval '1 day' AND held > to_timestamp($1::bigint) - "
-    "interval '30 days' ORDER BY id LIMIT 500 ON CONFLICT DO NOTHING "
+    "interval '30 days' ORDER BY id LIMIT 500), "
+    "ins AS (INSERT INTO diary_nudges (checkpoint_id, user_id, sent_at) SELECT id, uid, "
+    "to_timestamp($1::bigint) FROM due WHERE uid IS NOT NULL ON CONFLICT DO NOTHING "
     "RETURNING checkpoint_id, user_id) "
     "SELECT n.user_id, n.doc FROM ins, LATERAL diary_notify(ins.checkpoint_id, ins.user_id, "
     "NULL, 'diary.missing', jsonb_build_object('held_at', utc_text(diary_held_at("
