@@ -143,6 +143,7 @@ static json_t *emc_diary_open(struct emc *c, struct emc_room *r, int64_t checkpo
 	unsigned char *ct = malloc(EM_MSG_CIPHERTEXT_MAX), *plain = NULL;
 	unsigned char sig[EM_SIG_BYTES], key[EM_ROOM_KEY_BYTES];
 	char name[EM_USERNAME_MAX + 1] = "?", error[256] = "", warning[256] = "";
+	int wrong_role = 0;
 	struct em_diary_ref ref;
 	uint64_t written_ms = 0;
 	size_t plain_len = 0;
@@ -203,7 +204,7 @@ static json_t *emc_diary_open(struct emc *c, struct emc_room *r, int64_t checkpo
 	if (error[0])
 		goto out;
 	role = emc_diary_role(r, author);
-	if (role && strcmp(role, kind == EM_DIARY_ENTRY ? "mentee" : "mentor"))
+	if (role && strcmp(role, kind == EM_DIARY_ENTRY ? "mentee" : "mentor") && ++wrong_role)
 		snprintf(warning, sizeof(warning),
 		         "%s is the %s under the agreement: a %s is not theirs to write", name,
 		         role, kind == EM_DIARY_ENTRY ? "diary entry" : "mentor's remark");
@@ -227,6 +228,8 @@ out:
 			                    json_integer((json_int_t)written_ms));
 		}
 		json_object_set_new(view, "verified", json_boolean(!error[0] && plain));
+		if (wrong_role)
+			json_object_set_new(view, "wrong_role", json_true());
 		if (warning[0])
 			json_object_set_new(view, "warning", json_string(warning));
 	}
@@ -324,8 +327,12 @@ static int emc_diary_show_step(struct emc *c, struct emc_task *t)
 	                              json_object_get(dy->doc, "entries"), &all_ok);
 	remarks = emc_diary_list_open(c, r, dy->checkpoint, EM_DIARY_REMARK,
 	                              json_object_get(dy->doc, "remarks"), &all_ok);
-	json_array_foreach(entries, i, view) if (json_is_true(json_object_get(view, "verified")))
-	    latest = view;
+	json_array_foreach(entries, i, view)
+	{
+		if (json_is_true(json_object_get(view, "verified")) &&
+		    !json_object_get(view, "wrong_role"))
+			latest = view; /* the latest version a mentee verifiably wrote */
+	}
 	t->result = json_deep_copy(dy->doc);
 	if (!t->result || !entries || !remarks) {
 		json_decref(entries);
