@@ -1183,6 +1183,18 @@ static void notice_print(json_t *n)
 	} else if (!strcmp(kind, "reminder")) {
 		notice_lead(n, lead, sizeof(lead));
 		printf("Meeting reminder: the %s starts%s", what, lead);
+	} else if (!strcmp(kind, "diary.writer")) {
+		printf("%s chose you to write the diary of the %s", by, what);
+	} else if (!strcmp(kind, "diary.written")) {
+		printf("%s wrote the diary of the %s: add your remarks (`ementor diary show %lld`)",
+		       by, what,
+		       (long long)json_integer_value(json_object_get(n, "checkpoint_id")));
+	} else if (!strcmp(kind, "diary.remarked")) {
+		printf("%s added a remark to the diary of the %s", by, what);
+	} else if (!strcmp(kind, "diary.missing")) {
+		printf("Diary reminder: the %s was held a day ago and its diary is not written "
+		       "(`ementor diary write %lld`)",
+		       what, (long long)json_integer_value(json_object_get(n, "checkpoint_id")));
 	} else {
 		printf("%s: the %s", kind, what);
 	}

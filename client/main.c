@@ -63,6 +63,11 @@ static const struct command commands[] = {
     {"calendar", "url", cmd_calendar_url, "calendar url"},
     {"calendar", "revoke", cmd_calendar_revoke, "calendar revoke"},
     {"calendar", "export", cmd_calendar_export, "calendar export"},
+    {"diary", "writer", cmd_diary_writer, "diary writer CHECKPOINT [--set USER]"},
+    {"diary", "write", cmd_diary_write, "diary write CHECKPOINT [TEXT]"},
+    {"diary", "remark", cmd_diary_remark, "diary remark CHECKPOINT [TEXT]"},
+    {"diary", "show", cmd_diary_show, "diary show CHECKPOINT"},
+    {"diary", "list", cmd_diary_list, "diary list ROOM"},
     {"agreement", "show", cmd_agreement_show, "agreement show ROOM"},
     {"agreement", "sign", cmd_agreement_sign, "agreement sign ROOM [--yes]"},
     {"agreement", "propose", cmd_agreement_propose, "agreement propose ROOM --add-term TEXT"},
@@ -145,6 +150,13 @@ static const char usage_head[] =
     "  calendar url       a secret feed URL for your calendar app\n"
     "  calendar revoke    turn the feed URL off\n"
     "  calendar export    the same iCalendar document on standard output\n"
+    "\n"
+    "Diary (after every held meeting; end-to-end encrypted, signed by its author):\n"
+    "  diary writer CHECKPOINT [--set USER]   who writes it (group: one mentee)\n"
+    "  diary write CHECKPOINT [TEXT]          the entry (the writer; again: a new version)\n"
+    "  diary remark CHECKPOINT [TEXT]         a remark (the room's mentor)\n"
+    "  diary show CHECKPOINT                  entry and remarks, verified here\n"
+    "  diary list ROOM                        meetings and their diaries (counts)\n"
     "\n"
     "Agreements (every party of a room signs its mentoring agreement; only those\n"
     "who signed the active version are sealed the room's key):\n"

@@ -408,6 +408,11 @@ static const struct {
     {"verify", emc_cmd_verify, 1},
     {"trust.show", emc_cmd_trust_show, 0},
     {"trust.accept", emc_cmd_trust_accept, 0},
+    {"diary.show", emc_cmd_diary_show, 1},
+    {"diary.write", emc_cmd_diary_write, 1},
+    {"diary.remark", emc_cmd_diary_write, 1},
+    {"diary.writer", emc_cmd_diary_writer, 1},
+    {"diary.list", emc_cmd_diary_list, 1},
 };
 
 int64_t emc_command(struct emc *c, const char *json, int64_t now_ms)

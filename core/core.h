@@ -385,6 +385,18 @@ int64_t emc_cmd_send(struct emc *c, json_t *cmd);
 int64_t emc_cmd_flush(struct emc *c, json_t *cmd);
 int64_t emc_cmd_read(struct emc *c, json_t *cmd);
 int64_t emc_cmd_live(struct emc *c, json_t *cmd);
+/*
+ * Before a key of r is used (send.c; diary.c too): the epoch never turned
+ * back (E1), the agreement in force verified (A1-A2); sets r->refused. A need.
+ */
+int emc_check_epoch(struct emc *c, struct emc_task *t, struct emc_room *r);
+/* S4: every recipient of the key of `epoch` may still read the room. */
+int emc_key_fit(struct emc *c, struct emc_room *r, int64_t epoch);
+/* The diary of a meeting (diary.c): show, write, remark, writer, list. */
+int64_t emc_cmd_diary_show(struct emc *c, json_t *cmd);
+int64_t emc_cmd_diary_write(struct emc *c, json_t *cmd);
+int64_t emc_cmd_diary_writer(struct emc *c, json_t *cmd);
+int64_t emc_cmd_diary_list(struct emc *c, json_t *cmd);
 /* A request passed through unchanged (call.c: only operations with nothing to check). */
 int64_t emc_cmd_call(struct emc *c, json_t *cmd);
 int64_t emc_cmd_programme_settings(struct emc *c, json_t *cmd);

@@ -133,6 +133,7 @@ static const char commit_label[] = "ementor epoch commit v2";
 static const char message_label[] = "ementor message v2";
 static const char programme_label[] = "ementor programme settings v1";
 static const char safety_label[] = "ementor safety v1";
+static const char diary_label[] = "ementor diary v1";
 
 static unsigned char *put_u64(unsigned char *p, uint64_t v)
 {
@@ -451,6 +452,115 @@ int em_msg_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t roo
 	*plaintext_len = unpadded - EM_MSG_META_BYTES;
 	memmove(plaintext, plaintext + EM_MSG_META_BYTES, *plaintext_len);
 	sodium_memzero(plaintext + *plaintext_len, EM_MSG_META_BYTES);
+	return EM_MSG_OK;
+}
+
+#define DIARY_AD_BYTES   (sizeof(diary_label) + 4 * 8 + 1 + 4)
+#define DIARY_META_BYTES 8 /* written_ms */
+
+static int diary_ad(const struct em_diary_ref *ref, unsigned char ad[DIARY_AD_BYTES])
+{
+	unsigned char *p = ad;
+
+	if (ref->kind != EM_DIARY_ENTRY && ref->kind != EM_DIARY_REMARK)
+		return -1;
+	memcpy(p, diary_label, sizeof(diary_label));
+	p += sizeof(diary_label);
+	p = put_u64(p, ref->room_id);
+	p = put_u64(p, ref->checkpoint_id);
+	p = put_u64(p, ref->epoch);
+	p = put_u64(p, ref->author_id);
+	*p++ = (unsigned char)ref->kind;
+	put_u32(p, ref->number);
+	return 0;
+}
+
+/* ad || u32 len || ciphertext (malloc'd; caller frees; NULL when out of memory). */
+static unsigned char *diary_sig_input(const unsigned char *ad, const unsigned char *ct,
+                                      size_t ct_len, size_t *len)
+{
+	unsigned char *buf;
+
+	*len = DIARY_AD_BYTES + 4 + ct_len;
+	buf = malloc(*len);
+	if (!buf)
+		return NULL;
+	memcpy(buf, ad, DIARY_AD_BYTES);
+	put_u32(buf + DIARY_AD_BYTES, (uint32_t)ct_len);
+	memcpy(buf + DIARY_AD_BYTES + 4, ct, ct_len);
+	return buf;
+}
+
+int em_diary_encrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES],
+                     const struct em_diary_ref *ref, uint64_t written_ms, const unsigned char *text,
+                     size_t text_len, const unsigned char author_sign_sk[EM_SIGN_SK_BYTES],
+                     unsigned char *ciphertext, unsigned char sig[EM_SIG_BYTES])
+{
+	const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	const size_t room = DIARY_META_BYTES + text_len + EM_MSG_PAD_BLOCK;
+	unsigned char ad[DIARY_AD_BYTES], *padded = NULL, *signed_buf = NULL;
+	size_t padded_len, signed_len;
+	unsigned long long ct_len = 0;
+	int rc = -1;
+
+	if (text_len > EM_MSG_PLAINTEXT_MAX || diary_ad(ref, ad))
+		return -1;
+	padded = malloc(room);
+	if (!padded)
+		return -1;
+	put_u64(padded, written_ms);
+	memcpy(padded + DIARY_META_BYTES, text, text_len);
+	if (sodium_pad(&padded_len, padded, DIARY_META_BYTES + text_len, EM_MSG_PAD_BLOCK, room))
+		goto out;
+	randombytes_buf(ciphertext, nb);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(ciphertext + nb, &ct_len, padded, padded_len, ad,
+	                                           sizeof(ad), NULL, ciphertext, room_key);
+	ct_len += nb;
+	if (!(signed_buf = diary_sig_input(ad, ciphertext, (size_t)ct_len, &signed_len)))
+		goto out;
+	crypto_sign_detached(sig, NULL, signed_buf, signed_len, author_sign_sk);
+	rc = (int)ct_len;
+out:
+	sodium_memzero(padded, room);
+	free(padded);
+	free(signed_buf);
+	return rc;
+}
+
+int em_diary_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES],
+                     const struct em_diary_ref *ref, const unsigned char *ciphertext,
+                     size_t ciphertext_len, const unsigned char sig[EM_SIG_BYTES],
+                     const unsigned char author_sign_pk[EM_SIGN_PK_BYTES], uint64_t *written_ms,
+                     unsigned char *text, size_t *text_len)
+{
+	const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	unsigned char ad[DIARY_AD_BYTES], *signed_buf;
+	size_t signed_len, unpadded;
+	unsigned long long padded_len = 0;
+	int rc;
+
+	if (ciphertext_len < EM_MSG_CIPHERTEXT_MIN || ciphertext_len > EM_MSG_CIPHERTEXT_MAX ||
+	    diary_ad(ref, ad))
+		return EM_MSG_MALFORMED;
+	if (!(signed_buf = diary_sig_input(ad, ciphertext, ciphertext_len, &signed_len)))
+		return EM_MSG_MALFORMED;
+	rc = crypto_sign_verify_detached(sig, signed_buf, signed_len, author_sign_pk);
+	free(signed_buf);
+	if (rc)
+		return EM_MSG_BAD_SIGNATURE;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(text, &padded_len, NULL, ciphertext + nb,
+	                                               ciphertext_len - nb, ad, sizeof(ad),
+	                                               ciphertext, room_key))
+		return EM_MSG_UNDECRYPTABLE;
+	if (sodium_unpad(&unpadded, text, (size_t)padded_len, EM_MSG_PAD_BLOCK) ||
+	    unpadded < DIARY_META_BYTES || unpadded - DIARY_META_BYTES > EM_MSG_PLAINTEXT_MAX) {
+		sodium_memzero(text, (size_t)padded_len);
+		return EM_MSG_MALFORMED;
+	}
+	*written_ms = get_u64(text);
+	*text_len = unpadded - DIARY_META_BYTES;
+	memmove(text, text + DIARY_META_BYTES, *text_len);
+	sodium_memzero(text + *text_len, DIARY_META_BYTES);
 	return EM_MSG_OK;
 }
 

@@ -259,6 +259,42 @@ int em_msg_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t roo
                    unsigned char *plaintext, size_t *plaintext_len);
 
 /*
+ * A diary record (docs/PROTOCOL.md 6.4): the writer's entry of a held
+ * meeting (kind EM_DIARY_ENTRY, `number` its version 1, 2, ...) or one of
+ * the mentor's remarks (kind EM_DIARY_REMARK, `number` 1, 2, ... per meeting).
+ *   ad         = "ementor diary v1\0" || room_id || checkpoint_id || epoch
+ *                || author_id || kind (u8) || number (u32)
+ *   body       = written_ms (u64) || text
+ *   ciphertext = nonce(24) || XChaCha20-Poly1305-IETF(room_key, nonce,
+ *                                 sodium_pad(body, 256), ad)
+ *   sig        = Ed25519(author_sign_sk, ad || len(ciphertext) (u32) || ciphertext)
+ * Sizes as a message's: text at most EM_MSG_PLAINTEXT_MAX bytes, ciphertext
+ * EM_MSG_CIPHERTEXT_MIN..EM_MSG_CIPHERTEXT_MAX (the buffer must hold the max).
+ * Returns the ciphertext length, or -1 (text too long, bad kind, no memory).
+ */
+#define EM_DIARY_ENTRY  1
+#define EM_DIARY_REMARK 2
+struct em_diary_ref {
+	uint64_t room_id, checkpoint_id, epoch, author_id;
+	unsigned kind;   /* EM_DIARY_ENTRY or EM_DIARY_REMARK */
+	uint32_t number; /* the entry's version, or the remark's number */
+};
+int em_diary_encrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES],
+                     const struct em_diary_ref *ref, uint64_t written_ms, const unsigned char *text,
+                     size_t text_len, const unsigned char author_sign_sk[EM_SIGN_SK_BYTES],
+                     unsigned char *ciphertext, unsigned char sig[EM_SIG_BYTES]);
+/*
+ * Verifies the author's signature over ref first, then decrypts (enum
+ * em_msg_status). text must have room for ciphertext_len bytes; *text_len
+ * and *written_ms receive what the author wrote and signed.
+ */
+int em_diary_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES],
+                     const struct em_diary_ref *ref, const unsigned char *ciphertext,
+                     size_t ciphertext_len, const unsigned char sig[EM_SIG_BYTES],
+                     const unsigned char author_sign_pk[EM_SIGN_PK_BYTES], uint64_t *written_ms,
+                     unsigned char *text, size_t *text_len);
+
+/*
  * A programme's settings, signed by the manager who created it:
  *   "ementor programme settings v1\0" || programme_id || creator_id ||
  *   agreement_required (one byte, 0 or 1)

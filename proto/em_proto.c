@@ -299,6 +299,18 @@ static const struct field_spec f_consent[] = {
     F_SIG("signature"),
     F_END};
 
+static const struct field_spec f_checkpoint_id[] = {F_ID("checkpoint_id", 1), F_END};
+static const struct field_spec f_diary_writer_set[] = {F_ID("checkpoint_id", 1), F_USERNAME, F_END};
+#define F_DIARY_RECORD(number)                                                                     \
+	F_ID("checkpoint_id", 1), {"epoch", FT_INT, 1, 1, INT32_MAX, NULL, NULL},                  \
+	    {number, FT_INT, 1, 1, EM_DIARY_NUMBER_MAX, NULL, NULL},                               \
+	    {"ciphertext", FT_BIN, 1, EM_MSG_CIPHERTEXT_MIN, EM_MSG_CIPHERTEXT_MAX, NULL, NULL},   \
+	{                                                                                          \
+		"sig", FT_BIN, 1, EM_SIG_BYTES, EM_SIG_BYTES, NULL, NULL                           \
+	}
+static const struct field_spec f_diary_write[] = {F_DIARY_RECORD("version"), F_END};
+static const struct field_spec f_diary_remark[] = {F_DIARY_RECORD("number"), F_END};
+
 /* The item layout of each FT_OBJARR field, by field name. */
 static const struct field_spec *objarr_items(const char *name)
 {
@@ -364,6 +376,12 @@ static const struct op_spec op_specs[] = {
     {EM_OP_AUDIT_REPORT, "audit.report", 0, f_audit_report},
     {EM_OP_AUDIT_THRESHOLDS, "audit.thresholds", 0, f_audit_thresholds},
     {EM_OP_ROOM_ACCESS_LOG, "room.access_log", 0, f_room_id},
+    {EM_OP_DIARY_WRITER_GET, "diary.writer.get", 0, f_checkpoint_id},
+    {EM_OP_DIARY_WRITER_SET, "diary.writer.set", 0, f_diary_writer_set},
+    {EM_OP_DIARY_WRITE, "diary.write", 0, f_diary_write},
+    {EM_OP_DIARY_REMARK, "diary.remark", 0, f_diary_remark},
+    {EM_OP_DIARY_SHOW, "diary.show", 0, f_checkpoint_id},
+    {EM_OP_DIARY_LIST, "diary.list", 0, f_room_id},
     {EM_OP_PROGRAMME_SETTINGS, "programme.settings", 0, f_programme_settings},
 };
 

@@ -54,6 +54,7 @@
 #define EM_CONSENT_STR_MAX       64    /* purpose, subject, privacy notice version */
 #define EM_RETENTION_DAYS_MAX    3650
 #define EM_AGREEMENT_VERSION_MAX 1000000 /* versions of one room's agreement */
+#define EM_DIARY_NUMBER_MAX      1000    /* versions of an entry, remarks per meeting */
 #define EM_GROUP_MENTEES_MIN     2
 #define EM_GROUP_MENTEES_MAX     5
 #define EM_KDF_OPSLIMIT_MIN      2
@@ -117,6 +118,12 @@ enum em_op {
 	EM_OP_AUDIT_THRESHOLDS,
 	EM_OP_ROOM_ACCESS_LOG,
 	EM_OP_PROGRAMME_SETTINGS,
+	EM_OP_DIARY_WRITER_GET,
+	EM_OP_DIARY_WRITER_SET,
+	EM_OP_DIARY_WRITE,
+	EM_OP_DIARY_REMARK,
+	EM_OP_DIARY_SHOW,
+	EM_OP_DIARY_LIST,
 	EM_OP__COUNT
 };
 

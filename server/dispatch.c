@@ -122,6 +122,13 @@ static const struct handler handlers[] = {
     {.op = EM_OP_AUDIT_REPORT, .roles = R_MANAGER, .run = audit_report_run},
     {.op = EM_OP_AUDIT_THRESHOLDS, .roles = R_MANAGER, .run = audit_thresholds_run},
     {.op = EM_OP_ROOM_ACCESS_LOG, .roles = R_ANY, .run = room_access_log_run},
+    /* the diary: members only (a manager never reads it); who writes is decided in SQL */
+    {.op = EM_OP_DIARY_WRITER_GET, .roles = R_MEMBER, .run = diary_writer_get_run},
+    {.op = EM_OP_DIARY_WRITER_SET, .roles = R_MEMBER, .run = diary_writer_set_run},
+    {.op = EM_OP_DIARY_WRITE, .roles = R_MENTEE, .run = diary_write_run},
+    {.op = EM_OP_DIARY_REMARK, .roles = R_MENTOR, .run = diary_remark_run},
+    {.op = EM_OP_DIARY_SHOW, .roles = R_MEMBER, .run = diary_show_run},
+    {.op = EM_OP_DIARY_LIST, .roles = R_MEMBER, .run = diary_list_run},
 };
 
 void dispatch_start(int batch_max, int batch_wait_us)

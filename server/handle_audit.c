@@ -57,6 +57,54 @@ static const struct stmt st_has_role = {
     "FROM pg_roles r WHERE r.rolname = 'ementor_audit'"};
 
 static const struct stmt st_set_role = {"audit_set_role", "SET LOCAL ROLE ementor_audit"};
+
+/* $1 the report's room ids: each room's diary counts (schema/011_diary.sql's view). */
+static const struct stmt st_diary = {
+    "audit_diary",
+    "SELECT COALESCE(jsonb_object_agg(room_id, jsonb_build_object('meetings', meetings, "
+    "'entry_versions', entry_versions, 'remarks', remarks)), '{}'::jsonb)::text "
+    "FROM audit_diary WHERE room_id = ANY($1::bigint[])"};
+
+/*
+ * Adds "diary": {"meetings", "entry_versions", "remarks"} to each RoomReport:
+ * counts only, read as ementor_audit like the report. EM_OK or an em_err.
+ */
+static int audit_diary_merge(struct db_conn *c, json_t *report)
+{
+	json_t *rooms = json_object_get(report, "rooms"), *room, *counts;
+	char ids[4096] = "{";
+	struct params p = {0};
+	PGresult *r;
+	size_t i;
+	int err;
+
+	json_array_foreach(rooms, i, room)
+	    snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%lld", i ? "," : "",
+	             (long long)json_integer_value(json_object_get(room, "room_id")));
+	strncat(ids, "}", sizeof(ids) - strlen(ids) - 1);
+	params_text(&p, ids);
+	if (!(r = store_exec(c, &st_diary, &p, &err, NULL)))
+		return err;
+	counts = json_loads(store_str(r, 0, 0) ? store_str(r, 0, 0) : "{}", 0, NULL);
+	PQclear(r);
+	if (!counts)
+		return EM_ERR_NOMEM;
+	json_array_foreach(rooms, i, room)
+	{
+		char key[24];
+		json_t *one;
+
+		snprintf(key, sizeof(key), "%lld",
+		         (long long)json_integer_value(json_object_get(room, "room_id")));
+		one = json_object_get(counts, key);
+		json_object_set_new(
+		    room, "diary",
+		    one ? json_incref(one)
+		        : json_pack("{sisisi}", "meetings", 0, "entry_versions", 0, "remarks", 0));
+	}
+	json_decref(counts);
+	return EM_OK;
+}
 static const struct stmt st_reset_role = {"audit_reset_role", "RESET ROLE"};
 
 static const struct stmt st_report = {"audit_report",
@@ -169,6 +217,8 @@ int audit_report_run(struct db_conn *c, struct db_job *job)
 	PQclear(r);
 	if (!job->result)
 		return store_fail(c, job, EM_ERR_NOMEM);
+	if ((err = audit_diary_merge(c, job->result)))
+		return store_fail(c, job, err);
 	memset(&p, 0, sizeof(p));
 	if (!(r = store_exec(c, &st_reset_role, &p, &err, NULL)))
 		return store_fail(c, job, err);

@@ -112,6 +112,16 @@ int notice_fetch_run(struct db_conn *c, struct db_job *job);
 /* the scheduler's "reminders": turns due reminders into notices */
 int reminders_run(struct db_conn *c, struct db_job *job);
 
+/* ---- handle_diary.c (DB workers; PROTOCOL.md section 6.4) ---- */
+int diary_writer_get_run(struct db_conn *c, struct db_job *job);
+int diary_writer_set_run(struct db_conn *c, struct db_job *job);
+int diary_write_run(struct db_conn *c, struct db_job *job);
+int diary_remark_run(struct db_conn *c, struct db_job *job);
+int diary_show_run(struct db_conn *c, struct db_job *job);
+int diary_list_run(struct db_conn *c, struct db_job *job);
+/* the scheduler's "diary reminders": held meetings with no entry a day later */
+int diary_missing_run(struct db_conn *c, struct db_job *job);
+
 /* ---- handle_agreement.c (DB workers; PROTOCOL.md section 7) ---- */
 int agreement_show_run(struct db_conn *c, struct db_job *job);
 int agreement_sign_run(struct db_conn *c, struct db_job *job);

@@ -425,6 +425,7 @@ static void catchup_tick(void)
 static struct sched_entry schedule[] = {
     {.name = "reminders", .first_ms = 1000, .run = reminders_run},
     {.name = "retention", .first_ms = 1000, .run = retention_run},
+    {.name = "diary reminders", .first_ms = 1000, .run = diary_missing_run},
     {.name = "session sweep",
      .first_ms = 1000,
      .args = session_sweep_args,

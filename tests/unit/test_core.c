@@ -720,6 +720,103 @@ static void test_live_retry_after_capped(void **state)
 	world_free(w);
 }
 
+/* A diary record of room 7, epoch 1: written for `checkpoint` by `author` (id) as kind/number,
+ * signed by `signer`; listed as `listed_author`. */
+static json_t *diary_record(const struct em_keys *signer, int64_t author, int64_t listed_author,
+                            int64_t checkpoint, unsigned kind, uint32_t number, const char *text)
+{
+	unsigned char key[EM_ROOM_KEY_BYTES], sig[EM_SIG_BYTES];
+	unsigned char *ct = malloc(EM_MSG_CIPHERTEXT_MAX);
+	struct em_diary_ref ref = {.room_id = FX_ROOM,
+	                           .checkpoint_id = (uint64_t)checkpoint,
+	                           .epoch = 1,
+	                           .author_id = (uint64_t)author,
+	                           .kind = kind,
+	                           .number = number};
+	json_t *rec;
+	int n;
+
+	assert_non_null(ct);
+	fx_room_key(FX_ROOM, 1, key);
+	n = em_diary_encrypt(key, &ref, FX_WRITTEN_MS, (const unsigned char *)text, strlen(text),
+	                     signer->sign_sk, ct, sig);
+	assert_true(n > 0);
+	rec =
+	    json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:o, s:o, s:s}", "checkpoint_id",
+	              (json_int_t)21, "room_id", (json_int_t)FX_ROOM, "kind",
+	              kind == EM_DIARY_ENTRY ? "entry" : "remark", "number", (json_int_t)number,
+	              "author_id", (json_int_t)listed_author, "epoch", (json_int_t)1, "ciphertext",
+	              b64(ct, (size_t)n), "sig", b64(sig, sizeof(sig)), "created_at", FX_SENT_AT);
+	free(ct);
+	return rec;
+}
+
+/*
+ * The diary of meeting 21 of room 7 as a lying server shows it: alice's
+ * genuine entry (read), her entry for meeting 22 moved here, a remark by bob
+ * credited to carol, an "entry" bob signed although he is the room's mentor
+ * under the verified agreement: each is shown for what it is, none dropped,
+ * no text of a record that does not verify.
+ */
+static void test_diary_show_lies(void **state)
+{
+	struct world *w = world_new(1);
+	struct em_keys alice, bob;
+	json_t *end, *res, *entries, *remarks;
+	int64_t show;
+
+	(void)state;
+	fx_keys('a', &alice);
+	fx_keys('b', &bob);
+	show = command(w, "{\"cmd\":\"diary.show\",\"checkpoint\":21}");
+	answer(w, "diary.show",
+	       json_pack(
+	           "{s:I, s:I, s:s, s:[o, o, o], s:[o, o]}", "checkpoint_id", (json_int_t)21,
+	           "room_id", (json_int_t)FX_ROOM, "state", "held", "entries",
+	           diary_record(&alice, FX_ALICE, FX_ALICE, 21, EM_DIARY_ENTRY, 1, "our goals"),
+	           diary_record(&alice, FX_ALICE, FX_ALICE, 22, EM_DIARY_ENTRY, 2, "moved"),
+	           diary_record(&bob, FX_BOB, FX_BOB, 21, EM_DIARY_ENTRY, 3, "not his"), "remarks",
+	           diary_record(&bob, FX_BOB, FX_BOB, 21, EM_DIARY_REMARK, 1, "well done"),
+	           diary_record(&bob, FX_BOB, FX_CAROL, 21, EM_DIARY_REMARK, 2, "who?")));
+	if (!task_end(w, show) && frame_of(w, "room.show"))
+		answer(w, "room.show", room7_show(NULL, 1));
+	if (!task_end(w, show) && frame_of(w, "agreement.show"))
+		answer(w, "agreement.show", room7_agreement());
+	end = task_end(w, show);
+	assert_non_null(end);
+	assert_true(json_is_true(json_object_get(end, "ok")));
+	res = json_object_get(end, "result");
+	entries = json_object_get(res, "entries");
+	remarks = json_object_get(res, "remarks");
+	assert_int_equal(json_array_size(entries), 3);
+	assert_int_equal(json_array_size(remarks), 2);
+	assert_false(json_is_true(json_object_get(res, "verified")));
+	/* the genuine ones */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(entries, 0), "text")),
+	                    "our goals");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(remarks, 0), "text")),
+	                    "well done");
+	/* moved from meeting 22, re-attributed to carol: unverifiable, no text */
+	assert_null(json_object_get(json_array_get(entries, 1), "text"));
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(json_array_get(entries, 1), "error")),
+	           "UNVERIFIABLE"));
+	assert_null(json_object_get(json_array_get(remarks, 1), "text"));
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(json_array_get(remarks, 1), "error")),
+	           "UNVERIFIABLE"));
+	/* the mentor's signed "entry": read, but flagged by the agreement's roles */
+	assert_true(json_is_true(json_object_get(res, "roles_checked")));
+	assert_non_null(strstr(
+	    json_string_value(json_object_get(json_array_get(entries, 2), "warning")), "mentor"));
+	/* the entry shown is the latest verified version by a mentee: the genuine one */
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(res, "entry"), "text")), "our goals");
+	em_keys_wipe(&alice);
+	em_keys_wipe(&bob);
+	world_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -733,6 +830,7 @@ int main(void)
 	    cmocka_unit_test(test_live_link_down_during_sync),
 	    cmocka_unit_test(test_live_sync_busy),
 	    cmocka_unit_test(test_live_retry_after_capped),
+	    cmocka_unit_test(test_diary_show_lies),
 	};
 
 	if (sodium_init() < 0)

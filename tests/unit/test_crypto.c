@@ -18,6 +18,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 #include <sodium.h>
@@ -327,6 +328,126 @@ static void test_fingerprint(void **state)
 	assert_string_not_equal(fp, want);
 }
 
+static unsigned char *be(unsigned char *p, uint64_t v, int bytes)
+{
+	for (int i = bytes - 1; i >= 0; i--)
+		*p++ = (unsigned char)(v >> (i * 8));
+	return p;
+}
+
+/*
+ * A diary record (PROTOCOL.md 6.4) opens for its author's key over exactly
+ * the room, meeting, epoch, author, kind and number it was written for: a
+ * server that moves, renumbers or re-attributes it breaks the signature. The
+ * layout is recomputed here from libsodium as the document gives it.
+ */
+static void test_diary_record(void **state)
+{
+	static const char text[] = "We agreed our goals";
+	unsigned char key[32], other[32], ct[EM_MSG_CIPHERTEXT_MAX], sig[64],
+	    out[EM_MSG_CIPHERTEXT_MAX];
+	unsigned char ad[17 + 4 * 8 + 1 + 4], *p, *signed_buf, padded[1024];
+	struct em_diary_ref ref = {.room_id = 7,
+	                           .checkpoint_id = 21,
+	                           .epoch = 3,
+	                           .author_id = 12,
+	                           .kind = EM_DIARY_ENTRY,
+	                           .number = 2};
+	struct em_diary_ref bad;
+	struct em_keys author, stranger;
+	unsigned long long plen = 0;
+	uint64_t written = 0;
+	size_t out_len = 0, unpadded;
+	int n;
+
+	(void)state;
+	randombytes_buf(key, sizeof(key));
+	randombytes_buf(other, sizeof(other));
+	em_keys_generate(&author);
+	em_keys_generate(&stranger);
+	n = em_diary_encrypt(key, &ref, 1796000000123ULL, (const unsigned char *)text, strlen(text),
+	                     author.sign_sk, ct, sig);
+	assert_true(n >= (int)EM_MSG_CIPHERTEXT_MIN && n <= (int)EM_MSG_CIPHERTEXT_MAX);
+	assert_int_equal(em_diary_decrypt(key, &ref, ct, (size_t)n, sig, author.sign_pk, &written,
+	                                  out, &out_len),
+	                 EM_MSG_OK);
+	assert_int_equal(out_len, strlen(text));
+	assert_memory_equal(out, text, out_len);
+	assert_int_equal(written, 1796000000123ULL);
+
+	/* the layout, from libsodium alone */
+	memcpy(ad, "ementor diary v1", 17);
+	p = be(ad + 17, 7, 8);
+	p = be(p, 21, 8);
+	p = be(p, 3, 8);
+	p = be(p, 12, 8);
+	*p++ = 1;
+	be(p, 2, 4);
+	signed_buf = malloc(sizeof(ad) + 4 + (size_t)n);
+	assert_non_null(signed_buf);
+	memcpy(signed_buf, ad, sizeof(ad));
+	be(signed_buf + sizeof(ad), (uint64_t)n, 4);
+	memcpy(signed_buf + sizeof(ad) + 4, ct, (size_t)n);
+	assert_int_equal(crypto_sign_verify_detached(sig, signed_buf, sizeof(ad) + 4 + (size_t)n,
+	                                             author.sign_pk),
+	                 0);
+	free(signed_buf);
+	assert_true((size_t)n - 24 - 16 <= sizeof(padded));
+	assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(
+	                     padded, &plen, NULL, ct + 24, (size_t)n - 24, ad, sizeof(ad), ct, key),
+	                 0);
+	assert_int_equal(plen % 256, 0);
+	assert_int_equal(sodium_unpad(&unpadded, padded, (size_t)plen, 256), 0);
+	assert_int_equal(unpadded, 8 + strlen(text));
+	assert_memory_equal(padded + 8, text, strlen(text));
+
+	/* every field is bound */
+	for (int field = 0; field < 6; field++) {
+		bad = ref;
+		switch (field) {
+		case 0:
+			bad.room_id = 8;
+			break;
+		case 1:
+			bad.checkpoint_id = 22;
+			break;
+		case 2:
+			bad.epoch = 4;
+			break;
+		case 3:
+			bad.author_id = 13;
+			break;
+		case 4:
+			bad.kind = EM_DIARY_REMARK;
+			break;
+		default:
+			bad.number = 3;
+			break;
+		}
+		assert_int_equal(em_diary_decrypt(key, &bad, ct, (size_t)n, sig, author.sign_pk,
+		                                  &written, out, &out_len),
+		                 EM_MSG_BAD_SIGNATURE);
+	}
+	/* another author's key, another room key, a flipped byte, a bad kind */
+	assert_int_equal(em_diary_decrypt(key, &ref, ct, (size_t)n, sig, stranger.sign_pk, &written,
+	                                  out, &out_len),
+	                 EM_MSG_BAD_SIGNATURE);
+	assert_int_equal(em_diary_decrypt(other, &ref, ct, (size_t)n, sig, author.sign_pk, &written,
+	                                  out, &out_len),
+	                 EM_MSG_UNDECRYPTABLE);
+	ct[n - 1] ^= 1;
+	assert_int_equal(em_diary_decrypt(key, &ref, ct, (size_t)n, sig, author.sign_pk, &written,
+	                                  out, &out_len),
+	                 EM_MSG_BAD_SIGNATURE);
+	bad = ref;
+	bad.kind = 3;
+	assert_int_equal(em_diary_encrypt(key, &bad, 0, (const unsigned char *)text, strlen(text),
+	                                  author.sign_sk, ct, sig),
+	                 -1);
+	em_keys_wipe(&author);
+	em_keys_wipe(&stranger);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -341,6 +462,7 @@ int main(void)
 	    cmocka_unit_test(test_unwrap_refuses),
 	    cmocka_unit_test(test_keys_generate_and_wipe),
 	    cmocka_unit_test(test_fingerprint),
+	    cmocka_unit_test(test_diary_record),
 	};
 
 	if (em_crypto_init() != 0)

@@ -47,8 +47,14 @@ static const char *const manager_only[] = {
 };
 /* PROTOCOL.md section 5.3: a manager is never a room member. */
 static const char *const member_only[] = {
-    "sync", "history", "send", "receipt", "typing", "epoch.commit", "keys.get",
+    "sync",       "history",          "send",
+    "receipt",    "typing",           "epoch.commit",
+    "keys.get",   "diary.writer.get", "diary.writer.set",
+    "diary.show", "diary.list",
 };
+/* the diary's entry is a mentee's, its remarks the mentor's */
+static const char *const mentee_only[] = {"diary.write"};
+static const char *const mentor_only[] = {"diary.remark"};
 
 static int listed(const char *const *list, size_t n, const char *name)
 {
@@ -221,7 +227,9 @@ static void test_roles(void **state)
 				expect_error(s, 0, 7, "already_authenticated");
 				assert_int_equal(stub_n_jobs, jobs);
 			} else if ((LISTED(manager_only, name) && !manager) ||
-			           (LISTED(member_only, name) && manager)) {
+			           (LISTED(member_only, name) && manager) ||
+			           (LISTED(mentee_only, name) && strcmp(roles[r], "mentee")) ||
+			           (LISTED(mentor_only, name) && strcmp(roles[r], "mentor"))) {
 				expect_error(s, 0, 7, "forbidden");
 				snprintf(want, sizeof(want), "a %s may not use %s", roles[r], name);
 				assert_string_equal(error_message(s, 0, msg, sizeof(msg)), want);
@@ -251,7 +259,7 @@ static void test_roles(void **state)
 		}
 	}
 	/* the policy is not empty either way */
-	assert_int_equal(forbidden, 2 * 11 + 7);
+	assert_int_equal(forbidden, 2 * 11 + 7 + 4 + 2 * 2);
 	assert_true(served > 2 * 30);
 	assert_int_equal(stub_metrics_errors[-EM_ERR_FORBIDDEN], forbidden);
 }

@@ -320,6 +320,23 @@ static int valid_frames_setup(void **state)
 	          fmt("{\"id\":70,\"op\":\"programme.settings\",\"args\":{\"programme_id\":1,"
 	              "\"agreement_required\":false,\"signature\":\"%s\"}}",
 	              b64(64, 7)));
+	add_valid(EM_OP_DIARY_WRITER_GET, "",
+	          fmt("{\"id\":71,\"op\":\"diary.writer.get\",\"args\":{\"checkpoint_id\":4}}"));
+	add_valid(EM_OP_DIARY_WRITER_SET, "",
+	          fmt("{\"id\":72,\"op\":\"diary.writer.set\",\"args\":{\"checkpoint_id\":4,"
+	              "\"username\":\"mia\"}}"));
+	add_valid(EM_OP_DIARY_WRITE, "",
+	          fmt("{\"id\":73,\"op\":\"diary.write\",\"args\":{\"checkpoint_id\":4,"
+	              "\"epoch\":2,\"version\":1,\"ciphertext\":\"%s\",\"sig\":\"%s\"}}",
+	              b64(296, 3), b64(64, 4)));
+	add_valid(EM_OP_DIARY_REMARK, "",
+	          fmt("{\"id\":74,\"op\":\"diary.remark\",\"args\":{\"checkpoint_id\":4,"
+	              "\"epoch\":2,\"number\":1000,\"ciphertext\":\"%s\",\"sig\":\"%s\"}}",
+	              b64(300, 5), b64(64, 6)));
+	add_valid(EM_OP_DIARY_SHOW, "",
+	          fmt("{\"id\":75,\"op\":\"diary.show\",\"args\":{\"checkpoint_id\":4}}"));
+	add_valid(EM_OP_DIARY_LIST, "",
+	          fmt("{\"id\":76,\"op\":\"diary.list\",\"args\":{\"room_id\":2}}"));
 	return 0;
 }
 

@@ -153,6 +153,14 @@ const EXPECT = {
   'audit.report':           ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
   'audit.thresholds':       ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
   'room.access_log':        ['ok',        'ok',        'ok',        'not_found', 'not_found', NA],
+  // the diary of R's initial meeting (confirmed, not held yet): members only,
+  // like messaging (a manager never reads it); a pair has no choice of writer
+  'diary.writer.get':       ['forbidden', 'ok',        'ok',        'not_found', 'forbidden', NA],
+  'diary.writer.set':       ['forbidden', 'bad_state', 'bad_state', 'not_found', 'forbidden', NA],
+  'diary.write':            ['forbidden', 'forbidden', 'bad_state', 'forbidden', 'forbidden', NA], // the mentee writes
+  'diary.remark':           ['forbidden', 'bad_state', 'forbidden', 'not_found', 'forbidden', NA], // the mentor remarks
+  'diary.show':             ['forbidden', 'ok',        'ok',        'not_found', 'forbidden', NA],
+  'diary.list':             ['forbidden', 'ok',        'ok',        'not_found', 'forbidden', NA],
   'logout':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // a second session
   'passwd':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // last
 };
@@ -524,6 +532,26 @@ const REQUESTS = {
     args: () => ({ room_id: ctx.room }),
     check: (who, ok) => (ok.views.some((v) => v.viewer_id === people.mgrA.id) ? null : "mgrA's report is not listed"),
   },
+  'diary.writer.get': { args: () => ({ checkpoint_id: ctx.initial }) },
+  'diary.writer.set': { args: () => ({ checkpoint_id: ctx.initial, username: nameOf('mentee') }) },
+  // a record of the right shape (the server cannot read it; refusals come first)
+  'diary.write': {
+    args: () => ({
+      checkpoint_id: ctx.initial, epoch: 1, version: 1, ciphertext: b64(sodium.randombytes_buf(296)),
+      sig: b64(sodium.randombytes_buf(64)),
+    }),
+  },
+  'diary.remark': {
+    args: () => ({
+      checkpoint_id: ctx.initial, epoch: 1, number: 1, ciphertext: b64(sodium.randombytes_buf(296)),
+      sig: b64(sodium.randombytes_buf(64)),
+    }),
+  },
+  'diary.show': {
+    args: () => ({ checkpoint_id: ctx.initial }),
+    check: (who, ok) => (ok.room_id !== ctx.room || !Array.isArray(ok.entries) ? 'not the diary of R' : null),
+  },
+  'diary.list': { args: () => ({ room_id: ctx.room }) },
   'logout': {
     // a second session: the role's own connection stays logged in
     run: async (who, c) => {

@@ -72,6 +72,12 @@ STUB_RUN(account_export_run)
 STUB_RUN(audit_report_run)
 STUB_RUN(audit_thresholds_run)
 STUB_RUN(room_access_log_run)
+STUB_RUN(diary_writer_get_run)
+STUB_RUN(diary_writer_set_run)
+STUB_RUN(diary_write_run)
+STUB_RUN(diary_remark_run)
+STUB_RUN(diary_show_run)
+STUB_RUN(diary_list_run)
 
 void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
 {
