@@ -421,6 +421,11 @@ static const struct {
     {"verify", emc_cmd_verify, 1},
     {"trust.show", emc_cmd_trust_show, 0},
     {"trust.accept", emc_cmd_trust_accept, 0},
+    {"goal.put", emc_cmd_goal_put, 1},
+    {"goal.list", emc_cmd_goal_list, 1},
+    {"goal.history", emc_cmd_goal_history, 1},
+    {"rating.add", emc_cmd_rating_add, 1},
+    {"rating.list", emc_cmd_rating_list, 1},
 };
 
 int64_t emc_command(struct emc *c, const char *json, int64_t now_ms)

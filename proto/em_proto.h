@@ -55,6 +55,11 @@
 #define EM_RETENTION_DAYS_MAX    3650
 #define EM_AGREEMENT_VERSION_MAX 1000000 /* versions of one room's agreement */
 #define EM_GROUP_MENTEES_MIN     2
+#define EM_RECORD_ID_BYTES       16    /* a goal's or rating's client-made id */
+#define EM_RECORD_BLOB_MIN       64    /* a sealed goal or rating (PROTOCOL.md 10.1) */
+#define EM_RECORD_BLOB_MAX       32768
+#define EM_GOAL_VERSION_MAX      100000 /* versions of one goal */
+#define EM_GOAL_TASKS_MAX        50     /* tasks of one goal */
 #define EM_GROUP_MENTEES_MAX     5
 #define EM_KDF_OPSLIMIT_MIN      2
 #define EM_KDF_OPSLIMIT_MAX      10
@@ -117,6 +122,12 @@ enum em_op {
 	EM_OP_AUDIT_THRESHOLDS,
 	EM_OP_ROOM_ACCESS_LOG,
 	EM_OP_PROGRAMME_SETTINGS,
+	EM_OP_GOAL_CREATE,
+	EM_OP_GOAL_UPDATE,
+	EM_OP_GOAL_LIST,
+	EM_OP_GOAL_HISTORY,
+	EM_OP_RATING_ADD,
+	EM_OP_RATING_LIST,
 	EM_OP__COUNT
 };
 

@@ -48,6 +48,8 @@ static const char *const manager_only[] = {
 /* PROTOCOL.md section 5.3: a manager is never a room member. */
 static const char *const member_only[] = {
     "sync", "history", "send", "receipt", "typing", "epoch.commit", "keys.get",
+    /* section 10: goals and ratings are the room's */
+    "goal.create", "goal.update", "goal.list", "goal.history", "rating.add", "rating.list",
 };
 
 static int listed(const char *const *list, size_t n, const char *name)
@@ -251,7 +253,7 @@ static void test_roles(void **state)
 		}
 	}
 	/* the policy is not empty either way */
-	assert_int_equal(forbidden, 2 * 11 + 7);
+	assert_int_equal(forbidden, 2 * 11 + 7 + 6);
 	assert_true(served > 2 * 30);
 	assert_int_equal(stub_metrics_errors[-EM_ERR_FORBIDDEN], forbidden);
 }

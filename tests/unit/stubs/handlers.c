@@ -72,6 +72,12 @@ STUB_RUN(account_export_run)
 STUB_RUN(audit_report_run)
 STUB_RUN(audit_thresholds_run)
 STUB_RUN(room_access_log_run)
+STUB_RUN(goal_create_run)
+STUB_RUN(goal_update_run)
+STUB_RUN(goal_list_run)
+STUB_RUN(goal_history_run)
+STUB_RUN(rating_add_run)
+STUB_RUN(rating_list_run)
 
 void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
 {
