@@ -205,13 +205,13 @@ out:
 }
 
 /* Puts doc as version `version` of goal (id NULL: a new goal). Prints. */
-static int goal_put(struct cli *cli, struct drive *d, int64_t room, const char *id,
-                    int64_t version, const char *kind, int shared, json_t *doc)
+static int goal_put(struct cli *cli, struct drive *d, int64_t room, const char *id, int64_t version,
+                    const char *kind, int shared, json_t *doc)
 {
 	struct drive_end end = {0};
-	json_t *cmd = json_pack("{s:s, s:I, s:I, s:s, s:b, s:O}", "cmd", "goal.put", "room",
-	                        (json_int_t)room, "version", (json_int_t)version, "kind", kind,
-	                        "shared", shared, "doc", doc);
+	json_t *cmd =
+	    json_pack("{s:s, s:I, s:I, s:s, s:b, s:O}", "cmd", "goal.put", "room", (json_int_t)room,
+	              "version", (json_int_t)version, "kind", kind, "shared", shared, "doc", doc);
 	int rc;
 
 	if (cmd && id)
@@ -222,7 +222,8 @@ static int goal_put(struct cli *cli, struct drive *d, int64_t room, const char *
 	if (cli->json)
 		cli_print_json(end.result);
 	else
-		printf("Goal %s version %lld sealed and stored.\n", cli_str(end.result, "goal_id", "?"),
+		printf("Goal %s version %lld sealed and stored.\n",
+		       cli_str(end.result, "goal_id", "?"),
 		       (long long)json_integer_value(json_object_get(end.result, "version")));
 out:
 	drive_end_clear(&end);
@@ -280,8 +281,8 @@ int cmd_goal_add(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "a goal needs --title");
 	tasks = json_array();
 	for (size_t i = 0; i < a.ntasks; i++)
-		json_array_append_new(tasks, json_pack("{s:s, s:s}", "title", a.tasks[i], "status",
-		                                       "open"));
+		json_array_append_new(
+		    tasks, json_pack("{s:s, s:s}", "title", a.tasks[i], "status", "open"));
 	doc = json_pack("{s:s, s:s, s:s, s:o}", "title", a.title, "description",
 	                a.description ? a.description : "", "status", a.status ? a.status : "open",
 	                "tasks", tasks);
@@ -366,9 +367,8 @@ int cmd_goal_show(struct cli *cli, int argc, char **argv)
 	} else {
 		struct drive_end l = {0};
 
-		rc = goal_run(&d,
-		              json_pack("{s:s, s:I}", "cmd", "goal.list", "room", (json_int_t)room),
-		              &l);
+		rc = goal_run(
+		    &d, json_pack("{s:s, s:I}", "cmd", "goal.list", "room", (json_int_t)room), &l);
 		json_array_foreach(json_object_get(l.result, "goals"), i, v)
 		{
 			if (!strncmp(cli_str(v, "goal_id", ""), argv[first + 1],
@@ -379,7 +379,8 @@ int cmd_goal_show(struct cli *cli, int argc, char **argv)
 		if (rc)
 			goto out;
 		if (!g) {
-			rc = cli_fail(CLI_EXIT_USAGE, "no goal of room %lld has an id starting with '%s'",
+			rc = cli_fail(CLI_EXIT_USAGE,
+			              "no goal of room %lld has an id starting with '%s'",
 			              (long long)room, argv[first + 1]);
 			goto out;
 		}
@@ -419,7 +420,8 @@ static int goal_edit(struct cli *cli, int argc, char **argv, int which)
 	if ((rc = goal_begin(cli, argc, argv, &a, 2, 2, &first, &room)) != CLI_CONTINUE)
 		return rc;
 	if (which == 0 && !a.title && !a.description && !a.status)
-		return cli_usage_error(cli, "nothing to change: --title, --description or --status");
+		return cli_usage_error(cli,
+		                       "nothing to change: --title, --description or --status");
 	if (which == 2 && !a.ntasks && !a.nstatus)
 		return cli_usage_error(cli, "nothing to change: --task or --task-status");
 	rc = drive_open(cli, &d, 1);
@@ -446,17 +448,17 @@ static int goal_edit(struct cli *cli, int argc, char **argv, int which)
 		shared = !a.unshare;
 	} else {
 		for (size_t i = 0; i < a.ntasks; i++)
-			json_array_append_new(tasks, json_pack("{s:s, s:s}", "title", a.tasks[i],
-			                                       "status", "open"));
+			json_array_append_new(
+			    tasks, json_pack("{s:s, s:s}", "title", a.tasks[i], "status", "open"));
 		for (size_t i = 0; i < a.nstatus; i++) {
 			const char *eq = strchr(a.task_status[i], '=');
 			long n = strtol(a.task_status[i], NULL, 10);
 
 			if (!eq || n < 1 || (size_t)n > json_array_size(tasks) ||
 			    !status_ok(eq + 1)) {
-				rc = cli_usage_error(cli,
-				                     "--task-status N=STATUS: N a task number, STATUS "
-				                     "open, in_progress, done or dropped");
+				rc = cli_usage_error(
+				    cli, "--task-status N=STATUS: N a task number, STATUS "
+				         "open, in_progress, done or dropped");
 				goto out;
 			}
 			json_object_set_new(json_array_get(tasks, (size_t)n - 1), "status",
@@ -492,8 +494,10 @@ int cmd_goal_task(struct cli *cli, int argc, char **argv)
 /* ---- ratings ---- */
 
 static const struct option rating_opts[] = {
-    {"stage", required_argument, NULL, 'e'}, {"value", required_argument, NULL, 'v'},
-    {"date", required_argument, NULL, 'D'},  {"note", required_argument, NULL, 'n'},
+    {"stage", required_argument, NULL, 'e'},
+    {"value", required_argument, NULL, 'v'},
+    {"date", required_argument, NULL, 'D'},
+    {"note", required_argument, NULL, 'n'},
     {NULL, 0, NULL, 0},
 };
 
@@ -551,7 +555,8 @@ int cmd_rating_add(struct cli *cli, int argc, char **argv)
 	if (cli->json)
 		cli_print_json(end.result);
 	else
-		printf("Rated %ld (%s, %s), sealed to you and the mentor.\n", value, a.stage, a.date);
+		printf("Rated %ld (%s, %s), sealed to you and the mentor.\n", value, a.stage,
+		       a.date);
 out:
 	drive_end_clear(&end);
 	if (inited)

@@ -16,12 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ENVELOPE_FORMAT        1
-#define ENVELOPE_RECIPIENTS    8  /* at most: a mentor, five mentees, and room to spare */
-#define ENVELOPE_SEALED_BYTES  80 /* crypto_box_seal of a 32-byte key */
-#define ENVELOPE_PAD_BLOCK     256
-#define ENVELOPE_CONTEXT_MAX   256
-#define ENVELOPE_LABEL_MAX     48
+#define ENVELOPE_FORMAT       1
+#define ENVELOPE_RECIPIENTS   8  /* at most: a mentor, five mentees, and room to spare */
+#define ENVELOPE_SEALED_BYTES 80 /* crypto_box_seal of a 32-byte key */
+#define ENVELOPE_PAD_BLOCK    256
+#define ENVELOPE_CONTEXT_MAX  256
+#define ENVELOPE_LABEL_MAX    48
 
 /* What envelope_open() says (negative: refused). */
 enum envelope_result {

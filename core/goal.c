@@ -209,10 +209,11 @@ int emc_goal_readers_ok(const struct trust_version *v, int narrow, int64_t owner
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!trust_version_member(v, (int64_t)got[i])) {
-			snprintf(why, len,
-			         "it is sealed to user %llu, who is not a mentor or mentee of version "
-			         "%u of the room's agreement",
-			         (unsigned long long)got[i], v->version);
+			snprintf(
+			    why, len,
+			    "it is sealed to user %llu, who is not a mentor or mentee of version "
+			    "%u of the room's agreement",
+			    (unsigned long long)got[i], v->version);
 			return 0;
 		}
 		has_author |= got[i] == (uint64_t)author;
@@ -357,13 +358,13 @@ static void emc_record_open(struct emc *c, const struct emc_record *rec, json_t 
 		snprintf(why, sizeof(why), "out of memory");
 		goto out;
 	}
-	if (!rec->blob_b64 ||
-	    (len = em_b64_decode(rec->blob_b64, blob, EM_RECORD_BLOB_MAX)) < 0) {
+	if (!rec->blob_b64 || (len = em_b64_decode(rec->blob_b64, blob, EM_RECORD_BLOB_MAX)) < 0) {
 		snprintf(why, sizeof(why), "the server's record is malformed");
 		goto out;
 	}
 	if (emc_user_keys(c, rec->author, &author) != 0) {
-		snprintf(why, sizeof(why), "its author (user %lld) has no key pinned on this device",
+		snprintf(why, sizeof(why),
+		         "its author (user %lld) has no key pinned on this device",
 		         (long long)rec->author);
 		goto out;
 	}
@@ -393,9 +394,9 @@ static void emc_record_open(struct emc *c, const struct emc_record *rec, json_t 
 	for (size_t i = 0; i < n; i++) {
 		struct pin p;
 
-		json_array_append_new(readers, json_string(emc_user_keys(c, (int64_t)ids[i], &p) == 0
-		                                               ? p.username
-		                                               : "(unknown)"));
+		json_array_append_new(
+		    readers, json_string(emc_user_keys(c, (int64_t)ids[i], &p) == 0 ? p.username
+		                                                                    : "(unknown)"));
 	}
 	if (!emc_goal_readers_ok(rec->v, rec->narrow, rec->owner, rec->author, ids, n, why,
 	                         sizeof(why)))
@@ -404,8 +405,8 @@ static void emc_record_open(struct emc *c, const struct emc_record *rec, json_t 
 		snprintf(why, sizeof(why), "it is not sealed to you");
 		goto out;
 	}
-	if (rc != ENVELOPE_OK || !(parsed = json_loadb((const char *)doc, doc_len,
-	                                               JSON_REJECT_DUPLICATES, NULL)) ||
+	if (rc != ENVELOPE_OK ||
+	    !(parsed = json_loadb((const char *)doc, doc_len, JSON_REJECT_DUPLICATES, NULL)) ||
 	    !json_is_object(parsed)) {
 		snprintf(why, sizeof(why), "it does not open with your key");
 		goto out;
@@ -507,11 +508,12 @@ static json_t *emc_goal_open(struct emc *c, struct emc_room *r, json_t *g)
 	if (owner && emc_user_keys(c, owner, &p) == 0)
 		json_object_set_new(out, "owner", json_string(p.username));
 	if (!id_b64 || em_b64_decode(id_b64, id, sizeof(id)) != (int)sizeof(id) || !kind ||
-	    (strcmp(kind, "personal") && strcmp(kind, "group")) || version < 1 ||
-	    tasks < 0 || tasks > EM_GOAL_TASKS_MAX || av < 1 || av > EM_AGREEMENT_VERSION_MAX) {
+	    (strcmp(kind, "personal") && strcmp(kind, "group")) || version < 1 || tasks < 0 ||
+	    tasks > EM_GOAL_TASKS_MAX || av < 1 || av > EM_AGREEMENT_VERSION_MAX) {
 		snprintf(why, sizeof(why), "the server's record is malformed");
 	} else if (!strcmp(kind, "personal") && owner != rec.author) {
-		snprintf(why, sizeof(why), "a personal goal written by someone else than its mentee");
+		snprintf(why, sizeof(why),
+		         "a personal goal written by someone else than its mentee");
 	} else if (!strcmp(kind, "group") && (owner != 0 || !shared)) {
 		snprintf(why, sizeof(why), "the server's record is malformed");
 	} else if (emc_room_version(c, r, (uint32_t)av, &v, why, sizeof(why)) != EMC_DONE) {
@@ -528,7 +530,8 @@ static json_t *emc_goal_open(struct emc *c, struct emc_room *r, json_t *g)
 	rec.narrow = !strcmp(kind, "personal") && !shared;
 	rec.blob_b64 = json_string_value(json_object_get(g, "blob"));
 	rec.v = &v;
-	rec.ctx_len = goal_ctx(rec.ctx, r->id, id, version, av, kind, owner, shared, tasks, written);
+	rec.ctx_len =
+	    goal_ctx(rec.ctx, r->id, id, version, av, kind, owner, shared, tasks, written);
 	emc_record_open(c, &rec, out);
 	emc_goal_doc_check(out, tasks);
 	return out;
@@ -551,10 +554,10 @@ static int emc_goal_read_step(struct emc *c, struct emc_task *t)
 	if (history) {
 		char *id = em_b64_encode(g->id, sizeof(g->id));
 
-		rc = emc_goal_ask(c, t, g, EM_OP_GOAL_HISTORY,
-		                  id ? json_pack("{s:I, s:s}", "room_id", (json_int_t)g->room,
-		                                 "goal_id", id)
-		                     : NULL);
+		rc = emc_goal_ask(
+		    c, t, g, EM_OP_GOAL_HISTORY,
+		    id ? json_pack("{s:I, s:s}", "room_id", (json_int_t)g->room, "goal_id", id)
+		       : NULL);
 		free(id);
 	} else {
 		rc = emc_goal_ask(c, t, g, EM_OP_GOAL_LIST,
@@ -582,14 +585,18 @@ static int emc_goal_read_step(struct emc *c, struct emc_task *t)
 			if (!history && seen > version)
 				json_object_set_new(
 				    o, "warning",
-				    json_sprintf("the server shows version %lld as the latest, but this "
-				                 "device has seen version %lld: an older version is "
-				                 "passed off as the latest",
-				                 (long long)version, (long long)seen));
+				    json_sprintf(
+				        "the server shows version %lld as the latest, but this "
+				        "device has seen version %lld: an older version is "
+				        "passed off as the latest",
+				        (long long)version, (long long)seen));
 		}
 		/* versions hidden from you (a personal goal before it was shared) leave gaps */
 		if (history && version != ++prev &&
-		    (!strcmp(json_string_value(json_object_get(o, "kind")) ? json_string_value(json_object_get(o, "kind")) : "", "group") ||
+		    (!strcmp(json_string_value(json_object_get(o, "kind"))
+		                 ? json_string_value(json_object_get(o, "kind"))
+		                 : "",
+		             "group") ||
 		     json_integer_value(json_object_get(o, "owner_id")) == c->session.user_id))
 			json_object_set_new(o, "warning",
 			                    json_sprintf("versions are missing before version %lld",
@@ -670,10 +677,11 @@ static int emc_record_send(struct emc *c, struct emc_task *t, struct emc_goal *g
 		struct pin p;
 
 		if (emc_user_keys(c, (int64_t)ids[i], &p) != 0 || p.changed) {
-			rc = emc_fail(t, EMC_EXIT_REFUSED, 0,
-			              "not sealing to room %lld: user %lld has no trusted key on this "
-			              "device (`ementor trust`). Nothing was sent",
-			              (long long)r->id, (long long)ids[i]);
+			rc = emc_fail(
+			    t, EMC_EXIT_REFUSED, 0,
+			    "not sealing to room %lld: user %lld has no trusted key on this "
+			    "device (`ementor trust`). Nothing was sent",
+			    (long long)r->id, (long long)ids[i]);
 			goto out;
 		}
 		memcpy(pks[i], p.box_pk, 32);
@@ -873,8 +881,9 @@ static json_t *emc_rating_open(struct emc *c, struct emc_room *r, json_t *x)
 		} else {
 			json_object_set_new(out, "value", json_incref(value));
 			if (json_is_string(json_object_get(json_object_get(out, "doc"), "note")))
-				json_object_set(out, "note",
-				                json_object_get(json_object_get(out, "doc"), "note"));
+				json_object_set(
+				    out, "note",
+				    json_object_get(json_object_get(out, "doc"), "note"));
 		}
 		json_object_del(out, "doc");
 	}

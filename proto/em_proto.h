@@ -55,8 +55,8 @@
 #define EM_RETENTION_DAYS_MAX    3650
 #define EM_AGREEMENT_VERSION_MAX 1000000 /* versions of one room's agreement */
 #define EM_GROUP_MENTEES_MIN     2
-#define EM_RECORD_ID_BYTES       16    /* a goal's or rating's client-made id */
-#define EM_RECORD_BLOB_MIN       64    /* a sealed goal or rating (PROTOCOL.md 10.1) */
+#define EM_RECORD_ID_BYTES       16 /* a goal's or rating's client-made id */
+#define EM_RECORD_BLOB_MIN       64 /* a sealed goal or rating (PROTOCOL.md 10.1) */
 #define EM_RECORD_BLOB_MAX       32768
 #define EM_GOAL_VERSION_MAX      100000 /* versions of one goal */
 #define EM_GOAL_TASKS_MAX        50     /* tasks of one goal */

@@ -21,7 +21,6 @@
 #include "log.h"
 #include "store.h"
 
-
 static const struct stmt st_put = {
     "goal_put", "SELECT goal_put($1, $2, $3, $4::integer, $5, $6::boolean, $7::integer, "
                 "$8::integer, $9, $10)"};
@@ -29,7 +28,7 @@ static const struct stmt st_put = {
 #define GOAL_COLS                                                                                  \
 	"g.room_id, g.goal_id, g.version, g.kind, g.owner_id, g.author_id, g.shared, "             \
 	"g.agreement_version, g.tasks, g.written_ms, g.blob, "                                     \
-	"to_char(g.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "            \
+	"to_char(g.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "             \
 	"(SELECT username FROM users u WHERE u.id = g.author_id)"
 
 static const struct stmt st_member = {
@@ -190,16 +189,17 @@ static int goal_put_run(struct db_conn *c, struct db_job *job, int create)
 		int e = em_err_from_code(code);
 
 		store_rollback(c);
-		rc = db_job_fail(job, e,
-		                 e == EM_ERR_NOT_MEMBER     ? "you are not a member of room %lld"
-		                 : e == EM_ERR_WRONG_ROLE   ? "only a mentee has personal goals (room %lld)"
-		                 : e == EM_ERR_FORBIDDEN    ? "that personal goal is another mentee's (room %lld)"
-		                 : e == EM_ERR_NOT_FOUND    ? "no such goal in room %lld"
-		                 : e == EM_ERR_BAD_VALUE    ? "a goal keeps its kind (room %lld)"
-		                 : e == EM_ERR_STALE_VERSION ? "that goal has another latest version: fetch it "
-		                                               "again (room %lld)"
-		                                             : "refused (room %lld)",
-		                 (long long)room);
+		rc = db_job_fail(
+		    job, e,
+		    e == EM_ERR_NOT_MEMBER   ? "you are not a member of room %lld"
+		    : e == EM_ERR_WRONG_ROLE ? "only a mentee has personal goals (room %lld)"
+		    : e == EM_ERR_FORBIDDEN  ? "that personal goal is another mentee's (room %lld)"
+		    : e == EM_ERR_NOT_FOUND  ? "no such goal in room %lld"
+		    : e == EM_ERR_BAD_VALUE  ? "a goal keeps its kind (room %lld)"
+		    : e == EM_ERR_STALE_VERSION ? "that goal has another latest version: fetch it "
+		                                  "again (room %lld)"
+		                                : "refused (room %lld)",
+		    (long long)room);
 		goto out;
 	}
 	if ((rc = goal_tell(c, job, room, shared || !strcmp(kind, "group"), job->user_id,

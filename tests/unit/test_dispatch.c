@@ -47,9 +47,20 @@ static const char *const manager_only[] = {
 };
 /* PROTOCOL.md section 5.3: a manager is never a room member. */
 static const char *const member_only[] = {
-    "sync", "history", "send", "receipt", "typing", "epoch.commit", "keys.get",
+    "sync",
+    "history",
+    "send",
+    "receipt",
+    "typing",
+    "epoch.commit",
+    "keys.get",
     /* section 10: goals and ratings are the room's */
-    "goal.create", "goal.update", "goal.list", "goal.history", "rating.add", "rating.list",
+    "goal.create",
+    "goal.update",
+    "goal.list",
+    "goal.history",
+    "rating.add",
+    "rating.list",
 };
 
 static int listed(const char *const *list, size_t n, const char *name)
