@@ -104,7 +104,8 @@ END
 $$ LANGUAGE plpgsql;
 
 -- The audit's figures per room (no text, no status, no rating value): goals
--- by kind, their tasks (as their latest versions count them), ratings by stage.
+-- by kind, their tasks (as their latest versions count them), ratings by
+-- stage. The report reads audit_goals as the role ementor_audit (005).
 CREATE VIEW goal_counts AS
     SELECT g.room_id,
            count(*) FILTER (WHERE g.kind = 'personal') AS personal_goals,
@@ -113,3 +114,22 @@ CREATE VIEW goal_counts AS
       FROM (SELECT DISTINCT ON (room_id, goal_id) room_id, kind, tasks
               FROM goal_versions ORDER BY room_id, goal_id, version DESC) g
      GROUP BY g.room_id;
+
+CREATE VIEW audit_goals AS
+    SELECT r.id AS room_id,
+           COALESCE(c.personal_goals, 0) AS personal_goals,
+           COALESCE(c.group_goals, 0) AS group_goals,
+           COALESCE(c.tasks, 0) AS tasks,
+           (SELECT count(*) FROM ratings x WHERE x.room_id = r.id AND x.stage = 'start') AS ratings_start,
+           (SELECT count(*) FROM ratings x WHERE x.room_id = r.id AND x.stage = 'midterm') AS ratings_midterm,
+           (SELECT count(*) FROM ratings x WHERE x.room_id = r.id AND x.stage = 'final') AS ratings_final,
+           (SELECT count(*) FROM ratings x WHERE x.room_id = r.id AND x.stage = 'any') AS ratings_any
+      FROM rooms r LEFT JOIN goal_counts c ON c.room_id = r.id;
+
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ementor_audit') THEN
+        GRANT SELECT ON audit_goals TO ementor_audit;
+    END IF;
+END
+$$;

@@ -139,6 +139,12 @@ expect_match "the server keeps the stages and dates of ratings (the audit's), no
 	"$(psql_q "SELECT string_agg(stage || ' ' || rated_on, '|' ORDER BY id) FROM ratings")"
 expect_match "goal counts per room: 2 personal, 1 group, 2+3 tasks" '^1\|2\|1\|5$' \
 	"$(psql_q "SELECT room_id, personal_goals, group_goals, tasks FROM goal_counts")"
+expect_ok "maria's audit report" to_file "$T/audit.json" as maria --json audit --programme 1
+expect_match "the audit counts room 1's goals, tasks and ratings by stage (no text, no values)" \
+	'^2 1 5 2 1 0 0$' \
+	"$(jq -r '.rooms[] | select(.room_id == 1) | .goals |
+		"\(.personal) \(.group) \(.tasks) \(.ratings.start) \(.ratings.midterm) \(.ratings.final) \(.ratings.any)"' "$T/audit.json")"
+expect_absent "the audit report holds no goal title" "$LEA_TITLE" "$T/audit.json"
 pg_dump --no-owner "$DB" >"$T/dump.sql"
 leaks=0
 for text in "$LEA_TITLE" "$LEA_TASK" "lea description meadow-19" "$OLA_TITLE" "$GROUP_TITLE" \
