@@ -133,3 +133,32 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Retention and erasure reach goals and ratings too. When a programme is
+-- purged (retention_purge sets purged_at), the sealed records of its rooms
+-- go with its messages; the audit's counts go with them. When an account is
+-- erased (account_erase renames the user '~erased-ID'), the mentee's
+-- personal goals and ratings are deleted: the mentor would otherwise still
+-- hold a key to them. Group goals stay (they are the room's), their author
+-- pseudonymised with the user row.
+CREATE FUNCTION goals_purge() RETURNS trigger AS $$
+BEGIN
+    DELETE FROM goal_versions WHERE room_id IN (SELECT id FROM rooms WHERE programme_id = NEW.id);
+    DELETE FROM ratings WHERE room_id IN (SELECT id FROM rooms WHERE programme_id = NEW.id);
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER programmes_goals_purge AFTER UPDATE OF purged_at ON programmes
+    FOR EACH ROW WHEN (OLD.purged_at IS NULL AND NEW.purged_at IS NOT NULL)
+    EXECUTE FUNCTION goals_purge();
+
+CREATE FUNCTION goals_erase() RETURNS trigger AS $$
+BEGIN
+    DELETE FROM goal_versions WHERE owner_id = NEW.id;
+    DELETE FROM ratings WHERE user_id = NEW.id;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER users_goals_erase AFTER UPDATE OF username ON users
+    FOR EACH ROW WHEN (NEW.username LIKE '~erased-%' AND OLD.username NOT LIKE '~erased-%')
+    EXECUTE FUNCTION goals_erase();

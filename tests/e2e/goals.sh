@@ -179,4 +179,12 @@ expect_ok "ben (the mentor of room 2) lists room 2" to_file "$T/ben_list.json" a
 expect_match "ben cannot verify or read the goal moved into his room" '^false null$' \
 	"$(jq -r --arg g "$LEA_GOAL" '.goals[] | select(.goal_id == $g) | "\(.verified) \(.doc.title)"' "$T/ben_list.json")"
 
+# --- erasure ----------------------------------------------------------------------
+OLA_ID="$(psql_q "SELECT id FROM users WHERE username = 'ola'")"
+count_ola() { psql_q "SELECT (SELECT count(*) FROM goal_versions WHERE owner_id = $OLA_ID) || ' ' ||
+	(SELECT count(*) FROM ratings WHERE user_id = $OLA_ID)"; }
+expect_match "ola has a personal goal version and a rating stored" '^1 1$' "$(count_ola)"
+expect_ok "ola erases her account" as ola consent withdraw data_processing --yes
+expect_match "her personal goals and ratings are deleted with it" '^0 0$' "$(count_ola)"
+
 e2e_summary
