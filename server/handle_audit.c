@@ -65,8 +65,9 @@ static const struct stmt st_report = {"audit_report",
 
 /* goals and ratings per room (schema/010_goals.sql): counts, stages, never content */
 static const struct stmt st_goals = {
-    "audit_goals", "SELECT room_id, personal_goals, group_goals, tasks, ratings_start, "
-                   "ratings_midterm, ratings_final, ratings_any FROM audit_goals WHERE room_id = $1"};
+    "audit_goals",
+    "SELECT room_id, personal_goals, group_goals, tasks, ratings_start, "
+    "ratings_midterm, ratings_final, ratings_any FROM audit_goals WHERE room_id = $1"};
 
 static const struct stmt st_log = {
     "audit_log",
@@ -143,16 +144,16 @@ static int audit_goals(struct db_conn *c, struct db_job *job)
 		if (!(r = store_exec(c, &st_goals, &p, &err, NULL)))
 			return err;
 		if (PQntuples(r) == 1)
-			json_object_set_new(
-			    room, "goals",
-			    json_pack("{s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}}", "personal",
-			              (json_int_t)store_int(r, 0, 1), "group",
-			              (json_int_t)store_int(r, 0, 2), "tasks",
-			              (json_int_t)store_int(r, 0, 3), "ratings", "start",
-			              (json_int_t)store_int(r, 0, 4), "midterm",
-			              (json_int_t)store_int(r, 0, 5), "final",
-			              (json_int_t)store_int(r, 0, 6), "any",
-			              (json_int_t)store_int(r, 0, 7)));
+			json_object_set_new(room, "goals",
+			                    json_pack("{s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}}",
+			                              "personal", (json_int_t)store_int(r, 0, 1),
+			                              "group", (json_int_t)store_int(r, 0, 2),
+			                              "tasks", (json_int_t)store_int(r, 0, 3),
+			                              "ratings", "start",
+			                              (json_int_t)store_int(r, 0, 4), "midterm",
+			                              (json_int_t)store_int(r, 0, 5), "final",
+			                              (json_int_t)store_int(r, 0, 6), "any",
+			                              (json_int_t)store_int(r, 0, 7)));
 		PQclear(r);
 	}
 	return EM_OK;

@@ -9,7 +9,8 @@
 # another mentee is not even sent a personal goal that is not shared (the
 # server filters it: `goal list --json` of ola has no record of it, and
 # `goal show` finds none), the mentor reads it; sharing makes it readable to
-# the room; ratings at start and midterm are sealed to the mentee and the
+# the room; a new version is announced (the `room` event, in an open chat) to
+# its readers only; ratings at start and midterm are sealed to the mentee and the
 # mentor; refusals (the manager, a non-member, another mentee's personal
 # goal, the mentor's own personal goal or rating, values outside 4-10); a
 # server that serves an old version as the latest, or another goal's sealed
@@ -70,8 +71,29 @@ expect_match "ola is not even sent lea's unshared goal" '^0$' \
 	"$(jq --arg g "$LEA_GOAL" '[.goals[] | select(.goal_id == $g)] | length' "$T/ola_list.json")"
 expect_fail "ola cannot show lea's unshared goal" 2 "no goal" as ola goal show 1 "$LEA_GOAL"
 
+# a new version is announced to its readers only: sam's chat hears of lea's unshared goal, kim's not
+for who in sam kim; do
+	# shellcheck disable=SC2094 # stdin waits for the chat's own "Chat in room" in chat.err
+	{
+		wait_for_lines "$T/chat_$who.err" 'Chat in room' 1 30 || true
+		open_until "$T/chat.stop" 60
+	} | as "$who" chat 1 --linger 1 >"$T/chat_$who.out" 2>"$T/chat_$who.err" &
+	eval "chat_$who=\$!"
+done
+wait_for_lines "$T/chat_sam.err" 'Chat in room' 1 30 || true
+wait_for_lines "$T/chat_kim.err" 'Chat in room' 1 30 || true
 expect_ok "lea changes her goal's status and a task" \
 	as lea goal update 1 "$LEA_GOAL" --status in_progress
+wait_for_lines "$T/chat_sam.err" 'a goal changed' 1 20 || true
+expect_ok "kim (a mentee) changes the group goal" as kim goal update 1 "$GROUP_GOAL" --description "kim edit"
+wait_for_lines "$T/chat_kim.err" 'a goal changed' 1 20 || true
+touch "$T/chat.stop"
+# shellcheck disable=SC2154 # set by eval above
+wait "$chat_sam" "$chat_kim" || true
+expect_match "sam's chat is told of both new versions" '^2$' \
+	"$(cat "$T/chat_sam.out" "$T/chat_sam.err" | grep -c 'a goal changed')"
+expect_match "kim's chat only of the group goal's" '^1$' \
+	"$(cat "$T/chat_kim.out" "$T/chat_kim.err" | grep -c 'a goal changed')"
 expect_ok "lea marks her first task done" as lea goal task 1 "$LEA_GOAL" --task-status 1=done
 expect_ok "sam (the mentor) lists the goals" to_file "$T/sam_list.json" as sam --json goal list 1
 expect_match "sam reads lea's unshared goal (version 3, verified, readers lea and sam)" \
@@ -157,11 +179,11 @@ done
 expect_match "no goal, task, status, note or rating value in pg_dump or the log (11 strings)" '^0$' "$leaks"
 
 # --- a lying server ---------------------------------------------------------------
-# an old version served as the latest: the newest row of the group goal deleted
+# an old version served as the latest: the newest row of the group goal (5) deleted
 psql_q "DELETE FROM goal_versions WHERE goal_id = decode(translate('$GROUP_GOAL', '-_', '+/') || '==', 'base64')
-	AND version = 4" >/dev/null
-expect_ok "ola lists after the server dropped version 4" to_file "$T/ola_list3.json" as ola --json goal list 1
-expect_match "ola is warned that version 3 is passed off as the latest" 'has seen version 4' \
+	AND version = 5" >/dev/null
+expect_ok "ola lists after the server dropped version 5" to_file "$T/ola_list3.json" as ola --json goal list 1
+expect_match "ola is warned that version 4 is passed off as the latest" 'has seen version 5' \
 	"$(jq -r --arg g "$GROUP_GOAL" '.goals[] | select(.goal_id == $g) | .warning // "none"' "$T/ola_list3.json")"
 # another goal's sealed record in lea's goal's place (the blob of ola's goal, same room)
 psql_q "UPDATE goal_versions SET blob = (SELECT blob FROM goal_versions WHERE owner_id =
