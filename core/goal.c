@@ -521,6 +521,12 @@ static json_t *emc_goal_open(struct emc *c, struct emc_room *r, json_t *g)
 			snprintf(why, sizeof(why), "version %lld of the agreement is not verified",
 			         (long long)av);
 	}
+	if (!why[0] && !strcmp(kind, "personal") && !version_role(&v, owner, "mentee"))
+		snprintf(
+		    why, sizeof(why),
+		    "a personal goal of someone who is not a mentee of version %lld of the room's "
+		    "agreement",
+		    (long long)av);
 	if (why[0]) {
 		json_object_set_new(out, "verified", json_false());
 		json_object_set_new(out, "error", json_string(why));
@@ -543,7 +549,7 @@ static int emc_goal_read_step(struct emc *c, struct emc_task *t)
 	struct emc_goal *g = t->data;
 	int history = g->kind == EMC_GOAL_HISTORY;
 	const char *key = history ? "versions" : "goals";
-	struct emc_room *r;
+	struct emc_room *r = NULL;
 	json_t *records, *list, *rec;
 	int64_t prev = 0;
 	size_t i;
@@ -717,7 +723,7 @@ static int emc_goal_put_step(struct emc *c, struct emc_task *t)
 	int64_t me = c->session.user_id, written = emc_now(c);
 	unsigned char ctx[GOAL_CTX_MAX];
 	uint64_t ids[ENVELOPE_RECIPIENTS];
-	struct emc_room *r;
+	struct emc_room *r = NULL;
 	json_t *doc, *args;
 	char *text, *id_b64;
 	int64_t ntasks;
@@ -785,7 +791,7 @@ static int emc_rating_add_step(struct emc *c, struct emc_task *t)
 	int64_t me = c->session.user_id, written = emc_now(c);
 	unsigned char ctx[RATING_CTX_MAX];
 	uint64_t ids[ENVELOPE_RECIPIENTS];
-	struct emc_room *r;
+	struct emc_room *r = NULL;
 	char *text, *id_b64;
 	size_t ctx_len;
 	json_t *doc;
@@ -893,7 +899,7 @@ static json_t *emc_rating_open(struct emc *c, struct emc_room *r, json_t *x)
 static int emc_rating_list_step(struct emc *c, struct emc_task *t)
 {
 	struct emc_goal *g = t->data;
-	struct emc_room *r;
+	struct emc_room *r = NULL;
 	json_t *records, *list, *x;
 	size_t i;
 	int rc;
