@@ -252,7 +252,8 @@ static const char goal_usage[] =
     "sealed to you and the room's mentor only, until you share it with the room\n"
     "(--share, or `goal share`); a group goal (--group; the mentor or a mentee) is\n"
     "sealed to every signed member. Every change is a new signed version; `show\n"
-    "--history` lists them. GOAL is a goal's id from `goal list`, or a prefix of it.\n";
+    "--history` lists them. GOAL is a goal's id from `goal list`, or a prefix of it\n"
+    "(an id made by another client that starts with '-' goes after '--').\n";
 
 static int goal_begin(struct cli *cli, int argc, char **argv, struct goal_args *a, int min_pos,
                       int max_pos, int *first, int64_t *room)

@@ -949,7 +949,11 @@ static int64_t emc_goal_start(struct emc *c, enum emc_goal_kind kind, json_t *cm
 			goto inval;
 		g->have_id = 1;
 	} else if (kind == EMC_GOAL_PUT || kind == EMC_RATING_ADD) {
-		randombytes_buf(g->id, sizeof(g->id)); /* a new record's id: made here */
+		/* a new record's id, made here; never one whose base64url starts with '-'
+		 * (6 bits 62), which a command line would take for an option */
+		do
+			randombytes_buf(g->id, sizeof(g->id));
+		while ((g->id[0] >> 2) == 62);
 		g->have_id = 1;
 	}
 	if (kind == EMC_GOAL_HISTORY && !g->have_id)
