@@ -78,6 +78,18 @@ static const struct command commands[] = {
     {"consent", "withdraw", cmd_consent_withdraw,
      "consent withdraw share_progress --programme ID | agreement --room ID | "
      "data_processing [--yes]"},
+    {"goal", "add", cmd_goal_add,
+     "goal add ROOM --title TEXT [--description TEXT] [--task TEXT]... [--group] [--share]"},
+    {"goal", "list", cmd_goal_list, "goal list ROOM"},
+    {"goal", "show", cmd_goal_show, "goal show ROOM GOAL [--history]"},
+    {"goal", "update", cmd_goal_update,
+     "goal update ROOM GOAL [--title TEXT] [--description TEXT] [--status STATUS]"},
+    {"goal", "share", cmd_goal_share, "goal share ROOM GOAL [--unshare]"},
+    {"goal", "task", cmd_goal_task,
+     "goal task ROOM GOAL [--task TEXT]... [--task-status N=STATUS]..."},
+    {"rating", "add", cmd_rating_add,
+     "rating add ROOM --stage start|midterm|final|any --value 4..10 [--date DATE] [--note TEXT]"},
+    {"rating", "list", cmd_rating_list, "rating list ROOM"},
     {"export", NULL, cmd_export, "export [--output FILE]"},
     /* "audit thresholds" before the one-word "audit", which takes any other argument */
     {"audit", "thresholds", cmd_audit_thresholds,
@@ -166,6 +178,19 @@ static const char usage_head[] =
     "                     add a term: a new version for everyone to sign\n"
     "  agreement template show PROGRAMME\n"
     "  agreement template edit PROGRAMME --file PATH   (managers; - for stdin)\n"
+    "\n"
+    "Goals and progress (end-to-end encrypted; GOAL is an id from `goal list`):\n"
+    "  goal add ROOM --title TEXT [--description TEXT] [--task TEXT]... [--group]\n"
+    "           [--share]    a personal goal (mentees: you and the mentor read it) or\n"
+    "                     a group goal (--group: the whole room)\n"
+    "  goal list ROOM | goal show ROOM GOAL [--history]\n"
+    "  goal update ROOM GOAL [--title TEXT] [--description TEXT] [--status STATUS]\n"
+    "  goal share ROOM GOAL [--unshare]    let the whole room read a personal goal\n"
+    "  goal task ROOM GOAL [--task TEXT]... [--task-status N=STATUS]...\n"
+    "  rating add ROOM --stage start|midterm|final|any --value 4..10 [--date DATE]\n"
+    "                     place yourself on the 4-10 scale (mentees; sealed to you\n"
+    "                     and the mentor)\n"
+    "  rating list ROOM\n"
     "\n"
     "Consent and your data:\n"
     "  consent list                  your consent records, signatures checked here\n"

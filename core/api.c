@@ -413,6 +413,11 @@ static const struct {
     {"diary.remark", emc_cmd_diary_write, 1},
     {"diary.writer", emc_cmd_diary_writer, 1},
     {"diary.list", emc_cmd_diary_list, 1},
+    {"goal.put", emc_cmd_goal_put, 1},
+    {"goal.list", emc_cmd_goal_list, 1},
+    {"goal.history", emc_cmd_goal_history, 1},
+    {"rating.add", emc_cmd_rating_add, 1},
+    {"rating.list", emc_cmd_rating_list, 1},
 };
 
 int64_t emc_command(struct emc *c, const char *json, int64_t now_ms)

@@ -427,6 +427,27 @@ int64_t emc_cmd_consent_withdraw(struct emc *c, json_t *cmd);
 int64_t emc_cmd_verify(struct emc *c, json_t *cmd);
 int64_t emc_cmd_trust_show(struct emc *c, json_t *cmd);
 int64_t emc_cmd_trust_accept(struct emc *c, json_t *cmd);
+/* ---- goals and ratings (goal.c; the envelope is envelope.c's) ---- */
+
+int64_t emc_cmd_goal_put(struct emc *c, json_t *cmd);
+int64_t emc_cmd_goal_list(struct emc *c, json_t *cmd);
+int64_t emc_cmd_goal_history(struct emc *c, json_t *cmd);
+int64_t emc_cmd_rating_add(struct emc *c, json_t *cmd);
+int64_t emc_cmd_rating_list(struct emc *c, json_t *cmd);
+/* open, in_progress, done or dropped */
+int emc_goal_status_ok(const char *s);
+/*
+ * Who a goal or rating of owner must be sealed to under the verified version
+ * v: narrow (a personal goal not shared, a rating) the owner and v's mentor;
+ * else every mentor and mentee party of v (withdrawn ones left out when r is
+ * given). Ascending user ids; the count, or -1 (no mentor; owner no mentee).
+ */
+int emc_goal_readers(const struct trust_version *v, const struct emc_room *r, int narrow,
+                     int64_t owner, uint64_t *ids);
+/* Whether a signed reader list fits that rule (why says what does not). 1 or 0. */
+int emc_goal_readers_ok(const struct trust_version *v, int narrow, int64_t owner, int64_t author,
+                        const uint64_t *got, size_t n, char *why, size_t len);
+
 /* Ends t with the server's error in `in`; an expired session says to log in. EMC_FAILED. */
 int emc_fail_server(struct emc *c, struct emc_task *t, const struct em_incoming *in);
 /* The same, a refusal about room_id in plain words (emc_room_refusal()). EMC_FAILED. */

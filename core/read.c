@@ -764,6 +764,11 @@ static int emc_live_handle(struct emc *c, struct emc_task *t, struct emc_live *l
 			         "you are no longer a member of room %lld", (long long)lv->room_id);
 			return EMC_DONE;
 		}
+		if (change && (!strcmp(change, "goal") || !strcmp(change, "rating"))) {
+			emc_status(c, "a %s changed in this room: see `ementor %s list %lld`",
+			           change, change, (long long)lv->room_id);
+			return EMC_DONE;
+		}
 		emc_room_forget(r);
 		if (emc_room_advance(c, r) == EMC_PENDING)
 			return EMC_PENDING;

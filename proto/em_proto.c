@@ -310,6 +310,44 @@ static const struct field_spec f_diary_writer_set[] = {F_ID("checkpoint_id", 1),
 	}
 static const struct field_spec f_diary_write[] = {F_DIARY_RECORD("version"), F_END};
 static const struct field_spec f_diary_remark[] = {F_DIARY_RECORD("number"), F_END};
+static int check_goal_kind(const char *s)
+{
+	return strcmp(s, "personal") && strcmp(s, "group") ? EM_ERR_BAD_VALUE : EM_OK;
+}
+static int check_stage(const char *s)
+{
+	return strcmp(s, "start") && strcmp(s, "midterm") && strcmp(s, "final") && strcmp(s, "any")
+	           ? EM_ERR_BAD_VALUE
+	           : EM_OK;
+}
+#define F_RECORD_ID(n)                                                                             \
+	{                                                                                          \
+		n, FT_BIN, 1, EM_RECORD_ID_BYTES, EM_RECORD_ID_BYTES, NULL, NULL                   \
+	}
+#define F_RECORD_COMMON                                                                            \
+	{"agreement_version", FT_INT, 1, 1, EM_AGREEMENT_VERSION_MAX, NULL, NULL},                 \
+	    {"written_ms", FT_INT, 1, 0, (int64_t)1 << 50, NULL, NULL},                            \
+	{                                                                                          \
+		"blob", FT_BIN, 1, EM_RECORD_BLOB_MIN, EM_RECORD_BLOB_MAX, NULL, NULL              \
+	}
+static const struct field_spec f_goal_put[] = {
+    F_ID("room_id", 1),
+    F_RECORD_ID("goal_id"),
+    {"version", FT_INT, 1, 1, EM_GOAL_VERSION_MAX, NULL, NULL},
+    {"kind", FT_STR, 1, 1, 8, check_goal_kind, "personal or group"},
+    {"shared", FT_BOOL, 1, 0, 0, NULL, NULL},
+    {"tasks", FT_INT, 1, 0, EM_GOAL_TASKS_MAX, NULL, NULL},
+    F_RECORD_COMMON,
+    F_END};
+static const struct field_spec f_goal_history[] = {F_ID("room_id", 1), F_RECORD_ID("goal_id"),
+                                                   F_END};
+static const struct field_spec f_rating_add[] = {
+    F_ID("room_id", 1),
+    F_RECORD_ID("rating_id"),
+    {"stage", FT_STR, 1, 1, 8, check_stage, "start, midterm, final or any"},
+    {"rated_on", FT_STR, 1, 10, 10, em_check_date, "a date YYYY-MM-DD"},
+    F_RECORD_COMMON,
+    F_END};
 
 /* The item layout of each FT_OBJARR field, by field name. */
 static const struct field_spec *objarr_items(const char *name)
@@ -383,6 +421,12 @@ static const struct op_spec op_specs[] = {
     {EM_OP_DIARY_SHOW, "diary.show", 0, f_checkpoint_id},
     {EM_OP_DIARY_LIST, "diary.list", 0, f_room_id},
     {EM_OP_PROGRAMME_SETTINGS, "programme.settings", 0, f_programme_settings},
+    {EM_OP_GOAL_CREATE, "goal.create", 0, f_goal_put},
+    {EM_OP_GOAL_UPDATE, "goal.update", 0, f_goal_put},
+    {EM_OP_GOAL_LIST, "goal.list", 0, f_room_id},
+    {EM_OP_GOAL_HISTORY, "goal.history", 0, f_goal_history},
+    {EM_OP_RATING_ADD, "rating.add", 0, f_rating_add},
+    {EM_OP_RATING_LIST, "rating.list", 0, f_room_id},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))

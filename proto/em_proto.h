@@ -56,6 +56,11 @@
 #define EM_AGREEMENT_VERSION_MAX 1000000 /* versions of one room's agreement */
 #define EM_DIARY_NUMBER_MAX      1000    /* versions of an entry, remarks per meeting */
 #define EM_GROUP_MENTEES_MIN     2
+#define EM_RECORD_ID_BYTES       16 /* a goal's or rating's client-made id */
+#define EM_RECORD_BLOB_MIN       64 /* a sealed goal or rating (PROTOCOL.md 10.1) */
+#define EM_RECORD_BLOB_MAX       32768
+#define EM_GOAL_VERSION_MAX      100000 /* versions of one goal */
+#define EM_GOAL_TASKS_MAX        50     /* tasks of one goal */
 #define EM_GROUP_MENTEES_MAX     5
 #define EM_KDF_OPSLIMIT_MIN      2
 #define EM_KDF_OPSLIMIT_MAX      10
@@ -124,6 +129,12 @@ enum em_op {
 	EM_OP_DIARY_REMARK,
 	EM_OP_DIARY_SHOW,
 	EM_OP_DIARY_LIST,
+	EM_OP_GOAL_CREATE,
+	EM_OP_GOAL_UPDATE,
+	EM_OP_GOAL_LIST,
+	EM_OP_GOAL_HISTORY,
+	EM_OP_RATING_ADD,
+	EM_OP_RATING_LIST,
 	EM_OP__COUNT
 };
 

@@ -129,6 +129,13 @@ static const struct handler handlers[] = {
     {.op = EM_OP_DIARY_REMARK, .roles = R_MENTOR, .run = diary_remark_run},
     {.op = EM_OP_DIARY_SHOW, .roles = R_MEMBER, .run = diary_show_run},
     {.op = EM_OP_DIARY_LIST, .roles = R_MEMBER, .run = diary_list_run},
+    /* goals and ratings (section 10): room members only; who writes what is goal_put's */
+    {.op = EM_OP_GOAL_CREATE, .roles = R_MEMBER, .run = goal_create_run},
+    {.op = EM_OP_GOAL_UPDATE, .roles = R_MEMBER, .run = goal_update_run},
+    {.op = EM_OP_GOAL_LIST, .roles = R_MEMBER, .run = goal_list_run},
+    {.op = EM_OP_GOAL_HISTORY, .roles = R_MEMBER, .run = goal_history_run},
+    {.op = EM_OP_RATING_ADD, .roles = R_MEMBER, .run = rating_add_run},
+    {.op = EM_OP_RATING_LIST, .roles = R_MEMBER, .run = rating_list_run},
 };
 
 void dispatch_start(int batch_max, int batch_wait_us)

@@ -111,6 +111,12 @@ static const struct stmt st_report = {"audit_report",
                                       "SELECT audit_report($1, NULLIF($2::bigint, 0), "
                                       "to_timestamp($3::bigint / 1000.0), $4, $5)::text"};
 
+/* goals and ratings per room (schema/010_goals.sql): counts, stages, never content */
+static const struct stmt st_goals = {
+    "audit_goals",
+    "SELECT room_id, personal_goals, group_goals, tasks, ratings_start, "
+    "ratings_midterm, ratings_final, ratings_any FROM audit_goals WHERE room_id = $1"};
+
 static const struct stmt st_log = {
     "audit_log",
     "INSERT INTO audit_access (viewer_id, programme_id, room_id, scope, format) "
@@ -170,6 +176,37 @@ static int audit_scope(struct db_conn *c, struct db_job *job, int64_t *pid)
 	return EM_OK;
 }
 
+/* Each RoomReport of job->result gets "goals" (still as ementor_audit). Returns em_err. */
+static int audit_goals(struct db_conn *c, struct db_job *job)
+{
+	json_t *room;
+	size_t i;
+
+	json_array_foreach(json_object_get(job->result, "rooms"), i, room)
+	{
+		struct params p = {0};
+		PGresult *r;
+		int err;
+
+		params_int(&p, json_integer_value(json_object_get(room, "room_id")));
+		if (!(r = store_exec(c, &st_goals, &p, &err, NULL)))
+			return err;
+		if (PQntuples(r) == 1)
+			json_object_set_new(room, "goals",
+			                    json_pack("{s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}}",
+			                              "personal", (json_int_t)store_int(r, 0, 1),
+			                              "group", (json_int_t)store_int(r, 0, 2),
+			                              "tasks", (json_int_t)store_int(r, 0, 3),
+			                              "ratings", "start",
+			                              (json_int_t)store_int(r, 0, 4), "midterm",
+			                              (json_int_t)store_int(r, 0, 5), "final",
+			                              (json_int_t)store_int(r, 0, 6), "any",
+			                              (json_int_t)store_int(r, 0, 7)));
+		PQclear(r);
+	}
+	return EM_OK;
+}
+
 int audit_report_run(struct db_conn *c, struct db_job *job)
 {
 	int64_t pid = 0, room = job_int(job, "room_id", 0);
@@ -217,7 +254,7 @@ int audit_report_run(struct db_conn *c, struct db_job *job)
 	PQclear(r);
 	if (!job->result)
 		return store_fail(c, job, EM_ERR_NOMEM);
-	if ((err = audit_diary_merge(c, job->result)))
+	if ((err = audit_diary_merge(c, job->result)) || (err = audit_goals(c, job)))
 		return store_fail(c, job, err);
 	memset(&p, 0, sizeof(p));
 	if (!(r = store_exec(c, &st_reset_role, &p, &err, NULL)))

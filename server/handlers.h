@@ -169,4 +169,12 @@ int calendar_export_run(struct db_conn *c, struct db_job *job);
 /* The HTTP feed's job: args {"token"}; the document goes to job->extra (a JSON string). */
 int calendar_feed_run(struct db_conn *c, struct db_job *job);
 
+/* ---- handle_goal.c (DB workers) ---- */
+int goal_create_run(struct db_conn *c, struct db_job *job);
+int goal_update_run(struct db_conn *c, struct db_job *job);
+int goal_list_run(struct db_conn *c, struct db_job *job);
+int goal_history_run(struct db_conn *c, struct db_job *job);
+int rating_add_run(struct db_conn *c, struct db_job *job);
+int rating_list_run(struct db_conn *c, struct db_job *job);
+
 #endif

@@ -47,10 +47,24 @@ static const char *const manager_only[] = {
 };
 /* PROTOCOL.md section 5.3: a manager is never a room member. */
 static const char *const member_only[] = {
-    "sync",       "history",          "send",
-    "receipt",    "typing",           "epoch.commit",
-    "keys.get",   "diary.writer.get", "diary.writer.set",
-    "diary.show", "diary.list",
+    "sync",
+    "history",
+    "send",
+    "receipt",
+    "typing",
+    "epoch.commit",
+    "keys.get",
+    "diary.writer.get",
+    "diary.writer.set",
+    "diary.show",
+    "diary.list",
+    /* section 10: goals and ratings are the room's */
+    "goal.create",
+    "goal.update",
+    "goal.list",
+    "goal.history",
+    "rating.add",
+    "rating.list",
 };
 /* the diary's entry is a mentee's, its remarks the mentor's */
 static const char *const mentee_only[] = {"diary.write"};
@@ -259,7 +273,7 @@ static void test_roles(void **state)
 		}
 	}
 	/* the policy is not empty either way */
-	assert_int_equal(forbidden, 2 * 11 + 7 + 4 + 2 * 2);
+	assert_int_equal(forbidden, 2 * 11 + 7 + 4 + 2 * 2 + 6);
 	assert_true(served > 2 * 30);
 	assert_int_equal(stub_metrics_errors[-EM_ERR_FORBIDDEN], forbidden);
 }

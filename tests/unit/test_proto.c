@@ -337,6 +337,29 @@ static int valid_frames_setup(void **state)
 	          fmt("{\"id\":75,\"op\":\"diary.show\",\"args\":{\"checkpoint_id\":4}}"));
 	add_valid(EM_OP_DIARY_LIST, "",
 	          fmt("{\"id\":76,\"op\":\"diary.list\",\"args\":{\"room_id\":2}}"));
+	add_valid(EM_OP_GOAL_CREATE, "",
+	          fmt("{\"id\":77,\"op\":\"goal.create\",\"args\":{\"room_id\":3,\"goal_id\":"
+	              "\"%s\",\"version\":1,\"kind\":\"personal\",\"shared\":false,\"tasks\":2,"
+	              "\"agreement_version\":1,\"written_ms\":1700000000000,\"blob\":\"%s\"}}",
+	              b64(16, 1), b64(300, 2)));
+	add_valid(EM_OP_GOAL_UPDATE, "",
+	          fmt("{\"id\":78,\"op\":\"goal.update\",\"args\":{\"room_id\":3,\"goal_id\":"
+	              "\"%s\",\"version\":2,\"kind\":\"group\",\"shared\":true,\"tasks\":0,"
+	              "\"agreement_version\":2,\"written_ms\":0,\"blob\":\"%s\"}}",
+	              b64(16, 1), b64(64, 2)));
+	add_valid(EM_OP_GOAL_LIST, "",
+	          fmt("{\"id\":79,\"op\":\"goal.list\",\"args\":{\"room_id\":3}}"));
+	add_valid(EM_OP_GOAL_HISTORY, "",
+	          fmt("{\"id\":80,\"op\":\"goal.history\",\"args\":{\"room_id\":3,\"goal_id\":"
+	              "\"%s\"}}",
+	              b64(16, 3)));
+	add_valid(EM_OP_RATING_ADD, "",
+	          fmt("{\"id\":81,\"op\":\"rating.add\",\"args\":{\"room_id\":3,\"rating_id\":"
+	              "\"%s\",\"stage\":\"midterm\",\"rated_on\":\"2027-02-28\","
+	              "\"agreement_version\":1,\"written_ms\":5,\"blob\":\"%s\"}}",
+	              b64(16, 4), b64(1000, 5)));
+	add_valid(EM_OP_RATING_LIST, "",
+	          fmt("{\"id\":82,\"op\":\"rating.list\",\"args\":{\"room_id\":3}}"));
 	return 0;
 }
 

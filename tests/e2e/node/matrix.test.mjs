@@ -161,6 +161,14 @@ const EXPECT = {
   'diary.remark':           ['forbidden', 'bad_state', 'forbidden', 'not_found', 'forbidden', NA], // the mentor remarks
   'diary.show':             ['forbidden', 'ok',        'ok',        'not_found', 'forbidden', NA],
   'diary.list':             ['forbidden', 'ok',        'ok',        'not_found', 'forbidden', NA],
+  // section 10: goals and ratings are the room's (a manager is never a member); a personal
+  // goal and a rating are a mentee's own, a group goal (as sent here) any member's
+  'goal.create':            ['forbidden', 'ok',        'ok',        'not_member', 'forbidden', NA], // group
+  'goal.update':            ['forbidden', 'ok',        'ok',        'not_member', 'forbidden', NA], // group
+  'goal.list':              ['forbidden', 'ok',        'ok',        'not_member', 'forbidden', NA],
+  'goal.history':           ['forbidden', 'ok',        'ok',        'not_member', 'forbidden', NA],
+  'rating.add':             ['forbidden', 'wrong_role', 'ok',       'not_member', 'forbidden', NA],
+  'rating.list':            ['forbidden', 'ok',        'ok',        'not_member', 'forbidden', NA],
   'logout':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // a second session
   'passwd':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // last
 };
@@ -552,6 +560,22 @@ const REQUESTS = {
     check: (who, ok) => (ok.room_id !== ctx.room || !Array.isArray(ok.entries) ? 'not the diary of R' : null),
   },
   'diary.list': { args: () => ({ room_id: ctx.room }) },
+  // the server routes sealed records without opening them (section 10.1): a blob of the right
+  // size is what a client sends, whatever is inside; goal ids are made by the caller
+  'goal.create': { args: () => goalArgs(sodium.randombytes_buf(16), 1) },
+  'goal.update': {
+    before: ensureGroupGoal,
+    args: async () => goalArgs(ctx.groupGoal, await groupGoalVersion() + 1),
+  },
+  'goal.list': { args: () => ({ room_id: ctx.room }) },
+  'goal.history': { before: ensureGroupGoal, args: () => ({ room_id: ctx.room, goal_id: b64(ctx.groupGoal) }) },
+  'rating.add': {
+    args: () => ({
+      room_id: ctx.room, rating_id: b64(sodium.randombytes_buf(16)), stage: 'start', rated_on: '2027-01-10',
+      agreement_version: 1, written_ms: Date.now(), blob: b64(sodium.randombytes_buf(400)),
+    }),
+  },
+  'rating.list': { args: () => ({ room_id: ctx.room }) },
   'logout': {
     // a second session: the role's own connection stays logged in
     run: async (who, c) => {
@@ -580,6 +604,28 @@ const REQUESTS = {
     },
   },
 };
+
+/** goal.create / goal.update arguments for a group goal of room R. */
+function goalArgs(id, version) {
+  return {
+    room_id: ctx.room, goal_id: b64(id), version, kind: 'group', shared: true, tasks: 1,
+    agreement_version: 1, written_ms: Date.now(), blob: b64(sodium.randombytes_buf(600)),
+  };
+}
+
+/** A group goal of R made by the mentee, once (ctx.groupGoal). */
+async function ensureGroupGoal() {
+  if (ctx.groupGoal) return;
+  const id = sodium.randombytes_buf(16);
+  await people.mentee.request('goal.create', goalArgs(id, 1));
+  ctx.groupGoal = id;
+}
+
+/** Its latest version, as goal.list tells the mentee. */
+async function groupGoalVersion() {
+  const { goals } = await people.mentee.request('goal.list', { room_id: ctx.room });
+  return goals.find((g) => g.goal_id === b64(ctx.groupGoal)).version;
+}
 
 /** Sends op as role who; {ok} or {code, message} or {threw}. */
 async function ask(op, who) {
@@ -760,7 +806,7 @@ test('consent.withdraw of data_processing (erasure) on a throwaway user: the rep
 // --- no content for managers ----------------------------------------------------------
 
 test('no answer or event a manager got carries ciphertext, a sealed key, a message signature, a key backup or the plaintext', (t) => {
-  const CONTENT_KEYS = ['ciphertext', 'sealed', 'sig', 'key_backup'];
+  const CONTENT_KEYS = ['ciphertext', 'sealed', 'sig', 'key_backup', 'blob'];
   const leaks = [];
   const look = (who, what, v, { ownLogin = false } = {}) => {
     const keys = ownLogin ? CONTENT_KEYS.filter((k) => k !== 'key_backup') : CONTENT_KEYS;

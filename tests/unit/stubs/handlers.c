@@ -78,6 +78,12 @@ STUB_RUN(diary_write_run)
 STUB_RUN(diary_remark_run)
 STUB_RUN(diary_show_run)
 STUB_RUN(diary_list_run)
+STUB_RUN(goal_create_run)
+STUB_RUN(goal_update_run)
+STUB_RUN(goal_list_run)
+STUB_RUN(goal_history_run)
+STUB_RUN(rating_add_run)
+STUB_RUN(rating_list_run)
 
 void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
 {
