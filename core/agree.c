@@ -17,7 +17,10 @@
  * Results. agreement.show: {"agreement": the server's answer, each party
  * with "check" (verified, absent, no_pin, keys_changed, keys_differ,
  * unsigned, withdrawn, bad_signature), "roster_names": [the roster as this
- * device names it], "bad": parties whose keys or signature are wrong}.
+ * device names it], "bad": parties whose keys or signature are wrong, and
+ * with both an active and a pending version "diff": {"from", "to", "lines":
+ * [{"op", "line"}]} computed here (agree_diff.c), or null with
+ * "diff_refused" when the active text is not verified}.
  * agreement.sign {room, version?, preview?}: {"state": "signed_before"
  * (nothing to do: "agreement", "waiting"), "preview" (checked, not signed)
  * or "signed" ("reply": the server's answer, "active", "waiting"),
@@ -271,12 +274,51 @@ static int emc_agree_annotate(struct emc *c, struct emc_version *v)
 	return bad;
 }
 
+/*
+ * "diff" of the result: what changed from the active version to the pending
+ * one, computed here from the two texts (never taken from the server). Only
+ * from an active text every party's signature verifies over; otherwise
+ * "diff" is null and "diff_refused" says why.
+ */
+static void emc_agree_diff(json_t *result, const struct emc_version *active,
+                           const struct emc_version *pending, int bad_active)
+{
+	json_t *lines;
+	size_t i;
+	int unverified = bad_active, verified = 0;
+
+	/* withdrawn parties' signatures are not checked; at least one must be */
+	for (i = 0; i < active->n; i++) {
+		const char *check = json_string_value(json_object_get(active->party[i], "check"));
+
+		if (check && !strcmp(check, "verified"))
+			verified++;
+		else if (!check || strcmp(check, "withdrawn") != 0)
+			unverified++;
+	}
+	if (unverified || !verified) {
+		json_object_set_new(result, "diff", json_null());
+		json_object_set_new(result, "diff_refused",
+		                    json_string("the active version's signatures do not all verify "
+		                                "on this device: no diff against its text"));
+		return;
+	}
+	lines = emc_line_diff(active->terms, pending->terms);
+	json_object_set_new(result, "diff",
+	                    lines ? json_pack("{s:i, s:i, s:o}", "from", (int)active->version, "to",
+	                                      (int)pending->version, "lines", lines)
+	                          : json_null());
+	if (!lines)
+		json_object_set_new(result, "diff_refused",
+		                    json_string("the texts are too long to compare"));
+}
+
 static int emc_agree_show_step(struct emc *c, struct emc_task *t)
 {
 	struct emc_agree *a = t->data;
 	struct emc_version active, pending;
 	json_t *res, *aj, *pj, *id, *names;
-	int rc, has_active = 0, has_pending = 0, bad = 0;
+	int rc, has_active = 0, has_pending = 0, bad = 0, bad_active = 0;
 	size_t i;
 
 	rc = emc_agree_fetch(c, t, a);
@@ -301,9 +343,10 @@ static int emc_agree_show_step(struct emc *c, struct emc_task *t)
 	if ((has_pending || has_active) && emc_pin_parties(c, has_pending ? &pending : &active) < 0)
 		return emc_fail(t, EMC_EXIT_LOCAL, 0, "cannot record the parties' keys");
 	if (has_active)
-		bad += emc_agree_annotate(c, &active);
+		bad_active = emc_agree_annotate(c, &active);
 	if (has_pending)
 		bad += emc_agree_annotate(c, &pending);
+	bad += bad_active;
 	names = json_array();
 	json_array_foreach(json_object_get(res, "roster"), i, id)
 	{
@@ -319,6 +362,8 @@ static int emc_agree_show_step(struct emc *c, struct emc_task *t)
 	}
 	t->result =
 	    json_pack("{s:O, s:o, s:i}", "agreement", res, "roster_names", names, "bad", bad);
+	if (t->result && has_active && has_pending)
+		emc_agree_diff(t->result, &active, &pending, bad_active);
 	return EMC_DONE;
 }
 

@@ -467,6 +467,105 @@ static json_t *room7_agreement(void)
 	return res;
 }
 
+/*
+ * agreement.show of room 7: the active version 1 (signed by alice and bob) and
+ * the pending version 2; with `tamper` the server rewrites the active text.
+ * Answers every request the command makes; returns its result (a new ref).
+ */
+static json_t *agreement_show_result(struct world *w, int tamper)
+{
+	json_t *doc = room7_agreement(), *end, *res;
+	int64_t task;
+
+	if (tamper) /* "nothing changed": the active text made to read like the pending one */
+		json_object_set_new(json_object_get(doc, "active"), "terms",
+		                    json_string("We meet weekly."));
+	task = command(w, "{\"cmd\":\"agreement.show\",\"room\":7}");
+	answer(w, "agreement.show", doc);
+	for (int i = 0; i < 4 && !task_end(w, task); i++) {
+		if (frame_of(w, "room.show") && count_frames(w, "room.show") > (size_t)i)
+			answer(w, "room.show", room7_show(NULL, 1));
+		else
+			break;
+	}
+	end = task_end(w, task);
+	assert_non_null(end);
+	assert_true(json_is_true(json_object_get(end, "ok")));
+	res = json_object_get(end, "result");
+	assert_non_null(res);
+	return json_incref(res);
+}
+
+/*
+ * What changed between the active and the pending version is computed on the
+ * client from the two texts: the active text only when its signatures
+ * verify. A server that rewrites the active text (so the change looks
+ * smaller) gets no diff, and the refusal says why.
+ */
+static void test_agreement_diff_is_the_clients(void **state)
+{
+	struct world *w = world_new(1);
+	json_t *res, *lines;
+	char *text;
+
+	(void)state;
+	res = agreement_show_result(w, 0);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "diff"), "from")),
+	                 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "diff"), "to")),
+	                 2);
+	lines = json_object_get(json_object_get(res, "diff"), "lines");
+	text = json_dumps(lines, JSON_COMPACT);
+	assert_string_equal(text, "[{\"op\":\"-\",\"line\":\"We meet every two weeks.\"},"
+	                          "{\"op\":\"+\",\"line\":\"We meet weekly.\"},"
+	                          "{\"op\":\"+\",\"line\":\"\\u001B[2J\"}]");
+	free(text);
+	assert_null(json_object_get(res, "diff_refused"));
+	json_decref(res);
+	world_free(w);
+
+	w = world_new(1);
+	res = agreement_show_result(w, 1);
+	assert_true(json_is_null(json_object_get(res, "diff")));
+	assert_non_null(strstr(json_string_value(json_object_get(res, "diff_refused")),
+	                       "signatures do not all verify"));
+	assert_true(json_integer_value(json_object_get(res, "bad")) >= 2);
+	json_decref(res);
+	world_free(w);
+}
+
+/* The line diff itself: common lines kept, a moved line removed and added, empty texts. */
+static void test_line_diff(void **state)
+{
+	static const struct {
+		const char *from, *to, *want;
+	} cases[] = {
+	    {"a\nb\nc", "a\nb\nc", "=a =b =c"},
+	    {"a\nb\nc", "a\nc", "=a -b =c"},
+	    {"a\nc", "a\nb\nc", "=a +b =c"},
+	    {"a\nb\nc\n", "c\na\nb\n", "+c =a =b -c ="},
+	    {"", "x", "- +x"},
+	    {"x\nx\ny", "x\ny\ny", "=x -x +y =y"},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *d = emc_line_diff(cases[i].from, cases[i].to), *l;
+		char got[256] = "";
+		size_t k;
+
+		assert_non_null(d);
+		json_array_foreach(d, k, l)
+		{
+			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s%s",
+			         k ? " " : "", json_string_value(json_object_get(l, "op")),
+			         json_string_value(json_object_get(l, "line")));
+		}
+		if (strcmp(got, cases[i].want) != 0)
+			fail_msg("diff %zu: got '%s', want '%s'", i, got, cases[i].want);
+		json_decref(d);
+	}
+}
+
 /* The same storage opened by a new core (another run of the CLI on the same home). */
 static void world_reopen(struct world *w)
 {
@@ -733,6 +832,8 @@ int main(void)
 	    cmocka_unit_test(test_live_link_down_during_sync),
 	    cmocka_unit_test(test_live_sync_busy),
 	    cmocka_unit_test(test_live_retry_after_capped),
+	    cmocka_unit_test(test_agreement_diff_is_the_clients),
+	    cmocka_unit_test(test_line_diff),
 	};
 
 	if (sodium_init() < 0)
