@@ -15,7 +15,9 @@
 # and the pending version, computed on the client; everyone re-signs and the
 # new version is active; nobody outside the room gets a notice; and when the
 # server alters the active version's text, the client shows no diff against
-# it (the signatures no longer verify).
+# it (the signatures no longer verify). Last, a database migrated to 008 with
+# a room, then to 012: that programme keeps the old default as its own text
+# (no new version), a programme without rooms takes the new default.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -198,5 +200,32 @@ expect_match "the active version's signatures fail on gm1's device" 'SIGNATURE D
 expect_match "and no diff is shown against its text" \
 	"No changes shown: the active version's signatures do not all verify on this device" "$LAST"
 expect_match "--json: diff null" '^null$' "$(as gm1 --json agreement show "$group" 2>/dev/null | jq -c '.diff')"
+
+# --- an upgraded database: rooms made before migration 012 keep their wording ----------------------
+upg="e2e_upg_$$_$RANDOM"
+psql --no-psqlrc -q "$EMENTOR_TEST_DB" -c "CREATE DATABASE $upg" >/dev/null
+UDB="$EMENTOR_TEST_DB dbname=$upg"
+usql() { psql --no-psqlrc -qtA -v ON_ERROR_STOP=1 "$UDB" -c "$1"; }
+mkdir -p "$T/schema-old"
+cp "$EM_ROOT"/schema/00[1-8]_*.sql "$T/schema-old/"
+expect_ok "a database at migration 008" "$BIN/ementord" migrate --db "$UDB" --schema-dir "$T/schema-old"
+usql "INSERT INTO users (id, username, display_name, role, sign_pk, box_pk, kdf_salt, kdf_opslimit,
+        kdf_memlimit, auth_hash, key_backup)
+      SELECT i, 'u' || i, 'U' || i, (ARRAY['manager', 'mentor', 'mentee'])[i],
+             decode(repeat(lpad(to_hex(i), 2, '0'), 32), 'hex'), decode(repeat(lpad(to_hex(i), 2, '0'), 32), 'hex'),
+             decode(repeat('00', 16), 'hex'), 2, 67108864, '\\x00', '\\x00' FROM generate_series(1, 3) i;
+      INSERT INTO programmes (id, name, starts_on, ends_on, created_by)
+      VALUES (1, 'old', '2027-01-01', '2027-12-31', 1), (2, 'empty', '2027-01-01', '2027-12-31', 1);
+      INSERT INTO programme_people (programme_id, user_id, role) VALUES (1, 1, 'manager'), (2, 1, 'manager');" >/dev/null
+usql "BEGIN; INSERT INTO rooms (id, programme_id, kind, name, created_by) VALUES (1, 1, 'pair', 'r', 1);
+      INSERT INTO room_members (room_id, user_id, role) VALUES (1, 2, 'mentor'), (1, 3, 'mentee'); COMMIT;" >/dev/null
+old_md5="$(usql "SELECT md5(terms) FROM agreement_versions WHERE room_id = 1 AND version = 1")"
+expect_ok "migration 012 applies" "$BIN/ementord" migrate --db "$UDB"
+expect_match "the programme with a room keeps the old default as its own text" "^$old_md5\$" \
+	"$(usql "SELECT md5(agreement_template) FROM programmes WHERE id = 1")"
+expect_match "so its room's agreement makes no new version" '^1$' "$(usql "SELECT agreement_refresh(1, NULL, NULL)")"
+expect_match "the programme without rooms takes the new default" '^t Mentoring agreement$' \
+	"$(usql "SELECT agreement_template IS NULL, split_part(agreement_template_of(p), E'\n', 1) FROM programmes p WHERE id = 2" | tr '|' ' ')"
+psql --no-psqlrc -q "$EMENTOR_TEST_DB" -c "DROP DATABASE $upg" >/dev/null
 
 e2e_summary
