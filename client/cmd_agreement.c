@@ -184,10 +184,24 @@ static void agreement_print_diff(json_t *result)
 	}
 	if (!json_is_object(diff))
 		return;
-	printf("\nChanges from version %lld (active) to version %lld (pending), compared on this "
-	       "device:\n",
-	       (long long)json_integer_value(json_object_get(diff, "from")),
-	       (long long)json_integer_value(json_object_get(diff, "to")));
+	if (json_is_true(json_object_get(diff, "from_active"))) {
+		printf(
+		    "\nChanges from version %lld (active) to version %lld (pending), compared on "
+		    "this device:\n",
+		    (long long)json_integer_value(json_object_get(diff, "from")),
+		    (long long)json_integer_value(json_object_get(diff, "to")));
+	} else {
+		char signers[512], *safe;
+
+		agreement_join(json_object_get(diff, "signed_by"), signers, sizeof(signers));
+		safe = text_for_terminal(signers, strlen(signers));
+		printf("\nChanges from version %lld (signed by %s; never active) to version %lld "
+		       "(pending), compared on this device:\n",
+		       (long long)json_integer_value(json_object_get(diff, "from")),
+		       safe ? safe : "?",
+		       (long long)json_integer_value(json_object_get(diff, "to")));
+		free(safe);
+	}
 	json_array_foreach(json_object_get(diff, "lines"), i, l)
 	{
 		const char *op = cli_str(l, "op", "="), *line = cli_str(l, "line", "");
@@ -214,14 +228,16 @@ static const char show_usage[] =
     "terms and parties. For each party: their role, key fingerprint, whether they\n"
     "signed or withdrew, and whether the signature verifies on this device with the\n"
     "keys pinned for them. Only the room's roster (the members whose signature on\n"
-    "the active version holds) is sealed the room's key. With both an active and a\n"
-    "pending version, the lines the pending one adds (+) or removes (-) follow,\n"
-    "compared on this device, and only when the active version's signatures verify.\n"
+    "the active version holds) is sealed the room's key. With a pending version, the\n"
+    "lines it adds (+) or removes (-) follow, compared on this device with the\n"
+    "active version (or, with none, the version before it), and only when that\n"
+    "version's signatures verify with the keys pinned here.\n"
     "\n"
     "Options:\n"
     "  --json   the server's answer, each party with \"check\": verified, unsigned,\n"
     "           withdrawn, keys_differ, keys_changed, no_pin or bad_signature, and\n"
-    "           \"diff\": {from, to, lines: [{op, line}]} (computed here)\n";
+    "           \"diff\": {from, to, from_active, signed_by, lines: [{op, line}]}\n"
+    "           (computed here) or \"diff_refused\": why there is none\n";
 
 int cmd_agreement_show(struct cli *cli, int argc, char **argv)
 {
@@ -249,6 +265,9 @@ int cmd_agreement_show(struct cli *cli, int argc, char **argv)
 		/* the server's answer with the core's checks, and the core's own diff */
 		if (json_object_get(end.result, "diff"))
 			json_object_set(res, "diff", json_object_get(end.result, "diff"));
+		if (json_object_get(end.result, "diff_refused"))
+			json_object_set(res, "diff_refused",
+			                json_object_get(end.result, "diff_refused"));
 		cli_print_json(res);
 		goto out;
 	}

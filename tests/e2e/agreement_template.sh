@@ -112,6 +112,8 @@ sign_room "$group" maria tom gm1 gm2
 expect_match "the group's version 1 is active" 'Every party has signed: version 1 is active' "$LAST"
 sign_room "$pair" maria sam lea
 expect_match "the pair's version 1 is active" 'Every party has signed: version 1 is active' "$LAST"
+sign_room "$fresh" tom
+expect_match "in the third room only tom signs version 1" 'Waiting for: maria, gm3' "$LAST"
 for who in maria tom gm1 gm2 gm3 sam lea zed ola; do
 	as "$who" notices >/dev/null
 done
@@ -132,6 +134,11 @@ expect_match "the editor is not told about her own edit" '^0$' "$(count_changed 
 for who in gm1 gm2 sam lea; do
 	expect_match "$who (a room with an active agreement) gets nothing from the edit" '^0$' "$(count_changed "$who")"
 done
+expect_ok "gm3 shows the agreement of that room" as gm3 agreement show "$fresh"
+expect_match "the changes since version 1, which tom signed (checked on gm3's device)" \
+	"Changes from version 1 \(signed by tom; never active\) to version 2 \(pending\), compared on this device" "$LAST"
+expect_match "the reworded line, removed" '^  - - Be honest\.$' "$LAST"
+expect_match "and added" '^  \+ - Be honest and kind\.$' "$LAST"
 expect_ok "gm3 lists the notices" as gm3 notices --keep
 expect_match "notices says what changed and what to do" \
 	"maria changed the template of the agreement of room $fresh: version 2 needs your signature again.*ementor agreement sign $fresh" \

@@ -534,6 +534,69 @@ static void test_agreement_diff_is_the_clients(void **state)
 	world_free(w);
 }
 
+/*
+ * With no active version the diff is from the version before the pending one,
+ * fetched by number: only when it is that version and a signature over it
+ * verifies. The server answers version 1 as alice and bob signed it, then
+ * with its text rewritten, then with another version's number.
+ */
+static void test_agreement_diff_from_the_version_before(void **state)
+{
+	static const char *const want_refused[] = {NULL, "signatures that do not verify",
+	                                           "did not give the version before"};
+
+	(void)state;
+	for (int lie = 0; lie < 3; lie++) {
+		struct world *w = world_new(1);
+		json_t *doc = room7_agreement(), *v1, *end, *res, *diff;
+		int64_t task;
+
+		v1 = json_deep_copy(json_object_get(doc, "active"));
+		json_object_set_new(doc, "active", json_null());
+		if (lie == 1)
+			json_object_set_new(v1, "terms", json_string("We meet weekly."));
+		if (lie == 2)
+			json_object_set_new(v1, "version", json_integer(2));
+		task = command(w, "{\"cmd\":\"agreement.show\",\"room\":7}");
+		answer(w, "agreement.show", json_deep_copy(doc));
+		for (int i = 0; i < 6 && !task_end(w, task); i++) {
+			json_t *last = json_array_get(w->frames, json_array_size(w->frames) - 1);
+			const char *op = json_string_value(json_object_get(last, "op"));
+
+			if (op && !strcmp(op, "room.show"))
+				answer(w, "room.show", room7_show(NULL, 1));
+			else if (op && !strcmp(op, "agreement.show")) {
+				json_t *r = json_deep_copy(doc);
+
+				json_object_set(r, "version", v1);
+				answer(w, "agreement.show", r);
+			} else
+				break;
+		}
+		end = task_end(w, task);
+		assert_non_null(end);
+		assert_true(json_is_true(json_object_get(end, "ok")));
+		res = json_object_get(end, "result");
+		diff = json_object_get(res, "diff");
+		if (!want_refused[lie]) {
+			assert_false(json_is_true(json_object_get(diff, "from_active")));
+			assert_int_equal(json_integer_value(json_object_get(diff, "from")), 1);
+			assert_int_equal(json_array_size(json_object_get(diff, "signed_by")), 2);
+			assert_null(json_object_get(res, "diff_refused"));
+		} else {
+			assert_false(json_is_object(diff));
+			assert_non_null(json_string_value(json_object_get(res, "diff_refused")));
+			if (!strstr(json_string_value(json_object_get(res, "diff_refused")),
+			            want_refused[lie]))
+				fail_msg("lie %d: %s", lie,
+				         json_string_value(json_object_get(res, "diff_refused")));
+		}
+		json_decref(v1);
+		json_decref(doc);
+		world_free(w);
+	}
+}
+
 /* The line diff itself: common lines kept, a moved line removed and added, empty texts. */
 static void test_line_diff(void **state)
 {
@@ -833,6 +896,7 @@ int main(void)
 	    cmocka_unit_test(test_live_sync_busy),
 	    cmocka_unit_test(test_live_retry_after_capped),
 	    cmocka_unit_test(test_agreement_diff_is_the_clients),
+	    cmocka_unit_test(test_agreement_diff_from_the_version_before),
 	    cmocka_unit_test(test_line_diff),
 	};
 
