@@ -231,6 +231,8 @@ int cmd_agreement_show(struct cli *cli, int argc, char **argv);
 int cmd_agreement_sign(struct cli *cli, int argc, char **argv);
 int cmd_agreement_propose(struct cli *cli, int argc, char **argv);
 int cmd_agreement_template(struct cli *cli, int argc, char **argv);
+/* One agreement.* notice of `ementor notices`, after its time (cmd_agreement.c). */
+void agreement_notice_print(json_t *n);
 int cmd_consent_list(struct cli *cli, int argc, char **argv);
 int cmd_consent_grant(struct cli *cli, int argc, char **argv);
 int cmd_consent_withdraw(struct cli *cli, int argc, char **argv);

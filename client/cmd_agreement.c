@@ -3,15 +3,19 @@
  * 7): `agreement show` (the versions, their terms and parties, and whether
  * each party's signature verifies on this device), `agreement sign`,
  * `agreement propose` (a room-specific term, which makes a new version for
- * everyone to sign) and `agreement template show|edit` (the programme's
- * terms, managers).
+ * everyone to sign), `agreement template show|edit|default` (the programme's
+ * terms, managers), and the lines `ementor notices` prints for an
+ * agreement.changed notice.
  *
  * DESIGN. The server says who signed; this client believes only what it can
  * check, and the checking is the client core's (core/agree.c: the
  * "agreement.show" and "agreement.sign" commands): every party's keys
  * compared with the keys pinned on this device, every signature verified
  * over the agreement bytes, nothing signed when the version lists anyone
- * with keys other than the pinned ones. This file parses options, asks for
+ * with keys other than the pinned ones. The difference between the active
+ * and the pending version is the core's too, computed from the two texts on
+ * this device; the counts in a notice are the server's and are shown only as
+ * a pointer to `agreement show`. This file parses options, asks for
  * confirmation and prints what the core found.
  *
  * Thread: main only.
@@ -167,6 +171,53 @@ static void agreement_print_version(const char *title, json_t *vj)
 	agreement_print_terms(cli_str(vj, "terms", ""));
 }
 
+/* The changed lines from the active to the pending version, as the core computed them. */
+static void agreement_print_diff(json_t *result)
+{
+	json_t *diff = json_object_get(result, "diff"), *l;
+	const char *refused = cli_str(result, "diff_refused", NULL);
+	size_t i, shown = 0;
+
+	if (refused) {
+		fprintf(stderr, "\nNo changes shown: %s.\n", refused);
+		return;
+	}
+	if (!json_is_object(diff))
+		return;
+	if (json_is_true(json_object_get(diff, "from_active"))) {
+		printf(
+		    "\nChanges from version %lld (active) to version %lld (pending), compared on "
+		    "this device:\n",
+		    (long long)json_integer_value(json_object_get(diff, "from")),
+		    (long long)json_integer_value(json_object_get(diff, "to")));
+	} else {
+		char signers[512], *safe;
+
+		agreement_join(json_object_get(diff, "signed_by"), signers, sizeof(signers));
+		safe = text_for_terminal(signers, strlen(signers));
+		printf("\nChanges from version %lld (signed by %s; never active) to version %lld "
+		       "(pending), compared on this device:\n",
+		       (long long)json_integer_value(json_object_get(diff, "from")),
+		       safe ? safe : "?",
+		       (long long)json_integer_value(json_object_get(diff, "to")));
+		free(safe);
+	}
+	json_array_foreach(json_object_get(diff, "lines"), i, l)
+	{
+		const char *op = cli_str(l, "op", "="), *line = cli_str(l, "line", "");
+		char *safe;
+
+		if (!strcmp(op, "="))
+			continue;
+		safe = text_for_terminal(line, strlen(line));
+		printf("  %s %s\n", op, safe ? safe : "?");
+		free(safe);
+		shown++;
+	}
+	if (!shown)
+		printf("  (the terms are the same; the parties or dates changed)\n");
+}
+
 /* ---- agreement show ---- */
 
 static const char show_usage[] =
@@ -177,11 +228,16 @@ static const char show_usage[] =
     "terms and parties. For each party: their role, key fingerprint, whether they\n"
     "signed or withdrew, and whether the signature verifies on this device with the\n"
     "keys pinned for them. Only the room's roster (the members whose signature on\n"
-    "the active version holds) is sealed the room's key.\n"
+    "the active version holds) is sealed the room's key. With a pending version, the\n"
+    "lines it adds (+) or removes (-) follow, compared on this device with the\n"
+    "active version (or, with none, the version before it), and only when that\n"
+    "version's signatures verify with the keys pinned here.\n"
     "\n"
     "Options:\n"
     "  --json   the server's answer, each party with \"check\": verified, unsigned,\n"
-    "           withdrawn, keys_differ, keys_changed, no_pin or bad_signature\n";
+    "           withdrawn, keys_differ, keys_changed, no_pin or bad_signature, and\n"
+    "           \"diff\": {from, to, from_active, signed_by, lines: [{op, line}]}\n"
+    "           (computed here) or \"diff_refused\": why there is none\n";
 
 int cmd_agreement_show(struct cli *cli, int argc, char **argv)
 {
@@ -206,6 +262,12 @@ int cmd_agreement_show(struct cli *cli, int argc, char **argv)
 		goto out;
 	res = json_object_get(end.result, "agreement");
 	if (cli->json) {
+		/* the server's answer with the core's checks, and the core's own diff */
+		if (json_object_get(end.result, "diff"))
+			json_object_set(res, "diff", json_object_get(end.result, "diff"));
+		if (json_object_get(end.result, "diff_refused"))
+			json_object_set(res, "diff_refused",
+			                json_object_get(end.result, "diff_refused"));
 		cli_print_json(res);
 		goto out;
 	}
@@ -230,6 +292,7 @@ int cmd_agreement_show(struct cli *cli, int argc, char **argv)
 		printf("\n");
 		agreement_print_version("Pending", pj);
 	}
+	agreement_print_diff(end.result);
 	if (bad) {
 		fprintf(
 		    stderr,
@@ -416,7 +479,7 @@ static const char propose_usage[] =
     "Options:\n"
     "  --add-term TEXT   the term, one line of at most 1,000 characters\n";
 
-/* The one option of propose (--add-term) and template (--file): keeps its value. */
+/* The one option of propose (--add-term): keeps its value. */
 static int one_arg_option(void *ctx, int opt, const char *arg)
 {
 	(void)opt;
@@ -502,20 +565,66 @@ out:
 	return rc;
 }
 
-/* ---- agreement template show | edit ---- */
+/* ---- notices ---- */
+
+void agreement_notice_print(json_t *n)
+{
+	long long room = (long long)json_integer_value(json_object_get(n, "room_id"));
+	long long version = (long long)json_integer_value(json_object_get(n, "version"));
+	const char *by = cli_str(n, "by", "someone"), *cause = cli_str(n, "cause", "");
+	char *safe = text_for_terminal(by, strlen(by));
+
+	if (strcmp(cli_str(n, "kind", ""), "agreement.changed") != 0) {
+		printf("%s about the agreement of room %lld.\n", cli_str(n, "kind", "?"), room);
+		free(safe);
+		return;
+	}
+	printf("%s %s the agreement of room %lld: version %lld needs your signature again "
+	       "(the server counts %lld line%s added, %lld removed).\n"
+	       "    See what changed: `ementor agreement show %lld`; then sign: `ementor "
+	       "agreement sign %lld`.\n",
+	       safe ? safe : "?",
+	       !strcmp(cause, "term") ? "proposed a term for" : "changed the template of", room,
+	       version, (long long)json_integer_value(json_object_get(n, "lines_added")),
+	       json_integer_value(json_object_get(n, "lines_added")) == 1 ? "" : "s",
+	       (long long)json_integer_value(json_object_get(n, "lines_removed")), room, room);
+	free(safe);
+}
+
+/* ---- agreement template show | edit | default ---- */
 
 static const char template_usage[] =
     "Usage: ementor agreement template show PROGRAMME\n"
     "       ementor agreement template edit PROGRAMME --file PATH\n"
+    "       ementor agreement template default PROGRAMME --lang en|pl\n"
     "\n"
     "The programme's agreement template (managers of the programme): the terms every\n"
     "room's agreement starts with. New programmes start with the default terms of\n"
-    "mentoring and code of ethics. Editing it refreshes the pending version of every\n"
-    "room of the programme that has no active agreement yet; rooms with an active\n"
-    "agreement keep it.\n"
+    "mentoring and code of ethics in English; `default --lang pl` puts the Polish\n"
+    "default in place (and `--lang en` the English one) instead of the programme's\n"
+    "own text. Editing it makes a new pending version in every room of the programme\n"
+    "that has no active agreement yet, and its parties get a notice to sign again;\n"
+    "rooms with an active agreement keep it, and their next version (a term\n"
+    "proposed, a member added or removed) is made from the new template.\n"
     "\n"
     "Options:\n"
-    "  --file PATH   the new text (UTF-8, at most 20,000 bytes); - for standard input\n";
+    "  --file PATH   the new text (UTF-8, at most 20,000 bytes); - for standard input\n"
+    "  --lang LANG   the language of the default terms: en (English) or pl (Polish)\n";
+
+struct template_args {
+	const char *file, *lang;
+};
+
+static int template_option(void *ctx, int opt, const char *arg)
+{
+	struct template_args *a = ctx;
+
+	if (opt == 'f')
+		a->file = arg;
+	else
+		a->lang = arg;
+	return CLI_CONTINUE;
+}
 
 /* Reads a whole file (or stdin for "-"), at most max bytes. Who frees: the caller. */
 static char *template_read(const char *path, size_t max, size_t *len, int *err)
@@ -559,28 +668,36 @@ int cmd_agreement_template(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"file", required_argument, NULL, 'f'},
+	    {"lang", required_argument, NULL, 'l'},
 	    {NULL, 0, NULL, 0},
 	};
+	struct template_args ta = {0};
 	json_t *res = NULL;
-	const char *file = NULL, *verb;
+	const char *file, *verb;
 	char *text = NULL;
 	size_t len = 0, w = 0;
 	int64_t programme;
-	int rc, first, edit, err;
+	int rc, first, edit, dflt, err;
 
-	rc = cli_parse(cli, argc, argv, opts, template_usage, one_arg_option, &file, 2, 2, &first);
+	rc = cli_parse(cli, argc, argv, opts, template_usage, template_option, &ta, 2, 2, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
+	file = ta.file;
 	verb = argv[first];
 	edit = !strcmp(verb, "edit");
-	if (!edit && strcmp(verb, "show") != 0)
-		return cli_usage_error(cli, "expected show or edit, not '%s'", verb);
+	dflt = !strcmp(verb, "default");
+	if (!edit && !dflt && strcmp(verb, "show") != 0)
+		return cli_usage_error(cli, "expected show, edit or default, not '%s'", verb);
 	if (cli_parse_id(argv[first + 1], &programme))
 		return cli_usage_error(cli, "'%s' is not a programme id", argv[first + 1]);
 	if (edit && !file)
 		return cli_usage_error(cli, "--file PATH is required (- for standard input)");
 	if (!edit && file)
 		return cli_usage_error(cli, "--file is for `agreement template edit`");
+	if (dflt && (!ta.lang || (strcmp(ta.lang, "en") && strcmp(ta.lang, "pl"))))
+		return cli_usage_error(cli, "--lang en or --lang pl is required");
+	if (!dflt && ta.lang)
+		return cli_usage_error(cli, "--lang is for `agreement template default`");
 	if (edit) {
 		text = template_read(file, EM_TEMPLATE_MAX * 2, &len, &err);
 		if (!text && err == E2BIG)
@@ -612,11 +729,11 @@ int cmd_agreement_template(struct cli *cli, int argc, char **argv)
 		}
 	}
 	snprintf(cli->command, sizeof(cli->command), "agreement template %s", verb);
-	if (edit)
-		rc = cli_request(
-		    cli, EM_OP_AGREEMENT_TEMPLATE_SET,
-		    json_pack("{s:I, s:s}", "programme_id", (json_int_t)programme, "text", text),
-		    &res);
+	if (edit || dflt)
+		rc = cli_request(cli, EM_OP_AGREEMENT_TEMPLATE_SET,
+		                 json_pack("{s:I, s:s}", "programme_id", (json_int_t)programme,
+		                           edit ? "text" : "lang", edit ? text : ta.lang),
+		                 &res);
 	else
 		rc = cli_request_raw(cli, EM_OP_AGREEMENT_TEMPLATE_GET,
 		                     json_pack("{s:I}", "programme_id", (json_int_t)programme),
@@ -627,14 +744,24 @@ int cmd_agreement_template(struct cli *cli, int argc, char **argv)
 		cli_print_json(res);
 		goto out;
 	}
-	if (edit) {
-		printf(
-		    "Saved the agreement template of programme %lld (%zu bytes). Rooms without an "
-		    "active agreement have a new pending version to sign.\n",
-		    (long long)programme, len);
+	if (edit || dflt) {
+		if (edit)
+			printf("Saved the agreement template of programme %lld (%zu bytes).",
+			       (long long)programme, len);
+		else
+			printf("Programme %lld now uses the default agreement template in %s.",
+			       (long long)programme, !strcmp(ta.lang, "pl") ? "Polish" : "English");
+		printf(" Rooms without an active agreement have a new pending version to sign; "
+		       "their parties are told.\n");
 	} else {
-		printf("Agreement template of programme %lld (updated %s):\n\n",
-		       (long long)programme, cli_str(res, "updated_at", "never: the default"));
+		const char *lang = cli_str(res, "lang", NULL);
+
+		printf("Agreement template of programme %lld (%s, updated %s):\n\n",
+		       (long long)programme,
+		       !lang                 ? "the programme's own text"
+		       : !strcmp(lang, "pl") ? "the default, in Polish"
+		                             : "the default, in English",
+		       cli_str(res, "updated_at", "?"));
 		agreement_print_terms(cli_str(res, "text", ""));
 	}
 out:

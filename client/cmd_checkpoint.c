@@ -1127,8 +1127,9 @@ static const char notices_usage[] =
     "Usage: ementor notices [--keep]\n"
     "\n"
     "Show what happened to your checkpoints since you last looked (proposals,\n"
-    "confirmations, reschedules, cancellations, absences, records, reminders),\n"
-    "oldest first, in your time zone; then mark them read.\n"
+    "confirmations, reschedules, cancellations, absences, records, reminders)\n"
+    "and which room agreements changed and need your signature again, oldest\n"
+    "first, in your time zone; then mark them read.\n"
     "\n"
     "Options:\n"
     "  --keep    do not mark them read: they show again next time\n"
@@ -1159,6 +1160,11 @@ static void notice_print(json_t *n)
 	char at[TEXT_WHEN_LEN], when[TEXT_WHEN_LEN], what[128], lead[32];
 
 	text_local_when(cli_str(n, "at", NULL), at, sizeof(at));
+	if (!strncmp(kind, "agreement.", 10)) {
+		printf("%s  ", at);
+		agreement_notice_print(n); /* cmd_agreement.c */
+		return;
+	}
 	snprintf(what, sizeof(what), "%s meeting of room %lld (checkpoint %lld)",
 	         cli_str(n, "checkpoint_kind", "?"),
 	         (long long)json_integer_value(json_object_get(n, "room_id")),

@@ -17,7 +17,12 @@
  * Results. agreement.show: {"agreement": the server's answer, each party
  * with "check" (verified, absent, no_pin, keys_changed, keys_differ,
  * unsigned, withdrawn, bad_signature), "roster_names": [the roster as this
- * device names it], "bad": parties whose keys or signature are wrong}.
+ * device names it], "bad": parties whose keys or signature are wrong, and
+ * with a pending version "diff": {"from", "to", "from_active", "signed_by",
+ * "lines": [{"op", "line"}]} computed here (agree_diff.c) from the active
+ * version, or with none from the version before the pending one (fetched
+ * with agreement.show {version}), or null with "diff_refused" when that
+ * text is not verified}.
  * agreement.sign {room, version?, preview?}: {"state": "signed_before"
  * (nothing to do: "agreement", "waiting"), "preview" (checked, not signed)
  * or "signed" ("reply": the server's answer, "active", "waiting"),
@@ -165,6 +170,8 @@ enum emc_agree_phase {
 	EMC_AGREE_ROOM,      /* the room's members pinned first (room.show) */
 	EMC_AGREE_CHECK,     /* parties pinned and checked */
 	EMC_AGREE_SIGN,      /* agreement.sign asked */
+	EMC_AGREE_PREV,      /* show: the version before the pending one asked (no active one) */
+	EMC_AGREE_PREV_DONE, /* show: and answered (a->signed_ holds it) */
 };
 
 struct emc_agree {
@@ -175,7 +182,7 @@ struct emc_agree {
 	enum emc_agree_phase phase;
 	int asked, answered;
 	struct em_incoming reply;   /* agreement.show's */
-	struct em_incoming signed_; /* agreement.sign's */
+	struct em_incoming signed_; /* agreement.sign's, or show's version before the pending one */
 	uint32_t version;
 	json_t *view;
 };
@@ -184,13 +191,15 @@ static void emc_agree_reply(struct emc *c, int64_t room, int64_t task, struct em
 {
 	struct emc_task *t = emc_task_find(c, task);
 	struct emc_agree *a = t && !t->done ? t->data : NULL;
+	struct em_incoming *slot;
 
 	(void)room;
 	if (!a)
 		return;
+	slot = a->phase == EMC_AGREE_SIGN || a->phase == EMC_AGREE_PREV ? &a->signed_ : &a->reply;
 	a->answered = 1;
-	em_incoming_clear(a->phase == EMC_AGREE_SIGN ? &a->signed_ : &a->reply);
-	*(a->phase == EMC_AGREE_SIGN ? &a->signed_ : &a->reply) = *in; /* takes what in owns */
+	em_incoming_clear(slot);
+	*slot = *in; /* takes what in owns */
 	memset(in, 0, sizeof(*in));
 }
 
@@ -271,15 +280,105 @@ static int emc_agree_annotate(struct emc *c, struct emc_version *v)
 	return bad;
 }
 
+/*
+ * "diff" of the result: what changed from version `from` (the active one,
+ * or with none the one before the pending one) to the pending one, computed
+ * here from the two texts (never taken from the server). Only from a text
+ * that at least one party signed with the key pinned for them, and whose
+ * other signatures are all sound (withdrawn ones are not checked; an
+ * unsigned party is allowed only in a version that was never active):
+ * otherwise "diff" is null and "diff_refused" says why. "signed_by" names
+ * the parties whose signature over `from` verifies, as pinned here.
+ */
+static void emc_agree_diff(struct emc *c, json_t *result, const struct emc_version *from,
+                           const struct emc_version *to, int from_active)
+{
+	json_t *lines, *signers = json_array();
+	char why[160];
+	int wrong = 0;
+
+	for (size_t i = 0; i < from->n; i++) {
+		const char *check = json_string_value(json_object_get(from->party[i], "check"));
+		struct pin p;
+
+		if (check && !strcmp(check, "verified")) {
+			if (emc_user_keys(c, (int64_t)from->parties[i].user_id, &p) == 0)
+				json_array_append_new(signers, json_string(p.username));
+		} else if (!check || (strcmp(check, "withdrawn") != 0 &&
+		                      (from_active || strcmp(check, "unsigned") != 0))) {
+			wrong++;
+		}
+	}
+	if (wrong || !json_array_size(signers)) {
+		if (from_active)
+			snprintf(
+			    why, sizeof(why),
+			    "the active version's signatures do not all verify on this device: "
+			    "no diff against its text");
+		else
+			snprintf(why, sizeof(why), "version %u has %s: no diff against its text",
+			         from->version,
+			         wrong ? "signatures that do not verify on this device"
+			               : "no signature that verifies on this device");
+		json_decref(signers);
+		json_object_set_new(result, "diff", json_null());
+		json_object_set_new(result, "diff_refused", json_string(why));
+		return;
+	}
+	lines = emc_line_diff(from->terms, to->terms);
+	if (!lines) {
+		json_decref(signers);
+		json_object_set_new(result, "diff", json_null());
+		json_object_set_new(result, "diff_refused",
+		                    json_string("the texts are too long to compare"));
+		return;
+	}
+	json_object_set_new(result, "diff",
+	                    json_pack("{s:i, s:i, s:b, s:o, s:o}", "from", (int)from->version, "to",
+	                              (int)to->version, "from_active", from_active, "signed_by",
+	                              signers, "lines", lines));
+}
+
+/*
+ * With no active version and a pending one after version 1, asks for the
+ * version before it (what the parties may have signed). A need: EMC_DONE
+ * once answered, whatever the answer.
+ */
+static int emc_agree_prev(struct emc *c, struct emc_task *t, struct emc_agree *a)
+{
+	json_t *res = a->reply.result, *pj = json_object_get(res, "pending");
+	json_int_t v = json_integer_value(json_object_get(pj, "version"));
+
+	if (a->phase == EMC_AGREE_PREV_DONE || json_is_object(json_object_get(res, "active")) ||
+	    !json_is_object(pj) || v < 2)
+		return EMC_DONE;
+	if (a->phase != EMC_AGREE_PREV) {
+		if (emc_request(
+		        c, EM_OP_AGREEMENT_SHOW,
+		        json_pack("{s:I, s:I}", "room_id", (json_int_t)a->room, "version", v - 1),
+		        emc_agree_reply, a->room, t->id) < 0)
+			return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
+		a->phase = EMC_AGREE_PREV;
+		a->answered = 0;
+	}
+	if (!a->answered)
+		return EMC_PENDING;
+	a->phase = EMC_AGREE_PREV_DONE;
+	return EMC_DONE;
+}
+
 static int emc_agree_show_step(struct emc *c, struct emc_task *t)
 {
 	struct emc_agree *a = t->data;
-	struct emc_version active, pending;
+	struct emc_version active, pending, prev;
 	json_t *res, *aj, *pj, *id, *names;
-	int rc, has_active = 0, has_pending = 0, bad = 0;
+	int rc, has_active = 0, has_pending = 0, has_prev = 0, bad = 0;
 	size_t i;
 
 	rc = emc_agree_fetch(c, t, a);
+	if (rc != EMC_DONE)
+		return rc;
+	rc = emc_agree_prev(c, t, a);
 	if (rc != EMC_DONE)
 		return rc;
 	res = a->reply.result;
@@ -304,6 +403,14 @@ static int emc_agree_show_step(struct emc *c, struct emc_task *t)
 		bad += emc_agree_annotate(c, &active);
 	if (has_pending)
 		bad += emc_agree_annotate(c, &pending);
+	/* the version before the pending one, as asked for: that version of this room or nothing */
+	if (has_pending && !has_active && a->signed_.result &&
+	    json_is_object(json_object_get(a->signed_.result, "version")) &&
+	    emc_version_parse(json_object_get(a->signed_.result, "version"), a->room, &prev) == 0 &&
+	    prev.version + 1 == pending.version) {
+		emc_agree_annotate(c, &prev);
+		has_prev = 1;
+	}
 	names = json_array();
 	json_array_foreach(json_object_get(res, "roster"), i, id)
 	{
@@ -319,6 +426,14 @@ static int emc_agree_show_step(struct emc *c, struct emc_task *t)
 	}
 	t->result =
 	    json_pack("{s:O, s:o, s:i}", "agreement", res, "roster_names", names, "bad", bad);
+	if (t->result && has_active && has_pending)
+		emc_agree_diff(c, t->result, &active, &pending, 1);
+	else if (t->result && has_prev)
+		emc_agree_diff(c, t->result, &prev, &pending, 0);
+	else if (t->result && has_pending && !has_active && pending.version > 1)
+		json_object_set_new(t->result, "diff_refused",
+		                    json_string("the server did not give the version before the "
+		                                "pending one"));
 	return EMC_DONE;
 }
 

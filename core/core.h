@@ -357,6 +357,9 @@ int emc_version_parse(json_t *version, int64_t room_id, struct emc_version *out)
 int emc_version_has(const struct emc_version *v, int64_t user_id);
 /* Pins the parties of a version like room members. 0 or -errno. */
 int emc_pin_parties(struct emc *c, struct emc_version *v);
+/* The line diff from one text to another (agree_diff.c): [{"op": "=", "-" or "+", "line"}],
+ * or NULL (out of memory, more than 32768 lines). Who frees: the caller. */
+json_t *emc_line_diff(const char *from, const char *to);
 /* Applies a room.show answer to r without the network (the fuzz target's entry). */
 int emc_room_apply(struct emc *c, struct emc_room *r, json_t *res);
 

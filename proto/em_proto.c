@@ -268,9 +268,15 @@ static const struct field_spec f_programme_settings[] = {
     F_END};
 static const struct field_spec f_agreement_propose[] = {
     F_ID("room_id", 1), {"term", FT_STR, 1, 1, EM_TERM_MAX, check_text, "printable text"}, F_END};
+static int check_lang(const char *s)
+{
+	return strcmp(s, "en") && strcmp(s, "pl") ? EM_ERR_BAD_VALUE : EM_OK;
+}
+/* text or lang: the handler refuses both and neither */
 static const struct field_spec f_template_set[] = {
     F_ID("programme_id", 1),
-    {"text", FT_STR, 1, 1, EM_TEMPLATE_MAX, check_multiline, "text without control characters"},
+    {"text", FT_STR, 0, 1, EM_TEMPLATE_MAX, check_multiline, "text without control characters"},
+    {"lang", FT_STR, 0, 2, 2, check_lang, "en or pl"},
     F_END};
 static int check_format(const char *s)
 {

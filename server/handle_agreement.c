@@ -11,6 +11,10 @@
  * rebuilds from its own rows (em_agreement_bytes), never over anything the
  * client says they contain. Signing runs in one transaction with the consent
  * ledger's append, so a consent is recorded exactly when it takes effect.
+ * A proposal or a template edit that makes a version waiting for signatures
+ * writes an agreement.changed notice to its parties in the same transaction
+ * (012_agreement_template.sql: agreement_notify, agreement_template_apply)
+ * and pushes it once committed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +94,21 @@ static const struct stmt st_refresh = {"agr_refresh", "SELECT agreement_refresh(
 static const struct stmt st_additions = {
     "agr_additions", "SELECT COALESCE((SELECT jsonb_array_length(additions) FROM "
                      "agreement_versions WHERE room_id = $1 ORDER BY version DESC LIMIT 1), 0)"};
+
+/* $1 room, $2 actor: the agreement.changed notices of a proposal (nid, uid, doc). */
+static const struct stmt st_notify_term = {
+    "agr_notify_term", "SELECT nid, uid, doc FROM agreement_notify($1, $2, 'term', now())"};
+
+/* Queues the live push of notices rows (user, Notice text in column 2). */
+static void notices_push(struct db_job *job, PGresult *r)
+{
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *doc = json_loads(store_str(r, i, 2), 0, NULL);
+
+		if (doc)
+			db_job_push(&job->user_events, store_int(r, i, 1), EV_NOTICE, doc);
+	}
+}
 
 struct access {
 	int64_t programme_id;
@@ -387,6 +406,13 @@ int agreement_propose_run(struct db_conn *c, struct db_job *job)
 	if (!(r = store_exec(c, &st_refresh, &p, &err, NULL)))
 		return store_fail(c, job, err);
 	PQclear(r);
+	memset(&p, 0, sizeof(p));
+	params_int(&p, room);
+	params_int(&p, job->user_id);
+	if (!(r = store_exec(c, &st_notify_term, &p, &err, NULL)))
+		return store_fail(c, job, err);
+	notices_push(job, r);
+	PQclear(r);
 	return commit_with_doc(c, job, room, 1);
 }
 
@@ -394,24 +420,24 @@ int agreement_propose_run(struct db_conn *c, struct db_job *job)
 
 static const struct stmt st_template_get = {
     "agr_template_get",
-    "SELECT COALESCE(p.agreement_template, agreement_default_template()), " SQL_TS(
+    "SELECT agreement_template_of(p), " SQL_TS(
         "COALESCE(p.template_updated_at, p.created_at)") ", EXISTS (SELECT 1 FROM "
                                                          "programme_people pp WHERE "
                                                          "pp.programme_id = p.id AND "
                                                          "pp.user_id = $2 AND pp.role = "
-                                                         "'manager') FROM programmes p WHERE "
-                                                         "p.id = $1"};
+                                                         "'manager'), p.agreement_template "
+                                                         "IS NULL, p.agreement_lang FROM "
+                                                         "programmes p WHERE p.id = $1"};
 
+/* $1 programme, $2 text or NULL (the default), $3 language or NULL (unchanged). */
 static const struct stmt st_template_set = {
-    "agr_template_set", "UPDATE programmes SET agreement_template = $2, template_updated_at = "
-                        "now() WHERE id = $1"};
+    "agr_template_set",
+    "UPDATE programmes SET agreement_template = $2, agreement_lang = COALESCE($3, "
+    "agreement_lang), template_updated_at = now() WHERE id = $1"};
 
-/* Rooms of the programme without an active version get the new terms. */
-static const struct stmt st_template_refresh = {
-    "agr_template_refresh",
-    "SELECT agreement_refresh(r.id, NULL, NULL) FROM rooms r WHERE r.programme_id = $1 "
-    "AND NOT EXISTS (SELECT 1 FROM agreement_versions v WHERE v.room_id = r.id "
-    "AND v.activated_at IS NOT NULL)"};
+/* Rooms of the programme without an active version get the new terms; their parties a notice. */
+static const struct stmt st_template_apply = {
+    "agr_template_apply", "SELECT nid, uid, doc FROM agreement_template_apply($1, $2, now())"};
 
 static int template_answer(struct db_conn *c, struct db_job *job, int64_t programme)
 {
@@ -430,8 +456,10 @@ static int template_answer(struct db_conn *c, struct db_job *job, int64_t progra
 		return db_job_fail(job, EM_ERR_NOT_FOUND, "no programme %lld that you manage",
 		                   (long long)programme);
 	}
-	job->result = json_pack("{s:I, s:s, s:s}", "programme_id", (json_int_t)programme, "text",
-	                        store_str(r, 0, 0), "updated_at", store_str(r, 0, 1));
+	/* lang: the language of the default text in use, null for the programme's own text */
+	job->result = json_pack("{s:I, s:s, s:s, s:s?}", "programme_id", (json_int_t)programme,
+	                        "text", store_str(r, 0, 0), "updated_at", store_str(r, 0, 1),
+	                        "lang", store_bool(r, 0, 3) ? store_str(r, 0, 4) : NULL);
 	PQclear(r);
 	return job->result ? EM_OK : store_fail(c, job, EM_ERR_NOMEM);
 }
@@ -451,10 +479,16 @@ int agreement_template_get_run(struct db_conn *c, struct db_job *job)
 int agreement_template_set_run(struct db_conn *c, struct db_job *job)
 {
 	int64_t programme = job_int(job, "programme_id", 0);
+	const char *text = job_str(job, "text"), *lang = job_str(job, "lang");
 	struct params p = {0};
 	PGresult *r;
-	int err;
+	int err, told;
 
+	/* the text, or the default in a language: one of them */
+	if (!text == !lang)
+		return db_job_fail(job, EM_ERR_BAD_VALUE,
+		                   "give either text (the programme's own terms) or lang (the "
+		                   "default terms in that language)");
 	if ((err = store_begin(c)))
 		return store_fail(c, job, err);
 	/* authorise first: the answer of a refused request says nothing else */
@@ -463,20 +497,24 @@ int agreement_template_set_run(struct db_conn *c, struct db_job *job)
 	json_decref(job->result);
 	job->result = NULL;
 	params_int(&p, programme);
-	params_text(&p, job_str(job, "text"));
+	params_text(&p, text); /* NULL: the default text */
+	params_text(&p, lang); /* NULL: the language stays */
 	if (!(r = store_exec(c, &st_template_set, &p, &err, NULL)))
 		return store_fail(c, job, err);
 	PQclear(r);
 	memset(&p, 0, sizeof(p));
 	params_int(&p, programme);
-	if (!(r = store_exec(c, &st_template_refresh, &p, &err, NULL)))
+	params_int(&p, job->user_id);
+	if (!(r = store_exec(c, &st_template_apply, &p, &err, NULL)))
 		return store_fail(c, job, err);
+	notices_push(job, r);
+	told = PQntuples(r);
 	PQclear(r);
 	if ((err = template_answer(c, job, programme)))
 		return err;
 	if ((err = store_commit(c)))
 		return store_fail(c, job, err);
-	log_info("agreement template set programme=%lld by=%lld", (long long)programme,
-	         (long long)job->user_id);
+	log_info("agreement template set programme=%lld by=%lld notices=%d", (long long)programme,
+	         (long long)job->user_id, told);
 	return EM_OK;
 }

@@ -860,7 +860,7 @@ static void test_agreements(void **state)
 	assert_true(json_is_null(json_object_get(doc, "active")));
 	assert_int_equal(json_array_size(json_object_get(pending, "parties")), 3);
 	assert_non_null(strstr(json_string_value(json_object_get(pending, "terms")),
-	                       "at least two days ahead"));
+	                       "at least two days (48 hours) beforehand"));
 	assert_int_equal(json_array_size(json_object_get(doc, "roster")), 0);
 	/* unsigned: no epoch, no message */
 	job = commit_epoch(room, 1, &mentor, both, 2, key);

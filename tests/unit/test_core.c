@@ -467,6 +467,168 @@ static json_t *room7_agreement(void)
 	return res;
 }
 
+/*
+ * agreement.show of room 7: the active version 1 (signed by alice and bob) and
+ * the pending version 2; with `tamper` the server rewrites the active text.
+ * Answers every request the command makes; returns its result (a new ref).
+ */
+static json_t *agreement_show_result(struct world *w, int tamper)
+{
+	json_t *doc = room7_agreement(), *end, *res;
+	int64_t task;
+
+	if (tamper) /* "nothing changed": the active text made to read like the pending one */
+		json_object_set_new(json_object_get(doc, "active"), "terms",
+		                    json_string("We meet weekly."));
+	task = command(w, "{\"cmd\":\"agreement.show\",\"room\":7}");
+	answer(w, "agreement.show", doc);
+	for (int i = 0; i < 4 && !task_end(w, task); i++) {
+		if (frame_of(w, "room.show") && count_frames(w, "room.show") > (size_t)i)
+			answer(w, "room.show", room7_show(NULL, 1));
+		else
+			break;
+	}
+	end = task_end(w, task);
+	assert_non_null(end);
+	assert_true(json_is_true(json_object_get(end, "ok")));
+	res = json_object_get(end, "result");
+	assert_non_null(res);
+	return json_incref(res);
+}
+
+/*
+ * What changed between the active and the pending version is computed on the
+ * client from the two texts: the active text only when its signatures
+ * verify. A server that rewrites the active text (so the change looks
+ * smaller) gets no diff, and the refusal says why.
+ */
+static void test_agreement_diff_is_the_clients(void **state)
+{
+	struct world *w = world_new(1);
+	json_t *res, *lines;
+	char *text;
+
+	(void)state;
+	res = agreement_show_result(w, 0);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "diff"), "from")),
+	                 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "diff"), "to")),
+	                 2);
+	lines = json_object_get(json_object_get(res, "diff"), "lines");
+	text = json_dumps(lines, JSON_COMPACT);
+	assert_string_equal(text, "[{\"op\":\"-\",\"line\":\"We meet every two weeks.\"},"
+	                          "{\"op\":\"+\",\"line\":\"We meet weekly.\"},"
+	                          "{\"op\":\"+\",\"line\":\"\\u001B[2J\"}]");
+	free(text);
+	assert_null(json_object_get(res, "diff_refused"));
+	json_decref(res);
+	world_free(w);
+
+	w = world_new(1);
+	res = agreement_show_result(w, 1);
+	assert_true(json_is_null(json_object_get(res, "diff")));
+	assert_non_null(strstr(json_string_value(json_object_get(res, "diff_refused")),
+	                       "signatures do not all verify"));
+	assert_true(json_integer_value(json_object_get(res, "bad")) >= 2);
+	json_decref(res);
+	world_free(w);
+}
+
+/*
+ * With no active version the diff is from the version before the pending one,
+ * fetched by number: only when it is that version and a signature over it
+ * verifies. The server answers version 1 as alice and bob signed it, then
+ * with its text rewritten, then with another version's number.
+ */
+static void test_agreement_diff_from_the_version_before(void **state)
+{
+	static const char *const want_refused[] = {NULL, "signatures that do not verify",
+	                                           "did not give the version before"};
+
+	(void)state;
+	for (int lie = 0; lie < 3; lie++) {
+		struct world *w = world_new(1);
+		json_t *doc = room7_agreement(), *v1, *end, *res, *diff;
+		int64_t task;
+
+		v1 = json_deep_copy(json_object_get(doc, "active"));
+		json_object_set_new(doc, "active", json_null());
+		if (lie == 1)
+			json_object_set_new(v1, "terms", json_string("We meet weekly."));
+		if (lie == 2)
+			json_object_set_new(v1, "version", json_integer(2));
+		task = command(w, "{\"cmd\":\"agreement.show\",\"room\":7}");
+		answer(w, "agreement.show", json_deep_copy(doc));
+		for (int i = 0; i < 6 && !task_end(w, task); i++) {
+			json_t *last = json_array_get(w->frames, json_array_size(w->frames) - 1);
+			const char *op = json_string_value(json_object_get(last, "op"));
+
+			if (op && !strcmp(op, "room.show"))
+				answer(w, "room.show", room7_show(NULL, 1));
+			else if (op && !strcmp(op, "agreement.show")) {
+				json_t *r = json_deep_copy(doc);
+
+				json_object_set(r, "version", v1);
+				answer(w, "agreement.show", r);
+			} else
+				break;
+		}
+		end = task_end(w, task);
+		assert_non_null(end);
+		assert_true(json_is_true(json_object_get(end, "ok")));
+		res = json_object_get(end, "result");
+		diff = json_object_get(res, "diff");
+		if (!want_refused[lie]) {
+			assert_false(json_is_true(json_object_get(diff, "from_active")));
+			assert_int_equal(json_integer_value(json_object_get(diff, "from")), 1);
+			assert_int_equal(json_array_size(json_object_get(diff, "signed_by")), 2);
+			assert_null(json_object_get(res, "diff_refused"));
+		} else {
+			assert_false(json_is_object(diff));
+			assert_non_null(json_string_value(json_object_get(res, "diff_refused")));
+			if (!strstr(json_string_value(json_object_get(res, "diff_refused")),
+			            want_refused[lie]))
+				fail_msg("lie %d: %s", lie,
+				         json_string_value(json_object_get(res, "diff_refused")));
+		}
+		json_decref(v1);
+		json_decref(doc);
+		world_free(w);
+	}
+}
+
+/* The line diff itself: common lines kept, a moved line removed and added, empty texts. */
+static void test_line_diff(void **state)
+{
+	static const struct {
+		const char *from, *to, *want;
+	} cases[] = {
+	    {"a\nb\nc", "a\nb\nc", "=a =b =c"},
+	    {"a\nb\nc", "a\nc", "=a -b =c"},
+	    {"a\nc", "a\nb\nc", "=a +b =c"},
+	    {"a\nb\nc\n", "c\na\nb\n", "+c =a =b -c ="},
+	    {"", "x", "- +x"},
+	    {"x\nx\ny", "x\ny\ny", "=x -x +y =y"},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *d = emc_line_diff(cases[i].from, cases[i].to), *l;
+		char got[256] = "";
+		size_t k;
+
+		assert_non_null(d);
+		json_array_foreach(d, k, l)
+		{
+			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s%s",
+			         k ? " " : "", json_string_value(json_object_get(l, "op")),
+			         json_string_value(json_object_get(l, "line")));
+		}
+		if (strcmp(got, cases[i].want) != 0)
+			fail_msg("diff %zu: got '%s', want '%s'", i, got, cases[i].want);
+		json_decref(d);
+	}
+}
+
 /* The same storage opened by a new core (another run of the CLI on the same home). */
 static void world_reopen(struct world *w)
 {
@@ -831,6 +993,9 @@ int main(void)
 	    cmocka_unit_test(test_live_sync_busy),
 	    cmocka_unit_test(test_live_retry_after_capped),
 	    cmocka_unit_test(test_diary_show_lies),
+	    cmocka_unit_test(test_agreement_diff_is_the_clients),
+	    cmocka_unit_test(test_agreement_diff_from_the_version_before),
+	    cmocka_unit_test(test_line_diff),
 	};
 
 	if (sodium_init() < 0)

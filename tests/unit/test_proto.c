@@ -291,9 +291,13 @@ static int valid_frames_setup(void **state)
 	add_valid(
 	    EM_OP_AGREEMENT_TEMPLATE_GET, "",
 	    fmt("{\"id\":60,\"op\":\"agreement.template.get\",\"args\":{\"programme_id\":1}}"));
-	add_valid(EM_OP_AGREEMENT_TEMPLATE_SET, "",
+	/* text or lang: each is optional here, the handler wants exactly one */
+	add_valid(EM_OP_AGREEMENT_TEMPLATE_SET, "text",
 	          fmt("{\"id\":61,\"op\":\"agreement.template.set\",\"args\":{\"programme_id\":1,"
 	              "\"text\":\"Line one\\n\\tLine two\"}}"));
+	add_valid(EM_OP_AGREEMENT_TEMPLATE_SET, "lang",
+	          fmt("{\"id\":61,\"op\":\"agreement.template.set\",\"args\":{\"programme_id\":1,"
+	              "\"lang\":\"pl\"}}"));
 	add_valid(EM_OP_CONSENT_LIST, "", fmt("{\"id\":62,\"op\":\"consent.list\"}"));
 	add_valid(
 	    EM_OP_CONSENT_GRANT, "",
@@ -766,6 +770,13 @@ static void test_bad_value(void **state)
 	expect_fail("{\"id\":28,\"op\":\"agreement.template.set\",\"args\":{\"programme_id\":1,"
 	            "\"text\":\"bell\\u0007\"}}",
 	            EM_ERR_BAD_VALUE, 28, "args.text");
+	/* the default template exists in English and Polish only */
+	expect_fail("{\"id\":29,\"op\":\"agreement.template.set\",\"args\":{\"programme_id\":1,"
+	            "\"lang\":\"de\"}}",
+	            EM_ERR_BAD_VALUE, 29, "args.lang");
+	expect_fail("{\"id\":29,\"op\":\"agreement.template.set\",\"args\":{\"programme_id\":1,"
+	            "\"lang\":\"english\"}}",
+	            EM_ERR_TOO_LONG, 29, "args.lang");
 	expect_fail("{\"id\":24,\"op\":\"invite.create\",\"args\":{\"programme_id\":1,\"role\":"
 	            "\"Mentor\"}}",
 	            EM_ERR_BAD_VALUE, 24, "args.role");

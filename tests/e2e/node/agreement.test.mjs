@@ -661,6 +661,54 @@ test('a programme without agreements: every member is on the roster, commits nam
   })), 'stale_version');
 });
 
+test('agreement.template.set takes text or lang (en, pl): both, neither or another language is bad_value; a mentee is forbidden', async () => {
+  const { mgr, m1 } = people;
+  const set = (c, args) => c.request('agreement.template.set', { programme_id: programmeId, ...args });
+  assert.equal(await codeOf(set(mgr, {})), 'bad_value');
+  assert.equal(await codeOf(set(mgr, { text: 'Our terms.', lang: 'pl' })), 'bad_value');
+  assert.equal(await codeOf(set(mgr, { lang: 'de' })), 'bad_value');
+  assert.equal(await codeOf(set(m1, { lang: 'pl' })), 'forbidden');
+  const before = await mgr.request('agreement.template.get', { programme_id: programmeId });
+  const pl = await set(mgr, { lang: 'pl' });
+  assert.equal(pl.lang, 'pl');
+  assert.match(pl.text, /^Umowa mentoringowa\n/);
+  assert.match(pl.text, /co najmniej dwa dni \(48 godzin\)/);
+  const en = await set(mgr, { lang: 'en' });
+  assert.equal(en.lang, 'en');
+  assert.match(en.text, /at least two days \(48 hours\)/);
+  const own = await set(mgr, { text: `${en.text}- Phones stay silent.\n` });
+  assert.equal(own.lang, null, 'the programme\'s own text has no default language');
+  // back as it was, for the tests after this one
+  const back = before.lang ? await set(mgr, { lang: before.lang }) : await set(mgr, { text: before.text });
+  assert.equal(back.text, before.text);
+});
+
+test('agreement.propose: every other party of the new version gets an agreement.changed notice with counts, no term text; the proposer and outsiders get none', async () => {
+  const { m1, out } = people;
+  const term = `We answer within a day ${stamp}.`;
+  const { agreement } = await m1.request('agreement.propose', { room_id: group, term });
+  const v = agreement.pending;
+  assert.ok(v, 'a pending version');
+  const parties = v.parties.map((p) => p.user_id);
+  for (const [who, c] of Object.entries(people)) {
+    if (who === 'out') continue;
+    const mine = (await c.request('notice.list', {})).notices
+      .filter((n) => n.kind === 'agreement.changed' && n.room_id === group && n.version === v.version);
+    if (!parties.includes(c.id) || c === m1) {
+      assert.equal(mine.length, 0, `${who} is not told`);
+      continue;
+    }
+    assert.equal(mine.length, 1, `${who}, a party, is told once`);
+    const n = mine[0];
+    assert.equal(n.by, nameOf('m1'));
+    assert.equal(n.cause, 'term');
+    assert.equal(n.compared_with, agreement.active ? agreement.active.version : v.version - 1);
+    assert.ok(n.lines_added >= 1 && Number.isInteger(n.lines_removed));
+    assert.ok(!JSON.stringify(n).includes(term), 'no term text in the notice');
+  }
+  assert.equal((await out.request('notice.list', {})).notices.filter((n) => n.kind === 'agreement.changed').length, 0);
+});
+
 test('withdrawing the data-processing consent erases the account: the reply, then 4003', async () => {
   const { out } = people;
   const entry = await out.consent('consent.withdraw', { purpose: 'data_processing', subject: notice.version, textHash: unb64(notice.text_hash) });
