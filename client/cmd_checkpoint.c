@@ -1150,8 +1150,8 @@ static void notice_lead(json_t *n, char *buf, size_t len)
 		buf[0] = 0;
 }
 
-/* One notice as a sentence, after its time. Only a reminder says "reminder". */
-static void notice_print(json_t *n)
+/* One notice as a sentence, after its time, to f. Only a reminder says "reminder". */
+static void notice_write(FILE *f, json_t *n)
 {
 	const char *kind = cli_str(n, "kind", "?"), *by = cli_str(n, "by", "someone");
 	const char *reason = cli_str(n, "reason", NULL), *place = cli_str(n, "place", NULL);
@@ -1160,57 +1160,79 @@ static void notice_print(json_t *n)
 	char at[TEXT_WHEN_LEN], when[TEXT_WHEN_LEN], what[128], lead[32];
 
 	text_local_when(cli_str(n, "at", NULL), at, sizeof(at));
-	if (!strncmp(kind, "agreement.", 10)) {
-		printf("%s  ", at);
-		agreement_notice_print(n); /* cmd_agreement.c */
-		return;
-	}
 	snprintf(what, sizeof(what), "%s meeting of room %lld (checkpoint %lld)",
 	         cli_str(n, "checkpoint_kind", "?"),
 	         (long long)json_integer_value(json_object_get(n, "room_id")),
 	         (long long)json_integer_value(json_object_get(n, "checkpoint_id")));
-	printf("%s  ", at);
+	fprintf(f, "%s  ", at);
 	if (!strcmp(kind, "checkpoint.proposed")) {
-		printf("%s proposed times for the %s", by, what);
+		fprintf(f, "%s proposed times for the %s", by, what);
 	} else if (!strcmp(kind, "checkpoint.confirmed")) {
-		printf("The %s is confirmed", what);
+		fprintf(f, "The %s is confirmed", what);
 	} else if (!strcmp(kind, "checkpoint.rescheduled")) {
-		printf("%s rescheduled the %s%s", by, what,
-		       json_is_true(late) ? ", a late change" : "");
+		fprintf(f, "%s rescheduled the %s%s", by, what,
+		        json_is_true(late) ? ", a late change" : "");
 	} else if (!strcmp(kind, "checkpoint.cancelled")) {
-		printf("%s cancelled the %s%s", by, what,
-		       json_is_true(late) ? ", a late change" : "");
+		fprintf(f, "%s cancelled the %s%s", by, what,
+		        json_is_true(late) ? ", a late change" : "");
 	} else if (!strcmp(kind, "checkpoint.absent")) {
-		printf("%s cannot attend the %s", by, what);
+		fprintf(f, "%s cannot attend the %s", by, what);
 	} else if (!strcmp(kind, "checkpoint.recorded")) {
-		printf("%s recorded the %s%s", by, what,
-		       json_is_boolean(held) ? (json_is_true(held) ? " as held" : " as missed")
-		                             : "");
+		fprintf(f, "%s recorded the %s%s", by, what,
+		        json_is_boolean(held) ? (json_is_true(held) ? " as held" : " as missed")
+		                              : "");
 	} else if (!strcmp(kind, "reminder")) {
 		notice_lead(n, lead, sizeof(lead));
-		printf("Meeting reminder: the %s starts%s", what, lead);
+		fprintf(f, "Meeting reminder: the %s starts%s", what, lead);
 	} else if (!strcmp(kind, "diary.writer")) {
-		printf("%s chose you to write the diary of the %s", by, what);
+		fprintf(f, "%s chose you to write the diary of the %s", by, what);
 	} else if (!strcmp(kind, "diary.written")) {
-		printf("%s wrote the diary of the %s: add your remarks (`ementor diary show %lld`)",
-		       by, what,
-		       (long long)json_integer_value(json_object_get(n, "checkpoint_id")));
+		fprintf(
+		    f, "%s wrote the diary of the %s: add your remarks (`ementor diary show %lld`)",
+		    by, what, (long long)json_integer_value(json_object_get(n, "checkpoint_id")));
 	} else if (!strcmp(kind, "diary.remarked")) {
-		printf("%s added a remark to the diary of the %s", by, what);
+		fprintf(f, "%s added a remark to the diary of the %s", by, what);
 	} else if (!strcmp(kind, "diary.missing")) {
-		printf("Diary reminder: the %s was held a day ago and its diary is not written "
-		       "(`ementor diary write %lld`)",
-		       what, (long long)json_integer_value(json_object_get(n, "checkpoint_id")));
+		fprintf(f,
+		        "Diary reminder: the %s was held a day ago and its diary is not written "
+		        "(`ementor diary write %lld`)",
+		        what, (long long)json_integer_value(json_object_get(n, "checkpoint_id")));
 	} else {
-		printf("%s: the %s", kind, what);
+		fprintf(f, "%s: the %s", kind, what);
 	}
 	if (starts) {
 		text_local_when(starts, when, sizeof(when));
-		printf(": %s%s%s", when, place ? " at " : "", place ? place : "");
+		fprintf(f, ": %s%s%s", when, place ? " at " : "", place ? place : "");
 	}
 	if (reason)
-		printf(": \"%s\"", reason);
-	printf(".\n");
+		fprintf(f, ": \"%s\"", reason);
+	fprintf(f, ".\n");
+}
+
+/*
+ * One notice on stdout. Its words come from the server and from other people
+ * (a name, a place, a reason): the sentence goes through text_for_terminal(),
+ * so none of them can drive the terminal.
+ */
+static void notice_print(json_t *n)
+{
+	char *line = NULL, *safe = NULL, at[TEXT_WHEN_LEN];
+	size_t len = 0;
+	FILE *f;
+
+	if (!strncmp(cli_str(n, "kind", "?"), "agreement.", 10)) {
+		text_local_when(cli_str(n, "at", NULL), at, sizeof(at));
+		printf("%s  ", at);
+		agreement_notice_print(n); /* cmd_agreement.c: makes its words safe itself */
+		return;
+	}
+	if (!(f = open_memstream(&line, &len)))
+		return;
+	notice_write(f, n);
+	if (fclose(f) == 0 && (safe = text_for_terminal(line, len)))
+		fputs(safe, stdout);
+	free(safe);
+	free(line);
 }
 
 int cmd_notices(struct cli *cli, int argc, char **argv)

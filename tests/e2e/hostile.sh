@@ -480,6 +480,18 @@ expect_ok "ann accepts tom's new name after checking in person" as ann trust tom
 expect_ok "and then ben's (the pin still waiting for a decision)" as ann trust ben --yes
 expect_ok "then ann's message goes out" as ann send "$A" "checked in person"
 
+# --- T2: terminal escapes in a notice ------------------------------------------------
+case_begin "T2 escapes: a notice whose name, place and reason carry terminal control codes"
+attack "INSERT INTO notices (user_id, kind, data, created_at) VALUES ($ann, 'checkpoint.rescheduled',
+        jsonb_build_object('kind', 'checkpoint.rescheduled', 'at', '2027-01-05T10:00:00Z',
+          'room_id', $A, 'checkpoint_id', 1, 'checkpoint_kind', E'initial\\u001b]0;owned\\u0007',
+          'by', E'tom\\u001b[2J', 'starts_at', '2027-01-06T10:00:00Z',
+          'place', E'Cafe\\u001b[31m', 'reason', E'late\\u009b1m', 'late', true), now())"
+expect_ok "ann lists her notices" as ann notices --keep
+expect_match "the notice is shown" 'rescheduled the initial' "$LAST"
+expect_absent "no ESC reaches the terminal" $'\e' <(printf '%s' "$LAST")
+expect_absent "no C1 CSI either" $'\xc2\x9b' <(printf '%s' "$LAST")
+
 case_end
 echo
 echo "Cases:"
