@@ -295,6 +295,20 @@ static int cp_slots(struct cli *cli, const struct cp_args *a, json_t **out)
 	return CLI_CONTINUE;
 }
 
+int checkpoint_slots_args(struct cli *cli, const char *const *at, size_t nat, int too_many_at,
+                          const char *minutes, const char *place, json_t **out)
+{
+	struct cp_args a;
+
+	memset(&a, 0, sizeof(a));
+	for (size_t i = 0; i < nat && i < EM_CHECKPOINT_SLOTS_MAX; i++)
+		a.at[a.nat++] = at[i];
+	a.too_many_at = too_many_at || nat > EM_CHECKPOINT_SLOTS_MAX;
+	a.minutes = minutes;
+	a.place = place;
+	return cp_slots(cli, &a, out);
+}
+
 /* ---- showing checkpoints ---- */
 
 /* Appends ", item" (or "item" to an empty buf); quietly truncates. */

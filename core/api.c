@@ -421,6 +421,8 @@ static const struct {
     {"verify", emc_cmd_verify, 1},
     {"trust.show", emc_cmd_trust_show, 0},
     {"trust.accept", emc_cmd_trust_accept, 0},
+    {"meeting.plan", emc_cmd_meeting_plan, 1},
+    {"meeting.topic", emc_cmd_meeting_topic, 1},
 };
 
 int64_t emc_command(struct emc *c, const char *json, int64_t now_ms)

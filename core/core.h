@@ -378,6 +378,10 @@ int64_t emc_cmd_send(struct emc *c, json_t *cmd);
 int64_t emc_cmd_flush(struct emc *c, json_t *cmd);
 int64_t emc_cmd_read(struct emc *c, json_t *cmd);
 int64_t emc_cmd_live(struct emc *c, json_t *cmd);
+/* E1 and A1 before a key is used (sets r->refused on a refusal). A need. */
+int emc_check_epoch(struct emc *c, struct emc_task *t, struct emc_room *r);
+/* S4: 1 when everyone the key of `epoch` was sealed to may still read the room. */
+int emc_key_fit(struct emc *c, struct emc_room *r, int64_t epoch);
 /* A request passed through unchanged (call.c: only operations with nothing to check). */
 int64_t emc_cmd_call(struct emc *c, json_t *cmd);
 int64_t emc_cmd_programme_settings(struct emc *c, json_t *cmd);
@@ -408,6 +412,9 @@ int64_t emc_cmd_consent_withdraw(struct emc *c, json_t *cmd);
 int64_t emc_cmd_verify(struct emc *c, json_t *cmd);
 int64_t emc_cmd_trust_show(struct emc *c, json_t *cmd);
 int64_t emc_cmd_trust_accept(struct emc *c, json_t *cmd);
+/* meeting.c: the session plan with its topics opened, and a topic sealed and signed */
+int64_t emc_cmd_meeting_plan(struct emc *c, json_t *cmd);
+int64_t emc_cmd_meeting_topic(struct emc *c, json_t *cmd);
 /* Ends t with the server's error in `in`; an expired session says to log in. EMC_FAILED. */
 int emc_fail_server(struct emc *c, struct emc_task *t, const struct em_incoming *in);
 /* The same, a refusal about room_id in plain words (emc_room_refusal()). EMC_FAILED. */

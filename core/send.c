@@ -200,7 +200,7 @@ void emc_room_refusal(struct emc *c, int64_t room_id, int err, const char *msg,
  * or accepted a key of, and in a room that requires agreements the version
  * in force is verified. Sets r->refused. A need.
  */
-static int emc_check_epoch(struct emc *c, struct emc_task *t, struct emc_room *r)
+int emc_check_epoch(struct emc *c, struct emc_task *t, struct emc_room *r)
 {
 	struct trust_room tr;
 
@@ -219,7 +219,7 @@ static int emc_check_epoch(struct emc *c, struct emc_task *t, struct emc_room *r
 }
 
 /* S4: everyone the key of `epoch` was sealed to may still read the room. */
-static int emc_key_fit(struct emc *c, struct emc_room *r, int64_t epoch)
+int emc_key_fit(struct emc *c, struct emc_room *r, int64_t epoch)
 {
 	int64_t ids[EM_KEY_RECIPIENTS_MAX];
 	int n = roomkeys_recipients(c->roomkeys, r->id, epoch, ids);
