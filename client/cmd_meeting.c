@@ -85,8 +85,8 @@ static int mt_topic_send(struct cli *cli, int64_t room, int64_t meeting, const c
 	if (!rc)
 		rc = drive_run_ok(&d,
 		                  json_pack("{s:s, s:I, s:I, s:s}", "cmd", "meeting.topic", "room",
-		                            (json_int_t)room, "meeting", (json_int_t)meeting, "text",
-		                            text),
+		                            (json_int_t)room, "meeting", (json_int_t)meeting,
+		                            "text", text),
 		                  &end);
 	if (!rc)
 		*res = json_incref(end.result);
@@ -140,8 +140,8 @@ static void mt_print(json_t *m)
 	char when[TEXT_WHEN_LEN], head[160];
 	size_t i;
 
-	snprintf(head, sizeof(head), "%lld  %s%s", (long long)json_integer_value(
-	                                               json_object_get(m, "id")),
+	snprintf(head, sizeof(head), "%lld  %s%s",
+	         (long long)json_integer_value(json_object_get(m, "id")),
 	         !strcmp(kind, "session") ? "session" : kind,
 	         !strcmp(cli_str(m, "mode", ""), "online") ? " (online)" : "");
 	printf("%-28s %s", head, state);
@@ -151,7 +151,8 @@ static void mt_print(json_t *m)
 		       (long long)json_integer_value(json_object_get(slot, "minutes")));
 		mt_put("at ", cli_str(slot, "place", "-"), "");
 	} else if (json_array_size(json_object_get(m, "slots"))) {
-		printf(", %zu proposed time%s (first ", json_array_size(json_object_get(m, "slots")),
+		printf(", %zu proposed time%s (first ",
+		       json_array_size(json_object_get(m, "slots")),
 		       json_array_size(json_object_get(m, "slots")) == 1 ? "" : "s");
 		text_local_when(cli_str(m, "sort_at", NULL), when, sizeof(when));
 		printf("%s)", when);

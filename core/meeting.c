@@ -102,8 +102,8 @@ out:
 
 int emc_topic_open(const unsigned char room_key[EM_ROOM_KEY_BYTES], const struct emc_topic_ref *ref,
                    const unsigned char *ct, size_t ct_len, const unsigned char sig[EM_SIG_BYTES],
-                   const unsigned char sign_pk[EM_SIGN_PK_BYTES], uint64_t *written_ms,
-                   char *text, size_t *len)
+                   const unsigned char sign_pk[EM_SIGN_PK_BYTES], uint64_t *written_ms, char *text,
+                   size_t *len)
 {
 	const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 	unsigned char ad[TOPIC_AD_BYTES], signed_buf[TOPIC_AD_BYTES + 4 + EM_TOPIC_CT_MAX];
@@ -217,16 +217,18 @@ static void emc_topic_view(struct emc *c, struct emc_room *r, json_t *meeting)
 		return;
 	if (ct_b64)
 		ct_len = em_b64_decode(ct_b64, ct, sizeof(ct));
-	if (ct_len < 0 || !sig_b64 || em_b64_decode(sig_b64, sig, sizeof(sig)) != (int)sizeof(sig) ||
-	    epoch < 1 || author < 1 || revision < 1 || revision > EM_TOPIC_REVISION_MAX) {
+	if (ct_len < 0 || !sig_b64 ||
+	    em_b64_decode(sig_b64, sig, sizeof(sig)) != (int)sizeof(sig) || epoch < 1 ||
+	    author < 1 || revision < 1 || revision > EM_TOPIC_REVISION_MAX) {
 		snprintf(error, sizeof(error), "(unverifiable: the server sent a malformed topic)");
 		goto out;
 	}
 	if (emc_user_keys(c, author, &p) != 0) {
-		snprintf(error, sizeof(error),
-		         "(unverifiable: no pinned key for its author, user %lld — never shown as a "
-		         "member of room %lld)",
-		         (long long)author, (long long)r->id);
+		snprintf(
+		    error, sizeof(error),
+		    "(unverifiable: no pinned key for its author, user %lld — never shown as a "
+		    "member of room %lld)",
+		    (long long)author, (long long)r->id);
 		goto out;
 	}
 	snprintf(name, sizeof(name), "%s", p.username);
@@ -245,8 +247,9 @@ static void emc_topic_view(struct emc *c, struct emc_room *r, json_t *meeting)
 		         "room)",
 		         p.username);
 	else if (!have_key)
-		snprintf(error, sizeof(error), "(cannot decrypt: no key for epoch %lld of room %lld)",
-		         (long long)epoch, (long long)r->id);
+		snprintf(error, sizeof(error),
+		         "(cannot decrypt: no key for epoch %lld of room %lld)", (long long)epoch,
+		         (long long)r->id);
 	else if (st == EM_MSG_UNDECRYPTABLE)
 		snprintf(error, sizeof(error),
 		         "(unverifiable: it does not open with the key of epoch %lld)",
@@ -280,8 +283,8 @@ static int emc_plan_keys(struct emc *c, struct emc_meeting *m, struct emc_room *
 
 	json_array_foreach(list, i, meeting)
 	{
-		int64_t e = json_integer_value(
-		    json_object_get(json_object_get(meeting, "topic"), "epoch"));
+		int64_t e =
+		    json_integer_value(json_object_get(json_object_get(meeting, "topic"), "epoch"));
 
 		if (e < 1 || roomkeys_get(c->roomkeys, r->id, e, key, NULL) == 0)
 			continue;
@@ -314,16 +317,18 @@ static int emc_plan_check(struct emc_task *t, int64_t room_id, json_t *list)
 	size_t i, j;
 
 	if (!json_is_array(list))
-		return emc_fail(t, EMC_EXIT_NET, 0, "the server's plan has no list of meetings"), -1;
+		return emc_fail(t, EMC_EXIT_NET, 0, "the server's plan has no list of meetings"),
+		       -1;
 	json_array_foreach(list, i, meeting)
 	{
 		int64_t id = json_integer_value(json_object_get(meeting, "id"));
 
 		if (id < 1 || json_integer_value(json_object_get(meeting, "room_id")) != room_id) {
-			emc_fail(t, EMC_EXIT_NET, 0,
-			         "the server's plan of room %lld lists meeting %lld of another room: "
-			         "refused",
-			         (long long)room_id, (long long)id);
+			emc_fail(
+			    t, EMC_EXIT_NET, 0,
+			    "the server's plan of room %lld lists meeting %lld of another room: "
+			    "refused",
+			    (long long)room_id, (long long)id);
 			return -1;
 		}
 		json_array_foreach(list, j, other)
@@ -470,8 +475,9 @@ static int emc_meeting_topic_step(struct emc *c, struct emc_task *t)
 		json_array_foreach(list, i, meeting)
 		{
 			if (json_integer_value(json_object_get(meeting, "id")) == m->meeting_id)
-				m->revision = 1 + json_integer_value(json_object_get(
-				                      json_object_get(meeting, "topic"), "revision"));
+				m->revision =
+				    1 + json_integer_value(json_object_get(
+				            json_object_get(meeting, "topic"), "revision"));
 		}
 		if (!m->revision) {
 			rc = emc_fail(t, EMC_EXIT_REFUSED, EM_ERR_NOT_FOUND,
@@ -480,7 +486,8 @@ static int emc_meeting_topic_step(struct emc *c, struct emc_task *t)
 			goto out;
 		}
 		if (m->revision < 1 || m->revision > EM_TOPIC_REVISION_MAX) {
-			rc = emc_fail(t, EMC_EXIT_NET, 0, "the server's topic revision is out of range");
+			rc = emc_fail(t, EMC_EXIT_NET, 0,
+			              "the server's topic revision is out of range");
 			goto out;
 		}
 	}

@@ -42,7 +42,7 @@ int emc_topic_seal(const unsigned char room_key[EM_ROOM_KEY_BYTES], const struct
  */
 int emc_topic_open(const unsigned char room_key[EM_ROOM_KEY_BYTES], const struct emc_topic_ref *ref,
                    const unsigned char *ct, size_t ct_len, const unsigned char sig[EM_SIG_BYTES],
-                   const unsigned char sign_pk[EM_SIGN_PK_BYTES], uint64_t *written_ms,
-                   char *text, size_t *len);
+                   const unsigned char sign_pk[EM_SIGN_PK_BYTES], uint64_t *written_ms, char *text,
+                   size_t *len);
 
 #endif
