@@ -86,3 +86,14 @@ CREATE FUNCTION meeting_doc(cid bigint, at timestamptz) RETURNS jsonb AS $$
                   FROM meeting_topics t WHERE t.checkpoint_id = c.id))
     FROM checkpoints c WHERE c.id = cid
 $$ LANGUAGE sql STABLE;
+
+-- The audit's session counts (section 8: RoomReport "sessions"): states only.
+CREATE VIEW audit_sessions AS
+    SELECT c.room_id, c.state FROM checkpoints c WHERE c.kind = 'session';
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ementor_audit') THEN
+        GRANT SELECT ON audit_sessions TO ementor_audit;
+    END IF;
+END
+$$;

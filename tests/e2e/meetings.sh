@@ -139,6 +139,14 @@ expect_ok "the plan as text" as sam meeting plan 1
 expect_match "shows the revised topic" "topic: $T3" "$LAST"
 expect_match "and who attended" 'lea attended' "$LAST"
 
+# --- the manager's audit: counts, no topics ---------------------------------------------------
+expect_ok "the manager pulls the audit" to_file "$T/audit.json" as maria audit --programme 1 --json
+expect_match "room 1: 2 sessions planned, 1 held; room 2: 1 planned" '^2 1 0 0 \| 1 0 0 0 \| 1 0$' \
+	"$(jq -r '[(.rooms[] | "\(.sessions.planned) \(.sessions.held) \(.sessions.missed) \(.sessions.cancelled)"), "\(.summary.sessions_held) \(.summary.sessions_missed)"] | join(" | ")' "$T/audit.json")"
+expect_match "its checkpoints are still the three per room" '^3 3$' \
+	"$(jq -r '[.rooms[].checkpoints | length] | join(" ")' "$T/audit.json")"
+expect_absent "the audit holds no topic" "quokka" "$T/audit.json"
+
 # --- the calendar feed --------------------------------------------------------------------
 expect_ok "the mentee exports her calendar" to_file "$T/cal.ics" as lea calendar export
 expect_match "the session is there as a mentoring session at its place" \
@@ -188,4 +196,9 @@ sql "UPDATE meeting_topics SET ciphertext = set_byte(ciphertext, 40, get_byte(ci
 expect_ok "a plan with another author claimed" to_file "$T/h4.json" as lea --json meeting plan 1
 expect_match "shows it as unverifiable under the claimed name" '^sam unverifiable' \
 	"$(jq -r --argjson id "$s2" '.meetings[] | select(.id == $id) | "\(.topic.author) \(.topic.error)"' "$T/h4.json" | sed 's/(unverifiable/unverifiable/')"
+# --- retention: a purged programme loses its topics with its messages -------------------------
+sql "UPDATE programmes SET purged_at = now() WHERE id = 1;"
+expect_match "the topics are deleted when the programme is purged" '^0$' \
+	"$(sql "SELECT count(*) FROM meeting_topics")"
+
 e2e_summary
