@@ -371,11 +371,11 @@ static int add_slots(struct db_conn *c, struct db_job *job, const struct cp *cp,
 			return EM_ERR_IN_THE_PAST;
 		}
 		if (strncmp(at, cp->opens_on, 10) < 0 || strncmp(at, cp->closes_on, 10) > 0) {
-			db_job_fail(
-			    job, EM_ERR_OUTSIDE_WINDOW,
-			    "slots[%zu] is on %.10s, outside the %s window %s to %s (a manager "
-			    "can move it)",
-			    i, at, cp->kind, cp->opens_on, cp->closes_on);
+			db_job_fail(job, EM_ERR_OUTSIDE_WINDOW,
+			            "slots[%zu] is on %.10s, outside the %s window %s to %s%s", i,
+			            at, cp->kind, cp->opens_on, cp->closes_on,
+			            strcmp(cp->kind, "session") ? " (a manager can move it)"
+			                                        : " (the programme's dates)");
 			return EM_ERR_OUTSIDE_WINDOW;
 		}
 		memset(&p, 0, sizeof(p));

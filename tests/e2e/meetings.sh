@@ -81,6 +81,10 @@ expect_ok "the mentee sets the topic of the initial checkpoint" \
 	as lea meeting topic 1 "$init" "Agreement and first goals"
 expect_ok "the mentor changes the first session's topic" as sam meeting topic 1 "$s1" "$T3"
 expect_match "it is revision 2" 'revision 2' "$LAST"
+expect_ok "the mentee reads her notices" to_file "$T/notices.txt" as lea notices
+expect_match "she is told the topic changed" "sam changed the topic of the session $s1 of room 1" \
+	"$(cat "$T/notices.txt")"
+expect_absent "without the topic" "quokka" "$T/notices.txt"
 
 # --- refusals -------------------------------------------------------------------------
 expect_fail "a member of another room cannot see the plan" 1 'not_found|no room 1 that you can see' \
