@@ -155,12 +155,12 @@ static int mt_finish(struct db_conn *c, struct db_job *job, int64_t id, int64_t 
 
 int meeting_add_run(struct db_conn *c, struct db_job *job)
 {
-	int64_t now = server_clock_s(), room = job_int(job, "room_id", 0), id, sessions;
+	int64_t now = server_clock_s(), room = job_int(job, "room_id", 0), id, sessions = 0;
 	json_t *slots = json_object_get(job->args, "slots");
 	char opens[11], closes[11];
 	struct params p = {0};
 	PGresult *r;
-	int err, closed, member;
+	int err, closed = 0, member;
 
 	if ((err = store_begin(c)))
 		return db_job_fail(job, err, NULL);

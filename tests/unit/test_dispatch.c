@@ -47,7 +47,8 @@ static const char *const manager_only[] = {
 };
 /* PROTOCOL.md section 5.3: a manager is never a room member. */
 static const char *const member_only[] = {
-    "sync", "history", "send", "receipt", "typing", "epoch.commit", "keys.get",
+    "sync",     "history",     "send",         "receipt",       "typing", "epoch.commit",
+    "keys.get", "meeting.add", "meeting.plan", "meeting.topic", /* sessions: PROTOCOL.md 6.4 */
 };
 
 static int listed(const char *const *list, size_t n, const char *name)
@@ -251,7 +252,7 @@ static void test_roles(void **state)
 		}
 	}
 	/* the policy is not empty either way */
-	assert_int_equal(forbidden, 2 * 11 + 7);
+	assert_int_equal(forbidden, 2 * 11 + 10);
 	assert_true(served > 2 * 30);
 	assert_int_equal(stub_metrics_errors[-EM_ERR_FORBIDDEN], forbidden);
 }
