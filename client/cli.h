@@ -209,6 +209,16 @@ int cmd_chat(struct cli *cli, int argc, char **argv);
 int cmd_outbox(struct cli *cli, int argc, char **argv);
 int cmd_verify(struct cli *cli, int argc, char **argv);
 int cmd_trust(struct cli *cli, int argc, char **argv);
+/*
+ * cmd_checkpoint.c's check of --at, --minutes and --place, for cmd_meeting.c:
+ * CLI_CONTINUE with *out the "slots" argument (the caller's to json_decref),
+ * or an exit code.
+ */
+int checkpoint_slots_args(struct cli *cli, const char *const *at, size_t nat, int too_many_at,
+                          const char *minutes, const char *place, json_t **out);
+int cmd_meeting_add(struct cli *cli, int argc, char **argv);
+int cmd_meeting_plan(struct cli *cli, int argc, char **argv);
+int cmd_meeting_topic(struct cli *cli, int argc, char **argv);
 int cmd_checkpoint_list(struct cli *cli, int argc, char **argv);
 int cmd_checkpoint_propose(struct cli *cli, int argc, char **argv);
 int cmd_checkpoint_accept(struct cli *cli, int argc, char **argv);

@@ -295,6 +295,20 @@ static int cp_slots(struct cli *cli, const struct cp_args *a, json_t **out)
 	return CLI_CONTINUE;
 }
 
+int checkpoint_slots_args(struct cli *cli, const char *const *at, size_t nat, int too_many_at,
+                          const char *minutes, const char *place, json_t **out)
+{
+	struct cp_args a;
+
+	memset(&a, 0, sizeof(a));
+	for (size_t i = 0; i < nat && i < EM_CHECKPOINT_SLOTS_MAX; i++)
+		a.at[a.nat++] = at[i];
+	a.too_many_at = too_many_at || nat > EM_CHECKPOINT_SLOTS_MAX;
+	a.minutes = minutes;
+	a.place = place;
+	return cp_slots(cli, &a, out);
+}
+
 /* ---- showing checkpoints ---- */
 
 /* Appends ", item" (or "item" to an empty buf); quietly truncates. */
@@ -311,8 +325,13 @@ static const char *cp_name(json_t *cp, char *buf, size_t len)
 {
 	const char *room = cli_str(cp, "room_name", NULL);
 
-	snprintf(buf, len, "checkpoint %lld (%s, room %lld%s%s%s)",
-	         (long long)json_integer_value(json_object_get(cp, "id")), cli_str(cp, "kind", "?"),
+	snprintf(buf, len, "%s %lld (%s, room %lld%s%s%s)",
+	         strcmp(cli_str(cp, "kind", "?"), "session") ? "checkpoint" : "session",
+	         (long long)json_integer_value(json_object_get(cp, "id")),
+	         !strcmp(cli_str(cp, "kind", "?"), "session") &&
+	                 !strcmp(cli_str(cp, "mode", ""), "online")
+	             ? "online"
+	             : cli_str(cp, "kind", "?"),
 	         (long long)json_integer_value(json_object_get(cp, "room_id")), room ? " \"" : "",
 	         room ? room : "", room ? "\"" : "");
 	return buf;
@@ -667,7 +686,8 @@ static const char checkpoint_propose_usage[] =
     "same time. Each time must start inside the checkpoint's window.\n"
     "\n"
     "Arguments and options:\n"
-    "  CHECKPOINT        the checkpoint's id, from `ementor checkpoint list`\n"
+    "  CHECKPOINT        the checkpoint's id, from `ementor checkpoint list`, or a\n"
+    "                    session's, from `ementor meeting plan ROOM`\n"
     "  ROOM KIND         or the room's id and initial, midterm or final\n"
     "  --at TIME         \"YYYY-MM-DD HH:MM\" in your time zone ($TZ), or\n"
     "                    YYYY-MM-DDTHH:MMZ in UTC; repeat for each time (at most 5)\n"
@@ -685,7 +705,8 @@ static const char checkpoint_reschedule_usage[] =
     "mentor less than 48 hours before the meeting is recorded as a late change.\n"
     "\n"
     "Arguments and options:\n"
-    "  CHECKPOINT        the checkpoint's id, from `ementor checkpoint list`\n"
+    "  CHECKPOINT        the checkpoint's id, from `ementor checkpoint list`, or a\n"
+    "                    session's, from `ementor meeting plan ROOM`\n"
     "  ROOM KIND         or the room's id and initial, midterm or final\n"
     "  --reason TEXT     why, 1 to 200 characters (not confidential)\n"
     "  --at TIME         \"YYYY-MM-DD HH:MM\" in your time zone ($TZ), or\n"
@@ -838,11 +859,13 @@ static const char checkpoint_cancel_usage[] =
     "Usage: ementor checkpoint cancel CHECKPOINT --reason TEXT\n"
     "       ementor checkpoint cancel ROOM KIND --reason TEXT\n"
     "\n"
-    "Cancel a meeting (the room's mentor, or a manager of the programme); the\n"
-    "others are told the reason. It can be proposed again later. A mentee who\n"
-    "cannot come uses `ementor checkpoint absent` instead. A cancellation by\n"
-    "the mentor less than 48 hours before the meeting is recorded as a late\n"
-    "change.\n"
+    "Cancel a meeting (the room's mentor, or a manager of the programme; a\n"
+    "session: the mentor only); the others are told the reason. It can be\n"
+    "proposed again later. A mentee who cannot come uses `ementor checkpoint\n"
+    "absent` instead. A cancellation by the mentor less than 48 hours before\n"
+    "the meeting is recorded as a late change.\n"
+    "\n"
+    "CHECKPOINT may also be a session's id (`ementor meeting plan ROOM`).\n"
     "\n"
     "Options:\n"
     "  --reason TEXT     why, 1 to 200 characters (not confidential)\n";
@@ -853,6 +876,8 @@ static const char checkpoint_absent_usage[] =
     "\n"
     "Tell the others you cannot attend a meeting, and why. The meeting stays as\n"
     "it is; agree with the others how to catch up.\n"
+    "\n"
+    "CHECKPOINT may also be a session's id (`ementor meeting plan ROOM`).\n"
     "\n"
     "Options:\n"
     "  --reason TEXT     why, 1 to 200 characters (not confidential)\n";
@@ -908,6 +933,8 @@ static const char checkpoint_attendance_usage[] =
     "manager) records whether it was held and who was present; recording again\n"
     "corrects it. Every participant can add their own word on whether they were\n"
     "there (--me), shown next to the record.\n"
+    "\n"
+    "CHECKPOINT may also be a session's id (`ementor meeting plan ROOM`).\n"
     "\n"
     "Options:\n"
     "  --held                the meeting took place\n"
@@ -1160,10 +1187,15 @@ static void notice_write(FILE *f, json_t *n)
 	char at[TEXT_WHEN_LEN], when[TEXT_WHEN_LEN], what[128], lead[32];
 
 	text_local_when(cli_str(n, "at", NULL), at, sizeof(at));
-	snprintf(what, sizeof(what), "%s meeting of room %lld (checkpoint %lld)",
-	         cli_str(n, "checkpoint_kind", "?"),
-	         (long long)json_integer_value(json_object_get(n, "room_id")),
-	         (long long)json_integer_value(json_object_get(n, "checkpoint_id")));
+	if (!strcmp(cli_str(n, "checkpoint_kind", "?"), "session")) /* PROTOCOL.md 6.4 */
+		snprintf(what, sizeof(what), "session %lld of room %lld",
+		         (long long)json_integer_value(json_object_get(n, "checkpoint_id")),
+		         (long long)json_integer_value(json_object_get(n, "room_id")));
+	else
+		snprintf(what, sizeof(what), "%s meeting of room %lld (checkpoint %lld)",
+		         cli_str(n, "checkpoint_kind", "?"),
+		         (long long)json_integer_value(json_object_get(n, "room_id")),
+		         (long long)json_integer_value(json_object_get(n, "checkpoint_id")));
 	fprintf(f, "%s  ", at);
 	if (!strcmp(kind, "checkpoint.proposed")) {
 		fprintf(f, "%s proposed times for the %s", by, what);
@@ -1181,6 +1213,9 @@ static void notice_write(FILE *f, json_t *n)
 		fprintf(f, "%s recorded the %s%s", by, what,
 		        json_is_boolean(held) ? (json_is_true(held) ? " as held" : " as missed")
 		                              : "");
+	} else if (!strcmp(kind, "meeting.topic")) {
+		fprintf(f, "%s changed the topic of the %s (`ementor meeting plan %lld`)", by, what,
+		        (long long)json_integer_value(json_object_get(n, "room_id")));
 	} else if (!strcmp(kind, "reminder")) {
 		notice_lead(n, lead, sizeof(lead));
 		fprintf(f, "Meeting reminder: the %s starts%s", what, lead);

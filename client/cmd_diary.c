@@ -1,5 +1,5 @@
 /*
- * cmd_diary.c - the diary after every meeting (PROTOCOL.md section 6.4):
+ * cmd_diary.c - the diary after every meeting (PROTOCOL.md section 6.5):
  * `diary writer` (who writes a meeting's diary: the server's suggestion, or
  * the group's choice), `diary write` and `diary remark` (a new entry version
  * or a mentor's remark, sealed to the room key and signed), `diary show` (the

@@ -59,6 +59,10 @@ static const struct command commands[] = {
     {"checkpoint", "window", cmd_checkpoint_window,
      "checkpoint window (CHECKPOINT --opens DATE --closes DATE | --programme ID --kind KIND "
      "--days N)"},
+    {"meeting", "add", cmd_meeting_add,
+     "meeting add ROOM --at TIME... --minutes N --place TEXT [--online] [--topic TEXT]"},
+    {"meeting", "plan", cmd_meeting_plan, "meeting plan ROOM"},
+    {"meeting", "topic", cmd_meeting_topic, "meeting topic ROOM MEETING TEXT"},
     {"notices", NULL, cmd_notices, "notices [--keep]"},
     {"calendar", "url", cmd_calendar_url, "calendar url"},
     {"calendar", "revoke", cmd_calendar_revoke, "calendar revoke"},
@@ -159,6 +163,15 @@ static const char usage_head[] =
     "  checkpoint window CHECKPOINT --opens DATE --closes DATE\n"
     "  checkpoint window --programme ID --kind KIND --days N   (managers)\n"
     "  notices [--keep]   what happened to your checkpoints; marks it read\n"
+    "\n"
+    "Sessions (further meetings of a room, face to face or online, planned by its\n"
+    "mentor and mentees; a session's id works with every checkpoint command above\n"
+    "in place of CHECKPOINT: accept, decline, reschedule, cancel, absent,\n"
+    "attendance; its topic is end-to-end encrypted, its time and place are not):\n"
+    "  meeting add ROOM --at TIME... --minutes N --place TEXT [--online]\n"
+    "                     [--topic TEXT]\n"
+    "  meeting plan ROOM  checkpoints and sessions in date order, topics checked\n"
+    "  meeting topic ROOM MEETING TEXT   set or change a meeting's topic\n"
     "  calendar url       a secret feed URL for your calendar app\n"
     "  calendar revoke    turn the feed URL off\n"
     "  calendar export    the same iCalendar document on standard output\n"

@@ -418,6 +418,8 @@ static const struct {
     {"goal.history", emc_cmd_goal_history, 1},
     {"rating.add", emc_cmd_rating_add, 1},
     {"rating.list", emc_cmd_rating_list, 1},
+    {"meeting.plan", emc_cmd_meeting_plan, 1},
+    {"meeting.topic", emc_cmd_meeting_topic, 1},
 };
 
 int64_t emc_command(struct emc *c, const char *json, int64_t now_ms)

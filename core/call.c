@@ -45,6 +45,7 @@ static const enum em_op emc_call_ops[] = {
     EM_OP_CHECKPOINT_RECORD,
     EM_OP_CHECKPOINT_ATTEND,
     EM_OP_CHECKPOINT_WINDOW,
+    EM_OP_MEETING_ADD, /* time, place and mode only; its topic is meeting.c's */
     EM_OP_CALENDAR_URL,
     EM_OP_CALENDAR_REVOKE,
     EM_OP_CALENDAR_EXPORT,

@@ -1,6 +1,6 @@
 /*
  * diary.c - the diary after every meeting in the core (docs/PROTOCOL.md
- * 6.4): "diary.show" opens a meeting's entry and remarks, "diary.write" and
+ * 6.5): "diary.show" opens a meeting's entry and remarks, "diary.write" and
  * "diary.remark" seal and sign one, "diary.writer" and "diary.list" pass the
  * content-free answers through.
  *

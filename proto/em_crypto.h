@@ -259,7 +259,7 @@ int em_msg_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t roo
                    unsigned char *plaintext, size_t *plaintext_len);
 
 /*
- * A diary record (docs/PROTOCOL.md 6.4): the writer's entry of a held
+ * A diary record (docs/PROTOCOL.md 6.5): the writer's entry of a held
  * meeting (kind EM_DIARY_ENTRY, `number` its version 1, 2, ...) or one of
  * the mentor's remarks (kind EM_DIARY_REMARK, `number` 1, 2, ... per meeting).
  *   ad         = "ementor diary v1\0" || room_id || checkpoint_id || epoch

@@ -254,6 +254,22 @@ static const struct field_spec f_checkpoint_window[] = {
     {"kind", FT_STR, 0, 1, 8, check_checkpoint_kind, "initial, midterm or final"},
     {"days", FT_INT, 0, 0, 366, NULL, NULL},
     F_END};
+static int check_meeting_mode(const char *s)
+{
+	return (!strcmp(s, "in_person") || !strcmp(s, "online")) ? EM_OK : EM_ERR_BAD_VALUE;
+}
+static const struct field_spec f_meeting_add[] = {
+    F_ID("room_id", 1),
+    {"mode", FT_STR, 1, 6, 9, check_meeting_mode, "in_person or online"},
+    {"slots", FT_OBJARR, 0, 1, EM_CHECKPOINT_SLOTS_MAX, NULL, NULL},
+    F_END};
+static const struct field_spec f_meeting_topic[] = {
+    F_ID("meeting_id", 1),
+    {"revision", FT_INT, 1, 1, EM_TOPIC_REVISION_MAX, NULL, NULL},
+    {"epoch", FT_INT, 1, 1, INT32_MAX, NULL, NULL},
+    {"ciphertext", FT_BIN, 1, EM_TOPIC_CT_MIN, EM_TOPIC_CT_MAX, NULL, NULL},
+    F_SIG("sig"),
+    F_END};
 static const struct field_spec f_notice_ack[] = {F_ID("upto", 1), F_END};
 static const struct field_spec f_agreement_sign[] = {
     F_ID("room_id", 1),         {"version", FT_INT, 1, 1, EM_AGREEMENT_VERSION_MAX, NULL, NULL},
@@ -433,6 +449,9 @@ static const struct op_spec op_specs[] = {
     {EM_OP_GOAL_HISTORY, "goal.history", 0, f_goal_history},
     {EM_OP_RATING_ADD, "rating.add", 0, f_rating_add},
     {EM_OP_RATING_LIST, "rating.list", 0, f_room_id},
+    {EM_OP_MEETING_ADD, "meeting.add", 0, f_meeting_add},
+    {EM_OP_MEETING_PLAN, "meeting.plan", 0, f_room_id},
+    {EM_OP_MEETING_TOPIC, "meeting.topic", 0, f_meeting_topic},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))

@@ -38,8 +38,12 @@
 #define EM_DISPLAY_NAME_MAX      64
 #define EM_PROGRAMME_NAME_MAX    100
 #define EM_ROOM_NAME_MAX         100
-#define EM_CHECKPOINT_TEXT_MAX   200 /* a slot's place, a reason */
-#define EM_CHECKPOINT_SLOTS_MAX  5   /* slots per propose / reschedule */
+#define EM_CHECKPOINT_TEXT_MAX   200  /* a slot's place, a reason */
+#define EM_CHECKPOINT_SLOTS_MAX  5    /* slots per propose / reschedule */
+#define EM_TOPIC_TEXT_MAX        1000 /* a meeting topic, UTF-8 bytes (section 6.4) */
+#define EM_TOPIC_CT_MIN          104  /* nonce(24) + sodium_pad(9, 64) + tag(16) */
+#define EM_TOPIC_CT_MAX          1064 /* nonce(24) + sodium_pad(1008, 64) + tag(16) */
+#define EM_TOPIC_REVISION_MAX    1000000
 #define EM_INVITE_CODE_MIN       16
 #define EM_INVITE_CODE_MAX       64
 #define EM_TOKEN_MAX             64
@@ -135,6 +139,9 @@ enum em_op {
 	EM_OP_GOAL_HISTORY,
 	EM_OP_RATING_ADD,
 	EM_OP_RATING_LIST,
+	EM_OP_MEETING_ADD, /* section 6.4 */
+	EM_OP_MEETING_PLAN,
+	EM_OP_MEETING_TOPIC,
 	EM_OP__COUNT
 };
 

@@ -1,4 +1,4 @@
--- 011: the diary after every meeting (docs/PROTOCOL.md section 6.4). For each
+-- 011: the diary after every meeting (docs/PROTOCOL.md section 6.5). For each
 -- checkpoint recorded `held`, one mentee writes an entry (in a pair always the
 -- mentee; in a group the one the group chose, the server suggesting the next
 -- in rotation) and the room's mentor appends remarks. Entries and remarks are
@@ -75,7 +75,7 @@ CREATE FUNCTION diary_user_doc(uid bigint) RETURNS jsonb AS $$
     FROM users u WHERE u.id = uid
 $$ LANGUAGE sql STABLE;
 
--- The Writer object (PROTOCOL.md 6.4).
+-- The Writer object (PROTOCOL.md 6.5).
 CREATE FUNCTION diary_writer_doc(cid bigint) RETURNS jsonb AS $$
     SELECT jsonb_build_object(
         'checkpoint_id', c.id, 'room_id', c.room_id, 'room_kind', r.kind,

@@ -104,6 +104,10 @@ static const struct handler handlers[] = {
     {.op = EM_OP_CHECKPOINT_RECORD, .roles = R_ANY, .run = checkpoint_record_run},
     {.op = EM_OP_CHECKPOINT_ATTEND, .roles = R_ANY, .run = checkpoint_attend_run},
     {.op = EM_OP_CHECKPOINT_WINDOW, .roles = R_MANAGER, .run = checkpoint_window_run},
+    /* sessions (section 6.4): a room's members only; decided per room in SQL */
+    {.op = EM_OP_MEETING_ADD, .roles = R_MEMBER, .run = meeting_add_run},
+    {.op = EM_OP_MEETING_PLAN, .roles = R_MEMBER, .run = meeting_plan_run},
+    {.op = EM_OP_MEETING_TOPIC, .roles = R_MEMBER, .run = meeting_topic_run},
     {.op = EM_OP_CALENDAR_URL, .roles = R_ANY, .run = calendar_url_run},
     {.op = EM_OP_CALENDAR_REVOKE, .roles = R_ANY, .run = calendar_revoke_run},
     {.op = EM_OP_CALENDAR_EXPORT, .roles = R_ANY, .run = calendar_export_run},

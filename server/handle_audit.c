@@ -117,6 +117,15 @@ static const struct stmt st_goals = {
     "SELECT room_id, personal_goals, group_goals, tasks, ratings_start, "
     "ratings_midterm, ratings_final, ratings_any FROM audit_goals WHERE room_id = $1"};
 
+/* Sessions (section 6.4) per room of programme $1 (room $2, 0: all), by state: as ementor_audit. */
+static const struct stmt st_sessions = {
+    "audit_sessions",
+    "SELECT s.room_id, count(*) FILTER (WHERE s.state <> 'cancelled'), "
+    "count(*) FILTER (WHERE s.state = 'held'), count(*) FILTER (WHERE s.state = 'missed'), "
+    "count(*) FILTER (WHERE s.state = 'cancelled') FROM audit_sessions s "
+    "JOIN audit_rooms r ON r.room_id = s.room_id WHERE r.programme_id = $1 "
+    "AND ($2::bigint = 0 OR s.room_id = $2) GROUP BY s.room_id"};
+
 static const struct stmt st_log = {
     "audit_log",
     "INSERT INTO audit_access (viewer_id, programme_id, room_id, scope, format) "
@@ -207,6 +216,52 @@ static int audit_goals(struct db_conn *c, struct db_job *job)
 	return EM_OK;
 }
 
+/*
+ * Adds the sessions of each room to the report in job->result: RoomReport
+ * "sessions" {"planned", "held", "missed", "cancelled"} and the summary's
+ * "sessions_held" and "sessions_missed". Runs as ementor_audit. EM_OK or an em_err.
+ */
+static int audit_add_sessions(struct db_conn *c, struct db_job *job, int64_t pid, int64_t room)
+{
+	json_t *rooms = json_object_get(job->result, "rooms"), *summary, *rr;
+	struct params p = {0};
+	int64_t held = 0, missed = 0;
+	PGresult *r;
+	size_t i;
+	int err;
+
+	params_int(&p, pid);
+	params_int(&p, room);
+	if (!(r = store_exec(c, &st_sessions, &p, &err, NULL)))
+		return err;
+	json_array_foreach(rooms, i, rr)
+	{
+		json_int_t counts[4] = {0, 0, 0, 0};
+		int64_t id = json_integer_value(json_object_get(rr, "room_id"));
+
+		for (int row = 0; row < PQntuples(r); row++) {
+			if (store_int(r, row, 0) != id)
+				continue;
+			for (int k = 0; k < 4; k++)
+				counts[k] = (json_int_t)store_int(r, row, k + 1);
+		}
+		json_object_set_new(rr, "sessions",
+		                    json_pack("{sIsIsIsI}", "planned", counts[0], "held", counts[1],
+		                              "missed", counts[2], "cancelled", counts[3]));
+	}
+	for (int row = 0; row < PQntuples(r); row++) {
+		held += store_int(r, row, 2);
+		missed += store_int(r, row, 3);
+	}
+	PQclear(r);
+	summary = json_object_get(job->result, "summary");
+	if (json_is_object(summary)) {
+		json_object_set_new(summary, "sessions_held", json_integer((json_int_t)held));
+		json_object_set_new(summary, "sessions_missed", json_integer((json_int_t)missed));
+	}
+	return EM_OK;
+}
+
 int audit_report_run(struct db_conn *c, struct db_job *job)
 {
 	int64_t pid = 0, room = job_int(job, "room_id", 0);
@@ -254,7 +309,8 @@ int audit_report_run(struct db_conn *c, struct db_job *job)
 	PQclear(r);
 	if (!job->result)
 		return store_fail(c, job, EM_ERR_NOMEM);
-	if ((err = audit_diary_merge(c, job->result)) || (err = audit_goals(c, job)))
+	if ((err = audit_diary_merge(c, job->result)) || (err = audit_goals(c, job)) ||
+	    (err = audit_add_sessions(c, job, pid, room)))
 		return store_fail(c, job, err);
 	memset(&p, 0, sizeof(p));
 	if (!(r = store_exec(c, &st_reset_role, &p, &err, NULL)))

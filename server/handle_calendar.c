@@ -2,7 +2,8 @@
  * handle_calendar.c - calendar feeds of checkpoints: calendar.url (a new
  * secret feed token; only its hash is stored), calendar.revoke,
  * calendar.export, and the worker side of GET /calendar/TOKEN.ics (http.c).
- * One VEVENT per checkpoint of the user that was ever confirmed
+ * One VEVENT per checkpoint or session (SUMMARY "Mentoring session", never
+ * its topic) of the user that was ever confirmed
  * (docs/PROTOCOL.md section 6.3).
  */
 #include <stdio.h>
@@ -81,9 +82,13 @@ static char *user_calendar(struct db_conn *c, int64_t user_id, const char *usern
 			ev[i].start_s = store_int(r, i, 3);
 			ev[i].minutes = (int)store_int(r, i, 4);
 			ev[i].stamp_s = store_int(r, i, 5);
-			snprintf(summary[i], sizeof(summary[i]), "Mentoring %s: %s%s",
-			         kind_title(store_str(r, i, 6)), store_str(r, i, 7),
-			         !strcmp(state, "open") ? " (being rescheduled)" : "");
+			if (!strcmp(store_str(r, i, 6), "session")) /* its topic is the room's */
+				snprintf(summary[i], sizeof(summary[i]), "Mentoring session%s",
+				         !strcmp(state, "open") ? " (being rescheduled)" : "");
+			else
+				snprintf(summary[i], sizeof(summary[i]), "Mentoring %s: %s%s",
+				         kind_title(store_str(r, i, 6)), store_str(r, i, 7),
+				         !strcmp(state, "open") ? " (being rescheduled)" : "");
 			ev[i].summary = summary[i];
 			ev[i].location = store_str(r, i, 8);
 			ev[i].description = store_str(r, i, 9);

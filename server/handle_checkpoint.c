@@ -52,6 +52,7 @@ static const struct stmt st_cp_list = {
     "AND (EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = c.room_id AND m.user_id = $1 "
     "AND m.removed_at IS NULL) OR EXISTS (SELECT 1 FROM programme_people pp WHERE "
     "pp.programme_id = r.programme_id AND pp.user_id = $1 AND pp.role = 'manager')) "
+    "AND c.kind <> 'session' " /* sessions: meeting.plan */
     "ORDER BY c.room_id, array_position(ARRAY['initial', 'midterm', 'final'], c.kind) "
     "LIMIT 601"};
 
@@ -170,7 +171,7 @@ static const struct stmt st_window_default = {
 struct cp {
 	int64_t id, room_id, programme_id, slot_id, start_s;
 	int minutes;
-	char kind[8], state[12], opens_on[11], closes_on[11];
+	char kind[12], state[12], opens_on[11], closes_on[11];
 	int member, mentor, manager; /* the caller's relation */
 };
 
@@ -220,7 +221,9 @@ static int cp_load(struct db_conn *c, struct db_job *job, int64_t id, struct cp 
 		out->minutes = (int)store_int(r, 0, 7);
 		out->member = store_bool(r, 0, 8);
 		out->mentor = store_bool(r, 0, 9);
-		out->manager = store_bool(r, 0, 10);
+		/* a manager attends the mid-term only: the members' own sessions
+		 * (kind 'session', 009_meetings.sql) are not theirs to see */
+		out->manager = store_bool(r, 0, 10) && strcmp(out->kind, "session");
 		snprintf(out->opens_on, sizeof(out->opens_on), "%s", store_str(r, 0, 11));
 		snprintf(out->closes_on, sizeof(out->closes_on), "%s", store_str(r, 0, 12));
 	}
@@ -368,11 +371,11 @@ static int add_slots(struct db_conn *c, struct db_job *job, const struct cp *cp,
 			return EM_ERR_IN_THE_PAST;
 		}
 		if (strncmp(at, cp->opens_on, 10) < 0 || strncmp(at, cp->closes_on, 10) > 0) {
-			db_job_fail(
-			    job, EM_ERR_OUTSIDE_WINDOW,
-			    "slots[%zu] is on %.10s, outside the %s window %s to %s (a manager "
-			    "can move it)",
-			    i, at, cp->kind, cp->opens_on, cp->closes_on);
+			db_job_fail(job, EM_ERR_OUTSIDE_WINDOW,
+			            "slots[%zu] is on %.10s, outside the %s window %s to %s%s", i,
+			            at, cp->kind, cp->opens_on, cp->closes_on,
+			            strcmp(cp->kind, "session") ? " (a manager can move it)"
+			                                        : " (the programme's dates)");
 			return EM_ERR_OUTSIDE_WINDOW;
 		}
 		memset(&p, 0, sizeof(p));
@@ -386,6 +389,16 @@ static int add_slots(struct db_conn *c, struct db_job *job, const struct cp *cp,
 			return err;
 	}
 	return EM_OK;
+}
+
+int checkpoint_slots_add(struct db_conn *c, struct db_job *job, int64_t id, int64_t now)
+{
+	struct cp cp;
+	int err;
+
+	if ((err = cp_load(c, job, id, &cp)))
+		return err;
+	return add_slots(c, job, &cp, now);
 }
 
 /*

@@ -1,6 +1,6 @@
 /*
  * handle_diary.c - the diary after every meeting (docs/PROTOCOL.md section
- * 6.4): diary.writer.get, diary.writer.set, diary.write, diary.remark,
+ * 6.5): diary.writer.get, diary.writer.set, diary.write, diary.remark,
  * diary.show, diary.list, and the scheduler's job that reminds a writer whose
  * held meeting still has no entry a day after it was recorded. DB workers.
  *

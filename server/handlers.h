@@ -103,6 +103,17 @@ int checkpoint_absent_run(struct db_conn *c, struct db_job *job);
 int checkpoint_record_run(struct db_conn *c, struct db_job *job);
 int checkpoint_attend_run(struct db_conn *c, struct db_job *job);
 int checkpoint_window_run(struct db_conn *c, struct db_job *job);
+/*
+ * Checks and adds the job's "slots" (as checkpoint.propose's) to checkpoint
+ * id, inside the caller's transaction; the proposer accepts them. EM_OK, or
+ * an em_err with the job's error set where the caller should pass it on.
+ */
+int checkpoint_slots_add(struct db_conn *c, struct db_job *job, int64_t id, int64_t now);
+
+/* ---- handle_meeting.c (DB workers): sessions and the plan, section 6.5 ---- */
+int meeting_add_run(struct db_conn *c, struct db_job *job);
+int meeting_plan_run(struct db_conn *c, struct db_job *job);
+int meeting_topic_run(struct db_conn *c, struct db_job *job);
 
 /* ---- handle_notice.c (DB workers) ---- */
 int notice_list_run(struct db_conn *c, struct db_job *job);
@@ -112,7 +123,7 @@ int notice_fetch_run(struct db_conn *c, struct db_job *job);
 /* the scheduler's "reminders": turns due reminders into notices */
 int reminders_run(struct db_conn *c, struct db_job *job);
 
-/* ---- handle_diary.c (DB workers; PROTOCOL.md section 6.4) ---- */
+/* ---- handle_diary.c (DB workers; PROTOCOL.md section 6.5) ---- */
 int diary_writer_get_run(struct db_conn *c, struct db_job *job);
 int diary_writer_set_run(struct db_conn *c, struct db_job *job);
 int diary_write_run(struct db_conn *c, struct db_job *job);

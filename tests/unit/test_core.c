@@ -23,6 +23,7 @@
 #include "client/mem_storage.h"
 #include "core.h"
 #include "emc.h"
+#include "meeting.h"
 
 #define NOW_MS (FX_WRITTEN_MS + 60 * 1000)
 
@@ -979,6 +980,105 @@ static void test_diary_show_lies(void **state)
 	world_free(w);
 }
 
+/* A Meeting of room `room` numbered `id`, with bob's topic `text` sealed for meeting
+ * `sealed_for`.
+ */
+static json_t *room7_meeting(int64_t room, int64_t id, int64_t sealed_for, const char *text)
+{
+	unsigned char key[EM_ROOM_KEY_BYTES], ct[EM_TOPIC_CT_MAX], sig[EM_SIG_BYTES];
+	struct emc_topic_ref ref = {.room_id = FX_ROOM,
+	                            .meeting_id = (uint64_t)sealed_for,
+	                            .epoch = 1,
+	                            .author_id = FX_BOB,
+	                            .revision = 1};
+	struct em_keys bob;
+	json_t *m = json_pack("{s:I, s:I, s:s, s:s, s:n}", "id", (json_int_t)id, "room_id",
+	                      (json_int_t)room, "kind", "session", "state", "open", "topic");
+	int n;
+
+	if (!text)
+		return m;
+	fx_keys('b', &bob);
+	fx_room_key(FX_ROOM, 1, key);
+	n = emc_topic_seal(key, &ref, FX_WRITTEN_MS, text, strlen(text), bob.sign_sk, ct, sig);
+	assert_true(n > 0);
+	json_object_set_new(m, "topic",
+	                    json_pack("{s:i, s:i, s:I, s:s, s:o, s:o}", "revision", 1, "epoch", 1,
+	                              "author_id", (json_int_t)FX_BOB, "author", "bob",
+	                              "ciphertext", b64(ct, (size_t)n), "sig",
+	                              b64(sig, sizeof(sig))));
+	em_keys_wipe(&bob);
+	return m;
+}
+
+/*
+ * meeting.plan (PROTOCOL.md 6.4, SECURITY.md M-T1): bob's topic of meeting
+ * 41 opens there; the same topic listed under meeting 42 is unverifiable,
+ * never its text.
+ */
+static void test_plan_topic_moved(void **state)
+{
+	struct world *w = world_new(1);
+	json_t *end, *meetings;
+	int64_t plan;
+
+	(void)state;
+	plan = command(w, "{\"cmd\":\"meeting.plan\",\"room\":7}");
+	answer(w, "room.show", room7_show(NULL, 1));
+	answer(w, "meeting.plan",
+	       json_pack("{s:I, s:I, s:[o, o]}", "room_id", (json_int_t)FX_ROOM, "epoch",
+	                 (json_int_t)1, "meetings",
+	                 room7_meeting(FX_ROOM, 41, 41, "goals and the CV"),
+	                 room7_meeting(FX_ROOM, 42, 41, "goals and the CV")));
+	end = task_end(w, plan);
+	assert_non_null(end);
+	assert_true(json_is_true(json_object_get(end, "ok")));
+	meetings = json_object_get(json_object_get(end, "result"), "meetings");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(json_array_get(meetings, 0), "topic"), "text")),
+	                    "goals and the CV");
+	assert_null(json_object_get(json_object_get(json_array_get(meetings, 1), "topic"), "text"));
+	assert_non_null(strstr(json_string_value(json_object_get(
+	                           json_object_get(json_array_get(meetings, 1), "topic"), "error")),
+	                       "unverifiable"));
+	world_free(w);
+}
+
+/* M-T2: a plan of room 7 that lists a meeting of room 8, or one id twice, is refused whole.
+ */
+static void test_plan_wrong_room_or_twice(void **state)
+{
+	struct world *w = world_new(1);
+	json_t *end;
+	int64_t plan;
+
+	(void)state;
+	plan = command(w, "{\"cmd\":\"meeting.plan\",\"room\":7}");
+	answer(w, "room.show", room7_show(NULL, 1));
+	answer(w, "meeting.plan",
+	       json_pack("{s:I, s:I, s:[o, o]}", "room_id", (json_int_t)FX_ROOM, "epoch",
+	                 (json_int_t)1, "meetings", room7_meeting(FX_ROOM, 41, 41, NULL),
+	                 room7_meeting(FX_ROOM_FREE, 43, 43, NULL)));
+	end = task_end(w, plan);
+	assert_non_null(end);
+	assert_true(json_is_false(json_object_get(end, "ok")));
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(json_object_get(end, "error"), "message")),
+	           "another room"));
+	json_array_clear(w->events);
+	plan = command(w, "{\"cmd\":\"meeting.plan\",\"room\":7}");
+	answer(w, "meeting.plan",
+	       json_pack("{s:I, s:I, s:[o, o]}", "room_id", (json_int_t)FX_ROOM, "epoch",
+	                 (json_int_t)1, "meetings", room7_meeting(FX_ROOM, 41, 41, NULL),
+	                 room7_meeting(FX_ROOM, 41, 41, NULL)));
+	end = task_end(w, plan);
+	assert_non_null(end);
+	assert_true(json_is_false(json_object_get(end, "ok")));
+	assert_non_null(strstr(
+	    json_string_value(json_object_get(json_object_get(end, "error"), "message")), "twice"));
+	world_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -996,6 +1096,8 @@ int main(void)
 	    cmocka_unit_test(test_agreement_diff_is_the_clients),
 	    cmocka_unit_test(test_agreement_diff_from_the_version_before),
 	    cmocka_unit_test(test_line_diff),
+	    cmocka_unit_test(test_plan_topic_moved),
+	    cmocka_unit_test(test_plan_wrong_room_or_twice),
 	};
 
 	if (sodium_init() < 0)

@@ -336,7 +336,7 @@ static unsigned char *be(unsigned char *p, uint64_t v, int bytes)
 }
 
 /*
- * A diary record (PROTOCOL.md 6.4) opens for its author's key over exactly
+ * A diary record (PROTOCOL.md 6.5) opens for its author's key over exactly
  * the room, meeting, epoch, author, kind and number it was written for: a
  * server that moves, renumbers or re-attributes it breaks the signature. The
  * layout is recomputed here from libsodium as the document gives it.

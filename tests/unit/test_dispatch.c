@@ -54,6 +54,10 @@ static const char *const member_only[] = {
     "typing",
     "epoch.commit",
     "keys.get",
+    /* sessions: PROTOCOL.md 6.4 */
+    "meeting.add",
+    "meeting.plan",
+    "meeting.topic",
     "diary.writer.get",
     "diary.writer.set",
     "diary.show",
@@ -273,7 +277,7 @@ static void test_roles(void **state)
 		}
 	}
 	/* the policy is not empty either way */
-	assert_int_equal(forbidden, 2 * 11 + 7 + 4 + 2 * 2 + 6);
+	assert_int_equal(forbidden, 2 * 11 + 7 + 4 + 2 * 2 + 6 + 3);
 	assert_true(served > 2 * 30);
 	assert_int_equal(stub_metrics_errors[-EM_ERR_FORBIDDEN], forbidden);
 }

@@ -364,6 +364,16 @@ static int valid_frames_setup(void **state)
 	              b64(16, 4), b64(1000, 5)));
 	add_valid(EM_OP_RATING_LIST, "",
 	          fmt("{\"id\":82,\"op\":\"rating.list\",\"args\":{\"room_id\":3}}"));
+	add_valid(EM_OP_MEETING_ADD, "slots",
+	          fmt("{\"id\":71,\"op\":\"meeting.add\",\"args\":{\"room_id\":1,\"mode\":"
+	              "\"online\",\"slots\":[{\"starts_at\":\"2027-03-01T10:00:00Z\",\"minutes\":"
+	              "60,\"place\":\"video call\"}]}}"));
+	add_valid(EM_OP_MEETING_PLAN, "",
+	          fmt("{\"id\":72,\"op\":\"meeting.plan\",\"args\":{\"room_id\":1}}"));
+	add_valid(EM_OP_MEETING_TOPIC, "",
+	          fmt("{\"id\":73,\"op\":\"meeting.topic\",\"args\":{\"meeting_id\":4,"
+	              "\"revision\":1,\"epoch\":2,\"ciphertext\":\"%s\",\"sig\":\"%s\"}}",
+	              b64(EM_TOPIC_CT_MIN, 3), b64(64, 7)));
 	return 0;
 }
 

@@ -141,6 +141,10 @@ const EXPECT = {
   'checkpoint.record':      ['forbidden', 'too_early', 'forbidden', 'not_found', 'not_found', NA], // I
   'checkpoint.attend':      ['forbidden', 'too_early', 'too_early', 'not_found', 'not_found', NA], // I
   'checkpoint.window':      ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA], // M
+  // sessions of R (section 6.4): its members only; a manager is not a participant
+  'meeting.add':            ['forbidden', 'ok',        'ok',        'not_found', 'forbidden', NA],
+  'meeting.plan':           ['forbidden', 'ok',        'ok',        'not_found', 'forbidden', NA],
+  'meeting.topic':          ['forbidden', 'ok',        'ok',        'not_found', 'forbidden', NA], // R's first session
   'calendar.url':           ['ok',        'ok',        'ok',        'ok',        'ok',        NA],
   'calendar.export':        ['ok',        'ok',        'ok',        'ok',        'ok',        NA],
   'calendar.revoke':        ['ok',        'ok',        'ok',        'ok',        'ok',        NA],
@@ -514,6 +518,24 @@ const REQUESTS = {
     args: async () => {
       const m = await checkpoint('midterm');
       return { checkpoint_id: m.id, opens_on: m.opens_on, closes_on: m.closes_on };
+    },
+  },
+  'meeting.add': {
+    args: (who) => ({ room_id: ctx.room, mode: who === 'mentee' ? 'online' : 'in_person',
+      slots: [slotIn({ opens_on: day(0), closes_on: day(60) })] }),
+    check: (who, ok) => (ok.meeting?.kind === 'session' && ok.meeting?.room_id === ctx.room ? null : 'not a session of R'),
+  },
+  'meeting.plan': {
+    args: () => ({ room_id: ctx.room }),
+    check: (who, ok) => (ok.meetings?.filter((m) => m.kind === 'session').length >= 1 ? null : 'no session of R in the plan'),
+  },
+  'meeting.topic': {
+    // the server checks who sends it, the epoch and the revision; the signature is the readers'
+    args: async () => {
+      const plan = await people.mentor.request('meeting.plan', { room_id: ctx.room });
+      const s = plan.meetings.find((m) => m.kind === 'session');
+      return { meeting_id: s.id, revision: (s.topic?.revision ?? 0) + 1, epoch: plan.epoch,
+        ciphertext: b64(sodium.randombytes_buf(104)), sig: b64(sodium.randombytes_buf(64)) };
     },
   },
   'calendar.url': { args: () => ({}) },
