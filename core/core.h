@@ -395,6 +395,17 @@ int64_t emc_cmd_live(struct emc *c, json_t *cmd);
 int emc_check_epoch(struct emc *c, struct emc_task *t, struct emc_room *r);
 /* S4: every recipient of the key of `epoch` may still read the room. */
 int emc_key_fit(struct emc *c, struct emc_room *r, int64_t epoch);
+/*
+ * The key to write to room r with now (a message, a diary record, a meeting
+ * topic), once emc_check_epoch() found nothing to refuse: the current
+ * epoch's key, held or fetched, sealed only to people who may still read the
+ * room (S4); else the room is rotated first. A need: EMC_DONE with *have 1
+ * and the key in key (wipe it after use), or with *have 0 when a new epoch
+ * was committed (ask again); EMC_RETRY when the room changed under us (ask
+ * again); EMC_PENDING; EMC_FAILED.
+ */
+int emc_write_key(struct emc *c, struct emc_task *t, struct emc_room *r,
+                  unsigned char key[EM_ROOM_KEY_BYTES], int *have);
 /* The diary of a meeting (diary.c): show, write, remark, writer, list. */
 int64_t emc_cmd_diary_show(struct emc *c, json_t *cmd);
 int64_t emc_cmd_diary_write(struct emc *c, json_t *cmd);

@@ -475,19 +475,8 @@ static int emc_diary_write_step(struct emc *c, struct emc_task *t)
 		if (r->refused[0])
 			return emc_fail(t, EMC_EXIT_REFUSED, 0, "not writing to room %lld: %s",
 			                (long long)r->id, r->refused);
-		have = r->epoch > 0 && !r->rotate_required &&
-		       roomkeys_get(c->roomkeys, r->id, r->epoch, key, NULL) == 0;
-		if (!have && r->epoch > 0 && !r->rotate_required && r->keys != EMC_FACT_HAVE) {
-			if ((rc = emc_room_keys(c, t, r)) != EMC_DONE)
-				return rc;
-			have = roomkeys_get(c->roomkeys, r->id, r->epoch, key, NULL) == 0;
-		}
-		if (have && !emc_key_fit(c, r, r->epoch)) {
-			sodium_memzero(key, sizeof(key));
-			have = 0; /* sealed to someone who may no longer read: a new key first */
-		}
-		if (!have) {
-			rc = emc_rotate(c, t, r);
+		rc = emc_write_key(c, t, r, key, &have);
+		if (rc != EMC_DONE || !have) {
 			if (rc == EMC_RETRY && ++dy->attempts < EMC_DIARY_ATTEMPTS)
 				continue;
 			if (rc == EMC_DONE)

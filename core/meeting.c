@@ -399,18 +399,8 @@ static int emc_topic_key(struct emc *c, struct emc_task *t, struct emc_room *r,
 	if (r->refused[0])
 		return emc_fail(t, EMC_EXIT_REFUSED, 0, "not writing to room %lld: %s",
 		                (long long)r->id, r->refused);
-	have = r->epoch > 0 && !r->rotate_required &&
-	       roomkeys_get(c->roomkeys, r->id, r->epoch, key, NULL) == 0;
-	if (!have && r->epoch > 0 && !r->rotate_required && r->keys != EMC_FACT_HAVE) {
-		if ((rc = emc_room_keys(c, t, r)) != EMC_DONE)
-			return rc;
-		have = roomkeys_get(c->roomkeys, r->id, r->epoch, key, NULL) == 0;
-	}
-	if (have && emc_key_fit(c, r, r->epoch))
-		return EMC_DONE;
-	sodium_memzero(key, EM_ROOM_KEY_BYTES);
-	rc = emc_rotate(c, t, r); /* a key for exactly who may read now */
-	return rc == EMC_DONE ? EMC_RETRY : rc;
+	rc = emc_write_key(c, t, r, key, &have);
+	return rc == EMC_DONE && !have ? EMC_RETRY : rc; /* rotated: look again */
 }
 
 static int emc_meeting_topic_step(struct emc *c, struct emc_task *t)

@@ -219,6 +219,25 @@ int emc_check_epoch(struct emc *c, struct emc_task *t, struct emc_room *r)
 }
 
 /* S4: everyone the key of `epoch` was sealed to may still read the room. */
+int emc_write_key(struct emc *c, struct emc_task *t, struct emc_room *r,
+                  unsigned char key[EM_ROOM_KEY_BYTES], int *have)
+{
+	int rc;
+
+	*have = r->epoch > 0 && !r->rotate_required &&
+	        roomkeys_get(c->roomkeys, r->id, r->epoch, key, NULL) == 0;
+	if (!*have && r->epoch > 0 && !r->rotate_required && r->keys != EMC_FACT_HAVE) {
+		if ((rc = emc_room_keys(c, t, r)) != EMC_DONE)
+			return rc;
+		*have = roomkeys_get(c->roomkeys, r->id, r->epoch, key, NULL) == 0;
+	}
+	if (*have && emc_key_fit(c, r, r->epoch))
+		return EMC_DONE;
+	sodium_memzero(key, EM_ROOM_KEY_BYTES);
+	*have = 0; /* none, or sealed to someone who may no longer read: a new key first */
+	return emc_rotate(c, t, r);
+}
+
 int emc_key_fit(struct emc *c, struct emc_room *r, int64_t epoch)
 {
 	int64_t ids[EM_KEY_RECIPIENTS_MAX];
@@ -419,27 +438,15 @@ static int emc_deliver(struct emc *c, struct emc_task *t, struct emc_delivery *d
 			              (long long)r->id, r->refused);
 			break;
 		}
-		have = r->epoch > 0 && !r->rotate_required &&
-		       roomkeys_get(c->roomkeys, r->id, r->epoch, key, NULL) == 0;
-		if (!have && r->epoch > 0 && !r->rotate_required && r->keys != EMC_FACT_HAVE) {
-			if ((rc = emc_room_keys(c, t, r)) != EMC_DONE)
-				break;
-			have = roomkeys_get(c->roomkeys, r->id, r->epoch, key, NULL) == 0;
+		rc = emc_write_key(c, t, r, key, &have);
+		if (rc == EMC_RETRY) {
+			s->attempts++;
+			continue;
 		}
-		if (have && !emc_key_fit(c, r, r->epoch)) {
-			sodium_memzero(key, sizeof(key));
-			have = 0; /* sealed to someone who may no longer read: a new key first */
-		}
-		if (!have) {
-			rc = emc_rotate(c, t, r);
-			if (rc == EMC_RETRY) {
-				s->attempts++;
-				continue;
-			}
-			if (rc != EMC_DONE)
-				break;
+		if (rc != EMC_DONE)
+			break;
+		if (!have)
 			continue; /* with the new key */
-		}
 		rc = emc_send_once(c, t, r, key);
 		sodium_memzero(key, sizeof(key));
 		if (rc == EMC_PENDING)

@@ -180,24 +180,6 @@ static int cp_participant(const struct cp *c)
 	return c->member || (c->manager && !strcmp(c->kind, "midterm"));
 }
 
-static int fail(struct db_conn *c, struct db_job *job, int err, const char *msg)
-{
-	store_rollback(c);
-	return db_job_fail(job, err, "%s", msg ? msg : "");
-}
-
-/* Runs a statement whose rows are not needed. EM_OK or an em_err. */
-static int exec_ok(struct db_conn *c, const struct stmt *st, const struct params *p)
-{
-	int err;
-	PGresult *r = store_exec(c, st, p, &err, NULL);
-
-	if (!r)
-		return err;
-	PQclear(r);
-	return EM_OK;
-}
-
 /* Loads and locks the checkpoint; not_found unless the caller may see it. */
 static int cp_load(struct db_conn *c, struct db_job *job, int64_t id, struct cp *out)
 {
@@ -242,8 +224,8 @@ static int cp_open(struct db_conn *c, struct db_job *job, struct cp *cp)
 	if ((err = store_begin(c)))
 		return db_job_fail(job, err, NULL);
 	if ((err = cp_load(c, job, job_int(job, "checkpoint_id", 0), cp)))
-		return fail(c, job, err,
-		            err == EM_ERR_NOT_FOUND ? "no such checkpoint of yours" : NULL);
+		return store_fail_msg(
+		    c, job, err, err == EM_ERR_NOT_FOUND ? "no such checkpoint of yours" : NULL);
 	return EM_OK;
 }
 
@@ -277,12 +259,11 @@ static int cp_event(struct db_conn *c, int64_t id, int64_t actor, const char *ki
 	params_text(&p, reason);
 	params_text(&p, late ? "true" : "false");
 	params_int(&p, now);
-	return exec_ok(c, &st_event, &p);
+	return store_run(c, &st_event, &p);
 }
 
-/* Creates the notices and queues their live push. extra: a JSON object (taken). */
-static int cp_notify(struct db_conn *c, struct db_job *job, int64_t id, const char *kind,
-                     json_t *extra, int64_t now)
+int checkpoint_notify(struct db_conn *c, struct db_job *job, int64_t id, const char *kind,
+                      json_t *extra, int64_t now)
 {
 	struct params p = {0};
 	char *text = json_dumps(extra ? extra : json_object(), JSON_COMPACT);
@@ -321,7 +302,7 @@ static int cp_finish(struct db_conn *c, struct db_job *job, int64_t id, int64_t 
 		json_decref(doc);
 		json_decref(job->user_events); /* nothing happened: nothing to push */
 		job->user_events = NULL;
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	}
 	job->result = json_pack("{so}", "checkpoint", doc);
 	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
@@ -385,7 +366,7 @@ static int add_slots(struct db_conn *c, struct db_job *job, const struct cp *cp,
 		params_int(&p, json_integer_value(json_object_get(slot, "minutes")));
 		params_text(&p, json_string_value(json_object_get(slot, "place")));
 		params_int(&p, now);
-		if ((err = exec_ok(c, &st_slot_insert, &p)))
+		if ((err = store_run(c, &st_slot_insert, &p)))
 			return err;
 	}
 	return EM_OK;
@@ -426,13 +407,13 @@ static int try_confirm(struct db_conn *c, struct db_job *job, int64_t cp_id, int
 	params_int(&p, cp_id);
 	params_int(&p, slot_id);
 	params_int(&p, now);
-	if ((err = exec_ok(c, &st_confirm, &p)))
+	if ((err = store_run(c, &st_confirm, &p)))
 		return err;
 	p.n = 0;
 	params_int(&p, cp_id);
 	params_int(&p, now);
 	params_int(&p, slot_id);
-	if ((err = exec_ok(c, &st_withdraw, &p)))
+	if ((err = store_run(c, &st_withdraw, &p)))
 		return err;
 	for (int i = 0; i < server.cfg.n_remind; i++)
 		snprintf(leads + strlen(leads), sizeof(leads) - strlen(leads), "%s%d", i ? "," : "",
@@ -443,7 +424,7 @@ static int try_confirm(struct db_conn *c, struct db_job *job, int64_t cp_id, int
 	params_int(&p, slot_id);
 	params_int(&p, now);
 	params_text(&p, leads);
-	if ((err = exec_ok(c, &st_reminders_add, &p)))
+	if ((err = store_run(c, &st_reminders_add, &p)))
 		return err;
 	if ((err = cp_event(c, cp_id, job->user_id, "confirmed", NULL, 0, now)))
 		return err;
@@ -451,8 +432,8 @@ static int try_confirm(struct db_conn *c, struct db_job *job, int64_t cp_id, int
 	params_int(&p, slot_id);
 	if (!(r = store_exec(c, &st_slot_json, &p, &err, NULL)))
 		return err;
-	err = cp_notify(c, job, cp_id, "checkpoint.confirmed",
-	                json_loads(store_str(r, 0, 0), 0, NULL), now);
+	err = checkpoint_notify(c, job, cp_id, "checkpoint.confirmed",
+	                        json_loads(store_str(r, 0, 0), 0, NULL), now);
 	PQclear(r);
 	/* the confirming answer's author is told too: others may have caused it */
 	*confirmed = 1;
@@ -507,9 +488,9 @@ int checkpoint_propose_run(struct db_conn *c, struct db_job *job)
 	if ((err = cp_open(c, job, &cp)))
 		return err;
 	if (!cp_participant(&cp))
-		return fail(c, job, EM_ERR_FORBIDDEN, "only participants propose slots");
+		return store_fail_msg(c, job, EM_ERR_FORBIDDEN, "only participants propose slots");
 	if (strcmp(cp.state, "open") && strcmp(cp.state, "cancelled"))
-		return fail(
+		return store_fail_msg(
 		    c, job, EM_ERR_BAD_STATE,
 		    !strcmp(cp.state, "confirmed")
 		        ? "the checkpoint is confirmed: use checkpoint.reschedule to move it"
@@ -522,11 +503,11 @@ int checkpoint_propose_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, cp.id);
 	params_text(&p, "open");
 	params_int(&p, now);
-	if ((err = exec_ok(c, &st_cp_touch, &p)) ||
+	if ((err = store_run(c, &st_cp_touch, &p)) ||
 	    (err = cp_event(c, cp.id, job->user_id, "proposed", NULL, 0, now)) ||
-	    (err = cp_notify(c, job, cp.id, "checkpoint.proposed",
-	                     json_pack("{sb}", "reopened", reopened), now)))
-		return fail(c, job, err, NULL);
+	    (err = checkpoint_notify(c, job, cp.id, "checkpoint.proposed",
+	                             json_pack("{sb}", "reopened", reopened), now)))
+		return store_fail(c, job, err);
 	return cp_finish(c, job, cp.id, now);
 }
 
@@ -542,34 +523,34 @@ int checkpoint_answer_run(struct db_conn *c, struct db_job *job)
 		return db_job_fail(job, err, NULL);
 	params_int(&p, slot);
 	if (!(r = store_exec(c, &st_slot_find, &p, &err, NULL)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	if (PQntuples(r) != 1) {
 		PQclear(r);
-		return fail(c, job, EM_ERR_NOT_FOUND, "no such slot");
+		return store_fail_msg(c, job, EM_ERR_NOT_FOUND, "no such slot");
 	}
 	cp_id = store_int(r, 0, 0);
 	withdrawn = store_bool(r, 0, 1);
 	start = store_int(r, 0, 2);
 	PQclear(r);
 	if ((err = cp_load(c, job, cp_id, &cp)))
-		return fail(c, job, err, err == EM_ERR_NOT_FOUND ? "no such slot" : NULL);
+		return store_fail_msg(c, job, err, err == EM_ERR_NOT_FOUND ? "no such slot" : NULL);
 	if (!cp_participant(&cp))
-		return fail(c, job, EM_ERR_FORBIDDEN, "only participants answer slots");
+		return store_fail_msg(c, job, EM_ERR_FORBIDDEN, "only participants answer slots");
 	if (withdrawn || strcmp(cp.state, "open"))
-		return fail(
+		return store_fail_msg(
 		    c, job, EM_ERR_BAD_STATE,
 		    "that slot is no longer open (withdrawn, or the checkpoint is not open)");
 	if (start <= now)
-		return fail(c, job, EM_ERR_IN_THE_PAST, "that slot has started");
+		return store_fail_msg(c, job, EM_ERR_IN_THE_PAST, "that slot has started");
 	p.n = 0;
 	params_int(&p, slot);
 	params_int(&p, job->user_id);
 	params_text(&p, accept ? "true" : "false");
 	params_int(&p, now);
-	if ((err = exec_ok(c, &st_answer, &p)))
-		return fail(c, job, err, NULL);
+	if ((err = store_run(c, &st_answer, &p)))
+		return store_fail(c, job, err);
 	if (accept && (err = try_confirm(c, job, cp.id, slot, now, &confirmed)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	return cp_finish(c, job, cp.id, now);
 }
 
@@ -587,7 +568,7 @@ static int cp_withdraw_slots(struct db_conn *c, int64_t id, int64_t now)
 	params_int(&p, id);
 	params_int(&p, now);
 	params_int(&p, 0);
-	return exec_ok(c, &st_withdraw, &p);
+	return store_run(c, &st_withdraw, &p);
 }
 
 /*
@@ -606,15 +587,15 @@ static int cp_called_off(struct db_conn *c, struct db_job *job, int64_t id, cons
 	params_int(&p, id);
 	params_text(&p, state);
 	params_int(&p, now);
-	if ((err = exec_ok(c, &st_cp_touch, &p)))
+	if ((err = store_run(c, &st_cp_touch, &p)))
 		return err;
 	p.n = 0;
 	params_int(&p, id);
-	if ((err = exec_ok(c, &st_reminders_drop, &p)) ||
+	if ((err = store_run(c, &st_reminders_drop, &p)) ||
 	    (err = cp_event(c, id, job->user_id, kind, reason, late, now)))
 		return err;
-	return cp_notify(c, job, id, notice, json_pack("{sssb}", "reason", reason, "late", late),
-	                 now);
+	return checkpoint_notify(c, job, id, notice,
+	                         json_pack("{sssb}", "reason", reason, "late", late), now);
 }
 
 int checkpoint_reschedule_run(struct db_conn *c, struct db_job *job)
@@ -627,21 +608,21 @@ int checkpoint_reschedule_run(struct db_conn *c, struct db_job *job)
 	if ((err = cp_open(c, job, &cp)))
 		return err;
 	if (!cp_participant(&cp))
-		return fail(c, job, EM_ERR_FORBIDDEN, "only participants reschedule");
+		return store_fail_msg(c, job, EM_ERR_FORBIDDEN, "only participants reschedule");
 	if (strcmp(cp.state, "open") && strcmp(cp.state, "confirmed"))
-		return fail(c, job, EM_ERR_BAD_STATE,
-		            !strcmp(cp.state, "cancelled")
-		                ? "the checkpoint is cancelled: propose new slots instead"
-		                : "the meeting has been recorded");
+		return store_fail_msg(c, job, EM_ERR_BAD_STATE,
+		                      !strcmp(cp.state, "cancelled")
+		                          ? "the checkpoint is cancelled: propose new slots instead"
+		                          : "the meeting has been recorded");
 	late = is_late(&cp, now);
 	if ((err = cp_withdraw_slots(c, cp.id, now)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	if ((err = add_slots(c, job, &cp, now))) {
 		store_rollback(c);
 		return job->err ? job->err : db_job_fail(job, err, NULL);
 	}
 	if ((err = cp_called_off(c, job, cp.id, "open", "rescheduled", reason, late, now)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	if (late)
 		log_info("checkpoint late change id=%lld by=%lld", (long long)cp.id,
 		         (long long)job->user_id);
@@ -658,16 +639,17 @@ int checkpoint_cancel_run(struct db_conn *c, struct db_job *job)
 	if ((err = cp_open(c, job, &cp)))
 		return err;
 	if (!cp.mentor && !cp.manager)
-		return fail(c, job, EM_ERR_FORBIDDEN,
-		            "only the room's mentor or a manager cancels; a mentee who cannot come "
-		            "sends checkpoint.absent");
+		return store_fail_msg(
+		    c, job, EM_ERR_FORBIDDEN,
+		    "only the room's mentor or a manager cancels; a mentee who cannot come "
+		    "sends checkpoint.absent");
 	if (strcmp(cp.state, "open") && strcmp(cp.state, "confirmed"))
-		return fail(c, job, EM_ERR_BAD_STATE,
-		            "the checkpoint is already cancelled or recorded");
+		return store_fail_msg(c, job, EM_ERR_BAD_STATE,
+		                      "the checkpoint is already cancelled or recorded");
 	late = is_late(&cp, now);
 	if ((err = cp_withdraw_slots(c, cp.id, now)) ||
 	    (err = cp_called_off(c, job, cp.id, "cancelled", "cancelled", reason, late, now)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	return cp_finish(c, job, cp.id, now);
 }
 
@@ -681,13 +663,15 @@ int checkpoint_absent_run(struct db_conn *c, struct db_job *job)
 	if ((err = cp_open(c, job, &cp)))
 		return err;
 	if (!cp_participant(&cp))
-		return fail(c, job, EM_ERR_FORBIDDEN, "only participants send absence notices");
+		return store_fail_msg(c, job, EM_ERR_FORBIDDEN,
+		                      "only participants send absence notices");
 	if (strcmp(cp.state, "open") && strcmp(cp.state, "confirmed"))
-		return fail(c, job, EM_ERR_BAD_STATE, "the checkpoint is cancelled or recorded");
+		return store_fail_msg(c, job, EM_ERR_BAD_STATE,
+		                      "the checkpoint is cancelled or recorded");
 	if ((err = cp_event(c, cp.id, job->user_id, "absent", reason, 0, now)) ||
-	    (err = cp_notify(c, job, cp.id, "checkpoint.absent",
-	                     json_pack("{ss}", "reason", reason), now)))
-		return fail(c, job, err, NULL);
+	    (err = checkpoint_notify(c, job, cp.id, "checkpoint.absent",
+	                             json_pack("{ss}", "reason", reason), now)))
+		return store_fail(c, job, err);
 	return cp_finish(c, job, cp.id, now);
 }
 
@@ -705,20 +689,22 @@ int checkpoint_record_run(struct db_conn *c, struct db_job *job)
 	if ((err = cp_open(c, job, &cp)))
 		return err;
 	if (!cp.mentor && !(cp.manager && !strcmp(cp.kind, "midterm")))
-		return fail(c, job, EM_ERR_FORBIDDEN,
-		            "the room's mentor records meetings (and a manager the mid-term)");
+		return store_fail_msg(
+		    c, job, EM_ERR_FORBIDDEN,
+		    "the room's mentor records meetings (and a manager the mid-term)");
 	if (!cp.slot_id || (strcmp(cp.state, "confirmed") && strcmp(cp.state, "held") &&
 	                    strcmp(cp.state, "missed")))
-		return fail(c, job, EM_ERR_BAD_STATE, "only a confirmed meeting can be recorded");
+		return store_fail_msg(c, job, EM_ERR_BAD_STATE,
+		                      "only a confirmed meeting can be recorded");
 	if (now < cp.start_s)
-		return fail(c, job, EM_ERR_TOO_EARLY, "the meeting has not started yet");
+		return store_fail_msg(c, job, EM_ERR_TOO_EARLY, "the meeting has not started yet");
 	json_array_foreach(present, i, name)
 	{
 		p.n = 0;
 		params_int(&p, cp.id);
 		params_text(&p, json_string_value(name));
 		if (!(r = store_exec(c, &st_participant_id, &p, &err, NULL)))
-			return fail(c, job, err, NULL);
+			return store_fail(c, job, err);
 		if (PQntuples(r) != 1) {
 			PQclear(r);
 			store_rollback(c);
@@ -736,18 +722,18 @@ int checkpoint_record_run(struct db_conn *c, struct db_job *job)
 	params_text(&p, held ? "true" : "false");
 	params_text(&p, ids);
 	params_int(&p, job->user_id);
-	if ((err = exec_ok(c, &st_attendance_record, &p)))
-		return fail(c, job, err, NULL);
+	if ((err = store_run(c, &st_attendance_record, &p)))
+		return store_fail(c, job, err);
 	p.n = 0;
 	params_int(&p, cp.id);
 	params_text(&p, held ? "held" : "missed");
 	params_int(&p, now);
-	if ((err = exec_ok(c, &st_state_only, &p)) ||
+	if ((err = store_run(c, &st_state_only, &p)) ||
 	    (err =
 	         cp_event(c, cp.id, job->user_id, "recorded", held ? "held" : "missed", 0, now)) ||
-	    (err = cp_notify(c, job, cp.id, "checkpoint.recorded", json_pack("{sb}", "held", held),
-	                     now)))
-		return fail(c, job, err, NULL);
+	    (err = checkpoint_notify(c, job, cp.id, "checkpoint.recorded",
+	                             json_pack("{sb}", "held", held), now)))
+		return store_fail(c, job, err);
 	return cp_finish(c, job, cp.id, now);
 }
 
@@ -761,17 +747,18 @@ int checkpoint_attend_run(struct db_conn *c, struct db_job *job)
 	if ((err = cp_open(c, job, &cp)))
 		return err;
 	if (!cp_participant(&cp))
-		return fail(c, job, EM_ERR_FORBIDDEN, "only participants confirm attendance");
+		return store_fail_msg(c, job, EM_ERR_FORBIDDEN,
+		                      "only participants confirm attendance");
 	if (!cp.slot_id || !strcmp(cp.state, "cancelled"))
-		return fail(c, job, EM_ERR_BAD_STATE, "this meeting was never confirmed");
+		return store_fail_msg(c, job, EM_ERR_BAD_STATE, "this meeting was never confirmed");
 	if (now < cp.start_s)
-		return fail(c, job, EM_ERR_TOO_EARLY, "the meeting has not started yet");
+		return store_fail_msg(c, job, EM_ERR_TOO_EARLY, "the meeting has not started yet");
 	params_int(&p, cp.id);
 	params_int(&p, job->user_id);
 	params_text(&p, attended ? "true" : "false");
-	if ((err = exec_ok(c, &st_attendance_self, &p)) ||
+	if ((err = store_run(c, &st_attendance_self, &p)) ||
 	    (err = cp_event(c, cp.id, job->user_id, "attended", attended ? "yes" : "no", 0, now)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	return cp_finish(c, job, cp.id, now);
 }
 
@@ -797,18 +784,19 @@ int checkpoint_window_run(struct db_conn *c, struct db_job *job)
 		if ((err = store_begin(c)))
 			return db_job_fail(job, err, NULL);
 		if ((err = cp_load(c, job, id, &cp)))
-			return fail(c, job, err,
-			            err == EM_ERR_NOT_FOUND ? "no such checkpoint of yours" : NULL);
+			return store_fail_msg(
+			    c, job, err,
+			    err == EM_ERR_NOT_FOUND ? "no such checkpoint of yours" : NULL);
 		if (!cp.manager)
-			return fail(c, job, EM_ERR_FORBIDDEN,
-			            "only a manager of the programme moves windows");
+			return store_fail_msg(c, job, EM_ERR_FORBIDDEN,
+			                      "only a manager of the programme moves windows");
 		params_int(&p, cp.id);
 		params_text(&p, opens);
 		params_text(&p, closes);
 		params_int(&p, now);
-		if ((err = exec_ok(c, &st_window_set, &p)) ||
+		if ((err = store_run(c, &st_window_set, &p)) ||
 		    (err = cp_event(c, cp.id, job->user_id, "window", NULL, 0, now)))
-			return fail(c, job, err, NULL);
+			return store_fail(c, job, err);
 		return cp_finish(c, job, cp.id, now);
 	}
 	if (!(programme && *kind && days >= 0 && !id && !*opens && !*closes))
@@ -823,23 +811,24 @@ int checkpoint_window_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, programme);
 	params_int(&p, job->user_id);
 	if (!(r = store_exec(c, &st_programme_manager, &p, &err, NULL)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	ok = PQntuples(r) == 1;
 	PQclear(r);
 	if (!ok)
-		return fail(c, job, EM_ERR_NOT_FOUND, "no programme of yours with that id");
+		return store_fail_msg(c, job, EM_ERR_NOT_FOUND,
+		                      "no programme of yours with that id");
 	p.n = 0;
 	params_int(&p, programme);
 	params_text(&p, kind);
 	params_int(&p, days);
 	if (!(r = store_exec(c, &st_window_default, &p, &err, NULL)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	job->result = json_pack("{sI}", "updated", (json_int_t)atoll(PQcmdTuples(r)));
 	PQclear(r);
 	if ((err = store_commit(c))) {
 		json_decref(job->result);
 		job->result = NULL;
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	}
 	return EM_OK;
 }

@@ -127,12 +127,6 @@ struct dy {
 	int roster, rotate_required, closed, held, chosen;
 };
 
-static int fail(struct db_conn *c, struct db_job *job, int err, const char *msg)
-{
-	store_rollback(c);
-	return db_job_fail(job, err, "%s", msg ? msg : "");
-}
-
 /* Begins the transaction and loads the checkpoint; not_found unless the caller is a member. */
 static int dy_open(struct db_conn *c, struct db_job *job, struct dy *d)
 {
@@ -146,7 +140,7 @@ static int dy_open(struct db_conn *c, struct db_job *job, struct dy *d)
 	params_int(&p, job_int(job, "checkpoint_id", 0));
 	params_int(&p, job->user_id);
 	if (!(r = store_exec(c, &st_load, &p, &err, NULL)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	if (PQntuples(r) == 1) {
 		d->id = store_int(r, 0, 0);
 		d->room_id = store_int(r, 0, 1);
@@ -164,7 +158,8 @@ static int dy_open(struct db_conn *c, struct db_job *job, struct dy *d)
 	}
 	PQclear(r);
 	if (!d->id || !d->role[0])
-		return fail(c, job, EM_ERR_NOT_FOUND, "no such meeting in a room of yours");
+		return store_fail_msg(c, job, EM_ERR_NOT_FOUND,
+		                      "no such meeting in a room of yours");
 	return EM_OK;
 }
 
@@ -231,7 +226,7 @@ static int dy_finish(struct db_conn *c, struct db_job *job, const struct stmt *s
 		json_decref(doc);
 		json_decref(job->user_events); /* nothing happened: nothing to push */
 		job->user_events = NULL;
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	}
 	job->result = doc;
 	return EM_OK;
@@ -258,40 +253,41 @@ int diary_writer_set_run(struct db_conn *c, struct db_job *job)
 	if ((err = dy_open(c, job, &d)))
 		return err;
 	if (strcmp(d.room_kind, "group"))
-		return fail(c, job, EM_ERR_BAD_STATE, "in a pair room the mentee writes the diary");
+		return store_fail_msg(c, job, EM_ERR_BAD_STATE,
+		                      "in a pair room the mentee writes the diary");
 	if (strcmp(d.state, "confirmed") && strcmp(d.state, "held"))
-		return fail(c, job, EM_ERR_BAD_STATE,
-		            "a writer is chosen for a confirmed or held meeting only");
+		return store_fail_msg(c, job, EM_ERR_BAD_STATE,
+		                      "a writer is chosen for a confirmed or held meeting only");
 	params_int(&p, d.id);
 	params_text(&p, job_str(job, "username"));
 	if (!(r = store_exec(c, &st_mentee, &p, &err, NULL)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	if (PQntuples(r) == 1)
 		who = store_int(r, 0, 0);
 	PQclear(r);
 	if (!who)
-		return fail(c, job, EM_ERR_WRONG_ROLE,
-		            "the diary's writer must be a mentee of the room");
+		return store_fail_msg(c, job, EM_ERR_WRONG_ROLE,
+		                      "the diary's writer must be a mentee of the room");
 	p.n = 0;
 	params_int(&p, d.id);
 	if (!(r = store_exec(c, &st_entries, &p, &err, NULL)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	entries = store_int(r, 0, 0);
 	PQclear(r);
 	if (entries && who != d.writer)
-		return fail(c, job, EM_ERR_BAD_STATE,
-		            "the entry of this meeting is written: its writer stays");
+		return store_fail_msg(c, job, EM_ERR_BAD_STATE,
+		                      "the entry of this meeting is written: its writer stays");
 	p.n = 0;
 	params_int(&p, d.id);
 	params_int(&p, who);
 	params_int(&p, job->user_id);
 	params_int(&p, now);
 	if (!(r = store_exec(c, &st_writer_set, &p, &err, NULL)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	PQclear(r);
 	if (who != job->user_id && who != d.writer &&
 	    (err = dy_notify(c, job, d.id, who, job->user_id, "diary.writer", NULL, now)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	return dy_finish(c, job, &st_writer_doc, d.id);
 }
 
@@ -307,12 +303,12 @@ static int dy_record(struct db_conn *c, struct db_job *job, struct dy *d, const 
 	char msg[160];
 
 	if (job_bin(job, "sig", sig, sizeof(sig)) != (int)sizeof(sig) || ct_len < 0)
-		return fail(c, job, EM_ERR_BAD_ENCODING, NULL);
+		return store_fail(c, job, EM_ERR_BAD_ENCODING);
 	params_int(&p, d->id);
 	params_text(&p, kind);
 	params_int(&p, number);
 	if (!(r = store_exec(c, &st_numbers, &p, &err, NULL)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	max = store_int(r, 0, 0);
 	if (number <= max && store_int(r, 0, 1) == job->user_id &&
 	    store_bytea(r, 0, 2, old_sig, sizeof(old_sig)) == (int)sizeof(old_sig))
@@ -321,25 +317,27 @@ static int dy_record(struct db_conn *c, struct db_job *job, struct dy *d, const 
 		*record = json_loads(store_str(r, 0, 3), 0, NULL);
 		PQclear(r);
 		if (!*record)
-			return fail(c, job, EM_ERR_INTERNAL, NULL);
+			return store_fail(c, job, EM_ERR_INTERNAL);
 		json_object_set_new(*record, "duplicate", json_true());
 		return EM_OK;
 	}
 	PQclear(r);
 	if (d->closed)
-		return fail(c, job, EM_ERR_FORBIDDEN, "the room is closed");
+		return store_fail_msg(c, job, EM_ERR_FORBIDDEN, "the room is closed");
 	if (!d->roster)
-		return fail(c, job, EM_ERR_AGREEMENT_UNSIGNED,
-		            "you are not on the room's roster: sign its agreement first");
+		return store_fail_msg(c, job, EM_ERR_AGREEMENT_UNSIGNED,
+		                      "you are not on the room's roster: sign its agreement first");
 	if (d->rotate_required)
-		return fail(c, job, EM_ERR_ROTATE_REQUIRED, "the room needs a new key epoch first");
+		return store_fail_msg(c, job, EM_ERR_ROTATE_REQUIRED,
+		                      "the room needs a new key epoch first");
 	if (epoch != d->epoch)
-		return fail(c, job, EM_ERR_STALE_EPOCH, "the room is at another key epoch");
+		return store_fail_msg(c, job, EM_ERR_STALE_EPOCH,
+		                      "the room is at another key epoch");
 	if (number != max + 1) {
 		snprintf(msg, sizeof(msg), "the next %s of this meeting is number %lld",
 		         !strcmp(kind, "entry") ? "version of the entry" : "remark",
 		         (long long)(max + 1));
-		return fail(c, job, EM_ERR_STALE_VERSION, msg);
+		return store_fail_msg(c, job, EM_ERR_STALE_VERSION, msg);
 	}
 	p.n = 0;
 	params_int(&p, d->id);
@@ -352,11 +350,11 @@ static int dy_record(struct db_conn *c, struct db_job *job, struct dy *d, const 
 	params_bin(&p, sig, sizeof(sig));
 	params_int(&p, now);
 	if (!(r = store_exec(c, &st_insert, &p, &err, NULL)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	*record = json_loads(store_str(r, 0, 0), 0, NULL);
 	PQclear(r);
 	if (!*record)
-		return fail(c, job, EM_ERR_INTERNAL, NULL);
+		return store_fail(c, job, EM_ERR_INTERNAL);
 	json_object_set_new(*record, "duplicate", json_false());
 	log_info("diary %s checkpoint=%lld room=%lld by=%lld number=%lld bytes=%d", kind,
 	         (long long)d->id, (long long)d->room_id, (long long)job->user_id,
@@ -372,7 +370,7 @@ static int dy_answer(struct db_conn *c, struct db_job *job, json_t *record)
 		json_decref(record);
 		json_decref(job->user_events);
 		job->user_events = NULL;
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	}
 	job->result = json_pack("{so}", "record", record);
 	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
@@ -390,10 +388,12 @@ int diary_write_run(struct db_conn *c, struct db_job *job)
 	if ((err = dy_open(c, job, &d)))
 		return err;
 	if (strcmp(d.state, "held"))
-		return fail(c, job, EM_ERR_BAD_STATE, "a diary is written after a held meeting");
+		return store_fail_msg(c, job, EM_ERR_BAD_STATE,
+		                      "a diary is written after a held meeting");
 	if (d.writer != job->user_id)
-		return fail(c, job, EM_ERR_FORBIDDEN,
-		            "only the mentee chosen to write this meeting's diary writes it");
+		return store_fail_msg(
+		    c, job, EM_ERR_FORBIDDEN,
+		    "only the mentee chosen to write this meeting's diary writes it");
 	if ((err = dy_record(c, job, &d, "entry", "version", now, &record)))
 		return err;
 	if (json_is_true(json_object_get(record, "duplicate")))
@@ -406,7 +406,7 @@ int diary_write_run(struct db_conn *c, struct db_job *job)
 		params_int(&p, now);
 		if (!(r = store_exec(c, &st_writer_set, &p, &err, NULL))) {
 			json_decref(record);
-			return fail(c, job, err, NULL);
+			return store_fail(c, job, err);
 		}
 		PQclear(r);
 	}
@@ -414,7 +414,7 @@ int diary_write_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, d.room_id);
 	if (!(r = store_exec(c, &st_mentor, &p, &err, NULL))) {
 		json_decref(record);
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	}
 	if (PQntuples(r) == 1)
 		mentor = store_int(r, 0, 0);
@@ -425,7 +425,7 @@ int diary_write_run(struct db_conn *c, struct db_job *job)
 	                               json_integer_value(json_object_get(record, "number"))),
 	                     now))) {
 		json_decref(record);
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	}
 	return dy_answer(c, job, record);
 }
@@ -440,9 +440,11 @@ int diary_remark_run(struct db_conn *c, struct db_job *job)
 	if ((err = dy_open(c, job, &d)))
 		return err;
 	if (strcmp(d.role, "mentor"))
-		return fail(c, job, EM_ERR_FORBIDDEN, "only the room's mentor adds remarks");
+		return store_fail_msg(c, job, EM_ERR_FORBIDDEN,
+		                      "only the room's mentor adds remarks");
 	if (strcmp(d.state, "held"))
-		return fail(c, job, EM_ERR_BAD_STATE, "remarks are added after a held meeting");
+		return store_fail_msg(c, job, EM_ERR_BAD_STATE,
+		                      "remarks are added after a held meeting");
 	if ((err = dy_record(c, job, &d, "remark", "number", now, &record)))
 		return err;
 	if (!json_is_true(json_object_get(record, "duplicate")) && d.writer &&
@@ -452,7 +454,7 @@ int diary_remark_run(struct db_conn *c, struct db_job *job)
 	         json_pack("{sI}", "number", json_integer_value(json_object_get(record, "number"))),
 	         now))) {
 		json_decref(record);
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	}
 	return dy_answer(c, job, record);
 }

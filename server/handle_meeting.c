@@ -50,10 +50,6 @@ static const struct stmt st_proposed = {
     "mt_proposed", "INSERT INTO checkpoint_events (checkpoint_id, actor_id, kind, at) "
                    "VALUES ($1, $2, 'proposed', to_timestamp($3::bigint))"};
 
-static const struct stmt st_notify = {
-    "mt_notify",
-    "SELECT user_id, doc FROM checkpoint_notify($1, $2, $3, $4::jsonb, to_timestamp($5::bigint))"};
-
 static const struct stmt st_doc = {"mt_doc",
                                    "SELECT meeting_doc($1, to_timestamp($2::bigint))::text"};
 
@@ -79,54 +75,6 @@ static const struct stmt st_topic_set = {
     "epoch = EXCLUDED.epoch, author_id = EXCLUDED.author_id, ciphertext = EXCLUDED.ciphertext, "
     "sig = EXCLUDED.sig, updated_at = EXCLUDED.updated_at"};
 
-static int fail(struct db_conn *c, struct db_job *job, int err, const char *msg)
-{
-	store_rollback(c);
-	return db_job_fail(job, err, "%s", msg ? msg : "");
-}
-
-static int exec_ok(struct db_conn *c, const struct stmt *st, const struct params *p)
-{
-	int err;
-	PGresult *r = store_exec(c, st, p, &err, NULL);
-
-	if (!r)
-		return err;
-	PQclear(r);
-	return EM_OK;
-}
-
-/* Notices to every participant but the caller, queued for their live push. Takes extra. */
-static int mt_notify(struct db_conn *c, struct db_job *job, int64_t id, const char *kind,
-                     json_t *extra, int64_t now)
-{
-	struct params p = {0};
-	char *text = json_dumps(extra ? extra : json_object(), JSON_COMPACT);
-	PGresult *r;
-	int err;
-
-	json_decref(extra);
-	if (!text)
-		return EM_ERR_NOMEM;
-	params_int(&p, id);
-	params_int(&p, job->user_id);
-	params_text(&p, kind);
-	params_text(&p, text);
-	params_int(&p, now);
-	r = store_exec(c, &st_notify, &p, &err, NULL);
-	free(text);
-	if (!r)
-		return err;
-	for (int i = 0; i < PQntuples(r); i++) {
-		json_t *doc = json_loads(store_str(r, i, 1), 0, NULL);
-
-		if (doc)
-			db_job_push(&job->user_events, store_int(r, i, 0), EV_NOTICE, doc);
-	}
-	PQclear(r);
-	return EM_OK;
-}
-
 /* Commits and answers {"meeting": Meeting}. */
 static int mt_finish(struct db_conn *c, struct db_job *job, int64_t id, int64_t now)
 {
@@ -147,7 +95,7 @@ static int mt_finish(struct db_conn *c, struct db_job *job, int64_t id, int64_t 
 		json_decref(doc);
 		json_decref(job->user_events); /* nothing happened: nothing to push */
 		job->user_events = NULL;
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	}
 	job->result = json_pack("{so}", "meeting", doc);
 	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
@@ -167,7 +115,7 @@ int meeting_add_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, room);
 	params_int(&p, job->user_id);
 	if (!(r = store_exec(c, &st_room, &p, &err, NULL)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	member = PQntuples(r) == 1 && store_bool(r, 0, 4);
 	if (member) {
 		closed = store_bool(r, 0, 0);
@@ -177,9 +125,9 @@ int meeting_add_run(struct db_conn *c, struct db_job *job)
 	}
 	PQclear(r);
 	if (!member)
-		return fail(c, job, EM_ERR_NOT_FOUND, "no such room of yours");
+		return store_fail_msg(c, job, EM_ERR_NOT_FOUND, "no such room of yours");
 	if (closed)
-		return fail(c, job, EM_ERR_FORBIDDEN, "the room is closed");
+		return store_fail_msg(c, job, EM_ERR_FORBIDDEN, "the room is closed");
 	if (sessions >= SESSIONS_MAX) {
 		store_rollback(c);
 		return db_job_fail(job, EM_ERR_TOO_MANY, "room %lld has %d sessions already",
@@ -193,7 +141,7 @@ int meeting_add_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, job->user_id);
 	params_int(&p, now);
 	if (!(r = store_exec(c, &st_insert, &p, &err, NULL)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	id = store_int(r, 0, 0);
 	PQclear(r);
 	if (json_array_size(slots) > 0) {
@@ -205,10 +153,10 @@ int meeting_add_run(struct db_conn *c, struct db_job *job)
 		params_int(&p, id);
 		params_int(&p, job->user_id);
 		params_int(&p, now);
-		if ((err = exec_ok(c, &st_proposed, &p)) ||
-		    (err = mt_notify(c, job, id, "checkpoint.proposed",
-		                     json_pack("{sb}", "reopened", 0), now)))
-			return fail(c, job, err, NULL);
+		if ((err = store_run(c, &st_proposed, &p)) ||
+		    (err = checkpoint_notify(c, job, id, "checkpoint.proposed",
+		                             json_pack("{sb}", "reopened", 0), now)))
+			return store_fail(c, job, err);
 	}
 	log_info("meeting added id=%lld room=%lld", (long long)id, (long long)room);
 	return mt_finish(c, job, id, now);
@@ -230,17 +178,17 @@ int meeting_plan_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, room);
 	params_int(&p, job->user_id);
 	if (!(r = store_exec(c, &st_room, &p, &err, NULL)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	member = PQntuples(r) == 1 && store_bool(r, 0, 4);
 	epoch = member ? store_int(r, 0, 1) : 0;
 	PQclear(r);
 	if (!member)
-		return fail(c, job, EM_ERR_NOT_FOUND, "no such room of yours");
+		return store_fail_msg(c, job, EM_ERR_NOT_FOUND, "no such room of yours");
 	p.n = 0;
 	params_int(&p, room);
 	params_int(&p, now);
 	if (!(r = store_exec(c, &st_plan, &p, &err, NULL)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	list = json_array();
 	n = PQntuples(r);
 	for (int i = 0; list && i < n && i < PLAN_MAX; i++)
@@ -271,7 +219,7 @@ int meeting_topic_run(struct db_conn *c, struct db_job *job)
 	params_int(&p, id);
 	params_int(&p, job->user_id);
 	if (!(r = store_exec(c, &st_meeting, &p, &err, NULL)))
-		return fail(c, job, err, NULL);
+		return store_fail(c, job, err);
 	member = PQntuples(r) == 1 && store_bool(r, 0, 3);
 	room = member ? store_int(r, 0, 0) : 0;
 	closed = member && store_bool(r, 0, 1);
@@ -279,9 +227,9 @@ int meeting_topic_run(struct db_conn *c, struct db_job *job)
 	current = member ? store_int(r, 0, 4) : 0;
 	PQclear(r);
 	if (!member)
-		return fail(c, job, EM_ERR_NOT_FOUND, "no such meeting of yours");
+		return store_fail_msg(c, job, EM_ERR_NOT_FOUND, "no such meeting of yours");
 	if (closed)
-		return fail(c, job, EM_ERR_FORBIDDEN, "the room is closed");
+		return store_fail_msg(c, job, EM_ERR_FORBIDDEN, "the room is closed");
 	if (epoch != room_epoch) {
 		store_rollback(c);
 		return db_job_fail(job, EM_ERR_STALE_EPOCH,
@@ -303,9 +251,9 @@ int meeting_topic_run(struct db_conn *c, struct db_job *job)
 	params_bin(&p, ct, (size_t)ct_len);
 	params_bin(&p, sig, sizeof(sig));
 	params_int(&p, now);
-	if ((err = exec_ok(c, &st_topic_set, &p)) ||
-	    (err = mt_notify(c, job, id, "meeting.topic",
-	                     json_pack("{sI}", "revision", (json_int_t)revision), now)))
-		return fail(c, job, err, NULL);
+	if ((err = store_run(c, &st_topic_set, &p)) ||
+	    (err = checkpoint_notify(c, job, id, "meeting.topic",
+	                             json_pack("{sI}", "revision", (json_int_t)revision), now)))
+		return store_fail(c, job, err);
 	return mt_finish(c, job, id, now);
 }

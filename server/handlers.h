@@ -109,6 +109,13 @@ int checkpoint_window_run(struct db_conn *c, struct db_job *job);
  * an em_err with the job's error set where the caller should pass it on.
  */
 int checkpoint_slots_add(struct db_conn *c, struct db_job *job, int64_t id, int64_t now);
+/*
+ * Notices of `kind` about meeting id to every participant but the caller, with
+ * extra (a JSON object, taken; NULL: none) in each, queued on the job for
+ * their live push. EM_OK or an em_err.
+ */
+int checkpoint_notify(struct db_conn *c, struct db_job *job, int64_t id, const char *kind,
+                      json_t *extra, int64_t now);
 
 /* ---- handle_meeting.c (DB workers): sessions and the plan, section 6.5 ---- */
 int meeting_add_run(struct db_conn *c, struct db_job *job);

@@ -291,6 +291,23 @@ int store_fail(struct db_conn *c, struct db_job *job, int err)
 	return db_job_fail(job, err, NULL);
 }
 
+int store_fail_msg(struct db_conn *c, struct db_job *job, int err, const char *msg)
+{
+	store_rollback(c);
+	return db_job_fail(job, err, "%s", msg ? msg : "");
+}
+
+int store_run(struct db_conn *c, const struct stmt *st, const struct params *p)
+{
+	int err;
+	PGresult *r = store_exec(c, st, p, &err, NULL);
+
+	if (!r)
+		return err;
+	PQclear(r);
+	return EM_OK;
+}
+
 const char *store_str(const PGresult *r, int row, int col)
 {
 	if (!r || row >= PQntuples(r) || PQgetisnull(r, row, col))

@@ -75,6 +75,10 @@ int store_commit(struct db_conn *c);
 void store_rollback(struct db_conn *c);
 /* Rolls back and records err on the job (db_job_fail); returns err. */
 int store_fail(struct db_conn *c, struct db_job *job, int err);
+/* The same with the client's message (NULL or "": the error's default text). */
+int store_fail_msg(struct db_conn *c, struct db_job *job, int err, const char *msg);
+/* Runs a statement whose rows are not needed. EM_OK or an em_err. */
+int store_run(struct db_conn *c, const struct stmt *st, const struct params *p);
 
 /* Result access by row and column; NULL-safe conveniences. */
 const char *store_str(const PGresult *r, int row, int col); /* NULL for SQL NULL */
