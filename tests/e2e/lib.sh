@@ -25,17 +25,23 @@ trap 'e2e_cleanup' EXIT
 
 e2e_cleanup() {
 	em_server_stop
-	if [[ -n "${E2E_DB:-}" ]]; then
-		psql --no-psqlrc -q "$EMENTOR_TEST_DB" -c "DROP DATABASE IF EXISTS $E2E_DB" >/dev/null 2>&1 || true
-	fi
+	# every database e2e_fresh_db made for this script (it runs in $(...), so
+	# it cannot leave its name in a variable here: the names carry $$)
+	local db
+	for db in $(psql --no-psqlrc -qtA "${EMENTOR_TEST_DB:-}" \
+		-c "SELECT datname FROM pg_database WHERE datname LIKE 'e2e\\_$$\\_%'" 2>/dev/null); do
+		psql --no-psqlrc -q "$EMENTOR_TEST_DB" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
+			>/dev/null 2>&1 || true
+	done
 	[[ -n "${EMENTOR_TEST_KEEP:-}" ]] || rm -rf "$T"
 }
 
-# A database of our own on the test cluster; prints its conninfo.
+# A database of our own on the test cluster (e2e_<pid of this script>_N,
+# dropped by e2e_cleanup); prints its conninfo.
 e2e_fresh_db() {
-	E2E_DB="e2e_$$_$RANDOM"
-	psql --no-psqlrc -q "$EMENTOR_TEST_DB" -c "CREATE DATABASE $E2E_DB" >/dev/null
-	printf '%s dbname=%s\n' "$EMENTOR_TEST_DB" "$E2E_DB"
+	local name="e2e_$$_$RANDOM"
+	psql --no-psqlrc -q "$EMENTOR_TEST_DB" -c "CREATE DATABASE $name" >/dev/null
+	printf '%s dbname=%s\n' "$EMENTOR_TEST_DB" "$name"
 }
 
 # e2e_pg_child BASE PORT: starts the private cluster in BASE (made by
