@@ -57,7 +57,8 @@ struct db_job {
 	json_t *extra;       /* op-specific data for `done` {owned} */
 };
 
-#define DB_MAX_PREPARED 128
+/* every statement the server has (160 today) is prepared once per connection */
+#define DB_MAX_PREPARED 512
 
 /* One worker's connection. Only its worker thread touches it. */
 struct db_conn {
