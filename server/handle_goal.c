@@ -19,6 +19,7 @@
 
 #include "handlers.h"
 #include "log.h"
+#include "model.h"
 #include "store.h"
 
 static const struct stmt st_put = {
@@ -67,37 +68,20 @@ static const struct stmt st_rating_list = {
     "m.user_id = $2 AND m.removed_at IS NULL AND m.role = 'mentor')) "
     "ORDER BY r.rated_on, r.id LIMIT 500"};
 
-/* A bytea column as base64url (new reference), or NULL. */
-static json_t *col_b64(const PGresult *r, int row, int col, size_t max)
-{
-	unsigned char *bin = malloc(max);
-	char *s = NULL;
-	json_t *j = NULL;
-	int n;
-
-	if (!bin)
-		return NULL;
-	n = store_bytea(r, row, col, bin, max);
-	if (n >= 0 && (s = em_b64_encode(bin, (size_t)n)))
-		j = json_string(s);
-	free(s);
-	free(bin);
-	return j;
-}
-
 /* The Goal object of row (PROTOCOL.md 10.3). New reference or NULL. */
 static json_t *goal_json(const PGresult *r, int row)
 {
 	json_t *g = json_pack(
 	    "{s:I, s:o, s:I, s:s, s:I, s:I, s:b, s:I, s:I, s:I, s:o, s:s, s:s}", "room_id",
-	    (json_int_t)store_int(r, row, 0), "goal_id", col_b64(r, row, 1, EM_RECORD_ID_BYTES),
-	    "version", (json_int_t)store_int(r, row, 2), "kind", store_str(r, row, 3), "owner_id",
+	    (json_int_t)store_int(r, row, 0), "goal_id",
+	    model_bytea_b64(r, row, 1, EM_RECORD_ID_BYTES), "version",
+	    (json_int_t)store_int(r, row, 2), "kind", store_str(r, row, 3), "owner_id",
 	    (json_int_t)store_int(r, row, 4), "author_id", (json_int_t)store_int(r, row, 5),
 	    "shared", store_bool(r, row, 6), "agreement_version", (json_int_t)store_int(r, row, 7),
 	    "tasks", (json_int_t)store_int(r, row, 8), "written_ms",
-	    (json_int_t)store_int(r, row, 9), "blob", col_b64(r, row, 10, EM_RECORD_BLOB_MAX),
-	    "created_at", store_str(r, row, 11), "author",
-	    store_str(r, row, 12) ? store_str(r, row, 12) : "");
+	    (json_int_t)store_int(r, row, 9), "blob",
+	    model_bytea_b64(r, row, 10, EM_RECORD_BLOB_MAX), "created_at", store_str(r, row, 11),
+	    "author", store_str(r, row, 12) ? store_str(r, row, 12) : "");
 
 	return g;
 }
@@ -352,12 +336,12 @@ int rating_list_run(struct db_conn *c, struct db_job *job)
 		    list,
 		    json_pack("{s:I, s:o, s:I, s:s, s:s, s:s, s:I, s:I, s:o, s:s}", "room_id",
 		              (json_int_t)store_int(r, row, 0), "rating_id",
-		              col_b64(r, row, 1, EM_RECORD_ID_BYTES), "user_id",
+		              model_bytea_b64(r, row, 1, EM_RECORD_ID_BYTES), "user_id",
 		              (json_int_t)store_int(r, row, 2), "username", store_str(r, row, 3),
 		              "stage", store_str(r, row, 4), "rated_on", store_str(r, row, 5),
 		              "agreement_version", (json_int_t)store_int(r, row, 6), "written_ms",
 		              (json_int_t)store_int(r, row, 7), "blob",
-		              col_b64(r, row, 8, EM_RECORD_BLOB_MAX), "created_at",
+		              model_bytea_b64(r, row, 8, EM_RECORD_BLOB_MAX), "created_at",
 		              store_str(r, row, 9)));
 	PQclear(r);
 	job->result = json_pack("{s:o}", "ratings", list);

@@ -142,24 +142,6 @@ static const struct stmt st_keys = {
     "e.room_id = k.room_id AND e.epoch = k.epoch WHERE k.room_id = $1 AND k.recipient_id = $2 "
     "ORDER BY k.epoch"};
 
-/* A bytea column as base64url JSON string; NULL on failure. */
-static json_t *bytea_b64(const PGresult *r, int row, int col, size_t max)
-{
-	unsigned char *bin = malloc(max);
-	char *s = NULL;
-	json_t *j = NULL;
-	int n;
-
-	if (!bin)
-		return NULL;
-	n = store_bytea(r, row, col, bin, max);
-	if (n >= 0 && (s = em_b64_encode(bin, (size_t)n)))
-		j = json_string(s);
-	free(s);
-	free(bin);
-	return j;
-}
-
 /* A Message object (PROTOCOL.md 5.4) from MSG_COLS starting at col. */
 static json_t *message_json(const PGresult *r, int row)
 {
@@ -167,9 +149,9 @@ static json_t *message_json(const PGresult *r, int row)
 	                 (json_int_t)store_int(r, row, 0), "seq", (json_int_t)store_int(r, row, 1),
 	                 "epoch", (json_int_t)store_int(r, row, 2), "sender_id",
 	                 (json_int_t)store_int(r, row, 3), "sender", store_str(r, row, 4),
-	                 "client_msg_id", bytea_b64(r, row, 5, EM_MSG_ID_BYTES), "ciphertext",
-	                 bytea_b64(r, row, 6, EM_MSG_CIPHERTEXT_MAX), "sig",
-	                 bytea_b64(r, row, 7, EM_SIG_BYTES), "sent_at", store_str(r, row, 8));
+	                 "client_msg_id", model_bytea_b64(r, row, 5, EM_MSG_ID_BYTES), "ciphertext",
+	                 model_bytea_b64(r, row, 6, EM_MSG_CIPHERTEXT_MAX), "sig",
+	                 model_bytea_b64(r, row, 7, EM_SIG_BYTES), "sent_at", store_str(r, row, 8));
 }
 
 /*
@@ -618,7 +600,7 @@ int message_envelope_run(struct db_conn *c, struct db_job *job)
 		                      "epoch", (json_int_t)epoch, "committer_id",
 		                      (json_int_t)store_int(r, 0, 1), "agreement_version",
 		                      (json_int_t)store_int(r, 0, 2), "sealed",
-		                      bytea_b64(r, 0, 0, EM_SEALED_KEY_BYTES)));
+		                      model_bytea_b64(r, 0, 0, EM_SEALED_KEY_BYTES)));
 	PQclear(r);
 	return EM_OK;
 }
@@ -644,7 +626,7 @@ int message_keys_run(struct db_conn *c, struct db_job *job)
 		    json_pack("{s:I, s:I, s:I, s:o}", "epoch", (json_int_t)store_int(r, row, 0),
 		              "committer_id", (json_int_t)store_int(r, row, 1), "agreement_version",
 		              (json_int_t)store_int(r, row, 3), "sealed",
-		              bytea_b64(r, row, 2, EM_SEALED_KEY_BYTES)));
+		              model_bytea_b64(r, row, 2, EM_SEALED_KEY_BYTES)));
 	PQclear(r);
 	job->result = json_pack("{s:I, s:o}", "epoch", (json_int_t)epoch, "envelopes", list);
 	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);

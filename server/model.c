@@ -20,6 +20,21 @@ json_t *model_b64(const unsigned char *bin, size_t len)
 	return j;
 }
 
+json_t *model_bytea_b64(const PGresult *r, int row, int col, size_t max)
+{
+	unsigned char *bin = malloc(max);
+	json_t *j = NULL;
+	int n;
+
+	if (!bin)
+		return NULL;
+	n = store_bytea(r, row, col, bin, max);
+	if (n >= 0)
+		j = model_b64(bin, (size_t)n);
+	free(bin);
+	return j;
+}
+
 json_t *model_user(const PGresult *r, int row, int col)
 {
 	unsigned char sign_pk[32], box_pk[32];

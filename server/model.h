@@ -11,6 +11,8 @@
 
 /* A JSON string of bin in base64 (new reference; NULL: no memory). */
 json_t *model_b64(const unsigned char *bin, size_t len);
+/* A bytea column of at most max bytes as a base64url string; NULL on failure. */
+json_t *model_bytea_b64(const PGresult *r, int row, int col, size_t max);
 
 /* An RFC 3339 UTC timestamp column. */
 #define SQL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
