@@ -408,6 +408,10 @@ static void audit_print_summary(json_t *report)
 	       audit_percent(sum, "checkpoint_completion", c, sizeof(c)));
 	printf("  Response time: median %s\n",
 	       audit_duration(sum, "median_response_s", dur, sizeof(dur)));
+	if (audit_whole(sum, "erased_members") > 0)
+		printf(
+		    "  Erased:        %lld member(s) erased their accounts (counted, not listed)\n",
+		    (long long)audit_whole(sum, "erased_members"));
 	printf("  Flags (rooms): ");
 	col = 17;
 	json_object_foreach(json_object_get(sum, "flags"), code, n)
@@ -549,6 +553,24 @@ static void audit_print_members(json_t *room)
 	}
 }
 
+/* With --room: the meetings each member attended or missed, and the erased members. */
+static void audit_print_attendance(json_t *room)
+{
+	json_t *m;
+	size_t i;
+
+	printf("  Meetings (ATTENDED / ABSENT):");
+	json_array_foreach(json_object_get(room, "members"), i, m)
+	{
+		printf("%s %s %lld / %lld", i ? "," : "", cli_str(m, "username", "?"),
+		       (long long)audit_whole(m, "attended"), (long long)audit_whole(m, "absent"));
+	}
+	printf("%s\n", json_array_size(json_object_get(room, "members")) ? "" : " no members");
+	if (audit_whole(room, "erased_members") > 0)
+		printf("  Erased:      %lld member(s) erased their accounts (no longer listed)\n",
+		       (long long)audit_whole(room, "erased_members"));
+}
+
 /* With --room: the checkpoints in words. */
 static void audit_print_room_detail(json_t *room)
 {
@@ -558,6 +580,7 @@ static void audit_print_room_detail(json_t *room)
 	printf("  Agreement:   %s\n", audit_agreement_text(room, agree, sizeof(agree)));
 	printf("  Members:\n");
 	audit_print_members(room);
+	audit_print_attendance(room);
 }
 
 /* Every flag with its detail, under the table. */
@@ -660,6 +683,8 @@ static const char *const audit_csv_head[] = {
     "final",
     "late_changes",
     "flags",
+    "attended",
+    "absent",
 };
 #define AUDIT_CSV_COLS (sizeof(audit_csv_head) / sizeof(audit_csv_head[0]))
 
@@ -695,7 +720,7 @@ static void audit_print_csv(json_t *report)
 		audit_flag_codes(room, ";", flags, sizeof(flags));
 		json_array_foreach(json_object_get(room, "members"), j, m)
 		{
-			char msgs[32], week[32], per[32], days[32];
+			char msgs[32], week[32], per[32], days[32], att[32], abs[32];
 			json_t *ag = json_object_get(m, "agreement");
 
 			audit_csv_field(room_id, 0, 0);
@@ -728,7 +753,9 @@ static void audit_print_csv(json_t *report)
 				audit_csv_field(c ? cli_str(c, "state", "") : "", 0, 0);
 			}
 			audit_csv_field(late, 0, 0);
-			audit_csv_field(flags, 0, 1);
+			audit_csv_field(flags, 0, 0);
+			audit_csv_field(audit_num_text(m, "attended", att, sizeof(att)), 0, 0);
+			audit_csv_field(audit_num_text(m, "absent", abs, sizeof(abs)), 0, 1);
 		}
 	}
 }

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "drive.h"
+#include "state.h"
 
 static void programme_print_one(json_t *p)
 {
@@ -31,6 +32,11 @@ static void programme_print_one(json_t *p)
 		       (long long)json_integer_value(json_object_get(p, "retention_days")),
 		       json_is_string(json_object_get(p, "purged_at")) ? "; purged " : "",
 		       cli_str(p, "purged_at", ""));
+	if (json_is_string(json_object_get(p, "ended_early_at")))
+		printf("  Ended early: %s\n", cli_str(p, "ended_early_at", "-"));
+	if (json_is_string(json_object_get(p, "archived_at")))
+		printf("  Archived:    %s (its rooms are closed)\n",
+		       cli_str(p, "archived_at", "-"));
 	printf("  Created:     %s\n", cli_str(p, "created_at", "-"));
 }
 
@@ -80,7 +86,7 @@ static const char programme_create_usage[] =
     "\n"
     "Options:\n"
     "  --name NAME              1 to 100 characters\n"
-    "  --starts YYYY-MM-DD      first day\n"
+    "  --starts YYYY-MM-DD      first day (or D.M.YYYY: 8.12.2026)\n"
     "  --ends YYYY-MM-DD        last day, after the first\n"
     "  --max-group-mentees N    mentees per group room, 2 to 5 (default 5)\n"
     "  --agreement required|optional\n"
@@ -132,6 +138,7 @@ int cmd_programme_create(struct cli *cli, int argc, char **argv)
 	};
 	struct programme_create_args a = {NULL, NULL, NULL, NULL, NULL, NULL};
 	json_t *args = NULL, *res = NULL, *p;
+	char starts[11], ends[11];
 	int64_t max = 0, retention = 0;
 	int rc, first;
 
@@ -143,10 +150,14 @@ int cmd_programme_create(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "--name, --starts and --ends are required");
 	if (!*a.name)
 		return cli_usage_error(cli, "--name must not be empty");
-	if (em_check_date(a.starts) != EM_OK)
-		return cli_usage_error(cli, "--starts '%s' is not a date YYYY-MM-DD", a.starts);
-	if (em_check_date(a.ends) != EM_OK)
-		return cli_usage_error(cli, "--ends '%s' is not a date YYYY-MM-DD", a.ends);
+	if (text_date(a.starts, starts))
+		return cli_usage_error(cli, "--starts '%s' is not a date (YYYY-MM-DD or D.M.YYYY)",
+		                       a.starts);
+	if (text_date(a.ends, ends))
+		return cli_usage_error(cli, "--ends '%s' is not a date (YYYY-MM-DD or D.M.YYYY)",
+		                       a.ends);
+	a.starts = starts;
+	a.ends = ends;
 	if (strcmp(a.ends, a.starts) <= 0)
 		return cli_usage_error(cli, "--ends must be after --starts");
 	if (a.max &&

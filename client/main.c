@@ -30,6 +30,11 @@ static const struct command commands[] = {
      "[--max-group-mentees N] [--agreement required|optional] [--retention-days N]"},
     {"programme", "list", cmd_programme_list, "programme list"},
     {"programme", "show", cmd_programme_show, "programme show ID"},
+    {"programme", "edit", cmd_programme_edit,
+     "programme edit ID [--name NAME] [--starts DATE] [--ends DATE]"},
+    {"programme", "end", cmd_programme_end, "programme end ID"},
+    {"programme", "archive", cmd_programme_archive, "programme archive ID"},
+    {"programme", "history", cmd_programme_history, "programme history ID"},
     {"invite", "create", cmd_invite_create,
      "invite create --programme ID --role mentor|mentee|manager [--expires-days N]"},
     {"room", "create", cmd_room_create,
@@ -38,6 +43,7 @@ static const struct command commands[] = {
     {"room", "show", cmd_room_show, "room show ID"},
     {"room", "add", cmd_room_add, "room add ID USER"},
     {"room", "remove", cmd_room_remove, "room remove ID USER"},
+    {"room", "rename", cmd_room_rename, "room rename ID NAME"},
     {"room", "access-log", cmd_room_access_log, "room access-log ROOM"},
     {"send", NULL, cmd_send, "send ROOM [TEXT]"},
     {"read", NULL, cmd_read, "read ROOM [--since SEQ] [--limit N]"},
@@ -123,6 +129,13 @@ static const char usage_head[] =
     "                   [--retention-days N]\n"
     "  programme list\n"
     "  programme show ID\n"
+    "  programme edit ID [--name NAME] [--starts DATE] [--ends DATE]\n"
+    "                     rename it or move its dates (DATE: YYYY-MM-DD or 8.12.2026)\n"
+    "  programme end ID   end it today, before its planned end\n"
+    "  programme archive ID\n"
+    "                     close an ended programme's rooms for good\n"
+    "  programme history ID\n"
+    "                     who changed the programme's name, dates or room names\n"
     "  invite create --programme ID --role mentor|mentee|manager [--expires-days N]\n"
     "\n"
     "Rooms (create, add and remove: managers):\n"
@@ -131,6 +144,7 @@ static const char usage_head[] =
     "  room show ID\n"
     "  room add ID USER\n"
     "  room remove ID USER\n"
+    "  room rename ID NAME    a new name (members and managers)\n"
     "  room access-log ROOM   who looked at the room's figures (the audit), and when\n"
     "\n"
     "Messages (end-to-end encrypted; only the room's members can read them):\n"

@@ -634,13 +634,53 @@ static time_t text_local_instant(const struct tm *want, int isdst)
 	return t;
 }
 
+int text_date(const char *text, char out[11])
+{
+	unsigned day, month, year;
+	int used = 0;
+
+	if (strlen(text) == 10 && em_check_date(text) == EM_OK) {
+		memcpy(out, text, 11);
+		return 0;
+	}
+	/* D.M.YYYY: one or two digits, one or two digits, four digits, nothing after */
+	if (strspn(text, "0123456789.") != strlen(text) ||
+	    sscanf(text, "%2u.%2u.%4u%n", &day, &month, &year, &used) != 3 ||
+	    (size_t)used != strlen(text) || strlen(strrchr(text, '.') + 1) != 4)
+		return -1;
+	snprintf(out, 11, "%04u-%02u-%02u", year % 10000, month % 100, day % 100);
+	return em_check_date(out) == EM_OK ? 0 : -1;
+}
+
+/* "D.M.YYYY H:MM" or "D.M.YYYY HH:MM" as "YYYY-MM-DD HH:MM" in iso; 0 or -1. */
+static int text_dotted_minute(const char *text, char iso[17])
+{
+	const char *sp = strchr(text, ' ');
+	char date[16], day[11];
+	size_t n;
+
+	if (!sp || (size_t)(sp - text) >= sizeof(date))
+		return -1;
+	memcpy(date, text, (size_t)(sp - text));
+	date[sp - text] = '\0';
+	n = strlen(sp + 1);
+	if (!strchr(date, '.') || text_date(date, day) || (n != 4 && n != 5) ||
+	    sp[1 + n - 3] != ':')
+		return -1;
+	snprintf(iso, 17, "%s %s%s", day, n == 4 ? "0" : "", sp + 1);
+	return 0;
+}
+
 int text_utc_minute(const char *text, char out[TEXT_UTC_MINUTE_LEN])
 {
 	static const int digits[] = {11, 12, 14, 15};
 	struct tm want, tm;
 	const char *rest;
-	char date[11];
+	char date[11], iso[17];
 	time_t t, std, dst;
+
+	if (!text_dotted_minute(text, iso))
+		text = iso;
 
 	/* "YYYY-MM-DD", ' ' or 'T', "HH:MM", then "", "Z" or ":00Z" */
 	if (strlen(text) < 16 || (text[10] != ' ' && text[10] != 'T') || text[13] != ':')

@@ -187,6 +187,14 @@ void text_local_time(const char *rfc3339, char *out, size_t outlen);
  */
 void text_local_when(const char *rfc3339, char *out, size_t outlen);
 
+/*
+ * A date the user typed, as the wire's "YYYY-MM-DD": ISO itself, or the
+ * day-first dotted form used in Poland and most of Europe ("8.12.2026",
+ * "08.12.2026"). Slashes are refused: 8/12 is a different day in the US.
+ * Returns 0, or -1 when it is neither form or not a real date.
+ */
+int text_date(const char *text, char out[11]);
+
 /* Why text_utc_minute() refused a time. */
 enum text_time_err {
 	TEXT_TIME_BAD = -1,       /* not an accepted form, or not a real date and time */
@@ -196,8 +204,10 @@ enum text_time_err {
 
 /*
  * A time the user typed, as the UTC minute the wire wants
- * ("YYYY-MM-DDTHH:MM:00Z"). Local time ($TZ): "YYYY-MM-DD HH:MM" or
- * "YYYY-MM-DDTHH:MM". UTC: either form followed by "Z" or ":00Z". A local
+ * ("YYYY-MM-DDTHH:MM:00Z"). Local time ($TZ): "YYYY-MM-DD HH:MM",
+ * "YYYY-MM-DDTHH:MM" or "D.M.YYYY HH:MM" (text_date()'s forms; the hour may
+ * have one digit there: "8.12.2026 9:30"). UTC: an ISO form followed by "Z"
+ * or ":00Z". A local
  * time is converted with mktime(); one the clock skips or passes twice is
  * refused rather than guessed. Returns 0 or an enum text_time_err.
  */

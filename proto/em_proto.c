@@ -263,6 +263,16 @@ static const struct field_spec f_meeting_add[] = {
     {"mode", FT_STR, 1, 6, 9, check_meeting_mode, "in_person or online"},
     {"slots", FT_OBJARR, 0, 1, EM_CHECKPOINT_SLOTS_MAX, NULL, NULL},
     F_END};
+static const struct field_spec f_programme_edit[] = {
+    F_ID("programme_id", 1),
+    {"name", FT_STR, 0, 1, EM_PROGRAMME_NAME_MAX, check_text, "printable text"},
+    {"starts_on", FT_STR, 0, 10, 10, em_check_date, "a date YYYY-MM-DD"},
+    {"ends_on", FT_STR, 0, 10, 10, em_check_date, "a date YYYY-MM-DD"},
+    F_END};
+static const struct field_spec f_room_rename[] = {
+    F_ID("room_id", 1),
+    {"name", FT_STR, 1, 1, EM_ROOM_NAME_MAX, check_text, "printable text"},
+    F_END};
 static const struct field_spec f_meeting_topic[] = {
     F_ID("meeting_id", 1),
     {"revision", FT_INT, 1, 1, EM_TOPIC_REVISION_MAX, NULL, NULL},
@@ -452,6 +462,11 @@ static const struct op_spec op_specs[] = {
     {EM_OP_MEETING_ADD, "meeting.add", 0, f_meeting_add},
     {EM_OP_MEETING_PLAN, "meeting.plan", 0, f_room_id},
     {EM_OP_MEETING_TOPIC, "meeting.topic", 0, f_meeting_topic},
+    {EM_OP_PROGRAMME_EDIT, "programme.edit", 0, f_programme_edit},
+    {EM_OP_PROGRAMME_END, "programme.end", 0, f_programme_id},
+    {EM_OP_PROGRAMME_ARCHIVE, "programme.archive", 0, f_programme_id},
+    {EM_OP_PROGRAMME_HISTORY, "programme.history", 0, f_programme_id},
+    {EM_OP_ROOM_RENAME, "room.rename", 0, f_room_rename},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))

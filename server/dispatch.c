@@ -140,6 +140,16 @@ static const struct handler handlers[] = {
     {.op = EM_OP_GOAL_HISTORY, .roles = R_MEMBER, .run = goal_history_run},
     {.op = EM_OP_RATING_ADD, .roles = R_MEMBER, .run = rating_add_run},
     {.op = EM_OP_RATING_LIST, .roles = R_MEMBER, .run = rating_list_run},
+    /* programme administration (section 4.3): managers of the programme; a room's name also
+       its members */
+    {.op = EM_OP_PROGRAMME_EDIT,
+     .roles = R_MANAGER,
+     .check = programme_edit_check,
+     .run = programme_edit_run},
+    {.op = EM_OP_PROGRAMME_END, .roles = R_MANAGER, .run = programme_end_run},
+    {.op = EM_OP_PROGRAMME_ARCHIVE, .roles = R_MANAGER, .run = programme_archive_run},
+    {.op = EM_OP_PROGRAMME_HISTORY, .roles = R_MANAGER, .run = programme_history_run},
+    {.op = EM_OP_ROOM_RENAME, .roles = R_ANY, .run = room_rename_run},
 };
 
 void dispatch_start(int batch_max, int batch_wait_us)

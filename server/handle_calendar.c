@@ -4,7 +4,9 @@
  * calendar.export, and the worker side of GET /calendar/TOKEN.ics (http.c).
  * One VEVENT per checkpoint or session (SUMMARY "Mentoring session", never
  * its topic) of the user that was ever confirmed
- * (docs/PROTOCOL.md section 6.3).
+ * (docs/PROTOCOL.md section 6.3). A feed is read by calendar services the
+ * person chooses, so it names nobody: the DESCRIPTION says how many take part,
+ * not who (the course: a mentee's identity is not disclosed).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,9 +36,8 @@ static const struct stmt st_events = {
     "cal_events",
     "SELECT c.id, c.sequence, c.state, extract(epoch FROM s.starts_at)::bigint, s.minutes, "
     "extract(epoch FROM c.updated_at)::bigint, c.kind, r.name, s.place, "
-    "(SELECT string_agg(p.username || ' (' || p.role || ')', ', ' ORDER BY "
-    "array_position(ARRAY['mentor', 'mentee', 'manager'], p.role), p.username) "
-    "FROM checkpoint_participants(c.id) p) "
+    "(SELECT format('%s taking part (who: in ementor)', count(*)) "
+    "FROM checkpoint_participants(c.id) p WHERE p.required) "
     "FROM checkpoints c JOIN rooms r ON r.id = c.room_id "
     "JOIN checkpoint_slots s ON s.id = c.slot_id "
     "WHERE EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = c.room_id AND "

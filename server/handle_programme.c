@@ -35,10 +35,19 @@ static const struct stmt st_programme_visible = {
     "SELECT " PROGRAMME_COLS ", me.role FROM programmes p "
     "JOIN programme_people me ON me.programme_id = p.id AND me.user_id = $2 WHERE p.id = $1"};
 
+/*
+ * The people of a programme that $2 may see: a manager sees everyone; anyone
+ * else the managers, themselves, and the people they share (or shared) a room
+ * with in it, and no one else (the course: a mentor does not disclose a
+ * mentee's identity, so neither does the programme).
+ */
 static const struct stmt st_programme_people = {
     "programme_people",
     "SELECT " USER_COLS ", pp.role FROM programme_people pp JOIN users u ON u.id = pp.user_id "
-    "WHERE pp.programme_id = $1 "
+    "WHERE pp.programme_id = $1 AND (pp.role = 'manager' OR pp.user_id = $2 OR $3::boolean "
+    "OR EXISTS (SELECT 1 FROM room_members a JOIN rooms r ON r.id = a.room_id "
+    "AND r.programme_id = $1 JOIN room_members b ON b.room_id = a.room_id "
+    "AND b.user_id = pp.user_id WHERE a.user_id = $2)) "
     "ORDER BY array_position(ARRAY['manager', 'mentor', 'mentee'], pp.role), u.username"};
 
 /* The programme, locked, if the caller created it and still manages it, and whether it has rooms.
@@ -230,7 +239,7 @@ int programme_show_run(struct db_conn *c, struct db_job *job)
 	struct params p = {0};
 	PGresult *r;
 	json_t *people;
-	int err;
+	int err, manager;
 
 	params_int(&p, job_int(job, "programme_id", 0));
 	params_int(&p, job->user_id);
@@ -245,10 +254,13 @@ int programme_show_run(struct db_conn *c, struct db_job *job)
 	job->result = json_pack("{so}", "programme", model_programme(r, 0, 0));
 	json_object_set_new(json_object_get(job->result, "programme"), "my_role",
 	                    json_string(store_str(r, 0, PROGRAMME_NCOLS)));
+	manager = !strcmp(store_str(r, 0, PROGRAMME_NCOLS), "manager");
 	PQclear(r);
 
 	memset(&p, 0, sizeof(p));
 	params_int(&p, job_int(job, "programme_id", 0));
+	params_int(&p, job->user_id);
+	params_text(&p, manager ? "true" : "false");
 	r = store_exec(c, &st_programme_people, &p, &err, NULL);
 	if (!r)
 		return store_fail(c, job, err);

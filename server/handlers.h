@@ -195,4 +195,12 @@ int goal_history_run(struct db_conn *c, struct db_job *job);
 int rating_add_run(struct db_conn *c, struct db_job *job);
 int rating_list_run(struct db_conn *c, struct db_job *job);
 
+/* ---- handle_admin.c (DB workers; programme_edit_check is pure) ---- */
+int programme_edit_check(const struct session *s, struct db_job *job);
+int programme_edit_run(struct db_conn *c, struct db_job *job);
+int programme_end_run(struct db_conn *c, struct db_job *job);
+int programme_archive_run(struct db_conn *c, struct db_job *job);
+int programme_history_run(struct db_conn *c, struct db_job *job);
+int room_rename_run(struct db_conn *c, struct db_job *job);
+
 #endif

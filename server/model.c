@@ -53,11 +53,12 @@ json_t *model_user(const PGresult *r, int row, int col)
 json_t *model_programme(const PGresult *r, int row, int col)
 {
 	const char *purged = store_str(r, row, col + 8);
+	const char *ended = store_str(r, row, col + 11), *archived = store_str(r, row, col + 12);
 	unsigned char sig[EM_SIG_BYTES];
 	int64_t created_by = store_int(r, row, col + 9);
 
 	return json_pack(
-	    "{sIsssssssIsssbsIsososo}", "id", (json_int_t)store_int(r, row, col), "name",
+	    "{sIsssssssIsssbsIsososososo}", "id", (json_int_t)store_int(r, row, col), "name",
 	    store_str(r, row, col + 1), "starts_on", store_str(r, row, col + 2), "ends_on",
 	    store_str(r, row, col + 3), "max_group_mentees", (json_int_t)store_int(r, row, col + 4),
 	    "created_at", store_str(r, row, col + 5), "agreement_required",
@@ -66,5 +67,7 @@ json_t *model_programme(const PGresult *r, int row, int col)
 	    created_by > 0 ? json_integer((json_int_t)created_by) : json_null(), "settings_sig",
 	    store_bytea(r, row, col + 10, sig, sizeof(sig)) == (int)sizeof(sig)
 	        ? model_b64(sig, sizeof(sig))
-	        : json_null());
+	        : json_null(),
+	    "ended_early_at", ended ? json_string(ended) : json_null(), "archived_at",
+	    archived ? json_string(archived) : json_null());
 }

@@ -20,53 +20,15 @@ json_t *model_bytea_b64(const PGresult *r, int row, int col, size_t max);
 /* User: 6 columns from users AS u */
 #define USER_COLS  "u.id, u.username, u.display_name, u.role, u.sign_pk, u.box_pk"
 #define USER_NCOLS 6
-/* Programme: 11 columns from programmes AS p */
+/* Programme: 13 columns from programmes AS p */
+/* clang-format off */
 #define PROGRAMME_COLS                                                                             \
-	"p.id, p.name, p.starts_on::text, p.ends_on::text, p.max_group_mentees, " SQL_TS(          \
-	    "p.created_at") ", p.agreement_required, p.retention_days, " SQL_TS("p.purged_at") "," \
-	                                                                                       " " \
-	                                                                                       "C" \
-	                                                                                       "O" \
-	                                                                                       "A" \
-	                                                                                       "L" \
-	                                                                                       "E" \
-	                                                                                       "S" \
-	                                                                                       "C" \
-	                                                                                       "E" \
-	                                                                                       "(" \
-	                                                                                       "p" \
-	                                                                                       "." \
-	                                                                                       "c" \
-	                                                                                       "r" \
-	                                                                                       "e" \
-	                                                                                       "a" \
-	                                                                                       "t" \
-	                                                                                       "e" \
-	                                                                                       "d" \
-	                                                                                       "_" \
-	                                                                                       "b" \
-	                                                                                       "y" \
-	                                                                                       "," \
-	                                                                                       " " \
-	                                                                                       "0" \
-	                                                                                       ")" \
-	                                                                                       "," \
-	                                                                                       " " \
-	                                                                                       "p" \
-	                                                                                       "." \
-	                                                                                       "s" \
-	                                                                                       "e" \
-	                                                                                       "t" \
-	                                                                                       "t" \
-	                                                                                       "i" \
-	                                                                                       "n" \
-	                                                                                       "g" \
-	                                                                                       "s" \
-	                                                                                       "_" \
-	                                                                                       "s" \
-	                                                                                       "i" \
-	                                                                                       "g"
-#define PROGRAMME_NCOLS 11
+	"p.id, p.name, p.starts_on::text, p.ends_on::text, p.max_group_mentees, "                  \
+	SQL_TS("p.created_at") ", p.agreement_required, p.retention_days, "                        \
+	SQL_TS("p.purged_at") ", COALESCE(p.created_by, 0), p.settings_sig, "                      \
+	SQL_TS("p.ended_early_at") ", " SQL_TS("p.archived_at")
+/* clang-format on */
+#define PROGRAMME_NCOLS 13
 
 /* New references; NULL on allocation failure. */
 json_t *model_user(const PGresult *r, int row, int col);

@@ -544,6 +544,40 @@ static void test_text_local_time(void **state)
 	assert_string_equal(out, "?]0;owned? and more ");
 }
 
+/* Dates and times as people type them where they live (issue: "8.12.2026 18:00"). */
+static void test_text_date_forms(void **state)
+{
+	char d[11], t[TEXT_UTC_MINUTE_LEN];
+
+	(void)state;
+	assert_int_equal(text_date("2026-12-08", d), 0);
+	assert_string_equal(d, "2026-12-08");
+	assert_int_equal(text_date("8.12.2026", d), 0);
+	assert_string_equal(d, "2026-12-08");
+	assert_int_equal(text_date("08.02.2027", d), 0);
+	assert_string_equal(d, "2027-02-08");
+	assert_int_equal(text_date("29.02.2028", d), 0);
+	assert_int_equal(text_date("29.02.2027", d), -1); /* not a leap year */
+	assert_int_equal(text_date("31.04.2027", d), -1);
+	assert_int_equal(text_date("8/12/2026", d), -1); /* which day? refused */
+	assert_int_equal(text_date("8.12.26", d), -1);
+	assert_int_equal(text_date("8.12.2026 ", d), -1);
+	assert_int_equal(text_date("123.1.2026", d), -1);
+	assert_int_equal(text_date("", d), -1);
+	setenv("TZ", "CET-1", 1);
+	tzset();
+	assert_int_equal(text_utc_minute("8.12.2026 18:00", t), 0);
+	assert_string_equal(t, "2026-12-08T17:00:00Z");
+	assert_int_equal(text_utc_minute("8.12.2026 9:30", t), 0);
+	assert_string_equal(t, "2026-12-08T08:30:00Z");
+	assert_int_equal(text_utc_minute("2026-12-08 18:00", t), 0);
+	assert_string_equal(t, "2026-12-08T17:00:00Z");
+	assert_int_equal(text_utc_minute("8.12.2026 25:00", t), TEXT_TIME_BAD);
+	assert_int_equal(text_utc_minute("8.12.2026 18:0", t), TEXT_TIME_BAD);
+	assert_int_equal(text_utc_minute("8.12.2026", t), TEXT_TIME_BAD);
+	assert_int_equal(text_utc_minute("8.13.2026 18:00", t), TEXT_TIME_BAD);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -563,6 +597,7 @@ int main(void)
 	    cmocka_unit_test(test_text_prepare),
 	    cmocka_unit_test(test_text_for_terminal),
 	    cmocka_unit_test(test_text_local_time),
+	    cmocka_unit_test(test_text_date_forms),
 	};
 
 	if (em_crypto_init() != 0)

@@ -87,6 +87,11 @@ STUB_RUN(goal_list_run)
 STUB_RUN(goal_history_run)
 STUB_RUN(rating_add_run)
 STUB_RUN(rating_list_run)
+STUB_RUN(programme_edit_run)
+STUB_RUN(programme_end_run)
+STUB_RUN(programme_archive_run)
+STUB_RUN(programme_history_run)
+STUB_RUN(room_rename_run)
 
 void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
 {
@@ -103,6 +108,13 @@ int programme_create_check(const struct session *s, struct db_job *job)
 		return EM_OK;
 	snprintf(job->message, sizeof(job->message), "stub check refused");
 	return EM_ERR_BAD_DATES;
+}
+
+int programme_edit_check(const struct session *s, struct db_job *job)
+{
+	(void)s;
+	(void)job;
+	return EM_OK;
 }
 
 static void done(struct session *s, struct db_job *job)
