@@ -238,7 +238,7 @@ head = ["room_id", "room", "kind", "user", "role", "messages", "messages_last_we
         "messages_per_week", "last_sent_at", "days_inactive", "never_logged_in", "agreement",
         "room_messages", "room_days_inactive", "mentor_median_s", "mentor_p90_s",
         "mentee_median_s", "mentee_p90_s", "read_median_s", "initial", "midterm", "final",
-        "late_changes", "flags"]
+        "late_changes", "flags", "attended", "absent"]
 with open(sys.argv[1], newline="") as f:
     rows = list(csv.reader(f))
 rep = json.load(open(sys.argv[2]))
@@ -252,8 +252,9 @@ members = [(room, m) for room in rep["rooms"] for m in room["members"]]
 if len(body) != len(members):
     problems.append("%d rows for %d members" % (len(body), len(members)))
 for row, (room, m) in zip(body, members):
-    if (int(row["room_id"]), row["user"], row["role"], int(row["messages"])) != \
-       (room["room_id"], m["username"], m["role"], m["messages"]):
+    if (int(row["room_id"]), row["user"], row["role"], int(row["messages"]),
+        int(row["attended"]), int(row["absent"])) != \
+       (room["room_id"], m["username"], m["role"], m["messages"], m["attended"], m["absent"]):
         problems.append("row %r != %s/%s" % (row, room["room_id"], m["username"]))
     codes = sorted(set(f["code"] for f in room["flags"]))
     if sorted(row["flags"].split(";")) != codes and not (row["flags"] == "" and not codes):

@@ -519,11 +519,30 @@ static void test_rooms(void **state)
 	assert_int_equal(json_array_size(json_object_get(job->result, "rooms")), 0);
 	db_job_free(job);
 
-	/* the programme's people, seen by a participant; hidden from outsiders */
+	/*
+	 * The programme's people: a manager sees all nine; a participant the
+	 * managers, themselves and their rooms' people, former ones too (e2 is in
+	 * the group with m2, e1, e4, e5, e6, and e3 was: not m1); outsiders nothing.
+	 */
+	job = run_op(programme_show_run, json_pack("{sI}", "programme_id", (json_int_t)prog), &mgr);
+	assert_int_equal(json_array_size(json_object_get(job->result, "people")), 9);
+	db_job_free(job);
 	job =
 	    run_op(programme_show_run, json_pack("{sI}", "programme_id", (json_int_t)prog), &e[2]);
 	assert_int_equal(job->err, EM_OK);
-	assert_int_equal(json_array_size(json_object_get(job->result, "people")), 9);
+	{
+		char seen[256] = "";
+		json_t *u;
+		size_t i;
+
+		json_array_foreach(json_object_get(job->result, "people"), i, u)
+		{
+			strncat(seen, json_string_value(json_object_get(u, "username")),
+			        sizeof(seen) - strlen(seen) - 2);
+			strcat(seen, " ");
+		}
+		assert_string_equal(seen, "mgr m2 e1 e2 e3 e4 e5 e6 ");
+	}
 	db_job_free(job);
 	expect_err(programme_show_run, json_pack("{sI}", "programme_id", (json_int_t)prog),
 	           &stranger, EM_ERR_NOT_FOUND);
@@ -1359,6 +1378,18 @@ static void test_audit(void **state)
 	    json_pack("{sIsI}", "programme_id", (json_int_t)prog2, "room_id", (json_int_t)busy),
 	    &mgr2, EM_ERR_NOT_FOUND);
 
+	/* before the programme starts (2027-01-01) no room is flagged inactive */
+	job = run_op(audit_report_run, json_pack("{sI}", "programme_id", (json_int_t)prog), &mgr);
+	if (job->err)
+		fail_msg("audit: %s %s", em_err_code(job->err), job->message);
+	assert_false(has_flag(room_in_report(job->result, quiet), "inactive"));
+	db_job_free(job);
+	snprintf(
+	    sql, sizeof(sql),
+	    "UPDATE programmes SET starts_on = current_date - 60, ends_on = current_date + 120 "
+	    "WHERE id = %lld",
+	    (long long)prog);
+	sql_exec(sql);
 	job = run_op(audit_report_run, json_pack("{sI}", "programme_id", (json_int_t)prog), &mgr);
 	if (job->err)
 		fail_msg("audit: %s %s", em_err_code(job->err), job->message);
@@ -1427,19 +1458,19 @@ static void test_audit(void **state)
 
 	/*
 	 * the trail: every report is recorded for every room its summary covers,
-	 * whatever page of rooms came back — three views of the quiet room (two
-	 * of the programme, one of the room), two of the busy room
+	 * whatever page of rooms came back — four views of the quiet room (three
+	 * of the programme, one of the room), three of the busy room
 	 */
 	job = run_op(room_access_log_run, json_pack("{sI}", "room_id", (json_int_t)quiet), &e2);
 	assert_int_equal(job->err, EM_OK);
-	assert_int_equal(json_array_size(json_object_get(job->result, "views")), 3);
+	assert_int_equal(json_array_size(json_object_get(job->result, "views")), 4);
 	assert_string_equal(
 	    json_string_value(json_object_get(
 	        json_array_get(json_object_get(job->result, "views"), 0), "viewer")),
 	    "audmgr");
 	db_job_free(job);
 	job = run_op(room_access_log_run, json_pack("{sI}", "room_id", (json_int_t)busy), &e1);
-	assert_int_equal(json_array_size(json_object_get(job->result, "views")), 2);
+	assert_int_equal(json_array_size(json_object_get(job->result, "views")), 3);
 	db_job_free(job);
 	/* a page past the end returns no room but the summary: still recorded */
 	job = run_op(audit_report_run,
@@ -1450,7 +1481,7 @@ static void test_audit(void **state)
 	assert_int_equal(json_array_size(json_object_get(job->result, "rooms")), 0);
 	db_job_free(job);
 	job = run_op(room_access_log_run, json_pack("{sI}", "room_id", (json_int_t)busy), &e1);
-	assert_int_equal(json_array_size(json_object_get(job->result, "views")), 3);
+	assert_int_equal(json_array_size(json_object_get(job->result, "views")), 4);
 	db_job_free(job);
 	expect_err(room_access_log_run, json_pack("{sI}", "room_id", (json_int_t)busy), &e2,
 	           EM_ERR_NOT_FOUND);

@@ -33,6 +33,10 @@
 
 /* PROTOCOL.md: operations only a manager may send. */
 static const char *const manager_only[] = {
+    "programme.edit",
+    "programme.end",
+    "programme.archive",
+    "programme.history",
     "invite.create",
     "programme.create",
     "programme.settings",
@@ -277,7 +281,7 @@ static void test_roles(void **state)
 		}
 	}
 	/* the policy is not empty either way */
-	assert_int_equal(forbidden, 2 * 11 + 7 + 4 + 2 * 2 + 6 + 3);
+	assert_int_equal(forbidden, 2 * 15 + 7 + 4 + 2 * 2 + 6 + 3);
 	assert_true(served > 2 * 30);
 	assert_int_equal(stub_metrics_errors[-EM_ERR_FORBIDDEN], forbidden);
 }

@@ -124,7 +124,7 @@ struct valid_frame {
 	const char *optional; /* space-separated names of the op's optional args */
 };
 
-#define N_VALID 80
+#define N_VALID 96
 static struct valid_frame valid[N_VALID];
 static int n_valid;
 
@@ -374,6 +374,19 @@ static int valid_frames_setup(void **state)
 	          fmt("{\"id\":73,\"op\":\"meeting.topic\",\"args\":{\"meeting_id\":4,"
 	              "\"revision\":1,\"epoch\":2,\"ciphertext\":\"%s\",\"sig\":\"%s\"}}",
 	              b64(EM_TOPIC_CT_MIN, 3), b64(64, 7)));
+	add_valid(
+	    EM_OP_PROGRAMME_EDIT, "name starts_on ends_on",
+	    fmt("{\"id\":74,\"op\":\"programme.edit\",\"args\":{\"programme_id\":1,"
+	        "\"name\":\"Spring\",\"starts_on\":\"2027-02-01\",\"ends_on\":\"2027-11-30\"}}"));
+	add_valid(EM_OP_PROGRAMME_END, "",
+	          fmt("{\"id\":75,\"op\":\"programme.end\",\"args\":{\"programme_id\":1}}"));
+	add_valid(EM_OP_PROGRAMME_ARCHIVE, "",
+	          fmt("{\"id\":76,\"op\":\"programme.archive\",\"args\":{\"programme_id\":1}}"));
+	add_valid(EM_OP_PROGRAMME_HISTORY, "",
+	          fmt("{\"id\":77,\"op\":\"programme.history\",\"args\":{\"programme_id\":1}}"));
+	add_valid(EM_OP_ROOM_RENAME, "",
+	          fmt("{\"id\":78,\"op\":\"room.rename\",\"args\":{\"room_id\":1,"
+	              "\"name\":\"Orchids\"}}"));
 	return 0;
 }
 

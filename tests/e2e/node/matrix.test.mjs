@@ -173,6 +173,13 @@ const EXPECT = {
   'goal.history':           ['forbidden', 'ok',        'ok',        'not_member', 'forbidden', NA],
   'rating.add':             ['forbidden', 'wrong_role', 'ok',       'not_member', 'forbidden', NA],
   'rating.list':            ['forbidden', 'ok',        'ok',        'not_member', 'forbidden', NA],
+  // section 4.3, sent so as to change nothing: A's own name again, A starts today (so it
+  // cannot be ended, nor archived), R's own name again
+  'programme.edit':         ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
+  'programme.end':          ['bad_state', 'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
+  'programme.archive':      ['bad_state', 'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
+  'programme.history':      ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
+  'room.rename':            ['ok',        'ok',        'ok',        'not_found', 'not_found', NA],
   'logout':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // a second session
   'passwd':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // last
 };
@@ -598,6 +605,11 @@ const REQUESTS = {
     }),
   },
   'rating.list': { args: () => ({ room_id: ctx.room }) },
+  'programme.edit': { args: () => ({ programme_id: ctx.progA, name: `Matrix A ${stamp}` }) },
+  'programme.end': { args: () => ({ programme_id: ctx.progA }) },
+  'programme.archive': { args: () => ({ programme_id: ctx.progA }) },
+  'programme.history': { args: () => ({ programme_id: ctx.progA }) },
+  'room.rename': { args: () => ({ room_id: ctx.room, name: ROOM_NAME }) },
   'logout': {
     // a second session: the role's own connection stays logged in
     run: async (who, c) => {
