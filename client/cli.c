@@ -474,6 +474,59 @@ int cli_parse_id(const char *s, int64_t *out)
 	return 0;
 }
 
+/* cli_programme_ref() and cli_room_ref(): one list op, its array, and what to call the thing. */
+static int cli_ref(struct cli *cli, const char *text, int64_t *id, enum em_op op, const char *array,
+                   const char *what)
+{
+	json_t *res = NULL, *item;
+	char ids[160] = "";
+	size_t i, n = 0;
+	int rc;
+
+	if (!cli_parse_id(text, id))
+		return CLI_CONTINUE;
+	if (!*text)
+		return cli_usage_error(cli, "an empty %s name", what);
+	rc = cli_request(cli, op, json_object(), &res);
+	if (rc)
+		goto out;
+	json_array_foreach(json_object_get(res, array), i, item)
+	{
+		const char *name = json_string_value(json_object_get(item, "name"));
+		size_t len = strlen(ids);
+
+		if (!name || strcasecmp(name, text))
+			continue;
+		*id = json_integer_value(json_object_get(item, "id"));
+		if (len + 24 < sizeof(ids))
+			snprintf(ids + len, sizeof(ids) - len, "%s%lld", n ? ", " : "",
+			         (long long)*id);
+		n++;
+	}
+	if (n == 1)
+		rc = CLI_CONTINUE;
+	else if (!n)
+		rc = cli_usage_error(
+		    cli, "no %s of yours is named '%s' (give its number, or see `ementor %s list`)",
+		    what, text, what);
+	else
+		rc = cli_usage_error(cli, "%zu %ss are named '%s' (%s): give the number", n, what,
+		                     text, ids);
+out:
+	json_decref(res);
+	return rc;
+}
+
+int cli_programme_ref(struct cli *cli, const char *text, int64_t *id)
+{
+	return cli_ref(cli, text, id, EM_OP_PROGRAMME_LIST, "programmes", "programme");
+}
+
+int cli_room_ref(struct cli *cli, const char *text, int64_t *id)
+{
+	return cli_ref(cli, text, id, EM_OP_ROOM_LIST, "rooms", "room");
+}
+
 void cli_table_init(struct cli_table *t, size_t ncols, const char *const *head)
 {
 	memset(t, 0, sizeof(*t));

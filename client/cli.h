@@ -166,6 +166,18 @@ int cli_fingerprint(json_t *user, char out[EM_FINGERPRINT_STRLEN]);
 /* Parses a positive identifier; returns 0 or -1. */
 int cli_parse_id(const char *s, int64_t *out);
 
+/*
+ * A programme or room the user named by number or by name (compared without
+ * regard to case): a number is taken as it is; a name is looked up in
+ * programme.list / room.list, and must match exactly one. Returns
+ * CLI_CONTINUE with *id set, or an exit code (a usage error naming the
+ * candidates, or the request's failure). For commands that manage or show
+ * things only: a server that lied about a name could point a message at
+ * another of your rooms, so the commands that write content take numbers.
+ */
+int cli_programme_ref(struct cli *cli, const char *text, int64_t *id);
+int cli_room_ref(struct cli *cli, const char *text, int64_t *id);
+
 /* A simple left-aligned text table. */
 struct cli_table {
 	size_t ncols;

@@ -69,8 +69,8 @@ int cmd_programme_edit(struct cli *cli, int argc, char **argv)
 	               &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (cli_parse_id(argv[first], &id))
-		return cli_usage_error(cli, "'%s' is not a programme id", argv[first]);
+	if ((rc = cli_programme_ref(cli, argv[first], &id)) != CLI_CONTINUE)
+		return rc;
 	if (!a.name && !a.starts && !a.ends)
 		return cli_usage_error(cli, "give --name, --starts or --ends");
 	if (a.name && !*a.name)
@@ -129,8 +129,8 @@ static int admin_programme_op(struct cli *cli, int argc, char **argv, enum em_op
 	rc = cli_parse(cli, argc, argv, NULL, usage, NULL, NULL, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (cli_parse_id(argv[first], &id))
-		return cli_usage_error(cli, "'%s' is not a programme id", argv[first]);
+	if ((rc = cli_programme_ref(cli, argv[first], &id)) != CLI_CONTINUE)
+		return rc;
 	rc = cli_request(cli, op, json_pack("{s:I}", "programme_id", (json_int_t)id), &res);
 	if (rc)
 		goto out;
@@ -176,10 +176,8 @@ int cmd_programme_history(struct cli *cli, int argc, char **argv)
 	rc = cli_parse(cli, argc, argv, NULL, programme_history_usage, NULL, NULL, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
 		goto out;
-	if (cli_parse_id(argv[first], &id)) {
-		rc = cli_usage_error(cli, "'%s' is not a programme id", argv[first]);
+	if ((rc = cli_programme_ref(cli, argv[first], &id)) != CLI_CONTINUE)
 		goto out;
-	}
 	rc = cli_request(cli, EM_OP_PROGRAMME_HISTORY,
 	                 json_pack("{s:I}", "programme_id", (json_int_t)id), &res);
 	if (rc)
@@ -235,8 +233,8 @@ int cmd_room_rename(struct cli *cli, int argc, char **argv)
 	rc = cli_parse(cli, argc, argv, NULL, room_rename_usage, NULL, NULL, 2, 2, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (cli_parse_id(argv[first], &id))
-		return cli_usage_error(cli, "'%s' is not a room id", argv[first]);
+	if ((rc = cli_room_ref(cli, argv[first], &id)) != CLI_CONTINUE)
+		return rc;
 	if (!*argv[first + 1] || strlen(argv[first + 1]) > EM_ROOM_NAME_MAX * 4)
 		return cli_usage_error(cli, "the name must be 1 to %d characters",
 		                       EM_ROOM_NAME_MAX);

@@ -879,10 +879,10 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 	rc = cli_parse(cli, argc, argv, opts, audit_usage, audit_option, &a, 0, 0, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (a.programme && cli_parse_id(a.programme, &programme))
-		return cli_usage_error(cli, "--programme '%s' is not a programme id", a.programme);
-	if (a.room && cli_parse_id(a.room, &room))
-		return cli_usage_error(cli, "--room '%s' is not a room id", a.room);
+	if (a.programme && (rc = cli_programme_ref(cli, a.programme, &programme)) != CLI_CONTINUE)
+		return rc;
+	if (a.room && (rc = cli_room_ref(cli, a.room, &room)) != CLI_CONTINUE)
+		return rc;
 	if (a.csv && cli->json)
 		return cli_usage_error(cli, "--csv and --json do not go together");
 	format = a.csv ? "csv" : cli->json ? "json" : "table";
@@ -959,8 +959,8 @@ int cmd_audit_thresholds(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (!a.programme)
 		return cli_usage_error(cli, "--programme is required");
-	if (cli_parse_id(a.programme, &programme))
-		return cli_usage_error(cli, "--programme '%s' is not a programme id", a.programme);
+	if ((rc = cli_programme_ref(cli, a.programme, &programme)) != CLI_CONTINUE)
+		return rc;
 	args = json_pack("{s:I}", "programme_id", (json_int_t)programme);
 	if (!args)
 		return cli_fail(CLI_EXIT_LOCAL, "out of memory");
@@ -1016,8 +1016,8 @@ int cmd_room_access_log(struct cli *cli, int argc, char **argv)
 	rc = cli_parse(cli, argc, argv, NULL, access_log_usage, NULL, NULL, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (cli_parse_id(argv[first], &room))
-		return cli_usage_error(cli, "'%s' is not a room id", argv[first]);
+	if ((rc = cli_room_ref(cli, argv[first], &room)) != CLI_CONTINUE)
+		return rc;
 	args = json_pack("{s:I}", "room_id", (json_int_t)room);
 	if (!args)
 		return cli_fail(CLI_EXIT_LOCAL, "out of memory");

@@ -274,8 +274,8 @@ int cmd_programme_show(struct cli *cli, int argc, char **argv)
 	rc = cli_parse(cli, argc, argv, NULL, programme_show_usage, NULL, NULL, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (cli_parse_id(argv[first], &id))
-		return cli_usage_error(cli, "'%s' is not a programme id", argv[first]);
+	if ((rc = cli_programme_ref(cli, argv[first], &id)) != CLI_CONTINUE)
+		return rc;
 	rc = cli_request(cli, EM_OP_PROGRAMME_SHOW,
 	                 json_pack("{s:I}", "programme_id", (json_int_t)id), &res);
 	if (rc)
@@ -367,8 +367,8 @@ int cmd_invite_create(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (!a.programme || !a.role)
 		return cli_usage_error(cli, "--programme and --role are required");
-	if (cli_parse_id(a.programme, &programme))
-		return cli_usage_error(cli, "--programme '%s' is not a programme id", a.programme);
+	if ((rc = cli_programme_ref(cli, a.programme, &programme)) != CLI_CONTINUE)
+		return rc;
 	if (strcmp(a.role, "mentor") != 0 && strcmp(a.role, "mentee") != 0 &&
 	    strcmp(a.role, "manager") != 0)
 		return cli_usage_error(cli, "--role must be mentor, mentee or manager");

@@ -123,8 +123,8 @@ int cmd_room_create(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (!a.programme || !a.kind)
 		return cli_usage_error(cli, "--programme and --kind are required");
-	if (cli_parse_id(a.programme, &programme))
-		return cli_usage_error(cli, "--programme '%s' is not a programme id", a.programme);
+	if ((rc = cli_programme_ref(cli, a.programme, &programme)) != CLI_CONTINUE)
+		return rc;
 	if (strcmp(a.kind, "pair") != 0 && strcmp(a.kind, "group") != 0)
 		return cli_usage_error(cli, "--kind must be pair or group");
 	if (a.name && !*a.name)
@@ -198,9 +198,8 @@ int cmd_room_list(struct cli *cli, int argc, char **argv)
 	if (rc != CLI_CONTINUE)
 		return rc;
 	if (programme_arg) {
-		if (cli_parse_id(programme_arg, &programme))
-			return cli_usage_error(cli, "--programme '%s' is not a programme id",
-			                       programme_arg);
+		if ((rc = cli_programme_ref(cli, programme_arg, &programme)) != CLI_CONTINUE)
+			return rc;
 		args = json_pack("{s:I}", "programme_id", (json_int_t)programme);
 	}
 	rc = cli_request(cli, EM_OP_ROOM_LIST, args, &res);
@@ -255,8 +254,8 @@ int cmd_room_show(struct cli *cli, int argc, char **argv)
 	rc = cli_parse(cli, argc, argv, NULL, room_show_usage, NULL, NULL, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (cli_parse_id(argv[first], &id))
-		return cli_usage_error(cli, "'%s' is not a room id", argv[first]);
+	if ((rc = cli_room_ref(cli, argv[first], &id)) != CLI_CONTINUE)
+		return rc;
 	rc = cli_request(cli, EM_OP_ROOM_SHOW, json_pack("{s:I}", "room_id", (json_int_t)id), &res);
 	if (rc)
 		goto out;
@@ -292,8 +291,8 @@ static int room_change(struct cli *cli, int argc, char **argv, enum em_op op, co
 	rc = cli_parse(cli, argc, argv, NULL, usage, NULL, NULL, 2, 2, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (cli_parse_id(argv[first], &id))
-		return cli_usage_error(cli, "'%s' is not a room id", argv[first]);
+	if ((rc = cli_room_ref(cli, argv[first], &id)) != CLI_CONTINUE)
+		return rc;
 	if (em_check_username(argv[first + 1]) != EM_OK)
 		return cli_usage_error(cli, "'%s' is not a valid username", argv[first + 1]);
 	em_username_fold(argv[first + 1], username);

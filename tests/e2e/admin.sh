@@ -9,7 +9,8 @@
 # (typed 1.2.2027 as well as ISO), and the checkpoint windows move with them;
 # bad dates and other people are refused (a mentee by role, a manager of
 # another programme with not_found); a room's member and a manager rename
-# rooms, a member of another room cannot; before the programme starts the
+# rooms, a member of another room cannot; programmes and rooms are named by
+# name as well as number (none or several: a usage error); before the programme starts the
 # audit raises no inactivity or never-logged-in flag (40 days after the rooms
 # were made); each member's attended and absent meetings are in the audit's
 # JSON and CSV; an erased member is counted; a programme that has not started
@@ -87,6 +88,22 @@ expect_ok "a member renames her room" as lea room rename 1 "Orchids"
 expect_match "the room list shows it" 'Orchids' "$(as sam room list)"
 expect_fail "a member of another room cannot" 1 'not_found|no room' as ola room rename 1 "Ours"
 expect_ok "a manager renames a room" as maria room rename 2 "Group of the Lakes"
+
+# --- programmes and rooms by name ---------------------------------------------------------
+expect_ok "a room by its name, in any case" as lea room show orchids
+expect_match "is room 1" '^Room 1' "$LAST"
+expect_ok "a programme by its name" as maria programme show "admin 2027, SPRING"
+expect_match "is programme 1" '^Programme 1:' "$LAST"
+expect_ok "the audit of a room by name" as maria audit --room "Group of the Lakes"
+expect_match "is room 2's" '^2 Group of the' "$LAST"
+expect_fail "a name nobody has is a usage error" 2 "no room of yours is named 'Atlantis'" \
+	as maria room show Atlantis
+expect_fail "a room of others is not found by name either" 2 "no room of yours is named 'Group of the Lakes'" \
+	as lea room show "Group of the Lakes"
+expect_ok "a third programme with the second's name" \
+	as maria programme create --name "Other" --starts 2027-01-01 --ends 2027-06-30
+expect_fail "an ambiguous name lists the numbers" 2 "2 programmes are named 'other' \(2, 3\)" \
+	as maria programme show other
 
 # --- the audit before the start, attendance, erasure -----------------------------------------
 at "$(offset_to "2027-01-25 12:00")"
