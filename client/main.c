@@ -138,7 +138,7 @@ static const char usage_head[] =
     "                     who changed the programme's name, dates or room names\n"
     "  invite create --programme ID --role mentor|mentee|manager [--expires-days N]\n"
     "\n"
-    "Programmes and rooms may be named by name as well as number in the programme,\n"
+    "Programmes and rooms may be given by name as well as number in the programme,\n"
     "room, invite and audit commands; commands that write content take numbers.\n"
     "\n"
     "Rooms (create, add and remove: managers):\n"
