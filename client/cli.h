@@ -206,6 +206,8 @@ int cmd_login(struct cli *cli, int argc, char **argv);
 int cmd_logout(struct cli *cli, int argc, char **argv);
 int cmd_whoami(struct cli *cli, int argc, char **argv);
 int cmd_passwd(struct cli *cli, int argc, char **argv);
+int cmd_recovery_code(struct cli *cli, int argc, char **argv);
+int cmd_recover(struct cli *cli, int argc, char **argv);
 int cmd_programme_create(struct cli *cli, int argc, char **argv);
 int cmd_programme_list(struct cli *cli, int argc, char **argv);
 int cmd_programme_show(struct cli *cli, int argc, char **argv);

@@ -76,7 +76,7 @@ static void account_secrets_free(struct account_secrets *sec)
 /* Wipes the password strings of a command (jansson frees them unwiped). */
 static void account_wipe(json_t *cmd)
 {
-	static const char *const keys[] = {"password", "new_password"};
+	static const char *const keys[] = {"password", "new_password", "recovery_code"};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		json_t *v = json_object_get(cmd, keys[i]);
@@ -156,6 +156,23 @@ static char *account_text(json_t *obj, const char *key, const char *fallback)
 	if (s)
 		cli_defang(s);
 	return s;
+}
+
+/* Prints a new recovery code with what it is for (register, recovery-code). */
+static void account_print_code(json_t *result)
+{
+	char *code = account_text(result, "recovery_code", "");
+
+	if (code && *code) {
+		printf("\nYour recovery code, shown only this once:\n\n    %s\n\n", code);
+		printf("Write it down and keep it somewhere safe. If you forget your password,\n"
+		       "`ementor recover USERNAME` sets a new one with it: nobody else can, not\n"
+		       "even the server's operator. Anyone who has it can unlock your keys, so\n"
+		       "keep it like a password. `ementor recovery-code` makes a new one.\n");
+	}
+	if (code)
+		sodium_memzero(code, strlen(code));
+	free(code);
 }
 
 /* ---- register ---- */
@@ -337,6 +354,7 @@ int cmd_register(struct cli *cli, int argc, char **argv)
 	printf("Your key fingerprint: %s\n", fp ? fp : "?");
 	printf("Logged in. Compare fingerprints with your mentoring partners when you first "
 	       "meet.\n");
+	account_print_code(end.result);
 out:
 	free(role);
 	free(fp);
@@ -673,6 +691,137 @@ int cmd_passwd(struct cli *cli, int argc, char **argv)
 			printf(" 1 other session was ended.\n");
 		else
 			printf(" %lld other sessions were ended.\n", revoked);
+	}
+out:
+	drive_end_clear(&end);
+	drive_close(&d);
+	account_secrets_free(sec);
+	return rc;
+}
+
+/* ---- recovery-code ---- */
+
+static const char recovery_code_usage[] =
+    "Usage: ementor recovery-code\n"
+    "\n"
+    "Make a new recovery code for your account (asks for your password). The code\n"
+    "unlocks your keys and sets a new password if you forget yours\n"
+    "(`ementor recover`); the code you had before stops working. It is shown once.\n"
+    "\n"
+    "The password is taken from EMENTOR_PASSWORD if set, else asked on the terminal.\n";
+
+int cmd_recovery_code(struct cli *cli, int argc, char **argv)
+{
+	struct account_secrets *sec = NULL;
+	struct drive d;
+	struct drive_end end;
+	int rc, first;
+
+	memset(&d, 0, sizeof(d));
+	memset(&end, 0, sizeof(end));
+	rc = cli_parse(cli, argc, argv, NULL, recovery_code_usage, NULL, NULL, 0, 0, &first);
+	if (rc != CLI_CONTINUE)
+		return rc;
+	rc = drive_open(cli, &d, 0); /* the session and its keys, not connected yet */
+	if (rc)
+		goto out;
+	if (!(sec = account_secrets_new())) {
+		rc = cli_fail(CLI_EXIT_LOCAL, "out of memory");
+		goto out;
+	}
+	rc = account_password("EMENTOR_PASSWORD", "Password: ", NULL, sec->password);
+	if (rc < 0) {
+		rc = -rc;
+		goto out;
+	}
+	if ((rc = account_utf8(sec->password)))
+		goto out;
+	rc = account_run(&d, json_pack("{s:s, s:s}", "cmd", "recovery", "password", sec->password),
+	                 &end);
+	account_secrets_free(sec);
+	sec = NULL;
+	if ((rc = account_exit(rc, &end)))
+		goto out;
+	if (cli->json)
+		cli_print_json(end.result);
+	else
+		account_print_code(end.result);
+out:
+	drive_end_clear(&end);
+	drive_close(&d);
+	account_secrets_free(sec);
+	return rc;
+}
+
+/* ---- recover ---- */
+
+static const char recover_usage[] =
+    "Usage: ementor recover USERNAME\n"
+    "\n"
+    "Set a new password with the recovery code you were given when you registered\n"
+    "(or by `ementor recovery-code`), then log in on this device. Your keys stay\n"
+    "the same, so your rooms and your contacts' safety numbers do not change; every\n"
+    "other session of your account is ended. Without the code the server cannot\n"
+    "help: ask your programme's manager for a new account.\n"
+    "\n"
+    "The code is taken from EMENTOR_RECOVERY_CODE and the new password from\n"
+    "EMENTOR_NEW_PASSWORD if set, else both are asked on the terminal.\n";
+
+int cmd_recover(struct cli *cli, int argc, char **argv)
+{
+	struct account_secrets *sec = NULL;
+	struct drive d;
+	struct drive_end end;
+	char username[EM_USERNAME_MAX + 1];
+	int rc, first;
+
+	memset(&d, 0, sizeof(d));
+	memset(&end, 0, sizeof(end));
+	rc = cli_parse(cli, argc, argv, NULL, recover_usage, NULL, NULL, 1, 1, &first);
+	if (rc != CLI_CONTINUE)
+		return rc;
+	if (em_check_username(argv[first]) != EM_OK)
+		return cli_usage_error(cli, "'%s' is not a valid username", argv[first]);
+	em_username_fold(argv[first], username);
+	rc = drive_open_account(cli, &d, 0);
+	if (rc)
+		goto out;
+	if (!(sec = account_secrets_new())) {
+		rc = cli_fail(CLI_EXIT_LOCAL, "out of memory");
+		goto out;
+	}
+	/* the code in .password (no echo either), the new password in .new_password */
+	rc = account_password("EMENTOR_RECOVERY_CODE", "Recovery code: ", NULL, sec->password);
+	if (rc >= 0)
+		rc = account_password("EMENTOR_NEW_PASSWORD", "New password: ",
+		                      "Repeat the new password: ", sec->new_password);
+	if (rc < 0) {
+		rc = -rc;
+		goto out;
+	}
+	if ((rc = account_utf8(sec->new_password)))
+		goto out;
+	rc = account_run(&d,
+	                 json_pack("{s:s, s:s, s:s, s:s, s:s}", "cmd", "recover", "server",
+	                           cli_server(cli, NULL), "username", username, "recovery_code",
+	                           sec->password, "new_password", sec->new_password),
+	                 &end);
+	account_secrets_free(sec);
+	sec = NULL;
+	if ((rc = account_exit(rc, &end)))
+		goto out;
+	if (cli->json) {
+		cli_print_json(end.result);
+	} else {
+		char *fp = account_text(end.result, "fingerprint", "?");
+
+		printf(
+		    "New password set for %s; logged in. Your key fingerprint is unchanged: %s\n",
+		    username, fp ? fp : "?");
+		printf(
+		    "Your other sessions were ended. Your recovery code still works; make a new\n"
+		    "one with `ementor recovery-code` if someone else may have seen it.\n");
+		free(fp);
 	}
 out:
 	drive_end_clear(&end);

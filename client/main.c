@@ -25,6 +25,8 @@ static const struct command commands[] = {
     {"logout", NULL, cmd_logout, "logout"},
     {"whoami", NULL, cmd_whoami, "whoami"},
     {"passwd", NULL, cmd_passwd, "passwd"},
+    {"recovery-code", NULL, cmd_recovery_code, "recovery-code"},
+    {"recover", NULL, cmd_recover, "recover USERNAME"},
     {"programme", "create", cmd_programme_create,
      "programme create --name NAME --starts YYYY-MM-DD --ends YYYY-MM-DD "
      "[--max-group-mentees N] [--agreement required|optional] [--retention-days N]"},
@@ -122,6 +124,8 @@ static const char usage_head[] =
     "  logout             end the session saved on this device\n"
     "  whoami             who you are, your key fingerprint, your programmes\n"
     "  passwd             change your password (your keys stay the same)\n"
+    "  recovery-code      a new recovery code (the one from registration stops working)\n"
+    "  recover USERNAME   forgot your password? set a new one with your recovery code\n"
     "\n"
     "Programmes (create and invite: managers):\n"
     "  programme create --name NAME --starts YYYY-MM-DD --ends YYYY-MM-DD\n"

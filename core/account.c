@@ -1,7 +1,8 @@
 /*
  * account.c - the account commands of the client core: `privacy` (the
- * server's privacy notice, its hash checked), `register`, `login`, `passwd`
- * and `logout`. This is where the key scheme of PROTOCOL.md ("Account keys")
+ * server's privacy notice, its hash checked), `register`, `login`, `passwd`,
+ * `logout`, and the recovery code: `recovery` (a new code) and `recover` (a
+ * new password with the code). This is where the key scheme of PROTOCOL.md ("Account keys")
  * lives: the password is turned into auth_key (sent) and wrap_key (kept)
  * with Argon2id over its Unicode NFC form, the private keys are generated
  * here at registration, locked with wrap_key for the server to store, and
@@ -45,6 +46,8 @@ enum acct_kind {
 	ACCT_REGISTER,
 	ACCT_PASSWD,
 	ACCT_LOGOUT,
+	ACCT_RECOVERY, /* a new recovery code, while logged in */
+	ACCT_RECOVER,  /* a new password with the recovery code, before login */
 };
 
 /* Key derivation parameters (prelogin's, or fresh ones for a new password). */
@@ -64,6 +67,11 @@ struct acct_secrets {
 	unsigned char new_wrap_key[EM_KEY_BYTES];
 	struct em_keys keys;
 	unsigned char backup[EM_BACKUP_BYTES];
+	unsigned char rcode[EM_RECOVERY_BYTES]; /* the recovery code */
+	unsigned char rec_auth[EM_KEY_BYTES];
+	unsigned char rec_wrap[EM_KEY_BYTES];
+	unsigned char rec_backup[EM_BACKUP_BYTES];
+	char rcode_text[EM_RECOVERY_STRLEN];
 };
 
 /* A task's own state (struct emc_task's data). */
@@ -453,6 +461,131 @@ static int acct_login_step(struct emc *c, struct emc_task *t)
 	}
 }
 
+/* ---- recovery codes ---- */
+
+/* A new recovery code for the keys in a->sec->keys: the code, its keys, the backup under it. */
+static void acct_recovery_new(struct acct *a)
+{
+	struct acct_secrets *sec = a->sec;
+
+	randombytes_buf(sec->rcode, sizeof(sec->rcode));
+	em_recovery_format(sec->rcode, sec->rcode_text);
+	em_recovery_keys(sec->rcode, sec->rec_auth, sec->rec_wrap);
+	em_keys_wrap(&sec->keys, sec->rec_wrap, a->username, sec->rec_backup);
+}
+
+/*
+ * recovery: prelogin before the resume, the password's auth key (the server
+ * wants it, as for passwd: a stolen session must not set a code), a new code
+ * for this device's keys, recovery.set. Result {"recovery_code"}: the host
+ * shows it once; the code it replaces stops working.
+ */
+static int acct_recovery_step(struct emc *c, struct emc_task *t)
+{
+	struct acct *a = t->data;
+	struct acct_secrets *sec = a->sec;
+	int rc;
+
+	switch (a->stage) {
+	case 0:
+		return acct_ask(c, t, EM_OP_PRELOGIN, json_pack("{s:s}", "username", a->username),
+		                1);
+	case 1:
+		if ((rc = acct_answer(t)) != EMC_DONE)
+			return rc;
+		if (acct_prelogin_apply(t, a->reply.result, &a->kdf))
+			return EMC_FAILED;
+		a->stage = 2; /* let the resume go out before Argon2id */
+		t->wake_at_ms = emc_now(c) + 1;
+		return EMC_PENDING;
+	case 2:
+		rc = acct_derive(t, sec->password, &a->kdf, sec->auth_key, sec->wrap_key);
+		sodium_memzero(sec->password, sizeof(sec->password));
+		if (rc)
+			return rc;
+		sec->keys = c->keys;
+		acct_recovery_new(a);
+		return acct_ask(
+		    c, t, EM_OP_RECOVERY_SET,
+		    json_pack("{s:o, s:o, s:o}", "auth_key",
+		              acct_b64(sec->auth_key, sizeof(sec->auth_key)), "recovery_auth",
+		              acct_b64(sec->rec_auth, sizeof(sec->rec_auth)), "recovery_backup",
+		              acct_b64(sec->rec_backup, sizeof(sec->rec_backup))),
+		    0);
+	default:
+		if ((rc = acct_answer(t)) != EMC_DONE)
+			return rc;
+		t->result = json_pack("{s:s}", "recovery_code", sec->rcode_text);
+		return t->result ? EMC_DONE : emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
+	}
+}
+
+/*
+ * recover: recovery.open with the code's auth key; the backup it returns
+ * must open with the code's wrap key for our own folded username (a server
+ * cannot make one that does: it never had the code); the new password's
+ * keys; the same private keys sealed again under it; recovery.reset; then
+ * login as usual, which checks the published public keys against the keys.
+ */
+static int acct_recover_step(struct emc *c, struct emc_task *t)
+{
+	struct acct *a = t->data;
+	struct acct_secrets *sec = a->sec;
+	const char *b64;
+	int rc;
+
+	switch (a->stage) {
+	case 0:
+		em_recovery_keys(sec->rcode, sec->rec_auth, sec->rec_wrap);
+		return acct_ask(c, t, EM_OP_RECOVERY_OPEN,
+		                json_pack("{s:s, s:o}", "username", a->username, "recovery_auth",
+		                          acct_b64(sec->rec_auth, sizeof(sec->rec_auth))),
+		                0);
+	case 1:
+		if ((rc = acct_answer(t)) != EMC_DONE)
+			return rc;
+		b64 = json_string_value(json_object_get(a->reply.result, "recovery_backup"));
+		if (!b64 ||
+		    em_b64_decode(b64, sec->rec_backup, sizeof(sec->rec_backup)) !=
+		        (int)sizeof(sec->rec_backup) ||
+		    em_keys_unwrap(&sec->keys, sec->rec_wrap, a->username, sec->rec_backup,
+		                   sizeof(sec->rec_backup)) != 0)
+			return emc_fail(
+			    t, EMC_EXIT_REFUSED, 0,
+			    "the key backup the server holds for your recovery code does "
+			    "not open with it: nothing was changed; report this to your "
+			    "programme's operator");
+		acct_kdf_new(&a->kdf);
+		rc = acct_derive(t, sec->new_password, &a->kdf, sec->auth_key, sec->wrap_key);
+		sodium_memzero(sec->new_password, sizeof(sec->new_password));
+		if (rc)
+			return rc;
+		em_keys_wrap(&sec->keys, sec->wrap_key, a->username, sec->backup);
+		sodium_memzero(&sec->keys, sizeof(sec->keys)); /* login unlocks them again */
+		return acct_ask(
+		    c, t, EM_OP_RECOVERY_RESET,
+		    json_pack("{s:s, s:o, s:o, s:I, s:I, s:o, s:o}", "username", a->username,
+		              "recovery_auth", acct_b64(sec->rec_auth, sizeof(sec->rec_auth)),
+		              "salt", acct_b64(a->kdf.salt, sizeof(a->kdf.salt)), "opslimit",
+		              (json_int_t)a->kdf.opslimit, "memlimit", (json_int_t)a->kdf.memlimit,
+		              "new_auth_key", acct_b64(sec->auth_key, sizeof(sec->auth_key)),
+		              "key_backup", acct_b64(sec->backup, sizeof(sec->backup))),
+		    0);
+	case 2:
+		if ((rc = acct_answer(t)) != EMC_DONE)
+			return rc;
+		a->registered = json_incref(a->reply.result); /* {"revoked_sessions"} */
+		return acct_login_send(c, t);
+	default:
+		if ((rc = acct_answer(t)) != EMC_DONE)
+			return rc;
+		if ((rc = acct_login_finish(c, t)) == EMC_DONE)
+			json_object_set(t->result, "revoked_sessions",
+			                json_object_get(a->registered, "revoked_sessions"));
+		return rc;
+	}
+}
+
 /* ---- register ---- */
 
 /*
@@ -478,29 +611,35 @@ static int acct_register_step(struct emc *c, struct emc_task *t)
 		if (rc)
 			return rc;
 		em_keys_wrap(&sec->keys, sec->wrap_key, a->username, sec->backup);
+		acct_recovery_new(a);
 		at = emc_now(c) / 1000;
 		if (em_consent_sign(sec->keys.sign_pk, "data_processing", a->privacy_version,
 		                    a->privacy_hash, "grant", at, sec->keys.sign_sk, sig) != 0)
 			return emc_fail(t, EMC_EXIT_LOCAL, 0, "cannot sign the privacy consent");
 		return acct_ask(
 		    c, t, EM_OP_REGISTER,
-		    json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:o, s:o, s:o, s:o, s:s, s:I, s:o}",
-		              "invite", a->invite, "username", a->username, "display_name",
-		              a->display_name, "salt", acct_b64(a->kdf.salt, sizeof(a->kdf.salt)),
-		              "opslimit", (json_int_t)a->kdf.opslimit, "memlimit",
-		              (json_int_t)a->kdf.memlimit, "auth_key",
-		              acct_b64(sec->auth_key, sizeof(sec->auth_key)), "sign_pk",
-		              acct_b64(sec->keys.sign_pk, EM_SIGN_PK_BYTES), "box_pk",
-		              acct_b64(sec->keys.box_pk, EM_BOX_PK_BYTES), "key_backup",
-		              acct_b64(sec->backup, sizeof(sec->backup)), "privacy_version",
-		              a->privacy_version, "privacy_at", (json_int_t)at, "privacy_signature",
-		              acct_b64(sig, sizeof(sig))),
+		    json_pack(
+		        "{s:s, s:s, s:s, s:o, s:I, s:I, s:o, s:o, s:o, s:o, s:s, s:I, s:o, s:o, "
+		        "s:o}",
+		        "invite", a->invite, "username", a->username, "display_name",
+		        a->display_name, "salt", acct_b64(a->kdf.salt, sizeof(a->kdf.salt)),
+		        "opslimit", (json_int_t)a->kdf.opslimit, "memlimit",
+		        (json_int_t)a->kdf.memlimit, "auth_key",
+		        acct_b64(sec->auth_key, sizeof(sec->auth_key)), "sign_pk",
+		        acct_b64(sec->keys.sign_pk, EM_SIGN_PK_BYTES), "box_pk",
+		        acct_b64(sec->keys.box_pk, EM_BOX_PK_BYTES), "key_backup",
+		        acct_b64(sec->backup, sizeof(sec->backup)), "privacy_version",
+		        a->privacy_version, "privacy_at", (json_int_t)at, "privacy_signature",
+		        acct_b64(sig, sizeof(sig)), "recovery_auth",
+		        acct_b64(sec->rec_auth, sizeof(sec->rec_auth)), "recovery_backup",
+		        acct_b64(sec->rec_backup, sizeof(sec->rec_backup))),
 		    0);
 	case 1:
 		if ((rc = acct_answer(t)) != EMC_DONE)
 			return rc;
 		/* the account exists now; logging in saves the keys and the session */
 		a->registered = json_incref(a->reply.result);
+		json_object_set_new(a->registered, "recovery_code", json_string(sec->rcode_text));
 		sodium_memzero(&sec->keys, sizeof(sec->keys)); /* login unlocks them again */
 		return acct_login_send(c, t);
 	default:
@@ -698,6 +837,8 @@ int64_t emc_account_command(struct emc *c, const char *name, json_t *cmd)
 	    {"register", ACCT_REGISTER, acct_register_step},
 	    {"passwd", ACCT_PASSWD, acct_passwd_step},
 	    {"logout", ACCT_LOGOUT, acct_logout_step},
+	    {"recovery", ACCT_RECOVERY, acct_recovery_step},
+	    {"recover", ACCT_RECOVER, acct_recover_step},
 	};
 	struct acct *a = NULL;
 	struct emc_task *t;
@@ -730,6 +871,25 @@ int64_t emc_account_command(struct emc *c, const char *name, json_t *cmd)
 
 	/* the secrets first: wiped in the parsed command whatever happens next */
 	n = acct_take_secret(cmd, "password", a->sec->password, sizeof(a->sec->password));
+	if (a->kind == ACCT_RECOVER) {
+		char code[EM_RECOVERY_STRLEN + 32];
+		int k = acct_take_secret(cmd, "recovery_code", code, sizeof(code));
+		int m = acct_take_secret(cmd, "new_password", a->sec->new_password,
+		                         sizeof(a->sec->new_password));
+
+		k = k < 0 ? k : em_recovery_parse(code, a->sec->rcode);
+		sodium_memzero(code, sizeof(code));
+		if (k < 0 || m < ACCT_PASSWORD_MIN) {
+			id = acct_refuse(c, cmd_name, EMC_EXIT_USAGE,
+			                 k < 0 ? "not a recovery code: 32 letters and digits, as "
+			                         "printed when you registered"
+			                 : m == -2
+			                     ? "the new password is too long"
+			                     : "the new password must be at least 8 bytes long");
+			goto out;
+		}
+		n = 0; /* no current password: the code stands for it */
+	}
 	if (a->kind == ACCT_PASSWD) {
 		int m = acct_take_secret(cmd, "new_password", a->sec->new_password,
 		                         sizeof(a->sec->new_password));
@@ -742,7 +902,8 @@ int64_t emc_account_command(struct emc *c, const char *name, json_t *cmd)
 			goto out;
 		}
 	}
-	if ((a->kind == ACCT_LOGIN || a->kind == ACCT_REGISTER || a->kind == ACCT_PASSWD) &&
+	if ((a->kind == ACCT_LOGIN || a->kind == ACCT_REGISTER || a->kind == ACCT_PASSWD ||
+	     a->kind == ACCT_RECOVERY) &&
 	    n < 0) {
 		id = acct_refuse(c, cmd_name, EMC_EXIT_USAGE,
 		                 n == -2 ? "the password is too long (or holds a NUL character)"
@@ -758,6 +919,7 @@ int64_t emc_account_command(struct emc *c, const char *name, json_t *cmd)
 	switch (a->kind) {
 	case ACCT_LOGIN:
 	case ACCT_REGISTER:
+	case ACCT_RECOVER:
 		if (acct_username(cmd, a)) {
 			id = acct_refuse(c, cmd_name, EMC_EXIT_USAGE,
 			                 "not a valid username: use 3 to 32 of a-z 0-9 . _ -, "
@@ -776,16 +938,18 @@ int64_t emc_account_command(struct emc *c, const char *name, json_t *cmd)
 		a->fresh = 1;
 		break;
 	case ACCT_PASSWD:
+	case ACCT_RECOVERY:
 	case ACCT_LOGOUT:
-		if (!c->have_session || (a->kind == ACCT_PASSWD && !c->have_keys)) {
+		if (!c->have_session || (a->kind != ACCT_LOGOUT && !c->have_keys)) {
 			id = acct_refuse(c, cmd_name, EMC_EXIT_AUTH,
 			                 "you are not logged in on this device");
 			goto out;
 		}
-		if (a->kind == ACCT_PASSWD && c->link_up && c->resume_sent) {
-			id = acct_refuse(c, cmd_name, EMC_EXIT_USAGE,
-			                 "passwd asks for the password's parameters before the "
-			                 "session is resumed: start it before the link comes up");
+		if (a->kind != ACCT_LOGOUT && c->link_up && c->resume_sent) {
+			id = acct_refuse(
+			    c, cmd_name, EMC_EXIT_USAGE,
+			    "this command asks for the password's parameters before the "
+			    "session is resumed: start it before the link comes up");
 			goto out;
 		}
 		snprintf(a->username, sizeof(a->username), "%s", c->session.username);

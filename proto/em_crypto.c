@@ -102,6 +102,74 @@ out:
 	return rc;
 }
 
+static const char recovery_label[] = "ementor recovery v1"; /* sizeof includes the NUL */
+static const char recovery_context[crypto_kdf_CONTEXTBYTES + 1] = "ementrec";
+static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+void em_recovery_keys(const unsigned char code[EM_RECOVERY_BYTES], unsigned char auth[32],
+                      unsigned char wrap[32])
+{
+	unsigned char master[32];
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, sizeof(master));
+	crypto_generichash_update(&st, (const unsigned char *)recovery_label,
+	                          sizeof(recovery_label));
+	crypto_generichash_update(&st, code, EM_RECOVERY_BYTES);
+	crypto_generichash_final(&st, master, sizeof(master));
+	crypto_kdf_derive_from_key(auth, 32, 1, recovery_context, master);
+	crypto_kdf_derive_from_key(wrap, 32, 2, recovery_context, master);
+	sodium_memzero(master, sizeof(master));
+	sodium_memzero(&st, sizeof(st));
+}
+
+void em_recovery_format(const unsigned char code[EM_RECOVERY_BYTES], char out[EM_RECOVERY_STRLEN])
+{
+	unsigned bits = 0, acc = 0;
+	size_t n = 0;
+	char *p = out;
+
+	/* 160 bits, five at a time, most significant first */
+	for (size_t i = 0; i < EM_RECOVERY_BYTES; i++) {
+		acc = (acc << 8) | code[i];
+		bits += 8;
+		while (bits >= 5) {
+			bits -= 5;
+			if (n && n % 4 == 0)
+				*p++ = '-';
+			*p++ = crockford[(acc >> bits) & 31];
+			n++;
+		}
+	}
+	*p = '\0';
+	acc = 0;
+}
+
+int em_recovery_parse(const char *text, unsigned char code[EM_RECOVERY_BYTES])
+{
+	unsigned bits = 0, acc = 0;
+	size_t n = 0, out = 0;
+
+	for (const char *s = text; *s; s++) {
+		int ch = *s >= 'a' && *s <= 'z' ? *s - 'a' + 'A' : *s;
+		const char *at;
+
+		if (ch == '-' || ch == ' ')
+			continue;
+		ch = ch == 'O' ? '0' : (ch == 'I' || ch == 'L') ? '1' : ch;
+		if (!ch || !(at = strchr(crockford, ch)) || ++n > 32)
+			return -1;
+		acc = (acc << 5) | (unsigned)(at - crockford);
+		bits += 5;
+		if (bits >= 8) {
+			bits -= 8;
+			code[out++] = (unsigned char)(acc >> bits);
+		}
+	}
+	acc = 0;
+	return n == 32 && out == EM_RECOVERY_BYTES ? 0 : -1;
+}
+
 void em_fingerprint(const unsigned char sign_pk[32], const unsigned char box_pk[32],
                     char out[EM_FINGERPRINT_STRLEN])
 {

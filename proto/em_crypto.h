@@ -83,6 +83,29 @@ void em_keys_generate(struct em_keys *keys);
 /* Wipes the secret halves. */
 void em_keys_wipe(struct em_keys *keys);
 
+/*
+ * Recovery codes (docs/PROTOCOL.md "Recovery code"): 20 random bytes shown
+ * as 32 characters of Crockford's base32 in eight groups of four
+ * ("7KQ2-M9XD-..."), from which
+ *   master = BLAKE2b-256("ementor recovery v1" 0x00 || code)
+ *   auth   = crypto_kdf_derive_from_key(32, 1, "ementrec", master)
+ *   wrap   = crypto_kdf_derive_from_key(32, 2, "ementrec", master)
+ * The server stores BLAKE2b-256(auth) and the keys sealed with em_keys_wrap()
+ * under wrap. The code is as strong as a key (160 bits), so no slow KDF.
+ */
+#define EM_RECOVERY_BYTES  20
+#define EM_RECOVERY_STRLEN 40 /* 32 characters, 7 dashes, NUL */
+void em_recovery_keys(const unsigned char code[EM_RECOVERY_BYTES], unsigned char auth[32],
+                      unsigned char wrap[32]);
+/* The code as it is printed for the user. */
+void em_recovery_format(const unsigned char code[EM_RECOVERY_BYTES], char out[EM_RECOVERY_STRLEN]);
+/*
+ * The code typed back: case, spaces and dashes do not matter, and the letters
+ * base32 leaves out are read as the digits they look like (O as 0, I and L
+ * as 1). Returns 0, or -1 when it is not 32 such characters.
+ */
+int em_recovery_parse(const char *text, unsigned char code[EM_RECOVERY_BYTES]);
+
 /* Seals the secret keys into out[EM_BACKUP_BYTES]. */
 void em_keys_wrap(const struct em_keys *keys, const unsigned char wrap_key[32],
                   const char *username, unsigned char out[EM_BACKUP_BYTES]);

@@ -148,7 +148,18 @@ static const struct field_spec f_register[] = {
     {"privacy_version", FT_STR, 1, 1, EM_CONSENT_STR_MAX, check_text, "printable text"},
     F_AT("privacy_at"),
     F_SIG("privacy_signature"),
+    /* a recovery code (PROTOCOL.md "Recovery code"): both or neither, checked by the server */
+    {"recovery_auth", FT_BIN, 0, EM_KEY_BYTES, EM_KEY_BYTES, NULL, NULL},
+    {"recovery_backup", FT_BIN, 0, EM_KEY_BACKUP_BYTES, EM_KEY_BACKUP_BYTES, NULL, NULL},
     F_END};
+static const struct field_spec f_recovery_set[] = {
+    F_KEY("auth_key"),
+    F_KEY("recovery_auth"),
+    {"recovery_backup", FT_BIN, 1, EM_KEY_BACKUP_BYTES, EM_KEY_BACKUP_BYTES, NULL, NULL},
+    F_END};
+static const struct field_spec f_recovery_open[] = {F_USERNAME, F_KEY("recovery_auth"), F_END};
+static const struct field_spec f_recovery_reset[] = {
+    F_USERNAME, F_KEY("recovery_auth"), F_KDF, F_KEY("new_auth_key"), F_BACKUP, F_END};
 static const struct field_spec f_login[] = {F_USERNAME, F_KEY("auth_key"), F_END};
 static const struct field_spec f_resume[] = {
     {"token", FT_STR, 1, 1, EM_TOKEN_MAX, check_b64_text, "a session token"}, F_END};
@@ -467,6 +478,9 @@ static const struct op_spec op_specs[] = {
     {EM_OP_PROGRAMME_ARCHIVE, "programme.archive", 0, f_programme_id},
     {EM_OP_PROGRAMME_HISTORY, "programme.history", 0, f_programme_id},
     {EM_OP_ROOM_RENAME, "room.rename", 0, f_room_rename},
+    {EM_OP_RECOVERY_SET, "recovery.set", 0, f_recovery_set},
+    {EM_OP_RECOVERY_OPEN, "recovery.open", EM_OPF_PREAUTH | EM_OPF_NOAUTH, f_recovery_open},
+    {EM_OP_RECOVERY_RESET, "recovery.reset", EM_OPF_PREAUTH | EM_OPF_NOAUTH, f_recovery_reset},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))

@@ -256,3 +256,21 @@ SELECT jsonb_build_object(
                        FROM (SELECT doc, room_id FROM room_docs ORDER BY room_id
                              OFFSET off LIMIT lim) page), '[]'))
 $$ LANGUAGE sql STABLE;
+
+-- Recovery codes (PROTOCOL.md "Recovery code"): a second key backup sealed
+-- with a key derived from a code the user printed at registration, and the
+-- hash of that code's auth key. Optional; erasure forgets both.
+ALTER TABLE users ADD COLUMN recovery_hash bytea,
+                  ADD COLUMN recovery_backup bytea,
+                  ADD COLUMN recovery_set_at timestamptz;
+
+CREATE FUNCTION users_recovery_erase() RETURNS trigger AS $$
+BEGIN
+    NEW.recovery_hash := NULL;
+    NEW.recovery_backup := NULL;
+    NEW.recovery_set_at := NULL;
+    RETURN NEW;
+END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER users_recovery_erase BEFORE UPDATE OF erased_at ON users
+    FOR EACH ROW WHEN (NEW.erased_at IS NOT NULL) EXECUTE FUNCTION users_recovery_erase();

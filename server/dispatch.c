@@ -67,7 +67,10 @@ static int ping_local(struct session *s, const struct em_request *req, json_t **
 static const struct handler handlers[] = {
     {.op = EM_OP_PING, .roles = R_ANY, .local = ping_local},
     {.op = EM_OP_PRELOGIN, .roles = R_ANY, .run = auth_prelogin_run},
-    {.op = EM_OP_REGISTER, .roles = R_ANY, .run = auth_register_run},
+    {.op = EM_OP_REGISTER,
+     .roles = R_ANY,
+     .check = recovery_register_check,
+     .run = auth_register_run},
     {.op = EM_OP_LOGIN, .roles = R_ANY, .run = auth_login_run, .done = auth_login_done},
     {.op = EM_OP_RESUME, .roles = R_ANY, .run = auth_resume_run, .done = auth_login_done},
     {.op = EM_OP_LOGOUT, .roles = R_ANY, .run = auth_logout_run, .done = auth_logout_done},
@@ -150,6 +153,10 @@ static const struct handler handlers[] = {
     {.op = EM_OP_PROGRAMME_ARCHIVE, .roles = R_MANAGER, .run = programme_archive_run},
     {.op = EM_OP_PROGRAMME_HISTORY, .roles = R_MANAGER, .run = programme_history_run},
     {.op = EM_OP_ROOM_RENAME, .roles = R_ANY, .run = room_rename_run},
+    /* recovery codes: set while logged in (with the password), used before login */
+    {.op = EM_OP_RECOVERY_SET, .roles = R_ANY, .run = recovery_set_run},
+    {.op = EM_OP_RECOVERY_OPEN, .roles = R_ANY, .run = recovery_open_run},
+    {.op = EM_OP_RECOVERY_RESET, .roles = R_ANY, .run = recovery_reset_run},
 };
 
 void dispatch_start(int batch_max, int batch_wait_us)

@@ -188,6 +188,30 @@ int auth_prelogin_run(struct db_conn *c, struct db_job *job)
 	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
 }
 
+static const struct stmt st_recovery_save = {
+    "auth_recovery_save", "UPDATE users SET recovery_hash = $2, recovery_backup = $3, "
+                          "recovery_set_at = now() WHERE id = $1"};
+
+/*
+ * Inside register's transaction: the recovery code's hash and backup, when
+ * the request has them (recovery_register_check made sure both or neither).
+ */
+static int register_recovery(struct db_conn *c, struct db_job *job, int64_t user_id)
+{
+	unsigned char rec_auth[32], hash[32], backup[EM_KEY_BACKUP_BYTES];
+	struct params p = {0};
+
+	if (job_bin(job, "recovery_auth", rec_auth, sizeof(rec_auth)) != (int)sizeof(rec_auth))
+		return EM_OK;
+	job_bin(job, "recovery_backup", backup, sizeof(backup));
+	store_hash(rec_auth, sizeof(rec_auth), hash);
+	sodium_memzero(rec_auth, sizeof(rec_auth));
+	params_int(&p, user_id);
+	params_bin(&p, hash, sizeof(hash));
+	params_bin(&p, backup, sizeof(backup));
+	return store_run(c, &st_recovery_save, &p);
+}
+
 int auth_register_run(struct db_conn *c, struct db_job *job)
 {
 	char username[EM_USERNAME_MAX + 1], sqlstate[6];
@@ -246,7 +270,8 @@ int auth_register_run(struct db_conn *c, struct db_job *job)
 	job->result = json_pack("{so}", "user", model_user(r, 0, 0));
 	PQclear(r);
 
-	if ((err = invite_use(c, invite_id, user_id, role, programme_id)))
+	if ((err = invite_use(c, invite_id, user_id, role, programme_id)) ||
+	    (err = register_recovery(c, job, user_id)))
 		return store_fail(c, job, err);
 	consent.user_id = user_id;
 	if ((err = ledger_append(c, &consent, &entry)))
@@ -620,4 +645,21 @@ int session_sweep_run(struct db_conn *c, struct db_job *job)
 		return db_job_fail(job, EM_ERR_NOMEM, NULL);
 	job->result = ended;
 	return EM_OK;
+}
+
+/* ---- for handle_recovery.c: the login limits and the key check, shared ---------------- */
+
+int auth_gate(struct db_conn *c, struct db_job *job, const char *username, const char *addr)
+{
+	return login_gate(c, job, username, addr);
+}
+
+int auth_attempt(struct db_conn *c, const char *username, const char *addr, int ok)
+{
+	return record_attempt(c, username, addr, ok);
+}
+
+int auth_hash_matches(const unsigned char key[32], const unsigned char stored[32])
+{
+	return auth_key_matches(key, stored);
 }

@@ -195,6 +195,20 @@ int goal_history_run(struct db_conn *c, struct db_job *job);
 int rating_add_run(struct db_conn *c, struct db_job *job);
 int rating_list_run(struct db_conn *c, struct db_job *job);
 
+/* ---- handle_auth.c, shared with handle_recovery.c (DB workers) ---- */
+/* login_gate: inside a transaction, the account's and address's locks and limits */
+int auth_gate(struct db_conn *c, struct db_job *job, const char *username, const char *addr);
+/* records a login attempt (ok or not) */
+int auth_attempt(struct db_conn *c, const char *username, const char *addr, int ok);
+/* BLAKE2b(key) against a stored hash, in constant time */
+int auth_hash_matches(const unsigned char key[32], const unsigned char stored[32]);
+
+/* ---- handle_recovery.c (DB workers; recovery_register_check is pure) ---- */
+int recovery_register_check(const struct session *s, struct db_job *job);
+int recovery_set_run(struct db_conn *c, struct db_job *job);
+int recovery_open_run(struct db_conn *c, struct db_job *job);
+int recovery_reset_run(struct db_conn *c, struct db_job *job);
+
 /* ---- handle_admin.c (DB workers; programme_edit_check is pure) ---- */
 int programme_edit_check(const struct session *s, struct db_job *job);
 int programme_edit_run(struct db_conn *c, struct db_job *job);

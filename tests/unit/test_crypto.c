@@ -341,6 +341,40 @@ static unsigned char *be(unsigned char *p, uint64_t v, int bytes)
  * server that moves, renumbers or re-attributes it breaks the signature. The
  * layout is recomputed here from libsodium as the document gives it.
  */
+/* The recovery code: printed form, typed back, and the keys (a vector computed with Python's
+ * hashlib). */
+static void test_recovery_code(void **state)
+{
+	unsigned char code[EM_RECOVERY_BYTES], back[EM_RECOVERY_BYTES], auth[32], wrap[32];
+	char text[EM_RECOVERY_STRLEN], hex[65];
+
+	(void)state;
+	for (int i = 0; i < EM_RECOVERY_BYTES; i++)
+		code[i] = (unsigned char)i;
+	em_recovery_format(code, text);
+	assert_string_equal(text, "000G-40R4-0M30-E209-185G-R38E-1W81-24GK");
+	assert_int_equal(em_recovery_parse("000g 40r4 om3o e2o9 l85g r38e iw81 24gk", back), 0);
+	assert_memory_equal(code, back, sizeof(code));
+	assert_int_equal(em_recovery_parse("000G-40R4-0M30-E209-185G-R38E-1W81-24G", back), -1);
+	assert_int_equal(em_recovery_parse("000G-40R4-0M30-E209-185G-R38E-1W81-24GKK", back), -1);
+	assert_int_equal(em_recovery_parse("000G-40R4-0M30-E209-185G-R38E-1W81-24GU", back), -1);
+	assert_int_equal(em_recovery_parse("", back), -1);
+	em_recovery_keys(code, auth, wrap);
+	sodium_bin2hex(hex, sizeof(hex), auth, 32);
+	assert_string_equal(hex,
+	                    "e26ea5c6cb253810c311b3b1bb4a42cde584d63719ab3b23d79bc150cb42f5a3");
+	sodium_bin2hex(hex, sizeof(hex), wrap, 32);
+	assert_string_equal(hex,
+	                    "7100364023c586c21670d74bfb4675f172067fe9f9eb89bbc036ba8c418c818c");
+	for (int i = 0; i < 64; i++) { /* random codes survive the round trip */
+		randombytes_buf(code, sizeof(code));
+		em_recovery_format(code, text);
+		assert_int_equal(strlen(text), EM_RECOVERY_STRLEN - 1);
+		assert_int_equal(em_recovery_parse(text, back), 0);
+		assert_memory_equal(code, back, sizeof(code));
+	}
+}
+
 static void test_diary_record(void **state)
 {
 	static const char text[] = "We agreed our goals";
@@ -463,6 +497,7 @@ int main(void)
 	    cmocka_unit_test(test_keys_generate_and_wipe),
 	    cmocka_unit_test(test_fingerprint),
 	    cmocka_unit_test(test_diary_record),
+	    cmocka_unit_test(test_recovery_code),
 	};
 
 	if (em_crypto_init() != 0)

@@ -147,14 +147,16 @@ static int valid_frames_setup(void **state)
 	add_valid(EM_OP_PRELOGIN, "",
 	          fmt("{\"id\":2,\"op\":\"prelogin\",\"args\":{\"username\":\"alice\"}}"));
 	add_valid(
-	    EM_OP_REGISTER, "",
+	    EM_OP_REGISTER, "recovery_auth recovery_backup",
 	    fmt("{\"id\":3,\"op\":\"register\",\"args\":{\"invite\":\"%s\",\"username\":\"Alice."
 	        "Smith_2\",\"display_name\":\"Alice Smith "
 	        "\xc3\xa9\",\"salt\":\"%s\",\"opslimit\":2,"
 	        "\"memlimit\":67108864,\"auth_key\":\"%s\",\"sign_pk\":\"%s\",\"box_pk\":\"%s\","
 	        "\"key_backup\":\"%s\",\"privacy_version\":\"notice-0a1b2c3d4e5f\","
-	        "\"privacy_at\":1796000000,\"privacy_signature\":\"%s\"}}",
-	        invite, b64(16, 1), b64(32, 2), b64(32, 3), b64(32, 4), b64(136, 5), b64(64, 6)));
+	        "\"privacy_at\":1796000000,\"privacy_signature\":\"%s\",\"recovery_auth\":\"%s\","
+	        "\"recovery_backup\":\"%s\"}}",
+	        invite, b64(16, 1), b64(32, 2), b64(32, 3), b64(32, 4), b64(136, 5), b64(64, 6),
+	        b64(32, 7), b64(136, 8)));
 	add_valid(
 	    EM_OP_LOGIN, "",
 	    fmt("{\"id\":4,\"op\":\"login\",\"args\":{\"username\":\"alice\",\"auth_key\":\"%s\"}}",
@@ -384,6 +386,19 @@ static int valid_frames_setup(void **state)
 	          fmt("{\"id\":76,\"op\":\"programme.archive\",\"args\":{\"programme_id\":1}}"));
 	add_valid(EM_OP_PROGRAMME_HISTORY, "",
 	          fmt("{\"id\":77,\"op\":\"programme.history\",\"args\":{\"programme_id\":1}}"));
+	add_valid(EM_OP_RECOVERY_SET, "",
+	          fmt("{\"id\":79,\"op\":\"recovery.set\",\"args\":{\"auth_key\":\"%s\","
+	              "\"recovery_auth\":\"%s\",\"recovery_backup\":\"%s\"}}",
+	              b64(32, 1), b64(32, 2), b64(136, 3)));
+	add_valid(EM_OP_RECOVERY_OPEN, "",
+	          fmt("{\"id\":80,\"op\":\"recovery.open\",\"args\":{\"username\":\"lea\","
+	              "\"recovery_auth\":\"%s\"}}",
+	              b64(32, 4)));
+	add_valid(EM_OP_RECOVERY_RESET, "",
+	          fmt("{\"id\":81,\"op\":\"recovery.reset\",\"args\":{\"username\":\"lea\","
+	              "\"recovery_auth\":\"%s\",\"salt\":\"%s\",\"opslimit\":2,\"memlimit\":"
+	              "67108864,\"new_auth_key\":\"%s\",\"key_backup\":\"%s\"}}",
+	              b64(32, 5), b64(16, 6), b64(32, 7), b64(136, 8)));
 	add_valid(EM_OP_ROOM_RENAME, "",
 	          fmt("{\"id\":78,\"op\":\"room.rename\",\"args\":{\"room_id\":1,"
 	              "\"name\":\"Orchids\"}}"));
@@ -489,8 +504,12 @@ static void test_op_names_and_flags(void **state)
 	assert_int_equal(em_op_flags(EM_OP_RESUME), EM_OPF_PREAUTH | EM_OPF_NOAUTH);
 	/* the privacy notice is shown before registering, and can be read after login */
 	assert_int_equal(em_op_flags(EM_OP_PRIVACY_NOTICE), EM_OPF_PREAUTH);
+	/* recovery: before login only, like login itself */
+	assert_int_equal(em_op_flags(EM_OP_RECOVERY_OPEN), EM_OPF_PREAUTH | EM_OPF_NOAUTH);
+	assert_int_equal(em_op_flags(EM_OP_RECOVERY_RESET), EM_OPF_PREAUTH | EM_OPF_NOAUTH);
 	for (int op = EM_OP_LOGOUT; op < EM_OP__COUNT; op++)
-		if (op != EM_OP_PRIVACY_NOTICE)
+		if (op != EM_OP_PRIVACY_NOTICE && op != EM_OP_RECOVERY_OPEN &&
+		    op != EM_OP_RECOVERY_RESET)
 			assert_int_equal(em_op_flags(op), 0);
 }
 

@@ -180,6 +180,12 @@ const EXPECT = {
   'programme.archive':      ['bad_state', 'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
   'programme.history':      ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
   'room.rename':            ['ok',        'ok',        'ok',        'not_found', 'not_found', NA],
+  // recovery codes: anyone sets their own (with the password: the real auth key is sent, with a
+  // made-up code the server cannot tell from a real one); the pre-login pair answers anon with
+  // bad_credentials (t1 has no code, and a made-up code is wrong anyway)
+  'recovery.set':           ['ok',        'ok',        'ok',        'ok',        'ok',        NA],
+  'recovery.open':          [AA,          AA,          AA,          AA,          AA,          'bad_credentials'],
+  'recovery.reset':         [AA,          AA,          AA,          AA,          AA,          'bad_credentials'],
   'logout':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // a second session
   'passwd':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // last
 };
@@ -610,6 +616,22 @@ const REQUESTS = {
   'programme.archive': { args: () => ({ programme_id: ctx.progA }) },
   'programme.history': { args: () => ({ programme_id: ctx.progA }) },
   'room.rename': { args: () => ({ room_id: ctx.room, name: ROOM_NAME }) },
+  'recovery.set': {
+    args: async (who) => ({
+      auth_key: await authKeyOf(nameOf(USERNAME[who] ?? 't1')),
+      recovery_auth: b64(sodium.randombytes_buf(32)), recovery_backup: b64(sodium.randombytes_buf(136)),
+    }),
+  },
+  'recovery.open': {
+    args: (who) => ({ username: nameOf(USERNAME[who] ?? 't1'), recovery_auth: b64(sodium.randombytes_buf(32)) }),
+  },
+  'recovery.reset': {
+    args: (who) => ({
+      username: nameOf(USERNAME[who] ?? 't1'), recovery_auth: b64(sodium.randombytes_buf(32)),
+      salt: b64(sodium.randombytes_buf(16)), opslimit: KDF.opslimit, memlimit: KDF.memlimit,
+      new_auth_key: b64(sodium.randombytes_buf(32)), key_backup: b64(sodium.randombytes_buf(136)),
+    }),
+  },
   'logout': {
     // a second session: the role's own connection stays logged in
     run: async (who, c) => {

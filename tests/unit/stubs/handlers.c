@@ -92,6 +92,9 @@ STUB_RUN(programme_end_run)
 STUB_RUN(programme_archive_run)
 STUB_RUN(programme_history_run)
 STUB_RUN(room_rename_run)
+STUB_RUN(recovery_set_run)
+STUB_RUN(recovery_open_run)
+STUB_RUN(recovery_reset_run)
 
 void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
 {
@@ -108,6 +111,13 @@ int programme_create_check(const struct session *s, struct db_job *job)
 		return EM_OK;
 	snprintf(job->message, sizeof(job->message), "stub check refused");
 	return EM_ERR_BAD_DATES;
+}
+
+int recovery_register_check(const struct session *s, struct db_job *job)
+{
+	(void)s;
+	(void)job;
+	return EM_OK;
 }
 
 int programme_edit_check(const struct session *s, struct db_job *job)
