@@ -179,46 +179,57 @@ static json_t *audit_checkpoint(json_t *room, const char *kind)
 	return NULL;
 }
 
-/* "v1", "v1, 1 unsigned", "v1, 1 withdrawn", "none, 2 unsigned", "v1, v2 2 unsigned". */
-static const char *audit_agreement_text(json_t *room, char *buf, size_t len)
+/*
+ * A room's agreement in words. Short (the table's column): "none", "v1 signed",
+ * "v2: 2 to sign" (a version waits for signatures; the one in force, if any,
+ * still holds), "v1: 1 withdrew". Long (--room): "version 1 in force, signed by
+ * all; version 2 proposed, 2 parties still to sign; 1 party withdrew".
+ */
+static const char *audit_agreement_words(json_t *room, int long_form, char *buf, size_t len)
 {
 	json_t *ag = json_object_get(room, "agreement"), *p;
 	json_t *active = json_object_get(ag, "active_version");
 	json_t *latest = json_object_get(ag, "latest_version");
-	int unsigned_n = 0, withdrawn_n = 0, pending;
-	char head[64];
-	size_t i;
+	long long a = json_is_integer(active) ? (long long)json_integer_value(active) : 0;
+	long long l = json_is_integer(latest) ? (long long)json_integer_value(latest) : 0;
+	int unsigned_n = 0, withdrawn_n = 0;
+	size_t i, n;
 
-	if (!json_is_integer(latest)) {
-		snprintf(buf, len, "none");
+	if (!l) {
+		snprintf(buf, len, long_form ? "no agreement yet" : "none");
 		return buf;
 	}
 	json_array_foreach(json_object_get(ag, "parties"), i, p)
 	{
-		json_t *w = json_object_get(p, "withdrawn_at");
-
-		if (json_is_string(w))
+		if (json_is_string(json_object_get(p, "withdrawn_at")))
 			withdrawn_n++;
 		else if (!json_is_true(json_object_get(p, "signed")))
 			unsigned_n++;
 	}
-	pending =
-	    !json_is_integer(active) || json_integer_value(active) != json_integer_value(latest);
-	if (!json_is_integer(active))
-		snprintf(head, sizeof(head), "none");
-	else if (pending)
-		snprintf(head, sizeof(head), "v%lld, v%lld", (long long)json_integer_value(active),
-		         (long long)json_integer_value(latest));
+	if (!long_form) {
+		if (a == l && !unsigned_n)
+			n = (size_t)snprintf(buf, len, "v%lld signed", a);
+		else
+			n = (size_t)snprintf(buf, len, "v%lld: %d to sign", l, unsigned_n);
+		if (withdrawn_n && n < len)
+			snprintf(buf + n, len - n, ", %d withdrew", withdrawn_n);
+		return buf;
+	}
+	if (a)
+		n = (size_t)snprintf(buf, len, "version %lld in force%s", a,
+		                     a == l && !unsigned_n ? ", signed by all" : "");
 	else
-		snprintf(head, sizeof(head), "v%lld", (long long)json_integer_value(active));
-	if (!unsigned_n && !withdrawn_n)
-		snprintf(buf, len, "%s signed", head);
-	else if (!withdrawn_n)
-		snprintf(buf, len, "%s, %d unsigned", head, unsigned_n);
-	else if (!unsigned_n)
-		snprintf(buf, len, "%s, %d withdrawn", head, withdrawn_n);
-	else
-		snprintf(buf, len, "%s, %d unsig, %d wdrawn", head, unsigned_n, withdrawn_n);
+		n = (size_t)snprintf(buf, len, "none in force yet");
+	if (a != l && n < len)
+		n += (size_t)snprintf(buf + n, len - n, "; version %lld %s, %d %s still to sign", l,
+		                      a ? "proposed" : "waits", unsigned_n,
+		                      unsigned_n == 1 ? "party" : "parties");
+	else if (unsigned_n && n < len)
+		n += (size_t)snprintf(buf + n, len - n, "; %d %s still to sign", unsigned_n,
+		                      unsigned_n == 1 ? "party" : "parties");
+	if (withdrawn_n && n < len)
+		snprintf(buf + n, len - n, "; %d %s withdrew", withdrawn_n,
+		         withdrawn_n == 1 ? "party" : "parties");
 	return buf;
 }
 
@@ -497,7 +508,7 @@ static void audit_print_room_line(json_t *room)
 	printf(" ");
 	audit_cell(audit_duration(room, "read_median_s", read, sizeof(read)), W_RESP, 1);
 	printf(" ");
-	audit_cell(audit_agreement_text(room, agree, sizeof(agree)), W_AGREE, 1);
+	audit_cell(audit_agreement_words(room, 0, agree, sizeof(agree)), W_AGREE, 1);
 	printf(" ");
 	audit_cell(audit_checkpoints_text(room, 0, cps, sizeof(cps)), W_CPS, 1);
 	printf(" ");
@@ -577,7 +588,7 @@ static void audit_print_room_detail(json_t *room)
 	char cps[AUDIT_CELL], agree[AUDIT_CELL];
 
 	printf("\n  Checkpoints: %s\n", audit_checkpoints_text(room, 1, cps, sizeof(cps)));
-	printf("  Agreement:   %s\n", audit_agreement_text(room, agree, sizeof(agree)));
+	printf("  Agreement:   %s\n", audit_agreement_words(room, 1, agree, sizeof(agree)));
 	printf("  Members:\n");
 	audit_print_members(room);
 	audit_print_attendance(room);

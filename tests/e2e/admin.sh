@@ -126,6 +126,8 @@ expect_match "has the attendance columns last" ',attended,absent$' "$(head -n1 "
 expect_match "lea's row says absent once" ',0,1$' "$(grep -E ',"?lea"?,mentee,' "$T/a.csv" | tr -d '\r')"
 expect_ok "the table" as maria audit --programme 1 --room 1
 expect_match "says who attended and was absent" 'ATTENDED / ABSENT\): sam 1 / 0, lea 0 / 1' "$LAST"
+expect_match "the agreement in words" 'Agreement: +version 1 in force, signed by all$' "$LAST"
+expect_match "and in the table's column" '^1 Orchids .* v1 signed ' "$LAST"
 expect_ok "the table of room 2" as maria audit --programme 1 --room 2
 expect_match "counts the erased member" 'Erased: +1 member' "$LAST"
 
