@@ -222,6 +222,8 @@ int cmd_programme_end(struct cli *cli, int argc, char **argv);
 int cmd_programme_archive(struct cli *cli, int argc, char **argv);
 int cmd_programme_history(struct cli *cli, int argc, char **argv);
 int cmd_room_rename(struct cli *cli, int argc, char **argv);
+int cmd_match_suggest(struct cli *cli, int argc, char **argv);
+int cmd_match_accept(struct cli *cli, int argc, char **argv);
 int cmd_send(struct cli *cli, int argc, char **argv);
 int cmd_read(struct cli *cli, int argc, char **argv);
 int cmd_chat(struct cli *cli, int argc, char **argv);

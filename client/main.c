@@ -46,6 +46,8 @@ static const struct command commands[] = {
     {"room", "add", cmd_room_add, "room add ID USER"},
     {"room", "remove", cmd_room_remove, "room remove ID USER"},
     {"room", "rename", cmd_room_rename, "room rename ID NAME"},
+    {"match", "suggest", cmd_match_suggest, "match suggest FILE"},
+    {"match", "accept", cmd_match_accept, "match accept FILE --programme ID"},
     {"room", "access-log", cmd_room_access_log, "room access-log ROOM"},
     {"send", NULL, cmd_send, "send ROOM [TEXT]"},
     {"read", NULL, cmd_read, "read ROOM [--since SEQ] [--limit N]"},
@@ -152,6 +154,9 @@ static const char usage_head[] =
     "  room add ID USER\n"
     "  room remove ID USER\n"
     "  room rename ID NAME    a new name (members and managers)\n"
+    "  match suggest FILE     rooms suggested from profiles, with why (on this device)\n"
+    "  match accept FILE --programme ID\n"
+    "                         create the rooms of a (possibly edited) suggestion\n"
     "  room access-log ROOM   who looked at the room's figures (the audit), and when\n"
     "\n"
     "Messages (end-to-end encrypted; only the room's members can read them):\n"
