@@ -91,7 +91,7 @@ static int emc_consent_ask(struct emc *c, struct emc_task *t, struct emc_consent
 }
 
 /* Whether a ledger entry's signature verifies with our own sign_pk. */
-static int emc_consent_entry_ok(const struct emc *c, json_t *e)
+int emc_consent_entry_verified(const struct emc *c, json_t *e)
 {
 	unsigned char hash[EM_HASH_BYTES], sig[EM_SIG_BYTES];
 	const char *purpose = json_string_value(json_object_get(e, "purpose"));
@@ -149,7 +149,7 @@ static int emc_consent_list_step(struct emc *c, struct emc_task *t)
 		return rc;
 	json_array_foreach(json_object_get(k->reply.result, "entries"), i, e)
 	{
-		json_object_set_new(e, "verified", json_boolean(emc_consent_entry_ok(c, e)));
+		json_object_set_new(e, "verified", json_boolean(emc_consent_entry_verified(c, e)));
 	}
 	t->result = json_incref(k->reply.result);
 	return EMC_DONE;
@@ -201,6 +201,12 @@ static int emc_consent_withdraw_step(struct emc *c, struct emc_task *t)
 
 	if (k->stage == 1) {
 		rc = emc_consent_ask(c, t, k, EM_OP_CONSENT_WITHDRAW, NULL);
+		/* progress.c shares nothing under a grant older than this withdrawal */
+		if (rc == EMC_DONE && !strcmp(k->purpose, "share_progress"))
+			emc_progress_withdrawn(
+			    c, k->subject,
+			    json_integer_value(
+			        json_object_get(json_object_get(k->reply.result, "entry"), "seq")));
 		if (rc == EMC_DONE)
 			t->result = json_pack("{s:s, s:I, s:O}", "subject", k->subject, "seq",
 			                      (json_int_t)k->seq, "reply", k->reply.result);

@@ -87,6 +87,12 @@ STUB_RUN(goal_list_run)
 STUB_RUN(goal_history_run)
 STUB_RUN(rating_add_run)
 STUB_RUN(rating_list_run)
+STUB_RUN(questionnaire_get_run)
+STUB_RUN(questionnaire_set_run)
+STUB_RUN(questionnaire_answer_run)
+STUB_RUN(questionnaire_answers_run)
+STUB_RUN(progress_share_run)
+STUB_RUN(progress_list_run)
 
 void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
 {
