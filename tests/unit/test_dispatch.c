@@ -74,8 +74,7 @@ static const char *const member_only[] = {
     "rating.list",
 };
 /* the diary's entry is a mentee's, its remarks the mentor's */
-static const char *const mentee_only[] = {"diary.write", "questionnaire.answer",
-                                          "progress.share"};
+static const char *const mentee_only[] = {"diary.write", "questionnaire.answer", "progress.share"};
 /* answers: a manager reads them all, a mentee their own; a mentor none */
 static const char *const not_mentor[] = {"questionnaire.answers"};
 static const char *const mentor_only[] = {"diary.remark"};
