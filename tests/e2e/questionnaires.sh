@@ -29,6 +29,9 @@ for who in sam:mentor lea:mentee ola:mentee kim:mentee; do
 	code="$(invite 1 "${who#*:}")"
 	expect_ok "${who%%:*} registers" as "${who%%:*}" register --invite "$code" --username "${who%%:*}"
 done
+# a second manager of the programme, added by the server's rules but no party of room 1's agreement
+expect_ok "mallory registers as a second manager of programme 1" \
+	as mallory register --invite "$(invite 1 manager)" --username mallory
 expect_ok "group room 1: sam, lea, ola, kim" \
 	as maria room create --programme 1 --kind group --name "Group" \
 	--member sam --member lea --member ola --member kim
@@ -122,6 +125,11 @@ expect_match "final (built-in, v0): 2 respondents, needs_met mean 4.5" '^2 4.5$'
 	"$(jq -r '.aggregates[] | select(.stage == "final" and .version == 0) | "\(.respondents) \(.questions[] | select(.id == "needs_met") | .mean)"' "$T/results.json")"
 expect_match "comparison: lea 5 -> 8 (+3), kim 6 -> 9 (+3); ola has no final" '^kim:6:9:3 lea:5:8:3$' \
 	"$(jq -r '[.comparison[] | "\(.username):\(.questions[] | select(.id == "position") | "\(.initial):\(.final):\(.change)")"] | sort | join(" ")' "$T/results.json")"
+expect_ok "mallory (a manager of the programme, not a party of room 1's agreement) asks for results" \
+	to_file "$T/mallory_results.json" as mallory --json questionnaire results --programme 1
+expect_match "the server hands her the 5 answers; her client reads none (she is no party of the agreement)" '^5 0 5$' \
+	"$(jq -r '"\(.answers | length) \([.answers[] | select(.verified)] | length) \([.answers[] | select(.error | test("not sealed to you|not a party"))] | length)"' "$T/mallory_results.json")"
+expect_absent "mallory's client shows no answer text" "$LEA_INITIAL" "$T/mallory_results.json"
 expect_ok "maria's plain results" as maria questionnaire results --programme 1
 expect_match "printed with the comparison" "initial vs final: lea" "$LAST"
 
