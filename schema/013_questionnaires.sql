@@ -61,6 +61,25 @@ CREATE FUNCTION share_progress_granted(p_user bigint, p_programme bigint) RETURN
                       ORDER BY seq DESC LIMIT 1), false)
 $$ LANGUAGE sql STABLE;
 
+-- The audit's figures per room (no answer, no value, no status): answers by
+-- stage and progress shares by kind. The report reads audit_questionnaires as
+-- the role ementor_audit (005).
+CREATE VIEW audit_questionnaires AS
+    SELECT r.id AS room_id,
+           (SELECT count(*) FROM questionnaire_answers a WHERE a.room_id = r.id AND a.stage = 'initial') AS initial,
+           (SELECT count(*) FROM questionnaire_answers a WHERE a.room_id = r.id AND a.stage = 'final') AS final,
+           (SELECT count(*) FROM progress_shares s WHERE s.room_id = r.id AND s.kind = 'rating') AS shared_ratings,
+           (SELECT count(*) FROM progress_shares s WHERE s.room_id = r.id AND s.kind = 'goal') AS shared_goals
+      FROM rooms r;
+
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ementor_audit') THEN
+        GRANT SELECT ON audit_questionnaires TO ementor_audit;
+    END IF;
+END
+$$;
+
 -- Retention and erasure, as for goals (010): a purged programme loses its
 -- answers and shares; an erased account its own.
 CREATE FUNCTION questionnaires_purge() RETURNS trigger AS $$

@@ -186,6 +186,10 @@ expect_match "her device does not share: the withdrawal is hidden" '^false .*hid
 	"$(jq -r '"\(.shared_with_managers.shared) \(.shared_with_managers.reason)"' "$T/r4.json")"
 NSHARES="$(psql_q "SELECT count(*) FROM progress_shares")"
 expect_match "two shares stored (the midterm rating and the goal)" '^2$' "$NSHARES"
+expect_ok "maria's audit report" to_file "$T/audit.json" as maria --json audit --room 1
+expect_match "the audit counts answers by stage and shares by kind (no content)" '^3 2 1 1$' \
+	"$(jq -r '.rooms[] | select(.room_id == 1) | .questionnaires | "\(.initial) \(.final) \(.shared.ratings) \(.shared.goals)"' "$T/audit.json")"
+expect_absent "the audit report holds no answer" "heron-51" "$T/audit.json"
 
 # --- the database holds no answer, rating or status in the clear ---------------------------
 pg_dump --no-owner "$DB" >"$T/dump.sql"
