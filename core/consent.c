@@ -45,6 +45,7 @@ struct emc_consent {
 	struct em_incoming reply;
 	char *text;  /* grant: the sentence agreed to */
 	int64_t seq; /* withdraw: the grant withdrawn */
+	int64_t at;  /* the signed time of the record sent */
 };
 
 static void emc_consent_reply(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
@@ -119,6 +120,7 @@ static int emc_consent_send(struct emc *c, struct emc_task *t, struct emc_consen
 	char *sig_b64 = NULL, *hash_b64 = NULL;
 	int rc;
 
+	k->at = at;
 	if (em_consent_sign(c->keys.sign_pk, k->purpose, k->subject, hash, action, at,
 	                    c->keys.sign_sk, sig) != 0)
 		return emc_fail(t, EMC_EXIT_LOCAL, 0, "cannot sign the consent record");
@@ -203,10 +205,7 @@ static int emc_consent_withdraw_step(struct emc *c, struct emc_task *t)
 		rc = emc_consent_ask(c, t, k, EM_OP_CONSENT_WITHDRAW, NULL);
 		/* progress.c shares nothing under a grant older than this withdrawal */
 		if (rc == EMC_DONE && !strcmp(k->purpose, "share_progress"))
-			emc_progress_withdrawn(
-			    c, k->subject,
-			    json_integer_value(
-			        json_object_get(json_object_get(k->reply.result, "entry"), "seq")));
+			emc_progress_withdrawn(c, k->subject, k->at);
 		if (rc == EMC_DONE)
 			t->result = json_pack("{s:s, s:I, s:O}", "subject", k->subject, "seq",
 			                      (json_int_t)k->seq, "reply", k->reply.result);

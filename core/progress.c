@@ -8,7 +8,8 @@
  *
  * DESIGN. Whether to share is decided here, from the mentee's own signed
  * consent records: the latest share_progress record for the programme must
- * be a grant whose signature verifies with our own key, and no withdrawal
+ * be a grant whose signature verifies with our own key (the latest by the
+ * signed time of each record, not the server's order), and no withdrawal
  * this device made (progress.json, written by consent.c) may be newer — so
  * a server that hides a withdrawal from consent.list does not make this
  * device share. Not granted: nothing is sealed, and the result says so
@@ -107,21 +108,21 @@ static size_t share_ctx(unsigned char *out, int64_t room, const unsigned char id
 
 struct withdrawn_mark {
 	const char *subject;
-	int64_t seq;
+	int64_t at; /* the signed time of the latest withdrawal made here */
 };
 
 static int withdrawn_fn(json_t *root, void *arg)
 {
 	struct withdrawn_mark *m = arg;
 
-	if (json_integer_value(json_object_get(root, m->subject)) >= m->seq)
+	if (json_integer_value(json_object_get(root, m->subject)) >= m->at)
 		return 0;
-	return json_object_set_new(root, m->subject, json_integer(m->seq)) ? -ENOMEM : 1;
+	return json_object_set_new(root, m->subject, json_integer(m->at)) ? -ENOMEM : 1;
 }
 
-void emc_progress_withdrawn(struct emc *c, const char *subject, int64_t seq)
+void emc_progress_withdrawn(struct emc *c, const char *subject, int64_t at)
 {
-	struct withdrawn_mark m = {subject, seq > 0 ? seq : 1};
+	struct withdrawn_mark m = {subject, at > 0 ? at : 1};
 
 	emc_doc_update(c, PROGRESS_FILE, withdrawn_fn, &m, NULL);
 }
@@ -130,11 +131,17 @@ static int read_fn(json_t *root, void *arg)
 {
 	struct withdrawn_mark *m = arg;
 
-	m->seq = json_integer_value(json_object_get(root, m->subject));
+	m->at = json_integer_value(json_object_get(root, m->subject));
 	return 0;
 }
 
-/* Whether share_progress is granted for subject by our own latest verified record. */
+/*
+ * Whether share_progress is granted for subject: among our own records for
+ * it whose signature verifies with our key, the latest by their signed time
+ * (`at`; the server's seq only breaks ties) is a grant, and it is newer than
+ * any withdrawal this device made. A record that does not verify counts for
+ * nothing; so a server can hide a grant (we share less), never invent one.
+ */
 static int share_granted(struct emc *c, json_t *ledger, const char *subject, const char **why)
 {
 	struct withdrawn_mark m = {subject, 0};
@@ -145,11 +152,15 @@ static int share_granted(struct emc *c, json_t *ledger, const char *subject, con
 	{
 		const char *p = json_string_value(json_object_get(e, "purpose"));
 		const char *s = json_string_value(json_object_get(e, "subject"));
+		int64_t at = json_integer_value(json_object_get(e, "at"));
+		int64_t lat = json_integer_value(json_object_get(latest, "at"));
 
-		if (!p || !s || strcmp(p, "share_progress") || strcmp(s, subject))
+		if (!p || !s || strcmp(p, "share_progress") || strcmp(s, subject) ||
+		    !emc_consent_entry_verified(c, e))
 			continue;
-		if (!latest || json_integer_value(json_object_get(e, "seq")) >
-		                   json_integer_value(json_object_get(latest, "seq")))
+		if (!latest || at > lat ||
+		    (at == lat && json_integer_value(json_object_get(e, "seq")) >
+		                      json_integer_value(json_object_get(latest, "seq"))))
 			latest = e;
 	}
 	if (!latest) {
@@ -160,12 +171,8 @@ static int share_granted(struct emc *c, json_t *ledger, const char *subject, con
 		*why = "you withdrew share_progress for this programme";
 		return 0;
 	}
-	if (!emc_consent_entry_verified(c, latest)) {
-		*why = "the server's share_progress grant does not verify with your key";
-		return 0;
-	}
 	emc_doc_update(c, PROGRESS_FILE, read_fn, &m, NULL);
-	if (m.seq && json_integer_value(json_object_get(latest, "seq")) <= m.seq) {
+	if (m.at && json_integer_value(json_object_get(latest, "at")) <= m.at) {
 		*why = "this device withdrew share_progress after the grant the server shows: the "
 		       "withdrawal is hidden from the ledger";
 		return 0;
