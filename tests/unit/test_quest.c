@@ -12,7 +12,9 @@
  * room.show, and in questionnaire.get's answer) — the answer is sealed to
  * alice and mona, the manager party of the agreement alice verified, and to
  * nobody else; hand over a questionnaire version signed by dave — refused;
- * an agreement with no manager party — nothing is sealed.
+ * an agreement with no manager party — nothing is sealed; reorder the
+ * consent ledger, or slip in a grant it signed itself — progress.share
+ * follows alice's own signed records and shares nothing.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -656,6 +658,90 @@ static void test_core_answer_without_anchor(void **state)
 	world_free(w);
 }
 
+/* One of alice's share_progress records for programme 1, as consent.list lists it. */
+static json_t *consent_entry(int64_t seq, const char *action, int64_t at, char signer)
+{
+	unsigned char hash[EM_HASH_BYTES], sig[EM_SIG_BYTES];
+	struct em_keys alice, k;
+
+	fx_keys('a', &alice);
+	fx_keys(signer, &k);
+	em_text_hash("the share_progress text", hash);
+	assert_int_equal(em_consent_sign(alice.sign_pk, "share_progress", "programme:1", hash,
+	                                 action, at, k.sign_sk, sig),
+	                 0);
+	em_keys_wipe(&alice);
+	em_keys_wipe(&k);
+	return json_pack("{s:I, s:s, s:s, s:o, s:s, s:I, s:o, s:s}", "seq", (json_int_t)seq,
+	                 "purpose", "share_progress", "subject", "programme:1", "text_hash",
+	                 fx_b64(hash, sizeof(hash)), "action", action, "at", (json_int_t)at,
+	                 "signature", fx_b64(sig, sizeof(sig)), "recorded_at", FX_SENT_AT);
+}
+
+/* Runs progress.share of a rating with the given ledger; the task's end event. */
+static json_t *share_with(struct world *w, json_t *entries)
+{
+	int64_t t = command(w, "{\"cmd\":\"progress.share\",\"room\":7,\"kind\":\"rating\","
+	                       "\"doc\":{\"stage\":\"midterm\",\"rated_on\":\"2027-06-10\","
+	                       "\"value\":7}}");
+
+	answer(w, "room.show", room_show_with_fake_manager());
+	answer(w, "agreement.show", agreement(1));
+	answer(w, "consent.list", json_pack("{s:o, s:[]}", "entries", entries, "current"));
+	return task_end(w, t);
+}
+
+/*
+ * progress.share decides from alice's own signed records: a grant shares (to
+ * alice and mona only); a withdrawal signed later wins whatever the server's
+ * seq says; a grant signed by someone else (the server) counts for nothing.
+ */
+static void test_core_share_follows_signed_records(void **state)
+{
+	unsigned char *blob = malloc(EM_RECORD_BLOB_MAX);
+	uint64_t ids[ENVELOPE_RECIPIENTS];
+	struct world *w;
+	json_t *end, *f;
+	size_t n;
+	int len;
+
+	(void)state;
+	assert_non_null(blob);
+	/* granted: shared, sealed to alice and the manager party */
+	w = world_new();
+	end = share_with(w, json_pack("[o]", consent_entry(10, "grant", 1796290000, 'a')));
+	assert_null(end); /* waiting for progress.share's answer */
+	f = frame_of(w, "progress.share");
+	assert_non_null(f);
+	len = em_b64_decode(json_string_value(json_object_get(json_object_get(f, "args"), "blob")),
+	                    blob, EM_RECORD_BLOB_MAX);
+	assert_int_equal(envelope_recipients(blob, (size_t)len, ids, &n), ENVELOPE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(ids[0], FX_ALICE);
+	assert_int_equal(ids[1], FX_MONA);
+	world_free(w);
+
+	/* the withdrawal was signed after the grant; the server numbers it before: not shared */
+	w = world_new();
+	end = share_with(w, json_pack("[o, o]", consent_entry(12, "grant", 1796290000, 'a'),
+	                              consent_entry(11, "withdraw", 1796290100, 'a')));
+	assert_non_null(end);
+	assert_true(json_is_true(json_object_get(end, "ok")));
+	assert_true(json_is_false(json_object_get(json_object_get(end, "result"), "shared")));
+	assert_null(frame_of(w, "progress.share"));
+	world_free(w);
+
+	/* a newer "grant" the server made up (not alice's signature): not shared */
+	w = world_new();
+	end = share_with(w, json_pack("[o, o]", consent_entry(11, "withdraw", 1796290100, 'a'),
+	                              consent_entry(12, "grant", 1796290200, 'd')));
+	assert_non_null(end);
+	assert_true(json_is_false(json_object_get(json_object_get(end, "result"), "shared")));
+	assert_null(frame_of(w, "progress.share"));
+	world_free(w);
+	free(blob);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -669,6 +755,7 @@ int main(void)
 	    cmocka_unit_test(test_core_answer_ignores_fake_manager),
 	    cmocka_unit_test(test_core_answer_refuses_questions_of_non_manager),
 	    cmocka_unit_test(test_core_answer_without_anchor),
+	    cmocka_unit_test(test_core_share_follows_signed_records),
 	};
 
 	if (sodium_init() < 0)
