@@ -11,6 +11,9 @@
  * (taken from the ledger, and only when the latest record of that purpose
  * and subject is a grant), and a grant of share_progress signs the hash of
  * the sentence the user is shown, after checking the server's hash of it.
+ * The share_progress withdrawals made here are remembered (withdrawals.json)
+ * by their signed time, so progress.c shares nothing under an older grant a
+ * server shows after hiding the withdrawal.
  *
  * Results. consent.list: the server's answer, each entry with "verified".
  * consent.grant {purpose: "share_progress", subject: "programme:ID"}:
@@ -28,6 +31,8 @@
 #include <sodium.h>
 
 #include "core.h"
+
+#define WITHDRAWALS_FILE "withdrawals.json"
 
 enum emc_consent_kind {
 	EMC_CONSENT_LIST = 0,
@@ -107,6 +112,40 @@ int emc_consent_entry_verified(const struct emc *c, json_t *e)
 	       em_b64_decode(sig_b64, sig, sizeof(sig)) == (int)sizeof(sig) &&
 	       em_consent_verify(c->keys.sign_pk, purpose, subject, hash, action,
 	                         (int64_t)json_integer_value(at), sig) == 0;
+}
+
+/* ---- the withdrawals made on this device (withdrawals.json) ---- */
+
+struct withdrawn_mark {
+	const char *key; /* "PURPOSE:SUBJECT" */
+	int64_t at;      /* the signed time of the latest withdrawal made here */
+};
+
+static int withdrawn_put(json_t *root, void *arg)
+{
+	struct withdrawn_mark *m = arg;
+
+	if (json_integer_value(json_object_get(root, m->key)) >= m->at)
+		return 0;
+	return json_object_set_new(root, m->key, json_integer(m->at)) ? -ENOMEM : 1;
+}
+
+static int withdrawn_get(json_t *root, void *arg)
+{
+	struct withdrawn_mark *m = arg;
+
+	m->at = json_integer_value(json_object_get(root, m->key));
+	return 0;
+}
+
+int64_t emc_consent_withdrawn_at(struct emc *c, const char *subject)
+{
+	char key[2 * EM_CONSENT_STR_MAX + 2];
+	struct withdrawn_mark m = {key, 0};
+
+	snprintf(key, sizeof(key), "share_progress:%s", subject);
+	emc_doc_update(c, WITHDRAWALS_FILE, withdrawn_get, &m, NULL);
+	return m.at;
 }
 
 /* Signs a record of k's purpose and subject and sends it (consent.grant or .withdraw). */
@@ -204,8 +243,13 @@ static int emc_consent_withdraw_step(struct emc *c, struct emc_task *t)
 	if (k->stage == 1) {
 		rc = emc_consent_ask(c, t, k, EM_OP_CONSENT_WITHDRAW, NULL);
 		/* progress.c shares nothing under a grant older than this withdrawal */
-		if (rc == EMC_DONE && !strcmp(k->purpose, "share_progress"))
-			emc_progress_withdrawn(c, k->subject, k->at);
+		if (rc == EMC_DONE && !strcmp(k->purpose, "share_progress")) {
+			char key[2 * EM_CONSENT_STR_MAX + 2];
+			struct withdrawn_mark m = {key, k->at > 0 ? k->at : 1};
+
+			snprintf(key, sizeof(key), "share_progress:%s", k->subject);
+			emc_doc_update(c, WITHDRAWALS_FILE, withdrawn_put, &m, NULL);
+		}
 		if (rc == EMC_DONE)
 			t->result = json_pack("{s:s, s:I, s:O}", "subject", k->subject, "seq",
 			                      (json_int_t)k->seq, "reply", k->reply.result);

@@ -456,8 +456,8 @@ int64_t emc_cmd_progress_list(struct emc *c, json_t *cmd);
  * fails t with why otherwise (never falls back on the server's word).
  */
 int emc_manager_anchor(struct emc *c, struct emc_task *t, int64_t room, struct emc_room **out);
-/* consent.c tells progress.c of a share_progress withdrawal made here (its signed time, s). */
-void emc_progress_withdrawn(struct emc *c, const char *subject, int64_t at);
+/* The signed time (s) of the latest share_progress withdrawal of subject made here, or 0. */
+int64_t emc_consent_withdrawn_at(struct emc *c, const char *subject);
 /* Whether a consent.list entry's signature verifies with our own key (consent.c). */
 int emc_consent_entry_verified(const struct emc *c, json_t *e);
 

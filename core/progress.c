@@ -10,7 +10,7 @@
  * consent records: the latest share_progress record for the programme must
  * be a grant whose signature verifies with our own key (the latest by the
  * signed time of each record, not the server's order), and no withdrawal
- * this device made (progress.json, written by consent.c) may be newer — so
+ * this device made (consent.c remembers them) may be as recent — so
  * a server that hides a withdrawal from consent.list does not make this
  * device share. Not granted: nothing is sealed, and the result says so
  * ("shared": false). Withdrawing stops new shares only; what was shared
@@ -35,7 +35,6 @@
 
 #define SHARE_LABEL   "ementor progress v1"
 #define SHARE_CTX_MAX (8 + 16 + 4 + 4 + 6 + 8)
-#define PROGRESS_FILE "progress.json"
 #define SHARES_MAX    2000
 
 struct emc_progress {
@@ -104,36 +103,7 @@ static size_t share_ctx(unsigned char *out, int64_t room, const unsigned char id
 	return (size_t)(p - out);
 }
 
-/* ---- the withdrawals made on this device (progress.json) ---- */
-
-struct withdrawn_mark {
-	const char *subject;
-	int64_t at; /* the signed time of the latest withdrawal made here */
-};
-
-static int withdrawn_fn(json_t *root, void *arg)
-{
-	struct withdrawn_mark *m = arg;
-
-	if (json_integer_value(json_object_get(root, m->subject)) >= m->at)
-		return 0;
-	return json_object_set_new(root, m->subject, json_integer(m->at)) ? -ENOMEM : 1;
-}
-
-void emc_progress_withdrawn(struct emc *c, const char *subject, int64_t at)
-{
-	struct withdrawn_mark m = {subject, at > 0 ? at : 1};
-
-	emc_doc_update(c, PROGRESS_FILE, withdrawn_fn, &m, NULL);
-}
-
-static int read_fn(json_t *root, void *arg)
-{
-	struct withdrawn_mark *m = arg;
-
-	m->at = json_integer_value(json_object_get(root, m->subject));
-	return 0;
-}
+/* ---- the decision ---- */
 
 /*
  * Whether share_progress is granted for subject: among our own records for
@@ -144,7 +114,7 @@ static int read_fn(json_t *root, void *arg)
  */
 static int share_granted(struct emc *c, json_t *ledger, const char *subject, const char **why)
 {
-	struct withdrawn_mark m = {subject, 0};
+	int64_t withdrawn = emc_consent_withdrawn_at(c, subject);
 	json_t *e, *latest = NULL;
 	size_t i;
 
@@ -171,8 +141,7 @@ static int share_granted(struct emc *c, json_t *ledger, const char *subject, con
 		*why = "you withdrew share_progress for this programme";
 		return 0;
 	}
-	emc_doc_update(c, PROGRESS_FILE, read_fn, &m, NULL);
-	if (m.at && json_integer_value(json_object_get(latest, "at")) <= m.at) {
+	if (withdrawn && json_integer_value(json_object_get(latest, "at")) <= withdrawn) {
 		*why = "this device withdrew share_progress after the grant the server shows: the "
 		       "withdrawal is hidden from the ledger";
 		return 0;
