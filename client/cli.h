@@ -202,6 +202,20 @@ int cmd_goal_share(struct cli *cli, int argc, char **argv);
 int cmd_goal_task(struct cli *cli, int argc, char **argv);
 int cmd_rating_add(struct cli *cli, int argc, char **argv);
 int cmd_rating_list(struct cli *cli, int argc, char **argv);
+int cmd_questionnaire_show(struct cli *cli, int argc, char **argv);
+int cmd_questionnaire_edit(struct cli *cli, int argc, char **argv);
+int cmd_questionnaire_answer(struct cli *cli, int argc, char **argv);
+int cmd_questionnaire_results(struct cli *cli, int argc, char **argv);
+int cmd_audit_progress(struct cli *cli, int argc, char **argv);
+struct drive;
+/*
+ * After a new rating or goal version: shares its figures with the
+ * programme's managers when share_progress is granted (core/progress.c).
+ * Takes doc. *result: {"shared", "reason"?, "readers"?} (who frees: the
+ * caller) or NULL. 0, or -1 when the command could not start.
+ */
+int cmd_share_progress(struct drive *d, int64_t room, const char *kind, json_t *doc,
+                       json_t **result);
 int cmd_login(struct cli *cli, int argc, char **argv);
 int cmd_logout(struct cli *cli, int argc, char **argv);
 int cmd_whoami(struct cli *cli, int argc, char **argv);

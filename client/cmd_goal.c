@@ -204,6 +204,29 @@ out:
 	return rc;
 }
 
+/* Puts the outcome of a progress share (taken) on result as "shared_with_managers". */
+static void goal_share_report(struct cli *cli, json_t *result, json_t *share)
+{
+	(void)cli;
+	if (share && result)
+		json_object_set_new(result, "shared_with_managers", share);
+	else
+		json_decref(share);
+}
+
+static void goal_share_print(json_t *result)
+{
+	json_t *s = json_object_get(result, "shared_with_managers");
+
+	if (!s)
+		return;
+	if (json_is_true(json_object_get(s, "shared")))
+		printf("Also shared with the programme's managers (share_progress is granted).\n");
+	else
+		print_safe("Not shared with the programme's managers: ", cli_str(s, "reason", "?"),
+		           ".\n");
+}
+
 /* Puts doc as version `version` of goal (id NULL: a new goal). Prints. */
 static int goal_put(struct cli *cli, struct drive *d, int64_t room, const char *id, int64_t version,
                     const char *kind, int shared, json_t *doc)
@@ -219,12 +242,33 @@ static int goal_put(struct cli *cli, struct drive *d, int64_t room, const char *
 	rc = goal_run(d, cmd, &end);
 	if (rc)
 		goto out;
+	if (!strcmp(kind, "personal")) {
+		/* its status and task counts, also to the managers while share_progress is granted
+		 */
+		json_t *task, *share = NULL;
+		size_t i, done = 0;
+
+		json_array_foreach(json_object_get(doc, "tasks"), i, task)
+		{
+			done += !strcmp(cli_str(task, "status", ""), "done");
+		}
+		cmd_share_progress(
+		    d, room, "goal",
+		    json_pack("{s:s, s:s, s:I, s:I}", "goal_id", cli_str(end.result, "goal_id", ""),
+		              "status", cli_str(doc, "status", "open"), "tasks",
+		              (json_int_t)json_array_size(json_object_get(doc, "tasks")),
+		              "tasks_done", (json_int_t)done),
+		    &share);
+		goal_share_report(cli, end.result, share);
+	}
 	if (cli->json)
 		cli_print_json(end.result);
 	else
 		printf("Goal %s version %lld sealed and stored.\n",
 		       cli_str(end.result, "goal_id", "?"),
 		       (long long)json_integer_value(json_object_get(end.result, "version")));
+	if (!cli->json)
+		goal_share_print(end.result);
 out:
 	drive_end_clear(&end);
 	return rc;
@@ -553,11 +597,22 @@ int cmd_rating_add(struct cli *cli, int argc, char **argv)
 	              &end);
 	if (rc)
 		goto out;
+	{
+		json_t *share = NULL;
+
+		cmd_share_progress(&d, room, "rating",
+		                   json_pack("{s:s, s:s, s:I}", "stage", a.stage, "rated_on",
+		                             a.date, "value", (json_int_t)value),
+		                   &share);
+		goal_share_report(cli, end.result, share);
+	}
 	if (cli->json)
 		cli_print_json(end.result);
 	else
 		printf("Rated %ld (%s, %s), sealed to you and the mentor.\n", value, a.stage,
 		       a.date);
+	if (!cli->json)
+		goal_share_print(end.result);
 out:
 	drive_end_clear(&end);
 	if (inited)

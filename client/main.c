@@ -104,8 +104,17 @@ static const struct command commands[] = {
     {"rating", "add", cmd_rating_add,
      "rating add ROOM --stage start|midterm|final|any --value 4..10 [--date DATE] [--note TEXT]"},
     {"rating", "list", cmd_rating_list, "rating list ROOM"},
+    {"questionnaire", "show", cmd_questionnaire_show,
+     "questionnaire show --stage initial|final (--room ROOM | --programme ID)"},
+    {"questionnaire", "edit", cmd_questionnaire_edit,
+     "questionnaire edit --programme ID --stage initial|final --file FILE"},
+    {"questionnaire", "answer", cmd_questionnaire_answer,
+     "questionnaire answer --room ROOM --stage initial|final --answer ID=VALUE..."},
+    {"questionnaire", "results", cmd_questionnaire_results,
+     "questionnaire results --programme ID [--stage initial|final]"},
     {"export", NULL, cmd_export, "export [--output FILE]"},
     /* "audit thresholds" before the one-word "audit", which takes any other argument */
+    {"audit", "progress", cmd_audit_progress, "audit progress --programme ID"},
     {"audit", "thresholds", cmd_audit_thresholds,
      "audit thresholds --programme ID [--inactive-days N] [--unsigned-days N] "
      "[--never-logged-in-days N]"},

@@ -420,6 +420,12 @@ static const struct {
     {"rating.list", emc_cmd_rating_list, 1},
     {"meeting.plan", emc_cmd_meeting_plan, 1},
     {"meeting.topic", emc_cmd_meeting_topic, 1},
+    {"questionnaire.show", emc_cmd_questionnaire_show, 1},
+    {"questionnaire.edit", emc_cmd_questionnaire_edit, 1},
+    {"questionnaire.answer", emc_cmd_questionnaire_answer, 1},
+    {"questionnaire.results", emc_cmd_questionnaire_results, 1},
+    {"progress.share", emc_cmd_progress_share, 1},
+    {"progress.list", emc_cmd_progress_list, 1},
 };
 
 int64_t emc_command(struct emc *c, const char *json, int64_t now_ms)

@@ -11,6 +11,9 @@
  * (taken from the ledger, and only when the latest record of that purpose
  * and subject is a grant), and a grant of share_progress signs the hash of
  * the sentence the user is shown, after checking the server's hash of it.
+ * The share_progress withdrawals made here are remembered (withdrawals.json)
+ * by their signed time, so progress.c shares nothing under an older grant a
+ * server shows after hiding the withdrawal.
  *
  * Results. consent.list: the server's answer, each entry with "verified".
  * consent.grant {purpose: "share_progress", subject: "programme:ID"}:
@@ -29,6 +32,8 @@
 
 #include "core.h"
 
+#define WITHDRAWALS_FILE "withdrawals.json"
+
 enum emc_consent_kind {
 	EMC_CONSENT_LIST = 0,
 	EMC_CONSENT_GRANT,
@@ -45,6 +50,7 @@ struct emc_consent {
 	struct em_incoming reply;
 	char *text;  /* grant: the sentence agreed to */
 	int64_t seq; /* withdraw: the grant withdrawn */
+	int64_t at;  /* the signed time of the record sent */
 };
 
 static void emc_consent_reply(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
@@ -91,7 +97,7 @@ static int emc_consent_ask(struct emc *c, struct emc_task *t, struct emc_consent
 }
 
 /* Whether a ledger entry's signature verifies with our own sign_pk. */
-static int emc_consent_entry_ok(const struct emc *c, json_t *e)
+int emc_consent_entry_verified(const struct emc *c, json_t *e)
 {
 	unsigned char hash[EM_HASH_BYTES], sig[EM_SIG_BYTES];
 	const char *purpose = json_string_value(json_object_get(e, "purpose"));
@@ -108,6 +114,40 @@ static int emc_consent_entry_ok(const struct emc *c, json_t *e)
 	                         (int64_t)json_integer_value(at), sig) == 0;
 }
 
+/* ---- the withdrawals made on this device (withdrawals.json) ---- */
+
+struct withdrawn_mark {
+	const char *key; /* "PURPOSE:SUBJECT" */
+	int64_t at;      /* the signed time of the latest withdrawal made here */
+};
+
+static int withdrawn_put(json_t *root, void *arg)
+{
+	struct withdrawn_mark *m = arg;
+
+	if (json_integer_value(json_object_get(root, m->key)) >= m->at)
+		return 0;
+	return json_object_set_new(root, m->key, json_integer(m->at)) ? -ENOMEM : 1;
+}
+
+static int withdrawn_get(json_t *root, void *arg)
+{
+	struct withdrawn_mark *m = arg;
+
+	m->at = json_integer_value(json_object_get(root, m->key));
+	return 0;
+}
+
+int64_t emc_consent_withdrawn_at(struct emc *c, const char *subject)
+{
+	char key[2 * EM_CONSENT_STR_MAX + 2];
+	struct withdrawn_mark m = {key, 0};
+
+	snprintf(key, sizeof(key), "share_progress:%s", subject);
+	emc_doc_update(c, WITHDRAWALS_FILE, withdrawn_get, &m, NULL);
+	return m.at;
+}
+
 /* Signs a record of k's purpose and subject and sends it (consent.grant or .withdraw). */
 static int emc_consent_send(struct emc *c, struct emc_task *t, struct emc_consent *k,
                             const unsigned char hash[EM_HASH_BYTES])
@@ -119,6 +159,7 @@ static int emc_consent_send(struct emc *c, struct emc_task *t, struct emc_consen
 	char *sig_b64 = NULL, *hash_b64 = NULL;
 	int rc;
 
+	k->at = at;
 	if (em_consent_sign(c->keys.sign_pk, k->purpose, k->subject, hash, action, at,
 	                    c->keys.sign_sk, sig) != 0)
 		return emc_fail(t, EMC_EXIT_LOCAL, 0, "cannot sign the consent record");
@@ -149,7 +190,7 @@ static int emc_consent_list_step(struct emc *c, struct emc_task *t)
 		return rc;
 	json_array_foreach(json_object_get(k->reply.result, "entries"), i, e)
 	{
-		json_object_set_new(e, "verified", json_boolean(emc_consent_entry_ok(c, e)));
+		json_object_set_new(e, "verified", json_boolean(emc_consent_entry_verified(c, e)));
 	}
 	t->result = json_incref(k->reply.result);
 	return EMC_DONE;
@@ -201,6 +242,14 @@ static int emc_consent_withdraw_step(struct emc *c, struct emc_task *t)
 
 	if (k->stage == 1) {
 		rc = emc_consent_ask(c, t, k, EM_OP_CONSENT_WITHDRAW, NULL);
+		/* progress.c shares nothing under a grant older than this withdrawal */
+		if (rc == EMC_DONE && !strcmp(k->purpose, "share_progress")) {
+			char key[2 * EM_CONSENT_STR_MAX + 2];
+			struct withdrawn_mark m = {key, k->at > 0 ? k->at : 1};
+
+			snprintf(key, sizeof(key), "share_progress:%s", k->subject);
+			emc_doc_update(c, WITHDRAWALS_FILE, withdrawn_put, &m, NULL);
+		}
 		if (rc == EMC_DONE)
 			t->result = json_pack("{s:s, s:I, s:O}", "subject", k->subject, "seq",
 			                      (json_int_t)k->seq, "reply", k->reply.result);

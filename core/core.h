@@ -441,6 +441,26 @@ int64_t emc_cmd_consent_withdraw(struct emc *c, json_t *cmd);
 int64_t emc_cmd_verify(struct emc *c, json_t *cmd);
 int64_t emc_cmd_trust_show(struct emc *c, json_t *cmd);
 int64_t emc_cmd_trust_accept(struct emc *c, json_t *cmd);
+/* ---- questionnaires and shared progress (questionnaire.c, progress.c; quest.h) ---- */
+
+int64_t emc_cmd_questionnaire_show(struct emc *c, json_t *cmd);
+int64_t emc_cmd_questionnaire_edit(struct emc *c, json_t *cmd);
+int64_t emc_cmd_questionnaire_answer(struct emc *c, json_t *cmd);
+int64_t emc_cmd_questionnaire_results(struct emc *c, json_t *cmd);
+int64_t emc_cmd_progress_share(struct emc *c, json_t *cmd);
+int64_t emc_cmd_progress_list(struct emc *c, json_t *cmd);
+/*
+ * The room whose verified active agreement names the managers a record of
+ * ours may be sealed to (quest.h managers_readers()): shown, pinned, its
+ * programme requiring agreements, its active version verified. A need;
+ * fails t with why otherwise (never falls back on the server's word).
+ */
+int emc_manager_anchor(struct emc *c, struct emc_task *t, int64_t room, struct emc_room **out);
+/* The signed time (s) of the latest share_progress withdrawal of subject made here, or 0. */
+int64_t emc_consent_withdrawn_at(struct emc *c, const char *subject);
+/* Whether a consent.list entry's signature verifies with our own key (consent.c). */
+int emc_consent_entry_verified(const struct emc *c, json_t *e);
+
 /* ---- goals and ratings (goal.c; the envelope is envelope.c's) ---- */
 
 int64_t emc_cmd_goal_put(struct emc *c, json_t *cmd);

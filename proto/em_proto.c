@@ -392,6 +392,43 @@ static const struct field_spec f_rating_add[] = {
     F_RECORD_COMMON,
     F_END};
 
+static int check_quest_stage(const char *s)
+{
+	return strcmp(s, "initial") && strcmp(s, "final") ? EM_ERR_BAD_VALUE : EM_OK;
+}
+static int check_share_kind(const char *s)
+{
+	return strcmp(s, "rating") && strcmp(s, "goal") ? EM_ERR_BAD_VALUE : EM_OK;
+}
+#define F_QUEST_STAGE(req)                                                                         \
+	{                                                                                          \
+		"stage", FT_STR, req, 1, 7, check_quest_stage, "initial or final"                  \
+	}
+static const struct field_spec f_quest_get[] = {
+    F_ID("programme_id", 1),
+    F_QUEST_STAGE(1),
+    {"version", FT_INT, 0, 1, EM_QUEST_VERSION_MAX, NULL, NULL},
+    F_END};
+static const struct field_spec f_quest_set[] = {
+    F_ID("programme_id", 1),
+    F_QUEST_STAGE(1),
+    {"version", FT_INT, 1, 1, EM_QUEST_VERSION_MAX, NULL, NULL},
+    {"doc", FT_STR, 1, 2, EM_QUEST_DOC_MAX, check_multiline, "text without control characters"},
+    F_SIG("signature"),
+    F_END};
+static const struct field_spec f_quest_answer[] = {
+    F_ID("programme_id", 1), F_ID("room_id", 1),
+    F_QUEST_STAGE(1),        {"q_version", FT_INT, 1, 0, EM_QUEST_VERSION_MAX, NULL, NULL},
+    F_RECORD_COMMON,         F_END};
+static const struct field_spec f_quest_answers[] = {F_ID("programme_id", 1), F_QUEST_STAGE(0),
+                                                    F_END};
+static const struct field_spec f_progress_share[] = {
+    F_ID("room_id", 1),
+    F_RECORD_ID("record_id"),
+    {"kind", FT_STR, 1, 1, 6, check_share_kind, "rating or goal"},
+    F_RECORD_COMMON,
+    F_END};
+
 /* The item layout of each FT_OBJARR field, by field name. */
 static const struct field_spec *objarr_items(const char *name)
 {
@@ -481,6 +518,12 @@ static const struct op_spec op_specs[] = {
     {EM_OP_RECOVERY_SET, "recovery.set", 0, f_recovery_set},
     {EM_OP_RECOVERY_OPEN, "recovery.open", EM_OPF_PREAUTH | EM_OPF_NOAUTH, f_recovery_open},
     {EM_OP_RECOVERY_RESET, "recovery.reset", EM_OPF_PREAUTH | EM_OPF_NOAUTH, f_recovery_reset},
+    {EM_OP_QUESTIONNAIRE_GET, "questionnaire.get", 0, f_quest_get},
+    {EM_OP_QUESTIONNAIRE_SET, "questionnaire.set", 0, f_quest_set},
+    {EM_OP_QUESTIONNAIRE_ANSWER, "questionnaire.answer", 0, f_quest_answer},
+    {EM_OP_QUESTIONNAIRE_ANSWERS, "questionnaire.answers", 0, f_quest_answers},
+    {EM_OP_PROGRESS_SHARE, "progress.share", 0, f_progress_share},
+    {EM_OP_PROGRESS_LIST, "progress.list", 0, f_programme_id},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))

@@ -65,6 +65,8 @@
 #define EM_RECORD_BLOB_MAX       32768
 #define EM_GOAL_VERSION_MAX      100000 /* versions of one goal */
 #define EM_GOAL_TASKS_MAX        50     /* tasks of one goal */
+#define EM_QUEST_DOC_MAX         20000  /* a questionnaire's JSON text (PROTOCOL.md 11.1) */
+#define EM_QUEST_VERSION_MAX     100000 /* versions of one questionnaire */
 #define EM_GROUP_MENTEES_MAX     5
 #define EM_KDF_OPSLIMIT_MIN      2
 #define EM_KDF_OPSLIMIT_MAX      10
@@ -150,6 +152,12 @@ enum em_op {
 	EM_OP_RECOVERY_SET, /* section 4, "Recovery code" */
 	EM_OP_RECOVERY_OPEN,
 	EM_OP_RECOVERY_RESET,
+	EM_OP_QUESTIONNAIRE_GET, /* section 11 */
+	EM_OP_QUESTIONNAIRE_SET,
+	EM_OP_QUESTIONNAIRE_ANSWER,
+	EM_OP_QUESTIONNAIRE_ANSWERS,
+	EM_OP_PROGRESS_SHARE,
+	EM_OP_PROGRESS_LIST,
 	EM_OP__COUNT
 };
 

@@ -157,6 +157,15 @@ static const struct handler handlers[] = {
     {.op = EM_OP_RECOVERY_SET, .roles = R_ANY, .run = recovery_set_run},
     {.op = EM_OP_RECOVERY_OPEN, .roles = R_ANY, .run = recovery_open_run},
     {.op = EM_OP_RECOVERY_RESET, .roles = R_ANY, .run = recovery_reset_run},
+    /* questionnaires and shared progress (section 11): who answers and reads is decided in SQL */
+    {.op = EM_OP_QUESTIONNAIRE_GET, .roles = R_ANY, .run = questionnaire_get_run},
+    {.op = EM_OP_QUESTIONNAIRE_SET, .roles = R_MANAGER, .run = questionnaire_set_run},
+    {.op = EM_OP_QUESTIONNAIRE_ANSWER, .roles = R_MENTEE, .run = questionnaire_answer_run},
+    {.op = EM_OP_QUESTIONNAIRE_ANSWERS,
+     .roles = R_MANAGER | R_MENTEE,
+     .run = questionnaire_answers_run},
+    {.op = EM_OP_PROGRESS_SHARE, .roles = R_MENTEE, .run = progress_share_run},
+    {.op = EM_OP_PROGRESS_LIST, .roles = R_MANAGER, .run = progress_list_run},
 };
 
 void dispatch_start(int batch_max, int batch_wait_us)

@@ -117,6 +117,11 @@ static const struct stmt st_goals = {
     "SELECT room_id, personal_goals, group_goals, tasks, ratings_start, "
     "ratings_midterm, ratings_final, ratings_any FROM audit_goals WHERE room_id = $1"};
 
+/* questionnaire answers and progress shares per room (schema/013): counts, never content */
+static const struct stmt st_quest = {"audit_questionnaires",
+                                     "SELECT initial, final, shared_ratings, shared_goals FROM "
+                                     "audit_questionnaires WHERE room_id = $1"};
+
 /* Sessions (section 6.4) per room of programme $1 (room $2, 0: all), by state: as ementor_audit. */
 static const struct stmt st_sessions = {
     "audit_sessions",
@@ -181,6 +186,33 @@ static int audit_scope(struct db_conn *c, struct db_job *job, int64_t *pid)
 			return db_job_fail(job, EM_ERR_NOT_FOUND, "no room %lld in programme %lld",
 			                   (long long)room, (long long)programme);
 		}
+	}
+	return EM_OK;
+}
+
+/* Each RoomReport of job->result gets "questionnaires" (as ementor_audit). Returns em_err. */
+static int audit_questionnaires(struct db_conn *c, struct db_job *job)
+{
+	json_t *room;
+	size_t i;
+
+	json_array_foreach(json_object_get(job->result, "rooms"), i, room)
+	{
+		struct params p = {0};
+		PGresult *r;
+		int err;
+
+		params_int(&p, json_integer_value(json_object_get(room, "room_id")));
+		if (!(r = store_exec(c, &st_quest, &p, &err, NULL)))
+			return err;
+		if (PQntuples(r) == 1)
+			json_object_set_new(room, "questionnaires",
+			                    json_pack("{s:I, s:I, s:{s:I, s:I}}", "initial",
+			                              (json_int_t)store_int(r, 0, 0), "final",
+			                              (json_int_t)store_int(r, 0, 1), "shared",
+			                              "ratings", (json_int_t)store_int(r, 0, 2),
+			                              "goals", (json_int_t)store_int(r, 0, 3)));
+		PQclear(r);
 	}
 	return EM_OK;
 }
@@ -310,7 +342,7 @@ int audit_report_run(struct db_conn *c, struct db_job *job)
 	if (!job->result)
 		return store_fail(c, job, EM_ERR_NOMEM);
 	if ((err = audit_diary_merge(c, job->result)) || (err = audit_goals(c, job)) ||
-	    (err = audit_add_sessions(c, job, pid, room)))
+	    (err = audit_add_sessions(c, job, pid, room)) || (err = audit_questionnaires(c, job)))
 		return store_fail(c, job, err);
 	memset(&p, 0, sizeof(p));
 	if (!(r = store_exec(c, &st_reset_role, &p, &err, NULL)))

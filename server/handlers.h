@@ -187,6 +187,14 @@ int calendar_export_run(struct db_conn *c, struct db_job *job);
 /* The HTTP feed's job: args {"token"}; the document goes to job->extra (a JSON string). */
 int calendar_feed_run(struct db_conn *c, struct db_job *job);
 
+/* ---- handle_questionnaire.c (DB workers) ---- */
+int questionnaire_get_run(struct db_conn *c, struct db_job *job);
+int questionnaire_set_run(struct db_conn *c, struct db_job *job);
+int questionnaire_answer_run(struct db_conn *c, struct db_job *job);
+int questionnaire_answers_run(struct db_conn *c, struct db_job *job);
+int progress_share_run(struct db_conn *c, struct db_job *job);
+int progress_list_run(struct db_conn *c, struct db_job *job);
+
 /* ---- handle_goal.c (DB workers) ---- */
 int goal_create_run(struct db_conn *c, struct db_job *job);
 int goal_update_run(struct db_conn *c, struct db_job *job);

@@ -48,6 +48,9 @@ static const char *const manager_only[] = {
     "agreement.template.set",
     "audit.report",
     "audit.thresholds",
+    /* section 11: a programme's questionnaires and shared progress */
+    "questionnaire.set",
+    "progress.list",
 };
 /* PROTOCOL.md section 5.3: a manager is never a room member. */
 static const char *const member_only[] = {
@@ -75,7 +78,9 @@ static const char *const member_only[] = {
     "rating.list",
 };
 /* the diary's entry is a mentee's, its remarks the mentor's */
-static const char *const mentee_only[] = {"diary.write"};
+static const char *const mentee_only[] = {"diary.write", "questionnaire.answer", "progress.share"};
+/* answers: a manager reads them all, a mentee their own; a mentor none */
+static const char *const not_mentor[] = {"questionnaire.answers"};
 static const char *const mentor_only[] = {"diary.remark"};
 
 static int listed(const char *const *list, size_t n, const char *name)
@@ -251,7 +256,8 @@ static void test_roles(void **state)
 			} else if ((LISTED(manager_only, name) && !manager) ||
 			           (LISTED(member_only, name) && manager) ||
 			           (LISTED(mentee_only, name) && strcmp(roles[r], "mentee")) ||
-			           (LISTED(mentor_only, name) && strcmp(roles[r], "mentor"))) {
+			           (LISTED(mentor_only, name) && strcmp(roles[r], "mentor")) ||
+			           (LISTED(not_mentor, name) && !strcmp(roles[r], "mentor"))) {
 				expect_error(s, 0, 7, "forbidden");
 				snprintf(want, sizeof(want), "a %s may not use %s", roles[r], name);
 				assert_string_equal(error_message(s, 0, msg, sizeof(msg)), want);
@@ -281,7 +287,7 @@ static void test_roles(void **state)
 		}
 	}
 	/* the policy is not empty either way */
-	assert_int_equal(forbidden, 2 * 15 + 7 + 4 + 2 * 2 + 6 + 3);
+	assert_int_equal(forbidden, 2 * 15 + 7 + 4 + 2 * 2 + 6 + 3 + 2 * 2 + 2 * 2 + 1);
 	assert_true(served > 2 * 30);
 	assert_int_equal(stub_metrics_errors[-EM_ERR_FORBIDDEN], forbidden);
 }

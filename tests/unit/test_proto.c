@@ -124,7 +124,7 @@ struct valid_frame {
 	const char *optional; /* space-separated names of the op's optional args */
 };
 
-#define N_VALID 96
+#define N_VALID 128
 static struct valid_frame valid[N_VALID];
 static int n_valid;
 
@@ -402,6 +402,28 @@ static int valid_frames_setup(void **state)
 	add_valid(EM_OP_ROOM_RENAME, "",
 	          fmt("{\"id\":78,\"op\":\"room.rename\",\"args\":{\"room_id\":1,"
 	              "\"name\":\"Orchids\"}}"));
+	add_valid(EM_OP_QUESTIONNAIRE_GET, "version",
+	          fmt("{\"id\":91,\"op\":\"questionnaire.get\",\"args\":{\"programme_id\":1,"
+	              "\"stage\":\"initial\",\"version\":2}}"));
+	add_valid(EM_OP_QUESTIONNAIRE_SET, "",
+	          fmt("{\"id\":92,\"op\":\"questionnaire.set\",\"args\":{\"programme_id\":1,"
+	              "\"stage\":\"final\",\"version\":1,\"doc\":\"{}\",\"signature\":\"%s\"}}",
+	              b64(64, 2)));
+	add_valid(EM_OP_QUESTIONNAIRE_ANSWER, "",
+	          fmt("{\"id\":93,\"op\":\"questionnaire.answer\",\"args\":{\"programme_id\":1,"
+	              "\"room_id\":3,\"stage\":\"initial\",\"q_version\":0,"
+	              "\"agreement_version\":1,\"written_ms\":5,\"blob\":\"%s\"}}",
+	              b64(1000, 6)));
+	add_valid(EM_OP_QUESTIONNAIRE_ANSWERS, "stage",
+	          fmt("{\"id\":94,\"op\":\"questionnaire.answers\",\"args\":{\"programme_id\":1,"
+	              "\"stage\":\"final\"}}"));
+	add_valid(EM_OP_PROGRESS_SHARE, "",
+	          fmt("{\"id\":95,\"op\":\"progress.share\",\"args\":{\"room_id\":3,"
+	              "\"record_id\":\"%s\",\"kind\":\"rating\",\"agreement_version\":1,"
+	              "\"written_ms\":5,\"blob\":\"%s\"}}",
+	              b64(16, 8), b64(1000, 9)));
+	add_valid(EM_OP_PROGRESS_LIST, "",
+	          fmt("{\"id\":96,\"op\":\"progress.list\",\"args\":{\"programme_id\":1}}"));
 	return 0;
 }
 

@@ -186,6 +186,14 @@ const EXPECT = {
   'recovery.set':           ['ok',        'ok',        'ok',        'ok',        'ok',        NA],
   'recovery.open':          [AA,          AA,          AA,          AA,          AA,          'bad_credentials'],
   'recovery.reset':         [AA,          AA,          AA,          AA,          AA,          'bad_credentials'],
+  // section 11: questionnaires are the programme's (its managers write them, its members read
+  // them); answers and shares are sealed to the managers: a mentee hands in, a manager reads
+  'questionnaire.get':      ['ok',        'ok',        'ok',        'ok',        'not_found', NA],
+  'questionnaire.set':      ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
+  'questionnaire.answer':   ['forbidden', 'forbidden', 'ok',        'forbidden', 'forbidden', NA],
+  'questionnaire.answers':  ['ok',        'forbidden', 'ok',        'forbidden', 'not_found', NA], // the mentee: her own
+  'progress.share':         ['forbidden', 'forbidden', 'ok',        'forbidden', 'forbidden', NA], // share_progress granted
+  'progress.list':          ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
   'logout':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // a second session
   'passwd':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // last
 };
@@ -632,6 +640,38 @@ const REQUESTS = {
       new_auth_key: b64(sodium.randombytes_buf(32)), key_backup: b64(sodium.randombytes_buf(136)),
     }),
   },
+  'questionnaire.get': { args: () => ({ programme_id: ctx.progA, stage: 'initial' }) },
+  'questionnaire.set': {
+    // the next version of A's final questionnaire (the server keeps the signature for the
+    // clients to check; it does not check it itself)
+    args: async () => {
+      const { version } = await people.mgrA.request('questionnaire.get', { programme_id: ctx.progA, stage: 'final' });
+      return {
+        programme_id: ctx.progA, stage: 'final', version: version + 1,
+        doc: '{"title":"t","questions":[{"id":"q","kind":"text","text":"?"}]}', signature: b64(sodium.randombytes_buf(64)),
+      };
+    },
+  },
+  'questionnaire.answer': {
+    args: () => ({
+      programme_id: ctx.progA, room_id: ctx.room, stage: 'initial', q_version: 0, agreement_version: 1,
+      written_ms: Date.now(), blob: b64(sodium.randombytes_buf(400)),
+    }),
+  },
+  'questionnaire.answers': {
+    args: () => ({ programme_id: ctx.progA }),
+    check: (who, ok) => (who === 'mentee' && ok.answers.some((a) => a.username !== nameOf('mentee')) ? 'another\'s answer' : null),
+  },
+  'progress.share': {
+    before: async (who) => {
+      if (who === 'mentee') await shareProgressConsent('consent.grant', people.mentee);
+    },
+    args: () => ({
+      room_id: ctx.room, record_id: b64(sodium.randombytes_buf(16)), kind: 'rating', agreement_version: 1,
+      written_ms: Date.now(), blob: b64(sodium.randombytes_buf(400)),
+    }),
+  },
+  'progress.list': { args: () => ({ programme_id: ctx.progA }) },
   'logout': {
     // a second session: the role's own connection stays logged in
     run: async (who, c) => {
@@ -864,15 +904,20 @@ test('consent.withdraw of data_processing (erasure) on a throwaway user: the rep
 test('no answer or event a manager got carries ciphertext, a sealed key, a message signature, a key backup or the plaintext', (t) => {
   const CONTENT_KEYS = ['ciphertext', 'sealed', 'sig', 'key_backup', 'blob'];
   const leaks = [];
-  const look = (who, what, v, { ownLogin = false } = {}) => {
-    const keys = ownLogin ? CONTENT_KEYS.filter((k) => k !== 'key_backup') : CONTENT_KEYS;
+  // records a mentee sealed to the programme's managers (section 11) are theirs to read: their
+  // blobs come back in questionnaire.answers and progress.list, and nothing else does
+  const SEALED_TO_MANAGERS = ['questionnaire.answers', 'progress.list'];
+  const look = (who, what, v, { ownLogin = false, sealed = false } = {}) => {
+    const keys = CONTENT_KEYS.filter((k) => !(ownLogin && k === 'key_backup') && !(sealed && k === 'blob'));
     if (anywhere(v, (k) => keys.includes(k))) leaks.push(`${who} ${what}: a content field`);
     const text = JSON.stringify(v);
     if (text.includes(PLAINTEXT)) leaks.push(`${who} ${what}: the plaintext`);
     if (text.includes(ctx.ciphertext.slice(8, 48))) leaks.push(`${who} ${what}: the ciphertext of R's message`);
     if (text.includes(ctx.sig.slice(8, 48))) leaks.push(`${who} ${what}: the signature of R's message`);
   };
-  for (const { who, op, answer } of managerAnswers) look(who, `answer to ${op}`, answer, { ownLogin: op === 'login' });
+  for (const { who, op, answer } of managerAnswers) {
+    look(who, `answer to ${op}`, answer, { ownLogin: op === 'login', sealed: SEALED_TO_MANAGERS.includes(op) });
+  }
   let events = 0;
   for (const [who, list] of Object.entries(managerClients)) {
     for (const c of list) {

@@ -95,6 +95,12 @@ STUB_RUN(room_rename_run)
 STUB_RUN(recovery_set_run)
 STUB_RUN(recovery_open_run)
 STUB_RUN(recovery_reset_run)
+STUB_RUN(questionnaire_get_run)
+STUB_RUN(questionnaire_set_run)
+STUB_RUN(questionnaire_answer_run)
+STUB_RUN(questionnaire_answers_run)
+STUB_RUN(progress_share_run)
+STUB_RUN(progress_list_run)
 
 void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
 {
