@@ -38,6 +38,8 @@ struct session {
 	int64_t user_id;
 	int64_t session_id; /* sessions.id */
 	char role[12];
+	/* a manager holding a mentor seat: since login, or since a room.add told this connection */
+	int mentor_seat;
 	char username[40];
 
 	char addr[64]; /* peer address */

@@ -25,6 +25,7 @@ void auth_login_done(struct session *s, struct db_job *job)
 	s->user_id = job->out_user_id;
 	s->session_id = job->out_session_id;
 	snprintf(s->role, sizeof(s->role), "%s", job->out_role);
+	s->mentor_seat = job->out_mentor_seat;
 	snprintf(s->username, sizeof(s->username), "%s", job->out_username);
 	if (fanout_user_add(s))
 		session_close(s, 1011, "out of memory");
@@ -51,6 +52,7 @@ void auth_logout_done(struct session *s, struct db_job *job)
 	s->user_id = 0;
 	s->session_id = 0;
 	s->role[0] = '\0';
+	s->mentor_seat = 0;
 	s->username[0] = '\0';
 	s->auth_deadline_ms = server_now_ms() + server.cfg.auth_timeout_s * 1000LL;
 }
