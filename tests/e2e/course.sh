@@ -135,6 +135,39 @@ expect_match "the five topics decrypted and verified, by the mentor" \
 	"^${TOPICS[0]}/tom\|${TOPICS[1]}/tom\|${TOPICS[2]}/tom\|${TOPICS[3]}/tom\|${TOPICS[4]}/tom\$" \
 	"$(jq -r '[.meetings[] | select(.topic) | "\(.topic.text)/\(.topic.author)"] | join("|")' "$T/plan.json")"
 
+# the plan is updated at every session: the first topic is revised (revision 2)
+s1="${sessions[0]}"
+sql "CREATE TABLE kept_topic AS SELECT * FROM meeting_topics WHERE checkpoint_id = $s1" >/dev/null
+TOPIC1B="Topic one, revised: the CV and the cover letter, heron-12"
+expect_ok "the group revises the first session's topic" as ana meeting topic "$group" "$s1" "$TOPIC1B"
+expect_ok "dee reads the plan again" to_file "$T/plan2.json" as dee --json meeting plan "$group"
+expect_match "revision 2, by ana" "^2 ana $TOPIC1B null\$" \
+	"$(jq -r --argjson id "$s1" '.meetings[] | select(.id == $id) | "\(.topic.revision) \(.topic.author) \(.topic.text) \(.topic.warning)"' "$T/plan2.json")"
+# a hostile server serves revision 1 again (genuinely signed, but older)
+sql "CREATE TABLE kept_topic2 AS SELECT * FROM meeting_topics WHERE checkpoint_id = $s1" >/dev/null
+sql "UPDATE meeting_topics t SET revision = k.revision, epoch = k.epoch, author_id = k.author_id,
+	ciphertext = k.ciphertext, sig = k.sig FROM kept_topic k WHERE t.checkpoint_id = k.checkpoint_id" >/dev/null
+expect_ok "dee reads the rolled-back plan" to_file "$T/plan3.json" as dee --json meeting plan "$group"
+expect_match "she is warned that an older revision is passed off as the latest" \
+	'^1 has seen revision 2 of this topic' \
+	"$(jq -r --argjson id "$s1" '.meetings[] | select(.id == $id) | "\(.topic.revision) \(.topic.warning)"' "$T/plan3.json" |
+		sed 's/this device //')"
+expect_ok "the text plan" as dee meeting plan "$group"
+expect_match "says so" 'WARNING: this device has seen revision 2' "$LAST"
+expect_ok "bea, who never saw revision 2, reads revision 1 plainly (the server can fool a newcomer)" \
+	to_file "$T/plan4.json" as bea --json meeting plan "$group"
+expect_match "no warning for her" '^1 null$' \
+	"$(jq -r --argjson id "$s1" '.meetings[] | select(.id == $id) | "\(.topic.revision) \(.topic.warning)"' "$T/plan4.json")"
+sql "DELETE FROM meeting_topics WHERE checkpoint_id = $s1" >/dev/null
+expect_ok "then the server drops the topic" to_file "$T/plan5.json" as dee --json meeting plan "$group"
+expect_match "dee is told it is missing, not that there is none" 'verified revision 2' \
+	"$(jq -r --argjson id "$s1" '.meetings[] | select(.id == $id) | .topic.error' "$T/plan5.json")"
+expect_fail "ana's device does not write revision 1 again (the server wants 1; she saw 2)" 1 \
+	'revision' as ana meeting topic "$group" "$s1" "Topic one again"
+sql "INSERT INTO meeting_topics SELECT * FROM kept_topic2; DROP TABLE kept_topic; DROP TABLE kept_topic2" >/dev/null
+expect_ok "with revision 2 back, ana updates the topic" as ana meeting topic "$group" "$s1" "$TOPIC1B"
+expect_match "as revision 3" 'revision 3' "$LAST"
+
 # --- the initial meeting: personal goals first, then the group's ---------------------
 to_day 1 10:05
 for i in 0 1 2 3 4; do
@@ -254,7 +287,7 @@ pg_dump --no-owner "$DB" >"$T/dump.sql"
 expect_match "the dump holds the goal, topic and diary rows" '^3$' \
 	"$(grep -cE '^COPY public\.(goal_versions|meeting_topics|diary_records) ' "$T/dump.sql")"
 secrets=(ember-101 ember-202 ember-303 ember-404 ember-505 quill-1 quill-5 saffron-77 pewter-8
-	heron-11 lupin-22 cobalt-33 fennel-44 garnet-55 cinder-11 cinder-44 cinder-88 cinder-mid
+	heron-11 heron-12 lupin-22 cobalt-33 fennel-44 garnet-55 cinder-11 cinder-44 cinder-88 cinder-mid
 	thistle-11 thistle-55 thistle-88 thistle-mid lichen-0 lichen-4)
 leaks=()
 for s in "${secrets[@]}"; do
