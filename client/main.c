@@ -94,6 +94,9 @@ static const struct command commands[] = {
     {"rating", "add", cmd_rating_add,
      "rating add ROOM --stage start|midterm|final|any --value 4..10 [--date DATE] [--note TEXT]"},
     {"rating", "list", cmd_rating_list, "rating list ROOM"},
+    {"midterm", "write", cmd_midterm_write,
+     "midterm write ROOM MIDTERM [--next-steps TEXT] [--remaining-topics TEXT] [--comment TEXT]"},
+    {"midterm", "show", cmd_midterm_show, "midterm show ROOM MIDTERM"},
     {"export", NULL, cmd_export, "export [--output FILE]"},
     /* "audit thresholds" before the one-word "audit", which takes any other argument */
     {"audit", "thresholds", cmd_audit_thresholds,
@@ -204,6 +207,10 @@ static const char usage_head[] =
     "                     place yourself on the 4-10 scale (mentees; sealed to you\n"
     "                     and the mentor)\n"
     "  rating list ROOM\n"
+    "  midterm write ROOM MIDTERM [--next-steps TEXT] [--remaining-topics TEXT]\n"
+    "                [--comment TEXT]   your part of the held mid-term's record\n"
+    "                     (sealed to the agreement's parties, the manager included)\n"
+    "  midterm show ROOM MIDTERM   the mentees, the mentor, then the manager\n"
     "\n"
     "Consent and your data:\n"
     "  consent list                  your consent records, signatures checked here\n"

@@ -420,6 +420,8 @@ static const struct {
     {"rating.list", emc_cmd_rating_list, 1},
     {"meeting.plan", emc_cmd_meeting_plan, 1},
     {"meeting.topic", emc_cmd_meeting_topic, 1},
+    {"midterm.write", emc_cmd_midterm_write, 1},
+    {"midterm.show", emc_cmd_midterm_show, 1},
 };
 
 int64_t emc_command(struct emc *c, const char *json, int64_t now_ms)

@@ -81,3 +81,45 @@ RETURNS TABLE (user_id bigint, username text, role text, required boolean) AS $$
       AND NOT EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = c.room_id
                       AND m.user_id = u.id AND m.removed_at IS NULL)
 $$ LANGUAGE sql STABLE;
+
+-- The mid-term record (PROTOCOL.md 6.6): what each mentee, the mentor and the
+-- manager party say at the mid-term session, each an envelope sealed by its
+-- author to the parties of the room's agreement version they verified. The
+-- server keeps who wrote which version when, in what capacity (kind), never
+-- the text. A corrected record is a new version; every version stays.
+CREATE TABLE midterm_records (
+    id                bigserial PRIMARY KEY,
+    checkpoint_id     bigint NOT NULL REFERENCES checkpoints (id) ON DELETE CASCADE,
+    room_id           bigint NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    author_id         bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    kind              text NOT NULL CHECK (kind IN ('mentee', 'mentor', 'manager')),
+    version           integer NOT NULL CHECK (version BETWEEN 1 AND 1000),
+    agreement_version integer NOT NULL CHECK (agreement_version >= 1),
+    written_ms        bigint NOT NULL,
+    blob              bytea NOT NULL,
+    created_at        timestamptz NOT NULL,
+    UNIQUE (checkpoint_id, author_id, version)
+);
+CREATE INDEX midterm_records_room ON midterm_records (room_id);
+
+-- Retention and erasure, as for goals (010): a purged programme loses its
+-- records; an erased author's records go (their readers keep no key to them).
+CREATE FUNCTION midterm_purge() RETURNS trigger AS $$
+BEGIN
+    DELETE FROM midterm_records WHERE room_id IN (SELECT id FROM rooms WHERE programme_id = NEW.id);
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER programmes_midterm_purge AFTER UPDATE OF purged_at ON programmes
+    FOR EACH ROW WHEN (OLD.purged_at IS NULL AND NEW.purged_at IS NOT NULL)
+    EXECUTE FUNCTION midterm_purge();
+
+CREATE FUNCTION midterm_erase() RETURNS trigger AS $$
+BEGIN
+    DELETE FROM midterm_records WHERE author_id = NEW.id;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER users_midterm_erase AFTER UPDATE OF username ON users
+    FOR EACH ROW WHEN (NEW.username LIKE '~erased-%' AND OLD.username NOT LIKE '~erased-%')
+    EXECUTE FUNCTION midterm_erase();

@@ -151,6 +151,9 @@ static const struct handler handlers[] = {
     {.op = EM_OP_GOAL_HISTORY, .roles = R_MEMBER, .run = goal_history_run},
     {.op = EM_OP_RATING_ADD, .roles = R_MEMBER, .run = rating_add_run},
     {.op = EM_OP_RATING_LIST, .roles = R_MEMBER, .run = rating_list_run},
+    /* the mid-term record (6.6): members, and the manager party of the room's agreement (SQL) */
+    {.op = EM_OP_MIDTERM_WRITE, .roles = R_ANY, .run = midterm_write_run},
+    {.op = EM_OP_MIDTERM_SHOW, .roles = R_ANY, .run = midterm_show_run},
 };
 
 void dispatch_start(int batch_max, int batch_wait_us)

@@ -195,4 +195,8 @@ int goal_history_run(struct db_conn *c, struct db_job *job);
 int rating_add_run(struct db_conn *c, struct db_job *job);
 int rating_list_run(struct db_conn *c, struct db_job *job);
 
+/* ---- handle_midterm.c (DB workers) ---- */
+int midterm_write_run(struct db_conn *c, struct db_job *job);
+int midterm_show_run(struct db_conn *c, struct db_job *job);
+
 #endif

@@ -235,15 +235,64 @@ expect_match "ten ratings, verified, start then now for each mentee" \
 	"$(jq -r '[.ratings[] | select(.verified) | "\(.username):\(.stage):\(.value)"] | join(" ")' "$T/ratings.json")"
 expect_fail "the manager reads no rating (they are sealed to the mentee and the mentor)" 1 forbidden \
 	as maria rating list "$group"
-# === mid-term comments (next steps per mentee, remaining topics, comments from the
-# === mentees, the mentor and the manager in that order): NOT BUILT YET. Their sealed,
-# === ordered record goes here once it exists (issue 14; see docs/PROTOCOL.md 6.6 when added).
+expect_fail "the mid-term record waits until the mid-term is held" 1 'bad_state|held' \
+	as tom midterm write "$group" "$c_mid" --comment "too early"
 to_day 45 12:05
 expect_ok "the manager records the mid-term held (she attends it)" \
 	as maria checkpoint attendance "$c_mid" --held --present "maria,$(
 		IFS=,
 		echo "${MEMBERS[*]}"
 	)"
+# the mid-term record: next steps per mentee, remaining topics, and comments from the
+# mentees, the mentor and the manager in that order (PROTOCOL.md 6.6). Written here in
+# another order (the mentor first): the order is the readers', from each signed capacity.
+expect_ok "the mentor gives the remaining topics and his comment" \
+	as tom midterm write "$group" "$c_mid" --remaining-topics "Remaining: negotiation, basalt-91" \
+	--comment "Mentor comment: a strong group, basalt-92"
+expect_match "as the mentor, version 1" 'as its mentor: version 1' "$LAST"
+for i in 0 1 2 3 4; do
+	who="${MENTEES[i]}"
+	expect_ok "$who gives her next steps and her comment" \
+		as "$who" midterm write "$group" "$c_mid" --next-steps "Next steps of $who, tundra-$i" \
+		--comment "Comment of $who, willow-$i"
+done
+expect_ok "the manager comments last" \
+	as maria midterm write "$group" "$c_mid" --comment "Manager comment: keep going, quartz-93"
+expect_match "as the manager" 'as its manager: version 1' "$LAST"
+expect_fail "a mentee gives no remaining topics (the mentor's part)" 2 'mentor|remaining' \
+	as ana midterm write "$group" "$c_mid" --remaining-topics "not mine"
+expect_fail "the manager gives no next steps (a mentee's part)" 2 'next_steps|next steps' \
+	as maria midterm write "$group" "$c_mid" --next-steps "not hers"
+expect_ok "cat corrects her comment (version 2)" \
+	as cat midterm write "$group" "$c_mid" --next-steps "Next steps of cat, tundra-2b" \
+	--comment "Comment of cat, corrected, willow-2b"
+for who in bea tom maria; do
+	expect_ok "$who reads the mid-term record" to_file "$T/mid_$who.json" as "$who" --json midterm show "$group" "$c_mid"
+	expect_match "$who: the mentees, the mentor, the manager in that order, all verified" \
+		'^mentee:ana mentee:bea mentee:cat mentee:cat mentee:dee mentee:eve mentor:tom manager:maria / true$' \
+		"$(jq -r '"\([.records[] | "\(.kind):\(.author)"] | join(" ")) / \(all(.records[]; .verified))"' "$T/mid_$who.json")"
+done
+expect_match "with each part's text, the latest of cat's" \
+	'^Next steps of ana, tundra-0\|Comment of cat, corrected, willow-2b\|Remaining: negotiation, basalt-91\|Manager comment: keep going, quartz-93$' \
+	"$(jq -r '[.records[0].doc.next_steps, (.records[] | select(.author == "cat" and .latest) | .doc.comment), .records[6].doc.remaining_topics, .records[7].doc.comment] | join("|")' "$T/mid_bea.json")"
+expect_match "sealed to the seven parties" '^7$' "$(jq -r '.records[7].readers | length' "$T/mid_bea.json")"
+expect_ok "the text view" as dee midterm show "$group" "$c_mid"
+expect_match "lists the mentees, then the mentor, then the manager" \
+	'the mentees:.*eve.*the mentor:.*tom.*Remaining: negotiation.*the manager:.*maria.*quartz-93' \
+	"$(tr '\n' ' ' <<<"$LAST")"
+# a hostile server: relabels the manager's comment as a mentee's, credits the mentor's to ana
+sql "UPDATE midterm_records SET kind = 'mentee' WHERE kind = 'manager'" >/dev/null
+sql "UPDATE midterm_records SET author_id = (SELECT id FROM users WHERE username = 'ana'), version = 3
+	WHERE kind = 'mentor'" >/dev/null
+expect_ok "bea reads the tampered record" to_file "$T/mid_h.json" as bea --json midterm show "$group" "$c_mid"
+expect_match "the relabelled and the re-credited parts are unverifiable, never text" \
+	'^2 0 maria:mentee ana:mentor$' \
+	"$(jq -r '"\([.records[] | select(.verified | not)] | length) \([.records[] | select(.verified | not) | select(.doc)] | length) \([.records[] | select(.verified | not) | "\(.author):\(.kind)"] | sort | reverse | join(" "))"' "$T/mid_h.json")"
+sql "UPDATE midterm_records SET kind = 'manager' WHERE author_id = (SELECT id FROM users WHERE username = 'maria');
+	UPDATE midterm_records SET author_id = (SELECT id FROM users WHERE username = 'tom'), version = 1
+	WHERE kind = 'mentor'" >/dev/null
+expect_ok "put back, it verifies again" to_file "$T/mid_ok.json" as bea --json midterm show "$group" "$c_mid"
+expect_match "all eight" '^8 true$' "$(jq -r '"\(.records | length) \(all(.records[]; .verified))"' "$T/mid_ok.json")"
 writer="$(as tom --json diary writer "$c_mid" | jq -r '.suggested.username')"
 WRITERS="$WRITERS $writer"
 expect_ok "the mid-term's diary, by $writer" as "$writer" diary write "$c_mid" "Diary mid-term by $writer, cinder-mid"
@@ -284,16 +333,17 @@ expect_match "counts 8 diaries, 8 versions, 8 remarks; 5 personal and 1 group go
 
 # --- what the server holds ----------------------------------------------------------
 pg_dump --no-owner "$DB" >"$T/dump.sql"
-expect_match "the dump holds the goal, topic and diary rows" '^3$' \
-	"$(grep -cE '^COPY public\.(goal_versions|meeting_topics|diary_records) ' "$T/dump.sql")"
+expect_match "the dump holds the goal, topic, diary and mid-term rows" '^4$' \
+	"$(grep -cE '^COPY public\.(goal_versions|meeting_topics|diary_records|midterm_records) ' "$T/dump.sql")"
 secrets=(ember-101 ember-202 ember-303 ember-404 ember-505 quill-1 quill-5 saffron-77 pewter-8
 	heron-11 heron-12 lupin-22 cobalt-33 fennel-44 garnet-55 cinder-11 cinder-44 cinder-88 cinder-mid
-	thistle-11 thistle-55 thistle-88 thistle-mid lichen-0 lichen-4)
+	thistle-11 thistle-55 thistle-88 thistle-mid lichen-0 lichen-4 basalt-91 basalt-92 quartz-93
+	tundra-0 tundra-2b tundra-4 willow-0 willow-2b willow-4)
 leaks=()
 for s in "${secrets[@]}"; do
 	grep -qF -- "$s" "$T/dump.sql" "$LOG" && leaks+=("$s")
 done
-expect_match "pg_dump and the log hold none of ${#secrets[@]} goal, task, topic, diary, remark and note texts" \
+expect_match "pg_dump and the log hold none of ${#secrets[@]} goal, task, topic, diary, remark, note and mid-term texts" \
 	'^$' "${leaks[*]}"
 # the grep can fail: the same dump does hold what the server must know
 expect_match "(while the dump does hold the places, which are not encrypted)" 'Community centre' \
@@ -353,6 +403,17 @@ expect_ok "mona records it held" as mona checkpoint attendance "$m_mid" --held -
 expect_ok "pia writes its diary" as pia diary write "$m_mid" "Pia's diary, coral-70"
 expect_ok "mona remarks as the mentor" as mona diary remark "$m_mid" "Mona's remark, slate-71"
 expect_fail "mona does not write the entry (a mentee's)" 1 forbidden as mona diary write "$m_mid" "x"
+expect_ok "pia gives her next steps at the mid-term" \
+	as pia midterm write "$mroom" "$m_mid" --next-steps "Pia's next steps, ivory-72"
+expect_ok "mona gives the remaining topics, as the mentor" \
+	as mona midterm write "$mroom" "$m_mid" --remaining-topics "Mona's topics, ivory-73" \
+	--comment "Mona's comment, ivory-74"
+expect_match "in her seat's capacity" 'as its mentor' "$LAST"
+expect_ok "pia reads the record" as pia --json midterm show "$mroom" "$m_mid"
+expect_match "pia, then mona the mentor; two readers; verified" '^mentee:pia mentor:mona 2 true$' \
+	"$(jq -r '"\([.records[] | "\(.kind):\(.author)"] | join(" ")) \(.records[1].readers | length) \(all(.records[]; .verified))"' <<<"$LAST")"
+expect_fail "mona, a manager of the programme but no party of the group's agreement, gets none of its record" \
+	1 forbidden as mona midterm show "$group" "$c_mid"
 expect_ok "pia reads the diary" as pia --json diary show "$m_mid"
 expect_match "mona's remark, verified" '^true;Mona.s remark, slate-71;mona$' \
 	"$(jq -r '[.verified, .remarks[0].text, .remarks[0].author] | map(tostring) | join(";")' <<<"$LAST")"
@@ -370,7 +431,7 @@ expect_fail "maria (no seat) reads no message of mona's room" 1 forbidden as mar
 expect_fail "nor its diary" 1 forbidden as maria diary show "$m_mid"
 pg_dump --no-owner "$DB" >"$T/dump2.sql"
 leaks=()
-for s in opal-66 amber-67 onyx-68 jade-69 coral-70 slate-71; do
+for s in opal-66 amber-67 onyx-68 jade-69 coral-70 slate-71 ivory-72 ivory-73 ivory-74; do
 	grep -qF -- "$s" "$T/dump2.sql" "$LOG" && leaks+=("$s")
 done
 expect_match "pg_dump and the log hold none of the manager-mentor room's texts" '^$' "${leaks[*]}"

@@ -374,6 +374,13 @@ static int valid_frames_setup(void **state)
 	          fmt("{\"id\":73,\"op\":\"meeting.topic\",\"args\":{\"meeting_id\":4,"
 	              "\"revision\":1,\"epoch\":2,\"ciphertext\":\"%s\",\"sig\":\"%s\"}}",
 	              b64(EM_TOPIC_CT_MIN, 3), b64(64, 7)));
+	add_valid(EM_OP_MIDTERM_WRITE, "",
+	          fmt("{\"id\":83,\"op\":\"midterm.write\",\"args\":{\"checkpoint_id\":5,"
+	              "\"version\":1,\"kind\":\"manager\",\"agreement_version\":2,"
+	              "\"written_ms\":6,\"blob\":\"%s\"}}",
+	              b64(400, 6)));
+	add_valid(EM_OP_MIDTERM_SHOW, "",
+	          fmt("{\"id\":84,\"op\":\"midterm.show\",\"args\":{\"checkpoint_id\":5}}"));
 	return 0;
 }
 

@@ -151,3 +151,5 @@ int privacy_notice_local(struct session *s, const struct em_request *req, json_t
 	*result = json_pack("{ss}", "text", "stub notice");
 	return EM_OK;
 }
+STUB_RUN(midterm_write_run)
+STUB_RUN(midterm_show_run)
