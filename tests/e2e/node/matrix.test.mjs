@@ -173,6 +173,10 @@ const EXPECT = {
   'goal.history':           ['forbidden', 'ok',        'ok',        'not_member', 'forbidden', NA],
   'rating.add':             ['forbidden', 'wrong_role', 'ok',       'not_member', 'forbidden', NA],
   'rating.list':            ['forbidden', 'ok',        'ok',        'not_member', 'forbidden', NA],
+  // section 6.6: the mid-term record of R (open, not held): its members and its manager party
+  // (mgrA made R), each in their own capacity; anyone else learns nothing of it
+  'midterm.write':          ['bad_state', 'bad_state', 'bad_state', 'not_found', 'not_found', NA],
+  'midterm.show':           ['ok',        'ok',        'ok',        'not_found', 'not_found', NA],
   'logout':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // a second session
   'passwd':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // last
 };
@@ -598,6 +602,17 @@ const REQUESTS = {
     }),
   },
   'rating.list': { args: () => ({ room_id: ctx.room }) },
+  // a part of the right shape in the caller's own capacity (the server cannot read it)
+  'midterm.write': {
+    args: (who) => ({
+      checkpoint_id: ctx.midterm, version: 1, kind: { mentor: 'mentor', mentee: 'mentee', other: 'mentor' }[who] ?? 'manager',
+      agreement_version: 1, written_ms: Date.now(), blob: b64(sodium.randombytes_buf(400)),
+    }),
+  },
+  'midterm.show': {
+    args: () => ({ checkpoint_id: ctx.midterm }),
+    check: (who, ok) => (ok.room_id === ctx.room && Array.isArray(ok.records) ? null : 'not the mid-term record of R'),
+  },
   'logout': {
     // a second session: the role's own connection stays logged in
     run: async (who, c) => {
