@@ -200,6 +200,7 @@ int cmd_programme_create(struct cli *cli, int argc, char **argv);
 int cmd_programme_list(struct cli *cli, int argc, char **argv);
 int cmd_programme_show(struct cli *cli, int argc, char **argv);
 int cmd_invite_create(struct cli *cli, int argc, char **argv);
+int cmd_invite_accept(struct cli *cli, int argc, char **argv);
 int cmd_room_create(struct cli *cli, int argc, char **argv);
 int cmd_room_list(struct cli *cli, int argc, char **argv);
 int cmd_room_show(struct cli *cli, int argc, char **argv);

@@ -32,6 +32,7 @@ static const struct command commands[] = {
     {"programme", "show", cmd_programme_show, "programme show ID"},
     {"invite", "create", cmd_invite_create,
      "invite create --programme ID --role mentor|mentee|manager [--expires-days N]"},
+    {"invite", "accept", cmd_invite_accept, "invite accept CODE"},
     {"room", "create", cmd_room_create,
      "room create --programme ID --kind pair|group [--name NAME] [--member USER]..."},
     {"room", "list", cmd_room_list, "room list [--programme ID]"},
@@ -127,6 +128,7 @@ static const char usage_head[] =
     "  programme list\n"
     "  programme show ID\n"
     "  invite create --programme ID --role mentor|mentee|manager [--expires-days N]\n"
+    "  invite accept CODE   join another programme (a mentor here may be a mentee there)\n"
     "\n"
     "Rooms (create, add and remove: managers):\n"
     "  room create --programme ID --kind pair|group [--name NAME] [--member USER]...\n"

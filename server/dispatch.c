@@ -85,7 +85,7 @@ static const struct handler handlers[] = {
     {.op = EM_OP_WHOAMI, .roles = R_ANY, .run = auth_whoami_run},
     {.op = EM_OP_PASSWD, .roles = R_ANY, .run = auth_passwd_run},
     {.op = EM_OP_INVITE_CREATE, .roles = R_MANAGER, .run = invite_create_run},
-    {.op = EM_OP_INVITE_ACCEPT, .roles = R_ANY, .run = invite_accept_run},
+    {.op = EM_OP_INVITE_ACCEPT, .roles = R_ANY, .run = invite_accept_run, .done = auth_roles_done},
     {.op = EM_OP_PROGRAMME_CREATE,
      .roles = R_MANAGER,
      .check = programme_create_check,
@@ -176,12 +176,15 @@ static unsigned role_bits(const struct session *s)
 {
 	const char *role = s->role;
 
+	/* roles per programme: a mentor of one programme may be a mentee of another */
+	unsigned also = (s->also_mentor ? R_MENTOR : 0) | (s->also_mentee ? R_MENTEE : 0);
+
 	if (!strcmp(role, "manager"))
 		return R_MANAGER | (s->mentor_seat ? R_SEAT : 0);
 	if (!strcmp(role, "mentor"))
-		return R_MENTOR;
+		return R_MENTOR | also;
 	if (!strcmp(role, "mentee"))
-		return R_MENTEE;
+		return R_MENTEE | also;
 	return 0;
 }
 

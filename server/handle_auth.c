@@ -98,11 +98,17 @@ static const struct stmt st_login_user = {
     "SELECT " USER_COLS ", u.auth_hash, u.key_backup FROM users u WHERE u.username = $1 "
     "AND u.erased_at IS NULL"};
 
-/* $1 user: a manager who is the mentor of a room in a programme they manage (dispatch.c R_SEAT) */
+/*
+ * $1 user: a manager who is the mentor of a room in a programme they manage
+ * (dispatch.c R_SEAT); a mentor and a mentee of some programme (roles per
+ * programme, whatever the account's first role).
+ */
 static const struct stmt st_mentor_seat = {
     "auth_mentor_seat",
     "SELECT EXISTS (SELECT 1 FROM room_members m JOIN users u ON u.id = m.user_id "
-    "WHERE m.user_id = $1 AND m.removed_at IS NULL AND m.role = 'mentor' AND u.role = 'manager')"};
+    "WHERE m.user_id = $1 AND m.removed_at IS NULL AND m.role = 'mentor' AND u.role = 'manager'), "
+    "EXISTS (SELECT 1 FROM programme_people WHERE user_id = $1 AND role = 'mentor'), "
+    "EXISTS (SELECT 1 FROM programme_people WHERE user_id = $1 AND role = 'mentee')"};
 
 static const struct stmt st_login_record = {
     "auth_login_record", "INSERT INTO login_attempts (username, addr, ok) VALUES ($1, $2, $3)"};
@@ -388,6 +394,8 @@ static int mentor_seat_load(struct db_conn *c, struct db_job *job)
 	if (!(r = store_exec(c, &st_mentor_seat, &p, &err, NULL)))
 		return err;
 	job->out_mentor_seat = PQntuples(r) == 1 && store_bool(r, 0, 0);
+	job->out_also_mentor = PQntuples(r) == 1 && store_bool(r, 0, 1);
+	job->out_also_mentee = PQntuples(r) == 1 && store_bool(r, 0, 2);
 	PQclear(r);
 	return EM_OK;
 }

@@ -40,6 +40,8 @@ struct session {
 	char role[12];
 	/* a manager holding a mentor seat: since login, or since a room.add told this connection */
 	int mentor_seat;
+	/* roles per programme: a mentor or mentee of some programme (login, invite.accept) */
+	int also_mentor, also_mentee;
 	char username[40];
 
 	char addr[64]; /* peer address */

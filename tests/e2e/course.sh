@@ -357,6 +357,39 @@ expect_ok "maria makes programme 2, with its own manager zed" \
 	as maria programme create --name "Other" --starts "$day0" --ends "$(day 90)"
 prog2="$(as maria --json programme list | jq -er '.programmes[] | select(.name == "Other") | .id')"
 expect_ok "zed registers" as zed register --invite "$(invite "$prog2" manager)" --username zed
+
+# --- roles per programme: a mentor here is a mentee there, and the other way round -------
+zinvite() { as zed --json invite create --programme "$prog2" --role "$1" | jq -er .code; }
+expect_ok "tom, a mentor of programme 1, joins programme 2 as a mentee" as tom invite accept "$(zinvite mentee)"
+expect_ok "ana, a mentee of programme 1, joins programme 2 as a mentor" as ana invite accept "$(zinvite mentor)"
+expect_fail "a mentor account does not take a manager invite" 1 'invalid_invite|for a manager' \
+	as tom invite accept "$(zinvite manager)"
+expect_fail "nor a second role in a programme it is in" 1 'already a mentee' \
+	as ana invite accept "$(invite "$prog" mentor)"
+expect_ok "programme 2's pair room: ana its mentor, tom its mentee" \
+	to_file "$T/room2.json" as zed --json room create --programme "$prog2" --kind pair --member ana --member tom
+room2="$(jq -er .room.id "$T/room2.json")"
+expect_match "roles from programme 2, not from the accounts" '^mentor:ana mentee:tom$' \
+	"$(jq -r '[.room.members[] | "\(.role):\(.username)"] | join(" ")' "$T/room2.json")"
+sign_room "$room2" zed ana tom
+expect_ok "tom writes as the mentee" as tom send "$room2" "Tom the mentee asks, sable-81"
+expect_ok "ana reads it" as ana --json read "$room2"
+expect_match "verified" 'sable-81' "$(jq -r '[.[].text] | join(" ")' <<<"$LAST")"
+expect_ok "tom sets a personal goal there (a mentee's)" as tom goal add "$room2" --title "Tom's own goal, sable-82"
+expect_ok "and rates himself" as tom rating add "$room2" --stage start --value 5
+expect_ok "ana plans a session" to_file "$T/r2s.json" as ana --json meeting add "$room2" \
+	--at "$(day 82)T16:00Z" --minutes 60 --place "Library"
+r2s="$(jq -er .id "$T/r2s.json")"
+expect_ok "tom accepts it" as tom checkpoint accept "$(jq -er '.slots[0].id' "$T/r2s.json")"
+to_day 82 17:05
+expect_ok "ana records it held, as the mentor" as ana checkpoint attendance "$r2s" --held --present ana,tom
+expect_ok "tom writes its diary, as the mentee" as tom diary write "$r2s" "Tom's diary, sable-83"
+expect_ok "ana remarks, as the mentor" as ana diary remark "$r2s" "Ana's remark, sable-84"
+expect_fail "tom does not remark in programme 2 (he is not its mentor there)" 1 forbidden \
+	as tom diary remark "$r2s" "no"
+expect_fail "nor write the group's diary in programme 1 (he is its mentor there)" 1 'forbidden|wrong_role' \
+	as tom diary write "$c_final" "no"
+expect_ok "tom still reads the group's diary, as its mentor" as tom --json diary show "$c_final"
 expect_ok "mona makes a pair room with herself as its mentor" \
 	to_file "$T/mroom.json" as mona --json room create --programme "$prog" --kind pair --name "Mona's pair" \
 	--member mona --member pia
@@ -431,9 +464,10 @@ expect_fail "maria (no seat) reads no message of mona's room" 1 forbidden as mar
 expect_fail "nor its diary" 1 forbidden as maria diary show "$m_mid"
 pg_dump --no-owner "$DB" >"$T/dump2.sql"
 leaks=()
-for s in opal-66 amber-67 onyx-68 jade-69 coral-70 slate-71 ivory-72 ivory-73 ivory-74; do
+for s in opal-66 amber-67 onyx-68 jade-69 coral-70 slate-71 ivory-72 ivory-73 ivory-74 sable-81 sable-82 \
+	sable-83 sable-84; do
 	grep -qF -- "$s" "$T/dump2.sql" "$LOG" && leaks+=("$s")
 done
-expect_match "pg_dump and the log hold none of the manager-mentor room's texts" '^$' "${leaks[*]}"
+expect_match "pg_dump and the log hold none of the manager-mentor's and programme 2's texts" '^$' "${leaks[*]}"
 
 e2e_summary

@@ -343,6 +343,25 @@ static void test_seat_by_event(void **state)
 	assert_int_equal(stub_n_jobs, 2);
 }
 
+/* Roles per programme: a mentor who is a mentee of another programme may send a mentee's op. */
+static void test_roles_per_programme(void **state)
+{
+	struct session *mentor = conn("mentor"), *both = conn("mentor"), *mentee = conn("mentee");
+
+	(void)state;
+	both->also_mentee = 1;
+	mentee->also_mentor = 1;
+	request(mentor, 1, EM_OP_DIARY_WRITE);
+	expect_error(mentor, 0, 1, "forbidden");
+	request(both, 2, EM_OP_DIARY_WRITE);
+	request(both, 3, EM_OP_DIARY_REMARK);
+	request(mentee, 4, EM_OP_DIARY_REMARK);
+	assert_int_equal(stub_n_jobs, 3);
+	request(both, 5, EM_OP_ROOM_CREATE); /* never a manager's */
+	expect_error(both, 0, 5, "forbidden");
+	assert_int_equal(stub_n_jobs, 3);
+}
+
 /* A role the table does not know may use nothing. */
 static void test_unknown_role(void **state)
 {
@@ -726,6 +745,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unknown_role, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_seated_manager, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_seat_by_event, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_roles_per_programme, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_which_handler, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_login_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_held_in_order, setup, teardown),

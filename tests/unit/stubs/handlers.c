@@ -122,6 +122,11 @@ void auth_logout_done(struct session *s, struct db_job *job)
 	done(s, job);
 }
 
+void auth_roles_done(struct session *s, struct db_job *job)
+{
+	done(s, job);
+}
+
 void message_sync_done(struct session *s, struct db_job *job)
 {
 	done(s, job);
