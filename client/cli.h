@@ -195,6 +195,8 @@ void cli_table_free(struct cli_table *t);
 /* Commands; argv[0] is the command's last word. Each returns an exit code. */
 int cmd_register(struct cli *cli, int argc, char **argv);
 int cmd_goal_add(struct cli *cli, int argc, char **argv);
+int cmd_midterm_write(struct cli *cli, int argc, char **argv);
+int cmd_midterm_show(struct cli *cli, int argc, char **argv);
 int cmd_goal_list(struct cli *cli, int argc, char **argv);
 int cmd_goal_show(struct cli *cli, int argc, char **argv);
 int cmd_goal_update(struct cli *cli, int argc, char **argv);
@@ -226,6 +228,7 @@ int cmd_programme_create(struct cli *cli, int argc, char **argv);
 int cmd_programme_list(struct cli *cli, int argc, char **argv);
 int cmd_programme_show(struct cli *cli, int argc, char **argv);
 int cmd_invite_create(struct cli *cli, int argc, char **argv);
+int cmd_invite_accept(struct cli *cli, int argc, char **argv);
 int cmd_room_create(struct cli *cli, int argc, char **argv);
 int cmd_room_list(struct cli *cli, int argc, char **argv);
 int cmd_room_show(struct cli *cli, int argc, char **argv);

@@ -125,6 +125,10 @@ static void mt_print_topic(json_t *m, const char *indent)
 		mt_put("   (by ", cli_str(topic, "author", "?"), "");
 		printf(", revision %lld)\n",
 		       (long long)json_integer_value(json_object_get(topic, "revision")));
+		if (json_object_get(topic, "warning")) {
+			printf("%sWARNING: ", indent);
+			mt_put("", cli_str(topic, "warning", ""), "\n");
+		}
 	} else {
 		mt_put("UNVERIFIABLE ", cli_str(topic, "error", "(cannot read)"), "");
 		printf(" (revision %lld)\n",

@@ -394,3 +394,32 @@ out:
 	json_decref(res);
 	return rc;
 }
+
+static const char invite_accept_usage[] =
+    "Usage: ementor invite accept CODE\n"
+    "\n"
+    "Join another programme with this account. Roles are per programme: a mentor\n"
+    "may be a mentee in another programme and the other way round; a manager stays\n"
+    "a manager (and may mentor a room of a programme they manage: `room add`).\n";
+
+int cmd_invite_accept(struct cli *cli, int argc, char **argv)
+{
+	json_t *res = NULL;
+	int rc, first;
+
+	rc = cli_parse(cli, argc, argv, NULL, invite_accept_usage, NULL, NULL, 1, 1, &first);
+	if (rc != CLI_CONTINUE)
+		return rc;
+	rc = cli_request(cli, EM_OP_INVITE_ACCEPT, json_pack("{s:s}", "invite", argv[first]), &res);
+	if (rc)
+		goto out;
+	if (cli->json)
+		cli_print_json(res);
+	else
+		printf("You joined programme %lld.\n",
+		       (long long)json_integer_value(
+		           json_object_get(json_object_get(res, "programme"), "id")));
+out:
+	json_decref(res);
+	return rc;
+}

@@ -70,7 +70,8 @@ static const char room_create_usage[] =
     "  --programme ID    the programme\n"
     "  --kind KIND       pair or group\n"
     "  --name NAME       1 to 100 characters (optional)\n"
-    "  --member USER     a mentor or mentee of the programme; repeat for each (at most 6)\n";
+    "  --member USER     a mentor or mentee of the programme, or a manager of it as\n"
+    "                    the room's mentor; repeat for each (at most 6)\n";
 
 #define ROOM_MAX_MEMBERS (EM_GROUP_MENTEES_MAX + 1)
 
@@ -274,7 +275,7 @@ static const char room_add_usage[] =
     "Usage: ementor room add ID USER\n"
     "\n"
     "Add a mentor or mentee of the room's programme to the room (managers of the\n"
-    "programme only).\n";
+    "programme only). A manager of the programme joins as the room's mentor.\n";
 
 static const char room_remove_usage[] = "Usage: ementor room remove ID USER\n"
                                         "\n"

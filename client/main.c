@@ -39,6 +39,7 @@ static const struct command commands[] = {
     {"programme", "history", cmd_programme_history, "programme history ID"},
     {"invite", "create", cmd_invite_create,
      "invite create --programme ID --role mentor|mentee|manager [--expires-days N]"},
+    {"invite", "accept", cmd_invite_accept, "invite accept CODE"},
     {"room", "create", cmd_room_create,
      "room create --programme ID --kind pair|group [--name NAME] [--member USER]..."},
     {"room", "list", cmd_room_list, "room list [--programme ID]"},
@@ -112,6 +113,9 @@ static const struct command commands[] = {
      "questionnaire answer --room ROOM --stage initial|final --answer ID=VALUE..."},
     {"questionnaire", "results", cmd_questionnaire_results,
      "questionnaire results --programme ID [--stage initial|final]"},
+    {"midterm", "write", cmd_midterm_write,
+     "midterm write ROOM MIDTERM [--next-steps TEXT] [--remaining-topics TEXT] [--comment TEXT]"},
+    {"midterm", "show", cmd_midterm_show, "midterm show ROOM MIDTERM"},
     {"export", NULL, cmd_export, "export [--output FILE]"},
     /* "audit thresholds" before the one-word "audit", which takes any other argument */
     {"audit", "progress", cmd_audit_progress, "audit progress --programme ID"},
@@ -152,6 +156,7 @@ static const char usage_head[] =
     "  programme history ID\n"
     "                     who changed the programme's name, dates or room names\n"
     "  invite create --programme ID --role mentor|mentee|manager [--expires-days N]\n"
+    "  invite accept CODE   join another programme (a mentor here may be a mentee there)\n"
     "\n"
     "Programmes and rooms may be given by name as well as number in the programme,\n"
     "room, invite and audit commands; commands that write content take numbers.\n"
@@ -239,6 +244,10 @@ static const char usage_head[] =
     "                     place yourself on the 4-10 scale (mentees; sealed to you\n"
     "                     and the mentor)\n"
     "  rating list ROOM\n"
+    "  midterm write ROOM MIDTERM [--next-steps TEXT] [--remaining-topics TEXT]\n"
+    "                [--comment TEXT]   your part of the held mid-term's record\n"
+    "                     (sealed to the agreement's parties, the manager included)\n"
+    "  midterm show ROOM MIDTERM   the mentees, the mentor, then the manager\n"
     "\n"
     "Consent and your data:\n"
     "  consent list                  your consent records, signatures checked here\n"

@@ -426,6 +426,8 @@ static const struct {
     {"questionnaire.results", emc_cmd_questionnaire_results, 1},
     {"progress.share", emc_cmd_progress_share, 1},
     {"progress.list", emc_cmd_progress_list, 1},
+    {"midterm.write", emc_cmd_midterm_write, 1},
+    {"midterm.show", emc_cmd_midterm_show, 1},
 };
 
 int64_t emc_command(struct emc *c, const char *json, int64_t now_ms)

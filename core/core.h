@@ -485,6 +485,9 @@ int emc_goal_readers_ok(const struct trust_version *v, int narrow, int64_t owner
 /* meeting.c: the session plan with its topics opened, and a topic sealed and signed */
 int64_t emc_cmd_meeting_plan(struct emc *c, json_t *cmd);
 int64_t emc_cmd_meeting_topic(struct emc *c, json_t *cmd);
+/* midterm.c: the mid-term record, each part sealed to the agreement's parties, shown in order */
+int64_t emc_cmd_midterm_write(struct emc *c, json_t *cmd);
+int64_t emc_cmd_midterm_show(struct emc *c, json_t *cmd);
 /* Ends t with the server's error in `in`; an expired session says to log in. EMC_FAILED. */
 int emc_fail_server(struct emc *c, struct emc_task *t, const struct em_incoming *in);
 /* The same, a refusal about room_id in plain words (emc_room_refusal()). EMC_FAILED. */

@@ -17,6 +17,10 @@
  * passed on as it came. Sealing takes the same key decisions as `send`
  * (emc_check_epoch, emc_key_fit, emc_rotate): never an epoch turned back,
  * never a key sealed to someone who may no longer read.
+ * Rollback: the device remembers the highest revision of each meeting's
+ * topic it verified (topics.json), so a server that later serves an older
+ * signed revision as the latest, or drops the topic, is named in a
+ * "warning" / "error" of that topic; and it writes above that revision.
  * Threads: the host's (core.h).
  */
 #include <errno.h>
@@ -30,6 +34,7 @@
 #include "meeting.h"
 
 #define EMC_MEETING_ATTEMPTS 3
+#define TOPICS_FILE          "topics.json"
 
 static const char topic_label[] = "ementor meeting topic v1"; /* with its NUL */
 #define TOPIC_AD_BYTES (sizeof(topic_label) + 4 * 8 + 4)
@@ -192,6 +197,44 @@ static int emc_meeting_ask(struct emc *c, struct emc_task *t, struct emc_meeting
 	return m->answered ? EMC_DONE : EMC_PENDING;
 }
 
+/* ---- the high-water marks of topic revisions (topics.json) ---- */
+
+struct topic_mark {
+	char room[24], meeting[24];
+	int64_t revision; /* to record; 0: only read */
+	int64_t seen;     /* out: the highest revision recorded before */
+};
+
+static int topic_mark_fn(json_t *root, void *arg)
+{
+	struct topic_mark *m = arg;
+	json_t *room = json_object_get(root, m->room), *v;
+
+	v = json_is_object(room) ? json_object_get(room, m->meeting) : NULL;
+	m->seen = json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+	if (m->revision <= m->seen)
+		return 0;
+	if (!json_is_object(room)) {
+		room = json_object();
+		if (!room || json_object_set_new(root, m->room, room))
+			return -ENOMEM;
+	}
+	return json_object_set_new(room, m->meeting, json_integer(m->revision)) ? -ENOMEM : 1;
+}
+
+/*
+ * Records a verified revision (0: records nothing) of the topic of meeting in
+ * room; returns the highest revision seen before, 0 for none, -1 on error.
+ */
+static int64_t topic_mark(struct emc *c, int64_t room, int64_t meeting, int64_t revision)
+{
+	struct topic_mark m = {.revision = revision};
+
+	snprintf(m.room, sizeof(m.room), "%lld", (long long)room);
+	snprintf(m.meeting, sizeof(m.meeting), "%lld", (long long)meeting);
+	return emc_doc_update(c, TOPICS_FILE, topic_mark_fn, &m, NULL) < 0 ? -1 : m.seen;
+}
+
 /*
  * Replaces a Meeting's "topic" (as the server sent it) with what this device
  * makes of it: {"revision", "author", "text", "written_ms"} when it verifies
@@ -212,9 +255,21 @@ static void emc_topic_view(struct emc *c, struct emc_room *r, json_t *meeting)
 	size_t len = 0;
 	struct pin p;
 	int ct_len = -1, have_key = 0, st;
+	int64_t seen;
 
-	if (!json_is_object(topic))
+	if (!json_is_object(topic)) {
+		/* none sent: fine, unless this device verified one before */
+		seen = topic_mark(c, r->id, json_integer_value(json_object_get(meeting, "id")), 0);
+		if (seen > 0)
+			json_object_set_new(
+			    meeting, "topic",
+			    json_pack("{s:I, s:s, s:I, s:o}", "revision", (json_int_t)seen,
+			              "author", "?", "author_id", (json_int_t)0, "error",
+			              json_sprintf("(missing: the server sends no topic, but this "
+			                           "device verified revision %lld of it)",
+			                           (long long)seen)));
 		return;
+	}
 	if (ct_b64)
 		ct_len = em_b64_decode(ct_b64, ct, sizeof(ct));
 	if (ct_len < 0 || !sig_b64 ||
@@ -264,6 +319,14 @@ out:
 	if (view && !error[0]) {
 		json_object_set_new(view, "text", json_stringn(text, len));
 		json_object_set_new(view, "written_ms", json_integer((json_int_t)written_ms));
+		seen = topic_mark(c, r->id, (int64_t)ref.meeting_id, revision);
+		if (seen > revision)
+			json_object_set_new(
+			    view, "warning",
+			    json_sprintf(
+			        "this device has seen revision %lld of this topic: an older "
+			        "revision is passed off as the latest",
+			        (long long)seen));
 	} else if (view) {
 		json_object_set_new(view, "error", json_string(error));
 	}
@@ -411,6 +474,7 @@ static int emc_meeting_topic_step(struct emc *c, struct emc_task *t)
 	char *ct_b64 = NULL, *sig_b64 = NULL;
 	struct emc_topic_ref ref;
 	json_t *meeting, *list;
+	int64_t seen;
 	size_t i;
 	int rc, n;
 
@@ -475,6 +539,10 @@ static int emc_meeting_topic_step(struct emc *c, struct emc_task *t)
 			              (long long)m->meeting_id, (long long)m->room_id);
 			goto out;
 		}
+		/* never at or below a revision this device verified (a plan turned back) */
+		seen = topic_mark(c, m->room_id, m->meeting_id, 0);
+		if (seen >= m->revision)
+			m->revision = seen + 1;
 		if (m->revision < 1 || m->revision > EM_TOPIC_REVISION_MAX) {
 			rc = emc_fail(t, EMC_EXIT_NET, 0,
 			              "the server's topic revision is out of range");

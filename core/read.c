@@ -769,6 +769,14 @@ static int emc_live_handle(struct emc *c, struct emc_task *t, struct emc_live *l
 			           change, change, (long long)lv->room_id);
 			return EMC_DONE;
 		}
+		if (change && !strcmp(change, "midterm")) {
+			emc_status(
+			    c,
+			    "a part of this room's mid-term record was written: see `ementor "
+			    "midterm show %lld MIDTERM`",
+			    (long long)lv->room_id);
+			return EMC_DONE;
+		}
 		emc_room_forget(r);
 		if (emc_room_advance(c, r) == EMC_PENDING)
 			return EMC_PENDING;

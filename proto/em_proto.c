@@ -384,6 +384,17 @@ static const struct field_spec f_goal_put[] = {
     F_END};
 static const struct field_spec f_goal_history[] = {F_ID("room_id", 1), F_RECORD_ID("goal_id"),
                                                    F_END};
+static int check_midterm_kind(const char *s)
+{
+	return strcmp(s, "mentee") && strcmp(s, "mentor") && strcmp(s, "manager") ? EM_ERR_BAD_VALUE
+	                                                                          : EM_OK;
+}
+static const struct field_spec f_midterm_write[] = {
+    F_ID("checkpoint_id", 1),
+    {"version", FT_INT, 1, 1, EM_MIDTERM_VERSION_MAX, NULL, NULL},
+    {"kind", FT_STR, 1, 1, 8, check_midterm_kind, "mentee, mentor or manager"},
+    F_RECORD_COMMON,
+    F_END};
 static const struct field_spec f_rating_add[] = {
     F_ID("room_id", 1),
     F_RECORD_ID("rating_id"),
@@ -524,6 +535,8 @@ static const struct op_spec op_specs[] = {
     {EM_OP_QUESTIONNAIRE_ANSWERS, "questionnaire.answers", 0, f_quest_answers},
     {EM_OP_PROGRESS_SHARE, "progress.share", 0, f_progress_share},
     {EM_OP_PROGRESS_LIST, "progress.list", 0, f_programme_id},
+    {EM_OP_MIDTERM_WRITE, "midterm.write", 0, f_midterm_write},
+    {EM_OP_MIDTERM_SHOW, "midterm.show", 0, f_checkpoint_id},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))

@@ -60,8 +60,9 @@
 #define EM_AGREEMENT_VERSION_MAX 1000000 /* versions of one room's agreement */
 #define EM_DIARY_NUMBER_MAX      1000    /* versions of an entry, remarks per meeting */
 #define EM_GROUP_MENTEES_MIN     2
-#define EM_RECORD_ID_BYTES       16 /* a goal's or rating's client-made id */
-#define EM_RECORD_BLOB_MIN       64 /* a sealed goal or rating (PROTOCOL.md 10.1) */
+#define EM_RECORD_ID_BYTES       16   /* a goal's or rating's client-made id */
+#define EM_MIDTERM_VERSION_MAX   1000 /* versions of one author's mid-term record */
+#define EM_RECORD_BLOB_MIN       64   /* a sealed goal or rating (PROTOCOL.md 10.1) */
 #define EM_RECORD_BLOB_MAX       32768
 #define EM_GOAL_VERSION_MAX      100000 /* versions of one goal */
 #define EM_GOAL_TASKS_MAX        50     /* tasks of one goal */
@@ -158,6 +159,8 @@ enum em_op {
 	EM_OP_QUESTIONNAIRE_ANSWERS,
 	EM_OP_PROGRESS_SHARE,
 	EM_OP_PROGRESS_LIST,
+	EM_OP_MIDTERM_WRITE, /* section 6.6 */
+	EM_OP_MIDTERM_SHOW,
 	EM_OP__COUNT
 };
 

@@ -23,8 +23,16 @@
 #define R_MENTOR  2u
 #define R_MENTEE  4u
 #define R_ANY     (R_MANAGER | R_MENTOR | R_MENTEE)
+/*
+ * A manager who holds a mentor seat (room.add lets a manager be the mentor of
+ * a room in a programme they manage). The bit opens a member op to them at
+ * this first lock; the op's SQL (the second lock) then lets them act only in
+ * the rooms they are a member of, as the mentor, like any mentor. A manager
+ * without a seat is refused here as before.
+ */
+#define R_SEAT 8u
 
-#define R_MEMBER (R_MENTOR | R_MENTEE)
+#define R_MEMBER (R_MENTOR | R_MENTEE | R_SEAT)
 
 /*
  * One row per op the server answers: who may send it, and what answers it —
@@ -63,7 +71,10 @@ static int ping_local(struct session *s, const struct em_request *req, json_t **
 	return EM_OK;
 }
 
-/* The role policy: which roles may send each op at all (managers never get content). */
+/*
+ * The role policy: which roles may send each op at all (managers never get
+ * content, except a manager who is a room's mentor, in that room: R_SEAT).
+ */
 static const struct handler handlers[] = {
     {.op = EM_OP_PING, .roles = R_ANY, .local = ping_local},
     {.op = EM_OP_PRELOGIN, .roles = R_ANY, .run = auth_prelogin_run},
@@ -77,7 +88,7 @@ static const struct handler handlers[] = {
     {.op = EM_OP_WHOAMI, .roles = R_ANY, .run = auth_whoami_run},
     {.op = EM_OP_PASSWD, .roles = R_ANY, .run = auth_passwd_run},
     {.op = EM_OP_INVITE_CREATE, .roles = R_MANAGER, .run = invite_create_run},
-    {.op = EM_OP_INVITE_ACCEPT, .roles = R_ANY, .run = invite_accept_run},
+    {.op = EM_OP_INVITE_ACCEPT, .roles = R_ANY, .run = invite_accept_run, .done = auth_roles_done},
     {.op = EM_OP_PROGRAMME_CREATE,
      .roles = R_MANAGER,
      .check = programme_create_check,
@@ -133,7 +144,7 @@ static const struct handler handlers[] = {
     {.op = EM_OP_DIARY_WRITER_GET, .roles = R_MEMBER, .run = diary_writer_get_run},
     {.op = EM_OP_DIARY_WRITER_SET, .roles = R_MEMBER, .run = diary_writer_set_run},
     {.op = EM_OP_DIARY_WRITE, .roles = R_MENTEE, .run = diary_write_run},
-    {.op = EM_OP_DIARY_REMARK, .roles = R_MENTOR, .run = diary_remark_run},
+    {.op = EM_OP_DIARY_REMARK, .roles = R_MENTOR | R_SEAT, .run = diary_remark_run},
     {.op = EM_OP_DIARY_SHOW, .roles = R_MEMBER, .run = diary_show_run},
     {.op = EM_OP_DIARY_LIST, .roles = R_MEMBER, .run = diary_list_run},
     /* goals and ratings (section 10): room members only; who writes what is goal_put's */
@@ -166,6 +177,9 @@ static const struct handler handlers[] = {
      .run = questionnaire_answers_run},
     {.op = EM_OP_PROGRESS_SHARE, .roles = R_MENTEE, .run = progress_share_run},
     {.op = EM_OP_PROGRESS_LIST, .roles = R_MANAGER, .run = progress_list_run},
+    /* the mid-term record (6.6): members, and the manager party of the room's agreement (SQL) */
+    {.op = EM_OP_MIDTERM_WRITE, .roles = R_ANY, .run = midterm_write_run},
+    {.op = EM_OP_MIDTERM_SHOW, .roles = R_ANY, .run = midterm_show_run},
 };
 
 void dispatch_start(int batch_max, int batch_wait_us)
@@ -184,14 +198,19 @@ static const struct handler *handler_find(enum em_op op)
 	return NULL;
 }
 
-static unsigned role_bit(const char *role)
+static unsigned role_bits(const struct session *s)
 {
+	const char *role = s->role;
+
+	/* roles per programme: a mentor of one programme may be a mentee of another */
+	unsigned also = (s->also_mentor ? R_MENTOR : 0) | (s->also_mentee ? R_MENTEE : 0);
+
 	if (!strcmp(role, "manager"))
-		return R_MANAGER;
+		return R_MANAGER | (s->mentor_seat ? R_SEAT : 0);
 	if (!strcmp(role, "mentor"))
-		return R_MENTOR;
+		return R_MENTOR | also;
 	if (!strcmp(role, "mentee"))
-		return R_MENTEE;
+		return R_MENTEE | also;
 	return 0;
 }
 
@@ -331,7 +350,7 @@ static void dispatch_now(struct session *s, struct em_request *req)
 		reply_error(s, req->id, EM_ERR_ALREADY_AUTHENTICATED, NULL, 0);
 		goto out;
 	}
-	if (s->authenticated && !(h->roles & role_bit(s->role))) {
+	if (s->authenticated && !(h->roles & role_bits(s))) {
 		snprintf(msg, sizeof(msg), "a %s may not use %s", s->role, em_op_name(req->op));
 		reply_error(s, req->id, EM_ERR_FORBIDDEN, msg, 0);
 		goto out;
@@ -383,7 +402,9 @@ static void room_change(struct session *s, void *arg)
 		return;
 	if (!strcmp(change, "removed"))
 		fanout_unsubscribe(s, room);
-	else if (!strcmp(change, "added") && s->synced)
+	else if (!strcmp(change, "added") && !strcmp(s->role, "manager"))
+		s->mentor_seat = 1; /* room.add seats a manager only as a mentor */
+	if (!strcmp(change, "added") && s->synced)
 		fanout_subscribe(s, room);
 }
 

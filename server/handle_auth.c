@@ -98,6 +98,18 @@ static const struct stmt st_login_user = {
     "SELECT " USER_COLS ", u.auth_hash, u.key_backup FROM users u WHERE u.username = $1 "
     "AND u.erased_at IS NULL"};
 
+/*
+ * $1 user: a manager who is the mentor of a room in a programme they manage
+ * (dispatch.c R_SEAT); a mentor and a mentee of some programme (roles per
+ * programme, whatever the account's first role).
+ */
+static const struct stmt st_mentor_seat = {
+    "auth_mentor_seat",
+    "SELECT EXISTS (SELECT 1 FROM room_members m JOIN users u ON u.id = m.user_id "
+    "WHERE m.user_id = $1 AND m.removed_at IS NULL AND m.role = 'mentor' AND u.role = 'manager'), "
+    "EXISTS (SELECT 1 FROM programme_people WHERE user_id = $1 AND role = 'mentor'), "
+    "EXISTS (SELECT 1 FROM programme_people WHERE user_id = $1 AND role = 'mentee')"};
+
 static const struct stmt st_login_record = {
     "auth_login_record", "INSERT INTO login_attempts (username, addr, ok) VALUES ($1, $2, $3)"};
 
@@ -396,6 +408,23 @@ static int open_session(struct db_conn *c, struct db_job *job, int64_t user_id, 
 	return EM_OK;
 }
 
+/* Worker thread: the login's R_SEAT flag (job->out_mentor_seat) for job->out_user_id. */
+static int mentor_seat_load(struct db_conn *c, struct db_job *job)
+{
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_int(&p, job->out_user_id);
+	if (!(r = store_exec(c, &st_mentor_seat, &p, &err, NULL)))
+		return err;
+	job->out_mentor_seat = PQntuples(r) == 1 && store_bool(r, 0, 0);
+	job->out_also_mentor = PQntuples(r) == 1 && store_bool(r, 0, 1);
+	job->out_also_mentee = PQntuples(r) == 1 && store_bool(r, 0, 2);
+	PQclear(r);
+	return EM_OK;
+}
+
 int auth_login_run(struct db_conn *c, struct db_job *job)
 {
 	char username[EM_USERNAME_MAX + 1], token[48] = "", expires_at[40], addr[ADDR_KEY_MAX];
@@ -440,6 +469,10 @@ int auth_login_run(struct db_conn *c, struct db_job *job)
 	job->out_user_id = store_int(r, 0, 0);
 	snprintf(job->out_username, sizeof(job->out_username), "%s", store_str(r, 0, 1));
 	snprintf(job->out_role, sizeof(job->out_role), "%s", store_str(r, 0, 3));
+	if ((err = mentor_seat_load(c, job))) {
+		err = store_fail(c, job, err);
+		goto out;
+	}
 	if ((err = open_session(c, job, job->out_user_id, token, expires_at)))
 		goto out;
 	if ((err = store_commit(c))) {
@@ -492,6 +525,8 @@ int auth_resume_run(struct db_conn *c, struct db_job *job)
 	}
 	err = session_result(job, r);
 	PQclear(r);
+	if (!err && (err = mentor_seat_load(c, job)))
+		err = store_fail(c, job, err);
 	return err;
 }
 

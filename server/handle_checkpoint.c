@@ -100,14 +100,20 @@ static const struct stmt st_answer = {
                  "ON CONFLICT (slot_id, user_id) DO UPDATE SET accepted = EXCLUDED.accepted, "
                  "answered_at = EXCLUDED.answered_at"};
 
-/* 1 when every required participant and (mid-term) a manager accepted the slot. */
+/*
+ * 1 when every required participant and (mid-term) a manager of the programme
+ * accepted the slot; a manager who is the room's mentor is listed as the
+ * mentor (014_manager_mentor.sql) and counts as that manager too.
+ */
 static const struct stmt st_slot_complete = {
     "cp_slot_complete",
     "SELECT NOT EXISTS (SELECT 1 FROM checkpoint_participants($1) p WHERE p.required AND "
     "NOT EXISTS (SELECT 1 FROM slot_answers a WHERE a.slot_id = $2 AND a.user_id = p.user_id "
     "AND a.accepted)) AND ((SELECT kind FROM checkpoints WHERE id = $1) <> 'midterm' OR "
     "EXISTS (SELECT 1 FROM checkpoint_participants($1) p JOIN slot_answers a ON "
-    "a.user_id = p.user_id AND a.slot_id = $2 AND a.accepted WHERE p.role = 'manager'))"};
+    "a.user_id = p.user_id AND a.slot_id = $2 AND a.accepted JOIN checkpoints c ON c.id = $1 "
+    "JOIN rooms r ON r.id = c.room_id JOIN programme_people pp ON pp.programme_id = "
+    "r.programme_id AND pp.user_id = p.user_id AND pp.role = 'manager'))"};
 
 static const struct stmt st_confirm = {
     "cp_confirm", "UPDATE checkpoints SET state = 'confirmed', slot_id = $2, "

@@ -11,7 +11,8 @@
  * who is handed what: a personal goal the mentee has not shared goes only to
  * its mentee and the room's mentor, in lists and in the `room` event
  * ("change": "goal") that announces a new version; a rating likewise.
- * A manager is never a room member (dispatch.c refuses them these ops).
+ * A manager is a room member only as its mentor (room.add; dispatch.c R_SEAT),
+ * and is then answered as the mentor; any other manager is refused by dispatch.c.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,7 +12,8 @@
  * and the reminders and calendar feeds work on it unchanged; only its
  * creation, the plan and the topic are here. The participants of a session
  * are the room's members: a manager is refused by dispatch (R_MEMBER) and
- * gets not_found from the checkpoint ops (handle_checkpoint.c cp_load). The
+ * gets not_found from the checkpoint ops (handle_checkpoint.c cp_load),
+ * unless seated as the room's mentor (room.add), who is then its mentor. The
  * server stores a topic as ciphertext and checks only who sends it, its
  * room's epoch and its revision; the signature is the readers' to check
  * (like a message's, section 5.1). Every op runs in one transaction on a DB

@@ -71,6 +71,9 @@ static const struct stmt st_invite_take = {
 static const struct stmt st_invite_use = {
     "invite_use", "UPDATE invites SET used_at = now(), used_by = $2 WHERE id = $1"};
 
+static const struct stmt st_programme_role = {
+    "programme_role", "SELECT role FROM programme_people WHERE programme_id = $1 AND user_id = $2"};
+
 static const struct stmt st_programme_join = {
     "programme_join",
     "INSERT INTO programme_people (programme_id, user_id, role) VALUES ($1, $2, $3) "
@@ -372,11 +375,33 @@ int invite_accept_run(struct db_conn *c, struct db_job *job)
 		store_rollback(c);
 		return db_job_fail(job, EM_ERR_INVALID_INVITE, NULL);
 	}
-	if (strcmp(role, job->role) || !programme_id) {
+	/*
+	 * Roles are per programme: a mentor may be a mentee in another programme and
+	 * the other way round (one role per programme); a manager account stays a
+	 * manager (it mentors a room through room.add), and only a manager takes a
+	 * manager invite.
+	 */
+	if (!programme_id || (strcmp(role, job->role) &&
+	                      (!strcmp(role, "manager") || !strcmp(job->role, "manager")))) {
 		store_rollback(c);
 		return db_job_fail(job, EM_ERR_INVALID_INVITE,
 		                   "this invite is for a %s; you are a %s", role, job->role);
 	}
+	params_int(&p, programme_id);
+	params_int(&p, job->user_id);
+	if (!(r = store_exec(c, &st_programme_role, &p, &err, NULL)))
+		return store_fail(c, job, err);
+	if (PQntuples(r) == 1 && strcmp(store_str(r, 0, 0), role)) {
+		db_job_fail(job, EM_ERR_INVALID_INVITE, "you are already a %s of programme %lld",
+		            store_str(r, 0, 0), (long long)programme_id);
+		PQclear(r);
+		store_rollback(c);
+		return job->err;
+	}
+	PQclear(r);
+	memset(&p, 0, sizeof(p));
+	job->out_also_mentor = !strcmp(role, "mentor");
+	job->out_also_mentee = !strcmp(role, "mentee");
 	if ((err = invite_use(c, invite_id, job->user_id, role, programme_id)))
 		return store_fail(c, job, err);
 	params_int(&p, programme_id);

@@ -3,11 +3,11 @@
  * .remove.
  *
  * The room rules (one mentor; a pair has one mentee; a group up to the
- * programme's max_group_mentees; managers are never members; members must be
- * in the room's programme) are checked inside one transaction that holds the
- * room row locked (SELECT ... FOR UPDATE), so two managers adding at once
- * cannot overfill a room. Partial unique indexes back the "one mentor" and
- * "not twice" rules in the schema as well.
+ * programme's max_group_mentees; members must be in the room's programme; a
+ * manager is a member only as the mentor, in a programme they manage) are checked inside one
+ * transaction that holds the room row locked (SELECT ... FOR UPDATE), so two managers adding at
+ * once cannot overfill a room. Partial unique indexes back the "one mentor" and "not twice" rules
+ * in the schema as well.
  */
 #include <stdio.h>
 #include <string.h>
@@ -277,11 +277,15 @@ static int member_add(struct db_conn *c, struct db_job *job, const struct room *
 		return db_job_fail(job, EM_ERR_NOT_FOUND, "no user named \"%s\"", username);
 	}
 	user_id = store_int(r, 0, 0);
-	if (!strcmp(store_str(r, 0, 1), "manager")) {
+	/* a manager joins only as the mentor, and only in a programme they manage */
+	if (!strcmp(store_str(r, 0, 1), "manager") &&
+	    (!store_str(r, 0, 2) || strcmp(store_str(r, 0, 2), "manager"))) {
 		PQclear(r);
 		store_rollback(c);
 		return db_job_fail(job, EM_ERR_WRONG_ROLE,
-		                   "%s is a manager; managers are never room members", username);
+		                   "%s is a manager, not of programme %lld; a manager is a room's "
+		                   "mentor only in a programme they manage",
+		                   username, (long long)room->programme_id);
 	}
 	if (!store_str(r, 0, 2)) {
 		PQclear(r);
@@ -289,7 +293,8 @@ static int member_add(struct db_conn *c, struct db_job *job, const struct room *
 		return db_job_fail(job, EM_ERR_NOT_IN_PROGRAMME, "%s is not in programme %lld",
 		                   username, (long long)room->programme_id);
 	}
-	snprintf(role, sizeof(role), "%s", store_str(r, 0, 2));
+	snprintf(role, sizeof(role), "%s",
+	         strcmp(store_str(r, 0, 2), "manager") ? store_str(r, 0, 2) : "mentor");
 	PQclear(r);
 
 	memset(&p, 0, sizeof(p));

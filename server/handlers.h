@@ -36,6 +36,8 @@ int session_sweep_run(struct db_conn *c, struct db_job *job);
 /* ---- svc_auth.c (service thread) ---- */
 /* login and resume: the connection is now the job's user */
 void auth_login_done(struct session *s, struct db_job *job);
+/* invite.accept: a role of the new programme this connection may now use (roles per programme) */
+void auth_roles_done(struct session *s, struct db_job *job);
 /* logout: anonymous again; then the session's other connections here close (4004) */
 void auth_logout_done(struct session *s, struct db_job *job);
 void auth_logout_finished(struct db_job *job);
@@ -224,5 +226,8 @@ int programme_end_run(struct db_conn *c, struct db_job *job);
 int programme_archive_run(struct db_conn *c, struct db_job *job);
 int programme_history_run(struct db_conn *c, struct db_job *job);
 int room_rename_run(struct db_conn *c, struct db_job *job);
+/* ---- handle_midterm.c (DB workers) ---- */
+int midterm_write_run(struct db_conn *c, struct db_job *job);
+int midterm_show_run(struct db_conn *c, struct db_job *job);
 
 #endif

@@ -50,6 +50,9 @@ struct db_job {
 	/* login state for `done` to install on the session */
 	int64_t out_user_id, out_session_id;
 	char out_role[12];
+	int out_mentor_seat; /* a manager who is the mentor of a room (dispatch.c R_SEAT) */
+	/* a mentor or mentee in some programme, whatever the account's first role (dispatch.c) */
+	int out_also_mentor, out_also_mentee;
 	char out_username[40];
 	/* pushed after the reply: arrays of [id, enum server_event, data] {owned} */
 	json_t *room_events; /* to the sessions subscribed to room id */

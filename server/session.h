@@ -38,6 +38,10 @@ struct session {
 	int64_t user_id;
 	int64_t session_id; /* sessions.id */
 	char role[12];
+	/* a manager holding a mentor seat: since login, or since a room.add told this connection */
+	int mentor_seat;
+	/* roles per programme: a mentor or mentee of some programme (login, invite.accept) */
+	int also_mentor, also_mentee;
 	char username[40];
 
 	char addr[64]; /* peer address */

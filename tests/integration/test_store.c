@@ -560,12 +560,19 @@ static void test_invite_accept(void **state)
 	p1 = make_programme(&mgr, "One");
 	p2 = make_programme(&mgr, "Two");
 	make_user("mentor", p1, &mgr, "multi", &mentor);
-	make_invite("mentee", p2, &mgr, code);
+	/* roles per programme: never a manager's rights from an invite to a member account */
+	make_invite("manager", p2, &mgr, code);
 	expect_err(invite_accept_run, json_pack("{ss}", "invite", code), &mentor,
 	           EM_ERR_INVALID_INVITE);
-	make_invite("mentor", p2, &mgr, code);
+	/* nor a second role in a programme the account is in */
+	make_invite("mentee", p1, &mgr, code);
+	expect_err(invite_accept_run, json_pack("{ss}", "invite", code), &mentor,
+	           EM_ERR_INVALID_INVITE);
+	/* a mentor of One may be a mentee of Two */
+	make_invite("mentee", p2, &mgr, code);
 	job = run_op(invite_accept_run, json_pack("{ss}", "invite", code), &mentor);
 	assert_int_equal(job->err, EM_OK);
+	assert_int_equal(job->out_also_mentee, 1);
 	db_job_free(job);
 	job = run_op(programme_list_run, NULL, &mentor);
 	assert_int_equal(json_array_size(json_object_get(job->result, "programmes")), 2);

@@ -980,17 +980,18 @@ static void test_diary_show_lies(void **state)
 	world_free(w);
 }
 
-/* A Meeting of room `room` numbered `id`, with bob's topic `text` sealed for meeting
- * `sealed_for`.
+/* A Meeting of room `room` numbered `id`, with revision `revision` of bob's topic `text`
+ * sealed for meeting `sealed_for`.
  */
-static json_t *room7_meeting(int64_t room, int64_t id, int64_t sealed_for, const char *text)
+static json_t *room7_meeting_rev(int64_t room, int64_t id, int64_t sealed_for, const char *text,
+                                 uint32_t revision)
 {
 	unsigned char key[EM_ROOM_KEY_BYTES], ct[EM_TOPIC_CT_MAX], sig[EM_SIG_BYTES];
 	struct emc_topic_ref ref = {.room_id = FX_ROOM,
 	                            .meeting_id = (uint64_t)sealed_for,
 	                            .epoch = 1,
 	                            .author_id = FX_BOB,
-	                            .revision = 1};
+	                            .revision = revision};
 	struct em_keys bob;
 	json_t *m = json_pack("{s:I, s:I, s:s, s:s, s:n}", "id", (json_int_t)id, "room_id",
 	                      (json_int_t)room, "kind", "session", "state", "open", "topic");
@@ -1003,12 +1004,73 @@ static json_t *room7_meeting(int64_t room, int64_t id, int64_t sealed_for, const
 	n = emc_topic_seal(key, &ref, FX_WRITTEN_MS, text, strlen(text), bob.sign_sk, ct, sig);
 	assert_true(n > 0);
 	json_object_set_new(m, "topic",
-	                    json_pack("{s:i, s:i, s:I, s:s, s:o, s:o}", "revision", 1, "epoch", 1,
-	                              "author_id", (json_int_t)FX_BOB, "author", "bob",
+	                    json_pack("{s:i, s:i, s:I, s:s, s:o, s:o}", "revision", (int)revision,
+	                              "epoch", 1, "author_id", (json_int_t)FX_BOB, "author", "bob",
 	                              "ciphertext", b64(ct, (size_t)n), "sig",
 	                              b64(sig, sizeof(sig))));
 	em_keys_wipe(&bob);
 	return m;
+}
+
+static json_t *room7_meeting(int64_t room, int64_t id, int64_t sealed_for, const char *text)
+{
+	return room7_meeting_rev(room, id, sealed_for, text, 1);
+}
+
+/* The topic of the first meeting of a finished meeting.plan task. */
+static json_t *plan_topic(struct world *w, int64_t plan)
+{
+	json_t *end = task_end(w, plan);
+
+	assert_non_null(end);
+	assert_true(json_is_true(json_object_get(end, "ok")));
+	return json_object_get(
+	    json_array_get(json_object_get(json_object_get(end, "result"), "meetings"), 0),
+	    "topic");
+}
+
+/*
+ * M-T4: the device remembers the highest revision of a topic it verified. A
+ * server that then serves an older signed revision as the latest is named in
+ * a warning (the older text is still bob's); one that drops the topic gets an
+ * error, never "none yet"; a revision the device never went past is plain.
+ */
+static void test_plan_topic_rollback(void **state)
+{
+	struct world *w = world_new(1);
+	json_t *topic;
+	int64_t plan;
+
+	(void)state;
+	plan = command(w, "{\"cmd\":\"meeting.plan\",\"room\":7}");
+	answer(w, "room.show", room7_show(NULL, 1));
+	answer(w, "meeting.plan",
+	       json_pack("{s:I, s:I, s:[o]}", "room_id", (json_int_t)FX_ROOM, "epoch",
+	                 (json_int_t)1, "meetings",
+	                 room7_meeting_rev(FX_ROOM, 41, 41, "the CV, revised", 2)));
+	topic = plan_topic(w, plan);
+	assert_string_equal(json_string_value(json_object_get(topic, "text")), "the CV, revised");
+	assert_null(json_object_get(topic, "warning"));
+	json_array_clear(w->events);
+	plan = command(w, "{\"cmd\":\"meeting.plan\",\"room\":7}");
+	answer(w, "meeting.plan",
+	       json_pack("{s:I, s:I, s:[o]}", "room_id", (json_int_t)FX_ROOM, "epoch",
+	                 (json_int_t)1, "meetings",
+	                 room7_meeting_rev(FX_ROOM, 41, 41, "the CV", 1)));
+	topic = plan_topic(w, plan);
+	assert_string_equal(json_string_value(json_object_get(topic, "text")), "the CV");
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(topic, "warning")), "has seen revision 2"));
+	json_array_clear(w->events);
+	plan = command(w, "{\"cmd\":\"meeting.plan\",\"room\":7}");
+	answer(w, "meeting.plan",
+	       json_pack("{s:I, s:I, s:[o]}", "room_id", (json_int_t)FX_ROOM, "epoch",
+	                 (json_int_t)1, "meetings", room7_meeting_rev(FX_ROOM, 41, 41, NULL, 1)));
+	topic = plan_topic(w, plan);
+	assert_null(json_object_get(topic, "text"));
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(topic, "error")), "verified revision 2"));
+	world_free(w);
 }
 
 /*
@@ -1098,6 +1160,7 @@ int main(void)
 	    cmocka_unit_test(test_line_diff),
 	    cmocka_unit_test(test_plan_topic_moved),
 	    cmocka_unit_test(test_plan_wrong_room_or_twice),
+	    cmocka_unit_test(test_plan_topic_rollback),
 	};
 
 	if (sodium_init() < 0)

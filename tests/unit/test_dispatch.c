@@ -52,7 +52,7 @@ static const char *const manager_only[] = {
     "questionnaire.set",
     "progress.list",
 };
-/* PROTOCOL.md section 5.3: a manager is never a room member. */
+/* PROTOCOL.md section 5.3: a manager is not a room member unless seated as its mentor. */
 static const char *const member_only[] = {
     "sync",
     "history",
@@ -290,6 +290,86 @@ static void test_roles(void **state)
 	assert_int_equal(forbidden, 2 * 15 + 7 + 4 + 2 * 2 + 6 + 3 + 2 * 2 + 2 * 2 + 1);
 	assert_true(served > 2 * 30);
 	assert_int_equal(stub_metrics_errors[-EM_ERR_FORBIDDEN], forbidden);
+}
+
+/*
+ * A manager who holds a mentor seat (PROTOCOL.md room.add): every member op
+ * a mentor may send goes to its handler, whose SQL decides the room; the
+ * mentee's own op (diary.write) stays forbidden, and so does every member op
+ * for a manager without a seat (test_roles).
+ */
+static void test_seated_manager(void **state)
+{
+	int served = 0;
+
+	(void)state;
+	for (int op = EM_OP_NONE + 1; op < EM_OP__COUNT; op++) {
+		const char *name = em_op_name((enum em_op)op);
+		struct session *s = conn("manager");
+		int jobs = stub_n_jobs, locals = stub_local_calls;
+
+		s->mentor_seat = 1;
+		request(s, 7, (enum em_op)op);
+		if (em_op_flags((enum em_op)op) & EM_OPF_NOAUTH) {
+			expect_error(s, 0, 7, "already_authenticated");
+		} else if (LISTED(mentee_only, name)) {
+			expect_error(s, 0, 7, "forbidden");
+			assert_int_equal(stub_n_jobs, jobs);
+		} else if (LISTED(member_only, name) || LISTED(mentor_only, name)) {
+			assert_true(stub_n_jobs == jobs + 1 || stub_local_calls == locals + 1);
+			served++;
+		}
+		stub_session_drop(s);
+		n_sess--;
+		stub_sent_clear();
+		stub_submit_reset();
+	}
+	assert_int_equal(served, (int)(sizeof(member_only) / sizeof(member_only[0])) + 1);
+}
+
+/* A room "added" event to a manager's connection seats it (it was added as a mentor). */
+static void test_seat_by_event(void **state)
+{
+	struct session *mgr, *mentee;
+
+	(void)state;
+	mgr = conn("manager");
+	mentee = conn("mentee");
+	stub_user_sessions[0] = mgr;
+	stub_user_sessions[1] = mentee;
+	stub_n_user_sessions = 2;
+	request(mgr, 1, EM_OP_HISTORY);
+	expect_error(mgr, 0, 1, "forbidden");
+	dispatch_push_event(mgr->user_id, EV_TO_USER, EV_ROOM,
+	                    json_pack("{siss}", "room_id", 9, "change", "added"));
+	assert_int_equal(mgr->mentor_seat, 1);
+	assert_int_equal(mentee->mentor_seat, 0); /* a mentee has no use for it */
+	request(mgr, 2, EM_OP_HISTORY);
+	assert_int_equal(stub_n_jobs, 1);
+	assert_int_equal(stub_jobs[0]->op, EM_OP_HISTORY);
+	request(mgr, 3, EM_OP_DIARY_WRITE);
+	assert_int_equal(stub_n_jobs, 1);
+	request(mgr, 4, EM_OP_AUDIT_REPORT); /* still a manager */
+	assert_int_equal(stub_n_jobs, 2);
+}
+
+/* Roles per programme: a mentor who is a mentee of another programme may send a mentee's op. */
+static void test_roles_per_programme(void **state)
+{
+	struct session *mentor = conn("mentor"), *both = conn("mentor"), *mentee = conn("mentee");
+
+	(void)state;
+	both->also_mentee = 1;
+	mentee->also_mentor = 1;
+	request(mentor, 1, EM_OP_DIARY_WRITE);
+	expect_error(mentor, 0, 1, "forbidden");
+	request(both, 2, EM_OP_DIARY_WRITE);
+	request(both, 3, EM_OP_DIARY_REMARK);
+	request(mentee, 4, EM_OP_DIARY_REMARK);
+	assert_int_equal(stub_n_jobs, 3);
+	request(both, 5, EM_OP_ROOM_CREATE); /* never a manager's */
+	expect_error(both, 0, 5, "forbidden");
+	assert_int_equal(stub_n_jobs, 3);
 }
 
 /* A role the table does not know may use nothing. */
@@ -673,6 +753,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_role, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_seated_manager, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_seat_by_event, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_roles_per_programme, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_which_handler, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_login_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_held_in_order, setup, teardown),

@@ -424,6 +424,13 @@ static int valid_frames_setup(void **state)
 	              b64(16, 8), b64(1000, 9)));
 	add_valid(EM_OP_PROGRESS_LIST, "",
 	          fmt("{\"id\":96,\"op\":\"progress.list\",\"args\":{\"programme_id\":1}}"));
+	add_valid(EM_OP_MIDTERM_WRITE, "",
+	          fmt("{\"id\":83,\"op\":\"midterm.write\",\"args\":{\"checkpoint_id\":5,"
+	              "\"version\":1,\"kind\":\"manager\",\"agreement_version\":2,"
+	              "\"written_ms\":6,\"blob\":\"%s\"}}",
+	              b64(400, 6)));
+	add_valid(EM_OP_MIDTERM_SHOW, "",
+	          fmt("{\"id\":84,\"op\":\"midterm.show\",\"args\":{\"checkpoint_id\":5}}"));
 	return 0;
 }
 

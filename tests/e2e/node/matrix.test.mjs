@@ -194,6 +194,10 @@ const EXPECT = {
   'questionnaire.answers':  ['ok',        'forbidden', 'ok',        'forbidden', 'not_found', NA], // the mentee: her own
   'progress.share':         ['forbidden', 'forbidden', 'ok',        'forbidden', 'forbidden', NA], // share_progress granted
   'progress.list':          ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
+  // section 6.6: the mid-term record of R (open, not held): its members and its manager party
+  // (mgrA made R), each in their own capacity; anyone else learns nothing of it
+  'midterm.write':          ['bad_state', 'bad_state', 'bad_state', 'not_found', 'not_found', NA],
+  'midterm.show':           ['ok',        'ok',        'ok',        'not_found', 'not_found', NA],
   'logout':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // a second session
   'passwd':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // last
 };
@@ -672,6 +676,17 @@ const REQUESTS = {
     }),
   },
   'progress.list': { args: () => ({ programme_id: ctx.progA }) },
+  // a part of the right shape in the caller's own capacity (the server cannot read it)
+  'midterm.write': {
+    args: (who) => ({
+      checkpoint_id: ctx.midterm, version: 1, kind: { mentor: 'mentor', mentee: 'mentee', other: 'mentor' }[who] ?? 'manager',
+      agreement_version: 1, written_ms: Date.now(), blob: b64(sodium.randombytes_buf(400)),
+    }),
+  },
+  'midterm.show': {
+    args: () => ({ checkpoint_id: ctx.midterm }),
+    check: (who, ok) => (ok.room_id === ctx.room && Array.isArray(ok.records) ? null : 'not the mid-term record of R'),
+  },
   'logout': {
     // a second session: the role's own connection stays logged in
     run: async (who, c) => {
@@ -897,6 +912,92 @@ test('consent.withdraw of data_processing (erasure) on a throwaway user: the rep
     textHash: unb64(ctx.notice.text_hash), action: 'withdraw',
   })), 'not_authenticated');
   anon.close();
+});
+
+// --- a manager who is also a room's mentor (PROTOCOL.md 4, room.add) ------------------------
+
+/*
+ * mgrS, a manager of A, is seated as the mentor of the pair room R3 of A (with the
+ * mentee s3). The member ops are asked twice as mgrS with the requests of the matrix:
+ * aimed at R, a room she is not in, each must get what `other` (the mentor of another
+ * room of A) gets — the SQL's refusal, the second lock; aimed at R3 (the matrix's
+ * context switched to R3, mgrS as its mentor, s3 as its mentee), what R's mentor gets.
+ * mgrA, a manager without a seat, keeps the table's `forbidden` (the matrix above).
+ */
+const SEAT_OPS = ['keys.get', 'sync', 'history', 'receipt', 'typing', 'epoch.commit', 'send', 'meeting.add',
+  'meeting.plan', 'meeting.topic', 'diary.writer.get', 'diary.writer.set', 'diary.write', 'diary.remark',
+  'diary.show', 'diary.list', 'goal.create', 'goal.update', 'goal.list', 'goal.history', 'rating.add',
+  'rating.list'];
+
+test('set-up: mgrS, a manager of A, is seated as the mentor of room R3 of A, a party once', async () => {
+  const mA = people.mgrA;
+  await register(await invite(mA, ctx.progA, 'manager'), 'mgrs', 'manager');
+  await register(await invite(mA, ctx.progA, 'mentee'), 's3', 'mentee');
+  people.mgrS = await login(nameOf('mgrs'));
+  people.s3 = await login(nameOf('s3'));
+  const r3 = await mA.request('room.create', {
+    programme_id: ctx.progA, kind: 'pair', name: `matrix seat ${stamp}`, members: [nameOf('mgrs'), nameOf('s3')],
+  });
+  ctx.room3 = r3.room.id;
+  assert.deepEqual(r3.room.members.map((m) => `${m.role}:${m.username}`).sort(),
+    [`mentee:${nameOf('s3')}`, `mentor:${nameOf('mgrs')}`]);
+  const a = await signAsEveryParty(people.mgrS, ctx.room3, password,
+    { [nameOf('mgra')]: mA, [nameOf('mgrs')]: people.mgrS, [nameOf('s3')]: people.s3 });
+  assert.deepEqual(a.active.parties.map((p) => `${p.role}:${p.username}`).sort(),
+    [`manager:${nameOf('mgra')}`, `mentee:${nameOf('s3')}`, `mentor:${nameOf('mgrs')}`], 'mgrS is a party once, the mentor');
+  await people.mgrS.sync();
+  await people.s3.sync();
+  assert.equal(await people.mgrS.commitEpoch(ctx.room3), 1);
+  const sent = await people.s3.sendText(ctx.room3, `for the seated manager ${stamp}`);
+  assert.equal((await people.mgrS.open(await people.mgrS.waitMessage(ctx.room3, sent.seq))).text, `for the seated manager ${stamp}`);
+  const { checkpoints } = await people.mgrS.request('checkpoint.list', { room_id: ctx.room3 });
+  const initial = checkpoints.find((c) => c.kind === 'initial');
+  const p = await people.mgrS.request('checkpoint.propose', { checkpoint_id: initial.id, slots: [slotIn(initial)] });
+  await people.s3.request('checkpoint.answer', { slot_id: p.checkpoint.slots[0].id, accept: true });
+  ctx.initial3 = initial.id;
+  // still a manager: the audit of A, and room.add refuses a manager of another programme
+  await mgrSAudit();
+  assert.equal(await mA.errorCode('room.add', { room_id: ctx.room2, username: nameOf('mgrb') }), 'wrong_role');
+});
+
+async function mgrSAudit() {
+  const report = await people.mgrS.request('audit.report', { programme_id: ctx.progA, format: 'json' });
+  assert.ok(report.rooms.some((r) => r.room_id === ctx.room), 'her audit covers R');
+}
+
+test('a seated manager asking the member ops in room R, which she is not in: what the mentor of another room gets', async () => {
+  const other = ROLES.indexOf('other');
+  const wrong = [];
+  for (const op of SEAT_OPS) {
+    const got = await ask(op, 'mgrS');
+    let gotText = got.ok !== undefined ? 'ok' : got.code ?? `threw ${got.threw}`;
+    if (op === 'sync' && got.ok?.rooms?.some((r) => r.room_id === ctx.room)) gotText = 'ok, but room R replayed to her';
+    if (gotText !== EXPECT[op][other]) wrong.push(`${op} in R as mgrS: expected ${EXPECT[op][other]}, got ${gotText} (${got.message ?? ''})`);
+  }
+  assert.deepEqual(wrong, []);
+});
+
+test('a seated manager asking the member ops in her own room R3: what R\'s mentor gets in R', async () => {
+  const mentor = ROLES.indexOf('mentor');
+  const saved = { room: ctx.room, initial: ctx.initial, groupGoal: ctx.groupGoal, mentor: people.mentor, mentee: people.mentee };
+  const wrong = [];
+  Object.assign(ctx, { room: ctx.room3, initial: ctx.initial3, groupGoal: undefined });
+  Object.assign(people, { mentor: people.mgrS, mentee: people.s3 });
+  try {
+    for (const op of SEAT_OPS) {
+      const got = await ask(op, 'mentor');
+      let gotText = got.ok !== undefined ? 'ok' : got.code ?? `threw ${got.threw}`;
+      if (got.ok !== undefined && REQUESTS[op].check) {
+        const bad = REQUESTS[op].check('mentor', got.ok);
+        if (bad) gotText = `ok, but ${bad}`;
+      }
+      if (gotText !== EXPECT[op][mentor]) wrong.push(`${op} in R3 as mgrS: expected ${EXPECT[op][mentor]}, got ${gotText} (${got.message ?? ''})`);
+    }
+  } finally {
+    Object.assign(ctx, { room: saved.room, initial: saved.initial, groupGoal: saved.groupGoal });
+    Object.assign(people, { mentor: saved.mentor, mentee: saved.mentee });
+  }
+  assert.deepEqual(wrong, []);
 });
 
 // --- no content for managers ----------------------------------------------------------

@@ -150,6 +150,11 @@ void auth_logout_done(struct session *s, struct db_job *job)
 	done(s, job);
 }
 
+void auth_roles_done(struct session *s, struct db_job *job)
+{
+	done(s, job);
+}
+
 void message_sync_done(struct session *s, struct db_job *job)
 {
 	done(s, job);
@@ -179,3 +184,5 @@ int privacy_notice_local(struct session *s, const struct em_request *req, json_t
 	*result = json_pack("{ss}", "text", "stub notice");
 	return EM_OK;
 }
+STUB_RUN(midterm_write_run)
+STUB_RUN(midterm_show_run)
