@@ -31,7 +31,8 @@ static const struct command commands[] = {
     {"programme", "list", cmd_programme_list, "programme list"},
     {"programme", "show", cmd_programme_show, "programme show ID"},
     {"invite", "create", cmd_invite_create,
-     "invite create --programme ID --role mentor|mentee|manager [--expires-days N]"},
+     "invite create --programme ID --role mentor|mentee|manager [--expires-days N] "
+     "[--email ADDRESS [--lang en|pl]]"},
     {"room", "create", cmd_room_create,
      "room create --programme ID --kind pair|group [--name NAME] [--member USER]..."},
     {"room", "list", cmd_room_list, "room list [--programme ID]"},
@@ -100,6 +101,12 @@ static const struct command commands[] = {
      "audit thresholds --programme ID [--inactive-days N] [--unsigned-days N] "
      "[--never-logged-in-days N]"},
     {"audit", NULL, cmd_audit, "audit [--programme ID] [--room ID] [--csv | --json]"},
+    {"notify", "settings", cmd_notify_settings,
+     "notify settings [--email ADDRESS | --no-email] [--lang en|pl] [--kinds KIND,...]"},
+    {"notify", "verify", cmd_notify_verify, "notify verify CODE"},
+    {"invite", "list", cmd_invite_list, "invite list --programme ID"},
+    {"invite", "resend", cmd_invite_resend, "invite resend INVITE"},
+    {"invite", "revoke", cmd_invite_revoke, "invite revoke INVITE"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -111,7 +118,7 @@ static const char usage_head[] =
     "Account:\n"
     "  register --invite CODE --username NAME [--display-name NAME] [--accept-privacy]\n"
     "                     accept the privacy notice, create your account from an\n"
-    "                     invite, then log in\n"
+    "                     invite (its code, or the e-mailed link), then log in\n"
     "  login USERNAME     log in on this device and unlock your keys\n"
     "  logout             end the session saved on this device\n"
     "  whoami             who you are, your key fingerprint, your programmes\n"
@@ -124,6 +131,9 @@ static const char usage_head[] =
     "  programme list\n"
     "  programme show ID\n"
     "  invite create --programme ID --role mentor|mentee|manager [--expires-days N]\n"
+    "                [--email ADDRESS [--lang en|pl]]   e-mail the invite link\n"
+    "  invite list --programme ID   invites and their states\n"
+    "  invite resend INVITE | invite revoke INVITE\n"
     "\n"
     "Rooms (create, add and remove: managers):\n"
     "  room create --programme ID --kind pair|group [--name NAME] [--member USER]...\n"
@@ -224,6 +234,12 @@ static const char usage_head[] =
     "  audit thresholds --programme ID [--inactive-days N] [--unsigned-days N]\n"
     "                   [--never-logged-in-days N]\n"
     "                     when the flags are raised\n"
+    "\n"
+    "E-mail (links and counts only, never content; if the server has a relay):\n"
+    "  notify settings [--email ADDRESS | --no-email] [--lang en|pl] [--kinds LIST]\n"
+    "                     what ementor e-mails you; LIST of meeting, agreement,\n"
+    "                     diary, digest\n"
+    "  notify verify CODE confirm your address with the e-mailed code\n"
     "\n"
     "Options (before or after the command):\n"
     "  --server URL   the server (default: $EMENTOR_SERVER, else the server of the\n"

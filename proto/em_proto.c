@@ -58,6 +58,56 @@ static int check_kind(const char *s)
 }
 
 /* Printable text: no control characters (tabs and newlines included). */
+/* An e-mail address as the wire takes it: printable ASCII, no space, one '@' (the server checks
+ * more). */
+static int check_email(const char *s)
+{
+	const char *at = strchr(s, '@');
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f || strchr("<>()[],;:\\\"", *p))
+			return EM_ERR_BAD_VALUE;
+	return at && at != s && at[1] && !strchr(at + 1, '@') ? EM_OK : EM_ERR_BAD_VALUE;
+}
+
+static int check_email_or_empty(const char *s)
+{
+	return *s ? check_email(s) : EM_OK;
+}
+
+static int check_digits(const char *s)
+{
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return EM_ERR_BAD_VALUE;
+	return EM_OK;
+}
+
+static int check_lang(const char *s)
+{
+	return strcmp(s, "en") && strcmp(s, "pl") ? EM_ERR_BAD_VALUE : EM_OK;
+}
+
+/* The kinds of e-mail a person may choose, comma-separated ("" for none). */
+static int check_mail_kinds(const char *s)
+{
+	static const char *const kinds[] = {"meeting", "agreement", "diary", "digest"};
+
+	while (*s) {
+		size_t n = strcspn(s, ","), i;
+
+		for (i = 0; i < 4; i++)
+			if (strlen(kinds[i]) == n && !strncmp(s, kinds[i], n))
+				break;
+		if (i == 4)
+			return EM_ERR_BAD_VALUE;
+		s += n;
+		if (*s == ',' && *++s == '\0')
+			return EM_ERR_BAD_VALUE;
+	}
+	return EM_OK;
+}
+
 static int check_text(const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
@@ -158,6 +208,8 @@ static const struct field_spec f_invite_create[] = {
     F_ID("programme_id", 1),
     {"role", FT_STR, 1, 1, 16, check_role, "manager, mentor or mentee"},
     {"expires_in_days", FT_INT, 0, 1, 90, NULL, NULL},
+    {"email", FT_STR, 0, 3, 254, check_email, "an e-mail address"},
+    {"lang", FT_STR, 0, 2, 2, check_lang, "en or pl"},
     F_END};
 static const struct field_spec f_invite_accept[] = {F_INVITE, F_END};
 static const struct field_spec f_programme_create[] = {
@@ -284,11 +336,7 @@ static const struct field_spec f_programme_settings[] = {
     F_END};
 static const struct field_spec f_agreement_propose[] = {
     F_ID("room_id", 1), {"term", FT_STR, 1, 1, EM_TERM_MAX, check_text, "printable text"}, F_END};
-static int check_lang(const char *s)
-{
-	return strcmp(s, "en") && strcmp(s, "pl") ? EM_ERR_BAD_VALUE : EM_OK;
-}
-/* text or lang: the handler refuses both and neither */
+
 static const struct field_spec f_template_set[] = {
     F_ID("programme_id", 1),
     {"text", FT_STR, 0, 1, EM_TEMPLATE_MAX, check_multiline, "text without control characters"},
@@ -383,6 +431,16 @@ static const struct field_spec *objarr_items(const char *name)
 	return NULL;
 }
 
+static const struct field_spec f_mail_set[] = {
+    {"address", FT_STR, 0, 0, 254, check_email_or_empty, "an e-mail address, or \"\" for none"},
+    {"lang", FT_STR, 0, 2, 2, check_lang, "en or pl"},
+    {"kinds", FT_STR, 0, 0, 64, check_mail_kinds,
+     "comma-separated: meeting, agreement, diary, digest (\"\": none)"},
+    F_END};
+static const struct field_spec f_mail_verify[] = {
+    {"code", FT_STR, 1, 8, 8, check_digits, "the 8-digit code e-mailed to you"}, F_END};
+static const struct field_spec f_invite_id[] = {F_ID("invite_id", 1), F_END};
+
 static const struct op_spec op_specs[] = {
     {EM_OP_PING, "ping", EM_OPF_PREAUTH, f_none},
     {EM_OP_PRELOGIN, "prelogin", EM_OPF_PREAUTH | EM_OPF_NOAUTH, f_prelogin},
@@ -452,6 +510,12 @@ static const struct op_spec op_specs[] = {
     {EM_OP_MEETING_ADD, "meeting.add", 0, f_meeting_add},
     {EM_OP_MEETING_PLAN, "meeting.plan", 0, f_room_id},
     {EM_OP_MEETING_TOPIC, "meeting.topic", 0, f_meeting_topic},
+    {EM_OP_MAIL_SHOW, "mail.show", 0, f_none},
+    {EM_OP_MAIL_SET, "mail.set", 0, f_mail_set},
+    {EM_OP_MAIL_VERIFY, "mail.verify", 0, f_mail_verify},
+    {EM_OP_INVITE_LIST, "invite.list", 0, f_programme_id},
+    {EM_OP_INVITE_RESEND, "invite.resend", 0, f_invite_id},
+    {EM_OP_INVITE_REVOKE, "invite.revoke", 0, f_invite_id},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))

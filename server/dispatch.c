@@ -140,6 +140,13 @@ static const struct handler handlers[] = {
     {.op = EM_OP_GOAL_HISTORY, .roles = R_MEMBER, .run = goal_history_run},
     {.op = EM_OP_RATING_ADD, .roles = R_MEMBER, .run = rating_add_run},
     {.op = EM_OP_RATING_LIST, .roles = R_MEMBER, .run = rating_list_run},
+    /* e-mail (section 11): one's own settings; invites: the programme's managers */
+    {.op = EM_OP_MAIL_SHOW, .roles = R_ANY, .run = mail_show_run},
+    {.op = EM_OP_MAIL_SET, .roles = R_ANY, .run = mail_set_run},
+    {.op = EM_OP_MAIL_VERIFY, .roles = R_ANY, .run = mail_verify_run},
+    {.op = EM_OP_INVITE_LIST, .roles = R_MANAGER, .run = invite_list_run},
+    {.op = EM_OP_INVITE_RESEND, .roles = R_MANAGER, .run = invite_resend_run},
+    {.op = EM_OP_INVITE_REVOKE, .roles = R_MANAGER, .run = invite_revoke_run},
 };
 
 void dispatch_start(int batch_max, int batch_wait_us)

@@ -87,6 +87,12 @@ STUB_RUN(goal_list_run)
 STUB_RUN(goal_history_run)
 STUB_RUN(rating_add_run)
 STUB_RUN(rating_list_run)
+STUB_RUN(mail_show_run)
+STUB_RUN(mail_set_run)
+STUB_RUN(mail_verify_run)
+STUB_RUN(invite_list_run)
+STUB_RUN(invite_resend_run)
+STUB_RUN(invite_revoke_run)
 
 void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
 {
