@@ -93,7 +93,7 @@ static const struct opt opts[] = {
      "who may read GET /metrics: off, local (loopback clients only) or any (default local)"},
     {"smtp-url", OT_STR, S(smtp_url), 0, 0,
      "SMTP relay for e-mail: smtp://HOST:PORT (STARTTLS, see --smtp-starttls) or "
-     "smtps://HOST:PORT (TLS); no URL: e-mail off (default none)"},
+     "smtps://HOST:PORT (TLS); without one (the default) e-mail is off"},
     {"smtp-starttls", OT_STR, S(smtp_starttls), 0, 0,
      "with smtp://: required (refuse a relay without STARTTLS) or optional (default "
      "required)"},
@@ -103,7 +103,7 @@ static const struct opt opts[] = {
     {"smtp-ca", OT_STR, S(smtp_ca), 0, 0,
      "CA certificates (PEM) to check the relay's certificate with (default: the system's)"},
     {"mail-from", OT_STR, S(mail_from), 0, 0,
-     "From address of e-mails (default noreply@ the --public-url host)"},
+     "From address of e-mails (default: noreply@ the --public-url host)"},
     {"mail-digest", OT_INT, I(mail_digest_s), 0, 604800,
      "seconds between unread-message digests, at most one per room per interval; 0: none "
      "(default 3600)"},

@@ -78,7 +78,6 @@ P1="SECRET-PLACE marzipan"
 expect_ok "the mentor plans a session before the mentee verified" \
 	to_file "$T/s1.json" as sam --json meeting add 1 --at 2027-02-10T15:00Z --minutes 60 \
 	--place "$P1" --topic "$T1"
-s1="$(jq -er .id "$T/s1.json")"
 expect_fail "a wrong code is refused" 1 'wrong code' as lea notify verify 00000000
 expect_ok "the right code verifies her address" as lea notify verify "$code_lea"
 expect_ok "and his" as sam notify verify "$code_sam"
@@ -189,9 +188,25 @@ expect_match "she now gets no kind" '^none' "$(as lea notify settings | sed -n '
 expect_fail "an unknown token is 404" 22 '404' \
 	curl -fsS --cacert "$CERT" "https://127.0.0.1:$EM_SERVER_PORT/unsubscribe/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 before="$(n_mails '.rcpt == "lea@example.org"')"
-expect_ok "the mentor plans another session" as sam meeting add 1 --at 2027-03-10T15:00Z --minutes 30 --place x
-sleep "$(e2e_bound 3)"
+expect_ok "the mentor plans another session" \
+	to_file "$T/s3.json" as sam --json meeting add 1 --at 2027-03-10T15:00Z --minutes 30 --place x
+expect_ok "the mentee accepts it" as lea checkpoint accept "$(jq -er '.slots[0].id' "$T/s3.json")"
+expect_ok "the mentor is e-mailed the confirmation" \
+	wait_mail 1 '.rcpt == "sam@example.org" and (.subject | test("Confirmed: meeting, 2027-03-10"))'
+
+# --- the reminders the scheduler computes (the clock moved to 24 hours before) ----
+em_server_stop
+em_server_start "$LOG" "$CERT" "$KEY" "$DB" "${SERVER_ARGS[@]}" \
+	--clock-offset "$(($(date -u -d "2027-03-09 15:00" +%s) - $(date -u +%s)))" || {
+	not_ok "the server restarts with the clock moved"
+	e2e_summary
+}
+export EMENTOR_SERVER="$EM_SERVER_URL"
+expect_ok "the mentor is e-mailed the 48-hour reminder" \
+	wait_mail 1 '.rcpt == "sam@example.org" and (.subject | test("Reminder: meeting, 2027-03-10 15:00 UTC"))'
+sleep "$(e2e_bound 2)"
 expect_match "the unsubscribed mentee gets nothing more" "^$before\$" "$(n_mails '.rcpt == "lea@example.org"')"
+expect_match "but her notices still come" 'reminder' "$(sql "SELECT string_agg(kind, ',') FROM notices n JOIN users u ON u.id = n.user_id WHERE u.username = 'lea'")"
 
 # --- export and erasure ----------------------------------------------------------
 expect_ok "the mentor exports his data" to_file "$T/export.json" as sam --json export
