@@ -25,9 +25,12 @@ ORIGIN="https://ementor.example.org"
 SMTP_PORT="$(em_free_port)"
 SINK_PID=""
 
+# sink_start [plain]: the sink, with STARTTLS (the suite's certificate) unless "plain"
 sink_start() {
+	local -a tls=("$CERT" "$KEY")
+	[[ "${1:-}" != plain ]] || tls=()
 	rm -f "$T/mail/ready"
-	"$PY" "$HERE/smtp_sink.py" "$SMTP_PORT" "$MAILDIR" "$T/mail/ready" >>"$T/mail/sink.log" 2>&1 &
+	"$PY" "$HERE/smtp_sink.py" "$SMTP_PORT" "$MAILDIR" "$T/mail/ready" "${tls[@]}" >>"$T/mail/sink.log" 2>&1 &
 	SINK_PID=$!
 	wait_until 20 test -s "$T/mail/ready" || {
 		not_ok "the SMTP sink starts" "$(tail -n 20 "$T/mail/sink.log")"
@@ -40,9 +43,11 @@ sink_stop() {
 }
 mkdir -p "$MAILDIR"
 trap 'sink_stop; e2e_cleanup' EXIT
+e2e_cert
 sink_start
 
-SERVER_ARGS=(--scheduler-interval 1 --smtp-url "smtp://127.0.0.1:$SMTP_PORT" --smtp-starttls optional
+# STARTTLS required (the default), the relay's certificate checked against the suite's CA
+SERVER_ARGS=(--scheduler-interval 1 --smtp-url "smtp://127.0.0.1:$SMTP_PORT" --smtp-ca "$CERT"
 	--public-url "$ORIGIN" --mail-from "mentoring@example.org" --mail-retry-base 1
 	--mail-claim-timeout 3 --mail-digest 3)
 e2e_serve "${SERVER_ARGS[@]}"
@@ -226,6 +231,11 @@ done
 expect_ok "with the relay down the e-mails wait and are retried" \
 	wait_until 30 sql_is "SELECT count(*) FROM mail_outbox WHERE address LIKE 'down%' AND state = 'pending' AND attempts >= 2 AND last_error IS NOT NULL" 5
 expect_match "none has failed for good" '^0$' "$(sql "SELECT count(*) FROM mail_outbox WHERE state = 'failed'")"
+sink_start plain
+expect_ok "a relay without STARTTLS gets nothing (--smtp-starttls required)" \
+	wait_until 30 sql_is "SELECT count(*) FROM mail_outbox WHERE address LIKE 'down%' AND state = 'pending' AND last_error LIKE '%SSL%'" 5
+expect_match "nothing reached it" '^0$' "$(n_mails '.rcpt | startswith("down")')"
+sink_stop
 sink_start
 expect_ok "once the relay is back all five go out" wait_mail 5 '.rcpt | startswith("down")' 60
 sleep 2

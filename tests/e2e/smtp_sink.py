@@ -6,12 +6,16 @@ answered. While the file DIR/../smtp.delay exists, the answer to DATA waits
 that many seconds after the file is written: the test kills ementord inside
 that window (the relay has the message, the sender has no answer yet).
 
-Usage: smtp_sink.py PORT DIR READY_FILE
+With CERT and KEY it offers STARTTLS with that certificate and refuses
+mail before it (require_starttls).
+
+Usage: smtp_sink.py PORT DIR READY_FILE [CERT KEY]
 """
 import asyncio
 import itertools
 import os
 import signal
+import ssl
 import sys
 import time
 
@@ -43,7 +47,12 @@ class Sink:
 def main():
     port, directory, ready = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     os.makedirs(directory, exist_ok=True)
-    controller = Controller(Sink(directory), hostname="127.0.0.1", port=port)
+    tls = {}
+    if len(sys.argv) > 5:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+        tls = {"tls_context": ctx, "require_starttls": True}
+    controller = Controller(Sink(directory), hostname="127.0.0.1", port=port, **tls)
     controller.start()
     with open(ready, "w") as f:
         f.write("%d\n" % os.getpid())
