@@ -262,3 +262,185 @@ int cmd_invite_revoke(struct cli *cli, int argc, char **argv)
 {
 	return invite_by_id(cli, argc, argv, EM_OP_INVITE_REVOKE, invite_revoke_usage);
 }
+
+/* ---- import ---- */
+
+static const char import_usage[] =
+    "Usage: ementor import --programme ID FILE\n"
+    "\n"
+    "Invite everyone of a CSV file to a programme you manage, each by e-mail with\n"
+    "a personal link (the server must have an SMTP relay). Columns: name, e-mail,\n"
+    "role (mentor, mentee or manager), and optionally a group or pair label and\n"
+    "the language of the e-mail (en or pl); a first line naming the columns is\n"
+    "skipped. Each row is reported: invited, already invited, already registered\n"
+    "or invalid (with the reason). Importing the same file again changes nothing\n"
+    "for the rows already invited. FILE - reads standard input.\n";
+
+#define IMPORT_CHUNK    100
+#define IMPORT_LINE_MAX 4096
+
+/*
+ * Splits one CSV record (RFC 4180: commas, double quotes, "" inside quotes)
+ * into at most `max` fields, in place. Returns the field count, or -1 when
+ * the record is malformed (a quote left open).
+ */
+static int csv_split(char *line, char **fields, int max)
+{
+	char *r = line, *w = line;
+	int n = 0;
+
+	line[strcspn(line, "\r\n")] = '\0';
+	while (n < max) {
+		int quoted = *r == '"';
+
+		fields[n++] = w;
+		if (quoted) {
+			r++;
+			for (;;) {
+				if (!*r)
+					return -1;
+				if (*r == '"' && r[1] == '"') {
+					*w++ = '"';
+					r += 2;
+				} else if (*r == '"') {
+					r++;
+					break;
+				} else {
+					*w++ = *r++;
+				}
+			}
+			while (*r && *r != ',')
+				r++;
+		} else {
+			while (*r && *r != ',')
+				*w++ = *r++;
+		}
+		if (*r != ',') {
+			*w = '\0';
+			break;
+		}
+		*w++ = '\0';
+		r++;
+	}
+	/* trim spaces around unquoted values */
+	for (int i = 0; i < n; i++) {
+		char *e;
+
+		while (*fields[i] == ' ')
+			fields[i]++;
+		e = fields[i] + strlen(fields[i]);
+		while (e > fields[i] && e[-1] == ' ')
+			*--e = '\0';
+	}
+	return n;
+}
+
+static int import_send(struct cli *cli, int64_t programme, json_t *rows, const int *lines,
+                       json_t *all, int *counts)
+{
+	json_t *res = NULL, *it;
+	size_t i;
+	int rc;
+
+	rc = cli_request(cli, EM_OP_INVITE_IMPORT,
+	                 json_pack("{sIsO}", "programme_id", (json_int_t)programme, "rows", rows),
+	                 &res);
+	if (rc)
+		goto out;
+	json_array_foreach(json_object_get(res, "rows"), i, it)
+	{
+		size_t row = (size_t)json_integer_value(json_object_get(it, "row"));
+		const char *status = cli_str(it, "status", "-");
+		json_t *in = json_array_get(rows, row - 1);
+		char email[96];
+
+		json_object_set_new(it, "line", json_integer(row >= 1 ? lines[row - 1] : 0));
+		json_object_set(it, "email", json_object_get(in, "email"));
+		json_array_append(all, it);
+		counts[!strcmp(status, "invited") ? 0 : !strcmp(status, "invalid") ? 2 : 1]++;
+		if (cli->json)
+			continue;
+		snprintf(email, sizeof(email), "%s", cli_str(in, "email", ""));
+		cli_defang(email);
+		printf("line %d: %s: %s", row >= 1 ? lines[row - 1] : 0, email, status);
+		if (json_object_get(it, "invite_id"))
+			printf(" (invite %lld)",
+			       (long long)json_integer_value(json_object_get(it, "invite_id")));
+		if (json_object_get(it, "reason"))
+			printf(": %s", cli_str(it, "reason", ""));
+		printf("\n");
+	}
+out:
+	json_decref(res);
+	return rc;
+}
+
+int cmd_import(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {{"programme", required_argument, NULL, 'p'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *programme_arg = NULL;
+	json_t *rows = NULL, *all = NULL;
+	int lines[IMPORT_CHUNK], counts[3] = {0, 0, 0}, lineno = 0, rc, first;
+	char line[IMPORT_LINE_MAX], *f[6];
+	int64_t programme;
+	FILE *in = NULL;
+
+	rc = cli_parse(cli, argc, argv, opts, import_usage, programme_option, &programme_arg, 1, 1,
+	               &first);
+	if (rc != CLI_CONTINUE)
+		return rc;
+	if (!programme_arg || cli_parse_id(programme_arg, &programme))
+		return cli_usage_error(cli, "--programme ID is required");
+	in = strcmp(argv[first], "-") ? fopen(argv[first], "r") : stdin;
+	if (!in) {
+		fprintf(stderr, "ementor: cannot read %s\n", argv[first]);
+		return CLI_EXIT_LOCAL;
+	}
+	rows = json_array();
+	all = json_array();
+	while (fgets(line, sizeof(line), in)) {
+		json_t *row;
+		int n;
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(in)) {
+			fprintf(stderr, "ementor: %s line %d is longer than %d bytes\n",
+			        argv[first], lineno, IMPORT_LINE_MAX - 1);
+			rc = CLI_EXIT_LOCAL;
+			goto out;
+		}
+		n = csv_split(line, f, 6);
+		if (n == 1 && !*f[0])
+			continue; /* a blank line */
+		if (lineno == 1 && n >= 2 && !strchr(f[1], '@'))
+			continue; /* the column names */
+		/* a quote left open (n < 0): an empty row, which the server reports invalid */
+		row = json_pack("{s:s, s:s, s:s}", "name", n > 0 ? f[0] : "", "email",
+		                n > 1 ? f[1] : "", "role", n > 2 ? f[2] : "");
+		if (n > 3 && *f[3])
+			json_object_set_new(row, "label", json_string(f[3]));
+		if (n > 4 && *f[4])
+			json_object_set_new(row, "lang", json_string(f[4]));
+		lines[json_array_size(rows)] = lineno;
+		json_array_append_new(rows, row);
+		if (json_array_size(rows) == IMPORT_CHUNK) {
+			if ((rc = import_send(cli, programme, rows, lines, all, counts)))
+				goto out;
+			json_array_clear(rows);
+		}
+	}
+	if (json_array_size(rows) && (rc = import_send(cli, programme, rows, lines, all, counts)))
+		goto out;
+	if (cli->json)
+		cli_print_json(all);
+	else
+		printf("%d invited, %d unchanged (already invited or registered), %d invalid\n",
+		       counts[0], counts[1], counts[2]);
+out:
+	if (in && in != stdin)
+		fclose(in);
+	json_decref(rows);
+	json_decref(all);
+	return rc;
+}

@@ -107,6 +107,7 @@ static const struct command commands[] = {
     {"invite", "list", cmd_invite_list, "invite list --programme ID"},
     {"invite", "resend", cmd_invite_resend, "invite resend INVITE"},
     {"invite", "revoke", cmd_invite_revoke, "invite revoke INVITE"},
+    {"import", NULL, cmd_import, "import --programme ID FILE"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -134,6 +135,8 @@ static const char usage_head[] =
     "                [--email ADDRESS [--lang en|pl]]   e-mail the invite link\n"
     "  invite list --programme ID   invites and their states\n"
     "  invite resend INVITE | invite revoke INVITE\n"
+    "  import --programme ID FILE   invite everyone of a CSV (name, e-mail, role\n"
+    "                     [, label, en|pl]) by e-mail, with a report per row\n"
     "\n"
     "Rooms (create, add and remove: managers):\n"
     "  room create --programme ID --kind pair|group [--name NAME] [--member USER]...\n"

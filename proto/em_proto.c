@@ -419,6 +419,18 @@ static const struct field_spec f_rating_add[] = {
     F_RECORD_COMMON,
     F_END};
 
+/*
+ * A row of a manager's list (invite.import): only its shape here; a bad
+ * address, role or language is that row's answer, not the request's.
+ */
+static const struct field_spec f_import_row[] = {
+    {"name", FT_STR, 0, 0, EM_DISPLAY_NAME_MAX, check_text, "printable text"},
+    {"email", FT_STR, 1, 0, 320, check_text, "printable text"},
+    {"role", FT_STR, 1, 0, 32, check_text, "printable text"},
+    {"label", FT_STR, 0, 0, 64, check_text, "printable text"},
+    {"lang", FT_STR, 0, 0, 16, check_text, "printable text"},
+    F_END};
+
 /* The item layout of each FT_OBJARR field, by field name. */
 static const struct field_spec *objarr_items(const char *name)
 {
@@ -428,6 +440,8 @@ static const struct field_spec *objarr_items(const char *name)
 		return f_envelope_item;
 	if (!strcmp(name, "slots"))
 		return f_slot_item;
+	if (!strcmp(name, "rows"))
+		return f_import_row;
 	return NULL;
 }
 
@@ -440,6 +454,8 @@ static const struct field_spec f_mail_set[] = {
 static const struct field_spec f_mail_verify[] = {
     {"code", FT_STR, 1, 8, 8, check_digits, "the 8-digit code e-mailed to you"}, F_END};
 static const struct field_spec f_invite_id[] = {F_ID("invite_id", 1), F_END};
+static const struct field_spec f_invite_import[] = {
+    F_ID("programme_id", 1), {"rows", FT_OBJARR, 1, 1, EM_IMPORT_ROWS_MAX, NULL, NULL}, F_END};
 
 static const struct op_spec op_specs[] = {
     {EM_OP_PING, "ping", EM_OPF_PREAUTH, f_none},
@@ -516,6 +532,7 @@ static const struct op_spec op_specs[] = {
     {EM_OP_INVITE_LIST, "invite.list", 0, f_programme_id},
     {EM_OP_INVITE_RESEND, "invite.resend", 0, f_invite_id},
     {EM_OP_INVITE_REVOKE, "invite.revoke", 0, f_invite_id},
+    {EM_OP_INVITE_IMPORT, "invite.import", 0, f_invite_import},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))

@@ -33,9 +33,14 @@ CREATE TABLE mail_settings (
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
 
+-- name and label: what a manager's list (invite.import) said about the
+-- person, for the manager's eyes only (never in an e-mail)
 ALTER TABLE invites ADD COLUMN email text,
                     ADD COLUMN lang text CHECK (lang IN ('en', 'pl')),
-                    ADD COLUMN revoked_at timestamptz;
+                    ADD COLUMN revoked_at timestamptz,
+                    ADD COLUMN name text,
+                    ADD COLUMN label text;
+CREATE INDEX invites_email ON invites (programme_id, lower(email)) WHERE email IS NOT NULL;
 
 -- The outbox. pending -> sending (claimed by a node's sender, attempts + 1)
 -- -> sent | pending again at next_at (a temporary failure, backoff) |
@@ -125,7 +130,7 @@ BEGIN
     DELETE FROM mail_outbox WHERE user_id = NEW.id
         OR invite_id IN (SELECT id FROM invites WHERE used_by = NEW.id);
     DELETE FROM mail_digests WHERE user_id = NEW.id;
-    UPDATE invites SET email = NULL WHERE used_by = NEW.id;
+    UPDATE invites SET email = NULL, name = NULL, label = NULL WHERE used_by = NEW.id;
     RETURN NULL;
 END
 $$ LANGUAGE plpgsql;

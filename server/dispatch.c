@@ -147,6 +147,7 @@ static const struct handler handlers[] = {
     {.op = EM_OP_INVITE_LIST, .roles = R_MANAGER, .run = invite_list_run},
     {.op = EM_OP_INVITE_RESEND, .roles = R_MANAGER, .run = invite_resend_run},
     {.op = EM_OP_INVITE_REVOKE, .roles = R_MANAGER, .run = invite_revoke_run},
+    {.op = EM_OP_INVITE_IMPORT, .roles = R_MANAGER, .run = invite_import_run},
 };
 
 void dispatch_start(int batch_max, int batch_wait_us)

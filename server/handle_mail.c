@@ -238,7 +238,8 @@ static int invite_managed(struct db_conn *c, int64_t programme_id, int64_t user,
 static const struct stmt st_invite_list = {
     "invite_list",
     "SELECT COALESCE(jsonb_agg(jsonb_build_object('invite_id', i.id, 'role', i.role, "
-    "'email', i.email, 'lang', i.lang, 'state', invite_state(i), 'created_at', "
+    "'email', i.email, 'lang', i.lang, 'name', i.name, 'label', i.label, "
+    "'state', invite_state(i), 'created_at', "
     "utc_text(i.created_at), 'expires_at', utc_text(i.expires_at), 'used_at', "
     "utc_text(i.used_at), 'username', u.username, 'mailed_at', (SELECT utc_text(max(o.sent_at)) "
     "FROM mail_outbox o WHERE o.invite_id = i.id), 'mail_attempts', (SELECT "
@@ -359,6 +360,142 @@ int invite_revoke_run(struct db_conn *c, struct db_job *job)
 	job->result = json_pack("{sIss}", "invite_id", (json_int_t)id, "state", "revoked");
 	log_info("invite revoked id=%lld by=%lld", (long long)id, (long long)job->user_id);
 	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
+}
+
+/* ---- invite.import: a manager's list ------------------------------------------------ */
+
+/* The latest invite of that address to the programme, not revoked, and the people in it with it. */
+static const struct stmt st_import_seen = {
+    "import_seen",
+    "SELECT CASE WHEN EXISTS (SELECT 1 FROM programme_people pp JOIN mail_settings s ON "
+    "s.user_id = pp.user_id WHERE pp.programme_id = $1 AND lower(s.address) = lower($2)) "
+    "THEN 'already_registered' ELSE (SELECT CASE WHEN i.used_at IS NOT NULL THEN "
+    "'already_registered' WHEN i.expires_at > now() THEN 'already_invited' END FROM invites i "
+    "WHERE i.programme_id = $1 AND lower(i.email) = lower($2) AND i.revoked_at IS NULL "
+    "ORDER BY i.id DESC LIMIT 1) END, (SELECT i.id FROM invites i WHERE i.programme_id = $1 "
+    "AND lower(i.email) = lower($2) AND i.revoked_at IS NULL ORDER BY i.id DESC LIMIT 1)"};
+
+static const struct stmt st_import_who = {
+    "import_who", "UPDATE invites SET name = NULLIF($2, ''), label = NULLIF($3, '') WHERE id = $1"};
+
+static const struct stmt st_invite_by_hash = {"import_invite_id",
+                                              "SELECT id FROM invites WHERE code_hash = $1"};
+
+/* What is wrong with a row, or NULL. */
+static const char *import_row_problem(const char *email, const char *role, const char *lang)
+{
+	if (!mail_address_ok(email))
+		return "not an e-mail address ementor sends to";
+	if (strcmp(role, "mentor") && strcmp(role, "mentee") && strcmp(role, "manager"))
+		return "the role must be mentor, mentee or manager";
+	if (*lang && strcmp(lang, "en") && strcmp(lang, "pl"))
+		return "the language must be en or pl";
+	return NULL;
+}
+
+/* Creates one row's invite and its e-mail; EM_OK with *invite_id, or an em_err. */
+static int import_row_invite(struct db_conn *c, struct db_job *job, int64_t programme_id,
+                             json_t *row, int64_t *invite_id)
+{
+	const char *lang = json_string_value(json_object_get(row, "lang"));
+	char code[32], expires_at[40];
+	unsigned char hash[32];
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	if (store_create_invite(c->pg, json_string_value(json_object_get(row, "role")),
+	                        programme_id, job->user_id, 14, 0, code, expires_at))
+		return PQstatus(c->pg) == CONNECTION_OK ? EM_ERR_INTERNAL : EM_ERR_DB_UNAVAILABLE;
+	store_hash(code, strlen(code), hash);
+	params_bin(&p, hash, sizeof(hash));
+	if (!(r = store_exec(c, &st_invite_by_hash, &p, &err, NULL)))
+		goto out;
+	*invite_id = PQntuples(r) == 1 ? store_int(r, 0, 0) : 0;
+	PQclear(r);
+	p.n = 0;
+	params_int(&p, *invite_id);
+	params_text(&p, json_string_value(json_object_get(row, "name")));
+	params_text(&p, json_string_value(json_object_get(row, "label")));
+	if ((err = store_run(c, &st_import_who, &p)))
+		goto out;
+	err = mail_invite_enqueue(c, *invite_id, json_string_value(json_object_get(row, "email")),
+	                          lang && *lang ? lang : "en", code);
+out:
+	sodium_memzero(code, sizeof(code));
+	return err;
+}
+
+int invite_import_run(struct db_conn *c, struct db_job *job)
+{
+	int64_t programme_id = job_int(job, "programme_id", 0);
+	json_t *rows = json_object_get(job->args, "rows"), *row, *out = NULL;
+	int n_invited = 0, n_seen = 0, n_invalid = 0, err;
+	struct params p = {0};
+	size_t i;
+
+	if (invite_managed(c, programme_id, job->user_id, &err))
+		return db_job_fail(
+		    job, err, err == EM_ERR_NOT_FOUND ? "no programme %lld that you manage" : NULL,
+		    (long long)programme_id);
+	if (!mailer_enabled())
+		return db_job_fail(job, EM_ERR_BAD_STATE, "e-mail is off on this server");
+	if ((err = store_begin(c)))
+		return store_fail(c, job, err);
+	if (!(out = json_array()))
+		return store_fail(c, job, EM_ERR_NOMEM);
+	json_array_foreach(rows, i, row)
+	{
+		const char *email = json_string_value(json_object_get(row, "email"));
+		const char *role = json_string_value(json_object_get(row, "role"));
+		const char *lang = json_string_value(json_object_get(row, "lang"));
+		const char *problem = import_row_problem(email, role, lang ? lang : "");
+		json_t *res = json_pack("{sI}", "row", (json_int_t)i + 1);
+		int64_t invite_id = 0;
+		PGresult *r;
+
+		if (!res)
+			goto nomem;
+		json_array_append_new(out, res);
+		if (problem) {
+			json_object_set_new(res, "status", json_string("invalid"));
+			json_object_set_new(res, "reason", json_string(problem));
+			n_invalid++;
+			continue;
+		}
+		p.n = 0;
+		params_int(&p, programme_id);
+		params_text(&p, email);
+		if (!(r = store_exec(c, &st_import_seen, &p, &err, NULL)))
+			goto fail;
+		if (store_str(r, 0, 0)) {
+			json_object_set_new(res, "status", json_string(store_str(r, 0, 0)));
+			if (store_str(r, 0, 1))
+				json_object_set_new(res, "invite_id",
+				                    json_integer(store_int(r, 0, 1)));
+			PQclear(r);
+			n_seen++;
+			continue;
+		}
+		PQclear(r);
+		if ((err = import_row_invite(c, job, programme_id, row, &invite_id)))
+			goto fail;
+		json_object_set_new(res, "status", json_string("invited"));
+		json_object_set_new(res, "invite_id", json_integer(invite_id));
+		n_invited++;
+	}
+	if ((err = store_commit(c)))
+		goto fail;
+	job->result = json_pack("{sosisisi}", "rows", out, "invited", n_invited, "unchanged",
+	                        n_seen, "invalid", n_invalid);
+	log_info("invite import programme=%lld invited=%d unchanged=%d invalid=%d by=%lld",
+	         (long long)programme_id, n_invited, n_seen, n_invalid, (long long)job->user_id);
+	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
+nomem:
+	err = EM_ERR_NOMEM;
+fail:
+	json_decref(out);
+	return store_fail(c, job, err);
 }
 
 /* ---- the unread digest (the scheduler) --------------------------------------------- */

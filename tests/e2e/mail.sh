@@ -162,13 +162,47 @@ expect_fail "a mentor may not list invites" 1 'forbidden' as sam invite list --p
 expect_fail "an address that could break a header is refused" 1 'bad_value' \
 	as maria invite create --programme 1 --role mentee --email 'x@example.org>'
 
+# --- import of a 200-row list with bad rows, twice -------------------------------
+{
+	echo "name,email,role,label,lang"
+	for i in $(seq 1 180); do
+		echo "Person $i,imp$i@example.org,$([[ $((i % 5)) == 0 ]] && echo mentor || echo mentee),pair $((i / 5)),$([[ $((i % 2)) == 0 ]] && echo pl || echo en)"
+	done
+	echo '"Kowalski, Jan",imp181@example.org,mentee,"group ""B""",pl'
+	for bad in not-an-address a@b 'x y@example.org' '<q@example.org>' ''; do echo "Bad address,$bad,mentee"; done
+	for i in 1 2 3 4 5; do echo "Bad role $i,badrole$i@example.org,admin"; done
+	for i in 1 2 3 4 5; do echo "Bad language $i,badlang$i@example.org,mentee,,de"; done
+	for i in 1 2 3 4; do echo "Twice $i,IMP$i@Example.org,mentee"; done
+} >"$T/people.csv"
+expect_ok "the manager imports a list of 200 people" to_file "$T/import1.txt" \
+	as maria import --programme 1 "$T/people.csv"
+expect_match "181 invited, 4 unchanged, 15 invalid" '^181 invited, 4 unchanged .*, 15 invalid$' \
+	"$(tail -n1 "$T/import1.txt")"
+expect_match "each bad row says why" '^5 5 5$' \
+	"$(grep -c "not an e-mail address" "$T/import1.txt") $(grep -c "role must be" "$T/import1.txt") $(grep -c "language must be" "$T/import1.txt")"
+expect_match "a repeated address is reported with its line" 'line 198: IMP1@Example.org: already_invited' \
+	"$(cat "$T/import1.txt")"
+expect_ok "every invited person gets an e-mail" wait_mail 181 '.rcpt | startswith("imp")' 180
+expect_match "nothing half-made: one invite and one e-mail per good row, nothing for a bad one" '^181 181 0$' \
+	"$(sql "SELECT (SELECT count(*) FROM invites WHERE email ILIKE 'imp%'),
+	              (SELECT count(*) FROM mail_outbox o JOIN invites i ON i.id = o.invite_id WHERE i.email ILIKE 'imp%'),
+	              (SELECT count(*) FROM invites WHERE email LIKE 'bad%' OR email IN ('not-an-address', 'a@b'))" | tr '|' ' ')"
+expect_match "name and label kept for the manager" '^Kowalski, Jan group "B" pl$' \
+	"$(as maria --json invite list --programme 1 | jq -r '.invites[] | select(.email == "imp181@example.org") | "\(.name) \(.label) \(.lang)"')"
+expect_ok "importing the same file again" to_file "$T/import2.txt" as maria import --programme 1 "$T/people.csv"
+expect_match "changes nothing" '^0 invited, 185 unchanged .*, 15 invalid$' "$(tail -n1 "$T/import2.txt")"
+expect_match "no new invite or e-mail" '^181 181$' \
+	"$(sql "SELECT (SELECT count(*) FROM invites WHERE email ILIKE 'imp%'), (SELECT count(*) FROM mail_outbox o JOIN invites i ON i.id = o.invite_id WHERE i.email ILIKE 'imp%')" | tr '|' ' ')"
+expect_fail "a mentor may not import" 1 'forbidden' as sam import --programme 1 "$T/people.csv"
+
 # --- nothing secret, links only, each in its language ----------------------------
 cat >"$T/rules.json" <<EOF
-{"forbidden": ["SECRET", "kumquat", "marzipan", "quokka", "walrus", "pangolin", "Zanzibar"],
+{"forbidden": ["SECRET", "kumquat", "marzipan", "quokka", "walrus", "pangolin", "Zanzibar", "Person ", "pair "],
  "not_for": {"lea@example.org": ["maria", "sam", "neo", "zoe"],
              "sam@example.org": ["maria", "lea", "neo", "zoe"],
              "neo@example.org": ["maria", "sam", "lea", "zoe"],
-             "zoe@example.org": ["maria", "sam", "lea", "neo"]},
+             "zoe@example.org": ["maria", "sam", "lea", "neo"],
+             "imp181@example.org": ["Kowalski", "group"]},
  "lang": {"lea@example.org": "pl", "sam@example.org": "en", "neo@example.org": "pl",
           "zoe@example.org": "en"}}
 EOF

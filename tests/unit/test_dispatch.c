@@ -47,6 +47,7 @@ static const char *const manager_only[] = {
     "invite.list",
     "invite.resend",
     "invite.revoke",
+    "invite.import",
 };
 /* PROTOCOL.md section 5.3: a manager is never a room member. */
 static const char *const member_only[] = {
@@ -280,7 +281,7 @@ static void test_roles(void **state)
 		}
 	}
 	/* the policy is not empty either way */
-	assert_int_equal(forbidden, 2 * 14 + 7 + 4 + 2 * 2 + 6 + 3);
+	assert_int_equal(forbidden, 2 * 15 + 7 + 4 + 2 * 2 + 6 + 3);
 	assert_true(served > 2 * 30);
 	assert_int_equal(stub_metrics_errors[-EM_ERR_FORBIDDEN], forbidden);
 }

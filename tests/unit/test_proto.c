@@ -384,6 +384,10 @@ static int valid_frames_setup(void **state)
 	          fmt("{\"id\":93,\"op\":\"invite.list\",\"args\":{\"programme_id\":1}}"));
 	add_valid(EM_OP_INVITE_RESEND, "",
 	          fmt("{\"id\":94,\"op\":\"invite.resend\",\"args\":{\"invite_id\":1}}"));
+	add_valid(EM_OP_INVITE_IMPORT, "",
+	          fmt("{\"id\":96,\"op\":\"invite.import\",\"args\":{\"programme_id\":1,\"rows\":"
+	              "[{\"name\":\"Ala\",\"email\":\"ala@example.org\",\"role\":\"mentee\","
+	              "\"label\":\"pair 1\",\"lang\":\"pl\"}]}}"));
 	add_valid(EM_OP_INVITE_REVOKE, "",
 	          fmt("{\"id\":95,\"op\":\"invite.revoke\",\"args\":{\"invite_id\":1}}"));
 	return 0;

@@ -93,6 +93,7 @@ STUB_RUN(mail_verify_run)
 STUB_RUN(invite_list_run)
 STUB_RUN(invite_resend_run)
 STUB_RUN(invite_revoke_run)
+STUB_RUN(invite_import_run)
 
 void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
 {
