@@ -33,6 +33,9 @@ trap cleanup EXIT
 em_pg_start "$T/pg" "$PORT" >/dev/null
 DB="host=$T/pg port=$PORT dbname=postgres user=postgres"
 psql() { command psql --no-psqlrc -X -qtA -v ON_ERROR_STOP=1 "$DB" "$@"; }
+if [[ -n "${MAIL_PG_SYNC:-}" ]]; then # an experiment: the cluster's synchronous_commit
+	psql -c "ALTER SYSTEM SET synchronous_commit = '$MAIL_PG_SYNC'" -c "SELECT pg_reload_conf()" >/dev/null
+fi
 em_tls_cert "$T/tls" >/dev/null 2>&1
 
 smtp_port="$(em_free_port)"
@@ -49,7 +52,7 @@ for ((i = 0; i < 100; i++)); do [[ -s "$T/ready" ]] && break; sleep 0.1; done
 "$BUILD/bin/ementord" migrate --db "$DB" >/dev/null 2>&1
 "$BUILD/bin/ementord" serve --listen 127.0.0.1 --port "$(em_free_port)" --cert "$T/tls/cert.pem" \
 	--key "$T/tls/key.pem" --db "$DB" --smtp-url "smtp://127.0.0.1:$smtp_port" "${starttls[@]}" \
-	--public-url https://ementor.example.org --mail-digest 0 >"$T/ementord.log" 2>&1 &
+	--public-url https://ementor.example.org --mail-digest 0 --log-level debug >"$T/ementord.log" 2>&1 &
 SERVER_PID=$!
 sleep 2
 
@@ -64,6 +67,7 @@ while [[ "$(psql -c "SELECT count(*) FROM mail_outbox WHERE state = 'sent'")" -l
 	sleep 0.05
 done
 t1="$(date +%s.%N)" s1="$(cpu "$SERVER_PID")" k1="$(cpu "$SINK_PID")"
+echo "relay connections: $(grep -c 'mail new relay connection' "$T/ementord.log")"
 files="$(find "$T/in" -name '*.eml' | wc -l)"
 distinct="$(grep -h '^Message-ID:' "$T"/in/*.eml | sort -u | wc -l)"
 awk -v n="$N" -v t0="$t0" -v t1="$t1" -v s0="$s0" -v s1="$s1" -v k0="$k0" -v k1="$k1" \

@@ -168,6 +168,13 @@ static int smtp_send(CURL *h, const char *to, const char *msg, char *err, size_t
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
 	rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	{
+		long conns = 0;
+
+		curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &conns);
+		if (conns)
+			log_debug("mail new relay connection");
+	}
 	if (rc == CURLE_OK) {
 		result = 0;
 		goto out;

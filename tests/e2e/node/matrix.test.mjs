@@ -181,6 +181,7 @@ const EXPECT = {
   'invite.list':            ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
   'invite.resend':          ['bad_state', 'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
   'invite.revoke':          ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
+  'invite.import':          ['bad_state', 'forbidden', 'forbidden', 'forbidden', 'not_found', NA], // no relay here
   'logout':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // a second session
   'passwd':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // last
 };
@@ -620,6 +621,7 @@ const REQUESTS = {
     check: (who, ok) => (ok.invites?.length >= 1 && ok.invites.every((i) => i.invite_id) ? null : 'no invites of A'),
   },
   'invite.resend': { before: ensureMailInvite, args: () => ({ invite_id: ctx.mailInvite }) },
+  'invite.import': { args: () => ({ programme_id: ctx.progA, rows: [{ email: `imp${stamp}@example.org`, role: 'mentee' }] }) },
   'invite.revoke': { before: ensureMailInvite, args: () => ({ invite_id: ctx.mailInvite }),
     check: (who, ok) => (ok.state === 'revoked' ? null : 'not revoked') },
   'logout': {
