@@ -5,9 +5,12 @@
 # (tests/e2e/smtp_sink.py: Debian's python3-aiosmtpd, each message a file),
 # plain or with STARTTLS (MAIL_TLS=1). Timed from the insert's commit until
 # every row is recorded sent; the CPU of ementord and of the sink over that
-# time; checked that every row arrived once (distinct Message-IDs).
+# time; checked that every row arrived once (distinct Message-IDs). With
+# MAIL_IMPORT=N (default 1000), first `ementor import` of an N-row CSV into a
+# programme (the CLI against that server): the command's wall time, then the
+# time until its N invite e-mails are recorded sent.
 #
-#   MAIL_N=2000 MAIL_TLS=0 bench/mail.sh
+#   MAIL_N=2000 MAIL_TLS=0 MAIL_IMPORT=1000 bench/mail.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -20,7 +23,8 @@ PORT="${MAIL_PG_PORT:-55497}"
 PY=/usr/bin/python3
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" --target ementord -j2 >/dev/null
+cmake --build "$BUILD" --target ementord ementor -j2 >/dev/null
+IMPORT="${MAIL_IMPORT:-1000}"
 T="$(em_tmpdir ementor-mailbench)"
 SINK_PID="" SERVER_PID=""
 cleanup() {
@@ -50,11 +54,39 @@ SINK_PID=$!
 for ((i = 0; i < 100; i++)); do [[ -s "$T/ready" ]] && break; sleep 0.1; done
 
 "$BUILD/bin/ementord" migrate --db "$DB" >/dev/null 2>&1
-"$BUILD/bin/ementord" serve --listen 127.0.0.1 --port "$(em_free_port)" --cert "$T/tls/cert.pem" \
+server_port="$(em_free_port)"
+"$BUILD/bin/ementord" serve --listen 127.0.0.1 --port "$server_port" --cert "$T/tls/cert.pem" \
 	--key "$T/tls/key.pem" --db "$DB" --smtp-url "smtp://127.0.0.1:$smtp_port" "${starttls[@]}" \
 	--public-url https://ementor.example.org --mail-digest 0 --log-level debug >"$T/ementord.log" 2>&1 &
 SERVER_PID=$!
 sleep 2
+
+sent() { psql -c "SELECT count(*) FROM mail_outbox WHERE state = 'sent'"; }
+if ((IMPORT > 0)); then
+	export EMENTOR_SERVER="wss://127.0.0.1:$server_port" EMENTOR_CA="$T/tls/cert.pem" \
+		EMENTOR_PASSWORD="bench password" EMENTOR_HOME="$T/home"
+	cli="$BUILD/bin/ementor"
+	"$cli" register --accept-privacy --username boss \
+		--invite "$("$BUILD/bin/ementord" invite --role manager --db "$DB")" >/dev/null
+	"$cli" programme create --name Bench --starts 2027-01-01 --ends 2027-12-31 >/dev/null
+	{
+		echo "name,email,role,label,lang"
+		for ((i = 1; i <= IMPORT; i++)); do
+			echo "Person $i,person$i@example.org,$( ((i % 5)) && echo mentee || echo mentor),pair $((i / 5)),pl"
+		done
+	} >"$T/people.csv"
+	i0="$(date +%s.%N)"
+	"$cli" import --programme 1 "$T/people.csv" >"$T/import.txt"
+	i1="$(date +%s.%N)"
+	while (($(sent) < IMPORT)); do sleep 0.05; done
+	i2="$(date +%s.%N)"
+	awk -v n="$IMPORT" -v i0="$i0" -v i1="$i1" -v i2="$i2" -v last="$(tail -n1 "$T/import.txt")" 'BEGIN {
+		printf "import bench: %d rows imported in %.2f s (%s); their e-mails all sent %.2f s after the start (%.0f e-mails/s)\n",
+			n, i1 - i0, last, i2 - i0, n / (i2 - i0)
+	}'
+	psql -c "DELETE FROM mail_outbox"
+	rm -f "$T"/in/*.eml
+fi
 
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tck="$(getconf CLK_TCK)"

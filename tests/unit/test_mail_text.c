@@ -205,6 +205,33 @@ static void test_digest_plural_and_verify(void **state)
 	free(msg);
 }
 
+static void test_diary_and_agreement(void **state)
+{
+	char *msg, *body;
+
+	(void)state;
+	msg = render("diary", "en",
+	             "{\"event\":\"diary.missing\",\"room_id\":4,\"checkpoint_kind\":\"final\"}",
+	             "T");
+	body = body_of(msg);
+	assert_non_null(strstr(body, "The diary entry of a final meeting in room 4 is due."));
+	free(body);
+	free(msg);
+	msg = render("diary", "pl", "{\"event\":\"diary.writer\",\"room_id\":4}", "T");
+	body = body_of(msg);
+	assert_non_null(strstr(body, "Wybrano Cię do napisania dziennika (spotkanie, pokój 4)."));
+	free(body);
+	free(msg);
+	msg = render("agreement", "en",
+	             "{\"event\":\"agreement.changed\",\"room_id\":9,\"version\":3}", "T");
+	body = body_of(msg);
+	assert_non_null(strstr(body, "Version 3 of the agreement of room 9 waits for your signature."));
+	free(body);
+	free(msg);
+	assert_null(render("agreement", "en", "{\"room_id\":9}", "T")); /* no version */
+	assert_null(render("diary", "en", "{\"event\":\"diary.written\",\"room_id\":4}", "T"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +241,7 @@ int main(void)
 	    cmocka_unit_test(test_polish_meeting),
 	    cmocka_unit_test(test_only_known_params),
 	    cmocka_unit_test(test_digest_plural_and_verify),
+	    cmocka_unit_test(test_diary_and_agreement),
 	};
 
 	if (sodium_init() < 0)
