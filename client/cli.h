@@ -229,6 +229,15 @@ int cmd_programme_list(struct cli *cli, int argc, char **argv);
 int cmd_programme_show(struct cli *cli, int argc, char **argv);
 int cmd_invite_create(struct cli *cli, int argc, char **argv);
 int cmd_invite_accept(struct cli *cli, int argc, char **argv);
+/* cmd_mail.c */
+int cmd_notify_settings(struct cli *cli, int argc, char **argv);
+int cmd_notify_verify(struct cli *cli, int argc, char **argv);
+int cmd_invite_list(struct cli *cli, int argc, char **argv);
+int cmd_invite_resend(struct cli *cli, int argc, char **argv);
+int cmd_invite_revoke(struct cli *cli, int argc, char **argv);
+int cmd_import(struct cli *cli, int argc, char **argv);
+/* An invite as typed: a bare code, or a link PUBLIC_URL/#join=CODE (the code in it). */
+const char *cli_invite_code(const char *arg);
 int cmd_room_create(struct cli *cli, int argc, char **argv);
 int cmd_room_list(struct cli *cli, int argc, char **argv);
 int cmd_room_show(struct cli *cli, int argc, char **argv);

@@ -188,7 +188,8 @@ static const char register_usage[] =
     "itself never leaves this device.\n"
     "\n"
     "Options:\n"
-    "  --invite CODE          the invite code you were given\n"
+    "  --invite CODE          the invite code you were given, or the link\n"
+    "                         (https://.../#join=CODE) e-mailed to you\n"
     "  --username NAME        3 to 32 of a-z 0-9 . _ -, starting with a letter or digit\n"
     "                         (upper case is folded to lower case)\n"
     "  --display-name NAME    the name others see (default: the username)\n"
@@ -298,6 +299,7 @@ int cmd_register(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (!a.invite)
 		return cli_usage_error(cli, "--invite CODE is required");
+	a.invite = cli_invite_code(a.invite);
 	if (!a.username)
 		return cli_usage_error(cli, "--username NAME is required");
 	if (em_check_username(a.username) != EM_OK)

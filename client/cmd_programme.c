@@ -314,7 +314,7 @@ out:
 
 static const char invite_create_usage[] =
     "Usage: ementor invite create --programme ID --role mentor|mentee|manager\n"
-    "                             [--expires-days N]\n"
+    "                             [--expires-days N] [--email ADDRESS [--lang en|pl]]\n"
     "\n"
     "Make an invite code for one person to join a programme (managers of that\n"
     "programme only). A manager invite makes a co-manager. The code is shown\n"
@@ -324,6 +324,10 @@ static const char invite_create_usage[] =
     "  --programme ID      the programme\n"
     "  --role ROLE         mentor, mentee or manager\n"
     "  --expires-days N    days the code stays valid, 1 to 90 (default 14)\n"
+    "  --email ADDRESS     also e-mail the person a link with the code (the\n"
+    "                      server must have an SMTP relay); the invite's state\n"
+    "                      is in `ementor invite list`\n"
+    "  --lang en|pl        the language of that e-mail (default en)\n"
     "\n"
     "With --json, the result (code, role, programme_id, expires_at) is printed as\n"
     "JSON.\n";
@@ -332,6 +336,7 @@ struct invite_create_args {
 	const char *programme;
 	const char *role;
 	const char *days;
+	const char *email, *lang;
 };
 
 static int invite_create_option(void *ctx, int opt, const char *arg)
@@ -344,18 +349,21 @@ static int invite_create_option(void *ctx, int opt, const char *arg)
 		a->role = arg;
 	else if (opt == 'd')
 		a->days = arg;
+	else if (opt == 'e')
+		a->email = arg;
+	else if (opt == 'l')
+		a->lang = arg;
 	return CLI_CONTINUE;
 }
 
 int cmd_invite_create(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"programme", required_argument, NULL, 'p'},
-	    {"role", required_argument, NULL, 'r'},
-	    {"expires-days", required_argument, NULL, 'd'},
-	    {NULL, 0, NULL, 0},
+	    {"programme", required_argument, NULL, 'p'},    {"role", required_argument, NULL, 'r'},
+	    {"expires-days", required_argument, NULL, 'd'}, {"email", required_argument, NULL, 'e'},
+	    {"lang", required_argument, NULL, 'l'},         {NULL, 0, NULL, 0},
 	};
-	struct invite_create_args a = {NULL, NULL, NULL};
+	struct invite_create_args a = {NULL, NULL, NULL, NULL, NULL};
 	json_t *args = NULL, *res = NULL;
 	int64_t programme, days = 0;
 	const char *role;
@@ -378,6 +386,10 @@ int cmd_invite_create(struct cli *cli, int argc, char **argv)
 	args = json_pack("{s:I, s:s}", "programme_id", (json_int_t)programme, "role", a.role);
 	if (args && a.days)
 		json_object_set_new(args, "expires_in_days", json_integer(days));
+	if (args && a.email)
+		json_object_set_new(args, "email", json_string(a.email));
+	if (args && a.lang)
+		json_object_set_new(args, "lang", json_string(a.lang));
 	rc = cli_request(cli, EM_OP_INVITE_CREATE, args, &res);
 	if (rc)
 		goto out;
@@ -390,6 +402,11 @@ int cmd_invite_create(struct cli *cli, int argc, char **argv)
 	printf("Invite code for a %s in programme %lld (expires %s):\n", role, (long long)programme,
 	       cli_str(res, "expires_at", "-"));
 	printf("  %s\n", cli_str(res, "code", "-"));
+	if (a.email)
+		printf("E-mailed to %s as a link (invite %lld; `ementor invite list --programme "
+		       "%lld` shows whether it went out).\n",
+		       a.email, (long long)json_integer_value(json_object_get(res, "invite_id")),
+		       (long long)programme);
 out:
 	json_decref(res);
 	return rc;

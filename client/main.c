@@ -38,7 +38,8 @@ static const struct command commands[] = {
     {"programme", "archive", cmd_programme_archive, "programme archive ID"},
     {"programme", "history", cmd_programme_history, "programme history ID"},
     {"invite", "create", cmd_invite_create,
-     "invite create --programme ID --role mentor|mentee|manager [--expires-days N]"},
+     "invite create --programme ID --role mentor|mentee|manager [--expires-days N] "
+     "[--email ADDRESS [--lang en|pl]]"},
     {"invite", "accept", cmd_invite_accept, "invite accept CODE"},
     {"room", "create", cmd_room_create,
      "room create --programme ID --kind pair|group [--name NAME] [--member USER]..."},
@@ -123,6 +124,13 @@ static const struct command commands[] = {
      "audit thresholds --programme ID [--inactive-days N] [--unsigned-days N] "
      "[--never-logged-in-days N]"},
     {"audit", NULL, cmd_audit, "audit [--programme ID] [--room ID] [--csv | --json]"},
+    {"notify", "settings", cmd_notify_settings,
+     "notify settings [--email ADDRESS | --no-email] [--lang en|pl] [--kinds KIND,...]"},
+    {"notify", "verify", cmd_notify_verify, "notify verify CODE"},
+    {"invite", "list", cmd_invite_list, "invite list --programme ID"},
+    {"invite", "resend", cmd_invite_resend, "invite resend INVITE"},
+    {"invite", "revoke", cmd_invite_revoke, "invite revoke INVITE"},
+    {"import", NULL, cmd_import, "import --programme ID FILE"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -134,7 +142,7 @@ static const char usage_head[] =
     "Account:\n"
     "  register --invite CODE --username NAME [--display-name NAME] [--accept-privacy]\n"
     "                     accept the privacy notice, create your account from an\n"
-    "                     invite, then log in\n"
+    "                     invite (its code, or the e-mailed link), then log in\n"
     "  login USERNAME     log in on this device and unlock your keys\n"
     "  logout             end the session saved on this device\n"
     "  whoami             who you are, your key fingerprint, your programmes\n"
@@ -156,6 +164,11 @@ static const char usage_head[] =
     "  programme history ID\n"
     "                     who changed the programme's name, dates or room names\n"
     "  invite create --programme ID --role mentor|mentee|manager [--expires-days N]\n"
+    "                [--email ADDRESS [--lang en|pl]]   e-mail the invite link\n"
+    "  invite list --programme ID   invites and their states\n"
+    "  invite resend INVITE | invite revoke INVITE\n"
+    "  import --programme ID FILE   invite everyone of a CSV (name, e-mail, role\n"
+    "                     [, label, en|pl]) by e-mail, with a report per row\n"
     "  invite accept CODE   join another programme (a mentor here may be a mentee there)\n"
     "\n"
     "Programmes and rooms may be given by name as well as number in the programme,\n"
@@ -268,6 +281,12 @@ static const char usage_head[] =
     "  audit thresholds --programme ID [--inactive-days N] [--unsigned-days N]\n"
     "                   [--never-logged-in-days N]\n"
     "                     when the flags are raised\n"
+    "\n"
+    "E-mail (links and counts only, never content; if the server has a relay):\n"
+    "  notify settings [--email ADDRESS | --no-email] [--lang en|pl] [--kinds LIST]\n"
+    "                     what ementor e-mails you; LIST of meeting, agreement,\n"
+    "                     diary, digest\n"
+    "  notify verify CODE confirm your address with the e-mailed code\n"
     "\n"
     "Options (before or after the command):\n"
     "  --server URL   the server (default: $EMENTOR_SERVER, else the server of the\n"

@@ -58,6 +58,56 @@ static int check_kind(const char *s)
 }
 
 /* Printable text: no control characters (tabs and newlines included). */
+/* An e-mail address as the wire takes it: printable ASCII, no space, one '@' (the server checks
+ * more). */
+static int check_email(const char *s)
+{
+	const char *at = strchr(s, '@');
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f || strchr("<>()[],;:\\\"", *p))
+			return EM_ERR_BAD_VALUE;
+	return at && at != s && at[1] && !strchr(at + 1, '@') ? EM_OK : EM_ERR_BAD_VALUE;
+}
+
+static int check_email_or_empty(const char *s)
+{
+	return *s ? check_email(s) : EM_OK;
+}
+
+static int check_digits(const char *s)
+{
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return EM_ERR_BAD_VALUE;
+	return EM_OK;
+}
+
+static int check_lang(const char *s)
+{
+	return strcmp(s, "en") && strcmp(s, "pl") ? EM_ERR_BAD_VALUE : EM_OK;
+}
+
+/* The kinds of e-mail a person may choose, comma-separated ("" for none). */
+static int check_mail_kinds(const char *s)
+{
+	static const char *const kinds[] = {"meeting", "agreement", "diary", "digest"};
+
+	while (*s) {
+		size_t n = strcspn(s, ","), i;
+
+		for (i = 0; i < 4; i++)
+			if (strlen(kinds[i]) == n && !strncmp(s, kinds[i], n))
+				break;
+		if (i == 4)
+			return EM_ERR_BAD_VALUE;
+		s += n;
+		if (*s == ',' && *++s == '\0')
+			return EM_ERR_BAD_VALUE;
+	}
+	return EM_OK;
+}
+
 static int check_text(const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
@@ -169,6 +219,8 @@ static const struct field_spec f_invite_create[] = {
     F_ID("programme_id", 1),
     {"role", FT_STR, 1, 1, 16, check_role, "manager, mentor or mentee"},
     {"expires_in_days", FT_INT, 0, 1, 90, NULL, NULL},
+    {"email", FT_STR, 0, 3, 254, check_email, "an e-mail address"},
+    {"lang", FT_STR, 0, 2, 2, check_lang, "en or pl"},
     F_END};
 static const struct field_spec f_invite_accept[] = {F_INVITE, F_END};
 static const struct field_spec f_programme_create[] = {
@@ -305,11 +357,7 @@ static const struct field_spec f_programme_settings[] = {
     F_END};
 static const struct field_spec f_agreement_propose[] = {
     F_ID("room_id", 1), {"term", FT_STR, 1, 1, EM_TERM_MAX, check_text, "printable text"}, F_END};
-static int check_lang(const char *s)
-{
-	return strcmp(s, "en") && strcmp(s, "pl") ? EM_ERR_BAD_VALUE : EM_OK;
-}
-/* text or lang: the handler refuses both and neither */
+
 static const struct field_spec f_template_set[] = {
     F_ID("programme_id", 1),
     {"text", FT_STR, 0, 1, EM_TEMPLATE_MAX, check_multiline, "text without control characters"},
@@ -438,6 +486,16 @@ static const struct field_spec f_progress_share[] = {
     F_RECORD_ID("record_id"),
     {"kind", FT_STR, 1, 1, 6, check_share_kind, "rating or goal"},
     F_RECORD_COMMON,
+/*
+ * A row of a manager's list (invite.import): only its shape here; a bad
+ * address, role or language is that row's answer, not the request's.
+ */
+static const struct field_spec f_import_row[] = {
+    {"name", FT_STR, 0, 0, EM_DISPLAY_NAME_MAX, check_text, "printable text"},
+    {"email", FT_STR, 1, 0, 320, check_text, "printable text"},
+    {"role", FT_STR, 1, 0, 32, check_text, "printable text"},
+    {"label", FT_STR, 0, 0, 64, check_text, "printable text"},
+    {"lang", FT_STR, 0, 0, 16, check_text, "printable text"},
     F_END};
 
 /* The item layout of each FT_OBJARR field, by field name. */
@@ -449,8 +507,22 @@ static const struct field_spec *objarr_items(const char *name)
 		return f_envelope_item;
 	if (!strcmp(name, "slots"))
 		return f_slot_item;
+	if (!strcmp(name, "rows"))
+		return f_import_row;
 	return NULL;
 }
+
+static const struct field_spec f_mail_set[] = {
+    {"address", FT_STR, 0, 0, 254, check_email_or_empty, "an e-mail address, or \"\" for none"},
+    {"lang", FT_STR, 0, 2, 2, check_lang, "en or pl"},
+    {"kinds", FT_STR, 0, 0, 64, check_mail_kinds,
+     "comma-separated: meeting, agreement, diary, digest (\"\": none)"},
+    F_END};
+static const struct field_spec f_mail_verify[] = {
+    {"code", FT_STR, 1, 8, 8, check_digits, "the 8-digit code e-mailed to you"}, F_END};
+static const struct field_spec f_invite_id[] = {F_ID("invite_id", 1), F_END};
+static const struct field_spec f_invite_import[] = {
+    F_ID("programme_id", 1), {"rows", FT_OBJARR, 1, 1, EM_IMPORT_ROWS_MAX, NULL, NULL}, F_END};
 
 static const struct op_spec op_specs[] = {
     {EM_OP_PING, "ping", EM_OPF_PREAUTH, f_none},
@@ -537,6 +609,13 @@ static const struct op_spec op_specs[] = {
     {EM_OP_PROGRESS_LIST, "progress.list", 0, f_programme_id},
     {EM_OP_MIDTERM_WRITE, "midterm.write", 0, f_midterm_write},
     {EM_OP_MIDTERM_SHOW, "midterm.show", 0, f_checkpoint_id},
+    {EM_OP_MAIL_SHOW, "mail.show", 0, f_none},
+    {EM_OP_MAIL_SET, "mail.set", 0, f_mail_set},
+    {EM_OP_MAIL_VERIFY, "mail.verify", 0, f_mail_verify},
+    {EM_OP_INVITE_LIST, "invite.list", 0, f_programme_id},
+    {EM_OP_INVITE_RESEND, "invite.resend", 0, f_invite_id},
+    {EM_OP_INVITE_REVOKE, "invite.revoke", 0, f_invite_id},
+    {EM_OP_INVITE_IMPORT, "invite.import", 0, f_invite_import},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))

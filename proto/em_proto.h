@@ -38,8 +38,9 @@
 #define EM_DISPLAY_NAME_MAX      64
 #define EM_PROGRAMME_NAME_MAX    100
 #define EM_ROOM_NAME_MAX         100
-#define EM_CHECKPOINT_TEXT_MAX   200  /* a slot's place, a reason */
-#define EM_CHECKPOINT_SLOTS_MAX  5    /* slots per propose / reschedule */
+#define EM_CHECKPOINT_TEXT_MAX   200 /* a slot's place, a reason */
+#define EM_CHECKPOINT_SLOTS_MAX  5   /* slots per propose / reschedule */
+#define EM_IMPORT_ROWS_MAX       200 /* rows per invite.import (a client sends a long list in parts) */
 #define EM_TOPIC_TEXT_MAX        1000 /* a meeting topic, UTF-8 bytes (section 6.4) */
 #define EM_TOPIC_CT_MIN          104  /* nonce(24) + sodium_pad(9, 64) + tag(16) */
 #define EM_TOPIC_CT_MAX          1064 /* nonce(24) + sodium_pad(1008, 64) + tag(16) */
@@ -161,6 +162,13 @@ enum em_op {
 	EM_OP_PROGRESS_LIST,
 	EM_OP_MIDTERM_WRITE, /* section 6.6 */
 	EM_OP_MIDTERM_SHOW,
+	EM_OP_MAIL_SHOW, /* section 11: e-mail */
+	EM_OP_MAIL_SET,
+	EM_OP_MAIL_VERIFY,
+	EM_OP_INVITE_LIST,
+	EM_OP_INVITE_RESEND,
+	EM_OP_INVITE_REVOKE,
+	EM_OP_INVITE_IMPORT,
 	EM_OP__COUNT
 };
 

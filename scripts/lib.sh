@@ -27,6 +27,7 @@ EM_DEB_PACKAGES=(
 	openssl curl ca-certificates jq python3-icalendar prometheus
 	iproute2 procps
 	shellcheck
+	libcurl4-openssl-dev python3-aiosmtpd
 )
 
 # The WebAssembly client core (scripts/wasm, web/core): the Emscripten

@@ -73,7 +73,8 @@ static const struct opt opts[] = {
     {"batch-wait-us", OT_INT, I(batch_wait_us), 0, 100000,
      "microseconds a short batch waits for more messages before committing (default 1000)"},
     {"public-url", OT_STR, S(public_url), 0, 0,
-     "base URL users reach this server at, for calendar feed links (default "
+     "the https origin users reach this server at, for links in calendar feeds and e-mails "
+     "(default "
      "https://localhost:PORT)"},
     {"reminders", OT_REMIND, S(reminders), 0, 0,
      "minutes before a confirmed meeting that reminders go out, comma-separated (default "
@@ -90,6 +91,29 @@ static const struct opt opts[] = {
      "its version is derived from its text"},
     {"metrics", OT_METRICS, S(metrics), 0, 0,
      "who may read GET /metrics: off, local (loopback clients only) or any (default local)"},
+    {"smtp-url", OT_STR, S(smtp_url), 0, 0,
+     "SMTP relay for e-mail: smtp://HOST:PORT (STARTTLS, see --smtp-starttls) or "
+     "smtps://HOST:PORT (TLS); without one (the default) e-mail is off"},
+    {"smtp-starttls", OT_STR, S(smtp_starttls), 0, 0,
+     "with smtp://: required (refuse a relay without STARTTLS) or optional (default "
+     "required)"},
+    {"smtp-credentials", OT_STR, S(smtp_credentials), 0, 0,
+     "file with the relay's username (first line) and password (second line) (default: "
+     "no login)"},
+    {"smtp-ca", OT_STR, S(smtp_ca), 0, 0,
+     "CA certificates (PEM) to check the relay's certificate with (default: the system's)"},
+    {"mail-from", OT_STR, S(mail_from), 0, 0,
+     "From address of e-mails (default: noreply@ the --public-url host)"},
+    {"mail-digest", OT_INT, I(mail_digest_s), 0, 604800,
+     "seconds between unread-message digests, at most one per room per interval; 0: none "
+     "(default 3600)"},
+    {"mail-retry-base", OT_INT, I(mail_retry_base_s), 1, 86400,
+     "seconds before an e-mail's first retry, doubled after each failure up to an hour "
+     "(default 60)"},
+    {"mail-retry-max", OT_INT, I(mail_retry_max), 1, 100,
+     "attempts before an e-mail fails for good (default 10)"},
+    {"mail-claim-timeout", OT_INT, I(mail_claim_timeout_s), 1, 86400,
+     "seconds after which an e-mail a stopped node was sending is sent again (default 300)"},
     {"no-migrate", OT_SWITCH, I(no_migrate), 0, 0, "do not apply schema migrations at start"},
     {"schema-dir", OT_STR, S(schema_dir), 0, 0,
      "directory of NNN_*.sql migrations (default: built-in path)"},
@@ -124,6 +148,11 @@ void config_defaults(struct config *cfg)
 	cfg->batch_wait_us = 1000;
 	cfg->scheduler_interval_s = 15;
 	cfg->drain_timeout_s = 10;
+	snprintf(cfg->smtp_starttls, sizeof(cfg->smtp_starttls), "required");
+	cfg->mail_digest_s = 3600;
+	cfg->mail_retry_base_s = 60;
+	cfg->mail_retry_max = 10;
+	cfg->mail_claim_timeout_s = 300;
 	snprintf(cfg->metrics, sizeof(cfg->metrics), "local");
 	cfg->remind_minutes[0] = 2880;
 	cfg->remind_minutes[1] = 120;

@@ -39,12 +39,21 @@ struct config {
 	char reminders[64];     /* minutes before a meeting, comma-separated */
 	int remind_minutes[CONFIG_MAX_REMINDERS];
 	int n_remind;
-	int scheduler_interval_s; /* how often due reminders are looked for */
-	int drain_timeout_s;      /* SIGTERM: longest wait for in-flight work before exit */
-	int clock_offset_s;       /* tests and drills: shifts the checkpoint clock */
-	char privacy_notice[512]; /* file of the privacy notice; "" = built-in */
-	char ledger_head[128];    /* verify-ledger: SEQ:HASH recorded earlier; "" = none */
-	char metrics[8];          /* who may GET /metrics: off, local (loopback peers) or any */
+	int scheduler_interval_s;   /* how often due reminders are looked for */
+	int drain_timeout_s;        /* SIGTERM: longest wait for in-flight work before exit */
+	int clock_offset_s;         /* tests and drills: shifts the checkpoint clock */
+	char privacy_notice[512];   /* file of the privacy notice; "" = built-in */
+	char ledger_head[128];      /* verify-ledger: SEQ:HASH recorded earlier; "" = none */
+	char metrics[8];            /* who may GET /metrics: off, local (loopback peers) or any */
+	char smtp_url[512];         /* "" = e-mail off */
+	char smtp_starttls[16];     /* smtp://: required or optional */
+	char smtp_credentials[512]; /* file: username line, password line */
+	char smtp_ca[512];          /* CA bundle for the relay's certificate; "" = the system's */
+	char mail_from[256];        /* "" = noreply@ the public URL's host */
+	int mail_digest_s;          /* unread digest interval; 0 = no digests */
+	int mail_retry_base_s;      /* first retry delay, doubled per failure */
+	int mail_retry_max;         /* attempts before a row fails */
+	int mail_claim_timeout_s;   /* a 'sending' row of a dead node is claimed again after this */
 	char log_level[16];
 	char log_format[8];  /* text or json */
 	char role[16];       /* `invite` subcommand */

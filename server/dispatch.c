@@ -180,6 +180,14 @@ static const struct handler handlers[] = {
     /* the mid-term record (6.6): members, and the manager party of the room's agreement (SQL) */
     {.op = EM_OP_MIDTERM_WRITE, .roles = R_ANY, .run = midterm_write_run},
     {.op = EM_OP_MIDTERM_SHOW, .roles = R_ANY, .run = midterm_show_run},
+    /* e-mail (section 12): one's own settings; invites: the programme's managers */
+    {.op = EM_OP_MAIL_SHOW, .roles = R_ANY, .run = mail_show_run},
+    {.op = EM_OP_MAIL_SET, .roles = R_ANY, .run = mail_set_run},
+    {.op = EM_OP_MAIL_VERIFY, .roles = R_ANY, .run = mail_verify_run},
+    {.op = EM_OP_INVITE_LIST, .roles = R_MANAGER, .run = invite_list_run},
+    {.op = EM_OP_INVITE_RESEND, .roles = R_MANAGER, .run = invite_resend_run},
+    {.op = EM_OP_INVITE_REVOKE, .roles = R_MANAGER, .run = invite_revoke_run},
+    {.op = EM_OP_INVITE_IMPORT, .roles = R_MANAGER, .run = invite_import_run},
 };
 
 void dispatch_start(int batch_max, int batch_wait_us)

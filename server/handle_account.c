@@ -45,6 +45,7 @@ static const struct stmt st_export = {
     "utc_text(s.created_at), 'expires_at', utc_text(s.expires_at), 'revoked_at', "
     "utc_text(s.revoked_at)) ORDER BY s.id) FROM sessions s WHERE s.user_id = $1), '[]'), "
     "'last_login_at', (SELECT utc_text(last_login_at) FROM users WHERE id = $1), "
+    "'email', mail_export_doc($1), "
     "'created_at', (SELECT utc_text(created_at) FROM users WHERE id = $1))::text"};
 
 static const struct stmt st_user = {"account_user",

@@ -66,13 +66,20 @@ static const struct stmt st_programme_settings = {
 
 static const struct stmt st_invite_take = {
     "invite_take", "SELECT id, role, programme_id FROM invites "
-                   "WHERE code_hash = $1 AND used_at IS NULL AND expires_at > now() FOR UPDATE"};
+                   "WHERE code_hash = $1 AND used_at IS NULL AND revoked_at IS NULL "
+                   "AND expires_at > now() FOR UPDATE"};
 
 static const struct stmt st_invite_use = {
     "invite_use", "UPDATE invites SET used_at = now(), used_by = $2 WHERE id = $1"};
 
 static const struct stmt st_programme_role = {
     "programme_role", "SELECT role FROM programme_people WHERE programme_id = $1 AND user_id = $2"};
+/* an e-mailed invite's address becomes the person's, verified (schema/015_mail.sql) */
+static const struct stmt st_invite_mail_used = {"invite_mail_used",
+                                                "SELECT mail_invite_used($1, $2)"};
+
+static const struct stmt st_invite_id = {"invite_id",
+                                         "SELECT id FROM invites WHERE code_hash = $1"};
 
 static const struct stmt st_programme_join = {
     "programme_join",
@@ -282,9 +289,11 @@ int programme_show_run(struct db_conn *c, struct db_job *job)
 int invite_create_run(struct db_conn *c, struct db_job *job)
 {
 	int64_t programme_id = job_int(job, "programme_id", 0);
-	const char *role = job_str(job, "role");
+	const char *role = job_str(job, "role"), *email = job_str(job, "email");
 	struct params p = {0};
 	char code[32], expires_at[40];
+	unsigned char hash[32];
+	int64_t invite_id = 0;
 	PGresult *r;
 	int err, manages;
 
@@ -298,14 +307,35 @@ int invite_create_run(struct db_conn *c, struct db_job *job)
 	if (!manages)
 		return db_job_fail(job, EM_ERR_NOT_FOUND, "no programme %lld that you manage",
 		                   (long long)programme_id);
+	if (email && (err = mail_invite_check(email)))
+		return db_job_fail(
+		    job, err,
+		    err == EM_ERR_BAD_STATE
+		        ? "e-mail is off on this server"
+		        : "args.email: not an address ementor sends to (name@domain.tld)");
+	if ((err = store_begin(c)))
+		return store_fail(c, job, err);
 	if (store_create_invite(c->pg, role, programme_id, job->user_id,
 	                        (int)job_int(job, "expires_in_days", INVITE_TTL_DAYS_DEFAULT), 0,
 	                        code, expires_at))
-		return db_job_fail(
-		    job, PQstatus(c->pg) == CONNECTION_OK ? EM_ERR_INTERNAL : EM_ERR_DB_UNAVAILABLE,
-		    NULL);
+		return store_fail(c, job,
+		                  PQstatus(c->pg) == CONNECTION_OK ? EM_ERR_INTERNAL
+		                                                   : EM_ERR_DB_UNAVAILABLE);
+	store_hash(code, strlen(code), hash);
+	p.n = 0;
+	params_bin(&p, hash, sizeof(hash));
+	if (!(r = store_exec(c, &st_invite_id, &p, &err, NULL)))
+		return store_fail(c, job, err);
+	invite_id = PQntuples(r) == 1 ? store_int(r, 0, 0) : 0;
+	PQclear(r);
+	if (email && (err = mail_invite_enqueue(c, invite_id, email, job_str(job, "lang"), code)))
+		return store_fail(c, job, err);
+	if ((err = store_commit(c)))
+		return store_fail(c, job, err);
 	job->result = json_pack("{sssssIss}", "code", code, "role", role, "programme_id",
 	                        (json_int_t)programme_id, "expires_at", expires_at);
+	if (job->result)
+		json_object_set_new(job->result, "invite_id", json_integer(invite_id));
 	log_info("invite created programme=%lld role=%s by=%lld", (long long)programme_id, role,
 	         (long long)job->user_id);
 	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
@@ -346,6 +376,8 @@ int invite_use(struct db_conn *c, int64_t invite_id, int64_t user_id, const char
 	if (!(r = store_exec(c, &st_invite_use, &p, &err, NULL)))
 		return err;
 	PQclear(r);
+	if ((err = store_run(c, &st_invite_mail_used, &p)))
+		return err;
 	if (!programme_id)
 		return EM_OK;
 	memset(&p, 0, sizeof(p));

@@ -229,5 +229,23 @@ int room_rename_run(struct db_conn *c, struct db_job *job);
 /* ---- handle_midterm.c (DB workers) ---- */
 int midterm_write_run(struct db_conn *c, struct db_job *job);
 int midterm_show_run(struct db_conn *c, struct db_job *job);
+/* ---- handle_mail.c (DB workers; PROTOCOL.md section 11) ---- */
+int mail_show_run(struct db_conn *c, struct db_job *job);
+int mail_set_run(struct db_conn *c, struct db_job *job);
+int mail_verify_run(struct db_conn *c, struct db_job *job);
+int invite_list_run(struct db_conn *c, struct db_job *job);
+int invite_resend_run(struct db_conn *c, struct db_job *job);
+int invite_revoke_run(struct db_conn *c, struct db_job *job);
+int invite_import_run(struct db_conn *c, struct db_job *job);
+/* invite.create with "email": EM_OK, bad_value (the address) or bad_state (e-mail off) */
+int mail_invite_check(const char *email);
+/* Inside the invite's transaction: records the address and queues the invite e-mail. */
+int mail_invite_enqueue(struct db_conn *c, int64_t invite_id, const char *email, const char *lang,
+                        const char *code);
+/* the scheduler's "mail digest": args {interval}; no job while e-mail is off */
+int mail_digest_args(json_t **args);
+int mail_digest_run(struct db_conn *c, struct db_job *job);
+/* GET /unsubscribe/TOKEN's job: args {"token"}; the page's text goes to job->extra */
+int mail_unsubscribe_run(struct db_conn *c, struct db_job *job);
 
 #endif

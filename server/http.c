@@ -119,7 +119,8 @@ static void http_job_done(struct db_job *job);
  * address already waiting on FEED_PER_ADDR_MAX feeds gets 429 (Retry-After:
  * 1), so one client cannot take all FEED_PENDING_MAX slots from the others.
  */
-static int feed_start(struct lws *wsi, struct http_pss *pss, const char *token)
+static int feed_start(struct lws *wsi, struct http_pss *pss, const char *token,
+                      int (*run)(struct db_conn *c, struct db_job *job))
 {
 	char peer[64] = "", addr[ADDR_KEY_MAX];
 	struct db_job *job;
@@ -146,7 +147,7 @@ static int feed_start(struct lws *wsi, struct http_pss *pss, const char *token)
 	job->slot = UINT32_MAX;
 	job->no_reply = 1;
 	job->op = EM_OP_CALENDAR_EXPORT;
-	job->run = calendar_feed_run;
+	job->run = run;
 	job->finished = http_job_done;
 	job->args = json_pack("{sssisI}", "token", token, "pending", i, "pending_gen",
 	                      (json_int_t)++pending_gen);
@@ -179,7 +180,8 @@ static void http_job_done(struct db_job *job)
 	pss->has_reply = 1;
 	if (job->err == EM_OK && json_is_string(job->extra)) {
 		pss->status = HTTP_STATUS_OK;
-		pss->ctype = "text/calendar; charset=utf-8";
+		pss->ctype = job->run == calendar_feed_run ? "text/calendar; charset=utf-8"
+		                                           : "text/plain; charset=utf-8";
 		pss->doc = strdup(json_string_value(job->extra));
 		pss->doc_len = pss->doc ? strlen(pss->doc) : 0;
 		if (!pss->doc)
@@ -264,7 +266,11 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		if (route == HTTP_ROUTE_FEED) {
 			memset(pss, 0, sizeof(*pss));
-			return feed_start(wsi, pss, token);
+			return feed_start(wsi, pss, token, calendar_feed_run);
+		}
+		if (route == HTTP_ROUTE_UNSUBSCRIBE) {
+			memset(pss, 0, sizeof(*pss));
+			return feed_start(wsi, pss, token, mail_unsubscribe_run);
 		}
 		if (route != HTTP_ROUTE_HEALTHZ)
 			return simple_status(wsi, HTTP_STATUS_NOT_FOUND);

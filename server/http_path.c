@@ -36,6 +36,24 @@ out:
 	return rc;
 }
 
+/* "/unsubscribe/TOKEN" -> token (the same canonical form as a feed's); 0, or -1. */
+static int http_path_unsubscribe(const char *path, char token[HTTP_FEED_TOKEN_LEN + 1])
+{
+	static const char pre[] = "/unsubscribe/";
+	unsigned char bytes[FEED_TOKEN_BYTES];
+
+	token[0] = '\0';
+	if (strlen(path) != sizeof(pre) - 1 + HTTP_FEED_TOKEN_LEN ||
+	    strncmp(path, pre, sizeof(pre) - 1))
+		return -1;
+	memcpy(token, path + sizeof(pre) - 1, HTTP_FEED_TOKEN_LEN + 1);
+	if (em_b64_decode(token, bytes, sizeof(bytes)) != FEED_TOKEN_BYTES) {
+		token[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
 enum http_route http_path_route(const char *path, char token[HTTP_FEED_TOKEN_LEN + 1])
 {
 	token[0] = '\0';
@@ -47,5 +65,7 @@ enum http_route http_path_route(const char *path, char token[HTTP_FEED_TOKEN_LEN
 		return HTTP_ROUTE_METRICS;
 	if (!http_path_feed(path, token))
 		return HTTP_ROUTE_FEED;
+	if (!http_path_unsubscribe(path, token))
+		return HTTP_ROUTE_UNSUBSCRIBE;
 	return HTTP_ROUTE_NOT_FOUND;
 }

@@ -12,7 +12,8 @@ enum http_route {
 	HTTP_ROUTE_NOT_FOUND = 0,
 	HTTP_ROUTE_HEALTHZ,
 	HTTP_ROUTE_METRICS,
-	HTTP_ROUTE_FEED, /* token filled */
+	HTTP_ROUTE_FEED,        /* token filled */
+	HTTP_ROUTE_UNSUBSCRIBE, /* GET /unsubscribe/TOKEN (e-mail); token filled */
 };
 
 /*

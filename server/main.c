@@ -26,6 +26,7 @@
 #include "ledger.h"
 #include "migrate.h"
 #include "remote.h"
+#include "mailer.h"
 #include "scheduler.h"
 #include "server.h"
 #include "session.h"
@@ -373,6 +374,15 @@ static void reload(void)
 	RESTART_ONLY(privacy_notice)
 	RESTART_ONLY(remind_minutes)
 	RESTART_ONLY(scheduler_interval_s)
+	RESTART_ONLY(smtp_url)
+	RESTART_ONLY(smtp_starttls)
+	RESTART_ONLY(smtp_credentials)
+	RESTART_ONLY(smtp_ca)
+	RESTART_ONLY(mail_from)
+	RESTART_ONLY(mail_digest_s)
+	RESTART_ONLY(mail_retry_base_s)
+	RESTART_ONLY(mail_retry_max)
+	RESTART_ONLY(mail_claim_timeout_s)
 #undef RESTART_ONLY
 	/* read only on the service thread: safe to change here */
 	memcpy(server.cfg.origins, n->origins, sizeof(n->origins));
@@ -437,15 +447,19 @@ static struct sched_entry schedule[] = {
      .first_ms = AUDIT_ROLLUP_EVERY_S * 1000,
      .every_ms = AUDIT_ROLLUP_EVERY_S * 1000,
      .run = audit_rollup_run},
+    {.name = "mail digest", .first_ms = 1000, .args = mail_digest_args, .run = mail_digest_run},
 };
 
 static void schedule_start(void)
 {
 	int n = (int)(sizeof(schedule) / sizeof(schedule[0]));
 
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		if (schedule[i].run == mail_digest_run && server.cfg.mail_digest_s > 0)
+			schedule[i].every_ms = (int64_t)server.cfg.mail_digest_s * 1000;
 		if (!schedule[i].every_ms) /* --scheduler-interval */
 			schedule[i].every_ms = (int64_t)server.cfg.scheduler_interval_s * 1000;
+	}
 	scheduler_start(server.context, schedule, n);
 }
 
@@ -533,6 +547,10 @@ static int cmd_serve(void)
 		log_error("cannot start the cluster listener");
 		goto out;
 	}
+	if (mailer_start(&server.cfg)) {
+		log_error("cannot start the e-mail sender");
+		goto out;
+	}
 	schedule_start();
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -554,6 +572,7 @@ static int cmd_serve(void)
 	scheduler_stop();
 	rc = 0;
 out:
+	mailer_stop();
 	cluster_stop();
 	remote_stop();
 	catchup_stop();

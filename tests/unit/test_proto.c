@@ -431,6 +431,22 @@ static int valid_frames_setup(void **state)
 	              b64(400, 6)));
 	add_valid(EM_OP_MIDTERM_SHOW, "",
 	          fmt("{\"id\":84,\"op\":\"midterm.show\",\"args\":{\"checkpoint_id\":5}}"));
+	add_valid(EM_OP_MAIL_SHOW, "", fmt("{\"id\":90,\"op\":\"mail.show\",\"args\":{}}"));
+	add_valid(EM_OP_MAIL_SET, "address lang kinds",
+	          fmt("{\"id\":91,\"op\":\"mail.set\",\"args\":{\"address\":\"ala@example.org\","
+	              "\"lang\":\"pl\",\"kinds\":\"meeting,digest\"}}"));
+	add_valid(EM_OP_MAIL_VERIFY, "",
+	          fmt("{\"id\":92,\"op\":\"mail.verify\",\"args\":{\"code\":\"01234567\"}}"));
+	add_valid(EM_OP_INVITE_LIST, "",
+	          fmt("{\"id\":93,\"op\":\"invite.list\",\"args\":{\"programme_id\":1}}"));
+	add_valid(EM_OP_INVITE_RESEND, "",
+	          fmt("{\"id\":94,\"op\":\"invite.resend\",\"args\":{\"invite_id\":1}}"));
+	add_valid(EM_OP_INVITE_IMPORT, "",
+	          fmt("{\"id\":96,\"op\":\"invite.import\",\"args\":{\"programme_id\":1,\"rows\":"
+	              "[{\"name\":\"Ala\",\"email\":\"ala@example.org\",\"role\":\"mentee\","
+	              "\"label\":\"pair 1\",\"lang\":\"pl\"}]}}"));
+	add_valid(EM_OP_INVITE_REVOKE, "",
+	          fmt("{\"id\":95,\"op\":\"invite.revoke\",\"args\":{\"invite_id\":1}}"));
 	return 0;
 }
 
@@ -829,6 +845,22 @@ static void test_bad_value(void **state)
 	expect_fail("{\"id\":24,\"op\":\"invite.create\",\"args\":{\"programme_id\":1,\"role\":"
 	            "\"admin\"}}",
 	            EM_ERR_BAD_VALUE, 24, "args.role");
+	/* e-mail (section 11): an address that could break a header, unknown kinds, a non-code */
+	expect_fail("{\"id\":24,\"op\":\"invite.create\",\"args\":{\"programme_id\":1,\"role\":"
+	            "\"mentee\",\"email\":\"a@b.org\\r\\nBcc: c@d.org\"}}",
+	            EM_ERR_BAD_VALUE, 24, "args.email");
+	expect_fail("{\"id\":24,\"op\":\"mail.set\",\"args\":{\"address\":\"<a@b.org>\"}}",
+	            EM_ERR_BAD_VALUE, 24, "args.address");
+	expect_fail("{\"id\":24,\"op\":\"mail.set\",\"args\":{\"address\":\"nobody\"}}",
+	            EM_ERR_BAD_VALUE, 24, "args.address");
+	expect_fail("{\"id\":24,\"op\":\"mail.set\",\"args\":{\"kinds\":\"meeting,spam\"}}",
+	            EM_ERR_BAD_VALUE, 24, "args.kinds");
+	expect_fail("{\"id\":24,\"op\":\"mail.set\",\"args\":{\"kinds\":\"meeting,\"}}",
+	            EM_ERR_BAD_VALUE, 24, "args.kinds");
+	expect_fail("{\"id\":24,\"op\":\"mail.set\",\"args\":{\"lang\":\"de\"}}", EM_ERR_BAD_VALUE,
+	            24, "args.lang");
+	expect_fail("{\"id\":24,\"op\":\"mail.verify\",\"args\":{\"code\":\"1234567a\"}}",
+	            EM_ERR_BAD_VALUE, 24, "args.code");
 	f = fmt("{\"id\":26,\"op\":\"consent.grant\",\"args\":{\"purpose\":\"marketing\","
 	        "\"subject\":\"x\",\"text_hash\":\"%s\",\"at\":1,\"signature\":\"%s\"}}",
 	        b64(32, 1), b64(64, 2));

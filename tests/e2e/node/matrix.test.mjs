@@ -198,6 +198,15 @@ const EXPECT = {
   // (mgrA made R), each in their own capacity; anyone else learns nothing of it
   'midterm.write':          ['bad_state', 'bad_state', 'bad_state', 'not_found', 'not_found', NA],
   'midterm.show':           ['ok',        'ok',        'ok',        'not_found', 'not_found', NA],
+  // section 12, e-mail (this server has no relay): one's own settings; a code with no
+  // address waiting for one; invites of A, managers of A only (resend: that invite has no address)
+  'mail.show':              ['ok',        'ok',        'ok',        'ok',        'ok',        NA],
+  'mail.set':               ['ok',        'ok',        'ok',        'ok',        'ok',        NA],
+  'mail.verify':            ['bad_state', 'bad_state', 'bad_state', 'bad_state', 'bad_state', NA],
+  'invite.list':            ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
+  'invite.resend':          ['bad_state', 'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
+  'invite.revoke':          ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
+  'invite.import':          ['bad_state', 'forbidden', 'forbidden', 'forbidden', 'not_found', NA], // no relay here
   'logout':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // a second session
   'passwd':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // last
 };
@@ -435,6 +444,11 @@ function shareProgressConsent(op, c) {
  * for requests that need more than one frame or another connection; before()
  * prepares state; check(who, ok) looks into an ok answer (a string is a failure).
  */
+/** An invite of A for the invite.resend and invite.revoke rows (made once). */
+async function ensureMailInvite() {
+  if (!ctx.mailInvite) ctx.mailInvite = (await people.mgrA.request('invite.create', { programme_id: ctx.progA, role: 'mentee' })).invite_id;
+}
+
 const REQUESTS = {
   'ping': { args: () => ({}) },
   'privacy.notice': { args: () => ({}) },
@@ -687,6 +701,18 @@ const REQUESTS = {
     args: () => ({ checkpoint_id: ctx.midterm }),
     check: (who, ok) => (ok.room_id === ctx.room && Array.isArray(ok.records) ? null : 'not the mid-term record of R'),
   },
+  'mail.show': { args: () => ({}), check: (who, ok) => (ok.mail_on === false ? null : 'mail_on is not false') },
+  'mail.set': { args: () => ({ lang: 'pl', kinds: 'meeting,digest' }),
+    check: (who, ok) => (ok.lang === 'pl' && ok.kinds === 'meeting,digest' ? null : 'settings not changed') },
+  'mail.verify': { args: () => ({ code: '00000000' }) },
+  'invite.list': {
+    args: () => ({ programme_id: ctx.progA }),
+    check: (who, ok) => (ok.invites?.length >= 1 && ok.invites.every((i) => i.invite_id) ? null : 'no invites of A'),
+  },
+  'invite.resend': { before: ensureMailInvite, args: () => ({ invite_id: ctx.mailInvite }) },
+  'invite.import': { args: () => ({ programme_id: ctx.progA, rows: [{ email: `imp${stamp}@example.org`, role: 'mentee' }] }) },
+  'invite.revoke': { before: ensureMailInvite, args: () => ({ invite_id: ctx.mailInvite }),
+    check: (who, ok) => (ok.state === 'revoked' ? null : 'not revoked') },
   'logout': {
     // a second session: the role's own connection stays logged in
     run: async (who, c) => {

@@ -101,6 +101,13 @@ STUB_RUN(questionnaire_answer_run)
 STUB_RUN(questionnaire_answers_run)
 STUB_RUN(progress_share_run)
 STUB_RUN(progress_list_run)
+STUB_RUN(mail_show_run)
+STUB_RUN(mail_set_run)
+STUB_RUN(mail_verify_run)
+STUB_RUN(invite_list_run)
+STUB_RUN(invite_resend_run)
+STUB_RUN(invite_revoke_run)
+STUB_RUN(invite_import_run)
 
 void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
 {
