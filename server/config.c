@@ -15,6 +15,9 @@
 #ifndef EMENTOR_SCHEMA_DIR
 #define EMENTOR_SCHEMA_DIR "schema"
 #endif
+#ifndef EMENTOR_WEB_DIR
+#define EMENTOR_WEB_DIR "web"
+#endif
 
 enum opt_type {
 	OT_STR,
@@ -117,6 +120,9 @@ static const struct opt opts[] = {
     {"no-migrate", OT_SWITCH, I(no_migrate), 0, 0, "do not apply schema migrations at start"},
     {"schema-dir", OT_STR, S(schema_dir), 0, 0,
      "directory of NNN_*.sql migrations (default: built-in path)"},
+    {"web-dir", OT_STR, S(web_dir), 0, 0,
+     "the web app to serve at / and /app/ (index.html and app/), read at start-up (default: "
+     "BUILD_DIR/web, which scripts/run fills; missing: no web app)"},
     {"log-level", OT_LEVEL, S(log_level), 0, 0, "debug, info, warn or error (default info)"},
     {"log-format", OT_LOGFMT, S(log_format), 0, 0,
      "text (\"TIME LEVEL event key=value ...\") or json (one object per line) (default text)"},
@@ -160,6 +166,7 @@ void config_defaults(struct config *cfg)
 	snprintf(cfg->reminders, sizeof(cfg->reminders), "2880,120");
 	snprintf(cfg->db, sizeof(cfg->db), "dbname=ementor");
 	snprintf(cfg->schema_dir, sizeof(cfg->schema_dir), "%s", EMENTOR_SCHEMA_DIR);
+	snprintf(cfg->web_dir, sizeof(cfg->web_dir), "%s", EMENTOR_WEB_DIR);
 	snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
 	snprintf(cfg->log_format, sizeof(cfg->log_format), "text");
 }

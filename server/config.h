@@ -43,6 +43,7 @@ struct config {
 	int drain_timeout_s;        /* SIGTERM: longest wait for in-flight work before exit */
 	int clock_offset_s;         /* tests and drills: shifts the checkpoint clock */
 	char privacy_notice[512];   /* file of the privacy notice; "" = built-in */
+	char web_dir[512];          /* the web app's files (webapp.c), read at start-up */
 	char ledger_head[128];      /* verify-ledger: SEQ:HASH recorded earlier; "" = none */
 	char metrics[8];            /* who may GET /metrics: off, local (loopback peers) or any */
 	char smtp_url[512];         /* "" = e-mail off */

@@ -3,7 +3,9 @@
  * balancers and monitoring, GET /metrics (Prometheus, loopback clients only
  * unless --metrics any), GET /calendar/TOKEN.ics (a user's secret iCalendar
  * feed), 404 for anything else, and the TLS context hardening that lws asks
- * protocols[0] to do. Service thread only. /healthz and /metrics read atomics
+ * protocols[0] to do; and the web app (webapp.c): GET / (index.html) and
+ * GET /app/NAME from memory, under a strict Content-Security-Policy. Service
+ * thread only. /healthz and /metrics read atomics
  * the other threads keep, so they never wait on PostgreSQL; a feed
  * request becomes a DB job, and the connection waits, found again by slot +
  * generation in a small table, like WebSocket sessions.
@@ -23,10 +25,24 @@
 #include "metrics.h"
 #include "server.h"
 #include "session.h"
+#include "webapp.h"
 
 #define FEED_PENDING_MAX  64 /* feed requests waiting on the database at once */
 #define FEED_PER_ADDR_MAX 8  /* of which from one address (addr.h): 429 beyond */
 #define FEED_CHUNK        4096
+#define STATIC_CHUNK      16384
+
+/*
+ * The policy of every web app file: scripts, styles, images and connections
+ * from this origin only (WebSocket to the same host included: connect-src
+ * 'self' covers wss:// to it in current browsers), no inline script or style,
+ * no eval; WebAssembly compilation is what 'wasm-unsafe-eval' allows (not
+ * JavaScript eval). No frames, no forms, no <base>.
+ */
+#define WEB_CSP                                                                                    \
+	"default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; "           \
+	"style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; "                  \
+	"frame-ancestors 'none'"
 
 #define HTTP_STATUS_TOO_MANY 429 /* not in lws 4.1.6's enum */
 
@@ -54,6 +70,7 @@ static int simple_status(struct lws *wsi, unsigned status)
 	                                                    : "error\n";
 
 	pss->has_reply = 0;
+	pss->file = NULL;
 	pss->len = (size_t)snprintf(pss->body, sizeof(pss->body), "%s", text);
 	if (lws_add_http_common_headers(wsi, status, "text/plain", pss->len, &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
@@ -232,6 +249,75 @@ static int feed_write(struct lws *wsi, struct http_pss *pss)
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* Adds one header by name (lower case: HTTP/2 needs it); non-zero when it does not fit. */
+static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
+                      unsigned char *end)
+{
+	return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+	                                   (const unsigned char *)value, (int)strlen(value), p,
+	                                   end);
+}
+
+/*
+ * GET / or /app/NAME: the file's headers now (304 when If-None-Match names
+ * its ETag), the body from memory when writable (static_write). Nothing is
+ * read from disk: a name not loaded at start-up is 404.
+ */
+static int static_start(struct lws *wsi, struct http_pss *pss, const struct webapp_file *f)
+{
+	unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
+	                                   *end = buf + sizeof(buf) - 1;
+	char inm[64] = "";
+	int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH);
+
+	if (!f)
+		return simple_status(wsi, HTTP_STATUS_NOT_FOUND);
+	memset(pss, 0, sizeof(*pss));
+	if (n > 0 && n < (int)sizeof(inm))
+		lws_hdr_copy(wsi, inm, sizeof(inm), WSI_TOKEN_HTTP_IF_NONE_MATCH);
+	pss->file = f;
+	pss->not_modified = inm[0] && !strcmp(inm, f->etag);
+	if (lws_add_http_common_headers(
+	        wsi, pss->not_modified ? HTTP_STATUS_NOT_MODIFIED : HTTP_STATUS_OK, f->ctype,
+	        pss->not_modified ? 0 : f->len, &p, end) ||
+	    add_header(wsi, "content-security-policy:", WEB_CSP, &p, end) ||
+	    add_header(wsi, "x-content-type-options:", "nosniff", &p, end) ||
+	    add_header(wsi, "referrer-policy:", "no-referrer", &p, end) ||
+	    add_header(wsi, "cross-origin-opener-policy:", "same-origin", &p, end) ||
+	    add_header(wsi, "cross-origin-resource-policy:", "same-origin", &p, end) ||
+	    add_header(wsi, "x-frame-options:", "DENY", &p, end) ||
+	    /* revalidated on every use: a new server version is picked up at once */
+	    add_header(wsi, "cache-control:", "no-cache", &p, end) ||
+	    add_header(wsi, "etag:", f->etag, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* The body of a web app file, STATIC_CHUNK bytes per writable callback. */
+static int static_write(struct lws *wsi, struct http_pss *pss)
+{
+	unsigned char buf[LWS_PRE + STATIC_CHUNK], *start = buf + LWS_PRE;
+	const struct webapp_file *f = pss->file;
+	size_t n = pss->not_modified ? 0 : f->len - pss->file_off;
+	int final;
+
+	if (n > STATIC_CHUNK)
+		n = STATIC_CHUNK;
+	memcpy(start, f->data + pss->file_off, n);
+	pss->file_off += n;
+	final = pss->not_modified || pss->file_off == f->len;
+	if (lws_write(wsi, start, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
+		return -1;
+	if (!final) {
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	pss->file = NULL;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len)
 {
@@ -256,10 +342,14 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		int up = db_is_up() && !server.draining;
 		unsigned status = up ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE;
 
-		char token[HTTP_FEED_TOKEN_LEN + 1];
+		char token[HTTP_PATH_ARG_MAX + 1];
 		enum http_route route = http_path_route((const char *)in, token);
 
 		metrics_add(M_HTTP_REQUESTS, 1);
+		if (route == HTTP_ROUTE_INDEX)
+			return static_start(wsi, pss, webapp_index());
+		if (route == HTTP_ROUTE_APP)
+			return static_start(wsi, pss, webapp_app(token));
 		if (route == HTTP_ROUTE_METRICS) {
 			memset(pss, 0, sizeof(*pss));
 			return metrics_start(wsi, pss);
@@ -291,6 +381,8 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return 0;
 	}
 	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (pss && pss->file)
+			return static_write(wsi, pss);
 		if (pss && pss->has_reply)
 			return feed_write(wsi, pss);
 		if (!pss || !pss->len)
@@ -307,6 +399,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (pss) {
 			free(pss->doc);
 			pss->doc = NULL;
+			pss->file = NULL;
 			pss->waiting = pss->has_reply = 0;
 		}
 		break;

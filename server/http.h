@@ -1,6 +1,7 @@
 /*
  * http.h - the "http" protocol of the lws protocols table (ws.c): GET
- * /healthz, /metrics and calendar feeds; everything else 404. Service thread.
+ * /healthz, /metrics, calendar feeds and the web app's files (/, /app/NAME);
+ * everything else 404. Service thread.
  */
 #ifndef EMENTORD_HTTP_H
 #define EMENTORD_HTTP_H
@@ -21,7 +22,13 @@ struct http_pss {
 	char *doc;
 	size_t doc_len, doc_off;
 	int headers_sent;
+	/* a web app file: headers now, the file from memory (webapp.c) in pieces */
+	const struct webapp_file *file; /* not owned */
+	size_t file_off;
+	int not_modified; /* 304: no body */
 };
+
+struct webapp_file;
 
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);

@@ -31,6 +31,7 @@
 #include "server.h"
 #include "session.h"
 #include "store.h"
+#include "webapp.h"
 #include "ws.h"
 
 #define STARTUP_DB_WAIT_S 30
@@ -61,6 +62,8 @@ static void on_signal(int sig)
 		lws_cancel_service(server.context);
 }
 
+static void print_web_version(int argc, char **argv);
+
 /*
  * Parses defaults, the config file, the environment and argv (later wins) into
  * cfg; returns the subcommand, or NULL after printing an error. SIGHUP runs it
@@ -84,6 +87,7 @@ static const char *parse_args(struct config *cfg, int argc, char **argv, int *ex
 		if (!strcmp(argv[i], "--version")) {
 			printf("ementord %s (libwebsockets %s, %s)\n", EM_VERSION,
 			       lws_get_library_version(), OpenSSL_version(OPENSSL_VERSION));
+			print_web_version(argc, argv);
 			*exit_code = 0;
 			return NULL;
 		}
@@ -372,6 +376,7 @@ static void reload(void)
 	RESTART_ONLY(batch_wait_us)
 	RESTART_ONLY(public_url)
 	RESTART_ONLY(privacy_notice)
+	RESTART_ONLY(web_dir)
 	RESTART_ONLY(remind_minutes)
 	RESTART_ONLY(scheduler_interval_s)
 	RESTART_ONLY(smtp_url)
@@ -480,6 +485,45 @@ static void raise_fd_limit(void)
 		         (unsigned long long)rl.rlim_max);
 }
 
+/* Main thread, before the service thread: the web app into memory, or a warning. */
+static void web_load(void)
+{
+	char err[600];
+
+	if (webapp_load(server.cfg.web_dir, err, sizeof(err)))
+		log_warn("web app not served (/ and /app/ answer 404): %s", err);
+	else
+		log_info("web app dir=%s files=%zu web_sha256=%s", server.cfg.web_dir,
+		         webapp_count(), webapp_digest());
+}
+
+/*
+ * --version's second line: the digest of the web app this server would serve
+ * (the directory from --web-dir / EMENTOR_WEB_DIR on the command line or in
+ * the environment, else the default), for comparing with what the app shows.
+ */
+static void print_web_version(int argc, char **argv)
+{
+	struct config cfg;
+	char err[600];
+
+	config_defaults(&cfg);
+	if (getenv("EMENTOR_WEB_DIR"))
+		snprintf(cfg.web_dir, sizeof(cfg.web_dir), "%s", getenv("EMENTOR_WEB_DIR"));
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--web-dir") && i + 1 < argc)
+			snprintf(cfg.web_dir, sizeof(cfg.web_dir), "%s", argv[++i]);
+		else if (!strncmp(argv[i], "--web-dir=", 10))
+			snprintf(cfg.web_dir, sizeof(cfg.web_dir), "%s", argv[i] + 10);
+	}
+	if (em_crypto_init() || webapp_load(cfg.web_dir, err, sizeof(err)))
+		printf("web app: none (%s)\n", cfg.web_dir);
+	else
+		printf("web app: sha256 %s (%zu files in %s)\n", webapp_digest(), webapp_count(),
+		       cfg.web_dir);
+	webapp_free();
+}
+
 static int cmd_serve(void)
 {
 	struct lws_context_creation_info info;
@@ -491,6 +535,7 @@ static int cmd_serve(void)
 	}
 	if (ledger_notice_load(server.cfg.privacy_notice))
 		return 1;
+	web_load();
 	if (prepare_database())
 		return 1;
 	raise_fd_limit();
@@ -579,6 +624,7 @@ out:
 	db_stop(); /* first: workers call lws_cancel_service() on the context */
 	lws_context_destroy(server.context);
 	server.context = NULL;
+	webapp_free();
 	return rc;
 }
 

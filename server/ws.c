@@ -13,6 +13,7 @@
 #include "dispatch.h"
 #include "em_proto.h"
 #include "fanout.h"
+#include "http_path.h"
 #include "log.h"
 #include "remote.h"
 #include "metrics.h"
@@ -43,6 +44,17 @@ static void tick(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(server.context, 0, sul, tick, LWS_US_PER_SEC);
 }
 
+/* Whether origin is https:// + the request's Host (or :authority) header. */
+static int host_matches(struct lws *wsi, enum lws_token_indexes token, const char *origin)
+{
+	char host[256];
+	int n = lws_hdr_total_length(wsi, token);
+
+	if (n <= 0 || n >= (int)sizeof(host) || lws_hdr_copy(wsi, host, sizeof(host), token) < 0)
+		return 0;
+	return http_path_same_origin(origin, host);
+}
+
 static int origin_allowed(struct lws *wsi)
 {
 	char origin[256];
@@ -56,6 +68,10 @@ static int origin_allowed(struct lws *wsi)
 	for (int i = 0; i < server.cfg.n_origins; i++)
 		if (!strcmp(origin, server.cfg.origins[i]))
 			return 1;
+	/* the web app this server serves itself: its page's Origin is https:// + Host */
+	if (host_matches(wsi, WSI_TOKEN_HOST, origin) ||
+	    host_matches(wsi, WSI_TOKEN_HTTP_COLON_AUTHORITY, origin))
+		return 1;
 	log_info("ws refused origin=\"%.100s\"", origin);
 	return 0;
 }

@@ -6,8 +6,11 @@
  * the rules: /healthz and /metrics exactly; /calendar/TOKEN.ics where TOKEN
  * is 43 characters of the base64url alphabet whose last one leaves the
  * unused low bits zero (the only form calendar.url issues), the token handed
- * over being exactly those 43 characters; anything else not found, with no
- * token.
+ * over being exactly those 43 characters; / the web app's index; /app/NAME
+ * where NAME is 1-64 characters of [A-Za-z0-9._-] starting with a letter or
+ * digit and holding no "..", handed over as it is; anything else not found,
+ * with no argument. The same-origin check of a WebSocket upgrade is fuzzed
+ * too: the input split at its first newline into Origin and Host.
  */
 #include <string.h>
 
@@ -39,9 +42,30 @@ static int is_feed(const char *path)
 	return strchr(last_ok, path[10 + HTTP_FEED_TOKEN_LEN - 1]) != NULL;
 }
 
+/* A web app file path, read without the module's help: its name, or NULL. */
+static const char *app_name(const char *path)
+{
+	const char *name = path + 5;
+	size_t n;
+
+	if (strncmp(path, "/app/", 5))
+		return NULL;
+	n = strlen(name);
+	if (n < 1 || n > 64 || strstr(name, ".."))
+		return NULL;
+	if (!((name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z') ||
+	      (name[0] >= '0' && name[0] <= '9')))
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!b64url_char(name[i]) && name[i] != '.')
+			return NULL;
+	return name;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *path = malloc(size + 1), token[HTTP_FEED_TOKEN_LEN + 1];
+	char *path = malloc(size + 1), token[HTTP_PATH_ARG_MAX + 1], *nl;
+	const char *name;
 	enum http_route route;
 
 	memcpy(path, data, size);
@@ -52,17 +76,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	           "/healthz exactly");
 	fuzz_check((route == HTTP_ROUTE_METRICS) == !strcmp(path, "/metrics"), TARGET,
 	           "/metrics exactly");
+	fuzz_check((route == HTTP_ROUTE_INDEX) == !strcmp(path, "/"), TARGET, "/ exactly");
+	name = app_name(path);
+	fuzz_check((route == HTTP_ROUTE_APP) == (name != NULL), TARGET,
+	           "/app/ + a plain file name");
+	if (route == HTTP_ROUTE_APP)
+		fuzz_check(!strcmp(token, name) && !strchr(token, '/'), TARGET,
+		           "the name is the path's, with no slash");
 	fuzz_check((route == HTTP_ROUTE_FEED) == is_feed(path), TARGET,
 	           "a feed path is /calendar/ + a canonical 32-byte token + .ics");
 	if (route == HTTP_ROUTE_FEED)
 		fuzz_check(strlen(token) == HTTP_FEED_TOKEN_LEN &&
 		               !memcmp(token, path + 10, HTTP_FEED_TOKEN_LEN),
 		           TARGET, "the token is the path's");
-	else
-		fuzz_check(token[0] == '\0', TARGET, "no token unless a feed");
+	else if (route != HTTP_ROUTE_APP)
+		fuzz_check(token[0] == '\0', TARGET, "no argument unless a feed or a file");
 	fuzz_check(route == HTTP_ROUTE_NOT_FOUND || route == HTTP_ROUTE_HEALTHZ ||
-	               route == HTTP_ROUTE_METRICS || route == HTTP_ROUTE_FEED,
+	               route == HTTP_ROUTE_METRICS || route == HTTP_ROUTE_FEED ||
+	               route == HTTP_ROUTE_INDEX || route == HTTP_ROUTE_APP,
 	           TARGET, "a known route");
+	if ((nl = strchr(path, '\n'))) {
+		*nl = '\0';
+		fuzz_check(http_path_same_origin(path, nl + 1) ==
+		               (!strncmp(path, "https://", 8) && nl[1] && !strchr(nl + 1, '/') &&
+		                !strcmp(path + 8, nl + 1)),
+		           TARGET, "same origin: https:// + host exactly");
+	}
 	route = http_path_route(NULL, token);
 	fuzz_check(route == HTTP_ROUTE_NOT_FOUND && token[0] == '\0', TARGET, "no path, no route");
 	free(path);

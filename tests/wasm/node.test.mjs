@@ -105,6 +105,24 @@ test('round trip with the platform random source', async () => {
 		senderSignSk: a.signSk }), RangeError);
 });
 
+test("the web app's vault: sealed documents open with their key and name only", async () => {
+	const core = await createCore();
+	const key = new Uint8Array(32).fill(7);
+	const text = new TextEncoder().encode('{"token":"secret"}');
+	const sealed = core.vaultSeal(key, 'session.json', text);
+	assert.equal(sealed.length, text.length + 40);
+	assert.ok(!Buffer.from(sealed).toString('latin1').includes('secret'), 'the text does not show');
+	assert.notDeepEqual(core.vaultSeal(key, 'session.json', text), sealed, 'a fresh nonce each time');
+	assert.deepEqual(core.vaultOpen(key, 'session.json', sealed), text);
+	assert.equal(core.vaultOpen(key, 'keys.json', sealed), null, 'moved to another name');
+	assert.equal(core.vaultOpen(new Uint8Array(32).fill(8), 'session.json', sealed), null, 'another key');
+	const tampered = sealed.slice();
+	tampered[30] ^= 1;
+	assert.equal(core.vaultOpen(key, 'session.json', tampered), null, 'tampered');
+	assert.equal(core.vaultOpen(key, 'session.json', sealed.subarray(0, 39)), null, 'too short');
+	assert.deepEqual(core.vaultOpen(key, 'x', core.vaultSeal(key, 'x', new Uint8Array(0))), new Uint8Array(0));
+});
+
 test('bad arguments are refused before the C code runs', async () => {
 	const core = await createCore();
 	const k = core.generateKeys();

@@ -33,6 +33,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 // passwords given as bytes: a leading U+FEFF is part of the password, not a byte order mark
 const passwordDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const U64_MAX = (1n << 64n) - 1n;
+const VAULT_OVERHEAD = 24 + 16; // XChaCha20-Poly1305 nonce and tag (wasm_vault_seal)
 const I64_MIN = -(1n << 63n);
 const I64_MAX = (1n << 63n) - 1n;
 
@@ -647,6 +648,37 @@ class Core {
 		return this.with((s) => this.mod._em_consent_verify(...this.consentArgs(s, record), s.bytes(sig)) === 0);
 	}
 
+	/**
+	 * A document of a local vault (the web app's IndexedDB storage) sealed
+	 * under key (32 bytes, e.g. deriveAccountKeys' wrapKey over a local salt):
+	 * XChaCha20-Poly1305, random nonce, bound to the document's name
+	 * (wasm_api.c). Returns nonce + ciphertext + tag (40 bytes more than bytes).
+	 */
+	vaultSeal(key, name, bytes) {
+		checkBytes(key, 'key', SIZES.key);
+		checkBytes(bytes, 'bytes');
+		return this.with((s) => {
+			const out = s.alloc(bytes.length + VAULT_OVERHEAD);
+			if (this.mod._wasm_vault_seal(s.bytes(key), s.str(name, 'name'), s.bytes(bytes), bytes.length, out) !== 0)
+				throw new Error('ementor-core: out of memory in the WebAssembly module');
+			return s.read(out, bytes.length + VAULT_OVERHEAD);
+		});
+	}
+
+	/** The bytes vaultSeal() sealed, or null when they do not open (wrong key, another name, tampered). */
+	vaultOpen(key, name, sealed) {
+		checkBytes(key, 'key', SIZES.key);
+		checkBytes(sealed, 'sealed');
+		if (sealed.length < VAULT_OVERHEAD)
+			return null;
+		return this.with((s) => {
+			const out = s.alloc(sealed.length - VAULT_OVERHEAD);
+			if (this.mod._wasm_vault_open(s.bytes(key), s.str(name, 'name'), s.bytes(sealed), sealed.length, out) !== 0)
+				return null;
+			return s.read(out, sealed.length - VAULT_OVERHEAD);
+		});
+	}
+
 	/** BLAKE2b-256 of a text (privacy notice, agreement terms). */
 	textHash(text) {
 		return this.with((s) => {
@@ -721,12 +753,13 @@ export async function loadModule(options = {}) {
 }
 
 /**
- * Loads the WebAssembly module and starts it. Options:
+ * Loads the WebAssembly module and starts it (or, with options.module, a
+ * module from loadModule() already started, shared with an EmentorClient). Options:
  *   wasmBinary      the .wasm bytes (default: fetched beside this file in a browser, read from
  *                   disk in Node)
  *   getRandomValue  a function returning a random 32-bit unsigned integer (default:
  *                   crypto.getRandomValues); only tests replace it
  */
 export async function createCore(options = {}) {
-	return new Core(await loadModule(options));
+	return new Core(options.module ?? (await loadModule(options)));
 }

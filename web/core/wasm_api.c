@@ -90,6 +90,10 @@ int wasm_agreement_verify(uint64_t room_id, uint32_t version, const char *starts
                           const char *const *roles, const unsigned char *sign_pks,
                           const unsigned char *box_pks, size_t n, const unsigned char *sign_pk,
                           const unsigned char *sig);
+int wasm_vault_seal(const unsigned char *key, const char *name, const unsigned char *in, size_t len,
+                    unsigned char *out);
+int wasm_vault_open(const unsigned char *key, const char *name, const unsigned char *in, size_t len,
+                    unsigned char *out);
 int wasm_request_parse(const char *buf, size_t len, int64_t *id, const char **op, char *field,
                        size_t field_len, char *message, size_t message_len);
 
@@ -502,4 +506,64 @@ int wasm_request_parse(const char *buf, size_t len, int64_t *id, const char **op
 	}
 	em_request_clear(&req);
 	return err;
+}
+
+/*
+ * The web app's local vault (web/app/vault.mjs): a document of its IndexedDB
+ * storage sealed under a key the app derives from the user's password, so a
+ * copied browser profile opens nothing without it. XChaCha20-Poly1305 with a
+ * random nonce; the additional data is "ementor-vault-v1", a NUL and the
+ * document's name, so a sealed document cannot be moved to another name.
+ * out: WASM_VAULT_OVERHEAD + len bytes (nonce, ciphertext, tag).
+ */
+#define WASM_VAULT_LABEL    "ementor-vault-v1"
+#define WASM_VAULT_NONCE    crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define WASM_VAULT_OVERHEAD (WASM_VAULT_NONCE + crypto_aead_xchacha20poly1305_ietf_ABYTES)
+
+static unsigned char *vault_ad(const char *name, size_t *ad_len)
+{
+	size_t n = strlen(name);
+	unsigned char *ad = malloc(sizeof(WASM_VAULT_LABEL) + n);
+
+	if (ad) {
+		memcpy(ad, WASM_VAULT_LABEL, sizeof(WASM_VAULT_LABEL)); /* with its NUL */
+		memcpy(ad + sizeof(WASM_VAULT_LABEL), name, n);
+		*ad_len = sizeof(WASM_VAULT_LABEL) + n;
+	}
+	return ad;
+}
+
+int wasm_vault_seal(const unsigned char *key, const char *name, const unsigned char *in, size_t len,
+                    unsigned char *out)
+{
+	size_t ad_len = 0;
+	unsigned char *ad = vault_ad(name, &ad_len);
+
+	if (!ad)
+		return -1;
+	randombytes_buf(out, WASM_VAULT_NONCE);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + WASM_VAULT_NONCE, NULL, in, len, ad,
+	                                           ad_len, NULL, out, key);
+	free(ad);
+	return 0;
+}
+
+/* out: len - WASM_VAULT_OVERHEAD bytes. 0, or -1 when it does not open (wrong key, moved,
+ * tampered). */
+int wasm_vault_open(const unsigned char *key, const char *name, const unsigned char *in, size_t len,
+                    unsigned char *out)
+{
+	size_t ad_len = 0;
+	unsigned char *ad;
+	int rc;
+
+	if (len < WASM_VAULT_OVERHEAD || !(ad = vault_ad(name, &ad_len)))
+		return -1;
+	rc = crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, in + WASM_VAULT_NONCE,
+	                                                len - WASM_VAULT_NONCE, ad, ad_len, in,
+	                                                key) == 0
+	         ? 0
+	         : -1;
+	free(ad);
+	return rc;
 }
