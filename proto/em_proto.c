@@ -482,19 +482,23 @@ static const struct field_spec f_quest_answer[] = {
 static const struct field_spec f_quest_answers[] = {F_ID("programme_id", 1), F_QUEST_STAGE(0),
                                                     F_END};
 static const struct field_spec f_progress_share[] = {
-    F_ID("room_id", 1), F_RECORD_ID("record_id"),
-    {"kind", FT_STR, 1, 1, 6, check_share_kind, "rating or goal"}, F_RECORD_COMMON,
-    /*
-     * A row of a manager's list (invite.import): only its shape here; a bad
-     * address, role or language is that row's answer, not the request's.
-     */
-    static const struct field_spec f_import_row[] = {
-        {"name", FT_STR, 0, 0, EM_DISPLAY_NAME_MAX, check_text, "printable text"},
-        {"email", FT_STR, 1, 0, 320, check_text, "printable text"},
-        {"role", FT_STR, 1, 0, 32, check_text, "printable text"},
-        {"label", FT_STR, 0, 0, 64, check_text, "printable text"},
-        {"lang", FT_STR, 0, 0, 16, check_text, "printable text"},
-        F_END};
+    F_ID("room_id", 1),
+    F_RECORD_ID("record_id"),
+    {"kind", FT_STR, 1, 1, 6, check_share_kind, "rating or goal"},
+    F_RECORD_COMMON,
+    F_END};
+
+/*
+ * A row of a manager's list (invite.import): only its shape here; a bad
+ * address, role or language is that row's answer, not the request's.
+ */
+static const struct field_spec f_import_row[] = {
+    {"name", FT_STR, 0, 0, EM_DISPLAY_NAME_MAX, check_text, "printable text"},
+    {"email", FT_STR, 1, 0, 320, check_text, "printable text"},
+    {"role", FT_STR, 1, 0, 32, check_text, "printable text"},
+    {"label", FT_STR, 0, 0, 64, check_text, "printable text"},
+    {"lang", FT_STR, 0, 0, 16, check_text, "printable text"},
+    F_END};
 
 /* The item layout of each FT_OBJARR field, by field name. */
 static const struct field_spec *objarr_items(const char *name)
