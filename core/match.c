@@ -176,6 +176,8 @@ static void vocab_build(struct vocab *v)
 {
 	size_t out = 0;
 
+	if (!v->n)
+		return; /* no words at all: words is NULL, which qsort may not be given */
 	qsort(v->words, v->n, sizeof(*v->words), cmp_str);
 	for (size_t i = 0; i < v->n; i++) {
 		if (out && !strcmp(v->words[out - 1], v->words[i])) {
@@ -189,9 +191,9 @@ static void vocab_build(struct vocab *v)
 
 static int vocab_id(const struct vocab *v, const char *word)
 {
-	char *w = lower_dup(word), **at;
+	char *w, **at;
 
-	if (!w)
+	if (!v->n || !(w = lower_dup(word)))
 		return -1;
 	at = bsearch(&w, v->words, v->n, sizeof(*v->words), cmp_str);
 	free(w);
