@@ -53,7 +53,8 @@ for i in 2 3 4 5 6; do
 done
 expect_fail "a sixth mentee is refused" 1 "room_full|maximum" as maria room add "$group" mentee1
 expect_fail "a second mentor is refused" 1 "room_has_mentor|already has a mentor" as maria room add "$group" sam
-expect_fail "the manager cannot join a room" 1 "wrong_role|manager" as maria room add "$group" maria
+expect_fail "the manager joins a room only as its mentor (this one has one)" 1 \
+	"room_has_mentor|already has a mentor" as maria room add "$group" maria
 expect_ok "manager removes a mentee" as maria room remove "$group" mentee6
 expect_ok "then the sixth fits" as maria room add "$group" mentee1
 

@@ -67,7 +67,9 @@ targets=(
 check_targets() {
 	local s missing=""
 	while read -r s; do
-		printf '%s\n' "${targets[@]}" | grep -q "^$s " || missing+=" $s"
+		# a here-string, not a pipe: under pipefail, grep -q leaving early can
+		# kill printf with SIGPIPE and call a present target missing
+		grep -q "^$s " <<<"$(printf '%s\n' "${targets[@]}")" || missing+=" $s"
 	done < <(jq -r 'to_entries[] | select(.value | type == "object") | .key' "$file")
 	[[ -z "$missing" ]] || em_die "tests/vectors/run.sh has no corruption target for:$missing"
 }
