@@ -124,7 +124,7 @@ struct valid_frame {
 	const char *optional; /* space-separated names of the op's optional args */
 };
 
-#define N_VALID 80
+#define N_VALID 96
 static struct valid_frame valid[N_VALID];
 static int n_valid;
 
