@@ -225,7 +225,8 @@ static void test_diary_and_agreement(void **state)
 	msg = render("agreement", "en",
 	             "{\"event\":\"agreement.changed\",\"room_id\":9,\"version\":3}", "T");
 	body = body_of(msg);
-	assert_non_null(strstr(body, "Version 3 of the agreement of room 9 waits for your signature."));
+	assert_non_null(
+	    strstr(body, "Version 3 of the agreement of room 9 waits for your signature."));
 	free(body);
 	free(msg);
 	assert_null(render("agreement", "en", "{\"room_id\":9}", "T")); /* no version */
