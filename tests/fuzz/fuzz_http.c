@@ -89,11 +89,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_check(strlen(token) == HTTP_FEED_TOKEN_LEN &&
 		               !memcmp(token, path + 10, HTTP_FEED_TOKEN_LEN),
 		           TARGET, "the token is the path's");
+	else if (route == HTTP_ROUTE_UNSUBSCRIBE)
+		fuzz_check(strlen(path) == 13 + HTTP_FEED_TOKEN_LEN &&
+		               !memcmp(path, "/unsubscribe/", 13) &&
+		               !memcmp(token, path + 13, HTTP_FEED_TOKEN_LEN + 1),
+		           TARGET, "an unsubscribe path is /unsubscribe/ + the token");
 	else if (route != HTTP_ROUTE_APP)
-		fuzz_check(token[0] == '\0', TARGET, "no argument unless a feed or a file");
+		fuzz_check(token[0] == '\0', TARGET,
+		           "no argument unless a feed, an unsubscribe or a file");
 	fuzz_check(route == HTTP_ROUTE_NOT_FOUND || route == HTTP_ROUTE_HEALTHZ ||
 	               route == HTTP_ROUTE_METRICS || route == HTTP_ROUTE_FEED ||
-	               route == HTTP_ROUTE_INDEX || route == HTTP_ROUTE_APP,
+	               route == HTTP_ROUTE_INDEX || route == HTTP_ROUTE_APP ||
+	               route == HTTP_ROUTE_UNSUBSCRIBE,
 	           TARGET, "a known route");
 	if ((nl = strchr(path, '\n'))) {
 		*nl = '\0';
