@@ -133,6 +133,24 @@ em_browser_deps() {
 	em_install_missing browser-deps "${EM_BROWSER_DEB_PACKAGES[@]}"
 }
 
+# em_web_assemble DEST: the web app ementord serves (--web-dir) in DEST:
+# DEST/index.html and DEST/app/ with web/app's modules, style sheet and icon
+# and the WebAssembly client core from build-wasm/core/dist (scripts/wasm
+# builds it; $EMENTOR_WASM_DIST instead). DEST/app is emptied first, so a
+# file removed from web/app is not served any more.
+em_web_assemble() {
+	local dest="$1" dist="${EMENTOR_WASM_DIST:-$EM_ROOT/build-wasm/core/dist}" f
+	for f in ementor-client.mjs ementor-core.mjs ementor-core-wasm.mjs ementor-core-wasm.wasm; do
+		[[ -f "$dist/$f" ]] || em_die "no $dist/$f: run scripts/wasm first"
+	done
+	rm -rf "$dest/app"
+	mkdir -p "$dest/app"
+	cp "$EM_ROOT/web/app/index.html" "$dest/index.html"
+	cp "$EM_ROOT"/web/app/*.mjs "$EM_ROOT"/web/app/*.css "$EM_ROOT"/web/app/*.svg "$dest/app/"
+	cp "$dist"/ementor-client.mjs "$dist"/ementor-core.mjs "$dist"/ementor-core-wasm.mjs \
+		"$dist"/ementor-core-wasm.wasm "$dest/app/"
+}
+
 # The environment emcc needs here: Debian's emscripten runs its JavaScript
 # tools with a node that does not search /usr/share/nodejs (where acorn is).
 em_wasm_env() {

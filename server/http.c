@@ -30,7 +30,7 @@
 #define FEED_PENDING_MAX  64 /* feed requests waiting on the database at once */
 #define FEED_PER_ADDR_MAX 8  /* of which from one address (addr.h): 429 beyond */
 #define FEED_CHUNK        4096
-#define STATIC_CHUNK      16384
+#define STATIC_CHUNK      4096 /* as FEED_CHUNK: one write an HTTP/2 stream always takes */
 
 /*
  * The policy of every web app file: scripts, styles, images and connections
@@ -295,16 +295,19 @@ static int static_start(struct lws *wsi, struct http_pss *pss, const struct weba
 	return 0;
 }
 
-/* The body of a web app file, STATIC_CHUNK bytes per writable callback. */
+/* The body of a web app file, up to STATIC_CHUNK bytes per writable callback. */
 static int static_write(struct lws *wsi, struct http_pss *pss)
 {
 	unsigned char buf[LWS_PRE + STATIC_CHUNK], *start = buf + LWS_PRE;
 	const struct webapp_file *f = pss->file;
 	size_t n = pss->not_modified ? 0 : f->len - pss->file_off;
+	lws_fileofs_t allowed = lws_get_peer_write_allowance(wsi);
 	int final;
 
 	if (n > STATIC_CHUNK)
 		n = STATIC_CHUNK;
+	if (allowed >= 0 && (lws_fileofs_t)n > allowed)
+		n = (size_t)allowed; /* HTTP/2 flow control: the peer takes no more now */
 	memcpy(start, f->data + pss->file_off, n);
 	pss->file_off += n;
 	final = pss->not_modified || pss->file_off == f->len;
@@ -346,6 +349,12 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		enum http_route route = http_path_route((const char *)in, token);
 
 		metrics_add(M_HTTP_REQUESTS, 1);
+		/* the path only where it can hold no secret (a feed's token is one) */
+		log_debug("http request path=%.100s",
+		          route == HTTP_ROUTE_INDEX || route == HTTP_ROUTE_APP ||
+		                  route == HTTP_ROUTE_HEALTHZ || route == HTTP_ROUTE_METRICS
+		              ? (const char *)in
+		              : "(not logged)");
 		if (route == HTTP_ROUTE_INDEX)
 			return static_start(wsi, pss, webapp_index());
 		if (route == HTTP_ROUTE_APP)
