@@ -5,16 +5,21 @@
 # clock-offset (SIGHUP), as in diary.sh; the programme starts today.
 #
 # What it shows (issue 14, docs/PROTOCOL.md 6-10): a group room of one mentor
-# and five mentees signs its agreement (all seven parties); at the initial
+# and five mentees signs its agreement (all seven parties); each mentee answers
+# the initial monitoring questionnaire, and one consents to share her progress
+# with the managers; at the initial
 # meeting each mentee sets a personal goal, then the mentor a group goal; a
 # plan of five sessions beyond the three checkpoints; every one of the eight
 # meetings is confirmed by everyone, held with its attendance recorded, and
 # has a diary written by the mentee the server suggests in rotation (all five
 # in turn, then round again) with the mentor's remark; at the mid-term, which
 # the manager attends, every mentee places herself on the 4-10 scale at the
-# start and now; the final meeting closes it. The manager's audit counts it
-# all, and a pg_dump holds none of the goal, topic, diary, remark or note
-# texts. Then a manager who is also a room's mentor (PROTOCOL.md 4, room.add):
+# start and now; the final meeting closes it, and each mentee answers the
+# final questionnaire: the manager's client verifies all ten answers and shows
+# each mentee's position from the initial to the final one, and her progress
+# view has the consenting mentee's ratings and nobody else's. The manager's
+# audit counts it all, and a pg_dump holds none of the goal, topic, diary,
+# remark, note or answer texts. Then a manager who is also a room's mentor (PROTOCOL.md 4, room.add):
 # a party once in the agreement, sends and reads in her own room, plans,
 # remarks, sets a group goal and confirms the mid-term as mentor and manager;
 # keeps her manager ops; reads nothing of a room she is not in; a manager of
@@ -79,6 +84,17 @@ expect_match "is active, signed by all seven parties, the manager included" '^tr
 	"$(jq -r '[(.active != null), (.active.parties | length), ([.active.parties[] | select(.signature)] | length),
 		([.active.parties[] | select(.username == "maria") | .role][0])] | map(tostring) | join(" ")' <<<"$LAST")"
 expect_ok "the group talks first (its first key epoch)" as ana send "$group" "hello everyone"
+
+# --- the initial monitoring questionnaire; one mentee shares her progress ------------------
+POS_START=(5 6 4 7 5)
+for i in 0 1 2 3 4; do
+	who="${MENTEES[i]}"
+	expect_ok "$who answers the initial questionnaire" \
+		as "$who" questionnaire answer --room "$group" --stage initial \
+		--answer "position=${POS_START[i]}" --answer "expectations=What $who hopes for, aster-9$i"
+done
+expect_ok "ana lets the programme's managers see her progress (share_progress)" \
+	as ana consent grant share_progress --programme "$prog"
 
 # --- the plan: the three checkpoints and five sessions, confirmed by all -------------
 cp_id() { as tom --json checkpoint list "$group" | jq -er ".checkpoints[] | select(.kind == \"$1\") | .id"; }
@@ -310,9 +326,24 @@ for i in 0 1 2 3 4; do
 		as "$who" rating add "$group" --stage final --value "$((VALUES_NOW[i] + 1))" --date "$(day 80)"
 done
 meeting 8 "$c_final" 80 11:40
-# === the final monitoring questionnaire goes here (issue 14: another branch builds
-# === questionnaires and share_progress): each mentee answers it, the manager sees
-# === aggregates and consented progress only.
+# --- the final monitoring questionnaire; the manager sees answers and consented progress only
+POS_END=(8 8 7 9 8)
+for i in 0 1 2 3 4; do
+	who="${MENTEES[i]}"
+	expect_ok "$who answers the final questionnaire" \
+		as "$who" questionnaire answer --room "$group" --stage final \
+		--answer "position=${POS_END[i]}" --answer needs_met=4 --answer "gained=What $who gained, ochre-9$i"
+done
+expect_ok "the manager's questionnaire results" \
+	to_file "$T/quest.json" as maria --json questionnaire results --programme "$prog"
+expect_match "ten answers, all verified on her device" '^10 10$' \
+	"$(jq -r '"\(.answers | length) \([.answers[] | select(.verified)] | length)"' "$T/quest.json")"
+expect_match "each mentee's position, initial and final" '^ana:5:8 bea:6:8 cat:4:7 dee:7:9 eve:5:8$' \
+	"$(jq -r '[.comparison[] | "\(.username):\(.questions[] | select(.id == "position") | "\(.initial):\(.final)")"] | sort | join(" ")' "$T/quest.json")"
+expect_fail "the mentor reads no answer" 1 "forbidden|not" as tom questionnaire results --programme "$prog"
+expect_ok "the manager's progress view" to_file "$T/progress.json" as maria --json audit progress --programme "$prog"
+expect_match "only ana consented: her three ratings, nobody else's" '^ana:start,midterm,final$' \
+	"$(jq -r '[.mentees[] | "\(.username):\([.ratings[].stage] | join(","))"] | join(";")' "$T/progress.json")"
 expect_match "the diary writers rotated: every mentee in turn, then round again" \
 	'^ ana bea cat dee eve ana bea cat$' "$WRITERS"
 
@@ -338,12 +369,12 @@ expect_match "the dump holds the goal, topic, diary and mid-term rows" '^4$' \
 secrets=(ember-101 ember-202 ember-303 ember-404 ember-505 quill-1 quill-5 saffron-77 pewter-8
 	heron-11 heron-12 lupin-22 cobalt-33 fennel-44 garnet-55 cinder-11 cinder-44 cinder-88 cinder-mid
 	thistle-11 thistle-55 thistle-88 thistle-mid lichen-0 lichen-4 basalt-91 basalt-92 quartz-93
-	tundra-0 tundra-2b tundra-4 willow-0 willow-2b willow-4)
+	tundra-0 tundra-2b tundra-4 willow-0 willow-2b willow-4 aster-90 aster-92 aster-94 ochre-91 ochre-93)
 leaks=()
 for s in "${secrets[@]}"; do
 	grep -qF -- "$s" "$T/dump.sql" "$LOG" && leaks+=("$s")
 done
-expect_match "pg_dump and the log hold none of ${#secrets[@]} goal, task, topic, diary, remark, note and mid-term texts" \
+expect_match "pg_dump and the log hold none of ${#secrets[@]} goal, task, topic, diary, remark, note, mid-term and answer texts" \
 	'^$' "${leaks[*]}"
 # the grep can fail: the same dump does hold what the server must know
 expect_match "(while the dump does hold the places, which are not encrypted)" 'Community centre' \
