@@ -136,10 +136,10 @@ static void test_content_types(void **state)
 
 static void put(const char *dir, const char *name, const char *text)
 {
-	char path[512];
+	char path[1024];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_true(snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path));
 	assert_non_null(f = fopen(path, "w"));
 	fputs(text, f);
 	fclose(f);
