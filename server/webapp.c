@@ -107,11 +107,13 @@ static int file_read(struct webapp_file *f, const char *path, char *err, size_t 
 		goto out;
 	}
 	f->len = (size_t)st.st_size;
-	if (!(f->data = malloc(f->len ? f->len : 1)) || !(fp = fopen(path, "rb")) ||
+	/* one byte more, a NUL after the bytes: never served, but a reader of text stops there */
+	if (!(f->data = malloc(f->len + 1)) || !(fp = fopen(path, "rb")) ||
 	    fread(f->data, 1, f->len, fp) != f->len) {
 		snprintf(err, errlen, "%s: cannot read it", path);
 		goto out;
 	}
+	f->data[f->len] = '\0';
 	file_etag(f);
 	rc = 0;
 out:
