@@ -162,7 +162,7 @@ enum em_op {
 	EM_OP_PROGRESS_LIST,
 	EM_OP_MIDTERM_WRITE, /* section 6.6 */
 	EM_OP_MIDTERM_SHOW,
-	EM_OP_MAIL_SHOW, /* section 11: e-mail */
+	EM_OP_MAIL_SHOW, /* section 12: e-mail */
 	EM_OP_MAIL_SET,
 	EM_OP_MAIL_VERIFY,
 	EM_OP_INVITE_LIST,

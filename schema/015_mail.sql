@@ -1,4 +1,4 @@
--- 015: e-mail (issue 15; README "E-mail", docs/PROTOCOL.md 11).
+-- 015: e-mail (issue 15; README "E-mail", docs/PROTOCOL.md 12).
 --
 -- A person's address, verified before any other mail goes to it, their
 -- language and the kinds they want; a persistent outbox that one sender

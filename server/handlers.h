@@ -229,7 +229,7 @@ int room_rename_run(struct db_conn *c, struct db_job *job);
 /* ---- handle_midterm.c (DB workers) ---- */
 int midterm_write_run(struct db_conn *c, struct db_job *job);
 int midterm_show_run(struct db_conn *c, struct db_job *job);
-/* ---- handle_mail.c (DB workers; PROTOCOL.md section 11) ---- */
+/* ---- handle_mail.c (DB workers; PROTOCOL.md section 12) ---- */
 int mail_show_run(struct db_conn *c, struct db_job *job);
 int mail_set_run(struct db_conn *c, struct db_job *job);
 int mail_verify_run(struct db_conn *c, struct db_job *job);

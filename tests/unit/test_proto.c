@@ -845,7 +845,7 @@ static void test_bad_value(void **state)
 	expect_fail("{\"id\":24,\"op\":\"invite.create\",\"args\":{\"programme_id\":1,\"role\":"
 	            "\"admin\"}}",
 	            EM_ERR_BAD_VALUE, 24, "args.role");
-	/* e-mail (section 11): an address that could break a header, unknown kinds, a non-code */
+	/* e-mail (section 12): an address that could break a header, unknown kinds, a non-code */
 	expect_fail("{\"id\":24,\"op\":\"invite.create\",\"args\":{\"programme_id\":1,\"role\":"
 	            "\"mentee\",\"email\":\"a@b.org\\r\\nBcc: c@d.org\"}}",
 	            EM_ERR_BAD_VALUE, 24, "args.email");
