@@ -9,6 +9,7 @@ BIN="${EMENTOR_BIN_DIR:-$EM_ROOT/build/bin}"
 NODE_DIR="$EM_ROOT/tests/e2e/node" # the Node peers (e2e_node)
 passed=0
 failed=0
+FAILED_NAMES=()
 
 if [[ -z "${EMENTOR_TEST_DB:-}" ]]; then
 	echo "EMENTOR_TEST_DB is not set: skipping (scripts/test sets it)" >&2
@@ -221,6 +222,7 @@ ok() {
 
 not_ok() {
 	failed=$((failed + 1))
+	FAILED_NAMES+=("$1${2:+: ${2:0:400}}")
 	echo "FAIL - $1"
 	[[ -z "${2:-}" ]] || printf '       %s\n' "$2"
 }
@@ -261,8 +263,12 @@ expect_match() {
 	if grep -qE -- "$2" <<<"$3"; then ok "$1"; else not_ok "$1" "no /$2/ in: $3"; fi
 }
 
+# The summary names every failed check again: a long test's output is cut in
+# the middle by CI logs, and the failure must not be the part that is cut.
 e2e_summary() {
+	local name
 	echo
+	for name in "${FAILED_NAMES[@]}"; do echo "failed: $name"; done
 	echo "$passed passed, $failed failed"
 	((failed == 0))
 }
