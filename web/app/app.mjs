@@ -21,6 +21,7 @@
 import { EmentorClient, MemoryStorage } from './ementor-client.mjs';
 import { createCore, loadModule } from './ementor-core.mjs';
 import { LANGUAGES, initialLanguage, language, setLanguage, t } from './i18n.mjs';
+import { alertBox, app, errorText, field, h, paint, show, status, when } from './ui.mjs';
 import { VaultStorage, vaultDelete, vaultExists } from './vault.mjs';
 
 const SERVER_URL = `wss://${location.host}/`;
@@ -45,72 +46,8 @@ const state = {
 	parties: [],
 	sessionWaiters: [],
 };
-
-// --- small DOM helpers: text only, never markup from anywhere -------------
-
-function h(tag, attrs = {}, ...children) {
-	const el = document.createElement(tag);
-	for (const [k, v] of Object.entries(attrs)) {
-		if (v === null || v === undefined || v === false)
-			continue;
-		if (k === 'text')
-			el.textContent = v;
-		else if (k.startsWith('on'))
-			el.addEventListener(k.slice(2), v);
-		else
-			el.setAttribute(k, v === true ? '' : String(v));
-	}
-	for (const c of children.flat()) {
-		if (c !== null && c !== undefined && c !== false)
-			el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-	}
-	return el;
-}
-
-function main() {
-	return document.getElementById('main');
-}
-
-function show(...nodes) {
-	const m = main();
-	m.replaceChildren(...nodes);
-	const heading = m.querySelector('h1, h2');
-	if (heading) {
-		heading.setAttribute('tabindex', '-1');
-		heading.focus();
-	}
-}
-
-function status(text) {
-	document.getElementById('status').textContent = text ?? '';
-}
-
-function field(id, label, attrs = {}, hint = null) {
-	return h('div', { class: 'field' },
-		h('label', { for: id, text: label }),
-		h('input', { id, name: id, ...attrs, 'aria-describedby': hint ? `${id}-hint` : null }),
-		hint ? h('p', { class: 'hint', id: `${id}-hint`, text: hint }) : null);
-}
-
-function alertBox(text, kind = 'error') {
-	return h('div', { class: `alert ${kind}`, role: 'alert', text });
-}
-
-function when(ts) {
-	const d = new Date(ts);
-	if (Number.isNaN(d.getTime()))
-		return String(ts ?? '');
-	return new Intl.DateTimeFormat(language(), { dateStyle: 'medium', timeStyle: 'short' }).format(d);
-}
-
-// lets the browser paint a status before a call that blocks (Argon2id)
-function paint() {
-	return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
-}
-
-function errorText(e) {
-	return t('error', { message: e?.message ?? String(e) });
-}
+app.state = state;
+app.home = () => renderRooms();
 
 // --- the header: language, who is logged in -------------------------------
 
