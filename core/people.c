@@ -75,6 +75,7 @@ struct emc_verify {
 	int64_t rooms[EMC_ROOMS_MAX];
 	size_t nrooms;
 	size_t waiting; /* programme.show answers still to come */
+	int fresh;      /* the rooms' cached answers dropped: each is asked again */
 };
 
 static void emc_verify_reply(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
@@ -142,8 +143,14 @@ static int emc_verify_look(struct emc *c, struct emc_task *t, struct emc_verify 
 		rc = emc_verify_ask(c, t, v, EM_OP_ROOM_LIST);
 		if (rc != EMC_DONE)
 			return rc;
-		if (!v->reply.result)
+		if (!v->reply.result) {
+			struct pin p;
+
+			/* no link: someone pinned is shown as pinned, as before */
+			if (v->reply.err == EMC_ERR_LINK && pins_find(c->pins, v->user, &p) == 0)
+				return EMC_DONE;
 			return emc_fail_room_reply(c, t, &v->reply, 0);
+		}
 		json_array_foreach(json_object_get(v->reply.result, "rooms"), i, item)
 		{
 			int64_t id = json_integer_value(json_object_get(item, "id"));
@@ -156,6 +163,18 @@ static int emc_verify_look(struct emc *c, struct emc_task *t, struct emc_verify 
 	}
 	if (v->phase == EMC_VERIFY_SHOW) {
 		int pending = 0, lost = 0;
+
+		/* what the server says now, not what a long-lived client (a browser
+		 * tab) was told hours ago: keys changed since must show here */
+		if (!v->fresh) {
+			for (i = 0; i < v->nrooms; i++) {
+				struct emc_room *r = emc_room(c, v->rooms[i]);
+
+				if (r)
+					emc_room_forget(r);
+			}
+			v->fresh = 1;
+		}
 
 		for (i = 0; i < v->nrooms; i++) {
 			struct emc_room *r = emc_room(c, v->rooms[i]);
@@ -204,8 +223,12 @@ static int emc_verify_step(struct emc *c, struct emc_task *t)
 	struct pin p;
 	int rc;
 
+	/* With the link up, a look first even at someone pinned: the keys the
+	 * server shows now decide whether a change is pending (a browser tab's
+	 * core lives for hours). Without it (the CLI does not connect for someone
+	 * pinned), the pin as it is. */
 	if (v->phase == EMC_VERIFY_PIN) {
-		if (pins_find(c->pins, v->user, &p) == 0)
+		if (!c->link_up && pins_find(c->pins, v->user, &p) == 0)
 			goto found;
 		v->phase = EMC_VERIFY_ROOMS;
 	}

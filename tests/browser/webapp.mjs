@@ -14,7 +14,8 @@
 //
 // Usage: node webapp.mjs BASE_URL OUT_DIR   with the environment:
 //   EMENTOR_BIN_DIR (the CLI), E2E_HOME (homes of the CLI users: maria, kim),
-//   SAM_INVITE, LEA_INVITE, WEB_PASSWORD, and EMENTOR_SERVER / EMENTOR_CA /
+//   SAM_INVITE, LEA_INVITE, WEB_PASSWORD, E2E_DB (psql's connection string, for
+//   the hostile server's key swap), and EMENTOR_SERVER / EMENTOR_CA /
 //   EMENTOR_PASSWORD for the CLI.
 // Prints "ok   - ..." and "FAIL - ..." lines; exit 1 when any failed.
 
@@ -71,6 +72,10 @@ async function step(name, fn) {
 		}
 		return false;
 	}
+}
+
+function psql(query) {
+	return execFileSync('psql', ['--no-psqlrc', '-qtA', env.E2E_DB, '-c', query], { encoding: 'utf8', timeout: 30000 });
 }
 
 function cli(who, ...args) {
@@ -288,6 +293,24 @@ try {
 		await lea.page.locator('#send-form').waitFor(WAIT);
 		await messageShown(lea, 'one more from Kim');
 	});
+	// a hostile server swaps kim's keys (what a server could do to read what sam writes next)
+	const kimKeys = psql("SELECT encode(sign_pk, 'hex') || ' ' || encode(box_pk, 'hex') FROM users WHERE username = 'kim'").trim().split(' ');
+	psql("UPDATE users SET sign_pk = decode(md5('a' || random()) || md5('b' || random()), 'hex'), box_pk = decode(md5('c' || random()) || md5('d' || random()), 'hex') WHERE username = 'kim'");
+	await step('the server swaps kim\'s keys: sam\'s page warns, and does not send', async () => {
+		await sam.page.locator(`a.room[data-room="${room}"]`).click(WAIT);
+		await sam.page.locator('#send-form').waitFor(WAIT);
+		await sam.page.click('#safety');
+		await sam.page.locator('.safety li', { hasText: 'kim' }).locator('.alert', { hasText: 'changed' }).waitFor(WAIT);
+		await sam.page.fill('#message-text', 'Not for a swapped key');
+		await sam.page.click('#send-form button[type=submit]');
+		await sam.page.locator('#status', { hasText: 'kim' }).waitFor(WAIT);
+	});
+	await shoot(sam, 'keys-changed');
+	check('nothing sam wrote under the swapped keys reached the server',
+		psql("SELECT count(*) FROM messages m JOIN users u ON u.id = m.sender_id WHERE u.username = 'sam'").trim() === '1');
+	// put back (the message waits in sam's outbox; it is not what this test follows)
+	psql(`UPDATE users SET sign_pk = '\\x${kimKeys[0]}', box_pk = '\\x${kimKeys[1]}' WHERE username = 'kim'`);
+
 	const digest = await sam.page.locator('#web-digest').getAttribute('data-digest');
 	console.log(`web_sha256 ${digest}`);
 	for (const p of [sam, lea]) {

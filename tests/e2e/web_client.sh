@@ -131,11 +131,12 @@ if ! (
 fi
 mkdir -p "$ART"
 rm -f "$ART"/*.png
-EMENTOR_BIN_DIR="$BIN" E2E_HOME="$T/home" SAM_INVITE="$sam_code" LEA_INVITE="$lea_code" WEB_PASSWORD="$PW" \
+EMENTOR_BIN_DIR="$BIN" E2E_HOME="$T/home" SAM_INVITE="$sam_code" LEA_INVITE="$lea_code" WEB_PASSWORD="$PW" E2E_DB="$DB" \
 	node "$EM_ROOT/tests/browser/webapp.mjs" "$BASE" "$ART" >"$T/web.out" 2>&1 && rc=0 || rc=$?
 cat "$T/web.out"
 passed=$((passed + $(grep -c '^ok ' "$T/web.out" || true)))
 failed=$((failed + $(grep -c '^FAIL ' "$T/web.out" || true)))
+while IFS= read -r line; do FAILED_NAMES+=("${line#FAIL - }"); done < <(grep '^FAIL ' "$T/web.out" || true)
 expect_match "the browser session ended cleanly (exit 0)" '^0$' "$rc"
 expect_match "screenshots at 360 px and 1280 px kept in $ART" '^1[0-9]$' "$(find "$ART" -name '*.png' | wc -l)"
 expect_match "the app showed the digest the server computed" "^web_sha256 $digest\$" "$(grep '^web_sha256 ' "$T/web.out")"
