@@ -5,7 +5,7 @@
 // a programme, invites whose links she copies, rooms (created, a member
 // added, one removed, one renamed), her signature on the room's agreement,
 // the dashboard, its CSV, the thresholds, the agreement template, the
-// programme's name and its early end. The mentor (sam) and the mentee (lea)
+// programme's name, its early end and archiving. The mentor (sam) and the mentee (lea)
 // register on the C CLI from the copied links, sign and write there. Each
 // change is read back on the CLI; the dashboard's figures are compared with
 // `ementor --json audit`, its CSV with `ementor audit --csv`, and the page
@@ -273,8 +273,23 @@ try {
 	});
 	await screen('rooms');
 
+	await step('keyboard only: a section chosen with Enter takes the focus to its heading; Tab reaches the room, Enter opens it', async () => {
+		await page.focus('#mg-tab-rooms');
+		await page.keyboard.press('Enter');
+		// the section is drawn afresh; then the focus is on its heading
+		await page.waitForFunction(() => document.activeElement?.tagName === 'H2' && document.activeElement.textContent === 'Rooms' &&
+			document.querySelector('#mg-rooms'), null, WAIT);
+		let on = '';
+		for (let i = 0; i < 40 && on !== String(room); i++) {
+			await page.keyboard.press('Tab');
+			on = await page.evaluate(() => document.activeElement?.dataset?.room ?? '');
+		}
+		if (on !== String(room))
+			throw new Error('Tab never reached the room\'s button');
+		await page.keyboard.press('Enter');
+		await page.locator('#mg-room-title', { hasText: 'Pair One' }).waitFor(WAIT);
+	});
 	await step('maria reads and signs Pair One\'s agreement in the browser (the core signs)', async () => {
-		await page.click(`#mg-rooms button[data-room="${room}"]`);
 		await page.click('#mg-sign-start');
 		await page.locator('#mg-sign-form').waitFor(WAIT);
 		const terms = await page.locator('#mg-terms').innerText();
@@ -397,7 +412,7 @@ try {
 		await page.fill('#mg-edit-name', 'Web Manager 2027 (edited)');
 		await page.click('#mg-edit-form button[type=submit]');
 		await page.locator('#mg-programme-title', { hasText: '(edited)' }).waitFor(WAIT);
-		await page.locator('#mg-history td', { hasText: /^name$/ }).waitFor(WAIT);
+		await page.locator('#mg-history td[data-change="name"]').waitFor(WAIT);
 		const p = JSON.parse(cli('maria', '--json', 'programme', 'show', String(pid))).programme;
 		if (p.name !== 'Web Manager 2027 (edited)')
 			throw new Error(p.name);
@@ -411,6 +426,15 @@ try {
 		const p = JSON.parse(cli('maria', '--json', 'programme', 'show', String(pid))).programme;
 		if (!p.ended_early_at || p.ends_on !== isoDay(0))
 			throw new Error(JSON.stringify(p));
+	});
+	await step('the ended programme archived in the browser (after a second confirmation)', async () => {
+		await page.click('#mg-archive');
+		await page.click('#mg-archive-yes');
+		await message(/archived/);
+		const p = JSON.parse(cli('maria', '--json', 'programme', 'show', String(pid))).programme;
+		if (!p.archived_at)
+			throw new Error(JSON.stringify(p));
+		await page.locator('#mg-history td[data-change="archived"]').waitFor(WAIT);
 	});
 	await step('back to the programmes list, then home to the rooms', async () => {
 		await page.click('#mg-back');

@@ -9,7 +9,7 @@
 # sam and lea sign and write on the CLI; the dashboard shows figures equal to
 # `ementor --json audit` and none of their words; the CSV is the CLI's
 # `audit --csv`; thresholds, the agreement template and the programme's
-# name and end are changed in the browser and read back on the CLI;
+# name, end and archiving are done in the browser and read back on the CLI;
 # axe-core on every manager screen. Screenshots (360 px and 1280 px) are
 # kept in BUILD_DIR/test-artifacts/webmanager.
 # Skipped (77) without node and npm or without a WebAssembly build.

@@ -25,6 +25,8 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const TEMPLATE_MAX = 20000;
 const NAME_MAX = 100;
 const TABS = ['programme', 'invites', 'rooms', 'template', 'dashboard'];
+const CHANGES = ['name', 'starts_on', 'ends_on', 'ended', 'archived', 'room_name'];
+const CHECKPOINT_STATES = ['open', 'confirmed', 'held', 'missed', 'cancelled'];
 const FLAG_CODES = ['inactive', 'agreement_unsigned', 'midterm_overdue', 'missed_meeting',
 	'unrecorded_meeting', 'late_change', 'consent_withdrawn', 'never_logged_in'];
 
@@ -283,6 +285,31 @@ async function programmeTab(p) {
 			h('button', { type: 'button', onclick: () => confirm.replaceChildren(), text: t('mg_cancel') })),
 		text: t('mg_end'),
 	});
+	const archiveConfirm = h('div', { id: 'mg-archive-confirm' });
+	const today = new Date().toISOString().slice(0, 10);
+	const archive = !p.archived_at && p.ends_on <= today
+		? [h('h2', { text: t('mg_archive_title') }), h('p', { class: 'hint', text: t('mg_archive_hint') }),
+			h('button', {
+				type: 'button', id: 'mg-archive',
+				onclick: () => archiveConfirm.replaceChildren(
+					h('p', { class: 'alert warning', text: t('mg_archive_warn') }),
+					h('button', {
+						type: 'button', id: 'mg-archive-yes', class: 'primary',
+						onclick: async () => {
+							try {
+								await call('programme.archive', { programme_id: pid });
+								await renderProgramme(pid);
+								say(t('mg_archived_now'));
+							} catch (e) {
+								fail(e);
+							}
+						},
+						text: t('mg_archive_yes'),
+					}),
+					h('button', { type: 'button', onclick: () => archiveConfirm.replaceChildren(), text: t('mg_cancel') })),
+				text: t('mg_archive'),
+			}), archiveConfirm]
+		: [];
 	let history = [];
 	try {
 		history = (await call('programme.history', { programme_id: pid })).changes ?? [];
@@ -291,11 +318,12 @@ async function programmeTab(p) {
 	}
 	const rows = history.slice(0, 50).map((c) => h('tr', {},
 		h('td', { text: when(c.at) }), h('td', { text: String(c.by ?? t('mg_erased')) }),
-		h('td', { text: `${String(c.change ?? '')}${c.room_id ? ` (#${c.room_id})` : ''}` }),
+		h('td', { 'data-change': String(c.change ?? ''), text: `${CHANGES.includes(c.change) ? t(`mg_ch_${c.change}`) : String(c.change ?? '')}${c.room_id ? ` (#${c.room_id})` : ''}` }),
 		h('td', { text: String(c.old ?? '–') }), h('td', { text: String(c.new ?? '–') })));
 	return [
 		h('h2', { text: t('mg_tab_programme') }), form,
-		h('h2', { text: t('mg_end_title') }), h('p', { class: 'hint', text: t('mg_end_hint') }), end, confirm,
+		...(p.ended_early_at || p.archived_at || p.ends_on < today ? [] : [h('h2', { text: t('mg_end_title') }), h('p', { class: 'hint', text: t('mg_end_hint') }), end, confirm]),
+		...archive,
 		h('h2', { text: t('mg_history') }),
 		rows.length ? table('mg-history', t('mg_history_caption'), [t('mg_when'), t('mg_by'), t('mg_change'), t('mg_from'), t('mg_to')], rows)
 			: h('p', { text: t('mg_no_history') }),
@@ -692,7 +720,8 @@ function summaryList(r) {
 function checkpointsText(room) {
 	return ['initial', 'midterm', 'final'].map((k) => {
 		const c = (room.checkpoints ?? []).find((x) => x.kind === k);
-		return `${t(`mg_cp_${k}`)}: ${c ? String(c.state ?? '–') : '–'}`;
+		const st = String(c?.state ?? '');
+		return `${t(`mg_cp_${k}`)}: ${CHECKPOINT_STATES.includes(st) ? t(`mg_cs_${st}`) : st || '–'}`;
 	}).join(', ');
 }
 
@@ -797,7 +826,11 @@ async function dashboardTab(p) {
 		h('th', { scope: 'row' }, h('button', {
 			type: 'button', class: 'link', 'data-room': room.room_id,
 			onclick: () => {
-				detail.replaceChildren(h('h3', { id: 'mg-detail-title', tabindex: '-1', text: t('mg_room_members_title', { room: String(room.name ?? `#${room.room_id}`) }) }), membersTable(room));
+				const flags = (room.flags ?? []).map((f) => h('li', { text: `${flagText(f)}${f.detail ? ` (${String(f.detail)})` : ''}` }));
+				detail.replaceChildren(h('h3', { id: 'mg-detail-title', tabindex: '-1', text: t('mg_room_members_title', { room: String(room.name ?? `#${room.room_id}`) }) }),
+					membersTable(room),
+					h('p', { text: t('mg_room_flags') }),
+					flags.length ? h('ul', { id: 'mg-room-flags' }, flags) : h('p', { class: 'hint', text: t('mg_none_flags') }));
 				detail.querySelector('h3').focus();
 			},
 			text: String(room.name ?? `#${room.room_id}`),
