@@ -13,6 +13,15 @@
  * their own that make those checks. A result of "call" is the server's word
  * only; docs/CLIENT-CORE.md says so.
  *
+ * A manager's operations carry names, dates, roles and counts only
+ * (programme.create/edit/end/archive/history, room.rename, invite.list/
+ * resend/revoke, agreement.template.set: the template is the plain text
+ * every party later reads and signs through agreement.sign, which checks
+ * what it signs), so they pass too. room.show passes with its members'
+ * keys and fingerprints taken out: the core pins keys from its own
+ * room.show, and a frontend must not show a fingerprint the core did not
+ * compute (the "verify" command gives those).
+ *
  * "programme.settings" is the same request with one thing the core adds:
  * the programme's setting signed with this device's key (SECURITY.md G1:
  * members believe a programme without agreements only with its creator's
@@ -57,6 +66,17 @@ static const enum em_op emc_call_ops[] = {
     EM_OP_ROOM_ACCESS_LOG,
     EM_OP_ACCOUNT_EXPORT, /* the export's data as the server holds it; messages are opened by "read"
                            */
+    EM_OP_PROGRAMME_CREATE,
+    EM_OP_PROGRAMME_EDIT,
+    EM_OP_PROGRAMME_END,
+    EM_OP_PROGRAMME_ARCHIVE,
+    EM_OP_PROGRAMME_HISTORY,
+    EM_OP_ROOM_SHOW, /* members' keys taken out: emc_call_unkeyed() */
+    EM_OP_ROOM_RENAME,
+    EM_OP_INVITE_LIST,
+    EM_OP_INVITE_RESEND,
+    EM_OP_INVITE_REVOKE,
+    EM_OP_AGREEMENT_TEMPLATE_SET,
 };
 
 struct emc_call {
@@ -99,6 +119,24 @@ static void emc_call_free(struct emc_task *t)
 	free(k);
 }
 
+/*
+ * room.show's result without its members' public keys and fingerprints (a
+ * copy; the caller owns it), or NULL when out of memory.
+ */
+static json_t *emc_call_unkeyed(json_t *result)
+{
+	json_t *copy = json_deep_copy(result), *m;
+	size_t i;
+
+	json_array_foreach(json_object_get(json_object_get(copy, "room"), "members"), i, m)
+	{
+		json_object_del(m, "sign_pk");
+		json_object_del(m, "box_pk");
+		json_object_del(m, "fingerprint");
+	}
+	return copy;
+}
+
 static int emc_call_step(struct emc *c, struct emc_task *t)
 {
 	struct emc_call *k = t->data;
@@ -112,7 +150,10 @@ static int emc_call_step(struct emc *c, struct emc_task *t)
 		return EMC_PENDING;
 	if (!k->reply.result)
 		return emc_fail_reply(t, &k->reply);
-	t->result = json_incref(k->reply.result);
+	t->result = k->op == EM_OP_ROOM_SHOW ? emc_call_unkeyed(k->reply.result)
+	                                     : json_incref(k->reply.result);
+	if (!t->result)
+		return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
 	return EMC_DONE;
 }
 

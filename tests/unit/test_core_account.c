@@ -526,6 +526,42 @@ static void test_call_survives_lost_link(void **state)
 	fixture_free(f);
 }
 
+/* "call" passes a manager's room.show on, without its members' keys and fingerprints. */
+static void test_call_room_show_without_keys(void **state)
+{
+	struct fixture *f = logged_in();
+	struct em_request req;
+	json_t *member;
+	int64_t task;
+
+	(void)state;
+	task = command(f, json_pack("{s:s, s:s, s:{s:i}}", "cmd", "call", "op", "room.show", "args",
+	                            "room_id", 7));
+	emc_link(f->core, 1, NOW_MS);
+	expect_frame(f, EM_OP_RESUME, &req);
+	reply_ok(f, req.id,
+	         json_pack("{s:s, s:{s:s}}", "expires_at", "2030-01-01T00:00:00Z", "user", "role",
+	                   "manager"));
+	em_request_clear(&req);
+	expect_frame(f, EM_OP_ROOM_SHOW, &req);
+	reply_ok(f, req.id,
+	         json_pack("{s:{s:i, s:[{s:s, s:s, s:s, s:s, s:s}]}}", "room", "id", 7, "members",
+	                   "username", "bob", "role", "mentee", "sign_pk", "AAAA", "box_pk", "BBBB",
+	                   "fingerprint", "3f2a"));
+	em_request_clear(&req);
+	assert_int_equal(next_frame(f, &req), 0);
+	assert_ended(f, task, 1);
+	member = json_array_get(
+	    json_object_get(json_object_get(json_object_get(f->ended, "result"), "room"),
+	                    "members"),
+	    0);
+	assert_string_equal(json_string_value(json_object_get(member, "username")), "bob");
+	assert_null(json_object_get(member, "sign_pk"));
+	assert_null(json_object_get(member, "box_pk"));
+	assert_null(json_object_get(member, "fingerprint"));
+	fixture_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -539,6 +575,7 @@ int main(void)
 	    cmocka_unit_test(test_passwd_prelogin_before_resume),
 	    cmocka_unit_test(test_logout_deletes_session_first),
 	    cmocka_unit_test(test_call_survives_lost_link),
+	    cmocka_unit_test(test_call_room_show_without_keys),
 	};
 
 	if (em_crypto_init() != 0)

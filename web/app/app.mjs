@@ -23,6 +23,7 @@ import { createCore, loadModule } from './ementor-core.mjs';
 import { LANGUAGES, initialLanguage, language, setLanguage, t } from './i18n.mjs';
 import { alertBox, app, errorText, field, h, paint, show, status, when } from './ui.mjs';
 import { VaultStorage, vaultDelete, vaultExists } from './vault.mjs';
+import { manageButton } from './manage.mjs';
 
 const SERVER_URL = `wss://${location.host}/`;
 const TYPING_EVERY_MS = 3000;
@@ -481,6 +482,7 @@ async function renderRooms() {
 		h('h1', { id: 'rooms-title', text: t('rooms_title') }),
 		h('p', { id: 'link', class: 'hint', role: 'status', text: state.client?.up ? t('link_up') : '' }),
 		h('button', { type: 'button', id: 'refresh', onclick: () => renderRooms(), text: t('refresh') }),
+		manageButton(),
 		problem ? alertBox(problem) : null,
 		rooms.length ? list : h('p', { text: t('rooms_empty') })));
 	for (const r of rooms) {
