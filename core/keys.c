@@ -272,8 +272,16 @@ static int emc_accept_envelope(struct emc *c, struct emc_room *r, json_t *env)
 	for (uint32_t i = 0; i < kid.n_recipients; i++)
 		recipients[i] = (int64_t)kid.recipients[i];
 	if (emc_store_key(c, r->id, epoch, key, (int64_t)kid.committer_id, kid.agreement_version,
-	                  recipients, kid.n_recipients) == 0)
+	                  recipients, kid.n_recipients) == 0) {
 		emc_epoch_seen(c, r->id, epoch);
+		/* as emc_epoch_event() does when the key is already here: an envelope accepted
+		 * later (its agreement asked for first) moves the room's epoch too, or a core
+		 * that lives on (the browser's) would take its own older epoch for a rollback */
+		if (epoch > r->epoch) {
+			r->epoch = epoch;
+			r->rotate_required = 0;
+		}
+	}
 out:
 	sodium_memzero(key, sizeof(key));
 	sodium_memzero(sig, sizeof(sig));
