@@ -8,13 +8,16 @@
 //   sam accepts on the CLI, her page shows it confirmed;
 //   sam proposes the final on the CLI, she reschedules it with a reason,
 //   sam's `ementor notices` shows the reason and the new time;
+//   she plans an online session with a topic, which sam's CLI opens and
+//   verifies in `ementor meeting plan`;
 //   her notices list the confirmation and the proposal, then none once read;
 //   she copies her calendar feed's URL (the clipboard) and curl fetches an
 //   iCalendar with the initial meeting;
 //   she exports her data: the downloaded file's JSON is hers, with the room,
 //   the meetings, her consents and sam's CLI message decrypted;
-//   she withdraws her consent to the room's agreement: sam's CLI shows the
-//   withdrawal;
+//   she grants share_progress after reading its sentence (the ledger's
+//   signatures verify), then withdraws her consent to the room's agreement:
+//   sam's CLI shows the withdrawal;
 //   she erases her account (after a refused half-confirmation) and cannot
 //   log in again.
 // axe-core (no serious or critical violation) and screenshots at 360 and
@@ -75,8 +78,13 @@ async function step(name, fn) {
 		return true;
 	} catch (e) {
 		fail(name, e?.stack ?? e);
-		const text = await page?.evaluate(() => `${document.getElementById('main')?.innerText ?? ''} | status: ${document.getElementById('status')?.innerText ?? ''} | events: ${(window.__ementorTrace ?? []).join(' ')}`).catch(() => '');
-		console.log(`       lea sees: ${String(text).replace(/\s+/g, ' ').slice(0, 1500)}`);
+		const seen = await page?.evaluate(() => ({
+			alerts: [...document.querySelectorAll('#main .alert')].map((a) => a.innerText).join(' / '),
+			status: document.getElementById('status')?.innerText ?? '',
+			events: (window.__ementorTrace ?? []).slice(-60).join(' '),
+		})).catch(() => null);
+		console.log(`       lea's alerts: ${String(seen?.alerts ?? '').replace(/\s+/g, ' ').slice(0, 800)}`);
+		console.log(`       status: ${seen?.status ?? ''} | last events: ${seen?.events ?? ''}`);
 		return false;
 	}
 }
@@ -160,6 +168,8 @@ try {
 		await page.locator('#open-meetings').waitFor(WAIT);
 	});
 
+	// a message from sam on the CLI (his client makes the room's first key), for the export
+	cli('sam', 'send', String(room), 'Hello Lea, see you at the cafe');
 	await step('the room\'s meetings: the three checkpoints, the initial open', async () => {
 		await page.click('#open-meetings');
 		await page.locator('#meetings-title').waitFor(WAIT);
@@ -232,6 +242,23 @@ try {
 	check('sam\'s `ementor notices` shows her reschedule with the reason', samNotices.includes('lea rescheduled') && samNotices.includes(reason), samNotices);
 	await shoot('meetings');
 
+	const topic = 'Plan the CV together — zaczynamy';
+	await step('she plans a further session online with a topic (sealed by the core)', async () => {
+		await page.click('#mt-add');
+		const form = page.locator('#mt-add-form');
+		await form.waitFor(WAIT);
+		await form.locator('#mt-add-mode').selectOption('online');
+		await form.locator('#mt-add-date-0').fill(day(20));
+		await form.locator('#mt-add-time-0').fill('18:00');
+		await form.locator('#mt-add-place').fill('https://meet.example/lea-sam');
+		await form.locator('#mt-add-topic').fill(topic);
+		await form.locator('button[type=submit]').click();
+		await page.locator('#meetings-note').waitFor(WAIT);
+		await meeting('session').locator('.mt-topic', { hasText: topic }).waitFor(WAIT);
+	});
+	const plan = cli('sam', 'meeting', 'plan', String(room));
+	check('sam\'s CLI opens and verifies her topic in the plan (online session, her time)', plan.includes(topic) && /session \(online\)/.test(plan) && plan.includes('(by lea'), plan);
+
 	await step('the calendar link: made, copied, and curl fetches her meetings as iCalendar', async () => {
 		await page.click('#calendar-make');
 		await page.locator('#calendar-url').waitFor(WAIT);
@@ -276,8 +303,6 @@ try {
 		await page.locator('#notices-none').waitFor(WAIT);
 	});
 
-	// a message from sam on the CLI, for the export
-	cli('sam', 'send', String(room), 'Hello Lea, see you at the cafe');
 	let exported = null;
 	await step('she exports her data: a JSON file with her profile, room, meetings, consents and sam\'s message decrypted', async () => {
 		await page.click('#notices-back');
@@ -306,6 +331,14 @@ try {
 	await shoot('account');
 	await axe('account');
 
+	await step('she allows the managers to see her progress, after reading the sentence, and the ledger verifies', async () => {
+		await page.locator('#consents-grant button[data-action=grant]').first().click();
+		await page.locator('#consents-grant .document').waitFor(WAIT);
+		await page.locator('#consents-grant button.primary').click();
+		await page.locator('#consents-now li[data-purpose="share_progress"][data-subject="programme:1"][data-granted="yes"]').waitFor(WAIT);
+		if (await page.locator('#consent-ledger tbody tr.bad').count())
+			throw new Error('a ledger row does not verify');
+	});
 	await step('she withdraws her consent to the room\'s agreement (signed on her device)', async () => {
 		const item = page.locator(`#consents-now li[data-purpose="agreement"][data-subject="room:${room}"]`);
 		await item.locator('button[data-action=withdraw]').click();

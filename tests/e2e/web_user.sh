@@ -7,10 +7,12 @@
 # proposes the initial meeting in the browser (a local time of
 # Europe/Warsaw, arriving as UTC), sam accepts it on the CLI and her page
 # shows it confirmed; sam proposes the final on the CLI, she reschedules it
-# with a reason and sam's `ementor notices` shows the reason; her notices
+# with a reason and sam's `ementor notices` shows the reason; she plans an
+# online session whose topic sam's CLI opens and verifies; her notices
 # list the confirmation and the proposal; she copies her calendar feed's URL
 # and curl fetches an iCalendar with the meeting; she exports her data (the
-# file's JSON checked, sam's CLI message decrypted in it); she withdraws her
+# file's JSON checked, sam's CLI message decrypted in it); she grants
+# share_progress, then withdraws her
 # agreement consent and sam's CLI shows her off the roster; she erases her
 # account and can log in neither in the browser nor on the CLI. axe-core on
 # every screen; screenshots at 360 and 1280 px in
@@ -33,7 +35,7 @@ ART="${EMENTOR_ARTIFACT_DIR:-$(dirname "$BIN")/test-artifacts/web-user}"
 WEB="$T/web"
 EMENTOR_WASM_DIST="$DIST" em_web_assemble "$WEB"
 
-e2e_serve --web-dir "$WEB"
+e2e_serve --web-dir "$WEB" --log-level debug
 BASE="https://127.0.0.1:$EM_SERVER_PORT"
 day0="$(date -u +%Y-%m-%d)"
 

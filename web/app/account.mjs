@@ -19,7 +19,7 @@
 // Thread: the page's event loop.
 
 import { t } from './i18n.mjs';
-import { whenLocal } from './meetings.mjs';
+import { readAgain, whenLocal } from './meetings.mjs';
 import { alertBox, app, errorText, field, h, show, status } from './ui.mjs';
 import { vaultDelete } from './vault.mjs';
 
@@ -50,9 +50,8 @@ export async function renderAccount(message = null) {
 	let me = null;
 	let problem = null;
 	try {
-		await state.client.linked();
-		consents = await state.client.command({ cmd: 'consent.list' });
-		me = await state.client.command({ cmd: 'call', op: 'whoami', args: {} });
+		consents = await readAgain(() => state.client.command({ cmd: 'consent.list' }));
+		me = await readAgain(() => state.client.command({ cmd: 'call', op: 'whoami', args: {} }));
 	} catch (e) {
 		problem = errorText(e);
 	}
@@ -74,9 +73,11 @@ export async function renderAccount(message = null) {
 // The messages of one room, opened by the core (no read place moved, no receipt sent).
 async function roomMessages(roomId) {
 	const state = app.state;
-	state.collect = [];
 	try {
-		await state.client.command({ cmd: 'read', room: roomId, after: 0, limit: 0, mark: false });
+		await readAgain(() => {
+			state.collect = [];
+			return state.client.command({ cmd: 'read', room: roomId, after: 0, limit: 0, mark: false });
+		});
 		return {
 			messages: state.collect.filter((m) => m.room_id === roomId).map((m) => {
 				const out = { room_id: roomId, seq: m.seq, sender: String(m.sender ?? '?'), sent_at: String(m.sent_at ?? '') };
@@ -100,7 +101,7 @@ async function exportData(out, button) {
 	status(t('ac_exporting'));
 	let url = null;
 	try {
-		const res = await state.client.command({ cmd: 'call', op: 'account.export', args: {} });
+		const res = await readAgain(() => state.client.command({ cmd: 'call', op: 'account.export', args: {} }));
 		const messages = [];
 		for (const room of Array.isArray(res.rooms) ? res.rooms : []) {
 			const id = Number(room.room_id);
@@ -180,6 +181,7 @@ function consentSection(res, me) {
 		h('p', { text: t('ac_consent_intro') }),
 		bad ? alertBox(t('ac_ledger_bad', { n: bad }), 'warning') : null,
 		h('h3', { text: t('ac_now') }), now,
+		grants.children.length ? h('h3', { text: t('ac_share_title') }) : null,
 		grants.children.length ? grants : null,
 		h('details', {}, h('summary', { text: t('ac_ledger_show', { n: entries.length }) }), h('div', { class: 'table-wrap' }, table)));
 }
@@ -211,10 +213,12 @@ function withdrawAsk(li, c) {
 }
 
 async function grantShare(li, programme) {
-	// the sentence agreed to is the server's, checked by the core against its hash, then signed
+	// the sentence is the server's, checked by the core against its hash ("privacy")
 	let notice = null;
 	try {
-		notice = await app.state.client.command({ cmd: 'call', op: 'privacy.notice', args: {} });
+		notice = await readAgain(() => app.state.client.command({ cmd: 'privacy' }));
+		if (typeof notice.share_progress_text !== 'string')
+			throw new Error(t('ac_share_no_text'));
 	} catch (e) {
 		li.append(alertBox(errorText(e)));
 		return;
@@ -227,7 +231,8 @@ async function grantShare(li, programme) {
 				onclick: async (e) => {
 					e.target.disabled = true;
 					try {
-						await app.state.client.command({ cmd: 'consent.grant', purpose: 'share_progress', subject: `programme:${programme}` });
+						// the core signs only if the server's sentence is still the one shown here
+						await app.state.client.command({ cmd: 'consent.grant', purpose: 'share_progress', subject: `programme:${programme}`, text_hash: notice.share_progress_hash });
 						await renderAccount(t('ac_share_granted'));
 					} catch (ex) {
 						e.target.disabled = false;

@@ -107,6 +107,42 @@ function myRole(m) {
 	return (m.participants ?? []).find((p) => p.username === app.state.username)?.role ?? null;
 }
 
+const READ_WAIT_MS = 20000;
+
+/**
+ * A read that may be asked again (a plan, a list, an export): when the link
+ * drops under it ("unreachable"), or no answer comes within READ_WAIT_MS (the
+ * command is cancelled and the link made afresh; the core resumes the
+ * session on it, as app.mjs does for a room's agreement), it is asked again,
+ * three times in all. Changes are never repeated this way: the server may
+ * have done them before the link dropped.
+ */
+export async function readAgain(ask) {
+	for (let attempt = 1; ; attempt++) {
+		const client = app.state.client;
+		let timer = null;
+		try {
+			await client.linked();
+			const asked = ask();
+			const late = new Promise((resolve, reject) => {
+				timer = setTimeout(() => {
+					reject(Object.assign(new Error('no answer from the server'), { code: 'unreachable' }));
+					client.cancel(asked);
+					client.disconnect();
+					client.reconnect = true;
+					setTimeout(() => client.connect(), 500);
+				}, READ_WAIT_MS);
+			});
+			return await Promise.race([asked, late]);
+		} catch (e) {
+			if (e?.code !== 'unreachable' || attempt >= 3 || app.state.client !== client)
+				throw e;
+		} finally {
+			clearTimeout(timer);
+		}
+	}
+}
+
 // --- the screen -------------------------------------------------------------------
 
 /** The meetings of room `roomId` (its name for the heading); `back` returns to the room. */
@@ -122,8 +158,7 @@ export async function renderMeetings(roomId, roomName, note = null) {
 	let plan = null;
 	let problem = null;
 	try {
-		await state.client.linked();
-		plan = await state.client.command({ cmd: 'meeting.plan', room: roomId });
+		plan = await readAgain(() => state.client.command({ cmd: 'meeting.plan', room: roomId }));
 	} catch (e) {
 		problem = errorText(e);
 	}

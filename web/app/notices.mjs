@@ -13,7 +13,7 @@
 // Thread: the page's event loop.
 
 import { t } from './i18n.mjs';
-import { renderMeetings, whenLocal } from './meetings.mjs';
+import { readAgain, renderMeetings, whenLocal } from './meetings.mjs';
 import { alertBox, app, errorText, h, show, status } from './ui.mjs';
 
 function what(n) {
@@ -74,8 +74,7 @@ export async function renderNotices(message = null) {
 	let res = null;
 	let problem = null;
 	try {
-		await state.client.linked();
-		res = await state.client.command({ cmd: 'call', op: 'notice.list', args: {} });
+		res = await readAgain(() => state.client.command({ cmd: 'call', op: 'notice.list', args: {} }));
 	} catch (e) {
 		problem = errorText(e);
 	}
