@@ -97,6 +97,7 @@ struct emc_room {
 	int64_t epoch;
 	int64_t last_seq;
 	int rotate_required;
+	int epoch_reasked; /* an epoch below one used was seen: room.show asked once more */
 	size_t nmembers;
 	int64_t members[EM_ROOM_MEMBERS_MAX];
 	char member_names[EM_ROOM_MEMBERS_MAX][EM_USERNAME_MAX + 1];

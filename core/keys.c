@@ -274,9 +274,8 @@ static int emc_accept_envelope(struct emc *c, struct emc_room *r, json_t *env)
 	if (emc_store_key(c, r->id, epoch, key, (int64_t)kid.committer_id, kid.agreement_version,
 	                  recipients, kid.n_recipients) == 0) {
 		emc_epoch_seen(c, r->id, epoch);
-		/* as emc_epoch_event() does when the key is already here: an envelope accepted
-		 * later (its agreement asked for first) moves the room's epoch too, or a core
-		 * that lives on (the browser's) would take its own older epoch for a rollback */
+		/* a member committed it and the server delivered it: the room is at
+		 * least there, whatever an earlier room.show said */
 		if (epoch > r->epoch) {
 			r->epoch = epoch;
 			r->rotate_required = 0;

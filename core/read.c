@@ -504,6 +504,7 @@ struct emc_live {
 	int64_t retry_at_ms, backoff_ms;
 	int64_t resync_at_ms, resync_backoff_ms; /* room.list/sync refused for now: again then */
 	int started_once;
+	int room_forgot; /* the queued "room" event's forget is done: a wake re-enters after it */
 };
 
 static struct emc_live *emc_live_of(struct emc *c, struct emc_task **out)
@@ -738,9 +739,14 @@ static int emc_live_handle(struct emc *c, struct emc_task *t, struct emc_live *l
 			return EMC_DONE;
 		if (emc_user_keys(c, user, &p) == 0)
 			username = p.username;
-		emc_status(c, "%s read up to %lld",
-		           username && em_check_username(username) == EM_OK ? username : "someone",
+		if (!username || em_check_username(username) != EM_OK)
+			username = "someone";
+		emc_status(c, "%s read up to %lld", username,
 		           (long long)json_integer_value(json_object_get(d, "seq")));
+		emc_event(c, "receipt",
+		          json_pack("{s:I, s:I, s:s, s:I}", "room_id", (json_int_t)lv->room_id,
+		                    "user_id", (json_int_t)user, "username", username, "seq",
+		                    (json_int_t)json_integer_value(json_object_get(d, "seq"))));
 		return EMC_DONE;
 	}
 	if (!strcmp(ev, "typing")) {
@@ -777,7 +783,12 @@ static int emc_live_handle(struct emc *c, struct emc_task *t, struct emc_live *l
 			    (long long)lv->room_id);
 			return EMC_DONE;
 		}
-		emc_room_forget(r);
+		/* once per event: the handler runs again when room.show answers, and
+		 * forgetting then would ask again, for ever */
+		if (!lv->room_forgot) {
+			emc_room_forget(r);
+			lv->room_forgot = 1;
+		}
 		if (emc_room_advance(c, r) == EMC_PENDING)
 			return EMC_PENDING;
 		if (change && !strcmp(change, "agreement")) {
@@ -1031,6 +1042,7 @@ static int emc_live_step(struct emc *c, struct emc_task *t)
 			                    json_array_get(item, 1)) == EMC_PENDING)
 				return EMC_PENDING;
 			json_array_remove(lv->queue, 0);
+			lv->room_forgot = 0;
 			if (lv->ended)
 				return EMC_FAILED;
 		}

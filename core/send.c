@@ -199,11 +199,22 @@ void emc_room_refusal(struct emc *c, int64_t room_id, int err, const char *msg,
  * E1 and A1: the server's epoch may not be lower than one this device used
  * or accepted a key of, and in a room that requires agreements the version
  * in force is verified. Sets r->refused. A need.
+ *
+ * The epoch checked is the last room.show's, which may predate a key
+ * accepted since (a commit pushed while the answer was on its way): a lower
+ * epoch is asked for once more, and only a fresh answer that still says less
+ * is refused.
  */
 int emc_check_epoch(struct emc *c, struct emc_task *t, struct emc_room *r)
 {
 	struct trust_room tr;
 
+	if (trust_room_get(c->trust, r->id, &tr) == 0 && r->epoch < tr.max_epoch &&
+	    !r->epoch_reasked) {
+		r->epoch_reasked = 1;
+		emc_room_forget(r);
+		return emc_room_ready(c, t, r);
+	}
 	if (trust_room_get(c->trust, r->id, &tr) == 0 && r->epoch < tr.max_epoch) {
 		snprintf(
 		    r->refused, sizeof(r->refused),
@@ -212,8 +223,10 @@ int emc_check_epoch(struct emc *c, struct emc_task *t, struct emc_room *r)
 		    "for someone who was removed. Refusing",
 		    (long long)r->id, (long long)r->epoch, (long long)tr.max_epoch);
 		emc_warn(c, "epoch_rollback", "%s.", r->refused);
+		r->epoch_reasked = 0;
 		return EMC_DONE;
 	}
+	r->epoch_reasked = 0;
 	return r->required || r->agreement != EMC_FACT_NONE ? emc_room_agreement(c, t, r)
 	                                                    : EMC_DONE;
 }

@@ -413,6 +413,10 @@ static void test_send_epoch_rollback(void **state)
 	(void)state;
 	send = command(w, "{\"cmd\":\"send\",\"room\":7,\"text\":\"after the rollback\"}");
 	answer(w, "room.show", room7_show(NULL, 1));
+	/* asked once more (the first answer may have been stale); the server says 1 again */
+	assert_null(task_end(w, send));
+	answer(w, "room.show", room7_show(NULL, 1));
+	assert_int_equal(count_frames(w, "room.show"), 2);
 	if (frame_of(w, "agreement.show") && !task_end(w, send))
 		answer(w, "agreement.show",
 		       json_pack("{s:I, s:b}", "room_id", (json_int_t)FX_ROOM, "required", 1));
@@ -671,6 +675,7 @@ static void test_send_epoch_seen_then_rollback(void **state)
 	world_reopen(w);
 	send = command(w, "{\"cmd\":\"send\",\"room\":7,\"text\":\"after the rollback\"}");
 	answer(w, "room.show", room7_show(NULL, 1));
+	answer(w, "room.show", room7_show(NULL, 1)); /* the second, fresh answer says 1 too */
 	assert_int_equal(count_frames(w, "send"), 0);
 	assert_int_equal(count_frames(w, "epoch.commit"), 0);
 	assert_non_null(event_of(w, "warning", "epoch_rollback"));
@@ -678,6 +683,44 @@ static void test_send_epoch_seen_then_rollback(void **state)
 	ob = world_doc(w, STATE_OUTBOX_FILE);
 	assert_int_equal(json_array_size(json_object_get(ob, "messages")), 1);
 	json_decref(ob);
+	world_free(w);
+}
+
+/*
+ * (b'') the same device, but the first room.show it gets is stale (epoch 1,
+ * sent before a commit it has since accepted a key of): the fresh answer
+ * says 2, and the message goes out under epoch 2 with no warning.
+ */
+static void test_send_stale_show_then_fresh(void **state)
+{
+	struct world *w = world_new(1);
+	json_t *send_frame;
+	int64_t send;
+
+	(void)state;
+	send = command(w, "{\"cmd\":\"send\",\"room\":7,\"text\":\"under epoch 2\"}");
+	answer(w, "room.show", room7_show(NULL, 2));
+	answer(w, "agreement.show", room7_agreement());
+	answer(w, "keys.get",
+	       json_pack("{s:I, s:I, s:[o]}", "room_id", (json_int_t)FX_ROOM, "epoch",
+	                 (json_int_t)2, "envelopes", room7_envelope(2)));
+	answer(w, "send", json_pack("{s:I, s:s}", "seq", (json_int_t)4, "sent_at", FX_SENT_AT));
+	assert_true(json_is_true(json_object_get(task_end(w, send), "ok")));
+
+	world_reopen(w);
+	send = command(w, "{\"cmd\":\"send\",\"room\":7,\"text\":\"after a stale answer\"}");
+	answer(w, "room.show", room7_show(NULL, 1));
+	assert_null(task_end(w, send));
+	answer(w, "room.show", room7_show(NULL, 2));
+	if (!frame_of(w, "send") && frame_of(w, "agreement.show"))
+		answer(w, "agreement.show", room7_agreement());
+	send_frame = frame_of(w, "send");
+	assert_non_null(send_frame);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(send_frame, "args"), "epoch")), 2);
+	assert_null(event_of(w, "warning", "epoch_rollback"));
+	answer(w, "send", json_pack("{s:I, s:s}", "seq", (json_int_t)5, "sent_at", FX_SENT_AT));
+	assert_true(json_is_true(json_object_get(task_end(w, send), "ok")));
 	world_free(w);
 }
 
@@ -884,6 +927,41 @@ static void test_live_sync_busy(void **state)
 	                 (json_int_t)0));
 	assert_null(task_end(w, live));
 	assert_non_null(event_of(w, "subscribed", NULL));
+	world_free(w);
+}
+
+/*
+ * (c) A "room" event while `live` runs (a member signed, the roster moved):
+ * the room is asked about once, and once answered the chat goes on; the
+ * handler runs again when room.show answers, and must not ask again then.
+ */
+static void test_live_room_event_asks_once(void **state)
+{
+	struct world *w = world_new(1);
+	int64_t live;
+
+	(void)state;
+	live = live_until_sync(w);
+	answer(w, "sync",
+	       json_pack("{s:[{s:I, s:I}]}", "rooms", "room_id", (json_int_t)FX_ROOM, "last_seq",
+	                 (json_int_t)0));
+	json_array_clear(w->frames);
+	server_says(w, json_pack("{s:s, s:{s:I, s:s}}", "ev", "room", "data", "room_id",
+	                         (json_int_t)FX_ROOM, "change", "agreement"));
+	w->now += 1000;
+	emc_tick(w->c, w->now);
+	drain(w);
+	assert_int_equal(count_frames(w, "room.show"), 1);
+	answer(w, "room.show", room7_show(NULL, 1));
+	if (frame_of(w, "agreement.show"))
+		answer(w, "agreement.show", room7_agreement());
+	for (int i = 0; i < 5; i++) {
+		w->now += 1000;
+		emc_tick(w->c, w->now);
+		drain(w);
+	}
+	assert_int_equal(count_frames(w, "room.show"), 1);
+	assert_null(task_end(w, live));
 	world_free(w);
 }
 
@@ -1178,11 +1256,13 @@ int main(void)
 	    cmocka_unit_test(test_read_member_key_changed),
 	    cmocka_unit_test(test_send_epoch_rollback),
 	    cmocka_unit_test(test_send_epoch_seen_then_rollback),
+	    cmocka_unit_test(test_send_stale_show_then_fresh),
 	    cmocka_unit_test(test_epoch_event_accepted_later),
 	    cmocka_unit_test(test_send_link_down),
 	    cmocka_unit_test(test_read_link_down),
 	    cmocka_unit_test(test_live_link_down_during_sync),
 	    cmocka_unit_test(test_live_sync_busy),
+	    cmocka_unit_test(test_live_room_event_asks_once),
 	    cmocka_unit_test(test_live_retry_after_capped),
 	    cmocka_unit_test(test_diary_show_lies),
 	    cmocka_unit_test(test_agreement_diff_is_the_clients),

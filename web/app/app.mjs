@@ -46,6 +46,7 @@ const state = {
 	live: null, // the open room's live task
 	collect: null, // message events of a background read go here
 	typingSent: 0,
+	readBy: new Map(), // username -> the last seq they read, in the open room
 	parties: [],
 	sessionWaiters: [],
 };
@@ -122,6 +123,10 @@ function onEvent(ev) {
 	case 'typing':
 		if (ev.room_id === state.roomId && ev.username !== state.username)
 			showTyping(ev.username);
+		break;
+	case 'receipt':
+		if (ev.room_id === state.roomId && ev.username !== state.username)
+			showReceipt(ev.username, ev.seq);
 		break;
 	case 'warning':
 		showWarning(ev);
@@ -567,6 +572,24 @@ function messageItem(m) {
 		m.warning ? h('p', { class: 'warn', text: `${t('warning')}: ${String(m.warning)}` }) : null);
 }
 
+// "Read by ...": under the last message each member has read (receipts come from the core)
+function showReceipt(name, seq) {
+	state.readBy.set(String(name), Number(seq));
+	const list = document.getElementById('messages');
+	if (!list)
+		return;
+	for (const el of list.querySelectorAll('.read-by'))
+		el.remove();
+	const bySeq = new Map();
+	for (const [who, s] of state.readBy) {
+		const item = [...list.children].filter((li) => Number(li.dataset.seq) <= s).pop();
+		if (item)
+			bySeq.set(item, [...(bySeq.get(item) ?? []), who]);
+	}
+	for (const [item, names] of bySeq)
+		item.append(h('p', { class: 'read-by hint', text: t('read_by', { names: names.join(', ') }) }));
+}
+
 let typingTimer = null;
 function showTyping(name) {
 	const el = document.getElementById('typing');
@@ -592,6 +615,7 @@ async function openRoom(id) {
 	await leaveRoom();
 	state.roomId = id;
 	state.messages = new Map();
+	state.readBy = new Map();
 	state.render = () => openRoom(id);
 	const back = h('button', { type: 'button', class: 'link', id: 'back', onclick: () => renderRooms(), text: t('back') });
 	show(h('section', { class: 'card' }, back, h('h1', { text: `#${id}` }), h('p', { text: t('loading') })));
@@ -657,7 +681,9 @@ function renderAgreement(id, preview, back) {
 }
 
 async function renderConversation(id, preview, back) {
-	const list = h('ol', { id: 'messages', class: 'messages', role: 'log', 'aria-live': 'polite', 'aria-labelledby': 'messages-title' });
+	// the log region wraps the list: a role on the <ol> itself would take its list semantics away
+	const list = h('ol', { id: 'messages', class: 'messages' });
+	const log = h('div', { role: 'log', 'aria-live': 'polite', 'aria-labelledby': 'messages-title' }, list);
 	const text = h('textarea', { id: 'message-text', name: 'message', rows: 3, maxlength: 16000, required: true });
 	const form = h('form', { id: 'send-form', class: 'composer', novalidate: true },
 		h('label', { for: 'message-text', text: t('message_label') }), text,
@@ -713,7 +739,7 @@ async function renderConversation(id, preview, back) {
 		h('div', { id: 'warnings' }),
 		h('div', { id: 'safety-panel' }),
 		h('h2', { id: 'messages-title', class: 'sr-only', text: t('messages') }),
-		list,
+		log,
 		h('p', { id: 'typing', class: 'hint', 'aria-live': 'polite' }),
 		h('p', { id: 'link', class: 'hint', role: 'status' }),
 		form));

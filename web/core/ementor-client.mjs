@@ -276,6 +276,7 @@ export class EmentorClient {
 		this.failed = null;
 		this.ws = null;
 		this.up = false;
+		this.linkGen = 0; // counts links up and down: a frame goes out only on its own link
 		this.closed = false;
 		this.timer = null;
 		this.retryTimer = null;
@@ -376,7 +377,7 @@ export class EmentorClient {
 		this.schedule();
 		if (out.length === 0)
 			return;
-		this.queue.push({ barrier: this.storage.pending ? this.storage.pending() : null, out });
+		this.queue.push({ barrier: this.storage.pending ? this.storage.pending() : null, out, link: this.linkGen });
 		this.deliver();
 	}
 
@@ -398,17 +399,20 @@ export class EmentorClient {
 				}
 				this.queue.shift();
 				for (const o of batch.out)
-					this.output(o);
+					this.output(o, batch.link);
 			}
 		} finally {
 			this.delivering = false;
 		}
 	}
 
-	output({ kind, text }) {
+	output({ kind, text }, link) {
 		if (kind === EMC_FRAME) {
-			// a frame made while the link was up; if it dropped since, the core knows (emc_link 0)
-			if (this.ws && this.up && this.ws.readyState === WS_OPEN)
+			// A frame goes out only on the link it was made for: if that link dropped
+			// while the frame waited for storage, the core knows (emc_link 0) and
+			// makes what the next link needs itself (resume first); an old request
+			// sent ahead of that would reach the server before the session is resumed.
+			if (link === this.linkGen && this.ws && this.up && this.ws.readyState === WS_OPEN)
 				this.ws.send(text);
 			return;
 		}
@@ -522,6 +526,7 @@ export class EmentorClient {
 				return;
 			}
 			this.up = true;
+			this.linkGen++;
 			this.retryMs = RECONNECT_MIN_MS;
 			this.emit({ ev: 'link', state: 'up' });
 			this.mod._emc_link(this.core, 1, nowMs());
@@ -544,6 +549,7 @@ export class EmentorClient {
 			this.ws = null;
 			const wasUp = this.up;
 			this.up = false;
+			this.linkGen++;
 			if (!this.closed) {
 				this.mod._emc_link(this.core, 0, nowMs());
 				this.emit({ ev: 'link', state: 'down', code: e?.code ?? 0, was_up: wasUp });
@@ -580,6 +586,7 @@ export class EmentorClient {
 		if (ws) {
 			this.ws = null;
 			this.up = false;
+			this.linkGen++;
 			this.mod._emc_link(this.core, 0, nowMs());
 			this.flush();
 			ws.close(1000);
