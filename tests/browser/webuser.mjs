@@ -8,6 +8,8 @@
 //   sam accepts on the CLI, her page shows it confirmed;
 //   sam proposes the final on the CLI, she reschedules it with a reason,
 //   sam's `ementor notices` shows the reason and the new time;
+//   she declines sam's mid-term time and says she cannot come to the initial
+//   meeting, with a reason: the CLI sees both;
 //   she plans an online session with a topic, which sam's CLI opens and
 //   verifies in `ementor meeting plan`;
 //   her notices list the confirmation and the proposal, then none once read;
@@ -241,6 +243,23 @@ try {
 	const samNotices = cli('sam', 'notices');
 	check('sam\'s `ementor notices` shows her reschedule with the reason', samNotices.includes('lea rescheduled') && samNotices.includes(reason), samNotices);
 	await shoot('meetings');
+
+	cli('sam', 'checkpoint', 'propose', String(room), 'midterm', '--at', `${day(45)}T09:00Z`, '--minutes', '60', '--place', 'Office');
+	await step('lea declines sam\'s mid-term time and says she cannot come to the initial meeting, with a reason', async () => {
+		await page.click('#meetings-refresh');
+		await meeting('midterm').locator('.mt-slot button[data-action=decline]').click(WAIT);
+		await meeting('midterm').locator('.mt-slot', { hasText: 'You declined this time.' }).waitFor(WAIT);
+		await meeting('initial').locator('button[data-action=absent]').click();
+		const form = meeting('initial').locator('form');
+		await form.locator('input[id$=reason]').fill('Sick, sorry: can we catch up online?');
+		await form.locator('button[type=submit]').click();
+		await meeting('initial').locator('dd', { hasText: 'Sick, sorry' }).waitFor(WAIT);
+	});
+	const mid = checkpoint('midterm');
+	const init = checkpoint('initial');
+	check('the CLI sees her decline and her absence with its reason',
+		mid?.slots?.[0]?.answers?.lea === false && init?.absences?.some((a) => a.username === 'lea' && a.reason === 'Sick, sorry: can we catch up online?'),
+		JSON.stringify({ mid: mid?.slots, absences: init?.absences }));
 
 	const topic = 'Plan the CV together — zaczynamy';
 	await step('she plans a further session online with a topic (sealed by the core)', async () => {

@@ -7,7 +7,9 @@
 # proposes the initial meeting in the browser (a local time of
 # Europe/Warsaw, arriving as UTC), sam accepts it on the CLI and her page
 # shows it confirmed; sam proposes the final on the CLI, she reschedules it
-# with a reason and sam's `ementor notices` shows the reason; she plans an
+# with a reason and sam's `ementor notices` shows the reason; she declines
+# sam's mid-term time and says she cannot come to the initial meeting (the
+# CLI sees both); she plans an
 # online session whose topic sam's CLI opens and verifies; her notices
 # list the confirmation and the proposal; she copies her calendar feed's URL
 # and curl fetches an iCalendar with the meeting; she exports her data (the
