@@ -789,7 +789,20 @@ static int acct_privacy_step(struct emc *c, struct emc_task *t)
 		                "was sent");
 	t->result =
 	    json_pack("{s:s, s:s, s:s}", "version", version, "text", text, "text_hash", hash);
-	return t->result ? EMC_DONE : emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
+	if (!t->result)
+		return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
+	/* the share_progress sentence, for a host to show before consent.grant: only when it
+	 * matches its own hash (consent.grant checks it again, against the hash shown) */
+	text = json_string_value(json_object_get(res, "share_progress_text"));
+	hash = json_string_value(json_object_get(res, "share_progress_hash"));
+	if (text && hash && em_b64_decode(hash, got, sizeof(got)) == (int)sizeof(got)) {
+		em_text_hash(text, want);
+		if (sodium_memcmp(want, got, sizeof(want)) == 0 &&
+		    (json_object_set_new(t->result, "share_progress_text", json_string(text)) ||
+		     json_object_set_new(t->result, "share_progress_hash", json_string(hash))))
+			return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
+	}
+	return EMC_DONE;
 }
 
 /* ---- starting ---- */

@@ -16,7 +16,7 @@
  * server shows after hiding the withdrawal.
  *
  * Results. consent.list: the server's answer, each entry with "verified".
- * consent.grant {purpose: "share_progress", subject: "programme:ID"}:
+ * consent.grant {purpose: "share_progress", subject: "programme:ID", text_hash?}:
  * {"text": the sentence agreed to, "reply": the server's answer} (on a
  * refusal, the error carries {"text"}). consent.withdraw {purpose, subject
  * (none for data_processing), preview?}: {"subject", "seq" (the grant
@@ -48,7 +48,10 @@ struct emc_consent {
 	int stage; /* 0: the list or notice asked; 1: the record sent */
 	int asked, answered;
 	struct em_incoming reply;
-	char *text;  /* grant: the sentence agreed to */
+	char *text; /* grant: the sentence agreed to */
+	/* grant: the hash of the sentence shown to the user ("text_hash"), if the host gave it */
+	unsigned char expect[EM_HASH_BYTES];
+	int have_expect;
 	int64_t seq; /* withdraw: the grant withdrawn */
 	int64_t at;  /* the signed time of the record sent */
 };
@@ -224,6 +227,10 @@ static int emc_consent_grant_step(struct emc *c, struct emc_task *t)
 		return emc_fail(t, EMC_EXIT_NET, 0,
 		                "the server's share_progress text does not match its hash; nothing "
 		                "was granted");
+	if (k->have_expect && sodium_memcmp(k->expect, hash, sizeof(hash)) != 0)
+		return emc_fail(t, EMC_EXIT_REFUSED, 0,
+		                "the server's share_progress text is not the one you were shown; "
+		                "nothing was granted");
 	k->text = strdup(text);
 	if (!k->text)
 		return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
@@ -312,7 +319,8 @@ static int emc_consent_subject_ok(const char *purpose, const char *subject)
 }
 
 static int64_t emc_consent_start(struct emc *c, enum emc_consent_kind kind, const char *purpose,
-                                 const char *subject, int preview)
+                                 const char *subject, int preview,
+                                 const unsigned char expect[EM_HASH_BYTES])
 {
 	static const char *const names[] = {"consent.list", "consent.grant", "consent.withdraw"};
 	static const emc_step_fn steps[] = {emc_consent_list_step, emc_consent_grant_step,
@@ -334,6 +342,10 @@ static int64_t emc_consent_start(struct emc *c, enum emc_consent_kind kind, cons
 	snprintf(k->purpose, sizeof(k->purpose), "%s", purpose ? purpose : "");
 	snprintf(k->subject, sizeof(k->subject), "%s", subject);
 	k->preview = preview;
+	if (expect) {
+		memcpy(k->expect, expect, sizeof(k->expect));
+		k->have_expect = 1;
+	}
 	t = emc_task_new(c, names[kind], steps[kind], emc_consent_free, k);
 	if (!t) {
 		free(k);
@@ -346,17 +358,27 @@ static int64_t emc_consent_start(struct emc *c, enum emc_consent_kind kind, cons
 int64_t emc_cmd_consent_list(struct emc *c, json_t *cmd)
 {
 	(void)cmd;
-	return emc_consent_start(c, EMC_CONSENT_LIST, NULL, "", 0);
+	return emc_consent_start(c, EMC_CONSENT_LIST, NULL, "", 0, NULL);
 }
 
-/* {"cmd":"consent.grant","purpose","subject"} */
+/*
+ * {"cmd":"consent.grant","purpose","subject","text_hash"?}: with "text_hash"
+ * (base64, the share_progress_hash of the "privacy" result the user was
+ * shown), nothing is signed unless the server's sentence is still that one.
+ */
 int64_t emc_cmd_consent_grant(struct emc *c, json_t *cmd)
 {
 	const char *subject = json_string_value(json_object_get(cmd, "subject"));
+	const char *expect_b64 = json_string_value(json_object_get(cmd, "text_hash"));
+	unsigned char expect[EM_HASH_BYTES];
 
+	if (json_object_get(cmd, "text_hash") &&
+	    (!expect_b64 ||
+	     em_b64_decode(expect_b64, expect, sizeof(expect)) != (int)sizeof(expect)))
+		return -EINVAL;
 	return emc_consent_start(c, EMC_CONSENT_GRANT,
 	                         json_string_value(json_object_get(cmd, "purpose")),
-	                         subject ? subject : "", 0);
+	                         subject ? subject : "", 0, expect_b64 ? expect : NULL);
 }
 
 /* {"cmd":"consent.withdraw","purpose","subject"?,"preview"?} */
@@ -366,7 +388,7 @@ int64_t emc_cmd_consent_withdraw(struct emc *c, json_t *cmd)
 
 	return emc_consent_start(
 	    c, EMC_CONSENT_WITHDRAW, json_string_value(json_object_get(cmd, "purpose")),
-	    subject ? subject : "", json_is_true(json_object_get(cmd, "preview")));
+	    subject ? subject : "", json_is_true(json_object_get(cmd, "preview")), NULL);
 }
 
 /* {"cmd":"agreement.withdraw","room"}: our signature of the room's agreement withdrawn. */
@@ -379,5 +401,5 @@ int64_t emc_cmd_agreement_withdraw(struct emc *c, json_t *cmd)
 		return -EINVAL;
 	snprintf(subject, sizeof(subject), "room:%lld", (long long)room);
 	return emc_consent_start(c, EMC_CONSENT_WITHDRAW, "agreement", subject,
-	                         json_is_true(json_object_get(cmd, "preview")));
+	                         json_is_true(json_object_get(cmd, "preview")), NULL);
 }

@@ -24,6 +24,9 @@ import { LANGUAGES, initialLanguage, language, setLanguage, t } from './i18n.mjs
 import { alertBox, app, errorText, field, h, paint, show, status, when } from './ui.mjs';
 import { VaultStorage, vaultDelete, vaultExists } from './vault.mjs';
 import { manageButton } from './manage.mjs';
+import { renderAccount } from './account.mjs';
+import { renderMeetings } from './meetings.mjs';
+import { renderNotices } from './notices.mjs';
 
 const SERVER_URL = `wss://${location.host}/`;
 const TYPING_EVERY_MS = 3000;
@@ -50,6 +53,9 @@ const state = {
 };
 app.state = state;
 app.home = () => renderRooms();
+app.openRoom = (id) => openRoom(id);
+app.leaveRoom = () => leaveRoom();
+app.end = (message) => endSession(message);
 
 // --- the header: language, who is logged in -------------------------------
 
@@ -483,6 +489,8 @@ async function renderRooms() {
 		h('p', { id: 'link', class: 'hint', role: 'status', text: state.client?.up ? t('link_up') : '' }),
 		h('button', { type: 'button', id: 'refresh', onclick: () => renderRooms(), text: t('refresh') }),
 		manageButton(),
+		h('div', { class: 'room-tools' }, h('button', { type: 'button', id: 'open-notices', onclick: () => renderNotices(), text: t('nt_title') }),
+			h('button', { type: 'button', id: 'open-account', onclick: () => renderAccount(), text: t('ac_title') })),
 		problem ? alertBox(problem) : null,
 		rooms.length ? list : h('p', { text: t('rooms_empty') })));
 	for (const r of rooms) {
@@ -724,8 +732,9 @@ async function renderConversation(id, preview, back) {
 		? h('p', { class: 'hint', id: 'agreement-waiting', text: t('waiting_for', { names: preview.waiting.map(String).join(', ') }) })
 		: null;
 	const safety = h('button', { type: 'button', id: 'safety', onclick: () => renderSafety(id), text: t('safety_show') });
+	const meetings = h('button', { type: 'button', id: 'open-meetings', onclick: () => renderMeetings(id, document.getElementById('room-title')?.textContent), text: t('mt_open') });
 	show(h('section', { class: 'card conversation', 'aria-labelledby': 'room-title' },
-		h('div', { class: 'room-head' }, back, safety),
+		h('div', { class: 'room-head' }, back, meetings, safety),
 		h('h1', { id: 'room-title', text: `#${id}` }),
 		preview.state === 'signed_before' ? h('p', { class: 'hint', id: 'agreement-state', text: t('signed', { version: preview.version }) }) : null,
 		waiting,
