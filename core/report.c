@@ -34,6 +34,7 @@
 
 #include "core.h"
 #include "quest.h"
+#include "report.h"
 
 #define REPORT_LABEL  "ementor report v1"
 #define ACTION_LABEL  "ementor report action v1"
@@ -113,13 +114,8 @@ static int cmp_ids(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/*
- * The readers of a report by `reporter` under version v: the reporter (a
- * party of v) and v's manager parties, ascending. Their count (1: no
- * manager), or -1 when the reporter is not a party.
- */
-static int report_readers(const struct trust_version *v, int64_t reporter,
-                          uint64_t ids[ENVELOPE_RECIPIENTS])
+int report_readers(const struct trust_version *v, int64_t reporter,
+                   uint64_t ids[ENVELOPE_RECIPIENTS])
 {
 	size_t n = 0;
 
@@ -438,72 +434,84 @@ static int emc_report_create_step(struct emc *c, struct emc_task *t)
 }
 
 /* Checks one quoted message of an opened report; sets "verified" and "text" or "error" on out. */
-static void report_check_quote(struct emc *c, int64_t room, json_t *m, json_t *out)
+int report_quote_check(json_t *m, int64_t room, const unsigned char sender_pk[32],
+                       const char *sender, char *why, size_t len)
 {
 	int64_t epoch = json_integer_value(json_object_get(m, "epoch"));
-	int64_t sender = json_integer_value(json_object_get(m, "sender_id"));
-	const char *text = json_string_value(json_object_get(m, "text"));
+	int64_t sender_id = json_integer_value(json_object_get(m, "sender_id"));
+	json_t *text = json_object_get(m, "text");
 	unsigned char id[EM_MSG_ID_BYTES], sig[EM_SIG_BYTES], fk[EM_MSG_FRANK_BYTES], pk[32];
 	unsigned char *ct = malloc(EM_MSG_CIPHERTEXT_MAX);
 	struct em_msg_meta meta;
-	char why[320] = "";
-	struct pin p;
-	int ct_len = -1, st;
+	int ct_len = -1, st = EM_MSG_MALFORMED;
 
+	why[0] = '\0';
 	memset(&meta, 0, sizeof(meta));
 	if (ct)
 		ct_len = em_b64_decode(str_or_empty(m, "ciphertext"), ct, EM_MSG_CIPHERTEXT_MAX);
-	if (!text || ct_len < 0 || epoch < 1 || sender < 1 ||
+	if (!json_is_string(text) || ct_len < 0 || epoch < 1 || sender_id < 1 ||
+	    !json_is_integer(json_object_get(m, "counter")) ||
+	    !json_is_integer(json_object_get(m, "written_ms")) ||
 	    em_b64_decode(str_or_empty(m, "client_msg_id"), id, sizeof(id)) != (int)sizeof(id) ||
 	    em_b64_decode(str_or_empty(m, "sig"), sig, sizeof(sig)) != (int)sizeof(sig) ||
 	    em_b64_decode(str_or_empty(m, "fk"), fk, sizeof(fk)) != (int)sizeof(fk) ||
 	    em_b64_decode(str_or_empty(m, "device"), meta.device, sizeof(meta.device)) !=
 	        (int)sizeof(meta.device) ||
 	    em_b64_decode(str_or_empty(m, "sender_sign_pk"), pk, sizeof(pk)) != (int)sizeof(pk)) {
-		snprintf(why, sizeof(why), "the quoted message is malformed");
+		snprintf(why, len, "the quoted message is malformed");
 		goto out;
 	}
 	meta.counter = (uint64_t)json_integer_value(json_object_get(m, "counter"));
 	meta.written_ms = (uint64_t)json_integer_value(json_object_get(m, "written_ms"));
-	if (emc_user_keys(c, sender, &p) != 0 || p.changed) {
+	if (sodium_memcmp(pk, sender_pk, sizeof(pk)) != 0) {
+		snprintf(why, len,
+		         "the report names another key for %s than the one pinned on this device",
+		         sender);
+		goto out;
+	}
+	st = em_msg_frank_verify((uint64_t)room, (uint64_t)epoch, (uint64_t)sender_id, id, ct,
+	                         (size_t)ct_len, sig, sender_pk, fk, &meta,
+	                         (const unsigned char *)json_string_value(text),
+	                         json_string_length(text));
+	if (st == EM_MSG_BAD_SIGNATURE)
+		snprintf(why, len,
+		         "%s did not sign this message in room %lld at epoch %lld (another sender, "
+		         "room or epoch, or an altered ciphertext)",
+		         sender, (long long)room, (long long)epoch);
+	else if (st == EM_MSG_BAD_COMMITMENT)
+		snprintf(why, len,
+		         "the quoted text, time or key differs from what %s signed: it was altered",
+		         sender);
+	else if (st != EM_MSG_OK)
+		snprintf(why, len, "the quoted message is malformed");
+out:
+	sodium_memzero(fk, sizeof(fk));
+	free(ct);
+	return st == EM_MSG_OK && !why[0] ? 0 : -1;
+}
+
+/* Checks one quoted message of an opened report; sets "verified" and "text" or "error" on out. */
+static void report_check_quote(struct emc *c, int64_t room, json_t *m, json_t *out)
+{
+	int64_t sender = json_integer_value(json_object_get(m, "sender_id"));
+	char why[320] = "";
+	struct pin p;
+
+	if (emc_user_keys(c, sender, &p) != 0 || p.changed)
 		snprintf(why, sizeof(why),
 		         "its sender (user %lld) has no trusted key on this device",
 		         (long long)sender);
-		goto out;
-	}
-	if (sodium_memcmp(pk, p.sign_pk, sizeof(pk)) != 0) {
-		snprintf(why, sizeof(why),
-		         "the report names another key for %s than the one pinned on this device",
-		         p.username);
-		goto out;
-	}
-	st = em_msg_frank_verify((uint64_t)room, (uint64_t)epoch, (uint64_t)sender, id, ct,
-	                         (size_t)ct_len, sig, p.sign_pk, fk, &meta,
-	                         (const unsigned char *)text, strlen(text));
-	if (st == EM_MSG_BAD_SIGNATURE)
-		snprintf(why, sizeof(why),
-		         "%s did not sign this message in room %lld at epoch %lld (another sender, "
-		         "room or epoch, or an altered ciphertext)",
-		         p.username, (long long)room, (long long)epoch);
-	else if (st == EM_MSG_BAD_COMMITMENT)
-		snprintf(why, sizeof(why),
-		         "the quoted text, time or key differs from what %s signed: it was altered",
-		         p.username);
-	else if (st != EM_MSG_OK)
-		snprintf(why, sizeof(why), "the quoted message is malformed");
-	json_object_set_new(out, "sender", json_string(p.username));
-out:
+	else if (report_quote_check(m, room, p.sign_pk, p.username, why, sizeof(why)) == 0)
+		json_object_set_new(out, "sender", json_string(p.username));
 	if (why[0]) {
 		json_object_set_new(out, "verified", json_false());
 		json_object_set_new(out, "error", json_string(why));
-	} else {
-		json_object_set_new(out, "verified", json_true());
-		json_object_set_new(out, "text", json_string(text));
-		json_object_set_new(out, "written_ms", json_integer((json_int_t)meta.written_ms));
-		json_object_set_new(out, "counter", json_integer((json_int_t)meta.counter));
+		return;
 	}
-	sodium_memzero(fk, sizeof(fk));
-	free(ct);
+	json_object_set_new(out, "verified", json_true());
+	json_object_set(out, "text", json_object_get(m, "text"));
+	json_object_set(out, "written_ms", json_object_get(m, "written_ms"));
+	json_object_set(out, "counter", json_object_get(m, "counter"));
 }
 
 /*
