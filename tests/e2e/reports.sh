@@ -80,7 +80,7 @@ expect_ok "maria's audit of room 1" to_file "$T/audit1.json" as maria --json aud
 expect_match "1 open report of 1" '^1 1 1$' \
 	"$(jq -r '"\(.rooms[] | select(.room_id == 1) | .reports | "\(.open) \(.total)") \(.summary.reports_open)"' "$T/audit1.json")"
 expect_absent "the audit holds no report text" "kestrel-41" "$T/audit1.json"
-expect_ok "maria's plain audit" as maria audit
+expect_ok "maria's plain audit" as maria audit --programme 1
 expect_match "names the open report" "Reports: +1 concern report\(s\) open" "$LAST"
 
 # --- handling, visible to the reporter ----------------------------------------------
