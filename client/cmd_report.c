@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "drive.h"
 #include "state_io.h"
@@ -294,9 +295,17 @@ int cmd_report_show(struct cli *cli, int argc, char **argv)
 		char head[160];
 
 		if (json_is_true(json_object_get(x, "verified"))) {
-			snprintf(head, sizeof(head), "  #%lld %s (%s), verified: ",
+			/* the sender's own clock, which they signed (sent_at is the server's) */
+			time_t at =
+			    (time_t)(json_integer_value(json_object_get(x, "written_ms")) / 1000);
+			char written[32] = "?";
+			struct tm tm;
+
+			if (gmtime_r(&at, &tm))
+				strftime(written, sizeof(written), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			snprintf(head, sizeof(head), "  #%lld %s (written %s), verified: ",
 			         (long long)json_integer_value(json_object_get(x, "seq")),
-			         cli_str(x, "sender", "?"), cli_str(x, "sent_at", "?"));
+			         cli_str(x, "sender", "?"), written);
 			report_put(head, "", cli_str(x, "text", ""));
 		} else {
 			snprintf(head, sizeof(head), "  #%lld UNVERIFIABLE: ",
