@@ -419,6 +419,9 @@ static void audit_print_summary(json_t *report)
 	       audit_percent(sum, "checkpoint_completion", c, sizeof(c)));
 	printf("  Response time: median %s\n",
 	       audit_duration(sum, "median_response_s", dur, sizeof(dur)));
+	if (audit_whole(sum, "reports_open") > 0)
+		printf("  Reports:       %lld concern report(s) open (`ementor report list`)\n",
+		       (long long)audit_whole(sum, "reports_open"));
 	if (audit_whole(sum, "erased_members") > 0)
 		printf(
 		    "  Erased:        %lld member(s) erased their accounts (counted, not listed)\n",

@@ -131,6 +131,12 @@ static const struct command commands[] = {
     {"invite", "resend", cmd_invite_resend, "invite resend INVITE"},
     {"invite", "revoke", cmd_invite_revoke, "invite revoke INVITE"},
     {"import", NULL, cmd_import, "import --programme ID FILE"},
+    {"report", "create", cmd_report_create,
+     "report create ROOM --seq N[,M...] --note TEXT [--change-request]"},
+    {"report", "list", cmd_report_list, "report list [--programme ID]"},
+    {"report", "show", cmd_report_show, "report show REPORT"},
+    {"report", "handle", cmd_report_handle,
+     "report handle REPORT --state acknowledged|action_taken|closed [--note TEXT]"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -287,6 +293,13 @@ static const char usage_head[] =
     "                     what ementor e-mails you; LIST of meeting, agreement,\n"
     "                     diary, digest\n"
     "  notify verify CODE confirm your address with the e-mailed code\n"
+    "\n"
+    "Concern reports (sealed to the room's managers and you; members are not told):\n"
+    "  report create ROOM --seq N[,M...] --note TEXT [--change-request]\n"
+    "                     quote messages; the managers verify who wrote them\n"
+    "  report list [--programme ID]\n"
+    "  report show REPORT every quoted message checked, and the handling\n"
+    "  report handle REPORT --state acknowledged|action_taken|closed [--note TEXT]\n"
     "\n"
     "Options (before or after the command):\n"
     "  --server URL   the server (default: $EMENTOR_SERVER, else the server of the\n"

@@ -428,6 +428,10 @@ static const struct {
     {"progress.list", emc_cmd_progress_list, 1},
     {"midterm.write", emc_cmd_midterm_write, 1},
     {"midterm.show", emc_cmd_midterm_show, 1},
+    {"report.create", emc_cmd_report_create, 1},
+    {"report.show", emc_cmd_report_show, 1},
+    {"report.handle", emc_cmd_report_handle, 1},
+    {"report.list", emc_cmd_report_list, 1},
 };
 
 int64_t emc_command(struct emc *c, const char *json, int64_t now_ms)

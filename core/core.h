@@ -457,6 +457,11 @@ int64_t emc_cmd_progress_list(struct emc *c, json_t *cmd);
  * fails t with why otherwise (never falls back on the server's word).
  */
 int emc_manager_anchor(struct emc *c, struct emc_task *t, int64_t room, struct emc_room **out);
+/* Concern reports (report.c; PROTOCOL.md 13). */
+int64_t emc_cmd_report_create(struct emc *c, json_t *cmd);
+int64_t emc_cmd_report_show(struct emc *c, json_t *cmd);
+int64_t emc_cmd_report_handle(struct emc *c, json_t *cmd);
+int64_t emc_cmd_report_list(struct emc *c, json_t *cmd);
 /* The signed time (s) of the latest share_progress withdrawal of subject made here, or 0. */
 int64_t emc_consent_withdrawn_at(struct emc *c, const char *subject);
 /* Whether a consent.list entry's signature verifies with our own key (consent.c). */

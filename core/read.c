@@ -171,6 +171,10 @@ json_t *emc_open_message(struct emc *c, struct emc_room *r, json_t *message)
 		snprintf(error, sizeof(error),
 		         "(cannot decrypt: it does not open with the key of epoch %lld)",
 		         (long long)epoch);
+	} else if (st == EM_MSG_BAD_COMMITMENT) {
+		snprintf(error, sizeof(error),
+		         "(REJECTED: %s's message does not match its own franking commitment)",
+		         p.username);
 	} else if (st != EM_MSG_OK) {
 		snprintf(error, sizeof(error), "(cannot decrypt: malformed contents)");
 	} else if (!text_is_utf8((const char *)plain, plain_len)) {

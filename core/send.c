@@ -341,9 +341,11 @@ static int emc_send_once(struct emc *c, struct emc_task *t, struct emc_room *r,
 
 	if (!ct)
 		return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
-	n = em_msg_encrypt(key, (uint64_t)r->id, (uint64_t)r->epoch, (uint64_t)c->session.user_id,
-	                   s->cur.client_msg_id, &s->cur.meta, (const unsigned char *)s->cur.text,
-	                   s->cur.text_len, c->keys.sign_sk, ct, sig);
+	/* v3: franked, so any reader can later quote it in a concern report (PROTOCOL.md 13) */
+	n = em_msg_encrypt_v3(key, (uint64_t)r->id, (uint64_t)r->epoch,
+	                      (uint64_t)c->session.user_id, s->cur.client_msg_id, &s->cur.meta,
+	                      (const unsigned char *)s->cur.text, s->cur.text_len, c->keys.sign_sk,
+	                      ct, sig);
 	if (n < 0) {
 		free(ct);
 		return emc_fail(t, EMC_EXIT_LOCAL, 0, "the message is longer than %d bytes",

@@ -199,6 +199,8 @@ void em_fingerprint(const unsigned char sign_pk[32], const unsigned char box_pk[
 static const char room_key_label[] = "ementor room key v2";
 static const char commit_label[] = "ementor epoch commit v2";
 static const char message_label[] = "ementor message v2";
+static const char message3_label[] = "ementor message v3"; /* as long as v2's */
+static const char franking_label[] = "ementor franking v1";
 static const char programme_label[] = "ementor programme settings v1";
 static const char safety_label[] = "ementor safety v1";
 static const char diary_label[] = "ementor diary v1";
@@ -414,17 +416,23 @@ int em_commit_verify(const struct em_commit *c, struct em_commit_entry *entries,
 
 #define MSG_AD_BYTES (sizeof(message_label) + 3 * 8 + EM_MSG_ID_BYTES)
 
-static void msg_ad(uint64_t room_id, uint64_t epoch, uint64_t sender_id,
-                   const unsigned char client_msg_id[16], unsigned char ad[MSG_AD_BYTES])
+static void msg_ad_of(const char *label, uint64_t room_id, uint64_t epoch, uint64_t sender_id,
+                      const unsigned char client_msg_id[16], unsigned char ad[MSG_AD_BYTES])
 {
 	unsigned char *p = ad;
 
-	memcpy(p, message_label, sizeof(message_label));
+	memcpy(p, label, sizeof(message_label));
 	p += sizeof(message_label);
 	p = put_u64(p, room_id);
 	p = put_u64(p, epoch);
 	p = put_u64(p, sender_id);
 	memcpy(p, client_msg_id, EM_MSG_ID_BYTES);
+}
+
+static void msg_ad(uint64_t room_id, uint64_t epoch, uint64_t sender_id,
+                   const unsigned char client_msg_id[16], unsigned char ad[MSG_AD_BYTES])
+{
+	msg_ad_of(message_label, room_id, epoch, sender_id, client_msg_id, ad);
 }
 
 /* The bytes a message signature covers: ad || u32 len || ciphertext (malloc'd; caller frees). */
@@ -484,6 +492,162 @@ out:
 	return rc;
 }
 
+/* Whether sig is the sender's over ad || len || ciphertext: 0, or an em_msg_status. */
+static int msg_sig_check(const unsigned char ad[MSG_AD_BYTES], const unsigned char *ct,
+                         size_t ct_len, const unsigned char sig[EM_SIG_BYTES],
+                         const unsigned char sign_pk[EM_SIGN_PK_BYTES])
+{
+	unsigned char *signed_buf = NULL;
+	size_t signed_len;
+	int rc;
+
+	msg_sig_input(ad, ct, ct_len, &signed_buf, &signed_len);
+	if (!signed_buf)
+		return EM_MSG_MALFORMED;
+	rc = crypto_sign_verify_detached(sig, signed_buf, signed_len, sign_pk);
+	free(signed_buf);
+	return rc ? EM_MSG_BAD_SIGNATURE : EM_MSG_OK;
+}
+
+void em_msg_commitment(const unsigned char fk[EM_MSG_FRANK_BYTES], const struct em_msg_meta *meta,
+                       const unsigned char *text, size_t text_len,
+                       unsigned char c[EM_MSG_FRANK_BYTES])
+{
+	crypto_generichash_state st;
+	unsigned char m[EM_MSG_META_BYTES], *p;
+
+	memcpy(m, meta->device, EM_DEVICE_ID_BYTES);
+	p = put_u64(m + EM_DEVICE_ID_BYTES, meta->counter);
+	put_u64(p, meta->written_ms);
+	crypto_generichash_init(&st, fk, EM_MSG_FRANK_BYTES, EM_MSG_FRANK_BYTES);
+	crypto_generichash_update(&st, (const unsigned char *)franking_label,
+	                          sizeof(franking_label));
+	crypto_generichash_update(&st, m, sizeof(m));
+	crypto_generichash_update(&st, text, text_len);
+	crypto_generichash_final(&st, c, EM_MSG_FRANK_BYTES);
+	sodium_memzero(&st, sizeof(st));
+}
+
+int em_msg_encrypt_v3(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
+                      uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
+                      const struct em_msg_meta *meta, const unsigned char *plaintext,
+                      size_t plaintext_len, const unsigned char sender_sign_sk[EM_SIGN_SK_BYTES],
+                      unsigned char *ciphertext, unsigned char sig[EM_SIG_BYTES])
+{
+	const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, fb = EM_MSG_FRANK_BYTES;
+	const size_t room = fb + EM_MSG_META_BYTES + plaintext_len + EM_MSG_PAD_BLOCK;
+	unsigned char ad[MSG_AD_BYTES], *padded = NULL, *signed_buf = NULL, *p;
+	size_t padded_len, signed_len;
+	unsigned long long ct_len = 0;
+	int rc = -1;
+
+	if (plaintext_len > EM_MSG_PLAINTEXT_MAX)
+		return -1;
+	padded = malloc(room);
+	if (!padded)
+		return -1;
+	randombytes_buf(padded, fb);
+	memcpy(padded + fb, meta->device, EM_DEVICE_ID_BYTES);
+	p = put_u64(padded + fb + EM_DEVICE_ID_BYTES, meta->counter);
+	p = put_u64(p, meta->written_ms);
+	memcpy(p, plaintext, plaintext_len);
+	em_msg_commitment(padded, meta, plaintext, plaintext_len, ciphertext);
+	if (sodium_pad(&padded_len, padded, fb + EM_MSG_META_BYTES + plaintext_len,
+	               EM_MSG_PAD_BLOCK, room))
+		goto out;
+	msg_ad_of(message3_label, room_id, epoch, sender_id, client_msg_id, ad);
+	randombytes_buf(ciphertext + fb, nb);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(ciphertext + fb + nb, &ct_len, padded,
+	                                           padded_len, ad, sizeof(ad), NULL,
+	                                           ciphertext + fb, room_key);
+	ct_len += fb + nb;
+	msg_sig_input(ad, ciphertext, (size_t)ct_len, &signed_buf, &signed_len);
+	if (!signed_buf)
+		goto out;
+	crypto_sign_detached(sig, NULL, signed_buf, signed_len, sender_sign_sk);
+	rc = (int)ct_len;
+out:
+	sodium_memzero(padded, room);
+	free(padded);
+	free(signed_buf);
+	return rc;
+}
+
+/* Decrypts and unpads a signature-checked v2 or v3 message; see em_msg_open(). */
+static int msg_open_body(const unsigned char room_key[EM_ROOM_KEY_BYTES],
+                         const unsigned char ad[MSG_AD_BYTES], int version,
+                         const unsigned char *ciphertext, size_t ciphertext_len,
+                         struct em_msg_meta *meta, unsigned char *plaintext, size_t *plaintext_len,
+                         struct em_msg_frank *frank)
+{
+	const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	const size_t fb = version == 3 ? EM_MSG_FRANK_BYTES : 0, head = fb + EM_MSG_META_BYTES;
+	unsigned char fk[EM_MSG_FRANK_BYTES], c[EM_MSG_FRANK_BYTES];
+	unsigned long long padded_len = 0;
+	size_t unpadded;
+
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+	        plaintext, &padded_len, NULL, ciphertext + fb + nb, ciphertext_len - fb - nb, ad,
+	        MSG_AD_BYTES, ciphertext + fb, room_key))
+		return EM_MSG_UNDECRYPTABLE;
+	if (sodium_unpad(&unpadded, plaintext, (size_t)padded_len, EM_MSG_PAD_BLOCK) ||
+	    unpadded < head || unpadded - head > EM_MSG_PLAINTEXT_MAX) {
+		sodium_memzero(plaintext, (size_t)padded_len);
+		return EM_MSG_MALFORMED;
+	}
+	memcpy(fk, plaintext, fb);
+	memcpy(meta->device, plaintext + fb, EM_DEVICE_ID_BYTES);
+	meta->counter = get_u64(plaintext + fb + EM_DEVICE_ID_BYTES);
+	meta->written_ms = get_u64(plaintext + fb + EM_DEVICE_ID_BYTES + 8);
+	*plaintext_len = unpadded - head;
+	memmove(plaintext, plaintext + head, *plaintext_len);
+	sodium_memzero(plaintext + *plaintext_len, head);
+	if (version == 3) {
+		em_msg_commitment(fk, meta, plaintext, *plaintext_len, c);
+		if (crypto_verify_32(c, ciphertext) != 0) {
+			sodium_memzero(fk, sizeof(fk));
+			sodium_memzero(plaintext, *plaintext_len);
+			return EM_MSG_BAD_COMMITMENT;
+		}
+	}
+	if (frank) {
+		frank->version = version;
+		memcpy(frank->fk, fk, fb);
+	}
+	sodium_memzero(fk, sizeof(fk));
+	return EM_MSG_OK;
+}
+
+int em_msg_open(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id, uint64_t epoch,
+                uint64_t sender_id, const unsigned char client_msg_id[16],
+                const unsigned char *ciphertext, size_t ciphertext_len,
+                const unsigned char sig[EM_SIG_BYTES],
+                const unsigned char sender_sign_pk[EM_SIGN_PK_BYTES], struct em_msg_meta *meta,
+                unsigned char *plaintext, size_t *plaintext_len, struct em_msg_frank *frank)
+{
+	unsigned char ad[MSG_AD_BYTES];
+	int rc;
+
+	if (frank)
+		memset(frank, 0, sizeof(*frank));
+	if (ciphertext_len < EM_MSG_CIPHERTEXT_MIN || ciphertext_len > EM_MSG_CIPHERTEXT_MAX)
+		return EM_MSG_MALFORMED;
+	if (ciphertext_len >= EM_MSG_CIPHERTEXT_MIN + EM_MSG_FRANK_BYTES) {
+		msg_ad_of(message3_label, room_id, epoch, sender_id, client_msg_id, ad);
+		rc = msg_sig_check(ad, ciphertext, ciphertext_len, sig, sender_sign_pk);
+		if (rc != EM_MSG_BAD_SIGNATURE)
+			return rc ? rc
+			          : msg_open_body(room_key, ad, 3, ciphertext, ciphertext_len, meta,
+			                          plaintext, plaintext_len, frank);
+	}
+	msg_ad(room_id, epoch, sender_id, client_msg_id, ad);
+	rc = msg_sig_check(ad, ciphertext, ciphertext_len, sig, sender_sign_pk);
+	if (rc)
+		return rc;
+	return msg_open_body(room_key, ad, 2, ciphertext, ciphertext_len, meta, plaintext,
+	                     plaintext_len, frank);
+}
+
 int em_msg_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
                    uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
                    const unsigned char *ciphertext, size_t ciphertext_len,
@@ -491,36 +655,29 @@ int em_msg_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t roo
                    const unsigned char sender_sign_pk[EM_SIGN_PK_BYTES], struct em_msg_meta *meta,
                    unsigned char *plaintext, size_t *plaintext_len)
 {
-	const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-	unsigned char ad[MSG_AD_BYTES], *signed_buf = NULL;
-	size_t signed_len, unpadded;
-	unsigned long long padded_len = 0;
+	return em_msg_open(room_key, room_id, epoch, sender_id, client_msg_id, ciphertext,
+	                   ciphertext_len, sig, sender_sign_pk, meta, plaintext, plaintext_len,
+	                   NULL);
+}
+
+int em_msg_frank_verify(uint64_t room_id, uint64_t epoch, uint64_t sender_id,
+                        const unsigned char client_msg_id[16], const unsigned char *ciphertext,
+                        size_t ciphertext_len, const unsigned char sig[EM_SIG_BYTES],
+                        const unsigned char sender_sign_pk[EM_SIGN_PK_BYTES],
+                        const unsigned char fk[EM_MSG_FRANK_BYTES], const struct em_msg_meta *meta,
+                        const unsigned char *text, size_t text_len)
+{
+	unsigned char ad[MSG_AD_BYTES], c[EM_MSG_FRANK_BYTES];
 	int rc;
 
-	if (ciphertext_len < EM_MSG_CIPHERTEXT_MIN || ciphertext_len > EM_MSG_CIPHERTEXT_MAX)
+	if (ciphertext_len < EM_MSG_CIPHERTEXT_MIN + EM_MSG_FRANK_BYTES ||
+	    ciphertext_len > EM_MSG_CIPHERTEXT_MAX || text_len > EM_MSG_PLAINTEXT_MAX)
 		return EM_MSG_MALFORMED;
-	msg_ad(room_id, epoch, sender_id, client_msg_id, ad);
-	msg_sig_input(ad, ciphertext, ciphertext_len, &signed_buf, &signed_len);
-	if (!signed_buf)
-		return EM_MSG_MALFORMED;
-	rc = crypto_sign_verify_detached(sig, signed_buf, signed_len, sender_sign_pk);
-	free(signed_buf);
-	if (rc)
-		return EM_MSG_BAD_SIGNATURE;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plaintext, &padded_len, NULL,
-	                                               ciphertext + nb, ciphertext_len - nb, ad,
-	                                               sizeof(ad), ciphertext, room_key))
-		return EM_MSG_UNDECRYPTABLE;
-	if (sodium_unpad(&unpadded, plaintext, (size_t)padded_len, EM_MSG_PAD_BLOCK) ||
-	    unpadded < EM_MSG_META_BYTES || unpadded - EM_MSG_META_BYTES > EM_MSG_PLAINTEXT_MAX)
-		return EM_MSG_MALFORMED;
-	memcpy(meta->device, plaintext, EM_DEVICE_ID_BYTES);
-	meta->counter = get_u64(plaintext + EM_DEVICE_ID_BYTES);
-	meta->written_ms = get_u64(plaintext + EM_DEVICE_ID_BYTES + 8);
-	*plaintext_len = unpadded - EM_MSG_META_BYTES;
-	memmove(plaintext, plaintext + EM_MSG_META_BYTES, *plaintext_len);
-	sodium_memzero(plaintext + *plaintext_len, EM_MSG_META_BYTES);
-	return EM_MSG_OK;
+	msg_ad_of(message3_label, room_id, epoch, sender_id, client_msg_id, ad);
+	if ((rc = msg_sig_check(ad, ciphertext, ciphertext_len, sig, sender_sign_pk)) != 0)
+		return rc;
+	em_msg_commitment(fk, meta, text, text_len, c);
+	return crypto_verify_32(c, ciphertext) == 0 ? EM_MSG_OK : EM_MSG_BAD_COMMITMENT;
 }
 
 #define DIARY_AD_BYTES   (sizeof(diary_label) + 4 * 8 + 1 + 4)

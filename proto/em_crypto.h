@@ -143,9 +143,11 @@ void em_fingerprint(const unsigned char sign_pk[32], const unsigned char box_pk[
 #define EM_MSG_META_BYTES    (EM_DEVICE_ID_BYTES + 8 + 8) /* device, counter, written_ms */
 #define EM_MSG_PAD_BLOCK     256
 #define EM_MSG_PLAINTEXT_MAX 16384
+#define EM_MSG_FRANK_BYTES   32 /* a v3 message's franking key, and its commitment */
+/* v3 carries the 32-byte commitment before the nonce (a v2 message is 32 bytes shorter) */
 #define EM_MSG_CIPHERTEXT_MAX                                                                      \
-	(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + EM_MSG_PLAINTEXT_MAX + EM_MSG_PAD_BLOCK +  \
-	 crypto_aead_xchacha20poly1305_ietf_ABYTES)
+	(EM_MSG_FRANK_BYTES + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES +                       \
+	 EM_MSG_PLAINTEXT_MAX + EM_MSG_PAD_BLOCK + crypto_aead_xchacha20poly1305_ietf_ABYTES)
 #define EM_MSG_CIPHERTEXT_MIN                                                                      \
 	(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + EM_MSG_PAD_BLOCK +                         \
 	 crypto_aead_xchacha20poly1305_ietf_ABYTES)
@@ -265,12 +267,14 @@ int em_msg_encrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t roo
 
 enum em_msg_status {
 	EM_MSG_OK = 0,
-	EM_MSG_BAD_SIGNATURE = -1, /* not signed by the sender's pinned key */
-	EM_MSG_UNDECRYPTABLE = -2, /* wrong key or tampered */
-	EM_MSG_MALFORMED = -3,     /* wrong sizes or padding */
+	EM_MSG_BAD_SIGNATURE = -1,  /* not signed by the sender's pinned key */
+	EM_MSG_UNDECRYPTABLE = -2,  /* wrong key or tampered */
+	EM_MSG_MALFORMED = -3,      /* wrong sizes or padding */
+	EM_MSG_BAD_COMMITMENT = -4, /* v3: the franking commitment does not match the body */
 };
 /*
- * Verifies the sender's signature first, then decrypts. plaintext must have
+ * Verifies the sender's signature first, then decrypts; a v2 or a v3
+ * message (em_msg_open() without the franking details). plaintext must have
  * room for ciphertext_len bytes; *plaintext_len receives the text length and
  * *meta what the sender signed about it.
  */
@@ -280,6 +284,68 @@ int em_msg_decrypt(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t roo
                    const unsigned char sig[EM_SIG_BYTES],
                    const unsigned char sender_sign_pk[EM_SIGN_PK_BYTES], struct em_msg_meta *meta,
                    unsigned char *plaintext, size_t *plaintext_len);
+
+/*
+ * A franked message, v3 (docs/PROTOCOL.md 5.1 and 13): what v2 is, plus a
+ * commitment to the body that a reader can later show a third party (a
+ * concern report) without handing over the room key.
+ *   ad         = "ementor message v3\0" || room_id || epoch || sender_id || client_msg_id(16)
+ *   fk         = 32 random bytes (the franking key, fresh per message)
+ *   c          = BLAKE2b-256(key = fk, "ementor franking v1\0" || device(8) ||
+ *                            counter(u64) || written_ms(u64) || plaintext)
+ *   body       = fk(32) || device(8) || counter(u64) || written_ms(u64) || plaintext
+ *   ciphertext = c(32) || nonce(24) || XChaCha20-Poly1305-IETF(room_key, nonce,
+ *                                          sodium_pad(body, 256), ad)
+ *   sig        = Ed25519(sender_sign_sk, ad || len(ciphertext) (u32) || ciphertext)
+ * The signature covers c, so it is checked before decrypting, as v2's is;
+ * a reader recomputes c from the fk and body it decrypted and refuses a
+ * mismatch (EM_MSG_BAD_COMMITMENT), so no message it showed as verified can
+ * later fail a report. Same arguments and result as em_msg_encrypt().
+ */
+int em_msg_encrypt_v3(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id,
+                      uint64_t epoch, uint64_t sender_id, const unsigned char client_msg_id[16],
+                      const struct em_msg_meta *meta, const unsigned char *plaintext,
+                      size_t plaintext_len, const unsigned char sender_sign_sk[EM_SIGN_SK_BYTES],
+                      unsigned char *ciphertext, unsigned char sig[EM_SIG_BYTES]);
+
+/* What em_msg_open() says of a message's format: 2, or 3 with its franking key. */
+struct em_msg_frank {
+	int version;
+	unsigned char fk[EM_MSG_FRANK_BYTES];
+};
+
+/*
+ * em_msg_decrypt() that also says which format the message had and, for v3,
+ * its franking key (frank may be NULL). The signature is tried as v3 first,
+ * then v2. Wipe frank->fk after use.
+ */
+int em_msg_open(const unsigned char room_key[EM_ROOM_KEY_BYTES], uint64_t room_id, uint64_t epoch,
+                uint64_t sender_id, const unsigned char client_msg_id[16],
+                const unsigned char *ciphertext, size_t ciphertext_len,
+                const unsigned char sig[EM_SIG_BYTES],
+                const unsigned char sender_sign_pk[EM_SIGN_PK_BYTES], struct em_msg_meta *meta,
+                unsigned char *plaintext, size_t *plaintext_len, struct em_msg_frank *frank);
+
+/* c of a v3 message (above) for this franking key, metadata and text. */
+void em_msg_commitment(const unsigned char fk[EM_MSG_FRANK_BYTES], const struct em_msg_meta *meta,
+                       const unsigned char *text, size_t text_len,
+                       unsigned char c[EM_MSG_FRANK_BYTES]);
+
+/*
+ * What a third party given a reported v3 message checks without the room
+ * key: the sender's signature over this room, epoch, sender and message id
+ * and the exact ciphertext, and that the ciphertext's commitment is the one
+ * fk, meta and text make. EM_MSG_OK, EM_MSG_BAD_SIGNATURE (not signed by
+ * that key for that room/epoch/sender, or not a v3 message),
+ * EM_MSG_BAD_COMMITMENT (the text, metadata or fk differ from what was
+ * signed) or EM_MSG_MALFORMED.
+ */
+int em_msg_frank_verify(uint64_t room_id, uint64_t epoch, uint64_t sender_id,
+                        const unsigned char client_msg_id[16], const unsigned char *ciphertext,
+                        size_t ciphertext_len, const unsigned char sig[EM_SIG_BYTES],
+                        const unsigned char sender_sign_pk[EM_SIGN_PK_BYTES],
+                        const unsigned char fk[EM_MSG_FRANK_BYTES], const struct em_msg_meta *meta,
+                        const unsigned char *text, size_t text_len);
 
 /*
  * A diary record (docs/PROTOCOL.md 6.5): the writer's entry of a held

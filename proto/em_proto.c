@@ -481,6 +481,31 @@ static const struct field_spec f_quest_answer[] = {
     F_RECORD_COMMON,         F_END};
 static const struct field_spec f_quest_answers[] = {F_ID("programme_id", 1), F_QUEST_STAGE(0),
                                                     F_END};
+static int check_report_kind(const char *s)
+{
+	return strcmp(s, "concern") && strcmp(s, "change_request") ? EM_ERR_BAD_VALUE : EM_OK;
+}
+static int check_report_state(const char *s)
+{
+	return strcmp(s, "acknowledged") && strcmp(s, "action_taken") && strcmp(s, "closed")
+	           ? EM_ERR_BAD_VALUE
+	           : EM_OK;
+}
+static const struct field_spec f_report_create[] = {
+    F_ID("room_id", 1),
+    {"kind", FT_STR, 1, 1, 14, check_report_kind, "concern or change_request"},
+    {"agreement_version", FT_INT, 1, 1, EM_AGREEMENT_VERSION_MAX, NULL, NULL},
+    {"written_ms", FT_INT, 1, 0, (int64_t)1 << 50, NULL, NULL},
+    {"blob", FT_BIN, 1, EM_RECORD_BLOB_MIN, EM_REPORT_BLOB_MAX, NULL, NULL},
+    F_END};
+static const struct field_spec f_report_list[] = {F_ID("programme_id", 0), F_END};
+static const struct field_spec f_report_show[] = {F_ID("report_id", 1), F_END};
+static const struct field_spec f_report_handle[] = {
+    F_ID("report_id", 1),
+    {"state", FT_STR, 1, 1, 12, check_report_state, "acknowledged, action_taken or closed"},
+    {"written_ms", FT_INT, 1, 0, (int64_t)1 << 50, NULL, NULL},
+    {"blob", FT_BIN, 1, EM_RECORD_BLOB_MIN, EM_RECORD_BLOB_MAX, NULL, NULL},
+    F_END};
 static const struct field_spec f_progress_share[] = {
     F_ID("room_id", 1),
     F_RECORD_ID("record_id"),
@@ -618,6 +643,10 @@ static const struct op_spec op_specs[] = {
     {EM_OP_INVITE_RESEND, "invite.resend", 0, f_invite_id},
     {EM_OP_INVITE_REVOKE, "invite.revoke", 0, f_invite_id},
     {EM_OP_INVITE_IMPORT, "invite.import", 0, f_invite_import},
+    {EM_OP_REPORT_CREATE, "report.create", 0, f_report_create},
+    {EM_OP_REPORT_LIST, "report.list", 0, f_report_list},
+    {EM_OP_REPORT_SHOW, "report.show", 0, f_report_show},
+    {EM_OP_REPORT_HANDLE, "report.handle", 0, f_report_handle},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))

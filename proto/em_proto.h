@@ -69,6 +69,9 @@
 #define EM_GOAL_TASKS_MAX        50     /* tasks of one goal */
 #define EM_QUEST_DOC_MAX         20000  /* a questionnaire's JSON text (PROTOCOL.md 11.1) */
 #define EM_QUEST_VERSION_MAX     100000 /* versions of one questionnaire */
+#define EM_REPORT_BLOB_MAX       45000  /* a sealed concern report (PROTOCOL.md 13): fits a frame */
+#define EM_REPORT_MESSAGES_MAX   20     /* messages one report quotes */
+#define EM_REPORT_NOTE_MAX       2000   /* a reporter's or manager's note, UTF-8 bytes */
 #define EM_GROUP_MENTEES_MAX     5
 #define EM_KDF_OPSLIMIT_MIN      2
 #define EM_KDF_OPSLIMIT_MAX      10
@@ -169,6 +172,10 @@ enum em_op {
 	EM_OP_INVITE_RESEND,
 	EM_OP_INVITE_REVOKE,
 	EM_OP_INVITE_IMPORT,
+	EM_OP_REPORT_CREATE, /* section 13: concern reports */
+	EM_OP_REPORT_LIST,
+	EM_OP_REPORT_SHOW,
+	EM_OP_REPORT_HANDLE,
 	EM_OP__COUNT
 };
 

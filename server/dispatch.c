@@ -188,6 +188,12 @@ static const struct handler handlers[] = {
     {.op = EM_OP_INVITE_RESEND, .roles = R_MANAGER, .run = invite_resend_run},
     {.op = EM_OP_INVITE_REVOKE, .roles = R_MANAGER, .run = invite_revoke_run},
     {.op = EM_OP_INVITE_IMPORT, .roles = R_MANAGER, .run = invite_import_run},
+    /* concern reports (section 13): a room's members report, its programme's managers handle (SQL)
+     */
+    {.op = EM_OP_REPORT_CREATE, .roles = R_ANY, .run = report_create_run},
+    {.op = EM_OP_REPORT_LIST, .roles = R_ANY, .run = report_list_run},
+    {.op = EM_OP_REPORT_SHOW, .roles = R_ANY, .run = report_show_run},
+    {.op = EM_OP_REPORT_HANDLE, .roles = R_MANAGER, .run = report_handle_run},
 };
 
 void dispatch_start(int batch_max, int batch_wait_us)

@@ -122,6 +122,10 @@ static const struct stmt st_quest = {"audit_questionnaires",
                                      "SELECT initial, final, shared_ratings, shared_goals FROM "
                                      "audit_questionnaires WHERE room_id = $1"};
 
+/* concern reports per room (schema/018): how many are open, never who reported or what */
+static const struct stmt st_reports = {"audit_reports",
+                                       "SELECT open, total FROM audit_reports WHERE room_id = $1"};
+
 /* Sessions (section 6.4) per room of programme $1 (room $2, 0: all), by state: as ementor_audit. */
 static const struct stmt st_sessions = {
     "audit_sessions",
@@ -214,6 +218,39 @@ static int audit_questionnaires(struct db_conn *c, struct db_job *job)
 			                              "goals", (json_int_t)store_int(r, 0, 3)));
 		PQclear(r);
 	}
+	return EM_OK;
+}
+
+/*
+ * Each RoomReport of job->result gets "reports" {"open", "total"}, and the
+ * summary "reports_open" (as ementor_audit). Returns em_err.
+ */
+static int audit_reports(struct db_conn *c, struct db_job *job)
+{
+	json_t *room, *summary = json_object_get(job->result, "summary");
+	int64_t open = 0;
+	size_t i;
+
+	json_array_foreach(json_object_get(job->result, "rooms"), i, room)
+	{
+		struct params p = {0};
+		PGresult *r;
+		int err;
+
+		params_int(&p, json_integer_value(json_object_get(room, "room_id")));
+		if (!(r = store_exec(c, &st_reports, &p, &err, NULL)))
+			return err;
+		if (PQntuples(r) == 1) {
+			open += store_int(r, 0, 0);
+			json_object_set_new(room, "reports",
+			                    json_pack("{s:I, s:I}", "open",
+			                              (json_int_t)store_int(r, 0, 0), "total",
+			                              (json_int_t)store_int(r, 0, 1)));
+		}
+		PQclear(r);
+	}
+	if (json_is_object(summary))
+		json_object_set_new(summary, "reports_open", json_integer((json_int_t)open));
 	return EM_OK;
 }
 
@@ -342,7 +379,8 @@ int audit_report_run(struct db_conn *c, struct db_job *job)
 	if (!job->result)
 		return store_fail(c, job, EM_ERR_NOMEM);
 	if ((err = audit_diary_merge(c, job->result)) || (err = audit_goals(c, job)) ||
-	    (err = audit_add_sessions(c, job, pid, room)) || (err = audit_questionnaires(c, job)))
+	    (err = audit_add_sessions(c, job, pid, room)) || (err = audit_questionnaires(c, job)) ||
+	    (err = audit_reports(c, job)))
 		return store_fail(c, job, err);
 	memset(&p, 0, sizeof(p));
 	if (!(r = store_exec(c, &st_reset_role, &p, &err, NULL)))

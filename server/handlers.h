@@ -237,6 +237,12 @@ int invite_list_run(struct db_conn *c, struct db_job *job);
 int invite_resend_run(struct db_conn *c, struct db_job *job);
 int invite_revoke_run(struct db_conn *c, struct db_job *job);
 int invite_import_run(struct db_conn *c, struct db_job *job);
+
+/* ---- handle_report.c (DB workers) ---- */
+int report_create_run(struct db_conn *c, struct db_job *job);
+int report_list_run(struct db_conn *c, struct db_job *job);
+int report_show_run(struct db_conn *c, struct db_job *job);
+int report_handle_run(struct db_conn *c, struct db_job *job);
 /* invite.create with "email": EM_OK, bad_value (the address) or bad_state (e-mail off) */
 int mail_invite_check(const char *email);
 /* Inside the invite's transaction: records the address and queues the invite e-mail. */

@@ -492,6 +492,32 @@ expect_match "the notice is shown" 'rescheduled the initial' "$LAST"
 expect_absent "no ESC reaches the terminal" $'\e' <(printf '%s' "$LAST")
 expect_absent "no C1 CSI either" $'\xc2\x9b' <(printf '%s' "$LAST")
 
+# --- R1: concern reports the server reads or forges -------------------------------------
+case_begin "R1 reports: the server cannot read a report, pass it off as another's or move it"
+sr="$(last_seq "$A")"
+expect_ok "ann reports her last message of room A" to_file "$ATK/report.json" \
+	as ann --json report create "$A" --seq "$sr" --note "ann's hostile-case note falcon-12"
+rid="$(jq -r .report_id "$ATK/report.json")"
+expect_fail "maria's client does not verify it while the swapped names of P1 stand" 1 "UNVERIFIABLE.*other keys" \
+	as maria report show "$rid"
+expect_ok "maria accepts tom's new name after checking in person" as maria trust tom --yes
+expect_ok "and ben's" as maria trust ben --yes
+expect_ok "maria's client verifies it" as maria report show "$rid"
+expect_match "with ann's message" "verified: checked in person" "$LAST"
+expect_match "the stored report holds neither the note nor the text" '^0$' \
+	"$(sql "SELECT count(*) FROM reports WHERE position(convert_to('falcon-12', 'UTF8') IN blob) > 0
+	        OR position(convert_to('checked in person', 'UTF8') IN blob) > 0")"
+forged="$(sql "INSERT INTO reports (programme_id, room_id, reporter_id, kind, agreement_version,
+	written_ms, blob) SELECT programme_id, room_id, $ben, kind, agreement_version, written_ms, blob
+	FROM reports WHERE id = $rid RETURNING id" | head -n1)"
+expect_fail "ann's report passed off as ben's is unverifiable" 1 "UNVERIFIABLE" as maria report show "$forged"
+expect_absent "and shows no quoted text" "checked in person" <(printf '%s' "$LAST")
+attack "UPDATE reports SET kind = 'change_request' WHERE id = $rid"
+expect_fail "a report whose kind the server changed is unverifiable" 1 "UNVERIFIABLE" as maria report show "$rid"
+attack "UPDATE reports SET kind = 'concern', room_id = $B WHERE id = $rid"
+expect_fail "a report moved to room B is unverifiable" 1 "UNVERIFIABLE" as maria report show "$rid"
+expect_absent "and shows no quoted text" "checked in person" <(printf '%s' "$LAST")
+
 case_end
 echo
 echo "Cases:"

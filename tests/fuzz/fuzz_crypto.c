@@ -693,6 +693,37 @@ static void message(struct fuzz_in *in)
 		                     bob.sign_pk, &got_meta, plain, &got) == EM_MSG_BAD_SIGNATURE,
 		      "not from another sender");
 	}
+	/* the same as v3 (franked): opens the same, and its report verifies without the key */
+	ct_len = em_msg_encrypt_v3(key, room, epoch, sender, id, &meta, text, len, alice.sign_sk,
+	                           ct, sig);
+	check((ct_len < 0) == (len > EM_MSG_PLAINTEXT_MAX), "v3: refused exactly when too long");
+	if (ct_len >= 0) {
+		struct em_msg_frank frank;
+
+		check(ct_len >= (int)(EM_MSG_CIPHERTEXT_MIN + EM_MSG_FRANK_BYTES) &&
+		          ct_len <= (int)EM_MSG_CIPHERTEXT_MAX,
+		      "v3: ciphertext within the limits");
+		memset(&got_meta, 0, sizeof(got_meta));
+		check(em_msg_open(key, room, epoch, sender, id, ct, (size_t)ct_len, sig,
+		                  alice.sign_pk, &got_meta, plain, &got, &frank) == EM_MSG_OK &&
+		          frank.version == 3 && got == len && !memcmp(plain, text, len) &&
+		          !memcmp(&got_meta, &meta, sizeof(meta)),
+		      "v3: opens to the same text and meta");
+		check(em_msg_frank_verify(room, epoch, sender, id, ct, (size_t)ct_len, sig,
+		                          alice.sign_pk, frank.fk, &meta, text, len) == EM_MSG_OK,
+		      "v3: the quoted message verifies");
+		if (len) {
+			text[len / 2] ^= 1;
+			check(em_msg_frank_verify(room, epoch, sender, id, ct, (size_t)ct_len, sig,
+			                          alice.sign_pk, frank.fk, &meta, text,
+			                          len) == EM_MSG_BAD_COMMITMENT,
+			      "v3: an altered quote does not");
+		}
+		check(em_msg_frank_verify(room, epoch + 1, sender, id, ct, (size_t)ct_len, sig,
+		                          alice.sign_pk, frank.fk, &meta, text,
+		                          len) == EM_MSG_BAD_SIGNATURE,
+		      "v3: nor one moved to another epoch");
+	}
 	free(text);
 	free(ct);
 	free(plain);
@@ -723,6 +754,10 @@ static void hostile_message(struct fuzz_in *in)
 		                    &got);
 		check(rc == EM_MSG_MALFORMED || rc == EM_MSG_BAD_SIGNATURE,
 		      "unsigned bytes are refused");
+		memset(&meta, 0, sizeof(meta));
+		check(em_msg_frank_verify(1, 1, 1, id, ct, len, sig, alice.sign_pk, key, &meta, ct,
+		                          len < EM_MSG_PLAINTEXT_MAX ? len : 0) != EM_MSG_OK,
+		      "unsigned bytes are no verifiable quote");
 		break;
 	case 1: /* signed garbage: the AEAD must refuse it */
 		sign_message(ad, ad_len, ct, len, sig);

@@ -375,6 +375,148 @@ static void test_recovery_code(void **state)
 	}
 }
 
+/*
+ * Franked messages (v3) and what a concern report's reader checks: an honest
+ * report verifies; altered text, metadata or fk, a swapped sender, another
+ * room or epoch, and a v2 message all fail; a sender's wrong commitment is
+ * refused by every reader.
+ */
+static void test_msg_franking(void **state)
+{
+	static const char text[] = "see you at nine";
+	unsigned char key[32], id[16], ct[EM_MSG_CIPHERTEXT_MAX], sig[64],
+	    out[EM_MSG_CIPHERTEXT_MAX];
+	unsigned char c[32], ad[19 + 3 * 8 + 16], *signed_buf, padded[1024], body[512];
+	struct em_msg_meta meta = {.device = {1, 2, 3, 4, 5, 6, 7, 8},
+	                           .counter = 5,
+	                           .written_ms = 1796000000123ULL},
+	                   got, bad_meta;
+	struct em_msg_frank frank;
+	struct em_keys alice, mallory;
+	unsigned long long plen = 0;
+	size_t out_len = 0, unpadded, blen;
+	char other_text[] = "see you at ten!";
+	int n, n2;
+
+	(void)state;
+	randombytes_buf(key, sizeof(key));
+	randombytes_buf(id, sizeof(id));
+	em_keys_generate(&alice);
+	em_keys_generate(&mallory);
+	n = em_msg_encrypt_v3(key, 7, 2, 11, id, &meta, (const unsigned char *)text, strlen(text),
+	                      alice.sign_sk, ct, sig);
+	assert_true(n >= (int)(EM_MSG_CIPHERTEXT_MIN + 32) && n <= (int)EM_MSG_CIPHERTEXT_MAX);
+	assert_int_equal(em_msg_open(key, 7, 2, 11, id, ct, (size_t)n, sig, alice.sign_pk, &got,
+	                             out, &out_len, &frank),
+	                 EM_MSG_OK);
+	assert_int_equal(frank.version, 3);
+	assert_int_equal(out_len, strlen(text));
+	assert_memory_equal(out, text, out_len);
+	assert_int_equal(got.counter, 5);
+	assert_int_equal(got.written_ms, 1796000000123ULL);
+
+	/* the layout, from libsodium alone: sig over ad || len || ct, c first in ct */
+	memcpy(ad, "ementor message v3", 19);
+	be(be(be(ad + 19, 7, 8), 2, 8), 11, 8);
+	memcpy(ad + 19 + 24, id, 16);
+	signed_buf = malloc(sizeof(ad) + 4 + (size_t)n);
+	assert_non_null(signed_buf);
+	memcpy(signed_buf, ad, sizeof(ad));
+	be(signed_buf + sizeof(ad), (uint64_t)n, 4);
+	memcpy(signed_buf + sizeof(ad) + 4, ct, (size_t)n);
+	assert_int_equal(
+	    crypto_sign_verify_detached(sig, signed_buf, sizeof(ad) + 4 + (size_t)n, alice.sign_pk),
+	    0);
+	free(signed_buf);
+	assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(padded, &plen, NULL, ct + 56,
+	                                                            (size_t)n - 56, ad, sizeof(ad),
+	                                                            ct + 32, key),
+	                 0);
+	assert_int_equal(sodium_unpad(&unpadded, padded, (size_t)plen, 256), 0);
+	assert_int_equal(unpadded, 32 + 24 + strlen(text));
+	assert_memory_equal(padded, frank.fk, 32);
+	memcpy(body, "ementor franking v1", 20);
+	memcpy(body + 20, padded + 32, unpadded - 32);
+	blen = 20 + unpadded - 32;
+	crypto_generichash(c, 32, body, blen, frank.fk, 32);
+	assert_memory_equal(c, ct, 32);
+
+	/* an honest report verifies, with no room key */
+	assert_int_equal(em_msg_frank_verify(7, 2, 11, id, ct, (size_t)n, sig, alice.sign_pk,
+	                                     frank.fk, &meta, (const unsigned char *)text,
+	                                     strlen(text)),
+	                 EM_MSG_OK);
+	/* altered text, metadata, franking key */
+	assert_int_equal(em_msg_frank_verify(7, 2, 11, id, ct, (size_t)n, sig, alice.sign_pk,
+	                                     frank.fk, &meta, (const unsigned char *)other_text,
+	                                     strlen(other_text)),
+	                 EM_MSG_BAD_COMMITMENT);
+	bad_meta = meta;
+	bad_meta.written_ms++;
+	assert_int_equal(em_msg_frank_verify(7, 2, 11, id, ct, (size_t)n, sig, alice.sign_pk,
+	                                     frank.fk, &bad_meta, (const unsigned char *)text,
+	                                     strlen(text)),
+	                 EM_MSG_BAD_COMMITMENT);
+	frank.fk[0] ^= 1;
+	assert_int_equal(em_msg_frank_verify(7, 2, 11, id, ct, (size_t)n, sig, alice.sign_pk,
+	                                     frank.fk, &meta, (const unsigned char *)text,
+	                                     strlen(text)),
+	                 EM_MSG_BAD_COMMITMENT);
+	frank.fk[0] ^= 1;
+	/* a swapped sender: another id, or another key */
+	assert_int_equal(em_msg_frank_verify(7, 2, 12, id, ct, (size_t)n, sig, alice.sign_pk,
+	                                     frank.fk, &meta, (const unsigned char *)text,
+	                                     strlen(text)),
+	                 EM_MSG_BAD_SIGNATURE);
+	assert_int_equal(em_msg_frank_verify(7, 2, 11, id, ct, (size_t)n, sig, mallory.sign_pk,
+	                                     frank.fk, &meta, (const unsigned char *)text,
+	                                     strlen(text)),
+	                 EM_MSG_BAD_SIGNATURE);
+	/* another room, another epoch */
+	assert_int_equal(em_msg_frank_verify(8, 2, 11, id, ct, (size_t)n, sig, alice.sign_pk,
+	                                     frank.fk, &meta, (const unsigned char *)text,
+	                                     strlen(text)),
+	                 EM_MSG_BAD_SIGNATURE);
+	assert_int_equal(em_msg_frank_verify(7, 3, 11, id, ct, (size_t)n, sig, alice.sign_pk,
+	                                     frank.fk, &meta, (const unsigned char *)text,
+	                                     strlen(text)),
+	                 EM_MSG_BAD_SIGNATURE);
+
+	/* a v2 message still opens, says so, and cannot be franking-verified */
+	n2 = em_msg_encrypt(key, 7, 2, 11, id, &meta, (const unsigned char *)text, strlen(text),
+	                    alice.sign_sk, ct + 1024, sig);
+	assert_true(n2 > 0);
+	memmove(ct, ct + 1024, (size_t)n2);
+	assert_int_equal(em_msg_open(key, 7, 2, 11, id, ct, (size_t)n2, sig, alice.sign_pk, &got,
+	                             out, &out_len, &frank),
+	                 EM_MSG_OK);
+	assert_int_equal(frank.version, 2);
+	assert_int_not_equal(em_msg_frank_verify(7, 2, 11, id, ct, (size_t)n2, sig, alice.sign_pk,
+	                                         frank.fk, &meta, (const unsigned char *)text,
+	                                         strlen(text)),
+	                     EM_MSG_OK);
+
+	/* a sender who commits to other text than it encrypts: every reader refuses it */
+	n = em_msg_encrypt_v3(key, 7, 2, 11, id, &meta, (const unsigned char *)text, strlen(text),
+	                      alice.sign_sk, ct, sig);
+	ct[0] ^= 1;
+	signed_buf = malloc(sizeof(ad) + 4 + (size_t)n);
+	assert_non_null(signed_buf);
+	memcpy(signed_buf, ad, sizeof(ad));
+	be(signed_buf + sizeof(ad), (uint64_t)n, 4);
+	memcpy(signed_buf + sizeof(ad) + 4, ct, (size_t)n);
+	crypto_sign_detached(sig, NULL, signed_buf, sizeof(ad) + 4 + (size_t)n, alice.sign_sk);
+	free(signed_buf);
+	assert_int_equal(em_msg_open(key, 7, 2, 11, id, ct, (size_t)n, sig, alice.sign_pk, &got,
+	                             out, &out_len, &frank),
+	                 EM_MSG_BAD_COMMITMENT);
+	/* and a forged signature is a forgery, with or without the key */
+	sig[0] ^= 1;
+	assert_int_equal(em_msg_decrypt(key, 7, 2, 11, id, ct, (size_t)n, sig, alice.sign_pk, &got,
+	                                out, &out_len),
+	                 EM_MSG_BAD_SIGNATURE);
+}
+
 static void test_diary_record(void **state)
 {
 	static const char text[] = "We agreed our goals";
@@ -497,6 +639,7 @@ int main(void)
 	    cmocka_unit_test(test_keys_generate_and_wipe),
 	    cmocka_unit_test(test_fingerprint),
 	    cmocka_unit_test(test_diary_record),
+	    cmocka_unit_test(test_msg_franking),
 	    cmocka_unit_test(test_recovery_code),
 	};
 

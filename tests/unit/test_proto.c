@@ -447,6 +447,18 @@ static int valid_frames_setup(void **state)
 	              "\"label\":\"pair 1\",\"lang\":\"pl\"}]}}"));
 	add_valid(EM_OP_INVITE_REVOKE, "",
 	          fmt("{\"id\":95,\"op\":\"invite.revoke\",\"args\":{\"invite_id\":1}}"));
+	add_valid(EM_OP_REPORT_CREATE, "",
+	          fmt("{\"id\":97,\"op\":\"report.create\",\"args\":{\"room_id\":3,\"kind\":"
+	              "\"concern\",\"agreement_version\":1,\"written_ms\":1,\"blob\":\"%s\"}}",
+	              b64(64, 9)));
+	add_valid(EM_OP_REPORT_LIST, "programme_id",
+	          fmt("{\"id\":98,\"op\":\"report.list\",\"args\":{\"programme_id\":1}}"));
+	add_valid(EM_OP_REPORT_SHOW, "",
+	          fmt("{\"id\":99,\"op\":\"report.show\",\"args\":{\"report_id\":1}}"));
+	add_valid(EM_OP_REPORT_HANDLE, "",
+	          fmt("{\"id\":100,\"op\":\"report.handle\",\"args\":{\"report_id\":1,\"state\":"
+	              "\"closed\",\"written_ms\":1,\"blob\":\"%s\"}}",
+	              b64(64, 9)));
 	return 0;
 }
 

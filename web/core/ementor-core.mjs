@@ -64,6 +64,7 @@ export const MSG_STATUS = Object.freeze({
 	BAD_SIGNATURE: -1,
 	UNDECRYPTABLE: -2,
 	MALFORMED: -3,
+	BAD_COMMITMENT: -4, /* a v3 message whose franking commitment does not match its body */
 });
 
 /**

@@ -260,11 +260,24 @@ export function encryptMessage({ roomId, epoch, senderId, signSk, roomKey, text,
   return { clientMsgId, ciphertext, sig };
 }
 
-/** Checks a Message's sig with the sender's pinned sign_pk; true or false. */
-export function verifyMessage(msg, senderSignPk) {
-  const ad = messageAd(msg.room_id, msg.epoch, msg.sender_id, unb64(msg.client_msg_id));
+/** A v3 (franked) message's ad: as v2's under the label "ementor message v3" (section 5.1). */
+export function messageAdV3(roomId, epoch, senderId, clientMsgId) {
+  return concat(label('ementor message v3'), u64(roomId), u64(epoch), u64(senderId), clientMsgId);
+}
+
+/** The format whose signature verifies with the sender's pinned sign_pk: 3, 2, or 0 (neither). */
+export function messageVersion(msg, senderSignPk) {
+  const id = unb64(msg.client_msg_id);
   const ciphertext = unb64(msg.ciphertext);
-  return sodium.crypto_sign_verify_detached(unb64(msg.sig), messageSigned(ad, ciphertext), senderSignPk);
+  const sig = unb64(msg.sig);
+  if (sodium.crypto_sign_verify_detached(sig, messageSigned(messageAdV3(msg.room_id, msg.epoch, msg.sender_id, id), ciphertext), senderSignPk)) return 3;
+  if (sodium.crypto_sign_verify_detached(sig, messageSigned(messageAd(msg.room_id, msg.epoch, msg.sender_id, id), ciphertext), senderSignPk)) return 2;
+  return 0;
+}
+
+/** Checks a Message's sig (v2 or v3) with the sender's pinned sign_pk; true or false. */
+export function verifyMessage(msg, senderSignPk) {
+  return messageVersion(msg, senderSignPk) !== 0;
 }
 
 /**
@@ -273,11 +286,15 @@ export function verifyMessage(msg, senderSignPk) {
  * throws CryptoError('bad_signature'|'decrypt'|'unpad'|'malformed').
  */
 export function openMessage(msg, senderSignPk, roomKey) {
-  if (!verifyMessage(msg, senderSignPk)) {
+  const version = messageVersion(msg, senderSignPk);
+  if (!version) {
     throw new CryptoError('bad_signature', `room ${msg.room_id} seq ${msg.seq}: the signature does not verify`);
   }
-  const ad = messageAd(msg.room_id, msg.epoch, msg.sender_id, unb64(msg.client_msg_id));
-  const ciphertext = unb64(msg.ciphertext);
+  const id = unb64(msg.client_msg_id);
+  const ad = (version === 3 ? messageAdV3 : messageAd)(msg.room_id, msg.epoch, msg.sender_id, id);
+  const whole = unb64(msg.ciphertext);
+  // v3: commitment(32) || nonce || AEAD; the body starts with the franking key (32)
+  const ciphertext = version === 3 ? whole.subarray(32) : whole;
   let padded;
   try {
     padded = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
@@ -290,6 +307,15 @@ export function openMessage(msg, senderSignPk, roomKey) {
     body = sodium.unpad(padded, 256);
   } catch (e) {
     throw new CryptoError('unpad', `room ${msg.room_id} seq ${msg.seq}: bad padding`);
+  }
+  if (version === 3) {
+    if (body.length < 32) throw new CryptoError('malformed', `room ${msg.room_id} seq ${msg.seq}: a body of ${body.length} bytes`);
+    const fk = body.subarray(0, 32);
+    body = body.subarray(32);
+    const c = sodium.crypto_generichash(32, concat(label('ementor franking v1'), body), fk);
+    if (!sodium.memcmp(c, whole.subarray(0, 32))) {
+      throw new CryptoError('commitment', `room ${msg.room_id} seq ${msg.seq}: the franking commitment does not match`);
+    }
   }
   if (body.length < META_BYTES || body.length - META_BYTES > MAX_TEXT_BYTES) {
     throw new CryptoError('malformed', `room ${msg.room_id} seq ${msg.seq}: a body of ${body.length} bytes`);

@@ -207,6 +207,12 @@ const EXPECT = {
   'invite.resend':          ['bad_state', 'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
   'invite.revoke':          ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
   'invite.import':          ['bad_state', 'forbidden', 'forbidden', 'forbidden', 'not_found', NA], // no relay here
+  // section 13, concern reports on R: its members report; the reporter (the mentee) and A's
+  // managers read; only A's managers handle; nobody else learns that a report exists
+  'report.create':          ['not_member', 'ok',       'ok',        'not_member', 'not_member', NA],
+  'report.list':            ['ok',        'ok',        'ok',        'ok',        'ok',        NA],
+  'report.show':            ['ok',        'not_found', 'ok',        'not_found', 'not_found', NA],
+  'report.handle':          ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
   'logout':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // a second session
   'passwd':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // last
 };
@@ -713,6 +719,27 @@ const REQUESTS = {
   'invite.import': { args: () => ({ programme_id: ctx.progA, rows: [{ email: `imp${stamp}@example.org`, role: 'mentee' }] }) },
   'invite.revoke': { before: ensureMailInvite, args: () => ({ invite_id: ctx.mailInvite }),
     check: (who, ok) => (ok.state === 'revoked' ? null : 'not revoked') },
+  // a sealed report of the right shape (the server cannot read it)
+  'report.create': {
+    args: () => ({ room_id: ctx.room, kind: 'concern', agreement_version: 1, written_ms: Date.now(), blob: b64(sodium.randombytes_buf(600)) }),
+  },
+  'report.list': {
+    before: ensureReport,
+    check: (who, ok) => {
+      const seen = ok.reports.some((r) => r.report_id === ctx.report);
+      return seen === (who === 'mgrA' || who === 'mentee') ? null : `report ${ctx.report} ${seen ? 'shown' : 'not shown'}`;
+    },
+    args: () => ({}),
+  },
+  'report.show': {
+    before: ensureReport,
+    args: () => ({ report_id: ctx.report }),
+    check: (who, ok) => (ok.report_id === ctx.report && ok.room_id === ctx.room && ok.blob ? null : 'not the report'),
+  },
+  'report.handle': {
+    before: ensureReport,
+    args: () => ({ report_id: ctx.report, state: 'acknowledged', written_ms: Date.now(), blob: b64(sodium.randombytes_buf(300)) }),
+  },
   'logout': {
     // a second session: the role's own connection stays logged in
     run: async (who, c) => {
@@ -741,6 +768,15 @@ const REQUESTS = {
     },
   },
 };
+
+/** A report on R by the mentee, once (ctx.report). */
+async function ensureReport() {
+  if (ctx.report) return;
+  const ok = await people.mentee.request('report.create', {
+    room_id: ctx.room, kind: 'concern', agreement_version: 1, written_ms: Date.now(), blob: b64(sodium.randombytes_buf(600)),
+  });
+  ctx.report = ok.report_id;
+}
 
 /** goal.create / goal.update arguments for a group goal of room R. */
 function goalArgs(id, version) {
@@ -1032,8 +1068,9 @@ test('no answer or event a manager got carries ciphertext, a sealed key, a messa
   const CONTENT_KEYS = ['ciphertext', 'sealed', 'sig', 'key_backup', 'blob'];
   const leaks = [];
   // records a mentee sealed to the programme's managers (section 11) are theirs to read: their
-  // blobs come back in questionnaire.answers and progress.list, and nothing else does
-  const SEALED_TO_MANAGERS = ['questionnaire.answers', 'progress.list'];
+  // blobs come back in questionnaire.answers and progress.list, a member's concern reports
+  // (section 13) in report.show, and nothing else does
+  const SEALED_TO_MANAGERS = ['questionnaire.answers', 'progress.list', 'report.show'];
   const look = (who, what, v, { ownLogin = false, sealed = false } = {}) => {
     const keys = CONTENT_KEYS.filter((k) => !(ownLogin && k === 'key_backup') && !(sealed && k === 'blob'));
     if (anywhere(v, (k) => keys.includes(k))) leaks.push(`${who} ${what}: a content field`);

@@ -193,3 +193,7 @@ int privacy_notice_local(struct session *s, const struct em_request *req, json_t
 }
 STUB_RUN(midterm_write_run)
 STUB_RUN(midterm_show_run)
+STUB_RUN(report_create_run)
+STUB_RUN(report_list_run)
+STUB_RUN(report_show_run)
+STUB_RUN(report_handle_run)
