@@ -188,6 +188,9 @@ static const struct handler handlers[] = {
     {.op = EM_OP_INVITE_RESEND, .roles = R_MANAGER, .run = invite_resend_run},
     {.op = EM_OP_INVITE_REVOKE, .roles = R_MANAGER, .run = invite_revoke_run},
     {.op = EM_OP_INVITE_IMPORT, .roles = R_MANAGER, .run = invite_import_run},
+    /* identity resets: a programme's managers issue, the person redeems before login */
+    {.op = EM_OP_RESET_ISSUE, .roles = R_MANAGER, .run = reset_issue_run},
+    {.op = EM_OP_RESET_REDEEM, .roles = R_ANY, .run = reset_redeem_run},
 };
 
 void dispatch_start(int batch_max, int batch_wait_us)

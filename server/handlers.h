@@ -247,5 +247,8 @@ int mail_digest_args(json_t **args);
 int mail_digest_run(struct db_conn *c, struct db_job *job);
 /* GET /unsubscribe/TOKEN's job: args {"token"}; the page's text goes to job->extra */
 int mail_unsubscribe_run(struct db_conn *c, struct db_job *job);
+/* ---- handle_reset.c (DB workers; PROTOCOL.md "Identity reset") ---- */
+int reset_issue_run(struct db_conn *c, struct db_job *job);
+int reset_redeem_run(struct db_conn *c, struct db_job *job);
 
 #endif

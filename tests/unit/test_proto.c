@@ -447,6 +447,16 @@ static int valid_frames_setup(void **state)
 	              "\"label\":\"pair 1\",\"lang\":\"pl\"}]}}"));
 	add_valid(EM_OP_INVITE_REVOKE, "",
 	          fmt("{\"id\":95,\"op\":\"invite.revoke\",\"args\":{\"invite_id\":1}}"));
+	add_valid(EM_OP_RESET_ISSUE, "expires_in_days",
+	          fmt("{\"id\":97,\"op\":\"reset.issue\",\"args\":{\"programme_id\":1,"
+	              "\"username\":\"lea\",\"expires_in_days\":3}}"));
+	add_valid(EM_OP_RESET_REDEEM, "recovery_auth recovery_backup",
+	          fmt("{\"id\":98,\"op\":\"reset.redeem\",\"args\":{\"username\":\"lea\","
+	              "\"code\":\"%s\",\"salt\":\"%s\",\"opslimit\":2,\"memlimit\":67108864,"
+	              "\"auth_key\":\"%s\",\"sign_pk\":\"%s\",\"box_pk\":\"%s\","
+	              "\"key_backup\":\"%s\",\"recovery_auth\":\"%s\",\"recovery_backup\":\"%s\"}}",
+	              b64(20, 1), b64(16, 2), b64(32, 3), b64(32, 4), b64(32, 5), b64(136, 6),
+	              b64(32, 7), b64(136, 8)));
 	return 0;
 }
 
@@ -552,9 +562,10 @@ static void test_op_names_and_flags(void **state)
 	/* recovery: before login only, like login itself */
 	assert_int_equal(em_op_flags(EM_OP_RECOVERY_OPEN), EM_OPF_PREAUTH | EM_OPF_NOAUTH);
 	assert_int_equal(em_op_flags(EM_OP_RECOVERY_RESET), EM_OPF_PREAUTH | EM_OPF_NOAUTH);
+	assert_int_equal(em_op_flags(EM_OP_RESET_REDEEM), EM_OPF_PREAUTH | EM_OPF_NOAUTH);
 	for (int op = EM_OP_LOGOUT; op < EM_OP__COUNT; op++)
 		if (op != EM_OP_PRIVACY_NOTICE && op != EM_OP_RECOVERY_OPEN &&
-		    op != EM_OP_RECOVERY_RESET)
+		    op != EM_OP_RECOVERY_RESET && op != EM_OP_RESET_REDEEM)
 			assert_int_equal(em_op_flags(op), 0);
 }
 
