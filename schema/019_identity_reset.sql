@@ -100,3 +100,85 @@ $$ LANGUAGE plpgsql;
 CREATE TRIGGER users_identity_resets_erase AFTER UPDATE OF erased_at ON users
     FOR EACH ROW WHEN (NEW.erased_at IS NOT NULL AND OLD.erased_at IS NULL)
     EXECUTE FUNCTION identity_resets_erase();
+
+-- ---------------------------------------------------------------------------
+-- Rooms from an imported list's labels (invite.import, PROTOCOL.md 12): the
+-- rows of a programme's list that share a label become one room, made when
+-- the last of their invites is used (a room's members are accounts, and an
+-- invitee has none until they register). A label with one mentor and one
+-- mentee makes a pair; one mentor and 2 to max_group_mentees mentees a group;
+-- any other mix makes nothing and is reported. Manager rows do not count.
+-- The room is named after the label (the manager chose it; like any room
+-- name, the server and managers see it). One row per programme and label:
+-- importing again makes nothing new.
+CREATE TABLE import_rooms (
+    programme_id bigint NOT NULL REFERENCES programmes (id) ON DELETE CASCADE,
+    label        text NOT NULL,
+    created_by   bigint REFERENCES users (id) ON DELETE SET NULL,
+    room_id      bigint REFERENCES rooms (id) ON DELETE SET NULL,
+    made_at      timestamptz,
+    PRIMARY KEY (programme_id, label)
+);
+
+-- What a label holds now: mentors, mentees, how many of them registered, the
+-- kind it makes (NULL: none) and why not.
+CREATE FUNCTION import_label_state(pid bigint, lbl text,
+                                   OUT mentors integer, OUT mentees integer,
+                                   OUT registered integer, OUT kind text, OUT problem text) AS $$
+    WITH i AS (SELECT role, used_by FROM invites
+               WHERE programme_id = pid AND label = lbl AND revoked_at IS NULL
+                 AND role IN ('mentor', 'mentee')),
+    n AS (SELECT count(*) FILTER (WHERE role = 'mentor')::integer AS mentors,
+                 count(*) FILTER (WHERE role = 'mentee')::integer AS mentees,
+                 count(used_by)::integer AS registered FROM i),
+    p AS (SELECT max_group_mentees FROM programmes WHERE id = pid)
+    SELECT n.mentors, n.mentees, n.registered,
+           CASE WHEN n.mentors <> 1 OR n.mentees < 1 OR n.mentees > p.max_group_mentees THEN NULL
+                WHEN n.mentees = 1 THEN 'pair' ELSE 'group' END,
+           CASE WHEN n.mentors <> 1 THEN format('a room needs exactly one mentor; this label has %s',
+                                                n.mentors)
+                WHEN n.mentees < 1 THEN 'a room needs at least one mentee'
+                WHEN n.mentees > p.max_group_mentees
+                THEN format('a group takes at most %s mentees in this programme; this label has %s',
+                            p.max_group_mentees, n.mentees) END
+    FROM n, p
+$$ LANGUAGE sql STABLE;
+
+-- Makes the label's room if every invite of it was used and none made it
+-- yet. Returns the room id when it made it now, else NULL.
+CREATE FUNCTION import_room_try(pid bigint, lbl text) RETURNS bigint AS $$
+DECLARE
+    ir  import_rooms;
+    st  record;
+    rid bigint;
+BEGIN
+    SELECT * INTO ir FROM import_rooms WHERE programme_id = pid AND label = lbl FOR UPDATE;
+    IF NOT FOUND OR ir.room_id IS NOT NULL OR ir.made_at IS NOT NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO st FROM import_label_state(pid, lbl);
+    IF st.kind IS NULL OR st.registered < st.mentors + st.mentees THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO rooms (programme_id, kind, name, created_by)
+    VALUES (pid, st.kind, left(lbl, 100), ir.created_by) RETURNING id INTO rid;
+    INSERT INTO room_members (room_id, user_id, role, added_by)
+    SELECT DISTINCT ON (i.used_by) rid, i.used_by, i.role, ir.created_by FROM invites i
+    WHERE i.programme_id = pid AND i.label = lbl AND i.revoked_at IS NULL
+      AND i.role IN ('mentor', 'mentee') AND i.used_by IS NOT NULL;
+    UPDATE import_rooms SET room_id = rid, made_at = now() WHERE programme_id = pid AND label = lbl;
+    RETURN rid;
+END
+$$ LANGUAGE plpgsql;
+
+-- The last registration of a label makes its room, in that transaction.
+CREATE FUNCTION invites_import_room() RETURNS trigger AS $$
+BEGIN
+    PERFORM import_room_try(NEW.programme_id, NEW.label);
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER invites_import_room AFTER UPDATE OF used_at ON invites
+    FOR EACH ROW WHEN (NEW.used_at IS NOT NULL AND OLD.used_at IS NULL AND NEW.label IS NOT NULL
+                       AND NEW.programme_id IS NOT NULL)
+    EXECUTE FUNCTION invites_import_room();
