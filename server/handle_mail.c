@@ -3,7 +3,8 @@
  * mail.show, mail.set and mail.verify (a person's address, language and
  * kinds), invite.list, invite.resend and invite.revoke (a manager's
  * invites and their states), the e-mail of invite.create, the scheduler's
- * unread digest, and GET /unsubscribe/TOKEN. Each only writes rows: the
+ * unread digest, and /unsubscribe/TOKEN (a GET shows a button, the POST of RFC 8058
+ * unsubscribes). Each only writes rows: the
  * outbox is sent by the mailer thread (mailer.c), so no op waits on SMTP.
  * Notices become e-mails in SQL (schema/015_mail.sql, mail_from_notice()),
  * in the transaction that makes the notice. DB worker threads.
@@ -641,7 +642,36 @@ int mail_digest_run(struct db_conn *c, struct db_job *job)
 	return EM_OK;
 }
 
-/* ---- GET /unsubscribe/TOKEN -------------------------------------------------------- */
+/* ---- /unsubscribe/TOKEN (RFC 8058) ------------------------------------------------ */
+
+/* GET: only whose token it is, for the page's language; nothing changes. */
+static const struct stmt st_unsubscribe_look = {
+    "mail_unsubscribe_look", "SELECT lang FROM mail_settings WHERE unsub_token = $1"};
+
+/*
+ * The page a GET shows: a button that POSTs back to the same URL (what a
+ * mail client's one-click does), so a link scanner that follows the link
+ * unsubscribes nobody. No script, no style: the page's CSP (http.c) allows
+ * nothing but posting this form to the server itself.
+ */
+static const char unsub_page_en[] =
+    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    "<meta name=\"viewport\" content=\"width=device-width\"><title>ementor: stop e-mail</title>"
+    "</head><body><h1>Stop all e-mail from ementor?</h1>"
+    "<p>ementor will send you no more e-mail about your mentoring. You can turn it on again "
+    "with <code>ementor notify settings</code>.</p>"
+    "<form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" "
+    "value=\"One-Click\"><button type=\"submit\">Stop all e-mail</button></form>"
+    "</body></html>\n";
+static const char unsub_page_pl[] =
+    "<!doctype html>\n<html lang=\"pl\"><head><meta charset=\"utf-8\">"
+    "<meta name=\"viewport\" content=\"width=device-width\"><title>ementor: wypisz mnie"
+    "</title></head><body><h1>Wyłączyć wszystkie wiadomości e-mail z ementor?</h1>"
+    "<p>ementor nie wyśle Ci już żadnych wiadomości e-mail o Twoim mentoringu. Możesz je znów "
+    "włączyć poleceniem <code>ementor notify settings</code>.</p>"
+    "<form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" "
+    "value=\"One-Click\"><button type=\"submit\">Wyłącz wszystkie wiadomości</button>"
+    "</form></body></html>\n";
 
 static const struct stmt st_unsubscribe = {
     "mail_unsubscribe",
@@ -653,10 +683,11 @@ int mail_unsubscribe_run(struct db_conn *c, struct db_job *job)
 {
 	struct params p = {0};
 	PGresult *r;
-	int err, pl;
+	int err, pl, post;
 
 	params_text(&p, job_str(job, "token"));
-	if (!(r = store_exec(c, &st_unsubscribe, &p, &err, NULL)))
+	post = job_int(job, "post", 0);
+	if (!(r = store_exec(c, post ? &st_unsubscribe : &st_unsubscribe_look, &p, &err, NULL)))
 		return db_job_fail(job, err, NULL);
 	if (PQntuples(r) != 1) {
 		PQclear(r);
@@ -664,6 +695,10 @@ int mail_unsubscribe_run(struct db_conn *c, struct db_job *job)
 	}
 	pl = !strcmp(store_str(r, 0, 0), "pl");
 	PQclear(r);
+	if (!post) {
+		job->extra = json_string(pl ? unsub_page_pl : unsub_page_en);
+		return job->extra ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
+	}
 	log_info("mail unsubscribed");
 	job->extra =
 	    json_string(pl ? "Wypisano Cię: ementor nie wyśle Ci już żadnych wiadomości e-mail.\n"

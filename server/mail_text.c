@@ -428,9 +428,11 @@ char *mail_render(const struct mail_in *in)
 	           "Content-Transfer-Encoding: base64\r\nContent-Language: %s\r\n"
 	           "Auto-Submitted: auto-generated\r\nX-Ementor-Kind: %s\r\n",
 	           date, in->message_id, l == PL ? "pl" : "en", in->kind);
-	if (in->unsub_token)
-		buf_printf(&msg, "List-Unsubscribe: <%s/unsubscribe/%s>\r\n", in->public_url,
-		           in->unsub_token);
+	if (in->unsub_token) /* RFC 8058: a POST to the link unsubscribes, a GET only asks */
+		buf_printf(&msg,
+		           "List-Unsubscribe: <%s/unsubscribe/%s>\r\n"
+		           "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+		           in->public_url, in->unsub_token);
 	buf_printf(&msg, "\r\n");
 	buf_base64(&msg, body.s, body.len, 1);
 out:

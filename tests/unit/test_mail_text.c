@@ -114,7 +114,7 @@ static void test_headers_and_invite(void **state)
 	assert_non_null(strstr(msg, "Subject: You are invited to a mentoring programme\r\n"));
 	assert_non_null(strstr(msg, "Content-Language: en\r\n"));
 	assert_non_null(strstr(msg, "Date: "));
-	assert_null(strstr(msg, "List-Unsubscribe")); /* an invite has none */
+	assert_null(strstr(msg, "List-Unsubscribe")); /* an invite has none, nor its -Post */
 	body = body_of(msg);
 	assert_non_null(strstr(body, "https://mentor.example.org/#join=abcDEF123_-xyz"));
 	assert_non_null(strstr(body, "as a mentee"));
@@ -138,6 +138,7 @@ static void test_polish_meeting(void **state)
 	assert_non_null(strstr(msg, "Content-Language: pl\r\n"));
 	assert_non_null(strstr(msg, "List-Unsubscribe: <https://mentor.example.org/unsubscribe/"
 	                            "TOKEN43TOKEN43TOKEN43TOKEN43TOKEN43TOKEN43x>"));
+	assert_non_null(strstr(msg, "\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"));
 	body = body_of(msg);
 	assert_non_null(strstr(body, "Potwierdzono termin (spotkanie śródokresowe, pokój 12): "
 	                             "2026-12-08 17:00 UTC."));
