@@ -184,7 +184,7 @@ static void account_print_code(json_t *result)
 
 static const char register_usage[] =
     "Usage: ementor register --invite CODE --username NAME [--display-name \"FULL NAME\"]\n"
-    "                        [--accept-privacy]\n"
+    "                        [--accept-privacy] [--lang en|pl]\n"
     "\n"
     "Create your account from an invite code, then log in on this device.\n"
     "The invite decides your role (manager, mentor or mentee) and programme.\n"
@@ -200,6 +200,7 @@ static const char register_usage[] =
     "  --display-name NAME    the name others see (default: the username)\n"
     "  --accept-privacy       accept the server's privacy notice without asking (for\n"
     "                         scripts; the notice is still printed)\n"
+    "  --lang LANG            the language of the privacy notice: en (default) or pl\n"
     "\n"
     "The server's privacy notice is shown first and you are asked to accept it; the\n"
     "acceptance is signed with your new key and kept in the server's consent ledger\n"
@@ -212,6 +213,7 @@ struct register_args {
 	const char *invite;
 	const char *username;
 	const char *display_name;
+	const char *lang;
 	int accept_privacy;
 };
 
@@ -227,6 +229,10 @@ static int register_option(void *ctx, int opt, const char *arg)
 		a->display_name = arg;
 	else if (opt == 'a')
 		a->accept_privacy = 1;
+	else if (opt == 'l' && strcmp(arg, "en") && strcmp(arg, "pl"))
+		return cli_fail(CLI_EXIT_USAGE, "--lang takes en or pl");
+	else if (opt == 'l')
+		a->lang = arg;
 	return CLI_CONTINUE;
 }
 
@@ -237,13 +243,15 @@ static int register_option(void *ctx, int opt, const char *arg)
  * Returns an exit code; on CLI_EXIT_OK *notice is the core's result.
  * Who frees: the caller, json_decref(*notice).
  */
-static int register_privacy(struct cli *cli, struct drive *d, int accepted, json_t **notice)
+static int register_privacy(struct cli *cli, struct drive *d, int accepted, const char *lang,
+                            json_t **notice)
 {
 	struct drive_end end;
 	int rc, ok;
 
 	*notice = NULL;
-	rc = account_run(d, json_pack("{s:s}", "cmd", "privacy"), &end);
+	rc = account_run(d, json_pack("{s:s, s:s}", "cmd", "privacy", "lang", lang ? lang : "en"),
+	                 &end);
 	drive_disconnect(d);
 	rc = account_exit(rc, &end);
 	if (rc) {
@@ -285,9 +293,10 @@ int cmd_register(struct cli *cli, int argc, char **argv)
 	    {"username", required_argument, NULL, 'u'},
 	    {"display-name", required_argument, NULL, 'd'},
 	    {"accept-privacy", no_argument, NULL, 'a'},
+	    {"lang", required_argument, NULL, 'l'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct register_args a = {NULL, NULL, NULL, 0};
+	struct register_args a = {NULL, NULL, NULL, NULL, 0};
 	struct account_secrets *sec = NULL;
 	struct drive d;
 	struct drive_end end;
@@ -320,7 +329,7 @@ int cmd_register(struct cli *cli, int argc, char **argv)
 	rc = drive_open_account(cli, &d, 0);
 	if (rc)
 		goto out;
-	rc = register_privacy(cli, &d, a.accept_privacy, &notice);
+	rc = register_privacy(cli, &d, a.accept_privacy, a.lang, &notice);
 	if (rc)
 		goto out;
 	sec = account_secrets_new();

@@ -1,17 +1,17 @@
 /*
  * account.c - the account commands of the client core: `privacy` (the
- * server's privacy notice, its hash checked), `register`, `login`, `passwd`,
- * `logout`, the recovery code: `recovery` (a new code) and `recover` (a
- * new password with the code), and `reset` (a new password and a new
- * identity with a code a manager issued: PROTOCOL.md "Identity reset"). This is where the key
- * scheme of PROTOCOL.md ("Account keys") lives: the password is turned into auth_key (sent) and
- * wrap_key (kept) with Argon2id over its Unicode NFC form, the private keys are generated here at
- * registration, locked with wrap_key for the server to store, and unlocked again at every login.
- * Nothing the server answers is taken on its word: the key backup must open with our wrap_key for
- * our own (folded) username, the public keys the server lists for us must be the ones inside it,
- * the key derivation cost it asks for must be within bounds, and the privacy notice must hash to
- * the hash it comes with. session.json and keys.json are written through the host's storage in the
- * layout the CLI has always written, so existing homes keep working.
+ * server's privacy notice in a language asked for, its hash checked), `register`, `login`,
+ * `passwd`, `logout`, the recovery code: `recovery` (a new code) and `recover` (a new password with
+ * the code), and `reset` (a new password and a new identity with a code a manager issued:
+ * PROTOCOL.md "Identity reset"). This is where the key scheme of PROTOCOL.md ("Account keys")
+ * lives: the password is turned into auth_key (sent) and wrap_key (kept) with Argon2id over its
+ * Unicode NFC form, the private keys are generated here at registration, locked with wrap_key for
+ * the server to store, and unlocked again at every login. Nothing the server answers is taken on
+ * its word: the key backup must open with our wrap_key for our own (folded) username, the public
+ * keys the server lists for us must be the ones inside it, the key derivation cost it asks for must
+ * be within bounds, and the privacy notice must hash to the hash it comes with. session.json and
+ * keys.json are written through the host's storage in the layout the CLI has always written, so
+ * existing homes keep working.
  *
  * DESIGN. Each command is one task that asks one thing at a time (`stage`)
  * and keeps the answer until its step looks at it. The secrets a task holds
@@ -88,6 +88,7 @@ struct acct {
 	char display_name[EM_DISPLAY_NAME_MAX * 4 + 1];
 	char invite[EM_INVITE_CODE_MAX + 1];
 	char privacy_version[EM_CONSENT_STR_MAX + 1];
+	char lang[3]; /* privacy: the language asked for ("" for the server's default) */
 	unsigned char privacy_hash[EM_HASH_BYTES];
 	struct acct_kdf kdf, new_kdf;
 	json_t *registered; /* register's result, once the account exists */
@@ -835,7 +836,8 @@ static int acct_privacy_step(struct emc *c, struct emc_task *t)
 	int rc;
 
 	if (a->stage == 0)
-		return acct_ask(c, t, EM_OP_PRIVACY_NOTICE, NULL, 0);
+		return acct_ask(c, t, EM_OP_PRIVACY_NOTICE,
+		                a->lang[0] ? json_pack("{s:s}", "lang", a->lang) : NULL, 0);
 	if ((rc = acct_answer(t)) != EMC_DONE)
 		return rc;
 	res = a->reply.result;
@@ -852,6 +854,8 @@ static int acct_privacy_step(struct emc *c, struct emc_task *t)
 		                "was sent");
 	t->result =
 	    json_pack("{s:s, s:s, s:s}", "version", version, "text", text, "text_hash", hash);
+	if (t->result && json_is_string(json_object_get(res, "lang")))
+		json_object_set(t->result, "lang", json_object_get(res, "lang"));
 	return t->result ? EMC_DONE : emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
 }
 
@@ -1044,6 +1048,9 @@ int64_t emc_account_command(struct emc *c, const char *name, json_t *cmd)
 		break;
 	case ACCT_PRIVACY:
 		a->fresh = !c->link_up; /* no need to resume a session to read it */
+		s = json_string_value(json_object_get(cmd, "lang"));
+		if (s && (!strcmp(s, "en") || !strcmp(s, "pl")))
+			snprintf(a->lang, sizeof(a->lang), "%s", s);
 		break;
 	}
 	if (a->kind == ACCT_REGISTER) {

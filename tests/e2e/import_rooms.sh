@@ -11,7 +11,9 @@
 # e-mailed link, as a pair (1 mentor + 1 mentee) or a group (1 mentor + 4
 # mentees), named after the label, with exactly those members; importing the
 # same file again invites nobody and makes no room; the room made this way
-# works (agreement signed, a message read).
+# works (agreement signed, a message read). A Polish invitee reads the
+# privacy notice in Polish (register --lang pl), and her signed consent names
+# that notice's version, whose hash is the Polish text's.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -46,7 +48,7 @@ join() {
 	local link
 	link="$(mails "[.[] | select(.kind == \"invite\" and .rcpt == \"$1@example.org\")] | last | .links" |
 		jq -r '.[] | select(contains("#join="))' | head -n1)"
-	as "$1" register --invite "$link" --username "$1"
+	as "$1" register --invite "$link" --username "$1" "${@:2}"
 }
 rooms() { sql "SELECT count(*) FROM rooms"; }
 
@@ -80,7 +82,15 @@ expect_ok "importing again" as maria import --programme 1 "$T/people.csv"
 expect_match "invites nobody" '0 invited, 12 unchanged' "$LAST"
 expect_match "and counts who registered" 'label "pair A": a pair room once everyone has registered \(1 of 2 so far\)' "$LAST"
 expect_match "still no room" '^1$' "$(rooms)"
-expect_ok "the pair's mentee registers" join bob
+expect_ok "the pair's mentee registers, reading the privacy notice in Polish" join bob --lang pl
+expect_match "the notice is shown in Polish" 'Informacja o prywatności ementor' "$LAST"
+versions="$(sql "SELECT string_agg(DISTINCT l.subject, ' ') FROM consent_ledger l JOIN users u ON u.id = l.user_id WHERE l.purpose = 'data_processing' AND u.username IN ('ann', 'bob')")"
+expect_match "her consent names the Polish notice's version, his the English one's" \
+	'^notice-[0-9a-f]{12} notice-[0-9a-f]{12}$' "$versions"
+expect_match "whose text hashes differ" \
+	'^2$' "$(sql "SELECT count(DISTINCT l.text_hash) FROM consent_ledger l JOIN users u ON u.id = l.user_id WHERE l.purpose = 'data_processing' AND u.username IN ('ann', 'bob')")"
+expect_fail "a language the server has no notice in is refused by the CLI" 2 'en or pl' \
+	as nobody register --invite x --username nobody --lang de
 expect_match "her registration made the pair's room" '^pair A\|pair\|ann bob$' \
 	"$(sql "SELECT r.name, r.kind, string_agg(u.username, ' ' ORDER BY u.username) FROM rooms r JOIN room_members m ON m.room_id = r.id JOIN users u ON u.id = m.user_id WHERE r.name = 'pair A' GROUP BY r.id")"
 expect_ok "she sees it" as bob room list

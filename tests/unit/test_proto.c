@@ -278,7 +278,8 @@ static int valid_frames_setup(void **state)
 	add_valid(EM_OP_NOTICE_LIST, "", fmt("{\"id\":53,\"op\":\"notice.list\",\"args\":{}}"));
 	add_valid(EM_OP_NOTICE_ACK, "",
 	          fmt("{\"id\":54,\"op\":\"notice.ack\",\"args\":{\"upto\":7}}"));
-	add_valid(EM_OP_PRIVACY_NOTICE, "", fmt("{\"id\":56,\"op\":\"privacy.notice\"}"));
+	add_valid(EM_OP_PRIVACY_NOTICE, "lang",
+	          fmt("{\"id\":56,\"op\":\"privacy.notice\",\"args\":{\"lang\":\"pl\"}}"));
 	add_valid(EM_OP_AGREEMENT_SHOW, "version",
 	          fmt("{\"id\":57,\"op\":\"agreement.show\",\"args\":{\"room_id\":3,"
 	              "\"version\":2}}"));
