@@ -232,7 +232,7 @@ expect_match "in her language, with a button that posts" '<form method="post">.*
 	"$(tr '\n' ' ' <"$T/unsub.html")"
 expect_match "under a CSP that allows nothing but that form" \
 	"content-security-policy: default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'" \
-	"$(tr -d '\r' <"$T/unsub.headers" | tr 'A-Z' 'a-z')"
+	"$(tr -d '\r' <"$T/unsub.headers" | tr '[:upper:]' '[:lower:]')"
 expect_absent "no script on it" '<script' "$T/unsub.html"
 expect_match "and the GET unsubscribed nobody" "^$kinds_before\$" "$(as lea notify settings | sed -n 's/^Kinds: *//p')"
 expect_ok "nor does a second GET" curl -fsS -o /dev/null --cacert "$CERT" "$url"

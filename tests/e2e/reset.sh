@@ -114,14 +114,17 @@ expect_match "and what that means" 'unreadable to you' "$LAST"
 expect_match "and given a new recovery code" 'Your recovery code, shown only this once' "$LAST"
 fp_after="$(as lea2 --json whoami | jq -r .user.fingerprint)"
 expect_match "a new fingerprint" '^[0-9a-f ]{20,}$' "$fp_after"
-[[ "$fp_after" != "$fp_before" ]] && ok "different from the old one" || not_ok "different from the old one" "$fp_after"
+if [[ "$fp_after" != "$fp_before" ]]; then ok "different from the old one"; else not_ok "different from the old one" "$fp_after"; fi
 expect_fail "the code works once" 1 'bad_credentials' reset lea3 lea "$code2"
 expect_fail "her old device's session has ended" 3 'log in|session' as lea read 1
 expect_fail "her old password is gone" 1 'bad_credentials' as lea4 login lea
 expect_ok "the new one works" env EMENTOR_PASSWORD="a brand new password" "$BIN/ementor" --home "$T/home/lea5" login lea
 new_recovery="$(sql "SELECT encode(recovery_hash, 'hex') FROM users WHERE username = 'lea'")"
-[[ -n "$new_recovery" && "$new_recovery" != "$old_recovery" ]] && ok "her old recovery code is gone (a new one replaced it)" ||
+if [[ -n "$new_recovery" && "$new_recovery" != "$old_recovery" ]]; then
+	ok "her old recovery code is gone (a new one replaced it)"
+else
 	not_ok "her old recovery code is gone (a new one replaced it)" "$old_recovery / $new_recovery"
+fi
 expect_match "she is off the room's roster until the agreement is signed again" '^f$' \
 	"$(sql "SELECT roster FROM room_members m JOIN users u ON u.id = m.user_id WHERE u.username = 'lea'")"
 expect_match "a new agreement version lists her new keys, unsigned by anyone" '^0$' \
