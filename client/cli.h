@@ -228,6 +228,8 @@ int cmd_whoami(struct cli *cli, int argc, char **argv);
 int cmd_passwd(struct cli *cli, int argc, char **argv);
 int cmd_recovery_code(struct cli *cli, int argc, char **argv);
 int cmd_recover(struct cli *cli, int argc, char **argv);
+int cmd_reset(struct cli *cli, int argc, char **argv);
+int cmd_reset_code(struct cli *cli, int argc, char **argv);
 int cmd_programme_create(struct cli *cli, int argc, char **argv);
 int cmd_programme_list(struct cli *cli, int argc, char **argv);
 int cmd_programme_show(struct cli *cli, int argc, char **argv);

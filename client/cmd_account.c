@@ -76,7 +76,8 @@ static void account_secrets_free(struct account_secrets *sec)
 /* Wipes the password strings of a command (jansson frees them unwiped). */
 static void account_wipe(json_t *cmd)
 {
-	static const char *const keys[] = {"password", "new_password", "recovery_code"};
+	static const char *const keys[] = {"password", "new_password", "recovery_code",
+	                                   "reset_code"};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		json_t *v = json_object_get(cmd, keys[i]);
@@ -168,7 +169,11 @@ static void account_print_code(json_t *result)
 		printf("Write it down and keep it somewhere safe. If you forget your password,\n"
 		       "`ementor recover USERNAME` sets a new one with it: nobody else can, not\n"
 		       "even the server's operator. Anyone who has it can unlock your keys, so\n"
-		       "keep it like a password. `ementor recovery-code` makes a new one.\n");
+		       "keep it like a password. `ementor recovery-code` makes a new one.\n"
+		       "Lose both the password and this code, and your keys are gone for good: a\n"
+		       "manager of your programme can only give you a NEW identity (`ementor\n"
+		       "reset`), and what was sealed to your old keys, such as old messages,\n"
+		       "stays unreadable to you.\n");
 	}
 	if (code)
 		sodium_memzero(code, strlen(code));
@@ -179,7 +184,7 @@ static void account_print_code(json_t *result)
 
 static const char register_usage[] =
     "Usage: ementor register --invite CODE --username NAME [--display-name \"FULL NAME\"]\n"
-    "                        [--accept-privacy]\n"
+    "                        [--accept-privacy] [--lang en|pl]\n"
     "\n"
     "Create your account from an invite code, then log in on this device.\n"
     "The invite decides your role (manager, mentor or mentee) and programme.\n"
@@ -195,6 +200,7 @@ static const char register_usage[] =
     "  --display-name NAME    the name others see (default: the username)\n"
     "  --accept-privacy       accept the server's privacy notice without asking (for\n"
     "                         scripts; the notice is still printed)\n"
+    "  --lang LANG            the language of the privacy notice: en (default) or pl\n"
     "\n"
     "The server's privacy notice is shown first and you are asked to accept it; the\n"
     "acceptance is signed with your new key and kept in the server's consent ledger\n"
@@ -207,6 +213,7 @@ struct register_args {
 	const char *invite;
 	const char *username;
 	const char *display_name;
+	const char *lang;
 	int accept_privacy;
 };
 
@@ -222,6 +229,10 @@ static int register_option(void *ctx, int opt, const char *arg)
 		a->display_name = arg;
 	else if (opt == 'a')
 		a->accept_privacy = 1;
+	else if (opt == 'l' && strcmp(arg, "en") && strcmp(arg, "pl"))
+		return cli_fail(CLI_EXIT_USAGE, "--lang takes en or pl");
+	else if (opt == 'l')
+		a->lang = arg;
 	return CLI_CONTINUE;
 }
 
@@ -232,13 +243,15 @@ static int register_option(void *ctx, int opt, const char *arg)
  * Returns an exit code; on CLI_EXIT_OK *notice is the core's result.
  * Who frees: the caller, json_decref(*notice).
  */
-static int register_privacy(struct cli *cli, struct drive *d, int accepted, json_t **notice)
+static int register_privacy(struct cli *cli, struct drive *d, int accepted, const char *lang,
+                            json_t **notice)
 {
 	struct drive_end end;
 	int rc, ok;
 
 	*notice = NULL;
-	rc = account_run(d, json_pack("{s:s}", "cmd", "privacy"), &end);
+	rc = account_run(d, json_pack("{s:s, s:s}", "cmd", "privacy", "lang", lang ? lang : "en"),
+	                 &end);
 	drive_disconnect(d);
 	rc = account_exit(rc, &end);
 	if (rc) {
@@ -280,9 +293,10 @@ int cmd_register(struct cli *cli, int argc, char **argv)
 	    {"username", required_argument, NULL, 'u'},
 	    {"display-name", required_argument, NULL, 'd'},
 	    {"accept-privacy", no_argument, NULL, 'a'},
+	    {"lang", required_argument, NULL, 'l'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct register_args a = {NULL, NULL, NULL, 0};
+	struct register_args a = {NULL, NULL, NULL, NULL, 0};
 	struct account_secrets *sec = NULL;
 	struct drive d;
 	struct drive_end end;
@@ -315,7 +329,7 @@ int cmd_register(struct cli *cli, int argc, char **argv)
 	rc = drive_open_account(cli, &d, 0);
 	if (rc)
 		goto out;
-	rc = register_privacy(cli, &d, a.accept_privacy, &notice);
+	rc = register_privacy(cli, &d, a.accept_privacy, a.lang, &notice);
 	if (rc)
 		goto out;
 	sec = account_secrets_new();
@@ -829,5 +843,190 @@ out:
 	drive_end_clear(&end);
 	drive_close(&d);
 	account_secrets_free(sec);
+	return rc;
+}
+
+/* ---- reset ---- */
+
+static const char reset_usage[] =
+    "Usage: ementor reset [--code CODE] USERNAME\n"
+    "\n"
+    "Forgot your password and have no recovery code? A manager of your programme\n"
+    "can give you a reset code (`ementor reset-code`), also e-mailed to you as a\n"
+    "link if your address is verified; CODE may be that link. With it you set a\n"
+    "new password AND get a new identity: new keys, made here. What you cannot\n"
+    "get back: messages, diary entries and anything else sealed to your old keys\n"
+    "stay unreadable to you (nobody ever had those keys but you). The people of\n"
+    "your rooms see that your keys changed and should check your new safety\n"
+    "number with you; you rejoin each room's conversation once its agreement is\n"
+    "signed again by everyone. Every session of your account is ended, and you\n"
+    "get a new recovery code.\n"
+    "\n"
+    "The code is taken from --code, else EMENTOR_RESET_CODE, else asked; the new\n"
+    "password from EMENTOR_NEW_PASSWORD if set, else asked on the terminal.\n";
+
+static int reset_option(void *ctx, int opt, const char *arg)
+{
+	if (opt == 'c')
+		*(const char **)ctx = arg;
+	return CLI_CONTINUE;
+}
+
+int cmd_reset(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {{"code", required_argument, NULL, 'c'},
+	                                     {NULL, 0, NULL, 0}};
+	struct account_secrets *sec = NULL;
+	struct drive d;
+	struct drive_end end;
+	char username[EM_USERNAME_MAX + 1];
+	const char *code = NULL;
+	int rc, first;
+
+	memset(&d, 0, sizeof(d));
+	memset(&end, 0, sizeof(end));
+	rc = cli_parse(cli, argc, argv, opts, reset_usage, reset_option, &code, 1, 1, &first);
+	if (rc != CLI_CONTINUE)
+		return rc;
+	if (em_check_username(argv[first]) != EM_OK)
+		return cli_usage_error(cli, "'%s' is not a valid username", argv[first]);
+	em_username_fold(argv[first], username);
+	rc = drive_open_account(cli, &d, 0);
+	if (rc)
+		goto out;
+	if (!(sec = account_secrets_new())) {
+		rc = cli_fail(CLI_EXIT_LOCAL, "out of memory");
+		goto out;
+	}
+	/* the code in .password, the new password in .new_password */
+	if (code && strlen(code) < sizeof(sec->password))
+		snprintf(sec->password, sizeof(sec->password), "%s", code);
+	else
+		rc = account_password("EMENTOR_RESET_CODE", "Reset code: ", NULL, sec->password);
+	if (rc >= 0)
+		rc = account_password("EMENTOR_NEW_PASSWORD", "New password: ",
+		                      "Repeat the new password: ", sec->new_password);
+	if (rc < 0) {
+		rc = -rc;
+		goto out;
+	}
+	if ((rc = account_utf8(sec->new_password)))
+		goto out;
+	rc = account_run(&d,
+	                 json_pack("{s:s, s:s, s:s, s:s, s:s}", "cmd", "reset", "server",
+	                           cli_server(cli, NULL), "username", username, "reset_code",
+	                           sec->password, "new_password", sec->new_password),
+	                 &end);
+	account_secrets_free(sec);
+	sec = NULL;
+	if ((rc = account_exit(rc, &end)))
+		goto out;
+	if (cli->json) {
+		cli_print_json(end.result);
+	} else {
+		char *fp = account_text(end.result, "fingerprint", "?");
+
+		printf("New password and new keys set for %s; logged in.\n"
+		       "Your new key fingerprint: %s\n",
+		       username, fp ? fp : "?");
+		printf("Your other sessions were ended. Messages sealed to your old keys stay\n"
+		       "unreadable to you. The people of your %lld room(s) see your keys change:\n"
+		       "show them this fingerprint (`ementor verify USER` gives your safety\n"
+		       "number with each), then sign each room's agreement again.\n",
+		       (long long)json_integer_value(json_object_get(end.result, "rooms")));
+		account_print_code(end.result);
+		free(fp);
+	}
+out:
+	drive_end_clear(&end);
+	drive_close(&d);
+	account_secrets_free(sec);
+	return rc;
+}
+
+/* ---- reset-code ---- */
+
+static const char reset_code_usage[] =
+    "Usage: ementor reset-code --programme ID [--expires-days N] USERNAME\n"
+    "\n"
+    "For a mentor or mentee of your programme who forgot their password and has no\n"
+    "recovery code: a one-time code with which they set a new password and a new\n"
+    "identity (`ementor reset --code CODE USERNAME`). It is shown here once and,\n"
+    "if their e-mail address is verified, e-mailed to them as a link. It expires\n"
+    "after N days (1 to 14, default 3) and replaces any earlier code.\n"
+    "\n"
+    "Whoever holds the code can become that person: give it to them yourself, in\n"
+    "person or by a channel you trust. Their rooms' members will see their keys\n"
+    "change and should check the new safety number with them face to face. Both\n"
+    "the code's issue and its use are kept in the programme's history.\n";
+
+struct reset_code_args {
+	const char *programme;
+	long days;
+};
+
+static int reset_code_option(void *ctx, int opt, const char *arg)
+{
+	struct reset_code_args *a = ctx;
+	char *end = NULL;
+
+	if (opt == 'p') {
+		a->programme = arg;
+	} else if (opt == 'e') {
+		a->days = strtol(arg, &end, 10);
+		if (!end || *end || a->days < 1 || a->days > 14)
+			return cli_fail(CLI_EXIT_USAGE, "--expires-days takes 1 to 14");
+	}
+	return CLI_CONTINUE;
+}
+
+int cmd_reset_code(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {{"programme", required_argument, NULL, 'p'},
+	                                     {"expires-days", required_argument, NULL, 'e'},
+	                                     {NULL, 0, NULL, 0}};
+	struct reset_code_args a = {NULL, 3};
+	json_t *res = NULL;
+	int64_t id;
+	int rc, first;
+
+	rc =
+	    cli_parse(cli, argc, argv, opts, reset_code_usage, reset_code_option, &a, 1, 1, &first);
+	if (rc != CLI_CONTINUE)
+		return rc;
+	if (!a.programme)
+		return cli_usage_error(cli, "--programme is required");
+	if (em_check_username(argv[first]) != EM_OK)
+		return cli_usage_error(cli, "'%s' is not a valid username", argv[first]);
+	if ((rc = cli_programme_ref(cli, a.programme, &id)) != CLI_CONTINUE)
+		return rc;
+	rc = cli_request(cli, EM_OP_RESET_ISSUE,
+	                 json_pack("{s:I, s:s, s:I}", "programme_id", (json_int_t)id, "username",
+	                           argv[first], "expires_in_days", (json_int_t)a.days),
+	                 &res);
+	if (rc)
+		goto out;
+	if (cli->json) {
+		cli_print_json(res);
+	} else {
+		char *code = account_text(res, "code", "?"),
+		     *user = account_text(res, "username", "?");
+		char when[32];
+
+		text_local_time(cli_str(res, "expires_at", NULL), when, sizeof(when));
+		printf("Reset code for %s (works once, until %s):\n\n    %s\n\n", user ? user : "?",
+		       when, code ? code : "?");
+		printf("%s\nThey run: ementor reset --code CODE %s\n",
+		       json_is_true(json_object_get(res, "emailed"))
+		           ? "It was also e-mailed to their verified address as a link."
+		           : "They have no verified e-mail address: give it to them yourself.",
+		       user ? user : "USERNAME");
+		if (code)
+			sodium_memzero(code, strlen(code));
+		free(code);
+		free(user);
+	}
+out:
+	json_decref(res);
 	return rc;
 }

@@ -1232,6 +1232,18 @@ static void notice_write(FILE *f, json_t *n)
 		        "Diary reminder: the %s was held a day ago and its diary is not written "
 		        "(`ementor diary write %lld`)",
 		        what, (long long)json_integer_value(json_object_get(n, "checkpoint_id")));
+	} else if (!strcmp(kind, "identity.reset")) {
+		/* PROTOCOL.md "Identity reset": the words are this client's, only the name is
+		 * theirs */
+		fprintf(
+		    f,
+		    "%s has a new identity (a manager reset their account): their keys changed. "
+		    "Check their new safety number with them in person (`ementor verify %s`), "
+		    "run `ementor trust %s`, then sign version %lld of the agreement of room "
+		    "%lld (`ementor agreement sign %lld`)",
+		    by, by, by, (long long)json_integer_value(json_object_get(n, "version")),
+		    (long long)json_integer_value(json_object_get(n, "room_id")),
+		    (long long)json_integer_value(json_object_get(n, "room_id")));
 	} else {
 		fprintf(f, "%s: the %s", kind, what);
 	}

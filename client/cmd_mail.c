@@ -274,7 +274,13 @@ static const char import_usage[] =
     "the language of the e-mail (en or pl); a first line naming the columns is\n"
     "skipped. Each row is reported: invited, already invited, already registered\n"
     "or invalid (with the reason). Importing the same file again changes nothing\n"
-    "for the rows already invited. FILE - reads standard input.\n";
+    "for the rows already invited. FILE - reads standard input.\n"
+    "\n"
+    "Rows sharing a label become one room, made as soon as everyone of the label\n"
+    "has registered, named after the label: one mentor and one mentee make a pair,\n"
+    "one mentor and 2 to 5 mentees (the programme's maximum) a group; any other\n"
+    "mix makes no room and is reported. Each label is reported: the room it made\n"
+    "or already has, how many have registered, or why it makes none.\n";
 
 #define IMPORT_CHUNK    100
 #define IMPORT_LINE_MAX 4096
@@ -336,7 +342,7 @@ static int csv_split(char *line, char **fields, int max)
 }
 
 static int import_send(struct cli *cli, int64_t programme, json_t *rows, const int *lines,
-                       json_t *all, int *counts)
+                       json_t *all, json_t *labels, int *counts)
 {
 	json_t *res = NULL, *it;
 	size_t i;
@@ -370,9 +376,44 @@ static int import_send(struct cli *cli, int64_t programme, json_t *rows, const i
 			printf(": %s", cli_str(it, "reason", ""));
 		printf("\n");
 	}
+	/* a label's latest report wins: a list sent in parts reports it again */
+	json_array_foreach(json_object_get(res, "labels"), i, it)
+	{
+		json_object_set(labels, cli_str(it, "label", "?"), it);
+	}
 out:
 	json_decref(res);
 	return rc;
+}
+
+/* One line per label: the room it made, or what it waits for, or why it makes none. */
+static void import_print_labels(json_t *labels)
+{
+	const char *label;
+	json_t *it;
+
+	json_object_foreach(labels, label, it)
+	{
+		char safe[160];
+		const char *status = cli_str(it, "status", "?");
+		long long mentors = (long long)json_integer_value(json_object_get(it, "mentors"));
+		long long mentees = (long long)json_integer_value(json_object_get(it, "mentees"));
+		long long reg = (long long)json_integer_value(json_object_get(it, "registered"));
+
+		snprintf(safe, sizeof(safe), "%s", label);
+		cli_defang(safe);
+		printf("label \"%s\": ", safe);
+		if (!strcmp(status, "created") || !strcmp(status, "exists"))
+			printf("%s room %lld (%s, %lld mentee%s)\n",
+			       !strcmp(status, "created") ? "made" : "already has",
+			       (long long)json_integer_value(json_object_get(it, "room_id")),
+			       cli_str(it, "kind", "?"), mentees, mentees == 1 ? "" : "s");
+		else if (!strcmp(status, "waiting"))
+			printf("a %s room once everyone has registered (%lld of %lld so far)\n",
+			       cli_str(it, "kind", "?"), reg, mentors + mentees);
+		else
+			printf("no room: %s\n", cli_str(it, "reason", status));
+	}
 }
 
 int cmd_import(struct cli *cli, int argc, char **argv)
@@ -380,7 +421,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	static const struct option opts[] = {{"programme", required_argument, NULL, 'p'},
 	                                     {NULL, 0, NULL, 0}};
 	const char *programme_arg = NULL;
-	json_t *rows = NULL, *all = NULL;
+	json_t *rows = NULL, *all = NULL, *labels = json_object();
 	int lines[IMPORT_CHUNK], counts[3] = {0, 0, 0}, lineno = 0, rc, first;
 	char line[IMPORT_LINE_MAX], *f[6];
 	int64_t programme;
@@ -425,22 +466,28 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		lines[json_array_size(rows)] = lineno;
 		json_array_append_new(rows, row);
 		if (json_array_size(rows) == IMPORT_CHUNK) {
-			if ((rc = import_send(cli, programme, rows, lines, all, counts)))
+			if ((rc = import_send(cli, programme, rows, lines, all, labels, counts)))
 				goto out;
 			json_array_clear(rows);
 		}
 	}
-	if (json_array_size(rows) && (rc = import_send(cli, programme, rows, lines, all, counts)))
+	if (json_array_size(rows) &&
+	    (rc = import_send(cli, programme, rows, lines, all, labels, counts)))
 		goto out;
-	if (cli->json)
-		cli_print_json(all);
-	else
+	if (cli->json) {
+		cli_print_json(json_object_size(labels)
+		                   ? json_pack("{s:O, s:O}", "rows", all, "labels", labels)
+		                   : json_incref(all));
+	} else {
+		import_print_labels(labels);
 		printf("%d invited, %d unchanged (already invited or registered), %d invalid\n",
 		       counts[0], counts[1], counts[2]);
+	}
 out:
 	if (in && in != stdin)
 		fclose(in);
 	json_decref(rows);
 	json_decref(all);
+	json_decref(labels);
 	return rc;
 }

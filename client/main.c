@@ -27,6 +27,8 @@ static const struct command commands[] = {
     {"passwd", NULL, cmd_passwd, "passwd"},
     {"recovery-code", NULL, cmd_recovery_code, "recovery-code"},
     {"recover", NULL, cmd_recover, "recover USERNAME"},
+    {"reset", NULL, cmd_reset, "reset [--code CODE] USERNAME"},
+    {"reset-code", NULL, cmd_reset_code, "reset-code --programme ID [--expires-days N] USERNAME"},
     {"programme", "create", cmd_programme_create,
      "programme create --name NAME --starts YYYY-MM-DD --ends YYYY-MM-DD "
      "[--max-group-mentees N] [--agreement required|optional] [--retention-days N]"},
@@ -155,6 +157,8 @@ static const char usage_head[] =
     "  passwd             change your password (your keys stay the same)\n"
     "  recovery-code      a new recovery code (the one from registration stops working)\n"
     "  recover USERNAME   forgot your password? set a new one with your recovery code\n"
+    "  reset USERNAME     no recovery code either? a new password and new keys with a\n"
+    "                     manager's reset code (old messages stay unreadable to you)\n"
     "\n"
     "Programmes (create and invite: managers):\n"
     "  programme create --name NAME --starts YYYY-MM-DD --ends YYYY-MM-DD\n"

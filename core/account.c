@@ -1,18 +1,17 @@
 /*
  * account.c - the account commands of the client core: `privacy` (the
- * server's privacy notice, its hash checked), `register`, `login`, `passwd`,
- * `logout`, and the recovery code: `recovery` (a new code) and `recover` (a
- * new password with the code). This is where the key scheme of PROTOCOL.md ("Account keys")
- * lives: the password is turned into auth_key (sent) and wrap_key (kept)
- * with Argon2id over its Unicode NFC form, the private keys are generated
- * here at registration, locked with wrap_key for the server to store, and
- * unlocked again at every login. Nothing the server answers is taken on its
- * word: the key backup must open with our wrap_key for our own (folded)
- * username, the public keys the server lists for us must be the ones inside
- * it, the key derivation cost it asks for must be within bounds, and the
- * privacy notice must hash to the hash it comes with. session.json and
- * keys.json are written through the host's storage in the layout the CLI has
- * always written, so existing homes keep working.
+ * server's privacy notice in a language asked for, its hash checked), `register`, `login`,
+ * `passwd`, `logout`, the recovery code: `recovery` (a new code) and `recover` (a new password with
+ * the code), and `reset` (a new password and a new identity with a code a manager issued:
+ * PROTOCOL.md "Identity reset"). This is where the key scheme of PROTOCOL.md ("Account keys")
+ * lives: the password is turned into auth_key (sent) and wrap_key (kept) with Argon2id over its
+ * Unicode NFC form, the private keys are generated here at registration, locked with wrap_key for
+ * the server to store, and unlocked again at every login. Nothing the server answers is taken on
+ * its word: the key backup must open with our wrap_key for our own (folded) username, the public
+ * keys the server lists for us must be the ones inside it, the key derivation cost it asks for must
+ * be within bounds, and the privacy notice must hash to the hash it comes with. session.json and
+ * keys.json are written through the host's storage in the layout the CLI has always written, so
+ * existing homes keep working.
  *
  * DESIGN. Each command is one task that asks one thing at a time (`stage`)
  * and keeps the answer until its step looks at it. The secrets a task holds
@@ -48,6 +47,7 @@ enum acct_kind {
 	ACCT_LOGOUT,
 	ACCT_RECOVERY, /* a new recovery code, while logged in */
 	ACCT_RECOVER,  /* a new password with the recovery code, before login */
+	ACCT_RESET,    /* a new password and new keys with a manager's reset code */
 };
 
 /* Key derivation parameters (prelogin's, or fresh ones for a new password). */
@@ -72,6 +72,7 @@ struct acct_secrets {
 	unsigned char rec_wrap[EM_KEY_BYTES];
 	unsigned char rec_backup[EM_BACKUP_BYTES];
 	char rcode_text[EM_RECOVERY_STRLEN];
+	unsigned char reset_code[EM_RESET_CODE_BYTES]; /* a manager's reset code */
 };
 
 /* A task's own state (struct emc_task's data). */
@@ -87,6 +88,7 @@ struct acct {
 	char display_name[EM_DISPLAY_NAME_MAX * 4 + 1];
 	char invite[EM_INVITE_CODE_MAX + 1];
 	char privacy_version[EM_CONSENT_STR_MAX + 1];
+	char lang[3]; /* privacy: the language asked for ("" for the server's default) */
 	unsigned char privacy_hash[EM_HASH_BYTES];
 	struct acct_kdf kdf, new_kdf;
 	json_t *registered; /* register's result, once the account exists */
@@ -586,6 +588,68 @@ static int acct_recover_step(struct emc *c, struct emc_task *t)
 	}
 }
 
+/* ---- reset ---- */
+
+/*
+ * reset: new keys (the old ones are lost with the password: nothing can open
+ * them again), the new password's keys, the new keys locked under it, a new
+ * recovery code for them, reset.redeem with the manager's code; then login
+ * as usual, which checks the published public keys against the new keys.
+ * Result: login's, with "recovery_code", "revoked_sessions" and "rooms".
+ */
+static int acct_reset_step(struct emc *c, struct emc_task *t)
+{
+	struct acct *a = t->data;
+	struct acct_secrets *sec = a->sec;
+	int rc;
+
+	switch (a->stage) {
+	case 0:
+		em_keys_generate(&sec->keys);
+		acct_kdf_new(&a->kdf);
+		rc = acct_derive(t, sec->new_password, &a->kdf, sec->auth_key, sec->wrap_key);
+		sodium_memzero(sec->new_password, sizeof(sec->new_password));
+		if (rc)
+			return rc;
+		em_keys_wrap(&sec->keys, sec->wrap_key, a->username, sec->backup);
+		acct_recovery_new(a);
+		rc = acct_ask(
+		    c, t, EM_OP_RESET_REDEEM,
+		    json_pack("{s:s, s:o, s:o, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "username",
+		              a->username, "code",
+		              acct_b64(sec->reset_code, sizeof(sec->reset_code)), "salt",
+		              acct_b64(a->kdf.salt, sizeof(a->kdf.salt)), "opslimit",
+		              (json_int_t)a->kdf.opslimit, "memlimit", (json_int_t)a->kdf.memlimit,
+		              "auth_key", acct_b64(sec->auth_key, sizeof(sec->auth_key)), "sign_pk",
+		              acct_b64(sec->keys.sign_pk, EM_SIGN_PK_BYTES), "box_pk",
+		              acct_b64(sec->keys.box_pk, EM_BOX_PK_BYTES), "key_backup",
+		              acct_b64(sec->backup, sizeof(sec->backup)), "recovery_auth",
+		              acct_b64(sec->rec_auth, sizeof(sec->rec_auth)), "recovery_backup",
+		              acct_b64(sec->rec_backup, sizeof(sec->rec_backup))),
+		    0);
+		sodium_memzero(sec->reset_code, sizeof(sec->reset_code));
+		return rc;
+	case 1:
+		if ((rc = acct_answer(t)) != EMC_DONE)
+			return rc;
+		a->registered = json_incref(a->reply.result);  /* revoked_sessions, rooms */
+		sodium_memzero(&sec->keys, sizeof(sec->keys)); /* login unlocks them again */
+		return acct_login_send(c, t);
+	default:
+		if ((rc = acct_answer(t)) != EMC_DONE)
+			return rc;
+		if ((rc = acct_login_finish(c, t)) == EMC_DONE) {
+			json_object_set(t->result, "revoked_sessions",
+			                json_object_get(a->registered, "revoked_sessions"));
+			json_object_set(t->result, "rooms",
+			                json_object_get(a->registered, "rooms"));
+			json_object_set_new(t->result, "recovery_code",
+			                    json_string(sec->rcode_text));
+		}
+		return rc;
+	}
+}
+
 /* ---- register ---- */
 
 /*
@@ -772,7 +836,8 @@ static int acct_privacy_step(struct emc *c, struct emc_task *t)
 	int rc;
 
 	if (a->stage == 0)
-		return acct_ask(c, t, EM_OP_PRIVACY_NOTICE, NULL, 0);
+		return acct_ask(c, t, EM_OP_PRIVACY_NOTICE,
+		                a->lang[0] ? json_pack("{s:s}", "lang", a->lang) : NULL, 0);
 	if ((rc = acct_answer(t)) != EMC_DONE)
 		return rc;
 	res = a->reply.result;
@@ -791,6 +856,8 @@ static int acct_privacy_step(struct emc *c, struct emc_task *t)
 	    json_pack("{s:s, s:s, s:s}", "version", version, "text", text, "text_hash", hash);
 	if (!t->result)
 		return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
+	if (json_is_string(json_object_get(res, "lang")))
+		json_object_set(t->result, "lang", json_object_get(res, "lang"));
 	/* the share_progress sentence, for a host to show before consent.grant: only when it
 	 * matches its own hash (consent.grant checks it again, against the hash shown) */
 	text = json_string_value(json_object_get(res, "share_progress_text"));
@@ -852,6 +919,7 @@ int64_t emc_account_command(struct emc *c, const char *name, json_t *cmd)
 	    {"logout", ACCT_LOGOUT, acct_logout_step},
 	    {"recovery", ACCT_RECOVERY, acct_recovery_step},
 	    {"recover", ACCT_RECOVER, acct_recover_step},
+	    {"reset", ACCT_RESET, acct_reset_step},
 	};
 	struct acct *a = NULL;
 	struct emc_task *t;
@@ -903,6 +971,29 @@ int64_t emc_account_command(struct emc *c, const char *name, json_t *cmd)
 		}
 		n = 0; /* no current password: the code stands for it */
 	}
+	if (a->kind == ACCT_RESET) {
+		char code[EM_INVITE_CODE_MAX * 8];
+		const char *at;
+		int k = acct_take_secret(cmd, "reset_code", code, sizeof(code));
+		int m = acct_take_secret(cmd, "new_password", a->sec->new_password,
+		                         sizeof(a->sec->new_password));
+
+		/* the e-mailed link works as well as the code: PUBLIC_URL/#reset=CODE */
+		at = k >= 0 ? strstr(code, "#reset=") : NULL;
+		k = k < 0 ? k : em_recovery_parse(at ? at + 7 : code, a->sec->reset_code);
+		sodium_memzero(code, sizeof(code));
+		if (k < 0 || m < ACCT_PASSWORD_MIN) {
+			id = acct_refuse(
+			    c, cmd_name, EMC_EXIT_USAGE,
+			    k < 0     ? "not a reset code: 32 letters and digits, as your "
+			                "programme's manager gave it (or the link e-mailed "
+			                "to you)"
+			    : m == -2 ? "the new password is too long"
+			              : "the new password must be at least 8 bytes long");
+			goto out;
+		}
+		n = 0;
+	}
 	if (a->kind == ACCT_PASSWD) {
 		int m = acct_take_secret(cmd, "new_password", a->sec->new_password,
 		                         sizeof(a->sec->new_password));
@@ -933,6 +1024,7 @@ int64_t emc_account_command(struct emc *c, const char *name, json_t *cmd)
 	case ACCT_LOGIN:
 	case ACCT_REGISTER:
 	case ACCT_RECOVER:
+	case ACCT_RESET:
 		if (acct_username(cmd, a)) {
 			id = acct_refuse(c, cmd_name, EMC_EXIT_USAGE,
 			                 "not a valid username: use 3 to 32 of a-z 0-9 . _ -, "
@@ -969,6 +1061,9 @@ int64_t emc_account_command(struct emc *c, const char *name, json_t *cmd)
 		break;
 	case ACCT_PRIVACY:
 		a->fresh = !c->link_up; /* no need to resume a session to read it */
+		s = json_string_value(json_object_get(cmd, "lang"));
+		if (s && (!strcmp(s, "en") || !strcmp(s, "pl")))
+			snprintf(a->lang, sizeof(a->lang), "%s", s);
 		break;
 	}
 	if (a->kind == ACCT_REGISTER) {

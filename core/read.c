@@ -107,7 +107,7 @@ json_t *emc_open_message(struct emc *c, struct emc_room *r, json_t *message)
 	struct em_msg_meta meta;
 	struct pin p;
 	size_t plain_len = 0;
-	int ct_len = -1, have_key, st;
+	int ct_len = -1, have_key, st, earlier_key = 0;
 	json_t *view;
 
 	memset(&meta, 0, sizeof(meta));
@@ -144,7 +144,21 @@ json_t *emc_open_message(struct emc *c, struct emc_room *r, json_t *message)
 	}
 	st = em_msg_decrypt(key, (uint64_t)r->id, (uint64_t)epoch, (uint64_t)sender_id, id, ct,
 	                    (size_t)ct_len, sig, p.sign_pk, &meta, plain, &plain_len);
-	if (st == EM_MSG_BAD_SIGNATURE) {
+	/* signed before a key change this device accepted: their earlier key */
+	for (size_t i = 0; st == EM_MSG_BAD_SIGNATURE && i < PINS_REPLACED_MAX; i++) {
+		unsigned char old[EM_SIGN_PK_BYTES];
+
+		if (pins_replaced_key(c->pins, sender_id, i, old) != 0)
+			break;
+		st = em_msg_decrypt(key, (uint64_t)r->id, (uint64_t)epoch, (uint64_t)sender_id, id,
+		                    ct, (size_t)ct_len, sig, old, &meta, plain, &plain_len);
+		earlier_key = st != EM_MSG_BAD_SIGNATURE;
+	}
+	if (st == EM_MSG_BAD_SIGNATURE && sender_id == c->session.user_id) {
+		snprintf(error, sizeof(error),
+		         "(REJECTED: not signed with your current key — sent before your identity "
+		         "was reset, or forged)");
+	} else if (st == EM_MSG_BAD_SIGNATURE) {
 		snprintf(error, sizeof(error),
 		         "(REJECTED: bad signature — not from %s's pinned key%s)", p.username,
 		         p.changed ? "; their keys changed, see `ementor trust`" : "");
@@ -182,6 +196,10 @@ json_t *emc_open_message(struct emc *c, struct emc_room *r, json_t *message)
 	} else {
 		emc_check_order(c, r->id, seq, sender_id, sender, sent_at ? sent_at : "", &meta,
 		                warning, sizeof(warning));
+		if (earlier_key && !warning[0])
+			snprintf(warning, sizeof(warning),
+			         "signed with %s's earlier key, before the key change you accepted",
+			         sender);
 	}
 out:
 	view =

@@ -682,7 +682,14 @@ int emc_version_has(const struct emc_version *v, int64_t user_id)
 	return 0;
 }
 
-int emc_pin_parties(struct emc *c, struct emc_version *v)
+/*
+ * Pins the parties of v (all of them, or with `unpinned_only` only those this
+ * device has no pin for, never itself). An older version lists people with
+ * the keys they had then: seeing those again is not a key change (a person
+ * whose identity a manager reset is listed with their old keys until the new
+ * version is signed), so versions other than the newest pin only first sights.
+ */
+static int emc_pin_version(struct emc *c, struct emc_version *v, int unpinned_only)
 {
 	json_t *users = json_array();
 	int rc;
@@ -691,6 +698,11 @@ int emc_pin_parties(struct emc *c, struct emc_version *v)
 		return -ENOMEM;
 	for (size_t i = 0; i < v->n; i++) {
 		json_t *p = v->party[i];
+		struct pin pin;
+
+		if (unpinned_only && ((int64_t)v->parties[i].user_id == c->session.user_id ||
+		                      pins_get(c->pins, (int64_t)v->parties[i].user_id, &pin) == 0))
+			continue;
 
 		json_array_append_new(users, json_pack("{s:O, s:O, s:O, s:O}", "id",
 		                                       json_object_get(p, "user_id"), "username",
@@ -701,6 +713,11 @@ int emc_pin_parties(struct emc *c, struct emc_version *v)
 	rc = emc_pin_people(c, users);
 	json_decref(users);
 	return rc;
+}
+
+int emc_pin_parties(struct emc *c, struct emc_version *v)
+{
+	return emc_pin_version(c, v, 0);
 }
 
 struct emc_version_put {
@@ -745,7 +762,7 @@ static int emc_verify_version(struct emc *c, struct emc_room *r, json_t *version
 		snprintf(why, len, "you are not a party of version %u of its agreement", number);
 		return 1;
 	}
-	if ((rc = emc_pin_parties(c, &v)) < 0)
+	if ((rc = emc_pin_version(c, &v, 1)) < 0)
 		return rc;
 	memset(out, 0, sizeof(*out));
 	out->version = number;

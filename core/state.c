@@ -206,6 +206,25 @@ int pins_accept(json_t *pins, int64_t user_id, const char *now)
 	if (!p.changed)
 		return 0;
 	e = state_entry(pins, "users", user_id, 0);
+	if (p.keys_changed) {
+		/* the key they signed with until now: what they sent before still verifies */
+		json_t *old = json_object_get(e, "replaced_sign_pks");
+		char *b64 = em_b64_encode(p.sign_pk, sizeof(p.sign_pk));
+
+		if (!json_is_array(old)) {
+			old = json_array();
+			if (!old || json_object_set_new(e, "replaced_sign_pks", old)) {
+				free(b64);
+				return -ENOMEM;
+			}
+		}
+		if (!b64 || (json_array_size(old) < PINS_REPLACED_MAX &&
+		             json_array_append_new(old, json_string(b64)))) {
+			free(b64);
+			return -ENOMEM;
+		}
+		free(b64);
+	}
 	if (pins_set_keys(e, p.new_sign_pk, p.new_box_pk, "first_seen", now) ||
 	    json_object_set_new(e, "replaced_fingerprint", json_string(p.fingerprint)) ||
 	    (p.name_changed &&
@@ -214,6 +233,15 @@ int pins_accept(json_t *pins, int64_t user_id, const char *now)
 		return -ENOMEM;
 	json_object_del(e, "changed");
 	return 1;
+}
+
+int pins_replaced_key(json_t *pins, int64_t user_id, size_t i, unsigned char out[EM_SIGN_PK_BYTES])
+{
+	json_t *e = state_entry(pins, "users", user_id, 0);
+	const char *s =
+	    json_string_value(json_array_get(json_object_get(e, "replaced_sign_pks"), i));
+
+	return s && em_b64_decode(s, out, EM_SIGN_PK_BYTES) == EM_SIGN_PK_BYTES ? 0 : -ENOENT;
 }
 
 /* ---- roomkeys.json ---- */

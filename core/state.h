@@ -80,6 +80,13 @@ int pins_observe(json_t *pins, int64_t user_id, const char *username,
 /* Makes a pending change the pinned key. Returns 1 when accepted, 0 when none was pending, -ENOENT.
  */
 int pins_accept(json_t *pins, int64_t user_id, const char *now);
+/*
+ * The signing keys a user had before changes accepted here (the oldest
+ * first, at most PINS_REPLACED_MAX): messages they signed with one before
+ * the change verify with it. The i-th; 0 or -ENOENT.
+ */
+#define PINS_REPLACED_MAX 8
+int pins_replaced_key(json_t *pins, int64_t user_id, size_t i, unsigned char out[EM_SIGN_PK_BYTES]);
 
 /* ---- roomkeys.json ---- */
 

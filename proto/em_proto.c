@@ -548,6 +548,22 @@ static const struct field_spec f_mail_set[] = {
 static const struct field_spec f_mail_verify[] = {
     {"code", FT_STR, 1, 8, 8, check_digits, "the 8-digit code e-mailed to you"}, F_END};
 static const struct field_spec f_invite_id[] = {F_ID("invite_id", 1), F_END};
+static const struct field_spec f_privacy_notice[] = {
+    {"lang", FT_STR, 0, 2, 2, check_lang, "en or pl"}, F_END};
+/* an identity reset (PROTOCOL.md "Identity reset"): the code's 20 bytes, the new keys */
+static const struct field_spec f_reset_issue[] = {
+    F_ID("programme_id", 1), F_USERNAME, {"expires_in_days", FT_INT, 0, 1, 14, NULL, NULL}, F_END};
+static const struct field_spec f_reset_redeem[] = {
+    F_USERNAME,
+    {"code", FT_BIN, 1, EM_RESET_CODE_BYTES, EM_RESET_CODE_BYTES, NULL, NULL},
+    F_KDF,
+    F_KEY("auth_key"),
+    F_KEY("sign_pk"),
+    F_KEY("box_pk"),
+    F_BACKUP,
+    {"recovery_auth", FT_BIN, 0, EM_KEY_BYTES, EM_KEY_BYTES, NULL, NULL},
+    {"recovery_backup", FT_BIN, 0, EM_KEY_BACKUP_BYTES, EM_KEY_BACKUP_BYTES, NULL, NULL},
+    F_END};
 static const struct field_spec f_invite_import[] = {
     F_ID("programme_id", 1), {"rows", FT_OBJARR, 1, 1, EM_IMPORT_ROWS_MAX, NULL, NULL}, F_END};
 
@@ -591,7 +607,7 @@ static const struct op_spec op_specs[] = {
     {EM_OP_CALENDAR_EXPORT, "calendar.export", 0, f_none},
     {EM_OP_NOTICE_LIST, "notice.list", 0, f_none},
     {EM_OP_NOTICE_ACK, "notice.ack", 0, f_notice_ack},
-    {EM_OP_PRIVACY_NOTICE, "privacy.notice", EM_OPF_PREAUTH, f_none},
+    {EM_OP_PRIVACY_NOTICE, "privacy.notice", EM_OPF_PREAUTH, f_privacy_notice},
     {EM_OP_AGREEMENT_SHOW, "agreement.show", 0, f_agreement_show},
     {EM_OP_AGREEMENT_SIGN, "agreement.sign", 0, f_agreement_sign},
     {EM_OP_AGREEMENT_PROPOSE, "agreement.propose", 0, f_agreement_propose},
@@ -647,6 +663,8 @@ static const struct op_spec op_specs[] = {
     {EM_OP_REPORT_LIST, "report.list", 0, f_report_list},
     {EM_OP_REPORT_SHOW, "report.show", 0, f_report_show},
     {EM_OP_REPORT_HANDLE, "report.handle", 0, f_report_handle},
+    {EM_OP_RESET_ISSUE, "reset.issue", 0, f_reset_issue},
+    {EM_OP_RESET_REDEEM, "reset.redeem", EM_OPF_PREAUTH | EM_OPF_NOAUTH, f_reset_redeem},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))

@@ -51,6 +51,7 @@
 #define EM_SALT_BYTES            16
 #define EM_KEY_BYTES             32
 #define EM_KEY_BACKUP_BYTES      136 /* nonce(24) + sign_sk(64) + box_sk(32) + tag(16) */
+#define EM_RESET_CODE_BYTES      20  /* a manager-issued identity reset code */
 #define EM_SYNC_ROOMS_MAX        1000
 #define EM_HISTORY_PAGE_MAX      500
 #define EM_ROOM_MEMBERS_MAX      6     /* 1 mentor + 5 mentees */
@@ -176,6 +177,8 @@ enum em_op {
 	EM_OP_REPORT_LIST,
 	EM_OP_REPORT_SHOW,
 	EM_OP_REPORT_HANDLE,
+	EM_OP_RESET_ISSUE, /* section 4, "Identity reset" */
+	EM_OP_RESET_REDEEM,
 	EM_OP__COUNT
 };
 

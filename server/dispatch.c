@@ -194,6 +194,9 @@ static const struct handler handlers[] = {
     {.op = EM_OP_REPORT_LIST, .roles = R_ANY, .run = report_list_run},
     {.op = EM_OP_REPORT_SHOW, .roles = R_ANY, .run = report_show_run},
     {.op = EM_OP_REPORT_HANDLE, .roles = R_MANAGER, .run = report_handle_run},
+    /* identity resets: a programme's managers issue, the person redeems before login */
+    {.op = EM_OP_RESET_ISSUE, .roles = R_MANAGER, .run = reset_issue_run},
+    {.op = EM_OP_RESET_REDEEM, .roles = R_ANY, .run = reset_redeem_run},
 };
 
 void dispatch_start(int batch_max, int batch_wait_us)

@@ -148,13 +148,16 @@ static int consent_subject_check(struct db_conn *c, struct db_job *job, struct c
 		                   "an agreement is consented to by signing it (agreement.sign)");
 	}
 	if (!strcmp(k->purpose, "data_processing")) {
-		if (!withdraw && (strcmp(k->subject, ledger_notice_version()) ||
-		                  sodium_memcmp(k->text_hash, ledger_notice_hash(), 32))) {
+		/* the current notice in any of its languages, with that language's hash */
+		const char *lang = ledger_notice_lang_of(k->subject);
+
+		if (!withdraw &&
+		    (!lang || sodium_memcmp(k->text_hash, ledger_notice_hash(lang), 32))) {
 			store_rollback(c);
 			return db_job_fail(job, EM_ERR_STALE_TEXT,
 			                   "the current privacy notice is %s: fetch it with "
 			                   "privacy.notice",
-			                   ledger_notice_version());
+			                   ledger_notice_version(NULL));
 		}
 	} else if (!strcmp(k->purpose, "share_progress")) {
 		if (!subject_id(k->subject, "programme:", id)) {
@@ -318,12 +321,13 @@ int consent_register_check(struct db_job *job, const unsigned char sign_pk[32], 
 	k->subject = job_str(job, "privacy_version");
 	k->action = "grant";
 	k->at = job_int(job, "privacy_at", 0);
-	memcpy(k->text_hash, ledger_notice_hash(), 32);
 	job_bin(job, "privacy_signature", k->sig, 64);
-	if (strcmp(k->subject, ledger_notice_version()))
+	/* the notice the person read, in whichever language: its version names it */
+	if (!ledger_notice_lang_of(k->subject))
 		return db_job_fail(job, EM_ERR_STALE_TEXT,
 		                   "the current privacy notice is %s: fetch it with privacy.notice",
-		                   ledger_notice_version());
+		                   ledger_notice_version(NULL));
+	memcpy(k->text_hash, ledger_notice_hash(ledger_notice_lang_of(k->subject)), 32);
 	switch (ledger_check(k, (int64_t)time(NULL))) {
 	case EM_OK:
 		return EM_OK;

@@ -3,7 +3,8 @@
  * mail.show, mail.set and mail.verify (a person's address, language and
  * kinds), invite.list, invite.resend and invite.revoke (a manager's
  * invites and their states), the e-mail of invite.create, the scheduler's
- * unread digest, and GET /unsubscribe/TOKEN. Each only writes rows: the
+ * unread digest, and /unsubscribe/TOKEN (a GET shows a button, the POST of RFC 8058
+ * unsubscribes). Each only writes rows: the
  * outbox is sent by the mailer thread (mailer.c), so no op waits on SMTP.
  * Notices become e-mails in SQL (schema/015_mail.sql, mail_from_notice()),
  * in the transaction that makes the notice. DB worker threads.
@@ -381,6 +382,93 @@ static const struct stmt st_import_who = {
 static const struct stmt st_invite_by_hash = {"import_invite_id",
                                               "SELECT id FROM invites WHERE code_hash = $1"};
 
+/* A label of the list (schema/019: rooms from labels): recorded once, its room made if it can be.
+ */
+static const struct stmt st_label_keep = {
+    "import_label_keep", "INSERT INTO import_rooms (programme_id, label, created_by) "
+                         "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"};
+static const struct stmt st_label_try = {"import_label_try", "SELECT import_room_try($1, $2)"};
+static const struct stmt st_label_state = {
+    "import_label_state",
+    "SELECT s.mentors, s.mentees, s.registered, s.kind, s.problem, ir.room_id "
+    "FROM import_label_state($1, $2) s LEFT JOIN import_rooms ir "
+    "ON ir.programme_id = $1 AND ir.label = $2"};
+
+/*
+ * The labels of the rows just imported, each once: recorded, its room made
+ * when everyone of it has registered, and reported (created now, exists,
+ * waiting for registrations, or invalid and why). EM_OK with *out, or an
+ * em_err (the transaction is the caller's).
+ */
+static int import_labels(struct db_conn *c, struct db_job *job, int64_t programme_id, json_t *rows,
+                         json_t *results, json_t **out)
+{
+	json_t *seen = json_object(), *row;
+	struct params p = {0};
+	size_t i;
+	int err = EM_OK;
+
+	*out = json_array();
+	if (!seen || !*out) {
+		err = EM_ERR_NOMEM;
+		goto out;
+	}
+	json_array_foreach(rows, i, row)
+	{
+		const char *label = json_string_value(json_object_get(row, "label"));
+		const char *status =
+		    json_string_value(json_object_get(json_array_get(results, i), "status"));
+		int64_t made = 0;
+		json_t *rep;
+		PGresult *r;
+
+		if (!label || !*label || !status || !strcmp(status, "invalid") ||
+		    json_object_get(seen, label))
+			continue;
+		json_object_set_new(seen, label, json_true());
+		params_int(&p, programme_id);
+		params_text(&p, label);
+		params_int(&p, job->user_id);
+		if ((err = store_run(c, &st_label_keep, &p)))
+			goto out;
+		p.n = 2;
+		if (!(r = store_exec(c, &st_label_try, &p, &err, NULL)))
+			goto out;
+		made = store_int(r, 0, 0);
+		PQclear(r);
+		if (!(r = store_exec(c, &st_label_state, &p, &err, NULL)))
+			goto out;
+		rep = json_pack("{ss, si, si, si}", "label", label, "mentors",
+		                (int)store_int(r, 0, 0), "mentees", (int)store_int(r, 0, 1),
+		                "registered", (int)store_int(r, 0, 2));
+		if (rep && store_str(r, 0, 3))
+			json_object_set_new(rep, "kind", json_string(store_str(r, 0, 3)));
+		if (rep && store_str(r, 0, 5))
+			json_object_set_new(rep, "room_id", json_integer(store_int(r, 0, 5)));
+		if (rep)
+			json_object_set_new(rep, "status",
+			                    json_string(made                 ? "created"
+			                                : store_str(r, 0, 5) ? "exists"
+			                                : store_str(r, 0, 4) ? "invalid"
+			                                                     : "waiting"));
+		if (rep && !made && !store_str(r, 0, 5) && store_str(r, 0, 4))
+			json_object_set_new(rep, "reason", json_string(store_str(r, 0, 4)));
+		PQclear(r);
+		p.n = 0;
+		if (!rep || json_array_append_new(*out, rep)) {
+			err = EM_ERR_NOMEM;
+			goto out;
+		}
+	}
+out:
+	json_decref(seen);
+	if (err) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return err;
+}
+
 /* What is wrong with a row, or NULL. */
 static const char *import_row_problem(const char *email, const char *role, const char *lang)
 {
@@ -429,7 +517,7 @@ out:
 int invite_import_run(struct db_conn *c, struct db_job *job)
 {
 	int64_t programme_id = job_int(job, "programme_id", 0);
-	json_t *rows = json_object_get(job->args, "rows"), *row, *out = NULL;
+	json_t *rows = json_object_get(job->args, "rows"), *row, *out = NULL, *labels = NULL;
 	int n_invited = 0, n_seen = 0, n_invalid = 0, err;
 	struct params p = {0};
 	size_t i;
@@ -484,10 +572,11 @@ int invite_import_run(struct db_conn *c, struct db_job *job)
 		json_object_set_new(res, "invite_id", json_integer(invite_id));
 		n_invited++;
 	}
-	if ((err = store_commit(c)))
+	if ((err = import_labels(c, job, programme_id, rows, out, &labels)) ||
+	    (err = store_commit(c)))
 		goto fail;
-	job->result = json_pack("{sosisisi}", "rows", out, "invited", n_invited, "unchanged",
-	                        n_seen, "invalid", n_invalid);
+	job->result = json_pack("{sososisisi}", "rows", out, "labels", labels, "invited", n_invited,
+	                        "unchanged", n_seen, "invalid", n_invalid);
 	log_info("invite import programme=%lld invited=%d unchanged=%d invalid=%d by=%lld",
 	         (long long)programme_id, n_invited, n_seen, n_invalid, (long long)job->user_id);
 	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
@@ -495,6 +584,7 @@ nomem:
 	err = EM_ERR_NOMEM;
 fail:
 	json_decref(out);
+	json_decref(labels);
 	return store_fail(c, job, err);
 }
 
@@ -552,7 +642,36 @@ int mail_digest_run(struct db_conn *c, struct db_job *job)
 	return EM_OK;
 }
 
-/* ---- GET /unsubscribe/TOKEN -------------------------------------------------------- */
+/* ---- /unsubscribe/TOKEN (RFC 8058) ------------------------------------------------ */
+
+/* GET: only whose token it is, for the page's language; nothing changes. */
+static const struct stmt st_unsubscribe_look = {
+    "mail_unsubscribe_look", "SELECT lang FROM mail_settings WHERE unsub_token = $1"};
+
+/*
+ * The page a GET shows: a button that POSTs back to the same URL (what a
+ * mail client's one-click does), so a link scanner that follows the link
+ * unsubscribes nobody. No script, no style: the page's CSP (http.c) allows
+ * nothing but posting this form to the server itself.
+ */
+static const char unsub_page_en[] =
+    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    "<meta name=\"viewport\" content=\"width=device-width\"><title>ementor: stop e-mail</title>"
+    "</head><body><h1>Stop all e-mail from ementor?</h1>"
+    "<p>ementor will send you no more e-mail about your mentoring. You can turn it on again "
+    "with <code>ementor notify settings</code>.</p>"
+    "<form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" "
+    "value=\"One-Click\"><button type=\"submit\">Stop all e-mail</button></form>"
+    "</body></html>\n";
+static const char unsub_page_pl[] =
+    "<!doctype html>\n<html lang=\"pl\"><head><meta charset=\"utf-8\">"
+    "<meta name=\"viewport\" content=\"width=device-width\"><title>ementor: wypisz mnie"
+    "</title></head><body><h1>Wyłączyć wszystkie wiadomości e-mail z ementor?</h1>"
+    "<p>ementor nie wyśle Ci już żadnych wiadomości e-mail o Twoim mentoringu. Możesz je znów "
+    "włączyć poleceniem <code>ementor notify settings</code>.</p>"
+    "<form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" "
+    "value=\"One-Click\"><button type=\"submit\">Wyłącz wszystkie wiadomości</button>"
+    "</form></body></html>\n";
 
 static const struct stmt st_unsubscribe = {
     "mail_unsubscribe",
@@ -564,10 +683,11 @@ int mail_unsubscribe_run(struct db_conn *c, struct db_job *job)
 {
 	struct params p = {0};
 	PGresult *r;
-	int err, pl;
+	int err, pl, post;
 
 	params_text(&p, job_str(job, "token"));
-	if (!(r = store_exec(c, &st_unsubscribe, &p, &err, NULL)))
+	post = job_int(job, "post", 0);
+	if (!(r = store_exec(c, post ? &st_unsubscribe : &st_unsubscribe_look, &p, &err, NULL)))
 		return db_job_fail(job, err, NULL);
 	if (PQntuples(r) != 1) {
 		PQclear(r);
@@ -575,6 +695,10 @@ int mail_unsubscribe_run(struct db_conn *c, struct db_job *job)
 	}
 	pl = !strcmp(store_str(r, 0, 0), "pl");
 	PQclear(r);
+	if (!post) {
+		job->extra = json_string(pl ? unsub_page_pl : unsub_page_en);
+		return job->extra ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
+	}
 	log_info("mail unsubscribed");
 	job->extra =
 	    json_string(pl ? "Wypisano Cię: ementor nie wyśle Ci już żadnych wiadomości e-mail.\n"

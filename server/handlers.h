@@ -251,7 +251,11 @@ int mail_invite_enqueue(struct db_conn *c, int64_t invite_id, const char *email,
 /* the scheduler's "mail digest": args {interval}; no job while e-mail is off */
 int mail_digest_args(json_t **args);
 int mail_digest_run(struct db_conn *c, struct db_job *job);
-/* GET /unsubscribe/TOKEN's job: args {"token"}; the page's text goes to job->extra */
+/* /unsubscribe/TOKEN's job: args {"token", "post"}; a GET's page (HTML, changes nothing) or a
+   POST's answer (text: unsubscribed) goes to job->extra */
 int mail_unsubscribe_run(struct db_conn *c, struct db_job *job);
+/* ---- handle_reset.c (DB workers; PROTOCOL.md "Identity reset") ---- */
+int reset_issue_run(struct db_conn *c, struct db_job *job);
+int reset_redeem_run(struct db_conn *c, struct db_job *job);
 
 #endif

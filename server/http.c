@@ -2,7 +2,8 @@
  * http.c - the plain HTTP side of the TLS port: GET /healthz for load
  * balancers and monitoring, GET /metrics (Prometheus, loopback clients only
  * unless --metrics any), GET /calendar/TOKEN.ics (a user's secret iCalendar
- * feed), 404 for anything else, and the TLS context hardening that lws asks
+ * feed), GET and POST /unsubscribe/TOKEN (RFC 8058 one-click: a GET only shows
+ * a button that POSTs), 404 for anything else, and the TLS context hardening that lws asks
  * protocols[0] to do; and the web app (webapp.c): GET / (index.html) and
  * GET /app/NAME from memory, under a strict Content-Security-Policy. Service
  * thread only. /healthz and /metrics read atomics
@@ -43,6 +44,14 @@
 	"default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; "           \
 	"style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; "                  \
 	"frame-ancestors 'none'"
+
+/*
+ * The unsubscribe page's: nothing at all may load, and its one form may post
+ * only to this server (the page is the RFC 8058 button; it carries the token
+ * in its URL, so no referrer either).
+ */
+#define UNSUB_CSP      "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+#define UNSUB_BODY_MAX 1024 /* "List-Unsubscribe=One-Click" and then some */
 
 #define HTTP_STATUS_TOO_MANY 429 /* not in lws 4.1.6's enum */
 
@@ -137,7 +146,7 @@ static void http_job_done(struct db_job *job);
  * 1), so one client cannot take all FEED_PENDING_MAX slots from the others.
  */
 static int feed_start(struct lws *wsi, struct http_pss *pss, const char *token,
-                      int (*run)(struct db_conn *c, struct db_job *job))
+                      int (*run)(struct db_conn *c, struct db_job *job), int post)
 {
 	char peer[64] = "", addr[ADDR_KEY_MAX];
 	struct db_job *job;
@@ -166,8 +175,8 @@ static int feed_start(struct lws *wsi, struct http_pss *pss, const char *token,
 	job->op = EM_OP_CALENDAR_EXPORT;
 	job->run = run;
 	job->finished = http_job_done;
-	job->args = json_pack("{sssisI}", "token", token, "pending", i, "pending_gen",
-	                      (json_int_t)++pending_gen);
+	job->args = json_pack("{sssisIsi}", "token", token, "pending", i, "pending_gen",
+	                      (json_int_t)++pending_gen, "post", post);
 	if (!job->args || db_submit(job)) {
 		db_job_free(job);
 		return simple_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
@@ -198,7 +207,8 @@ static void http_job_done(struct db_job *job)
 	if (job->err == EM_OK && json_is_string(job->extra)) {
 		pss->status = HTTP_STATUS_OK;
 		pss->ctype = job->run == calendar_feed_run ? "text/calendar; charset=utf-8"
-		                                           : "text/plain; charset=utf-8";
+		             : job_int(job, "post", 1)     ? "text/plain; charset=utf-8"
+		                                           : "text/html; charset=utf-8";
 		pss->doc = strdup(json_string_value(job->extra));
 		pss->doc_len = pss->doc ? strlen(pss->doc) : 0;
 		if (!pss->doc)
@@ -225,6 +235,16 @@ static int feed_write(struct lws *wsi, struct http_pss *pss)
 		                                end) ||
 		    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
 		                                 (const unsigned char *)"no-store", 8, &p, end) ||
+		    (!strncmp(pss->ctype, "text/html", 9) &&
+		     (lws_add_http_header_by_name(
+		          wsi, (const unsigned char *)"content-security-policy:",
+		          (const unsigned char *)UNSUB_CSP, (int)strlen(UNSUB_CSP), &p, end) ||
+		      lws_add_http_header_by_name(wsi,
+		                                  (const unsigned char *)"x-content-type-options:",
+		                                  (const unsigned char *)"nosniff", 7, &p, end) ||
+		      lws_add_http_header_by_name(wsi, (const unsigned char *)"referrer-policy:",
+		                                  (const unsigned char *)"no-referrer", 11, &p,
+		                                  end))) ||
 		    lws_finalize_write_http_header(wsi, start, &p, end))
 			return -1;
 		lws_callback_on_writable(wsi);
@@ -247,6 +267,18 @@ static int feed_write(struct lws *wsi, struct http_pss *pss)
 	pss->doc = NULL;
 	pss->has_reply = 0;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* Whether the request is a POST (HTTP/1.1's request line, or HTTP/2's :method). */
+static int http_is_post(struct lws *wsi)
+{
+	char *uri = NULL, method[8] = "";
+	int len = 0;
+
+	/* HTTP/2 first: lws files its :path under the GET token whatever the method */
+	if (lws_hdr_copy(wsi, method, sizeof(method), WSI_TOKEN_HTTP_COLON_METHOD) > 0)
+		return !strcmp(method, "POST");
+	return lws_http_get_uri_and_method(wsi, &uri, &len) == LWSHUMETH_POST;
 }
 
 /* Adds one header by name (lower case: HTTP/2 needs it); non-zero when it does not fit. */
@@ -365,11 +397,19 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		if (route == HTTP_ROUTE_FEED) {
 			memset(pss, 0, sizeof(*pss));
-			return feed_start(wsi, pss, token, calendar_feed_run);
+			return feed_start(wsi, pss, token, calendar_feed_run, 0);
 		}
 		if (route == HTTP_ROUTE_UNSUBSCRIBE) {
 			memset(pss, 0, sizeof(*pss));
-			return feed_start(wsi, pss, token, mail_unsubscribe_run);
+			if (!http_is_post(wsi))
+				return feed_start(wsi, pss, token, mail_unsubscribe_run, 0);
+			/* RFC 8058: the POST unsubscribes, once its body has arrived */
+			snprintf(pss->unsub_token, sizeof(pss->unsub_token), "%s", token);
+			if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
+				return feed_start(wsi, pss, pss->unsub_token, mail_unsubscribe_run,
+				                  1);
+			pss->unsub_post = 1;
+			return 0;
 		}
 		if (route != HTTP_ROUTE_HEALTHZ)
 			return simple_status(wsi, HTTP_STATUS_NOT_FOUND);
@@ -389,6 +429,16 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
+	case LWS_CALLBACK_HTTP_BODY:
+		if (!pss || !pss->unsub_post)
+			break;
+		pss->body_seen += len; /* the form's one field: its value is not needed */
+		return pss->body_seen > UNSUB_BODY_MAX ? -1 : 0;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (!pss || !pss->unsub_post)
+			break;
+		pss->unsub_post = 0;
+		return feed_start(wsi, pss, pss->unsub_token, mail_unsubscribe_run, 1);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		if (pss && pss->file)
 			return static_write(wsi, pss);

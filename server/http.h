@@ -26,6 +26,10 @@ struct http_pss {
 	const struct webapp_file *file; /* not owned */
 	size_t file_off;
 	int not_modified; /* 304: no body */
+	/* a POST to /unsubscribe/TOKEN: its token, kept until the body has arrived */
+	int unsub_post;
+	size_t body_seen;
+	char unsub_token[65]; /* HTTP_PATH_ARG_MAX + 1 */
 };
 
 struct webapp_file;

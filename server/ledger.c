@@ -44,21 +44,57 @@ static const char default_notice[] =
     "(ementor consent withdraw), and have your account erased by withdrawing this consent.\n"
     "Messages and keys of a programme are deleted a set number of days after it ends.\n";
 
+static const char default_notice_pl[] =
+    "Informacja o prywatności ementor\n"
+    "\n"
+    "Ten serwer ementor prowadzi Twój program mentoringowy. Dopóki istnieje Twoje konto, "
+    "przechowuje:\n"
+    "Twoją nazwę użytkownika, nazwę wyświetlaną i rolę; Twoje klucze publiczne i kopię Twoich\n"
+    "kluczy prywatnych zamkniętą Twoim hasłem (serwer nie może jej otworzyć); programy i pokoje,\n"
+    "do których należysz; kiedy się logujesz; datę, godzinę, miejsce i obecność na spotkaniach;\n"
+    "podpisane umowy i zgody. Wiadomości są szyfrowane end-to-end: serwer je przechowuje, ale\n"
+    "nie może ich przeczytać, podobnie jak koordynator programu, który widzi tylko liczby\n"
+    "(kto pisał kiedy, ile i jak szybko ludzie odpowiadają).\n"
+    "\n"
+    "Możesz pobrać wszystko, co jest o Tobie przechowywane (ementor export), wycofać zgodę w\n"
+    "dowolnej chwili (ementor consent withdraw) i usunąć konto, wycofując tę zgodę.\n"
+    "Wiadomości i klucze programu są usuwane określoną liczbę dni po jego zakończeniu.\n";
+
 static const char share_text[] =
     "I agree that the programme manager may see figures about the progress of my goals in this "
     "programme (never their content).";
 
-static struct {
+/* The notice per language: [0] English, [1] Polish (NULL text: the English one serves). */
+static const char *const notice_langs[2] = {"en", "pl"};
+static struct notice_text {
 	char *text;
 	char version[40];
 	unsigned char hash[EM_HASH_BYTES];
-	unsigned char share_hash[EM_HASH_BYTES];
-} notice;
+} notices[2];
+static unsigned char share_hash[EM_HASH_BYTES];
+
+/* Takes text (who frees: the table); its hash and its version, "notice-" + 12 hex of the hash. */
+static void notice_set(struct notice_text *n, char *text)
+{
+	char hex[6 * 2 + 1];
+
+	free(n->text);
+	n->text = text;
+	if (!text)
+		return;
+	em_text_hash(text, n->hash);
+	sodium_bin2hex(hex, sizeof(hex), n->hash, 6);
+	snprintf(n->version, sizeof(n->version), "notice-%s", hex);
+}
+
+static const struct notice_text *notice_for(const char *lang)
+{
+	return lang && !strcmp(lang, "pl") && notices[1].text ? &notices[1] : &notices[0];
+}
 
 int ledger_notice_load(const char *path)
 {
-	char *text = NULL;
-	char hex[6 * 2 + 1];
+	char *text = NULL, *text_pl = NULL;
 
 	if (path && *path) {
 		FILE *f = fopen(path, "rb");
@@ -78,31 +114,38 @@ int ledger_notice_load(const char *path)
 			free(text);
 			return -1;
 		}
-	} else if (!(text = strdup(default_notice))) {
+	} else if (!(text = strdup(default_notice)) || !(text_pl = strdup(default_notice_pl))) {
+		free(text);
 		return -1;
 	}
-	free(notice.text);
-	notice.text = text;
-	em_text_hash(notice.text, notice.hash);
-	em_text_hash(share_text, notice.share_hash);
-	sodium_bin2hex(hex, sizeof(hex), notice.hash, 6);
-	snprintf(notice.version, sizeof(notice.version), "notice-%s", hex);
+	/* an operator's own notice is the one text: no built-in translation of another text */
+	notice_set(&notices[0], text);
+	notice_set(&notices[1], text_pl);
+	em_text_hash(share_text, share_hash);
 	return 0;
 }
 
-const char *ledger_notice_version(void)
+const char *ledger_notice_version(const char *lang)
 {
-	return notice.version;
+	return notice_for(lang)->version;
 }
 
-const char *ledger_notice_text(void)
+const char *ledger_notice_text(const char *lang)
 {
-	return notice.text;
+	return notice_for(lang)->text;
 }
 
-const unsigned char *ledger_notice_hash(void)
+const unsigned char *ledger_notice_hash(const char *lang)
 {
-	return notice.hash;
+	return notice_for(lang)->hash;
+}
+
+const char *ledger_notice_lang_of(const char *version)
+{
+	for (int i = 0; i < 2; i++)
+		if (notices[i].text && version && !strcmp(notices[i].version, version))
+			return notice_langs[i];
+	return NULL;
 }
 
 const char *ledger_share_text(void)
@@ -112,7 +155,7 @@ const char *ledger_share_text(void)
 
 const unsigned char *ledger_share_hash(void)
 {
-	return notice.share_hash;
+	return share_hash;
 }
 
 int ledger_check(const struct consent *k, int64_t now_s)

@@ -23,11 +23,17 @@ struct consent {
 	unsigned char sig[EM_SIG_BYTES];
 };
 
-/* Loads the privacy notice (NULL or "": the built-in one). 0, or -1 with a message. */
+/*
+ * Loads the privacy notice (NULL or "": the built-in ones, in English and
+ * Polish; a file: that one text for every language). 0, or -1 with a message.
+ */
 int ledger_notice_load(const char *path);
-const char *ledger_notice_version(void);
-const char *ledger_notice_text(void);
-const unsigned char *ledger_notice_hash(void);
+/* The notice in `lang` ("en", "pl"; NULL or another: English): its version, text and hash. */
+const char *ledger_notice_version(const char *lang);
+const char *ledger_notice_text(const char *lang);
+const unsigned char *ledger_notice_hash(const char *lang);
+/* The language of the notice whose version this is ("en" or "pl"), or NULL: none of ours. */
+const char *ledger_notice_lang_of(const char *version);
 /* The sentence a share_progress consent agrees to, and its hash. */
 const char *ledger_share_text(void);
 const unsigned char *ledger_share_hash(void);

@@ -224,6 +224,31 @@ static int render_text(const struct mail_in *in, enum lang l, struct buf *subjec
 		           role_words[l][k], in->public_url, code, in->public_url, code, when);
 		return 0;
 	}
+	if (!strcmp(in->kind, "reset")) {
+		if (!(code = param_code(pa)) || param_time(pa, "expires_at", when))
+			return -1;
+		buf_printf(subject, l == PL ? "Nowe hasło i nowe klucze w ementor"
+		                            : "A new password and new keys for ementor");
+		buf_printf(
+		    body,
+		    l == PL
+		        ? "Koordynator Twojego programu wydał kod, którym ustawisz nowe hasło "
+		          "i nową tożsamość (nowe klucze).\r\n\r\nOtwórz:\r\n  %s/#reset=%s"
+		          "\r\n\r\nAlbo w kliencie wiersza poleceń:\r\n  ementor reset "
+		          "--code %s LOGIN\r\n\r\nStarych wiadomości nie odczytasz nowymi "
+		          "kluczami; osoby z Twoich pokoi zobaczą zmianę kluczy i sprawdzą ją z "
+		          "Tobą. Kod działa raz i wygasa %s. Jeśli o niego nie prosiłeś, "
+		          "powiedz o tym koordynatorowi.\r\n"
+		        : "A manager of your programme issued a code with which you set a new "
+		          "password and a new identity (new keys).\r\n\r\nOpen:\r\n  "
+		          "%s/#reset=%s\r\n\r\nOr, with the command-line client:\r\n  "
+		          "ementor reset --code %s NAME\r\n\r\nYour new keys cannot open old "
+		          "messages; the people of your rooms will see your keys change and "
+		          "check them with you. The code works once and expires on %s. If you "
+		          "did not ask for it, tell your programme's manager.\r\n",
+		    in->public_url, code, code, when);
+		return 0;
+	}
 	if (param_id(pa, "room_id", &room))
 		return -1;
 	if (!strcmp(in->kind, "meeting")) {
@@ -403,9 +428,11 @@ char *mail_render(const struct mail_in *in)
 	           "Content-Transfer-Encoding: base64\r\nContent-Language: %s\r\n"
 	           "Auto-Submitted: auto-generated\r\nX-Ementor-Kind: %s\r\n",
 	           date, in->message_id, l == PL ? "pl" : "en", in->kind);
-	if (in->unsub_token)
-		buf_printf(&msg, "List-Unsubscribe: <%s/unsubscribe/%s>\r\n", in->public_url,
-		           in->unsub_token);
+	if (in->unsub_token) /* RFC 8058: a POST to the link unsubscribes, a GET only asks */
+		buf_printf(&msg,
+		           "List-Unsubscribe: <%s/unsubscribe/%s>\r\n"
+		           "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+		           in->public_url, in->unsub_token);
 	buf_printf(&msg, "\r\n");
 	buf_base64(&msg, body.s, body.len, 1);
 out:

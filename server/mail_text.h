@@ -31,14 +31,14 @@ int64_t mail_backoff_s(int attempts, int base_s, int cap_s);
 
 /* A row of the outbox and where it goes. */
 struct mail_in {
-	const char *kind;        /* verify, invite, meeting, agreement, diary, digest */
+	const char *kind;        /* verify, invite, meeting, agreement, diary, digest, reset */
 	const char *lang;        /* en or pl (anything else: en) */
 	const json_t *params;    /* the row's params (schema/015_mail.sql) */
 	const char *from;        /* the envelope and header From address */
 	const char *to;          /* checked with mail_address_ok() by the caller */
 	const char *message_id;  /* "<...@...>" */
 	const char *public_url;  /* the https origin of links, without a trailing slash */
-	const char *unsub_token; /* NULL: no unsubscribe link (an invite, a verification) */
+	const char *unsub_token; /* NULL: no unsubscribe link (verify, invite, reset) */
 	time_t date;
 };
 

@@ -259,7 +259,8 @@ static int mailer_round(struct db_conn *c, CURL *h)
 		};
 		char reason[256] = "", *msg;
 
-		if (!strcmp(in.kind, "verify") || !strcmp(in.kind, "invite"))
+		if (!strcmp(in.kind, "verify") || !strcmp(in.kind, "invite") ||
+		    !strcmp(in.kind, "reset"))
 			in.unsub_token = NULL;
 		switch (still_ours(c, id)) {
 		case -1:

@@ -6,7 +6,8 @@
 # the CLI registers with, listed, re-sent and revoked; meeting, agreement and
 # digest e-mails; nothing secret in any of them (a check that fails when a
 # topic, a place, a reason, a message, a term or a name the recipient does not
-# see appears); the unsubscribe link; export and erasure; the relay down (the
+# see appears); the unsubscribe link (RFC 8058: a GET shows a button, the
+# one-click POST unsubscribes); export and erasure; the relay down (the
 # outbox waits, retries, nothing lost or doubled); and kill -9 of ementord
 # between the relay's acceptance and the outbox's record, with the duplicates
 # that window makes counted by Message-ID.
@@ -220,12 +221,33 @@ expect_match "every Message-ID is different" '^0$' \
 # --- unsubscribe -----------------------------------------------------------------
 unsub="$(mails '[.[] | select(.rcpt == "lea@example.org" and .kind == "digest")] | last | .links[]' | jq -r . | grep -m1 /unsubscribe/)"
 expect_match "the digest carries a one-link unsubscribe" "^$ORIGIN/unsubscribe/[A-Za-z0-9_-]{43}\$" "$unsub"
-expect_ok "opening it unsubscribes" to_file "$T/unsub.txt" \
-	curl -fsS --cacert "$CERT" "https://127.0.0.1:$EM_SERVER_PORT${unsub#"$ORIGIN"}"
+expect_match "with RFC 8058's one-click header" '^List-Unsubscribe=One-Click$' \
+	"$(mails '[.[] | select(.rcpt == "lea@example.org" and .kind == "digest")] | last | .unsubscribe_post' | jq -r .)"
+url="https://127.0.0.1:$EM_SERVER_PORT${unsub#"$ORIGIN"}"
+kinds_before="$(as lea notify settings | sed -n 's/^Kinds: *//p')"
+# a link scanner (or a person) that opens the link gets a page with a button, and nothing changes
+expect_ok "opening the link (GET) shows a page" to_file "$T/unsub.html" \
+	curl -fsS -D "$T/unsub.headers" --cacert "$CERT" "$url"
+expect_match "in her language, with a button that posts" '<form method="post">.*Wyłącz wszystkie wiadomości' \
+	"$(tr '\n' ' ' <"$T/unsub.html")"
+expect_match "under a CSP that allows nothing but that form" \
+	"content-security-policy: default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'" \
+	"$(tr -d '\r' <"$T/unsub.headers" | tr '[:upper:]' '[:lower:]')"
+expect_absent "no script on it" '<script' "$T/unsub.html"
+expect_match "and the GET unsubscribed nobody" "^$kinds_before\$" "$(as lea notify settings | sed -n 's/^Kinds: *//p')"
+expect_ok "nor does a second GET" curl -fsS -o /dev/null --cacert "$CERT" "$url"
+expect_match "still subscribed" "^$kinds_before\$" "$(as lea notify settings | sed -n 's/^Kinds: *//p')"
+expect_ok "the one-click POST (as a mail client sends it) unsubscribes" to_file "$T/unsub.txt" \
+	curl -fsS --cacert "$CERT" -d 'List-Unsubscribe=One-Click' "$url"
 expect_match "in her language" 'Wypisano' "$(cat "$T/unsub.txt")"
+expect_ok "the same POST over HTTP/1.1 (a mail client's own connection) answers alike" \
+	to_file "$T/unsub1.txt" curl -fsS --http1.1 --cacert "$CERT" -d 'List-Unsubscribe=One-Click' "$url"
+expect_match "it is idempotent" 'Wypisano' "$(cat "$T/unsub1.txt")"
 expect_match "she now gets no kind" '^none' "$(as lea notify settings | sed -n 's/^Kinds: *//p')"
 expect_fail "an unknown token is 404" 22 '404' \
 	curl -fsS --cacert "$CERT" "https://127.0.0.1:$EM_SERVER_PORT/unsubscribe/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+expect_fail "to a POST too" 22 '404' curl -fsS --cacert "$CERT" -d 'List-Unsubscribe=One-Click' \
+	"https://127.0.0.1:$EM_SERVER_PORT/unsubscribe/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 before="$(n_mails '.rcpt == "lea@example.org"')"
 expect_ok "the mentor plans another session" \
 	to_file "$T/s3.json" as sam --json meeting add 1 --at 2027-03-10T15:00Z --minutes 30 --place x

@@ -39,6 +39,7 @@ def messages(directory):
             "lang": msg.get("Content-Language", ""),
             "message_id": msg.get("Message-ID", ""),
             "unsubscribe": msg.get("List-Unsubscribe", ""),
+            "unsubscribe_post": msg.get("List-Unsubscribe-Post", ""),
             "date": msg.get("Date", ""),
             "links": re.findall(r"https?://\S+", text),
             "body": text,
@@ -77,8 +78,10 @@ def check(directory, origin, rules):
             bad.append("%s: Polish declared, no Polish letters" % where)
         if want == "en" and polish.search(m["subject"] + m["body"]):
             bad.append("%s: English declared, Polish letters found" % where)
-        if m["kind"] not in ("verify", "invite") and not m["unsubscribe"]:
+        if m["kind"] not in ("verify", "invite", "reset") and not m["unsubscribe"]:
             bad.append("%s: no List-Unsubscribe" % where)
+        if m["unsubscribe"] and m["unsubscribe_post"] != "List-Unsubscribe=One-Click":
+            bad.append("%s: List-Unsubscribe without RFC 8058's List-Unsubscribe-Post" % where)
     for b in bad:
         print(b)
     return 1 if bad else 0

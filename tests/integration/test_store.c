@@ -158,14 +158,15 @@ static json_t *register_args(const char *invite, const char *username, const cha
 	randombytes_buf(backup, sizeof(backup));
 	em_keys_generate(keys);
 	test_auth_key(username, password, auth_key);
-	em_consent_sign(keys->sign_pk, "data_processing", ledger_notice_version(),
-	                ledger_notice_hash(), "grant", now, keys->sign_sk, sig);
+	em_consent_sign(keys->sign_pk, "data_processing", ledger_notice_version(NULL),
+	                ledger_notice_hash(NULL), "grant", now, keys->sign_sk, sig);
 	return json_pack("{sssssssosIsIsosososo ss sI so}", "invite", invite, "username", username,
 	                 "display_name", username, "salt", b64(salt, 16), "opslimit", (json_int_t)2,
 	                 "memlimit", (json_int_t)67108864, "auth_key", b64(auth_key, 32), "sign_pk",
 	                 b64(keys->sign_pk, 32), "box_pk", b64(keys->box_pk, 32), "key_backup",
-	                 b64(backup, sizeof(backup)), "privacy_version", ledger_notice_version(),
-	                 "privacy_at", (json_int_t)now, "privacy_signature", b64(sig, 64));
+	                 b64(backup, sizeof(backup)), "privacy_version",
+	                 ledger_notice_version(NULL), "privacy_at", (json_int_t)now,
+	                 "privacy_signature", b64(sig, 64));
 }
 
 static void login(const char *username, const char *password, struct who *who)
@@ -1049,12 +1050,13 @@ static void test_agreements(void **state)
 	}
 
 	/* erasure: e3 withdraws data processing */
-	em_consent_sign(e3.keys.sign_pk, "data_processing", ledger_notice_version(),
-	                ledger_notice_hash(), "withdraw", now, e3.keys.sign_sk, sig);
+	em_consent_sign(e3.keys.sign_pk, "data_processing", ledger_notice_version(NULL),
+	                ledger_notice_hash(NULL), "withdraw", now, e3.keys.sign_sk, sig);
 	job = run_op(consent_withdraw_run,
 	             json_pack("{sssssosIso}", "purpose", "data_processing", "subject",
-	                       ledger_notice_version(), "text_hash", b64(ledger_notice_hash(), 32),
-	                       "at", (json_int_t)now, "signature", b64(sig, 64)),
+	                       ledger_notice_version(NULL), "text_hash",
+	                       b64(ledger_notice_hash(NULL), 32), "at", (json_int_t)now,
+	                       "signature", b64(sig, 64)),
 	             &e3);
 	if (job->err)
 		fail_msg("erase: %s %s", em_err_code(job->err), job->message);

@@ -94,6 +94,15 @@ static void test_pins_first_use_then_change(void **state)
 	assert_memory_equal(p.sign_pk, s2, 32);
 	assert_memory_equal(p.box_pk, b2, 32);
 	assert_false(p.changed);
+	/* the replaced signing key is kept: what she signed before still verifies */
+	{
+		unsigned char old[32];
+
+		assert_int_equal(pins_replaced_key(pins, 7, 0, old), 0);
+		assert_memory_equal(old, s1, 32);
+		assert_int_equal(pins_replaced_key(pins, 7, 1, old), -ENOENT);
+		assert_int_equal(pins_replaced_key(pins, 99, 0, old), -ENOENT);
+	}
 	assert_int_equal(pins_observe(pins, 7, "alice", s2, b2, now2), PIN_SAME);
 	assert_int_equal(pins_observe(pins, 7, "alice", s1, b1, now2), PIN_CHANGED);
 	assert_int_equal(pins_accept(pins, 99, now2), -ENOENT);

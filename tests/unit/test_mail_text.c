@@ -114,7 +114,7 @@ static void test_headers_and_invite(void **state)
 	assert_non_null(strstr(msg, "Subject: You are invited to a mentoring programme\r\n"));
 	assert_non_null(strstr(msg, "Content-Language: en\r\n"));
 	assert_non_null(strstr(msg, "Date: "));
-	assert_null(strstr(msg, "List-Unsubscribe")); /* an invite has none */
+	assert_null(strstr(msg, "List-Unsubscribe")); /* an invite has none, nor its -Post */
 	body = body_of(msg);
 	assert_non_null(strstr(body, "https://mentor.example.org/#join=abcDEF123_-xyz"));
 	assert_non_null(strstr(body, "as a mentee"));
@@ -138,6 +138,7 @@ static void test_polish_meeting(void **state)
 	assert_non_null(strstr(msg, "Content-Language: pl\r\n"));
 	assert_non_null(strstr(msg, "List-Unsubscribe: <https://mentor.example.org/unsubscribe/"
 	                            "TOKEN43TOKEN43TOKEN43TOKEN43TOKEN43TOKEN43x>"));
+	assert_non_null(strstr(msg, "\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"));
 	body = body_of(msg);
 	assert_non_null(strstr(body, "Potwierdzono termin (spotkanie śródokresowe, pokój 12): "
 	                             "2026-12-08 17:00 UTC."));
@@ -233,6 +234,41 @@ static void test_diary_and_agreement(void **state)
 	assert_null(render("diary", "en", "{\"event\":\"diary.written\",\"room_id\":4}", "T"));
 }
 
+/* A manager's reset code: the link, its expiry, what is lost; no code-less or odd code renders. */
+static void test_reset(void **state)
+{
+	char *msg, *body;
+
+	(void)state;
+	msg = render("reset", "en",
+	             "{\"code\":\"000G-40R4-0M30-E209-185G-R38E-1W81-24GK\","
+	             "\"expires_at\":\"2026-12-09T12:00:00Z\"}",
+	             NULL);
+	assert_non_null(msg);
+	assert_null(strstr(msg, "List-Unsubscribe")); /* not a notification */
+	body = body_of(msg);
+	assert_non_null(strstr(
+	    body, "https://mentor.example.org/#reset=000G-40R4-0M30-E209-185G-R38E-1W81-24GK"));
+	assert_non_null(strstr(body, "ementor reset --code 000G-40R4"));
+	assert_non_null(strstr(body, "cannot open old messages"));
+	assert_non_null(strstr(body, "2026-12-09 12:00 UTC"));
+	free(body);
+	free(msg);
+	msg = render("reset", "pl",
+	             "{\"code\":\"000G-40R4-0M30-E209-185G-R38E-1W81-24GK\","
+	             "\"expires_at\":\"2026-12-09T12:00:00Z\"}",
+	             NULL);
+	body = body_of(msg);
+	assert_non_null(strstr(body, "Starych wiadomości nie odczytasz nowymi kluczami"));
+	free(body);
+	free(msg);
+	assert_null(render("reset", "en", "{\"expires_at\":\"2026-12-09T12:00:00Z\"}", NULL));
+	assert_null(render("reset", "en",
+	                   "{\"code\":\"a b\\r\\nX: y\",\"expires_at\":"
+	                   "\"2026-12-09T12:00:00Z\"}",
+	                   NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +279,7 @@ int main(void)
 	    cmocka_unit_test(test_only_known_params),
 	    cmocka_unit_test(test_digest_plural_and_verify),
 	    cmocka_unit_test(test_diary_and_agreement),
+	    cmocka_unit_test(test_reset),
 	};
 
 	if (sodium_init() < 0)

@@ -278,7 +278,8 @@ static int valid_frames_setup(void **state)
 	add_valid(EM_OP_NOTICE_LIST, "", fmt("{\"id\":53,\"op\":\"notice.list\",\"args\":{}}"));
 	add_valid(EM_OP_NOTICE_ACK, "",
 	          fmt("{\"id\":54,\"op\":\"notice.ack\",\"args\":{\"upto\":7}}"));
-	add_valid(EM_OP_PRIVACY_NOTICE, "", fmt("{\"id\":56,\"op\":\"privacy.notice\"}"));
+	add_valid(EM_OP_PRIVACY_NOTICE, "lang",
+	          fmt("{\"id\":56,\"op\":\"privacy.notice\",\"args\":{\"lang\":\"pl\"}}"));
 	add_valid(EM_OP_AGREEMENT_SHOW, "version",
 	          fmt("{\"id\":57,\"op\":\"agreement.show\",\"args\":{\"room_id\":3,"
 	              "\"version\":2}}"));
@@ -459,6 +460,16 @@ static int valid_frames_setup(void **state)
 	          fmt("{\"id\":100,\"op\":\"report.handle\",\"args\":{\"report_id\":1,\"state\":"
 	              "\"closed\",\"written_ms\":1,\"blob\":\"%s\"}}",
 	              b64(64, 9)));
+	add_valid(EM_OP_RESET_ISSUE, "expires_in_days",
+	          fmt("{\"id\":97,\"op\":\"reset.issue\",\"args\":{\"programme_id\":1,"
+	              "\"username\":\"lea\",\"expires_in_days\":3}}"));
+	add_valid(EM_OP_RESET_REDEEM, "recovery_auth recovery_backup",
+	          fmt("{\"id\":98,\"op\":\"reset.redeem\",\"args\":{\"username\":\"lea\","
+	              "\"code\":\"%s\",\"salt\":\"%s\",\"opslimit\":2,\"memlimit\":67108864,"
+	              "\"auth_key\":\"%s\",\"sign_pk\":\"%s\",\"box_pk\":\"%s\","
+	              "\"key_backup\":\"%s\",\"recovery_auth\":\"%s\",\"recovery_backup\":\"%s\"}}",
+	              b64(20, 1), b64(16, 2), b64(32, 3), b64(32, 4), b64(32, 5), b64(136, 6),
+	              b64(32, 7), b64(136, 8)));
 	return 0;
 }
 
@@ -564,9 +575,10 @@ static void test_op_names_and_flags(void **state)
 	/* recovery: before login only, like login itself */
 	assert_int_equal(em_op_flags(EM_OP_RECOVERY_OPEN), EM_OPF_PREAUTH | EM_OPF_NOAUTH);
 	assert_int_equal(em_op_flags(EM_OP_RECOVERY_RESET), EM_OPF_PREAUTH | EM_OPF_NOAUTH);
+	assert_int_equal(em_op_flags(EM_OP_RESET_REDEEM), EM_OPF_PREAUTH | EM_OPF_NOAUTH);
 	for (int op = EM_OP_LOGOUT; op < EM_OP__COUNT; op++)
 		if (op != EM_OP_PRIVACY_NOTICE && op != EM_OP_RECOVERY_OPEN &&
-		    op != EM_OP_RECOVERY_RESET)
+		    op != EM_OP_RECOVERY_RESET && op != EM_OP_RESET_REDEEM)
 			assert_int_equal(em_op_flags(op), 0);
 }
 

@@ -213,6 +213,10 @@ const EXPECT = {
   'report.list':            ['ok',        'ok',        'ok',        'ok',        'ok',        NA],
   'report.show':            ['ok',        'not_found', 'ok',        'not_found', 'not_found', NA],
   'report.handle':          ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
+  // an identity reset: A's managers issue one for a mentor or mentee of A (an unused code harms
+  // nobody); the redeem answers anon bad_credentials (a made-up code)
+  'reset.issue':            ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
+  'reset.redeem':           [AA,          AA,          AA,          AA,          AA,          'bad_credentials'],
   'logout':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // a second session
   'passwd':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // last
 };
@@ -739,6 +743,18 @@ const REQUESTS = {
   'report.handle': {
     before: ensureReport,
     args: () => ({ report_id: ctx.report, state: 'acknowledged', written_ms: Date.now(), blob: b64(sodium.randombytes_buf(300)) }),
+  },
+  'reset.issue': {
+    args: () => ({ programme_id: ctx.progA, username: nameOf('mentee') }),
+    check: (who, ok) => (/^[0-9A-Z]{4}(-[0-9A-Z]{4}){7}$/.test(ok.code) && ok.emailed === false ? null : 'no code'),
+  },
+  'reset.redeem': {
+    args: (who) => ({
+      username: nameOf(USERNAME[who] ?? 't1'), code: b64(sodium.randombytes_buf(20)),
+      salt: b64(sodium.randombytes_buf(16)), opslimit: KDF.opslimit, memlimit: KDF.memlimit,
+      auth_key: b64(sodium.randombytes_buf(32)), sign_pk: b64(sodium.randombytes_buf(32)),
+      box_pk: b64(sodium.randombytes_buf(32)), key_backup: b64(sodium.randombytes_buf(136)),
+    }),
   },
   'logout': {
     // a second session: the role's own connection stays logged in

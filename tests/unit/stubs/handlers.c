@@ -108,6 +108,8 @@ STUB_RUN(invite_list_run)
 STUB_RUN(invite_resend_run)
 STUB_RUN(invite_revoke_run)
 STUB_RUN(invite_import_run)
+STUB_RUN(reset_issue_run)
+STUB_RUN(reset_redeem_run)
 
 void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
 {
