@@ -19,7 +19,7 @@
 //   EMENTOR_PASSWORD for the CLI.
 // Prints "ok   - ..." and "FAIL - ..." lines; exit 1 when any failed.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -78,6 +78,13 @@ function psql(query) {
 	return execFileSync('psql', ['--no-psqlrc', '-qtA', env.E2E_DB, '-c', query], { encoding: 'utf8', timeout: 30000 });
 }
 
+// what the CLI says on stderr (its warnings), whatever its exit status
+function cliErr(who, ...args) {
+	const r = spawnSync(join(env.EMENTOR_BIN_DIR, 'ementor'), ['--home', join(env.E2E_HOME, who), ...args],
+		{ encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120000 });
+	return `${r.stderr ?? ''}`;
+}
+
 function cli(who, ...args) {
 	return execFileSync(join(env.EMENTOR_BIN_DIR, 'ementor'), ['--home', join(env.E2E_HOME, who), ...args],
 		{ encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120000 });
@@ -86,6 +93,7 @@ function cli(who, ...args) {
 const browser = await launch();
 const people = {};
 const axeFindings = [];
+const recoveryCodes = {};
 
 async function person(name, locale) {
 	const context = await browser.newContext({ ignoreHTTPSErrors: true, locale, viewport: { width: 360, height: 740 } });
@@ -153,6 +161,19 @@ async function joinAs(p, who, display) {
 	await page.fill('#join-password', password);
 	await page.fill('#join-password2', password);
 	await page.click('#join-form button[type=submit]');
+	// the recovery code, once: it must be kept before going on
+	await page.locator('#recovery-title').waitFor(WAIT);
+	const code = (await page.locator('#recovery-code').innerText()).trim();
+	check(`${who}: a recovery code is shown once, after joining`, /^[0-9A-Z]{4}(-[0-9A-Z]{4}){7}$/.test(code), code);
+	recoveryCodes[who] = code;
+	if (who === 'sam') {
+		await shoot(p, 'recovery');
+		await axe(p, 'recovery code');
+	}
+	await page.click('#recovery-form button[type=submit]');
+	await page.locator('#recovery-error .alert').waitFor(WAIT);
+	await page.check('#recovery-kept');
+	await page.click('#recovery-form button[type=submit]');
 	await page.locator('#rooms-title').waitFor(WAIT);
 	check(`${who}: the password fields are empty again`, (await page.locator('#join-password').count()) === 0);
 }
@@ -311,11 +332,39 @@ try {
 	// put back (the message waits in sam's outbox; it is not what this test follows)
 	psql(`UPDATE users SET sign_pk = '\\x${kimKeys[0]}', box_pk = '\\x${kimKeys[1]}' WHERE username = 'kim'`);
 
+	// lea forgot her password and lost her recovery code: the manager's reset, from its link
+	const newPassword = `${password} renewed`;
+	await step('a reset from the manager\'s link: lea sets a new password and gets a new identity and recovery code', async () => {
+		const issued = JSON.parse(cli('maria', '--json', 'reset-code', '--programme', '1', 'lea'));
+		await lea.page.goto('about:blank'); // as from an e-mail: a fresh load of the link
+		await lea.page.goto(`${base}/#reset=${issued.code}`);
+		await lea.page.locator('#reset-form').waitFor(WAIT);
+		if (lea.page.url().includes(issued.code))
+			throw new Error(`the reset code stayed in the address bar: ${lea.page.url()}`);
+		await axe(lea, 'reset');
+		await lea.page.fill('#reset-username', 'lea');
+		await lea.page.fill('#reset-password', newPassword);
+		await lea.page.fill('#reset-password2', newPassword);
+		await lea.page.click('#reset-form button[type=submit]');
+		await lea.page.locator('#recovery-title').waitFor(WAIT);
+		const code = (await lea.page.locator('#recovery-code').innerText()).trim();
+		if (!/^[0-9A-Z]{4}(-[0-9A-Z]{4}){7}$/.test(code) || code === recoveryCodes.lea)
+			throw new Error(`recovery code ${code} (before: ${recoveryCodes.lea})`);
+		await lea.page.check('#recovery-kept');
+		await lea.page.click('#recovery-form button[type=submit]');
+		await lea.page.locator(`a.room[data-room="${room}"]`).waitFor(WAIT);
+	});
+	{
+		const said = cliErr('kim', 'read', String(room));
+		check('kim (CLI) is warned that lea\'s keys changed', /keys .*changed|changed .*keys/i.test(said) && /lea/.test(said), said);
+	}
+
 	const digest = await sam.page.locator('#web-digest').getAttribute('data-digest');
 	console.log(`web_sha256 ${digest}`);
 	for (const p of [sam, lea]) {
 		check(`${p.name}: frames were seen (${p.frames.length})`, p.frames.length > 5);
 		check(`${p.name}: no frame holds the password`, !p.frames.some((f) => f.includes(password)));
+		check(`${p.name}: no frame holds the new password`, !p.frames.some((f) => f.includes(newPassword)));
 		check(`${p.name}: no request URL holds an invite code`,
 			!p.urls.some((u) => u.includes(invites.sam) || u.includes(invites.lea)), p.urls.filter((u) => u.includes('join')).join(' '));
 		check(`${p.name}: every request went to the server's own origin`,

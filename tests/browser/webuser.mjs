@@ -151,6 +151,10 @@ try {
 		await page.fill('#join-password', password);
 		await page.fill('#join-password2', password);
 		await page.click('#join-form button[type=submit]');
+		// the recovery code, shown once, then the rooms
+		await page.locator('#recovery-title').waitFor(WAIT);
+		await page.check('#recovery-kept');
+		await page.click('#recovery-form button[type=submit]');
 		await page.locator('#rooms-title').waitFor(WAIT);
 	});
 

@@ -32,6 +32,7 @@ const SERVER_URL = `wss://${location.host}/`;
 const TYPING_EVERY_MS = 3000;
 const SESSION_WAIT_MS = 15000;
 const INVITE_KEY = 'ementor.invite';
+const RESET_KEY = 'ementor.reset';
 
 const state = {
 	mod: null, // the WebAssembly module, shared by the core and the client
@@ -343,7 +344,7 @@ async function renderJoin(invite) {
 		// the notice before any account exists: a throwaway core over memory
 		const temp = await EmentorClient.open({ storage: new MemoryStorage(), module: state.mod, url: SERVER_URL, reconnect: false, onEvent: () => {} });
 		try {
-			notice = await temp.command({ cmd: 'privacy' });
+			notice = await temp.command({ cmd: 'privacy', lang: language() });
 		} finally {
 			await temp.close();
 		}
@@ -406,7 +407,7 @@ async function join(form, invite, notice) {
 		await paint();
 		state.client.connect();
 		await state.client.linked();
-		await state.client.command({
+		const made = await state.client.command({
 			cmd: 'register', invite, username, display_name: displayName || username, password,
 			privacy: { version: notice.version, text_hash: notice.text_hash }, server: SERVER_URL,
 		});
@@ -415,7 +416,7 @@ async function join(form, invite, notice) {
 		state.username = username;
 		status('');
 		renderHeader();
-		await renderRooms();
+		renderRecovery(made.recovery_code, 'recovery_intro');
 	} catch (e) {
 		password = null;
 		await closeClient();
@@ -822,6 +823,103 @@ async function renderSafety(id) {
 	}
 }
 
+// --- the recovery code, and a reset with a manager's code ---------------------
+
+// Shown once, after registering or a reset: the only way back to these keys if
+// the password is forgotten (the server cannot open them). Not stored anywhere.
+function renderRecovery(code, intro) {
+	state.render = null; // a language switch must not draw the code again from nowhere
+	const ok = h('input', { type: 'checkbox', id: 'recovery-kept', required: true });
+	const err = h('div', { id: 'recovery-error' });
+	const form = h('form', { id: 'recovery-form', novalidate: true },
+		h('div', { class: 'field check' }, ok, h('label', { for: 'recovery-kept', text: t('recovery_kept') })),
+		err,
+		h('button', { type: 'submit', class: 'primary', text: t('continue') }));
+	form.addEventListener('submit', (e) => {
+		e.preventDefault();
+		if (!ok.checked) {
+			err.replaceChildren(alertBox(t('recovery_must_keep')));
+			return;
+		}
+		renderRooms();
+	});
+	show(h('section', { class: 'card', 'aria-labelledby': 'recovery-title' },
+		h('h1', { id: 'recovery-title', text: t('recovery_title') }),
+		h('p', { text: t(intro) }),
+		h('p', { class: 'recovery-code' }, h('code', { id: 'recovery-code', text: String(code ?? '') })),
+		h('p', { class: 'hint', text: t('recovery_how') }),
+		h('button', { type: 'button', id: 'recovery-print', onclick: () => window.print(), text: t('print') }),
+		form));
+}
+
+function renderReset(code) {
+	state.render = () => renderReset(code);
+	const form = h('form', { id: 'reset-form', novalidate: true },
+		field('reset-username', t('username'), { autocomplete: 'username', required: true, autocapitalize: 'none', spellcheck: 'false', maxlength: 32 }),
+		field('reset-password', t('new_password'), { type: 'password', autocomplete: 'new-password', required: true, minlength: 8 }, t('password_hint')),
+		field('reset-password2', t('password_again'), { type: 'password', autocomplete: 'new-password', required: true, minlength: 8 }),
+		h('div', { id: 'reset-error' }),
+		h('button', { type: 'submit', class: 'primary', text: t('reset_do') }));
+	form.addEventListener('submit', (e) => {
+		e.preventDefault();
+		reset(form, code);
+	});
+	show(h('section', { class: 'card', 'aria-labelledby': 'reset-title' },
+		h('h1', { id: 'reset-title', text: t('reset_title') }),
+		h('p', { text: t('reset_intro') }),
+		alertBox(t('reset_lost'), 'warning'),
+		form));
+}
+
+async function reset(form, code) {
+	const err = form.querySelector('#reset-error');
+	const username = form.querySelector('#reset-username').value.trim().toLowerCase();
+	const p1 = form.querySelector('#reset-password');
+	const p2 = form.querySelector('#reset-password2');
+	const fail = (text) => err.replaceChildren(alertBox(text));
+	if (!username)
+		return fail(t('username'));
+	if (p1.value !== p2.value)
+		return fail(t('passwords_differ'));
+	if (new TextEncoder().encode(p1.value).length < 8)
+		return fail(t('password_short'));
+	let password = p1.value;
+	p1.value = p2.value = '';
+	const button = form.querySelector('button[type=submit]');
+	button.disabled = true;
+	err.replaceChildren();
+	status(t('working_keys'));
+	await paint();
+	state.loggingIn = true;
+	try {
+		await module();
+		if (!(await takeLock(username)))
+			return fail(t('other_tab'));
+		// the old vault holds keys this reset gives up: a new one under the new password
+		state.storage = await VaultStorage.create(state.core, username, password);
+		state.client = await openClient(state.storage);
+		state.client.connect();
+		await state.client.linked();
+		const done = await state.client.command({ cmd: 'reset', username, reset_code: code, new_password: password, server: SERVER_URL });
+		password = null;
+		sessionStorage.removeItem(RESET_KEY);
+		state.username = username;
+		status('');
+		renderHeader();
+		renderRecovery(done.recovery_code, 'recovery_after_reset');
+	} catch (e) {
+		password = null;
+		await closeClient();
+		await vaultDelete(username);
+		status('');
+		fail(errorText(e));
+	} finally {
+		state.loggingIn = false;
+		button.disabled = false;
+	}
+	return undefined;
+}
+
 // --- start ------------------------------------------------------------------
 
 function start() {
@@ -839,12 +937,27 @@ function start() {
 		show(h('section', { class: 'card' }, h('h1', { text: t('join_title') }), alertBox(t('no_invite'))));
 		return;
 	}
+	// a manager's reset code, e-mailed as PUBLIC_URL/#reset=CODE: out of the address bar at once too
+	const r = /^#reset=([A-Za-z0-9-]{1,128})$/.exec(location.hash);
+	if (r) {
+		sessionStorage.setItem(RESET_KEY, r[1]);
+		history.replaceState(null, '', location.pathname);
+	}
+	const resetCode = sessionStorage.getItem(RESET_KEY);
 	const invite = sessionStorage.getItem(INVITE_KEY);
-	if (invite)
+	if (resetCode)
+		renderReset(resetCode);
+	else if (invite)
 		renderJoin(invite);
 	else
 		renderLogin();
 }
+
+// a join or reset link opened in a tab already on the app changes only the fragment: start again
+window.addEventListener('hashchange', () => {
+	if (/^#(join|reset)=/.test(location.hash))
+		location.reload();
+});
 
 window.addEventListener('pagehide', () => {
 	if (state.client)

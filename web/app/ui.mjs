@@ -31,7 +31,9 @@ export function main() {
 	return document.getElementById('main');
 }
 
+// A new screen: the status line of the one before goes with it.
 export function show(...nodes) {
+	status('');
 	const m = main();
 	m.replaceChildren(...nodes);
 	const heading = m.querySelector('h1, h2');

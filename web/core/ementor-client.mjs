@@ -539,8 +539,11 @@ export class EmentorClient {
 			const text = typeof e.data === 'string' ? e.data : decoder.decode(e.data);
 			const rc = this.withString(text, (p, len) => this.mod._emc_receive(this.core, p, len, nowMs()));
 			this.flush();
-			if (rc < 0)
-				ws.close(1000); // not a frame of ementor.v1
+			if (rc < 0) {
+				// not a frame of ementor.v1: said to the host, then the link is made afresh
+				this.emit({ ev: 'protocol', code: 'bad_frame', length: text.length });
+				ws.close(1000);
+			}
 		};
 		ws.onerror = () => {}; // onclose follows
 		ws.onclose = (e) => {
