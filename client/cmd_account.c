@@ -783,9 +783,59 @@ static const char recover_usage[] =
     "The code is taken from EMENTOR_RECOVERY_CODE and the new password from\n"
     "EMENTOR_NEW_PASSWORD if set, else both are asked on the terminal.\n";
 
-int cmd_recover(struct cli *cli, int argc, char **argv)
+/*
+ * account_code_run - the part `recover` and `reset` share: USERNAME checked
+ * and folded into username, the account store opened into d, the one-time
+ * code (given, else from env, else asked as prompt) and a new password
+ * (EMENTOR_NEW_PASSWORD, else asked twice) collected, and the client
+ * command cmd run with the code under code_key. The secrets are wiped before
+ * it returns. 0 with end filled, or an exit code (printed).
+ */
+static int account_code_run(struct cli *cli, const char *user, const char *given, const char *env,
+                            const char *prompt, const char *cmd, const char *code_key,
+                            struct drive *d, struct drive_end *end,
+                            char username[EM_USERNAME_MAX + 1])
 {
 	struct account_secrets *sec = NULL;
+	int rc;
+
+	if (em_check_username(user) != EM_OK)
+		return cli_usage_error(cli, "'%s' is not a valid username", user);
+	em_username_fold(user, username);
+	rc = drive_open_account(cli, d, 0);
+	if (rc)
+		goto out;
+	if (!(sec = account_secrets_new())) {
+		rc = cli_fail(CLI_EXIT_LOCAL, "out of memory");
+		goto out;
+	}
+	/* the code in .password (no echo either), the new password in .new_password */
+	if (given && strlen(given) < sizeof(sec->password))
+		snprintf(sec->password, sizeof(sec->password), "%s", given);
+	else
+		rc = account_password(env, prompt, NULL, sec->password);
+	if (rc >= 0)
+		rc = account_password("EMENTOR_NEW_PASSWORD", "New password: ",
+		                      "Repeat the new password: ", sec->new_password);
+	if (rc < 0) {
+		rc = -rc;
+		goto out;
+	}
+	if ((rc = account_utf8(sec->new_password)))
+		goto out;
+	rc = account_run(d,
+	                 json_pack("{s:s, s:s, s:s, s:s, s:s}", "cmd", cmd, "server",
+	                           cli_server(cli, NULL), "username", username, code_key,
+	                           sec->password, "new_password", sec->new_password),
+	                 end);
+	rc = account_exit(rc, end);
+out:
+	account_secrets_free(sec);
+	return rc;
+}
+
+int cmd_recover(struct cli *cli, int argc, char **argv)
+{
 	struct drive d;
 	struct drive_end end;
 	char username[EM_USERNAME_MAX + 1];
@@ -796,35 +846,9 @@ int cmd_recover(struct cli *cli, int argc, char **argv)
 	rc = cli_parse(cli, argc, argv, NULL, recover_usage, NULL, NULL, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (em_check_username(argv[first]) != EM_OK)
-		return cli_usage_error(cli, "'%s' is not a valid username", argv[first]);
-	em_username_fold(argv[first], username);
-	rc = drive_open_account(cli, &d, 0);
+	rc = account_code_run(cli, argv[first], NULL, "EMENTOR_RECOVERY_CODE",
+	                      "Recovery code: ", "recover", "recovery_code", &d, &end, username);
 	if (rc)
-		goto out;
-	if (!(sec = account_secrets_new())) {
-		rc = cli_fail(CLI_EXIT_LOCAL, "out of memory");
-		goto out;
-	}
-	/* the code in .password (no echo either), the new password in .new_password */
-	rc = account_password("EMENTOR_RECOVERY_CODE", "Recovery code: ", NULL, sec->password);
-	if (rc >= 0)
-		rc = account_password("EMENTOR_NEW_PASSWORD", "New password: ",
-		                      "Repeat the new password: ", sec->new_password);
-	if (rc < 0) {
-		rc = -rc;
-		goto out;
-	}
-	if ((rc = account_utf8(sec->new_password)))
-		goto out;
-	rc = account_run(&d,
-	                 json_pack("{s:s, s:s, s:s, s:s, s:s}", "cmd", "recover", "server",
-	                           cli_server(cli, NULL), "username", username, "recovery_code",
-	                           sec->password, "new_password", sec->new_password),
-	                 &end);
-	account_secrets_free(sec);
-	sec = NULL;
-	if ((rc = account_exit(rc, &end)))
 		goto out;
 	if (cli->json) {
 		cli_print_json(end.result);
@@ -842,7 +866,6 @@ int cmd_recover(struct cli *cli, int argc, char **argv)
 out:
 	drive_end_clear(&end);
 	drive_close(&d);
-	account_secrets_free(sec);
 	return rc;
 }
 
@@ -876,7 +899,6 @@ int cmd_reset(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {{"code", required_argument, NULL, 'c'},
 	                                     {NULL, 0, NULL, 0}};
-	struct account_secrets *sec = NULL;
 	struct drive d;
 	struct drive_end end;
 	char username[EM_USERNAME_MAX + 1];
@@ -888,38 +910,9 @@ int cmd_reset(struct cli *cli, int argc, char **argv)
 	rc = cli_parse(cli, argc, argv, opts, reset_usage, reset_option, &code, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (em_check_username(argv[first]) != EM_OK)
-		return cli_usage_error(cli, "'%s' is not a valid username", argv[first]);
-	em_username_fold(argv[first], username);
-	rc = drive_open_account(cli, &d, 0);
+	rc = account_code_run(cli, argv[first], code, "EMENTOR_RESET_CODE", "Reset code: ", "reset",
+	                      "reset_code", &d, &end, username);
 	if (rc)
-		goto out;
-	if (!(sec = account_secrets_new())) {
-		rc = cli_fail(CLI_EXIT_LOCAL, "out of memory");
-		goto out;
-	}
-	/* the code in .password, the new password in .new_password */
-	if (code && strlen(code) < sizeof(sec->password))
-		snprintf(sec->password, sizeof(sec->password), "%s", code);
-	else
-		rc = account_password("EMENTOR_RESET_CODE", "Reset code: ", NULL, sec->password);
-	if (rc >= 0)
-		rc = account_password("EMENTOR_NEW_PASSWORD", "New password: ",
-		                      "Repeat the new password: ", sec->new_password);
-	if (rc < 0) {
-		rc = -rc;
-		goto out;
-	}
-	if ((rc = account_utf8(sec->new_password)))
-		goto out;
-	rc = account_run(&d,
-	                 json_pack("{s:s, s:s, s:s, s:s, s:s}", "cmd", "reset", "server",
-	                           cli_server(cli, NULL), "username", username, "reset_code",
-	                           sec->password, "new_password", sec->new_password),
-	                 &end);
-	account_secrets_free(sec);
-	sec = NULL;
-	if ((rc = account_exit(rc, &end)))
 		goto out;
 	if (cli->json) {
 		cli_print_json(end.result);
@@ -940,7 +933,6 @@ int cmd_reset(struct cli *cli, int argc, char **argv)
 out:
 	drive_end_clear(&end);
 	drive_close(&d);
-	account_secrets_free(sec);
 	return rc;
 }
 
