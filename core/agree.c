@@ -163,6 +163,37 @@ int emc_fail_room_reply(struct emc *c, struct emc_task *t, const struct em_incom
 	return EMC_FAILED;
 }
 
+static void emc_ask_reply(struct emc *c, int64_t key, int64_t task, struct em_incoming *in)
+{
+	struct emc_task *t = emc_task_find(c, task);
+	struct emc_ask *a = t && !t->done && t->ask_slot ? t->ask_slot(t, key) : NULL;
+
+	if (!a)
+		return;
+	a->answered = 1;
+	em_incoming_clear(&a->reply);
+	a->reply = *in; /* takes what in owns */
+	memset(in, 0, sizeof(*in));
+}
+
+int emc_ask(struct emc *c, struct emc_task *t, struct emc_ask *a, int64_t key, enum em_op op,
+            json_t *args, int64_t room_id)
+{
+	if (!a->asked) {
+		if (!args || emc_request(c, op, args, emc_ask_reply, key, t->id) < 0)
+			return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
+		a->asked = 1;
+		return EMC_PENDING;
+	}
+	json_decref(args);
+	if (!a->answered)
+		return EMC_PENDING;
+	if (!a->reply.result)
+		return room_id ? emc_fail_room_reply(c, t, &a->reply, room_id)
+		               : emc_fail_server(c, t, &a->reply);
+	return EMC_DONE;
+}
+
 /* ---- the tasks ---- */
 
 enum emc_agree_phase {

@@ -155,6 +155,14 @@ struct emc_task {
 	int64_t wake_at_ms;  /* emc_tick() steps it again then (0: not sleeping) */
 	json_t *result;      /* on success (NULL: {}) */
 	struct em_link link; /* on c->tasks */
+	/* the task's ask under key, for emc_ask()'s answers (NULL: it asks nothing that way) */
+	struct emc_ask *(*ask_slot)(struct emc_task *t, int64_t key);
+};
+
+/* One request a task asks once, and its answer (emc_ask()). */
+struct emc_ask {
+	int asked, answered;
+	struct em_incoming reply;
 };
 
 /* The task whose link is l (a walk of c->tasks). */
@@ -499,6 +507,15 @@ int emc_fail_server(struct emc *c, struct emc_task *t, const struct em_incoming 
 /* The same, a refusal about room_id in plain words (emc_room_refusal()). EMC_FAILED. */
 int emc_fail_room_reply(struct emc *c, struct emc_task *t, const struct em_incoming *in,
                         int64_t room_id);
+/*
+ * Asks op once as a's request (t->ask_slot(t, key) must give a back):
+ * EMC_PENDING until answered, then EMC_DONE with the answer in a->reply, or a
+ * refusal failing t (about room_id in plain words when room_id is not 0).
+ * Takes args; later calls pass EM_OP_NONE, NULL. a->asked = a->answered = 0
+ * (and the reply cleared) asks again.
+ */
+int emc_ask(struct emc *c, struct emc_task *t, struct emc_ask *a, int64_t key, enum em_op op,
+            json_t *args, int64_t room_id);
 
 /* The server's refusal `err` about room_id in plain words (the CLI's wording). */
 void emc_room_refusal(struct emc *c, int64_t room_id, int err, const char *msg,

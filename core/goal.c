@@ -65,8 +65,7 @@ struct emc_goal {
 	unsigned char id[EM_RECORD_ID_BYTES]; /* goal.put, goal.history, rating.add */
 	int have_id;
 	json_t *cmd; /* the command as given */
-	int asked, answered;
-	struct em_incoming reply;
+	struct emc_ask ask;
 };
 
 static const char *const goal_statuses[] = {"open", "in_progress", "done", "dropped"};
@@ -260,18 +259,10 @@ static int64_t goal_mark(struct emc *c, int64_t room, const char *goal, int64_t 
 
 /* ---- the task ---- */
 
-static void emc_goal_reply(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
+static struct emc_ask *emc_goal_slot(struct emc_task *t, int64_t key)
 {
-	struct emc_task *t = emc_task_find(c, task);
-	struct emc_goal *g = t && !t->done ? t->data : NULL;
-
-	(void)room;
-	if (!g)
-		return;
-	g->answered = 1;
-	em_incoming_clear(&g->reply);
-	g->reply = *in; /* takes what in owns */
-	memset(in, 0, sizeof(*in));
+	(void)key;
+	return &((struct emc_goal *)t->data)->ask;
 }
 
 static void emc_goal_free(struct emc_task *t)
@@ -280,7 +271,7 @@ static void emc_goal_free(struct emc_task *t)
 
 	if (!g)
 		return;
-	em_incoming_clear(&g->reply);
+	em_incoming_clear(&g->ask.reply);
 	json_decref(g->cmd);
 	free(g);
 }
@@ -289,18 +280,7 @@ static void emc_goal_free(struct emc_task *t)
 static int emc_goal_ask(struct emc *c, struct emc_task *t, struct emc_goal *g, enum em_op op,
                         json_t *args)
 {
-	if (!g->asked) {
-		if (!args || emc_request(c, op, args, emc_goal_reply, g->room, t->id) < 0)
-			return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
-		g->asked = 1;
-		return EMC_PENDING;
-	}
-	json_decref(args);
-	if (!g->answered)
-		return EMC_PENDING;
-	if (!g->reply.result)
-		return emc_fail_room_reply(c, t, &g->reply, g->room);
-	return EMC_DONE;
+	return emc_ask(c, t, &g->ask, 0, op, args, g->room);
 }
 
 /* The room shown, pinned, and its agreement verified. A need. */
@@ -571,7 +551,7 @@ static int emc_goal_read_step(struct emc *c, struct emc_task *t)
 	}
 	if (rc != EMC_DONE)
 		return rc;
-	records = json_object_get(g->reply.result, key);
+	records = json_object_get(g->ask.reply.result, key);
 	if (!json_is_array(records) || json_array_size(records) > GOAL_RECORDS)
 		return emc_fail(t, EMC_EXIT_NET, 0, "the server's answer is malformed");
 	if ((rc = emc_goal_versions(c, r, records)) != EMC_DONE)
@@ -730,7 +710,7 @@ static int emc_goal_put_step(struct emc *c, struct emc_task *t)
 	size_t ctx_len;
 	int rc, n;
 
-	if (g->asked) {
+	if (g->ask.asked) {
 		rc = emc_goal_ask(c, t, g, EM_OP_NONE, NULL);
 		if (rc == EMC_DONE) {
 			id_b64 = em_b64_encode(g->id, sizeof(g->id));
@@ -797,7 +777,7 @@ static int emc_rating_add_step(struct emc *c, struct emc_task *t)
 	json_t *doc;
 	int rc, n;
 
-	if (g->asked) {
+	if (g->ask.asked) {
 		rc = emc_goal_ask(c, t, g, EM_OP_NONE, NULL);
 		if (rc == EMC_DONE) {
 			id_b64 = em_b64_encode(g->id, sizeof(g->id));
@@ -910,7 +890,7 @@ static int emc_rating_list_step(struct emc *c, struct emc_task *t)
 	                  json_pack("{s:I}", "room_id", (json_int_t)g->room));
 	if (rc != EMC_DONE)
 		return rc;
-	records = json_object_get(g->reply.result, "ratings");
+	records = json_object_get(g->ask.reply.result, "ratings");
 	if (!json_is_array(records) || json_array_size(records) > GOAL_RECORDS)
 		return emc_fail(t, EMC_EXIT_NET, 0, "the server's answer is malformed");
 	if ((rc = emc_goal_versions(c, r, records)) != EMC_DONE)
@@ -983,6 +963,7 @@ static int64_t emc_goal_start(struct emc *c, enum emc_goal_kind kind, json_t *cm
 		emc_goal_free(&(struct emc_task){.data = g});
 		return -ENOMEM;
 	}
+	t->ask_slot = emc_goal_slot;
 	return t->id;
 inval:
 	json_decref(g->cmd);

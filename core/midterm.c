@@ -46,8 +46,8 @@ struct emc_midterm {
 	int64_t room, checkpoint;
 	json_t *cmd; /* the command as given */
 	int64_t version;
-	int asked, answered, shown;
-	struct em_incoming reply;
+	int shown;
+	struct emc_ask ask;
 };
 
 /* The course's order: the mentees, the mentor, the manager. -1: not a kind. */
@@ -109,18 +109,10 @@ static int midterm_doc_ok(const char *kind, json_t *doc)
 
 /* ---- the task ---- */
 
-static void emc_midterm_reply(struct emc *c, int64_t room, int64_t task, struct em_incoming *in)
+static struct emc_ask *emc_midterm_slot(struct emc_task *t, int64_t key)
 {
-	struct emc_task *t = emc_task_find(c, task);
-	struct emc_midterm *m = t && !t->done ? t->data : NULL;
-
-	(void)room;
-	if (!m)
-		return;
-	m->answered = 1;
-	em_incoming_clear(&m->reply);
-	m->reply = *in; /* takes what in owns */
-	memset(in, 0, sizeof(*in));
+	(void)key;
+	return &((struct emc_midterm *)t->data)->ask;
 }
 
 static void emc_midterm_free(struct emc_task *t)
@@ -129,7 +121,7 @@ static void emc_midterm_free(struct emc_task *t)
 
 	if (!m)
 		return;
-	em_incoming_clear(&m->reply);
+	em_incoming_clear(&m->ask.reply);
 	json_decref(m->cmd);
 	free(m);
 }
@@ -138,18 +130,7 @@ static void emc_midterm_free(struct emc_task *t)
 static int emc_midterm_ask(struct emc *c, struct emc_task *t, struct emc_midterm *m, enum em_op op,
                            json_t *args)
 {
-	if (!m->asked) {
-		if (!args || emc_request(c, op, args, emc_midterm_reply, m->room, t->id) < 0)
-			return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
-		m->asked = 1;
-		return EMC_PENDING;
-	}
-	json_decref(args);
-	if (!m->answered)
-		return EMC_PENDING;
-	if (!m->reply.result)
-		return emc_fail_room_reply(c, t, &m->reply, m->room);
-	return EMC_DONE;
+	return emc_ask(c, t, &m->ask, 0, op, args, m->room);
 }
 
 /* The room shown, pinned, its agreement verified (a need). */
@@ -182,8 +163,8 @@ static int emc_midterm_records(struct emc *c, struct emc_task *t, struct emc_mid
 
 	if (rc != EMC_DONE)
 		return rc;
-	*records = json_object_get(m->reply.result, "records");
-	if (json_integer_value(json_object_get(m->reply.result, "room_id")) != m->room)
+	*records = json_object_get(m->ask.reply.result, "records");
+	if (json_integer_value(json_object_get(m->ask.reply.result, "room_id")) != m->room)
 		return emc_fail(t, EMC_EXIT_REFUSED, 0,
 		                "the server answers that meeting %lld is not in room %lld",
 		                (long long)m->checkpoint, (long long)m->room);
@@ -218,7 +199,7 @@ static int emc_midterm_write_step(struct emc *c, struct emc_task *t)
 	if (m->shown) { /* sent: the answer */
 		rc = emc_midterm_ask(c, t, m, EM_OP_NONE, NULL);
 		if (rc == EMC_DONE)
-			t->result = json_incref(m->reply.result);
+			t->result = json_incref(m->ask.reply.result);
 		return rc;
 	}
 	if ((rc = emc_midterm_room(c, t, &r)) != EMC_DONE)
@@ -299,8 +280,8 @@ static int emc_midterm_write_step(struct emc *c, struct emc_task *t)
 	                 (json_int_t)m->checkpoint, "version", (json_int_t)m->version, "kind", kind,
 	                 "agreement_version", (json_int_t)r->active.version, "written_ms",
 	                 (json_int_t)written, "blob", b64);
-	m->asked = m->answered = 0;
-	em_incoming_clear(&m->reply);
+	m->ask.asked = m->ask.answered = 0;
+	em_incoming_clear(&m->ask.reply);
 	m->shown = 1;
 	rc = emc_midterm_ask(c, t, m, EM_OP_MIDTERM_WRITE, args);
 out:
@@ -555,6 +536,7 @@ static int64_t emc_midterm_start(struct emc *c, json_t *cmd, int write)
 		emc_midterm_free(&(struct emc_task){.data = m});
 		return -ENOMEM;
 	}
+	t->ask_slot = emc_midterm_slot;
 	return t->id;
 }
 

@@ -51,8 +51,7 @@ enum emc_quest_kind {
 struct quest_slot {
 	char stage[8];
 	int64_t version;
-	int asked, answered;
-	struct em_incoming reply;
+	struct emc_ask ask;
 };
 
 struct emc_quest {
@@ -66,24 +65,15 @@ struct emc_quest {
 	size_t nversions;
 };
 
-static void emc_quest_reply(struct emc *c, int64_t slot, int64_t task, struct em_incoming *in)
+/* Slot 0: main, 1: fetch, 2 and on: versions. */
+static struct emc_ask *emc_quest_slot(struct emc_task *t, int64_t slot)
 {
-	struct emc_task *t = emc_task_find(c, task);
-	struct emc_quest *q = t && !t->done ? t->data : NULL;
-	struct quest_slot *s;
+	struct emc_quest *q = t->data;
 
-	if (!q)
-		return;
-	s = slot == 0                          ? &q->main
-	    : slot == 1                        ? &q->fetch
-	    : slot - 2 < (int64_t)q->nversions ? &q->versions[slot - 2]
-	                                       : NULL;
-	if (!s)
-		return;
-	s->answered = 1;
-	em_incoming_clear(&s->reply);
-	s->reply = *in; /* takes what in owns */
-	memset(in, 0, sizeof(*in));
+	return slot == 0                          ? &q->main.ask
+	       : slot == 1                        ? &q->fetch.ask
+	       : slot - 2 < (int64_t)q->nversions ? &q->versions[slot - 2].ask
+	                                          : NULL;
 }
 
 static void emc_quest_free(struct emc_task *t)
@@ -92,10 +82,10 @@ static void emc_quest_free(struct emc_task *t)
 
 	if (!q)
 		return;
-	em_incoming_clear(&q->main.reply);
-	em_incoming_clear(&q->fetch.reply);
+	em_incoming_clear(&q->main.ask.reply);
+	em_incoming_clear(&q->fetch.ask.reply);
 	for (size_t i = 0; i < q->nversions; i++)
-		em_incoming_clear(&q->versions[i].reply);
+		em_incoming_clear(&q->versions[i].ask.reply);
 	json_decref(q->cmd);
 	free(q);
 }
@@ -104,18 +94,7 @@ static void emc_quest_free(struct emc_task *t)
 static int emc_quest_ask(struct emc *c, struct emc_task *t, struct quest_slot *s, int64_t slot,
                          enum em_op op, json_t *args)
 {
-	if (!s->asked) {
-		if (!args || emc_request(c, op, args, emc_quest_reply, slot, t->id) < 0)
-			return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
-		s->asked = 1;
-		return EMC_PENDING;
-	}
-	json_decref(args);
-	if (!s->answered)
-		return EMC_PENDING;
-	if (!s->reply.result)
-		return emc_fail_server(c, t, &s->reply);
-	return EMC_DONE;
+	return emc_ask(c, t, &s->ask, slot, op, args, 0);
 }
 
 /* u64 programme || u64 room || lp(stage) || u32 q_version || H(text) || u32 av || u64 written */
@@ -249,7 +228,7 @@ static int emc_quest_show_step(struct emc *c, struct emc_task *t)
 	    json_pack("{s:I, s:s}", "programme_id", (json_int_t)q->programme, "stage", q->stage));
 	if (rc != EMC_DONE)
 		return rc;
-	got = q->main.reply.result;
+	got = q->main.ask.reply.result;
 	if (json_integer_value(json_object_get(got, "version")) > 0 &&
 	    !quest_signed_ok(c, got, q->programme, q->stage, r ? &r->active : NULL, signer,
 	                     sizeof(signer), why, sizeof(why)))
@@ -280,10 +259,10 @@ static int emc_quest_edit_step(struct emc *c, struct emc_task *t)
 	size_t n;
 	int rc;
 
-	if (q->main.asked) {
+	if (q->main.ask.asked) {
 		rc = emc_quest_ask(c, t, &q->main, 0, EM_OP_NONE, NULL);
 		if (rc == EMC_DONE)
-			t->result = json_incref(q->main.reply.result);
+			t->result = json_incref(q->main.ask.reply.result);
 		return rc;
 	}
 	rc = emc_quest_ask(
@@ -302,7 +281,7 @@ static int emc_quest_edit_step(struct emc *c, struct emc_task *t)
 		return emc_fail(t, EMC_EXIT_USAGE, 0, "%s", why);
 	}
 	json_decref(parsed);
-	version = json_integer_value(json_object_get(q->fetch.reply.result, "version")) + 1;
+	version = json_integer_value(json_object_get(q->fetch.ask.reply.result, "version")) + 1;
 	n = quest_sig_bytes(bytes, q->programme, q->stage, version, text);
 	crypto_sign_detached(sig, NULL, bytes, n, c->keys.sign_sk);
 	sig_b64 = em_b64_encode(sig, sizeof(sig));
@@ -362,7 +341,7 @@ static int emc_quest_answer_step(struct emc *c, struct emc_task *t)
 	size_t ctx_len;
 	int rc, n;
 
-	if (q->main.asked) {
+	if (q->main.ask.asked) {
 		rc = emc_quest_ask(c, t, &q->main, 0, EM_OP_NONE, NULL);
 		if (rc == EMC_DONE) {
 			t->result = json_pack("{s:s, s:O, s:O}", "stage", q->stage, "q_version",
@@ -389,7 +368,7 @@ static int emc_quest_answer_step(struct emc *c, struct emc_task *t)
 	    json_pack("{s:I, s:s}", "programme_id", (json_int_t)q->programme, "stage", q->stage));
 	if (rc != EMC_DONE)
 		return rc;
-	got = q->fetch.reply.result;
+	got = q->fetch.ask.reply.result;
 	qv = json_integer_value(json_object_get(got, "version"));
 	if (qv < 0 || (qv > 0 && !quest_signed_ok(c, got, q->programme, q->stage, &r->active,
 	                                          signer, sizeof(signer), why, sizeof(why))))
@@ -504,7 +483,7 @@ static void emc_quest_open(struct emc *c, struct emc_task *t, json_t *x, json_t 
 	if (qv > 0) {
 		struct quest_slot *s = emc_quest_version(c, t, stage, qv);
 
-		got = s && s->answered ? s->reply.result : NULL;
+		got = s && s->ask.answered ? s->ask.reply.result : NULL;
 		if (!got) {
 			snprintf(why, sizeof(why),
 			         "version %lld of the questionnaire is not available",
@@ -600,7 +579,7 @@ static int emc_quest_needs(struct emc *c, struct emc_task *t, json_t *list)
 		int rc;
 
 		if (qv > 0 && quest_stage_ok(stage) && (s = emc_quest_version(c, t, stage, qv)) &&
-		    !s->answered)
+		    !s->ask.answered)
 			pending = 1;
 		if (!r)
 			continue;
@@ -645,7 +624,7 @@ static int emc_quest_results_step(struct emc *c, struct emc_task *t)
 	                       : json_pack("{s:I}", "programme_id", (json_int_t)q->programme));
 	if (rc != EMC_DONE)
 		return rc;
-	list = json_object_get(q->main.reply.result, "answers");
+	list = json_object_get(q->main.ask.reply.result, "answers");
 	if (!json_is_array(list) || json_array_size(list) > QUEST_ANSWERS)
 		return emc_fail(t, EMC_EXIT_NET, 0, "the server's answer is malformed");
 	if ((rc = emc_quest_needs(c, t, list)) != EMC_DONE)
@@ -773,6 +752,7 @@ static int64_t emc_quest_start(struct emc *c, enum emc_quest_kind kind, json_t *
 		emc_quest_free(&(struct emc_task){.data = q});
 		return -ENOMEM;
 	}
+	t->ask_slot = emc_quest_slot;
 	return t->id;
 }
 
