@@ -42,52 +42,6 @@ static int diary_set_option(void *ctx, int opt, const char *arg)
 	return CLI_CONTINUE;
 }
 
-/* Prints a failed task the way the CLI prints a server's refusal. Returns its exit code. */
-static int diary_fail(struct drive *d, const struct drive_end *end)
-{
-	char *safe = text_for_terminal(end->message, strlen(end->message));
-
-	if (end->exit == CLI_EXIT_AUTH)
-		cli_fail(end->exit, "your session has expired; run `ementor login %s`.",
-		         d->session.username);
-	else if (end->exit != CLI_EXIT_REFUSED || end->client)
-		cli_fail(end->exit, "%s", safe ? safe : end->message);
-	else
-		fprintf(stderr, "error: %s (%s)\n", safe ? safe : "?", end->code);
-	free(safe);
-	return end->exit;
-}
-
-/* Runs cmd; on success *result (the caller's). Returns an exit code (printed on failure). */
-static int diary_run(struct cli *cli, json_t *cmd, json_t **result)
-{
-	struct drive d;
-	struct drive_end end = {0};
-	int rc, inited;
-
-	*result = NULL;
-	rc = drive_open(cli, &d, 1);
-	inited = d.core != NULL;
-	if (rc) {
-		json_decref(cmd);
-		goto out;
-	}
-	if (drive_run(&d, cmd, &end) != 0) {
-		rc = CLI_EXIT_LOCAL;
-		goto out;
-	}
-	if (!end.ok) {
-		rc = diary_fail(&d, &end);
-		goto out;
-	}
-	*result = json_incref(end.result);
-out:
-	drive_end_clear(&end);
-	if (inited)
-		drive_close(&d);
-	return rc;
-}
-
 static void diary_print_user(const char *label, json_t *u)
 {
 	const char *name = json_string_value(json_object_get(u, "username"));
@@ -131,7 +85,7 @@ int cmd_diary_writer(struct cli *cli, int argc, char **argv)
 	cmd = json_pack("{s:s, s:I}", "cmd", "diary.writer", "checkpoint", (json_int_t)checkpoint);
 	if (set)
 		json_object_set_new(cmd, "set", json_string(set));
-	if ((rc = diary_run(cli, cmd, &res)))
+	if ((rc = drive_once(cli, cmd, &res)))
 		return rc;
 	if (cli->json)
 		cli_print_json(res);
@@ -195,10 +149,10 @@ static int diary_write_cmd(struct cli *cli, int argc, char **argv, const char *n
 		return cli_usage_error(cli, "the text is longer than %d bytes",
 		                       EM_MSG_PLAINTEXT_MAX);
 	}
-	rc = diary_run(cli,
-	               json_pack("{s:s, s:I, s:s}", "cmd", name, "checkpoint",
-	                         (json_int_t)checkpoint, "text", text),
-	               &res);
+	rc = drive_once(cli,
+	                json_pack("{s:s, s:I, s:s}", "cmd", name, "checkpoint",
+	                          (json_int_t)checkpoint, "text", text),
+	                &res);
 	free(text);
 	if (rc)
 		return rc;
@@ -256,7 +210,7 @@ int cmd_diary_show(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (cli_parse_id(argv[first], &checkpoint))
 		return cli_usage_error(cli, "'%s' is not a checkpoint id", argv[first]);
-	if ((rc = diary_run(
+	if ((rc = drive_once(
 	         cli,
 	         json_pack("{s:s, s:I}", "cmd", "diary.show", "checkpoint", (json_int_t)checkpoint),
 	         &res)))
@@ -293,9 +247,9 @@ int cmd_diary_list(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (cli_parse_id(argv[first], &room))
 		return cli_usage_error(cli, "'%s' is not a room id", argv[first]);
-	if ((rc = diary_run(cli,
-	                    json_pack("{s:s, s:I}", "cmd", "diary.list", "room", (json_int_t)room),
-	                    &res)))
+	if ((rc = drive_once(cli,
+	                     json_pack("{s:s, s:I}", "cmd", "diary.list", "room", (json_int_t)room),
+	                     &res)))
 		return rc;
 	if (cli->json) {
 		cli_print_json(res);

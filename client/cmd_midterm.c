@@ -44,52 +44,6 @@ static int midterm_option(void *ctx, int opt, const char *arg)
 	return CLI_CONTINUE;
 }
 
-/* Prints a failed task the way the CLI prints a server's refusal. Returns its exit code. */
-static int midterm_fail(struct drive *d, const struct drive_end *end)
-{
-	char *safe = text_for_terminal(end->message, strlen(end->message));
-
-	if (end->exit == CLI_EXIT_AUTH)
-		cli_fail(end->exit, "your session has expired; run `ementor login %s`.",
-		         d->session.username);
-	else if (end->exit != CLI_EXIT_REFUSED || end->client)
-		cli_fail(end->exit, "%s", safe ? safe : end->message);
-	else
-		fprintf(stderr, "error: %s (%s)\n", safe ? safe : "?", end->code);
-	free(safe);
-	return end->exit;
-}
-
-/* Runs cmd (taken); on success *result (the caller's). Returns an exit code. */
-static int midterm_run(struct cli *cli, json_t *cmd, json_t **result)
-{
-	struct drive d;
-	struct drive_end end = {0};
-	int rc, inited;
-
-	*result = NULL;
-	rc = drive_open(cli, &d, 1);
-	inited = d.core != NULL;
-	if (rc) {
-		json_decref(cmd);
-		goto out;
-	}
-	if (drive_run(&d, cmd, &end) != 0) {
-		rc = CLI_EXIT_LOCAL;
-		goto out;
-	}
-	if (!end.ok) {
-		rc = midterm_fail(&d, &end);
-		goto out;
-	}
-	*result = json_incref(end.result);
-out:
-	drive_end_clear(&end);
-	if (inited)
-		drive_close(&d);
-	return rc;
-}
-
 /* ROOM MIDTERM from argv[first], argv[first + 1]. 0, or a usage error's exit code. */
 static int midterm_ids(struct cli *cli, char **argv, int first, int64_t *room, int64_t *cp)
 {
@@ -124,10 +78,10 @@ int cmd_midterm_write(struct cli *cli, int argc, char **argv)
 		rc = cli_usage_error(cli, "give --next-steps, --remaining-topics or --comment");
 		goto out;
 	}
-	rc = midterm_run(cli,
-	                 json_pack("{s:s, s:I, s:I, s:O}", "cmd", "midterm.write", "room",
-	                           (json_int_t)room, "checkpoint", (json_int_t)cp, "doc", o.doc),
-	                 &res);
+	rc = drive_once(cli,
+	                json_pack("{s:s, s:I, s:I, s:O}", "cmd", "midterm.write", "room",
+	                          (json_int_t)room, "checkpoint", (json_int_t)cp, "doc", o.doc),
+	                &res);
 	if (rc)
 		goto out;
 	if (cli->json)
@@ -168,10 +122,10 @@ int cmd_midterm_show(struct cli *cli, int argc, char **argv)
 		return rc;
 	if ((rc = midterm_ids(cli, argv, first, &room, &cp)))
 		return rc;
-	if ((rc = midterm_run(cli,
-	                      json_pack("{s:s, s:I, s:I}", "cmd", "midterm.show", "room",
-	                                (json_int_t)room, "checkpoint", (json_int_t)cp),
-	                      &res)))
+	if ((rc = drive_once(cli,
+	                     json_pack("{s:s, s:I, s:I}", "cmd", "midterm.show", "room",
+	                               (json_int_t)room, "checkpoint", (json_int_t)cp),
+	                     &res)))
 		return rc;
 	if (cli->json) {
 		cli_print_json(res);

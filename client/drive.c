@@ -207,6 +207,51 @@ int drive_run_ok(struct drive *d, json_t *cmd, struct drive_end *end)
 	return end->ok ? CLI_EXIT_OK : drive_end_fail(end);
 }
 
+/* Prints a failed task the way the CLI prints a server's refusal. Returns its exit code. */
+static int drive_refusal(struct drive *d, const struct drive_end *end)
+{
+	char *safe = text_for_terminal(end->message, strlen(end->message));
+
+	if (end->exit == CLI_EXIT_AUTH)
+		cli_fail(end->exit, "your session has expired; run `ementor login %s`.",
+		         d->session.username);
+	else if (end->exit != CLI_EXIT_REFUSED || end->client)
+		cli_fail(end->exit, "%s", safe ? safe : end->message);
+	else
+		fprintf(stderr, "error: %s (%s)\n", safe ? safe : "?", end->code);
+	free(safe);
+	return end->exit;
+}
+
+int drive_once(struct cli *cli, json_t *cmd, json_t **result)
+{
+	struct drive d;
+	struct drive_end end = {0};
+	int rc, inited;
+
+	*result = NULL;
+	rc = drive_open(cli, &d, 1);
+	inited = d.core != NULL;
+	if (rc) {
+		json_decref(cmd);
+		goto out;
+	}
+	if (drive_run(&d, cmd, &end) != 0) {
+		rc = CLI_EXIT_LOCAL;
+		goto out;
+	}
+	if (!end.ok) {
+		rc = drive_refusal(&d, &end);
+		goto out;
+	}
+	*result = json_incref(end.result);
+out:
+	drive_end_clear(&end);
+	if (inited)
+		drive_close(&d);
+	return rc;
+}
+
 int drive_connect(struct drive *d)
 {
 	int rc = cli_connect(d->cli, cli_server(d->cli, &d->session), &d->conn);

@@ -88,6 +88,14 @@ int drive_run_ok(struct drive *d, json_t *cmd, struct drive_end *end);
 /* Prints a failed task's message as "ementor: MESSAGE", made safe for the terminal. Returns its
  * exit code. */
 int drive_end_fail(const struct drive_end *end);
+/*
+ * Opens the session's store, runs cmd (takes it) on a fresh connection and
+ * closes again. On success *result holds the task's result (the caller's
+ * reference). A failure is printed the way the CLI prints a server's
+ * refusal ("error: MESSAGE (CODE)"; an expired session says to log in).
+ * Returns 0 or the exit code.
+ */
+int drive_once(struct cli *cli, json_t *cmd, json_t **result);
 
 /*
  * One round of pumping: sends what the core has, prints or hands on its
