@@ -23,29 +23,12 @@
 #include "client/mem_storage.h"
 #include "core.h"
 #include "emc.h"
+#include "world.h"
 #include "meeting.h"
 
 #define NOW_MS (FX_WRITTEN_MS + 60 * 1000)
 
 /* ---- the world in memory ---- */
-
-struct world {
-	struct mem_storage store;
-	struct emc *c;
-	int64_t now;
-	json_t *frames; /* every frame the core sent, in order */
-	json_t *events; /* every event */
-};
-
-static void world_put(struct world *w, const char *name, json_t *doc)
-{
-	char *text = json_dumps(doc, JSON_COMPACT);
-
-	assert_non_null(text);
-	assert_int_equal(mem_save(&w->store, name, text, strlen(text)), 0);
-	free(text);
-	json_decref(doc);
-}
 
 static json_t *world_doc(struct world *w, const char *name)
 {
@@ -94,14 +77,11 @@ static json_t *world_trust(int64_t room7_max_epoch)
 }
 
 /* A core for alice; room 7's highest epoch used so far is room7_max_epoch. */
-static void link_up(struct world *w);
-
 static struct world *world_new(int64_t room7_max_epoch)
 {
 	const char *now = "2026-12-01T09:00:00Z";
 	const int64_t recipients[] = {FX_ALICE, FX_BOB};
 	struct world *w = calloc(1, sizeof(*w));
-	struct emc_storage st;
 	struct em_keys a, k;
 	unsigned char key[EM_ROOM_KEY_BYTES];
 	json_t *pins = json_object(), *rk = json_object();
@@ -134,39 +114,9 @@ static struct world *world_new(int64_t room7_max_epoch)
 	assert_int_equal(roomkeys_set_recipients(rk, FX_ROOM, 1, recipients, 2), 1);
 	world_put(w, STATE_ROOMKEYS_FILE, rk);
 	world_put(w, STATE_TRUST_FILE, world_trust(room7_max_epoch));
-	w->frames = json_array();
-	w->events = json_array();
 	w->now = NOW_MS;
-	st = mem_storage_of(&w->store);
-	w->c = emc_new(&st, w->now);
-	assert_non_null(w->c);
-	link_up(w);
+	world_start(w);
 	return w;
-}
-
-static void world_free(struct world *w)
-{
-	emc_free(w->c);
-	mem_clear(&w->store);
-	json_decref(w->frames);
-	json_decref(w->events);
-	free(w);
-}
-
-/* Takes every output: frames and events, each checked to be a JSON object. */
-static void drain(struct world *w)
-{
-	enum emc_output kind;
-	char *text;
-	size_t len;
-
-	while ((kind = emc_next(w->c, &text, &len)) != EMC_NONE) {
-		json_t *j = json_loadb(text, len, 0, NULL);
-
-		assert_true(json_is_object(j));
-		json_array_append_new(kind == EMC_FRAME ? w->frames : w->events, j);
-		free(text);
-	}
 }
 
 static int64_t command(struct world *w, const char *json)
@@ -176,84 +126,6 @@ static int64_t command(struct world *w, const char *json)
 	assert_true(id > 0);
 	drain(w);
 	return id;
-}
-
-/* The last frame of `op` the core sent, or NULL. */
-static json_t *frame_of(struct world *w, const char *op)
-{
-	json_t *found = NULL, *f;
-	size_t i;
-
-	json_array_foreach(w->frames, i, f)
-	{
-		if (!strcmp(json_string_value(json_object_get(f, "op")) ?: "", op))
-			found = f;
-	}
-	return found;
-}
-
-static size_t count_frames(struct world *w, const char *op)
-{
-	json_t *f;
-	size_t i, n = 0;
-
-	json_array_foreach(w->frames, i, f)
-	{
-		n += !strcmp(json_string_value(json_object_get(f, "op")) ?: "", op);
-	}
-	return n;
-}
-
-/* The event named ev (with `code` when not NULL), or NULL. */
-static json_t *event_of(struct world *w, const char *ev, const char *code)
-{
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(w->events, i, e)
-	{
-		if (!strcmp(json_string_value(json_object_get(e, "ev")) ?: "", ev) &&
-		    (!code || !strcmp(json_string_value(json_object_get(e, "code")) ?: "", code)))
-			return e;
-	}
-	return NULL;
-}
-
-/* The "task" event that ended task id, or NULL. */
-static json_t *task_end(struct world *w, int64_t id)
-{
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(w->events, i, e)
-	{
-		if (!strcmp(json_string_value(json_object_get(e, "ev")) ?: "", "task") &&
-		    json_integer_value(json_object_get(e, "task")) == id)
-			return e;
-	}
-	return NULL;
-}
-
-/* The server sends `reply` (taken) 50 ms later; the core's outputs are drained. */
-static void server_says(struct world *w, json_t *reply)
-{
-	char *text = json_dumps(reply, JSON_COMPACT);
-
-	assert_non_null(text);
-	w->now += 50;
-	assert_int_equal(emc_receive(w->c, text, strlen(text), w->now), 0);
-	free(text);
-	json_decref(reply);
-	drain(w);
-}
-
-/* The server answers the last request of `op` with `result` (taken). */
-static void answer(struct world *w, const char *op, json_t *result)
-{
-	json_t *f = frame_of(w, op);
-
-	assert_non_null(f);
-	server_says(w, json_pack("{s:O, s:o}", "re", json_object_get(f, "id"), "ok", result));
 }
 
 /* The server refuses the last request of `op` with error `code` (retryable when retry_ms > 0). */
@@ -268,20 +140,6 @@ static void answer_error(struct world *w, const char *op, const char *code, int6
 		json_object_set_new(json_object_get(reply, "error"), "retry_after_ms",
 		                    json_integer(retry_ms));
 	server_says(w, reply);
-}
-
-/* The link comes up: the core resumes the stored session first; the server takes it. */
-static void link_up(struct world *w)
-{
-	emc_link(w->c, 1, w->now);
-	drain(w);
-	assert_int_equal(count_frames(w, "resume"), 1);
-	assert_int_equal(json_array_size(w->frames), 1); /* nothing before the resume's answer */
-	answer(w, "resume",
-	       json_pack("{s:{s:I, s:s, s:s}, s:s}", "user", "id", (json_int_t)FX_ALICE, "username",
-	                 "alice", "role", "mentee", "expires_at", "2027-01-01T00:00:00Z"));
-	drain(w);
-	assert_non_null(event_of(w, "session", NULL));
 }
 
 /* room.show of room 7 as the world has it, with bob's keys replaced by `bob`'s when not NULL. */
@@ -634,19 +492,6 @@ static void test_line_diff(void **state)
 	}
 }
 
-/* The same storage opened by a new core (another run of the CLI on the same home). */
-static void world_reopen(struct world *w)
-{
-	struct emc_storage st = mem_storage_of(&w->store);
-
-	emc_free(w->c);
-	json_array_clear(w->frames);
-	json_array_clear(w->events);
-	w->c = emc_new(&st, w->now);
-	assert_non_null(w->c);
-	link_up(w);
-}
-
 /*
  * (b) the server moves room 7 to epoch 2 (bob's genuine key: a message goes
  * out under it), and to the next run of the client says epoch 1 again: the
@@ -877,7 +722,7 @@ static void test_live_link_down_during_sync(void **state)
 	drain(w);
 	assert_null(task_end(w, live));
 	json_array_clear(w->frames);
-	link_up(w);
+	world_link_up(w);
 	w->now += 300;
 	emc_tick(w->c, w->now);
 	drain(w);

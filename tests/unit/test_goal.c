@@ -31,6 +31,7 @@
 #include "client/mem_storage.h"
 #include "core.h"
 #include "emc.h"
+#include "world.h"
 #include "envelope.h"
 
 #define NOW_MS (FX_WRITTEN_MS + 60 * 1000)
@@ -237,95 +238,11 @@ static void test_goal_readers_rule(void **state)
 
 /* ---- the core against a scripted server ---- */
 
-struct world {
-	struct mem_storage store;
-	struct emc *c;
-	int64_t now;
-	json_t *frames, *events;
-};
-
-static void world_put(struct world *w, const char *name, json_t *doc)
-{
-	char *text = json_dumps(doc, JSON_COMPACT);
-
-	assert_non_null(text);
-	assert_int_equal(mem_save(&w->store, name, text, strlen(text)), 0);
-	free(text);
-	json_decref(doc);
-}
-
-static void drain(struct world *w)
-{
-	enum emc_output kind;
-	char *text;
-	size_t len;
-
-	while ((kind = emc_next(w->c, &text, &len)) != EMC_NONE) {
-		json_t *j = json_loadb(text, len, 0, NULL);
-
-		assert_true(json_is_object(j));
-		json_array_append_new(kind == EMC_FRAME ? w->frames : w->events, j);
-		free(text);
-	}
-}
-
-static json_t *frame_of(struct world *w, const char *op)
-{
-	json_t *found = NULL, *f;
-	size_t i;
-
-	json_array_foreach(w->frames, i, f)
-	{
-		if (!strcmp(json_string_value(json_object_get(f, "op")) ?: "", op))
-			found = f;
-	}
-	return found;
-}
-
-static json_t *task_end(struct world *w, int64_t id)
-{
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(w->events, i, e)
-	{
-		if (!strcmp(json_string_value(json_object_get(e, "ev")) ?: "", "task") &&
-		    json_integer_value(json_object_get(e, "task")) == id)
-			return e;
-	}
-	return NULL;
-}
-
-static void answer(struct world *w, const char *op, json_t *result)
-{
-	json_t *f = frame_of(w, op), *reply;
-	char *text;
-
-	assert_non_null(f);
-	reply = json_pack("{s:O, s:o}", "re", json_object_get(f, "id"), "ok", result);
-	text = json_dumps(reply, JSON_COMPACT);
-	w->now += 50;
-	assert_int_equal(emc_receive(w->c, text, strlen(text), w->now), 0);
-	free(text);
-	json_decref(reply);
-	drain(w);
-}
-
-static void link_up(struct world *w)
-{
-	emc_link(w->c, 1, w->now);
-	drain(w);
-	answer(w, "resume",
-	       json_pack("{s:{s:I, s:s, s:s}, s:s}", "user", "id", (json_int_t)FX_ALICE, "username",
-	                 "alice", "role", "mentee", "expires_at", "2027-01-01T00:00:00Z"));
-}
-
 static struct world *world_new(void)
 {
 	const char *now = "2026-12-01T09:00:00Z";
 	const struct trust_programme required = {FX_MONA, 1};
 	struct world *w = calloc(1, sizeof(*w));
-	struct emc_storage st;
 	struct trust_version v;
 	struct em_keys a, k;
 	json_t *pins = json_object(), *t = json_object();
@@ -367,35 +284,9 @@ static struct world *world_new(void)
 	assert_int_equal(trust_epoch_raise(t, FX_ROOM, 1), 1);
 	assert_int_equal(trust_version_put(t, FX_ROOM, &v, 1), 1);
 	world_put(w, STATE_TRUST_FILE, t);
-	w->frames = json_array();
-	w->events = json_array();
 	w->now = NOW_MS;
-	st = mem_storage_of(&w->store);
-	w->c = emc_new(&st, w->now);
-	assert_non_null(w->c);
-	link_up(w);
+	world_start(w);
 	return w;
-}
-
-static void world_reopen(struct world *w)
-{
-	struct emc_storage st = mem_storage_of(&w->store);
-
-	emc_free(w->c);
-	json_array_clear(w->frames);
-	json_array_clear(w->events);
-	w->c = emc_new(&st, w->now);
-	assert_non_null(w->c);
-	link_up(w);
-}
-
-static void world_free(struct world *w)
-{
-	emc_free(w->c);
-	mem_clear(&w->store);
-	json_decref(w->frames);
-	json_decref(w->events);
-	free(w);
 }
 
 static json_t *agreement7(void)
