@@ -6,8 +6,10 @@
 // kim sign its agreement on the CLI, sam and lea in the browser after reading
 // it; lea logs in again (a reload: her vault in IndexedDB opened with her
 // password); lea and sam chat live (a receipt, typing); kim reads both on
-// the CLI and answers, and both pages show the answer live. Then: unread counts on the rooms
-// list, safety numbers equal to the CLI's, the language switch, axe-core on
+// the CLI and answers, and both pages show the answer live. lea reports one
+// of sam's messages to the managers from the room; maria's CLI verifies the
+// quote and records its handling, which lea's "My reports" shows verified.
+// Then: unread counts on the rooms list, safety numbers equal to the CLI's, the language switch, axe-core on
 // every screen (no serious or critical violation), no console error or CSP
 // violation, no frame holding a password, no request URL holding an invite
 // code. Screenshots at 360 px and 1280 px go to OUT_DIR.
@@ -83,6 +85,13 @@ function cliErr(who, ...args) {
 	const r = spawnSync(join(env.EMENTOR_BIN_DIR, 'ementor'), ['--home', join(env.E2E_HOME, who), ...args],
 		{ encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120000 });
 	return `${r.stderr ?? ''}`;
+}
+
+// what the CLI prints on stdout and stderr, whatever its exit status
+function cliOut(who, ...args) {
+	const r = spawnSync(join(env.EMENTOR_BIN_DIR, 'ementor'), ['--home', join(env.E2E_HOME, who), ...args],
+		{ encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120000 });
+	return `${r.stdout ?? ''}${r.stderr ?? ''}`;
 }
 
 function cli(who, ...args) {
@@ -266,6 +275,60 @@ try {
 	});
 	await shoot(sam, 'conversation');
 	await axe(sam, 'conversation');
+
+	// a concern report from the room: lea quotes sam's message to the managers (maria, CLI)
+	await step('lea reports sam\'s message to the managers: picked in the room, with a note', async () => {
+		await lea.page.click('#report-open');
+		await lea.page.locator('#report-form').waitFor(WAIT);
+		await lea.page.locator('#report-messages li', { hasText: 'Hello Lea, Sam here in Chromium' }).locator('input').check();
+		await lea.page.click('#report-form button[type=submit]');
+		await lea.page.locator('#report-result .alert').waitFor(WAIT); // no note: refused by the page
+		await lea.page.fill('#report-note', 'Martwi mnie ta wiadomość');
+		await lea.page.click('#report-form button[type=submit]');
+		await lea.page.locator('#report-sent', { hasText: 'maria' }).waitFor(WAIT);
+	});
+	await axe(lea, 'report sent');
+	const listed = JSON.parse(cli('maria', '--json', 'report', 'list')).reports ?? [];
+	const report = listed.find((r) => r.reporter === 'lea');
+	if (check('maria (CLI) lists lea\'s report', Boolean(report), JSON.stringify(listed))) {
+		const shown = cliOut('maria', 'report', 'show', String(report.report_id));
+		check('maria (CLI) verifies the quote: exactly what sam signed, and lea\'s note',
+			shown.includes('sam') && shown.includes('verified: Hello Lea, Sam here in Chromium') &&
+			shown.includes('Martwi mnie ta wiadomość') && !shown.includes('UNVERIFIABLE'), shown);
+		check('the server holds the report sealed: its note is not in the database in clear',
+			psql("SELECT count(*) FROM reports WHERE position(convert_to('Martwi mnie', 'UTF8') in blob) > 0").trim() === '0');
+		cli('maria', 'report', 'handle', String(report.report_id), '--state', 'acknowledged', '--note', 'Porozmawiam z Samem');
+		await step('lea\'s "My reports" shows maria\'s handling, verified, and the quote checked on her device', async () => {
+			await lea.page.click('#report-mine');
+			await lea.page.locator('#reports').waitFor(WAIT);
+			await lea.page.click(`[data-open-report="${Number(report.report_id)}"]`);
+			await lea.page.locator('#report-actions .action.verified', { hasText: 'Porozmawiam z Samem' }).waitFor(WAIT);
+			await lea.page.locator('#report-quotes .quote.verified', { hasText: 'Hello Lea, Sam here in Chromium' }).waitFor(WAIT);
+			await lea.page.locator('#report-state-now', { hasText: 'przyjęte' }).waitFor(WAIT);
+		});
+		await shoot(lea, 'report');
+		await axe(lea, 'report');
+		// a hostile server marks the report closed: no manager signed that
+		psql(`UPDATE report_actions SET state = 'closed' WHERE report_id = ${Number(report.report_id)}`);
+		await step('the server changes the handling to "closed": lea\'s page shows the step UNVERIFIABLE, without its note', async () => {
+			await lea.page.click('#report-back');
+			await lea.page.click(`[data-open-report="${Number(report.report_id)}"]`);
+			await lea.page.locator('#report-actions .action.unverifiable').waitFor(WAIT);
+			const text = await lea.page.locator('#report-actions').innerText();
+			if (text.includes('Porozmawiam z Samem'))
+				throw new Error(`the altered step's note is shown: ${text}`);
+			const state = await lea.page.locator('#report-state-now').innerText();
+			if (state.includes('zamknięte'))
+				throw new Error(`the server's state is shown as the report's: ${state}`);
+		});
+		psql(`UPDATE report_actions SET state = 'acknowledged' WHERE report_id = ${Number(report.report_id)}`);
+	}
+	await step('lea goes back from her reports to the room', async () => {
+		await lea.page.click('#report-back');
+		await lea.page.click('#reports-back');
+		await lea.page.locator(`a.room[data-room="${room}"]`).click(WAIT);
+		await lea.page.locator('#send-form').waitFor(WAIT);
+	});
 
 	await step('sam\'s safety numbers are the CLI\'s', async () => {
 		await sam.page.click('#safety');

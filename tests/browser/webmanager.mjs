@@ -4,12 +4,15 @@
 // the server's first manager invite and does everything a manager does there:
 // a programme, invites whose links she copies, rooms (created, a member
 // added, one removed, one renamed), her signature on the room's agreement,
-// the dashboard, its CSV, the thresholds, the agreement template, the
-// programme's name, its early end and archiving. The mentor (sam) and the mentee (lea)
-// register on the C CLI from the copied links, sign and write there. Each
-// change is read back on the CLI; the dashboard's figures are compared with
-// `ementor --json audit`, its CSV with `ementor audit --csv`, and the page
-// must hold none of the words sam and lea wrote. axe-core on every manager
+// the dashboard, its CSV, the thresholds, the agreement template, a concern
+// report lea made on the CLI (its quote verified, its handling recorded and
+// read back by lea's CLI), the programme's name, its early end and
+// archiving. The mentor (sam) and the mentee (lea) register on the C CLI
+// from the copied links, sign and write there. Each change is read back on
+// the CLI; the dashboard's figures are compared with `ementor --json audit`,
+// its CSV with `ementor audit --csv`, and the dashboard must hold none of
+// the words sam and lea wrote (only the message lea chose to report is
+// shown to maria, on the report's screen). axe-core on every manager
 // screen; screenshots at 360 px and 1280 px go to OUT_DIR.
 //
 // Usage: node webmanager.mjs BASE_URL OUT_DIR   with the environment:
@@ -409,6 +412,32 @@ try {
 		tpl = JSON.parse(cli('maria', '--json', 'agreement', 'template', 'show', String(pid)));
 		if (tpl.lang !== 'pl')
 			throw new Error(`lang ${tpl.lang}`);
+	});
+
+	// a concern report from lea (CLI) quoting sam's third message (seq 3 of the room)
+	const made = JSON.parse(cli('lea', '--json', 'report', 'create', String(room), '--seq', '3', '--note', 'Lea is worried about this'));
+	await step('the Reports tab lists lea\'s report; opened, sam\'s quoted message is verified on maria\'s device', async () => {
+		await tab('reports');
+		await page.locator(`#reports [data-open-report="${Number(made.report_id)}"]`).click(WAIT);
+		await page.locator('#report-quotes .quote.verified', { hasText: SECRETS[2] }).waitFor(WAIT);
+		await page.locator('#report-note-text', { hasText: 'Lea is worried about this' }).waitFor(WAIT);
+		await page.locator('#report-no-actions').waitFor(WAIT);
+	});
+	await screen('report');
+	await step('maria records "action taken" with a note in the browser', async () => {
+		await page.selectOption('#report-state', 'action_taken');
+		await page.fill('#report-handle-note', 'Talked to both of them');
+		await page.click('#report-handle-form button[type=submit]');
+		await page.locator('#report-actions .action.verified', { hasText: 'Talked to both of them' }).waitFor(WAIT);
+		await page.locator('#report-state-now', { hasText: 'action taken' }).waitFor(WAIT);
+	});
+	const leaSees = cli('lea', 'report', 'show', String(made.report_id));
+	check('lea (CLI) reads maria\'s handling, verified: the state and the note',
+		/action_taken by maria: Talked to both of them/.test(leaSees) && !leaSees.includes('UNVERIFIABLE'), leaSees);
+	await step('back from the report to the Reports tab', async () => {
+		await page.click('#report-back');
+		await page.locator('#mg-tab-reports[aria-current="page"]').waitFor(WAIT);
+		await page.locator('#reports .report-state', { hasText: 'action taken' }).waitFor(WAIT);
 	});
 
 	await step('the programme renamed in the browser; the history shows it', async () => {

@@ -27,6 +27,7 @@ import { manageButton } from './manage.mjs';
 import { renderAccount } from './account.mjs';
 import { renderMeetings } from './meetings.mjs';
 import { renderNotices } from './notices.mjs';
+import { renderReports, reportButton } from './reports.mjs';
 
 const SERVER_URL = `wss://${location.host}/`;
 const TYPING_EVERY_MS = 3000;
@@ -491,7 +492,8 @@ async function renderRooms() {
 		h('button', { type: 'button', id: 'refresh', onclick: () => renderRooms(), text: t('refresh') }),
 		manageButton(),
 		h('div', { class: 'room-tools' }, h('button', { type: 'button', id: 'open-notices', onclick: () => renderNotices(), text: t('nt_title') }),
-			h('button', { type: 'button', id: 'open-account', onclick: () => renderAccount(), text: t('ac_title') })),
+			h('button', { type: 'button', id: 'open-account', onclick: () => renderAccount(), text: t('ac_title') }),
+			h('button', { type: 'button', id: 'open-reports', onclick: () => renderReports(), text: t('rp_mine') })),
 		problem ? alertBox(problem) : null,
 		rooms.length ? list : h('p', { text: t('rooms_empty') })));
 	for (const r of rooms) {
@@ -735,12 +737,13 @@ async function renderConversation(id, preview, back) {
 	const safety = h('button', { type: 'button', id: 'safety', onclick: () => renderSafety(id), text: t('safety_show') });
 	const meetings = h('button', { type: 'button', id: 'open-meetings', onclick: () => renderMeetings(id, document.getElementById('room-title')?.textContent), text: t('mt_open') });
 	show(h('section', { class: 'card conversation', 'aria-labelledby': 'room-title' },
-		h('div', { class: 'room-head' }, back, meetings, safety),
+		h('div', { class: 'room-head' }, back, meetings, safety, reportButton(id)),
 		h('h1', { id: 'room-title', text: `#${id}` }),
 		preview.state === 'signed_before' ? h('p', { class: 'hint', id: 'agreement-state', text: t('signed', { version: preview.version }) }) : null,
 		waiting,
 		h('div', { id: 'warnings' }),
 		h('div', { id: 'safety-panel' }),
+		h('div', { id: 'report-panel' }),
 		h('h2', { id: 'messages-title', class: 'sr-only', text: t('messages') }),
 		log,
 		h('p', { id: 'typing', class: 'hint', 'aria-live': 'polite' }),

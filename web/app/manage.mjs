@@ -3,7 +3,8 @@
 // state, revoke, resend), rooms (create, members added and removed, rename,
 // the manager's own signature on a room's agreement), the agreement template
 // and the audit as a dashboard (summary, a 12-week chart with its figures as
-// a table, rooms with flags, one room's members, CSV, thresholds).
+// a table, rooms with flags, one room's members, CSV, thresholds), and a
+// programme's concern reports (reports.mjs shows and checks each).
 //
 // Each screen does what the CLI's command does (client/cmd_programme.c,
 // cmd_admin.c, cmd_room.c, cmd_mail.c, cmd_agreement.c, cmd_audit.c): the
@@ -18,13 +19,14 @@
 
 import { language, t } from './i18n.mjs';
 import { alertBox, app, errorText, field, h, show, status, when } from './ui.mjs';
+import { reportList } from './reports.mjs';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const USERNAME = /^[a-z0-9._-]{3,32}$/;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const TEMPLATE_MAX = 20000;
 const NAME_MAX = 100;
-const TABS = ['programme', 'invites', 'rooms', 'template', 'dashboard'];
+const TABS = ['programme', 'invites', 'rooms', 'template', 'dashboard', 'reports'];
 const CHANGES = ['name', 'starts_on', 'ends_on', 'ended', 'archived', 'room_name'];
 const CHECKPOINT_STATES = ['open', 'confirmed', 'held', 'missed', 'cancelled'];
 const FLAG_CODES = ['inactive', 'agreement_unsigned', 'midterm_overdue', 'missed_meeting',
@@ -217,7 +219,8 @@ async function renderProgramme(pid, tab = 'programme', room = 0) {
 			: tab === 'rooms' ? await (room ? roomTab(p, room) : roomsTab(p))
 				: tab === 'template' ? await templateTab(p)
 					: tab === 'dashboard' ? await dashboardTab(p)
-						: await programmeTab(p);
+						: tab === 'reports' ? await reportsTab(p)
+							: await programmeTab(p);
 		body.replaceChildren(...parts);
 	} catch (e) {
 		body.replaceChildren(alertBox(errorText(e)));
@@ -815,6 +818,15 @@ async function downloadCsv(pid) {
 	a.remove();
 	setTimeout(() => URL.revokeObjectURL(url), 10000);
 	say(t('mg_csv_done'));
+}
+
+// --- concern reports and change requests (reports.mjs checks and shows each) -------
+
+async function reportsTab(p) {
+	const pid = Number(p.id);
+	return [h('h2', { id: 'mg-reports-title', text: t('mg_tab_reports') }),
+		h('p', { class: 'hint', text: t('rp_manager_intro') }),
+		...await reportList(pid, () => renderProgramme(pid, 'reports'))];
 }
 
 async function dashboardTab(p) {
