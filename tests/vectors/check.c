@@ -492,6 +492,8 @@ static const char *status_name(int status)
 		return "undecryptable";
 	case EM_MSG_MALFORMED:
 		return "malformed";
+	case EM_MSG_BAD_COMMITMENT:
+		return "bad_commitment";
 	default:
 		return "?";
 	}
@@ -570,6 +572,105 @@ static void check_message(json_t *c)
 		}
 	}
 out:
+	free(ct);
+	free(plain);
+	free(out);
+	free(ad);
+	free(padded);
+}
+
+/*
+ * A franked (v3) message: what a room member reading it gets (status), the
+ * bytes again from the case's fk and nonce, and what a third party given
+ * only the reported fields gets (report).
+ */
+static void check_franked(json_t *c)
+{
+	const struct ident *sender = ident_of(c, "sender");
+	unsigned char room_key[32], msg_id[16], sig[64], draws[32 + 24], commit[32];
+	unsigned char *ct = NULL, *plain = NULL, *out = NULL, *ad = NULL, *padded = NULL;
+	size_t ct_len, text_len = 0, ad_len;
+	struct em_msg_meta meta;
+	struct em_msg_frank frank;
+	uint64_t room = int_of(c, "room_id"), epoch = int_of(c, "epoch");
+	int status;
+
+	memset(&frank, 0, sizeof(frank));
+	if (!sender || hex_of(c, "room_key", room_key, 32) ||
+	    hex_of(c, "client_msg_id", msg_id, 16) || hex_of(c, "sig", sig, 64) ||
+	    !(ct = hex_alloc(c, "ciphertext", &ct_len)))
+		goto out;
+	if (int_of(c, "sender_id") != sender->id)
+		fail("sender_id is not %s's id", sender->name);
+	plain = malloc(ct_len + 1);
+	out = malloc(EM_MSG_CIPHERTEXT_MAX);
+	padded = malloc(ct_len);
+	if (!plain || !out || !padded) {
+		fail("out of memory");
+		goto out;
+	}
+	if (json_object_get(c, "status")) {
+		status = em_msg_open(room_key, room, epoch, sender->id, msg_id, ct, ct_len, sig,
+		                     sender->k.sign_pk, &meta, plain, &text_len, &frank);
+		expect_str(c, "status", status_name(status));
+		if (status == EM_MSG_OK && frank.version != 3)
+			fail("opened as format %d, not 3", frank.version);
+	}
+	if (json_object_get(c, "report")) {
+		unsigned char fk[32], *text = NULL;
+		size_t tlen = 0;
+		json_t *t = json_object_get(c, "text");
+
+		memset(&meta, 0, sizeof(meta));
+		if (hex_of(c, "fk", fk, 32) || hex_of(c, "device", meta.device, 8) ||
+		    !json_is_string(t))
+			goto out;
+		meta.counter = int_of(c, "counter");
+		meta.written_ms = int_of(c, "written_ms");
+		text = (unsigned char *)json_string_value(t);
+		tlen = json_string_length(t);
+		status = em_msg_frank_verify(room, epoch, sender->id, msg_id, ct, ct_len, sig,
+		                             sender->k.sign_pk, fk, &meta, text, tlen);
+		expect_str(c, "report", status_name(status));
+		if (json_object_get(c, "commitment")) {
+			em_msg_commitment(fk, &meta, text, tlen, commit);
+			expect_hex(c, "commitment", commit, 32);
+		}
+		/* fk then the nonce: encrypting again gives the same ciphertext and signature */
+		if (json_object_get(c, "nonce") && hex_of(c, "nonce", draws + 32, 24) == 0) {
+			unsigned char again_sig[64];
+			int n;
+
+			memcpy(draws, fk, 32);
+			feed_begin(draws, sizeof(draws));
+			n = em_msg_encrypt_v3(room_key, room, epoch, sender->id, msg_id, &meta,
+			                      text, tlen, sender->k.sign_sk, out, again_sig);
+			if (!feed_end())
+				fail("em_msg_encrypt_v3 did not draw exactly fk and a 24-byte "
+				     "nonce");
+			if (n < 0)
+				fail("em_msg_encrypt_v3 refused");
+			else
+				expect_hex(c, "ciphertext", out, (size_t)n);
+			expect_hex(c, "sig", again_sig, 64);
+		}
+	}
+	/* the ad and body shown are what the ciphertext holds */
+	if (json_object_get(c, "ad") && (ad = hex_alloc(c, "ad", &ad_len))) {
+		unsigned long long padded_len = 0;
+		size_t body_len;
+
+		if (ct_len < 32 + 24 || crypto_aead_xchacha20poly1305_ietf_decrypt(
+		                            padded, &padded_len, NULL, ct + 56, ct_len - 56, ad,
+		                            ad_len, ct + 32, room_key))
+			fail("the ciphertext does not decrypt with the ad shown");
+		else if (sodium_unpad(&body_len, padded, (size_t)padded_len, EM_MSG_PAD_BLOCK))
+			fail("the body is not sodium_pad'ed");
+		else
+			expect_hex(c, "body", padded, body_len);
+	}
+out:
+	sodium_memzero(&frank, sizeof(frank));
 	free(ct);
 	free(plain);
 	free(out);
@@ -790,12 +891,19 @@ static const struct {
 	const char *name;
 	void (*check)(json_t *c);
 } sections[] = {
-    {"identities", check_identity},          {"password_bytes", check_password},
-    {"account_keys", check_account},         {"key_backups", check_backup},
-    {"safety_numbers", check_safety},        {"room_key_envelopes", check_envelope},
-    {"epoch_commits", check_commit},         {"messages", check_message},
-    {"agreements", check_agreement},         {"consents", check_consent},
-    {"programme_settings", check_programme}, {"ledger", check_ledger},
+    {"identities", check_identity},
+    {"password_bytes", check_password},
+    {"account_keys", check_account},
+    {"key_backups", check_backup},
+    {"safety_numbers", check_safety},
+    {"room_key_envelopes", check_envelope},
+    {"epoch_commits", check_commit},
+    {"messages", check_message},
+    {"franked_messages", check_franked},
+    {"agreements", check_agreement},
+    {"consents", check_consent},
+    {"programme_settings", check_programme},
+    {"ledger", check_ledger},
     {"base64url", check_base64url},
 };
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))

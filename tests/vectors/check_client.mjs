@@ -18,11 +18,23 @@ import {
   ready, b64, unb64, passwordBytes, deriveKeys, wrapKeys, unwrapKeys, fingerprint, KDF, safetyNumber,
   roomKeySigned, openRoomKey, commitSigned, messageAd, encryptMessage, openMessage, agreementBytes, H,
   consentBytes, programmeSettingsBytes, verifyProgrammeSettings, ledgerEntryHash, CryptoError,
+  messageAdV3, frankCommitment, verifyReported,
 } from '../e2e/node/client.mjs';
 import { runChecks, fromHex, equalBytes, passwordText, caseNamed } from './common.mjs';
 
 const sodium = await ready();
 const enc = new TextEncoder();
+
+// What a room member gets for msg: { opened, status } with the file's status names.
+function openStatus(msg, signPk, roomKey) {
+  try {
+    return { opened: openMessage(msg, signPk, roomKey), status: 'ok' };
+  } catch (e) {
+    if (!(e instanceof CryptoError)) throw e;
+    const names = { bad_signature: 'bad_signature', decrypt: 'undecryptable', unpad: 'malformed', malformed: 'malformed', commitment: 'bad_commitment' };
+    return { opened: null, status: names[e.code] ?? e.code };
+  }
+}
 
 const checks = {
   identities(t) {
@@ -130,14 +142,7 @@ const checks = {
       client_msg_id: b64(t.hex('client_msg_id')), ciphertext: b64(t.hex('ciphertext')), sig: b64(t.hex('sig')),
     };
     if (msg.sender_id !== sender.id) t.fail(`sender_id is not ${sender.name}'s`);
-    let opened = null;
-    let status = 'ok';
-    try {
-      opened = openMessage(msg, sender.signPk, t.hex('room_key'));
-    } catch (e) {
-      if (!(e instanceof CryptoError)) throw e;
-      status = { bad_signature: 'bad_signature', decrypt: 'undecryptable', unpad: 'malformed', malformed: 'malformed' }[e.code] ?? e.code;
-    }
+    const { opened, status } = openStatus(msg, sender.signPk, t.hex('room_key'));
     t.expect('status', status);
     if (!opened || t.str('status') !== 'ok') return;
     t.expectHex('device', opened.device);
@@ -152,6 +157,35 @@ const checks = {
     });
     t.expectHex('ciphertext', again.ciphertext);
     t.expectHex('sig', again.sig);
+  },
+
+  franked_messages(t) {
+    const sender = t.ident('sender');
+    if (t.int('sender_id') !== sender.id) t.fail(`sender_id is not ${sender.name}'s`);
+    const msg = {
+      room_id: t.int('room_id'), epoch: t.int('epoch'), sender_id: t.int('sender_id'), seq: 0,
+      client_msg_id: b64(t.hex('client_msg_id')), ciphertext: b64(t.hex('ciphertext')), sig: b64(t.hex('sig')),
+    };
+    if (t.has('status')) {
+      const { opened, status } = openStatus(msg, sender.signPk, t.hex('room_key'));
+      t.expect('status', status);
+      if (opened && t.str('status') === 'ok') {
+        t.expect('text', opened.text);
+        t.expectHex('device', opened.device);
+      }
+    }
+    if (t.has('ad')) t.expectHex('ad', messageAdV3(msg.room_id, msg.epoch, msg.sender_id, t.hex('client_msg_id')));
+    if (!t.has('report')) return;
+    const reported = {
+      fk: t.hex('fk'), device: t.hex('device'), counter: t.int('counter'), writtenMs: t.int('written_ms'), text: t.str('text'),
+    };
+    if (t.has('commitment')) {
+      t.expectHex('commitment', frankCommitment(reported.fk, reported.device, reported.counter, reported.writtenMs, reported.text));
+    }
+    t.expect('report', verifyReported({
+      roomId: msg.room_id, epoch: msg.epoch, senderId: msg.sender_id, clientMsgId: t.hex('client_msg_id'),
+      ciphertext: t.hex('ciphertext'), sig: t.hex('sig'), signPk: sender.signPk, ...reported,
+    }));
   },
 
   agreements(t) {

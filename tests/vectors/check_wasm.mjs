@@ -5,7 +5,7 @@
 // Every output comes from the core's own functions (passwordBytes,
 // deriveAccountKeys, wrapKeys/unwrapKeys, fingerprint, safetyNumber,
 // openRoomKey/verifyRoomKey, commitBytes/signCommit, encryptMessage/
-// decryptMessage, agreementBytes/signAgreement, consentBytes/signConsent,
+// decryptMessage, encryptMessageV3/verifyFranked, agreementBytes/signAgreement, consentBytes/signConsent,
 // signProgramme/verifyProgramme, b64Encode/b64Decode). Random inputs the file
 // gives (backup and message nonces) are handed to the module through its
 // random source while the case runs: the module draws one 32-bit value per
@@ -203,6 +203,36 @@ const checks = {
       ...msg, device: r.device, counter: r.counter, writtenMs: r.writtenMs, plaintext: r.plaintext, senderSignSk: sender.signSk,
     }));
     if (!exact) t.fail('encryptMessage did not draw exactly the 24-byte nonce');
+    t.expectHex('ciphertext', result.ciphertext);
+    t.expectHex('sig', result.sig);
+  },
+
+  franked_messages(t) {
+    const sender = t.ident('sender');
+    if (t.int('sender_id') !== sender.id) t.fail(`sender_id is not ${sender.name}'s`);
+    const msg = {
+      roomId: t.int('room_id'), epoch: t.int('epoch'), senderId: t.int('sender_id'), clientMsgId: t.hex('client_msg_id'),
+    };
+    if (t.has('status')) {
+      const r = c.decryptMessage({ ...msg, roomKey: t.hex('room_key'), ciphertext: t.hex('ciphertext'), sig: t.hex('sig'), senderSignPk: sender.signPk });
+      t.expect('status', statusName[r.status]);
+      if (r.status === core.MSG_STATUS.OK && t.str('status') === 'ok') {
+        t.expect('text', new TextDecoder('utf-8', { fatal: true }).decode(r.plaintext));
+        t.expectHex('device', r.device);
+      }
+    }
+    if (!t.has('report')) return;
+    const reported = {
+      fk: t.hex('fk'), device: t.hex('device'), counter: t.int('counter'), writtenMs: t.int('written_ms'), plaintext: t.str('text'),
+    };
+    t.expect('report', statusName[c.verifyFranked({ ...msg, ciphertext: t.hex('ciphertext'), sig: t.hex('sig'), senderSignPk: sender.signPk, ...reported })]);
+    if (!t.has('nonce')) return;
+    // fk then the nonce: encrypting again gives the same ciphertext and signature
+    const draws = new Uint8Array(56);
+    draws.set(reported.fk);
+    draws.set(t.hex('nonce'), 32);
+    const { result, exact } = withFeed(draws, () => c.encryptMessageV3({ ...msg, roomKey: t.hex('room_key'), ...reported, senderSignSk: sender.signSk }));
+    if (!exact) t.fail('encryptMessageV3 did not draw exactly fk and the 24-byte nonce');
     t.expectHex('ciphertext', result.ciphertext);
     t.expectHex('sig', result.sig);
   },

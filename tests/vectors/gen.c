@@ -827,15 +827,22 @@ static const unsigned char client_msg_ids[][16] = {
     "msg-id-00000004",
 };
 
-static void msg_ad(uint64_t room, uint64_t epoch, uint64_t sender, const unsigned char id[16],
-                   struct buf *ad)
+/* A message's ad under label ("ementor message v2", or v3 for a franked one). */
+static void msg_ad_as(const char *label, uint64_t room, uint64_t epoch, uint64_t sender,
+                      const unsigned char id[16], struct buf *ad)
 {
 	ad->n = 0;
-	buf_label(ad, "ementor message v2");
+	buf_label(ad, label);
 	buf_u64(ad, room);
 	buf_u64(ad, epoch);
 	buf_u64(ad, sender);
 	buf_add(ad, id, 16);
+}
+
+static void msg_ad(uint64_t room, uint64_t epoch, uint64_t sender, const unsigned char id[16],
+                   struct buf *ad)
+{
+	msg_ad_as("ementor message v2", room, epoch, sender, id, ad);
 }
 
 /* sig over ad || u32 len || ciphertext, by who */
@@ -1020,6 +1027,201 @@ static void gen_messages(json_t *root)
 		put_hex(c, "ciphertext", raw, nb + (size_t)clen);
 		put_hex(c, "sig", sig, 64);
 		put_str(c, "status", "malformed");
+	}
+}
+
+/* ---- franked messages (v3) and reports -------------------------------------- */
+
+/* c = BLAKE2b-256(key = fk, "ementor franking v1" 0x00 || device || counter || written || text) */
+static void frank_commit(const unsigned char fk[32], const struct em_msg_meta *meta,
+                         const char *text, size_t len, unsigned char c[32])
+{
+	struct buf b = {0};
+
+	buf_label(&b, "ementor franking v1");
+	buf_add(&b, meta->device, sizeof(meta->device));
+	buf_u64(&b, meta->counter);
+	buf_u64(&b, meta->written_ms);
+	buf_add(&b, text, len);
+	crypto_generichash(c, 32, b.b, b.n, fk, 32);
+}
+
+/* The fields of a reported message: what a report reveals of it (no room key). */
+static void put_report(json_t *c, const unsigned char *ct, size_t ct_len,
+                       const unsigned char sig[64], const unsigned char fk[32],
+                       const struct em_msg_meta *meta, const char *text, size_t len)
+{
+	put_hex(c, "ciphertext", ct, ct_len);
+	put_hex(c, "sig", sig, 64);
+	put_hex(c, "fk", fk, 32);
+	put_hex(c, "device", meta->device, sizeof(meta->device));
+	put_int(c, "counter", meta->counter);
+	put_int(c, "written_ms", meta->written_ms);
+	put(c, "text", json_stringn(text, len));
+}
+
+static void gen_franked(json_t *root)
+{
+	const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	static const char text[] = "Meet me alone after the session, and do not tell your manager.";
+	static const char other[] = "Meet me after the session with your manager.";
+	unsigned char ct[EM_MSG_CIPHERTEXT_MAX], sig[64], fk[32], c_want[32], bad_fk[32];
+	unsigned char padded[EM_MSG_CIPHERTEXT_MAX], v2_ct[EM_MSG_CIPHERTEXT_MAX], v2_sig[64];
+	size_t len = strlen(text), body_len;
+	unsigned long long padded_len;
+	struct em_msg_meta meta;
+	struct buf ad = {0};
+	json_t *c;
+	int n, v2_n;
+	json_t *cases = section(
+	    root, "franked_messages",
+	    "Franked messages, format v3 (PROTOCOL.md 5.1 and 13): ad = \"ementor message v3\" "
+	    "0x00 || u64 room_id || u64 epoch || u64 sender_id || client_msg_id; fk = 32 random "
+	    "bytes; commitment = BLAKE2b-256 keyed with fk over \"ementor franking v1\" 0x00 || "
+	    "device(8) || u64 counter || u64 written_ms || UTF-8 text; body = fk || device || "
+	    "counter || written_ms || text; ciphertext = commitment || nonce || "
+	    "XChaCha20-Poly1305-IETF(sodium_pad(body, 256), ad, nonce, room_key); sig = Ed25519 "
+	    "by the sender over ad || u32 length(ciphertext) || ciphertext. fk then the nonce are "
+	    "the random draws, given so the ciphertext can be reproduced. status: what a room "
+	    "member reading it gets (as for messages, plus bad_commitment: the body does not "
+	    "match the signed commitment). report: what a third party given the reported fields "
+	    "(ciphertext, sig, fk, device, counter, written_ms, text; no room key) gets, checking "
+	    "sig with the sender's key, then the commitment: ok, bad_signature or bad_commitment.");
+
+	hash_of("device bob", 10, c_want);
+	memcpy(meta.device, c_want, sizeof(meta.device));
+	meta.counter = 7;
+	meta.written_ms = MSG_WRITTEN_MS + 7000;
+
+	rng_begin("franked hello");
+	n = em_msg_encrypt_v3(group_key, GROUP_ROOM, GROUP_EPOCH, BOB->id, client_msg_ids[0], &meta,
+	                      (const unsigned char *)text, len, BOB->k.sign_sk, ct, sig);
+	rng_end();
+	if (n < 0)
+		die("em_msg_encrypt_v3");
+	msg_ad_as("ementor message v3", GROUP_ROOM, GROUP_EPOCH, BOB->id, client_msg_ids[0], &ad);
+	if (!msg_sig_ok(&ad, ct, (size_t)n, BOB, sig))
+		die("franked: sig is not over the bytes of PROTOCOL.md");
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(padded, &padded_len, NULL, ct + 32 + nb,
+	                                               (size_t)n - 32 - nb, ad.b, ad.n, ct + 32,
+	                                               group_key) ||
+	    sodium_unpad(&body_len, padded, (size_t)padded_len, EM_MSG_PAD_BLOCK) ||
+	    body_len != 32 + EM_MSG_META_BYTES + len ||
+	    memcmp(padded + 32 + EM_MSG_META_BYTES, text, len))
+		die("franked: not the layout of PROTOCOL.md");
+	memcpy(fk, padded, 32);
+	frank_commit(fk, &meta, text, len, c_want);
+	if (memcmp(c_want, ct, 32))
+		die("franked: the commitment is not the one of PROTOCOL.md");
+
+	c = add_case(cases, "franked_hello");
+	put_str(c, "about",
+	        "bob's v3 message; a room member opens it, and a report of it verifies");
+	put_msg_common(c, GROUP_EPOCH, BOB, client_msg_ids[0]);
+	put_hex(c, "nonce", ct + 32, nb);
+	put_hex(c, "ad", ad.b, ad.n);
+	put_hex(c, "commitment", ct, 32);
+	put_hex(c, "body", padded, body_len);
+	put_report(c, ct, (size_t)n, sig, fk, &meta, text, len);
+	put_str(c, "status", "ok");
+	put_str(c, "report", "ok");
+
+	c = add_case(cases, "report_text_altered");
+	put_str(c, "about",
+	        "the reporter (or the server) changes the quoted text: the commitment "
+	        "fails");
+	put_msg_common(c, GROUP_EPOCH, BOB, client_msg_ids[0]);
+	put_report(c, ct, (size_t)n, sig, fk, &meta, other, strlen(other));
+	put_str(c, "report", "bad_commitment");
+
+	memcpy(bad_fk, fk, 32);
+	bad_fk[0] ^= 0x01;
+	c = add_case(cases, "report_fk_altered");
+	put_str(c, "about", "another franking key: the commitment fails");
+	put_msg_common(c, GROUP_EPOCH, BOB, client_msg_ids[0]);
+	put_report(c, ct, (size_t)n, sig, bad_fk, &meta, text, len);
+	put_str(c, "report", "bad_commitment");
+
+	{
+		struct em_msg_meta later = meta;
+
+		later.written_ms += 3600 * 1000;
+		c = add_case(cases, "report_time_altered");
+		put_str(c, "about", "the written time moved an hour: the commitment fails");
+		put_msg_common(c, GROUP_EPOCH, BOB, client_msg_ids[0]);
+		put_report(c, ct, (size_t)n, sig, fk, &later, text, len);
+		put_str(c, "report", "bad_commitment");
+	}
+
+	c = add_case(cases, "report_another_sender");
+	put_str(c, "about",
+	        "the report names carol as the sender: checked with her key, sig fails");
+	put_msg_common(c, GROUP_EPOCH, CAROL, client_msg_ids[0]);
+	put_report(c, ct, (size_t)n, sig, fk, &meta, text, len);
+	put_str(c, "report", "bad_signature");
+
+	c = add_case(cases, "report_another_room");
+	put_str(c, "about",
+	        "the message quoted as one of another room: the room is in ad, sig "
+	        "fails");
+	put_msg_common(c, GROUP_EPOCH, BOB, client_msg_ids[0]);
+	json_object_set_new(c, "room_id", json_integer(PAIR_ROOM));
+	put_report(c, ct, (size_t)n, sig, fk, &meta, text, len);
+	put_str(c, "report", "bad_signature");
+
+	/* a v2 message has no commitment: it cannot be quoted (a long one, as long as a v3) */
+	{
+		char longer[5 * sizeof(text)];
+
+		snprintf(longer, sizeof(longer), "%s %s %s %s %s", text, text, text, text, text);
+		rng_begin("franked v2");
+		v2_n = em_msg_encrypt(group_key, GROUP_ROOM, GROUP_EPOCH, BOB->id,
+		                      client_msg_ids[1], &meta, (const unsigned char *)longer,
+		                      strlen(longer), BOB->k.sign_sk, v2_ct, v2_sig);
+		rng_end();
+		if (v2_n < 0)
+			die("em_msg_encrypt (v2)");
+		c = add_case(cases, "report_of_a_v2_message");
+		put_str(c, "about",
+		        "a v2 message quoted with a made-up fk: its sig is over the v2 ad, "
+		        "so the v3 check fails");
+		put_msg_common(c, GROUP_EPOCH, BOB, client_msg_ids[1]);
+		put_report(c, v2_ct, (size_t)v2_n, v2_sig, fk, &meta, longer, strlen(longer));
+		put_str(c, "report", "bad_signature");
+	}
+
+	/* a lying sender: the commitment is of another text than the body; readers refuse it */
+	{
+		unsigned char body[EM_MSG_CIPHERTEXT_MAX], lie[EM_MSG_CIPHERTEXT_MAX], lie_sig[64];
+		size_t blen = 0, plen = 0;
+		unsigned long long clen = 0;
+
+		memcpy(body, fk, 32);
+		memcpy(body + 32, meta.device, 8);
+		for (int i = 0; i < 8; i++) {
+			body[40 + i] = (unsigned char)(meta.counter >> (56 - 8 * i));
+			body[48 + i] = (unsigned char)(meta.written_ms >> (56 - 8 * i));
+		}
+		memcpy(body + 56, text, len);
+		blen = 56 + len;
+		if (sodium_pad(&plen, body, blen, EM_MSG_PAD_BLOCK, sizeof(body)))
+			die("sodium_pad");
+		frank_commit(fk, &meta, other, strlen(other), lie);
+		rng_begin("franked lying sender");
+		randombytes_buf(lie + 32, nb);
+		rng_end();
+		crypto_aead_xchacha20poly1305_ietf_encrypt(lie + 32 + nb, &clen, body, plen, ad.b,
+		                                           ad.n, NULL, lie + 32, group_key);
+		msg_sign(&ad, lie, 32 + nb + (size_t)clen, BOB, lie_sig);
+		c = add_case(cases, "lying_sender");
+		put_str(c, "about",
+		        "bob commits to one text and encrypts another: a member reading it "
+		        "gets bad_commitment (so no message shown as verified can fail a "
+		        "report), and a report of the committed text does not open either");
+		put_msg_common(c, GROUP_EPOCH, BOB, client_msg_ids[0]);
+		put_hex(c, "ciphertext", lie, 32 + nb + (size_t)clen);
+		put_hex(c, "sig", lie_sig, 64);
+		put_str(c, "status", "bad_commitment");
 	}
 }
 
@@ -1360,6 +1562,7 @@ int main(void)
 	gen_envelopes(root);
 	gen_commits(root);
 	gen_messages(root);
+	gen_franked(root);
 	gen_agreements(root);
 	gen_consents(root);
 	gen_programmes(root);

@@ -56,6 +56,7 @@ targets=(
 	"room_key_envelopes .room_key_envelopes.cases[1].sealed"
 	"epoch_commits .epoch_commits.cases[0].bytes"
 	"messages .messages.cases[0].ciphertext"
+	"franked_messages .franked_messages.cases[0].ciphertext"
 	"agreements .agreements.cases[0].hash"
 	"consents .consents.cases[0].sig"
 	"programme_settings .programme_settings.cases[0].sig"

@@ -54,7 +54,7 @@ export const SIZES = Object.freeze({
 	deviceId: 8,
 	hash: 32,
 	msgPlaintextMax: 16384,
-	msgCiphertextMax: 24 + 16384 + 256 + 16,
+	msgCiphertextMax: 32 + 24 + 16384 + 256 + 16, // EM_MSG_CIPHERTEXT_MAX: a v3 message (v2 is 32 bytes less)
 	consentBytesMax: 19 + 32 + 3 * 4 + 64 + 64 + 32 + 8 + 8,
 });
 
@@ -491,7 +491,20 @@ class Core {
 	 * (the sending device's random id, 8 bytes), counter (per room and device: 1, 2, 3, ...; a
 	 * resend keeps its number) and writtenMs (the sender's clock, Unix milliseconds).
 	 */
-	encryptMessage({ roomKey, roomId, epoch, senderId, clientMsgId, device, counter, writtenMs, plaintext, senderSignSk }) {
+	encryptMessage(args) {
+		return this.encryptAs(args, 0);
+	}
+
+	/**
+	 * encryptMessage() in the franked format v3 (PROTOCOL.md 5.1 and 13): the ciphertext starts
+	 * with the commitment a concern report reveals. Same arguments and result.
+	 */
+	encryptMessageV3(args) {
+		return this.encryptAs(args, 1);
+	}
+
+	// encryptMessage() (v3: 0) or encryptMessageV3() (v3: 1).
+	encryptAs({ roomKey, roomId, epoch, senderId, clientMsgId, device, counter, writtenMs, plaintext, senderSignSk }, v3) {
 		const text = typeof plaintext === 'string' ? encoder.encode(plaintext) : checkBytes(plaintext, 'plaintext');
 		checkBytes(roomKey, 'roomKey', 32);
 		checkBytes(clientMsgId, 'clientMsgId', SIZES.msgId);
@@ -501,11 +514,31 @@ class Core {
 			const ct = s.alloc(SIZES.msgCiphertextMax), sig = s.alloc(64);
 			const n = this.mod._wasm_msg_encrypt(s.bytes(roomKey), u64(roomId, 'roomId'), u64(epoch, 'epoch'),
 				u64(senderId, 'senderId'), s.bytes(clientMsgId), s.bytes(device), u64(counter, 'counter'),
-				u64(writtenMs, 'writtenMs'), s.bytes(text), text.length, s.bytes(senderSignSk), ct, sig);
+				u64(writtenMs, 'writtenMs'), s.bytes(text), text.length, s.bytes(senderSignSk), v3, ct, sig);
 			if (n < 0)
 				throw new RangeError(`ementor-core: a message is at most ${SIZES.msgPlaintextMax} bytes`);
 			return { ciphertext: s.read(ct, n), sig: s.read(sig, 64) };
 		});
+	}
+
+	/**
+	 * What a reader of a concern report checks of one quoted v3 message, without the room key:
+	 * the sender's signature, then the commitment the reported fk (32 bytes), device, counter,
+	 * writtenMs and plaintext make. One of MSG_STATUS: OK, BAD_SIGNATURE, BAD_COMMITMENT or
+	 * MALFORMED.
+	 */
+	verifyFranked({ roomId, epoch, senderId, clientMsgId, ciphertext, sig, senderSignPk, fk, device, counter, writtenMs, plaintext }) {
+		const text = typeof plaintext === 'string' ? encoder.encode(plaintext) : checkBytes(plaintext, 'plaintext');
+		checkBytes(clientMsgId, 'clientMsgId', SIZES.msgId);
+		checkBytes(ciphertext, 'ciphertext');
+		checkBytes(sig, 'sig', 64);
+		checkBytes(senderSignPk, 'senderSignPk', 32);
+		checkBytes(fk, 'fk', 32);
+		checkBytes(device, 'device', SIZES.deviceId);
+		return this.with((s) => this.mod._wasm_msg_frank_verify(u64(roomId, 'roomId'), u64(epoch, 'epoch'),
+			u64(senderId, 'senderId'), s.bytes(clientMsgId), s.bytes(ciphertext), ciphertext.length, s.bytes(sig),
+			s.bytes(senderSignPk), s.bytes(fk), s.bytes(device), u64(counter, 'counter'), u64(writtenMs, 'writtenMs'),
+			s.bytes(text), text.length));
 	}
 
 	/**

@@ -63,7 +63,7 @@ int wasm_msg_encrypt(const unsigned char *room_key, uint64_t room_id, uint64_t e
                      uint64_t sender_id, const unsigned char *client_msg_id,
                      const unsigned char *device, uint64_t counter, uint64_t written_ms,
                      const unsigned char *plaintext, size_t plaintext_len,
-                     const unsigned char *sender_sign_sk, unsigned char *ciphertext,
+                     const unsigned char *sender_sign_sk, int v3, unsigned char *ciphertext,
                      unsigned char *sig);
 int wasm_msg_decrypt(const unsigned char *room_key, uint64_t room_id, uint64_t epoch,
                      uint64_t sender_id, const unsigned char *client_msg_id,
@@ -71,6 +71,12 @@ int wasm_msg_decrypt(const unsigned char *room_key, uint64_t room_id, uint64_t e
                      const unsigned char *sig, const unsigned char *sender_sign_pk,
                      unsigned char *device, uint64_t *counter, uint64_t *written_ms,
                      unsigned char *plaintext, size_t *plaintext_len);
+int wasm_msg_frank_verify(uint64_t room_id, uint64_t epoch, uint64_t sender_id,
+                          const unsigned char *client_msg_id, const unsigned char *ciphertext,
+                          size_t ciphertext_len, const unsigned char *sig,
+                          const unsigned char *sender_sign_pk, const unsigned char *fk,
+                          const unsigned char *device, uint64_t counter, uint64_t written_ms,
+                          const unsigned char *text, size_t text_len);
 unsigned char *wasm_agreement_bytes(uint64_t room_id, uint32_t version, const char *starts_on,
                                     const char *ends_on, const char *terms,
                                     const uint64_t *user_ids, const char *const *roles,
@@ -350,12 +356,16 @@ int wasm_commit_verify(uint64_t room_id, uint64_t epoch, uint64_t committer_id,
 	return rc;
 }
 
-/* device: EM_DEVICE_ID_BYTES. Returns the ciphertext length, or -1 (em_msg_encrypt). */
+/*
+ * device: EM_DEVICE_ID_BYTES. v3: the franked format (em_msg_encrypt_v3(),
+ * PROTOCOL.md 5.1 and 13), else v2 (em_msg_encrypt()). Returns the
+ * ciphertext length, or -1.
+ */
 int wasm_msg_encrypt(const unsigned char *room_key, uint64_t room_id, uint64_t epoch,
                      uint64_t sender_id, const unsigned char *client_msg_id,
                      const unsigned char *device, uint64_t counter, uint64_t written_ms,
                      const unsigned char *plaintext, size_t plaintext_len,
-                     const unsigned char *sender_sign_sk, unsigned char *ciphertext,
+                     const unsigned char *sender_sign_sk, int v3, unsigned char *ciphertext,
                      unsigned char *sig)
 {
 	struct em_msg_meta meta;
@@ -363,8 +373,26 @@ int wasm_msg_encrypt(const unsigned char *room_key, uint64_t room_id, uint64_t e
 	memcpy(meta.device, device, EM_DEVICE_ID_BYTES);
 	meta.counter = counter;
 	meta.written_ms = written_ms;
-	return em_msg_encrypt(room_key, room_id, epoch, sender_id, client_msg_id, &meta, plaintext,
-	                      plaintext_len, sender_sign_sk, ciphertext, sig);
+	return (v3 ? em_msg_encrypt_v3
+	           : em_msg_encrypt)(room_key, room_id, epoch, sender_id, client_msg_id, &meta,
+	                             plaintext, plaintext_len, sender_sign_sk, ciphertext, sig);
+}
+
+/* em_msg_frank_verify(): a reported v3 message checked without the room key. */
+int wasm_msg_frank_verify(uint64_t room_id, uint64_t epoch, uint64_t sender_id,
+                          const unsigned char *client_msg_id, const unsigned char *ciphertext,
+                          size_t ciphertext_len, const unsigned char *sig,
+                          const unsigned char *sender_sign_pk, const unsigned char *fk,
+                          const unsigned char *device, uint64_t counter, uint64_t written_ms,
+                          const unsigned char *text, size_t text_len)
+{
+	struct em_msg_meta meta;
+
+	memcpy(meta.device, device, EM_DEVICE_ID_BYTES);
+	meta.counter = counter;
+	meta.written_ms = written_ms;
+	return em_msg_frank_verify(room_id, epoch, sender_id, client_msg_id, ciphertext,
+	                           ciphertext_len, sig, sender_sign_pk, fk, &meta, text, text_len);
 }
 
 /*

@@ -265,6 +265,24 @@ export function messageAdV3(roomId, epoch, senderId, clientMsgId) {
   return concat(label('ementor message v3'), u64(roomId), u64(epoch), u64(senderId), clientMsgId);
 }
 
+/** A v3 message's franking commitment (sections 5.1 and 13): BLAKE2b-256 keyed with fk. */
+export function frankCommitment(fk, device, counter, writtenMs, text) {
+  return sodium.crypto_generichash(32, concat(label('ementor franking v1'), device, u64(counter), u64(writtenMs), enc.encode(text)), fk);
+}
+
+/**
+ * What a reader of a concern report checks of one quoted v3 message, without the room key
+ * (section 13): the sender's signature over the v3 ad and the exact ciphertext, then the
+ * commitment the reported fk, device, counter, writtenMs and text make. Returns 'ok',
+ * 'bad_signature', 'bad_commitment' or 'malformed' (shorter than any v3 message).
+ */
+export function verifyReported({ roomId, epoch, senderId, clientMsgId, ciphertext, sig, signPk, fk, device, counter, writtenMs, text }) {
+  if (ciphertext.length < 32 + 24 + 256 + 16) return 'malformed';
+  const ad = messageAdV3(roomId, epoch, senderId, clientMsgId);
+  if (!sodium.crypto_sign_verify_detached(sig, messageSigned(ad, ciphertext), signPk)) return 'bad_signature';
+  return sodium.memcmp(frankCommitment(fk, device, counter, writtenMs, text), ciphertext.subarray(0, 32)) ? 'ok' : 'bad_commitment';
+}
+
 /** The format whose signature verifies with the sender's pinned sign_pk: 3, 2, or 0 (neither). */
 export function messageVersion(msg, senderSignPk) {
   const id = unb64(msg.client_msg_id);
