@@ -818,6 +818,11 @@ static int emc_live_handle(struct emc *c, struct emc_task *t, struct emc_live *l
 			    c, "the room's agreement changed%s: see `ementor agreement show %lld`",
 			    r->on_roster ? "" : " (you are not on its roster)",
 			    (long long)lv->room_id);
+			/* for a page that shows who has yet to sign: ask agreement.sign's preview
+			 */
+			emc_event(c, "room",
+			          json_pack("{s:I, s:s, s:b}", "room_id", (json_int_t)lv->room_id,
+			                    "change", "agreement", "on_roster", r->on_roster));
 		} else {
 			char names[EM_ROOM_MEMBERS_MAX * (EM_USERNAME_MAX + 2) + 1] = "";
 

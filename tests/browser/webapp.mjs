@@ -236,10 +236,16 @@ try {
 		await sam.page.locator(`a.room[data-room="${room}"]`).waitFor(WAIT);
 		await signIn(sam, room);
 	});
+	await step('sam\'s room says it waits for lea\'s signature', async () => {
+		await sam.page.locator('#agreement-waiting', { hasText: 'lea' }).waitFor(WAIT);
+	});
 	await step('lea sees the room and signs the agreement after reading it', async () => {
 		await lea.page.click('#refresh');
 		await lea.page.locator(`a.room[data-room="${room}"]`).waitFor(WAIT);
 		await signIn(lea, room);
+	});
+	await step('sam\'s open room drops the waiting line once lea has signed', async () => {
+		await sam.page.locator('#agreement-waiting').waitFor({ ...WAIT, state: 'detached' });
 	});
 	check('a wrong password was refused on lea\'s device without reaching the server',
 		!lea.frames.some((f) => f.includes('not her password')));

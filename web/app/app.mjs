@@ -131,6 +131,10 @@ function onEvent(ev) {
 		if (ev.room_id === state.roomId && ev.username !== state.username)
 			showReceipt(ev.username, ev.seq);
 		break;
+	case 'room':
+		if (ev.room_id === state.roomId && ev.change === 'agreement')
+			refreshWaiting(ev.room_id);
+		break;
 	case 'warning':
 		showWarning(ev);
 		break;
@@ -769,6 +773,24 @@ async function renderConversation(id, preview, back) {
 		if (state.roomId === id)
 			status(errorText(e));
 	});
+}
+
+// The "Waiting for the signatures of ..." line after the room's agreement changed: asked
+// afresh from the core (agreement.sign's preview checks the signatures), gone when none is due.
+async function refreshWaiting(id) {
+	let preview;
+	try {
+		preview = await state.client.command({ cmd: 'agreement.sign', room: id, preview: true });
+	} catch {
+		return;
+	}
+	const line = document.getElementById('agreement-waiting');
+	if (state.roomId !== id || !line)
+		return;
+	if (Array.isArray(preview.waiting) && preview.waiting.length)
+		line.textContent = t('waiting_for', { names: preview.waiting.map(String).join(', ') });
+	else
+		line.remove();
 }
 
 // Delivers the outbox again (the core keeps unsent messages there), up to `left` more times.
