@@ -700,7 +700,8 @@ static int emc_live_handle(struct emc *c, struct emc_task *t, struct emc_live *l
                            struct emc_room *r, const char *ev, json_t *d)
 {
 	int64_t user = json_integer_value(json_object_get(d, "user_id"));
-	const char *username = json_string_value(json_object_get(d, "username"));
+	/* receipts and typing name the person as pinned here, never as the server says */
+	const char *username = NULL;
 	struct pin p;
 
 	if (!strcmp(ev, "synced")) {

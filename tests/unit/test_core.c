@@ -738,6 +738,43 @@ static void test_live_link_down_during_sync(void **state)
 }
 
 /*
+ * Receipts and typing name people by the keys pinned on this device, never by
+ * the server's word: a receipt for bob that the server labels "mallory"
+ * shows bob, and someone this device has never pinned shows as "someone".
+ */
+static void test_live_names_are_pinned(void **state)
+{
+	struct world *w = world_new(1);
+	json_t *e;
+
+	(void)state;
+	live_until_sync(w);
+	answer(w, "sync",
+	       json_pack("{s:[{s:I, s:I}]}", "rooms", "room_id", (json_int_t)FX_ROOM, "last_seq",
+	                 (json_int_t)0));
+	assert_non_null(event_of(w, "subscribed", NULL));
+	server_says(w, json_pack("{s:s, s:{s:I, s:I, s:s, s:I}}", "ev", "receipt", "data",
+	                         "room_id", (json_int_t)FX_ROOM, "user_id", (json_int_t)FX_BOB,
+	                         "username", "mallory", "seq", (json_int_t)3));
+	w->now += 1000;
+	emc_tick(w->c, w->now);
+	drain(w);
+	e = event_of(w, "receipt", NULL);
+	assert_non_null(e);
+	assert_string_equal(json_string_value(json_object_get(e, "username")), "bob");
+	server_says(w, json_pack("{s:s, s:{s:I, s:I, s:s}}", "ev", "typing", "data", "room_id",
+	                         (json_int_t)FX_ROOM, "user_id", (json_int_t)999, "username",
+	                         "mallory"));
+	w->now += 1000;
+	emc_tick(w->c, w->now);
+	drain(w);
+	e = event_of(w, "typing", NULL);
+	assert_non_null(e);
+	assert_string_equal(json_string_value(json_object_get(e, "username")), "someone");
+	world_free(w);
+}
+
+/*
  * (c) A server that cannot take the sync for now (`busy` while it restarts,
  * `db_unavailable`): `live` asks again after retry_after_ms instead of ending.
  */
@@ -1107,6 +1144,7 @@ int main(void)
 	    cmocka_unit_test(test_read_link_down),
 	    cmocka_unit_test(test_live_link_down_during_sync),
 	    cmocka_unit_test(test_live_sync_busy),
+	    cmocka_unit_test(test_live_names_are_pinned),
 	    cmocka_unit_test(test_live_room_event_asks_once),
 	    cmocka_unit_test(test_live_retry_after_capped),
 	    cmocka_unit_test(test_diary_show_lies),
