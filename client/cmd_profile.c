@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "drive.h"
-#include "profile.h"
+#include "profile_form.h"
 #include "state_io.h"
 
 #define PROFILE_ANSWER_OPTS 64

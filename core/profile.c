@@ -35,7 +35,7 @@
 #include <sodium.h>
 
 #include "core.h"
-#include "profile.h"
+#include "profile_form.h"
 
 #define PROFILE_READERS ENVELOPE_RECIPIENTS
 

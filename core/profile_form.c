@@ -1,6 +1,6 @@
 /*
  * profile_form.c - the pure parts of participants' profiles for matching
- * (profile.h; docs/PROTOCOL.md section 14): the built-in questions for
+ * (profile_form.h; docs/PROTOCOL.md section 14): the built-in questions for
  * mentees and mentors, checking questions and answers, the bytes a manager
  * signs for a version of the questions and the context a profile is signed
  * under, key fingerprints as people pass them on, the anchored managers
@@ -27,7 +27,7 @@
 #include <sodium.h>
 
 #include "em_crypto.h"
-#include "profile.h"
+#include "profile_form.h"
 
 #define PROFILE_TITLE_MAX 200
 #define PROFILE_QTEXT_MAX 500

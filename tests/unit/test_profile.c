@@ -1,6 +1,6 @@
 /*
  * test_profile.c - a participant's profile as the manager's client checks it
- * (core/profile.h, PROTOCOL.md 14): an honest profile opens; one whose
+ * (core/profile_form.h, PROTOCOL.md 14): an honest profile opens; one whose
  * bytes were altered, which is passed off as another person's (another
  * author id, or another author's key), moved to another programme, turned
  * into the other role, given another question version or clock, or not
@@ -22,7 +22,7 @@
 #include <sodium.h>
 
 #include "em_crypto.h"
-#include "profile.h"
+#include "profile_form.h"
 
 #define PROG   3
 #define AUTHOR 12

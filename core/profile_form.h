@@ -1,13 +1,13 @@
 /*
- * profile.h - the pure parts of participants' profiles for matching
+ * profile_form.h - the pure parts of participants' profiles for matching
  * (profile_form.c; docs/PROTOCOL.md section 14, SECURITY.md "Profiles for
  * matching"): the built-in questions, checking questions and answers, the
  * signed bytes and contexts, the managers a profile may be sealed to
  * ("anchors" kept in trust.json), sealing and opening one profile, and the
  * match input (docs/MATCHING.md) of opened profiles. No I/O; any thread.
  */
-#ifndef EMC_PROFILE_H
-#define EMC_PROFILE_H
+#ifndef EMC_PROFILE_FORM_H
+#define EMC_PROFILE_FORM_H
 
 #include <stddef.h>
 #include <stdint.h>
