@@ -65,6 +65,8 @@ fp="$(as maria whoami | sed -n 's/^Fingerprint: *//p')"
 expect_ok "dee gives maria's fingerprint as maria read it out" \
 	as dee profile fill --programme 1 --manager-key "$fp" --answer expectations=cv --answer values=openness
 expect_match "sealed to maria, verified by fingerprint" 'Sealed to you, maria \(verified by key fingerprint\)' "$LAST"
+expect_ok "profile anchor says whom dee's profiles go to" as dee profile anchor --programme 1 --manager-key "$fp"
+expect_match "maria, verified" 'Verified manager: maria' "$LAST"
 fill() { as "$1" profile fill --programme 1 "${@:2}"; }
 expect_ok "gus fills in his profile" fill gus --answer capacity=3 --answer workplace=Northwind \
 	--answer industry=IT --answer "offers=cv, interviews, first job" --answer "values=openness, honesty" \
@@ -125,6 +127,10 @@ expect_match "and matched by nobody" '^$' \
 	"$(jq -r '.rooms[].mentees[] | select(. == "ann" or . == "bob")' "$T/s3.json")"
 swap
 expect_ok "a programme 2" as maria programme create --name "Other" --starts 2027-01-01 --ends 2027-06-30
+expect_ok "pat joins programme 2 as a mentee with a keyed code" as pat invite accept "$(keyed 2 mentee)"
+expect_match "and verifies maria for it" 'Verified manager: maria' "$LAST"
+expect_match "an anchor per programme" '^1 2$' \
+	"$(jq -r '.profile_anchors | keys | join(" ")' "$T/home/pat/trust.json")"
 sql "INSERT INTO programme_people (programme_id, user_id, role) VALUES (2, $ann, 'mentee');
      INSERT INTO profiles (programme_id, user_id, role, form_version, written_ms, blob)
        SELECT 2, user_id, role, form_version, written_ms, blob FROM profiles WHERE programme_id = 1 AND user_id = $ann" >/dev/null
