@@ -510,6 +510,7 @@ static json_t *emc_profile_open_row(struct emc *c, int64_t programme, json_t *x)
 	size_t n = 0;
 	int len = -1;
 
+	memset(&p, 0, sizeof(p));
 	if (!o)
 		goto out;
 	if (!blob || !b64 || (len = em_b64_decode(b64, blob, EM_PROFILE_BLOB_MAX)) < 0 || !role) {
