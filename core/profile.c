@@ -59,6 +59,8 @@ struct emc_profile {
 	int64_t programme;
 	int anchored; /* the fingerprint given was checked and recorded */
 	int pinned;   /* programme.show's people pinned */
+	json_t *rows; /* profile.list's pages so far */
+	int64_t after;
 	json_t *cmd;
 	struct profile_slot slots[SLOT_N];
 };
@@ -86,6 +88,7 @@ static void emc_profile_free(struct emc_task *t)
 		return;
 	for (int i = 0; i < SLOT_N; i++)
 		em_incoming_clear(&q->slots[i].reply);
+	json_decref(q->rows);
 	json_decref(q->cmd);
 	free(q);
 }
@@ -551,6 +554,38 @@ out:
 	return o;
 }
 
+/* Every page of profile.list into q->rows (a page after the last user id, while "more"). A need. */
+static int emc_profile_pages(struct emc *c, struct emc_task *t)
+{
+	struct emc_profile *q = t->data;
+	struct profile_slot *s = &q->slots[SLOT_LIST];
+	json_t *page, *last;
+	int rc;
+
+	for (;;) {
+		rc = emc_profile_ask(
+		    c, t, SLOT_LIST, EM_OP_PROFILE_LIST,
+		    q->after ? json_pack("{s:I, s:I}", "programme_id", (json_int_t)q->programme,
+		                         "after", (json_int_t)q->after)
+		             : json_pack("{s:I}", "programme_id", (json_int_t)q->programme));
+		if (rc != EMC_DONE)
+			return rc;
+		page = json_object_get(s->reply.result, "profiles");
+		if (!json_is_array(page))
+			return emc_fail(t, EMC_EXIT_NET, 0, "the server's answer is malformed");
+		if (!q->rows && !(q->rows = json_array()))
+			return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
+		json_array_extend(q->rows, page);
+		last = json_array_get(page, json_array_size(page) - 1);
+		if (!json_is_true(json_object_get(s->reply.result, "more")) || !last ||
+		    json_integer_value(json_object_get(last, "user_id")) <= q->after)
+			return EMC_DONE; /* a page that does not move forward ends the list */
+		q->after = json_integer_value(json_object_get(last, "user_id"));
+		em_incoming_clear(&s->reply);
+		s->asked = s->answered = 0;
+	}
+}
+
 static int emc_profile_show_step(struct emc *c, struct emc_task *t)
 {
 	struct emc_profile *q = t->data;
@@ -560,13 +595,9 @@ static int emc_profile_show_step(struct emc *c, struct emc_task *t)
 
 	if ((rc = emc_profile_people(c, t, &people)) != EMC_DONE)
 		return rc;
-	rc = emc_profile_ask(c, t, SLOT_LIST, EM_OP_PROFILE_LIST,
-	                     json_pack("{s:I}", "programme_id", (json_int_t)q->programme));
-	if (rc != EMC_DONE)
+	if ((rc = emc_profile_pages(c, t)) != EMC_DONE)
 		return rc;
-	list = json_object_get(q->slots[SLOT_LIST].reply.result, "profiles");
-	if (!json_is_array(list))
-		return emc_fail(t, EMC_EXIT_NET, 0, "the server's answer is malformed");
+	list = q->rows;
 	out = json_array();
 	json_array_foreach(list, i, x)
 	{

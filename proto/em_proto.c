@@ -528,6 +528,8 @@ static const struct field_spec f_profile_put[] = {
     {"written_ms", FT_INT, 1, 0, (int64_t)1 << 50, NULL, NULL},
     {"blob", FT_BIN, 1, EM_RECORD_BLOB_MIN, EM_PROFILE_BLOB_MAX, NULL, NULL},
     F_END};
+static const struct field_spec f_profile_list[] = {F_ID("programme_id", 1), F_ID("after", 0),
+                                                   F_END};
 static const struct field_spec f_progress_share[] = {
     F_ID("room_id", 1),
     F_RECORD_ID("record_id"),
@@ -690,7 +692,7 @@ static const struct op_spec op_specs[] = {
     {EM_OP_PROFILE_FORM, "profile.form", 0, f_profile_form},
     {EM_OP_PROFILE_FORM_SET, "profile.form_set", 0, f_profile_form_set},
     {EM_OP_PROFILE_PUT, "profile.put", 0, f_profile_put},
-    {EM_OP_PROFILE_LIST, "profile.list", 0, f_programme_id},
+    {EM_OP_PROFILE_LIST, "profile.list", 0, f_profile_list},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))

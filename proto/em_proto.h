@@ -71,7 +71,8 @@
 #define EM_QUEST_DOC_MAX         20000  /* a questionnaire's JSON text (PROTOCOL.md 11.1) */
 #define EM_QUEST_VERSION_MAX     100000 /* versions of one questionnaire */
 #define EM_PROFILE_FORM_MAX      16000  /* a profile questionnaire's JSON text (PROTOCOL.md 14) */
-#define EM_PROFILE_BLOB_MAX      24000  /* a sealed profile (PROTOCOL.md 14): fits a list page */
+#define EM_PROFILE_BLOB_MAX      24000  /* a sealed profile (PROTOCOL.md 14) */
+#define EM_PROFILE_PAGE_MAX      200    /* profiles per profile.list page */
 #define EM_REPORT_BLOB_MAX       45000  /* a sealed concern report (PROTOCOL.md 13): fits a frame */
 #define EM_REPORT_MESSAGES_MAX   20     /* messages one report quotes */
 #define EM_REPORT_NOTE_MAX       2000   /* a reporter's or manager's note, UTF-8 bytes */

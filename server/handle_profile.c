@@ -51,13 +51,13 @@ static const struct stmt st_put = {
     "updated_at = ementor_now() WHERE profiles.written_ms < EXCLUDED.written_ms "
     "RETURNING " SQL_TS("updated_at")};
 
-/* a manager's list ($3 true) or the caller's own ($2) */
+/* a manager's list ($3 true) or the caller's own ($2), a page after user $4 */
 static const struct stmt st_list = {
     "profile_list",
     "SELECT x.user_id, u.username, x.role, x.form_version, x.written_ms, x.blob, " SQL_TS(
         "x.updated_at") " FROM profiles x JOIN users u ON u.id = x.user_id WHERE "
-                        "x.programme_id = $1 AND ($3::boolean OR x.user_id = $2) ORDER BY "
-                        "x.user_id LIMIT 1000"};
+                        "x.programme_id = $1 AND ($3::boolean OR x.user_id = $2) AND "
+                        "x.user_id > $4 ORDER BY x.user_id LIMIT $5"};
 
 /* The caller's role in programme (into role), or fails the job with not_found. */
 static int profile_role(struct db_conn *c, struct db_job *job, int64_t programme, char role[8])
@@ -215,17 +215,20 @@ int profile_list_run(struct db_conn *c, struct db_job *job)
 	PGresult *r;
 	json_t *list;
 	char role[8];
-	int err;
+	int err, more;
 
 	if ((err = profile_role(c, job, programme, role)))
 		return err;
 	params_int(&p, programme);
 	params_int(&p, job->user_id);
 	params_text(&p, strcmp(role, "manager") ? "false" : "true");
+	params_int(&p, job_int(job, "after", 0));
+	params_int(&p, EM_PROFILE_PAGE_MAX + 1); /* one more: is there a next page? */
 	if (!(r = store_exec(c, &st_list, &p, &err, NULL)))
 		return store_fail(c, job, err);
+	more = PQntuples(r) > EM_PROFILE_PAGE_MAX;
 	list = json_array();
-	for (int row = 0; list && row < PQntuples(r); row++)
+	for (int row = 0; list && row < PQntuples(r) && row < EM_PROFILE_PAGE_MAX; row++)
 		json_array_append_new(
 		    list, json_pack("{s:I, s:s, s:s, s:I, s:I, s:o, s:s}", "user_id",
 		                    (json_int_t)store_int(r, row, 0), "username",
@@ -235,8 +238,8 @@ int profile_list_run(struct db_conn *c, struct db_job *job)
 		                    model_bytea_b64(r, row, 5, EM_PROFILE_BLOB_MAX), "updated_at",
 		                    store_str(r, row, 6)));
 	PQclear(r);
-	job->result =
-	    list ? json_pack("{s:I, s:o}", "programme_id", (json_int_t)programme, "profiles", list)
-	         : NULL;
+	job->result = list ? json_pack("{s:I, s:o, s:b}", "programme_id", (json_int_t)programme,
+	                               "profiles", list, "more", more)
+	                   : NULL;
 	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
 }

@@ -152,6 +152,22 @@ expect_match "she reads none" '^false$' \
 expect_match "cal's is not sealed to her" 'not sealed to you' \
 	"$(jq -r '.profiles[] | select(.username == "cal") | .error' <<<"$LAST")"
 
+# --- more profiles than one page -----------------------------------------------------------------
+sql "WITH u AS (INSERT INTO users (username, display_name, role, sign_pk, box_pk, kdf_salt,
+         kdf_opslimit, kdf_memlimit, auth_hash, key_backup)
+       SELECT 'filler' || g, 'filler', 'mentee', decode(md5('s' || g) || md5('t' || g), 'hex'),
+              decode(md5('b' || g) || md5('c' || g), 'hex'), decode(md5('k' || g), 'hex'), 2,
+              67108864, '\\x00', '\\x00' FROM generate_series(1, 250) g RETURNING id)
+     INSERT INTO profiles (programme_id, user_id, role, form_version, written_ms, blob)
+       SELECT 1, id, 'mentee', 0, 1, decode(repeat('00', 100), 'hex') FROM u" >/dev/null
+want="$(sql "SELECT count(*) FROM profiles WHERE programme_id = 1")"
+expect_fail "maria lists $want profiles (two pages): the fillers are unverifiable" 1 '' \
+	as maria --json profile show --programme 1
+expect_match "every one of them is there" "^$want\$" "$(jq '.profiles | length' <<<"$LAST")"
+expect_match "the real ones still verify (bob's was altered above)" '^ann,cal,dee,gus,pat$' \
+	"$(jq -r '[.profiles[] | select(.verified) | .username] | sort | join(",")' <<<"$LAST")"
+sql "DELETE FROM profiles WHERE user_id IN (SELECT id FROM users WHERE username LIKE 'filler%')" >/dev/null
+
 # --- export, erasure, retention ------------------------------------------------------------------
 expect_ok "ann's export" to_file "$T/export.json" as ann --json export
 expect_match "carries her sealed profiles (programme 2's is the copy above)" '^2 mentee [A-Za-z0-9_-]{100,}$' \

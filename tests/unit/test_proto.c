@@ -481,8 +481,9 @@ static int valid_frames_setup(void **state)
 	          fmt("{\"id\":103,\"op\":\"profile.put\",\"args\":{\"programme_id\":1,"
 	              "\"form_version\":0,\"written_ms\":1,\"blob\":\"%s\"}}",
 	              b64(64, 9)));
-	add_valid(EM_OP_PROFILE_LIST, "",
-	          fmt("{\"id\":104,\"op\":\"profile.list\",\"args\":{\"programme_id\":1}}"));
+	add_valid(EM_OP_PROFILE_LIST, "after",
+	          fmt("{\"id\":104,\"op\":\"profile.list\",\"args\":{\"programme_id\":1,"
+	              "\"after\":7}}"));
 	return 0;
 }
 
