@@ -50,7 +50,7 @@ static const struct command commands[] = {
     {"room", "add", cmd_room_add, "room add ID USER"},
     {"room", "remove", cmd_room_remove, "room remove ID USER"},
     {"room", "rename", cmd_room_rename, "room rename ID NAME"},
-    {"match", "suggest", cmd_match_suggest, "match suggest FILE"},
+    {"match", "suggest", cmd_match_suggest, "match suggest FILE | --programme ID [FILE]"},
     {"match", "accept", cmd_match_accept, "match accept FILE --programme ID"},
     {"room", "access-log", cmd_room_access_log, "room access-log ROOM"},
     {"send", NULL, cmd_send, "send ROOM [TEXT]"},
