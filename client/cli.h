@@ -256,6 +256,25 @@ int cmd_programme_history(struct cli *cli, int argc, char **argv);
 int cmd_room_rename(struct cli *cli, int argc, char **argv);
 int cmd_match_suggest(struct cli *cli, int argc, char **argv);
 int cmd_match_accept(struct cli *cli, int argc, char **argv);
+/* cmd_profile.c: profiles for matching (PROTOCOL.md 14) */
+int cmd_profile_questions(struct cli *cli, int argc, char **argv);
+int cmd_profile_fill(struct cli *cli, int argc, char **argv);
+int cmd_profile_show(struct cli *cli, int argc, char **argv);
+int cmd_profile_anchor(struct cli *cli, int argc, char **argv);
+/*
+ * The match input (docs/MATCHING.md) of a programme's profiles, each opened
+ * and checked by the core; *left_out lists [{"username","why"}] those that
+ * fail. NULL when they could not be fetched (the error was printed). Who
+ * frees: the caller, both.
+ */
+json_t *profile_match_load(struct cli *cli, int64_t programme, json_t **left_out);
+/*
+ * After joining programme with `invite` as typed: when it carries a
+ * manager's key fingerprint (CODE&m=HEX), that manager is verified for the
+ * programme's profiles (core profile.anchor). 0, or the failure's exit code
+ * (printed).
+ */
+int profile_anchor_after_join(struct cli *cli, int64_t programme, const char *invite);
 int cmd_send(struct cli *cli, int argc, char **argv);
 int cmd_read(struct cli *cli, int argc, char **argv);
 int cmd_chat(struct cli *cli, int argc, char **argv);

@@ -304,6 +304,7 @@ int cmd_register(struct cli *cli, int argc, char **argv)
 	char username[EM_USERNAME_MAX + 1];
 	const char *display;
 	char *role = NULL, *fp = NULL;
+	const char *typed;
 	int rc, first;
 
 	memset(&d, 0, sizeof(d));
@@ -313,6 +314,7 @@ int cmd_register(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (!a.invite)
 		return cli_usage_error(cli, "--invite CODE is required");
+	typed = a.invite;
 	a.invite = cli_invite_code(a.invite);
 	if (!a.username)
 		return cli_usage_error(cli, "--username NAME is required");
@@ -357,7 +359,7 @@ int cmd_register(struct cli *cli, int argc, char **argv)
 		goto out;
 	if (cli->json) {
 		cli_print_json(end.result);
-		goto out;
+		goto anchor;
 	}
 	role = account_text(json_object_get(end.result, "user"), "role", "?");
 	fp = account_text(end.result, "fingerprint", "?");
@@ -371,6 +373,12 @@ int cmd_register(struct cli *cli, int argc, char **argv)
 	printf("Logged in. Compare fingerprints with your mentoring partners when you first "
 	       "meet.\n");
 	account_print_code(end.result);
+anchor:
+	/* a manager's fingerprint in the invite: verified now, for the profile (never fatal) */
+	drive_close(&d);
+	memset(&d, 0, sizeof(d));
+	profile_anchor_after_join(
+	    cli, json_integer_value(json_object_get(end.result, "programme_id")), typed);
 out:
 	free(role);
 	free(fp);

@@ -3,7 +3,8 @@
  * `notify settings` (your address, language and the kinds you get),
  * `notify verify` (the code e-mailed to a new address), and a manager's
  * `invite list`, `invite resend` and `invite revoke`. Also the one place that
- * reads an invite link (PUBLIC_URL/#join=CODE) as the code in it.
+ * reads an invite link (PUBLIC_URL/#join=CODE, or CODE&m=FINGERPRINT) as
+ * the code in it.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -13,9 +14,16 @@
 
 const char *cli_invite_code(const char *arg)
 {
+	static char code[256]; /* main thread only */
 	const char *p = arg ? strstr(arg, "#join=") : NULL;
 
-	return p ? p + 6 : arg;
+	p = p ? p + 6 : arg;
+	/* a link the manager's client made carries their key fingerprint: CODE&m=HEX */
+	if (p && strchr(p, '&')) {
+		snprintf(code, sizeof(code), "%.*s", (int)(strchr(p, '&') - p), p);
+		return code;
+	}
+	return p;
 }
 
 /* ---- notify settings ---- */

@@ -1,6 +1,9 @@
 /*
  * cmd_match.c - `ementor match suggest FILE` (rooms suggested from the
- * profiles in FILE, computed on this device by core/match.c, with why) and
+ * profiles in FILE, computed on this device by core/match.c, with why),
+ * `ementor match suggest --programme ID` (the same from the profiles the
+ * participants filled in, opened and checked on this device by
+ * core/profile.c; cmd_profile.c fetches them) and
  * `ementor match accept FILE --programme ID` (the rooms of a suggestion,
  * possibly edited by the manager, created with room.create). The profiles
  * never go to the server; only the rooms the manager accepts do, as any
@@ -12,18 +15,24 @@
 
 #include "cli.h"
 #include "match.h"
+#include "state_io.h"
 
 /* ---- match suggest ---- */
 
 static const char match_suggest_usage[] =
     "Usage: ementor match suggest FILE [--json]\n"
+    "       ementor match suggest --programme ID [FILE] [--json]\n"
     "\n"
     "Suggest pair and group rooms for a programme from the mentors' and mentees'\n"
-    "profiles in FILE (JSON; docs/MATCHING.md): each mentee gets the mentor place\n"
-    "that gives the best total score over the course's criteria (expectations,\n"
-    "values, interests, industry, communication, motivation, personality), never\n"
-    "across a hard constraint (the same workplace, pairs you exclude, a minimum\n"
-    "score). Each suggestion says why. Computed on this device; nothing is sent.\n"
+    "profiles: each mentee gets the mentor place that gives the best total score\n"
+    "over the course's criteria (expectations, values, interests, industry,\n"
+    "communication, motivation, personality), never across a hard constraint (the\n"
+    "same workplace, pairs you exclude, a minimum score). Each suggestion says why.\n"
+    "With FILE alone the profiles are in FILE (JSON; docs/MATCHING.md) and nothing\n"
+    "is sent. With --programme the profiles are the ones the programme's mentors and\n"
+    "mentees filled in (`ementor profile fill`), fetched sealed and opened on this\n"
+    "device; each is checked against its author's signature, and one that fails is\n"
+    "left out and listed with why. FILE may then add \"constraints\" and \"weights\".\n"
     "Save it with --json, edit it if you like, and create the rooms with\n"
     "`ementor match accept`.\n";
 
@@ -71,32 +80,83 @@ static void match_print(json_t *res)
 	}
 }
 
+static int match_suggest_option(void *ctx, int opt, const char *arg)
+{
+	(void)opt;
+	*(const char **)ctx = arg;
+	return CLI_CONTINUE;
+}
+
 int cmd_match_suggest(struct cli *cli, int argc, char **argv)
 {
+	static const struct option opts[] = {{"programme", required_argument, NULL, 'p'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *programme_arg = NULL, *file = NULL;
 	json_error_t je;
-	json_t *in = NULL, *res = NULL;
+	json_t *in = NULL, *res = NULL, *left_out = NULL, *extra = NULL, *u;
+	int64_t programme = 0;
 	char err[256];
+	size_t i;
 	int rc, first;
 
-	rc = cli_parse(cli, argc, argv, NULL, match_suggest_usage, NULL, NULL, 1, 1, &first);
+	rc = cli_parse(cli, argc, argv, opts, match_suggest_usage, match_suggest_option,
+	               &programme_arg, 0, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
+	if (first < argc)
+		file = argv[first];
+	if (!file && !programme_arg)
+		return cli_usage_error(cli, "give a profiles FILE or --programme ID");
+	if (programme_arg &&
+	    (rc = cli_programme_ref(cli, programme_arg, &programme)) != CLI_CONTINUE)
+		return rc;
 	rc = CLI_EXIT_OK;
-	if (!(in = json_load_file(argv[first], JSON_REJECT_DUPLICATES, &je))) {
-		rc = cli_fail(CLI_EXIT_LOCAL, "%s: line %d: %s", argv[first], je.line, je.text);
+	if (file && !(extra = json_load_file(file, JSON_REJECT_DUPLICATES, &je))) {
+		rc = cli_fail(CLI_EXIT_LOCAL, "%s: line %d: %s", file, je.line, je.text);
 		goto out;
+	}
+	if (programme) {
+		if (!(in = profile_match_load(cli, programme, &left_out))) {
+			rc = CLI_EXIT_REFUSED;
+			goto out;
+		}
+		/* the manager's file adds constraints and weights, never profiles */
+		if (json_object_get(extra, "constraints"))
+			json_object_set(in, "constraints", json_object_get(extra, "constraints"));
+		if (json_object_get(extra, "weights"))
+			json_object_set(in, "weights", json_object_get(extra, "weights"));
+	} else {
+		in = extra;
+		extra = NULL;
 	}
 	if (!(res = match_suggest(in, err, sizeof(err)))) {
-		rc = cli_fail(CLI_EXIT_USAGE, "%s: %s", argv[first], err);
+		rc = cli_fail(CLI_EXIT_USAGE, "%s: %s", file ? file : "the profiles", err);
 		goto out;
 	}
-	if (cli->json)
+	if (left_out)
+		json_object_set(res, "left_out", left_out);
+	if (cli->json) {
 		cli_print_json(res);
-	else
-		match_print(res);
+		goto out;
+	}
+	match_print(res);
+	if (json_array_size(left_out))
+		printf("\nLeft out (their profile could not be verified, so it was not used):\n");
+	json_array_foreach(left_out, i, u)
+	{
+		char *name = text_for_terminal(cli_str(u, "username", "?"),
+		                               strlen(cli_str(u, "username", "?")));
+		char *why = text_for_terminal(cli_str(u, "why", ""), strlen(cli_str(u, "why", "")));
+
+		printf("   %-20s %s\n", name ? name : "?", why ? why : "");
+		free(name);
+		free(why);
+	}
 out:
 	json_decref(in);
+	json_decref(extra);
 	json_decref(res);
+	json_decref(left_out);
 	return rc;
 }
 

@@ -365,6 +365,8 @@ int cmd_invite_create(struct cli *cli, int argc, char **argv)
 	};
 	struct invite_create_args a = {NULL, NULL, NULL, NULL, NULL};
 	json_t *args = NULL, *res = NULL;
+	char fp[256];
+	struct home_keys k;
 	int64_t programme, days = 0;
 	const char *role;
 	int rc, first;
@@ -393,15 +395,37 @@ int cmd_invite_create(struct cli *cli, int argc, char **argv)
 	rc = cli_request(cli, EM_OP_INVITE_CREATE, args, &res);
 	if (rc)
 		goto out;
+	role = cli_str(res, "role", a.role);
+	/* the code with this manager's key fingerprint (PROTOCOL.md 14.1): made here, not by the
+	 * server, so it anchors the profiles the invitee seals */
+	fp[0] = '\0';
+	if (strcmp(role, "manager") != 0 && home_keys_load(&cli->home, &k) == 0) {
+		char spaced[EM_FINGERPRINT_STRLEN];
+		size_t n = 0;
+
+		em_fingerprint(k.keys.sign_pk, k.keys.box_pk, spaced);
+		home_keys_wipe(&k);
+		n = (size_t)snprintf(fp, sizeof(fp), "%s&m=", cli_str(res, "code", "-"));
+		for (const char *c = spaced; *c && n + 1 < sizeof(fp); c++)
+			if (*c != ' ')
+				fp[n++] = *c;
+		fp[n] = '\0';
+		json_object_set_new(res, "code_with_key", json_string(fp));
+	}
 	if (cli->json) {
 		cli_print_json(res);
 		goto out;
 	}
-	role = cli_str(res, "role", a.role);
 	/* mentor, mentee, manager: all take "a" */
 	printf("Invite code for a %s in programme %lld (expires %s):\n", role, (long long)programme,
 	       cli_str(res, "expires_at", "-"));
 	printf("  %s\n", cli_str(res, "code", "-"));
+	if (fp[0])
+		printf(
+		    "The same with your key's fingerprint, so that their client can seal their "
+		    "profile\nto you (`ementor register --invite` and `ementor profile fill` take "
+		    "it); give\nthem this one if you can:\n  %s\n",
+		    fp);
 	if (a.email)
 		printf("E-mailed to %s as a link (invite %lld; `ementor invite list --programme "
 		       "%lld` shows whether it went out).\n",
@@ -427,7 +451,8 @@ int cmd_invite_accept(struct cli *cli, int argc, char **argv)
 	rc = cli_parse(cli, argc, argv, NULL, invite_accept_usage, NULL, NULL, 1, 1, &first);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	rc = cli_request(cli, EM_OP_INVITE_ACCEPT, json_pack("{s:s}", "invite", argv[first]), &res);
+	rc = cli_request(cli, EM_OP_INVITE_ACCEPT,
+	                 json_pack("{s:s}", "invite", cli_invite_code(argv[first])), &res);
 	if (rc)
 		goto out;
 	if (cli->json)
@@ -436,6 +461,9 @@ int cmd_invite_accept(struct cli *cli, int argc, char **argv)
 		printf("You joined programme %lld.\n",
 		       (long long)json_integer_value(
 		           json_object_get(json_object_get(res, "programme"), "id")));
+	profile_anchor_after_join(
+	    cli, json_integer_value(json_object_get(json_object_get(res, "programme"), "id")),
+	    argv[first]);
 out:
 	json_decref(res);
 	return rc;

@@ -50,7 +50,7 @@ static const struct command commands[] = {
     {"room", "add", cmd_room_add, "room add ID USER"},
     {"room", "remove", cmd_room_remove, "room remove ID USER"},
     {"room", "rename", cmd_room_rename, "room rename ID NAME"},
-    {"match", "suggest", cmd_match_suggest, "match suggest FILE"},
+    {"match", "suggest", cmd_match_suggest, "match suggest FILE | --programme ID [FILE]"},
     {"match", "accept", cmd_match_accept, "match accept FILE --programme ID"},
     {"room", "access-log", cmd_room_access_log, "room access-log ROOM"},
     {"send", NULL, cmd_send, "send ROOM [TEXT]"},
@@ -139,6 +139,14 @@ static const struct command commands[] = {
     {"report", "show", cmd_report_show, "report show REPORT"},
     {"report", "handle", cmd_report_handle,
      "report handle REPORT --state acknowledged|action_taken|closed [--note TEXT]"},
+    {"profile", "questions", cmd_profile_questions,
+     "profile questions --programme ID --role mentor|mentee [--set FILE] [--lang en|pl]"},
+    {"profile", "fill", cmd_profile_fill,
+     "profile fill --programme ID [--answer ID=VALUE]... [--file FILE] "
+     "[--manager-key FINGERPRINT|LINK] [--replace]"},
+    {"profile", "show", cmd_profile_show, "profile show --programme ID"},
+    {"profile", "anchor", cmd_profile_anchor,
+     "profile anchor --programme ID --manager-key FINGERPRINT|LINK"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -192,6 +200,8 @@ static const char usage_head[] =
     "  room remove ID USER\n"
     "  room rename ID NAME    a new name (members and managers)\n"
     "  match suggest FILE     rooms suggested from profiles, with why (on this device)\n"
+    "  match suggest --programme ID [FILE]\n"
+    "                         the same from the profiles filled in (profile fill)\n"
     "  match accept FILE --programme ID\n"
     "                         create the rooms of a (possibly edited) suggestion\n"
     "  room access-log ROOM   who looked at the room's figures (the audit), and when\n"
@@ -304,6 +314,15 @@ static const char usage_head[] =
     "  report list [--programme ID]\n"
     "  report show REPORT every quoted message checked, and the handling\n"
     "  report handle REPORT --state acknowledged|action_taken|closed [--note TEXT]\n"
+    "\n"
+    "Profiles for matching (sealed to the managers you verified and you):\n"
+    "  profile questions --programme ID --role mentor|mentee [--set FILE]\n"
+    "                     what is asked; a manager sets new, signed questions\n"
+    "  profile fill --programme ID --answer ID=VALUE... [--manager-key FINGERPRINT]\n"
+    "                     answer (a mentor or mentee); the key is your manager's\n"
+    "  profile show --programme ID   your profile; a manager: everyone's, checked\n"
+    "  profile anchor --programme ID --manager-key FINGERPRINT|LINK\n"
+    "                     verify a manager by the fingerprint they gave you\n"
     "\n"
     "Options (before or after the command):\n"
     "  --server URL   the server (default: $EMENTOR_SERVER, else the server of the\n"

@@ -432,6 +432,11 @@ static const struct {
     {"report.show", emc_cmd_report_show, 1},
     {"report.handle", emc_cmd_report_handle, 1},
     {"report.list", emc_cmd_report_list, 1},
+    {"profile.form", emc_cmd_profile_form, 1},
+    {"profile.edit", emc_cmd_profile_edit, 1},
+    {"profile.anchor", emc_cmd_profile_anchor, 1},
+    {"profile.fill", emc_cmd_profile_fill, 1},
+    {"profile.show", emc_cmd_profile_show, 1},
 };
 
 int64_t emc_command(struct emc *c, const char *json, int64_t now_ms)

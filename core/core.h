@@ -470,6 +470,12 @@ int64_t emc_cmd_report_create(struct emc *c, json_t *cmd);
 int64_t emc_cmd_report_show(struct emc *c, json_t *cmd);
 int64_t emc_cmd_report_handle(struct emc *c, json_t *cmd);
 int64_t emc_cmd_report_list(struct emc *c, json_t *cmd);
+/* Profiles for matching (profile.c; PROTOCOL.md 14). */
+int64_t emc_cmd_profile_form(struct emc *c, json_t *cmd);
+int64_t emc_cmd_profile_edit(struct emc *c, json_t *cmd);
+int64_t emc_cmd_profile_anchor(struct emc *c, json_t *cmd);
+int64_t emc_cmd_profile_fill(struct emc *c, json_t *cmd);
+int64_t emc_cmd_profile_show(struct emc *c, json_t *cmd);
 /* The signed time (s) of the latest share_progress withdrawal of subject made here, or 0. */
 int64_t emc_consent_withdrawn_at(struct emc *c, const char *subject);
 /* Whether a consent.list entry's signature verifies with our own key (consent.c). */

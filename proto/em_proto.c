@@ -506,6 +506,30 @@ static const struct field_spec f_report_handle[] = {
     {"written_ms", FT_INT, 1, 0, (int64_t)1 << 50, NULL, NULL},
     {"blob", FT_BIN, 1, EM_RECORD_BLOB_MIN, EM_RECORD_BLOB_MAX, NULL, NULL},
     F_END};
+static int check_profile_role(const char *s)
+{
+	return strcmp(s, "mentor") && strcmp(s, "mentee") ? EM_ERR_BAD_VALUE : EM_OK;
+}
+static const struct field_spec f_profile_form[] = {
+    F_ID("programme_id", 1),
+    {"role", FT_STR, 1, 1, 6, check_profile_role, "mentor or mentee"},
+    {"version", FT_INT, 0, 1, EM_QUEST_VERSION_MAX, NULL, NULL},
+    F_END};
+static const struct field_spec f_profile_form_set[] = {
+    F_ID("programme_id", 1),
+    {"role", FT_STR, 1, 1, 6, check_profile_role, "mentor or mentee"},
+    {"version", FT_INT, 1, 1, EM_QUEST_VERSION_MAX, NULL, NULL},
+    {"doc", FT_STR, 1, 2, EM_PROFILE_FORM_MAX, check_multiline, "text without control characters"},
+    F_SIG("signature"),
+    F_END};
+static const struct field_spec f_profile_put[] = {
+    F_ID("programme_id", 1),
+    {"form_version", FT_INT, 1, 0, EM_QUEST_VERSION_MAX, NULL, NULL},
+    {"written_ms", FT_INT, 1, 0, (int64_t)1 << 50, NULL, NULL},
+    {"blob", FT_BIN, 1, EM_RECORD_BLOB_MIN, EM_PROFILE_BLOB_MAX, NULL, NULL},
+    F_END};
+static const struct field_spec f_profile_list[] = {F_ID("programme_id", 1), F_ID("after", 0),
+                                                   F_END};
 static const struct field_spec f_progress_share[] = {
     F_ID("room_id", 1),
     F_RECORD_ID("record_id"),
@@ -665,6 +689,10 @@ static const struct op_spec op_specs[] = {
     {EM_OP_REPORT_HANDLE, "report.handle", 0, f_report_handle},
     {EM_OP_RESET_ISSUE, "reset.issue", 0, f_reset_issue},
     {EM_OP_RESET_REDEEM, "reset.redeem", EM_OPF_PREAUTH | EM_OPF_NOAUTH, f_reset_redeem},
+    {EM_OP_PROFILE_FORM, "profile.form", 0, f_profile_form},
+    {EM_OP_PROFILE_FORM_SET, "profile.form_set", 0, f_profile_form_set},
+    {EM_OP_PROFILE_PUT, "profile.put", 0, f_profile_put},
+    {EM_OP_PROFILE_LIST, "profile.list", 0, f_profile_list},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))

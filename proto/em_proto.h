@@ -70,6 +70,9 @@
 #define EM_GOAL_TASKS_MAX        50     /* tasks of one goal */
 #define EM_QUEST_DOC_MAX         20000  /* a questionnaire's JSON text (PROTOCOL.md 11.1) */
 #define EM_QUEST_VERSION_MAX     100000 /* versions of one questionnaire */
+#define EM_PROFILE_FORM_MAX      16000  /* a profile questionnaire's JSON text (PROTOCOL.md 14) */
+#define EM_PROFILE_BLOB_MAX      24000  /* a sealed profile (PROTOCOL.md 14) */
+#define EM_PROFILE_PAGE_MAX      200    /* profiles per profile.list page */
 #define EM_REPORT_BLOB_MAX       45000  /* a sealed concern report (PROTOCOL.md 13): fits a frame */
 #define EM_REPORT_MESSAGES_MAX   20     /* messages one report quotes */
 #define EM_REPORT_NOTE_MAX       2000   /* a reporter's or manager's note, UTF-8 bytes */
@@ -179,6 +182,10 @@ enum em_op {
 	EM_OP_REPORT_HANDLE,
 	EM_OP_RESET_ISSUE, /* section 4, "Identity reset" */
 	EM_OP_RESET_REDEEM,
+	EM_OP_PROFILE_FORM, /* section 14: profiles for matching */
+	EM_OP_PROFILE_FORM_SET,
+	EM_OP_PROFILE_PUT,
+	EM_OP_PROFILE_LIST,
 	EM_OP__COUNT
 };
 

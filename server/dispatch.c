@@ -197,6 +197,11 @@ static const struct handler handlers[] = {
     /* identity resets: a programme's managers issue, the person redeems before login */
     {.op = EM_OP_RESET_ISSUE, .roles = R_MANAGER, .run = reset_issue_run},
     {.op = EM_OP_RESET_REDEEM, .roles = R_ANY, .run = reset_redeem_run},
+    /* profiles for matching (section 14): the programme's people; who may do what is in SQL */
+    {.op = EM_OP_PROFILE_FORM, .roles = R_ANY, .run = profile_form_run},
+    {.op = EM_OP_PROFILE_FORM_SET, .roles = R_MANAGER, .run = profile_form_set_run},
+    {.op = EM_OP_PROFILE_PUT, .roles = R_ANY, .run = profile_put_run},
+    {.op = EM_OP_PROFILE_LIST, .roles = R_ANY, .run = profile_list_run},
 };
 
 void dispatch_start(int batch_max, int batch_wait_us)

@@ -44,6 +44,10 @@ static const struct stmt st_export = {
     "'sessions', COALESCE((SELECT jsonb_agg(jsonb_build_object('created_at', "
     "utc_text(s.created_at), 'expires_at', utc_text(s.expires_at), 'revoked_at', "
     "utc_text(s.revoked_at)) ORDER BY s.id) FROM sessions s WHERE s.user_id = $1), '[]'), "
+    "'profiles', COALESCE((SELECT jsonb_agg(jsonb_build_object('programme_id', x.programme_id, "
+    "'role', x.role, 'form_version', x.form_version, 'written_ms', x.written_ms, 'blob', "
+    "b64url(x.blob), 'updated_at', utc_text(x.updated_at)) ORDER BY x.programme_id) "
+    "FROM profiles x WHERE x.user_id = $1), '[]'), "
     "'last_login_at', (SELECT utc_text(last_login_at) FROM users WHERE id = $1), "
     "'email', mail_export_doc($1), "
     "'created_at', (SELECT utc_text(created_at) FROM users WHERE id = $1))::text"};

@@ -257,5 +257,10 @@ int mail_unsubscribe_run(struct db_conn *c, struct db_job *job);
 /* ---- handle_reset.c (DB workers; PROTOCOL.md "Identity reset") ---- */
 int reset_issue_run(struct db_conn *c, struct db_job *job);
 int reset_redeem_run(struct db_conn *c, struct db_job *job);
+/* ---- handle_profile.c (DB workers; PROTOCOL.md 14) ---- */
+int profile_form_run(struct db_conn *c, struct db_job *job);
+int profile_form_set_run(struct db_conn *c, struct db_job *job);
+int profile_put_run(struct db_conn *c, struct db_job *job);
+int profile_list_run(struct db_conn *c, struct db_job *job);
 
 #endif

@@ -518,6 +518,29 @@ attack "UPDATE reports SET kind = 'concern', room_id = $B WHERE id = $rid"
 expect_fail "a report moved to room B is unverifiable" 1 "UNVERIFIABLE" as maria report show "$rid"
 expect_absent "and shows no quoted text" "checked in person" <(printf '%s' "$LAST")
 
+# --- F1: profiles sealed to a manager the server adds, or passed off as another's ------
+case_begin "F1 profiles: the server offers its own manager key, or moves a profile to another person"
+mal="$(fake_user mal)"
+attack "UPDATE users SET role = 'manager' WHERE id = $mal;
+        INSERT INTO programme_people (programme_id, user_id, role) VALUES ($prog, $mal, 'manager')"
+expect_fail "cat (no room, no fingerprint) seals nothing to the managers the server names" 1 \
+	'no manager of programme [0-9]+ is verified' as cat profile fill --programme "$prog" --answer values=x
+expect_match "nothing was stored" '^0$' "$(sql "SELECT count(*) FROM profiles")"
+expect_ok "ann fills in hers: maria is verified by room A's signed agreement" \
+	as ann profile fill --programme "$prog" --answer "values=ann-profile-owl-7" --answer motivation=5
+expect_match "sealed to maria" 'Sealed to you, maria \(verified by a signed agreement\)' "$LAST"
+expect_match "not to the server's manager" 'NOT sealed to mal, whom the server names as a manager' "$LAST"
+expect_ok "maria opens it" as maria profile show --programme "$prog"
+expect_match "its signed readers are maria and ann only" 'Readers: maria, ann$' "$LAST"
+expect_match "the stored profile holds no answer" '^0$' \
+	"$(sql "SELECT count(*) FROM profiles WHERE position(convert_to('owl-7', 'UTF8') IN blob) > 0")"
+attack "UPDATE profiles SET user_id = $ben WHERE user_id = $ann"
+expect_fail "ann's profile passed off as ben's is unverifiable to maria" 1 'UNVERIFIABLE.*signature does not verify' \
+	as maria profile show --programme "$prog"
+expect_absent "and shows none of it" "owl-7" <(printf '%s' "$LAST")
+expect_ok "maria's suggestion leaves it out" to_file "$ATK/suggest.json" as maria --json match suggest --programme "$prog"
+expect_match "with why" 'signature does not verify' "$(jq -r '.left_out[0].why' "$ATK/suggest.json")"
+
 case_end
 echo
 echo "Cases:"

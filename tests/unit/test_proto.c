@@ -470,6 +470,20 @@ static int valid_frames_setup(void **state)
 	              "\"key_backup\":\"%s\",\"recovery_auth\":\"%s\",\"recovery_backup\":\"%s\"}}",
 	              b64(20, 1), b64(16, 2), b64(32, 3), b64(32, 4), b64(32, 5), b64(136, 6),
 	              b64(32, 7), b64(136, 8)));
+	add_valid(EM_OP_PROFILE_FORM, "version",
+	          fmt("{\"id\":101,\"op\":\"profile.form\",\"args\":{\"programme_id\":1,"
+	              "\"role\":\"mentee\",\"version\":2}}"));
+	add_valid(EM_OP_PROFILE_FORM_SET, "",
+	          fmt("{\"id\":102,\"op\":\"profile.form_set\",\"args\":{\"programme_id\":1,"
+	              "\"role\":\"mentor\",\"version\":1,\"doc\":\"{}\",\"signature\":\"%s\"}}",
+	              b64(64, 1)));
+	add_valid(EM_OP_PROFILE_PUT, "",
+	          fmt("{\"id\":103,\"op\":\"profile.put\",\"args\":{\"programme_id\":1,"
+	              "\"form_version\":0,\"written_ms\":1,\"blob\":\"%s\"}}",
+	              b64(64, 9)));
+	add_valid(EM_OP_PROFILE_LIST, "after",
+	          fmt("{\"id\":104,\"op\":\"profile.list\",\"args\":{\"programme_id\":1,"
+	              "\"after\":7}}"));
 	return 0;
 }
 

@@ -33,6 +33,7 @@ const SERVER_URL = `wss://${location.host}/`;
 const TYPING_EVERY_MS = 3000;
 const SESSION_WAIT_MS = 15000;
 const INVITE_KEY = 'ementor.invite';
+const MANAGER_KEY = 'ementor.invite.manager'; // the inviting manager's key fingerprint (&m=)
 const RESET_KEY = 'ementor.reset';
 
 const state = {
@@ -418,6 +419,11 @@ async function join(form, invite, notice) {
 		});
 		password = null;
 		sessionStorage.removeItem(INVITE_KEY);
+		// the inviting manager verified by the fingerprint in the link: profiles are sealed to them
+		const managerKey = sessionStorage.getItem(MANAGER_KEY);
+		sessionStorage.removeItem(MANAGER_KEY);
+		if (managerKey && made.programme_id)
+			await state.client.command({ cmd: 'profile.anchor', programme: made.programme_id, fingerprint: managerKey }).catch(() => undefined);
 		state.username = username;
 		status('');
 		renderHeader();
@@ -953,9 +959,14 @@ function start() {
 	renderVersion();
 	// the invite code lives in the fragment, which no request carries; it
 	// leaves the address bar (and the history) at once
-	const m = /^#join=([A-Za-z0-9_-]{1,128})$/.exec(location.hash);
+	// a link the manager's own client made carries their key fingerprint (&m=HEX, PROTOCOL.md 14.1)
+	const m = /^#join=([A-Za-z0-9_-]{1,128})(?:&m=([0-9a-f]{32}))?$/.exec(location.hash);
 	if (m) {
 		sessionStorage.setItem(INVITE_KEY, m[1]);
+		if (m[2])
+			sessionStorage.setItem(MANAGER_KEY, m[2]);
+		else
+			sessionStorage.removeItem(MANAGER_KEY);
 		history.replaceState(null, '', location.pathname);
 	} else if (location.hash.startsWith('#join')) {
 		history.replaceState(null, '', location.pathname);

@@ -217,6 +217,13 @@ const EXPECT = {
   // nobody); the redeem answers anon bad_credentials (a made-up code)
   'reset.issue':            ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
   'reset.redeem':           [AA,          AA,          AA,          AA,          AA,          'bad_credentials'],
+  // section 14, profiles for matching in A: its people read the questions, its managers write
+  // them; its mentors and mentees hand in a sealed profile; a manager lists all, a participant
+  // their own; B's manager learns nothing of A
+  'profile.form':           ['ok',        'ok',        'ok',        'ok',        'not_found', NA],
+  'profile.form_set':       ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
+  'profile.put':            ['wrong_role', 'ok',       'ok',        'ok',        'not_found', NA],
+  'profile.list':           ['ok',        'ok',        'ok',        'ok',        'not_found', NA],
   'logout':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // a second session
   'passwd':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // last
 };
@@ -756,6 +763,26 @@ const REQUESTS = {
       box_pk: b64(sodium.randombytes_buf(32)), key_backup: b64(sodium.randombytes_buf(136)),
     }),
   },
+  'profile.form': {
+    args: () => ({ programme_id: ctx.progA, role: 'mentee' }),
+    check: (who, ok) => (ok.programme_id === ctx.progA && ok.role === 'mentee' && Number.isInteger(ok.version) ? null : 'not A\'s questions'),
+  },
+  // the server stores what a manager signed (the participants' clients check the signature)
+  'profile.form_set': {
+    args: () => ({ programme_id: ctx.progA, role: 'mentor', version: 1, doc: '{"title":"t","questions":[]}', signature: b64(sodium.randombytes_buf(64)) }),
+  },
+  // a sealed profile of the right shape (the server cannot read it)
+  'profile.put': {
+    args: () => ({ programme_id: ctx.progA, form_version: 0, written_ms: Date.now(), blob: b64(sodium.randombytes_buf(500)) }),
+  },
+  'profile.list': {
+    args: () => ({ programme_id: ctx.progA }),
+    check: (who, ok) => {
+      const n = ok.profiles?.length;
+      if (who === 'mgrA') return n === 3 ? null : `${n} profiles, not A's three`;
+      return n === 1 && ok.profiles[0].username === nameOf(USERNAME[who]) ? null : 'not only their own profile';
+    },
+  },
   'logout': {
     // a second session: the role's own connection stays logged in
     run: async (who, c) => {
@@ -1085,8 +1112,9 @@ test('no answer or event a manager got carries ciphertext, a sealed key, a messa
   const leaks = [];
   // records a mentee sealed to the programme's managers (section 11) are theirs to read: their
   // blobs come back in questionnaire.answers and progress.list, a member's concern reports
-  // (section 13) in report.show, and nothing else does
-  const SEALED_TO_MANAGERS = ['questionnaire.answers', 'progress.list', 'report.show'];
+  // (section 13) in report.show, the participants' profiles (section 14) in profile.list, and
+  // nothing else does
+  const SEALED_TO_MANAGERS = ['questionnaire.answers', 'progress.list', 'report.show', 'profile.list'];
   const look = (who, what, v, { ownLogin = false, sealed = false } = {}) => {
     const keys = CONTENT_KEYS.filter((k) => !(ownLogin && k === 'key_backup') && !(sealed && k === 'blob'));
     if (anywhere(v, (k) => keys.includes(k))) leaks.push(`${who} ${what}: a content field`);
