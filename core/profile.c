@@ -49,11 +49,6 @@ enum emc_profile_kind {
 
 enum { SLOT_SHOW = 0, SLOT_FORM, SLOT_LIST, SLOT_MAIN, SLOT_N };
 
-struct profile_slot {
-	int asked, answered;
-	struct em_incoming reply;
-};
-
 struct emc_profile {
 	enum emc_profile_kind kind;
 	int64_t programme;
@@ -62,22 +57,14 @@ struct emc_profile {
 	json_t *rows; /* profile.list's pages so far */
 	int64_t after;
 	json_t *cmd;
-	struct profile_slot slots[SLOT_N];
+	struct emc_ask slots[SLOT_N];
 };
 
-static void emc_profile_reply(struct emc *c, int64_t slot, int64_t task, struct em_incoming *in)
+static struct emc_ask *emc_profile_slot(struct emc_task *t, int64_t slot)
 {
-	struct emc_task *t = emc_task_find(c, task);
-	struct emc_profile *q = t && !t->done ? t->data : NULL;
-	struct profile_slot *s;
+	struct emc_profile *q = t->data;
 
-	if (!q || slot < 0 || slot >= SLOT_N)
-		return;
-	s = &q->slots[slot];
-	s->answered = 1;
-	em_incoming_clear(&s->reply);
-	s->reply = *in; /* takes what in owns */
-	memset(in, 0, sizeof(*in));
+	return slot >= 0 && slot < SLOT_N ? &q->slots[slot] : NULL;
 }
 
 static void emc_profile_free(struct emc_task *t)
@@ -96,21 +83,7 @@ static void emc_profile_free(struct emc_task *t)
 /* Asks op on slot once; EMC_DONE with its answer (a refusal fails t). Takes args. */
 static int emc_profile_ask(struct emc *c, struct emc_task *t, int slot, enum em_op op, json_t *args)
 {
-	struct emc_profile *q = t->data;
-	struct profile_slot *s = &q->slots[slot];
-
-	if (!s->asked) {
-		if (!args || emc_request(c, op, args, emc_profile_reply, slot, t->id) < 0)
-			return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
-		s->asked = 1;
-		return EMC_PENDING;
-	}
-	json_decref(args);
-	if (!s->answered)
-		return EMC_PENDING;
-	if (!s->reply.result)
-		return emc_fail_server(c, t, &s->reply);
-	return EMC_DONE;
+	return emc_ask(c, t, &((struct emc_profile *)t->data)->slots[slot], slot, op, args, 0);
 }
 
 /* programme.show, its people pinned (trust on first use, key changes flagged). A need. */
@@ -558,7 +531,7 @@ out:
 static int emc_profile_pages(struct emc *c, struct emc_task *t)
 {
 	struct emc_profile *q = t->data;
-	struct profile_slot *s = &q->slots[SLOT_LIST];
+	struct emc_ask *s = &q->slots[SLOT_LIST];
 	json_t *page, *last;
 	int rc;
 
@@ -805,6 +778,7 @@ static int64_t emc_profile_start(struct emc *c, enum emc_profile_kind kind, json
 		emc_profile_free(&(struct emc_task){.data = q});
 		return -ENOMEM;
 	}
+	t->ask_slot = emc_profile_slot;
 	return t->id;
 }
 
