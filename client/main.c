@@ -139,6 +139,10 @@ static const struct command commands[] = {
     {"report", "show", cmd_report_show, "report show REPORT"},
     {"report", "handle", cmd_report_handle,
      "report handle REPORT --state acknowledged|action_taken|closed [--note TEXT]"},
+    {"support", "open", cmd_support_open, "support open [--programme ID] [USERNAME]"},
+    {"announce", "send", cmd_announce_send,
+     "announce send --programme ID --to mentors|all [--yes] TEXT"},
+    {"announce", "list", cmd_announce_list, "announce list [--programme ID]"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -304,6 +308,13 @@ static const char usage_head[] =
     "  report list [--programme ID]\n"
     "  report show REPORT every quoted message checked, and the handling\n"
     "  report handle REPORT --state acknowledged|action_taken|closed [--note TEXT]\n"
+    "\n"
+    "Support (end-to-end encrypted, between a manager and the programme's people):\n"
+    "  support open [--programme ID] [USERNAME]\n"
+    "                     your direct room with a participant (manager) or a manager\n"
+    "  announce send --programme ID --to mentors|all [--yes] TEXT\n"
+    "                     shows who it reaches, then seals it to each and signs it\n"
+    "  announce list [--programme ID]   each one checked against its signature\n"
     "\n"
     "Options (before or after the command):\n"
     "  --server URL   the server (default: $EMENTOR_SERVER, else the server of the\n"

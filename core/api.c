@@ -432,6 +432,9 @@ static const struct {
     {"report.show", emc_cmd_report_show, 1},
     {"report.handle", emc_cmd_report_handle, 1},
     {"report.list", emc_cmd_report_list, 1},
+    {"announce.recipients", emc_cmd_announce_recipients, 1},
+    {"announce.send", emc_cmd_announce_send, 1},
+    {"announce.list", emc_cmd_announce_list, 1},
 };
 
 int64_t emc_command(struct emc *c, const char *json, int64_t now_ms)

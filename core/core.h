@@ -462,6 +462,10 @@ int64_t emc_cmd_report_create(struct emc *c, json_t *cmd);
 int64_t emc_cmd_report_show(struct emc *c, json_t *cmd);
 int64_t emc_cmd_report_handle(struct emc *c, json_t *cmd);
 int64_t emc_cmd_report_list(struct emc *c, json_t *cmd);
+/* Announcements (announce.c; PROTOCOL.md 14.2). */
+int64_t emc_cmd_announce_recipients(struct emc *c, json_t *cmd);
+int64_t emc_cmd_announce_send(struct emc *c, json_t *cmd);
+int64_t emc_cmd_announce_list(struct emc *c, json_t *cmd);
 /* The signed time (s) of the latest share_progress withdrawal of subject made here, or 0. */
 int64_t emc_consent_withdrawn_at(struct emc *c, const char *subject);
 /* Whether a consent.list entry's signature verifies with our own key (consent.c). */

@@ -257,5 +257,10 @@ int mail_unsubscribe_run(struct db_conn *c, struct db_job *job);
 /* ---- handle_reset.c (DB workers; PROTOCOL.md "Identity reset") ---- */
 int reset_issue_run(struct db_conn *c, struct db_job *job);
 int reset_redeem_run(struct db_conn *c, struct db_job *job);
+/* ---- handle_room.c: support.open; handle_announce.c (DB workers; PROTOCOL.md 14) ---- */
+int support_open_run(struct db_conn *c, struct db_job *job);
+int announce_send_run(struct db_conn *c, struct db_job *job);
+int announce_keys_run(struct db_conn *c, struct db_job *job);
+int announce_list_run(struct db_conn *c, struct db_job *job);
 
 #endif

@@ -470,6 +470,20 @@ static int valid_frames_setup(void **state)
 	              "\"key_backup\":\"%s\",\"recovery_auth\":\"%s\",\"recovery_backup\":\"%s\"}}",
 	              b64(20, 1), b64(16, 2), b64(32, 3), b64(32, 4), b64(32, 5), b64(136, 6),
 	              b64(32, 7), b64(136, 8)));
+	add_valid(EM_OP_SUPPORT_OPEN, "programme_id username",
+	          fmt("{\"id\":101,\"op\":\"support.open\",\"args\":{\"programme_id\":1,"
+	              "\"username\":\"lea\"}}"));
+	add_valid(EM_OP_ANNOUNCE_SEND, "more",
+	          fmt("{\"id\":102,\"op\":\"announce.send\",\"args\":{\"programme_id\":1,"
+	              "\"audience\":\"all\",\"written_ms\":1,\"body\":\"%s\",\"keys\":\"%s\","
+	              "\"more\":true}}",
+	              b64(200, 1), b64(176, 2)));
+	add_valid(EM_OP_ANNOUNCE_KEYS, "more",
+	          fmt("{\"id\":103,\"op\":\"announce.keys\",\"args\":{\"announcement_id\":1,"
+	              "\"keys\":\"%s\"}}",
+	              b64(88, 3)));
+	add_valid(EM_OP_ANNOUNCE_LIST, "programme_id",
+	          fmt("{\"id\":104,\"op\":\"announce.list\",\"args\":{}}"));
 	return 0;
 }
 
