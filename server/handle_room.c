@@ -654,10 +654,10 @@ int support_open_run(struct db_conn *c, struct db_job *job)
 			                        store_str(r, i, 4), (long long)store_int(r, i, 0));
 		PQclear(r);
 		store_rollback(c);
-		if (!n)
+		if (!n) /* the same words whether the name exists or not */
 			return db_job_fail(job, EM_ERR_NOT_FOUND,
-			                   "nobody you may open a support room with%s%s",
-			                   other[0] ? " named " : "", other);
+			                   "nobody you may open a support room with%s",
+			                   other[0] ? " by that name" : "");
 		return db_job_fail(job, EM_ERR_BAD_VALUE,
 		                   "choose one with --programme and a username: %s%s", names,
 		                   n > 6 ? ", ..." : "");
