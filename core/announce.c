@@ -391,7 +391,8 @@ static int emc_ann_send_step(struct emc *c, struct emc_task *t)
 
 	if (!q->body && (rc = emc_ann_prepare(c, t)) != EMC_DONE)
 		return rc;
-	while (q->sent < q->nkeys || !q->announcement) {
+	/* until every batch is sent and the last one answered */
+	while (q->asked || q->sent < q->nkeys || !q->announcement) {
 		if (q->asked) {
 			if ((rc = emc_ann_ask(c, t, EM_OP_NONE, NULL)) != EMC_DONE)
 				return rc;

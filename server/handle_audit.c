@@ -139,7 +139,8 @@ static const struct stmt st_log = {
     "audit_log",
     "INSERT INTO audit_access (viewer_id, programme_id, room_id, scope, format) "
     "SELECT $1, $2, r.id, CASE WHEN $3::bigint = 0 THEN 'programme' ELSE 'room' END, $4 "
-    "FROM rooms r WHERE r.programme_id = $2 AND ($3::bigint = 0 OR r.id = $3)"};
+    "FROM rooms r WHERE r.programme_id = $2 AND ($3::bigint = 0 OR r.id = $3) "
+    "AND r.kind <> 'support'"}; /* the audit covers no support room (schema/021) */
 
 /*
  * Finds the programme the request is about and checks the caller manages it.
