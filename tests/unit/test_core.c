@@ -1250,6 +1250,50 @@ static void test_plan_wrong_room_or_twice(void **state)
 }
 
 /*
+ * A4 (SECURITY.md): a version that seats a `support` party (a manager who holds
+ * the room key in a support room, PROTOCOL.md 14.1) beside more than one
+ * mentor or mentee is refused before any signature is looked at: the server
+ * cannot make a manager a key holder of a mentoring room under that role.
+ */
+static void test_support_party_in_a_group_refused(void **state)
+{
+	struct world *w = world_new(1);
+	json_t *doc = room7_agreement(), *parties, *warning;
+	struct em_keys carol;
+
+	(void)state;
+	fx_keys('c', &carol);
+	parties = json_object_get(json_object_get(doc, "active"), "parties");
+	json_object_set_new(json_array_get(parties, 1), "role", json_string("support"));
+	json_array_append_new(parties,
+	                      json_pack("{s:I, s:s, s:s, s:o, s:o, s:n}", "user_id",
+	                                (json_int_t)FX_CAROL, "username", "carol", "role", "mentee",
+	                                "sign_pk", b64(carol.sign_pk, EM_SIGN_PK_BYTES), "box_pk",
+	                                b64(carol.box_pk, EM_BOX_PK_BYTES), "signature"));
+	/* version 2, new to this device (version 1 is verified here already) */
+	json_object_set_new(json_object_get(doc, "active"), "version", json_integer(2));
+	command(w, "{\"cmd\":\"send\",\"room\":7,\"text\":\"hello\"}");
+	answer(w, "room.show", room7_show(NULL, 1));
+	if (frame_of(w, "agreement.show"))
+		answer(w, "agreement.show", doc);
+	else
+		json_decref(doc);
+	warning = event_of(w, "warning", "agreement_refused");
+	if (!warning) {
+		char *dbg = json_dumps(w->frames, JSON_COMPACT),
+		     *ev = json_dumps(w->events, JSON_COMPACT);
+		fprintf(stderr, "frames: %.1200s\nevents: %.1500s\n", dbg, ev);
+		free(dbg);
+		free(ev);
+	}
+	assert_non_null(warning);
+	assert_non_null(strstr(json_string_value(json_object_get(warning, "text")) ?: "",
+	                       "seats a manager as a support room's member beside someone else"));
+	em_keys_wipe(&carol);
+	world_free(w);
+}
+
+/*
  * An announcement to a programme of 300 (PROTOCOL.md 14.2): the body and the
  * first 250 key records go in announce.send (more: true), the other 51 (300
  * and our own) in announce.keys, and the task waits for that last answer.
@@ -1395,6 +1439,7 @@ int main(void)
 	    cmocka_unit_test(test_plan_wrong_room_or_twice),
 	    cmocka_unit_test(test_plan_topic_rollback),
 	    cmocka_unit_test(test_announce_batches),
+	    cmocka_unit_test(test_support_party_in_a_group_refused),
 	};
 
 	if (sodium_init() < 0)
