@@ -31,58 +31,58 @@
 #define EM_CLOSE_SLOW_CONSUMER 4008 /* output queue over the per-connection cap */
 
 /* Limits a peer must respect; each one is documented in PROTOCOL.md. */
-#define EM_MAX_FRAME               (64 * 1024)
-#define EM_MAX_REQUEST_ID          9007199254740991LL /* 2^53 - 1: exact in a JS number */
-#define EM_USERNAME_MIN            3
-#define EM_USERNAME_MAX            32
-#define EM_DISPLAY_NAME_MAX        64
-#define EM_PROGRAMME_NAME_MAX      100
-#define EM_ROOM_NAME_MAX           100
-#define EM_CHECKPOINT_TEXT_MAX     200 /* a slot's place, a reason */
-#define EM_CHECKPOINT_SLOTS_MAX    5   /* slots per propose / reschedule */
-#define EM_IMPORT_ROWS_MAX         200 /* rows per invite.import (a client sends a long list in parts) */
-#define EM_TOPIC_TEXT_MAX          1000 /* a meeting topic, UTF-8 bytes (section 6.4) */
-#define EM_TOPIC_CT_MIN            104  /* nonce(24) + sodium_pad(9, 64) + tag(16) */
-#define EM_TOPIC_CT_MAX            1064 /* nonce(24) + sodium_pad(1008, 64) + tag(16) */
-#define EM_TOPIC_REVISION_MAX      1000000
-#define EM_INVITE_CODE_MIN         16
-#define EM_INVITE_CODE_MAX         64
-#define EM_TOKEN_MAX               64
-#define EM_SALT_BYTES              16
-#define EM_KEY_BYTES               32
-#define EM_KEY_BACKUP_BYTES        136 /* nonce(24) + sign_sk(64) + box_sk(32) + tag(16) */
-#define EM_RESET_CODE_BYTES        20  /* a manager-issued identity reset code */
-#define EM_SYNC_ROOMS_MAX          1000
-#define EM_HISTORY_PAGE_MAX        500
-#define EM_ROOM_MEMBERS_MAX        6     /* 1 mentor + 5 mentees */
-#define EM_TERM_MAX                1000  /* one proposed addition to an agreement */
-#define EM_TEMPLATE_MAX            20000 /* an agreement template */
-#define EM_CONSENT_STR_MAX         64    /* purpose, subject, privacy notice version */
-#define EM_RETENTION_DAYS_MAX      3650
-#define EM_AGREEMENT_VERSION_MAX   1000000 /* versions of one room's agreement */
-#define EM_DIARY_NUMBER_MAX        1000    /* versions of an entry, remarks per meeting */
-#define EM_GROUP_MENTEES_MIN       2
-#define EM_RECORD_ID_BYTES         16   /* a goal's or rating's client-made id */
-#define EM_MIDTERM_VERSION_MAX     1000 /* versions of one author's mid-term record */
-#define EM_RECORD_BLOB_MIN         64   /* a sealed goal or rating (PROTOCOL.md 10.1) */
-#define EM_RECORD_BLOB_MAX         32768
-#define EM_GOAL_VERSION_MAX        100000 /* versions of one goal */
-#define EM_GOAL_TASKS_MAX          50     /* tasks of one goal */
-#define EM_QUEST_DOC_MAX           20000  /* a questionnaire's JSON text (PROTOCOL.md 11.1) */
-#define EM_QUEST_VERSION_MAX       100000 /* versions of one questionnaire */
-#define EM_REPORT_BLOB_MAX         45000 /* a sealed concern report (PROTOCOL.md 13): fits a frame */
-#define EM_REPORT_MESSAGES_MAX     20    /* messages one report quotes */
-#define EM_REPORT_NOTE_MAX         2000  /* a reporter's or manager's note, UTF-8 bytes */
-#define EM_ANNOUNCE_TEXT_MAX       2000 /* an announcement's text, UTF-8 bytes (PROTOCOL.md 14.2) */
-#define EM_ANNOUNCE_BODY_MAX       4096 /* its signed ciphertext */
-#define EM_ANNOUNCE_KEY_BYTES      88   /* u64 user id || crypto_box_seal of a 32-byte key */
-#define EM_ANNOUNCE_BATCH_MAX      250  /* keys per announce.send / announce.keys frame */
-#define EM_ANNOUNCE_RECIPIENTS_MAX 5000 /* keys per announcement */
-#define EM_GROUP_MENTEES_MAX       5
-#define EM_KDF_OPSLIMIT_MIN        2
-#define EM_KDF_OPSLIMIT_MAX        10
-#define EM_KDF_MEMLIMIT_MIN        (64ULL * 1024 * 1024)
-#define EM_KDF_MEMLIMIT_MAX        (1024ULL * 1024 * 1024)
+#define EM_MAX_FRAME             (64 * 1024)
+#define EM_MAX_REQUEST_ID        9007199254740991LL /* 2^53 - 1: exact in a JS number */
+#define EM_USERNAME_MIN          3
+#define EM_USERNAME_MAX          32
+#define EM_DISPLAY_NAME_MAX      64
+#define EM_PROGRAMME_NAME_MAX    100
+#define EM_ROOM_NAME_MAX         100
+#define EM_CHECKPOINT_TEXT_MAX   200 /* a slot's place, a reason */
+#define EM_CHECKPOINT_SLOTS_MAX  5   /* slots per propose / reschedule */
+#define EM_IMPORT_ROWS_MAX       200 /* rows per invite.import (a client sends a long list in parts) */
+#define EM_TOPIC_TEXT_MAX        1000 /* a meeting topic, UTF-8 bytes (section 6.4) */
+#define EM_TOPIC_CT_MIN          104  /* nonce(24) + sodium_pad(9, 64) + tag(16) */
+#define EM_TOPIC_CT_MAX          1064 /* nonce(24) + sodium_pad(1008, 64) + tag(16) */
+#define EM_TOPIC_REVISION_MAX    1000000
+#define EM_INVITE_CODE_MIN       16
+#define EM_INVITE_CODE_MAX       64
+#define EM_TOKEN_MAX             64
+#define EM_SALT_BYTES            16
+#define EM_KEY_BYTES             32
+#define EM_KEY_BACKUP_BYTES      136 /* nonce(24) + sign_sk(64) + box_sk(32) + tag(16) */
+#define EM_RESET_CODE_BYTES      20  /* a manager-issued identity reset code */
+#define EM_SYNC_ROOMS_MAX        1000
+#define EM_HISTORY_PAGE_MAX      500
+#define EM_ROOM_MEMBERS_MAX      6     /* 1 mentor + 5 mentees */
+#define EM_TERM_MAX              1000  /* one proposed addition to an agreement */
+#define EM_TEMPLATE_MAX          20000 /* an agreement template */
+#define EM_CONSENT_STR_MAX       64    /* purpose, subject, privacy notice version */
+#define EM_RETENTION_DAYS_MAX    3650
+#define EM_AGREEMENT_VERSION_MAX 1000000 /* versions of one room's agreement */
+#define EM_DIARY_NUMBER_MAX      1000    /* versions of an entry, remarks per meeting */
+#define EM_GROUP_MENTEES_MIN     2
+#define EM_RECORD_ID_BYTES       16   /* a goal's or rating's client-made id */
+#define EM_MIDTERM_VERSION_MAX   1000 /* versions of one author's mid-term record */
+#define EM_RECORD_BLOB_MIN       64   /* a sealed goal or rating (PROTOCOL.md 10.1) */
+#define EM_RECORD_BLOB_MAX       32768
+#define EM_GOAL_VERSION_MAX      100000 /* versions of one goal */
+#define EM_GOAL_TASKS_MAX        50     /* tasks of one goal */
+#define EM_QUEST_DOC_MAX         20000  /* a questionnaire's JSON text (PROTOCOL.md 11.1) */
+#define EM_QUEST_VERSION_MAX     100000 /* versions of one questionnaire */
+#define EM_REPORT_BLOB_MAX       45000  /* a sealed concern report (PROTOCOL.md 13): fits a frame */
+#define EM_REPORT_MESSAGES_MAX   20     /* messages one report quotes */
+#define EM_REPORT_NOTE_MAX       2000   /* a reporter's or manager's note, UTF-8 bytes */
+#define EM_ANNOUNCE_TEXT_MAX     2000   /* an announcement's text, UTF-8 bytes (PROTOCOL.md 14.2) */
+#define EM_ANNOUNCE_BODY_MAX     4096   /* its signed ciphertext */
+#define EM_ANNOUNCE_KEY_BYTES    88     /* u64 user id || crypto_box_seal of a 32-byte key */
+#define EM_ANNOUNCE_BATCH_MAX    250    /* key records per announce.send / announce.keys frame */
+#define EM_ANNOUNCE_TO_MAX       5000   /* key records per announcement */
+#define EM_GROUP_MENTEES_MAX     5
+#define EM_KDF_OPSLIMIT_MIN      2
+#define EM_KDF_OPSLIMIT_MAX      10
+#define EM_KDF_MEMLIMIT_MIN      (64ULL * 1024 * 1024)
+#define EM_KDF_MEMLIMIT_MAX      (1024ULL * 1024 * 1024)
 
 /* Every request the protocol knows. Order is irrelevant; names are the wire. */
 enum em_op {

@@ -141,9 +141,9 @@ static int announce_add(struct db_conn *c, struct db_job *job, int64_t id, int64
 	total = store_int(r, 0, 0);
 	PQclear(r);
 	r = NULL;
-	if (total > EM_ANNOUNCE_RECIPIENTS_MAX) {
+	if (total > EM_ANNOUNCE_TO_MAX) {
 		rc = db_job_fail(job, EM_ERR_TOO_MANY, "more than %d recipients",
-		                 EM_ANNOUNCE_RECIPIENTS_MAX);
+		                 EM_ANNOUNCE_TO_MAX);
 		store_rollback(c);
 		goto out;
 	}

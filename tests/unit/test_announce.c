@@ -177,7 +177,7 @@ static void test_limits(void **state)
 	        512;
 	assert_true(frame < 65536);
 	assert_true((501 + EM_ANNOUNCE_BATCH_MAX - 1) / EM_ANNOUNCE_BATCH_MAX == 3);
-	assert_true(501 <= EM_ANNOUNCE_RECIPIENTS_MAX);
+	assert_true(501 <= EM_ANNOUNCE_TO_MAX);
 	free(big);
 }
 
