@@ -1244,6 +1244,19 @@ static void notice_write(FILE *f, json_t *n)
 		    by, by, by, (long long)json_integer_value(json_object_get(n, "version")),
 		    (long long)json_integer_value(json_object_get(n, "room_id")),
 		    (long long)json_integer_value(json_object_get(n, "room_id")));
+	} else if (!strcmp(kind, "report.handled")) {
+		/* PROTOCOL.md 13: the state only; the manager's note is sealed (`report show`) */
+		fprintf(f, "%s marked your report %lld %s (`ementor report show %lld`)", by,
+		        (long long)json_integer_value(json_object_get(n, "report_id")),
+		        cli_str(n, "state", "?"),
+		        (long long)json_integer_value(json_object_get(n, "report_id")));
+	} else if (!strcmp(kind, "announcement")) {
+		/* PROTOCOL.md 15.2: the text is sealed; `announce list` opens and checks it */
+		fprintf(f,
+		        "%s sent an announcement to the %s of programme %lld (`ementor announce "
+		        "list`)",
+		        by, strcmp(cli_str(n, "audience", "?"), "all") ? "mentors" : "participants",
+		        (long long)json_integer_value(json_object_get(n, "programme_id")));
 	} else {
 		fprintf(f, "%s: the %s", kind, what);
 	}

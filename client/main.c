@@ -147,6 +147,10 @@ static const struct command commands[] = {
     {"profile", "show", cmd_profile_show, "profile show --programme ID"},
     {"profile", "anchor", cmd_profile_anchor,
      "profile anchor --programme ID --manager-key FINGERPRINT|LINK"},
+    {"support", "open", cmd_support_open, "support open [--programme ID] [USERNAME]"},
+    {"announce", "send", cmd_announce_send,
+     "announce send --programme ID --to mentors|all [--yes] TEXT"},
+    {"announce", "list", cmd_announce_list, "announce list [--programme ID]"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -323,6 +327,12 @@ static const char usage_head[] =
     "  profile show --programme ID   your profile; a manager: everyone's, checked\n"
     "  profile anchor --programme ID --manager-key FINGERPRINT|LINK\n"
     "                     verify a manager by the fingerprint they gave you\n"
+    "Support (end-to-end encrypted, between a manager and the programme's people):\n"
+    "  support open [--programme ID] [USERNAME]\n"
+    "                     your direct room with a participant (manager) or a manager\n"
+    "  announce send --programme ID --to mentors|all [--yes] TEXT\n"
+    "                     shows who it reaches, then seals it to each and signs it\n"
+    "  announce list [--programme ID]   each one checked against its signature\n"
     "\n"
     "Options (before or after the command):\n"
     "  --server URL   the server (default: $EMENTOR_SERVER, else the server of the\n"

@@ -437,6 +437,9 @@ static const struct {
     {"profile.anchor", emc_cmd_profile_anchor, 1},
     {"profile.fill", emc_cmd_profile_fill, 1},
     {"profile.show", emc_cmd_profile_show, 1},
+    {"announce.recipients", emc_cmd_announce_recipients, 1},
+    {"announce.send", emc_cmd_announce_send, 1},
+    {"announce.list", emc_cmd_announce_list, 1},
 };
 
 int64_t emc_command(struct emc *c, const char *json, int64_t now_ms)

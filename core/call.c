@@ -77,6 +77,7 @@ static const enum em_op emc_call_ops[] = {
     EM_OP_INVITE_RESEND,
     EM_OP_INVITE_REVOKE,
     EM_OP_AGREEMENT_TEMPLATE_SET,
+    EM_OP_SUPPORT_OPEN, /* a room like room.create's (keys taken out): its trust is room.c's */
 };
 
 struct emc_call {
@@ -150,8 +151,9 @@ static int emc_call_step(struct emc *c, struct emc_task *t)
 		return EMC_PENDING;
 	if (!k->reply.result)
 		return emc_fail_reply(t, &k->reply);
-	t->result = k->op == EM_OP_ROOM_SHOW ? emc_call_unkeyed(k->reply.result)
-	                                     : json_incref(k->reply.result);
+	t->result = k->op == EM_OP_ROOM_SHOW || k->op == EM_OP_SUPPORT_OPEN
+	                ? emc_call_unkeyed(k->reply.result)
+	                : json_incref(k->reply.result);
 	if (!t->result)
 		return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
 	return EMC_DONE;

@@ -476,6 +476,10 @@ int64_t emc_cmd_profile_edit(struct emc *c, json_t *cmd);
 int64_t emc_cmd_profile_anchor(struct emc *c, json_t *cmd);
 int64_t emc_cmd_profile_fill(struct emc *c, json_t *cmd);
 int64_t emc_cmd_profile_show(struct emc *c, json_t *cmd);
+/* Announcements (announce.c; PROTOCOL.md 15.2). */
+int64_t emc_cmd_announce_recipients(struct emc *c, json_t *cmd);
+int64_t emc_cmd_announce_send(struct emc *c, json_t *cmd);
+int64_t emc_cmd_announce_list(struct emc *c, json_t *cmd);
 /* The signed time (s) of the latest share_progress withdrawal of subject made here, or 0. */
 int64_t emc_consent_withdrawn_at(struct emc *c, const char *subject);
 /* Whether a consent.list entry's signature verifies with our own key (consent.c). */

@@ -114,6 +114,18 @@ static int cmp_ids(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * Whether user is a party of v who reads and handles its room's reports: a
+ * manager party, or in a support room the manager seated there ("support").
+ */
+int report_manager_party(const struct trust_version *v, int64_t user)
+{
+	int i = trust_version_party(v, user);
+
+	return i >= 0 &&
+	       (!strcmp(v->parties[i].role, "manager") || !strcmp(v->parties[i].role, "support"));
+}
+
 int report_readers(const struct trust_version *v, int64_t reporter,
                    uint64_t ids[ENVELOPE_RECIPIENTS])
 {
@@ -123,7 +135,8 @@ int report_readers(const struct trust_version *v, int64_t reporter,
 		return -1;
 	ids[n++] = (uint64_t)reporter;
 	for (size_t k = 0; k < v->n && n < ENVELOPE_RECIPIENTS; k++)
-		if (!strcmp(v->parties[k].role, "manager") && v->parties[k].user_id != reporter)
+		if (report_manager_party(v, v->parties[k].user_id) &&
+		    v->parties[k].user_id != reporter)
 			ids[n++] = (uint64_t)v->parties[k].user_id;
 	qsort(ids, n, sizeof(ids[0]), cmp_ids);
 	return (int)n;
@@ -538,7 +551,7 @@ static void report_open_action(struct emc *c, int64_t report, int64_t reporter,
 		snprintf(why, sizeof(why), "the server's record is malformed");
 		goto out;
 	}
-	if (emc_user_keys(c, manager, &p) != 0 || p.changed || !managers_is_party(v, manager)) {
+	if (emc_user_keys(c, manager, &p) != 0 || p.changed || !report_manager_party(v, manager)) {
 		snprintf(
 		    why, sizeof(why),
 		    "its author (user %lld) is not a manager party of version %u of the room's "
@@ -777,7 +790,7 @@ static int emc_report_handle_step(struct emc *c, struct emc_task *t)
 		return rc;
 	if (why[0])
 		return emc_fail(t, EMC_EXIT_REFUSED, 0, "%s: nothing was sent", why);
-	if (!managers_is_party(&v, me))
+	if (!report_manager_party(&v, me))
 		return emc_fail(
 		    t, EMC_EXIT_REFUSED, EM_ERR_WRONG_ROLE,
 		    "you are not a manager party of version %u of room %lld's agreement, "

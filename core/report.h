@@ -15,8 +15,15 @@
 #include "trust.h"
 
 /*
+ * Whether user is a party of v who reads and handles its room's reports: a
+ * manager party, or in a support room the manager seated there ("support").
+ */
+int report_manager_party(const struct trust_version *v, int64_t user);
+
+/*
  * The readers of a report by `reporter` under agreement version v: the
- * reporter (any party of v) and v's manager parties, ascending. Their
+ * reporter (any party of v) and v's manager parties (report_manager_party),
+ * ascending. Their
  * count (1: no manager), or -1 when the reporter is not a party.
  */
 int report_readers(const struct trust_version *v, int64_t reporter,

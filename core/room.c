@@ -683,6 +683,29 @@ int emc_version_has(const struct emc_version *v, int64_t user_id)
 }
 
 /*
+ * A "support" party (the manager seated in a support room, who holds its key:
+ * PROTOCOL.md 15.1) is one of exactly two parties, the other a mentor or
+ * mentee: a server cannot make a manager a key holder of a mentoring room by
+ * calling them "support" without every party signing a version that shows it,
+ * and not even then beside more than one other person.
+ */
+static int emc_version_support_ok(const struct emc_version *v)
+{
+	int support = 0, others = 0;
+
+	for (size_t i = 0; i < v->n; i++) {
+		if (!strcmp(v->parties[i].role, "support"))
+			support++;
+		else if (!strcmp(v->parties[i].role, "mentor") ||
+		         !strcmp(v->parties[i].role, "mentee"))
+			others++;
+		else
+			others += 100;
+	}
+	return !support || (support == 1 && others == 1 && v->n == 2);
+}
+
+/*
  * Pins the parties of v (all of them, or with `unpinned_only` only those this
  * device has no pin for, never itself). An older version lists people with
  * the keys they had then: seeing those again is not a key change (a person
@@ -760,6 +783,13 @@ static int emc_verify_version(struct emc *c, struct emc_room *r, json_t *version
 	}
 	if (!emc_version_has(&v, c->session.user_id)) {
 		snprintf(why, len, "you are not a party of version %u of its agreement", number);
+		return 1;
+	}
+	if (!emc_version_support_ok(&v)) {
+		snprintf(why, len,
+		         "version %u of its agreement seats a manager as a support room's member "
+		         "beside someone else than one mentor or mentee",
+		         number);
 		return 1;
 	}
 	if ((rc = emc_pin_version(c, &v, 1)) < 0)

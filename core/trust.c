@@ -144,7 +144,8 @@ int trust_epoch_raise(json_t *t, int64_t room_id, int64_t epoch)
 
 static int trust_role_ok(const char *role)
 {
-	return !strcmp(role, "manager") || !strcmp(role, "mentor") || !strcmp(role, "mentee");
+	return !strcmp(role, "manager") || !strcmp(role, "mentor") || !strcmp(role, "mentee") ||
+	       !strcmp(role, "support");
 }
 
 static json_t *trust_version_json(const struct trust_version *v)
@@ -255,8 +256,10 @@ int trust_version_member(const struct trust_version *v, int64_t user_id)
 {
 	int i = trust_version_party(v, user_id);
 
+	/* "support": the manager seated in a support room holds its key (PROTOCOL.md 15.1) */
 	return i >= 0 &&
-	       (!strcmp(v->parties[i].role, "mentor") || !strcmp(v->parties[i].role, "mentee"));
+	       (!strcmp(v->parties[i].role, "mentor") || !strcmp(v->parties[i].role, "mentee") ||
+	        !strcmp(v->parties[i].role, "support"));
 }
 
 int trust_version_covers(const struct trust_version *newer, const struct trust_version *older)

@@ -498,6 +498,27 @@ static const struct field_spec f_report_create[] = {
     {"written_ms", FT_INT, 1, 0, (int64_t)1 << 50, NULL, NULL},
     {"blob", FT_BIN, 1, EM_RECORD_BLOB_MIN, EM_REPORT_BLOB_MAX, NULL, NULL},
     F_END};
+static int check_audience(const char *s)
+{
+	return strcmp(s, "mentors") && strcmp(s, "all") ? EM_ERR_BAD_VALUE : EM_OK;
+}
+static const struct field_spec f_support_open[] = {
+    F_ID("programme_id", 0), {"username", FT_STR, 0, 1, EM_USERNAME_MAX, NULL, NULL}, F_END};
+#define F_ANNOUNCE_KEYS                                                                            \
+	{"keys", FT_BIN, 1, EM_ANNOUNCE_KEY_BYTES, EM_ANNOUNCE_KEY_BYTES * EM_ANNOUNCE_BATCH_MAX,  \
+	 NULL,   NULL},                                                                            \
+	{                                                                                          \
+		"more", FT_BOOL, 0, 0, 0, NULL, NULL                                               \
+	}
+static const struct field_spec f_announce_send[] = {
+    F_ID("programme_id", 1),
+    {"audience", FT_STR, 1, 1, 7, check_audience, "mentors or all"},
+    {"written_ms", FT_INT, 1, 0, (int64_t)1 << 50, NULL, NULL},
+    {"body", FT_BIN, 1, 1, EM_ANNOUNCE_BODY_MAX, NULL, NULL},
+    F_ANNOUNCE_KEYS,
+    F_END};
+static const struct field_spec f_announce_keys[] = {F_ID("announcement_id", 1), F_ANNOUNCE_KEYS,
+                                                    F_END};
 static const struct field_spec f_report_list[] = {F_ID("programme_id", 0), F_END};
 static const struct field_spec f_report_show[] = {F_ID("report_id", 1), F_END};
 static const struct field_spec f_report_handle[] = {
@@ -693,6 +714,10 @@ static const struct op_spec op_specs[] = {
     {EM_OP_PROFILE_FORM_SET, "profile.form_set", 0, f_profile_form_set},
     {EM_OP_PROFILE_PUT, "profile.put", 0, f_profile_put},
     {EM_OP_PROFILE_LIST, "profile.list", 0, f_profile_list},
+    {EM_OP_SUPPORT_OPEN, "support.open", 0, f_support_open},
+    {EM_OP_ANNOUNCE_SEND, "announce.send", 0, f_announce_send},
+    {EM_OP_ANNOUNCE_KEYS, "announce.keys", 0, f_announce_keys},
+    {EM_OP_ANNOUNCE_LIST, "announce.list", 0, f_report_list},
 };
 
 #define N_OPS (sizeof(op_specs) / sizeof(op_specs[0]))

@@ -76,6 +76,11 @@
 #define EM_REPORT_BLOB_MAX       45000  /* a sealed concern report (PROTOCOL.md 13): fits a frame */
 #define EM_REPORT_MESSAGES_MAX   20     /* messages one report quotes */
 #define EM_REPORT_NOTE_MAX       2000   /* a reporter's or manager's note, UTF-8 bytes */
+#define EM_ANNOUNCE_TEXT_MAX     2000   /* an announcement's text, UTF-8 bytes (PROTOCOL.md 15.2) */
+#define EM_ANNOUNCE_BODY_MAX     4096   /* its signed ciphertext */
+#define EM_ANNOUNCE_KEY_BYTES    88     /* u64 user id || crypto_box_seal of a 32-byte key */
+#define EM_ANNOUNCE_BATCH_MAX    250    /* key records per announce.send / announce.keys frame */
+#define EM_ANNOUNCE_TO_MAX       5000   /* key records per announcement */
 #define EM_GROUP_MENTEES_MAX     5
 #define EM_KDF_OPSLIMIT_MIN      2
 #define EM_KDF_OPSLIMIT_MAX      10
@@ -186,6 +191,10 @@ enum em_op {
 	EM_OP_PROFILE_FORM_SET,
 	EM_OP_PROFILE_PUT,
 	EM_OP_PROFILE_LIST,
+	EM_OP_SUPPORT_OPEN, /* section 15: the manager's support channel */
+	EM_OP_ANNOUNCE_SEND,
+	EM_OP_ANNOUNCE_KEYS,
+	EM_OP_ANNOUNCE_LIST,
 	EM_OP__COUNT
 };
 

@@ -202,6 +202,11 @@ static const struct handler handlers[] = {
     {.op = EM_OP_PROFILE_FORM_SET, .roles = R_MANAGER, .run = profile_form_set_run},
     {.op = EM_OP_PROFILE_PUT, .roles = R_ANY, .run = profile_put_run},
     {.op = EM_OP_PROFILE_LIST, .roles = R_ANY, .run = profile_list_run},
+    /* the support channel and announcements (section 15): room rules and audiences in SQL */
+    {.op = EM_OP_SUPPORT_OPEN, .roles = R_ANY, .run = support_open_run},
+    {.op = EM_OP_ANNOUNCE_SEND, .roles = R_MANAGER, .run = announce_send_run},
+    {.op = EM_OP_ANNOUNCE_KEYS, .roles = R_MANAGER, .run = announce_keys_run},
+    {.op = EM_OP_ANNOUNCE_LIST, .roles = R_ANY, .run = announce_list_run},
 };
 
 void dispatch_start(int batch_max, int batch_wait_us)
@@ -425,7 +430,7 @@ static void room_change(struct session *s, void *arg)
 	if (!strcmp(change, "removed"))
 		fanout_unsubscribe(s, room);
 	else if (!strcmp(change, "added") && !strcmp(s->role, "manager"))
-		s->mentor_seat = 1; /* room.add seats a manager only as a mentor */
+		s->mentor_seat = 1; /* as a room's mentor (room.add) or a support room's manager */
 	if (!strcmp(change, "added") && s->synced)
 		fanout_subscribe(s, room);
 }

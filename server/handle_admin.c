@@ -65,7 +65,8 @@ static const struct stmt st_room_lock = {
     "SELECT r.name, r.programme_id, p.archived_at IS NOT NULL OR r.closed, "
     "EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = $2 "
     "AND m.removed_at IS NULL), EXISTS (SELECT 1 FROM programme_people pp WHERE "
-    "pp.programme_id = r.programme_id AND pp.user_id = $2 AND pp.role = 'manager') "
+    "pp.programme_id = r.programme_id AND pp.user_id = $2 AND pp.role = 'manager' "
+    "AND r.kind <> 'support') " /* a support room is its two members' own (PROTOCOL.md 15.1) */
     "FROM rooms r JOIN programmes p ON p.id = r.programme_id WHERE r.id = $1 FOR UPDATE OF r"};
 
 static const struct stmt st_room_rename = {

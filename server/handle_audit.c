@@ -139,7 +139,8 @@ static const struct stmt st_log = {
     "audit_log",
     "INSERT INTO audit_access (viewer_id, programme_id, room_id, scope, format) "
     "SELECT $1, $2, r.id, CASE WHEN $3::bigint = 0 THEN 'programme' ELSE 'room' END, $4 "
-    "FROM rooms r WHERE r.programme_id = $2 AND ($3::bigint = 0 OR r.id = $3)"};
+    "FROM rooms r WHERE r.programme_id = $2 AND ($3::bigint = 0 OR r.id = $3) "
+    "AND r.kind <> 'support'"}; /* the audit covers no support room (schema/021) */
 
 /*
  * Finds the programme the request is about and checks the caller manages it.
@@ -285,6 +286,29 @@ static int audit_goals(struct db_conn *c, struct db_job *job)
 	return EM_OK;
 }
 
+/* support rooms per programme (schema/021): a number, apart from the mentoring rooms */
+static const struct stmt st_support = {
+    "audit_support",
+    "SELECT COALESCE((SELECT rooms FROM audit_support WHERE programme_id = $1), 0)"};
+
+/* The summary's "support_rooms": how many support rooms the programme has. Runs as ementor_audit.
+ */
+static int audit_support(struct db_conn *c, struct db_job *job, int64_t pid)
+{
+	json_t *summary = json_object_get(job->result, "summary");
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_int(&p, pid);
+	if (!(r = store_exec(c, &st_support, &p, &err, NULL)))
+		return err;
+	if (json_is_object(summary))
+		json_object_set_new(summary, "support_rooms", json_integer(store_int(r, 0, 0)));
+	PQclear(r);
+	return EM_OK;
+}
+
 /*
  * Adds the sessions of each room to the report in job->result: RoomReport
  * "sessions" {"planned", "held", "missed", "cancelled"} and the summary's
@@ -380,7 +404,7 @@ int audit_report_run(struct db_conn *c, struct db_job *job)
 		return store_fail(c, job, EM_ERR_NOMEM);
 	if ((err = audit_diary_merge(c, job->result)) || (err = audit_goals(c, job)) ||
 	    (err = audit_add_sessions(c, job, pid, room)) || (err = audit_questionnaires(c, job)) ||
-	    (err = audit_reports(c, job)))
+	    (err = audit_reports(c, job)) || (err = audit_support(c, job, pid)))
 		return store_fail(c, job, err);
 	memset(&p, 0, sizeof(p));
 	if (!(r = store_exec(c, &st_reset_role, &p, &err, NULL)))

@@ -99,14 +99,15 @@ static const struct stmt st_login_user = {
     "AND u.erased_at IS NULL"};
 
 /*
- * $1 user: a manager who is the mentor of a room in a programme they manage
- * (dispatch.c R_SEAT); a mentor and a mentee of some programme (roles per
- * programme, whatever the account's first role).
+ * $1 user: a manager who is the mentor of a room in a programme they manage,
+ * or the manager of a support room (dispatch.c R_SEAT); a mentor and a mentee of some programme
+ * (roles per programme, whatever the account's first role).
  */
 static const struct stmt st_mentor_seat = {
     "auth_mentor_seat",
     "SELECT EXISTS (SELECT 1 FROM room_members m JOIN users u ON u.id = m.user_id "
-    "WHERE m.user_id = $1 AND m.removed_at IS NULL AND m.role = 'mentor' AND u.role = 'manager'), "
+    "WHERE m.user_id = $1 AND m.removed_at IS NULL AND m.role IN ('mentor', 'support') "
+    "AND u.role = 'manager'), "
     "EXISTS (SELECT 1 FROM programme_people WHERE user_id = $1 AND role = 'mentor'), "
     "EXISTS (SELECT 1 FROM programme_people WHERE user_id = $1 AND role = 'mentee')"};
 

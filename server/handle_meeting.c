@@ -38,7 +38,8 @@ static const struct stmt st_room = {
     "SELECT r.closed, r.epoch, p.starts_on::text, p.ends_on::text, "
     "EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = $2 "
     "AND m.removed_at IS NULL), "
-    "(SELECT count(*) FROM checkpoints c WHERE c.room_id = r.id AND c.kind = 'session') "
+    "(SELECT count(*) FROM checkpoints c WHERE c.room_id = r.id AND c.kind = 'session'), "
+    "r.kind = 'support' "
     "FROM rooms r JOIN programmes p ON p.id = r.programme_id WHERE r.id = $1 FOR SHARE OF r"};
 
 /* $1 room, $2 opens, $3 closes, $4 mode, $5 creator, $6 now. */
@@ -109,7 +110,7 @@ int meeting_add_run(struct db_conn *c, struct db_job *job)
 	char opens[11], closes[11];
 	struct params p = {0};
 	PGresult *r;
-	int err, closed = 0, member;
+	int err, closed = 0, member, support = 0;
 
 	if ((err = store_begin(c)))
 		return db_job_fail(job, err, NULL);
@@ -123,10 +124,14 @@ int meeting_add_run(struct db_conn *c, struct db_job *job)
 		snprintf(opens, sizeof(opens), "%s", store_str(r, 0, 2));
 		snprintf(closes, sizeof(closes), "%s", store_str(r, 0, 3));
 		sessions = store_int(r, 0, 5);
+		support = store_bool(r, 0, 6);
 	}
 	PQclear(r);
 	if (!member)
 		return store_fail_msg(c, job, EM_ERR_NOT_FOUND, "no such room of yours");
+	if (support)
+		return store_fail_msg(c, job, EM_ERR_FORBIDDEN,
+		                      "a support room has no meetings (PROTOCOL.md 15.1)");
 	if (closed)
 		return store_fail_msg(c, job, EM_ERR_FORBIDDEN, "the room is closed");
 	if (sessions >= SESSIONS_MAX) {

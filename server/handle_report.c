@@ -79,6 +79,19 @@ static const struct stmt st_managed = {
     "SELECT x.state FROM reports x WHERE x.id = $1 AND EXISTS (SELECT 1 FROM programme_people "
     "pp WHERE pp.programme_id = x.programme_id AND pp.user_id = $2 AND pp.role = 'manager')"};
 
+/*
+ * $1 report, $2 the manager who handled it, $3 state: the reporter's
+ * `report.handled` notice (no note: that is sealed), (user, Notice text).
+ */
+static const struct stmt st_handled_notice = {
+    "report_handled_notice",
+    "INSERT INTO notices (user_id, kind, data, created_at) SELECT x.reporter_id, "
+    "'report.handled', jsonb_build_object('kind', 'report.handled', 'at', "
+    "utc_text(ementor_now()), 'room_id', x.room_id, 'by', u.username, 'report_id', x.id, "
+    "'state', $3::text), ementor_now() FROM reports x JOIN users u ON u.id = $2 "
+    "WHERE x.id = $1 AND x.reporter_id <> $2 RETURNING user_id, (data || "
+    "jsonb_build_object('id', id))::text"};
+
 /* A Report of a row of REPORT_COLUMNS (from column 0). New reference. */
 static json_t *report_row(const PGresult *r, int row)
 {
@@ -235,18 +248,39 @@ int report_handle_run(struct db_conn *c, struct db_job *job)
 	params_text(&p, state);
 	params_int(&p, job_int(job, "written_ms", 0));
 	params_bin(&p, blob, (size_t)n);
-	if (!(r = store_exec(c, &st_handle, &p, &err, NULL))) {
+	if ((err = store_begin(c)) || !(r = store_exec(c, &st_handle, &p, &err, NULL))) {
 		rc = store_fail(c, job, err);
 		goto out;
 	}
 	if (PQntuples(r) == 1) {
+		int64_t action = store_int(r, 0, 0);
+
+		/* the reporter hears of it: a notice kept until acknowledged, pushed live */
+		PQclear(r);
+		memset(&q, 0, sizeof(q));
+		params_int(&q, id);
+		params_int(&q, job->user_id);
+		params_text(&q, state);
+		if (!(r = store_exec(c, &st_handled_notice, &q, &err, NULL)) ||
+		    (err = store_commit(c))) {
+			rc = store_fail(c, job, err);
+			goto out;
+		}
+		for (int i = 0; i < PQntuples(r); i++) {
+			json_t *doc = json_loads(store_str(r, i, 1), 0, NULL);
+
+			if (doc)
+				db_job_push(&job->user_events, store_int(r, i, 0), EV_NOTICE, doc);
+		}
 		log_info("report handled report=%lld state=%s", (long long)id, state);
 		job->result = json_pack("{s:I, s:I, s:s}", "report_id", (json_int_t)id, "action_id",
-		                        (json_int_t)store_int(r, 0, 0), "state", state);
+		                        (json_int_t)action, "state", state);
 		rc = job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
 		goto out;
 	}
 	PQclear(r);
+	store_rollback(c);
+	memset(&q, 0, sizeof(q));
 	params_int(&q, id);
 	params_int(&q, job->user_id);
 	if (!(r = store_exec(c, &st_managed, &q, &err, NULL))) {

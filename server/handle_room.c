@@ -107,11 +107,13 @@ static const struct stmt st_room_list = {
                         " WHERE m.room_id = r.id AND m.removed_at IS NULL AND m.role = 'mentor'), "
                         "(SELECT count(*) FROM room_members m WHERE m.room_id = r.id AND "
                         "m.removed_at IS NULL "
-                        " AND m.role = 'mentee') "
+                        " AND m.role = 'mentee'), "
+                        "(SELECT u.username FROM room_members m JOIN users u ON u.id = m.user_id "
+                        " WHERE m.room_id = r.id AND m.removed_at IS NULL AND m.role = 'support') "
                         "FROM rooms r WHERE ($2::bigint IS NULL OR r.programme_id = $2) AND ("
-                        " EXISTS (SELECT 1 FROM programme_people pp WHERE pp.programme_id = "
-                        "r.programme_id "
-                        "  AND pp.user_id = $1 AND pp.role = 'manager') OR "
+                        " (r.kind <> 'support' AND EXISTS (SELECT 1 FROM programme_people pp "
+                        "WHERE pp.programme_id = r.programme_id "
+                        "  AND pp.user_id = $1 AND pp.role = 'manager')) OR "
                         " EXISTS (SELECT 1 FROM room_members me WHERE me.room_id = r.id AND "
                         "me.user_id = $1 "
                         "  AND me.removed_at IS NULL)) "
@@ -170,6 +172,8 @@ static const char *room_status(const char *kind, int has_mentor, int64_t mentees
 {
 	int64_t needed = strcmp(kind, "pair") ? EM_GROUP_MENTEES_MIN : 1;
 
+	if (!strcmp(kind, "support"))
+		return "ready"; /* its two members are there from the start, for good */
 	return has_mentor && mentees >= needed ? "ready" : "incomplete";
 }
 
@@ -437,9 +441,15 @@ static int begin_managed(struct db_conn *c, struct db_job *job, struct room *roo
 	if (room_access(c, room->programme_id, room->id, job->user_id, &is_manager, &is_member,
 	                &err))
 		return store_fail(c, job, err);
-	if (!is_manager) {
+	if (!is_manager || (!strcmp(room->kind, "support") && !is_member)) {
 		store_rollback(c);
 		return db_job_fail(job, EM_ERR_NOT_FOUND, "no room %lld that you manage",
+		                   (long long)room_id);
+	}
+	if (!strcmp(room->kind, "support")) {
+		store_rollback(c);
+		return db_job_fail(job, EM_ERR_FORBIDDEN,
+		                   "room %lld is a support room: its two members stay as they are",
 		                   (long long)room_id);
 	}
 	return EM_OK;
@@ -504,6 +514,9 @@ int room_show_run(struct db_conn *c, struct db_job *job)
 	if (found &&
 	    room_access(c, room.programme_id, room.id, job->user_id, &is_manager, &is_member, &err))
 		return store_fail(c, job, err);
+	/* a support room is its two members' own: another manager does not see it */
+	if (found && !strcmp(room.kind, "support") && !is_member)
+		is_manager = 0;
 	if (!found || (!is_manager && !is_member))
 		return db_job_fail(job, EM_ERR_NOT_FOUND, "no room %lld that you can see",
 		                   (long long)room_id);
@@ -533,18 +546,179 @@ int room_list_run(struct db_conn *c, struct db_job *job)
 	n = PQntuples(r);
 	for (int i = 0; i < n && i < ROOM_LIST_MAX; i++) {
 		const char *kind = store_str(r, i, 2), *mentor = store_str(r, i, 5);
+		const char *support = store_str(r, i, 7);
 		int64_t mentees = store_int(r, i, 6);
+		json_t *row = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:o, s:I}", "id",
+		                        (json_int_t)store_int(r, i, 0), "programme_id",
+		                        (json_int_t)store_int(r, i, 1), "kind", kind, "name",
+		                        store_str(r, i, 3), "created_at", store_str(r, i, 4),
+		                        "status", room_status(kind, mentor != NULL, mentees),
+		                        "mentor", mentor ? json_string(mentor) : json_null(),
+		                        "mentee_count", (json_int_t)mentees);
 
-		json_array_append_new(
-		    rooms, json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:o, s:I}", "id",
-		                     (json_int_t)store_int(r, i, 0), "programme_id",
-		                     (json_int_t)store_int(r, i, 1), "kind", kind, "name",
-		                     store_str(r, i, 3), "created_at", store_str(r, i, 4), "status",
-		                     room_status(kind, mentor != NULL, mentees), "mentor",
-		                     mentor ? json_string(mentor) : json_null(), "mentee_count",
-		                     (json_int_t)mentees));
+		if (row && support)
+			json_object_set_new(row, "manager", json_string(support));
+		json_array_append_new(rooms, row);
 	}
 	PQclear(r);
 	job->result = json_pack("{sosb}", "rooms", rooms, "truncated", n > ROOM_LIST_MAX);
 	return EM_OK;
+}
+
+/* ---- support rooms (PROTOCOL.md 15.1) ---- */
+
+/*
+ * $1 caller, $2 programme (0: any), $3 the other's username ('' : any).
+ * The (programme, manager, participant, participant's role) the caller may
+ * open a support room for: a manager of the programme with a mentor or mentee
+ * of it, or a mentor or mentee of it with a manager of it. Locks nothing.
+ */
+static const struct stmt st_support_pairs = {
+    "support_pairs",
+    "SELECT me.programme_id, CASE WHEN me.role = 'manager' THEN me.user_id ELSE o.user_id END, "
+    "CASE WHEN me.role = 'manager' THEN o.user_id ELSE me.user_id END, "
+    "CASE WHEN me.role = 'manager' THEN o.role ELSE me.role END, u.username "
+    "FROM programme_people me JOIN programme_people o ON o.programme_id = me.programme_id "
+    "AND o.user_id <> me.user_id JOIN users u ON u.id = o.user_id "
+    "JOIN programmes p ON p.id = me.programme_id "
+    "WHERE me.user_id = $1 AND ($2::bigint = 0 OR me.programme_id = $2) "
+    "AND ($3 = '' OR u.username = $3) AND p.archived_at IS NULL "
+    "AND ((me.role = 'manager' AND o.role IN ('mentor', 'mentee')) OR "
+    "(me.role IN ('mentor', 'mentee') AND o.role = 'manager')) "
+    "ORDER BY me.programme_id, u.username LIMIT 21"};
+
+static const struct stmt st_support_find = {
+    "support_find", "SELECT room_id FROM support_rooms WHERE programme_id = $1 AND "
+                    "manager_id = $2 AND participant_id = $3"};
+
+static const struct stmt st_support_lock = {"support_lock",
+                                            "SELECT 1 FROM programmes WHERE id = $1 FOR UPDATE"};
+
+static const struct stmt st_support_insert = {
+    "support_insert", "INSERT INTO support_rooms (room_id, programme_id, manager_id, "
+                      "participant_id) VALUES ($1, $2, $3, $4)"};
+
+/* $1 room: the support room's name, from its two members' usernames. */
+static const struct stmt st_support_name = {
+    "support_name", "UPDATE rooms r SET name = 'Support: ' || m.username || ' & ' || p.username "
+                    "FROM support_rooms s JOIN users m ON m.id = s.manager_id "
+                    "JOIN users p ON p.id = s.participant_id WHERE s.room_id = r.id AND r.id = $1"};
+
+/* Inside the transaction: seats user_id with role in room (no room rules: a support room's). */
+static int support_seat(struct db_conn *c, struct db_job *job, int64_t room, int64_t user_id,
+                        const char *role)
+{
+	struct params p = {0};
+	PGresult *r;
+	int err;
+
+	params_int(&p, room);
+	params_int(&p, user_id);
+	params_text(&p, role);
+	params_int(&p, job->user_id);
+	if (!(r = store_exec(c, &st_member_insert, &p, &err, NULL)))
+		return err;
+	PQclear(r);
+	return members_changed(c, job, room, user_id, "added");
+}
+
+int support_open_run(struct db_conn *c, struct db_job *job)
+{
+	char other[EM_USERNAME_MAX + 1] = "", role[16];
+	const char *who = job_str(job, "username");
+	int64_t programme, manager, participant, existing = 0;
+	struct room room = {0};
+	struct params p = {0};
+	PGresult *r;
+	int err, n, created = 0;
+	json_t *obj;
+
+	if (who)
+		em_username_fold(who, other);
+	params_int(&p, job->user_id);
+	params_int(&p, job_int(job, "programme_id", 0));
+	params_text(&p, other);
+	if ((err = store_begin(c)))
+		return store_fail(c, job, err);
+	if (!(r = store_exec(c, &st_support_pairs, &p, &err, NULL)))
+		return store_fail(c, job, err);
+	n = PQntuples(r);
+	if (n != 1) {
+		/* none, or a choice the caller has to make: name the choices */
+		char names[EM_USERNAME_MAX * 8 + 64] = "";
+		size_t len = 0;
+
+		for (int i = 0; i < n && i < 6; i++)
+			len += (size_t)snprintf(names + len, sizeof(names) - len,
+			                        "%s%s (programme %lld)", i ? ", " : "",
+			                        store_str(r, i, 4), (long long)store_int(r, i, 0));
+		PQclear(r);
+		store_rollback(c);
+		if (!n) /* the same words whether the name exists or not */
+			return db_job_fail(job, EM_ERR_NOT_FOUND,
+			                   "nobody you may open a support room with%s",
+			                   other[0] ? " by that name" : "");
+		return db_job_fail(job, EM_ERR_BAD_VALUE,
+		                   "choose one with --programme and a username: %s%s", names,
+		                   n > 6 ? ", ..." : "");
+	}
+	programme = store_int(r, 0, 0);
+	manager = store_int(r, 0, 1);
+	participant = store_int(r, 0, 2);
+	snprintf(role, sizeof(role), "%s", store_str(r, 0, 3));
+	PQclear(r);
+
+	/* one opener at a time per programme: "open again" finds the same room */
+	memset(&p, 0, sizeof(p));
+	params_int(&p, programme);
+	if (!(r = store_exec(c, &st_support_lock, &p, &err, NULL)))
+		return store_fail(c, job, err);
+	PQclear(r);
+	params_int(&p, manager);
+	params_int(&p, participant);
+	if (!(r = store_exec(c, &st_support_find, &p, &err, NULL)))
+		return store_fail(c, job, err);
+	if (PQntuples(r) == 1)
+		existing = store_int(r, 0, 0);
+	PQclear(r);
+	if (existing) {
+		room.id = existing;
+	} else {
+		memset(&p, 0, sizeof(p));
+		params_int(&p, programme);
+		params_text(&p, "support");
+		params_text(&p, "support");
+		params_int(&p, job->user_id);
+		if (!(r = store_exec(c, &st_room_insert, &p, &err, NULL)))
+			return store_fail(c, job, err);
+		room.id = store_int(r, 0, 0);
+		PQclear(r);
+		memset(&p, 0, sizeof(p));
+		params_int(&p, room.id);
+		params_int(&p, programme);
+		params_int(&p, manager);
+		params_int(&p, participant);
+		if (!(r = store_exec(c, &st_support_insert, &p, &err, NULL)))
+			return store_fail(c, job, err);
+		PQclear(r);
+		memset(&p, 0, sizeof(p));
+		params_int(&p, room.id);
+		if (!(r = store_exec(c, &st_support_name, &p, &err, NULL)))
+			return store_fail(c, job, err);
+		PQclear(r);
+		if ((err = support_seat(c, job, room.id, manager, "support")) ||
+		    (err = support_seat(c, job, room.id, participant, role)))
+			return store_fail(c, job, err);
+		created = 1;
+		log_info("support room opened id=%lld programme=%lld by=%lld", (long long)room.id,
+		         (long long)programme, (long long)job->user_id);
+	}
+	if (room_load(c, room.id, 0, &room, &err) != 1)
+		return store_fail(c, job, err ? err : EM_ERR_INTERNAL);
+	if ((err = store_commit(c)))
+		return store_fail(c, job, err);
+	if (!(obj = room_json(c, &room, &err)))
+		return db_job_fail(job, err, NULL);
+	job->result = json_pack("{s:o, s:b}", "room", obj, "created", created);
+	return job->result ? EM_OK : db_job_fail(job, EM_ERR_NOMEM, NULL);
 }

@@ -262,5 +262,10 @@ int profile_form_run(struct db_conn *c, struct db_job *job);
 int profile_form_set_run(struct db_conn *c, struct db_job *job);
 int profile_put_run(struct db_conn *c, struct db_job *job);
 int profile_list_run(struct db_conn *c, struct db_job *job);
+/* ---- handle_room.c: support.open; handle_announce.c (DB workers; PROTOCOL.md 15) ---- */
+int support_open_run(struct db_conn *c, struct db_job *job);
+int announce_send_run(struct db_conn *c, struct db_job *job);
+int announce_keys_run(struct db_conn *c, struct db_job *job);
+int announce_list_run(struct db_conn *c, struct db_job *job);
 
 #endif

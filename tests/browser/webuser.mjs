@@ -13,6 +13,7 @@
 //   she plans an online session with a topic, which sam's CLI opens and
 //   verifies in `ementor meeting plan`;
 //   her notices list the confirmation and the proposal, then none once read;
+//   maria's announcement (CLI) shows as a notice and, verified, with its text;
 //   she copies her calendar feed's URL (the clipboard) and curl fetches an
 //   iCalendar with the initial meeting;
 //   she exports her data: the downloaded file's JSON is hers, with the room,
@@ -322,6 +323,17 @@ try {
 	await shoot('notices');
 	await axe('notices');
 	await step('marking them read empties the list', async () => {
+		await page.click('#notices-ack');
+		await page.locator('#notices-none').waitFor(WAIT);
+	});
+	await step('maria\'s announcement to everyone: a notice, and its text opened and verified in the page', async () => {
+		cli('maria', 'announce', 'send', '--programme', '1', '--to', 'all', '--yes', 'An announcement for everyone: plover-19');
+		await page.click('#notices-back');
+		await page.locator('#open-notices').click(WAIT);
+		await page.locator('#announcements li[data-verified="true"]', { hasText: 'plover-19' }).waitFor(WAIT);
+		const text = await page.locator('#notices').innerText();
+		if (!/maria sent an announcement to everyone in programme 1/.test(text))
+			throw new Error(text);
 		await page.click('#notices-ack');
 		await page.locator('#notices-none').waitFor(WAIT);
 	});

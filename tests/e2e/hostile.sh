@@ -32,6 +32,9 @@
 #   U1   send names the member who has not signed the agreement yet
 #   P1/P2  two pinned users' names swapped: warned, shown under the pinned
 #        names, sending refused until `ementor trust`
+#   S1   a reader injected into a manager's support room: no key sealed to it
+#   N1   an announcement forged in the manager's name (another key), and a
+#        real one re-addressed: both refused by the recipient, no text shown
 # The summary lists each case PASS or FAIL.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -540,6 +543,50 @@ expect_fail "ann's profile passed off as ben's is unverifiable to maria" 1 'UNVE
 expect_absent "and shows none of it" "owl-7" <(printf '%s' "$LAST")
 expect_ok "maria's suggestion leaves it out" to_file "$ATK/suggest.json" as maria --json match suggest --programme "$prog"
 expect_match "with why" 'signature does not verify' "$(jq -r '.left_out[0].why' "$ATK/suggest.json")"
+
+# --- S1: a member injected into a support room ------------------------------------------
+case_begin "S1 support room: the server adds a reader to a manager's support room"
+cat="$(uid cat)"
+S="$(as maria --json support open --programme "$prog" cat | jq -r .room.id)"
+sign_room "$S" maria cat
+expect_ok "cat writes to maria in the support room" as cat send "$S" "S: cat to maria"
+expect_ok "maria reads it" as maria read "$S"
+expect_match "two parties, maria seated as support" '^cat:mentee,maria:support$' \
+	"$(sql "SELECT string_agg(u.username || ':' || m.role, ',' ORDER BY u.username) FROM room_members m
+	        JOIN users u ON u.id = m.user_id WHERE m.room_id = $S AND m.removed_at IS NULL")"
+attack "INSERT INTO room_members (room_id, user_id, role, roster) VALUES ($S, $rex, 'mentee', true);
+        UPDATE rooms SET rotate_required = true WHERE id = $S"
+mark="$(last_seq "$S")"
+expect_fail "maria's client refuses to seal a key to rex" 1 \
+	"not sealing a new key for room $S: the server puts rex on its roster" \
+	as maria send "$S" "not for rex (support room)"
+expect_match "no envelope was sealed to rex" '^0$' "$(sql "SELECT count(*) FROM key_envelopes WHERE recipient_id = $rex")"
+attack "DELETE FROM room_members WHERE room_id = $S AND user_id = $rex"
+drop_outbox maria
+
+# --- N1: announcements the server forges or alters ------------------------------------
+case_begin "N1 announcements: the server cannot forge, alter or re-address one"
+expect_ok "maria announces to all" as maria announce send --programme "$prog" --to all --yes \
+	"the real announcement kite-64"
+expect_ok "cat reads it, verified" as cat announce list
+expect_match "verified, with its text" "verified.*kite-64|kite-64" "$LAST"
+expect_match "the stored body holds no text" '^0$' \
+	"$(sql "SELECT count(*) FROM announcements WHERE position(convert_to('kite-64', 'UTF8') IN body) > 0")"
+maria="$(uid maria)"
+read -r fbody fkey < <("$TOOL" announce "$ATK/rex.key" "$prog" all "$(($(date +%s) * 1000))" "$maria" \
+	"forged in maria's name osprey-21" "$cat" "$(hexcol box_pk "users WHERE id = $cat")")
+attack "WITH a AS (INSERT INTO announcements (programme_id, manager_id, audience, written_ms, body, delivered_at)
+        VALUES ($prog, $maria, 'all', $(($(date +%s) * 1000)), '\\x$fbody', now()) RETURNING id)
+        INSERT INTO announcement_keys SELECT id, $cat, '\\x$fkey' FROM a"
+expect_ok "cat's list with the forged announcement" to_file "$ATK/ann.json" as cat --json announce list
+expect_match "the forgery is refused: it does not verify with maria's pinned key" '^false .*forged or altered' \
+	"$(jq -r '.announcements[0] | "\(.verified) \(.error)"' "$ATK/ann.json")"
+expect_absent "and its text is not shown" "osprey-21" "$ATK/ann.json"
+attack "UPDATE announcements SET audience = 'mentors'
+        WHERE id = (SELECT min(id) FROM announcements WHERE programme_id = $prog)"
+expect_ok "cat's list after the real one was re-addressed" to_file "$ATK/ann2.json" as cat --json announce list
+expect_match "the re-addressed one does not verify either" '^false$' \
+	"$(jq -r '[.announcements[] | select(.audience == "mentors") | .verified] | join(",")' "$ATK/ann2.json")"
 
 case_end
 echo

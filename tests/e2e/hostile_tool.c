@@ -4,8 +4,9 @@
  * malicious server") and wants to read a room. It makes key pairs for users
  * it inserts, seals room keys and signs commits and agreement versions with
  * them, opens envelopes sealed to keys it owns, and tries room keys on
- * stored message rows. It uses proto/ only, exactly like a client would, and
- * is never installed.
+ * stored message rows. It uses proto/ only, exactly like a client would
+ * (and core/announce.c's documented byte layout for announcements), and is
+ * never installed.
  *
  *   keygen SECRET              new keys; SECRET gets sign_sk || box_sk (hex),
  *                              stdout "SIGN_PK BOX_PK" (hex)
@@ -28,6 +29,10 @@
  *                              cmid|ciphertext|sig|sender_sign_pk" (hex);
  *                              per row "SEQ open TEXT", "SEQ locked" or
  *                              "SEQ badsig". KEY is hex or base64url
+ *   announce SECRET PROGRAMME AUDIENCE WRITTEN_MS MANAGER TEXT RECIPIENT BOX_PK
+ *                              an announcement (PROTOCOL.md 15.2) signed with
+ *                              SECRET's key in MANAGER's name, its content key
+ *                              sealed to RECIPIENT: "BODY SEALED" (hex)
  *   listen PORTFILE LOG SECONDS
  *                              a plain TCP listener on 127.0.0.1: writes its
  *                              port to PORTFILE, then for each connection
@@ -52,6 +57,7 @@
 
 #include <sodium.h>
 
+#include "announce.h"
 #include "em_crypto.h"
 #include "em_proto.h"
 
@@ -490,6 +496,42 @@ out:
 	return rc;
 }
 
+/* announce SECRET PROGRAMME AUDIENCE WRITTEN_MS MANAGER TEXT RECIPIENT BOX_PK */
+static int tool_announce(char **a)
+{
+	unsigned char body[ANNOUNCE_BODY_MAX], key[ANNOUNCE_KEY_BYTES], box_pk[EM_BOX_PK_BYTES];
+	unsigned char sealed[EM_ANNOUNCE_KEY_BYTES];
+	uint64_t programme, written, manager, recipient;
+	struct announce_meta m;
+	struct em_keys k;
+	size_t len = 0;
+	int rc = 2;
+
+	if (tool_load(a[0], &k) || tool_u64(a[1], &programme) || tool_u64(a[3], &written) ||
+	    tool_u64(a[4], &manager) || tool_u64(a[6], &recipient) ||
+	    tool_hex(a[7], box_pk, sizeof(box_pk)))
+		goto out;
+	m = (struct announce_meta){(int64_t)programme, (int64_t)manager, (int64_t)written, a[2]};
+	if (announce_body_seal(&m, a[5], strlen(a[5]), k.sign_sk, key, body, &len) ||
+	    announce_key_seal(key, recipient, box_pk, sealed))
+		goto out;
+	{
+		char *b = malloc(2 * len + 1), s[2 * ANNOUNCE_SEALED + 1];
+
+		if (!b)
+			goto out;
+		sodium_bin2hex(b, 2 * len + 1, body, len);
+		sodium_bin2hex(s, sizeof(s), sealed + 8, ANNOUNCE_SEALED);
+		printf("%s %s\n", b, s);
+		free(b);
+	}
+	rc = 0;
+out:
+	sodium_memzero(key, sizeof(key));
+	sodium_memzero(&k, sizeof(k));
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -518,10 +560,12 @@ int main(int argc, char **argv)
 		return tool_open(argv + 2);
 	if (!strcmp(cmd, "decrypt") && argc >= 3)
 		return tool_decrypt(argc - 2, argv + 2);
+	if (!strcmp(cmd, "announce") && argc == 10)
+		return tool_announce(argv + 2);
 	if (!strcmp(cmd, "listen") && argc == 5)
 		return tool_listen(argv + 2);
 	fprintf(stderr,
 	        "usage: hostile_tool keygen|roomkey|seal|commit-sign|agreement-sign|encrypt|"
-	        "open|decrypt|listen ... (see the top of tests/e2e/hostile_tool.c)\n");
+	        "open|decrypt|announce|listen ... (see the top of tests/e2e/hostile_tool.c)\n");
 	return 2;
 }

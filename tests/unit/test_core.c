@@ -21,6 +21,7 @@
 
 #include "client/fixture.h"
 #include "client/mem_storage.h"
+#include "announce.h"
 #include "core.h"
 #include "emc.h"
 #include "world.h"
@@ -1130,6 +1131,172 @@ static void test_plan_wrong_room_or_twice(void **state)
 	world_free(w);
 }
 
+/*
+ * A4 (SECURITY.md): a version that seats a `support` party (a manager who holds
+ * the room key in a support room, PROTOCOL.md 15.1) beside more than one
+ * mentor or mentee is refused before any signature is looked at: the server
+ * cannot make a manager a key holder of a mentoring room under that role.
+ */
+static void test_support_party_in_a_group_refused(void **state)
+{
+	struct world *w = world_new(1);
+	json_t *doc = room7_agreement(), *parties, *warning;
+	struct em_keys carol;
+
+	(void)state;
+	fx_keys('c', &carol);
+	parties = json_object_get(json_object_get(doc, "active"), "parties");
+	json_object_set_new(json_array_get(parties, 1), "role", json_string("support"));
+	json_array_append_new(parties,
+	                      json_pack("{s:I, s:s, s:s, s:o, s:o, s:n}", "user_id",
+	                                (json_int_t)FX_CAROL, "username", "carol", "role", "mentee",
+	                                "sign_pk", b64(carol.sign_pk, EM_SIGN_PK_BYTES), "box_pk",
+	                                b64(carol.box_pk, EM_BOX_PK_BYTES), "signature"));
+	/* version 2, new to this device (version 1 is verified here already) */
+	json_object_set_new(json_object_get(doc, "active"), "version", json_integer(2));
+	command(w, "{\"cmd\":\"send\",\"room\":7,\"text\":\"hello\"}");
+	answer(w, "room.show", room7_show(NULL, 1));
+	if (frame_of(w, "agreement.show"))
+		answer(w, "agreement.show", doc);
+	else
+		json_decref(doc);
+	warning = event_of(w, "warning", "agreement_refused");
+	if (!warning) {
+		char *dbg = json_dumps(w->frames, JSON_COMPACT),
+		     *ev = json_dumps(w->events, JSON_COMPACT);
+		fprintf(stderr, "frames: %.1200s\nevents: %.1500s\n", dbg, ev);
+		free(dbg);
+		free(ev);
+	}
+	assert_non_null(warning);
+	assert_non_null(strstr(json_string_value(json_object_get(warning, "text")) ?: "",
+	                       "seats a manager as a support room's member beside someone else"));
+	em_keys_wipe(&carol);
+	world_free(w);
+}
+
+/*
+ * An announcement to a programme of 300 (PROTOCOL.md 15.2): the body and the
+ * first 250 key records go in announce.send (more: true), the other 51 (300
+ * and our own) in announce.keys, and the task waits for that last answer.
+ * Every person listed gets exactly one key record, which opens with their box
+ * key to the content key that opens the body signed with our key.
+ */
+#define ANN_PEOPLE 300
+static void test_announce_batches(void **state)
+{
+	struct world *w = world_new(1);
+	unsigned char(*box_sk)[32] = calloc(ANN_PEOPLE, 32), spk[32], ssk[64], bpk[32];
+	unsigned char *keys = malloc(2 * EM_ANNOUNCE_BATCH_MAX * EM_ANNOUNCE_KEY_BYTES), body[4096];
+	unsigned char key[ANNOUNCE_KEY_BYTES];
+	char text[EM_ANNOUNCE_TEXT_MAX + 1];
+	int seen[ANN_PEOPLE] = {0};
+	json_t *people = json_array(), *f;
+	struct announce_meta m;
+	struct em_keys alice;
+	size_t nkeys = 0, n;
+	int64_t id;
+	int len, blen;
+
+	(void)state;
+	assert_non_null(box_sk);
+	assert_non_null(keys);
+	for (int i = 0; i < ANN_PEOPLE; i++) {
+		char name[16];
+
+		crypto_sign_keypair(spk, ssk);
+		crypto_box_keypair(bpk, box_sk[i]);
+		snprintf(name, sizeof(name), "p%d", 1000 + i);
+		json_array_append_new(people, json_pack("{s:I, s:s, s:s, s:s, s:o, s:o}", "id",
+		                                        (json_int_t)(1000 + i), "username", name,
+		                                        "display_name", name, "role",
+		                                        i % 2 ? "mentee" : "mentor", "sign_pk",
+		                                        b64(spk, 32), "box_pk", b64(bpk, 32)));
+	}
+	/* a refused last batch fails the task: nothing says it was delivered */
+	id = command(w, "{\"cmd\":\"announce.send\",\"programme\":1,\"to\":\"all\","
+	                "\"text\":\"the mid-term week starts on Monday\"}");
+	answer(w, "programme.show",
+	       json_pack("{s:{s:I}, s:O}", "programme", "id", (json_int_t)FX_PROGRAMME, "people",
+	                 people));
+	answer(
+	    w, "announce.send",
+	    json_pack("{s:i, s:b, s:i}", "announcement_id", 4, "delivered", 0, "recipients", 250));
+	assert_null(task_end(w, id));
+	answer_error(w, "announce.keys", "not_in_programme", 0);
+	assert_false(json_is_true(json_object_get(task_end(w, id), "ok")));
+	json_array_clear(w->frames);
+	/* and all the way */
+	id = command(w, "{\"cmd\":\"announce.send\",\"programme\":1,\"to\":\"all\","
+	                "\"text\":\"the mid-term week starts on Monday\"}");
+	answer(w, "programme.show",
+	       json_pack("{s:{s:I}, s:o}", "programme", "id", (json_int_t)FX_PROGRAMME, "people",
+	                 people));
+	f = frame_of(w, "announce.send");
+	assert_non_null(f);
+	assert_true(json_is_true(json_object_get(json_object_get(f, "args"), "more")));
+	len = em_b64_decode(json_string_value(json_object_get(json_object_get(f, "args"), "keys")),
+	                    keys, 2 * EM_ANNOUNCE_BATCH_MAX * EM_ANNOUNCE_KEY_BYTES);
+	assert_int_equal(len, EM_ANNOUNCE_BATCH_MAX * EM_ANNOUNCE_KEY_BYTES);
+	nkeys = (size_t)len / EM_ANNOUNCE_KEY_BYTES;
+	blen = em_b64_decode(json_string_value(json_object_get(json_object_get(f, "args"), "body")),
+	                     body, sizeof(body));
+	assert_true(blen > 0);
+	m = (struct announce_meta){
+	    FX_PROGRAMME, FX_ALICE,
+	    json_integer_value(json_object_get(json_object_get(f, "args"), "written_ms")), "all"};
+	assert_null(frame_of(w, "announce.keys"));
+	answer(
+	    w, "announce.send",
+	    json_pack("{s:i, s:b, s:i}", "announcement_id", 5, "delivered", 0, "recipients", 250));
+	f = frame_of(w, "announce.keys");
+	assert_non_null(f);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(f, "args"), "announcement_id")), 5);
+	assert_false(json_is_true(json_object_get(json_object_get(f, "args"), "more")));
+	len = em_b64_decode(json_string_value(json_object_get(json_object_get(f, "args"), "keys")),
+	                    keys + nkeys * EM_ANNOUNCE_KEY_BYTES,
+	                    EM_ANNOUNCE_BATCH_MAX * EM_ANNOUNCE_KEY_BYTES);
+	assert_int_equal(len, (ANN_PEOPLE + 1 - EM_ANNOUNCE_BATCH_MAX) * EM_ANNOUNCE_KEY_BYTES);
+	nkeys += (size_t)len / EM_ANNOUNCE_KEY_BYTES;
+	assert_null(task_end(w, id)); /* the last batch is not answered yet */
+	answer(
+	    w, "announce.keys",
+	    json_pack("{s:i, s:b, s:i}", "announcement_id", 5, "delivered", 1, "recipients", 301));
+	assert_true(json_is_true(json_object_get(task_end(w, id), "ok")));
+	assert_int_equal(json_integer_value(json_object_get(
+	                     json_object_get(task_end(w, id), "result"), "recipients")),
+	                 ANN_PEOPLE + 1);
+	/* each person once, each record opening to the key of the body alice signed */
+	fx_keys('a', &alice);
+	for (size_t k = 0; k < nkeys; k++) {
+		const unsigned char *r = keys + k * EM_ANNOUNCE_KEY_BYTES;
+		uint64_t uid = 0;
+
+		for (int b = 0; b < 8; b++)
+			uid = uid << 8 | r[b];
+		if (uid == FX_ALICE)
+			continue;
+		assert_true(uid >= 1000 && uid < 1000 + ANN_PEOPLE);
+		assert_int_equal(seen[uid - 1000]++, 0);
+		crypto_scalarmult_base(bpk, box_sk[uid - 1000]);
+		assert_int_equal(
+		    announce_key_open(r + 8, ANNOUNCE_SEALED, bpk, box_sk[uid - 1000], key), 0);
+		if (k == 7) {
+			assert_int_equal(announce_body_open(&m, body, (size_t)blen, key,
+			                                    alice.sign_pk, text, &n, NULL),
+			                 ANNOUNCE_OK);
+			assert_string_equal(text, "the mid-term week starts on Monday");
+		}
+	}
+	for (int i = 0; i < ANN_PEOPLE; i++)
+		assert_int_equal(seen[i], 1);
+	em_keys_wipe(&alice);
+	free(keys);
+	free(box_sk);
+	world_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1154,6 +1321,8 @@ int main(void)
 	    cmocka_unit_test(test_plan_topic_moved),
 	    cmocka_unit_test(test_plan_wrong_room_or_twice),
 	    cmocka_unit_test(test_plan_topic_rollback),
+	    cmocka_unit_test(test_announce_batches),
+	    cmocka_unit_test(test_support_party_in_a_group_refused),
 	};
 
 	if (sodium_init() < 0)

@@ -58,6 +58,9 @@ static const char *const manager_only[] = {
     "report.handle",
     "reset.issue",
     "profile.form_set",
+    /* section 15: announcements */
+    "announce.send",
+    "announce.keys",
 };
 /* PROTOCOL.md section 5.3: a manager is not a room member unless seated as its mentor. */
 static const char *const member_only[] = {
@@ -294,7 +297,8 @@ static void test_roles(void **state)
 		}
 	}
 	/* the policy is not empty either way */
-	assert_int_equal(forbidden, 2 * 20 + 7 + 4 + 2 * 2 + 6 + 3 + 2 * 2 + 2 * 2 + 1 + 2 + 2);
+	assert_int_equal(forbidden,
+	                 2 * 20 + 7 + 4 + 2 * 2 + 6 + 3 + 2 * 2 + 2 * 2 + 1 + 2 + 2 + 2 * 2);
 	assert_true(served > 2 * 30);
 	assert_int_equal(stub_metrics_errors[-EM_ERR_FORBIDDEN], forbidden);
 }

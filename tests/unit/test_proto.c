@@ -484,6 +484,20 @@ static int valid_frames_setup(void **state)
 	add_valid(EM_OP_PROFILE_LIST, "after",
 	          fmt("{\"id\":104,\"op\":\"profile.list\",\"args\":{\"programme_id\":1,"
 	              "\"after\":7}}"));
+	add_valid(EM_OP_SUPPORT_OPEN, "programme_id username",
+	          fmt("{\"id\":101,\"op\":\"support.open\",\"args\":{\"programme_id\":1,"
+	              "\"username\":\"lea\"}}"));
+	add_valid(EM_OP_ANNOUNCE_SEND, "more",
+	          fmt("{\"id\":102,\"op\":\"announce.send\",\"args\":{\"programme_id\":1,"
+	              "\"audience\":\"all\",\"written_ms\":1,\"body\":\"%s\",\"keys\":\"%s\","
+	              "\"more\":true}}",
+	              b64(200, 1), b64(176, 2)));
+	add_valid(EM_OP_ANNOUNCE_KEYS, "more",
+	          fmt("{\"id\":103,\"op\":\"announce.keys\",\"args\":{\"announcement_id\":1,"
+	              "\"keys\":\"%s\"}}",
+	              b64(88, 3)));
+	add_valid(EM_OP_ANNOUNCE_LIST, "programme_id",
+	          fmt("{\"id\":104,\"op\":\"announce.list\",\"args\":{}}"));
 	return 0;
 }
 

@@ -491,7 +491,7 @@ async function renderRooms() {
 		list.append(h('li', {},
 			h('a', { href: `#room=${id}`, class: 'room', 'data-room': id, onclick: (e) => { e.preventDefault(); openRoom(id); } },
 				h('span', { class: 'name', text: String(r.name ?? `#${id}`) }), badge,
-				h('span', { class: 'meta', text: `${r.kind === 'group' ? t('room_kind_group') : t('room_kind_pair')}${r.mentor ? ` · ${t('mentor_is', { name: String(r.mentor) })}` : ''}` }),
+				h('span', { class: 'meta', text: r.kind === 'support' ? t('room_kind_support', { name: String(r.manager ?? '?') }) : `${r.kind === 'group' ? t('room_kind_group') : t('room_kind_pair')}${r.mentor ? ` · ${t('mentor_is', { name: String(r.mentor) })}` : ''}` }),
 				info)));
 		r.info = info;
 		r.badge = badge;

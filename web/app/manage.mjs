@@ -457,7 +457,8 @@ async function roomsTab(p) {
 		say(t('mg_room_made', { id: r.room.id }));
 		return undefined;
 	});
-	const rooms = (await call('room.list', { programme_id: pid })).rooms ?? [];
+	// pairs and groups only: the manager's own support rooms are in the room list (PROTOCOL.md 15.1)
+	const rooms = ((await call('room.list', { programme_id: pid })).rooms ?? []).filter((r) => r.kind !== 'support');
 	const rows = rooms.map((r) => h('tr', {},
 		h('td', {}, h('button', { type: 'button', class: 'link', 'data-room': r.id, onclick: () => renderProgramme(pid, 'rooms', Number(r.id)), text: String(r.name ?? `#${r.id}`) })),
 		h('td', { text: r.kind === 'group' ? t('room_kind_group') : t('room_kind_pair') }),

@@ -55,6 +55,8 @@ export function noticeText(n) {
 	case 'agreement.changed':
 		s = t('nt_agreement', { by, room: Number(n.room_id), version: Number(n.version), added: Number(n.lines_added ?? 0), removed: Number(n.lines_removed ?? 0) });
 		break;
+	case 'report.handled': s = t('nt_report_handled', { by, report: Number(n.report_id), state: t(`nt_state_${['acknowledged', 'action_taken', 'closed'].includes(n.state) ? n.state : 'other'}`) }); break;
+	case 'announcement': s = t(n.audience === 'all' ? 'nt_announcement_all' : 'nt_announcement_mentors', { by, programme: Number(n.programme_id) }); break;
 	default: s = t('nt_other', { kind: String(n.kind ?? '?'), what: w }); break;
 	}
 	if (n.starts_at)
@@ -78,8 +80,22 @@ export async function renderNotices(message = null) {
 	} catch (e) {
 		problem = errorText(e);
 	}
+	// announcements, each opened and checked by the core (PROTOCOL.md 15.2): text only when verified
+	let anns = [];
+	try {
+		anns = (await readAgain(() => state.client.command({ cmd: 'announce.list' })))?.announcements ?? [];
+	} catch (e) {
+		problem = problem ?? errorText(e);
+	}
 	if (state.render !== render)
 		return;
+	const annList = h('ol', { id: 'announcements', class: 'notices' });
+	for (const a of Array.isArray(anns) ? anns : []) {
+		const ok = a.verified === true;
+		annList.append(h('li', { class: 'notice', 'data-verified': ok ? 'true' : 'false' },
+			h('p', { class: 'hint', text: t(a.audience === 'all' ? 'an_from_all' : 'an_from_mentors', { by: String(a.manager ?? '?'), when: whenLocal(a.created_at) }) }),
+			h('p', { text: ok ? String(a.text ?? '') : t('an_unverified', { why: String(a.error ?? '') }) })));
+	}
 	const notices = Array.isArray(res?.notices) ? res.notices : [];
 	const list = h('ol', { id: 'notices', class: 'notices' });
 	let upto = 0;
@@ -116,5 +132,7 @@ export async function renderNotices(message = null) {
 		problem ? alertBox(problem) : null,
 		notices.length ? list : h('p', { id: 'notices-none', text: t('nt_none') }),
 		res?.truncated ? h('p', { class: 'hint', text: t('nt_more') }) : null,
-		notices.length ? ack : null));
+		notices.length ? ack : null,
+		anns.length ? h('h2', { id: 'announcements-title', text: t('an_title') }) : null,
+		anns.length ? annList : null));
 }

@@ -224,6 +224,12 @@ const EXPECT = {
   'profile.form_set':       ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
   'profile.put':            ['wrong_role', 'ok',       'ok',        'ok',        'not_found', NA],
   'profile.list':           ['ok',        'ok',        'ok',        'ok',        'not_found', NA],
+  // section 15: a support room of A's manager and a participant of A, opened by either side (the
+  // same room each time); announcements by A's managers to A's people; everyone lists their own
+  'support.open':           ['ok',        'ok',        'ok',        'ok',        'not_found', NA],
+  'announce.send':          ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
+  'announce.keys':          ['ok',        'forbidden', 'forbidden', 'forbidden', 'not_found', NA],
+  'announce.list':          ['ok',        'ok',        'ok',        'ok',        'ok',        NA],
   'logout':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // a second session
   'passwd':                 ['ok',        'ok',        'ok',        'ok',        'ok',        NA], // last
 };
@@ -755,6 +761,32 @@ const REQUESTS = {
     args: () => ({ programme_id: ctx.progA, username: nameOf('mentee') }),
     check: (who, ok) => (/^[0-9A-Z]{4}(-[0-9A-Z]{4}){7}$/.test(ok.code) && ok.emailed === false ? null : 'no code'),
   },
+  'support.open': {
+    args: (who) => ({
+      programme_id: ctx.progA, username: nameOf(who.startsWith('mgr') ? 'mentee' : 'mgra'),
+    }),
+    check: (who, ok) => (ok.room.kind === 'support' && ok.room.members.length === 2 ? null : 'not a support room'),
+  },
+  'announce.send': {
+    // a sealed body of the right shape (the server cannot read it) with one key, for the mentee
+    args: () => ({
+      programme_id: ctx.progA, audience: 'all', written_ms: Date.now(), body: b64(sodium.randombytes_buf(200)),
+      keys: b64(announceKey(people.mentee.id)),
+    }),
+    check: (who, ok) => (ok.delivered === true && ok.recipients === 1 ? null : 'not delivered to one'),
+  },
+  'announce.keys': {
+    before: ensurePendingAnnouncement,
+    args: () => ({ announcement_id: ctx.announcement, keys: b64(announceKey(people.mentor.id)) }),
+    check: (who, ok) => (ok.delivered === true && ok.recipients === 2 ? null : 'not delivered to two'),
+  },
+  'announce.list': {
+    args: () => ({}),
+    check: (who, ok) => {
+      const mine = ok.announcements.length > 0;
+      return mine === (who !== 'mgrB' && who !== 'other') ? null : `${ok.announcements.length} announcement(s)`;
+    },
+  },
   'reset.redeem': {
     args: (who) => ({
       username: nameOf(USERNAME[who] ?? 't1'), code: b64(sodium.randombytes_buf(20)),
@@ -813,6 +845,24 @@ const REQUESTS = {
 };
 
 /** A report on R by the mentee, once (ctx.report). */
+/** An announcement's key record: the recipient's id (u64 big-endian) and 80 bytes of seal. */
+function announceKey(id) {
+  const k = new Uint8Array(88);
+  new DataView(k.buffer).setBigUint64(0, BigInt(id));
+  k.set(sodium.randombytes_buf(80), 8);
+  return k;
+}
+
+/** An announcement of A's manager still waiting for its last keys (more: true). */
+async function ensurePendingAnnouncement() {
+  if (ctx.announcement) return;
+  const ok = await people.mgrA.request('announce.send', {
+    programme_id: ctx.progA, audience: 'all', written_ms: Date.now(), body: b64(sodium.randombytes_buf(200)),
+    keys: b64(announceKey(people.mentee.id)), more: true,
+  });
+  ctx.announcement = ok.announcement_id;
+}
+
 async function ensureReport() {
   if (ctx.report) return;
   const ok = await people.mentee.request('report.create', {
@@ -1113,8 +1163,9 @@ test('no answer or event a manager got carries ciphertext, a sealed key, a messa
   // records a mentee sealed to the programme's managers (section 11) are theirs to read: their
   // blobs come back in questionnaire.answers and progress.list, a member's concern reports
   // (section 13) in report.show, the participants' profiles (section 14) in profile.list, and
-  // nothing else does
-  const SEALED_TO_MANAGERS = ['questionnaire.answers', 'progress.list', 'report.show', 'profile.list'];
+  // nothing else does (announce.list's body and key are the manager's own announcement, section
+  // 15.2, under field names of their own)
+  const SEALED_TO_MANAGERS = ['questionnaire.answers', 'progress.list', 'report.show', 'profile.list', 'announce.list'];
   const look = (who, what, v, { ownLogin = false, sealed = false } = {}) => {
     const keys = CONTENT_KEYS.filter((k) => !(ownLogin && k === 'key_backup') && !(sealed && k === 'blob'));
     if (anywhere(v, (k) => keys.includes(k))) leaks.push(`${who} ${what}: a content field`);
