@@ -85,52 +85,6 @@ static int report_option(void *ctx, int opt, const char *arg)
 	return CLI_CONTINUE;
 }
 
-/* Prints a failed task the way the CLI prints a server's refusal. Returns its exit code. */
-static int report_fail(struct drive *d, const struct drive_end *end)
-{
-	char *safe = text_for_terminal(end->message, strlen(end->message));
-
-	if (end->exit == CLI_EXIT_AUTH)
-		cli_fail(end->exit, "your session has expired; run `ementor login %s`.",
-		         d->session.username);
-	else if (end->exit != CLI_EXIT_REFUSED || end->client)
-		cli_fail(end->exit, "%s", safe ? safe : end->message);
-	else
-		fprintf(stderr, "error: %s (%s)\n", safe ? safe : "?", end->code);
-	free(safe);
-	return end->exit;
-}
-
-/* Runs cmd (taken); on success *result (the caller's). Returns an exit code. */
-static int report_run(struct cli *cli, json_t *cmd, json_t **result)
-{
-	struct drive d;
-	struct drive_end end = {0};
-	int rc, inited;
-
-	*result = NULL;
-	rc = drive_open(cli, &d, 1);
-	inited = d.core != NULL;
-	if (rc) {
-		json_decref(cmd);
-		goto out;
-	}
-	if (drive_run(&d, cmd, &end) != 0) {
-		rc = CLI_EXIT_LOCAL;
-		goto out;
-	}
-	if (!end.ok) {
-		rc = report_fail(&d, &end);
-		goto out;
-	}
-	*result = json_incref(end.result);
-out:
-	drive_end_clear(&end);
-	if (inited)
-		drive_close(&d);
-	return rc;
-}
-
 /* Prints label and text made safe for the terminal. */
 static void report_put(const char *indent, const char *label, const char *text)
 {
@@ -175,7 +129,7 @@ int cmd_report_create(struct cli *cli, int argc, char **argv)
 		rc = cli_usage_error(cli, "the note is longer than %d bytes", EM_REPORT_NOTE_MAX);
 		goto out;
 	}
-	rc = report_run(cli,
+	rc = drive_once(cli,
 	                json_pack("{s:s, s:I, s:s, s:O, s:s}", "cmd", "report.create", "room",
 	                          (json_int_t)room, "kind", o.change ? "change_request" : "concern",
 	                          "seqs", o.seqs, "note", o.note),
@@ -220,7 +174,7 @@ int cmd_report_list(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (o.bad)
 		return cli_usage_error(cli, "--programme takes a programme number");
-	rc = report_run(cli,
+	rc = drive_once(cli,
 	                o.programme ? json_pack("{s:s, s:I}", "cmd", "report.list", "programme",
 	                                        (json_int_t)o.programme)
 	                            : json_pack("{s:s}", "cmd", "report.list"),
@@ -271,7 +225,7 @@ int cmd_report_show(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (cli_parse_id(argv[first], &id))
 		return cli_usage_error(cli, "'%s' is not a report number", argv[first]);
-	rc = report_run(
+	rc = drive_once(
 	    cli, json_pack("{s:s, s:I}", "cmd", "report.show", "report", (json_int_t)id), &res);
 	if (rc)
 		return rc;
@@ -357,7 +311,7 @@ int cmd_report_handle(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "--state is acknowledged, action_taken or closed");
 	if (o.note && strlen(o.note) > EM_REPORT_NOTE_MAX)
 		return cli_usage_error(cli, "the note is longer than %d bytes", EM_REPORT_NOTE_MAX);
-	rc = report_run(cli,
+	rc = drive_once(cli,
 	                json_pack("{s:s, s:I, s:s, s:s}", "cmd", "report.handle", "report",
 	                          (json_int_t)id, "state", o.state, "note", o.note ? o.note : ""),
 	                &res);

@@ -110,39 +110,6 @@ out:
 	return rc;
 }
 
-/* Prints a failed task as the CLI prints a refusal. Returns its exit code. */
-static int support_fail(struct drive *d, const struct drive_end *end)
-{
-	char *safe = text_for_terminal(end->message, strlen(end->message));
-
-	if (end->exit == CLI_EXIT_AUTH)
-		cli_fail(end->exit, "your session has expired; run `ementor login %s`.",
-		         d->session.username);
-	else if (end->exit != CLI_EXIT_REFUSED || end->client)
-		cli_fail(end->exit, "%s", safe ? safe : end->message);
-	else
-		fprintf(stderr, "error: %s (%s)\n", safe ? safe : "?", end->code);
-	free(safe);
-	return end->exit;
-}
-
-/* Runs cmd (taken) on an open drive; on success *result (the caller's). An exit code. */
-static int support_run(struct drive *d, json_t *cmd, json_t **result)
-{
-	struct drive_end end = {0};
-	int rc = 0;
-
-	*result = NULL;
-	if (drive_run(d, cmd, &end) != 0)
-		rc = CLI_EXIT_LOCAL;
-	else if (!end.ok)
-		rc = support_fail(d, &end);
-	else
-		*result = json_incref(end.result);
-	drive_end_clear(&end);
-	return rc;
-}
-
 int cmd_announce_send(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -171,10 +138,10 @@ int cmd_announce_send(struct cli *cli, int argc, char **argv)
 	opened = d.core != NULL;
 	if (rc)
 		goto out;
-	rc = support_run(&d,
-	                 json_pack("{s:s, s:I, s:s}", "cmd", "announce.recipients", "programme",
-	                           (json_int_t)programme, "to", o.to),
-	                 &who);
+	rc = drive_run_result(&d,
+	                      json_pack("{s:s, s:I, s:s}", "cmd", "announce.recipients",
+	                                "programme", (json_int_t)programme, "to", o.to),
+	                      &who);
 	if (rc)
 		goto out;
 	ids = json_array();
@@ -206,11 +173,11 @@ int cmd_announce_send(struct cli *cli, int argc, char **argv)
 			goto out;
 		}
 	}
-	rc = support_run(&d,
-	                 json_pack("{s:s, s:I, s:s, s:s, s:O}", "cmd", "announce.send", "programme",
-	                           (json_int_t)programme, "to", o.to, "text", argv[first], "expect",
-	                           ids),
-	                 &res);
+	rc = drive_run_result(&d,
+	                      json_pack("{s:s, s:I, s:s, s:s, s:O}", "cmd", "announce.send",
+	                                "programme", (json_int_t)programme, "to", o.to, "text",
+	                                argv[first], "expect", ids),
+	                      &res);
 	if (rc)
 		goto out;
 	if (cli->json) {
@@ -259,7 +226,7 @@ int cmd_announce_list(struct cli *cli, int argc, char **argv)
 	cmd = json_pack("{s:s}", "cmd", "announce.list");
 	if (cmd && programme)
 		json_object_set_new(cmd, "programme", json_integer((json_int_t)programme));
-	if ((rc = support_run(&d, cmd, &res)))
+	if ((rc = drive_run_result(&d, cmd, &res)))
 		goto out;
 	if (cli->json) {
 		cli_print_json(res);

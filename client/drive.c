@@ -223,32 +223,37 @@ static int drive_refusal(struct drive *d, const struct drive_end *end)
 	return end->exit;
 }
 
+int drive_run_result(struct drive *d, json_t *cmd, json_t **result)
+{
+	struct drive_end end = {0};
+	int rc = 0;
+
+	*result = NULL;
+	if (drive_run(d, cmd, &end) != 0)
+		rc = CLI_EXIT_LOCAL;
+	else if (!end.ok)
+		rc = drive_refusal(d, &end);
+	else
+		*result = json_incref(end.result);
+	drive_end_clear(&end);
+	return rc;
+}
+
 int drive_once(struct cli *cli, json_t *cmd, json_t **result)
 {
 	struct drive d;
-	struct drive_end end = {0};
-	int rc, inited;
+	int rc;
 
 	*result = NULL;
 	rc = drive_open(cli, &d, 1);
-	inited = d.core != NULL;
 	if (rc) {
 		json_decref(cmd);
-		goto out;
+		if (d.core)
+			drive_close(&d);
+		return rc;
 	}
-	if (drive_run(&d, cmd, &end) != 0) {
-		rc = CLI_EXIT_LOCAL;
-		goto out;
-	}
-	if (!end.ok) {
-		rc = drive_refusal(&d, &end);
-		goto out;
-	}
-	*result = json_incref(end.result);
-out:
-	drive_end_clear(&end);
-	if (inited)
-		drive_close(&d);
+	rc = drive_run_result(&d, cmd, result);
+	drive_close(&d);
 	return rc;
 }
 

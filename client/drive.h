@@ -96,6 +96,8 @@ int drive_end_fail(const struct drive_end *end);
  * Returns 0 or the exit code.
  */
 int drive_once(struct cli *cli, json_t *cmd, json_t **result);
+/* drive_once() on a drive already open (several commands on one connection). */
+int drive_run_result(struct drive *d, json_t *cmd, json_t **result);
 
 /*
  * One round of pumping: sends what the core has, prints or hands on its

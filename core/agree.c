@@ -163,7 +163,7 @@ int emc_fail_room_reply(struct emc *c, struct emc_task *t, const struct em_incom
 	return EMC_FAILED;
 }
 
-static void emc_ask_reply(struct emc *c, int64_t key, int64_t task, struct em_incoming *in)
+void emc_ask_reply(struct emc *c, int64_t key, int64_t task, struct em_incoming *in)
 {
 	struct emc_task *t = emc_task_find(c, task);
 	struct emc_ask *a = t && !t->done && t->ask_slot ? t->ask_slot(t, key) : NULL;

@@ -170,8 +170,7 @@ struct emc_ann {
 	json_t *cmd;
 	int64_t programme;
 	const char *audience; /* in cmd */
-	int asked, answered;
-	struct em_incoming reply;
+	struct emc_ask ask;
 	/* send */
 	unsigned char *keys; /* EM_ANNOUNCE_KEY_BYTES each */
 	size_t nkeys, sent;
@@ -185,16 +184,10 @@ struct emc_ann {
 	size_t list_next; /* the next announcement to check */
 };
 
-static void emc_ann_reply(struct emc *c, int64_t unused, int64_t task, struct em_incoming *in)
+static struct emc_ask *emc_ann_slot(struct emc_task *t, int64_t key)
 {
-	struct emc_task *t = emc_task_find(c, task);
-	struct emc_ann *q = t && !t->done ? t->data : NULL;
-
-	(void)unused;
-	if (!q)
-		return;
-	q->answered = 1;
-	emc_reply_copy(&q->reply, in);
+	(void)key;
+	return &((struct emc_ann *)t->data)->ask;
 }
 
 static void emc_ann_free(struct emc_task *t)
@@ -203,7 +196,7 @@ static void emc_ann_free(struct emc_task *t)
 
 	if (!q)
 		return;
-	em_incoming_clear(&q->reply);
+	em_incoming_clear(&q->ask.reply);
 	json_decref(q->cmd);
 	json_decref(q->skipped);
 	json_decref(q->list);
@@ -213,31 +206,18 @@ static void emc_ann_free(struct emc_task *t)
 	free(q);
 }
 
-/* Asks op once (takes args); EMC_DONE with q->reply.result, until emc_ann_next(). */
+/* Asks op once (takes args); EMC_DONE with q->ask.reply.result, until emc_ann_next(). */
 static int emc_ann_ask(struct emc *c, struct emc_task *t, enum em_op op, json_t *args)
 {
-	struct emc_ann *q = t->data;
-
-	if (!q->asked) {
-		if (!args || emc_request(c, op, args, emc_ann_reply, 0, t->id) < 0)
-			return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
-		q->asked = 1;
-		return EMC_PENDING;
-	}
-	json_decref(args);
-	if (!q->answered)
-		return EMC_PENDING;
-	if (!q->reply.result)
-		return emc_fail_reply(t, &q->reply);
-	return EMC_DONE;
+	return emc_ask(c, t, &((struct emc_ann *)t->data)->ask, 0, op, args, 0);
 }
 
 /* The answer was used: the next emc_ann_ask() asks again. */
 static void emc_ann_next(struct emc_ann *q)
 {
-	q->asked = q->answered = 0;
-	em_incoming_clear(&q->reply);
-	memset(&q->reply, 0, sizeof(q->reply));
+	q->ask.asked = q->ask.answered = 0;
+	em_incoming_clear(&q->ask.reply);
+	memset(&q->ask.reply, 0, sizeof(q->ask.reply));
 }
 
 /* Whether a person of role is in audience. */
@@ -248,13 +228,13 @@ static int emc_ann_audience(const char *audience, const char *role)
 }
 
 /*
- * The recipients of the programme.show answer in q->reply (pinned first):
+ * The recipients of the programme.show answer in q->ask.reply (pinned first):
  * [{user_id, username, role, fingerprint, changed}], ascending ids, never
  * ourselves (added by the sender). Who frees: the caller. NULL: no memory.
  */
 static json_t *emc_ann_people(struct emc *c, struct emc_ann *q)
 {
-	json_t *people = json_object_get(q->reply.result, "people"), *u, *out = json_array();
+	json_t *people = json_object_get(q->ask.reply.result, "people"), *u, *out = json_array();
 	size_t i;
 
 	if (!out || emc_pin_people(c, people) < 0) {
@@ -392,12 +372,12 @@ static int emc_ann_send_step(struct emc *c, struct emc_task *t)
 	if (!q->body && (rc = emc_ann_prepare(c, t)) != EMC_DONE)
 		return rc;
 	/* until every batch is sent and the last one answered */
-	while (q->asked || q->sent < q->nkeys || !q->announcement) {
-		if (q->asked) {
+	while (q->ask.asked || q->sent < q->nkeys || !q->announcement) {
+		if (q->ask.asked) {
 			if ((rc = emc_ann_ask(c, t, EM_OP_NONE, NULL)) != EMC_DONE)
 				return rc;
-			q->announcement =
-			    json_integer_value(json_object_get(q->reply.result, "announcement_id"));
+			q->announcement = json_integer_value(
+			    json_object_get(q->ask.reply.result, "announcement_id"));
 			emc_ann_next(q);
 			if (q->announcement < 1)
 				return emc_fail(t, EMC_EXIT_NET, 0,
@@ -529,7 +509,7 @@ static int emc_ann_list_step(struct emc *c, struct emc_task *t)
 		                     : json_object());
 		if (rc != EMC_DONE)
 			return rc;
-		q->list = json_incref(json_object_get(q->reply.result, "announcements"));
+		q->list = json_incref(json_object_get(q->ask.reply.result, "announcements"));
 		emc_ann_next(q);
 		if (!json_is_array(q->list) || !(q->shown = json_object()))
 			return emc_fail(t, EMC_EXIT_NET, 0, "the server's answer is malformed");
@@ -546,20 +526,20 @@ static int emc_ann_list_step(struct emc *c, struct emc_task *t)
 		        0 ||
 		    json_object_get(q->shown, key))
 			continue;
-		if (!q->asked) {
+		if (!q->ask.asked) {
 			if (emc_request(
 			        c, EM_OP_PROGRAMME_SHOW,
 			        json_pack("{s:I}", "programme_id",
 			                  json_integer_value(json_object_get(a, "programme_id"))),
-			        emc_ann_reply, 0, t->id) < 0)
+			        emc_ask_reply, 0, t->id) < 0)
 				return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
-			q->asked = 1;
+			q->ask.asked = 1;
 		}
-		if (!q->answered)
+		if (!q->ask.answered)
 			return EMC_PENDING;
 		/* a programme we no longer see: its announcements say the sender is unknown */
-		if (q->reply.result)
-			emc_pin_people(c, json_object_get(q->reply.result, "people"));
+		if (q->ask.reply.result)
+			emc_pin_people(c, json_object_get(q->ask.reply.result, "people"));
 		emc_ann_next(q);
 		json_object_set_new(q->shown, key, json_true());
 	}
@@ -603,6 +583,7 @@ static int64_t emc_ann_start(struct emc *c, enum emc_ann_kind kind, json_t *cmd)
 		emc_ann_free(&(struct emc_task){.data = q});
 		return -ENOMEM;
 	}
+	t->ask_slot = emc_ann_slot;
 	return t->id;
 }
 

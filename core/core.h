@@ -526,6 +526,8 @@ int emc_fail_room_reply(struct emc *c, struct emc_task *t, const struct em_incom
  */
 int emc_ask(struct emc *c, struct emc_task *t, struct emc_ask *a, int64_t key, enum em_op op,
             json_t *args, int64_t room_id);
+/* emc_ask()'s reply handler, for a request a task makes itself (room: key, aux: the task id). */
+void emc_ask_reply(struct emc *c, int64_t key, int64_t task, struct em_incoming *in);
 
 /* The server's refusal `err` about room_id in plain words (the CLI's wording). */
 void emc_room_refusal(struct emc *c, int64_t room_id, int err, const char *msg,

@@ -49,32 +49,20 @@ enum emc_report_kind {
 	EMC_REPORT_HANDLE,
 };
 
-struct report_slot {
-	int asked, answered;
-	struct em_incoming reply;
-};
-
 struct emc_report {
 	enum emc_report_kind kind;
 	int64_t room, report;
 	json_t *cmd;
-	struct report_slot main;  /* report.create / report.handle */
-	struct report_slot fetch; /* history / report.show */
+	struct emc_ask main;  /* report.create / report.handle */
+	struct emc_ask fetch; /* history / report.show */
 };
 
-static void emc_report_reply(struct emc *c, int64_t slot, int64_t task, struct em_incoming *in)
+/* Slot 0: main, 1: fetch. */
+static struct emc_ask *emc_report_slot(struct emc_task *t, int64_t slot)
 {
-	struct emc_task *t = emc_task_find(c, task);
-	struct emc_report *q = t && !t->done ? t->data : NULL;
-	struct report_slot *s;
+	struct emc_report *q = t->data;
 
-	if (!q)
-		return;
-	s = slot == 0 ? &q->main : &q->fetch;
-	s->answered = 1;
-	em_incoming_clear(&s->reply);
-	s->reply = *in; /* takes what in owns */
-	memset(in, 0, sizeof(*in));
+	return slot == 0 ? &q->main : &q->fetch;
 }
 
 static void emc_report_free(struct emc_task *t)
@@ -90,21 +78,10 @@ static void emc_report_free(struct emc_task *t)
 }
 
 /* Asks op on slot once; EMC_DONE with its answer (a refusal fails t). Takes args. */
-static int emc_report_ask(struct emc *c, struct emc_task *t, struct report_slot *s, int64_t slot,
+static int emc_report_ask(struct emc *c, struct emc_task *t, struct emc_ask *s, int64_t slot,
                           enum em_op op, json_t *args)
 {
-	if (!s->asked) {
-		if (!args || emc_request(c, op, args, emc_report_reply, slot, t->id) < 0)
-			return emc_fail(t, EMC_EXIT_LOCAL, 0, "out of memory");
-		s->asked = 1;
-		return EMC_PENDING;
-	}
-	json_decref(args);
-	if (!s->answered)
-		return EMC_PENDING;
-	if (!s->reply.result)
-		return emc_fail_server(c, t, &s->reply);
-	return EMC_DONE;
+	return emc_ask(c, t, s, slot, op, args, 0);
 }
 
 static int cmp_ids(const void *a, const void *b)
@@ -856,6 +833,7 @@ static int64_t emc_report_start(struct emc *c, enum emc_report_kind kind, json_t
 		emc_report_free(&(struct emc_task){.data = q});
 		return -ENOMEM;
 	}
+	t->ask_slot = emc_report_slot;
 	return t->id;
 }
 
