@@ -44,13 +44,22 @@
 #include "store.h"
 
 #define SYNC_PAGE 500
-/* Ciphertext per replay page or history reply (hex in the row, ~1/2 of it as bytes), so a
- * page stays well under the per-connection output cap whatever the message sizes. */
+/* Ciphertext per replay page or history reply, counted as twice its bytes (128 KiB of
+ * ciphertext), so a page stays well under the per-connection output cap whatever the
+ * message sizes. */
 #define PAGE_BYTES (256 * 1024)
 
-#define MSG_COLS                                                                                   \
-	"m.room_id, m.seq, m.epoch, m.sender_id, COALESCE(u.username, ''), m.client_msg_id, "      \
-	"m.ciphertext, m.sig, " SQL_TS("m.created_at")
+/* A bytea column as base64url without padding, made by PostgreSQL (encode's base64
+ * has '=' padding and a newline every 76 characters: both dropped). */
+#define SQL_B64URL(col) "translate(encode(" col ", 'base64'), E'+/=\\n', '-_')"
+
+#define MSG_COLS                                                                                                   \
+	"m.room_id, m.seq, m.epoch, m.sender_id, COALESCE(u.username, ''), " SQL_B64URL("m."                       \
+	                                                                                "client_"                  \
+	                                                                                "msg_id") ", " SQL_B64URL( \
+	    "m.ciphertext") ", " SQL_B64URL("m.sig") ", " SQL_TS("m.created_at") ", "                              \
+	                                                                         "length(m."                       \
+	                                                                         "ciphertext)"
 #define MSG_FROM "FROM messages m LEFT JOIN users u ON u.id = m.sender_id "
 
 static const struct stmt st_send = {
@@ -179,6 +188,12 @@ static const struct stmt st_keys = {
     "e.room_id = k.room_id AND e.epoch = k.epoch WHERE k.room_id = $1 AND k.recipient_id = $2 "
     "ORDER BY k.epoch"};
 
+/* A base64url column of MSG_COLS as a JSON string (ASCII: no UTF-8 check needed). */
+static json_t *b64_col(const PGresult *r, int row, int col)
+{
+	return json_stringn_nocheck(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
+}
+
 /* A Message object (PROTOCOL.md 5.4) from MSG_COLS starting at col. */
 static json_t *message_json(const PGresult *r, int row)
 {
@@ -186,9 +201,8 @@ static json_t *message_json(const PGresult *r, int row)
 	                 (json_int_t)store_int(r, row, 0), "seq", (json_int_t)store_int(r, row, 1),
 	                 "epoch", (json_int_t)store_int(r, row, 2), "sender_id",
 	                 (json_int_t)store_int(r, row, 3), "sender", store_str(r, row, 4),
-	                 "client_msg_id", model_bytea_b64(r, row, 5, EM_MSG_ID_BYTES), "ciphertext",
-	                 model_bytea_b64(r, row, 6, EM_MSG_CIPHERTEXT_MAX), "sig",
-	                 model_bytea_b64(r, row, 7, EM_SIG_BYTES), "sent_at", store_str(r, row, 8));
+	                 "client_msg_id", b64_col(r, row, 5), "ciphertext", b64_col(r, row, 6),
+	                 "sig", b64_col(r, row, 7), "sent_at", store_str(r, row, 8));
 }
 
 /*
@@ -719,7 +733,7 @@ int message_sync_page_run(struct db_conn *c, struct db_job *job)
 		n = PQntuples(r);
 		for (row = 0; row < n && budget && bytes < PAGE_BYTES; row++, budget--) {
 			json_array_append_new(messages, message_json(r, row));
-			bytes += (size_t)PQgetlength(r, row, 6);
+			bytes += 2 * (size_t)store_int(r, row, 9);
 			after = store_int(r, row, 1);
 		}
 		if (row < n) /* stopped early: the room has more, continue after `after` */
@@ -756,7 +770,7 @@ int message_history_run(struct db_conn *c, struct db_job *job)
 	messages = json_array();
 	for (row = 0; row < n && row < limit && bytes < PAGE_BYTES; row++) {
 		json_array_append_new(messages, message_json(r, row));
-		bytes += (size_t)PQgetlength(r, row, 6);
+		bytes += 2 * (size_t)store_int(r, row, 9);
 	}
 	PQclear(r);
 	job->result = json_pack("{s:o, s:I, s:b}", "messages", messages, "last_seq",
