@@ -2058,7 +2058,7 @@ static int lg_catchup(void)
 	int pid = lg.o.ncpu ? lg.o.cpu_pid[0] : 0;
 	char v[32];
 	long rss0 = -1, rss_peak = -1, rss_end = -1;
-	double cpu0 = -1, cpu1 = -1, secs;
+	double cpu0 = -1, cpu1 = -1, own0 = lg_proc_cpu((int)getpid(), NULL), own1, secs;
 	int64_t t0, last_sample = 0, deadline;
 	int rc;
 
@@ -2099,6 +2099,7 @@ static int lg_catchup(void)
 		}
 	}
 	lg.cu_active = 0;
+	own1 = lg_proc_cpu((int)getpid(), NULL);
 	if (pid) {
 		cpu1 = lg_proc_cpu(pid, NULL);
 		rss_end = lg_rss_kib(pid);
@@ -2107,24 +2108,24 @@ static int lg_catchup(void)
 	printf("B6 catch-up: %" PRId64 " of %" PRId64 " messages in %.2f s = %.0f msg/s "
 	       "(first after %.1f ms); duplicates %" PRId64 ", out of order %" PRId64
 	       ", missing %" PRId64 "; ementord CPU %.2f s (%.1f us/msg), RSS %ld KiB before, "
-	       "peak %ld KiB (+%ld), %ld KiB after\n",
+	       "peak %ld KiB (+%ld), %ld KiB after; loadgen CPU %.2f s\n",
 	       lg.cu_received, lg.o.catchup, secs, secs > 0 ? (double)lg.cu_received / secs : 0,
 	       lg.cu_first_us ? (double)(lg.cu_first_us - t0) / 1e3 : -1, lg.cu_dups,
 	       lg.cu_disorder,
 	       lg.o.catchup - (lg.cu_last_seq < lg.o.catchup ? lg.cu_last_seq : lg.o.catchup),
 	       cpu1 - cpu0, lg.cu_received ? (cpu1 - cpu0) * 1e6 / (double)lg.cu_received : 0, rss0,
-	       rss_peak, rss_peak - rss0, rss_end);
+	       rss_peak, rss_peak - rss0, rss_end, own1 - own0);
 	if (lg.o.json) {
-		json_t *o =
-		    json_pack("{s:s, s:s, s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:f, s:I, s:I, s:I}",
-		              "scenario", "B6", "label", lg.o.label ? lg.o.label : "", "messages",
-		              (json_int_t)lg.o.catchup, "received", (json_int_t)lg.cu_received,
-		              "seconds", secs, "msgs_per_s",
-		              secs > 0 ? (double)lg.cu_received / secs : 0.0, "duplicates",
-		              (json_int_t)lg.cu_dups, "out_of_order", (json_int_t)lg.cu_disorder,
-		              "last_seq", (json_int_t)lg.cu_last_seq, "ementord_cpu_s", cpu1 - cpu0,
-		              "ementord_rss_kib_before", (json_int_t)rss0, "ementord_rss_kib_peak",
-		              (json_int_t)rss_peak, "ementord_rss_kib_after", (json_int_t)rss_end);
+		json_t *o = json_pack(
+		    "{s:s, s:s, s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:f}",
+		    "scenario", "B6", "label", lg.o.label ? lg.o.label : "", "messages",
+		    (json_int_t)lg.o.catchup, "received", (json_int_t)lg.cu_received, "seconds",
+		    secs, "msgs_per_s", secs > 0 ? (double)lg.cu_received / secs : 0.0,
+		    "duplicates", (json_int_t)lg.cu_dups, "out_of_order",
+		    (json_int_t)lg.cu_disorder, "last_seq", (json_int_t)lg.cu_last_seq,
+		    "ementord_cpu_s", cpu1 - cpu0, "ementord_rss_kib_before", (json_int_t)rss0,
+		    "ementord_rss_kib_peak", (json_int_t)rss_peak, "ementord_rss_kib_after",
+		    (json_int_t)rss_end, "loadgen_cpu_s", own1 - own0);
 		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 		if (text)
