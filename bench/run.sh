@@ -327,6 +327,7 @@ run_b3() {
 # a month of them (one every 25 s): 16-byte client ids, 552-byte ciphertexts
 # (a 256-byte message padded and sealed), 64-byte signatures; random bytes
 # (the server never opens them). The room's counter moves as it would.
+# shellcheck disable=SC2089 # SQL text with quotes, handed to psql whole (never word-split)
 B6_SEED_SQL="BEGIN;
 INSERT INTO messages (room_id, seq, sender_id, client_msg_id, epoch, ciphertext, sig, created_at)
 SELECT :room, g, :sender, decode(md5('cid' || g || random()), 'hex'), :epoch,
@@ -340,6 +341,7 @@ ANALYZE messages;"
 
 run_b6() {
 	local n="${BENCH_CATCHUP:-100000}" inv quiet rc=0 label
+	# shellcheck disable=SC2090 # the SQL text above, for the seed command's psql
 	export B6_DB="$DB" B6_SEED_SQL
 	bench_server_start
 	inv="$("$EMENTORD" invite --role manager --db "$DB" "${SCHEMA_ARGS[@]}" 2>/dev/null)"
