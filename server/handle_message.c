@@ -53,13 +53,12 @@
  * has '=' padding and a newline every 76 characters: both dropped). */
 #define SQL_B64URL(col) "translate(encode(" col ", 'base64'), E'+/=\\n', '-_')"
 
-#define MSG_COLS                                                                                                   \
-	"m.room_id, m.seq, m.epoch, m.sender_id, COALESCE(u.username, ''), " SQL_B64URL("m."                       \
-	                                                                                "client_"                  \
-	                                                                                "msg_id") ", " SQL_B64URL( \
-	    "m.ciphertext") ", " SQL_B64URL("m.sig") ", " SQL_TS("m.created_at") ", "                              \
-	                                                                         "length(m."                       \
-	                                                                         "ciphertext)"
+#define MSG_CID  SQL_B64URL("m.client_msg_id")
+#define MSG_CT   SQL_B64URL("m.ciphertext")
+#define MSG_SIG  SQL_B64URL("m.sig")
+#define MSG_IDS  "m.room_id, m.seq, m.epoch, m.sender_id, COALESCE(u.username, ''), "
+#define MSG_COLS MSG_IDS MSG_CID ", " MSG_CT ", " MSG_SIG ", " MSG_TAIL
+#define MSG_TAIL SQL_TS("m.created_at") ", length(m.ciphertext)"
 #define MSG_FROM "FROM messages m LEFT JOIN users u ON u.id = m.sender_id "
 
 static const struct stmt st_send = {
