@@ -243,7 +243,8 @@ struct pending_send {
 	unsigned char id[EM_MSG_ID_BYTES], sig[EM_SIG_BYTES];
 	unsigned char *ct;
 	int ct_len;
-	int state; /* 0 not sent, 1 stored, 2 duplicate, 3 refused, 4 for st_send */
+	int state;    /* 0 not sent, 1 stored, 2 duplicate, 3 refused, 4 for st_send */
+	int in_batch; /* sent in st_send_batch's arrays */
 	int64_t seq;
 	char sent_at[40];
 };
@@ -374,8 +375,10 @@ static int send_batch(struct db_conn *c, struct pending_send *ps, int n)
 	if (!at)
 		return EM_ERR_NOMEM;
 	for (i = 0; i < n; i++)
-		if (ps[i].state == 0)
+		if (ps[i].state == 0) {
+			ps[i].in_batch = 1;
 			at[m++] = i;
+		}
 	if (!m)
 		goto out;
 	array_start(&a[0], 20, m);
@@ -511,6 +514,17 @@ out:
 	return err;
 }
 
+/* How many rows of row i's room went into the batch statement (rows sorted by room). */
+static int room_rows_in_batch(const struct pending_send *ps, int n, int i)
+{
+	int count = 0;
+
+	for (int j = 0; j < n; j++)
+		if (ps[j].room_id == ps[i].room_id && ps[j].in_batch)
+			count++;
+	return count;
+}
+
 /* 1 if an earlier row of the batch (sorted by room) is the same message. */
 static int same_earlier(const struct pending_send *ps, int i)
 {
@@ -564,10 +578,12 @@ void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
 		if (berr)
 			for (i = 0; i < n; i++)
 				ps[i].state = ps[i].state == 4 ? 4 : 0;
-		/* what the batch did not store: each on its own, in order */
+		/* what the batch did not store: each on its own, in order; but a room
+		 * with one message in the batch was judged by the same rules the
+		 * per-message statement applies: refused (diagnosed below) */
 		for (i = 0; !err && i < n; i++)
 			if (ps[i].state == 0)
-				ps[i].state = 4;
+				ps[i].state = !berr && room_rows_in_batch(ps, n, i) == 1 ? 3 : 4;
 		if (!err)
 			err = send_pipeline(c, ps, n);
 	}
