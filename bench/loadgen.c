@@ -33,6 +33,12 @@
  *      only, as if the clients ran on other machines.
  *   3. drain: no new messages; wait until every message is acknowledged and
  *      received by every member, or --drain seconds pass; then report.
+ * Scenario B6 (--catchup N) replaces 2 and 3: after set-up, --catchup-seed
+ * (a shell command) writes N messages of the first room straight into
+ * PostgreSQL, then the room's second member, who has seen none of them, sends
+ * `sync` and receives all N; it checks each arrives once and in seq order,
+ * and reports the rate from the request to `synced`, with the server's CPU
+ * and its RSS sampled every 20 ms (--cpu's first process).
  * A `send` refused with rotate_required or stale_epoch makes that member
  * rotate the room key (room.show, epoch.commit, or keys.get when another
  * member won the race) and resend with the same client_msg_id; retryable
@@ -105,6 +111,8 @@ struct lg_opts {
 	int verbose;
 	const char *acks; /* --acks FILE: one line per acknowledged message */
 	const char *label;
+	int64_t catchup;          /* B6: messages to replay (0: B3) */
+	const char *catchup_seed; /* B6: command that stores them */
 	int ncpu;
 	char cpu_name[LG_CPU_WATCH_MAX][32];
 	int cpu_pid[LG_CPU_WATCH_MAX];
@@ -258,6 +266,10 @@ static struct {
 	int64_t err_other;
 
 	struct lg_samples ack_lat, recv_lat, ack_wire, recv_wire, lag;
+
+	/* B6: the replay at the catching-up member */
+	int cu_active; /* the catch-up sync is under way (the phase stays SETUP) */
+	int64_t cu_received, cu_dups, cu_disorder, cu_last_seq, cu_first_us, cu_synced_us;
 
 	/* CPU at the start and end of the window */
 	int cpu_sampled;
@@ -1057,6 +1069,26 @@ static void lg_rot_on_keys(struct lg_user *u, struct em_incoming *in, void *arg)
 
 static void lg_on_event(struct lg_user *u, struct em_incoming *in, int64_t now)
 {
+	if (lg.cu_active) {
+		/* B6: only the replay to the member catching up counts */
+		if (u != lg.rooms[0].users[1])
+			return;
+		if (!strcmp(in->ev, "message")) {
+			int64_t seq = lg_int_field(in->data, "seq");
+
+			if (!lg.cu_received++)
+				lg.cu_first_us = now;
+			if (seq <= lg.cu_last_seq)
+				lg.cu_dups++;
+			else if (seq != lg.cu_last_seq + 1)
+				lg.cu_disorder++;
+			if (seq > lg.cu_last_seq)
+				lg.cu_last_seq = seq;
+		} else if (!strcmp(in->ev, "synced")) {
+			lg.cu_synced_us = now;
+		}
+		return;
+	}
 	if (!strcmp(in->ev, "message")) {
 		lg_on_message_event(u, in->data, now);
 	} else if (!strcmp(in->ev, "epoch")) {
@@ -1993,6 +2025,120 @@ static int lg_run(void)
 }
 
 /* ------------------------------------------------------------------------ */
+/* B6: catch-up                                                             */
+/* ------------------------------------------------------------------------ */
+
+static long lg_rss_kib(int pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+static void lg_on_catchup_sync(struct lg_user *u, struct em_incoming *in, void *arg)
+{
+	(void)arg;
+	lg_ok(u, in, "sync");
+}
+
+/* Seeds the first room with --catchup messages, then its second member syncs them all. */
+static int lg_catchup(void)
+{
+	struct lg_room *r = &lg.rooms[0];
+	struct lg_user *u = r->users[1];
+	int pid = lg.o.ncpu ? lg.o.cpu_pid[0] : 0;
+	char v[32];
+	long rss0 = -1, rss_peak = -1, rss_end = -1;
+	double cpu0 = -1, cpu1 = -1, own0 = lg_proc_cpu((int)getpid(), NULL), own1, secs;
+	int64_t t0, last_sample = 0, deadline;
+	int rc;
+
+	snprintf(v, sizeof(v), "%" PRId64, r->id);
+	setenv("LG_ROOM_ID", v, 1);
+	snprintf(v, sizeof(v), "%" PRId64, r->users[0]->id);
+	setenv("LG_SENDER_ID", v, 1);
+	snprintf(v, sizeof(v), "%" PRId64, r->users[0]->epoch);
+	setenv("LG_EPOCH", v, 1);
+	snprintf(v, sizeof(v), "%" PRId64, lg.o.catchup);
+	setenv("LG_COUNT", v, 1);
+	t0 = lg_now_us();
+	rc = system(lg.o.catchup_seed);
+	if (rc != 0) {
+		lg_fatal("--catchup-seed failed (status %d)", rc);
+		return -1;
+	}
+	lg_note("seeded %" PRId64 " messages in room %" PRId64 " in %.1f s", lg.o.catchup, r->id,
+	        (double)(lg_now_us() - t0) / 1e6);
+	if (pid) {
+		rss0 = rss_peak = lg_rss_kib(pid);
+		cpu0 = lg_proc_cpu(pid, NULL);
+	}
+	lg.cu_active = 1;
+	t0 = lg_now_us();
+	deadline = t0 + 600 * 1000000LL;
+	lg_request(u, EM_OP_SYNC, json_object(), lg_on_catchup_sync, NULL);
+	while (!lg.cu_synced_us && !lg.fatal && !lg_interrupted && lg_now_us() < deadline &&
+	       u->state == LG_CONN_OPEN) {
+		if (lws_service(lg.ctx, 0) < 0)
+			lg_fatal("lws_service failed");
+		if (pid && lg_now_us() - last_sample > 20000) {
+			long k = lg_rss_kib(pid);
+
+			last_sample = lg_now_us();
+			if (k > rss_peak)
+				rss_peak = k;
+		}
+	}
+	lg.cu_active = 0;
+	own1 = lg_proc_cpu((int)getpid(), NULL);
+	if (pid) {
+		cpu1 = lg_proc_cpu(pid, NULL);
+		rss_end = lg_rss_kib(pid);
+	}
+	secs = lg.cu_synced_us ? (double)(lg.cu_synced_us - t0) / 1e6 : 0;
+	printf("B6 catch-up: %" PRId64 " of %" PRId64 " messages in %.2f s = %.0f msg/s "
+	       "(first after %.1f ms); duplicates %" PRId64 ", out of order %" PRId64
+	       ", missing %" PRId64 "; ementord CPU %.2f s (%.1f us/msg), RSS %ld KiB before, "
+	       "peak %ld KiB (+%ld), %ld KiB after; loadgen CPU %.2f s\n",
+	       lg.cu_received, lg.o.catchup, secs, secs > 0 ? (double)lg.cu_received / secs : 0,
+	       lg.cu_first_us ? (double)(lg.cu_first_us - t0) / 1e3 : -1, lg.cu_dups,
+	       lg.cu_disorder,
+	       lg.o.catchup - (lg.cu_last_seq < lg.o.catchup ? lg.cu_last_seq : lg.o.catchup),
+	       cpu1 - cpu0, lg.cu_received ? (cpu1 - cpu0) * 1e6 / (double)lg.cu_received : 0, rss0,
+	       rss_peak, rss_peak - rss0, rss_end, own1 - own0);
+	if (lg.o.json) {
+		json_t *o = json_pack(
+		    "{s:s, s:s, s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:f}",
+		    "scenario", "B6", "label", lg.o.label ? lg.o.label : "", "messages",
+		    (json_int_t)lg.o.catchup, "received", (json_int_t)lg.cu_received, "seconds",
+		    secs, "msgs_per_s", secs > 0 ? (double)lg.cu_received / secs : 0.0,
+		    "duplicates", (json_int_t)lg.cu_dups, "out_of_order",
+		    (json_int_t)lg.cu_disorder, "last_seq", (json_int_t)lg.cu_last_seq,
+		    "ementord_cpu_s", cpu1 - cpu0, "ementord_rss_kib_before", (json_int_t)rss0,
+		    "ementord_rss_kib_peak", (json_int_t)rss_peak, "ementord_rss_kib_after",
+		    (json_int_t)rss_end, "loadgen_cpu_s", own1 - own0);
+		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+		if (text)
+			printf("%s\n", text);
+		free(text);
+		json_decref(o);
+	}
+	if (!lg.cu_synced_us && !lg.fatal)
+		lg_fatal("the catch-up did not finish (%" PRId64 " received)", lg.cu_received);
+	return lg.fatal || lg.cu_received != lg.o.catchup || lg.cu_dups || lg.cu_disorder ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* report                                                                   */
 /* ------------------------------------------------------------------------ */
 
@@ -2253,6 +2399,10 @@ static void lg_usage(FILE *f, const char *argv0)
 	        "                   acknowledged message, to compare with the rows stored\n"
 	        "  --json           also print the result as one JSON line (last line)\n"
 	        "  --setup-only     stop once the accounts and rooms exist (smoke test)\n"
+	        "  --catchup N      scenario B6 instead of B3: --catchup-seed CMD stores N\n"
+	        "                   messages of the first room (sh -c, with LG_ROOM_ID,\n"
+	        "                   LG_SENDER_ID, LG_EPOCH, LG_COUNT set), then its second\n"
+	        "                   member syncs and receives them all; one result line\n"
 	        "  -v, --verbose    progress during set-up and warm-up\n"
 	        "\n"
 	        "Exit status: 0 when every message was acknowledged and reached every member\n"
@@ -2325,6 +2475,8 @@ static int lg_parse_args(int argc, char **argv)
 	    {"label", required_argument, NULL, 'l'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"acks", required_argument, NULL, 'a'},
+	    {"catchup", required_argument, NULL, 'K'},
+	    {"catchup-seed", required_argument, NULL, 'k'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -2406,6 +2558,14 @@ static int lg_parse_args(int argc, char **argv)
 		case 'a':
 			o->acks = optarg;
 			break;
+		case 'K':
+			if (lg_parse_double(optarg, 1, 1e8, &v) || v != (int64_t)v)
+				goto bad;
+			o->catchup = (int64_t)v;
+			break;
+		case 'k':
+			o->catchup_seed = optarg;
+			break;
 		case 'v':
 			o->verbose = 1;
 			break;
@@ -2440,6 +2600,10 @@ static int lg_parse_args(int argc, char **argv)
 		        "ementor-loadgen: refusing to load %s: only loopback servers "
 		        "(127.0.0.0/8, ::1, localhost)\n",
 		        lg.host);
+		return -1;
+	}
+	if (o->catchup && !o->catchup_seed) {
+		fprintf(stderr, "ementor-loadgen: --catchup needs --catchup-seed\n");
 		return -1;
 	}
 	if ((int64_t)o->rooms * o->members > LG_MAX_USERS) {
@@ -2635,6 +2799,12 @@ int main(int argc, char **argv)
 		       ", %d users, %d rooms: ok\n",
 		       lg.manager.username, lg.programme_id, lg.nusers, lg.o.rooms);
 		rc = 0;
+		goto out;
+	}
+	if (lg.o.catchup) {
+		rc = lg_catchup() ? 3 : 0;
+		if (lg.fatal)
+			rc = 1;
 		goto out;
 	}
 	if (lg_prepare())

@@ -22,6 +22,11 @@
  *   set       the set-based alternative: five statements per batch (lock the
  *             rooms, find resends, check membership, advance, one INSERT of
  *             arrays), each a round trip, seqs assigned in C.
+ *   batch     ementord's writer since issue 18: one statement per batch, its
+ *             rows as binary arrays (resends found with one join, membership
+ *             with one semi-join, the rooms locked in id order and each moved
+ *             once by its number of new rows, seqs numbered per room, one
+ *             INSERT). A copy of st_send_batch in server/handle_message.c.
  *
  * Thread: single-threaded.
  */
@@ -78,19 +83,44 @@ static const char *const pi_set_sql[5] = {
     "$6::bytea[], $7::bytea[])"};
 static const int pi_set_nparams[5] = {1, 3, 2, 3, 7};
 
+/* Mirror of st_send_batch in server/handle_message.c (search_path = lg_ingest). */
+static const char pi_batch_sql[] =
+    "WITH i AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bytea[], "
+    "$5::bytea[], $6::bytea[]) WITH ORDINALITY AS t(room, epoch, sender, cid, ct, sig, ord)), "
+    "dup AS (SELECT i.ord, m.seq, m.created_at FROM i JOIN messages m ON m.room_id = i.room "
+    "AND m.sender_id = i.sender AND m.client_msg_id = i.cid), "
+    "ok AS (SELECT i.*, row_number() OVER (PARTITION BY i.room ORDER BY i.ord) AS rn FROM i "
+    "WHERE NOT EXISTS (SELECT 1 FROM dup WHERE dup.ord = i.ord) AND EXISTS (SELECT 1 FROM "
+    "room_members rm WHERE rm.room_id = i.room AND rm.user_id = i.sender AND "
+    "rm.removed_at IS NULL AND rm.roster)), "
+    "k AS (SELECT room, min(epoch) AS epoch, max(epoch) AS epoch_max, count(*) AS n FROM ok "
+    "GROUP BY room), "
+    "lk AS (SELECT id FROM rooms WHERE id IN (SELECT room FROM k) ORDER BY id FOR UPDATE), "
+    "r AS (UPDATE rooms SET last_seq = last_seq + k.n, epoch_msg_count = epoch_msg_count + k.n "
+    "FROM k WHERE rooms.id = k.room AND rooms.id IN (SELECT id FROM lk) AND "
+    "rooms.epoch = k.epoch AND k.epoch = k.epoch_max AND NOT rotate_required AND NOT closed "
+    "AND epoch_msg_count + k.n <= $7 AND epoch_started_at > now() - make_interval(days => "
+    "$8::int) RETURNING rooms.id, rooms.last_seq - k.n AS base), "
+    "ins AS (INSERT INTO messages (room_id, seq, sender_id, client_msg_id, epoch, ciphertext, "
+    "sig) SELECT ok.room, r.base + ok.rn, ok.sender, ok.cid, ok.epoch, ok.ct, ok.sig "
+    "FROM ok JOIN r ON r.id = ok.room RETURNING created_at) "
+    "SELECT ok.ord, false, r.base + ok.rn, (SELECT created_at FROM ins LIMIT 1) "
+    "FROM ok JOIN r ON r.id = ok.room "
+    "UNION ALL SELECT ord, true, seq, created_at FROM dup";
+
 static const char pi_insert1_sql[] =
     "INSERT INTO messages (room_id, seq, sender_id, client_msg_id, epoch, ciphertext, sig) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
-enum pi_mode { PI_INSERT, PI_PIPELINE, PI_SERVER, PI_SET };
-static const char *const pi_mode_names[] = {"insert", "pipeline", "server", "set"};
+enum pi_mode { PI_INSERT, PI_PIPELINE, PI_SERVER, PI_SET, PI_BATCH, PI_MODES };
+static const char *const pi_mode_names[] = {"insert", "pipeline", "server", "set", "batch"};
 
 struct pi_opts {
 	const char *db;
 	double seconds;
 	int rooms, members, size;
 	int batches[8], nbatches;
-	int modes[4], nmodes;
+	int modes[PI_MODES], nmodes;
 	int json, keep;
 };
 
@@ -499,6 +529,93 @@ out:
 	return err ? -1 : b;
 }
 
+/* A binary PostgreSQL array of n elements of type oid (bytea 17, int8 20). */
+struct pi_arr {
+	unsigned char *b;
+	size_t len, cap;
+};
+
+static int pi_arr_put(struct pi_arr *a, const void *p, size_t n)
+{
+	if (a->len + n > a->cap) {
+		size_t cap = (a->len + n) * 2 + 64;
+		unsigned char *g = realloc(a->b, cap);
+
+		if (!g)
+			return -1;
+		a->b = g, a->cap = cap;
+	}
+	memcpy(a->b + a->len, p, n);
+	a->len += n;
+	return 0;
+}
+
+static int pi_arr_u32(struct pi_arr *a, uint32_t v)
+{
+	unsigned char be[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+	                       (unsigned char)(v >> 8), (unsigned char)v};
+
+	return pi_arr_put(a, be, 4);
+}
+
+static int pi_arr_start(struct pi_arr *a, uint32_t oid, int n)
+{
+	a->len = 0;
+	return pi_arr_u32(a, 1) || pi_arr_u32(a, 0) || pi_arr_u32(a, oid) ||
+	       pi_arr_u32(a, (uint32_t)n) || pi_arr_u32(a, 1);
+}
+
+static int pi_arr_bytes(struct pi_arr *a, const void *p, size_t n)
+{
+	return pi_arr_u32(a, (uint32_t)n) || pi_arr_put(a, p, n);
+}
+
+static int pi_arr_int8(struct pi_arr *a, int64_t v)
+{
+	return pi_arr_u32(a, 8) || pi_arr_u32(a, (uint32_t)((uint64_t)v >> 32)) ||
+	       pi_arr_u32(a, (uint32_t)v);
+}
+
+/* One batch as one statement of arrays (its own transaction). */
+static int pi_batch_arrays(int b)
+{
+	static struct pi_arr a[6];
+	static const char limit[] = "2000000000", days[] = "7";
+	const char *v[8];
+	int l[8] = {0}, f[8] = {0}, rows = -1;
+	PGresult *r;
+
+	pi_next_rows(b, 0);
+	if (pi_arr_start(&a[0], 20, b) || pi_arr_start(&a[1], 23, b) ||
+	    pi_arr_start(&a[2], 20, b) || pi_arr_start(&a[3], 17, b) ||
+	    pi_arr_start(&a[4], 17, b) || pi_arr_start(&a[5], 17, b))
+		return -1;
+	for (int k = 0; k < b; k++) {
+		unsigned char one[4] = {0, 0, 0, 1};
+
+		pi_arr_int8(&a[0], pi.rows[k].room);
+		pi_arr_bytes(&a[1], one, 4);
+		pi_arr_int8(&a[2], pi.rows[k].sender);
+		pi_arr_bytes(&a[3], pi.rows[k].cid, EM_MSG_ID_BYTES);
+		pi_arr_bytes(&a[4], pi.ct, (size_t)pi.ct_len);
+		pi_arr_bytes(&a[5], pi.sig, EM_SIG_BYTES);
+	}
+	for (int k = 0; k < 6; k++)
+		v[k] = (const char *)a[k].b, l[k] = (int)a[k].len, f[k] = 1;
+	v[6] = limit, v[7] = days;
+	r = PQexecPrepared(pi.pg, "batch", 8, v, l, f, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		rows = PQntuples(r);
+	else
+		fprintf(stderr, "ementor-pg-ingest: batch: %s", PQresultErrorMessage(r));
+	PQclear(r);
+	if (rows >= 0 && rows != b) {
+		fprintf(stderr, "ementor-pg-ingest: batch: %d of %d rows stored\n", rows, b);
+		rows = -1;
+	}
+	return rows;
+}
+
 static int pi_cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -538,9 +655,10 @@ static int pi_case(enum pi_mode mode, int b)
 	t_end = t0 + (int64_t)(pi.o.seconds * 1e6);
 	do {
 		int64_t start = pi_now_us();
-		int n = mode == PI_INSERT ? pi_batch_insert(b)
-		        : mode == PI_SET  ? pi_batch_set(b)
-		                          : pi_batch_pipeline(b, mode == PI_SERVER);
+		int n = mode == PI_INSERT  ? pi_batch_insert(b)
+		        : mode == PI_SET   ? pi_batch_set(b)
+		        : mode == PI_BATCH ? pi_batch_arrays(b)
+		                           : pi_batch_pipeline(b, mode == PI_SERVER);
 
 		if (n < 0)
 			return -1;
@@ -595,7 +713,7 @@ static void pi_usage(FILE *f, const char *argv0)
 	        "  --db CONNINFO      the database ementord uses (migrations applied)\n"
 	        "  --seconds S        seconds per case (default 5)\n"
 	        "  --batches LIST     rows per commit, comma-separated (default 1,10,100)\n"
-	        "  --modes LIST       insert,pipeline,server,set (default: all four)\n"
+	        "  --modes LIST       insert,pipeline,server,set,batch (default: all five)\n"
 	        "  --rooms R          rooms the rows are spread over (default 50)\n"
 	        "  --members M        members per room (default 4)\n"
 	        "  --size BYTES       plaintext size the ciphertext is made for (default 256)\n"
@@ -614,7 +732,7 @@ static int pi_parse_list(char *s, int *out, int max, int is_mode)
 		if (n >= max)
 			return -1;
 		if (is_mode) {
-			for (int m = 0; m < 4; m++)
+			for (int m = 0; m < PI_MODES; m++)
 				if (!strcmp(tok, pi_mode_names[m]))
 					v = m;
 		} else {
@@ -656,7 +774,7 @@ int main(int argc, char **argv)
 	o->size = 256;
 	o->batches[0] = 1, o->batches[1] = 10, o->batches[2] = 100, o->nbatches = 3;
 	o->modes[0] = PI_INSERT, o->modes[1] = PI_PIPELINE, o->modes[2] = PI_SERVER,
-	o->modes[3] = PI_SET, o->nmodes = 4;
+	o->modes[3] = PI_SET, o->modes[4] = PI_BATCH, o->nmodes = PI_MODES;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -669,7 +787,7 @@ int main(int argc, char **argv)
 			o->nbatches = pi_parse_list(optarg, o->batches, 8, 0);
 			break;
 		case 'm':
-			o->nmodes = pi_parse_list(optarg, o->modes, 4, 1);
+			o->nmodes = pi_parse_list(optarg, o->modes, PI_MODES, 1);
 			break;
 		case 'R':
 			o->rooms = atoi(optarg);
@@ -732,7 +850,8 @@ int main(int argc, char **argv)
 	if (pi_setup_schema() || pi_prepare("ins1", pi_insert1_sql) ||
 	    pi_prepare("send", pi_server_sql) || pi_prepare("set0", pi_set_sql[0]) ||
 	    pi_prepare("set1", pi_set_sql[1]) || pi_prepare("set2", pi_set_sql[2]) ||
-	    pi_prepare("set3", pi_set_sql[3]) || pi_prepare("set4", pi_set_sql[4]))
+	    pi_prepare("set3", pi_set_sql[3]) || pi_prepare("set4", pi_set_sql[4]) ||
+	    pi_prepare("batch", pi_batch_sql))
 		goto out;
 	for (int m = 0; m < o->nmodes; m++)
 		for (int b = 0; b < o->nbatches; b++)

@@ -4,11 +4,13 @@
 # private PostgreSQL and a Release ementord, with the machine facts that make
 # the figures comparable (bench/README.md: the scenarios and how figures are reported).
 #
-#   bench/run.sh [all|b3|pg|quick]      (default: all)
+#   bench/run.sh [all|b3|pg|b6|quick]   (default: all)
 #
 #   all    B3 pair-ish rooms (R=50 x M=4) and group rooms (R=40 x M=6) at each
 #          rate of BENCH_RATES, then the PostgreSQL baseline (server stopped)
 #   b3     only the B3 steps        pg   only the baseline
+#   b6     catch-up: one member syncs BENCH_CATCHUP (100000) messages stored while
+#          it was away (seeded with SQL, as the server writes them), one line
 #   quick  a 10-room, 200 msg/s, 3 s smoke run of everything
 #
 # Settings (environment):
@@ -31,6 +33,7 @@
 #                           of a core (this box is shared); 0 disables
 #   BENCH_OUT=bench/results/<UTC time>          where the raw outputs go
 #   BENCH_BUILD_DIR=build-bench                 Release build directory
+#   BENCH_PG_PORT=5544      the private PostgreSQL's port (pick another when several runs share the box)
 #   EMENTORD= LOADGEN= PG_INGEST=               use these binaries, do not build
 #   BENCH_SCHEMA_DIR=       migrations for ementord (default: the path built into it,
 #                           i.e. this tree's schema/; set it with EMENTORD= so that an
@@ -46,8 +49,8 @@ source "$BENCH_DIR/../scripts/lib.sh"
 
 MODE="${1:-all}"
 case "$MODE" in
-all | b3 | pg | quick) ;;
-*) em_die "usage: bench/run.sh [all|b3|pg|quick]" ;;
+all | b3 | pg | b6 | quick) ;;
+*) em_die "usage: bench/run.sh [all|b3|pg|b6|quick]" ;;
 esac
 
 RATES="${BENCH_RATES:-1000 2000 5000 10000 20000}"
@@ -95,7 +98,8 @@ if [[ -n "${BENCH_SCHEMA_DIR:-}" ]]; then
 	[[ -d "$BENCH_SCHEMA_DIR" ]] || em_die "BENCH_SCHEMA_DIR=$BENCH_SCHEMA_DIR is not a directory"
 	SCHEMA_ARGS=(--schema-dir "$BENCH_SCHEMA_DIR")
 fi
-"$EMENTORD" --help | grep -q -- --rotate-messages ||
+# (not `| grep -q`: under pipefail, grep leaving early fails the pipe with SIGPIPE)
+[[ "$("$EMENTORD" --help 2>&1)" == *--rotate-messages* ]] ||
 	em_die "$EMENTORD has no --rotate-messages: the server's messaging is not built in"
 
 # ---- private PostgreSQL, certificate, server --------------------------------
@@ -218,7 +222,7 @@ psql_db() {
 	psql --no-psqlrc -X -q -tA "$DB" "$@"
 }
 
-PG_PORT=5544
+PG_PORT="${BENCH_PG_PORT:-5544}"
 DB="$(em_pg_start "$PG_BASE" "$PG_PORT")"
 PG_PID="$(head -n 1 "$PG_BASE/data/postmaster.pid")"
 em_tls_cert "$T/tls"
@@ -317,6 +321,46 @@ run_b3() {
 	psql_db -c "SELECT 'messages_rows: ' || count(*) FROM messages" >>"$OUT/machine.txt" || true
 }
 
+# ---- B6 catch-up ------------------------------------------------------------------
+
+# The rows the server's `send` would write for BENCH_CATCHUP messages of one room,
+# a month of them (one every 25 s): 16-byte client ids, 552-byte ciphertexts
+# (a 256-byte message padded and sealed), 64-byte signatures; random bytes
+# (the server never opens them). The room's counter moves as it would.
+# shellcheck disable=SC2089 # SQL text with quotes, handed to psql whole (never word-split)
+B6_SEED_SQL="BEGIN;
+INSERT INTO messages (room_id, seq, sender_id, client_msg_id, epoch, ciphertext, sig, created_at)
+SELECT :room, g, :sender, decode(md5('cid' || g || random()), 'hex'), :epoch,
+       substring(decode(repeat(md5('ct' || g || random()), 35), 'hex') FROM 1 FOR 552),
+       decode(repeat(md5('sig' || g), 4), 'hex'),
+       now() - interval '30 days' + g * interval '25 seconds'
+FROM generate_series(1, :count) g;
+UPDATE rooms SET last_seq = :count, epoch_msg_count = 0 WHERE id = :room;
+COMMIT;
+ANALYZE messages;"
+
+run_b6() {
+	local n="${BENCH_CATCHUP:-100000}" inv quiet rc=0 label
+	# shellcheck disable=SC2090 # the SQL text above, for the seed command's psql
+	export B6_DB="$DB" B6_SEED_SQL
+	bench_server_start
+	inv="$("$EMENTORD" invite --role manager --db "$DB" "${SCHEMA_ARGS[@]}" 2>/dev/null)"
+	label="b6-catchup-$n"
+	quiet="$(wait_quiet)"
+	em_log "B6 $label (busy cores before: $quiet)"
+	# shellcheck disable=SC2016 # expanded by the shell loadgen starts
+	timeout 900 "$LOADGEN" --url "$URL" --ca "$T/tls/cert.pem" --invite "$inv" --rooms 1 \
+		--members 2 --catchup "$n" --json --label "$label" --cpu "ementord=$SERVER_PID" \
+		--catchup-seed 'printf "%s\n" "$B6_SEED_SQL" | psql --no-psqlrc -X -q -v ON_ERROR_STOP=1 -v room="$LG_ROOM_ID" -v sender="$LG_SENDER_ID" -v epoch="$LG_EPOCH" -v count="$LG_COUNT" "$B6_DB" >/dev/null' \
+		>"$OUT/$label.txt" 2>"$OUT/$label.log" || rc=$?
+	grep -v '^{' "$OUT/$label.txt" >&2 || true
+	echo "  busy cores before: $quiet; loadavg $(cut -d' ' -f1-3 /proc/loadavg); exit $rc" >&2
+	grep '^{' "$OUT/$label.txt" | jq -c --arg q "$quiet" --arg rc "$rc" \
+		'. + {busy_cores_before: ($q|tonumber), exit: ($rc|tonumber)}' >>"$OUT/b6.jsonl" || true
+	((rc == 0)) || { em_warn "B6 failed (exit $rc): see $OUT/$label.log"; tail -n 5 "$OUT/$label.log" >&2; }
+	bench_server_stop
+}
+
 # ---- PostgreSQL baseline (the server stopped: PostgreSQL alone) ------------------
 
 run_pg() {
@@ -341,6 +385,7 @@ all | quick)
 	;;
 b3) run_b3 ;;
 pg) run_pg ;;
+b6) run_b6 ;;
 esac
 
 # ---- summary ------------------------------------------------------------------

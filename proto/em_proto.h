@@ -270,6 +270,10 @@ void em_incoming_clear(struct em_incoming *in);
 char *em_b64_encode(const unsigned char *bin, size_t len);
 /* Returns the decoded length, or -1 if s is NULL, not valid base64url or longer than outlen. */
 int em_b64_decode(const char *s, unsigned char *out, size_t outlen);
+/* What em_b64_decode() would return for s given room enough, without decoding:
+ * the decoded length, or -1 if s is NULL or not canonical base64url (a check
+ * of public text: not constant-time). */
+int em_b64_decoded_len(const char *s);
 
 /* Checks shared by client and server. Return EM_OK or a negative em_err. */
 int em_check_username(const char *s);

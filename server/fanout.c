@@ -194,8 +194,10 @@ void fanout_forget(struct session *s)
 	s->cap_rooms = 0;
 }
 
+/* The frame is copied once and shared by every recipient's queue (session.h). */
 static int send_to_entry(struct entry *e, const char *text, const struct session *except)
 {
+	struct session_frame *f = NULL;
 	int sent = 0;
 
 	for (int i = 0; e && i < e->n; i++) {
@@ -203,9 +205,12 @@ static int send_to_entry(struct entry *e, const char *text, const struct session
 
 		if (!s || s == except)
 			continue;
-		session_send(s, strdup(text));
+		if (!f)
+			f = session_frame_new(text);
+		session_send_frame(s, f);
 		sent++;
 	}
+	session_frame_put(f);
 	return sent;
 }
 

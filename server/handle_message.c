@@ -9,12 +9,19 @@
  * - The server never sees a key or a plaintext. It checks what its own
  *   decisions depend on: membership, the room's epoch, and the signature of an
  *   epoch commit (whose recipients must be exactly the current members).
- * - send: jobs go to the batch writer. One pipelined transaction runs one
- *   statement per message; each statement either returns the original ack of
- *   a resend (UNIQUE(sender, client_msg_id)), or bumps the room's gapless
- *   last_seq under the room row lock and inserts the row, or returns nothing
- *   when the sender is not a member or the epoch is wrong (diagnosed after the
- *   commit). Acks and live events go out only after COMMIT returns.
+ * - send: jobs go to the batch writer. One statement per batch
+ *   (st_send_batch, the batch's rows as binary arrays, its own transaction)
+ *   returns the original ack of each resend (UNIQUE(sender, client_msg_id)),
+ *   keeps the rows of senders who are members, locks the batch's rooms in id
+ *   order, moves each room's gapless last_seq once by its number of new rows
+ *   (when the room's epoch, rotation state and message limit allow all of
+ *   them), numbers the rows per room in arrival order and inserts them. Rows
+ *   it did not store (a room refused as a whole, e.g. at its rotation limit; a
+ *   client_msg_id twice in one batch; a failed statement) go through the
+ *   per-message statement (st_send, one pipelined transaction, in order),
+ *   which decides each on its own, exactly as before; what that refuses is
+ *   diagnosed after the commit. Acks and live events go out only after the
+ *   COMMIT that stored them returns.
  * - sync: the first job lists the rooms and the service thread subscribes the
  *   connection to them; only then are the pages of the replay read, so a
  *   message committed meanwhile is either in the replay or pushed live (or
@@ -37,13 +44,21 @@
 #include "store.h"
 
 #define SYNC_PAGE 500
-/* Ciphertext per replay page or history reply (hex in the row, ~1/2 of it as bytes), so a
- * page stays well under the per-connection output cap whatever the message sizes. */
+/* Ciphertext per replay page or history reply, counted as twice its bytes (128 KiB of
+ * ciphertext), so a page stays well under the per-connection output cap whatever the
+ * message sizes. */
 #define PAGE_BYTES (256 * 1024)
 
-#define MSG_COLS                                                                                   \
-	"m.room_id, m.seq, m.epoch, m.sender_id, COALESCE(u.username, ''), m.client_msg_id, "      \
-	"m.ciphertext, m.sig, " SQL_TS("m.created_at")
+/* A bytea column as base64url without padding, made by PostgreSQL (encode's base64
+ * has '=' padding and a newline every 76 characters: both dropped). */
+#define SQL_B64URL(col) "translate(encode(" col ", 'base64'), E'+/=\\n', '-_')"
+
+#define MSG_CID  SQL_B64URL("m.client_msg_id")
+#define MSG_CT   SQL_B64URL("m.ciphertext")
+#define MSG_SIG  SQL_B64URL("m.sig")
+#define MSG_IDS  "m.room_id, m.seq, m.epoch, m.sender_id, COALESCE(u.username, ''), "
+#define MSG_COLS MSG_IDS MSG_CID ", " MSG_CT ", " MSG_SIG ", " MSG_TAIL
+#define MSG_TAIL SQL_TS("m.created_at") ", length(m.ciphertext)"
 #define MSG_FROM "FROM messages m LEFT JOIN users u ON u.id = m.sender_id "
 
 static const struct stmt st_send = {
@@ -61,6 +76,36 @@ static const struct stmt st_send = {
     "SELECT false, seq, " SQL_TS("created_at") " FROM ins UNION ALL "
                                                "SELECT true, seq, " SQL_TS(
                                                    "created_at") " FROM dup"};
+
+/* $1 rooms, $2 epochs, $3 senders, $4 client ids, $5 ciphertexts, $6 signatures (one
+ * element per message, binary arrays), $7 messages per epoch, $8 days per epoch. Returns
+ * (ordinal, duplicate, seq, sent_at) per message stored or recognised as a resend; the
+ * FOR UPDATE in id order keeps the lock order of concurrent writers (other nodes). */
+static const struct stmt st_send_batch = {
+    "msg_send_batch",
+    "WITH i AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bytea[], "
+    "$5::bytea[], $6::bytea[]) WITH ORDINALITY AS t(room, epoch, sender, cid, ct, sig, ord)), "
+    "dup AS (SELECT i.ord, m.seq, m.created_at FROM i JOIN messages m ON m.room_id = i.room "
+    "AND m.sender_id = i.sender AND m.client_msg_id = i.cid), "
+    "ok AS (SELECT i.*, row_number() OVER (PARTITION BY i.room ORDER BY i.ord) AS rn FROM i "
+    "WHERE NOT EXISTS (SELECT 1 FROM dup WHERE dup.ord = i.ord) AND EXISTS (SELECT 1 FROM "
+    "room_members rm WHERE rm.room_id = i.room AND rm.user_id = i.sender AND "
+    "rm.removed_at IS NULL AND rm.roster)), "
+    "k AS (SELECT room, min(epoch) AS epoch, max(epoch) AS epoch_max, count(*) AS n FROM ok "
+    "GROUP BY room), "
+    "lk AS (SELECT id FROM rooms WHERE id IN (SELECT room FROM k) ORDER BY id FOR UPDATE), "
+    "r AS (UPDATE rooms SET last_seq = last_seq + k.n, epoch_msg_count = epoch_msg_count + k.n "
+    "FROM k WHERE rooms.id = k.room AND rooms.id IN (SELECT id FROM lk) AND "
+    "rooms.epoch = k.epoch AND k.epoch = k.epoch_max AND NOT rotate_required AND NOT closed "
+    "AND epoch_msg_count + k.n <= $7 AND epoch_started_at > now() - make_interval(days => "
+    "$8::int) RETURNING rooms.id, rooms.last_seq - k.n AS base), "
+    "ins AS (INSERT INTO messages (room_id, seq, sender_id, client_msg_id, epoch, ciphertext, "
+    "sig) SELECT ok.room, r.base + ok.rn, ok.sender, ok.cid, ok.epoch, ok.ct, ok.sig "
+    "FROM ok JOIN r ON r.id = ok.room RETURNING created_at) "
+    "SELECT ok.ord, false, r.base + ok.rn, " SQL_TS(
+        "(SELECT created_at FROM ins LIMIT 1)") " FROM ok JOIN r ON r.id = ok.room "
+                                                "UNION ALL SELECT ord, true, seq, " SQL_TS(
+                                                    "created_at") " FROM dup"};
 
 static const struct stmt st_send_why = {
     "msg_send_why",
@@ -142,6 +187,12 @@ static const struct stmt st_keys = {
     "e.room_id = k.room_id AND e.epoch = k.epoch WHERE k.room_id = $1 AND k.recipient_id = $2 "
     "ORDER BY k.epoch"};
 
+/* A base64url column of MSG_COLS as a JSON string (ASCII: no UTF-8 check needed). */
+static json_t *b64_col(const PGresult *r, int row, int col)
+{
+	return json_stringn_nocheck(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
+}
+
 /* A Message object (PROTOCOL.md 5.4) from MSG_COLS starting at col. */
 static json_t *message_json(const PGresult *r, int row)
 {
@@ -149,9 +200,8 @@ static json_t *message_json(const PGresult *r, int row)
 	                 (json_int_t)store_int(r, row, 0), "seq", (json_int_t)store_int(r, row, 1),
 	                 "epoch", (json_int_t)store_int(r, row, 2), "sender_id",
 	                 (json_int_t)store_int(r, row, 3), "sender", store_str(r, row, 4),
-	                 "client_msg_id", model_bytea_b64(r, row, 5, EM_MSG_ID_BYTES), "ciphertext",
-	                 model_bytea_b64(r, row, 6, EM_MSG_CIPHERTEXT_MAX), "sig",
-	                 model_bytea_b64(r, row, 7, EM_SIG_BYTES), "sent_at", store_str(r, row, 8));
+	                 "client_msg_id", b64_col(r, row, 5), "ciphertext", b64_col(r, row, 6),
+	                 "sig", b64_col(r, row, 7), "sent_at", store_str(r, row, 8));
 }
 
 /*
@@ -193,7 +243,8 @@ struct pending_send {
 	unsigned char id[EM_MSG_ID_BYTES], sig[EM_SIG_BYTES];
 	unsigned char *ct;
 	int ct_len;
-	int state; /* 0 not sent, 1 stored, 2 duplicate, 3 refused */
+	int state;    /* 0 not sent, 1 stored, 2 duplicate, 3 refused, 4 for st_send */
+	int in_batch; /* sent in st_send_batch's arrays */
 	int64_t seq;
 	char sent_at[40];
 };
@@ -245,23 +296,166 @@ static void send_diagnose(struct db_conn *c, struct pending_send *ps)
 	PQclear(r);
 }
 
-/* Sends every statement of the batch in one pipeline = one transaction. */
-static int send_pipeline(struct db_conn *c, struct pending_send *ps, int n)
-{
-	PGresult *r;
-	int err = EM_OK, i;
+/* A binary PostgreSQL array (one dimension, no NULLs) being built. */
+struct pg_array {
+	unsigned char *b;
+	size_t len, cap;
+	int failed;
+};
 
-	if (!PQenterPipelineMode(c->pg))
-		return EM_ERR_INTERNAL;
+static void array_put(struct pg_array *a, const void *data, size_t n)
+{
+	if (a->failed)
+		return;
+	if (a->len + n > a->cap) {
+		size_t cap = (a->len + n) * 2 + 256;
+		unsigned char *grown = realloc(a->b, cap);
+
+		if (!grown) {
+			a->failed = 1;
+			return;
+		}
+		a->b = grown;
+		a->cap = cap;
+	}
+	memcpy(a->b + a->len, data, n);
+	a->len += n;
+}
+
+static void array_u32(struct pg_array *a, uint32_t v)
+{
+	unsigned char be[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+	                       (unsigned char)(v >> 8), (unsigned char)v};
+
+	array_put(a, be, 4);
+}
+
+/* The header of n elements of type oid (int8 20, int4 23, bytea 17). */
+static void array_start(struct pg_array *a, uint32_t oid, int n)
+{
+	array_u32(a, 1); /* dimensions */
+	array_u32(a, 0); /* no NULLs */
+	array_u32(a, oid);
+	array_u32(a, (uint32_t)n);
+	array_u32(a, 1); /* lower bound */
+}
+
+static void array_bytes(struct pg_array *a, const void *data, size_t n)
+{
+	array_u32(a, (uint32_t)n);
+	array_put(a, data, n);
+}
+
+static void array_int8(struct pg_array *a, int64_t v)
+{
+	array_u32(a, 8);
+	array_u32(a, (uint32_t)((uint64_t)v >> 32));
+	array_u32(a, (uint32_t)v);
+}
+
+static void array_int4(struct pg_array *a, int32_t v)
+{
+	array_u32(a, 4);
+	array_u32(a, (uint32_t)v);
+}
+
+/*
+ * The batch statement over the rows in state 0 (in their order). Fills the
+ * state, seq and sent_at of each row it stored or found resent; the others
+ * stay 0. Returns EM_OK, or an error after which nothing was stored (then the
+ * per-message statements decide every row).
+ */
+static int send_batch(struct db_conn *c, struct pending_send *ps, int n)
+{
+	struct pg_array a[6] = {{0}};
+	struct params p = {0};
+	int *at = calloc((size_t)n, sizeof(*at)), m = 0, err = EM_OK, i;
+	PGresult *r = NULL;
+
+	if (!at)
+		return EM_ERR_NOMEM;
+	for (i = 0; i < n; i++)
+		if (ps[i].state == 0) {
+			ps[i].in_batch = 1;
+			at[m++] = i;
+		}
+	if (!m)
+		goto out;
+	array_start(&a[0], 20, m);
+	array_start(&a[1], 23, m);
+	array_start(&a[2], 20, m);
+	array_start(&a[3], 17, m);
+	array_start(&a[4], 17, m);
+	array_start(&a[5], 17, m);
+	for (i = 0; i < m; i++) {
+		const struct pending_send *x = &ps[at[i]];
+
+		array_int8(&a[0], x->room_id);
+		array_int4(&a[1], (int32_t)x->epoch);
+		array_int8(&a[2], x->job->user_id);
+		array_bytes(&a[3], x->id, EM_MSG_ID_BYTES);
+		array_bytes(&a[4], x->ct, (size_t)x->ct_len);
+		array_bytes(&a[5], x->sig, EM_SIG_BYTES);
+	}
+	for (i = 0; i < 6; i++) {
+		if (a[i].failed) {
+			err = EM_ERR_NOMEM;
+			goto out;
+		}
+		params_bin(&p, a[i].b, a[i].len);
+	}
+	params_int(&p, server.cfg.rotate_messages);
+	params_int(&p, server.cfg.rotate_days);
+	if (!(r = store_exec(c, &st_send_batch, &p, &err, NULL)))
+		goto out;
+	for (int row = 0; row < PQntuples(r); row++) {
+		int64_t ord = store_int(r, row, 0);
+		struct pending_send *x;
+
+		if (ord < 1 || ord > m)
+			continue;
+		x = &ps[at[ord - 1]];
+		x->state = store_bool(r, row, 1) ? 2 : 1;
+		x->seq = store_int(r, row, 2);
+		snprintf(x->sent_at, sizeof(x->sent_at), "%s", store_str(r, row, 3));
+	}
+out:
+	PQclear(r);
+	for (i = 0; i < 6; i++)
+		free(a[i].b);
+	free(at);
+	return err;
+}
+
+/* Sends the statement of every row in state 4 in one pipeline = one transaction. */
+static int send_pipeline(struct db_conn *c, struct pending_send *all, int n_all)
+{
+	struct pending_send **ps = calloc((size_t)n_all + 1, sizeof(*ps));
+	PGresult *r;
+	int err = EM_OK, i, n = 0;
+
+	if (!ps)
+		return EM_ERR_NOMEM;
+	for (i = 0; i < n_all; i++)
+		if (all[i].state == 4)
+			ps[n++] = &all[i];
+	if (!n)
+		goto out;
+	if (store_prepare(c, &st_send, &err))
+		goto out;
+	if (!PQenterPipelineMode(c->pg)) {
+		err = EM_ERR_INTERNAL;
+		goto out;
+	}
 	for (i = 0; i < n; i++) {
 		struct params p = {0};
 
-		params_int(&p, ps[i].room_id);
-		params_int(&p, ps[i].epoch);
-		params_int(&p, ps[i].job->user_id);
-		params_bin(&p, ps[i].id, EM_MSG_ID_BYTES);
-		params_bin(&p, ps[i].ct, (size_t)ps[i].ct_len);
-		params_bin(&p, ps[i].sig, EM_SIG_BYTES);
+		params_int(&p, ps[i]->room_id);
+		params_int(&p, ps[i]->epoch);
+		params_int(&p, ps[i]->job->user_id);
+		params_bin(&p, ps[i]->id, EM_MSG_ID_BYTES);
+		params_bin(&p, ps[i]->ct, (size_t)ps[i]->ct_len);
+		params_bin(&p, ps[i]->sig, EM_SIG_BYTES);
 		params_int(&p, server.cfg.rotate_messages);
 		params_int(&p, server.cfg.rotate_days);
 		if (!PQsendQueryPrepared(c->pg, st_send.name, p.n, p.values, p.lengths, p.formats,
@@ -273,7 +467,8 @@ static int send_pipeline(struct db_conn *c, struct pending_send *ps, int n)
 	if (err || !PQpipelineSync(c->pg)) {
 		/* the pipeline is in an unknown state: drop the connection */
 		store_disconnect(c);
-		return EM_ERR_DB_UNAVAILABLE;
+		err = EM_ERR_DB_UNAVAILABLE;
+		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		r = PQgetResult(c->pg);
@@ -283,12 +478,12 @@ static int send_pipeline(struct db_conn *c, struct pending_send *ps, int n)
 		}
 		if (PQresultStatus(r) == PGRES_TUPLES_OK) {
 			if (PQntuples(r) == 1) {
-				ps[i].state = store_bool(r, 0, 0) ? 2 : 1;
-				ps[i].seq = store_int(r, 0, 1);
-				snprintf(ps[i].sent_at, sizeof(ps[i].sent_at), "%s",
+				ps[i]->state = store_bool(r, 0, 0) ? 2 : 1;
+				ps[i]->seq = store_int(r, 0, 1);
+				snprintf(ps[i]->sent_at, sizeof(ps[i]->sent_at), "%s",
 				         store_str(r, 0, 2));
 			} else {
-				ps[i].state = 3;
+				ps[i]->state = 3;
 			}
 		} else if (!err) {
 			err = PQresultStatus(r) == PGRES_PIPELINE_ABORTED
@@ -311,9 +506,33 @@ static int send_pipeline(struct db_conn *c, struct pending_send *ps, int n)
 	}
 	if (i < n || !PQexitPipelineMode(c->pg)) {
 		store_disconnect(c);
-		return err ? err : EM_ERR_DB_UNAVAILABLE;
+		if (!err)
+			err = EM_ERR_DB_UNAVAILABLE;
 	}
+out:
+	free(ps);
 	return err;
+}
+
+/* How many rows of row i's room went into the batch statement (rows sorted by room). */
+static int room_rows_in_batch(const struct pending_send *ps, int n, int i)
+{
+	int count = 0;
+
+	for (int j = 0; j < n; j++)
+		if (ps[j].room_id == ps[i].room_id && ps[j].in_batch)
+			count++;
+	return count;
+}
+
+/* 1 if an earlier row of the batch (sorted by room) is the same message. */
+static int same_earlier(const struct pending_send *ps, int i)
+{
+	for (int j = i - 1; j >= 0 && ps[j].room_id == ps[i].room_id; j--)
+		if (ps[j].job->user_id == ps[i].job->user_id &&
+		    !memcmp(ps[j].id, ps[i].id, EM_MSG_ID_BYTES))
+			return 1;
+	return 0;
 }
 
 /* Writer thread: runs a batch of `send` jobs in one transaction. */
@@ -334,16 +553,40 @@ void message_batch_run(struct db_conn *c, struct db_job **jobs, int n)
 		ps[i].epoch = job_int(jobs[i], "epoch", 0);
 		job_bin(jobs[i], "client_msg_id", ps[i].id, sizeof(ps[i].id));
 		job_bin(jobs[i], "sig", ps[i].sig, sizeof(ps[i].sig));
-		ps[i].ct = malloc(EM_MSG_CIPHERTEXT_MAX);
+		/* the bytes' own size, not the maximum (validated by proto already) */
+		ps[i].ct_len = em_b64_decoded_len(job_str(jobs[i], "ciphertext"));
+		ps[i].ct = ps[i].ct_len >= 0 ? malloc((size_t)ps[i].ct_len + 1) : NULL;
 		ps[i].ct_len =
-		    ps[i].ct ? job_bin(jobs[i], "ciphertext", ps[i].ct, EM_MSG_CIPHERTEXT_MAX) : -1;
+		    ps[i].ct ? job_bin(jobs[i], "ciphertext", ps[i].ct, (size_t)ps[i].ct_len + 1)
+		             : -1;
 		if (ps[i].ct_len < 0)
 			err = EM_ERR_NOMEM;
 	}
 	/* rooms in id order: concurrent transactions lock rooms in the same order */
 	qsort(ps, (size_t)n, sizeof(*ps), by_room);
-	if (!err && store_prepare(c, &st_send, &err) == 0)
-		err = send_pipeline(c, ps, n);
+	/* a message twice in one batch: the second one is a resend of the first */
+	for (i = 0; i < n; i++)
+		if (same_earlier(ps, i))
+			ps[i].state = 4;
+	if (!err) {
+		int berr = send_batch(c, ps, n);
+
+		if (berr == EM_ERR_DB_UNAVAILABLE && PQstatus(c->pg) != CONNECTION_OK)
+			err = berr;
+		else if (berr)
+			log_warn("db send batch statement failed: per-message statements instead");
+		if (berr)
+			for (i = 0; i < n; i++)
+				ps[i].state = ps[i].state == 4 ? 4 : 0;
+		/* what the batch did not store: each on its own, in order; but a room
+		 * with one message in the batch was judged by the same rules the
+		 * per-message statement applies: refused (diagnosed below) */
+		for (i = 0; !err && i < n; i++)
+			if (ps[i].state == 0)
+				ps[i].state = !berr && room_rows_in_batch(ps, n, i) == 1 ? 3 : 4;
+		if (!err)
+			err = send_pipeline(c, ps, n);
+	}
 	for (i = 0; i < n; i++) {
 		struct db_job *job = ps[i].job;
 
@@ -505,7 +748,7 @@ int message_sync_page_run(struct db_conn *c, struct db_job *job)
 		n = PQntuples(r);
 		for (row = 0; row < n && budget && bytes < PAGE_BYTES; row++, budget--) {
 			json_array_append_new(messages, message_json(r, row));
-			bytes += (size_t)PQgetlength(r, row, 6);
+			bytes += 2 * (size_t)store_int(r, row, 9);
 			after = store_int(r, row, 1);
 		}
 		if (row < n) /* stopped early: the room has more, continue after `after` */
@@ -542,7 +785,7 @@ int message_history_run(struct db_conn *c, struct db_job *job)
 	messages = json_array();
 	for (row = 0; row < n && row < limit && bytes < PAGE_BYTES; row++) {
 		json_array_append_new(messages, message_json(r, row));
-		bytes += (size_t)PQgetlength(r, row, 6);
+		bytes += 2 * (size_t)store_int(r, row, 9);
 	}
 	PQclear(r);
 	job->result = json_pack("{s:o, s:I, s:b}", "messages", messages, "last_seq",

@@ -17,11 +17,22 @@
 #include "server.h"
 #include "session.h"
 
-struct out_msg {
-	struct em_link link; /* on the session's out list */
+/* A frame's bytes, shared by the queues it is on (lws_write writes the same
+ * header into the headroom for every connection: one thread, one at a time). */
+struct session_frame {
+	int refs;
 	size_t len;
 	unsigned char buf[]; /* LWS_PRE bytes of headroom, then the frame */
 };
+
+struct out_msg {
+	struct em_link link; /* on the session's out list */
+	size_t len;
+	struct session_frame *f; /* a reference {owned} */
+};
+
+/* What one queued frame is charged to its connection: as if it were its own copy. */
+#define OUT_CHARGE(len) CHUNK(sizeof(struct out_msg) + LWS_PRE + (len))
 
 /* Queued output of a connection not logged in: a reply beyond this closes it
  * (4008), unless its queue is empty (one large reply, the privacy notice). */
@@ -31,6 +42,9 @@ struct out_msg {
  * or this many connections closed since the connection count's peak */
 #define TRIM_FALL_BYTES (4 * 1024 * 1024)
 #define TRIM_FALL_CONNS 64
+
+/* frames written per writable callback at most (each checked with lws_send_pipe_choked) */
+#define WRITE_BURST_FRAMES 32
 
 /* the heap chunk a malloc(n) takes in glibc, roughly: n + header, 16-aligned */
 #define CHUNK(n) (((n) + 16 + 15) & ~(size_t)15)
@@ -211,47 +225,83 @@ void session_close(struct session *s, int code, const char *reason)
 	lws_callback_on_writable(s->wsi);
 }
 
-void session_send(struct session *s, char *text)
+struct session_frame *session_frame_new(const char *text)
+{
+	size_t len = text ? strlen(text) : 0;
+	struct session_frame *f = text ? malloc(sizeof(*f) + LWS_PRE + len) : NULL;
+
+	if (!f)
+		return NULL;
+	f->refs = 1;
+	f->len = len;
+	memcpy(f->buf + LWS_PRE, text, len);
+	return f;
+}
+
+void session_frame_put(struct session_frame *f)
+{
+	if (f && --f->refs == 0)
+		free(f);
+}
+
+void session_send_frame(struct session *s, struct session_frame *f)
 {
 	size_t len, cap = (size_t)server.cfg.out_queue_kib * 1024;
 	struct out_msg *m;
 
-	if (s->close_code) {
-		free(text);
+	if (s->close_code)
 		return;
-	}
-	if (!text) {
+	if (!f) {
 		session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
 		return;
 	}
-	len = strlen(text);
+	len = f->len;
 	if (!s->authenticated && s->out_bytes && cap > PREAUTH_OUT_MAX)
 		cap = PREAUTH_OUT_MAX;
 	if (s->out_bytes + len > cap) {
-		free(text);
 		log_warn("ws slow consumer closed user=%s queued=%zu", s->username, s->out_bytes);
 		metrics_add(M_SLOW_CONSUMERS, 1);
 		session_close(s, EM_CLOSE_SLOW_CONSUMER, "slow_consumer");
 		return;
 	}
-	if (session_mem_charge(s, CHUNK(sizeof(*m) + LWS_PRE + len))) {
-		free(text);
+	if (session_mem_charge(s, OUT_CHARGE(len))) {
 		session_close_overloaded(s);
 		return;
 	}
-	m = malloc(sizeof(*m) + LWS_PRE + len);
+	m = malloc(sizeof(*m));
 	if (!m) {
-		free(text);
-		session_mem_release(s, CHUNK(sizeof(*m) + LWS_PRE + len));
+		session_mem_release(s, OUT_CHARGE(len));
 		session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
 		return;
 	}
 	m->len = len;
-	memcpy(m->buf + LWS_PRE, text, len);
-	free(text);
+	m->f = f;
+	f->refs++;
 	em_list_append(&s->out, &m->link);
 	s->out_bytes += len;
 	lws_callback_on_writable(s->wsi);
+}
+
+void session_send(struct session *s, char *text)
+{
+	struct session_frame *f;
+
+	if (s->close_code) {
+		free(text);
+		return;
+	}
+	f = session_frame_new(text);
+	free(text);
+	session_send_frame(s, f);
+	session_frame_put(f);
+}
+
+/* Unlinks nothing: frees a queued frame's reference and releases its charge. */
+static void out_msg_free(struct session *s, struct out_msg *m)
+{
+	session_mem_release(s, OUT_CHARGE(m->len));
+	session_frame_put(m->f);
+	free(m);
 }
 
 int session_write_one(struct session *s)
@@ -274,14 +324,20 @@ int session_write_one(struct session *s)
 		                 (unsigned char *)s->close_reason, strlen(s->close_reason));
 		return -1;
 	}
-	if (lws_write(s->wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len)
-		return -1;
-	metrics_add(M_FRAMES_OUT, 1);
-	metrics_add(M_BYTES_OUT, m->len);
-	em_list_remove(&s->out, &m->link);
-	s->out_bytes -= m->len;
-	session_mem_release(s, CHUNK(sizeof(*m) + LWS_PRE + m->len));
-	free(m);
+	/* several frames per writable callback while the socket takes them (a
+	 * replay, a burst): fewer trips round the service loop per frame */
+	for (int n = 0; m; n++) {
+		if (lws_write(s->wsi, m->f->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len)
+			return -1;
+		metrics_add(M_FRAMES_OUT, 1);
+		metrics_add(M_BYTES_OUT, m->len);
+		em_list_remove(&s->out, &m->link);
+		s->out_bytes -= m->len;
+		out_msg_free(s, m);
+		m = em_list_first(&s->out, struct out_msg, link);
+		if (!m || n + 1 >= WRITE_BURST_FRAMES || lws_send_pipe_choked(s->wsi))
+			break;
+	}
 	if (!em_list_empty(&s->out) || s->close_code)
 		lws_callback_on_writable(s->wsi);
 	return 0;
@@ -292,10 +348,7 @@ void session_free_buffers(struct session *s)
 	struct em_link *l;
 
 	while ((l = em_list_pop(&s->out))) {
-		struct out_msg *m = em_item(l, struct out_msg, link);
-
-		session_mem_release(s, CHUNK(sizeof(*m) + LWS_PRE + m->len));
-		free(m);
+		out_msg_free(s, em_item(l, struct out_msg, link));
 	}
 	s->out_bytes = 0;
 	session_mem_release(s, s->rx_len);

@@ -111,13 +111,24 @@ int session_count(void);
  * slow consumer instead. NULL text (allocation failure) closes too.
  */
 void session_send(struct session *s, char *text);
+/*
+ * One frame queued on many connections (a room's event): its bytes are
+ * copied once and shared, each queue holding a reference. Service thread.
+ * session_frame_new copies text (NULL when out of memory); session_send_frame
+ * queues f on s like session_send (a NULL f closes s); session_frame_put drops
+ * the caller's reference.
+ */
+struct session_frame *session_frame_new(const char *text);
+void session_send_frame(struct session *s, struct session_frame *f);
+void session_frame_put(struct session_frame *f);
 /* Closes after the queued output is sent, with a WebSocket close code. */
 void session_close(struct session *s, int code, const char *reason);
 /* Closes a connection whose session ended: 4004, or 4003 when the account was erased. */
 void session_close_ended(struct session *s, int erased);
 /* Frees queued output and buffers (at LWS_CALLBACK_CLOSED). */
 void session_free_buffers(struct session *s);
-/* Writes one queued frame; returns -1 if the connection must close now. */
+/* Writes queued frames (one, or a few while the socket takes them); returns -1
+ * if the connection must close now. */
 int session_write_one(struct session *s);
 
 #endif

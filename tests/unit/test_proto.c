@@ -1427,6 +1427,29 @@ static void test_b64_rejects(void **state)
 	assert_int_equal(em_b64_decode(NULL, out, sizeof(out)), -1);
 }
 
+/* em_b64_decoded_len() accepts exactly what em_b64_decode() accepts, with its length. */
+static void test_b64_decoded_len(void **state)
+{
+	static const char chars[] = "AQgw-_Zz09+/= \x80";
+	unsigned char out[64];
+	char s[48];
+
+	assert_int_equal(em_b64_decoded_len(NULL), -1);
+	assert_int_equal(em_b64_decoded_len(""), 0);
+	assert_int_equal(em_b64_decoded_len("Zm9vYmE"), 5);
+	assert_int_equal(em_b64_decoded_len("Zm9"), -1);
+	for (int i = 0; i < 200000; i++) {
+		size_t n = randombytes_uniform(41);
+
+		for (size_t k = 0; k < n; k++)
+			s[k] = chars[randombytes_uniform(i % 3 ? 10 : sizeof(chars) - 1)];
+		s[n] = '\0';
+		if (em_b64_decoded_len(s) != em_b64_decode(s, out, sizeof(out)))
+			fail_msg("\"%s\": em_b64_decoded_len %d, em_b64_decode %d", s,
+			         em_b64_decoded_len(s), em_b64_decode(s, out, sizeof(out)));
+	}
+}
+
 static void test_subject_ids(void **state)
 {
 	static const char *bad[] = {
@@ -1626,6 +1649,7 @@ int main(void)
 	    cmocka_unit_test(test_b64_round_trip),
 	    cmocka_unit_test(test_b64_known_vectors),
 	    cmocka_unit_test(test_b64_rejects),
+	    cmocka_unit_test(test_b64_decoded_len),
 	    cmocka_unit_test(test_subject_ids),
 	    cmocka_unit_test(test_usernames),
 	    cmocka_unit_test(test_dates),

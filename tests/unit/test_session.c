@@ -190,6 +190,16 @@ static void test_frames_in_order(void **state)
 	/* nothing queued, no close: nothing to do */
 	assert_int_equal(session_write_one(s), 0);
 	assert_int_equal(stub_lws_n_frames, 3);
+	/* a socket that takes more: the queue goes out in one callback, in order */
+	stub_lws_choked = 0;
+	session_send(s, strdup("{\"e\":5}"));
+	session_send(s, strdup("{\"f\":6}"));
+	assert_int_equal(session_write_one(s), 0);
+	assert_int_equal(stub_lws_n_frames, 5);
+	assert_string_equal(stub_lws_frames[4], "{\"f\":6}");
+	assert_true(em_list_empty(&s->out));
+	assert_int_equal(s->mem, mem0);
+	stub_lws_choked = 1;
 	/* a short socket write closes */
 	session_send(s, strdup("{\"d\":4}"));
 	stub_lws_write_short = 1;

@@ -495,6 +495,20 @@ test('JS: a resend with the same client_msg_id stores nothing new and answers du
   assert.equal(b.messages(group).filter((m) => m.client_msg_id === r.args.client_msg_id).length, 1);
 });
 
+test('JS: the same send three times at once (one writer batch) is stored once; all three answers name its seq', async () => {
+  const b = people.jmentee1;
+  const first = await b.sendText(group, 'before the burst');
+  const args = await b.sealMessage(group, 1, 'three at once', sodium.randombytes_buf(16), b.nextMeta(group));
+  const answers = await Promise.all([1, 2, 3].map(() => b.request('send', args)));
+  const seqs = new Set(answers.map((a) => a.seq));
+  assert.equal(seqs.size, 1, 'one seq for all three');
+  assert.equal(answers[0].seq > first.seq, true);
+  assert.equal(answers.filter((a) => a.duplicate === false).length, 1, 'one stored, two duplicates');
+  await sleep(200);
+  assert.equal((await b.roomShow(group)).last_seq, answers[0].seq, 'no seq used twice, none skipped');
+  assert.equal(b.messages(group).filter((m) => m.client_msg_id === args.client_msg_id).length, 1);
+});
+
 test('JS: one client instance is one device: its messages in a room count 1, 2, 3, ...; another instance is another device', async () => {
   const [a, b] = ['jmentor', 'jmentee1'].map((w) => people[w]);
   const sent = [];

@@ -16,6 +16,7 @@ char stub_lws_close_text[128];
 int stub_lws_n_frames;
 char *stub_lws_frames[STUB_LWS_FRAMES];
 int stub_lws_write_short;
+int stub_lws_choked = 1; /* lws_send_pipe_choked(): by default one frame per callback */
 
 void stub_lws_reset(void)
 {
@@ -27,6 +28,13 @@ void stub_lws_reset(void)
 	stub_lws_close_status = 0;
 	stub_lws_close_text[0] = '\0';
 	stub_lws_write_short = 0;
+	stub_lws_choked = 1;
+}
+
+int lws_send_pipe_choked(struct lws *wsi)
+{
+	(void)wsi;
+	return stub_lws_choked;
 }
 
 int lws_callback_on_writable(struct lws *wsi)

@@ -94,6 +94,35 @@ void session_send(struct session *s, char *text)
 	stub_sent[stub_n_sent++] = (struct stub_sent){.s = s, .text = text};
 }
 
+/* A shared frame is its text here; each recipient records its own copy. */
+struct session_frame {
+	char *text;
+};
+
+struct session_frame *session_frame_new(const char *text)
+{
+	struct session_frame *f = text ? malloc(sizeof(*f)) : NULL;
+
+	if (f && !(f->text = strdup(text))) {
+		free(f);
+		f = NULL;
+	}
+	return f;
+}
+
+void session_send_frame(struct session *s, struct session_frame *f)
+{
+	session_send(s, f ? strdup(f->text) : NULL);
+}
+
+void session_frame_put(struct session_frame *f)
+{
+	if (f) {
+		free(f->text);
+		free(f);
+	}
+}
+
 void session_close(struct session *s, int code, const char *reason)
 {
 	if (stub_n_closes < STUB_SENT) {

@@ -53,7 +53,8 @@ extern int stub_lws_close_status;     /* the last lws_close_reason(), 0: none */
 extern char stub_lws_close_text[128];
 extern int stub_lws_n_frames; /* frames lws_write() took, their text below */
 extern char *stub_lws_frames[STUB_LWS_FRAMES];
-extern int stub_lws_write_short; /* lws_write() writes one byte less than asked */
+extern int stub_lws_write_short;
+extern int stub_lws_choked; /* lws_send_pipe_choked()'s answer (1 unless a test says) */
 void stub_lws_reset(void);
 
 /* ---- metrics.c (metrics_add, metrics_error, ...): counted, not rendered -- */
