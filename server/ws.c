@@ -200,7 +200,17 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	return 0;
 }
 
+/*
+ * lws's per-connection receive buffer, allocated at the upgrade and held until
+ * the close: a frame larger than this arrives in pieces that on_receive()
+ * joins (up to EM_MAX_FRAME). A `send` of a 256-character message is about
+ * 1 KiB, one of 1,000 characters under 2 KiB, so the common frames still go
+ * through without a copy. Each KiB here is a KiB per idle connection
+ * (bench/RESULTS.md B1: 16 KiB, then 4 KiB, now 2 KiB).
+ */
+#define WS_RX_BUFFER 2048
+
 const struct lws_protocols ws_protocols[] = {
     {"http", http_callback, sizeof(struct http_pss), 0, 0, NULL, 0},
-    {EM_SUBPROTOCOL, ws_callback, sizeof(struct session), 4096, 0, NULL, 0},
+    {EM_SUBPROTOCOL, ws_callback, sizeof(struct session), WS_RX_BUFFER, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
