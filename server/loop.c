@@ -13,12 +13,9 @@
  * socket, each connection, the pipe that lws_cancel_service() writes to), a
  * timer for its sorted timer list (lws_sul), re-armed after each turn that
  * handled a descriptor and from the timer itself, and an idle watcher for
- * TLS records already read but not yet handed over. libev runs an idle
- * watcher only in a turn where nothing else is ready, so under a constant
- * stream of events that work waits for a quiet turn (poll() did it in every
- * turn). A sul scheduled outside any lws callback (main.c's own code between
- * turns) is seen at the next wake-up; the ws tick (ws.c) makes one at least
- * every second.
+ * TLS records already read but not yet handed over. A sul scheduled outside
+ * any lws callback (main.c's own code between turns) is seen at the next
+ * wake-up; the ws tick (ws.c) makes one at least every second.
  *
  * Service thread (the main thread), but for lws_cancel_service(), which any
  * thread and the signal handlers call.
