@@ -17,8 +17,7 @@ export EM_ROOT
 
 # Debian packages the project needs to build, test and run (only Debian's archive is used).
 # iproute2 (ip netns, veth) and procps (pgrep, ps) are for the fault tests;
-# jq reads JSON in the e2e scripts; shellcheck is scripts/lint. libev and
-# lws's libev plugin are ementord's service loop (server/loop.c).
+# jq reads JSON in the e2e scripts; shellcheck is scripts/lint.
 EM_DEB_PACKAGES=(
 	build-essential cmake pkg-config
 	clang clang-format clang-tidy libfuzzer-14-dev libclang-rt-14-dev
@@ -29,7 +28,6 @@ EM_DEB_PACKAGES=(
 	iproute2 procps
 	shellcheck
 	libcurl4-openssl-dev python3-aiosmtpd
-	libev-dev libwebsockets-evlib-ev
 )
 
 # The WebAssembly client core (scripts/wasm, web/core): the Emscripten
