@@ -200,7 +200,18 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	return 0;
 }
 
+/*
+ * lws's per-connection receive buffer, allocated at the upgrade and held until
+ * the close: a frame larger than this arrives in pieces that on_receive()
+ * joins (up to EM_MAX_FRAME). A `send` is about 1 KiB for up to 487 bytes of
+ * text and just under 2 KiB for up to 1,255 (the ciphertext grows in 256-byte
+ * steps, then base64), so the common frames still go through without a copy.
+ * Each KiB here is a KiB per idle connection (bench/RESULTS.md B1: 16 KiB,
+ * then 4 KiB, now 2 KiB).
+ */
+#define WS_RX_BUFFER 2048
+
 const struct lws_protocols ws_protocols[] = {
     {"http", http_callback, sizeof(struct http_pss), 0, 0, NULL, 0},
-    {EM_SUBPROTOCOL, ws_callback, sizeof(struct session), 4096, 0, NULL, 0},
+    {EM_SUBPROTOCOL, ws_callback, sizeof(struct session), WS_RX_BUFFER, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
