@@ -14,6 +14,10 @@
 //   verifies in `ementor meeting plan`;
 //   her notices list the confirmation and the proposal, then none once read;
 //   maria's announcement (CLI) shows as a notice and, verified, with its text;
+//   she fills in her profile for matching (the page refuses an empty one): it is
+//   sealed to maria, whose CLI opens it verified, and shown again filled in;
+//   she opens a support room with maria from the rooms screen, signs its
+//   agreement, reads maria's CLI message live and answers it;
 //   she copies her calendar feed's URL (the clipboard) and curl fetches an
 //   iCalendar with the initial meeting;
 //   she exports her data: the downloaded file's JSON is hers, with the room,
@@ -32,7 +36,7 @@
 //   EMENTOR_CA / EMENTOR_PASSWORD for the CLI.
 // Prints "ok   - ..." and "FAIL - ..." lines; exit 1 when any failed.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -90,6 +94,13 @@ async function step(name, fn) {
 		console.log(`       status: ${seen?.status ?? ''} | last events: ${seen?.events ?? ''}`);
 		return false;
 	}
+}
+
+// what the CLI prints on stdout and stderr, whatever its exit status
+function cliOut(who, ...args) {
+	const r = spawnSync(join(env.EMENTOR_BIN_DIR, 'ementor'), ['--home', join(env.E2E_HOME, who), ...args],
+		{ encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000, env: { ...env, TZ: 'UTC' } });
+	return `${r.stdout ?? ''}${r.stderr ?? ''}`;
 }
 
 function cli(who, ...args) {
@@ -336,6 +347,68 @@ try {
 			throw new Error(text);
 		await page.click('#notices-ack');
 		await page.locator('#notices-none').waitFor(WAIT);
+	});
+
+	await step('she fills in her profile for matching: sealed by her page to maria, whom her device verified', async () => {
+		await page.click('#notices-back');
+		await page.locator('#open-profile').click(WAIT);
+		await page.locator('#profile-form').waitFor(WAIT);
+		await page.click('#profile-form button[type=submit]');
+		await page.locator('#profile-result .alert').waitFor(WAIT); // nothing answered: refused by the page
+		await page.fill('#profile-q-values', 'uczciwość, otwartość');
+		await page.fill('#profile-q-needs', 'Pierwsza praca w IT: heron-52');
+		await page.selectOption('#profile-q-motivation', '4');
+		await page.click('#profile-form button[type=submit]');
+		await page.locator('#profile-saved', { hasText: 'maria' }).waitFor(WAIT);
+		await page.locator('#profile-before').waitFor(WAIT);
+		if (await page.inputValue('#profile-q-values') !== 'uczciwość, otwartość')
+			throw new Error(`the answers given are not shown again: ${await page.inputValue('#profile-q-values')}`);
+	});
+	await shoot('profile');
+	await axe('profile');
+	{
+		const shown = cliOut('maria', 'profile', 'show', '--programme', '1');
+		check('maria (CLI) opens lea\'s profile, verified, with her answers', /lea/.test(shown) &&
+			shown.includes('heron-52') && shown.includes('uczciwość') && !/UNVERIFIABLE/.test(shown), shown);
+	}
+	await step('she opens a private room with her manager and signs its support agreement', async () => {
+		await page.click('#profile-back');
+		await page.locator('#open-support').click(WAIT);
+		await page.locator('#agreement-form').waitFor(WAIT);
+		await page.check('#agreement-accept');
+		await page.click('#agreement-form button[type=submit]');
+		await page.locator('#send-form').waitFor(WAIT);
+	});
+	const support = JSON.parse(cli('maria', '--json', 'support', 'open', '--programme', '1', 'lea'));
+	const sid = Number(support.room?.id);
+	if (check('maria (CLI) opens the same support room', sid > 0 && support.created === false, JSON.stringify(support))) {
+		cli('maria', 'agreement', 'sign', String(sid), '--yes');
+		cli('maria', 'send', String(sid), 'Maria here: how can I help? wren-33');
+		await step('maria\'s message shows live in lea\'s support room', async () => {
+			await page.locator('#messages li', { hasText: 'wren-33' }).first().waitFor(WAIT);
+			if (await page.locator('#open-meetings').count())
+				throw new Error('a support room offers Meetings, which it has none of');
+		});
+		await step('lea answers there; maria reads it on the CLI', async () => {
+			await page.fill('#message-text', 'Thank you, about my mentor: finch-71');
+			await page.click('#send-form button[type=submit]');
+			await page.locator('#messages li', { hasText: 'finch-71' }).first().waitFor(WAIT);
+			let seen = '';
+			for (let i = 0; i < 20 && !seen.includes('finch-71'); i++) {
+				seen = cliOut('maria', 'read', String(sid));
+				if (!seen.includes('finch-71'))
+					await page.waitForTimeout(500);
+			}
+			if (!seen.includes('lea: Thank you, about my mentor: finch-71'))
+				throw new Error(seen);
+		});
+		await shoot('support');
+		await axe('support room');
+	}
+	await step('back to the notices', async () => {
+		await page.click('#back');
+		await page.locator('#open-notices').click(WAIT);
+		await page.locator('#notices-ack, #notices-none').first().waitFor(WAIT);
 	});
 
 	let exported = null;

@@ -28,6 +28,7 @@ import { renderAccount } from './account.mjs';
 import { renderMeetings } from './meetings.mjs';
 import { renderNotices } from './notices.mjs';
 import { renderReports, reportButton } from './reports.mjs';
+import { profileButton } from './profile.mjs';
 
 const SERVER_URL = `wss://${location.host}/`;
 const TYPING_EVERY_MS = 3000;
@@ -503,7 +504,8 @@ async function renderRooms() {
 		manageButton(),
 		h('div', { class: 'room-tools' }, h('button', { type: 'button', id: 'open-notices', onclick: () => renderNotices(), text: t('nt_title') }),
 			h('button', { type: 'button', id: 'open-account', onclick: () => renderAccount(), text: t('ac_title') }),
-			h('button', { type: 'button', id: 'open-reports', onclick: () => renderReports(), text: t('rp_mine') })),
+			h('button', { type: 'button', id: 'open-reports', onclick: () => renderReports(), text: t('rp_mine') }),
+			profileButton()),
 		problem ? alertBox(problem) : null,
 		rooms.length ? list : h('p', { text: t('rooms_empty') })));
 	for (const r of rooms) {
@@ -764,6 +766,8 @@ async function renderConversation(id, preview, back) {
 		const room = rooms.find((r) => Number(r.id) === id);
 		if (room && state.roomId === id)
 			document.getElementById('room-title').textContent = String(room.name ?? `#${id}`);
+		if (room?.kind === 'support') // a support room has no meetings (PROTOCOL.md 15.1)
+			document.getElementById('open-meetings')?.remove();
 		await state.client.command({ cmd: 'read', room: id, after: 0, limit: 0, mark: false });
 	} catch (e) {
 		status(errorText(e));
