@@ -6,7 +6,9 @@
 // added, one removed, one renamed), her signature on the room's agreement,
 // the dashboard, its CSV, the thresholds, the agreement template, a concern
 // report lea made on the CLI (its quote verified, its handling recorded and
-// read back by lea's CLI), the programme's name, its early end and
+// read back by lea's CLI), an announcement (the recipients shown first;
+// lea's CLI reads it verified) and a support room with lea (her CLI message
+// shown live), the programme's name, its early end and
 // archiving. The mentor (sam) and the mentee (lea) register on the C CLI
 // from the copied links, sign and write there. Each change is read back on
 // the CLI; the dashboard's figures are compared with `ementor --json audit`,
@@ -438,6 +440,46 @@ try {
 		await page.click('#report-back');
 		await page.locator('#mg-tab-reports[aria-current="page"]').waitFor(WAIT);
 		await page.locator('#reports .report-state', { hasText: 'action taken' }).waitFor(WAIT);
+	});
+
+	// contact: an announcement and a support room, from the browser
+	await step('maria writes an announcement to all: the page shows who it reaches, then sends it', async () => {
+		await tab('contact');
+		await page.fill('#mg-ann-text', 'Welcome to the programme: osprey-88');
+		await page.click('#mg-ann-submit');
+		await page.locator('#mg-ann-people li', { hasText: 'lea' }).waitFor(WAIT);
+		await page.locator('#mg-ann-people li', { hasText: 'sam' }).waitFor(WAIT);
+		await page.click('#mg-ann-submit');
+		await message(/sent to \d+ people/);
+	});
+	await screen('contact');
+	{
+		const got = cli('lea', 'announce', 'list');
+		check('lea (CLI) reads maria\'s announcement, verified', /verified\n\s*Welcome to the programme: osprey-88/.test(got) && !/UNVERIFIED/.test(got), got);
+	}
+	await step('maria opens a support room with lea in the browser and signs its agreement', async () => {
+		await tab('contact');
+		await page.fill('#mg-support-user', 'lea');
+		await page.click('#mg-support-form button[type=submit]');
+		await page.locator('#agreement-form').waitFor(WAIT);
+		await page.check('#agreement-accept');
+		await page.click('#agreement-form button[type=submit]');
+		await page.locator('#send-form').waitFor(WAIT);
+	});
+	const supportRoom = JSON.parse(cli('lea', '--json', 'support', 'open', '--programme', String(pid)));
+	const sid = Number(supportRoom.room?.id);
+	if (check('lea (CLI) opens the same room from her side', sid > 0 && supportRoom.created === false, JSON.stringify(supportRoom))) {
+		cli('lea', 'agreement', 'sign', String(sid), '--yes');
+		cli('lea', 'send', String(sid), 'Lea to maria, privately: plover-5');
+		await step('lea\'s message shows live in maria\'s support room', async () => {
+			await page.locator('#messages li', { hasText: 'plover-5' }).first().waitFor(WAIT);
+		});
+	}
+	await step('back to the programme', async () => {
+		await page.click('#back');
+		await page.locator('#manage').click(WAIT);
+		await page.locator(`[data-programme="${pid}"]`).click(WAIT);
+		await page.locator('#mg-programme-title').waitFor(WAIT);
 	});
 
 	await step('the programme renamed in the browser; the history shows it', async () => {

@@ -3,8 +3,10 @@
 // state, revoke, resend), rooms (create, members added and removed, rename,
 // the manager's own signature on a room's agreement), the agreement template
 // and the audit as a dashboard (summary, a 12-week chart with its figures as
-// a table, rooms with flags, one room's members, CSV, thresholds), and a
-// programme's concern reports (reports.mjs shows and checks each).
+// a table, rooms with flags, one room's members, CSV, thresholds), a
+// programme's concern reports (reports.mjs shows and checks each), and
+// Contact: announcements (encrypted and signed by the core, their recipients
+// shown first) and a support room with one mentor or mentee.
 //
 // Each screen does what the CLI's command does (client/cmd_programme.c,
 // cmd_admin.c, cmd_room.c, cmd_mail.c, cmd_agreement.c, cmd_audit.c): the
@@ -26,7 +28,7 @@ const USERNAME = /^[a-z0-9._-]{3,32}$/;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const TEMPLATE_MAX = 20000;
 const NAME_MAX = 100;
-const TABS = ['programme', 'invites', 'rooms', 'template', 'dashboard', 'reports'];
+const TABS = ['programme', 'invites', 'rooms', 'template', 'dashboard', 'reports', 'contact'];
 const CHANGES = ['name', 'starts_on', 'ends_on', 'ended', 'archived', 'room_name'];
 const CHECKPOINT_STATES = ['open', 'confirmed', 'held', 'missed', 'cancelled'];
 const FLAG_CODES = ['inactive', 'agreement_unsigned', 'midterm_overdue', 'missed_meeting',
@@ -220,7 +222,8 @@ async function renderProgramme(pid, tab = 'programme', room = 0) {
 				: tab === 'template' ? await templateTab(p)
 					: tab === 'dashboard' ? await dashboardTab(p)
 						: tab === 'reports' ? await reportsTab(p)
-							: await programmeTab(p);
+							: tab === 'contact' ? contactTab(p)
+								: await programmeTab(p);
 		body.replaceChildren(...parts);
 	} catch (e) {
 		body.replaceChildren(alertBox(errorText(e)));
@@ -819,6 +822,68 @@ async function downloadCsv(pid) {
 	a.remove();
 	setTimeout(() => URL.revokeObjectURL(url), 10000);
 	say(t('mg_csv_done'));
+}
+
+// --- contact: announcements and support rooms (PROTOCOL.md 15) -----------------------
+
+// An announcement (the core encrypts it once, signs it, and seals its key to each recipient it
+// shows first: the list is the server's word, so the manager sees it before sending) and a
+// support room with one mentor or mentee.
+function contactTab(p) {
+	const pid = Number(p.id);
+	const audience = h('select', { id: 'mg-ann-to', name: 'mg-ann-to' },
+		h('option', { value: 'all', text: t('mg_ann_all') }), h('option', { value: 'mentors', text: t('mg_ann_mentors') }));
+	const text = h('textarea', { id: 'mg-ann-text', name: 'mg-ann-text', rows: 4, maxlength: 2000 });
+	const who = h('div', { id: 'mg-ann-who', 'aria-live': 'polite' });
+	let shown = null; // the recipients the manager saw: { to, ids }
+	const ann = h('form', { id: 'mg-ann-form', novalidate: true },
+		h('div', { class: 'field' }, h('label', { for: 'mg-ann-to', text: t('mg_ann_to') }), audience),
+		h('div', { class: 'field' }, h('label', { for: 'mg-ann-text', text: t('mg_ann_text') }), text),
+		who,
+		h('button', { type: 'submit', class: 'primary', id: 'mg-ann-submit', text: t('mg_ann_check') }));
+	audience.addEventListener('change', () => {
+		shown = null;
+		who.replaceChildren();
+		ann.querySelector('#mg-ann-submit').textContent = t('mg_ann_check');
+	});
+	submitting(ann, async () => {
+		const body = text.value.trim();
+		if (!body || new TextEncoder().encode(body).length > 2000)
+			return say(t('mg_ann_need_text'), 'error');
+		if (!shown || shown.to !== audience.value) {
+			const r = await app.state.client.command({ cmd: 'announce.recipients', programme: pid, to: audience.value });
+			const people = Array.isArray(r?.recipients) ? r.recipients : [];
+			shown = { to: audience.value, ids: people.map((x) => Number(x.user_id)) };
+			who.replaceChildren(h('p', { text: t('mg_ann_reaches', { n: people.length }) }),
+				h('ul', { id: 'mg-ann-people' }, people.map((x) => h('li', { text: `${String(x.username ?? '?')} (${String(x.role ?? '?')})${x.changed ? ` — ${t('mg_ann_changed')}` : ''}` }))));
+			ann.querySelector('#mg-ann-submit').textContent = t('mg_ann_send', { n: people.length });
+			return undefined;
+		}
+		const r = await app.state.client.command({ cmd: 'announce.send', programme: pid, to: shown.to, text: body, expect: shown.ids });
+		say(t('mg_ann_sent', { n: shown.ids.length - (Array.isArray(r?.skipped) ? r.skipped.length : 0) }));
+		text.value = '';
+		shown = null;
+		who.replaceChildren();
+		ann.querySelector('#mg-ann-submit').textContent = t('mg_ann_check');
+		return undefined;
+	});
+	const user = h('input', { id: 'mg-support-user', name: 'mg-support-user', type: 'text', maxlength: 32, autocomplete: 'off' });
+	const support = h('form', { id: 'mg-support-form', novalidate: true },
+		h('div', { class: 'field' }, h('label', { for: 'mg-support-user', text: t('mg_support_user') }), user),
+		h('button', { type: 'submit', class: 'primary', text: t('mg_support_open') }));
+	submitting(support, async () => {
+		const name = user.value.trim();
+		if (!name)
+			return say(t('mg_support_need_user'), 'error');
+		const r = await call('support.open', { programme_id: pid, username: name });
+		const id = Number(r?.room?.id);
+		if (Number.isSafeInteger(id) && id > 0)
+			await app.openRoom(id);
+		return undefined;
+	});
+	return [h('h2', { id: 'mg-contact-title', text: t('mg_tab_contact') }),
+		h('h3', { text: t('mg_ann_title') }), h('p', { class: 'hint', text: t('mg_ann_intro') }), ann,
+		h('h3', { text: t('mg_support_title') }), h('p', { class: 'hint', text: t('mg_support_intro') }), support];
 }
 
 // --- concern reports and change requests (reports.mjs checks and shows each) -------
