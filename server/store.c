@@ -352,8 +352,12 @@ void store_random_token(char out[48], size_t nbytes)
 
 	if (nbytes > sizeof(raw))
 		nbytes = sizeof(raw);
-	randombytes_buf(raw, nbytes);
-	sodium_bin2base64(out, 48, raw, nbytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	/* never a leading '-': an invite code is typed as a command-line argument, where
+	 * `-…` reads as an option (this drops 1 in 64 tokens: 0.02 bits of the 120 or more) */
+	do {
+		randombytes_buf(raw, nbytes);
+		sodium_bin2base64(out, 48, raw, nbytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	} while (out[0] == '-');
 	sodium_memzero(raw, sizeof(raw));
 }
 

@@ -103,7 +103,8 @@ int store_create_invite(PGconn *pg, const char *role, int64_t programme_id, int6
 /* 1 if no user exists yet, 0 if some do, -1 on error. */
 int store_is_empty(PGconn *pg);
 
-/* Makes a fresh random token (base64url of 32 bytes, 43 chars + NUL). */
+/* Makes a fresh random token (base64url of nbytes, at most 32: up to 43 chars + NUL), never
+ * starting with '-' (invite codes are typed as command-line arguments). */
 void store_random_token(char out[48], size_t nbytes);
 
 #endif

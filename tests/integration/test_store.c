@@ -318,6 +318,20 @@ static void test_register_login_resume_logout(void **state)
 	expect_err(auth_whoami_run, NULL, &alice, EM_ERR_SESSION_EXPIRED);
 }
 
+/* An invite code is typed as a command-line argument: it never starts with '-' (without the
+ * rule, 1 token in 64 would: 10,000 draws all pass by chance with probability 3e-69). */
+static void test_random_token_no_leading_dash(void **state)
+{
+	char token[48];
+
+	(void)state;
+	for (int i = 0; i < 10000; i++) {
+		store_random_token(token, 15);
+		assert_int_equal(strlen(token), 20);
+		assert_true(token[0] != '-');
+	}
+}
+
 static void test_prelogin(void **state)
 {
 	struct who carol = {0};
@@ -1601,6 +1615,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_register_login_resume_logout),
 	    cmocka_unit_test(test_prelogin),
+	    cmocka_unit_test(test_random_token_no_leading_dash),
 	    cmocka_unit_test(test_login_rate_limit),
 	    cmocka_unit_test(test_login_limit_concurrent),
 	    cmocka_unit_test(test_login_stranger),
