@@ -49,13 +49,15 @@
  * message sizes. */
 #define PAGE_BYTES (256 * 1024)
 
-/* A bytea column as base64url without padding, made by PostgreSQL (encode's base64
- * has '=' padding and a newline every 76 characters: both dropped). */
-#define SQL_B64URL(col) "translate(encode(" col ", 'base64'), E'+/=\\n', '-_')"
+/* A bytea column as base64, made by PostgreSQL; b64_col() makes it base64url without
+ * padding (encode's base64 has '=' padding and a newline every 76 characters). Not
+ * translate() in SQL: per character it searches its list, multibyte-aware, and took
+ * most of PostgreSQL's CPU in a replay (bench/RESULTS.md, B6). */
+#define SQL_B64(col) "encode(" col ", 'base64')"
 
-#define MSG_CID  SQL_B64URL("m.client_msg_id")
-#define MSG_CT   SQL_B64URL("m.ciphertext")
-#define MSG_SIG  SQL_B64URL("m.sig")
+#define MSG_CID  SQL_B64("m.client_msg_id")
+#define MSG_CT   SQL_B64("m.ciphertext")
+#define MSG_SIG  SQL_B64("m.sig")
 #define MSG_IDS  "m.room_id, m.seq, m.epoch, m.sender_id, COALESCE(u.username, ''), "
 #define MSG_COLS MSG_IDS MSG_CID ", " MSG_CT ", " MSG_SIG ", " MSG_TAIL
 #define MSG_TAIL SQL_TS("m.created_at") ", length(m.ciphertext)"
@@ -187,10 +189,26 @@ static const struct stmt st_keys = {
     "e.room_id = k.room_id AND e.epoch = k.epoch WHERE k.room_id = $1 AND k.recipient_id = $2 "
     "ORDER BY k.epoch"};
 
-/* A base64url column of MSG_COLS as a JSON string (ASCII: no UTF-8 check needed). */
+/* A base64 column of MSG_COLS (SQL_B64) as a JSON string of base64url without padding
+ * (ASCII: no UTF-8 check needed); NULL when out of memory. */
 static json_t *b64_col(const PGresult *r, int row, int col)
 {
-	return json_stringn_nocheck(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
+	const char *v = PQgetvalue(r, row, col);
+	size_t n = (size_t)PQgetlength(r, row, col), k = 0;
+	char small[4096], *out = n <= sizeof(small) ? small : malloc(n);
+	json_t *s;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] == '\n' || v[i] == '=')
+			continue;
+		out[k++] = v[i] == '+' ? '-' : v[i] == '/' ? '_' : v[i];
+	}
+	s = json_stringn_nocheck(out, k);
+	if (out != small)
+		free(out);
+	return s;
 }
 
 /* A Message object (PROTOCOL.md 5.4) from MSG_COLS starting at col. */

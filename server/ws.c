@@ -211,7 +211,15 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
  */
 #define WS_RX_BUFFER 2048
 
+/*
+ * The most lws hands to one SSL_write. Unset, it is the receive buffer's size
+ * (2 KiB): a larger frame, or frames joined into one write (session.c, up to
+ * 16 KiB), would go out 2 KiB per trip round the service loop, the rest
+ * copied and held by lws meanwhile. Nothing is allocated for it per connection.
+ */
+#define WS_TX_PACKET (64 * 1024)
+
 const struct lws_protocols ws_protocols[] = {
     {"http", http_callback, sizeof(struct http_pss), 0, 0, NULL, 0},
-    {EM_SUBPROTOCOL, ws_callback, sizeof(struct session), WS_RX_BUFFER, 0, NULL, 0},
+    {EM_SUBPROTOCOL, ws_callback, sizeof(struct session), WS_RX_BUFFER, 0, NULL, WS_TX_PACKET},
     {NULL, NULL, 0, 0, 0, NULL, 0}};

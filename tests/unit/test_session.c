@@ -4,11 +4,10 @@
  * and metrics.h (tests/unit/stubs): the session table (slot + generation:
  * a closed slot's generation changes, so a stale pair finds nothing, while
  * the slot is handed out again), the output queue (frames written in order,
- * the per-connection cap closing a slow consumer with 4008 and no more
- * data, the smaller cap before login), closes (once, after the queued
- * output, codes of ended sessions), and the memory account (charge and
- * release, the --preauth-memory cap on connections not logged in, bytes
- * moving at login).
+ * joined into writes of up to 16 KiB, the per-connection cap closing a slow consumer with 4008 and
+ * no more data, the smaller cap before login), closes (once, after the queued output, codes of
+ * ended sessions), and the memory account (charge and release, the --preauth-memory cap on
+ * connections not logged in, bytes moving at login).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -176,8 +175,10 @@ static void test_frames_in_order(void **state)
 	assert_int_equal(session_preauth_bytes(), 0); /* logged in: not in the capped sum */
 	assert_true(stub_lws_writable >= 1);
 	assert_ptr_equal(stub_lws_last_wsi, s->wsi);
-	for (int i = 0; i < 3; i++)
-		assert_int_equal(session_write_one(s), 0);
+	/* one write callback: the three go out in order, joined into one write
+	 * (even when the socket takes no more writes after it) */
+	assert_int_equal(session_write_one(s), 0);
+	assert_int_equal(stub_lws_n_writes, 1);
 	assert_int_equal(stub_lws_n_frames, 3);
 	assert_string_equal(stub_lws_frames[0], "{\"a\":1}");
 	assert_string_equal(stub_lws_frames[1], "{\"b\":2}");
@@ -190,18 +191,92 @@ static void test_frames_in_order(void **state)
 	/* nothing queued, no close: nothing to do */
 	assert_int_equal(session_write_one(s), 0);
 	assert_int_equal(stub_lws_n_frames, 3);
-	/* a socket that takes more: the queue goes out in one callback, in order */
-	stub_lws_choked = 0;
-	session_send(s, strdup("{\"e\":5}"));
-	session_send(s, strdup("{\"f\":6}"));
+	/* two frames too large to share a write: a choked socket takes one per
+	 * callback, one that takes more both in one callback */
+	server.cfg.out_queue_kib = 64;
+	session_send(s, frame(10 * KIB, 'e'));
+	session_send(s, frame(10 * KIB, 'f'));
 	assert_int_equal(session_write_one(s), 0);
-	assert_int_equal(stub_lws_n_frames, 5);
-	assert_string_equal(stub_lws_frames[4], "{\"f\":6}");
+	assert_int_equal(stub_lws_n_writes, 2);
+	assert_int_equal(session_write_one(s), 0);
+	assert_int_equal(stub_lws_n_writes, 3);
+	stub_lws_choked = 0;
+	session_send(s, frame(10 * KIB, 'g'));
+	session_send(s, frame(10 * KIB, 'h'));
+	assert_int_equal(session_write_one(s), 0);
+	assert_int_equal(stub_lws_n_writes, 5);
+	assert_int_equal(stub_lws_n_frames, 7);
+	assert_true(stub_lws_frames[3][0] == 'e' && stub_lws_frames[4][0] == 'f');
+	assert_true(stub_lws_frames[5][0] == 'g' && stub_lws_frames[6][0] == 'h');
 	assert_true(em_list_empty(&s->out));
 	assert_int_equal(s->mem, mem0);
 	stub_lws_choked = 1;
 	/* a short socket write closes */
 	session_send(s, strdup("{\"d\":4}"));
+	stub_lws_write_short = 1;
+	assert_int_equal(session_write_one(s), -1);
+}
+
+/* Frames of length len filled with c, checked. */
+static void assert_frame(int i, size_t len, char c)
+{
+	assert_non_null(stub_lws_frames[i]);
+	assert_int_equal(strlen(stub_lws_frames[i]), len);
+	for (size_t k = 0; k < len; k++)
+		assert_int_equal(stub_lws_frames[i][k], c);
+}
+
+/*
+ * Frames queued together go out joined into writes of at most 16 KiB (the
+ * stub takes every joined write apart and checks each header: 2 bytes under
+ * 126, 4 bytes from 126); one that cannot share a write goes alone; the burst
+ * stops at 32 frames and asks to be called again.
+ */
+static void test_frames_joined(void **state)
+{
+	static const size_t lens[] = {5, 125, 126, 300, 10 * KIB, 10 * KIB, 20 * KIB, 7};
+	struct session *s;
+	size_t mem0;
+	int writable;
+
+	(void)state;
+	server.cfg.out_queue_kib = 128;
+	stub_lws_choked = 0;
+	s = new_session(1);
+	mem0 = s->mem;
+	for (size_t i = 0; i < 8; i++)
+		session_send(s, frame(lens[i], (char)('a' + i)));
+	assert_int_equal(session_write_one(s), 0);
+	/* [5 125 126 300 10K] joined (10,812 bytes with headers), the next 10 KiB
+	 * would pass 16 KiB; [10K] alone (20K cannot join); [20K]; [7] alone */
+	assert_int_equal(stub_lws_n_writes, 4);
+	assert_int_equal(stub_lws_n_frames, 8);
+	for (int i = 0; i < 8; i++)
+		assert_frame(i, lens[i], (char)('a' + i));
+	assert_int_equal(stub_metrics[M_FRAMES_OUT], 8);
+	assert_true(em_list_empty(&s->out));
+	assert_int_equal(s->out_bytes, 0);
+	assert_int_equal(s->mem, mem0);
+
+	/* 40 small frames: 32 in the first callback (one write), which asks for
+	 * another; the other 8 in the next */
+	for (int i = 0; i < 40; i++)
+		session_send(s, frame(100, (char)('A' + i % 26)));
+	writable = stub_lws_writable;
+	assert_int_equal(session_write_one(s), 0);
+	assert_int_equal(stub_lws_n_writes, 5);
+	assert_int_equal(stub_lws_n_frames, 8 + 32);
+	assert_int_equal(stub_lws_writable, writable + 1);
+	assert_int_equal(session_write_one(s), 0);
+	assert_int_equal(stub_lws_n_writes, 6);
+	assert_int_equal(stub_lws_n_frames, 8 + 40);
+	for (int i = 0; i < 40; i++)
+		assert_frame(8 + i, 100, (char)('A' + i % 26));
+	assert_int_equal(s->mem, mem0);
+
+	/* a joined write cut short closes, as a single one does */
+	session_send(s, frame(10, 'x'));
+	session_send(s, frame(10, 'y'));
 	stub_lws_write_short = 1;
 	assert_int_equal(session_write_one(s), -1);
 }
@@ -437,6 +512,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_slot_and_generation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_table_grows, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_frames_in_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_frames_joined, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_slow_consumer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_preauth_output_cap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_close_after_output, setup, teardown),

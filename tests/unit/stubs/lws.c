@@ -1,7 +1,10 @@
 /*
  * lws.c (stub) - the libwebsockets calls of server/session.c, recorded
  * instead of made: a write request counted, a close reason kept, a written
- * frame copied (and optionally cut short, as a failed socket write).
+ * frame copied (and optionally cut short, as a failed socket write). A raw
+ * write (LWS_WRITE_HTTP: frames joined by session.c, headers included) is
+ * taken apart into its frames, each header checked as RFC 6455 5.2 writes an
+ * unfragmented, unmasked text frame; a malformed one fails the write.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,7 @@ struct lws *stub_lws_last_wsi;
 int stub_lws_close_status;
 char stub_lws_close_text[128];
 int stub_lws_n_frames;
+int stub_lws_n_writes;
 char *stub_lws_frames[STUB_LWS_FRAMES];
 int stub_lws_write_short;
 int stub_lws_choked = 1; /* lws_send_pipe_choked(): by default one frame per callback */
@@ -23,6 +27,7 @@ void stub_lws_reset(void)
 	for (int i = 0; i < stub_lws_n_frames; i++)
 		free(stub_lws_frames[i]);
 	stub_lws_n_frames = 0;
+	stub_lws_n_writes = 0;
 	stub_lws_writable = 0;
 	stub_lws_last_wsi = NULL;
 	stub_lws_close_status = 0;
@@ -54,13 +59,8 @@ void lws_close_reason(struct lws *wsi, enum lws_close_status status, unsigned ch
 	stub_lws_close_text[len] = '\0';
 }
 
-int lws_write(struct lws *wsi, unsigned char *buf, size_t len, enum lws_write_protocol protocol)
+static void stub_lws_record(const unsigned char *buf, size_t len)
 {
-	stub_lws_last_wsi = wsi;
-	if (protocol != LWS_WRITE_TEXT)
-		return -1;
-	if (stub_lws_write_short)
-		return (int)len - 1;
 	if (stub_lws_n_frames < STUB_LWS_FRAMES) {
 		char *copy = malloc(len + 1);
 
@@ -70,5 +70,50 @@ int lws_write(struct lws *wsi, unsigned char *buf, size_t len, enum lws_write_pr
 		}
 		stub_lws_frames[stub_lws_n_frames++] = copy;
 	}
+}
+
+/* Records the frames of a raw write; -1 if it is not a sequence of whole frames. */
+static int stub_lws_record_raw(const unsigned char *buf, size_t len)
+{
+	size_t at = 0;
+
+	while (at < len) {
+		size_t hdr = 2, n;
+
+		if (len - at < 2 || buf[at] != 0x81 || (buf[at + 1] & 0x80))
+			return -1;
+		n = buf[at + 1];
+		if (n == 126) {
+			if (len - at < 4)
+				return -1;
+			n = (size_t)buf[at + 2] << 8 | buf[at + 3];
+			hdr = 4;
+			if (n < 126) /* not the shortest form */
+				return -1;
+		} else if (n == 127) {
+			return -1; /* never joined: over WRITE_JOIN_BYTES */
+		}
+		if (len - at - hdr < n)
+			return -1;
+		stub_lws_record(buf + at + hdr, n);
+		at += hdr + n;
+	}
+	return 0;
+}
+
+int lws_write(struct lws *wsi, unsigned char *buf, size_t len, enum lws_write_protocol protocol)
+{
+	stub_lws_last_wsi = wsi;
+	if (protocol != LWS_WRITE_TEXT && protocol != LWS_WRITE_HTTP)
+		return -1;
+	if (stub_lws_write_short)
+		return (int)len - 1;
+	if (protocol == LWS_WRITE_HTTP) {
+		if (stub_lws_record_raw(buf, len))
+			return -1;
+	} else {
+		stub_lws_record(buf, len);
+	}
+	stub_lws_n_writes++;
 	return (int)len;
 }
