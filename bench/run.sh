@@ -349,8 +349,10 @@ run_b6() {
 	quiet="$(wait_quiet)"
 	em_log "B6 $label (busy cores before: $quiet)"
 	# shellcheck disable=SC2016 # expanded by the shell loadgen starts
+	# shellcheck disable=SC2086 # BENCH_LOADGEN_ARGS: flags, split on purpose
 	timeout 900 "$LOADGEN" --url "$URL" --ca "$T/tls/cert.pem" --invite "$inv" --rooms 1 \
 		--members 2 --catchup "$n" --json --label "$label" --cpu "ementord=$SERVER_PID" \
+		${BENCH_LOADGEN_ARGS:-} \
 		--catchup-seed 'printf "%s\n" "$B6_SEED_SQL" | psql --no-psqlrc -X -q -v ON_ERROR_STOP=1 -v room="$LG_ROOM_ID" -v sender="$LG_SENDER_ID" -v epoch="$LG_EPOCH" -v count="$LG_COUNT" "$B6_DB" >/dev/null' \
 		>"$OUT/$label.txt" 2>"$OUT/$label.log" || rc=$?
 	grep -v '^{' "$OUT/$label.txt" >&2 || true

@@ -23,6 +23,9 @@ void db_job_free(struct db_job *job)
 	json_decref(job->room_events);
 	json_decref(job->user_events);
 	json_decref(job->extra);
+	for (size_t i = 0; i < job->n_texts; i++)
+		free(job->texts[i]);
+	free(job->texts);
 	free(job);
 }
 

@@ -58,6 +58,9 @@ struct db_job {
 	json_t *room_events; /* to the sessions subscribed to room id */
 	json_t *user_events; /* to the sessions of user id */
 	json_t *extra;       /* op-specific data for `done` {owned} */
+	/* frames made on the worker for `done` to queue (a replay page), NULL once taken {owned} */
+	char **texts;
+	size_t n_texts;
 };
 
 /* every statement the server has (160 today) is prepared once per connection */

@@ -40,8 +40,7 @@ static void sync_next(struct session *s, json_t *todo, json_t *rooms, int rechec
 
 static void sync_page_done(struct session *s, struct db_job *job)
 {
-	json_t *messages = json_object_get(job->extra, "messages");
-	json_t *todo = json_object_get(job->extra, "todo"), *m, *gone;
+	json_t *todo = json_object_get(job->extra, "todo"), *gone;
 	json_t *rooms = json_object_get(job->extra, "rooms");
 	size_t i, k;
 
@@ -54,8 +53,10 @@ static void sync_page_done(struct session *s, struct db_job *job)
 			        json_array_get(rooms, k), "room_id")) == json_integer_value(gone))
 				json_array_remove(rooms, k--);
 	}
-	json_array_foreach(messages, i, m)
-	    session_send(s, em_encode_event(event_name(EV_MESSAGE), json_incref(m)));
+	for (i = 0; i < job->n_texts; i++) {
+		session_send(s, job->texts[i]); /* takes the text */
+		job->texts[i] = NULL;
+	}
 	if (json_array_size(todo)) {
 		sync_next(s, todo, rooms, 0);
 		return;
