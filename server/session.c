@@ -49,7 +49,10 @@ struct out_msg {
 /* Queued frames are joined into one write of at most this many bytes, their
  * WebSocket headers included: one TLS record (16 KiB of plaintext at most),
  * one write() to the socket, instead of a record and a write() per frame.
- * Below 65,536, so a joined frame's header is 2 or 4 bytes. */
+ * Below 65,536, so a joined frame's header is 2 or 4 bytes. What the socket
+ * does not take of one write, lws keeps and sends before calling back for
+ * more (lws_send_pipe_choked), so a connection holds at most one write in
+ * lws beyond its capped queue, as when each frame was a write of its own. */
 #define WRITE_JOIN_BYTES 16384
 
 /* the heap chunk a malloc(n) takes in glibc, roughly: n + header, 16-aligned */
