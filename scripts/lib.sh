@@ -17,7 +17,8 @@ export EM_ROOT
 
 # Debian packages the project needs to build, test and run (only Debian's archive is used).
 # iproute2 (ip netns, veth) and procps (pgrep, ps) are for the fault tests;
-# jq reads JSON in the e2e scripts; shellcheck is scripts/lint.
+# jq reads JSON in the e2e scripts; shellcheck is scripts/lint. libuv and
+# lws's libuv plugin are ementord's service loop (server/loop.c).
 EM_DEB_PACKAGES=(
 	build-essential cmake pkg-config
 	clang clang-format clang-tidy libfuzzer-14-dev libclang-rt-14-dev
@@ -28,6 +29,7 @@ EM_DEB_PACKAGES=(
 	iproute2 procps
 	shellcheck
 	libcurl4-openssl-dev python3-aiosmtpd
+	libuv1-dev libwebsockets-evlib-uv
 )
 
 # The WebAssembly client core (scripts/wasm, web/core): the Emscripten

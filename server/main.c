@@ -24,6 +24,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "ledger.h"
+#include "loop.h"
 #include "migrate.h"
 #include "remote.h"
 #include "mailer.h"
@@ -297,9 +298,9 @@ static void drain(void)
 	         server.cfg.drain_timeout_s);
 	session_foreach(drain_close_idle, NULL);
 	while (server_now_ms() < deadline && (session_count() > 0 || db_queue_depth() > 0)) {
-		/* lws_service returns at least every second (the ws tick); completions
+		/* a turn ends at least every second (the ws tick); completions
 		 * close their sessions in dispatch_completions() */
-		if (lws_service(server.context, 0) < 0)
+		if (loop_run_once(server.context) < 0)
 			break;
 		session_foreach(drain_close_idle, NULL);
 	}
@@ -575,7 +576,7 @@ static int cmd_serve(void)
 	info.ka_interval = 10;
 	info.timeout_secs = 10;
 
-	server.context = lws_create_context(&info);
+	server.context = loop_context_create(&info);
 	if (!server.context) {
 		log_error("cannot start: lws context failed (port %d in use, or bad certificate?)",
 		          server.cfg.port);
@@ -603,8 +604,10 @@ static int cmd_serve(void)
 	signal(SIGPIPE, SIG_IGN);
 	log_info("listening port=%d version=%s db_workers=%d origins=%d", server.cfg.port,
 	         EM_VERSION, server.cfg.db_workers, server.cfg.n_origins);
+	/* a wake-up, so that lws arms its timer for the suls scheduled so far */
+	lws_cancel_service(server.context);
 	while (!interrupted) {
-		if (lws_service(server.context, 0) < 0)
+		if (loop_run_once(server.context) < 0)
 			break;
 		if (reload_requested) {
 			reload_requested = 0;
@@ -622,7 +625,7 @@ out:
 	remote_stop();
 	catchup_stop();
 	db_stop(); /* first: workers call lws_cancel_service() on the context */
-	lws_context_destroy(server.context);
+	loop_context_destroy(server.context);
 	server.context = NULL;
 	webapp_free();
 	return rc;
