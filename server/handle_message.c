@@ -725,8 +725,6 @@ static int sync_recheck(struct db_conn *c, struct db_job *job, json_t *rooms, js
 	return EM_OK;
 }
 
-/* Worker: one page of the replay; args {"todo": [[room, after_seq], ...], "rooms": [...],
- * "recheck"?: true} */
 /*
  * The page's `message` events as frame texts, made here so that the service
  * thread only queues them (the dump of each message was most of its work in
@@ -757,6 +755,8 @@ out:
 	return rc;
 }
 
+/* Worker: one page of the replay; args {"todo": [[room, after_seq], ...], "rooms": [...],
+ * "recheck"?: true} */
 int message_sync_page_run(struct db_conn *c, struct db_job *job)
 {
 	json_t *todo = json_object_get(job->args, "todo"), *left = json_array(),
