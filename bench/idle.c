@@ -182,9 +182,9 @@ static void idle_connect(struct idle_conn *c)
 	/*
 	 * Source addresses 127.0.0.1 to .4 in turn. lws binds the source
 	 * address before connect(), and bind() gives each socket its own
-	 * ephemeral port per address (28,232 here: 32768-60999), which must
-	 * also cover the storm's TIME_WAIT sockets (the client closes first):
-	 * 19,000 plus 19,000 on one address would not fit.
+	 * ephemeral port per address (28,232 here: 32768-60999); four
+	 * addresses leave room at 19,000. The storm's drop leaves no TIME_WAIT
+	 * (README.md).
 	 */
 	cc.iface = sources[(c - g.c) % 4];
 	c->state = I_CONNECTING;
