@@ -72,13 +72,14 @@ struct idle_conn {
 	enum idle_state state;
 	enum idle_why why;
 	char why_text[96];
-	int close_code;       /* the server's close code, 0 none */
-	int sync_answered;    /* I_SYNCING: sync's reply came; waiting for `synced` */
-	int64_t next_ping_us; /* 0: none due */
-	int64_t retry_at_us;  /* I_DOWN after a 1013 close: connect again then */
-	int64_t resend_at_us; /* I_RESUMING / I_SYNCING after `busy`: send again then */
-	char out[160];        /* the frame waiting for WRITEABLE ("" none) */
-	char in[1024];        /* a reply being reassembled */
+	int close_code;        /* the server's close code, 0 none */
+	char close_reason[48]; /* and its reason text */
+	int sync_answered;     /* I_SYNCING: sync's reply came; waiting for `synced` */
+	int64_t next_ping_us;  /* 0: none due */
+	int64_t retry_at_us;   /* I_DOWN after a 1013 close: connect again then */
+	int64_t resend_at_us;  /* I_RESUMING / I_SYNCING after `busy`: send again then */
+	char out[160];         /* the frame waiting for WRITEABLE ("" none) */
+	char in[1024];         /* a reply being reassembled */
 	size_t in_len;
 };
 
@@ -87,7 +88,7 @@ static struct {
 	int port, conns, parallel, storm_parallel, hold_s, ping_s, storm, timeout_s;
 	struct lws_context *ctx;
 	struct idle_conn *c;
-	int inflight, up, failed, busy, lost;
+	int inflight, up, failed, busy, busy_closes, lost; /* busy: answers and 1013 closes */
 	int why[W_NWHY];
 	int phase_parallel;
 	int dropping;                 /* closes are ours: up connections going are not lost */
@@ -191,6 +192,7 @@ static void idle_connect(struct idle_conn *c)
 	c->why = W_NONE;
 	c->why_text[0] = '\0';
 	c->close_code = 0;
+	c->close_reason[0] = '\0';
 	c->sync_answered = 0;
 	c->retry_at_us = 0;
 	c->resend_at_us = 0;
@@ -277,6 +279,20 @@ out:
 	json_decref(j);
 }
 
+/*
+ * Whether the server closed with 1013 (try again later: PROTOCOL.md says
+ * reconnect with backoff). lws 4.1.6's client parser rewrites a received
+ * 1012, 1013 or 1014 to 1002 before the callback sees it
+ * (roles/ws/client-parser-ws.c) but keeps the reason text, so ementord's
+ * 1013 is known by its reasons ("server busy; reconnect", "server_busy").
+ */
+static int idle_try_again(const struct idle_conn *c)
+{
+	return c->close_code == 1013 ||
+	       (c->close_code == 1002 && (!strncmp(c->close_reason, "server busy", 11) ||
+	                                  !strcmp(c->close_reason, "server_busy")));
+}
+
 /* The wsi of a connection is gone for good: the one place that ends an attempt. */
 static void idle_gone(struct idle_conn *c)
 {
@@ -290,8 +306,9 @@ static void idle_gone(struct idle_conn *c)
 		g.inflight--;
 		if (c == g.connecting) /* lws reports no CONNECTION_ERROR from inside the call */
 			idle_note(c, W_CONNECT, "failed inside lws_client_connect_via_info");
-		if (c->close_code == 1013) { /* server_busy: reconnect with backoff and jitter */
+		if (idle_try_again(c)) { /* reconnect with backoff and jitter */
 			g.busy++;
+			g.busy_closes++;
 			c->state = I_DOWN;
 			c->retry_at_us = now_us() + 1000000 + rand() % 1000000;
 		} else if (g.dropping) {
@@ -361,13 +378,16 @@ static int idle_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		idle_note(c, W_UPGRADE, "closed before the upgrade's answer");
 		break;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-		if (len >= 2)
+		if (len >= 2) {
 			c->close_code =
 			    (((const unsigned char *)in)[0] << 8) | ((const unsigned char *)in)[1];
+			snprintf(c->close_reason, sizeof(c->close_reason), "%.*s",
+			         (int)(len - 2 < 47 ? len - 2 : 47), (const char *)in + 2);
+		}
 		break;
 	case LWS_CALLBACK_CLIENT_CLOSED:
-		snprintf(text, sizeof(text), "closed while %s (close code %d)",
-		         state_names[c->state], c->close_code);
+		snprintf(text, sizeof(text), "closed while %s (close code %d \"%s\")",
+		         state_names[c->state], c->close_code, c->close_reason);
 		idle_note(c, W_CLOSED, text);
 		break;
 	case LWS_CALLBACK_WSI_DESTROY:
@@ -507,10 +527,11 @@ static void idle_report(const char *phase, int64_t t0, int timed_out)
 {
 	double s = (double)(now_us() - t0) / 1e6;
 
-	printf("ementor-idle: phase=%s conns=%d up=%d in_flight=%d failed=%d busy=%d lost=%d "
+	printf("ementor-idle: phase=%s conns=%d up=%d in_flight=%d failed=%d busy=%d "
+	       "busy_closes=%d lost=%d "
 	       "seconds=%.2f rate=%.0f/s last_start=%.2f%s failed_by=connect:%d,upgrade:%d,"
 	       "closed:%d,refused:%d,gone:%d\n",
-	       phase, g.conns, g.up, g.inflight, g.failed, g.busy, g.lost, s,
+	       phase, g.conns, g.up, g.inflight, g.failed, g.busy, g.busy_closes, g.lost, s,
 	       s > 0.01 ? g.up / s : 0.0,
 	       g.last_start_us > t0 ? (double)(g.last_start_us - t0) / 1e6 : 0.0,
 	       timed_out ? " TIMED_OUT" : "", g.why[W_CONNECT], g.why[W_UPGRADE], g.why[W_CLOSED],
@@ -526,6 +547,7 @@ static int idle_phase_connect(const char *phase, int parallel)
 	int rc;
 
 	g.busy = 0;
+	g.busy_closes = 0;
 	g.phase_t0_us = t0;
 	g.progress_us = t0 + 5000000;
 	g.phase_parallel = parallel;
