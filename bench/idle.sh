@@ -133,8 +133,8 @@ for n in "${COUNTS[@]}"; do
 	wait "$fd_sampler" || true
 	sleep "${BENCH_AFTER:-60}"
 	rss2="$(rss_kib)"
-	connect="$(grep -oE 'phase=connected .*' "$log")"
-	storm="$(grep -oE 'phase=reconnected .*' "$log" || true)"
+	connect="$(grep -E '^ementor-idle: phase=connected ' "$log" | sed 's/^ementor-idle: //')"
+	storm="$(grep -E '^ementor-idle: phase=reconnected ' "$log" | sed 's/^ementor-idle: //' || true)"
 	checks="$(grep -c 'check phase=.* ok:' "$log" || true)/$(grep -c 'check phase=' "$log" || true)"
 	grep -q 'check phase=.* FAILED' "$log" && checks="$checks FAILED (see $log)" || checks="$checks ok"
 	printf 'B1 conns=%d rss_before=%d_KiB rss_idle=%d_KiB per_conn=%.1f_KiB idle_cpu=%s%% rss_60s_after_close=%d_KiB (%+.0f%% of before) | %s%s | checks=%s exit=%d server_fds_max=%s\n' \
