@@ -65,7 +65,7 @@ enum idle_why { W_NONE = 0, W_CONNECT, W_UPGRADE, W_CLOSED, W_REFUSED, W_NWHY };
 
 static const char *const why_names[W_NWHY] = {"gone", "connect", "upgrade", "closed", "refused"};
 
-#define IDLE_FAIL_LINES 20 /* failures described on stderr; the rest are only counted */
+#define IDLE_FAIL_LINES 5 /* failures described on stderr per cause; the rest are only counted */
 
 struct idle_conn {
 	struct lws *wsi; /* NULL exactly when lws holds no connection for it (WSI_DESTROY) */
@@ -156,10 +156,10 @@ static void idle_fail(struct idle_conn *c)
 	c->state = I_FAILED;
 	g.failed++;
 	g.why[c->why]++;
-	if (g.failed <= IDLE_FAIL_LINES)
+	if (g.why[c->why] <= IDLE_FAIL_LINES)
 		fprintf(stderr, "ementor-idle: connection %d failed (%s): %s%s\n", (int)(c - g.c),
 		        why_names[c->why], c->why_text[0] ? c->why_text : "destroyed with no error",
-		        g.failed == IDLE_FAIL_LINES ? " (further failures are only counted)" : "");
+		        g.why[c->why] == IDLE_FAIL_LINES ? " (further ones are only counted)" : "");
 }
 
 static const char *const sources[4] = {"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"};
