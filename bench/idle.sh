@@ -23,8 +23,8 @@
 # Each result line ends with ementor-idle's self-checks (checks=K/K ok when
 # every phase's connections added up and matched its sockets), its exit
 # status, and the most descriptors ementord held (sampled every 0.5 s; its
-# limit is the hard RLIMIT_NOFILE, and in the storm it briefly holds the
-# dropped connections it has not yet seen close next to the new ones).
+# limit is the hard RLIMIT_NOFILE; the storm's drop resets the connections,
+# so it need not hold the old ones next to the new).
 # The connections all resume one user's session: what ementord holds per
 # connection does not depend on whose it is.
 set -euo pipefail
