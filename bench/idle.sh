@@ -14,9 +14,17 @@
 # between a client's pings, default 30; above 70 the server's own pings keep
 # the connections), BENCH_AFTER (seconds
 # after the close before the last RSS, default 60), BENCH_STORM=1,
+# BENCH_PARALLEL (handshakes in flight while connecting, default 200),
+# BENCH_STORM_PARALLEL (in the storm, default 2000), BENCH_TIMEOUT (the
+# client's per-step handshake timeout in seconds, default 30),
 # BENCH_SERVER_ARGS (extra ementord options), BENCH_SERVER_WRAP (a command
 # to run ementord under, e.g. "heaptrack -o FILE": its figures are then the
 # wrapper's), BENCH_OUT, BENCH_BUILD_DIR.
+# Each result line ends with ementor-idle's self-checks (checks=K/K ok when
+# every phase's connections added up and matched its sockets), its exit
+# status, and the most descriptors ementord held (sampled every 0.5 s; its
+# limit is the hard RLIMIT_NOFILE; the storm's drop resets the connections,
+# so it need not hold the old ones next to the new).
 # The connections all resume one user's session: what ementord holds per
 # connection does not depend on whose it is.
 set -euo pipefail
@@ -99,24 +107,40 @@ for n in "${COUNTS[@]}"; do
 	log="$OUT/idle-$n.log"
 	rss0="$(rss_kib)"
 	args=(--url "$URL" --ca "$T/tls/cert.pem" --token "$TOKEN" --conns "$n" --hold "$HOLD"
-		--ping "${BENCH_PING:-30}")
+		--ping "${BENCH_PING:-30}" --parallel "${BENCH_PARALLEL:-200}"
+		--storm-parallel "${BENCH_STORM_PARALLEL:-2000}" --timeout "${BENCH_TIMEOUT:-30}")
 	[[ "$STORM" == 1 ]] && args+=(--storm)
 	"$IDLE" "${args[@]}" >"$log" 2>"$OUT/idle-$n.err" &
 	idle_pid=$!
+	# the most descriptors ementord holds while ementor-idle runs
+	(
+		max=0
+		while kill -0 "$idle_pid" 2>/dev/null; do
+			fds="$(find "/proc/$SERVER_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)"
+			((fds > max)) && max="$fds" && echo "$max" >"$OUT/fds-$n.max"
+			sleep 0.5
+		done
+	) &
+	fd_sampler=$!
 	wait_line "$log" 'phase=connected' 900 || em_die "ementor-idle did not connect $n (see $log)"
 	sleep "$((HOLD / 2))"
 	rss1="$(rss_kib)"
 	c0="$(cpu_ticks)"
 	sleep 5
 	idle_cpu="$(awk -v a="$c0" -v b="$(cpu_ticks)" -v hz="$hz" 'BEGIN {printf "%.1f", (b - a) / hz / 5 * 100}')"
-	wait "$idle_pid" || true
+	idle_rc=0
+	wait "$idle_pid" || idle_rc=$?
+	wait "$fd_sampler" || true
 	sleep "${BENCH_AFTER:-60}"
 	rss2="$(rss_kib)"
-	connect="$(grep -oE 'phase=connected .*' "$log")"
-	storm="$(grep -oE 'phase=reconnected .*' "$log" || true)"
-	printf 'B1 conns=%d rss_before=%d_KiB rss_idle=%d_KiB per_conn=%.1f_KiB idle_cpu=%s%% rss_60s_after_close=%d_KiB (%+.0f%% of before) | %s%s\n' \
+	connect="$(grep -E '^ementor-idle: phase=connected ' "$log" | sed 's/^ementor-idle: //')"
+	storm="$(grep -E '^ementor-idle: phase=reconnected ' "$log" | sed 's/^ementor-idle: //' || true)"
+	checks="$(grep -c 'check phase=.* ok:' "$log" || true)/$(grep -c 'check phase=' "$log" || true)"
+	grep -q 'check phase=.* FAILED' "$log" && checks="$checks FAILED (see $log)" || checks="$checks ok"
+	printf 'B1 conns=%d rss_before=%d_KiB rss_idle=%d_KiB per_conn=%.1f_KiB idle_cpu=%s%% rss_60s_after_close=%d_KiB (%+.0f%% of before) | %s%s | checks=%s exit=%d server_fds_max=%s\n' \
 		"$n" "$rss0" "$rss1" "$(awk -v a="$rss0" -v b="$rss1" -v n="$n" 'BEGIN {print (b - a) / n}')" \
 		"$idle_cpu" "$rss2" "$(awk -v a="$rss0" -v b="$rss2" 'BEGIN {print (b - a) * 100 / a}')" \
-		"$connect" "${storm:+ | storm: $storm}" | tee -a "$OUT/summary.txt"
+		"$connect" "${storm:+ | storm: $storm}" "$checks" "$idle_rc" \
+		"$(cat "$OUT/fds-$n.max" 2>/dev/null || echo '?')" | tee -a "$OUT/summary.txt"
 done
 em_log "results in $OUT"
