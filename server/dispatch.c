@@ -413,6 +413,8 @@ static void dispatch_now(struct session *s, struct em_request *req)
 		goto out;
 	}
 	job = NULL; /* the workers own it now */
+	if (!s->authenticated && (req->op == EM_OP_LOGIN || req->op == EM_OP_RESUME))
+		s->auth_sent = 1;
 out:
 	db_job_free(job);
 	em_request_clear(req);

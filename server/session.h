@@ -46,6 +46,7 @@ struct session {
 
 	char addr[64]; /* peer address */
 	int64_t auth_deadline_ms;
+	int auth_sent; /* a login or resume was taken before login: the deadline's grace (ws.c) */
 
 	int inflight;        /* jobs submitted and not yet answered */
 	struct em_list held; /* of struct held_req (dispatch.c): waiting for room in flight */

@@ -67,6 +67,7 @@ void auth_logout_done(struct session *s, struct db_job *job)
 	s->also_mentor = s->also_mentee = 0;
 	s->username[0] = '\0';
 	s->auth_deadline_ms = server_now_ms() + server.cfg.auth_timeout_s * 1000LL;
+	s->auth_sent = 0;
 }
 
 /* Service thread, after passwd: the user's other sessions on this node are closed (4004). */

@@ -25,11 +25,19 @@
 
 static lws_sorted_usec_list_t tick_sul; /* once a second: auth deadlines */
 
+/*
+ * A connection not logged in by its deadline is closed, unless it sent a
+ * `login` or `resume` in time: it then gets one more auth timeout, no more,
+ * so that the server's slowness is not charged to a client that sent its
+ * login in time (in a reconnect storm thousands of `resume`s wait for the DB
+ * workers: bench/RESULTS.md, the storm).
+ */
 static void tick_session(struct session *s, void *arg)
 {
 	int64_t now = *(int64_t *)arg;
+	int64_t grace = s->auth_sent ? server.cfg.auth_timeout_s * 1000LL : 0;
 
-	if (!s->authenticated && !s->close_code && now > s->auth_deadline_ms) {
+	if (!s->authenticated && !s->close_code && now > s->auth_deadline_ms + grace) {
 		log_info("ws closed unauthenticated connection addr=%s", s->addr);
 		session_close(s, EM_CLOSE_AUTH_TIMEOUT, "auth_timeout");
 	}
