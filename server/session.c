@@ -383,25 +383,38 @@ static int write_joined(struct session *s, int max)
 	return n;
 }
 
+/*
+ * Starts the closing handshake with the session's code and reason (lws writes
+ * the close frame, then waits for the peer's) from lws's timer at once, not by
+ * returning -1 from the writable callback: on the libuv loop, Debian's lws
+ * 4.1.6 (built with _DEBUG) closes a connection a second time right after
+ * that return (its "uv repeat test"), which killed it before the close frame
+ * went out (clients saw 1006, not the code). The timer's close is lws's
+ * ordinary one; this timeout reason is the one lws does not take for a dead
+ * peer (any other makes it drop the socket without the close frame).
+ */
+static void close_from_timer(struct session *s)
+{
+	lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
+	                 (unsigned char *)s->close_reason, strlen(s->close_reason));
+	lws_set_timeout(s->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, LWS_TO_KILL_ASYNC);
+}
+
 int session_write_one(struct session *s)
 {
 	struct out_msg *m = em_list_first(&s->out, struct out_msg, link);
 
 	if (!m) {
-		if (s->close_code) {
-			lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
-			                 (unsigned char *)s->close_reason, strlen(s->close_reason));
-			return -1;
-		}
+		if (s->close_code)
+			close_from_timer(s);
 		return 0;
 	}
 	if (s->close_code == EM_CLOSE_SLOW_CONSUMER || s->close_code == SESSION_CLOSE_TRY_AGAIN) {
 		/* a slow consumer gets no more data, only the close; nor does a
 		 * connection closed to free memory */
 		session_free_buffers(s);
-		lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
-		                 (unsigned char *)s->close_reason, strlen(s->close_reason));
-		return -1;
+		close_from_timer(s);
+		return 0;
 	}
 	/* several frames per writable callback while the socket takes them (a
 	 * replay, a burst), joined into few writes: fewer trips round the

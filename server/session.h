@@ -128,8 +128,9 @@ void session_close(struct session *s, int code, const char *reason);
 void session_close_ended(struct session *s, int erased);
 /* Frees queued output and buffers (at LWS_CALLBACK_CLOSED). */
 void session_free_buffers(struct session *s);
-/* Writes queued frames (one, or a few while the socket takes them); returns -1
- * if the connection must close now. */
+/* Writes queued frames (one, or a few while the socket takes them), then, once
+ * none is left, starts the close asked for with session_close(); returns -1
+ * when a write failed (lws then drops the connection at once). */
 int session_write_one(struct session *s);
 
 #endif

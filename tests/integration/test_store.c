@@ -1292,10 +1292,12 @@ static void test_login_stranger(void **state)
 		                 EM_ERR_RATE_LIMITED);
 		assert_in_range(retry, 1, 60 * 1000);
 	}
-	/* 22 failures: the delay is at its 60 s ceiling, not more */
-	assert_in_range(retry, 59 * 1000, 60 * 1000);
+	/* 22 failures: the delay is at its 60 s ceiling, not more (the step below it is
+	 * 32 s; the time since the last failure is taken off, over a second on a loaded
+	 * machine) */
+	assert_in_range(retry, 50 * 1000, 60 * 1000);
 	assert_int_equal(login_err("gina", "pw", "198.51.100.200", &retry), EM_ERR_RATE_LIMITED);
-	assert_in_range(retry, 59 * 1000, 60 * 1000);
+	assert_in_range(retry, 50 * 1000, 60 * 1000);
 	sql_exec("UPDATE login_attempts SET at = at - interval '60 s' WHERE username = 'gina'");
 	assert_int_equal(login_err("gina", "pw", "198.51.100.200", NULL), EM_OK);
 	/* and from her known addresses never */

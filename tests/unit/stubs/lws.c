@@ -18,6 +18,7 @@ int stub_lws_close_status;
 char stub_lws_close_text[128];
 int stub_lws_n_frames;
 int stub_lws_n_writes;
+int stub_lws_kills;
 char *stub_lws_frames[STUB_LWS_FRAMES];
 int stub_lws_write_short;
 int stub_lws_choked = 1; /* lws_send_pipe_choked(): by default one frame per callback */
@@ -28,6 +29,7 @@ void stub_lws_reset(void)
 		free(stub_lws_frames[i]);
 	stub_lws_n_frames = 0;
 	stub_lws_n_writes = 0;
+	stub_lws_kills = 0;
 	stub_lws_writable = 0;
 	stub_lws_last_wsi = NULL;
 	stub_lws_close_status = 0;
@@ -47,6 +49,14 @@ int lws_callback_on_writable(struct lws *wsi)
 	stub_lws_writable++;
 	stub_lws_last_wsi = wsi;
 	return 1;
+}
+
+void lws_set_timeout(struct lws *wsi, enum pending_timeout reason, int secs)
+{
+	stub_lws_last_wsi = wsi;
+	/* only the close session.c starts: the close frame must survive it */
+	if (secs == LWS_TO_KILL_ASYNC && reason == PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE)
+		stub_lws_kills++;
 }
 
 void lws_close_reason(struct lws *wsi, enum lws_close_status status, unsigned char *buf, size_t len)
