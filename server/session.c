@@ -348,7 +348,8 @@ static void out_pop_sent(struct session *s, struct out_msg *m)
  * Writes the frames at the head of the queue, up to max of them, as one write
  * when at least two fit in WRITE_JOIN_BYTES: the frames are copied with their
  * headers into one buffer and handed to lws as raw bytes (LWS_WRITE_HTTP on a
- * WebSocket connection is written as it is, after anything lws still holds).
+ * WebSocket connection of its own is written as it is, after anything lws
+ * still holds; not on an HTTP/2 stream).
  * Returns the frames written, 0 when there was nothing to join (the first
  * frame goes out alone, without a copy), -1 when the write failed.
  */
@@ -359,6 +360,11 @@ static int write_joined(struct session *s, int max)
 	size_t total = 0;
 	int n = 0;
 
+	/* a WebSocket carried on an HTTP/2 stream (RFC 8441, as Chromium opens it
+	 * on the page's connection): lws must wrap each write in DATA frames,
+	 * which it does only for the frames it makes itself */
+	if (lws_get_network_wsi(s->wsi) != s->wsi)
+		return 0;
 	for (l = s->out.head; l && n < max; l = l->next, n++) {
 		size_t len = em_item(l, struct out_msg, link)->len;
 

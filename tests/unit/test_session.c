@@ -274,6 +274,15 @@ static void test_frames_joined(void **state)
 		assert_frame(8 + i, 100, (char)('A' + i % 26));
 	assert_int_equal(s->mem, mem0);
 
+	/* on an HTTP/2 stream, nothing is joined: one write per frame */
+	stub_lws_h2_network = WSI(500);
+	session_send(s, frame(10, 'p'));
+	session_send(s, frame(10, 'q'));
+	assert_int_equal(session_write_one(s), 0);
+	assert_int_equal(stub_lws_n_writes, 8);
+	assert_int_equal(stub_lws_n_frames, 8 + 42);
+	stub_lws_h2_network = NULL;
+
 	/* a joined write cut short closes, as a single one does */
 	session_send(s, frame(10, 'x'));
 	session_send(s, frame(10, 'y'));

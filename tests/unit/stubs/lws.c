@@ -30,6 +30,7 @@ void stub_lws_reset(void)
 	stub_lws_n_frames = 0;
 	stub_lws_n_writes = 0;
 	stub_lws_kills = 0;
+	stub_lws_h2_network = NULL;
 	stub_lws_writable = 0;
 	stub_lws_last_wsi = NULL;
 	stub_lws_close_status = 0;
@@ -49,6 +50,13 @@ int lws_callback_on_writable(struct lws *wsi)
 	stub_lws_writable++;
 	stub_lws_last_wsi = wsi;
 	return 1;
+}
+
+struct lws *stub_lws_h2_network; /* non-NULL: every connection is a stream of this one */
+
+struct lws *lws_get_network_wsi(struct lws *wsi)
+{
+	return stub_lws_h2_network ? stub_lws_h2_network : wsi;
 }
 
 void lws_set_timeout(struct lws *wsi, enum pending_timeout reason, int secs)

@@ -51,9 +51,10 @@ extern int stub_lws_writable;         /* lws_callback_on_writable() calls */
 extern struct lws *stub_lws_last_wsi; /* the last connection any stub was called on */
 extern int stub_lws_close_status;     /* the last lws_close_reason(), 0: none */
 extern char stub_lws_close_text[128];
-extern int stub_lws_n_frames; /* frames lws_write() took, their text below */
-extern int stub_lws_n_writes; /* lws_write() calls that succeeded */
-extern int stub_lws_kills;    /* lws_set_timeout(..., LWS_TO_KILL_ASYNC) calls: closes started */
+extern int stub_lws_n_frames;           /* frames lws_write() took, their text below */
+extern int stub_lws_n_writes;           /* lws_write() calls that succeeded */
+extern struct lws *stub_lws_h2_network; /* lws_get_network_wsi()'s answer (NULL: itself) */
+extern int stub_lws_kills; /* lws_set_timeout(..., LWS_TO_KILL_ASYNC) calls: closes started */
 extern char *stub_lws_frames[STUB_LWS_FRAMES];
 extern int stub_lws_write_short;
 extern int stub_lws_choked; /* lws_send_pipe_choked()'s answer (1 unless a test says) */
