@@ -22,11 +22,12 @@
  *   set       the set-based alternative: five statements per batch (lock the
  *             rooms, find resends, check membership, advance, one INSERT of
  *             arrays), each a round trip, seqs assigned in C.
- *   batch     ementord's writer since issue 18: one statement per batch, its
+ *   batch     the set-based statement ementord's writer used for part of issue 18
+ *             (removed: slower on a quiet machine, bench/RESULTS.md): one statement per batch, its
  *             rows as binary arrays (resends found with one join, membership
  *             with one semi-join, the rooms locked in id order and each moved
  *             once by its number of new rows, seqs numbered per room, one
- *             INSERT). A copy of st_send_batch in server/handle_message.c.
+ *             INSERT). Kept here as the record of what was measured.
  *
  * Thread: single-threaded.
  */
@@ -83,7 +84,7 @@ static const char *const pi_set_sql[5] = {
     "$6::bytea[], $7::bytea[])"};
 static const int pi_set_nparams[5] = {1, 3, 2, 3, 7};
 
-/* Mirror of st_send_batch in server/handle_message.c (search_path = lg_ingest). */
+/* The set-based statement ementord's writer had for a while (search_path = lg_ingest). */
 static const char pi_batch_sql[] =
     "WITH i AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bytea[], "
     "$5::bytea[], $6::bytea[]) WITH ORDINALITY AS t(room, epoch, sender, cid, ct, sig, ord)), "
