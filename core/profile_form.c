@@ -32,6 +32,20 @@
 #define PROFILE_TITLE_MAX 200
 #define PROFILE_QTEXT_MAX 500
 
+/* The questions both forms ask (module I: what a good match shares), in both languages. */
+#define PROFILE_SHARED_QUESTIONS                                                                     \
+	"{\"id\":\"values\",\"kind\":\"words\",\"text\":\"Your values: what matters most to you? "   \
+	"(comma-separated)\",\"text_pl\":\"Twoje wartości: co jest dla Ciebie najważniejsze? (po " \
+	"przecinku)\"},"                                                                             \
+	"{\"id\":\"interests\",\"kind\":\"words\",\"text\":\"Your interests "                        \
+	"(comma-separated)\",\"text_pl\":\"Twoje zainteresowania (po przecinku)\"},"                 \
+	"{\"id\":\"communication\",\"kind\":\"words\",\"text\":\"How do you like to communicate? "   \
+	"(e.g. online, in person, weekly)\",\"text_pl\":\"Jak wolisz się porozumiewać? (np. "      \
+	"online, osobiście, co tydzień)\"},"                                                       \
+	"{\"id\":\"personality\",\"kind\":\"words\",\"text\":\"Describe yourself in a few words "    \
+	"(e.g. calm, energetic)\",\"text_pl\":\"Opisz siebie kilkoma słowami (np. spokojny, "       \
+	"energiczny)\"},"
+
 static const char default_mentee[] =
     "{\"title\":\"Mentee profile\",\"title_pl\":\"Profil podopiecznego\",\"questions\":["
     "{\"id\":\"needs\",\"kind\":\"text\",\"text\":\"What do you need from mentoring? Your "
@@ -47,18 +61,7 @@ static const char default_mentee[] =
     "your mentor to work?\",\"text_pl\":\"W jakiej branży ma pracować Twój mentor?\"},"
     "{\"id\":\"workplace\",\"kind\":\"line\",\"text\":\"Where do you work or study? (You are "
     "not matched with a mentor from the same place.)\",\"text_pl\":\"Gdzie pracujesz lub się "
-    "uczysz? (Nie dostaniesz mentora z tego samego miejsca.)\"},"
-    "{\"id\":\"values\",\"kind\":\"words\",\"text\":\"Your values: what matters most to you? "
-    "(comma-separated)\",\"text_pl\":\"Twoje wartości: co jest dla Ciebie najważniejsze? (po "
-    "przecinku)\"},"
-    "{\"id\":\"interests\",\"kind\":\"words\",\"text\":\"Your interests "
-    "(comma-separated)\",\"text_pl\":\"Twoje zainteresowania (po przecinku)\"},"
-    "{\"id\":\"communication\",\"kind\":\"words\",\"text\":\"How do you like to communicate? "
-    "(e.g. online, in person, weekly)\",\"text_pl\":\"Jak wolisz się porozumiewać? (np. "
-    "online, osobiście, co tydzień)\"},"
-    "{\"id\":\"personality\",\"kind\":\"words\",\"text\":\"Describe yourself in a few words "
-    "(e.g. calm, energetic)\",\"text_pl\":\"Opisz siebie kilkoma słowami (np. spokojny, "
-    "energiczny)\"},"
+    "uczysz? (Nie dostaniesz mentora z tego samego miejsca.)\"}," PROFILE_SHARED_QUESTIONS
     "{\"id\":\"motivation\",\"kind\":\"scale\",\"text\":\"How much do you want to take part, "
     "from 1 (a little) to 5 (very much)?\",\"text_pl\":\"Jak bardzo chcesz wziąć udział, od 1 "
     "(trochę) do 5 (bardzo)?\"}]}";
@@ -78,18 +81,7 @@ static const char default_mentor[] =
     "branża\"},"
     "{\"id\":\"workplace\",\"kind\":\"line\",\"text\":\"Where do you work? (You are not "
     "matched with a mentee from the same place.)\",\"text_pl\":\"Gdzie pracujesz? (Nie "
-    "dostaniesz podopiecznego z tego samego miejsca.)\"},"
-    "{\"id\":\"values\",\"kind\":\"words\",\"text\":\"Your values: what matters most to you? "
-    "(comma-separated)\",\"text_pl\":\"Twoje wartości: co jest dla Ciebie najważniejsze? (po "
-    "przecinku)\"},"
-    "{\"id\":\"interests\",\"kind\":\"words\",\"text\":\"Your interests "
-    "(comma-separated)\",\"text_pl\":\"Twoje zainteresowania (po przecinku)\"},"
-    "{\"id\":\"communication\",\"kind\":\"words\",\"text\":\"How do you like to communicate? "
-    "(e.g. online, in person, weekly)\",\"text_pl\":\"Jak wolisz się porozumiewać? (np. "
-    "online, osobiście, co tydzień)\"},"
-    "{\"id\":\"personality\",\"kind\":\"words\",\"text\":\"Describe yourself in a few words "
-    "(e.g. calm, energetic)\",\"text_pl\":\"Opisz siebie kilkoma słowami (np. spokojny, "
-    "energiczny)\"},"
+    "dostaniesz podopiecznego z tego samego miejsca.)\"}," PROFILE_SHARED_QUESTIONS
     "{\"id\":\"motivation\",\"kind\":\"scale\",\"text\":\"How much do you want to mentor, from "
     "1 (a little) to 5 (very much)?\",\"text_pl\":\"Jak bardzo chcesz być mentorem, od 1 "
     "(trochę) do 5 (bardzo)?\"},"
